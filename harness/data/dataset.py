@@ -1,0 +1,159 @@
+"""Item and Dataset: the annotators' votes per utterance and the corpus they belong to."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from harness.data.audio import TARGET_SR, file_sha256, load_audio
+from harness.data.problems import Problem
+
+
+@dataclass(frozen=True, eq=False)
+class Item:
+    """One utterance and its annotators' votes.
+
+    Attributes:
+        id: The corpus's utterance id.
+        audio_path: Where the clip is (it may not exist: audio is read only on demand).
+        transcript: What is said, or ``""`` when the corpus has no transcript for it.
+        votes: Raw vote counts per class, in ``labels`` order (float: split votes are fractional).
+        labels: The corpus's class names.
+        meta: Corpus-specific extras (speaker, split, dropped out-of-set votes, ...).
+    """
+
+    id: str
+    audio_path: Path
+    transcript: str
+    votes: np.ndarray
+    labels: tuple[str, ...]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        votes = np.asarray(self.votes, dtype=np.float64).copy()
+        votes.flags.writeable = False
+        object.__setattr__(self, "votes", votes)
+
+    @property
+    def soft(self) -> np.ndarray:
+        """Votes normalised to sum to 1."""
+        return self.votes / self.votes.sum()
+
+    @property
+    def majority(self) -> str | None:
+        """The class with the most votes, or None when the top count is tied."""
+        top = self.votes.max()
+        winners = np.flatnonzero(np.isclose(self.votes, top))
+        return self.labels[winners[0]] if winners.size == 1 else None
+
+    @property
+    def entropy(self) -> float:
+        """Entropy of :attr:`soft` in bits: the item's ambiguity."""
+        p = self.soft[self.soft > 0]
+        return float(-(p * np.log2(p)).sum()) + 0.0
+
+    def load_audio(self, sr: int = TARGET_SR) -> np.ndarray:
+        """The clip as mono float32 at ``sr`` Hz; raises AudioError naming the file."""
+        return load_audio(self.audio_path, sr=sr)
+
+
+class Dataset(Sequence[Item]):
+    """A loaded corpus: a sequence of :class:`Item` plus what the loader found wrong.
+
+    Attributes:
+        name: Corpus name (``"iemocap"``, ``"msp_podcast"``, ``"crema_d"``).
+        labels: Class names in prompt order.
+        root: The corpus root it was read from.
+        options: The loader options in force.
+        problems: Every :class:`Problem` found while loading, with file and line.
+        skipped: Items left out on purpose, counted by reason (e.g. consensus not in the classes).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        labels: Sequence[str],
+        items: Sequence[Item],
+        root: Path,
+        options: Mapping[str, Any] | None = None,
+        problems: Sequence[Problem] = (),
+        skipped: Mapping[str, int] | None = None,
+    ) -> None:
+        self.name = name
+        self.labels = tuple(labels)
+        self.root = Path(root)
+        self.options = dict(options or {})
+        self.problems = list(problems)
+        self.skipped = Counter(skipped or {})
+        self._items = list(items)
+        self._manifest: dict[bool, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Item: ...
+    @overload
+    def __getitem__(self, index: slice) -> Dataset: ...
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.subset(range(len(self))[index])
+        return self._items[index]
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._items)
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r}, {len(self)} items, labels={list(self.labels)})"
+
+    @property
+    def ids(self) -> list[str]:
+        return [item.id for item in self._items]
+
+    @property
+    def votes(self) -> np.ndarray:
+        """(N, K) raw vote counts."""
+        return np.stack([item.votes for item in self._items]) if self._items else np.zeros(
+            (0, len(self.labels))
+        )
+
+    @property
+    def soft(self) -> np.ndarray:
+        """(N, K) annotator distributions."""
+        votes = self.votes
+        return votes / votes.sum(axis=1, keepdims=True)
+
+    def subset(self, indices: Sequence[int]) -> Dataset:
+        """A Dataset of the items at ``indices`` (same labels, root, options and problems)."""
+        return Dataset(
+            self.name,
+            self.labels,
+            [self._items[i] for i in indices],
+            self.root,
+            self.options,
+            self.problems,
+            self.skipped,
+        )
+
+    def manifest_hash(self, include_audio: bool = True) -> str:
+        """SHA-256 over the corpus name, labels, item ids, votes and (optionally) audio bytes.
+
+        Reports record it so that two results can be told apart when their data differ.
+        A missing clip hashes as ``"missing"`` rather than failing.
+        """
+        if include_audio not in self._manifest:
+            h = hashlib.sha256()
+            h.update(f"{self.name}\n{self.labels!r}\n".encode())
+            for item in self._items:
+                h.update(item.id.encode() + b"\0")
+                h.update(np.ascontiguousarray(item.votes, dtype="<f8").tobytes())
+                if include_audio:
+                    h.update(file_sha256(item.audio_path).encode())
+            self._manifest[include_audio] = h.hexdigest()
+        return self._manifest[include_audio]

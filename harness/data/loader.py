@@ -1,0 +1,76 @@
+"""``load_dataset``: the corpus name, its root (argument, environment variable, or bundled fixture)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.data import crema_d, iemocap, msp_podcast
+from harness.data.dataset import Dataset
+from harness.data.problems import DataError, ProblemLog
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """How to find and read one corpus."""
+
+    name: str
+    env_var: str
+    fixture: Path
+    reader: Any
+
+
+CORPORA = {
+    "iemocap": Corpus("iemocap", "IEMOCAP_ROOT", FIXTURES / "iemocap" / "IEMOCAP_full_release",
+                      iemocap.load),
+    "msp_podcast": Corpus("msp_podcast", "MSP_PODCAST_ROOT", FIXTURES / "msp_podcast",
+                          msp_podcast.load),
+    "crema_d": Corpus("crema_d", "CREMA_D_ROOT", FIXTURES / "crema_d", crema_d.load),
+}
+
+
+def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path:
+    """The root to read: ``root``, else the corpus's environment variable, else the fixture."""
+    corpus = _corpus(name)
+    if root is not None:
+        return Path(root)
+    from_env = os.environ.get(corpus.env_var)
+    return Path(from_env) if from_env else corpus.fixture
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, **options: Any) -> Dataset:
+    """Load a corpus as a :class:`Dataset`.
+
+    Args:
+        name: ``"iemocap"``, ``"msp_podcast"`` or ``"crema_d"``.
+        root: The corpus folder. None means the environment variable (``IEMOCAP_ROOT``,
+            ``MSP_PODCAST_ROOT``, ``CREMA_D_ROOT``) or, when unset, the bundled fixture copy.
+        **options: Corpus options: IEMOCAP ``merge_excited``, ``vote_mode``, ``sessions``;
+            MSP-Podcast ``split``, ``include_no_consensus``; CREMA-D ``votes_file``.
+
+    Raises:
+        DataError: the root is missing or is not a release of that corpus.
+        ValueError: an unknown corpus name or option value.
+    """
+    corpus = _corpus(name)
+    path = resolve_root(name, root)
+    if not path.is_dir():
+        raise DataError(path, f"{name} root folder not found (set {corpus.env_var})")
+    problems = ProblemLog()
+    try:
+        labels, items, skipped = corpus.reader(path, problems, **options)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise ValueError(f"{name}: {exc}") from None
+        raise
+    return Dataset(name, labels, items, path, options, problems, skipped)
+
+
+def _corpus(name: str) -> Corpus:
+    if name not in CORPORA:
+        raise ValueError(f"unknown corpus {name!r}; choose from {sorted(CORPORA)}")
+    return CORPORA[name]

@@ -1,0 +1,71 @@
+"""Combining several candidate distributions into one (DESIGN.md §7, Eq. 2–3).
+
+Each candidate b is a Dirichlet with concentration β_b = τ·p̂_b; the prediction is the mixture's
+mean, Σ_b w_b E_Dir(β_b)[p] = Σ_b w_b p̂_b, with weights w from the candidates' scores (beam
+log-likelihoods or verifier scores). The mean does not depend on τ; τ is kept so that the
+mixture itself (e.g. its variance) can be inspected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+WEIGHTINGS = ("softmax", "linear")
+
+
+def candidate_weights(scores, weighting: str = "softmax") -> np.ndarray:
+    """Turn B scores into B weights summing to 1.
+
+    ``softmax``: exp(s_b) / Σ exp(s_j), computed after subtracting the max, so log-likelihoods
+    such as −300 or −1e4 neither underflow to all-zero nor give NaN; −inf scores get weight 0.
+    ``linear``: s_b / Σ s_j over the non-negative scores (uniform when all are zero).
+
+    Raises:
+        ValueError: no scores, a NaN or +inf score, a negative score under ``linear``, or every
+            score −inf.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if s.size == 0:
+        raise ValueError("no candidates to weight")
+    if np.isnan(s).any() or np.isposinf(s).any():
+        raise ValueError(f"scores must be finite or -inf, got {s.tolist()}")
+    if weighting == "softmax":
+        top = s.max()
+        if np.isneginf(top):
+            raise ValueError("every candidate has score -inf")
+        w = np.exp(s - top)
+        return w / w.sum()
+    if weighting == "linear":
+        if (s < 0).any():
+            raise ValueError(f"linear weighting needs non-negative scores, got {s.tolist()}")
+        total = s.sum()
+        return s / total if total > 0 else np.full(s.size, 1.0 / s.size)
+    raise ValueError(f"unknown weighting {weighting!r}; choose from {WEIGHTINGS}")
+
+
+def dirichlet_mixture(dists, scores, tau: float = 1.0, weighting: str = "softmax") -> np.ndarray:
+    """Mean of the Dirichlet mixture Σ_b w_b Dir(τ·p̂_b).
+
+    Args:
+        dists: (B, K) candidate distributions (rows are renormalised to sum to 1).
+        scores: (B,) scores; higher means more trusted.
+        tau: Concentration scale τ > 0 (does not change the mean).
+        weighting: ``"softmax"`` (default, Eq. 3) or ``"linear"``.
+
+    Returns:
+        (K,) distribution on the simplex.
+    """
+    p = np.asarray(dists, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] == 0:
+        raise ValueError(f"dists must be a non-empty (B, K) array, got shape {p.shape}")
+    if not np.isfinite(p).all() or (p < 0).any() or (p.sum(axis=1) <= 0).any():
+        raise ValueError("each candidate distribution must be finite, non-negative, non-zero")
+    if not tau > 0:
+        raise ValueError(f"tau must be positive, got {tau}")
+    w = candidate_weights(scores, weighting)
+    if w.size != p.shape[0]:
+        raise ValueError(f"{p.shape[0]} candidates but {w.size} scores")
+    beta = tau * p / p.sum(axis=1, keepdims=True)
+    means = beta / beta.sum(axis=1, keepdims=True)
+    mixed = w @ means
+    return mixed / mixed.sum()

@@ -1,0 +1,5 @@
+import sys
+
+from harness.data.check import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""``python -m harness.data check <corpus> [root]``: what a corpus holds and what is wrong with it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from harness.data.dataset import Dataset
+from harness.data.loader import CORPORA, load_dataset
+from harness.data.problems import DataError, Problem
+from harness.metrics import entropy_bins
+
+
+def audio_problems(dataset: Dataset) -> list[Problem]:
+    """Clips that are missing or whose header cannot be read (soundfile.info, no decoding)."""
+    import soundfile as sf
+
+    found = []
+    for item in dataset:
+        if not item.audio_path.is_file():
+            found.append(Problem(str(item.audio_path), None, f"{item.id}: audio file missing"))
+            continue
+        try:
+            info = sf.info(str(item.audio_path))
+        except Exception as exc:
+            found.append(Problem(str(item.audio_path), None, f"{item.id}: unreadable: {exc}"))
+            continue
+        if info.frames == 0:
+            found.append(Problem(str(item.audio_path), None, f"{item.id}: no samples"))
+    return found
+
+
+def summary_lines(dataset: Dataset, n_bins: int = 5) -> list[str]:
+    """Item count, class distribution and entropy histogram as printable lines."""
+    lines = [f"{dataset.name}: {dataset.root}", f"items: {len(dataset)}"]
+    lines += [f"  skipped {count}: {reason}" for reason, count in sorted(dataset.skipped.items())]
+    if not len(dataset):
+        return lines
+    majority = [item.majority for item in dataset]
+    mass = dataset.soft.sum(axis=0)
+    lines.append(f"{'class':<16}{'majority':>9}{'soft mass':>11}")
+    for label, m in zip(dataset.labels, mass):
+        lines.append(f"  {label:<14}{majority.count(label):>9}{m:>11.1f}")
+    lines.append(f"  {'(tied)':<14}{majority.count(None):>9}")
+    h = np.array([item.entropy for item in dataset])
+    index, edges = entropy_bins(h, n_bins)
+    counts = np.bincount(index, minlength=n_bins)
+    lines.append(f"entropy (bits), {n_bins} equal-width bins, median {np.median(h):.3f}:")
+    for b, count in enumerate(counts):
+        bar = "#" * int(round(40 * count / max(counts.max(), 1)))
+        lines.append(f"  [{edges[b]:.2f}, {edges[b + 1]:.2f}{']' if b == n_bins - 1 else ')'}"
+                     f" {count:>6} {bar}")
+    return lines
+
+
+def _options(args: argparse.Namespace) -> dict:
+    options = {}
+    if args.merge_excited:
+        options["merge_excited"] = True
+    if args.vote_mode:
+        options["vote_mode"] = args.vote_mode
+    if args.split:
+        options["split"] = args.split
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.data", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="summarise a corpus and list every problem found")
+    check.add_argument("corpus", choices=sorted(CORPORA))
+    check.add_argument("root", nargs="?", help="corpus root (default: env variable or fixture)")
+    check.add_argument("--no-audio", action="store_true", help="skip the audio file checks")
+    check.add_argument("--merge-excited", action="store_true", help="IEMOCAP: Excited->Happiness")
+    check.add_argument("--vote-mode", choices=["per-category", "split"], help="IEMOCAP votes")
+    check.add_argument("--split", help="MSP-Podcast Split_Set to keep")
+    args = parser.parse_args(argv)
+    try:
+        dataset = load_dataset(args.corpus, args.root, **_options(args))
+    except (DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(summary_lines(dataset)))
+    problems = list(dataset.problems)
+    if not args.no_audio:
+        problems += audio_problems(dataset)
+    print(f"problems: {len(problems)}")
+    for problem in problems:
+        print(f"  {problem}")
+    return 1 if any(p.severity == "error" for p in problems) else 0

@@ -1,0 +1,214 @@
+"""Distribution and classification metrics, entropy binning and bootstrap CIs (DESIGN.md §4).
+
+Every distribution metric takes (K,) or (N, K) arrays (rows are normalised to sum to 1, as
+scipy's ``jensenshannon`` does) and returns a float or an (N,) array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import rel_entr
+
+LOWER_IS_BETTER = {"js": True, "jsd": True, "bc": False, "r2": False, "acc": False, "f1": False}
+_LN2 = np.log(2.0)
+
+
+def _pair(p, q) -> tuple[np.ndarray, np.ndarray, bool]:
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape or p.ndim not in (1, 2):
+        raise ValueError(f"p and q must both be (K,) or (N, K); got {p.shape} and {q.shape}")
+    single = p.ndim == 1
+    p, q = np.atleast_2d(p), np.atleast_2d(q)
+    return p / p.sum(axis=1, keepdims=True), q / q.sum(axis=1, keepdims=True), single
+
+
+def _out(values: np.ndarray, single: bool):
+    return float(values[0]) if single else values
+
+
+def js_distance(p, q):
+    """Jensen–Shannon distance, natural log: sqrt(½KL(p‖m) + ½KL(q‖m)), m = (p+q)/2.
+
+    Equals ``scipy.spatial.distance.jensenshannon(p, q)``; 0 for identical inputs, sqrt(ln 2)
+    for disjoint ones. The table column "JS".
+    """
+    p, q, single = _pair(p, q)
+    m = 0.5 * (p + q)
+    js = 0.5 * (rel_entr(p, m).sum(axis=1) + rel_entr(q, m).sum(axis=1))
+    return _out(np.sqrt(np.maximum(js, 0.0)), single)
+
+
+def js_divergence(p, q):
+    """Jensen–Shannon divergence in bits, in [0, 1]: ``jensenshannon(p, q, base=2) ** 2``."""
+    d = js_distance(p, q)
+    return d * d / _LN2
+
+
+def bhattacharyya(p, q):
+    """Bhattacharyya coefficient Σ_k sqrt(p_k q_k): 1 for identical inputs, higher is better."""
+    p, q, single = _pair(p, q)
+    return _out(np.sqrt(p * q).sum(axis=1), single)
+
+
+def r2(p, q):
+    """Squared Pearson correlation between p and q across the K classes; 0 if either is constant."""
+    p, q, single = _pair(p, q)
+    pc = p - p.mean(axis=1, keepdims=True)
+    qc = q - q.mean(axis=1, keepdims=True)
+    sp, sq = (pc * pc).sum(axis=1), (qc * qc).sum(axis=1)
+    constant = (np.ptp(p, axis=1) < 1e-12) | (np.ptp(q, axis=1) < 1e-12)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (pc * qc).sum(axis=1) / np.sqrt(sp * sq)
+    return _out(np.where(constant, 0.0, np.clip(r * r, 0.0, 1.0)), single)
+
+
+def entropy(p, base: float = 2.0):
+    """Shannon entropy of each distribution (default in bits), with 0·log 0 = 0."""
+    p = np.asarray(p, dtype=np.float64)
+    single = p.ndim == 1
+    p = np.atleast_2d(p)
+    p = p / p.sum(axis=1, keepdims=True)
+    h = -np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0).sum(axis=1) / np.log(base)
+    return _out(h + 0.0, single)
+
+
+def per_item(true, pred) -> dict[str, np.ndarray]:
+    """Every distribution metric per item: ``{"js", "jsd", "bc", "r2"}`` -> (N,) arrays."""
+    js = js_distance(np.atleast_2d(true), np.atleast_2d(pred))
+    return {
+        "js": js,
+        "jsd": js * js / _LN2,
+        "bc": bhattacharyya(np.atleast_2d(true), np.atleast_2d(pred)),
+        "r2": r2(np.atleast_2d(true), np.atleast_2d(pred)),
+    }
+
+
+def majority_index(votes) -> np.ndarray:
+    """Index of each row's top-voted class, or −1 where the top count is tied."""
+    v = np.atleast_2d(np.asarray(votes, dtype=np.float64))
+    top = v.max(axis=1, keepdims=True)
+    tied = np.isclose(v, top).sum(axis=1) > 1
+    return np.where(tied, -1, v.argmax(axis=1))
+
+
+def _confusion(true_idx: np.ndarray, pred_idx: np.ndarray, k: int) -> np.ndarray:
+    """(..., K, K) confusion counts over the last axis of index arrays of the same shape."""
+    lead = true_idx.shape[:-1]
+    rows = np.arange(int(np.prod(lead, dtype=np.int64))).reshape(lead + (1,)) * k * k
+    flat = (rows + true_idx * k + pred_idx).reshape(-1)
+    return np.bincount(flat, minlength=rows.size * k * k).reshape(lead + (k, k))
+
+
+def f1_from_indices(true_idx, pred_idx, k: int):
+    """Macro-F1 over all K classes (zero_division=0), vectorised over leading axes."""
+    c = _confusion(np.asarray(true_idx), np.asarray(pred_idx), k)
+    tp = np.diagonal(c, axis1=-2, axis2=-1)
+    denominator = c.sum(axis=-1) + c.sum(axis=-2)  # 2TP + FN + FP
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
+    return f1.mean(axis=-1)
+
+
+def classification(true_votes, pred) -> dict[str, float]:
+    """Accuracy and macro-F1 of argmax(pred) against the annotators' majority.
+
+    Items whose majority is tied are left out and counted in ``n_tied``.
+    """
+    true_votes = np.atleast_2d(true_votes)
+    pred = np.atleast_2d(pred)
+    majority = majority_index(true_votes)
+    keep = majority >= 0
+    k = true_votes.shape[1]
+    t, p = majority[keep], pred[keep].argmax(axis=1)
+    return {
+        "acc": float((t == p).mean()) if t.size else float("nan"),
+        "f1": float(f1_from_indices(t, p, k)) if t.size else float("nan"),
+        "n_scored": int(keep.sum()),
+        "n_tied": int((~keep).sum()),
+    }
+
+
+def entropy_bins(entropies, n_bins: int = 5, method: str = "width") -> tuple[np.ndarray, np.ndarray]:
+    """Assign each item to an ambiguity bin.
+
+    Args:
+        entropies: (N,) item entropies.
+        n_bins: Number of bins.
+        method: ``"width"`` (equal-width over the observed range, the default) or ``"quantile"``.
+
+    Returns:
+        (bin index per item in [0, n_bins), the n_bins + 1 edges).
+    """
+    h = np.asarray(entropies, dtype=np.float64)
+    if method == "width":
+        edges = np.linspace(h.min(), h.max(), n_bins + 1)
+    elif method == "quantile":
+        edges = np.quantile(h, np.linspace(0, 1, n_bins + 1))
+    else:
+        raise ValueError(f"method must be 'width' or 'quantile', not {method!r}")
+    index = np.searchsorted(edges[1:-1], h, side="right")
+    return index, edges
+
+
+def binned_medians(values, bin_index, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median of ``values`` per bin (NaN for an empty bin) and the item count per bin."""
+    values = np.asarray(values, dtype=np.float64)
+    bin_index = np.asarray(bin_index)
+    medians = np.full(n_bins, np.nan)
+    counts = np.bincount(bin_index, minlength=n_bins)[:n_bins]
+    for b in np.flatnonzero(counts):
+        medians[b] = np.median(values[bin_index == b])
+    return medians, counts
+
+
+def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap CI of ``statistic`` over items (paired when several samples).
+
+    ``statistic(*resampled, axis=-1)`` must be vectorised along ``axis``, as scipy requires.
+    Uses :func:`scipy.stats.bootstrap` (batched, so 100k items stay within memory).
+    """
+    from scipy.stats import bootstrap
+
+    n = len(samples[0])
+    if n < 2:
+        value = float(statistic(*[np.asarray(s)[None] for s in samples], axis=-1)[0]) if n else (
+            float("nan"))
+        return value, value
+    result = bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
+                       method="percentile", paired=len(samples) > 1, vectorized=True,
+                       batch=max(1, 20_000_000 // n), rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0) -> dict:
+    """All metrics for one cell: means with bootstrap 95% CIs, validity and classification.
+
+    Args:
+        true_votes: (N, K) annotator votes (or distributions).
+        pred: (N, K) predictions; a row of NaN marks an invalid prediction, which is excluded
+            from every metric and counted, never filled in.
+    """
+    true_votes = np.atleast_2d(np.asarray(true_votes, dtype=np.float64))
+    pred = np.atleast_2d(np.asarray(pred, dtype=np.float64))
+    valid = np.isfinite(pred).all(axis=1)
+    out: dict = {"n_items": int(valid.size), "n_valid": int(valid.sum()),
+                 "valid": float(valid.mean()) if valid.size else float("nan")}
+    if not valid.any():
+        return out
+    scores = per_item(true_votes[valid], pred[valid])
+    for name, values in scores.items():
+        low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+        out[name] = {"mean": float(values.mean()), "ci95": [low, high]}
+    cls = classification(true_votes[valid], pred[valid])
+    majority = majority_index(true_votes[valid])
+    keep = majority >= 0
+    t, p = majority[keep], pred[valid][keep].argmax(axis=1)
+    k = true_votes.shape[1]
+    for name, stat in (("acc", lambda a, b, axis: (a == b).mean(axis=axis)),
+                       ("f1", lambda a, b, axis: f1_from_indices(a, b, k))):
+        ci = bootstrap_ci(t, p, statistic=stat, n_resamples=n_resamples, seed=seed)
+        out[name] = {"mean": cls[name], "ci95": list(ci)}
+    out["n_scored"], out["n_tied"] = cls["n_scored"], cls["n_tied"]
+    return out

@@ -1,0 +1,205 @@
+"""Model text -> probability vector over the corpus's classes (DESIGN.md §6).
+
+Rules, tried in order; the first that finds something decides:
+
+1. ``json_dict``: a ``{label: number, ...}`` object (the last one in the text, so a chain-of-thought
+   answer's final JSON wins); keys match labels case-insensitively and by common aliases.
+2. ``emotion_list``: ``['disgust', 'neutral']`` -> uniform over the recognised emotions.
+3. ``float_list``: ``[0.3, 0.2, 0.5]`` (two numbers or more) -> padded/trimmed to K, normalised.
+4. ``keyword``: exactly one known emotion named in free text -> one-hot.
+5. ``single_number``: ``0.54`` or ``[0.54]`` is not a distribution -> invalid.
+
+A dictionary or list that is found but holds negative, NaN, infinite or all-zero values makes the
+output invalid: it never falls through to keyword matching, which would invent a one-hot.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+RULES = ("json_dict", "emotion_list", "float_list", "keyword", "single_number")
+
+# Each concept's spellings; a label is matched through the concept its own name belongs to.
+ALIASES = {
+    "neutral": ("neutral", "neutral state", "neutrality", "no emotion"),
+    "happy": ("happy", "happiness", "joy", "joyful", "joyous"),
+    "anger": ("anger", "angry"),
+    "sad": ("sad", "sadness"),
+    "fear": ("fear", "fearful", "afraid", "scared"),
+    "disgust": ("disgust", "disgusted"),
+    "surprise": ("surprise", "surprised"),
+    "contempt": ("contempt", "contemptuous"),
+    "frustration": ("frustration", "frustrated"),
+    "excited": ("excited", "excitement"),
+}
+_CONCEPT_OF = {alias: concept for concept, names in ALIASES.items() for alias in names}
+
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|infinity|inf)\b"
+_DICT = re.compile(r"\{[^{}]*\}")
+_PAIR = re.compile(
+    r"""["']?\s*([A-Za-z][A-Za-z _/\-]*?)\s*["']?\s*[:=]\s*["']?\s*(""" + _NUMBER + ")", re.I
+)
+_LIST = re.compile(r"\[([^\[\]]*)\]")
+_IS_NUMBER = re.compile(r"^(?:" + _NUMBER + r")$", re.I)
+_LONE_NUMBER = re.compile(r"^[\s`]*(?:json)?[\s`]*\[?\s*(?:" + _NUMBER + r")\s*\]?[\s`.]*$", re.I)
+_SCORE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The parser's verdict on one model output.
+
+    Attributes:
+        probs: (K,) probabilities summing to 1, or None when invalid.
+        rule: Which rule matched (one of :data:`RULES`), or None when none did.
+        valid: Whether ``probs`` is a usable distribution.
+        reason: Why the output is invalid ("" when valid).
+    """
+
+    probs: np.ndarray | None
+    rule: str | None
+    valid: bool
+    reason: str = ""
+
+
+class _LabelIndex:
+    """Lookups from any spelling to a class index, built once per label set."""
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.k = len(labels)
+        self.index: dict[str, int] = {}
+        for i, label in enumerate(labels):
+            key = _normalise(label)
+            concept = _CONCEPT_OF.get(key, key)
+            for alias in (key, *ALIASES.get(concept, ())):
+                self.index.setdefault(alias, i)
+        words = sorted(self.index, key=len, reverse=True)
+        self.keyword = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+
+    def lookup(self, name: str) -> int | None:
+        return self.index.get(_normalise(name))
+
+
+def _normalise(name: str) -> str:
+    return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
+
+
+@lru_cache(maxsize=64)
+def _label_index(labels: tuple[str, ...]) -> _LabelIndex:
+    return _LabelIndex(labels)
+
+
+def _number(token: str) -> float:
+    return float(token.rstrip("%"))
+
+
+def _finish(values: np.ndarray, rule: str) -> Parsed:
+    """Normalise a found vector, or reject it (no fall-through) if it is not a distribution."""
+    if not np.isfinite(values).all():
+        return Parsed(None, rule, False, "NaN or infinite value")
+    if (values < 0).any():
+        return Parsed(None, rule, False, "negative value")
+    total = values.sum()
+    if total <= 0:
+        return Parsed(None, rule, False, "all values are zero")
+    return Parsed(values / total, rule, True)
+
+
+def _from_dicts(text: str, idx: _LabelIndex) -> Parsed | None:
+    for match in reversed(_DICT.findall(text)):
+        values = np.zeros(idx.k)
+        found = False
+        for key, number in _PAIR.findall(match):
+            i = idx.lookup(key)
+            if i is not None:
+                values[i] += _number(number)
+                found = True
+        if found:
+            return _finish(values, "json_dict")
+    return None
+
+
+def _list_tokens(text: str) -> list[list[str]]:
+    lists = []
+    for body in reversed(_LIST.findall(text)):
+        tokens = [t.strip().strip("'\"` ").strip() for t in body.split(",")]
+        lists.append([t for t in tokens if t])
+    return lists
+
+
+def _from_emotion_lists(lists: list[list[str]], idx: _LabelIndex) -> Parsed | None:
+    for tokens in lists:
+        hits = {idx.lookup(t) for t in tokens if not _IS_NUMBER.match(t)} - {None}
+        if hits:
+            values = np.zeros(idx.k)
+            values[sorted(hits)] = 1.0
+            return _finish(values, "emotion_list")
+    return None
+
+
+def _from_float_lists(lists: list[list[str]], k: int) -> Parsed | None:
+    for tokens in lists:
+        if len(tokens) >= 2 and all(_IS_NUMBER.match(t) for t in tokens):
+            numbers = [_number(t) for t in tokens][:k]
+            values = np.zeros(k)
+            values[: len(numbers)] = numbers
+            return _finish(values, "float_list")
+    return None
+
+
+def _from_keywords(text: str, idx: _LabelIndex) -> Parsed | None:
+    hits = {idx.lookup(word) for word in idx.keyword.findall(text)}
+    if len(hits) != 1:
+        return None
+    values = np.zeros(idx.k)
+    values[hits.pop()] = 1.0
+    return Parsed(values, "keyword", True)
+
+
+def _parse(text: str, idx: _LabelIndex) -> Parsed:
+    found = _from_dicts(text, idx) if "{" in text else None
+    if found is None and "[" in text:
+        lists = _list_tokens(text)
+        found = _from_emotion_lists(lists, idx) or _from_float_lists(lists, idx.k)
+    if found is None:
+        found = _from_keywords(text, idx)
+    if found is not None:
+        return found
+    if _LONE_NUMBER.match(text):
+        return Parsed(None, "single_number", False, "a single number is not a distribution")
+    return Parsed(None, None, False, "no distribution found")
+
+
+def parse_distribution(text: str, labels: Sequence[str]) -> Parsed:
+    """Parse a model's answer into a distribution over ``labels``. Never raises on a str.
+
+    Args:
+        text: The model's raw output.
+        labels: The corpus's class names, in prompt order.
+
+    Returns:
+        A :class:`Parsed`; ``.valid`` is False (with ``.reason``) when no distribution was found.
+    """
+    if not isinstance(text, str):
+        return Parsed(None, None, False, f"not text: {type(text).__name__}")
+    try:
+        return _parse(text, _label_index(tuple(labels)))
+    except Exception as exc:  # a parser bug must cost one item, not the run
+        return Parsed(None, None, False, f"parser error: {type(exc).__name__}: {exc}")
+
+
+def parse_score(text: str) -> float | None:
+    """A verifier's reply -> its score in [0, 1] (the first number there), or None."""
+    if not isinstance(text, str):
+        return None
+    for token in _SCORE.findall(text):
+        value = float(token)
+        if 0.0 <= value <= 1.0 and not math.isnan(value):
+            return value
+    return None

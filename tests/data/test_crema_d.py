@@ -1,0 +1,128 @@
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+from harness.data import DataError, load_dataset
+from harness.data.crema_d import RELEASE_LABELS
+from tests.helpers import FIXTURES, SHARED_CREMA_D, corpus_copy
+
+
+def by_id(dataset):
+    return {item.id: item for item in dataset}
+
+
+@pytest.fixture(scope="module")
+def crema():
+    return load_dataset("crema_d")
+
+
+def test_fixture_items_are_the_voice_only_rows(crema):
+    assert crema.labels == ("Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness")
+    assert len(crema) == 26
+    assert crema.problems == []
+    assert crema.skipped == {"face ratings (not voice-only)": 26,
+                             "audio-visual ratings (not voice-only)": 26}
+
+
+def test_real_votes_written_out_by_hand(crema):
+    items = by_id(crema)
+    # from the release: "100004"... rows are not all in the fixture, so check fixture ones
+    sad = items["1008_ITS_SAD_XX"]
+    np.testing.assert_array_equal(sad.votes, [0, 1, 5, 0, 1, 2])
+    assert sad.majority == "Fear" and sad.meta["intended"] == "SAD"
+    assert sad.transcript == "I think I've seen this before"
+    np.testing.assert_array_equal(items["1014_IEO_ANG_HI"].votes, [8, 1, 0, 0, 1, 0])
+    assert items["1014_IEO_ANG_HI"].transcript == "It's eleven o'clock"
+    assert items["1014_IEO_ANG_HI"].audio_path == FIXTURES / "crema_d/AudioWAV/1014_IEO_ANG_HI.wav"
+
+
+def test_tie_strings(crema):
+    ties = [item for item in crema if ":" in item.meta["emo_vote"]]
+    assert {item.meta["emo_vote"] for item in ties} >= {"A:D", "N:S", "A:D:N"}
+    assert all(item.majority is None for item in ties)
+    assert all(item.majority is not None for item in crema if item not in ties)
+
+
+def test_release_copy_has_all_7442_voice_items_and_a_licence():
+    assert "Open Database License" in (RELEASE_LABELS / "LICENSE.txt").read_text()
+    dataset = load_dataset("crema_d", votes_file=RELEASE_LABELS / "processedResults/tabulatedVotes.csv")
+    assert len(dataset) == 7442
+    assert dataset.problems == []
+    items = by_id(dataset)
+    np.testing.assert_array_equal(items["1001_IEO_NEU_XX"].votes, [0, 0, 0, 1, 10, 0])
+    np.testing.assert_array_equal(items["1001_IEO_HAP_HI"].votes, [2, 0, 0, 6, 2, 0])
+
+
+@pytest.mark.skipif(not SHARED_CREMA_D.is_dir(), reason="../shared/data/crema-d not present")
+def test_reads_the_shared_release_labels_and_matches_the_copy():
+    shared = load_dataset("crema_d", SHARED_CREMA_D)
+    assert len(shared) == 7442
+    copy = load_dataset("crema_d", votes_file=RELEASE_LABELS / "processedResults/tabulatedVotes.csv")
+    assert shared.ids == copy.ids
+    np.testing.assert_array_equal(shared.votes, copy.votes)
+    with open(SHARED_CREMA_D / "processedResults/tabulatedVotes.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r[""]) // 100000 == 1]
+    # every voice-only response of the release is a vote
+    assert shared.votes.sum() == sum(int(r["numResponses"]) for r in rows)
+    with pytest.raises(DataError, match="1001_DFA_ANG_XX.wav: audio file not found"):
+        by_id(shared)["1001_DFA_ANG_XX"].load_audio()
+
+
+def test_audio_only_root_falls_back_to_the_shipped_release_votes(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    shutil.rmtree(root / "processedResults")
+    dataset = load_dataset("crema_d", root)
+    assert len(dataset) == 7442
+    assert [p.severity for p in dataset.problems] == ["warning"]
+    present = [item for item in dataset if item.audio_path.is_file()]
+    assert len(present) == 26
+
+
+def test_not_a_root(tmp_path):
+    with pytest.raises(DataError, match="not a CREMA-D root"):
+        load_dataset("crema_d", tmp_path)
+
+
+def _edit(root, old, new):
+    path = root / "processedResults" / "tabulatedVotes.csv"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_bad_rows_are_problems_with_lines(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    lines = (root / "processedResults/tabulatedVotes.csv").read_text().splitlines()
+    first = lines[1].split(",")
+    first[1] = "x"  # a vote that is not a number
+    second = lines[2].split(",")
+    second[7] = '"../../etc/passwd"'
+    lines[1], lines[2] = ",".join(first), ",".join(second)
+    (root / "processedResults/tabulatedVotes.csv").write_text("\n".join(lines) + "\n")
+    dataset = load_dataset("crema_d", root)
+    assert len(dataset) == 24
+    found = {(p.line, p.message.split(": ")[-1]) for p in dataset.problems}
+    assert (2, "vote counts are not numbers") in found
+    assert any(line == 3 and "leaves the corpus root" in msg for line, msg in found)
+
+
+def test_emo_vote_disagreeing_with_counts_is_flagged(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    path = root / "processedResults/tabulatedVotes.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[10] = '"S"' if fields[10] != '"S"' else '"A"'
+    lines[1] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    [problem] = load_dataset("crema_d", root).problems
+    assert problem.severity == "warning" and problem.line == 2 and "emoVote" in problem.message
+
+
+def test_missing_column(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    _edit(root, '"emoVote"', '"vote"')
+    with pytest.raises(DataError, match=r"tabulatedVotes.csv:1: missing column"):
+        load_dataset("crema_d", root)

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from harness.data import DataError, load_dataset
+from tests.helpers import FIXTURES, corpus_copy
+
+LABELS = ("Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral")
+
+
+def by_id(dataset):
+    return {item.id: item for item in dataset}
+
+
+@pytest.fixture(scope="module", params=["msp_podcast", "msp_podcast_v1.6"])
+def msp(request):
+    return load_dataset("msp_podcast", FIXTURES / request.param)
+
+
+def test_both_detailed_layouts_give_the_same_hand_written_votes(msp):
+    items = by_id(msp)
+    assert msp.labels == LABELS
+    assert msp.problems == []
+    # N with one Happy vote; the order is the corpus's class order
+    np.testing.assert_array_equal(items["MSP-PODCAST_1000_0001"].votes, [0, 0, 1, 0, 0, 0, 0, 4])
+    # Other-Frustrated is out of set and kept only as a diagnostic
+    a = items["MSP-PODCAST_1000_0002"]
+    np.testing.assert_array_equal(a.votes, [3, 0, 0, 0, 0, 1, 1, 0])
+    assert a.meta["dropped_votes"] == {"Other-Frustrated": 1}
+    # tied Sad/Neutral
+    s = items["MSP-PODCAST_1001_0005"]
+    np.testing.assert_array_equal(s.votes, [0, 2, 0, 0, 0, 0, 0, 2])
+    assert s.majority is None and s.meta["split"] == "Development"
+    # X (no agreement) and O (other) consensus are left out by default
+    assert "MSP-PODCAST_1000_0003" not in items and "MSP-PODCAST_1001_0006" not in items
+
+
+def test_fixture_sizes_and_fields():
+    current = load_dataset("msp_podcast")
+    assert len(current) == 28
+    assert current.skipped == {"consensus 'X' not in the classes": 1,
+                               "consensus 'O' not in the classes": 1}
+    item = by_id(current)["MSP-PODCAST_1000_0001"]
+    assert item.audio_path == FIXTURES / "msp_podcast/Audios/MSP-PODCAST_1000_0001.wav"
+    assert item.transcript and item.meta["gender"] == "Female"
+    assert by_id(current)["MSP-PODCAST_1001_0004"].transcript == ""  # no transcript file
+    assert len(load_dataset("msp_podcast", FIXTURES / "msp_podcast_v1.6")) == 7
+
+
+def test_split_selection_and_no_consensus_option():
+    test1 = load_dataset("msp_podcast", split="Test1")
+    assert {item.meta["split"] for item in test1} == {"Test1"}
+    both = load_dataset("msp_podcast", split=["Test1", "Train"])
+    assert {item.meta["split"] for item in both} == {"Test1", "Train"}
+    with pytest.raises(ValueError, match="Test4"):
+        load_dataset("msp_podcast", split="Test4")
+    everything = by_id(load_dataset("msp_podcast", include_no_consensus=True))
+    np.testing.assert_array_equal(everything["MSP-PODCAST_1000_0003"].votes,
+                                  [1, 1, 1, 0, 0, 0, 0, 1])
+    assert everything["MSP-PODCAST_1001_0006"].meta["dropped_votes"] == {"Other-Bored": 2,
+                                                                        "Other-Tired": 1}
+
+
+@pytest.mark.parametrize("folder", ["labels", "label"])
+def test_lowercase_label_folder_and_old_spelling(tmp_path, folder):
+    root = corpus_copy("msp_podcast", tmp_path)
+    (root / "Labels").rename(root / folder)
+    (root / folder / "labels_consensus.csv").rename(root / folder / "labels_concensus.csv")
+    assert len(load_dataset("msp_podcast", root)) == 28
+
+
+def test_missing_column_names_file_and_line(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    path = root / "Labels" / "labels_consensus.csv"
+    path.write_text(path.read_text().replace(",Split_Set", ",Partition", 1))
+    with pytest.raises(DataError, match=r"labels_consensus.csv:1: missing column\(s\) \['Split_Set'\]"):
+        load_dataset("msp_podcast", root)
+
+
+def test_malformed_emo_detail_and_only_out_of_set_votes(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    path = root / "Labels" / "labels_detailed.csv"
+    lines = path.read_text().splitlines()
+    lines[1] = "MSP-PODCAST_1000_0001.wav,garbage"
+    path.write_text("\n".join(lines) + "\n")
+    dataset = load_dataset("msp_podcast", root)
+    [problem] = dataset.problems
+    assert problem.line == 2 and "malformed EmoDetail" in problem.message
+    np.testing.assert_array_equal(by_id(dataset)["MSP-PODCAST_1000_0001"].votes,
+                                  [0, 0, 1, 0, 0, 0, 0, 3])
+
+
+def test_item_with_no_in_set_vote_is_a_problem(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    path = root / "Labels" / "labels_consensus.csv"
+    path.write_text(path.read_text().replace("_0006.wav,O,", "_0006.wav,N,"))
+    detailed = root / "Labels" / "labels_detailed.csv"
+    detailed.write_text(detailed.read_text().replace("; Neutral;", "; Other-Calm;"))
+    dataset = load_dataset("msp_podcast", root)
+    [problem] = dataset.problems
+    assert problem.line == 7 and "no in-set worker vote" in problem.message
+    assert "MSP-PODCAST_1001_0006" not in by_id(dataset)
+
+
+def test_path_outside_the_root_is_refused(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    for name in ("labels_consensus.csv", "labels_detailed.csv"):
+        path = root / "Labels" / name
+        path.write_text(path.read_text().replace("MSP-PODCAST_1000_0001.wav", "../../etc/passwd"))
+    dataset = load_dataset("msp_podcast", root)
+    assert len(dataset) == 27
+    assert any("leaves the corpus root" in p.message for p in dataset.problems)
+
+
+def test_bom_and_crlf(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    for name in ("labels_consensus.csv", "labels_detailed.csv"):
+        path = root / "Labels" / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    assert len(load_dataset("msp_podcast", root)) == 28

@@ -17,7 +17,7 @@ def _pair(p, q) -> tuple[np.ndarray, np.ndarray, bool]:
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
     if p.shape != q.shape or p.ndim not in (1, 2):
-        raise ValueError(f"p and q must both be (K,) or (N, K); got {p.shape} and {q.shape}")
+        raise ValueError(f"p and q must have one shape, (K,) or (N, K); got {p.shape} and {q.shape}")
     single = p.ndim == 1
     p, q = np.atleast_2d(p), np.atleast_2d(q)
     return p / p.sum(axis=1, keepdims=True), q / q.sum(axis=1, keepdims=True), single

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from harness.data import AudioError, load_audio
+from harness.data.audio import file_sha256
+
+SR = 16_000
+
+
+def tone(seconds=1.0, sr=SR, channels=1, freq=440.0):
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.3 * np.sin(2 * np.pi * freq * t)
+    return np.stack([x] * channels, axis=1) if channels > 1 else x
+
+
+def test_16k_mono_pcm16_round_trip(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, tone(), SR, subtype="PCM_16")
+    audio = load_audio(path)
+    assert audio.dtype == np.float32 and audio.shape == (SR,)
+    np.testing.assert_allclose(audio, tone(), atol=1e-4)
+
+
+@pytest.mark.parametrize("sr", [8_000, 22_050, 44_100, 48_000])
+def test_other_rates_are_resampled(tmp_path, sr):
+    path = tmp_path / "a.wav"
+    sf.write(path, tone(sr=sr, freq=300.0), sr, subtype="PCM_16")
+    audio = load_audio(path)
+    assert audio.shape == (SR,)
+    # the tone survives: its spectrum peaks at 300 Hz
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert abs(np.argmax(spectrum) * SR / audio.size - 300.0) <= 1.0
+
+
+def test_stereo_is_averaged_and_24_bit_and_float_read(tmp_path):
+    left, right = tone(freq=200.0), tone(freq=500.0)
+    sf.write(tmp_path / "s.wav", np.stack([left, right], axis=1), SR, subtype="PCM_24")
+    np.testing.assert_allclose(load_audio(tmp_path / "s.wav"), (left + right) / 2, atol=1e-5)
+    sf.write(tmp_path / "f.wav", tone(), SR, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(tmp_path / "f.wav"), tone(), atol=1e-6)
+
+
+def test_truncation_warns(tmp_path):
+    sf.write(tmp_path / "long.wav", tone(seconds=3.0), SR)
+    with pytest.warns(UserWarning, match="truncated to 1 s"):
+        assert load_audio(tmp_path / "long.wav", max_seconds=1.0).shape == (SR,)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "unreadable audio"),
+        (b"this is a text file, not audio\n", "unreadable audio"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "unreadable audio"),
+    ],
+    ids=["zero-length", "text", "truncated-header"],
+)
+def test_unreadable_files_name_the_file(tmp_path, content, reason):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    with pytest.raises(AudioError, match=f"bad.wav: {reason}"):
+        load_audio(path)
+
+
+def test_empty_nonfinite_and_missing(tmp_path):
+    sf.write(tmp_path / "empty.wav", np.zeros(0), SR)
+    with pytest.raises(AudioError, match="empty.wav: audio file holds no samples"):
+        load_audio(tmp_path / "empty.wav")
+    x = tone()
+    x[100] = np.nan
+    sf.write(tmp_path / "nan.wav", x, SR, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav: audio holds NaN or infinite"):
+        load_audio(tmp_path / "nan.wav")
+    with pytest.raises(AudioError, match="nope.wav: audio file not found"):
+        load_audio(tmp_path / "nope.wav")
+
+
+def test_file_hash(tmp_path):
+    (tmp_path / "x").write_bytes(b"abc")
+    assert file_sha256(tmp_path / "x").startswith("ba7816bf")
+    assert file_sha256(tmp_path / "missing") == "missing"

@@ -1,0 +1,38 @@
+import pytest
+
+from harness.data.check import main
+from tests.helpers import corpus_copy
+
+
+def test_check_prints_summary_and_passes_on_a_fixture(capsys):
+    assert main(["check", "iemocap"]) == 0
+    out = capsys.readouterr().out
+    assert "items: 26" in out
+    assert "Neutral state" in out and "(tied)" in out
+    assert "entropy (bits), 5 equal-width bins" in out
+    assert "problems: 0" in out
+
+
+def test_check_lists_every_problem_with_file_and_line(tmp_path, capsys):
+    root = corpus_copy("iemocap", tmp_path)
+    eval_file = root / "IEMOCAP_full_release/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    eval_file.write_text(eval_file.read_text().replace("[8.2250 - 9.8500]", "[8.2250 -", 1))
+    (root / "IEMOCAP_full_release/Session1/sentences/wav/Ses01F_impro01/"
+            "Ses01F_impro01_F000.wav").write_text("not audio")
+    assert main(["check", "iemocap", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "problems: 2" in out
+    assert f"{eval_file}:21: malformed utterance header" in out
+    assert "Ses01F_impro01_F000: unreadable" in out
+
+
+def test_check_reports_a_bad_root(tmp_path, capsys):
+    assert main(["check", "msp_podcast", str(tmp_path)]) == 2
+    assert "not an MSP-Podcast root" in capsys.readouterr().err
+
+
+def test_check_options_and_module_entry_point(capsys):
+    assert main(["check", "msp_podcast", "--split", "Test1", "--no-audio"]) == 0
+    assert "split 'Train' not selected" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["check", "nope"])

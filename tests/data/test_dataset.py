@@ -1,0 +1,81 @@
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness.data import CORPORA, Item, load_dataset
+from tests.helpers import corpus_copy
+
+
+def item(votes, labels=("a", "b", "c")):
+    return Item("x", "x.wav", "", np.array(votes, dtype=float), labels)
+
+
+def test_item_properties():
+    it = item([2, 1, 1])
+    np.testing.assert_allclose(it.soft, [0.5, 0.25, 0.25])
+    assert it.majority == "a" and it.entropy == pytest.approx(1.5)
+    assert item([1, 1, 0]).majority is None
+    assert item([0, 0, 4]).entropy == 0.0
+    with pytest.raises(ValueError):
+        it.votes[0] = 5  # votes are read-only
+
+
+@pytest.mark.parametrize("name", sorted(CORPORA))
+def test_every_fixture_loads_cleanly_with_audio(name):
+    dataset = load_dataset(name)
+    assert len(dataset) >= 24
+    assert dataset.problems == []
+    assert {it.majority for it in dataset} >= {None}  # each fixture has a tied majority
+    for it in dataset:
+        audio = it.load_audio()
+        assert audio.dtype == np.float32 and 1.0 <= audio.size / 16_000 <= 3.0
+        assert np.isfinite(audio).all()
+        assert it.votes.sum() > 0 and it.soft.sum() == pytest.approx(1.0)
+    assert dataset.votes.shape == (len(dataset), len(dataset.labels))
+
+
+def test_environment_variable_sets_the_root(tmp_path, monkeypatch):
+    root = corpus_copy("crema_d", tmp_path)
+    monkeypatch.setenv("CREMA_D_ROOT", str(root))
+    assert load_dataset("crema_d").root == root
+
+
+def test_manifest_hash_tracks_ids_votes_and_audio(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    first = load_dataset("crema_d", root)
+    assert first.manifest_hash() == load_dataset("crema_d", root).manifest_hash()
+    assert len(first.manifest_hash()) == 64
+    audio = first[0].audio_path
+    audio.write_bytes(audio.read_bytes()[:-2] + b"\x01\x02")
+    changed = load_dataset("crema_d", root)
+    assert changed.manifest_hash() != first.manifest_hash()
+    assert changed.manifest_hash(include_audio=False) == first.manifest_hash(include_audio=False)
+    assert first[:5].manifest_hash() != first.manifest_hash()
+    shutil.rmtree(root / "AudioWAV")
+    assert load_dataset("crema_d", root).manifest_hash() != first.manifest_hash()
+
+
+def test_slicing_keeps_the_corpus():
+    dataset = load_dataset("iemocap")
+    head = dataset[:3]
+    assert len(head) == 3 and head.labels == dataset.labels and head.ids == dataset.ids[:3]
+
+
+def test_unknown_corpus():
+    with pytest.raises(ValueError, match="unknown corpus"):
+        load_dataset("ravdess")
+
+
+def test_importing_harness_pulls_in_no_framework_or_sdk():
+    code = (
+        "import sys, harness, harness.data, harness.parsing, harness.metrics, "
+        "harness.aggregate, harness.prompts, harness.report\n"
+        "heavy = [m for m in ('torch', 'transformers', 'openai', 'google.genai') "
+        "if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

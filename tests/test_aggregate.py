@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from harness.aggregate import candidate_weights, dirichlet_mixture
+
+
+@st.composite
+def candidates(draw, min_b=1, max_b=6):
+    b = draw(st.integers(min_b, max_b))
+    k = draw(st.integers(2, 8))
+    raw = draw(arrays(np.float64, (b, k), elements=st.floats(0.0, 1.0)).filter(
+        lambda a: (a.sum(axis=1) > 1e-6).all()))
+    scores = draw(arrays(np.float64, (b,), elements=st.floats(-1e4, 0.0)))
+    return raw / raw.sum(axis=1, keepdims=True), scores
+
+
+@given(candidates(), st.floats(1e-3, 1e3))
+def test_result_lies_on_the_simplex(cands, tau):
+    dists, scores = cands
+    p = dirichlet_mixture(dists, scores, tau=tau)
+    assert p.shape == (dists.shape[1],)
+    assert np.all(p >= 0) and p.sum() == pytest.approx(1.0)
+
+
+@given(candidates(), st.randoms(use_true_random=False))
+def test_permutation_invariant(cands, random):
+    dists, scores = cands
+    order = list(range(len(scores)))
+    random.shuffle(order)
+    np.testing.assert_allclose(dirichlet_mixture(dists[order], scores[order]),
+                               dirichlet_mixture(dists, scores), atol=1e-12)
+
+
+@given(candidates(min_b=2), st.integers(0, 5))
+def test_a_dominant_log_likelihood_picks_its_candidate(cands, pick):
+    dists, scores = cands
+    pick %= len(scores)
+    scores = np.full(len(scores), -1e4)
+    scores[pick] = -300.0  # e^(-300 - -1e4) dominates; naive exp() would underflow both to 0
+    np.testing.assert_allclose(dirichlet_mixture(dists, scores), dists[pick], atol=1e-12)
+
+
+@given(candidates(), st.floats(1e-3, 1e3), st.floats(1e-3, 1e3))
+def test_independent_of_tau(cands, tau_a, tau_b):
+    dists, scores = cands
+    np.testing.assert_allclose(dirichlet_mixture(dists, scores, tau=tau_a),
+                               dirichlet_mixture(dists, scores, tau=tau_b), atol=1e-12)
+
+
+@given(candidates(max_b=1), st.integers(1, 6), st.sampled_from(["softmax", "linear"]))
+def test_identity_on_identical_candidates(cands, copies, weighting):
+    dists, _ = cands
+    stacked = np.repeat(dists, copies, axis=0)
+    scores = np.linspace(0.1, 0.9, copies)
+    np.testing.assert_allclose(dirichlet_mixture(stacked, scores, weighting=weighting), dists[0],
+                               atol=1e-12)
+
+
+def test_softmax_weights_are_stable_for_very_negative_log_likelihoods():
+    w = candidate_weights([-1e4, -1e4 - np.log(3.0)])
+    np.testing.assert_allclose(w, [0.75, 0.25])
+    assert not np.isnan(candidate_weights([-300.0, -1e4, -np.inf])).any()
+    np.testing.assert_allclose(candidate_weights([-300.0, -1e4, -np.inf]), [1, 0, 0])
+
+
+def test_known_mixture_and_linear_weighting():
+    dists = np.array([[1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(dirichlet_mixture(dists, [0.0, np.log(3.0)]), [0.25, 0.75])
+    np.testing.assert_allclose(dirichlet_mixture(dists, [0.2, 0.6], weighting="linear"),
+                               [0.25, 0.75])
+    np.testing.assert_allclose(dirichlet_mixture(dists, [0.0, 0.0], weighting="linear"),
+                               [0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("dists", "scores", "kwargs", "match"),
+    [
+        ([[0.5, 0.5]], [np.nan], {}, "finite"),
+        ([[0.5, 0.5]], [-np.inf], {}, "-inf"),
+        ([[0.5, 0.5]], [-1.0], {"weighting": "linear"}, "non-negative"),
+        ([[0.5, 0.5]], [0.0], {"weighting": "max"}, "unknown weighting"),
+        ([[0.5, 0.5]], [0.0], {"tau": 0.0}, "tau"),
+        ([[0.5, 0.5]], [0.0, 1.0], {}, "2 scores"),
+        ([[-0.5, 1.5]], [0.0], {}, "non-negative"),
+        (np.zeros((0, 3)), [], {}, "non-empty"),
+    ],
+)
+def test_bad_input_is_a_clear_error(dists, scores, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        dirichlet_mixture(dists, scores, **kwargs)

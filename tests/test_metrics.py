@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import pearsonr
+from sklearn.metrics import f1_score
+
+from harness import metrics as M
+
+
+@pytest.fixture
+def pq():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.full(6, 0.5), size=500)
+    q = rng.dirichlet(np.full(6, 0.5), size=500)
+    p[:50, :3] = 0.0  # exact zeros exercise 0·log 0
+    return p / p.sum(axis=1, keepdims=True), q
+
+
+def test_js_matches_scipy(pq):
+    p, q = pq
+    np.testing.assert_allclose(M.js_distance(p, q), jensenshannon(p, q, axis=1), atol=1e-12)
+    np.testing.assert_allclose(M.js_divergence(p, q), jensenshannon(p, q, axis=1, base=2) ** 2,
+                               atol=1e-12)
+    assert M.js_distance(p[0], q[0]) == pytest.approx(jensenshannon(p[0], q[0]))
+    # unnormalised input is normalised first, as in scipy
+    assert M.js_distance([2, 2, 0], [0, 1, 3]) == pytest.approx(jensenshannon([2, 2, 0], [0, 1, 3]))
+
+
+def test_bc_r2_entropy_match_references(pq):
+    p, q = pq
+    np.testing.assert_allclose(M.bhattacharyya(p, q), np.sqrt(p * q).sum(axis=1))
+    expected_r2 = [pearsonr(a, b).statistic ** 2 for a, b in zip(p, q)]
+    np.testing.assert_allclose(M.r2(p, q), expected_r2, atol=1e-12)
+    from scipy.stats import entropy as scipy_entropy
+    np.testing.assert_allclose(M.entropy(p), scipy_entropy(p, base=2, axis=1), atol=1e-12)
+
+
+def test_edge_cases():
+    one_hot_a, one_hot_b = np.eye(4)[0], np.eye(4)[1]
+    assert M.js_distance(one_hot_a, one_hot_a) == 0.0
+    assert M.js_distance(one_hot_a, one_hot_b) == pytest.approx(np.sqrt(np.log(2)))
+    assert M.js_divergence(one_hot_a, one_hot_b) == pytest.approx(1.0)
+    assert M.bhattacharyya(one_hot_a, one_hot_b) == 0.0
+    assert M.bhattacharyya(one_hot_a, one_hot_a) == pytest.approx(1.0)
+    uniform = np.full(4, 0.25)
+    assert M.r2(uniform, one_hot_a) == 0.0  # constant input
+    assert M.r2(one_hot_a, one_hot_a) == pytest.approx(1.0)
+    assert M.entropy(uniform) == pytest.approx(2.0) and M.entropy(one_hot_a) == 0.0
+    assert isinstance(M.js_distance(uniform, one_hot_a), float)
+    with pytest.raises(ValueError, match="shape"):
+        M.js_distance(np.ones(3), np.ones(4))
+
+
+def test_macro_f1_and_accuracy_match_sklearn():
+    rng = np.random.default_rng(1)
+    votes = rng.integers(0, 6, size=(400, 5)).astype(float)
+    pred = rng.dirichlet(np.ones(5), size=400)
+    out = M.classification(votes, pred)
+    majority = M.majority_index(votes)
+    keep = majority >= 0
+    t, p = majority[keep], pred[keep].argmax(axis=1)
+    assert out["n_tied"] == int((~keep).sum()) > 0 and out["n_scored"] == int(keep.sum())
+    assert out["acc"] == pytest.approx((t == p).mean())
+    assert out["f1"] == pytest.approx(
+        f1_score(t, p, labels=list(range(5)), average="macro", zero_division=0))
+
+
+def test_macro_f1_with_classes_never_seen():
+    t = np.array([0, 0, 1])
+    p = np.array([0, 1, 1])
+    expected = f1_score(t, p, labels=list(range(4)), average="macro", zero_division=0)
+    assert M.f1_from_indices(t, p, 4) == pytest.approx(expected)
+    batch = M.f1_from_indices(np.stack([t, t]), np.stack([p, t]), 4)
+    assert batch[0] == pytest.approx(expected) and batch[1] == pytest.approx(0.5)
+
+
+def test_majority_ties():
+    np.testing.assert_array_equal(M.majority_index([[1, 2, 2], [3, 1, 0], [1.5, 1.5, 0]]),
+                                  [-1, 0, -1])
+
+
+def test_entropy_bins_width_and_quantile():
+    h = np.array([0.0, 0.1, 0.5, 0.9, 1.0, 2.0])
+    index, edges = M.entropy_bins(h, 5)
+    np.testing.assert_allclose(edges, [0, 0.4, 0.8, 1.2, 1.6, 2.0])
+    np.testing.assert_array_equal(index, [0, 0, 1, 2, 2, 4])
+    medians, counts = M.binned_medians([1, 2, 3, 4, 5, 6], index, 5)
+    np.testing.assert_array_equal(counts, [2, 1, 2, 0, 1])
+    np.testing.assert_allclose(medians, [1.5, 3, 4.5, np.nan, 6])
+    q_index, q_edges = M.entropy_bins(np.arange(100.0), 4, method="quantile")
+    np.testing.assert_array_equal(np.bincount(q_index), [25, 25, 25, 25])
+    with pytest.raises(ValueError):
+        M.entropy_bins(h, method="kmeans")
+
+
+def test_bootstrap_ci_covers_the_mean_and_is_reproducible():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0.4, 0.1, size=2000)
+    low, high = M.bootstrap_ci(x, seed=3)
+    assert low < x.mean() < high
+    assert high - low == pytest.approx(2 * 1.96 * 0.1 / np.sqrt(2000), rel=0.2)
+    assert M.bootstrap_ci(x, seed=3) == (low, high)
+    assert M.bootstrap_ci(np.array([0.7])) == (0.7, 0.7)
+
+
+def test_summarize_excludes_invalid_rows():
+    votes = np.array([[3, 0, 0], [0, 2, 1], [1, 1, 1], [0, 0, 4]], dtype=float)
+    pred = votes / votes.sum(axis=1, keepdims=True)
+    pred[3] = np.nan
+    out = M.summarize(votes, pred, n_resamples=200)
+    assert out["n_items"] == 4 and out["n_valid"] == 3 and out["valid"] == 0.75
+    assert out["js"]["mean"] == pytest.approx(0.0) and out["bc"]["mean"] == pytest.approx(1.0)
+    assert out["acc"]["mean"] == 1.0 and out["n_tied"] == 1
+    assert M.summarize(votes, np.full_like(pred, np.nan))["n_valid"] == 0

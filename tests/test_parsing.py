@@ -1,0 +1,162 @@
+import json
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from harness.parsing import RULES, parse_distribution, parse_score
+
+IEMOCAP = ["Neutral state", "Happiness", "Anger", "Sadness"]
+MSP = ["Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral"]
+CREMA = ["Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness"]
+ALIASES = {
+    "Neutral state": ["neutral", "Neutral", "NEUTRAL STATE", "neutral_state"],
+    "Happiness": ["happy", "Happy", "happiness", "joy"],
+    "Anger": ["angry", "ANGER", "Angry"],
+    "Sadness": ["sad", "Sad", "sadness"],
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "rule", "probs"),
+    [
+        ('{"Neutral state": 0.7, "Happiness": 0.1, "Anger": 0.1, "Sadness": 0.1}', IEMOCAP,
+         "json_dict", [0.7, 0.1, 0.1, 0.1]),
+        ("{'happy': 2, 'sad': 2}", IEMOCAP, "json_dict", [0, 0.5, 0, 0.5]),
+        ('Thinking... {"Anger": 1.0}\nFinal: {"Anger": 0.2, "Sadness": 0.8}', IEMOCAP,
+         "json_dict", [0, 0, 0.2, 0.8]),
+        ('{"emotions": {"Angry": 0.5, "Neutral": 0.5}}', MSP, "json_dict",
+         [0.5, 0, 0, 0, 0, 0, 0, 0.5]),
+        ("{Anger: 30%, Fear: 70%}", CREMA, "json_dict", [0.3, 0, 0.7, 0, 0, 0]),
+        ("['disgust', 'neutral']", CREMA, "emotion_list", [0, 0.5, 0, 0, 0.5, 0]),
+        ("['disgust', 'boredom']", CREMA, "emotion_list", [0, 1, 0, 0, 0, 0]),
+        ("[0.3, 0.2, 0.5]", IEMOCAP, "float_list", [0.3, 0.2, 0.5, 0]),
+        ("[1, 1, 1, 1, 1, 1, 1]", IEMOCAP, "float_list", [0.25] * 4),
+        ("The speaker sounds angry.", IEMOCAP, "keyword", [0, 0, 1, 0]),
+        ("Happiness", IEMOCAP, "keyword", [0, 1, 0, 0]),
+    ],
+)
+def test_rules(text, labels, rule, probs):
+    parsed = parse_distribution(text, labels)
+    assert parsed.valid and parsed.rule == rule, parsed
+    np.testing.assert_allclose(parsed.probs, probs)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("0.54", "single_number"),
+        ("[0.54]", "single_number"),
+        ('{"Anger": -0.2, "Sadness": 1.2}', "json_dict"),
+        ('{"Anger": NaN, "Sadness": 1.0}', "json_dict"),
+        ('{"Anger": 0, "Sadness": 0.0} angry', "json_dict"),
+        ("[0.5, -0.5, 1.0] I hear anger", "float_list"),
+        ("[0, 0, 0]", "float_list"),
+        ("[inf, 1]", "float_list"),
+        ("", None),
+        ("I cannot tell.", None),
+        ("angry or sad, hard to say", None),  # two emotions named: not a one-hot
+        ("{", None),
+    ],
+)
+def test_invalid_outputs(text, rule):
+    parsed = parse_distribution(text, IEMOCAP)
+    assert not parsed.valid and parsed.probs is None and parsed.rule == rule and parsed.reason
+
+
+def test_never_raises_on_non_text():
+    for value in (None, 3, b"{}", ["Anger"]):
+        assert not parse_distribution(value, IEMOCAP).valid
+
+
+def test_parse_score():
+    assert parse_score("0.8") == 0.8
+    assert parse_score("Score: 0.65 (reasonable)") == 0.65
+    assert parse_score("7 out of 10, so 0.7") == 0.7
+    assert parse_score("no idea") is None
+    assert parse_score(None) is None
+
+
+# --- properties -------------------------------------------------------------------------
+
+simplex = st.integers(2, 8).flatmap(
+    lambda k: st.lists(st.floats(0, 1e6, allow_subnormal=False), min_size=k, max_size=k)
+).filter(lambda v: sum(v) > 0).map(lambda v: np.array(v) / np.sum(v))
+prose = st.text(alphabet=st.characters(categories=["Ll", "Lu", "Nd", "Zs"],
+                                       include_characters=".,!?'\n"), max_size=80)
+
+
+@given(st.text())
+def test_never_raises_and_valid_results_lie_on_the_simplex(text):
+    parsed = parse_distribution(text, IEMOCAP)
+    assert parsed.rule in (*RULES, None)
+    if parsed.valid:
+        assert parsed.probs.shape == (4,)
+        assert np.all(parsed.probs >= 0) and parsed.probs.sum() == pytest.approx(1.0)
+    else:
+        assert parsed.probs is None
+
+
+@given(st.text(alphabet="{}[]:,'\"0123456789.-eE naAngerSdsHpyNutrl%"))
+def test_never_raises_on_json_like_noise(text):
+    parsed = parse_distribution(text, IEMOCAP)
+    assert parsed.valid == (parsed.probs is not None)
+
+
+@given(
+    st.lists(st.floats(0, 1e3, allow_subnormal=False), min_size=4, max_size=4).filter(
+        lambda v: sum(v) > 0),
+    st.permutations(range(4)),
+    st.lists(st.integers(0, 3), min_size=4, max_size=4),
+    prose, prose,
+    st.sampled_from(["{}", "```json\n{}\n```", "```\n{}\n```", "Answer: {} ."]),
+    st.booleans(),
+)
+def test_json_written_any_way_parses_back(values, order, alias_pick, before, after, frame,
+                                          compact):
+    assume("{" not in before + after and "[" not in before + after)
+    p = np.array(values) / np.sum(values)
+    pairs = []
+    for i in order:
+        label = IEMOCAP[i]
+        names = [label, *ALIASES[label]]
+        pairs.append((names[alias_pick[i] % len(names)], float(p[i])))
+    body = json.dumps(dict(pairs), separators=(",", ":") if compact else None)
+    text = before + frame.replace("{}", body) + after
+    parsed = parse_distribution(text, IEMOCAP)
+    assert parsed.valid and parsed.rule == "json_dict"
+    np.testing.assert_allclose(parsed.probs, p, atol=1e-6)
+
+
+@given(simplex)
+def test_any_simplex_vector_round_trips_over_its_own_labels(p):
+    labels = MSP[: p.size]
+    text = json.dumps(dict(zip(labels, p.tolist())))
+    parsed = parse_distribution(text, labels)
+    np.testing.assert_allclose(parsed.probs, p, atol=1e-6)
+
+
+@given(st.sets(st.sampled_from(CREMA), min_size=1), st.sampled_from(["'", '"']))
+def test_emotion_lists_are_uniform_over_the_named_classes(named, quote):
+    text = "[" + ", ".join(f"{quote}{name.lower()}{quote}" for name in named) + ", 'other']"
+    parsed = parse_distribution(text, CREMA)
+    assert parsed.rule == "emotion_list"
+    expected = np.array([1.0 if label in named else 0.0 for label in CREMA])
+    np.testing.assert_allclose(parsed.probs, expected / expected.sum())
+
+
+@given(st.lists(st.floats(0, 100, allow_subnormal=False), min_size=2, max_size=10).filter(
+    lambda v: sum(v[:4]) > 0))
+def test_float_lists_are_padded_or_trimmed_then_normalised(values):
+    parsed = parse_distribution(json.dumps(values), IEMOCAP)
+    assert parsed.rule == "float_list"
+    padded = (values + [0.0] * 4)[:4]
+    np.testing.assert_allclose(parsed.probs, np.array(padded) / sum(padded), atol=1e-9)
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True), st.booleans())
+def test_a_single_number_is_never_a_distribution(x, bracket):
+    text = f"[{x}]" if bracket else f"{x}"
+    parsed = parse_distribution(text, IEMOCAP)
+    assert not parsed.valid and parsed.rule == "single_number"

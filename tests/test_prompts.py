@@ -1,0 +1,65 @@
+import pytest
+
+from harness.data import load_dataset
+from harness.parsing import parse_distribution
+from harness.prompts import build_prompt, json_skeleton, templates_hash
+
+IEMOCAP = ["Neutral state", "Happiness", "Anger", "Sadness"]
+
+
+def test_base_prompt_iemocap_verbatim():
+    prompt = build_prompt("base", "iemocap", "Excuse me.", IEMOCAP)
+    assert prompt == (
+        "Background: Two speakers are having a conversation.\n"
+        "Target Utterance: Excuse me.\n"
+        "Task: Predict the probability distribution of emotions for the target utterance from "
+        "the following options: ['Neutral state', 'Happiness', 'Anger', 'Sadness']. Consider "
+        "both the context and acoustic features.\n"
+        "Output Constraints:\n"
+        '1. Generate EXACTLY this JSON structure: {"Neutral state":float, "Happiness":float, '
+        '"Anger":float, "Sadness":float} Before outputting, check if the format of your output '
+        "is in accordance with the requirements I provided.\n"
+        "2. Sum of probabilities must equal to 1.0.\n"
+        "3. Do not include any explanations or text besides the dictionary."
+    )
+
+
+def test_cot_adds_the_instructions_before_the_constraints():
+    cot = build_prompt("cot", "iemocap", "Hi.", IEMOCAP)
+    assert cot.index("First, carefully listen to the tone") < cot.index("Output Constraints:")
+    assert "estimate their relative strength and presence." in cot
+    assert "First, carefully" not in build_prompt("base", "iemocap", "Hi.", IEMOCAP)
+
+
+def test_crema_d_wording_and_class_order_per_corpus():
+    crema = load_dataset("crema_d")
+    item = crema[0]
+    prompt = build_prompt("base", "crema_d", item.transcript, crema.labels)
+    assert "emotions for the audio from the following options: ['Anger', 'Disgust', 'Fear', " \
+           "'Happiness', 'Neutral', 'Sadness']" in prompt
+    assert f"Target Utterance: {item.transcript}" in prompt
+    msp = load_dataset("msp_podcast")
+    assert "['Angry', 'Sad', 'Happy', 'Surprise', 'Fear', 'Disgust', 'Contempt', 'Neutral']" in \
+        build_prompt("base", "msp_podcast", "", msp.labels)
+
+
+def test_verifier_prompt():
+    prompt = build_prompt("verifier", "iemocap", "Hi.", IEMOCAP, candidate='{"Anger": 1.0}')
+    assert prompt.startswith("Background: You are evaluating a model's prediction for an "
+                             "emotion distribution task.\nUser Prompt: Background: Two speakers")
+    assert 'Model Output: {"Anger": 1.0}' in prompt
+    assert "Task: Only scoring based on emotion content" in prompt
+    assert prompt.endswith("Reply ONLY with a number between 0.0 and 1.0.")
+
+
+def test_the_json_skeleton_itself_is_not_a_valid_answer():
+    # a model that echoes the template has not answered
+    assert not parse_distribution(json_skeleton(IEMOCAP), IEMOCAP).valid
+
+
+def test_errors_and_hash():
+    with pytest.raises(ValueError, match="ravdess"):
+        build_prompt("base", "ravdess", "", IEMOCAP)
+    with pytest.raises(ValueError, match="kind"):
+        build_prompt("zero-shot", "iemocap", "", IEMOCAP)
+    assert len(templates_hash()) == 16 and templates_hash() == templates_hash()

@@ -81,9 +81,16 @@ class _LabelIndex:
                 self.index.setdefault(alias, i)
         words = sorted(self.index, key=len, reverse=True)
         self.keyword = re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+        self._seen: dict[str, int | None] = {}  # raw spelling -> index: models repeat their keys
 
     def lookup(self, name: str) -> int | None:
-        return self.index.get(_normalise(name))
+        try:
+            return self._seen[name]
+        except KeyError:
+            found = self.index.get(_normalise(name))
+            if len(self._seen) < 10_000:
+                self._seen[name] = found
+            return found
 
 
 def _normalise(name: str) -> str:
@@ -99,21 +106,21 @@ def _number(token: str) -> float:
     return float(token.rstrip("%"))
 
 
-def _finish(values: np.ndarray, rule: str) -> Parsed:
+def _finish(values: list[float], rule: str) -> Parsed:
     """Normalise a found vector, or reject it (no fall-through) if it is not a distribution."""
-    if not np.isfinite(values).all():
+    total = sum(values)  # NaN or inf anywhere makes the sum non-finite
+    if not math.isfinite(total):
         return Parsed(None, rule, False, "NaN or infinite value")
-    if (values < 0).any():
+    if min(values) < 0:
         return Parsed(None, rule, False, "negative value")
-    total = values.sum()
     if total <= 0:
         return Parsed(None, rule, False, "all values are zero")
-    return Parsed(values / total, rule, True)
+    return Parsed(np.array(values) / total, rule, True)
 
 
 def _from_dicts(text: str, idx: _LabelIndex) -> Parsed | None:
     for match in reversed(_DICT.findall(text)):
-        values = np.zeros(idx.k)
+        values = [0.0] * idx.k
         found = False
         for key, number in _PAIR.findall(match):
             i = idx.lookup(key)
@@ -137,9 +144,7 @@ def _from_emotion_lists(lists: list[list[str]], idx: _LabelIndex) -> Parsed | No
     for tokens in lists:
         hits = {idx.lookup(t) for t in tokens if not _IS_NUMBER.match(t)} - {None}
         if hits:
-            values = np.zeros(idx.k)
-            values[sorted(hits)] = 1.0
-            return _finish(values, "emotion_list")
+            return _finish([1.0 if i in hits else 0.0 for i in range(idx.k)], "emotion_list")
     return None
 
 
@@ -147,9 +152,7 @@ def _from_float_lists(lists: list[list[str]], k: int) -> Parsed | None:
     for tokens in lists:
         if len(tokens) >= 2 and all(_IS_NUMBER.match(t) for t in tokens):
             numbers = [_number(t) for t in tokens][:k]
-            values = np.zeros(k)
-            values[: len(numbers)] = numbers
-            return _finish(values, "float_list")
+            return _finish(numbers + [0.0] * (k - len(numbers)), "float_list")
     return None
 
 

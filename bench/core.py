@@ -1,0 +1,86 @@
+"""Core-library throughput: the parser on 100k mixed model outputs, and every metric on 100k items.
+
+Targets on the 2-core development machine: parsing >= 50,000 outputs/s; all metrics over
+100k items x 8 classes <= 0.5 s. Run: ``python bench/core.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from harness import metrics
+from harness.parsing import parse_distribution
+
+LABELS = ["Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral"]
+N = 100_000
+
+
+def mixed_outputs(n: int, seed: int = 0) -> list[str]:
+    """Outputs in the proportions models produce them: mostly JSON, some prose, some garbage."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        p = rng.dirichlet(np.ones(8))
+        as_json = json.dumps({k: round(float(v), 3) for k, v in zip(LABELS, p)})
+        kind = i % 20
+        if kind < 12:
+            out.append(as_json)
+        elif kind < 14:
+            out.append("The tone is tense and the pitch rises; anger with some contempt.\n"
+                       f"Final answer: {as_json}")
+        elif kind < 16:
+            out.append(f"```json\n{as_json}\n```")
+        elif kind == 16:
+            out.append("['angry', 'contempt']")
+        elif kind == 17:
+            out.append(str([round(float(v), 2) for v in p]))
+        elif kind == 18:
+            out.append("The speaker sounds sad.")
+        else:
+            out.append(["0.54", "I am not sure.", '{"Angry": -1}', ""][i % 4])
+    return out
+
+
+def bench_parser() -> float:
+    outputs = mixed_outputs(N)
+    parse_distribution(outputs[0], LABELS)  # warm the label index
+    start = time.perf_counter()
+    parsed = [parse_distribution(text, LABELS) for text in outputs]
+    elapsed = time.perf_counter() - start
+    valid = sum(p.valid for p in parsed)
+    rate = N / elapsed
+    print(f"parse: {N:,} mixed outputs in {elapsed:.3f} s = {rate:,.0f} outputs/s "
+          f"({valid / N:.1%} valid; target >= 50,000/s)")
+    return rate
+
+
+def bench_metrics() -> float:
+    rng = np.random.default_rng(1)
+    votes = rng.integers(0, 4, size=(N, 8)).astype(float)
+    votes[votes.sum(axis=1) == 0, 0] = 1.0
+    true = votes / votes.sum(axis=1, keepdims=True)
+    pred = rng.dirichlet(np.ones(8), size=N)
+    start = time.perf_counter()
+    scores = metrics.per_item(true, pred)
+    h = metrics.entropy(true)
+    cls = metrics.classification(votes, pred)
+    index, _ = metrics.entropy_bins(h, 5)
+    for values in scores.values():
+        metrics.binned_medians(values, index, 5)
+    elapsed = time.perf_counter() - start
+    print(f"metrics: js, jsd, bc, r2, entropy, acc, macro-F1, entropy-bin medians over "
+          f"{N:,} items x 8 classes in {elapsed:.3f} s (target <= 0.5 s); "
+          f"mean js {scores['js'].mean():.4f}, acc {cls['acc']:.4f}")
+    start = time.perf_counter()
+    metrics.bootstrap_ci(scores["js"], n_resamples=1000)
+    print(f"bootstrap: 1,000 resamples of the JS mean over {N:,} items in "
+          f"{time.perf_counter() - start:.2f} s (not part of the target)")
+    return elapsed
+
+
+if __name__ == "__main__":
+    bench_parser()
+    bench_metrics()

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-PROMPT_KINDS = ("base", "cot", "verifier")
+PROMPT_KINDS = ("base", "cot", "verifier", "readout")
 
 
 @dataclass(frozen=True)
@@ -98,15 +98,29 @@ def verifier_prompt(corpus: str, transcript: str, labels: Sequence[str], candida
     )
 
 
+def readout_prompt(corpus: str, transcript: str, labels: Sequence[str]) -> str:
+    """A one-label question for the ``readout`` strategy, which scores each label's likelihood."""
+    wording = _wording(corpus)
+    options = "[" + ", ".join(f"'{label}'" for label in labels) + "]"
+    return "\n".join([
+        f"Background: {wording.background}",
+        f"Target Utterance: {transcript}",
+        f"Task: Which of the following emotions best describes {wording.target}: {options}? "
+        "Answer with the emotion only.",
+    ])
+
+
 def build_prompt(kind: str, corpus: str, transcript: str, labels: Sequence[str],
                  candidate: str = "") -> str:
-    """Dispatch on ``kind`` (``"base"``, ``"cot"`` or ``"verifier"``)."""
+    """Dispatch on ``kind`` (``"base"``, ``"cot"``, ``"verifier"`` or ``"readout"``)."""
     if kind == "base":
         return base_prompt(corpus, transcript, labels)
     if kind == "cot":
         return cot_prompt(corpus, transcript, labels)
     if kind == "verifier":
         return verifier_prompt(corpus, transcript, labels, candidate)
+    if kind == "readout":
+        return readout_prompt(corpus, transcript, labels)
     raise ValueError(f"unknown prompt kind {kind!r}; choose from {PROMPT_KINDS}")
 
 

@@ -1,0 +1,232 @@
+"""Utterances per second of the full Qwen2-Audio-7B architecture: harness path vs plain generate.
+
+Builds the architecture of ``Qwen/Qwen2-Audio-7B-Instruct`` (text 4096 hidden, 11008 FFN, 32
+layers, 32 heads, vocab 156032; audio encoder 1280 wide, 32 layers, 20 heads, 128 mels) with random
+bf16 weights on the GPU, feeds 6-second clips with the IEMOCAP base prompt, pins 40 new tokens
+(min = max) and prints, in one run, the paper-style baseline (``generate`` one utterance at a time;
+a plain batched forward for the readout) next to the harness's own path, and their ratio.
+Targets on one H100/H200: greedy >= 60 utt/s, beam 5 >= 25 utt/s, readout >= 150 utt/s.
+
+    python bench/gpu_throughput.py            # on the GPU
+    python bench/gpu_throughput.py --tiny     # the same code on a tiny config, on the CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.models import Decoding, Request  # noqa: E402
+from harness.models.hf_qwen2_audio import TINY_PATH, Qwen2AudioBackend  # noqa: E402
+from harness.prompts import base_prompt, readout_prompt  # noqa: E402
+
+LABELS = ["Neutral state", "Happiness", "Anger", "Sadness"]
+FULL = {
+    "audio": {"model_type": "qwen2_audio_encoder", "d_model": 1280, "encoder_layers": 32,
+              "encoder_attention_heads": 20, "encoder_ffn_dim": 5120, "num_mel_bins": 128,
+              "max_source_positions": 1500},
+    "text": {"model_type": "qwen2", "vocab_size": 156032, "hidden_size": 4096,
+             "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+             "num_key_value_heads": 32, "max_position_embeddings": 8192, "rope_theta": 10000.0},
+}
+TINY = {
+    "audio": dict(FULL["audio"], d_model=64, encoder_layers=2, encoder_attention_heads=4,
+                  encoder_ffn_dim=128),
+    "text": dict(FULL["text"], vocab_size=2048, hidden_size=64, intermediate_size=128,
+                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4),
+}
+
+
+def build(tiny: bool, device: str):
+    from transformers import AutoProcessor, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
+
+    processor = AutoProcessor.from_pretrained(TINY_PATH)
+    sizes = TINY if tiny else FULL
+    config = Qwen2AudioConfig(audio_config=sizes["audio"], text_config=sizes["text"],
+                              audio_token_index=processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
+    config._attn_implementation = "sdpa"
+    dtype = torch.float32 if tiny else torch.bfloat16
+    torch.manual_seed(0)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    with torch.device(device):
+        model = Qwen2AudioForConditionalGeneration(config).eval()
+    torch.set_default_dtype(previous)
+    model.generation_config.do_sample = False
+    return model, processor
+
+
+def clips(n: int, seconds: float = 6.0) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [(0.1 * rng.standard_normal(int(seconds * 16_000))).astype(np.float32) for _ in range(n)]
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: str) -> float:
+    sync(device)
+    start = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - start
+
+
+def baseline_generate(model, processor, backend, audios, prompts, device, beams: int) -> float:
+    """Paper-style: processor + ``generate`` one utterance at a time (30 s padded audio)."""
+
+    def one(a, p):
+        text = backend._template.replace("\x00PROMPT\x00", p)
+        inputs = processor(text=[text], audio=[a], sampling_rate=16_000, return_tensors="pt").to(device)
+        model.generate(**inputs, max_new_tokens=40, min_new_tokens=40, do_sample=False,
+                       num_beams=beams, num_return_sequences=beams, length_penalty=0.0,
+                       repetition_penalty=1.0, temperature=None, top_p=None, top_k=None)
+
+    one(audios[0], prompts[0])  # warm-up
+    with torch.inference_mode():
+        seconds = timed(lambda: [one(a, p) for a, p in zip(audios, prompts)], device)
+    return len(audios) / seconds
+
+
+def baseline_readout(model, processor, backend, audios, prompts, device, batch: int) -> float:
+    """Paper-style readout: the processor's padded batch and one plain forward per batch."""
+
+    def run():
+        for s in range(0, len(audios), batch):
+            texts = [backend._template.replace("\x00PROMPT\x00", p) for p in prompts[s:s + batch]]
+            inputs = processor(text=texts, audio=audios[s:s + batch], sampling_rate=16_000,
+                               return_tensors="pt", padding=True).to(device)
+            model(**inputs, logits_to_keep=1)
+
+    with torch.inference_mode():
+        run()
+        return len(audios) / timed(run, device)
+
+
+def numerics(backend, processor, model, audios, prompts, device) -> float:
+    """Largest |logit difference| of the harness prefill vs the padded reference path."""
+    with torch.inference_mode():
+        ours = backend.prefill(audios, prompts).logits.float()
+        texts = [backend._template.replace("\x00PROMPT\x00", p) for p in prompts]
+        inputs = processor(text=texts, audio=audios, sampling_rate=16_000, return_tensors="pt",
+                           padding=True).to(device)
+        ref = model(**inputs, logits_to_keep=1).logits[:, -1].float()
+    return float((ours - ref).abs().max() / ref.abs().max())
+
+
+def breakdown(backend, requests, decoding, device) -> str:
+    """Seconds per stage for one batch of the harness path (each stage synchronised)."""
+    with torch.inference_mode():
+        times = _stage_times(backend, requests, decoding, device)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    n = len(requests)
+    t_feat, t_enc, t_pre, t_dec = (t / n * 1e3 for t in times)
+    return (f"batch {n}: features {t_feat:.2f} ms/clip, encoder {t_enc:.2f}, "
+            f"LM prefill {t_pre:.2f}, decode {t_dec:.2f} "
+            f"({times[3] / decoding.max_new_tokens * 1e3:.1f} ms/step)")
+
+
+def _stage_times(backend, requests, decoding, device) -> tuple[float, ...]:
+    from harness.models._decode import beam_search, sample
+
+    audios, prompts = [r.audio for r in requests], [r.prompt for r in requests]
+    t_feat = timed(lambda: backend.features(audios), device)
+    feats, frames = backend.features(audios)
+    t_enc = timed(lambda: backend.encode_audio(feats, frames), device)
+    audio, lens = backend.encode_audio(feats, frames)
+    out = {}
+    t_pre = timed(lambda: out.setdefault("s", backend.prefill_text(
+        audio, lens, prompts, decoding.max_new_tokens)), device)
+    run = beam_search if decoding.mode == "beam" else sample
+    t_dec = timed(lambda: run(backend.step, out["s"], decoding.num_candidates, decoding,
+                              backend.eos_ids, backend.pad_id), device)
+    return t_feat, t_enc, t_pre, t_dec
+
+
+def noise_floor(backend, processor, model, audios, prompts, device) -> float:
+    """The same reference path on one clip alone vs inside a batch: bf16's own noise."""
+    with torch.inference_mode():
+        texts = [backend._template.replace("\x00PROMPT\x00", p) for p in prompts]
+        batch = processor(text=texts, audio=audios, sampling_rate=16_000, return_tensors="pt",
+                          padding=True).to(device)
+        one = processor(text=texts[:1], audio=audios[:1], sampling_rate=16_000,
+                        return_tensors="pt").to(device)
+        a = model(**batch, logits_to_keep=1).logits[0, -1].float()
+        b = model(**one, logits_to_keep=1).logits[0, -1].float()
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def harness_rate(backend, requests, decoding, device) -> float:
+    backend.generate(requests[:4], decoding)  # warm-up
+    return len(requests) / timed(lambda: backend.generate(requests, decoding), device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny config on the CPU")
+    parser.add_argument("--n", type=int, default=512, help="clips for the harness's greedy path")
+    parser.add_argument("--n-beam", type=int, default=160)
+    parser.add_argument("--n-baseline", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=0, help="fixed batch size (0: from memory)")
+    args = parser.parse_args()
+    device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
+    if args.tiny:
+        args.n, args.n_beam, args.n_baseline = min(args.n, 16), min(args.n_beam, 8), 2
+    import transformers
+
+    model, processor = build(args.tiny, device)
+    backend = Qwen2AudioBackend("bench", model, processor, "random", args.batch or None)
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    params = sum(p.numel() for p in model.parameters()) / 1e9
+    audios = clips(max(args.n, args.n_beam))
+    prompts = [base_prompt("iemocap", "I told you I would be there on time.", LABELS)] * len(audios)
+    prompt_tokens = len(processor.tokenizer(backend.render(prompts[0], 150))["input_ids"])
+    print(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}; "
+          f"{params:.2f}B parameters; 6 s clips; prompt {prompt_tokens} tokens incl. 150 audio; "
+          f"40 new tokens pinned", flush=True)
+    print(f"numerics: harness prefill vs padded reference, max |diff| / max |logit| = "
+          f"{numerics(backend, processor, model, audios[:4], prompts[:4], device):.2e}", flush=True)
+    print(f"noise floor: reference path, one clip alone vs in a batch of 4 = "
+          f"{noise_floor(backend, processor, model, audios[:4], prompts[:4], device):.2e}", flush=True)
+    requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in enumerate(zip(audios, prompts))]
+    greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
+    beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
+    sizes = (128, 48)
+    for mode in ("prealloc", "cat"):  # the default, cat, last
+        backend.cache_mode = mode
+        print(f"cache {mode}: greedy {breakdown(backend, requests[:sizes[0]], greedy, device)}", flush=True)
+        print(f"cache {mode}: beam-5 {breakdown(backend, requests[:sizes[1]], beam, device)}", flush=True)
+    nb = args.n_baseline
+    rows = [
+        ("greedy", baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device, 1),
+         harness_rate(backend, requests[: args.n], greedy, device), 60),
+        ("beam-5", baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device, 5),
+         harness_rate(backend, requests[: args.n_beam], beam, device), 25),
+    ]
+    readout_prompts = [readout_prompt("iemocap", "I told you I would be there on time.", LABELS)] * args.n
+    readout_requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in
+                        enumerate(zip(audios[: args.n], readout_prompts))]
+    backend.label_logprobs(readout_requests[:4], LABELS)
+    readout = len(readout_requests) / timed(lambda: backend.label_logprobs(readout_requests, LABELS), device)
+    base_read = baseline_readout(model, processor, backend, audios[: min(args.n, 128)],
+                                 prompts[: min(args.n, 128)], device, 64 if not args.tiny else 8)
+    rows.append(("readout", base_read, readout, 150))
+    for mode, base, ours, target in rows:
+        verdict = ("tiny config: the targets are for the full model on a GPU" if args.tiny else
+                   f"target >= {target} utt/s: {'met' if ours >= target else 'NOT met'}")
+        print(f"{mode:8s} baseline {base:8.2f} utt/s | harness {ours:8.2f} utt/s | "
+              f"x{ours / base:6.1f} | {verdict}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Model backends behind one protocol, loaded lazily by name."""
+
+from harness.models.api import (
+    Candidate,
+    Capabilities,
+    Decoding,
+    Generation,
+    ModelAPI,
+    ModelInfo,
+    ModelUnavailable,
+    Request,
+)
+from harness.models.registry import get_model, model_names, register
+
+__all__ = [
+    "Candidate",
+    "Capabilities",
+    "Decoding",
+    "Generation",
+    "ModelAPI",
+    "ModelInfo",
+    "ModelUnavailable",
+    "Request",
+    "get_model",
+    "model_names",
+    "register",
+]

@@ -1,0 +1,203 @@
+"""Decoding loops over an already prefilled KV cache: greedy, sampling and beam search.
+
+The prompt (audio included) is prefilled once per clip; beams and samples then share it by
+repeating the cache, instead of repeating the audio features and the prefill once per beam as
+Hugging Face's ``generate`` does. Scores are raw cumulative log-likelihoods (length penalty 0).
+Non-finite logits never crash a batch: the sequence is marked ``finite=False`` and carries on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+# step(token ids (S,), attention mask (S, L), positions (S,), cache) -> logits (S, V)
+StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
+
+
+@dataclass
+class Prefilled:
+    """The state after the prompt: last-position logits, the cache, mask and next positions."""
+
+    logits: torch.Tensor
+    cache: Any
+    attention_mask: torch.Tensor
+    next_position: torch.Tensor
+
+    def repeat(self, n: int) -> Prefilled:
+        """Each clip's state ``n`` times (beams or samples of one clip sit next to each other)."""
+        if n > 1:
+            self.cache.batch_repeat_interleave(n)
+            if hasattr(self.cache, "mark_shared_prefix"):  # the prompt is the same for all n
+                self.cache.mark_shared_prefix()
+        return Prefilled(self.logits.repeat_interleave(n, 0), self.cache,
+                         self.attention_mask.repeat_interleave(n, 0),
+                         self.next_position.repeat_interleave(n, 0))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One finished sequence: generated token ids (EOS included), α, and whether all was finite."""
+
+    tokens: tuple[int, ...]
+    logprob: float
+    finite: bool
+
+
+def _log_probs(logits: torch.Tensor, eos: torch.Tensor, block_eos: bool
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """log-softmax in float32 with non-finite logits neutralised (and flagged per row)."""
+    logits = logits.float()
+    finite = torch.isfinite(logits)
+    bad = ~finite.all(dim=-1)
+    logp = torch.log_softmax(torch.where(finite, logits, torch.full_like(logits, -1e30)), dim=-1)
+    if block_eos:
+        logp[:, eos] = -torch.inf
+    return logp, bad
+
+
+def _choose(logp: torch.Tensor, mode: str, temperature: float, top_p: float,
+            generator: torch.Generator | None) -> torch.Tensor:
+    if mode == "greedy":
+        return logp.argmax(dim=-1)
+    probs = torch.softmax(logp / max(temperature, 1e-5), dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        drop = sorted_p.cumsum(dim=-1) - sorted_p > top_p
+        probs = probs.scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def sample(step: StepFn, state: Prefilled, n: int, decoding, eos_ids: list[int], pad_id: int,
+           generator: torch.Generator | None = None) -> list[list[Decoded]]:
+    """Greedy decoding (``n == 1``) or ``n`` independent samples per clip."""
+    clips = state.logits.shape[0]
+    state = state.repeat(n)
+    s = state.logits.shape[0]
+    device = state.logits.device
+    eos = torch.tensor(eos_ids, device=device)
+    finished = torch.zeros(s, dtype=torch.bool, device=device)
+    bad = torch.zeros_like(finished)
+    total = torch.zeros(s, dtype=torch.float64, device=device)
+    logits, mask, position = state.logits, state.attention_mask, state.next_position
+    steps = []
+    for t in range(decoding.max_new_tokens):
+        logp, nonfinite = _log_probs(logits, eos, t < decoding.min_new_tokens)
+        token = _choose(logp, decoding.mode, decoding.temperature, decoding.top_p, generator)
+        chosen = logp.gather(1, token[:, None])[:, 0].double()
+        total += torch.where(finished, 0.0, chosen)
+        bad |= nonfinite & ~finished
+        token = torch.where(finished, pad_id, token)
+        steps.append(token)
+        finished |= torch.isin(token, eos)
+        if t == decoding.max_new_tokens - 1 or (t % 4 == 3 and bool(finished.all())):
+            break
+        mask = torch.cat([mask, mask.new_ones(s, 1)], dim=1)
+        logits = step(token, mask, position, state.cache)
+        position = position + 1
+    tokens = torch.stack(steps, dim=1).cpu().numpy()
+    out = [_cut(tokens[i], set(eos_ids), float(total[i]), not bool(bad[i])) for i in range(s)]
+    return [out[c * n:(c + 1) * n] for c in range(clips)]
+
+
+def _cut(row: np.ndarray, eos: set[int], logprob: float, finite: bool) -> Decoded:
+    ends = [i for i, tok in enumerate(row.tolist()) if tok in eos]
+    keep = row[: ends[0] + 1] if ends else row
+    return Decoded(tuple(int(t) for t in keep), logprob, finite)
+
+
+@dataclass
+class _Beams:
+    """Host-side bookkeeping of one beam search: histories, scores and finished hypotheses."""
+
+    clips: int
+    width: int
+    history: np.ndarray
+    finished: list[list[Decoded]]
+    done: list[bool]
+
+
+def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: list[int],
+                pad_id: int) -> list[list[Decoded]]:
+    """Beam search returning ``width`` beams per clip, ranked by raw cumulative log-likelihood."""
+    clips, vocab = state.logits.shape
+    state = state.repeat(width)
+    device = state.logits.device
+    eos = torch.tensor(eos_ids, device=device)
+    scores = torch.full((clips, width), -torch.inf, device=device, dtype=torch.float64)
+    scores[:, 0] = 0.0
+    beams = _Beams(clips, width, np.zeros((clips * width, 0), dtype=np.int64),
+                   [[] for _ in range(clips)], [False] * clips)
+    bad = np.zeros(clips * width, dtype=bool)
+    logits, mask, position = state.logits, state.attention_mask, state.next_position
+    for t in range(decoding.max_new_tokens):
+        logp, nonfinite = _log_probs(logits, eos, t < decoding.min_new_tokens)
+        totals = (scores.reshape(-1, 1) + logp.double()).view(clips, width * vocab)
+        top_scores, top_index = totals.topk(2 * width, dim=1)
+        last = t == decoding.max_new_tokens - 1
+        source, tokens, new_scores = _advance(
+            beams, top_scores.cpu().numpy(), top_index.cpu().numpy(), vocab, set(eos_ids),
+            pad_id, bad | nonfinite.cpu().numpy(), last)
+        bad = (bad | nonfinite.cpu().numpy())[source]
+        if last or all(beams.done):
+            break
+        index = torch.from_numpy(source).to(device)
+        state.cache.reorder_cache(index)
+        scores = torch.from_numpy(new_scores).to(device).view(clips, width)
+        mask = torch.cat([mask[index], mask.new_ones(mask.shape[0], 1)], dim=1)
+        logits = step(torch.from_numpy(tokens).to(device), mask, position, state.cache)
+        position = position + 1
+    return [sorted(f, key=lambda d: -d.logprob)[:width] for f in beams.finished]
+
+
+def _advance(beams: _Beams, top_scores: np.ndarray, top_index: np.ndarray, vocab: int,
+             eos: set[int], pad_id: int, bad: np.ndarray, last: bool):
+    """One step of beam bookkeeping on the host: finish EOS hypotheses, keep the best ``width``."""
+    width = beams.width
+    source = np.zeros(beams.clips * width, dtype=np.int64)
+    tokens = np.full(beams.clips * width, pad_id, dtype=np.int64)
+    new_scores = np.full(beams.clips * width, -np.inf)
+    for c in range(beams.clips):
+        rows = range(c * width, (c + 1) * width)
+        source[rows] = np.arange(c * width, (c + 1) * width)
+        if beams.done[c]:
+            continue
+        kept = 0
+        for rank, (score, flat) in enumerate(zip(top_scores[c], top_index[c])):
+            src, token = c * width + int(flat) // vocab, int(flat) % vocab
+            if not np.isfinite(score):
+                break
+            if token in eos:
+                if rank < width:
+                    beams.finished[c].append(Decoded(
+                        (*beams.history[src].tolist(), token), float(score), not bad[src]))
+                continue
+            row = c * width + kept
+            source[row], tokens[row], new_scores[row] = src, token, score
+            kept += 1
+            if kept == width:
+                break
+        _close_clip(beams, c, source, tokens, new_scores, bad, last)
+    beams.history = np.concatenate([beams.history[source], tokens[:, None]], axis=1)
+    return source, tokens, new_scores
+
+
+def _close_clip(beams: _Beams, c: int, source, tokens, new_scores, bad, last: bool) -> None:
+    """A clip is done when its best running beam can no longer beat its worst kept hypothesis."""
+    width = beams.width
+    rows = range(c * width, (c + 1) * width)
+    running = [(new_scores[r], r) for r in rows if np.isfinite(new_scores[r])]
+    if last:
+        for score, r in running:
+            beams.finished[c].append(Decoded(
+                (*beams.history[source[r]].tolist(), int(tokens[r])), float(score),
+                not bad[source[r]]))
+        beams.done[c] = True
+        return
+    kept = sorted((d.logprob for d in beams.finished[c]), reverse=True)[:width]
+    if len(kept) >= width and (not running or max(s for s, _ in running) <= kept[-1]):
+        beams.done[c] = True

@@ -1,0 +1,114 @@
+"""The protocol every model backend implements, and the values that cross it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+DECODING_MODES = ("greedy", "beam", "sample")
+
+
+class ModelUnavailable(RuntimeError):
+    """The backend cannot run here (weights, package or key missing); the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to decode. ``num_candidates`` is the beam width (returned beams) or the sample count."""
+
+    mode: str = "greedy"
+    num_candidates: int = 1
+    max_new_tokens: int = 96
+    min_new_tokens: int = 0
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int = 0
+    constrained: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in DECODING_MODES:
+            raise ValueError(f"mode must be one of {DECODING_MODES}, not {self.mode!r}")
+        if self.mode == "greedy" and self.num_candidates != 1:
+            raise ValueError("greedy decoding returns one candidate")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise ValueError("need 0 <= min_new_tokens <= max_new_tokens")
+
+    def key(self) -> str:
+        """A canonical string of every field, for cache keys."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Request:
+    """One clip and one prompt. ``audio`` is 16 kHz mono float32."""
+
+    audio: np.ndarray
+    prompt: str
+    item_id: str = ""
+    audio_hash: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.audio_hash:
+            digest = hashlib.sha256(np.ascontiguousarray(self.audio, dtype="<f4").tobytes())
+            object.__setattr__(self, "audio_hash", digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One generated answer with its raw cumulative log-likelihood α (no length normalisation)."""
+
+    text: str
+    n_tokens: int
+    logprob: float
+    finite: bool = True  # False when NaN/inf logits were met: the candidate is then invalid
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The candidates for one request, best first, or the reason there are none."""
+
+    candidates: tuple[Candidate, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; a strategy that needs more skips its cell and says why."""
+
+    audio: bool = True
+    logprobs: bool = True
+    n_candidates: bool = True
+    beam_search: bool = True
+    label_logprobs: bool = True
+    structured_output: bool = False
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What reports record about the model that produced a result."""
+
+    name: str
+    revision: str
+    dtype: str = ""
+    device: str = ""
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+
+@runtime_checkable
+class ModelAPI(Protocol):
+    """What the strategies call. Backends batch internally; one bad request never fails the rest."""
+
+    info: ModelInfo
+
+    def generate(self, requests: Sequence[Request], decoding: Decoding) -> list[Generation]:
+        """Candidates for each request, in request order."""
+        ...
+
+    def label_logprobs(self, requests: Sequence[Request], labels: Sequence[str]) -> np.ndarray:
+        """(N, K) summed token log-probabilities of each full label as the answer."""
+        ...

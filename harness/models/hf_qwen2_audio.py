@@ -1,0 +1,260 @@
+"""Qwen2-Audio through transformers, on the harness's own fast path.
+
+What differs from calling ``generate`` on the processor's output (DESIGN.md §12):
+
+- the audio encoder runs over the batch's longest clip, not the 30 s window the processor pads to
+  (padded frames are masked in the reference path too, so the outputs agree; a test checks it);
+- clips are sorted by length and batched with left padding; the prompt, audio included, is
+  prefilled once per clip and beams or samples share that cache;
+- the batch size follows free GPU memory, and an out-of-memory error halves it and retries.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from harness.models._decode import Prefilled, beam_search, sample
+from harness.models._hf_common import (
+    AUDIO_TOKEN,
+    batched,
+    cache_kwarg,
+    hf_cache_snapshot,
+    new_cache,
+    resolve_dtype,
+    warn_truncated,
+    weights_revision,
+)
+from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+
+MAX_SAMPLES = 30 * 16_000  # Qwen2-Audio's audio window; longer clips are truncated with a warning
+TINY_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "tiny_qwen2_audio"
+HUB_ID = "Qwen/Qwen2-Audio-7B-Instruct"
+ENV_VAR = "QWEN2_AUDIO_7B_PATH"
+
+
+class Qwen2AudioBackend:
+    """A Qwen2-Audio checkpoint behind :class:`~harness.models.ModelAPI`."""
+
+    def __init__(self, name: str, model, processor, revision: str, batch_size: int | None = None):
+        import torch
+
+        self.model = model.eval()
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.tokenizer.padding_side = "left"
+        inner = getattr(model, "model", model)
+        self.audio_tower, self.projector = inner.audio_tower, inner.multi_modal_projector
+        self.lm, self.lm_head = inner.language_model, model.lm_head
+        self.embed = self.lm.get_input_embeddings()
+        self.cache_kw = cache_kwarg(self.lm)
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.batch_size = batch_size
+        self.cache_mode = "prealloc"  # measured faster on an H200 (bench/profile_decode.py)
+        self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.eos_ids = sorted({i for i in (self.tokenizer.eos_token_id,
+                                           self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
+                                           self.tokenizer.convert_tokens_to_ids("<|endoftext|>"))
+                               if isinstance(i, int) and 0 <= i < self.lm_head.out_features})
+        self._template = self._render_template()
+        fe_params = inspect.signature(processor.feature_extractor.__call__).parameters
+        self._fe_device = {"device": str(self.device)} if "device" in fe_params else {}
+        self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."),
+                              str(self.device), Capabilities())
+        self._torch = torch
+
+    @classmethod
+    def from_pretrained(cls, name: str, path: str | os.PathLike, dtype: str = "auto",
+                        device: str | None = None, batch_size: int | None = None,
+                        attn_implementation: str = "sdpa") -> Qwen2AudioBackend:
+        """Load weights from a local folder (nothing is downloaded)."""
+        import torch
+        from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        torch_dtype = resolve_dtype(dtype, device)
+        processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        model = Qwen2AudioForConditionalGeneration.from_pretrained(
+            path, dtype=torch_dtype, local_files_only=True, attn_implementation=attn_implementation
+        ).to(device)
+        return cls(name, model, processor, weights_revision(path), batch_size)
+
+    # --- prompt and prefill -------------------------------------------------------------
+
+    def _render_template(self) -> str:
+        conversation = [{"role": "user", "content": [
+            {"type": "audio", "audio_url": "clip.wav"}, {"type": "text", "text": "\x00PROMPT\x00"}]}]
+        return self.processor.apply_chat_template(conversation, add_generation_prompt=True,
+                                                  tokenize=False)
+
+    def render(self, prompt: str, n_audio_tokens: int) -> str:
+        """The chat text for one clip, with the audio placeholder expanded as the processor does."""
+        text = self._template.replace(AUDIO_TOKEN, AUDIO_TOKEN * n_audio_tokens, 1)
+        return text.replace("\x00PROMPT\x00", prompt)
+
+    def encode_audio(self, features, frames):
+        """Encoder over the longest clip's frames only; returns (B, T, H) and valid lengths.
+
+        A few padding frames are kept past the longest clip so that the convolutions see at the
+        clip's edge exactly what they see in the 30 s padded path.
+        """
+        torch = self._torch
+        tower = self.audio_tower
+        conv_lens, out_lens = tower._get_feat_extract_output_lengths(frames)
+        width = min(features.shape[-1], int(frames.max()) + 8)
+        x = features[:, :, : width + width % 2].to(self.device, self.dtype)
+        h = torch.nn.functional.gelu(tower.conv1(x))
+        h = torch.nn.functional.gelu(tower.conv2(h)).permute(0, 2, 1)
+        h = h + tower.embed_positions.weight[: h.shape[1]]
+        valid = torch.arange(h.shape[1], device=self.device)[None] < conv_lens.to(self.device)[:, None]
+        mask = None
+        if not bool(valid.all()):
+            mask = ((~valid).to(self.dtype) * torch.finfo(self.dtype).min)[:, None, None, :]
+        for layer in tower.layers:
+            out = layer(h, mask)
+            h = out[0] if isinstance(out, tuple) else out
+        h = tower.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1)
+        return self.projector(tower.layer_norm(h)), out_lens
+
+    def features(self, audios: Sequence[np.ndarray]):
+        """Log-mel features padded to the longest clip plus 0.1 s (identical on the real frames
+        to the processor's 30 s padding, at a fraction of the cost), and the real frame counts."""
+        longest = min(MAX_SAMPLES, max(len(a) for a in audios) + 1_600)
+        feats = self.processor.feature_extractor(
+            [a[:MAX_SAMPLES] for a in audios], sampling_rate=16_000, return_attention_mask=True,
+            padding="max_length", max_length=longest, truncation=True, return_tensors="pt",
+            **self._fe_device)
+        return feats["input_features"], feats["attention_mask"].sum(-1).to(self.device)
+
+    def prefill(self, audios: Sequence[np.ndarray], prompts: Sequence[str], reserve: int = 0
+                ) -> Prefilled:
+        """Encode the clips, build the prompts, run the prompt through the LM once."""
+        features, frames = self.features(audios)
+        audio, out_lens = self.encode_audio(features, frames)
+        return self.prefill_text(audio, out_lens, prompts, reserve)
+
+    def prefill_text(self, audio, out_lens, prompts: Sequence[str], reserve: int = 0) -> Prefilled:
+        """The LM prefill over the prompts with the encoded audio scattered in."""
+        torch = self._torch
+        texts = [self.render(p, int(n)) for p, n in zip(prompts, out_lens.tolist())]
+        enc = self.tokenizer(texts, padding=True, return_tensors="pt")
+        ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+        keep = torch.arange(audio.shape[1], device=self.device)[None] < out_lens.to(self.device)[:, None]
+        embeds = self.embed(ids).masked_scatter((ids == self.audio_id)[..., None],
+                                                audio[keep].to(self.dtype))
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = new_cache(self.lm.config, reserve, self.cache_mode)
+        hidden = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position,
+                         use_cache=True, **{self.cache_kw: cache}).last_hidden_state
+        return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
+
+    def step(self, tokens, mask, position, cache):
+        """Logits for the next token of every sequence (one decode step)."""
+        return self.extend(tokens[:, None], mask, position[:, None], cache)[:, -1]
+
+    def extend(self, tokens, mask, positions, cache):
+        """Logits at every position of ``tokens`` (S, m) appended to the cache."""
+        hidden = self.lm(inputs_embeds=self.embed(tokens), attention_mask=mask,
+                         position_ids=positions, use_cache=True,
+                         **{self.cache_kw: cache}).last_hidden_state
+        return self.lm_head(hidden)
+
+    # --- ModelAPI ----------------------------------------------------------------------
+
+    def generate(self, requests, decoding: Decoding) -> list[Generation]:
+        n = decoding.num_candidates
+        generator = None
+        if decoding.mode == "sample":
+            generator = self._torch.Generator(self.device).manual_seed(decoding.seed)
+
+        def run(chunk):
+            state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
+                                 reserve=decoding.max_new_tokens)
+            if decoding.mode == "beam":
+                decoded = beam_search(self.step, state, n, decoding, self.eos_ids, self.pad_id)
+            else:
+                decoded = sample(self.step, state, n, decoding, self.eos_ids, self.pad_id, generator)
+            return [self._to_generation(d) for d in decoded]
+
+        warn_truncated(requests, MAX_SAMPLES)
+        with self._torch.inference_mode():
+            return batched(requests, run, self._batch_size(n, decoding.max_new_tokens), self._torch,
+                           on_error=lambda reason: Generation(error=reason))
+
+    def _to_generation(self, decoded) -> Generation:
+        texts = self.tokenizer.batch_decode([list(d.tokens) for d in decoded], skip_special_tokens=True)
+        return Generation(tuple(Candidate(t, len(d.tokens), d.logprob, d.finite)
+                                for t, d in zip(texts, decoded)))
+
+    def label_logprobs(self, requests, labels: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        label_ids = [self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
+                     for label in labels]
+        k, width = len(labels), max(len(ids) for ids in label_ids)
+        table = torch.full((k, width), self.pad_id, dtype=torch.long)
+        for i, ids in enumerate(label_ids):
+            table[i, : len(ids)] = torch.tensor(ids)
+        lengths = torch.tensor([len(ids) for ids in label_ids])
+
+        def run(chunk):
+            state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk], reserve=width)
+            return list(self._score_labels(state, table.to(self.device), lengths.to(self.device)))
+
+        warn_truncated(requests, MAX_SAMPLES)
+        with torch.inference_mode():
+            rows = batched(requests, run, self._batch_size(k, width), torch,
+                           on_error=lambda reason: np.full(k, np.nan))
+        return np.stack(rows) if rows else np.zeros((0, k))
+
+    def _score_labels(self, state: Prefilled, table, lengths) -> np.ndarray:
+        """Σ log p(label tokens | prompt) for every clip × label, one extra forward for all."""
+        torch = self._torch
+        clips, (k, width) = state.logits.shape[0], table.shape
+        first = torch.log_softmax(state.logits.float(), -1)[:, table[:, 0]]  # (clips, k)
+        total = first
+        if width > 1:
+            state = state.repeat(k)
+            tokens = table[:, :-1].repeat(clips, 1)
+            mask = torch.cat([state.attention_mask, state.attention_mask.new_ones(clips * k, width - 1)], 1)
+            positions = state.next_position[:, None] + torch.arange(width - 1, device=self.device)
+            logp = torch.log_softmax(self.extend(tokens, mask, positions, state.cache).float(), -1)
+            nxt = table[:, 1:].repeat(clips, 1)
+            picked = logp.gather(2, nxt[..., None])[..., 0]
+            used = torch.arange(1, width, device=self.device)[None] < lengths.repeat(clips)[:, None]
+            total = total + (picked * used).sum(1).view(clips, k)
+        return total.double().cpu().numpy()
+
+    def _batch_size(self, sequences_per_clip: int, new_tokens: int) -> int:
+        if self.batch_size:
+            return self.batch_size
+        if self.device.type != "cuda":
+            return 8
+        cfg = self.lm.config
+        heads = getattr(cfg, "num_key_value_heads", cfg.num_attention_heads)
+        per_token = 2 * cfg.num_hidden_layers * heads * (cfg.hidden_size // cfg.num_attention_heads) * 2
+        per_clip = per_token * (512 + new_tokens) * sequences_per_clip + 64 * 2**20
+        free, _ = self._torch.cuda.mem_get_info(self.device)
+        return int(max(1, min(256, 0.6 * free // per_clip)))
+
+
+def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:
+    """``qwen2-audio-7b``: ``$QWEN2_AUDIO_7B_PATH`` or the local Hugging Face cache."""
+    path = path or os.environ.get(ENV_VAR) or hf_cache_snapshot(HUB_ID)
+    if not path:
+        raise ModelUnavailable(f"qwen2-audio-7b: no local weights; set {ENV_VAR} to a copy of "
+                               f"{HUB_ID} or put it in the Hugging Face cache")
+    return Qwen2AudioBackend.from_pretrained("qwen2-audio-7b", path, **options)
+
+
+def tiny_qwen2_audio(path: str | None = None, **options) -> Qwen2AudioBackend:
+    """``tiny-qwen2-audio``: the embedded default model shipped under ``fixtures/``."""
+    options.setdefault("device", "cpu")
+    options.setdefault("dtype", "float32")
+    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path or TINY_PATH, **options)

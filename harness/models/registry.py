@@ -1,0 +1,41 @@
+"""Model registry: names to factories, imported only when a model is asked for."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from harness.models.api import ModelAPI
+
+# name -> "module:attribute"; importing the module is deferred so optional backends cost nothing
+_BUILTIN = {
+    "qwen2-audio-7b": "harness.models.hf_qwen2_audio:qwen2_audio_7b",
+    "tiny-qwen2-audio": "harness.models.hf_qwen2_audio:tiny_qwen2_audio",
+}
+_REGISTERED: dict[str, Callable[..., ModelAPI]] = {}
+
+
+def register(name: str) -> Callable[[Callable[..., ModelAPI]], Callable[..., ModelAPI]]:
+    """Decorator: make ``factory(**config)`` loadable as ``get_model(name)``."""
+
+    def wrap(factory: Callable[..., ModelAPI]) -> Callable[..., ModelAPI]:
+        _REGISTERED[name] = factory
+        return factory
+
+    return wrap
+
+
+def model_names() -> list[str]:
+    """Every registered model name."""
+    return sorted({*_BUILTIN, *_REGISTERED})
+
+
+def get_model(name: str, **config: Any) -> ModelAPI:
+    """Build the model ``name``; raises ModelUnavailable when it cannot run here."""
+    if name in _REGISTERED:
+        return _REGISTERED[name](**config)
+    if name not in _BUILTIN:
+        raise ValueError(f"unknown model {name!r}; registered: {model_names()}")
+    module, attribute = _BUILTIN[name].split(":")
+    return getattr(importlib.import_module(module), attribute)(**config)

@@ -1,0 +1,217 @@
+"""Test-time scaling strategies built on ModelAPI calls (DESIGN.md §7).
+
+``base``/``cot``: greedy answer to the base/CoT prompt. ``bon``/``w-bon``: B=5 beams, the best
+raw cumulative log-likelihood or their Dirichlet mixture. ``alm-v``/``w-alm-v``: B=3 beams scored
+by a verifier ALM, the best or the mixture weighted by the scores. Beyond the reference set:
+``readout`` (softmax over each label's summed token log-probabilities, one forward pass) and
+``sample-n`` (N temperature samples averaged, the compute-matched control for ``w-bon``).
+
+Candidates that do not parse drop out before selection or weighting; an item with no valid
+candidate is invalid, never filled in. One clip that cannot be read costs that item only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from harness.aggregate import dirichlet_mixture
+from harness.cache import GenerationCache, cached_generate, cached_label_logprobs
+from harness.data import DataError, Dataset
+from harness.models.api import Decoding, Request
+from harness.parsing import parse_distribution, parse_score
+from harness.prompts import base_prompt, cot_prompt, readout_prompt, verifier_prompt
+
+STRATEGIES = ("base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n")
+
+
+class StrategyUnsupported(RuntimeError):
+    """The model lacks a capability the strategy needs; the cell skips with this reason."""
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """Knobs of the strategies; the defaults are the reference setup's."""
+
+    beams: int = 5
+    verifier_beams: int = 3
+    tau: float = 1.0
+    verifier_weighting: str = "softmax"
+    samples: int = 5
+    temperature: float = 0.7
+    max_new_tokens: int = 96
+    cot_max_new_tokens: int = 384
+    constrained: bool = False
+    seed: int = 0
+
+
+@dataclass
+class ItemResult:
+    """What one strategy produced for one item."""
+
+    item_id: str
+    probs: np.ndarray | None = None
+    rule: str | None = None
+    reason: str = ""
+    candidates: list[dict] = field(default_factory=list)
+    tokens: int = 0
+    error: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.probs is not None
+
+
+def decoding_for(strategy: str, config: StrategyConfig) -> Decoding:
+    """The generation run a strategy needs (shared by bon/w-bon and by alm-v/w-alm-v)."""
+    common = {"seed": config.seed, "constrained": config.constrained,
+              "max_new_tokens": config.max_new_tokens}
+    if strategy in ("base", "readout"):
+        return Decoding(**common)
+    if strategy == "cot":
+        return Decoding(**dict(common, max_new_tokens=config.cot_max_new_tokens, constrained=False))
+    if strategy in ("bon", "w-bon"):
+        return Decoding(mode="beam", num_candidates=config.beams, **common)
+    if strategy in ("alm-v", "w-alm-v"):
+        return Decoding(mode="beam", num_candidates=config.verifier_beams, **common)
+    if strategy == "sample-n":
+        return Decoding(mode="sample", num_candidates=config.samples,
+                        temperature=config.temperature, **common)
+    raise ValueError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
+
+
+def check_supported(strategy: str, model, verifier=None) -> None:
+    """Raise StrategyUnsupported naming the missing capability (never a silent fallback)."""
+    caps = model.info.capabilities
+    needs = {"bon": ("beam_search", "logprobs"), "w-bon": ("beam_search", "logprobs"),
+             "alm-v": ("beam_search",), "w-alm-v": ("beam_search",),
+             "readout": ("label_logprobs",), "sample-n": ("n_candidates",)}.get(strategy, ())
+    missing = [n for n in needs if not getattr(caps, n)]
+    if missing:
+        raise StrategyUnsupported(f"{model.info.name} has no {', '.join(missing)}: "
+                                  f"{strategy} cannot run on it")
+    if strategy in ("alm-v", "w-alm-v") and verifier is None:
+        raise StrategyUnsupported(f"{strategy} needs a verifier model")
+
+
+def load_requests(dataset: Dataset, prompt_for: Callable, results: dict[str, ItemResult]
+                  ) -> list[tuple[int, Request]]:
+    """Requests for the items whose audio loads; the others get an error result."""
+    out = []
+    for index, item in enumerate(dataset):
+        try:
+            audio = item.load_audio()
+        except DataError as exc:
+            results[item.id] = ItemResult(item.id, error=str(exc), reason="audio error")
+            continue
+        out.append((index, Request(audio, prompt_for(item), item.id)))
+    return out
+
+
+def run_strategy(strategy: str, model, dataset: Dataset, *, config: StrategyConfig | None = None,
+                 cache: GenerationCache | None = None, verifier=None) -> list[ItemResult]:
+    """Run ``strategy`` over every item of ``dataset``; results come back in item order."""
+    config = config or StrategyConfig()
+    check_supported(strategy, model, verifier)
+    labels, corpus = dataset.labels, dataset.name
+    prompt = {"cot": cot_prompt, "readout": readout_prompt}.get(strategy, base_prompt)
+    results: dict[str, ItemResult] = {}
+    requests = load_requests(dataset, lambda it: prompt(corpus, it.transcript, labels), results)
+    reqs = [r for _, r in requests]
+    if strategy == "readout":
+        scores = cached_label_logprobs(model, reqs, labels, cache)
+        for r, row in zip(reqs, scores):
+            results[r.item_id] = _readout_result(r.item_id, row)
+    else:
+        generations = cached_generate(model, reqs, decoding_for(strategy, config), cache)
+        scored = _verify(verifier, reqs, generations, dataset, config, cache) if strategy in (
+            "alm-v", "w-alm-v") else [None] * len(reqs)
+        for r, gen, vs in zip(reqs, generations, scored):
+            results[r.item_id] = _combine(strategy, r.item_id, gen, labels, config, vs)
+    return [results[item.id] for item in dataset]
+
+
+def _parsed_candidates(generation, labels) -> list[dict]:
+    out = []
+    for c in generation.candidates:
+        parsed = parse_distribution(c.text, labels)
+        valid = parsed.valid and c.finite
+        out.append({"text": c.text, "logprob": c.logprob, "n_tokens": c.n_tokens,
+                    "rule": parsed.rule, "valid": valid,
+                    "probs": parsed.probs.tolist() if valid else None,
+                    "reason": parsed.reason if c.finite else "non-finite logits"})
+    return out
+
+
+def _combine(strategy: str, item_id: str, generation, labels, config: StrategyConfig,
+             verifier_scores: list | None) -> ItemResult:
+    if generation.error is not None:
+        return ItemResult(item_id, error=generation.error, reason="generation failed")
+    cands = _parsed_candidates(generation, labels)
+    for cand, score in zip(cands, verifier_scores or []):
+        cand["verifier_score"] = score
+    result = ItemResult(item_id, candidates=cands, tokens=sum(c["n_tokens"] for c in cands))
+    usable = [c for c in cands if c["valid"]]
+    if strategy in ("alm-v", "w-alm-v"):
+        usable = [c for c in usable if c.get("verifier_score") is not None]
+    if not usable:
+        first = cands[0] if cands else {}
+        result.rule, result.reason = first.get("rule"), first.get("reason") or "no candidate"
+        if len(cands) > 1:
+            result.reason = "no valid candidate"
+        return result
+    dists = np.array([c["probs"] for c in usable])
+    if strategy in ("base", "cot"):
+        chosen = usable[0]
+        result.probs = dists[0]
+    elif strategy in ("bon", "alm-v"):
+        key = "logprob" if strategy == "bon" else "verifier_score"
+        best = int(np.argmax([c[key] for c in usable]))
+        chosen, result.probs = usable[best], dists[best]
+    elif strategy == "w-bon":
+        chosen = usable[0]
+        result.probs = dirichlet_mixture(dists, [c["logprob"] for c in usable], tau=config.tau)
+    elif strategy == "w-alm-v":
+        chosen = usable[0]
+        result.probs = dirichlet_mixture(dists, [c["verifier_score"] for c in usable],
+                                         tau=config.tau, weighting=config.verifier_weighting)
+    else:  # sample-n: self-consistency, every valid sample counts the same
+        chosen = usable[0]
+        result.probs = dists.mean(axis=0)
+    result.rule = chosen["rule"]
+    return result
+
+
+def _verify(verifier, requests: Sequence[Request], generations, dataset: Dataset,
+            config: StrategyConfig, cache) -> list[list]:
+    """The verifier's 0–1 score of every candidate (None where its reply has no score)."""
+    by_id = {item.id: item for item in dataset}
+    flat, owners = [], []
+    for i, (r, g) in enumerate(zip(requests, generations)):
+        item = by_id[r.item_id]
+        for c in g.candidates:
+            text = verifier_prompt(dataset.name, item.transcript, dataset.labels, c.text)
+            flat.append(replace(r, prompt=text))
+            owners.append(i)
+    decoding = Decoding(max_new_tokens=8, seed=config.seed)
+    replies = cached_generate(verifier, flat, decoding, cache) if flat else []
+    scores: list[list] = [[] for _ in requests]
+    for owner, reply in zip(owners, replies):
+        text = reply.candidates[0].text if reply.candidates else ""
+        scores[owner].append(parse_score(text))
+    return scores
+
+
+def _readout_result(item_id: str, row: np.ndarray) -> ItemResult:
+    if not np.isfinite(row).all():
+        return ItemResult(item_id, error="label scoring failed", reason="non-finite label scores")
+    weights = np.exp(row - row.max())
+    return ItemResult(item_id, probs=weights / weights.sum(), rule="readout")
+
+
+def rule_counts(results: Sequence[ItemResult]) -> Counter:
+    """How many items each parsing rule decided (``None`` for no rule), for the report."""
+    return Counter(r.rule for r in results if r.error is None)

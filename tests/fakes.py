@@ -1,0 +1,29 @@
+"""A scripted ModelAPI for strategy and cache tests: answers come from a function of the prompt."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.models.api import Candidate, Capabilities, Generation, ModelInfo
+
+
+class ScriptedModel:
+    """Returns ``script(request, decoding)`` -> list of (text, logprob) for each request."""
+
+    def __init__(self, script, name="scripted", capabilities=None, label_scores=None):
+        self.script = script
+        self.info = ModelInfo(name, "test", capabilities=capabilities or Capabilities())
+        self.calls = 0
+        self.requests = 0
+        self.label_scores = label_scores
+
+    def generate(self, requests, decoding):
+        self.calls += 1
+        self.requests += len(requests)
+        return [Generation(tuple(Candidate(t, len(t.split()), lp) for t, lp in
+                                 self.script(r, decoding))) for r in requests]
+
+    def label_logprobs(self, requests, labels):
+        self.calls += 1
+        self.requests += len(requests)
+        return np.array([self.label_scores(r) for r in requests], dtype=float)

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from harness.models._decode import Prefilled, beam_search, sample
+from harness.models.api import Decoding
+
+V, EOS, PAD = 6, 5, 0
+rng = np.random.default_rng(0)
+TABLE = torch.tensor(rng.normal(size=(V, V)) * 2.0)  # next-token logits given the last token
+
+
+class NullCache:
+    def batch_repeat_interleave(self, n):
+        pass
+
+    def reorder_cache(self, index):
+        pass
+
+
+def start(clips=2, first=(1, 2)):
+    logits = TABLE[list(first)[:clips]]
+    return Prefilled(logits, NullCache(), torch.ones(clips, 3, dtype=torch.long),
+                     torch.full((clips,), 3))
+
+
+def step(tokens, mask, positions, cache):
+    assert mask.shape[1] == positions[0] + 1  # one more mask column per step, positions advance
+    return TABLE[tokens]
+
+
+def sequence_logprob(first: int, tokens: tuple[int, ...]) -> float:
+    logp = torch.log_softmax(TABLE.double(), -1)
+    total, last = 0.0, first
+    for t in tokens:
+        total += float(logp[last, t])
+        last = t
+    return total
+
+
+@pytest.mark.parametrize("width", [1, 3, 5])
+def test_beam_scores_are_raw_sums_of_token_logprobs(width):
+    out = beam_search(step, start(), width, Decoding(mode="beam", num_candidates=width,
+                                                     max_new_tokens=6), [EOS], PAD)
+    assert len(out) == 2
+    for first, beams in zip((1, 2), out):
+        assert len(beams) == width
+        scores = [b.logprob for b in beams]
+        assert scores == sorted(scores, reverse=True)
+        for b in beams:
+            assert b.logprob == pytest.approx(sequence_logprob(first, b.tokens), abs=1e-5)
+            assert len(b.tokens) <= 6 and (EOS not in b.tokens[:-1])
+        assert len({b.tokens for b in beams}) == width
+
+
+def test_beam_width_one_is_greedy():
+    greedy = sample(step, start(), 1, Decoding(max_new_tokens=6), [EOS], PAD)
+    beam = beam_search(step, start(), 1, Decoding(mode="beam", max_new_tokens=6), [EOS], PAD)
+    for g, b in zip(greedy, beam):
+        assert g[0].tokens == b[0].tokens
+        assert g[0].logprob == pytest.approx(b[0].logprob)
+
+
+def test_min_new_tokens_blocks_eos_and_max_pins_length():
+    out = sample(step, start(), 1, Decoding(max_new_tokens=7, min_new_tokens=7), [EOS], PAD)
+    assert all(len(seqs[0].tokens) == 7 and EOS not in seqs[0].tokens for seqs in out)
+
+
+def test_non_finite_logits_mark_the_candidate_instead_of_crashing():
+    calls = {"n": 0}
+
+    def broken(tokens, mask, positions, cache):
+        calls["n"] += 1
+        logits = TABLE[tokens].clone()
+        if calls["n"] == 2:
+            logits[0] = float("nan")
+        return logits
+
+    out = sample(broken, start(), 1, Decoding(max_new_tokens=5, min_new_tokens=5), [EOS], PAD)
+    assert out[0][0].finite is False and out[1][0].finite is True
+    beams = beam_search(broken, start(), 2, Decoding(mode="beam", num_candidates=2,
+                                                     max_new_tokens=4, min_new_tokens=4),
+                        [EOS], PAD)
+    assert all(np.isfinite(b.logprob) for clip in beams for b in clip)
+
+
+def test_samples_follow_the_seed():
+    decoding = Decoding(mode="sample", num_candidates=4, max_new_tokens=5, temperature=1.5)
+    a = sample(step, start(), 4, decoding, [EOS], PAD, torch.Generator().manual_seed(1))
+    b = sample(step, start(), 4, decoding, [EOS], PAD, torch.Generator().manual_seed(1))
+    assert [s.tokens for s in a[0]] == [s.tokens for s in b[0]]
+    assert len(a[0]) == 4 and len({s.tokens for s in a[0]}) > 1

@@ -1,0 +1,130 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from harness.data import load_dataset
+from harness.models import Decoding, ModelAPI, ModelUnavailable, Request, get_model, model_names
+from harness.models._hf_common import batched
+from harness.parsing import parse_distribution
+from harness.prompts import base_prompt
+
+
+def requests_for(corpus, n=None):
+    dataset = load_dataset(corpus)
+    items = list(dataset)[:n]
+    return dataset, [Request(it.load_audio(), base_prompt(corpus, it.transcript, dataset.labels),
+                             it.id) for it in items]
+
+
+def test_tiny_model_is_a_real_qwen2_audio_loaded_through_from_pretrained(tiny):
+    assert isinstance(tiny, ModelAPI)
+    assert type(tiny.model).__name__ == "Qwen2AudioForConditionalGeneration"
+    assert tiny.info.name == "tiny-qwen2-audio" and tiny.info.revision.startswith("sha256:")
+    assert tiny.info.capabilities.beam_search and tiny.info.device == "cpu"
+    assert "tiny-qwen2-audio" in model_names() and "qwen2-audio-7b" in model_names()
+
+
+def test_trimmed_encoder_path_equals_the_processors_padded_path(tiny):
+    dataset, reqs = requests_for("iemocap", 3)
+    audios, prompts = [r.audio for r in reqs], [r.prompt for r in reqs]
+    with torch.inference_mode():
+        ours = tiny.prefill(audios, prompts).logits
+        texts = [tiny.render(p, 1) for p in prompts]
+        inputs = tiny.processor(text=texts, audio=audios, sampling_rate=16_000,
+                                return_tensors="pt", padding=True)
+        assert inputs["input_features"].shape[-1] == 3000  # the reference pads to 30 s
+        reference = tiny.model(**inputs).logits[:, -1]
+    torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_beam_search_equals_hf_generate_without_length_penalty(tiny):
+    _, reqs = requests_for("crema_d", 1)
+    ours = tiny.generate(reqs, Decoding(mode="beam", num_candidates=3, max_new_tokens=10))[0]
+    text = tiny.render(reqs[0].prompt, 1)
+    inputs = tiny.processor(text=[text], audio=[reqs[0].audio], sampling_rate=16_000,
+                            return_tensors="pt")
+    with torch.inference_mode():
+        hf = tiny.model.generate(**inputs, num_beams=3, num_return_sequences=3, max_new_tokens=10,
+                                 do_sample=False, length_penalty=0.0, early_stopping=False,
+                                 output_scores=True, return_dict_in_generate=True)
+    start = inputs["input_ids"].shape[1]
+    hf_texts = [tiny.tokenizer.decode(s[start:], skip_special_tokens=True) for s in hf.sequences]
+    assert [c.text for c in ours.candidates] == hf_texts
+    np.testing.assert_allclose([c.logprob for c in ours.candidates],
+                               hf.sequences_scores.numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("corpus", ["iemocap", "msp_podcast", "crema_d"])
+def test_base_outputs_parse_on_at_least_90_percent_and_beams_differ(tiny, corpus):
+    dataset, reqs = requests_for(corpus)
+    outputs = tiny.generate(reqs, Decoding())
+    valid = [parse_distribution(g.candidates[0].text, dataset.labels).valid for g in outputs]
+    assert sum(valid) / len(valid) >= 0.9
+    beams = tiny.generate(reqs[:3], Decoding(mode="beam", num_candidates=5))
+    for g in beams:
+        assert len({c.text for c in g.candidates}) > 1
+        scores = [c.logprob for c in g.candidates]
+        assert scores == sorted(scores, reverse=True) and all(s < 0 for s in scores)
+
+
+def test_sampling_is_seeded_and_label_scores_are_finite(tiny):
+    dataset, reqs = requests_for("iemocap", 2)
+    decoding = Decoding(mode="sample", num_candidates=4, temperature=1.0, seed=3)
+    a, b = tiny.generate(reqs, decoding), tiny.generate(reqs, decoding)
+    assert [c.text for c in a[0].candidates] == [c.text for c in b[0].candidates]
+    scores = tiny.label_logprobs(reqs, dataset.labels)
+    assert scores.shape == (2, 4) and np.isfinite(scores).all() and (scores < 0).all()
+
+
+def test_long_clip_is_truncated_with_a_warning(tiny):
+    _, reqs = requests_for("iemocap", 1)
+    long = Request(np.tile(reqs[0].audio, 40)[: 16_000 * 35], reqs[0].prompt, "long-clip")
+    with pytest.warns(UserWarning, match="long-clip: 35.0 s clip truncated to the model's 30 s"):
+        [out] = tiny.generate([long], Decoding(max_new_tokens=4))
+    assert out.error is None and out.candidates
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing():
+    seen = []
+
+    def run(chunk):
+        seen.append(len(chunk))
+        if len(chunk) > 2:
+            raise torch.OutOfMemoryError("simulated")
+        return [r.item_id for r in chunk]
+
+    reqs = [Request(np.zeros(100 * (i + 1), np.float32), "", f"r{i}") for i in range(7)]
+    with pytest.warns(UserWarning, match="batch size halved"):
+        out = batched(reqs, run, 8, torch, on_error=lambda reason: reason)
+    assert out == [f"r{i}" for i in range(7)]
+    assert seen[:3] == [7, 4, 2]  # 8 -> 4 -> 2, then every chunk fits
+
+
+def test_a_failing_request_is_isolated():
+    def run(chunk):
+        if any(r.item_id == "bad" for r in chunk):
+            raise RuntimeError("boom")
+        return [r.item_id for r in chunk]
+
+    reqs = [Request(np.zeros(10, np.float32), "", name) for name in ("a", "bad", "c")]
+    assert batched(reqs, run, 8, torch, on_error=lambda reason: f"error: {reason}") == [
+        "a", "error: RuntimeError: boom", "c"]
+
+
+def test_missing_weights_name_the_variable(monkeypatch, tmp_path):
+    monkeypatch.delenv("QWEN2_AUDIO_7B_PATH", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="set QWEN2_AUDIO_7B_PATH"):
+        get_model("qwen2-audio-7b")
+    with pytest.raises(ValueError, match="unknown model"):
+        get_model("gpt-5-audio")
+
+
+def test_importing_the_models_package_loads_no_framework():
+    code = ("import sys, harness.models, harness.strategies, harness.cache\n"
+            "print([m for m in ('torch', 'transformers') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

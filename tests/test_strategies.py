@@ -1,0 +1,142 @@
+import numpy as np
+import pytest
+
+from harness.aggregate import dirichlet_mixture
+from harness.data import load_dataset
+from harness.models.api import Capabilities
+from harness.strategies import (
+    STRATEGIES,
+    StrategyConfig,
+    StrategyUnsupported,
+    decoding_for,
+    rule_counts,
+    run_strategy,
+)
+from tests.fakes import ScriptedModel
+from tests.helpers import corpus_copy
+
+LABELS = ("Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness")
+BEAMS = [  # (text, raw cumulative log-likelihood)
+    ("garbage", -0.5),                         # best α but does not parse: drops out
+    ('{"Anger": 0.8, "Neutral": 0.2}', -1.0),
+    ('{"Sadness": 1.0}', -2.0),
+    ('{"Anger": -1, "Fear": 2}', -0.1),        # invalid (negative)
+    ('{"Fear": 0.5, "Neutral": 0.5}', -3.0),
+]
+VALID = np.array([[0.8, 0, 0, 0, 0.2, 0], [0, 0, 0, 0, 0, 1.0], [0, 0, 0.5, 0, 0.5, 0]])
+
+
+def beams(request, decoding):
+    if decoding.mode == "greedy":
+        return [BEAMS[1]]
+    return BEAMS[: decoding.num_candidates]
+
+
+@pytest.fixture(scope="module")
+def crema():
+    return load_dataset("crema_d")[:4]
+
+
+def test_bon_picks_the_best_valid_log_likelihood(crema):
+    results = run_strategy("bon", ScriptedModel(beams), crema)
+    np.testing.assert_allclose(results[0].probs, VALID[0])
+    assert results[0].rule == "json_dict"
+    assert [c["valid"] for c in results[0].candidates] == [False, True, True, False, True]
+
+
+def test_w_bon_is_the_dirichlet_mixture_of_the_valid_beams(crema):
+    results = run_strategy("w-bon", ScriptedModel(beams), crema, config=StrategyConfig(tau=3.0))
+    expected = dirichlet_mixture(VALID, [-1.0, -2.0, -3.0])
+    np.testing.assert_allclose(results[0].probs, expected)
+    assert results[0].tokens == sum(len(t.split()) for t, _ in BEAMS)
+
+
+def test_verifier_strategies_use_the_scores(crema):
+    def verifier_script(request, decoding):
+        # the verifier prefers the Sadness candidate
+        return [("0.9" if '"Sadness": 1.0' in request.prompt else "score: 0.2", -1.0)]
+
+    verifier = ScriptedModel(verifier_script, name="verifier")
+    model = ScriptedModel(beams)
+    picked = run_strategy("alm-v", model, crema, verifier=verifier)[0]
+    np.testing.assert_allclose(picked.probs, VALID[1])
+    assert [c["verifier_score"] for c in picked.candidates] == [0.2, 0.2, 0.9]
+    weighted = run_strategy("w-alm-v", model, crema, verifier=verifier,
+                            config=StrategyConfig(verifier_weighting="linear"))[0]
+    np.testing.assert_allclose(weighted.probs, (0.2 * VALID[0] + 0.9 * VALID[1]) / 1.1)
+    assert "Model Output: garbage" in verifier_prompt_seen(verifier, crema)
+
+
+def verifier_prompt_seen(verifier, crema):
+    seen = []
+    original = verifier.script
+    verifier.script = lambda r, d: (seen.append(r.prompt), original(r, d))[1]
+    run_strategy("alm-v", ScriptedModel(beams), crema, verifier=verifier)
+    return "\n".join(seen)
+
+
+def test_readout_and_sample_n(crema):
+    model = ScriptedModel(beams, label_scores=lambda r: np.log([0.1, 0.1, 0.1, 0.1, 0.5, 0.1]))
+    readout = run_strategy("readout", model, crema)[0]
+    np.testing.assert_allclose(readout.probs, [0.1, 0.1, 0.1, 0.1, 0.5, 0.1])
+    assert "Answer with the emotion only." in model_prompt(model, crema)
+    samples = run_strategy("sample-n", ScriptedModel(beams), crema)[0]
+    np.testing.assert_allclose(samples.probs, VALID.mean(axis=0))
+
+
+def model_prompt(model, crema):
+    prompts = []
+    original = model.label_scores
+    model.label_scores = lambda r: (prompts.append(r.prompt), original(r))[1]
+    run_strategy("readout", model, crema)
+    return prompts[0]
+
+
+def test_no_valid_candidate_is_invalid_not_filled_in(crema):
+    results = run_strategy("bon", ScriptedModel(lambda r, d: [("I cannot tell", -1.0)] * 5), crema)
+    assert all(not r.valid and r.reason == "no valid candidate" for r in results)
+    assert rule_counts(results) == {None: 4}
+
+
+def test_missing_capabilities_are_explicit(crema):
+    no_beams = ScriptedModel(beams, capabilities=Capabilities(beam_search=False, logprobs=False))
+    for strategy in ("bon", "w-bon", "alm-v"):
+        with pytest.raises(StrategyUnsupported, match="beam_search"):
+            run_strategy(strategy, no_beams, crema, verifier=no_beams)
+    with pytest.raises(StrategyUnsupported, match="verifier"):
+        run_strategy("alm-v", ScriptedModel(beams), crema)
+    assert run_strategy("base", no_beams, crema)[0].valid
+
+
+def test_a_bad_clip_costs_only_its_item(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    dataset = load_dataset("crema_d", root)
+    dataset[1].audio_path.write_bytes(b"not a wav")
+    results = run_strategy("base", ScriptedModel(beams), dataset)
+    assert results[1].error and dataset[1].id in results[1].error and not results[1].valid
+    assert all(r.valid for i, r in enumerate(results) if i != 1)
+
+
+def test_decodings_match_the_reference_setup():
+    config = StrategyConfig()
+    assert decoding_for("bon", config) == decoding_for("w-bon", config)
+    assert decoding_for("bon", config).num_candidates == 5
+    assert decoding_for("alm-v", config).num_candidates == 3
+    assert decoding_for("base", config).mode == "greedy"
+    with pytest.raises(ValueError):
+        decoding_for("majority-vote", config)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_runs_on_the_tiny_model(strategy):
+    pytest.importorskip("torch")
+    from harness.models import get_model
+
+    model = get_model("tiny-qwen2-audio")
+    dataset = load_dataset("iemocap")
+    results = run_strategy(strategy, model, dataset, verifier=model)
+    assert len(results) == len(dataset)
+    assert sum(r.valid for r in results) / len(results) >= 0.9
+    for r in results:
+        if r.valid:
+            assert r.probs.shape == (4,) and r.probs.sum() == pytest.approx(1.0)

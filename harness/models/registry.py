@@ -12,6 +12,11 @@ from harness.models.api import ModelAPI
 _BUILTIN = {
     "qwen2-audio-7b": "harness.models.hf_qwen2_audio:qwen2_audio_7b",
     "tiny-qwen2-audio": "harness.models.hf_qwen2_audio:tiny_qwen2_audio",
+    "qwen2.5-omni-7b": "harness.models.hf_generic:qwen2_5_omni_7b",
+    "audio-flamingo-3": "harness.models.hf_generic:audio_flamingo_3",
+    "audio-flamingo-2": "harness.models.hf_generic:audio_flamingo_2",
+    "ultravox-v0.3": "harness.models.hf_generic:ultravox_v0_3",
+    "ultravox-v0.4": "harness.models.hf_generic:ultravox_v0_4",
 }
 _REGISTERED: dict[str, Callable[..., ModelAPI]] = {}
 

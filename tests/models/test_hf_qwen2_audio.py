@@ -114,9 +114,9 @@ def test_a_failing_request_is_isolated():
         "a", "error: RuntimeError: boom", "c"]
 
 
-def test_missing_weights_name_the_variable(monkeypatch, tmp_path):
+def test_missing_weights_name_the_variable(monkeypatch):
     monkeypatch.delenv("QWEN2_AUDIO_7B_PATH", raising=False)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("harness.models.hf_qwen2_audio.hf_cache_snapshot", lambda repo: None)
     with pytest.raises(ModelUnavailable, match="set QWEN2_AUDIO_7B_PATH"):
         get_model("qwen2-audio-7b")
     with pytest.raises(ValueError, match="unknown model"):

@@ -1,0 +1,190 @@
+"""Audio LMs through their own transformers processor and plain ``generate``.
+
+The path for checkpoints without a hand-tuned fast path (Qwen2.5-Omni's thinker, Audio Flamingo 3,
+Ultravox): the processor builds the batch, ``generate`` decodes with ``length_penalty=0`` and
+neutral penalties set explicitly (checkpoints ship sampling defaults), and α is the raw sum of
+the chosen tokens' log-probabilities.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from harness.models._hf_common import batched, hf_cache_snapshot, resolve_dtype, weights_revision
+from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+
+PROMPT_SLOT = "\x00PROMPT\x00"
+
+
+class HFGenerateBackend:
+    """A transformers audio LM driven through its processor and ``generate``."""
+
+    def __init__(self, name: str, model, processor, revision: str, batch_size: int = 8):
+        import torch
+
+        self._torch = torch
+        self.model, self.processor = model.eval(), processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.tokenizer.padding_side = "left"
+        self.device = next(model.parameters()).device
+        self.batch_size = batch_size
+        self._template = self._render_template()
+        caps = Capabilities(structured_output=False)
+        self.info = ModelInfo(name, revision, str(next(model.parameters()).dtype).removeprefix(
+            "torch."), str(self.device), caps)
+
+    @classmethod
+    def from_pretrained(cls, name: str, path, model_class: str, *, dtype: str = "auto",
+                        device: str | None = None, batch_size: int = 8,
+                        trust_remote_code: bool = False) -> HFGenerateBackend:
+        import torch
+        import transformers
+        from transformers import AutoProcessor
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        loader = getattr(transformers, model_class)
+        processor = AutoProcessor.from_pretrained(path, local_files_only=True,
+                                                  trust_remote_code=trust_remote_code)
+        model = loader.from_pretrained(path, dtype=resolve_dtype(dtype, device),
+                                       local_files_only=True, trust_remote_code=trust_remote_code)
+        return cls(name, model.to(device), processor, weights_revision(path), batch_size)
+
+    def _render_template(self) -> str:
+        content = [{"type": "audio", "audio": "clip.wav", "audio_url": "clip.wav", "path": "clip.wav"},
+                   {"type": "text", "text": PROMPT_SLOT}]
+        return self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                  add_generation_prompt=True, tokenize=False)
+
+    def _inputs(self, chunk, suffixes: Sequence[str] | None = None):
+        texts = [self._template.replace(PROMPT_SLOT, r.prompt) for r in chunk]
+        if suffixes is not None:
+            texts = [t + s for t, s in zip(texts, suffixes)]
+        # padding for the text only: the audio keeps each processor's own padding (often 30 s)
+        return self.processor(text=texts, audio=[r.audio for r in chunk], sampling_rate=16_000,
+                              return_tensors="pt", text_kwargs={"padding": True}).to(self.device)
+
+    def generate(self, requests, decoding: Decoding) -> list[Generation]:
+        n = decoding.num_candidates
+
+        def run(chunk):
+            inputs = self._inputs(chunk)
+            out = self.model.generate(**inputs, **_generate_kwargs(decoding))
+            start = inputs["input_ids"].shape[1]
+            return self._generations(out, start, decoding, len(chunk), n)
+
+        with self._torch.inference_mode():
+            return batched(requests, run, self.batch_size, self._torch,
+                           on_error=lambda reason: Generation(error=reason))
+
+    def _generations(self, out, start: int, decoding: Decoding, clips: int, n: int):
+        torch = self._torch
+        new = out.sequences[:, start:]
+        steps = self.model.compute_transition_scores(out.sequences, out.scores,
+                                                     getattr(out, "beam_indices", None),
+                                                     normalize_logits=decoding.mode != "beam")
+        eos = set(np.atleast_1d(self.model.generation_config.eos_token_id or []).tolist())
+        rows = []
+        for i in range(new.shape[0]):
+            tokens = new[i].tolist()
+            length = next((j + 1 for j, t in enumerate(tokens) if t in eos), len(tokens))
+            scores = steps[i, :length].double()
+            rows.append(Candidate(self.tokenizer.decode(tokens[:length], skip_special_tokens=True),
+                                  length, float(scores.nan_to_num(neginf=-1e30).sum()),
+                                  bool(torch.isfinite(scores).all())))
+        return [Generation(tuple(sorted(rows[c * n:(c + 1) * n], key=lambda x: -x.logprob)))
+                for c in range(clips)]
+
+    def label_logprobs(self, requests, labels: Sequence[str]) -> np.ndarray:
+        torch = self._torch
+        end = self.tokenizer.eos_token or ""
+        label_len = [len(self.tokenizer(lab + end, add_special_tokens=False)["input_ids"])
+                     for lab in labels]
+
+        def run(chunk):
+            total = np.zeros((len(chunk), len(labels)))
+            for k, label in enumerate(labels):
+                inputs = self._inputs(chunk, [label + end] * len(chunk))
+                logits = self.model(**inputs).logits[:, -label_len[k] - 1:-1].float()
+                target = inputs["input_ids"][:, -label_len[k]:]
+                picked = torch.log_softmax(logits, -1).gather(2, target[..., None])[..., 0]
+                total[:, k] = picked.sum(1).double().cpu().numpy()
+            return list(total)
+
+        with torch.inference_mode():
+            rows = batched(requests, run, self.batch_size, torch,
+                           on_error=lambda reason: np.full(len(labels), np.nan))
+        return np.stack(rows) if rows else np.zeros((0, len(labels)))
+
+
+def _generate_kwargs(decoding: Decoding) -> dict:
+    sampling = decoding.mode == "sample"
+    return {
+        "max_new_tokens": decoding.max_new_tokens, "min_new_tokens": decoding.min_new_tokens,
+        "do_sample": sampling, "num_beams": decoding.num_candidates if decoding.mode == "beam" else 1,
+        "num_return_sequences": decoding.num_candidates, "length_penalty": 0.0,
+        "early_stopping": False, "repetition_penalty": 1.0, "output_scores": True,
+        "return_dict_in_generate": True, "temperature": decoding.temperature if sampling else None,
+        "top_p": decoding.top_p if sampling else None, "top_k": None,
+    }
+
+
+def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike | None) -> Path:
+    """The checkpoint folder: argument, environment variable, or the local HF cache."""
+    found = path or os.environ.get(env_var) or hf_cache_snapshot(hub_id)
+    if not found:
+        raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "
+                               "or put it in the Hugging Face cache")
+    return Path(found)
+
+
+def qwen2_5_omni_7b(path=None, **options) -> HFGenerateBackend:
+    """``qwen2.5-omni-7b``: the Thinker alone (text out), ``$QWEN2_5_OMNI_7B_PATH``."""
+    where = local_weights("qwen2.5-omni-7b", "QWEN2_5_OMNI_7B_PATH", "Qwen/Qwen2.5-Omni-7B", path)
+    return HFGenerateBackend.from_pretrained(
+        "qwen2.5-omni-7b", where, "Qwen2_5OmniThinkerForConditionalGeneration", **options)
+
+
+def audio_flamingo_3(path=None, **options) -> HFGenerateBackend:
+    """``audio-flamingo-3``: transformers' AudioFlamingo3, ``$AUDIO_FLAMINGO_3_PATH``."""
+    where = local_weights("audio-flamingo-3", "AUDIO_FLAMINGO_3_PATH", "nvidia/audio-flamingo-3-hf",
+                          path)
+    return HFGenerateBackend.from_pretrained(
+        "audio-flamingo-3", where, "AudioFlamingo3ForConditionalGeneration", **options)
+
+
+def ultravox(version: str):
+    """``ultravox-v0.3``/``-v0.4``: hub remote code, run only with an explicit per-model opt-in."""
+    name = f"ultravox-v{version}"
+    env = f"ULTRAVOX_V{version.replace('.', '_')}_PATH"
+    opt_in = f"HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V{version.replace('.', '_')}"
+
+    def factory(path=None, trust_remote_code: bool | None = None, **options) -> HFGenerateBackend:
+        allowed = trust_remote_code if trust_remote_code is not None else os.environ.get(opt_in) == "1"
+        if not allowed:
+            raise ModelUnavailable(f"{name} runs the checkpoint's own Python code; opt in with "
+                                   f"{opt_in}=1 (or trust_remote_code=True for this model)")
+        where = local_weights(name, env, f"fixie-ai/ultravox-v{version}", path)
+        return HFGenerateBackend.from_pretrained(name, where, "AutoModel", trust_remote_code=True,
+                                                 **options)
+
+    return factory
+
+
+ultravox_v0_3 = ultravox("0.3")
+ultravox_v0_4 = ultravox("0.4")
+
+
+def audio_flamingo_2(path=None, **options):
+    """``audio-flamingo-2``: NVIDIA's own inference package; not on any package registry."""
+    try:
+        import audio_flamingo_2  # noqa: F401
+    except ImportError:
+        raise ModelUnavailable(
+            "audio-flamingo-2 needs NVIDIA's audio-flamingo inference code (github NVIDIA/"
+            "audio-flamingo, branch audio_flamingo_2) installed as the package audio_flamingo_2"
+        ) from None
+    raise ModelUnavailable("audio-flamingo-2: an adapter for the installed package is not written yet")

@@ -1,0 +1,95 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.data import load_dataset
+from harness.models import Decoding, ModelUnavailable, Request, get_model
+from harness.prompts import base_prompt
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
+import tiny_architectures  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def af3(tmp_path_factory):
+    path = tiny_architectures.build_audio_flamingo_3(tmp_path_factory.mktemp("af3"))
+    return get_model("audio-flamingo-3", path=path, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def requests():
+    dataset = load_dataset("iemocap")
+    return [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels), it.id)
+            for it in list(dataset)[:3]]
+
+
+def test_audio_flamingo_3_loads_through_from_pretrained(af3):
+    assert type(af3.model).__name__ == "AudioFlamingo3ForConditionalGeneration"
+    assert af3.info.name == "audio-flamingo-3" and af3.info.revision.startswith("sha256:")
+
+
+def test_generation_modes_return_ranked_finite_candidates(af3, requests):
+    for decoding in (Decoding(max_new_tokens=6),
+                     Decoding(mode="beam", num_candidates=3, max_new_tokens=6),
+                     Decoding(mode="sample", num_candidates=2, max_new_tokens=6, temperature=1.0)):
+        out = af3.generate(requests, decoding)
+        assert len(out) == 3
+        for g in out:
+            assert g.error is None and len(g.candidates) == decoding.num_candidates
+            scores = [c.logprob for c in g.candidates]
+            assert scores == sorted(scores, reverse=True)
+            assert all(c.finite and np.isfinite(c.logprob) and c.logprob < 0 for c in g.candidates)
+
+
+def test_beam_alpha_is_the_raw_sum_generate_reports(af3, requests):
+    import torch
+
+    decoding = Decoding(mode="beam", num_candidates=2, max_new_tokens=5)
+    ours = af3.generate(requests[:1], decoding)[0]
+    inputs = af3._inputs(requests[:1])
+    from harness.models.hf_generic import _generate_kwargs
+
+    with torch.inference_mode():
+        out = af3.model.generate(**inputs, **_generate_kwargs(decoding))
+    np.testing.assert_allclose(sorted(c.logprob for c in ours.candidates),
+                               sorted(out.sequences_scores.tolist()), atol=1e-4)
+
+
+def test_label_scores(af3, requests):
+    scores = af3.label_logprobs(requests, ["Neutral state", "Happiness", "Anger", "Sadness"])
+    assert scores.shape == (3, 4) and np.isfinite(scores).all() and (scores < 0).all()
+
+
+def test_qwen2_5_omni_thinker(tmp_path, requests):
+    pytest.importorskip("torchvision", reason="Qwen2.5-Omni's processor needs torchvision")
+    path = tiny_architectures.build_qwen2_5_omni_thinker(tmp_path)
+    model = get_model("qwen2.5-omni-7b", path=path, device="cpu", dtype="float32")
+    out = model.generate(requests[:2], Decoding(max_new_tokens=4))
+    assert all(g.error is None and g.candidates for g in out)
+
+
+def test_ultravox_needs_an_explicit_opt_in(monkeypatch):
+    monkeypatch.delenv("HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V0_4", raising=False)
+    with pytest.raises(ModelUnavailable, match="HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V0_4=1"):
+        get_model("ultravox-v0.4")
+    monkeypatch.setenv("HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V0_4", "1")
+    monkeypatch.delenv("ULTRAVOX_V0_4_PATH", raising=False)
+    monkeypatch.setattr("harness.models.hf_generic.hf_cache_snapshot", lambda repo: None)
+    with pytest.raises(ModelUnavailable, match="set ULTRAVOX_V0_4_PATH"):
+        get_model("ultravox-v0.4")
+
+
+@pytest.mark.parametrize(("name", "variable"), [("qwen2.5-omni-7b", "QWEN2_5_OMNI_7B_PATH"),
+                                                ("audio-flamingo-3", "AUDIO_FLAMINGO_3_PATH")])
+def test_missing_weights_name_the_variable(monkeypatch, name, variable):
+    monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr("harness.models.hf_generic.hf_cache_snapshot", lambda repo: None)
+    with pytest.raises(ModelUnavailable, match=f"set {variable}"):
+        get_model(name)
+
+
+def test_audio_flamingo_2_says_what_to_install():
+    with pytest.raises(ModelUnavailable, match="audio_flamingo_2"):
+        get_model("audio-flamingo-2")

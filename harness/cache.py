@@ -99,21 +99,28 @@ def labels_key(info: ModelInfo, request: Request, labels: Sequence[str]) -> str:
                              request.audio_hash, json.dumps(list(labels))]))
 
 
+CHUNK = 256  # requests per model call: each chunk is stored before the next one starts
+
+
 def cached_generate(model, requests: Sequence[Request], decoding: Decoding,
-                    cache: GenerationCache | None) -> list[Generation]:
+                    cache: GenerationCache | None, chunk: int = CHUNK) -> list[Generation]:
     """``model.generate`` through the cache: only missing requests reach the model.
 
-    Failed generations are not stored, so a rerun tries them again.
+    Results are stored chunk by chunk, so a run killed mid-way loses at most one chunk. Failed
+    generations are not stored, so a rerun tries them again.
     """
     if cache is None:
         return model.generate(requests, decoding)
     keys = [generation_key(model.info, r, decoding) for r in requests]
     found = cache.get_many(keys)
     missing = [i for i, k in enumerate(keys) if k not in found]
-    fresh = model.generate([requests[i] for i in missing], decoding) if missing else []
-    cache.put_many("generation", model.info.name,
-                   [(keys[i], _encode(g)) for i, g in zip(missing, fresh) if g.error is None])
-    out = {keys[i]: g for i, g in zip(missing, fresh)}
+    out: dict[str, Generation] = {}
+    for start in range(0, len(missing), chunk):
+        part = missing[start:start + chunk]
+        fresh = model.generate([requests[i] for i in part], decoding)
+        cache.put_many("generation", model.info.name,
+                       [(keys[i], _encode(g)) for i, g in zip(part, fresh) if g.error is None])
+        out.update((keys[i], g) for i, g in zip(part, fresh))
     return [out[k] if k in out else _decode(found[k]) for k in keys]
 
 

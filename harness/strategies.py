@@ -65,14 +65,20 @@ class ItemResult:
         return self.probs is not None
 
 
-def decoding_for(strategy: str, config: StrategyConfig) -> Decoding:
-    """The generation run a strategy needs (shared by bon/w-bon and by alm-v/w-alm-v)."""
+def decoding_for(strategy: str, config: StrategyConfig, labels: Sequence[str] = ()) -> Decoding:
+    """The generation run a strategy needs (shared by bon/w-bon and by alm-v/w-alm-v).
+
+    With ``config.constrained`` every answer follows the JSON template over ``labels`` (not for
+    ``cot``, whose reasoning is free text).
+    """
     common = {"seed": config.seed, "constrained": config.constrained,
+              "json_labels": tuple(labels) if config.constrained else (),
               "max_new_tokens": config.max_new_tokens}
     if strategy in ("base", "readout"):
         return Decoding(**common)
     if strategy == "cot":
-        return Decoding(**dict(common, max_new_tokens=config.cot_max_new_tokens, constrained=False))
+        return Decoding(**dict(common, max_new_tokens=config.cot_max_new_tokens, constrained=False,
+                               json_labels=()))
     if strategy in ("bon", "w-bon"):
         return Decoding(mode="beam", num_candidates=config.beams, **common)
     if strategy in ("alm-v", "w-alm-v"):
@@ -126,7 +132,11 @@ def run_strategy(strategy: str, model, dataset: Dataset, *, config: StrategyConf
         for r, row in zip(reqs, scores):
             results[r.item_id] = _readout_result(r.item_id, row)
     else:
-        generations = cached_generate(model, reqs, decoding_for(strategy, config), cache)
+        decoding = decoding_for(strategy, config, labels)
+        if decoding.constrained and not model.info.capabilities.structured_output:
+            raise StrategyUnsupported(f"{model.info.name} has no structured output: "
+                                      "constrained decoding cannot run on it")
+        generations = cached_generate(model, reqs, decoding, cache)
         scored = _verify(verifier, reqs, generations, dataset, config, cache) if strategy in (
             "alm-v", "w-alm-v") else [None] * len(reqs)
         for r, gen, vs in zip(reqs, generations, scored):

@@ -2,6 +2,7 @@ import multiprocessing
 import sqlite3
 
 import numpy as np
+import pytest
 
 from harness.cache import GenerationCache, cached_generate, generation_key
 from harness.data import load_dataset
@@ -64,6 +65,23 @@ def test_strategies_share_runs_and_a_rerun_computes_nothing(tmp_path):
     resumed = GenerationCache(tmp_path / "c.sqlite")
     run_strategy("bon", model, dataset, cache=resumed)
     assert model.requests == calls and resumed.hits == len(dataset) and resumed.misses == 0
+
+
+def test_a_run_killed_mid_way_keeps_its_finished_chunks(tmp_path):
+    class Dies(ScriptedModel):
+        def generate(self, requests, decoding):
+            if self.calls == 2:
+                raise KeyboardInterrupt  # stands in for a kill between two chunks
+            return super().generate(requests, decoding)
+
+    reqs = [Request(np.full(10, i, np.float32), "p", f"i{i}") for i in range(10)]
+    dying = Dies(answer)
+    with pytest.raises(KeyboardInterrupt):
+        cached_generate(dying, reqs, Decoding(), GenerationCache(tmp_path / "c.sqlite"), chunk=4)
+    model = ScriptedModel(answer)
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    cached_generate(model, reqs, Decoding(), cache, chunk=4)
+    assert cache.hits == 8 and model.requests == 2
 
 
 def _writer(path, worker, rows):

@@ -125,6 +125,15 @@ def test_decodings_match_the_reference_setup():
     assert decoding_for("base", config).mode == "greedy"
     with pytest.raises(ValueError):
         decoding_for("majority-vote", config)
+    constrained = StrategyConfig(constrained=True)
+    assert decoding_for("bon", constrained, LABELS).json_labels == LABELS
+    assert not decoding_for("cot", constrained, LABELS).constrained
+
+
+def test_constrained_needs_structured_output(crema):
+    plain = ScriptedModel(beams, capabilities=Capabilities(structured_output=False))
+    with pytest.raises(StrategyUnsupported, match="structured output"):
+        run_strategy("base", plain, crema, config=StrategyConfig(constrained=True))
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)

@@ -72,9 +72,30 @@ def _choose(logp: torch.Tensor, mode: str, temperature: float, top_p: float,
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
 
+class _Constraint:
+    """Per-sequence automaton states and the device table of allowed tokens per state."""
+
+    def __init__(self, automaton, sequences: int, device) -> None:
+        self.automaton = automaton
+        self.table = torch.from_numpy(automaton.masks).to(device)
+        self.states = automaton.initial(sequences)
+
+    def apply(self, logp: torch.Tensor) -> torch.Tensor:
+        allowed = self.table[torch.from_numpy(self.states).to(logp.device)]
+        return logp.masked_fill(~allowed, -torch.inf)
+
+    def advance(self, tokens: np.ndarray, source: np.ndarray | None = None) -> None:
+        states = self.states if source is None else self.states[source]
+        self.states = self.automaton.advance(states, tokens)
+
+
 def sample(step: StepFn, state: Prefilled, n: int, decoding, eos_ids: list[int], pad_id: int,
-           generator: torch.Generator | None = None) -> list[list[Decoded]]:
-    """Greedy decoding (``n == 1``) or ``n`` independent samples per clip."""
+           generator: torch.Generator | None = None, constraint=None) -> list[list[Decoded]]:
+    """Greedy decoding (``n == 1``) or ``n`` independent samples per clip.
+
+    ``constraint`` (a :class:`~harness.models._constrained.JsonConstraint`) masks every step to
+    the tokens that keep each sequence a prefix of the answer template.
+    """
     clips = state.logits.shape[0]
     state = state.repeat(n)
     s = state.logits.shape[0]
@@ -84,14 +105,19 @@ def sample(step: StepFn, state: Prefilled, n: int, decoding, eos_ids: list[int],
     bad = torch.zeros_like(finished)
     total = torch.zeros(s, dtype=torch.float64, device=device)
     logits, mask, position = state.logits, state.attention_mask, state.next_position
+    guide = _Constraint(constraint, s, device) if constraint is not None else None
     steps = []
     for t in range(decoding.max_new_tokens):
         logp, nonfinite = _log_probs(logits, eos, t < decoding.min_new_tokens)
+        if guide is not None:
+            logp = guide.apply(logp)
         token = _choose(logp, decoding.mode, decoding.temperature, decoding.top_p, generator)
         chosen = logp.gather(1, token[:, None])[:, 0].double()
         total += torch.where(finished, 0.0, chosen)
         bad |= nonfinite & ~finished
         token = torch.where(finished, pad_id, token)
+        if guide is not None:
+            guide.advance(token.cpu().numpy())
         steps.append(token)
         finished |= torch.isin(token, eos)
         if t == decoding.max_new_tokens - 1 or (t % 4 == 3 and bool(finished.all())):
@@ -122,7 +148,7 @@ class _Beams:
 
 
 def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: list[int],
-                pad_id: int) -> list[list[Decoded]]:
+                pad_id: int, constraint=None) -> list[list[Decoded]]:
     """Beam search returning ``width`` beams per clip, ranked by raw cumulative log-likelihood."""
     clips, vocab = state.logits.shape
     state = state.repeat(width)
@@ -134,8 +160,11 @@ def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: l
                    [[] for _ in range(clips)], [False] * clips)
     bad = np.zeros(clips * width, dtype=bool)
     logits, mask, position = state.logits, state.attention_mask, state.next_position
+    guide = _Constraint(constraint, clips * width, device) if constraint is not None else None
     for t in range(decoding.max_new_tokens):
         logp, nonfinite = _log_probs(logits, eos, t < decoding.min_new_tokens)
+        if guide is not None:
+            logp = guide.apply(logp)
         totals = (scores.reshape(-1, 1) + logp.double()).view(clips, width * vocab)
         top_scores, top_index = totals.topk(2 * width, dim=1)
         last = t == decoding.max_new_tokens - 1
@@ -143,6 +172,8 @@ def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: l
             beams, top_scores.cpu().numpy(), top_index.cpu().numpy(), vocab, set(eos_ids),
             pad_id, bad | nonfinite.cpu().numpy(), last)
         bad = (bad | nonfinite.cpu().numpy())[source]
+        if guide is not None:
+            guide.advance(tokens, source)
         if last or all(beams.done):
             break
         index = torch.from_numpy(source).to(device)

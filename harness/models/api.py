@@ -29,8 +29,11 @@ class Decoding:
     top_p: float = 1.0
     seed: int = 0
     constrained: bool = False
+    json_labels: tuple[str, ...] = ()  # the answer template's keys, when ``constrained``
 
     def __post_init__(self) -> None:
+        if self.constrained and not self.json_labels:
+            raise ValueError("constrained decoding needs json_labels (the answer's keys)")
         if self.mode not in DECODING_MODES:
             raise ValueError(f"mode must be one of {DECODING_MODES}, not {self.mode!r}")
         if self.mode == "greedy" and self.num_candidates != 1:

@@ -33,7 +33,7 @@ class HFGenerateBackend:
         self.device = next(model.parameters()).device
         self.batch_size = batch_size
         self._template = self._render_template()
-        caps = Capabilities(structured_output=False)
+        caps = Capabilities(structured_output=True)
         self.info = ModelInfo(name, revision, str(next(model.parameters()).dtype).removeprefix(
             "torch."), str(self.device), caps)
 
@@ -72,13 +72,34 @@ class HFGenerateBackend:
 
         def run(chunk):
             inputs = self._inputs(chunk)
-            out = self.model.generate(**inputs, **_generate_kwargs(decoding))
+            extra = {}
+            if decoding.constrained:
+                extra["prefix_allowed_tokens_fn"] = self._allowed_tokens(
+                    decoding.json_labels, inputs["input_ids"].shape[1])
+            out = self.model.generate(**inputs, **_generate_kwargs(decoding), **extra)
             start = inputs["input_ids"].shape[1]
             return self._generations(out, start, decoding, len(chunk), n)
 
         with self._torch.inference_mode():
             return batched(requests, run, self.batch_size, self._torch,
                            on_error=lambda reason: Generation(error=reason))
+
+    def _allowed_tokens(self, labels, start: int):
+        """``prefix_allowed_tokens_fn`` for the JSON answer template (beam-safe: per sequence)."""
+        from harness.models._constrained import JsonConstraint, token_strings
+
+        vocab = self.model.get_output_embeddings().out_features
+        eos = np.atleast_1d(self.model.generation_config.eos_token_id or []).tolist()
+        automaton = JsonConstraint(labels, token_strings(self.tokenizer), vocab, eos)
+        allowed = [np.flatnonzero(m).tolist() for m in automaton.masks]
+
+        def fn(batch_id, input_ids):
+            state = automaton.initial(1)
+            for token in input_ids[start:].tolist():
+                state = automaton.advance(state, np.array([token]))
+            return allowed[int(state[0])] or eos
+
+        return fn
 
     def _generations(self, out, start: int, decoding: Decoding, clips: int, n: int):
         torch = self._torch

@@ -55,6 +55,7 @@ class Qwen2AudioBackend:
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self.batch_size = batch_size
+        self._constraints: dict = {}
         self.cache_mode = "prealloc"  # measured faster on an H200 (bench/profile_decode.py)
         self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
@@ -66,7 +67,7 @@ class Qwen2AudioBackend:
         fe_params = inspect.signature(processor.feature_extractor.__call__).parameters
         self._fe_device = {"device": str(self.device)} if "device" in fe_params else {}
         self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."),
-                              str(self.device), Capabilities())
+                              str(self.device), Capabilities(structured_output=True))
         self._torch = torch
 
     @classmethod
@@ -169,6 +170,7 @@ class Qwen2AudioBackend:
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         n = decoding.num_candidates
+        constraint = self.constraint(decoding.json_labels) if decoding.constrained else None
         generator = None
         if decoding.mode == "sample":
             generator = self._torch.Generator(self.device).manual_seed(decoding.seed)
@@ -177,15 +179,27 @@ class Qwen2AudioBackend:
             state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
                                  reserve=decoding.max_new_tokens)
             if decoding.mode == "beam":
-                decoded = beam_search(self.step, state, n, decoding, self.eos_ids, self.pad_id)
+                decoded = beam_search(self.step, state, n, decoding, self.eos_ids, self.pad_id,
+                                      constraint)
             else:
-                decoded = sample(self.step, state, n, decoding, self.eos_ids, self.pad_id, generator)
+                decoded = sample(self.step, state, n, decoding, self.eos_ids, self.pad_id,
+                                 generator, constraint)
             return [self._to_generation(d) for d in decoded]
 
         warn_truncated(requests, MAX_SAMPLES)
         with self._torch.inference_mode():
             return batched(requests, run, self._batch_size(n, decoding.max_new_tokens), self._torch,
                            on_error=lambda reason: Generation(error=reason))
+
+    def constraint(self, labels: Sequence[str]):
+        """The JSON-template automaton for ``labels`` (built once per label set)."""
+        from harness.models._constrained import JsonConstraint, token_strings
+
+        key = tuple(labels)
+        if key not in self._constraints:
+            self._constraints[key] = JsonConstraint(key, token_strings(self.tokenizer),
+                                                    self.lm_head.out_features, self.eos_ids)
+        return self._constraints[key]
 
     def _to_generation(self, decoded) -> Generation:
         texts = self.tokenizer.batch_decode([list(d.tokens) for d in decoded], skip_special_tokens=True)

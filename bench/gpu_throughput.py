@@ -148,8 +148,11 @@ def _stage_times(backend, requests, decoding, device) -> tuple[float, ...]:
     t_pre = timed(lambda: out.setdefault("s", backend.prefill_text(
         audio, lens, prompts, decoding.max_new_tokens)), device)
     run = beam_search if decoding.mode == "beam" else sample
-    t_dec = timed(lambda: run(backend.step, out["s"], decoding.num_candidates, decoding,
+    step = backend.decode_step()
+    t_dec = timed(lambda: run(step, out["s"], decoding.num_candidates, decoding,
                               backend.eos_ids, backend.pad_id), device)
+    if getattr(step, "failure", None):
+        raise RuntimeError(f"CUDA graph capture failed: {step.failure}")
     return t_feat, t_enc, t_pre, t_dec
 
 
@@ -202,11 +205,25 @@ def main() -> None:
     greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
     beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
     sizes = (128, 48)
-    for mode in ("prealloc", "cat"):  # the default, cat, last
-        backend.cache_mode = mode
-        print(f"cache {mode}: greedy {breakdown(backend, requests[:sizes[0]], greedy, device)}", flush=True)
-        print(f"cache {mode}: beam-5 {breakdown(backend, requests[:sizes[1]], beam, device)}", flush=True)
+    modes = ["eager"] if device == "cpu" else ["eager", "graph"]
+    for mode in modes:  # the default last
+        backend.decode_mode = mode
+        try:
+            for label, decoding, size in (("greedy", greedy, sizes[0]), ("beam-5", beam, sizes[1])):
+                print(f"decode {mode}: {label} {breakdown(backend, requests[:size], decoding, device)}",
+                      flush=True)
+        except Exception as exc:  # keep the run's other figures if graph capture fails
+            print(f"decode {mode}: failed: {type(exc).__name__}: {str(exc)[:400]}", flush=True)
+            backend.decode_mode = "eager"
+    print(f"decode mode for the rates below: {backend.decode_mode}", flush=True)
     nb = args.n_baseline
+    best = backend.decode_mode
+    if best != "eager":  # the eager path's rates too, for comparison
+        backend.decode_mode = "eager"
+        print(f"eager decode: greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} "
+              f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} "
+              "utt/s", flush=True)
+        backend.decode_mode = best
     rows = [
         ("greedy", baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device, 1),
          harness_rate(backend, requests[: args.n], greedy, device), 60),

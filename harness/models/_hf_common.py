@@ -104,8 +104,13 @@ def _make_prefix_layer():
             super().__init__()
             self.reserve, self.length, self.shared = reserve, 0, 0
             self._k = self._v = None
+            self.write_index = None  # set by StaticStep: write there, attend the whole buffer
 
         def update(self, key_states, value_states, *args, **kwargs):
+            if self.write_index is not None:
+                self._k.index_copy_(2, self.write_index, key_states)
+                self._v.index_copy_(2, self.write_index, value_states)
+                return self._k, self._v
             n = key_states.shape[-2]
             if self._k is None or self.length + n > self._k.shape[-2]:
                 self._grow(key_states, value_states, self.length + n + self.reserve)

@@ -56,7 +56,12 @@ class Qwen2AudioBackend:
         self.dtype = next(model.parameters()).dtype
         self.batch_size = batch_size
         self._constraints: dict = {}
-        self.cache_mode = "prealloc"  # measured faster on an H200 (bench/profile_decode.py)
+        # in-place writes into a preallocated buffer: faster than concatenation on an H200
+        # (bench/profile_decode.py), and what the static decode step needs
+        self.cache_mode = "prealloc"
+        # "graph": static-shape steps replayed from a CUDA graph; "static": the same, eager;
+        # "eager": ordinary steps (fastest on the CPU, where the static buffer is wasted work)
+        self.decode_mode = "graph" if self.device.type == "cuda" else "eager"
         self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.eos_ids = sorted({i for i in (self.tokenizer.eos_token_id,
@@ -155,6 +160,14 @@ class Qwen2AudioBackend:
                          use_cache=True, **{self.cache_kw: cache}).last_hidden_state
         return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
 
+    def decode_step(self):
+        """The step function for one batch's decode, per :attr:`decode_mode`."""
+        if self.decode_mode == "eager" or self.cache_mode != "prealloc":
+            return self.step
+        from harness.models._static_step import StaticStep
+
+        return StaticStep(self, graphs=self.decode_mode == "graph")
+
     def step(self, tokens, mask, position, cache):
         """Logits for the next token of every sequence (one decode step)."""
         return self.extend(tokens[:, None], mask, position[:, None], cache)[:, -1]
@@ -178,11 +191,12 @@ class Qwen2AudioBackend:
         def run(chunk):
             state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
                                  reserve=decoding.max_new_tokens)
+            step = self.decode_step()
             if decoding.mode == "beam":
-                decoded = beam_search(self.step, state, n, decoding, self.eos_ids, self.pad_id,
+                decoded = beam_search(step, state, n, decoding, self.eos_ids, self.pad_id,
                                       constraint)
             else:
-                decoded = sample(self.step, state, n, decoding, self.eos_ids, self.pad_id,
+                decoded = sample(step, state, n, decoding, self.eos_ids, self.pad_id,
                                  generator, constraint)
             return [self._to_generation(d) for d in decoded]
 

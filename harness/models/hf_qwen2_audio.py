@@ -260,16 +260,24 @@ class Qwen2AudioBackend:
         return total.double().cpu().numpy()
 
     def _batch_size(self, sequences_per_clip: int, new_tokens: int) -> int:
+        """Clips per batch from free GPU memory: KV cache, prefill temporaries, vocab-wide rows.
+
+        An estimate: if it is too high, the out-of-memory handler halves the batch.
+        """
         if self.batch_size:
             return self.batch_size
         if self.device.type != "cuda":
             return 8
-        cfg = self.lm.config
+        cfg, prompt = self.lm.config, 512
         heads = getattr(cfg, "num_key_value_heads", cfg.num_attention_heads)
         per_token = 2 * cfg.num_hidden_layers * heads * (cfg.hidden_size // cfg.num_attention_heads) * 2
-        per_clip = per_token * (512 + new_tokens) * sequences_per_clip + 64 * 2**20
-        free, _ = self._torch.cuda.mem_get_info(self.device)
-        return int(max(1, min(256, 0.6 * free // per_clip)))
+        kv = per_token * (prompt + new_tokens) * (sequences_per_clip + 1)  # +1: repeat's peak
+        temporaries = prompt * (3 * cfg.intermediate_size + 6 * cfg.hidden_size) * 2
+        vocab_rows = sequences_per_clip * self.lm_head.out_features * 4 * 6
+        torch = self._torch
+        free, _ = torch.cuda.mem_get_info(self.device)
+        free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+        return int(max(1, min(256, 0.6 * free // (kv + temporaries + vocab_rows))))
 
 
 def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:

@@ -143,9 +143,9 @@ def cached_label_logprobs(model, requests: Sequence[Request], labels: Sequence[s
                     ).reshape(len(keys), len(labels))
 
 
-def _encode(generation: Generation) -> list[dict]:
-    return [asdict(c) for c in generation.candidates]
+def _encode(generation: Generation) -> dict:
+    return {"candidates": [asdict(c) for c in generation.candidates], "usage": generation.usage}
 
 
-def _decode(value: list[dict]) -> Generation:
-    return Generation(tuple(Candidate(**c) for c in value))
+def _decode(value: dict) -> Generation:
+    return Generation(tuple(Candidate(**c) for c in value["candidates"]), usage=value["usage"])

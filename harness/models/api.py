@@ -73,10 +73,15 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Generation:
-    """The candidates for one request, best first, or the reason there are none."""
+    """The candidates for one request, best first, or the reason there are none.
+
+    ``usage`` is what a paid API reported: ``prompt_tokens``, ``completion_tokens`` and the
+    estimated ``cost_usd`` (empty for local models).
+    """
 
     candidates: tuple[Candidate, ...] = ()
     error: str | None = None
+    usage: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

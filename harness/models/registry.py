@@ -17,7 +17,11 @@ _BUILTIN = {
     "audio-flamingo-2": "harness.models.hf_generic:audio_flamingo_2",
     "ultravox-v0.3": "harness.models.hf_generic:ultravox_v0_3",
     "ultravox-v0.4": "harness.models.hf_generic:ultravox_v0_4",
+    "gpt-4o": "harness.models.openai_api:gpt_4o",
+    "gemini-2.0-flash": "harness.models.gemini_api:gemini_2_0_flash",
+    "gemini-2.5-pro": "harness.models.gemini_api:gemini_2_5_pro",
 }
+_PREFIXES = {"openai-compatible:": "harness.models.openai_api:openai_compatible"}
 _REGISTERED: dict[str, Callable[..., ModelAPI]] = {}
 
 
@@ -32,14 +36,19 @@ def register(name: str) -> Callable[[Callable[..., ModelAPI]], Callable[..., Mod
 
 
 def model_names() -> list[str]:
-    """Every registered model name."""
-    return sorted({*_BUILTIN, *_REGISTERED})
+    """Every registered model name (``openai-compatible:<model>`` takes any server model)."""
+    return sorted({*_BUILTIN, *_REGISTERED, *(p + "<model>" for p in _PREFIXES)})
 
 
 def get_model(name: str, **config: Any) -> ModelAPI:
     """Build the model ``name``; raises ModelUnavailable when it cannot run here."""
     if name in _REGISTERED:
         return _REGISTERED[name](**config)
+    for prefix, target in _PREFIXES.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            module, attribute = target.split(":")
+            factory = getattr(importlib.import_module(module), attribute)
+            return factory(name[len(prefix):], **config)
     if name not in _BUILTIN:
         raise ValueError(f"unknown model {name!r}; registered: {model_names()}")
     module, attribute = _BUILTIN[name].split(":")

@@ -4,12 +4,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.data import load_dataset
-from harness.models import Decoding, Request, get_model
-from harness.models._constrained import JsonConstraint, token_strings
-from harness.models.hf_qwen2_audio import Qwen2AudioBackend
-from harness.parsing import parse_distribution
-from harness.prompts import base_prompt
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+from harness.data import load_dataset  # noqa: E402
+from harness.models import Decoding, Request, get_model  # noqa: E402
+from harness.models._constrained import JsonConstraint, token_strings  # noqa: E402
+from harness.models.hf_qwen2_audio import Qwen2AudioBackend  # noqa: E402
+from harness.parsing import parse_distribution  # noqa: E402
+from harness.prompts import base_prompt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))

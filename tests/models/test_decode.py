@@ -1,9 +1,12 @@
 import numpy as np
 import pytest
-import torch
 
-from harness.models._decode import Prefilled, beam_search, sample
-from harness.models.api import Decoding
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+
+from harness.models._decode import Prefilled, beam_search, sample  # noqa: E402
+from harness.models.api import Decoding  # noqa: E402
 
 V, EOS, PAD = 6, 5, 0
 rng = np.random.default_rng(0)

@@ -4,9 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.data import load_dataset
-from harness.models import Decoding, ModelUnavailable, Request, get_model
-from harness.prompts import base_prompt
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+from harness.data import load_dataset  # noqa: E402
+from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
+from harness.prompts import base_prompt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
 import tiny_architectures  # noqa: E402

@@ -3,13 +3,16 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
-from harness.data import load_dataset
-from harness.models import Decoding, ModelAPI, ModelUnavailable, Request, get_model, model_names
-from harness.models._hf_common import batched
-from harness.parsing import parse_distribution
-from harness.prompts import base_prompt
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+
+from harness.data import load_dataset  # noqa: E402
+from harness.models import Decoding, ModelAPI, ModelUnavailable, Request, get_model, model_names  # noqa: E402
+from harness.models._hf_common import batched  # noqa: E402
+from harness.parsing import parse_distribution  # noqa: E402
+from harness.prompts import base_prompt  # noqa: E402
 
 
 def requests_for(corpus, n=None):

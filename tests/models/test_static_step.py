@@ -1,8 +1,11 @@
 import pytest
 
-from harness.data import load_dataset
-from harness.models import Decoding, Request
-from harness.prompts import base_prompt
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+from harness.data import load_dataset  # noqa: E402
+from harness.models import Decoding, Request  # noqa: E402
+from harness.prompts import base_prompt  # noqa: E402
 
 
 @pytest.mark.parametrize("decoding", [

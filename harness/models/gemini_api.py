@@ -1,0 +1,128 @@
+"""Gemini 2.0 Flash and 2.5 Pro through the ``google-genai`` SDK.
+
+Audio goes as ``Part.from_bytes(data=wav, mime_type="audio/wav")``. The SDK retries 5xx and
+transport errors itself (exponential backoff with jitter); it does not read ``Retry-After``, so a
+429 carrying one is waited out here, a bounded number of times, before the SDK's retries take over.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
+from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+
+RETRY_AFTER_MAX_S = 60.0
+
+
+class GeminiBackend:
+    """A Gemini model that hears the clip and reads the prompt."""
+
+    def __init__(self, name: str, model: str, *, api_key: str, base_url: str | None = None,
+                 attempts: int = 5, timeout_s: float = 60.0, concurrency: int = 8,
+                 rate_limit_retries: int = 3, json_mode: bool = False, logprobs: bool = False,
+                 prices: dict | None = None, retry_initial_delay: float = 1.0):
+        from google import genai
+        from google.genai import types
+
+        self.model = model
+        self.json_mode, self.concurrency, self.prices = json_mode, concurrency, prices
+        self.rate_limit_retries = rate_limit_retries
+        self._types = types
+        self._scrub = Scrubber([api_key])
+        retry = types.HttpRetryOptions(attempts=attempts, initial_delay=retry_initial_delay,
+                                       max_delay=30.0,
+                                       http_status_codes=[408, 500, 502, 503, 504])
+        http = types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000),
+                                 retry_options=retry)
+        self._client = genai.Client(api_key=api_key, http_options=http)
+        caps = Capabilities(logprobs=logprobs, n_candidates=True, beam_search=False,
+                            label_logprobs=False, structured_output=True)
+        self.info = ModelInfo(name, model, "", base_url or "generativelanguage.googleapis.com",
+                              caps)
+
+    def generate(self, requests, decoding: Decoding) -> list[Generation]:
+        if decoding.mode == "beam":
+            raise ValueError(f"{self.info.name} has no beam search")
+        return run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
+                           self._scrub)
+
+    def _config(self, decoding: Decoding):
+        config = {"temperature": 0.0 if decoding.mode == "greedy" else decoding.temperature,
+                  "candidate_count": decoding.num_candidates, "seed": decoding.seed,
+                  "max_output_tokens": decoding.max_new_tokens}
+        if decoding.mode == "sample":
+            config["top_p"] = decoding.top_p
+        if self.json_mode or decoding.constrained:
+            config["response_mime_type"] = "application/json"
+        if decoding.constrained:
+            config["response_schema"] = {
+                "type": "OBJECT", "properties": {k: {"type": "NUMBER"} for k in decoding.json_labels},
+                "required": list(decoding.json_labels), "property_ordering": list(decoding.json_labels)}
+        if self.info.capabilities.logprobs:
+            config["response_logprobs"] = True
+        return self._types.GenerateContentConfig(**config)
+
+    def _one(self, request, decoding: Decoding) -> Generation:
+        from google.genai import errors
+
+        contents = [self._types.Part.from_bytes(data=wav_bytes(request.audio),
+                                                mime_type="audio/wav"), request.prompt]
+        for attempt in range(self.rate_limit_retries + 1):
+            try:
+                response = self._client.models.generate_content(
+                    model=self.model, contents=contents, config=self._config(decoding))
+                return self._generation(response)
+            except errors.APIError as exc:
+                wait = _retry_after(exc)
+                if exc.code != 429 or wait is None or attempt == self.rate_limit_retries:
+                    raise
+                time.sleep(min(wait, RETRY_AFTER_MAX_S))
+        raise AssertionError("unreachable")
+
+    def _generation(self, response) -> Generation:
+        meta = response.usage_metadata
+        completion = getattr(meta, "candidates_token_count", 0) or 0
+        candidates = []
+        for cand in response.candidates or []:
+            parts = getattr(cand.content, "parts", None) or []
+            text = "".join(p.text or "" for p in parts if getattr(p, "text", None))
+            n_tokens = getattr(cand, "token_count", None) or completion // max(
+                1, len(response.candidates))
+            avg = getattr(cand, "avg_logprobs", None)
+            logprob = avg * n_tokens if avg is not None else float("nan")
+            candidates.append(Candidate(text, n_tokens, logprob,
+                                        avg is None or math.isfinite(logprob)))
+        return Generation(tuple(candidates), usage=usage_of(
+            getattr(meta, "prompt_token_count", 0) or 0, completion, self.model, self.prices))
+
+    def label_logprobs(self, requests, labels):
+        raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")
+
+
+def _retry_after(exc) -> float | None:
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def gemini(model: str):
+    """Factory for ``gemini-2.0-flash`` / ``gemini-2.5-pro`` (``$GEMINI_API_KEY`` or
+    ``$GOOGLE_API_KEY``; logprobs only where the model offers them: off unless asked)."""
+
+    def factory(api_key: str | None = None, **options) -> GeminiBackend:
+        key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+        if not key:
+            raise ModelUnavailable(f"{model}: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
+        return GeminiBackend(model, model, api_key=key, **options)
+
+    return factory
+
+
+gemini_2_0_flash = gemini("gemini-2.0-flash")
+gemini_2_5_pro = gemini("gemini-2.5-pro")

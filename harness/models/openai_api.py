@@ -1,0 +1,108 @@
+"""GPT-4o audio and any OpenAI-compatible server (e.g. vLLM) through the ``openai`` SDK.
+
+Audio goes as a chat ``input_audio`` part (16-bit WAV, base64). Retries of 429/5xx/timeouts are
+the SDK's own (exponential backoff, ``Retry-After`` honoured); requests run at most
+``concurrency`` at a time; an item whose retries run out is recorded with its reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+
+from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
+from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+
+GPT4O_AUDIO_MODEL = "gpt-4o-audio-preview"
+
+
+class OpenAIChatBackend:
+    """A chat-completions endpoint that accepts audio input."""
+
+    def __init__(self, name: str, model: str, *, api_key: str, base_url: str | None = None,
+                 capabilities: Capabilities, max_retries: int = 4, timeout: float = 60.0,
+                 concurrency: int = 8, json_mode: bool = False, prices: dict | None = None):
+        from openai import OpenAI
+
+        self.model = model
+        self.json_mode = json_mode
+        self.concurrency = concurrency
+        self.prices = prices
+        self._scrub = Scrubber([api_key])
+        self._client = OpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries,
+                              timeout=timeout)
+        self.info = ModelInfo(name, model, "", base_url or "api.openai.com", capabilities)
+
+    def generate(self, requests, decoding: Decoding) -> list[Generation]:
+        if decoding.mode == "beam" and not self.info.capabilities.beam_search:
+            raise ValueError(f"{self.info.name} has no beam search")
+        return run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
+                           self._scrub)
+
+    def _one(self, request, decoding: Decoding) -> Generation:
+        audio = base64.b64encode(wav_bytes(request.audio)).decode()
+        messages = [{"role": "user", "content": [
+            {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}},
+            {"type": "text", "text": request.prompt}]}]
+        kwargs: dict = {"model": self.model, "messages": messages, "n": decoding.num_candidates,
+                        "max_tokens": decoding.max_new_tokens, "seed": decoding.seed,
+                        "temperature": 0.0 if decoding.mode == "greedy" else decoding.temperature}
+        if decoding.mode == "sample":
+            kwargs["top_p"] = decoding.top_p
+        if self.info.capabilities.logprobs:
+            kwargs["logprobs"] = True
+        if decoding.mode == "beam":  # vLLM's extension of the API
+            kwargs["extra_body"] = {"use_beam_search": True, "length_penalty": 0.0}
+            kwargs["temperature"] = 0.0
+        if self.json_mode or decoding.constrained:
+            kwargs["response_format"] = {"type": "json_object"}
+        response = self._client.chat.completions.create(**kwargs)
+        return self._generation(response, decoding.num_candidates)
+
+    def _generation(self, response, n: int) -> Generation:
+        usage = response.usage
+        completion = getattr(usage, "completion_tokens", 0) or 0
+        candidates = []
+        for choice in response.choices:
+            tokens = getattr(getattr(choice, "logprobs", None), "content", None)
+            if tokens:
+                logprob = math.fsum(t.logprob for t in tokens)
+                n_tokens = len(tokens)
+            else:
+                logprob, n_tokens = float("nan"), completion // max(1, n)
+            candidates.append(Candidate(choice.message.content or "", n_tokens, logprob,
+                                        not tokens or math.isfinite(logprob)))
+        if all(math.isfinite(c.logprob) for c in candidates):  # best first, when ranked
+            candidates.sort(key=lambda c: -c.logprob)
+        return Generation(tuple(candidates), usage=usage_of(
+            getattr(usage, "prompt_tokens", 0) or 0, completion, self.model, self.prices))
+
+    def label_logprobs(self, requests, labels):
+        raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")
+
+
+def gpt_4o(model: str | None = None, api_key: str | None = None, **options) -> OpenAIChatBackend:
+    """``gpt-4o``: OpenAI's audio chat model (``$OPENAI_API_KEY``; no logprobs for audio)."""
+    key = api_key or os.environ.get("OPENAI_API_KEY")
+    if not key:
+        raise ModelUnavailable("gpt-4o: set OPENAI_API_KEY")
+    caps = Capabilities(logprobs=False, n_candidates=True, beam_search=False,
+                        label_logprobs=False, structured_output=True)
+    return OpenAIChatBackend("gpt-4o", model or os.environ.get("GPT4O_AUDIO_MODEL",
+                                                               GPT4O_AUDIO_MODEL),
+                             api_key=key, capabilities=caps, **options)
+
+
+def openai_compatible(model: str, base_url: str | None = None, api_key: str | None = None,
+                      beam_search: bool = True, **options) -> OpenAIChatBackend:
+    """``openai-compatible:<model>``: a server such as vLLM at ``$OPENAI_COMPATIBLE_BASE_URL``."""
+    url = base_url or os.environ.get("OPENAI_COMPATIBLE_BASE_URL")
+    if not url:
+        raise ModelUnavailable(f"openai-compatible:{model}: set OPENAI_COMPATIBLE_BASE_URL "
+                               "(e.g. http://localhost:8000/v1)")
+    key = api_key or os.environ.get("OPENAI_COMPATIBLE_API_KEY") or "EMPTY"
+    caps = Capabilities(logprobs=True, n_candidates=True, beam_search=beam_search,
+                        label_logprobs=False, structured_output=True)
+    return OpenAIChatBackend(f"openai-compatible:{model}", model, api_key=key, base_url=url,
+                             capabilities=caps, **options)

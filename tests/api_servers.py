@@ -1,0 +1,118 @@
+"""Local HTTP servers (127.0.0.1 only) speaking the OpenAI and Gemini wire formats.
+
+Each answers from a script of behaviours, one per request: ``ok`` (a well-formed answer),
+``429`` (with ``Retry-After``), ``500``, ``timeout`` (answers too late), ``malformed`` (a body that
+is not JSON), ``truncated`` (a well-formed response whose model text is cut off), ``401-echo``
+(an error that echoes the API key, as some servers do). Every request is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ANSWER = '{"Anger": 0.6, "Disgust": 0.1, "Fear": 0.1, "Happiness": 0.1, "Neutral": 0.1, "Sadness": 0.0}'
+
+
+class ScriptedServer:
+    """A server on a free loopback port; ``script`` is consumed one behaviour per request."""
+
+    def __init__(self, kind: str, script=None, text: str = ANSWER, delay: float = 2.0):
+        self.kind, self.script, self.text, self.delay = kind, list(script or []), text, delay
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def next_behaviour(self) -> str:
+        with self._lock:
+            return self.script.pop(0) if self.script else "ok"
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with server._lock:
+                    server.requests.append({"path": self.path, "headers": dict(self.headers),
+                                            "body": json.loads(body or b"{}")})
+                server.respond(self, server.next_behaviour())
+
+        return Handler
+
+    def respond(self, handler, behaviour: str) -> None:
+        if behaviour == "timeout":
+            time.sleep(self.delay)
+            behaviour = "ok"
+        if behaviour == "429":
+            return _send(handler, 429, {"error": {"message": "rate limited", "code": 429,
+                                                  "status": "RESOURCE_EXHAUSTED"}},
+                         {"Retry-After": "0.2"})
+        if behaviour == "500":
+            return _send(handler, 500, {"error": {"message": "boom", "code": 500,
+                                                  "status": "INTERNAL"}}, {"retry-after-ms": "10"})
+        if behaviour == "401-echo":
+            key = handler.headers.get("authorization", "") + handler.headers.get("x-goog-api-key", "")
+            return _send(handler, 401, {"error": {"message": f"Incorrect API key provided: {key}",
+                                                  "code": 401, "status": "UNAUTHENTICATED"}})
+        if behaviour == "malformed":
+            return _send(handler, 200, None, raw=b"this is not json {")
+        text = self.text[: len(self.text) // 2] if behaviour == "truncated" else self.text
+        request = self.requests[-1]["body"]
+        _send(handler, 200, self.openai_body(request, text) if self.kind == "openai"
+              else self.gemini_body(request, text))
+
+    @staticmethod
+    def openai_body(request: dict, text: str) -> dict:
+        n = request.get("n", 1)
+        choices = []
+        for i in range(n):
+            tokens = [{"token": "x", "logprob": -0.1 * (i + 1), "bytes": None, "top_logprobs": []}
+                      for _ in range(5)]
+            choices.append({"index": i, "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                            "logprobs": {"content": tokens} if request.get("logprobs") else None})
+        return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
+                "model": request.get("model", "m"), "choices": choices,
+                "usage": {"prompt_tokens": 120, "completion_tokens": 20 * n,
+                          "total_tokens": 120 + 20 * n}}
+
+    @staticmethod
+    def gemini_body(request: dict, text: str) -> dict:
+        n = request.get("generationConfig", {}).get("candidateCount", 1)
+        candidates = [{"content": {"parts": [{"text": text}], "role": "model"},
+                       "finishReason": "STOP", "index": i, "avgLogprobs": -0.2} for i in range(n)]
+        return {"candidates": candidates,
+                "usageMetadata": {"promptTokenCount": 130, "candidatesTokenCount": 25 * n,
+                                  "totalTokenCount": 130 + 25 * n}}
+
+
+def _send(handler, status: int, payload, headers: dict | None = None, raw: bytes | None = None):
+    data = raw if raw is not None else json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(data)))
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up (timeout)
+        handler.wfile.write(data)

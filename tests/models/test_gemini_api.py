@@ -1,0 +1,106 @@
+import base64
+import logging
+
+import numpy as np
+import pytest
+
+pytest.importorskip("google.genai", reason="the api extra is not installed")
+
+from harness.cache import GenerationCache  # noqa: E402
+from harness.data import load_dataset  # noqa: E402
+from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
+from harness.models._api_common import wav_bytes  # noqa: E402
+from harness.strategies import StrategyConfig, StrategyUnsupported, run_strategy  # noqa: E402
+from tests.api_servers import ScriptedServer  # noqa: E402
+
+KEY = "AIzaTESTPLANTEDKEY0123456789abcdefghij"
+LABELS = ("Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness")
+
+
+def gemini(server, name="gemini-2.0-flash", **options):
+    options = {"attempts": 3, "timeout_s": 1.0, "retry_initial_delay": 0.05, **options}
+    return get_model(name, api_key=KEY, base_url=server.url, **options)
+
+
+def clip(seed=0):
+    return (0.1 * np.random.default_rng(seed).standard_normal(16_000)).astype(np.float32)
+
+
+def test_audio_arrives_as_an_inline_wav_part():
+    with ScriptedServer("gemini") as server:
+        [out] = gemini(server).generate([Request(clip(), "the prompt")], Decoding())
+    assert out.error is None and out.candidates[0].text.startswith('{"Anger": 0.6')
+    assert out.usage["prompt_tokens"] == 130 and out.usage["cost_usd"] > 0
+    request = server.requests[0]
+    assert request["path"].endswith("/models/gemini-2.0-flash:generateContent")
+    audio, text = request["body"]["contents"][0]["parts"]
+    inline = audio["inlineData"]
+    assert inline.get("mimeType", inline.get("mime_type")) == "audio/wav"  # SDK versions differ
+    assert base64.urlsafe_b64decode(inline["data"]) == wav_bytes(clip())  # the SDK sends urlsafe
+    assert text == {"text": "the prompt"}
+    assert request["body"]["generationConfig"]["temperature"] == 0.0
+
+
+def test_retry_after_is_honoured_and_5xx_retries_are_bounded():
+    with ScriptedServer("gemini", ["429", "ok"]) as server:
+        [out] = gemini(server).generate([Request(clip(), "p")], Decoding())
+    assert out.error is None and len(server.requests) == 2
+    with ScriptedServer("gemini", ["500"] * 10) as server:
+        [out] = gemini(server, attempts=3).generate([Request(clip(), "p")], Decoding())
+    assert out.error and "500" in out.error and len(server.requests) == 3
+    with ScriptedServer("gemini", ["429"] * 10) as server:
+        [out] = gemini(server, rate_limit_retries=2).generate([Request(clip(), "p")], Decoding())
+    assert out.error and "429" in out.error and len(server.requests) == 3
+
+
+@pytest.mark.parametrize("behaviour", ["timeout", "malformed"])
+def test_timeouts_and_malformed_bodies_become_item_errors(behaviour):
+    with ScriptedServer("gemini", [behaviour] * 10, delay=3.0) as server:
+        outs = gemini(server, attempts=2).generate([Request(clip(), "p"), Request(clip(1), "q")],
+                                                   Decoding())
+    assert all(o.error and not o.candidates for o in outs)
+
+
+def test_structured_output_and_candidates():
+    with ScriptedServer("gemini") as server:
+        model = gemini(server, name="gemini-2.5-pro")
+        decoding = Decoding(mode="sample", num_candidates=3, temperature=0.7, constrained=True,
+                            json_labels=LABELS)
+        [out] = model.generate([Request(clip(), "p")], decoding)
+    config = server.requests[0]["body"]["generationConfig"]
+    assert config["candidateCount"] == 3 and config["responseMimeType"] == "application/json"
+    assert list(config["responseSchema"]["properties"]) == list(LABELS)
+    assert len(out.candidates) == 3
+
+
+def test_capabilities_and_strategies(tmp_path):
+    dataset = load_dataset("crema_d")[:3]
+    with ScriptedServer("gemini") as server:
+        model = gemini(server)
+        with pytest.raises(StrategyUnsupported, match="beam_search"):
+            run_strategy("bon", model, dataset)
+        results = run_strategy("base", model, dataset, cache=GenerationCache(tmp_path / "c.sqlite"),
+                               config=StrategyConfig(constrained=True))
+    assert all(r.valid for r in results)
+
+
+def test_missing_key(monkeypatch):
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    with pytest.raises(ModelUnavailable, match="set GEMINI_API_KEY"):
+        get_model("gemini-2.5-pro")
+
+
+def test_the_key_never_reaches_an_artifact(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    dataset = load_dataset("crema_d")[:2]
+    with ScriptedServer("gemini", ["401-echo", "ok"]) as server:
+        results = run_strategy("base", gemini(server, concurrency=1), dataset,
+                               cache=GenerationCache(tmp_path / "cache.sqlite"))
+    headers = {k.lower(): v for k, v in server.requests[0]["headers"].items()}
+    assert headers["x-goog-api-key"] == KEY
+    assert any(r.error for r in results)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes()
+    assert KEY not in repr(results) and KEY not in caplog.text

@@ -1,0 +1,145 @@
+import base64
+import io
+import logging
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("openai", reason="the api extra is not installed")
+
+from harness.cache import GenerationCache  # noqa: E402
+from harness.data import load_dataset  # noqa: E402
+from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
+from harness.models._api_common import wav_bytes  # noqa: E402
+from harness.strategies import StrategyUnsupported, run_strategy  # noqa: E402
+from tests.api_servers import ScriptedServer  # noqa: E402
+
+KEY = "sk-test-PLANTEDKEY-0123456789abcdef"
+LABELS = ("Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness")
+
+
+def gpt4o(server, **options):
+    options = {"max_retries": 2, "timeout": 0.5, **options}
+    return get_model("gpt-4o", api_key=KEY, base_url=server.url + "/v1", **options)
+
+
+def clip(seed=0):
+    return (0.1 * np.random.default_rng(seed).standard_normal(16_000)).astype(np.float32)
+
+
+def test_audio_arrives_as_wav_and_the_answer_comes_back():
+    with ScriptedServer("openai") as server:
+        model = gpt4o(server)
+        [out] = model.generate([Request(clip(), "the prompt")], Decoding())
+    assert out.error is None and out.candidates[0].text.startswith('{"Anger": 0.6')
+    assert np.isnan(out.candidates[0].logprob)  # no logprobs for GPT-4o audio
+    assert out.usage["prompt_tokens"] == 120 and out.usage["cost_usd"] > 0
+    body = server.requests[0]["body"]
+    assert body["model"] == "gpt-4o-audio-preview" and body["temperature"] == 0.0
+    audio_part, text_part = body["messages"][0]["content"]
+    assert text_part == {"type": "text", "text": "the prompt"}
+    sent = base64.b64decode(audio_part["input_audio"]["data"])
+    assert audio_part["input_audio"]["format"] == "wav" and sent == wav_bytes(clip())
+    decoded, rate = sf.read(io.BytesIO(sent), dtype="float32")
+    assert rate == 16_000 and np.abs(decoded - clip()).max() < 1e-4
+
+
+def test_429_with_retry_after_is_retried_and_500_retries_are_bounded():
+    with ScriptedServer("openai", ["429", "ok"]) as server:
+        [out] = gpt4o(server).generate([Request(clip(), "p")], Decoding())
+    assert out.error is None and len(server.requests) == 2
+    with ScriptedServer("openai", ["500"] * 10) as server:
+        [out] = gpt4o(server, max_retries=2).generate([Request(clip(), "p")], Decoding())
+    assert "InternalServerError" in out.error and len(server.requests) == 3
+
+
+@pytest.mark.parametrize(("behaviour", "reason"), [("timeout", "Timeout"),
+                                                    ("malformed", "")])
+def test_timeouts_and_malformed_bodies_become_item_errors(behaviour, reason):
+    with ScriptedServer("openai", [behaviour] * 5) as server:
+        outs = gpt4o(server, max_retries=1).generate([Request(clip(), "p")], Decoding())
+    assert outs[0].error and reason in outs[0].error and not outs[0].candidates
+    assert len(server.requests) <= 2
+
+
+def test_one_failing_item_loses_nothing_else_and_a_rerun_only_redoes_it(tmp_path):
+    dataset = load_dataset("crema_d")[:6]
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    with ScriptedServer("openai", ["ok", "ok", "500", "500", "500", "ok", "ok", "truncated"]) as s:
+        first = run_strategy("base", gpt4o(s, max_retries=2, concurrency=1), dataset, cache=cache)
+    errors = [r for r in first if r.error]
+    assert len(errors) == 1 and "InternalServerError" in errors[0].error
+    truncated = [r for r in first if r.error is None and not r.valid]
+    assert len(truncated) == 1  # cut-off JSON text: recorded invalid, never guessed
+    assert sum(r.valid for r in first) == 4
+    with ScriptedServer("openai") as s:
+        second = run_strategy("base", gpt4o(s), dataset, cache=cache)
+    assert len(s.requests) == 1 and all(r.error is None for r in second)
+
+
+def test_capabilities_are_explicit():
+    with ScriptedServer("openai") as server:
+        model = gpt4o(server)
+        dataset = load_dataset("crema_d")[:2]
+        for strategy in ("bon", "w-bon", "readout"):
+            with pytest.raises(StrategyUnsupported):
+                run_strategy(strategy, model, dataset)
+        assert all(r.valid for r in run_strategy("sample-n", model, dataset))
+
+
+def test_gpt4o_as_the_verifier():
+    dataset = load_dataset("crema_d")[:2]
+    local = get_model("tiny-qwen2-audio") if _has_torch() else None
+    if local is None:
+        pytest.skip("needs the hf extra for the candidate model")
+    with ScriptedServer("openai", text="0.8") as server:
+        results = run_strategy("alm-v", local, dataset, verifier=gpt4o(server))
+    assert all(c["verifier_score"] == 0.8 for r in results for c in r.candidates)
+    assert "Only scoring based on emotion content" in server.requests[0]["body"]["messages"][0][
+        "content"][1]["text"]
+
+
+def _has_torch():
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_openai_compatible_server_beams_and_logprobs():
+    with ScriptedServer("openai") as server:
+        model = get_model("openai-compatible:Qwen/Qwen2-Audio-7B-Instruct", base_url=server.url + "/v1",
+                          max_retries=0)
+        [out] = model.generate([Request(clip(), "p")], Decoding(mode="beam", num_candidates=3))
+    body = server.requests[0]["body"]
+    assert body["use_beam_search"] is True and body["n"] == 3 and body["logprobs"] is True
+    assert [c.logprob for c in out.candidates] == pytest.approx([-0.5, -1.0, -1.5])
+    assert model.info.capabilities.beam_search and model.info.name.startswith("openai-compatible:")
+
+
+def test_missing_configuration_is_a_clear_skip_reason(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_COMPATIBLE_BASE_URL", raising=False)
+    with pytest.raises(ModelUnavailable, match="set OPENAI_API_KEY"):
+        get_model("gpt-4o")
+    with pytest.raises(ModelUnavailable, match="set OPENAI_COMPATIBLE_BASE_URL"):
+        get_model("openai-compatible:some-model")
+
+
+def test_the_key_never_reaches_an_artifact(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    dataset = load_dataset("crema_d")[:3]
+    cache_path = tmp_path / "cache.sqlite"
+    with ScriptedServer("openai", ["401-echo", "ok", "ok"]) as server:
+        results = run_strategy("base", gpt4o(server, max_retries=0, concurrency=1), dataset,
+                               cache=GenerationCache(cache_path))
+    headers = {k.lower(): v for k, v in server.requests[0]["headers"].items()}
+    assert headers["authorization"] == f"Bearer {KEY}"  # it was sent...
+    echoed = [r.error for r in results if r.error]
+    assert echoed and "Incorrect API key provided" in echoed[0]
+    for path in tmp_path.rglob("*"):  # ...but is nowhere the run wrote or said
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes()
+    assert KEY not in repr(results) and KEY not in caplog.text

@@ -59,6 +59,7 @@ class ItemResult:
     candidates: list[dict] = field(default_factory=list)
     tokens: int = 0
     error: str | None = None
+    usage: dict = field(default_factory=dict)  # API tokens and estimated cost, verifier included
 
     @property
     def valid(self) -> bool:
@@ -138,9 +139,10 @@ def run_strategy(strategy: str, model, dataset: Dataset, *, config: StrategyConf
                                       "constrained decoding cannot run on it")
         generations = cached_generate(model, reqs, decoding, cache)
         scored = _verify(verifier, reqs, generations, dataset, config, cache) if strategy in (
-            "alm-v", "w-alm-v") else [None] * len(reqs)
-        for r, gen, vs in zip(reqs, generations, scored):
+            "alm-v", "w-alm-v") else [(None, {})] * len(reqs)
+        for r, gen, (vs, v_usage) in zip(reqs, generations, scored):
             results[r.item_id] = _combine(strategy, r.item_id, gen, labels, config, vs)
+            results[r.item_id].usage = add_usage(gen.usage, v_usage)
     return [results[item.id] for item in dataset]
 
 
@@ -195,9 +197,23 @@ def _combine(strategy: str, item_id: str, generation, labels, config: StrategyCo
     return result
 
 
+def add_usage(*usages: dict) -> dict:
+    """Sum token counts and costs (a cost stays None if any part has no known price)."""
+    out: dict = {}
+    for usage in usages:
+        for key, value in (usage or {}).items():
+            if key == "cost_usd":
+                out[key] = None if value is None or out.get(key, 0.0) is None else (
+                    out.get(key, 0.0) + value)
+            else:
+                out[key] = out.get(key, 0) + value
+    return out
+
+
 def _verify(verifier, requests: Sequence[Request], generations, dataset: Dataset,
-            config: StrategyConfig, cache) -> list[list]:
-    """The verifier's 0–1 score of every candidate (None where its reply has no score)."""
+            config: StrategyConfig, cache) -> list[tuple[list, dict]]:
+    """The verifier's 0–1 score of every candidate (None where its reply has no score), and
+    what the verifier's calls cost, per item."""
     by_id = {item.id: item for item in dataset}
     flat, owners = [], []
     for i, (r, g) in enumerate(zip(requests, generations)):
@@ -209,10 +225,12 @@ def _verify(verifier, requests: Sequence[Request], generations, dataset: Dataset
     decoding = Decoding(max_new_tokens=8, seed=config.seed)
     replies = cached_generate(verifier, flat, decoding, cache) if flat else []
     scores: list[list] = [[] for _ in requests]
+    usage: list[dict] = [{} for _ in requests]
     for owner, reply in zip(owners, replies):
         text = reply.candidates[0].text if reply.candidates else ""
         scores[owner].append(parse_score(text))
-    return scores
+        usage[owner] = add_usage(usage[owner], reply.usage)
+    return list(zip(scores, usage))
 
 
 def _readout_result(item_id: str, row: np.ndarray) -> ItemResult:

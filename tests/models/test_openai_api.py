@@ -73,6 +73,8 @@ def test_one_failing_item_loses_nothing_else_and_a_rerun_only_redoes_it(tmp_path
     truncated = [r for r in first if r.error is None and not r.valid]
     assert len(truncated) == 1  # cut-off JSON text: recorded invalid, never guessed
     assert sum(r.valid for r in first) == 4
+    assert all(r.usage["prompt_tokens"] == 120 and r.usage["cost_usd"] > 0 for r in first
+               if r.error is None)
     with ScriptedServer("openai") as s:
         second = run_strategy("base", gpt4o(s), dataset, cache=cache)
     assert len(s.requests) == 1 and all(r.error is None for r in second)

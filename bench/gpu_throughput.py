@@ -199,10 +199,12 @@ def main() -> None:
     print(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}; "
           f"{params:.2f}B parameters; 6 s clips; prompt {prompt_tokens} tokens incl. 150 audio; "
           f"40 new tokens pinned", flush=True)
+    # clips of different lengths, so that padding (and so the kernels' shapes) differ
+    varied = [a[: int(16_000 * s)] for a, s in zip(audios[:4], (6, 4, 5, 3))]
     print(f"numerics: harness prefill vs padded reference, max |diff| / max |logit| = "
-          f"{numerics(backend, processor, model, audios[:4], prompts[:4], device):.2e}", flush=True)
-    print(f"noise floor: reference path, one clip alone vs in a batch of 4 = "
-          f"{noise_floor(backend, processor, model, audios[:4], prompts[:4], device):.2e}", flush=True)
+          f"{numerics(backend, processor, model, varied, prompts[:4], device):.2e}", flush=True)
+    print(f"noise floor: reference path, one clip alone vs in a batch of 4 lengths = "
+          f"{noise_floor(backend, processor, model, varied, prompts[:4], device):.2e}", flush=True)
     requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in enumerate(zip(audios, prompts))]
     greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
     beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)

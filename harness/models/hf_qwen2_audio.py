@@ -223,40 +223,39 @@ class Qwen2AudioBackend:
     def label_logprobs(self, requests, labels: Sequence[str]) -> np.ndarray:
         torch = self._torch
         end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        label_ids = [self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
-                     for label in labels]
-        k, width = len(labels), max(len(ids) for ids in label_ids)
-        table = torch.full((k, width), self.pad_id, dtype=torch.long)
-        for i, ids in enumerate(label_ids):
-            table[i, : len(ids)] = torch.tensor(ids)
-        lengths = torch.tensor([len(ids) for ids in label_ids])
+        tree = LabelTree([self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
+                          for label in labels], self.device)
 
         def run(chunk):
-            state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk], reserve=width)
-            return list(self._score_labels(state, table.to(self.device), lengths.to(self.device)))
+            state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
+                                 reserve=tree.size)
+            return list(self._score_labels(state, tree))
 
         warn_truncated(requests, MAX_SAMPLES)
         with torch.inference_mode():
-            rows = batched(requests, run, self._batch_size(k, width), torch,
-                           on_error=lambda reason: np.full(k, np.nan))
-        return np.stack(rows) if rows else np.zeros((0, k))
+            rows = batched(requests, run, self._batch_size(1, tree.size), torch,
+                           on_error=lambda reason: np.full(len(labels), np.nan))
+        return np.stack(rows) if rows else np.zeros((0, len(labels)))
 
-    def _score_labels(self, state: Prefilled, table, lengths) -> np.ndarray:
-        """Σ log p(label tokens | prompt) for every clip × label, one extra forward for all."""
+    def _score_labels(self, state: Prefilled, tree: LabelTree) -> np.ndarray:
+        """Σ log p(label tokens | prompt) for every clip × label in one extra forward.
+
+        All labels' tokens follow the prompt in one sequence; a block mask lets each label see
+        the prompt and its own earlier tokens only, so no label sees another and the prompt's
+        cache is neither repeated nor recomputed.
+        """
         torch = self._torch
-        clips, (k, width) = state.logits.shape[0], table.shape
-        first = torch.log_softmax(state.logits.float(), -1)[:, table[:, 0]]  # (clips, k)
-        total = first
-        if width > 1:
-            state = state.repeat(k)
-            tokens = table[:, :-1].repeat(clips, 1)
-            mask = torch.cat([state.attention_mask, state.attention_mask.new_ones(clips * k, width - 1)], 1)
-            positions = state.next_position[:, None] + torch.arange(width - 1, device=self.device)
+        clips = state.logits.shape[0]
+        total = torch.log_softmax(state.logits.float(), -1)[:, tree.first]  # (clips, k)
+        if tree.size:
+            prompt = state.attention_mask.bool()[:, None, None, :].expand(-1, 1, tree.size, -1)
+            allowed = torch.cat([prompt, tree.mask.expand(clips, 1, -1, -1)], dim=-1)
+            mask = torch.where(allowed, 0.0, torch.finfo(self.dtype).min).to(self.dtype)
+            positions = state.next_position[:, None] + tree.offsets[None]
+            tokens = tree.inputs[None].expand(clips, -1)
             logp = torch.log_softmax(self.extend(tokens, mask, positions, state.cache).float(), -1)
-            nxt = table[:, 1:].repeat(clips, 1)
-            picked = logp.gather(2, nxt[..., None])[..., 0]
-            used = torch.arange(1, width, device=self.device)[None] < lengths.repeat(clips)[:, None]
-            total = total + (picked * used).sum(1).view(clips, k)
+            picked = logp.gather(2, tree.targets[None, :, None].expand(clips, -1, 1))[..., 0]
+            total = total.index_add(1, tree.owner, picked)
         return total.double().cpu().numpy()
 
     def _batch_size(self, sequences_per_clip: int, new_tokens: int) -> int:
@@ -278,6 +277,33 @@ class Qwen2AudioBackend:
         free, _ = torch.cuda.mem_get_info(self.device)
         free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
         return int(max(1, min(256, 0.6 * free // (kv + temporaries + vocab_rows))))
+
+
+class LabelTree:
+    """Every label's tokens laid out as one sequence after the prompt, with the block mask.
+
+    Query ``q`` feeds token ``inputs[q]`` of label ``owner[q]`` at offset ``offsets[q]`` and is
+    scored on ``targets[q]``; each label's first token is scored from the prompt's last logits.
+    """
+
+    def __init__(self, label_ids: Sequence[Sequence[int]], device) -> None:
+        import torch
+
+        inputs, targets, owner, offsets = [], [], [], []
+        for k, ids in enumerate(label_ids):
+            inputs += ids[:-1]
+            targets += ids[1:]
+            owner += [k] * (len(ids) - 1)
+            offsets += range(len(ids) - 1)
+        self.size = len(inputs)
+        owners = torch.tensor(owner, dtype=torch.long)
+        offs = torch.tensor(offsets, dtype=torch.long)
+        same = owners[:, None] == owners[None, :]
+        self.mask = (same & (offs[None, :] <= offs[:, None])).to(device)[None]  # (1, M, M)
+        self.first = torch.tensor([ids[0] for ids in label_ids], device=device)
+        self.inputs = torch.tensor(inputs, dtype=torch.long, device=device)
+        self.targets = torch.tensor(targets, dtype=torch.long, device=device)
+        self.owner, self.offsets = owners.to(device), offs.to(device)
 
 
 def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:

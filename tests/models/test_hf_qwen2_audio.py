@@ -131,3 +131,24 @@ def test_importing_the_models_package_loads_no_framework():
             "print([m for m in ('torch', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_readout_scores_equal_a_full_forward_per_label(tiny):
+    from harness.prompts import readout_prompt
+
+    dataset = load_dataset("msp_podcast")
+    reqs = [Request(it.load_audio(), readout_prompt("msp_podcast", it.transcript, dataset.labels))
+            for it in list(dataset)[:2]]
+    ours = tiny.label_logprobs(reqs, dataset.labels)
+    end = tiny.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    with torch.inference_mode():
+        for i, r in enumerate(reqs):
+            for k, label in enumerate(dataset.labels):
+                ids = tiny.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
+                text = tiny.render(r.prompt, 1) + tiny.tokenizer.decode(ids)
+                enc = tiny.processor(text=[text], audio=[r.audio], sampling_rate=16_000,
+                                     return_tensors="pt")
+                assert enc["input_ids"][0, -len(ids):].tolist() == ids
+                logp = torch.log_softmax(tiny.model(**enc).logits[0, -len(ids) - 1:-1].float(), -1)
+                expected = logp.gather(1, torch.tensor(ids)[:, None]).sum().item()
+                assert ours[i, k] == pytest.approx(expected, abs=1e-4)

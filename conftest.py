@@ -8,3 +8,5 @@ settings.register_profile("ci", max_examples=300, deadline=None, derandomize=Tru
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+pytest_plugins = ["pytester"]

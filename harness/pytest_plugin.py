@@ -1,0 +1,160 @@
+"""The benchmark grid as pytest cases (registered through the ``pytest11`` entry point).
+
+A test that asks for the ``cell`` fixture in a module defining ``GRID`` (a
+:class:`~harness.grid.GridConfig`) is parametrized into one case per cell, id
+``<model>-<dataset>-<strategy>``. Cells of one model share an ``xdist_group`` (with
+``--dist loadgroup`` they stay on one worker, which loads the model once); each worker is pinned
+to a GPU. ``run_cell`` runs a cell through the cache, writes its JSON at once, and gates it
+against its baseline; the controller then builds the report from the cell files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.grid import Cell, GridConfig
+
+RUN_DIR = pytest.StashKey[Path]()
+GRID = pytest.StashKey[GridConfig]()
+REPORT = pytest.StashKey[Path]()
+CORPUS_OPTIONS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT",
+                  "crema_d": "CREMA_D_ROOT"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "audio-LM ambiguous-emotion benchmark")
+    group.addoption("--limit", type=int, default=None,
+                    help="items per corpus (deterministic, entropy-stratified subsample)")
+    group.addoption("--models", default=None, help="comma-separated models (default: the grid's)")
+    group.addoption("--strategies", default=None, help="comma-separated strategies")
+    group.addoption("--verifier", default=None, help="the verifier model for alm-v/w-alm-v")
+    group.addoption("--cache-dir", default=".cache/harness", help="generation cache folder")
+    group.addoption("--report-dir", default="reports", help="where runs write their reports")
+    group.addoption("--update-baselines", action="store_true",
+                    help="record each cell's predictions as its new regression baseline")
+    group.addoption("--gate-tolerance", type=float, default=0.0,
+                    help="how much worse than the baseline a metric may get")
+    for corpus, env in CORPUS_OPTIONS.items():
+        group.addoption(f"--{corpus.replace('_', '-')}-root", default=None,
+                        help=f"corpus root (sets {env})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in (("gpu", "needs a local GPU model"), ("api", "calls a paid API"),
+                       ("slow", "a full-size local model"), ("cell", "a benchmark grid cell")):
+        config.addinivalue_line("markers", f"{name}: {text}")
+    for corpus, env in CORPUS_OPTIONS.items():
+        value = config.getoption(f"--{corpus.replace('_', '-')}-root", default=None)
+        if value:
+            os.environ[env] = value
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        _pin_gpu(worker)
+    if hasattr(config, "workerinput"):
+        config.stash[RUN_DIR] = Path(config.workerinput["harness_run_dir"])
+    else:
+        report_dir = Path(config.getoption("--report-dir", default="reports"))
+        config.stash[RUN_DIR] = report_dir / time.strftime("%Y%m%d-%H%M%S")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist, on the controller: every worker writes into the controller's run folder."""
+    node.workerinput["harness_run_dir"] = str(node.config.stash[RUN_DIR])
+
+
+def _pin_gpu(worker: str) -> None:
+    """Worker gwN gets GPU N mod count, from HARNESS_GPUS or the GPUs present (before torch)."""
+    listed = os.environ.get("HARNESS_GPUS") or os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [g for g in (listed or "").split(",") if g.strip()]
+    if not gpus and shutil.which("nvidia-smi"):
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        gpus = [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[int(worker.removeprefix("gw")) % len(gpus)]
+
+
+def resolved_grid(config: pytest.Config, grid: GridConfig) -> GridConfig:
+    """The module's grid with the command-line options applied (computed once per session)."""
+    if GRID not in config.stash:
+        changes = {}
+        for option, field in (("--models", "models"), ("--strategies", "strategies")):
+            value = config.getoption(option)
+            if value:
+                changes[field] = tuple(v.strip() for v in value.split(",") if v.strip())
+        if config.getoption("--verifier"):
+            changes.update(verifier=config.getoption("--verifier"), verifiers={})
+        if config.getoption("--limit") is not None:
+            changes["limit"] = config.getoption("--limit")
+        config.stash[GRID] = dataclasses.replace(grid, **changes)
+    return config.stash[GRID]
+
+
+def _marks(cell: Cell) -> list:
+    marks = [pytest.mark.xdist_group(name=cell.model), pytest.mark.cell]
+    if cell.kind == "api":
+        marks.append(pytest.mark.api)
+    elif cell.kind == "local" and not cell.model.startswith("tiny-"):
+        marks += [pytest.mark.gpu, pytest.mark.slow]
+    return marks
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cell" not in metafunc.fixturenames or not hasattr(metafunc.module, "GRID"):
+        return
+    grid = resolved_grid(metafunc.config, metafunc.module.GRID)
+    metafunc.parametrize("cell", [pytest.param(c, id=c.id, marks=_marks(c))
+                                  for c in grid.cells()])
+
+
+@pytest.fixture(scope="session")
+def harness_session(request):
+    """Per worker: models, datasets and the cache, each loaded once."""
+    from harness.report.session import Session
+
+    config = request.config
+    session = Session(config.stash[RUN_DIR], Path(config.getoption("--cache-dir")),
+                      config.stash.get(GRID, None))
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def run_cell(request, harness_session):
+    """``run_cell(cell) -> record``: run, write the cell's JSON, then gate it (or skip, saying why)."""
+
+    def run(cell: Cell) -> dict:
+        baselines = Path(request.module.__file__).parent / "baselines"
+        record, path = harness_session.run(cell, skip=pytest.skip)
+        request.node.user_properties.append(("harness_cell", str(path)))
+        failures = harness_session.gate(record, baselines,
+                                        update=request.config.getoption("--update-baselines"),
+                                        tolerance=request.config.getoption("--gate-tolerance"))
+        if failures:
+            pytest.fail(f"{cell.id} is worse than its baseline:\n  " + "\n  ".join(failures))
+        return record
+
+    return run
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    run_dir = config.stash.get(RUN_DIR, None)
+    if hasattr(config, "workerinput") or run_dir is None or not (run_dir / "cells").is_dir():
+        return
+    from harness.report.build import build_report
+
+    config.stash[REPORT] = build_report(run_dir)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    report = config.stash.get(REPORT, None)
+    if report is not None:
+        terminalreporter.write_line(f"harness report: {report} (tables: {report.parent / 'tables.md'})")

@@ -1,0 +1,22 @@
+"""``python -m harness.report <run-dir>``: rebuild report.json, tables and figures from the cells."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.report.build import build_report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
+    parser.add_argument("run_dir", type=Path)
+    args = parser.parse_args(argv)
+    if not (args.run_dir / "cells").is_dir():
+        print(f"error: {args.run_dir} has no cells/ folder", file=sys.stderr)
+        return 2
+    path = build_report(args.run_dir)
+    print(f"report: {path}\ntables: {args.run_dir / 'tables.md'}")
+    return 0
+
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""Regression gating: is a cell significantly worse than its recorded baseline?
+
+The baseline keeps per-item predictions. On the items valid in both runs, a paired bootstrap of
+the mean per-item change gives a 95% interval; a cell fails when the whole interval lies on the
+worse side of ``tolerance`` (JS/JSD up, BC/R² down, accuracy down).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from harness import metrics
+
+GATED = ("js", "jsd", "bc", "r2", "acc")
+
+
+def save_baseline(record: dict, folder: Path) -> Path:
+    """Record the cell's per-item predictions as its new baseline."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record['cell'].replace(':', '_').replace('/', '_')}.json"
+    path.write_text(json.dumps({"cell": record["cell"], "labels": record["labels"],
+                                "items": [{"id": i["id"], "probs": i["probs"]}
+                                          for i in record["items"]]}, indent=1))
+    return path
+
+
+def _per_item(votes: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray]:
+    scores = metrics.per_item(votes, probs)
+    majority = metrics.majority_index(votes)
+    scores["acc"] = np.where(majority >= 0, (probs.argmax(axis=1) == majority).astype(float),
+                             np.nan)
+    return scores
+
+
+def regressions(record: dict, votes: dict[str, np.ndarray], baseline_path: Path,
+                tolerance: float = 0.0, n_resamples: int = 1000, seed: int = 0) -> list[str]:
+    """Messages for every gated metric that got significantly worse (empty: no regression).
+
+    Args:
+        record: The cell's record from :func:`harness.report.cell.run_cell`.
+        votes: Annotator votes per item id.
+        baseline_path: The cell's baseline file.
+        tolerance: How much worse (in the metric's units) is still accepted.
+    """
+    baseline = json.loads(Path(baseline_path).read_text())
+    old = {i["id"]: i["probs"] for i in baseline["items"] if i["probs"] is not None}
+    new = {i["id"]: i["probs"] for i in record["items"] if i["probs"] is not None}
+    ids = sorted(set(old) & set(new) & set(votes))
+    if len(ids) < 2:
+        return []
+    v = np.array([votes[i] for i in ids])
+    before, after = _per_item(v, np.array([old[i] for i in ids])), _per_item(
+        v, np.array([new[i] for i in ids]))
+    failures = []
+    for name in GATED:
+        keep = np.isfinite(before[name]) & np.isfinite(after[name])
+        if keep.sum() < 2:
+            continue
+        diff = after[name][keep] - before[name][keep]
+        low, high = metrics.bootstrap_ci(diff, n_resamples=n_resamples, seed=seed)
+        worse = low > tolerance if metrics.LOWER_IS_BETTER[name] else high < -tolerance
+        if worse:
+            failures.append(f"{name}: baseline {before[name][keep].mean():.4f} -> "
+                            f"{after[name][keep].mean():.4f}, 95% CI of the change "
+                            f"[{low:+.4f}, {high:+.4f}] on {int(keep.sum())} items")
+    return failures

@@ -1,0 +1,132 @@
+"""The benchmark tables, in Markdown, CSV and LaTeX, from the cells' summaries.
+
+- main: models × datasets, JS / BC / R² of the ``base`` strategy (best in bold, second underlined);
+- strategies: every strategy with ``value (relative change vs base)``, e.g. ``0.3364 (+6.3)``;
+- classification: accuracy and macro-F1 of the majority;
+- compute: tokens and GPU-seconds per item, to read the strategies at equal compute.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+
+from harness.metrics import LOWER_IS_BETTER
+from harness.report.relative import format_with_change
+
+DISTRIBUTION = ("js", "bc", "r2")
+TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1"}
+
+
+def _mean(cell: dict, metric: str) -> float:
+    value = cell["metrics"].get(metric)
+    return value["mean"] if isinstance(value, dict) else float("nan")
+
+
+def _rank_marks(values: list[float], lower_is_better: bool) -> list[str]:
+    """``best`` / ``second`` / ``""`` for each value (NaN never ranks)."""
+    finite = sorted({v for v in values if not math.isnan(v)}, reverse=not lower_is_better)
+    marks = []
+    for v in values:
+        if finite and v == finite[0]:
+            marks.append("best")
+        elif len(finite) > 1 and v == finite[1]:
+            marks.append("second")
+        else:
+            marks.append("")
+    return marks
+
+
+def main_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """Header and rows of (text, mark) for models × datasets at strategy ``base``."""
+    base = [c for c in cells if c["strategy"] == "base"]
+    datasets = sorted({c["dataset"] for c in base})
+    models = list(dict.fromkeys(c["model"] for c in base))
+    index = {(c["model"], c["dataset"]): c for c in base}
+    header = ["Model"] + [f"{d} {TITLES[m]}" for d in datasets for m in DISTRIBUTION]
+    columns = []
+    for d in datasets:
+        for m in DISTRIBUTION:
+            values = [_mean(index[(mo, d)], m) if (mo, d) in index else float("nan") for mo in models]
+            columns.append((values, _rank_marks(values, LOWER_IS_BETTER[m])))
+    rows = [[(model, "")] + [(_fmt(col[0][r]), col[1][r]) for col in columns]
+            for r, model in enumerate(models)]
+    return header, rows
+
+
+def strategy_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """Every (model, dataset, strategy) with values and relative change against ``base``."""
+    base = {(c["model"], c["dataset"]): c for c in cells if c["strategy"] == "base"}
+    header = ["Model", "Dataset", "Strategy"] + [TITLES[m] for m in DISTRIBUTION]
+    rows = []
+    for c in sorted(cells, key=lambda c: (c["model"], c["dataset"])):
+        ref = base.get((c["model"], c["dataset"]))
+        row = [(c["model"], ""), (c["dataset"], ""), (c["strategy"], "")]
+        for m in DISTRIBUTION:
+            value = _mean(c, m)
+            text = _fmt(value) if ref is None or c is ref else format_with_change(
+                _mean(ref, m), value, LOWER_IS_BETTER[m])
+            row.append((text, ""))
+        rows.append(row)
+    return header, rows
+
+
+def classification_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    header = ["Model", "Dataset", "Strategy", "Acc", "F1", "valid", "tied left out"]
+    rows = [[(c["model"], ""), (c["dataset"], ""), (c["strategy"], ""), (_fmt(_mean(c, "acc")), ""),
+             (_fmt(_mean(c, "f1")), ""), (_fmt(c["metrics"].get("valid", float("nan"))), ""),
+             (str(c["metrics"].get("n_tied", "")), "")]
+            for c in sorted(cells, key=lambda c: (c["model"], c["dataset"], c["strategy"]))]
+    return header, rows
+
+
+def compute_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """Compute per item beside JS, so strategies can be compared at equal cost."""
+    header = ["Model", "Dataset", "Strategy", "tokens/item", "GPU-s/item", "USD/item", "JS"]
+    rows = []
+    for c in sorted(cells, key=lambda c: (c["model"], c["dataset"], c["strategy"])):
+        n = max(1, c["metrics"].get("n_items", 1))
+        cost = c["metrics"].get("cost_usd")
+        rows.append([(c["model"], ""), (c["dataset"], ""), (c["strategy"], ""),
+                     (f"{c['metrics'].get('tokens', 0) / n:.1f}", ""),
+                     (f"{c.get('gpu_seconds', 0.0) / n:.4f}", ""),
+                     ("" if cost is None else f"{cost / n:.5f}", ""), (_fmt(_mean(c, "js")), "")])
+    return header, rows
+
+
+def _fmt(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+def markdown(header: list[str], rows) -> str:
+    def cell(text, mark):
+        return f"**{text}**" if mark == "best" else f"<u>{text}</u>" if mark == "second" else text
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(t, m) for t, m in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def latex(header: list[str], rows) -> str:
+    def cell(text, mark):
+        text = text.replace("_", r"\_").replace("%", r"\%")
+        return rf"\textbf{{{text}}}" if mark == "best" else (
+            rf"\underline{{{text}}}" if mark == "second" else text)
+
+    head = " & ".join(h.replace("_", r"\_").replace("²", r"$^2$") for h in header)
+    body = "\n".join(" & ".join(cell(t, m) for t, m in row) + r" \\" for row in rows)
+    return (f"\\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}\n\\toprule\n{head} \\\\\n"
+            f"\\midrule\n{body}\n\\bottomrule\n\\end{{tabular}}")
+
+
+def csv_text(header: list[str], rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([t for t, _ in row] for row in rows)
+    return buffer.getvalue()
+
+
+TABLES = {"main": main_table, "strategies": strategy_table,
+          "classification": classification_table, "compute": compute_table}

@@ -1,0 +1,119 @@
+"""End-to-end tests of the grid plugin with pytester: ids, selection, workers, gating, snapshots."""
+
+import json
+import textwrap
+
+import pytest
+
+GRID_MODULE = """
+from harness.grid import GridConfig, Thresholds
+GRID = GridConfig(models=("uniform", "label-prior"), datasets=("crema_d", "iemocap"),
+                  thresholds={{"*": Thresholds(valid_min=1.0)}}{extra})
+
+def test_cell(cell, run_cell, snapshot):
+    record = run_cell(cell)
+    assert record["metrics"]["valid"] >= cell.thresholds.valid_min
+    assert round(record["metrics"]["js"]["mean"], 4) == snapshot
+"""
+
+
+@pytest.fixture
+def grid_dir(pytester):
+    def make(extra: str = "", conftest: str = ""):
+        pytester.makepyfile(test_grid=GRID_MODULE.format(extra=extra))
+        if conftest:
+            pytester.makeconftest(textwrap.dedent(conftest))
+        return pytester
+
+    return make
+
+
+def run_dirs(pytester):
+    return sorted((pytester.path / "reports").iterdir())
+
+
+def test_ids_and_k_selection(grid_dir):
+    pytester = grid_dir()
+    result = pytester.runpytest_subprocess("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_cell[[]uniform-crema_d-base[]]*",
+                                 "*test_cell[[]label-prior-iemocap-base[]]*", "*4 tests collected*"])
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "-k", "label-prior and crema_d")
+    result.stdout.fnmatch_lines(["*1/4 tests collected (3 deselected)*"])
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--models", "uniform")
+    result.stdout.fnmatch_lines(["*2 tests collected*"])
+
+
+def test_two_workers_write_one_report(grid_dir):
+    pytester = grid_dir()
+    result = pytester.runpytest_subprocess("-n", "2", "--snapshot-update", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    [run] = run_dirs(pytester)
+    report = json.loads((run / "report.json").read_text())
+    assert sorted(c["cell"] for c in report["cells"]) == [
+        "label-prior-crema_d-base", "label-prior-iemocap-base", "uniform-crema_d-base",
+        "uniform-iemocap-base"]
+    assert "items" not in report["cells"][0] and (run / "cells" / "uniform-crema_d-base.json").is_file()
+    tables = (run / "tables.md").read_text()
+    assert "| Model | crema_d JS |" in tables and "**" in tables
+    assert (run / "main.tex").read_text().startswith("\\begin{tabular}")
+    result.stdout.fnmatch_lines(["*harness report: reports/*/report.json*"])
+
+
+def test_snapshots_are_created_then_checked(grid_dir):
+    pytester = grid_dir()
+    assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret != 0  # no snapshot yet
+    pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider").assert_outcomes(passed=4)
+    assert (pytester.path / "__snapshots__" / "test_grid.ambr").is_file()
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
+
+
+def test_a_cell_worse_than_its_planted_baseline_fails(grid_dir):
+    pytester = grid_dir()
+    pytester.runpytest_subprocess("--snapshot-update", "--update-baselines", "-p", "no:cacheprovider"
+                       ).assert_outcomes(passed=4)
+    from harness.data import load_dataset
+
+    truth = {item.id: item.soft.tolist() for item in load_dataset("crema_d")}
+    path = pytester.path / "baselines" / "uniform-crema_d-base.json"
+    baseline = json.loads(path.read_text())
+    for item in baseline["items"]:  # a baseline that was perfect
+        item["probs"] = truth[item["id"]]
+    path.write_text(json.dumps(baseline))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*uniform-crema_d-base is worse than its baseline*",
+                                 "*js: baseline 0.0000 -> 0.*95% CI of the change [[]+*"])
+
+
+def test_unavailable_pieces_skip_with_what_to_set(grid_dir, monkeypatch):
+    monkeypatch.setenv("IEMOCAP_ROOT", "/nonexistent/iemocap")
+    pytester = grid_dir(extra=", limit=5")
+    result = pytester.runpytest_subprocess("-rs", "-p", "no:cacheprovider", "--snapshot-update")
+    result.stdout.fnmatch_lines(["*iemocap*root folder not found*set IEMOCAP_ROOT*"])
+
+
+def test_a_crashed_worker_loses_no_finished_cell(grid_dir):
+    conftest = """
+    import os
+    from harness.models import register
+    from harness.models.api import ModelInfo
+
+    class Killer:
+        info = ModelInfo("killer", "test")
+        def generate(self, requests, decoding):
+            os._exit(3)  # the worker dies in the middle of this cell
+
+    @register("killer")
+    def killer(**config):
+        return Killer()
+    """
+    pytester = grid_dir(extra=', strategies=("base",)', conftest=conftest)
+    test_file = pytester.path / "test_grid.py"
+    test_file.write_text(test_file.read_text().replace(
+        'models=("uniform", "label-prior")', 'models=("uniform", "killer")'))
+    result = pytester.runpytest_subprocess("-n", "2", "--snapshot-update", "-p", "no:cacheprovider")
+    assert result.ret != 0
+    [run] = run_dirs(pytester)
+    cells = {c["cell"] for c in json.loads((run / "report.json").read_text())["cells"]}
+    assert {"uniform-crema_d-base", "uniform-iemocap-base"} <= cells
+    assert not any(c.startswith("killer") for c in cells)

@@ -6,6 +6,7 @@ already computed; the report is rebuilt from these files alone.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -113,10 +114,8 @@ def _versions() -> dict:
 
     out = {"harness": __version__, "python": platform.python_version()}
     for name in ("numpy", "scipy", "torch", "transformers", "openai", "google-genai"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
     return out
 
 

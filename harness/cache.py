@@ -48,12 +48,27 @@ class GenerationCache:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
                                    check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        self._db.execute(_SCHEMA)
+        self._retry_locked("PRAGMA journal_mode=WAL", timeout)
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._retry_locked(_SCHEMA, timeout)
         self.hits = 0
         self.misses = 0
+
+    def _retry_locked(self, statement: str, timeout: float) -> None:
+        """Switching a new file to WAL can report "locked" at once when several processes
+        open it together (SQLite does not wait for that lock): try again until ``timeout``."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            try:
+                self._db.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     def close(self) -> None:
         self._db.close()

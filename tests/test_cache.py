@@ -92,8 +92,7 @@ def _writer(path, worker, rows):
 
 
 def test_four_processes_writing_at_once_lose_nothing(tmp_path):
-    path = tmp_path / "shared.sqlite"
-    GenerationCache(path).close()
+    path = tmp_path / "shared.sqlite"  # created by the four of them at once
     rows = 1000
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(path, w, rows)) for w in range(4)]

@@ -12,7 +12,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -118,14 +118,16 @@ CHUNK = 256  # requests per model call: each chunk is stored before the next one
 
 
 def cached_generate(model, requests: Sequence[Request], decoding: Decoding,
-                    cache: GenerationCache | None, chunk: int = CHUNK) -> list[Generation]:
+                    cache: GenerationCache | None, chunk: int = CHUNK,
+                    progress: Callable[[int], None] | None = None) -> list[Generation]:
     """``model.generate`` through the cache: only missing requests reach the model.
 
-    Results are stored chunk by chunk, so a run killed mid-way loses at most one chunk. Failed
-    generations are not stored, so a rerun tries them again.
+    Results are stored chunk by chunk, so a run killed mid-way loses at most one chunk, and
+    ``progress(items done)`` is told after each. Failed generations are not stored, so a rerun
+    tries them again.
     """
     if cache is None:
-        return model.generate(requests, decoding)
+        cache = GenerationCache()  # in memory: the same chunking and progress, nothing kept
     keys = [generation_key(model.info, r, decoding) for r in requests]
     found = cache.get_many(keys)
     missing = [i for i, k in enumerate(keys) if k not in found]
@@ -136,6 +138,8 @@ def cached_generate(model, requests: Sequence[Request], decoding: Decoding,
         cache.put_many("generation", model.info.name,
                        [(keys[i], _encode(g)) for i, g in zip(part, fresh) if g.error is None])
         out.update((keys[i], g) for i, g in zip(part, fresh))
+        if progress is not None:
+            progress(len(keys) - len(missing) + start + len(part))
     return [out[k] if k in out else _decode(found[k]) for k in keys]
 
 

@@ -132,7 +132,7 @@ def run_cell(request, harness_session):
 
     def run(cell: Cell) -> dict:
         baselines = Path(request.module.__file__).parent / "baselines"
-        record, path = harness_session.run(cell, skip=pytest.skip)
+        record, path = harness_session.run(cell, skip=pytest.skip, sink=_progress_sink(request))
         request.node.user_properties.append(("harness_cell", str(path)))
         failures = harness_session.gate(record, baselines,
                                         update=request.config.getoption("--update-baselines"),
@@ -142,6 +142,30 @@ def run_cell(request, harness_session):
         return record
 
     return run
+
+
+def _progress_sink(request):
+    """Progress lines go to the terminal without ``-n``, else to ``<run>/logs/<worker>.log``."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        log = request.config.stash[RUN_DIR] / "logs" / f"{worker}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+
+        def to_file(line: str) -> None:
+            with open(log, "a") as f:
+                f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+        return to_file
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return None
+
+    def to_terminal(line: str) -> None:
+        with capture.global_and_fixture_disabled():  # past pytest's output capture
+            reporter.write_line(line)
+
+    return to_terminal
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

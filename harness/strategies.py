@@ -119,8 +119,12 @@ def load_requests(dataset: Dataset, prompt_for: Callable, results: dict[str, Ite
 
 
 def run_strategy(strategy: str, model, dataset: Dataset, *, config: StrategyConfig | None = None,
-                 cache: GenerationCache | None = None, verifier=None) -> list[ItemResult]:
-    """Run ``strategy`` over every item of ``dataset``; results come back in item order."""
+                 cache: GenerationCache | None = None, verifier=None,
+                 progress: Callable[[int], None] | None = None) -> list[ItemResult]:
+    """Run ``strategy`` over every item of ``dataset``; results come back in item order.
+
+    ``progress(items generated)`` is called as the generation advances.
+    """
     config = config or StrategyConfig()
     check_supported(strategy, model, verifier)
     labels, corpus = dataset.labels, dataset.name
@@ -137,7 +141,7 @@ def run_strategy(strategy: str, model, dataset: Dataset, *, config: StrategyConf
         if decoding.constrained and not model.info.capabilities.structured_output:
             raise StrategyUnsupported(f"{model.info.name} has no structured output: "
                                       "constrained decoding cannot run on it")
-        generations = cached_generate(model, reqs, decoding, cache)
+        generations = cached_generate(model, reqs, decoding, cache, progress=progress)
         scored = _verify(verifier, reqs, generations, dataset, config, cache) if strategy in (
             "alm-v", "w-alm-v") else [(None, {})] * len(reqs)
         for r, gen, (vs, v_usage) in zip(reqs, generations, scored):

@@ -149,3 +149,9 @@ def test_every_strategy_runs_on_the_tiny_model(strategy):
     for r in results:
         if r.valid:
             assert r.probs.shape == (4,) and r.probs.sum() == pytest.approx(1.0)
+
+
+def test_progress_is_reported_per_chunk(crema):
+    seen = []
+    run_strategy("base", ScriptedModel(beams), crema, progress=seen.append)
+    assert seen == [len(crema)]

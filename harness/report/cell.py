@@ -35,13 +35,13 @@ def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
 
 
 def predict(cell: Cell, dataset: Dataset, model, *, verifier=None, cache=None,
-            config: StrategyConfig | None = None) -> list[ItemResult]:
+            config: StrategyConfig | None = None, progress=None) -> list[ItemResult]:
     """The cell's per-item results (chance baselines need no model)."""
     if cell.model in CHANCE_MODELS:
         probs = baselines.predict(cell.model, dataset)
         return [ItemResult(item.id, probs=p, rule="chance") for item, p in zip(dataset, probs)]
     return run_strategy(cell.strategy, model, dataset, config=config, cache=cache,
-                        verifier=verifier)
+                        verifier=verifier, progress=progress)
 
 
 def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int = 1000,
@@ -73,11 +73,13 @@ def _bins(dataset: Dataset, pred: np.ndarray) -> dict:
 
 
 def run_cell(cell: Cell, dataset: Dataset, model=None, *, verifier=None, cache=None,
-             config: StrategyConfig | None = None, n_resamples: int = 1000) -> dict:
+             config: StrategyConfig | None = None, n_resamples: int = 1000,
+             progress=None) -> dict:
     """Run the cell and return its full record (metrics, per-item predictions, metadata)."""
     config = config or StrategyConfig()
     start = time.perf_counter()
-    results = predict(cell, dataset, model, verifier=verifier, cache=cache, config=config)
+    results = predict(cell, dataset, model, verifier=verifier, cache=cache, config=config,
+                      progress=progress)
     seconds = time.perf_counter() - start
     info = getattr(model, "info", None)
     on_gpu = info is not None and str(info.device).startswith("cuda")

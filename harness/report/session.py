@@ -57,9 +57,13 @@ class Session:
                 self._datasets[name] = exc
         return self._datasets[name]
 
-    def run(self, cell: Cell, skip) -> tuple[dict, Path]:
-        """Run and write the cell; ``skip(reason)`` for whatever is unavailable here."""
+    def run(self, cell: Cell, skip, sink=None) -> tuple[dict, Path]:
+        """Run and write the cell; ``skip(reason)`` for whatever is unavailable here.
+
+        ``sink(line)`` receives progress lines (the terminal, or a per-worker log file).
+        """
         from harness.report.cell import run_cell, write_cell
+        from harness.report.progress import Progress
 
         dataset = self.dataset(cell.dataset)
         if isinstance(dataset, Exception):
@@ -71,8 +75,9 @@ class Session:
                 verifier = self._available(self.grid.verifier_for(cell.model), skip)
         config = StrategyConfig(seed=self.grid.seed)
         try:
+            progress = Progress(cell.id, len(dataset), sink) if sink is not None else None
             record = run_cell(cell, dataset, model, verifier=verifier, cache=self.cache,
-                              config=config)
+                              config=config, progress=progress)
         except StrategyUnsupported as exc:
             skip(str(exc))
         return record, write_cell(record, self.run_dir)

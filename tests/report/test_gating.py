@@ -1,0 +1,29 @@
+import numpy as np
+
+from harness.report.gating import regressions, save_baseline
+
+VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
+
+
+def record(probs_for):
+    return {"cell": "m-d-s", "labels": ["a", "b", "c"],
+            "items": [{"id": i, "probs": probs_for(v).tolist()} for i, v in VOTES.items()]}
+
+
+def test_same_predictions_pass_and_a_better_baseline_fails(tmp_path):
+    noisy = record(lambda v: np.full(3, 1 / 3))
+    path = save_baseline(noisy, tmp_path)
+    assert regressions(noisy, VOTES, path) == []
+    perfect = record(lambda v: v / v.sum())
+    path = save_baseline(perfect, tmp_path)
+    failures = regressions(noisy, VOTES, path)
+    assert [f.split(":")[0] for f in failures] == ["js", "jsd", "bc", "r2", "acc"]
+    assert "baseline 0.0000 -> 0." in failures[0] and "on 40 items" in failures[0]
+
+
+def test_tolerance_absorbs_a_small_change(tmp_path):
+    base = record(lambda v: v / v.sum())
+    path = save_baseline(base, tmp_path)
+    slightly = record(lambda v: 0.98 * v / v.sum() + 0.02 / 3)
+    assert regressions(slightly, VOTES, path, tolerance=0.2) == []
+    assert regressions(slightly, VOTES, path, tolerance=0.0) != []

@@ -57,13 +57,28 @@ def test_two_workers_write_one_report(grid_dir):
     assert "| Model | crema_d JS |" in tables and "**" in tables
     assert (run / "main.tex").read_text().startswith("\\begin{tabular}")
     result.stdout.fnmatch_lines(["*harness report: reports/*/report.json*"])
+    for name in ("report.json", "tables.md", "main.csv", "main.tex"):
+        (run / name).unlink()
+    import subprocess
+    import sys
+
+    rebuilt = subprocess.run([sys.executable, "-m", "harness.report", str(run)],
+                             capture_output=True, text=True)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads((run / "report.json").read_text()) == report
+    assert (run / "tables.md").read_text() == tables
 
 
-def test_snapshots_are_created_then_checked(grid_dir):
+def test_snapshots_are_created_checked_and_updated(grid_dir):
     pytester = grid_dir()
     assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret != 0  # no snapshot yet
     pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider").assert_outcomes(passed=4)
     assert (pytester.path / "__snapshots__" / "test_grid.ambr").is_file()
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
+    test_file = pytester.path / "test_grid.py"  # the metric changes: snapshots fail, then update
+    test_file.write_text(test_file.read_text().replace('["js"]["mean"], 4)', '["bc"]["mean"], 4)'))
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(failed=4)
+    pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider").assert_outcomes(passed=4)
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
 
 

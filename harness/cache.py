@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -128,6 +129,7 @@ def cached_generate(model, requests: Sequence[Request], decoding: Decoding,
     """
     if cache is None:
         cache = GenerationCache()  # in memory: the same chunking and progress, nothing kept
+    chunk = int(os.environ.get("HARNESS_CACHE_CHUNK", chunk))
     keys = [generation_key(model.info, r, decoding) for r in requests]
     found = cache.get_many(keys)
     missing = [i for i, k in enumerate(keys) if k not in found]

@@ -12,6 +12,7 @@ candidate is invalid, never filled in. One clip that cannot be read costs that i
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -60,6 +61,7 @@ class ItemResult:
     tokens: int = 0
     error: str | None = None
     usage: dict = field(default_factory=dict)  # API tokens and estimated cost, verifier included
+    notes: list[str] = field(default_factory=list)  # resampling, down-mixing, truncation
 
     @property
     def valid(self) -> bool:
@@ -104,16 +106,22 @@ def check_supported(strategy: str, model, verifier=None) -> None:
         raise StrategyUnsupported(f"{strategy} needs a verifier model")
 
 
-def load_requests(dataset: Dataset, prompt_for: Callable, results: dict[str, ItemResult]
-                  ) -> list[tuple[int, Request]]:
-    """Requests for the items whose audio loads; the others get an error result."""
+def load_requests(dataset: Dataset, prompt_for: Callable, results: dict[str, ItemResult],
+                  notes: dict[str, list[str]]) -> list[tuple[int, Request]]:
+    """Requests for the items whose audio loads; the others get an error result.
+
+    What loading had to change (resampling, down-mixing) goes into ``notes`` per item.
+    """
     out = []
     for index, item in enumerate(dataset):
-        try:
-            audio = item.load_audio()
-        except DataError as exc:
-            results[item.id] = ItemResult(item.id, error=str(exc), reason="audio error")
-            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                audio = item.load_audio()
+            except DataError as exc:
+                results[item.id] = ItemResult(item.id, error=str(exc), reason="audio error")
+                continue
+        notes[item.id] = [str(w.message) for w in caught]
         out.append((index, Request(audio, prompt_for(item), item.id)))
     return out
 
@@ -130,8 +138,26 @@ def run_strategy(strategy: str, model, dataset: Dataset, *, config: StrategyConf
     labels, corpus = dataset.labels, dataset.name
     prompt = {"cot": cot_prompt, "readout": readout_prompt}.get(strategy, base_prompt)
     results: dict[str, ItemResult] = {}
-    requests = load_requests(dataset, lambda it: prompt(corpus, it.transcript, labels), results)
+    notes: dict[str, list[str]] = {}
+    requests = load_requests(dataset, lambda it: prompt(corpus, it.transcript, labels), results,
+                             notes)
     reqs = [r for _, r in requests]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _run_model(strategy, model, reqs, dataset, config, cache, verifier, progress, results)
+    claimed = set()
+    for r in reqs:  # e.g. the backend's truncation of an over-long clip, which names the item
+        mine = [w for w in caught if f"{r.item_id}:" in str(w.message)]
+        claimed.update(id(w) for w in mine)
+        results[r.item_id].notes = notes[r.item_id] + [str(w.message) for w in mine]
+    for w in caught:  # the rest (e.g. a halved batch) is not about one item: pass it on
+        if id(w) not in claimed:
+            warnings.warn(w.message, w.category, stacklevel=2)
+    return [results[item.id] for item in dataset]
+
+
+def _run_model(strategy, model, reqs, dataset, config, cache, verifier, progress, results) -> None:
+    labels = dataset.labels
     if strategy == "readout":
         scores = cached_label_logprobs(model, reqs, labels, cache)
         for r, row in zip(reqs, scores):
@@ -147,7 +173,6 @@ def run_strategy(strategy: str, model, dataset: Dataset, *, config: StrategyConf
         for r, gen, (vs, v_usage) in zip(reqs, generations, scored):
             results[r.item_id] = _combine(strategy, r.item_id, gen, labels, config, vs)
             results[r.item_id].usage = add_usage(gen.usage, v_usage)
-    return [results[item.id] for item in dataset]
 
 
 def _parsed_candidates(generation, labels) -> list[dict]:

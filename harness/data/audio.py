@@ -38,8 +38,12 @@ def load_audio(
         raise AudioError(path, "audio file holds no samples")
     if not np.isfinite(data).all():
         raise AudioError(path, "audio holds NaN or infinite samples")
-    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    mono = data[:, 0]
+    if data.shape[1] > 1:
+        warnings.warn(f"{path}: {data.shape[1]} channels down-mixed to mono", stacklevel=2)
+        mono = data.mean(axis=1, dtype=np.float32)
     if native_sr != sr:
+        warnings.warn(f"{path}: resampled from {native_sr} Hz to {sr} Hz", stacklevel=2)
         mono = _resample(mono, native_sr, sr)
     if max_seconds is not None and mono.size > int(max_seconds * sr):
         warnings.warn(f"{path}: truncated to {max_seconds:g} s", stacklevel=2)

@@ -52,6 +52,7 @@ def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int
     summary = metrics.summarize(dataset.votes, pred, n_resamples=n_resamples, seed=seed)
     summary["rules"] = {str(rule): n for rule, n in rule_counts(results).items()}
     summary["errors"] = sum(r.error is not None for r in results)
+    summary["noted"] = sum(bool(r.notes) for r in results)
     summary["bins"] = _bins(dataset, pred)
     summary["tokens"] = int(sum(r.tokens for r in results))
     costs = [r.usage.get("cost_usd") for r in results if r.usage]
@@ -89,7 +90,8 @@ def run_cell(cell: Cell, dataset: Dataset, model=None, *, verifier=None, cache=N
         "metrics": summarize_cell(dataset, results, n_resamples, config.seed),
         "seconds": seconds, "gpu_seconds": seconds if on_gpu else 0.0,
         "items": [{"id": r.item_id, "probs": None if r.probs is None else r.probs.tolist(),
-                   "rule": r.rule, "reason": r.reason, "error": r.error, "tokens": r.tokens}
+                   "rule": r.rule, "reason": r.reason, "error": r.error, "tokens": r.tokens,
+                   "notes": r.notes}
                   for r in results],
         "meta": _metadata(cell, dataset, info, verifier, config),
     }

@@ -26,7 +26,8 @@ def test_16k_mono_pcm16_round_trip(tmp_path):
 def test_other_rates_are_resampled(tmp_path, sr):
     path = tmp_path / "a.wav"
     sf.write(path, tone(sr=sr, freq=300.0), sr, subtype="PCM_16")
-    audio = load_audio(path)
+    with pytest.warns(UserWarning, match=f"a.wav: resampled from {sr} Hz to 16000 Hz"):
+        audio = load_audio(path)
     assert audio.shape == (SR,)
     # the tone survives: its spectrum peaks at 300 Hz
     spectrum = np.abs(np.fft.rfft(audio))
@@ -36,7 +37,8 @@ def test_other_rates_are_resampled(tmp_path, sr):
 def test_stereo_is_averaged_and_24_bit_and_float_read(tmp_path):
     left, right = tone(freq=200.0), tone(freq=500.0)
     sf.write(tmp_path / "s.wav", np.stack([left, right], axis=1), SR, subtype="PCM_24")
-    np.testing.assert_allclose(load_audio(tmp_path / "s.wav"), (left + right) / 2, atol=1e-5)
+    with pytest.warns(UserWarning, match="s.wav: 2 channels down-mixed to mono"):
+        np.testing.assert_allclose(load_audio(tmp_path / "s.wav"), (left + right) / 2, atol=1e-5)
     sf.write(tmp_path / "f.wav", tone(), SR, subtype="FLOAT")
     np.testing.assert_allclose(load_audio(tmp_path / "f.wav"), tone(), atol=1e-6)
 

@@ -10,6 +10,7 @@ Layout read::
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -28,6 +29,7 @@ _NAMES = {label.lower(): label for label in LABELS} | {
     "fearful": "Fear", "disgusted": "Disgust", "contemptuous": "Contempt",
 }  # fmt: skip
 _LABEL_DIRS = ("Labels", "labels", "label")
+_DIMENSION = re.compile(r"^[AVD]\s*:")  # "A:4.0" where the primary emotion should be
 _CONSENSUS_FILES = ("labels_consensus.csv", "labels_concensus.csv")
 _CONSENSUS_COLUMNS = ["FileName", "EmoClass", "EmoAct", "EmoVal", "EmoDom", "SpkrID", "Gender",
                       "Split_Set"]
@@ -131,7 +133,8 @@ def _read_detailed(path: Path, problems: ProblemLog) -> tuple[dict, dict]:
 def _parse_emo_detail(text: str, path: Path, line: int, problems: ProblemLog):
     """``"WORKER00012; Angry; Frustrated,Annoyed; A:4.0; V:2.0; D:5.0;"`` -> (worker, primary)."""
     fields = [f.strip() for f in str(text).split(";")]
-    if len(fields) < 2 or not fields[0] or not fields[1]:
+    if (len(fields) < 2 or not fields[0] or not fields[1] or ":" in fields[0]
+            or _DIMENSION.match(fields[1])):
         problems.error(path, line, f"malformed EmoDetail {str(text)[:60]!r}, row skipped")
         return (None, "")
     return (fields[0], fields[1])

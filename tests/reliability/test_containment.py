@@ -1,0 +1,93 @@
+"""Paths stay inside the corpus, nothing is pickled, remote code needs an opt-in, keys never leak."""
+
+import json
+import logging
+import sqlite3
+
+import pytest
+
+from harness.cache import GenerationCache
+from harness.data import load_dataset
+from harness.grid import Cell
+from harness.report.build import build_report
+from harness.report.cell import run_cell, write_cell
+from tests.helpers import corpus_copy
+
+KEY = "sk-test-PLANTEDKEY-reliability-0123456789"
+
+
+def test_label_files_naming_paths_outside_the_root_are_refused(tmp_path, record_property):
+    tried = refused = 0
+    for corpus, rels, old in (
+        ("crema_d", ["processedResults/tabulatedVotes.csv"], '"1008_ITS_SAD_XX"'),
+        ("msp_podcast", ["Labels/labels_consensus.csv", "Labels/labels_detailed.csv"],
+         "MSP-PODCAST_1000_0001.wav"),
+    ):
+        for bad in ("../../etc/passwd", "/etc/passwd", "../../../../../../etc/shadow"):
+            root = corpus_copy(corpus, tmp_path / f"{corpus}{tried}")
+            new = f'"{bad}"' if old.startswith('"') else bad
+            for rel in rels:
+                path = root / rel
+                path.write_text(path.read_text().replace(old, new))
+            dataset = load_dataset(corpus, root)
+            # whatever the name, every path the loader hands out stays inside the root
+            assert all(root.resolve() in item.audio_path.resolve().parents for item in dataset)
+            if ".." in bad:  # ("/etc/passwd" only names AudioWAV/etc/passwd.wav, inside)
+                assert any("leaves the corpus root" in p.message and p.line
+                           for p in dataset.problems)
+                refused += 1
+            tried += 1
+    record_property("reliability", f"containment: {tried} label rows naming other paths, "
+                                   f"{refused} climbing out of the root refused with file and "
+                                   "line, 0 paths outside the root handed out")
+
+
+def test_a_runs_files_hold_no_pickles_and_no_key(tmp_path, caplog, record_property):
+    pytest.importorskip("openai", reason="the api extra is not installed")
+    from harness.models import get_model
+    from tests.api_servers import ScriptedServer
+
+    caplog.set_level(logging.DEBUG)
+    dataset = load_dataset("crema_d")[:5]
+    cache = GenerationCache(tmp_path / "cache" / "generations.sqlite")
+    run = tmp_path / "reports" / "run"
+    with ScriptedServer("openai", ["401-echo", "ok", "500", "ok", "ok", "ok"]) as server:
+        model = get_model("gpt-4o", api_key=KEY, base_url=server.url + "/v1", max_retries=0,
+                          concurrency=1)
+        for cell in (Cell("gpt-4o", "crema_d", "base"), Cell("uniform", "crema_d", "base")):
+            write_cell(run_cell(cell, dataset, model, cache=cache, n_resamples=100), run)
+    build_report(run)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    for path in files:
+        data = path.read_bytes()
+        assert KEY.encode() not in data, path
+        assert not data.startswith(b"\x80") and path.suffix not in (".pkl", ".pickle"), path
+    for (value,) in sqlite3.connect(cache.path).execute("SELECT value FROM entries"):
+        json.loads(value)  # every cached row is JSON
+    assert KEY not in caplog.text
+    errors = json.loads((run / "cells" / "gpt-4o-crema_d-base.json").read_text())["metrics"]["errors"]
+    record_property("reliability", f"secrets: a planted key sent on {len(server.requests)} requests "
+                                   f"({errors} failing, one echoing it) found in 0 of {len(files)} "
+                                   "files written and in no captured log; 0 pickles")
+
+
+def test_remote_code_only_with_an_opt_in(monkeypatch):
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    import transformers
+
+    from harness.models import ModelUnavailable, get_model
+
+    seen = []
+    original = transformers.AutoProcessor.from_pretrained.__func__
+
+    def spy(cls, *args, **kwargs):
+        seen.append(kwargs.get("trust_remote_code", False))
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", classmethod(spy))
+    get_model("tiny-qwen2-audio")
+    assert seen and not any(seen)
+    for version in ("0_3", "0_4"):
+        monkeypatch.delenv(f"HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V{version}", raising=False)
+        with pytest.raises(ModelUnavailable, match="opt in"):
+            get_model(f"ultravox-v{version.replace('_', '.')}")

@@ -1,4 +1,5 @@
-"""The reliability suite prints its counts at the end of the run (they travel from xdist workers)."""
+"""The reliability suite's counts, printed at the end of the run (they travel from xdist workers;
+a conftest at this level is loaded on the xdist controller too)."""
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -93,7 +93,7 @@ def _writer(path, worker, rows):
 
 def test_four_processes_writing_at_once_lose_nothing(tmp_path, record_property):
     path = tmp_path / "shared.sqlite"  # created by the four of them at once
-    rows = 1000
+    rows = 2500
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(path, w, rows)) for w in range(4)]
     for p in procs:

@@ -40,7 +40,8 @@ ENV_VAR = "QWEN2_AUDIO_7B_PATH"
 class Qwen2AudioBackend:
     """A Qwen2-Audio checkpoint behind :class:`~harness.models.ModelAPI`."""
 
-    def __init__(self, name: str, model, processor, revision: str, batch_size: int | None = None):
+    def __init__(self, name: str, model, processor, revision: str, batch_size: int | None = None,
+                 long_audio: str = "truncate"):
         import torch
 
         self.model = model.eval()
@@ -56,6 +57,7 @@ class Qwen2AudioBackend:
         self.dtype = next(model.parameters()).dtype
         self.batch_size = batch_size
         self._constraints: dict = {}
+        self.long_audio = long_audio  # clips over 30 s: "truncate" (with a warning) or "error"
         # in-place writes into a preallocated buffer: faster than concatenation on an H200
         # (bench/profile_decode.py), and what the static decode step needs
         self.cache_mode = "prealloc"
@@ -78,7 +80,8 @@ class Qwen2AudioBackend:
     @classmethod
     def from_pretrained(cls, name: str, path: str | os.PathLike, dtype: str = "auto",
                         device: str | None = None, batch_size: int | None = None,
-                        attn_implementation: str = "sdpa") -> Qwen2AudioBackend:
+                        attn_implementation: str = "sdpa", long_audio: str = "truncate"
+                        ) -> Qwen2AudioBackend:
         """Load weights from a local folder (nothing is downloaded)."""
         import torch
         from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
@@ -89,7 +92,7 @@ class Qwen2AudioBackend:
         model = Qwen2AudioForConditionalGeneration.from_pretrained(
             path, dtype=torch_dtype, local_files_only=True, attn_implementation=attn_implementation
         ).to(device)
-        return cls(name, model, processor, weights_revision(path), batch_size)
+        return cls(name, model, processor, weights_revision(path), batch_size, long_audio)
 
     # --- prompt and prefill -------------------------------------------------------------
 
@@ -200,10 +203,27 @@ class Qwen2AudioBackend:
                                  generator, constraint)
             return [self._to_generation(d) for d in decoded]
 
-        warn_truncated(requests, MAX_SAMPLES)
+        return self._over_fitting_clips(
+            requests, lambda fit: batched(fit, run, self._batch_size(n, decoding.max_new_tokens),
+                                          self._torch, on_error=lambda r: Generation(error=r)),
+            lambda reason: Generation(error=reason))
+
+    def _over_fitting_clips(self, requests, run_all, refuse) -> list:
+        """Clips over the 30 s window: truncated with a warning, or refused per item when
+        ``long_audio == "error"``; the rest run as usual."""
+        if self.long_audio == "truncate":
+            warn_truncated(requests, MAX_SAMPLES)
+            long = set()
+        elif self.long_audio == "error":
+            long = {i for i, r in enumerate(requests) if len(r.audio) > MAX_SAMPLES}
+        else:
+            raise ValueError(f"long_audio must be 'truncate' or 'error', not {self.long_audio!r}")
+        fit = [r for i, r in enumerate(requests) if i not in long]
         with self._torch.inference_mode():
-            return batched(requests, run, self._batch_size(n, decoding.max_new_tokens), self._torch,
-                           on_error=lambda reason: Generation(error=reason))
+            done = iter(run_all(fit) if fit else [])
+        return [refuse(f"{len(r.audio) / 16_000:.1f} s clip is longer than the model's 30 s "
+                       "audio window") if i in long else next(done)
+                for i, r in enumerate(requests)]
 
     def constraint(self, labels: Sequence[str]):
         """The JSON-template automaton for ``labels`` (built once per label set)."""
@@ -231,10 +251,10 @@ class Qwen2AudioBackend:
                                  reserve=tree.size)
             return list(self._score_labels(state, tree))
 
-        warn_truncated(requests, MAX_SAMPLES)
-        with torch.inference_mode():
-            rows = batched(requests, run, self._batch_size(1, tree.size), torch,
-                           on_error=lambda reason: np.full(len(labels), np.nan))
+        rows = self._over_fitting_clips(
+            requests, lambda fit: batched(fit, run, self._batch_size(1, tree.size), torch,
+                                          on_error=lambda r: np.full(len(labels), np.nan)),
+            lambda reason: np.full(len(labels), np.nan))
         return np.stack(rows) if rows else np.zeros((0, len(labels)))
 
     def _score_labels(self, state: Prefilled, tree: LabelTree) -> np.ndarray:

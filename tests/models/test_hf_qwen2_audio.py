@@ -90,6 +90,21 @@ def test_long_clip_is_truncated_with_a_warning(tiny):
     assert out.error is None and out.candidates
 
 
+def test_long_clips_can_be_refused_per_item_instead(tiny):
+    _, reqs = requests_for("iemocap", 2)
+    long = Request(np.tile(reqs[0].audio, 40)[: 16_000 * 35], reqs[0].prompt, "long-clip")
+    tiny.long_audio = "error"
+    try:
+        out = tiny.generate([reqs[0], long, reqs[1]], Decoding(max_new_tokens=4))
+        scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
+    finally:
+        tiny.long_audio = "truncate"
+    assert out[1].error == "35.0 s clip is longer than the model's 30 s audio window"
+    assert out[0].candidates and out[2].candidates
+    assert np.isnan(scores[0]).all() and np.isfinite(scores[1]).all()
+    assert get_model("tiny-qwen2-audio", long_audio="error").long_audio == "error"
+
+
 def test_out_of_memory_halves_the_batch_and_loses_nothing():
     seen = []
 

@@ -32,6 +32,7 @@ class Cell:
     def id(self) -> str:
         return f"{self.model}-{self.dataset}-{self.strategy}"
 
+
     @property
     def kind(self) -> str:
         """``chance``, ``api`` or ``local`` (the marks and skip reasons follow from it)."""
@@ -77,3 +78,8 @@ class GridConfig:
             for dataset in self.datasets:
                 out += [Cell(model, dataset, s, bounds) for s in strategies]
         return out
+
+
+def file_stem(name: str) -> str:
+    """A cell id or model name as a file name (``openai-compatible:org/model`` has ':' and '/')."""
+    return name.replace(":", "_").replace("/", "_")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from harness.grid import file_stem
 from harness.report.tables import TABLES, csv_text, latex, markdown
 
 TIMING_FIELDS = ("seconds", "gpu_seconds")
@@ -71,5 +72,5 @@ def _figures(cells: list[dict], folder: Path) -> None:
             ax.set_title(f"median {metric.upper() if metric != 'r2' else 'R²'}")
         axes[0].legend(fontsize=8)
         fig.suptitle(f"{model} on {dataset}")
-        fig.savefig(folder / f"{model.replace(':', '_').replace('/', '_')}-{dataset}.png", dpi=110)
+        fig.savefig(folder / f"{file_stem(model)}-{dataset}.png", dpi=110)
         plt.close(fig)

@@ -18,7 +18,7 @@ import numpy as np
 
 from harness import __version__, baselines, metrics
 from harness.data import Dataset
-from harness.grid import CHANCE_MODELS, Cell
+from harness.grid import CHANCE_MODELS, Cell, file_stem
 from harness.prompts import templates_hash
 from harness.strategies import ItemResult, StrategyConfig, decoding_for, rule_counts, run_strategy
 
@@ -136,7 +136,7 @@ def write_cell(record: dict, run_dir: Path) -> Path:
     """Write ``<run_dir>/cells/<cell>.json`` atomically; returns the path."""
     folder = Path(run_dir) / "cells"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record['cell'].replace('/', '_').replace(':', '_')}.json"
+    path = folder / f"{file_stem(record['cell'])}.json"
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=1))
     tmp.replace(path)

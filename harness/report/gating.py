@@ -13,14 +13,20 @@ from pathlib import Path
 import numpy as np
 
 from harness import metrics
+from harness.grid import file_stem
 
 GATED = ("js", "jsd", "bc", "r2", "acc")
+
+
+def baseline_path(folder: Path, cell_id: str) -> Path:
+    """Where a cell's baseline lives (one place, so saving and gating agree)."""
+    return Path(folder) / f"{file_stem(cell_id)}.json"
 
 
 def save_baseline(record: dict, folder: Path) -> Path:
     """Record the cell's per-item predictions as its new baseline."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record['cell'].replace(':', '_').replace('/', '_')}.json"
+    path = baseline_path(folder, record["cell"])
     path.write_text(json.dumps({"cell": record["cell"], "labels": record["labels"],
                                 "items": [{"id": i["id"], "probs": i["probs"]}
                                           for i in record["items"]]}, indent=1))

@@ -47,13 +47,12 @@ class Session:
 
     def dataset(self, name: str):
         if name not in self._datasets:
-            from harness.data import CORPORA, DataError, load_dataset
+            from harness.data import DataError, load_dataset
             from harness.report.cell import stratified_subsample
 
             try:
                 self._datasets[name] = stratified_subsample(load_dataset(name), self.grid.limit)
             except DataError as exc:
-                exc.hint = f"set {CORPORA[name].env_var}"
                 self._datasets[name] = exc
         return self._datasets[name]
 
@@ -67,7 +66,9 @@ class Session:
 
         dataset = self.dataset(cell.dataset)
         if isinstance(dataset, Exception):
-            skip(f"{cell.dataset}: {dataset} ({dataset.hint})")
+            from harness.data import CORPORA
+
+            skip(f"{cell.dataset}: {dataset} (set {CORPORA[cell.dataset].env_var})")
         model = verifier = None
         if cell.model not in CHANCE_MODELS:
             model = self._available(cell.model, skip)
@@ -90,12 +91,12 @@ class Session:
 
     def gate(self, record: dict, folder: Path, update: bool, tolerance: float) -> list[str]:
         """Save the baseline (``update``) or compare against it; messages for each regression."""
-        from harness.report.gating import regressions, save_baseline
+        from harness.report.gating import baseline_path, regressions, save_baseline
 
         if update:
             save_baseline(record, folder)
             return []
-        path = folder / f"{record['cell'].replace(':', '_').replace('/', '_')}.json"
+        path = baseline_path(folder, record["cell"])
         if not path.is_file():
             return []
         dataset = self.dataset(record["dataset"])

@@ -124,8 +124,10 @@ def _make_prefix_layer():
         def _grow(self, key_states, value_states, size: int) -> None:
             shape_k = (*key_states.shape[:2], size, key_states.shape[-1])
             shape_v = (*value_states.shape[:2], size, value_states.shape[-1])
-            k = key_states.new_empty(shape_k)
-            v = value_states.new_empty(shape_v)
+            # zeros, not empty: the static decode step attends the whole buffer under a mask, and
+            # stale memory there (NaN or inf) would survive the mask and poison the softmax
+            k = key_states.new_zeros(shape_k)
+            v = value_states.new_zeros(shape_v)
             if self._k is not None:
                 k[:, :, :self.length] = self._k[:, :, :self.length]
                 v[:, :, :self.length] = self._v[:, :, :self.length]

@@ -27,3 +27,17 @@ def test_static_shape_step_decodes_like_the_ordinary_step(tiny, decoding):
         assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
         assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates],
                                                                  abs=1e-4)
+
+
+def test_unwritten_cache_slots_are_zero_so_the_masked_full_buffer_stays_finite():
+    """The static step attends the whole preallocated buffer; stale memory there (NaN) used to
+    survive the additive mask and poison the softmax, so the buffer must start zeroed."""
+    from harness.models._hf_common import prefix_layer_class
+
+    layer = prefix_layer_class()(reserve=6)
+    k = torch.randn(2, 3, 4, 8)
+    for _ in range(3):  # the first allocation, then a growth past the reserve
+        layer.update(k, k.clone())
+    assert layer.length == 12 and layer._k.shape[2] > 12
+    assert torch.count_nonzero(layer._k[:, :, 12:]) == 0
+    assert torch.count_nonzero(layer._v[:, :, 12:]) == 0

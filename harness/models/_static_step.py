@@ -4,8 +4,9 @@ Eager decoding of a 7B model is launch-bound: bench/profile_decode.py measured a
 much CPU time as GPU time per step on an H200. Here every step has the same shapes: the cache
 buffers allocated at the prefill are attended in full under a 4D additive mask, the new key and
 value are written at a device-side index, and the inputs live in fixed tensors. So one step can be
-captured once per batch and replayed; on the CPU (and where capture fails) the same step runs
-eagerly, which is how the tests check it against the ordinary path.
+captured once and replayed, across the batches of a call when the pooled cache buffers keep their
+addresses; on the CPU (and where capture fails) the same step runs eagerly, which is how the
+tests check it against the ordinary path.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import warnings
 class StaticStep:
     """Callable like ``backend.step``: ``(tokens, mask, positions, cache) -> logits``.
 
-    Built after the prefill; takes its sizes from the cache at the first call (after beams or
-    samples have repeated it). ``graphs=True`` captures a CUDA graph at that first call.
+    One object serves every batch of a ``generate`` call: :meth:`begin` starts a batch, and the
+    first step binds to its cache (after beams or samples have repeated it). When that cache sits
+    in the same buffers as the last batch's (a :class:`~harness.models._kv_cache.KVPool` keeps
+    them), the graph captured on an earlier batch replays as is; otherwise the step's own tensors
+    are rebuilt and, with ``graphs=True``, a new graph is captured at the first step.
     """
 
     def __init__(self, backend, graphs: bool) -> None:
@@ -26,26 +30,36 @@ class StaticStep:
         self.graph = None
         self.failure: str | None = None
         self.layers = None
+        self.bound_to = None  # (sequences, buffer addresses) the step's tensors were built for
+        self.captures = 0
+        self.rebuilds = 0
 
-    def _setup(self, tokens, mask, positions, cache) -> None:
+    def begin(self) -> StaticStep:
+        """A new batch: the next call binds to its cache."""
+        self.layers = self.cache = None
+        return self
+
+    def _bind(self, tokens, mask, positions, cache) -> None:
         torch = self.backend._torch
-        self.layers = cache.layers
-        first = self.layers[0]
-        self.prompt = first.length
-        width = first._k.shape[2]
-        sequences = tokens.shape[0]
-        dtype = self.backend.dtype
-        device = tokens.device
-        self.mask = torch.full((sequences, 1, 1, width), torch.finfo(dtype).min, dtype=dtype,
-                               device=device)
-        self.mask[:, 0, 0, : self.prompt] = torch.where(
-            mask[:, : self.prompt].bool(), 0.0, torch.finfo(dtype).min).to(dtype)
-        self.index = torch.zeros(1, dtype=torch.long, device=device)
-        self.tokens = tokens.clone()
-        self.positions = positions.clone()
-        for layer in self.layers:
+        layers = cache.layers
+        key = (tokens.shape[0], tuple((x._k.data_ptr(), x._v.data_ptr(), x._k.shape)
+                                      for x in layers))
+        dtype, device = self.backend.dtype, tokens.device
+        if key != self.bound_to:  # other buffers: new step tensors, and any graph is stale
+            self.graph = None
+            width = layers[0]._k.shape[2]
+            self.mask = torch.empty((tokens.shape[0], 1, 1, width), dtype=dtype, device=device)
+            self.index = torch.zeros(1, dtype=torch.long, device=device)
+            self.tokens, self.positions = tokens.clone(), positions.clone()
+            self.bound_to = key
+            self.rebuilds += 1
+        prompt = layers[0].length
+        self.mask.fill_(torch.finfo(dtype).min)
+        self.mask[:, 0, 0, :prompt] = torch.where(
+            mask[:, :prompt].bool(), 0.0, torch.finfo(dtype).min).to(dtype)
+        for layer in layers:
             layer.write_index = self.index
-        self.cache = cache
+        self.layers, self.cache = layers, cache
 
     def _forward(self):
         b = self.backend
@@ -69,7 +83,7 @@ class StaticStep:
 
     def __call__(self, tokens, mask, positions, cache):
         if self.layers is None:
-            self._setup(tokens, mask, positions, cache)
+            self._bind(tokens, mask, positions, cache)
         step = self.layers[0].length
         self.mask[:, 0, 0, step] = 0.0
         self.index.fill_(step)
@@ -84,6 +98,7 @@ class StaticStep:
         if self.graphs and self.graph is None and self.failure is None:
             try:
                 self.graph = self._capture()
+                self.captures += 1
             except Exception as exc:  # capture is an optimisation: fall back to eager
                 self.failure = f"{type(exc).__name__}: {exc}"
                 warnings.warn(f"CUDA graph capture failed, decoding eagerly: {self.failure}",

@@ -24,11 +24,11 @@ from harness.models._hf_common import (
     batched,
     cache_kwarg,
     hf_cache_snapshot,
-    new_cache,
     resolve_dtype,
     warn_truncated,
     weights_revision,
 )
+from harness.models._kv_cache import KVPool, new_cache
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
 MAX_SAMPLES = 30 * 16_000  # Qwen2-Audio's audio window; longer clips are truncated with a warning
@@ -64,6 +64,8 @@ class Qwen2AudioBackend:
         # "graph": static-shape steps replayed from a CUDA graph; "static": the same, eager;
         # "eager": ordinary steps (fastest on the CPU, where the static buffer is wasted work)
         self.decode_mode = "graph" if self.device.type == "cuda" else "eager"
+        self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
+        self._static_step = None
         self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.eos_ids = sorted({i for i in (self.tokenizer.eos_token_id,
@@ -158,18 +160,36 @@ class Qwen2AudioBackend:
         embeds = self.embed(ids).masked_scatter((ids == self.audio_id)[..., None],
                                                 audio[keep].to(self.dtype))
         position = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = new_cache(self.lm.config, reserve, self.cache_mode)
+        cache = new_cache(self.lm.config, reserve, self.cache_mode, self._pool)
         hidden = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position,
                          use_cache=True, **{self.cache_kw: cache}).last_hidden_state
         return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
 
+    def _static_decoding(self) -> bool:
+        return self.decode_mode != "eager" and self.cache_mode == "prealloc"
+
     def decode_step(self):
-        """The step function for one batch's decode, per :attr:`decode_mode`."""
-        if self.decode_mode == "eager" or self.cache_mode != "prealloc":
+        """The step function for one batch's decode, per :attr:`decode_mode`.
+
+        Inside :meth:`generate` the static step (and its CUDA graph) lives from batch to batch;
+        outside, each call gets a fresh one.
+        """
+        if not self._static_decoding():
             return self.step
         from harness.models._static_step import StaticStep
 
-        return StaticStep(self, graphs=self.decode_mode == "graph")
+        if self._static_step is None or self._pool is None:
+            step = StaticStep(self, graphs=self.decode_mode == "graph")
+            if self._pool is None:
+                return step
+            self._static_step = step
+        return self._static_step.begin()
+
+    def _release_decoder(self) -> None:
+        """Drop the pooled KV buffers and the graph (after a call, or before an OOM retry)."""
+        self._static_step = None
+        if self._pool is not None:
+            self._pool.clear()
 
     def step(self, tokens, mask, position, cache):
         """Logits for the next token of every sequence (one decode step)."""
@@ -192,21 +212,30 @@ class Qwen2AudioBackend:
             generator = self._torch.Generator(self.device).manual_seed(decoding.seed)
 
         def run(chunk):
-            state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
-                                 reserve=decoding.max_new_tokens)
-            step = self.decode_step()
-            if decoding.mode == "beam":
-                decoded = beam_search(step, state, n, decoding, self.eos_ids, self.pad_id,
-                                      constraint)
-            else:
-                decoded = sample(step, state, n, decoding, self.eos_ids, self.pad_id,
-                                 generator, constraint)
+            try:
+                state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
+                                     reserve=decoding.max_new_tokens)
+                step = self.decode_step()
+                if decoding.mode == "beam":
+                    decoded = beam_search(step, state, n, decoding, self.eos_ids, self.pad_id,
+                                          constraint)
+                else:
+                    decoded = sample(step, state, n, decoding, self.eos_ids, self.pad_id,
+                                     generator, constraint)
+            except self._torch.cuda.OutOfMemoryError:
+                self._release_decoder()  # the smaller retry must not find the big buffers held
+                raise
             return [self._to_generation(d) for d in decoded]
 
-        return self._over_fitting_clips(
-            requests, lambda fit: batched(fit, run, self._batch_size(n, decoding.max_new_tokens),
-                                          self._torch, on_error=lambda r: Generation(error=r)),
-            lambda reason: Generation(error=reason))
+        self._pool = KVPool() if self._static_decoding() else None
+        try:
+            return self._over_fitting_clips(
+                requests, lambda fit: batched(fit, run, self._batch_size(n, decoding.max_new_tokens),
+                                              self._torch, on_error=lambda r: Generation(error=r)),
+                lambda reason: Generation(error=reason))
+        finally:
+            self._release_decoder()
+            self._pool = None
 
     def _over_fitting_clips(self, requests, run_all, refuse) -> list:
         """Clips over the 30 s window: truncated with a warning, or refused per item when

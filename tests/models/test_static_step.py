@@ -32,7 +32,7 @@ def test_static_shape_step_decodes_like_the_ordinary_step(tiny, decoding):
 def test_unwritten_cache_slots_are_zero_so_the_masked_full_buffer_stays_finite():
     """The static step attends the whole preallocated buffer; stale memory there (NaN) used to
     survive the additive mask and poison the softmax, so the buffer must start zeroed."""
-    from harness.models._hf_common import prefix_layer_class
+    from harness.models._kv_cache import prefix_layer_class
 
     layer = prefix_layer_class()(reserve=6)
     k = torch.randn(2, 3, 4, 8)
@@ -41,3 +41,85 @@ def test_unwritten_cache_slots_are_zero_so_the_masked_full_buffer_stays_finite()
     assert layer.length == 12 and layer._k.shape[2] > 12
     assert torch.count_nonzero(layer._k[:, :, 12:]) == 0
     assert torch.count_nonzero(layer._v[:, :, 12:]) == 0
+
+
+def test_one_static_step_serves_every_batch_of_a_call_and_decodes_like_eager(tiny, monkeypatch):
+    """Batches of a call reuse the pooled KV buffers, so the step (on a GPU, its CUDA graph) is
+    built once per shape; shorter prompts in a reused, longer buffer decode the same."""
+    dataset = load_dataset("iemocap")
+    items = list(dataset)[:7]
+    reqs = [Request(it.load_audio()[: 16_000 + 1_000 * i], base_prompt("iemocap", it.transcript,
+                                                                       dataset.labels))
+            for i, it in enumerate(items)]
+    decoding = Decoding(mode="beam", num_candidates=3, max_new_tokens=12)
+    seen = []
+    release = type(tiny)._release_decoder
+
+    def record(self):
+        if self._static_step is not None:
+            seen.append((self._static_step.rebuilds, self._pool.allocations))
+        release(self)
+
+    monkeypatch.setattr(type(tiny), "_release_decoder", record)
+    outputs = {}
+    try:
+        tiny.batch_size = 2
+        for mode in ("eager", "static"):
+            tiny.decode_mode = mode
+            outputs[mode] = tiny.generate(reqs, decoding)
+    finally:
+        tiny.decode_mode, tiny.batch_size = "eager", None
+    for a, b in zip(outputs["eager"], outputs["static"]):
+        assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
+        assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates],
+                                                                 abs=1e-4)
+    # 4 batches (2+2+2+1 clips): the three of two clips share one set of buffers (prompt and
+    # repeated, keys and values, per layer) within the slack; the last, smaller one needs its own
+    layers = tiny.lm.config.num_hidden_layers
+    assert seen == [(2, 2 * 4 * layers)]
+
+
+def test_kv_pool_reuses_a_buffer_within_its_slack_and_zeroes_what_was_left():
+    from harness.models._kv_cache import KVPool
+
+    pool = KVPool(slack=0.25, minimum_slack=2)
+    like = torch.zeros(1)
+    first = pool.take("k", (2, 3, 10, 4), like)
+    first.fill_(float("nan"))
+    again = pool.take("k", (2, 3, 9, 4), like, keep=5)
+    assert again.data_ptr() == first.data_ptr() and pool.allocations == 1
+    assert torch.isnan(again[:, :, :5]).all() and torch.count_nonzero(again[:, :, 5:]) == 0
+    assert pool.take("k", (2, 3, 4, 4), like).shape[2] == 4  # too much slack: a new buffer
+    assert pool.take("k", (4, 3, 4, 4), like).shape[0] == 4 and pool.allocations == 3
+
+
+def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, monkeypatch):
+    import harness.models.hf_qwen2_audio as backend_module
+
+    dataset = load_dataset("crema_d")
+    reqs = [Request(it.load_audio(), base_prompt("crema_d", it.transcript, dataset.labels))
+            for it in list(dataset)[:4]]
+    held_at_prefill = []
+    prefill, sample = type(tiny).prefill, backend_module.sample
+
+    def spy_prefill(self, *args, **kwargs):
+        held_at_prefill.append(len(self._pool.buffers))
+        return prefill(self, *args, **kwargs)
+
+    def sample_or_oom(step, state, *args, **kwargs):
+        if state.logits.shape[0] > 2:
+            raise torch.OutOfMemoryError("simulated")
+        return sample(step, state, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny), "prefill", spy_prefill)
+    monkeypatch.setattr(backend_module, "sample", sample_or_oom)
+    try:
+        tiny.decode_mode, tiny.batch_size = "static", 4
+        with pytest.warns(UserWarning, match="batch size halved to 2"):
+            out = tiny.generate(reqs, Decoding(max_new_tokens=6))
+    finally:
+        tiny.decode_mode, tiny.batch_size = "eager", None
+    assert all(g.candidates and g.error is None for g in out)
+    layers = tiny.lm.config.num_hidden_layers
+    assert held_at_prefill == [0, 0, 2 * layers]  # released after the OOM, reused after that
+    assert tiny._pool is None and tiny._static_step is None

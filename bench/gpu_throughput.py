@@ -174,6 +174,27 @@ def harness_rate(backend, requests, decoding, device) -> float:
     return len(requests) / timed(lambda: backend.generate(requests, decoding), device)
 
 
+def graph_agreement(backend, requests, decoding) -> str:
+    """The graph-replayed step against the same static step run eagerly, over two batches (so
+    the second batch replays the first one's graph)."""
+    outputs = {}
+    size = backend.batch_size
+    backend.batch_size = max(1, len(requests) // 2)
+    for mode in ("static", "graph"):
+        backend.decode_mode = mode
+        outputs[mode] = backend.generate(requests, decoding)
+    backend.batch_size = size
+    same = sum(a.candidates[0].text == b.candidates[0].text
+               for a, b in zip(outputs["static"], outputs["graph"]))
+    gap = max(abs(a.candidates[0].logprob - b.candidates[0].logprob)
+              for a, b in zip(outputs["static"], outputs["graph"]))
+    return f"{same}/{len(requests)} identical greedy texts, max |delta logprob| {gap:.2e}"
+
+
+def say(text: str, started: float = time.perf_counter()) -> None:
+    print(f"[{time.perf_counter() - started:6.1f} s] {text}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny config on the CPU")
@@ -181,12 +202,16 @@ def main() -> None:
     parser.add_argument("--n-beam", type=int, default=144)
     parser.add_argument("--n-baseline", type=int, default=4)
     parser.add_argument("--batch", type=int, default=0, help="fixed batch size (0: from memory)")
+    parser.add_argument("--breakdown", default="graph:auto,graph:math",
+                        help="decode-mode:attention pairs timed stage by stage on one batch "
+                             "(the first is used for the rates)")
     parser.add_argument("--eager-rates", action="store_true",
                         help="also time the eager decode path end to end (slower run)")
     args = parser.parse_args()
     device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
     if args.tiny:
         args.n, args.n_beam, args.n_baseline = min(args.n, 16), min(args.n_beam, 8), 2
+        args.breakdown = "eager:auto,static:auto,static:math"
     import transformers
 
     model, processor = build(args.tiny, device)
@@ -196,57 +221,69 @@ def main() -> None:
     audios = clips(max(args.n, args.n_beam))
     prompts = [base_prompt("iemocap", "I told you I would be there on time.", LABELS)] * len(audios)
     prompt_tokens = len(processor.tokenizer(backend.render(prompts[0], 150))["input_ids"])
-    print(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}; "
-          f"{params:.2f}B parameters; 6 s clips; prompt {prompt_tokens} tokens incl. 150 audio; "
-          f"40 new tokens pinned", flush=True)
+    say(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}; "
+        f"{params:.2f}B parameters; 6 s clips; prompt {prompt_tokens} tokens incl. 150 audio; "
+        f"40 new tokens pinned")
     # clips of different lengths, so that padding (and so the kernels' shapes) differ
     varied = [a[: int(16_000 * s)] for a, s in zip(audios[:4], (6, 4, 5, 3))]
-    print(f"numerics: harness prefill vs padded reference, max |diff| / max |logit| = "
-          f"{numerics(backend, processor, model, varied, prompts[:4], device):.2e}", flush=True)
-    print(f"noise floor: reference path, one clip alone vs in a batch of 4 lengths = "
-          f"{noise_floor(backend, processor, model, varied, prompts[:4], device):.2e}", flush=True)
+    say(f"numerics: harness prefill vs padded reference, max |diff| / max |logit| = "
+        f"{numerics(backend, processor, model, varied, prompts[:4], device):.2e}")
+    say(f"noise floor: reference path, one clip alone vs in a batch of 4 lengths = "
+        f"{noise_floor(backend, processor, model, varied, prompts[:4], device):.2e}")
     requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in enumerate(zip(audios, prompts))]
     greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
     beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
-    sizes = (128, 48)
-    modes = ["eager"] if device == "cpu" else ["eager", "graph"]
-    for mode in modes:  # the default last
-        backend.decode_mode = mode
-        try:
-            for label, decoding, size in (("greedy", greedy, sizes[0]), ("beam-5", beam, sizes[1])):
-                print(f"decode {mode}: {label} {breakdown(backend, requests[:size], decoding, device)}",
-                      flush=True)
-        except Exception as exc:  # keep the run's other figures if graph capture fails
-            print(f"decode {mode}: failed: {type(exc).__name__}: {str(exc)[:400]}", flush=True)
-            backend.decode_mode = "eager"
-    print(f"decode mode for the rates below: {backend.decode_mode}", flush=True)
-    nb = args.n_baseline
-    best = backend.decode_mode
-    if best != "eager" and args.eager_rates:  # the eager path's rates too, for comparison
-        backend.decode_mode = "eager"
-        print(f"eager decode: greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} "
-              f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} "
-              "utt/s", flush=True)
+    if device == "cuda":
+        say(f"graph vs eager static step: {graph_agreement(backend, requests[:16], greedy)}")
+        sizes = [backend._batch_size(requests, k, 40) for k in (1, 5)]
+        say(f"batch sizes from free memory: greedy {sizes[0]}, beam-5 {sizes[1]} clips")
+    else:
+        sizes = [8, 4]
+    pairs = [tuple(p.split(":")) for p in args.breakdown.split(",")]
+    for mode, attention in pairs:
+        backend.decode_mode, backend.decode_attention = mode, attention
+        for label, decoding, size in (("greedy", greedy, sizes[0]), ("beam-5", beam, sizes[1])):
+            try:
+                say(f"decode {mode} ({attention} attention): {label} "
+                    f"{breakdown(backend, requests[:size], decoding, device)}")
+            except Exception as exc:  # keep the run's other figures if one variant fails
+                say(f"decode {mode} ({attention}): {label} failed: {type(exc).__name__}: "
+                    f"{str(exc)[:300]}")
+    backend.decode_mode, backend.decode_attention = pairs[0]
+    say(f"decode for the rates below: {backend.decode_mode}, {backend.decode_attention} attention")
+    if backend.decode_mode != "eager" and args.eager_rates:  # the eager path's rates too
+        best, backend.decode_mode = backend.decode_mode, "eager"
+        say(f"eager decode: greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} "
+            f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} utt/s")
         backend.decode_mode = best
-    rows = [
-        ("greedy", baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device, 1),
-         harness_rate(backend, requests[: args.n], greedy, device), 60),
-        ("beam-5", baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device, 5),
-         harness_rate(backend, requests[: args.n_beam], beam, device), 25),
-    ]
+    rates(args, model, processor, backend, audios, prompts, requests, device)
+
+
+def rates(args, model, processor, backend, audios, prompts, requests, device) -> None:
+    """End-to-end utterances per second, each printed as soon as it is measured."""
+    nb = args.n_baseline
+
+    def row(mode, base, ours, target):
+        verdict = ("tiny config: the targets are for the full model on a GPU" if args.tiny else
+                   f"target >= {target} utt/s: {'met' if ours >= target else 'NOT met'}")
+        say(f"{mode:8s} baseline {base:8.2f} utt/s | harness {ours:8.2f} utt/s | "
+            f"x{ours / base:6.1f} | {verdict}")
+
+    for label, decoding, n, beams, target in (
+            ("greedy", Decoding(max_new_tokens=40, min_new_tokens=40), args.n, 1, 60),
+            ("beam-5", Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40),
+             args.n_beam, 5, 25)):
+        ours = harness_rate(backend, requests[:n], decoding, device)
+        row(label, baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device,
+                                     beams), ours, target)
     readout_prompts = [readout_prompt("iemocap", "I told you I would be there on time.", LABELS)] * args.n
     readout_requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in
                         enumerate(zip(audios[: args.n], readout_prompts))]
     backend.label_logprobs(readout_requests[:4], LABELS)
-    readout = len(readout_requests) / timed(lambda: backend.label_logprobs(readout_requests, LABELS), device)
-    base_read = baseline_readout(model, processor, backend, audios[: min(args.n, 128)],
-                                 prompts[: min(args.n, 128)], device, 64 if not args.tiny else 8)
-    rows.append(("readout", base_read, readout, 150))
-    for mode, base, ours, target in rows:
-        verdict = ("tiny config: the targets are for the full model on a GPU" if args.tiny else
-                   f"target >= {target} utt/s: {'met' if ours >= target else 'NOT met'}")
-        print(f"{mode:8s} baseline {base:8.2f} utt/s | harness {ours:8.2f} utt/s | "
-              f"x{ours / base:6.1f} | {verdict}", flush=True)
+    ours = len(readout_requests) / timed(lambda: backend.label_logprobs(readout_requests, LABELS), device)
+    row("readout", baseline_readout(model, processor, backend, audios[: min(args.n, 128)],
+                                    prompts[: min(args.n, 128)], device, 64 if not args.tiny else 8),
+        ours, 150)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 """Where a decode step's time goes: torch.profiler over a few greedy steps of the full model.
 
-    python bench/profile_decode.py [--batch 128] [--steps 6]   # on the GPU; --tiny on the CPU
+Variants: ``eager`` (ordinary steps over the preallocated cache), ``cat`` (concatenating cache),
+``static:<attention>`` (the static-shape step a CUDA graph replays, run eagerly so its kernels
+show, with the given SDPA kernel: auto, math, efficient, cudnn).
+
+    python bench/profile_decode.py [--batch 128] [--steps 6] [--variants eager,static:auto]
+    python bench/profile_decode.py --tiny      # the same code on a tiny config, on the CPU
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--variants", default="eager,static:auto,static:math")
+    parser.add_argument("--rows", type=int, default=18)
     args = parser.parse_args()
     device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
     model, processor = build(args.tiny, device)
@@ -37,19 +44,34 @@ def main() -> None:
     if device == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.inference_mode():
-        for mode in ("prealloc", "cat"):
-            backend.cache_mode = mode
-            state = backend.prefill(audios, prompts, reserve=args.steps)
-            sample(backend.step, state, 1, decoding, backend.eos_ids, backend.pad_id)  # warm-up
-            state = backend.prefill(audios, prompts, reserve=args.steps)
-            with torch.profiler.profile(activities=activities) as prof:
-                sample(backend.step, state, 1, decoding, backend.eos_ids, backend.pad_id)
-            sort = "cuda_time_total" if device == "cuda" else "cpu_time_total"
-            print(f"=== cache {mode}, batch {args.batch}, {args.steps} steps, sorted by {sort}")
-            print(prof.key_averages().table(sort_by=sort, row_limit=18, max_name_column_width=60))
-            del state
-            if device == "cuda":
-                torch.cuda.empty_cache()
+        for variant in args.variants.split(","):
+            profile(backend, variant, audios, prompts, decoding, activities, device, args)
+
+
+def configure(backend, variant: str) -> None:
+    mode, _, attention = variant.partition(":")
+    backend.cache_mode = "cat" if mode == "cat" else "prealloc"
+    backend.decode_mode = "static" if mode == "static" else "eager"
+    backend.decode_attention = attention or "auto"
+
+
+def profile(backend, variant, audios, prompts, decoding, activities, device, args) -> None:
+    configure(backend, variant)
+    for warm_up in (True, False):
+        state = backend.prefill(audios, prompts, reserve=args.steps)
+        step = backend.decode_step()
+        if warm_up:
+            sample(step, state, 1, decoding, backend.eos_ids, backend.pad_id)
+            continue
+        with torch.profiler.profile(activities=activities) as prof:
+            sample(step, state, 1, decoding, backend.eos_ids, backend.pad_id)
+    sort = "cuda_time_total" if device == "cuda" else "cpu_time_total"
+    print(f"=== {variant}, batch {args.batch}, {args.steps} steps, sorted by {sort}", flush=True)
+    print(prof.key_averages().table(sort_by=sort, row_limit=args.rows, max_name_column_width=60),
+          flush=True)
+    del state, step
+    if device == "cuda":
+        torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,27 @@ tests check it against the ordinary path.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+
+ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn")
+
+
+def attention_kernels(name: str):
+    """A context choosing PyTorch's SDPA kernel for the decode step; ``auto`` leaves it to torch.
+
+    One query per sequence against a masked buffer is a matrix-vector product; which kernel
+    reads the cache fastest is measured by bench/gpu_throughput.py, not assumed.
+    """
+    if name == "auto":
+        return contextlib.nullcontext()
+    if name not in ATTENTION_KERNELS:
+        raise ValueError(f"decode attention must be one of {ATTENTION_KERNELS}, not {name!r}")
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = {"math": SDPBackend.MATH, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+               "cudnn": SDPBackend.CUDNN_ATTENTION}[name]
+    return sdpa_kernel([backend])
 
 
 class StaticStep:
@@ -63,9 +83,10 @@ class StaticStep:
 
     def _forward(self):
         b = self.backend
-        hidden = b.lm(inputs_embeds=b.embed(self.tokens[:, None]), attention_mask=self.mask,
-                      position_ids=self.positions[:, None], use_cache=True,
-                      **{b.cache_kw: self.cache}).last_hidden_state
+        with attention_kernels(b.decode_attention):
+            hidden = b.lm(inputs_embeds=b.embed(self.tokens[:, None]), attention_mask=self.mask,
+                          position_ids=self.positions[:, None], use_cache=True,
+                          **{b.cache_kw: self.cache}).last_hidden_state
         return b.lm_head(hidden[:, -1])
 
     def _capture(self):

@@ -64,6 +64,7 @@ class Qwen2AudioBackend:
         # "graph": static-shape steps replayed from a CUDA graph; "static": the same, eager;
         # "eager": ordinary steps (fastest on the CPU, where the static buffer is wasted work)
         self.decode_mode = "graph" if self.device.type == "cuda" else "eager"
+        self.decode_attention = "auto"  # the static step's SDPA kernel (_static_step.ATTENTION_KERNELS)
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
         self._static_step = None
         self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
@@ -230,7 +231,7 @@ class Qwen2AudioBackend:
         self._pool = KVPool() if self._static_decoding() else None
         try:
             return self._over_fitting_clips(
-                requests, lambda fit: batched(fit, run, self._batch_size(n, decoding.max_new_tokens),
+                requests, lambda fit: batched(fit, run, self._batch_size(fit, n, decoding.max_new_tokens),
                                               self._torch, on_error=lambda r: Generation(error=r)),
                 lambda reason: Generation(error=reason))
         finally:
@@ -281,7 +282,7 @@ class Qwen2AudioBackend:
             return list(self._score_labels(state, tree))
 
         rows = self._over_fitting_clips(
-            requests, lambda fit: batched(fit, run, self._batch_size(1, tree.size), torch,
+            requests, lambda fit: batched(fit, run, self._batch_size(fit, 1, tree.size), torch,
                                           on_error=lambda r: np.full(len(labels), np.nan)),
             lambda reason: np.full(len(labels), np.nan))
         return np.stack(rows) if rows else np.zeros((0, len(labels)))
@@ -307,25 +308,44 @@ class Qwen2AudioBackend:
             total = total.index_add(1, tree.owner, picked)
         return total.double().cpu().numpy()
 
-    def _batch_size(self, sequences_per_clip: int, new_tokens: int) -> int:
-        """Clips per batch from free GPU memory: KV cache, prefill temporaries, vocab-wide rows.
-
-        An estimate: if it is too high, the out-of-memory handler halves the batch.
-        """
+    def _batch_size(self, requests, sequences_per_clip: int, new_tokens: int) -> int:
+        """Clips per batch from free GPU memory (see :func:`clips_per_batch`); 8 on the CPU."""
         if self.batch_size:
             return self.batch_size
         if self.device.type != "cuda":
             return 8
-        cfg, prompt = self.lm.config, 512
-        heads = getattr(cfg, "num_key_value_heads", cfg.num_attention_heads)
-        per_token = 2 * cfg.num_hidden_layers * heads * (cfg.hidden_size // cfg.num_attention_heads) * 2
-        kv = per_token * (prompt + new_tokens) * (sequences_per_clip + 1)  # +1: repeat's peak
-        temporaries = prompt * (3 * cfg.intermediate_size + 6 * cfg.hidden_size) * 2
-        vocab_rows = sequences_per_clip * self.lm_head.out_features * 4 * 6
         torch = self._torch
         free, _ = torch.cuda.mem_get_info(self.device)
         free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
-        return int(max(1, min(256, 0.6 * free // (kv + temporaries + vocab_rows))))
+        return clips_per_batch(free, self.lm.config, self._prompt_tokens(requests), new_tokens,
+                               sequences_per_clip, self.lm_head.out_features)
+
+    def _prompt_tokens(self, requests) -> int:
+        """An upper bound on the prompt length: the longest clip's audio tokens (25 per second)
+        plus the longest prompt's text tokens."""
+        if not requests:
+            return 0
+        samples = min(MAX_SAMPLES, max(len(r.audio) for r in requests))
+        longest = max((r.prompt for r in requests), key=len)
+        return samples // 640 + 2 + len(self.tokenizer(self.render(longest, 0))["input_ids"])
+
+
+def clips_per_batch(free_bytes: int, config, prompt_tokens: int, new_tokens: int,
+                    sequences_per_clip: int, vocab: int, cap: int = 256) -> int:
+    """How many clips fit in ``free_bytes``: KV cache, prefill temporaries, vocab-wide rows.
+
+    The KV cache of a clip holds its prompt and new tokens once per sequence, plus the prompt
+    copy the beams or samples were repeated from (kept for the next batch). An estimate, with
+    40% of memory left over: if it is still too high, the out-of-memory handler halves the batch.
+    """
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    per_token = 2 * config.num_hidden_layers * heads * head_dim * 2  # keys and values, 16-bit
+    copies = sequences_per_clip + (1 if sequences_per_clip > 1 else 0)
+    kv = per_token * (prompt_tokens + new_tokens) * copies
+    temporaries = prompt_tokens * (3 * config.intermediate_size + 6 * config.hidden_size) * 2
+    vocab_rows = sequences_per_clip * vocab * 4 * 6  # float32 log-probs, beam totals, top-k
+    return int(max(1, min(cap, 0.6 * free_bytes // (kv + temporaries + vocab_rows))))
 
 
 class LabelTree:

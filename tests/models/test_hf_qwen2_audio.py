@@ -167,3 +167,30 @@ def test_readout_scores_equal_a_full_forward_per_label(tiny):
                 logp = torch.log_softmax(tiny.model(**enc).logits[0, -len(ids) - 1:-1].float(), -1)
                 expected = logp.gather(1, torch.tensor(ids)[:, None]).sum().item()
                 assert ours[i, k] == pytest.approx(expected, abs=1e-4)
+
+
+def test_batch_size_estimate_counts_the_copies_each_decoding_keeps():
+    from types import SimpleNamespace
+
+    from harness.models.hf_qwen2_audio import clips_per_batch
+
+    qwen_7b = SimpleNamespace(num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                              hidden_size=4096, intermediate_size=11008)
+    per_clip_greedy = (2 * 32 * 32 * 128 * 2 * (342 + 40)  # keys and values of one sequence
+                       + 342 * (3 * 11008 + 6 * 4096) * 2 + 156_032 * 4 * 6)
+    free = int(100 * per_clip_greedy / 0.6) + 1
+    assert clips_per_batch(free, qwen_7b, 342, 40, 1, 156_032) == 100
+    beam = clips_per_batch(free, qwen_7b, 342, 40, 5, 156_032)
+    assert 100 / 6 - 1 < beam < 100 / 5  # five beams plus the prompt copy they came from
+    assert clips_per_batch(10**15, qwen_7b, 342, 40, 1, 156_032) == 256  # capped
+    assert clips_per_batch(0, qwen_7b, 342, 40, 1, 156_032) == 1
+
+
+def test_prompt_length_bound_covers_the_real_prefill(tiny):
+    dataset = load_dataset("iemocap")
+    reqs = [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels))
+            for it in list(dataset)[:6]]
+    with torch.inference_mode():
+        state = tiny.prefill([r.audio for r in reqs], [r.prompt for r in reqs])
+    real = state.attention_mask.shape[1]
+    assert real <= tiny._prompt_tokens(reqs) <= real + 8

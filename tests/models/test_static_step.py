@@ -123,3 +123,21 @@ def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, m
     layers = tiny.lm.config.num_hidden_layers
     assert held_at_prefill == [0, 0, 2 * layers]  # released after the OOM, reused after that
     assert tiny._pool is None and tiny._static_step is None
+
+
+def test_decode_attention_kernel_is_selectable_and_checked(tiny):
+    from harness.models._static_step import attention_kernels
+
+    dataset = load_dataset("iemocap")
+    reqs = [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels))
+            for it in list(dataset)[:3]]
+    decoding = Decoding(max_new_tokens=20)
+    reference = tiny.generate(reqs, decoding)
+    try:
+        tiny.decode_mode, tiny.decode_attention = "static", "math"
+        with_math = tiny.generate(reqs, decoding)
+    finally:
+        tiny.decode_mode, tiny.decode_attention = "eager", "auto"
+    assert [g.candidates[0].text for g in with_math] == [g.candidates[0].text for g in reference]
+    with pytest.raises(ValueError, match="decode attention must be one of"):
+        attention_kernels("flash-ish")

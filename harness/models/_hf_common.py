@@ -18,6 +18,34 @@ def cache_kwarg(module) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
+def generate_kwargs(decoding) -> dict:
+    """transformers ``generate`` settings for a :class:`~harness.models.Decoding`: no length
+    penalty, neutral penalties set explicitly (checkpoints ship sampling defaults), raw logits kept."""
+    sampling = decoding.mode == "sample"
+    return {
+        "max_new_tokens": decoding.max_new_tokens, "min_new_tokens": decoding.min_new_tokens,
+        "do_sample": sampling, "num_beams": decoding.num_candidates if decoding.mode == "beam" else 1,
+        "num_return_sequences": decoding.num_candidates, "length_penalty": 0.0,
+        "early_stopping": False, "repetition_penalty": 1.0, "output_scores": True,
+        "output_logits": True, "return_dict_in_generate": True,
+        "temperature": decoding.temperature if sampling else None,
+        "top_p": decoding.top_p if sampling else None, "top_k": None,
+    }
+
+
+def chosen_logprobs(model, out, decoding):
+    """(sequences, steps) log-probabilities of the chosen tokens under the model itself.
+
+    Greedy and sampled steps are read from the raw logits: the processed scores would carry the
+    temperature and, renormalised, the min-length mask on EOS. Beam scores are the model's
+    log-softmax with those masks applied and not renormalised, so they are raw already.
+    """
+    if decoding.mode == "beam":
+        return model.compute_transition_scores(out.sequences, out.scores, out.beam_indices,
+                                               normalize_logits=False)
+    return model.compute_transition_scores(out.sequences, out.logits, normalize_logits=True)
+
+
 def warn_truncated(requests: Sequence, max_samples: int) -> None:
     """Warn, naming each item, about clips longer than the model's audio window."""
     for r in requests:

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.models._hf_common import batched, hf_cache_snapshot, resolve_dtype, weights_revision
+from harness.models._hf_common import (
+    batched,
+    chosen_logprobs,
+    generate_kwargs,
+    hf_cache_snapshot,
+    resolve_dtype,
+    weights_revision,
+)
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
 PROMPT_SLOT = "\x00PROMPT\x00"
@@ -76,7 +83,7 @@ class HFGenerateBackend:
             if decoding.constrained:
                 extra["prefix_allowed_tokens_fn"] = self._allowed_tokens(
                     decoding.json_labels, inputs["input_ids"].shape[1])
-            out = self.model.generate(**inputs, **_generate_kwargs(decoding), **extra)
+            out = self.model.generate(**inputs, **generate_kwargs(decoding), **extra)
             start = inputs["input_ids"].shape[1]
             return self._generations(out, start, decoding, len(chunk), n)
 
@@ -104,9 +111,7 @@ class HFGenerateBackend:
     def _generations(self, out, start: int, decoding: Decoding, clips: int, n: int):
         torch = self._torch
         new = out.sequences[:, start:]
-        steps = self.model.compute_transition_scores(out.sequences, out.scores,
-                                                     getattr(out, "beam_indices", None),
-                                                     normalize_logits=decoding.mode != "beam")
+        steps = chosen_logprobs(self.model, out, decoding)
         eos = set(np.atleast_1d(self.model.generation_config.eos_token_id or []).tolist())
         rows = []
         for i in range(new.shape[0]):
@@ -139,18 +144,6 @@ class HFGenerateBackend:
             rows = batched(requests, run, self.batch_size, torch,
                            on_error=lambda reason: np.full(len(labels), np.nan))
         return np.stack(rows) if rows else np.zeros((0, len(labels)))
-
-
-def _generate_kwargs(decoding: Decoding) -> dict:
-    sampling = decoding.mode == "sample"
-    return {
-        "max_new_tokens": decoding.max_new_tokens, "min_new_tokens": decoding.min_new_tokens,
-        "do_sample": sampling, "num_beams": decoding.num_candidates if decoding.mode == "beam" else 1,
-        "num_return_sequences": decoding.num_candidates, "length_penalty": 0.0,
-        "early_stopping": False, "repetition_penalty": 1.0, "output_scores": True,
-        "return_dict_in_generate": True, "temperature": decoding.temperature if sampling else None,
-        "top_p": decoding.top_p if sampling else None, "top_k": None,
-    }
 
 
 def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike | None) -> Path:
@@ -198,14 +191,3 @@ def ultravox(version: str):
 ultravox_v0_3 = ultravox("0.3")
 ultravox_v0_4 = ultravox("0.4")
 
-
-def audio_flamingo_2(path=None, **options):
-    """``audio-flamingo-2``: NVIDIA's own inference package; not on any package registry."""
-    try:
-        import audio_flamingo_2  # noqa: F401
-    except ImportError:
-        raise ModelUnavailable(
-            "audio-flamingo-2 needs NVIDIA's audio-flamingo inference code (github NVIDIA/"
-            "audio-flamingo, branch audio_flamingo_2) installed as the package audio_flamingo_2"
-        ) from None
-    raise ModelUnavailable("audio-flamingo-2: an adapter for the installed package is not written yet")

@@ -14,7 +14,7 @@ _BUILTIN = {
     "tiny-qwen2-audio": "harness.models.hf_qwen2_audio:tiny_qwen2_audio",
     "qwen2.5-omni-7b": "harness.models.hf_generic:qwen2_5_omni_7b",
     "audio-flamingo-3": "harness.models.hf_generic:audio_flamingo_3",
-    "audio-flamingo-2": "harness.models.hf_generic:audio_flamingo_2",
+    "audio-flamingo-2": "harness.models.af2_native:audio_flamingo_2",
     "ultravox-v0.3": "harness.models.hf_generic:ultravox_v0_3",
     "ultravox-v0.4": "harness.models.hf_generic:ultravox_v0_4",
     "gpt-4o": "harness.models.openai_api:gpt_4o",

@@ -52,12 +52,33 @@ def test_beam_alpha_is_the_raw_sum_generate_reports(af3, requests):
     decoding = Decoding(mode="beam", num_candidates=2, max_new_tokens=5)
     ours = af3.generate(requests[:1], decoding)[0]
     inputs = af3._inputs(requests[:1])
-    from harness.models.hf_generic import _generate_kwargs
+    from harness.models._hf_common import generate_kwargs
 
     with torch.inference_mode():
-        out = af3.model.generate(**inputs, **_generate_kwargs(decoding))
+        out = af3.model.generate(**inputs, **generate_kwargs(decoding))
     np.testing.assert_allclose(sorted(c.logprob for c in ours.candidates),
                                sorted(out.sequences_scores.tolist()), atol=1e-4)
+
+
+def test_sampled_alpha_is_the_models_own_likelihood_not_the_tempered_one(af3, requests):
+    """α of a sample at temperature 0.5 with EOS blocked for 4 steps: the raw model's sum."""
+    import torch
+
+    decoding = Decoding(mode="sample", num_candidates=1, max_new_tokens=4, min_new_tokens=4,
+                        temperature=0.5, seed=3)
+    torch.manual_seed(3)
+    inputs = af3._inputs(requests[:1])
+    with torch.inference_mode():
+        from harness.models._hf_common import chosen_logprobs, generate_kwargs
+
+        out = af3.model.generate(**inputs, **generate_kwargs(decoding))
+        ours = float(chosen_logprobs(af3.model, out, decoding).double().sum())
+        full = dict(inputs, input_ids=out.sequences,
+                    attention_mask=torch.ones_like(out.sequences))
+        logits = af3.model(**full).logits[:, inputs["input_ids"].shape[1] - 1:-1].double()
+    new = out.sequences[:, inputs["input_ids"].shape[1]:]
+    raw = float(torch.log_softmax(logits, -1).gather(2, new[..., None]).sum())
+    assert ours == pytest.approx(raw, abs=1e-3)
 
 
 def test_label_scores(af3, requests):

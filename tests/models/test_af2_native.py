@@ -1,0 +1,153 @@
+"""The Audio Flamingo 2 adapter against a stand-in of NVIDIA's package (tests/models/fake_af2)."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+from harness.data import load_dataset  # noqa: E402
+from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
+from harness.models.af2_native import clap_windows  # noqa: E402
+from harness.models.hf_qwen2_audio import TINY_PATH  # noqa: E402
+from harness.prompts import base_prompt  # noqa: E402
+
+FAKE = Path(__file__).parent / "fake_af2"
+NVIDIA_CLAP = {"window_length": 10.0, "window_overlap": 0.0, "max_num_window": 12}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """NVIDIA's checkpoint layout: configs/inference.yaml, clap_ckpt/, safe_ckpt/ chunks."""
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("af2")
+    (root / "configs").mkdir()
+    (root / "configs" / "inference.yaml").write_text(
+        "clap_config:\n  method: nvclap-large\n  audio_embed_dim: 2048\n"
+        "  checkpoint: clap_ckpt/epoch_16.pt\n  window_length: 1.0\n  window_overlap: 0.0\n"
+        "  max_num_window: 3\n"
+        f"model_config:\n  lang_encoder_path: {TINY_PATH}\n  tokenizer_path: {TINY_PATH}\n"
+        "  cross_attn_every_n_layers: 1\n  audio_transformer_kwargs: {n_head: 8}\n")
+    (root / "clap_ckpt").mkdir()
+    torch.save({"state_dict": {}}, root / "clap_ckpt" / "epoch_16.pt")
+    (root / "safe_ckpt").mkdir()
+    generator = torch.Generator().manual_seed(1)
+    save_file({"audio_proj.weight": torch.randn(32, 16_000, generator=generator) * 0.05},
+              str(root / "safe_ckpt" / "chunk_0.safetensors"))
+    (root / "safe_ckpt" / "metadata.json").write_text(json.dumps(["chunk_0"]))
+    return root
+
+
+@pytest.fixture(scope="module")
+def af2(checkpoint):
+    sys.path.insert(0, str(FAKE))
+    try:
+        yield get_model("audio-flamingo-2", path=checkpoint, device="cpu")
+    finally:
+        sys.path.remove(str(FAKE))
+        sys.modules.pop("audio_flamingo_2.factory", None)
+        sys.modules.pop("audio_flamingo_2", None)
+
+
+@pytest.fixture(scope="module")
+def requests_():
+    dataset = load_dataset("iemocap")
+    return [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels), it.id)
+            for it in list(dataset)[:3]]
+
+
+def calls():
+    return sys.modules["audio_flamingo_2.factory"].CALLS
+
+
+def test_windows_follow_nvidias_loader():
+    rng = np.random.default_rng(0)
+    clip = (0.3 * rng.standard_normal(16_000 * 25)).astype(np.float32)
+    windows, mask = clap_windows(clip, NVIDIA_CLAP)
+    assert windows.shape == (3, 160_000) and mask.tolist() == [1, 1, 1]  # 25 s: three 10 s windows
+    peak_normalised = clip / np.abs(clip).max()
+    np.testing.assert_allclose(windows.reshape(-1)[: len(clip)], peak_normalised, atol=1 / 32767)
+    assert not windows.reshape(-1)[len(clip):].any()  # zero padding to whole windows
+    assert clap_windows(np.zeros(8_000), NVIDIA_CLAP)[0].shape == (1, 160_000)  # silence: no NaN
+    assert not np.isnan(clap_windows(np.zeros(8_000), NVIDIA_CLAP)[0]).any()
+    assert clap_windows(np.ones(16_000 * 200), NVIDIA_CLAP)[0].shape == (12, 160_000)  # capped at 2 min
+
+
+def test_loads_nvidias_checkpoint_layout_and_weights(af2, checkpoint):
+    from safetensors.torch import load_file
+
+    saved = load_file(str(checkpoint / "safe_ckpt" / "chunk_0.safetensors"))["audio_proj.weight"]
+    assert torch.equal(af2.model.audio_proj.weight, saved)
+    assert af2.info.name == "audio-flamingo-2" and af2.info.dtype == "float32"
+    assert af2.info.revision.startswith("sha256:")
+
+
+def test_prompt_audio_and_beams_reach_the_flamingo_generate(af2, requests_):
+    calls().clear()
+    [out] = af2.generate(requests_[:1], Decoding(mode="beam", num_candidates=3, max_new_tokens=8))
+    [call] = calls()
+    text = af2.tokenizer.decode(call["lang_x"][0])
+    assert text == f"<audio>{requests_[0].prompt.lower().strip()}<SEP>"
+    windows, _ = clap_windows(requests_[0].audio, af2.clap_config)
+    assert torch.equal(call["audio_x"][0], torch.from_numpy(windows))
+    assert call["num_beams"] == 3 and call["length_penalty"] == 0.0
+    assert len(out.candidates) == 3
+    assert [c.logprob for c in out.candidates] == sorted((c.logprob for c in out.candidates),
+                                                         reverse=True)
+    assert all(np.isfinite(c.logprob) and c.finite for c in out.candidates)
+
+
+def test_greedy_logprob_is_the_sum_of_the_chosen_tokens(af2, requests_):
+    from harness.models.af2_native import _generate_kwargs
+
+    decoding = Decoding(max_new_tokens=6, min_new_tokens=6)
+    [out] = af2.generate(requests_[1:2], decoding)
+    [cand] = out.candidates
+    audio, mask, ids = af2._inputs(requests_[1])
+    with torch.inference_mode():
+        tokens = af2.model.generate(audio_x=audio, audio_x_mask=mask, lang_x=ids,
+                                    **_generate_kwargs(decoding)).sequences[:, ids.shape[1]:]
+        logits = af2.model(audio_x=audio, audio_x_mask=mask, lang_x=torch.cat([ids, tokens], 1)).logits
+    logp = torch.log_softmax(logits[:, ids.shape[1] - 1:-1].double(), -1)
+    assert cand.n_tokens == tokens.shape[1] == 6
+    assert cand.logprob == pytest.approx(float(logp.gather(2, tokens[..., None]).sum()), abs=1e-4)
+
+
+def test_samples_are_seeded_and_labels_scored(af2, requests_):
+    decoding = Decoding(mode="sample", num_candidates=3, max_new_tokens=6, seed=7)
+    a, b = af2.generate(requests_[:1], decoding), af2.generate(requests_[:1], decoding)
+    assert [c.text for c in a[0].candidates] == [c.text for c in b[0].candidates]
+    assert len(a[0].candidates) == 3
+    scores = af2.label_logprobs(requests_, ["Anger", "Sadness", "Neutral state"])
+    assert scores.shape == (3, 3) and np.isfinite(scores).all() and (scores < 0).all()
+    assert not np.allclose(scores[0], scores[1])  # the audio conditions the scores
+
+
+def test_a_failing_clip_is_an_item_error(af2, requests_, monkeypatch):
+    original = af2.model.generate
+
+    def flaky(**kwargs):
+        if kwargs["audio_x"].abs().sum() == 0:
+            raise RuntimeError("CLAP encoder failed")
+        return original(**kwargs)
+
+    monkeypatch.setattr(af2.model, "generate", flaky)
+    silent = Request(np.zeros(16_000, np.float32), requests_[0].prompt, "silent")
+    out = af2.generate([requests_[0], silent, requests_[1]], Decoding(max_new_tokens=4))
+    assert out[0].candidates and out[2].candidates
+    assert out[1].error == "RuntimeError: CLAP encoder failed"
+
+
+def test_missing_config_and_weights_say_what_to_set(checkpoint, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(FAKE))
+    monkeypatch.delenv("AUDIO_FLAMINGO_2_PATH", raising=False)
+    monkeypatch.setattr("harness.models.af2_native.hf_cache_snapshot", lambda repo: None)
+    with pytest.raises(ModelUnavailable, match="AUDIO_FLAMINGO_2_PATH"):
+        get_model("audio-flamingo-2")
+    with pytest.raises(ModelUnavailable, match="AUDIO_FLAMINGO_2_CONFIG"):
+        get_model("audio-flamingo-2", path=tmp_path)

@@ -23,12 +23,14 @@ from harness.models._hf_common import (
     AUDIO_TOKEN,
     batched,
     cache_kwarg,
+    clips_per_batch,
     hf_cache_snapshot,
     resolve_dtype,
     warn_truncated,
     weights_revision,
 )
 from harness.models._kv_cache import KVPool, new_cache
+from harness.models._readout import LabelTree, score_labels
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
 MAX_SAMPLES = 30 * 16_000  # Qwen2-Audio's audio window; longer clips are truncated with a warning
@@ -136,13 +138,25 @@ class Qwen2AudioBackend:
 
     def features(self, audios: Sequence[np.ndarray]):
         """Log-mel features padded to the longest clip plus 0.1 s (identical on the real frames
-        to the processor's 30 s padding, at a fraction of the cost), and the real frame counts."""
+        to the processor's 30 s padding, at a fraction of the cost), and the real frame counts.
+
+        Whisper's extractor is called on a batch padded here: its own per-clip padding and
+        tensor conversions cost more than the spectrogram (bit-identical output, tested).
+        """
         longest = min(MAX_SAMPLES, max(len(a) for a in audios) + 1_600)
-        feats = self.processor.feature_extractor(
-            [a[:MAX_SAMPLES] for a in audios], sampling_rate=16_000, return_attention_mask=True,
-            padding="max_length", max_length=longest, truncation=True, return_tensors="pt",
-            **self._fe_device)
-        return feats["input_features"], feats["attention_mask"].sum(-1).to(self.device)
+        fe = self.processor.feature_extractor
+        if not hasattr(fe, "_torch_extract_fbank_features") or getattr(fe, "dither", 0.0):
+            feats = fe([a[:MAX_SAMPLES] for a in audios], sampling_rate=16_000,
+                       return_attention_mask=True, padding="max_length", max_length=longest,
+                       truncation=True, return_tensors="pt", **self._fe_device)
+            return feats["input_features"], feats["attention_mask"].sum(-1).to(self.device)
+        batch = np.zeros((len(audios), longest), dtype=np.float32)
+        for row, audio in zip(batch, audios):
+            row[: min(len(audio), longest)] = audio[:longest]
+        device = self._fe_device.get("device", "cpu")
+        mel = self._torch.from_numpy(np.asarray(fe._torch_extract_fbank_features(batch, device)))
+        frames = [-(-min(len(a), longest) // fe.hop_length) for a in audios]
+        return mel, self._torch.tensor(frames, device=self.device)
 
     def prefill(self, audios: Sequence[np.ndarray], prompts: Sequence[str], reserve: int = 0
                 ) -> Prefilled:
@@ -279,34 +293,13 @@ class Qwen2AudioBackend:
         def run(chunk):
             state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
                                  reserve=tree.size)
-            return list(self._score_labels(state, tree))
+            return list(score_labels(self, state, tree))
 
         rows = self._over_fitting_clips(
             requests, lambda fit: batched(fit, run, self._batch_size(fit, 1, tree.size), torch,
                                           on_error=lambda r: np.full(len(labels), np.nan)),
             lambda reason: np.full(len(labels), np.nan))
         return np.stack(rows) if rows else np.zeros((0, len(labels)))
-
-    def _score_labels(self, state: Prefilled, tree: LabelTree) -> np.ndarray:
-        """Σ log p(label tokens | prompt) for every clip × label in one extra forward.
-
-        All labels' tokens follow the prompt in one sequence; a block mask lets each label see
-        the prompt and its own earlier tokens only, so no label sees another and the prompt's
-        cache is neither repeated nor recomputed.
-        """
-        torch = self._torch
-        clips = state.logits.shape[0]
-        total = torch.log_softmax(state.logits.float(), -1)[:, tree.first]  # (clips, k)
-        if tree.size:
-            prompt = state.attention_mask.bool()[:, None, None, :].expand(-1, 1, tree.size, -1)
-            allowed = torch.cat([prompt, tree.mask.expand(clips, 1, -1, -1)], dim=-1)
-            mask = torch.where(allowed, 0.0, torch.finfo(self.dtype).min).to(self.dtype)
-            positions = state.next_position[:, None] + tree.offsets[None]
-            tokens = tree.inputs[None].expand(clips, -1)
-            logp = torch.log_softmax(self.extend(tokens, mask, positions, state.cache).float(), -1)
-            picked = logp.gather(2, tree.targets[None, :, None].expand(clips, -1, 1))[..., 0]
-            total = total.index_add(1, tree.owner, picked)
-        return total.double().cpu().numpy()
 
     def _batch_size(self, requests, sequences_per_clip: int, new_tokens: int) -> int:
         """Clips per batch from free GPU memory (see :func:`clips_per_batch`); 8 on the CPU."""
@@ -328,51 +321,6 @@ class Qwen2AudioBackend:
         samples = min(MAX_SAMPLES, max(len(r.audio) for r in requests))
         longest = max((r.prompt for r in requests), key=len)
         return samples // 640 + 2 + len(self.tokenizer(self.render(longest, 0))["input_ids"])
-
-
-def clips_per_batch(free_bytes: int, config, prompt_tokens: int, new_tokens: int,
-                    sequences_per_clip: int, vocab: int, cap: int = 256) -> int:
-    """How many clips fit in ``free_bytes``: KV cache, prefill temporaries, vocab-wide rows.
-
-    The KV cache of a clip holds its prompt and new tokens once per sequence, plus the prompt
-    copy the beams or samples were repeated from (kept for the next batch). An estimate, with
-    40% of memory left over: if it is still too high, the out-of-memory handler halves the batch.
-    """
-    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    per_token = 2 * config.num_hidden_layers * heads * head_dim * 2  # keys and values, 16-bit
-    copies = sequences_per_clip + (1 if sequences_per_clip > 1 else 0)
-    kv = per_token * (prompt_tokens + new_tokens) * copies
-    temporaries = prompt_tokens * (3 * config.intermediate_size + 6 * config.hidden_size) * 2
-    vocab_rows = sequences_per_clip * vocab * 4 * 6  # float32 log-probs, beam totals, top-k
-    return int(max(1, min(cap, 0.6 * free_bytes // (kv + temporaries + vocab_rows))))
-
-
-class LabelTree:
-    """Every label's tokens laid out as one sequence after the prompt, with the block mask.
-
-    Query ``q`` feeds token ``inputs[q]`` of label ``owner[q]`` at offset ``offsets[q]`` and is
-    scored on ``targets[q]``; each label's first token is scored from the prompt's last logits.
-    """
-
-    def __init__(self, label_ids: Sequence[Sequence[int]], device) -> None:
-        import torch
-
-        inputs, targets, owner, offsets = [], [], [], []
-        for k, ids in enumerate(label_ids):
-            inputs += ids[:-1]
-            targets += ids[1:]
-            owner += [k] * (len(ids) - 1)
-            offsets += range(len(ids) - 1)
-        self.size = len(inputs)
-        owners = torch.tensor(owner, dtype=torch.long)
-        offs = torch.tensor(offsets, dtype=torch.long)
-        same = owners[:, None] == owners[None, :]
-        self.mask = (same & (offs[None, :] <= offs[:, None])).to(device)[None]  # (1, M, M)
-        self.first = torch.tensor([ids[0] for ids in label_ids], device=device)
-        self.inputs = torch.tensor(inputs, dtype=torch.long, device=device)
-        self.targets = torch.tensor(targets, dtype=torch.long, device=device)
-        self.owner, self.offsets = owners.to(device), offs.to(device)
 
 
 def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:

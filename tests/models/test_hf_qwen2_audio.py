@@ -169,22 +169,6 @@ def test_readout_scores_equal_a_full_forward_per_label(tiny):
                 assert ours[i, k] == pytest.approx(expected, abs=1e-4)
 
 
-def test_batch_size_estimate_counts_the_copies_each_decoding_keeps():
-    from types import SimpleNamespace
-
-    from harness.models.hf_qwen2_audio import clips_per_batch
-
-    qwen_7b = SimpleNamespace(num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
-                              hidden_size=4096, intermediate_size=11008)
-    per_clip_greedy = (2 * 32 * 32 * 128 * 2 * (342 + 40)  # keys and values of one sequence
-                       + 342 * (3 * 11008 + 6 * 4096) * 2 + 156_032 * 4 * 6)
-    free = int(100 * per_clip_greedy / 0.6) + 1
-    assert clips_per_batch(free, qwen_7b, 342, 40, 1, 156_032) == 100
-    beam = clips_per_batch(free, qwen_7b, 342, 40, 5, 156_032)
-    assert 100 / 6 - 1 < beam < 100 / 5  # five beams plus the prompt copy they came from
-    assert clips_per_batch(10**15, qwen_7b, 342, 40, 1, 156_032) == 256  # capped
-    assert clips_per_batch(0, qwen_7b, 342, 40, 1, 156_032) == 1
-
 
 def test_prompt_length_bound_covers_the_real_prefill(tiny):
     dataset = load_dataset("iemocap")
@@ -194,3 +178,16 @@ def test_prompt_length_bound_covers_the_real_prefill(tiny):
         state = tiny.prefill([r.audio for r in reqs], [r.prompt for r in reqs])
     real = state.attention_mask.shape[1]
     assert real <= tiny._prompt_tokens(reqs) <= real + 8
+
+
+def test_features_equal_the_extractors_own_padding_path(tiny):
+    dataset = load_dataset("msp_podcast")
+    audios = [it.load_audio() for it in list(dataset)[:6]]
+    audios.append(np.zeros(31 * 16_000, np.float32))  # over the window: truncated the same way
+    ours, frames = tiny.features(audios)
+    longest = min(30 * 16_000, max(len(a) for a in audios) + 1_600)
+    ref = tiny.processor.feature_extractor(
+        [a[:30 * 16_000] for a in audios], sampling_rate=16_000, return_attention_mask=True,
+        padding="max_length", max_length=longest, truncation=True, return_tensors="pt")
+    assert torch.equal(ours, ref["input_features"])
+    assert frames.tolist() == ref["attention_mask"].sum(-1).tolist()

@@ -1,0 +1,57 @@
+"""The readout strategy's scoring: every label's summed token log-probabilities in one forward.
+
+All labels' tokens follow the prompt in one sequence; a block mask lets each label see the prompt
+and its own earlier tokens only, so no label sees another and the prompt's cache is neither
+repeated nor recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class LabelTree:
+    """Every label's tokens laid out as one sequence after the prompt, with the block mask.
+
+    Query ``q`` feeds token ``inputs[q]`` of label ``owner[q]`` at offset ``offsets[q]`` and is
+    scored on ``targets[q]``; each label's first token is scored from the prompt's last logits.
+    """
+
+    def __init__(self, label_ids: Sequence[Sequence[int]], device) -> None:
+        import torch
+
+        inputs, targets, owner, offsets = [], [], [], []
+        for k, ids in enumerate(label_ids):
+            inputs += ids[:-1]
+            targets += ids[1:]
+            owner += [k] * (len(ids) - 1)
+            offsets += range(len(ids) - 1)
+        self.size = len(inputs)
+        owners = torch.tensor(owner, dtype=torch.long)
+        offs = torch.tensor(offsets, dtype=torch.long)
+        same = owners[:, None] == owners[None, :]
+        self.mask = (same & (offs[None, :] <= offs[:, None])).to(device)[None]  # (1, M, M)
+        self.first = torch.tensor([ids[0] for ids in label_ids], device=device)
+        self.inputs = torch.tensor(inputs, dtype=torch.long, device=device)
+        self.targets = torch.tensor(targets, dtype=torch.long, device=device)
+        self.owner, self.offsets = owners.to(device), offs.to(device)
+
+
+def score_labels(backend, state, tree: LabelTree) -> np.ndarray:
+    """Σ log p(label tokens | prompt), (clips, labels), from a prefilled ``state`` of ``backend``
+    (a :class:`~harness.models.hf_qwen2_audio.Qwen2AudioBackend`) in one extra forward."""
+    torch = backend._torch
+    clips = state.logits.shape[0]
+    total = torch.log_softmax(state.logits.float(), -1)[:, tree.first]  # (clips, k)
+    if tree.size:
+        prompt = state.attention_mask.bool()[:, None, None, :].expand(-1, 1, tree.size, -1)
+        allowed = torch.cat([prompt, tree.mask.expand(clips, 1, -1, -1)], dim=-1)
+        mask = torch.where(allowed, 0.0, torch.finfo(backend.dtype).min).to(backend.dtype)
+        positions = state.next_position[:, None] + tree.offsets[None]
+        tokens = tree.inputs[None].expand(clips, -1)
+        logp = torch.log_softmax(backend.extend(tokens, mask, positions, state.cache).float(), -1)
+        picked = logp.gather(2, tree.targets[None, :, None].expand(clips, -1, 1))[..., 0]
+        total = total.index_add(1, tree.owner, picked)
+    return total.double().cpu().numpy()

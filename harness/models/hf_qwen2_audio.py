@@ -76,6 +76,8 @@ class Qwen2AudioBackend:
                                            self.tokenizer.convert_tokens_to_ids("<|endoftext|>"))
                                if isinstance(i, int) and 0 <= i < self.lm_head.out_features})
         self._template = self._render_template()
+        self._prefix_text = self._template[: self._template.index(AUDIO_TOKEN)]
+        self._prefix: list | None = None  # its keys and values, computed at the first prefill
         fe_params = inspect.signature(processor.feature_extractor.__call__).parameters
         self._fe_device = {"device": str(self.device)} if "device" in fe_params else {}
         self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."),
@@ -166,19 +168,44 @@ class Qwen2AudioBackend:
         return self.prefill_text(audio, out_lens, prompts, reserve)
 
     def prefill_text(self, audio, out_lens, prompts: Sequence[str], reserve: int = 0) -> Prefilled:
-        """The LM prefill over the prompts with the encoded audio scattered in."""
+        """The LM prefill over the prompts with the encoded audio scattered in.
+
+        The chat template's text before the audio (the system turn, "Audio 1:") is the same for
+        every clip: its keys and values are computed once and copied into each batch's cache, and
+        only what follows runs through the LM. Each clip's padding sits between that prefix and
+        its own tokens, masked, so its positions stay contiguous.
+        """
         torch = self._torch
-        texts = [self.render(p, int(n)) for p, n in zip(prompts, out_lens.tolist())]
-        enc = self.tokenizer(texts, padding=True, return_tensors="pt")
-        ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
-        keep = torch.arange(audio.shape[1], device=self.device)[None] < out_lens.to(self.device)[:, None]
-        embeds = self.embed(ids).masked_scatter((ids == self.audio_id)[..., None],
-                                                audio[keep].to(self.dtype))
-        position = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = new_cache(self.lm.config, reserve, self.cache_mode, self._pool)
-        hidden = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position,
-                         use_cache=True, **{self.cache_kw: cache}).last_hidden_state
-        return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
+        with torch.inference_mode():
+            prefix = self._prefix_cache()
+            width = prefix[0][0].shape[2]
+            texts = [self.render(p, int(n))[len(self._prefix_text):]
+                     for p, n in zip(prompts, out_lens.tolist())]
+            enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
+            ids, own = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+            keep = torch.arange(audio.shape[1], device=self.device)[None] < out_lens.to(self.device)[:, None]
+            embeds = self.embed(ids).masked_scatter((ids == self.audio_id)[..., None],
+                                                    audio[keep].to(self.dtype))
+            mask = torch.cat([own.new_ones(len(texts), width), own], dim=1)
+            position = (mask.cumsum(-1) - 1).clamp(min=0)
+            cache = new_cache(self.lm.config, reserve + ids.shape[1], self.cache_mode, self._pool)
+            for layer, (k, v) in zip(cache.layers, prefix):
+                layer.update(k.expand(len(texts), -1, -1, -1), v.expand(len(texts), -1, -1, -1))
+                layer.reserve = reserve
+            hidden = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position[:, width:],
+                             use_cache=True, **{self.cache_kw: cache}).last_hidden_state
+            return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
+
+    def _prefix_cache(self) -> list:
+        """Keys and values, per layer, of the template's text before the audio (batch of one)."""
+        if self._prefix is None:
+            from transformers import DynamicCache
+
+            ids = self.tokenizer(self._prefix_text, return_tensors="pt")["input_ids"].to(self.device)
+            cache = DynamicCache()
+            self.lm(input_ids=ids, use_cache=True, **{self.cache_kw: cache})
+            self._prefix = [(layer.keys, layer.values) for layer in cache.layers]
+        return self._prefix
 
     def _static_decoding(self) -> bool:
         return self.decode_mode != "eager" and self.cache_mode == "prealloc"

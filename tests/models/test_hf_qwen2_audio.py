@@ -30,7 +30,8 @@ def test_tiny_model_is_a_real_qwen2_audio_loaded_through_from_pretrained(tiny):
     assert "tiny-qwen2-audio" in model_names() and "qwen2-audio-7b" in model_names()
 
 
-def test_trimmed_encoder_path_equals_the_processors_padded_path(tiny):
+def test_prefill_equals_the_processors_padded_path(tiny):
+    """Encoder over the longest clip only, template prefix cached once: same logits."""
     dataset, reqs = requests_for("iemocap", 3)
     audios, prompts = [r.audio for r in reqs], [r.prompt for r in reqs]
     with torch.inference_mode():

@@ -112,15 +112,31 @@ def baseline_readout(model, processor, backend, audios, prompts, device, batch: 
         return len(audios) / timed(run, device)
 
 
-def numerics(backend, processor, model, audios, prompts, device) -> float:
-    """Largest |logit difference| of the harness prefill vs the padded reference path."""
+def prefill_logits(backend, processor, model, audios, prompts, device):
+    """Last-position logits of the harness prefill and of the processor's padded reference."""
     with torch.inference_mode():
         ours = backend.prefill(audios, prompts).logits.float()
         texts = [backend._template.replace("\x00PROMPT\x00", p) for p in prompts]
         inputs = processor(text=texts, audio=audios, sampling_rate=16_000, return_tensors="pt",
                            padding=True).to(device)
         ref = model(**inputs, logits_to_keep=1).logits[:, -1].float()
-    return float((ours - ref).abs().max() / ref.abs().max())
+    return ours, ref, inputs
+
+
+def relative(a, b) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+def calibration(model, inputs, ours, ref) -> str:
+    """Both paths in the model's dtype against the reference in float32 (the model is converted
+    in place: run last). The harness is as exact as bf16 allows when its error is the
+    reference's own."""
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    model.float()
+    with torch.inference_mode():
+        exact = model(**inputs, logits_to_keep=1).logits[:, -1].float()
+    return (f"against the float32 reference: harness {dtype} {relative(ours, exact):.2e}, "
+            f"reference {dtype} {relative(ref, exact):.2e}")
 
 
 def breakdown(backend, requests, decoding, device) -> str:
@@ -226,8 +242,9 @@ def main() -> None:
         f"40 new tokens pinned")
     # clips of different lengths, so that padding (and so the kernels' shapes) differ
     varied = [a[: int(16_000 * s)] for a, s in zip(audios[:4], (6, 4, 5, 3))]
+    ours, ref, ref_inputs = prefill_logits(backend, processor, model, varied, prompts[:4], device)
     say(f"numerics: harness prefill vs padded reference, max |diff| / max |logit| = "
-        f"{numerics(backend, processor, model, varied, prompts[:4], device):.2e}")
+        f"{relative(ours, ref):.2e}")
     say(f"noise floor: reference path, one clip alone vs in a batch of 4 lengths = "
         f"{noise_floor(backend, processor, model, varied, prompts[:4], device):.2e}")
     requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in enumerate(zip(audios, prompts))]
@@ -257,6 +274,7 @@ def main() -> None:
             f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} utt/s")
         backend.decode_mode = best
     rates(args, model, processor, backend, audios, prompts, requests, device)
+    say(f"numerics: {calibration(model, ref_inputs, ours, ref)}")
 
 
 def rates(args, model, processor, backend, audios, prompts, requests, device) -> None:

@@ -56,8 +56,13 @@ class StaticStep:
 
     def begin(self) -> StaticStep:
         """A new batch: the next call binds to its cache."""
-        self.layers = self.cache = None
+        self.end()
         return self
+
+    def end(self) -> None:
+        """The batch is decoded: let go of its cache, so that memory it does not share with the
+        pool is free before the next prefill."""
+        self.layers = self.cache = None
 
     def _bind(self, tokens, mask, positions, cache) -> None:
         torch = self.backend._torch

@@ -267,6 +267,9 @@ class Qwen2AudioBackend:
             except self._torch.cuda.OutOfMemoryError:
                 self._release_decoder()  # the smaller retry must not find the big buffers held
                 raise
+            finally:
+                if self._static_step is not None:
+                    self._static_step.end()
             return [self._to_generation(d) for d in decoded]
 
         self._pool = KVPool() if self._static_decoding() else None

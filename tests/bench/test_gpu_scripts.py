@@ -1,0 +1,38 @@
+"""The GPU benchmark scripts run end to end on a tiny config on the CPU.
+
+Device time is scarce (minutes per session): a script that breaks on its CPU-side code must
+break here, not on the lent GPU.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def run(script: str, *args: str) -> str:
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_throughput_benchmark_prints_every_figure():
+    out = run("gpu_throughput.py", "--tiny")
+    for line in ("numerics: harness prefill vs padded reference", "graph vs eager static step: 16/16",
+                 "decode static (math attention): beam-5 batch", "decode for the rates below",
+                 "greedy   baseline", "beam-5   baseline", "readout  baseline",
+                 "against the float32 reference"):
+        assert line in out, out
+
+
+def test_decode_profile_prints_a_table_per_variant():
+    out = run("profile_decode.py", "--tiny", "--batch", "2", "--steps", "3", "--rows", "3")
+    assert [line.split(",")[0] for line in out.splitlines() if line.startswith("===")] == [
+        "=== eager", "=== static:auto", "=== static:math"]

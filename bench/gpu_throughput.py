@@ -261,6 +261,8 @@ def main() -> None:
     parser.add_argument("--breakdown", default="graph:auto,graph:math,graph:efficient,graph:cudnn",
                         help="decode-mode:attention pairs timed stage by stage on one batch; "
                              "the fastest is used for the end-to-end rates")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the rates with torch.compile'd norms and MLP")
     parser.add_argument("--eager-rates", action="store_true",
                         help="also time the eager decode path end to end (slower run)")
     args = parser.parse_args()
@@ -321,6 +323,8 @@ def main() -> None:
             f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} utt/s")
         backend.decode_mode = best
     rates(args, model, processor, backend, audios, prompts, requests, device)
+    if not args.no_compile:
+        compiled_rates(args, backend, audios, requests, device)
     say(f"numerics: {calibration(model, ref_inputs, ours, ref)}")
 
 
@@ -341,14 +345,34 @@ def rates(args, model, processor, backend, audios, prompts, requests, device) ->
         ours = harness_rate(backend, requests[:n], decoding, device)
         row(label, baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device,
                                      beams), ours, target)
-    readout_prompts = [readout_prompt("iemocap", "I told you I would be there on time.", LABELS)] * args.n
-    readout_requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in
-                        enumerate(zip(audios[: args.n], readout_prompts))]
-    backend.label_logprobs(readout_requests[:4], LABELS)
-    ours = len(readout_requests) / timed(lambda: backend.label_logprobs(readout_requests, LABELS), device)
+    ours = readout_rate(backend, audios[: args.n], device)
     row("readout", baseline_readout(model, processor, backend, audios[: min(args.n, 128)],
                                     prompts[: min(args.n, 128)], device, 64 if not args.tiny else 8),
         ours, 150)
+
+
+def readout_rate(backend, audios, device) -> float:
+    prompt = readout_prompt("iemocap", "I told you I would be there on time.", LABELS)
+    requests = [Request(a, prompt, audio_hash=str(i)) for i, a in enumerate(audios)]
+    backend.label_logprobs(requests[:4], LABELS)
+    return len(requests) / timed(lambda: backend.label_logprobs(requests, LABELS), device)
+
+
+def compiled_rates(args, backend, audios, requests, device) -> None:
+    """The same rates with each decoder layer's norms and MLP fused by torch.compile (an
+    option of the backend, off by default): the compilation is timed apart."""
+    greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
+    backend.compile_blocks()
+    try:
+        seconds = timed(lambda: (backend.label_logprobs(requests[:4], LABELS),
+                                 backend.generate(requests[:4], greedy)), device)
+        say(f"compiled blocks: first calls (compilation) {seconds:.1f} s")
+        say(f"compiled blocks: readout {readout_rate(backend, audios[: args.n], device):.2f} utt/s, "
+            f"greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} utt/s")
+    except Exception as exc:  # an optional path: report it, keep the run
+        say(f"compiled blocks: failed: {type(exc).__name__}: {str(exc)[:300]}")
+    finally:
+        backend.compile_blocks(False)
 
 
 if __name__ == "__main__":

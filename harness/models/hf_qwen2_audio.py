@@ -69,6 +69,7 @@ class Qwen2AudioBackend:
         self.decode_attention = "auto"  # the static step's SDPA kernel (_static_step.ATTENTION_KERNELS)
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
         self._static_step = None
+        self._eager_blocks: dict = {}  # what compile_blocks replaced, to put back
         self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.eos_ids = sorted({i for i in (self.tokenizer.eos_token_id,
@@ -232,6 +233,26 @@ class Qwen2AudioBackend:
         self._static_step = None
         if self._pool is not None:
             self._pool.clear()
+
+    def compile_blocks(self, enabled: bool = True) -> None:
+        """Fuse each decoder layer's norms and MLP with ``torch.compile`` (dynamic shapes).
+
+        Eager PyTorch runs RMSNorm's float32 upcast and SwiGLU's activation as separate passes
+        over memory; in a prefill of tens of thousands of tokens they cost a share of the time
+        next to the matrix products. Attention and the KV cache stay eager. Off by default until
+        bench/gpu_throughput.py shows it pays on the GPU; ``enabled=False`` restores the eager
+        modules.
+        """
+        parts = ("input_layernorm", "post_attention_layernorm", "mlp")
+        if enabled and not self._eager_blocks:
+            for i, layer in enumerate(self.lm.layers):
+                for part in parts:
+                    self._eager_blocks[i, part] = getattr(layer, part)
+                    setattr(layer, part, self._torch.compile(getattr(layer, part), dynamic=True))
+        elif not enabled:
+            for (i, part), module in self._eager_blocks.items():
+                setattr(self.lm.layers[i], part, module)
+            self._eager_blocks.clear()
 
     def step(self, tokens, mask, position, cache):
         """Logits for the next token of every sequence (one decode step)."""

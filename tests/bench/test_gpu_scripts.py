@@ -27,7 +27,7 @@ def test_throughput_benchmark_prints_every_figure():
     out = run("gpu_throughput.py", "--tiny")
     for line in ("numerics: harness prefill vs padded reference", "graph vs eager static step: 16/16",
                  "decode static (math attention): beam-5 batch", "decode for the rates below",
-                 "greedy   baseline", "beam-5   baseline", "readout  baseline",
+                 "greedy   baseline", "beam-5   baseline", "readout  baseline", "compiled blocks: readout",
                  "against the float32 reference"):
         assert line in out, out
 

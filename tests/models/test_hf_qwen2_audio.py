@@ -192,3 +192,21 @@ def test_features_equal_the_extractors_own_padding_path(tiny):
         padding="max_length", max_length=longest, truncation=True, return_tensors="pt")
     assert torch.equal(ours, ref["input_features"])
     assert frames.tolist() == ref["attention_mask"].sum(-1).tolist()
+
+
+def test_compiled_blocks_compute_the_same_prefill_and_can_be_undone(tiny):
+    dataset, reqs = requests_for("crema_d", 4)
+    audios, prompts = [r.audio for r in reqs], [r.prompt for r in reqs]
+    eager_mlp = tiny.lm.layers[0].mlp
+    with torch.inference_mode():
+        reference = tiny.prefill(audios, prompts).logits
+        try:
+            tiny.compile_blocks()
+            assert tiny.lm.layers[0].mlp is not eager_mlp
+            compiled = tiny.prefill(audios, prompts).logits
+            shorter = tiny.prefill(audios[:3], prompts[:3]).logits  # another shape: dynamic
+        finally:
+            tiny.compile_blocks(False)
+    assert tiny.lm.layers[0].mlp is eager_mlp
+    torch.testing.assert_close(compiled, reference, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(shorter, reference[:3], atol=1e-4, rtol=1e-4)

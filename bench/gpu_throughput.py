@@ -251,7 +251,30 @@ def say(text: str, started: float = time.perf_counter()) -> None:
     print(f"[{time.perf_counter() - started:6.1f} s] {text}", flush=True)
 
 
-def main() -> None:
+def choose_decoder(variants: str, backend, requests, sizes, device) -> None:
+    """Time each ``decode-mode:attention`` variant stage by stage (greedy and beam-5) and keep
+    the fastest over both for the rates that follow."""
+    greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
+    beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
+    pairs = [tuple(p.split(":")) for p in variants.split(",")]
+    total = {}
+    for mode, attention in pairs:
+        backend.decode_mode, backend.decode_attention = mode, attention
+        for label, decoding, size in (("greedy", greedy, sizes[0]), ("beam-5", beam, sizes[1])):
+            try:
+                text, ms = breakdown(backend, requests[:size], decoding, device)
+                total[mode, attention] = total.get((mode, attention), 0.0) + ms
+                say(f"decode {mode} ({attention} attention): {label} {text}")
+            except Exception as exc:  # keep the run's other figures if one variant fails
+                total[mode, attention] = float("inf")
+                say(f"decode {mode} ({attention}): {label} failed: {type(exc).__name__}: "
+                    f"{str(exc)[:300]}")
+    best = min(total, key=total.get)  # the fastest over greedy and beam together
+    backend.decode_mode, backend.decode_attention = best
+    say(f"decode for the rates below (fastest above): {best[0]}, {best[1]} attention")
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny config on the CPU")
     parser.add_argument("--n", type=int, default=384, help="clips for the harness's greedy path")
@@ -265,7 +288,11 @@ def main() -> None:
                         help="skip the rates with torch.compile'd norms and MLP")
     parser.add_argument("--eager-rates", action="store_true",
                         help="also time the eager decode path end to end (slower run)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
     if args.tiny:
         args.n, args.n_beam, args.n_baseline = min(args.n, 16), min(args.n_beam, 8), 2
@@ -301,22 +328,7 @@ def main() -> None:
         say(f"batch sizes from free memory: greedy {sizes[0]}, beam-5 {sizes[1]} clips")
     else:
         sizes = [8, 4]
-    pairs = [tuple(p.split(":")) for p in args.breakdown.split(",")]
-    total = {}
-    for mode, attention in pairs:
-        backend.decode_mode, backend.decode_attention = mode, attention
-        for label, decoding, size in (("greedy", greedy, sizes[0]), ("beam-5", beam, sizes[1])):
-            try:
-                text, ms = breakdown(backend, requests[:size], decoding, device)
-                total[mode, attention] = total.get((mode, attention), 0.0) + ms
-                say(f"decode {mode} ({attention} attention): {label} {text}")
-            except Exception as exc:  # keep the run's other figures if one variant fails
-                total[mode, attention] = float("inf")
-                say(f"decode {mode} ({attention}): {label} failed: {type(exc).__name__}: "
-                    f"{str(exc)[:300]}")
-    best = min(total, key=total.get)  # the fastest over greedy and beam together
-    backend.decode_mode, backend.decode_attention = best
-    say(f"decode for the rates below (fastest above): {best[0]}, {best[1]} attention")
+    choose_decoder(args.breakdown, backend, requests, sizes, device)
     if backend.decode_mode != "eager" and args.eager_rates:  # the eager path's rates too
         best, backend.decode_mode = backend.decode_mode, "eager"
         say(f"eager decode: greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} "

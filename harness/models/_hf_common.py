@@ -64,15 +64,6 @@ def clips_per_batch(free_bytes: int, config, prompt_tokens: int, new_tokens: int
     return int(max(1, min(cap, 0.6 * free_bytes // (kv + temporaries + vocab_rows))))
 
 
-def warn_truncated(requests: Sequence, max_samples: int) -> None:
-    """Warn, naming each item, about clips longer than the model's audio window."""
-    for r in requests:
-        if len(r.audio) > max_samples:
-            warnings.warn(f"{r.item_id or r.audio_hash[:12]}: {len(r.audio) / 16_000:.1f} s clip "
-                          f"truncated to the model's {max_samples / 16_000:.0f} s audio window",
-                          stacklevel=3)
-
-
 def resolve_dtype(dtype: str, device: str):
     import torch
 

@@ -26,10 +26,10 @@ from harness.models._hf_common import (
     clips_per_batch,
     hf_cache_snapshot,
     resolve_dtype,
-    warn_truncated,
     weights_revision,
 )
 from harness.models._kv_cache import KVPool, new_cache
+from harness.models._long_audio import check_policy, chunks, run_fitting
 from harness.models._readout import LabelTree, score_labels
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
@@ -59,7 +59,8 @@ class Qwen2AudioBackend:
         self.dtype = next(model.parameters()).dtype
         self.batch_size = batch_size
         self._constraints: dict = {}
-        self.long_audio = long_audio  # clips over 30 s: "truncate" (with a warning) or "error"
+        # clips over 30 s: "truncate" or "chunk" (each with a warning), or "error" (per item)
+        self.long_audio = check_policy(long_audio)
         # in-place writes into a preallocated buffer: faster than concatenation on an H200
         # (bench/profile_decode.py), and what the static decode step needs
         self.cache_mode = "prealloc"
@@ -76,6 +77,7 @@ class Qwen2AudioBackend:
                                            self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
                                            self.tokenizer.convert_tokens_to_ids("<|endoftext|>"))
                                if isinstance(i, int) and 0 <= i < self.lm_head.out_features})
+        self._templates: dict[int, str] = {}
         self._template = self._render_template()
         self._prefix_text = self._template[: self._template.index(AUDIO_TOKEN)]
         self._prefix: list | None = None  # its keys and values, computed at the first prefill
@@ -104,15 +106,22 @@ class Qwen2AudioBackend:
 
     # --- prompt and prefill -------------------------------------------------------------
 
-    def _render_template(self) -> str:
-        conversation = [{"role": "user", "content": [
-            {"type": "audio", "audio_url": "clip.wav"}, {"type": "text", "text": "\x00PROMPT\x00"}]}]
-        return self.processor.apply_chat_template(conversation, add_generation_prompt=True,
-                                                  tokenize=False)
+    def _render_template(self, audios: int = 1) -> str:
+        """The chat text around a prompt heard with ``audios`` audios (chunks of one clip)."""
+        if audios not in self._templates:
+            content = [{"type": "audio", "audio_url": f"clip{i}.wav"} for i in range(audios)]
+            conversation = [{"role": "user", "content": [
+                *content, {"type": "text", "text": "\x00PROMPT\x00"}]}]
+            self._templates[audios] = self.processor.apply_chat_template(
+                conversation, add_generation_prompt=True, tokenize=False)
+        return self._templates[audios]
 
-    def render(self, prompt: str, n_audio_tokens: int) -> str:
-        """The chat text for one clip, with the audio placeholder expanded as the processor does."""
-        text = self._template.replace(AUDIO_TOKEN, AUDIO_TOKEN * n_audio_tokens, 1)
+    def render(self, prompt: str, n_audio_tokens: int | Sequence[int]) -> str:
+        """The chat text for one clip, each audio placeholder expanded as the processor does
+        (a list of counts: the clip's chunks, heard as successive audios)."""
+        counts = [n_audio_tokens] if isinstance(n_audio_tokens, int) else list(n_audio_tokens)
+        parts = self._render_template(len(counts)).split(AUDIO_TOKEN)
+        text = parts[0] + "".join(AUDIO_TOKEN * n + rest for n, rest in zip(counts, parts[1:]))
         return text.replace("\x00PROMPT\x00", prompt)
 
     def encode_audio(self, features, frames):
@@ -163,25 +172,30 @@ class Qwen2AudioBackend:
 
     def prefill(self, audios: Sequence[np.ndarray], prompts: Sequence[str], reserve: int = 0
                 ) -> Prefilled:
-        """Encode the clips, build the prompts, run the prompt through the LM once."""
-        features, frames = self.features(audios)
+        """Encode the clips (each clip's chunks with ``long_audio="chunk"``), build the prompts,
+        run the prompt through the LM once."""
+        pieces = [chunks(a, MAX_SAMPLES) if self.long_audio == "chunk" else [a] for a in audios]
+        features, frames = self.features([c for p in pieces for c in p])
         audio, out_lens = self.encode_audio(features, frames)
-        return self.prefill_text(audio, out_lens, prompts, reserve)
+        return self.prefill_text(audio, out_lens, prompts, reserve, [len(p) for p in pieces])
 
-    def prefill_text(self, audio, out_lens, prompts: Sequence[str], reserve: int = 0) -> Prefilled:
+    def prefill_text(self, audio, out_lens, prompts: Sequence[str], reserve: int = 0,
+                     pieces: Sequence[int] | None = None) -> Prefilled:
         """The LM prefill over the prompts with the encoded audio scattered in.
 
-        The chat template's text before the audio (the system turn, "Audio 1:") is the same for
-        every clip: its keys and values are computed once and copied into each batch's cache, and
-        only what follows runs through the LM. Each clip's padding sits between that prefix and
-        its own tokens, masked, so its positions stay contiguous.
+        ``audio`` holds one row per chunk, ``pieces`` the number of chunks of each clip (one
+        each by default). The chat template's text before the audio (the system turn,
+        "Audio 1:") is the same for every clip: its keys and values are computed once and copied
+        into each batch's cache, and only what follows runs through the LM. Each clip's padding
+        sits between that prefix and its own tokens, masked, so its positions stay contiguous.
         """
         torch = self._torch
         with torch.inference_mode():
             prefix = self._prefix_cache()
             width = prefix[0][0].shape[2]
-            texts = [self.render(p, int(n))[len(self._prefix_text):]
-                     for p, n in zip(prompts, out_lens.tolist())]
+            counts = iter(out_lens.tolist())
+            texts = [self.render(p, [next(counts) for _ in range(k)])[len(self._prefix_text):]
+                     for p, k in zip(prompts, pieces or [1] * len(prompts))]
             enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
             ids, own = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
             keep = torch.arange(audio.shape[1], device=self.device)[None] < out_lens.to(self.device)[:, None]
@@ -304,21 +318,9 @@ class Qwen2AudioBackend:
             self._pool = None
 
     def _over_fitting_clips(self, requests, run_all, refuse) -> list:
-        """Clips over the 30 s window: truncated with a warning, or refused per item when
-        ``long_audio == "error"``; the rest run as usual."""
-        if self.long_audio == "truncate":
-            warn_truncated(requests, MAX_SAMPLES)
-            long = set()
-        elif self.long_audio == "error":
-            long = {i for i, r in enumerate(requests) if len(r.audio) > MAX_SAMPLES}
-        else:
-            raise ValueError(f"long_audio must be 'truncate' or 'error', not {self.long_audio!r}")
-        fit = [r for i, r in enumerate(requests) if i not in long]
+        """Clips over the 30 s window per :attr:`long_audio` (harness.models._long_audio)."""
         with self._torch.inference_mode():
-            done = iter(run_all(fit) if fit else [])
-        return [refuse(f"{len(r.audio) / 16_000:.1f} s clip is longer than the model's 30 s "
-                       "audio window") if i in long else next(done)
-                for i, r in enumerate(requests)]
+            return run_fitting(requests, MAX_SAMPLES, self.long_audio, run_all, refuse)
 
     def constraint(self, labels: Sequence[str]):
         """The JSON-template automaton for ``labels`` (built once per label set)."""
@@ -369,9 +371,12 @@ class Qwen2AudioBackend:
         plus the longest prompt's text tokens."""
         if not requests:
             return 0
-        samples = min(MAX_SAMPLES, max(len(r.audio) for r in requests))
+        samples = max(len(r.audio) for r in requests)
+        pieces = max(1, -(-samples // MAX_SAMPLES)) if self.long_audio == "chunk" else 1
+        samples = min(samples, pieces * MAX_SAMPLES)
         longest = max((r.prompt for r in requests), key=len)
-        return samples // 640 + 2 + len(self.tokenizer(self.render(longest, 0))["input_ids"])
+        text = self.render(longest, [0] * pieces)
+        return samples // 640 + 2 * pieces + len(self.tokenizer(text)["input_ids"])
 
 
 def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:

@@ -106,6 +106,34 @@ def test_long_clips_can_be_refused_per_item_instead(tiny):
     assert get_model("tiny-qwen2-audio", long_audio="error").long_audio == "error"
 
 
+def test_long_clips_can_be_heard_as_successive_audios_instead(tiny):
+    """``long_audio="chunk"``: the clip's 30 s pieces go in as "Audio 1", "Audio 2" of one turn,
+    exactly as the processor builds a two-audio conversation."""
+    _, reqs = requests_for("iemocap", 2)
+    long = Request(np.tile(reqs[0].audio, 40)[: 16_000 * 35], reqs[0].prompt, "long-clip")
+    tiny.long_audio = "chunk"
+    try:
+        with torch.inference_mode():
+            ours = tiny.prefill([long.audio, reqs[1].audio], [long.prompt, reqs[1].prompt]).logits
+        with pytest.warns(UserWarning, match="long-clip: 35.0 s clip given to the model as 2 audios"):
+            out = tiny.generate([long, reqs[1]], Decoding(mode="beam", num_candidates=2,
+                                                          max_new_tokens=6))
+            scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
+    finally:
+        tiny.long_audio = "truncate"
+    text = tiny.render(long.prompt, [1, 1])
+    assert text.count("<|AUDIO|>") == 2 and "Audio 2:" in text
+    pieces = [long.audio[: 30 * 16_000], long.audio[30 * 16_000:]]
+    with torch.inference_mode():
+        inputs = tiny.processor(text=[text], audio=pieces, sampling_rate=16_000, return_tensors="pt")
+        reference = tiny.model(**inputs).logits[:, -1]
+    torch.testing.assert_close(ours[:1], reference, atol=1e-4, rtol=1e-4)
+    assert all(g.error is None and len(g.candidates) == 2 for g in out)
+    assert np.isfinite(scores).all()
+    with pytest.raises(ValueError, match="long_audio must be one of"):
+        get_model("tiny-qwen2-audio", long_audio="split")
+
+
 def test_out_of_memory_halves_the_batch_and_loses_nothing():
     seen = []
 

@@ -86,7 +86,7 @@ def baseline_generate(model, processor, backend, audios, prompts, device, beams:
     """Paper-style: processor + ``generate`` one utterance at a time (30 s padded audio)."""
 
     def one(a, p):
-        text = backend._template.replace("\x00PROMPT\x00", p)
+        text = backend.render(p, 1)
         inputs = processor(text=[text], audio=[a], sampling_rate=16_000, return_tensors="pt").to(device)
         model.generate(**inputs, max_new_tokens=40, min_new_tokens=40, do_sample=False,
                        num_beams=beams, num_return_sequences=beams, length_penalty=0.0,
@@ -103,7 +103,7 @@ def baseline_readout(model, processor, backend, audios, prompts, device, batch: 
 
     def run():
         for s in range(0, len(audios), batch):
-            texts = [backend._template.replace("\x00PROMPT\x00", p) for p in prompts[s:s + batch]]
+            texts = [backend.render(p, 1) for p in prompts[s:s + batch]]
             inputs = processor(text=texts, audio=audios[s:s + batch], sampling_rate=16_000,
                                return_tensors="pt", padding=True).to(device)
             model(**inputs, logits_to_keep=1)
@@ -117,7 +117,7 @@ def prefill_logits(backend, processor, model, audios, prompts, device):
     """Last-position logits of the harness prefill and of the processor's padded reference."""
     with torch.inference_mode():
         ours = backend.prefill(audios, prompts).logits.float()
-        texts = [backend._template.replace("\x00PROMPT\x00", p) for p in prompts]
+        texts = [backend.render(p, 1) for p in prompts]
         inputs = processor(text=texts, audio=audios, sampling_rate=16_000, return_tensors="pt",
                            padding=True).to(device)
         ref = model(**inputs, logits_to_keep=1).logits[:, -1].float()
@@ -159,19 +159,12 @@ def breakdown(backend, requests, decoding, device) -> tuple[str, float]:
 def _stage_times(backend, requests, decoding, device) -> tuple[float, ...]:
     """As ``generate`` runs a batch, in steady state: the first pass (which captures the decode
     graph) is not timed, the second reuses the pooled buffers and the graph."""
-    from harness.models._kv_cache import KVPool
-
-    backend._pool = KVPool() if backend._static_decoding() else None
-    try:
+    with backend.pooled_decoding():
         _one_pass(backend, requests, decoding, device)
         times, step = _one_pass(backend, requests, decoding, device)
         if getattr(step, "captures", 0) > 1:
             raise RuntimeError("the decode graph was captured again on the second batch")
-        replay = replay_ms(step)
-    finally:
-        backend._release_decoder()
-        backend._pool = None
-    return (*times, replay)
+        return (*times, replay_ms(step))
 
 
 def replay_ms(step, repeats: int = 10) -> float:
@@ -215,7 +208,7 @@ def _one_pass(backend, requests, decoding, device):
 def noise_floor(backend, processor, model, audios, prompts, device) -> float:
     """The same reference path on one clip alone vs inside a batch: bf16's own noise."""
     with torch.inference_mode():
-        texts = [backend._template.replace("\x00PROMPT\x00", p) for p in prompts]
+        texts = [backend.render(p, 1) for p in prompts]
         batch = processor(text=texts, audio=audios, sampling_rate=16_000, return_tensors="pt",
                           padding=True).to(device)
         one = processor(text=texts[:1], audio=audios[:1], sampling_rate=16_000,

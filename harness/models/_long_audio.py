@@ -22,9 +22,14 @@ def check_policy(policy: str) -> str:
     return policy
 
 
+def piece_count(samples: int, window: int) -> int:
+    """How many pieces :func:`chunks` cuts a clip of ``samples`` into."""
+    return max(1, -(-samples // window))
+
+
 def chunks(audio: np.ndarray, window: int) -> list[np.ndarray]:
     """Consecutive pieces of at most ``window`` samples (one piece for a clip that fits)."""
-    return [audio[i: i + window] for i in range(0, max(len(audio), 1), window)]
+    return [audio[i * window: (i + 1) * window] for i in range(piece_count(len(audio), window))]
 
 
 def split_over_long(requests: Sequence, window: int, policy: str) -> set[int]:
@@ -37,7 +42,7 @@ def split_over_long(requests: Sequence, window: int, policy: str) -> set[int]:
         r = requests[i]
         seconds, limit = len(r.audio) / 16_000, window / 16_000
         what = (f"truncated to the model's {limit:.0f} s audio window" if policy == "truncate" else
-                f"given to the model as {len(chunks(r.audio, window))} audios of at most "
+                f"given to the model as {piece_count(len(r.audio), window)} audios of at most "
                 f"{limit:.0f} s")
         warnings.warn(f"{r.item_id or r.audio_hash[:12]}: {seconds:.1f} s clip {what}",
                       stacklevel=3)

@@ -11,6 +11,7 @@ What differs from calling ``generate`` on the processor's output (DESIGN.md §12
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from collections.abc import Sequence
@@ -29,7 +30,7 @@ from harness.models._hf_common import (
     weights_revision,
 )
 from harness.models._kv_cache import KVPool, new_cache
-from harness.models._long_audio import check_policy, chunks, run_fitting
+from harness.models._long_audio import check_policy, chunks, piece_count, run_fitting
 from harness.models._readout import LabelTree, score_labels
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
@@ -228,19 +229,30 @@ class Qwen2AudioBackend:
     def decode_step(self):
         """The step function for one batch's decode, per :attr:`decode_mode`.
 
-        Inside :meth:`generate` the static step (and its CUDA graph) lives from batch to batch;
-        outside, each call gets a fresh one.
+        Inside :meth:`pooled_decoding` (as in :meth:`generate`) the static step and its CUDA
+        graph live from batch to batch; outside, each call gets a fresh one.
         """
         if not self._static_decoding():
             return self.step
         from harness.models._static_step import StaticStep
 
-        if self._static_step is None or self._pool is None:
-            step = StaticStep(self, graphs=self.decode_mode == "graph")
-            if self._pool is None:
-                return step
-            self._static_step = step
+        graphs = self.decode_mode == "graph"
+        if self._pool is None:  # outside pooled_decoding: a fresh step per batch
+            return StaticStep(self, graphs)
+        if self._static_step is None:
+            self._static_step = StaticStep(self, graphs)
         return self._static_step.begin()
+
+    @contextlib.contextmanager
+    def pooled_decoding(self):
+        """Within: one KV pool and one static step (with its graph) serve every batch; after,
+        both are dropped so their memory is free for whatever runs next."""
+        self._pool = KVPool() if self._static_decoding() else None
+        try:
+            yield
+        finally:
+            self._release_decoder()
+            self._pool = None
 
     def _release_decoder(self) -> None:
         """Drop the pooled KV buffers and the graph (after a call, or before an OOM retry)."""
@@ -307,15 +319,11 @@ class Qwen2AudioBackend:
                     self._static_step.end()
             return [self._to_generation(d) for d in decoded]
 
-        self._pool = KVPool() if self._static_decoding() else None
-        try:
+        with self.pooled_decoding():
             return self._over_fitting_clips(
                 requests, lambda fit: batched(fit, run, self._batch_size(fit, n, decoding.max_new_tokens),
                                               self._torch, on_error=lambda r: Generation(error=r)),
                 lambda reason: Generation(error=reason))
-        finally:
-            self._release_decoder()
-            self._pool = None
 
     def _over_fitting_clips(self, requests, run_all, refuse) -> list:
         """Clips over the 30 s window per :attr:`long_audio` (harness.models._long_audio)."""
@@ -372,7 +380,7 @@ class Qwen2AudioBackend:
         if not requests:
             return 0
         samples = max(len(r.audio) for r in requests)
-        pieces = max(1, -(-samples // MAX_SAMPLES)) if self.long_audio == "chunk" else 1
+        pieces = piece_count(samples, MAX_SAMPLES) if self.long_audio == "chunk" else 1
         samples = min(samples, pieces * MAX_SAMPLES)
         longest = max((r.prompt for r in requests), key=len)
         text = self.render(longest, [0] * pieces)

@@ -193,7 +193,7 @@ def _one_pass(backend, requests, decoding, device):
     audio, lens = backend.encode_audio(feats, frames)
     out = {}
     t_pre = timed(lambda: out.setdefault("s", backend.prefill_text(
-        audio, lens, prompts, decoding.max_new_tokens)), device)
+        audio, lens, prompts, backend.decode_reserve(decoding))), device)
     run = beam_search if decoding.mode == "beam" else sample
     step = backend.decode_step()
     t_dec = timed(lambda: run(step, out.pop("s"), decoding.num_candidates, decoding,

@@ -58,7 +58,7 @@ def configure(backend, variant: str) -> None:
 def profile(backend, variant, audios, prompts, decoding, activities, device, args) -> None:
     configure(backend, variant)
     for warm_up in (True, False):
-        state = backend.prefill(audios, prompts, reserve=args.steps)
+        state = backend.prefill(audios, prompts, reserve=backend.decode_reserve(decoding))
         step = backend.decode_step()
         if warm_up:
             sample(step, state, 1, decoding, backend.eos_ids, backend.pad_id)

@@ -47,18 +47,24 @@ def chosen_logprobs(model, out, decoding):
 
 
 def clips_per_batch(free_bytes: int, config, prompt_tokens: int, new_tokens: int,
-                    sequences_per_clip: int, vocab: int, cap: int = 256) -> int:
+                    sequences_per_clip: int, vocab: int, cap: int = 256,
+                    shared_prompt: bool = False) -> int:
     """How many clips fit in ``free_bytes``: KV cache, prefill temporaries, vocab-wide rows.
 
     The KV cache of a clip holds its prompt and new tokens once per sequence, plus the prompt
-    copy the beams or samples were repeated from (kept for the next batch). An estimate, with
-    40% of memory left over: if it is still too high, the out-of-memory handler halves the batch.
+    copy the beams or samples were repeated from (kept for the next batch); with
+    ``shared_prompt`` (the grouped cache of the static decode step) the prompt once and the new
+    tokens per sequence. An estimate, with 40% of memory left over: if it is still too high, the
+    out-of-memory handler halves the batch.
     """
     heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     per_token = 2 * config.num_hidden_layers * heads * head_dim * 2  # keys and values, 16-bit
-    copies = sequences_per_clip + (1 if sequences_per_clip > 1 else 0)
-    kv = per_token * (prompt_tokens + new_tokens) * copies
+    if shared_prompt:
+        kv = per_token * (prompt_tokens + new_tokens * sequences_per_clip)
+    else:
+        copies = sequences_per_clip + (1 if sequences_per_clip > 1 else 0)
+        kv = per_token * (prompt_tokens + new_tokens) * copies
     temporaries = prompt_tokens * (3 * config.intermediate_size + 6 * config.hidden_size) * 2
     vocab_rows = sequences_per_clip * vocab * 4 * 6  # float32 log-probs, beam totals, top-k
     return int(max(1, min(cap, 0.6 * free_bytes // (kv + temporaries + vocab_rows))))

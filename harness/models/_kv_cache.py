@@ -1,15 +1,20 @@
 """KV caches for the harness's own decode loops, and the pool that keeps their buffers.
 
-Two layouts: ``cat`` grows by concatenation (contiguous keys, one copy per step); ``prealloc``
-writes in place into a buffer sized at the prefill and hands attention views of it. In both, a
-beam reorder rewrites only the generated suffix: the prompt part is the same for every beam of a
-clip. With a :class:`KVPool`, ``prealloc`` buffers outlive the batch, so that the next batch of the
-same shape writes into the same memory and a CUDA graph captured on the first batch replays on it.
+Three layouts: ``cat`` grows by concatenation (contiguous keys, one copy per step); ``prealloc``
+writes in place into a buffer sized at the prefill and hands attention views of it; ``grouped``
+(for the static decode step, harness.models._static_step) keeps one row per clip: the prompt
+once, then one slot of new tokens per beam or sample. In ``cat`` and ``prealloc`` beams or samples
+repeat the prompt and a beam reorder rewrites only the generated suffix; in ``grouped`` nothing is
+repeated and a reorder moves no keys: a :class:`Lineage` table records which slot holds each
+sequence's token at each step. With a :class:`KVPool`, ``prealloc`` and ``grouped`` buffers
+outlive the batch, so that the next batch of the same shape writes into the same memory and a
+CUDA graph captured on the first batch replays on it.
 """
 
 from __future__ import annotations
 
-CACHE_MODES = ("cat", "prealloc")
+CACHE_MODES = ("cat", "prealloc", "grouped")
+ALIGN = 16  # buffer lengths are multiples of this, so masks over them suit the fused kernels
 
 _PREFIX_LAYER = None
 _SUFFIX_LAYER = None
@@ -25,13 +30,35 @@ def new_cache(config, reserve: int = 0, mode: str = "cat", pool: KVPool | None =
         cache = DynamicCache()
     if mode not in CACHE_MODES:
         raise ValueError(f"cache mode must be one of {CACHE_MODES}, not {mode!r}")
-    if mode == "prealloc":
-        layer = prefix_layer_class()
-        cache.layers = [layer(reserve, pool, i) for i in range(config.num_hidden_layers)]
-    else:
+    if mode == "cat":
         cache.layers = [suffix_layer_class()() for _ in range(config.num_hidden_layers)]
+    else:
+        layer = prefix_layer_class()
+        grouped = mode == "grouped"
+        cache.layers = [layer(reserve, pool, i, grouped) for i in range(config.num_hidden_layers)]
+        if grouped:
+            cache.lineage = Lineage()
+            cache.reorder_cache = cache.lineage.reorder
     cache.mark_shared_prefix = lambda: mark_shared_prefix(cache)
     return cache
+
+
+class Lineage:
+    """Where a grouped cache holds each sequence's generated tokens.
+
+    ``table[s, p]`` is the slot, within sequence ``s``'s clip, whose keys and values at generated
+    position ``p`` are ``s``'s. Every sequence writes its step ``p`` into its own slot; a beam
+    reorder copies rows of this (sequences, new tokens) table instead of the keys and values.
+    The static step owns the table and attaches it at its first step; a reorder before that
+    (after the prefill, when no sequence has a history yet) has nothing to move.
+    """
+
+    def __init__(self) -> None:
+        self.table = None
+
+    def reorder(self, beam_idx) -> None:
+        if self.table is not None:
+            self.table.copy_(self.table.index_select(0, beam_idx.to(self.table.device)))
 
 
 def mark_shared_prefix(cache) -> None:
@@ -118,19 +145,25 @@ def _make_prefix_layer():
 
         ``keys``/``values`` are views of the filled prefix, so attention reads only what exists.
         After :func:`mark_shared_prefix`, a beam reorder rewrites only the generated suffix.
+        ``grouped``: beams or samples do not repeat the buffer (one row per clip); the static
+        step writes each sequence's new keys into its clip's row, at one position per sequence.
         """
 
-        def __init__(self, reserve: int = 0, pool: KVPool | None = None, index: int = 0):
+        def __init__(self, reserve: int = 0, pool: KVPool | None = None, index: int = 0,
+                     grouped: bool = False):
             super().__init__()
             self.reserve, self.length, self.shared = reserve, 0, 0
             self.pool, self.index = pool, index
+            self.grouped, self.group = grouped, 1  # sequences per row of the buffer
             self._k = self._v = None
-            self.write_index = None  # set by StaticStep: write there, attend the whole buffer
+            self.write_index = None  # set by StaticStep: (group,) positions in each clip's row
 
         def update(self, key_states, value_states, *args, **kwargs):
-            if self.write_index is not None:
-                self._k.index_copy_(2, self.write_index, key_states)
-                self._v.index_copy_(2, self.write_index, value_states)
+            if self.write_index is not None:  # (sequences, heads, 1, dim) -> (clips, heads, group, dim)
+                clips = self._k.shape[0]
+                for buffer, new in ((self._k, key_states), (self._v, value_states)):
+                    by_clip = new.reshape(clips, -1, new.shape[1], new.shape[3]).transpose(1, 2)
+                    buffer.index_copy_(2, self.write_index, by_clip)
                 return self._k, self._v
             n = key_states.shape[-2]
             if self._k is None or self.length + n > self._k.shape[-2]:
@@ -150,9 +183,10 @@ def _make_prefix_layer():
             return self.pool.take((self.index, kind, "prompt"), tuple(shape), like, keep)
 
         def _grow(self, key_states, value_states, size: int) -> None:
+            size = -(-size // ALIGN) * ALIGN
             shape_k = (*key_states.shape[:2], size, key_states.shape[-1])
             shape_v = (*value_states.shape[:2], size, value_states.shape[-1])
-            written = size - self.reserve  # what is copied over plus what update writes next
+            written = self.length + key_states.shape[-2]  # copied over plus what update writes
             k = self._buffer("k", shape_k, key_states, written)
             v = self._buffer("v", shape_v, value_states, written)
             if self._k is not None:
@@ -168,6 +202,9 @@ def _make_prefix_layer():
             return self.length
 
         def batch_repeat_interleave(self, repeats: int) -> None:
+            if self.grouped:  # the row is the clip's: its sequences' slots follow the prompt
+                self.group *= repeats
+                return
             if self._k is None:
                 return
             if self.pool is None:
@@ -190,8 +227,8 @@ def _make_prefix_layer():
                 self._views()
 
         def reorder_cache(self, beam_idx) -> None:
-            if self._k is None or self.length == self.shared:
-                return
+            if self.grouped or self._k is None or self.length == self.shared:
+                return  # grouped: the cache's Lineage follows the beams
             index = beam_idx.to(self._k.device)
             part = slice(self.shared, self.length)
             self._k[:, :, part] = self._k[index, :, part]

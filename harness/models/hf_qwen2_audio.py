@@ -204,7 +204,8 @@ class Qwen2AudioBackend:
                                                     audio[keep].to(self.dtype))
             mask = torch.cat([own.new_ones(len(texts), width), own], dim=1)
             position = (mask.cumsum(-1) - 1).clamp(min=0)
-            cache = new_cache(self.lm.config, reserve + ids.shape[1], self.cache_mode, self._pool)
+            mode = "grouped" if self._static_decoding() else self.cache_mode
+            cache = new_cache(self.lm.config, reserve + ids.shape[1], mode, self._pool)
             for layer, (k, v) in zip(cache.layers, prefix):
                 layer.update(k.expand(len(texts), -1, -1, -1), v.expand(len(texts), -1, -1, -1))
                 layer.reserve = reserve
@@ -225,6 +226,13 @@ class Qwen2AudioBackend:
 
     def _static_decoding(self) -> bool:
         return self.decode_mode != "eager" and self.cache_mode == "prealloc"
+
+    def decode_reserve(self, decoding: Decoding) -> int:
+        """Cache room to reserve past the prompt: the static step's grouped cache holds a slot of
+        new tokens for each of a clip's sequences; the ordinary one repeats the prompt with room
+        for one."""
+        per_clip = decoding.num_candidates if self._static_decoding() else 1
+        return decoding.max_new_tokens * per_clip
 
     def decode_step(self):
         """The step function for one batch's decode, per :attr:`decode_mode`.
@@ -303,7 +311,7 @@ class Qwen2AudioBackend:
         def run(chunk):
             try:
                 state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
-                                     reserve=decoding.max_new_tokens)
+                                     reserve=self.decode_reserve(decoding))
                 step = self.decode_step()
                 if decoding.mode == "beam":
                     decoded = beam_search(step, state, n, decoding, self.eos_ids, self.pad_id,
@@ -372,7 +380,8 @@ class Qwen2AudioBackend:
         free, _ = torch.cuda.mem_get_info(self.device)
         free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
         return clips_per_batch(free, self.lm.config, self._prompt_tokens(requests), new_tokens,
-                               sequences_per_clip, self.lm_head.out_features)
+                               sequences_per_clip, self.lm_head.out_features,
+                               shared_prompt=self._static_decoding())
 
     def _prompt_tokens(self, requests) -> int:
         """An upper bound on the prompt length: the longest clip's audio tokens (25 per second)

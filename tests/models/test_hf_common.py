@@ -19,3 +19,18 @@ def test_batch_size_estimate_counts_the_copies_each_decoding_keeps():
     assert 100 / 6 - 1 < beam < 100 / 5  # five beams plus the prompt copy they came from
     assert clips_per_batch(10**15, qwen_7b, 342, 40, 1, 156_032) == 256  # capped
     assert clips_per_batch(0, qwen_7b, 342, 40, 1, 156_032) == 1
+
+
+def test_batch_size_estimate_counts_the_prompt_once_in_a_grouped_cache():
+    from types import SimpleNamespace
+
+    from harness.models._hf_common import clips_per_batch
+
+    qwen_7b = SimpleNamespace(num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32,
+                              hidden_size=4096, intermediate_size=11008)
+    per_token = 2 * 32 * 32 * 128 * 2
+    per_clip_beam = (per_token * (342 + 5 * 40)  # the prompt once, forty new tokens per beam
+                     + 342 * (3 * 11008 + 6 * 4096) * 2 + 5 * 156_032 * 4 * 6)
+    free = int(50 * per_clip_beam / 0.6) + 1
+    assert clips_per_batch(free, qwen_7b, 342, 40, 5, 156_032, shared_prompt=True) == 50
+    assert clips_per_batch(free, qwen_7b, 342, 40, 5, 156_032) < 50 / 3  # six prompt copies

@@ -29,3 +29,30 @@ def test_kv_pool_reuses_a_buffer_within_its_slack_and_zeroes_what_was_left():
     assert torch.isnan(again[:, :, :5]).all() and torch.count_nonzero(again[:, :, 5:]) == 0
     assert pool.take("k", (2, 3, 4, 4), like).shape[2] == 4  # too much slack: a new buffer
     assert pool.take("k", (4, 3, 4, 4), like).shape[0] == 4 and pool.allocations == 3
+
+
+def test_lineage_reorder_copies_table_rows_and_waits_for_its_table():
+    from harness.models._kv_cache import Lineage
+
+    lineage = Lineage()
+    lineage.reorder(torch.tensor([1, 0]))  # before the first step: no history to move
+    lineage.table = torch.tensor([[0, 0, 1], [1, 1, 1]])
+    lineage.reorder(torch.tensor([1, 1]))
+    assert lineage.table.tolist() == [[1, 1, 1], [1, 1, 1]]
+
+
+def test_grouped_cache_holds_each_clips_prompt_once_whatever_the_beams():
+    from transformers import Qwen2Config
+
+    from harness.models._kv_cache import new_cache
+
+    config = Qwen2Config(num_hidden_layers=2, hidden_size=24, num_attention_heads=3)
+    cache = new_cache(config, reserve=3 * 4 + 5, mode="grouped")
+    for layer in cache.layers:
+        layer.update(torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8))
+    before = [(layer._k.data_ptr(), layer._k.shape) for layer in cache.layers]
+    cache.batch_repeat_interleave(3)  # three beams per clip
+    cache.reorder_cache(torch.tensor([2, 0, 1, 3, 3, 5]))  # moves no keys (no lineage table yet)
+    assert [(layer._k.data_ptr(), layer._k.shape) for layer in cache.layers] == before
+    assert all(layer.group == 3 and layer._k.shape[0] == 2 for layer in cache.layers)
+    assert cache.layers[0]._k.shape[2] % 16 == 0 and cache.layers[0]._k.shape[2] >= 5 + 3 * 4

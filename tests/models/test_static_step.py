@@ -60,10 +60,11 @@ def test_one_static_step_serves_every_batch_of_a_call_and_decodes_like_eager(tin
         assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
         assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates],
                                                                  abs=1e-4)
-    # 4 batches (2+2+2+1 clips): the three of two clips share one set of buffers (prompt and
-    # repeated, keys and values, per layer) within the slack; the last, smaller one needs its own
+    # 4 batches (2+2+2+1 clips): the three of two clips share one set of buffers (keys and
+    # values per layer, one row per clip: beams repeat nothing) within the slack; the last,
+    # smaller one needs its own
     layers = tiny.lm.config.num_hidden_layers
-    assert seen == [(2, 2 * 4 * layers)]
+    assert seen == [(2, 2 * 2 * layers)]
 
 
 
@@ -115,3 +116,55 @@ def test_decode_attention_kernel_is_selectable_and_checked(tiny):
     assert [g.candidates[0].text for g in with_math] == [g.candidates[0].text for g in reference]
     with pytest.raises(ValueError, match="decode attention must be one of"):
         attention_kernels("flash-ish")
+
+
+def test_grouped_attention_equals_attention_over_each_sequences_own_history():
+    """Each clip's sequences attend its one row under their own masks: the same as attending a
+    per-sequence copy of what each sequence sees."""
+    from harness.models._static_step import grouped_attention
+
+    clips, group, heads, width, dim = 2, 3, 4, 11, 8
+    query = torch.randn(clips * group, heads, 1, dim, dtype=torch.float64)
+    key, value = (torch.randn(clips, heads, width, dim, dtype=torch.float64) for _ in range(2))
+    seen = torch.rand(clips, group, width) < 0.6
+    seen[..., 0] = True
+    mask = torch.zeros(clips, 1, group, width, dtype=torch.float64).masked_fill(
+        ~seen[:, None], torch.finfo(torch.float64).min)
+    out, _ = grouped_attention(None, query, key, value, mask, scaling=0.3)
+    assert out.shape == (clips * group, 1, heads, dim)
+    for s in range(clips * group):
+        c, b = divmod(s, group)
+        keep = seen[c, b]
+        scores = torch.einsum("hd,hld->hl", query[s, :, 0], key[c][:, keep]) * 0.3
+        weights = torch.softmax(scores, dim=-1)
+        expected = torch.einsum("hl,hld->hd", weights, value[c][:, keep])
+        assert torch.allclose(out[s, 0], expected, atol=1e-12)
+
+
+def test_grouped_layout_switches_the_attention_and_puts_it_back(tiny):
+    from harness.models._static_step import GROUPED_ATTENTION, grouped_layout
+
+    config = tiny.lm.layers[0].self_attn.config
+    before = config._attn_implementation
+    with pytest.raises(RuntimeError, match="inside"), grouped_layout(tiny.lm):
+        assert all(layer.self_attn.config._attn_implementation == GROUPED_ATTENTION
+                   for layer in tiny.lm.layers)
+        raise RuntimeError("inside")
+    assert config._attn_implementation == before
+
+
+def test_static_step_names_the_missing_room_for_new_tokens(tiny):
+    dataset = load_dataset("iemocap")
+    it = list(dataset)[0]
+    decoding = Decoding(mode="beam", num_candidates=3, max_new_tokens=6, min_new_tokens=6)
+    try:
+        tiny.decode_mode = "static"
+        from harness.models._decode import beam_search
+
+        state = tiny.prefill([it.load_audio()], [base_prompt("iemocap", it.transcript,
+                                                             dataset.labels)], reserve=6)
+        # room for 6 new tokens in all, where each of the 3 beams needs 6 of its own
+        with torch.inference_mode(), pytest.raises(ValueError, match="decode_reserve"):
+            beam_search(tiny.decode_step(), state, 3, decoding, tiny.eos_ids, tiny.pad_id)
+    finally:
+        tiny.decode_mode = "eager"

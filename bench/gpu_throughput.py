@@ -274,7 +274,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-beam", type=int, default=144)
     parser.add_argument("--n-baseline", type=int, default=4)
     parser.add_argument("--batch", type=int, default=0, help="fixed batch size (0: from memory)")
-    parser.add_argument("--breakdown", default="graph:auto,graph:math,graph:efficient,graph:cudnn",
+    parser.add_argument("--breakdown",
+                        default="graph:auto,graph:math,graph:efficient,graph:cudnn,graph:matmul",
                         help="decode-mode:attention pairs timed stage by stage on one batch; "
                              "the fastest is used for the end-to-end rates")
     parser.add_argument("--no-compile", action="store_true",
@@ -289,7 +290,7 @@ def main() -> None:
     device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
     if args.tiny:
         args.n, args.n_beam, args.n_baseline = min(args.n, 16), min(args.n_beam, 8), 2
-        args.breakdown = "eager:auto,static:auto,static:math"
+        args.breakdown = "eager:auto,static:auto,static:matmul"
     import transformers
 
     model, processor = build(args.tiny, device)

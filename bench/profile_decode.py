@@ -2,7 +2,9 @@
 
 Variants: ``eager`` (ordinary steps over the preallocated cache), ``cat`` (concatenating cache),
 ``static:<attention>`` (the static-shape step a CUDA graph replays, run eagerly so its kernels
-show, with the given SDPA kernel: auto, math, efficient, cudnn).
+show, with the given attention kernel: auto, math, efficient, cudnn, matmul), and ``prefill``
+(one batch's features, audio encoder and LM prefill: the readout's whole cost but its few label
+tokens).
 
     python bench/profile_decode.py [--batch 128] [--steps 6] [--variants eager,static:auto]
     python bench/profile_decode.py --tiny      # the same code on a tiny config, on the CPU
@@ -31,7 +33,7 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--variants", default="eager,static:auto,static:math")
+    parser.add_argument("--variants", default="eager,static:auto,static:math,static:matmul")
     parser.add_argument("--rows", type=int, default=18)
     args = parser.parse_args()
     device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
@@ -56,22 +58,31 @@ def configure(backend, variant: str) -> None:
 
 
 def profile(backend, variant, audios, prompts, decoding, activities, device, args) -> None:
-    configure(backend, variant)
+    configure(backend, "eager" if variant == "prefill" else variant)
     for warm_up in (True, False):
-        state = backend.prefill(audios, prompts, reserve=backend.decode_reserve(decoding))
-        step = backend.decode_step()
+        run = one_pass(backend, variant, audios, prompts, decoding)
         if warm_up:
-            sample(step, state, 1, decoding, backend.eos_ids, backend.pad_id)
+            run()
             continue
         with torch.profiler.profile(activities=activities) as prof:
-            sample(step, state, 1, decoding, backend.eos_ids, backend.pad_id)
+            run()
     sort = "cuda_time_total" if device == "cuda" else "cpu_time_total"
-    print(f"=== {variant}, batch {args.batch}, {args.steps} steps, sorted by {sort}", flush=True)
+    steps = "" if variant == "prefill" else f", {args.steps} steps"
+    print(f"=== {variant}, batch {args.batch}{steps}, sorted by {sort}", flush=True)
     print(prof.key_averages().table(sort_by=sort, row_limit=args.rows, max_name_column_width=60),
           flush=True)
-    del state, step
+    del run
     if device == "cuda":
         torch.cuda.empty_cache()
+
+
+def one_pass(backend, variant, audios, prompts, decoding):
+    """The work one pass profiles: a prefill, or the decode after an (unprofiled) prefill."""
+    if variant == "prefill":
+        return lambda: backend.prefill(audios, prompts)
+    state = backend.prefill(audios, prompts, reserve=backend.decode_reserve(decoding))
+    step = backend.decode_step()
+    return lambda: sample(step, state, 1, decoding, backend.eos_ids, backend.pad_id)
 
 
 if __name__ == "__main__":

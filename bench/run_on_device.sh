@@ -9,6 +9,6 @@ out=${OUT:-bench/results/latest}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-timeout "${THROUGHPUT_LIMIT:-420}" python3 bench/gpu_throughput.py "$@" 2>&1 | tee "$out/throughput.log"
-timeout "${PROFILE_LIMIT:-90}" python3 bench/profile_decode.py --batch 128 --steps 6 --rows 14 \
-    2>&1 | tee "$out/profile.log"
+timeout "${THROUGHPUT_LIMIT:-400}" python3 bench/gpu_throughput.py "$@" 2>&1 | tee "$out/throughput.log"
+timeout "${PROFILE_LIMIT:-110}" python3 bench/profile_decode.py --batch 128 --steps 6 --rows 14 \
+    --variants static:auto,static:matmul,prefill 2>&1 | tee "$out/profile.log"

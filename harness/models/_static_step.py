@@ -20,19 +20,20 @@ import contextlib
 import warnings
 
 GROUPED_ATTENTION = "harness-grouped-decode"  # registered with transformers' AttentionInterface
-ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn")
+ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
 
 
 def attention_kernels(name: str):
-    """A context choosing PyTorch's SDPA kernel for the decode step; ``auto`` leaves it to torch.
+    """A context choosing PyTorch's SDPA kernel for the decode step; ``auto`` leaves it to torch,
+    ``matmul`` bypasses SDPA (:func:`grouped_attention_matmul`).
 
     A clip's few queries (one per beam) against its masked row are a skinny matrix product;
     which kernel reads the cache fastest is measured by bench/gpu_throughput.py, not assumed.
     """
-    if name == "auto":
-        return contextlib.nullcontext()
     if name not in ATTENTION_KERNELS:
         raise ValueError(f"decode attention must be one of {ATTENTION_KERNELS}, not {name!r}")
+    if name in ("auto", "matmul"):
+        return contextlib.nullcontext()
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     backend = {"math": SDPBackend.MATH, "efficient": SDPBackend.EFFICIENT_ATTENTION,
@@ -59,17 +60,54 @@ def grouped_attention(module, query, key, value, attention_mask, scaling=None, d
     return out.transpose(1, 2).reshape(sequences, 1, heads, dim), None
 
 
+def grouped_attention_matmul(module, query, key, value, attention_mask, scaling=None,
+                             dropout=0.0, **kwargs):
+    """:func:`grouped_attention` as two batched matrix products: scores accumulated and kept in
+    float32 (as the fused kernels keep them), the cache read once in its own dtype, never
+    converted (PyTorch's ``math`` SDPA converts 16-bit keys and values to float32 first)."""
+    import torch
+
+    clips, kv_heads, width, dim = key.shape
+    sequences, heads = query.shape[:2]
+    group, repeat = sequences // clips, heads // kv_heads
+    # queries of one kv head side by side: (clips * kv heads, repeat * group, dim)
+    q = query.reshape(clips, group, kv_heads, repeat, dim).permute(0, 2, 3, 1, 4)
+    q = q.reshape(clips * kv_heads, repeat * group, dim)
+    k = key.reshape(clips * kv_heads, width, dim).transpose(1, 2)
+    scores = _float32_product(q, k).view(clips, kv_heads, repeat, group, width)
+    scores = scores * (scaling if scaling is not None else dim ** -0.5)
+    weights = torch.softmax(scores + attention_mask[:, :, None].to(scores.dtype), dim=-1)
+    weights = weights.to(value.dtype).view(clips * kv_heads, repeat * group, width)
+    out = torch.bmm(weights, value.reshape(clips * kv_heads, width, dim))
+    out = out.view(clips, kv_heads, repeat, group, dim).permute(0, 3, 1, 2, 4)
+    return out.reshape(sequences, 1, heads, dim), None
+
+
+def _float32_product(a, b):
+    """``a @ b``, at least in float32: 16-bit operands are multiplied as they are on the GPU
+    (float32 accumulation and result), converted first elsewhere."""
+    import torch
+
+    if a.dtype not in (torch.float16, torch.bfloat16):
+        return torch.bmm(a, b)
+    if a.device.type != "cuda":
+        return torch.bmm(a.float(), b.float())
+    return torch.bmm(a, b, out_dtype=torch.float32)
+
+
 @contextlib.contextmanager
-def grouped_layout(lm):
-    """Within: ``lm``'s attention layers run :func:`grouped_attention`."""
+def grouped_layout(lm, matmul: bool = False):
+    """Within: ``lm``'s attention layers run :func:`grouped_attention` (or, with ``matmul``,
+    :func:`grouped_attention_matmul`)."""
     from transformers import AttentionInterface
 
-    AttentionInterface.register(GROUPED_ATTENTION, grouped_attention)
+    name = GROUPED_ATTENTION + ("-matmul" if matmul else "")
+    AttentionInterface.register(name, grouped_attention_matmul if matmul else grouped_attention)
     configs = {id(layer.self_attn.config): layer.self_attn.config for layer in lm.layers}
     previous = {key: config._attn_implementation for key, config in configs.items()}
     try:
         for config in configs.values():
-            config._attn_implementation = GROUPED_ATTENTION
+            config._attn_implementation = name
         yield
     finally:
         for key, config in configs.items():
@@ -170,7 +208,7 @@ class StaticStep:
         self.write.copy_(self.slot_start + self.t)
         self.lineage.index_copy_(1, self.t, self.own[:, None])
         mask = self._mask()
-        with attention_kernels(b.decode_attention), grouped_layout(b.lm):
+        with attention_kernels(b.decode_attention), grouped_layout(b.lm, b.decode_attention == "matmul"):
             hidden = b.lm(inputs_embeds=b.embed(self.tokens[:, None]), attention_mask=mask,
                           position_ids=self.positions[:, None], use_cache=True,
                           **{b.cache_kw: self.cache}).last_hidden_state

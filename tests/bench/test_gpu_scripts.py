@@ -26,7 +26,7 @@ def run(script: str, *args: str) -> str:
 def test_throughput_benchmark_prints_every_figure():
     out = run("gpu_throughput.py", "--tiny")
     for line in ("numerics: harness prefill vs padded reference", "graph vs eager static step: 16/16",
-                 "decode static (math attention): beam-5 batch", "decode for the rates below",
+                 "decode static (matmul attention): beam-5 batch", "decode for the rates below",
                  "greedy   baseline", "beam-5   baseline", "readout  baseline", "compiled blocks: readout",
                  "against the float32 reference"):
         assert line in out, out
@@ -35,4 +35,4 @@ def test_throughput_benchmark_prints_every_figure():
 def test_decode_profile_prints_a_table_per_variant():
     out = run("profile_decode.py", "--tiny", "--batch", "2", "--steps", "3", "--rows", "3")
     assert [line.split(",")[0] for line in out.splitlines() if line.startswith("===")] == [
-        "=== eager", "=== static:auto", "=== static:math"]
+        "=== eager", "=== static:auto", "=== static:math", "=== static:matmul"]

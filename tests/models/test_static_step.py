@@ -108,36 +108,42 @@ def test_decode_attention_kernel_is_selectable_and_checked(tiny):
             for it in list(dataset)[:3]]
     decoding = Decoding(max_new_tokens=20)
     reference = tiny.generate(reqs, decoding)
-    try:
-        tiny.decode_mode, tiny.decode_attention = "static", "math"
-        with_math = tiny.generate(reqs, decoding)
-    finally:
-        tiny.decode_mode, tiny.decode_attention = "eager", "auto"
-    assert [g.candidates[0].text for g in with_math] == [g.candidates[0].text for g in reference]
+    for kernel in ("math", "matmul"):
+        try:
+            tiny.decode_mode, tiny.decode_attention = "static", kernel
+            chosen = tiny.generate(reqs, decoding)
+        finally:
+            tiny.decode_mode, tiny.decode_attention = "eager", "auto"
+        assert [g.candidates[0].text for g in chosen] == [g.candidates[0].text for g in reference]
+        assert [g.candidates[0].logprob for g in chosen] == pytest.approx(
+            [g.candidates[0].logprob for g in reference], abs=1e-4)
     with pytest.raises(ValueError, match="decode attention must be one of"):
         attention_kernels("flash-ish")
 
 
-def test_grouped_attention_equals_attention_over_each_sequences_own_history():
+@pytest.mark.parametrize(("kernel", "kv_heads"), [("sdpa", 4), ("matmul", 4), ("matmul", 2)])
+def test_grouped_attention_equals_attention_over_each_sequences_own_history(kernel, kv_heads):
     """Each clip's sequences attend its one row under their own masks: the same as attending a
-    per-sequence copy of what each sequence sees."""
-    from harness.models._static_step import grouped_attention
+    per-sequence copy of what each sequence sees (with grouped-query heads too)."""
+    from harness.models._static_step import grouped_attention, grouped_attention_matmul
 
+    attend = grouped_attention if kernel == "sdpa" else grouped_attention_matmul
     clips, group, heads, width, dim = 2, 3, 4, 11, 8
     query = torch.randn(clips * group, heads, 1, dim, dtype=torch.float64)
-    key, value = (torch.randn(clips, heads, width, dim, dtype=torch.float64) for _ in range(2))
+    key, value = (torch.randn(clips, kv_heads, width, dim, dtype=torch.float64) for _ in range(2))
     seen = torch.rand(clips, group, width) < 0.6
     seen[..., 0] = True
     mask = torch.zeros(clips, 1, group, width, dtype=torch.float64).masked_fill(
         ~seen[:, None], torch.finfo(torch.float64).min)
-    out, _ = grouped_attention(None, query, key, value, mask, scaling=0.3)
+    out, _ = attend(None, query, key, value, mask, scaling=0.3)
     assert out.shape == (clips * group, 1, heads, dim)
+    shared = heads // kv_heads  # query heads per key head
     for s in range(clips * group):
         c, b = divmod(s, group)
         keep = seen[c, b]
-        scores = torch.einsum("hd,hld->hl", query[s, :, 0], key[c][:, keep]) * 0.3
-        weights = torch.softmax(scores, dim=-1)
-        expected = torch.einsum("hl,hld->hd", weights, value[c][:, keep])
+        k, v = (x[c].repeat_interleave(shared, 0)[:, keep] for x in (key, value))
+        weights = torch.softmax(torch.einsum("hd,hld->hl", query[s, :, 0], k) * 0.3, dim=-1)
+        expected = torch.einsum("hl,hld->hd", weights, v)
         assert torch.allclose(out[s, 0], expected, atol=1e-12)
 
 

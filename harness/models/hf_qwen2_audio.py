@@ -63,10 +63,11 @@ class Qwen2AudioBackend:
         # clips over 30 s: "truncate" or "chunk" (each with a warning), or "error" (per item)
         self.long_audio = check_policy(long_audio)
         # in-place writes into a preallocated buffer: faster than concatenation on an H200
-        # (bench/profile_decode.py), and what the static decode step needs
+        # (bench/profile_decode.py); the static decode step lays it out grouped by clip
         self.cache_mode = "prealloc"
-        # "graph": static-shape steps replayed from a CUDA graph; "static": the same, eager;
-        # "eager": ordinary steps (fastest on the CPU, where the static buffer is wasted work)
+        # "graph": static-shape steps on a grouped cache (_static_step), replayed from a CUDA
+        # graph; "static": the same, eager; "eager": ordinary steps on a repeated cache (fastest
+        # on the CPU, where attending the whole static buffer is wasted work)
         self.decode_mode = "graph" if self.device.type == "cuda" else "eager"
         self.decode_attention = "auto"  # the static step's SDPA kernel (_static_step.ATTENTION_KERNELS)
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers

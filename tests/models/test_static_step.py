@@ -30,6 +30,28 @@ def test_static_shape_step_decodes_like_the_ordinary_step(tiny, decoding):
 
 
 
+def test_constrained_beams_decode_alike_on_the_static_step(tiny):
+    """On a GPU the grouped static step is the default: the JSON automaton follows its beams
+    through the lineage (states move with the reorder, keys and values do not)."""
+    dataset = load_dataset("iemocap")
+    reqs = [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels))
+            for it in list(dataset)[:3]]
+    decoding = Decoding(mode="beam", num_candidates=3, max_new_tokens=48, constrained=True,
+                        json_labels=tuple(dataset.labels))
+    outputs = {}
+    try:
+        for mode in ("eager", "static"):
+            tiny.decode_mode = mode
+            outputs[mode] = tiny.generate(reqs, decoding)
+    finally:
+        tiny.decode_mode = "eager"
+    for a, b in zip(outputs["eager"], outputs["static"]):
+        assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
+        assert all(c.text.startswith("{") for c in b.candidates)
+        assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates],
+                                                                 abs=1e-4)
+
+
 def test_one_static_step_serves_every_batch_of_a_call_and_decodes_like_eager(tiny, monkeypatch):
     """Batches of a call reuse the pooled KV buffers, so the step (on a GPU, its CUDA graph) is
     built once per shape; shorter prompts in a reused, longer buffer decode the same."""

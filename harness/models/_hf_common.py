@@ -70,6 +70,26 @@ def clips_per_batch(free_bytes: int, config, prompt_tokens: int, new_tokens: int
     return int(max(1, min(cap, 0.6 * free_bytes // (kv + temporaries + vocab_rows))))
 
 
+def compile_layer_parts(layers, saved: dict, enabled: bool, torch,
+                        parts=("input_layernorm", "post_attention_layernorm", "mlp")) -> None:
+    """Replace each decoder layer's norms and MLP by ``torch.compile``d ones (dynamic shapes),
+    keeping the eager modules in ``saved``; ``enabled=False`` puts them back.
+
+    Eager PyTorch runs RMSNorm's float32 upcast and SwiGLU's activation as separate passes over
+    memory; in a prefill of tens of thousands of tokens they cost a share of the time next to
+    the matrix products. Attention and the KV cache stay eager.
+    """
+    if enabled and not saved:
+        for i, layer in enumerate(layers):
+            for part in parts:
+                saved[i, part] = getattr(layer, part)
+                setattr(layer, part, torch.compile(getattr(layer, part), dynamic=True))
+    elif not enabled:
+        for (i, part), module in saved.items():
+            setattr(layers[i], part, module)
+        saved.clear()
+
+
 def resolve_dtype(dtype: str, device: str):
     import torch
 

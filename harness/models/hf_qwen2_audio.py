@@ -25,6 +25,7 @@ from harness.models._hf_common import (
     batched,
     cache_kwarg,
     clips_per_batch,
+    compile_layer_parts,
     hf_cache_snapshot,
     resolve_dtype,
     weights_revision,
@@ -270,24 +271,10 @@ class Qwen2AudioBackend:
             self._pool.clear()
 
     def compile_blocks(self, enabled: bool = True) -> None:
-        """Fuse each decoder layer's norms and MLP with ``torch.compile`` (dynamic shapes).
-
-        Eager PyTorch runs RMSNorm's float32 upcast and SwiGLU's activation as separate passes
-        over memory; in a prefill of tens of thousands of tokens they cost a share of the time
-        next to the matrix products. Attention and the KV cache stay eager. Off by default until
-        bench/gpu_throughput.py shows it pays on the GPU; ``enabled=False`` restores the eager
-        modules.
-        """
-        parts = ("input_layernorm", "post_attention_layernorm", "mlp")
-        if enabled and not self._eager_blocks:
-            for i, layer in enumerate(self.lm.layers):
-                for part in parts:
-                    self._eager_blocks[i, part] = getattr(layer, part)
-                    setattr(layer, part, self._torch.compile(getattr(layer, part), dynamic=True))
-        elif not enabled:
-            for (i, part), module in self._eager_blocks.items():
-                setattr(self.lm.layers[i], part, module)
-            self._eager_blocks.clear()
+        """Fuse each decoder layer's norms and MLP with ``torch.compile`` (see
+        :func:`~harness.models._hf_common.compile_layer_parts`); off by default until
+        bench/gpu_throughput.py shows it pays on the GPU; ``enabled=False`` restores them."""
+        compile_layer_parts(self.lm.layers, self._eager_blocks, enabled, self._torch)
 
     def step(self, tokens, mask, position, cache):
         """Logits for the next token of every sequence (one decode step)."""

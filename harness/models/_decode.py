@@ -187,32 +187,32 @@ def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: l
 
 def _advance(beams: _Beams, top_scores: np.ndarray, top_index: np.ndarray, vocab: int,
              eos: set[int], pad_id: int, bad: np.ndarray, last: bool):
-    """One step of beam bookkeeping on the host: finish EOS hypotheses, keep the best ``width``."""
-    width = beams.width
-    source = np.zeros(beams.clips * width, dtype=np.int64)
-    tokens = np.full(beams.clips * width, pad_id, dtype=np.int64)
-    new_scores = np.full(beams.clips * width, -np.inf)
-    for c in range(beams.clips):
-        rows = range(c * width, (c + 1) * width)
-        source[rows] = np.arange(c * width, (c + 1) * width)
-        if beams.done[c]:
-            continue
-        kept = 0
-        for rank, (score, flat) in enumerate(zip(top_scores[c], top_index[c])):
-            src, token = c * width + int(flat) // vocab, int(flat) % vocab
-            if not np.isfinite(score):
-                break
-            if token in eos:
-                if rank < width:
-                    beams.finished[c].append(Decoded(
-                        (*beams.history[src].tolist(), token), float(score), not bad[src]))
-                continue
-            row = c * width + kept
-            source[row], tokens[row], new_scores[row] = src, token, score
-            kept += 1
-            if kept == width:
-                break
-        _close_clip(beams, c, source, tokens, new_scores, bad, last)
+    """One step of beam bookkeeping on the host, vectorised over clips (the GPU waits for it):
+    EOS among a clip's ``width`` best candidates finishes a hypothesis, the best non-EOS
+    candidates become the next beams."""
+    clips, width = beams.clips, beams.width
+    ranks = np.arange(top_scores.shape[1])[None, :]
+    first_row = np.arange(clips)[:, None] * width
+    source_of, token_of = first_row + top_index // vocab, top_index % vocab
+    live = (~np.asarray(beams.done, dtype=bool))[:, None] & np.logical_and.accumulate(
+        np.isfinite(top_scores), axis=1)  # a clip's candidates up to its first -inf
+    at_eos = np.isin(token_of, list(eos))
+    going = live & ~at_eos
+    slot = np.cumsum(going, axis=1) - 1
+    taken = going & (slot < width)
+    source = np.arange(clips * width)
+    tokens = np.full(clips * width, pad_id, dtype=np.int64)
+    new_scores = np.full(clips * width, -np.inf)
+    rows = (first_row + slot)[taken]
+    source[rows], tokens[rows], new_scores[rows] = (source_of[taken], token_of[taken],
+                                                     top_scores[taken])
+    for c, r in zip(*np.nonzero(live & at_eos & (ranks < width))):
+        src = source_of[c, r]
+        beams.finished[c].append(Decoded((*beams.history[src].tolist(), int(token_of[c, r])),
+                                         float(top_scores[c, r]), not bad[src]))
+    for c in range(clips):
+        if not beams.done[c] and (last or len(beams.finished[c]) >= width):
+            _close_clip(beams, c, source, tokens, new_scores, bad, last)
     beams.history = np.concatenate([beams.history[source], tokens[:, None]], axis=1)
     return source, tokens, new_scores
 

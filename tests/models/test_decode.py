@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
 pytest.importorskip("transformers", reason="the hf extra is not installed")
@@ -93,3 +95,75 @@ def test_samples_follow_the_seed():
     b = sample(step, start(), 4, decoding, [EOS], PAD, torch.Generator().manual_seed(1))
     assert [s.tokens for s in a[0]] == [s.tokens for s in b[0]]
     assert len(a[0]) == 4 and len({s.tokens for s in a[0]}) > 1
+
+
+def _advance_by_loop(beams, top_scores, top_index, vocab, eos, pad_id, bad, last):
+    """The bookkeeping as first written, clip by clip and candidate by candidate: the oracle the
+    vectorised one must equal."""
+    from harness.models._decode import Decoded, _close_clip
+
+    width = beams.width
+    source = np.zeros(beams.clips * width, dtype=np.int64)
+    tokens = np.full(beams.clips * width, pad_id, dtype=np.int64)
+    new_scores = np.full(beams.clips * width, -np.inf)
+    for c in range(beams.clips):
+        rows = range(c * width, (c + 1) * width)
+        source[rows] = np.arange(c * width, (c + 1) * width)
+        if beams.done[c]:
+            continue
+        kept = 0
+        for rank, (score, flat) in enumerate(zip(top_scores[c], top_index[c])):
+            src, token = c * width + int(flat) // vocab, int(flat) % vocab
+            if not np.isfinite(score):
+                break
+            if token in eos:
+                if rank < width:
+                    beams.finished[c].append(Decoded(
+                        (*beams.history[src].tolist(), token), float(score), not bad[src]))
+                continue
+            row = c * width + kept
+            source[row], tokens[row], new_scores[row] = src, token, score
+            kept += 1
+            if kept == width:
+                break
+        _close_clip(beams, c, source, tokens, new_scores, bad, last)
+    beams.history = np.concatenate([beams.history[source], tokens[:, None]], axis=1)
+    return source, tokens, new_scores
+
+
+@st.composite
+def beam_steps(draw):
+    clips, width, vocab = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(2, 6))
+    k = min(2 * width, width * vocab)
+    finite = draw(st.lists(st.integers(0, k), min_size=clips, max_size=clips))
+    scores = np.full((clips, k), -np.inf)
+    index = np.zeros((clips, k), dtype=np.int64)
+    for c in range(clips):
+        values = draw(st.lists(st.floats(-30, 0), min_size=finite[c], max_size=finite[c]))
+        scores[c, : finite[c]] = sorted(values, reverse=True)
+        index[c] = draw(st.permutations(range(width * vocab)))[:k]
+    done = draw(st.lists(st.booleans(), min_size=clips, max_size=clips))
+    earlier = [draw(st.lists(st.floats(-30, 0), max_size=2 * width)) for _ in range(clips)]
+    bad = np.array(draw(st.lists(st.booleans(), min_size=clips * width, max_size=clips * width)))
+    return clips, width, vocab, scores, index, done, earlier, bad, draw(st.booleans())
+
+
+@given(beam_steps())
+@settings(max_examples=300, deadline=None)
+def test_vectorised_beam_bookkeeping_equals_the_clip_by_clip_loop(case):
+    from harness.models._decode import Decoded, _advance, _Beams
+
+    clips, width, vocab, scores, index, done, earlier, bad, last = case
+    history = np.arange(clips * width * 2).reshape(clips * width, 2)
+
+    def fresh():
+        return _Beams(clips, width, history.copy(),
+                      [[Decoded((9,), s, True) for s in e] for e in earlier], list(done))
+
+    ours, reference = fresh(), fresh()
+    got = _advance(ours, scores, index, vocab, {0}, 7, bad, last)
+    want = _advance_by_loop(reference, scores, index, vocab, {0}, 7, bad, last)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    assert ours.finished == reference.finished and ours.done == reference.done
+    np.testing.assert_array_equal(ours.history, reference.history)

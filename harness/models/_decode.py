@@ -54,7 +54,7 @@ def _log_probs(logits: torch.Tensor, eos: torch.Tensor, block_eos: bool
     logits = logits.float()
     finite = torch.isfinite(logits)
     bad = ~finite.all(dim=-1)
-    logp = torch.log_softmax(torch.where(finite, logits, torch.full_like(logits, -1e30)), dim=-1)
+    logp = torch.log_softmax(logits.masked_fill(~finite, -1e30), dim=-1)
     if block_eos:
         logp[:, eos] = -torch.inf
     return logp, bad
@@ -165,8 +165,7 @@ def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: l
         logp, nonfinite = _log_probs(logits, eos, t < decoding.min_new_tokens)
         if guide is not None:
             logp = guide.apply(logp)
-        totals = (scores.reshape(-1, 1) + logp.double()).view(clips, width * vocab)
-        top_scores, top_index = totals.topk(2 * width, dim=1)
+        top_scores, top_index = _best_continuations(logp, scores, 2 * width)
         last = t == decoding.max_new_tokens - 1
         source, tokens, new_scores = _advance(
             beams, top_scores.cpu().numpy(), top_index.cpu().numpy(), vocab, set(eos_ids),
@@ -183,6 +182,23 @@ def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: l
         logits = step(torch.from_numpy(tokens).to(device), mask, position, state.cache)
         position = position + 1
     return [sorted(f, key=lambda d: -d.logprob)[:width] for f in beams.finished]
+
+
+def _best_continuations(logp: torch.Tensor, scores: torch.Tensor, k: int):
+    """Each clip's ``k`` best (beam, token) continuations by total log-likelihood, as (clips, k)
+    totals and flat indices ``beam * vocab + token``, descending.
+
+    A clip's ``k`` best are among each beam's own ``k`` best tokens, so the float64 totals are
+    formed over those only, not over every beam times the vocabulary.
+    """
+    clips, width = scores.shape
+    vocab = logp.shape[1]
+    per_beam = min(k, vocab)
+    beam_lp, beam_token = logp.topk(per_beam, dim=1)  # (clips * width, per_beam)
+    totals = (scores.reshape(-1, 1) + beam_lp.double()).view(clips, width * per_beam)
+    top_scores, pick = totals.topk(k, dim=1)
+    token = beam_token.view(clips, width * per_beam).gather(1, pick)
+    return top_scores, pick.div(per_beam, rounding_mode="floor") * vocab + token
 
 
 def _advance(beams: _Beams, top_scores: np.ndarray, top_index: np.ndarray, vocab: int,

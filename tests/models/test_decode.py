@@ -167,3 +167,19 @@ def test_vectorised_beam_bookkeeping_equals_the_clip_by_clip_loop(case):
         np.testing.assert_array_equal(a, b)
     assert ours.finished == reference.finished and ours.done == reference.done
     np.testing.assert_array_equal(ours.history, reference.history)
+
+
+@pytest.mark.parametrize(("clips", "width", "vocab"), [(3, 5, 50), (2, 3, 4), (1, 1, 7)])
+def test_best_continuations_equal_the_topk_over_every_beam_and_token(clips, width, vocab):
+    from harness.models._decode import _best_continuations
+
+    generator = torch.Generator().manual_seed(clips * width * vocab)
+    logp = torch.log_softmax(torch.randn(clips * width, vocab, generator=generator), -1)
+    scores = torch.randn(clips, width, generator=generator, dtype=torch.float64) * 3
+    scores[:, 1:][torch.rand(clips, width - 1, generator=generator) < 0.3] = -torch.inf
+    k = min(2 * width, width * vocab)
+    full = (scores.reshape(-1, 1) + logp.double()).view(clips, width * vocab).topk(k, dim=1)
+    got = _best_continuations(logp, scores, k)
+    finite = torch.isfinite(full.values)  # among -inf totals the order is arbitrary
+    assert torch.equal(got[0], full.values)
+    assert torch.equal(got[1][finite], full.indices[finite])

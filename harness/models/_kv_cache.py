@@ -163,7 +163,10 @@ def _make_prefix_layer():
                 clips = self._k.shape[0]
                 for buffer, new in ((self._k, key_states), (self._v, value_states)):
                     by_clip = new.reshape(clips, -1, new.shape[1], new.shape[3]).transpose(1, 2)
-                    buffer.index_copy_(2, self.write_index, by_clip)
+                    # a clip's sequences share its row: a non-finite key of one beam would
+                    # survive the others' masks (NaN + mask is NaN) and spoil every beam; the
+                    # beam itself is already flagged by its own non-finite logits
+                    buffer.index_copy_(2, self.write_index, by_clip.nan_to_num(0.0, 0.0, 0.0))
                 return self._k, self._v
             n = key_states.shape[-2]
             if self._k is None or self.length + n > self._k.shape[-2]:

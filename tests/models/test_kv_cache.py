@@ -56,3 +56,24 @@ def test_grouped_cache_holds_each_clips_prompt_once_whatever_the_beams():
     assert [(layer._k.data_ptr(), layer._k.shape) for layer in cache.layers] == before
     assert all(layer.group == 3 and layer._k.shape[0] == 2 for layer in cache.layers)
     assert cache.layers[0]._k.shape[2] % 16 == 0 and cache.layers[0]._k.shape[2] >= 5 + 3 * 4
+
+
+def test_a_non_finite_beam_in_a_grouped_row_does_not_spoil_its_neighbours():
+    """Beams of a clip share its cache row; one beam's NaN key or infinite value, masked out
+    for the others, must not reach their attention (NaN survives an additive mask)."""
+    from harness.models._kv_cache import prefix_layer_class
+    from harness.models._static_step import grouped_attention
+
+    layer = prefix_layer_class()(reserve=4, grouped=True)
+    layer.update(torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8))  # one clip, 3 prompt tokens
+    layer.batch_repeat_interleave(2)
+    layer.write_index = torch.tensor([3, 5])  # step 0 of slot 0 and of slot 1 (2 tokens each)
+    new_k, new_v = torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)
+    new_k[1, 0, 0, 0], new_v[1, 1, 0, 2] = float("nan"), float("inf")  # beam 1 goes bad
+    keys, values = layer.update(new_k, new_v)
+    seen = torch.zeros(1, 1, 2, keys.shape[2], dtype=torch.bool)
+    seen[..., :3] = True
+    seen[0, 0, 0, 3] = seen[0, 0, 1, 5] = True  # each beam sees the prompt and its own token
+    mask = torch.zeros(seen.shape).masked_fill(~seen, torch.finfo(torch.float32).min)
+    out, _ = grouped_attention(None, torch.randn(2, 2, 1, 8), keys, values, mask, scaling=0.3)
+    assert torch.isfinite(out[0]).all()

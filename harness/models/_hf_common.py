@@ -90,6 +90,36 @@ def compile_layer_parts(layers, saved: dict, enabled: bool, torch,
         saved.clear()
 
 
+def expand_placeholders(rows: Sequence[Sequence[int]], texts: Sequence[str], pieces: Sequence[int],
+                        counts: Sequence[int], placeholder: int, pad_id: int):
+    """Token ids of prompts written with one audio placeholder per audio, each placeholder
+    repeated to its audio's token count (``counts``, in order), left-padded, with the mask.
+
+    The ids equal those of the text with the placeholders already repeated (an added token
+    splits the text around it), without the tokenizer parsing a few hundred placeholders per
+    clip. A prompt with another number of placeholders than its ``pieces`` raises, naming it.
+    """
+    import numpy as np
+
+    counts = iter(counts)
+    expanded = []
+    for text, row, k in zip(texts, rows, pieces):
+        row = np.asarray(row, dtype=np.int64)
+        at = np.flatnonzero(row == placeholder)
+        if len(at) != k:
+            raise ValueError(f"expected {k} audio placeholder(s) in the prompt, found {len(at)}: "
+                             f"{text[:80]!r}")
+        repeats = np.ones(len(row), dtype=np.int64)
+        repeats[at] = [next(counts) for _ in range(k)]
+        expanded.append(np.repeat(row, repeats))
+    width = max(len(row) for row in expanded)
+    ids = np.full((len(expanded), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(expanded), width), dtype=np.int64)
+    for i, row in enumerate(expanded):
+        ids[i, width - len(row):], mask[i, width - len(row):] = row, 1
+    return ids, mask
+
+
 def resolve_dtype(dtype: str, device: str):
     import torch
 

@@ -26,6 +26,7 @@ from harness.models._hf_common import (
     cache_kwarg,
     clips_per_batch,
     compile_layer_parts,
+    expand_placeholders,
     hf_cache_snapshot,
     resolve_dtype,
     weights_revision,
@@ -196,11 +197,9 @@ class Qwen2AudioBackend:
         with torch.inference_mode():
             prefix = self._prefix_cache()
             width = prefix[0][0].shape[2]
-            counts = iter(out_lens.tolist())
-            texts = [self.render(p, [next(counts) for _ in range(k)])[len(self._prefix_text):]
-                     for p, k in zip(prompts, pieces or [1] * len(prompts))]
-            enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
-            ids, own = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+            pieces = pieces or [1] * len(prompts)
+            texts = [self.render(p, [1] * k)[len(self._prefix_text):] for p, k in zip(prompts, pieces)]
+            ids, own = self._token_ids(texts, pieces, out_lens.tolist())
             keep = torch.arange(audio.shape[1], device=self.device)[None] < out_lens.to(self.device)[:, None]
             embeds = self.embed(ids).masked_scatter((ids == self.audio_id)[..., None],
                                                     audio[keep].to(self.dtype))
@@ -214,6 +213,14 @@ class Qwen2AudioBackend:
             hidden = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position[:, width:],
                              use_cache=True, **{self.cache_kw: cache}).last_hidden_state
             return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
+
+    def _token_ids(self, texts: Sequence[str], pieces: Sequence[int], counts: Sequence[int]):
+        """Left-padded token ids and mask of ``texts``, each written with one audio placeholder
+        per audio (see :func:`~harness.models._hf_common.expand_placeholders`)."""
+        rows = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        ids, mask = expand_placeholders(rows, texts, pieces, counts, self.audio_id, self.pad_id)
+        return (self._torch.from_numpy(ids).to(self.device),
+                self._torch.from_numpy(mask).to(self.device))
 
     def _prefix_cache(self) -> list:
         """Keys and values, per layer, of the template's text before the audio (batch of one)."""

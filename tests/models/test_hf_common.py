@@ -34,3 +34,17 @@ def test_batch_size_estimate_counts_the_prompt_once_in_a_grouped_cache():
     free = int(50 * per_clip_beam / 0.6) + 1
     assert clips_per_batch(free, qwen_7b, 342, 40, 5, 156_032, shared_prompt=True) == 50
     assert clips_per_batch(free, qwen_7b, 342, 40, 5, 156_032) < 50 / 3  # six prompt copies
+
+
+def test_placeholders_expand_in_id_space_and_a_stray_one_is_named():
+    import re
+
+    from harness.models._hf_common import expand_placeholders
+
+    rows = [[5, 9, 6], [5, 9, 7, 9, 6, 8]]  # 9: the audio placeholder; the second has two audios
+    ids, mask = expand_placeholders(rows, ["a", "b"], [1, 2], [3, 1, 2], placeholder=9, pad_id=0)
+    assert ids.tolist() == [[0, 0, 5, 9, 9, 9, 6], [5, 9, 7, 9, 9, 6, 8]]
+    assert mask.tolist() == [[0, 0, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1, 1]]
+    stray = "says <|AUDIO|> aloud"
+    with pytest.raises(ValueError, match="expected 1 audio placeholder.*found 2.*" + re.escape(stray)):
+        expand_placeholders([[9, 4, 9]], [stray], [1], [3], placeholder=9, pad_id=0)

@@ -238,3 +238,11 @@ def test_compiled_blocks_compute_the_same_prefill_and_can_be_undone(tiny):
     assert tiny.lm.layers[0].mlp is eager_mlp
     torch.testing.assert_close(compiled, reference, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(shorter, reference[:3], atol=1e-4, rtol=1e-4)
+
+
+def test_a_prompt_carrying_the_audio_placeholder_fails_alone(tiny):
+    dataset, reqs = requests_for("iemocap", 3)
+    stray = Request(reqs[1].audio, reqs[1].prompt + " <|AUDIO|>", reqs[1].audio_hash)
+    out = tiny.generate([reqs[0], stray, reqs[2]], Decoding(max_new_tokens=8))
+    assert out[1].error and "audio placeholder" in out[1].error and not out[1].candidates
+    assert out[0].candidates and out[2].candidates and not out[0].error and not out[2].error

@@ -240,19 +240,18 @@ def harness_rate(backend, requests, decoding, device) -> float:
 
 def graph_agreement(backend, requests, decoding) -> str:
     """The graph-replayed step against the same static step run eagerly, over two batches (so
-    the second batch replays the first one's graph)."""
+    the second batch replays the first one's graph); every candidate compared."""
     outputs = {}
     size = backend.batch_size
     backend.batch_size = max(1, len(requests) // 2)
     for mode in ("static", "graph"):
         backend.decode_mode = mode
-        outputs[mode] = backend.generate(requests, decoding)
+        outputs[mode] = [c for g in backend.generate(requests, decoding) for c in g.candidates]
     backend.batch_size = size
-    same = sum(a.candidates[0].text == b.candidates[0].text
-               for a, b in zip(outputs["static"], outputs["graph"]))
-    gap = max(abs(a.candidates[0].logprob - b.candidates[0].logprob)
-              for a, b in zip(outputs["static"], outputs["graph"]))
-    return f"{same}/{len(requests)} identical greedy texts, max |delta logprob| {gap:.2e}"
+    pairs = list(zip(outputs["static"], outputs["graph"]))
+    same = sum(a.text == b.text for a, b in pairs)
+    gap = max(abs(a.logprob - b.logprob) for a, b in pairs)
+    return f"{same}/{len(pairs)} identical texts, max |delta logprob| {gap:.2e}"
 
 
 def say(text: str, started: float = time.perf_counter()) -> None:
@@ -331,7 +330,9 @@ def main() -> None:
     # on the CPU the graph's capture fails and it decodes eagerly: the check then covers the code
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if device == "cpu" else "default")
-        say(f"graph vs eager static step: {graph_agreement(backend, requests[:16], greedy)}")
+        for label, decoding in (("greedy", greedy), ("beam-5", beam)):
+            say(f"graph vs eager static step, {label}: "
+                f"{graph_agreement(backend, requests[:16], decoding)}")
     if device == "cuda":
         sizes = [backend._batch_size(requests, k, 40) for k in (1, 5)]
         say(f"batch sizes from free memory: greedy {sizes[0]}, beam-5 {sizes[1]} clips")

@@ -25,7 +25,8 @@ def run(script: str, *args: str) -> str:
 
 def test_throughput_benchmark_prints_every_figure():
     out = run("gpu_throughput.py", "--tiny")
-    for line in ("numerics: harness prefill vs padded reference", "graph vs eager static step, greedy: 16/16 identical",
+    for line in ("numerics: harness prefill vs padded reference",
+                 "graph vs eager static step, greedy: 16/16 identical",
                  "graph vs eager static step, beam-5: 80/80 identical",
                  "decode static (matmul attention): beam-5 batch", "decode for the rates below",
                  "greedy   baseline", "beam-5   baseline", "readout  baseline", "compiled blocks: readout",

@@ -154,9 +154,9 @@ def _make_prefix_layer():
             super().__init__()
             self.reserve, self.length, self.shared = reserve, 0, 0
             self.pool, self.index = pool, index
-            self.grouped, self.group = grouped, 1  # sequences per row of the buffer
+            self.grouped = grouped
             self._k = self._v = None
-            self.write_index = None  # set by StaticStep: (group,) positions in each clip's row
+            self.write_index = None  # set by StaticStep: one position per sequence of a clip's row
 
         def update(self, key_states, value_states, *args, **kwargs):
             if self.write_index is not None:  # (sequences, heads, 1, dim) -> (clips, heads, group, dim)
@@ -205,11 +205,8 @@ def _make_prefix_layer():
             return self.length
 
         def batch_repeat_interleave(self, repeats: int) -> None:
-            if self.grouped:  # the row is the clip's: its sequences' slots follow the prompt
-                self.group *= repeats
-                return
-            if self._k is None:
-                return
+            if self.grouped or self._k is None:  # grouped: the row is the clip's, and the
+                return  # static step lays its sequences' slots out after the prompt
             if self.pool is None:
                 self._k = self._k.repeat_interleave(repeats, dim=0)
                 self._v = self._v.repeat_interleave(repeats, dim=0)

@@ -20,6 +20,7 @@ import contextlib
 import warnings
 
 GROUPED_ATTENTION = "harness-grouped-decode"  # registered with transformers' AttentionInterface
+_REGISTERED: set[str] = set()  # the names registered so far (once per process)
 ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
 
 
@@ -99,10 +100,12 @@ def _float32_product(a, b):
 def grouped_layout(lm, matmul: bool = False):
     """Within: ``lm``'s attention layers run :func:`grouped_attention` (or, with ``matmul``,
     :func:`grouped_attention_matmul`)."""
-    from transformers import AttentionInterface
-
     name = GROUPED_ATTENTION + ("-matmul" if matmul else "")
-    AttentionInterface.register(name, grouped_attention_matmul if matmul else grouped_attention)
+    if name not in _REGISTERED:
+        from transformers import AttentionInterface
+
+        AttentionInterface.register(name, grouped_attention_matmul if matmul else grouped_attention)
+        _REGISTERED.add(name)
     configs = {id(layer.self_attn.config): layer.self_attn.config for layer in lm.layers}
     previous = {key: config._attn_implementation for key, config in configs.items()}
     try:

@@ -32,6 +32,7 @@ from harness.models._hf_common import (
     weights_revision,
 )
 from harness.models._kv_cache import KVPool, new_cache
+from harness.models._log_mel import log_mel_batch
 from harness.models._long_audio import check_policy, chunks, piece_count, run_fitting
 from harness.models._readout import LabelTree, score_labels
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
@@ -153,26 +154,11 @@ class Qwen2AudioBackend:
         return self.projector(tower.layer_norm(h)), out_lens
 
     def features(self, audios: Sequence[np.ndarray]):
-        """Log-mel features padded to the longest clip plus 0.1 s (identical on the real frames
-        to the processor's 30 s padding, at a fraction of the cost), and the real frame counts.
-
-        Whisper's extractor is called on a batch padded here: its own per-clip padding and
-        tensor conversions cost more than the spectrogram (bit-identical output, tested).
-        """
-        longest = min(MAX_SAMPLES, max(len(a) for a in audios) + 1_600)
-        fe = self.processor.feature_extractor
-        if not hasattr(fe, "_torch_extract_fbank_features") or getattr(fe, "dither", 0.0):
-            feats = fe([a[:MAX_SAMPLES] for a in audios], sampling_rate=16_000,
-                       return_attention_mask=True, padding="max_length", max_length=longest,
-                       truncation=True, return_tensors="pt", **self._fe_device)
-            return feats["input_features"], feats["attention_mask"].sum(-1).to(self.device)
-        batch = np.zeros((len(audios), longest), dtype=np.float32)
-        for row, audio in zip(batch, audios):
-            row[: min(len(audio), longest)] = audio[:longest]
-        device = self._fe_device.get("device", "cpu")
-        mel = self._torch.from_numpy(np.asarray(fe._torch_extract_fbank_features(batch, device)))
-        frames = [-(-min(len(a), longest) // fe.hop_length) for a in audios]
-        return mel, self._torch.tensor(frames, device=self.device)
+        """Log-mel features of a batch and the real frame counts (see
+        :func:`~harness.models._log_mel.log_mel_batch`)."""
+        mel, frames = log_mel_batch(self.processor.feature_extractor, audios, MAX_SAMPLES,
+                                    self._fe_device)
+        return mel, frames.to(self.device)
 
     def prefill(self, audios: Sequence[np.ndarray], prompts: Sequence[str], reserve: int = 0
                 ) -> Prefilled:

@@ -24,6 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stage_times import breakdown, timed  # noqa: E402
+
 from harness.models import Decoding, Request  # noqa: E402
 from harness.models.hf_qwen2_audio import TINY_PATH, Qwen2AudioBackend  # noqa: E402
 from harness.prompts import base_prompt, readout_prompt  # noqa: E402
@@ -67,19 +69,6 @@ def build(tiny: bool, device: str):
 def clips(n: int, seconds: float = 6.0) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     return [(0.1 * rng.standard_normal(int(seconds * 16_000))).astype(np.float32) for _ in range(n)]
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def timed(fn, device: str) -> float:
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def baseline_generate(model, processor, backend, audios, prompts, device, beams: int) -> float:
@@ -138,86 +127,6 @@ def calibration(model, inputs, ours, ref) -> str:
         exact = model(**inputs, logits_to_keep=1).logits[:, -1].float()
     return (f"against the float32 reference: harness {dtype} {relative(ours, exact):.2e}, "
             f"reference {dtype} {relative(ref, exact):.2e}")
-
-
-def breakdown(backend, requests, decoding, device) -> tuple[str, float]:
-    """Milliseconds per clip for each stage of one batch of the harness path (each stage
-    synchronised), with the prefill's matrix throughput and the decode's read bandwidth (weights
-    and the whole cache, once per step), as text, and the total."""
-    with torch.inference_mode():
-        times, replay, (flops, step_bytes) = _stage_times(backend, requests, decoding, device)
-    if device.startswith("cuda"):
-        torch.cuda.empty_cache()
-    n, steps = len(requests), decoding.max_new_tokens - 1  # the first token is the prefill's
-    t_feat, t_enc, t_pre, t_dec = (t / n * 1e3 for t in times)
-    graph = "" if replay != replay else (
-        f"; graph replay alone {replay:.1f} ms on the GPU, {step_bytes / replay / 1e9:.3g} TB/s")
-    return (f"batch {n}: features {t_feat:.2f} ms/clip, encoder {t_enc:.2f}, "
-            f"LM prefill {t_pre:.2f} ({flops / times[2] / 1e12:.3g} TFLOP/s), decode {t_dec:.2f} "
-            f"({times[3] / steps * 1e3:.1f} ms/step, {step_bytes * steps / times[3] / 1e12:.3g} "
-            f"TB/s of weights and cache{graph})", t_feat + t_enc + t_pre + t_dec)
-
-
-def _stage_times(backend, requests, decoding, device):
-    """As ``generate`` runs a batch, in steady state: the first pass (which captures the decode
-    graph) is not timed, the second reuses the pooled buffers and the graph."""
-    with backend.pooled_decoding():
-        _one_pass(backend, requests, decoding, device)
-        times, step, work = _one_pass(backend, requests, decoding, device)
-        if getattr(step, "captures", 0) > 1:
-            raise RuntimeError("the decode graph was captured again on the second batch")
-        return times, replay_ms(step), work
-
-
-def work(backend, state) -> tuple[float, float]:
-    """FLOPs of the LM prefill that made ``state`` (2 per weight and token: the matrix
-    products) and the bytes one decode step reads at least: the LM's weights and every cache
-    buffer (the static step attends whole rows)."""
-    prefix = backend._prefix_cache()[0][0].shape[2]
-    clips, tokens = state.attention_mask.shape[0], state.attention_mask.shape[1] - prefix
-    weights = sum(p.numel() for p in backend.lm.parameters()) - backend.embed.weight.numel()
-    size = backend.lm_head.weight.element_size()
-    cache = sum(2 * x._k.numel() * x._k.element_size() for x in state.cache.layers)
-    return 2.0 * weights * clips * tokens, (weights + backend.lm_head.weight.numel()) * size + cache
-
-
-def replay_ms(step, repeats: int = 10) -> float:
-    """GPU milliseconds of one replay of the step's graph (nan without a graph): against the
-    loop's time per step, it says how much of a step is the host's."""
-    graph = getattr(step, "graph", None)
-    if graph is None:
-        return float("nan")
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    graph.replay()  # it rewrites the slot of the last step, which nothing reads any more
-    start.record()
-    for _ in range(repeats):
-        graph.replay()
-    stop.record()
-    stop.synchronize()
-    return start.elapsed_time(stop) / repeats
-
-
-def _one_pass(backend, requests, decoding, device):
-    from harness.models._decode import beam_search, sample
-
-    audios, prompts = [r.audio for r in requests], [r.prompt for r in requests]
-    t_feat = timed(lambda: backend.features(audios), device)
-    feats, frames = backend.features(audios)
-    t_enc = timed(lambda: backend.encode_audio(feats, frames), device)
-    audio, lens = backend.encode_audio(feats, frames)
-    out = {}
-    t_pre = timed(lambda: out.setdefault("s", backend.prefill_text(
-        audio, lens, prompts, backend.decode_reserve(decoding))), device)
-    run = beam_search if decoding.mode == "beam" else sample
-    step = backend.decode_step()
-    sizes = work(backend, out["s"])
-    t_dec = timed(lambda: run(step, out.pop("s"), decoding.num_candidates, decoding,
-                              backend.eos_ids, backend.pad_id), device)
-    if getattr(step, "failure", None):
-        raise RuntimeError(f"CUDA graph capture failed: {step.failure}")
-    if hasattr(step, "end"):
-        step.end()
-    return (t_feat, t_enc, t_pre, t_dec), step, sizes
 
 
 def noise_floor(backend, processor, model, audios, prompts, device) -> float:

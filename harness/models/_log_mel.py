@@ -1,4 +1,5 @@
-"""Whisper log-mel features for a batch of clips, padded to the longest clip rather than 30 s."""
+"""Whisper log-mel features for a batch of clips, padded to the longest clip rather than 30 s,
+computed where the model runs."""
 
 from __future__ import annotations
 
@@ -6,28 +7,59 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# 0.1 s past the longest clip: the STFT frames at its edge see what they see in the 30 s window
+PAD_SAMPLES = 1_600
 
-def log_mel_batch(extractor, audios: Sequence[np.ndarray], max_samples: int,
-                  device_kw: dict | None = None):
-    """Log-mel features padded to the longest clip plus 0.1 s (identical on the real frames to
-    the processor's 30 s padding, at a fraction of the cost), and each clip's real frame count.
 
-    Whisper's extractor is called on a batch padded here: its own per-clip padding and tensor
-    conversions cost more than the spectrogram (bit-identical output, tested). ``device_kw``:
-    ``{"device": ...}`` where the extractor computes on a device. Returns CPU tensors.
+def log_mel_batch(extractor, audios: Sequence[np.ndarray], max_samples: int, device="cpu"):
+    """Log-mel features on ``device``, padded to the longest clip plus 0.1 s (identical on the
+    real frames to the processor's 30 s padding, at a fraction of the cost), and each clip's real
+    frame count (a CPU tensor: nothing waits on the device to read it).
+
+    Whisper's extractor pads clip by clip and hands its spectrogram back as numpy, so on a GPU
+    the features went there and back before the encoder read them; here the waveforms go over
+    once, as one padded (pinned) batch, and the features stay. Bit-identical on the CPU to the
+    extractor's own batched spectrogram (tested). An extractor without that spectrogram, or one
+    that dithers, is called as it is.
     """
     import torch
 
-    device_kw = device_kw or {}
-    longest = min(max_samples, max(len(a) for a in audios) + 1_600)
+    longest = min(max_samples, max(len(a) for a in audios) + PAD_SAMPLES)
+    frames = torch.tensor([-(-min(len(a), longest) // extractor.hop_length) for a in audios])
     if not hasattr(extractor, "_torch_extract_fbank_features") or getattr(extractor, "dither", 0.0):
         feats = extractor([a[:max_samples] for a in audios], sampling_rate=16_000,
                           return_attention_mask=True, padding="max_length", max_length=longest,
-                          truncation=True, return_tensors="pt", **device_kw)
-        return feats["input_features"], feats["attention_mask"].sum(-1)
-    batch = np.zeros((len(audios), longest), dtype=np.float32)
-    for row, audio in zip(batch, audios):
-        row[: min(len(audio), longest)] = audio[:longest]
-    mel = extractor._torch_extract_fbank_features(batch, device_kw.get("device", "cpu"))
-    frames = [-(-min(len(a), longest) // extractor.hop_length) for a in audios]
-    return torch.from_numpy(np.asarray(mel)), torch.tensor(frames)
+                          truncation=True, return_tensors="pt")
+        return feats["input_features"].to(device), feats["attention_mask"].sum(-1)
+    waves = _padded_batch(audios, longest, torch.device(device), torch)
+    return whisper_log_mel(extractor, waves.to(device, non_blocking=True)), frames
+
+
+def _padded_batch(audios: Sequence[np.ndarray], longest: int, device, torch):
+    """The clips as one zero-padded float32 (clips, samples) host tensor, pinned when it is bound
+    for a GPU (so the copy runs at full bus speed)."""
+    batch = torch.empty((len(audios), longest), dtype=torch.float32,
+                        pin_memory=device.type == "cuda")
+    rows = batch.numpy()
+    for row, audio in zip(rows, audios):
+        n = min(len(audio), longest)
+        row[:n] = audio[:n]
+        row[n:] = 0.0
+    return batch
+
+
+def whisper_log_mel(extractor, waves):
+    """Whisper's log-mel spectrogram of a (clips, samples) batch, on the batch's device: the
+    operations of ``WhisperFeatureExtractor._torch_extract_fbank_features`` (without dither),
+    keeping the result where it was computed."""
+    import torch
+
+    window = torch.hann_window(extractor.n_fft, device=waves.device)
+    stft = torch.stft(waves, extractor.n_fft, extractor.hop_length, window=window,
+                      return_complex=True)
+    power = (stft[..., :-1].abs() ** 2).contiguous()
+    filters = torch.from_numpy(extractor.mel_filters).to(waves.device, torch.float32)
+    log_spec = torch.clamp(filters.T @ power, min=1e-10).log10()
+    peak = log_spec.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]  # per clip
+    log_spec = torch.maximum(log_spec, peak - 8.0)
+    return (log_spec + 4.0) / 4.0

@@ -12,7 +12,6 @@ What differs from calling ``generate`` on the processor's output (DESIGN.md §12
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,8 +85,6 @@ class Qwen2AudioBackend:
         self._template = self._render_template()
         self._prefix_text = self._template[: self._template.index(AUDIO_TOKEN)]
         self._prefix: list | None = None  # its keys and values, computed at the first prefill
-        fe_params = inspect.signature(processor.feature_extractor.__call__).parameters
-        self._fe_device = {"device": str(self.device)} if "device" in fe_params else {}
         self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."),
                               str(self.device), Capabilities(structured_output=True))
         self._torch = torch
@@ -133,20 +130,22 @@ class Qwen2AudioBackend:
         """Encoder over the longest clip's frames only; returns (B, T, H) and valid lengths.
 
         A few padding frames are kept past the longest clip so that the convolutions see at the
-        clip's edge exactly what they see in the 30 s padded path.
+        clip's edge exactly what they see in the 30 s padded path. ``frames`` (real frames per
+        clip) is read on the host, so nothing here waits for the device.
         """
         torch = self._torch
         tower = self.audio_tower
+        frames = frames.cpu()
         conv_lens, out_lens = tower._get_feat_extract_output_lengths(frames)
         width = min(features.shape[-1], int(frames.max()) + 8)
         x = features[:, :, : width + width % 2].to(self.device, self.dtype)
         h = torch.nn.functional.gelu(tower.conv1(x))
         h = torch.nn.functional.gelu(tower.conv2(h)).permute(0, 2, 1)
         h = h + tower.embed_positions.weight[: h.shape[1]]
-        valid = torch.arange(h.shape[1], device=self.device)[None] < conv_lens.to(self.device)[:, None]
         mask = None
-        if not bool(valid.all()):
-            mask = ((~valid).to(self.dtype) * torch.finfo(self.dtype).min)[:, None, None, :]
+        if bool((conv_lens < h.shape[1]).any()):
+            valid = torch.arange(h.shape[1])[None] < conv_lens[:, None]
+            mask = ((~valid).to(self.device, self.dtype) * torch.finfo(self.dtype).min)[:, None, None, :]
         for layer in tower.layers:
             out = layer(h, mask)
             h = out[0] if isinstance(out, tuple) else out
@@ -156,9 +155,7 @@ class Qwen2AudioBackend:
     def features(self, audios: Sequence[np.ndarray]):
         """Log-mel features of a batch and the real frame counts (see
         :func:`~harness.models._log_mel.log_mel_batch`)."""
-        mel, frames = log_mel_batch(self.processor.feature_extractor, audios, MAX_SAMPLES,
-                                    self._fe_device)
-        return mel, frames.to(self.device)
+        return log_mel_batch(self.processor.feature_extractor, audios, MAX_SAMPLES, self.device)
 
     def prefill(self, audios: Sequence[np.ndarray], prompts: Sequence[str], reserve: int = 0
                 ) -> Prefilled:

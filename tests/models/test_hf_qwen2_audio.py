@@ -220,6 +220,21 @@ def test_features_equal_the_extractors_own_padding_path(tiny):
         padding="max_length", max_length=longest, truncation=True, return_tensors="pt")
     assert torch.equal(ours, ref["input_features"])
     assert frames.tolist() == ref["attention_mask"].sum(-1).tolist()
+    assert frames.device.type == "cpu"  # read on the host: the encoder's shapes wait on nothing
+
+
+def test_a_dithering_extractor_is_called_as_it_is(tiny):
+    from transformers import WhisperFeatureExtractor
+
+    from harness.models._log_mel import log_mel_batch
+
+    extractor = WhisperFeatureExtractor(feature_size=128, dither=1e-3)
+    audios = [np.full(16_000, 0.1, np.float32), np.full(8_000, -0.1, np.float32)]
+    torch.manual_seed(0)
+    ours, frames = log_mel_batch(extractor, audios, 30 * 16_000)
+    undithered, _ = tiny.features(audios)
+    assert ours.shape == undithered.shape and frames.tolist() == [100, 50]
+    assert not torch.equal(ours, undithered)  # the dither went in: its own path ran
 
 
 def test_compiled_blocks_compute_the_same_prefill_and_can_be_undone(tiny):

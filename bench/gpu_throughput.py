@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stage_times import breakdown, timed  # noqa: E402
+from stage_times import breakdown, readout_breakdown, timed  # noqa: E402
 
 from harness.models import Decoding, Request  # noqa: E402
 from harness.models.hf_qwen2_audio import TINY_PATH, Qwen2AudioBackend  # noqa: E402
@@ -276,15 +276,32 @@ def rates(args, model, processor, backend, audios, prompts, requests, device) ->
         ours = harness_rate(backend, requests[:n], decoding, device)
         row(label, baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device,
                                      beams), ours, target)
+    readout_stages(backend, audios[: args.n], device)
     ours = readout_rate(backend, audios[: args.n], device)
     row("readout", baseline_readout(model, processor, backend, audios[: min(args.n, 128)],
                                     prompts[: min(args.n, 128)], device, 64 if not args.tiny else 8),
         ours, 150)
 
 
-def readout_rate(backend, audios, device) -> float:
+def readout_requests(audios) -> list[Request]:
     prompt = readout_prompt("iemocap", "I told you I would be there on time.", LABELS)
-    requests = [Request(a, prompt, audio_hash=str(i)) for i, a in enumerate(audios)]
+    return [Request(a, prompt, audio_hash=str(i)) for i, a in enumerate(audios)]
+
+
+def readout_stages(backend, audios, device) -> None:
+    """The readout's stages on one batch of the size ``label_logprobs`` picks: against the
+    end-to-end rate, the gap is host time between the stages."""
+    requests = readout_requests(audios)
+    size = min(len(requests), backend._batch_size(requests, 1, backend.label_tree(LABELS).size))
+    try:
+        text, ms = readout_breakdown(backend, requests[:size], LABELS, device)
+        say(f"readout stages: {text}; sum {1e3 / ms:.1f} utt/s")
+    except Exception as exc:  # keep the run's other figures
+        say(f"readout stages: failed: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def readout_rate(backend, audios, device) -> float:
+    requests = readout_requests(audios)
     backend.label_logprobs(requests[:4], LABELS)
     return len(requests) / timed(lambda: backend.label_logprobs(requests, LABELS), device)
 

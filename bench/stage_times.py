@@ -48,6 +48,32 @@ def breakdown(backend, requests, decoding, device) -> tuple[str, float]:
             f"TB/s of weights and cache{graph})", t_feat + t_enc + t_pre + t_dec)
 
 
+def readout_breakdown(backend, requests, labels, device) -> tuple[str, float]:
+    """Milliseconds per clip for each stage of one readout batch (features, encoder, LM prefill,
+    the labels' extra forward), timed as :func:`breakdown` does (second pass), and the total."""
+    tree = backend.label_tree(labels)
+    with torch.inference_mode():
+        _readout_pass(backend, requests, tree, device)  # warm-up
+        times, flops = _readout_pass(backend, requests, tree, device)
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    ms = [t / len(requests) * 1e3 for t in times]
+    return (f"batch {len(requests)}: features {ms[0]:.2f} ms/clip, encoder {ms[1]:.2f}, "
+            f"LM prefill {ms[2]:.2f} ({flops / times[2] / 1e12:.3g} TFLOP/s), labels {ms[3]:.2f}",
+            sum(ms))
+
+
+def _readout_pass(backend, requests, tree, device):
+    from harness.models._readout import score_labels
+
+    audios, prompts = [r.audio for r in requests], [r.prompt for r in requests]
+    t_feat, (feats, frames) = timed_value(lambda: backend.features(audios), device)
+    t_enc, (audio, lens) = timed_value(lambda: backend.encode_audio(feats, frames), device)
+    t_pre, state = timed_value(lambda: backend.prefill_text(audio, lens, prompts, tree.size), device)
+    t_lab = timed(lambda: score_labels(backend, state, tree), device)
+    return (t_feat, t_enc, t_pre, t_lab), work(backend, state)[0]
+
+
 def _stage_times(backend, requests, decoding, device):
     """As ``generate`` runs a batch, in steady state: the first pass (which captures the decode
     graph) is not timed, the second reuses the pooled buffers and the graph."""

@@ -331,11 +331,15 @@ class Qwen2AudioBackend:
         return Generation(tuple(Candidate(t, len(d.tokens), d.logprob, d.finite)
                                 for t, d in zip(texts, decoded)))
 
+    def label_tree(self, labels: Sequence[str]) -> LabelTree:
+        """The labels' tokens, each closed by the end of the turn, laid out for one forward."""
+        end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        return LabelTree([self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
+                          for label in labels], self.device)
+
     def label_logprobs(self, requests, labels: Sequence[str]) -> np.ndarray:
         torch = self._torch
-        end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
-        tree = LabelTree([self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
-                          for label in labels], self.device)
+        tree = self.label_tree(labels)
 
         def run(chunk):
             state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],

@@ -7,9 +7,9 @@ pytest.importorskip("transformers", reason="the hf extra is not installed")
 def test_unwritten_cache_slots_are_zero_so_the_masked_full_buffer_stays_finite():
     """The static step attends the whole preallocated buffer; stale memory there (NaN) used to
     survive the additive mask and poison the softmax, so the buffer must start zeroed."""
-    from harness.models._kv_cache import prefix_layer_class
+    from harness.models._kv_layers import PrefixLayer
 
-    layer = prefix_layer_class()(reserve=6)
+    layer = PrefixLayer(reserve=6)
     k = torch.randn(2, 3, 4, 8)
     for _ in range(3):  # the first allocation, then a growth past the reserve
         layer.update(k, k.clone())
@@ -61,10 +61,10 @@ def test_grouped_cache_holds_each_clips_prompt_once_whatever_the_beams():
 def test_a_non_finite_beam_in_a_grouped_row_does_not_spoil_its_neighbours():
     """Beams of a clip share its cache row; one beam's NaN key or infinite value, masked out
     for the others, must not reach their attention (NaN survives an additive mask)."""
-    from harness.models._kv_cache import prefix_layer_class
+    from harness.models._kv_layers import PrefixLayer
     from harness.models._static_step import grouped_attention
 
-    layer = prefix_layer_class()(reserve=4, grouped=True)
+    layer = PrefixLayer(reserve=4, grouped=True)
     layer.update(torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8))  # one clip, 3 prompt tokens
     layer.batch_repeat_interleave(2)
     layer.write_index = torch.tensor([3, 5])  # step 0 of slot 0 and of slot 1 (2 tokens each)

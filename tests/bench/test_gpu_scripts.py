@@ -29,7 +29,8 @@ def test_throughput_benchmark_prints_every_figure():
                  "graph vs eager static step, greedy: 16/16 identical",
                  "graph vs eager static step, beam-5: 80/80 identical",
                  "decode static (matmul attention): beam-5 batch", "decode for the rates below",
-                 "greedy   baseline", "beam-5   baseline", "readout  baseline", "compiled blocks: readout",
+                 "greedy   baseline", "beam-5   baseline", "readout stages: batch", "readout  baseline",
+                 "compiled blocks: readout",
                  "against the float32 reference"):
         assert line in out, out
 

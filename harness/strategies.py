@@ -22,7 +22,7 @@ import numpy as np
 from harness.aggregate import dirichlet_mixture
 from harness.cache import GenerationCache, cached_generate, cached_label_logprobs
 from harness.data import DataError, Dataset
-from harness.models.api import Decoding, Request
+from harness.models.api import Decoding, ItemFailure, Request
 from harness.parsing import parse_distribution, parse_score
 from harness.prompts import base_prompt, cot_prompt, readout_prompt, verifier_prompt
 
@@ -159,9 +159,7 @@ def run_strategy(strategy: str, model, dataset: Dataset, *, config: StrategyConf
 def _run_model(strategy, model, reqs, dataset, config, cache, verifier, progress, results) -> None:
     labels = dataset.labels
     if strategy == "readout":
-        scores = cached_label_logprobs(model, reqs, labels, cache)
-        for r, row in zip(reqs, scores):
-            results[r.item_id] = _readout_result(r.item_id, row)
+        results.update(_readout_results(model, reqs, labels, cache))
     else:
         decoding = decoding_for(strategy, config, labels)
         if decoding.constrained and not model.info.capabilities.structured_output:
@@ -262,9 +260,26 @@ def _verify(verifier, requests: Sequence[Request], generations, dataset: Dataset
     return list(zip(scores, usage))
 
 
-def _readout_result(item_id: str, row: np.ndarray) -> ItemResult:
+def _readout_results(model, reqs: Sequence[Request], labels, cache) -> dict[str, ItemResult]:
+    """Readout results by item; an item the model could not score carries the reason its
+    :class:`~harness.models.ItemFailure` warning gave (other warnings pass on)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = cached_label_logprobs(model, reqs, labels, cache)
+    failures = {}
+    for w in caught:
+        if isinstance(w.message, ItemFailure):
+            failures[w.message.item] = w.message.reason
+        else:
+            warnings.warn(w.message, w.category, stacklevel=2)
+    return {r.item_id: _readout_result(r.item_id, row, failures.get(r.item_id))
+            for r, row in zip(reqs, scores)}
+
+
+def _readout_result(item_id: str, row: np.ndarray, failure: str | None = None) -> ItemResult:
     if not np.isfinite(row).all():
-        return ItemResult(item_id, error="label scoring failed", reason="non-finite label scores")
+        return ItemResult(item_id, error=failure or "non-finite label scores",
+                          reason="label scoring failed")
     weights = np.exp(row - row.max())
     return ItemResult(item_id, probs=weights / weights.sum(), rule="readout")
 

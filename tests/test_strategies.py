@@ -1,9 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 
 from harness.aggregate import dirichlet_mixture
 from harness.data import load_dataset
-from harness.models.api import Capabilities
+from harness.models.api import Capabilities, ItemFailure
 from harness.strategies import (
     STRATEGIES,
     StrategyConfig,
@@ -82,6 +84,19 @@ def test_readout_and_sample_n(crema):
     assert "Answer with the emotion only." in model_prompt(model, crema)
     samples = run_strategy("sample-n", ScriptedModel(beams), crema)[0]
     np.testing.assert_allclose(samples.probs, VALID.mean(axis=0))
+
+
+def test_a_readout_item_the_model_could_not_score_carries_its_reason(crema):
+    def scores(request):
+        if request.item_id == crema[1].id:
+            ItemFailure.warn_for(request, "RuntimeError: boom")
+            return np.full(len(LABELS), np.nan)
+        warnings.warn(f"{request.item_id}: resampled", stacklevel=2)  # an ordinary note
+        return np.zeros(len(LABELS))
+
+    results = run_strategy("readout", ScriptedModel(beams, label_scores=scores), crema)
+    assert (results[1].error, results[1].reason) == ("RuntimeError: boom", "label scoring failed")
+    assert results[0].valid and results[0].notes == [f"{crema[0].id}: resampled"]
 
 
 def model_prompt(model, crema):

@@ -161,11 +161,11 @@ def weights_revision(path: str | Path) -> str:
 
 
 def batched(requests: Sequence, run: Callable[[list], list], batch_size: int, torch,
-            on_error: Callable[[str], Any]) -> list:
+            on_error: Callable[[Any, str], Any]) -> list:
     """Run ``run`` over length-sorted batches; halve the batch on out-of-memory and retry.
 
     Results come back in request order. A single request that still does not fit, or whose batch
-    raises, is given ``on_error(reason)`` instead of sinking the rest.
+    raises, is given ``on_error(request, reason)`` instead of sinking the rest.
     """
     order = sorted(range(len(requests)), key=lambda i: -len(requests[i].audio))
     results: list = [None] * len(requests)
@@ -180,12 +180,12 @@ def batched(requests: Sequence, run: Callable[[list], list], batch_size: int, to
                 size //= 2
                 warnings.warn(f"out of GPU memory: batch size halved to {size}", stacklevel=2)
                 continue
-            outputs = [on_error("out of GPU memory for a single clip")]
+            outputs = [on_error(requests[chunk[0]], "out of GPU memory for a single clip")]
         except (RuntimeError, ValueError) as exc:
             if len(chunk) > 1:  # find the culprit: retry one by one
                 outputs = [_one(run, requests[i], on_error) for i in chunk]
             else:
-                outputs = [on_error(f"{type(exc).__name__}: {exc}")]
+                outputs = [on_error(requests[chunk[0]], f"{type(exc).__name__}: {exc}")]
         for i, out in zip(chunk, outputs):
             results[i] = out
         start += len(chunk)
@@ -196,4 +196,18 @@ def _one(run, request, on_error):
     try:
         return run([request])[0]
     except (RuntimeError, ValueError) as exc:
-        return on_error(f"{type(exc).__name__}: {exc}")
+        return on_error(request, f"{type(exc).__name__}: {exc}")
+
+
+def unscored_row(width: int) -> Callable[[Any, str], Any]:
+    """``on_error`` for ``label_logprobs``: a row of NaN, and an :class:`ItemFailure` warning
+    that names the request and the reason."""
+    import numpy as np
+
+    from harness.models.api import ItemFailure
+
+    def fail(request, reason: str):
+        ItemFailure.warn_for(request, reason)
+        return np.full(width, np.nan)
+
+    return fail

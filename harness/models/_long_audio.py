@@ -50,11 +50,12 @@ def split_over_long(requests: Sequence, window: int, policy: str) -> set[int]:
 
 
 def run_fitting(requests: Sequence, window: int, policy: str, run_all: Callable[[list], list],
-                refuse: Callable[[str], object]) -> list:
-    """``run_all`` over the requests the policy lets through; a refusal for each of the rest."""
+                refuse: Callable[[object, str], object]) -> list:
+    """``run_all`` over the requests the policy lets through; ``refuse(request, reason)`` for
+    each of the rest."""
     refused = split_over_long(requests, window, policy)
     fit = [r for i, r in enumerate(requests) if i not in refused]
     done = iter(run_all(fit) if fit else [])
-    return [refuse(f"{len(r.audio) / 16_000:.1f} s clip is longer than the model's "
+    return [refuse(r, f"{len(r.audio) / 16_000:.1f} s clip is longer than the model's "
                    f"{window / 16_000:.0f} s audio window") if i in refused else next(done)
             for i, r in enumerate(requests)]

@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 
 from harness.models._hf_common import chosen_logprobs, generate_kwargs, hf_cache_snapshot, weights_revision
-from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+from harness.models.api import (
+    Candidate,
+    Capabilities,
+    Decoding,
+    Generation,
+    ItemFailure,
+    ModelInfo,
+    ModelUnavailable,
+)
 
 ENV_VAR, CONFIG_VAR, HUB_ID = "AUDIO_FLAMINGO_2_PATH", "AUDIO_FLAMINGO_2_CONFIG", "nvidia/audio-flamingo-2"
 CHUNK_MARK = "<|endofchunk|>"
@@ -125,7 +133,8 @@ class AudioFlamingo2Backend:
             for r in requests:
                 try:
                     rows.append(self._label_scores(r, labels))
-                except (RuntimeError, ValueError):
+                except (RuntimeError, ValueError) as exc:
+                    ItemFailure.warn_for(r, f"{type(exc).__name__}: {exc}")
                     rows.append(np.full(len(labels), np.nan))
         return np.stack(rows) if rows else np.zeros((0, len(labels)))
 

@@ -17,6 +17,21 @@ class ModelUnavailable(RuntimeError):
     """The backend cannot run here (weights, package or key missing); the message says what to set."""
 
 
+class ItemFailure(UserWarning):
+    """Warned by ``label_logprobs`` for a request it could not score (its row is NaN): which
+    item (its ``item_id``, else the start of its audio hash) and why, for the item's result."""
+
+    def __init__(self, item: str, reason: str) -> None:
+        super().__init__(f"{item}: label scoring failed: {reason}")
+        self.item, self.reason = item, reason
+
+    @classmethod
+    def warn_for(cls, request: Request, reason: str) -> None:
+        import warnings
+
+        warnings.warn(cls(request.item_id or request.audio_hash[:12], reason), stacklevel=3)
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How to decode. ``num_candidates`` is the beam width (returned beams) or the sample count."""
@@ -118,5 +133,6 @@ class ModelAPI(Protocol):
         ...
 
     def label_logprobs(self, requests: Sequence[Request], labels: Sequence[str]) -> np.ndarray:
-        """(N, K) summed token log-probabilities of each full label as the answer."""
+        """(N, K) summed token log-probabilities of each full label as the answer; a request
+        that cannot be scored gets a row of NaN and an :class:`ItemFailure` warning."""
         ...

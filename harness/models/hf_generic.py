@@ -20,6 +20,7 @@ from harness.models._hf_common import (
     generate_kwargs,
     hf_cache_snapshot,
     resolve_dtype,
+    unscored_row,
     weights_revision,
 )
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
@@ -89,7 +90,7 @@ class HFGenerateBackend:
 
         with self._torch.inference_mode():
             return batched(requests, run, self.batch_size, self._torch,
-                           on_error=lambda reason: Generation(error=reason))
+                           on_error=lambda _, reason: Generation(error=reason))
 
     def _allowed_tokens(self, labels, start: int):
         """``prefix_allowed_tokens_fn`` for the JSON answer template (beam-safe: per sequence)."""
@@ -142,7 +143,7 @@ class HFGenerateBackend:
 
         with torch.inference_mode():
             rows = batched(requests, run, self.batch_size, torch,
-                           on_error=lambda reason: np.full(len(labels), np.nan))
+                           on_error=unscored_row(len(labels)))
         return np.stack(rows) if rows else np.zeros((0, len(labels)))
 
 

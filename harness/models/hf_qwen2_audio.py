@@ -28,6 +28,7 @@ from harness.models._hf_common import (
     expand_placeholders,
     hf_cache_snapshot,
     resolve_dtype,
+    unscored_row,
     weights_revision,
 )
 from harness.models._kv_cache import KVPool, new_cache
@@ -308,8 +309,8 @@ class Qwen2AudioBackend:
         with self.pooled_decoding():
             return self._over_fitting_clips(
                 requests, lambda fit: batched(fit, run, self._batch_size(fit, n, decoding.max_new_tokens),
-                                              self._torch, on_error=lambda r: Generation(error=r)),
-                lambda reason: Generation(error=reason))
+                                              self._torch, on_error=lambda _, r: Generation(error=r)),
+                lambda _, reason: Generation(error=reason))
 
     def _over_fitting_clips(self, requests, run_all, refuse) -> list:
         """Clips over the 30 s window per :attr:`long_audio` (harness.models._long_audio)."""
@@ -348,8 +349,8 @@ class Qwen2AudioBackend:
 
         rows = self._over_fitting_clips(
             requests, lambda fit: batched(fit, run, self._batch_size(fit, 1, tree.size), torch,
-                                          on_error=lambda r: np.full(len(labels), np.nan)),
-            lambda reason: np.full(len(labels), np.nan))
+                                          on_error=unscored_row(len(labels))),
+            unscored_row(len(labels)))
         return np.stack(rows) if rows else np.zeros((0, len(labels)))
 
     def _batch_size(self, requests, sequences_per_clip: int, new_tokens: int) -> int:

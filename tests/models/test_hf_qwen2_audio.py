@@ -9,7 +9,15 @@ pytest.importorskip("transformers", reason="the hf extra is not installed")
 
 
 from harness.data import load_dataset  # noqa: E402
-from harness.models import Decoding, ModelAPI, ModelUnavailable, Request, get_model, model_names  # noqa: E402
+from harness.models import (  # noqa: E402
+    Decoding,
+    ItemFailure,
+    ModelAPI,
+    ModelUnavailable,
+    Request,
+    get_model,
+    model_names,
+)
 from harness.models._hf_common import batched  # noqa: E402
 from harness.parsing import parse_distribution  # noqa: E402
 from harness.prompts import base_prompt  # noqa: E402
@@ -97,7 +105,8 @@ def test_long_clips_can_be_refused_per_item_instead(tiny):
     tiny.long_audio = "error"
     try:
         out = tiny.generate([reqs[0], long, reqs[1]], Decoding(max_new_tokens=4))
-        scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
+        with pytest.warns(ItemFailure, match="long-clip: label scoring failed: 35.0 s clip"):
+            scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
     finally:
         tiny.long_audio = "truncate"
     assert out[1].error == "35.0 s clip is longer than the model's 30 s audio window"
@@ -145,7 +154,7 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing():
 
     reqs = [Request(np.zeros(100 * (i + 1), np.float32), "", f"r{i}") for i in range(7)]
     with pytest.warns(UserWarning, match="batch size halved"):
-        out = batched(reqs, run, 8, torch, on_error=lambda reason: reason)
+        out = batched(reqs, run, 8, torch, on_error=lambda _, reason: reason)
     assert out == [f"r{i}" for i in range(7)]
     assert seen[:3] == [7, 4, 2]  # 8 -> 4 -> 2, then every chunk fits
 
@@ -157,8 +166,8 @@ def test_a_failing_request_is_isolated():
         return [r.item_id for r in chunk]
 
     reqs = [Request(np.zeros(10, np.float32), "", name) for name in ("a", "bad", "c")]
-    assert batched(reqs, run, 8, torch, on_error=lambda reason: f"error: {reason}") == [
-        "a", "error: RuntimeError: boom", "c"]
+    assert batched(reqs, run, 8, torch, on_error=lambda r, reason: f"{r.item_id} error: {reason}") == [
+        "a", "bad error: RuntimeError: boom", "c"]
 
 
 def test_missing_weights_name_the_variable(monkeypatch):
@@ -261,3 +270,13 @@ def test_a_prompt_carrying_the_audio_placeholder_fails_alone(tiny):
     out = tiny.generate([reqs[0], stray, reqs[2]], Decoding(max_new_tokens=8))
     assert out[1].error and "audio placeholder" in out[1].error and not out[1].candidates
     assert out[0].candidates and out[2].candidates and not out[0].error and not out[2].error
+
+
+def test_an_unscorable_readout_item_is_named_with_its_reason(tiny):
+    dataset, reqs = requests_for("iemocap", 3)
+    stray = Request(reqs[1].audio, reqs[1].prompt + " <|AUDIO|>", "stray-item")
+    with pytest.warns(ItemFailure) as caught:
+        scores = tiny.label_logprobs([reqs[0], stray, reqs[2]], dataset.labels)
+    assert np.isnan(scores[1]).all() and np.isfinite(scores[[0, 2]]).all()
+    [failure] = [w.message for w in caught if isinstance(w.message, ItemFailure)]
+    assert failure.item == "stray-item" and "audio placeholder" in failure.reason

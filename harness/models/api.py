@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
@@ -27,9 +28,7 @@ class ItemFailure(UserWarning):
 
     @classmethod
     def warn_for(cls, request: Request, reason: str) -> None:
-        import warnings
-
-        warnings.warn(cls(request.item_id or request.audio_hash[:12], reason), stacklevel=3)
+        warnings.warn(cls(request.name, reason), stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,11 @@ class Request:
         if not self.audio_hash:
             digest = hashlib.sha256(np.ascontiguousarray(self.audio, dtype="<f4").tobytes())
             object.__setattr__(self, "audio_hash", digest.hexdigest())
+
+    @property
+    def name(self) -> str:
+        """How warnings name the request: its item id, else the start of its audio hash."""
+        return self.item_id or self.audio_hash[:12]
 
 
 @dataclass(frozen=True)

@@ -341,6 +341,7 @@ class Qwen2AudioBackend:
     def label_logprobs(self, requests, labels: Sequence[str]) -> np.ndarray:
         torch = self._torch
         tree = self.label_tree(labels)
+        unscored = unscored_row(len(labels))
 
         def run(chunk):
             state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
@@ -349,8 +350,8 @@ class Qwen2AudioBackend:
 
         rows = self._over_fitting_clips(
             requests, lambda fit: batched(fit, run, self._batch_size(fit, 1, tree.size), torch,
-                                          on_error=unscored_row(len(labels))),
-            unscored_row(len(labels)))
+                                          on_error=unscored),
+            unscored)
         return np.stack(rows) if rows else np.zeros((0, len(labels)))
 
     def _batch_size(self, requests, sequences_per_clip: int, new_tokens: int) -> int:

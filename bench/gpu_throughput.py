@@ -9,6 +9,9 @@ Targets on one H100/H200: greedy >= 60 utt/s, beam 5 >= 25 utt/s, readout >= 150
 
     python bench/gpu_throughput.py            # on the GPU
     python bench/gpu_throughput.py --tiny     # the same code on a tiny config, on the CPU
+
+Prompts are tokenized with Qwen's own tokenizer once ``bench/qwen_tokenizer.py`` has built it
+(otherwise with the tiny fixture's, whose prompts are 5-7% longer; the first line says which).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from harness.models.hf_qwen2_audio import TINY_PATH, Qwen2AudioBackend  # noqa: 
 from harness.prompts import base_prompt, readout_prompt  # noqa: E402
 
 LABELS = ["Neutral state", "Happiness", "Anger", "Sadness"]
+QWEN_PROCESSOR = Path(__file__).resolve().parent / ".qwen2-audio-processor"
 FULL = {
     "audio": {"model_type": "qwen2_audio_encoder", "d_model": 1280, "encoder_layers": 32,
               "encoder_attention_heads": 20, "encoder_ffn_dim": 5120, "num_mel_bins": 128,
@@ -47,10 +51,16 @@ TINY = {
 }
 
 
+def processor_path(tiny: bool) -> Path:
+    """Qwen's tokenizer when bench/qwen_tokenizer.py has built it, else the tiny fixture's (always
+    for the tiny config, whose vocabulary is 2,048)."""
+    return QWEN_PROCESSOR if QWEN_PROCESSOR.is_dir() and not tiny else Path(TINY_PATH)
+
+
 def build(tiny: bool, device: str):
     from transformers import AutoProcessor, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
 
-    processor = AutoProcessor.from_pretrained(TINY_PATH)
+    processor = AutoProcessor.from_pretrained(processor_path(tiny))
     sizes = TINY if tiny else FULL
     config = Qwen2AudioConfig(audio_config=sizes["audio"], text_config=sizes["text"],
                               audio_token_index=processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
@@ -222,10 +232,14 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters()) / 1e9
     audios = clips(max(args.n, args.n_beam))
     prompts = [base_prompt("iemocap", "I told you I would be there on time.", LABELS)] * len(audios)
-    prompt_tokens = len(processor.tokenizer(backend.render(prompts[0], 150))["input_ids"])
+    prompt_tokens = [len(processor.tokenizer(backend.render(p, 150))["input_ids"])
+                     for p in (prompts[0], readout_requests(audios[:1])[0].prompt)]
+    tokenizer = ("Qwen's" if processor_path(args.tiny) == QWEN_PROCESSOR else
+                 "the tiny fixture's (Qwen's writes 5-7% fewer: bench/qwen_tokenizer.py)")
     say(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}; "
-        f"{params:.2f}B parameters; 6 s clips; prompt {prompt_tokens} tokens incl. 150 audio; "
-        f"40 new tokens pinned")
+        f"{params:.2f}B parameters; 6 s clips; prompt {prompt_tokens[0]} tokens (readout "
+        f"{prompt_tokens[1]}) incl. 150 audio, "
+        f"tokenizer {tokenizer}; 40 new tokens pinned")
     # clips of different lengths, so that padding (and so the kernels' shapes) differ
     varied = [a[: int(16_000 * s)] for a, s in zip(audios[:4], (6, 4, 5, 3))]
     ours, ref, ref_inputs = prefill_logits(backend, processor, model, varied, prompts[:4], device)

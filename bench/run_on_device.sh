@@ -4,6 +4,10 @@
 # so that a slow part cannot take the other's figures with it.
 #
 #   bash bench/run_on_device.sh          # at most 8.5 minutes; give the device call timeout_s 560
+#
+# Build Qwen's tokenizer here first (python bench/qwen_tokenizer.py) and name
+# bench/.qwen2-audio-processor in the device call's carry: the prompts are then as long as the
+# real model's (the first line of throughput.log says which tokenizer ran).
 set -o pipefail
 out=${OUT:-bench/results/latest}
 mkdir -p "$out"

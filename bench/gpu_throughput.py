@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from qwen_tokenizer import OUT as QWEN_PROCESSOR  # noqa: E402
 from stage_times import breakdown, readout_breakdown, timed  # noqa: E402
 
 from harness.models import Decoding, Request  # noqa: E402
@@ -34,7 +35,7 @@ from harness.models.hf_qwen2_audio import TINY_PATH, Qwen2AudioBackend  # noqa: 
 from harness.prompts import base_prompt, readout_prompt  # noqa: E402
 
 LABELS = ["Neutral state", "Happiness", "Anger", "Sadness"]
-QWEN_PROCESSOR = Path(__file__).resolve().parent / ".qwen2-audio-processor"
+TRANSCRIPT = "I told you I would be there on time."
 FULL = {
     "audio": {"model_type": "qwen2_audio_encoder", "d_model": 1280, "encoder_layers": 32,
               "encoder_attention_heads": 20, "encoder_ffn_dim": 5120, "num_mel_bins": 128,
@@ -49,6 +50,11 @@ TINY = {
     "text": dict(FULL["text"], vocab_size=2048, hidden_size=64, intermediate_size=128,
                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4),
 }
+
+
+def bench_prompts() -> tuple[str, str]:
+    """The IEMOCAP base and readout prompts every benchmark clip is given."""
+    return (base_prompt("iemocap", TRANSCRIPT, LABELS), readout_prompt("iemocap", TRANSCRIPT, LABELS))
 
 
 def processor_path(tiny: bool) -> Path:
@@ -231,9 +237,9 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     params = sum(p.numel() for p in model.parameters()) / 1e9
     audios = clips(max(args.n, args.n_beam))
-    prompts = [base_prompt("iemocap", "I told you I would be there on time.", LABELS)] * len(audios)
+    prompts = [bench_prompts()[0]] * len(audios)
     prompt_tokens = [len(processor.tokenizer(backend.render(p, 150))["input_ids"])
-                     for p in (prompts[0], readout_requests(audios[:1])[0].prompt)]
+                     for p in bench_prompts()]
     tokenizer = ("Qwen's" if processor_path(args.tiny) == QWEN_PROCESSOR else
                  "the tiny fixture's (Qwen's writes 5-7% fewer: bench/qwen_tokenizer.py)")
     say(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}; "
@@ -298,7 +304,7 @@ def rates(args, model, processor, backend, audios, prompts, requests, device) ->
 
 
 def readout_requests(audios) -> list[Request]:
-    prompt = readout_prompt("iemocap", "I told you I would be there on time.", LABELS)
+    prompt = bench_prompts()[1]
     return [Request(a, prompt, audio_hash=str(i)) for i, a in enumerate(audios)]
 
 

@@ -20,12 +20,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gpu_throughput import LABELS, build, clips  # noqa: E402
+from gpu_throughput import bench_prompts, build, clips  # noqa: E402
 
 from harness.models._decode import sample  # noqa: E402
 from harness.models.api import Decoding  # noqa: E402
 from harness.models.hf_qwen2_audio import Qwen2AudioBackend  # noqa: E402
-from harness.prompts import base_prompt  # noqa: E402
 
 
 def main() -> None:
@@ -40,7 +39,7 @@ def main() -> None:
     model, processor = build(args.tiny, device)
     backend = Qwen2AudioBackend("bench", model, processor, "random")
     audios = clips(args.batch)
-    prompts = [base_prompt("iemocap", "I told you I would be there on time.", LABELS)] * args.batch
+    prompts = [bench_prompts()[0]] * args.batch
     decoding = Decoding(max_new_tokens=args.steps, min_new_tokens=args.steps)
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device == "cuda":

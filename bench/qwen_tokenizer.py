@@ -117,11 +117,9 @@ def check(tokenizer, ranks: dict[bytes, int], texts: list[str]) -> None:
 
 
 def benchmark_texts() -> list[str]:
-    from harness.prompts import base_prompt, readout_prompt
+    from gpu_throughput import bench_prompts  # the GPU benchmark's prompts (imports torch)
 
-    labels = ["Neutral state", "Happiness", "Anger", "Sadness"]
-    transcript = "I told you I would be there on time."
-    return [base_prompt("iemocap", transcript, labels), readout_prompt("iemocap", transcript, labels)]
+    return list(bench_prompts())
 
 
 def write_processor(ranks: dict[bytes, int], out: Path, texts: list[str]) -> None:

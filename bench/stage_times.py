@@ -66,12 +66,19 @@ def readout_breakdown(backend, requests, labels, device) -> tuple[str, float]:
 def _readout_pass(backend, requests, tree, device):
     from harness.models._readout import score_labels
 
+    times, state = _prefill_stages(backend, requests, tree.size, device)
+    t_lab = timed(lambda: score_labels(backend, state, tree), device)
+    return (*times, t_lab), work(backend, state)[0]
+
+
+def _prefill_stages(backend, requests, reserve: int, device):
+    """Seconds of the features, the audio encoder and the LM prefill (each synchronised), and
+    the prefilled state."""
     audios, prompts = [r.audio for r in requests], [r.prompt for r in requests]
     t_feat, (feats, frames) = timed_value(lambda: backend.features(audios), device)
     t_enc, (audio, lens) = timed_value(lambda: backend.encode_audio(feats, frames), device)
-    t_pre, state = timed_value(lambda: backend.prefill_text(audio, lens, prompts, tree.size), device)
-    t_lab = timed(lambda: score_labels(backend, state, tree), device)
-    return (t_feat, t_enc, t_pre, t_lab), work(backend, state)[0]
+    t_pre, state = timed_value(lambda: backend.prefill_text(audio, lens, prompts, reserve), device)
+    return (t_feat, t_enc, t_pre), state
 
 
 def _stage_times(backend, requests, decoding, device):
@@ -88,11 +95,7 @@ def _stage_times(backend, requests, decoding, device):
 def _one_pass(backend, requests, decoding, device):
     from harness.models._decode import beam_search, sample
 
-    audios, prompts = [r.audio for r in requests], [r.prompt for r in requests]
-    t_feat, (feats, frames) = timed_value(lambda: backend.features(audios), device)
-    t_enc, (audio, lens) = timed_value(lambda: backend.encode_audio(feats, frames), device)
-    t_pre, state = timed_value(lambda: backend.prefill_text(
-        audio, lens, prompts, backend.decode_reserve(decoding)), device)
+    prefill_times, state = _prefill_stages(backend, requests, backend.decode_reserve(decoding), device)
     run = beam_search if decoding.mode == "beam" else sample
     step = backend.decode_step()
     sizes = work(backend, state)
@@ -102,7 +105,7 @@ def _one_pass(backend, requests, decoding, device):
         raise RuntimeError(f"CUDA graph capture failed: {step.failure}")
     if hasattr(step, "end"):
         step.end()
-    return (t_feat, t_enc, t_pre, t_dec), step, sizes
+    return (*prefill_times, t_dec), step, sizes
 
 
 def work(backend, state) -> tuple[float, float]:

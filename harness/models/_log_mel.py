@@ -28,9 +28,9 @@ def log_mel_batch(extractor, audios: Sequence[np.ndarray], max_samples: int, dev
     frames = torch.tensor([-(-min(len(a), longest) // extractor.hop_length) for a in audios])
     if not hasattr(extractor, "_torch_extract_fbank_features") or getattr(extractor, "dither", 0.0):
         feats = extractor([a[:max_samples] for a in audios], sampling_rate=16_000,
-                          return_attention_mask=True, padding="max_length", max_length=longest,
-                          truncation=True, return_tensors="pt")
-        return feats["input_features"].to(device), feats["attention_mask"].sum(-1)
+                          padding="max_length", max_length=longest, truncation=True,
+                          return_tensors="pt")
+        return feats["input_features"].to(device), frames
     waves = _padded_batch(audios, longest, torch.device(device), torch)
     return whisper_log_mel(extractor, waves.to(device, non_blocking=True)), frames
 

@@ -44,8 +44,7 @@ def split_over_long(requests: Sequence, window: int, policy: str) -> set[int]:
         what = (f"truncated to the model's {limit:.0f} s audio window" if policy == "truncate" else
                 f"given to the model as {piece_count(len(r.audio), window)} audios of at most "
                 f"{limit:.0f} s")
-        warnings.warn(f"{r.name}: {seconds:.1f} s clip {what}",
-                      stacklevel=3)
+        warnings.warn(f"{r.name}: {seconds:.1f} s clip {what}", stacklevel=3)
     return set()
 
 

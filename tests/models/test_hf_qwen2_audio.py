@@ -20,14 +20,7 @@ from harness.models import (  # noqa: E402
 )
 from harness.models._hf_common import batched  # noqa: E402
 from harness.parsing import parse_distribution  # noqa: E402
-from harness.prompts import base_prompt  # noqa: E402
-
-
-def requests_for(corpus, n=None):
-    dataset = load_dataset(corpus)
-    items = list(dataset)[:n]
-    return dataset, [Request(it.load_audio(), base_prompt(corpus, it.transcript, dataset.labels),
-                             it.id) for it in items]
+from tests.helpers import requests_for  # noqa: E402
 
 
 def test_tiny_model_is_a_real_qwen2_audio_loaded_through_from_pretrained(tiny):
@@ -209,9 +202,7 @@ def test_readout_scores_equal_a_full_forward_per_label(tiny):
 
 
 def test_prompt_length_bound_covers_the_real_prefill(tiny):
-    dataset = load_dataset("iemocap")
-    reqs = [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels))
-            for it in list(dataset)[:6]]
+    _, reqs = requests_for("iemocap", 6)
     with torch.inference_mode():
         state = tiny.prefill([r.audio for r in reqs], [r.prompt for r in reqs])
     real = state.attention_mask.shape[1]

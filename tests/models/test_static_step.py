@@ -6,6 +6,7 @@ pytest.importorskip("transformers", reason="the hf extra is not installed")
 from harness.data import load_dataset  # noqa: E402
 from harness.models import Decoding, Request  # noqa: E402
 from harness.prompts import base_prompt  # noqa: E402
+from tests.helpers import requests_for  # noqa: E402
 
 
 @pytest.mark.parametrize("decoding", [
@@ -15,9 +16,7 @@ from harness.prompts import base_prompt  # noqa: E402
 ], ids=["greedy", "beam", "sample"])
 def test_static_shape_step_decodes_like_the_ordinary_step(tiny, decoding):
     """The step a CUDA graph replays (full buffer, 4D mask, device-side write index), run eagerly."""
-    dataset = load_dataset("msp_podcast")
-    reqs = [Request(it.load_audio(), base_prompt("msp_podcast", it.transcript, dataset.labels))
-            for it in list(dataset)[:4]]
+    _, reqs = requests_for("msp_podcast", 4)
     outputs = {}
     for mode in ("eager", "static"):
         tiny.decode_mode = mode
@@ -33,9 +32,7 @@ def test_static_shape_step_decodes_like_the_ordinary_step(tiny, decoding):
 def test_constrained_beams_decode_alike_on_the_static_step(tiny):
     """On a GPU the grouped static step is the default: the JSON automaton follows its beams
     through the lineage (states move with the reorder, keys and values do not)."""
-    dataset = load_dataset("iemocap")
-    reqs = [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels))
-            for it in list(dataset)[:3]]
+    dataset, reqs = requests_for("iemocap", 3)
     decoding = Decoding(mode="beam", num_candidates=3, max_new_tokens=48, constrained=True,
                         json_labels=tuple(dataset.labels))
     outputs = {}
@@ -93,9 +90,7 @@ def test_one_static_step_serves_every_batch_of_a_call_and_decodes_like_eager(tin
 def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, monkeypatch):
     import harness.models.hf_qwen2_audio as backend_module
 
-    dataset = load_dataset("crema_d")
-    reqs = [Request(it.load_audio(), base_prompt("crema_d", it.transcript, dataset.labels))
-            for it in list(dataset)[:4]]
+    _, reqs = requests_for("crema_d", 4)
     held_at_prefill = []
     prefill, sample = type(tiny).prefill, backend_module.sample
 
@@ -125,9 +120,7 @@ def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, m
 def test_decode_attention_kernel_is_selectable_and_checked(tiny):
     from harness.models._static_step import attention_kernels
 
-    dataset = load_dataset("iemocap")
-    reqs = [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels))
-            for it in list(dataset)[:3]]
+    _, reqs = requests_for("iemocap", 3)
     decoding = Decoding(max_new_tokens=20)
     reference = tiny.generate(reqs, decoding)
     for kernel in ("math", "matmul"):

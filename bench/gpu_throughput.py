@@ -183,6 +183,15 @@ def say(text: str, started: float = time.perf_counter()) -> None:
     print(f"[{time.perf_counter() - started:6.1f} s] {text}", flush=True)
 
 
+def attempt(label: str, fn, *args) -> None:
+    """``fn(*args)``, one part of the benchmark; a failure is printed and the run goes on (one
+    device call has to yield every figure it can)."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        say(f"{label}: failed: {type(exc).__name__}: {str(exc)[:300]}")
+
+
 def choose_decoder(variants: str, backend, requests, sizes, device) -> None:
     """Time each ``decode-mode:attention`` variant stage by stage (greedy and beam-5) and keep
     the fastest over both for the rates that follow."""
@@ -214,7 +223,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n-baseline", type=int, default=4)
     parser.add_argument("--batch", type=int, default=0, help="fixed batch size (0: from memory)")
     parser.add_argument("--breakdown",
-                        default="graph:auto,graph:math,graph:efficient,graph:cudnn,graph:matmul",
+                        default="graph:auto,graph:efficient,graph:cudnn,graph:matmul",
                         help="decode-mode:attention pairs timed stage by stage on one batch; "
                              "the fastest is used for the end-to-end rates")
     parser.add_argument("--no-compile", action="store_true",
@@ -260,8 +269,9 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if device == "cpu" else "default")
         for label, decoding in (("greedy", greedy), ("beam-5", beam)):
-            say(f"graph vs eager static step, {label}: "
-                f"{graph_agreement(backend, requests[:16], decoding)}")
+            attempt(f"graph vs eager static step, {label}", lambda lab, dec: say(
+                f"graph vs eager static step, {lab}: "
+                f"{graph_agreement(backend, requests[:16], dec)}"), label, decoding)
     if device == "cuda":
         sizes = [backend._batch_size(requests, k, 40) for k in (1, 5)]
         say(f"batch sizes from free memory: greedy {sizes[0]}, beam-5 {sizes[1]} clips")
@@ -270,13 +280,14 @@ def main() -> None:
     choose_decoder(args.breakdown, backend, requests, sizes, device)
     if backend.decode_mode != "eager" and args.eager_rates:  # the eager path's rates too
         best, backend.decode_mode = backend.decode_mode, "eager"
-        say(f"eager decode: greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} "
-            f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} utt/s")
+        attempt("eager decode", lambda: say(
+            f"eager decode: greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} "
+            f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} utt/s"))
         backend.decode_mode = best
     rates(args, model, processor, backend, audios, prompts, requests, device)
     if not args.no_compile:
         compiled_rates(args, backend, audios, requests, device)
-    say(f"numerics: {calibration(model, ref_inputs, ours, ref)}")
+    attempt("numerics", lambda: say(f"numerics: {calibration(model, ref_inputs, ours, ref)}"))
 
 
 def rates(args, model, processor, backend, audios, prompts, requests, device) -> None:
@@ -293,14 +304,14 @@ def rates(args, model, processor, backend, audios, prompts, requests, device) ->
             ("greedy", Decoding(max_new_tokens=40, min_new_tokens=40), args.n, 1, 60),
             ("beam-5", Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40),
              args.n_beam, 5, 25)):
-        ours = harness_rate(backend, requests[:n], decoding, device)
-        row(label, baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device,
-                                     beams), ours, target)
+        attempt(label, lambda lab, dec, k, b, goal: row(
+            lab, baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device, b),
+            harness_rate(backend, requests[:k], dec, device), goal), label, decoding, n, beams, target)
     readout_stages(backend, audios[: args.n], device)
-    ours = readout_rate(backend, audios[: args.n], device)
-    row("readout", baseline_readout(model, processor, backend, audios[: min(args.n, 128)],
+    attempt("readout", lambda: row(
+        "readout", baseline_readout(model, processor, backend, audios[: min(args.n, 128)],
                                     prompts[: min(args.n, 128)], device, 64 if not args.tiny else 8),
-        ours, 150)
+        readout_rate(backend, audios[: args.n], device), 150))
 
 
 def readout_requests(audios) -> list[Request]:
@@ -308,16 +319,17 @@ def readout_requests(audios) -> list[Request]:
     return [Request(a, prompt, audio_hash=str(i)) for i, a in enumerate(audios)]
 
 
-def readout_stages(backend, audios, device) -> None:
+def readout_stages(backend, audios, device, label: str = "") -> None:
     """The readout's stages on one batch of the size ``label_logprobs`` picks: against the
     end-to-end rate, the gap is host time between the stages."""
     requests = readout_requests(audios)
     size = min(len(requests), backend._batch_size(requests, 1, backend.label_tree(LABELS).size))
-    try:
+
+    def show():
         text, ms = readout_breakdown(backend, requests[:size], LABELS, device)
-        say(f"readout stages: {text}; sum {1e3 / ms:.1f} utt/s")
-    except Exception as exc:  # keep the run's other figures
-        say(f"readout stages: failed: {type(exc).__name__}: {str(exc)[:300]}")
+        say(f"readout stages{label}: {text}; sum {1e3 / ms:.1f} utt/s")
+
+    attempt("readout stages", show)
 
 
 def readout_rate(backend, audios, device) -> float:
@@ -335,6 +347,7 @@ def compiled_rates(args, backend, audios, requests, device) -> None:
         seconds = timed(lambda: (backend.label_logprobs(requests[:4], LABELS),
                                  backend.generate(requests[:4], greedy)), device)
         say(f"compiled blocks: first calls (compilation) {seconds:.1f} s")
+        readout_stages(backend, audios[: args.n], device, " (compiled blocks)")
         say(f"compiled blocks: readout {readout_rate(backend, audios[: args.n], device):.2f} utt/s, "
             f"greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} utt/s")
     except Exception as exc:  # an optional path: report it, keep the run

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness.models._kv_cache import mark_shared_prefix
+
 # step(token ids (S,), attention mask (S, L), positions (S,), cache) -> logits (S, V)
 StepFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
 
@@ -32,8 +34,7 @@ class Prefilled:
         """Each clip's state ``n`` times (beams or samples of one clip sit next to each other)."""
         if n > 1:
             self.cache.batch_repeat_interleave(n)
-            if hasattr(self.cache, "mark_shared_prefix"):  # the prompt is the same for all n
-                self.cache.mark_shared_prefix()
+            mark_shared_prefix(self.cache)  # the prompt is the same for all n
         return Prefilled(self.logits.repeat_interleave(n, 0), self.cache,
                          self.attention_mask.repeat_interleave(n, 0),
                          self.next_position.repeat_interleave(n, 0))

@@ -38,7 +38,6 @@ def new_cache(config, reserve: int = 0, mode: str = "cat", pool: KVPool | None =
         if grouped:
             cache.lineage = Lineage()
             cache.reorder_cache = cache.lineage.reorder
-    cache.mark_shared_prefix = lambda: mark_shared_prefix(cache)
     return cache
 
 
@@ -61,9 +60,16 @@ class Lineage:
 
 
 def mark_shared_prefix(cache) -> None:
-    """Declare the tokens cached so far identical across each clip's beams (the prompt)."""
-    for layer in cache.layers:
-        layer.shared = layer.length
+    """Declare the tokens cached so far identical across each clip's beams (the prompt), in the
+    layers that can use it (those of :func:`new_cache`; any other cache is left as it is).
+
+    A function of the cache, not an attribute set on it: a closure stored on the cache made a
+    reference cycle, which kept each batch's KV buffers alive until Python's cycle collector
+    happened to run (an H200 run ran out of memory on it).
+    """
+    for layer in getattr(cache, "layers", ()):
+        if hasattr(layer, "shared"):
+            layer.shared = layer.length
 
 
 class KVPool:

@@ -117,6 +117,40 @@ def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, m
     assert tiny._pool is None and tiny._static_step is None
 
 
+@pytest.mark.parametrize("mode", ["static", "eager"])
+def test_a_finished_call_frees_its_kv_caches_without_the_cycle_collector(tiny, monkeypatch, mode):
+    """Each batch's cache (tens of GB on a GPU) goes when its batch is done: a reference cycle
+    would keep it until Python's cycle collector happened to run, and the next batch, sized
+    from free memory, would run out of it."""
+    import gc
+    import weakref
+
+    import harness.models.hf_qwen2_audio as backend_module
+
+    _, reqs = requests_for("crema_d", 4)
+    caches = []
+
+    def tracked(*args, **kwargs):
+        cache = new_cache(*args, **kwargs)
+        caches.append(weakref.ref(cache))
+        return cache
+
+    new_cache = backend_module.new_cache
+    monkeypatch.setattr(backend_module, "new_cache", tracked)
+    gc.collect()
+    gc.disable()
+    try:
+        tiny.decode_mode, tiny.batch_size = mode, 2
+        tiny.generate(reqs, Decoding(max_new_tokens=4))
+        tiny.generate(reqs, Decoding(mode="beam", num_candidates=3, max_new_tokens=4))
+        tiny.label_logprobs(reqs, ["yes", "no"])
+        alive = sum(ref() is not None for ref in caches)
+    finally:
+        gc.enable()
+        tiny.decode_mode, tiny.batch_size = "eager", None
+    assert len(caches) == 6 and alive == 0
+
+
 def test_decode_attention_kernel_is_selectable_and_checked(tiny):
     from harness.models._static_step import attention_kernels
 

@@ -27,6 +27,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from numerics import (  # noqa: E402
+    calibration,
+    first_step_gap,
+    graph_agreement,
+    noise_floor,
+    prefill_logits,
+    relative,
+)
 from qwen_tokenizer import OUT as QWEN_PROCESSOR  # noqa: E402
 from stage_times import breakdown, readout_breakdown, timed  # noqa: E402
 
@@ -118,65 +126,9 @@ def baseline_readout(model, processor, backend, audios, prompts, device, batch: 
         return len(audios) / timed(run, device)
 
 
-def prefill_logits(backend, processor, model, audios, prompts, device):
-    """Last-position logits of the harness prefill and of the processor's padded reference."""
-    with torch.inference_mode():
-        ours = backend.prefill(audios, prompts).logits.float()
-        texts = [backend.render(p, 1) for p in prompts]
-        inputs = processor(text=texts, audio=audios, sampling_rate=16_000, return_tensors="pt",
-                           padding=True).to(device)
-        ref = model(**inputs, logits_to_keep=1).logits[:, -1].float()
-    return ours, ref, inputs
-
-
-def relative(a, b) -> float:
-    return float((a - b).abs().max() / b.abs().max())
-
-
-def calibration(model, inputs, ours, ref) -> str:
-    """Both paths in the model's dtype against the reference in float32 (the model is converted
-    in place: run last). The harness is as exact as bf16 allows when its error is the
-    reference's own."""
-    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-    model.float()
-    with torch.inference_mode():
-        exact = model(**inputs, logits_to_keep=1).logits[:, -1].float()
-    return (f"against the float32 reference: harness {dtype} {relative(ours, exact):.2e}, "
-            f"reference {dtype} {relative(ref, exact):.2e}")
-
-
-def noise_floor(backend, processor, model, audios, prompts, device) -> float:
-    """The same reference path on one clip alone vs inside a batch: bf16's own noise."""
-    with torch.inference_mode():
-        texts = [backend.render(p, 1) for p in prompts]
-        batch = processor(text=texts, audio=audios, sampling_rate=16_000, return_tensors="pt",
-                          padding=True).to(device)
-        one = processor(text=texts[:1], audio=audios[:1], sampling_rate=16_000,
-                        return_tensors="pt").to(device)
-        a = model(**batch, logits_to_keep=1).logits[0, -1].float()
-        b = model(**one, logits_to_keep=1).logits[0, -1].float()
-    return float((a - b).abs().max() / b.abs().max())
-
-
 def harness_rate(backend, requests, decoding, device) -> float:
     backend.generate(requests[:4], decoding)  # warm-up
     return len(requests) / timed(lambda: backend.generate(requests, decoding), device)
-
-
-def graph_agreement(backend, requests, decoding) -> str:
-    """The graph-replayed step against the same static step run eagerly, over two batches (so
-    the second batch replays the first one's graph); every candidate compared."""
-    outputs = {}
-    size = backend.batch_size
-    backend.batch_size = max(1, len(requests) // 2)
-    for mode in ("static", "graph"):
-        backend.decode_mode = mode
-        outputs[mode] = [c for g in backend.generate(requests, decoding) for c in g.candidates]
-    backend.batch_size = size
-    pairs = list(zip(outputs["static"], outputs["graph"]))
-    same = sum(a.text == b.text for a, b in pairs)
-    gap = max(abs(a.logprob - b.logprob) for a, b in pairs)
-    return f"{same}/{len(pairs)} identical texts, max |delta logprob| {gap:.2e}"
 
 
 def say(text: str, started: float = time.perf_counter()) -> None:
@@ -242,7 +194,9 @@ def main() -> None:
     import transformers
 
     model, processor = build(args.tiny, device)
-    backend = Qwen2AudioBackend("bench", model, processor, "random", args.batch or None)
+    # eager blocks first; compiled (the GPU default) after, against the same baselines
+    backend = Qwen2AudioBackend("bench", model, processor, "random", args.batch or None,
+                                compile_blocks=False)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     params = sum(p.numel() for p in model.parameters()) / 1e9
     audios = clips(max(args.n, args.n_beam))
@@ -272,6 +226,8 @@ def main() -> None:
             attempt(f"graph vs eager static step, {label}", lambda lab, dec: say(
                 f"graph vs eager static step, {lab}: "
                 f"{graph_agreement(backend, requests[:16], dec)}"), label, decoding)
+        attempt("first decode step", lambda: say(
+            f"first decode step, greedy, 8 clips: {first_step_gap(backend, requests[:8], greedy)}"))
     if device == "cuda":
         sizes = [backend._batch_size(requests, k, 40) for k in (1, 5)]
         say(f"batch sizes from free memory: greedy {sizes[0]}, beam-5 {sizes[1]} clips")
@@ -284,34 +240,47 @@ def main() -> None:
             f"eager decode: greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} "
             f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} utt/s"))
         backend.decode_mode = best
-    rates(args, model, processor, backend, audios, prompts, requests, device)
+    bench = Rates(args, model, processor, backend, audios, prompts, requests, device)
+    bench.all("eager blocks")
     if not args.no_compile:
-        compiled_rates(args, backend, audios, requests, device)
+        compiled(bench, sizes)
     attempt("numerics", lambda: say(f"numerics: {calibration(model, ref_inputs, ours, ref)}"))
 
 
-def rates(args, model, processor, backend, audios, prompts, requests, device) -> None:
-    """End-to-end utterances per second, each printed as soon as it is measured."""
-    nb = args.n_baseline
+class Rates:
+    """End-to-end utterances per second, each printed as soon as it is measured; the
+    baselines are measured once and repeated on later rows."""
 
-    def row(mode, base, ours, target):
-        verdict = ("tiny config: the targets are for the full model on a GPU" if args.tiny else
+    def __init__(self, args, model, processor, backend, audios, prompts, requests, device):
+        self.args, self.model, self.processor, self.backend = args, model, processor, backend
+        self.audios, self.prompts, self.requests, self.device = audios, prompts, requests, device
+        self.baselines: dict[str, float] = {}
+
+    def all(self, title: str) -> None:
+        args, nb = self.args, self.args.n_baseline
+        for label, decoding, n, beams, target in (
+                ("greedy", Decoding(max_new_tokens=40, min_new_tokens=40), args.n, 1, 60),
+                ("beam-5", Decoding(mode="beam", num_candidates=5, max_new_tokens=40,
+                                    min_new_tokens=40), args.n_beam, 5, 25)):
+            attempt(label, lambda lab, dec, k, b, goal: self.row(
+                title, lab, lambda: baseline_generate(
+                    self.model, self.processor, self.backend, self.audios[:nb], self.prompts[:nb],
+                    self.device, b), harness_rate(self.backend, self.requests[:k], dec, self.device),
+                goal), label, decoding, n, beams, target)
+        readout_stages(self.backend, self.audios[: args.n], self.device, f" ({title})")
+        attempt("readout", lambda: self.row(title, "readout", lambda: baseline_readout(
+            self.model, self.processor, self.backend, self.audios[: min(args.n, 128)],
+            self.prompts[: min(args.n, 128)], self.device, 64 if not args.tiny else 8),
+            readout_rate(self.backend, self.audios[: args.n], self.device), 150))
+
+    def row(self, title: str, mode: str, baseline, ours: float, target: float) -> None:
+        if mode not in self.baselines:
+            self.baselines[mode] = baseline()
+        base = self.baselines[mode]
+        verdict = ("tiny config: the targets are for the full model on a GPU" if self.args.tiny else
                    f"target >= {target} utt/s: {'met' if ours >= target else 'NOT met'}")
         say(f"{mode:8s} baseline {base:8.2f} utt/s | harness {ours:8.2f} utt/s | "
-            f"x{ours / base:6.1f} | {verdict}")
-
-    for label, decoding, n, beams, target in (
-            ("greedy", Decoding(max_new_tokens=40, min_new_tokens=40), args.n, 1, 60),
-            ("beam-5", Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40),
-             args.n_beam, 5, 25)):
-        attempt(label, lambda lab, dec, k, b, goal: row(
-            lab, baseline_generate(model, processor, backend, audios[:nb], prompts[:nb], device, b),
-            harness_rate(backend, requests[:k], dec, device), goal), label, decoding, n, beams, target)
-    readout_stages(backend, audios[: args.n], device)
-    attempt("readout", lambda: row(
-        "readout", baseline_readout(model, processor, backend, audios[: min(args.n, 128)],
-                                    prompts[: min(args.n, 128)], device, 64 if not args.tiny else 8),
-        readout_rate(backend, audios[: args.n], device), 150))
+            f"x{ours / base:6.1f} | {title}; {verdict}")
 
 
 def readout_requests(audios) -> list[Request]:
@@ -338,22 +307,23 @@ def readout_rate(backend, audios, device) -> float:
     return len(requests) / timed(lambda: backend.label_logprobs(requests, LABELS), device)
 
 
-def compiled_rates(args, backend, audios, requests, device) -> None:
-    """The same rates with each decoder layer's norms and MLP fused by torch.compile (an
-    option of the backend, off by default): the compilation is timed apart."""
-    greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
-    backend.compile_blocks()
-    try:
-        seconds = timed(lambda: (backend.label_logprobs(requests[:4], LABELS),
-                                 backend.generate(requests[:4], greedy)), device)
-        say(f"compiled blocks: first calls (compilation) {seconds:.1f} s")
-        readout_stages(backend, audios[: args.n], device, " (compiled blocks)")
-        say(f"compiled blocks: readout {readout_rate(backend, audios[: args.n], device):.2f} utt/s, "
-            f"greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} utt/s")
-    except Exception as exc:  # an optional path: report it, keep the run
-        say(f"compiled blocks: failed: {type(exc).__name__}: {str(exc)[:300]}")
-    finally:
-        backend.compile_blocks(False)
+def compiled(bench: Rates, sizes) -> None:
+    """Stages and rates again with the backend's default on a GPU: the layers' elementwise work
+    fused by torch.compile (the compilation, checked on a small prefill, timed apart)."""
+    backend, device = bench.backend, bench.device
+    seconds = timed(backend.compile_blocks, device)
+    say(f"compiled blocks: compilation and its check {seconds:.1f} s, "
+        f"{'on' if backend._compiled else 'FAILED, eager'}")
+    mode = (backend.decode_mode, backend.decode_attention)
+    for label, decoding, size in (
+            ("greedy", Decoding(max_new_tokens=40, min_new_tokens=40), sizes[0]),
+            ("beam-5", Decoding(mode="beam", num_candidates=5, max_new_tokens=40,
+                                min_new_tokens=40), sizes[1])):
+        attempt(f"compiled {label} stages", lambda lab, dec, k: say(
+            f"decode {mode[0]} ({mode[1]} attention, compiled blocks): {lab} "
+            f"{breakdown(backend, bench.requests[:k], dec, device)[0]}"), label, decoding, size)
+    bench.all("compiled blocks (the default on a GPU)")
+    backend.compile_blocks(False)  # the float32 calibration below runs the model itself
 
 
 if __name__ == "__main__":

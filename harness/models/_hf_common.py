@@ -70,24 +70,26 @@ def clips_per_batch(free_bytes: int, config, prompt_tokens: int, new_tokens: int
     return int(max(1, min(cap, 0.6 * free_bytes // (kv + temporaries + vocab_rows))))
 
 
-def compile_layer_parts(layers, saved: dict, enabled: bool, torch,
-                        parts=("input_layernorm", "post_attention_layernorm", "mlp")) -> None:
-    """Replace each decoder layer's norms and MLP by ``torch.compile``d ones (dynamic shapes),
-    keeping the eager modules in ``saved``; ``enabled=False`` puts them back.
+def to_device(array, device):
+    """A host array or tensor on ``device`` without waiting for the device: on a GPU through
+    pinned memory and an asynchronous copy (a plain copy from pageable memory makes the host
+    wait for every kernel queued before it, so the next batch's host work could not overlap
+    this one's kernels)."""
+    import torch
 
-    Eager PyTorch runs RMSNorm's float32 upcast and SwiGLU's activation as separate passes over
-    memory; in a prefill of tens of thousands of tokens they cost a share of the time next to
-    the matrix products. Attention and the KV cache stay eager.
-    """
-    if enabled and not saved:
-        for i, layer in enumerate(layers):
-            for part in parts:
-                saved[i, part] = getattr(layer, part)
-                setattr(layer, part, torch.compile(getattr(layer, part), dynamic=True))
-    elif not enabled:
-        for (i, part), module in saved.items():
-            setattr(layers[i], part, module)
-        saved.clear()
+    tensor = torch.as_tensor(array)
+    if torch.device(device).type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def flat_positions(lengths, width: int):
+    """Flat indices, row by row, of the first ``lengths[r]`` columns of each row of a
+    (rows, ``width``) array: the encoded audio frames that are real, not padding."""
+    import numpy as np
+
+    lengths = np.asarray(lengths)
+    return np.flatnonzero(np.arange(width)[None, :] < lengths[:, None])
 
 
 def expand_placeholders(rows: Sequence[Sequence[int]], texts: Sequence[str], pieces: Sequence[int],
@@ -160,21 +162,25 @@ def weights_revision(path: str | Path) -> str:
     return "sha256:" + h.hexdigest()[:16]
 
 
-def batched(requests: Sequence, run: Callable[[list], list], batch_size: int, torch,
+def batched(requests: Sequence, run: Callable[[list], Any], batch_size: int, torch,
             on_error: Callable[[Any, str], Any]) -> list:
     """Run ``run`` over length-sorted batches; halve the batch on out-of-memory and retry.
 
     Results come back in request order. A single request that still does not fit, or whose batch
-    raises, is given ``on_error(request, reason)`` instead of sinking the rest.
+    raises, is given ``on_error(request, reason)`` instead of sinking the rest. ``run`` may
+    return, instead of its list, a function that reads it: that is called once the next batch
+    has been queued, so that the device works on one batch while the host prepares the next.
     """
     order = sorted(range(len(requests)), key=lambda i: -len(requests[i].audio))
     results: list = [None] * len(requests)
+    pending: list = []  # (chunk, reader) of the batch queued last
     start, size = 0, max(1, batch_size)
     while start < len(order):
         chunk = order[start:start + size]
         try:
             outputs = run([requests[i] for i in chunk])
         except torch.cuda.OutOfMemoryError:
+            _read(pending, run, requests, results, on_error)
             torch.cuda.empty_cache()
             if size > 1:
                 size //= 2
@@ -182,19 +188,38 @@ def batched(requests: Sequence, run: Callable[[list], list], batch_size: int, to
                 continue
             outputs = [on_error(requests[chunk[0]], "out of GPU memory for a single clip")]
         except (RuntimeError, ValueError) as exc:
+            _read(pending, run, requests, results, on_error)
             if len(chunk) > 1:  # find the culprit: retry one by one
                 outputs = [_one(run, requests[i], on_error) for i in chunk]
             else:
                 outputs = [on_error(requests[chunk[0]], f"{type(exc).__name__}: {exc}")]
+        _read(pending, run, requests, results, on_error)
+        pending.append((chunk, outputs))
+        start += len(chunk)
+    _read(pending, run, requests, results, on_error)
+    return results
+
+
+def _read(pending: list, run, requests, results: list, on_error) -> None:
+    """Store the results of the batch in ``pending``, reading them first if ``run`` deferred
+    that; a batch whose reading fails is run again one request at a time, as a batch that
+    raises at once is."""
+    for chunk, outputs in pending:
+        if callable(outputs):
+            try:
+                outputs = outputs()
+            except (RuntimeError, ValueError) as exc:
+                outputs = ([_one(run, requests[i], on_error) for i in chunk] if len(chunk) > 1
+                           else [on_error(requests[chunk[0]], f"{type(exc).__name__}: {exc}")])
         for i, out in zip(chunk, outputs):
             results[i] = out
-        start += len(chunk)
-    return results
+    pending.clear()
 
 
 def _one(run, request, on_error):
     try:
-        return run([request])[0]
+        outputs = run([request])
+        return (outputs() if callable(outputs) else outputs)[0]
     except (RuntimeError, ValueError) as exc:
         return on_error(request, f"{type(exc).__name__}: {exc}")
 

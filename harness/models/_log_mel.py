@@ -54,11 +54,13 @@ def whisper_log_mel(extractor, waves):
     keeping the result where it was computed."""
     import torch
 
+    from harness.models._hf_common import to_device
+
     window = torch.hann_window(extractor.n_fft, device=waves.device)
     stft = torch.stft(waves, extractor.n_fft, extractor.hop_length, window=window,
                       return_complex=True)
     power = (stft[..., :-1].abs() ** 2).contiguous()
-    filters = torch.from_numpy(extractor.mel_filters).to(waves.device, torch.float32)
+    filters = to_device(extractor.mel_filters, waves.device).float()
     log_spec = torch.clamp(filters.T @ power, min=1e-10).log10()
     peak = log_spec.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]  # per clip
     log_spec = torch.maximum(log_spec, peak - 8.0)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 
 class LabelTree:
     """Every label's tokens laid out as one sequence after the prompt, with the block mask.
@@ -39,9 +37,10 @@ class LabelTree:
         self.owner, self.offsets = owners.to(device), offs.to(device)
 
 
-def score_labels(backend, state, tree: LabelTree) -> np.ndarray:
-    """Σ log p(label tokens | prompt), (clips, labels), from a prefilled ``state`` of ``backend``
-    (a :class:`~harness.models.hf_qwen2_audio.Qwen2AudioBackend`) in one extra forward."""
+def score_labels(backend, state, tree: LabelTree):
+    """Σ log p(label tokens | prompt), (clips, labels) float64 on the device (reading it waits
+    for the forward), from a prefilled ``state`` of ``backend`` (a
+    :class:`~harness.models.hf_qwen2_audio.Qwen2AudioBackend`) in one extra forward."""
     torch = backend._torch
     clips = state.logits.shape[0]
     total = torch.log_softmax(state.logits.float(), -1)[:, tree.first]  # (clips, k)
@@ -54,4 +53,4 @@ def score_labels(backend, state, tree: LabelTree) -> np.ndarray:
         logp = torch.log_softmax(backend.extend(tokens, mask, positions, state.cache).float(), -1)
         picked = logp.gather(2, tree.targets[None, :, None].expand(clips, -1, 1))[..., 0]
         total = total.index_add(1, tree.owner, picked)
-    return total.double().cpu().numpy()
+    return total.double()

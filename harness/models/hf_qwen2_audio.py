@@ -18,16 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.models._compiled import CompiledParts, compile_decoder, compiled_or_eager
 from harness.models._decode import Prefilled, beam_search, sample
 from harness.models._hf_common import (
     AUDIO_TOKEN,
     batched,
     cache_kwarg,
     clips_per_batch,
-    compile_layer_parts,
     expand_placeholders,
+    flat_positions,
     hf_cache_snapshot,
     resolve_dtype,
+    to_device,
     unscored_row,
     weights_revision,
 )
@@ -47,7 +49,7 @@ class Qwen2AudioBackend:
     """A Qwen2-Audio checkpoint behind :class:`~harness.models.ModelAPI`."""
 
     def __init__(self, name: str, model, processor, revision: str, batch_size: int | None = None,
-                 long_audio: str = "truncate"):
+                 long_audio: str = "truncate", compile_blocks: bool | None = None):
         import torch
 
         self.model = model.eval()
@@ -75,7 +77,7 @@ class Qwen2AudioBackend:
         self.decode_attention = "auto"  # the static step's SDPA kernel (_static_step.ATTENTION_KERNELS)
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
         self._static_step = None
-        self._eager_blocks: dict = {}  # what compile_blocks replaced, to put back
+        self._compiled: CompiledParts | None = None  # what compile_blocks replaced, to put back
         self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.eos_ids = sorted({i for i in (self.tokenizer.eos_token_id,
@@ -89,12 +91,14 @@ class Qwen2AudioBackend:
         self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."),
                               str(self.device), Capabilities(structured_output=True))
         self._torch = torch
+        if self.device.type == "cuda" if compile_blocks is None else compile_blocks:
+            self.compile_blocks()
 
     @classmethod
     def from_pretrained(cls, name: str, path: str | os.PathLike, dtype: str = "auto",
                         device: str | None = None, batch_size: int | None = None,
-                        attn_implementation: str = "sdpa", long_audio: str = "truncate"
-                        ) -> Qwen2AudioBackend:
+                        attn_implementation: str = "sdpa", long_audio: str = "truncate",
+                        compile_blocks: bool | None = None) -> Qwen2AudioBackend:
         """Load weights from a local folder (nothing is downloaded)."""
         import torch
         from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
@@ -105,7 +109,8 @@ class Qwen2AudioBackend:
         model = Qwen2AudioForConditionalGeneration.from_pretrained(
             path, dtype=torch_dtype, local_files_only=True, attn_implementation=attn_implementation
         ).to(device)
-        return cls(name, model, processor, weights_revision(path), batch_size, long_audio)
+        return cls(name, model, processor, weights_revision(path), batch_size, long_audio,
+                   compile_blocks)
 
     # --- prompt and prefill -------------------------------------------------------------
 
@@ -146,8 +151,9 @@ class Qwen2AudioBackend:
         mask = None
         if bool((conv_lens < h.shape[1]).any()):
             valid = torch.arange(h.shape[1])[None] < conv_lens[:, None]
-            mask = ((~valid).to(self.device, self.dtype) * torch.finfo(self.dtype).min)[:, None, None, :]
-        for layer in tower.layers:
+            mask = (to_device(~valid, self.device).to(self.dtype)
+                    * torch.finfo(self.dtype).min)[:, None, None, :]
+        for layer in (self._compiled and self._compiled.encoder_layers) or tower.layers:
             out = layer(h, mask)
             h = out[0] if isinstance(out, tuple) else out
         h = tower.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1)
@@ -183,10 +189,12 @@ class Qwen2AudioBackend:
             width = prefix[0][0].shape[2]
             pieces = pieces or [1] * len(prompts)
             texts = [self.render(p, [1] * k)[len(self._prefix_text):] for p, k in zip(prompts, pieces)]
-            ids, own = self._token_ids(texts, pieces, out_lens.tolist())
-            keep = torch.arange(audio.shape[1], device=self.device)[None] < out_lens.to(self.device)[:, None]
-            embeds = self.embed(ids).masked_scatter((ids == self.audio_id)[..., None],
-                                                    audio[keep].to(self.dtype))
+            ids, own, slots = self._token_ids(texts, pieces, out_lens.tolist())
+            embeds = self.embed(ids)
+            frames = audio.flatten(0, 1).index_select(0, to_device(
+                flat_positions(out_lens.numpy(), audio.shape[1]), self.device))
+            embeds.view(-1, embeds.shape[-1]).index_copy_(0, to_device(slots, self.device),
+                                                          frames.to(self.dtype))
             mask = torch.cat([own.new_ones(len(texts), width), own], dim=1)
             position = (mask.cumsum(-1) - 1).clamp(min=0)
             mode = "grouped" if self._static_decoding() else self.cache_mode
@@ -199,12 +207,14 @@ class Qwen2AudioBackend:
             return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
 
     def _token_ids(self, texts: Sequence[str], pieces: Sequence[int], counts: Sequence[int]):
-        """Left-padded token ids and mask of ``texts``, each written with one audio placeholder
-        per audio (see :func:`~harness.models._hf_common.expand_placeholders`)."""
+        """Left-padded token ids and mask of ``texts`` on the device, each written with one audio
+        placeholder per audio (see :func:`~harness.models._hf_common.expand_placeholders`), and
+        the flat positions of the audio tokens, read on the host (so that placing the encoded
+        audio there waits for nothing)."""
         rows = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         ids, mask = expand_placeholders(rows, texts, pieces, counts, self.audio_id, self.pad_id)
-        return (self._torch.from_numpy(ids).to(self.device),
-                self._torch.from_numpy(mask).to(self.device))
+        return (to_device(ids, self.device), to_device(mask, self.device),
+                np.flatnonzero(ids == self.audio_id))
 
     def _prefix_cache(self) -> list:
         """Keys and values, per layer, of the template's text before the audio (batch of one)."""
@@ -262,10 +272,22 @@ class Qwen2AudioBackend:
             self._pool.clear()
 
     def compile_blocks(self, enabled: bool = True) -> None:
-        """Fuse each decoder layer's norms and MLP with ``torch.compile`` (see
-        :func:`~harness.models._hf_common.compile_layer_parts`); off by default until
-        bench/gpu_throughput.py shows it pays on the GPU; ``enabled=False`` restores them."""
-        compile_layer_parts(self.lm.layers, self._eager_blocks, enabled, self._torch)
+        """Fuse the elementwise work of the LM's and the audio encoder's layers with
+        ``torch.compile`` (:func:`~harness.models._compiled.compile_decoder`), checked on a
+        two-clip prefill (where compilation fails, a warning and the eager modules);
+        ``enabled=False`` restores the eager ones. On by default on a GPU, where it paid on an
+        H200 (bench/results/)."""
+        if self._compiled:
+            self._compiled.restore()
+        self._compiled = None
+        if enabled:
+            parts = compile_decoder(self.lm.layers, self.audio_tower.layers, self._torch)
+            self._compiled = compiled_or_eager(parts, self._compile_check) or None
+
+    def _compile_check(self) -> None:
+        """A prefill of two short clips of different lengths through the compiled parts (not one:
+        a dimension of size one would be compiled as a constant)."""
+        self.prefill([np.zeros(16_000, np.float32), np.zeros(12_000, np.float32)], ["a", "b"])
 
     def step(self, tokens, mask, position, cache):
         """Logits for the next token of every sequence (one decode step)."""
@@ -346,7 +368,8 @@ class Qwen2AudioBackend:
         def run(chunk):
             state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
                                  reserve=tree.size)
-            return list(score_labels(self, state, tree))
+            scores = score_labels(self, state, tree)
+            return lambda: list(scores.cpu().numpy())  # read once the next batch is queued
 
         rows = self._over_fitting_clips(
             requests, lambda fit: batched(fit, run, self._batch_size(fit, 1, tree.size), torch,

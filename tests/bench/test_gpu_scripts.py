@@ -26,13 +26,18 @@ def run(script: str, *args: str) -> str:
 def test_throughput_benchmark_prints_every_figure():
     out = run("gpu_throughput.py", "--tiny")
     for line in ("numerics: harness prefill vs padded reference",
-                 "graph vs eager static step, greedy: 16/16 identical",
-                 "graph vs eager static step, beam-5: 80/80 identical",
+                 "graph vs eager static step, greedy: static vs graph: 16/16 identical",
+                 "graph vs eager static step, beam-5: static vs graph: 80/80 identical",
+                 "first decode step, greedy, 8 clips: graph vs eager 0.00e+00 (same best token 8/8)",
                  "decode static (matmul attention): beam-5 batch", "decode for the rates below",
-                 "greedy   baseline", "beam-5   baseline", "readout stages: batch", "readout  baseline",
-                 "compiled blocks: readout",
+                 "greedy   baseline", "beam-5   baseline", "readout stages (eager blocks): batch",
+                 "readout  baseline", "compiled blocks: compilation and its check",
+                 "attention, compiled blocks): beam-5 batch",
+                 "readout stages (compiled blocks (the default on a GPU)): batch",
+                 "| compiled blocks (the default on a GPU); tiny config",
                  "against the float32 reference"):
         assert line in out, out
+    assert "failed" not in out, out
 
 
 def test_decode_profile_prints_a_table_per_variant():

@@ -48,3 +48,55 @@ def test_placeholders_expand_in_id_space_and_a_stray_one_is_named():
     stray = "says <|AUDIO|> aloud"
     with pytest.raises(ValueError, match="expected 1 audio placeholder.*found 2.*" + re.escape(stray)):
         expand_placeholders([[9, 4, 9]], [stray], [1], [3], placeholder=9, pad_id=0)
+
+
+def _requests(n):
+    import numpy as np
+
+    from harness.models import Request
+
+    return [Request(np.zeros(100 * (n - i), np.float32), "", f"r{i}") for i in range(n)]
+
+
+def test_a_batch_that_defers_its_results_is_read_after_the_next_batch_is_queued():
+    from harness.models._hf_common import batched
+
+    events = []
+
+    def run(chunk):
+        names = [r.item_id for r in chunk]
+        events.append(("queued", names[0]))
+
+        def read():
+            events.append(("read", names[0]))
+            return names
+        return read
+
+    out = batched(_requests(5), run, 2, torch, on_error=lambda _, reason: reason)
+    assert out == [f"r{i}" for i in range(5)]
+    assert events == [("queued", "r0"), ("queued", "r2"), ("read", "r0"), ("queued", "r4"),
+                      ("read", "r2"), ("read", "r4")]
+
+
+def test_a_deferred_read_that_fails_is_retried_one_request_at_a_time():
+    from harness.models._hf_common import batched
+
+    def run(chunk):
+        names = [r.item_id for r in chunk]
+
+        def read():
+            if "r2" in names:
+                raise RuntimeError("device fault")
+            return names
+        return read
+
+    out = batched(_requests(5), run, 2, torch, on_error=lambda r, reason: f"{r.item_id}: {reason}")
+    assert out == ["r0", "r1", "r2: RuntimeError: device fault", "r3", "r4"]
+
+
+def test_flat_positions_keep_each_rows_real_columns_in_order():
+    from harness.models._hf_common import flat_positions, to_device
+
+    assert flat_positions([2, 0, 3], 4).tolist() == [0, 1, 8, 9, 10]
+    moved = to_device(flat_positions([1], 2), "cpu")
+    assert moved.tolist() == [0] and moved.device.type == "cpu"

@@ -238,21 +238,44 @@ def test_a_dithering_extractor_is_called_as_it_is(tiny):
 
 
 def test_compiled_blocks_compute_the_same_prefill_and_can_be_undone(tiny):
+    import sys
+
     dataset, reqs = requests_for("crema_d", 4)
     audios, prompts = [r.audio for r in reqs], [r.prompt for r in reqs]
     eager_mlp = tiny.lm.layers[0].mlp
+    attention = sys.modules[type(tiny.lm.layers[0].self_attn).__module__]
+    eager_rotary = attention.apply_rotary_pos_emb
     with torch.inference_mode():
         reference = tiny.prefill(audios, prompts).logits
+        encoded = tiny.encode_audio(*tiny.features(audios))[0]
         try:
             tiny.compile_blocks()
             assert tiny.lm.layers[0].mlp is not eager_mlp
+            assert attention.apply_rotary_pos_emb is not eager_rotary
+            assert len(tiny._compiled.encoder_layers) == len(tiny.audio_tower.layers)
             compiled = tiny.prefill(audios, prompts).logits
+            compiled_encoder = tiny.encode_audio(*tiny.features(audios))[0]
             shorter = tiny.prefill(audios[:3], prompts[:3]).logits  # another shape: dynamic
         finally:
             tiny.compile_blocks(False)
-    assert tiny.lm.layers[0].mlp is eager_mlp
+    assert tiny.lm.layers[0].mlp is eager_mlp and attention.apply_rotary_pos_emb is eager_rotary
+    assert tiny._compiled is None
+    torch.testing.assert_close(compiled_encoder, encoded, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(compiled, reference, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(shorter, reference[:3], atol=1e-4, rtol=1e-4)
+
+
+def test_where_compilation_fails_the_eager_modules_stay_with_a_warning(tiny, monkeypatch):
+    eager_mlp = tiny.lm.layers[0].mlp
+
+    def broken_check():
+        raise RuntimeError("no C compiler")
+
+    monkeypatch.setattr(tiny, "_compile_check", broken_check)
+    with pytest.warns(UserWarning, match="torch.compile is unavailable here, running eager: "
+                                         "RuntimeError: no C compiler"):
+        tiny.compile_blocks()
+    assert tiny._compiled is None and tiny.lm.layers[0].mlp is eager_mlp
 
 
 def test_a_prompt_carrying_the_audio_placeholder_fails_alone(tiny):

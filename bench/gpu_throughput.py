@@ -180,6 +180,11 @@ def parse_args() -> argparse.Namespace:
                              "the fastest is used for the end-to-end rates")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the rates with torch.compile'd norms and MLP")
+    parser.add_argument("--check-attention", default="auto",
+                        help="decode attention kernels the graph-vs-eager agreement is checked with")
+    parser.add_argument("--checks-only", action="store_true",
+                        help="stop after the numerical checks, repeated with compiled blocks "
+                             "and the last kernel of --check-attention (no rates)")
     parser.add_argument("--eager-rates", action="store_true",
                         help="also time the eager decode path end to end (slower run)")
     return parser.parse_args()
@@ -219,15 +224,14 @@ def main() -> None:
     requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in enumerate(zip(audios, prompts))]
     greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
     beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
-    # on the CPU the graph's capture fails and it decodes eagerly: the check then covers the code
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore" if device == "cpu" else "default")
-        for label, decoding in (("greedy", greedy), ("beam-5", beam)):
-            attempt(f"graph vs eager static step, {label}", lambda lab, dec: say(
-                f"graph vs eager static step, {lab}: "
-                f"{graph_agreement(backend, requests[:16], dec)}"), label, decoding)
-        attempt("first decode step", lambda: say(
-            f"first decode step, greedy, 8 clips: {first_step_gap(backend, requests[:8], greedy)}"))
+    for attention in args.check_attention.split(","):
+        backend.decode_attention = attention
+        agreement(backend, requests, device)
+    if args.checks_only:  # the same checks with compiled blocks, the default on a GPU
+        backend.compile_blocks()
+        agreement(backend, requests, device)
+        return
+    backend.decode_attention = "auto"
     if device == "cuda":
         sizes = [backend._batch_size(requests, k, 40) for k in (1, 5)]
         say(f"batch sizes from free memory: greedy {sizes[0]}, beam-5 {sizes[1]} clips")
@@ -245,6 +249,25 @@ def main() -> None:
     if not args.no_compile:
         compiled(bench, sizes)
     attempt("numerics", lambda: say(f"numerics: {calibration(model, ref_inputs, ours, ref)}"))
+
+
+def agreement(backend, requests, device) -> None:
+    """The graph-replayed decode against the same step run eagerly, each against itself, with
+    the backend's decode attention kernel (bench/numerics.py)."""
+    greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
+    beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
+    kernel = backend.decode_attention
+    compiled = ", compiled blocks" if backend._compiled else ""
+    # on the CPU the graph's capture fails and it decodes eagerly: the check then covers the code
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore" if device == "cpu" else "default")
+        for label, decoding in (("greedy", greedy), ("beam-5", beam)):
+            attempt(f"graph vs eager static step, {label}", lambda lab, dec: say(
+                f"graph vs eager static step, {lab} ({kernel} attention{compiled}): "
+                f"{graph_agreement(backend, requests[:16], dec)}"), label, decoding)
+        attempt("first decode step", lambda: say(
+            f"first decode step, greedy, 8 clips ({kernel} attention{compiled}): "
+            f"{first_step_gap(backend, requests[:8], greedy)}"))
 
 
 class Rates:

@@ -74,19 +74,21 @@ def _compare(first, second) -> str:
 def first_step_gap(backend, requests, decoding) -> str:
     """The first decode step's logits, replayed from a graph and run eagerly on the same
     prefill, and the eager step against itself: max |diff| / max |logit|, and the share of rows
-    whose best token is the same."""
+    whose best token is the same; and the prefill's logits against themselves (a prefill is
+    run before each step)."""
     from harness.models._static_step import StaticStep
 
     mode, backend.decode_mode = backend.decode_mode, "static"
     try:
-        logits = [_first_step(backend, requests, decoding, StaticStep(backend, graphs))
-                  for graphs in (False, False, True)]
+        runs = [_first_step(backend, requests, decoding, StaticStep(backend, graphs))
+                for graphs in (False, False, True)]
     finally:
         backend.decode_mode = mode
-    eager, again, graph = logits
+    (prefill, eager), (prefill_again, again), (_, graph) = runs
     return (f"graph vs eager {relative(graph, eager):.2e} (same best token "
             f"{_same_best(graph, eager)}), eager vs eager {relative(again, eager):.2e} "
-            f"(same best token {_same_best(again, eager)})")
+            f"(same best token {_same_best(again, eager)}); prefill vs prefill "
+            f"{relative(prefill_again, prefill):.2e}")
 
 
 def _first_step(backend, requests, decoding, step):
@@ -95,7 +97,8 @@ def _first_step(backend, requests, decoding, step):
                                 reserve=backend.decode_reserve(decoding))
         token = state.logits.argmax(-1)
         mask = torch.cat([state.attention_mask, state.attention_mask.new_ones(len(token), 1)], 1)
-        return step(token, mask, state.next_position, state.cache).float().clone()
+        logits = step(token, mask, state.next_position, state.cache).float().clone()
+        return state.logits.float(), logits
 
 
 def _same_best(a, b) -> str:

@@ -3,7 +3,7 @@
 # Logs go to $OUT (the device tool's folder) or bench/results/latest. Each part has its own limit
 # so that a slow part cannot take the other's figures with it.
 #
-#   bash bench/run_on_device.sh          # at most 8.5 minutes; give the device call timeout_s 560
+#   bash bench/run_on_device.sh          # at most 8.5 minutes (the last full run: 4.3); timeout_s 560
 #
 # Build Qwen's tokenizer here first (python bench/qwen_tokenizer.py) and name
 # bench/.qwen2-audio-processor in the device call's carry: the prompts are then as long as the

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.models._audio_encoder import encode_audio
 from harness.models._compiled import CompiledParts, compile_decoder, compiled_or_eager
 from harness.models._decode import Prefilled, beam_search, sample
 from harness.models._hf_common import (
@@ -74,7 +75,9 @@ class Qwen2AudioBackend:
         # graph; "static": the same, eager; "eager": ordinary steps on a repeated cache (fastest
         # on the CPU, where attending the whole static buffer is wasted work)
         self.decode_mode = "graph" if self.device.type == "cuda" else "eager"
-        self.decode_attention = "auto"  # the static step's SDPA kernel (_static_step.ATTENTION_KERNELS)
+        # the static step's attention (_static_step.ATTENTION_KERNELS): on an H200 the fastest, and
+        # deterministic where cuDNN's ("auto") was not (bench/results/h200_decode_determinism.log)
+        self.decode_attention = "matmul"
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
         self._static_step = None
         self._compiled: CompiledParts | None = None  # what compile_blocks replaced, to put back
@@ -133,31 +136,11 @@ class Qwen2AudioBackend:
         return text.replace("\x00PROMPT\x00", prompt)
 
     def encode_audio(self, features, frames):
-        """Encoder over the longest clip's frames only; returns (B, T, H) and valid lengths.
-
-        A few padding frames are kept past the longest clip so that the convolutions see at the
-        clip's edge exactly what they see in the 30 s padded path. ``frames`` (real frames per
-        clip) is read on the host, so nothing here waits for the device.
-        """
-        torch = self._torch
-        tower = self.audio_tower
-        frames = frames.cpu()
-        conv_lens, out_lens = tower._get_feat_extract_output_lengths(frames)
-        width = min(features.shape[-1], int(frames.max()) + 8)
-        x = features[:, :, : width + width % 2].to(self.device, self.dtype)
-        h = torch.nn.functional.gelu(tower.conv1(x))
-        h = torch.nn.functional.gelu(tower.conv2(h)).permute(0, 2, 1)
-        h = h + tower.embed_positions.weight[: h.shape[1]]
-        mask = None
-        if bool((conv_lens < h.shape[1]).any()):
-            valid = torch.arange(h.shape[1])[None] < conv_lens[:, None]
-            mask = (to_device(~valid, self.device).to(self.dtype)
-                    * torch.finfo(self.dtype).min)[:, None, None, :]
-        for layer in (self._compiled and self._compiled.encoder_layers) or tower.layers:
-            out = layer(h, mask)
-            h = out[0] if isinstance(out, tuple) else out
-        h = tower.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1)
-        return self.projector(tower.layer_norm(h)), out_lens
+        """Encoder over the longest clip's frames only (:func:`~harness.models._audio_encoder.
+        encode_audio`); returns (B, T, H) and valid lengths."""
+        layers = (self._compiled and self._compiled.encoder_layers) or self.audio_tower.layers
+        return encode_audio(self.audio_tower, self.projector, layers, features, frames,
+                            self.device, self.dtype)
 
     def features(self, audios: Sequence[np.ndarray]):
         """Log-mel features of a batch and the real frame counts (see

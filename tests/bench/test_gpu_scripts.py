@@ -26,9 +26,10 @@ def run(script: str, *args: str) -> str:
 def test_throughput_benchmark_prints_every_figure():
     out = run("gpu_throughput.py", "--tiny")
     for line in ("numerics: harness prefill vs padded reference",
-                 "graph vs eager static step, greedy: static vs graph: 16/16 identical",
-                 "graph vs eager static step, beam-5: static vs graph: 80/80 identical",
-                 "first decode step, greedy, 8 clips: graph vs eager 0.00e+00 (same best token 8/8)",
+                 "graph vs eager static step, greedy (auto attention): static vs graph: 16/16 identical",
+                 "graph vs eager static step, beam-5 (auto attention): static vs graph: 80/80 identical",
+                 "first decode step, greedy, 8 clips (auto attention): graph vs eager 0.00e+00 "
+                 "(same best token 8/8)",
                  "decode static (matmul attention): beam-5 batch", "decode for the rates below",
                  "greedy   baseline", "beam-5   baseline", "readout stages (eager blocks): batch",
                  "readout  baseline", "compiled blocks: compilation and its check",
@@ -38,6 +39,13 @@ def test_throughput_benchmark_prints_every_figure():
                  "against the float32 reference"):
         assert line in out, out
     assert "failed" not in out, out
+
+
+def test_the_checks_alone_run_per_kernel_then_with_compiled_blocks():
+    out = run("gpu_throughput.py", "--tiny", "--checks-only", "--check-attention", "matmul")
+    assert "greedy (matmul attention): static vs graph: 16/16 identical" in out, out
+    assert "8 clips (matmul attention, compiled blocks): graph vs eager 0.00e+00" in out, out
+    assert "prefill vs prefill 0.00e+00" in out and "baseline" not in out, out
 
 
 def test_decode_profile_prints_a_table_per_variant():

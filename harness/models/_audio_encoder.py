@@ -1,0 +1,34 @@
+"""Qwen2-Audio's audio encoder run over a batch's real frames, not its 30 s window."""
+
+from __future__ import annotations
+
+from harness.models._hf_common import to_device
+
+
+def encode_audio(tower, projector, layers, features, frames, device, dtype):
+    """The encoder (``tower``, its ``layers``: the tower's own or compiled ones) and the
+    projector over the longest clip's frames only; returns (B, T, H) and the valid lengths.
+
+    A few padding frames are kept past the longest clip so that the convolutions see at the
+    clip's edge exactly what they see in the 30 s padded path (padded frames are masked there
+    too, so the outputs agree). ``frames`` (real frames per clip) is read on the host, so nothing
+    here waits for the device.
+    """
+    import torch
+
+    frames = frames.cpu()
+    conv_lens, out_lens = tower._get_feat_extract_output_lengths(frames)
+    width = min(features.shape[-1], int(frames.max()) + 8)
+    x = features[:, :, : width + width % 2].to(device, dtype)
+    h = torch.nn.functional.gelu(tower.conv1(x))
+    h = torch.nn.functional.gelu(tower.conv2(h)).permute(0, 2, 1)
+    h = h + tower.embed_positions.weight[: h.shape[1]]
+    mask = None
+    if bool((conv_lens < h.shape[1]).any()):
+        valid = torch.arange(h.shape[1])[None] < conv_lens[:, None]
+        mask = (to_device(~valid, device).to(dtype) * torch.finfo(dtype).min)[:, None, None, :]
+    for layer in layers:
+        out = layer(h, mask)
+        h = out[0] if isinstance(out, tuple) else out
+    h = tower.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1)
+    return projector(tower.layer_norm(h)), out_lens

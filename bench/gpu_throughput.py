@@ -44,6 +44,8 @@ from harness.prompts import base_prompt, readout_prompt  # noqa: E402
 
 LABELS = ["Neutral state", "Happiness", "Anger", "Sadness"]
 TRANSCRIPT = "I told you I would be there on time."
+GREEDY = Decoding(max_new_tokens=40, min_new_tokens=40)  # 40 new tokens pinned, as in the issue
+BEAM = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
 FULL = {
     "audio": {"model_type": "qwen2_audio_encoder", "d_model": 1280, "encoder_layers": 32,
               "encoder_attention_heads": 20, "encoder_ffn_dim": 5120, "num_mel_bins": 128,
@@ -147,13 +149,11 @@ def attempt(label: str, fn, *args) -> None:
 def choose_decoder(variants: str, backend, requests, sizes, device) -> None:
     """Time each ``decode-mode:attention`` variant stage by stage (greedy and beam-5) and keep
     the fastest over both for the rates that follow."""
-    greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
-    beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
     pairs = [tuple(p.split(":")) for p in variants.split(",")]
     total = {}
     for mode, attention in pairs:
         backend.decode_mode, backend.decode_attention = mode, attention
-        for label, decoding, size in (("greedy", greedy, sizes[0]), ("beam-5", beam, sizes[1])):
+        for label, decoding, size in (("greedy", GREEDY, sizes[0]), ("beam-5", BEAM, sizes[1])):
             try:
                 text, ms = breakdown(backend, requests[:size], decoding, device)
                 total[mode, attention] = total.get((mode, attention), 0.0) + ms
@@ -180,8 +180,9 @@ def parse_args() -> argparse.Namespace:
                              "the fastest is used for the end-to-end rates")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the rates with torch.compile'd norms and MLP")
-    parser.add_argument("--check-attention", default="auto",
-                        help="decode attention kernels the graph-vs-eager agreement is checked with")
+    parser.add_argument("--check-attention", default=None,
+                        help="decode attention kernels the graph-vs-eager agreement is checked "
+                             "with (default: the backend's)")
     parser.add_argument("--checks-only", action="store_true",
                         help="stop after the numerical checks, repeated with compiled blocks "
                              "and the last kernel of --check-attention (no rates)")
@@ -222,16 +223,13 @@ def main() -> None:
     say(f"noise floor: reference path, one clip alone vs in a batch of 4 lengths = "
         f"{noise_floor(backend, processor, model, varied, prompts[:4], device):.2e}")
     requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in enumerate(zip(audios, prompts))]
-    greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
-    beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
-    for attention in args.check_attention.split(","):
+    for attention in (args.check_attention or backend.decode_attention).split(","):
         backend.decode_attention = attention
         agreement(backend, requests, device)
     if args.checks_only:  # the same checks with compiled blocks, the default on a GPU
         backend.compile_blocks()
         agreement(backend, requests, device)
         return
-    backend.decode_attention = "auto"
     if device == "cuda":
         sizes = [backend._batch_size(requests, k, 40) for k in (1, 5)]
         say(f"batch sizes from free memory: greedy {sizes[0]}, beam-5 {sizes[1]} clips")
@@ -241,8 +239,8 @@ def main() -> None:
     if backend.decode_mode != "eager" and args.eager_rates:  # the eager path's rates too
         best, backend.decode_mode = backend.decode_mode, "eager"
         attempt("eager decode", lambda: say(
-            f"eager decode: greedy {harness_rate(backend, requests[: args.n], greedy, device):.2f} "
-            f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], beam, device):.2f} utt/s"))
+            f"eager decode: greedy {harness_rate(backend, requests[: args.n], GREEDY, device):.2f} "
+            f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], BEAM, device):.2f} utt/s"))
         backend.decode_mode = best
     bench = Rates(args, model, processor, backend, audios, prompts, requests, device)
     bench.all("eager blocks")
@@ -254,20 +252,18 @@ def main() -> None:
 def agreement(backend, requests, device) -> None:
     """The graph-replayed decode against the same step run eagerly, each against itself, with
     the backend's decode attention kernel (bench/numerics.py)."""
-    greedy = Decoding(max_new_tokens=40, min_new_tokens=40)
-    beam = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
     kernel = backend.decode_attention
     compiled = ", compiled blocks" if backend._compiled else ""
     # on the CPU the graph's capture fails and it decodes eagerly: the check then covers the code
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if device == "cpu" else "default")
-        for label, decoding in (("greedy", greedy), ("beam-5", beam)):
+        for label, decoding in (("greedy", GREEDY), ("beam-5", BEAM)):
             attempt(f"graph vs eager static step, {label}", lambda lab, dec: say(
                 f"graph vs eager static step, {lab} ({kernel} attention{compiled}): "
                 f"{graph_agreement(backend, requests[:16], dec)}"), label, decoding)
         attempt("first decode step", lambda: say(
             f"first decode step, greedy, 8 clips ({kernel} attention{compiled}): "
-            f"{first_step_gap(backend, requests[:8], greedy)}"))
+            f"{first_step_gap(backend, requests[:8], GREEDY)}"))
 
 
 class Rates:
@@ -282,9 +278,7 @@ class Rates:
     def all(self, title: str) -> None:
         args, nb = self.args, self.args.n_baseline
         for label, decoding, n, beams, target in (
-                ("greedy", Decoding(max_new_tokens=40, min_new_tokens=40), args.n, 1, 60),
-                ("beam-5", Decoding(mode="beam", num_candidates=5, max_new_tokens=40,
-                                    min_new_tokens=40), args.n_beam, 5, 25)):
+                ("greedy", GREEDY, args.n, 1, 60), ("beam-5", BEAM, args.n_beam, 5, 25)):
             attempt(label, lambda lab, dec, k, b, goal: self.row(
                 title, lab, lambda: baseline_generate(
                     self.model, self.processor, self.backend, self.audios[:nb], self.prompts[:nb],
@@ -339,9 +333,7 @@ def compiled(bench: Rates, sizes) -> None:
         f"{'on' if backend._compiled else 'FAILED, eager'}")
     mode = (backend.decode_mode, backend.decode_attention)
     for label, decoding, size in (
-            ("greedy", Decoding(max_new_tokens=40, min_new_tokens=40), sizes[0]),
-            ("beam-5", Decoding(mode="beam", num_candidates=5, max_new_tokens=40,
-                                min_new_tokens=40), sizes[1])):
+            ("greedy", GREEDY, sizes[0]), ("beam-5", BEAM, sizes[1])):
         attempt(f"compiled {label} stages", lambda lab, dec, k: say(
             f"decode {mode[0]} ({mode[1]} attention, compiled blocks): {lab} "
             f"{breakdown(backend, bench.requests[:k], dec, device)[0]}"), label, decoding, size)

@@ -63,8 +63,8 @@ def compile_decoder(layers, encoder_layers, torch) -> CompiledParts:
     return parts
 
 
-def compiled_or_eager(parts: CompiledParts, check) -> CompiledParts:
-    """``parts`` when ``check()`` (a small forward through them) runs; otherwise the eager
+def compiled_or_eager(parts: CompiledParts, check) -> CompiledParts | None:
+    """``parts`` when ``check()`` (a small forward through them) runs; otherwise None, the eager
     modules back and a warning saying why (no compiler toolchain, an unsupported torch)."""
     try:
         check()
@@ -72,4 +72,5 @@ def compiled_or_eager(parts: CompiledParts, check) -> CompiledParts:
         parts.restore()
         warnings.warn(f"torch.compile is unavailable here, running eager: {type(exc).__name__}: "
                       f"{str(exc)[:200]}", stacklevel=3)
+        return None
     return parts

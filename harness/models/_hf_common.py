@@ -92,6 +92,15 @@ def flat_positions(lengths, width: int):
     return np.flatnonzero(np.arange(width)[None, :] < lengths[:, None])
 
 
+def free_gpu_bytes(device) -> int:
+    """Memory a new batch can have on ``device``: free on the card plus what PyTorch's
+    allocator holds reserved but unused."""
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
 def expand_placeholders(rows: Sequence[Sequence[int]], texts: Sequence[str], pieces: Sequence[int],
                         counts: Sequence[int], placeholder: int, pad_id: int):
     """Token ids of prompts written with one audio placeholder per audio, each placeholder

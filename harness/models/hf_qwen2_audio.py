@@ -28,6 +28,7 @@ from harness.models._hf_common import (
     clips_per_batch,
     expand_placeholders,
     flat_positions,
+    free_gpu_bytes,
     hf_cache_snapshot,
     resolve_dtype,
     to_device,
@@ -265,7 +266,7 @@ class Qwen2AudioBackend:
         self._compiled = None
         if enabled:
             parts = compile_decoder(self.lm.layers, self.audio_tower.layers, self._torch)
-            self._compiled = compiled_or_eager(parts, self._compile_check) or None
+            self._compiled = compiled_or_eager(parts, self._compile_check)
 
     def _compile_check(self) -> None:
         """A prefill of two short clips of different lengths through the compiled parts (not one:
@@ -366,12 +367,9 @@ class Qwen2AudioBackend:
             return self.batch_size
         if self.device.type != "cuda":
             return 8
-        torch = self._torch
-        free, _ = torch.cuda.mem_get_info(self.device)
-        free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
-        return clips_per_batch(free, self.lm.config, self._prompt_tokens(requests), new_tokens,
-                               sequences_per_clip, self.lm_head.out_features,
-                               shared_prompt=self._static_decoding())
+        return clips_per_batch(free_gpu_bytes(self.device), self.lm.config,
+                               self._prompt_tokens(requests), new_tokens, sequences_per_clip,
+                               self.lm_head.out_features, shared_prompt=self._static_decoding())
 
     def _prompt_tokens(self, requests) -> int:
         """An upper bound on the prompt length: the longest clip's audio tokens (25 per second)

@@ -26,9 +26,9 @@ def run(script: str, *args: str) -> str:
 def test_throughput_benchmark_prints_every_figure():
     out = run("gpu_throughput.py", "--tiny")
     for line in ("numerics: harness prefill vs padded reference",
-                 "graph vs eager static step, greedy (auto attention): static vs graph: 16/16 identical",
-                 "graph vs eager static step, beam-5 (auto attention): static vs graph: 80/80 identical",
-                 "first decode step, greedy, 8 clips (auto attention): graph vs eager 0.00e+00 "
+                 "graph vs eager static step, greedy (matmul attention): static vs graph: 16/16 identical",
+                 "graph vs eager static step, beam-5 (matmul attention): static vs graph: 80/80 identical",
+                 "first decode step, greedy, 8 clips (matmul attention): graph vs eager 0.00e+00 "
                  "(same best token 8/8)",
                  "decode static (matmul attention): beam-5 batch", "decode for the rates below",
                  "greedy   baseline", "beam-5   baseline", "readout stages (eager blocks): batch",

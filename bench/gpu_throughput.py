@@ -7,27 +7,22 @@ bf16 weights on the GPU, feeds 6-second clips with the IEMOCAP base prompt, pins
 a plain batched forward for the readout) next to the harness's own path, and their ratio.
 Targets on one H100/H200: greedy >= 60 utt/s, beam 5 >= 25 utt/s, readout >= 150 utt/s.
 
-    python bench/gpu_throughput.py            # on the GPU
-    python bench/gpu_throughput.py --tiny     # the same code on a tiny config, on the CPU
+    python -m bench.gpu_throughput            # on the GPU
+    python -m bench.gpu_throughput --tiny     # the same code on a tiny config, on the CPU
 
-Prompts are tokenized with Qwen's own tokenizer once ``bench/qwen_tokenizer.py`` has built it
+Prompts are tokenized with Qwen's own tokenizer once ``python -m bench.qwen_tokenizer`` has built it
 (otherwise with the tiny fixture's, whose prompts are 5-7% longer; the first line says which).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
-from pathlib import Path
 
-import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from numerics import (  # noqa: E402
+from bench.numerics import (
     calibration,
     first_step_gap,
     graph_agreement,
@@ -35,66 +30,10 @@ from numerics import (  # noqa: E402
     prefill_logits,
     relative,
 )
-from qwen_tokenizer import OUT as QWEN_PROCESSOR  # noqa: E402
-from stage_times import breakdown, readout_breakdown, timed  # noqa: E402
-
-from harness.models import Decoding, Request  # noqa: E402
-from harness.models.hf_qwen2_audio import TINY_PATH, Qwen2AudioBackend  # noqa: E402
-from harness.prompts import base_prompt, readout_prompt  # noqa: E402
-
-LABELS = ["Neutral state", "Happiness", "Anger", "Sadness"]
-TRANSCRIPT = "I told you I would be there on time."
-GREEDY = Decoding(max_new_tokens=40, min_new_tokens=40)  # 40 new tokens pinned, as in the issue
-BEAM = Decoding(mode="beam", num_candidates=5, max_new_tokens=40, min_new_tokens=40)
-FULL = {
-    "audio": {"model_type": "qwen2_audio_encoder", "d_model": 1280, "encoder_layers": 32,
-              "encoder_attention_heads": 20, "encoder_ffn_dim": 5120, "num_mel_bins": 128,
-              "max_source_positions": 1500},
-    "text": {"model_type": "qwen2", "vocab_size": 156032, "hidden_size": 4096,
-             "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
-             "num_key_value_heads": 32, "max_position_embeddings": 8192, "rope_theta": 10000.0},
-}
-TINY = {
-    "audio": dict(FULL["audio"], d_model=64, encoder_layers=2, encoder_attention_heads=4,
-                  encoder_ffn_dim=128),
-    "text": dict(FULL["text"], vocab_size=2048, hidden_size=64, intermediate_size=128,
-                 num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4),
-}
-
-
-def bench_prompts() -> tuple[str, str]:
-    """The IEMOCAP base and readout prompts every benchmark clip is given."""
-    return (base_prompt("iemocap", TRANSCRIPT, LABELS), readout_prompt("iemocap", TRANSCRIPT, LABELS))
-
-
-def processor_path(tiny: bool) -> Path:
-    """Qwen's tokenizer when bench/qwen_tokenizer.py has built it, else the tiny fixture's (always
-    for the tiny config, whose vocabulary is 2,048)."""
-    return QWEN_PROCESSOR if QWEN_PROCESSOR.is_dir() and not tiny else Path(TINY_PATH)
-
-
-def build(tiny: bool, device: str):
-    from transformers import AutoProcessor, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration
-
-    processor = AutoProcessor.from_pretrained(processor_path(tiny))
-    sizes = TINY if tiny else FULL
-    config = Qwen2AudioConfig(audio_config=sizes["audio"], text_config=sizes["text"],
-                              audio_token_index=processor.tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
-    config._attn_implementation = "sdpa"
-    dtype = torch.float32 if tiny else torch.bfloat16
-    torch.manual_seed(0)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    with torch.device(device):
-        model = Qwen2AudioForConditionalGeneration(config).eval()
-    torch.set_default_dtype(previous)
-    model.generation_config.do_sample = False
-    return model, processor
-
-
-def clips(n: int, seconds: float = 6.0) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    return [(0.1 * rng.standard_normal(int(seconds * 16_000))).astype(np.float32) for _ in range(n)]
+from bench.stage_times import breakdown, readout_breakdown, timed
+from bench.workload import BEAM, GREEDY, LABELS, QWEN_PROCESSOR, bench_prompts, build, clips, processor_path
+from harness.models import Request
+from harness.models.hf_qwen2_audio import Qwen2AudioBackend
 
 
 def baseline_generate(model, processor, backend, audios, prompts, device, beams: int) -> float:

@@ -6,25 +6,20 @@ show, with the given attention kernel: auto, math, efficient, cudnn, matmul), an
 (one batch's features, audio encoder and LM prefill: the readout's whole cost but its few label
 tokens).
 
-    python bench/profile_decode.py [--batch 128] [--steps 6] [--variants eager,static:auto]
-    python bench/profile_decode.py --tiny      # the same code on a tiny config, on the CPU
+    python -m bench.profile_decode [--batch 128] [--steps 6] [--variants eager,static:auto]
+    python -m bench.profile_decode --tiny      # the same code on a tiny config, on the CPU
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gpu_throughput import bench_prompts, build, clips  # noqa: E402
-
-from harness.models._decode import sample  # noqa: E402
-from harness.models.api import Decoding  # noqa: E402
-from harness.models.hf_qwen2_audio import Qwen2AudioBackend  # noqa: E402
+from bench.workload import bench_prompts, build, clips
+from harness.models._decode import sample
+from harness.models.api import Decoding
+from harness.models.hf_qwen2_audio import Qwen2AudioBackend
 
 
 def main() -> None:

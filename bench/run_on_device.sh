@@ -5,7 +5,7 @@
 #
 #   bash bench/run_on_device.sh          # at most 8.5 minutes (the last full run: 4.3); timeout_s 560
 #
-# Build Qwen's tokenizer here first (python bench/qwen_tokenizer.py) and name
+# Build Qwen's tokenizer here first (python -m bench.qwen_tokenizer) and name
 # bench/.qwen2-audio-processor in the device call's carry: the prompts are then as long as the
 # real model's (the first line of throughput.log says which tokenizer ran).
 set -o pipefail
@@ -13,6 +13,6 @@ out=${OUT:-bench/results/latest}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
-timeout "${THROUGHPUT_LIMIT:-400}" python3 bench/gpu_throughput.py "$@" 2>&1 | tee "$out/throughput.log"
-timeout "${PROFILE_LIMIT:-110}" python3 bench/profile_decode.py --batch 128 --steps 6 --rows 14 \
+timeout "${THROUGHPUT_LIMIT:-400}" python3 -m bench.gpu_throughput "$@" 2>&1 | tee "$out/throughput.log"
+timeout "${PROFILE_LIMIT:-110}" python3 -m bench.profile_decode --batch 128 --steps 6 --rows 14 \
     --variants static:auto,static:matmul,prefill 2>&1 | tee "$out/profile.log"

@@ -5,4 +5,8 @@ The public API lives in the subpackages (:mod:`harness.data`, :mod:`harness.pars
 :mod:`harness.aggregate`, :mod:`harness.metrics`, :mod:`harness.prompts`, :mod:`harness.report`).
 """
 
-__version__ = "0.1.0"
+from harness._embedded import embedded_path
+
+__version__ = "0.1.0"  # the one definition (pyproject reads it)
+
+__all__ = ["__version__", "embedded_path"]

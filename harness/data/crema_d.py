@@ -1,6 +1,6 @@
 """CREMA-D: voice-only rows of ``processedResults/tabulatedVotes.csv``, clips in ``AudioWAV/``.
 
-The public release's label files ship with the project (``fixtures/crema_d_release``, ODbL), so a
+The public release's label files ship with the project (``harness/embedded/crema_d_release``, ODbL), so a
 root holding only ``AudioWAV/`` (as most mirrors of the audio do) still gets the real votes.
 """
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness._embedded import embedded_path
 from harness.data._files import inside, read_csv
 from harness.data.dataset import Item
 from harness.data.problems import DataError, ProblemLog
@@ -27,7 +28,11 @@ SENTENCES = {
     "TSI": "The surface is slick", "WSI": "We'll stop in a couple of minutes",
 }  # fmt: skip
 VOTES_FILE = Path("processedResults") / "tabulatedVotes.csv"
-RELEASE_LABELS = Path(__file__).resolve().parents[2] / "fixtures" / "crema_d_release"
+
+
+def release_labels() -> Path:
+    """The public release's label files (with their ODbL licence), shipped in the package."""
+    return embedded_path("crema_d_release")
 
 
 def load(root: Path, problems: ProblemLog, *, votes_file: str | Path | None = None
@@ -64,8 +69,8 @@ def _votes_path(root: Path, votes_file, problems: ProblemLog) -> Path:
     if not (root / "AudioWAV").is_dir():
         raise DataError(root, "neither AudioWAV/ nor processedResults/: not a CREMA-D root")
     problems.warning(root / VOTES_FILE, None, "absent; using the public release's votes "
-                                              f"shipped in {RELEASE_LABELS}")
-    return RELEASE_LABELS / VOTES_FILE
+                                              f"shipped in {release_labels()}")
+    return release_labels() / VOTES_FILE
 
 
 def _row_to_item(root: Path, row: dict, line: int, path: Path, skipped: Counter,

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness._embedded import embedded_path
 from harness.data import crema_d, iemocap, msp_podcast
 from harness.data.dataset import Dataset
 from harness.data.problems import DataError, ProblemLog
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 @dataclass(frozen=True)
@@ -20,16 +19,16 @@ class Corpus:
 
     name: str
     env_var: str
-    fixture: Path
+    fixture: tuple[str, ...]  # its bundled copy, under harness/embedded/
     reader: Any
 
 
 CORPORA = {
-    "iemocap": Corpus("iemocap", "IEMOCAP_ROOT", FIXTURES / "iemocap" / "IEMOCAP_full_release",
+    "iemocap": Corpus("iemocap", "IEMOCAP_ROOT", ("iemocap", "IEMOCAP_full_release"),
                       iemocap.load),
-    "msp_podcast": Corpus("msp_podcast", "MSP_PODCAST_ROOT", FIXTURES / "msp_podcast",
+    "msp_podcast": Corpus("msp_podcast", "MSP_PODCAST_ROOT", ("msp_podcast",),
                           msp_podcast.load),
-    "crema_d": Corpus("crema_d", "CREMA_D_ROOT", FIXTURES / "crema_d", crema_d.load),
+    "crema_d": Corpus("crema_d", "CREMA_D_ROOT", ("crema_d",), crema_d.load),
 }
 
 
@@ -39,7 +38,7 @@ def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path:
     if root is not None:
         return Path(root)
     from_env = os.environ.get(corpus.env_var)
-    return Path(from_env) if from_env else corpus.fixture
+    return Path(from_env) if from_env else embedded_path(*corpus.fixture)
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, **options: Any) -> Dataset:

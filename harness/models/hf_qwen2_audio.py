@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from harness._embedded import embedded_path
 from harness.models._audio_encoder import encode_audio
 from harness.models._compiled import CompiledParts, compile_decoder, compiled_or_eager
 from harness.models._decode import Prefilled, beam_search, sample
@@ -42,7 +42,6 @@ from harness.models._readout import LabelTree, score_labels
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
 MAX_SAMPLES = 30 * 16_000  # Qwen2-Audio's audio window; longer clips are truncated with a warning
-TINY_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "tiny_qwen2_audio"
 HUB_ID = "Qwen/Qwen2-Audio-7B-Instruct"
 ENV_VAR = "QWEN2_AUDIO_7B_PATH"
 
@@ -394,7 +393,9 @@ def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:
 
 
 def tiny_qwen2_audio(path: str | None = None, **options) -> Qwen2AudioBackend:
-    """``tiny-qwen2-audio``: the embedded default model shipped under ``fixtures/``."""
+    """``tiny-qwen2-audio``: the embedded default model shipped inside the package
+    (``harness/embedded/tiny_qwen2_audio``)."""
     options.setdefault("device", "cpu")
     options.setdefault("dtype", "float32")
-    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path or TINY_PATH, **options)
+    path = path or embedded_path("tiny_qwen2_audio")
+    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path, **options)

@@ -13,18 +13,18 @@ import pytest
 pytest.importorskip("torch", reason="the hf extra is not installed")
 pytest.importorskip("transformers", reason="the hf extra is not installed")
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(script: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", f"bench.{script}", *args], capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
 def test_throughput_benchmark_prints_every_figure():
-    out = run("gpu_throughput.py", "--tiny")
+    out = run("gpu_throughput", "--tiny")
     for line in ("numerics: harness prefill vs padded reference",
                  "graph vs eager static step, greedy (matmul attention): static vs graph: 16/16 identical",
                  "graph vs eager static step, beam-5 (matmul attention): static vs graph: 80/80 identical",
@@ -42,13 +42,13 @@ def test_throughput_benchmark_prints_every_figure():
 
 
 def test_the_checks_alone_run_per_kernel_then_with_compiled_blocks():
-    out = run("gpu_throughput.py", "--tiny", "--checks-only", "--check-attention", "matmul")
+    out = run("gpu_throughput", "--tiny", "--checks-only", "--check-attention", "matmul")
     assert "greedy (matmul attention): static vs graph: 16/16 identical" in out, out
     assert "8 clips (matmul attention, compiled blocks): graph vs eager 0.00e+00" in out, out
     assert "prefill vs prefill 0.00e+00" in out and "baseline" not in out, out
 
 
 def test_decode_profile_prints_a_table_per_variant():
-    out = run("profile_decode.py", "--tiny", "--batch", "2", "--steps", "3", "--rows", "3")
+    out = run("profile_decode", "--tiny", "--batch", "2", "--steps", "3", "--rows", "3")
     assert [line.split(",")[0] for line in out.splitlines() if line.startswith("===")] == [
         "=== eager", "=== static:auto", "=== static:math", "=== static:matmul"]

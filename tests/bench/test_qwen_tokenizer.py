@@ -6,17 +6,13 @@ offline.
 """
 
 import base64
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("transformers", reason="the hf extra is not installed")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "qwen_tokenizer.py"
-spec = importlib.util.spec_from_file_location("qwen_tokenizer", SCRIPT)
-qwen_tokenizer = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(qwen_tokenizer)
+from bench import qwen_tokenizer  # noqa: E402
 
 MERGES = [b"th", b"he", b"the", b" t", b" the", b"in", b"ng", b"ing", b"at", b" at"]
 TEXTS = ["the theme of the thing at that time", "Thing: 'thinking' at 1,234 the... café"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from harness.data import DataError, load_dataset
-from harness.data.crema_d import RELEASE_LABELS
+from harness.data.crema_d import release_labels
 from tests.helpers import FIXTURES, SHARED_CREMA_D, corpus_copy
 
 
@@ -46,8 +46,8 @@ def test_tie_strings(crema):
 
 
 def test_release_copy_has_all_7442_voice_items_and_a_licence():
-    assert "Open Database License" in (RELEASE_LABELS / "LICENSE.txt").read_text()
-    dataset = load_dataset("crema_d", votes_file=RELEASE_LABELS / "processedResults/tabulatedVotes.csv")
+    assert "Open Database License" in (release_labels() / "LICENSE.txt").read_text()
+    dataset = load_dataset("crema_d", votes_file=release_labels() / "processedResults/tabulatedVotes.csv")
     assert len(dataset) == 7442
     assert dataset.problems == []
     items = by_id(dataset)
@@ -59,7 +59,7 @@ def test_release_copy_has_all_7442_voice_items_and_a_licence():
 def test_reads_the_shared_release_labels_and_matches_the_copy():
     shared = load_dataset("crema_d", SHARED_CREMA_D)
     assert len(shared) == 7442
-    copy = load_dataset("crema_d", votes_file=RELEASE_LABELS / "processedResults/tabulatedVotes.csv")
+    copy = load_dataset("crema_d", votes_file=release_labels() / "processedResults/tabulatedVotes.csv")
     assert shared.ids == copy.ids
     np.testing.assert_array_equal(shared.votes, copy.votes)
     with open(SHARED_CREMA_D / "processedResults/tabulatedVotes.csv", newline="") as f:

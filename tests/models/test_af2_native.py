@@ -1,5 +1,6 @@
 """The Audio Flamingo 2 adapter against a stand-in of NVIDIA's package (tests/models/fake_af2)."""
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,12 +11,13 @@ import pytest
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
 pytest.importorskip("transformers", reason="the hf extra is not installed")
 
+from harness import embedded_path  # noqa: E402
 from harness.data import load_dataset  # noqa: E402
 from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
 from harness.models.af2_native import clap_windows  # noqa: E402
-from harness.models.hf_qwen2_audio import TINY_PATH  # noqa: E402
 from harness.prompts import base_prompt  # noqa: E402
 
+TINY_PATH = embedded_path("tiny_qwen2_audio")
 FAKE = Path(__file__).parent / "fake_af2"
 NVIDIA_CLAP = {"window_length": 10.0, "window_overlap": 0.0, "max_num_window": 12}
 
@@ -45,11 +47,14 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def af2(checkpoint):
-    sys.path.insert(0, str(FAKE))
+    package = FAKE / "audio_flamingo_2"  # installed as if by pip, for this module's tests only
+    spec = importlib.util.spec_from_file_location("audio_flamingo_2", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    sys.modules["audio_flamingo_2"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules["audio_flamingo_2"])
     try:
         yield get_model("audio-flamingo-2", path=checkpoint, device="cpu")
     finally:
-        sys.path.remove(str(FAKE))
         sys.modules.pop("audio_flamingo_2.factory", None)
         sys.modules.pop("audio_flamingo_2", None)
 

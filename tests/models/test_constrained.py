@@ -1,5 +1,3 @@
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +5,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
 pytest.importorskip("transformers", reason="the hf extra is not installed")
 
+from harness import embedded_path  # noqa: E402
 from harness.data import load_dataset  # noqa: E402
 from harness.models import Decoding, Request, get_model  # noqa: E402
 from harness.models._constrained import JsonConstraint, token_strings  # noqa: E402
@@ -14,8 +13,6 @@ from harness.models.hf_qwen2_audio import Qwen2AudioBackend  # noqa: E402
 from harness.parsing import parse_distribution  # noqa: E402
 from harness.prompts import base_prompt  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
 LABELS = ("Neutral state", "Happiness", "Anger", "Sadness")
 
 
@@ -61,9 +58,18 @@ def test_the_final_state_allows_only_eos():
 
 @pytest.fixture(scope="module")
 def random_model():
-    from gpu_throughput import build
+    from transformers import AutoProcessor
 
-    model, processor = build(tiny=True, device="cpu")  # random weights, vocab 2048 > tokenizer
+    from fixtures.tiny_architectures import random_qwen2_audio
+
+    processor = AutoProcessor.from_pretrained(embedded_path("tiny_qwen2_audio"))
+    audio = {"model_type": "qwen2_audio_encoder", "d_model": 64, "encoder_layers": 2,
+             "encoder_attention_heads": 4, "encoder_ffn_dim": 128, "num_mel_bins": 128,
+             "max_source_positions": 1500}
+    text = {"model_type": "qwen2", "vocab_size": 2048, "hidden_size": 64, "intermediate_size": 128,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
+            "max_position_embeddings": 8192, "rope_theta": 10000.0}  # vocab 2048 > the tokenizer's
+    model = random_qwen2_audio(processor, audio, text, torch.float32, "cpu")
     return Qwen2AudioBackend("random", model, processor, "random")
 
 
@@ -86,7 +92,7 @@ def test_a_random_model_always_answers_parseable_json(random_model, decoding):
 
 
 def test_generic_backend_uses_prefix_allowed_tokens(tmp_path):
-    import tiny_architectures
+    from fixtures import tiny_architectures
 
     path = tiny_architectures.build_audio_flamingo_3(tmp_path)
     model = get_model("audio-flamingo-3", path=path, device="cpu", dtype="float32")
@@ -101,7 +107,7 @@ def test_generic_backend_uses_prefix_allowed_tokens(tmp_path):
 def test_token_strings_blank_special_tokens():
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(Path(__file__).resolve().parents[2] / "fixtures/tiny_qwen2_audio")
+    tok = AutoTokenizer.from_pretrained(embedded_path("tiny_qwen2_audio"))
     strings = token_strings(tok)
     assert len(strings) == len(tok)
     assert all(strings[i] == "" for i in tok.all_special_ids)

@@ -1,5 +1,3 @@
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,12 +5,10 @@ import pytest
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
 pytest.importorskip("transformers", reason="the hf extra is not installed")
 
+from fixtures import tiny_architectures  # noqa: E402
 from harness.data import load_dataset  # noqa: E402
 from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
 from harness.prompts import base_prompt  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
-import tiny_architectures  # noqa: E402
 
 
 @pytest.fixture(scope="module")

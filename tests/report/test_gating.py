@@ -27,3 +27,11 @@ def test_tolerance_absorbs_a_small_change(tmp_path):
     slightly = record(lambda v: 0.98 * v / v.sum() + 0.02 / 3)
     assert regressions(slightly, VOTES, path, tolerance=0.2) == []
     assert regressions(slightly, VOTES, path, tolerance=0.0) != []
+
+
+def test_floating_point_noise_is_not_a_regression(tmp_path):
+    """The same predictions recomputed elsewhere: every item 1e-15 worse is no finding."""
+    base = record(lambda v: (v + 1.0) / (v + 1.0).sum())
+    path = save_baseline(base, tmp_path)
+    nudged = record(lambda v: (v + 1.0 + 1e-14 * np.arange(3)) / (v + 1.0 + 1e-14 * np.arange(3)).sum())
+    assert regressions(nudged, VOTES, path) == []

@@ -16,10 +16,11 @@ from harness import metrics
 from harness.grid import file_stem
 
 GATED = ("js", "jsd", "bc", "r2", "acc")
-# Below this, a change of a metric's mean is floating-point noise, never a regression: the same
-# predictions recomputed on another CPU moved per-item scores by ~1e-17, all the same way, and a
-# bootstrap over such changes excludes zero while saying nothing.
-NOISE = 1e-9
+# Below this, a change of a metric's mean is numerical noise, never a regression: the embedded
+# default's float32 outputs recomputed on another CPU moved probabilities by up to 5e-7 and per-item
+# scores by less, often all the same way, and a bootstrap over such changes excludes zero while
+# saying nothing (the report prints metrics to four decimals).
+NOISE = 1e-6
 
 
 def baseline_path(folder: Path, cell_id: str) -> Path:

@@ -30,8 +30,8 @@ def test_tolerance_absorbs_a_small_change(tmp_path):
 
 
 def test_floating_point_noise_is_not_a_regression(tmp_path):
-    """The same predictions recomputed elsewhere: every item 1e-15 worse is no finding."""
+    """The same predictions recomputed elsewhere: every item a float32 rounding worse is no finding."""
     base = record(lambda v: (v + 1.0) / (v + 1.0).sum())
     path = save_baseline(base, tmp_path)
-    nudged = record(lambda v: (v + 1.0 + 1e-14 * np.arange(3)) / (v + 1.0 + 1e-14 * np.arange(3)).sum())
+    nudged = record(lambda v: (v + 1.0 + 1e-7 * np.arange(3)) / (v + 1.0 + 1e-7 * np.arange(3)).sum())
     assert regressions(nudged, VOTES, path) == []

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.models.api import Candidate, Decoding, Generation, ModelInfo, Request
+from harness.models.api import Candidate, Decoding, Generation, LabelScores, ModelInfo, Request
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -146,27 +146,45 @@ def cached_generate(model, requests: Sequence[Request], decoding: Decoding,
 
 
 def cached_label_logprobs(model, requests: Sequence[Request], labels: Sequence[str],
-                          cache: GenerationCache | None):
-    """``model.label_logprobs`` through the cache; rows of NaN (failures) are not stored."""
+                          cache: GenerationCache | None) -> list[LabelScores]:
+    """``model.label_logprobs`` through the cache; failed rows (an error, or NaN) are not stored."""
     import numpy as np
 
     if cache is None:
-        return model.label_logprobs(requests, labels)
+        return list(model.label_logprobs(requests, labels))
     keys = [labels_key(model.info, r, labels) for r in requests]
     found = cache.get_many(keys)
     missing = [i for i, k in enumerate(keys) if k not in found]
     fresh = model.label_logprobs([requests[i] for i in missing], labels) if missing else []
     cache.put_many("labels", model.info.name,
-                   [(keys[i], row.tolist()) for i, row in zip(missing, fresh)
-                    if np.isfinite(row).all()])
+                   [(keys[i], _encode_scores(row)) for i, row in zip(missing, fresh)
+                    if row.error is None and np.isfinite(row.logprobs).all()])
     rows = {keys[i]: row for i, row in zip(missing, fresh)}
-    return np.array([rows[k] if k in rows else found[k] for k in keys], dtype=np.float64
-                    ).reshape(len(keys), len(labels))
+    return [rows[k] if k in rows else _decode_scores(found[k]) for k in keys]
 
 
 def _encode(generation: Generation) -> dict:
-    return {"candidates": [asdict(c) for c in generation.candidates], "usage": generation.usage}
+    out = {"candidates": [asdict(c) for c in generation.candidates], "usage": generation.usage}
+    if generation.notes:
+        out["notes"] = list(generation.notes)
+    return out
 
 
 def _decode(value: dict) -> Generation:
-    return Generation(tuple(Candidate(**c) for c in value["candidates"]), usage=value["usage"])
+    return Generation(tuple(Candidate(**c) for c in value["candidates"]), usage=value["usage"],
+                      notes=tuple(value.get("notes", ())))
+
+
+def _encode_scores(row: LabelScores) -> list | dict:
+    """A row of label scores as stored: the plain list, or with its notes when it has some."""
+    values = [float(v) for v in row.logprobs]
+    return {"logprobs": values, "notes": list(row.notes)} if row.notes else values
+
+
+def _decode_scores(value: list | dict) -> LabelScores:
+    import numpy as np
+
+    if isinstance(value, dict):
+        return LabelScores(np.asarray(value["logprobs"], dtype=np.float64), None,
+                           tuple(value.get("notes", ())))
+    return LabelScores(np.asarray(value, dtype=np.float64))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.models.api import Candidate, Capabilities, Generation, ModelInfo
+from harness.models.api import Candidate, Capabilities, Generation, LabelScores, ModelInfo
 
 
 class ScriptedModel:
@@ -26,4 +26,6 @@ class ScriptedModel:
     def label_logprobs(self, requests, labels):
         self.calls += 1
         self.requests += len(requests)
-        return np.array([self.label_scores(r) for r in requests], dtype=float)
+        rows = [self.label_scores(r) for r in requests]
+        return [row if isinstance(row, LabelScores) else LabelScores(np.asarray(row, dtype=float))
+                for row in rows]

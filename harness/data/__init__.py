@@ -1,6 +1,6 @@
 """Corpora: items with their annotators' votes, read from the real release layouts."""
 
-from harness.data.audio import TARGET_SR, load_audio
+from harness.data.audio import TARGET_SR, load_audio, read_audio
 from harness.data.dataset import Dataset, Item
 from harness.data.loader import CORPORA, load_dataset, resolve_root
 from harness.data.problems import AudioError, DataError, Problem
@@ -14,6 +14,7 @@ __all__ = [
     "Item",
     "Problem",
     "load_audio",
+    "read_audio",
     "load_dataset",
     "resolve_root",
 ]

@@ -17,10 +17,25 @@ TARGET_SR = 16_000
 def load_audio(
     path: str | Path, sr: int = TARGET_SR, max_seconds: float | None = None
 ) -> np.ndarray:
-    """Read a clip as mono float32 at ``sr`` Hz.
+    """Read a clip as mono float32 at ``sr`` Hz, warning what had to change (see
+    :func:`read_audio`, which returns those notes instead).
+
+    Raises:
+        AudioError: the file is missing, unreadable, empty, or holds NaN/inf samples.
+    """
+    samples, notes = read_audio(path, sr, max_seconds)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    return samples
+
+
+def read_audio(
+    path: str | Path, sr: int = TARGET_SR, max_seconds: float | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """A clip as mono float32 at ``sr`` Hz, and a note for each change that took.
 
     Multi-channel audio is averaged to mono; other rates are resampled with scipy's polyphase
-    filter. ``max_seconds`` truncates longer clips with a warning.
+    filter. ``max_seconds`` truncates longer clips.
 
     Raises:
         AudioError: the file is missing, unreadable, empty, or holds NaN/inf samples.
@@ -38,17 +53,17 @@ def load_audio(
         raise AudioError(path, "audio file holds no samples")
     if not np.isfinite(data).all():
         raise AudioError(path, "audio holds NaN or infinite samples")
-    mono = data[:, 0]
+    mono, notes = data[:, 0], []
     if data.shape[1] > 1:
-        warnings.warn(f"{path}: {data.shape[1]} channels down-mixed to mono", stacklevel=2)
+        notes.append(f"{path}: {data.shape[1]} channels down-mixed to mono")
         mono = data.mean(axis=1, dtype=np.float32)
     if native_sr != sr:
-        warnings.warn(f"{path}: resampled from {native_sr} Hz to {sr} Hz", stacklevel=2)
+        notes.append(f"{path}: resampled from {native_sr} Hz to {sr} Hz")
         mono = _resample(mono, native_sr, sr)
     if max_seconds is not None and mono.size > int(max_seconds * sr):
-        warnings.warn(f"{path}: truncated to {max_seconds:g} s", stacklevel=2)
+        notes.append(f"{path}: truncated to {max_seconds:g} s")
         mono = mono[: int(max_seconds * sr)]
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32), notes
 
 
 def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:

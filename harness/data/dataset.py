@@ -11,7 +11,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from harness.data.audio import TARGET_SR, file_sha256, load_audio
+from harness.data.audio import TARGET_SR, file_sha256, load_audio, read_audio
 from harness.data.problems import Problem
 
 
@@ -59,8 +59,14 @@ class Item:
         return float(-(p * np.log2(p)).sum()) + 0.0
 
     def load_audio(self, sr: int = TARGET_SR) -> np.ndarray:
-        """The clip as mono float32 at ``sr`` Hz; raises AudioError naming the file."""
+        """The clip as mono float32 at ``sr`` Hz (warning what changed); raises AudioError
+        naming the file."""
         return load_audio(self.audio_path, sr=sr)
+
+    def read_audio(self, sr: int = TARGET_SR) -> tuple[np.ndarray, list[str]]:
+        """The clip and a note for each change made to it (down-mixing, resampling); raises
+        AudioError naming the file."""
+        return read_audio(self.audio_path, sr=sr)
 
 
 class Dataset(Sequence[Item]):

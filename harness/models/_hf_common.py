@@ -234,14 +234,10 @@ def _one(run, request, on_error):
 
 
 def unscored_row(width: int) -> Callable[[Any, str], Any]:
-    """``on_error`` for ``label_logprobs``: a row of NaN, and an :class:`ItemFailure` warning
-    that names the request and the reason."""
-    import numpy as np
+    """``on_error`` for ``label_logprobs``: a row of NaN carrying the reason."""
+    from harness.models.api import LabelScores
 
-    from harness.models.api import ItemFailure
-
-    def fail(request, reason: str):
-        ItemFailure.warn_for(request, reason)
-        return np.full(width, np.nan)
+    def fail(request, reason: str) -> LabelScores:
+        return LabelScores.failed(width, reason)
 
     return fail

@@ -27,7 +27,7 @@ from harness.models.api import (
     Capabilities,
     Decoding,
     Generation,
-    ItemFailure,
+    LabelScores,
     ModelInfo,
     ModelUnavailable,
 )
@@ -126,17 +126,16 @@ class AudioFlamingo2Backend:
                 text = text.replace(mark, "")
         return text.strip()
 
-    def label_logprobs(self, requests, labels: Sequence[str]) -> np.ndarray:
+    def label_logprobs(self, requests, labels: Sequence[str]) -> list[LabelScores]:
         """Σ log p(label, then ``<|endofchunk|>``) after the prompt: one forward per label."""
         rows = []
         with self._torch.inference_mode():
             for r in requests:
                 try:
-                    rows.append(self._label_scores(r, labels))
+                    rows.append(LabelScores(self._label_scores(r, labels)))
                 except (RuntimeError, ValueError) as exc:
-                    ItemFailure.warn_for(r, f"{type(exc).__name__}: {exc}")
-                    rows.append(np.full(len(labels), np.nan))
-        return np.stack(rows) if rows else np.zeros((0, len(labels)))
+                    rows.append(LabelScores.failed(len(labels), f"{type(exc).__name__}: {exc}"))
+        return rows
 
     def _label_scores(self, request, labels: Sequence[str]) -> np.ndarray:
         torch = self._torch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
@@ -16,19 +15,6 @@ DECODING_MODES = ("greedy", "beam", "sample")
 
 class ModelUnavailable(RuntimeError):
     """The backend cannot run here (weights, package or key missing); the message says what to set."""
-
-
-class ItemFailure(UserWarning):
-    """Warned by ``label_logprobs`` for a request it could not score (its row is NaN): which
-    item (its ``item_id``, else the start of its audio hash) and why, for the item's result."""
-
-    def __init__(self, item: str, reason: str) -> None:
-        super().__init__(f"{item}: label scoring failed: {reason}")
-        self.item, self.reason = item, reason
-
-    @classmethod
-    def warn_for(cls, request: Request, reason: str) -> None:
-        warnings.warn(cls(request.name, reason), stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -76,7 +62,7 @@ class Request:
 
     @property
     def name(self) -> str:
-        """How warnings name the request: its item id, else the start of its audio hash."""
+        """How notes and errors name the request: its item id, else the start of its audio hash."""
         return self.item_id or self.audio_hash[:12]
 
 
@@ -95,12 +81,28 @@ class Generation:
     """The candidates for one request, best first, or the reason there are none.
 
     ``usage`` is what a paid API reported: ``prompt_tokens``, ``completion_tokens`` and the
-    estimated ``cost_usd`` (empty for local models).
+    estimated ``cost_usd`` (empty for local models). ``notes`` say what the backend changed
+    about the request (a clip truncated to the audio window, heard in pieces).
     """
 
     candidates: tuple[Candidate, ...] = ()
     error: str | None = None
     usage: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """One request's summed token log-probability of each full label as the answer, (K,), or
+    NaN with the ``error`` that kept it from being scored; ``notes`` as in :class:`Generation`."""
+
+    logprobs: np.ndarray
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def failed(cls, width: int, reason: str) -> LabelScores:
+        return cls(np.full(width, np.nan), reason)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ class ModelAPI(Protocol):
         """Candidates for each request, in request order."""
         ...
 
-    def label_logprobs(self, requests: Sequence[Request], labels: Sequence[str]) -> np.ndarray:
-        """(N, K) summed token log-probabilities of each full label as the answer; a request
-        that cannot be scored gets a row of NaN and an :class:`ItemFailure` warning."""
+    def label_logprobs(self, requests: Sequence[Request], labels: Sequence[str]
+                       ) -> list[LabelScores]:
+        """Each request's label scores, in request order; a request that cannot be scored gets
+        a row of NaN and the reason."""
         ...

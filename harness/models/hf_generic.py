@@ -23,7 +23,15 @@ from harness.models._hf_common import (
     unscored_row,
     weights_revision,
 )
-from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+from harness.models.api import (
+    Candidate,
+    Capabilities,
+    Decoding,
+    Generation,
+    LabelScores,
+    ModelInfo,
+    ModelUnavailable,
+)
 
 PROMPT_SLOT = "\x00PROMPT\x00"
 
@@ -125,7 +133,7 @@ class HFGenerateBackend:
         return [Generation(tuple(sorted(rows[c * n:(c + 1) * n], key=lambda x: -x.logprob)))
                 for c in range(clips)]
 
-    def label_logprobs(self, requests, labels: Sequence[str]) -> np.ndarray:
+    def label_logprobs(self, requests, labels: Sequence[str]) -> list[LabelScores]:
         torch = self._torch
         end = self.tokenizer.eos_token or ""
         label_len = [len(self.tokenizer(lab + end, add_special_tokens=False)["input_ids"])
@@ -139,12 +147,11 @@ class HFGenerateBackend:
                 target = inputs["input_ids"][:, -label_len[k]:]
                 picked = torch.log_softmax(logits, -1).gather(2, target[..., None])[..., 0]
                 total[:, k] = picked.sum(1).double().cpu().numpy()
-            return list(total)
+            return [LabelScores(row) for row in total]
 
         with torch.inference_mode():
-            rows = batched(requests, run, self.batch_size, torch,
+            return batched(requests, run, self.batch_size, torch,
                            on_error=unscored_row(len(labels)))
-        return np.stack(rows) if rows else np.zeros((0, len(labels)))
 
 
 def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike | None) -> Path:

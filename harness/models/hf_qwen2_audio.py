@@ -39,7 +39,15 @@ from harness.models._kv_cache import KVPool, new_cache
 from harness.models._log_mel import log_mel_batch
 from harness.models._long_audio import check_policy, chunks, piece_count, run_fitting
 from harness.models._readout import LabelTree, score_labels
-from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+from harness.models.api import (
+    Candidate,
+    Capabilities,
+    Decoding,
+    Generation,
+    LabelScores,
+    ModelInfo,
+    ModelUnavailable,
+)
 
 MAX_SAMPLES = 30 * 16_000  # Qwen2-Audio's audio window; longer clips are truncated with a warning
 HUB_ID = "Qwen/Qwen2-Audio-7B-Instruct"
@@ -343,7 +351,7 @@ class Qwen2AudioBackend:
         return LabelTree([self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
                           for label in labels], self.device)
 
-    def label_logprobs(self, requests, labels: Sequence[str]) -> np.ndarray:
+    def label_logprobs(self, requests, labels: Sequence[str]) -> list[LabelScores]:
         torch = self._torch
         tree = self.label_tree(labels)
         unscored = unscored_row(len(labels))
@@ -352,13 +360,13 @@ class Qwen2AudioBackend:
             state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
                                  reserve=tree.size)
             scores = score_labels(self, state, tree)
-            return lambda: list(scores.cpu().numpy())  # read once the next batch is queued
+            # read once the next batch is queued
+            return lambda: [LabelScores(row) for row in scores.cpu().numpy()]
 
-        rows = self._over_fitting_clips(
+        return self._over_fitting_clips(
             requests, lambda fit: batched(fit, run, self._batch_size(fit, 1, tree.size), torch,
                                           on_error=unscored),
             unscored)
-        return np.stack(rows) if rows else np.zeros((0, len(labels)))
 
     def _batch_size(self, requests, sequences_per_clip: int, new_tokens: int) -> int:
         """Clips per batch from free GPU memory (see :func:`clips_per_batch`); 8 on the CPU."""

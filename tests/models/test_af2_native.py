@@ -128,7 +128,8 @@ def test_samples_are_seeded_and_labels_scored(af2, requests_):
     a, b = af2.generate(requests_[:1], decoding), af2.generate(requests_[:1], decoding)
     assert [c.text for c in a[0].candidates] == [c.text for c in b[0].candidates]
     assert len(a[0].candidates) == 3
-    scores = af2.label_logprobs(requests_, ["Anger", "Sadness", "Neutral state"])
+    rows = af2.label_logprobs(requests_, ["Anger", "Sadness", "Neutral state"])
+    scores = np.stack([row.logprobs for row in rows])
     assert scores.shape == (3, 3) and np.isfinite(scores).all() and (scores < 0).all()
     assert not np.allclose(scores[0], scores[1])  # the audio conditions the scores
 

@@ -78,7 +78,8 @@ def test_sampled_alpha_is_the_models_own_likelihood_not_the_tempered_one(af3, re
 
 
 def test_label_scores(af3, requests):
-    scores = af3.label_logprobs(requests, ["Neutral state", "Happiness", "Anger", "Sadness"])
+    rows = af3.label_logprobs(requests, ["Neutral state", "Happiness", "Anger", "Sadness"])
+    scores = np.stack([row.logprobs for row in rows])
     assert scores.shape == (3, 4) and np.isfinite(scores).all() and (scores < 0).all()
 
 

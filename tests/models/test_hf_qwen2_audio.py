@@ -11,7 +11,6 @@ pytest.importorskip("transformers", reason="the hf extra is not installed")
 from harness.data import load_dataset  # noqa: E402
 from harness.models import (  # noqa: E402
     Decoding,
-    ItemFailure,
     ModelAPI,
     ModelUnavailable,
     Request,
@@ -80,16 +79,17 @@ def test_sampling_is_seeded_and_label_scores_are_finite(tiny):
     decoding = Decoding(mode="sample", num_candidates=4, temperature=1.0, seed=3)
     a, b = tiny.generate(reqs, decoding), tiny.generate(reqs, decoding)
     assert [c.text for c in a[0].candidates] == [c.text for c in b[0].candidates]
-    scores = tiny.label_logprobs(reqs, dataset.labels)
+    scores = np.stack([row.logprobs for row in tiny.label_logprobs(reqs, dataset.labels)])
     assert scores.shape == (2, 4) and np.isfinite(scores).all() and (scores < 0).all()
 
 
-def test_long_clip_is_truncated_with_a_warning(tiny):
-    _, reqs = requests_for("iemocap", 1)
+def test_long_clip_is_truncated_with_a_note(tiny):
+    _, reqs = requests_for("iemocap", 2)
     long = Request(np.tile(reqs[0].audio, 40)[: 16_000 * 35], reqs[0].prompt, "long-clip")
-    with pytest.warns(UserWarning, match="long-clip: 35.0 s clip truncated to the model's 30 s"):
-        [out] = tiny.generate([long], Decoding(max_new_tokens=4))
-    assert out.error is None and out.candidates
+    out = tiny.generate([long, reqs[1]], Decoding(max_new_tokens=4))
+    assert out[0].error is None and out[0].candidates
+    assert out[0].notes == ("long-clip: 35.0 s clip truncated to the model's 30 s audio window",)
+    assert out[1].notes == ()
 
 
 def test_long_clips_can_be_refused_per_item_instead(tiny):
@@ -98,13 +98,13 @@ def test_long_clips_can_be_refused_per_item_instead(tiny):
     tiny.long_audio = "error"
     try:
         out = tiny.generate([reqs[0], long, reqs[1]], Decoding(max_new_tokens=4))
-        with pytest.warns(ItemFailure, match="long-clip: label scoring failed: 35.0 s clip"):
-            scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
+        scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
     finally:
         tiny.long_audio = "truncate"
     assert out[1].error == "35.0 s clip is longer than the model's 30 s audio window"
     assert out[0].candidates and out[2].candidates
-    assert np.isnan(scores[0]).all() and np.isfinite(scores[1]).all()
+    assert np.isnan(scores[0].logprobs).all() and np.isfinite(scores[1].logprobs).all()
+    assert scores[0].error == out[1].error and scores[1].error is None
     assert get_model("tiny-qwen2-audio", long_audio="error").long_audio == "error"
 
 
@@ -117,10 +117,9 @@ def test_long_clips_can_be_heard_as_successive_audios_instead(tiny):
     try:
         with torch.inference_mode():
             ours = tiny.prefill([long.audio, reqs[1].audio], [long.prompt, reqs[1].prompt]).logits
-        with pytest.warns(UserWarning, match="long-clip: 35.0 s clip given to the model as 2 audios"):
-            out = tiny.generate([long, reqs[1]], Decoding(mode="beam", num_candidates=2,
-                                                          max_new_tokens=6))
-            scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
+        out = tiny.generate([long, reqs[1]], Decoding(mode="beam", num_candidates=2,
+                                                      max_new_tokens=6))
+        scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
     finally:
         tiny.long_audio = "truncate"
     text = tiny.render(long.prompt, [1, 1])
@@ -131,7 +130,9 @@ def test_long_clips_can_be_heard_as_successive_audios_instead(tiny):
         reference = tiny.model(**inputs).logits[:, -1]
     torch.testing.assert_close(ours[:1], reference, atol=1e-4, rtol=1e-4)
     assert all(g.error is None and len(g.candidates) == 2 for g in out)
-    assert np.isfinite(scores).all()
+    assert all(np.isfinite(row.logprobs).all() for row in scores)
+    note = "long-clip: 35.0 s clip given to the model as 2 audios of at most 30 s"
+    assert out[0].notes == scores[0].notes == (note,) and out[1].notes == scores[1].notes == ()
     with pytest.raises(ValueError, match="long_audio must be one of"):
         get_model("tiny-qwen2-audio", long_audio="split")
 
@@ -185,7 +186,7 @@ def test_readout_scores_equal_a_full_forward_per_label(tiny):
     dataset = load_dataset("msp_podcast")
     reqs = [Request(it.load_audio(), readout_prompt("msp_podcast", it.transcript, dataset.labels))
             for it in list(dataset)[:2]]
-    ours = tiny.label_logprobs(reqs, dataset.labels)
+    ours = np.stack([row.logprobs for row in tiny.label_logprobs(reqs, dataset.labels)])
     end = tiny.tokenizer.convert_tokens_to_ids("<|im_end|>")
     with torch.inference_mode():
         for i, r in enumerate(reqs):
@@ -289,8 +290,7 @@ def test_a_prompt_carrying_the_audio_placeholder_fails_alone(tiny):
 def test_an_unscorable_readout_item_is_named_with_its_reason(tiny):
     dataset, reqs = requests_for("iemocap", 3)
     stray = Request(reqs[1].audio, reqs[1].prompt + " <|AUDIO|>", "stray-item")
-    with pytest.warns(ItemFailure) as caught:
-        scores = tiny.label_logprobs([reqs[0], stray, reqs[2]], dataset.labels)
+    rows = tiny.label_logprobs([reqs[0], stray, reqs[2]], dataset.labels)
+    scores = np.stack([row.logprobs for row in rows])
     assert np.isnan(scores[1]).all() and np.isfinite(scores[[0, 2]]).all()
-    [failure] = [w.message for w in caught if isinstance(w.message, ItemFailure)]
-    assert failure.item == "stray-item" and "audio placeholder" in failure.reason
+    assert "audio placeholder" in rows[1].error and rows[0].error is rows[2].error is None

@@ -1,13 +1,12 @@
-import warnings
 
 import numpy as np
 import pytest
 
 from harness.aggregate import dirichlet_mixture
 from harness.data import load_dataset
-from harness.models.api import Capabilities, ItemFailure
+from harness.models.api import Capabilities, LabelScores
 from harness.strategies import (
-    STRATEGIES,
+    strategy_names,
     StrategyConfig,
     StrategyUnsupported,
     decoding_for,
@@ -89,10 +88,8 @@ def test_readout_and_sample_n(crema):
 def test_a_readout_item_the_model_could_not_score_carries_its_reason(crema):
     def scores(request):
         if request.item_id == crema[1].id:
-            ItemFailure.warn_for(request, "RuntimeError: boom")
-            return np.full(len(LABELS), np.nan)
-        warnings.warn(f"{request.item_id}: resampled", stacklevel=2)  # an ordinary note
-        return np.zeros(len(LABELS))
+            return LabelScores.failed(len(LABELS), "RuntimeError: boom")
+        return LabelScores(np.zeros(len(LABELS)), notes=(f"{request.item_id}: resampled",))
 
     results = run_strategy("readout", ScriptedModel(beams, label_scores=scores), crema)
     assert (results[1].error, results[1].reason) == ("RuntimeError: boom", "label scoring failed")
@@ -151,7 +148,7 @@ def test_constrained_needs_structured_output(crema):
         run_strategy("base", plain, crema, config=StrategyConfig(constrained=True))
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", strategy_names())
 def test_every_strategy_runs_on_the_tiny_model(strategy):
     pytest.importorskip("torch")
     from harness.models import get_model

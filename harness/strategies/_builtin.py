@@ -1,0 +1,168 @@
+"""The built-in strategies (DESIGN.md §7): the paper's six and two controls.
+
+``base``/``cot``: a greedy answer to the base/CoT prompt. ``bon``/``w-bon``: B=5 beams, the best
+raw cumulative log-likelihood α or their Dirichlet mixture. ``alm-v``/``w-alm-v``: B=3 beams scored
+by a verifier ALM, the best or the mixture weighted by the scores. Beyond the reference set:
+``readout`` (softmax over each label's summed token log-probabilities, one forward pass) and
+``sample-n`` (N temperature samples averaged, the compute-matched control for ``w-bon``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.aggregate import dirichlet_mixture
+from harness.cache import cached_label_logprobs
+from harness.models.api import Decoding, Generation, LabelScores, ModelAPI, Request
+from harness.prompts import cot_prompt, readout_prompt
+from harness.strategies._config import StrategyConfig
+from harness.strategies._results import ItemResult
+from harness.strategies._strategy import RunContext, Scores, Strategy, common_decoding, register
+from harness.strategies._verify import verify
+
+
+@register
+class Base(Strategy):
+    """One greedy answer to the base prompt."""
+
+    name = "base"
+    reference = True
+    chance_cell = True
+
+
+@register
+class ChainOfThought(Strategy):
+    """One greedy answer to the chain-of-thought prompt (free reasoning, so never constrained)."""
+
+    name = "cot"
+    reference = True
+
+    def prompt(self, corpus: str, transcript: str, labels: Sequence[str]) -> str:
+        return cot_prompt(corpus, transcript, labels)
+
+    def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
+        return Decoding(**dict(common_decoding(config, labels), max_new_tokens=config.cot_max_new_tokens,
+                               constrained=False, json_labels=()))
+
+
+class _Beams(Strategy):
+    needs: tuple[str, ...] = ("beam_search", "logprobs")
+
+    def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
+        return Decoding(mode="beam", num_candidates=config.beams, **common_decoding(config, labels))
+
+
+@register
+class BestOfN(_Beams):
+    """The valid beam with the highest α."""
+
+    name = "bon"
+    reference = True
+
+    def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+        best = int(np.argmax([c["logprob"] for c in usable]))
+        return np.array([c["probs"] for c in usable])[best], usable[best]
+
+
+@register
+class WeightedBestOfN(_Beams):
+    """The Dirichlet mixture of the valid beams, weighted by softmax(α / τ) (Eq. 2-3)."""
+
+    name = "w-bon"
+    reference = True
+
+    def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+        dists = np.array([c["probs"] for c in usable])
+        return dirichlet_mixture(dists, [c["logprob"] for c in usable], tau=config.tau), usable[0]
+
+
+class _Verified(Strategy):
+    """B=3 beams, each scored 0-1 by a verifier ALM; candidates it did not score drop out."""
+
+    needs: tuple[str, ...] = ("beam_search",)
+    needs_verifier = True
+
+    def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
+        return Decoding(mode="beam", num_candidates=config.verifier_beams,
+                        **common_decoding(config, labels))
+
+    def score(self, requests: Sequence[Request], generations: Sequence[Generation],
+              context: RunContext) -> list[Scores]:
+        return verify(context.verifier, requests, generations, context.dataset, context.config,
+                      context.cache)
+
+    def usable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [c for c in candidates if c["valid"] and c.get("verifier_score") is not None]
+
+
+@register
+class VerifierBest(_Verified):
+    """The candidate the verifier scored highest."""
+
+    name = "alm-v"
+    reference = True
+
+    def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+        best = int(np.argmax([c["verifier_score"] for c in usable]))
+        return np.array([c["probs"] for c in usable])[best], usable[best]
+
+
+@register
+class VerifierWeighted(_Verified):
+    """The Dirichlet mixture weighted by the verifier's scores (``verifier_weighting``)."""
+
+    name = "w-alm-v"
+    reference = True
+
+    def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+        dists = np.array([c["probs"] for c in usable])
+        return dirichlet_mixture(dists, [c["verifier_score"] for c in usable], tau=config.tau,
+                                 weighting=config.verifier_weighting), usable[0]
+
+
+@register
+class Readout(Strategy):
+    """Softmax over each full label's summed token log-probabilities: one forward pass."""
+
+    name = "readout"
+    needs = ("label_logprobs",)
+
+    def prompt(self, corpus: str, transcript: str, labels: Sequence[str]) -> str:
+        return readout_prompt(corpus, transcript, labels)
+
+    def results(self, model: ModelAPI, requests: Sequence[Request], context: RunContext
+                ) -> list[ItemResult]:
+        rows = cached_label_logprobs(model, requests, context.dataset.labels, context.cache)
+        return [readout_result(r.item_id, row) for r, row in zip(requests, rows)]
+
+
+def readout_result(item_id: str, row: LabelScores) -> ItemResult:
+    """An item's readout: the softmax of its label scores, or the reason it has none."""
+    if row.error is not None or not np.isfinite(row.logprobs).all():
+        return ItemResult(item_id, error=row.error or "non-finite label scores",
+                          reason="label scoring failed", notes=list(row.notes))
+    weights = np.exp(row.logprobs - row.logprobs.max())
+    return ItemResult(item_id, probs=weights / weights.sum(), rule="readout", notes=list(row.notes))
+
+
+@register
+class SampleN(Strategy):
+    """N temperature samples, every valid one counted the same (self-consistency)."""
+
+    name = "sample-n"
+    needs = ("n_candidates",)
+
+    def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
+        return Decoding(mode="sample", num_candidates=config.samples, temperature=config.temperature,
+                        **common_decoding(config, labels))
+
+    def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+        return np.array([c["probs"] for c in usable]).mean(axis=0), usable[0]

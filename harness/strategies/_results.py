@@ -1,0 +1,74 @@
+"""What a strategy produces for one item, and the per-candidate records it is built from."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.models.api import Generation
+from harness.parsing import parse_distribution
+
+
+@dataclass
+class ItemResult:
+    """What one strategy produced for one item.
+
+    Attributes:
+        probs: The predicted distribution, or None when the item is invalid.
+        rule: The parsing rule that decided the chosen candidate (``"readout"``, ``"chance"``).
+        reason: Why the item is invalid, in a few words.
+        candidates: One dict per candidate: text, α, rule, validity, distribution, verifier score.
+        error: What failed (the clip, the model call), or None.
+        usage: API tokens and estimated cost, verifier included.
+        notes: What the harness changed on the way (resampling, down-mixing, truncation).
+    """
+
+    item_id: str
+    probs: np.ndarray | None = None
+    rule: str | None = None
+    reason: str = ""
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    tokens: int = 0
+    error: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.probs is not None
+
+
+def parsed_candidates(generation: Generation, labels: Sequence[str]) -> list[dict[str, Any]]:
+    """Each candidate's text, α and token count with its parse (a candidate met with non-finite
+    logits is invalid whatever it says)."""
+    out = []
+    for c in generation.candidates:
+        parsed = parse_distribution(c.text, labels)
+        valid = parsed.valid and c.finite
+        out.append({"text": c.text, "logprob": c.logprob, "n_tokens": c.n_tokens,
+                    "rule": parsed.rule, "valid": valid,
+                    "probs": parsed.probs.tolist() if valid and parsed.probs is not None else None,
+                    "reason": parsed.reason if c.finite else "non-finite logits"})
+    return out
+
+
+def add_usage(*usages: dict[str, Any]) -> dict[str, Any]:
+    """Sum token counts and costs (a cost stays None if any part has no known price)."""
+    out: dict[str, Any] = {}
+    for usage in usages:
+        for key, value in (usage or {}).items():
+            if key == "cost_usd":
+                out[key] = None if value is None or out.get(key, 0.0) is None else (
+                    out.get(key, 0.0) + value)
+            else:
+                out[key] = out.get(key, 0) + value
+    return out
+
+
+def rule_counts(results: Sequence[ItemResult]) -> Counter[str | None]:
+    """How many items each parsing rule decided (``None`` for no rule), for the report."""
+    return Counter(r.rule for r in results if r.error is None)

@@ -1,0 +1,169 @@
+"""What a strategy is, and the registry the grid and the runner read strategy names from.
+
+A strategy declares its prompt, its decoding, the capabilities it needs of the model (and whether
+it needs a verifier), and how it combines an item's valid candidates into one distribution. The
+generation path (cache, verifier, parse, combine) is shared; a strategy that reads the model
+another way (the label readout) overrides :meth:`Strategy.results`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+
+from harness.cache import GenerationCache, cached_generate
+from harness.data import Dataset
+from harness.models.api import Decoding, Generation, ModelAPI, Request
+from harness.prompts import base_prompt
+from harness.strategies._config import StrategyConfig
+from harness.strategies._results import ItemResult, add_usage, parsed_candidates
+
+
+class StrategyUnsupported(RuntimeError):
+    """The model lacks a capability the strategy needs; the cell skips with this reason."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a strategy's run is given besides the model and the requests."""
+
+    dataset: Dataset
+    config: StrategyConfig
+    cache: GenerationCache | None = None
+    verifier: ModelAPI | None = None
+    progress: Callable[[int], None] | None = None
+
+
+Scores = tuple[list[float | None] | None, dict[str, Any]]  # verifier scores and their usage
+
+
+class Strategy:
+    """One test-time strategy. Subclass, set the class attributes, override what differs.
+
+    Attributes:
+        name: The id in cell names and tables.
+        needs: :class:`~harness.models.Capabilities` fields the model must have.
+        needs_verifier: Whether a verifier model scores the candidates.
+        reference: Part of the paper's reference set (the grid's default strategies).
+        chance_cell: The chance baselines' cells are filed under this strategy (one of them).
+    """
+
+    name: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]] = ()
+    needs_verifier: ClassVar[bool] = False
+    reference: ClassVar[bool] = False
+    chance_cell: ClassVar[bool] = False
+
+    def prompt(self, corpus: str, transcript: str, labels: Sequence[str]) -> str:
+        """The prompt the model reads for one item."""
+        return base_prompt(corpus, transcript, labels)
+
+    def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
+        """The generation run (one greedy answer unless overridden). With ``config.constrained``
+        every answer follows the JSON template over ``labels``."""
+        return Decoding(**common_decoding(config, labels))
+
+    def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
+                ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The item's distribution from its valid candidates (at least one), and the candidate
+        whose parse rule the item reports."""
+        return np.array([c["probs"] for c in usable])[0], usable[0]
+
+    def usable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The candidates that take part in :meth:`combine`."""
+        return [c for c in candidates if c["valid"]]
+
+    def results(self, model: ModelAPI, requests: Sequence[Request], context: RunContext
+                ) -> list[ItemResult]:
+        """One result per request, in order: generate through the cache, score, combine."""
+        labels = context.dataset.labels
+        decoding = self.decoding(context.config, labels)
+        if decoding.constrained and not model.info.capabilities.structured_output:
+            raise StrategyUnsupported(f"{model.info.name} has no structured output: "
+                                      "constrained decoding cannot run on it")
+        generations = cached_generate(model, requests, decoding, context.cache,
+                                      progress=context.progress)
+        scored = self.score(requests, generations, context)
+        out = []
+        for r, gen, (scores, usage) in zip(requests, generations, scored):
+            result = self.result(r.item_id, gen, labels, context.config, scores)
+            result.usage = add_usage(gen.usage, usage)
+            result.notes = list(gen.notes)
+            out.append(result)
+        return out
+
+    def score(self, requests: Sequence[Request], generations: Sequence[Generation],
+              context: RunContext) -> list[Scores]:
+        """Per item, a score for each candidate and what scoring cost (none by default)."""
+        return [(None, {})] * len(requests)
+
+    def result(self, item_id: str, generation: Generation, labels: Sequence[str],
+               config: StrategyConfig, scores: list[float | None] | None) -> ItemResult:
+        """One item's result from its candidates (and their scores, where a verifier gave them)."""
+        if generation.error is not None:
+            return ItemResult(item_id, error=generation.error, reason="generation failed")
+        cands = parsed_candidates(generation, labels)
+        for cand, score in zip(cands, scores or []):
+            cand["verifier_score"] = score
+        result = ItemResult(item_id, candidates=cands, tokens=sum(c["n_tokens"] for c in cands))
+        usable = self.usable(cands)
+        if not usable:
+            first = cands[0] if cands else {}
+            result.rule, result.reason = first.get("rule"), first.get("reason") or "no candidate"
+            if len(cands) > 1:
+                result.reason = "no valid candidate"
+            return result
+        result.probs, chosen = self.combine(usable, config)
+        result.rule = chosen["rule"]
+        return result
+
+
+def common_decoding(config: StrategyConfig, labels: Sequence[str]) -> dict[str, Any]:
+    """The decoding fields every strategy shares (seed, answer budget, the JSON template)."""
+    return {"seed": config.seed, "constrained": config.constrained,
+            "json_labels": tuple(labels) if config.constrained else (),
+            "max_new_tokens": config.max_new_tokens}
+
+
+_REGISTRY: dict[str, Strategy] = {}
+S = TypeVar("S", bound=type[Strategy])
+
+
+def register(cls: S) -> S:
+    """Class decorator: make the strategy runnable by its ``name`` (in the grid too).
+
+    Raises:
+        ValueError: another strategy already has that name.
+    """
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{cls.__name__} needs a class attribute 'name'")
+    if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
+        raise ValueError(f"a strategy named {name!r} is registered already "
+                         f"({type(_REGISTRY[name]).__qualname__})")
+    _REGISTRY[name] = cls()
+    return cls
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registered strategy ``name``.
+
+    Raises:
+        ValueError: no strategy has that name (the message lists those that do).
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown strategy {name!r}; choose from {strategy_names()}")
+    return _REGISTRY[name]
+
+
+def strategy_names(*, reference: bool = False, needs_verifier: bool | None = None,
+                   chance_cell: bool | None = None) -> tuple[str, ...]:
+    """Registered strategy names in registration order, optionally only the reference set, or
+    only those that do (not) need a verifier, or the chance baselines' cell."""
+    return tuple(name for name, s in _REGISTRY.items()
+                 if (not reference or s.reference)
+                 and (needs_verifier is None or s.needs_verifier == needs_verifier)
+                 and (chance_cell is None or s.chance_cell == chance_cell))

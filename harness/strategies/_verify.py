@@ -1,0 +1,41 @@
+"""The verifier's pass: an ALM scores each candidate 0-1 (DESIGN.md §7)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from harness.cache import GenerationCache, cached_generate
+from harness.data import Dataset
+from harness.models.api import Decoding, Generation, ModelAPI, Request
+from harness.parsing import parse_score
+from harness.prompts import verifier_prompt
+from harness.strategies._config import StrategyConfig
+from harness.strategies._results import add_usage
+
+
+def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: Sequence[Generation],
+           dataset: Dataset, config: StrategyConfig, cache: GenerationCache | None
+           ) -> list[tuple[list[float | None] | None, dict[str, Any]]]:
+    """The verifier's score of every candidate (None where its reply has no score), and what the
+    verifier's calls cost, per item."""
+    if verifier is None:
+        raise ValueError("verify needs a verifier model")
+    by_id = {item.id: item for item in dataset}
+    flat, owners = [], []
+    for i, (r, g) in enumerate(zip(requests, generations)):
+        item = by_id[r.item_id]
+        for c in g.candidates:
+            text = verifier_prompt(dataset.name, item.transcript, dataset.labels, c.text)
+            flat.append(replace(r, prompt=text))
+            owners.append(i)
+    decoding = Decoding(max_new_tokens=8, seed=config.seed)
+    replies = cached_generate(verifier, flat, decoding, cache) if flat else []
+    scores: list[list[float | None]] = [[] for _ in requests]
+    usage: list[dict[str, Any]] = [{} for _ in requests]
+    for owner, reply in zip(owners, replies):
+        text = reply.candidates[0].text if reply.candidates else ""
+        scores[owner].append(parse_score(text))
+        usage[owner] = add_usage(usage[owner], reply.usage)
+    return [(s, u) for s, u in zip(scores, usage)]

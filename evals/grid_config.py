@@ -1,6 +1,6 @@
-"""The benchmark grid: edit this to change what ``pytest evals`` runs (see harness.grid)."""
+"""The benchmark grid: edit this to change what ``pytest evals`` runs (see harness.runner.grid)."""
 
-from harness.grid import GridConfig, Thresholds
+from harness.runner import GridConfig, Thresholds
 
 GRID = GridConfig(
     models=(

@@ -1,10 +1,15 @@
-"""Chance baselines: what a score means when the model knows nothing about the audio."""
+"""Chance baselines: what a score means when the model knows nothing about the audio.
+
+They are in the model registry (kind ``chance``), predict without a prompt, and are filed under the
+strategy registered as the chance cell (``base``), so the tables compare models against them.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from harness.data import Dataset
+from harness.models.api import Capabilities, ModelInfo
 
 BASELINES = ("uniform", "label-prior")
 
@@ -28,3 +33,25 @@ def predict(name: str, dataset: Dataset) -> np.ndarray:
     if name == "label-prior":
         return label_prior(dataset)
     raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
+
+
+class ChanceBaseline:
+    """A chance baseline as the registry builds it: ``predict(dataset)`` -> (N, K)."""
+
+    def __init__(self, name: str) -> None:
+        if name not in BASELINES:
+            raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
+        none = Capabilities(audio=False, logprobs=False, n_candidates=False, beam_search=False,
+                            label_logprobs=False)
+        self.info = ModelInfo(name, "chance", capabilities=none)
+
+    def predict(self, dataset: Dataset) -> np.ndarray:
+        return predict(self.info.name, dataset)
+
+
+def uniform_baseline() -> ChanceBaseline:
+    return ChanceBaseline("uniform")
+
+
+def label_prior_baseline() -> ChanceBaseline:
+    return ChanceBaseline("label-prior")

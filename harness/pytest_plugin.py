@@ -1,11 +1,16 @@
 """The benchmark grid as pytest cases (registered through the ``pytest11`` entry point).
 
 A test that asks for the ``cell`` fixture in a module defining ``GRID`` (a
-:class:`~harness.grid.GridConfig`) is parametrized into one case per cell, id
+:class:`~harness.runner.GridConfig`) is parametrized into one case per cell, id
 ``<model>-<dataset>-<strategy>``. Cells of one model share an ``xdist_group`` (with
-``--dist loadgroup`` they stay on one worker, which loads the model once); each worker is pinned
-to a GPU. ``run_cell`` runs a cell through the cache, writes its JSON at once, and gates it
-against its baseline; the controller then builds the report from the cell files.
+``--dist loadgroup`` they stay on one worker, which loads the model once). The ``run_cell``
+fixture runs a cell through :class:`~harness.runner.GridWorker` (which writes its record at once)
+and gates it against its baseline; the controller then builds the report from the records.
+
+The plugin is loaded into every pytest session of an environment where the package is installed,
+so it touches nothing it does not own until grid cells are collected: only then does a worker pin
+its GPU, and only cells create the run folder. Corpus roots from the command line go to the loader,
+never into the environment.
 """
 
 from __future__ import annotations
@@ -15,15 +20,18 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.grid import Cell, GridConfig
+from harness.runner.grid import Cell, GridConfig
 
 RUN_DIR = pytest.StashKey[Path]()
 GRID = pytest.StashKey[GridConfig]()
 REPORT = pytest.StashKey[Path]()
+PINNED = pytest.StashKey[bool]()
 CORPUS_OPTIONS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT",
                   "crema_d": "CREMA_D_ROOT"}
 
@@ -43,29 +51,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="how much worse than the baseline a metric may get")
     for corpus, env in CORPUS_OPTIONS.items():
         group.addoption(f"--{corpus.replace('_', '-')}-root", default=None,
-                        help=f"corpus root (sets {env})")
+                        help=f"corpus root (default: ${env}, else the bundled copy)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in (("gpu", "needs a local GPU model"), ("api", "calls a paid API"),
                        ("slow", "a full-size local model"), ("cell", "a benchmark grid cell")):
         config.addinivalue_line("markers", f"{name}: {text}")
-    for corpus, env in CORPUS_OPTIONS.items():
-        value = config.getoption(f"--{corpus.replace('_', '-')}-root", default=None)
-        if value:
-            os.environ[env] = value
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
-        _pin_gpu(worker)
     if hasattr(config, "workerinput"):
         config.stash[RUN_DIR] = Path(config.workerinput["harness_run_dir"])
-    else:
+    else:  # a path only: the folder is made when a cell writes into it
         report_dir = Path(config.getoption("--report-dir", default="reports"))
         config.stash[RUN_DIR] = report_dir / time.strftime("%Y%m%d-%H%M%S")
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:
+def pytest_configure_node(node: Any) -> None:
     """xdist, on the controller: every worker writes into the controller's run folder."""
     node.workerinput["harness_run_dir"] = str(node.config.stash[RUN_DIR])
 
@@ -84,7 +85,7 @@ def _pin_gpu(worker: str) -> None:
 def resolved_grid(config: pytest.Config, grid: GridConfig) -> GridConfig:
     """The module's grid with the command-line options applied (computed once per session)."""
     if GRID not in config.stash:
-        changes = {}
+        changes: dict[str, Any] = {}
         for option, field in (("--models", "models"), ("--strategies", "strategies")):
             value = config.getoption(option)
             if value:
@@ -97,11 +98,11 @@ def resolved_grid(config: pytest.Config, grid: GridConfig) -> GridConfig:
     return config.stash[GRID]
 
 
-def _marks(cell: Cell) -> list:
+def _marks(cell: Cell) -> list[Any]:
     marks = [pytest.mark.xdist_group(name=cell.model), pytest.mark.cell]
     if cell.kind == "api":
         marks.append(pytest.mark.api)
-    elif cell.kind == "local" and not cell.model.startswith("tiny-"):
+    elif cell.needs_gpu:
         marks += [pytest.mark.gpu, pytest.mark.slow]
     return marks
 
@@ -109,34 +110,45 @@ def _marks(cell: Cell) -> list:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "cell" not in metafunc.fixturenames or not hasattr(metafunc.module, "GRID"):
         return
-    grid = resolved_grid(metafunc.config, metafunc.module.GRID)
+    config = metafunc.config
+    grid = resolved_grid(config, metafunc.module.GRID)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and not config.stash.get(PINNED, False):  # grid cells on a worker: before torch
+        _pin_gpu(worker)
+        config.stash[PINNED] = True
     metafunc.parametrize("cell", [pytest.param(c, id=c.id, marks=_marks(c))
                                   for c in grid.cells()])
 
 
 @pytest.fixture(scope="session")
-def harness_session(request):
+def grid_worker(request: pytest.FixtureRequest):
     """Per worker: models, datasets and the cache, each loaded once."""
-    from harness.report.session import Session
+    from harness.runner.worker import GridWorker
 
     config = request.config
-    session = Session(config.stash[RUN_DIR], Path(config.getoption("--cache-dir")),
-                      config.stash.get(GRID, None))
-    yield session
-    session.close()
+    roots = {corpus: config.getoption(f"--{corpus.replace('_', '-')}-root")
+             for corpus in CORPUS_OPTIONS}
+    worker = GridWorker(config.stash[RUN_DIR], Path(config.getoption("--cache-dir")),
+                        config.stash.get(GRID, None), roots)
+    yield worker
+    worker.close()
 
 
 @pytest.fixture
-def run_cell(request, harness_session):
-    """``run_cell(cell) -> record``: run, write the cell's JSON, then gate it (or skip, saying why)."""
+def run_cell(request: pytest.FixtureRequest, grid_worker):
+    """``run_cell(cell) -> CellRecord``: run, write the record, then gate it (or skip, saying why)."""
+    from harness.runner.worker import CellSkipped
 
-    def run(cell: Cell) -> dict:
+    def run(cell: Cell):
         baselines = Path(request.module.__file__).parent / "baselines"
-        record, path = harness_session.run(cell, skip=pytest.skip, sink=_progress_sink(request))
+        try:
+            record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
+        except CellSkipped as exc:
+            pytest.skip(str(exc))
         request.node.user_properties.append(("harness_cell", str(path)))
-        failures = harness_session.gate(record, baselines,
-                                        update=request.config.getoption("--update-baselines"),
-                                        tolerance=request.config.getoption("--gate-tolerance"))
+        failures = grid_worker.gate(record, baselines,
+                                    update=request.config.getoption("--update-baselines"),
+                                    tolerance=request.config.getoption("--gate-tolerance"))
         if failures:
             pytest.fail(f"{cell.id} is worse than its baseline:\n  " + "\n  ".join(failures))
         return record
@@ -144,7 +156,7 @@ def run_cell(request, harness_session):
     return run
 
 
-def _progress_sink(request):
+def _progress_sink(request: pytest.FixtureRequest) -> Callable[[str], None] | None:
     """Progress lines go to the terminal without ``-n``, else to ``<run>/logs/<worker>.log``."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
@@ -178,7 +190,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config.stash[REPORT] = build_report(run_dir)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     report = config.stash.get(REPORT, None)
     if report is not None:
         terminalreporter.write_line(f"harness report: {report} (tables: {report.parent / 'tables.md'})")

@@ -1,6 +1,7 @@
 """A wheel of the project carries the embedded default: installed apart from the sources, it
 loads the three mini corpora and the tiny model from any working directory."""
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -23,8 +24,12 @@ CHECK = textwrap.dedent("""
 def installed(tmp_path_factory) -> Path:
     """The wheel built by ``pip wheel .``, installed (without dependencies) into a folder."""
     wheels, target = tmp_path_factory.mktemp("wheels"), tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(wheels)], check=True, capture_output=True, timeout=300)
+    source = tmp_path_factory.mktemp("source") / "harness"  # no stale build/ folder of ours
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "reports", ".cache", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
+                    "--no-build-isolation", "-q", "-w", str(wheels)], check=True,
+                   capture_output=True, timeout=300)
     wheel = next(wheels.glob("harness-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(wheel)], check=True, capture_output=True, timeout=300)

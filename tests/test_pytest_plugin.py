@@ -3,17 +3,18 @@
 import json
 import textwrap
 
+import numpy as np
 import pytest
 
 GRID_MODULE = """
-from harness.grid import GridConfig, Thresholds
+from harness.runner import GridConfig, Thresholds
 GRID = GridConfig(models=("uniform", "label-prior"), datasets=("crema_d", "iemocap"),
                   thresholds={{"*": Thresholds(valid_min=1.0)}}{extra})
 
 def test_cell(cell, run_cell, snapshot):
     record = run_cell(cell)
-    assert record["metrics"]["valid"] >= cell.thresholds.valid_min
-    assert round(record["metrics"]["js"]["mean"], 4) == snapshot
+    assert record.metrics.valid >= cell.thresholds.valid_min
+    assert round(record.metrics.mean("js"), 4) == snapshot
 """
 
 
@@ -76,7 +77,7 @@ def test_snapshots_are_created_checked_and_updated(grid_dir):
     assert (pytester.path / "__snapshots__" / "test_grid.ambr").is_file()
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
     test_file = pytester.path / "test_grid.py"  # the metric changes: snapshots fail, then update
-    test_file.write_text(test_file.read_text().replace('["js"]["mean"], 4)', '["bc"]["mean"], 4)'))
+    test_file.write_text(test_file.read_text().replace('mean("js"), 4)', 'mean("bc"), 4)'))
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(failed=4)
     pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider").assert_outcomes(passed=4)
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
@@ -132,3 +133,55 @@ def test_a_crashed_worker_loses_no_finished_cell(grid_dir):
     cells = {c["cell"] for c in json.loads((run / "report.json").read_text())["cells"]}
     assert {"uniform-crema_d-base", "uniform-iemocap-base"} <= cells
     assert not any(c.startswith("killer") for c in cells)
+
+
+def test_a_project_without_grid_cells_keeps_its_environment(pytester, monkeypatch):
+    """The plugin is loaded into every pytest session where the package is installed: with no
+    grid cells it pins no GPU and writes no environment variable or folder."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.delenv("HARNESS_GPUS", raising=False)
+    pytester.makepyfile(test_plain="""
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_sees(n):
+            with open(f"seen-{n}.txt", "w") as f:
+                f.write(os.environ["PYTEST_XDIST_WORKER"] + " " + os.environ["CUDA_VISIBLE_DEVICES"])
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    seen = dict(p.read_text().split() for p in pytester.path.glob("seen-*.txt"))
+    assert seen == {"gw0": "0,1", "gw1": "0,1"}
+    assert not (pytester.path / "reports").exists()
+
+
+def test_a_strategy_registered_outside_the_package_runs_in_the_grid(grid_dir):
+    conftest = """
+    import numpy as np
+    from harness.strategies import Strategy, register
+
+    @register
+    class Shrunk(Strategy):
+        \"\"\"The greedy answer pulled halfway to uniform.\"\"\"
+        name = "shrunk"
+
+        def combine(self, usable, config):
+            probs = np.asarray(usable[0]["probs"])
+            return 0.5 * probs + 0.5 / len(probs), usable[0]
+    """
+    pytester = grid_dir(extra=', strategies=("base", "shrunk")', conftest=conftest)
+    test_file = pytester.path / "test_grid.py"
+    test_file.write_text(test_file.read_text().replace(
+        'models=("uniform", "label-prior"), datasets=("crema_d", "iemocap")',
+        'models=("tiny-qwen2-audio",), datasets=("crema_d",)').replace("valid_min=1.0", "valid_min=0.5"))
+    result = pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_cell[[]tiny-qwen2-audio-crema_d-shrunk[]] PASSED*"])
+    [run] = run_dirs(pytester)
+    record = json.loads((run / "cells" / "tiny-qwen2-audio-crema_d-shrunk.json").read_text())
+    base = json.loads((run / "cells" / "tiny-qwen2-audio-crema_d-base.json").read_text())
+    for mine, theirs in zip(record["items"], base["items"]):
+        if theirs["probs"] is not None:
+            expected = 0.5 * np.asarray(theirs["probs"]) + 0.5 / len(theirs["probs"])
+            np.testing.assert_allclose(mine["probs"], expected)

@@ -1,7 +1,7 @@
 import pytest
 
-from harness.grid import Cell, GridConfig, Thresholds
 from harness.pytest_plugin import _pin_gpu
+from harness.runner import Cell, GridConfig, Thresholds
 
 
 @pytest.mark.parametrize(("worker", "expected"), [("gw0", "4"), ("gw1", "5"), ("gw2", "4")])

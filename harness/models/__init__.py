@@ -11,7 +11,7 @@ from harness.models.api import (
     ModelUnavailable,
     Request,
 )
-from harness.models.registry import get_model, model_names, register
+from harness.models.registry import get_model, model_entry, model_kind, model_names, register
 
 __all__ = [
     "Candidate",
@@ -24,6 +24,8 @@ __all__ = [
     "ModelUnavailable",
     "Request",
     "get_model",
+    "model_entry",
+    "model_kind",
     "model_names",
     "register",
 ]

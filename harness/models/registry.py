@@ -1,35 +1,56 @@
-"""Model registry: names to factories, imported only when a model is asked for."""
+"""Model registry: names to factories, imported only when a model is asked for, with each
+model's kind (``local``, ``api`` or ``chance``) and whether it needs a GPU."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from harness.models.api import ModelAPI
+Kind = Literal["local", "api", "chance"]
 
-# name -> "module:attribute"; importing the module is deferred so optional backends cost nothing
-_BUILTIN = {
-    "qwen2-audio-7b": "harness.models.hf_qwen2_audio:qwen2_audio_7b",
-    "tiny-qwen2-audio": "harness.models.hf_qwen2_audio:tiny_qwen2_audio",
-    "qwen2.5-omni-7b": "harness.models.hf_generic:qwen2_5_omni_7b",
-    "audio-flamingo-3": "harness.models.hf_generic:audio_flamingo_3",
-    "audio-flamingo-2": "harness.models.af2_native:audio_flamingo_2",
-    "ultravox-v0.3": "harness.models.hf_generic:ultravox_v0_3",
-    "ultravox-v0.4": "harness.models.hf_generic:ultravox_v0_4",
-    "gpt-4o": "harness.models.openai_api:gpt_4o",
-    "gemini-2.0-flash": "harness.models.gemini_api:gemini_2_0_flash",
-    "gemini-2.5-pro": "harness.models.gemini_api:gemini_2_5_pro",
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """How to build a model and what it is: ``target`` is a factory or ``"module:attribute"``
+    (importing the module is deferred, so optional backends cost nothing)."""
+
+    target: str | Callable[..., Any]
+    kind: Kind = "local"
+    gpu: bool = False  # a full-size local model: the grid marks its cells gpu and slow
+
+    def factory(self) -> Callable[..., Any]:
+        if callable(self.target):
+            return self.target
+        module, attribute = self.target.split(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+_ENTRIES: dict[str, ModelEntry] = {
+    "qwen2-audio-7b": ModelEntry("harness.models.hf_qwen2_audio:qwen2_audio_7b", gpu=True),
+    "tiny-qwen2-audio": ModelEntry("harness.models.hf_qwen2_audio:tiny_qwen2_audio"),
+    "qwen2.5-omni-7b": ModelEntry("harness.models.hf_generic:qwen2_5_omni_7b", gpu=True),
+    "audio-flamingo-3": ModelEntry("harness.models.hf_generic:audio_flamingo_3", gpu=True),
+    "audio-flamingo-2": ModelEntry("harness.models.af2_native:audio_flamingo_2", gpu=True),
+    "ultravox-v0.3": ModelEntry("harness.models.hf_generic:ultravox_v0_3", gpu=True),
+    "ultravox-v0.4": ModelEntry("harness.models.hf_generic:ultravox_v0_4", gpu=True),
+    "gpt-4o": ModelEntry("harness.models.openai_api:gpt_4o", "api"),
+    "gemini-2.0-flash": ModelEntry("harness.models.gemini_api:gemini_2_0_flash", "api"),
+    "gemini-2.5-pro": ModelEntry("harness.models.gemini_api:gemini_2_5_pro", "api"),
+    "uniform": ModelEntry("harness.baselines:uniform_baseline", "chance"),
+    "label-prior": ModelEntry("harness.baselines:label_prior_baseline", "chance"),
 }
-_PREFIXES = {"openai-compatible:": "harness.models.openai_api:openai_compatible"}
-_REGISTERED: dict[str, Callable[..., ModelAPI]] = {}
+# a prefix takes any model name after it: the factory gets that name first
+_PREFIXES = {"openai-compatible:": ModelEntry("harness.models.openai_api:openai_compatible", "api")}
 
 
-def register(name: str) -> Callable[[Callable[..., ModelAPI]], Callable[..., ModelAPI]]:
+def register(name: str, kind: Kind = "local", gpu: bool = False
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: make ``factory(**config)`` loadable as ``get_model(name)``."""
 
-    def wrap(factory: Callable[..., ModelAPI]) -> Callable[..., ModelAPI]:
-        _REGISTERED[name] = factory
+    def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
+        _ENTRIES[name] = ModelEntry(factory, kind, gpu)
         return factory
 
     return wrap
@@ -37,19 +58,33 @@ def register(name: str) -> Callable[[Callable[..., ModelAPI]], Callable[..., Mod
 
 def model_names() -> list[str]:
     """Every registered model name (``openai-compatible:<model>`` takes any server model)."""
-    return sorted({*_BUILTIN, *_REGISTERED, *(p + "<model>" for p in _PREFIXES)})
+    return sorted({*_ENTRIES, *(p + "<model>" for p in _PREFIXES)})
 
 
-def get_model(name: str, **config: Any) -> ModelAPI:
-    """Build the model ``name``; raises ModelUnavailable when it cannot run here."""
-    if name in _REGISTERED:
-        return _REGISTERED[name](**config)
-    for prefix, target in _PREFIXES.items():
+def model_entry(name: str) -> ModelEntry:
+    """The registry's entry for ``name``.
+
+    Raises:
+        ValueError: no model has that name (the message lists those that do).
+    """
+    if name in _ENTRIES:
+        return _ENTRIES[name]
+    for prefix, entry in _PREFIXES.items():
         if name.startswith(prefix) and len(name) > len(prefix):
-            module, attribute = target.split(":")
-            factory = getattr(importlib.import_module(module), attribute)
-            return factory(name[len(prefix):], **config)
-    if name not in _BUILTIN:
-        raise ValueError(f"unknown model {name!r}; registered: {model_names()}")
-    module, attribute = _BUILTIN[name].split(":")
-    return getattr(importlib.import_module(module), attribute)(**config)
+            return entry
+    raise ValueError(f"unknown model {name!r}; registered: {model_names()}")
+
+
+def model_kind(name: str) -> Kind:
+    """``local``, ``api`` or ``chance``."""
+    return model_entry(name).kind
+
+
+def get_model(name: str, **config: Any) -> Any:
+    """Build the model ``name`` (a :class:`~harness.models.ModelAPI`, or a chance baseline);
+    raises ModelUnavailable when it cannot run here."""
+    entry = model_entry(name)
+    for prefix, prefixed in _PREFIXES.items():
+        if entry is prefixed:
+            return entry.factory()(name[len(prefix):], **config)
+    return entry.factory()(**config)

@@ -1,4 +1,4 @@
-"""Reports: per-cell results, their aggregation and the benchmark tables."""
+"""Reports: read a run's cell records, write report.json, the tables and the figures."""
 
 from harness.report.relative import format_with_change, relative_change
 

@@ -13,15 +13,15 @@ import io
 import math
 
 from harness.metrics import LOWER_IS_BETTER
+from harness.record import CellRecord
 from harness.report.relative import format_with_change
 
 DISTRIBUTION = ("js", "bc", "r2")
 TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1"}
 
 
-def _mean(cell: dict, metric: str) -> float:
-    value = cell["metrics"].get(metric)
-    return value["mean"] if isinstance(value, dict) else float("nan")
+def _mean(cell: CellRecord, metric: str) -> float:
+    return cell.metrics.mean(metric)
 
 
 def _rank_marks(values: list[float], lower_is_better: bool) -> list[str]:
@@ -38,12 +38,12 @@ def _rank_marks(values: list[float], lower_is_better: bool) -> list[str]:
     return marks
 
 
-def main_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+def main_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Header and rows of (text, mark) for models × datasets at strategy ``base``."""
-    base = [c for c in cells if c["strategy"] == "base"]
-    datasets = sorted({c["dataset"] for c in base})
-    models = list(dict.fromkeys(c["model"] for c in base))
-    index = {(c["model"], c["dataset"]): c for c in base}
+    base = [c for c in cells if c.strategy == "base"]
+    datasets = sorted({c.dataset for c in base})
+    models = list(dict.fromkeys(c.model for c in base))
+    index = {(c.model, c.dataset): c for c in base}
     header = ["Model"] + [f"{d} {TITLES[m]}" for d in datasets for m in DISTRIBUTION]
     columns = []
     for d in datasets:
@@ -55,14 +55,14 @@ def main_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]
     return header, rows
 
 
-def strategy_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Every (model, dataset, strategy) with values and relative change against ``base``."""
-    base = {(c["model"], c["dataset"]): c for c in cells if c["strategy"] == "base"}
+    base = {(c.model, c.dataset): c for c in cells if c.strategy == "base"}
     header = ["Model", "Dataset", "Strategy"] + [TITLES[m] for m in DISTRIBUTION]
     rows = []
-    for c in sorted(cells, key=lambda c: (c["model"], c["dataset"])):
-        ref = base.get((c["model"], c["dataset"]))
-        row = [(c["model"], ""), (c["dataset"], ""), (c["strategy"], "")]
+    for c in sorted(cells, key=lambda c: (c.model, c.dataset)):
+        ref = base.get((c.model, c.dataset))
+        row = [(c.model, ""), (c.dataset, ""), (c.strategy, "")]
         for m in DISTRIBUTION:
             value = _mean(c, m)
             text = _fmt(value) if ref is None or c is ref else format_with_change(
@@ -72,25 +72,25 @@ def strategy_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, s
     return header, rows
 
 
-def classification_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+def classification_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     header = ["Model", "Dataset", "Strategy", "Acc", "F1", "valid", "tied left out"]
-    rows = [[(c["model"], ""), (c["dataset"], ""), (c["strategy"], ""), (_fmt(_mean(c, "acc")), ""),
-             (_fmt(_mean(c, "f1")), ""), (_fmt(c["metrics"].get("valid", float("nan"))), ""),
-             (str(c["metrics"].get("n_tied", "")), "")]
-            for c in sorted(cells, key=lambda c: (c["model"], c["dataset"], c["strategy"]))]
+    rows = [[(c.model, ""), (c.dataset, ""), (c.strategy, ""), (_fmt(_mean(c, "acc")), ""),
+             (_fmt(_mean(c, "f1")), ""), (_fmt(c.metrics.valid), ""),
+             ("" if c.metrics.n_tied is None else str(c.metrics.n_tied), "")]
+            for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy))]
     return header, rows
 
 
-def compute_table(cells: list[dict]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+def compute_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Compute per item beside JS, so strategies can be compared at equal cost."""
     header = ["Model", "Dataset", "Strategy", "tokens/item", "GPU-s/item", "USD/item", "JS"]
     rows = []
-    for c in sorted(cells, key=lambda c: (c["model"], c["dataset"], c["strategy"])):
-        n = max(1, c["metrics"].get("n_items", 1))
-        cost = c["metrics"].get("cost_usd")
-        rows.append([(c["model"], ""), (c["dataset"], ""), (c["strategy"], ""),
-                     (f"{c['metrics'].get('tokens', 0) / n:.1f}", ""),
-                     (f"{c.get('gpu_seconds', 0.0) / n:.4f}", ""),
+    for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy)):
+        n = max(1, c.metrics.n_items)
+        cost = c.metrics.cost_usd
+        rows.append([(c.model, ""), (c.dataset, ""), (c.strategy, ""),
+                     (f"{c.metrics.tokens / n:.1f}", ""),
+                     (f"{c.gpu_seconds / n:.4f}", ""),
                      ("" if cost is None else f"{cost / n:.5f}", ""), (_fmt(_mean(c, "js")), "")])
     return header, rows
 

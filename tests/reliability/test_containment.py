@@ -6,11 +6,11 @@ import sqlite3
 
 import pytest
 
+from harness import evaluate
 from harness.cache import GenerationCache
 from harness.data import load_dataset
-from harness.grid import Cell
+from harness.record import write_record
 from harness.report.build import build_report
-from harness.report.cell import run_cell, write_cell
 from tests.helpers import corpus_copy
 
 KEY = "sk-" + "test-PLANTEDKEY-reliability-0123456789"  # a fake, built so no scanner flags it
@@ -54,8 +54,8 @@ def test_a_runs_files_hold_no_pickles_and_no_key(tmp_path, caplog, record_proper
     with ScriptedServer("openai", ["401-echo", "ok", "500", "ok", "ok", "ok"]) as server:
         model = get_model("gpt-4o", api_key=KEY, base_url=server.url + "/v1", max_retries=0,
                           concurrency=1)
-        for cell in (Cell("gpt-4o", "crema_d", "base"), Cell("uniform", "crema_d", "base")):
-            write_cell(run_cell(cell, dataset, model, cache=cache, n_resamples=100), run)
+        for predictor in (model, "uniform"):
+            write_record(evaluate(predictor, dataset, "base", cache=cache, n_resamples=100), run)
     build_report(run)
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     for path in files:

@@ -16,15 +16,13 @@ CELL_SCRIPT = """
 import json, sys
 from harness.cache import GenerationCache
 from harness.data import load_dataset
-from harness.grid import Cell
-from harness.models import get_model
-from harness.report.cell import run_cell
+from harness import evaluate
 cache = GenerationCache(sys.argv[1])
 progress = lambda done: print(f"progress {done}", flush=True)
-record = run_cell(Cell("tiny-qwen2-audio", "iemocap", "bon"), load_dataset("iemocap"),
-                  get_model("tiny-qwen2-audio"), cache=cache, progress=progress, n_resamples=200)
+record = evaluate("tiny-qwen2-audio", load_dataset("iemocap"), "bon", cache=cache, progress=progress,
+                  n_resamples=200)
 print("hits", cache.hits, "misses", cache.misses, flush=True)
-open(sys.argv[2], "w").write(json.dumps(record))
+open(sys.argv[2], "w").write(json.dumps(record.to_json()))
 """
 
 

@@ -1,10 +1,12 @@
+from harness.record import CellMetrics, CellRecord, Estimate
 from harness.report.tables import csv_text, latex, main_table, markdown, strategy_table
 
 
 def cell(model, dataset, strategy, js, bc, r2):
-    return {"model": model, "dataset": dataset, "strategy": strategy, "gpu_seconds": 0.0,
-            "metrics": {"js": {"mean": js}, "bc": {"mean": bc}, "r2": {"mean": r2},
-                        "n_items": 10, "tokens": 100}}
+    scores = {name: Estimate(value, (value, value)) for name, value in (("js", js), ("bc", bc),
+                                                                          ("r2", r2))}
+    return CellRecord(f"{model}-{dataset}-{strategy}", model, dataset, strategy, ("x", "y"),
+                      CellMetrics(10, 10, 1.0, scores, tokens=100), 0.0, 0.0, (), {})
 
 
 CELLS = [cell("a", "iemocap", "base", 0.40, 0.70, 0.30), cell("b", "iemocap", "base", 0.30, 0.80, 0.20),

@@ -6,12 +6,12 @@ from harness.aggregate import dirichlet_mixture
 from harness.data import load_dataset
 from harness.models.api import Capabilities, LabelScores
 from harness.strategies import (
-    strategy_names,
     StrategyConfig,
     StrategyUnsupported,
     decoding_for,
     rule_counts,
     run_strategy,
+    strategy_names,
 )
 from tests.fakes import ScriptedModel
 from tests.helpers import corpus_copy

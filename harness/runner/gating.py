@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import metrics
-from harness.grid import file_stem
+from harness.record import CellRecord, file_stem
 
 GATED = ("js", "jsd", "bc", "r2", "acc")
 # Below this, a change of a metric's mean is numerical noise, never a regression: the embedded
@@ -28,13 +28,13 @@ def baseline_path(folder: Path, cell_id: str) -> Path:
     return Path(folder) / f"{file_stem(cell_id)}.json"
 
 
-def save_baseline(record: dict, folder: Path) -> Path:
+def save_baseline(record: CellRecord, folder: Path) -> Path:
     """Record the cell's per-item predictions as its new baseline."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = baseline_path(folder, record["cell"])
-    path.write_text(json.dumps({"cell": record["cell"], "labels": record["labels"],
-                                "items": [{"id": i["id"], "probs": i["probs"]}
-                                          for i in record["items"]]}, indent=1))
+    path = baseline_path(folder, record.cell)
+    path.write_text(json.dumps({"cell": record.cell, "labels": list(record.labels),
+                                "items": [{"id": i.id, "probs": None if i.probs is None else list(i.probs)}
+                                          for i in record.items]}, indent=1))
     return path
 
 
@@ -46,19 +46,19 @@ def _per_item(votes: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray]:
     return scores
 
 
-def regressions(record: dict, votes: dict[str, np.ndarray], baseline_path: Path,
+def regressions(record: CellRecord, votes: dict[str, np.ndarray], baseline_path: Path,
                 tolerance: float = 0.0, n_resamples: int = 1000, seed: int = 0) -> list[str]:
     """Messages for every gated metric that got significantly worse (empty: no regression).
 
     Args:
-        record: The cell's record from :func:`harness.report.cell.run_cell`.
+        record: The cell's record from :func:`harness.evaluate`.
         votes: Annotator votes per item id.
         baseline_path: The cell's baseline file.
         tolerance: How much worse (in the metric's units) is still accepted.
     """
     baseline = json.loads(Path(baseline_path).read_text())
     old = {i["id"]: i["probs"] for i in baseline["items"] if i["probs"] is not None}
-    new = {i["id"]: i["probs"] for i in record["items"] if i["probs"] is not None}
+    new = {i.id: i.probs for i in record.items if i.probs is not None}
     ids = sorted(set(old) & set(new) & set(votes))
     if len(ids) < 2:
         return []

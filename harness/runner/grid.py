@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-CHANCE_MODELS = ("uniform", "label-prior")
-API_MODELS = ("gpt-4o", "gemini-2.0-flash", "gemini-2.5-pro")
+from harness.models.registry import Kind, model_entry
+from harness.strategies import strategy_names
 
 
 @dataclass(frozen=True)
@@ -32,15 +32,15 @@ class Cell:
     def id(self) -> str:
         return f"{self.model}-{self.dataset}-{self.strategy}"
 
+    @property
+    def kind(self) -> Kind:
+        """``chance``, ``api`` or ``local``, from the model registry (marks follow from it)."""
+        return model_entry(self.model).kind
 
     @property
-    def kind(self) -> str:
-        """``chance``, ``api`` or ``local`` (the marks and skip reasons follow from it)."""
-        if self.model in CHANCE_MODELS:
-            return "chance"
-        if self.model in API_MODELS or self.model.startswith("openai-compatible:"):
-            return "api"
-        return "local"
+    def needs_gpu(self) -> bool:
+        """A full-size local model (the registry says so): its cells are marked gpu and slow."""
+        return model_entry(self.model).gpu
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class GridConfig:
     Attributes:
         models: Registry names of the models (chance baselines included).
         datasets: Corpus names.
-        strategies: Strategy ids; chance baselines get only ``base``.
+        strategies: Strategy names (default: the registry's reference set); chance baselines get
+            only the registry's chance cell (``base``).
         verifier: The model that scores candidates for ``alm-v``/``w-alm-v``.
         thresholds: Per model (or ``"*"``) thresholds.
         limit: Items per corpus (a deterministic, entropy-stratified subsample); None for all.
@@ -59,7 +60,7 @@ class GridConfig:
 
     models: tuple[str, ...]
     datasets: tuple[str, ...] = ("iemocap", "msp_podcast", "crema_d")
-    strategies: tuple[str, ...] = ("base", "cot", "bon", "w-bon", "alm-v", "w-alm-v")
+    strategies: tuple[str, ...] = field(default_factory=lambda: strategy_names(reference=True))
     verifier: str = "gpt-4o"
     verifiers: Mapping[str, str] = field(default_factory=dict)  # per-model overrides
     thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
@@ -74,12 +75,8 @@ class GridConfig:
         out = []
         for model in self.models:
             bounds = self.thresholds.get(model, self.thresholds.get("*", Thresholds()))
-            strategies = ("base",) if model in CHANCE_MODELS else self.strategies
+            chance = model_entry(model).kind == "chance"
+            strategies = strategy_names(chance_cell=True) if chance else self.strategies
             for dataset in self.datasets:
                 out += [Cell(model, dataset, s, bounds) for s in strategies]
         return out
-
-
-def file_stem(name: str) -> str:
-    """A cell id or model name as a file name (``openai-compatible:org/model`` has ':' and '/')."""
-    return name.replace(":", "_").replace("/", "_")

@@ -1,4 +1,4 @@
-from harness.report.progress import Progress
+from harness.runner.progress import Progress
 
 
 def test_progress_lines_give_rate_and_eta():

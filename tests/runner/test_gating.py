@@ -1,13 +1,15 @@
 import numpy as np
 
-from harness.report.gating import regressions, save_baseline
+from harness.record import CellMetrics, CellRecord, ItemRecord
+from harness.runner.gating import regressions, save_baseline
 
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
 
 
 def record(probs_for):
-    return {"cell": "m-d-s", "labels": ["a", "b", "c"],
-            "items": [{"id": i, "probs": probs_for(v).tolist()} for i, v in VOTES.items()]}
+    items = tuple(ItemRecord(i, tuple(probs_for(v).tolist())) for i, v in VOTES.items())
+    return CellRecord("m-d-s", "m", "d", "s", ("a", "b", "c"), CellMetrics(len(items), len(items), 1.0),
+                      0.0, 0.0, items, {})
 
 
 def test_same_predictions_pass_and_a_better_baseline_fails(tmp_path):

@@ -1,0 +1,183 @@
+"""A cell's record: typed, frozen, versioned; written and read here only.
+
+The runner produces records (:func:`harness.evaluate`), the report reads them. On disk a record is
+one JSON file (``<run>/cells/<cell>.json``), written atomically the moment its cell finishes, so a
+worker that crashes later loses nothing already computed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+SCORES = ("js", "jsd", "bc", "r2", "acc", "f1")  # the metrics with a mean and a 95% CI
+
+
+class RecordSchemaError(ValueError):
+    """A record written under another schema version than this harness reads."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric's mean over the cell's valid items and its percentile-bootstrap 95% CI."""
+
+    mean: float
+    ci95: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class CellMetrics:
+    """What :func:`harness.metrics.summarize` and the runner computed for one cell.
+
+    Attributes:
+        n_items: Items in the cell; ``n_valid`` of them have a prediction (``valid``: the share).
+        scores: ``js``, ``jsd``, ``bc``, ``r2``, ``acc``, ``f1`` (none when no item is valid).
+        n_scored: Items whose annotator majority is not tied (accuracy and F1 count these);
+            ``n_tied`` the others.
+        rules: Items per parsing rule (``"None"``: no rule matched).
+        errors: Items whose clip or model call failed; ``noted``: items with notes.
+        bins: Entropy-bin edges, counts and per-bin medians of each distribution metric.
+        tokens: Generated tokens, verifier included; ``cost_usd``: None when a price is unknown.
+    """
+
+    n_items: int
+    n_valid: int
+    valid: float
+    scores: Mapping[str, Estimate] = field(default_factory=dict)
+    n_scored: int | None = None
+    n_tied: int | None = None
+    rules: Mapping[str, int] = field(default_factory=dict)
+    errors: int = 0
+    noted: int = 0
+    bins: Mapping[str, Any] = field(default_factory=dict)
+    tokens: int = 0
+    cost_usd: float | None = None
+
+    def mean(self, name: str) -> float:
+        """The metric's mean, NaN when the cell has none."""
+        return self.scores[name].mean if name in self.scores else math.nan
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"n_items": self.n_items, "n_valid": self.n_valid, "valid": self.valid}
+        out.update({k: {"mean": e.mean, "ci95": list(e.ci95)} for k, e in self.scores.items()})
+        if self.n_scored is not None:
+            out["n_scored"], out["n_tied"] = self.n_scored, self.n_tied
+        out.update(rules=dict(self.rules), errors=self.errors, noted=self.noted, bins=dict(self.bins),
+                   tokens=self.tokens, cost_usd=self.cost_usd)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CellMetrics:
+        scores = {k: Estimate(data[k]["mean"], tuple(data[k]["ci95"])) for k in SCORES if k in data}
+        return cls(data["n_items"], data["n_valid"], data["valid"], scores, data.get("n_scored"),
+                   data.get("n_tied"), dict(data.get("rules", {})), data.get("errors", 0),
+                   data.get("noted", 0), dict(data.get("bins", {})), data.get("tokens", 0),
+                   data.get("cost_usd"))
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One item's prediction (None when invalid) and how it came about."""
+
+    id: str
+    probs: tuple[float, ...] | None
+    rule: str | None = None
+    reason: str = ""
+    error: str | None = None
+    tokens: int = 0
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "probs": None if self.probs is None else list(self.probs),
+                "rule": self.rule, "reason": self.reason, "error": self.error,
+                "tokens": self.tokens, "notes": list(self.notes)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ItemRecord:
+        probs = data.get("probs")
+        return cls(data["id"], None if probs is None else tuple(probs), data.get("rule"),
+                   data.get("reason", ""), data.get("error"), data.get("tokens", 0),
+                   tuple(data.get("notes", ())))
+
+
+@dataclass(frozen=True)
+class CellRecord:
+    """Everything one cell produced: its metrics, per-item results and metadata.
+
+    Attributes:
+        cell: ``<model>-<dataset>-<strategy>``.
+        labels: The corpus's classes, in the order of every ``probs``.
+        seconds: Wall time of the cell; ``gpu_seconds`` the same when it ran on a GPU, else 0.
+        meta: Model revision, dataset manifest and options, prompt hash, decoding, seed, package
+            versions, git commit, host, finish time.
+    """
+
+    cell: str
+    model: str
+    dataset: str
+    strategy: str
+    labels: tuple[str, ...]
+    metrics: CellMetrics
+    seconds: float
+    gpu_seconds: float
+    items: tuple[ItemRecord, ...]
+    meta: Mapping[str, Any]
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self, items: bool = True) -> dict[str, Any]:
+        """The record as JSON data (``items=False``: without the per-item results)."""
+        out: dict[str, Any] = {
+            "schema_version": self.schema_version, "cell": self.cell, "model": self.model,
+            "dataset": self.dataset, "strategy": self.strategy, "labels": list(self.labels),
+            "metrics": self.metrics.to_json(), "seconds": self.seconds,
+            "gpu_seconds": self.gpu_seconds}
+        if items:
+            out["items"] = [i.to_json() for i in self.items]
+        out["meta"] = dict(self.meta)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CellRecord:
+        """Raises:
+            RecordSchemaError: the data is of another schema version (both are named)."""
+        version = data.get("schema_version", 0)
+        if version != SCHEMA_VERSION:
+            raise RecordSchemaError(f"cell record {data.get('cell', '?')!r} has schema version "
+                                    f"{version}; this harness reads version {SCHEMA_VERSION}")
+        return cls(data["cell"], data["model"], data["dataset"], data["strategy"],
+                   tuple(data["labels"]), CellMetrics.from_json(data["metrics"]),
+                   data.get("seconds", 0.0), data.get("gpu_seconds", 0.0),
+                   tuple(ItemRecord.from_json(i) for i in data.get("items", ())),
+                   dict(data.get("meta", {})))
+
+
+def file_stem(name: str) -> str:
+    """A cell id or model name as a file name (``openai-compatible:org/model`` has ':' and '/')."""
+    return name.replace(":", "_").replace("/", "_")
+
+
+def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:
+    """Write ``<run_dir>/cells/<cell>.json`` atomically; returns the path."""
+    folder = Path(run_dir) / "cells"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{file_stem(record.cell)}.json"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record.to_json(), indent=1))
+    tmp.replace(path)
+    return path
+
+
+def read_record(path: str | os.PathLike[str]) -> CellRecord:
+    """A record from its file.
+
+    Raises:
+        RecordSchemaError: it was written under another schema version.
+        OSError, ValueError: it cannot be read or is not a record's JSON.
+    """
+    return CellRecord.from_json(json.loads(Path(path).read_text()))

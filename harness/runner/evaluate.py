@@ -1,0 +1,177 @@
+"""``evaluate``: one model on one dataset under one strategy, to a :class:`CellRecord`.
+
+The one way in: the pytest grid, ``python -m harness.report``'s callers and the README's example
+all go through it. It runs the strategy (through the generation cache), summarises the metrics
+with their CIs, and records what the numbers are comparable with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import __version__, metrics
+from harness.baselines import ChanceBaseline
+from harness.cache import GenerationCache
+from harness.data import Dataset, load_dataset
+from harness.models import ModelAPI, get_model
+from harness.prompts import templates_hash
+from harness.record import CellMetrics, CellRecord, ItemRecord
+from harness.strategies import (
+    ItemResult,
+    Strategy,
+    StrategyConfig,
+    StrategyUnsupported,
+    get_strategy,
+    rule_counts,
+    run_strategy,
+)
+
+N_BINS = 5
+
+
+def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
+             strategy: str | Strategy = "base", *, verifier: str | ModelAPI | None = None,
+             config: StrategyConfig | None = None,
+             cache: GenerationCache | str | os.PathLike[str] | None = None,
+             progress: Callable[[int], None] | None = None, n_resamples: int = 1000) -> CellRecord:
+    """Run ``strategy`` with ``model`` over ``dataset`` and return the cell's record.
+
+    Args:
+        model: A registry name (``"tiny-qwen2-audio"``, ``"uniform"``) or a built model.
+        dataset: A corpus name (loaded with its defaults) or a :class:`Dataset`.
+        strategy: A registered strategy name or a :class:`Strategy`.
+        verifier: The model that scores candidates, for strategies that need one.
+        config: The strategies' knobs (seed included; the bootstrap uses the same seed).
+        cache: A :class:`GenerationCache`, or the path of its SQLite file.
+        progress: Called with the number of items generated as the run advances.
+        n_resamples: Bootstrap resamples for each metric's 95% CI.
+
+    Raises:
+        StrategyUnsupported: the model (or a missing verifier) cannot run the strategy.
+        ModelUnavailable: a model named here cannot be built on this machine.
+    """
+    model = get_model(model) if isinstance(model, str) else model
+    verifier = get_model(verifier) if isinstance(verifier, str) else verifier
+    dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    config = config or StrategyConfig()
+    own_cache = isinstance(cache, (str, os.PathLike))
+    store = GenerationCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
+    try:
+        start = time.perf_counter()
+        results = _predict(model, dataset, strategy, verifier, config, store, progress)
+        seconds = time.perf_counter() - start
+    finally:
+        if own_cache and store is not None:
+            store.close()
+    on_gpu = not isinstance(model, ChanceBaseline) and str(model.info.device).startswith("cuda")
+    return CellRecord(
+        cell=f"{model.info.name}-{dataset.name}-{strategy.name}", model=model.info.name,
+        dataset=dataset.name, strategy=strategy.name, labels=tuple(dataset.labels),
+        metrics=summarize_cell(dataset, results, n_resamples, config.seed),
+        seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
+        items=tuple(_item_record(r) for r in results),
+        meta=_metadata(model, dataset, strategy, verifier, config))
+
+
+def _predict(model, dataset: Dataset, strategy: Strategy, verifier, config: StrategyConfig,
+             cache: GenerationCache | None, progress) -> list[ItemResult]:
+    """The per-item results (chance baselines need no prompt and run under one strategy)."""
+    if isinstance(model, ChanceBaseline):
+        if not strategy.chance_cell:
+            raise StrategyUnsupported(f"{model.info.name} is a chance baseline: it runs only as "
+                                      f"the chance cell, not under {strategy.name}")
+        return [ItemResult(item.id, probs=p, rule="chance")
+                for item, p in zip(dataset, model.predict(dataset))]
+    return run_strategy(strategy, model, dataset, config=config, cache=cache, verifier=verifier,
+                        progress=progress)
+
+
+def _item_record(r: ItemResult) -> ItemRecord:
+    return ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()), r.rule,
+                      r.reason, r.error, r.tokens, tuple(r.notes))
+
+
+def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
+    """``limit`` items spread evenly over the entropy-sorted corpus (deterministic)."""
+    if limit is None or limit >= len(dataset):
+        return dataset
+    order = sorted(range(len(dataset)), key=lambda i: (dataset[i].entropy, dataset[i].id))
+    picks = np.unique(np.round(np.linspace(0, len(order) - 1, limit)).astype(int))
+    return dataset.subset(sorted(order[i] for i in picks))
+
+
+def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int = 1000,
+                   seed: int = 0) -> CellMetrics:
+    """Metrics with CIs, validity, rule counts, entropy-bin medians and counts, cost."""
+    k = len(dataset.labels)
+    pred = np.array([r.probs if r.valid else np.full(k, np.nan) for r in results]).reshape(-1, k)
+    summary = metrics.summarize(dataset.votes, pred, n_resamples=n_resamples, seed=seed)
+    summary["rules"] = {str(rule): n for rule, n in rule_counts(results).items()}
+    summary["errors"] = sum(r.error is not None for r in results)
+    summary["noted"] = sum(bool(r.notes) for r in results)
+    summary["bins"] = _bins(dataset, pred)
+    summary["tokens"] = int(sum(r.tokens for r in results))
+    costs = [r.usage.get("cost_usd") for r in results if r.usage]
+    summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(costs))
+    return CellMetrics.from_json(summary)
+
+
+def _bins(dataset: Dataset, pred: np.ndarray) -> dict[str, Any]:
+    h = np.array([item.entropy for item in dataset])
+    index, edges = metrics.entropy_bins(h, N_BINS)
+    valid = np.isfinite(pred).all(axis=1)
+    out: dict[str, Any] = {"edges": edges.tolist(),
+                           "counts": np.bincount(index, minlength=N_BINS).tolist()}
+    if valid.any():
+        scores = metrics.per_item(dataset.votes[valid], pred[valid])
+        for name, values in scores.items():
+            medians, _ = metrics.binned_medians(values, index[valid], N_BINS)
+            out[name] = [None if np.isnan(m) else float(m) for m in medians]
+    return out
+
+
+def _metadata(model, dataset: Dataset, strategy: Strategy, verifier, config: StrategyConfig
+              ) -> dict[str, Any]:
+    chance = isinstance(model, ChanceBaseline)
+    info = None if chance else model.info
+    decoding = None if chance else json.loads(strategy.decoding(config, dataset.labels).key())
+    return {
+        "model": None if info is None else {"name": info.name, "revision": info.revision,
+                                            "dtype": info.dtype, "device": info.device},
+        "verifier": None if verifier is None else verifier.info.name,
+        "dataset": {"name": dataset.name, "root": str(dataset.root), "n_items": len(dataset),
+                    "manifest": dataset.manifest_hash(), "options": dataset.options},
+        "prompts": templates_hash(), "decoding": decoding, "seed": config.seed,
+        "versions": _versions(), "git_commit": _git_commit(),
+        "host": platform.node(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"harness": __version__, "python": platform.python_version()}
+    for name in ("numpy", "scipy", "torch", "transformers", "openai", "google-genai"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            out[name] = md.version(name)
+    return out
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,119 @@
+"""What one pytest worker keeps for a whole grid run: models and datasets loaded once each, the
+generation cache, and the regression gate."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.record import CellRecord, write_record
+from harness.runner.grid import Cell, GridConfig
+from harness.strategies import StrategyConfig, StrategyUnsupported, get_strategy
+
+
+class CellSkipped(Exception):
+    """The cell cannot run here (weights, key or corpus missing; a capability lacking): why."""
+
+
+class GridWorker:
+    """Loads each model and dataset at most once; a failure to load is remembered as its reason.
+
+    Args:
+        run_dir: Where cell records are written (``<run_dir>/cells/``).
+        cache_dir: The generation cache's folder.
+        grid: The grid being run (its seed, limit and verifiers).
+        roots: Corpus roots given on the command line (None: the environment or the fixture).
+    """
+
+    def __init__(self, run_dir: Path, cache_dir: Path, grid: GridConfig | None = None,
+                 roots: Mapping[str, str | None] | None = None) -> None:
+        self.run_dir, self.cache_dir = Path(run_dir), Path(cache_dir)
+        self.grid = grid or GridConfig(models=())
+        self.roots = dict(roots or {})
+        self._models: dict[str, Any] = {}
+        self._datasets: dict[str, Any] = {}
+        self._cache: Any = None
+
+    @property
+    def cache(self):
+        if self._cache is None:
+            from harness.cache import GenerationCache
+
+            self._cache = GenerationCache(self.cache_dir / "generations.sqlite")
+        return self._cache
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+    def model(self, name: str):
+        """The model, or raise CellSkipped saying why it cannot run here."""
+        if name not in self._models:
+            from harness.models import ModelUnavailable, get_model
+
+            try:
+                self._models[name] = get_model(name)
+            except (ModelUnavailable, ImportError) as exc:
+                self._models[name] = CellSkipped(str(exc))
+        return _or_raise(self._models[name])
+
+    def dataset(self, name: str):
+        """The corpus (subsampled to the grid's limit), or raise CellSkipped saying why not."""
+        if name not in self._datasets:
+            from harness.data import CORPORA, DataError, load_dataset
+            from harness.runner.evaluate import stratified_subsample
+
+            root = self.roots.get(name)
+            try:
+                self._datasets[name] = stratified_subsample(load_dataset(name, root), self.grid.limit)
+            except DataError as exc:
+                flag = f"--{name.replace('_', '-')}-root"
+                where = f"check {flag}" if root else f"set {CORPORA[name].env_var} or {flag}"
+                self._datasets[name] = CellSkipped(f"{name}: {exc} ({where})")
+        return _or_raise(self._datasets[name])
+
+    def run(self, cell: Cell, progress_sink: Callable[[str], None] | None = None
+            ) -> tuple[CellRecord, Path]:
+        """Run the cell and write its record at once; raises CellSkipped for what is missing.
+
+        ``progress_sink(line)`` receives progress lines (the terminal, or a per-worker log).
+        """
+        from harness.runner.evaluate import evaluate
+        from harness.runner.progress import Progress
+
+        dataset = self.dataset(cell.dataset)
+        model = self.model(cell.model)
+        verifier = None
+        if cell.kind != "chance" and get_strategy(cell.strategy).needs_verifier:
+            verifier = self.model(self.grid.verifier_for(cell.model))
+        progress = Progress(cell.id, len(dataset), progress_sink) if progress_sink else None
+        try:
+            record = evaluate(model, dataset, cell.strategy, verifier=verifier, cache=self.cache,
+                              config=StrategyConfig(seed=self.grid.seed), progress=progress)
+        except StrategyUnsupported as exc:
+            raise CellSkipped(str(exc)) from None
+        record = dataclasses.replace(record, cell=cell.id, model=cell.model)
+        return record, write_record(record, self.run_dir)
+
+    def gate(self, record: CellRecord, folder: Path, update: bool, tolerance: float) -> list[str]:
+        """Save the baseline (``update``) or compare against it; messages for each regression."""
+        from harness.runner.gating import baseline_path, regressions, save_baseline
+
+        if update:
+            save_baseline(record, folder)
+            return []
+        path = baseline_path(folder, record.cell)
+        if not path.is_file():
+            return []
+        votes = {item.id: np.asarray(item.votes) for item in self.dataset(record.dataset)}
+        return regressions(record, votes, path, tolerance, seed=self.grid.seed)
+
+
+def _or_raise(value: Any) -> Any:
+    if isinstance(value, CellSkipped):
+        raise value
+    return value

@@ -1,0 +1,62 @@
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+import harness
+from harness.data import load_dataset
+from harness.record import SCHEMA_VERSION, CellRecord, RecordSchemaError, read_record, write_record
+from harness.runner import stratified_subsample
+from harness.strategies import StrategyUnsupported
+
+
+def test_stratified_subsample_is_deterministic_and_spans_the_entropy_range():
+    dataset = load_dataset("msp_podcast")
+    sub = stratified_subsample(dataset, 7)
+    assert len(sub) == 7 and sub.ids == stratified_subsample(dataset, 7).ids
+    h_all = [it.entropy for it in dataset]
+    h_sub = [it.entropy for it in sub]
+    assert min(h_sub) == min(h_all) and max(h_sub) == max(h_all)
+    assert stratified_subsample(dataset, None) is dataset
+
+
+def test_a_chance_cell_record_and_its_file(tmp_path):
+    dataset = load_dataset("crema_d")
+    record = harness.evaluate("label-prior", dataset, n_resamples=100)
+    m = record.metrics
+    assert record.cell == "label-prior-crema_d-base" and record.schema_version == SCHEMA_VERSION
+    assert m.valid == 1.0 and m.rules == {"chance": 26} and m.errors == 0
+    assert sum(m.bins["counts"]) == 26 and len(m.bins["js"]) == 5
+    assert record.meta["dataset"]["manifest"] == dataset.manifest_hash()
+    assert len(record.items) == 26 and np.isclose(sum(record.items[0].probs), 1.0)
+    path = write_record(record, tmp_path)
+    assert path == tmp_path / "cells" / "label-prior-crema_d-base.json" and path.is_file()
+    assert read_record(path) == record
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.cell = "x"
+
+
+def test_a_record_of_another_schema_version_is_refused_naming_both(tmp_path):
+    path = write_record(harness.evaluate("uniform", "crema_d", n_resamples=10), tmp_path)
+    data = json.loads(path.read_text())
+    data["schema_version"] = SCHEMA_VERSION + 1
+    with pytest.raises(RecordSchemaError, match=f"schema version {SCHEMA_VERSION + 1}; this harness "
+                                                f"reads version {SCHEMA_VERSION}"):
+        CellRecord.from_json(data)
+
+
+def test_evaluate_takes_names_or_objects_and_a_cache_path(tmp_path):
+    from harness.models import get_model
+
+    by_name = harness.evaluate("tiny-qwen2-audio", "iemocap", "base", cache=tmp_path / "c.sqlite",
+                               n_resamples=10)
+    model = get_model("tiny-qwen2-audio")
+    by_object = harness.evaluate(model, load_dataset("iemocap"), "base", n_resamples=10)
+    assert by_name.items == by_object.items and by_name.metrics == by_object.metrics
+    assert (tmp_path / "c.sqlite").is_file()
+
+
+def test_chance_baselines_run_only_as_the_chance_cell():
+    with pytest.raises(StrategyUnsupported, match="uniform is a chance baseline"):
+        harness.evaluate("uniform", "crema_d", "w-bon")

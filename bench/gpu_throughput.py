@@ -30,9 +30,10 @@ from bench.numerics import (
     prefill_logits,
     relative,
 )
-from bench.stage_times import breakdown, readout_breakdown, timed
+from bench.stage_times import breakdown, readout_breakdown, timed, timed_value
 from bench.workload import BEAM, GREEDY, LABELS, QWEN_PROCESSOR, bench_prompts, build, clips, processor_path
 from harness.models import Request
+from harness.models.fast_path import FastPathOptions
 from harness.models.hf_qwen2_audio import Qwen2AudioBackend
 
 
@@ -85,16 +86,16 @@ def attempt(label: str, fn, *args) -> None:
         say(f"{label}: failed: {type(exc).__name__}: {str(exc)[:300]}")
 
 
-def choose_decoder(variants: str, backend, requests, sizes, device) -> None:
-    """Time each ``decode-mode:attention`` variant stage by stage (greedy and beam-5) and keep
-    the fastest over both for the rates that follow."""
+def choose_decoder(variants: str, backend, requests, sizes, device):
+    """Time each ``decode-mode:attention`` variant stage by stage (greedy and beam-5); the
+    backend with the fastest over both, for the rates that follow."""
     pairs = [tuple(p.split(":")) for p in variants.split(",")]
     total = {}
     for mode, attention in pairs:
-        backend.decode_mode, backend.decode_attention = mode, attention
+        variant = backend.with_options(decode=mode, attention="matmul" if mode == "eager" else attention)
         for label, decoding, size in (("greedy", GREEDY, sizes[0]), ("beam-5", BEAM, sizes[1])):
             try:
-                text, ms = breakdown(backend, requests[:size], decoding, device)
+                text, ms = breakdown(variant, requests[:size], decoding, device)
                 total[mode, attention] = total.get((mode, attention), 0.0) + ms
                 say(f"decode {mode} ({attention} attention): {label} {text}")
             except Exception as exc:  # keep the run's other figures if one variant fails
@@ -102,8 +103,8 @@ def choose_decoder(variants: str, backend, requests, sizes, device) -> None:
                 say(f"decode {mode} ({attention}): {label} failed: {type(exc).__name__}: "
                     f"{str(exc)[:300]}")
     best = min(total, key=total.get)  # the fastest over greedy and beam together
-    backend.decode_mode, backend.decode_attention = best
     say(f"decode for the rates below (fastest above): {best[0]}, {best[1]} attention")
+    return backend.with_options(decode=best[0], attention="matmul" if best[0] == "eager" else best[1])
 
 
 def parse_args() -> argparse.Namespace:
@@ -140,8 +141,8 @@ def main() -> None:
 
     model, processor = build(args.tiny, device)
     # eager blocks first; compiled (the GPU default) after, against the same baselines
-    backend = Qwen2AudioBackend("bench", model, processor, "random", args.batch or None,
-                                compile_blocks=False)
+    backend = Qwen2AudioBackend("bench", model, processor, "random",
+                                FastPathOptions(batch_size=args.batch or None, compile_blocks=False))
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     params = sum(p.numel() for p in model.parameters()) / 1e9
     audios = clips(max(args.n, args.n_beam))
@@ -162,25 +163,22 @@ def main() -> None:
     say(f"noise floor: reference path, one clip alone vs in a batch of 4 lengths = "
         f"{noise_floor(backend, processor, model, varied, prompts[:4], device):.2e}")
     requests = [Request(a, p, audio_hash=str(i)) for i, (a, p) in enumerate(zip(audios, prompts))]
-    for attention in (args.check_attention or backend.decode_attention).split(","):
-        backend.decode_attention = attention
-        agreement(backend, requests, device)
+    for attention in (args.check_attention or backend.options.attention).split(","):
+        agreement(backend.with_options(attention=attention), requests, device)
     if args.checks_only:  # the same checks with compiled blocks, the default on a GPU
-        backend.compile_blocks()
-        agreement(backend, requests, device)
+        agreement(backend.with_options(attention=attention, compile_blocks=True), requests, device)
         return
     if device == "cuda":
-        sizes = [backend._batch_size(requests, k, 40) for k in (1, 5)]
+        sizes = [backend.batch_size_for(requests, k, 40) for k in (1, 5)]
         say(f"batch sizes from free memory: greedy {sizes[0]}, beam-5 {sizes[1]} clips")
     else:
         sizes = [8, 4]
-    choose_decoder(args.breakdown, backend, requests, sizes, device)
-    if backend.decode_mode != "eager" and args.eager_rates:  # the eager path's rates too
-        best, backend.decode_mode = backend.decode_mode, "eager"
+    backend = choose_decoder(args.breakdown, backend, requests, sizes, device)
+    if backend.options.decode != "eager" and args.eager_rates:  # the eager path's rates too
+        eager = backend.with_options(decode="eager", attention="matmul")
         attempt("eager decode", lambda: say(
-            f"eager decode: greedy {harness_rate(backend, requests[: args.n], GREEDY, device):.2f} "
-            f"utt/s, beam-5 {harness_rate(backend, requests[: args.n_beam], BEAM, device):.2f} utt/s"))
-        backend.decode_mode = best
+            f"eager decode: greedy {harness_rate(eager, requests[: args.n], GREEDY, device):.2f} "
+            f"utt/s, beam-5 {harness_rate(eager, requests[: args.n_beam], BEAM, device):.2f} utt/s"))
     bench = Rates(args, model, processor, backend, audios, prompts, requests, device)
     bench.all("eager blocks")
     if not args.no_compile:
@@ -191,8 +189,8 @@ def main() -> None:
 def agreement(backend, requests, device) -> None:
     """The graph-replayed decode against the same step run eagerly, each against itself, with
     the backend's decode attention kernel (bench/numerics.py)."""
-    kernel = backend.decode_attention
-    compiled = ", compiled blocks" if backend._compiled else ""
+    kernel = backend.options.attention
+    compiled = ", compiled blocks" if backend.compiled else ""
     # on the CPU the graph's capture fails and it decodes eagerly: the check then covers the code
     with warnings.catch_warnings():
         warnings.simplefilter("ignore" if device == "cpu" else "default")
@@ -248,7 +246,7 @@ def readout_stages(backend, audios, device, label: str = "") -> None:
     """The readout's stages on one batch of the size ``label_logprobs`` picks: against the
     end-to-end rate, the gap is host time between the stages."""
     requests = readout_requests(audios)
-    size = min(len(requests), backend._batch_size(requests, 1, backend.label_tree(LABELS).size))
+    size = min(len(requests), backend.batch_size_for(requests, 1, backend.label_tree(LABELS).size))
 
     def show():
         text, ms = readout_breakdown(backend, requests[:size], LABELS, device)
@@ -266,18 +264,20 @@ def readout_rate(backend, audios, device) -> float:
 def compiled(bench: Rates, sizes) -> None:
     """Stages and rates again with the backend's default on a GPU: the layers' elementwise work
     fused by torch.compile (the compilation, checked on a small prefill, timed apart)."""
-    backend, device = bench.backend, bench.device
-    seconds = timed(backend.compile_blocks, device)
+    device = bench.device
+    seconds, backend = timed_value(lambda: bench.backend.with_options(compile_blocks=True), device)
+    bench.backend = backend
     say(f"compiled blocks: compilation and its check {seconds:.1f} s, "
-        f"{'on' if backend._compiled else 'FAILED, eager'}")
-    mode = (backend.decode_mode, backend.decode_attention)
+        f"{'on' if backend.compiled else 'FAILED, eager'}")
+    mode = (backend.options.decode, backend.options.attention)
     for label, decoding, size in (
             ("greedy", GREEDY, sizes[0]), ("beam-5", BEAM, sizes[1])):
         attempt(f"compiled {label} stages", lambda lab, dec, k: say(
             f"decode {mode[0]} ({mode[1]} attention, compiled blocks): {lab} "
             f"{breakdown(backend, bench.requests[:k], dec, device)[0]}"), label, decoding, size)
     bench.all("compiled blocks (the default on a GPU)")
-    backend.compile_blocks(False)  # the float32 calibration below runs the model itself
+    bench.backend = backend.with_options(compile_blocks=False)  # the float32 calibration below
+    # runs the model itself, eager
 
 
 if __name__ == "__main__":

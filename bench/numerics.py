@@ -54,12 +54,9 @@ def graph_agreement(backend, requests, decoding) -> str:
     the kernels' run-to-run noise (random weights leave near-ties that any rounding flips), not
     the graph's doing."""
     outputs = {}
-    size = backend.batch_size
-    backend.batch_size = max(1, len(requests) // 2)
     for run in ("static", "static again", "graph", "graph again"):
-        backend.decode_mode = run.split()[0]
-        outputs[run] = [c for g in backend.generate(requests, decoding) for c in g.candidates]
-    backend.batch_size = size
+        two_batches = backend.with_options(decode=run.split()[0], batch_size=max(1, len(requests) // 2))
+        outputs[run] = [c for g in two_batches.generate(requests, decoding) for c in g.candidates]
     return "; ".join(f"{a} vs {b}: {_compare(outputs[a], outputs[b])}" for a, b in (
         ("static", "graph"), ("static", "static again"), ("graph", "graph again")))
 
@@ -76,14 +73,9 @@ def first_step_gap(backend, requests, decoding) -> str:
     prefill, and the eager step against itself: max |diff| / max |logit|, and the share of rows
     whose best token is the same; and the prefill's logits against themselves (a prefill is
     run before each step)."""
-    from harness.models._static_step import StaticStep
-
-    mode, backend.decode_mode = backend.decode_mode, "static"
-    try:
-        runs = [_first_step(backend, requests, decoding, StaticStep(backend, graphs))
-                for graphs in (False, False, True)]
-    finally:
-        backend.decode_mode = mode
+    static = backend.with_options(decode="static")
+    runs = [_first_step(static, requests, decoding, static.static_step(graphs))
+            for graphs in (False, False, True)]
     (prefill, eager), (prefill_again, again), (_, graph) = runs
     return (f"graph vs eager {relative(graph, eager):.2e} (same best token "
             f"{_same_best(graph, eager)}), eager vs eager {relative(again, eager):.2e} "

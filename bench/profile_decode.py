@@ -17,7 +17,6 @@ import argparse
 import torch
 
 from bench.workload import bench_prompts, build, clips
-from harness.models._decode import sample
 from harness.models.api import Decoding
 from harness.models.hf_qwen2_audio import Qwen2AudioBackend
 
@@ -44,15 +43,16 @@ def main() -> None:
             profile(backend, variant, audios, prompts, decoding, activities, device, args)
 
 
-def configure(backend, variant: str) -> None:
+def configure(backend, variant: str):
+    """The backend for ``eager`` or ``static:<attention>`` (built with those options)."""
     mode, _, attention = variant.partition(":")
-    backend.cache_mode = "cat" if mode == "cat" else "prealloc"
-    backend.decode_mode = "static" if mode == "static" else "eager"
-    backend.decode_attention = attention or "auto"
+    if mode == "static":
+        return backend.with_options(decode="static", attention=attention or "auto")
+    return backend.with_options(decode="eager", attention="matmul")
 
 
 def profile(backend, variant, audios, prompts, decoding, activities, device, args) -> None:
-    configure(backend, "eager" if variant == "prefill" else variant)
+    backend = configure(backend, "eager" if variant == "prefill" else variant)
     for warm_up in (True, False):
         run = one_pass(backend, variant, audios, prompts, decoding)
         if warm_up:
@@ -76,7 +76,7 @@ def one_pass(backend, variant, audios, prompts, decoding):
         return lambda: backend.prefill(audios, prompts)
     state = backend.prefill(audios, prompts, reserve=backend.decode_reserve(decoding))
     step = backend.decode_step()
-    return lambda: sample(step, state, 1, decoding, backend.eos_ids, backend.pad_id)
+    return lambda: backend.decode(state, decoding, step)
 
 
 if __name__ == "__main__":

@@ -64,10 +64,8 @@ def readout_breakdown(backend, requests, labels, device) -> tuple[str, float]:
 
 
 def _readout_pass(backend, requests, tree, device):
-    from harness.models._readout import score_labels
-
     times, state = _prefill_stages(backend, requests, tree.size, device)
-    t_lab = timed(lambda: score_labels(backend, state, tree), device)
+    t_lab = timed(lambda: backend.score_label_tree(state, tree), device)
     return (*times, t_lab), work(backend, state)[0]
 
 
@@ -93,14 +91,10 @@ def _stage_times(backend, requests, decoding, device):
 
 
 def _one_pass(backend, requests, decoding, device):
-    from harness.models._decode import beam_search, sample
-
     prefill_times, state = _prefill_stages(backend, requests, backend.decode_reserve(decoding), device)
-    run = beam_search if decoding.mode == "beam" else sample
     step = backend.decode_step()
     sizes = work(backend, state)
-    t_dec = timed(lambda: run(step, state, decoding.num_candidates, decoding,
-                              backend.eos_ids, backend.pad_id), device)
+    t_dec = timed(lambda: backend.decode(state, decoding, step), device)
     if getattr(step, "failure", None):
         raise RuntimeError(f"CUDA graph capture failed: {step.failure}")
     if hasattr(step, "end"):
@@ -112,11 +106,11 @@ def work(backend, state) -> tuple[float, float]:
     """FLOPs of the LM prefill that made ``state`` (2 per weight and token: the matrix
     products) and the bytes one decode step reads at least: the LM's weights and every cache
     buffer (the static step attends whole rows)."""
-    prefix = backend._prefix_cache()[0][0].shape[2]
+    prefix = backend.prefix_length
     clips, tokens = state.attention_mask.shape[0], state.attention_mask.shape[1] - prefix
     weights = sum(p.numel() for p in backend.lm.parameters()) - backend.embed.weight.numel()
     size = backend.lm_head.weight.element_size()
-    cache = sum(2 * x._k.numel() * x._k.element_size() for x in state.cache.layers)
+    cache = sum(layer.nbytes for layer in state.cache.layers)
     return 2.0 * weights * clips * tokens, (weights + backend.lm_head.weight.numel()) * size + cache
 
 

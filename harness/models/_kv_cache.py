@@ -1,44 +1,21 @@
 """KV caches for the harness's own decode loops, and the pool that keeps their buffers.
 
-Three layouts: ``cat`` grows by concatenation (contiguous keys, one copy per step); ``prealloc``
-writes in place into a buffer sized at the prefill and hands attention views of it; ``grouped``
-(for the static decode step, harness.models._static_step) keeps one row per clip: the prompt
-once, then one slot of new tokens per beam or sample. In ``cat`` and ``prealloc`` beams or samples
-repeat the prompt and a beam reorder rewrites only the generated suffix; in ``grouped`` nothing is
-repeated and a reorder moves no keys: a :class:`Lineage` table records which slot holds each
-sequence's token at each step. With a :class:`KVPool`, ``prealloc`` and ``grouped`` buffers
-outlive the batch, so that the next batch of the same shape writes into the same memory and a
-CUDA graph captured on the first batch replays on it. The layers themselves are in
-:mod:`harness.models._kv_layers`.
+Two layouts: ``prealloc`` writes in place into a buffer sized at the prefill and hands attention
+views of it (faster than concatenation on an H200); ``grouped`` (for the static decode step,
+harness.models._static_step) keeps one row per clip: the prompt once, then one slot of new tokens
+per beam or sample. In ``prealloc`` beams or samples repeat the prompt and a beam reorder rewrites
+only the generated suffix; in ``grouped`` nothing is repeated and a reorder moves no keys: a
+:class:`Lineage` table records which slot holds each sequence's token at each step. With a
+:class:`KVPool`, buffers outlive the batch, so that the next batch of the same shape writes into
+the same memory and a CUDA graph captured on the first batch replays on it. The layers
+themselves, and ``new_cache``, are in :mod:`harness.models._kv_layers` (which needs
+transformers).
 """
 
 from __future__ import annotations
 
-CACHE_MODES = ("cat", "prealloc", "grouped")
+CACHE_MODES = ("prealloc", "grouped")
 ALIGN = 16  # buffer lengths are multiples of this, so masks over them suit the fused kernels
-
-
-def new_cache(config, reserve: int = 0, mode: str = "cat", pool: KVPool | None = None):
-    """An empty KV cache for a decoder config (``reserve``: tokens of room past the prompt)."""
-    from transformers import DynamicCache
-
-    from harness.models._kv_layers import PrefixLayer, SuffixReorderLayer
-
-    try:
-        cache = DynamicCache(config=config)
-    except TypeError:
-        cache = DynamicCache()
-    if mode not in CACHE_MODES:
-        raise ValueError(f"cache mode must be one of {CACHE_MODES}, not {mode!r}")
-    if mode == "cat":
-        cache.layers = [SuffixReorderLayer() for _ in range(config.num_hidden_layers)]
-    else:
-        grouped = mode == "grouped"
-        cache.layers = [PrefixLayer(reserve, pool, i, grouped) for i in range(config.num_hidden_layers)]
-        if grouped:
-            cache.lineage = Lineage()
-            cache.reorder_cache = cache.lineage.reorder
-    return cache
 
 
 class Lineage:

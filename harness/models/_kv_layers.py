@@ -1,11 +1,12 @@
-"""The KV cache layers behind :func:`harness.models._kv_cache.new_cache` (imported only when a
-cache is built, so that the cache module itself needs neither torch nor transformers)."""
+"""The KV cache layers and :func:`new_cache` (imported by the backend that builds caches, so that
+:mod:`harness.models._kv_cache` itself needs neither torch nor transformers)."""
 
 from __future__ import annotations
 
+from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
-from harness.models._kv_cache import ALIGN, KVPool
+from harness.models._kv_cache import ALIGN, CACHE_MODES, KVPool, Lineage
 
 
 class PrefixLayer(DynamicLayer):
@@ -89,6 +90,11 @@ class PrefixLayer(DynamicLayer):
         out[:, :, : x.shape[2]].view(x.shape[0], repeats, *x.shape[1:]).copy_(x[:, None])
         return out
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this layer's key and value buffers (what decode steps read)."""
+        return 0 if self._k is None else 2 * self._k.numel() * self._k.element_size()
+
     def batch_select_indices(self, indices) -> None:
         if self._k is not None:
             self._k, self._v = self._k[indices], self._v[indices]
@@ -103,20 +109,17 @@ class PrefixLayer(DynamicLayer):
         self._v[:, :, part] = self._v[index, :, part]
 
 
-class SuffixReorderLayer(DynamicLayer):
-    """A concatenating cache layer whose beam reorder rewrites only the generated suffix."""
-
-    def __init__(self):
-        super().__init__()
-        self.shared = 0
-
-    @property
-    def length(self) -> int:
-        return self.get_seq_length()
-
-    def reorder_cache(self, beam_idx) -> None:
-        n = self.get_seq_length()
-        if n > self.shared:  # in place: the prompt part is the same for every beam
-            index = beam_idx.to(self.keys.device)
-            self.keys[:, :, self.shared:n] = self.keys[index, :, self.shared:n]
-            self.values[:, :, self.shared:n] = self.values[index, :, self.shared:n]
+def new_cache(config, reserve: int = 0, mode: str = "prealloc", pool: KVPool | None = None):
+    """An empty KV cache for a decoder config (``reserve``: tokens of room past the prompt)."""
+    try:
+        cache = DynamicCache(config=config)
+    except TypeError:
+        cache = DynamicCache()
+    if mode not in CACHE_MODES:
+        raise ValueError(f"cache mode must be one of {CACHE_MODES}, not {mode!r}")
+    grouped = mode == "grouped"
+    cache.layers = [PrefixLayer(reserve, pool, i, grouped) for i in range(config.num_hidden_layers)]
+    if grouped:
+        cache.lineage = Lineage()
+        cache.reorder_cache = cache.lineage.reorder
+    return cache

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-LONG_AUDIO = ("truncate", "chunk", "error")
+from harness.models.fast_path import LONG_AUDIO
 
 
 def check_policy(policy: str) -> str:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import warnings
 
+from harness.models.fast_path import ATTENTION_KERNELS
+
 GROUPED_ATTENTION = "harness-grouped-decode"  # registered with transformers' AttentionInterface
 _REGISTERED: set[str] = set()  # the names registered so far (once per process)
-ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
 
 
 def attention_kernels(name: str):
@@ -211,7 +212,8 @@ class StaticStep:
         self.write.copy_(self.slot_start + self.t)
         self.lineage.index_copy_(1, self.t, self.own[:, None])
         mask = self._mask()
-        with attention_kernels(b.decode_attention), grouped_layout(b.lm, b.decode_attention == "matmul"):
+        kernel = b.options.attention
+        with attention_kernels(kernel), grouped_layout(b.lm, kernel == "matmul"):
             hidden = b.lm(inputs_embeds=b.embed(self.tokens[:, None]), attention_mask=mask,
                           position_ids=self.positions[:, None], use_cache=True,
                           **{b.cache_kw: self.cache}).last_hidden_state

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -22,11 +24,9 @@ from harness.models._audio_encoder import encode_audio
 from harness.models._compiled import CompiledParts, compile_decoder, compiled_or_eager
 from harness.models._decode import Prefilled, beam_search, sample
 from harness.models._hf_common import (
-    AUDIO_TOKEN,
     batched,
     cache_kwarg,
     clips_per_batch,
-    expand_placeholders,
     flat_positions,
     free_gpu_bytes,
     hf_cache_snapshot,
@@ -35,9 +35,11 @@ from harness.models._hf_common import (
     unscored_row,
     weights_revision,
 )
-from harness.models._kv_cache import KVPool, new_cache
+from harness.models._kv_cache import KVPool
+from harness.models._kv_layers import new_cache
 from harness.models._log_mel import log_mel_batch
-from harness.models._long_audio import check_policy, chunks, piece_count, run_fitting
+from harness.models._long_audio import chunks, run_fitting
+from harness.models._qwen2_audio_chat import ChatText
 from harness.models._readout import LabelTree, score_labels
 from harness.models.api import (
     Candidate,
@@ -48,17 +50,19 @@ from harness.models.api import (
     ModelInfo,
     ModelUnavailable,
 )
+from harness.models.fast_path import FastPathOptions
 
 MAX_SAMPLES = 30 * 16_000  # Qwen2-Audio's audio window; longer clips are truncated with a warning
 HUB_ID = "Qwen/Qwen2-Audio-7B-Instruct"
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its CompiledParts
 ENV_VAR = "QWEN2_AUDIO_7B_PATH"
 
 
 class Qwen2AudioBackend:
     """A Qwen2-Audio checkpoint behind :class:`~harness.models.ModelAPI`."""
 
-    def __init__(self, name: str, model, processor, revision: str, batch_size: int | None = None,
-                 long_audio: str = "truncate", compile_blocks: bool | None = None):
+    def __init__(self, name: str, model, processor, revision: str,
+                 options: FastPathOptions | None = None):
         import torch
 
         self.model = model.eval()
@@ -72,45 +76,52 @@ class Qwen2AudioBackend:
         self.cache_kw = cache_kwarg(self.lm)
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
-        self.batch_size = batch_size
+        self.options = (options or FastPathOptions()).resolved(self.device.type == "cuda")
         self._constraints: dict = {}
-        # clips over 30 s: "truncate" or "chunk" (each with a warning), or "error" (per item)
-        self.long_audio = check_policy(long_audio)
-        # in-place writes into a preallocated buffer: faster than concatenation on an H200
-        # (bench/profile_decode.py); the static decode step lays it out grouped by clip
-        self.cache_mode = "prealloc"
-        # "graph": static-shape steps on a grouped cache (_static_step), replayed from a CUDA
-        # graph; "static": the same, eager; "eager": ordinary steps on a repeated cache (fastest
-        # on the CPU, where attending the whole static buffer is wasted work)
-        self.decode_mode = "graph" if self.device.type == "cuda" else "eager"
-        # the static step's attention (_static_step.ATTENTION_KERNELS): on an H200 the fastest, and
-        # deterministic where cuDNN's ("auto") was not (bench/results/h200_decode_determinism.log)
-        self.decode_attention = "matmul"
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
         self._static_step = None
-        self._compiled: CompiledParts | None = None  # what compile_blocks replaced, to put back
-        self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.chat = ChatText(processor, self.device)
+        self.audio_id, self.pad_id = self.chat.audio_id, self.chat.pad_id
         self.eos_ids = sorted({i for i in (self.tokenizer.eos_token_id,
                                            self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
                                            self.tokenizer.convert_tokens_to_ids("<|endoftext|>"))
                                if isinstance(i, int) and 0 <= i < self.lm_head.out_features})
-        self._templates: dict[int, str] = {}
-        self._template = self._render_template()
-        self._prefix_text = self._template[: self._template.index(AUDIO_TOKEN)]
         self._prefix: list | None = None  # its keys and values, computed at the first prefill
         self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."),
                               str(self.device), Capabilities(structured_output=True))
         self._torch = torch
-        if self.device.type == "cuda" if compile_blocks is None else compile_blocks:
-            self.compile_blocks()
+        parts = _COMPILED.get(self.model)
+        if self.options.compile_blocks and parts is None:
+            self._compile_blocks()
+        elif not self.options.compile_blocks and parts is not None:
+            parts.restore()  # compiled layers belong to the weights: this backend wants none
+            del _COMPILED[self.model]
+
+    @property
+    def _compiled(self) -> CompiledParts | None:
+        """What compiling replaced in these weights (None: eager)."""
+        return _COMPILED.get(self.model) if self.options.compile_blocks else None
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the layers run compiled (``compile_blocks`` asked for and the check passed)."""
+        return self._compiled is not None
+
+    def with_options(self, **changes: object) -> Qwen2AudioBackend:
+        """A backend on the same weights with some :class:`FastPathOptions` changed.
+
+        Compiled layers belong to the weights, so the backend built last decides whether they
+        run compiled: use one backend at a time.
+        """
+        options = replace(self.options, **changes)  # type: ignore[arg-type]
+        return type(self)(self.info.name, self.model, self.processor, self.info.revision, options)
 
     @classmethod
     def from_pretrained(cls, name: str, path: str | os.PathLike, dtype: str = "auto",
-                        device: str | None = None, batch_size: int | None = None,
-                        attn_implementation: str = "sdpa", long_audio: str = "truncate",
-                        compile_blocks: bool | None = None) -> Qwen2AudioBackend:
-        """Load weights from a local folder (nothing is downloaded)."""
+                        device: str | None = None, attn_implementation: str = "sdpa",
+                        **options: object) -> Qwen2AudioBackend:
+        """Load weights from a local folder (nothing is downloaded); ``options`` are
+        :class:`FastPathOptions` fields (``long_audio="chunk"``, ``batch_size=16``, ...)."""
         import torch
         from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
@@ -120,28 +131,15 @@ class Qwen2AudioBackend:
         model = Qwen2AudioForConditionalGeneration.from_pretrained(
             path, dtype=torch_dtype, local_files_only=True, attn_implementation=attn_implementation
         ).to(device)
-        return cls(name, model, processor, weights_revision(path), batch_size, long_audio,
-                   compile_blocks)
+        return cls(name, model, processor, weights_revision(path),
+                   FastPathOptions.from_kwargs(**options))
 
     # --- prompt and prefill -------------------------------------------------------------
-
-    def _render_template(self, audios: int = 1) -> str:
-        """The chat text around a prompt heard with ``audios`` audios (chunks of one clip)."""
-        if audios not in self._templates:
-            content = [{"type": "audio", "audio_url": f"clip{i}.wav"} for i in range(audios)]
-            conversation = [{"role": "user", "content": [
-                *content, {"type": "text", "text": "\x00PROMPT\x00"}]}]
-            self._templates[audios] = self.processor.apply_chat_template(
-                conversation, add_generation_prompt=True, tokenize=False)
-        return self._templates[audios]
 
     def render(self, prompt: str, n_audio_tokens: int | Sequence[int]) -> str:
         """The chat text for one clip, each audio placeholder expanded as the processor does
         (a list of counts: the clip's chunks, heard as successive audios)."""
-        counts = [n_audio_tokens] if isinstance(n_audio_tokens, int) else list(n_audio_tokens)
-        parts = self._render_template(len(counts)).split(AUDIO_TOKEN)
-        text = parts[0] + "".join(AUDIO_TOKEN * n + rest for n, rest in zip(counts, parts[1:]))
-        return text.replace("\x00PROMPT\x00", prompt)
+        return self.chat.render(prompt, n_audio_tokens)
 
     def encode_audio(self, features, frames):
         """Encoder over the longest clip's frames only (:func:`~harness.models._audio_encoder.
@@ -159,7 +157,7 @@ class Qwen2AudioBackend:
                 ) -> Prefilled:
         """Encode the clips (each clip's chunks with ``long_audio="chunk"``), build the prompts,
         run the prompt through the LM once."""
-        pieces = [chunks(a, MAX_SAMPLES) if self.long_audio == "chunk" else [a] for a in audios]
+        pieces = [chunks(a, MAX_SAMPLES) if self.options.long_audio == "chunk" else [a] for a in audios]
         features, frames = self.features([c for p in pieces for c in p])
         audio, out_lens = self.encode_audio(features, frames)
         return self.prefill_text(audio, out_lens, prompts, reserve, [len(p) for p in pieces])
@@ -179,8 +177,8 @@ class Qwen2AudioBackend:
             prefix = self._prefix_cache()
             width = prefix[0][0].shape[2]
             pieces = pieces or [1] * len(prompts)
-            texts = [self.render(p, [1] * k)[len(self._prefix_text):] for p, k in zip(prompts, pieces)]
-            ids, own, slots = self._token_ids(texts, pieces, out_lens.tolist())
+            texts = self.chat.after_prefix(prompts, pieces)
+            ids, own, slots = self.chat.token_ids(texts, pieces, out_lens.tolist())
             embeds = self.embed(ids)
             frames = audio.flatten(0, 1).index_select(0, to_device(
                 flat_positions(out_lens.numpy(), audio.shape[1]), self.device))
@@ -188,7 +186,7 @@ class Qwen2AudioBackend:
                                                           frames.to(self.dtype))
             mask = torch.cat([own.new_ones(len(texts), width), own], dim=1)
             position = (mask.cumsum(-1) - 1).clamp(min=0)
-            mode = "grouped" if self._static_decoding() else self.cache_mode
+            mode = "grouped" if self._static_decoding() else "prealloc"
             cache = new_cache(self.lm.config, reserve + ids.shape[1], mode, self._pool)
             for layer, (k, v) in zip(cache.layers, prefix):
                 layer.update(k.expand(len(texts), -1, -1, -1), v.expand(len(texts), -1, -1, -1))
@@ -197,29 +195,24 @@ class Qwen2AudioBackend:
                              use_cache=True, **{self.cache_kw: cache}).last_hidden_state
             return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
 
-    def _token_ids(self, texts: Sequence[str], pieces: Sequence[int], counts: Sequence[int]):
-        """Left-padded token ids and mask of ``texts`` on the device, each written with one audio
-        placeholder per audio (see :func:`~harness.models._hf_common.expand_placeholders`), and
-        the flat positions of the audio tokens, read on the host (so that placing the encoded
-        audio there waits for nothing)."""
-        rows = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        ids, mask = expand_placeholders(rows, texts, pieces, counts, self.audio_id, self.pad_id)
-        return (to_device(ids, self.device), to_device(mask, self.device),
-                np.flatnonzero(ids == self.audio_id))
+    @property
+    def prefix_length(self) -> int:
+        """Tokens of the chat template before the audio, prefilled once and shared by every clip."""
+        return int(self._prefix_cache()[0][0].shape[2])
 
     def _prefix_cache(self) -> list:
         """Keys and values, per layer, of the template's text before the audio (batch of one)."""
         if self._prefix is None:
             from transformers import DynamicCache
 
-            ids = self.tokenizer(self._prefix_text, return_tensors="pt")["input_ids"].to(self.device)
+            ids = self.tokenizer(self.chat.prefix, return_tensors="pt")["input_ids"].to(self.device)
             cache = DynamicCache()
             self.lm(input_ids=ids, use_cache=True, **{self.cache_kw: cache})
             self._prefix = [(layer.keys, layer.values) for layer in cache.layers]
         return self._prefix
 
     def _static_decoding(self) -> bool:
-        return self.decode_mode != "eager" and self.cache_mode == "prealloc"
+        return self.options.decode != "eager"
 
     def decode_reserve(self, decoding: Decoding) -> int:
         """Cache room to reserve past the prompt: the static step's grouped cache holds a slot of
@@ -229,7 +222,7 @@ class Qwen2AudioBackend:
         return decoding.max_new_tokens * per_clip
 
     def decode_step(self):
-        """The step function for one batch's decode, per :attr:`decode_mode`.
+        """The step function for one batch's decode, per ``options.decode``.
 
         Inside :meth:`pooled_decoding` (as in :meth:`generate`) the static step and its CUDA
         graph live from batch to batch; outside, each call gets a fresh one.
@@ -238,12 +231,19 @@ class Qwen2AudioBackend:
             return self.step
         from harness.models._static_step import StaticStep
 
-        graphs = self.decode_mode == "graph"
+        graphs = self.options.decode == "graph"
         if self._pool is None:  # outside pooled_decoding: a fresh step per batch
-            return StaticStep(self, graphs)
+            return self.static_step(graphs)
         if self._static_step is None:
             self._static_step = StaticStep(self, graphs)
         return self._static_step.begin()
+
+    def static_step(self, graphs: bool):
+        """A fresh static decode step (``graphs``: replayed from a CUDA graph) for a cache
+        prefilled with :meth:`decode_reserve` room."""
+        from harness.models._static_step import StaticStep
+
+        return StaticStep(self, graphs)
 
     @contextlib.contextmanager
     def pooled_decoding(self):
@@ -262,18 +262,15 @@ class Qwen2AudioBackend:
         if self._pool is not None:
             self._pool.clear()
 
-    def compile_blocks(self, enabled: bool = True) -> None:
+    def _compile_blocks(self) -> None:
         """Fuse the elementwise work of the LM's and the audio encoder's layers with
         ``torch.compile`` (:func:`~harness.models._compiled.compile_decoder`), checked on a
-        two-clip prefill (where compilation fails, a warning and the eager modules);
-        ``enabled=False`` restores the eager ones. On by default on a GPU, where it paid on an
-        H200 (bench/results/)."""
-        if self._compiled:
-            self._compiled.restore()
-        self._compiled = None
-        if enabled:
-            parts = compile_decoder(self.lm.layers, self.audio_tower.layers, self._torch)
-            self._compiled = compiled_or_eager(parts, self._compile_check)
+        two-clip prefill (where compilation fails, a warning and the eager modules). On by
+        default on a GPU, where it paid on an H200 (bench/results/)."""
+        parts = compile_decoder(self.lm.layers, self.audio_tower.layers, self._torch)
+        _COMPILED[self.model] = parts  # the check's prefill runs through them
+        if compiled_or_eager(parts, self._compile_check) is None:
+            del _COMPILED[self.model]
 
     def _compile_check(self) -> None:
         """A prefill of two short clips of different lengths through the compiled parts (not one:
@@ -304,13 +301,7 @@ class Qwen2AudioBackend:
             try:
                 state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
                                      reserve=self.decode_reserve(decoding))
-                step = self.decode_step()
-                if decoding.mode == "beam":
-                    decoded = beam_search(step, state, n, decoding, self.eos_ids, self.pad_id,
-                                          constraint)
-                else:
-                    decoded = sample(step, state, n, decoding, self.eos_ids, self.pad_id,
-                                     generator, constraint)
+                decoded = self.decode(state, decoding, self.decode_step(), generator, constraint)
             except self._torch.cuda.OutOfMemoryError:
                 self._release_decoder()  # the smaller retry must not find the big buffers held
                 raise
@@ -321,14 +312,14 @@ class Qwen2AudioBackend:
 
         with self.pooled_decoding():
             return self._over_fitting_clips(
-                requests, lambda fit: batched(fit, run, self._batch_size(fit, n, decoding.max_new_tokens),
+                requests, lambda fit: batched(fit, run, self.batch_size_for(fit, n, decoding.max_new_tokens),
                                               self._torch, on_error=lambda _, r: Generation(error=r)),
                 lambda _, reason: Generation(error=reason))
 
     def _over_fitting_clips(self, requests, run_all, refuse) -> list:
-        """Clips over the 30 s window per :attr:`long_audio` (harness.models._long_audio)."""
+        """Clips over the 30 s window per ``options.long_audio`` (harness.models._long_audio)."""
         with self._torch.inference_mode():
-            return run_fitting(requests, MAX_SAMPLES, self.long_audio, run_all, refuse)
+            return run_fitting(requests, MAX_SAMPLES, self.options.long_audio, run_all, refuse)
 
     def constraint(self, labels: Sequence[str]):
         """The JSON-template automaton for ``labels`` (built once per label set)."""
@@ -339,6 +330,16 @@ class Qwen2AudioBackend:
             self._constraints[key] = JsonConstraint(key, token_strings(self.tokenizer),
                                                     self.lm_head.out_features, self.eos_ids)
         return self._constraints[key]
+
+    def decode(self, state: Prefilled, decoding: Decoding, step=None, generator=None,
+               constraint=None) -> list:
+        """Decode a prefilled batch with ``step`` (default: :meth:`decode_step`): beam search or
+        sampling per ``decoding``; one list of decoded candidates per clip."""
+        step = step or self.decode_step()
+        n = decoding.num_candidates
+        if decoding.mode == "beam":
+            return beam_search(step, state, n, decoding, self.eos_ids, self.pad_id, constraint)
+        return sample(step, state, n, decoding, self.eos_ids, self.pad_id, generator, constraint)
 
     def _to_generation(self, decoded) -> Generation:
         texts = self.tokenizer.batch_decode([list(d.tokens) for d in decoded], skip_special_tokens=True)
@@ -351,6 +352,11 @@ class Qwen2AudioBackend:
         return LabelTree([self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
                           for label in labels], self.device)
 
+    def score_label_tree(self, state: Prefilled, tree: LabelTree):
+        """(clips, labels) summed log-probabilities of each label after each prefilled prompt,
+        in one forward pass (:func:`~harness.models._readout.score_labels`)."""
+        return score_labels(self, state, tree)
+
     def label_logprobs(self, requests, labels: Sequence[str]) -> list[LabelScores]:
         torch = self._torch
         tree = self.label_tree(labels)
@@ -359,36 +365,25 @@ class Qwen2AudioBackend:
         def run(chunk):
             state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
                                  reserve=tree.size)
-            scores = score_labels(self, state, tree)
+            scores = self.score_label_tree(state, tree)
             # read once the next batch is queued
             return lambda: [LabelScores(row) for row in scores.cpu().numpy()]
 
         return self._over_fitting_clips(
-            requests, lambda fit: batched(fit, run, self._batch_size(fit, 1, tree.size), torch,
+            requests, lambda fit: batched(fit, run, self.batch_size_for(fit, 1, tree.size), torch,
                                           on_error=unscored),
             unscored)
 
-    def _batch_size(self, requests, sequences_per_clip: int, new_tokens: int) -> int:
+    def batch_size_for(self, requests, sequences_per_clip: int, new_tokens: int) -> int:
         """Clips per batch from free GPU memory (see :func:`clips_per_batch`); 8 on the CPU."""
-        if self.batch_size:
-            return self.batch_size
+        if self.options.batch_size:
+            return self.options.batch_size
         if self.device.type != "cuda":
             return 8
-        return clips_per_batch(free_gpu_bytes(self.device), self.lm.config,
-                               self._prompt_tokens(requests), new_tokens, sequences_per_clip,
-                               self.lm_head.out_features, shared_prompt=self._static_decoding())
-
-    def _prompt_tokens(self, requests) -> int:
-        """An upper bound on the prompt length: the longest clip's audio tokens (25 per second)
-        plus the longest prompt's text tokens."""
-        if not requests:
-            return 0
-        samples = max(len(r.audio) for r in requests)
-        pieces = piece_count(samples, MAX_SAMPLES) if self.long_audio == "chunk" else 1
-        samples = min(samples, pieces * MAX_SAMPLES)
-        longest = max((r.prompt for r in requests), key=len)
-        text = self.render(longest, [0] * pieces)
-        return samples // 640 + 2 * pieces + len(self.tokenizer(text)["input_ids"])
+        prompt = self.chat.longest_prompt(requests, MAX_SAMPLES, self.options.long_audio == "chunk")
+        return clips_per_batch(free_gpu_bytes(self.device), self.lm.config, prompt, new_tokens,
+                               sequences_per_clip, self.lm_head.out_features,
+                               shared_prompt=self._static_decoding())
 
 
 def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:

@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 
@@ -95,17 +96,15 @@ def test_long_clip_is_truncated_with_a_note(tiny):
 def test_long_clips_can_be_refused_per_item_instead(tiny):
     _, reqs = requests_for("iemocap", 2)
     long = Request(np.tile(reqs[0].audio, 40)[: 16_000 * 35], reqs[0].prompt, "long-clip")
-    tiny.long_audio = "error"
-    try:
-        out = tiny.generate([reqs[0], long, reqs[1]], Decoding(max_new_tokens=4))
-        scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
-    finally:
-        tiny.long_audio = "truncate"
+    refusing = tiny.with_options(long_audio="error")
+    out = refusing.generate([reqs[0], long, reqs[1]], Decoding(max_new_tokens=4))
+    scores = refusing.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
     assert out[1].error == "35.0 s clip is longer than the model's 30 s audio window"
     assert out[0].candidates and out[2].candidates
     assert np.isnan(scores[0].logprobs).all() and np.isfinite(scores[1].logprobs).all()
     assert scores[0].error == out[1].error and scores[1].error is None
-    assert get_model("tiny-qwen2-audio", long_audio="error").long_audio == "error"
+    assert get_model("tiny-qwen2-audio", long_audio="error").options.long_audio == "error"
+    assert tiny.options.long_audio == "truncate"
 
 
 def test_long_clips_can_be_heard_as_successive_audios_instead(tiny):
@@ -113,15 +112,11 @@ def test_long_clips_can_be_heard_as_successive_audios_instead(tiny):
     exactly as the processor builds a two-audio conversation."""
     _, reqs = requests_for("iemocap", 2)
     long = Request(np.tile(reqs[0].audio, 40)[: 16_000 * 35], reqs[0].prompt, "long-clip")
-    tiny.long_audio = "chunk"
-    try:
-        with torch.inference_mode():
-            ours = tiny.prefill([long.audio, reqs[1].audio], [long.prompt, reqs[1].prompt]).logits
-        out = tiny.generate([long, reqs[1]], Decoding(mode="beam", num_candidates=2,
-                                                      max_new_tokens=6))
-        scores = tiny.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
-    finally:
-        tiny.long_audio = "truncate"
+    chunking = tiny.with_options(long_audio="chunk")
+    with torch.inference_mode():
+        ours = chunking.prefill([long.audio, reqs[1].audio], [long.prompt, reqs[1].prompt]).logits
+    out = chunking.generate([long, reqs[1]], Decoding(mode="beam", num_candidates=2, max_new_tokens=6))
+    scores = chunking.label_logprobs([long, reqs[1]], ["Anger", "Sadness"])
     text = tiny.render(long.prompt, [1, 1])
     assert text.count("<|AUDIO|>") == 2 and "Audio 2:" in text
     pieces = [long.audio[: 30 * 16_000], long.audio[30 * 16_000:]]
@@ -207,7 +202,7 @@ def test_prompt_length_bound_covers_the_real_prefill(tiny):
     with torch.inference_mode():
         state = tiny.prefill([r.audio for r in reqs], [r.prompt for r in reqs])
     real = state.attention_mask.shape[1]
-    assert real <= tiny._prompt_tokens(reqs) <= real + 8
+    assert real <= tiny.chat.longest_prompt(reqs, 30 * 16_000, chunked=False) <= real + 8
 
 
 def test_features_equal_the_extractors_own_padding_path(tiny):
@@ -238,9 +233,10 @@ def test_a_dithering_extractor_is_called_as_it_is(tiny):
     assert not torch.equal(ours, undithered)  # the dither went in: its own path ran
 
 
-def test_compiled_blocks_compute_the_same_prefill_and_can_be_undone(tiny):
+def test_compiled_blocks_compute_the_same_prefill_and_can_be_undone():
     import sys
 
+    tiny = get_model("tiny-qwen2-audio")  # its own weights: compiling patches them
     dataset, reqs = requests_for("crema_d", 4)
     audios, prompts = [r.audio for r in reqs], [r.prompt for r in reqs]
     eager_mlp = tiny.lm.layers[0].mlp
@@ -249,34 +245,50 @@ def test_compiled_blocks_compute_the_same_prefill_and_can_be_undone(tiny):
     with torch.inference_mode():
         reference = tiny.prefill(audios, prompts).logits
         encoded = tiny.encode_audio(*tiny.features(audios))[0]
+        fused = tiny.with_options(compile_blocks=True)
         try:
-            tiny.compile_blocks()
+            assert fused.compiled and not tiny.compiled
             assert tiny.lm.layers[0].mlp is not eager_mlp
             assert attention.apply_rotary_pos_emb is not eager_rotary
-            assert len(tiny._compiled.encoder_layers) == len(tiny.audio_tower.layers)
-            compiled = tiny.prefill(audios, prompts).logits
-            compiled_encoder = tiny.encode_audio(*tiny.features(audios))[0]
-            shorter = tiny.prefill(audios[:3], prompts[:3]).logits  # another shape: dynamic
+            assert len(fused._compiled.encoder_layers) == len(tiny.audio_tower.layers)
+            compiled = fused.prefill(audios, prompts).logits
+            compiled_encoder = fused.encode_audio(*fused.features(audios))[0]
+            shorter = fused.prefill(audios[:3], prompts[:3]).logits  # another shape: dynamic
         finally:
-            tiny.compile_blocks(False)
+            eager = fused.with_options(compile_blocks=False)
     assert tiny.lm.layers[0].mlp is eager_mlp and attention.apply_rotary_pos_emb is eager_rotary
-    assert tiny._compiled is None
+    assert not eager.compiled and not fused.compiled
     torch.testing.assert_close(compiled_encoder, encoded, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(compiled, reference, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(shorter, reference[:3], atol=1e-4, rtol=1e-4)
 
 
-def test_where_compilation_fails_the_eager_modules_stay_with_a_warning(tiny, monkeypatch):
+def test_where_compilation_fails_the_eager_modules_stay_with_a_warning(monkeypatch):
+    tiny = get_model("tiny-qwen2-audio")  # its own weights: compiling patches them
     eager_mlp = tiny.lm.layers[0].mlp
 
-    def broken_check():
+    def broken_check(self):
         raise RuntimeError("no C compiler")
 
-    monkeypatch.setattr(tiny, "_compile_check", broken_check)
+    monkeypatch.setattr(type(tiny), "_compile_check", broken_check)
     with pytest.warns(UserWarning, match="torch.compile is unavailable here, running eager: "
                                          "RuntimeError: no C compiler"):
-        tiny.compile_blocks()
-    assert tiny._compiled is None and tiny.lm.layers[0].mlp is eager_mlp
+        fused = tiny.with_options(compile_blocks=True)
+    assert not fused.compiled and tiny.lm.layers[0].mlp is eager_mlp
+
+
+def test_fast_path_options_are_validated_when_the_backend_is_built(tiny):
+    from harness.models.fast_path import FastPathOptions
+
+    with pytest.raises(ValueError, match="decode must be one of"):
+        tiny.with_options(decode="turbo")
+    with pytest.raises(ValueError, match="attention='cudnn' applies to the static decode step"):
+        FastPathOptions(decode="eager", attention="cudnn")
+    with pytest.raises(ValueError, match=r"unknown fast-path option\(s\) \['cache_mode'\]"):
+        get_model("tiny-qwen2-audio", cache_mode="cat")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tiny.options.decode = "static"
+    assert tiny.options == FastPathOptions(decode="eager", compile_blocks=False)  # on a CPU
 
 
 def test_a_prompt_carrying_the_audio_placeholder_fails_alone(tiny):

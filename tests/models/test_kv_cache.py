@@ -44,7 +44,7 @@ def test_lineage_reorder_copies_table_rows_and_waits_for_its_table():
 def test_grouped_cache_holds_each_clips_prompt_once_whatever_the_beams():
     from transformers import Qwen2Config
 
-    from harness.models._kv_cache import new_cache
+    from harness.models._kv_layers import new_cache
 
     config = Qwen2Config(num_hidden_layers=2, hidden_size=24, num_attention_heads=3)
     cache = new_cache(config, reserve=3 * 4 + 5, mode="grouped")

@@ -17,11 +17,8 @@ from tests.helpers import requests_for  # noqa: E402
 def test_static_shape_step_decodes_like_the_ordinary_step(tiny, decoding):
     """The step a CUDA graph replays (full buffer, 4D mask, device-side write index), run eagerly."""
     _, reqs = requests_for("msp_podcast", 4)
-    outputs = {}
-    for mode in ("eager", "static"):
-        tiny.decode_mode = mode
-        outputs[mode] = tiny.generate(reqs, decoding)
-    tiny.decode_mode = "eager"
+    outputs = {mode: tiny.with_options(decode=mode).generate(reqs, decoding)
+               for mode in ("eager", "static")}
     for a, b in zip(outputs["eager"], outputs["static"]):
         assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
         assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates],
@@ -35,13 +32,8 @@ def test_constrained_beams_decode_alike_on_the_static_step(tiny):
     dataset, reqs = requests_for("iemocap", 3)
     decoding = Decoding(mode="beam", num_candidates=3, max_new_tokens=48, constrained=True,
                         json_labels=tuple(dataset.labels))
-    outputs = {}
-    try:
-        for mode in ("eager", "static"):
-            tiny.decode_mode = mode
-            outputs[mode] = tiny.generate(reqs, decoding)
-    finally:
-        tiny.decode_mode = "eager"
+    outputs = {mode: tiny.with_options(decode=mode).generate(reqs, decoding)
+               for mode in ("eager", "static")}
     for a, b in zip(outputs["eager"], outputs["static"]):
         assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
         assert all(c.text.startswith("{") for c in b.candidates)
@@ -67,14 +59,8 @@ def test_one_static_step_serves_every_batch_of_a_call_and_decodes_like_eager(tin
         release(self)
 
     monkeypatch.setattr(type(tiny), "_release_decoder", record)
-    outputs = {}
-    try:
-        tiny.batch_size = 2
-        for mode in ("eager", "static"):
-            tiny.decode_mode = mode
-            outputs[mode] = tiny.generate(reqs, decoding)
-    finally:
-        tiny.decode_mode, tiny.batch_size = "eager", None
+    outputs = {mode: tiny.with_options(decode=mode, batch_size=2).generate(reqs, decoding)
+               for mode in ("eager", "static")}
     for a, b in zip(outputs["eager"], outputs["static"]):
         assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
         assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates],
@@ -105,16 +91,13 @@ def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, m
 
     monkeypatch.setattr(type(tiny), "prefill", spy_prefill)
     monkeypatch.setattr(backend_module, "sample", sample_or_oom)
-    try:
-        tiny.decode_mode, tiny.batch_size = "static", 4
-        with pytest.warns(UserWarning, match="batch size halved to 2"):
-            out = tiny.generate(reqs, Decoding(max_new_tokens=6))
-    finally:
-        tiny.decode_mode, tiny.batch_size = "eager", None
+    static = tiny.with_options(decode="static", batch_size=4)
+    with pytest.warns(UserWarning, match="batch size halved to 2"):
+        out = static.generate(reqs, Decoding(max_new_tokens=6))
     assert all(g.candidates and g.error is None for g in out)
     layers = tiny.lm.config.num_hidden_layers
     assert held_at_prefill == [0, 0, 2 * layers]  # released after the OOM, reused after that
-    assert tiny._pool is None and tiny._static_step is None
+    assert static._pool is None and static._static_step is None
 
 
 @pytest.mark.parametrize("mode", ["static", "eager"])
@@ -139,15 +122,14 @@ def test_a_finished_call_frees_its_kv_caches_without_the_cycle_collector(tiny, m
     monkeypatch.setattr(backend_module, "new_cache", tracked)
     gc.collect()
     gc.disable()
+    backend = tiny.with_options(decode=mode, batch_size=2)
     try:
-        tiny.decode_mode, tiny.batch_size = mode, 2
-        tiny.generate(reqs, Decoding(max_new_tokens=4))
-        tiny.generate(reqs, Decoding(mode="beam", num_candidates=3, max_new_tokens=4))
-        tiny.label_logprobs(reqs, ["yes", "no"])
+        backend.generate(reqs, Decoding(max_new_tokens=4))
+        backend.generate(reqs, Decoding(mode="beam", num_candidates=3, max_new_tokens=4))
+        backend.label_logprobs(reqs, ["yes", "no"])
         alive = sum(ref() is not None for ref in caches)
     finally:
         gc.enable()
-        tiny.decode_mode, tiny.batch_size = "eager", None
     assert len(caches) == 6 and alive == 0
 
 
@@ -157,14 +139,9 @@ def test_decode_attention_kernel_is_selectable_and_checked(tiny):
     _, reqs = requests_for("iemocap", 3)
     decoding = Decoding(max_new_tokens=20)
     reference = tiny.generate(reqs, decoding)
-    default = tiny.decode_attention
-    assert default == "matmul"  # deterministic and the fastest on an H200 (bench/results/)
+    assert tiny.options.attention == "matmul"  # deterministic and the fastest on an H200
     for kernel in ("auto", "math", "matmul"):
-        try:
-            tiny.decode_mode, tiny.decode_attention = "static", kernel
-            chosen = tiny.generate(reqs, decoding)
-        finally:
-            tiny.decode_mode, tiny.decode_attention = "eager", default
+        chosen = tiny.with_options(decode="static", attention=kernel).generate(reqs, decoding)
         assert [g.candidates[0].text for g in chosen] == [g.candidates[0].text for g in reference]
         assert [g.candidates[0].logprob for g in chosen] == pytest.approx(
             [g.candidates[0].logprob for g in reference], abs=1e-4)
@@ -214,14 +191,9 @@ def test_static_step_names_the_missing_room_for_new_tokens(tiny):
     dataset = load_dataset("iemocap")
     it = list(dataset)[0]
     decoding = Decoding(mode="beam", num_candidates=3, max_new_tokens=6, min_new_tokens=6)
-    try:
-        tiny.decode_mode = "static"
-        from harness.models._decode import beam_search
-
-        state = tiny.prefill([it.load_audio()], [base_prompt("iemocap", it.transcript,
-                                                             dataset.labels)], reserve=6)
-        # room for 6 new tokens in all, where each of the 3 beams needs 6 of its own
-        with torch.inference_mode(), pytest.raises(ValueError, match="decode_reserve"):
-            beam_search(tiny.decode_step(), state, 3, decoding, tiny.eos_ids, tiny.pad_id)
-    finally:
-        tiny.decode_mode = "eager"
+    static = tiny.with_options(decode="static")
+    state = static.prefill([it.load_audio()], [base_prompt("iemocap", it.transcript,
+                                                           dataset.labels)], reserve=6)
+    # room for 6 new tokens in all, where each of the 3 beams needs 6 of its own
+    with torch.inference_mode(), pytest.raises(ValueError, match="decode_reserve"):
+        static.decode(state, decoding)

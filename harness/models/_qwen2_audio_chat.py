@@ -1,0 +1,70 @@
+"""Qwen2-Audio's chat text around a prompt, and its token ids with the audio placeholders
+expanded in id space (the processor's output, without re-tokenizing the expanded text)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from harness.models._hf_common import AUDIO_TOKEN, expand_placeholders, to_device
+from harness.models._long_audio import piece_count
+
+PROMPT_SLOT = "\x00PROMPT\x00"
+
+
+class ChatText:
+    """The chat template rendered once per audio count, with the prompt put in its slot."""
+
+    def __init__(self, processor, device) -> None:
+        self.processor, self.tokenizer, self.device = processor, processor.tokenizer, device
+        self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self._templates: dict[int, str] = {}
+        template = self.template()
+        self.prefix = template[: template.index(AUDIO_TOKEN)]  # the same for every clip
+
+    def template(self, audios: int = 1) -> str:
+        """The chat text around a prompt heard with ``audios`` audios (chunks of one clip)."""
+        if audios not in self._templates:
+            content = [{"type": "audio", "audio_url": f"clip{i}.wav"} for i in range(audios)]
+            conversation = [{"role": "user", "content": [
+                *content, {"type": "text", "text": PROMPT_SLOT}]}]
+            self._templates[audios] = self.processor.apply_chat_template(
+                conversation, add_generation_prompt=True, tokenize=False)
+        return self._templates[audios]
+
+    def render(self, prompt: str, n_audio_tokens: int | Sequence[int]) -> str:
+        """The chat text for one clip, each audio placeholder expanded as the processor does
+        (a list of counts: the clip's chunks, heard as successive audios)."""
+        counts = [n_audio_tokens] if isinstance(n_audio_tokens, int) else list(n_audio_tokens)
+        parts = self.template(len(counts)).split(AUDIO_TOKEN)
+        text = parts[0] + "".join(AUDIO_TOKEN * n + rest for n, rest in zip(counts, parts[1:]))
+        return text.replace(PROMPT_SLOT, prompt)
+
+    def after_prefix(self, prompts: Sequence[str], pieces: Sequence[int]) -> list[str]:
+        """Each clip's chat text past the shared prefix, one placeholder per audio."""
+        return [self.render(p, [1] * k)[len(self.prefix):] for p, k in zip(prompts, pieces)]
+
+    def token_ids(self, texts: Sequence[str], pieces: Sequence[int], counts: Sequence[int]):
+        """Left-padded token ids and mask of ``texts`` on the device, each written with one audio
+        placeholder per audio (see :func:`~harness.models._hf_common.expand_placeholders`), and
+        the flat positions of the audio tokens, read on the host (so that placing the encoded
+        audio there waits for nothing)."""
+        rows = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        ids, mask = expand_placeholders(rows, texts, pieces, counts, self.audio_id, self.pad_id)
+        return (to_device(ids, self.device), to_device(mask, self.device),
+                np.flatnonzero(ids == self.audio_id))
+
+    def longest_prompt(self, requests: Sequence, window: int, chunked: bool) -> int:
+        """An upper bound on the requests' prompt length in tokens: the longest clip's audio
+        tokens (25 per second; ``chunked``: in pieces of ``window`` samples) plus the longest
+        prompt's text tokens."""
+        if not requests:
+            return 0
+        samples = max(len(r.audio) for r in requests)
+        pieces = piece_count(samples, window) if chunked else 1
+        samples = min(samples, pieces * window)
+        longest = max((r.prompt for r in requests), key=len)
+        text = self.render(longest, [0] * pieces)
+        return samples // 640 + 2 * pieces + len(self.tokenizer(text)["input_ids"])

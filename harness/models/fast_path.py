@@ -1,0 +1,70 @@
+"""The Qwen2-Audio fast path's options: one frozen, validated value, given when a backend is built.
+
+To measure or use another combination, build a backend with it
+(``Qwen2AudioBackend.with_options(decode="static")``); a built backend's options never change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+DECODE_MODES = ("graph", "static", "eager")
+ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
+LONG_AUDIO = ("truncate", "chunk", "error")
+
+
+@dataclass(frozen=True)
+class FastPathOptions:
+    """How the Qwen2-Audio backend runs.
+
+    Attributes:
+        decode: ``"graph"``: static-shape decode steps on a cache grouped by clip, replayed from
+            a CUDA graph; ``"static"``: the same steps run eagerly; ``"eager"``: ordinary steps
+            on a repeated cache (fastest on a CPU). None: graph on a GPU, eager elsewhere.
+        attention: The static step's attention kernel: ``"matmul"`` (two batched matrix
+            products, float32 scores; the fastest on an H200 and the only one that reproduced
+            bit for bit there), or one of PyTorch's SDPA kernels (``auto``, ``math``,
+            ``efficient``, ``cudnn``). Only for ``graph`` and ``static``.
+        compile_blocks: Fuse each layer's elementwise work with ``torch.compile`` (checked on a
+            small prefill; eager with a warning where it fails). None: on a GPU only.
+        long_audio: Clips over the 30 s window: ``"truncate"`` or ``"chunk"`` (both noted on
+            the item), or ``"error"`` (the item fails with the reason).
+        batch_size: Clips per batch; None: from free GPU memory (8 on a CPU).
+    """
+
+    decode: str | None = None
+    attention: str = "matmul"
+    compile_blocks: bool | None = None
+    long_audio: str = "truncate"
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("decode", self.decode, DECODE_MODES),
+                                     ("attention", self.attention, ATTENTION_KERNELS),
+                                     ("long_audio", self.long_audio, LONG_AUDIO)):
+            if value not in allowed and not (name == "decode" and value is None):
+                raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+        if self.decode == "eager" and self.attention != "matmul":
+            raise ValueError(f"attention={self.attention!r} applies to the static decode step; "
+                             "decode='eager' runs the model's own attention")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: object) -> FastPathOptions:
+        """The options from keyword arguments (what ``get_model(name, **options)`` passes on).
+
+        Raises:
+            ValueError: an unknown option (the message lists the known ones) or value.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ValueError(f"unknown fast-path option(s) {unknown}; known: {sorted(known)}")
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    def resolved(self, on_gpu: bool) -> FastPathOptions:
+        """The defaults that depend on the device filled in."""
+        decode = self.decode or ("graph" if on_gpu else "eager")
+        compile_blocks = on_gpu if self.compile_blocks is None else self.compile_blocks
+        return replace(self, decode=decode, compile_blocks=compile_blocks)

@@ -19,8 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness._embedded import embedded_path
-
-__version__ = "0.1.0"  # the one definition (pyproject reads it)
+from harness._version import __version__
 
 if TYPE_CHECKING:
     from harness.record import CellRecord

@@ -18,7 +18,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.models.api import Candidate, Decoding, Generation, LabelScores, ModelInfo, Request
+from harness.models.api import (
+    Candidate,
+    Decoding,
+    Generation,
+    LabelScores,
+    ModelAPI,
+    ModelInfo,
+    Request,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -118,7 +126,7 @@ def labels_key(info: ModelInfo, request: Request, labels: Sequence[str]) -> str:
 CHUNK = 256  # requests per model call: each chunk is stored before the next one starts
 
 
-def cached_generate(model, requests: Sequence[Request], decoding: Decoding,
+def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Decoding,
                     cache: GenerationCache | None, chunk: int = CHUNK,
                     progress: Callable[[int], None] | None = None) -> list[Generation]:
     """``model.generate`` through the cache: only missing requests reach the model.
@@ -145,7 +153,7 @@ def cached_generate(model, requests: Sequence[Request], decoding: Decoding,
     return [out[k] if k in out else _decode(found[k]) for k in keys]
 
 
-def cached_label_logprobs(model, requests: Sequence[Request], labels: Sequence[str],
+def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: Sequence[str],
                           cache: GenerationCache | None) -> list[LabelScores]:
     """``model.label_logprobs`` through the cache; failed rows (an error, or NaN) are not stored."""
     import numpy as np

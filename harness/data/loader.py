@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import harness.data.crema_d as crema_d
+import harness.data.iemocap as iemocap
+import harness.data.msp_podcast as msp_podcast
 from harness._embedded import embedded_path
-from harness.data import crema_d, iemocap, msp_podcast
 from harness.data.dataset import Dataset
 from harness.data.problems import DataError, ProblemLog
 

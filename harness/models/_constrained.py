@@ -54,9 +54,10 @@ class JsonConstraint:
 
     def _run(self, state: tuple, text: str) -> tuple | None:
         for ch in text:
-            state = self._feed(state, ch)
-            if state is None:
+            following = self._feed(state, ch)
+            if following is None:
                 return None
+            state = following
         return state
 
     def _explore(self, masks: list[np.ndarray]) -> None:

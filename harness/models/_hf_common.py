@@ -112,22 +112,22 @@ def expand_placeholders(rows: Sequence[Sequence[int]], texts: Sequence[str], pie
     """
     import numpy as np
 
-    counts = iter(counts)
+    remaining = iter(counts)
     expanded = []
-    for text, row, k in zip(texts, rows, pieces):
-        row = np.asarray(row, dtype=np.int64)
+    for text, ids_of_text, k in zip(texts, rows, pieces):
+        row = np.asarray(ids_of_text, dtype=np.int64)
         at = np.flatnonzero(row == placeholder)
         if len(at) != k:
             raise ValueError(f"expected {k} audio placeholder(s) in the prompt, found {len(at)}: "
                              f"{text[:80]!r}")
         repeats = np.ones(len(row), dtype=np.int64)
-        repeats[at] = [next(counts) for _ in range(k)]
+        repeats[at] = [next(remaining) for _ in range(k)]
         expanded.append(np.repeat(row, repeats))
     width = max(len(row) for row in expanded)
     ids = np.full((len(expanded), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(expanded), width), dtype=np.int64)
-    for i, row in enumerate(expanded):
-        ids[i, width - len(row):], mask[i, width - len(row):] = row, 1
+    for i, full in enumerate(expanded):
+        ids[i, width - len(full):], mask[i, width - len(full):] = full, 1
     return ids, mask
 
 

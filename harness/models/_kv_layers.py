@@ -68,6 +68,7 @@ class PrefixLayer(DynamicLayer):
         self.device, self.dtype = key_states.device, key_states.dtype
 
     def _views(self) -> None:
+        assert self._k is not None and self._v is not None
         self.keys, self.values = self._k[:, :, :self.length], self._v[:, :, :self.length]
 
     def get_seq_length(self, *args) -> int:
@@ -86,6 +87,7 @@ class PrefixLayer(DynamicLayer):
 
     def _repeat_into(self, kind: str, x, repeats: int):
         shape = (x.shape[0] * repeats, *x.shape[1:])
+        assert self.pool is not None
         out = self.pool.take((self.index, kind, "repeated"), shape, x, keep=shape[2])
         out[:, :, : x.shape[2]].view(x.shape[0], repeats, *x.shape[1:]).copy_(x[:, None])
         return out
@@ -119,7 +121,8 @@ def new_cache(config, reserve: int = 0, mode: str = "prealloc", pool: KVPool | N
         raise ValueError(f"cache mode must be one of {CACHE_MODES}, not {mode!r}")
     grouped = mode == "grouped"
     cache.layers = [PrefixLayer(reserve, pool, i, grouped) for i in range(config.num_hidden_layers)]
-    if grouped:
-        cache.lineage = Lineage()
-        cache.reorder_cache = cache.lineage.reorder
+    if grouped:  # beams reorder the lineage table, not the keys and values
+        lineage = Lineage()
+        cache.lineage = lineage  # type: ignore[attr-defined]
+        cache.reorder_cache = lineage.reorder  # type: ignore[method-assign]
     return cache

@@ -26,7 +26,7 @@ def log_mel_batch(extractor, audios: Sequence[np.ndarray], max_samples: int, dev
 
     longest = min(max_samples, max(len(a) for a in audios) + PAD_SAMPLES)
     frames = torch.tensor([-(-min(len(a), longest) // extractor.hop_length) for a in audios])
-    if not hasattr(extractor, "_torch_extract_fbank_features") or getattr(extractor, "dither", 0.0):
+    if not hasattr(extractor, "_torch_extract_fbank_features") or getattr(extractor, "dither", False):
         feats = extractor([a[:max_samples] for a in audios], sampling_rate=16_000,
                           padding="max_length", max_length=longest, truncation=True,
                           return_tensors="pt")

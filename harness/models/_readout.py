@@ -20,7 +20,10 @@ class LabelTree:
     def __init__(self, label_ids: Sequence[Sequence[int]], device) -> None:
         import torch
 
-        inputs, targets, owner, offsets = [], [], [], []
+        inputs: list[int] = []
+        targets: list[int] = []
+        owner: list[int] = []
+        offsets: list[int] = []
         for k, ids in enumerate(label_ids):
             inputs += ids[:-1]
             targets += ids[1:]

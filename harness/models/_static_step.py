@@ -135,7 +135,7 @@ class StaticStep:
         self.graph = None
         self.failure: str | None = None
         self.layers = None
-        self.bound_to = None  # (sequences, slot size, buffers) the step's tensors were built for
+        self.bound_to: tuple | None = None  # (sequences, slot size, buffers) the tensors' shape
         self.captures = 0
         self.rebuilds = 0
 

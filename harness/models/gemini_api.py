@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import Any
 
 from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
@@ -50,7 +51,7 @@ class GeminiBackend:
                            self._scrub)
 
     def _config(self, decoding: Decoding):
-        config = {"temperature": 0.0 if decoding.mode == "greedy" else decoding.temperature,
+        config: dict[str, Any] = {"temperature": 0.0 if decoding.mode == "greedy" else decoding.temperature,
                   "candidate_count": decoding.num_candidates, "seed": decoding.seed,
                   "max_output_tokens": decoding.max_new_tokens}
         if decoding.mode == "sample":

@@ -129,9 +129,10 @@ class Qwen2AudioBackend:
         torch_dtype = resolve_dtype(dtype, device)
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         model = Qwen2AudioForConditionalGeneration.from_pretrained(
-            path, dtype=torch_dtype, local_files_only=True, attn_implementation=attn_implementation
-        ).to(device)
-        return cls(name, model, processor, weights_revision(path),
+            str(path), dtype=torch_dtype, local_files_only=True,
+            attn_implementation=attn_implementation)
+        model = model.to(device)  # type: ignore[arg-type]  # transformers' decorated .to misreads
+        return cls(name, model, processor, weights_revision(str(path)),
                    FastPathOptions.from_kwargs(**options))
 
     # --- prompt and prefill -------------------------------------------------------------
@@ -208,7 +209,8 @@ class Qwen2AudioBackend:
             ids = self.tokenizer(self.chat.prefix, return_tensors="pt")["input_ids"].to(self.device)
             cache = DynamicCache()
             self.lm(input_ids=ids, use_cache=True, **{self.cache_kw: cache})
-            self._prefix = [(layer.keys, layer.values) for layer in cache.layers]
+            self._prefix = [(layer.keys, layer.values)  # type: ignore[union-attr]
+                            for layer in cache.layers]
         return self._prefix
 
     def _static_decoding(self) -> bool:
@@ -395,10 +397,10 @@ def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:
     return Qwen2AudioBackend.from_pretrained("qwen2-audio-7b", path, **options)
 
 
-def tiny_qwen2_audio(path: str | None = None, **options) -> Qwen2AudioBackend:
+def tiny_qwen2_audio(path: str | os.PathLike[str] | None = None, **options) -> Qwen2AudioBackend:
     """``tiny-qwen2-audio``: the embedded default model shipped inside the package
     (``harness/embedded/tiny_qwen2_audio``)."""
     options.setdefault("device", "cpu")
     options.setdefault("dtype", "float32")
-    path = path or embedded_path("tiny_qwen2_audio")
-    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path, **options)
+    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path or embedded_path("tiny_qwen2_audio"),
+                                             **options)

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from harness import __version__, metrics
+from harness import metrics
+from harness._version import __version__
 from harness.baselines import ChanceBaseline
 from harness.cache import GenerationCache
 from harness.data import Dataset, load_dataset
@@ -66,7 +67,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
     config = config or StrategyConfig()
     own_cache = isinstance(cache, (str, os.PathLike))
-    store = GenerationCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
+    store = GenerationCache(Path(cache)) if isinstance(cache, (str, os.PathLike)) else cache
     try:
         start = time.perf_counter()
         results = _predict(model, dataset, strategy, verifier, config, store, progress)
@@ -84,8 +85,9 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         meta=_metadata(model, dataset, strategy, verifier, config))
 
 
-def _predict(model, dataset: Dataset, strategy: Strategy, verifier, config: StrategyConfig,
-             cache: GenerationCache | None, progress) -> list[ItemResult]:
+def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strategy,
+             verifier: ModelAPI | None, config: StrategyConfig, cache: GenerationCache | None,
+             progress: Callable[[int], None] | None) -> list[ItemResult]:
     """The per-item results (chance baselines need no prompt and run under one strategy)."""
     if isinstance(model, ChanceBaseline):
         if not strategy.chance_cell:
@@ -123,7 +125,7 @@ def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int
     summary["bins"] = _bins(dataset, pred)
     summary["tokens"] = int(sum(r.tokens for r in results))
     costs = [r.usage.get("cost_usd") for r in results if r.usage]
-    summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(costs))
+    summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(c for c in costs if c))
     return CellMetrics.from_json(summary)
 
 
@@ -141,8 +143,8 @@ def _bins(dataset: Dataset, pred: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def _metadata(model, dataset: Dataset, strategy: Strategy, verifier, config: StrategyConfig
-              ) -> dict[str, Any]:
+def _metadata(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strategy,
+              verifier: ModelAPI | None, config: StrategyConfig) -> dict[str, Any]:
     chance = isinstance(model, ChanceBaseline)
     info = None if chance else model.info
     decoding = None if chance else json.loads(strategy.decoding(config, dataset.labels).key())

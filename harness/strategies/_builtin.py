@@ -49,7 +49,7 @@ class ChainOfThought(Strategy):
 
 
 class _Beams(Strategy):
-    needs: tuple[str, ...] = ("beam_search", "logprobs")
+    needs = ("beam_search", "logprobs")
 
     def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
         return Decoding(mode="beam", num_candidates=config.beams, **common_decoding(config, labels))
@@ -84,7 +84,7 @@ class WeightedBestOfN(_Beams):
 class _Verified(Strategy):
     """B=3 beams, each scored 0-1 by a verifier ALM; candidates it did not score drop out."""
 
-    needs: tuple[str, ...] = ("beam_search",)
+    needs = ("beam_search",)
     needs_verifier = True
 
     def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:

@@ -24,6 +24,21 @@ from harness.strategies._strategy import RunContext, Scores, Strategy, common_de
 from harness.strategies._verify import verify
 
 
+def best_by(key: str, usable: list[dict[str, Any]]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The candidate with the highest ``key`` (``logprob``, ``verifier_score``): its distribution
+    and itself."""
+    best = int(np.argmax([c[key] for c in usable]))
+    return np.array([c["probs"] for c in usable])[best], usable[best]
+
+
+def mixture_by(key: str, usable: list[dict[str, Any]], tau: float, weighting: str = "softmax"
+               ) -> tuple[np.ndarray, dict[str, Any]]:
+    """The Dirichlet mixture of the candidates weighted by ``key`` (Eq. 2-3); the first candidate
+    names the rule."""
+    dists = np.array([c["probs"] for c in usable])
+    return dirichlet_mixture(dists, [c[key] for c in usable], tau=tau, weighting=weighting), usable[0]
+
+
 @register
 class Base(Strategy):
     """One greedy answer to the base prompt."""
@@ -64,8 +79,7 @@ class BestOfN(_Beams):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        best = int(np.argmax([c["logprob"] for c in usable]))
-        return np.array([c["probs"] for c in usable])[best], usable[best]
+        return best_by("logprob", usable)
 
 
 @register
@@ -77,8 +91,7 @@ class WeightedBestOfN(_Beams):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        dists = np.array([c["probs"] for c in usable])
-        return dirichlet_mixture(dists, [c["logprob"] for c in usable], tau=config.tau), usable[0]
+        return mixture_by("logprob", usable, config.tau)
 
 
 class _Verified(Strategy):
@@ -109,8 +122,7 @@ class VerifierBest(_Verified):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        best = int(np.argmax([c["verifier_score"] for c in usable]))
-        return np.array([c["probs"] for c in usable])[best], usable[best]
+        return best_by("verifier_score", usable)
 
 
 @register
@@ -122,9 +134,7 @@ class VerifierWeighted(_Verified):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        dists = np.array([c["probs"] for c in usable])
-        return dirichlet_mixture(dists, [c["verifier_score"] for c in usable], tau=config.tau,
-                                 weighting=config.verifier_weighting), usable[0]
+        return mixture_by("verifier_score", usable, config.tau, config.verifier_weighting)
 
 
 @register

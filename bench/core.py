@@ -57,6 +57,36 @@ def bench_parser() -> float:
     return rate
 
 
+def adversarial_outputs(size: int = 100_000) -> dict[str, str]:
+    """100 kB answers built to make a backtracking parser take seconds (whitespace runs,
+    unterminated keys, long word runs, nested brackets and braces, separator floods)."""
+    return {
+        "whitespace run": " " * size + "x",
+        "newlines then a sentence": "\n" * size + "I think the speaker is sad.",
+        "unterminated key": '{"Neutral state": 0.2, "Ang' + " " * size + "}",
+        "long word run": ("lorem ipsum dolor " * (size // 18 + 1))[:size],
+        "nested brackets": "[" * (size // 2) + "]" * (size // 2),
+        "nested braces": "{" * (size // 2) + "}" * (size // 2),
+        "open braces and words": "{a " * (size // 3),
+        "key without a value": '{"Anger": ' + " " * size + "}",
+        "fenced lone number": "```json\n" + " " * size + "0.5",
+        "key runs before a colon": "{Anger" + " _" * (size // 2) + ": 1}",
+    }
+
+
+def bench_adversarial() -> float:
+    """The slowest of the adversarial answers (target: <= 10 ms each)."""
+    worst = 0.0
+    for name, text in adversarial_outputs().items():
+        start = time.perf_counter()
+        parse_distribution(text, LABELS)
+        elapsed = time.perf_counter() - start
+        worst = max(worst, elapsed)
+        print(f"parse adversarial: {name}, {len(text):,} chars in {elapsed * 1e3:.2f} ms")
+    print(f"parse adversarial: slowest {worst * 1e3:.2f} ms (target <= 10 ms each)")
+    return worst
+
+
 def bench_metrics() -> float:
     rng = np.random.default_rng(1)
     votes = rng.integers(0, 4, size=(N, 8)).astype(float)
@@ -83,4 +113,5 @@ def bench_metrics() -> float:
 
 if __name__ == "__main__":
     bench_parser()
+    bench_adversarial()
     bench_metrics()

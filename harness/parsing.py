@@ -11,12 +11,19 @@ Rules, tried in order; the first that finds something decides:
 
 A dictionary or list that is found but holds negative, NaN, infinite or all-zero values makes the
 output invalid: it never falls through to keyword matching, which would invent a one-hot.
+
+The text is normalised first (Unicode NFKC, zero-width characters removed), so a full-width or
+zero-width-laced label still matches. In a dictionary, a key repeated verbatim keeps its last value
+(as ``json.loads`` does); keys that name no label are left out and named in the verdict's
+``reason``, and a dictionary in which less than half of the probability mass has a recognised
+label is invalid.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,11 +55,12 @@ _DICT = re.compile(r"\{[^{}]*\}")
 # a separator and the number after it; the key is read backwards from the separator (_key_before)
 # (?=(\s*))\1 takes the whole run of spaces and never gives it back (an atomic group)
 _VALUE = re.compile(r"""[:=](?=(\s*))\1(?:["'](?=(\s*))\2)?(""" + _NUMBER + ")", re.I)
-_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ _/-")
+_KEY_SYMBOLS = frozenset(" _/-")  # a key is letters (any script) and these
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _LIST = re.compile(r"\[([^\[\]]*)\]")
 _IS_NUMBER = re.compile(r"^(?:" + _NUMBER + r")$", re.I)
 _NUMBER_AT = re.compile(_NUMBER, re.I)
-_SCORE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
+_SCORE = re.compile(r"\+?(?:\d+(?:\.\d*)?|\.\d+)")
 _SPACE_RUN = re.compile(r"\s*")
 _WORD = re.compile(r"\w+")
 _SPACE_OR_TICK_RUN = re.compile(r"[\s`]*")
@@ -67,7 +75,8 @@ class Parsed:
         probs: (K,) probabilities summing to 1, or None when invalid.
         rule: Which rule matched (one of :data:`RULES`), or None when none did.
         valid: Whether ``probs`` is a usable distribution.
-        reason: Why the output is invalid ("" when valid).
+        reason: Why the output is invalid; for a valid one, what was left out (keys naming no
+            label), else "".
     """
 
     probs: np.ndarray | None
@@ -154,7 +163,7 @@ def _key_before(body: str, start: int, end: int) -> str:
     if end > start and body[end - 1] in "\"'":
         end = _before_space(body, start, end - 1)
     first = end
-    while first > start and body[first - 1] in _KEY_CHARS:
+    while first > start and (body[first - 1].isalpha() or body[first - 1] in _KEY_SYMBOLS):
         first -= 1
     while first < end and not body[first].isalpha():
         first += 1
@@ -166,18 +175,36 @@ def _before_space(body: str, start: int, end: int) -> int:
     return start + len(body[start:end].rstrip())
 
 
-def _from_dicts(text: str, idx: _LabelIndex) -> Parsed | None:
+def _from_dicts(text: str, idx: _LabelIndex, unknown: list[str]) -> Parsed | None:
+    """The last dictionary with a recognised label; keys naming no label go into ``unknown``."""
     for match in reversed(_DICT.findall(text)):
-        values = [0.0] * idx.k
-        found = False
-        for key, number in _pairs(match):
-            i = idx.lookup(key)
-            if i is not None:
-                values[i] += _number(number)
-                found = True
-        if found:
-            return _finish(values, "json_dict")
+        latest = dict(_pairs(match))  # a key repeated verbatim: its last value, as in JSON
+        values, strays, stray_mass = [0.0] * idx.k, [], 0.0
+        for key, number in latest.items():
+            i, value = idx.lookup(key), _number(number)
+            if i is None:
+                strays.append(key)
+                stray_mass += value if math.isfinite(value) and value > 0 else 0.0
+            else:
+                values[i] += value
+        if len(strays) == len(latest):
+            unknown += strays
+            continue
+        parsed = _finish(values, "json_dict")
+        if not strays or not parsed.valid:
+            return parsed
+        strays_named = f"keys naming no label: {_named(strays)}"
+        if sum(values) < stray_mass:
+            return Parsed(None, "json_dict", False, "less than half of the probability mass has a "
+                                                    f"recognised label ({strays_named})")
+        return Parsed(parsed.probs, "json_dict", True, f"left out {strays_named}")
     return None
+
+
+def _named(keys: list[str], most: int = 5) -> str:
+    """``'Boredom', 'null'`` (the first few, each cut short)."""
+    shown = ", ".join(repr(k[:40]) for k in keys[:most])
+    return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
 def _list_tokens(text: str) -> list[list[str]]:
@@ -241,8 +268,16 @@ def _from_keywords(text: str, idx: _LabelIndex) -> Parsed | None:
     return Parsed(values, "keyword", True)
 
 
+def _clean(text: str) -> str:
+    """NFKC (full-width and compatibility forms to their plain letters and digits) without
+    zero-width characters."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+
+
 def _parse(text: str, idx: _LabelIndex) -> Parsed:
-    found = _from_dicts(text, idx) if "{" in text else None
+    text = _clean(text)
+    unknown: list[str] = []
+    found = _from_dicts(text, idx, unknown) if "{" in text else None
     if found is None and "[" in text:
         lists = _list_tokens(text)
         found = _from_emotion_lists(lists, idx) or _from_float_lists(lists, idx.k)
@@ -252,20 +287,28 @@ def _parse(text: str, idx: _LabelIndex) -> Parsed:
         return found
     if _is_lone_number(text):
         return Parsed(None, "single_number", False, "a single number is not a distribution")
+    if unknown:
+        return Parsed(None, "json_dict", False, f"no key names a label: {_named(unknown)}")
     return Parsed(None, None, False, "no distribution found")
 
 
 def _is_lone_number(text: str) -> bool:
     """One number, perhaps in brackets or a ``json`` code fence, and nothing else."""
-    at = _SPACE_OR_TICK_RUN.match(text).end()
+    at = _run_end(_SPACE_OR_TICK_RUN, text, 0)
     if text[at:at + 4].lower() == "json":
-        at = _SPACE_OR_TICK_RUN.match(text, at + 4).end()
+        at = _run_end(_SPACE_OR_TICK_RUN, text, at + 4)
     if text.startswith("[", at):
-        at = _SPACE_RUN.match(text, at + 1).end()
+        at = _run_end(_SPACE_RUN, text, at + 1)
     number = _NUMBER_AT.match(text, at)
     if number is None:
         return False
-    return _REST_OF_LONE_NUMBER.match(text, number.end()).end() == len(text)
+    return _run_end(_REST_OF_LONE_NUMBER, text, number.end()) == len(text)
+
+
+def _run_end(pattern: re.Pattern[str], text: str, at: int) -> int:
+    """Where a run of ``pattern`` (which may match nothing) starting at ``at`` ends."""
+    run = pattern.match(text, at)
+    return run.end() if run else at
 
 
 def parse_distribution(text: str, labels: Sequence[str]) -> Parsed:
@@ -287,11 +330,21 @@ def parse_distribution(text: str, labels: Sequence[str]) -> Parsed:
 
 
 def parse_score(text: str) -> float | None:
-    """A verifier's reply -> its score in [0, 1] (the first number there), or None."""
+    """A verifier's reply -> its score, or None when the reply is not a score.
+
+    A score is a reply that is one number in [0, 1]: surrounding whitespace, a ``Score:`` label
+    and a closing full stop are allowed; anything else (a sentence, a dictionary, a range, ``1e-3``,
+    ``0,8``) is not a score.
+    """
     if not isinstance(text, str):
         return None
-    for token in _SCORE.findall(text):
-        value = float(token)
-        if 0.0 <= value <= 1.0 and not math.isnan(value):
-            return value
-    return None
+    body = text.strip()
+    if body.endswith("."):
+        body = body[:-1].rstrip()
+    if body[:5].lower() == "score":
+        body = body[5:].lstrip()
+        body = body[1:].lstrip() if body[:1] in (":", "=") else body
+    if _SCORE.fullmatch(body) is None:
+        return None
+    value = float(body)
+    return value if 0.0 <= value <= 1.0 else None

@@ -42,6 +42,8 @@ class CellMetrics:
             ``n_tied`` the others.
         rules: Items per parsing rule (``"None"``: no rule matched).
         errors: Items whose clip or model call failed; ``noted``: items with notes.
+        verifier_unscored: Candidates whose verifier reply was not a score (not one number in
+            [0, 1]); they take no part in the verifier strategies' choice.
         bins: Entropy-bin edges, counts and per-bin medians of each distribution metric.
         tokens: Generated tokens, verifier included; ``cost_usd``: None when a price is unknown.
     """
@@ -55,6 +57,7 @@ class CellMetrics:
     rules: Mapping[str, int] = field(default_factory=dict)
     errors: int = 0
     noted: int = 0
+    verifier_unscored: int = 0
     bins: Mapping[str, Any] = field(default_factory=dict)
     tokens: int = 0
     cost_usd: float | None = None
@@ -68,7 +71,8 @@ class CellMetrics:
         out.update({k: {"mean": e.mean, "ci95": list(e.ci95)} for k, e in self.scores.items()})
         if self.n_scored is not None:
             out["n_scored"], out["n_tied"] = self.n_scored, self.n_tied
-        out.update(rules=dict(self.rules), errors=self.errors, noted=self.noted, bins=dict(self.bins),
+        out.update(rules=dict(self.rules), errors=self.errors, noted=self.noted,
+                   verifier_unscored=self.verifier_unscored, bins=dict(self.bins),
                    tokens=self.tokens, cost_usd=self.cost_usd)
         return out
 
@@ -77,8 +81,8 @@ class CellMetrics:
         scores = {k: Estimate(data[k]["mean"], tuple(data[k]["ci95"])) for k in SCORES if k in data}
         return cls(data["n_items"], data["n_valid"], data["valid"], scores, data.get("n_scored"),
                    data.get("n_tied"), dict(data.get("rules", {})), data.get("errors", 0),
-                   data.get("noted", 0), dict(data.get("bins", {})), data.get("tokens", 0),
-                   data.get("cost_usd"))
+                   data.get("noted", 0), data.get("verifier_unscored", 0),
+                   dict(data.get("bins", {})), data.get("tokens", 0), data.get("cost_usd"))
 
 
 @dataclass(frozen=True)

@@ -70,12 +70,34 @@ def test_never_raises_on_non_text():
         assert not parse_distribution(value, IEMOCAP).valid
 
 
-def test_parse_score():
-    assert parse_score("0.8") == 0.8
-    assert parse_score("Score: 0.65 (reasonable)") == 0.65
-    assert parse_score("7 out of 10, so 0.7") == 0.7
-    assert parse_score("no idea") is None
-    assert parse_score(None) is None
+@pytest.mark.parametrize(("reply", "score"), [
+    ("0.8", 0.8), ("  0.8.\n", 0.8), ("Score: 0.3", 0.3), ("score = 1", 1.0), ("1.", 1.0),
+    (".5", 0.5), ("0", 0.0),
+    # not a lone number in [0, 1]: not a score (the first number in the reply used to be taken)
+    ('{"Neutral state": 0.6, "Anger": 0.4}', None), ("On a scale of 0.0 to 1.0 ... 0.8", None),
+    ("Step 1 ... Score: 0.3", None), ("1e-3", None), ("0,8", None), ("1.5", None), ("-0.2", None),
+    ("Score: 0.65 (reasonable)", None), ("7 out of 10, so 0.7", None), ("no idea", None),
+    ("", None), ("Score:", None), (None, None),
+])
+def test_a_score_is_a_reply_that_is_one_number_in_the_unit_interval(reply, score):
+    assert parse_score(reply) == score
+
+
+@pytest.mark.parametrize(("text", "probs", "valid", "reason"), [
+    ('{"\uff21nger": 0.7, "Sadness": 0.3}', [0, 0, 0.7, 0.3], True, ""),  # full-width A
+    ('{"Anger\u200b": 0.7, "Sadness": 0.3}', [0, 0, 0.7, 0.3], True, ""),  # zero-width space
+    ('{"\u0410nger": 0.7, "Sadness": 0.3}', None, False,  # Cyrillic A: no label, most of the mass
+     "less than half of the probability mass has a recognised label (keys naming no label: "
+     "'\u0410nger')"),
+    ('{"Boredom": 0.5, "Anger": 0.5}', [0, 0, 1, 0], True, "left out keys naming no label: 'Boredom'"),
+    ('{"null": 1}', None, False, "no key names a label: 'null'"),
+    ('{"Anger": 0.2, "Anger": 0.8, "Sadness": 0.2}', [0, 0, 0.8, 0.2], True, ""),  # last wins
+])
+def test_unrecognised_and_repeated_keys(text, probs, valid, reason):
+    parsed = parse_distribution(text, IEMOCAP)
+    assert (parsed.valid, parsed.reason) == (valid, reason)
+    if probs is not None:
+        np.testing.assert_allclose(parsed.probs, np.array(probs) / sum(probs))
 
 
 # --- properties -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -9,12 +11,43 @@ import pandas as pd
 from harness.data.problems import DataError, ProblemLog
 
 
+def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` cannot be read as a file (found by ``stat``, never by opening it: a FIFO
+    would block the reader forever), or None for a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "not found"
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"is {kind}, not a regular file" if kind != "not a regular file" else kind
+
+
+def read_bytes(path: Path, what: str = "label file") -> bytes:
+    """A file's bytes, or a DataError naming it (not found, not a regular file, unreadable)."""
+    why = not_a_regular_file(path)
+    if why is not None:
+        raise DataError(path, f"{what} {why}")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(path, f"{what} cannot be read: {exc.strerror or exc}") from None
+
+
 def read_lines(path: Path, problems: ProblemLog) -> list[str]:
     """A text file's lines, without line endings or a leading BOM.
 
     Bytes that are not UTF-8 are replaced (and recorded as a warning) instead of failing.
+
+    Raises:
+        DataError: the file is missing, not a regular file, or cannot be read.
     """
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -29,8 +62,6 @@ def read_csv(path: Path, required: list[str], problems: ProblemLog, **kwargs) ->
     Raises:
         DataError: the file is missing, cannot be parsed, or lacks a required column (line 1).
     """
-    if not path.is_file():
-        raise DataError(path, "label file not found")
     lines = read_lines(path, problems)
     from io import StringIO
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
+from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 
+from harness.data._files import not_a_regular_file
 from harness.data.problems import AudioError
 
 TARGET_SR = 16_000
@@ -29,24 +32,47 @@ def load_audio(
     return samples
 
 
+@dataclass(frozen=True)
+class AudioLimits:
+    """What a clip's header may claim before the clip is decoded (a header claiming 1 Hz once
+    made a short file decode into 6.9 hours and 3.2 GB). ``HARNESS_MAX_CLIP_SECONDS`` sets
+    ``max_seconds`` for a run."""
+
+    min_rate: int = 1_000
+    max_rate: int = 384_000
+    max_seconds: float = 3_600.0
+
+    @classmethod
+    def from_env(cls) -> AudioLimits:
+        value = os.environ.get("HARNESS_MAX_CLIP_SECONDS")
+        return cls(max_seconds=float(value)) if value else cls()
+
+
 def read_audio(
-    path: str | Path, sr: int = TARGET_SR, max_seconds: float | None = None
+    path: str | Path, sr: int = TARGET_SR, max_seconds: float | None = None,
+    limits: AudioLimits | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """A clip as mono float32 at ``sr`` Hz, and a note for each change that took.
 
     Multi-channel audio is averaged to mono; other rates are resampled with scipy's polyphase
-    filter. ``max_seconds`` truncates longer clips.
+    filter. ``max_seconds`` truncates longer clips. The header is checked against ``limits``
+    (default :meth:`AudioLimits.from_env`) before anything is decoded.
 
     Raises:
-        AudioError: the file is missing, unreadable, empty, or holds NaN/inf samples.
+        AudioError: the file is missing, not a regular file (a FIFO is never opened), unreadable,
+            empty, implausible (rate or duration), or holds NaN/inf samples.
     """
     import soundfile as sf
 
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(path, "audio file not found")
+    why = not_a_regular_file(path)
+    if why is not None:
+        raise AudioError(path, "audio file not found" if why == "not found" else f"audio path {why}")
     try:
+        _check_header(sf.info(str(path)), limits or AudioLimits.from_env())
         data, native_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except AudioError as exc:
+        raise AudioError(path, exc.reason) from None
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
         raise AudioError(path, f"unreadable audio: {exc}") from None
     if data.size == 0:
@@ -66,6 +92,16 @@ def read_audio(
     return np.ascontiguousarray(mono, dtype=np.float32), notes
 
 
+def _check_header(info, limits: AudioLimits) -> None:
+    if not limits.min_rate <= info.samplerate <= limits.max_rate:
+        raise AudioError("", f"implausible sample rate {info.samplerate} Hz (allowed "
+                             f"{limits.min_rate}-{limits.max_rate})")
+    seconds = info.frames / info.samplerate
+    if seconds > limits.max_seconds:
+        raise AudioError("", f"clip of {seconds:.0f} s is longer than the {limits.max_seconds:g} s "
+                             "allowed (HARNESS_MAX_CLIP_SECONDS)")
+
+
 def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
@@ -74,7 +110,14 @@ def _resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
 
 
 def file_sha256(path: str | Path) -> str:
-    """Content hash of a file's bytes (``"missing"`` when it does not exist)."""
+    """Content hash of a file's bytes; for a file that cannot be read, what stands in its place
+    (``"missing"``, ``"not a regular file: ..."``, ``"unreadable: ..."``), never an exception:
+    the hash goes into a manifest, after every prediction was computed."""
+    why = not_a_regular_file(path)
+    if why == "not found":
+        return "missing"
+    if why is not None:
+        return f"not a regular file: {why}"  # a FIFO is never opened: it would block
     h = hashlib.sha256()
     try:
         with open(path, "rb") as f:
@@ -82,4 +125,6 @@ def file_sha256(path: str | Path) -> str:
                 h.update(chunk)
     except FileNotFoundError:
         return "missing"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or type(exc).__name__}"
     return h.hexdigest()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from harness._embedded import embedded_path
-from harness.data._files import inside, read_csv
+from harness.data._files import inside, not_a_regular_file, read_csv
 from harness.data.dataset import Item
 from harness.data.problems import DataError, ProblemLog
 
@@ -64,8 +64,11 @@ def load(root: Path, problems: ProblemLog, *, votes_file: str | Path | None = No
 def _votes_path(root: Path, votes_file, problems: ProblemLog) -> Path:
     if votes_file is not None:
         return Path(votes_file)
-    if (root / VOTES_FILE).is_file():
+    why = not_a_regular_file(root / VOTES_FILE)
+    if why is None:
         return root / VOTES_FILE
+    if why != "not found":  # there, but not a file to read: never fall back silently
+        raise DataError(root / VOTES_FILE, f"label file {why}")
     if not (root / "AudioWAV").is_dir():
         raise DataError(root, "neither AudioWAV/ nor processedResults/: not a CREMA-D root")
     problems.warning(root / VOTES_FILE, None, "absent; using the public release's votes "

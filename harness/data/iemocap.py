@@ -92,11 +92,17 @@ def _label_files(folder: Path) -> list[Path]:
 
 
 def _read_blocks(path: Path, problems: ProblemLog) -> list[_Block]:
-    """Parse an EmoEvaluation file into blocks; malformed lines become problems."""
+    """Parse an EmoEvaluation file into blocks; malformed lines become problems, and a file that
+    cannot be read is one (its dialog's items are left out)."""
     blocks: list[_Block] = []
     current: _Block | None = None
     skipping = False
-    for number, line in enumerate(read_lines(path, problems), start=1):
+    try:
+        lines = read_lines(path, problems)
+    except DataError as exc:
+        problems.error(path, None, f"{exc.reason}: its dialog's items are left out")
+        return []
+    for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text:
             current, skipping = None, False
@@ -200,7 +206,12 @@ def _read_transcripts(path: Path, problems: ProblemLog) -> dict[str, str]:
         problems.warning(path, None, "transcription file missing")
         return {}
     out: dict[str, str] = {}
-    for line in read_lines(path, problems):
+    try:
+        lines = read_lines(path, problems)
+    except DataError as exc:
+        problems.warning(path, None, f"{exc.reason}: the dialog's transcripts are empty")
+        return {}
+    for line in lines:
         match = _TRANSCRIPT.match(line.strip())
         if match is None or "XX" in match.group(1):
             continue

@@ -54,7 +54,9 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
             MSP-Podcast ``split``, ``include_no_consensus``; CREMA-D ``votes_file``.
 
     Raises:
-        DataError: the root is missing or is not a release of that corpus.
+        DataError: the root is missing or is not a release of that corpus, or a file the whole
+            corpus needs (a label table) cannot be read; a file one dialog or item needs becomes
+            a recorded problem instead.
         ValueError: an unknown corpus name or option value.
     """
     corpus = _corpus(name)
@@ -68,6 +70,8 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
         if "unexpected keyword" in str(exc):
             raise ValueError(f"{name}: {exc}") from None
         raise
+    except OSError as exc:  # a folder or file the readers could not open or list
+        raise DataError(exc.filename or path, f"cannot be read: {exc.strerror or exc}") from None
     return Dataset(name, labels, items, path, options, problems, skipped)
 
 

@@ -155,7 +155,10 @@ def _to_item(root: Path, row, row_number: int, consensus_path: Path, votes: dict
         return None
     transcript = ""
     if transcript_path.is_file():
-        transcript = " ".join(read_lines(transcript_path, problems)).strip()
+        try:
+            transcript = " ".join(read_lines(transcript_path, problems)).strip()
+        except DataError as exc:
+            problems.warning(transcript_path, None, f"{exc.reason}: the transcript is empty")
     meta = {"consensus": row.EmoClass.strip(), "split": row.Split_Set.strip(),
             "speaker": row.SpkrID.strip(), "gender": row.Gender.strip(),
             "arousal": _float(row.EmoAct), "valence": _float(row.EmoVal),

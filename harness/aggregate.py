@@ -8,6 +8,8 @@ mixture itself (e.g. its variance) can be inspected.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 WEIGHTINGS = ("softmax", "linear")
@@ -36,10 +38,16 @@ def candidate_weights(scores, weighting: str = "softmax") -> np.ndarray:
         w = np.exp(s - top)
         return w / w.sum()
     if weighting == "linear":
-        if (s < 0).any():
-            raise ValueError(f"linear weighting needs non-negative scores, got {s.tolist()}")
-        total = s.sum()
-        return s / total if total > 0 else np.full(s.size, 1.0 / s.size)
+        if (s < 0).any() or np.isinf(s).any():
+            raise ValueError(f"linear weighting needs finite non-negative scores, got {s.tolist()}")
+        with np.errstate(over="ignore"):
+            total = s.sum()
+        if total <= 0:
+            return np.full(s.size, 1.0 / s.size)
+        if not np.isfinite(total):  # scores near 1e308 overflow their sum: scale them first
+            scaled = s / s.max()
+            return scaled / scaled.sum()
+        return s / total
     raise ValueError(f"unknown weighting {weighting!r}; choose from {WEIGHTINGS}")
 
 
@@ -58,14 +66,21 @@ def dirichlet_mixture(dists, scores, tau: float = 1.0, weighting: str = "softmax
     p = np.asarray(dists, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"dists must be a non-empty (B, K) array, got shape {p.shape}")
-    if not np.isfinite(p).all() or (p < 0).any() or (p.sum(axis=1) <= 0).any():
+    if not np.isfinite(p).all() or (p < 0).any() or (p.max(axis=1) <= 0).any():
         raise ValueError("each candidate distribution must be finite, non-negative, non-zero")
-    if not tau > 0:
-        raise ValueError(f"tau must be positive, got {tau}")
+    if not (math.isfinite(tau) and tau > 0):
+        raise ValueError(f"tau must be positive and finite, got {tau}")
     w = candidate_weights(scores, weighting)
     if w.size != p.shape[0]:
         raise ValueError(f"{p.shape[0]} candidates but {w.size} scores")
-    beta = tau * p / p.sum(axis=1, keepdims=True)
+    # the mean of Dir(tau * p_b) is p_b / sum(p_b) whatever tau is; where entries near 1e308
+    # overflow a row's sum, the row is scaled by its largest entry first
+    with np.errstate(over="ignore"):
+        sums = p.sum(axis=1, keepdims=True)
+    if not np.isfinite(sums).all():
+        p = p / p.max(axis=1, keepdims=True)
+        sums = p.sum(axis=1, keepdims=True)
+    beta = p / sums
     means = beta / beta.sum(axis=1, keepdims=True)
     mixed = w @ means
     return mixed / mixed.sum()

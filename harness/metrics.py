@@ -113,19 +113,26 @@ def f1_from_indices(true_idx, pred_idx, k: int):
 def classification(true_votes, pred) -> dict[str, float]:
     """Accuracy and macro-F1 of argmax(pred) against the annotators' majority.
 
-    Items whose majority is tied are left out and counted in ``n_tied``.
+    Items whose majority is tied are left out and counted in ``n_tied``; a prediction row that is
+    not finite (an invalid item) is left out too, never read as class 0.
+
+    Raises:
+        ValueError: ``true_votes`` and ``pred`` are not (N, K) arrays of one shape.
     """
-    true_votes = np.atleast_2d(true_votes)
-    pred = np.atleast_2d(pred)
+    true_votes = np.atleast_2d(np.asarray(true_votes, dtype=np.float64))
+    pred = np.atleast_2d(np.asarray(pred, dtype=np.float64))
+    if true_votes.shape != pred.shape or true_votes.ndim != 2:
+        raise ValueError(f"votes and predictions must both be (N, K) of one shape; got "
+                         f"{true_votes.shape} and {pred.shape}")
     majority = majority_index(true_votes)
-    keep = majority >= 0
+    keep = (majority >= 0) & np.isfinite(pred).all(axis=1)
     k = true_votes.shape[1]
     t, p = majority[keep], pred[keep].argmax(axis=1)
     return {
         "acc": float((t == p).mean()) if t.size else float("nan"),
         "f1": float(f1_from_indices(t, p, k)) if t.size else float("nan"),
         "n_scored": int(keep.sum()),
-        "n_tied": int((~keep).sum()),
+        "n_tied": int((majority < 0).sum()),
     }
 
 
@@ -140,7 +147,11 @@ def entropy_bins(entropies, n_bins: int = 5, method: str = "width") -> tuple[np.
     Returns:
         (bin index per item in [0, n_bins), the n_bins + 1 edges).
     """
-    h = np.asarray(entropies, dtype=np.float64)
+    h = np.asarray(entropies, dtype=np.float64).reshape(-1)
+    if h.size == 0 or not np.isfinite(h).all():
+        raise ValueError(f"entropy_bins needs one or more finite entropies, got {h.size} values")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     if method == "width":
         edges = np.linspace(h.min(), h.max(), n_bins + 1)
     elif method == "quantile":
@@ -155,6 +166,9 @@ def binned_medians(values, bin_index, n_bins: int) -> tuple[np.ndarray, np.ndarr
     """Median of ``values`` per bin (NaN for an empty bin) and the item count per bin."""
     values = np.asarray(values, dtype=np.float64)
     bin_index = np.asarray(bin_index)
+    if n_bins < 1 or values.shape != bin_index.shape:
+        raise ValueError(f"need n_bins >= 1 and one bin per value; got n_bins={n_bins}, "
+                         f"{values.shape} values and {bin_index.shape} bins")
     medians = np.full(n_bins, np.nan)
     counts = np.bincount(bin_index, minlength=n_bins)[:n_bins]
     for b in np.flatnonzero(counts):

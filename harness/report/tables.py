@@ -99,10 +99,27 @@ def _fmt(value) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    """Every LaTeX special character escaped (a model name is data, never markup)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def markdown_escape(text: str) -> str:
+    """A table cell's text with ``|`` (a column break), ``\\`` and line breaks made harmless."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def markdown(header: list[str], rows) -> str:
     def cell(text, mark):
+        text = markdown_escape(text)
         return f"**{text}**" if mark == "best" else f"<u>{text}</u>" if mark == "second" else text
 
+    header = [markdown_escape(h) for h in header]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(t, m) for t, m in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -110,11 +127,11 @@ def markdown(header: list[str], rows) -> str:
 
 def latex(header: list[str], rows) -> str:
     def cell(text, mark):
-        text = text.replace("_", r"\_").replace("%", r"\%")
+        text = latex_escape(text)
         return rf"\textbf{{{text}}}" if mark == "best" else (
             rf"\underline{{{text}}}" if mark == "second" else text)
 
-    head = " & ".join(h.replace("_", r"\_").replace("²", r"$^2$") for h in header)
+    head = " & ".join(latex_escape(h).replace("²", r"$^2$") for h in header)
     body = "\n".join(" & ".join(cell(t, m) for t, m in row) + r" \\" for row in rows)
     return (f"\\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}\n\\toprule\n{head} \\\\\n"
             f"\\midrule\n{body}\n\\bottomrule\n\\end{{tabular}}")

@@ -68,7 +68,9 @@ class Request:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One generated answer with its raw cumulative log-likelihood α (no length normalisation)."""
+    """One generated answer with its raw cumulative log-likelihood α (no length normalisation);
+    α is NaN where the model returned none (a server without logprobs): such a candidate takes
+    no part where α decides (bon, w-bon)."""
 
     text: str
     n_tokens: int

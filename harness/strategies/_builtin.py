@@ -64,10 +64,18 @@ class ChainOfThought(Strategy):
 
 
 class _Beams(Strategy):
+    """B beams weighed by their α: a candidate the model returned no α for takes no part."""
+
     needs = ("beam_search", "logprobs")
 
     def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
         return Decoding(mode="beam", num_candidates=config.beams, **common_decoding(config, labels))
+
+    def usable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [c for c in candidates if c["valid"] and c["has_logprob"]]
+
+    def none_usable(self, candidates: list[dict[str, Any]]) -> str:
+        return "the model returned no log-likelihood (alpha) for its valid candidates"
 
 
 @register
@@ -111,6 +119,9 @@ class _Verified(Strategy):
 
     def usable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [c for c in candidates if c["valid"] and c.get("verifier_score") is not None]
+
+    def none_usable(self, candidates: list[dict[str, Any]]) -> str:
+        return "the verifier scored none of the valid candidates"
 
 
 @register

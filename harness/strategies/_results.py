@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,8 @@ def parsed_candidates(generation: Generation, labels: Sequence[str]) -> list[dic
     for c in generation.candidates:
         parsed = parse_distribution(c.text, labels)
         valid = parsed.valid and c.finite
-        out.append({"text": c.text, "logprob": c.logprob, "n_tokens": c.n_tokens,
+        out.append({"text": c.text, "logprob": c.logprob, "has_logprob": not math.isnan(c.logprob),
+                    "n_tokens": c.n_tokens,
                     "rule": parsed.rule, "valid": valid,
                     "probs": parsed.probs.tolist() if valid and parsed.probs is not None else None,
                     "reason": parsed.reason if c.finite else "non-finite logits"})

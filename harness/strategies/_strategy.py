@@ -76,6 +76,10 @@ class Strategy:
         """The candidates that take part in :meth:`combine`."""
         return [c for c in candidates if c["valid"]]
 
+    def none_usable(self, candidates: list[dict[str, Any]]) -> str:
+        """Why valid candidates were still not usable (the item's reason)."""
+        return "no usable candidate"
+
     def results(self, model: ModelAPI, requests: Sequence[Request], context: RunContext
                 ) -> list[ItemResult]:
         """One result per request, in order: generate through the cache, score, combine."""
@@ -89,7 +93,11 @@ class Strategy:
         scored = self.score(requests, generations, context)
         out = []
         for r, gen, (scores, usage) in zip(requests, generations, scored):
-            result = self.result(r.item_id, gen, labels, context.config, scores)
+            try:
+                result = self.result(r.item_id, gen, labels, context.config, scores)
+            except (ValueError, ArithmeticError) as exc:  # one item's candidates, not the run
+                result = ItemResult(r.item_id, error=f"combining the candidates failed: {exc}",
+                                    reason="combining failed")
             result.usage = add_usage(gen.usage, usage)
             result.notes = list(gen.notes)
             out.append(result)
@@ -115,6 +123,8 @@ class Strategy:
             result.rule, result.reason = first.get("rule"), first.get("reason") or "no candidate"
             if len(cands) > 1:
                 result.reason = "no valid candidate"
+            if any(c["valid"] for c in cands):
+                result.reason = self.none_usable(cands)
             return result
         result.probs, chosen = self.combine(usable, config)
         result.rule = chosen["rule"]

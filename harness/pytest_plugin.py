@@ -30,7 +30,7 @@ from harness.runner.grid import Cell, GridConfig
 
 RUN_DIR = pytest.StashKey[Path]()
 GRID = pytest.StashKey[GridConfig]()
-REPORT = pytest.StashKey[Path]()
+REPORT = pytest.StashKey[Any]()  # the BuiltReport
 PINNED = pytest.StashKey[bool]()
 CORPUS_OPTIONS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT",
                   "crema_d": "CREMA_D_ROOT"}
@@ -187,10 +187,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from harness.report.build import build_report
 
-    config.stash[REPORT] = build_report(run_dir)
+    built = build_report(run_dir)
+    config.stash[REPORT] = built
+    if built.bad_cells and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a cell file that is not a record
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    report = config.stash.get(REPORT, None)
-    if report is not None:
-        terminalreporter.write_line(f"harness report: {report} (tables: {report.parent / 'tables.md'})")
+    built = config.stash.get(REPORT, None)
+    if built is not None:
+        path = built.path
+        terminalreporter.write_line(f"harness report: {path} (tables: {path.parent / 'tables.md'})")
+        for _, reason in built.bad_cells:
+            terminalreporter.write_line(f"harness report: bad cell file left out: {reason}", red=True)

@@ -19,7 +19,11 @@ SCHEMA_VERSION = 1
 SCORES = ("js", "jsd", "bc", "r2", "acc", "f1")  # the metrics with a mean and a 95% CI
 
 
-class RecordSchemaError(ValueError):
+class RecordError(ValueError):
+    """Data that is not a cell record (a truncated file, ``[]``, a metric that is not a number)."""
+
+
+class RecordSchemaError(RecordError):
     """A record written under another schema version than this harness reads."""
 
 
@@ -147,18 +151,52 @@ class CellRecord:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CellRecord:
-        """Raises:
-            RecordSchemaError: the data is of another schema version (both are named)."""
-        version = data.get("schema_version", 0)
+    def from_json(cls, data: Any) -> CellRecord:
+        """The record from its JSON data, checked against the schema.
+
+        Raises:
+            RecordSchemaError: the data is of another schema version (both are named).
+            RecordError: the data is not a cell record (what is wrong is named).
+        """
+        if not isinstance(data, Mapping):
+            raise RecordError(f"not a cell record: a JSON {type(data).__name__}, not an object")
+        if "schema_version" not in data:
+            raise RecordError("not a cell record: it has no 'schema_version'")
+        version = data["schema_version"]
         if version != SCHEMA_VERSION:
             raise RecordSchemaError(f"cell record {data.get('cell', '?')!r} has schema version "
                                     f"{version}; this harness reads version {SCHEMA_VERSION}")
-        return cls(data["cell"], data["model"], data["dataset"], data["strategy"],
-                   tuple(data["labels"]), CellMetrics.from_json(data["metrics"]),
-                   data.get("seconds", 0.0), data.get("gpu_seconds", 0.0),
-                   tuple(ItemRecord.from_json(i) for i in data.get("items", ())),
-                   dict(data.get("meta", {})))
+        _check(data)
+        try:
+            return cls(data["cell"], data["model"], data["dataset"], data["strategy"],
+                       tuple(data["labels"]), CellMetrics.from_json(data["metrics"]),
+                       float(data.get("seconds", 0.0)), float(data.get("gpu_seconds", 0.0)),
+                       tuple(ItemRecord.from_json(i) for i in data.get("items", ())),
+                       dict(data.get("meta", {})))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise RecordError(f"not a cell record: {type(exc).__name__}: {exc}") from None
+
+
+def _check(data: Mapping[str, Any]) -> None:
+    """The fields the report reads, with their types (a record that passes builds a report)."""
+    for key in ("cell", "model", "dataset", "strategy"):
+        if not isinstance(data.get(key), str):
+            raise RecordError(f"not a cell record: {key!r} is missing or not a string")
+    if not isinstance(data.get("labels"), list) or not isinstance(data.get("metrics"), Mapping):
+        raise RecordError("not a cell record: 'labels' (a list) or 'metrics' (an object) missing")
+    metrics = data["metrics"]
+    for key in ("n_items", "n_valid", "valid"):
+        if not _is_number(metrics.get(key)):
+            raise RecordError(f"not a cell record: metric {key!r} is missing or not a number")
+    for key in SCORES:
+        score = metrics.get(key)
+        if score is not None and not (isinstance(score, Mapping) and _is_number(score.get("mean"))
+                                      and isinstance(score.get("ci95"), list)):
+            raise RecordError(f"not a cell record: metric {key!r} is not a mean with its ci95")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def file_stem(name: str) -> str:
@@ -182,6 +220,16 @@ def read_record(path: str | os.PathLike[str]) -> CellRecord:
 
     Raises:
         RecordSchemaError: it was written under another schema version.
-        OSError, ValueError: it cannot be read or is not a record's JSON.
+        RecordError: it cannot be read, is not JSON (a file cut short) or not a cell record;
+            the message names the file.
     """
-    return CellRecord.from_json(json.loads(Path(path).read_text()))
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: not a readable JSON file: {exc}") from None
+    try:
+        return CellRecord.from_json(data)
+    except RecordSchemaError as exc:
+        raise RecordSchemaError(f"{path}: {exc}") from None
+    except RecordError as exc:
+        raise RecordError(f"{path}: {exc}") from None

@@ -14,9 +14,11 @@ def main(argv=None) -> int:
     if not (args.run_dir / "cells").is_dir():
         print(f"error: {args.run_dir} has no cells/ folder", file=sys.stderr)
         return 2
-    path = build_report(args.run_dir)
-    print(f"report: {path}\ntables: {args.run_dir / 'tables.md'}")
-    return 0
+    built = build_report(args.run_dir)
+    print(f"report: {built.path}\ntables: {args.run_dir / 'tables.md'}")
+    for _, reason in built.bad_cells:
+        print(f"error: bad cell file left out: {reason}", file=sys.stderr)
+    return 1 if built.bad_cells else 0
 
 
 sys.exit(main())

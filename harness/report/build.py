@@ -5,62 +5,86 @@ The report only reads records (:mod:`harness.record`); it runs nothing.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness.record import CellRecord, file_stem, read_record
+from harness.record import CellRecord, RecordError, file_stem, read_record
 from harness.report.tables import TABLES, csv_text, latex, markdown
 
 TIMING_FIELDS = ("seconds", "gpu_seconds")
 
 
-def load_cells(run_dir: Path) -> list[CellRecord]:
-    """Every finished cell of the run (files written by any worker, crashed ones included).
+@dataclass(frozen=True)
+class BuiltReport:
+    """What building a report wrote, and the cell files it could not use (path, why)."""
 
-    Raises:
-        RecordSchemaError: a record was written under another schema version.
-    """
-    cells = []
+    path: Path
+    bad_cells: tuple[tuple[str, str], ...] = ()
+
+
+def load_cells(run_dir: Path) -> tuple[list[CellRecord], list[tuple[str, str]]]:
+    """Every finished cell of the run (files written by any worker, crashed ones included), and
+    each file in ``cells/`` that is not a readable record of this schema, with the reason."""
+    cells, bad = [], []
     for path in sorted((Path(run_dir) / "cells").glob("*.json")):
         try:
             cells.append(read_record(path))
-        except (OSError, json.JSONDecodeError, KeyError, TypeError):
-            continue  # a file caught mid-write by a crash: its cell is simply not finished
-    return cells
+        except RecordError as exc:
+            bad.append((str(path), str(exc)))
+    return cells, bad
 
 
-def build_report(run_dir: Path) -> Path:
-    """Write report.json, the tables (md, csv, tex) and the ambiguity figures; return report.json."""
+def build_report(run_dir: Path) -> BuiltReport:
+    """Write report.json, the tables (md, csv, tex) and the ambiguity figures from the good cell
+    files, each file replaced at once and only once everything is computed; the bad ones are
+    named in report.json (``bad_cells``) and in the result."""
     run_dir = Path(run_dir)
-    cells = load_cells(run_dir)
-    report = {"run": run_dir.name, "cells": [c.to_json(items=False) for c in cells]}
-    path = run_dir / "report.json"
-    path.write_text(json.dumps(report, indent=1, sort_keys=True))
+    cells, bad = load_cells(run_dir)
+    report = {"run": run_dir.name, "cells": [c.to_json(items=False) for c in cells],
+              "bad_cells": [{"path": path, "reason": reason} for path, reason in bad]}
+    files = {"report.json": json.dumps(report, indent=1, sort_keys=True)}
     parts = []
     for name, build in TABLES.items():
         header, rows = build(cells)
         parts.append(f"## {name}\n\n{markdown(header, rows)}\n")
-        (run_dir / f"{name}.csv").write_text(csv_text(header, rows))
-        (run_dir / f"{name}.tex").write_text(latex(header, rows) + "\n")
-    (run_dir / "tables.md").write_text("\n".join(parts))
-    _figures(cells, run_dir / "figures")
-    return path
+        files[f"{name}.csv"] = csv_text(header, rows)
+        files[f"{name}.tex"] = latex(header, rows) + "\n"
+    files["tables.md"] = "\n".join(parts)
+    figures = _figures(cells)
+    for name, text in files.items():
+        _replace(run_dir / name, text.encode())
+    if figures:
+        (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    for name, png in figures.items():
+        _replace(run_dir / "figures" / name, png)
+    return BuiltReport(run_dir / "report.json", tuple(bad))
 
 
-def _figures(cells: list[CellRecord], folder: Path) -> None:
-    """Per model and dataset: the median of each metric per entropy bin, a line per strategy."""
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a crash mid-write leaves the old file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _figures(cells: list[CellRecord]) -> dict[str, bytes]:
+    """Per model and dataset, a PNG: the median of each metric per entropy bin, a line per
+    strategy."""
     groups: dict[tuple[str, str], list[CellRecord]] = {}
     for c in cells:
         if c.metrics.bins.get("js") is not None:
             groups.setdefault((c.model, c.dataset), []).append(c)
     if not groups:
-        return
+        return {}
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
     for (model, dataset), group in groups.items():
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.4), constrained_layout=True)
         for ax, metric in zip(axes, ("js", "bc", "r2")):
@@ -74,5 +98,8 @@ def _figures(cells: list[CellRecord], folder: Path) -> None:
             ax.set_title(f"median {metric.upper() if metric != 'r2' else 'R²'}")
         axes[0].legend(fontsize=8)
         fig.suptitle(f"{model} on {dataset}")
-        fig.savefig(folder / f"{file_stem(model)}-{dataset}.png", dpi=110)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=110, format="png")
         plt.close(fig)
+        out[f"{file_stem(model)}-{dataset}.png"] = buffer.getvalue()
+    return out

@@ -1,0 +1,51 @@
+"""Cell files that are not cell records: each is named, the report is built from the good ones,
+and the run says so with a non-zero exit."""
+
+import json
+import subprocess
+import sys
+
+import harness
+from harness.record import SCHEMA_VERSION, write_record
+from harness.report import build_report
+
+BAD = {  # file name -> (content, what the reason must say)
+    "list.json": ("[]", "a JSON list, not an object"),
+    "empty.json": ("{}", "it has no 'schema_version'"),
+    "no-cell.json": (json.dumps({"schema_version": SCHEMA_VERSION}), "'cell' is missing"),
+    "truncated.json": ('{"schema_version": 1, "cell": "x", "met', "not a readable JSON file"),
+    "other-version.json": (json.dumps({"schema_version": SCHEMA_VERSION + 1, "cell": "y"}),
+                           f"has schema version {SCHEMA_VERSION + 1}; this harness reads version"),
+}
+
+
+def good_record_json(**changes) -> str:
+    data = harness.evaluate("uniform", "crema_d", n_resamples=10).to_json()
+    data["metrics"].update(changes)
+    return json.dumps(data)
+
+
+def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_property):
+    run = tmp_path / "run"
+    write_record(harness.evaluate("label-prior", "crema_d", n_resamples=10), run)
+    cases = dict(BAD)
+    cases["no-metric.json"] = (good_record_json(n_valid=None), "metric 'n_valid' is missing")
+    cases["string-metric.json"] = (good_record_json(js={"mean": "0.3", "ci95": [0, 1]}),
+                                   "metric 'js' is not a mean with its ci95")
+    for name, (content, _) in cases.items():
+        (run / "cells" / name).write_text(content)
+    built = build_report(run)
+    reasons = {path.rsplit("/", 1)[-1]: reason for path, reason in built.bad_cells}
+    assert set(reasons) == set(cases)
+    for name, (_, says) in cases.items():
+        assert name in reasons[name] and says in reasons[name], reasons[name]
+    report = json.loads(built.path.read_text())
+    assert [c["cell"] for c in report["cells"]] == ["label-prior-crema_d-base"]
+    assert len(report["bad_cells"]) == len(cases)
+    assert "label-prior" in (run / "tables.md").read_text()
+    assert not list(run.glob(".*.tmp"))  # every file written whole, no leftovers
+    done = subprocess.run([sys.executable, "-m", "harness.report", str(run)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.count("bad cell file left out") == len(cases)
+    record_property("reliability", f"hostile reports: {len(cases)} cell files that are not records "
+                                   "named, the report built from the good one, exit code 1")

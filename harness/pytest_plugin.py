@@ -31,7 +31,7 @@ from harness.runner.grid import Cell, GridConfig
 RUN_DIR = pytest.StashKey[Path]()
 GRID = pytest.StashKey[GridConfig]()
 REPORT = pytest.StashKey[Any]()  # the BuiltReport
-PINNED = pytest.StashKey[bool]()
+STARTED = pytest.StashKey[bool]()
 CORPUS_OPTIONS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT",
                   "crema_d": "CREMA_D_ROOT"}
 
@@ -60,9 +60,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     if hasattr(config, "workerinput"):
         config.stash[RUN_DIR] = Path(config.workerinput["harness_run_dir"])
-    else:  # a path only: the folder is made when a cell writes into it
+    else:  # a path only: the folder is made when a cell writes into it; the process id keeps
+        # two runs started in the same second apart
         report_dir = Path(config.getoption("--report-dir", default="reports"))
-        config.stash[RUN_DIR] = report_dir / time.strftime("%Y%m%d-%H%M%S")
+        config.stash[RUN_DIR] = report_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -98,6 +99,23 @@ def resolved_grid(config: pytest.Config, grid: GridConfig) -> GridConfig:
     return config.stash[GRID]
 
 
+def _check_run_options(config: pytest.Config, grid: GridConfig) -> None:
+    """What would only fail after cells have computed, refused before any runs: a limit below 1,
+    and report or cache folders that cannot be written (a file in the way, a read-only disk)."""
+    if grid.limit is not None and grid.limit < 1:
+        raise pytest.UsageError(f"--limit must be at least 1, not {grid.limit}")
+    for option in ("--report-dir", "--cache-dir"):
+        folder = Path(config.getoption(option))
+        probe = folder / f".harness-write-check-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise pytest.UsageError(f"{option} {folder} cannot be written: "
+                                    f"{exc.strerror or exc}") from None
+
+
 def _marks(cell: Cell) -> list[Any]:
     marks = [pytest.mark.xdist_group(name=cell.model), pytest.mark.cell]
     if cell.kind == "api":
@@ -113,9 +131,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config = metafunc.config
     grid = resolved_grid(config, metafunc.module.GRID)
     worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker and not config.stash.get(PINNED, False):  # grid cells on a worker: before torch
-        _pin_gpu(worker)
-        config.stash[PINNED] = True
+    if not config.stash.get(STARTED, False):  # the first grid module collected
+        _check_run_options(config, grid)
+        if worker:  # grid cells on a worker: pin its GPU before torch
+            _pin_gpu(worker)
+        config.stash[STARTED] = True
     metafunc.parametrize("cell", [pytest.param(c, id=c.id, marks=_marks(c))
                                   for c in grid.cells()])
 

@@ -1,0 +1,69 @@
+"""Run options that used to fail only after cells had computed are refused at start-up; long
+model names and runs started in the same second keep their files apart."""
+
+import json
+import textwrap
+
+import pytest
+
+GRID = """
+from harness.runner import GridConfig, Thresholds
+GRID = GridConfig(models=({models}), datasets=("crema_d",), thresholds={{"*": Thresholds(valid_min=1.0)}})
+
+def test_cell(cell, run_cell):
+    run_cell(cell)
+"""
+
+
+@pytest.fixture
+def grid(pytester):
+    def make(models='"uniform",', conftest=""):
+        pytester.makepyfile(test_grid=GRID.format(models=models))
+        if conftest:
+            pytester.makeconftest(textwrap.dedent(conftest))
+        return pytester
+
+    return make
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--limit", "0"], "--limit must be at least 1, not 0"),
+    (["--limit", "-3"], "--limit must be at least 1, not -3"),
+    (["--report-dir", "a-file"], "--report-dir a-file cannot be written"),
+    (["--cache-dir", "a-file/cache"], "--cache-dir a-file/cache cannot be written"),
+])
+def test_bad_run_options_are_refused_before_any_cell_runs(grid, args, says):
+    pytester = grid()
+    (pytester.path / "a-file").write_text("in the way")
+    result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([f"*{says}*"])
+    assert not list(pytester.path.rglob("cells/*.json"))
+
+
+def test_a_model_name_too_long_for_a_file_name_still_writes_its_cell(grid):
+    conftest = """
+    from harness.baselines import ChanceBaseline
+    from harness.models import register
+
+    @register("x" * 300, kind="chance")
+    def long_named(**config):
+        baseline = ChanceBaseline("uniform")
+        return baseline
+    """
+    pytester = grid(models='"' + "x" * 300 + '",', conftest=conftest)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    [cell] = list((pytester.path / "reports").rglob("cells/*.json"))
+    assert len(cell.name.encode()) < 255 and json.loads(cell.read_text())["cell"].startswith("x" * 300)
+
+
+def test_two_runs_in_the_same_second_get_their_own_folders(grid, record_property):
+    pytester = grid()
+    for _ in range(2):
+        pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    runs = sorted((pytester.path / "reports").iterdir())
+    assert len(runs) == 2 and all(len(list((r / "cells").iterdir())) == 1 for r in runs)
+    record_property("reliability", "hostile runs: --limit 0 and -3, a file as --report-dir and "
+                                   "--cache-dir refused at start-up, a 300-character model name "
+                                   "and two runs in one second kept apart, cells lost 0")

@@ -4,15 +4,24 @@ Every model call of a strategy goes through it, keyed by what determines the ans
 and weights revision, the prompt, the audio content, the decoding parameters and seed. So ``bon``
 and ``w-bon`` share one beam run, ``alm-v`` and ``w-alm-v`` one B=3 run, and a killed run resumes
 without recomputing finished items. Nothing here is pickled.
+
+A damaged cache costs nothing computed: the file's schema version (``PRAGMA user_version``) and
+columns are checked when it is opened, and an unusable file (not a database, a directory, another
+schema, read-only) is refused then, naming it and what to do, before any model runs; a row that
+cannot be read back is a miss (recomputed, counted in ``damaged``, logged); a write that fails (a
+full disk) is a warning, and what was computed stays in the run's results.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -28,6 +37,9 @@ from harness.models.api import (
     Request,
 )
 
+SCHEMA_VERSION = 1
+COLUMNS = ("key", "kind", "model", "value", "created")
+_LOG = logging.getLogger("harness.cache")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     key TEXT PRIMARY KEY,
@@ -43,26 +55,60 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class CacheError(RuntimeError):
+    """The cache file cannot be used; the message names it and says what to do."""
+
+
 class GenerationCache:
     """A key-value store of model outputs. ``path=None`` keeps it in memory (tests, one-off runs).
 
     Attributes:
         hits: Lookups answered from the cache since it was opened.
         misses: Lookups that had to be computed.
+        damaged: Rows found but unreadable (recomputed, as misses).
+
+    Raises:
+        CacheError: the file is not a usable cache of this schema (at opening, before any work).
     """
 
     def __init__(self, path: str | Path | None = None, timeout: float = 120.0) -> None:
         self.path = str(path) if path is not None else ":memory:"
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        self._retry_locked("PRAGMA journal_mode=WAL", timeout)
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self.hits = self.misses = self.damaged = 0
+        try:
+            if path is not None:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                if Path(path).is_dir():
+                    raise CacheError(f"{path}: is a directory, not a cache file: delete it or "
+                                     "give another --cache-dir")
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            self._retry_locked("PRAGMA journal_mode=WAL", timeout)
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._open_schema(timeout)
+        except (sqlite3.Error, OSError) as exc:
+            raise CacheError(f"{self.path}: not a usable generation cache ({exc}); delete it or "
+                             "give another --cache-dir") from None
+
+    def _open_schema(self, timeout: float) -> None:
+        """Create the table in a new file, or check an existing file's version and columns; take
+        the write lock once, so that a read-only file is refused now rather than after work."""
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise CacheError(f"{self.path}: a cache of schema version {version}, written by a newer "
+                             f"harness; this one reads version {SCHEMA_VERSION}: give another "
+                             "--cache-dir")
         self._retry_locked(_SCHEMA, timeout)
-        self.hits = 0
-        self.misses = 0
+        columns = tuple(row[1] for row in self._db.execute("PRAGMA table_info(entries)"))
+        if columns != COLUMNS:
+            raise CacheError(f"{self.path}: its entries table has columns {list(columns)}, not "
+                             f"{list(COLUMNS)}: give another --cache-dir")
+        self._retry_locked("BEGIN IMMEDIATE", timeout)
+        try:
+            if version < SCHEMA_VERSION:
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        finally:
+            self._db.execute("COMMIT")
 
     def _retry_locked(self, statement: str, timeout: float) -> None:
         """Switching a new file to WAL can report "locked" at once when several processes
@@ -82,31 +128,51 @@ class GenerationCache:
     def close(self) -> None:
         self._db.close()
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
-        """The cached values of those ``keys`` that are present."""
+    def get_many(self, keys: Sequence[str], decode: Callable[[Any], Any] = lambda v: v
+                 ) -> dict[str, Any]:
+        """The cached values of those ``keys`` that are present and readable, each passed
+        through ``decode``; a row that is not JSON or that ``decode`` rejects is a miss."""
         found: dict[str, Any] = {}
         for start in range(0, len(keys), 500):
             chunk = list(keys[start:start + 500])
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk)
-            found.update((k, json.loads(v)) for k, v in rows)
+            for key, value in rows:
+                try:
+                    found[key] = decode(json.loads(value))
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    self.damaged += 1
+                    _LOG.warning("%s: unreadable cache row %s... (%s: %s): recomputing it",
+                                 self.path, key[:12], type(exc).__name__, exc)
         self.hits += len(found)
         self.misses += len(set(keys) - set(found))
         return found
 
-    def put_many(self, kind: str, model: str, items: Iterable[tuple[str, Any]]) -> None:
-        """Store ``(key, value)`` pairs in one transaction (values must be JSON-serialisable)."""
+    def put_many(self, kind: str, model: str, items: Iterable[tuple[str, Any]]) -> bool:
+        """Store ``(key, value)`` pairs in one transaction (values must be JSON-serialisable).
+
+        Returns False, after a warning naming the file and the error (a full disk, a file
+        locked too long), when they could not be stored: the caller keeps its results.
+        """
         now = time.time()
         rows = [(k, kind, model, json.dumps(v, allow_nan=True), now) for k, v in items]
         if not rows:
-            return
-        self._db.execute("BEGIN IMMEDIATE")
+            return True
         try:
-            self._db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(f"INSERT OR REPLACE INTO entries ({', '.join(COLUMNS)}) "
+                                     "VALUES (?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):  # never hide the error that matters
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            warnings.warn(f"{self.path}: {len(rows)} results not stored ({exc}); they are kept "
+                          "for this run but a rerun computes them again", stacklevel=3)
+            return False
+        return True
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
@@ -139,7 +205,7 @@ def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Deco
         cache = GenerationCache()  # in memory: the same chunking and progress, nothing kept
     chunk = int(os.environ.get("HARNESS_CACHE_CHUNK", chunk))
     keys = [generation_key(model.info, r, decoding) for r in requests]
-    found = cache.get_many(keys)
+    found = cache.get_many(keys, _decode)
     missing = [i for i, k in enumerate(keys) if k not in found]
     out: dict[str, Generation] = {}
     for start in range(0, len(missing), chunk):
@@ -150,7 +216,7 @@ def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Deco
         out.update((keys[i], g) for i, g in zip(part, fresh))
         if progress is not None:
             progress(len(keys) - len(missing) + start + len(part))
-    return [out[k] if k in out else _decode(found[k]) for k in keys]
+    return [out[k] if k in out else found[k] for k in keys]
 
 
 def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: Sequence[str],
@@ -161,14 +227,14 @@ def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: 
     if cache is None:
         return list(model.label_logprobs(requests, labels))
     keys = [labels_key(model.info, r, labels) for r in requests]
-    found = cache.get_many(keys)
+    found = cache.get_many(keys, lambda value: _decode_scores(value, len(labels)))
     missing = [i for i, k in enumerate(keys) if k not in found]
     fresh = model.label_logprobs([requests[i] for i in missing], labels) if missing else []
     cache.put_many("labels", model.info.name,
                    [(keys[i], _encode_scores(row)) for i, row in zip(missing, fresh)
                     if row.error is None and np.isfinite(row.logprobs).all()])
     rows = {keys[i]: row for i, row in zip(missing, fresh)}
-    return [rows[k] if k in rows else _decode_scores(found[k]) for k in keys]
+    return [rows[k] if k in rows else found[k] for k in keys]
 
 
 def _encode(generation: Generation) -> dict:
@@ -179,8 +245,11 @@ def _encode(generation: Generation) -> dict:
 
 
 def _decode(value: dict) -> Generation:
-    return Generation(tuple(Candidate(**c) for c in value["candidates"]), usage=value["usage"],
-                      notes=tuple(value.get("notes", ())))
+    """A stored generation; raises (TypeError, KeyError, ValueError) on a row of another shape."""
+    candidates = tuple(Candidate(**c) for c in value["candidates"])
+    if not all(isinstance(c.text, str) for c in candidates) or not isinstance(value["usage"], dict):
+        raise ValueError("a candidate's text or the usage has the wrong type")
+    return Generation(candidates, usage=value["usage"], notes=tuple(value.get("notes", ())))
 
 
 def _encode_scores(row: LabelScores) -> list | dict:
@@ -189,10 +258,12 @@ def _encode_scores(row: LabelScores) -> list | dict:
     return {"logprobs": values, "notes": list(row.notes)} if row.notes else values
 
 
-def _decode_scores(value: list | dict) -> LabelScores:
+def _decode_scores(value: list | dict, width: int) -> LabelScores:
+    """A stored row of label scores; raises (ValueError, KeyError, TypeError) on another shape."""
     import numpy as np
 
-    if isinstance(value, dict):
-        return LabelScores(np.asarray(value["logprobs"], dtype=np.float64), None,
-                           tuple(value.get("notes", ())))
-    return LabelScores(np.asarray(value, dtype=np.float64))
+    notes = tuple(value.get("notes", ())) if isinstance(value, dict) else ()
+    row = np.asarray(value["logprobs"] if isinstance(value, dict) else value, dtype=np.float64)
+    if row.shape != (width,):
+        raise ValueError(f"a row of {row.shape} scores for {width} labels")
+    return LabelScores(row, None, notes)

@@ -114,6 +114,12 @@ def _check_run_options(config: pytest.Config, grid: GridConfig) -> None:
         except OSError as exc:
             raise pytest.UsageError(f"{option} {folder} cannot be written: "
                                     f"{exc.strerror or exc}") from None
+    from harness.cache import CacheError, GenerationCache
+
+    try:  # a damaged or foreign cache file: refused now, not after the first cell computed
+        GenerationCache(Path(config.getoption("--cache-dir")) / "generations.sqlite").close()
+    except CacheError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _marks(cell: Cell) -> list[Any]:

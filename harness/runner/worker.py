@@ -91,8 +91,9 @@ class GridWorker:
         if cell.kind != "chance" and get_strategy(cell.strategy).needs_verifier:
             verifier = self.model(self.grid.verifier_for(cell.model))
         progress = Progress(cell.id, len(dataset), progress_sink) if progress_sink else None
+        cache = None if cell.kind == "chance" else self.cache  # a baseline needs no cache
         try:
-            record = evaluate(model, dataset, cell.strategy, verifier=verifier, cache=self.cache,
+            record = evaluate(model, dataset, cell.strategy, verifier=verifier, cache=cache,
                               config=StrategyConfig(seed=self.grid.seed), progress=progress)
         except StrategyUnsupported as exc:
             raise CellSkipped(str(exc)) from None

@@ -99,4 +99,4 @@ def test_chance_baselines_need_no_cache(tmp_path):
     record, path = worker.run(Cell("uniform", "crema_d", "base"))
     assert path.is_file() and record.metrics.valid == 1.0
     with pytest.raises(CacheError, match="generations.sqlite: not a usable generation cache"):
-        worker.cache
+        _ = worker.cache

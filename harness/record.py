@@ -92,7 +92,9 @@ class CellMetrics:
 
 @dataclass(frozen=True)
 class ItemRecord:
-    """One item's prediction (None when invalid) and how it came about."""
+    """One item's prediction (None when invalid) and how it came about; for an invalid item,
+    ``answer`` keeps what the model said (its first candidate, cut at 2,000 characters: a
+    refusal, a reply with no distribution)."""
 
     id: str
     probs: tuple[float, ...] | None
@@ -101,18 +103,22 @@ class ItemRecord:
     error: str | None = None
     tokens: int = 0
     notes: tuple[str, ...] = ()
+    answer: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "probs": None if self.probs is None else list(self.probs),
-                "rule": self.rule, "reason": self.reason, "error": self.error,
-                "tokens": self.tokens, "notes": list(self.notes)}
+        out = {"id": self.id, "probs": None if self.probs is None else list(self.probs),
+               "rule": self.rule, "reason": self.reason, "error": self.error,
+               "tokens": self.tokens, "notes": list(self.notes)}
+        if self.answer is not None:
+            out["answer"] = self.answer
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ItemRecord:
         probs = data.get("probs")
         return cls(data["id"], None if probs is None else tuple(probs), data.get("rule"),
                    data.get("reason", ""), data.get("error"), data.get("tokens", 0),
-                   tuple(data.get("notes", ())))
+                   tuple(data.get("notes", ())), data.get("answer"))
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,15 @@
 Each answers from a script of behaviours, one per request: ``ok`` (a well-formed answer),
 ``429`` (with ``Retry-After``), ``500``, ``timeout`` (answers too late), ``malformed`` (a body that
 is not JSON), ``truncated`` (a well-formed response whose model text is cut off), ``401-echo``
-(an error that echoes the API key, as some servers do). Every request is recorded.
+and ``400-echo`` (errors that echo the API key, as some servers do), ``echo-200`` (an answer
+whose text holds the key verbatim, reversed, base64-encoded and as a dictionary key), ``drip``
+(a well-formed answer sent one byte every ``delay`` / 40 seconds), ``html`` (a 200 whose body is
+an HTML page), ``refusal`` (an OpenAI refusal). Every request is recorded.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
@@ -70,26 +74,42 @@ class ScriptedServer:
         if behaviour == "500":
             return _send(handler, 500, {"error": {"message": "boom", "code": 500,
                                                   "status": "INTERNAL"}}, {"retry-after-ms": "10"})
-        if behaviour == "401-echo":
-            key = handler.headers.get("authorization", "") + handler.headers.get("x-goog-api-key", "")
-            return _send(handler, 401, {"error": {"message": f"Incorrect API key provided: {key}",
-                                                  "code": 401, "status": "UNAUTHENTICATED"}})
+        key = handler.headers.get("authorization", "").removeprefix("Bearer ") + handler.headers.get(
+            "x-goog-api-key", "")
+        if behaviour in ("401-echo", "400-echo"):
+            code = int(behaviour[:3])
+            return _send(handler, code, {"error": {
+                "message": f"Incorrect API key provided: {key}", "code": code,
+                "status": "UNAUTHENTICATED" if code == 401 else "INVALID_ARGUMENT"}})
+        if behaviour == "html":
+            return _send(handler, 200, None, raw=b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                         content_type="text/html")
+        if behaviour == "echo-200":
+            encoded = base64.b64encode(f"key={key}".encode()).decode()
+            text = f'{{"{key}": 0.9, "Anger": 0.1}} {encoded} {key[::-1]}'
+            return self.respond_text(handler, text)
+        if behaviour == "refusal":
+            return _send(handler, 200, self.openai_body(self.requests[-1]["body"], None,
+                                                        refusal="I can't help with that."))
         if behaviour == "malformed":
             return _send(handler, 200, None, raw=b"this is not json {")
         text = self.text[: len(self.text) // 2] if behaviour == "truncated" else self.text
+        self.respond_text(handler, text, drip=self.delay / 40 if behaviour == "drip" else 0.0)
+
+    def respond_text(self, handler, text: str, drip: float = 0.0) -> None:
         request = self.requests[-1]["body"]
         _send(handler, 200, self.openai_body(request, text) if self.kind == "openai"
-              else self.gemini_body(request, text))
+              else self.gemini_body(request, text), drip=drip)
 
     @staticmethod
-    def openai_body(request: dict, text: str) -> dict:
+    def openai_body(request: dict, text: str | None, refusal: str | None = None) -> dict:
         n = request.get("n", 1)
         choices = []
         for i in range(n):
             tokens = [{"token": "x", "logprob": -0.1 * (i + 1), "bytes": None, "top_logprobs": []}
                       for _ in range(5)]
             choices.append({"index": i, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": text},
+                            "message": {"role": "assistant", "content": text, "refusal": refusal},
                             "logprobs": {"content": tokens} if request.get("logprobs") else None})
         return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
                 "model": request.get("model", "m"), "choices": choices,
@@ -106,13 +126,20 @@ class ScriptedServer:
                                   "totalTokenCount": 130 + 25 * n}}
 
 
-def _send(handler, status: int, payload, headers: dict | None = None, raw: bytes | None = None):
+def _send(handler, status: int, payload, headers: dict | None = None, raw: bytes | None = None,
+          content_type: str = "application/json", drip: float = 0.0):
     data = raw if raw is not None else json.dumps(payload).encode()
     handler.send_response(status)
-    handler.send_header("content-type", "application/json")
+    handler.send_header("content-type", content_type)
     handler.send_header("content-length", str(len(data)))
     for k, v in (headers or {}).items():
         handler.send_header(k, v)
     handler.end_headers()
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up (timeout)
-        handler.wfile.write(data)
+        if not drip:
+            handler.wfile.write(data)
+            return
+        for byte in data:  # one byte at a time, each inside any per-read timeout
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            time.sleep(drip)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
-from harness.models.api import Generation
+from harness.models.api import Generation, KeyRejected
 
 # USD per million tokens (input, output); estimates for the cost column, override per model
 PRICES = {
@@ -30,32 +33,71 @@ def wav_bytes(audio: np.ndarray, sr: int = 16_000) -> bytes:
 
 
 class Scrubber:
-    """Removes the backend's secrets (and anything shaped like an API key) from text."""
+    """Removes the backend's secrets from text: verbatim, reversed and base64-encoded (at any
+    alignment, either alphabet), and anything shaped like an API key."""
 
     def __init__(self, secrets: Sequence[str | None]) -> None:
-        self._secrets = [s for s in secrets if s]
+        self._forms = sorted({form for s in secrets if s for form in _forms(s)}, key=len,
+                             reverse=True)
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
+        for form in self._forms:
+            text = text.replace(form, "***")
         return _KEY_SHAPES.sub("***", text)
 
+    def generation(self, generation: Generation) -> Generation:
+        """The generation with every candidate's text and its error scrubbed (what the model
+        says goes into the cache and the records)."""
+        candidates = tuple(replace(c, text=self(c.text)) for c in generation.candidates)
+        error = None if generation.error is None else self(generation.error)
+        return replace(generation, candidates=candidates, error=error)
 
-def run_bounded(call: Callable, requests: Sequence, workers: int, scrub: Scrubber) -> list[Generation]:
+
+def _forms(secret: str) -> set[str]:
+    """The secret, reversed, and the parts of its base64 encodings that depend on it alone."""
+    forms = {secret, secret[::-1]}
+    if len(secret) >= 8:
+        raw = secret.encode()
+        for offset in range(3):  # where the secret starts within a 3-byte group
+            encoded = base64.b64encode(b"\0" * offset + raw).decode()
+            first, end = -(-8 * offset // 6), 8 * (offset + len(raw)) // 6
+            core = encoded[first:end]
+            forms |= {core, core.replace("+", "-").replace("/", "_")}
+    return {f for f in forms if len(f) >= 4}
+
+
+def run_bounded(call: Callable, requests: Sequence, workers: int, scrub: Scrubber,
+                key_rejected: Callable[[Exception], str | None] = lambda exc: None
+                ) -> list[Generation]:
     """``call(request)`` for every request, at most ``workers`` at a time, in request order.
 
     A request whose call raises (after the SDK's own retries) becomes a Generation carrying the
-    reason, with secrets scrubbed; the others are unaffected.
+    reason, with secrets scrubbed; the others are unaffected. An error that ``key_rejected``
+    recognises (a 401/403) stops the rest unsent and raises :class:`KeyRejected`.
+
+    Raises:
+        KeyRejected: the API refused the key.
     """
+    refused: list[str] = []
+    stop = threading.Event()
 
     def safe(request) -> Generation:
+        if stop.is_set():
+            return Generation(error="not sent: the API refused the key")
         try:
-            return call(request)
+            return scrub.generation(call(request))
         except Exception as exc:  # SDK errors, timeouts, malformed bodies: one item's failure
+            message = key_rejected(exc)
+            if message is not None:
+                refused.append(message)
+                stop.set()
             return Generation(error=scrub(f"{type(exc).__name__}: {exc}")[:500])
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(safe, requests))
+        out = list(pool.map(safe, requests))
+    if refused:
+        raise KeyRejected(refused[0])
+    return out
 
 
 def usage_of(prompt_tokens: int, completion_tokens: int, model: str,

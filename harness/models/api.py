@@ -17,6 +17,11 @@ class ModelUnavailable(RuntimeError):
     """The backend cannot run here (weights, package or key missing); the message says what to set."""
 
 
+class KeyRejected(ModelUnavailable):
+    """The API refused the key (401/403): every later request of the model would fail the same
+    way, so the model's run stops at once; the message names the variable to check."""
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How to decode. ``num_candidates`` is the beam width (returned beams) or the sample count."""

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
+from harness.models._deadline import deadline_transport
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
 RETRY_AFTER_MAX_S = 60.0
@@ -22,9 +23,12 @@ class GeminiBackend:
     """A Gemini model that hears the clip and reads the prompt."""
 
     def __init__(self, name: str, model: str, *, api_key: str, base_url: str | None = None,
-                 attempts: int = 5, timeout_s: float = 60.0, concurrency: int = 8,
-                 rate_limit_retries: int = 3, json_mode: bool = False, logprobs: bool = False,
-                 prices: dict | None = None, retry_initial_delay: float = 1.0):
+                 attempts: int = 5, timeout_s: float = 60.0, deadline_s: float = 120.0,
+                 concurrency: int = 8, rate_limit_retries: int = 3, json_mode: bool = False,
+                 logprobs: bool = False, prices: dict | None = None,
+                 retry_initial_delay: float = 1.0):
+        """``timeout_s`` bounds each read, ``deadline_s`` each request as a whole (a server that
+        drips its answer is cut off, and the SDK retries as after any timeout)."""
         from google import genai
         from google.genai import types
 
@@ -37,7 +41,8 @@ class GeminiBackend:
                                        max_delay=30.0,
                                        http_status_codes=[408, 500, 502, 503, 504])
         http = types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000),
-                                 retry_options=retry)
+                                 retry_options=retry,
+                                 client_args={"transport": deadline_transport(deadline_s)})
         self._client = genai.Client(api_key=api_key, http_options=http)
         caps = Capabilities(logprobs=logprobs, n_candidates=True, beam_search=False,
                             label_logprobs=False, structured_output=True)
@@ -48,7 +53,15 @@ class GeminiBackend:
         if decoding.mode == "beam":
             raise ValueError(f"{self.info.name} has no beam search")
         return run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
-                           self._scrub)
+                           self._scrub, self._key_rejected)
+
+    def _key_rejected(self, exc: Exception) -> str | None:
+        from google.genai import errors
+
+        if isinstance(exc, errors.APIError) and exc.code in (401, 403):
+            return (f"{self.info.name}: the API refused the key (HTTP {exc.code}); check "
+                    "GEMINI_API_KEY (or GOOGLE_API_KEY)")
+        return None
 
     def _config(self, decoding: Decoding):
         config: dict[str, Any] = {"temperature": 0.0 if decoding.mode == "greedy" else decoding.temperature,
@@ -84,6 +97,10 @@ class GeminiBackend:
         raise AssertionError("unreachable")
 
     def _generation(self, response) -> Generation:
+        if not response.candidates:  # blocked before any candidate: say why
+            feedback = getattr(response, "prompt_feedback", None)
+            reason = getattr(feedback, "block_reason", None)
+            return Generation(error=f"no candidates: {reason or 'the answer was empty'}")
         meta = response.usage_metadata
         completion = getattr(meta, "candidates_token_count", 0) or 0
         candidates = []

@@ -12,6 +12,7 @@ import math
 import os
 
 from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
+from harness.models._deadline import deadline_transport, httpx_module
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
 GPT4O_AUDIO_MODEL = "gpt-4o-audio-preview"
@@ -22,23 +23,36 @@ class OpenAIChatBackend:
 
     def __init__(self, name: str, model: str, *, api_key: str, base_url: str | None = None,
                  capabilities: Capabilities, max_retries: int = 4, timeout: float = 60.0,
-                 concurrency: int = 8, json_mode: bool = False, prices: dict | None = None):
+                 deadline_s: float = 120.0, concurrency: int = 8, json_mode: bool = False,
+                 prices: dict | None = None, key_variable: str = "OPENAI_API_KEY"):
+        """``timeout`` bounds each read, ``deadline_s`` each request as a whole (a server that
+        drips its answer is cut off, and the SDK retries as after any timeout)."""
         from openai import OpenAI
 
         self.model = model
         self.json_mode = json_mode
         self.concurrency = concurrency
         self.prices = prices
+        self.key_variable = key_variable
         self._scrub = Scrubber([api_key])
+        http = httpx_module().Client(transport=deadline_transport(deadline_s), timeout=timeout)
         self._client = OpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries,
-                              timeout=timeout)
+                              timeout=timeout, http_client=http)
         self.info = ModelInfo(name, model, "", base_url or "api.openai.com", capabilities)
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.mode == "beam" and not self.info.capabilities.beam_search:
             raise ValueError(f"{self.info.name} has no beam search")
         return run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
-                           self._scrub)
+                           self._scrub, self._key_rejected)
+
+    def _key_rejected(self, exc: Exception) -> str | None:
+        import openai
+
+        if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            return (f"{self.info.name}: the API refused the key (HTTP {exc.status_code}); "
+                    f"check {self.key_variable}")
+        return None
 
     def _one(self, request, decoding: Decoding) -> Generation:
         audio = base64.b64encode(wav_bytes(request.audio)).decode()
@@ -61,6 +75,8 @@ class OpenAIChatBackend:
         return self._generation(response, decoding.num_candidates)
 
     def _generation(self, response, n: int) -> Generation:
+        if not hasattr(response, "choices"):  # an HTML error page, a proxy's text
+            raise ValueError(f"the server's answer is not a chat completion: {str(response)[:200]!r}")
         usage = response.usage
         completion = getattr(usage, "completion_tokens", 0) or 0
         candidates = []
@@ -71,7 +87,9 @@ class OpenAIChatBackend:
                 n_tokens = len(tokens)
             else:
                 logprob, n_tokens = float("nan"), completion // max(1, n)
-            candidates.append(Candidate(choice.message.content or "", n_tokens, logprob,
+            # a refusal carries its text apart from the content: keep it, it says why
+            text = choice.message.content or getattr(choice.message, "refusal", None) or ""
+            candidates.append(Candidate(text, n_tokens, logprob,
                                         not tokens or math.isfinite(logprob)))
         if all(math.isfinite(c.logprob) for c in candidates):  # best first, when ranked
             candidates.sort(key=lambda c: -c.logprob)
@@ -104,5 +122,6 @@ def openai_compatible(model: str, base_url: str | None = None, api_key: str | No
     key = api_key or os.environ.get("OPENAI_COMPATIBLE_API_KEY") or "EMPTY"
     caps = Capabilities(logprobs=True, n_candidates=True, beam_search=beam_search,
                         label_logprobs=False, structured_output=True)
+    options.setdefault("key_variable", "OPENAI_COMPATIBLE_API_KEY")
     return OpenAIChatBackend(f"openai-compatible:{model}", model, api_key=key, base_url=url,
                              capabilities=caps, **options)

@@ -100,8 +100,9 @@ def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strat
 
 
 def _item_record(r: ItemResult) -> ItemRecord:
+    answer = r.candidates[0]["text"][:2000] if r.probs is None and r.candidates else None
     return ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()), r.rule,
-                      r.reason, r.error, r.tokens, tuple(r.notes))
+                      r.reason, r.error, r.tokens, tuple(r.notes), answer)
 
 
 def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.models.api import KeyRejected
 from harness.record import CellRecord, write_record
 from harness.runner.grid import Cell, GridConfig
 from harness.strategies import StrategyConfig, StrategyUnsupported, get_strategy
@@ -97,6 +98,11 @@ class GridWorker:
                               config=StrategyConfig(seed=self.grid.seed), progress=progress)
         except StrategyUnsupported as exc:
             raise CellSkipped(str(exc)) from None
+        except KeyRejected as exc:  # this cell fails; the model's later cells skip, unsent
+            for name in {cell.model, self.grid.verifier_for(cell.model)}:
+                if str(exc).startswith(f"{name}:"):
+                    self._models[name] = CellSkipped(f"stopped: {exc}")
+            raise
         record = dataclasses.replace(record, cell=cell.id, model=cell.model)
         return record, write_record(record, self.run_dir)
 

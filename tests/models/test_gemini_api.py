@@ -94,7 +94,7 @@ def test_missing_key(monkeypatch):
 def test_the_key_never_reaches_an_artifact(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     dataset = load_dataset("crema_d")[:2]
-    with ScriptedServer("gemini", ["401-echo", "ok"]) as server:
+    with ScriptedServer("gemini", ["400-echo", "ok"]) as server:
         results = run_strategy("base", gemini(server, concurrency=1), dataset,
                                cache=GenerationCache(tmp_path / "cache.sqlite"))
     headers = {k.lower(): v for k, v in server.requests[0]["headers"].items()}

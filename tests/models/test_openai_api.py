@@ -134,7 +134,7 @@ def test_the_key_never_reaches_an_artifact(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     dataset = load_dataset("crema_d")[:3]
     cache_path = tmp_path / "cache.sqlite"
-    with ScriptedServer("openai", ["401-echo", "ok", "ok"]) as server:
+    with ScriptedServer("openai", ["400-echo", "ok", "ok"]) as server:
         results = run_strategy("base", gpt4o(server, max_retries=0, concurrency=1), dataset,
                                cache=GenerationCache(cache_path))
     headers = {k.lower(): v for k, v in server.requests[0]["headers"].items()}

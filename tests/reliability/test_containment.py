@@ -51,7 +51,7 @@ def test_a_runs_files_hold_no_pickles_and_no_key(tmp_path, caplog, record_proper
     dataset = load_dataset("crema_d")[:5]
     cache = GenerationCache(tmp_path / "cache" / "generations.sqlite")
     run = tmp_path / "reports" / "run"
-    with ScriptedServer("openai", ["401-echo", "ok", "500", "ok", "ok", "ok"]) as server:
+    with ScriptedServer("openai", ["400-echo", "ok", "500", "ok", "ok", "ok"]) as server:
         model = get_model("gpt-4o", api_key=KEY, base_url=server.url + "/v1", max_retries=0,
                           concurrency=1)
         for predictor in (model, "uniform"):

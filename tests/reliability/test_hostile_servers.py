@@ -1,0 +1,110 @@
+"""API servers that misbehave: one that drips its answer, one that sends an HTML page, one that
+refuses, one that echoes the key in a 200 answer, one that rejects the key. Each item gets its
+reason and nothing stalls; a rejected key stops the model at once; no file or cache row holds the
+key in any form."""
+
+import base64
+import sqlite3
+import time
+
+import pytest
+
+pytest.importorskip("openai", reason="the api extra is not installed")
+
+import harness  # noqa: E402
+from harness.cache import GenerationCache  # noqa: E402
+from harness.data import load_dataset  # noqa: E402
+from harness.models import KeyRejected, get_model  # noqa: E402
+from harness.record import write_record  # noqa: E402
+from harness.report import build_report  # noqa: E402
+from harness.runner import Cell, CellSkipped, GridConfig, GridWorker  # noqa: E402
+from tests.api_servers import ScriptedServer  # noqa: E402
+
+KEY = "sk-test-PLANTED-k3y-0123456789abcdefXYZ"
+
+
+def gpt4o(server, **options):
+    options = {"max_retries": 0, "concurrency": 1, **options}
+    return get_model("gpt-4o", api_key=KEY, base_url=server.url + "/v1", **options)
+
+
+def test_a_dripping_server_is_cut_off_at_the_deadline(record_property):
+    dataset = load_dataset("crema_d")[:3]
+    with ScriptedServer("openai", ["ok", "drip", "ok"], delay=40.0) as server:  # ~20 s of drip
+        start = time.monotonic()
+        record = harness.evaluate(gpt4o(server, timeout=3, deadline_s=1.0), dataset, "base",
+                                  n_resamples=10)
+        elapsed = time.monotonic() - start
+    items = {i.id: i for i in record.items}
+    assert "timed out" in items[dataset[1].id].error.lower()
+    assert items[dataset[0].id].probs is not None and items[dataset[2].id].probs is not None
+    assert elapsed < 10
+    record_property("reliability", f"hostile servers: a dripping answer cut off at its 1 s deadline "
+                                   f"(the run took {elapsed:.1f} s), an HTML page, a refusal kept "
+                                   "in the record, a rejected key stopping the model after 1 "
+                                   "request, a key echoed 4 ways in a 200 answer stored 0 times")
+
+
+def test_an_html_page_and_a_refusal_are_item_reasons_with_the_text_kept(tmp_path):
+    dataset = load_dataset("crema_d")[:3]
+    with ScriptedServer("openai", ["html", "refusal", "ok"]) as server:
+        record = harness.evaluate(gpt4o(server), dataset, "base", n_resamples=10)
+    html, refusal, fine = record.items
+    assert "not a chat completion" in html.error and "502 Bad Gateway" in html.error
+    assert refusal.probs is None and refusal.answer == "I can't help with that."
+    assert fine.probs is not None and fine.answer is None
+
+
+def test_a_rejected_key_stops_the_model_at_once(tmp_path):
+    dataset = load_dataset("crema_d")[:6]
+    with ScriptedServer("openai", ["401-echo"] + ["ok"] * 10) as server:
+        with pytest.raises(KeyRejected, match="gpt-4o: the API refused the key .*check OPENAI_API_KEY"):
+            harness.evaluate(gpt4o(server), dataset, "base")
+        assert len(server.requests) == 1  # not one failing request per item
+        worker = GridWorker(tmp_path / "run", tmp_path / "cache", GridConfig(models=("gpt-4o",)))
+        worker._models["gpt-4o"] = gpt4o(server)
+        server.script = ["401-echo"]
+        with pytest.raises(KeyRejected):
+            worker.run(Cell("gpt-4o", "crema_d", "base"))
+        with pytest.raises(CellSkipped, match="stopped: gpt-4o: the API refused the key"):
+            worker.run(Cell("gpt-4o", "iemocap", "base"))
+        assert len(server.requests) == 2
+    assert KEY not in str(worker._models["gpt-4o"])
+
+
+def forms(key: str) -> list[bytes]:
+    core = base64.b64encode(f"key={key}".encode()).decode()[8:-8]
+    return [key.encode(), key[::-1].encode(), core.encode(), key[6:30].encode()]
+
+
+def test_a_key_echoed_in_an_answer_is_stored_nowhere(tmp_path):
+    dataset = load_dataset("crema_d")[:4]
+    cache = GenerationCache(tmp_path / "cache" / "generations.sqlite")
+    run = tmp_path / "reports" / "run"
+    with ScriptedServer("openai", ["echo-200", "echo-200", "ok", "echo-200"]) as server:
+        record = harness.evaluate(gpt4o(server), dataset, "base", cache=cache, n_resamples=10)
+    write_record(record, run)
+    build_report(run)
+    cache.close()
+    rows = [value for (value,) in sqlite3.connect(cache.path).execute("SELECT value FROM entries")]
+    assert len(rows) == 4 and any("***" in row for row in rows)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    for path in files:
+        data = path.read_bytes()
+        assert not any(form in data for form in forms(KEY)), path
+
+
+def test_gemini_too_cuts_a_drip_off_and_stops_on_a_rejected_key():
+    pytest.importorskip("google.genai", reason="the api extra is not installed")
+    dataset = load_dataset("crema_d")[:2]
+    options = {"api_key": "AIzaTESTKEY0123456789abcdefgh", "attempts": 1, "concurrency": 1}
+    with ScriptedServer("gemini", ["drip", "ok"], delay=40.0) as server:
+        model = get_model("gemini-2.0-flash", base_url=server.url, timeout_s=3, deadline_s=1.0,
+                          **options)
+        record = harness.evaluate(model, dataset, "base", n_resamples=10)
+    assert "total deadline" in record.items[0].error and record.items[1].probs is not None
+    with ScriptedServer("gemini", ["401-echo", "ok"]) as server:
+        model = get_model("gemini-2.0-flash", base_url=server.url, **options)
+        with pytest.raises(KeyRejected, match="check GEMINI_API_KEY"):
+            harness.evaluate(model, dataset, "base")
+        assert len(server.requests) == 1

@@ -19,6 +19,7 @@ import dataclasses
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +84,25 @@ def _pin_gpu(worker: str) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[int(worker.removeprefix("gw")) % len(gpus)]
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _share_cores() -> None:
+    """Each of N xdist workers gets cores // N threads (at least one) for torch and BLAS, unless
+    the user set them: with -n 4 on 2 cores every worker took both, and the tiny model ran 4x
+    slower in total than one process alone."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    torch = sys.modules.get("torch")  # imported already (by a conftest): tell it directly
+    if torch is not None and "OMP_NUM_THREADS" not in _USER_SET:
+        torch.set_num_threads(threads)
+
+
+_USER_SET = {name for name in THREAD_VARIABLES if name in os.environ}
+
+
 def resolved_grid(config: pytest.Config, grid: GridConfig) -> GridConfig:
     """The module's grid with the command-line options applied (computed once per session)."""
     if GRID not in config.stash:
@@ -139,8 +159,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not config.stash.get(STARTED, False):  # the first grid module collected
         _check_run_options(config, grid)
-        if worker:  # grid cells on a worker: pin its GPU before torch
+        if worker:  # grid cells on a worker: pin its GPU and share the cores, before torch
             _pin_gpu(worker)
+            _share_cores()
         config.stash[STARTED] = True
     metafunc.parametrize("cell", [pytest.param(c, id=c.id, marks=_marks(c))
                                   for c in grid.cells()])

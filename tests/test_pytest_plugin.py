@@ -1,6 +1,7 @@
 """End-to-end tests of the grid plugin with pytester: ids, selection, workers, gating, snapshots."""
 
 import json
+import os
 import textwrap
 
 import numpy as np
@@ -185,3 +186,24 @@ def test_a_strategy_registered_outside_the_package_runs_in_the_grid(grid_dir):
         if theirs["probs"] is not None:
             expected = 0.5 * np.asarray(theirs["probs"]) + 0.5 / len(theirs["probs"])
             np.testing.assert_allclose(mine["probs"], expected)
+
+
+def test_grid_workers_share_the_cores(pytester, monkeypatch):
+    """With grid cells, each of N workers gets cores // N threads (the user's own setting wins)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makepyfile(test_grid="""
+        import os
+        from harness.runner import GridConfig
+        GRID = GridConfig(models=("uniform",), datasets=("crema_d", "iemocap"))
+
+        def test_cell(cell):
+            with open(f"threads-{cell.dataset}.txt", "w") as f:
+                f.write(os.environ["PYTEST_XDIST_WORKER"] + " " + os.environ["OMP_NUM_THREADS"])
+    """)
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    seen = {p.read_text().split()[1] for p in pytester.path.glob("threads-*.txt")}
+    assert seen == {str(max(1, (os.cpu_count() or 1) // 2))}
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
+    assert {p.read_text().split()[1] for p in pytester.path.glob("threads-*.txt")} == {"7"}

@@ -5,7 +5,7 @@ from grid_config import GRID  # noqa: F401  (the plugin parametrizes ``cell`` fr
 from harness.record import CellMetrics
 from harness.runner import Cell
 
-ROUNDED = ("js", "jsd", "bc", "r2", "acc", "f1")
+ROUNDED = ("js", "jsd", "bc", "r2", "acc", "f1", "acc_untied", "f1_untied")
 
 
 def rounded(metrics: CellMetrics) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 1
-SCORES = ("js", "jsd", "bc", "r2", "acc", "f1")  # the metrics with a mean and a 95% CI
+SCORES = ("js", "jsd", "bc", "r2", "acc", "f1", "acc_untied", "f1_untied")  # mean and 95% CI
 
 
 class RecordError(ValueError):
@@ -42,8 +42,10 @@ class CellMetrics:
 
     Attributes:
         n_items: Items in the cell; ``n_valid`` of them have a prediction (``valid``: the share).
-        scores: ``js``, ``jsd``, ``bc``, ``r2``, ``acc``, ``f1`` (none when no item is valid).
-        n_scored: Items whose annotator majority is not tied (accuracy and F1 count these);
+        scores: ``js``, ``jsd``, ``bc``, ``r2``, ``acc``, ``f1`` (ties in the annotators' votes
+            to the first label, every item), ``acc_untied``, ``f1_untied`` (tied items left out);
+            none when no item is valid.
+        n_scored: Items whose annotator majority is not tied (the untied variants count these);
             ``n_tied`` the others.
         rules: Items per parsing rule (``"None"``: no rule matched).
         errors: Items whose clip or model call failed; ``noted``: items with notes.

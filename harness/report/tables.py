@@ -2,7 +2,8 @@
 
 - main: models × datasets, JS / BC / R² of the ``base`` strategy (best in bold, second underlined);
 - strategies: every strategy with ``value (relative change vs base)``, e.g. ``0.3364 (+6.3)``;
-- classification: accuracy and macro-F1 of the majority;
+- classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
+  the same with tied items left out;
 - compute: tokens and GPU-seconds per item, to read the strategies at equal compute.
 """
 
@@ -17,7 +18,8 @@ from harness.record import CellRecord
 from harness.report.relative import format_with_change
 
 DISTRIBUTION = ("js", "bc", "r2")
-TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1"}
+TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1",
+          "acc_untied": "Acc (untied)", "f1_untied": "F1 (untied)"}
 
 
 def _mean(cell: CellRecord, metric: str) -> float:
@@ -73,9 +75,11 @@ def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[
 
 
 def classification_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    header = ["Model", "Dataset", "Strategy", "Acc", "F1", "valid", "tied left out"]
+    header = ["Model", "Dataset", "Strategy", "Acc", "F1", "Acc (untied)", "F1 (untied)", "valid",
+              "tied"]
     rows = [[(c.model, ""), (c.dataset, ""), (c.strategy, ""), (_fmt(_mean(c, "acc")), ""),
-             (_fmt(_mean(c, "f1")), ""), (_fmt(c.metrics.valid), ""),
+             (_fmt(_mean(c, "f1")), ""), (_fmt(_mean(c, "acc_untied")), ""),
+             (_fmt(_mean(c, "f1_untied")), ""), (_fmt(c.metrics.valid), ""),
              ("" if c.metrics.n_tied is None else str(c.metrics.n_tied), "")]
             for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy))]
     return header, rows

@@ -40,9 +40,8 @@ def save_baseline(record: CellRecord, folder: Path) -> Path:
 
 def _per_item(votes: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray]:
     scores = metrics.per_item(votes, probs)
-    majority = metrics.majority_index(votes)
-    scores["acc"] = np.where(majority >= 0, (probs.argmax(axis=1) == majority).astype(float),
-                             np.nan)
+    # accuracy as the tables report it: ties in the votes to the first label, every item
+    scores["acc"] = (probs.argmax(axis=1) == metrics.majority_or_first(votes)).astype(float)
     return scores
 
 

@@ -106,13 +106,16 @@ class ItemRecord:
     tokens: int = 0
     notes: tuple[str, ...] = ()
     answer: str | None = None
+    scores: Mapping[str, float] | None = None  # a valid item's js, jsd, bc, r2 (for pairing)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"id": self.id, "probs": None if self.probs is None else list(self.probs),
-               "rule": self.rule, "reason": self.reason, "error": self.error,
-               "tokens": self.tokens, "notes": list(self.notes)}
+        out: dict[str, Any] = {"id": self.id, "probs": None if self.probs is None else list(self.probs),
+                               "rule": self.rule, "reason": self.reason, "error": self.error,
+                               "tokens": self.tokens, "notes": list(self.notes)}
         if self.answer is not None:
             out["answer"] = self.answer
+        if self.scores is not None:
+            out["scores"] = dict(self.scores)
         return out
 
     @classmethod
@@ -120,7 +123,8 @@ class ItemRecord:
         probs = data.get("probs")
         return cls(data["id"], None if probs is None else tuple(probs), data.get("rule"),
                    data.get("reason", ""), data.get("error"), data.get("tokens", 0),
-                   tuple(data.get("notes", ())), data.get("answer"))
+                   tuple(data.get("notes", ())), data.get("answer"),
+                   None if data.get("scores") is None else dict(data["scores"]))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The benchmark tables, in Markdown, CSV and LaTeX, from the cells' summaries.
 
 - main: models × datasets, JS / BC / R² of the ``base`` strategy (best in bold, second underlined);
-- strategies: every strategy with ``value (relative change vs base)``, e.g. ``0.3364 (+6.3)``;
+- strategies: every strategy with ``value (relative change vs base)``, e.g. ``0.3364 (+6.3*)``, on
+  the items valid in both cells, ``*`` where the paired bootstrap CI of the change excludes zero;
 - classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
   the same with tied items left out;
 - compute: tokens and GPU-seconds per item, to read the strategies at equal compute.
@@ -15,7 +16,7 @@ import math
 
 from harness.metrics import LOWER_IS_BETTER
 from harness.record import CellRecord
-from harness.report.relative import format_with_change
+from harness.report.paired import paired_change
 
 DISTRIBUTION = ("js", "bc", "r2")
 TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1",
@@ -41,7 +42,8 @@ def _rank_marks(values: list[float], lower_is_better: bool) -> list[str]:
 
 
 def main_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """Header and rows of (text, mark) for models × datasets at strategy ``base``."""
+    """Header and rows of (text, mark) for models × datasets at strategy ``base``: each cell's own
+    mean with its bootstrap 95% CI, ``0.4373 [0.4130, 0.4602]``."""
     base = [c for c in cells if c.strategy == "base"]
     datasets = sorted({c.dataset for c in base})
     models = list(dict.fromkeys(c.model for c in base))
@@ -52,25 +54,42 @@ def main_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str,
         for m in DISTRIBUTION:
             values = [_mean(index[(mo, d)], m) if (mo, d) in index else float("nan") for mo in models]
             columns.append((values, _rank_marks(values, LOWER_IS_BETTER[m])))
-    rows = [[(model, "")] + [(_fmt(col[0][r]), col[1][r]) for col in columns]
+    cis = [[_ci(index.get((mo, d)), m) for mo in models] for d in datasets for m in DISTRIBUTION]
+    rows = [[(model, "")] + [(_fmt(col[0][r]) + ci[r], col[1][r]) for col, ci in zip(columns, cis)]
             for r, model in enumerate(models)]
     return header, rows
 
 
+def _ci(cell: CellRecord | None, metric: str) -> str:
+    estimate = None if cell is None else cell.metrics.scores.get(metric)
+    if estimate is None:
+        return ""
+    low, high = estimate.ci95
+    return f" [{_fmt(low)}, {_fmt(high)}]"
+
+
 def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """Every (model, dataset, strategy) with values and relative change against ``base``."""
+    """Every (model, dataset, strategy): each metric's mean over the items valid in both this
+    cell and its ``base`` cell, and the relative change against ``base`` on those same items
+    (``0.3364 (+6.3)``, marked ``*`` where the paired bootstrap 95% CI of the change excludes
+    zero), with the number of items paired. A cell without a base (or without per-item scores)
+    shows its own means."""
     base = {(c.model, c.dataset): c for c in cells if c.strategy == "base"}
-    header = ["Model", "Dataset", "Strategy"] + [TITLES[m] for m in DISTRIBUTION]
+    header = ["Model", "Dataset", "Strategy"] + [TITLES[m] for m in DISTRIBUTION] + ["paired"]
     rows = []
     for c in sorted(cells, key=lambda c: (c.model, c.dataset)):
         ref = base.get((c.model, c.dataset))
         row = [(c.model, ""), (c.dataset, ""), (c.strategy, "")]
+        paired = ""
         for m in DISTRIBUTION:
-            value = _mean(c, m)
-            text = _fmt(value) if ref is None or c is ref else format_with_change(
-                _mean(ref, m), value, LOWER_IS_BETTER[m])
-            row.append((text, ""))
-        rows.append(row)
+            change = None if ref is None or c is ref else paired_change(ref, c, m, LOWER_IS_BETTER[m])
+            if change is None:
+                row.append((_fmt(_mean(c, m)), ""))
+                continue
+            mark = "*" if change.significant else ""
+            row.append((f"{change.value:.4f} ({change.change:+.1f}{mark})", ""))
+            paired = str(change.n)
+        rows.append(row + [(paired, "")])
     return header, rows
 
 

@@ -81,7 +81,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         dataset=dataset.name, strategy=strategy.name, labels=tuple(dataset.labels),
         metrics=summarize_cell(dataset, results, n_resamples, config.seed),
         seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
-        items=tuple(_item_record(r) for r in results),
+        items=_item_records(dataset, results),
         meta=_metadata(model, dataset, strategy, verifier, config))
 
 
@@ -99,10 +99,21 @@ def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strat
                         progress=progress)
 
 
-def _item_record(r: ItemResult) -> ItemRecord:
-    answer = r.candidates[0]["text"][:2000] if r.probs is None and r.candidates else None
-    return ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()), r.rule,
-                      r.reason, r.error, r.tokens, tuple(r.notes), answer)
+def _item_records(dataset: Dataset, results: list[ItemResult]) -> tuple[ItemRecord, ...]:
+    """Each item's record; a valid item's carries its per-item metrics, which the report pairs
+    across strategies."""
+    valid = [i for i, r in enumerate(results) if r.probs is not None]
+    scores: dict[int, dict[str, float]] = {i: {} for i in valid}
+    if valid:
+        per_item = metrics.per_item(dataset.votes[valid], np.array([results[i].probs for i in valid]))
+        for name, values in per_item.items():
+            for i, value in zip(valid, values.tolist()):
+                scores[i][name] = value
+    return tuple(ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()),
+                            r.rule, r.reason, r.error, r.tokens, tuple(r.notes),
+                            r.candidates[0]["text"][:2000] if r.probs is None and r.candidates
+                            else None, scores.get(i))
+                 for i, r in enumerate(results))
 
 
 def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:

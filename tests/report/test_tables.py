@@ -1,12 +1,17 @@
-from harness.record import CellMetrics, CellRecord, Estimate
+from harness.record import CellMetrics, CellRecord, Estimate, ItemRecord
 from harness.report.tables import csv_text, latex, main_table, markdown, strategy_table
 
 
-def cell(model, dataset, strategy, js, bc, r2):
+def cell(model, dataset, strategy, js, bc, r2, spread=0.0, phase=0):
+    """A record whose 10 items score ``value ± spread`` (mean exactly ``value``) on each metric."""
     scores = {name: Estimate(value, (value, value)) for name, value in (("js", js), ("bc", bc),
                                                                           ("r2", r2))}
+    items = tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={
+        name: value + (spread if (k + phase) % 2 else -spread) for name, value in (("js", js), ("bc", bc),
+                                                                          ("r2", r2))})
+        for k in range(10))
     return CellRecord(f"{model}-{dataset}-{strategy}", model, dataset, strategy, ("x", "y"),
-                      CellMetrics(10, 10, 1.0, scores, tokens=100), 0.0, 0.0, (), {})
+                      CellMetrics(10, 10, 1.0, scores, tokens=100), 0.0, 0.0, items, {})
 
 
 CELLS = [cell("a", "iemocap", "base", 0.40, 0.70, 0.30), cell("b", "iemocap", "base", 0.30, 0.80, 0.20),
@@ -17,22 +22,39 @@ def test_main_table_marks_best_and_second_per_column():
     header, rows = main_table(CELLS)
     assert header == ["Model", "iemocap JS", "iemocap BC", "iemocap R²"]
     js = {row[0][0]: row[1] for row in rows}
-    assert js["b"] == ("0.3000", "best") and js["c"] == ("0.3500", "second") and js["a"][1] == ""
+    assert js["b"] == ("0.3000 [0.3000, 0.3000]", "best") and js["c"][1] == "second"
+    assert js["a"][1] == ""
     r2 = {row[0][0]: row[3] for row in rows}
     assert r2["c"][1] == "best" and r2["a"][1] == "second"
 
 
-def test_strategy_table_shows_relative_change_against_base():
+def test_strategy_table_shows_the_paired_change_against_base_and_its_significance():
     _, rows = strategy_table(CELLS)
     wbon = next(r for r in rows if r[2][0] == "w-bon")
-    assert wbon[3][0] == "0.3364 (+15.9)"  # JS: lower is better
-    assert wbon[4][0] == "0.7500 (+7.1)"
+    assert wbon[3][0] == "0.3364 (+15.9*)"  # JS: lower is better; every item moved the same way
+    assert wbon[4][0] == "0.7500 (+7.1*)" and wbon[-1][0] == "10"
+    noisy = [cell("a", "iemocap", "base", 0.40, 0.70, 0.30, spread=0.3),
+             cell("a", "iemocap", "w-bon", 0.39, 0.70, 0.30, spread=0.3, phase=1)]
+    _, rows = strategy_table(noisy)
+    assert next(r for r in rows if r[2][0] == "w-bon")[3][0] == "0.3900 (+2.5)"  # within noise
+
+
+def test_a_strategy_is_compared_on_the_items_valid_in_both():
+    base = cell("a", "iemocap", "base", 0.40, 0.70, 0.30)
+    strategy = cell("a", "iemocap", "bon", 0.30, 0.70, 0.30)
+    items = list(strategy.items)
+    items[0] = ItemRecord("i0", None)  # invalid in the strategy's cell: left out of the pair
+    strategy = CellRecord(strategy.cell, "a", "iemocap", "bon", ("x", "y"), strategy.metrics, 0.0,
+                          0.0, tuple(items), {})
+    _, rows = strategy_table([base, strategy])
+    assert next(r for r in rows if r[2][0] == "bon")[-1][0] == "9"
 
 
 def test_renderers():
     header, rows = main_table(CELLS)
     md = markdown(header, rows)
-    assert "**0.3000**" in md and "<u>0.3500</u>" in md
+    assert "**0.3000 [0.3000, 0.3000]**" in md and "<u>0.3500 [0.3500, 0.3500]</u>" in md
     tex = latex(header, rows)
-    assert "\\textbf{0.3000}" in tex and "R$^2$" in tex and tex.endswith("\\end{tabular}")
-    assert csv_text(header, rows).splitlines()[1].startswith("a,0.4000")
+    assert "\\textbf{0.3000 [0.3000, 0.3000]}" in tex and "R$^2$" in tex
+    assert tex.endswith("\\end{tabular}")
+    assert csv_text(header, rows).splitlines()[1].startswith('a,"0.4000 [0.4000, 0.4000]"')

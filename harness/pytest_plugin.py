@@ -39,6 +39,8 @@ CORPUS_OPTIONS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT",
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "audio-LM ambiguous-emotion benchmark")
+    group.addoption("--entropy-bins", choices=("width", "quantile"), default=None,
+                    help="ambiguity levels: equal-width (the grid's default) or equal-count")
     group.addoption("--limit", type=int, default=None,
                     help="items per corpus (deterministic, entropy-stratified subsample)")
     group.addoption("--models", default=None, help="comma-separated models (default: the grid's)")
@@ -115,6 +117,8 @@ def resolved_grid(config: pytest.Config, grid: GridConfig) -> GridConfig:
             changes.update(verifier=config.getoption("--verifier"), verifiers={})
         if config.getoption("--limit") is not None:
             changes["limit"] = config.getoption("--limit")
+        if config.getoption("--entropy-bins"):
+            changes["entropy_bins"] = config.getoption("--entropy-bins")
         config.stash[GRID] = dataclasses.replace(grid, **changes)
     return config.stash[GRID]
 

@@ -44,7 +44,8 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
              strategy: str | Strategy = "base", *, verifier: str | ModelAPI | None = None,
              config: StrategyConfig | None = None,
              cache: GenerationCache | str | os.PathLike[str] | None = None,
-             progress: Callable[[int], None] | None = None, n_resamples: int = 1000) -> CellRecord:
+             progress: Callable[[int], None] | None = None, n_resamples: int = 1000,
+             entropy_bins: str = "width") -> CellRecord:
     """Run ``strategy`` with ``model`` over ``dataset`` and return the cell's record.
 
     Args:
@@ -56,6 +57,9 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         cache: A :class:`GenerationCache`, or the path of its SQLite file.
         progress: Called with the number of items generated as the run advances.
         n_resamples: Bootstrap resamples for each metric's 95% CI.
+        entropy_bins: The five ambiguity levels: ``"width"`` (equal-width over the entropies
+            observed) or ``"quantile"`` (equal-count, the paper's "five equal groups" read as
+            equal in size).
 
     Raises:
         StrategyUnsupported: the model (or a missing verifier) cannot run the strategy.
@@ -79,7 +83,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     return CellRecord(
         cell=f"{model.info.name}-{dataset.name}-{strategy.name}", model=model.info.name,
         dataset=dataset.name, strategy=strategy.name, labels=tuple(dataset.labels),
-        metrics=summarize_cell(dataset, results, n_resamples, config.seed),
+        metrics=summarize_cell(dataset, results, n_resamples, config.seed, entropy_bins),
         seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
         items=_item_records(dataset, results),
         meta=_metadata(model, dataset, strategy, verifier, config))
@@ -126,7 +130,7 @@ def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
 
 
 def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int = 1000,
-                   seed: int = 0) -> CellMetrics:
+                   seed: int = 0, entropy_bins: str = "width") -> CellMetrics:
     """Metrics with CIs, validity, rule counts, entropy-bin medians and counts, cost."""
     k = len(dataset.labels)
     pred = np.array([r.probs if r.valid else np.full(k, np.nan) for r in results]).reshape(-1, k)
@@ -136,18 +140,18 @@ def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int
     summary["noted"] = sum(bool(r.notes) for r in results)
     summary["verifier_unscored"] = sum(c.get("verifier_score", 0.0) is None
                                        for r in results for c in r.candidates)
-    summary["bins"] = _bins(dataset, pred)
+    summary["bins"] = _bins(dataset, pred, entropy_bins)
     summary["tokens"] = int(sum(r.tokens for r in results))
     costs = [r.usage.get("cost_usd") for r in results if r.usage]
     summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(c for c in costs if c))
     return CellMetrics.from_json(summary)
 
 
-def _bins(dataset: Dataset, pred: np.ndarray) -> dict[str, Any]:
+def _bins(dataset: Dataset, pred: np.ndarray, method: str) -> dict[str, Any]:
     h = np.array([item.entropy for item in dataset])
-    index, edges = metrics.entropy_bins(h, N_BINS)
+    index, edges = metrics.entropy_bins(h, N_BINS, method)
     valid = np.isfinite(pred).all(axis=1)
-    out: dict[str, Any] = {"edges": edges.tolist(),
+    out: dict[str, Any] = {"method": method, "edges": edges.tolist(),
                            "counts": np.bincount(index, minlength=N_BINS).tolist()}
     if valid.any():
         scores = metrics.per_item(dataset.votes[valid], pred[valid])

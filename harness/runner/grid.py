@@ -56,6 +56,7 @@ class GridConfig:
         thresholds: Per model (or ``"*"``) thresholds.
         limit: Items per corpus (a deterministic, entropy-stratified subsample); None for all.
         seed: The seed every decoding and bootstrap uses.
+        entropy_bins: The ambiguity levels: ``"width"`` (equal-width) or ``"quantile"``.
     """
 
     models: tuple[str, ...]
@@ -66,6 +67,7 @@ class GridConfig:
     thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
     limit: int | None = None
     seed: int = 0
+    entropy_bins: str = "width"  # or "quantile": equal-count ambiguity levels
 
     def verifier_for(self, model: str) -> str:
         return self.verifiers.get(model, self.verifier)

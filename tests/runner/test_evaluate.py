@@ -60,3 +60,13 @@ def test_evaluate_takes_names_or_objects_and_a_cache_path(tmp_path):
 def test_chance_baselines_run_only_as_the_chance_cell():
     with pytest.raises(StrategyUnsupported, match="uniform is a chance baseline"):
         harness.evaluate("uniform", "crema_d", "w-bon")
+
+
+def test_the_ambiguity_levels_are_a_recorded_choice():
+    dataset = load_dataset("msp_podcast")
+    width = harness.evaluate("uniform", dataset, n_resamples=10).metrics.bins
+    quantile = harness.evaluate("uniform", dataset, n_resamples=10,
+                                entropy_bins="quantile").metrics.bins
+    assert (width["method"], quantile["method"]) == ("width", "quantile")
+    assert sum(width["counts"]) == sum(quantile["counts"]) == len(dataset)
+    assert width["edges"] != quantile["edges"]

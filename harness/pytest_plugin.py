@@ -16,6 +16,7 @@ never into the environment.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -39,6 +40,9 @@ CORPUS_OPTIONS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT",
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "audio-LM ambiguous-emotion benchmark")
+    group.addoption("--dataset-option", action="append", default=[], metavar="CORPUS.NAME=VALUE",
+                    help="a corpus loader option, e.g. msp_podcast.split=Test1 or "
+                         "iemocap.sessions=[1,2] (JSON values; repeatable)")
     group.addoption("--entropy-bins", choices=("width", "quantile"), default=None,
                     help="ambiguity levels: equal-width (the grid's default) or equal-count")
     group.addoption("--limit", type=int, default=None,
@@ -119,8 +123,31 @@ def resolved_grid(config: pytest.Config, grid: GridConfig) -> GridConfig:
             changes["limit"] = config.getoption("--limit")
         if config.getoption("--entropy-bins"):
             changes["entropy_bins"] = config.getoption("--entropy-bins")
+        if config.getoption("--dataset-option"):
+            changes["dataset_options"] = _dataset_options(grid, config.getoption("--dataset-option"))
         config.stash[GRID] = dataclasses.replace(grid, **changes)
     return config.stash[GRID]
+
+
+def _dataset_options(grid: GridConfig, given: list[str]) -> dict[str, dict[str, Any]]:
+    """The grid's corpus options with ``corpus.name=value`` ones from the command line over them
+    (a value is read as JSON where it parses, else as text)."""
+    from harness.data import CORPORA, option_names
+
+    options = {corpus: dict(values) for corpus, values in grid.dataset_options.items()}
+    for text in given:
+        corpus, dot, rest = text.partition(".")
+        name, equals, raw = rest.partition("=")
+        if not (dot and equals and corpus in CORPORA and name in option_names(corpus)):
+            known = {c: option_names(c) for c in CORPORA}
+            raise pytest.UsageError(f"--dataset-option {text!r}: expected CORPUS.NAME=VALUE with "
+                                    f"one of {known}")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        options.setdefault(corpus, {})[name] = value
+    return options
 
 
 def _check_run_options(config: pytest.Config, grid: GridConfig) -> None:
@@ -128,6 +155,13 @@ def _check_run_options(config: pytest.Config, grid: GridConfig) -> None:
     and report or cache folders that cannot be written (a file in the way, a read-only disk)."""
     if grid.limit is not None and grid.limit < 1:
         raise pytest.UsageError(f"--limit must be at least 1, not {grid.limit}")
+    from harness.data import CORPORA, option_names
+
+    for corpus, options in grid.dataset_options.items():
+        unknown = sorted(set(options) - set(option_names(corpus) if corpus in CORPORA else ()))
+        if corpus not in CORPORA or unknown:
+            raise pytest.UsageError(f"dataset options for {corpus!r}: unknown {unknown or corpus!r};"
+                                    f" the corpora take {({c: option_names(c) for c in CORPORA})}")
     for option in ("--report-dir", "--cache-dir"):
         folder = Path(config.getoption(option))
         probe = folder / f".harness-write-check-{os.getpid()}"

@@ -207,3 +207,21 @@ def test_grid_workers_share_the_cores(pytester, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     assert {p.read_text().split()[1] for p in pytester.path.glob("threads-*.txt")} == {"7"}
+
+
+def test_corpus_options_reach_the_cells_and_the_items_table(grid_dir):
+    pytester = grid_dir()
+    result = pytester.runpytest_subprocess("--dataset-option", "crema_d.votes_file=nowhere.csv",
+                                           "-p", "no:cacheprovider", "-rs")
+    result.stdout.fnmatch_lines(["*nowhere.csv*"])  # the option reached the loader
+    result = pytester.runpytest_subprocess("--dataset-option", "iemocap.sesions=[1]",
+                                           "-p", "no:cacheprovider")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*--dataset-option 'iemocap.sesions=*': expected CORPUS.NAME=VALUE*"])
+    pytester.runpytest_subprocess("--dataset-option", "iemocap.sessions=[1]", "--snapshot-update",
+                                  "-p", "no:cacheprovider").assert_outcomes(passed=4)
+    [*_, run] = run_dirs(pytester)
+    cell = json.loads((run / "cells" / "uniform-iemocap-base.json").read_text())
+    assert cell["meta"]["dataset"]["options"] == {"sessions": [1]}
+    tables = (run / "tables.md").read_text()
+    assert '| iemocap | {"sessions": [1]} |' in tables and "4,373" in tables

@@ -75,6 +75,14 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
     return Dataset(name, labels, items, path, options, problems, skipped)
 
 
+def option_names(name: str) -> tuple[str, ...]:
+    """The loader options a corpus takes (its reader's keyword-only arguments)."""
+    import inspect
+
+    parameters = inspect.signature(_corpus(name).reader).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
 def _corpus(name: str) -> Corpus:
     if name not in CORPORA:
         raise ValueError(f"unknown corpus {name!r}; choose from {sorted(CORPORA)}")

@@ -5,13 +5,15 @@
   the items valid in both cells, ``*`` where the paired bootstrap CI of the change excludes zero;
 - classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
   the same with tied items left out;
-- compute: tokens and GPU-seconds per item, to read the strategies at equal compute.
+- compute: tokens and GPU-seconds per item, to read the strategies at equal compute;
+- items: per corpus and loader options, the items evaluated beside the paper's N.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 
 from harness.metrics import LOWER_IS_BETTER
@@ -93,6 +95,28 @@ def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[
     return header, rows
 
 
+PAPER_ITEMS = {"iemocap": 4373, "msp_podcast": 12955, "crema_d": 7442}  # the paper's N per corpus
+
+
+def items_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """Per corpus and loader options: the items a run evaluated beside the paper's N, so that a
+    reader sees whether the numbers are over the paper's item set."""
+    header = ["Dataset", "options", "items", "paper's items", "comparable"]
+    seen: dict[tuple[str, str], int] = {}
+    for c in cells:
+        dataset = c.meta.get("dataset") or {}
+        options = json.dumps(dataset.get("options") or {}, sort_keys=True)
+        seen.setdefault((c.dataset, options), int(dataset.get("n_items", c.metrics.n_items)))
+    rows = []
+    for (name, options), n in sorted(seen.items()):
+        paper = PAPER_ITEMS.get(name)
+        verdict = ("" if paper is None else "same N" if n == paper
+                   else f"no: {n - paper:+,} items")
+        rows.append([(name, ""), (options, ""), (f"{n:,}", ""),
+                     ("" if paper is None else f"{paper:,}", ""), (verdict, "")])
+    return header, rows
+
+
 def classification_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     header = ["Model", "Dataset", "Strategy", "Acc", "F1", "Acc (untied)", "F1 (untied)", "valid",
               "tied"]
@@ -168,5 +192,5 @@ def csv_text(header: list[str], rows) -> str:
     return buffer.getvalue()
 
 
-TABLES = {"main": main_table, "strategies": strategy_table,
+TABLES = {"items": items_table, "main": main_table, "strategies": strategy_table,
           "classification": classification_table, "compute": compute_table}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.models.registry import Kind, model_entry
 from harness.strategies import strategy_names
@@ -54,6 +55,8 @@ class GridConfig:
             only the registry's chance cell (``base``).
         verifier: The model that scores candidates for ``alm-v``/``w-alm-v``.
         thresholds: Per model (or ``"*"``) thresholds.
+        dataset_options: Loader options per corpus, e.g. ``{"msp_podcast": {"split": "Test1"}}``
+            (each cell records them with its N).
         limit: Items per corpus (a deterministic, entropy-stratified subsample); None for all.
         seed: The seed every decoding and bootstrap uses.
         entropy_bins: The ambiguity levels: ``"width"`` (equal-width) or ``"quantile"``.
@@ -65,6 +68,7 @@ class GridConfig:
     verifier: str = "gpt-4o"
     verifiers: Mapping[str, str] = field(default_factory=dict)  # per-model overrides
     thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
+    dataset_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     limit: int | None = None
     seed: int = 0
     entropy_bins: str = "width"  # or "quantile": equal-count ambiguity levels

@@ -70,7 +70,9 @@ class GridWorker:
 
             root = self.roots.get(name)
             try:
-                self._datasets[name] = stratified_subsample(load_dataset(name, root), self.grid.limit)
+                options = dict(self.grid.dataset_options.get(name, {}))
+                self._datasets[name] = stratified_subsample(load_dataset(name, root, **options),
+                                                            self.grid.limit)
             except DataError as exc:
                 flag = f"--{name.replace('_', '-')}-root"
                 where = f"check {flag}" if root else f"set {CORPORA[name].env_var} or {flag}"

@@ -43,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dataset-option", action="append", default=[], metavar="CORPUS.NAME=VALUE",
                     help="a corpus loader option, e.g. msp_podcast.split=Test1 or "
                          "iemocap.sessions=[1,2] (JSON values; repeatable)")
+    group.addoption("--alpha", choices=("raw", "mean", "uniform"), default=None,
+                    help="what w-bon weighs beams by: the raw log-likelihood (default), per token, "
+                         "or uniformly")
     group.addoption("--entropy-bins", choices=("width", "quantile"), default=None,
                     help="ambiguity levels: equal-width (the grid's default) or equal-count")
     group.addoption("--limit", type=int, default=None,
@@ -121,6 +124,8 @@ def resolved_grid(config: pytest.Config, grid: GridConfig) -> GridConfig:
             changes.update(verifier=config.getoption("--verifier"), verifiers={})
         if config.getoption("--limit") is not None:
             changes["limit"] = config.getoption("--limit")
+        if config.getoption("--alpha"):
+            changes["alpha"] = config.getoption("--alpha")
         if config.getoption("--entropy-bins"):
             changes["entropy_bins"] = config.getoption("--entropy-bins")
         if config.getoption("--dataset-option"):

@@ -107,6 +107,8 @@ class ItemRecord:
     notes: tuple[str, ...] = ()
     answer: str | None = None
     scores: Mapping[str, float] | None = None  # a valid item's js, jsd, bc, r2 (for pairing)
+    weight_max: float | None = None  # a mixture's largest candidate weight
+    weight_entropy: float | None = None  # and its weights' entropy in bits (0: one candidate)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "probs": None if self.probs is None else list(self.probs),
@@ -116,6 +118,8 @@ class ItemRecord:
             out["answer"] = self.answer
         if self.scores is not None:
             out["scores"] = dict(self.scores)
+        if self.weight_max is not None:
+            out["weight_max"], out["weight_entropy"] = self.weight_max, self.weight_entropy
         return out
 
     @classmethod
@@ -124,7 +128,8 @@ class ItemRecord:
         return cls(data["id"], None if probs is None else tuple(probs), data.get("rule"),
                    data.get("reason", ""), data.get("error"), data.get("tokens", 0),
                    tuple(data.get("notes", ())), data.get("answer"),
-                   None if data.get("scores") is None else dict(data["scores"]))
+                   None if data.get("scores") is None else dict(data["scores"]),
+                   data.get("weight_max"), data.get("weight_entropy"))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ with their CIs, and records what the numbers are comparable with.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -116,8 +117,17 @@ def _item_records(dataset: Dataset, results: list[ItemResult]) -> tuple[ItemReco
     return tuple(ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()),
                             r.rule, r.reason, r.error, r.tokens, tuple(r.notes),
                             r.candidates[0]["text"][:2000] if r.probs is None and r.candidates
-                            else None, scores.get(i))
+                            else None, scores.get(i), *_weight_stats(r))
                  for i, r in enumerate(results))
+
+
+def _weight_stats(result: ItemResult) -> tuple[float | None, float | None]:
+    """A mixture's largest weight and its weights' entropy in bits (None where no weights)."""
+    weights = np.array([c["weight"] for c in result.candidates if "weight" in c])
+    if weights.size == 0:
+        return None, None
+    positive = weights[weights > 0]
+    return float(weights.max()), float(-(positive * np.log2(positive)).sum()) + 0.0
 
 
 def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
@@ -173,6 +183,7 @@ def _metadata(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Stra
         "dataset": {"name": dataset.name, "root": str(dataset.root), "n_items": len(dataset),
                     "manifest": dataset.manifest_hash(), "options": dataset.options},
         "prompts": templates_hash(), "decoding": decoding, "seed": config.seed,
+        "strategy_config": dataclasses.asdict(config),
         "versions": _versions(), "git_commit": _git_commit(),
         "host": platform.node(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -60,6 +60,7 @@ class GridConfig:
         limit: Items per corpus (a deterministic, entropy-stratified subsample); None for all.
         seed: The seed every decoding and bootstrap uses.
         entropy_bins: The ambiguity levels: ``"width"`` (equal-width) or ``"quantile"``.
+        alpha: What W-BoN weighs beams by (:attr:`~harness.strategies.StrategyConfig.alpha`).
     """
 
     models: tuple[str, ...]
@@ -72,6 +73,7 @@ class GridConfig:
     limit: int | None = None
     seed: int = 0
     entropy_bins: str = "width"  # or "quantile": equal-count ambiguity levels
+    alpha: str = "raw"  # what W-BoN weighs beams by: "raw", "mean" (per token) or "uniform"
 
     def verifier_for(self, model: str) -> str:
         return self.verifiers.get(model, self.verifier)

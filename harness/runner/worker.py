@@ -97,7 +97,8 @@ class GridWorker:
         cache = None if cell.kind == "chance" else self.cache  # a baseline needs no cache
         try:
             record = evaluate(model, dataset, cell.strategy, verifier=verifier, cache=cache,
-                              config=StrategyConfig(seed=self.grid.seed), progress=progress,
+                              config=StrategyConfig(seed=self.grid.seed, alpha=self.grid.alpha),
+                              progress=progress,
                               entropy_bins=self.grid.entropy_bins)
         except StrategyUnsupported as exc:
             raise CellSkipped(str(exc)) from None

@@ -17,7 +17,7 @@ single cell) comes from :func:`strategy_names`.
 
 from harness.strategies import _builtin  # noqa: F401  (registers the built-in strategies)
 from harness.strategies._builtin import readout_result
-from harness.strategies._config import StrategyConfig
+from harness.strategies._config import ALPHAS, StrategyConfig
 from harness.strategies._results import ItemResult, add_usage, parsed_candidates, rule_counts
 from harness.strategies._run import check_supported, decoding_for, load_requests, run_strategy
 from harness.strategies._strategy import (
@@ -31,6 +31,7 @@ from harness.strategies._strategy import (
 )
 
 __all__ = [
+    "ALPHAS",
     "ItemResult",
     "RunContext",
     "Strategy",

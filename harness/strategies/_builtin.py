@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.aggregate import dirichlet_mixture
+from harness.aggregate import candidate_weights, dirichlet_mixture
 from harness.cache import cached_label_logprobs
 from harness.models.api import Decoding, Generation, LabelScores, ModelAPI, Request
 from harness.prompts import cot_prompt, readout_prompt
@@ -34,9 +34,19 @@ def best_by(key: str, usable: list[dict[str, Any]]) -> tuple[np.ndarray, dict[st
 def mixture_by(key: str, usable: list[dict[str, Any]], tau: float, weighting: str = "softmax"
                ) -> tuple[np.ndarray, dict[str, Any]]:
     """The Dirichlet mixture of the candidates weighted by ``key`` (Eq. 2-3); the first candidate
-    names the rule."""
+    names the rule. Each candidate's weight is kept on it (``weight``)."""
     dists = np.array([c["probs"] for c in usable])
-    return dirichlet_mixture(dists, [c[key] for c in usable], tau=tau, weighting=weighting), usable[0]
+    scores = [c[key] for c in usable]
+    for cand, weight in zip(usable, candidate_weights(scores, weighting).tolist()):
+        cand["weight"] = weight
+    return dirichlet_mixture(dists, scores, tau=tau, weighting=weighting), usable[0]
+
+
+def alpha_of(candidate: dict[str, Any], alpha: str) -> float:
+    """What W-BoN weighs a beam by (:attr:`StrategyConfig.alpha`)."""
+    if alpha == "mean":
+        return candidate["logprob"] / max(1, candidate["n_tokens"])
+    return 0.0 if alpha == "uniform" else candidate["logprob"]
 
 
 @register
@@ -99,7 +109,9 @@ class WeightedBestOfN(_Beams):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        return mixture_by("logprob", usable, config.tau)
+        for cand in usable:
+            cand["alpha"] = alpha_of(cand, config.alpha)
+        return mixture_by("alpha", usable, config.tau)
 
 
 class _Verified(Strategy):

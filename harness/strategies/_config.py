@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ALPHAS = ("raw", "mean", "uniform")
+
 
 @dataclass(frozen=True)
 class StrategyConfig:
@@ -18,6 +20,10 @@ class StrategyConfig:
         max_new_tokens: The answer budget (``cot_max_new_tokens`` for chain-of-thought).
         constrained: Decode within the JSON answer template (every answer parses).
         seed: The seed of every decoding.
+        alpha: What W-BoN weighs each beam by: ``"raw"`` (the cumulative log-likelihood, Eq. 3 as
+            written: peaked weights), ``"mean"`` (per generated token, what HF's
+            ``sequences_scores`` gives: near-uniform weights) or ``"uniform"``. It changes no
+            generation, so the three share one cached beam run.
     """
 
     beams: int = 5
@@ -30,3 +36,8 @@ class StrategyConfig:
     cot_max_new_tokens: int = 384
     constrained: bool = False
     seed: int = 0
+    alpha: str = "raw"
+
+    def __post_init__(self) -> None:
+        if self.alpha not in ALPHAS:
+            raise ValueError(f"alpha must be one of {ALPHAS}, not {self.alpha!r}")

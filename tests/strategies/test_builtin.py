@@ -167,3 +167,23 @@ def test_progress_is_reported_per_chunk(crema):
     seen = []
     run_strategy("base", ScriptedModel(beams), crema, progress=seen.append)
     assert seen == [len(crema)]
+
+
+def test_alpha_is_a_choice_and_the_weights_are_kept(crema):
+    """raw: softmax of the cumulative log-likelihood; mean: per token; uniform: every valid beam
+    alike. The candidates keep their weights."""
+    mixed = {}
+    for alpha in ("raw", "mean", "uniform"):
+        [first] = run_strategy("w-bon", ScriptedModel(beams), crema[:1],
+                               config=StrategyConfig(alpha=alpha))
+        usable = [c for c in first.candidates if c["valid"]]
+        mixed[alpha] = ([c["weight"] for c in usable], first.probs)
+    lengths = np.array([len(t.split()) for t, _ in BEAMS])[[1, 2, 4]]
+    raw = np.array([-1.0, -2.0, -3.0])
+    np.testing.assert_allclose(mixed["raw"][0], np.exp(raw) / np.exp(raw).sum())
+    per_token = np.exp(raw / lengths) / np.exp(raw / lengths).sum()
+    np.testing.assert_allclose(mixed["mean"][0], per_token)
+    np.testing.assert_allclose(mixed["uniform"][0], [1 / 3] * 3)
+    np.testing.assert_allclose(mixed["uniform"][1], VALID.mean(axis=0))
+    with pytest.raises(ValueError, match="alpha must be one of"):
+        StrategyConfig(alpha="normalised")

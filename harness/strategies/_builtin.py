@@ -81,7 +81,8 @@ class _Beams(Strategy):
     def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
         return Decoding(mode="beam", num_candidates=config.beams, **common_decoding(config, labels))
 
-    def usable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def usable(self, candidates: list[dict[str, Any]], config: StrategyConfig
+               ) -> list[dict[str, Any]]:
         return [c for c in candidates if c["valid"] and c["has_logprob"]]
 
     def none_usable(self, candidates: list[dict[str, Any]]) -> str:
@@ -115,7 +116,8 @@ class WeightedBestOfN(_Beams):
 
 
 class _Verified(Strategy):
-    """B=3 beams, each scored 0-1 by a verifier ALM; candidates it did not score drop out."""
+    """B=3 beams, each scored 0-1 by a verifier ALM; a valid candidate it gave no score keeps
+    its item (``StrategyConfig.unscored``)."""
 
     needs = ("beam_search",)
     needs_verifier = True
@@ -129,11 +131,35 @@ class _Verified(Strategy):
         return verify(context.verifier, requests, generations, context.dataset, context.config,
                       context.cache)
 
-    def usable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [c for c in candidates if c["valid"] and c.get("verifier_score") is not None]
+    def usable(self, candidates: list[dict[str, Any]], config: StrategyConfig
+               ) -> list[dict[str, Any]]:
+        valid = [c for c in candidates if c["valid"]]
+        return valid if config.unscored == "keep" else [
+            c for c in valid if c.get("verifier_score") is not None]
 
     def none_usable(self, candidates: list[dict[str, Any]]) -> str:
         return "the verifier scored none of the valid candidates"
+
+    def result(self, item_id: str, generation: Generation, labels: Sequence[str],
+               config: StrategyConfig, scores: list[float | None] | None) -> ItemResult:
+        result = super().result(item_id, generation, labels, config, scores)
+        valid = [c for c in result.candidates if c["valid"]]
+        unscored = sum(c.get("verifier_score") is None for c in valid)
+        if unscored and config.unscored == "keep" and result.probs is not None:
+            what = ("the top beam taken" if self.name == "alm-v" else
+                    "weighed as the lowest score given" if unscored < len(valid) else
+                    "all weighed alike")
+            result.notes.append(f"the verifier scored {len(valid) - unscored} of {len(valid)} "
+                                f"valid candidates; {what}")
+        return result
+
+
+def verifier_scores_filled(usable: list[dict[str, Any]]) -> list[float]:
+    """Each candidate's verifier score, an unscored one given the lowest score of the others
+    (0.0 for all when none was scored: equal weights)."""
+    given = [c["verifier_score"] for c in usable if c.get("verifier_score") is not None]
+    floor = min(given) if given else 0.0
+    return [floor if c.get("verifier_score") is None else c["verifier_score"] for c in usable]
 
 
 @register
@@ -145,7 +171,10 @@ class VerifierBest(_Verified):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        return best_by("verifier_score", usable)
+        scored = [c for c in usable if c.get("verifier_score") is not None]
+        if not scored:  # nothing scored: the top beam (beams come best first)
+            return np.array([c["probs"] for c in usable])[0], usable[0]
+        return best_by("verifier_score", scored)
 
 
 @register
@@ -157,7 +186,9 @@ class VerifierWeighted(_Verified):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        return mixture_by("verifier_score", usable, config.tau, config.verifier_weighting)
+        for cand, score in zip(usable, verifier_scores_filled(usable)):
+            cand["score_used"] = score
+        return mixture_by("score_used", usable, config.tau, config.verifier_weighting)
 
 
 @register

@@ -20,6 +20,11 @@ class StrategyConfig:
         max_new_tokens: The answer budget (``cot_max_new_tokens`` for chain-of-thought).
         constrained: Decode within the JSON answer template (every answer parses).
         seed: The seed of every decoding.
+        unscored: What the verifier strategies do with a valid candidate the verifier gave no
+            score: ``"keep"`` (the default: W-ALM-v weighs it as the lowest score given to the
+            item's other candidates, uniformly when none was scored; ALM-v falls back to the top
+            beam; each such item says so in its notes) or ``"drop"`` (it takes no part, and an
+            item with no scored candidate is invalid).
         alpha: What W-BoN weighs each beam by: ``"raw"`` (the cumulative log-likelihood, Eq. 3 as
             written: peaked weights), ``"mean"`` (per generated token, what HF's
             ``sequences_scores`` gives: near-uniform weights) or ``"uniform"``. It changes no
@@ -37,7 +42,10 @@ class StrategyConfig:
     constrained: bool = False
     seed: int = 0
     alpha: str = "raw"
+    unscored: str = "keep"
 
     def __post_init__(self) -> None:
+        if self.unscored not in ("keep", "drop"):
+            raise ValueError(f"unscored must be 'keep' or 'drop', not {self.unscored!r}")
         if self.alpha not in ALPHAS:
             raise ValueError(f"alpha must be one of {ALPHAS}, not {self.alpha!r}")

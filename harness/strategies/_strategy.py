@@ -72,7 +72,8 @@ class Strategy:
         whose parse rule the item reports."""
         return np.array([c["probs"] for c in usable])[0], usable[0]
 
-    def usable(self, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def usable(self, candidates: list[dict[str, Any]], config: StrategyConfig
+               ) -> list[dict[str, Any]]:
         """The candidates that take part in :meth:`combine`."""
         return [c for c in candidates if c["valid"]]
 
@@ -99,7 +100,7 @@ class Strategy:
                 result = ItemResult(r.item_id, error=f"combining the candidates failed: {exc}",
                                     reason="combining failed")
             result.usage = add_usage(gen.usage, usage)
-            result.notes = list(gen.notes)
+            result.notes = list(gen.notes) + result.notes
             out.append(result)
         return out
 
@@ -117,7 +118,7 @@ class Strategy:
         for cand, score in zip(cands, scores or []):
             cand["verifier_score"] = score
         result = ItemResult(item_id, candidates=cands, tokens=sum(c["n_tokens"] for c in cands))
-        usable = self.usable(cands)
+        usable = self.usable(cands, config)
         if not usable:
             first = cands[0] if cands else {}
             result.rule, result.reason = first.get("rule"), first.get("reason") or "no candidate"

@@ -187,3 +187,32 @@ def test_alpha_is_a_choice_and_the_weights_are_kept(crema):
     np.testing.assert_allclose(mixed["uniform"][1], VALID.mean(axis=0))
     with pytest.raises(ValueError, match="alpha must be one of"):
         StrategyConfig(alpha="normalised")
+
+
+def test_a_candidate_the_verifier_did_not_score_keeps_its_item(crema):
+    """BEAMS[:3] for alm-v: valid candidates are the Anger and the Sadness answers."""
+    def only_sadness(request, decoding):  # the Anger candidate gets a reply that is not a score
+        return [("0.6" if '"Sadness": 1.0' in request.prompt else "no idea", -1.0)]
+
+    def never(request, decoding):
+        return [("I cannot tell.", -1.0)]
+
+    model = ScriptedModel(beams)
+    linear = {"verifier_weighting": "linear"}
+    one = ScriptedModel(only_sadness, name="verifier")
+    weighted = run_strategy("w-alm-v", model, crema[:1], verifier=one,
+                            config=StrategyConfig(**linear))[0]
+    np.testing.assert_allclose(weighted.probs, VALID[:2].mean(axis=0))  # lowest given: 0.6 each
+    assert weighted.notes == ["the verifier scored 1 of 2 valid candidates; weighed as the lowest "
+                              "score given"]
+    best = run_strategy("alm-v", model, crema[:1], verifier=one)[0]
+    np.testing.assert_allclose(best.probs, VALID[1])  # the one scored
+    none = ScriptedModel(never, name="verifier")
+    top = run_strategy("alm-v", model, crema[:1], verifier=none)[0]
+    np.testing.assert_allclose(top.probs, VALID[0])  # the top valid beam
+    assert top.notes == ["the verifier scored 0 of 2 valid candidates; the top beam taken"]
+    alike = run_strategy("w-alm-v", model, crema[:1], verifier=none, config=StrategyConfig(**linear))[0]
+    np.testing.assert_allclose(alike.probs, VALID[:2].mean(axis=0))
+    dropped = run_strategy("alm-v", model, crema[:1], verifier=none,
+                           config=StrategyConfig(unscored="drop"))[0]
+    assert dropped.probs is None and dropped.reason == "the verifier scored none of the valid candidates"

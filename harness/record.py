@@ -53,6 +53,8 @@ class CellMetrics:
             [0, 1]); they take no part in the verifier strategies' choice.
         bins: Entropy-bin edges, counts and per-bin medians of each distribution metric.
         tokens: Generated tokens, verifier included; ``cost_usd``: None when a price is unknown.
+        alpha_sensitivity: For W-BoN, the mean JS, BC and R² under each choice of alpha, from the
+            same candidates (``{"raw": {"js": ...}, "mean": ..., "uniform": ...}``).
     """
 
     n_items: int
@@ -68,6 +70,7 @@ class CellMetrics:
     bins: Mapping[str, Any] = field(default_factory=dict)
     tokens: int = 0
     cost_usd: float | None = None
+    alpha_sensitivity: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def mean(self, name: str) -> float:
         """The metric's mean, NaN when the cell has none."""
@@ -81,6 +84,8 @@ class CellMetrics:
         out.update(rules=dict(self.rules), errors=self.errors, noted=self.noted,
                    verifier_unscored=self.verifier_unscored, bins=dict(self.bins),
                    tokens=self.tokens, cost_usd=self.cost_usd)
+        if self.alpha_sensitivity:
+            out["alpha_sensitivity"] = {k: dict(v) for k, v in self.alpha_sensitivity.items()}
         return out
 
     @classmethod
@@ -89,7 +94,8 @@ class CellMetrics:
         return cls(data["n_items"], data["n_valid"], data["valid"], scores, data.get("n_scored"),
                    data.get("n_tied"), dict(data.get("rules", {})), data.get("errors", 0),
                    data.get("noted", 0), data.get("verifier_unscored", 0),
-                   dict(data.get("bins", {})), data.get("tokens", 0), data.get("cost_usd"))
+                   dict(data.get("bins", {})), data.get("tokens", 0), data.get("cost_usd"),
+                   dict(data.get("alpha_sensitivity", {})))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@
 - classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
   the same with tied items left out;
 - compute: tokens and GPU-seconds per item, to read the strategies at equal compute;
-- items: per corpus and loader options, the items evaluated beside the paper's N.
+- items: per corpus and loader options, the items evaluated beside the paper's N;
+- alpha: W-BoN under each choice of alpha, from the same candidates.
 """
 
 from __future__ import annotations
@@ -192,5 +193,22 @@ def csv_text(header: list[str], rows) -> str:
     return buffer.getvalue()
 
 
+def alpha_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """W-BoN under each choice of alpha (raw, per-token mean, uniform), from each cell's own
+    candidates: how much the weighting, not the beams, moves the result."""
+    choices = ("raw", "mean", "uniform")
+    header = ["Model", "Dataset", "alpha used"] + [f"{TITLES[m]} {a}" for m in DISTRIBUTION
+                                                     for a in choices]
+    rows = []
+    for c in sorted(cells, key=lambda c: (c.model, c.dataset)):
+        table = c.metrics.alpha_sensitivity
+        if not table:
+            continue
+        used = str((c.meta.get("strategy_config") or {}).get("alpha", ""))
+        rows.append([(c.model, ""), (c.dataset, ""), (used, "")] + [
+            (_fmt(table.get(a, {}).get(m)), "") for m in DISTRIBUTION for a in choices])
+    return header, rows
+
+
 TABLES = {"items": items_table, "main": main_table, "strategies": strategy_table,
-          "classification": classification_table, "compute": compute_table}
+          "classification": classification_table, "compute": compute_table, "alpha": alpha_table}

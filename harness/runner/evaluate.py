@@ -152,9 +152,37 @@ def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int
                                        for r in results for c in r.candidates)
     summary["bins"] = _bins(dataset, pred, entropy_bins)
     summary["tokens"] = int(sum(r.tokens for r in results))
+    if any(c.get("alpha") is not None for r in results for c in r.candidates):  # a w-bon cell
+        summary["alpha_sensitivity"] = alpha_sensitivity(dataset, results)
     costs = [r.usage.get("cost_usd") for r in results if r.usage]
     summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(c for c in costs if c))
     return CellMetrics.from_json(summary)
+
+
+def alpha_sensitivity(dataset: Dataset, results: list[ItemResult], tau: float = 1.0
+                      ) -> dict[str, dict[str, float]]:
+    """W-BoN's mean JS, BC and R² under each choice of alpha, from the candidates it already has
+    (no generation): over the items with a usable beam, the same items for every choice."""
+    from harness.aggregate import dirichlet_mixture
+    from harness.strategies import ALPHAS
+    from harness.strategies._builtin import alpha_of
+
+    rows: dict[str, list[np.ndarray]] = {alpha: [] for alpha in ALPHAS}
+    kept = []
+    for index, r in enumerate(results):
+        usable = [c for c in r.candidates if c["valid"] and c.get("has_logprob")]
+        if not usable:
+            continue
+        kept.append(index)
+        dists = np.array([c["probs"] for c in usable])
+        for alpha in ALPHAS:
+            rows[alpha].append(dirichlet_mixture(dists, [alpha_of(c, alpha) for c in usable], tau))
+    out: dict[str, dict[str, float]] = {}
+    for alpha, preds in rows.items():
+        if preds:
+            scores = metrics.per_item(dataset.votes[kept], np.array(preds))
+            out[alpha] = {name: float(scores[name].mean()) for name in ("js", "bc", "r2")}
+    return out
 
 
 def _bins(dataset: Dataset, pred: np.ndarray, method: str) -> dict[str, Any]:

@@ -70,3 +70,19 @@ def test_the_ambiguity_levels_are_a_recorded_choice():
     assert (width["method"], quantile["method"]) == ("width", "quantile")
     assert sum(width["counts"]) == sum(quantile["counts"]) == len(dataset)
     assert width["edges"] != quantile["edges"]
+
+
+def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
+    from harness.models import get_model
+    from harness.strategies import StrategyConfig
+
+    model = get_model("tiny-qwen2-audio")
+    raw = harness.evaluate(model, "iemocap", "w-bon", n_resamples=10)
+    uniform = harness.evaluate(model, "iemocap", "w-bon", n_resamples=10,
+                               config=StrategyConfig(alpha="uniform"))
+    table = raw.metrics.alpha_sensitivity
+    assert set(table) == {"raw", "mean", "uniform"} and raw.metrics.n_valid == raw.metrics.n_items
+    assert table["raw"]["js"] == pytest.approx(raw.metrics.mean("js"))
+    assert table["uniform"]["js"] == pytest.approx(uniform.metrics.mean("js"))
+    assert uniform.meta["strategy_config"]["alpha"] == "uniform"
+    assert not harness.evaluate(model, "iemocap", "base", n_resamples=10).metrics.alpha_sensitivity

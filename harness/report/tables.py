@@ -48,15 +48,18 @@ def main_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str,
     """Header and rows of (text, mark) for models × datasets at strategy ``base``: each cell's own
     mean with its bootstrap 95% CI, ``0.4373 [0.4130, 0.4602]``."""
     base = [c for c in cells if c.strategy == "base"]
-    datasets = sorted({c.dataset for c in base})
+    datasets = paper_order({c.dataset for c in base})
     models = list(dict.fromkeys(c.model for c in base))
     index = {(c.model, c.dataset): c for c in base}
     header = ["Model"] + [f"{d} {TITLES[m]}" for d in datasets for m in DISTRIBUTION]
+    ranked = [not _is_chance(mo) for mo in models]  # baselines are shown, not ranked
     columns = []
     for d in datasets:
         for m in DISTRIBUTION:
             values = [_mean(index[(mo, d)], m) if (mo, d) in index else float("nan") for mo in models]
-            columns.append((values, _rank_marks(values, LOWER_IS_BETTER[m])))
+            marks = _rank_marks([v if r else float("nan") for v, r in zip(values, ranked)],
+                                LOWER_IS_BETTER[m])
+            columns.append((values, marks))
     cis = [[_ci(index.get((mo, d)), m) for mo in models] for d in datasets for m in DISTRIBUTION]
     rows = [[(model, "")] + [(_fmt(col[0][r]) + ci[r], col[1][r]) for col, ci in zip(columns, cis)]
             for r, model in enumerate(models)]
@@ -69,6 +72,23 @@ def _ci(cell: CellRecord | None, metric: str) -> str:
         return ""
     low, high = estimate.ci95
     return f" [{_fmt(low)}, {_fmt(high)}]"
+
+
+PAPER_ORDER = ("iemocap", "msp_podcast", "crema_d")
+
+
+def paper_order(datasets: set[str]) -> list[str]:
+    """The paper's corpora in its order (IEMOCAP, MSP-Podcast, CREMA-D), then any others."""
+    return [d for d in PAPER_ORDER if d in datasets] + sorted(datasets - set(PAPER_ORDER))
+
+
+def _is_chance(model: str) -> bool:
+    from harness.models.registry import model_entry
+
+    try:
+        return model_entry(model).kind == "chance"
+    except ValueError:  # a model registered by a run's own conftest
+        return False
 
 
 def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:

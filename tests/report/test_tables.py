@@ -58,3 +58,14 @@ def test_renderers():
     assert "\\textbf{0.3000 [0.3000, 0.3000]}" in tex and "R$^2$" in tex
     assert tex.endswith("\\end{tabular}")
     assert csv_text(header, rows).splitlines()[1].startswith('a,"0.4000 [0.4000, 0.4000]"')
+
+
+def test_the_main_table_follows_the_papers_corpus_order_and_does_not_rank_baselines():
+    cells = [cell("a", "crema_d", "base", 0.40, 0.70, 0.30), cell("a", "iemocap", "base", 0.40, 0.70, 0.30),
+             cell("uniform", "iemocap", "base", 0.10, 0.90, 0.90),
+             cell("b", "iemocap", "base", 0.45, 0.60, 0.20)]
+    header, rows = main_table(cells)
+    assert header[1:] == ["iemocap JS", "iemocap BC", "iemocap R²", "crema_d JS", "crema_d BC",
+                          "crema_d R²"]
+    marks = {row[0][0]: row[1][1] for row in rows}
+    assert marks == {"a": "best", "uniform": "", "b": "second"}  # uniform is better but not ranked

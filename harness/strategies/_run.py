@@ -46,6 +46,9 @@ def load_requests(dataset: Dataset, prompt_for: Callable[..., str]
         except DataError as exc:
             failed[item.id] = ItemResult(item.id, error=str(exc), reason="audio error")
             continue
+        if not item.transcript.strip():  # the prompt's target utterance is then empty
+            notes[item.id].append(f"{item.id}: no transcript; the prompt's target utterance is "
+                                  "empty")
         requests.append(Request(audio, prompt_for(item), item.id))
     return requests, failed, notes
 

@@ -216,3 +216,12 @@ def test_a_candidate_the_verifier_did_not_score_keeps_its_item(crema):
     dropped = run_strategy("alm-v", model, crema[:1], verifier=none,
                            config=StrategyConfig(unscored="drop"))[0]
     assert dropped.probs is None and dropped.reason == "the verifier scored none of the valid candidates"
+
+
+def test_an_item_without_a_transcript_says_so():
+    dataset = load_dataset("msp_podcast")
+    results = run_strategy("base", ScriptedModel(beams), dataset)
+    silent = [r for r, item in zip(results, dataset) if not item.transcript.strip()]
+    assert len(silent) == 1 and silent[0].notes == [
+        f"{silent[0].item_id}: no transcript; the prompt's target utterance is empty"]
+    assert all(not r.notes for r, item in zip(results, dataset) if item.transcript.strip())

@@ -56,7 +56,7 @@ def test_two_workers_write_one_report(grid_dir):
         "uniform-iemocap-base"]
     assert "items" not in report["cells"][0] and (run / "cells" / "uniform-crema_d-base.json").is_file()
     tables = (run / "tables.md").read_text()
-    assert "| Model | crema_d JS |" in tables and "**" in tables
+    assert "| Model | iemocap JS | iemocap BC |" in tables and "**" in tables
     assert (run / "main.tex").read_text().startswith("\\begin{tabular}")
     result.stdout.fnmatch_lines(["*harness report: reports/*/report.json*"])
     for name in ("report.json", "tables.md", "main.csv", "main.tex"):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.record import CellRecord, RecordError, file_stem, read_record
+from harness.report.paper_tables import table2, table3
 from harness.report.tables import TABLES, csv_text, latex, markdown
 
 TIMING_FIELDS = ("seconds", "gpu_seconds")
@@ -47,7 +48,7 @@ def build_report(run_dir: Path) -> BuiltReport:
               "bad_cells": [{"path": path, "reason": reason} for path, reason in bad]}
     files = {"report.json": json.dumps(report, indent=1, sort_keys=True)}
     parts = []
-    for name, build in TABLES.items():
+    for name, build in {**TABLES, "table2": table2, "table3": table3}.items():
         header, rows = build(cells)
         parts.append(f"## {name}\n\n{markdown(header, rows)}\n")
         files[f"{name}.csv"] = csv_text(header, rows)
@@ -71,8 +72,8 @@ def _replace(path: Path, data: bytes) -> None:
 
 
 def _figures(cells: list[CellRecord]) -> dict[str, bytes]:
-    """Per model and dataset, a PNG: the median of each metric per entropy bin, a line per
-    strategy."""
+    """Per model and dataset, a PNG shaped like the paper's Fig. 3: JS, BC and R² panels, the
+    median per ambiguity level, a line per strategy, the items per level under each tick."""
     groups: dict[tuple[str, str], list[CellRecord]] = {}
     for c in cells:
         if c.metrics.bins.get("js") is not None:
@@ -94,7 +95,10 @@ def _figures(cells: list[CellRecord]) -> dict[str, bytes]:
                 centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
                 values = [float("nan") if v is None else v for v in bins[metric]]
                 ax.plot(centres, values, marker="o", label=c.strategy)
-            ax.set_xlabel("annotator entropy (bits)")
+            edges, counts = group[0].metrics.bins["edges"], group[0].metrics.bins["counts"]
+            centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+            ax.set_xticks(centres, [f"{c:.2f}\nn={n}" for c, n in zip(centres, counts)], fontsize=7)
+            ax.set_xlabel("annotator entropy (bits), items per level")
             ax.set_title(f"median {metric.upper() if metric != 'r2' else 'R²'}")
         axes[0].legend(fontsize=8)
         fig.suptitle(f"{model} on {dataset}")

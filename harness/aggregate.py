@@ -1,4 +1,4 @@
-"""Combining several candidate distributions into one (DESIGN.md §7, Eq. 2–3).
+"""Combining several candidate distributions into one (the paper's Eq. 2–3).
 
 Each candidate b is a Dirichlet with concentration β_b = τ·p̂_b; the prediction is the mixture's
 mean, Σ_b w_b E_Dir(β_b)[p] = Σ_b w_b p̂_b, with weights w from the candidates' scores (beam

@@ -1,4 +1,4 @@
-"""Distribution and classification metrics, entropy binning and bootstrap CIs (DESIGN.md §4).
+"""Distribution and classification metrics, entropy binning and bootstrap CIs.
 
 Every distribution metric takes (K,) or (N, K) arrays (rows are normalised to sum to 1, as
 scipy's ``jensenshannon`` does) and returns a float or an (N,) array.

@@ -1,4 +1,4 @@
-"""Model text -> probability vector over the corpus's classes (DESIGN.md §6).
+"""Model text -> probability vector over the corpus's classes.
 
 Rules, tried in order; the first that finds something decides:
 

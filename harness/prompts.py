@@ -1,4 +1,4 @@
-"""Prompt templates: base, chain-of-thought and verifier, per corpus (DESIGN.md §5).
+"""Prompt templates: base, chain-of-thought and verifier, per corpus.
 
 The wording is the reference setup's, kept verbatim so results compare with published numbers;
 only the background sentence and, for CREMA-D, "for the audio" change between corpora.

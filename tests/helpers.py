@@ -3,13 +3,15 @@ built from the fixture corpora."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 from harness import embedded_path
 
 FIXTURES = embedded_path()
-SHARED_CREMA_D = Path(__file__).resolve().parents[2] / "shared" / "data" / "crema-d"
+# a checkout of the public CREMA-D release (its processedResults/), to check the shipped copy against
+CREMA_D_RELEASE = Path(os.environ["CREMA_D_RELEASE"]) if os.environ.get("CREMA_D_RELEASE") else None
 
 
 def corpus_copy(name: str, tmp_path: Path) -> Path:

@@ -1,6 +1,6 @@
 """Qwen2-Audio through transformers, on the harness's own fast path.
 
-What differs from calling ``generate`` on the processor's output (DESIGN.md §12):
+What differs from calling ``generate`` on the processor's output:
 
 - the audio encoder runs over the batch's longest clip, not the 30 s window the processor pads to
   (padded frames are masked in the reference path too, so the outputs agree; a test checks it);

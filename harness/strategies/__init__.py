@@ -1,4 +1,4 @@
-"""Test-time scaling strategies, as objects in a registry (DESIGN.md §7).
+"""Test-time scaling strategies, as objects in a registry.
 
 The eight built-in strategies register themselves; :func:`register` adds a user's own::
 

@@ -1,4 +1,4 @@
-"""The built-in strategies (DESIGN.md §7): the paper's six and two controls.
+"""The built-in strategies: the paper's six and two controls.
 
 ``base``/``cot``: a greedy answer to the base/CoT prompt. ``bon``/``w-bon``: B=5 beams, the best
 raw cumulative log-likelihood α or their Dirichlet mixture. ``alm-v``/``w-alm-v``: B=3 beams scored

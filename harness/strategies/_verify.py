@@ -1,4 +1,4 @@
-"""The verifier's pass: an ALM scores each candidate 0-1 (DESIGN.md §7)."""
+"""The verifier's pass: an ALM scores each candidate 0-1."""
 
 from __future__ import annotations
 

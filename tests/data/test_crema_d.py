@@ -6,7 +6,7 @@ import pytest
 
 from harness.data import DataError, load_dataset
 from harness.data.crema_d import release_labels
-from tests.helpers import FIXTURES, SHARED_CREMA_D, corpus_copy
+from tests.helpers import CREMA_D_RELEASE, FIXTURES, corpus_copy
 
 
 def by_id(dataset):
@@ -55,14 +55,15 @@ def test_release_copy_has_all_7442_voice_items_and_a_licence():
     np.testing.assert_array_equal(items["1001_IEO_HAP_HI"].votes, [2, 0, 0, 6, 2, 0])
 
 
-@pytest.mark.skipif(not SHARED_CREMA_D.is_dir(), reason="../shared/data/crema-d not present")
-def test_reads_the_shared_release_labels_and_matches_the_copy():
-    shared = load_dataset("crema_d", SHARED_CREMA_D)
+@pytest.mark.skipif(CREMA_D_RELEASE is None or not CREMA_D_RELEASE.is_dir(),
+                    reason="set CREMA_D_RELEASE to a checkout of the public CREMA-D release")
+def test_reads_the_release_labels_and_matches_the_shipped_copy():
+    shared = load_dataset("crema_d", CREMA_D_RELEASE)
     assert len(shared) == 7442
     copy = load_dataset("crema_d", votes_file=release_labels() / "processedResults/tabulatedVotes.csv")
     assert shared.ids == copy.ids
     np.testing.assert_array_equal(shared.votes, copy.votes)
-    with open(SHARED_CREMA_D / "processedResults/tabulatedVotes.csv", newline="") as f:
+    with open(CREMA_D_RELEASE / "processedResults/tabulatedVotes.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r[""]) // 100000 == 1]
     # every voice-only response of the release is a vote
     assert shared.votes.sum() == sum(int(r["numResponses"]) for r in rows)

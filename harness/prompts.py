@@ -1,13 +1,21 @@
-"""Prompt templates: base, chain-of-thought and verifier, per corpus.
+"""Prompt templates: base, chain-of-thought, verifier and readout, per corpus, in named sets.
 
-The wording is the reference setup's, kept verbatim so results compare with published numbers;
-only the background sentence and, for CREMA-D, "for the audio" change between corpora.
+A :class:`PromptSet` holds what differs between corpora (the background sentence, what the
+distribution is predicted "for") and how the verifier is shown the task. The default set,
+``paper``, is the paper's wording verbatim (Tables 1-3) where the paper prints it: IEMOCAP's
+background, CREMA-D's one change ("for the audio"), and the verifier's user prompt as the task
+sentences alone. The paper prints no background for MSP-Podcast or CREMA-D: ``paper`` gives each a
+neutral sentence that states the setting without hinting at the answer, listed in
+``not_in_paper``. ``harness-v0`` is the wording the harness used before (its CREMA-D background
+said the emotion is in the delivery; its verifier saw the whole base prompt). Every cell records
+the set's name, version and a hash of each rendered template; :func:`register_prompt_set` adds a
+user's own set, recorded the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 PROMPT_KINDS = ("base", "cot", "verifier", "readout")
@@ -21,13 +29,58 @@ class CorpusWording:
     target: str  # what the distribution is predicted "for"
 
 
-WORDING = {
+@dataclass(frozen=True)
+class PromptSet:
+    """A named, versioned wording of every prompt.
+
+    Attributes:
+        wording: Per corpus, the background and what the distribution is predicted for.
+        verifier_sees: ``"task"``: the verifier's user prompt is the base prompt's task
+            sentences (the paper's Table 3); ``"base"``: the whole base prompt.
+        not_in_paper: Corpora whose wording the paper does not print (chosen here, neutral).
+    """
+
+    name: str
+    version: int
+    wording: Mapping[str, CorpusWording]
+    verifier_sees: str = "task"
+    not_in_paper: tuple[str, ...] = ()
+
+
+PROMPT_SETS: dict[str, PromptSet] = {}
+
+
+def register_prompt_set(prompt_set: PromptSet) -> PromptSet:
+    """Make ``prompt_set`` selectable by its name (``StrategyConfig(prompts=name)``)."""
+    PROMPT_SETS[prompt_set.name] = prompt_set
+    return prompt_set
+
+
+def get_prompt_set(prompts: str | PromptSet = "paper") -> PromptSet:
+    """The set named ``prompts`` (or ``prompts`` itself).
+
+    Raises:
+        ValueError: no set has that name.
+    """
+    if isinstance(prompts, PromptSet):
+        return prompts
+    if prompts not in PROMPT_SETS:
+        raise ValueError(f"unknown prompt set {prompts!r}; choose from {sorted(PROMPT_SETS)}")
+    return PROMPT_SETS[prompts]
+
+
+PAPER = register_prompt_set(PromptSet("paper", 1, {
     "iemocap": CorpusWording("Two speakers are having a conversation.", "the target utterance"),
+    # not printed in the paper: neutral sentences that state the setting, no hint at the answer
     "msp_podcast": CorpusWording("A speaker is talking in a podcast.", "the target utterance"),
+    "crema_d": CorpusWording("An actor reads a fixed sentence aloud.", "the audio"),
+}, verifier_sees="task", not_in_paper=("msp_podcast", "crema_d")))
+register_prompt_set(PromptSet("harness-v0", 0, {
+    **PAPER.wording,
     "crema_d": CorpusWording(
-        "An actor reads a fixed sentence aloud; the emotion is in the delivery.", "the audio"
-    ),
-}
+        "An actor reads a fixed sentence aloud; the emotion is in the delivery.", "the audio"),
+}, verifier_sees="base", not_in_paper=("msp_podcast", "crema_d")))
+WORDING = PAPER.wording
 
 COT_INSTRUCTIONS = (
     "First, carefully listen to the tone, intonation, pauses, vocal energy, and other acoustic "
@@ -47,10 +100,19 @@ VERIFIER_GUIDE = (
 )
 
 
-def _wording(corpus: str) -> CorpusWording:
-    if corpus not in WORDING:
-        raise ValueError(f"no prompt wording for corpus {corpus!r}; known: {sorted(WORDING)}")
-    return WORDING[corpus]
+def _wording(corpus: str, prompts: str | PromptSet = "paper") -> CorpusWording:
+    wording = get_prompt_set(prompts).wording
+    if corpus not in wording:
+        raise ValueError(f"no prompt wording for corpus {corpus!r}; known: {sorted(wording)}")
+    return wording[corpus]
+
+
+def task_sentences(corpus: str, labels: Sequence[str], prompts: str | PromptSet = "paper") -> str:
+    """The base prompt's task: what to predict, over which options."""
+    options = "[" + ", ".join(f"'{label}'" for label in labels) + "]"
+    return (f"Predict the probability distribution of emotions for "
+            f"{_wording(corpus, prompts).target} from the following options: {options}. "
+            "Consider both the context and acoustic features.")
 
 
 def json_skeleton(labels: Sequence[str]) -> str:
@@ -58,15 +120,14 @@ def json_skeleton(labels: Sequence[str]) -> str:
     return "{" + ", ".join(f'"{label}":float' for label in labels) + "}"
 
 
-def base_prompt(corpus: str, transcript: str, labels: Sequence[str], cot: bool = False) -> str:
+def base_prompt(corpus: str, transcript: str, labels: Sequence[str], cot: bool = False,
+                prompts: str | PromptSet = "paper") -> str:
     """The base (or, with ``cot=True``, chain-of-thought) prompt for one utterance."""
-    wording = _wording(corpus)
-    options = "[" + ", ".join(f"'{label}'" for label in labels) + "]"
+    wording = _wording(corpus, prompts)
     parts = [
         f"Background: {wording.background}",
         f"Target Utterance: {transcript}",
-        f"Task: Predict the probability distribution of emotions for {wording.target} from the "
-        f"following options: {options}. Consider both the context and acoustic features.",
+        f"Task: {task_sentences(corpus, labels, prompts)}",
     ]
     if cot:
         parts.append(COT_INSTRUCTIONS)
@@ -80,17 +141,24 @@ def base_prompt(corpus: str, transcript: str, labels: Sequence[str], cot: bool =
     return "\n".join(parts)
 
 
-def cot_prompt(corpus: str, transcript: str, labels: Sequence[str]) -> str:
+def cot_prompt(corpus: str, transcript: str, labels: Sequence[str],
+               prompts: str | PromptSet = "paper") -> str:
     """The chain-of-thought prompt: the base prompt with the listening instructions added."""
-    return base_prompt(corpus, transcript, labels, cot=True)
+    return base_prompt(corpus, transcript, labels, cot=True, prompts=prompts)
 
 
-def verifier_prompt(corpus: str, transcript: str, labels: Sequence[str], candidate: str) -> str:
-    """The prompt a verifier ALM answers (with the same audio) to score one candidate 0–1."""
+def verifier_prompt(corpus: str, transcript: str, labels: Sequence[str], candidate: str,
+                    prompts: str | PromptSet = "paper") -> str:
+    """The prompt a verifier ALM answers (with the same audio) to score one candidate 0–1: the
+    paper's Table 3 (background, the user prompt, the model output, the task, the scoring
+    guide); the user prompt is the task sentences under ``verifier_sees="task"``."""
+    chosen = get_prompt_set(prompts)
+    user = (task_sentences(corpus, labels, chosen) if chosen.verifier_sees == "task"
+            else base_prompt(corpus, transcript, labels, prompts=chosen))
     return "\n".join(
         [
             f"Background: {VERIFIER_BACKGROUND}",
-            f"User Prompt: {base_prompt(corpus, transcript, labels)}",
+            f"User Prompt: {user}",
             f"Model Output: {candidate}",
             f"Task: {VERIFIER_TASK}",
             f"Scoring guide: {VERIFIER_GUIDE}",
@@ -98,9 +166,10 @@ def verifier_prompt(corpus: str, transcript: str, labels: Sequence[str], candida
     )
 
 
-def readout_prompt(corpus: str, transcript: str, labels: Sequence[str]) -> str:
+def readout_prompt(corpus: str, transcript: str, labels: Sequence[str],
+                   prompts: str | PromptSet = "paper") -> str:
     """A one-label question for the ``readout`` strategy, which scores each label's likelihood."""
-    wording = _wording(corpus)
+    wording = _wording(corpus, prompts)
     options = "[" + ", ".join(f"'{label}'" for label in labels) + "]"
     return "\n".join([
         f"Background: {wording.background}",
@@ -111,21 +180,34 @@ def readout_prompt(corpus: str, transcript: str, labels: Sequence[str]) -> str:
 
 
 def build_prompt(kind: str, corpus: str, transcript: str, labels: Sequence[str],
-                 candidate: str = "") -> str:
+                 candidate: str = "", prompts: str | PromptSet = "paper") -> str:
     """Dispatch on ``kind`` (``"base"``, ``"cot"``, ``"verifier"`` or ``"readout"``)."""
     if kind == "base":
-        return base_prompt(corpus, transcript, labels)
+        return base_prompt(corpus, transcript, labels, prompts=prompts)
     if kind == "cot":
-        return cot_prompt(corpus, transcript, labels)
+        return cot_prompt(corpus, transcript, labels, prompts)
     if kind == "verifier":
-        return verifier_prompt(corpus, transcript, labels, candidate)
+        return verifier_prompt(corpus, transcript, labels, candidate, prompts)
     if kind == "readout":
-        return readout_prompt(corpus, transcript, labels)
+        return readout_prompt(corpus, transcript, labels, prompts)
     raise ValueError(f"unknown prompt kind {kind!r}; choose from {PROMPT_KINDS}")
 
 
-def templates_hash() -> str:
-    """A short hash of every template's wording, which reports record (changes on any edit)."""
-    sample = [build_prompt(k, c, "<transcript>", ["<A>", "<B>"], "<candidate>")
-              for k in PROMPT_KINDS for c in sorted(WORDING)]
-    return hashlib.sha256("\n\n".join(sample).encode()).hexdigest()[:16]
+def templates_hash(prompts: str | PromptSet = "paper") -> str:
+    """A short hash of every template of the set (changes on any edit of its wording)."""
+    return hashlib.sha256("".join(template_hashes(prompts).values()).encode()).hexdigest()[:16]
+
+
+def template_hashes(prompts: str | PromptSet = "paper") -> dict[str, str]:
+    """``{"<kind>/<corpus>": hash}`` of each template of the set, rendered with placeholders."""
+    chosen = get_prompt_set(prompts)
+    return {f"{k}/{c}": hashlib.sha256(build_prompt(k, c, "<transcript>", ["<A>", "<B>"],
+                                                    "<candidate>", chosen).encode()).hexdigest()[:16]
+            for k in PROMPT_KINDS for c in sorted(chosen.wording)}
+
+
+def prompts_record(prompts: str | PromptSet = "paper") -> dict[str, object]:
+    """What a cell records about its prompts: the set, its version, each template's hash."""
+    chosen = get_prompt_set(prompts)
+    return {"set": chosen.name, "version": chosen.version, "not_in_paper": list(chosen.not_in_paper),
+            "templates": template_hashes(chosen)}

@@ -43,13 +43,45 @@ def test_crema_d_wording_and_class_order_per_corpus():
         build_prompt("base", "msp_podcast", "", msp.labels)
 
 
-def test_verifier_prompt():
+def test_verifier_prompt_as_in_table_3():
     prompt = build_prompt("verifier", "iemocap", "Hi.", IEMOCAP, candidate='{"Anger": 1.0}')
-    assert prompt.startswith("Background: You are evaluating a model's prediction for an "
-                             "emotion distribution task.\nUser Prompt: Background: Two speakers")
-    assert 'Model Output: {"Anger": 1.0}' in prompt
+    assert prompt.splitlines()[:2] == [
+        "Background: You are evaluating a model's prediction for an emotion distribution task.",
+        "User Prompt: Predict the probability distribution of emotions for the target utterance "
+        "from the following options: ['Neutral state', 'Happiness', 'Anger', 'Sadness']. Consider "
+        "both the context and acoustic features."]  # the task sentences only
+    assert 'Model Output: {"Anger": 1.0}' in prompt and "Hi." not in prompt
+    assert "Output Constraints" not in prompt
     assert "Task: Only scoring based on emotion content" in prompt
     assert prompt.endswith("Reply ONLY with a number between 0.0 and 1.0.")
+    old = build_prompt("verifier", "iemocap", "Hi.", IEMOCAP, '{"Anger": 1.0}', prompts="harness-v0")
+    assert "User Prompt: Background: Two speakers" in old
+
+
+def test_prompt_sets_are_named_versioned_and_recorded():
+    from harness.prompts import PromptSet, get_prompt_set, prompts_record, register_prompt_set
+
+    paper = get_prompt_set("paper")
+    assert paper.not_in_paper == ("msp_podcast", "crema_d")
+    crema = build_prompt("base", "crema_d", "It's eleven o'clock", ["A"])
+    assert "Background: An actor reads a fixed sentence aloud.\n" in crema  # no hint at the answer
+    assert "the emotion is in the delivery" in build_prompt("base", "crema_d", "", ["A"],
+                                                            prompts="harness-v0")
+    record = prompts_record()
+    assert (record["set"], record["version"]) == ("paper", 1)
+    assert len(record["templates"]) == 12 and record != prompts_record("harness-v0")
+    mine = register_prompt_set(PromptSet("test-mine", 3, {"iemocap": paper.wording["iemocap"]}))
+    try:
+        assert prompts_record("test-mine")["templates"].keys() == {
+            "base/iemocap", "cot/iemocap", "verifier/iemocap", "readout/iemocap"}
+        with pytest.raises(ValueError, match="no prompt wording for corpus 'crema_d'"):
+            build_prompt("base", "crema_d", "", ["A"], prompts=mine)
+    finally:
+        from harness.prompts import PROMPT_SETS
+
+        PROMPT_SETS.pop("test-mine")
+    with pytest.raises(ValueError, match="unknown prompt set 'papr'"):
+        get_prompt_set("papr")
 
 
 def test_the_json_skeleton_itself_is_not_a_valid_answer():

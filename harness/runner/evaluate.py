@@ -26,7 +26,7 @@ from harness.baselines import ChanceBaseline
 from harness.cache import GenerationCache
 from harness.data import Dataset, load_dataset
 from harness.models import ModelAPI, get_model
-from harness.prompts import templates_hash
+from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
 from harness.strategies import (
     ItemResult,
@@ -210,7 +210,7 @@ def _metadata(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Stra
         "verifier": None if verifier is None else verifier.info.name,
         "dataset": {"name": dataset.name, "root": str(dataset.root), "n_items": len(dataset),
                     "manifest": dataset.manifest_hash(), "options": dataset.options},
-        "prompts": templates_hash(), "decoding": decoding, "seed": config.seed,
+        "prompts": prompts_record(config.prompts), "decoding": decoding, "seed": config.seed,
         "strategy_config": dataclasses.asdict(config),
         "versions": _versions(), "git_commit": _git_commit(),
         "host": platform.node(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

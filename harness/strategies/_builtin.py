@@ -65,8 +65,9 @@ class ChainOfThought(Strategy):
     name = "cot"
     reference = True
 
-    def prompt(self, corpus: str, transcript: str, labels: Sequence[str]) -> str:
-        return cot_prompt(corpus, transcript, labels)
+    def prompt(self, corpus: str, transcript: str, labels: Sequence[str],
+               prompts: str = "paper") -> str:
+        return cot_prompt(corpus, transcript, labels, prompts)
 
     def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
         return Decoding(**dict(common_decoding(config, labels), max_new_tokens=config.cot_max_new_tokens,
@@ -198,8 +199,9 @@ class Readout(Strategy):
     name = "readout"
     needs = ("label_logprobs",)
 
-    def prompt(self, corpus: str, transcript: str, labels: Sequence[str]) -> str:
-        return readout_prompt(corpus, transcript, labels)
+    def prompt(self, corpus: str, transcript: str, labels: Sequence[str],
+               prompts: str = "paper") -> str:
+        return readout_prompt(corpus, transcript, labels, prompts)
 
     def results(self, model: ModelAPI, requests: Sequence[Request], context: RunContext
                 ) -> list[ItemResult]:

@@ -25,6 +25,8 @@ class StrategyConfig:
             item's other candidates, uniformly when none was scored; ALM-v falls back to the top
             beam; each such item says so in its notes) or ``"drop"`` (it takes no part, and an
             item with no scored candidate is invalid).
+        prompts: The prompt set (:mod:`harness.prompts`): ``"paper"`` (the default) or
+            ``"harness-v0"``, or a user's registered set.
         alpha: What W-BoN weighs each beam by: ``"raw"`` (the cumulative log-likelihood, Eq. 3 as
             written: peaked weights), ``"mean"`` (per generated token, what HF's
             ``sequences_scores`` gives: near-uniform weights) or ``"uniform"``. It changes no
@@ -43,6 +45,7 @@ class StrategyConfig:
     seed: int = 0
     alpha: str = "raw"
     unscored: str = "keep"
+    prompts: str = "paper"
 
     def __post_init__(self) -> None:
         if self.unscored not in ("keep", "drop"):

@@ -70,7 +70,7 @@ def run_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *,
     check_supported(s, model, verifier)
     labels, corpus = dataset.labels, dataset.name
     requests, results, notes = load_requests(
-        dataset, lambda item: s.prompt(corpus, item.transcript, labels))
+        dataset, lambda item: s.prompt(corpus, item.transcript, labels, config.prompts))
     context = RunContext(dataset, config, cache, verifier, progress)
     for r, result in zip(requests, s.results(model, requests, context)):
         result.notes = notes[r.item_id] + result.notes

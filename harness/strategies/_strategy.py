@@ -57,9 +57,10 @@ class Strategy:
     reference: ClassVar[bool] = False
     chance_cell: ClassVar[bool] = False
 
-    def prompt(self, corpus: str, transcript: str, labels: Sequence[str]) -> str:
-        """The prompt the model reads for one item."""
-        return base_prompt(corpus, transcript, labels)
+    def prompt(self, corpus: str, transcript: str, labels: Sequence[str],
+               prompts: str = "paper") -> str:
+        """The prompt the model reads for one item, in the prompt set ``prompts``."""
+        return base_prompt(corpus, transcript, labels, prompts=prompts)
 
     def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:
         """The generation run (one greedy answer unless overridden). With ``config.constrained``

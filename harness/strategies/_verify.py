@@ -27,7 +27,8 @@ def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: 
     for i, (r, g) in enumerate(zip(requests, generations)):
         item = by_id[r.item_id]
         for c in g.candidates:
-            text = verifier_prompt(dataset.name, item.transcript, dataset.labels, c.text)
+            text = verifier_prompt(dataset.name, item.transcript, dataset.labels, c.text,
+                                   config.prompts)
             flat.append(replace(r, prompt=text))
             owners.append(i)
     decoding = Decoding(max_new_tokens=8, seed=config.seed)

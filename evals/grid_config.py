@@ -6,6 +6,8 @@ GRID = GridConfig(
     models=(
         # the embedded default and the chance baselines: always runnable
         "tiny-qwen2-audio", "uniform", "label-prior",
+        # how well one person predicts the other raters (a reference, not a model)
+        "annotator",
         # local ALMs: weights from a local path or the HF cache (cells skip saying what to set)
         "qwen2-audio-7b", "qwen2.5-omni-7b", "audio-flamingo-2", "ultravox-v0.3", "ultravox-v0.4",
         # API ALMs: keys from the environment

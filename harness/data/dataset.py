@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, overload
 
@@ -134,6 +134,13 @@ class Dataset(Sequence[Item]):
         """(N, K) annotator distributions."""
         votes = self.votes
         return votes / votes.sum(axis=1, keepdims=True)
+
+    def with_votes(self, votes: np.ndarray) -> Dataset:
+        """The same items scored against other votes (one row per item): the annotator reference
+        scores one held-out rater against the remaining ones."""
+        items = [replace(item, votes=row) for item, row in zip(self._items, votes)]
+        return Dataset(self.name, self.labels, items, self.root, self.options, self.problems,
+                       self.skipped)
 
     def subset(self, indices: Sequence[int]) -> Dataset:
         """A Dataset of the items at ``indices`` (same labels, root, options and problems)."""

@@ -154,21 +154,28 @@ def _add_rater_line(block: _Block, text: str, path: Path, number: int,
     block.raters.append((rater, categories))
 
 
-def _votes(block: _Block, *, merge_excited: bool, vote_mode: str) -> tuple[np.ndarray, dict]:
-    """Class votes from the external raters, plus the out-of-set votes that were dropped."""
+def _votes(block: _Block, *, merge_excited: bool, vote_mode: str
+           ) -> tuple[np.ndarray, dict, list[list[float]]]:
+    """Class votes from the external raters, the out-of-set votes that were dropped, and each
+    rater's own in-set votes (for the annotator reference)."""
     votes = np.zeros(len(LABELS))
     dropped: dict[str, float] = {}
+    per_rater = []
     for _rater, categories in block.raters:
         weight = 1.0 / len(categories) if vote_mode == "split" else 1.0
+        own = np.zeros(len(LABELS))
         for raw in categories:
             name = RATER_CATEGORIES.get(raw.lower(), "Other")
             if name == "Excited" and merge_excited:
                 name = "Happiness"
             if name in LABELS:
-                votes[LABELS.index(name)] += weight
+                own[LABELS.index(name)] += weight
             else:
                 dropped[name] = dropped.get(name, 0.0) + weight
-    return votes, dropped
+        votes += own
+        if own.sum() > 0:
+            per_rater.append(own.tolist())
+    return votes, dropped, per_rater
 
 
 def _to_item(block: _Block, session: Path, eval_file: Path, transcripts: dict[str, str],
@@ -181,7 +188,7 @@ def _to_item(block: _Block, session: Path, eval_file: Path, transcripts: dict[st
     if block.utt in seen:
         problems.error(eval_file, block.line, f"duplicate utterance id {block.utt}, kept the first")
         return None
-    votes, dropped = _votes(block, merge_excited=merge_excited, vote_mode=vote_mode)
+    votes, dropped, per_rater = _votes(block, merge_excited=merge_excited, vote_mode=vote_mode)
     if votes.sum() <= 0:
         problems.error(eval_file, block.line, f"{block.utt} has no in-set external vote")
         return None
@@ -196,7 +203,7 @@ def _to_item(block: _Block, session: Path, eval_file: Path, transcripts: dict[st
         problems.warning(eval_file, block.line, f"no transcript line for {block.utt}")
     meta = {"session": session.name, "dialog": dialog, "consensus": block.consensus,
             "start": block.start, "end": block.end, "n_raters": len(block.raters),
-            "dropped_votes": dropped}
+            "dropped_votes": dropped, "rater_votes": per_rater}
     return Item(block.utt, wav, transcripts.get(block.utt, ""), votes, LABELS, meta)
 
 

@@ -40,6 +40,7 @@ _ENTRIES: dict[str, ModelEntry] = {
     "gemini-2.5-pro": ModelEntry("harness.models.gemini_api:gemini_2_5_pro", "api"),
     "uniform": ModelEntry("harness.baselines:uniform_baseline", "chance"),
     "label-prior": ModelEntry("harness.baselines:label_prior_baseline", "chance"),
+    "annotator": ModelEntry("harness.baselines:annotator_baseline", "chance"),
 }
 # a prefix takes any model name after it: the factory gets that name first
 _PREFIXES = {"openai-compatible:": ModelEntry("harness.models.openai_api:openai_compatible", "api")}

@@ -22,7 +22,7 @@ import numpy as np
 
 from harness import metrics
 from harness._version import __version__
-from harness.baselines import ChanceBaseline
+from harness.baselines import ChanceBaseline, annotator
 from harness.cache import GenerationCache
 from harness.data import Dataset, load_dataset
 from harness.models import ModelAPI, get_model
@@ -69,13 +69,17 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     model = get_model(model) if isinstance(model, str) else model
     verifier = get_model(verifier) if isinstance(verifier, str) else verifier
     dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    held_out = None  # the annotator reference: one rater's choice, scored against the others
+    if isinstance(model, ChanceBaseline) and model.info.name == "annotator":
+        held_out, targets = annotator(dataset, (config or StrategyConfig()).seed)
+        dataset = dataset.with_votes(targets)
     strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
     config = config or StrategyConfig()
     own_cache = isinstance(cache, (str, os.PathLike))
     store = GenerationCache(Path(cache)) if isinstance(cache, (str, os.PathLike)) else cache
     try:
         start = time.perf_counter()
-        results = _predict(model, dataset, strategy, verifier, config, store, progress)
+        results = _predict(model, dataset, strategy, verifier, config, store, progress, held_out)
         seconds = time.perf_counter() - start
     finally:
         if own_cache and store is not None:
@@ -92,14 +96,17 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
 
 def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strategy,
              verifier: ModelAPI | None, config: StrategyConfig, cache: GenerationCache | None,
-             progress: Callable[[int], None] | None) -> list[ItemResult]:
+             progress: Callable[[int], None] | None, held_out: np.ndarray | None = None
+             ) -> list[ItemResult]:
     """The per-item results (chance baselines need no prompt and run under one strategy)."""
     if isinstance(model, ChanceBaseline):
         if not strategy.chance_cell:
             raise StrategyUnsupported(f"{model.info.name} is a chance baseline: it runs only as "
                                       f"the chance cell, not under {strategy.name}")
-        return [ItemResult(item.id, probs=p, rule="chance")
-                for item, p in zip(dataset, model.predict(dataset))]
+        return [ItemResult(item.id, rule="chance", reason="fewer than two raters")
+                if np.isnan(p).any() else ItemResult(item.id, probs=p, rule="chance")
+                for item, p in zip(dataset, model.predict(dataset) if held_out is None
+                                   else held_out)]
     return run_strategy(strategy, model, dataset, config=config, cache=cache, verifier=verifier,
                         progress=progress)
 

@@ -86,3 +86,33 @@ def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
     assert table["uniform"]["js"] == pytest.approx(uniform.metrics.mean("js"))
     assert uniform.meta["strategy_config"]["alpha"] == "uniform"
     assert not harness.evaluate(model, "iemocap", "base", n_resamples=10).metrics.alpha_sensitivity
+
+
+def test_the_annotator_reference_scores_one_held_out_rater_against_the_others():
+    from harness.baselines import annotator, rater_votes
+
+    dataset = load_dataset("msp_podcast")
+    preds, targets = annotator(dataset)
+    again, _ = annotator(dataset)
+    np.testing.assert_array_equal(preds, again)  # deterministic by seed and item id
+    for item, p, t in zip(dataset, preds, targets):
+        raters = rater_votes(item)
+        if len(raters) < 2:
+            assert np.isnan(p).all()
+            continue
+        assert t.sum() == item.votes.sum() - 1  # one worker's vote held out
+        assert p.sum() == 1 and p.max() == 1  # a one-hot
+    iemocap = load_dataset("iemocap")
+    assert all(len(rater_votes(item)) == len(item.meta["rater_votes"]) for item in iemocap)
+    record = harness.evaluate("annotator", iemocap, n_resamples=10)
+    assert record.cell == "annotator-iemocap-base" and record.metrics.n_valid == record.metrics.n_items
+
+
+def test_an_item_with_one_rater_has_no_annotator_prediction():
+    from harness.baselines import annotator
+
+    dataset = load_dataset("crema_d")
+    one = dataset.with_votes(np.array([np.eye(6)[0] if i == 0 else item.votes
+                                       for i, item in enumerate(dataset)]))
+    preds, _ = annotator(one)
+    assert np.isnan(preds[0]).all() and not np.isnan(preds[1:]).any()

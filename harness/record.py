@@ -48,7 +48,8 @@ class CellMetrics:
         n_scored: Items whose annotator majority is not tied (the untied variants count these);
             ``n_tied`` the others.
         rules: Items per parsing rule (``"None"``: no rule matched).
-        errors: Items whose clip or model call failed; ``noted``: items with notes.
+        errors: Items whose clip or model call failed; ``noted``: items with notes;
+            ``no_transcript``: items whose transcript is missing (the prompt's is empty).
         verifier_unscored: Candidates whose verifier reply was not a score (not one number in
             [0, 1]); they take no part in the verifier strategies' choice.
         bins: Entropy-bin edges, counts and per-bin medians of each distribution metric.
@@ -66,6 +67,7 @@ class CellMetrics:
     rules: Mapping[str, int] = field(default_factory=dict)
     errors: int = 0
     noted: int = 0
+    no_transcript: int = 0
     verifier_unscored: int = 0
     bins: Mapping[str, Any] = field(default_factory=dict)
     tokens: int = 0
@@ -82,6 +84,7 @@ class CellMetrics:
         if self.n_scored is not None:
             out["n_scored"], out["n_tied"] = self.n_scored, self.n_tied
         out.update(rules=dict(self.rules), errors=self.errors, noted=self.noted,
+                   no_transcript=self.no_transcript,
                    verifier_unscored=self.verifier_unscored, bins=dict(self.bins),
                    tokens=self.tokens, cost_usd=self.cost_usd)
         if self.alpha_sensitivity:
@@ -93,7 +96,8 @@ class CellMetrics:
         scores = {k: Estimate(data[k]["mean"], tuple(data[k]["ci95"])) for k in SCORES if k in data}
         return cls(data["n_items"], data["n_valid"], data["valid"], scores, data.get("n_scored"),
                    data.get("n_tied"), dict(data.get("rules", {})), data.get("errors", 0),
-                   data.get("noted", 0), data.get("verifier_unscored", 0),
+                   data.get("noted", 0), data.get("no_transcript", 0),
+                   data.get("verifier_unscored", 0),
                    dict(data.get("bins", {})), data.get("tokens", 0), data.get("cost_usd"),
                    dict(data.get("alpha_sensitivity", {})))
 

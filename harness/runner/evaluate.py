@@ -155,6 +155,7 @@ def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int
     summary["rules"] = {str(rule): n for rule, n in rule_counts(results).items()}
     summary["errors"] = sum(r.error is not None for r in results)
     summary["noted"] = sum(bool(r.notes) for r in results)
+    summary["no_transcript"] = sum(not item.transcript.strip() for item in dataset)
     summary["verifier_unscored"] = sum(c.get("verifier_score", 0.0) is None
                                        for r in results for c in r.candidates)
     summary["bins"] = _bins(dataset, pred, entropy_bins)

@@ -116,3 +116,8 @@ def test_an_item_with_one_rater_has_no_annotator_prediction():
                                        for i, item in enumerate(dataset)]))
     preds, _ = annotator(one)
     assert np.isnan(preds[0]).all() and not np.isnan(preds[1:]).any()
+
+
+def test_items_without_a_transcript_are_counted():
+    assert harness.evaluate("uniform", "msp_podcast", n_resamples=5).metrics.no_transcript == 1
+    assert harness.evaluate("uniform", "iemocap", n_resamples=5).metrics.no_transcript == 0

@@ -85,12 +85,13 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         if own_cache and store is not None:
             store.close()
     on_gpu = not isinstance(model, ChanceBaseline) and str(model.info.device).startswith("cuda")
+    scores = item_scores(dataset, results)  # once, for the bins and the items' records
     return CellRecord(
         cell=f"{model.info.name}-{dataset.name}-{strategy.name}", model=model.info.name,
         dataset=dataset.name, strategy=strategy.name, labels=tuple(dataset.labels),
-        metrics=summarize_cell(dataset, results, n_resamples, config.seed, entropy_bins),
+        metrics=summarize_cell(dataset, results, n_resamples, config.seed, entropy_bins, scores),
         seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
-        items=_item_records(dataset, results),
+        items=_item_records(results, scores),
         meta=_metadata(model, dataset, strategy, verifier, config))
 
 
@@ -111,20 +112,28 @@ def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strat
                         progress=progress)
 
 
-def _item_records(dataset: Dataset, results: list[ItemResult]) -> tuple[ItemRecord, ...]:
+ItemScores = tuple[np.ndarray, dict[str, np.ndarray]]  # valid items' indexes, metric -> values
+
+
+def item_scores(dataset: Dataset, results: list[ItemResult]) -> ItemScores:
+    """Each valid item's JS, JSD, BC and R² (:func:`harness.metrics.per_item`), by index."""
+    valid = np.array([i for i, r in enumerate(results) if r.probs is not None], dtype=int)
+    if valid.size == 0:
+        return valid, {}
+    pred = np.array([results[i].probs for i in valid])
+    return valid, metrics.per_item(dataset.votes[valid], pred)
+
+
+def _item_records(results: list[ItemResult], scores: ItemScores) -> tuple[ItemRecord, ...]:
     """Each item's record; a valid item's carries its per-item metrics, which the report pairs
     across strategies."""
-    valid = [i for i, r in enumerate(results) if r.probs is not None]
-    scores: dict[int, dict[str, float]] = {i: {} for i in valid}
-    if valid:
-        per_item = metrics.per_item(dataset.votes[valid], np.array([results[i].probs for i in valid]))
-        for name, values in per_item.items():
-            for i, value in zip(valid, values.tolist()):
-                scores[i][name] = value
+    valid, values = scores
+    per_item = {int(i): {name: float(v[n]) for name, v in values.items()}
+                for n, i in enumerate(valid)}
     return tuple(ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()),
                             r.rule, r.reason, r.error, r.tokens, tuple(r.notes),
                             r.candidates[0]["text"][:2000] if r.probs is None and r.candidates
-                            else None, scores.get(i), *_weight_stats(r))
+                            else None, per_item.get(i), *_weight_stats(r))
                  for i, r in enumerate(results))
 
 
@@ -147,8 +156,10 @@ def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
 
 
 def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int = 1000,
-                   seed: int = 0, entropy_bins: str = "width") -> CellMetrics:
-    """Metrics with CIs, validity, rule counts, entropy-bin medians and counts, cost."""
+                   seed: int = 0, entropy_bins: str = "width",
+                   scores: ItemScores | None = None) -> CellMetrics:
+    """Metrics with CIs, validity, rule counts, entropy-bin medians and counts, cost
+    (``scores``: :func:`item_scores`, when the caller has them already)."""
     k = len(dataset.labels)
     pred = np.array([r.probs if r.valid else np.full(k, np.nan) for r in results]).reshape(-1, k)
     summary = metrics.summarize(dataset.votes, pred, n_resamples=n_resamples, seed=seed)
@@ -158,7 +169,7 @@ def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int
     summary["no_transcript"] = sum(not item.transcript.strip() for item in dataset)
     summary["verifier_unscored"] = sum(c.get("verifier_score", 0.0) is None
                                        for r in results for c in r.candidates)
-    summary["bins"] = _bins(dataset, pred, entropy_bins)
+    summary["bins"] = _bins(dataset, scores or item_scores(dataset, results), entropy_bins)
     summary["tokens"] = int(sum(r.tokens for r in results))
     if any(c.get("alpha") is not None for r in results for c in r.candidates):  # a w-bon cell
         summary["alpha_sensitivity"] = alpha_sensitivity(dataset, results)
@@ -172,8 +183,7 @@ def alpha_sensitivity(dataset: Dataset, results: list[ItemResult], tau: float = 
     """W-BoN's mean JS, BC and R² under each choice of alpha, from the candidates it already has
     (no generation): over the items with a usable beam, the same items for every choice."""
     from harness.aggregate import dirichlet_mixture
-    from harness.strategies import ALPHAS
-    from harness.strategies._builtin import alpha_of
+    from harness.strategies import ALPHAS, alpha_of
 
     rows: dict[str, list[np.ndarray]] = {alpha: [] for alpha in ALPHAS}
     kept = []
@@ -193,17 +203,15 @@ def alpha_sensitivity(dataset: Dataset, results: list[ItemResult], tau: float = 
     return out
 
 
-def _bins(dataset: Dataset, pred: np.ndarray, method: str) -> dict[str, Any]:
+def _bins(dataset: Dataset, scores: ItemScores, method: str) -> dict[str, Any]:
     h = np.array([item.entropy for item in dataset])
     index, edges = metrics.entropy_bins(h, N_BINS, method)
-    valid = np.isfinite(pred).all(axis=1)
     out: dict[str, Any] = {"method": method, "edges": edges.tolist(),
                            "counts": np.bincount(index, minlength=N_BINS).tolist()}
-    if valid.any():
-        scores = metrics.per_item(dataset.votes[valid], pred[valid])
-        for name, values in scores.items():
-            medians, _ = metrics.binned_medians(values, index[valid], N_BINS)
-            out[name] = [None if np.isnan(m) else float(m) for m in medians]
+    valid, values = scores
+    for name, column in values.items():
+        medians, _ = metrics.binned_medians(column, index[valid], N_BINS)
+        out[name] = [None if np.isnan(m) else float(m) for m in medians]
     return out
 
 

@@ -16,7 +16,7 @@ single cell) comes from :func:`strategy_names`.
 """
 
 from harness.strategies import _builtin  # noqa: F401  (registers the built-in strategies)
-from harness.strategies._builtin import readout_result
+from harness.strategies._builtin import alpha_of, readout_result
 from harness.strategies._config import ALPHAS, StrategyConfig
 from harness.strategies._results import ItemResult, add_usage, parsed_candidates, rule_counts
 from harness.strategies._run import check_supported, decoding_for, load_requests, run_strategy
@@ -38,6 +38,7 @@ __all__ = [
     "StrategyConfig",
     "StrategyUnsupported",
     "add_usage",
+    "alpha_of",
     "check_supported",
     "common_decoding",
     "decoding_for",

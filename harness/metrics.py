@@ -117,6 +117,12 @@ def majority_or_first(votes) -> np.ndarray:
     return np.atleast_2d(np.asarray(votes, dtype=np.float64)).argmax(axis=1)
 
 
+def accuracy_per_item(votes, pred) -> np.ndarray:
+    """(N,) 1.0 where the prediction's top class is the annotators' (ties to the first label)."""
+    guess = np.atleast_2d(np.asarray(pred, dtype=np.float64)).argmax(axis=1)
+    return (guess == majority_or_first(votes)).astype(np.float64)
+
+
 def classification(true_votes, pred) -> dict[str, float]:
     """Accuracy and macro-F1 of argmax(pred) against the annotators' majority, two ways.
 

@@ -33,6 +33,7 @@ from harness.runner.grid import Cell, GridConfig
 RUN_DIR = pytest.StashKey[Path]()
 GRID = pytest.StashKey[GridConfig]()
 REPORT = pytest.StashKey[Any]()  # the BuiltReport
+REGRESSION = pytest.StashKey[dict[str, Any]]()  # per item: the record, the gate's and snapshot's findings
 STARTED = pytest.StashKey[bool]()
 CORPUS_OPTIONS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT",
                   "crema_d": "CREMA_D_ROOT"}
@@ -226,8 +227,13 @@ def grid_worker(request: pytest.FixtureRequest):
 
 @pytest.fixture
 def run_cell(request: pytest.FixtureRequest, grid_worker):
-    """``run_cell(cell) -> CellRecord``: run, write the record, then gate it (or skip, saying why)."""
+    """``run_cell(cell) -> CellRecord``: run, write the record, then gate it against its baseline
+    (or record the baseline, with ``--update-baselines``); skips saying why a cell cannot run.
+    What the gate and the snapshot found is added to the record when the test ends."""
     from harness.runner.worker import CellSkipped
+
+    state: dict[str, Any] = {}
+    request.node.stash[REGRESSION] = state
 
     def run(cell: Cell):
         baselines = Path(request.module.__file__).parent / "baselines"
@@ -235,15 +241,52 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
             record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
         except CellSkipped as exc:
             pytest.skip(str(exc))
+        state.update(record=record, path=path)
         request.node.user_properties.append(("harness_cell", str(path)))
-        failures = grid_worker.gate(record, baselines,
-                                    update=request.config.getoption("--update-baselines"),
-                                    tolerance=request.config.getoption("--gate-tolerance"))
-        if failures:
-            pytest.fail(f"{cell.id} is worse than its baseline:\n  " + "\n  ".join(failures))
+        if request.config.getoption("--update-baselines"):
+            written = grid_worker.save_baseline(record, baselines)
+            state["baseline"] = f"recorded {written}"
+            request.node.user_properties.append(("harness_baseline", str(written)))
+            return record
+        verdict = grid_worker.gate(record, baselines, request.config.getoption("--gate-tolerance"))
+        if verdict is not None:
+            state.update(gate=verdict.summary, gate_failures=verdict.failures)
+            if verdict.model_updated or verdict.failures:
+                request.node.user_properties.append(("harness_gate", verdict.summary))
+            if verdict.failures:
+                pytest.fail(f"{cell.id} is significantly worse than its baseline:\n  "
+                            + "\n  ".join(verdict.failures), pytrace=False)
         return record
 
-    return run
+    yield run
+    _note_regression(grid_worker, state)
+
+
+@pytest.fixture
+def cell_snapshot(request: pytest.FixtureRequest, run_cell, snapshot):
+    """``cell_snapshot.check(record)``: the cell's metrics against the snapshot of the same
+    inputs (see :mod:`harness.runner.snapshots`); a configuration never recorded is not a
+    failure, and the terminal summary lists it."""
+    from harness.runner.snapshots import CellSnapshot
+
+    checker = CellSnapshot(snapshot, record_all=request.config.getoption("--update-baselines"))
+    yield checker
+    if checker.outcome is not None:
+        request.node.stash[REGRESSION]["snapshot"] = checker.outcome
+        request.node.user_properties.append(("harness_snapshot", checker.outcome))
+
+
+def _note_regression(grid_worker, state: dict[str, Any]) -> None:
+    """The gate's and the snapshot's findings into the cell's record (rewritten atomically)."""
+    if "record" not in state:
+        return
+    from harness.record import write_record
+
+    found = {k: state[k] for k in ("gate", "gate_failures", "baseline", "snapshot") if k in state}
+    if found:
+        record = state["record"]
+        write_record(dataclasses.replace(record, meta={**record.meta, "regression": found}),
+                     grid_worker.run_dir)
 
 
 def _progress_sink(request: pytest.FixtureRequest) -> Callable[[str], None] | None:
@@ -284,9 +327,39 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) not in ("call", "teardown"):
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name in ("harness_snapshot", "harness_gate", "harness_baseline"):
+                    found.setdefault(name, []).append((report.nodeid, str(value)))
+    _summarize_regression(terminalreporter, found)
     built = config.stash.get(REPORT, None)
     if built is not None:
         path = built.path
         terminalreporter.write_line(f"harness report: {path} (tables: {path.parent / 'tables.md'})")
         for _, reason in built.bad_cells:
             terminalreporter.write_line(f"harness report: bad cell file left out: {reason}", red=True)
+
+
+def _summarize_regression(terminalreporter: Any, found: dict[str, list[tuple[str, str]]]) -> None:
+    from harness.runner.snapshots import NONE
+
+    def cell_of(nodeid: str) -> str:
+        return nodeid.rsplit("[", 1)[-1].rstrip("]")
+
+    unsnapped = sorted({cell_of(n) for n, v in found.get("harness_snapshot", []) if v == NONE})
+    if unsnapped:
+        terminalreporter.write_line(
+            f"harness: {len(unsnapped)} cells have no snapshot for this configuration (not a "
+            f"failure; --snapshot-update records them): {', '.join(unsnapped[:6])}"
+            + (f" and {len(unsnapped) - 6} more" if len(unsnapped) > 6 else ""), yellow=True)
+    for _, summary in sorted(set(found.get("harness_gate", []))):
+        terminalreporter.write_line(f"harness gate: {summary}")
+    written = sorted({v for _, v in found.get("harness_baseline", [])})
+    if written:
+        folders = sorted({str(Path(v).parent) for v in written})
+        terminalreporter.write_line(f"harness: recorded {len(written)} baselines in {', '.join(folders)}"
+                                    f" and their cells' snapshots (in snapshots/ beside them)")

@@ -166,6 +166,20 @@ class CellRecord:
     meta: Mapping[str, Any]
     schema_version: int = SCHEMA_VERSION
 
+    def commonest_failure(self) -> str:
+        """Why items failed, the commonest reason first (``"12 of 26 items: HTTP 503 ..."``),
+        for an assertion message; empty when every item is valid."""
+        reasons: dict[str, int] = {}
+        for item in self.items:
+            if item.probs is None:
+                why = item.error or item.reason or "no reason recorded"
+                reasons[why] = reasons.get(why, 0) + 1
+        if not reasons:
+            return ""
+        why, count = max(reasons.items(), key=lambda kv: kv[1])
+        more = f" ({len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""
+        return f"{count} of {len(self.items)} items failed with: {why[:300]}{more}"
+
     def to_json(self, items: bool = True) -> dict[str, Any]:
         """The record as JSON data (``items=False``: without the per-item results)."""
         out: dict[str, Any] = {

@@ -2,32 +2,16 @@
 
 import json
 import os
-import textwrap
 
 import numpy as np
 import pytest
 
-GRID_MODULE = """
-from harness.runner import GridConfig, Thresholds
-GRID = GridConfig(models=("uniform", "label-prior"), datasets=("crema_d", "iemocap"),
-                  thresholds={{"*": Thresholds(valid_min=1.0)}}{extra})
-
-def test_cell(cell, run_cell, snapshot):
-    record = run_cell(cell)
-    assert record.metrics.valid >= cell.thresholds.valid_min
-    assert round(record.metrics.mean("js"), 4) == snapshot
-"""
+from tests.grid_project import grid_project
 
 
 @pytest.fixture
 def grid_dir(pytester):
-    def make(extra: str = "", conftest: str = ""):
-        pytester.makepyfile(test_grid=GRID_MODULE.format(extra=extra))
-        if conftest:
-            pytester.makeconftest(textwrap.dedent(conftest))
-        return pytester
-
-    return make
+    return lambda extra="", conftest="": grid_project(pytester, extra, conftest)
 
 
 def run_dirs(pytester):
@@ -70,37 +54,6 @@ def test_two_workers_write_one_report(grid_dir):
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert json.loads((run / "report.json").read_text()) == report
     assert (run / "tables.md").read_text() == tables
-
-
-def test_snapshots_are_created_checked_and_updated(grid_dir):
-    pytester = grid_dir()
-    assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret != 0  # no snapshot yet
-    pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider").assert_outcomes(passed=4)
-    assert (pytester.path / "__snapshots__" / "test_grid.ambr").is_file()
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
-    test_file = pytester.path / "test_grid.py"  # the metric changes: snapshots fail, then update
-    test_file.write_text(test_file.read_text().replace('mean("js"), 4)', 'mean("bc"), 4)'))
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(failed=4)
-    pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider").assert_outcomes(passed=4)
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=4)
-
-
-def test_a_cell_worse_than_its_planted_baseline_fails(grid_dir):
-    pytester = grid_dir()
-    pytester.runpytest_subprocess("--snapshot-update", "--update-baselines", "-p", "no:cacheprovider"
-                       ).assert_outcomes(passed=4)
-    from harness.data import load_dataset
-
-    truth = {item.id: item.soft.tolist() for item in load_dataset("crema_d")}
-    path = pytester.path / "baselines" / "uniform-crema_d-base.json"
-    baseline = json.loads(path.read_text())
-    for item in baseline["items"]:  # a baseline that was perfect
-        item["probs"] = truth[item["id"]]
-    path.write_text(json.dumps(baseline))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["*uniform-crema_d-base is worse than its baseline*",
-                                 "*js: baseline 0.0000 -> 0.*95% CI of the change [[]+*"])
 
 
 def test_unavailable_pieces_skip_with_what_to_set(grid_dir, monkeypatch):

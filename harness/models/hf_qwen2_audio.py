@@ -16,6 +16,7 @@ import os
 import weakref
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 
@@ -398,9 +399,12 @@ def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:
 
 
 def tiny_qwen2_audio(path: str | os.PathLike[str] | None = None, **options) -> Qwen2AudioBackend:
-    """``tiny-qwen2-audio``: the embedded default model shipped inside the package
+    """``tiny-qwen2-audio``: ``$TINY_QWEN2_AUDIO_PATH`` (a copy to test against, e.g. a model
+    update), else the embedded default model shipped inside the package
     (``harness/embedded/tiny_qwen2_audio``)."""
     options.setdefault("device", "cpu")
     options.setdefault("dtype", "float32")
-    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path or embedded_path("tiny_qwen2_audio"),
-                                             **options)
+    path = path or os.environ.get("TINY_QWEN2_AUDIO_PATH") or embedded_path("tiny_qwen2_audio")
+    if not Path(path).is_dir():
+        raise ModelUnavailable(f"tiny-qwen2-audio: {path} is not a folder (TINY_QWEN2_AUDIO_PATH)")
+    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path, **options)

@@ -91,7 +91,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         dataset=dataset.name, strategy=strategy.name, labels=tuple(dataset.labels),
         metrics=summarize_cell(dataset, results, n_resamples, config.seed, entropy_bins, scores),
         seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
-        items=_item_records(results, scores),
+        items=_item_records(dataset, results, scores),
         meta=_metadata(model, dataset, strategy, verifier, config))
 
 
@@ -124,10 +124,14 @@ def item_scores(dataset: Dataset, results: list[ItemResult]) -> ItemScores:
     return valid, metrics.per_item(dataset.votes[valid], pred)
 
 
-def _item_records(results: list[ItemResult], scores: ItemScores) -> tuple[ItemRecord, ...]:
-    """Each item's record; a valid item's carries its per-item metrics, which the report pairs
-    across strategies."""
+def _item_records(dataset: Dataset, results: list[ItemResult], scores: ItemScores
+                  ) -> tuple[ItemRecord, ...]:
+    """Each item's record; a valid item's carries its per-item metrics and accuracy, which the
+    report pairs across strategies and the gate and ``compare`` pair across runs."""
     valid, values = scores
+    if valid.size:
+        values = {**values, "acc": metrics.accuracy_per_item(
+            dataset.votes[valid], np.array([results[i].probs for i in valid]))}
     per_item = {int(i): {name: float(v[n]) for name, v in values.items()}
                 for n, i in enumerate(valid)}
     return tuple(ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()),
@@ -224,6 +228,7 @@ def _metadata(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Stra
         "model": None if info is None else {"name": info.name, "revision": info.revision,
                                             "dtype": info.dtype, "device": info.device},
         "verifier": None if verifier is None else verifier.info.name,
+        "verifier_revision": None if verifier is None else verifier.info.revision,
         "dataset": {"name": dataset.name, "root": str(dataset.root), "n_items": len(dataset),
                     "manifest": dataset.manifest_hash(), "options": dataset.options},
         "prompts": prompts_record(config.prompts), "decoding": decoding, "seed": config.seed,

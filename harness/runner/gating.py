@@ -1,14 +1,20 @@
 """Regression gating: is a cell significantly worse than its recorded baseline?
 
-The baseline keeps per-item predictions. On the items valid in both runs, a paired bootstrap of
-the mean per-item change gives a 95% interval; a cell fails when the whole interval lies on the
-worse side of ``tolerance`` (JS/JSD up, BC/R² down, accuracy down).
+The baseline keeps per-item predictions and scores, and what produced them (the model revision and
+the other inputs). On the items valid in both, a paired bootstrap of the mean per-item change gives
+a 95% interval; a metric is worse when the whole interval lies on the worse side of ``tolerance``
+(JS/JSD up, BC/R²/accuracy down), better when it lies on the better side, else not significantly
+different. A cell fails when any gated metric is worse; a model update (another revision than the
+baseline's) is judged by this alone, its snapshot being keyed by revision.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +27,91 @@ GATED = ("js", "jsd", "bc", "r2", "acc")
 # scores by less, often all the same way, and a bootstrap over such changes excludes zero while
 # saying nothing (the report prints metrics to four decimals).
 NOISE = 1e-6
+ItemScores = Mapping[str, Mapping[str, float]]  # item id -> metric -> value
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """One metric from a baseline to a run, over ``n`` items valid in both (paired).
+
+    ``low``/``high``: the 95% CI of the mean per-item difference (new − baseline), in the metric's
+    units; ``verdict``: ``worse``, ``better`` or ``same`` (not significantly different).
+    """
+
+    metric: str
+    before: float
+    after: float
+    low: float
+    high: float
+    n: int
+    verdict: str
+
+    def describe(self) -> str:
+        return (f"{self.metric}: baseline {self.before:.4f} -> {self.after:.4f}, 95% CI of the "
+                f"change [{self.low:+.4f}, {self.high:+.4f}] on {self.n} paired items")
+
+
+def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
+                   names: tuple[str, ...] = GATED, n_resamples: int = 1000,
+                   seed: int = 0) -> list[MetricChange]:
+    """Each metric's paired change on the items scored in both (metrics with < 2 such items are
+    left out)."""
+    out = []
+    for name in names:
+        ids = [i for i in old if name in old[i] and i in new and name in new[i]]
+        before = np.array([old[i][name] for i in ids], dtype=float)
+        after = np.array([new[i][name] for i in ids], dtype=float)
+        keep = np.isfinite(before) & np.isfinite(after)
+        if keep.sum() < 2:
+            continue
+        diff = after[keep] - before[keep]
+        low, high = metrics.bootstrap_ci(diff, n_resamples=n_resamples, seed=seed)
+        bound = tolerance + NOISE
+        sign = 1.0 if metrics.LOWER_IS_BETTER[name] else -1.0  # > 0: worse
+        worse, better = min(sign * low, sign * high) > bound, max(sign * low, sign * high) < -NOISE
+        out.append(MetricChange(name, float(before[keep].mean()), float(after[keep].mean()), low, high,
+                                int(keep.sum()), "worse" if worse else "better" if better else "same"))
+    return out
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """A cell against its baseline: ``failures`` (one line per worse metric) and a ``summary``."""
+
+    cell: str
+    revision: str | None
+    baseline_revision: str | None
+    changes: tuple[MetricChange, ...]
+
+    @property
+    def failures(self) -> list[str]:
+        return [c.describe() for c in self.changes if c.verdict == "worse"]
+
+    @property
+    def model_updated(self) -> bool:
+        return self.revision != self.baseline_revision
+
+    @property
+    def summary(self) -> str:
+        n = max((c.n for c in self.changes), default=0)
+        parts = [f"{verdict} on {', '.join(c.metric for c in self.changes if c.verdict == key)}"
+                 for key, verdict in (("worse", "significantly worse"), ("better", "better"),
+                                      ("same", "not significantly different"))
+                 if any(c.verdict == key for c in self.changes)]
+        revision = (f"model revision {self.baseline_revision} -> {self.revision}: "
+                    if self.model_updated else "")
+        return f"{self.cell}: {revision}{'; '.join(parts) or 'nothing to compare'} ({n} paired items)"
+
+
+def item_scores(probs: Mapping[str, Any], votes: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Per-item JS, JSD, BC, R² and accuracy (ties to the first label) of predictions by id."""
+    ids = [i for i, p in probs.items() if p is not None and i in votes]
+    if not ids:
+        return {}
+    v, p = np.array([votes[i] for i in ids], dtype=float), np.array([probs[i] for i in ids], dtype=float)
+    scores = metrics.per_item(v, p)
+    scores["acc"] = metrics.accuracy_per_item(v, p)
+    return {i: {name: float(column[n]) for name, column in scores.items()} for n, i in enumerate(ids)}
 
 
 def baseline_path(folder: Path, cell_id: str) -> Path:
@@ -28,53 +119,35 @@ def baseline_path(folder: Path, cell_id: str) -> Path:
     return Path(folder) / f"{file_stem(cell_id)}.json"
 
 
-def save_baseline(record: CellRecord, folder: Path) -> Path:
-    """Record the cell's per-item predictions as its new baseline."""
+def save_baseline(record: CellRecord, folder: Path, votes: Mapping[str, np.ndarray],
+                  inputs: Mapping[str, Any] | None = None) -> Path:
+    """Record the cell's per-item predictions and scores as its new baseline (atomically)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = baseline_path(folder, record.cell)
-    path.write_text(json.dumps({"cell": record.cell, "labels": list(record.labels),
-                                "items": [{"id": i.id, "probs": None if i.probs is None else list(i.probs)}
-                                          for i in record.items]}, indent=1))
+    probs = {i.id: None if i.probs is None else list(i.probs) for i in record.items}
+    scores = item_scores(probs, votes)
+    data = {"cell": record.cell, "labels": list(record.labels),
+            "revision": (record.meta.get("model") or {}).get("revision"), "inputs": dict(inputs or {}),
+            "items": [{"id": i, "probs": p, "scores": scores.get(i)} for i, p in probs.items()]}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
     return path
 
 
-def _per_item(votes: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray]:
-    scores = metrics.per_item(votes, probs)
-    # accuracy as the tables report it: ties in the votes to the first label, every item
-    scores["acc"] = (probs.argmax(axis=1) == metrics.majority_or_first(votes)).astype(float)
-    return scores
+def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolerance: float = 0.0,
+         n_resamples: int = 1000, seed: int = 0) -> GateVerdict:
+    """The cell against the baseline at ``path`` (scores recomputed from the votes, so a
+    baseline written before scores were kept still gates)."""
+    baseline = json.loads(Path(path).read_text())
+    old = item_scores({i["id"]: i["probs"] for i in baseline["items"]}, votes)
+    new = item_scores({i.id: i.probs for i in record.items}, votes)
+    return GateVerdict(record.cell, (record.meta.get("model") or {}).get("revision"),
+                       baseline.get("revision", (record.meta.get("model") or {}).get("revision")),
+                       tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed)))
 
 
-def regressions(record: CellRecord, votes: dict[str, np.ndarray], baseline_path: Path,
+def regressions(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path,
                 tolerance: float = 0.0, n_resamples: int = 1000, seed: int = 0) -> list[str]:
-    """Messages for every gated metric that got significantly worse (empty: no regression).
-
-    Args:
-        record: The cell's record from :func:`harness.evaluate`.
-        votes: Annotator votes per item id.
-        baseline_path: The cell's baseline file.
-        tolerance: How much worse (in the metric's units) is still accepted.
-    """
-    baseline = json.loads(Path(baseline_path).read_text())
-    old = {i["id"]: i["probs"] for i in baseline["items"] if i["probs"] is not None}
-    new = {i.id: i.probs for i in record.items if i.probs is not None}
-    ids = sorted(set(old) & set(new) & set(votes))
-    if len(ids) < 2:
-        return []
-    v = np.array([votes[i] for i in ids])
-    before, after = _per_item(v, np.array([old[i] for i in ids])), _per_item(
-        v, np.array([new[i] for i in ids]))
-    failures = []
-    for name in GATED:
-        keep = np.isfinite(before[name]) & np.isfinite(after[name])
-        if keep.sum() < 2:
-            continue
-        diff = after[name][keep] - before[name][keep]
-        low, high = metrics.bootstrap_ci(diff, n_resamples=n_resamples, seed=seed)
-        bound = tolerance + NOISE
-        worse = low > bound if metrics.LOWER_IS_BETTER[name] else high < -bound
-        if worse:
-            failures.append(f"{name}: baseline {before[name][keep].mean():.4f} -> "
-                            f"{after[name][keep].mean():.4f}, 95% CI of the change "
-                            f"[{low:+.4f}, {high:+.4f}] on {int(keep.sum())} items")
-    return failures
+    """Messages for every gated metric that got significantly worse (empty: no regression)."""
+    return gate(record, votes, path, tolerance, n_resamples, seed).failures

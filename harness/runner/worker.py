@@ -110,18 +110,25 @@ class GridWorker:
         record = dataclasses.replace(record, cell=cell.id, model=cell.model)
         return record, write_record(record, self.run_dir)
 
-    def gate(self, record: CellRecord, folder: Path, update: bool, tolerance: float) -> list[str]:
-        """Save the baseline (``update``) or compare against it; messages for each regression."""
-        from harness.runner.gating import baseline_path, regressions, save_baseline
+    def votes(self, dataset: str) -> dict[str, np.ndarray]:
+        """Annotator votes per item id of a loaded corpus."""
+        return {item.id: np.asarray(item.votes) for item in self.dataset(dataset)}
 
-        if update:
-            save_baseline(record, folder)
-            return []
+    def save_baseline(self, record: CellRecord, folder: Path) -> Path:
+        """Record the cell as its new baseline (predictions, per-item scores, inputs)."""
+        from harness.runner.gating import save_baseline
+        from harness.runner.snapshots import inputs_of
+
+        return save_baseline(record, folder, self.votes(record.dataset), inputs_of(record))
+
+    def gate(self, record: CellRecord, folder: Path, tolerance: float):
+        """The cell against its baseline in ``folder`` (a GateVerdict), or None without one."""
+        from harness.runner.gating import baseline_path, gate
+
         path = baseline_path(folder, record.cell)
         if not path.is_file():
-            return []
-        votes = {item.id: np.asarray(item.votes) for item in self.dataset(record.dataset)}
-        return regressions(record, votes, path, tolerance, seed=self.grid.seed)
+            return None
+        return gate(record, self.votes(record.dataset), path, tolerance, seed=self.grid.seed)
 
 
 def _or_raise(value: Any) -> Any:

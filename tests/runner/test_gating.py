@@ -1,7 +1,9 @@
+import dataclasses
+
 import numpy as np
 
 from harness.record import CellMetrics, CellRecord, ItemRecord
-from harness.runner.gating import regressions, save_baseline
+from harness.runner.gating import gate, regressions, save_baseline
 
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
 
@@ -14,18 +16,18 @@ def record(probs_for):
 
 def test_same_predictions_pass_and_a_better_baseline_fails(tmp_path):
     noisy = record(lambda v: np.full(3, 1 / 3))
-    path = save_baseline(noisy, tmp_path)
+    path = save_baseline(noisy, tmp_path, VOTES)
     assert regressions(noisy, VOTES, path) == []
     perfect = record(lambda v: v / v.sum())
-    path = save_baseline(perfect, tmp_path)
+    path = save_baseline(perfect, tmp_path, VOTES)
     failures = regressions(noisy, VOTES, path)
     assert [f.split(":")[0] for f in failures] == ["js", "jsd", "bc", "r2", "acc"]
-    assert "baseline 0.0000 -> 0." in failures[0] and "on 40 items" in failures[0]
+    assert "baseline 0.0000 -> 0." in failures[0] and "on 40 paired items" in failures[0]
 
 
 def test_tolerance_absorbs_a_small_change(tmp_path):
     base = record(lambda v: v / v.sum())
-    path = save_baseline(base, tmp_path)
+    path = save_baseline(base, tmp_path, VOTES)
     slightly = record(lambda v: 0.98 * v / v.sum() + 0.02 / 3)
     assert regressions(slightly, VOTES, path, tolerance=0.2) == []
     assert regressions(slightly, VOTES, path, tolerance=0.0) != []
@@ -34,6 +36,18 @@ def test_tolerance_absorbs_a_small_change(tmp_path):
 def test_floating_point_noise_is_not_a_regression(tmp_path):
     """The same predictions recomputed elsewhere: every item a float32 rounding worse is no finding."""
     base = record(lambda v: (v + 1.0) / (v + 1.0).sum())
-    path = save_baseline(base, tmp_path)
+    path = save_baseline(base, tmp_path, VOTES)
     nudged = record(lambda v: (v + 1.0 + 1e-7 * np.arange(3)) / (v + 1.0 + 1e-7 * np.arange(3)).sum())
     assert regressions(nudged, VOTES, path) == []
+
+
+def test_a_model_update_is_judged_by_the_paired_bootstrap_and_says_how_it_went(tmp_path):
+    noisy = record(lambda v: np.full(3, 1 / 3))
+    path = save_baseline(dataclasses.replace(noisy, meta={"model": {"revision": "old"}}), tmp_path, VOTES)
+    better = record(lambda v: v / v.sum())
+    verdict = gate(dataclasses.replace(better, meta={"model": {"revision": "new"}}), VOTES, path)
+    assert verdict.model_updated and verdict.failures == []
+    assert verdict.summary.startswith("m-d-s: model revision old -> new: better on js, jsd, bc, r2, acc")
+    assert verdict.summary.endswith("(40 paired items)")
+    same = gate(dataclasses.replace(noisy, meta={"model": {"revision": "new"}}), VOTES, path)
+    assert "not significantly different on js, jsd, bc, r2, acc" in same.summary

@@ -51,6 +51,40 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
+MOUNTS = "/proc/mounts"
+# SQLite's WAL mode needs shared memory between the processes using a file, which network file
+# systems do not give (https://www.sqlite.org/wal.html): a cache there can be corrupted
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "ceph",
+                       "fuse.ceph", "glusterfs", "fuse.glusterfs", "lustre", "gpfs", "beegfs", "afs"}
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the file system holding ``path`` (from /proc/mounts; None where unknown)."""
+    try:
+        mounts = Path(MOUNTS).read_text().splitlines()
+    except OSError:
+        return None
+    target, best, kind = str(path.resolve()), "", None
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def _refuse_network_filesystem(path: Path) -> None:
+    kind = filesystem_type(path.parent)
+    if kind in NETWORK_FILESYSTEMS:
+        raise CacheError(f"{path}: on a {kind} file system; SQLite's write-ahead log needs memory "
+                         "shared between the processes, which network file systems do not give, "
+                         "so the cache could be corrupted: give each machine a --cache-dir on a "
+                         "local disk and fold them together with python -m harness.cache merge")
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -77,6 +111,7 @@ class GenerationCache:
         try:
             if path is not None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                _refuse_network_filesystem(Path(path))
                 if Path(path).is_dir():
                     raise CacheError(f"{path}: is a directory, not a cache file: delete it or "
                                      "give another --cache-dir")
@@ -178,14 +213,21 @@ class GenerationCache:
         return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
 
 
+def _model_key(info: ModelInfo) -> list[str]:
+    """The model's part of a key: name, weights, dtype and every backend option that can change
+    an output (the backend's version, the long-audio policy, kernels)."""
+    return [info.name, info.revision, info.dtype, json.dumps(sorted(info.options))]
+
+
 def generation_key(info: ModelInfo, request: Request, decoding: Decoding) -> str:
-    """What determines a generation: model and weights, prompt, audio content, decoding, seed."""
-    return sha256("\n".join(["generation", info.name, info.revision, sha256(request.prompt),
+    """What determines a generation: model (weights, dtype, options), prompt, audio content,
+    decoding and seed."""
+    return sha256("\n".join(["generation", *_model_key(info), sha256(request.prompt),
                              request.audio_hash, decoding.key()]))
 
 
 def labels_key(info: ModelInfo, request: Request, labels: Sequence[str]) -> str:
-    return sha256("\n".join(["labels", info.name, info.revision, sha256(request.prompt),
+    return sha256("\n".join(["labels", *_model_key(info), sha256(request.prompt),
                              request.audio_hash, json.dumps(list(labels))]))
 
 
@@ -267,3 +309,50 @@ def _decode_scores(value: list | dict, width: int) -> LabelScores:
     if row.shape != (width,):
         raise ValueError(f"a row of {row.shape} scores for {width} labels")
     return LabelScores(row, None, notes)
+
+
+def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str, int]:
+    """Fold the entries of ``sources`` into ``target`` (created if needed); an entry already in
+    the target is kept. Returns the entries added per source. Each source is checked as a cache
+    (schema, columns) before anything is copied."""
+    added: dict[str, int] = {}
+    merged = GenerationCache(target)
+    try:
+        for source in sources:
+            GenerationCache(source).close()  # refused here when it is not a cache of this schema
+            before = len(merged)
+            merged._db.execute("ATTACH DATABASE ? AS source", (str(source),))
+            try:
+                merged._db.execute("BEGIN IMMEDIATE")
+                merged._db.execute(f"INSERT OR IGNORE INTO entries ({', '.join(COLUMNS)}) "
+                                   f"SELECT {', '.join(COLUMNS)} FROM source.entries")
+                merged._db.execute("COMMIT")
+            finally:
+                merged._db.execute("DETACH DATABASE source")
+            added[str(source)] = len(merged) - before
+    finally:
+        merged.close()
+    return added
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m harness.cache merge TARGET SOURCE...``: fold several machines' caches into one."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m harness.cache")
+    commands = parser.add_subparsers(dest="command", required=True)
+    merge = commands.add_parser("merge", help="fold caches into TARGET (existing entries kept)")
+    merge.add_argument("target")
+    merge.add_argument("sources", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        for source, count in merge_caches(args.target, args.sources).items():
+            print(f"{source}: {count} entries added to {args.target}")
+    except CacheError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

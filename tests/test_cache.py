@@ -4,7 +4,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from harness.cache import GenerationCache, cached_generate, generation_key
+from harness.cache import CacheError, GenerationCache, cached_generate, generation_key
 from harness.data import load_dataset
 from harness.models.api import Decoding, Request
 from harness.strategies import run_strategy
@@ -109,3 +109,66 @@ def test_four_processes_writing_at_once_lose_nothing(tmp_path, record_property):
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     record_property("reliability", f"concurrency: 4 processes created and wrote the cache at once, "
                                    f"{4 * rows} rows, {len(found)} read back intact, integrity ok")
+
+
+def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
+    """dtype, the long-audio policy, the backend's version, constrained decoding, the beams and the
+    prompt set each give another key (a cache miss); tau and alpha change no generation (they
+    weigh the same candidates), so they are in the cell's inputs instead."""
+    import harness.models.hf_qwen2_audio as backend
+    from harness.data import load_dataset
+    from harness.models.hf_qwen2_audio import tiny_qwen2_audio
+    from harness.prompts import base_prompt
+    from harness.strategies import StrategyConfig, get_strategy
+
+    dataset = load_dataset("crema_d")
+    item = next(iter(dataset))
+    request = Request(np.zeros(1600, np.float32), base_prompt("crema_d", item.transcript, dataset.labels),
+                      item.id, "audio")
+    model = tiny_qwen2_audio()
+    beams = get_strategy("bon").decoding(StrategyConfig(), dataset.labels)
+    reference = generation_key(model.info, request, beams)
+    monkeypatch.setattr(backend, "BACKEND_VERSION", backend.BACKEND_VERSION + 1)
+    variants = {
+        "dtype": generation_key(tiny_qwen2_audio(dtype="bfloat16").info, request, beams),
+        "long_audio": generation_key(model.with_options(long_audio="chunk").info, request, beams),
+        "backend version": generation_key(tiny_qwen2_audio().info, request, beams),
+        "constrained": generation_key(model.info, request, get_strategy("bon").decoding(
+            StrategyConfig(constrained=True), dataset.labels)),
+        "beams": generation_key(model.info, request, get_strategy("bon").decoding(
+            StrategyConfig(beams=7), dataset.labels)),
+        "prompt set": generation_key(model.info, Request(request.audio, base_prompt(
+            "crema_d", item.transcript, dataset.labels, prompts="harness-v0"), item.id, "audio"), beams),
+    }
+    assert reference not in variants.values() and len(set(variants.values())) == len(variants)
+    for same in (StrategyConfig(tau=2.0), StrategyConfig(alpha="mean")):
+        assert generation_key(model.info, request, get_strategy("w-bon").decoding(same, dataset.labels)) \
+            == reference
+
+
+def test_a_cache_on_a_network_file_system_is_refused(tmp_path, monkeypatch):
+    import harness.cache as cache_module
+
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/export {tmp_path}/shared nfs4 rw 0 0\n")
+    monkeypatch.setattr(cache_module, "MOUNTS", str(mounts))
+    GenerationCache(tmp_path / "local" / "generations.sqlite").close()
+    with pytest.raises(CacheError, match="on a nfs4 file system.*local disk.*harness.cache merge"):
+        GenerationCache(tmp_path / "shared" / "cache" / "generations.sqlite")
+
+
+def test_caches_of_several_machines_merge_into_one(tmp_path):
+    from harness.cache import main
+
+    rows = {f"k{i}": {"v": i} for i in range(6)}
+    for name, keys in (("a", ["k0", "k1", "k2"]), ("b", ["k2", "k3", "k4", "k5"])):
+        cache = GenerationCache(tmp_path / name / "generations.sqlite")
+        cache.put_many("generation", "m", [(k, rows[k]) for k in keys])
+        cache.close()
+    assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "a" / "generations.sqlite"),
+                 str(tmp_path / "b" / "generations.sqlite")]) == 0
+    merged = GenerationCache(tmp_path / "all.sqlite")
+    assert merged.get_many(list(rows)) == rows
+    merged.close()
+    (tmp_path / "junk.sqlite").write_text("not a database")
+    assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "junk.sqlite")]) == 1

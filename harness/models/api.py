@@ -133,6 +133,9 @@ class ModelInfo:
     dtype: str = ""
     device: str = ""
     capabilities: Capabilities = field(default_factory=Capabilities)
+    # what else in the backend can change an output: (name, value) pairs, e.g. its version and
+    # long-audio policy; part of every cache key and of each cell's metadata
+    options: tuple[tuple[str, str], ...] = ()
 
 
 @runtime_checkable

@@ -50,6 +50,11 @@ class FastPathOptions:
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
 
+    def output_options(self) -> tuple[tuple[str, str], ...]:
+        """The options that can change an answer (all but the batch size): cache keys, records."""
+        return (("long_audio", self.long_audio), ("decode", str(self.decode)),
+                ("attention", self.attention), ("compile_blocks", str(self.compile_blocks)))
+
     @classmethod
     def from_kwargs(cls, **kwargs: object) -> FastPathOptions:
         """The options from keyword arguments (what ``get_model(name, **options)`` passes on).

@@ -51,7 +51,7 @@ class HFGenerateBackend:
         self._template = self._render_template()
         caps = Capabilities(structured_output=True)
         self.info = ModelInfo(name, revision, str(next(model.parameters()).dtype).removeprefix(
-            "torch."), str(self.device), caps)
+            "torch."), str(self.device), caps, options=(("backend", "hf-generate/1"),))
 
     @classmethod
     def from_pretrained(cls, name: str, path, model_class: str, *, dtype: str = "auto",

@@ -59,6 +59,9 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> i
 ENV_VAR = "QWEN2_AUDIO_7B_PATH"
 
 
+BACKEND_VERSION = 1  # bumped when a change here can change outputs: old cached answers then miss
+
+
 class Qwen2AudioBackend:
     """A Qwen2-Audio checkpoint behind :class:`~harness.models.ModelAPI`."""
 
@@ -89,7 +92,9 @@ class Qwen2AudioBackend:
                                if isinstance(i, int) and 0 <= i < self.lm_head.out_features})
         self._prefix: list | None = None  # its keys and values, computed at the first prefill
         self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."),
-                              str(self.device), Capabilities(structured_output=True))
+                              str(self.device), Capabilities(structured_output=True),
+                              options=(("backend", f"qwen2-audio/{BACKEND_VERSION}"),
+                                       *self.options.output_options()))
         self._torch = torch
         parts = _COMPILED.get(self.model)
         if self.options.compile_blocks and parts is None:

@@ -226,7 +226,8 @@ def _metadata(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Stra
     decoding = None if chance else json.loads(strategy.decoding(config, dataset.labels).key())
     return {
         "model": None if info is None else {"name": info.name, "revision": info.revision,
-                                            "dtype": info.dtype, "device": info.device},
+                                            "dtype": info.dtype, "device": info.device,
+                                            "options": dict(info.options)},
         "verifier": None if verifier is None else verifier.info.name,
         "verifier_revision": None if verifier is None else verifier.info.revision,
         "dataset": {"name": dataset.name, "root": str(dataset.root), "n_items": len(dataset),

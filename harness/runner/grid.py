@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.models.registry import Kind, model_entry
-from harness.strategies import strategy_names
+from harness.strategies import StrategyConfig, strategy_names
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ class GridConfig:
         seed: The seed every decoding and bootstrap uses.
         entropy_bins: The ambiguity levels: ``"width"`` (equal-width) or ``"quantile"``.
         alpha: What W-BoN weighs beams by (:attr:`~harness.strategies.StrategyConfig.alpha`).
+        model_args: Per model, keyword arguments for :func:`~harness.models.get_model`, e.g.
+            ``{"qwen2-audio-7b": {"dtype": "float16"}}``.
+        strategy_args: :class:`~harness.strategies.StrategyConfig` fields for every cell, e.g.
+            ``{"beams": 7, "prompts": "harness-v0"}``.
     """
 
     models: tuple[str, ...]
@@ -74,6 +78,12 @@ class GridConfig:
     seed: int = 0
     entropy_bins: str = "width"  # or "quantile": equal-count ambiguity levels
     alpha: str = "raw"  # what W-BoN weighs beams by: "raw", "mean" (per token) or "uniform"
+    model_args: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    strategy_args: Mapping[str, Any] = field(default_factory=dict)
+
+    def strategy_config(self) -> StrategyConfig:
+        """The strategies' configuration every cell runs with."""
+        return StrategyConfig(**{"seed": self.seed, "alpha": self.alpha, **self.strategy_args})
 
     def verifier_for(self, model: str) -> str:
         return self.verifiers.get(model, self.verifier)

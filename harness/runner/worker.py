@@ -13,7 +13,7 @@ import numpy as np
 from harness.models.api import KeyRejected
 from harness.record import CellRecord, write_record
 from harness.runner.grid import Cell, GridConfig
-from harness.strategies import StrategyConfig, StrategyUnsupported, get_strategy
+from harness.strategies import StrategyUnsupported, get_strategy
 
 
 class CellSkipped(Exception):
@@ -56,10 +56,13 @@ class GridWorker:
         if name not in self._models:
             from harness.models import ModelUnavailable, get_model
 
+            args = dict(self.grid.model_args.get(name, {}))
             try:
-                self._models[name] = get_model(name)
+                self._models[name] = get_model(name, **args)
             except (ModelUnavailable, ImportError) as exc:
                 self._models[name] = CellSkipped(str(exc))
+            except (TypeError, ValueError) as exc:  # a model argument it does not take
+                self._models[name] = ValueError(f"{name}: model arguments {args}: {exc}")
         return _or_raise(self._models[name])
 
     def dataset(self, name: str):
@@ -97,7 +100,7 @@ class GridWorker:
         cache = None if cell.kind == "chance" else self.cache  # a baseline needs no cache
         try:
             record = evaluate(model, dataset, cell.strategy, verifier=verifier, cache=cache,
-                              config=StrategyConfig(seed=self.grid.seed, alpha=self.grid.alpha),
+                              config=self.grid.strategy_config(),
                               progress=progress,
                               entropy_bins=self.grid.entropy_bins)
         except StrategyUnsupported as exc:
@@ -132,6 +135,6 @@ class GridWorker:
 
 
 def _or_raise(value: Any) -> Any:
-    if isinstance(value, CellSkipped):
+    if isinstance(value, (CellSkipped, ValueError)):
         raise value
     return value

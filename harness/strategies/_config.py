@@ -52,3 +52,14 @@ class StrategyConfig:
             raise ValueError(f"unscored must be 'keep' or 'drop', not {self.unscored!r}")
         if self.alpha not in ALPHAS:
             raise ValueError(f"alpha must be one of {ALPHAS}, not {self.alpha!r}")
+        if self.verifier_weighting not in ("softmax", "linear"):
+            raise ValueError(f"verifier_weighting must be 'softmax' or 'linear', "
+                             f"not {self.verifier_weighting!r}")
+        for name in ("beams", "verifier_beams", "samples", "max_new_tokens", "cot_max_new_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+        for name in ("tau", "temperature"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"{name} must be a positive number, not {value!r}")

@@ -1,6 +1,6 @@
 import pytest
 
-from harness.pytest_plugin import _pin_gpu
+from harness.pytest_plugin.scheduling import pin_gpu
 from harness.runner import Cell, GridConfig, Thresholds
 
 
@@ -8,7 +8,7 @@ from harness.runner import Cell, GridConfig, Thresholds
 def test_each_worker_gets_one_gpu(monkeypatch, worker, expected):
     monkeypatch.setenv("HARNESS_GPUS", "4,5")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    _pin_gpu(worker)
+    pin_gpu(worker)
     import os
 
     assert os.environ["CUDA_VISIBLE_DEVICES"] == expected

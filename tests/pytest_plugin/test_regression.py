@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.grid_project import grid_project
+from tests.pytest_plugin.grid_project import grid_project
 
 NO_CACHE = ("-p", "no:cacheprovider")
 

@@ -1,0 +1,138 @@
+"""The benchmark grid as pytest cases (registered through the ``pytest11`` entry point).
+
+A test that asks for the ``cell`` fixture in a module defining ``GRID`` (a
+:class:`~harness.runner.GridConfig`) is parametrized into one case per cell, id
+``<model>-<dataset>-<strategy>``. Under xdist (``--dist loadgroup``) each model's cells on one
+corpus go to one worker, which loads the model once (``--group-by``). The ``run_cell`` fixture runs
+a cell through :class:`~harness.runner.GridWorker` (which writes its record at once) and gates it
+against its baseline; ``cell_snapshot`` checks it against the snapshot of the same inputs; the
+controller then builds the report from the records.
+
+The plugin is loaded into every pytest session of an environment where the package is installed,
+so it touches nothing it does not own until grid cells are collected: only then does a worker pin
+its GPU, and only cells create the run folder. Corpus roots from the command line go to the loader,
+never into the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.pytest_plugin.fixtures import RUN_DIR, cell_snapshot, grid_worker, run_cell
+from harness.pytest_plugin.options import (
+    add_options,
+    check_run_options,
+    check_settings,
+    resolved_grid,
+    setting,
+)
+from harness.pytest_plugin.scheduling import make_scheduler, pin_gpu, select_shard, share_cores
+from harness.pytest_plugin.summary import LogFollower, regression_findings, summary_lines
+from harness.runner.grid import Cell
+
+__all__ = ["cell_snapshot", "grid_worker", "run_cell"]
+REPORT = pytest.StashKey[Any]()  # the BuiltReport
+STARTED = pytest.StashKey[bool]()
+FOLLOWER = pytest.StashKey[LogFollower]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in (("gpu", "needs a local GPU model"), ("api", "calls a paid API"),
+                       ("slow", "a full-size local model"), ("cell", "a benchmark grid cell")):
+        config.addinivalue_line("markers", f"{name}: {text}")
+    check_settings(config)
+    if hasattr(config, "workerinput"):
+        config.stash[RUN_DIR] = Path(config.workerinput["harness_run_dir"])
+    else:  # a path only: the folder is made when a cell writes into it; the process id keeps
+        # two runs started in the same second apart
+        report_dir = Path(setting(config, "report_dir"))
+        config.stash[RUN_DIR] = report_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, on the controller: every worker writes into the controller's run folder."""
+    node.workerinput["harness_run_dir"] = str(node.config.stash[RUN_DIR])
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadgroup`` (the project's default): cells grouped by model and corpus."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return make_scheduler(config, log, setting(config, "group_by"))
+
+
+def _marks(cell: Cell) -> list[Any]:
+    marks = [pytest.mark.cell]
+    if cell.kind == "api":
+        marks.append(pytest.mark.api)
+    elif cell.needs_gpu:
+        marks += [pytest.mark.gpu, pytest.mark.slow]
+    return marks
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cell" not in metafunc.fixturenames or not hasattr(metafunc.module, "GRID"):
+        return
+    config = metafunc.config
+    grid = resolved_grid(config, metafunc.module.GRID)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not config.stash.get(STARTED, False):  # the first grid module collected
+        check_run_options(config)
+        if worker:  # grid cells on a worker: pin its GPU and share the cores, before torch
+            pin_gpu(worker)
+            share_cores()
+        config.stash[STARTED] = True
+    metafunc.parametrize("cell", [pytest.param(c, id=c.id, marks=_marks(c))
+                                  for c in grid.cells()])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--shard"):
+        select_shard(config, items, config.getoption("--shard"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not hasattr(config, "workerinput") and config.getoption("numprocesses", default=None):
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            config.stash[FOLLOWER] = LogFollower(config.stash[RUN_DIR] / "logs",
+                                                 reporter.write_line).start()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    follower = config.stash.get(FOLLOWER, None)
+    if follower is not None:
+        follower.stop()
+    run_dir = config.stash.get(RUN_DIR, None)
+    if hasattr(config, "workerinput") or run_dir is None or not (run_dir / "cells").is_dir():
+        return
+    from harness.report.build import build_report
+
+    built = build_report(run_dir)
+    config.stash[REPORT] = built
+    if built.bad_cells and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a cell file that is not a record
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    for line, markup in summary_lines(regression_findings(terminalreporter.stats)):
+        terminalreporter.write_line(line, **markup)
+    built = config.stash.get(REPORT, None)
+    if built is not None:
+        path = built.path
+        terminalreporter.write_line(f"harness report: {path} (tables: {path.parent / 'tables.md'})")
+        for _, reason in built.bad_cells:
+            terminalreporter.write_line(f"harness report: bad cell file left out: {reason}", red=True)

@@ -1,0 +1,120 @@
+"""The grid's fixtures: ``grid_worker`` (per worker: models, corpora and cache, each loaded once),
+``run_cell`` (run, record, gate) and ``cell_snapshot`` (the snapshot of the same inputs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.pytest_plugin.options import GRID, corpus_roots, setting
+from harness.runner.grid import Cell
+
+RUN_DIR = pytest.StashKey[Path]()
+REGRESSION = pytest.StashKey[dict[str, Any]]()  # per item: the record, the gate's and snapshot's findings
+
+
+@pytest.fixture(scope="session")
+def grid_worker(request: pytest.FixtureRequest):
+    """Per worker: models, datasets and the cache, each loaded once."""
+    from harness.runner.worker import GridWorker
+
+    config = request.config
+    worker = GridWorker(config.stash[RUN_DIR], Path(setting(config, "cache_dir")),
+                        config.stash.get(GRID, None), corpus_roots(config))
+    yield worker
+    worker.close()
+
+
+@pytest.fixture
+def run_cell(request: pytest.FixtureRequest, grid_worker):
+    """``run_cell(cell) -> CellRecord``: run, write the record, then gate it against its baseline
+    (or record the baseline, with ``--update-baselines``); skips saying why a cell cannot run.
+    What the gate and the snapshot found is added to the record when the test ends."""
+    from harness.runner.worker import CellSkipped
+
+    state: dict[str, Any] = {}
+    request.node.stash[REGRESSION] = state
+
+    def run(cell: Cell):
+        baselines = Path(request.module.__file__).parent / "baselines"
+        try:
+            record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
+        except CellSkipped as exc:
+            pytest.skip(str(exc))
+        state.update(record=record, path=path)
+        request.node.user_properties.append(("harness_cell", str(path)))
+        if request.config.getoption("--update-baselines"):
+            written = grid_worker.save_baseline(record, baselines)
+            state["baseline"] = f"recorded {written}"
+            request.node.user_properties.append(("harness_baseline", str(written)))
+            return record
+        verdict = grid_worker.gate(record, baselines, request.config.getoption("--gate-tolerance"))
+        if verdict is not None:
+            state.update(gate=verdict.summary, gate_failures=verdict.failures)
+            if verdict.model_updated or verdict.failures:
+                request.node.user_properties.append(("harness_gate", verdict.summary))
+            if verdict.failures:
+                pytest.fail(f"{cell.id} is significantly worse than its baseline:\n  "
+                            + "\n  ".join(verdict.failures), pytrace=False)
+        return record
+
+    yield run
+    _note_regression(grid_worker, state)
+
+
+@pytest.fixture
+def cell_snapshot(request: pytest.FixtureRequest, run_cell, snapshot):
+    """``cell_snapshot.check(record)``: the cell's metrics against the snapshot of the same
+    inputs (see :mod:`harness.runner.snapshots`); a configuration never recorded is not a
+    failure, and the terminal summary lists it."""
+    from harness.runner.snapshots import CellSnapshot
+
+    checker = CellSnapshot(snapshot, record_all=request.config.getoption("--update-baselines"))
+    yield checker
+    if checker.outcome is not None:
+        request.node.stash[REGRESSION]["snapshot"] = checker.outcome
+        request.node.user_properties.append(("harness_snapshot", checker.outcome))
+
+
+def _note_regression(grid_worker, state: dict[str, Any]) -> None:
+    """The gate's and the snapshot's findings into the cell's record (rewritten atomically)."""
+    if "record" not in state:
+        return
+    from harness.record import write_record
+
+    found = {k: state[k] for k in ("gate", "gate_failures", "baseline", "snapshot") if k in state}
+    if found:
+        record = state["record"]
+        write_record(dataclasses.replace(record, meta={**record.meta, "regression": found}),
+                     grid_worker.run_dir)
+
+
+def _progress_sink(request: pytest.FixtureRequest) -> Callable[[str], None] | None:
+    """Progress lines go to the terminal without ``-n``; under xdist to ``<run>/logs/<worker>.log``,
+    which the controller follows and prints as the lines arrive."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        log = request.config.stash[RUN_DIR] / "logs" / f"{worker}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+
+        def to_file(line: str) -> None:
+            with open(log, "a") as f:
+                f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+        return to_file
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return None
+
+    def to_terminal(line: str) -> None:
+        with capture.global_and_fixture_disabled():  # past pytest's output capture
+            reporter.write_line(line)
+
+    return to_terminal

@@ -1,0 +1,236 @@
+"""The grid's options: the command line over ``[tool.pytest.ini_options]`` (or ``pytest.ini``) over
+the grid module's ``GRID``, checked at collection so that a mistake is one usage error, with the
+closest valid names, before anything runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.runner.grid import GridConfig
+
+GRID = pytest.StashKey[GridConfig]()
+CORPUS_ROOTS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT", "crema_d": "CREMA_D_ROOT"}
+GROUP_BY = ("model-dataset", "model", "cell")
+# settings with an ini default: name -> (help, default); the command line's --<name> wins
+SETTINGS = {
+    "models": ("comma-separated models (default: the grid module's)", None),
+    "strategies": ("comma-separated strategies (default: the grid module's)", None),
+    "verifier": ("the verifier model for alm-v/w-alm-v (default: the grid module's)", None),
+    "limit": ("items per corpus: a deterministic, entropy-stratified subsample", None),
+    "prompts": ("the prompt set (default: paper)", None),
+    "report_dir": ("where runs write their reports", "reports"),
+    "cache_dir": ("the generation cache's folder (a local disk: not NFS/SMB)", ".cache/harness"),
+    "group_by": ("what one xdist worker runs together: model-dataset (default), model or cell",
+                 "model-dataset"),
+    **{f"{corpus}_root": (f"the {corpus} root (default: ${env}, else the bundled copy)", None)
+       for corpus, env in CORPUS_ROOTS.items()},
+}
+LISTS = {"model_arg": "MODEL.NAME=VALUE: a model's argument, e.g. qwen2-audio-7b.dtype=float16",
+         "strategy_arg": "NAME=VALUE: a StrategyConfig field for every cell, e.g. beams=7",
+         "dataset_option": "CORPUS.NAME=VALUE: a corpus option, e.g. msp_podcast.split=Test1"}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "audio-LM ambiguous-emotion benchmark")
+    for name, (text, _) in SETTINGS.items():
+        flag = f"--{name.replace('_', '-')}"
+        group.addoption(flag, default=None, help=f"{text} [ini: harness_{name}]",
+                        type=int if name == "limit" else str,
+                        choices=GROUP_BY if name == "group_by" else None)
+        parser.addini(f"harness_{name}", text, default=None)
+    for name, text in LISTS.items():
+        group.addoption(f"--{name.replace('_', '-')}", action="append", default=[],
+                        help=f"{text} (JSON values; repeatable) [ini: harness_{name}s, one a line]")
+        parser.addini(f"harness_{name}s", text, type="linelist", default=[])
+    group.addoption("--alpha", choices=("raw", "mean", "uniform"), default=None,
+                    help="what w-bon weighs beams by: the raw log-likelihood (default), per token, "
+                         "or uniformly")
+    group.addoption("--entropy-bins", choices=("width", "quantile"), default=None,
+                    help="ambiguity levels: equal-width (the grid's default) or equal-count")
+    group.addoption("--update-baselines", action="store_true",
+                    help="record each selected cell's predictions as its baseline, and its snapshot")
+    group.addoption("--gate-tolerance", type=float, default=0.0,
+                    help="how much worse than the baseline a metric may get")
+    group.addoption("--shard", default=None, metavar="I/N",
+                    help="run the I-th of N deterministic shares of the cells (1-based)")
+
+
+def setting(config: pytest.Config, name: str) -> Any:
+    """A setting from the command line, else the ini file, else its default."""
+    value = config.getoption(f"--{name.replace('_', '-')}", default=None)
+    if value is None:
+        value = config.getini(f"harness_{name}") or None
+    if value is None:
+        value = SETTINGS[name][1]
+    if name == "limit" and isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise pytest.UsageError(f"harness_limit = {value!r}: not a whole number") from None
+    return value
+
+
+def listed(config: pytest.Config, name: str) -> list[str]:
+    """A repeatable option's values: the ini file's lines first, the command line's after."""
+    return [*config.getini(f"harness_{name}s"), *config.getoption(f"--{name.replace('_', '-')}")]
+
+
+def corpus_roots(config: pytest.Config) -> dict[str, str | None]:
+    return {corpus: setting(config, f"{corpus}_root") for corpus in CORPUS_ROOTS}
+
+
+def resolved_grid(config: pytest.Config, grid: GridConfig, cache: bool = True) -> GridConfig:
+    """The module's grid with the settings applied (computed once per session)."""
+    if cache and GRID in config.stash:
+        return config.stash[GRID]
+    changes: dict[str, Any] = {}
+    for name in ("models", "strategies"):
+        value = setting(config, name)
+        if value:
+            changes[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+    if setting(config, "verifier"):
+        changes.update(verifier=setting(config, "verifier"), verifiers={})
+    if setting(config, "limit") is not None:
+        changes["limit"] = setting(config, "limit")
+    for name in ("alpha", "entropy_bins"):
+        if config.getoption(f"--{name.replace('_', '-')}"):
+            changes[name] = config.getoption(f"--{name.replace('_', '-')}")
+    if listed(config, "dataset_option"):
+        changes["dataset_options"] = _nested(grid.dataset_options, listed(config, "dataset_option"),
+                                             "--dataset-option", "CORPUS")
+    if listed(config, "model_arg"):
+        changes["model_args"] = _nested(grid.model_args, listed(config, "model_arg"), "--model-arg",
+                                        "MODEL")
+    strategy_args = dict(grid.strategy_args)
+    strategy_args.update(_pairs(listed(config, "strategy_arg"), "--strategy-arg"))
+    if setting(config, "prompts"):
+        strategy_args["prompts"] = setting(config, "prompts")
+    changes["strategy_args"] = strategy_args
+    resolved = dataclasses.replace(grid, **changes)
+    if cache:
+        check_grid(resolved)
+        config.stash[GRID] = resolved
+    return resolved
+
+
+def _value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _pairs(given: list[str], flag: str) -> dict[str, Any]:
+    out = {}
+    for text in given:
+        name, equals, raw = text.partition("=")
+        if not (equals and name.strip()):
+            raise pytest.UsageError(f"{flag} {text!r}: expected NAME=VALUE")
+        out[name.strip()] = _value(raw)
+    return out
+
+
+def _nested(base: Any, given: list[str], flag: str, owner: str) -> dict[str, dict[str, Any]]:
+    """``OWNER.NAME=VALUE`` values over ``base`` (the owner may contain dots: qwen2.5-omni-7b)."""
+    out = {key: dict(values) for key, values in base.items()}
+    for text in given:
+        left, equals, raw = text.partition("=")
+        who, dot, name = left.rpartition(".")
+        if not (equals and dot and who and name):
+            raise pytest.UsageError(f"{flag} {text!r}: expected {owner}.NAME=VALUE")
+        out.setdefault(who, {})[name] = _value(raw)
+    return out
+
+
+def _unknown(kind: str, name: str, known: list[str] | tuple[str, ...]) -> pytest.UsageError:
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return pytest.UsageError(f"unknown {kind} {name!r}{hint} (known: {', '.join(known)})")
+
+
+def check_grid(grid: GridConfig) -> None:
+    """Every name the grid uses is registered and every option valid, or one usage error."""
+    from harness.data import CORPORA, option_names
+    from harness.models.registry import model_entry, model_names
+    from harness.prompts import PROMPT_SETS
+    from harness.strategies import StrategyConfig, strategy_names
+
+    known_models = model_names()
+    for name in {*grid.models, grid.verifier, *grid.verifiers.values(), *grid.model_args}:
+        try:
+            model_entry(name)
+        except ValueError:
+            raise _unknown("model", name, known_models) from None
+    for name in grid.strategies:
+        if name not in strategy_names():
+            raise _unknown("strategy", name, strategy_names())
+    for name in grid.datasets:
+        if name not in CORPORA:
+            raise _unknown("corpus", name, sorted(CORPORA))
+    for corpus, options in grid.dataset_options.items():
+        if corpus not in CORPORA:
+            raise _unknown("corpus in --dataset-option", corpus, sorted(CORPORA))
+        for name in options:
+            if name not in option_names(corpus):
+                raise _unknown(f"{corpus} option", name, option_names(corpus))
+    fields = [f.name for f in dataclasses.fields(StrategyConfig)]
+    for name in grid.strategy_args:
+        if name not in fields:
+            raise _unknown("strategy argument", name, fields)
+    prompts = grid.strategy_args.get("prompts", "paper")
+    if prompts not in PROMPT_SETS:
+        raise _unknown("prompt set", str(prompts), sorted(PROMPT_SETS))
+    try:
+        StrategyConfig(**grid.strategy_args)
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(f"--strategy-arg: {exc}") from None
+    if grid.limit is not None and grid.limit < 1:
+        raise pytest.UsageError(f"--limit must be at least 1, not {grid.limit}")
+
+
+def check_settings(config: pytest.Config) -> None:
+    """The settings given (command line, ini), checked before collection: an unknown model,
+    strategy, corpus option or strategy argument (with the closest names), a corpus root that
+    does not exist, a bad --shard or tolerance. One usage error, exit code 4."""
+    given = GridConfig(models=(), strategies=(), datasets=())
+    resolved = resolved_grid(config, given, cache=False)
+    check_grid(dataclasses.replace(resolved, verifier=setting(config, "verifier") or "uniform"))
+    for corpus, root in corpus_roots(config).items():
+        if root is not None and not Path(root).is_dir():
+            flag = f"--{corpus.replace('_', '-')}-root"
+            raise pytest.UsageError(f"{flag} {root}: no such folder (the {corpus} corpus root)")
+    if config.getoption("--gate-tolerance") < 0:
+        raise pytest.UsageError("--gate-tolerance must not be negative")
+    if config.getoption("--shard"):
+        from harness.pytest_plugin.scheduling import parse_shard
+
+        parse_shard(config.getoption("--shard"))
+
+
+def check_run_options(config: pytest.Config) -> None:
+    """What would only fail after cells have computed, refused before any runs: report or cache
+    folders that cannot be written (a file in the way, a read-only disk), a damaged cache, a
+    cache on a network file system."""
+    for name in ("report_dir", "cache_dir"):
+        folder = Path(setting(config, name))
+        probe = folder / f".harness-write-check-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise pytest.UsageError(f"--{name.replace('_', '-')} {folder} cannot be written: "
+                                    f"{exc.strerror or exc}") from None
+    from harness.cache import CacheError, GenerationCache
+
+    try:  # a damaged or foreign cache file: refused now, not after the first cell computed
+        GenerationCache(Path(setting(config, "cache_dir")) / "generations.sqlite").close()
+    except CacheError as exc:
+        raise pytest.UsageError(str(exc)) from None

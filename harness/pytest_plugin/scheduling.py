@@ -1,0 +1,123 @@
+"""Where cells run: xdist workers grouped so each loads a model once, shards across machines, and
+each worker's share of the GPUs and the cores."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+
+@functools.lru_cache(maxsize=1)
+def _cell_pattern() -> re.Pattern[str]:
+    """``[<model>-<corpus>-<strategy>]`` at the end of a node id (xdist may add ``@group``)."""
+    from harness.data import CORPORA
+
+    corpora = "|".join(map(re.escape, CORPORA))
+    return re.compile(rf"\[(?P<model>.+)-(?P<dataset>{corpora})-(?P<strategy>[^\]]+)\](@.*)?$")
+
+
+def group_key(nodeid: str, by: str = "model-dataset") -> str | None:
+    """The group a grid cell's node id belongs to (None: not a grid cell): its model, its model
+    and corpus, or the cell itself."""
+    match = _cell_pattern().search(nodeid)
+    if match is None or "::test_" not in nodeid:
+        return None
+    if by == "model":
+        return match["model"]
+    if by == "model-dataset":
+        return f"{match['model']}-{match['dataset']}"
+    return match.group(0).split("@")[0]
+
+
+def make_scheduler(config: pytest.Config, log: Any, by: str) -> Any:
+    """An xdist scheduler that sends each group of cells to one worker (so it loads the model
+    once) and spreads the groups over the workers; other tests as ``loadgroup`` would. It
+    reads the node ids themselves: xdist's ``xdist_group`` rewrites node ids, which pytest 9.2
+    no longer reads, so that mark kept nothing together."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    class CellGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_key(nodeid, by) or super()._split_scope(nodeid)
+
+    return CellGroupScheduling(config, log)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/4"`` -> (2, 4); a usage error unless 1 <= I <= N."""
+    index, slash, count = text.partition("/")
+    if not (slash and index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise pytest.UsageError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. 1/4")
+    return int(index), int(count)
+
+
+def shard_of(cell_ids: Sequence[str], count: int) -> dict[str, int]:
+    """Each cell's shard (0-based), deterministic: whole models where there are at least as many
+    models as shards, else whole model-corpus groups, else single cells; groups go largest first
+    to the least-loaded shard (ties to the lower shard, names sorted)."""
+    for by in ("model", "model-dataset", "cell"):
+        groups: dict[str, list[str]] = {}
+        for cell in sorted(cell_ids):
+            groups.setdefault(group_key(f"x::test_cell[{cell}]", by) or cell, []).append(cell)
+        if len(groups) >= count:
+            break
+    load = [0] * count
+    out = {}
+    for _, cells in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        target = min(range(count), key=lambda s: (load[s], s))
+        load[target] += len(cells)
+        out.update({cell: target for cell in cells})
+    return out
+
+
+def select_shard(config: pytest.Config, items: list[pytest.Item], text: str) -> None:
+    """Keep only this shard's grid cells (other tests stay in shard 1); deselect the rest."""
+    index, count = parse_shard(text)
+    specs: dict[str, Any] = {item.nodeid: getattr(item, "callspec", None) for item in items}
+    cells = {nodeid: spec.id for nodeid, spec in specs.items()
+             if spec is not None and "cell" in spec.params}
+    shards = shard_of(sorted(set(cells.values())), count)
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        shard = shards[cells[item.nodeid]] if item.nodeid in cells else 0
+        (keep if shard == index - 1 else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pin_gpu(worker: str) -> None:
+    """Worker gwN gets GPU N mod count, from HARNESS_GPUS or the GPUs present (before torch)."""
+    listed = os.environ.get("HARNESS_GPUS") or os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [g for g in (listed or "").split(",") if g.strip()]
+    if not gpus and shutil.which("nvidia-smi"):
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        gpus = [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[int(worker.removeprefix("gw")) % len(gpus)]
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+_USER_SET = {name for name in THREAD_VARIABLES if name in os.environ}
+
+
+def share_cores() -> None:
+    """Each of N xdist workers gets cores // N threads (at least one) for torch and BLAS, unless
+    the user set them: with -n 4 on 2 cores every worker took both, and the tiny model ran 4x
+    slower in total than one process alone."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
+    torch = sys.modules.get("torch")  # imported already (by a conftest): tell it directly
+    if torch is not None and "OMP_NUM_THREADS" not in _USER_SET:
+        torch.set_num_threads(threads)

@@ -1,0 +1,74 @@
+"""Settings from the command line and the ini file, and the usage errors a mistake gets (pytester)."""
+
+import json
+
+import pytest
+
+from tests.pytest_plugin.grid_project import grid_project
+
+NO_CACHE = ("-p", "no:cacheprovider")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--models", "qwen2-audoi-7b"), "*unknown model 'qwen2-audoi-7b'; did you mean 'qwen2-audio-7b'*"),
+    (("--strategies", "w-bom"), "*unknown strategy 'w-bom'; did you mean 'w-bon'*"),
+    (("--verifier", "gpt4o"), "*unknown model 'gpt4o'; did you mean 'gpt-4o'*"),
+    (("--iemocap-root", "/nonexistent"), "*--iemocap-root /nonexistent: no such folder*"),
+    (("--strategy-arg", "beems=7"), "*unknown strategy argument 'beems'; did you mean 'beams'*"),
+    (("--strategy-arg", "tau=0"), "*--strategy-arg: tau must be a positive number, not 0*"),
+    (("--prompts", "papr"), "*unknown prompt set 'papr'; did you mean 'paper'*"),
+    (("--model-arg", "dtype=float16"), "*--model-arg 'dtype=float16': expected MODEL.NAME=VALUE*"),
+    (("--shard", "3/2"), "*--shard '3/2': expected I/N with 1 <= I <= N*"),
+])
+def test_a_mistake_is_one_usage_error_before_anything_runs(pytester, args, message):
+    grid_project(pytester)
+    result = pytester.runpytest_subprocess(*args, *NO_CACHE)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str() and not (pytester.path / "reports").exists()
+
+
+def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
+    grid_project(pytester)
+    pytester.makeini("""
+        [pytest]
+        harness_models = uniform
+        harness_limit = 5
+        harness_report_dir = out
+        harness_strategy_args =
+            beams=3
+            prompts=harness-v0
+        harness_dataset_options =
+            iemocap.sessions=[1]
+    """)
+    result = pytester.runpytest_subprocess(*NO_CACHE)
+    result.assert_outcomes(passed=2)  # uniform only, on both corpora
+    [run] = sorted((pytester.path / "out").iterdir())
+    record = json.loads((run / "cells" / "uniform-iemocap-base.json").read_text())
+    assert record["metrics"]["n_items"] == 5 and record["meta"]["dataset"]["options"] == {"sessions": [1]}
+    assert record["meta"]["strategy_config"]["beams"] == 3
+    result = pytester.runpytest_subprocess("--models", "label-prior", "--limit", "4", *NO_CACHE)
+    result.assert_outcomes(passed=2)
+    [*_, run] = sorted((pytester.path / "out").iterdir())
+    record = json.loads((run / "cells" / "label-prior-crema_d-base.json").read_text())
+    assert record["metrics"]["n_items"] == 4
+
+
+def test_model_arguments_reach_the_model_and_a_wrong_one_fails_its_cells(pytester):
+    pytester.makepyfile(test_grid="""
+        from harness.runner import GridConfig
+        GRID = GridConfig(models=("tiny-qwen2-audio",), datasets=("crema_d",), strategies=("base",),
+                          limit=3)
+
+        def test_cell(cell, run_cell):
+            run_cell(cell)
+    """)
+    result = pytester.runpytest_subprocess("--model-arg", "tiny-qwen2-audio.dtype=bfloat16", *NO_CACHE)
+    result.assert_outcomes(passed=1)
+    [run] = sorted((pytester.path / "reports").iterdir())
+    meta = json.loads((run / "cells" / "tiny-qwen2-audio-crema_d-base.json").read_text())["meta"]
+    assert meta["model"]["dtype"] == "bfloat16"
+    result = pytester.runpytest_subprocess("--model-arg", "tiny-qwen2-audio.long_audio=wrap", *NO_CACHE)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*tiny-qwen2-audio: model arguments {'long_audio': 'wrap'}: "
+                                 "long_audio must be one of*"])

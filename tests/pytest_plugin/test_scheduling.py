@@ -1,0 +1,67 @@
+"""Where cells run: one worker per model and corpus under xdist, deterministic shards."""
+
+import pytest
+
+from harness.pytest_plugin.scheduling import group_key, shard_of
+
+NO_CACHE = ("-p", "no:cacheprovider")
+RECORDING_GRID = """
+import os
+from harness.runner import GridConfig
+GRID = GridConfig(models=("tiny-qwen2-audio", "uniform"), datasets=("crema_d", "iemocap"),
+                  strategies=("base", "cot", "bon", "w-bon"))
+
+def test_cell(cell):
+    with open(f"ran-{cell.id}.txt", "w") as f:
+        f.write(os.environ["PYTEST_XDIST_WORKER"])
+"""
+
+
+def test_group_keys_of_cell_node_ids():
+    nodeid = "evals/test_grid.py::test_cell[qwen2.5-omni-7b-msp_podcast-w-alm-v]"
+    assert group_key(nodeid) == "qwen2.5-omni-7b-msp_podcast"
+    assert group_key(nodeid, "model") == "qwen2.5-omni-7b"
+    assert group_key(nodeid + "@qwen2.5-omni-7b", "cell") == "[qwen2.5-omni-7b-msp_podcast-w-alm-v]"
+    assert group_key("tests/test_x.py::test_y[1-2]") is None
+
+
+@pytest.mark.parametrize("group_by", ["model-dataset", "model"])
+def test_one_model_and_corpus_share_one_worker_and_the_groups_spread(pytester, group_by):
+    """With the pytest and xdist this project installs, xdist_group kept nothing together (pytest
+    9.2 no longer reads the node ids xdist rewrites); the harness's scheduler reads the cell ids."""
+    pytester.makepyfile(test_grid=RECORDING_GRID)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "--group-by", group_by,
+                                           *NO_CACHE)
+    result.assert_outcomes(passed=10)  # 8 tiny cells, 2 uniform
+    workers = {p.stem.removeprefix("ran-"): p.read_text() for p in pytester.path.glob("ran-*.txt")}
+    groups = [("tiny-qwen2-audio-crema_d-", "tiny-qwen2-audio-iemocap-")]
+    if group_by == "model-dataset":
+        groups = [("tiny-qwen2-audio-crema_d-",), ("tiny-qwen2-audio-iemocap-",)]
+    for prefixes in groups:
+        assert len({w for cell, w in workers.items() if cell.startswith(prefixes)}) == 1, workers
+    assert set(workers.values()) == {"gw0", "gw1"}  # the groups spread over both workers
+
+
+def test_shards_are_deterministic_complete_and_keep_models_together():
+    cells = [f"{m}-{d}-{s}" for m in ("a", "b", "c", "d") for d in ("iemocap", "crema_d")
+             for s in ("base", "cot")]
+    shards = shard_of(cells, 2)
+    assert shards == shard_of(list(reversed(cells)), 2)
+    assert sorted(shards) == sorted(cells)
+    for model in "abcd":
+        assert len({shards[c] for c in cells if c.startswith(f"{model}-")}) == 1
+    assert sorted(list(shards.values()).count(s) for s in (0, 1)) == [8, 8]
+    # fewer models than shards: model-corpus groups, then single cells
+    assert len(set(shard_of([c for c in cells if c.startswith("a-")], 2).values())) == 2
+    assert len(set(shard_of(["a-iemocap-base", "a-iemocap-cot"], 2).values())) == 2
+
+
+def test_shards_of_a_run_cover_every_cell_once(pytester):
+    pytester.makepyfile(test_grid=RECORDING_GRID.replace('os.environ["PYTEST_XDIST_WORKER"]', '"x"'))
+    ran = []
+    for shard in ("1/2", "2/2"):
+        pytester.runpytest_subprocess("--shard", shard, *NO_CACHE)
+        ran.append({p.name for p in pytester.path.glob("ran-*.txt")})
+        for path in pytester.path.glob("ran-*.txt"):
+            path.unlink()
+    assert ran[0] and ran[1] and not ran[0] & ran[1] and len(ran[0] | ran[1]) == 10

@@ -1,24 +1,74 @@
-"""``python -m harness.report <run-dir>``: rebuild report.json, tables and figures from the cells."""
+"""``python -m harness.report``: build, compare and merge run reports.
+
+    python -m harness.report RUN                 rebuild RUN's report.json, tables and figures
+    python -m harness.report compare A B         paired change per cell and metric; exit 1 if B is
+                                                 significantly worse anywhere (A, B: run or
+                                                 baselines folders)
+    python -m harness.report merge RUN... --out DIR
+                                                 one report from several runs (shards)
+"""
 
 import argparse
 import sys
 from pathlib import Path
 
-from harness.report.build import build_report
+from harness.report.build import BuiltReport, build_report, merge_runs
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__)
+def _built(built: BuiltReport, run_dir: Path) -> int:
+    print(f"report: {built.path}\ntables: {run_dir / 'tables.md'}")
+    for _, reason in built.bad_cells:
+        print(f"error: bad cell file left out: {reason}", file=sys.stderr)
+    return 1 if built.bad_cells else 0
+
+
+def _build(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
     if not (args.run_dir / "cells").is_dir():
         print(f"error: {args.run_dir} has no cells/ folder", file=sys.stderr)
         return 2
-    built = build_report(args.run_dir)
-    print(f"report: {built.path}\ntables: {args.run_dir / 'tables.md'}")
-    for _, reason in built.bad_cells:
-        print(f"error: bad cell file left out: {reason}", file=sys.stderr)
-    return 1 if built.bad_cells else 0
+    return _built(build_report(args.run_dir), args.run_dir)
+
+
+def _compare(argv: list[str]) -> int:
+    from harness.report.compare import CompareError, compare, markdown
+
+    parser = argparse.ArgumentParser(prog="python -m harness.report compare")
+    parser.add_argument("a", type=Path, help="the reference: a run folder or a baselines folder")
+    parser.add_argument("b", type=Path, help="the run judged against it")
+    parser.add_argument("--resamples", type=int, default=1000)
+    args = parser.parse_args(argv)
+    try:
+        changes = compare(args.a, args.b, n_resamples=args.resamples)
+    except CompareError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(args.a, args.b, changes), end="")
+    return 1 if any(c.verdict == "worse" for rows in changes.values() for c in rows) else 0
+
+
+def _merge(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.report merge")
+    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path, required=True, help="the merged run folder")
+    args = parser.parse_args(argv)
+    try:
+        built = merge_runs(args.out, args.runs)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _built(built, args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"compare": _compare, "merge": _merge}
+    if argv and argv[0] in commands:
+        return commands[argv[0]](argv[1:])
+    return _build(argv)
 
 
 sys.exit(main())

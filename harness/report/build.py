@@ -64,6 +64,28 @@ def build_report(run_dir: Path) -> BuiltReport:
     return BuiltReport(run_dir / "report.json", tuple(bad))
 
 
+def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
+    """One report from several run folders (shards of a grid run on several machines): their
+    cell records are copied into ``target/cells`` and the report is built there, the same as
+    one run over all the cells would give. A cell found in two runs with different contents is
+    refused, naming both files; nothing is written then."""
+    target = Path(target)
+    chosen: dict[str, Path] = {}
+    for run in runs:
+        if not (Path(run) / "cells").is_dir():
+            raise ValueError(f"{run}: not a run folder (it has no cells/)")
+        for path in sorted((Path(run) / "cells").glob("*.json")):
+            seen = chosen.get(path.name)
+            if seen is not None and seen.read_bytes() != path.read_bytes():
+                raise ValueError(f"cell {path.stem} is in two runs with different results: "
+                                 f"{seen} and {path}")
+            chosen[path.name] = path
+    (target / "cells").mkdir(parents=True, exist_ok=True)
+    for name, path in chosen.items():
+        _replace(target / "cells" / name, path.read_bytes())
+    return build_report(target)
+
+
 def _replace(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all (a crash mid-write leaves the old file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -65,3 +65,26 @@ def test_shards_of_a_run_cover_every_cell_once(pytester):
         for path in pytester.path.glob("ran-*.txt"):
             path.unlink()
     assert ran[0] and ran[1] and not ran[0] & ran[1] and len(ran[0] | ran[1]) == 10
+
+
+def test_two_shards_merged_report_what_one_run_over_all_cells_reports(pytester):
+    import subprocess
+    import sys
+
+    from tests.pytest_plugin.grid_project import grid_project
+
+    grid_project(pytester)
+    runs = []
+    for options in (("--report-dir", "whole"), ("--shard", "1/2", "--report-dir", "s1"),
+                    ("--shard", "2/2", "--report-dir", "s2")):
+        result = pytester.runpytest_subprocess(*options, *NO_CACHE)
+        assert result.ret == 0
+        [run] = sorted((pytester.path / options[-1]).iterdir())
+        runs.append(run)
+    assert {len(list((r / "cells").iterdir())) for r in runs[1:]} == {2}
+    merged = pytester.path / "merged"
+    subprocess.run([sys.executable, "-m", "harness.report", "merge", str(runs[1]), str(runs[2]),
+                    "--out", str(merged)], check=True, capture_output=True)
+    for table in sorted(p.name for p in runs[0].iterdir() if p.suffix in (".md", ".csv", ".tex")):
+        if not table.startswith(("compute", "tables")):  # seconds differ from run to run
+            assert (merged / table).read_bytes() == (runs[0] / table).read_bytes(), table

@@ -1,0 +1,72 @@
+"""Two runs side by side: ``python -m harness.report compare RUN_A RUN_B``.
+
+Either side may be a run folder (its ``cells/`` records) or a baselines folder (``evals/baselines``).
+For each cell present in both, each gated metric's change from A to B on the items scored in both,
+with a paired-bootstrap 95% CI (the regression gate's test, :mod:`harness.runner.gating`). Printed
+as Markdown; the exit code is 1 when any cell is significantly worse in B, so it works as a CI step.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.record import RecordError, read_record
+from harness.runner.gating import GATED, MetricChange, paired_changes
+
+Scores = dict[str, dict[str, float]]  # item id -> metric -> value
+
+
+class CompareError(ValueError):
+    """A side that is neither a run folder nor a baselines folder (what it is, named)."""
+
+
+def item_scores_of(folder: Path) -> dict[str, Scores]:
+    """Per cell, each valid item's scores, from a run's records or a baselines folder."""
+    folder = Path(folder)
+    if (folder / "cells").is_dir():
+        out = {}
+        for path in sorted((folder / "cells").glob("*.json")):
+            try:
+                record = read_record(path)
+            except RecordError:
+                continue  # the run's own report names it
+            out[record.cell] = {i.id: dict(i.scores) for i in record.items if i.scores}
+        return out
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not files:
+        raise CompareError(f"{folder}: neither a run folder (no cells/) nor a baselines folder "
+                           "(no *.json)")
+    out = {}
+    for path in files:
+        data = json.loads(path.read_text())
+        out[data["cell"]] = {i["id"]: i["scores"] for i in data.get("items", []) if i.get("scores")}
+    return out
+
+
+def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0
+            ) -> dict[str, list[MetricChange]]:
+    """Each cell in both: its metrics' paired changes from ``a`` to ``b`` (cells with fewer than
+    two items scored in both have none)."""
+    first, second = item_scores_of(a), item_scores_of(b)
+    return {cell: paired_changes(first[cell], second[cell], names=GATED, n_resamples=n_resamples,
+                                 seed=seed)
+            for cell in sorted(set(first) & set(second))}
+
+
+def markdown(a: Path, b: Path, changes: dict[str, list[MetricChange]]) -> str:
+    """The comparison as a Markdown table, with what it covers above it."""
+    lines = [f"# {a} -> {b}", "",
+             f"{len(changes)} cells in both; per metric, the mean over the items scored in both "
+             "(paired), B − A with its 95% paired-bootstrap CI; worse: the CI lies on the worse "
+             "side (JS/JSD up; BC, R², accuracy down).", "",
+             "| cell | metric | A | B | B − A | 95% CI | items | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for cell, rows in changes.items():
+        for c in rows:
+            mark = {"worse": "**worse**", "better": "better", "same": "not significant"}[c.verdict]
+            lines.append(f"| {cell} | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
+                         f"{c.after - c.before:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {c.n} | {mark} |")
+    worse = sorted(cell for cell, rows in changes.items() if any(c.verdict == "worse" for c in rows))
+    lines += ["", f"significantly worse: {', '.join(worse)}" if worse else "no cell is significantly worse"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,67 @@
+"""``python -m harness.report compare`` and ``merge``."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from harness.record import CellMetrics, CellRecord, ItemRecord, write_record
+from harness.runner.gating import item_scores, save_baseline
+
+VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
+
+
+def record(cell, probs_for):
+    probs = {i: probs_for(v) for i, v in VOTES.items()}
+    scores = item_scores(probs, VOTES)
+    items = tuple(ItemRecord(i, tuple(p.tolist()), scores=scores[i]) for i, p in probs.items())
+    return CellRecord(cell, "m", "d", "s", ("a", "b", "c"), CellMetrics(40, 40, 1.0), 0.0, 0.0, items,
+                      {"model": {"revision": "r1"}})
+
+
+def report(*args):
+    return subprocess.run([sys.executable, "-m", "harness.report", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
+    good, vague = (lambda v: v / v.sum()), (lambda v: np.full(3, 1 / 3))
+    for run, first in (("a", good), ("b", vague)):
+        write_record(record("m-d-s", first), tmp_path / run)
+        write_record(record("m-d-t", vague), tmp_path / run)
+    result = report("compare", tmp_path / "a", tmp_path / "b")
+    assert result.returncode == 1, result.stderr
+    assert "| m-d-s | js | 0.0000 |" in result.stdout and "**worse** |" in result.stdout
+    assert "| m-d-t | js |" in result.stdout and "not significant |" in result.stdout
+    assert "significantly worse: m-d-s" in result.stdout and "40 |" in result.stdout
+    result = report("compare", tmp_path / "b", tmp_path / "a")  # the other way round: better
+    assert result.returncode == 0 and "no cell is significantly worse" in result.stdout
+    save_baseline(record("m-d-s", good), tmp_path / "baselines", VOTES)  # a baselines folder
+    assert report("compare", tmp_path / "baselines", tmp_path / "b").returncode == 1
+    assert report("compare", tmp_path / "baselines", tmp_path / "a").returncode == 0
+    result = report("compare", tmp_path / "nothing", tmp_path / "a")
+    assert result.returncode == 2 and "neither a run folder" in result.stderr
+
+
+def test_merged_shards_give_the_report_of_one_run(tmp_path):
+    whole = tmp_path / "whole"
+    cells = [record(f"m-d-{s}", lambda v, k=k: (v + k) / (v + k).sum()) for k, s in enumerate("stuv")]
+    for c in cells:
+        write_record(c, whole)
+    assert report(whole).returncode == 0
+    for n, part in enumerate((cells[:3], cells[3:])):  # as two machines would have written them
+        for c in part:
+            write_record(c, tmp_path / f"shard{n}")
+    result = report("merge", tmp_path / "shard0", tmp_path / "shard1", "--out", tmp_path / "merged")
+    assert result.returncode == 0, result.stderr
+    for table in sorted(p.name for p in whole.iterdir() if p.suffix in (".md", ".csv", ".tex")):
+        assert (tmp_path / "merged" / table).read_bytes() == (whole / table).read_bytes(), table
+    merged = json.loads((tmp_path / "merged" / "report.json").read_text())
+    assert merged["cells"] == json.loads((whole / "report.json").read_text())["cells"]
+    shutil.copy(tmp_path / "shard0" / "cells" / "m-d-s.json", tmp_path / "shard1" / "cells" / "m-d-s.json")
+    write_record(record("m-d-s", lambda v: np.full(3, 1 / 3)), tmp_path / "shard1")  # a conflict
+    result = report("merge", tmp_path / "shard0", tmp_path / "shard1", "--out", tmp_path / "again")
+    assert result.returncode == 2 and "cell m-d-s is in two runs with different results" in result.stderr
+    assert not (tmp_path / "again").exists()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from harness.pytest_plugin.options import GRID, corpus_roots, setting
+from harness.pytest_plugin.scheduling import cores_while_running
 from harness.runner.grid import Cell
 
 RUN_DIR = pytest.StashKey[Path]()
@@ -43,8 +45,12 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
 
     def run(cell: Cell):
         baselines = Path(request.module.__file__).parent / "baselines"
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        sharing = (cores_while_running(request.config.stash[RUN_DIR] / "logs" / ".running", worker)
+                   if worker and cell.kind == "local" else contextlib.nullcontext())
         try:
-            record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
+            with sharing:
+                record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
         except CellSkipped as exc:
             pytest.skip(str(exc))
         state.update(record=record, path=path)

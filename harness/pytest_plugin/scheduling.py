@@ -3,13 +3,15 @@ each worker's share of the GPUs and the cores."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,11 +32,22 @@ def group_key(nodeid: str, by: str = "model-dataset") -> str | None:
     match = _cell_pattern().search(nodeid)
     if match is None or "::test_" not in nodeid:
         return None
+    if by != "cell" and _is_chance(match["model"]):
+        return "chance-baselines"  # milliseconds each: one worker takes them all
     if by == "model":
         return match["model"]
     if by == "model-dataset":
         return f"{match['model']}-{match['dataset']}"
     return match.group(0).split("@")[0]
+
+
+def _is_chance(model: str) -> bool:
+    from harness.models.registry import model_entry
+
+    try:
+        return model_entry(model).kind == "chance"
+    except ValueError:
+        return False
 
 
 def make_scheduler(config: pytest.Config, log: Any, by: str) -> Any:
@@ -121,3 +134,21 @@ def share_cores() -> None:
     torch = sys.modules.get("torch")  # imported already (by a conftest): tell it directly
     if torch is not None and "OMP_NUM_THREADS" not in _USER_SET:
         torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def cores_while_running(folder: Path, worker: str) -> Iterator[None]:
+    """A local-model cell on an xdist worker takes cores // (local-model cells running now) torch
+    threads, so that a worker left alone with the heavy cells uses every core while the others
+    sit idle (the user's OMP_NUM_THREADS wins). Running cells are marked by files in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mark = folder / worker
+    mark.touch()
+    try:
+        torch = sys.modules.get("torch")
+        if torch is not None and "OMP_NUM_THREADS" not in _USER_SET:
+            running = max(1, sum(1 for _ in folder.iterdir()))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // running))
+        yield
+    finally:
+        mark.unlink(missing_ok=True)

@@ -7,13 +7,16 @@ candidate is invalid, never filled in. One clip that cannot be read costs that i
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from harness.cache import GenerationCache
-from harness.data import DataError, Dataset
 from harness.models.api import Decoding, ModelAPI, Request
 from harness.strategies._config import StrategyConfig
 from harness.strategies._results import ItemResult
 from harness.strategies._strategy import RunContext, Strategy, StrategyUnsupported, get_strategy
+
+if TYPE_CHECKING:
+    from harness.data import Dataset
 
 
 def decoding_for(strategy: str | Strategy, config: StrategyConfig, labels: Sequence[str] = ()
@@ -39,6 +42,8 @@ def load_requests(dataset: Dataset, prompt_for: Callable[..., str]
                   ) -> tuple[list[Request], dict[str, ItemResult], dict[str, list[str]]]:
     """Requests for the items whose audio loads, error results for the others, and what
     loading had to change (resampling, down-mixing) per item."""
+    from harness.data import DataError
+
     requests, failed, notes = [], {}, {}
     for item in dataset:
         try:

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
 from harness.cache import GenerationCache, cached_generate
-from harness.data import Dataset
 from harness.models.api import Decoding, Generation, ModelAPI, Request
 from harness.prompts import base_prompt
 from harness.strategies._config import StrategyConfig
 from harness.strategies._results import ItemResult, add_usage, parsed_candidates
+
+if TYPE_CHECKING:
+    from harness.data import Dataset
 
 
 class StrategyUnsupported(RuntimeError):

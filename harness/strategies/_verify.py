@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.cache import GenerationCache, cached_generate
-from harness.data import Dataset
 from harness.models.api import Decoding, Generation, ModelAPI, Request
 from harness.parsing import parse_score
 from harness.prompts import verifier_prompt
 from harness.strategies._config import StrategyConfig
 from harness.strategies._results import add_usage
+
+if TYPE_CHECKING:
+    from harness.data import Dataset
 
 
 def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: Sequence[Generation],

@@ -22,6 +22,13 @@ class KeyRejected(ModelUnavailable):
     way, so the model's run stops at once; the message names the variable to check."""
 
 
+class DecodingUnsupported(RuntimeError):
+    """The model (a server) cannot decode this way: beam search, several candidates, or
+    log-probabilities where they are needed. Found by a probe (the first request of that kind),
+    remembered, and raised before anything else is sent; the message names the model, what was
+    asked and the server's own reason. The grid skips the cell with it."""
+
+
 @dataclass(frozen=True)
 class Decoding:
     """How to decode. ``num_candidates`` is the beam width (returned beams) or the sample count."""

@@ -13,7 +13,15 @@ import os
 
 from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
 from harness.models._deadline import deadline_transport, httpx_module
-from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+from harness.models.api import (
+    Candidate,
+    Capabilities,
+    Decoding,
+    DecodingUnsupported,
+    Generation,
+    ModelInfo,
+    ModelUnavailable,
+)
 
 GPT4O_AUDIO_MODEL = "gpt-4o-audio-preview"
 
@@ -39,12 +47,52 @@ class OpenAIChatBackend:
         self._client = OpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries,
                               timeout=timeout, http_client=http)
         self.info = ModelInfo(name, model, "", base_url or "api.openai.com", capabilities)
+        self._probed: dict[tuple[str, bool], str | None] = {}  # kind of decoding -> why not
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
+        """Candidates per request. The first request of a kind of decoding that a server may not
+        support (beam search, several candidates) goes alone, as a probe; what it shows is
+        remembered, and an unsupported kind raises DecodingUnsupported instead of failing every
+        item the same way."""
         if decoding.mode == "beam" and not self.info.capabilities.beam_search:
-            raise ValueError(f"{self.info.name} has no beam search")
-        return run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
-                           self._scrub, self._key_rejected)
+            raise DecodingUnsupported(f"{self.info.name} has no beam search")
+        requests = list(requests)
+        kind = (decoding.mode, decoding.num_candidates > 1)
+        out: list[Generation] = []
+        if requests and kind != ("greedy", False) and kind not in self._probed:
+            out.append(self._probe(requests.pop(0), decoding, kind))
+        if self._probed.get(kind):
+            raise DecodingUnsupported(self._probed[kind])
+        return out + run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
+                                 self._scrub, self._key_rejected)
+
+    def _probe(self, request, decoding: Decoding, kind: tuple[str, bool]) -> Generation:
+        """One request of a new kind of decoding: a 400/404/422 answer, fewer candidates than
+        asked, or beams without log-probabilities mean the server cannot decode this way."""
+        import openai
+
+        what = (f"{decoding.mode} decoding with {decoding.num_candidates} candidates"
+                + (" (vLLM's use_beam_search)" if decoding.mode == "beam" else ""))
+        try:
+            generation = self._scrub.generation(self._one(request, decoding))
+        except (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError) as exc:
+            detail = exc.body.get("detail", exc.body) if isinstance(exc.body, dict) else exc.message
+            self._probed[kind] = self._scrub(f"{self.info.name}: the server refused {what} "
+                                             f"(HTTP {exc.status_code}: {str(detail)[:300]})")
+            return Generation(error=self._probed[kind])
+        except Exception:  # a failure that says nothing about the decoding: the usual path
+            return run_bounded(lambda r: self._one(r, decoding), [request], 1, self._scrub,
+                               self._key_rejected)[0]
+        found = len(generation.candidates)
+        if found < decoding.num_candidates:
+            self._probed[kind] = (f"{self.info.name}: the server returned {found} candidate(s) where "
+                                  f"{what} asked for {decoding.num_candidates} (it ignores n)")
+        elif decoding.mode == "beam" and not all(math.isfinite(c.logprob) for c in generation.candidates):
+            self._probed[kind] = (f"{self.info.name}: the server returned beams without "
+                                  "log-probabilities, so they cannot be ranked or weighed")
+        else:
+            self._probed[kind] = None
+        return generation
 
     def _key_rejected(self, exc: Exception) -> str | None:
         import openai
@@ -113,14 +161,19 @@ def gpt_4o(model: str | None = None, api_key: str | None = None, **options) -> O
 
 
 def openai_compatible(model: str, base_url: str | None = None, api_key: str | None = None,
-                      beam_search: bool = True, **options) -> OpenAIChatBackend:
-    """``openai-compatible:<model>``: a server such as vLLM at ``$OPENAI_COMPATIBLE_BASE_URL``."""
+                      beam_search: bool = True, n_candidates: bool = True, logprobs: bool = True,
+                      **options) -> OpenAIChatBackend:
+    """``openai-compatible:<model>``: a server such as vLLM at ``$OPENAI_COMPATIBLE_BASE_URL``.
+
+    What the server cannot do is found by probing (see :meth:`OpenAIChatBackend.generate`), or
+    said up front (``--model-arg openai-compatible:<model>.beam_search=false``; likewise
+    ``n_candidates`` and ``logprobs``), so that strategies needing it skip unsent."""
     url = base_url or os.environ.get("OPENAI_COMPATIBLE_BASE_URL")
     if not url:
         raise ModelUnavailable(f"openai-compatible:{model}: set OPENAI_COMPATIBLE_BASE_URL "
                                "(e.g. http://localhost:8000/v1)")
     key = api_key or os.environ.get("OPENAI_COMPATIBLE_API_KEY") or "EMPTY"
-    caps = Capabilities(logprobs=True, n_candidates=True, beam_search=beam_search,
+    caps = Capabilities(logprobs=logprobs, n_candidates=n_candidates, beam_search=beam_search,
                         label_logprobs=False, structured_output=True)
     options.setdefault("key_variable", "OPENAI_COMPATIBLE_API_KEY")
     return OpenAIChatBackend(f"openai-compatible:{model}", model, api_key=key, base_url=url,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.models.api import KeyRejected
+from harness.models.api import DecodingUnsupported, KeyRejected
 from harness.record import CellRecord, write_record
 from harness.runner.grid import Cell, GridConfig
 from harness.strategies import StrategyUnsupported, get_strategy
@@ -103,7 +103,7 @@ class GridWorker:
                               config=self.grid.strategy_config(),
                               progress=progress,
                               entropy_bins=self.grid.entropy_bins)
-        except StrategyUnsupported as exc:
+        except (StrategyUnsupported, DecodingUnsupported) as exc:
             raise CellSkipped(str(exc)) from None
         except KeyRejected as exc:  # this cell fails; the model's later cells skip, unsent
             for name in {cell.model, self.grid.verifier_for(cell.model)}:

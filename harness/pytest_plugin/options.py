@@ -17,7 +17,7 @@ from harness.runner.grid import GridConfig
 
 GRID = pytest.StashKey[GridConfig]()
 CORPUS_ROOTS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT", "crema_d": "CREMA_D_ROOT"}
-GROUP_BY = ("model-dataset", "model", "cell")
+GROUP_BY = ("auto", "model-dataset", "decoding", "model", "cell")
 # settings with an ini default: name -> (help, default); the command line's --<name> wins
 SETTINGS = {
     "models": ("comma-separated models (default: the grid module's)", None),
@@ -27,8 +27,8 @@ SETTINGS = {
     "prompts": ("the prompt set (default: paper)", None),
     "report_dir": ("where runs write their reports", "reports"),
     "cache_dir": ("the generation cache's folder (a local disk: not NFS/SMB)", ".cache/harness"),
-    "group_by": ("what one xdist worker runs together: model-dataset (default), model or cell",
-                 "model-dataset"),
+    "group_by": ("what one xdist worker runs together: auto (model-dataset, or decoding with "
+                 "several GPUs), model-dataset, decoding, model or cell", "auto"),
     **{f"{corpus}_root": (f"the {corpus} root (default: ${env}, else the bundled copy)", None)
        for corpus, env in CORPUS_ROOTS.items()},
 }

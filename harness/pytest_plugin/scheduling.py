@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import re
 import shutil
@@ -28,7 +29,8 @@ def _cell_pattern() -> re.Pattern[str]:
 
 def group_key(nodeid: str, by: str = "model-dataset") -> str | None:
     """The group a grid cell's node id belongs to (None: not a grid cell): its model, its model
-    and corpus, or the cell itself."""
+    and corpus, its model, corpus and decoding (the cells that share generations: bon and w-bon
+    one beam run, alm-v and w-alm-v another), or the cell itself."""
     match = _cell_pattern().search(nodeid)
     if match is None or "::test_" not in nodeid:
         return None
@@ -38,7 +40,42 @@ def group_key(nodeid: str, by: str = "model-dataset") -> str | None:
         return match["model"]
     if by == "model-dataset":
         return f"{match['model']}-{match['dataset']}"
+    if by == "decoding":
+        return f"{match['model']}-{match['dataset']}-{decoding_family(match['strategy'])}"
     return match.group(0).split("@")[0]
+
+
+@functools.cache
+def decoding_family(strategy: str) -> str:
+    """Strategies whose generations are the same cache entries (same prompt and decoding) share
+    a family: running them on different workers would compute those generations twice."""
+    from harness.strategies import StrategyConfig, get_strategy
+
+    try:
+        s = get_strategy(strategy)
+    except ValueError:  # registered in a conftest the controller has not read
+        return strategy
+    labels = ("a", "b")
+    key = (s.prompt("iemocap", "t", labels), s.decoding(StrategyConfig(), labels).key(),
+           type(s).results.__qualname__)
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:8]
+
+
+def auto_group_by(gpus: int) -> str:
+    """``model-dataset`` on a machine without GPUs or with one (a worker loading a model costs
+    more than the cells it would take over); ``decoding`` with several GPUs, so that one model's
+    cells keep every GPU busy."""
+    return "decoding" if gpus > 1 else "model-dataset"
+
+
+def gpu_ids() -> list[str]:
+    """The GPUs this run may use: HARNESS_GPUS, else CUDA_VISIBLE_DEVICES, else nvidia-smi -L."""
+    listed = os.environ.get("HARNESS_GPUS") or os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [g for g in (listed or "").split(",") if g.strip()]
+    if not gpus and shutil.which("nvidia-smi"):
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        gpus = [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+    return gpus
 
 
 def _is_chance(model: str) -> bool:
@@ -56,6 +93,9 @@ def make_scheduler(config: pytest.Config, log: Any, by: str) -> Any:
     reads the node ids themselves: xdist's ``xdist_group`` rewrites node ids, which pytest 9.2
     no longer reads, so that mark kept nothing together."""
     from xdist.scheduler import LoadGroupScheduling
+
+    if by == "auto":
+        by = auto_group_by(len(gpu_ids()))
 
     class CellGroupScheduling(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -110,11 +150,7 @@ def select_shard(config: pytest.Config, items: list[pytest.Item], text: str) -> 
 
 def pin_gpu(worker: str) -> None:
     """Worker gwN gets GPU N mod count, from HARNESS_GPUS or the GPUs present (before torch)."""
-    listed = os.environ.get("HARNESS_GPUS") or os.environ.get("CUDA_VISIBLE_DEVICES")
-    gpus = [g for g in (listed or "").split(",") if g.strip()]
-    if not gpus and shutil.which("nvidia-smi"):
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-        gpus = [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+    gpus = gpu_ids()
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[int(worker.removeprefix("gw")) % len(gpus)]
 

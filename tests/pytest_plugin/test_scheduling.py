@@ -23,9 +23,20 @@ def test_group_keys_of_cell_node_ids():
     assert group_key(nodeid, "model") == "qwen2.5-omni-7b"
     assert group_key(nodeid + "@qwen2.5-omni-7b", "cell") == "[qwen2.5-omni-7b-msp_podcast-w-alm-v]"
     assert group_key("tests/test_x.py::test_y[1-2]") is None
+    by_decoding = {s: group_key(f"e/t.py::test_cell[m-iemocap-{s}]", "decoding")
+                   for s in ("base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n")}
+    assert by_decoding["bon"] == by_decoding["w-bon"] and by_decoding["alm-v"] == by_decoding["w-alm-v"]
+    assert len(set(by_decoding.values())) == 6  # the cells sharing generations stay together
+    assert group_key("e/t.py::test_cell[uniform-iemocap-base]", "decoding") == "chance-baselines"
 
 
-@pytest.mark.parametrize("group_by", ["model-dataset", "model"])
+def test_auto_grouping_spreads_one_model_over_several_gpus_only():
+    from harness.pytest_plugin.scheduling import auto_group_by
+
+    assert [auto_group_by(n) for n in (0, 1, 8)] == ["model-dataset", "model-dataset", "decoding"]
+
+
+@pytest.mark.parametrize("group_by", ["model-dataset", "model", "decoding"])
 def test_one_model_and_corpus_share_one_worker_and_the_groups_spread(pytester, group_by):
     """With the pytest and xdist this project installs, xdist_group kept nothing together (pytest
     9.2 no longer reads the node ids xdist rewrites); the harness's scheduler reads the cell ids."""
@@ -34,9 +45,10 @@ def test_one_model_and_corpus_share_one_worker_and_the_groups_spread(pytester, g
                                            *NO_CACHE)
     result.assert_outcomes(passed=10)  # 8 tiny cells, 2 uniform
     workers = {p.stem.removeprefix("ran-"): p.read_text() for p in pytester.path.glob("ran-*.txt")}
-    groups = [("tiny-qwen2-audio-crema_d-", "tiny-qwen2-audio-iemocap-")]
-    if group_by == "model-dataset":
-        groups = [("tiny-qwen2-audio-crema_d-",), ("tiny-qwen2-audio-iemocap-",)]
+    groups = {"model": [("tiny-qwen2-audio-crema_d-", "tiny-qwen2-audio-iemocap-")],
+              "model-dataset": [("tiny-qwen2-audio-crema_d-",), ("tiny-qwen2-audio-iemocap-",)],
+              "decoding": [(f"tiny-qwen2-audio-{c}-bon", f"tiny-qwen2-audio-{c}-w-bon")
+                           for c in ("crema_d", "iemocap")]}[group_by]
     for prefixes in groups:
         assert len({w for cell, w in workers.items() if cell.startswith(prefixes)}) == 1, workers
     assert set(workers.values()) == {"gw0", "gw1"}  # the groups spread over both workers

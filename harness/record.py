@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,15 @@ class ItemRecord:
 
 
 @dataclass(frozen=True)
+class ItemEvidence:
+    """Per-item evidence (see :mod:`harness.runner.evidence`): a header (labels, the prompt
+    templates) and one mapping per item; written beside the record as ``<cell>.items.jsonl``."""
+
+    header: Mapping[str, Any]
+    items: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class CellRecord:
     """Everything one cell produced: its metrics, per-item results and metadata.
 
@@ -165,6 +174,7 @@ class CellRecord:
     items: tuple[ItemRecord, ...]
     meta: Mapping[str, Any]
     schema_version: int = SCHEMA_VERSION
+    evidence: ItemEvidence | None = field(default=None, compare=False, repr=False)
 
     def commonest_failure(self) -> str:
         """Why items failed, the commonest reason first (``"12 of 26 items: HTTP 503 ..."``),
@@ -253,14 +263,62 @@ def file_stem(name: str) -> str:
 
 
 def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:
-    """Write ``<run_dir>/cells/<cell>.json`` atomically; returns the path."""
+    """Write ``<run_dir>/cells/<cell>.json`` atomically, and its per-item evidence (when it has
+    any) as ``<cell>.items.jsonl`` first; returns the record's path."""
     folder = Path(run_dir) / "cells"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{file_stem(record.cell)}.json"
+    if record.evidence is not None:
+        _write_items(record, items_path(path))
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record.to_json(), indent=1))
     tmp.replace(path)
     return path
+
+
+def items_path(record_path: str | os.PathLike[str]) -> Path:
+    """Where the per-item evidence of the record at ``record_path`` lives."""
+    return Path(record_path).with_suffix(".items.jsonl")
+
+
+def _write_items(record: CellRecord, path: Path) -> None:
+    """One JSON line per item after a header line, written whole or not at all."""
+    assert record.evidence is not None
+    header = {"schema_version": SCHEMA_VERSION, "cell": record.cell, **record.evidence.header}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(header, allow_nan=False) + "\n")
+        for item in record.evidence.items:
+            f.write(json.dumps(item, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """The header of a cell's ``.items.jsonl`` and an iterator over its items, read one line at
+    a time (a 10,000-item cell is never held whole).
+
+    Raises:
+        RecordError: the file cannot be read or its header is not one of this schema (at once);
+            a line that is not JSON (while iterating), naming the line.
+    """
+    try:
+        with open(path) as f:
+            header = json.loads(f.readline())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: not a readable items file: {exc}") from None
+    if not isinstance(header, dict) or header.get("schema_version") != SCHEMA_VERSION:
+        raise RecordError(f"{path}: not an items file of schema version {SCHEMA_VERSION}")
+
+    def items() -> Iterator[dict[str, Any]]:
+        with open(path) as f:
+            next(f)
+            for n, line in enumerate(f, start=2):
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RecordError(f"{path}, line {n}: {exc}") from None
+
+    return header, items()
 
 
 def read_record(path: str | os.PathLike[str]) -> CellRecord:

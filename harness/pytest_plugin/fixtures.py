@@ -97,7 +97,8 @@ def _note_regression(grid_worker, state: dict[str, Any]) -> None:
     found = {k: state[k] for k in ("gate", "gate_failures", "baseline", "snapshot") if k in state}
     if found:
         record = state["record"]
-        write_record(dataclasses.replace(record, meta={**record.meta, "regression": found}),
+        write_record(dataclasses.replace(record, meta={**record.meta, "regression": found},
+                                         evidence=None),  # the items file is written already
                      grid_worker.run_dir)
 
 

@@ -74,7 +74,7 @@ def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
     for run in runs:
         if not (Path(run) / "cells").is_dir():
             raise ValueError(f"{run}: not a run folder (it has no cells/)")
-        for path in sorted((Path(run) / "cells").glob("*.json")):
+        for path in sorted((Path(run) / "cells").glob("*.json*")):  # records and their items
             seen = chosen.get(path.name)
             if seen is not None and seen.read_bytes() != path.read_bytes():
                 raise ValueError(f"cell {path.stem} is in two runs with different results: "

@@ -28,6 +28,7 @@ from harness.data import Dataset, load_dataset
 from harness.models import ModelAPI, get_model
 from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
+from harness.runner.evidence import evidence
 from harness.strategies import (
     ItemResult,
     Strategy,
@@ -86,13 +87,17 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
             store.close()
     on_gpu = not isinstance(model, ChanceBaseline) and str(model.info.device).startswith("cuda")
     scores = item_scores(dataset, results)  # once, for the bins and the items' records
+    per_item = _per_item(dataset, results, scores)
+    level = metrics.entropy_bins(np.array([item.entropy for item in dataset]), N_BINS, entropy_bins)[0]
     return CellRecord(
         cell=f"{model.info.name}-{dataset.name}-{strategy.name}", model=model.info.name,
         dataset=dataset.name, strategy=strategy.name, labels=tuple(dataset.labels),
         metrics=summarize_cell(dataset, results, n_resamples, config.seed, entropy_bins, scores),
         seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
-        items=_item_records(dataset, results, scores),
-        meta=_metadata(model, dataset, strategy, verifier, config))
+        items=_item_records(results, per_item),
+        meta=_metadata(model, dataset, strategy, verifier, config),
+        evidence=evidence(dataset, strategy, None if isinstance(model, ChanceBaseline) else config.prompts,
+                          results, per_item, level))
 
 
 def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strategy,
@@ -124,16 +129,20 @@ def item_scores(dataset: Dataset, results: list[ItemResult]) -> ItemScores:
     return valid, metrics.per_item(dataset.votes[valid], pred)
 
 
-def _item_records(dataset: Dataset, results: list[ItemResult], scores: ItemScores
-                  ) -> tuple[ItemRecord, ...]:
-    """Each item's record; a valid item's carries its per-item metrics and accuracy, which the
-    report pairs across strategies and the gate and ``compare`` pair across runs."""
+def _per_item(dataset: Dataset, results: list[ItemResult], scores: ItemScores
+              ) -> dict[int, dict[str, float]]:
+    """A valid item's metrics and accuracy, by item index."""
     valid, values = scores
     if valid.size:
         values = {**values, "acc": metrics.accuracy_per_item(
             dataset.votes[valid], np.array([results[i].probs for i in valid]))}
-    per_item = {int(i): {name: float(v[n]) for name, v in values.items()}
-                for n, i in enumerate(valid)}
+    return {int(i): {name: float(v[n]) for name, v in values.items()} for n, i in enumerate(valid)}
+
+
+def _item_records(results: list[ItemResult], per_item: dict[int, dict[str, float]]
+                  ) -> tuple[ItemRecord, ...]:
+    """Each item's record; a valid item's carries its per-item metrics and accuracy, which the
+    report pairs across strategies and the gate and ``compare`` pair across runs."""
     return tuple(ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()),
                             r.rule, r.reason, r.error, r.tokens, tuple(r.notes),
                             r.candidates[0]["text"][:2000] if r.probs is None and r.candidates

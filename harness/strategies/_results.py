@@ -58,12 +58,18 @@ def parsed_candidates(generation: Generation, labels: Sequence[str]) -> list[dic
     return out
 
 
+VERIFIER_REPLIES = "verifier_replies"  # a usage key: the verifier's reply to each candidate
+
+
 def add_usage(*usages: dict[str, Any]) -> dict[str, Any]:
-    """Sum token counts and costs (a cost stays None if any part has no known price)."""
+    """Sum token counts and costs (a cost stays None if any part has no known price); lists
+    (the verifier's replies) are joined."""
     out: dict[str, Any] = {}
     for usage in usages:
         for key, value in (usage or {}).items():
-            if key == "cost_usd":
+            if isinstance(value, list):
+                out[key] = out.get(key, []) + value
+            elif key == "cost_usd":
                 out[key] = None if value is None or out.get(key, 0.0) is None else (
                     out.get(key, 0.0) + value)
             else:

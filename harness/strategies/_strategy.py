@@ -18,7 +18,7 @@ from harness.cache import GenerationCache, cached_generate
 from harness.models.api import Decoding, Generation, ModelAPI, Request
 from harness.prompts import base_prompt
 from harness.strategies._config import StrategyConfig
-from harness.strategies._results import ItemResult, add_usage, parsed_candidates
+from harness.strategies._results import VERIFIER_REPLIES, ItemResult, add_usage, parsed_candidates
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -103,6 +103,8 @@ class Strategy:
                 result = ItemResult(r.item_id, error=f"combining the candidates failed: {exc}",
                                     reason="combining failed")
             result.usage = add_usage(gen.usage, usage)
+            for cand, reply in zip(result.candidates, result.usage.pop(VERIFIER_REPLIES, [])):
+                cand["verifier_reply"] = reply
             result.notes = list(gen.notes) + result.notes
             out.append(result)
         return out
@@ -131,7 +133,7 @@ class Strategy:
                 result.reason = self.none_usable(cands)
             return result
         result.probs, chosen = self.combine(usable, config)
-        result.rule = chosen["rule"]
+        result.rule, chosen["chosen"] = chosen["rule"], True
         return result
 
 

@@ -11,7 +11,7 @@ from harness.models.api import Decoding, Generation, ModelAPI, Request
 from harness.parsing import parse_score
 from harness.prompts import verifier_prompt
 from harness.strategies._config import StrategyConfig
-from harness.strategies._results import add_usage
+from harness.strategies._results import VERIFIER_REPLIES, add_usage
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -21,7 +21,8 @@ def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: 
            dataset: Dataset, config: StrategyConfig, cache: GenerationCache | None
            ) -> list[tuple[list[float | None] | None, dict[str, Any]]]:
     """The verifier's score of every candidate (None where its reply has no score), and what the
-    verifier's calls cost, per item."""
+    verifier's calls cost, per item; the usage carries the replies themselves (cut at 2,000
+    characters) under :data:`VERIFIER_REPLIES`, which the strategy moves onto the candidates."""
     if verifier is None:
         raise ValueError("verify needs a verifier model")
     by_id = {item.id: item for item in dataset}
@@ -40,5 +41,6 @@ def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: 
     for owner, reply in zip(owners, replies):
         text = reply.candidates[0].text if reply.candidates else ""
         scores[owner].append(parse_score(text))
-        usage[owner] = add_usage(usage[owner], reply.usage)
+        said = text[:2000] if reply.candidates else f"(no reply: {reply.error})"
+        usage[owner] = add_usage(usage[owner], reply.usage, {VERIFIER_REPLIES: [said]})
     return [(s, u) for s, u in zip(scores, usage)]

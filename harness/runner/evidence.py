@@ -1,0 +1,69 @@
+"""Per-item evidence: what a researcher needs to look at one item of a cell.
+
+For each item: its id, transcript and clip, the annotators' votes and distribution, its entropy
+and ambiguity level, every candidate (its text, α, token count, parsing rule and distribution, the
+verifier's reply and score, the weight it got, whether it was chosen), the final distribution, the
+per-item metrics, notes and errors. The prompt templates the cell rendered are kept once, in the
+header. The record module writes it as JSON Lines beside the cell's record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.data import Dataset
+from harness.prompts import verifier_prompt
+from harness.record import ItemEvidence
+from harness.strategies import ItemResult, Strategy
+
+CANDIDATE_FIELDS = ("text", "logprob", "n_tokens", "rule", "valid", "reason", "probs",
+                    "verifier_reply", "verifier_score", "weight", "chosen")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: such a number (a missing α) becomes null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def prompt_templates(strategy: Strategy, dataset: Dataset, prompts: str) -> dict[str, str]:
+    """The strategy's prompt (and the verifier's, where it has one) with ``{transcript}`` and
+    ``{candidate}`` where each item's own text goes."""
+    out = {"prompt": strategy.prompt(dataset.name, "{transcript}", dataset.labels, prompts)}
+    if strategy.needs_verifier:
+        out["verifier"] = verifier_prompt(dataset.name, "{transcript}", dataset.labels, "{candidate}",
+                                          prompts)
+    return out
+
+
+def item_evidence(dataset: Dataset, results: Sequence[ItemResult],
+                  per_item: dict[int, dict[str, float]], level: np.ndarray) -> list[dict[str, Any]]:
+    """One dict per item, in the dataset's order (``per_item``: metrics by item index; ``level``:
+    each item's ambiguity level, 0-based)."""
+    out = []
+    for i, (item, result) in enumerate(zip(dataset, results)):
+        out.append({
+            "id": item.id, "transcript": item.transcript, "audio": str(item.audio_path),
+            "votes": np.asarray(item.votes, dtype=float).tolist(),
+            "human": np.asarray(item.soft, dtype=float).tolist(),
+            "entropy": float(item.entropy), "level": int(level[i]),
+            "probs": None if result.probs is None else np.asarray(result.probs).tolist(),
+            "rule": result.rule, "reason": result.reason, "error": result.error,
+            "notes": list(result.notes), "scores": per_item.get(i),
+            "candidates": [{k: _finite(c.get(k)) for k in CANDIDATE_FIELDS if k in c}
+                           for c in result.candidates],
+        })
+    return out
+
+
+def evidence(dataset: Dataset, strategy: Strategy, prompts: str | None, results: Sequence[ItemResult],
+             per_item: dict[int, dict[str, float]], level: np.ndarray) -> ItemEvidence:
+    """The cell's evidence (``prompts``: the prompt set, None for a chance baseline: no prompt)."""
+    templates = {} if prompts is None else prompt_templates(strategy, dataset, prompts)
+    return ItemEvidence({"labels": list(dataset.labels), "prompt_templates": templates},
+                        tuple(item_evidence(dataset, results, per_item, level)))

@@ -39,8 +39,12 @@ def item_scores_of(folder: Path) -> dict[str, Scores]:
                            "(no *.json)")
     out = {}
     for path in files:
-        data = json.loads(path.read_text())
-        out[data["cell"]] = {i["id"]: i["scores"] for i in data.get("items", []) if i.get("scores")}
+        try:
+            data = json.loads(path.read_text())
+            out[data["cell"]] = {i["id"]: i["scores"] for i in data.get("items", [])
+                                 if i.get("scores")}
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CompareError(f"{path}: not a baseline file ({type(exc).__name__}: {exc})") from None
     return out
 
 

@@ -43,6 +43,9 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
     assert report("compare", tmp_path / "baselines", tmp_path / "a").returncode == 0
     result = report("compare", tmp_path / "nothing", tmp_path / "a")
     assert result.returncode == 2 and "neither a run folder" in result.stderr
+    (tmp_path / "baselines" / "m-d-t.json").write_text('{"cell": "m-d-t", "items": [1, 2]}')
+    result = report("compare", tmp_path / "baselines", tmp_path / "a")
+    assert result.returncode == 2 and "m-d-t.json: not a baseline file" in result.stderr
 
 
 def test_merged_shards_give_the_report_of_one_run(tmp_path):

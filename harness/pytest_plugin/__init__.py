@@ -133,6 +133,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     built = config.stash.get(REPORT, None)
     if built is not None:
         path = built.path
-        terminalreporter.write_line(f"harness report: {path} (tables: {path.parent / 'tables.md'})")
+        terminalreporter.write_line(f"harness report: {path} (tables: {path.parent / 'tables.md'}; "
+                                    f"page: {path.parent / 'report.html'})")
         for _, reason in built.bad_cells:
             terminalreporter.write_line(f"harness report: bad cell file left out: {reason}", red=True)

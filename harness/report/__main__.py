@@ -6,6 +6,8 @@
                                                  baselines folders)
     python -m harness.report merge RUN... --out DIR
                                                  one report from several runs (shards)
+    python -m harness.report view RUN            print report.html's path; open it where a
+                                                 browser is available (--no-open: print only)
 """
 
 import argparse
@@ -16,7 +18,7 @@ from harness.report.build import BuiltReport, build_report, merge_runs
 
 
 def _built(built: BuiltReport, run_dir: Path) -> int:
-    print(f"report: {built.path}\ntables: {run_dir / 'tables.md'}")
+    print(f"report: {built.path}\ntables: {run_dir / 'tables.md'}\npage: {run_dir / 'report.html'}")
     for _, reason in built.bad_cells:
         print(f"error: bad cell file left out: {reason}", file=sys.stderr)
     return 1 if built.bad_cells else 0
@@ -63,9 +65,33 @@ def _merge(argv: list[str]) -> int:
     return _built(built, args.out)
 
 
+def _view(argv: list[str]) -> int:
+    import webbrowser
+
+    parser = argparse.ArgumentParser(prog="python -m harness.report view")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--no-open", action="store_true", help="print the path only")
+    args = parser.parse_args(argv)
+    page = args.run_dir / "report.html"
+    if not page.is_file():
+        if not (args.run_dir / "cells").is_dir():
+            print(f"error: {args.run_dir} has no report.html and no cells/ to build it from",
+                  file=sys.stderr)
+            return 2
+        build_report(args.run_dir)
+    print(page.resolve())
+    if not args.no_open:
+        try:
+            webbrowser.get()  # raises where no browser is available (a server, CI)
+        except webbrowser.Error:
+            return 0
+        webbrowser.open(page.resolve().as_uri())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"compare": _compare, "merge": _merge}
+    commands = {"compare": _compare, "merge": _merge, "view": _view}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     return _build(argv)

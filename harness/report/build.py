@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.record import CellRecord, RecordError, file_stem, read_record
+from harness.report.html import render_html
 from harness.report.paper_tables import table2, table3
 from harness.report.tables import TABLES, csv_text, latex, markdown
 
@@ -39,7 +40,7 @@ def load_cells(run_dir: Path) -> tuple[list[CellRecord], list[tuple[str, str]]]:
 
 
 def build_report(run_dir: Path) -> BuiltReport:
-    """Write report.json, the tables (md, csv, tex) and the ambiguity figures from the good cell
+    """Write report.json, the tables (md, csv, tex), report.html and the ambiguity figures from the good cell
     files, each file replaced at once and only once everything is computed; the bad ones are
     named in report.json (``bad_cells``) and in the result."""
     run_dir = Path(run_dir)
@@ -47,14 +48,15 @@ def build_report(run_dir: Path) -> BuiltReport:
     report = {"run": run_dir.name, "cells": [c.to_json(items=False) for c in cells],
               "bad_cells": [{"path": path, "reason": reason} for path, reason in bad]}
     files = {"report.json": json.dumps(report, indent=1, sort_keys=True)}
-    parts = []
+    parts, tables = [], {}
     for name, build in {**TABLES, "table2": table2, "table3": table3}.items():
-        header, rows = build(cells)
+        header, rows = tables[name] = build(cells)
         parts.append(f"## {name}\n\n{markdown(header, rows)}\n")
         files[f"{name}.csv"] = csv_text(header, rows)
         files[f"{name}.tex"] = latex(header, rows) + "\n"
     files["tables.md"] = "\n".join(parts)
     figures = _figures(cells)
+    files["report.html"] = render_html(run_dir, cells, tables, figures)
     for name, text in files.items():
         _replace(run_dir / name, text.encode())
     if figures:

@@ -1,0 +1,86 @@
+"""``report.html``: one self-contained page for a run, readable from ``file://`` with no network.
+
+Jinja2 renders the page from ``templates/report.html.j2``; Chart.js (vendored, ``vendor/``) draws
+an item's distributions. The page holds the tables (with CIs and significance marks), the figures
+(PNG, inline) and, per cell, its per-item evidence (``cells/<cell>.items.jsonl``) gzip-compressed
+and base64-encoded in a script block that the page decompresses (``DecompressionStream``) only
+when the cell is opened, so the first view does not wait for every cell's items. Model outputs
+are data: the page puts them into the document as text, never as markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from harness.record import CellRecord, RecordError, file_stem, items_path, read_items
+
+
+def _vendor(name: str) -> str:
+    return resources.files("harness.report").joinpath("vendor", name).read_text()
+
+
+def _cell_summary(index: int, cell: CellRecord) -> dict[str, Any]:
+    m = cell.metrics
+    return {"index": index, "cell": cell.cell, "model": cell.model, "dataset": cell.dataset,
+            "strategy": cell.strategy, "labels": list(cell.labels), "n_items": m.n_items,
+            "n_valid": m.n_valid, **{k: round(m.mean(k), 4) for k in ("js", "bc", "r2", "acc")
+                                     if k in m.scores}}
+
+
+def _items_blob(run_dir: Path, cell: CellRecord) -> tuple[str, dict[str, Any]]:
+    """The cell's items as gzip+base64 JSON Lines (clip paths made relative to the report's
+    folder where the clip is readable, else dropped), and the items file's header; empty when
+    the cell has no readable items file."""
+    path = items_path(run_dir / "cells" / f"{file_stem(cell.cell)}.json")
+    if not path.is_file():
+        return "", {}
+    try:
+        header, items = read_items(path)
+        lines = [json.dumps(_relative_audio(item, run_dir), allow_nan=False) for item in items]
+    except RecordError:
+        return "", {}
+    packed = gzip.compress("\n".join(lines).encode(), compresslevel=6, mtime=0)
+    return base64.b64encode(packed).decode(), header
+
+
+def _relative_audio(item: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    audio = item.get("audio")
+    if audio and os.access(audio, os.R_OK) and Path(audio).is_file():
+        item["audio"] = Path(os.path.relpath(audio, run_dir)).as_posix()
+    else:
+        item["audio"] = None
+    return item
+
+
+def render_html(run_dir: Path, cells: list[CellRecord], tables: Mapping[str, tuple[list[str], Any]],
+                figures: Mapping[str, bytes]) -> str:
+    """The page's text."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined)
+    summaries, blobs, templates = [], [], []
+    for index, cell in enumerate(cells):
+        blob, header = _items_blob(Path(run_dir), cell)
+        summaries.append({**_cell_summary(index, cell), "has_items": bool(blob)})
+        blobs.append(blob)
+        templates.append(header.get("prompt_templates", {}))
+    return env.get_template("report.html.j2").render(
+        run=Path(run_dir).name,
+        tables=[(name, header, list(rows)) for name, (header, rows) in tables.items()],
+        figures=[(name, base64.b64encode(png).decode()) for name, png in figures.items()],
+        cells_json=_script_json(summaries), templates_json=_script_json(templates),
+        blobs=blobs, chart_js=_vendor("chart.umd.min.js"))
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a ``<script>`` element (no ``</script>`` can close it early)."""
+    return json.dumps(value, allow_nan=False).replace("<", "\\u003c").replace(">", "\\u003e")
+

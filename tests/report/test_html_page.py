@@ -1,0 +1,103 @@
+"""report.html opened from file:// in headless Chromium: the tables, a cell's items, an item's
+candidates and distributions, the filters; a screenshot of each view in the test's folder."""
+
+import os
+import time
+
+import pytest
+
+import harness
+from harness.data import load_dataset
+from harness.record import write_record
+from harness.report.build import build_report
+from harness.runner import stratified_subsample
+from tests.fakes import ScriptedModel
+from tests.report.browser import chromium_paths, headless_chromium
+
+MARKUP = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+
+
+def hostile(refused):
+    """Answers that parse, a refusal for the items in ``refused``, and markup in every one."""
+    def answer(request, decoding):
+        if request.item_id in refused:
+            return [(f"I cannot tell. {MARKUP}", -1.0)]
+        return [(f'{MARKUP} {{"Anger": 0.6, "Disgust": 0.1, "Fear": 0.1, "Happiness": 0.1, '
+                 f'"Neutral": 0.05, "Sadness": 0.05}}', -1.0)]
+    return answer
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    browser, driver = chromium_paths()
+    if not (browser and driver):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs chromium and chromium-driver (apt-get install, in .ci/run)")
+        pytest.skip("chromium and chromium-driver are not installed")
+    pytest.importorskip("selenium", reason="the test extra is not installed")
+    run = tmp_path_factory.mktemp("run")
+    dataset = stratified_subsample(load_dataset("crema_d"), 12)
+    refused = {dataset[1].id, dataset[7].id}
+    for model, strategy in ((ScriptedModel(hostile(refused), name="hostile"), "base"),
+                            ("uniform", "base")):
+        write_record(harness.evaluate(model, dataset, strategy, n_resamples=10), run)
+    build_report(run)
+    return run / "report.html", dataset
+
+
+def wait_for(driver, script, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(f"return {script}"):
+        assert time.monotonic() < deadline, f"timed out waiting for {script}"
+        time.sleep(0.05)
+
+
+def test_the_page_shows_tables_cells_items_and_filters(page, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    path, dataset = page
+    with headless_chromium() as driver:
+        driver.get(path.as_uri())
+        wait_for(driver, "window.harnessReady")
+        tables = driver.find_elements(By.CSS_SELECTOR, "table.report-table")
+        assert len(tables) >= 6 and "main" in {t.get_attribute("data-table") for t in tables}
+        assert " [0." in driver.find_element(By.CSS_SELECTOR, "table[data-table=main]").text  # CIs
+        driver.save_screenshot(str(tmp_path / "tables.png"))
+
+        driver.find_element(By.ID, "tab-cells").click()
+        cells = driver.find_elements(By.CSS_SELECTOR, "#cell-list tbody tr")
+        assert {c.get_attribute("data-cell") for c in cells} == {"hostile-crema_d-base",
+                                                                "uniform-crema_d-base"}
+        next(c for c in cells if c.get_attribute("data-cell") == "hostile-crema_d-base").click()
+        wait_for(driver, "document.querySelectorAll('#item-list tbody tr').length > 0")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")
+        assert [r.get_attribute("data-item") for r in rows] == [item.id for item in dataset]
+        driver.save_screenshot(str(tmp_path / "cell.png"))
+
+        rows[0].click()
+        wait_for(driver, "document.querySelectorAll('#candidates tbody tr').length > 0")
+        assert driver.execute_script("return chart.data.datasets.map(s => s.label)") == [
+            "annotators", "prediction"]
+        first = dataset[0]
+        human = driver.execute_script("return chart.data.datasets[0].data")
+        assert human == pytest.approx(list(first.soft))
+        candidate = driver.find_element(By.CSS_SELECTOR, "#candidates tbody tr").text
+        assert MARKUP in candidate  # shown as text ...
+        assert driver.execute_script("return window.pwned") is None  # ... never run as markup
+        assert first.transcript in driver.find_element(By.ID, "item-transcript").text
+        driver.save_screenshot(str(tmp_path / "item.png"))
+
+        invalid = [dataset[1].id, dataset[7].id]
+        driver.find_element(By.ID, "f-invalid").click()
+        shown = [r.get_attribute("data-item") for r in
+                 driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")]
+        assert shown == invalid and invalid
+        driver.find_element(By.ID, "f-invalid").click()
+        driver.find_element(By.ID, "f-id").send_keys(dataset[3].id)
+        shown = [r.get_attribute("data-item") for r in
+                 driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")]
+        assert shown == [dataset[3].id]
+        driver.save_screenshot(str(tmp_path / "filtered.png"))
+        assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert {p.name for p in tmp_path.glob("*.png")} == {"tables.png", "cell.png", "item.png",
+                                                         "filtered.png"}

@@ -15,7 +15,6 @@ item list.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,10 +66,9 @@ def synthetic_cell(dataset: str, strategy: str, n: int, rng: np.random.Generator
 
 
 def open_page(page: Path) -> dict[str, float]:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from selenium.webdriver.common.by import By
 
-    from tests.report.browser import headless_chromium
+    from tests.report.browser import headless_chromium  # python -m from the repository root
 
     out = {}
     with headless_chromium(page_load_strategy="none") as driver:

@@ -68,3 +68,12 @@ def test_merged_shards_give_the_report_of_one_run(tmp_path):
     result = report("merge", tmp_path / "shard0", tmp_path / "shard1", "--out", tmp_path / "again")
     assert result.returncode == 2 and "cell m-d-s is in two runs with different results" in result.stderr
     assert not (tmp_path / "again").exists()
+
+
+def test_view_prints_the_page_and_builds_it_when_missing(tmp_path):
+    write_record(record("m-d-s", lambda v: v / v.sum()), tmp_path / "run")
+    result = report("view", tmp_path / "run", "--no-open")
+    page = (tmp_path / "run" / "report.html").resolve()
+    assert result.returncode == 0 and result.stdout.strip() == str(page)
+    assert (tmp_path / "run" / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert report("view", tmp_path / "nothing", "--no-open").returncode == 2

@@ -23,7 +23,7 @@ from harness.record import CellRecord, RecordError, file_stem, items_path, read_
 
 
 def _vendor(name: str) -> str:
-    return resources.files("harness.report").joinpath("vendor", name).read_text()
+    return (resources.files("harness.report") / "vendor" / name).read_text()
 
 
 def _cell_summary(index: int, cell: CellRecord) -> dict[str, Any]:

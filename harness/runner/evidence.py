@@ -2,7 +2,8 @@
 
 For each item: its id, transcript and clip, the annotators' votes and distribution, its entropy
 and ambiguity level, every candidate (its text, α, token count, parsing rule and distribution, the
-verifier's reply and score, the weight it got, whether it was chosen), the final distribution, the
+verifier's reply and score, the weight it got, whether it was chosen; for ``readout``, each label's
+log-probability), the final distribution, the
 per-item metrics, notes and errors. The prompt templates the cell rendered are kept once, in the
 header. The record module writes it as JSON Lines beside the cell's record.
 """
@@ -21,7 +22,7 @@ from harness.record import ItemEvidence
 from harness.strategies import ItemResult, Strategy
 
 CANDIDATE_FIELDS = ("text", "logprob", "n_tokens", "rule", "valid", "reason", "probs",
-                    "verifier_reply", "verifier_score", "weight", "chosen")
+                    "verifier_reply", "verifier_score", "weight", "chosen", "label_logprobs")
 
 
 def _finite(value: Any) -> Any:

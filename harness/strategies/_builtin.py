@@ -215,7 +215,10 @@ def readout_result(item_id: str, row: LabelScores) -> ItemResult:
         return ItemResult(item_id, error=row.error or "non-finite label scores",
                           reason="label scoring failed", notes=list(row.notes))
     weights = np.exp(row.logprobs - row.logprobs.max())
-    return ItemResult(item_id, probs=weights / weights.sum(), rule="readout", notes=list(row.notes))
+    probs = weights / weights.sum()
+    scores = {"label_logprobs": row.logprobs.tolist(), "rule": "readout", "valid": True,
+              "probs": probs.tolist(), "chosen": True}  # the evidence: each label's score
+    return ItemResult(item_id, probs=probs, rule="readout", candidates=[scores], notes=list(row.notes))
 
 
 @register

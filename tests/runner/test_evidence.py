@@ -54,3 +54,14 @@ def test_a_chance_cell_has_no_prompt_and_a_damaged_items_file_is_named(tmp_path)
     path.write_text("[]\n")
     with pytest.raises(RecordError, match="not an items file"):
         read_items(path)
+
+
+def test_a_readout_item_keeps_each_labels_score(tmp_path):
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    dataset = stratified_subsample(load_dataset("crema_d"), 4)
+    record = harness.evaluate("tiny-qwen2-audio", dataset, "readout", n_resamples=10)
+    _, items = read_items(write_record(record, tmp_path).with_suffix(".items.jsonl"))
+    for item in items:
+        [scores] = item["candidates"]
+        assert len(scores["label_logprobs"]) == len(dataset.labels) and scores["chosen"]
+        assert scores["probs"] == pytest.approx(item["probs"])

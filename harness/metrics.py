@@ -123,6 +123,12 @@ def accuracy_per_item(votes, pred) -> np.ndarray:
     return (guess == majority_or_first(votes)).astype(np.float64)
 
 
+def item_scores(votes, pred) -> dict[str, np.ndarray]:
+    """What is paired item by item (the report's strategy table, the gate, ``compare``):
+    :func:`per_item` and :func:`accuracy_per_item`."""
+    return {**per_item(votes, pred), "acc": accuracy_per_item(votes, pred)}
+
+
 def classification(true_votes, pred) -> dict[str, float]:
     """Accuracy and macro-F1 of argmax(pred) against the annotators' majority, two ways.
 

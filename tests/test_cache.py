@@ -117,7 +117,7 @@ def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
     weigh the same candidates), so they are in the cell's inputs instead."""
     import harness.models.hf_qwen2_audio as backend
     from harness.data import load_dataset
-    from harness.models.hf_qwen2_audio import tiny_qwen2_audio
+    from harness.models.qwen2_audio_models import tiny_qwen2_audio
     from harness.prompts import base_prompt
     from harness.strategies import StrategyConfig, get_strategy
 

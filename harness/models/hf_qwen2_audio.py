@@ -16,11 +16,9 @@ import os
 import weakref
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-from harness._embedded import embedded_path
 from harness.models._audio_encoder import encode_audio
 from harness.models._compiled import CompiledParts, compile_decoder, compiled_or_eager
 from harness.models._decode import Prefilled, beam_search, sample
@@ -30,7 +28,6 @@ from harness.models._hf_common import (
     clips_per_batch,
     flat_positions,
     free_gpu_bytes,
-    hf_cache_snapshot,
     resolve_dtype,
     to_device,
     unscored_row,
@@ -49,14 +46,11 @@ from harness.models.api import (
     Generation,
     LabelScores,
     ModelInfo,
-    ModelUnavailable,
 )
 from harness.models.fast_path import FastPathOptions
 
 MAX_SAMPLES = 30 * 16_000  # Qwen2-Audio's audio window; longer clips are truncated with a warning
-HUB_ID = "Qwen/Qwen2-Audio-7B-Instruct"
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its CompiledParts
-ENV_VAR = "QWEN2_AUDIO_7B_PATH"
 
 
 BACKEND_VERSION = 1  # bumped when a change here can change outputs: old cached answers then miss
@@ -392,24 +386,3 @@ class Qwen2AudioBackend:
         return clips_per_batch(free_gpu_bytes(self.device), self.lm.config, prompt, new_tokens,
                                sequences_per_clip, self.lm_head.out_features,
                                shared_prompt=self._static_decoding())
-
-
-def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:
-    """``qwen2-audio-7b``: ``$QWEN2_AUDIO_7B_PATH`` or the local Hugging Face cache."""
-    path = path or os.environ.get(ENV_VAR) or hf_cache_snapshot(HUB_ID)
-    if not path:
-        raise ModelUnavailable(f"qwen2-audio-7b: no local weights; set {ENV_VAR} to a copy of "
-                               f"{HUB_ID} or put it in the Hugging Face cache")
-    return Qwen2AudioBackend.from_pretrained("qwen2-audio-7b", path, **options)
-
-
-def tiny_qwen2_audio(path: str | os.PathLike[str] | None = None, **options) -> Qwen2AudioBackend:
-    """``tiny-qwen2-audio``: ``$TINY_QWEN2_AUDIO_PATH`` (a copy to test against, e.g. a model
-    update), else the embedded default model shipped inside the package
-    (``harness/embedded/tiny_qwen2_audio``)."""
-    options.setdefault("device", "cpu")
-    options.setdefault("dtype", "float32")
-    path = path or os.environ.get("TINY_QWEN2_AUDIO_PATH") or embedded_path("tiny_qwen2_audio")
-    if not Path(path).is_dir():
-        raise ModelUnavailable(f"tiny-qwen2-audio: {path} is not a folder (TINY_QWEN2_AUDIO_PATH)")
-    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path, **options)

@@ -133,7 +133,7 @@ def _per_item(dataset: Dataset, results: list[ItemResult], scores: ItemScores
               ) -> dict[int, dict[str, float]]:
     """A valid item's metrics and accuracy, by item index."""
     valid, values = scores
-    if valid.size:
+    if valid.size:  # the distribution metrics computed once already; accuracy added to them
         values = {**values, "acc": metrics.accuracy_per_item(
             dataset.votes[valid], np.array([results[i].probs for i in valid]))}
     return {int(i): {name: float(v[n]) for name, v in values.items()} for n, i in enumerate(valid)}

@@ -109,8 +109,7 @@ def item_scores(probs: Mapping[str, Any], votes: Mapping[str, np.ndarray]) -> di
     if not ids:
         return {}
     v, p = np.array([votes[i] for i in ids], dtype=float), np.array([probs[i] for i in ids], dtype=float)
-    scores = metrics.per_item(v, p)
-    scores["acc"] = metrics.accuracy_per_item(v, p)
+    scores = metrics.item_scores(v, p)
     return {i: {name: float(column[n]) for name, column in scores.items()} for n, i in enumerate(ids)}
 
 

@@ -1,0 +1,35 @@
+"""The Qwen2-Audio checkpoints the registry names, each run by :class:`Qwen2AudioBackend`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from harness._embedded import embedded_path
+from harness.models._hf_common import hf_cache_snapshot
+from harness.models.api import ModelUnavailable
+from harness.models.hf_qwen2_audio import Qwen2AudioBackend
+
+HUB_ID = "Qwen/Qwen2-Audio-7B-Instruct"
+ENV_VAR = "QWEN2_AUDIO_7B_PATH"
+
+
+def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:
+    """``qwen2-audio-7b``: ``$QWEN2_AUDIO_7B_PATH`` or the local Hugging Face cache."""
+    path = path or os.environ.get(ENV_VAR) or hf_cache_snapshot(HUB_ID)
+    if not path:
+        raise ModelUnavailable(f"qwen2-audio-7b: no local weights; set {ENV_VAR} to a copy of "
+                               f"{HUB_ID} or put it in the Hugging Face cache")
+    return Qwen2AudioBackend.from_pretrained("qwen2-audio-7b", path, **options)
+
+
+def tiny_qwen2_audio(path: str | os.PathLike[str] | None = None, **options) -> Qwen2AudioBackend:
+    """``tiny-qwen2-audio``: ``$TINY_QWEN2_AUDIO_PATH`` (a copy to test against, e.g. a model
+    update), else the embedded default model shipped inside the package
+    (``harness/embedded/tiny_qwen2_audio``)."""
+    options.setdefault("device", "cpu")
+    options.setdefault("dtype", "float32")
+    path = path or os.environ.get("TINY_QWEN2_AUDIO_PATH") or embedded_path("tiny_qwen2_audio")
+    if not Path(path).is_dir():
+        raise ModelUnavailable(f"tiny-qwen2-audio: {path} is not a folder (TINY_QWEN2_AUDIO_PATH)")
+    return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path, **options)

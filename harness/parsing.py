@@ -21,6 +21,7 @@ label is invalid.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -65,6 +66,7 @@ _SPACE_RUN = re.compile(r"\s*")
 _WORD = re.compile(r"\w+")
 _SPACE_OR_TICK_RUN = re.compile(r"[\s`]*")
 _REST_OF_LONE_NUMBER = re.compile(r"\s*\]?[\s`.]*")
+_PLAIN_KEY = re.compile(r"[A-Za-z](?:[A-Za-z _/-]*[A-Za-z])?")
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,39 @@ def _clean(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
 
 
+def _plain_json(text: str, idx: _LabelIndex) -> Parsed | None:
+    """The answer when the text is one plain JSON object of label keys and numbers, the form a
+    model is asked for, read by ``json.loads`` (a tenth of the general rules' time); None for
+    anything else, which the general rules read. Only text on which both readings agree takes
+    this way: ASCII, no escapes, one object, every key a run of letters, spaces, ``_``, ``/``
+    and ``-`` that starts and ends with a letter, every value a number."""
+    body = text.strip()
+    if (not body.startswith("{") or not body.endswith("}") or "\\" in body
+            or body.count("{") != 1 or body.count("}") != 1 or not body.isascii()):
+        return None
+    try:
+        found = json.loads(body, parse_constant=_no_constant)
+    except ValueError:
+        return None
+    values = [0.0] * idx.k
+    for key, value in found.items():
+        i = idx.lookup(key) if _PLAIN_KEY.fullmatch(key) else None
+        if i is None or type(value) not in (int, float) or abs(value) > 1e300:
+            return None  # a key naming no label, a huge number: the general rules read it
+        values[i] += float(value)
+    return _finish(values, "json_dict") if found else None
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(name)  # NaN and Infinity: the general rules read them
+
+
 def _parse(text: str, idx: _LabelIndex) -> Parsed:
+    plain = _plain_json(text, idx) if text[:1] == "{" or text[:1].isspace() else None
+    return plain if plain is not None else _parse_by_rules(text, idx)
+
+
+def _parse_by_rules(text: str, idx: _LabelIndex) -> Parsed:
     text = _clean(text)
     unknown: list[str] = []
     found = _from_dicts(text, idx, unknown) if "{" in text else None

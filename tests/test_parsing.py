@@ -182,3 +182,38 @@ def test_a_single_number_is_never_a_distribution(x, bracket):
     text = f"[{x}]" if bracket else f"{x}"
     parsed = parse_distribution(text, IEMOCAP)
     assert not parsed.valid and parsed.rule == "single_number"
+
+
+json_keys = st.one_of(st.sampled_from([*IEMOCAP, *sum(ALIASES.values(), []), "Boredom", "x"]),
+                      st.text(alphabet="aAnN _-/!é:1", min_size=0, max_size=8))
+json_values = st.one_of(st.floats(allow_nan=True), st.integers(-10**400, 10**400),
+                        st.booleans(), st.none(), st.text(max_size=3))
+
+
+@given(st.lists(st.tuples(json_keys, json_values), max_size=6), st.sampled_from(["", " ", "\n "]),
+       st.booleans())
+def test_the_plain_json_reading_agrees_with_the_general_rules(pairs, pad, compact):
+    """The fast reading of one plain JSON object gives what the general rules give, wherever it
+    answers at all (duplicate keys, strays, huge and non-finite numbers, odd keys included)."""
+    from harness.parsing import _label_index, _parse_by_rules, _plain_json
+
+    body = "{" + (", " if not compact else ",").join(
+        f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}"
+    idx = _label_index(tuple(IEMOCAP))
+    fast = _plain_json(pad + body + pad, idx)
+    if fast is not None:
+        slow = _parse_by_rules(pad + body + pad, idx)
+        assert (fast.rule, fast.valid, fast.reason) == (slow.rule, slow.valid, slow.reason)
+        assert (fast.probs is None) == (slow.probs is None)
+        if fast.probs is not None:
+            np.testing.assert_array_equal(fast.probs, slow.probs)
+
+
+def test_plain_json_is_read_the_fast_way_and_the_rest_falls_through():
+    from harness.parsing import _label_index, _plain_json
+
+    idx = _label_index(tuple(IEMOCAP))
+    assert _plain_json('{"Anger": 0.5, "sad": 0.5}', idx).valid
+    for text in ['{"Anger": "0.5"}', '{"Anger!": 1}', '{"Boredom": 1}', 'So {"Anger": 1}',
+                 '{"a": {"Anger": 1}}', '{"Anger": NaN}', '{"\\u0041nger": 1}', "{}"]:
+        assert _plain_json(text, idx) is None, text

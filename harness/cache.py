@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -108,6 +109,7 @@ class GenerationCache:
     def __init__(self, path: str | Path | None = None, timeout: float = 120.0) -> None:
         self.path = str(path) if path is not None else ":memory:"
         self.hits = self.misses = self.damaged = 0
+        self._lock = threading.RLock()  # the runner's clip loader reads and writes from a thread
         try:
             if path is not None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -163,15 +165,18 @@ class GenerationCache:
     def close(self) -> None:
         self._db.close()
 
-    def get_many(self, keys: Sequence[str], decode: Callable[[Any], Any] = lambda v: v
-                 ) -> dict[str, Any]:
+    def get_many(self, keys: Sequence[str], decode: Callable[[Any], Any] = lambda v: v,
+                 count: bool = True) -> dict[str, Any]:
         """The cached values of those ``keys`` that are present and readable, each passed
-        through ``decode``; a row that is not JSON or that ``decode`` rejects is a miss."""
+        through ``decode``; a row that is not JSON or that ``decode`` rejects is a miss (counted
+        in :attr:`hits` and :attr:`misses` unless ``count`` is False)."""
         found: dict[str, Any] = {}
         for start in range(0, len(keys), 500):
             chunk = list(keys[start:start + 500])
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", chunk)
+            with self._lock:
+                rows = self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})",
+                                        chunk).fetchall()
             for key, value in rows:
                 try:
                     found[key] = decode(json.loads(value))
@@ -179,9 +184,21 @@ class GenerationCache:
                     self.damaged += 1
                     _LOG.warning("%s: unreadable cache row %s... (%s: %s): recomputing it",
                                  self.path, key[:12], type(exc).__name__, exc)
-        self.hits += len(found)
-        self.misses += len(set(keys) - set(found))
+        if count:
+            self.hits += len(found)
+            self.misses += len(set(keys) - set(found))
         return found
+
+    def missing(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` that have no entry (their values are not read)."""
+        present: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                present.update(k for (k,) in self._db.execute(
+                    f"SELECT key FROM entries WHERE key IN ({marks})", chunk))
+        return set(keys) - present
 
     def put_many(self, kind: str, model: str, items: Iterable[tuple[str, Any]]) -> bool:
         """Store ``(key, value)`` pairs in one transaction (values must be JSON-serialisable).
@@ -194,23 +211,28 @@ class GenerationCache:
         if not rows:
             return True
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(f"INSERT OR REPLACE INTO entries ({', '.join(COLUMNS)}) "
-                                     "VALUES (?, ?, ?, ?, ?)", rows)
-                self._db.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):  # never hide the error that matters
-                    self._db.execute("ROLLBACK")
-                raise
+            with self._lock:
+                self._insert(rows)
         except sqlite3.Error as exc:
             warnings.warn(f"{self.path}: {len(rows)} results not stored ({exc}); they are kept "
                           "for this run but a rerun computes them again", stacklevel=3)
             return False
         return True
 
+    def _insert(self, rows: list[tuple]) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(f"INSERT OR REPLACE INTO entries ({', '.join(COLUMNS)}) "
+                                 "VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):  # never hide the error that matters
+                self._db.execute("ROLLBACK")
+            raise
+
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
 
 
 def _model_key(info: ModelInfo) -> list[str]:
@@ -252,7 +274,7 @@ def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Deco
     out: dict[str, Generation] = {}
     for start in range(0, len(missing), chunk):
         part = missing[start:start + chunk]
-        fresh = model.generate([requests[i] for i in part], decoding)
+        fresh = _generate_read(model, [requests[i] for i in part], decoding)
         cache.put_many("generation", model.info.name,
                        [(keys[i], _encode(g)) for i, g in zip(part, fresh) if g.error is None])
         out.update((keys[i], g) for i, g in zip(part, fresh))
@@ -267,16 +289,49 @@ def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: 
     import numpy as np
 
     if cache is None:
-        return list(model.label_logprobs(requests, labels))
+        return _label_logprobs_read(model, requests, labels)
     keys = [labels_key(model.info, r, labels) for r in requests]
     found = cache.get_many(keys, lambda value: _decode_scores(value, len(labels)))
     missing = [i for i, k in enumerate(keys) if k not in found]
-    fresh = model.label_logprobs([requests[i] for i in missing], labels) if missing else []
+    fresh = _label_logprobs_read(model, [requests[i] for i in missing], labels) if missing else []
     cache.put_many("labels", model.info.name,
                    [(keys[i], _encode_scores(row)) for i, row in zip(missing, fresh)
                     if row.error is None and np.isfinite(row.logprobs).all()])
     rows = {keys[i]: row for i, row in zip(missing, fresh)}
     return [rows[k] if k in rows else found[k] for k in keys]
+
+
+def _read(requests: Sequence[Request]) -> tuple[list[tuple[int, Request]], dict[int, str]]:
+    """The requests with their audio read where it was not yet (by position), and why each one
+    whose clip could not be read failed."""
+    from harness.data import DataError
+
+    ready, failed = [], {}
+    for i, r in enumerate(requests):
+        try:
+            ready.append((i, r.with_audio()))
+        except DataError as exc:
+            failed[i] = f"audio error: {exc}"
+    return ready, failed
+
+
+def _generate_read(model: ModelAPI, requests: Sequence[Request], decoding: Decoding
+                   ) -> list[Generation]:
+    """``model.generate`` on the requests with their audio read; a clip that cannot be read
+    costs its own request (an error generation), never the others."""
+    ready, failed = _read(requests)
+    fresh = iter(model.generate([r for _, r in ready], decoding) if ready else [])
+    return [Generation(error=failed[i]) if i in failed else next(fresh)
+            for i in range(len(requests))]
+
+
+def _label_logprobs_read(model: ModelAPI, requests: Sequence[Request], labels: Sequence[str]
+                         ) -> list[LabelScores]:
+    """``model.label_logprobs`` as :func:`_generate_read` does ``generate``."""
+    ready, failed = _read(requests)
+    fresh = iter(model.label_logprobs([r for _, r in ready], labels) if ready else [])
+    return [LabelScores.failed(len(labels), failed[i]) if i in failed else next(fresh)
+            for i in range(len(requests))]
 
 
 def _encode(generation: Generation) -> dict:

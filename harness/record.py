@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,7 +148,16 @@ class ItemEvidence:
     templates) and one mapping per item; written beside the record as ``<cell>.items.jsonl``."""
 
     header: Mapping[str, Any]
-    items: tuple[Mapping[str, Any], ...]
+    items: Iterable[Mapping[str, Any]]  # iterable more than once
+
+    def json_lines(self) -> Iterator[str]:
+        """Each item as one line of JSON (items that hold their lines already give them)."""
+        lines = getattr(self.items, "json_lines", None)
+        if lines is not None:
+            yield from lines()
+            return
+        for item in self.items:
+            yield json.dumps(item, allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -288,8 +297,8 @@ def _write_items(record: CellRecord, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as f:
         f.write(json.dumps(header, allow_nan=False) + "\n")
-        for item in record.evidence.items:
-            f.write(json.dumps(item, allow_nan=False) + "\n")
+        for line in record.evidence.json_lines():
+            f.write(line + "\n")
     tmp.replace(path)
 
 

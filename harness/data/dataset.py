@@ -11,7 +11,8 @@ from typing import Any, overload
 
 import numpy as np
 
-from harness.data.audio import TARGET_SR, file_sha256, load_audio, read_audio
+from harness.data.audio import TARGET_SR, load_audio, read_audio
+from harness.data.clips import content_sha256
 from harness.data.problems import Problem
 
 
@@ -158,7 +159,8 @@ class Dataset(Sequence[Item]):
         """SHA-256 over the corpus name, labels, item ids, votes and (optionally) audio bytes.
 
         Reports record it so that two results can be told apart when their data differ.
-        A missing clip hashes as ``"missing"`` rather than failing.
+        A missing clip hashes as ``"missing"`` rather than failing; a clip the runner has read
+        already is not read again (:mod:`harness.data.clips`).
         """
         if include_audio not in self._manifest:
             h = hashlib.sha256()
@@ -167,6 +169,6 @@ class Dataset(Sequence[Item]):
                 h.update(item.id.encode() + b"\0")
                 h.update(np.ascontiguousarray(item.votes, dtype="<f8").tobytes())
                 if include_audio:
-                    h.update(file_sha256(item.audio_path).encode())
+                    h.update(content_sha256(item.audio_path).encode())
             self._manifest[include_audio] = h.hexdigest()
         return self._manifest[include_audio]

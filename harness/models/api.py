@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -58,19 +59,47 @@ class Decoding:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+NOT_LOADED = np.zeros(0, dtype=np.float32)  # a request's audio before it is read from its source
+
+
 @dataclass(frozen=True, eq=False)
 class Request:
-    """One clip and one prompt. ``audio`` is 16 kHz mono float32."""
+    """One clip and one prompt. ``audio`` is 16 kHz mono float32.
+
+    The runner builds requests whose audio is not read yet (``audio`` is :data:`NOT_LOADED`,
+    ``source`` the clip's path, ``audio_hash`` stands for its content): the cache answers
+    them without reading the clip, and a model only ever sees them after :meth:`with_audio`.
+    """
 
     audio: np.ndarray
     prompt: str
     item_id: str = ""
     audio_hash: str = ""
+    source: Path | None = None
 
     def __post_init__(self) -> None:
+        if not self.loaded and not self.audio_hash:
+            raise ValueError("a request whose audio is not loaded needs its audio_hash")
         if not self.audio_hash:
             digest = hashlib.sha256(np.ascontiguousarray(self.audio, dtype="<f4").tobytes())
             object.__setattr__(self, "audio_hash", digest.hexdigest())
+
+    @property
+    def loaded(self) -> bool:
+        return self.source is None or self.audio.size > 0
+
+    def with_audio(self) -> Request:
+        """This request with its samples read from ``source`` when they are not loaded yet.
+
+        Raises:
+            AudioError: the clip cannot be read (it changed or went away since it was hashed).
+        """
+        if self.loaded:
+            return self
+        from harness.data.audio import read_audio
+
+        assert self.source is not None
+        return replace(self, audio=read_audio(self.source)[0])
 
     @property
     def name(self) -> str:

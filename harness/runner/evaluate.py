@@ -14,7 +14,8 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,15 @@ from harness.data import Dataset, load_dataset
 from harness.models import ModelAPI, get_model
 from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
-from harness.runner.evidence import evidence
+from harness.runner.evidence import evidence_header
+from harness.runner.outcomes import CellItems, Outcome, outcome
 from harness.strategies import (
     ItemResult,
     Strategy,
     StrategyConfig,
     StrategyUnsupported,
     get_strategy,
-    rule_counts,
-    run_strategy,
+    iter_strategy,
 )
 
 N_BINS = 5
@@ -78,49 +79,60 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     config = config or StrategyConfig()
     own_cache = isinstance(cache, (str, os.PathLike))
     store = GenerationCache(Path(cache)) if isinstance(cache, (str, os.PathLike)) else cache
+    level = metrics.entropy_bins(np.array([item.entropy for item in dataset]), N_BINS, entropy_bins)[0]
+    sink = CellItems(dataset, level)  # its spool lives on in the record's evidence
     try:
         start = time.perf_counter()
-        results = _predict(model, dataset, strategy, verifier, config, store, progress, held_out)
+        for chunk in _predict(model, dataset, strategy, verifier, config, store, progress, held_out):
+            sink.add(chunk)
         seconds = time.perf_counter() - start
+    except BaseException:
+        sink.close()
+        raise
     finally:
         if own_cache and store is not None:
             store.close()
     on_gpu = not isinstance(model, ChanceBaseline) and str(model.info.device).startswith("cuda")
-    scores = item_scores(dataset, results)  # once, for the bins and the items' records
-    per_item = _per_item(dataset, results, scores)
-    level = metrics.entropy_bins(np.array([item.entropy for item in dataset]), N_BINS, entropy_bins)[0]
+    outcomes = sink.outcomes
+    scores = item_scores(dataset, outcomes)  # once, for the bins and the items' records
+    per_item = _per_item(dataset, outcomes, scores)
+    prompts = None if isinstance(model, ChanceBaseline) else config.prompts
     return CellRecord(
         cell=f"{model.info.name}-{dataset.name}-{strategy.name}", model=model.info.name,
         dataset=dataset.name, strategy=strategy.name, labels=tuple(dataset.labels),
-        metrics=summarize_cell(dataset, results, n_resamples, config.seed, entropy_bins, scores),
+        metrics=summarize_cell(dataset, outcomes, n_resamples, config.seed, entropy_bins, scores),
         seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
-        items=_item_records(results, per_item),
+        items=_item_records(outcomes, per_item),
         meta=_metadata(model, dataset, strategy, verifier, config),
-        evidence=evidence(dataset, strategy, None if isinstance(model, ChanceBaseline) else config.prompts,
-                          results, per_item, level))
+        evidence=sink.evidence(evidence_header(strategy, dataset, prompts), per_item))
 
 
 def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strategy,
              verifier: ModelAPI | None, config: StrategyConfig, cache: GenerationCache | None,
              progress: Callable[[int], None] | None, held_out: np.ndarray | None = None
-             ) -> list[ItemResult]:
-    """The per-item results (chance baselines need no prompt and run under one strategy)."""
+             ) -> Iterator[list[ItemResult]]:
+    """The per-item results, a chunk at a time (chance baselines need no prompt and run under
+    one strategy)."""
     if isinstance(model, ChanceBaseline):
         if not strategy.chance_cell:
             raise StrategyUnsupported(f"{model.info.name} is a chance baseline: it runs only as "
                                       f"the chance cell, not under {strategy.name}")
-        return [ItemResult(item.id, rule="chance", reason="fewer than two raters")
-                if np.isnan(p).any() else ItemResult(item.id, probs=p, rule="chance")
-                for item, p in zip(dataset, model.predict(dataset) if held_out is None
-                                   else held_out)]
-    return run_strategy(strategy, model, dataset, config=config, cache=cache, verifier=verifier,
-                        progress=progress)
+        yield [ItemResult(item.id, rule="chance", reason="fewer than two raters")
+               if np.isnan(p).any() else ItemResult(item.id, probs=p, rule="chance")
+               for item, p in zip(dataset, model.predict(dataset) if held_out is None
+                                  else held_out)]
+        return
+    yield from iter_strategy(strategy, model, dataset, config=config, cache=cache,
+                             verifier=verifier, progress=progress)
 
 
 ItemScores = tuple[np.ndarray, dict[str, np.ndarray]]  # valid items' indexes, metric -> values
 
 
-def item_scores(dataset: Dataset, results: list[ItemResult]) -> ItemScores:
+Results = Sequence[ItemResult] | Sequence[Outcome]
+
+
+def item_scores(dataset: Dataset, results: Results) -> ItemScores:
     """Each valid item's JS, JSD, BC and R² (:func:`harness.metrics.per_item`), by index."""
     valid = np.array([i for i, r in enumerate(results) if r.probs is not None], dtype=int)
     if valid.size == 0:
@@ -129,7 +141,7 @@ def item_scores(dataset: Dataset, results: list[ItemResult]) -> ItemScores:
     return valid, metrics.per_item(dataset.votes[valid], pred)
 
 
-def _per_item(dataset: Dataset, results: list[ItemResult], scores: ItemScores
+def _per_item(dataset: Dataset, results: Results, scores: ItemScores
               ) -> dict[int, dict[str, float]]:
     """A valid item's metrics and accuracy, by item index."""
     valid, values = scores
@@ -139,24 +151,14 @@ def _per_item(dataset: Dataset, results: list[ItemResult], scores: ItemScores
     return {int(i): {name: float(v[n]) for name, v in values.items()} for n, i in enumerate(valid)}
 
 
-def _item_records(results: list[ItemResult], per_item: dict[int, dict[str, float]]
+def _item_records(outcomes: Sequence[Outcome], per_item: dict[int, dict[str, float]]
                   ) -> tuple[ItemRecord, ...]:
     """Each item's record; a valid item's carries its per-item metrics and accuracy, which the
     report pairs across strategies and the gate and ``compare`` pair across runs."""
-    return tuple(ItemRecord(r.item_id, None if r.probs is None else tuple(r.probs.tolist()),
-                            r.rule, r.reason, r.error, r.tokens, tuple(r.notes),
-                            r.candidates[0]["text"][:2000] if r.probs is None and r.candidates
-                            else None, per_item.get(i), *_weight_stats(r))
-                 for i, r in enumerate(results))
-
-
-def _weight_stats(result: ItemResult) -> tuple[float | None, float | None]:
-    """A mixture's largest weight and its weights' entropy in bits (None where no weights)."""
-    weights = np.array([c["weight"] for c in result.candidates if "weight" in c])
-    if weights.size == 0:
-        return None, None
-    positive = weights[weights > 0]
-    return float(weights.max()), float(-(positive * np.log2(positive)).sum()) + 0.0
+    return tuple(ItemRecord(o.item_id, None if o.probs is None else tuple(o.probs.tolist()),
+                            o.rule, o.reason, o.error, o.tokens, o.notes, o.answer,
+                            per_item.get(i), o.weight_max, o.weight_entropy)
+                 for i, o in enumerate(outcomes))
 
 
 def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
@@ -168,51 +170,44 @@ def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
     return dataset.subset(sorted(order[i] for i in picks))
 
 
-def summarize_cell(dataset: Dataset, results: list[ItemResult], n_resamples: int = 1000,
+def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
                    seed: int = 0, entropy_bins: str = "width",
                    scores: ItemScores | None = None) -> CellMetrics:
     """Metrics with CIs, validity, rule counts, entropy-bin medians and counts, cost
-    (``scores``: :func:`item_scores`, when the caller has them already)."""
+    (``results``: item results or their outcomes; ``scores``: :func:`item_scores`, when the
+    caller has them already)."""
+    outcomes = [outcome(r) for r in results]
     k = len(dataset.labels)
-    pred = np.array([r.probs if r.valid else np.full(k, np.nan) for r in results]).reshape(-1, k)
+    pred = np.array([o.probs if o.valid else np.full(k, np.nan) for o in outcomes]).reshape(-1, k)
     summary = metrics.summarize(dataset.votes, pred, n_resamples=n_resamples, seed=seed)
-    summary["rules"] = {str(rule): n for rule, n in rule_counts(results).items()}
-    summary["errors"] = sum(r.error is not None for r in results)
-    summary["noted"] = sum(bool(r.notes) for r in results)
+    summary["rules"] = {str(rule): n for rule, n in
+                        Counter(o.rule for o in outcomes if o.error is None).items()}
+    summary["errors"] = sum(o.error is not None for o in outcomes)
+    summary["noted"] = sum(bool(o.notes) for o in outcomes)
     summary["no_transcript"] = sum(not item.transcript.strip() for item in dataset)
-    summary["verifier_unscored"] = sum(c.get("verifier_score", 0.0) is None
-                                       for r in results for c in r.candidates)
-    summary["bins"] = _bins(dataset, scores or item_scores(dataset, results), entropy_bins)
-    summary["tokens"] = int(sum(r.tokens for r in results))
-    if any(c.get("alpha") is not None for r in results for c in r.candidates):  # a w-bon cell
-        summary["alpha_sensitivity"] = alpha_sensitivity(dataset, results)
-    costs = [r.usage.get("cost_usd") for r in results if r.usage]
+    summary["verifier_unscored"] = sum(o.verifier_unscored for o in outcomes)
+    summary["bins"] = _bins(dataset, scores or item_scores(dataset, outcomes), entropy_bins)
+    summary["tokens"] = int(sum(o.tokens for o in outcomes))
+    if any(o.alpha_preds is not None for o in outcomes):  # a w-bon cell
+        summary["alpha_sensitivity"] = alpha_sensitivity(dataset, outcomes)
+    costs = [o.cost for o in outcomes if o.has_usage]
     summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(c for c in costs if c))
     return CellMetrics.from_json(summary)
 
 
-def alpha_sensitivity(dataset: Dataset, results: list[ItemResult], tau: float = 1.0
-                      ) -> dict[str, dict[str, float]]:
-    """W-BoN's mean JS, BC and R² under each choice of alpha, from the candidates it already has
+def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome]) -> dict[str, dict[str, float]]:
+    """W-BoN's mean JS, BC and R² under each choice of alpha, from the candidates it already had
     (no generation): over the items with a usable beam, the same items for every choice."""
-    from harness.aggregate import dirichlet_mixture
-    from harness.strategies import ALPHAS, alpha_of
+    from harness.strategies import ALPHAS
 
-    rows: dict[str, list[np.ndarray]] = {alpha: [] for alpha in ALPHAS}
-    kept = []
-    for index, r in enumerate(results):
-        usable = [c for c in r.candidates if c["valid"] and c.get("has_logprob")]
-        if not usable:
-            continue
-        kept.append(index)
-        dists = np.array([c["probs"] for c in usable])
-        for alpha in ALPHAS:
-            rows[alpha].append(dirichlet_mixture(dists, [alpha_of(c, alpha) for c in usable], tau))
+    kept = [i for i, o in enumerate(outcomes) if o.alpha_preds is not None]
+    if not kept:
+        return {}
+    preds = np.array([outcomes[i].alpha_preds for i in kept])  # (items, alphas, K)
     out: dict[str, dict[str, float]] = {}
-    for alpha, preds in rows.items():
-        if preds:
-            scores = metrics.per_item(dataset.votes[kept], np.array(preds))
-            out[alpha] = {name: float(scores[name].mean()) for name in ("js", "bc", "r2")}
+    for a, alpha in enumerate(ALPHAS):
+        scores = metrics.per_item(dataset.votes[kept], preds[:, a])
+        out[alpha] = {name: float(scores[name].mean()) for name in ("js", "bc", "r2")}
     return out
 
 

@@ -5,7 +5,8 @@ and ambiguity level, every candidate (its text, α, token count, parsing rule an
 verifier's reply and score, the weight it got, whether it was chosen; for ``readout``, each label's
 log-probability), the final distribution, the
 per-item metrics, notes and errors. The prompt templates the cell rendered are kept once, in the
-header. The record module writes it as JSON Lines beside the cell's record.
+header. The record module writes it as JSON Lines beside the cell's record; the runner spools it
+chunk by chunk as the items come (:mod:`harness.runner.outcomes`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.data import Dataset
+from harness.data import Dataset, Item
 from harness.prompts import verifier_prompt
-from harness.record import ItemEvidence
 from harness.strategies import ItemResult, Strategy
 
 CANDIDATE_FIELDS = ("text", "logprob", "n_tokens", "rule", "valid", "reason", "probs",
@@ -42,12 +42,19 @@ def prompt_templates(strategy: Strategy, dataset: Dataset, prompts: str) -> dict
     return out
 
 
-def item_evidence(dataset: Dataset, results: Sequence[ItemResult],
-                  per_item: dict[int, dict[str, float]], level: np.ndarray) -> list[dict[str, Any]]:
-    """One dict per item, in the dataset's order (``per_item``: metrics by item index; ``level``:
-    each item's ambiguity level, 0-based)."""
+def evidence_header(strategy: Strategy, dataset: Dataset, prompts: str | None) -> dict[str, Any]:
+    """The evidence file's header: the labels and the prompt templates (``prompts``: the prompt
+    set, None for a chance baseline, which reads no prompt)."""
+    templates = {} if prompts is None else prompt_templates(strategy, dataset, prompts)
+    return {"labels": list(dataset.labels), "prompt_templates": templates}
+
+
+def item_evidence(items: Sequence[Item], results: Sequence[ItemResult], level: np.ndarray
+                  ) -> list[dict[str, Any]]:
+    """One dict per item, in order (``level``: each item's ambiguity level, 0-based), all but
+    its per-item scores, which are known once the whole cell is (they are added last)."""
     out = []
-    for i, (item, result) in enumerate(zip(dataset, results)):
+    for i, (item, result) in enumerate(zip(items, results)):
         out.append({
             "id": item.id, "transcript": item.transcript, "audio": str(item.audio_path),
             "votes": np.asarray(item.votes, dtype=float).tolist(),
@@ -55,16 +62,8 @@ def item_evidence(dataset: Dataset, results: Sequence[ItemResult],
             "entropy": float(item.entropy), "level": int(level[i]),
             "probs": None if result.probs is None else np.asarray(result.probs).tolist(),
             "rule": result.rule, "reason": result.reason, "error": result.error,
-            "notes": list(result.notes), "scores": per_item.get(i),
+            "notes": list(result.notes),
             "candidates": [{k: _finite(c.get(k)) for k in CANDIDATE_FIELDS if k in c}
                            for c in result.candidates],
         })
     return out
-
-
-def evidence(dataset: Dataset, strategy: Strategy, prompts: str | None, results: Sequence[ItemResult],
-             per_item: dict[int, dict[str, float]], level: np.ndarray) -> ItemEvidence:
-    """The cell's evidence (``prompts``: the prompt set, None for a chance baseline: no prompt)."""
-    templates = {} if prompts is None else prompt_templates(strategy, dataset, prompts)
-    return ItemEvidence({"labels": list(dataset.labels), "prompt_templates": templates},
-                        tuple(item_evidence(dataset, results, per_item, level)))

@@ -19,7 +19,7 @@ from harness.strategies import _builtin  # noqa: F401  (registers the built-in s
 from harness.strategies._builtin import alpha_of, readout_result
 from harness.strategies._config import ALPHAS, StrategyConfig
 from harness.strategies._results import ItemResult, add_usage, parsed_candidates, rule_counts
-from harness.strategies._run import check_supported, decoding_for, load_requests, run_strategy
+from harness.strategies._run import check_supported, decoding_for, iter_strategy, run_strategy
 from harness.strategies._strategy import (
     RunContext,
     Strategy,
@@ -43,7 +43,7 @@ __all__ = [
     "common_decoding",
     "decoding_for",
     "get_strategy",
-    "load_requests",
+    "iter_strategy",
     "parsed_candidates",
     "readout_result",
     "register",

@@ -1,4 +1,5 @@
-"""Running a strategy over a dataset: requests from the items, the strategy, results in order.
+"""Running a strategy over a dataset: requests from the items, chunk by chunk, the strategy,
+results in order.
 
 Candidates that do not parse drop out before selection or weighting; an item with no valid
 candidate is invalid, never filled in. One clip that cannot be read costs that item only.
@@ -6,7 +7,8 @@ candidate is invalid, never filled in. One clip that cannot be read costs that i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from harness.cache import GenerationCache
@@ -14,6 +16,7 @@ from harness.models.api import Decoding, ModelAPI, Request
 from harness.strategies._config import StrategyConfig
 from harness.strategies._results import ItemResult
 from harness.strategies._strategy import RunContext, Strategy, StrategyUnsupported, get_strategy
+from harness.strategies._stream import chunks
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -38,26 +41,6 @@ def check_supported(strategy: str | Strategy, model: ModelAPI, verifier: ModelAP
         raise StrategyUnsupported(f"{s.name} needs a verifier model")
 
 
-def load_requests(dataset: Dataset, prompt_for: Callable[..., str]
-                  ) -> tuple[list[Request], dict[str, ItemResult], dict[str, list[str]]]:
-    """Requests for the items whose audio loads, error results for the others, and what
-    loading had to change (resampling, down-mixing) per item."""
-    from harness.data import DataError
-
-    requests, failed, notes = [], {}, {}
-    for item in dataset:
-        try:
-            audio, notes[item.id] = item.read_audio()
-        except DataError as exc:
-            failed[item.id] = ItemResult(item.id, error=str(exc), reason="audio error")
-            continue
-        if not item.transcript.strip():  # the prompt's target utterance is then empty
-            notes[item.id].append(f"{item.id}: no transcript; the prompt's target utterance is "
-                                  "empty")
-        requests.append(Request(audio, prompt_for(item), item.id))
-    return requests, failed, notes
-
-
 def run_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *,
                  config: StrategyConfig | None = None, cache: GenerationCache | None = None,
                  verifier: ModelAPI | None = None,
@@ -70,17 +53,42 @@ def run_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *,
     Raises:
         StrategyUnsupported: the model (or a missing verifier) cannot run the strategy.
     """
+    return [result for chunk in iter_strategy(strategy, model, dataset, config=config, cache=cache,
+                                               verifier=verifier, progress=progress)
+            for result in chunk]
+
+
+def iter_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *,
+                  config: StrategyConfig | None = None, cache: GenerationCache | None = None,
+                  verifier: ModelAPI | None = None,
+                  progress: Callable[[int], None] | None = None) -> Iterator[list[ItemResult]]:
+    """:func:`run_strategy` a chunk at a time (item order): the caller can write and drop each
+    chunk's results, so memory does not grow with the corpus. The next chunk's clips are read
+    while the model works on this one (:mod:`harness.strategies._stream`)."""
     s = _strategy(strategy)
     config = config or StrategyConfig()
     check_supported(s, model, verifier)
     labels, corpus = dataset.labels, dataset.name
-    requests, results, notes = load_requests(
-        dataset, lambda item: s.prompt(corpus, item.transcript, labels, config.prompts))
-    context = RunContext(dataset, config, cache, verifier, progress)
-    for r, result in zip(requests, s.results(model, requests, context)):
-        result.notes = notes[r.item_id] + result.notes
-        results[r.item_id] = result
-    return [results[item.id] for item in dataset]
+    context = RunContext(dataset, config, cache, verifier, None)
+
+    def needs_audio(requests: Sequence[Request]) -> list[bool]:
+        if cache is None:
+            return [True] * len(requests)
+        keys = s.first_keys(model, requests, context)
+        missing = cache.missing(keys)
+        return [key in missing for key in keys]
+
+    done = 0
+    for chunk in chunks(dataset, lambda item: s.prompt(corpus, item.transcript, labels,
+                                                       config.prompts), needs_audio, cache):
+        step = replace(context, progress=None if progress is None else
+                       (lambda n, before=done: progress(before + n)))
+        results = dict(chunk.failed)
+        for r, result in zip(chunk.requests, s.results(model, chunk.requests, step)):
+            result.notes = chunk.notes[r.item_id] + result.notes
+            results[r.item_id] = result
+        done += len(chunk.ids)
+        yield [results[item_id] for item_id in chunk.ids]
 
 
 def _strategy(strategy: str | Strategy) -> Strategy:

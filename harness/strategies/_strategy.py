@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from harness.cache import GenerationCache, cached_generate
+from harness.cache import GenerationCache, cached_generate, generation_key
 from harness.models.api import Decoding, Generation, ModelAPI, Request
 from harness.prompts import base_prompt
 from harness.strategies._config import StrategyConfig
@@ -108,6 +108,13 @@ class Strategy:
             result.notes = list(gen.notes) + result.notes
             out.append(result)
         return out
+
+    def first_keys(self, model: ModelAPI, requests: Sequence[Request], context: RunContext
+                   ) -> list[str]:
+        """The cache key of the first model call each request needs (its generation): the
+        runner reads a clip's samples only when that key is not cached."""
+        decoding = self.decoding(context.config, context.dataset.labels)
+        return [generation_key(model.info, r, decoding) for r in requests]
 
     def score(self, requests: Sequence[Request], generations: Sequence[Generation],
               context: RunContext) -> list[Scores]:

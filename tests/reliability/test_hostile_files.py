@@ -14,6 +14,7 @@ import soundfile as sf
 import harness
 from harness.data import AudioError, DataError, load_dataset
 from harness.data import audio as audio_module
+from harness.data import clips as clips_module
 from harness.data.audio import AudioLimits, file_sha256, read_audio
 from tests.helpers import corpus_copy
 
@@ -44,15 +45,19 @@ def unreadable(monkeypatch, path: Path) -> None:
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr(audio_module, "open", guarded, raising=False)
-    real_read = sf.read
+    monkeypatch.setattr(clips_module, "open", guarded, raising=False)
+    for name in ("read", "info", "SoundFile"):
+        monkeypatch.setattr(sf, name, _refusing(getattr(sf, name), path))
 
-    def read(file, *args, **kwargs):
+
+def _refusing(real, path: Path):
+    def call(file, *args, **kwargs):
         if Path(file) == path:
             raise sf.LibsndfileError(2, prefix="Error opening: ") if hasattr(sf, "LibsndfileError") \
                 else RuntimeError("Permission denied")
-        return real_read(file, *args, **kwargs)
+        return real(file, *args, **kwargs)
 
-    monkeypatch.setattr(sf, "read", read)
+    return call
 
 
 def test_clips_that_are_not_regular_files_are_item_errors_and_the_cell_is_recorded(

@@ -1,0 +1,149 @@
+"""What a cell keeps of each item once the item's evidence is written, and the stream that does
+the writing: a chunk's results come in, their evidence goes to a spool file, their candidates go.
+
+So a cell of 100,000 items holds 100,000 small :class:`Outcome` rows, never their candidates'
+texts or the verifier's replies; the spool becomes ``<cell>.items.jsonl`` when the record is
+written.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from harness.record import ItemEvidence
+from harness.strategies import ItemResult
+
+if TYPE_CHECKING:
+    from harness.data import Dataset
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One item's result without its candidates: the prediction, how it came about, and what
+    the cell's summary and record read of the candidates (computed before they are dropped).
+
+    Attributes:
+        answer: An invalid item's first candidate (cut at 2,000 characters), else None.
+        weight_max, weight_entropy: A mixture's largest weight and its weights' entropy (bits).
+        verifier_unscored: Candidates the verifier gave no score.
+        alpha_preds: For a W-BoN item with a usable beam, its mixture under each choice of α
+            (``ALPHAS`` order, τ = 1), else None.
+        cost: The item's estimated cost in USD; None when unknown, absent for a local model.
+    """
+
+    item_id: str
+    probs: np.ndarray | None
+    rule: str | None = None
+    reason: str = ""
+    error: str | None = None
+    tokens: int = 0
+    notes: tuple[str, ...] = ()
+    answer: str | None = None
+    weight_max: float | None = None
+    weight_entropy: float | None = None
+    verifier_unscored: int = 0
+    alpha_preds: np.ndarray | None = None
+    has_usage: bool = False
+    cost: float | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.probs is not None
+
+
+def outcome(result: ItemResult | Outcome) -> Outcome:
+    """The outcome of one result (an outcome is returned as it is)."""
+    if isinstance(result, Outcome):
+        return result
+    answer = (result.candidates[0]["text"][:2000]
+              if result.probs is None and result.candidates else None)
+    return Outcome(result.item_id, result.probs, result.rule, result.reason, result.error,
+                   result.tokens, tuple(result.notes), answer, *_weight_stats(result),
+                   sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
+                   _alpha_preds(result), bool(result.usage), result.usage.get("cost_usd"))
+
+
+def _weight_stats(result: ItemResult) -> tuple[float | None, float | None]:
+    """A mixture's largest weight and its weights' entropy in bits (None where no weights)."""
+    weights = np.array([c["weight"] for c in result.candidates if "weight" in c])
+    if weights.size == 0:
+        return None, None
+    positive = weights[weights > 0]
+    return float(weights.max()), float(-(positive * np.log2(positive)).sum()) + 0.0
+
+
+def _alpha_preds(result: ItemResult, tau: float = 1.0) -> np.ndarray | None:
+    """W-BoN's mixture under each choice of α from the item's usable beams (no generation)."""
+    from harness.aggregate import dirichlet_mixture
+    from harness.strategies import ALPHAS, alpha_of
+
+    if not any(c.get("alpha") is not None for c in result.candidates):
+        return None
+    usable = [c for c in result.candidates if c["valid"] and c.get("has_logprob")]
+    if not usable:
+        return None
+    dists = np.array([c["probs"] for c in usable])
+    return np.array([dirichlet_mixture(dists, [alpha_of(c, a) for c in usable], tau)
+                     for a in ALPHAS])
+
+
+class CellItems:
+    """A cell's items as they stream in: :meth:`add` a chunk of results (item order), read
+    :attr:`outcomes` and :meth:`evidence` at the end. Close it (or use it as a context manager)
+    to drop the spool file."""
+
+    def __init__(self, dataset: Dataset, level: np.ndarray) -> None:
+        self.dataset, self.level = dataset, level
+        self.outcomes: list[Outcome] = []
+        # unlinked at once: it goes when closed or collected, and is never left on disk
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="harness-items-")  # noqa: SIM115
+
+    def __enter__(self) -> CellItems:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def add(self, results: Sequence[ItemResult]) -> None:
+        """Write the results' evidence (all but their per-item scores, known at the end) and
+        keep their outcomes."""
+        from harness.runner.evidence import item_evidence
+
+        start = len(self.outcomes)
+        items = [self.dataset[start + n] for n in range(len(results))]
+        for line in item_evidence(items, results, self.level[start:]):
+            self._spool.write(json.dumps(line, allow_nan=False) + "\n")
+        self.outcomes += [outcome(r) for r in results]
+
+    def evidence(self, header: dict[str, Any], per_item: dict[int, dict[str, float]]
+                 ) -> ItemEvidence:
+        """The cell's evidence: the spooled lines with each item's scores (``per_item``, by item
+        index) added as they are written out."""
+        return ItemEvidence(header, SpooledItems(self._spool, per_item))
+
+
+class SpooledItems:
+    """Evidence items held as JSON lines in a spool file, each completed with its scores when
+    read; iterable any number of times."""
+
+    def __init__(self, spool: Any, per_item: dict[int, dict[str, float]]) -> None:
+        self._spool, self._per_item = spool, per_item
+
+    def json_lines(self) -> Iterator[str]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for n, line in enumerate(self._spool):
+            scores = json.dumps(self._per_item.get(n), allow_nan=False)
+            yield f'{line.rstrip()[:-1]}, "scores": {scores}}}'
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (json.loads(line) for line in self.json_lines())

@@ -63,6 +63,13 @@ def dirichlet_mixture(dists, scores, tau: float = 1.0, weighting: str = "softmax
     Returns:
         (K,) distribution on the simplex.
     """
+    return dirichlet_mixtures(dists, [scores], tau, weighting)[0]
+
+
+def dirichlet_mixtures(dists, score_rows, tau: float = 1.0, weighting: str = "softmax"
+                       ) -> np.ndarray:
+    """:func:`dirichlet_mixture` of the same candidates under each row of scores, (R, K): the
+    candidates' means computed once (W-BoN's mixture under each choice of α)."""
     p = np.asarray(dists, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"dists must be a non-empty (B, K) array, got shape {p.shape}")
@@ -70,9 +77,10 @@ def dirichlet_mixture(dists, scores, tau: float = 1.0, weighting: str = "softmax
         raise ValueError("each candidate distribution must be finite, non-negative, non-zero")
     if not (math.isfinite(tau) and tau > 0):
         raise ValueError(f"tau must be positive and finite, got {tau}")
-    w = candidate_weights(scores, weighting)
-    if w.size != p.shape[0]:
-        raise ValueError(f"{p.shape[0]} candidates but {w.size} scores")
+    weights = [candidate_weights(scores, weighting) for scores in score_rows]
+    for w in weights:
+        if w.size != p.shape[0]:
+            raise ValueError(f"{p.shape[0]} candidates but {w.size} scores")
     # the mean of Dir(tau * p_b) is p_b / sum(p_b) whatever tau is; where entries near 1e308
     # overflow a row's sum, the row is scaled by its largest entry first
     with np.errstate(over="ignore"):
@@ -82,5 +90,8 @@ def dirichlet_mixture(dists, scores, tau: float = 1.0, weighting: str = "softmax
         sums = p.sum(axis=1, keepdims=True)
     beta = p / sums
     means = beta / beta.sum(axis=1, keepdims=True)
-    mixed = w @ means
-    return mixed / mixed.sum()
+    out = np.empty((len(weights), p.shape[1]))
+    for row, w in enumerate(weights):
+        mixed = w @ means
+        out[row] = mixed / mixed.sum()
+    return out

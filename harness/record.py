@@ -280,9 +280,18 @@ def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:
     if record.evidence is not None:
         _write_items(record, items_path(path))
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=1))
+    tmp.write_text(record_text(record))
     tmp.replace(path)
     return path
+
+
+def record_text(record: CellRecord) -> str:
+    """The record's file: indented, its items last and one compact line each (written by
+    json's C encoder: indenting them took 80 ms per 1,000 items)."""
+    head = json.dumps(record.to_json(items=False), indent=1)
+    items = ",\n  ".join(json.dumps(item.to_json()) for item in record.items)
+    return f'{head[:-2]},\n "items": [\n  {items}\n ]\n}}' if items else (
+        f'{head[:-2]},\n "items": []\n}}')
 
 
 def items_path(record_path: str | os.PathLike[str]) -> Path:

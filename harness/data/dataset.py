@@ -12,7 +12,7 @@ from typing import Any, overload
 import numpy as np
 
 from harness.data.audio import TARGET_SR, load_audio, read_audio
-from harness.data.clips import content_sha256
+from harness.data.clips import content_hash
 from harness.data.problems import Problem
 
 
@@ -156,7 +156,8 @@ class Dataset(Sequence[Item]):
         )
 
     def manifest_hash(self, include_audio: bool = True) -> str:
-        """SHA-256 over the corpus name, labels, item ids, votes and (optionally) audio bytes.
+        """SHA-256 over the corpus name, labels, item ids, votes and (optionally) each clip's
+        content hash (XXH3-128 of its file's bytes, :mod:`harness.data.clips`).
 
         Reports record it so that two results can be told apart when their data differ.
         A missing clip hashes as ``"missing"`` rather than failing; a clip the runner has read
@@ -169,6 +170,6 @@ class Dataset(Sequence[Item]):
                 h.update(item.id.encode() + b"\0")
                 h.update(np.ascontiguousarray(item.votes, dtype="<f8").tobytes())
                 if include_audio:
-                    h.update(content_sha256(item.audio_path).encode())
+                    h.update(content_hash(item.audio_path).encode())
             self._manifest[include_audio] = h.hexdigest()
         return self._manifest[include_audio]

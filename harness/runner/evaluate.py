@@ -129,7 +129,7 @@ def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strat
 ItemScores = tuple[np.ndarray, dict[str, np.ndarray]]  # valid items' indexes, metric -> values
 
 
-Results = Sequence[ItemResult] | Sequence[Outcome]
+Results = Sequence[ItemResult | Outcome]
 
 
 def item_scores(dataset: Dataset, results: Results) -> ItemScores:

@@ -80,7 +80,7 @@ def _weight_stats(result: ItemResult) -> tuple[float | None, float | None]:
 
 def _alpha_preds(result: ItemResult, tau: float = 1.0) -> np.ndarray | None:
     """W-BoN's mixture under each choice of α from the item's usable beams (no generation)."""
-    from harness.aggregate import dirichlet_mixture
+    from harness.aggregate import dirichlet_mixtures
     from harness.strategies import ALPHAS, alpha_of
 
     if not any(c.get("alpha") is not None for c in result.candidates):
@@ -89,8 +89,7 @@ def _alpha_preds(result: ItemResult, tau: float = 1.0) -> np.ndarray | None:
     if not usable:
         return None
     dists = np.array([c["probs"] for c in usable])
-    return np.array([dirichlet_mixture(dists, [alpha_of(c, a) for c in usable], tau)
-                     for a in ALPHAS])
+    return dirichlet_mixtures(dists, [[alpha_of(c, a) for c in usable] for a in ALPHAS], tau)
 
 
 class CellItems:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.aggregate import candidate_weights, dirichlet_mixture
-from harness.cache import cached_label_logprobs, labels_key
+from harness.cache import cached_label_logprobs, labels_keys
 from harness.models.api import Decoding, Generation, LabelScores, ModelAPI, Request
 from harness.prompts import cot_prompt, readout_prompt
 from harness.strategies._config import StrategyConfig
@@ -205,7 +205,7 @@ class Readout(Strategy):
 
     def first_keys(self, model: ModelAPI, requests: Sequence[Request], context: RunContext
                    ) -> list[str]:
-        return [labels_key(model.info, r, context.dataset.labels) for r in requests]
+        return labels_keys(model.info, requests, context.dataset.labels)
 
     def results(self, model: ModelAPI, requests: Sequence[Request], context: RunContext
                 ) -> list[ItemResult]:

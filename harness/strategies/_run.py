@@ -81,14 +81,20 @@ def iter_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *
     done = 0
     for chunk in chunks(dataset, lambda item: s.prompt(corpus, item.transcript, labels,
                                                        config.prompts), needs_audio, cache):
-        step = replace(context, progress=None if progress is None else
-                       (lambda n, before=done: progress(before + n)))
+        step = replace(context, progress=_offset(progress, done))
         results = dict(chunk.failed)
         for r, result in zip(chunk.requests, s.results(model, chunk.requests, step)):
             result.notes = chunk.notes[r.item_id] + result.notes
             results[r.item_id] = result
         done += len(chunk.ids)
         yield [results[item_id] for item_id in chunk.ids]
+
+
+def _offset(progress: Callable[[int], None] | None, before: int) -> Callable[[int], None] | None:
+    """``progress`` told the items done before this chunk as well."""
+    if progress is None:
+        return None
+    return lambda n: progress(before + n)
 
 
 def _strategy(strategy: str | Strategy) -> Strategy:

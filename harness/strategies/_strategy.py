@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
-from harness.cache import GenerationCache, cached_generate, generation_key
+from harness.cache import GenerationCache, cached_generate, generation_keys
 from harness.models.api import Decoding, Generation, ModelAPI, Request
 from harness.prompts import base_prompt
 from harness.strategies._config import StrategyConfig
@@ -114,7 +114,7 @@ class Strategy:
         """The cache key of the first model call each request needs (its generation): the
         runner reads a clip's samples only when that key is not cached."""
         decoding = self.decoding(context.config, context.dataset.labels)
-        return [generation_key(model.info, r, decoding) for r in requests]
+        return generation_keys(model.info, requests, decoding)
 
     def score(self, requests: Sequence[Request], generations: Sequence[Generation],
               context: RunContext) -> list[Scores]:

@@ -10,13 +10,17 @@ not cached already, and are dropped with their chunk: at most two chunks' audio 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
 
 from harness.cache import GenerationCache, sha256
+from harness.data.arena import ARENA, KEEP_BLOCKS
 from harness.data.audio import TARGET_SR, read_audio
 from harness.data.clips import MEMO, ClipFacts, identity, read_facts
 from harness.data.problems import DataError
@@ -27,6 +31,9 @@ if TYPE_CHECKING:
     from harness.data import Dataset, Item
 
 CHUNK = 256  # items per chunk: what the model is given at once, and what a killed run can lose
+# threads reading clips beside the one preparing chunks (hashing and decoding release the
+# interpreter's lock): one per two cores, at most four; on 2 cores a second reader gained nothing
+READERS = max(1, min(4, (os.cpu_count() or 2) // 2))
 CLIP_KIND = "clip"
 
 
@@ -47,32 +54,47 @@ NeedsAudio = Callable[[Sequence[Request]], Sequence[bool]]
 
 def chunks(dataset: Dataset, prompt_for: Prompt, needs_audio: NeedsAudio,
            cache: GenerationCache | None, size: int | None = None) -> Iterator[Chunk]:
-    """The dataset's chunks in order, each prepared one ahead in a background thread;
-    ``needs_audio(requests)`` says which requests a model will be asked about."""
+    """The dataset's chunks in order, each prepared one ahead in a background thread (its clips
+    read by :data:`READERS` threads); ``needs_audio(requests)`` says which requests a model
+    will be asked about."""
     size = size or int(os.environ.get("HARNESS_CHUNK", CHUNK))
-    starts = range(0, len(dataset), size)
-    with ThreadPoolExecutor(1, thread_name_prefix="harness-clips") as pool:
-        ahead: Future[Chunk] | None = None
-        for start in starts:
-            part = dataset[start:start + size]
-            current, ahead = ahead, pool.submit(prepare, part, prompt_for, needs_audio, cache)
-            if current is not None:
-                yield current.result()
-        if ahead is not None:
-            yield ahead.result()
+    readers = int(os.environ.get("HARNESS_READERS", READERS))
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="harness-chunks") as ahead_pool, \
+                _readers(readers) as reader:
+            ahead: Future[Chunk] | None = None
+            for start in range(0, len(dataset), size):
+                part = dataset[start:start + size]
+                current, ahead = ahead, ahead_pool.submit(prepare, part, prompt_for, needs_audio,
+                                                          cache, reader)
+                if current is not None:
+                    yield current.result()
+            if ahead is not None:
+                yield ahead.result()
+    finally:
+        ARENA.trim(KEEP_BLOCKS)
+
+
+@contextlib.contextmanager
+def _readers(count: int) -> Iterator[Executor | None]:
+    """Threads to read clips on, or None: the preparing thread reads them itself (one reader
+    in a pool of its own only adds a hand-over per clip)."""
+    if count <= 1:
+        yield None
+        return
+    with ThreadPoolExecutor(count, thread_name_prefix="harness-clips") as pool:
+        yield pool
 
 
 def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
-            cache: GenerationCache | None) -> Chunk:
-    """A chunk's requests with each clip's facts, audio read where ``needs_audio`` says."""
+            cache: GenerationCache | None, reader: Executor | None = None) -> Chunk:
+    """A chunk's requests with each clip's facts, audio read (into the process's arena) where
+    ``needs_audio`` says; ``reader`` reads the clips (default: this thread)."""
     chunk = Chunk([item.id for item in items])
-    facts = known_facts(items, cache)
-    for item in items:
-        found = facts.get(item.id)
+    for item, found in zip(items, known_facts(items, cache, reader)):
         if isinstance(found, DataError):
             chunk.failed[item.id] = ItemResult(item.id, error=str(found), reason="audio error")
             continue
-        assert found is not None
         chunk.notes[item.id] = list(found.notes)
         if not item.transcript.strip():  # the prompt's target utterance is then empty
             chunk.notes[item.id].append(f"{item.id}: no transcript; the prompt's target "
@@ -80,51 +102,60 @@ def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
         chunk.requests.append(Request(NOT_LOADED, prompt_for(item), item.id,
                                       found.audio_key(TARGET_SR), item.audio_path))
     wanted = needs_audio(chunk.requests) if chunk.requests else []
+    read = _each(reader, _samples, [r for r, w in zip(chunk.requests, wanted) if w])
     ready = []
     for request, wanted_now in zip(chunk.requests, wanted):
-        if wanted_now:
-            try:
-                request = replace(request, audio=read_audio(request.source or "")[0])
-            except DataError as exc:
-                chunk.failed[request.item_id] = ItemResult(request.item_id, error=str(exc),
-                                                           reason="audio error")
-                continue
-        ready.append(request)
+        samples = next(read) if wanted_now else None
+        if isinstance(samples, DataError):
+            chunk.failed[request.item_id] = ItemResult(request.item_id, error=str(samples),
+                                                       reason="audio error")
+            continue
+        ready.append(request if samples is None else replace(request, audio=samples))
     chunk.requests = ready
     return chunk
 
 
-def known_facts(items: Sequence[Item], cache: GenerationCache | None
-                ) -> dict[str, ClipFacts | DataError]:
+def _samples(request: Request) -> np.ndarray:
+    return read_audio(request.source or "", out=ARENA.take)[0]
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _each(reader: Executor | None, read: Callable[[T], R], things: Sequence[T]
+          ) -> Iterator[R | DataError]:
+    """``read`` of each thing, in order, on the reader threads; a DataError is its value."""
+    def guarded(thing: T) -> R | DataError:
+        try:
+            return read(thing)
+        except DataError as exc:
+            return exc
+
+    return reader.map(guarded, things) if reader is not None else map(guarded, things)
+
+
+def known_facts(items: Sequence[Item], cache: GenerationCache | None,
+                reader: Executor | None = None) -> list[ClipFacts | DataError]:
     """Each item's clip facts (remembered in this process, stored in the cache, or read now and
-    stored), or the error reading it gave."""
-    out: dict[str, ClipFacts | DataError] = {}
-    idents = {item.id: identity(item.audio_path) for item in items}
-    unknown = []
-    for item in items:
-        known = MEMO.get(idents[item.id])
-        if known is None:
-            unknown.append(item)
-        else:
-            out[item.id] = known
-    stored = _stored(cache, [idents[item.id] for item in unknown])
-    fresh = []
-    for item in unknown:
-        ident = idents[item.id]
-        facts = stored.get(ident) if ident is not None else None
-        if facts is None:
-            try:
-                facts = read_facts(item.audio_path)
-            except DataError as exc:
-                out[item.id] = exc
-                continue
-            if ident is not None:
-                fresh.append((_clip_key(ident), facts.to_json()))
-        out[item.id] = facts
-        MEMO.put(ident, facts)
-    if cache is not None and fresh:
-        cache.put_many(CLIP_KIND, "-", fresh)
-    return out
+    stored), or the error reading it gave, in order."""
+    idents = [identity(item.audio_path) for item in items]
+    out: list[ClipFacts | DataError | None] = [MEMO.get(ident) for ident in idents]
+    unknown = [i for i, found in enumerate(out) if found is None]
+    stored = _stored(cache, [idents[i] for i in unknown])
+    for i in unknown:
+        out[i] = stored.get(idents[i] or "")
+    fresh = [i for i in unknown if out[i] is None]
+    for i, found in zip(fresh, _each(reader, read_facts, [items[i].audio_path for i in fresh])):
+        out[i] = found
+    for i in unknown:
+        if isinstance(out[i], ClipFacts):
+            MEMO.put(idents[i], out[i])  # type: ignore[arg-type]
+    rows = [(_clip_key(idents[i] or ""), out[i].to_json()) for i in fresh  # type: ignore[union-attr]
+            if idents[i] is not None and isinstance(out[i], ClipFacts)]
+    if cache is not None and rows:
+        cache.put_many(CLIP_KIND, "-", rows)
+    return out  # type: ignore[return-value]
 
 
 def _stored(cache: GenerationCache | None, idents: list[str | None]) -> dict[str, ClipFacts]:

@@ -15,7 +15,8 @@ import harness
 from harness.data import AudioError, DataError, load_dataset
 from harness.data import audio as audio_module
 from harness.data import clips as clips_module
-from harness.data.audio import AudioLimits, file_sha256, read_audio
+from harness.data.audio import AudioLimits, read_audio
+from harness.data.clips import content_hash
 from tests.helpers import corpus_copy
 
 HANG = 60  # seconds before a blocked call is interrupted (a FIFO opened for reading never returns)
@@ -80,9 +81,9 @@ def test_clips_that_are_not_regular_files_are_item_errors_and_the_cell_is_record
     assert record.metrics.errors == 3 and record.metrics.n_items == len(dataset)
     assert all(items[i.id].error is None for i in list(dataset)[3:])
     with no_hang():
-        assert file_sha256(fifo) == "not a regular file: is a FIFO, not a regular file"
-        assert file_sha256(folder).startswith("not a regular file: is a directory")
-        assert file_sha256(locked) == "unreadable: Permission denied"
+        assert content_hash(fifo) == "not a regular file: is a FIFO, not a regular file"
+        assert content_hash(folder).startswith("not a regular file: is a directory")
+        assert content_hash(locked) == "unreadable: Permission denied"
     record_property("reliability", "hostile files: a FIFO, a directory and an unreadable file as "
                                    "clips: 3 item errors, the cell recorded, hangs 0")
 

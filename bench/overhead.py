@@ -1,0 +1,220 @@
+"""The harness's own cost: every strategy with a model that answers at once, on 6-second clips.
+
+    python -m bench.overhead                       # 1,000 items; peak memory at 1,000 and 20,000
+    python -m bench.overhead --items 2000 --rss 1000,5000 --work /tmp/overhead
+
+A synthetic corpus in MSP-Podcast's layout (:mod:`bench.synthetic_corpus`) is written under
+``--work`` once. For each strategy it prints items per second of
+
+- **new clips**: nothing known (the clip memo empty, a new cache file): every clip hashed and
+  read, every generation computed and stored;
+- **known clips**: the clips' hashes known (a grid's later cells on the corpus), the cache empty:
+  every clip read;
+- **rerun**: that cache reopened with the memo emptied, as a new process finds it: every
+  generation cached, so no clip is read or hashed (their hashes come from the cache's clip rows);
+
+each for the strategy alone (``run_strategy``) and for the whole cell (``evaluate`` with its
+metrics, bootstrap CIs and record written). Then each stage alone, and the peak resident memory
+of a cold w-bon cell at each size of ``--rss`` (a fresh process per size). Targets (this
+project's issue 18, on a 2-core machine): >= 5,000 utt/s end to end for every strategy, a rerun
+>= 20,000 utt/s; peak memory at 20,000 items within 1.5x of that at 1,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.instant_model import InstantModel
+from bench.synthetic_corpus import write_corpus
+
+STRATEGIES = ("base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n")
+
+
+def corpus(work: Path, items: int) -> Path:
+    """The synthetic corpus of ``items`` clips under ``work`` (written the first time)."""
+    root = work / f"corpus-{items}"
+    if not (root / ".complete").is_file():
+        start = time.perf_counter()
+        write_corpus(root, items)
+        (root / ".complete").write_text("")
+        print(f"wrote {items} clips of 6 s under {root} in {time.perf_counter() - start:.0f} s")
+    return root
+
+
+def fresh_state() -> None:
+    """Forget every clip's facts, as a new process starts."""
+    from harness.data.clips import MEMO
+
+    MEMO.clear()
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+RUNS = ("new clips", "known clips", "rerun")
+
+
+def strategy_rates(dataset, work: Path) -> None:
+    """Items per second of each strategy alone and of its whole cell, in three states."""
+    from harness.runner.evaluate import evaluate
+
+    model = InstantModel(dataset.labels)
+    fresh_state()
+    evaluate(model, dataset, "base")  # untimed warm-up: imports, the arena's first blocks
+    print(f"\n{len(dataset)} items; items/s (utt/s) with the instant model, cache on, after one "
+          "untimed warm-up run:")
+    print(f"{'':10} {'strategy alone':^32}   {'whole cell (evaluate + record)':^32}")
+    print(f"{'strategy':10} " + " ".join(f"{r:>10}" for r in RUNS) + "   "
+          + " ".join(f"{r:>10}" for r in RUNS))
+    for name in STRATEGIES:
+        rates = [_rates(dataset, model, name, work, whole_cell) for whole_cell in (False, True)]
+        print(f"{name:10} " + " ".join(f"{r:10,.0f}" for r in rates[0]) + "   "
+              + " ".join(f"{r:10,.0f}" for r in rates[1]))
+    print("  new clips: nothing known (memo empty, new cache); known clips: memo filled, cache "
+          "empty (a grid's later cells); rerun: the first run's cache reopened with the memo emptied (a "
+          "new process): every generation cached, clip hashes from its clip rows, no clip read")
+
+
+def _rates(dataset, model, name: str, work: Path, whole_cell: bool) -> list[float]:
+    from harness.cache import GenerationCache
+    from harness.record import write_record
+    from harness.runner.evaluate import evaluate
+    from harness.strategies import run_strategy
+
+    rates = []
+    first = Path(tempfile.mkdtemp(dir=work)) / "generations.sqlite"
+    for state in RUNS:
+        # the rerun reopens the first run's cache: its generations and its clips' hashes
+        path = Path(tempfile.mkdtemp(dir=work)) / "generations.sqlite" if state == "known clips" \
+            else first
+        if state != "known clips":
+            fresh_state()
+        cache = GenerationCache(path)
+        if whole_cell:
+            seconds = timed(lambda c=cache, p=path: write_record(evaluate(
+                model, dataset, name, verifier=model, cache=c), p.parent / "run"))
+        else:
+            seconds = timed(lambda c=cache: run_strategy(name, model, dataset, cache=c,
+                                                         verifier=model))
+        cache.close()
+        rates.append(len(dataset) / seconds)
+    return rates
+
+
+def _each(read, items) -> None:
+    for item in items:  # each result dropped at once, as a chunk's audio is once the model has it
+        read(item.audio_path)
+
+
+def _drain(chunks) -> None:
+    for _ in chunks:  # each chunk dropped before the next, as the runner drops them
+        pass
+
+
+def stage_rates(dataset, work: Path) -> None:
+    """Each stage alone, items per second."""
+    from harness.cache import GenerationCache, cached_generate, generation_keys
+    from harness.data.audio import read_audio
+    from harness.data.clips import read_facts
+    from harness.strategies import StrategyConfig, get_strategy
+    from harness.strategies._stream import chunks
+
+    n, items = len(dataset), list(dataset)
+    model = InstantModel(dataset.labels)
+    strategy, config = get_strategy("w-bon"), StrategyConfig()
+    decoding = strategy.decoding(config, dataset.labels)
+    stages = {
+        "hash + header (first sight of a clip)": timed(lambda: _each(read_facts, items)),
+        "decode (16-bit WAV to float32)": timed(lambda: _each(read_audio, items)),
+    }
+    fresh_state()
+    prompt = strategy.prompt(dataset.name, "", dataset.labels)
+    stages["chunks, cold (hash + decode in the background)"] = timed(
+        lambda: _drain(chunks(dataset, lambda item: prompt, lambda rs: [True] * len(rs), None)))
+    stages["chunks, memo known, no audio needed"] = timed(
+        lambda: _drain(chunks(dataset, lambda item: prompt, lambda rs: [False] * len(rs), None)))
+    requests = [r for c in chunks(dataset, lambda item: prompt, lambda rs: [False] * len(rs), None)
+                for r in c.requests]
+    stages["generation keys"] = timed(lambda: generation_keys(model.info, requests, decoding))
+    cache = GenerationCache(Path(tempfile.mkdtemp(dir=work)) / "stages.sqlite")
+    stages["generate + store (instant model, w-bon)"] = timed(
+        lambda: cached_generate(model, requests, decoding, cache))
+    generations: list = []
+    stages["cache lookups (w-bon)"] = timed(
+        lambda: generations.extend(cached_generate(model, requests, decoding, cache)))
+    stages["parse + combine (w-bon, 5 beams)"] = timed(
+        lambda: [strategy.result(r.item_id, g, dataset.labels, config, None)
+                 for r, g in zip(requests, generations)])
+    cache.close()
+    print(f"\nstages alone, {n} items, items/s:")
+    for what, seconds in stages.items():
+        print(f"  {what:48} {n / seconds:10,.0f}")
+
+
+def peak_memory(work: Path, sizes: list[int]) -> None:
+    print("\npeak resident memory of one cold w-bon cell (evaluate + record written), "
+          "a fresh process each:")
+    peaks = {}
+    for size in sizes:
+        root = corpus(work, size)
+        out = subprocess.run([sys.executable, "-m", "bench.overhead", "--child", str(root),
+                              "--work", str(work)], capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        peaks[size] = result["peak_mib"]
+        print(f"  {size:7,} items: {result['peak_mib']:7.0f} MiB peak, {result['rate']:7,.0f} "
+              f"utt/s for the cell")
+    if len(peaks) > 1:
+        small, large = min(peaks), max(peaks)
+        print(f"  ratio {large:,} / {small:,} items: {peaks[large] / peaks[small]:.2f}x "
+              "(target <= 1.5x)")
+
+
+def child(root: Path, work: Path) -> None:
+    """One cold w-bon cell on ``root``; prints its peak RSS and rate as JSON."""
+    from harness.cache import GenerationCache
+    from harness.data import load_dataset
+    from harness.record import write_record
+    from harness.runner.evaluate import evaluate
+
+    dataset = load_dataset("msp_podcast", root)
+    model = InstantModel(dataset.labels)
+    folder = Path(tempfile.mkdtemp(dir=work))
+    cache = GenerationCache(folder / "generations.sqlite")
+    seconds = timed(lambda: write_record(evaluate(model, dataset, "w-bon", cache=cache),
+                                         folder / "run"))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"peak_mib": peak, "rate": len(dataset) / seconds}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--rss", default="1000,20000", help="corpus sizes for peak memory")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-overhead")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    if args.child:
+        child(args.child, args.work)
+        return
+    from harness.data import load_dataset
+
+    dataset = load_dataset("msp_podcast", corpus(args.work, args.items))
+    strategy_rates(dataset, args.work)
+    stage_rates(dataset, args.work)
+    if args.rss:
+        peak_memory(args.work, [int(s) for s in args.rss.split(",")])
+
+
+if __name__ == "__main__":
+    main()

@@ -91,3 +91,13 @@ def test_known_mixture_and_linear_weighting():
 def test_bad_input_is_a_clear_error(dists, scores, kwargs, match):
     with pytest.raises(ValueError, match=match):
         dirichlet_mixture(dists, scores, **kwargs)
+
+
+def test_mixtures_under_several_score_rows_are_each_the_single_mixture():
+    from harness.aggregate import dirichlet_mixtures
+
+    dists = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [2.0, 1.0, 1.0]])
+    rows = [[-1.0, -2.0, -0.5], [0.0, 0.0, 0.0], [-300.0, -1e4, -301.0]]
+    together = dirichlet_mixtures(dists, rows, tau=2.0)
+    for row, mixed in zip(rows, together):
+        np.testing.assert_array_equal(mixed, dirichlet_mixture(dists, row, tau=2.0))

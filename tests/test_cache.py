@@ -172,3 +172,21 @@ def test_caches_of_several_machines_merge_into_one(tmp_path):
     merged.close()
     (tmp_path / "junk.sqlite").write_text("not a database")
     assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "junk.sqlite")]) == 1
+
+
+def test_a_stored_candidate_keeps_every_field_and_keys_made_together_are_the_same():
+    from dataclasses import fields
+
+    from harness.cache import _decode, _encode, generation_keys, labels_key, labels_keys
+    from harness.models.api import Candidate, Generation
+
+    generation = Generation((Candidate("x", 1, -0.5, finite=False),), usage={"prompt_tokens": 3})
+    stored = _encode(generation)
+    assert set(stored["candidates"][0]) == {f.name for f in fields(Candidate)}
+    assert _decode(stored) == generation
+    model = ScriptedModel(lambda r, d: [("x", 0.0)])
+    requests = [Request(np.zeros(4, dtype=np.float32) + n, f"p{n}") for n in range(3)]
+    assert generation_keys(model.info, requests, Decoding()) == [
+        generation_key(model.info, r, Decoding()) for r in requests]
+    assert labels_keys(model.info, requests, ["a"]) == [labels_key(model.info, r, ["a"])
+                                                        for r in requests]

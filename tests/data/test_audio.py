@@ -82,3 +82,26 @@ def test_file_hash(tmp_path):
     (tmp_path / "x").write_bytes(b"abc")
     assert content_hash(tmp_path / "x") == "06b05ab6733a618578af5f94892f3950"  # XXH3-128 of b"abc"
     assert content_hash(tmp_path / "missing") == "missing"
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_16_bit_wav_is_read_as_libsndfile_scales_it(tmp_path, channels):
+    """The int16 reading scaled by 2**-15 equals libsndfile's own float32 conversion, bit for
+    bit, the extremes included; written into a caller's buffer it is the same."""
+    import soundfile as sf
+
+    from harness.data.arena import Arena
+    from harness.data.audio import read_audio
+
+    rng = np.random.default_rng(3)
+    samples = rng.integers(-32768, 32768, size=(16_000, channels), dtype=np.int16)
+    samples[:4, 0] = [-32768, 32767, 0, -1]
+    path = tmp_path / "clip.wav"
+    sf.write(str(path), samples, 16_000, subtype="PCM_16")
+    own = sf.read(str(path), dtype="float32", always_2d=True)[0]
+    expected = own[:, 0] if channels == 1 else own.mean(axis=1, dtype=np.float32)
+    got, _ = read_audio(path)
+    into, _ = read_audio(path, out=Arena(block=1 << 16).take)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(into, expected)
+    assert got.dtype == into.dtype == np.float32

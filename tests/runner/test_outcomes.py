@@ -1,0 +1,50 @@
+"""A cell streams: its record and evidence are the same whatever the chunk size, the evidence's
+per-item scores are the record's, and the spool never outlives what it was for."""
+
+import json
+
+import numpy as np
+
+from harness.record import items_path, read_items, read_record, write_record
+from harness.runner.evaluate import evaluate
+from harness.runner.outcomes import outcome
+from harness.strategies import ItemResult
+from tests.strategies.test_stream import model
+
+
+def written(tmp_path, name, monkeypatch, chunk):
+    monkeypatch.setenv("HARNESS_CHUNK", str(chunk))
+    record = evaluate(model(), "crema_d", "w-bon", n_resamples=50)
+    path = write_record(record, tmp_path / name)
+    data = json.loads(path.read_text())
+    for key in ("seconds", "gpu_seconds"):
+        data.pop(key)
+    data["meta"].pop("finished")
+    return data, items_path(path).read_text(), read_record(path)
+
+
+def test_the_record_and_its_evidence_do_not_depend_on_the_chunk_size(tmp_path, monkeypatch):
+    whole, whole_items, _ = written(tmp_path, "whole", monkeypatch, 256)
+    chunked, chunked_items, record = written(tmp_path, "chunked", monkeypatch, 4)
+    assert chunked == whole and chunked_items == whole_items
+    header, items = read_items(items_path(tmp_path / "chunked" / "cells" / f"{record.cell}.json"))
+    lines = list(items)
+    assert [line["scores"] for line in lines] == [dict(i.scores) if i.scores else None
+                                                  for i in record.items]
+    assert [line["id"] for line in lines] == [i.id for i in record.items]
+    assert all(len(line["candidates"]) == 5 for line in lines) and header["labels"]
+
+
+def test_an_outcome_keeps_what_the_record_reads_of_the_candidates():
+    cands = [{"text": "nonsense " * 500, "valid": False, "verifier_score": None},
+             {"text": "{}", "valid": False}]
+    failed = outcome(ItemResult("a", candidates=cands, usage={"cost_usd": 0.5}))
+    assert failed.answer == ("nonsense " * 500)[:2000] and failed.verifier_unscored == 1
+    assert failed.has_usage and failed.cost == 0.5 and failed.alpha_preds is None
+    mixed = [{"valid": True, "has_logprob": True, "probs": [1.0, 0.0], "logprob": -1.0,
+              "n_tokens": 4, "alpha": -1.0, "weight": 0.7},
+             {"valid": True, "has_logprob": True, "probs": [0.0, 1.0], "logprob": -2.0,
+              "n_tokens": 2, "alpha": -2.0, "weight": 0.3}]
+    good = outcome(ItemResult("b", probs=np.array([0.7, 0.3]), candidates=mixed))
+    assert good.answer is None and good.weight_max == 0.7 and good.alpha_preds.shape == (3, 2)
+    assert outcome(good) is good

@@ -1,0 +1,168 @@
+"""Items in chunks: results do not depend on the chunk size, clips are read only where a model
+needs them, a cached rerun reads and hashes no clip, and preparing runs one chunk ahead only."""
+
+import numpy as np
+import pytest
+
+import harness.strategies._stream as stream
+from harness.cache import GenerationCache
+from harness.data import audio as audio_module
+from harness.data import clips as clips_module
+from harness.data import load_dataset
+from harness.data.clips import MEMO
+from harness.models.api import Capabilities
+from harness.strategies import StrategyConfig, run_strategy, strategy_names
+from tests.fakes import ScriptedModel
+from tests.helpers import corpus_copy
+
+
+def answers(request, decoding):
+    n = sum(map(ord, request.item_id + request.prompt[-30:])) % 7
+    text = f'{{"Anger": {n + 1}, "Neutral": {7 - n}}}'
+    if decoding.max_new_tokens == 8:
+        return [(f"{n / 10:.1f}", -1.0)]
+    return [(text, -1.0 - k - n / 10) for k in range(decoding.num_candidates)]
+
+
+def model():
+    return ScriptedModel(answers, label_scores=lambda r: np.arange(6.0) - len(r.item_id) % 3)
+
+
+def summary(results):
+    return [(r.item_id, None if r.probs is None else r.probs.tolist(), r.rule, r.reason, r.error,
+             r.notes, [c.get("verifier_score") for c in r.candidates]) for r in results]
+
+
+@pytest.mark.parametrize("strategy", strategy_names())
+def test_results_do_not_depend_on_the_chunk_size(strategy, monkeypatch):
+    dataset = load_dataset("crema_d")
+    whole = run_strategy(strategy, model(), dataset, verifier=model())
+    monkeypatch.setenv("HARNESS_CHUNK", "3")
+    seen = []
+    chunked = run_strategy(strategy, model(), dataset, verifier=model(), progress=seen.append)
+    assert summary(chunked) == summary(whole)
+    assert seen == sorted(seen) and seen[-1] == len(dataset)
+
+
+def counting(monkeypatch):
+    """Count clip decodes and clip hashes from here on."""
+    counts = {"decoded": 0, "hashed": 0}
+    real_read, real_digest = audio_module.read_audio, clips_module._digest
+
+    def read(*args, **kwargs):
+        counts["decoded"] += 1
+        return real_read(*args, **kwargs)
+
+    def digest(*args, **kwargs):
+        counts["hashed"] += 1
+        return real_digest(*args, **kwargs)
+
+    monkeypatch.setattr(stream, "read_audio", read)
+    monkeypatch.setattr(clips_module, "_digest", digest)
+    return counts
+
+
+def test_a_cached_rerun_in_a_new_process_reads_and_hashes_no_clip(tmp_path, monkeypatch):
+    root = corpus_copy("crema_d", tmp_path)
+    dataset = load_dataset("crema_d", root)
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    MEMO.clear()
+    counts = counting(monkeypatch)
+    first = run_strategy("w-bon", model(), dataset, cache=cache)
+    assert counts == {"decoded": len(dataset), "hashed": len(dataset)}
+    MEMO.clear()  # a new process: the hashes come back from the cache's clip rows
+    cache.close()
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    again = model()
+    rerun = run_strategy("w-bon", again, dataset, cache=cache)
+    assert again.requests == 0 and summary(rerun) == summary(first)
+    assert counts == {"decoded": len(dataset), "hashed": len(dataset)}  # none more
+    assert dataset.manifest_hash() == load_dataset("crema_d", root).manifest_hash()
+    assert counts["hashed"] == len(dataset)  # the manifest took the remembered hashes
+
+
+def test_a_strategy_sharing_the_cache_reads_only_the_clips_it_needs(tmp_path, monkeypatch):
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    run_strategy("bon", model(), dataset[:10], cache=cache)
+    counts = counting(monkeypatch)
+    run_strategy("w-bon", model(), dataset, cache=cache)  # bon's beams: 10 items cached
+    assert counts["decoded"] == len(dataset) - 10
+
+
+def test_a_rewritten_clip_is_hashed_again_and_a_vanished_one_costs_its_item(tmp_path, monkeypatch):
+    root = corpus_copy("crema_d", tmp_path)
+    dataset = load_dataset("crema_d", root)
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    run_strategy("base", model(), dataset, cache=cache)
+    changed, gone = dataset[0].audio_path, dataset[1].audio_path
+    changed.write_bytes(changed.read_bytes()[:-2])  # a new size: a new identity
+    gone.unlink()
+    counts = counting(monkeypatch)
+    fresh = model()
+    results = run_strategy("sample-n", fresh, dataset, cache=cache)
+    assert counts["hashed"] == 1
+    assert results[1].reason == "audio error" and "audio file not found" in results[1].error
+    assert all(r.valid for i, r in enumerate(results) if i != 1)
+
+
+def test_a_clip_gone_between_its_hash_and_its_generation_is_an_item_error(tmp_path, monkeypatch):
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    run_strategy("alm-v", model(), dataset, cache=cache, verifier=model())  # beams cached
+    monkeypatch.setattr(stream, "read_audio", lambda *a, **k: (_ for _ in ()).throw(
+        AssertionError("w-alm-v's beams are cached: no clip is read ahead")))
+    gone, real_prepare = dataset[2].audio_path, stream.prepare
+
+    def prepare_then_lose_a_clip(*args, **kwargs):
+        chunk = real_prepare(*args, **kwargs)
+        gone.unlink(missing_ok=True)  # after its hash was taken, before the verifier reads it
+        return chunk
+
+    monkeypatch.setattr(stream, "prepare", prepare_then_lose_a_clip)
+    results = run_strategy("w-alm-v", model(), dataset, cache=cache,
+                           verifier=ScriptedModel(answers, name="other-verifier"))
+    assert results[2].valid  # the unscored candidates keep the item (unscored="keep")
+    assert "audio error" in results[2].candidates[0]["verifier_reply"]
+    assert all(r.valid for r in results)
+
+
+def test_preparing_runs_one_chunk_ahead_of_the_model(monkeypatch):
+    dataset = load_dataset("crema_d")
+    events = []
+    real_prepare = stream.prepare
+
+    def prepare(items, *args, **kwargs):
+        events.append(("prepare", items[0].id))
+        return real_prepare(items, *args, **kwargs)
+
+    def script(request, decoding):
+        if not events or events[-1] != ("model", request.item_id):
+            events.append(("model", request.item_id))
+        return answers(request, decoding)
+
+    monkeypatch.setattr(stream, "prepare", prepare)
+    monkeypatch.setenv("HARNESS_CHUNK", "4")
+    run_strategy("base", ScriptedModel(script), dataset[:16])
+    firsts = [dataset[i].id for i in range(0, 16, 4)]
+    for n, first in enumerate(firsts):
+        called = events.index(("model", first))
+        prepared = [e for e in events[:called] if e[0] == "prepare"]
+        assert len(prepared) <= n + 2, events  # this chunk and the next, no further
+
+
+def test_no_cache_reads_every_clip_and_stores_nothing(monkeypatch):
+    dataset = load_dataset("crema_d")[:5]
+    counts = counting(monkeypatch)
+    results = run_strategy("readout", model(), dataset, config=StrategyConfig())
+    assert counts["decoded"] == 5 and all(r.valid for r in results)
+
+
+def test_a_model_never_sees_a_request_whose_audio_is_not_read():
+    def script(request, decoding):
+        assert request.loaded and request.audio.size > 0
+        return answers(request, decoding)
+
+    caps = Capabilities()
+    run_strategy("alm-v", ScriptedModel(script, capabilities=caps), load_dataset("crema_d")[:6],
+                 verifier=ScriptedModel(script, name="v"))

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.score_columns import ScoreColumns
+
 SCHEMA_VERSION = 1
 SCORES = ("js", "jsd", "bc", "r2", "acc", "f1", "acc_untied", "f1_untied")  # mean and 95% CI
 
@@ -184,6 +186,15 @@ class CellRecord:
     meta: Mapping[str, Any]
     schema_version: int = SCHEMA_VERSION
     evidence: ItemEvidence | None = field(default=None, compare=False, repr=False)
+    columns: ScoreColumns | None = field(default=None, compare=False, repr=False)
+
+    def score_columns(self) -> ScoreColumns:
+        """The items' scores as columns (read with the record's summary, or made from its
+        items once)."""
+        if self.columns is None:
+            object.__setattr__(self, "columns", ScoreColumns.from_items(self.items))
+        assert self.columns is not None
+        return self.columns
 
     def commonest_failure(self) -> str:
         """Why items failed, the commonest reason first (``"12 of 26 items: HTTP 503 ..."``),
@@ -285,13 +296,64 @@ def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:
     return path
 
 
+ITEMS_MARK = '\n "items": ['  # where a record file's summary ends and its items begin
+
+
 def record_text(record: CellRecord) -> str:
-    """The record's file: indented, its items last and one compact line each (written by
-    json's C encoder: indenting them took 80 ms per 1,000 items)."""
+    """The record's file: the summary indented, then the items' scores as columns on one line
+    (:mod:`harness.score_columns`, which the report reads without the items), then the items,
+    one compact line each (written by json's C encoder: indenting them took 80 ms per 1,000)."""
     head = json.dumps(record.to_json(items=False), indent=1)
+    columns = json.dumps(record.score_columns().to_json())
     items = ",\n  ".join(json.dumps(item.to_json()) for item in record.items)
-    return f'{head[:-2]},\n "items": [\n  {items}\n ]\n}}' if items else (
-        f'{head[:-2]},\n "items": []\n}}')
+    body = f"\n  {items}\n ]" if items else "]"
+    return f'{head[:-2]},\n "item_scores": {columns},{ITEMS_MARK}{body}\n}}'
+
+
+def read_summary(path: str | os.PathLike[str]) -> CellRecord:
+    """A record without its items (``items`` empty), with its items' scores as columns: the
+    file is read up to where its items begin. A file written otherwise is read whole.
+
+    Raises:
+        RecordError, RecordSchemaError: as :func:`read_record`.
+    """
+    head = _summary_text(Path(path))
+    if head is None:
+        return read_record(path)
+    try:
+        data = json.loads(head + "\n}")
+        columns = ScoreColumns.from_json(data.pop("item_scores"))
+    except (KeyError, TypeError, ValueError, AttributeError):  # binascii.Error is a ValueError
+        return read_record(path)  # not our layout after all: the whole file decides
+    try:
+        record = CellRecord.from_json(data)
+    except RecordError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+    object.__setattr__(record, "columns", columns)
+    return record
+
+
+def _summary_text(path: Path, block: int = 1 << 20) -> str | None:
+    """The file's text before :data:`ITEMS_MARK` (without the comma before it), or None when
+    the mark is not there, the file does not end as :func:`record_text` ends it (cut short), or
+    it cannot be read as text: it is read whole then, and judged whole."""
+    parts: list[str] = []
+    try:
+        with open(path, "rb") as raw:
+            raw.seek(max(0, raw.seek(0, os.SEEK_END) - 3))
+            if raw.read() != b"]\n}":
+                return None
+        with open(path, encoding="utf-8") as f:
+            while chunk := f.read(block):
+                parts.append(chunk)
+                text = "".join(parts)
+                at = text.find(ITEMS_MARK)
+                if at >= 0:
+                    return text[:at].rstrip().removesuffix(",")
+                parts = [text]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def items_path(record_path: str | os.PathLike[str]) -> Path:

@@ -1,6 +1,8 @@
 """What a record says about its failures."""
 
-from harness.record import CellMetrics, CellRecord, ItemRecord
+import pytest
+
+from harness.record import CellMetrics, CellRecord, ItemRecord, RecordError
 
 
 def test_the_commonest_failure_is_named_for_the_assertion_message():
@@ -11,3 +13,30 @@ def test_the_commonest_failure_is_named_for_the_assertion_message():
     assert record.commonest_failure() == f"2 of 4 items failed with: {down} (1 other reasons)"
     fine = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(1, 1, 1.0), 0.0, 0.0, items[3:], {})
     assert fine.commonest_failure() == ""
+
+
+def test_a_summary_is_the_record_without_its_items_and_with_their_scores(tmp_path):
+    import json
+
+    import numpy as np
+
+    from harness.record import read_record, read_summary, write_record
+    from harness.runner.evaluate import evaluate
+
+    record = evaluate("uniform", "crema_d", "base", n_resamples=10)
+    path = write_record(record, tmp_path)
+    summary, whole = read_summary(path), read_record(path)
+    assert summary.items == () and whole == record
+    assert summary.to_json(items=False) == whole.to_json(items=False)
+    got, expected = summary.score_columns(), whole.score_columns()
+    assert got.ids == expected.ids == tuple(i.id for i in record.items)
+    for metric, column in expected.values.items():
+        np.testing.assert_array_equal(got.values[metric], column)
+    # a file written another way (indented whole) and one cut short inside its items
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(record.to_json(), indent=1))
+    assert read_summary(other) == record
+    cut = tmp_path / "cut.json"
+    cut.write_text(path.read_text()[:-200])
+    with pytest.raises(RecordError, match="cut.json"):
+        read_summary(cut)

@@ -69,3 +69,34 @@ def test_the_main_table_follows_the_papers_corpus_order_and_does_not_rank_baseli
                           "crema_d R²"]
     marks = {row[0][0]: row[1][1] for row in rows}
     assert marks == {"a": "best", "uniform": "", "b": "second"}  # uniform is better but not ranked
+
+
+def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id():
+    """The report's resampling (index counts, one matrix product per pair) gives the interval
+    scipy's paired percentile bootstrap gives with the same seed, to rounding."""
+    import numpy as np
+    import pytest
+
+    from harness.metrics import bootstrap_ci
+    from harness.report.paired import paired_change
+
+    rng = np.random.default_rng(1)
+    base, ours = rng.uniform(0.2, 0.6, 500), rng.uniform(0.15, 0.6, 500)
+
+    def record(strategy, values, order):
+        items = tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={"js": float(values[k]), "bc": 0.5,
+                                                               "r2": 0.1, "jsd": 0.2})
+                      for k in order)
+        return CellRecord(f"m-d-{strategy}", "m", "d", strategy, ("x", "y"),
+                          CellMetrics(500, 500, 1.0, {}), 0.0, 0.0, items, {})
+
+    change = paired_change(record("base", base, range(500)),
+                           record("w-bon", ours, range(499, -1, -1)), "js", True)
+
+    def relative(b, a, axis=-1):
+        return -100.0 * (a.mean(axis=axis) - b.mean(axis=axis)) / b.mean(axis=axis)
+
+    # paired in the strategy cell's item order (reversed here): scipy given the same pairs
+    low, high = bootstrap_ci(base[::-1], ours[::-1], statistic=relative, n_resamples=1000, seed=0)
+    assert change.n == 500 and change.change == pytest.approx(float(relative(base, ours)))
+    assert (change.low, change.high) == pytest.approx((low, high), rel=1e-9)

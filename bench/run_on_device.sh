@@ -4,6 +4,8 @@
 # so that a slow part cannot take the other's figures with it.
 #
 #   bash bench/run_on_device.sh          # at most 8.5 minutes (the last full run: 4.3); timeout_s 560
+#   bash bench/run_on_device.sh grid     # the grid end to end (bench/grid_gpu.py) alone: at most
+#                                        # GRID_LIMIT s (default 480); timeout_s 540; not yet run
 #
 # Build Qwen's tokenizer here first (python -m bench.qwen_tokenizer) and name
 # bench/.qwen2-audio-processor in the device call's carry: the prompts are then as long as the
@@ -13,6 +15,11 @@ out=${OUT:-bench/results/latest}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+if [ "${1:-}" = grid ]; then
+    shift
+    timeout "${GRID_LIMIT:-480}" python3 -m bench.grid_gpu "$@" 2>&1 | tee "$out/grid.log"
+    exit $?
+fi
 timeout "${THROUGHPUT_LIMIT:-400}" python3 -m bench.gpu_throughput "$@" 2>&1 | tee "$out/throughput.log"
 timeout "${PROFILE_LIMIT:-110}" python3 -m bench.profile_decode --batch 128 --steps 6 --rows 14 \
     --variants static:auto,static:matmul,prefill 2>&1 | tee "$out/profile.log"

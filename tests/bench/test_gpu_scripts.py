@@ -52,3 +52,11 @@ def test_decode_profile_prints_a_table_per_variant():
     out = run("profile_decode", "--tiny", "--batch", "2", "--steps", "3", "--rows", "3")
     assert [line.split(",")[0] for line in out.splitlines() if line.startswith("===")] == [
         "=== eager", "=== static:auto", "=== static:math", "=== static:matmul"]
+
+
+def test_the_grid_benchmark_runs_every_strategy_through_evaluate(tmp_path):
+    out = run("grid_gpu", "--tiny", "--work", str(tmp_path))
+    rows = [line.split()[0] for line in out.splitlines()[2:10]]
+    assert rows == ["base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n"], out
+    assert "projected: the eight strategies over 24,770 utterances in" in out, out
+    assert len(list((tmp_path / "run" / "cells").glob("*.items.jsonl"))) == 8

@@ -225,6 +225,9 @@ def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidenc
 def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0) -> dict:
     """All metrics for one cell: means with bootstrap 95% CIs, validity and classification.
 
+    The CIs are :func:`bootstrap_ci`'s (scipy's percentile bootstrap, the same draws), computed
+    from resample counts (:mod:`harness.resampling`).
+
     Args:
         true_votes: (N, K) annotator votes (or distributions).
         pred: (N, K) predictions; a row of NaN marks an invalid prediction, which is excluded
@@ -237,20 +240,20 @@ def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0) -> dict:
                  "valid": float(valid.mean()) if valid.size else float("nan")}
     if not valid.any():
         return out
+    from harness.resampling import confusion_cis, mean_cis
+
     scores = per_item(true_votes[valid], pred[valid])
-    for name, values in scores.items():
-        low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
-        out[name] = {"mean": float(values.mean()), "ci95": [low, high]}
+    cis = mean_cis(np.column_stack(list(scores.values())), n_resamples, seed)
+    for (name, values), ci in zip(scores.items(), cis):
+        out[name] = {"mean": float(values.mean()), "ci95": list(ci)}
     cls = classification(true_votes[valid], pred[valid])
     k = true_votes.shape[1]
     guess = pred[valid].argmax(axis=1)
     majority = majority_index(true_votes[valid])
     for suffix, truth, keep in (("", majority_or_first(true_votes[valid]), slice(None)),
                                 ("_untied", majority, majority >= 0)):
-        t, p = truth[keep], guess[keep]
-        for name, stat in (("acc", lambda a, b, axis: (a == b).mean(axis=axis)),
-                           ("f1", lambda a, b, axis: f1_from_indices(a, b, k))):
-            ci = bootstrap_ci(t, p, statistic=stat, n_resamples=n_resamples, seed=seed)
-            out[f"{name}{suffix}"] = {"mean": cls[f"{name}{suffix}"], "ci95": list(ci)}
+        acc_ci, f1_ci = confusion_cis(truth[keep], guess[keep], k, n_resamples, seed)
+        out[f"acc{suffix}"] = {"mean": cls[f"acc{suffix}"], "ci95": list(acc_ci)}
+        out[f"f1{suffix}"] = {"mean": cls[f"f1{suffix}"], "ci95": list(f1_ci)}
     out["n_scored"], out["n_tied"] = cls["n_scored"], cls["n_tied"]
     return out

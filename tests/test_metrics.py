@@ -135,3 +135,30 @@ def test_summarize_excludes_invalid_rows():
     assert out["acc_untied"]["mean"] == 1.0 and out["n_tied"] == 1
     assert out["acc"]["mean"] == 1.0  # the tied row counts, as class 0 on both sides
     assert M.summarize(votes, np.full_like(pred, np.nan))["n_valid"] == 0
+
+
+def test_the_summary_intervals_are_scipys_percentile_bootstrap():
+    """Every CI of a cell's summary, computed from resample counts, is what scipy's paired
+    percentile bootstrap gives with the same seed: to rounding for means, exactly for counts."""
+    from harness.metrics import bootstrap_ci, f1_from_indices, majority_index, per_item, summarize
+
+    rng = np.random.default_rng(4)
+    votes = rng.integers(0, 4, size=(300, 4)).astype(float) + np.eye(4)[rng.integers(0, 4, 300)]
+    pred = rng.dirichlet(np.ones(4), size=300)
+    pred[7] = np.nan  # an invalid item is left out of every interval
+    summary = summarize(votes, pred, n_resamples=400, seed=3)
+    keep = np.isfinite(pred).all(axis=1)
+    v, p = votes[keep], pred[keep]
+    for name, values in per_item(v, p).items():
+        assert summary[name]["ci95"] == pytest.approx(
+            list(bootstrap_ci(values, n_resamples=400, seed=3)), rel=1e-12)
+    untied = majority_index(v) >= 0
+    for suffix, truth, rows in (("", v.argmax(axis=1), slice(None)),
+                                ("_untied", majority_index(v), untied)):
+        t, g = truth[rows], p.argmax(axis=1)[rows]
+        acc = bootstrap_ci(t, g, statistic=lambda a, b, axis: (a == b).mean(axis=axis),
+                           n_resamples=400, seed=3)
+        f1 = bootstrap_ci(t, g, statistic=lambda a, b, axis: f1_from_indices(a, b, 4),
+                          n_resamples=400, seed=3)
+        assert summary[f"acc{suffix}"]["ci95"] == list(acc)
+        assert summary[f"f1{suffix}"]["ci95"] == pytest.approx(list(f1), rel=1e-12)

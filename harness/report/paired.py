@@ -2,15 +2,15 @@
 mean over the items valid in both, with a paired percentile-bootstrap 95% CI.
 
 The bootstrap draws the resampled item indexes as :func:`harness.metrics.bootstrap_ci` (scipy)
-draws them for the same seed and number of items, but turns each resample into a count per item,
-so every metric of a pair is resampled by one matrix product; and a build asks for each pair
-once (:func:`paired_change` remembers the last pairs). A paper-sized report (189 pairs of
-10,000 items) took minutes through scipy's resampling per metric and per table.
+draws them for the same seed and number of items, but turns each resample into a count per item
+(:mod:`harness.resampling`), so every metric of a pair is resampled by one matrix product; and a
+build asks for each pair once (:func:`paired_change` remembers the last pairs). A paper-sized
+report (189 pairs of 10,000 items) took minutes through scipy's resampling per metric and per
+table.
 """
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from harness.metrics import LOWER_IS_BETTER
 from harness.record import CellRecord
+from harness.resampling import percentile_ci, resampled_means
 
 PAIRED_METRICS = ("js", "bc", "r2")  # the distribution metrics the tables show
 
@@ -100,30 +101,8 @@ def _change(before: np.ndarray, after: np.ndarray, resampled: tuple[np.ndarray, 
     b, a = before.mean(), after.mean()
     with np.errstate(divide="ignore", invalid="ignore"):
         stats = 100.0 * sign * (resampled[1] - resampled[0]) / resampled[0]
-    low, high = np.percentile(stats, [2.5, 97.5])
-    return PairedChange(float(b), float(a), float(100.0 * sign * (a - b) / b), float(low),
-                        float(high), len(before))
+    low, high = percentile_ci(stats)
+    return PairedChange(float(b), float(a), float(100.0 * sign * (a - b) / b), low, high,
+                        len(before))
 
 
-def resampled_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
-    """(R, m) column means of ``values`` (n, m) under R resamples of its rows, drawn as
-    :func:`harness.metrics.bootstrap_ci` draws them (same seed, same batches)."""
-    return resample_counts(values.shape[0], n_resamples, seed) @ values / values.shape[0]
-
-
-@functools.lru_cache(maxsize=2)  # a corpus's pairs mostly share their number of items
-def resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """(R, n) how often each of ``n`` items is drawn in each resample (float64, read-only)."""
-    rng = np.random.default_rng(seed)
-    batch = max(1, 20_000_000 // n)
-    counts = np.empty((n_resamples, n))
-    for start in range(0, n_resamples, batch):
-        rows = min(batch, n_resamples - start)
-        index = rng.integers(0, n, (rows, n))
-        for first in range(0, rows, 64):  # at most 64 resamples' offsets in memory at once
-            part = index[first:first + 64]
-            offsets = (np.arange(len(part)) * n)[:, None]
-            flat = np.bincount((part + offsets).ravel(), minlength=len(part) * n)
-            counts[start + first:start + first + len(part)] = flat.reshape(len(part), n)
-    counts.flags.writeable = False
-    return counts

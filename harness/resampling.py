@@ -1,0 +1,109 @@
+"""The percentile bootstrap by resample counts: the item indexes scipy's paired bootstrap draws
+(:func:`harness.metrics.bootstrap_ci`, the same seed and batches), turned into how often each
+item is drawn in each resample, so that every statistic that is a sum over items (a mean, a
+confusion matrix) is resampled by one matrix product instead of gathering every resample.
+
+The intervals are scipy's: the same draws, the same percentiles; a mean differs from scipy's in
+the last bits only (the sum is taken in another order), a count (accuracy, the confusion behind
+macro-F1) not at all. A cell's metrics and the report's paired changes go through here: a
+summary of 20,000 items drew and gathered 160 million indexes through scipy.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import numpy as np
+
+CACHED_BYTES = 160 * 2**20  # a counts matrix up to this size is kept for the next statistic
+
+
+def counts_blocks(n: int, n_resamples: int, seed: int, rows: int = 64) -> Iterator[np.ndarray]:
+    """(≤ rows, n) blocks of how often each of ``n`` items is drawn in each resample, in order;
+    from the cache when the whole matrix is small enough to keep."""
+    if n_resamples * n * 8 <= CACHED_BYTES:
+        whole = _cached_counts(n, n_resamples, seed)
+        for start in range(0, n_resamples, rows):
+            yield whole[start:start + rows]
+        return
+    yield from _draw_counts(n, n_resamples, seed, rows)
+
+
+@functools.lru_cache(maxsize=2)  # a cell's metrics, or a corpus's pairs, share their item count
+def _cached_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    whole = np.concatenate(list(_draw_counts(n, n_resamples, seed, 64)))
+    whole.flags.writeable = False
+    return whole
+
+
+def _draw_counts(n: int, n_resamples: int, seed: int, rows: int) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    batch = max(1, 20_000_000 // n)  # as harness.metrics.bootstrap_ci asks scipy to batch
+    for start in range(0, n_resamples, batch):
+        index = rng.integers(0, n, (min(batch, n_resamples - start), n))
+        for first in range(0, len(index), rows):
+            part = index[first:first + rows]
+            offsets = (np.arange(len(part)) * n)[:, None]
+            flat = np.bincount((part + offsets).ravel(), minlength=len(part) * n)
+            yield flat.reshape(len(part), n).astype(np.float64)
+
+
+def resampled_sums(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """(R, m) column sums of ``values`` (n, m) under each resample of its rows."""
+    out = np.empty((n_resamples, values.shape[1]))
+    start = 0
+    for block in counts_blocks(values.shape[0], n_resamples, seed):
+        out[start:start + len(block)] = block @ values
+        start += len(block)
+    return out
+
+
+def resampled_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+    """(R, m) column means of ``values`` (n, m) under each resample of its rows."""
+    return resampled_sums(values, n_resamples, seed) / values.shape[0]
+
+
+def percentile_ci(stats: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of resampled statistics (along the first axis)."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(stats, [tail, 100 - tail], axis=0)
+    return float(low), float(high)
+
+
+def mean_cis(values: np.ndarray, n_resamples: int = 1000, seed: int = 0,
+             confidence: float = 0.95) -> list[tuple[float, float]]:
+    """Each column's mean's percentile-bootstrap CI (``values``: (n, m)); with fewer than two
+    rows, the mean itself at both ends (as :func:`harness.metrics.bootstrap_ci`)."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    if len(values) < 2:
+        means = values.mean(axis=0) if len(values) else np.full(values.shape[1], np.nan)
+        return [(float(m), float(m)) for m in means]
+    means = resampled_means(values, n_resamples, seed)
+    return [percentile_ci(means[:, j], confidence) for j in range(values.shape[1])]
+
+
+def confusion_cis(true_idx: np.ndarray, pred_idx: np.ndarray, k: int, n_resamples: int = 1000,
+                  seed: int = 0, confidence: float = 0.95
+                  ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Percentile-bootstrap CIs of accuracy and macro-F1 (over all K classes, zero division 0)
+    from each resample's confusion matrix."""
+    n = len(true_idx)
+    cells = np.zeros((n, k * k))
+    cells[np.arange(n), np.asarray(true_idx) * k + np.asarray(pred_idx)] = 1.0
+    if n < 2:  # the statistic itself at both ends, as harness.metrics.bootstrap_ci gives it
+        acc, f1 = _acc_f1(cells.sum(axis=0).reshape(1, k, k), n) if n else ([np.nan], [np.nan])
+        return (float(acc[0]), float(acc[0])), (float(f1[0]), float(f1[0]))
+    confusion = resampled_sums(cells, n_resamples, seed).reshape(n_resamples, k, k)
+    acc, f1 = _acc_f1(confusion, n)
+    return percentile_ci(acc, confidence), percentile_ci(f1, confidence)
+
+
+def _acc_f1(confusion: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and macro-F1 (over all K classes, zero division 0) of (R, K, K) confusions, as
+    :func:`harness.metrics.f1_from_indices` computes them."""
+    tp = np.diagonal(confusion, axis1=1, axis2=2)
+    denominator = confusion.sum(axis=2) + confusion.sum(axis=1)  # 2TP + FN + FP
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0).mean(axis=1)
+    return tp.sum(axis=1) / n, f1

@@ -143,7 +143,8 @@ def stage_rates(dataset, work: Path) -> None:
         lambda: _drain(chunks(dataset, lambda item: prompt, lambda rs: [True] * len(rs), None)))
     stages["chunks, memo known, no audio needed"] = timed(
         lambda: _drain(chunks(dataset, lambda item: prompt, lambda rs: [False] * len(rs), None)))
-    requests = [r for c in chunks(dataset, lambda item: prompt, lambda rs: [False] * len(rs), None)
+    requests = [r.with_audio() for c in chunks(dataset, lambda item: prompt,  # audio in memory
+                                                lambda rs: [False] * len(rs), None)
                 for r in c.requests]
     stages["generation keys"] = timed(lambda: generation_keys(model.info, requests, decoding))
     cache = GenerationCache(Path(tempfile.mkdtemp(dir=work)) / "stages.sqlite")

@@ -207,9 +207,13 @@ def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidenc
     """Percentile-bootstrap CI of ``statistic`` over items (paired when several samples).
 
     ``statistic(*resampled, axis=-1)`` must be vectorised along ``axis``, as scipy requires.
-    Uses :func:`scipy.stats.bootstrap` (batched, so 100k items stay within memory).
+    Uses :func:`scipy.stats.bootstrap`, batched so that one batch draws about
+    :data:`BATCH_INDEXES` item indexes (all resamples at once up to 2,000 items): memory stays
+    flat from there on, whatever the number of items.
     """
     from scipy.stats import bootstrap
+
+    from harness.resampling import BATCH_INDEXES
 
     n = len(samples[0])
     if n < 2:
@@ -218,7 +222,7 @@ def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidenc
         return value, value
     result = bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
                        method="percentile", paired=len(samples) > 1, vectorized=True,
-                       batch=max(1, 20_000_000 // n), rng=np.random.default_rng(seed))
+                       batch=max(1, BATCH_INDEXES // n), rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 

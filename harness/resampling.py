@@ -16,52 +16,65 @@ from collections.abc import Iterator
 
 import numpy as np
 
-CACHED_BYTES = 160 * 2**20  # a counts matrix up to this size is kept for the next statistic
+BATCH_INDEXES = 2_000_000  # item indexes one batch draws (scipy's batches in bootstrap_ci too)
+
+CACHED_BYTES = 160 * 2**20  # a counts matrix up to this size may be kept for the next pair
 
 
-def counts_blocks(n: int, n_resamples: int, seed: int, rows: int = 64) -> Iterator[np.ndarray]:
-    """(≤ rows, n) blocks of how often each of ``n`` items is drawn in each resample, in order;
-    from the cache when the whole matrix is small enough to keep."""
-    if n_resamples * n * 8 <= CACHED_BYTES:
-        whole = _cached_counts(n, n_resamples, seed)
+def counts_blocks(n: int, n_resamples: int, seed: int, rows: int = 64, keep: bool = False
+                  ) -> Iterator[np.ndarray]:
+    """(≤ rows, n) blocks of how often each of ``n`` items is drawn in each resample, in order.
+    ``keep``: keep the whole matrix for the next call with the same ``n`` where it is small
+    enough (the report's pairs; a cell's summary draws anew and holds one block at a time)."""
+    if keep and n_resamples * n * 8 <= CACHED_BYTES:
+        whole = _kept_counts(n, n_resamples, seed)
         for start in range(0, n_resamples, rows):
             yield whole[start:start + rows]
         return
     yield from _draw_counts(n, n_resamples, seed, rows)
 
 
-@functools.lru_cache(maxsize=2)  # a cell's metrics, or a corpus's pairs, share their item count
-def _cached_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    whole = np.concatenate(list(_draw_counts(n, n_resamples, seed, 64)))
+@functools.lru_cache(maxsize=1)  # a corpus's pairs mostly share their number of items
+def _kept_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    whole = np.empty((n_resamples, n))
+    start = 0
+    for block in _draw_counts(n, n_resamples, seed, 64):
+        whole[start:start + len(block)] = block
+        start += len(block)
     whole.flags.writeable = False
     return whole
 
 
 def _draw_counts(n: int, n_resamples: int, seed: int, rows: int) -> Iterator[np.ndarray]:
     rng = np.random.default_rng(seed)
-    batch = max(1, 20_000_000 // n)  # as harness.metrics.bootstrap_ci asks scipy to batch
+    batch = max(1, BATCH_INDEXES // n)  # as harness.metrics.bootstrap_ci asks scipy to batch
     for start in range(0, n_resamples, batch):
-        index = rng.integers(0, n, (min(batch, n_resamples - start), n))
+        # int32 draws the very values scipy's int64 draw gives (a test holds them equal) in half
+        # the memory
+        index = rng.integers(0, n, (min(batch, n_resamples - start), n), dtype=np.int32)
         for first in range(0, len(index), rows):
             part = index[first:first + rows]
-            offsets = (np.arange(len(part)) * n)[:, None]
+            offsets = (np.arange(len(part), dtype=np.int64) * n)[:, None]
             flat = np.bincount((part + offsets).ravel(), minlength=len(part) * n)
             yield flat.reshape(len(part), n).astype(np.float64)
 
 
-def resampled_sums(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
-    """(R, m) column sums of ``values`` (n, m) under each resample of its rows."""
+def resampled_sums(values: np.ndarray, n_resamples: int, seed: int, keep: bool = False
+                   ) -> np.ndarray:
+    """(R, m) column sums of ``values`` (n, m) under each resample of its rows (``keep``: as
+    :func:`counts_blocks`)."""
     out = np.empty((n_resamples, values.shape[1]))
     start = 0
-    for block in counts_blocks(values.shape[0], n_resamples, seed):
+    for block in counts_blocks(values.shape[0], n_resamples, seed, keep=keep):
         out[start:start + len(block)] = block @ values
         start += len(block)
     return out
 
 
-def resampled_means(values: np.ndarray, n_resamples: int, seed: int) -> np.ndarray:
+def resampled_means(values: np.ndarray, n_resamples: int, seed: int, keep: bool = False
+                    ) -> np.ndarray:
     """(R, m) column means of ``values`` (n, m) under each resample of its rows."""
-    return resampled_sums(values, n_resamples, seed) / values.shape[0]
+    return resampled_sums(values, n_resamples, seed, keep) / values.shape[0]
 
 
 def percentile_ci(stats: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:

@@ -162,3 +162,14 @@ def test_the_summary_intervals_are_scipys_percentile_bootstrap():
                           n_resamples=400, seed=3)
         assert summary[f"acc{suffix}"]["ci95"] == list(acc)
         assert summary[f"f1{suffix}"]["ci95"] == pytest.approx(list(f1), rel=1e-12)
+
+
+def test_resampled_means_over_several_batches_are_scipys():
+    """Beyond 2,000 items the draws come in batches; every batch is drawn as scipy draws it."""
+    from harness.metrics import bootstrap_ci
+    from harness.resampling import mean_cis
+
+    values = np.random.default_rng(5).uniform(size=(5_000, 2))
+    got = mean_cis(values, n_resamples=900, seed=2)
+    for column, ci in zip(values.T, got):
+        assert ci == pytest.approx(bootstrap_ci(column, n_resamples=900, seed=2), rel=1e-12)

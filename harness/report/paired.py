@@ -84,7 +84,7 @@ def _pair(base: CellRecord, cell: CellRecord, metrics: tuple[str, ...],
     for ks in groups.values():
         rows = valid[:, ks[0]]
         b, a = before[rows][:, ks], after[rows][:, ks]
-        means = resampled_means(np.hstack([b, a]), n_resamples, seed) if len(b) >= 2 else None
+        means = resampled_means(np.hstack([b, a]), n_resamples, seed, keep=True) if len(b) >= 2 else None
         for j, k in enumerate(ks):
             out[metrics[k]] = _change(b[:, j], a[:, j], None if means is None else
                                       (means[:, j], means[:, len(ks) + j]), lower[k])

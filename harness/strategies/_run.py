@@ -87,7 +87,9 @@ def iter_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *
             result.notes = chunk.notes[r.item_id] + result.notes
             results[r.item_id] = result
         done += len(chunk.ids)
-        yield [results[item_id] for item_id in chunk.ids]
+        ids = chunk.ids
+        del chunk, step  # its clips go before the next chunk is prepared
+        yield [results[item_id] for item_id in ids]
 
 
 def _offset(progress: Callable[[int], None] | None, before: int) -> Callable[[int], None] | None:

@@ -64,11 +64,16 @@ def chunks(dataset: Dataset, prompt_for: Prompt, needs_audio: NeedsAudio,
                 _readers(readers) as reader:
             ahead: Future[Chunk] | None = None
             for start in range(0, len(dataset), size):
-                part = dataset[start:start + size]
-                current, ahead = ahead, ahead_pool.submit(prepare, part, prompt_for, needs_audio,
-                                                          cache, reader)
-                if current is not None:
-                    yield current.result()
+                # the chunk handed out last is dropped by now (here and, if the caller lets go
+                # of it before asking for the next, there): two chunks' clips at most are held
+                following = ahead_pool.submit(prepare, dataset[start:start + size], prompt_for,
+                                              needs_audio, cache, reader)
+                if ahead is not None:
+                    ready, ahead = ahead, following
+                    yield ready.result()
+                    del ready
+                else:
+                    ahead = following
             if ahead is not None:
                 yield ahead.result()
     finally:

@@ -104,7 +104,7 @@ class CellMetrics:
                    dict(data.get("alpha_sensitivity", {})))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a record holds one per item: no __dict__ each
 class ItemRecord:
     """One item's prediction (None when invalid) and how it came about; for an invalid item,
     ``answer`` keeps what the model said (its first candidate, cut at 2,000 characters: a
@@ -291,7 +291,9 @@ def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:
     if record.evidence is not None:
         _write_items(record, items_path(path))
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(record_text(record))
+    with open(tmp, "w", encoding="utf-8") as f:
+        for part in record_parts(record):
+            f.write(part)
     tmp.replace(path)
     return path
 
@@ -299,15 +301,17 @@ def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:
 ITEMS_MARK = '\n "items": ['  # where a record file's summary ends and its items begin
 
 
-def record_text(record: CellRecord) -> str:
-    """The record's file: the summary indented, then the items' scores as columns on one line
+def record_parts(record: CellRecord) -> Iterator[str]:
+    """The record's file, in pieces to write one after the other (a 100,000-item record is never
+    one string): the summary indented, then the items' scores as columns on one line
     (:mod:`harness.score_columns`, which the report reads without the items), then the items,
     one compact line each (written by json's C encoder: indenting them took 80 ms per 1,000)."""
     head = json.dumps(record.to_json(items=False), indent=1)
-    columns = json.dumps(record.score_columns().to_json())
-    items = ",\n  ".join(json.dumps(item.to_json()) for item in record.items)
-    body = f"\n  {items}\n ]" if items else "]"
-    return f'{head[:-2]},\n "item_scores": {columns},{ITEMS_MARK}{body}\n}}'
+    yield f'{head[:-2]},\n "item_scores": {json.dumps(record.score_columns().to_json())},'
+    yield ITEMS_MARK
+    for n, item in enumerate(record.items):
+        yield f'{"," if n else ""}\n  {json.dumps(item.to_json())}'
+    yield "\n ]\n}" if record.items else "]\n}"
 
 
 def read_summary(path: str | os.PathLike[str]) -> CellRecord:
@@ -335,7 +339,7 @@ def read_summary(path: str | os.PathLike[str]) -> CellRecord:
 
 def _summary_text(path: Path, block: int = 1 << 20) -> str | None:
     """The file's text before :data:`ITEMS_MARK` (without the comma before it), or None when
-    the mark is not there, the file does not end as :func:`record_text` ends it (cut short), or
+    the mark is not there, the file does not end as :func:`record_parts` ends it (cut short), or
     it cannot be read as text: it is read whole then, and judged whole."""
     parts: list[str] = []
     try:

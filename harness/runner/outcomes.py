@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from harness.data import Dataset
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a cell holds one per item: no __dict__ each
 class Outcome:
     """One item's result without its candidates: the prediction, how it came about, and what
     the cell's summary and record read of the candidates (computed before they are dropped).

@@ -286,12 +286,19 @@ def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Deco
     for start in range(0, len(missing), chunk):
         part = missing[start:start + chunk]
         fresh = _generate_read(model, [requests[i] for i in part], decoding)
-        cache.put_many("generation", model.info.name,
-                       [(keys[i], _encode(g)) for i, g in zip(part, fresh) if g.error is None])
+        put_generations(cache, model, [(keys[i], g) for i, g in zip(part, fresh)])
         out.update((keys[i], g) for i, g in zip(part, fresh))
         if progress is not None:
             progress(len(keys) - len(missing) + start + len(part))
     return [out[k] if k in out else found[k] for k in keys]
+
+
+def put_generations(cache: GenerationCache, model: ModelAPI,
+                    pairs: Iterable[tuple[str, Generation]]) -> bool:
+    """Store generations under their keys; failed ones are not stored (a rerun tries them
+    again). False when the cache could not store them (see :meth:`GenerationCache.put_many`)."""
+    return cache.put_many("generation", model.info.name,
+                          [(key, _encode(g)) for key, g in pairs if g.error is None])
 
 
 def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: Sequence[str],

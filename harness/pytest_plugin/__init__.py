@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from harness.pytest_plugin.fixtures import RUN_DIR, cell_snapshot, grid_worker, run_cell
+from harness.pytest_plugin.fixtures import PLANS, RUN_DIR, cell_snapshot, grid_worker, run_cell
 from harness.pytest_plugin.options import (
     add_options,
     check_run_options,
@@ -100,6 +100,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--shard"):
         select_shard(config, items, config.getoption("--shard"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """With ``--plan on``: which strategies each model runs on each corpus in this session (the
+    selected cells; a worker plans only the groups it is sent)."""
+    config = session.config
+    if setting(config, "plan") != "on":
+        return
+    plans: dict[tuple[str, str], list[str]] = {}
+    for item in session.items:
+        cell = getattr(getattr(item, "callspec", None), "params", {}).get("cell")
+        if isinstance(cell, Cell) and cell.kind != "chance":
+            plans.setdefault((cell.model, cell.dataset), []).append(cell.strategy)
+    config.stash[PLANS] = {key: tuple(value) for key, value in plans.items()}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -19,6 +19,7 @@ from harness.runner.grid import Cell
 
 RUN_DIR = pytest.StashKey[Path]()
 REGRESSION = pytest.StashKey[dict[str, Any]]()  # per item: the record, the gate's and snapshot's findings
+PLANS = pytest.StashKey[dict[tuple[str, str], tuple[str, ...]]]()  # --plan on: strategies per (model, corpus)
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +29,8 @@ def grid_worker(request: pytest.FixtureRequest):
 
     config = request.config
     worker = GridWorker(config.stash[RUN_DIR], Path(setting(config, "cache_dir")),
-                        config.stash.get(GRID, None), corpus_roots(config))
+                        config.stash.get(GRID, None), corpus_roots(config),
+                        plans=config.stash.get(PLANS, {}))
     yield worker
     worker.close()
 

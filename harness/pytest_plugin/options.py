@@ -18,6 +18,7 @@ from harness.runner.grid import GridConfig
 GRID = pytest.StashKey[GridConfig]()
 CORPUS_ROOTS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT", "crema_d": "CREMA_D_ROOT"}
 GROUP_BY = ("auto", "model-dataset", "decoding", "model", "cell")
+CHOICES = {"group_by": GROUP_BY, "plan": ("on", "off")}
 # settings with an ini default: name -> (help, default); the command line's --<name> wins
 SETTINGS = {
     "models": ("comma-separated models (default: the grid module's)", None),
@@ -29,6 +30,10 @@ SETTINGS = {
     "cache_dir": ("the generation cache's folder (a local disk: not NFS/SMB)", ".cache/harness"),
     "group_by": ("what one xdist worker runs together: auto (model-dataset, or decoding with "
                  "several GPUs), model-dataset, decoding, model or cell", "auto"),
+    "plan": ("on: the first cell of a model on a corpus runs every selected strategy's model "
+             "calls as one plan (each clip read once for all; a backend taking several decodings "
+             "at once prefills each clip once), the others read the cache; off: each cell alone",
+             "off"),
     **{f"{corpus}_root": (f"the {corpus} root (default: ${env}, else the bundled copy)", None)
        for corpus, env in CORPUS_ROOTS.items()},
 }
@@ -43,7 +48,7 @@ def add_options(parser: pytest.Parser) -> None:
         flag = f"--{name.replace('_', '-')}"
         group.addoption(flag, default=None, help=f"{text} [ini: harness_{name}]",
                         type=int if name == "limit" else str,
-                        choices=GROUP_BY if name == "group_by" else None)
+                        choices=CHOICES.get(name))
         parser.addini(f"harness_{name}", text, default=None)
     for name, text in LISTS.items():
         group.addoption(f"--{name.replace('_', '-')}", action="append", default=[],
@@ -212,6 +217,23 @@ def check_settings(config: pytest.Config) -> None:
         from harness.pytest_plugin.scheduling import parse_shard
 
         parse_shard(config.getoption("--shard"))
+    _check_plan(config)
+
+
+def _check_plan(config: pytest.Config) -> None:
+    """``plan`` is on or off; on, it needs each model's cells on a corpus on one worker."""
+    plan = setting(config, "plan")
+    if plan not in CHOICES["plan"]:
+        raise pytest.UsageError(f"harness_plan = {plan!r}: choose on or off")
+    if plan == "on" and config.getoption("numprocesses", default=None):
+        from harness.pytest_plugin.scheduling import auto_group_by, gpu_ids
+
+        by = setting(config, "group_by")
+        by = auto_group_by(len(gpu_ids())) if by == "auto" else by
+        if by not in ("model-dataset", "model"):
+            raise pytest.UsageError(f"--plan on with --group-by {by}: a model's cells on a corpus "
+                                    "would be spread over workers, each running the whole plan; "
+                                    "use --group-by model-dataset or model")
 
 
 def check_run_options(config: pytest.Config) -> None:

@@ -28,16 +28,21 @@ class GridWorker:
         cache_dir: The generation cache's folder.
         grid: The grid being run (its seed, limit and verifiers).
         roots: Corpus roots given on the command line (None: the environment or the fixture).
+        plans: Per (model, corpus), the strategies to run as one plan when the first of their
+            cells runs (:mod:`harness.runner.plan`); the cells then read the cache.
     """
 
     def __init__(self, run_dir: Path, cache_dir: Path, grid: GridConfig | None = None,
-                 roots: Mapping[str, str | None] | None = None) -> None:
+                 roots: Mapping[str, str | None] | None = None,
+                 plans: Mapping[tuple[str, str], tuple[str, ...]] | None = None) -> None:
         self.run_dir, self.cache_dir = Path(run_dir), Path(cache_dir)
         self.grid = grid or GridConfig(models=())
         self.roots = dict(roots or {})
+        self.plans = dict(plans or {})
         self._models: dict[str, Any] = {}
         self._datasets: dict[str, Any] = {}
         self._cache: Any = None
+        self._planned: dict[tuple[str, str], tuple[Any, str]] = {}  # -> (PlanReport, first cell)
 
     @property
     def cache(self):
@@ -99,6 +104,7 @@ class GridWorker:
         progress = Progress(cell.id, len(dataset), progress_sink) if progress_sink else None
         cache = None if cell.kind == "chance" else self.cache  # a baseline needs no cache
         try:
+            plan = self._plan(cell, model, dataset, progress_sink)
             record = evaluate(model, dataset, cell.strategy, verifier=verifier, cache=cache,
                               config=self.grid.strategy_config(),
                               progress=progress,
@@ -111,7 +117,33 @@ class GridWorker:
                     self._models[name] = CellSkipped(f"stopped: {exc}")
             raise
         record = dataclasses.replace(record, cell=cell.id, model=cell.model)
+        if plan is not None:
+            record = _with_plan(record, cell, *plan)
         return record, write_record(record, self.run_dir)
+
+    def _plan(self, cell: Cell, model, dataset, progress_sink) -> tuple[Any, str] | None:
+        """The plan of the cell's model on its corpus (run now if this is its first cell), and
+        the cell it ran in; None without one."""
+        from harness.runner.plan import run_plan
+        from harness.runner.progress import Progress
+
+        key = (cell.model, cell.dataset)
+        if key not in self.plans or cell.kind == "chance":
+            return None
+        if key not in self._planned:
+            strategies = self.plans[key]
+            verifier = None
+            if any(get_strategy(s).needs_verifier for s in strategies):
+                try:
+                    verifier = self.model(self.grid.verifier_for(cell.model))
+                except (CellSkipped, ValueError):
+                    verifier = None  # the verifier strategies are left out; their cells skip
+            progress = (Progress(f"{cell.model}-{cell.dataset} plan ({', '.join(strategies)})",
+                                 len(dataset), progress_sink) if progress_sink else None)
+            report = run_plan(model, dataset, strategies, config=self.grid.strategy_config(),
+                              cache=self.cache, verifier=verifier, progress=progress)
+            self._planned[key] = (report, cell.id)
+        return self._planned[key]
 
     def votes(self, dataset: str) -> dict[str, np.ndarray]:
         """Annotator votes per item id of a loaded corpus."""
@@ -132,6 +164,17 @@ class GridWorker:
         if not path.is_file():
             return None
         return gate(record, self.votes(record.dataset), path, tolerance, seed=self.grid.seed)
+
+
+def _with_plan(record: CellRecord, cell: Cell, report: Any, ran_in: str) -> CellRecord:
+    """The record with its share of the plan: the plan's seconds for its strategy added to its
+    own (which then only read the cache), and what the plan was in its metadata."""
+    share = report.seconds.get(cell.strategy, 0.0)
+    plan = {"strategies": sorted(report.seconds), "ran_in_cell": ran_in, "seconds": share,
+            "left_out": dict(report.left_out)}
+    return dataclasses.replace(record, seconds=record.seconds + share,
+                               gpu_seconds=record.gpu_seconds + share if record.gpu_seconds else 0.0,
+                               meta={**record.meta, "plan": plan})
 
 
 def _or_raise(value: Any) -> Any:

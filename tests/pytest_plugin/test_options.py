@@ -19,6 +19,8 @@ NO_CACHE = ("-p", "no:cacheprovider")
     (("--prompts", "papr"), "*unknown prompt set 'papr'; did you mean 'paper'*"),
     (("--model-arg", "dtype=float16"), "*--model-arg 'dtype=float16': expected MODEL.NAME=VALUE*"),
     (("--shard", "3/2"), "*--shard '3/2': expected I/N with 1 <= I <= N*"),
+    (("-n", "2", "--plan", "on", "--group-by", "cell"),
+     "*--plan on with --group-by cell: a model's cells on a corpus would be spread over workers*"),
 ])
 def test_a_mistake_is_one_usage_error_before_anything_runs(pytester, args, message):
     grid_project(pytester)
@@ -72,3 +74,28 @@ def test_model_arguments_reach_the_model_and_a_wrong_one_fails_its_cells(pyteste
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*tiny-qwen2-audio: model arguments {'long_audio': 'wrap'}: "
                                  "long_audio must be one of*"])
+
+
+def test_with_a_plan_the_first_cell_runs_every_strategy_and_the_records_are_the_same(pytester):
+    pytester.makepyfile(test_grid="""
+        from harness.runner import GridConfig
+        GRID = GridConfig(models=("tiny-qwen2-audio",), datasets=("crema_d",),
+                          strategies=("base", "bon", "w-bon", "sample-n"), limit=5)
+
+        def test_cell(cell, run_cell):
+            run_cell(cell)
+    """)
+    records = {}
+    for plan in ("off", "on"):
+        result = pytester.runpytest_subprocess("--plan", plan, "--cache-dir", f"cache-{plan}",
+                                               "--report-dir", f"reports-{plan}", *NO_CACHE)
+        result.assert_outcomes(passed=4)
+        [run] = sorted((pytester.path / f"reports-{plan}").iterdir())
+        records[plan] = {p.stem: json.loads(p.read_text())
+                         for p in (run / "cells").glob("*.json")}
+    for cell, planned in records["on"].items():
+        alone = records["off"][cell]
+        assert planned["items"] == alone["items"] and planned["metrics"] == alone["metrics"], cell
+        assert planned["meta"]["plan"]["ran_in_cell"] == "tiny-qwen2-audio-crema_d-base"
+        assert planned["meta"]["plan"]["strategies"] == ["base", "bon", "sample-n", "w-bon"]
+        assert "plan" not in alone["meta"]

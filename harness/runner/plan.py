@@ -1,0 +1,139 @@
+"""A model's plan over one corpus: every strategy a grid asks of it, a chunk of items at a time.
+
+Each chunk's clips are read once for all the strategies; the strategies that read the same prompt
+(``base``, ``bon``/``w-bon``, ``alm-v``/``w-alm-v``, ``sample-n``) have their decodings asked
+together of a backend that can take them together (``generate_many(requests, decodings)``:
+one prefill per clip for all of them), any other backend is asked one decoding at a time; then
+each strategy's own pass (its verifier included) runs on the chunk. Everything goes through the
+generation cache, keyed per decoding as always, and nothing else is kept: the strategies' cells
+then run from the cache, with results identical to running each strategy alone (a test holds
+them equal).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from harness.cache import GenerationCache, generation_keys, put_generations
+from harness.data.problems import DataError
+from harness.models.api import Decoding, DecodingUnsupported, ModelAPI, Request
+from harness.strategies import (
+    RunContext,
+    Strategy,
+    StrategyConfig,
+    StrategyUnsupported,
+    check_supported,
+    get_strategy,
+)
+from harness.strategies._stream import chunks
+
+if TYPE_CHECKING:
+    from harness.data import Dataset
+
+
+@dataclass
+class PlanReport:
+    """What a plan did: seconds spent per strategy (its share of each chunk), and the
+    strategies it left out with the reason (their cells say it again when they run)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+def run_plan(model: ModelAPI, dataset: Dataset, strategies: Sequence[str | Strategy], *,
+             config: StrategyConfig, cache: GenerationCache, verifier: ModelAPI | None = None,
+             progress: Callable[[int], None] | None = None) -> PlanReport:
+    """Fill ``cache`` with what ``strategies`` need of ``model`` on ``dataset``, chunk by chunk
+    (see the module's docstring); ``progress(items done)`` after each chunk."""
+    report = PlanReport()
+    runnable = []
+    for s in (get_strategy(s) if isinstance(s, str) else s for s in strategies):
+        try:
+            check_supported(s, model, verifier)
+            runnable.append(s)
+        except StrategyUnsupported as exc:
+            report.left_out[s.name] = str(exc)
+    context = RunContext(dataset, config, cache, verifier)
+    by_id = {item.id: item for item in dataset}
+
+    def prompted(s: Strategy, requests: Sequence[Request]) -> list[Request]:
+        return [replace(r, prompt=s.prompt(dataset.name, by_id[r.item_id].transcript,
+                                           dataset.labels, config.prompts)) for r in requests]
+
+    def needs_audio(requests: Sequence[Request]) -> list[bool]:
+        need = [False] * len(requests)
+        for s in runnable:
+            keys = s.first_keys(model, prompted(s, requests), context)
+            missing = cache.missing(keys)
+            need = [n or key in missing for n, key in zip(need, keys)]
+        return need
+
+    done = 0
+    for chunk in chunks(dataset, lambda item: "", needs_audio, cache):
+        _together(model, runnable, chunk.requests, prompted, context, report)
+        for s in list(runnable):
+            start = time.perf_counter()
+            try:
+                s.results(model, prompted(s, chunk.requests), context)
+            except (StrategyUnsupported, DecodingUnsupported) as exc:
+                runnable.remove(s)
+                report.left_out[s.name] = str(exc)
+            report.seconds[s.name] = report.seconds.get(s.name, 0.0) + time.perf_counter() - start
+        done += len(chunk.ids)
+        del chunk  # its clips go before the next chunk is prepared
+        if progress is not None:
+            progress(done)
+    return report
+
+
+def _together(model: ModelAPI, runnable: list[Strategy], requests: Sequence[Request],
+              prompted, context: RunContext, report: PlanReport) -> None:
+    """Ask a backend with ``generate_many`` for each prompt's decodings at once, storing what
+    the cache lacks; the seconds are shared out among the strategies asked."""
+    generate_many = getattr(model, "generate_many", None)
+    if generate_many is None or not requests:
+        return
+    groups: dict[str, list[Strategy]] = {}
+    for s in runnable:
+        if s.name != "readout":  # its first call is the label scores, not a generation
+            template = s.prompt(context.dataset.name, "{transcript}", context.dataset.labels,
+                                context.config.prompts)
+            groups.setdefault(template, []).append(s)
+    for group in groups.values():
+        decodings = list(dict.fromkeys(s.decoding(context.config, context.dataset.labels)
+                                       for s in group))
+        if len(decodings) < 2:
+            continue
+        start = time.perf_counter()
+        _generate_many(model, generate_many, prompted(group[0], requests), decodings,
+                       context.cache)
+        for s in group:
+            report.seconds[s.name] = (report.seconds.get(s.name, 0.0)
+                                      + (time.perf_counter() - start) / len(group))
+
+
+def _generate_many(model: ModelAPI, generate_many, requests: Sequence[Request],
+                   decodings: list[Decoding], cache: GenerationCache | None) -> None:
+    """The requests any decoding lacks, through ``generate_many``; only the missing entries
+    are stored (an entry already cached is never replaced)."""
+    if cache is None:
+        return
+    keys = {d: generation_keys(model.info, requests, d) for d in decodings}
+    missing = {d: cache.missing(k) for d, k in keys.items()}
+    wanted, ready = [], []
+    for i in range(len(requests)):
+        if any(keys[d][i] in missing[d] for d in decodings):
+            try:
+                ready.append(requests[i].with_audio())
+                wanted.append(i)
+            except DataError:
+                continue  # the strategies' own pass records the clip's error on its item
+    if not wanted:
+        return
+    answers = generate_many(ready, decodings)
+    for d, generations in zip(decodings, answers):
+        put_generations(cache, model, [(keys[d][i], g) for i, g in zip(wanted, generations)
+                                       if keys[d][i] in missing[d]])

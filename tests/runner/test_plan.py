@@ -1,0 +1,97 @@
+"""A model's plan fills the cache so that every strategy's cell then gives what it gives alone;
+each clip is read once for all the strategies; a backend that takes several decodings at once
+is asked for them together."""
+
+import json
+
+import harness.strategies._stream as stream
+from harness.cache import GenerationCache
+from harness.data import audio as audio_module
+from harness.data import load_dataset
+from harness.models.api import Capabilities
+from harness.runner.evaluate import evaluate
+from harness.runner.plan import run_plan
+from harness.strategies import StrategyConfig, strategy_names
+from tests.fakes import ScriptedModel
+from tests.strategies.test_stream import answers, model
+
+
+def comparable(record):
+    data = record.to_json()
+    for key in ("seconds", "gpu_seconds"):
+        data.pop(key)
+    data["meta"].pop("finished")
+    return json.dumps(data, sort_keys=True), list(record.evidence.json_lines())
+
+
+def test_cells_after_the_plan_are_the_cells_run_alone(tmp_path):
+    from harness.models import get_model
+
+    tiny = get_model("tiny-qwen2-audio")
+    dataset, config = load_dataset("crema_d")[:5], StrategyConfig(max_new_tokens=24)
+    planned = GenerationCache(tmp_path / "planned.sqlite")
+    report = run_plan(tiny, dataset, strategy_names(), config=config, cache=planned, verifier=tiny)
+    assert set(report.seconds) == set(strategy_names()) and not report.left_out
+    rows = len(planned)
+    for name in strategy_names():
+        after = evaluate(tiny, dataset, name, verifier=tiny, config=config, cache=planned,
+                         n_resamples=20)
+        alone = evaluate(tiny, dataset, name, verifier=tiny, config=config, n_resamples=20,
+                         cache=GenerationCache(tmp_path / f"{name}.sqlite"))
+        assert comparable(after) == comparable(alone), name
+    assert len(planned) == rows  # the cells found everything the plan had stored
+
+
+def test_each_clip_is_read_once_for_every_strategy(monkeypatch):
+    dataset = load_dataset("crema_d")
+    reads = []
+    real = audio_module.read_audio
+    monkeypatch.setattr(stream, "read_audio", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    run_plan(model(), dataset, ["base", "bon", "sample-n", "readout"], config=StrategyConfig(),
+             cache=GenerationCache())
+    assert sorted(reads) == sorted(item.audio_path for item in dataset)
+
+
+class TogetherModel(ScriptedModel):
+    """Takes several decodings at once; counts what it is asked."""
+
+    def __init__(self):
+        super().__init__(answers)
+        self.together, self.alone = [], 0
+
+    def generate_many(self, requests, decodings):
+        self.together.append((len(requests), len(decodings)))
+        return [ScriptedModel.generate(self, requests, d) for d in decodings]
+
+    def generate(self, requests, decoding):
+        self.alone += 1
+        return ScriptedModel.generate(self, requests, decoding)
+
+
+def test_a_backend_that_takes_decodings_together_is_asked_once_per_chunk(tmp_path):
+    dataset = load_dataset("crema_d")
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    together = TogetherModel()
+    report = run_plan(together, dataset, ["base", "bon", "w-bon", "sample-n", "cot"],
+                      config=StrategyConfig(), cache=cache)
+    assert together.together == [(len(dataset), 3)]  # greedy, beam-5, sample-5: one call
+    assert together.alone == 1  # cot's prompt is its own
+    assert set(report.seconds) == {"base", "bon", "w-bon", "sample-n", "cot"}
+    again = ScriptedModel(answers)
+    for name in ("base", "bon", "w-bon", "sample-n"):
+        alone = evaluate(model(), dataset, name, n_resamples=10)
+        assert evaluate(again, dataset, name, cache=cache, n_resamples=10).metrics == alone.metrics
+    assert again.requests == 0
+
+
+def test_a_strategy_the_model_cannot_run_is_left_out_with_its_reason():
+    no_beams = ScriptedModel(answers, capabilities=Capabilities(beam_search=False))
+    report = run_plan(no_beams, load_dataset("crema_d")[:4], ["base", "bon"],
+                      config=StrategyConfig(), cache=GenerationCache())
+    assert set(report.seconds) == {"base"} and "beam_search" in report.left_out["bon"]
+
+
+def test_verifier_strategies_without_a_verifier_are_left_out():
+    report = run_plan(model(), load_dataset("crema_d")[:3], ["alm-v", "base"],
+                      config=StrategyConfig(), cache=GenerationCache())
+    assert "verifier" in report.left_out["alm-v"] and "base" in report.seconds

@@ -172,6 +172,14 @@ def share_cores() -> None:
         torch.set_num_threads(threads)
 
 
+def _torch_or_none() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
 @contextlib.contextmanager
 def cores_while_running(folder: Path, worker: str) -> Iterator[None]:
     """A local-model cell on an xdist worker takes cores // (local-model cells running now) torch
@@ -181,7 +189,10 @@ def cores_while_running(folder: Path, worker: str) -> Iterator[None]:
     mark = folder / worker
     mark.touch()
     try:
-        torch = sys.modules.get("torch")
+        # a local model's first cell imports torch itself, after this: import it now, or that
+        # cell would run on the worker's share while later ones run on these threads, and its
+        # results would differ from theirs in the last bits (float sums in another order)
+        torch = sys.modules.get("torch") or _torch_or_none()
         if torch is not None and "OMP_NUM_THREADS" not in _USER_SET:
             running = max(1, sum(1 for _ in folder.iterdir()))
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // running))

@@ -165,7 +165,7 @@ def stage_rates(dataset, work: Path) -> None:
 
 def peak_memory(work: Path, sizes: list[int]) -> None:
     print("\npeak resident memory of one cold w-bon cell (evaluate + record written), a fresh "
-          "process each: the whole process (corpus loading included), and the cell alone:")
+          "process each: the whole process (corpus loading included), and while the cell ran:")
     peaks = {}
     for size in sizes:
         root = corpus(work, size)
@@ -173,11 +173,11 @@ def peak_memory(work: Path, sizes: list[int]) -> None:
                               "--work", str(work)], capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
         peaks[size] = result
-        print(f"  {size:7,} items: {result['peak_mib']:5.0f} MiB peak, the cell alone "
+        print(f"  {size:7,} items: {result['peak_mib']:5.0f} MiB peak, while the cell ran "
               f"{result['cell_peak_mib']:5.0f} MiB; {result['rate']:6,.0f} utt/s for the cell")
     if len(peaks) > 1:
         small, large = min(peaks), max(peaks)
-        for key, what in (("peak_mib", "whole process"), ("cell_peak_mib", "the cell alone")):
+        for key, what in (("peak_mib", "whole process"), ("cell_peak_mib", "while the cell ran")):
             print(f"  ratio {large:,} / {small:,} items, {what}: "
                   f"{peaks[large][key] / peaks[small][key]:.2f}x (target <= 1.5x)")
 
@@ -200,7 +200,7 @@ def reset_peak() -> None:
 
 def child(root: Path, work: Path) -> None:
     """One cold w-bon cell on ``root``; prints, as JSON, the peak RSS of the whole process and of
-    the cell alone (after loading the corpus), and the cell's rate."""
+    while the cell ran (the corpus loaded already), and the cell's rate."""
     from harness.cache import GenerationCache
     from harness.data import load_dataset
     from harness.record import write_record

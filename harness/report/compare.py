@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.record import RecordError, read_record
+from harness.record import RecordError, read_summary
 from harness.runner.gating import GATED, MetricChange, paired_changes
+from harness.score_columns import ScoreColumns
 
 Scores = dict[str, dict[str, float]]  # item id -> metric -> value
 
@@ -28,10 +29,10 @@ def item_scores_of(folder: Path) -> dict[str, Scores]:
         out = {}
         for path in sorted((folder / "cells").glob("*.json")):
             try:
-                record = read_record(path)
+                record = read_summary(path)  # the scores' columns, not the item lines
             except RecordError:
                 continue  # the run's own report names it
-            out[record.cell] = {i.id: dict(i.scores) for i in record.items if i.scores}
+            out[record.cell] = _by_item(record.score_columns())
         return out
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not files:
@@ -45,6 +46,17 @@ def item_scores_of(folder: Path) -> dict[str, Scores]:
                                  if i.get("scores")}
         except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CompareError(f"{path}: not a baseline file ({type(exc).__name__}: {exc})") from None
+    return out
+
+
+def _by_item(columns: ScoreColumns) -> Scores:
+    """Each scored item's scores by id (an item with no score is left out, as in the record)."""
+    values = {m: column.tolist() for m, column in columns.values.items()}
+    out: Scores = {}
+    for n, item in enumerate(columns.ids):
+        scores = {m: column[n] for m, column in values.items() if column[n] == column[n]}
+        if scores:
+            out[item] = scores
     return out
 
 

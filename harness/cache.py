@@ -51,32 +51,9 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
-MOUNTS = "/proc/mounts"
-# SQLite's WAL mode needs shared memory between the processes using a file, which network file
-# systems do not give (https://www.sqlite.org/wal.html): a cache there can be corrupted
-NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs", "ceph",
-                       "fuse.ceph", "glusterfs", "fuse.glusterfs", "lustre", "gpfs", "beegfs", "afs"}
-
-
-def filesystem_type(path: Path) -> str | None:
-    """The type of the file system holding ``path`` (from /proc/mounts; None where unknown)."""
-    try:
-        mounts = Path(MOUNTS).read_text().splitlines()
-    except OSError:
-        return None
-    target, best, kind = str(path.resolve()), "", None
-    for line in mounts:
-        fields = line.split()
-        if len(fields) < 3:
-            continue
-        point = fields[1].replace("\\040", " ")
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > len(best):
-            best, kind = point, fields[2]
-    return kind
-
-
 def _refuse_network_filesystem(path: Path) -> None:
+    from harness.filesystems import NETWORK_FILESYSTEMS, filesystem_type
+
     kind = filesystem_type(path.parent)
     if kind in NETWORK_FILESYSTEMS:
         raise CacheError(f"{path}: on a {kind} file system; SQLite's write-ahead log needs memory "

@@ -147,11 +147,11 @@ def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
 
 
 def test_a_cache_on_a_network_file_system_is_refused(tmp_path, monkeypatch):
-    import harness.cache as cache_module
+    import harness.filesystems as filesystems
 
     mounts = tmp_path / "mounts"
     mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/export {tmp_path}/shared nfs4 rw 0 0\n")
-    monkeypatch.setattr(cache_module, "MOUNTS", str(mounts))
+    monkeypatch.setattr(filesystems, "MOUNTS", str(mounts))
     GenerationCache(tmp_path / "local" / "generations.sqlite").close()
     with pytest.raises(CacheError, match="on a nfs4 file system.*local disk.*harness.cache merge"):
         GenerationCache(tmp_path / "shared" / "cache" / "generations.sqlite")

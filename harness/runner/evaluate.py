@@ -155,10 +155,7 @@ def _item_records(outcomes: Sequence[Outcome], per_item: dict[int, dict[str, flo
                   ) -> tuple[ItemRecord, ...]:
     """Each item's record; a valid item's carries its per-item metrics and accuracy, which the
     report pairs across strategies and the gate and ``compare`` pair across runs."""
-    return tuple(ItemRecord(o.item_id, None if o.probs is None else tuple(o.probs.tolist()),
-                            o.rule, o.reason, o.error, o.tokens, o.notes, o.answer,
-                            per_item.get(i), o.weight_max, o.weight_entropy)
-                 for i, o in enumerate(outcomes))
+    return tuple(dataclasses.replace(o.row, scores=per_item.get(i)) for i, o in enumerate(outcomes))
 
 
 def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
@@ -181,13 +178,13 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
     pred = np.array([o.probs if o.valid else np.full(k, np.nan) for o in outcomes]).reshape(-1, k)
     summary = metrics.summarize(dataset.votes, pred, n_resamples=n_resamples, seed=seed)
     summary["rules"] = {str(rule): n for rule, n in
-                        Counter(o.rule for o in outcomes if o.error is None).items()}
-    summary["errors"] = sum(o.error is not None for o in outcomes)
-    summary["noted"] = sum(bool(o.notes) for o in outcomes)
+                        Counter(o.row.rule for o in outcomes if o.row.error is None).items()}
+    summary["errors"] = sum(o.row.error is not None for o in outcomes)
+    summary["noted"] = sum(bool(o.row.notes) for o in outcomes)
     summary["no_transcript"] = sum(not item.transcript.strip() for item in dataset)
     summary["verifier_unscored"] = sum(o.verifier_unscored for o in outcomes)
     summary["bins"] = _bins(dataset, scores or item_scores(dataset, outcomes), entropy_bins)
-    summary["tokens"] = int(sum(o.tokens for o in outcomes))
+    summary["tokens"] = int(sum(o.row.tokens for o in outcomes))
     if any(o.alpha_preds is not None for o in outcomes):  # a w-bon cell
         summary["alpha_sensitivity"] = alpha_sensitivity(dataset, outcomes)
     costs = [o.cost for o in outcomes if o.has_usage]

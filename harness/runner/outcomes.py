@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.record import ItemEvidence
+from harness.record import ItemEvidence, ItemRecord
 from harness.strategies import ItemResult
 
 if TYPE_CHECKING:
@@ -25,28 +25,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)  # a cell holds one per item: no __dict__ each
 class Outcome:
-    """One item's result without its candidates: the prediction, how it came about, and what
-    the cell's summary and record read of the candidates (computed before they are dropped).
+    """One item's result without its candidates: its row of the record (the per-item scores
+    are added once the whole cell is known), its prediction as an array, and what the cell's
+    summary reads of the candidates (computed before they are dropped).
 
     Attributes:
-        answer: An invalid item's first candidate (cut at 2,000 characters), else None.
-        weight_max, weight_entropy: A mixture's largest weight and its weights' entropy (bits).
+        row: The item's :class:`~harness.record.ItemRecord`, without its scores.
+        probs: The prediction, or None when the item is invalid.
         verifier_unscored: Candidates the verifier gave no score.
         alpha_preds: For a W-BoN item with a usable beam, its mixture under each choice of α
             (``ALPHAS`` order, τ = 1), else None.
-        cost: The item's estimated cost in USD; None when unknown, absent for a local model.
+        has_usage, cost: Whether the item reported usage, and its estimated cost in USD (None
+            when unknown).
     """
 
-    item_id: str
+    row: ItemRecord
     probs: np.ndarray | None
-    rule: str | None = None
-    reason: str = ""
-    error: str | None = None
-    tokens: int = 0
-    notes: tuple[str, ...] = ()
-    answer: str | None = None
-    weight_max: float | None = None
-    weight_entropy: float | None = None
     verifier_unscored: int = 0
     alpha_preds: np.ndarray | None = None
     has_usage: bool = False
@@ -63,8 +57,10 @@ def outcome(result: ItemResult | Outcome) -> Outcome:
         return result
     answer = (result.candidates[0]["text"][:2000]
               if result.probs is None and result.candidates else None)
-    return Outcome(result.item_id, result.probs, result.rule, result.reason, result.error,
-                   result.tokens, tuple(result.notes), answer, *_weight_stats(result),
+    probs = None if result.probs is None else tuple(np.asarray(result.probs).tolist())
+    row = ItemRecord(result.item_id, probs, result.rule, result.reason, result.error,
+                     result.tokens, tuple(result.notes), answer, None, *_weight_stats(result))
+    return Outcome(row, result.probs,
                    sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
                    _alpha_preds(result), bool(result.usage), result.usage.get("cost_usd"))
 

@@ -39,12 +39,13 @@ def test_an_outcome_keeps_what_the_record_reads_of_the_candidates():
     cands = [{"text": "nonsense " * 500, "valid": False, "verifier_score": None},
              {"text": "{}", "valid": False}]
     failed = outcome(ItemResult("a", candidates=cands, usage={"cost_usd": 0.5}))
-    assert failed.answer == ("nonsense " * 500)[:2000] and failed.verifier_unscored == 1
+    assert failed.row.answer == ("nonsense " * 500)[:2000] and failed.verifier_unscored == 1
     assert failed.has_usage and failed.cost == 0.5 and failed.alpha_preds is None
     mixed = [{"valid": True, "has_logprob": True, "probs": [1.0, 0.0], "logprob": -1.0,
               "n_tokens": 4, "alpha": -1.0, "weight": 0.7},
              {"valid": True, "has_logprob": True, "probs": [0.0, 1.0], "logprob": -2.0,
               "n_tokens": 2, "alpha": -2.0, "weight": 0.3}]
     good = outcome(ItemResult("b", probs=np.array([0.7, 0.3]), candidates=mixed))
-    assert good.answer is None and good.weight_max == 0.7 and good.alpha_preds.shape == (3, 2)
+    assert good.row.answer is None and good.row.weight_max == 0.7 and good.alpha_preds.shape == (3, 2)
+    assert good.row.probs == (0.7, 0.3) and good.row.scores is None
     assert outcome(good) is good

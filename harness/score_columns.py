@@ -69,14 +69,6 @@ class ScoreColumns:
             values[m] = column.astype(np.float64)
         return cls(shared_ids(ids), values)
 
-    def paired(self, other: ScoreColumns, metrics: Sequence[str]
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """(n, len(metrics)) scores of this cell and of ``other`` on the items both scored,
-        matched by id (an item counts when every metric has a score in both)."""
-        mine, theirs = self.matched(other, metrics)
-        both = np.isfinite(mine).all(axis=1) & np.isfinite(theirs).all(axis=1)
-        return mine[both], theirs[both]
-
     def matched(self, other: ScoreColumns, metrics: Sequence[str]
                 ) -> tuple[np.ndarray, np.ndarray]:
         """(N, len(metrics)) scores of this cell's items and of the same items in ``other``

@@ -41,12 +41,6 @@ class PairedChange:
         return bool(self.low > 0 or self.high < 0)
 
 
-def paired_scores(base: CellRecord, cell: CellRecord, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """The metric's per-item values in both cells, over the items valid in both (by id)."""
-    ours, theirs = cell.score_columns().paired(base.score_columns(), [metric])
-    return theirs[:, 0], ours[:, 0]
-
-
 # the last pairs asked for, with the two cells themselves: an entry answers only for the very
 # objects it was made from (an id alone could be reused by a later build's cells)
 _REMEMBERED: OrderedDict[tuple, tuple[CellRecord, CellRecord, dict[str, PairedChange | None]]] = (
@@ -57,7 +51,7 @@ def paired_change(base: CellRecord, cell: CellRecord, metric: str, lower_is_bett
                   n_resamples: int = 1000, seed: int = 0) -> PairedChange | None:
     """The change from ``base`` to ``cell`` on their common valid items (None when fewer than
     two items are valid in both, or the base mean is 0)."""
-    if LOWER_IS_BETTER.get(metric) != lower_is_better:
+    if metric not in PAIRED_METRICS or LOWER_IS_BETTER[metric] != lower_is_better:
         return _pair(base, cell, (metric,), (lower_is_better,), n_resamples, seed)[metric]
     key = (id(base), id(cell), n_resamples, seed)
     found = _REMEMBERED.get(key)

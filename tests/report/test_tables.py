@@ -1,3 +1,5 @@
+import pytest
+
 from harness.record import CellMetrics, CellRecord, Estimate, ItemRecord
 from harness.report.tables import csv_text, latex, main_table, markdown, strategy_table
 
@@ -100,3 +102,19 @@ def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id():
     low, high = bootstrap_ci(base[::-1], ours[::-1], statistic=relative, n_resamples=1000, seed=0)
     assert change.n == 500 and change.change == pytest.approx(float(relative(base, ours)))
     assert (change.low, change.high) == pytest.approx((low, high), rel=1e-9)
+
+
+def test_a_paired_change_of_a_metric_the_tables_do_not_show_is_computed_too():
+    from harness.report.paired import paired_change
+
+    def record(strategy, jsd):
+        items = tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={"js": 0.4, "bc": 0.6, "r2": 0.1,
+                                                               "jsd": jsd + 0.01 * (k % 3)})
+                      for k in range(12))
+        return CellRecord(f"m-d-{strategy}", "m", "d", strategy, ("x", "y"),
+                          CellMetrics(12, 12, 1.0, {}), 0.0, 0.0, items, {})
+
+    base, better = record("base", 0.40), record("w-bon", 0.30)
+    assert paired_change(base, better, "js", True).change == 0.0  # a shown metric, remembered
+    jsd = paired_change(base, better, "jsd", True)  # not shown: computed on its own
+    assert jsd.change == pytest.approx(100 * 0.1 / 0.41) and jsd.n == 12

@@ -279,12 +279,17 @@ def put_generations(cache: GenerationCache, model: ModelAPI,
 
 
 def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: Sequence[str],
-                          cache: GenerationCache | None) -> list[LabelScores]:
-    """``model.label_logprobs`` through the cache; failed rows (an error, or NaN) are not stored."""
+                          cache: GenerationCache | None,
+                          progress: Callable[[int], None] | None = None) -> list[LabelScores]:
+    """``model.label_logprobs`` through the cache; failed rows (an error, or NaN) are not stored;
+    ``progress(items done)`` once they are all scored, as :func:`cached_generate` tells it."""
     import numpy as np
 
     if cache is None:
-        return _label_logprobs_read(model, requests, labels)
+        rows = _label_logprobs_read(model, requests, labels)
+        if progress is not None:
+            progress(len(requests))
+        return rows
     keys = labels_keys(model.info, requests, labels)
     found = cache.get_many(keys, lambda value: _decode_scores(value, len(labels)))
     missing = [i for i, k in enumerate(keys) if k not in found]
@@ -293,6 +298,8 @@ def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: 
                    [(keys[i], _encode_scores(row)) for i, row in zip(missing, fresh)
                     if row.error is None and np.isfinite(row.logprobs).all()])
     rows = {keys[i]: row for i, row in zip(missing, fresh)}
+    if progress is not None:
+        progress(len(keys))
     return [rows[k] if k in rows else found[k] for k in keys]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +65,13 @@ def identity(path: str | os.PathLike[str], sr: int = TARGET_SR) -> str | None:
 
 
 class ClipMemo:
-    """Facts by file identity, in this process; at most ``limit`` clips (then the oldest go)."""
+    """Facts by file identity, in this process; at most ``limit`` clips (then the oldest go).
+    The runner's reader threads fill it at once."""
 
     def __init__(self, limit: int = 1_000_000) -> None:
         self._facts: dict[str, ClipFacts] = {}
         self.limit = limit
+        self._lock = threading.Lock()
 
     def get(self, key: str | None) -> ClipFacts | None:
         return None if key is None else self._facts.get(key)
@@ -76,9 +79,10 @@ class ClipMemo:
     def put(self, key: str | None, facts: ClipFacts) -> None:
         if key is None:
             return
-        if len(self._facts) >= self.limit:
-            self._facts.pop(next(iter(self._facts)))
-        self._facts[key] = facts
+        with self._lock:
+            if len(self._facts) >= self.limit:
+                self._facts.pop(next(iter(self._facts)))
+            self._facts[key] = facts
 
     def clear(self) -> None:
         self._facts.clear()

@@ -209,9 +209,8 @@ class Readout(Strategy):
 
     def results(self, model: ModelAPI, requests: Sequence[Request], context: RunContext
                 ) -> list[ItemResult]:
-        rows = cached_label_logprobs(model, requests, context.dataset.labels, context.cache)
-        if context.progress is not None:
-            context.progress(len(requests))
+        rows = cached_label_logprobs(model, requests, context.dataset.labels, context.cache,
+                                     context.progress)
         return [readout_result(r.item_id, row) for r, row in zip(requests, rows)]
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from harness.cache import GenerationCache, sha256
 from harness.data.arena import ARENA, KEEP_BLOCKS
 from harness.data.audio import TARGET_SR, read_audio
-from harness.data.clips import MEMO, ClipFacts, identity, read_facts
+from harness.data.clips import MEMO, ClipFacts, clip_facts, identity
 from harness.data.problems import DataError
 from harness.models.api import NOT_LOADED, Request
 from harness.strategies._results import ItemResult
@@ -150,12 +150,12 @@ def known_facts(items: Sequence[Item], cache: GenerationCache | None,
     stored = _stored(cache, [idents[i] for i in unknown])
     for i in unknown:
         out[i] = stored.get(idents[i] or "")
-    fresh = [i for i in unknown if out[i] is None]
-    for i, found in zip(fresh, _each(reader, read_facts, [items[i].audio_path for i in fresh])):
-        out[i] = found
     for i in unknown:
-        if isinstance(out[i], ClipFacts):
+        if out[i] is not None:
             MEMO.put(idents[i], out[i])  # type: ignore[arg-type]
+    fresh = [i for i in unknown if out[i] is None]  # read now, and remembered by clip_facts
+    for i, found in zip(fresh, _each(reader, clip_facts, [items[i].audio_path for i in fresh])):
+        out[i] = found
     rows = [(_clip_key(idents[i] or ""), out[i].to_json()) for i in fresh  # type: ignore[union-attr]
             if idents[i] is not None and isinstance(out[i], ClipFacts)]
     if cache is not None and rows:

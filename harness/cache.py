@@ -286,10 +286,10 @@ def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: 
     import numpy as np
 
     if cache is None:
-        rows = _label_logprobs_read(model, requests, labels)
+        scored = _label_logprobs_read(model, requests, labels)
         if progress is not None:
             progress(len(requests))
-        return rows
+        return scored
     keys = labels_keys(model.info, requests, labels)
     found = cache.get_many(keys, lambda value: _decode_scores(value, len(labels)))
     missing = [i for i, k in enumerate(keys) if k not in found]

@@ -147,7 +147,7 @@ def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
 
 
 def test_a_cache_on_a_network_file_system_is_refused(tmp_path, monkeypatch):
-    import harness.filesystems as filesystems
+    import harness.cache.filesystems as filesystems
 
     mounts = tmp_path / "mounts"
     mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/export {tmp_path}/shared nfs4 rw 0 0\n")
@@ -158,7 +158,7 @@ def test_a_cache_on_a_network_file_system_is_refused(tmp_path, monkeypatch):
 
 
 def test_caches_of_several_machines_merge_into_one(tmp_path):
-    from harness.cache import main
+    from harness.cache.__main__ import main
 
     rows = {f"k{i}": {"v": i} for i in range(6)}
     for name, keys in (("a", ["k0", "k1", "k2"]), ("b", ["k2", "k3", "k4", "k5"])):
@@ -177,7 +177,8 @@ def test_caches_of_several_machines_merge_into_one(tmp_path):
 def test_a_stored_candidate_keeps_every_field_and_keys_made_together_are_the_same():
     from dataclasses import fields
 
-    from harness.cache import _decode, _encode, generation_keys, labels_key, labels_keys
+    from harness.cache import generation_keys, labels_key, labels_keys
+    from harness.cache.calls import _decode, _encode
     from harness.models.api import Candidate, Generation
 
     generation = Generation((Candidate("x", 1, -0.5, finite=False),), usage={"prompt_tokens": 3})

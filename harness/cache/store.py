@@ -1,9 +1,5 @@
-"""Persistent generation cache: SQLite in WAL mode, JSON values, safe for several processes.
-
-Every model call of a strategy goes through it, keyed by what determines the answer: model name
-and weights revision, the prompt, the audio content, the decoding parameters and seed. So ``bon``
-and ``w-bon`` share one beam run, ``alm-v`` and ``w-alm-v`` one B=3 run, and a killed run resumes
-without recomputing finished items. Nothing here is pickled.
+"""The generation cache's store: one SQLite file in WAL mode, JSON values, safe for several
+processes; its schema checked at opening; several machines' files folded into one.
 
 A damaged cache costs nothing computed: the file's schema version (``PRAGMA user_version``) and
 columns are checked when it is opened, and an unusable file (not a database, a directory, another
@@ -18,7 +14,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -26,16 +21,6 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-from harness.models.api import (
-    Candidate,
-    Decoding,
-    Generation,
-    LabelScores,
-    ModelAPI,
-    ModelInfo,
-    Request,
-)
 
 SCHEMA_VERSION = 1
 COLUMNS = ("key", "kind", "model", "value", "created")
@@ -52,7 +37,7 @@ CREATE TABLE IF NOT EXISTS entries (
 
 
 def _refuse_network_filesystem(path: Path) -> None:
-    from harness.filesystems import NETWORK_FILESYSTEMS, filesystem_type
+    from harness.cache.filesystems import NETWORK_FILESYSTEMS, filesystem_type
 
     kind = filesystem_type(path.parent)
     if kind in NETWORK_FILESYSTEMS:
@@ -211,165 +196,6 @@ class GenerationCache:
             return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
 
 
-def _model_key(info: ModelInfo) -> list[str]:
-    """The model's part of a key: name, weights, dtype and every backend option that can change
-    an output (the backend's version, the long-audio policy, kernels)."""
-    return [info.name, info.revision, info.dtype, json.dumps(sorted(info.options))]
-
-
-def generation_key(info: ModelInfo, request: Request, decoding: Decoding) -> str:
-    """What determines a generation: model (weights, dtype, options), prompt, audio content,
-    decoding and seed."""
-    return generation_keys(info, [request], decoding)[0]
-
-
-def generation_keys(info: ModelInfo, requests: Sequence[Request], decoding: Decoding) -> list[str]:
-    """:func:`generation_key` of each request (the model's and the decoding's parts made once)."""
-    fixed = "\n".join(["generation", *_model_key(info)])
-    tail = decoding.key()
-    return [sha256(f"{fixed}\n{sha256(r.prompt)}\n{r.audio_hash}\n{tail}") for r in requests]
-
-
-def labels_key(info: ModelInfo, request: Request, labels: Sequence[str]) -> str:
-    return labels_keys(info, [request], labels)[0]
-
-
-def labels_keys(info: ModelInfo, requests: Sequence[Request], labels: Sequence[str]) -> list[str]:
-    """:func:`labels_key` of each request (the fixed parts made once)."""
-    fixed = "\n".join(["labels", *_model_key(info)])
-    tail = json.dumps(list(labels))
-    return [sha256(f"{fixed}\n{sha256(r.prompt)}\n{r.audio_hash}\n{tail}") for r in requests]
-
-
-CHUNK = 256  # requests per model call: each chunk is stored before the next one starts
-
-
-def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Decoding,
-                    cache: GenerationCache | None, chunk: int = CHUNK,
-                    progress: Callable[[int], None] | None = None) -> list[Generation]:
-    """``model.generate`` through the cache: only missing requests reach the model.
-
-    Results are stored chunk by chunk, so a run killed mid-way loses at most one chunk, and
-    ``progress(items done)`` is told after each. Failed generations are not stored, so a rerun
-    tries them again.
-    """
-    if cache is None:
-        cache = GenerationCache()  # in memory: the same chunking and progress, nothing kept
-    chunk = int(os.environ.get("HARNESS_CACHE_CHUNK", chunk))
-    keys = generation_keys(model.info, requests, decoding)
-    found = cache.get_many(keys, _decode)
-    missing = [i for i, k in enumerate(keys) if k not in found]
-    out: dict[str, Generation] = {}
-    for start in range(0, len(missing), chunk):
-        part = missing[start:start + chunk]
-        fresh = _generate_read(model, [requests[i] for i in part], decoding)
-        put_generations(cache, model, [(keys[i], g) for i, g in zip(part, fresh)])
-        out.update((keys[i], g) for i, g in zip(part, fresh))
-        if progress is not None:
-            progress(len(keys) - len(missing) + start + len(part))
-    return [out[k] if k in out else found[k] for k in keys]
-
-
-def put_generations(cache: GenerationCache, model: ModelAPI,
-                    pairs: Iterable[tuple[str, Generation]]) -> bool:
-    """Store generations under their keys; failed ones are not stored (a rerun tries them
-    again). False when the cache could not store them (see :meth:`GenerationCache.put_many`)."""
-    return cache.put_many("generation", model.info.name,
-                          [(key, _encode(g)) for key, g in pairs if g.error is None])
-
-
-def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: Sequence[str],
-                          cache: GenerationCache | None,
-                          progress: Callable[[int], None] | None = None) -> list[LabelScores]:
-    """``model.label_logprobs`` through the cache; failed rows (an error, or NaN) are not stored;
-    ``progress(items done)`` once they are all scored, as :func:`cached_generate` tells it."""
-    import numpy as np
-
-    if cache is None:
-        scored = _label_logprobs_read(model, requests, labels)
-        if progress is not None:
-            progress(len(requests))
-        return scored
-    keys = labels_keys(model.info, requests, labels)
-    found = cache.get_many(keys, lambda value: _decode_scores(value, len(labels)))
-    missing = [i for i, k in enumerate(keys) if k not in found]
-    fresh = _label_logprobs_read(model, [requests[i] for i in missing], labels) if missing else []
-    cache.put_many("labels", model.info.name,
-                   [(keys[i], _encode_scores(row)) for i, row in zip(missing, fresh)
-                    if row.error is None and np.isfinite(row.logprobs).all()])
-    rows = {keys[i]: row for i, row in zip(missing, fresh)}
-    if progress is not None:
-        progress(len(keys))
-    return [rows[k] if k in rows else found[k] for k in keys]
-
-
-def _read(requests: Sequence[Request]) -> tuple[list[tuple[int, Request]], dict[int, str]]:
-    """The requests with their audio read where it was not yet (by position), and why each one
-    whose clip could not be read failed."""
-    from harness.data import DataError
-
-    ready, failed = [], {}
-    for i, r in enumerate(requests):
-        try:
-            ready.append((i, r.with_audio()))
-        except DataError as exc:
-            failed[i] = f"audio error: {exc}"
-    return ready, failed
-
-
-def _generate_read(model: ModelAPI, requests: Sequence[Request], decoding: Decoding
-                   ) -> list[Generation]:
-    """``model.generate`` on the requests with their audio read; a clip that cannot be read
-    costs its own request (an error generation), never the others."""
-    ready, failed = _read(requests)
-    fresh = iter(model.generate([r for _, r in ready], decoding) if ready else [])
-    return [Generation(error=failed[i]) if i in failed else next(fresh)
-            for i in range(len(requests))]
-
-
-def _label_logprobs_read(model: ModelAPI, requests: Sequence[Request], labels: Sequence[str]
-                         ) -> list[LabelScores]:
-    """``model.label_logprobs`` as :func:`_generate_read` does ``generate``."""
-    ready, failed = _read(requests)
-    fresh = iter(model.label_logprobs([r for _, r in ready], labels) if ready else [])
-    return [LabelScores.failed(len(labels), failed[i]) if i in failed else next(fresh)
-            for i in range(len(requests))]
-
-
-def _encode(generation: Generation) -> dict:
-    out = {"candidates": [{"text": c.text, "n_tokens": c.n_tokens, "logprob": c.logprob,
-                           "finite": c.finite} for c in generation.candidates],
-           "usage": generation.usage}  # Candidate's fields (asdict deep-copies: 10x slower)
-    if generation.notes:
-        out["notes"] = list(generation.notes)
-    return out
-
-
-def _decode(value: dict) -> Generation:
-    """A stored generation; raises (TypeError, KeyError, ValueError) on a row of another shape."""
-    candidates = tuple(Candidate(**c) for c in value["candidates"])
-    if not all(isinstance(c.text, str) for c in candidates) or not isinstance(value["usage"], dict):
-        raise ValueError("a candidate's text or the usage has the wrong type")
-    return Generation(candidates, usage=value["usage"], notes=tuple(value.get("notes", ())))
-
-
-def _encode_scores(row: LabelScores) -> list | dict:
-    """A row of label scores as stored: the plain list, or with its notes when it has some."""
-    values = [float(v) for v in row.logprobs]
-    return {"logprobs": values, "notes": list(row.notes)} if row.notes else values
-
-
-def _decode_scores(value: list | dict, width: int) -> LabelScores:
-    """A stored row of label scores; raises (ValueError, KeyError, TypeError) on another shape."""
-    import numpy as np
-
-    notes = tuple(value.get("notes", ())) if isinstance(value, dict) else ()
-    row = np.asarray(value["logprobs"] if isinstance(value, dict) else value, dtype=np.float64)
-    if row.shape != (width,):
-        raise ValueError(f"a row of {row.shape} scores for {width} labels")
-    return LabelScores(row, None, notes)
-
-
 def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str, int]:
     """Fold the entries of ``sources`` into ``target`` (created if needed); an entry already in
     the target is kept. Returns the entries added per source. Each source is checked as a cache
@@ -392,26 +218,3 @@ def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str,
     finally:
         merged.close()
     return added
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m harness.cache merge TARGET SOURCE...``: fold several machines' caches into one."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m harness.cache")
-    commands = parser.add_subparsers(dest="command", required=True)
-    merge = commands.add_parser("merge", help="fold caches into TARGET (existing entries kept)")
-    merge.add_argument("target")
-    merge.add_argument("sources", nargs="+")
-    args = parser.parse_args(argv)
-    try:
-        for source, count in merge_caches(args.target, args.sources).items():
-            print(f"{source}: {count} entries added to {args.target}")
-    except CacheError as exc:
-        print(f"error: {exc}")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""``python -m harness.cache merge TARGET SOURCE...``: fold several machines' caches into one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.cache.store import CacheError, merge_caches
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m harness.cache merge TARGET SOURCE...``: fold several machines' caches into one."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m harness.cache")
+    commands = parser.add_subparsers(dest="command", required=True)
+    merge = commands.add_parser("merge", help="fold caches into TARGET (existing entries kept)")
+    merge.add_argument("target")
+    merge.add_argument("sources", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        for source, count in merge_caches(args.target, args.sources).items():
+            print(f"{source}: {count} entries added to {args.target}")
+    except CacheError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""A cell's record: typed, frozen, versioned; written and read here only.
+
+The runner produces records (:func:`harness.evaluate`), the report reads them. On disk a record is
+one JSON file (``<run>/cells/<cell>.json``), written atomically the moment its cell finishes, so a
+worker that crashes later loses nothing already computed. :mod:`harness.record.cell` holds what
+a record is, :mod:`harness.record.files` how it is written and read.
+"""
+
+from harness.record.cell import (
+    SCHEMA_VERSION,
+    SCORES,
+    CellMetrics,
+    CellRecord,
+    Estimate,
+    ItemEvidence,
+    ItemRecord,
+    RecordError,
+    RecordSchemaError,
+)
+from harness.record.files import (
+    ITEMS_MARK,
+    file_stem,
+    items_path,
+    read_items,
+    read_record,
+    read_summary,
+    record_parts,
+    write_record,
+)
+
+__all__ = [
+    "ITEMS_MARK",
+    "SCHEMA_VERSION",
+    "SCORES",
+    "CellMetrics",
+    "CellRecord",
+    "Estimate",
+    "ItemEvidence",
+    "ItemRecord",
+    "RecordError",
+    "RecordSchemaError",
+    "file_stem",
+    "items_path",
+    "read_items",
+    "read_record",
+    "read_summary",
+    "record_parts",
+    "write_record",
+]

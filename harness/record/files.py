@@ -1,0 +1,169 @@
+"""A record on disk: ``<run>/cells/<cell>.json`` (the summary, the items' scores as columns,
+the items) and ``<cell>.items.jsonl`` (the evidence), each written whole or not at all; and the
+reading of both, the summary alone where the whole is not needed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.record.cell import SCHEMA_VERSION, CellRecord, RecordError, RecordSchemaError
+from harness.score_columns import ScoreColumns
+
+
+def file_stem(name: str) -> str:
+    """A cell id or model name as a file name (``openai-compatible:org/model`` has ':' and '/');
+    a name too long for a file system (255 bytes with its extension) keeps its first 180
+    characters and a hash of the whole."""
+    stem = name.replace(":", "_").replace("/", "_").replace("\\", "_").replace("\0", "_")
+    if len(stem.encode()) <= 200:
+        return stem
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{stem[:180].encode()[:180].decode(errors='ignore')}-{digest}"
+
+
+def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:
+    """Write ``<run_dir>/cells/<cell>.json`` atomically, and its per-item evidence (when it has
+    any) as ``<cell>.items.jsonl`` first; returns the record's path."""
+    folder = Path(run_dir) / "cells"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{file_stem(record.cell)}.json"
+    if record.evidence is not None:
+        _write_items(record, items_path(path))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for part in record_parts(record):
+            f.write(part)
+    tmp.replace(path)
+    return path
+
+
+ITEMS_MARK = '\n "items": ['  # where a record file's summary ends and its items begin
+
+
+def record_parts(record: CellRecord) -> Iterator[str]:
+    """The record's file, in pieces to write one after the other (a 100,000-item record is never
+    one string): the summary indented, then the items' scores as columns on one line
+    (:mod:`harness.score_columns`, which the report reads without the items), then the items,
+    one compact line each (written by json's C encoder: indenting them took 80 ms per 1,000)."""
+    head = json.dumps(record.to_json(items=False), indent=1)
+    yield f'{head[:-2]},\n "item_scores": {json.dumps(record.score_columns().to_json())},'
+    yield ITEMS_MARK
+    for n, item in enumerate(record.items):
+        yield f'{"," if n else ""}\n  {json.dumps(item.to_json())}'
+    yield "\n ]\n}" if record.items else "]\n}"
+
+
+def read_summary(path: str | os.PathLike[str]) -> CellRecord:
+    """A record without its items (``items`` empty), with its items' scores as columns: the
+    file is read up to where its items begin. A file written otherwise is read whole.
+
+    Raises:
+        RecordError, RecordSchemaError: as :func:`read_record`.
+    """
+    head = _summary_text(Path(path))
+    if head is None:
+        return read_record(path)
+    try:
+        data = json.loads(head + "\n}")
+        columns = ScoreColumns.from_json(data.pop("item_scores"))
+    except (KeyError, TypeError, ValueError, AttributeError):  # binascii.Error is a ValueError
+        return read_record(path)  # not our layout after all: the whole file decides
+    try:
+        record = CellRecord.from_json(data)
+    except RecordError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+    object.__setattr__(record, "columns", columns)
+    return record
+
+
+def _summary_text(path: Path, block: int = 1 << 20) -> str | None:
+    """The file's text before :data:`ITEMS_MARK` (without the comma before it), or None when
+    the mark is not there, the file does not end as :func:`record_parts` ends it (cut short), or
+    it cannot be read as text: it is read whole then, and judged whole."""
+    parts: list[str] = []
+    try:
+        with open(path, "rb") as raw:
+            raw.seek(max(0, raw.seek(0, os.SEEK_END) - 3))
+            if raw.read() != b"]\n}":
+                return None
+        with open(path, encoding="utf-8") as f:
+            while chunk := f.read(block):
+                parts.append(chunk)
+                text = "".join(parts)
+                at = text.find(ITEMS_MARK)
+                if at >= 0:
+                    return text[:at].rstrip().removesuffix(",")
+                parts = [text]
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def items_path(record_path: str | os.PathLike[str]) -> Path:
+    """Where the per-item evidence of the record at ``record_path`` lives."""
+    return Path(record_path).with_suffix(".items.jsonl")
+
+
+def _write_items(record: CellRecord, path: Path) -> None:
+    """One JSON line per item after a header line, written whole or not at all."""
+    assert record.evidence is not None
+    header = {"schema_version": SCHEMA_VERSION, "cell": record.cell, **record.evidence.header}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(header, allow_nan=False) + "\n")
+        for line in record.evidence.json_lines():
+            f.write(line + "\n")
+    tmp.replace(path)
+
+
+def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """The header of a cell's ``.items.jsonl`` and an iterator over its items, read one line at
+    a time (a 10,000-item cell is never held whole).
+
+    Raises:
+        RecordError: the file cannot be read or its header is not one of this schema (at once);
+            a line that is not JSON (while iterating), naming the line.
+    """
+    try:
+        with open(path) as f:
+            header = json.loads(f.readline())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: not a readable items file: {exc}") from None
+    if not isinstance(header, dict) or header.get("schema_version") != SCHEMA_VERSION:
+        raise RecordError(f"{path}: not an items file of schema version {SCHEMA_VERSION}")
+
+    def items() -> Iterator[dict[str, Any]]:
+        with open(path) as f:
+            next(f)
+            for n, line in enumerate(f, start=2):
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise RecordError(f"{path}, line {n}: {exc}") from None
+
+    return header, items()
+
+
+def read_record(path: str | os.PathLike[str]) -> CellRecord:
+    """A record from its file.
+
+    Raises:
+        RecordSchemaError: it was written under another schema version.
+        RecordError: it cannot be read, is not JSON (a file cut short) or not a cell record;
+            the message names the file.
+    """
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path}: not a readable JSON file: {exc}") from None
+    try:
+        return CellRecord.from_json(data)
+    except RecordSchemaError as exc:
+        raise RecordSchemaError(f"{path}: {exc}") from None
+    except RecordError as exc:
+        raise RecordError(f"{path}: {exc}") from None

@@ -115,8 +115,10 @@ def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
     """dtype, the long-audio policy, the backend's version, constrained decoding, the beams and the
     prompt set each give another key (a cache miss); tau and alpha change no generation (they
     weigh the same candidates), so they are in the cell's inputs instead."""
-    import harness.models.hf_qwen2_audio as backend
+    from dataclasses import replace
+
     from harness.data import load_dataset
+    from harness.models.hf_qwen2_audio import Qwen2AudioBackend
     from harness.models.qwen2_audio_models import tiny_qwen2_audio
     from harness.prompts import base_prompt
     from harness.strategies import StrategyConfig, get_strategy
@@ -128,7 +130,8 @@ def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
     model = tiny_qwen2_audio()
     beams = get_strategy("bon").decoding(StrategyConfig(), dataset.labels)
     reference = generation_key(model.info, request, beams)
-    monkeypatch.setattr(backend, "BACKEND_VERSION", backend.BACKEND_VERSION + 1)
+    arch = Qwen2AudioBackend.ARCHITECTURE
+    monkeypatch.setattr(Qwen2AudioBackend, "ARCHITECTURE", replace(arch, version=arch.version + 1))
     variants = {
         "dtype": generation_key(tiny_qwen2_audio(dtype="bfloat16").info, request, beams),
         "long_audio": generation_key(model.with_options(long_audio="chunk").info, request, beams),

@@ -92,6 +92,15 @@ class PrefixLayer(DynamicLayer):
         out[:, :, : x.shape[2]].view(x.shape[0], repeats, *x.shape[1:]).copy_(x[:, None])
         return out
 
+    def adopt(self, other: PrefixLayer) -> None:
+        """Hold what ``other`` holds so far, in its buffers: new tokens are written past that
+        length, so the part held (the prompt) is shared, never written (see :func:`fork_cache`)."""
+        self._k, self._v, self.length = other._k, other._v, other.length
+        self.device, self.dtype = other.device, other.dtype
+        self.is_initialized = other.is_initialized
+        if self._k is not None:
+            self._views()
+
     @property
     def nbytes(self) -> int:
         """Bytes of this layer's key and value buffers (what decode steps read)."""
@@ -126,3 +135,20 @@ def new_cache(config, reserve: int = 0, mode: str = "prealloc", pool: KVPool | N
         cache.lineage = lineage  # type: ignore[attr-defined]
         cache.reorder_cache = lineage.reorder  # type: ignore[method-assign]
     return cache
+
+
+def fork_cache(cache, config, reserve: int):
+    """A cache of :func:`new_cache` starting from what ``cache`` holds (the prompt), in its
+    buffers, with room ``reserve`` for one decoding.
+
+    One prefill serves several decodings in turn: each decodes from its own fork. A decoding
+    writes its tokens past the prompt in the shared buffers (the forks' tokens overwrite each
+    other there, so the forks run one after the other) or into repeated copies (beams and
+    samples of the ordinary layout), and never into the prompt. The buffers must already hold
+    the largest ``reserve`` (prefill with it): a fork that grew would take new ones.
+    """
+    first = cache.layers[0]
+    forked = new_cache(config, reserve, "grouped" if first.grouped else "prealloc", first.pool)
+    for mine, theirs in zip(forked.layers, cache.layers):
+        mine.adopt(theirs)
+    return forked

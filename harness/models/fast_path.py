@@ -1,4 +1,6 @@
-"""The Qwen2-Audio fast path's options: one frozen, validated value, given when a backend is built.
+"""What the fast path (harness.models.fast_audio_lm) is told: the :class:`Architecture` of a
+model family, fixed by its backend class, and the :class:`FastPathOptions` a user chooses, one
+frozen, validated value given when a backend is built.
 
 To measure or use another combination, build a backend with it
 (``Qwen2AudioBackend.with_options(decode="static")``); a built backend's options never change.
@@ -15,7 +17,7 @@ LONG_AUDIO = ("truncate", "chunk", "error")
 
 @dataclass(frozen=True)
 class FastPathOptions:
-    """How the Qwen2-Audio backend runs.
+    """How a fast-path backend runs.
 
     Attributes:
         decode: ``"graph"``: static-shape decode steps on a cache grouped by clip, replayed from
@@ -73,3 +75,24 @@ class FastPathOptions:
         decode = self.decode or ("graph" if on_gpu else "eager")
         compile_blocks = on_gpu if self.compile_blocks is None else self.compile_blocks
         return replace(self, decode=decode, compile_blocks=compile_blocks)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What one audio LM family needs of the fast path.
+
+    Attributes:
+        model_class: The transformers class its checkpoints load with.
+        backend: The backend's name in cache keys and records (``"qwen2-audio"``).
+        version: Bumped when a change here can change its outputs: old cached answers then miss.
+        audio_token: The placeholder the chat template writes for an audio.
+        windows_as_audios: A long clip's windows (``long_audio="chunk"``) are heard as
+            successive audios of the turn, each with its own placeholder (Qwen2-Audio), or as one
+            audio whose windows' tokens follow each other (Audio Flamingo 3's processor).
+    """
+
+    model_class: str
+    backend: str
+    version: int
+    audio_token: str
+    windows_as_audios: bool = True

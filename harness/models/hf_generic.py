@@ -1,9 +1,10 @@
 """Audio LMs through their own transformers processor and plain ``generate``.
 
-The path for checkpoints without a hand-tuned fast path (Qwen2.5-Omni's thinker, Audio Flamingo 3,
-Ultravox): the processor builds the batch, ``generate`` decodes with ``length_penalty=0`` and
-neutral penalties set explicitly (checkpoints ship sampling defaults), and α is the raw sum of
-the chosen tokens' log-probabilities.
+The path for checkpoints without a fast path (Qwen2.5-Omni's thinker, Ultravox), and the
+reference the fast path is checked against (Audio Flamingo 3 with ``plain_generate=True``): the
+processor builds the batch, ``generate`` decodes with ``length_penalty=0`` and neutral penalties
+set explicitly (checkpoints ship sampling defaults), and α is the raw sum of the chosen tokens'
+log-probabilities.
 """
 
 from __future__ import annotations
@@ -168,14 +169,6 @@ def qwen2_5_omni_7b(path=None, **options) -> HFGenerateBackend:
     where = local_weights("qwen2.5-omni-7b", "QWEN2_5_OMNI_7B_PATH", "Qwen/Qwen2.5-Omni-7B", path)
     return HFGenerateBackend.from_pretrained(
         "qwen2.5-omni-7b", where, "Qwen2_5OmniThinkerForConditionalGeneration", **options)
-
-
-def audio_flamingo_3(path=None, **options) -> HFGenerateBackend:
-    """``audio-flamingo-3``: transformers' AudioFlamingo3, ``$AUDIO_FLAMINGO_3_PATH``."""
-    where = local_weights("audio-flamingo-3", "AUDIO_FLAMINGO_3_PATH", "nvidia/audio-flamingo-3-hf",
-                          path)
-    return HFGenerateBackend.from_pretrained(
-        "audio-flamingo-3", where, "AudioFlamingo3ForConditionalGeneration", **options)
 
 
 def ultravox(version: str):

@@ -14,7 +14,8 @@ from harness.prompts import base_prompt  # noqa: E402
 @pytest.fixture(scope="module")
 def af3(tmp_path_factory):
     path = tiny_architectures.build_audio_flamingo_3(tmp_path_factory.mktemp("af3"))
-    return get_model("audio-flamingo-3", path=path, device="cpu", dtype="float32")
+    return get_model("audio-flamingo-3", path=path, device="cpu", dtype="float32",
+                     plain_generate=True)
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,7 @@ def requests():
 
 
 def test_audio_flamingo_3_loads_through_from_pretrained(af3):
+    assert type(af3).__name__ == "HFGenerateBackend"
     assert type(af3.model).__name__ == "AudioFlamingo3ForConditionalGeneration"
     assert af3.info.name == "audio-flamingo-3" and af3.info.revision.startswith("sha256:")
 

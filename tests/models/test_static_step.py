@@ -74,7 +74,7 @@ def test_one_static_step_serves_every_batch_of_a_call_and_decodes_like_eager(tin
 
 
 def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, monkeypatch):
-    import harness.models.hf_qwen2_audio as backend_module
+    import harness.models.fast_audio_lm as backend_module
 
     _, reqs = requests_for("crema_d", 4)
     held_at_prefill = []
@@ -108,7 +108,7 @@ def test_a_finished_call_frees_its_kv_caches_without_the_cycle_collector(tiny, m
     import gc
     import weakref
 
-    import harness.models.hf_qwen2_audio as backend_module
+    import harness.models.fast_audio_lm as backend_module
 
     _, reqs = requests_for("crema_d", 4)
     caches = []

@@ -1,4 +1,4 @@
-"""Qwen2-Audio's chat text around a prompt, and its token ids with the audio placeholders
+"""An audio LM's chat text around a prompt, and its token ids with the audio placeholders
 expanded in id space (the processor's output, without re-tokenizing the expanded text)."""
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ PROMPT_SLOT = "\x00PROMPT\x00"
 class ChatText:
     """The chat template rendered once per audio count, with the prompt put in its slot."""
 
-    def __init__(self, processor, device) -> None:
+    def __init__(self, processor, device, audio_token: str = AUDIO_TOKEN) -> None:
         self.processor, self.tokenizer, self.device = processor, processor.tokenizer, device
-        self.audio_id = self.tokenizer.convert_tokens_to_ids(AUDIO_TOKEN)
+        self.audio_token = audio_token
+        self.audio_id = self.tokenizer.convert_tokens_to_ids(audio_token)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._templates: dict[int, str] = {}
         template = self.template()
-        self.prefix = template[: template.index(AUDIO_TOKEN)]  # the same for every clip
+        self.prefix = template[: template.index(audio_token)]  # the same for every clip
 
     def template(self, audios: int = 1) -> str:
         """The chat text around a prompt heard with ``audios`` audios (chunks of one clip)."""
@@ -38,8 +39,8 @@ class ChatText:
         """The chat text for one clip, each audio placeholder expanded as the processor does
         (a list of counts: the clip's chunks, heard as successive audios)."""
         counts = [n_audio_tokens] if isinstance(n_audio_tokens, int) else list(n_audio_tokens)
-        parts = self.template(len(counts)).split(AUDIO_TOKEN)
-        text = parts[0] + "".join(AUDIO_TOKEN * n + rest for n, rest in zip(counts, parts[1:]))
+        parts = self.template(len(counts)).split(self.audio_token)
+        text = parts[0] + "".join(self.audio_token * n + rest for n, rest in zip(counts, parts[1:]))
         return text.replace(PROMPT_SLOT, prompt)
 
     def after_prefix(self, prompts: Sequence[str], pieces: Sequence[int]) -> list[str]:
@@ -68,3 +69,16 @@ class ChatText:
         longest = max((r.prompt for r in requests), key=len)
         text = self.render(longest, [0] * pieces)
         return samples // 640 + 2 * pieces + len(self.tokenizer(text)["input_ids"])
+
+
+def end_ids(tokenizer, generation_config, vocab: int) -> list[int]:
+    """The tokens that end an answer: the tokenizer's end-of-sequence token, the chat's end of
+    turn and end of text, and those the checkpoint's generation config names (what ``generate``
+    stops at), each only where the vocabulary really has it."""
+    named = [tokenizer.eos_token_id]
+    for token in ("<|im_end|>", "<|endoftext|>"):
+        found = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(found, int) and tokenizer.convert_ids_to_tokens(found) == token:
+            named.append(found)
+    named.extend(np.atleast_1d(getattr(generation_config, "eos_token_id", None) or []).tolist())
+    return sorted({i for i in named if isinstance(i, int) and 0 <= i < vocab})

@@ -1,0 +1,81 @@
+"""``generate_many``: one prefill per clip for several decodings, each answer as ``generate``'s."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+from harness.models import Decoding, Request  # noqa: E402
+from harness.models._kv_layers import fork_cache  # noqa: E402
+from tests.helpers import requests_for  # noqa: E402
+
+LABELS = ("Neutral state", "Happiness", "Anger", "Sadness")
+DECODINGS = [Decoding(max_new_tokens=8),
+             Decoding(mode="beam", num_candidates=5, max_new_tokens=8),
+             Decoding(mode="beam", num_candidates=3, max_new_tokens=6),
+             Decoding(mode="sample", num_candidates=3, max_new_tokens=8, temperature=1.0, seed=7),
+             Decoding(mode="beam", num_candidates=2, max_new_tokens=12, json_labels=LABELS,
+                      constrained=True)]
+
+
+def _rows(generations):
+    return [(g.error, g.notes, [(c.text, c.n_tokens, c.finite) for c in g.candidates])
+            for g in generations]
+
+
+@pytest.mark.parametrize("decode", ["eager", "static"])
+def test_each_decoding_answers_as_generate_alone(tiny, decode):
+    """Ten clips (two batches on the CPU), five decodings from one prefill per batch: the same
+    candidates, in the same order, as five separate calls; samples drawn from the same seeds."""
+    backend = tiny.with_options(decode=decode)
+    _, reqs = requests_for("iemocap", 10)
+    together = backend.generate_many(reqs, DECODINGS)
+    assert len(together) == len(DECODINGS)
+    for decoding, answers in zip(DECODINGS, together):
+        alone = backend.generate(reqs, decoding)
+        assert _rows(answers) == _rows(alone), decoding
+        np.testing.assert_allclose([c.logprob for g in answers for c in g.candidates],
+                                   [c.logprob for g in alone for c in g.candidates],
+                                   rtol=0, atol=1e-5)
+        assert all(len(g.candidates) == decoding.num_candidates for g in answers)
+
+
+def test_prefill_runs_once_per_batch_for_all_decodings(tiny, monkeypatch):
+    _, reqs = requests_for("crema_d", 10)
+    calls = []
+    prefill = type(tiny).prefill
+
+    def counting(self, audios, prompts, reserve=0):
+        calls.append(len(audios))
+        return prefill(self, audios, prompts, reserve)
+
+    monkeypatch.setattr(type(tiny), "prefill", counting)
+    tiny.generate_many(reqs, DECODINGS[:3])
+    assert calls == [8, 2]
+
+
+def test_a_long_clip_carries_its_note_in_every_decoding(tiny):
+    _, reqs = requests_for("iemocap", 2)
+    long = Request(np.tile(reqs[0].audio, 40)[: 16_000 * 35], reqs[0].prompt, "long-clip")
+    out = tiny.generate_many([long, reqs[1]], DECODINGS[:2])
+    note = ("long-clip: 35.0 s clip truncated to the model's 30 s audio window",)
+    assert [answers[0].notes for answers in out] == [note, note]
+    assert [answers[1].notes for answers in out] == [(), ()]
+    refusing = tiny.with_options(long_audio="error").generate_many([long, reqs[1]], DECODINGS[:2])
+    assert all(a[0].error and "longer than" in a[0].error and a[1].candidates for a in refusing)
+
+
+def test_a_fork_shares_the_prompt_and_writes_only_past_it(tiny):
+    _, reqs = requests_for("iemocap", 2)
+    with torch.inference_mode():
+        state = tiny.prefill([r.audio for r in reqs], [r.prompt for r in reqs], reserve=16)
+        first = state.cache.layers[0]
+        prompt = first.keys.clone()
+        fork = fork_cache(state.cache, tiny.lm.config, 8)
+        layer = fork.layers[0]
+        assert layer._k.data_ptr() == first._k.data_ptr() and layer.length == first.length
+        tiny.decode(type(state)(state.logits, fork, state.attention_mask, state.next_position),
+                    Decoding(max_new_tokens=4))
+        assert layer.length > first.length  # the fork grew past the prompt ...
+        torch.testing.assert_close(first.keys, prompt, rtol=0, atol=0)  # ... which is intact

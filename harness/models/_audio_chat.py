@@ -82,3 +82,28 @@ def end_ids(tokenizer, generation_config, vocab: int) -> list[int]:
             named.append(found)
     named.extend(np.atleast_1d(getattr(generation_config, "eos_token_id", None) or []).tolist())
     return sorted({i for i in named if isinstance(i, int) and 0 <= i < vocab})
+
+
+class AudioTextProcessor:
+    """What the fast path reads of a processor: its tokenizer, its feature extractor and its
+    chat template; for a checkpoint whose whole processor cannot be built here (Qwen2.5-Omni's
+    image and video parts need torchvision, which an audio benchmark never uses)."""
+
+    def __init__(self, tokenizer, feature_extractor) -> None:
+        self.tokenizer, self.feature_extractor = tokenizer, feature_extractor
+
+    def apply_chat_template(self, conversation, **kwargs):
+        return self.tokenizer.apply_chat_template(conversation, **kwargs)
+
+
+def audio_text_processor(path):
+    """The checkpoint's processor, or where it cannot be built here (a vision part needs
+    torchvision, or its configuration), its :class:`AudioTextProcessor` (nothing is downloaded
+    either way)."""
+    from transformers import AutoFeatureExtractor, AutoProcessor, AutoTokenizer
+
+    try:
+        return AutoProcessor.from_pretrained(path, local_files_only=True)
+    except (ImportError, ValueError):
+        return AudioTextProcessor(AutoTokenizer.from_pretrained(path, local_files_only=True),
+                                  AutoFeatureExtractor.from_pretrained(path, local_files_only=True))

@@ -1,4 +1,5 @@
-"""Qwen2-Audio's audio encoder run over a batch's real frames, not its 30 s window."""
+"""An audio encoder run over a batch's real frames, not its 30 s window: a Whisper-style tower
+(Qwen2-Audio's, Audio Flamingo 3's) run here, or a model's own encoder that reads them already."""
 
 from __future__ import annotations
 
@@ -32,3 +33,19 @@ def encode_audio(tower, projector, layers, features, frames, device, dtype):
         h = out[0] if isinstance(out, tuple) else out
     h = tower.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1)
     return projector(tower.layer_norm(h)), out_lens
+
+
+def encode_with_own_encoder(model, features, frames, device, dtype):
+    """The model's own ``get_audio_features`` over each clip's real frames (Qwen2.5-Omni's
+    thinker: its windowed encoder takes the frames of every clip concatenated), laid out as
+    :func:`encode_audio` returns them: (B, T, H), zero past each clip's tokens, and the lengths."""
+    import torch
+
+    frames = frames.cpu()
+    _, out_lens = model.audio_tower._get_feat_extract_output_lengths(frames)
+    valid = torch.arange(features.shape[-1])[None] < frames[:, None]
+    flat = model.get_audio_features(features.to(device, dtype),
+                                    feature_attention_mask=to_device(valid, device).long())
+    tokens = flat.last_hidden_state if hasattr(flat, "last_hidden_state") else flat
+    rows = torch.nn.utils.rnn.pad_sequence(list(tokens.split(out_lens.tolist())), batch_first=True)
+    return rows, out_lens

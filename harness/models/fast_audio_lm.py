@@ -24,8 +24,8 @@ from typing import ClassVar, TypeVar
 
 import numpy as np
 
-from harness.models._audio_chat import ChatText, end_ids
-from harness.models._audio_encoder import encode_audio
+from harness.models._audio_chat import ChatText, audio_text_processor, end_ids
+from harness.models._audio_encoder import encode_audio, encode_with_own_encoder
 from harness.models._compiled import CompiledParts, compile_decoder, compiled_or_eager
 from harness.models._decode import Prefilled, beam_search, sample
 from harness.models._hf_common import (
@@ -76,8 +76,9 @@ class FastAudioLM:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"
-        inner = getattr(model, "model", model)
-        self.audio_tower, self.projector = inner.audio_tower, inner.multi_modal_projector
+        inner = self.inner = getattr(model, "model", model)
+        self.audio_tower = inner.audio_tower
+        self.projector = getattr(inner, "multi_modal_projector", None)
         self.lm, self.lm_head = inner.language_model, model.lm_head
         self.embed = self.lm.get_input_embeddings()
         self.cache_kw = cache_kwarg(self.lm)
@@ -131,11 +132,10 @@ class FastAudioLM:
         :class:`FastPathOptions` fields (``long_audio="chunk"``, ``batch_size=16``, ...)."""
         import torch
         import transformers
-        from transformers import AutoProcessor
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = resolve_dtype(dtype, device)
-        processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        processor = audio_text_processor(path)
         model = getattr(transformers, cls.ARCHITECTURE.model_class).from_pretrained(
             str(path), dtype=torch_dtype, local_files_only=True,
             attn_implementation=attn_implementation)
@@ -153,6 +153,8 @@ class FastAudioLM:
     def encode_audio(self, features, frames):
         """Encoder over the longest clip's frames only (:func:`~harness.models._audio_encoder.
         encode_audio`); returns (B, T, H) and valid lengths."""
+        if self.ARCHITECTURE.encoder == "own":
+            return encode_with_own_encoder(self.inner, features, frames, self.device, self.dtype)
         layers = (self._compiled and self._compiled.encoder_layers) or self.audio_tower.layers
         return encode_audio(self.audio_tower, self.projector, layers, features, frames,
                             self.device, self.dtype)
@@ -286,7 +288,8 @@ class FastAudioLM:
         ``torch.compile`` (:func:`~harness.models._compiled.compile_decoder`), checked on a
         two-clip prefill (where compilation fails, a warning and the eager modules). On by
         default on a GPU, where it paid on an H200 (bench/results/)."""
-        parts = compile_decoder(self.lm.layers, self.audio_tower.layers, self._torch)
+        own = self.ARCHITECTURE.encoder == "own"  # its encoder runs as the model calls it
+        parts = compile_decoder(self.lm.layers, () if own else self.audio_tower.layers, self._torch)
         _COMPILED[self.model] = parts  # the check's prefill runs through them
         if compiled_or_eager(parts, self._compile_check) is None:
             del _COMPILED[self.model]

@@ -89,6 +89,10 @@ class Architecture:
         windows_as_audios: A long clip's windows (``long_audio="chunk"``) are heard as
             successive audios of the turn, each with its own placeholder (Qwen2-Audio), or as one
             audio whose windows' tokens follow each other (Audio Flamingo 3's processor).
+        encoder: ``"whisper"``: a Whisper-style tower and a projector, run here over the batch's
+            real frames (:func:`~harness.models._audio_encoder.encode_audio`); ``"own"``: the
+            model's own ``get_audio_features``, which reads each clip's real frames already
+            (Qwen2.5-Omni's windowed encoder).
     """
 
     model_class: str
@@ -96,3 +100,4 @@ class Architecture:
     version: int
     audio_token: str
     windows_as_audios: bool = True
+    encoder: str = "whisper"

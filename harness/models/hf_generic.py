@@ -1,7 +1,7 @@
 """Audio LMs through their own transformers processor and plain ``generate``.
 
-The path for checkpoints without a fast path (Qwen2.5-Omni's thinker, Ultravox), and the
-reference the fast path is checked against (Audio Flamingo 3 with ``plain_generate=True``): the
+The path for checkpoints without a fast path (Ultravox), and the reference the fast path is
+checked against (Audio Flamingo 3 and Qwen2.5-Omni with ``plain_generate=True``): the
 processor builds the batch, ``generate`` decodes with ``length_penalty=0`` and neutral penalties
 set explicitly (checkpoints ship sampling defaults), and α is the raw sum of the chosen tokens'
 log-probabilities.
@@ -162,13 +162,6 @@ def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike 
         raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "
                                "or put it in the Hugging Face cache")
     return Path(found)
-
-
-def qwen2_5_omni_7b(path=None, **options) -> HFGenerateBackend:
-    """``qwen2.5-omni-7b``: the Thinker alone (text out), ``$QWEN2_5_OMNI_7B_PATH``."""
-    where = local_weights("qwen2.5-omni-7b", "QWEN2_5_OMNI_7B_PATH", "Qwen/Qwen2.5-Omni-7B", path)
-    return HFGenerateBackend.from_pretrained(
-        "qwen2.5-omni-7b", where, "Qwen2_5OmniThinkerForConditionalGeneration", **options)
 
 
 def ultravox(version: str):

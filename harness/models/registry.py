@@ -30,7 +30,7 @@ class ModelEntry:
 _ENTRIES: dict[str, ModelEntry] = {
     "qwen2-audio-7b": ModelEntry("harness.models.qwen2_audio_models:qwen2_audio_7b", gpu=True),
     "tiny-qwen2-audio": ModelEntry("harness.models.qwen2_audio_models:tiny_qwen2_audio"),
-    "qwen2.5-omni-7b": ModelEntry("harness.models.hf_generic:qwen2_5_omni_7b", gpu=True),
+    "qwen2.5-omni-7b": ModelEntry("harness.models.hf_qwen2_5_omni:qwen2_5_omni_7b", gpu=True),
     "audio-flamingo-3": ModelEntry("harness.models.hf_audio_flamingo_3:audio_flamingo_3", gpu=True),
     "audio-flamingo-2": ModelEntry("harness.models.af2_native:audio_flamingo_2", gpu=True),
     "ultravox-v0.3": ModelEntry("harness.models.hf_generic:ultravox_v0_3", gpu=True),

@@ -88,7 +88,8 @@ def test_label_scores(af3, requests):
 def test_qwen2_5_omni_thinker(tmp_path, requests):
     pytest.importorskip("torchvision", reason="Qwen2.5-Omni's processor needs torchvision")
     path = tiny_architectures.build_qwen2_5_omni_thinker(tmp_path)
-    model = get_model("qwen2.5-omni-7b", path=path, device="cpu", dtype="float32")
+    model = get_model("qwen2.5-omni-7b", path=path, device="cpu", dtype="float32",
+                      plain_generate=True)
     out = model.generate(requests[:2], Decoding(max_new_tokens=4))
     assert all(g.error is None and g.candidates for g in out)
 

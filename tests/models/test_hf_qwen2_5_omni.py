@@ -1,0 +1,118 @@
+"""Qwen2.5-Omni's thinker on the fast path, checked on the tiny real-architecture model against
+the model's own forward and ``generate`` over the inputs its processor builds (30 s padded
+features with their mask, each clip's placeholder repeated to its token count), built here from
+the tokenizer and feature extractor so that no torchvision is needed."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+from fixtures import tiny_architectures  # noqa: E402
+from harness.models import Decoding, Request, get_model  # noqa: E402
+from harness.models._hf_common import chosen_logprobs, generate_kwargs  # noqa: E402
+from tests.helpers import requests_for  # noqa: E402
+
+LABELS = ["Neutral state", "Happiness", "Anger", "Sadness"]
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory):
+    path = tiny_architectures.build_qwen2_5_omni_thinker(tmp_path_factory.mktemp("omni"))
+    return get_model("qwen2.5-omni-7b", path=path, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def reqs():
+    return requests_for("iemocap", 5)[1]
+
+
+def processor_inputs(backend, reqs):
+    """What Qwen2_5OmniProcessor gives for audio and text: max-length features and their mask,
+    ((frames - 1) // 2 + 1 - 2) // 2 + 1 placeholders per clip, left-padded ids."""
+    features = backend.processor.feature_extractor(
+        [r.audio for r in reqs], sampling_rate=16_000, return_attention_mask=True,
+        padding="max_length", return_tensors="pt")
+    mask = features["attention_mask"]
+    tokens = ((mask.sum(-1) - 1) // 2 + 1 - 2) // 2 + 1
+    texts = [backend.render(r.prompt, int(n)) for r, n in zip(reqs, tokens)]
+    ids = backend.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left")
+    return {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"],
+            "input_features": features["input_features"], "feature_attention_mask": mask}
+
+
+def reference_generate(backend, reqs, decoding):
+    """Each clip's candidates from the model's own ``generate``, as HFGenerateBackend reads them."""
+    inputs = processor_inputs(backend, reqs)
+    with torch.inference_mode():
+        out = backend.model.generate(**inputs, **generate_kwargs(decoding),
+                                     eos_token_id=backend.eos_ids, pad_token_id=backend.pad_id)
+        steps = chosen_logprobs(backend.model, out, decoding)
+    new = out.sequences[:, inputs["input_ids"].shape[1]:]
+    rows = []
+    for i in range(new.shape[0]):
+        tokens = new[i].tolist()
+        length = next((j + 1 for j, t in enumerate(tokens) if t in backend.eos_ids), len(tokens))
+        rows.append((backend.tokenizer.decode(tokens[:length], skip_special_tokens=True), length,
+                     float(steps[i, :length].double().sum())))
+    n = decoding.num_candidates
+    return [sorted(rows[c * n:(c + 1) * n], key=lambda r: -r[2]) for c in range(len(reqs))]
+
+
+def test_the_registry_gives_the_thinker_on_the_fast_path_without_torchvision(fast):
+    assert type(fast).__name__ == "Qwen2_5OmniThinkerBackend"
+    assert type(fast.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
+    assert ("backend", "qwen2.5-omni-thinker/1") in fast.info.options
+
+
+def test_prefill_equals_the_models_own_forward_on_the_processors_inputs(fast, reqs):
+    with torch.inference_mode():
+        ours = fast.prefill([r.audio for r in reqs], [r.prompt for r in reqs]).logits
+        inputs = processor_inputs(fast, reqs)
+        assert inputs["input_features"].shape[-1] == 3000
+        reference = fast.model(**inputs).logits[:, -1]
+    torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("decoding", [Decoding(max_new_tokens=10),
+                                      Decoding(mode="beam", num_candidates=3, max_new_tokens=10),
+                                      Decoding(mode="beam", num_candidates=5, max_new_tokens=6)],
+                         ids=["greedy", "beam-3", "beam-5"])
+@pytest.mark.parametrize("decode", ["eager", "static"])
+def test_answers_equal_the_models_own_generate(fast, reqs, decoding, decode):
+    ours = fast.with_options(decode=decode).generate(reqs, decoding)
+    theirs = reference_generate(fast, reqs, decoding)
+    assert [[(c.text, c.n_tokens) for c in g.candidates] for g in ours] == [
+        [(text, length) for text, length, _ in row] for row in theirs]
+    np.testing.assert_allclose([c.logprob for g in ours for c in g.candidates],
+                               [score for row in theirs for _, _, score in row], atol=1e-4)
+
+
+def test_label_scores_equal_full_forwards(fast, reqs):
+    ours = np.stack([row.logprobs for row in fast.label_logprobs(reqs[:2], LABELS)])
+    end = fast.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    for k, label in enumerate(LABELS):
+        target = fast.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
+        inputs = processor_inputs(fast, reqs[:2])
+        appended = torch.tensor([target] * 2)
+        inputs["input_ids"] = torch.cat([inputs["input_ids"], appended], 1)
+        inputs["attention_mask"] = torch.cat([inputs["attention_mask"],
+                                              torch.ones_like(appended)], 1)
+        with torch.inference_mode():
+            logits = fast.model(**inputs).logits[:, -len(target) - 1:-1].double()
+        picked = torch.log_softmax(logits, -1).gather(2, appended[..., None])
+        np.testing.assert_allclose(ours[:, k], picked.sum((1, 2)).numpy(), atol=1e-4)
+
+
+def test_a_long_clip_is_truncated_with_a_note_and_decodings_share_a_prefill(fast, reqs):
+    long = Request(np.tile(reqs[0].audio, 40)[: 16_000 * 35], reqs[0].prompt, "long-clip")
+    decodings = [Decoding(max_new_tokens=6), Decoding(mode="beam", num_candidates=3,
+                                                      max_new_tokens=6)]
+    together = fast.generate_many([long, *reqs[1:3]], decodings)
+    assert all(answers[0].notes == (
+        "long-clip: 35.0 s clip truncated to the model's 30 s audio window",) for answers in together)
+    for decoding, answers in zip(decodings, together):
+        alone = fast.generate([long, *reqs[1:3]], decoding)
+        assert [[c.text for c in g.candidates] for g in answers] == [
+            [c.text for c in g.candidates] for g in alone]

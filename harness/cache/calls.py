@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
 from harness.cache.store import GenerationCache, sha256
 from harness.models.api import (
@@ -119,15 +120,27 @@ def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: 
 
 def _read(requests: Sequence[Request]) -> tuple[list[tuple[int, Request]], dict[int, str]]:
     """The requests with their audio read where it was not yet (by position), and why each one
-    whose clip could not be read failed."""
+    whose clip could not be read failed. A clip asked for by several requests (a verifier's
+    candidates of one item) is read once, and they share its samples: a backend then hears it
+    once (harness.models._shared_prompt)."""
     from harness.data import DataError
 
     ready, failed = [], {}
+    read: dict = {}  # source -> the request read first from it, or the reason it could not be
     for i, r in enumerate(requests):
-        try:
-            ready.append((i, r.with_audio()))
-        except DataError as exc:
-            failed[i] = f"audio error: {exc}"
+        if r.loaded:
+            ready.append((i, r))
+            continue
+        if r.source not in read:
+            try:
+                read[r.source] = r.with_audio()
+            except DataError as exc:
+                read[r.source] = f"audio error: {exc}"
+        done = read[r.source]
+        if isinstance(done, str):
+            failed[i] = done
+        else:
+            ready.append((i, replace(r, audio=done.audio)))
     return ready, failed
 
 

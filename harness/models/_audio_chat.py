@@ -47,12 +47,18 @@ class ChatText:
         """Each clip's chat text past the shared prefix, one placeholder per audio."""
         return [self.render(p, [1] * k)[len(self.prefix):] for p, k in zip(prompts, pieces)]
 
-    def token_ids(self, texts: Sequence[str], pieces: Sequence[int], counts: Sequence[int]):
-        """Left-padded token ids and mask of ``texts`` on the device, each written with one audio
-        placeholder per audio (see :func:`~harness.models._hf_common.expand_placeholders`), and
-        the flat positions of the audio tokens, read on the host (so that placing the encoded
-        audio there waits for nothing)."""
-        rows = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+    def rows(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids, one placeholder per audio."""
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+
+    def token_ids(self, texts: Sequence[str], pieces: Sequence[int], counts: Sequence[int],
+                  rows: Sequence[Sequence[int]] | None = None):
+        """Left-padded token ids and mask of ``texts`` (or of their ``rows``) on the device, each
+        written with one audio placeholder per audio (see
+        :func:`~harness.models._hf_common.expand_placeholders`), and the flat positions of the
+        audio tokens, read on the host (so that placing the encoded audio there waits for
+        nothing)."""
+        rows = self.rows(texts) if rows is None else rows
         ids, mask = expand_placeholders(rows, texts, pieces, counts, self.audio_id, self.pad_id)
         return (to_device(ids, self.device), to_device(mask, self.device),
                 np.flatnonzero(ids == self.audio_id))

@@ -45,6 +45,7 @@ from harness.models._log_mel import log_mel_batch
 from harness.models._long_audio import chunks, run_fitting
 from harness.models._readout import LabelTree, score_labels
 from harness.models._shared_prefill import generate_many
+from harness.models._shared_prompt import prefill_shared
 from harness.models.api import (
     Candidate,
     Capabilities,
@@ -168,10 +169,20 @@ class FastAudioLM:
                 ) -> Prefilled:
         """Encode the clips (each clip's chunks with ``long_audio="chunk"``), build the prompts,
         run the prompt through the LM once."""
+        if self.options.share_prompts:
+            shared = prefill_shared(self, audios, prompts, reserve)
+            if shared is not None:
+                return shared
+        audio, out_lens, pieces = self.encode_clips(audios)
+        return self.prefill_text(audio, out_lens, prompts, reserve, pieces)
+
+    def encode_clips(self, audios: Sequence[np.ndarray]):
+        """The clips encoded (each clip's chunks with ``long_audio="chunk"``): (rows, T, H), the
+        tokens of each row, and the rows (chunks) of each clip."""
         pieces = [chunks(a, MAX_SAMPLES) if self.options.long_audio == "chunk" else [a] for a in audios]
         features, frames = self.features([c for p in pieces for c in p])
         audio, out_lens = self.encode_audio(features, frames)
-        return self.prefill_text(audio, out_lens, prompts, reserve, [len(p) for p in pieces])
+        return audio, out_lens, [len(p) for p in pieces]
 
     def prefill_text(self, audio, out_lens, prompts: Sequence[str], reserve: int = 0,
                      pieces: Sequence[int] | None = None) -> Prefilled:
@@ -183,28 +194,47 @@ class FastAudioLM:
         into each batch's cache, and only what follows runs through the LM. Each clip's padding
         sits between that prefix and its own tokens, masked, so its positions stay contiguous.
         """
+        audios, counts = self._placeholders(pieces or [1] * len(prompts), out_lens.tolist())
+        texts = self.chat.after_prefix(prompts, audios)
+        return self.prefill_rows(audio, out_lens, self.chat.rows(texts), texts, audios, counts,
+                                 reserve)
+
+    def prefill_rows(self, audio, out_lens, rows, texts, audios, counts, reserve: int = 0,
+                     pooled: bool = True) -> Prefilled:
+        """:meth:`prefill_text` from the texts' token rows (``audios`` placeholders in each,
+        ``counts`` audio tokens per placeholder); ``pooled=False``: a cache of its own, not the
+        pool's buffers (a transient one, read by another prefill)."""
         torch = self._torch
         with torch.inference_mode():
-            prefix = self._prefix_cache()
-            width = prefix[0][0].shape[2]
-            audios, counts = self._placeholders(pieces or [1] * len(prompts), out_lens.tolist())
-            texts = self.chat.after_prefix(prompts, audios)
-            ids, own, slots = self.chat.token_ids(texts, audios, counts)
+            ids, own, slots = self.chat.token_ids(texts, audios, counts, rows)
             embeds = self.embed(ids)
             frames = audio.flatten(0, 1).index_select(0, to_device(
                 flat_positions(out_lens.numpy(), audio.shape[1]), self.device))
             embeds.view(-1, embeds.shape[-1]).index_copy_(0, to_device(slots, self.device),
                                                           frames.to(self.dtype))
-            mask = torch.cat([own.new_ones(len(texts), width), own], dim=1)
-            position = (mask.cumsum(-1) - 1).clamp(min=0)
-            mode = "grouped" if self._static_decoding() else "prealloc"
-            cache = new_cache(self.lm.config, reserve + ids.shape[1], mode, self._pool)
-            for layer, (k, v) in zip(cache.layers, prefix):
-                layer.update(k.expand(len(texts), -1, -1, -1), v.expand(len(texts), -1, -1, -1))
-                layer.reserve = reserve
-            hidden = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position[:, width:],
-                             use_cache=True, **{self.cache_kw: cache}).last_hidden_state
-            return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
+            prefix = [(k.expand(len(texts), -1, -1, -1), v.expand(len(texts), -1, -1, -1))
+                      for k, v in self._prefix_cache()]
+            seen = own.new_ones(len(texts), prefix[0][0].shape[2])
+            return self.prefill_after(prefix, seen, embeds, own, reserve, pooled)
+
+    def prefill_after(self, prefix, seen, embeds, own, reserve: int = 0, pooled: bool = True
+                      ) -> Prefilled:
+        """Run ``embeds`` (B, n, H), ``own`` their mask, through the LM after keys and values
+        already computed: ``prefix`` one (keys, values) per layer with a row per sequence,
+        ``seen`` (B, width) its mask; the cache holds both and ``reserve`` tokens' room."""
+        torch = self._torch
+        width = seen.shape[1]
+        mask = torch.cat([seen, own], dim=1)
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        mode = "grouped" if self._static_decoding() else "prealloc"
+        cache = new_cache(self.lm.config, reserve + embeds.shape[1], mode,
+                          self._pool if pooled else None)
+        for layer, (k, v) in zip(cache.layers, prefix):
+            layer.update(k, v)
+            layer.reserve = reserve
+        hidden = self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position[:, width:],
+                         use_cache=True, **{self.cache_kw: cache}).last_hidden_state
+        return Prefilled(self.lm_head(hidden[:, -1]), cache, mask, position[:, -1] + 1)
 
     def _placeholders(self, pieces: Sequence[int], counts: list[int]
                       ) -> tuple[Sequence[int], list[int]]:

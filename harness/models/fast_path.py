@@ -32,6 +32,10 @@ class FastPathOptions:
         long_audio: Clips over the 30 s window: ``"truncate"`` or ``"chunk"`` (both noted on
             the item), or ``"error"`` (the item fails with the reason).
         batch_size: Clips per batch; None: from free GPU memory (8 on a CPU).
+        share_prompts: Requests of one batch that hear the same clip (a verifier's candidates
+            of one item) have the clip and their prompts' common start prefilled once
+            (harness.models._shared_prompt). Like the batch size, it changes no answer beyond
+            the last bits of the arithmetic, so it is not part of a cache key.
     """
 
     decode: str | None = None
@@ -39,6 +43,7 @@ class FastPathOptions:
     compile_blocks: bool | None = None
     long_audio: str = "truncate"
     batch_size: int | None = None
+    share_prompts: bool = True
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("decode", self.decode, DECODE_MODES),

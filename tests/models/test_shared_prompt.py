@@ -1,0 +1,96 @@
+"""A clip heard with several prompts that start alike (a verifier's candidates) is prefilled
+once up to where the prompts part; each answer is what its own prefill gives."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+from harness.cache import GenerationCache, cached_generate  # noqa: E402
+from harness.models import Decoding, Request  # noqa: E402
+from harness.models._shared_prompt import clip_owners, common_length  # noqa: E402
+from harness.prompts import verifier_prompt  # noqa: E402
+from tests.helpers import requests_for  # noqa: E402
+
+CANDIDATES = ['{"Anger": 0.5, "Sadness": 0.5}', '{"Happiness": 1.0}', "I think it is neutral."]
+
+
+def verifier_requests(n_items=3):
+    dataset, reqs = requests_for("iemocap", n_items)
+    by_id = {item.id: item for item in dataset}
+    return [Request(r.audio, verifier_prompt("iemocap", by_id[r.item_id].transcript,
+                                             dataset.labels, c), r.item_id)
+            for r in reqs for c in CANDIDATES]
+
+
+def test_owners_and_common_starts():
+    a, b = np.zeros(3), np.zeros(3)
+    assert clip_owners([a, b, a, a, b]) == ([0, 1, 0, 0, 1], [0, 1])
+    assert common_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert common_length([[1, 2, 3], [1, 2, 3]]) == 2  # each keeps a token of its own
+
+
+@pytest.mark.parametrize("decode", ["eager", "static"])
+def test_shared_prefill_answers_as_each_prompt_alone(tiny, decode):
+    flat = verifier_requests()
+    sharing = tiny.with_options(decode=decode)
+    alone = tiny.with_options(decode=decode, share_prompts=False)
+    with torch.inference_mode():
+        ours = sharing.prefill([r.audio for r in flat], [r.prompt for r in flat]).logits
+        theirs = alone.prefill([r.audio for r in flat], [r.prompt for r in flat]).logits
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    for decoding in (Decoding(max_new_tokens=8), Decoding(mode="beam", num_candidates=2,
+                                                          max_new_tokens=6)):
+        got, want = sharing.generate(flat, decoding), alone.generate(flat, decoding)
+        assert [[c.text for c in g.candidates] for g in got] == [
+            [c.text for c in g.candidates] for g in want]
+        np.testing.assert_allclose([c.logprob for g in got for c in g.candidates],
+                                   [c.logprob for g in want for c in g.candidates], atol=1e-4)
+
+
+def test_the_clip_and_the_common_start_run_once_per_clip(tiny, monkeypatch):
+    """Nine requests on three clips: the LM runs three rows of audio and common start, then
+    nine rows of each request's own end; fewer tokens in all than nine whole prompts."""
+    flat = verifier_requests()
+    runs = []
+    after = type(tiny).prefill_after
+    monkeypatch.setattr(type(tiny), "prefill_after", lambda self, prefix, seen, embeds, *a, **k: (
+        runs.append(tuple(embeds.shape[:2])), after(self, prefix, seen, embeds, *a, **k))[1])
+    with torch.inference_mode():
+        tiny.prefill([r.audio for r in flat], [r.prompt for r in flat])
+        sharing, runs[:] = list(runs), []
+        tiny.with_options(share_prompts=False).prefill([r.audio for r in flat],
+                                                       [r.prompt for r in flat])
+    (clips, head), (requests, tail) = sharing
+    assert (clips, requests) == (3, 9) and runs[0][0] == 9
+    assert clips * head + requests * tail < 0.7 * runs[0][0] * runs[0][1]
+
+
+def test_a_prompt_carrying_the_placeholder_after_the_common_start_fails_alone(tiny):
+    flat = verifier_requests(1)
+    bad = Request(flat[0].audio, flat[0].prompt + " <|AUDIO|>", "bad")
+    out = tiny.generate([*flat, bad], Decoding(max_new_tokens=4))
+    assert out[-1].error and "audio placeholder" in out[-1].error
+    assert all(g.error is None and g.candidates for g in out[:-1])
+
+
+def test_a_clip_read_lazily_is_read_once_for_all_its_requests(tiny, tmp_path, monkeypatch):
+    """Requests the cache reads on a miss (not loaded yet) share one read of their clip."""
+    import harness.data.audio as audio_module
+    from harness.data import load_dataset
+    from harness.prompts import verifier_prompt as prompt_of
+
+    dataset = load_dataset("iemocap")[:2]
+    reads = []
+    real = audio_module.read_audio
+    monkeypatch.setattr(audio_module, "read_audio",
+                        lambda path, *a, **k: reads.append(path) or real(path, *a, **k))
+    flat = [Request(np.zeros(0, np.float32), prompt_of("iemocap", item.transcript,
+                                                       dataset.labels, c), item.id,
+                    f"hash-{item.id}", source=item.audio_path)
+            for item in dataset for c in CANDIDATES]
+    out = cached_generate(tiny, flat, Decoding(max_new_tokens=4),
+                          GenerationCache(tmp_path / "c.sqlite"))
+    assert sorted(reads) == sorted(item.audio_path for item in dataset)
+    assert all(g.error is None for g in out)

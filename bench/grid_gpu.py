@@ -4,7 +4,12 @@ runner, the generation cache, parsing, metrics, the record written), every strat
 grid's order on one shared cache, on a synthetic corpus in MSP-Podcast's layout.
 
     python -m bench.grid_gpu                       # on a GPU: 2,000 six-second clips
+    python -m bench.grid_gpu --plan                # the model's plan first, as --plan on runs
     python -m bench.grid_gpu --tiny --items 12     # the tiny config on the CPU (the tests)
+
+With ``--plan`` the model's plan (harness.runner.plan: every strategy a chunk at a time, one
+prefill per clip for the decodings that share a prompt) fills the cache first and is timed with
+each strategy's share; the cells then run from the cache, and the projection counts both.
 
 For each strategy it prints the cell's GPU-seconds and utt/s, the backend's own rate for the
 same model calls on the same clips (``generate``/``label_logprobs`` on requests already in
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> None:
     evaluate(backend, dataset[:4], "base", config=config, n_resamples=10)  # warm-up: compile, graphs
     sample = [r for chunk in _direct_requests(dataset[: args.direct]) for r in chunk]
     cache = GenerationCache(work / "generations.sqlite")
-    total = 0.0
+    total = _plan(backend, dataset, config, cache, device) if args.plan else 0.0
     print(f"{'strategy':9} {'seconds':>8} {'utt/s':>8} {'backend utt/s':>14} {'ratio':>6} "
           f"{'tokens/item':>11}", flush=True)
     for name in STRATEGIES:
@@ -109,6 +114,21 @@ def run(args: argparse.Namespace) -> None:
           "H200: <= 30 GPU-minutes)", flush=True)
 
 
+def _plan(backend, dataset, config, cache, device) -> float:
+    """The model's plan over the corpus, timed; prints each strategy's share and returns the
+    plan's seconds projected to the paper's utterances."""
+    from bench.stage_times import timed_value
+    from harness.runner.plan import run_plan
+
+    seconds, report = timed_value(lambda: run_plan(backend, dataset, STRATEGIES, config=config,
+                                                   cache=cache, verifier=backend), device)
+    shares = ", ".join(f"{name} {report.seconds.get(name, 0.0):.1f}" for name in STRATEGIES)
+    print(f"plan: {seconds:.1f} s for every strategy's model calls ({len(dataset) / seconds:.2f} "
+          f"utt/s of the whole grid); seconds per strategy: {shares}"
+          + (f"; left out: {report.left_out}" if report.left_out else ""), flush=True)
+    return seconds * PAPER_ITEMS / len(dataset)
+
+
 def _direct_requests(dataset):
     """The first clips as requests with their audio in memory (the prompt is set per strategy)."""
     from harness.models.api import Request
@@ -123,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--direct", type=int, default=256, help="clips for the backend's own rate")
     parser.add_argument("--new-tokens", type=int, default=40)
     parser.add_argument("--work", type=Path, help="where the corpus, cache and records go")
+    parser.add_argument("--plan", action="store_true",
+                        help="fill the cache with the model's plan first (pytest evals --plan on)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.items, args.direct, args.new_tokens = min(args.items, 12), min(args.direct, 6), 8

@@ -6,6 +6,10 @@
 #   bash bench/run_on_device.sh          # at most 8.5 minutes (the last full run: 4.3); timeout_s 560
 #   bash bench/run_on_device.sh grid     # the grid end to end (bench/grid_gpu.py) alone: at most
 #                                        # GRID_LIMIT s (default 480); timeout_s 540; not yet run
+#   bash bench/run_on_device.sh grid --plan   # the same with the model's plan first
+#   bash bench/run_on_device.sh models   # Audio Flamingo 3 and the Omni thinker, fast path vs
+#                                        # plain generate (bench/fast_path_models.py): at most
+#                                        # MODELS_LIMIT s (default 420); timeout_s 480; not yet run
 #
 # Build Qwen's tokenizer here first (python -m bench.qwen_tokenizer) and name
 # bench/.qwen2-audio-processor in the device call's carry: the prompts are then as long as the
@@ -18,6 +22,11 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 if [ "${1:-}" = grid ]; then
     shift
     timeout "${GRID_LIMIT:-480}" python3 -m bench.grid_gpu "$@" 2>&1 | tee "$out/grid.log"
+    exit $?
+fi
+if [ "${1:-}" = models ]; then
+    shift
+    timeout "${MODELS_LIMIT:-420}" python3 -m bench.fast_path_models "$@" 2>&1 | tee "$out/models.log"
     exit $?
 fi
 timeout "${THROUGHPUT_LIMIT:-400}" python3 -m bench.gpu_throughput "$@" 2>&1 | tee "$out/throughput.log"

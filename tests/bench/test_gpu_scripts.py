@@ -60,3 +60,17 @@ def test_the_grid_benchmark_runs_every_strategy_through_evaluate(tmp_path):
     assert rows == ["base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n"], out
     assert "projected: the eight strategies over 24,770 utterances in" in out, out
     assert len(list((tmp_path / "run" / "cells").glob("*.items.jsonl"))) == 8
+
+
+def test_the_grid_benchmark_can_run_the_models_plan_first(tmp_path):
+    out = run("grid_gpu", "--tiny", "--plan", "--work", str(tmp_path))
+    assert "plan: " in out and "seconds per strategy: base" in out and "left out" not in out, out
+    assert "projected: the eight strategies over 24,770 utterances in" in out, out
+
+
+def test_the_other_models_benchmark_prints_both_rates_per_decoding():
+    out = run("fast_path_models", "--tiny")
+    for name in ("audio-flamingo-3", "qwen2.5-omni-thinker"):
+        for label in ("greedy ", "beam-5 "):
+            assert f"{name} {label} plain one at a time" in out, out
+    assert "failed" not in out, out

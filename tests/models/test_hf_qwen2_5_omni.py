@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch", reason="the hf extra is not installed")
 pytest.importorskip("transformers", reason="the hf extra is not installed")
 
 from fixtures import tiny_architectures  # noqa: E402
+from fixtures.processor_inputs import omni_processor_inputs  # noqa: E402
 from harness.models import Decoding, Request, get_model  # noqa: E402
 from harness.models._hf_common import chosen_logprobs, generate_kwargs  # noqa: E402
 from tests.helpers import requests_for  # noqa: E402
@@ -28,23 +29,9 @@ def reqs():
     return requests_for("iemocap", 5)[1]
 
 
-def processor_inputs(backend, reqs):
-    """What Qwen2_5OmniProcessor gives for audio and text: max-length features and their mask,
-    ((frames - 1) // 2 + 1 - 2) // 2 + 1 placeholders per clip, left-padded ids."""
-    features = backend.processor.feature_extractor(
-        [r.audio for r in reqs], sampling_rate=16_000, return_attention_mask=True,
-        padding="max_length", return_tensors="pt")
-    mask = features["attention_mask"]
-    tokens = ((mask.sum(-1) - 1) // 2 + 1 - 2) // 2 + 1
-    texts = [backend.render(r.prompt, int(n)) for r, n in zip(reqs, tokens)]
-    ids = backend.tokenizer(texts, return_tensors="pt", padding=True, padding_side="left")
-    return {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"],
-            "input_features": features["input_features"], "feature_attention_mask": mask}
-
-
 def reference_generate(backend, reqs, decoding):
     """Each clip's candidates from the model's own ``generate``, as HFGenerateBackend reads them."""
-    inputs = processor_inputs(backend, reqs)
+    inputs = omni_processor_inputs(backend, reqs)
     with torch.inference_mode():
         out = backend.model.generate(**inputs, **generate_kwargs(decoding),
                                      eos_token_id=backend.eos_ids, pad_token_id=backend.pad_id)
@@ -69,7 +56,7 @@ def test_the_registry_gives_the_thinker_on_the_fast_path_without_torchvision(fas
 def test_prefill_equals_the_models_own_forward_on_the_processors_inputs(fast, reqs):
     with torch.inference_mode():
         ours = fast.prefill([r.audio for r in reqs], [r.prompt for r in reqs]).logits
-        inputs = processor_inputs(fast, reqs)
+        inputs = omni_processor_inputs(fast, reqs)
         assert inputs["input_features"].shape[-1] == 3000
         reference = fast.model(**inputs).logits[:, -1]
     torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
@@ -94,7 +81,7 @@ def test_label_scores_equal_full_forwards(fast, reqs):
     end = fast.tokenizer.convert_tokens_to_ids("<|im_end|>")
     for k, label in enumerate(LABELS):
         target = fast.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
-        inputs = processor_inputs(fast, reqs[:2])
+        inputs = omni_processor_inputs(fast, reqs[:2])
         appended = torch.tensor([target] * 2)
         inputs["input_ids"] = torch.cat([inputs["input_ids"], appended], 1)
         inputs["attention_mask"] = torch.cat([inputs["attention_mask"],

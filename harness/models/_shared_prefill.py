@@ -34,6 +34,8 @@ def generate_many(backend, requests, decodings: Sequence[Decoding]) -> list[list
     :class:`~harness.models.fast_audio_lm.FastAudioLM`), one list per decoding."""
     torch = backend._torch
     decodings = list(decodings)
+    if not decodings:
+        return []
     reserve = max(backend.decode_reserve(d) for d in decodings)
     constraints = [backend.constraint(d.json_labels) if d.constrained else None
                    for d in decodings]

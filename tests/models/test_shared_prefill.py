@@ -41,6 +41,12 @@ def test_each_decoding_answers_as_generate_alone(tiny, decode):
         assert all(len(g.candidates) == decoding.num_candidates for g in answers)
 
 
+def test_no_decodings_or_no_requests_ask_nothing(tiny):
+    _, reqs = requests_for("iemocap", 2)
+    assert tiny.generate_many(reqs, []) == []
+    assert tiny.generate_many([], DECODINGS[:2]) == [[], []]
+
+
 def test_prefill_runs_once_per_batch_for_all_decodings(tiny, monkeypatch):
     _, reqs = requests_for("crema_d", 10)
     calls = []

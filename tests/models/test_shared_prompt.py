@@ -94,3 +94,25 @@ def test_a_clip_read_lazily_is_read_once_for_all_its_requests(tiny, tmp_path, mo
                           GenerationCache(tmp_path / "c.sqlite"))
     assert sorted(reads) == sorted(item.audio_path for item in dataset)
     assert all(g.error is None for g in out)
+
+
+def test_a_long_clip_heard_in_pieces_is_shared_too(tiny):
+    """``long_audio="chunk"``: the clip's two audios are in the common start of its prompts."""
+    flat = verifier_requests(1)
+    long = np.tile(flat[0].audio, 40)[: 16_000 * 35]
+    asks = [Request(long, r.prompt, r.item_id) for r in flat]
+    chunking = tiny.with_options(long_audio="chunk")
+    with torch.inference_mode():
+        ours = chunking.prefill([r.audio for r in asks], [r.prompt for r in asks]).logits
+        theirs = chunking.with_options(share_prompts=False).prefill(
+            [r.audio for r in asks], [r.prompt for r in asks]).logits
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_label_scores_of_requests_sharing_a_clip_equal_each_alone(tiny):
+    flat = verifier_requests(2)
+    labels = ["Neutral state", "Happiness", "Anger", "Sadness"]
+    ours = np.stack([r.logprobs for r in tiny.label_logprobs(flat, labels)])
+    theirs = np.stack([r.logprobs for r in tiny.with_options(share_prompts=False).label_logprobs(
+        flat, labels)])
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)

@@ -94,24 +94,52 @@ def run(args: argparse.Namespace) -> None:
     evaluate(backend, dataset[:4], "base", config=config, n_resamples=10)  # warm-up: compile, graphs
     sample = [r for chunk in _direct_requests(dataset[: args.direct]) for r in chunk]
     cache = GenerationCache(work / "generations.sqlite")
+    prefilled = PrefillTokens(backend)
     total = _plan(backend, dataset, config, cache, device) if args.plan else 0.0
+    planned = prefilled.taken()
     print(f"{'strategy':9} {'seconds':>8} {'utt/s':>8} {'backend utt/s':>14} {'ratio':>6} "
-          f"{'tokens/item':>11}", flush=True)
+          f"{'tokens/item':>11} {'prefilled/item':>14}", flush=True)
     for name in STRATEGIES:
         strategy = get_strategy(name)
         seconds, record = _timed_value(lambda s=name: evaluate(
             backend, dataset, s, verifier=backend, config=config, cache=cache), device)
+        cell_prefill = prefilled.taken()
         write_record(record, work / "run")
         direct = len(sample) / direct_seconds(backend, strategy, sample, dataset, config, device)
         rate = len(dataset) / seconds
         total += seconds * PAPER_ITEMS / len(dataset)
+        prefilled.taken()  # the direct calls' prefills are not the grid's
+        planned += cell_prefill
         print(f"{name:9} {seconds:8.1f} {rate:8.2f} {direct:14.2f} {rate / direct:6.2f} "
-              f"{record.metrics.tokens / len(dataset):11.1f}", flush=True)
+              f"{record.metrics.tokens / len(dataset):11.1f} {cell_prefill / len(dataset):14.1f}",
+              flush=True)
     print("w-bon and w-alm-v take bon's and alm-v's candidates from the cache, as in the grid: "
-          "their ratio is not a rate ratio")
+          "their ratio is not a rate ratio; prefilled/item: prompt tokens the LM ran per item "
+          "(the chat template's shared start, run once, not counted)")
+    print(f"LM prefill over the whole grid: {planned / len(dataset):.1f} tokens per item"
+          + (" (the plan's included)" if args.plan else ""), flush=True)
     print(f"projected: the eight strategies over {PAPER_ITEMS:,} utterances in "
           f"{total / 60:.1f} {'GPU-' if device == 'cuda' else 'CPU-'}minutes (target on one "
           "H200: <= 30 GPU-minutes)", flush=True)
+
+
+class PrefillTokens:
+    """Counts the prompt tokens ``backend`` runs through its LM (every ``prefill_after``)."""
+
+    def __init__(self, backend) -> None:
+        self.count = 0
+        run = backend.prefill_after
+
+        def counted(prefix, seen, embeds, *args, **kwargs):
+            self.count += embeds.shape[0] * embeds.shape[1]
+            return run(prefix, seen, embeds, *args, **kwargs)
+
+        backend.prefill_after = counted
+
+    def taken(self) -> int:
+        """The tokens counted since the last call."""
+        count, self.count = self.count, 0
+        return count
 
 
 def _plan(backend, dataset, config, cache, device) -> float:

@@ -84,8 +84,9 @@ def run(args: argparse.Namespace) -> None:
         (root / ".complete").write_text("")
     dataset = load_dataset("msp_podcast", root)
     model, processor = build(args.tiny, device)
-    backend = Qwen2AudioBackend("qwen2-audio-7b-random", model, processor, "random",
-                                FastPathOptions(compile_blocks=False) if args.tiny else FastPathOptions())
+    options = FastPathOptions(compile_blocks=False if args.tiny else None,
+                              share_prompts=not args.no_shared_prompts)
+    backend = Qwen2AudioBackend("qwen2-audio-7b-random", model, processor, "random", options)
     config = StrategyConfig(max_new_tokens=args.new_tokens, cot_max_new_tokens=args.new_tokens)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
     print(f"device {name}; {sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters; "
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--direct", type=int, default=256, help="clips for the backend's own rate")
     parser.add_argument("--new-tokens", type=int, default=40)
     parser.add_argument("--work", type=Path, help="where the corpus, cache and records go")
+    parser.add_argument("--no-shared-prompts", action="store_true",
+                        help="each verifier request prefilled whole (FastPathOptions.share_prompts)")
     parser.add_argument("--plan", action="store_true",
                         help="fill the cache with the model's plan first (pytest evals --plan on)")
     args = parser.parse_args(argv)

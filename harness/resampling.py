@@ -21,11 +21,17 @@ BATCH_INDEXES = 2_000_000  # item indexes one batch draws (scipy's batches in bo
 CACHED_BYTES = 160 * 2**20  # a counts matrix up to this size may be kept for the next pair
 
 
-def counts_blocks(n: int, n_resamples: int, seed: int, rows: int = 64, keep: bool = False
-                  ) -> Iterator[np.ndarray]:
-    """(≤ rows, n) blocks of how often each of ``n`` items is drawn in each resample, in order.
-    ``keep``: keep the whole matrix for the next call with the same ``n`` where it is small
-    enough (the report's pairs; a cell's summary draws anew and holds one block at a time)."""
+BLOCK_CELLS = 2**17  # resamples x items of one block: about 1 MiB as float64, whatever n is
+
+
+def counts_blocks(n: int, n_resamples: int, seed: int, rows: int | None = None,
+                  keep: bool = False) -> Iterator[np.ndarray]:
+    """(≤ rows, n) blocks of how often each of ``n`` items is drawn in each resample, in order;
+    by default as many rows as keep a block near :data:`BLOCK_CELLS` (at most 64), so that the
+    memory a cell's summary takes does not grow with its items. ``keep``: keep the whole matrix
+    for the next call with the same ``n`` where it is small enough (the report's pairs; a cell's
+    summary draws anew and holds one block at a time)."""
+    rows = rows or max(1, min(64, BLOCK_CELLS // max(n, 1)))
     if keep and n_resamples * n * 8 <= CACHED_BYTES:
         whole = _kept_counts(n, n_resamples, seed)
         for start in range(0, n_resamples, rows):

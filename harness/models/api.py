@@ -176,7 +176,13 @@ class ModelInfo:
 
 @runtime_checkable
 class ModelAPI(Protocol):
-    """What the strategies call. Backends batch internally; one bad request never fails the rest."""
+    """What the strategies call. Backends batch internally; one bad request never fails the rest.
+
+    A backend may also offer ``generate_many(requests, decodings) -> list[list[Generation]]``
+    (one list per decoding, each as ``generate`` gives it): the model's plan
+    (harness.runner.plan) then asks for the decodings of one prompt together, so that a clip's
+    prompt is prefilled once for all of them (the fast path's backends do).
+    """
 
     info: ModelInfo
 

@@ -6,7 +6,7 @@ The content hash is XXH3-128 of the file's bytes (the ``xxhash`` package): 2 µs
 accidental collision among even 10^9 clips vanishingly unlikely (about 10^-21). It is not a
 defence against clips crafted to collide, which an evaluation's own corpus does not need.
 
-A file's identity is its resolved path, device, inode, size and modification time (to the
+A file's identity is its absolute path, device, inode, size and modification time (to the
 nanosecond): a clip rewritten in place gets a new modification time, so a new identity, and is
 hashed again. The facts live in this process (:data:`MEMO`); the runner also keeps them in the
 generation cache (see :mod:`harness.strategies._stream`), so that the next run's process starts
@@ -61,7 +61,9 @@ def identity(path: str | os.PathLike[str], sr: int = TARGET_SR) -> str | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return f"{os.path.realpath(path)}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{sr}"
+    # the path as given, made absolute (no symlink resolution: its lstat per component cost
+    # more than the rest of the identity); another spelling of a file is only another identity
+    return f"{os.path.abspath(path)}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{sr}"
 
 
 class ClipMemo:
@@ -92,15 +94,16 @@ MEMO = ClipMemo()
 
 
 def clip_facts(path: str | os.PathLike[str], sr: int = TARGET_SR,
-               limits: AudioLimits | None = None) -> ClipFacts:
+               limits: AudioLimits | None = None, key: str | None = None) -> ClipFacts:
     """The clip's facts: remembered, or read now (its bytes hashed, its header read; nothing
-    decoded) and remembered.
+    decoded) and remembered. ``key``: the file's :func:`identity`, where the caller has just
+    taken it (else it is taken here).
 
     Raises:
         AudioError: the file is missing, not a regular file, unreadable, or its header is not
             audio or is implausible (rate, duration).
     """
-    key = identity(path, sr)
+    key = key or identity(path, sr)
     known = MEMO.get(key)
     if known is not None:
         return known

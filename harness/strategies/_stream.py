@@ -154,13 +154,19 @@ def known_facts(items: Sequence[Item], cache: GenerationCache | None,
         if out[i] is not None:
             MEMO.put(idents[i], out[i])  # type: ignore[arg-type]
     fresh = [i for i in unknown if out[i] is None]  # read now, and remembered by clip_facts
-    for i, found in zip(fresh, _each(reader, clip_facts, [items[i].audio_path for i in fresh])):
+    for i, found in zip(fresh, _each(reader, _facts_of, [(items[i].audio_path, idents[i])
+                                                         for i in fresh])):
         out[i] = found
     rows = [(_clip_key(idents[i] or ""), out[i].to_json()) for i in fresh  # type: ignore[union-attr]
             if idents[i] is not None and isinstance(out[i], ClipFacts)]
     if cache is not None and rows:
         cache.put_many(CLIP_KIND, "-", rows)
     return out  # type: ignore[return-value]
+
+
+def _facts_of(path_and_identity: tuple) -> ClipFacts:
+    path, ident = path_and_identity
+    return clip_facts(path, key=ident)
 
 
 def _stored(cache: GenerationCache | None, idents: list[str | None]) -> dict[str, ClipFacts]:

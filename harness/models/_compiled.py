@@ -17,6 +17,7 @@ import weakref
 LAYER_PARTS = ("input_layernorm", "post_attention_layernorm", "mlp")
 ROTARY = "apply_rotary_pos_emb"  # the module-level function transformers' attention calls
 _EAGER_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # compiled -> eager
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # weights -> CompiledParts
 
 
 class CompiledParts:
@@ -74,3 +75,28 @@ def compiled_or_eager(parts: CompiledParts, check) -> CompiledParts | None:
                       f"{str(exc)[:200]}", stacklevel=3)
         return None
     return parts
+
+
+def compiled_parts(model) -> CompiledParts | None:
+    """What compiling replaced in these weights (None: they run eager)."""
+    return _COMPILED.get(model)
+
+
+def settle_compilation(backend) -> None:
+    """Make a fast-path backend's weights run compiled or eager, as its ``compile_blocks``
+    option says. Compiled layers belong to the weights, so the backend built last decides for
+    every backend on them. Compiling fuses the elementwise work of the LM's layers and, where the
+    harness runs the audio encoder's layers itself, of those (:func:`compile_decoder`), checked
+    by ``backend._compile_check()`` (where it fails, a warning and the eager modules). On by
+    default on a GPU, where it paid on an H200 (bench/results/)."""
+    parts = _COMPILED.get(backend.model)
+    if backend.options.compile_blocks and parts is None:
+        own = backend.ARCHITECTURE.encoder == "own"  # the model's encoder runs as it calls it
+        parts = compile_decoder(backend.lm.layers, () if own else backend.audio_tower.layers,
+                                backend._torch)
+        _COMPILED[backend.model] = parts  # the check's prefill runs through them
+        if compiled_or_eager(parts, backend._compile_check) is None:
+            del _COMPILED[backend.model]
+    elif not backend.options.compile_blocks and parts is not None:
+        parts.restore()  # this backend wants none
+        del _COMPILED[backend.model]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import weakref
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar, TypeVar
@@ -26,7 +25,7 @@ import numpy as np
 
 from harness.models._audio_chat import ChatText, audio_text_processor, end_ids
 from harness.models._audio_encoder import encode_audio, encode_with_own_encoder
-from harness.models._compiled import CompiledParts, compile_decoder, compiled_or_eager
+from harness.models._compiled import CompiledParts, compiled_parts, settle_compilation
 from harness.models._decode import Prefilled, beam_search, sample
 from harness.models._hf_common import (
     batched,
@@ -57,7 +56,6 @@ from harness.models.api import (
 from harness.models.fast_path import Architecture, FastPathOptions
 
 MAX_SAMPLES = 30 * 16_000  # the encoder's audio window (Whisper's 30 s); see FastPathOptions.long_audio
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its CompiledParts
 
 
 _Backend = TypeVar("_Backend", bound="FastAudioLM")
@@ -99,17 +97,12 @@ class FastAudioLM:
                               options=(("backend", f"{arch.backend}/{arch.version}"),
                                        *self.options.output_options()))
         self._torch = torch
-        parts = _COMPILED.get(self.model)
-        if self.options.compile_blocks and parts is None:
-            self._compile_blocks()
-        elif not self.options.compile_blocks and parts is not None:
-            parts.restore()  # compiled layers belong to the weights: this backend wants none
-            del _COMPILED[self.model]
+        settle_compilation(self)
 
     @property
     def _compiled(self) -> CompiledParts | None:
         """What compiling replaced in these weights (None: eager)."""
-        return _COMPILED.get(self.model) if self.options.compile_blocks else None
+        return compiled_parts(self.model) if self.options.compile_blocks else None
 
     @property
     def compiled(self) -> bool:
@@ -313,20 +306,10 @@ class FastAudioLM:
         if self._pool is not None:
             self._pool.clear()
 
-    def _compile_blocks(self) -> None:
-        """Fuse the elementwise work of the LM's and the audio encoder's layers with
-        ``torch.compile`` (:func:`~harness.models._compiled.compile_decoder`), checked on a
-        two-clip prefill (where compilation fails, a warning and the eager modules). On by
-        default on a GPU, where it paid on an H200 (bench/results/)."""
-        own = self.ARCHITECTURE.encoder == "own"  # its encoder runs as the model calls it
-        parts = compile_decoder(self.lm.layers, () if own else self.audio_tower.layers, self._torch)
-        _COMPILED[self.model] = parts  # the check's prefill runs through them
-        if compiled_or_eager(parts, self._compile_check) is None:
-            del _COMPILED[self.model]
-
     def _compile_check(self) -> None:
         """A prefill of two short clips of different lengths through the compiled parts (not one:
-        a dimension of size one would be compiled as a constant)."""
+        a dimension of size one would be compiled as a constant); see
+        :func:`~harness.models._compiled.settle_compilation`."""
         self.prefill([np.zeros(16_000, np.float32), np.zeros(12_000, np.float32)], ["a", "b"])
 
     def step(self, tokens, mask, position, cache):

@@ -1,15 +1,18 @@
-"""Audio LMs built as Qwen2-Audio is (a Whisper-style encoder, a projector, a decoder LM whose
-prompt embeds the encoded audio at placeholder tokens) on the harness's own fast path.
+"""Audio LMs built as Qwen2-Audio is (an audio encoder, a projector, a decoder LM whose prompt
+embeds the encoded audio at placeholder tokens) on the harness's own fast path.
 
 One class, :class:`FastAudioLM`, serves every such architecture; what differs between them (the
-transformers class, the audio placeholder, how a long clip's windows are heard) is an
-:class:`Architecture` value on a small subclass (``hf_qwen2_audio``, ``hf_audio_flamingo_3``).
-What differs from calling ``generate`` on the processor's output:
+transformers class, the audio placeholder, how a long clip's windows are heard, whose code runs
+the encoder) is an :class:`Architecture` value on a small subclass (``hf_qwen2_audio``,
+``hf_audio_flamingo_3``, ``hf_qwen2_5_omni``). What differs from calling ``generate`` on the
+processor's output:
 
 - the audio encoder runs over the batch's longest clip, not the 30 s window the processor pads to
   (padded frames are masked in the reference path too, so the outputs agree; a test checks it);
 - clips are sorted by length and batched with left padding; the prompt, audio included, is
-  prefilled once per clip and beams or samples share that cache;
+  prefilled once per clip and beams or samples share that cache; several decodings share it too
+  (:meth:`FastAudioLM.generate_many`), and so do requests hearing the same clip with prompts
+  that start alike, up to where they part (harness.models._shared_prompt);
 - the batch size follows free GPU memory, and an out-of-memory error halves it and retries.
 """
 

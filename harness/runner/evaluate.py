@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -241,13 +242,20 @@ def _metadata(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Stra
 
 
 def _versions() -> dict[str, str]:
+    return dict(_installed_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    """The packages' versions, read once per process (12 ms a cell otherwise): what the process
+    imported is what it runs, whatever is installed later."""
     import importlib.metadata as md
 
     out = {"harness": __version__, "python": platform.python_version()}
     for name in ("numpy", "scipy", "torch", "transformers", "openai", "google-genai"):
         with contextlib.suppress(md.PackageNotFoundError):
             out[name] = md.version(name)
-    return out
+    return tuple(out.items())
 
 
 def _git_commit() -> str | None:

@@ -92,7 +92,7 @@ def end_ids(tokenizer, generation_config, vocab: int) -> list[int]:
 
 class AudioTextProcessor:
     """What the fast path reads of a processor: its tokenizer, its feature extractor and its
-    chat template; for a checkpoint whose whole processor cannot be built here (Qwen2.5-Omni's
+    chat template; for a checkpoint whose whole processor it does not build (Qwen2.5-Omni's
     image and video parts need torchvision, which an audio benchmark never uses)."""
 
     def __init__(self, tokenizer, feature_extractor) -> None:
@@ -101,15 +101,38 @@ class AudioTextProcessor:
     def apply_chat_template(self, conversation, **kwargs):
         return self.tokenizer.apply_chat_template(conversation, **kwargs)
 
+    @classmethod
+    def from_pretrained(cls, path) -> AudioTextProcessor:
+        """The parts from a local checkpoint folder; the chat template is the tokenizer's, else
+        the processor's own file (``chat_template.jinja``, or ``chat_template.json`` as older
+        processors wrote it).
 
-def audio_text_processor(path):
-    """The checkpoint's processor, or where it cannot be built here (a vision part needs
-    torchvision, or its configuration), its :class:`AudioTextProcessor` (nothing is downloaded
-    either way)."""
-    from transformers import AutoFeatureExtractor, AutoProcessor, AutoTokenizer
+        Raises:
+            ValueError: the folder holds no chat template.
+        """
+        import json
+        from pathlib import Path
 
-    try:
-        return AutoProcessor.from_pretrained(path, local_files_only=True)
-    except (ImportError, ValueError):
-        return AudioTextProcessor(AutoTokenizer.from_pretrained(path, local_files_only=True),
-                                  AutoFeatureExtractor.from_pretrained(path, local_files_only=True))
+        from transformers import AutoFeatureExtractor, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        if not tokenizer.chat_template:
+            jinja, old = Path(path) / "chat_template.jinja", Path(path) / "chat_template.json"
+            if jinja.is_file():
+                tokenizer.chat_template = jinja.read_text()
+            elif old.is_file():
+                tokenizer.chat_template = json.loads(old.read_text())["chat_template"]
+            else:
+                raise ValueError(f"{path}: no chat template (the tokenizer's, chat_template.jinja "
+                                 "or chat_template.json)")
+        return cls(tokenizer, AutoFeatureExtractor.from_pretrained(path, local_files_only=True))
+
+
+def audio_text_processor(path, whole: bool = True):
+    """The checkpoint's processor (``whole``), else its :class:`AudioTextProcessor`; nothing is
+    downloaded either way."""
+    if not whole:
+        return AudioTextProcessor.from_pretrained(path)
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(path, local_files_only=True)

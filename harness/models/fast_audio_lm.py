@@ -132,7 +132,7 @@ class FastAudioLM:
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = resolve_dtype(dtype, device)
-        processor = audio_text_processor(path)
+        processor = audio_text_processor(path, cls.ARCHITECTURE.whole_processor)
         model = getattr(transformers, cls.ARCHITECTURE.model_class).from_pretrained(
             str(path), dtype=torch_dtype, local_files_only=True,
             attn_implementation=attn_implementation)

@@ -98,6 +98,8 @@ class Architecture:
             real frames (:func:`~harness.models._audio_encoder.encode_audio`); ``"own"``: the
             model's own ``get_audio_features``, which reads each clip's real frames already
             (Qwen2.5-Omni's windowed encoder).
+        whole_processor: Load the checkpoint's processor; False: its tokenizer, feature extractor
+            and chat template alone (Qwen2.5-Omni's processor needs torchvision for its vision).
     """
 
     model_class: str
@@ -106,3 +108,4 @@ class Architecture:
     audio_token: str
     windows_as_audios: bool = True
     encoder: str = "whisper"
+    whole_processor: bool = True

@@ -5,8 +5,8 @@ real frames in 2 s windows (so it runs as the model calls it), ``<|AUDIO|>`` pla
 ``<|audio_bos|>`` and ``<|audio_eos|>``, a Qwen2 decoder whose multimodal rotary positions are,
 for audio and text alone, the ordinary positions on each of their three axes (what
 ``get_rope_index`` gives without an image or a video), so the fast path's positions serve as
-they are. Its processor is not needed: where it cannot be built (its video part needs
-torchvision), the tokenizer, the feature extractor and the chat template are read alone.
+they are. Its processor is not loaded (its video part needs torchvision): the tokenizer, the
+feature extractor and the chat template are read alone.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Qwen2_5OmniThinkerBackend(FastAudioLM):
 
     ARCHITECTURE = Architecture(model_class="Qwen2_5OmniThinkerForConditionalGeneration",
                                 backend="qwen2.5-omni-thinker", version=1,
-                                audio_token="<|AUDIO|>", encoder="own")
+                                audio_token="<|AUDIO|>", encoder="own", whole_processor=False)
 
 
 def qwen2_5_omni_7b(path=None, plain_generate: bool = False, **options):

@@ -103,3 +103,14 @@ def test_a_long_clip_is_truncated_with_a_note_and_decodings_share_a_prefill(fast
         alone = fast.generate([long, *reqs[1:3]], decoding)
         assert [[c.text for c in g.candidates] for g in answers] == [
             [c.text for c in g.candidates] for g in alone]
+
+
+def test_the_published_checkpoints_layout_loads_the_thinkers_own_weights(fast, reqs, tmp_path):
+    """A whole Qwen2.5-Omni checkpoint (config nesting the thinker's, weights under
+    ``thinker.``) gives the thinker its trained weights, not a random start: the same answers."""
+    whole = get_model("qwen2.5-omni-7b", path=tiny_architectures.build_qwen2_5_omni_whole(
+        tmp_path / "whole"), device="cpu", dtype="float32")
+    assert type(whole.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
+    decoding = Decoding(mode="beam", num_candidates=2, max_new_tokens=6)
+    assert [[c.text for c in g.candidates] for g in whole.generate(reqs, decoding)] == [
+        [c.text for c in g.candidates] for g in fast.generate(reqs, decoding)]

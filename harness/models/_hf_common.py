@@ -139,6 +139,26 @@ def resolve_dtype(dtype: str, device: str):
     return getattr(torch, dtype)
 
 
+def load_weights(loader, name: str, path, **kwargs):
+    """``loader.from_pretrained(path, local_files_only=True, **kwargs)``, refusing weights that
+    leave any of the model's parameters unset: transformers would start those at random and
+    only log it (a Qwen2-Audio folder given for Audio Flamingo 3 loads, with a random projector).
+
+    Raises:
+        ModelUnavailable: parameters missing from the checkpoint, named (the first few).
+    """
+    from harness.models.api import ModelUnavailable
+
+    model, info = loader.from_pretrained(str(path), local_files_only=True,
+                                         output_loading_info=True, **kwargs)
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise ModelUnavailable(f"{name}: the weights in {path} do not fit {loader.__name__}: "
+                               f"{len(missing)} of its parameters are missing from them "
+                               f"(e.g. {', '.join(missing[:3])}), which would start at random")
+    return model
+
+
 def hf_cache_snapshot(repo_id: str) -> str | None:
     """The local Hugging Face cache folder of ``repo_id``, if its config is cached (no download)."""
     try:

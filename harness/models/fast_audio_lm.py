@@ -36,6 +36,7 @@ from harness.models._hf_common import (
     clips_per_batch,
     flat_positions,
     free_gpu_bytes,
+    load_weights,
     resolve_dtype,
     to_device,
     unscored_row,
@@ -133,9 +134,8 @@ class FastAudioLM:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         torch_dtype = resolve_dtype(dtype, device)
         processor = audio_text_processor(path, cls.ARCHITECTURE.whole_processor)
-        model = getattr(transformers, cls.ARCHITECTURE.model_class).from_pretrained(
-            str(path), dtype=torch_dtype, local_files_only=True,
-            attn_implementation=attn_implementation)
+        model = load_weights(getattr(transformers, cls.ARCHITECTURE.model_class), name, path,
+                             dtype=torch_dtype, attn_implementation=attn_implementation)
         model = model.to(device)
         return cls(name, model, processor, weights_revision(str(path)),
                    FastPathOptions.from_kwargs(**options))

@@ -20,6 +20,7 @@ from harness.models._hf_common import (
     chosen_logprobs,
     generate_kwargs,
     hf_cache_snapshot,
+    load_weights,
     resolve_dtype,
     unscored_row,
     weights_revision,
@@ -66,8 +67,8 @@ class HFGenerateBackend:
         loader = getattr(transformers, model_class)
         processor = AutoProcessor.from_pretrained(path, local_files_only=True,
                                                   trust_remote_code=trust_remote_code)
-        model = loader.from_pretrained(path, dtype=resolve_dtype(dtype, device),
-                                       local_files_only=True, trust_remote_code=trust_remote_code)
+        model = load_weights(loader, name, path, dtype=resolve_dtype(dtype, device),
+                             trust_remote_code=trust_remote_code)
         return cls(name, model.to(device), processor, weights_revision(path), batch_size)
 
     def _render_template(self) -> str:

@@ -96,3 +96,18 @@ def test_several_decodings_share_one_prefill(fast, reqs):
     for decoding, answers in zip(decodings, together):
         assert [_candidates(g) for g in answers] == [
             _candidates(g) for g in fast.generate(reqs, decoding)]
+
+
+def test_weights_of_another_model_are_refused_not_started_at_random():
+    """A Qwen2-Audio folder holds no Audio Flamingo 3 projector: transformers would start it at
+    random and only log it; the harness names what is missing."""
+    from harness import embedded_path
+    from harness.models import ModelUnavailable
+
+    with pytest.raises(ModelUnavailable, match=r"do not fit AudioFlamingo3ForConditionalGeneration: "
+                                               r"4 of its parameters are missing .*projector"):
+        get_model("audio-flamingo-3", path=embedded_path("tiny_qwen2_audio"), device="cpu",
+                  dtype="float32")
+    with pytest.raises(ModelUnavailable, match="4 of its parameters are missing"):
+        get_model("audio-flamingo-3", path=embedded_path("tiny_qwen2_audio"), device="cpu",
+                  dtype="float32", plain_generate=True)

@@ -67,8 +67,12 @@ class HFGenerateBackend:
         loader = getattr(transformers, model_class)
         processor = AutoProcessor.from_pretrained(path, local_files_only=True,
                                                   trust_remote_code=trust_remote_code)
-        model = load_weights(loader, name, path, dtype=resolve_dtype(dtype, device),
-                             trust_remote_code=trust_remote_code)
+        if trust_remote_code:  # its own code may load parts from elsewhere (Ultravox's encoder
+            # and LM come from their own checkpoints), so missing weights are its business
+            model = loader.from_pretrained(path, dtype=resolve_dtype(dtype, device),
+                                           local_files_only=True, trust_remote_code=True)
+        else:
+            model = load_weights(loader, name, path, dtype=resolve_dtype(dtype, device))
         return cls(name, model.to(device), processor, weights_revision(path), batch_size)
 
     def _render_template(self) -> str:

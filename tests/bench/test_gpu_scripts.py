@@ -54,18 +54,18 @@ def test_decode_profile_prints_a_table_per_variant():
         "=== eager", "=== static:auto", "=== static:math", "=== static:matmul"]
 
 
-def test_the_grid_benchmark_runs_every_strategy_through_evaluate(tmp_path):
-    out = run("grid_gpu", "--tiny", "--work", str(tmp_path))
-    rows = [line.split()[0] for line in out.splitlines()[2:10]]
+def test_the_grid_benchmark_runs_the_plan_then_every_strategy_through_evaluate(tmp_path):
+    """``--plan`` as ``pytest evals --plan on`` runs (the cells then read the cache; without
+    it each cell computes its own: the same loop)."""
+    out = run("grid_gpu", "--tiny", "--plan", "--work", str(tmp_path))
+    lines = out.splitlines()
+    assert lines[1].startswith("plan: ") and "seconds per strategy: base" in lines[1], out
+    assert "left out" not in lines[1], out
+    rows = [line.split()[0] for line in lines[3:11]]
     assert rows == ["base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n"], out
+    assert "LM prefill over the whole grid:" in out and "(the plan's included)" in out, out
     assert "projected: the eight strategies over 24,770 utterances in" in out, out
     assert len(list((tmp_path / "run" / "cells").glob("*.items.jsonl"))) == 8
-
-
-def test_the_grid_benchmark_can_run_the_models_plan_first(tmp_path):
-    out = run("grid_gpu", "--tiny", "--plan", "--work", str(tmp_path))
-    assert "plan: " in out and "seconds per strategy: base" in out and "left out" not in out, out
-    assert "projected: the eight strategies over 24,770 utterances in" in out, out
 
 
 def test_the_other_models_benchmark_prints_both_rates_per_decoding():

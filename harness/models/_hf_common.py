@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -167,6 +168,21 @@ def hf_cache_snapshot(repo_id: str) -> str | None:
         return None
     found = try_to_load_from_cache(repo_id, "config.json")
     return str(Path(found).parent) if isinstance(found, str) else None
+
+
+def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike | None) -> Path:
+    """The checkpoint folder: argument, environment variable, or the local HF cache.
+
+    Raises:
+        ModelUnavailable: none of the three, naming the variable to set.
+    """
+    from harness.models.api import ModelUnavailable
+
+    found = path or os.environ.get(env_var) or hf_cache_snapshot(hub_id)
+    if not found:
+        raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "
+                               "or put it in the Hugging Face cache")
+    return Path(found)
 
 
 def weights_revision(path: str | Path) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.models._hf_common import chosen_logprobs, generate_kwargs, hf_cache_snapshot, weights_revision
+from harness.models._hf_common import chosen_logprobs, generate_kwargs, local_weights, weights_revision
 from harness.models.api import (
     Candidate,
     Capabilities,
@@ -207,11 +207,7 @@ def audio_flamingo_2(path=None, config=None, device: str | None = None, dtype: s
         ) from None
     import torch
 
-    found = path or os.environ.get(ENV_VAR) or hf_cache_snapshot(HUB_ID)
-    if not found:
-        raise ModelUnavailable(f"audio-flamingo-2: no local weights; set {ENV_VAR} to a copy of "
-                               f"{HUB_ID} or put it in the Hugging Face cache")
-    weights = Path(found)
+    weights = local_weights("audio-flamingo-2", ENV_VAR, HUB_ID, path)
     settings = read_config(weights, config)
     model, tokenizer = factory.create_model_and_transforms(
         **settings["model_config"], clap_config=settings["clap_config"], use_local_files=True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
@@ -19,8 +18,8 @@ from harness.models._hf_common import (
     batched,
     chosen_logprobs,
     generate_kwargs,
-    hf_cache_snapshot,
     load_weights,
+    local_weights,
     resolve_dtype,
     unscored_row,
     weights_revision,
@@ -158,15 +157,6 @@ class HFGenerateBackend:
         with torch.inference_mode():
             return batched(requests, run, self.batch_size, torch,
                            on_error=unscored_row(len(labels)))
-
-
-def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike | None) -> Path:
-    """The checkpoint folder: argument, environment variable, or the local HF cache."""
-    found = path or os.environ.get(env_var) or hf_cache_snapshot(hub_id)
-    if not found:
-        raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "
-                               "or put it in the Hugging Face cache")
-    return Path(found)
 
 
 def ultravox(version: str):

@@ -29,7 +29,8 @@ def qwen2_5_omni_7b(path=None, plain_generate: bool = False, **options):
     """``qwen2.5-omni-7b``: ``$QWEN2_5_OMNI_7B_PATH`` or the local Hugging Face cache, the thinker
     on the fast path; ``plain_generate=True``: through its processor and ``generate``
     (:class:`~harness.models.hf_generic.HFGenerateBackend`; the processor needs torchvision)."""
-    from harness.models.hf_generic import HFGenerateBackend, local_weights
+    from harness.models._hf_common import local_weights
+    from harness.models.hf_generic import HFGenerateBackend
 
     where = local_weights("qwen2.5-omni-7b", "QWEN2_5_OMNI_7B_PATH", HUB_ID, path)
     if plain_generate:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from harness._embedded import embedded_path
-from harness.models._hf_common import hf_cache_snapshot
+from harness.models._hf_common import local_weights
 from harness.models.api import ModelUnavailable
 from harness.models.hf_qwen2_audio import Qwen2AudioBackend
 
@@ -16,11 +16,8 @@ ENV_VAR = "QWEN2_AUDIO_7B_PATH"
 
 def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:
     """``qwen2-audio-7b``: ``$QWEN2_AUDIO_7B_PATH`` or the local Hugging Face cache."""
-    path = path or os.environ.get(ENV_VAR) or hf_cache_snapshot(HUB_ID)
-    if not path:
-        raise ModelUnavailable(f"qwen2-audio-7b: no local weights; set {ENV_VAR} to a copy of "
-                               f"{HUB_ID} or put it in the Hugging Face cache")
-    return Qwen2AudioBackend.from_pretrained("qwen2-audio-7b", path, **options)
+    where = local_weights("qwen2-audio-7b", ENV_VAR, HUB_ID, path)
+    return Qwen2AudioBackend.from_pretrained("qwen2-audio-7b", where, **options)
 
 
 def tiny_qwen2_audio(path: str | os.PathLike[str] | None = None, **options) -> Qwen2AudioBackend:

@@ -152,7 +152,7 @@ def test_a_failing_clip_is_an_item_error(af2, requests_, monkeypatch):
 def test_missing_config_and_weights_say_what_to_set(checkpoint, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(FAKE))
     monkeypatch.delenv("AUDIO_FLAMINGO_2_PATH", raising=False)
-    monkeypatch.setattr("harness.models.af2_native.hf_cache_snapshot", lambda repo: None)
+    monkeypatch.setattr("harness.models._hf_common.hf_cache_snapshot", lambda repo: None)
     with pytest.raises(ModelUnavailable, match="AUDIO_FLAMINGO_2_PATH"):
         get_model("audio-flamingo-2")
     with pytest.raises(ModelUnavailable, match="AUDIO_FLAMINGO_2_CONFIG"):

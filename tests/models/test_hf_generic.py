@@ -102,7 +102,7 @@ def test_ultravox_needs_an_explicit_opt_in(monkeypatch):
         get_model("ultravox-v0.4")
     monkeypatch.setenv("HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V0_4", "1")
     monkeypatch.delenv("ULTRAVOX_V0_4_PATH", raising=False)
-    monkeypatch.setattr("harness.models.hf_generic.hf_cache_snapshot", lambda repo: None)
+    monkeypatch.setattr("harness.models._hf_common.hf_cache_snapshot", lambda repo: None)
     with pytest.raises(ModelUnavailable, match="set ULTRAVOX_V0_4_PATH"):
         get_model("ultravox-v0.4")
 
@@ -111,7 +111,7 @@ def test_ultravox_needs_an_explicit_opt_in(monkeypatch):
                                                 ("audio-flamingo-3", "AUDIO_FLAMINGO_3_PATH")])
 def test_missing_weights_name_the_variable(monkeypatch, name, variable):
     monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr("harness.models.hf_generic.hf_cache_snapshot", lambda repo: None)
+    monkeypatch.setattr("harness.models._hf_common.hf_cache_snapshot", lambda repo: None)
     with pytest.raises(ModelUnavailable, match=f"set {variable}"):
         get_model(name)
 

@@ -161,7 +161,7 @@ def test_a_failing_request_is_isolated():
 
 def test_missing_weights_name_the_variable(monkeypatch):
     monkeypatch.delenv("QWEN2_AUDIO_7B_PATH", raising=False)
-    monkeypatch.setattr("harness.models.qwen2_audio_models.hf_cache_snapshot", lambda repo: None)
+    monkeypatch.setattr("harness.models._hf_common.hf_cache_snapshot", lambda repo: None)
     with pytest.raises(ModelUnavailable, match="set QWEN2_AUDIO_7B_PATH"):
         get_model("qwen2-audio-7b")
     with pytest.raises(ValueError, match="unknown model"):

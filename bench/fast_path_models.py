@@ -1,17 +1,20 @@
-"""Utterances per second of Audio Flamingo 3 and Qwen2.5-Omni's thinker at full size: the fast
-path against plain ``generate`` one utterance at a time, in one run.
+"""Utterances per second of Audio Flamingo 3, Qwen2.5-Omni's thinker and Ultravox v0.4 at full
+size: the fast path against plain ``generate`` one utterance at a time, in one run.
 
 Each model is built at its checkpoint's architecture with random bf16 weights on the GPU (Audio
 Flamingo 3: a Whisper-large encoder, 1280 wide, 32 layers, and a Qwen2.5-7B decoder, 3584 wide,
 28 layers, 4 KV heads; the Omni thinker: its 32-layer audio encoder and the same decoder with
-multimodal rotary positions; its vision tower, which an audio prompt never runs, at depth 1), fed
-6-second clips with the IEMOCAP base prompt (the tiny fixture's tokenizer: prompts 5-7% longer
-than Qwen's), 40 new tokens pinned. The baseline is the model's own ``generate`` on what its
-processor builds (30 s padded features), one clip at a time; the fast path runs with its GPU
-defaults (graph-replayed static decode, compiled blocks, batch size from free memory). Targets on
-one H100/H200: fast path >= 20x the baseline for greedy, >= 15x for beam 5, per model.
+multimodal rotary positions; its vision tower, which an audio prompt never runs, at depth 1;
+Ultravox v0.4: Whisper-large-v3-turbo's encoder, 32 layers, 128 mel bins, the stacking projector
+and Llama-3.1-8B, 4096 wide, 32 layers, 8 KV heads, default rotary scaling), fed 6-second clips
+with the IEMOCAP base prompt (the tiny fixture's tokenizer: prompts 5-7% longer than Qwen's),
+40 new tokens pinned. The baseline is the model's own ``generate`` on what its processor builds
+(30 s padded features; Ultravox: the clip's own frames, as its code builds them,
+fixtures.ultravox_reference), one clip at a time; the fast path runs with its GPU defaults
+(graph-replayed static decode, compiled blocks, batch size from free memory). Targets on one
+H100/H200: fast path >= 20x the baseline for greedy, >= 15x for beam 5, per model.
 
-    python -m bench.fast_path_models                   # on the GPU, both models
+    python -m bench.fast_path_models                   # on the GPU, the three models
     python -m bench.fast_path_models --models omni     # one of them
     python -m bench.fast_path_models --tiny            # the same code, tiny configs, on the CPU
 """
@@ -28,6 +31,7 @@ from bench.stage_times import timed
 from bench.workload import BEAM, GREEDY, bench_prompts, clips
 from fixtures import tiny_architectures as arch
 from fixtures.processor_inputs import omni_processor_inputs
+from fixtures.ultravox_reference import plain_generate
 from harness.models import Request
 from harness.models._audio_chat import AudioTextProcessor
 from harness.models._hf_common import generate_kwargs
@@ -35,6 +39,7 @@ from harness.models.fast_path import FastPathOptions
 from harness.models.hf_audio_flamingo_3 import AudioFlamingo3Backend
 from harness.models.hf_generic import HFGenerateBackend
 from harness.models.hf_qwen2_5_omni import Qwen2_5OmniThinkerBackend
+from harness.models.hf_ultravox import UltravoxBackend
 
 QWEN2_5_7B = {"vocab_size": 152064, "hidden_size": 3584, "intermediate_size": 18944,
               "num_hidden_layers": 28, "num_attention_heads": 28, "num_key_value_heads": 4,
@@ -44,6 +49,12 @@ WHISPER_LARGE = {"hidden_size": 1280, "num_hidden_layers": 32, "num_attention_he
 OMNI_AUDIO = {"d_model": 1280, "encoder_layers": 32, "encoder_attention_heads": 20,
               "encoder_ffn_dim": 5120, "output_dim": 3584, "n_window": 100}
 OMNI_ROPE = {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [16, 24, 24]}
+LLAMA_3_1_8B = {"vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
+                "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+                "max_position_embeddings": 131072, "rope_theta": 500_000.0}
+WHISPER_TURBO_ENCODER = {"d_model": 1280, "encoder_layers": 32, "encoder_attention_heads": 20,
+                         "encoder_ffn_dim": 5120, "num_mel_bins": 128}
+ULTRAVOX_PROJECTOR = 4096  # Ultravox's default inner width (SwiGLU halves it): a sliver of the cost
 TARGETS = {"greedy": 20.0, "beam-5": 15.0}
 
 
@@ -75,7 +86,23 @@ def build_omni(tiny: bool, device: str):
     return fast, plain
 
 
-MODELS = {"af3": ("audio-flamingo-3", build_af3), "omni": ("qwen2.5-omni-thinker", build_omni)}
+def build_ultravox(tiny: bool, device: str):
+    """The fast backend and one clip at a time as Ultravox's own code runs it."""
+    audio = arch.WHISPER if tiny else WHISPER_TURBO_ENCODER
+    text = arch.TEXT if tiny else LLAMA_3_1_8B
+    width = arch.ULTRAVOX_PROJECTOR if tiny else ULTRAVOX_PROJECTOR
+    model, processor = arch.ultravox(audio, text, width, dtype(tiny), device)
+    fast = UltravoxBackend("bench", model, processor, "random", options(tiny))
+
+    def plain(requests, decoding):
+        for r in requests:
+            plain_generate(fast, r, decoding)
+
+    return fast, plain
+
+
+MODELS = {"af3": ("audio-flamingo-3", build_af3), "omni": ("qwen2.5-omni-thinker", build_omni),
+          "ultravox": ("ultravox-v0.4", build_ultravox)}
 
 
 def dtype(tiny: bool):
@@ -122,7 +149,8 @@ def measure(key: str, args, device: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny configs on the CPU")
-    parser.add_argument("--models", default="af3,omni", help="af3, omni or both")
+    parser.add_argument("--models", default="af3,omni,ultravox",
+                        help="comma-separated: af3, omni, ultravox")
     parser.add_argument("--n", type=int, default=256, help="clips for the fast path's greedy rate")
     parser.add_argument("--n-beam", type=int, default=128)
     parser.add_argument("--n-baseline", type=int, default=4)

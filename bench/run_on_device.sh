@@ -7,7 +7,7 @@
 #   bash bench/run_on_device.sh grid     # the grid end to end (bench/grid_gpu.py) alone: at most
 #                                        # GRID_LIMIT s (default 480); timeout_s 540; not yet run
 #   bash bench/run_on_device.sh grid --plan   # the same with the model's plan first
-#   bash bench/run_on_device.sh models   # Audio Flamingo 3 and the Omni thinker, fast path vs
+#   bash bench/run_on_device.sh models   # Audio Flamingo 3, the Omni thinker, Ultravox: fast path vs
 #                                        # plain generate (bench/fast_path_models.py): at most
 #                                        # MODELS_LIMIT s (default 420); timeout_s 480; not yet run
 #

@@ -70,6 +70,7 @@ class FastAudioLM:
     subclass names its :class:`Architecture`."""
 
     ARCHITECTURE: ClassVar[Architecture]
+    CHAT: ClassVar[type[ChatText]] = ChatText  # how its chat template is rendered around a prompt
 
     def __init__(self, name: str, model, processor, revision: str,
                  options: FastPathOptions | None = None):
@@ -79,10 +80,7 @@ class FastAudioLM:
         self.processor = processor
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"
-        inner = self.inner = getattr(model, "model", model)
-        self.audio_tower = inner.audio_tower
-        self.projector = getattr(inner, "multi_modal_projector", None)
-        self.lm, self.lm_head = inner.language_model, model.lm_head
+        self.inner, self.audio_tower, self.projector, self.lm, self.lm_head = self.parts(model)
         self.embed = self.lm.get_input_embeddings()
         self.cache_kw = cache_kwarg(self.lm)
         self.device = next(model.parameters()).device
@@ -92,7 +90,7 @@ class FastAudioLM:
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
         self._static_step = None
         arch = self.ARCHITECTURE
-        self.chat = ChatText(processor, self.device, arch.audio_token)
+        self.chat = self.CHAT(processor, self.device, arch.audio_token)
         self.audio_id, self.pad_id = self.chat.audio_id, self.chat.pad_id
         self.eos_ids = end_ids(self.tokenizer, model.generation_config, self.lm_head.out_features)
         self._prefix: list | None = None  # its keys and values, computed at the first prefill
@@ -102,6 +100,13 @@ class FastAudioLM:
                                        *self.options.output_options()))
         self._torch = torch
         settle_compilation(self)
+
+    @staticmethod
+    def parts(model) -> tuple:
+        """The loaded model's (inner model, audio tower, projector, decoder, LM head)."""
+        inner = getattr(model, "model", model)
+        return (inner, inner.audio_tower, getattr(inner, "multi_modal_projector", None),
+                inner.language_model, model.lm_head)
 
     @property
     def _compiled(self) -> CompiledParts | None:
@@ -251,7 +256,8 @@ class FastAudioLM:
         if self._prefix is None:
             from transformers import DynamicCache
 
-            ids = self.tokenizer(self.chat.prefix, return_tensors="pt")["input_ids"].to(self.device)
+            ids = self.tokenizer(self.chat.prefix, return_tensors="pt",  # the template has any BOS
+                                 add_special_tokens=False)["input_ids"].to(self.device)
             cache = DynamicCache()
             self.lm(input_ids=ids, use_cache=True, **{self.cache_kw: cache})
             self._prefix = [(layer.keys, layer.values)  # type: ignore[union-attr]
@@ -368,7 +374,7 @@ class FastAudioLM:
 
     def label_tree(self, labels: Sequence[str]) -> LabelTree:
         """The labels' tokens, each closed by the end of the turn, laid out for one forward."""
-        end = self.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        end = self.tokenizer.convert_tokens_to_ids(self.ARCHITECTURE.end_of_turn)
         return LabelTree([self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
                           for label in labels], self.device)
 

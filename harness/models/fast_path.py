@@ -100,6 +100,7 @@ class Architecture:
             (Qwen2.5-Omni's windowed encoder).
         whole_processor: Load the checkpoint's processor; False: its tokenizer, feature extractor
             and chat template alone (Qwen2.5-Omni's processor needs torchvision for its vision).
+        end_of_turn: The token that closes the assistant's turn (after a label, in readout).
     """
 
     model_class: str
@@ -109,3 +110,4 @@ class Architecture:
     windows_as_audios: bool = True
     encoder: str = "whisper"
     whole_processor: bool = True
+    end_of_turn: str = "<|im_end|>"

@@ -1,7 +1,7 @@
 """Audio LMs through their own transformers processor and plain ``generate``.
 
-The path for checkpoints without a fast path (Ultravox), and the reference the fast path is
-checked against (Audio Flamingo 3 and Qwen2.5-Omni with ``plain_generate=True``): the
+The reference the fast path is checked against (Audio Flamingo 3 and Qwen2.5-Omni with
+``plain_generate=True``), and a way to run any checkpoint a transformers processor serves: the
 processor builds the batch, ``generate`` decodes with ``length_penalty=0`` and neutral penalties
 set explicitly (checkpoints ship sampling defaults), and α is the raw sum of the chosen tokens'
 log-probabilities.
@@ -9,7 +9,6 @@ log-probabilities.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,7 +18,6 @@ from harness.models._hf_common import (
     chosen_logprobs,
     generate_kwargs,
     load_weights,
-    local_weights,
     resolve_dtype,
     unscored_row,
     weights_revision,
@@ -31,7 +29,6 @@ from harness.models.api import (
     Generation,
     LabelScores,
     ModelInfo,
-    ModelUnavailable,
 )
 
 PROMPT_SLOT = "\x00PROMPT\x00"
@@ -56,22 +53,15 @@ class HFGenerateBackend:
 
     @classmethod
     def from_pretrained(cls, name: str, path, model_class: str, *, dtype: str = "auto",
-                        device: str | None = None, batch_size: int = 8,
-                        trust_remote_code: bool = False) -> HFGenerateBackend:
+                        device: str | None = None, batch_size: int = 8) -> HFGenerateBackend:
         import torch
         import transformers
         from transformers import AutoProcessor
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        loader = getattr(transformers, model_class)
-        processor = AutoProcessor.from_pretrained(path, local_files_only=True,
-                                                  trust_remote_code=trust_remote_code)
-        if trust_remote_code:  # its own code may load parts from elsewhere (Ultravox's encoder
-            # and LM come from their own checkpoints), so missing weights are its business
-            model = loader.from_pretrained(path, dtype=resolve_dtype(dtype, device),
-                                           local_files_only=True, trust_remote_code=True)
-        else:
-            model = load_weights(loader, name, path, dtype=resolve_dtype(dtype, device))
+        processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        model = load_weights(getattr(transformers, model_class), name, path,
+                             dtype=resolve_dtype(dtype, device))
         return cls(name, model.to(device), processor, weights_revision(path), batch_size)
 
     def _render_template(self) -> str:
@@ -157,26 +147,3 @@ class HFGenerateBackend:
         with torch.inference_mode():
             return batched(requests, run, self.batch_size, torch,
                            on_error=unscored_row(len(labels)))
-
-
-def ultravox(version: str):
-    """``ultravox-v0.3``/``-v0.4``: hub remote code, run only with an explicit per-model opt-in."""
-    name = f"ultravox-v{version}"
-    env = f"ULTRAVOX_V{version.replace('.', '_')}_PATH"
-    opt_in = f"HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V{version.replace('.', '_')}"
-
-    def factory(path=None, trust_remote_code: bool | None = None, **options) -> HFGenerateBackend:
-        allowed = trust_remote_code if trust_remote_code is not None else os.environ.get(opt_in) == "1"
-        if not allowed:
-            raise ModelUnavailable(f"{name} runs the checkpoint's own Python code; opt in with "
-                                   f"{opt_in}=1 (or trust_remote_code=True for this model)")
-        where = local_weights(name, env, f"fixie-ai/ultravox-v{version}", path)
-        return HFGenerateBackend.from_pretrained(name, where, "AutoModel", trust_remote_code=True,
-                                                 **options)
-
-    return factory
-
-
-ultravox_v0_3 = ultravox("0.3")
-ultravox_v0_4 = ultravox("0.4")
-

@@ -70,7 +70,7 @@ def test_the_grid_benchmark_runs_the_plan_then_every_strategy_through_evaluate(t
 
 def test_the_other_models_benchmark_prints_both_rates_per_decoding():
     out = run("fast_path_models", "--tiny")
-    for name in ("audio-flamingo-3", "qwen2.5-omni-thinker"):
+    for name in ("audio-flamingo-3", "qwen2.5-omni-thinker", "ultravox-v0.4"):
         for label in ("greedy ", "beam-5 "):
             assert f"{name} {label} plain one at a time" in out, out
     assert "failed" not in out, out

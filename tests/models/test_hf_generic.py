@@ -96,19 +96,10 @@ def test_qwen2_5_omni_thinker(tmp_path, requests):
     assert all(g.error is None and g.candidates for g in out)
 
 
-def test_ultravox_needs_an_explicit_opt_in(monkeypatch):
-    monkeypatch.delenv("HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V0_4", raising=False)
-    with pytest.raises(ModelUnavailable, match="HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V0_4=1"):
-        get_model("ultravox-v0.4")
-    monkeypatch.setenv("HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V0_4", "1")
-    monkeypatch.delenv("ULTRAVOX_V0_4_PATH", raising=False)
-    monkeypatch.setattr("harness.models._hf_common.hf_cache_snapshot", lambda repo: None)
-    with pytest.raises(ModelUnavailable, match="set ULTRAVOX_V0_4_PATH"):
-        get_model("ultravox-v0.4")
-
-
 @pytest.mark.parametrize(("name", "variable"), [("qwen2.5-omni-7b", "QWEN2_5_OMNI_7B_PATH"),
-                                                ("audio-flamingo-3", "AUDIO_FLAMINGO_3_PATH")])
+                                                ("audio-flamingo-3", "AUDIO_FLAMINGO_3_PATH"),
+                                                ("ultravox-v0.3", "ULTRAVOX_V0_3_PATH"),
+                                                ("ultravox-v0.4", "ULTRAVOX_V0_4_PATH")])
 def test_missing_weights_name_the_variable(monkeypatch, name, variable):
     monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr("harness.models._hf_common.hf_cache_snapshot", lambda repo: None)

@@ -71,23 +71,17 @@ def test_a_runs_files_hold_no_pickles_and_no_key(tmp_path, caplog, record_proper
                                    "files written and in no captured log; 0 pickles")
 
 
-def test_remote_code_only_with_an_opt_in(monkeypatch):
+def test_no_backend_runs_a_checkpoints_own_code(monkeypatch, tmp_path):
+    """Not even Ultravox, whose published config maps its classes to the code it ships."""
     pytest.importorskip("transformers", reason="the hf extra is not installed")
-    import transformers
+    import transformers.dynamic_module_utils as dynamic
 
-    from harness.models import ModelUnavailable, get_model
+    from fixtures import tiny_architectures
+    from harness.models import get_model
 
-    seen = []
-    original = transformers.AutoProcessor.from_pretrained.__func__
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a checkpoint's own code was loaded: {args}")
 
-    def spy(cls, *args, **kwargs):
-        seen.append(kwargs.get("trust_remote_code", False))
-        return original(cls, *args, **kwargs)
-
-    monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained", classmethod(spy))
+    monkeypatch.setattr(dynamic, "get_class_from_dynamic_module", refuse)
     get_model("tiny-qwen2-audio")
-    assert seen and not any(seen)
-    for version in ("0_3", "0_4"):
-        monkeypatch.delenv(f"HARNESS_TRUST_REMOTE_CODE_ULTRAVOX_V{version}", raising=False)
-        with pytest.raises(ModelUnavailable, match="opt in"):
-            get_model(f"ultravox-v{version.replace('_', '.')}")
+    get_model("ultravox-v0.4", path=tiny_architectures.build_ultravox(tmp_path), device="cpu")

@@ -1,0 +1,169 @@
+"""Ultravox v0.3/v0.4 on the fast path, without the checkpoint's own code.
+
+The parts come from :mod:`harness.models._ultravox_model`; what differs from Qwen2-Audio's path:
+
+- features: Whisper's log-mel of each clip alone (``padding="longest"``, as Ultravox's
+  processor calls it), zero-padded to the batch's longest;
+- encoder: the Whisper encoder over those frames with each clip's padding zeroed and masked, so
+  every clip gets what it would alone, then the stacking projector (8 frames a row, 6.25 rows a
+  second of audio);
+- chat: Llama 3.1's template takes text content, so the audio placeholder is written into the
+  user's text ahead of the prompt (``<|audio|>\\n`` + prompt, as Ultravox's examples place it),
+  and it is expanded, in id space, into as many copies of a token the text never holds
+  (``<|reserved_special_token_0|>``) as the clip has rows; Ultravox's processor writes its
+  end-of-sequence token there, which the text does hold elsewhere. The rows replace those
+  tokens' embeddings either way, so the LM sees the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from harness.models._audio_chat import PROMPT_SLOT, AudioTextProcessor, ChatText
+from harness.models._hf_common import to_device
+from harness.models.fast_audio_lm import MAX_SAMPLES, FastAudioLM
+from harness.models.fast_path import Architecture, FastPathOptions
+
+HUB_IDS = {"0.3": "fixie-ai/ultravox-v0_3", "0.4": "fixie-ai/ultravox-v0_4"}
+PLACEHOLDER = "<|reserved_special_token_0|>"
+
+
+class TextContentChat(ChatText):
+    """Chat templates whose user content is one text (Llama 3.1's): the audio placeholders
+    are written into it before the prompt."""
+
+    def template(self, audios: int = 1) -> str:
+        if audios not in self._templates:
+            content = self.audio_token * audios + "\n" + PROMPT_SLOT
+            self._templates[audios] = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+        return self._templates[audios]
+
+
+class UltravoxBackend(FastAudioLM):
+    """An Ultravox v0.3/v0.4 checkpoint, its parts assembled here."""
+
+    ARCHITECTURE = Architecture(model_class="UltravoxModel", backend="ultravox", version=1,
+                                audio_token=PLACEHOLDER, windows_as_audios=False,
+                                end_of_turn="<|eot_id|>")
+    CHAT = TextContentChat
+
+    @staticmethod
+    def parts(model) -> tuple:
+        lm = model.language_model
+        return model, model.audio_tower, model.multi_modal_projector, lm.model, lm.lm_head
+
+    @classmethod
+    def from_pretrained(cls, name: str, path, dtype: str = "auto", device: str | None = None,
+                        attn_implementation: str = "sdpa", **options: object) -> UltravoxBackend:
+        """The checkpoint in ``path`` and the parts its config names (local copies only)."""
+        import torch
+
+        from harness.models._hf_common import resolve_dtype
+        from harness.models._ultravox_model import load_ultravox
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = load_ultravox(Path(path), resolve_dtype(dtype, device), device, attn_implementation)
+        return cls(name, model, ultravox_processor(Path(path)), parts_revision(model, Path(path)),
+                   FastPathOptions.from_kwargs(**options))
+
+    def features(self, audios: Sequence[np.ndarray]):
+        """Each clip's own log-mel frames (``padding="longest"``), zero-padded to the longest,
+        and the frame counts."""
+        import torch
+
+        extractor = self.processor.feature_extractor
+        each = [extractor(a[:MAX_SAMPLES], sampling_rate=16_000, padding="longest",
+                          return_tensors="np")["input_features"][0] for a in audios]
+        frames = torch.tensor([f.shape[-1] for f in each])
+        batch = np.zeros((len(each), each[0].shape[0], int(frames.max())), np.float32)
+        for row, f in zip(batch, each):
+            row[:, : f.shape[-1]] = f
+        return to_device(torch.from_numpy(batch), self.device), frames
+
+    def encode_audio(self, features, frames):
+        """The encoder and projector over the batch, each clip as if alone; returns
+        (B, rows, H) and each clip's audio tokens, ``ceil(ceil(frames / 2) / 8)``."""
+        layers = (self._compiled and self._compiled.encoder_layers) or self.audio_tower.layers
+        return encode_stacked(self.audio_tower, self.projector, layers, features, frames,
+                              self.device, self.dtype)
+
+
+def encode_stacked(tower, projector, layers, features, frames, device, dtype):
+    """Whisper encoder (``layers``: the tower's own or compiled ones) and stacking projector over
+    zero-padded features; each clip's frames past its own are zeroed after the first
+    convolution and after the encoder (where alone it would have had none), and masked in
+    attention."""
+    import torch
+
+    frames = frames.cpu()
+    width = int(frames.max())
+    conv_lens = (frames - 1) // 2 + 1
+    x = features[:, :, :width].to(device, dtype)
+    real = to_device(torch.arange(width)[None] < frames[:, None], device).to(dtype)[:, None]
+    h = torch.nn.functional.gelu(tower.conv1(x)) * real
+    h = torch.nn.functional.gelu(tower.conv2(h)).permute(0, 2, 1)
+    h = h + tower.embed_positions.weight[: h.shape[1]]
+    valid = torch.arange(h.shape[1])[None] < conv_lens[:, None]
+    mask = None
+    if not bool(valid.all()):
+        mask = (to_device(~valid, device).to(dtype) * torch.finfo(dtype).min)[:, None, None, :]
+    for layer in layers:
+        out = layer(h, mask)
+        h = out[0] if isinstance(out, tuple) else out
+    h = tower.layer_norm(h) * to_device(valid, device).to(dtype)[..., None]
+    stack = projector.stack
+    return projector(h), (conv_lens + stack - 1) // stack
+
+
+def ultravox_processor(folder: Path) -> AudioTextProcessor:
+    """Its tokenizer (with Llama 3.1's chat template) and the Whisper feature extractor: the
+    checkpoint's own, else the encoder checkpoint's."""
+    from transformers import AutoTokenizer, WhisperFeatureExtractor
+
+    from harness.models._ultravox_model import UltravoxLayout, part_folder
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    source = folder
+    if not (folder / "preprocessor_config.json").is_file():
+        layout = UltravoxLayout.read(folder)
+        source = part_folder(layout.audio_model_id or "", "ULTRAVOX_AUDIO_MODEL_PATH")
+    return AudioTextProcessor(tokenizer,
+                              WhisperFeatureExtractor.from_pretrained(source, local_files_only=True))
+
+
+def parts_revision(model, folder: Path) -> str:
+    """The checkpoint's revision, with its parts' where they come from other checkpoints."""
+    from harness.models._hf_common import weights_revision
+    from harness.models._ultravox_model import UltravoxLayout, part_folder
+
+    layout = UltravoxLayout.read(folder)
+    revisions = [weights_revision(folder)]
+    for model_id, env in ((layout.text_model_id, "ULTRAVOX_TEXT_MODEL_PATH"),
+                          (layout.audio_model_id, "ULTRAVOX_AUDIO_MODEL_PATH")):
+        if model_id:
+            revisions.append(weights_revision(part_folder(model_id, env)))
+    return "+".join(revisions)
+
+
+def ultravox(version: str):
+    """The registry factory of ``ultravox-v{version}``: ``$ULTRAVOX_V0_4_PATH`` (for v0.4) or
+    the local HF cache, on the fast path (``options``: FastPathOptions fields, ``dtype``,
+    ``device``)."""
+    name = f"ultravox-v{version}"
+    env = f"ULTRAVOX_V{version.replace('.', '_')}_PATH"
+
+    def factory(path=None, **options) -> UltravoxBackend:
+        from harness.models._hf_common import local_weights
+
+        return UltravoxBackend.from_pretrained(name, local_weights(name, env, HUB_IDS[version],
+                                                                   path), **options)
+
+    return factory
+
+
+ultravox_v0_3 = ultravox("0.3")
+ultravox_v0_4 = ultravox("0.4")

@@ -152,7 +152,8 @@ def load_ultravox(folder: Path, dtype, device, attn_implementation: str = "sdpa"
     if layout.text_model_id:
         text_folder = part_folder(layout.text_model_id, "ULTRAVOX_TEXT_MODEL_PATH")
         lm = AutoModelForCausalLM.from_pretrained(text_folder, dtype=dtype, local_files_only=True,
-                                                  attn_implementation=attn_implementation)
+                                                  attn_implementation=attn_implementation,
+                                                  trust_remote_code=False)
     else:
         with torch.device("meta"):
             lm = AutoModelForCausalLM.from_config(LlamaConfig(**layout.text_config), dtype=dtype,

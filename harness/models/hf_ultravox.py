@@ -126,7 +126,8 @@ def ultravox_processor(folder: Path) -> AudioTextProcessor:
 
     from harness.models._ultravox_model import UltravoxLayout, part_folder
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    # its config maps its classes to code of its own: refused outright, not asked about
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     source = folder
     if not (folder / "preprocessor_config.json").is_file():
         layout = UltravoxLayout.read(folder)

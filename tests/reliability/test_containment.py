@@ -71,8 +71,9 @@ def test_a_runs_files_hold_no_pickles_and_no_key(tmp_path, caplog, record_proper
                                    "files written and in no captured log; 0 pickles")
 
 
-def test_no_backend_runs_a_checkpoints_own_code(monkeypatch, tmp_path):
-    """Not even Ultravox, whose published config maps its classes to the code it ships."""
+def test_no_backend_runs_a_checkpoints_own_code(monkeypatch, tmp_path, capfd):
+    """Not even Ultravox, whose published config maps its classes to the code it ships; nor
+    does loading it stop to ask whether to run that code."""
     pytest.importorskip("transformers", reason="the hf extra is not installed")
     import transformers.dynamic_module_utils as dynamic
 
@@ -85,3 +86,5 @@ def test_no_backend_runs_a_checkpoints_own_code(monkeypatch, tmp_path):
     monkeypatch.setattr(dynamic, "get_class_from_dynamic_module", refuse)
     get_model("tiny-qwen2-audio")
     get_model("ultravox-v0.4", path=tiny_architectures.build_ultravox(tmp_path), device="cpu")
+    printed = "".join(capfd.readouterr())
+    assert "custom code" not in printed, printed

@@ -76,6 +76,10 @@ class UltravoxBackend(FastAudioLM):
         import torch
 
         extractor = self.processor.feature_extractor
+        shortest = min(len(a) for a in audios)
+        if shortest <= extractor.n_fft // 2:  # its spectrogram reflects the clip's edges
+            raise ValueError(f"a clip of {shortest} samples is too short for Whisper's log-mel "
+                             f"(at least {extractor.n_fft // 2 + 1} at 16 kHz)")
         each = [extractor(a[:MAX_SAMPLES], sampling_rate=16_000, padding="longest",
                           return_tensors="np")["input_features"][0] for a in audios]
         frames = torch.tensor([f.shape[-1] for f in each])
@@ -122,12 +126,13 @@ def encode_stacked(tower, projector, layers, features, frames, device, dtype):
 def ultravox_processor(folder: Path) -> AudioTextProcessor:
     """Its tokenizer (with Llama 3.1's chat template) and the Whisper feature extractor: the
     checkpoint's own, else the encoder checkpoint's."""
-    from transformers import AutoTokenizer, WhisperFeatureExtractor
+    from transformers import PreTrainedTokenizerFast, WhisperFeatureExtractor
 
     from harness.models._ultravox_model import UltravoxLayout, part_folder
 
-    # its config maps its classes to code of its own: refused outright, not asked about
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+    # Llama 3.1's tokenizer, by its class: no auto class reads the config, which maps its
+    # classes to code of its own (transformers would stop to ask whether to run it)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, local_files_only=True)
     source = folder
     if not (folder / "preprocessor_config.json").is_file():
         layout = UltravoxLayout.read(folder)

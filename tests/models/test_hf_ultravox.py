@@ -145,3 +145,10 @@ def test_a_long_clips_windows_are_one_run_of_rows(fast, reqs):
     assert counts.tolist() == [audio_tokens(30 * 16_000), audio_tokens(5 * 16_000)]
     out = chunked.generate([Request(long, reqs[0].prompt, "long")], Decoding(max_new_tokens=4))
     assert out[0].error is None and out[0].notes  # noted on the item
+
+
+def test_a_clip_too_short_for_the_spectrogram_fails_alone_and_says_why(fast, reqs):
+    short = Request(np.full(150, 0.01, np.float32), reqs[0].prompt, "short")
+    out = fast.generate([*reqs[:2], short], Decoding(max_new_tokens=3))
+    assert [g.error is None for g in out] == [True, True, False]
+    assert "150 samples is too short" in out[2].error

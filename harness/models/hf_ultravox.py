@@ -37,10 +37,19 @@ class TextContentChat(ChatText):
 
     def template(self, audios: int = 1) -> str:
         if audios not in self._templates:
-            content = self.audio_token * audios + "\n" + PROMPT_SLOT
-            self._templates[audios] = self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+            self._templates[audios] = self._rendered(self.audio_token * audios + "\n" + PROMPT_SLOT)
         return self._templates[audios]
+
+    def render(self, prompt: str, n_audio_tokens) -> str:
+        """As :meth:`ChatText.render`, with the prompt's trailing whitespace dropped where the
+        template trims the content (Llama 3.1's ``| trim``), as it would rendered with it."""
+        if not hasattr(self, "_trims"):
+            self._trims = PROMPT_SLOT + " \n" not in self._rendered(PROMPT_SLOT + " \n")
+        return super().render(prompt.rstrip() if self._trims else prompt, n_audio_tokens)
+
+    def _rendered(self, content: str) -> str:
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
 
 
 class UltravoxBackend(FastAudioLM):

@@ -50,6 +50,7 @@ def test_each_clips_audio_rows_equal_the_clip_encoded_alone(fast, reqs):
 
 
 def test_prefill_equals_the_clip_run_alone_as_its_code_runs_it(fast, reqs):
+    reqs = [*reqs[:-1], Request(reqs[-1].audio, reqs[-1].prompt + " \n\n", "trailing-space")]
     with torch.inference_mode():
         ours = fast.prefill([r.audio for r in reqs], [r.prompt for r in reqs]).logits
         theirs = torch.cat([fast.model.language_model(inputs_embeds=clip_embeds(fast, r)).logits[:, -1]

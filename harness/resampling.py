@@ -84,9 +84,13 @@ def resampled_means(values: np.ndarray, n_resamples: int, seed: int, keep: bool 
 
 
 def percentile_ci(stats: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
-    """The percentile interval of resampled statistics (along the first axis)."""
+    """The percentile interval of resampled statistics (along the first axis). A statistic
+    may be infinite in some resamples (a relative change over a base mean of 0): an end that
+    falls among them is infinite (unbounded that way), or NaN where it falls between two of
+    them (a NaN end never makes a change significant); numpy's warning about it is silenced."""
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(stats, [tail, 100 - tail], axis=0)
+    with np.errstate(invalid="ignore"):  # inf - inf where numpy interpolates between them
+        low, high = np.percentile(stats, [tail, 100 - tail], axis=0)
     return float(low), float(high)
 
 

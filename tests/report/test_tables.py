@@ -118,3 +118,26 @@ def test_a_paired_change_of_a_metric_the_tables_do_not_show_is_computed_too():
     assert paired_change(base, better, "js", True).change == 0.0  # a shown metric, remembered
     jsd = paired_change(base, better, "jsd", True)  # not shown: computed on its own
     assert jsd.change == pytest.approx(100 * 0.1 / 0.41) and jsd.n == 12
+
+
+def test_a_base_mean_of_zero_in_some_resamples_leaves_the_change_unbounded_without_warnings():
+    """Accuracy 0 on most of six items: some resampled base means are 0, so the relative change
+    is infinite there; the interval says so (an infinite end, or NaN: never significant by
+    accident) and numpy says nothing."""
+    import math
+    import warnings
+
+    from harness.report.paired import paired_change
+
+    def record(strategy, hits):
+        items = tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={"js": 0.4, "bc": 0.6, "r2": 0.1,
+                                                               "acc": float(k in hits)})
+                      for k in range(6))
+        return CellRecord(f"m-d-{strategy}", "m", "d", strategy, ("x", "y"),
+                          CellMetrics(6, 6, 1.0, {}), 0.0, 0.0, items, {})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        change = paired_change(record("base", {0}), record("w-bon", {0, 1, 2, 3}), "acc", False)
+    assert change.change == pytest.approx(300.0)
+    assert math.isinf(change.high) or math.isnan(change.high)

@@ -65,3 +65,41 @@ def whisper_log_mel(extractor, waves):
     peak = log_spec.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]  # per clip
     log_spec = torch.maximum(log_spec, peak - 8.0)
     return (log_spec + 4.0) / 4.0
+
+
+def log_mel_each(extractor, audios: Sequence[np.ndarray], device="cpu"):
+    """Each clip's log-mel as Whisper's extractor computes it for that clip alone
+    (``padding="longest"``: the STFT's reflection at the clip's own ends, its peak over its own
+    frames), for the whole batch at once on ``device``: (clips, mels, longest's frames), zero past
+    each clip's ``len // hop`` frames, and those counts (a CPU tensor).
+
+    Each clip is reflected at its ends on the host, as a centred STFT pads it, then zero-padded
+    to the longest: the frames of each clip then read exactly its own padded samples. An
+    extractor that dithers is called clip by clip.
+    """
+    import torch
+
+    half, hop = extractor.n_fft // 2, extractor.hop_length
+    frames = torch.tensor([len(a) // hop for a in audios])
+    if getattr(extractor, "dither", 0.0):
+        each = [extractor(a, sampling_rate=16_000, padding="longest",
+                          return_tensors="np")["input_features"][0] for a in audios]
+        out = np.zeros((len(each), each[0].shape[0], int(frames.max())), np.float32)
+        for row, f in zip(out, each):
+            row[:, : f.shape[-1]] = f
+        return torch.from_numpy(out).to(device), frames
+    longest = max(len(a) for a in audios) + 2 * half
+    waves = torch.zeros((len(audios), longest), dtype=torch.float32,
+                        pin_memory=torch.device(device).type == "cuda")
+    for row, audio in zip(waves.numpy(), audios):
+        row[: len(audio) + 2 * half] = np.pad(np.asarray(audio, np.float32), half, mode="reflect")
+    waves = waves.to(device, non_blocking=True)
+    window = torch.hann_window(extractor.n_fft, device=waves.device)
+    stft = torch.stft(waves, extractor.n_fft, hop, window=window, center=False,
+                      return_complex=True)[..., : int(frames.max())]
+    filters = torch.as_tensor(extractor.mel_filters, device=waves.device).float()
+    log_spec = torch.clamp(filters.T @ stft.abs().pow(2), min=1e-10).log10()
+    real = (torch.arange(log_spec.shape[-1], device=waves.device)[None]
+            < frames.to(waves.device)[:, None])[:, None]
+    peak = log_spec.masked_fill(~real, -torch.inf).amax(dim=(1, 2), keepdim=True)
+    return ((torch.maximum(log_spec, peak - 8.0) + 4.0) / 4.0) * real, frames

@@ -80,22 +80,17 @@ class UltravoxBackend(FastAudioLM):
                    FastPathOptions.from_kwargs(**options))
 
     def features(self, audios: Sequence[np.ndarray]):
-        """Each clip's own log-mel frames (``padding="longest"``), zero-padded to the longest,
-        and the frame counts."""
-        import torch
+        """Each clip's own log-mel frames, as Whisper's extractor computes them for it alone
+        (``padding="longest"``), batched on the device and zero-padded to the longest
+        (:func:`~harness.models._log_mel.log_mel_each`), and the frame counts."""
+        from harness.models._log_mel import log_mel_each
 
         extractor = self.processor.feature_extractor
         shortest = min(len(a) for a in audios)
         if shortest <= extractor.n_fft // 2:  # its spectrogram reflects the clip's edges
             raise ValueError(f"a clip of {shortest} samples is too short for Whisper's log-mel "
                              f"(at least {extractor.n_fft // 2 + 1} at 16 kHz)")
-        each = [extractor(a[:MAX_SAMPLES], sampling_rate=16_000, padding="longest",
-                          return_tensors="np")["input_features"][0] for a in audios]
-        frames = torch.tensor([f.shape[-1] for f in each])
-        batch = np.zeros((len(each), each[0].shape[0], int(frames.max())), np.float32)
-        for row, f in zip(batch, each):
-            row[:, : f.shape[-1]] = f
-        return to_device(torch.from_numpy(batch), self.device), frames
+        return log_mel_each(extractor, [a[:MAX_SAMPLES] for a in audios], self.device)
 
     def encode_audio(self, features, frames):
         """The encoder and projector over the batch, each clip as if alone; returns

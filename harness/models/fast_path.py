@@ -87,7 +87,8 @@ class Architecture:
     """What one audio LM family needs of the fast path.
 
     Attributes:
-        model_class: The transformers class its checkpoints load with.
+        model_class: The transformers class its checkpoints load with (Ultravox: the name of
+            the harness's own assembly, which its backend's from_pretrained builds).
         backend: The backend's name in cache keys and records (``"qwen2-audio"``).
         version: Bumped when a change here can change its outputs: old cached answers then miss.
         audio_token: The placeholder the chat template writes for an audio.

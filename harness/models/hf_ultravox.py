@@ -8,7 +8,7 @@ The parts come from :mod:`harness.models._ultravox_model`; what differs from Qwe
   every clip gets what it would alone, then the stacking projector (8 frames a row, 6.25 rows a
   second of audio);
 - chat: Llama 3.1's template takes text content, so the audio placeholder is written into the
-  user's text ahead of the prompt (``<|audio|>\\n`` + prompt, as Ultravox's examples place it),
+  user's text ahead of the prompt (``<|audio|>\\n`` + prompt, as vLLM's Ultravox example has it),
   and it is expanded, in id space, into as many copies of a token the text never holds
   (``<|reserved_special_token_0|>``) as the clip has rows; Ultravox's processor writes its
   end-of-sequence token there, which the text does hold elsewhere. The rows replace those

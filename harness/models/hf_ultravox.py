@@ -129,20 +129,23 @@ def encode_stacked(tower, projector, layers, features, frames, device, dtype):
 
 def ultravox_processor(folder: Path) -> AudioTextProcessor:
     """Its tokenizer (with Llama 3.1's chat template) and the Whisper feature extractor: the
-    checkpoint's own, else the encoder checkpoint's."""
+    checkpoint's own, else (as Ultravox's pipeline falls back) its LM's and its encoder's."""
     from transformers import PreTrainedTokenizerFast, WhisperFeatureExtractor
 
     from harness.models._ultravox_model import UltravoxLayout, part_folder
 
+    layout = UltravoxLayout.read(folder)
+    words = folder
+    if not (folder / "tokenizer.json").is_file() and layout.text_model_id:
+        words = part_folder(layout.text_model_id, "ULTRAVOX_TEXT_MODEL_PATH")
+    sounds = folder
+    if not (folder / "preprocessor_config.json").is_file():
+        sounds = part_folder(layout.audio_model_id or "", "ULTRAVOX_AUDIO_MODEL_PATH")
     # Llama 3.1's tokenizer, by its class: no auto class reads the config, which maps its
     # classes to code of its own (transformers would stop to ask whether to run it)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(folder, local_files_only=True)
-    source = folder
-    if not (folder / "preprocessor_config.json").is_file():
-        layout = UltravoxLayout.read(folder)
-        source = part_folder(layout.audio_model_id or "", "ULTRAVOX_AUDIO_MODEL_PATH")
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(words, local_files_only=True)
     return AudioTextProcessor(tokenizer,
-                              WhisperFeatureExtractor.from_pretrained(source, local_files_only=True))
+                              WhisperFeatureExtractor.from_pretrained(sounds, local_files_only=True))
 
 
 def parts_revision(model, folder: Path) -> str:

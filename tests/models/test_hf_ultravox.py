@@ -109,6 +109,18 @@ def test_the_hf_cache_is_searched_under_the_published_ids(monkeypatch, version):
     assert asked == [f"fixie-ai/ultravox-v{version.replace('.', '_')}"]
 
 
+def test_without_its_own_tokenizer_its_llamas_serves(tmp_path, weights, fast, reqs):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in weights.iterdir():
+        if not f.name.startswith(("tokenizer", "chat_template", "special_tokens")):
+            (bare / f.name).write_bytes(f.read_bytes())
+    alone = get_model("ultravox-v0.4", path=bare, device="cpu", dtype="float32")
+    decoding = Decoding(max_new_tokens=6)
+    assert [g.candidates for g in alone.generate(reqs[:2], decoding)] == \
+        [g.candidates for g in fast.generate(reqs[:2], decoding)]
+
+
 def test_missing_parts_are_refused_by_name(tmp_path, weights, monkeypatch):
     config = json.loads((weights / "config.json").read_text())
     broken = tmp_path / "broken"

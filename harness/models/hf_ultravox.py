@@ -24,6 +24,7 @@ import numpy as np
 
 from harness.models._audio_chat import PROMPT_SLOT, AudioTextProcessor, ChatText
 from harness.models._hf_common import to_device
+from harness.models.api import ModelUnavailable
 from harness.models.fast_audio_lm import MAX_SAMPLES, FastAudioLM
 from harness.models.fast_path import Architecture, FastPathOptions
 
@@ -144,6 +145,12 @@ def ultravox_processor(folder: Path) -> AudioTextProcessor:
     # Llama 3.1's tokenizer, by its class: no auto class reads the config, which maps its
     # classes to code of its own (transformers would stop to ask whether to run it)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(words, local_files_only=True)
+    if not tokenizer.chat_template and layout.text_model_id and words == folder:
+        lm_folder = part_folder(layout.text_model_id, "ULTRAVOX_TEXT_MODEL_PATH")
+        tokenizer.chat_template = PreTrainedTokenizerFast.from_pretrained(
+            lm_folder, local_files_only=True).chat_template
+    if not tokenizer.chat_template:
+        raise ModelUnavailable(f"ultravox: no chat template in {folder} or its LM's folder")
     return AudioTextProcessor(tokenizer,
                               WhisperFeatureExtractor.from_pretrained(sounds, local_files_only=True))
 

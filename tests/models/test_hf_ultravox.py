@@ -109,11 +109,14 @@ def test_the_hf_cache_is_searched_under_the_published_ids(monkeypatch, version):
     assert asked == [f"fixie-ai/ultravox-v{version.replace('.', '_')}"]
 
 
-def test_without_its_own_tokenizer_its_llamas_serves(tmp_path, weights, fast, reqs):
+@pytest.mark.parametrize("left_out", [("tokenizer", "chat_template", "special_tokens"),
+                                      ("chat_template",)], ids=["tokenizer", "template"])
+def test_without_its_own_tokenizer_or_template_its_llamas_serves(tmp_path, weights, fast, reqs,
+                                                                 left_out):
     bare = tmp_path / "bare"
     bare.mkdir()
     for f in weights.iterdir():
-        if not f.name.startswith(("tokenizer", "chat_template", "special_tokens")):
+        if not f.name.startswith(left_out):
             (bare / f.name).write_bytes(f.read_bytes())
     alone = get_model("ultravox-v0.4", path=bare, device="cpu", dtype="float32")
     decoding = Decoding(max_new_tokens=6)

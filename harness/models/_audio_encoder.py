@@ -23,16 +23,25 @@ def encode_audio(tower, projector, layers, features, frames, device, dtype):
     x = features[:, :, : width + width % 2].to(device, dtype)
     h = torch.nn.functional.gelu(tower.conv1(x))
     h = torch.nn.functional.gelu(tower.conv2(h)).permute(0, 2, 1)
-    h = h + tower.embed_positions.weight[: h.shape[1]]
+    h = encoder_layers(layers, h + tower.embed_positions.weight[: h.shape[1]], conv_lens, device,
+                       dtype)
+    h = tower.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1)
+    return projector(tower.layer_norm(h)), out_lens
+
+
+def encoder_layers(layers, h, lengths, device, dtype):
+    """``h`` (B, T, H) through the encoder's ``layers``, each row's frames past its ``lengths``
+    (a CPU tensor) masked from attention."""
+    import torch
+
     mask = None
-    if bool((conv_lens < h.shape[1]).any()):
-        valid = torch.arange(h.shape[1])[None] < conv_lens[:, None]
+    if bool((lengths < h.shape[1]).any()):
+        valid = torch.arange(h.shape[1])[None] < lengths[:, None]
         mask = (to_device(~valid, device).to(dtype) * torch.finfo(dtype).min)[:, None, None, :]
     for layer in layers:
         out = layer(h, mask)
         h = out[0] if isinstance(out, tuple) else out
-    h = tower.avg_pooler(h.permute(0, 2, 1)).permute(0, 2, 1)
-    return projector(tower.layer_norm(h)), out_lens
+    return h
 
 
 def encode_with_own_encoder(model, features, frames, device, dtype):

@@ -39,6 +39,13 @@ class LabelTree:
         self.targets = torch.tensor(targets, dtype=torch.long, device=device)
         self.owner, self.offsets = owners.to(device), offs.to(device)
 
+    @classmethod
+    def of(cls, tokenizer, labels: Sequence[str], end_of_turn: str, device) -> LabelTree:
+        """The labels' tokens, each closed by ``end_of_turn``."""
+        end = tokenizer.convert_tokens_to_ids(end_of_turn)
+        return cls([tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
+                    for label in labels], device)
+
 
 def score_labels(backend, state, tree: LabelTree):
     """Σ log p(label tokens | prompt), (clips, labels) float64 on the device (reading it waits
@@ -57,3 +64,27 @@ def score_labels(backend, state, tree: LabelTree):
         picked = logp.gather(2, tree.targets[None, :, None].expand(clips, -1, 1))[..., 0]
         total = total.index_add(1, tree.owner, picked)
     return total.double()
+
+
+def label_logprobs(backend, requests, labels: Sequence[str]):
+    """Each request's :class:`~harness.models.LabelScores` from ``backend`` (a
+    :class:`~harness.models.fast_audio_lm.FastAudioLM`): its batches prefilled with room for the
+    label tree, scored in one forward each, clips over the audio window handled as its options
+    say."""
+    from harness.models._hf_common import batched, unscored_row
+    from harness.models.api import LabelScores
+
+    tree = backend.label_tree(labels)
+    unscored = unscored_row(len(labels))
+
+    def run(chunk):
+        state = backend.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
+                                reserve=tree.size)
+        scores = backend.score_label_tree(state, tree)
+        # read once the next batch is queued
+        return lambda: [LabelScores(row) for row in scores.cpu().numpy()]
+
+    return backend._over_fitting_clips(
+        requests, lambda fit: batched(fit, run, backend.batch_size_for(fit, 1, tree.size),
+                                      backend._torch, on_error=unscored),
+        unscored)

@@ -18,7 +18,6 @@ and a projector written after the published definition:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,22 +28,26 @@ STACK_EPS = 1e-6  # the projector's RMSNorms
 
 @dataclass(frozen=True)
 class UltravoxLayout:
-    """What an Ultravox config.json says about its parts."""
+    """What an Ultravox config.json says about its parts, and where each part's local copy is
+    (None: the checkpoint holds it)."""
 
+    folder: Path
+    text_folder: Path | None
+    audio_folder: Path | None
     stack_factor: int
     hidden_size: int  # the projector's inner width (before SwiGLU halves it)
     projector_act: str
-    audio_model_id: str | None
-    text_model_id: str | None
     audio_config: dict
     text_config: dict
 
     @classmethod
     def read(cls, folder: Path) -> UltravoxLayout:
-        """The layout of the checkpoint in ``folder``.
+        """The layout of the checkpoint in ``folder``, its parts' folders found (``$env``, the
+        id itself where it is a folder, or the HF cache).
 
         Raises:
-            ModelUnavailable: no config.json, or a projector other than v0.3/v0.4's SwiGLU.
+            ModelUnavailable: no config.json, a projector other than v0.3/v0.4's SwiGLU, or a
+                part not found locally (naming the variable to set).
         """
         try:
             config = json.loads((folder / "config.json").read_text())
@@ -54,25 +57,27 @@ class UltravoxLayout:
         if act != "swiglu" or config.get("projector_ln_mid"):
             raise ModelUnavailable(f"{folder}: projector {act!r} (ln_mid "
                                    f"{config.get('projector_ln_mid')}) is not v0.3/v0.4's SwiGLU")
-        return cls(int(config.get("stack_factor", 8)), int(config.get("hidden_size", 4096)), act,
-                   config.get("audio_model_id"), config.get("text_model_id"),
+        return cls(folder, _part(config.get("text_model_id"), "ULTRAVOX_TEXT_MODEL_PATH"),
+                   _part(config.get("audio_model_id"), "ULTRAVOX_AUDIO_MODEL_PATH"),
+                   int(config.get("stack_factor", 8)), int(config.get("hidden_size", 4096)), act,
                    dict(config.get("audio_config") or {}), dict(config.get("text_config") or {}))
 
+    def revision(self) -> str:
+        """The checkpoint's revision, with its parts' where they come from other checkpoints."""
+        from harness.models._hf_common import weights_revision
 
-def part_folder(model_id: str, env_var: str) -> Path:
-    """A part's local folder: ``$env_var``, the id itself where it is a folder, or the HF cache.
+        return "+".join(weights_revision(f) for f in (self.folder, self.text_folder,
+                                                      self.audio_folder) if f is not None)
 
-    Raises:
-        ModelUnavailable: none of them, naming the variable to set.
-    """
-    from harness.models._hf_common import hf_cache_snapshot
 
-    found = os.environ.get(env_var) or (model_id if Path(model_id).is_dir() else None) \
-        or hf_cache_snapshot(model_id)
-    if not found:
-        raise ModelUnavailable(f"ultravox: its config names {model_id} for a part it does not "
-                               f"hold; set {env_var} to a local copy or put it in the HF cache")
-    return Path(found)
+def _part(model_id: str | None, env_var: str) -> Path | None:
+    """The local folder of a part the config names by id (None where it names none)."""
+    from harness.models._hf_common import local_weights
+
+    if not model_id:
+        return None
+    return local_weights(f"ultravox's part {model_id}", env_var, model_id,
+                         model_id if Path(model_id).is_dir() else None)
 
 
 def checkpoint_tensors(folder: Path, prefix: str) -> dict:
@@ -137,8 +142,8 @@ def _model_class():
     return UltravoxModel
 
 
-def load_ultravox(folder: Path, dtype, device, attn_implementation: str = "sdpa"):
-    """The Ultravox in ``folder`` with every parameter from a checkpoint: the LM's and the
+def load_ultravox(layout: UltravoxLayout, dtype, device, attn_implementation: str = "sdpa"):
+    """The Ultravox of ``layout`` with every parameter from a checkpoint: the LM's and the
     encoder's from the parts its config names (or from itself, where it holds them), then the
     checkpoint's own tensors over them.
 
@@ -148,10 +153,10 @@ def load_ultravox(folder: Path, dtype, device, attn_implementation: str = "sdpa"
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig, LlamaConfig
 
-    layout = UltravoxLayout.read(folder)
-    if layout.text_model_id:
-        text_folder = part_folder(layout.text_model_id, "ULTRAVOX_TEXT_MODEL_PATH")
-        lm = AutoModelForCausalLM.from_pretrained(text_folder, dtype=dtype, local_files_only=True,
+    folder = layout.folder
+    if layout.text_folder:
+        lm = AutoModelForCausalLM.from_pretrained(layout.text_folder, dtype=dtype,
+                                                  local_files_only=True,
                                                   attn_implementation=attn_implementation,
                                                   trust_remote_code=False)
     else:
@@ -176,10 +181,9 @@ def _audio_tower(layout: UltravoxLayout, dtype):
     from transformers import WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    if layout.audio_model_id:
-        audio_folder = part_folder(layout.audio_model_id, "ULTRAVOX_AUDIO_MODEL_PATH")
-        config = WhisperConfig.from_pretrained(audio_folder, local_files_only=True)
-        tensors = checkpoint_tensors(audio_folder, "model.encoder.")
+    if layout.audio_folder:
+        config = WhisperConfig.from_pretrained(layout.audio_folder, local_files_only=True)
+        tensors = checkpoint_tensors(layout.audio_folder, "model.encoder.")
     else:
         config, tensors = WhisperConfig(**layout.audio_config), {}
     with torch.device("meta"):

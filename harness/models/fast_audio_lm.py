@@ -31,7 +31,6 @@ from harness.models._audio_encoder import encode_audio, encode_with_own_encoder
 from harness.models._compiled import CompiledParts, compiled_parts, settle_compilation
 from harness.models._decode import Prefilled, beam_search, sample
 from harness.models._hf_common import (
-    batched,
     cache_kwarg,
     clips_per_batch,
     flat_positions,
@@ -39,14 +38,13 @@ from harness.models._hf_common import (
     load_weights,
     resolve_dtype,
     to_device,
-    unscored_row,
     weights_revision,
 )
 from harness.models._kv_cache import KVPool
 from harness.models._kv_layers import new_cache
 from harness.models._log_mel import log_mel_batch
 from harness.models._long_audio import chunks, run_fitting
-from harness.models._readout import LabelTree, score_labels
+from harness.models._readout import LabelTree, label_logprobs, score_labels
 from harness.models._shared_prefill import generate_many
 from harness.models._shared_prompt import prefill_shared
 from harness.models.api import (
@@ -374,9 +372,7 @@ class FastAudioLM:
 
     def label_tree(self, labels: Sequence[str]) -> LabelTree:
         """The labels' tokens, each closed by the end of the turn, laid out for one forward."""
-        end = self.tokenizer.convert_tokens_to_ids(self.ARCHITECTURE.end_of_turn)
-        return LabelTree([self.tokenizer(label, add_special_tokens=False)["input_ids"] + [end]
-                          for label in labels], self.device)
+        return LabelTree.of(self.tokenizer, labels, self.ARCHITECTURE.end_of_turn, self.device)
 
     def score_label_tree(self, state: Prefilled, tree: LabelTree):
         """(clips, labels) summed log-probabilities of each label after each prefilled prompt,
@@ -384,21 +380,7 @@ class FastAudioLM:
         return score_labels(self, state, tree)
 
     def label_logprobs(self, requests, labels: Sequence[str]) -> list[LabelScores]:
-        torch = self._torch
-        tree = self.label_tree(labels)
-        unscored = unscored_row(len(labels))
-
-        def run(chunk):
-            state = self.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
-                                 reserve=tree.size)
-            scores = self.score_label_tree(state, tree)
-            # read once the next batch is queued
-            return lambda: [LabelScores(row) for row in scores.cpu().numpy()]
-
-        return self._over_fitting_clips(
-            requests, lambda fit: batched(fit, run, self.batch_size_for(fit, 1, tree.size), torch,
-                                          on_error=unscored),
-            unscored)
+        return label_logprobs(self, requests, labels)
 
     def batch_size_for(self, requests, sequences_per_clip: int, new_tokens: int) -> int:
         """Clips per batch from free GPU memory (see :func:`clips_per_batch`); 8 on the CPU."""

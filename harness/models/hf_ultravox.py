@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.models._audio_chat import PROMPT_SLOT, AudioTextProcessor, ChatText
+from harness.models._audio_encoder import encoder_layers
 from harness.models._hf_common import to_device
 from harness.models.api import ModelUnavailable
 from harness.models.fast_audio_lm import MAX_SAMPLES, FastAudioLM
@@ -36,6 +37,11 @@ class TextContentChat(ChatText):
     """Chat templates whose user content is one text (Llama 3.1's): the audio placeholders
     are written into it before the prompt."""
 
+    def __init__(self, processor, device, audio_token: str) -> None:
+        super().__init__(processor, device, audio_token)
+        # whether the template trims the content (Llama 3.1's ``| trim``)
+        self.trims = PROMPT_SLOT + " \n" not in self._rendered(PROMPT_SLOT + " \n")
+
     def template(self, audios: int = 1) -> str:
         if audios not in self._templates:
             self._templates[audios] = self._rendered(self.audio_token * audios + "\n" + PROMPT_SLOT)
@@ -43,10 +49,8 @@ class TextContentChat(ChatText):
 
     def render(self, prompt: str, n_audio_tokens) -> str:
         """As :meth:`ChatText.render`, with the prompt's trailing whitespace dropped where the
-        template trims the content (Llama 3.1's ``| trim``), as it would rendered with it."""
-        if not hasattr(self, "_trims"):
-            self._trims = PROMPT_SLOT + " \n" not in self._rendered(PROMPT_SLOT + " \n")
-        return super().render(prompt.rstrip() if self._trims else prompt, n_audio_tokens)
+        template trims the content, as it would rendered with it."""
+        return super().render(prompt.rstrip() if self.trims else prompt, n_audio_tokens)
 
     def _rendered(self, content: str) -> str:
         return self.tokenizer.apply_chat_template(
@@ -73,11 +77,12 @@ class UltravoxBackend(FastAudioLM):
         import torch
 
         from harness.models._hf_common import resolve_dtype
-        from harness.models._ultravox_model import load_ultravox
+        from harness.models._ultravox_model import UltravoxLayout, load_ultravox
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_ultravox(Path(path), resolve_dtype(dtype, device), device, attn_implementation)
-        return cls(name, model, ultravox_processor(Path(path)), parts_revision(model, Path(path)),
+        layout = UltravoxLayout.read(Path(path))
+        model = load_ultravox(layout, resolve_dtype(dtype, device), device, attn_implementation)
+        return cls(name, model, ultravox_processor(layout), layout.revision(),
                    FastPathOptions.from_kwargs(**options))
 
     def features(self, audios: Sequence[np.ndarray]):
@@ -115,58 +120,36 @@ def encode_stacked(tower, projector, layers, features, frames, device, dtype):
     real = to_device(torch.arange(width)[None] < frames[:, None], device).to(dtype)[:, None]
     h = torch.nn.functional.gelu(tower.conv1(x)) * real
     h = torch.nn.functional.gelu(tower.conv2(h)).permute(0, 2, 1)
-    h = h + tower.embed_positions.weight[: h.shape[1]]
+    h = encoder_layers(layers, h + tower.embed_positions.weight[: h.shape[1]], conv_lens, device,
+                       dtype)
     valid = torch.arange(h.shape[1])[None] < conv_lens[:, None]
-    mask = None
-    if not bool(valid.all()):
-        mask = (to_device(~valid, device).to(dtype) * torch.finfo(dtype).min)[:, None, None, :]
-    for layer in layers:
-        out = layer(h, mask)
-        h = out[0] if isinstance(out, tuple) else out
     h = tower.layer_norm(h) * to_device(valid, device).to(dtype)[..., None]
     stack = projector.stack
     return projector(h), (conv_lens + stack - 1) // stack
 
 
-def ultravox_processor(folder: Path) -> AudioTextProcessor:
+def ultravox_processor(layout) -> AudioTextProcessor:
     """Its tokenizer (with Llama 3.1's chat template) and the Whisper feature extractor: the
     checkpoint's own, else (as Ultravox's pipeline falls back) its LM's and its encoder's."""
     from transformers import PreTrainedTokenizerFast, WhisperFeatureExtractor
 
-    from harness.models._ultravox_model import UltravoxLayout, part_folder
-
-    layout = UltravoxLayout.read(folder)
-    words = folder
-    if not (folder / "tokenizer.json").is_file() and layout.text_model_id:
-        words = part_folder(layout.text_model_id, "ULTRAVOX_TEXT_MODEL_PATH")
-    sounds = folder
-    if not (folder / "preprocessor_config.json").is_file():
-        sounds = part_folder(layout.audio_model_id or "", "ULTRAVOX_AUDIO_MODEL_PATH")
+    folder = layout.folder
+    has_words = (folder / "tokenizer.json").is_file()
+    words = folder if has_words or layout.text_folder is None else layout.text_folder
+    sounds = folder if (folder / "preprocessor_config.json").is_file() else layout.audio_folder
     # Llama 3.1's tokenizer, by its class: no auto class reads the config, which maps its
     # classes to code of its own (transformers would stop to ask whether to run it)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(words, local_files_only=True)
-    if not tokenizer.chat_template and layout.text_model_id and words == folder:
-        lm_folder = part_folder(layout.text_model_id, "ULTRAVOX_TEXT_MODEL_PATH")
+    if not tokenizer.chat_template and words != layout.text_folder and layout.text_folder:
         tokenizer.chat_template = PreTrainedTokenizerFast.from_pretrained(
-            lm_folder, local_files_only=True).chat_template
+            layout.text_folder, local_files_only=True).chat_template
     if not tokenizer.chat_template:
         raise ModelUnavailable(f"ultravox: no chat template in {folder} or its LM's folder")
+    if sounds is None:
+        raise ModelUnavailable(f"ultravox: no preprocessor_config.json in {folder} and no "
+                               "audio_model_id to take one from")
     return AudioTextProcessor(tokenizer,
                               WhisperFeatureExtractor.from_pretrained(sounds, local_files_only=True))
-
-
-def parts_revision(model, folder: Path) -> str:
-    """The checkpoint's revision, with its parts' where they come from other checkpoints."""
-    from harness.models._hf_common import weights_revision
-    from harness.models._ultravox_model import UltravoxLayout, part_folder
-
-    layout = UltravoxLayout.read(folder)
-    revisions = [weights_revision(folder)]
-    for model_id, env in ((layout.text_model_id, "ULTRAVOX_TEXT_MODEL_PATH"),
-                          (layout.audio_model_id, "ULTRAVOX_AUDIO_MODEL_PATH")):
-        if model_id:
-            revisions.append(weights_revision(part_folder(model_id, env)))
-    return "+".join(revisions)
 
 
 def ultravox(version: str):

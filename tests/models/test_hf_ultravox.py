@@ -34,6 +34,15 @@ def reqs():
     return [*items, odd]  # lengths differ, one an odd number of frames, not a whole one
 
 
+def _copy(folder, to, left_out=()):
+    """The checkpoint folder copied, less the files whose names start with ``left_out``."""
+    to.mkdir()
+    for f in folder.iterdir():
+        if not f.name.startswith(tuple(left_out)):
+            (to / f.name).write_bytes(f.read_bytes())
+    return to
+
+
 def test_the_registry_gives_the_fast_path_without_remote_code(fast):
     assert type(fast).__name__ == "UltravoxBackend"
     assert ("backend", "ultravox/1") in fast.info.options
@@ -113,11 +122,7 @@ def test_the_hf_cache_is_searched_under_the_published_ids(monkeypatch, version):
                                       ("chat_template",)], ids=["tokenizer", "template"])
 def test_without_its_own_tokenizer_or_template_its_llamas_serves(tmp_path, weights, fast, reqs,
                                                                  left_out):
-    bare = tmp_path / "bare"
-    bare.mkdir()
-    for f in weights.iterdir():
-        if not f.name.startswith(left_out):
-            (bare / f.name).write_bytes(f.read_bytes())
+    bare = _copy(weights, tmp_path / "bare", left_out)
     alone = get_model("ultravox-v0.4", path=bare, device="cpu", dtype="float32")
     decoding = Decoding(max_new_tokens=6)
     assert [g.candidates for g in alone.generate(reqs[:2], decoding)] == \
@@ -126,10 +131,7 @@ def test_without_its_own_tokenizer_or_template_its_llamas_serves(tmp_path, weigh
 
 def test_missing_parts_are_refused_by_name(tmp_path, weights, monkeypatch):
     config = json.loads((weights / "config.json").read_text())
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for f in weights.iterdir():
-        (broken / f.name).write_bytes(f.read_bytes())
+    broken = _copy(weights, tmp_path / "broken")
     (broken / "config.json").write_text(json.dumps(dict(config, text_model_id="meta-llama/nowhere")))
     monkeypatch.delenv("ULTRAVOX_TEXT_MODEL_PATH", raising=False)
     with pytest.raises(ModelUnavailable, match="ULTRAVOX_TEXT_MODEL_PATH"):

@@ -29,11 +29,11 @@ def candidate_weights(scores, weighting: str = "softmax") -> np.ndarray:
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if s.size == 0:
         raise ValueError("no candidates to weight")
-    if np.isnan(s).any() or np.isposinf(s).any():
+    top = s.max()  # NaN anywhere makes it NaN; +inf anywhere makes it +inf
+    if not top < math.inf:
         raise ValueError(f"scores must be finite or -inf, got {s.tolist()}")
     if weighting == "softmax":
-        top = s.max()
-        if np.isneginf(top):
+        if top == -math.inf:
             raise ValueError("every candidate has score -inf")
         w = np.exp(s - top)
         return w / w.sum()
@@ -73,7 +73,9 @@ def dirichlet_mixtures(dists, score_rows, tau: float = 1.0, weighting: str = "so
     p = np.asarray(dists, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"dists must be a non-empty (B, K) array, got shape {p.shape}")
-    if not np.isfinite(p).all() or (p < 0).any() or (p.max(axis=1) <= 0).any():
+    row_max = p.max(axis=1)  # NaN anywhere makes its row's NaN
+    top = float(row_max.max())
+    if not (row_max.min() > 0 and top < math.inf and p.min() >= 0):
         raise ValueError("each candidate distribution must be finite, non-negative, non-zero")
     if not (math.isfinite(tau) and tau > 0):
         raise ValueError(f"tau must be positive and finite, got {tau}")
@@ -82,12 +84,10 @@ def dirichlet_mixtures(dists, score_rows, tau: float = 1.0, weighting: str = "so
         if w.size != p.shape[0]:
             raise ValueError(f"{p.shape[0]} candidates but {w.size} scores")
     # the mean of Dir(tau * p_b) is p_b / sum(p_b) whatever tau is; where entries near 1e308
-    # overflow a row's sum, the row is scaled by its largest entry first
-    with np.errstate(over="ignore"):
-        sums = p.sum(axis=1, keepdims=True)
-    if not np.isfinite(sums).all():
-        p = p / p.max(axis=1, keepdims=True)
-        sums = p.sum(axis=1, keepdims=True)
+    # could overflow a row's sum, the row is scaled by its largest entry first
+    if top * p.shape[1] >= _NO_OVERFLOW:
+        p = p / row_max[:, None]
+    sums = p.sum(axis=1, keepdims=True)
     beta = p / sums
     means = beta / beta.sum(axis=1, keepdims=True)
     out = np.empty((len(weights), p.shape[1]))
@@ -95,3 +95,6 @@ def dirichlet_mixtures(dists, score_rows, tau: float = 1.0, weighting: str = "so
         mixed = w @ means
         out[row] = mixed / mixed.sum()
     return out
+
+
+_NO_OVERFLOW = 1e307  # a row of entries whose largest times their count is below this sums finitely

@@ -107,15 +107,30 @@ class _LabelIndex:
         self.longest = max(spans.values(), default=1)
         self.keys = set(spans)
         self._seen: dict[str, int | None] = {}  # raw spelling -> index: models repeat their keys
+        self._plain: dict[str, int | None] = {}  # the same for a plain JSON key (see plain_lookup)
 
     def lookup(self, name: str) -> int | None:
         try:
             return self._seen[name]
         except KeyError:
             found = self.index.get(_normalise(name))
-            if len(self._seen) < 10_000:
+            if len(self._seen) < _MEMO_KEYS:
                 self._seen[name] = found
             return found
+
+    def plain_lookup(self, key: str) -> int | None:
+        """The index of a plain JSON answer's key: None unless it is a run of letters, spaces,
+        ``_``, ``/`` and ``-`` that starts and ends with a letter and names a label."""
+        try:
+            return self._plain[key]
+        except KeyError:
+            found = self.lookup(key) if _PLAIN_KEY.fullmatch(key) else None
+            if len(self._plain) < _MEMO_KEYS:
+                self._plain[key] = found
+            return found
+
+
+_MEMO_KEYS = 10_000  # spellings remembered per label set (a model's own keys, not a text's)
 
 
 def _normalise(name: str) -> str:
@@ -287,12 +302,12 @@ def _plain_json(text: str, idx: _LabelIndex) -> Parsed | None:
             or body.count("{") != 1 or body.count("}") != 1 or not body.isascii()):
         return None
     try:
-        found = json.loads(body, parse_constant=_no_constant)
+        found = _PLAIN_DECODER.decode(body)
     except ValueError:
         return None
     values = [0.0] * idx.k
     for key, value in found.items():
-        i = idx.lookup(key) if _PLAIN_KEY.fullmatch(key) else None
+        i = idx.plain_lookup(key)
         if i is None or type(value) not in (int, float) or abs(value) > 1e300:
             return None  # a key naming no label, a huge number: the general rules read it
         values[i] += float(value)
@@ -301,6 +316,9 @@ def _plain_json(text: str, idx: _LabelIndex) -> Parsed | None:
 
 def _no_constant(name: str) -> float:
     raise ValueError(name)  # NaN and Infinity: the general rules read them
+
+
+_PLAIN_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # json.loads would build one a call
 
 
 def _parse(text: str, idx: _LabelIndex) -> Parsed:

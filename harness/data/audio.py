@@ -85,10 +85,17 @@ def read_audio(
 
 
 def _decode(path: Path, limits: AudioLimits) -> tuple[np.ndarray, int]:
-    """The file's samples, (frames, channels), and its rate; raises AudioError naming it."""
+    """The file's samples, (frames, channels), and its rate; raises AudioError naming it. A plain
+    16-bit PCM WAV is read with :mod:`wave` (:mod:`harness.data._pcm_wav`), anything else with
+    libsndfile."""
     import soundfile as sf
 
+    from harness.data._pcm_wav import read_pcm16
+
     try:
+        plain = read_pcm16(path, check=lambda header: check_header(header, limits))
+        if plain is not None:
+            return plain
         with sf.SoundFile(str(path)) as f:
             check_header(f, limits)
             data, native_sr = _samples(f), f.samplerate

@@ -1,0 +1,103 @@
+"""The standard library's reading of a plain 16-bit WAV against libsndfile's, and what it leaves
+to libsndfile."""
+
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from harness.data._pcm_wav import pcm16_header, read_pcm16
+from harness.data.audio import read_audio
+from harness.data.clips import read_facts
+
+
+def samples(frames, channels, seed=0):
+    rng = np.random.default_rng(seed)
+    out = rng.integers(-32768, 32768, size=(frames, channels), dtype=np.int16)
+    out[:2, 0] = [-32768, 32767][:frames]
+    return out
+
+
+def wav_bytes(data: np.ndarray, rate: int, extra_chunks: bytes = b"", data_size: int | None = None,
+              fmt_tag: int = 1) -> bytes:
+    """A RIFF WAV by hand: fmt, then ``extra_chunks``, then data (its size field may lie)."""
+    channels = data.shape[1]
+    fmt = struct.pack("<HHIIHH", fmt_tag, channels, rate, rate * channels * 2, channels * 2, 16)
+    body = data.astype("<i2").tobytes()
+    size = len(body) if data_size is None else data_size
+    chunks = (b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra_chunks
+              + b"data" + struct.pack("<I", size) + body)
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks
+
+
+def libsndfile(path):
+    data, rate = sf.read(str(path), dtype="int16", always_2d=True)
+    return data, rate
+
+
+@pytest.mark.parametrize(("frames", "channels", "rate"), [(16_000, 1, 16_000), (4_001, 2, 44_100),
+                                                          (1, 1, 8_000), (999, 6, 48_000)])
+def test_a_plain_wav_reads_as_libsndfile_reads_it(tmp_path, frames, channels, rate):
+    path = tmp_path / "clip.wav"
+    sf.write(str(path), samples(frames, channels), rate, subtype="PCM_16")
+    ours, our_rate = read_pcm16(path)
+    theirs, their_rate = libsndfile(path)
+    np.testing.assert_array_equal(ours, theirs)
+    assert our_rate == their_rate == rate and ours.dtype == np.int16
+    info = sf.info(str(path))
+    header = pcm16_header(path)
+    assert (header.channels, header.samplerate, header.frames) == (info.channels, info.samplerate,
+                                                                   info.frames)
+
+
+def test_chunks_before_the_data_and_an_odd_chunk_are_skipped_as_libsndfile_skips_them(tmp_path):
+    data = samples(3_000, 2, seed=1)
+    extra = b"LIST" + struct.pack("<I", 5) + b"INFOx\x00" + b"junk" + struct.pack("<I", 4) + b"abcd"
+    path = tmp_path / "chunky.wav"
+    path.write_bytes(wav_bytes(data, 16_000, extra))
+    np.testing.assert_array_equal(read_pcm16(path)[0], libsndfile(path)[0])
+    np.testing.assert_array_equal(read_pcm16(path)[0], data)
+
+
+def test_what_wave_does_not_read_as_libsndfile_does_is_left_to_libsndfile(tmp_path):
+    tone = samples(2_000, 1).astype(np.float64) / 32768
+    for subtype, fmt in (("PCM_24", "WAV"), ("FLOAT", "WAV"), ("PCM_U8", "WAV"), ("PCM_16", "FLAC"),
+                         ("PCM_16", "RF64")):
+        path = tmp_path / f"{subtype}.{fmt.lower()}"
+        sf.write(str(path), tone, 16_000, subtype=subtype, format=fmt)
+        assert read_pcm16(path) is None and pcm16_header(path) is None, (subtype, fmt)
+        got, _ = read_audio(path)
+        np.testing.assert_array_equal(got, sf.read(str(path), dtype="float32")[0])
+    extensible = tmp_path / "extensible.wav"  # wave reads it from Python 3.12 on: either way, equal
+    sf.write(str(extensible), tone, 16_000, subtype="PCM_16", format="WAVEX")
+    np.testing.assert_array_equal(read_audio(extensible)[0],
+                                  sf.read(str(extensible), dtype="float32")[0])
+    truncated = tmp_path / "truncated.wav"  # the data chunk claims more than the file holds
+    truncated.write_bytes(wav_bytes(samples(2_000, 1), 16_000)[:-1_000])
+    assert read_pcm16(truncated) is None and pcm16_header(truncated) is None
+    np.testing.assert_array_equal(read_audio(truncated)[0],
+                                  sf.read(str(truncated), dtype="float32")[0])
+    for name, content in (("empty.wav", wav_bytes(samples(0, 1), 16_000)),
+                          ("garbage.wav", b"RIFF\x24\x00\x00\x00WAVEfmt "),
+                          ("text.wav", b"not audio at all\n"), ("nothing.wav", b"")):
+        (tmp_path / name).write_bytes(content)
+        assert read_pcm16(tmp_path / name) is None and pcm16_header(tmp_path / name) is None
+
+
+def test_the_limits_are_checked_before_the_samples_are_read(tmp_path):
+    from harness.data import AudioError
+
+    path = tmp_path / "slow.wav"  # a header claiming 1,000 Hz: 16,000 frames are 16 s
+    path.write_bytes(wav_bytes(samples(16_000, 1), 1_000))
+    read = []
+
+    def refuse(header):
+        read.append(header.frames)
+        raise AudioError("", "too long")
+
+    with pytest.raises(AudioError, match="too long"):
+        read_pcm16(path, check=refuse)
+    assert read == [16_000]
+    facts = read_facts(path)  # the facts read the same header: a resampling note, no decode
+    assert facts.notes == (f"{path}: resampled from 1000 Hz to 16000 Hz",)

@@ -40,3 +40,16 @@ def test_a_summary_is_the_record_without_its_items_and_with_their_scores(tmp_pat
     cut.write_text(path.read_text()[:-200])
     with pytest.raises(RecordError, match="cut.json"):
         read_summary(cut)
+
+
+def test_a_row_with_its_scores_is_the_row_replaced_field_for_field():
+    import dataclasses
+
+    row = ItemRecord("a", (0.5, 0.5), "json_dict", "left out 'x'", None, 12, ("resampled",),
+                     "an answer", None, 0.75, 0.81)
+    scores = {"js": 0.1, "bc": 0.9}
+    values = {f.name: f"value of {f.name}" for f in dataclasses.fields(ItemRecord)}
+    every_field_distinct = ItemRecord(**values)  # a field the method forgot would show here
+    assert every_field_distinct.with_scores(scores) == dataclasses.replace(every_field_distinct,
+                                                                           scores=scores)
+    assert row.with_scores(scores) == dataclasses.replace(row, scores=scores)

@@ -6,6 +6,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, overload
 
@@ -53,7 +54,7 @@ class Item:
         winners = np.flatnonzero(np.isclose(self.votes, top))
         return self.labels[winners[0]] if winners.size == 1 else None
 
-    @property
+    @cached_property  # read several times a cell (bins, evidence), and the votes never change
     def entropy(self) -> float:
         """Entropy of :attr:`soft` in bits: the item's ambiguity."""
         p = self.soft[self.soft > 0]

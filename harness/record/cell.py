@@ -114,6 +114,11 @@ class ItemRecord:
     weight_max: float | None = None  # a mixture's largest candidate weight
     weight_entropy: float | None = None  # and its weights' entropy in bits (0: one candidate)
 
+    def with_scores(self, scores: Mapping[str, float] | None) -> ItemRecord:
+        """This row with its per-item scores (``dataclasses.replace``, at a sixth of its cost)."""
+        return ItemRecord(self.id, self.probs, self.rule, self.reason, self.error, self.tokens,
+                          self.notes, self.answer, scores, self.weight_max, self.weight_entropy)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "probs": None if self.probs is None else list(self.probs),
                                "rule": self.rule, "reason": self.reason, "error": self.error,

@@ -156,7 +156,7 @@ def _item_records(outcomes: Sequence[Outcome], per_item: dict[int, dict[str, flo
                   ) -> tuple[ItemRecord, ...]:
     """Each item's record; a valid item's carries its per-item metrics and accuracy, which the
     report pairs across strategies and the gate and ``compare`` pair across runs."""
-    return tuple(dataclasses.replace(o.row, scores=per_item.get(i)) for i, o in enumerate(outcomes))
+    return tuple(o.row.with_scores(per_item.get(i)) for i, o in enumerate(outcomes))
 
 
 def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
@@ -258,7 +258,10 @@ def _installed_versions() -> tuple[tuple[str, str], ...]:
     return tuple(out.items())
 
 
+@functools.lru_cache(maxsize=1)
 def _git_commit() -> str | None:
+    """The commit the harness was checked out at, read once per process, as the versions are
+    (a process runs the code it imported, whatever is committed later)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5, cwd=Path(__file__).resolve().parent)

@@ -25,11 +25,15 @@ CANDIDATE_FIELDS = ("text", "logprob", "n_tokens", "rule", "valid", "reason", "p
                     "verifier_reply", "verifier_score", "weight", "chosen", "label_logprobs")
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: such a number (a missing α) becomes null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _candidate(candidate: dict[str, Any]) -> dict[str, Any]:
+    """A candidate's fields as the evidence keeps them: JSON has no NaN or infinity, so such a
+    number (a missing α) becomes null."""
+    out = {}
+    for key in CANDIDATE_FIELDS:
+        if key in candidate:
+            value = candidate[key]
+            out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
+    return out
 
 
 def prompt_templates(strategy: Strategy, dataset: Dataset, prompts: str) -> dict[str, str]:
@@ -63,7 +67,6 @@ def item_evidence(items: Sequence[Item], results: Sequence[ItemResult], level: n
             "probs": None if result.probs is None else np.asarray(result.probs).tolist(),
             "rule": result.rule, "reason": result.reason, "error": result.error,
             "notes": list(result.notes),
-            "candidates": [{k: _finite(c.get(k)) for k in CANDIDATE_FIELDS if k in c}
-                           for c in result.candidates],
+            "candidates": [_candidate(c) for c in result.candidates],
         })
     return out

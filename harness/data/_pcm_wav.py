@@ -3,21 +3,21 @@
 
 On this project's 2-core machine a 6-second clip's header took 31 µs through ``soundfile.info``
 and 14 µs through :mod:`wave`; its int16 samples 54 µs through ``soundfile.SoundFile`` and 38 µs
-through :mod:`wave` (the conversion to float32 that follows is the same either way). Anything ``wave`` does not read
-exactly as libsndfile does is left to libsndfile: another sample width or format
-(WAVE_FORMAT_EXTENSIBLE before Python 3.12, float, 24-bit, RF64, big-endian RIFX, FLAC), a
-malformed or truncated file (libsndfile's error, or what it recovers, stays the answer), an
-empty data chunk. A test holds the two readings equal.
+through :mod:`wave` (the conversion to float32 that follows is the same either way).
+Anything ``wave`` does not read exactly as libsndfile does is left to libsndfile: another
+sample width or format (WAVE_FORMAT_EXTENSIBLE before Python 3.12, float, 24-bit, RF64,
+big-endian RIFX, FLAC), a malformed or truncated file (libsndfile's error, or what it recovers,
+stays the answer), an empty data chunk. A test holds the two readings equal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import wave
 from dataclasses import dataclass
 
 import numpy as np
-
 
 _SMALLEST_HEADER = 44  # RIFF, fmt and data chunk headers of a canonical WAV
 
@@ -45,12 +45,9 @@ def read_pcm16(path: str | os.PathLike[str], check=None) -> tuple[np.ndarray, in
     """The samples of a plain 16-bit PCM WAV as int16 (frames, channels) and its rate, else None
     (ask libsndfile). ``check(header)``, called before anything is read, may raise to refuse
     the clip (the caller's limits); nothing else raises."""
-    try:
-        clip = wave.open(os.fspath(path), "rb")
-    except Exception:
-        return None
-    with clip:
+    with contextlib.ExitStack() as stack:
         try:
+            clip = stack.enter_context(wave.open(os.fspath(path), "rb"))
             header = _checked(clip, os.path.getsize(path))
         except Exception:
             return None

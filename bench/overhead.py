@@ -14,7 +14,8 @@ A synthetic corpus in MSP-Podcast's layout (:mod:`bench.synthetic_corpus`) is wr
   generation cached, so no clip is read or hashed (their hashes come from the cache's clip rows);
 
 each for the strategy alone (``run_strategy``) and for the whole cell (``evaluate`` with its
-metrics, bootstrap CIs and record written). Then each stage alone, and the peak resident memory
+metrics, bootstrap CIs and record written), each figure the median of three runs. Then each
+stage alone, and the peak resident memory
 of a cold w-bon cell at each size of ``--rss`` (a fresh process per size). Targets (this
 project's issue 18, on a 2-core machine): >= 5,000 utt/s end to end for every strategy, a rerun
 >= 20,000 utt/s; peak memory at 20,000 items within 1.5x of that at 1,000.
@@ -26,6 +27,8 @@ import argparse
 import contextlib
 import json
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,7 +76,7 @@ def strategy_rates(dataset, work: Path) -> None:
     fresh_state()
     evaluate(model, dataset, "base")  # untimed warm-up: imports, the arena's first blocks
     print(f"\n{len(dataset)} items; items/s (utt/s) with the instant model, cache on, after one "
-          "untimed warm-up run:")
+          f"untimed warm-up run; each the median of {REPEATS} runs:")
     print(f"{'':10} {'strategy alone':^32}   {'whole cell (evaluate + record)':^32}")
     print(f"{'strategy':10} " + " ".join(f"{r:>10}" for r in RUNS) + "   "
           + " ".join(f"{r:>10}" for r in RUNS))
@@ -87,17 +90,27 @@ def strategy_rates(dataset, work: Path) -> None:
 
 
 def _rates(dataset, model, name: str, work: Path, whole_cell: bool) -> list[float]:
+    """Items per second in each state of :data:`RUNS`, the median of :data:`REPEATS` runs."""
+    runs = [_one_rate_each(dataset, model, name, work, whole_cell) for _ in range(REPEATS)]
+    return [statistics.median(rates) for rates in zip(*runs)]
+
+
+REPEATS = 3  # runs per figure: one run alone swung by up to 30% on the 2-core machine
+
+
+def _one_rate_each(dataset, model, name: str, work: Path, whole_cell: bool) -> list[float]:
     from harness.cache import GenerationCache
     from harness.record import write_record
     from harness.runner.evaluate import evaluate
     from harness.strategies import run_strategy
 
     rates = []
-    first = Path(tempfile.mkdtemp(dir=work)) / "generations.sqlite"
+    folder = Path(tempfile.mkdtemp(dir=work))
+    first = folder / "first" / "generations.sqlite"
     for state in RUNS:
         # the rerun reopens the first run's cache: its generations and its clips' hashes
-        path = Path(tempfile.mkdtemp(dir=work)) / "generations.sqlite" if state == "known clips" \
-            else first
+        path = folder / "known" / "generations.sqlite" if state == "known clips" else first
+        path.parent.mkdir(exist_ok=True)
         if state != "known clips":
             fresh_state()
         cache = GenerationCache(path)
@@ -109,6 +122,7 @@ def _rates(dataset, model, name: str, work: Path, whole_cell: bool) -> list[floa
                                                          verifier=model))
         cache.close()
         rates.append(len(dataset) / seconds)
+    shutil.rmtree(folder)
     return rates
 
 
@@ -148,7 +162,8 @@ def stage_rates(dataset, work: Path) -> None:
                                                 lambda rs: [False] * len(rs), None)
                 for r in c.requests]
     stages["generation keys"] = timed(lambda: generation_keys(model.info, requests, decoding))
-    cache = GenerationCache(Path(tempfile.mkdtemp(dir=work)) / "stages.sqlite")
+    folder = Path(tempfile.mkdtemp(dir=work))
+    cache = GenerationCache(folder / "stages.sqlite")
     stages["generate + store (instant model, w-bon)"] = timed(
         lambda: cached_generate(model, requests, decoding, cache))
     generations: list = []
@@ -158,6 +173,7 @@ def stage_rates(dataset, work: Path) -> None:
         lambda: [strategy.result(r.item_id, g, dataset.labels, config, None)
                  for r, g in zip(requests, generations)])
     cache.close()
+    shutil.rmtree(folder)
     print(f"\nstages alone, {n} items, items/s:")
     for what, seconds in stages.items():
         print(f"  {what:48} {n / seconds:10,.0f}")
@@ -214,6 +230,8 @@ def child(root: Path, work: Path) -> None:
     reset_peak()
     seconds = timed(lambda: write_record(evaluate(model, dataset, "w-bon", cache=cache),
                                          folder / "run"))
+    cache.close()
+    shutil.rmtree(folder)
     print(json.dumps({"peak_mib": max(loaded, peak_mib()), "cell_peak_mib": peak_mib(),
                       "rate": len(dataset) / seconds}))
 

@@ -269,6 +269,7 @@ def compiled(bench: Rates, sizes) -> None:
     bench.backend = backend
     say(f"compiled blocks: compilation and its check {seconds:.1f} s, "
         f"{'on' if backend.compiled else 'FAILED, eager'}")
+    agreement(backend, bench.requests, device)  # what --checks-only checks, on the default
     mode = (backend.options.decode, backend.options.attention)
     for label, decoding, size in (
             ("greedy", GREEDY, sizes[0]), ("beam-5", BEAM, sizes[1])):

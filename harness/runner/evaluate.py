@@ -195,7 +195,8 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
 
 def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome]) -> dict[str, dict[str, float]]:
     """W-BoN's mean JS, BC and R² under each choice of alpha, from the candidates it already had
-    (no generation): over the items with a usable beam, the same items for every choice."""
+    (no generation): over the items with a usable beam under every choice (an item whose beams
+    all have α = -inf has none under ``raw`` and ``mean``), the same items for every choice."""
     from harness.strategies import ALPHAS
 
     kept = [i for i, o in enumerate(outcomes) if o.alpha_preds is not None]

@@ -34,7 +34,8 @@ class Outcome:
         probs: The prediction, or None when the item is invalid.
         verifier_unscored: Candidates the verifier gave no score.
         alpha_preds: For a W-BoN item with a usable beam, its mixture under each choice of α
-            (``ALPHAS`` order, τ = 1), else None.
+            (``ALPHAS`` order, τ = 1), else None (also where some choice weighs no beam: every
+            α -inf).
         has_usage, cost: Whether the item reported usage, and its estimated cost in USD (None
             when unknown).
     """
@@ -85,7 +86,10 @@ def _alpha_preds(result: ItemResult, tau: float = 1.0) -> np.ndarray | None:
     if not usable:
         return None
     dists = np.array([c["probs"] for c in usable])
-    return dirichlet_mixtures(dists, [[alpha_of(c, a) for c in usable] for a in ALPHAS], tau)
+    try:
+        return dirichlet_mixtures(dists, [[alpha_of(c, a) for c in usable] for a in ALPHAS], tau)
+    except (ValueError, ArithmeticError):  # every beam's α is -inf under some choice: the item
+        return None  # is left out of the comparison, which keeps the same items for every choice
 
 
 class CellItems:

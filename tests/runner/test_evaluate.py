@@ -88,6 +88,33 @@ def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
     assert not harness.evaluate(model, "iemocap", "base", n_resamples=10).metrics.alpha_sensitivity
 
 
+def test_an_item_whose_beams_all_have_alpha_minus_infinity_costs_itself_not_the_cell():
+    """Under ``alpha="uniform"`` such an item has its mixture; under ``raw`` and ``mean`` no
+    beam has a weight: the item is left out of the α comparison, and the cell is recorded."""
+    import math
+
+    from harness.models.api import Candidate, Capabilities, Generation, ModelInfo
+    from harness.strategies import StrategyConfig
+
+    class MinusInfinityFirst:
+        info = ModelInfo("minus-infinity", "test", "float32", "cpu", Capabilities())
+
+        def generate(self, requests, decoding):
+            return [Generation(tuple(
+                Candidate('{"Anger": 0.75, "Sadness": 0.25}', 12,
+                          -math.inf if r.item_id == first else -1.0 - n)
+                for n in range(decoding.num_candidates))) for r in requests]
+
+    dataset = load_dataset("crema_d")
+    first = dataset[0].id
+    for alpha, valid in (("uniform", 1.0), ("raw", (len(dataset) - 1) / len(dataset))):
+        record = harness.evaluate(MinusInfinityFirst(), dataset, "w-bon", n_resamples=10,
+                                  config=StrategyConfig(alpha=alpha))
+        assert record.metrics.valid == pytest.approx(valid), alpha
+        assert set(record.metrics.alpha_sensitivity) == {"raw", "mean", "uniform"}
+        assert (record.items[0].error is None) == (alpha == "uniform")
+
+
 def test_the_annotator_reference_scores_one_held_out_rater_against_the_others():
     from harness.baselines import annotator, rater_votes
 

@@ -1,6 +1,7 @@
 """The model calls through the cache: the keys (what determines an answer), ``generate`` and
-``label_logprobs`` asking the model only for what the cache lacks, chunk by chunk, and the rows
-as stored (JSON, never pickles).
+``label_logprobs`` asking the model only for what the cache lacks, chunk by chunk (a request
+that makes the model raise costs its own item: :mod:`harness.cache.isolation`), and the rows as
+stored (JSON, never pickles).
 
 So ``bon`` and ``w-bon`` share one beam run, ``alm-v`` and ``w-alm-v`` one B=3 run, and a killed
 run resumes without recomputing finished items. A request whose audio is not read yet (the
@@ -14,6 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
+from harness.cache.isolation import generation_problem, isolated, label_scores_problem
 from harness.cache.store import GenerationCache, sha256
 from harness.models.api import (
     Candidate,
@@ -149,7 +151,9 @@ def _generate_read(model: ModelAPI, requests: Sequence[Request], decoding: Decod
     """``model.generate`` on the requests with their audio read; a clip that cannot be read
     costs its own request (an error generation), never the others."""
     ready, failed = _read(requests)
-    fresh = iter(model.generate([r for _, r in ready], decoding) if ready else [])
+    fresh = iter(isolated(lambda rs: model.generate(rs, decoding), [r for _, r in ready],
+                          lambda why: Generation(error=why), generation_problem,
+                          model.info.name) if ready else [])
     return [Generation(error=failed[i]) if i in failed else next(fresh)
             for i in range(len(requests))]
 
@@ -158,7 +162,9 @@ def _label_logprobs_read(model: ModelAPI, requests: Sequence[Request], labels: S
                          ) -> list[LabelScores]:
     """``model.label_logprobs`` as :func:`_generate_read` does ``generate``."""
     ready, failed = _read(requests)
-    fresh = iter(model.label_logprobs([r for _, r in ready], labels) if ready else [])
+    fresh = iter(isolated(lambda rs: model.label_logprobs(rs, labels), [r for _, r in ready],
+                          lambda why: LabelScores.failed(len(labels), why),
+                          label_scores_problem(len(labels)), model.info.name) if ready else [])
     return [LabelScores.failed(len(labels), failed[i]) if i in failed else next(fresh)
             for i in range(len(requests))]
 

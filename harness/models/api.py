@@ -23,6 +23,12 @@ class KeyRejected(ModelUnavailable):
     way, so the model's run stops at once; the message names the variable to check."""
 
 
+class ModelFailed(RuntimeError):
+    """The model itself is failing, not an item: it raised on several requests in a row, each
+    asked alone, or it answered a call with the wrong number of answers. The run stops; what
+    was computed before is in the cache (:mod:`harness.cache.isolation`)."""
+
+
 class DecodingUnsupported(RuntimeError):
     """The model (a server) cannot decode this way: beam search, several candidates, or
     log-probabilities where they are needed. Found by a probe (the first request of that kind),

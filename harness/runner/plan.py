@@ -13,13 +13,15 @@ them equal).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from harness.cache import GenerationCache, generation_keys, put_generations
+from harness.cache.isolation import RUN_LEVEL, generation_problem
 from harness.data.problems import DataError
-from harness.models.api import Decoding, DecodingUnsupported, ModelAPI, Request
+from harness.models.api import Decoding, DecodingUnsupported, ModelAPI, ModelFailed, Request
 from harness.strategies import (
     RunContext,
     Strategy,
@@ -133,7 +135,18 @@ def _generate_many(model: ModelAPI, generate_many, requests: Sequence[Request],
                 continue  # the strategies' own pass records the clip's error on its item
     if not wanted:
         return
-    answers = generate_many(ready, decodings)
+    try:
+        answers = [list(generations) for generations in generate_many(ready, decodings)]
+    except RUN_LEVEL:
+        raise
+    except Exception as exc:  # the strategies' own passes ask again, item by item where needed
+        warnings.warn(f"{model.info.name}: the shared prefill of {len(ready)} clips failed "
+                      f"({type(exc).__name__}: {exc}); each strategy asks for its own decoding",
+                      stacklevel=2)
+        return
     for d, generations in zip(decodings, answers):
+        if len(generations) != len(wanted):
+            raise ModelFailed(f"{model.info.name} returned {len(generations)} answers for "
+                              f"{len(wanted)} requests")
         put_generations(cache, model, [(keys[d][i], g) for i, g in zip(wanted, generations)
-                                       if keys[d][i] in missing[d]])
+                                       if keys[d][i] in missing[d] and generation_problem(g) is None])

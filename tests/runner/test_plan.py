@@ -4,6 +4,8 @@ is asked for them together."""
 
 import json
 
+import pytest
+
 import harness.strategies._stream as stream
 from harness.cache import GenerationCache
 from harness.data import audio as audio_module
@@ -82,6 +84,23 @@ def test_a_backend_that_takes_decodings_together_is_asked_once_per_chunk(tmp_pat
         alone = evaluate(model(), dataset, name, n_resamples=10)
         assert evaluate(again, dataset, name, cache=cache, n_resamples=10).metrics == alone.metrics
     assert again.requests == 0
+
+
+def test_a_shared_prefill_that_raises_leaves_each_strategy_to_ask_for_its_own(tmp_path):
+    class FailingTogether(TogetherModel):
+        def generate_many(self, requests, decodings):
+            raise RuntimeError("out of memory in the shared prefill")
+
+    dataset = load_dataset("crema_d")
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    failing = FailingTogether()
+    with pytest.warns(UserWarning, match="the shared prefill of 26 clips failed .RuntimeError: "
+                                         "out of memory in the shared prefill.; each strategy asks"):
+        run_plan(failing, dataset, ["base", "bon"], config=StrategyConfig(), cache=cache)
+    assert failing.alone == 2  # greedy and beam-5, each asked for itself
+    for name in ("base", "bon"):
+        assert evaluate(failing, dataset, name, cache=cache, n_resamples=10).metrics == evaluate(
+            model(), dataset, name, n_resamples=10).metrics
 
 
 def test_a_strategy_the_model_cannot_run_is_left_out_with_its_reason():

@@ -78,7 +78,10 @@ class ScoreColumns:
             theirs = np.column_stack([other.values[m] for m in metrics])
         else:
             where = {item: n for n, item in enumerate(other.ids)}
-            rows = np.array([where.get(item, -1) for item in self.ids])
-            theirs = np.column_stack([np.where(rows >= 0, other.values[m][rows], math.nan)
-                                      for m in metrics])
+            rows = np.fromiter((where.get(item, -1) for item in self.ids), dtype=np.intp,
+                               count=len(self.ids))
+            hit = rows >= 0
+            theirs = np.full((len(rows), len(metrics)), math.nan)
+            for j, m in enumerate(metrics):
+                theirs[hit, j] = other.values[m][rows[hit]]
         return mine, theirs

@@ -1,5 +1,6 @@
 """What a record says about its failures."""
 
+import numpy as np
 import pytest
 
 from harness.record import CellMetrics, CellRecord, ItemRecord, RecordError
@@ -53,3 +54,21 @@ def test_a_row_with_its_scores_is_the_row_replaced_field_for_field():
     assert every_field_distinct.with_scores(scores) == dataclasses.replace(every_field_distinct,
                                                                            scores=scores)
     assert row.with_scores(scores) == dataclasses.replace(row, scores=scores)
+
+
+def test_scores_pair_by_id_when_either_cell_has_no_items():
+    """Found by fuzzing record files: an empty cell on either side crashed the pairing."""
+    import math
+
+    from harness.score_columns import METRICS, ScoreColumns
+
+    def columns(ids, value):
+        return ScoreColumns(tuple(ids), {m: np.full(len(ids), value) for m in METRICS})
+
+    some, none = columns(["a", "b"], 0.5), columns([], 0.0)
+    mine, theirs = some.matched(none, ["js"])
+    assert mine.tolist() == [[0.5], [0.5]] and all(math.isnan(v) for v in theirs.ravel())
+    mine, theirs = none.matched(some, ["js", "bc"])
+    assert mine.shape == theirs.shape == (0, 2)
+    mine, theirs = columns(["b", "c"], 0.25).matched(some, ["js"])
+    assert theirs[0, 0] == 0.5 and math.isnan(theirs[1, 0])

@@ -262,6 +262,53 @@ def _check(data: Mapping[str, Any]) -> None:
         if score is not None and not (isinstance(score, Mapping) and _is_number(score.get("mean"))
                                       and isinstance(score.get("ci95"), list)):
             raise RecordError(f"not a cell record: metric {key!r} is not a mean with its ci95")
+    _check_extras(metrics)
+    _check_meta(data.get("meta", {}))
+
+
+def _check_extras(metrics: Mapping[str, Any]) -> None:
+    """The summary's parts the report draws and tabulates: the ambiguity levels (edges, counts
+    and each metric's medians, one per level), tokens, cost, W-BoN's α comparison."""
+    if not _levels_ok(metrics.get("bins") or {}):
+        raise RecordError("not a cell record: 'metrics.bins' is not edges, counts and a median "
+                          "per level")
+    if not _is_number(metrics.get("tokens", 0)) or not (
+            metrics.get("cost_usd") is None or _is_number(metrics["cost_usd"])):
+        raise RecordError("not a cell record: 'metrics.tokens' or 'metrics.cost_usd' is not a number")
+    alpha = metrics.get("alpha_sensitivity") or {}
+    if not isinstance(alpha, Mapping) or not all(
+            isinstance(row, Mapping) and all(_is_number_or_none(v) for v in row.values())
+            for row in alpha.values()):
+        raise RecordError("not a cell record: 'metrics.alpha_sensitivity' is not numbers per α")
+
+
+def _levels_ok(bins: Any) -> bool:
+    if not isinstance(bins, Mapping):
+        return False
+    edges, counts = bins.get("edges", []), bins.get("counts", [])
+    if not (isinstance(edges, list) and isinstance(counts, list) and all(map(_is_number, edges))
+            and all(map(_is_number, counts)) and (not edges or len(counts) == len(edges) - 1)):
+        return False
+    medians = [bins.get(m, [None] * len(counts)) for m in ("js", "bc", "r2")]
+    return all(isinstance(column, list) and len(column) == len(counts)
+               and all(map(_is_number_or_none, column)) for column in medians)
+
+
+def _is_number_or_none(value: Any) -> bool:
+    return value is None or _is_number(value)
+
+
+def _check_meta(meta: Any) -> None:
+    """The metadata the report reads: the corpus's options and item count, W-BoN's α."""
+    if not isinstance(meta, Mapping):
+        raise RecordError("not a cell record: 'meta' is not an object")
+    dataset = meta.get("dataset", {})
+    if not isinstance(dataset, Mapping) or not isinstance(dataset.get("options", {}), Mapping) or (
+            "n_items" in dataset and not _is_number(dataset["n_items"])):
+        raise RecordError("not a cell record: 'meta.dataset' is not an object with 'options' (an "
+                          "object) and 'n_items' (a number)")
+    if not isinstance(meta.get("strategy_config", {}), Mapping):
+        raise RecordError("not a cell record: 'meta.strategy_config' is not an object")
 
 
 def _is_number(value: Any) -> bool:

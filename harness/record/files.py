@@ -114,7 +114,7 @@ def _write_items(record: CellRecord, path: Path) -> None:
     assert record.evidence is not None
     header = {"schema_version": SCHEMA_VERSION, "cell": record.cell, **record.evidence.header}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(header, allow_nan=False) + "\n")
         for line in record.evidence.json_lines():
             f.write(line + "\n")
@@ -130,7 +130,7 @@ def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[d
             a line that is not JSON (while iterating), naming the line.
     """
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             header = json.loads(f.readline())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"{path}: not a readable items file: {exc}") from None
@@ -138,15 +138,22 @@ def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[d
         raise RecordError(f"{path}: not an items file of schema version {SCHEMA_VERSION}")
 
     def items() -> Iterator[dict[str, Any]]:
-        with open(path) as f:
+        with open(path, "rb") as f:  # decoded line by line, so that an error names its line
             next(f)
-            for n, line in enumerate(f, start=2):
+            for n, raw in enumerate(f, start=2):
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
+                    item = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
+                    if not isinstance(item, dict):
+                        raise ValueError(f"a JSON {type(item).__name__}, not an object")
+                except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
                     raise RecordError(f"{path}, line {n}: {exc}") from None
+                yield item
 
     return header, items()
+
+
+def _not_json(name: str) -> float:
+    raise ValueError(f"{name} is not JSON (the harness writes strict JSON)")
 
 
 def read_record(path: str | os.PathLike[str]) -> CellRecord:

@@ -44,7 +44,7 @@ def _items_blob(run_dir: Path, cell: CellRecord) -> tuple[str, dict[str, Any]]:
     try:
         header, items = read_items(path)
         lines = [json.dumps(_relative_audio(item, run_dir), allow_nan=False) for item in items]
-    except RecordError:
+    except (RecordError, ValueError):  # a damaged file (a number out of JSON's range: 1e999)
         return "", {}
     packed = gzip.compress("\n".join(lines).encode(), compresslevel=6, mtime=0)
     return base64.b64encode(packed).decode(), header
@@ -52,7 +52,7 @@ def _items_blob(run_dir: Path, cell: CellRecord) -> tuple[str, dict[str, Any]]:
 
 def _relative_audio(item: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     audio = item.get("audio")
-    if audio and os.access(audio, os.R_OK) and Path(audio).is_file():
+    if isinstance(audio, str) and audio and os.access(audio, os.R_OK) and Path(audio).is_file():
         item["audio"] = Path(os.path.relpath(audio, run_dir)).as_posix()
     else:
         item["audio"] = None

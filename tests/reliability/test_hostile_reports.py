@@ -5,8 +5,10 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import harness
-from harness.record import SCHEMA_VERSION, write_record
+from harness.record import SCHEMA_VERSION, RecordError, write_record
 from harness.report import build_report
 
 BAD = {  # file name -> (content, what the reason must say)
@@ -19,9 +21,10 @@ BAD = {  # file name -> (content, what the reason must say)
 }
 
 
-def good_record_json(**changes) -> str:
+def good_record_json(meta=None, **changes) -> str:
     data = harness.evaluate("uniform", "crema_d", n_resamples=10).to_json()
     data["metrics"].update(changes)
+    data["meta"].update(meta or {})
     return json.dumps(data)
 
 
@@ -32,6 +35,15 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
     cases["no-metric.json"] = (good_record_json(n_valid=None), "metric 'n_valid' is missing")
     cases["string-metric.json"] = (good_record_json(js={"mean": "0.3", "ci95": [0, 1]}),
                                    "metric 'js' is not a mean with its ci95")
+    # found by fuzzing cell files: each one, read as a record, crashed the report's tables or
+    # figures instead of being left out
+    cases["dataset-number.json"] = (good_record_json(meta={"dataset": 7}),
+                                    "'meta.dataset' is not an object")
+    cases["short-bins.json"] = (good_record_json(bins={"edges": [0, 1, 2], "counts": [3, 4],
+                                                       "js": [0.1]}),
+                                "'metrics.bins' is not edges, counts and a median per level")
+    cases["alpha-text.json"] = (good_record_json(alpha_sensitivity={"raw": "x"}),
+                                "'metrics.alpha_sensitivity' is not numbers per")
     for name, (content, _) in cases.items():
         (run / "cells" / name).write_text(content)
     built = build_report(run)
@@ -49,3 +61,24 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
     assert done.returncode == 1 and done.stderr.count("bad cell file left out") == len(cases)
     record_property("reliability", f"hostile reports: {len(cases)} cell files that are not records "
                                    "named, the report built from the good one, exit code 1")
+
+
+def test_a_damaged_items_file_costs_its_cell_the_page_s_items_not_the_report(tmp_path):
+    """Bytes that are not UTF-8, a line that is not an object, a number beyond JSON's range:
+    the cell stays in the report, without its items on the page."""
+    from harness.record import read_items
+
+    run = tmp_path / "run"
+    write_record(harness.evaluate("label-prior", "crema_d", n_resamples=10), run)
+    items = run / "cells" / "label-prior-crema_d-base.items.jsonl"
+    good = items.read_bytes()
+    for damage, reading_says in ((b"\xff\xfe not text\n", "line 28: 'utf-8' codec can't decode"),
+                                 (b"[1, 2]\n", "line 28: a JSON list, not an object"),
+                                 (b'{"probs": [1e999]}\n', None)):  # read as inf: the page refuses it
+        items.write_bytes(good + damage)
+        built = build_report(run)
+        assert not built.bad_cells and '"has_items": false' in (run / "report.html").read_text()
+        if reading_says:
+            _, lines = read_items(items)
+            with pytest.raises(RecordError, match=reading_says):
+                list(lines)

@@ -133,7 +133,16 @@ class ItemRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ItemRecord:
-        probs = data.get("probs")
+        """Raises ValueError (or KeyError, TypeError) where a field the report, the gate and
+        ``compare`` read has another type: the id, the prediction, the scores."""
+        probs, scores = data.get("probs"), data.get("scores")
+        if not isinstance(data["id"], str):
+            raise ValueError("an item's id is not a string")
+        if probs is not None and not (isinstance(probs, list) and all(map(_is_number, probs))):
+            raise ValueError(f"item {data['id']!r}: 'probs' is not a list of numbers")
+        if scores is not None and not (isinstance(scores, Mapping)
+                                       and all(map(_is_number_or_none, scores.values()))):
+            raise ValueError(f"item {data['id']!r}: 'scores' is not numbers by metric")
         return cls(data["id"], None if probs is None else tuple(probs), data.get("rule"),
                    data.get("reason", ""), data.get("error"), data.get("tokens", 0),
                    tuple(data.get("notes", ())), data.get("answer"),

@@ -21,10 +21,11 @@ BAD = {  # file name -> (content, what the reason must say)
 }
 
 
-def good_record_json(meta=None, **changes) -> str:
+def good_record_json(meta=None, first_item=None, **changes) -> str:
     data = harness.evaluate("uniform", "crema_d", n_resamples=10).to_json()
     data["metrics"].update(changes)
     data["meta"].update(meta or {})
+    data["items"][0].update(first_item or {})
     return json.dumps(data)
 
 
@@ -44,6 +45,8 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
                                 "'metrics.bins' is not edges, counts and a median per level")
     cases["alpha-text.json"] = (good_record_json(alpha_sensitivity={"raw": "x"}),
                                 "'metrics.alpha_sensitivity' is not numbers per")
+    cases["score-text.json"] = (good_record_json(first_item={"scores": {"js": "x"}}),
+                                "'scores' is not numbers by metric")
     for name, (content, _) in cases.items():
         (run / "cells" / name).write_text(content)
     built = build_report(run)

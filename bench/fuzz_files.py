@@ -1,0 +1,186 @@
+"""Mutated input files against the harness's readers: what a damaged release or run folder does.
+
+    python -m bench.fuzz_files corpora --cases 1500 --seed 2   # label and transcript files
+    python -m bench.fuzz_files records --cases 300 --seed 8    # a run's cell and items files
+
+``corpora``: copies of the three bundled corpora (clips left out: the loaders do not read them)
+with one to three of their files mutated byte by byte (bytes changed, cut, spliced, doubled;
+BOMs, NULs, CRLF, separators, shuffled lines); each must load, with every item's votes
+non-negative, finite and non-zero, or raise ``DataError``, within 2 s.
+
+``records``: copies of one run of the embedded default (IEMOCAP, the tiny model and the
+uniform baseline, run first under ``--work``) with one to three cell files mutated, byte by byte
+or as JSON (a field deleted or given another type); ``build_report`` must build the report
+(a bad cell left out with its reason) and ``compare`` against the untouched run must answer or
+raise ``CompareError``.
+
+Every other exception is printed with its traceback and counted; the last line gives the count.
+Not part of the tests (minutes of work); the README says what it found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+INSERTS = [b",", b"\t", b"\n", b";", b'"', b"\x00", b"\r", b":", b"[", b"]", b"%", b" ", b"nan",
+           b"-1", b"1e999", b"\xff\xfe", b"\xef\xbb\xbf"]
+ODD_VALUES = [None, "x", -1, 1e308, 2.5, [], {}]
+
+
+def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
+    """One to six byte-level changes."""
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 6)):
+        if not out:
+            out += b"x"
+        i, op = rng.randrange(len(out)), rng.randrange(7)
+        if op == 0:
+            out[i] = rng.randrange(256)
+        elif op == 1:
+            del out[i:i + rng.randint(1, 50)]
+        elif op == 2:
+            out[i:i] = rng.choice(INSERTS)
+        elif op == 3:
+            del out[i:]
+        elif op == 4:
+            j = rng.randrange(len(out))
+            out[i:i] = out[j:j + rng.randint(1, 200)]
+        elif op == 5:
+            out = bytearray(out.replace(b"\n", b"\r\n"))
+        else:
+            lines = out.split(b"\n")
+            rng.shuffle(lines)
+            out = bytearray(b"\n".join(lines))
+    return bytes(out)
+
+
+def mutate_json(value, rng: random.Random, depth: int = 0) -> None:
+    """Delete one field somewhere in ``value``, or give it a value of another type."""
+    if isinstance(value, dict) and value:
+        key = rng.choice(list(value))
+        if depth > 3 or not isinstance(value[key], (dict, list)) or rng.random() < 0.4:
+            if rng.random() < 0.2:
+                del value[key]
+            else:
+                value[key] = rng.choice(ODD_VALUES)
+        else:
+            mutate_json(value[key], rng, depth + 1)
+    elif isinstance(value, list) and value:
+        i = rng.randrange(len(value))
+        if isinstance(value[i], (dict, list)) and rng.random() < 0.7:
+            mutate_json(value[i], rng, depth + 1)
+        else:
+            value[i] = rng.choice(ODD_VALUES)
+
+
+def mutate_file(path: Path, rng: random.Random) -> None:
+    """Bytes, or (for a JSON file or a JSON Lines file's line) one field."""
+    if rng.random() < 0.5 and path.suffix in (".json", ".jsonl"):
+        lines = path.read_text().split("\n")
+        i = 0 if path.suffix == ".json" else rng.randrange(max(1, len(lines) - 1))
+        with contextlib.suppress(ValueError):
+            data = json.loads("\n".join(lines) if path.suffix == ".json" else lines[i])
+            mutate_json(data, rng)
+            text = json.dumps(data)
+            path.write_text(text if path.suffix == ".json" else
+                            "\n".join(lines[:i] + [text] + lines[i + 1:]))
+            return
+    path.write_bytes(mutate_bytes(path.read_bytes(), rng))
+
+
+def corpus_case(work: Path, rng: random.Random) -> None:
+    from harness._embedded import embedded_path
+    from harness.data import DataError, load_dataset
+    from harness.data.loader import CORPORA
+
+    name = rng.choice(sorted(CORPORA))
+    root = work / "corpus"
+    shutil.copytree(embedded_path(*CORPORA[name].fixture), root,
+                    ignore=shutil.ignore_patterns("*.wav"))
+    files = [p for p in root.rglob("*") if p.is_file()]
+    for path in rng.sample(files, k=min(len(files), rng.randint(1, 3))):
+        mutate_file(path, rng)
+    try:
+        for item in load_dataset(name, root):
+            votes = item.votes
+            assert (votes >= 0).all() and votes.sum() > 0 and (votes == votes).all(), item.id
+    except DataError:
+        pass
+
+
+def records_case(work: Path, rng: random.Random, run: Path) -> None:
+    from harness.report import build_report
+    from harness.report.compare import CompareError, compare
+
+    copy = work / "run"
+    shutil.copytree(run, copy)
+    files = sorted((copy / "cells").iterdir())
+    for path in rng.sample(files, k=rng.randint(1, 3)):
+        mutate_file(path, rng)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        build_report(copy)
+        with contextlib.suppress(CompareError):
+            compare(run, copy, n_resamples=50)
+
+
+def one_run(work: Path) -> Path:
+    """A run of the embedded default's IEMOCAP cells of the tiny model and the uniform baseline."""
+    reports = work / "reports"
+    if not reports.is_dir():
+        subprocess.run([sys.executable, "-m", "pytest", "evals", "-q", "-p", "no:cacheprovider",
+                        "-k", "iemocap and (tiny or uniform)", "--report-dir", str(reports),
+                        "--cache-dir", str(work / "cache")], check=True, capture_output=True)
+    return sorted(reports.iterdir())[-1]
+
+
+def fuzz(case: Callable[[Path, random.Random], None], cases: int, seed: int, slow: float) -> int:
+    """Run ``cases`` cases; print each unexpected exception and each case slower than ``slow``
+    seconds; the number of unexpected exceptions."""
+    rng, unexpected = random.Random(seed), 0
+    for n in range(cases):
+        work = Path(tempfile.mkdtemp(prefix="harness-fuzz-"))
+        start = time.perf_counter()
+        try:
+            case(work, rng)
+        except Exception:
+            unexpected += 1
+            print(f"case {n}: {traceback.format_exc()}")
+        finally:
+            shutil.rmtree(work)
+        if time.perf_counter() - start > slow:
+            print(f"case {n}: {time.perf_counter() - start:.1f} s")
+    print(f"{cases} cases, seed {seed}: {unexpected} unexpected exceptions")
+    return unexpected
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=("corpora", "records"))
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-fuzz")
+    args = parser.parse_args(argv)
+    if args.what == "corpora":
+        return 1 if fuzz(corpus_case, args.cases, args.seed, slow=2.0) else 0
+    args.work.mkdir(parents=True, exist_ok=True)
+    run = one_run(args.work)
+    return 1 if fuzz(lambda work, rng: records_case(work, rng, run), args.cases, args.seed,
+                     slow=20.0) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,10 +11,10 @@ runner's) is read only when the cache lacks its answer.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
+from harness._env import positive_int
 from harness.cache.isolation import generation_problem, isolated, label_scores_problem
 from harness.cache.store import GenerationCache, sha256
 from harness.models.api import (
@@ -72,7 +72,7 @@ def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Deco
     """
     if cache is None:
         cache = GenerationCache()  # in memory: the same chunking and progress, nothing kept
-    chunk = int(os.environ.get("HARNESS_CACHE_CHUNK", chunk))
+    chunk = positive_int("HARNESS_CACHE_CHUNK", chunk)
     keys = generation_keys(model.info, requests, decoding)
     found = cache.get_many(keys, _decode)
     missing = [i for i, k in enumerate(keys) if k not in found]

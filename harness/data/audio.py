@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from collections.abc import Callable
@@ -45,8 +44,15 @@ class AudioLimits:
 
     @classmethod
     def from_env(cls) -> AudioLimits:
-        value = os.environ.get("HARNESS_MAX_CLIP_SECONDS")
-        return cls(max_seconds=float(value)) if value else cls()
+        """The limits with ``HARNESS_MAX_CLIP_SECONDS`` where it is set.
+
+        Raises:
+            ValueError: it is set to anything but a number of seconds above 0.
+        """
+        from harness._env import positive_float
+
+        value = positive_float("HARNESS_MAX_CLIP_SECONDS")
+        return cls() if value is None else cls(max_seconds=value)
 
 
 def read_audio(

@@ -120,13 +120,14 @@ def read_facts(path: Path, sr: int = TARGET_SR, limits: AudioLimits | None = Non
     from harness.data._pcm_wav import pcm16_header
     from harness.data.audio import check_header
 
+    limits = limits or AudioLimits.from_env()  # a bad setting is its own error, not the clip's
     why = not_a_regular_file(path)
     if why is not None:
         raise AudioError(path, "audio file not found" if why == "not found" else f"audio path {why}")
     try:
         digest = _digest(path)
         info = pcm16_header(path) or sf.info(str(path))  # wave's reading of a plain WAV: faster
-        check_header(info, limits or AudioLimits.from_env())
+        check_header(info, limits)
     except AudioError as exc:
         raise AudioError(path, exc.reason) from None
     except Exception as exc:  # OSError, soundfile's LibsndfileError, RuntimeError

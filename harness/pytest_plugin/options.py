@@ -218,6 +218,20 @@ def check_settings(config: pytest.Config) -> None:
 
         parse_shard(config.getoption("--shard"))
     _check_plan(config)
+    _check_environment()
+
+
+def _check_environment() -> None:
+    """The harness's environment variables (chunk sizes, reader threads, the clip limit)."""
+    from harness._env import positive_int
+    from harness.data.audio import AudioLimits
+
+    try:
+        for name in ("HARNESS_CHUNK", "HARNESS_CACHE_CHUNK", "HARNESS_READERS"):
+            positive_int(name, 1)
+        AudioLimits.from_env()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _check_plan(config: pytest.Config) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from harness._env import positive_int
 from harness.cache import GenerationCache, sha256
 from harness.data.arena import ARENA, KEEP_BLOCKS
 from harness.data.audio import TARGET_SR, read_audio
@@ -57,8 +58,8 @@ def chunks(dataset: Dataset, prompt_for: Prompt, needs_audio: NeedsAudio,
     """The dataset's chunks in order, each prepared one ahead in a background thread (its clips
     read by :data:`READERS` threads); ``needs_audio(requests)`` says which requests a model
     will be asked about."""
-    size = size or int(os.environ.get("HARNESS_CHUNK", CHUNK))
-    readers = int(os.environ.get("HARNESS_READERS", READERS))
+    size = size or positive_int("HARNESS_CHUNK", CHUNK)
+    readers = positive_int("HARNESS_READERS", READERS)
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="harness-chunks") as ahead_pool, \
                 _readers(readers) as reader:

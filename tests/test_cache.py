@@ -160,7 +160,7 @@ def test_a_cache_on_a_network_file_system_is_refused(tmp_path, monkeypatch):
         GenerationCache(tmp_path / "shared" / "cache" / "generations.sqlite")
 
 
-def test_caches_of_several_machines_merge_into_one(tmp_path):
+def test_caches_of_several_machines_merge_into_one(tmp_path, capsys):
     from harness.cache.__main__ import main
 
     rows = {f"k{i}": {"v": i} for i in range(6)}
@@ -175,6 +175,10 @@ def test_caches_of_several_machines_merge_into_one(tmp_path):
     merged.close()
     (tmp_path / "junk.sqlite").write_text("not a database")
     assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "junk.sqlite")]) == 1
+    # a mistyped source is refused, not opened (which made an empty cache there: "0 entries")
+    assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "typo.sqlite")]) == 1
+    assert not (tmp_path / "typo.sqlite").exists()
+    assert "no such cache file" in capsys.readouterr().err
 
 
 def test_a_stored_candidate_keeps_every_field_and_keys_made_together_are_the_same():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from harness.cache.store import CacheError, merge_caches
@@ -21,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for source, count in merge_caches(args.target, args.sources).items():
             print(f"{source}: {count} entries added to {args.target}")
     except CacheError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -200,6 +200,9 @@ def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str,
     """Fold the entries of ``sources`` into ``target`` (created if needed); an entry already in
     the target is kept. Returns the entries added per source. Each source is checked as a cache
     (schema, columns) before anything is copied."""
+    missing = [str(source) for source in sources if not Path(source).exists()]
+    if missing:  # opening it would make an empty cache there, and a mistyped path would pass
+        raise CacheError(f"no such cache file: {', '.join(missing)}")
     added: dict[str, int] = {}
     merged = GenerationCache(target)
     try:

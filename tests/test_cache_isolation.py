@@ -63,15 +63,22 @@ def test_a_model_failing_on_every_request_stops_the_run_keeping_what_earlier_chu
     model = Breaking(lambda r: int(r.item_id[4:]) >= 16, RuntimeError("CUDA error: device-side "
                                                                         "assert triggered"))
     cache = GenerationCache(tmp_path / "cache.sqlite")
-    with pytest.raises(ModelFailed, match=f"failed on {IN_A_ROW} requests in a row, each asked "
-                                          "alone: the model is failing, not the items; the "
-                                          "last: RuntimeError: CUDA error") as caught:
+    with pytest.raises(ModelFailed, match=f"failed on the first {IN_A_ROW} requests asked alone "
+                                          "and answered nothing: the model is failing, not the "
+                                          "items; the last: RuntimeError: CUDA error") as caught:
         cached_generate(model, requests(40), Decoding(), cache)
     assert isinstance(caught.value.__cause__, RuntimeError)  # the model's own traceback
     assert model.calls < 16  # it stopped early, not after 2n calls
     again = ScriptedModel(lambda r, d: ANSWER)
     cached_generate(again, requests(16), Decoding(), cache)
     assert again.requests == 0  # the two chunks before the failure were kept
+
+
+def test_bad_items_side_by_side_after_an_answer_cost_only_themselves():
+    """Six clips in a row that break the model, after others it answered: not a failing model."""
+    model = Breaking(lambda r: 10 <= int(r.item_id[4:]) < 16)
+    out = cached_generate(model, requests(32), Decoding(), GenerationCache())
+    assert [i for i, g in enumerate(out) if g.error] == list(range(10, 16))
 
 
 @pytest.mark.parametrize("error", [KeyRejected("OPENAI_API_KEY was refused"),

@@ -3,10 +3,12 @@
 The call is asked again on each half of its requests, down to single requests, so a clip that
 breaks a backend (a shape it cannot take, a decoding that overflows) becomes that item's error,
 naming the exception, and the other items get their answers. At most 2n-1 calls for n requests;
-where :data:`IN_A_ROW` requests in a row fail alone the model is failing, not the items, and the
-run stops with :class:`~harness.models.ModelFailed` (the traceback of the last failure chained):
-what earlier chunks computed is in the cache. An exception that concerns the run (the model or
-its key unavailable, a decoding or capability it lacks) stops it at once, as before.
+where the first :data:`IN_A_ROW` requests asked alone all fail before the model has answered any
+call of the chunk, the model is failing, not the items (broken weights, a backend's bug, a lost
+device), and the run stops with :class:`~harness.models.ModelFailed` (the traceback of the last
+failure chained) after a handful of calls: what earlier chunks computed is in the cache. An
+exception that concerns the run (the model or its key unavailable, a decoding or capability it
+lacks) stops it at once, as before.
 
 Answers are checked where they cross into the harness: the wrong number of answers is refused
 naming the model (no answer can be matched to its request); an answer of the wrong shape (a
@@ -32,7 +34,7 @@ from harness.models.api import (
 
 # what concerns the run, not an item: raised at once, never split
 RUN_LEVEL = (ModelUnavailable, DecodingUnsupported, ModelFailed, NotImplementedError)
-IN_A_ROW = 4  # requests failing alone, one after another, that stop the run
+IN_A_ROW = 4  # requests failing alone before any answer in the chunk that stop the run
 MESSAGE_CHARS = 500
 
 T = TypeVar("T")
@@ -50,7 +52,7 @@ def isolated(call: Callable[[list[Request]], Sequence[T]], requests: Sequence[Re
 class _Splitter:
     def __init__(self, call, failed, malformed, model: str) -> None:
         self.call, self.failed, self.malformed, self.model = call, failed, malformed, model
-        self.failing = 0  # requests that failed alone since the last answer
+        self.failing, self.answered = 0, False  # requests that failed alone; any call answered
 
     def answers(self, requests: list[Request]) -> list:
         try:
@@ -65,16 +67,16 @@ class _Splitter:
         if len(got) != len(requests):
             raise ModelFailed(f"{self.model} returned {len(got)} answers for {len(requests)} "
                               "requests: no answer can be matched to its request")
-        self.failing = 0
+        self.answered = True
         return [self._checked(answer) for answer in got]
 
     def _alone_failed(self, exc: Exception):
         self.failing += 1
         reason = f"{type(exc).__name__}: {exc}"[:MESSAGE_CHARS]
-        if self.failing >= IN_A_ROW:
-            raise ModelFailed(f"{self.model} failed on {self.failing} requests in a row, each "
-                              f"asked alone: the model is failing, not the items; the last: "
-                              f"{reason}") from exc
+        if self.failing >= IN_A_ROW and not self.answered:
+            raise ModelFailed(f"{self.model} failed on the first {self.failing} requests asked "
+                              f"alone and answered nothing: the model is failing, not the items; "
+                              f"the last: {reason}") from exc
         return self.failed(f"the model failed on this item (asked alone): {reason}")
 
     def _checked(self, answer):

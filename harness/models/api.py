@@ -24,9 +24,9 @@ class KeyRejected(ModelUnavailable):
 
 
 class ModelFailed(RuntimeError):
-    """The model itself is failing, not an item: it raised on several requests in a row, each
-    asked alone, or it answered a call with the wrong number of answers. The run stops; what
-    was computed before is in the cache (:mod:`harness.cache.isolation`)."""
+    """The model itself is failing, not an item: it raised on the first several requests it was
+    asked alone and answered nothing, or it answered a call with the wrong number of answers.
+    The run stops; what was computed before is in the cache (:mod:`harness.cache.isolation`)."""
 
 
 class DecodingUnsupported(RuntimeError):

@@ -89,9 +89,9 @@ def mutate_json(value, rng: random.Random, depth: int = 0) -> None:
 def mutate_file(path: Path, rng: random.Random) -> None:
     """Bytes, or (for a JSON file or a JSON Lines file's line) one field."""
     if rng.random() < 0.5 and path.suffix in (".json", ".jsonl"):
-        lines = path.read_text().split("\n")
-        i = 0 if path.suffix == ".json" else rng.randrange(max(1, len(lines) - 1))
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError):  # not JSON (or not UTF-8): its bytes, below
+            lines = path.read_text(encoding="utf-8").split("\n")
+            i = 0 if path.suffix == ".json" else rng.randrange(max(1, len(lines) - 1))
             data = json.loads("\n".join(lines) if path.suffix == ".json" else lines[i])
             mutate_json(data, rng)
             text = json.dumps(data)

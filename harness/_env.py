@@ -16,16 +16,8 @@ def positive_int(name: str, default: int) -> int:
     Raises:
         ValueError: it is set to anything else (the message names it).
     """
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name}={raw!r}: must be a whole number of at least 1")
-    return value
+    value = _setting(name, int, lambda v: v >= 1, "a whole number of at least 1")
+    return default if value is None else value
 
 
 def positive_float(name: str) -> float | None:
@@ -34,13 +26,20 @@ def positive_float(name: str) -> float | None:
     Raises:
         ValueError: it is set to anything else (the message names it).
     """
+    return _setting(name, float, lambda v: math.isfinite(v) and v > 0,
+                    "a number of seconds above 0")
+
+
+def _setting(name: str, convert, acceptable, must_be: str):
+    """The variable converted, None when unset or empty; ValueError naming it when it does not
+    convert or is not ``acceptable``."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return None
     try:
-        value = float(raw)
+        value = convert(raw)
     except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name}={raw!r}: must be a number of seconds above 0")
+        value = None
+    if value is None or not acceptable(value):
+        raise ValueError(f"{name}={raw!r}: must be {must_be}")
     return value

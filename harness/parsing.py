@@ -27,26 +27,15 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
+from harness._label_index import ALIASES, WORD, LabelIndex, label_index
+
+__all__ = ["ALIASES", "RULES", "Parsed", "parse_distribution", "parse_score"]
+
 RULES = ("json_dict", "emotion_list", "float_list", "keyword", "single_number")
 
-# Each concept's spellings; a label is matched through the concept its own name belongs to.
-ALIASES = {
-    "neutral": ("neutral", "neutral state", "neutrality", "no emotion"),
-    "happy": ("happy", "happiness", "joy", "joyful", "joyous"),
-    "anger": ("anger", "angry"),
-    "sad": ("sad", "sadness"),
-    "fear": ("fear", "fearful", "afraid", "scared"),
-    "disgust": ("disgust", "disgusted"),
-    "surprise": ("surprise", "surprised"),
-    "contempt": ("contempt", "contemptuous"),
-    "frustration": ("frustration", "frustrated"),
-    "excited": ("excited", "excitement"),
-}
-_CONCEPT_OF = {alias: concept for concept, names in ALIASES.items() for alias in names}
 
 # Every pattern here matches in time linear in the text: no two adjacent parts can match the same
 # characters (a run of spaces that could belong to either side is what made the old patterns
@@ -63,10 +52,8 @@ _IS_NUMBER = re.compile(r"^(?:" + _NUMBER + r")$", re.I)
 _NUMBER_AT = re.compile(_NUMBER, re.I)
 _SCORE = re.compile(r"\+?(?:\d+(?:\.\d*)?|\.\d+)")
 _SPACE_RUN = re.compile(r"\s*")
-_WORD = re.compile(r"\w+")
 _SPACE_OR_TICK_RUN = re.compile(r"[\s`]*")
 _REST_OF_LONE_NUMBER = re.compile(r"\s*\]?[\s`.]*")
-_PLAIN_KEY = re.compile(r"[A-Za-z](?:[A-Za-z _/-]*[A-Za-z])?")
 
 
 @dataclass(frozen=True)
@@ -85,61 +72,6 @@ class Parsed:
     rule: str | None
     valid: bool
     reason: str = ""
-
-
-class _LabelIndex:
-    """Lookups from any spelling to a class index, built once per label set."""
-
-    def __init__(self, labels: tuple[str, ...]) -> None:
-        self.k = len(labels)
-        self.index: dict[str, int] = {}
-        for i, label in enumerate(labels):
-            key = _normalise(label)
-            concept = _CONCEPT_OF.get(key, key)
-            for alias in (key, *ALIASES.get(concept, ())):
-                self.index.setdefault(alias, i)
-        # keywords are found word by word (a regex alternation of every alias tried at each word
-        # took 12 ms on 100 kB of short words): a key of n words is looked up as the text from
-        # its first word to its n-th, longest first, as the alternation would match it
-        spans = {key: len(_WORD.findall(key)) for key in self.index
-                 if _WORD.fullmatch(key[0]) and _WORD.fullmatch(key[-1])}  # as \b...\b needs
-        self.first_words = {_WORD.findall(key)[0] for key in spans}
-        self.longest = max(spans.values(), default=1)
-        self.keys = set(spans)
-        self._seen: dict[str, int | None] = {}  # raw spelling -> index: models repeat their keys
-        self._plain: dict[str, int | None] = {}  # the same for a plain JSON key (see plain_lookup)
-
-    def lookup(self, name: str) -> int | None:
-        try:
-            return self._seen[name]
-        except KeyError:
-            found = self.index.get(_normalise(name))
-            if len(self._seen) < _MEMO_KEYS:
-                self._seen[name] = found
-            return found
-
-    def plain_lookup(self, key: str) -> int | None:
-        """The index of a plain JSON answer's key: None unless it is a run of letters, spaces,
-        ``_``, ``/`` and ``-`` that starts and ends with a letter and names a label."""
-        try:
-            return self._plain[key]
-        except KeyError:
-            found = self.lookup(key) if _PLAIN_KEY.fullmatch(key) else None
-            if len(self._plain) < _MEMO_KEYS:
-                self._plain[key] = found
-            return found
-
-
-_MEMO_KEYS = 10_000  # spellings remembered per label set (a model's own keys, not a text's)
-
-
-def _normalise(name: str) -> str:
-    return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
-
-
-@lru_cache(maxsize=64)
-def _label_index(labels: tuple[str, ...]) -> _LabelIndex:
-    return _LabelIndex(labels)
 
 
 def _number(token: str) -> float:
@@ -192,7 +124,7 @@ def _before_space(body: str, start: int, end: int) -> int:
     return start + len(body[start:end].rstrip())
 
 
-def _from_dicts(text: str, idx: _LabelIndex, unknown: list[str]) -> Parsed | None:
+def _from_dicts(text: str, idx: LabelIndex, unknown: list[str]) -> Parsed | None:
     """The last dictionary with a recognised label; keys naming no label go into ``unknown``."""
     for match in reversed(_DICT.findall(text)):
         latest = dict(_pairs(match))  # a key repeated verbatim: its last value, as in JSON
@@ -232,7 +164,7 @@ def _list_tokens(text: str) -> list[list[str]]:
     return lists
 
 
-def _from_emotion_lists(lists: list[list[str]], idx: _LabelIndex) -> Parsed | None:
+def _from_emotion_lists(lists: list[list[str]], idx: LabelIndex) -> Parsed | None:
     for tokens in lists:
         hits = {idx.lookup(t) for t in tokens if not _IS_NUMBER.match(t)} - {None}
         if hits:
@@ -248,14 +180,14 @@ def _from_float_lists(lists: list[list[str]], k: int) -> Parsed | None:
     return None
 
 
-def _keyword_hits(text: str, idx: _LabelIndex) -> set[int | None]:
+def _keyword_hits(text: str, idx: LabelIndex) -> set[int | None]:
     """The classes named in free text: known spellings as whole words, case-insensitively."""
     lowered = text.lower()
     if len(lowered) != len(text):  # a letter whose lower case is longer: positions would shift
         return _keyword_hits_slow(text, idx)
-    if idx.first_words.isdisjoint(_WORD.findall(lowered)):
+    if idx.first_words.isdisjoint(WORD.findall(lowered)):
         return set()
-    words = [(m.start(), m.end()) for m in _WORD.finditer(lowered)]
+    words = [(m.start(), m.end()) for m in WORD.finditer(lowered)]
     hits, i = set(), 0
     while i < len(words):
         for n in range(min(idx.longest, len(words) - i), 0, -1):
@@ -269,14 +201,14 @@ def _keyword_hits(text: str, idx: _LabelIndex) -> set[int | None]:
     return hits
 
 
-def _keyword_hits_slow(text: str, idx: _LabelIndex) -> set[int | None]:
+def _keyword_hits_slow(text: str, idx: LabelIndex) -> set[int | None]:
     """Text whose lower case changes its length (rare letters): the regex over the text itself."""
     keys = sorted(idx.keys, key=len, reverse=True)
     pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in keys) + r")\b", re.I)
     return {idx.lookup(word) for word in pattern.findall(text)}
 
 
-def _from_keywords(text: str, idx: _LabelIndex) -> Parsed | None:
+def _from_keywords(text: str, idx: LabelIndex) -> Parsed | None:
     hits = _keyword_hits(text, idx)
     if len(hits) != 1:
         return None
@@ -291,7 +223,7 @@ def _clean(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
 
 
-def _plain_json(text: str, idx: _LabelIndex) -> Parsed | None:
+def _plain_json(text: str, idx: LabelIndex) -> Parsed | None:
     """The answer when the text is one plain JSON object of label keys and numbers, the form a
     model is asked for, read by ``json.loads`` (a tenth of the general rules' time); None for
     anything else, which the general rules read. Only text on which both readings agree takes
@@ -302,16 +234,18 @@ def _plain_json(text: str, idx: _LabelIndex) -> Parsed | None:
             or body.count("{") != 1 or body.count("}") != 1 or not body.isascii()):
         return None
     try:
-        found = _PLAIN_DECODER.decode(body)
+        found, end = _PLAIN_DECODER.raw_decode(body)
     except ValueError:
         return None
+    positions = idx.plain_positions(tuple(found)) if found and end == len(body) else None
+    if positions is None:
+        return None  # a key naming no label: the general rules read it
     values = [0.0] * idx.k
-    for key, value in found.items():
-        i = idx.plain_lookup(key)
-        if i is None or type(value) not in (int, float) or abs(value) > 1e300:
-            return None  # a key naming no label, a huge number: the general rules read it
+    for i, value in zip(positions, found.values()):
+        if type(value) not in (int, float) or abs(value) > 1e300:
+            return None  # a huge number: the general rules read it
         values[i] += float(value)
-    return _finish(values, "json_dict") if found else None
+    return _finish(values, "json_dict")
 
 
 def _no_constant(name: str) -> float:
@@ -321,12 +255,12 @@ def _no_constant(name: str) -> float:
 _PLAIN_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # json.loads would build one a call
 
 
-def _parse(text: str, idx: _LabelIndex) -> Parsed:
+def _parse(text: str, idx: LabelIndex) -> Parsed:
     plain = _plain_json(text, idx) if text[:1] == "{" or text[:1].isspace() else None
     return plain if plain is not None else _parse_by_rules(text, idx)
 
 
-def _parse_by_rules(text: str, idx: _LabelIndex) -> Parsed:
+def _parse_by_rules(text: str, idx: LabelIndex) -> Parsed:
     text = _clean(text)
     unknown: list[str] = []
     found = _from_dicts(text, idx, unknown) if "{" in text else None
@@ -376,7 +310,7 @@ def parse_distribution(text: str, labels: Sequence[str]) -> Parsed:
     if not isinstance(text, str):
         return Parsed(None, None, False, f"not text: {type(text).__name__}")
     try:
-        return _parse(text, _label_index(tuple(labels)))
+        return _parse(text, label_index(tuple(labels)))
     except Exception as exc:  # a parser bug must cost one item, not the run
         return Parsed(None, None, False, f"parser error: {type(exc).__name__}: {exc}")
 

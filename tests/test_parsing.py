@@ -195,11 +195,12 @@ json_values = st.one_of(st.floats(allow_nan=True), st.integers(-10**400, 10**400
 def test_the_plain_json_reading_agrees_with_the_general_rules(pairs, pad, compact):
     """The fast reading of one plain JSON object gives what the general rules give, wherever it
     answers at all (duplicate keys, strays, huge and non-finite numbers, odd keys included)."""
-    from harness.parsing import _label_index, _parse_by_rules, _plain_json
+    from harness._label_index import label_index
+    from harness.parsing import _parse_by_rules, _plain_json
 
     body = "{" + (", " if not compact else ",").join(
         f"{json.dumps(k)}: {json.dumps(v)}" for k, v in pairs) + "}"
-    idx = _label_index(tuple(IEMOCAP))
+    idx = label_index(tuple(IEMOCAP))
     fast = _plain_json(pad + body + pad, idx)
     if fast is not None:
         slow = _parse_by_rules(pad + body + pad, idx)
@@ -210,10 +211,25 @@ def test_the_plain_json_reading_agrees_with_the_general_rules(pairs, pad, compac
 
 
 def test_plain_json_is_read_the_fast_way_and_the_rest_falls_through():
-    from harness.parsing import _label_index, _plain_json
+    from harness._label_index import label_index
+    from harness.parsing import _plain_json
 
-    idx = _label_index(tuple(IEMOCAP))
+    idx = label_index(tuple(IEMOCAP))
     assert _plain_json('{"Anger": 0.5, "sad": 0.5}', idx).valid
     for text in ['{"Anger": "0.5"}', '{"Anger!": 1}', '{"Boredom": 1}', 'So {"Anger": 1}',
                  '{"a": {"Anger": 1}}', '{"Anger": NaN}', '{"\\u0041nger": 1}', "{}"]:
         assert _plain_json(text, idx) is None, text
+
+
+def test_a_plain_answers_keys_are_remembered_as_a_row_and_a_long_row_is_not():
+    from harness._label_index import label_index
+    from harness.parsing import _plain_json
+
+    idx = label_index(tuple(IEMOCAP))
+    one, other = (_plain_json(t, idx) for t in ('{"Anger": 0.25, "sad": 0.75}',
+                                                '{"sad": 0.75, "Anger": 0.25}'))
+    np.testing.assert_array_equal(one.probs, other.probs)
+    assert ("Anger", "sad") in idx._plain_rows and ("sad", "Anger") in idx._plain_rows
+    spread = "Neutral" + " " * 5_000 + "state"  # read as "neutral state", never remembered
+    assert _plain_json(f'{{"{spread}": 1}}', idx).probs[IEMOCAP.index("Neutral state")] == 1.0
+    assert (spread,) not in idx._plain_rows

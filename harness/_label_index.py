@@ -1,0 +1,94 @@
+"""The spellings of a label set's classes: from any key or word a model writes to the class it
+names, built once per label set and remembered (:func:`label_index`)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Each concept's spellings; a label is matched through the concept its own name belongs to.
+ALIASES = {
+    "neutral": ("neutral", "neutral state", "neutrality", "no emotion"),
+    "happy": ("happy", "happiness", "joy", "joyful", "joyous"),
+    "anger": ("anger", "angry"),
+    "sad": ("sad", "sadness"),
+    "fear": ("fear", "fearful", "afraid", "scared"),
+    "disgust": ("disgust", "disgusted"),
+    "surprise": ("surprise", "surprised"),
+    "contempt": ("contempt", "contemptuous"),
+    "frustration": ("frustration", "frustrated"),
+    "excited": ("excited", "excitement"),
+}
+_CONCEPT_OF = {alias: concept for concept, names in ALIASES.items() for alias in names}
+WORD = re.compile(r"\w+")
+_PLAIN_KEY = re.compile(r"[A-Za-z](?:[A-Za-z _/-]*[A-Za-z])?")
+
+
+class LabelIndex:
+    """Lookups from any spelling to a class index, built once per label set."""
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self.k = len(labels)
+        self.index: dict[str, int] = {}
+        for i, label in enumerate(labels):
+            key = _normalise(label)
+            concept = _CONCEPT_OF.get(key, key)
+            for alias in (key, *ALIASES.get(concept, ())):
+                self.index.setdefault(alias, i)
+        # keywords are found word by word (a regex alternation of every alias tried at each word
+        # took 12 ms on 100 kB of short words): a key of n words is looked up as the text from
+        # its first word to its n-th, longest first, as the alternation would match it
+        spans = {key: len(WORD.findall(key)) for key in self.index
+                 if WORD.fullmatch(key[0]) and WORD.fullmatch(key[-1])}  # as \b...\b needs
+        self.first_words = {WORD.findall(key)[0] for key in spans}
+        self.longest = max(spans.values(), default=1)
+        self.keys = set(spans)
+        self._seen: dict[str, int | None] = {}  # raw spelling -> index: models repeat their keys
+        self._plain: dict[str, int | None] = {}  # the same for a plain JSON key (see plain_lookup)
+        self._plain_rows: dict[tuple[str, ...], tuple[int, ...]] = {}  # an answer's keys, in order
+
+    def lookup(self, name: str) -> int | None:
+        try:
+            return self._seen[name]
+        except KeyError:
+            found = self.index.get(_normalise(name))
+            if len(self._seen) < _MEMO_KEYS:
+                self._seen[name] = found
+            return found
+
+    def plain_lookup(self, key: str) -> int | None:
+        """The index of a plain JSON answer's key: None unless it is a run of letters, spaces,
+        ``_``, ``/`` and ``-`` that starts and ends with a letter and names a label."""
+        try:
+            return self._plain[key]
+        except KeyError:
+            found = self.lookup(key) if _PLAIN_KEY.fullmatch(key) else None
+            if len(self._plain) < _MEMO_KEYS:
+                self._plain[key] = found
+            return found
+
+    def plain_positions(self, keys: tuple[str, ...]) -> tuple[int, ...] | None:
+        """Each key's :meth:`plain_lookup`, or None if one names no label; remembered for a short
+        row of short keys (a model writes the same keys in the same order, answer after answer)."""
+        try:
+            return self._plain_rows[keys]
+        except KeyError:
+            found = [self.plain_lookup(key) for key in keys]
+            if None in found:
+                return None
+            row = tuple(i for i in found if i is not None)  # all of them
+            if len(self._plain_rows) < _MEMO_KEYS and sum(map(len, keys)) <= 32 * self.k:
+                self._plain_rows[keys] = row
+            return row
+
+
+_MEMO_KEYS = 10_000  # spellings remembered per label set (a model's own keys, not a text's)
+
+
+def _normalise(name: str) -> str:
+    return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
+
+
+@lru_cache(maxsize=64)
+def label_index(labels: tuple[str, ...]) -> LabelIndex:
+    return LabelIndex(labels)

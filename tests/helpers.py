@@ -30,3 +30,46 @@ def requests_for(corpus: str, n: int | None = None):
     dataset = load_dataset(corpus)
     return dataset, [Request(it.load_audio(), base_prompt(corpus, it.transcript, dataset.labels), it.id)
                      for it in list(dataset)[:n]]
+
+
+class ClipReads:
+    """The clips a run read: each clip's path once per decode of its samples and once per hash
+    of its bytes (a clip seen for the first time is read once for both, and is in both)."""
+
+    def __init__(self) -> None:
+        self.decoded: list = []
+        self.hashed: list = []
+
+    def counts(self) -> dict[str, int]:
+        return {"decoded": len(self.decoded), "hashed": len(self.hashed)}
+
+
+def watch_clip_reads(monkeypatch) -> ClipReads:
+    """Record, from here on, every clip the runner decodes or hashes."""
+    import harness.strategies._stream as stream
+    from harness.data import clips as clips_module
+
+    reads = ClipReads()
+    real_read, real_first = stream.read_audio, stream.first_sight
+
+    def read(path, *args, **kwargs):
+        reads.decoded.append(path)
+        return real_read(path, *args, **kwargs)
+
+    def first(path, *args, **kwargs):
+        facts, samples = real_first(path, *args, **kwargs)
+        if samples is not None:
+            reads.decoded.append(path)
+        return facts, samples
+
+    def hashing(real):
+        def digest(what):
+            reads.hashed.append(what if isinstance(what, (str, os.PathLike)) else "(bytes)")
+            return real(what)
+        return digest
+
+    monkeypatch.setattr(stream, "read_audio", read)
+    monkeypatch.setattr(stream, "first_sight", first)
+    for name in ("_digest", "_digest_bytes"):
+        monkeypatch.setattr(clips_module, name, hashing(getattr(clips_module, name)))
+    return reads

@@ -13,6 +13,7 @@ stays the answer), an empty data chunk. A test holds the two readings equal.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import wave
 from dataclasses import dataclass
@@ -63,6 +64,26 @@ def read_pcm16(path: str | os.PathLike[str], check=None) -> tuple[np.ndarray, in
         return None
     samples = np.frombuffer(data, dtype="<i2").reshape(header.frames, header.channels)
     return samples.astype(np.int16, copy=False), header.samplerate
+
+
+def pcm16_in_bytes(data: bytes) -> tuple[PcmHeader, np.ndarray] | None:
+    """The header and int16 samples (frames, channels) of a plain 16-bit PCM WAV whose whole
+    file is ``data``, read as :func:`read_pcm16` reads the file (the samples a view of
+    ``data``), else None (ask libsndfile). Never raises."""
+    stream = io.BytesIO(data)
+    try:
+        with wave.open(stream, "rb") as clip:
+            header = _checked(clip, len(data))
+            start = stream.tell()  # wave stops at the data chunk's first byte
+    except Exception:
+        return None
+    if header is None:
+        return None
+    count = header.frames * header.channels
+    if start + 2 * count > len(data):  # the data chunk claims more than the file holds
+        return None
+    samples = np.frombuffer(data, dtype="<i2", count=count, offset=start)
+    return header, samples.reshape(header.frames, header.channels).astype(np.int16, copy=False)
 
 
 def _checked(clip: wave.Wave_read, file_size: int) -> PcmHeader | None:

@@ -77,6 +77,17 @@ def read_audio(
         raise AudioError(path, "audio file not found" if why == "not found" else f"audio path {why}")
     data, native_sr = _decode(path, limits or AudioLimits.from_env())
     notes = change_notes(path, data.shape[1], native_sr, sr)
+    mono = mono_at(data, native_sr, sr, out)
+    if max_seconds is not None and mono.size > int(max_seconds * sr):
+        notes.append(f"{path}: truncated to {max_seconds:g} s")
+        mono = mono[: int(max_seconds * sr)]  # a view: still contiguous
+    return mono, notes
+
+
+def mono_at(data: np.ndarray, native_sr: int, sr: int = TARGET_SR,
+            out: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+    """Decoded samples, (frames, channels) as int16 or float32, as contiguous mono float32 at
+    ``sr`` Hz (see :func:`read_audio`, which calls it)."""
     if data.dtype == np.int16:  # scaled by 2**-15, as libsndfile scales it (a test holds them equal)
         direct = data.shape[1] == 1 and native_sr == sr and out is not None
         target = out(data.shape[0]).reshape(-1, 1) if direct else None  # type: ignore[misc]
@@ -84,10 +95,7 @@ def read_audio(
     mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1, dtype=np.float32)
     if native_sr != sr:
         mono = _resample(mono, native_sr, sr)
-    if max_seconds is not None and mono.size > int(max_seconds * sr):
-        notes.append(f"{path}: truncated to {max_seconds:g} s")
-        mono = mono[: int(max_seconds * sr)]
-    return np.ascontiguousarray(mono, dtype=np.float32), notes
+    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def _decode(path: Path, limits: AudioLimits) -> tuple[np.ndarray, int]:

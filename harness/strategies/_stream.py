@@ -23,7 +23,7 @@ from harness._env import positive_int
 from harness.cache import GenerationCache, sha256
 from harness.data.arena import ARENA, KEEP_BLOCKS
 from harness.data.audio import TARGET_SR, read_audio
-from harness.data.clips import MEMO, ClipFacts, clip_facts, identity
+from harness.data.clips import MEMO, ClipFacts, first_sight, identity
 from harness.data.problems import DataError
 from harness.models.api import NOT_LOADED, Request
 from harness.strategies._results import ItemResult
@@ -97,7 +97,9 @@ def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
     """A chunk's requests with each clip's facts, audio read (into the process's arena) where
     ``needs_audio`` says; ``reader`` reads the clips (default: this thread)."""
     chunk = Chunk([item.id for item in items])
-    for item, found in zip(items, known_facts(items, cache, reader)):
+    facts, first_read = known_facts(items, cache, reader)
+    early: list[np.ndarray | None] = []  # samples read with a new clip's facts, by request
+    for item, found, read_with_facts in zip(items, facts, first_read):
         if isinstance(found, DataError):
             chunk.failed[item.id] = ItemResult(item.id, error=str(found), reason="audio error")
             continue
@@ -107,11 +109,14 @@ def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
                                         "utterance is empty")
         chunk.requests.append(Request(NOT_LOADED, prompt_for(item), item.id,
                                       found.audio_key(TARGET_SR), item.audio_path))
+        early.append(read_with_facts)
     wanted = needs_audio(chunk.requests) if chunk.requests else []
-    read = _each(reader, _samples, [r for r, w in zip(chunk.requests, wanted) if w])
+    read = _each(reader, _samples, [r for r, w, e in zip(chunk.requests, wanted, early)
+                                    if w and e is None])
     ready = []
-    for request, wanted_now in zip(chunk.requests, wanted):
-        samples = next(read) if wanted_now else None
+    for request, wanted_now, first in zip(chunk.requests, wanted, early):
+        # a clip read with its facts but not needed is dropped here: its memory goes back
+        samples = (first if first is not None else next(read)) if wanted_now else None
         if isinstance(samples, DataError):
             chunk.failed[request.item_id] = ItemResult(request.item_id, error=str(samples),
                                                        reason="audio error")
@@ -142,9 +147,11 @@ def _each(reader: Executor | None, read: Callable[[T], R], things: Sequence[T]
 
 
 def known_facts(items: Sequence[Item], cache: GenerationCache | None,
-                reader: Executor | None = None) -> list[ClipFacts | DataError]:
+                reader: Executor | None = None
+                ) -> tuple[list[ClipFacts | DataError], list[np.ndarray | None]]:
     """Each item's clip facts (remembered in this process, stored in the cache, or read now and
-    stored), or the error reading it gave, in order."""
+    stored), or the error reading it gave, in order; and the samples of each clip read now,
+    where the same read gave them (None elsewhere)."""
     idents = [identity(item.audio_path) for item in items]
     out: list[ClipFacts | DataError | None] = [MEMO.get(ident) for ident in idents]
     unknown = [i for i, found in enumerate(out) if found is None]
@@ -154,20 +161,21 @@ def known_facts(items: Sequence[Item], cache: GenerationCache | None,
     for i in unknown:
         if out[i] is not None:
             MEMO.put(idents[i], out[i])  # type: ignore[arg-type]
-    fresh = [i for i in unknown if out[i] is None]  # read now, and remembered by clip_facts
-    for i, found in zip(fresh, _each(reader, _facts_of, [(items[i].audio_path, idents[i])
-                                                         for i in fresh])):
-        out[i] = found
+    fresh = [i for i in unknown if out[i] is None]  # read now, and remembered by first_sight
+    samples: list[np.ndarray | None] = [None] * len(items)
+    for i, found in zip(fresh, _each(reader, _first_sight, [(items[i].audio_path, idents[i])
+                                                            for i in fresh])):
+        out[i], samples[i] = found if isinstance(found, tuple) else (found, None)
     rows = [(_clip_key(idents[i] or ""), out[i].to_json()) for i in fresh  # type: ignore[union-attr]
             if idents[i] is not None and isinstance(out[i], ClipFacts)]
     if cache is not None and rows:
         cache.put_many(CLIP_KIND, "-", rows)
-    return out  # type: ignore[return-value]
+    return out, samples  # type: ignore[return-value]
 
 
-def _facts_of(path_and_identity: tuple) -> ClipFacts:
+def _first_sight(path_and_identity: tuple) -> tuple[ClipFacts, np.ndarray | None]:
     path, ident = path_and_identity
-    return clip_facts(path, key=ident)
+    return first_sight(path, key=ident, out=ARENA.take)
 
 
 def _stored(cache: GenerationCache | None, idents: list[str | None]) -> dict[str, ClipFacts]:

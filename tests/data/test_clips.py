@@ -45,3 +45,52 @@ def test_stored_facts_are_checked_when_read_back():
     for bad in ({"xxh3_128": "short", "notes": []}, {"xxh3_128": "0" * 32, "notes": [1]}, {}):
         with pytest.raises((ValueError, KeyError)):
             ClipFacts.from_json(bad)
+
+
+@pytest.mark.parametrize(("channels", "rate", "fmt"), [(1, 16_000, "WAV"), (2, 44_100, "WAV"),
+                                                       (1, 8_000, "WAV"), (1, 16_000, "FLAC")])
+def test_a_first_sight_reads_the_file_once_for_the_facts_and_samples_reading_apart_gives(
+        tmp_path, monkeypatch, channels, rate, fmt):
+    import numpy as np
+    import soundfile as sf
+
+    from harness.data.audio import read_audio
+    from harness.data.clips import first_sight, read_facts
+
+    path = tmp_path / f"clip.{fmt.lower()}"
+    tone = np.random.default_rng(3).uniform(-0.9, 0.9, (rate // 3, channels))
+    sf.write(str(path), tone, rate, subtype="PCM_16", format=fmt)
+    MEMO.clear()
+    facts, samples = first_sight(path)
+    assert facts == read_facts(path) and MEMO.get(identity(path)) == facts
+    if fmt == "FLAC":  # not a plain WAV: read again when the model needs it
+        assert samples is None
+    else:
+        np.testing.assert_array_equal(samples, read_audio(path)[0])
+    buffers = []
+    take = lambda n: buffers.append(np.empty(n, np.float32)) or buffers[-1]  # noqa: E731
+    MEMO.clear()
+    if fmt == "WAV" and channels == 1 and rate == 16_000:  # written straight into the buffer
+        assert np.shares_memory(first_sight(path, out=take)[1], buffers[-1])
+    monkeypatch.setattr(clips_module, "_ONE_READ", 100)  # too big to read whole: hashed apart
+    MEMO.clear()
+    assert first_sight(path) == (facts, None)
+
+
+def test_a_first_sight_refuses_what_the_facts_refuse(tmp_path, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+
+    from harness.data.clips import first_sight
+
+    long_clip = tmp_path / "long.wav"
+    sf.write(str(long_clip), np.zeros(16_000 * 3, np.int16), 16_000, subtype="PCM_16")
+    monkeypatch.setenv("HARNESS_MAX_CLIP_SECONDS", "2")
+    with pytest.raises(AudioError, match="longer than the 2 s allowed"):
+        first_sight(long_clip)
+    (tmp_path / "text.wav").write_text("not audio")
+    with pytest.raises(AudioError, match="unreadable audio"):
+        first_sight(tmp_path / "text.wav")
+    os.mkfifo(tmp_path / "fifo.wav")
+    with pytest.raises(AudioError, match="FIFO"):
+        first_sight(tmp_path / "fifo.wav")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from harness.data._pcm_wav import pcm16_header, read_pcm16
+from harness.data._pcm_wav import pcm16_header, pcm16_in_bytes, read_pcm16
 from harness.data.audio import read_audio
 from harness.data.clips import read_facts
 
@@ -49,6 +49,18 @@ def test_a_plain_wav_reads_as_libsndfile_reads_it(tmp_path, frames, channels, ra
     header = pcm16_header(path)
     assert (header.channels, header.samplerate, header.frames) == (info.channels, info.samplerate,
                                                                    info.frames)
+    assert_same_in_memory(path)
+
+
+def assert_same_in_memory(path):
+    """The file's bytes read in memory give what reading the file gives."""
+    in_memory, on_disk = pcm16_in_bytes(path.read_bytes()), read_pcm16(path)
+    if on_disk is None:
+        assert in_memory is None, path
+        return
+    header, data = in_memory
+    np.testing.assert_array_equal(data, on_disk[0])
+    assert header == pcm16_header(path) and data.dtype == np.int16
 
 
 def test_chunks_before_the_data_and_an_odd_chunk_are_skipped_as_libsndfile_skips_them(tmp_path):
@@ -58,6 +70,7 @@ def test_chunks_before_the_data_and_an_odd_chunk_are_skipped_as_libsndfile_skips
     path.write_bytes(wav_bytes(data, 16_000, extra))
     np.testing.assert_array_equal(read_pcm16(path)[0], libsndfile(path)[0])
     np.testing.assert_array_equal(read_pcm16(path)[0], data)
+    assert_same_in_memory(path)
 
 
 def test_what_wave_does_not_read_as_libsndfile_does_is_left_to_libsndfile(tmp_path):
@@ -67,6 +80,7 @@ def test_what_wave_does_not_read_as_libsndfile_does_is_left_to_libsndfile(tmp_pa
         path = tmp_path / f"{subtype}.{fmt.lower()}"
         sf.write(str(path), tone, 16_000, subtype=subtype, format=fmt)
         assert read_pcm16(path) is None and pcm16_header(path) is None, (subtype, fmt)
+        assert pcm16_in_bytes(path.read_bytes()) is None, (subtype, fmt)
         got, _ = read_audio(path)
         np.testing.assert_array_equal(got, sf.read(str(path), dtype="float32")[0])
     extensible = tmp_path / "extensible.wav"  # wave reads it from Python 3.12 on: either way, equal
@@ -76,6 +90,7 @@ def test_what_wave_does_not_read_as_libsndfile_does_is_left_to_libsndfile(tmp_pa
     truncated = tmp_path / "truncated.wav"  # the data chunk claims more than the file holds
     truncated.write_bytes(wav_bytes(samples(2_000, 1), 16_000)[:-1_000])
     assert read_pcm16(truncated) is None and pcm16_header(truncated) is None
+    assert pcm16_in_bytes(truncated.read_bytes()) is None
     np.testing.assert_array_equal(read_audio(truncated)[0],
                                   sf.read(str(truncated), dtype="float32")[0])
     for name, content in (("empty.wav", wav_bytes(samples(0, 1), 16_000)),
@@ -83,6 +98,7 @@ def test_what_wave_does_not_read_as_libsndfile_does_is_left_to_libsndfile(tmp_pa
                           ("text.wav", b"not audio at all\n"), ("nothing.wav", b"")):
         (tmp_path / name).write_bytes(content)
         assert read_pcm16(tmp_path / name) is None and pcm16_header(tmp_path / name) is None
+        assert pcm16_in_bytes(content) is None
 
 
 def test_the_limits_are_checked_before_the_samples_are_read(tmp_path):

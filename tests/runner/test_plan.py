@@ -6,15 +6,15 @@ import json
 
 import pytest
 
-import harness.strategies._stream as stream
 from harness.cache import GenerationCache
-from harness.data import audio as audio_module
 from harness.data import load_dataset
+from harness.data.clips import MEMO
 from harness.models.api import Capabilities
 from harness.runner.evaluate import evaluate
 from harness.runner.plan import run_plan
 from harness.strategies import StrategyConfig, strategy_names
 from tests.fakes import ScriptedModel
+from tests.helpers import watch_clip_reads
 from tests.strategies.test_stream import answers, model
 
 
@@ -46,12 +46,12 @@ def test_cells_after_the_plan_are_the_cells_run_alone(tmp_path):
 
 def test_each_clip_is_read_once_for_every_strategy(monkeypatch):
     dataset = load_dataset("crema_d")
-    reads = []
-    real = audio_module.read_audio
-    monkeypatch.setattr(stream, "read_audio", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    MEMO.clear()  # its clips new to this process: each read once, for its hash and samples
+    reads = watch_clip_reads(monkeypatch)
     run_plan(model(), dataset, ["base", "bon", "sample-n", "readout"], config=StrategyConfig(),
              cache=GenerationCache())
-    assert sorted(reads) == sorted(item.audio_path for item in dataset)
+    assert sorted(reads.decoded) == sorted(item.audio_path for item in dataset)
+    assert reads.counts() == {"decoded": len(dataset), "hashed": len(dataset)}
 
 
 class TogetherModel(ScriptedModel):

@@ -6,14 +6,12 @@ import pytest
 
 import harness.strategies._stream as stream
 from harness.cache import GenerationCache
-from harness.data import audio as audio_module
-from harness.data import clips as clips_module
 from harness.data import load_dataset
 from harness.data.clips import MEMO
 from harness.models.api import Capabilities
 from harness.strategies import StrategyConfig, run_strategy, strategy_names
 from tests.fakes import ScriptedModel
-from tests.helpers import corpus_copy
+from tests.helpers import corpus_copy, watch_clip_reads
 
 
 def answers(request, decoding):
@@ -44,50 +42,32 @@ def test_results_do_not_depend_on_the_chunk_size(strategy, monkeypatch):
     assert seen == sorted(seen) and seen[-1] == len(dataset)
 
 
-def counting(monkeypatch):
-    """Count clip decodes and clip hashes from here on."""
-    counts = {"decoded": 0, "hashed": 0}
-    real_read, real_digest = audio_module.read_audio, clips_module._digest
-
-    def read(*args, **kwargs):
-        counts["decoded"] += 1
-        return real_read(*args, **kwargs)
-
-    def digest(*args, **kwargs):
-        counts["hashed"] += 1
-        return real_digest(*args, **kwargs)
-
-    monkeypatch.setattr(stream, "read_audio", read)
-    monkeypatch.setattr(clips_module, "_digest", digest)
-    return counts
-
-
 def test_a_cached_rerun_in_a_new_process_reads_and_hashes_no_clip(tmp_path, monkeypatch):
     root = corpus_copy("crema_d", tmp_path)
     dataset = load_dataset("crema_d", root)
     cache = GenerationCache(tmp_path / "cache.sqlite")
     MEMO.clear()
-    counts = counting(monkeypatch)
+    reads = watch_clip_reads(monkeypatch)
     first = run_strategy("w-bon", model(), dataset, cache=cache)
-    assert counts == {"decoded": len(dataset), "hashed": len(dataset)}
+    assert reads.counts() == {"decoded": len(dataset), "hashed": len(dataset)}
     MEMO.clear()  # a new process: the hashes come back from the cache's clip rows
     cache.close()
     cache = GenerationCache(tmp_path / "cache.sqlite")
     again = model()
     rerun = run_strategy("w-bon", again, dataset, cache=cache)
     assert again.requests == 0 and summary(rerun) == summary(first)
-    assert counts == {"decoded": len(dataset), "hashed": len(dataset)}  # none more
+    assert reads.counts() == {"decoded": len(dataset), "hashed": len(dataset)}  # none more
     assert dataset.manifest_hash() == load_dataset("crema_d", root).manifest_hash()
-    assert counts["hashed"] == len(dataset)  # the manifest took the remembered hashes
+    assert len(reads.hashed) == len(dataset)  # the manifest took the remembered hashes
 
 
 def test_a_strategy_sharing_the_cache_reads_only_the_clips_it_needs(tmp_path, monkeypatch):
     dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
     cache = GenerationCache(tmp_path / "cache.sqlite")
     run_strategy("bon", model(), dataset[:10], cache=cache)
-    counts = counting(monkeypatch)
+    reads = watch_clip_reads(monkeypatch)
     run_strategy("w-bon", model(), dataset, cache=cache)  # bon's beams: 10 items cached
-    assert counts["decoded"] == len(dataset) - 10
+    assert len(reads.decoded) == len(dataset) - 10
 
 
 def test_a_rewritten_clip_is_hashed_again_and_a_vanished_one_costs_its_item(tmp_path, monkeypatch):
@@ -98,10 +78,10 @@ def test_a_rewritten_clip_is_hashed_again_and_a_vanished_one_costs_its_item(tmp_
     changed, gone = dataset[0].audio_path, dataset[1].audio_path
     changed.write_bytes(changed.read_bytes()[:-2])  # a new size: a new identity
     gone.unlink()
-    counts = counting(monkeypatch)
+    reads = watch_clip_reads(monkeypatch)
     fresh = model()
     results = run_strategy("sample-n", fresh, dataset, cache=cache)
-    assert counts["hashed"] == 1
+    assert len(reads.hashed) == 1
     assert results[1].reason == "audio error" and "audio file not found" in results[1].error
     assert all(r.valid for i, r in enumerate(results) if i != 1)
 
@@ -153,9 +133,9 @@ def test_preparing_runs_one_chunk_ahead_of_the_model(monkeypatch):
 
 def test_no_cache_reads_every_clip_and_stores_nothing(monkeypatch):
     dataset = load_dataset("crema_d")[:5]
-    counts = counting(monkeypatch)
+    reads = watch_clip_reads(monkeypatch)
     results = run_strategy("readout", model(), dataset, config=StrategyConfig())
-    assert counts["decoded"] == 5 and all(r.valid for r in results)
+    assert len(reads.decoded) == 5 and all(r.valid for r in results)
 
 
 def test_a_model_never_sees_a_request_whose_audio_is_not_read():
@@ -166,3 +146,22 @@ def test_a_model_never_sees_a_request_whose_audio_is_not_read():
     caps = Capabilities()
     run_strategy("alm-v", ScriptedModel(script, capabilities=caps), load_dataset("crema_d")[:6],
                  verifier=ScriptedModel(script, name="v"))
+
+
+def test_a_new_clip_whose_generation_is_cached_is_read_once_and_its_samples_dropped(
+        tmp_path, monkeypatch):
+    import shutil
+
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    first = run_strategy("bon", model(), dataset, cache=cache)
+    moved = load_dataset("crema_d", shutil.copytree(tmp_path / "crema_d", tmp_path / "moved"))
+    reads = watch_clip_reads(monkeypatch)  # the same content at new paths: new identities
+    real_prepare, prepared = stream.prepare, []
+    monkeypatch.setattr(stream, "prepare", lambda *a, **k: prepared.append(real_prepare(*a, **k))
+                        or prepared[-1])
+    again = model()
+    rerun = run_strategy("w-bon", again, moved, cache=cache)  # bon's beams: all cached
+    assert again.requests == 0 and [r.item_id for r in rerun] == [r.item_id for r in first]
+    assert reads.counts() == {"decoded": len(moved), "hashed": len(moved)}  # one read of each
+    assert not any(r.loaded for chunk in prepared for r in chunk.requests)  # samples dropped

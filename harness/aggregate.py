@@ -70,31 +70,43 @@ def dirichlet_mixtures(dists, score_rows, tau: float = 1.0, weighting: str = "so
                        ) -> np.ndarray:
     """:func:`dirichlet_mixture` of the same candidates under each row of scores, (R, K): the
     candidates' means computed once (W-BoN's mixture under each choice of α)."""
+    means = candidate_means(dists, tau)
+    return np.array([mixture_mean(means, candidate_weights(scores, weighting))
+                     for scores in score_rows])
+
+
+def candidate_means(dists, tau: float = 1.0) -> np.ndarray:
+    """Each candidate Dirichlet's mean, (B, K): the mean of Dir(τ·p̂_b) is p̂_b / Σ p̂_b whatever
+    τ is (τ is checked all the same).
+
+    Raises:
+        ValueError: not a non-empty (B, K) array; a row that is not finite, non-negative and
+            non-zero; τ not positive and finite.
+    """
     p = np.asarray(dists, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"dists must be a non-empty (B, K) array, got shape {p.shape}")
-    row_max = p.max(axis=1)  # NaN anywhere makes its row's NaN
-    top = float(row_max.max())
-    if not (row_max.min() > 0 and top < math.inf and p.min() >= 0):
-        raise ValueError("each candidate distribution must be finite, non-negative, non-zero")
     if not (math.isfinite(tau) and tau > 0):
         raise ValueError(f"tau must be positive and finite, got {tau}")
-    weights = [candidate_weights(scores, weighting) for scores in score_rows]
-    for w in weights:
-        if w.size != p.shape[0]:
-            raise ValueError(f"{p.shape[0]} candidates but {w.size} scores")
-    # the mean of Dir(tau * p_b) is p_b / sum(p_b) whatever tau is; where entries near 1e308
-    # could overflow a row's sum, the row is scaled by its largest entry first
-    if top * p.shape[1] >= _NO_OVERFLOW:
-        p = p / row_max[:, None]
-    sums = p.sum(axis=1, keepdims=True)
-    beta = p / sums
-    means = beta / beta.sum(axis=1, keepdims=True)
-    out = np.empty((len(weights), p.shape[1]))
-    for row, w in enumerate(weights):
-        mixed = w @ means
-        out[row] = mixed / mixed.sum()
-    return out
+    top = float(p.max())  # NaN anywhere makes it NaN
+    if top * p.shape[1] >= _NO_OVERFLOW and top < math.inf:  # a row's sum could overflow:
+        row_max = p.max(axis=1, keepdims=True)  # each row is scaled by its largest entry first
+        p = p / np.where(row_max > 0, row_max, 1.0)
+    sums = p.sum(axis=1)
+    if not (top < math.inf and p.min() >= 0 and min(sums.tolist()) > 0):
+        raise ValueError("each candidate distribution must be finite, non-negative, non-zero")
+    beta = p / sums[:, None]
+    return beta / beta.sum(axis=1, keepdims=True)
+
+
+def mixture_mean(means: np.ndarray, weights) -> np.ndarray:
+    """Σ_b w_b mean_b, renormalised: the mixture's mean from :func:`candidate_means` and
+    :func:`candidate_weights`."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (means.shape[0],):
+        raise ValueError(f"{means.shape[0]} candidates but {w.size} scores")
+    mixed = w @ means
+    return mixed / mixed.sum()
 
 
 _NO_OVERFLOW = 1e307  # a row of entries whose largest times their count is below this sums finitely

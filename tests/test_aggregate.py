@@ -85,6 +85,9 @@ def test_known_mixture_and_linear_weighting():
         ([[0.5, 0.5]], [0.0], {"tau": 0.0}, "tau"),
         ([[0.5, 0.5]], [0.0, 1.0], {}, "2 scores"),
         ([[-0.5, 1.5]], [0.0], {}, "non-negative"),
+        ([[0.5, np.nan]], [0.0], {}, "finite"),
+        ([[0.5, 0.5], [np.inf, 1.0]], [0.0, 0.0], {}, "finite"),
+        ([[0.5, 0.5], [0.0, 0.0]], [0.0, 0.0], {}, "non-zero"),
         (np.zeros((0, 3)), [], {}, "non-empty"),
     ],
 )
@@ -101,3 +104,18 @@ def test_mixtures_under_several_score_rows_are_each_the_single_mixture():
     together = dirichlet_mixtures(dists, rows, tau=2.0)
     for row, mixed in zip(rows, together):
         np.testing.assert_array_equal(mixed, dirichlet_mixture(dists, row, tau=2.0))
+
+
+def test_entries_near_the_largest_float_are_mixed_without_overflow():
+    huge = np.array([[1e308, 1e308, 0.0], [0.25, 0.25, 0.5]])  # the first row's sum overflows
+    np.testing.assert_allclose(dirichlet_mixture(huge, [0.0, 0.0]), [0.375, 0.375, 0.25])
+
+
+def test_the_mixture_is_its_two_halves_the_means_and_the_weights():
+    from harness.aggregate import candidate_means, mixture_mean
+
+    dists, scores = [[2.0, 1.0, 1.0], [0.1, 0.1, 0.8]], [-1.0, -2.5]
+    means = candidate_means(dists, tau=3.0)
+    np.testing.assert_array_equal(means.sum(axis=1), [1.0, 1.0])
+    np.testing.assert_array_equal(mixture_mean(means, candidate_weights(scores)),
+                                  dirichlet_mixture(dists, scores, tau=3.0))

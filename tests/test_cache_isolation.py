@@ -127,3 +127,15 @@ def test_a_cell_records_the_item_that_broke_the_model_and_scores_the_rest():
         assert "IndexError: a shape it cannot take" in record.items[5].error, strategy
     rows = cached_label_logprobs(model, requests(3), ["a", "b"], None)
     assert all(row.error is None for row in rows)
+
+
+def test_a_candidates_numbers_may_be_any_integer_and_real_but_not_a_bool():
+    from harness.cache.isolation import generation_problem
+
+    def problem(n_tokens, logprob):
+        return generation_problem(Generation((Candidate("{}", n_tokens, logprob),)))
+
+    assert problem(3, -1.0) is problem(np.int64(3), np.float32(-1.0)) is problem(3, -1) is None
+    assert problem(True, -1.0) == "candidate 0: its token count is a bool"
+    assert problem(3, False) == "candidate 0: its log-likelihood is a bool"
+    assert problem(3.0, -1.0) == "candidate 0: its token count is a float"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.aggregate import candidate_weights, dirichlet_mixture
+from harness.aggregate import candidate_means, candidate_weights, mixture_mean
 from harness.cache import cached_label_logprobs, labels_keys
 from harness.models.api import Decoding, Generation, LabelScores, ModelAPI, Request
 from harness.prompts import cot_prompt, readout_prompt
@@ -35,11 +35,11 @@ def mixture_by(key: str, usable: list[dict[str, Any]], tau: float, weighting: st
                ) -> tuple[np.ndarray, dict[str, Any]]:
     """The Dirichlet mixture of the candidates weighted by ``key`` (Eq. 2-3); the first candidate
     names the rule. Each candidate's weight is kept on it (``weight``)."""
-    dists = np.array([c["probs"] for c in usable])
-    scores = [c[key] for c in usable]
-    for cand, weight in zip(usable, candidate_weights(scores, weighting).tolist()):
+    means = candidate_means([c["probs"] for c in usable], tau)
+    weights = candidate_weights([c[key] for c in usable], weighting)
+    for cand, weight in zip(usable, weights.tolist()):
         cand["weight"] = weight
-    return dirichlet_mixture(dists, scores, tau=tau, weighting=weighting), usable[0]
+    return mixture_mean(means, weights), usable[0]
 
 
 def alpha_of(candidate: dict[str, Any], alpha: str) -> float:

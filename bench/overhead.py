@@ -139,8 +139,9 @@ def _drain(chunks) -> None:
 def stage_rates(dataset, work: Path) -> None:
     """Each stage alone, items per second."""
     from harness.cache import GenerationCache, cached_generate, generation_keys
+    from harness.data.arena import ARENA
     from harness.data.audio import read_audio
-    from harness.data.clips import read_facts
+    from harness.data.clips import first_sight, read_facts
     from harness.strategies import StrategyConfig, get_strategy
     from harness.strategies._stream import chunks
 
@@ -149,8 +150,11 @@ def stage_rates(dataset, work: Path) -> None:
     strategy, config = get_strategy("w-bon"), StrategyConfig()
     decoding = strategy.decoding(config, dataset.labels)
     stages = {
-        "hash + header (first sight of a clip)": timed(lambda: _each(read_facts, items)),
-        "decode (16-bit WAV to float32)": timed(lambda: _each(read_audio, items)),
+        "hash + header alone": timed(lambda: _each(read_facts, items)),
+        "decode alone (16-bit WAV to float32)": timed(
+            lambda: _each(lambda path: read_audio(path, out=ARENA.take), items)),
+        "first sight (hash, header, samples: one read)": timed(
+            lambda: _each(lambda path: first_sight(path, out=ARENA.take), items)),
     }
     fresh_state()
     prompt = strategy.prompt(dataset.name, "", dataset.labels)

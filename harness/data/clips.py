@@ -134,9 +134,6 @@ def first_sight(path: str | os.PathLike[str], sr: int = TARGET_SR, key: str | No
     return facts, samples
 
 
-_ONE_READ = 1 << 24  # bytes: a file up to this size (8.7 min of 16 kHz mono) is read whole, once
-
-
 def _fresh(n: int) -> np.ndarray:
     return np.empty(n, dtype=np.float32)
 
@@ -147,14 +144,14 @@ def _read(path: Path, sr: int, limits: AudioLimits | None,
     import soundfile as sf
 
     from harness.data._files import not_a_regular_file
-    from harness.data._pcm_wav import pcm16_header, pcm16_in_bytes
+    from harness.data._pcm_wav import file_bytes, pcm16_header, pcm16_in_bytes
 
     limits = limits or AudioLimits.from_env()  # a bad setting is its own error, not the clip's
     why = not_a_regular_file(path)
     if why is not None:
         raise AudioError(path, "audio file not found" if why == "not found" else f"audio path {why}")
     try:
-        data = _whole_file(path) if out is not None else None
+        data = file_bytes(path) if out is not None else None
         plain = pcm16_in_bytes(data) if data is not None else None
         digest = _digest(path) if data is None else _digest_bytes(data)
         info = plain[0] if plain else (pcm16_header(path) or sf.info(str(path)))
@@ -165,14 +162,6 @@ def _read(path: Path, sr: int, limits: AudioLimits | None,
         raise AudioError(path, f"unreadable audio: {exc}") from None
     facts = ClipFacts(digest, tuple(change_notes(path, info.channels, info.samplerate, sr)))
     return facts, (mono_at(plain[1], info.samplerate, sr, out) if plain and out else None)
-
-
-def _whole_file(path: Path) -> bytes | None:
-    """The file's bytes, or None when it holds more than :data:`_ONE_READ` (raises OSError)."""
-    with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size > _ONE_READ:
-            return None
-        return f.read()
 
 
 def _digest(path: str | os.PathLike[str]) -> str:

@@ -54,6 +54,7 @@ def test_a_first_sight_reads_the_file_once_for_the_facts_and_samples_reading_apa
     import numpy as np
     import soundfile as sf
 
+    from harness.data import _pcm_wav as pcm_wav
     from harness.data.audio import read_audio
     from harness.data.clips import first_sight, read_facts
 
@@ -72,7 +73,7 @@ def test_a_first_sight_reads_the_file_once_for_the_facts_and_samples_reading_apa
     MEMO.clear()
     if fmt == "WAV" and channels == 1 and rate == 16_000:  # written straight into the buffer
         assert np.shares_memory(first_sight(path, out=take)[1], buffers[-1])
-    monkeypatch.setattr(clips_module, "_ONE_READ", 100)  # too big to read whole: hashed apart
+    monkeypatch.setattr(pcm_wav, "ONE_READ", 100)  # too big to read whole: hashed apart
     MEMO.clear()
     assert first_sight(path) == (facts, None)
 

@@ -7,9 +7,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from harness.data import _pcm_wav as pcm_wav
 from harness.data._pcm_wav import pcm16_header, pcm16_in_bytes, read_pcm16
 from harness.data.audio import read_audio
 from harness.data.clips import read_facts
+
+
+@pytest.fixture(autouse=True, params=["read whole", "read through wave"])
+def reading(request, monkeypatch):
+    """Each test twice: a file read in one call, and one too big for that, read through wave."""
+    if request.param == "read through wave":
+        monkeypatch.setattr(pcm_wav, "ONE_READ", 0)
 
 
 def samples(frames, channels, seed=0):

@@ -124,6 +124,14 @@ class Dataset(Sequence[Item]):
     def ids(self) -> list[str]:
         return [item.id for item in self._items]
 
+    def item_by_id(self, item_id: str) -> Item:
+        """The item with this id (raises KeyError when there is none)."""
+        return self._by_id[item_id]
+
+    @cached_property
+    def _by_id(self) -> dict[str, Item]:  # built once: a run looks items up chunk by chunk
+        return {item.id: item for item in self._items}
+
     @property
     def votes(self) -> np.ndarray:
         """(N, K) raw vote counts."""

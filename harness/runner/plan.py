@@ -59,10 +59,10 @@ def run_plan(model: ModelAPI, dataset: Dataset, strategies: Sequence[str | Strat
         except StrategyUnsupported as exc:
             report.left_out[s.name] = str(exc)
     context = RunContext(dataset, config, cache, verifier)
-    by_id = {item.id: item for item in dataset}
 
     def prompted(s: Strategy, requests: Sequence[Request]) -> list[Request]:
-        return [replace(r, prompt=s.prompt(dataset.name, by_id[r.item_id].transcript,
+        return [replace(r, prompt=s.prompt(dataset.name,
+                                           dataset.item_by_id(r.item_id).transcript,
                                            dataset.labels, config.prompts)) for r in requests]
 
     def needs_audio(requests: Sequence[Request]) -> list[bool]:

@@ -25,10 +25,9 @@ def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: 
     characters) under :data:`VERIFIER_REPLIES`, which the strategy moves onto the candidates."""
     if verifier is None:
         raise ValueError("verify needs a verifier model")
-    by_id = {item.id: item for item in dataset}
     flat, owners = [], []
     for i, (r, g) in enumerate(zip(requests, generations)):
-        item = by_id[r.item_id]
+        item = dataset.item_by_id(r.item_id)  # not a map of the whole corpus per chunk
         for c in g.candidates:
             text = verifier_prompt(dataset.name, item.transcript, dataset.labels, c.text,
                                    config.prompts)

@@ -62,6 +62,9 @@ def test_slicing_keeps_the_corpus():
     dataset = load_dataset("iemocap")
     head = dataset[:3]
     assert len(head) == 3 and head.labels == dataset.labels and head.ids == dataset.ids[:3]
+    assert head.item_by_id(dataset[2].id) is dataset[2]
+    with pytest.raises(KeyError):
+        head.item_by_id(dataset[3].id)  # the slice's items only
 
 
 def test_unknown_corpus():

@@ -152,18 +152,19 @@ def verifier_prompt(corpus: str, transcript: str, labels: Sequence[str], candida
     """The prompt a verifier ALM answers (with the same audio) to score one candidate 0–1: the
     paper's Table 3 (background, the user prompt, the model output, the task, the scoring
     guide); the user prompt is the task sentences under ``verifier_sees="task"``."""
+    return verifier_prompts(corpus, transcript, labels, [candidate], prompts)[0]
+
+
+def verifier_prompts(corpus: str, transcript: str, labels: Sequence[str],
+                     candidates: Sequence[str], prompts: str | PromptSet = "paper") -> list[str]:
+    """:func:`verifier_prompt` for each of one utterance's candidates (what they share built
+    once)."""
     chosen = get_prompt_set(prompts)
     user = (task_sentences(corpus, labels, chosen) if chosen.verifier_sees == "task"
             else base_prompt(corpus, transcript, labels, prompts=chosen))
-    return "\n".join(
-        [
-            f"Background: {VERIFIER_BACKGROUND}",
-            f"User Prompt: {user}",
-            f"Model Output: {candidate}",
-            f"Task: {VERIFIER_TASK}",
-            f"Scoring guide: {VERIFIER_GUIDE}",
-        ]
-    )
+    head = f"Background: {VERIFIER_BACKGROUND}\nUser Prompt: {user}\nModel Output: "
+    tail = f"\nTask: {VERIFIER_TASK}\nScoring guide: {VERIFIER_GUIDE}"
+    return [head + candidate + tail for candidate in candidates]
 
 
 def readout_prompt(corpus: str, transcript: str, labels: Sequence[str],

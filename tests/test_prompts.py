@@ -95,3 +95,14 @@ def test_errors_and_hash():
     with pytest.raises(ValueError, match="kind"):
         build_prompt("zero-shot", "iemocap", "", IEMOCAP)
     assert len(templates_hash()) == 16 and templates_hash() == templates_hash()
+
+
+@pytest.mark.parametrize("prompts", ["paper", "harness-v0"])
+def test_an_utterances_verifier_prompts_are_each_candidates_own(prompts):
+    from harness.prompts import verifier_prompt, verifier_prompts
+
+    candidates = ['{"Anger": 1.0}', "", "Model Output: twice\n"]
+    assert verifier_prompts("iemocap", "Hi.", IEMOCAP, candidates, prompts) == [
+        verifier_prompt("iemocap", "Hi.", IEMOCAP, c, prompts) for c in candidates]
+    lines = verifier_prompts("iemocap", "Hi.", IEMOCAP, candidates[:1], prompts)[0].splitlines()
+    assert [line.split(":")[0] for line in lines[-3:]] == ["Model Output", "Task", "Scoring guide"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from harness.cache import GenerationCache, cached_generate
 from harness.models.api import Decoding, Generation, ModelAPI, Request
 from harness.parsing import parse_score
-from harness.prompts import verifier_prompt
+from harness.prompts import verifier_prompts
 from harness.strategies._config import StrategyConfig
 from harness.strategies._results import VERIFIER_REPLIES, add_usage
 
@@ -25,14 +25,14 @@ def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: 
     characters) under :data:`VERIFIER_REPLIES`, which the strategy moves onto the candidates."""
     if verifier is None:
         raise ValueError("verify needs a verifier model")
-    flat, owners = [], []
+    flat: list[Request] = []
+    owners: list[int] = []
     for i, (r, g) in enumerate(zip(requests, generations)):
         item = dataset.item_by_id(r.item_id)  # not a map of the whole corpus per chunk
-        for c in g.candidates:
-            text = verifier_prompt(dataset.name, item.transcript, dataset.labels, c.text,
-                                   config.prompts)
-            flat.append(replace(r, prompt=text))
-            owners.append(i)
+        texts = verifier_prompts(dataset.name, item.transcript, dataset.labels,
+                                 [c.text for c in g.candidates], config.prompts)
+        flat.extend(replace(r, prompt=text) for text in texts)
+        owners.extend([i] * len(texts))
     decoding = Decoding(max_new_tokens=8, seed=config.seed)
     replies = cached_generate(verifier, flat, decoding, cache) if flat else []
     scores: list[list[float | None]] = [[] for _ in requests]

@@ -27,8 +27,8 @@ from harness.strategies._verify import verify
 def best_by(key: str, usable: list[dict[str, Any]]) -> tuple[np.ndarray, dict[str, Any]]:
     """The candidate with the highest ``key`` (``logprob``, ``verifier_score``): its distribution
     and itself."""
-    best = int(np.argmax([c[key] for c in usable]))
-    return np.array([c["probs"] for c in usable])[best], usable[best]
+    best = max(range(len(usable)), key=lambda i: usable[i][key])  # the first of equals, as argmax
+    return np.array(usable[best]["probs"]), usable[best]
 
 
 def mixture_by(key: str, usable: list[dict[str, Any]], tau: float, weighting: str = "softmax"

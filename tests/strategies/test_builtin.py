@@ -45,6 +45,13 @@ def test_bon_picks_the_best_valid_log_likelihood(crema):
     assert [c["valid"] for c in results[0].candidates] == [False, True, True, False, True]
 
 
+def test_bon_takes_the_first_of_beams_of_equal_log_likelihood(crema):
+    tied = [('{"Sadness": 1.0}', -2.0), ('{"Anger": 1.0}', -1.0), ('{"Fear": 1.0}', -1.0)]
+    results = run_strategy("bon", ScriptedModel(lambda r, d: tied[: d.num_candidates]), crema,
+                           config=StrategyConfig(beams=3))
+    assert results[0].probs.tolist() == [1.0, 0, 0, 0, 0, 0]  # Anger, the first of the two at -1
+
+
 def test_w_bon_is_the_dirichlet_mixture_of_the_valid_beams(crema):
     results = run_strategy("w-bon", ScriptedModel(beams), crema, config=StrategyConfig(tau=3.0))
     expected = dirichlet_mixture(VALID, [-1.0, -2.0, -3.0])

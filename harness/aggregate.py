@@ -71,8 +71,28 @@ def dirichlet_mixtures(dists, score_rows, tau: float = 1.0, weighting: str = "so
     """:func:`dirichlet_mixture` of the same candidates under each row of scores, (R, K): the
     candidates' means computed once (W-BoN's mixture under each choice of α)."""
     means = candidate_means(dists, tau)
-    return np.array([mixture_mean(means, candidate_weights(scores, weighting))
-                     for scores in score_rows])
+    weights = _softmax_rows(score_rows, means.shape[0]) if weighting == "softmax" else None
+    if weights is None:  # row by row, each row's problem raised as candidate_weights words it
+        return np.array([mixture_mean(means, candidate_weights(scores, weighting))
+                         for scores in score_rows])
+    mixed = np.array([w @ means for w in weights])  # as mixture_mean: the same sums, bit for bit
+    return mixed / mixed.sum(axis=1, keepdims=True)
+
+
+def _softmax_rows(score_rows, candidates: int) -> np.ndarray | None:
+    """:func:`candidate_weights` (softmax) of every row at once, or None when a row is not a
+    row of ``candidates`` scores of which the largest is finite."""
+    try:
+        s = np.array(score_rows, dtype=np.float64)
+    except (ValueError, TypeError):  # rows of different lengths
+        return None
+    if s.ndim != 2 or s.shape[0] == 0 or s.shape[1] != candidates:
+        return None
+    top = s.max(axis=1, keepdims=True)  # NaN or +inf anywhere, or a row all -inf: not finite
+    if not np.isfinite(top).all():
+        return None
+    w = np.exp(s - top)
+    return w / w.sum(axis=1, keepdims=True)
 
 
 def candidate_means(dists, tau: float = 1.0) -> np.ndarray:

@@ -119,3 +119,21 @@ def test_the_mixture_is_its_two_halves_the_means_and_the_weights():
     np.testing.assert_array_equal(means.sum(axis=1), [1.0, 1.0])
     np.testing.assert_array_equal(mixture_mean(means, candidate_weights(scores)),
                                   dirichlet_mixture(dists, scores, tau=3.0))
+
+
+@given(candidates(), st.lists(st.lists(st.one_of(st.floats(-1e4, 0.0), st.just(-np.inf)),
+                                       min_size=6, max_size=6), min_size=1, max_size=4))
+def test_mixtures_under_score_rows_are_bit_for_bit_the_strategys_mixture(cands, raw_rows):
+    """What a W-BoN cell compares across α (rows at once) is what the strategy computed for its
+    own α (weights, then the mean), to the last bit; a row the strategy would refuse is refused."""
+    from harness.aggregate import candidate_means, dirichlet_mixtures, mixture_mean
+
+    dists, _ = cands
+    rows = [row[: len(dists)] for row in raw_rows]
+    try:
+        one_by_one = [mixture_mean(candidate_means(dists), candidate_weights(r)) for r in rows]
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=str(exc)):
+            dirichlet_mixtures(dists, rows)
+        return
+    np.testing.assert_array_equal(dirichlet_mixtures(dists, rows), np.array(one_by_one))

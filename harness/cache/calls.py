@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 
 from harness._env import positive_int
 from harness.cache.isolation import generation_problem, isolated, label_scores_problem
@@ -142,7 +141,7 @@ def _read(requests: Sequence[Request]) -> tuple[list[tuple[int, Request]], dict[
         if isinstance(done, str):
             failed[i] = done
         else:
-            ready.append((i, replace(r, audio=done.audio)))
+            ready.append((i, r.with_samples(done.audio)))
     return ready, failed
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.cache import GenerationCache, generation_keys, put_generations
@@ -61,9 +61,8 @@ def run_plan(model: ModelAPI, dataset: Dataset, strategies: Sequence[str | Strat
     context = RunContext(dataset, config, cache, verifier)
 
     def prompted(s: Strategy, requests: Sequence[Request]) -> list[Request]:
-        return [replace(r, prompt=s.prompt(dataset.name,
-                                           dataset.item_by_id(r.item_id).transcript,
-                                           dataset.labels, config.prompts)) for r in requests]
+        return [r.with_prompt(s.prompt(dataset.name, dataset.item_by_id(r.item_id).transcript,
+                                       dataset.labels, config.prompts)) for r in requests]
 
     def needs_audio(requests: Sequence[Request]) -> list[bool]:
         need = [False] * len(requests)

@@ -14,7 +14,7 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -121,7 +121,7 @@ def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
             chunk.failed[request.item_id] = ItemResult(request.item_id, error=str(samples),
                                                        reason="audio error")
             continue
-        ready.append(request if samples is None else replace(request, audio=samples))
+        ready.append(request if samples is None else request.with_samples(samples))
     chunk.requests = ready
     return chunk
 

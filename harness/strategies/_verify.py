@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from harness.cache import GenerationCache, cached_generate
@@ -31,7 +30,7 @@ def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: 
         item = dataset.item_by_id(r.item_id)  # not a map of the whole corpus per chunk
         texts = verifier_prompts(dataset.name, item.transcript, dataset.labels,
                                  [c.text for c in g.candidates], config.prompts)
-        flat.extend(replace(r, prompt=text) for text in texts)
+        flat.extend(r.with_prompt(text) for text in texts)
         owners.extend([i] * len(texts))
     decoding = Decoding(max_new_tokens=8, seed=config.seed)
     replies = cached_generate(verifier, flat, decoding, cache) if flat else []

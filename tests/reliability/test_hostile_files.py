@@ -2,6 +2,7 @@
 label file should be, and a WAV header that lies. Each becomes an item error or a DataError naming
 the file; nothing blocks, and the cell is still recorded."""
 
+import builtins
 import contextlib
 import os
 import signal
@@ -13,8 +14,6 @@ import soundfile as sf
 
 import harness
 from harness.data import AudioError, DataError, load_dataset
-from harness.data import audio as audio_module
-from harness.data import clips as clips_module
 from harness.data.audio import AudioLimits, read_audio
 from harness.data.clips import content_hash
 from tests.helpers import corpus_copy
@@ -45,8 +44,7 @@ def unreadable(monkeypatch, path: Path) -> None:
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(audio_module, "open", guarded, raising=False)
-    monkeypatch.setattr(clips_module, "open", guarded, raising=False)
+    monkeypatch.setattr(builtins, "open", guarded)  # every reader: ours, wave's, the hash's
     for name in ("read", "info", "SoundFile"):
         monkeypatch.setattr(sf, name, _refusing(getattr(sf, name), path))
 

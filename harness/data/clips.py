@@ -30,7 +30,7 @@ from harness.data.problems import AudioError
 LOADER_VERSION = "1"  # what turns a file into samples; a change here changes every clip's key
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # the process remembers one per clip: no __dict__ each
 class ClipFacts:
     """A clip's content hash (XXH3-128 of its file's bytes, hex), and the notes reading it at
     ``sr`` gives."""

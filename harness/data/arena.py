@@ -3,13 +3,13 @@
 On this project's 2-core machine a 6-second clip decoded into fresh memory cost three times what
 it cost in memory used before (the kernel faults in and zeroes every new page: 4,300 against
 12,800 clips/s). The runner holds two chunks' clips at a time, so it takes their buffers from an
-:class:`Arena` of 4 MiB blocks, and a block is used again only once nothing refers to any clip
-in it (blocks of 16 MiB held more: a block stays whole while one clip in it lives; a cold
-20,000-item cell peaked at 310-355 MiB over three runs with them, 307-311 MiB with 4 MiB blocks): every buffer handed out is a view of its block, and a view (or a view of it, or a tensor
-made from it) keeps a reference to the block, so a block some code still holds a clip of is
-never overwritten; a new block is made instead. The process keeps one arena (:data:`ARENA`), so
-consecutive runs (a grid's cells) reuse it too; after a run it keeps at most
-:data:`KEEP_BLOCKS` free blocks.
+:class:`Arena` of 4 MiB blocks, and a block is used again only once nothing refers to any clip in
+it (blocks of 16 MiB held more: a block stays whole while one clip in it lives; a cold 20,000-item
+cell peaked at 310-355 MiB over three runs with them, 307-311 MiB with 4 MiB blocks): every buffer
+handed out is a view of its block, and a view (or a view of it, or a tensor made from it) keeps a
+reference to the block, so a block some code still holds a clip of is never overwritten; a new
+block is made instead. The process keeps one arena (:data:`ARENA`), so consecutive runs (a grid's
+cells) reuse it too; after a run it keeps at most :data:`KEEP_BLOCKS` free blocks.
 """
 
 from __future__ import annotations

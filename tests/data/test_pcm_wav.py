@@ -125,3 +125,24 @@ def test_the_limits_are_checked_before_the_samples_are_read(tmp_path):
     assert read == [16_000]
     facts = read_facts(path)  # the facts read the same header: a resampling note, no decode
     assert facts.notes == (f"{path}: resampled from 1000 Hz to 16000 Hz",)
+
+
+def test_a_fifo_is_refused_once_opened_without_blocking(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "clip.wav"
+    os.mkfifo(fifo)
+    refused: list = []
+    reader = threading.Thread(target=lambda: refused.append(_refusal(fifo)), daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    assert refused and "not a regular file" in refused[0]  # a blocking open would still wait
+
+
+def _refusal(path):
+    try:
+        pcm_wav.file_bytes(path)
+    except OSError as exc:
+        return str(exc)
+    return "read"

@@ -37,14 +37,16 @@ def no_hang(seconds: int = HANG):
 
 def unreadable(monkeypatch, path: Path) -> None:
     """Opening ``path`` fails as under chmod 000 (the tests run as root, who reads anything)."""
-    real_open = open
+    def guarded(real):
+        def opening(file, *args, **kwargs):
+            if isinstance(file, (str, os.PathLike)) and Path(file) == path:
+                raise PermissionError(13, "Permission denied", str(file))
+            return real(file, *args, **kwargs)
+        return opening
 
-    def guarded(file, *args, **kwargs):
-        if Path(file) == path:
-            raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", guarded)  # every reader: ours, wave's, the hash's
+    # every reader: ours (os.open, then open on its descriptor), wave's, the hash's
+    monkeypatch.setattr(builtins, "open", guarded(open))
+    monkeypatch.setattr(os, "open", guarded(os.open))
     for name in ("read", "info", "SoundFile"):
         monkeypatch.setattr(sf, name, _refusing(getattr(sf, name), path))
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import stat
 import wave
 from dataclasses import dataclass
 
@@ -51,14 +50,11 @@ ONE_READ = 1 << 24  # bytes: a file up to this size (8.7 min of 16 kHz mono) is 
 
 def file_bytes(path: str | os.PathLike[str]) -> bytes | None:
     """The file's bytes, or None when it holds more than :data:`ONE_READ`. Raises OSError, also
-    for what is not a regular file once opened (opened without waiting, so that a FIFO put where
-    a clip was checked a moment before cannot block the reader)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with open(fd, "rb") as f:
-        found = os.fstat(fd)
-        if not stat.S_ISREG(found.st_mode):
-            raise OSError(f"{os.fspath(path)} is not a regular file")
-        if found.st_size > ONE_READ:
+    for what is not a regular file once opened (:func:`~harness.data._files.open_regular`)."""
+    from harness.data._files import open_regular
+
+    with open_regular(path) as f:
+        if os.fstat(f.fileno()).st_size > ONE_READ:
             return None
         return f.read()
 

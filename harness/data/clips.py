@@ -168,8 +168,10 @@ def _digest(path: str | os.PathLike[str]) -> str:
     """XXH3-128 of the file's bytes, read in 4 MiB blocks (raises OSError)."""
     import xxhash
 
+    from harness.data._files import open_regular
+
     digest = xxhash.xxh3_128()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()

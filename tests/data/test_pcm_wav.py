@@ -127,22 +127,26 @@ def test_the_limits_are_checked_before_the_samples_are_read(tmp_path):
     assert facts.notes == (f"{path}: resampled from 1000 Hz to 16000 Hz",)
 
 
-def test_a_fifo_is_refused_once_opened_without_blocking(tmp_path):
+@pytest.mark.parametrize("reader", ["file_bytes", "digest"])
+def test_a_fifo_is_refused_once_opened_without_blocking(tmp_path, reader):
     import os
     import threading
 
+    from harness.data import clips
+
+    read = pcm_wav.file_bytes if reader == "file_bytes" else clips._digest
     fifo = tmp_path / "clip.wav"
     os.mkfifo(fifo)
     refused: list = []
-    reader = threading.Thread(target=lambda: refused.append(_refusal(fifo)), daemon=True)
-    reader.start()
-    reader.join(timeout=5)
+    thread = threading.Thread(target=lambda: refused.append(_refusal(read, fifo)), daemon=True)
+    thread.start()
+    thread.join(timeout=5)
     assert refused and "not a regular file" in refused[0]  # a blocking open would still wait
 
 
-def _refusal(path):
+def _refusal(read, path):
     try:
-        pcm_wav.file_bytes(path)
+        read(path)
     except OSError as exc:
         return str(exc)
     return "read"

@@ -150,3 +150,28 @@ def _refusal(read, path):
     except OSError as exc:
         return str(exc)
     return "read"
+
+
+def test_a_clip_swapped_for_a_fifo_after_its_check_is_an_audio_error_not_a_wait(tmp_path,
+                                                                                monkeypatch):
+    import os
+    import threading
+
+    from harness.data import AudioError
+    from harness.data import audio as audio_module
+
+    fifo = tmp_path / "clip.wav"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(audio_module, "not_a_regular_file", lambda path: None)  # checked before
+    outcome: list = []
+
+    def read():
+        try:
+            read_audio(fifo)
+        except AudioError as exc:
+            outcome.append(str(exc))
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    assert outcome and "not a regular file" in outcome[0]

@@ -100,8 +100,11 @@ def inside(root: Path, relative: str, path_for_errors: Path, line: int | None) -
     """``root / relative``, refusing a name that would leave the corpus root.
 
     Raises:
-        DataError: ``relative`` is absolute or climbs out of ``root`` (``../../etc/passwd``).
+        DataError: ``relative`` is absolute or climbs out of ``root`` (``../../etc/passwd``), or
+            holds a NUL byte (no file can have that name).
     """
+    if "\0" in relative:  # os.path.realpath would raise ValueError and sink the whole load
+        raise DataError(path_for_errors, f"path {relative!r} holds a NUL byte", line)
     candidate = (root / relative).resolve()
     if Path(relative).is_absolute() or not candidate.is_relative_to(root.resolve()):
         raise DataError(path_for_errors, f"path {relative!r} leaves the corpus root", line)

@@ -55,6 +55,13 @@ DAMAGES = [  # (corpus, file, how, expect "problem" or "error")
      lambda p: edit(p, '"1008_ITS_SAD_XX"', '"../../../etc/passwd"'), "problem"),
     ("crema_d", "processedResults/tabulatedVotes.csv",
      lambda p: raw(p, lambda b: b.replace(b"\n", b"\r\n")), "clean"),
+    # a NUL byte in a name (found by bench/fuzz_files.py): os.path.realpath raised ValueError
+    ("iemocap", EVAL, lambda p: edit(p, "Ses01F_impro01_F002\tang", "Ses01F_impro01_F\x00002\tang"),
+     "problem"),
+    ("msp_podcast", "Labels/labels_consensus.csv",
+     lambda p: edit(p, "MSP-PODCAST_1000_0002.wav", "MSP-PODCAST_1000_\x000002.wav"), "problem"),
+    ("crema_d", "processedResults/tabulatedVotes.csv",
+     lambda p: edit(p, '"1008_ITS_SAD_XX"', '"1008_ITS_\x00SAD_XX"'), "problem"),
 ]
 
 

@@ -2,6 +2,7 @@
 
     python -m bench.fuzz_files corpora --cases 1500 --seed 2   # label and transcript files
     python -m bench.fuzz_files records --cases 300 --seed 8    # a run's cell and items files
+    python -m bench.fuzz_files clips --cases 2000 --seed 3     # clips against libsndfile
 
 ``corpora``: copies of the three bundled corpora (clips left out: the loaders do not read them)
 with one to three of their files mutated byte by byte (bytes changed, cut, spliced, doubled;
@@ -13,6 +14,11 @@ uniform baseline, run first under ``--work``) with one to three cell files mutat
 or as JSON (a field deleted or given another type); ``build_report`` must build the report
 (a bad cell left out with its reason) and ``compare`` against the untouched run must answer or
 raise ``CompareError``.
+
+``clips``: a bundled clip (16-bit WAV, or a copy as stereo 44.1 kHz WAV or as FLAC) with its
+header fields set to edge values or its bytes mutated; the first sight of it and ``read_audio``
+must each give samples or raise ``AudioError``, agree with each other where both read it, and
+where the standard library's reader took a plain WAV, libsndfile must read the same samples.
 
 Every other exception is printed with its traceback and counted; the last line gives the count.
 Not part of the tests (minutes of work); the README says what it found.
@@ -137,6 +143,61 @@ def records_case(work: Path, rng: random.Random, run: Path) -> None:
             compare(run, copy, n_resamples=50)
 
 
+WAV_FIELDS = [(4, 4), (16, 4), (20, 2), (22, 2), (24, 4), (28, 4), (32, 2), (34, 2), (40, 4)]
+EDGES = [0, 1, 2, 3, 8, 16, 24, 44, 255, 1000, 16000, 65535, 2**31 - 1, 2**32 - 1]
+
+
+def mutate_wav(data: bytes, rng: random.Random) -> bytes:
+    """One to three of a canonical WAV's header fields (sizes, format, channels, rate, block
+    align, width) set to an edge value, or its bytes mutated."""
+    if rng.random() < 0.4:
+        return mutate_bytes(data, rng)
+    out = bytearray(data)
+    for offset, width in rng.sample(WAV_FIELDS, k=rng.randint(1, 3)):
+        value = rng.choice(EDGES) % (1 << (8 * width))
+        out[offset:offset + width] = value.to_bytes(width, "little")
+    return bytes(out)
+
+
+def clip_case(work: Path, rng: random.Random) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from harness._embedded import embedded_path
+    from harness.data import AudioError
+    from harness.data._pcm_wav import read_pcm16
+    from harness.data.audio import read_audio
+    from harness.data.clips import MEMO, first_sight
+
+    source = rng.choice(sorted(embedded_path("crema_d", "AudioWAV").glob("*.wav")))
+    path, form = work / "clip.wav", rng.choice(["wav", "stereo", "flac"])
+    if form == "wav":
+        path.write_bytes(mutate_wav(source.read_bytes(), rng))
+    else:
+        data, rate = sf.read(str(source), dtype="int16")
+        sf.write(str(path), np.stack([data, data[::-1]], axis=1) if form == "stereo" else data,
+                 44_100 if form == "stereo" else rate, format="WAV" if form == "stereo" else "FLAC",
+                 subtype="PCM_16")
+        path.write_bytes((mutate_wav if form == "stereo" else mutate_bytes)(path.read_bytes(), rng))
+    MEMO.clear()
+    got = {}
+    for name, read in (("first sight", lambda: first_sight(path)[1]),
+                       ("read_audio", lambda: read_audio(path)[0])):
+        with contextlib.suppress(AudioError):
+            got[name] = read()
+    if got.get("first sight") is not None and "read_audio" in got:
+        assert np.array_equal(got["first sight"], got["read_audio"]), "the two readings differ"
+    with contextlib.suppress(AudioError, OSError):
+        ours = read_pcm16(path)
+        if ours is not None:  # wave read it: libsndfile must read the same samples
+            head = path.read_bytes()[:44].hex(" ", 2)
+            try:
+                theirs = sf.read(str(path), dtype="int16", always_2d=True)[0]
+            except sf.LibsndfileError as exc:
+                raise AssertionError(f"wave read what libsndfile refuses ({exc}); header {head}") from None
+            assert np.array_equal(ours[0], theirs), f"wave and libsndfile differ; header {head}"
+
+
 def one_run(work: Path) -> Path:
     """A run of the embedded default's IEMOCAP cells of the tiny model and the uniform baseline."""
     reports = work / "reports"
@@ -169,13 +230,14 @@ def fuzz(case: Callable[[Path, random.Random], None], cases: int, seed: int, slo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("corpora", "records"))
+    parser.add_argument("what", choices=("corpora", "records", "clips"))
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-fuzz")
     args = parser.parse_args(argv)
-    if args.what == "corpora":
-        return 1 if fuzz(corpus_case, args.cases, args.seed, slow=2.0) else 0
+    if args.what in ("corpora", "clips"):
+        case = corpus_case if args.what == "corpora" else clip_case
+        return 1 if fuzz(case, args.cases, args.seed, slow=2.0) else 0
     args.work.mkdir(parents=True, exist_ok=True)
     run = one_run(args.work)
     return 1 if fuzz(lambda work, rng: records_case(work, rng, run), args.cases, args.seed,

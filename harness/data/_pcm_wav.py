@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 _SMALLEST_HEADER = 44  # RIFF, fmt and data chunk headers of a canonical WAV
+_MOST_CHANNELS = 1024  # libsndfile's SF_MAX_CHANNELS
+_MOST_RATE = 2**31 - 1  # libsndfile keeps the rate in a signed 32-bit int
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,9 @@ def _checked(clip: wave.Wave_read, file_size: int) -> PcmHeader | None:
     """The header when ``wave`` reads this file as libsndfile would, else None."""
     channels, width, rate, frames = (clip.getnchannels(), clip.getsampwidth(),
                                      clip.getframerate(), clip.getnframes())
-    if width != 2 or channels < 1 or rate < 1 or frames < 1:
-        return None
+    if width != 2 or not 1 <= channels <= _MOST_CHANNELS or not 1 <= rate <= _MOST_RATE or frames < 1:
+        return None  # what libsndfile refuses (more channels than it allows, a rate it reads as
+        # negative) stays its to refuse: found by bench/fuzz_files.py clips
     if frames * channels * 2 + _SMALLEST_HEADER > file_size:  # the data chunk claims more than
         return None  # the file can hold
     return PcmHeader(channels, rate, frames)

@@ -18,3 +18,8 @@ def test_mutations_are_seeded_and_change_something():
     record = {"meta": {"dataset": {"options": {}}}, "metrics": {"bins": {"edges": [0, 1]}}}
     mutate_json(record, random.Random(3))
     assert record != {"meta": {"dataset": {"options": {}}}, "metrics": {"bins": {"edges": [0, 1]}}}
+
+
+def test_a_few_mutated_clips_read_alike_or_raise_audio_errors(capsys):
+    assert main(["clips", "--cases", "12", "--seed", "1"]) == 0
+    assert "12 cases, seed 1: 0 unexpected exceptions" in capsys.readouterr().out

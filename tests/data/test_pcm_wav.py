@@ -175,3 +175,20 @@ def test_a_clip_swapped_for_a_fifo_after_its_check_is_an_audio_error_not_a_wait(
     thread.start()
     thread.join(timeout=5)
     assert outcome and "not a regular file" in outcome[0]
+
+
+def test_headers_libsndfile_refuses_are_left_to_it(tmp_path):
+    """Found by ``bench/fuzz_files.py clips``: wave read 16,000 channels and a rate of 2^32 - 1
+    Hz where libsndfile refuses both; the clip is now libsndfile's to refuse."""
+    from harness.data import AudioError
+
+    many = tmp_path / "many_channels.wav"
+    many.write_bytes(wav_bytes(samples(2, 1_025), 16_000))
+    fast = bytearray(wav_bytes(samples(400, 1), 16_000))
+    fast[24:28] = (2**32 - 1).to_bytes(4, "little")
+    (tmp_path / "fast.wav").write_bytes(bytes(fast))
+    for path in (many, tmp_path / "fast.wav"):
+        assert read_pcm16(path) is None and pcm16_header(path) is None, path.name
+        assert pcm16_in_bytes(path.read_bytes()) is None, path.name
+        with pytest.raises(AudioError, match="unreadable audio"):
+            read_audio(path)

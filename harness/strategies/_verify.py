@@ -35,10 +35,12 @@ def verify(verifier: ModelAPI | None, requests: Sequence[Request], generations: 
     decoding = Decoding(max_new_tokens=8, seed=config.seed)
     replies = cached_generate(verifier, flat, decoding, cache) if flat else []
     scores: list[list[float | None]] = [[] for _ in requests]
-    usage: list[dict[str, Any]] = [{} for _ in requests]
+    usages: list[list[dict[str, Any]]] = [[] for _ in requests]
+    said: list[list[str]] = [[] for _ in requests]
     for owner, reply in zip(owners, replies):
         text = reply.candidates[0].text if reply.candidates else ""
         scores[owner].append(parse_score(text))
-        said = text[:2000] if reply.candidates else f"(no reply: {reply.error})"
-        usage[owner] = add_usage(usage[owner], reply.usage, {VERIFIER_REPLIES: [said]})
-    return [(s, u) for s, u in zip(scores, usage)]
+        said[owner].append(text[:2000] if reply.candidates else f"(no reply: {reply.error})")
+        usages[owner].append(reply.usage)
+    # each item's usage summed once (summing reply by reply rebuilt it for each candidate)
+    return [(s, add_usage(*u, {VERIFIER_REPLIES: r})) for s, u, r in zip(scores, usages, said)]

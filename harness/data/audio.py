@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.data._files import not_a_regular_file
+from harness.data._pcm_wav import read_pcm16
 from harness.data.problems import AudioError
 
 TARGET_SR = 16_000
@@ -103,8 +104,6 @@ def _decode(path: Path, limits: AudioLimits) -> tuple[np.ndarray, int]:
     16-bit PCM WAV is read with :mod:`wave` (:mod:`harness.data._pcm_wav`), anything else with
     libsndfile."""
     import soundfile as sf
-
-    from harness.data._pcm_wav import read_pcm16
 
     try:
         plain = read_pcm16(path, check=lambda header: check_header(header, limits))

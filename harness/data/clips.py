@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.data._files import not_a_regular_file, open_regular
+from harness.data._pcm_wav import file_bytes, pcm16_header, pcm16_in_bytes
 from harness.data.audio import TARGET_SR, AudioLimits, change_notes, check_header, mono_at
 from harness.data.problems import AudioError
 
@@ -143,9 +145,6 @@ def _read(path: Path, sr: int, limits: AudioLimits | None,
     """The clip's facts, and its samples where ``out`` is given and one read gives them."""
     import soundfile as sf
 
-    from harness.data._files import not_a_regular_file
-    from harness.data._pcm_wav import file_bytes, pcm16_header, pcm16_in_bytes
-
     limits = limits or AudioLimits.from_env()  # a bad setting is its own error, not the clip's
     why = not_a_regular_file(path)
     if why is not None:
@@ -154,7 +153,8 @@ def _read(path: Path, sr: int, limits: AudioLimits | None,
         data = file_bytes(path) if out is not None else None
         plain = pcm16_in_bytes(data) if data is not None else None
         digest = _digest(path) if data is None else _digest_bytes(data)
-        info = plain[0] if plain else (pcm16_header(path) or sf.info(str(path)))
+        # bytes read and not a plain WAV: wave would refuse the file too, so libsndfile reads it
+        info = plain[0] if plain else (data is None and pcm16_header(path)) or sf.info(str(path))
         check_header(info, limits)
     except AudioError as exc:
         raise AudioError(path, exc.reason) from None
@@ -167,8 +167,6 @@ def _read(path: Path, sr: int, limits: AudioLimits | None,
 def _digest(path: str | os.PathLike[str]) -> str:
     """XXH3-128 of the file's bytes, read in 4 MiB blocks (raises OSError)."""
     import xxhash
-
-    from harness.data._files import open_regular
 
     digest = xxhash.xxh3_128()
     with open_regular(path) as f:
@@ -189,8 +187,6 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     its place for a file that cannot be read: ``"missing"``, ``"not a regular file: ..."``,
     ``"unreadable: ..."``; never an exception (it goes into a manifest, after every prediction
     was computed; a FIFO is never opened: it would block)."""
-    from harness.data._files import not_a_regular_file
-
     known = MEMO.get(identity(path))
     if known is not None:
         return known.digest

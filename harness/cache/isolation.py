@@ -64,9 +64,7 @@ class _Splitter:
                 half = len(requests) // 2
                 return self.answers(requests[:half]) + self.answers(requests[half:])
             return [self._alone_failed(exc)]
-        if len(got) != len(requests):
-            raise ModelFailed(f"{self.model} returned {len(got)} answers for {len(requests)} "
-                              "requests: no answer can be matched to its request")
+        check_count(self.model, got, len(requests))
         self.answered = True
         return [self._checked(answer) for answer in got]
 
@@ -82,6 +80,13 @@ class _Splitter:
     def _checked(self, answer):
         why = self.malformed(answer)
         return answer if why is None else self.failed(f"{self.model} answered malformed: {why}")
+
+
+def check_count(model: str, answers: Sequence[Any], asked: int) -> None:
+    """Raise :class:`~harness.models.ModelFailed` unless there is one answer per request."""
+    if len(answers) != asked:
+        raise ModelFailed(f"{model} returned {len(answers)} answers for {asked} requests: no "
+                          "answer can be matched to its request")
 
 
 def generation_problem(answer: Any) -> str | None:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.cache import GenerationCache, generation_keys, put_generations
-from harness.cache.isolation import RUN_LEVEL, generation_problem
+from harness.cache.isolation import RUN_LEVEL, check_count, generation_problem
 from harness.data.problems import DataError
-from harness.models.api import Decoding, DecodingUnsupported, ModelAPI, ModelFailed, Request
+from harness.models.api import Decoding, DecodingUnsupported, ModelAPI, Request
 from harness.strategies import (
     RunContext,
     Strategy,
@@ -144,8 +144,6 @@ def _generate_many(model: ModelAPI, generate_many, requests: Sequence[Request],
                       stacklevel=2)
         return
     for d, generations in zip(decodings, answers):
-        if len(generations) != len(wanted):
-            raise ModelFailed(f"{model.info.name} returned {len(generations)} answers for "
-                              f"{len(wanted)} requests")
+        check_count(model.info.name, generations, len(wanted))
         put_generations(cache, model, [(keys[d][i], g) for i, g in zip(wanted, generations)
                                        if keys[d][i] in missing[d] and generation_problem(g) is None])

@@ -103,6 +103,18 @@ def test_a_shared_prefill_that_raises_leaves_each_strategy_to_ask_for_its_own(tm
             model(), dataset, name, n_resamples=10).metrics
 
 
+def test_a_shared_prefill_answering_one_short_stops_the_run_naming_the_model(tmp_path):
+    from harness.models import ModelFailed
+
+    class Short(TogetherModel):
+        def generate_many(self, requests, decodings):
+            return [generations[:-1] for generations in super().generate_many(requests, decodings)]
+
+    with pytest.raises(ModelFailed, match="scripted returned 25 answers for 26 requests"):
+        run_plan(Short(), load_dataset("crema_d"), ["base", "bon"], config=StrategyConfig(),
+                 cache=GenerationCache(tmp_path / "cache.sqlite"))
+
+
 def test_a_strategy_the_model_cannot_run_is_left_out_with_its_reason():
     no_beams = ScriptedModel(answers, capabilities=Capabilities(beam_search=False))
     report = run_plan(no_beams, load_dataset("crema_d")[:4], ["base", "bon"],

@@ -173,3 +173,20 @@ def test_resampled_means_over_several_batches_are_scipys():
     got = mean_cis(values, n_resamples=900, seed=2)
     for column, ci in zip(values.T, got):
         assert ci == pytest.approx(bootstrap_ci(column, n_resamples=900, seed=2), rel=1e-12)
+
+
+def test_confusion_intervals_over_several_batches_are_scipys():
+    """Accuracy and macro-F1 counted per resample by group (no one-hot product) over batched
+    draws: scipy's paired percentile bootstrap with the same seed (to rounding: a count over n
+    against scipy's mean of booleans)."""
+    from harness.metrics import bootstrap_ci, f1_from_indices
+    from harness.resampling import confusion_cis
+
+    rng = np.random.default_rng(6)
+    truth, guess = rng.integers(0, 5, 4_500), rng.integers(0, 5, 4_500)
+    guess[::3] = truth[::3]  # better than chance, so that the two differ in shape
+    acc, f1 = confusion_cis(truth, guess, 5, n_resamples=700, seed=4)
+    assert acc == pytest.approx(bootstrap_ci(truth, guess, n_resamples=700, seed=4, statistic=lambda
+                                             a, b, axis: (a == b).mean(axis=axis)), rel=1e-12)
+    assert f1 == pytest.approx(bootstrap_ci(truth, guess, n_resamples=700, seed=4, statistic=lambda
+                                            a, b, axis: f1_from_indices(a, b, 5)), rel=1e-12)

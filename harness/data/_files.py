@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
-
-import pandas as pd
+from typing import TYPE_CHECKING, BinaryIO
 
 from harness.data.problems import DataError, ProblemLog
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
@@ -83,6 +84,8 @@ def read_csv(path: Path, required: list[str], problems: ProblemLog, **kwargs) ->
         DataError: the file is missing, cannot be parsed, or lacks a required column (line 1).
     """
     from io import StringIO
+
+    import pandas as pd  # here, not at the top: a run on IEMOCAP alone never needs it
 
     try:  # the text itself, not its lines joined again: a 120,000-row file's copies add up
         frame = pd.read_csv(StringIO(read_text(path, problems)), dtype=str, keep_default_na=False,

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from harness.data._files import inside, read_csv, read_lines
 from harness.data.dataset import Item
@@ -167,5 +166,7 @@ def _to_item(root: Path, row, row_number: int, consensus_path: Path, votes: dict
 
 
 def _float(text: str) -> float:
+    import pandas as pd  # loaded with the labels' CSV already; not at the top (see _files)
+
     value = pd.to_numeric(text, errors="coerce")
     return float(value)

@@ -27,11 +27,10 @@ def audio_flamingo_3(path=None, plain_generate: bool = False, **options):
     ``device``); ``plain_generate=True``: through its processor and ``generate`` instead
     (:class:`~harness.models.hf_generic.HFGenerateBackend`, the reference the fast path is
     checked against; its answers are cached apart)."""
-    from harness.models._hf_common import local_weights
     from harness.models.hf_generic import HFGenerateBackend
+    from harness.models.registry import checkpoint
 
-    where = local_weights("audio-flamingo-3", "AUDIO_FLAMINGO_3_PATH",
-                          "nvidia/audio-flamingo-3-hf", path)
+    where = checkpoint("audio-flamingo-3", path)
     if plain_generate:
         return HFGenerateBackend.from_pretrained(
             "audio-flamingo-3", where, AudioFlamingo3Backend.ARCHITECTURE.model_class, **options)

@@ -14,8 +14,6 @@ from __future__ import annotations
 from harness.models.fast_audio_lm import FastAudioLM
 from harness.models.fast_path import Architecture
 
-HUB_ID = "Qwen/Qwen2.5-Omni-7B"
-
 
 class Qwen2_5OmniThinkerBackend(FastAudioLM):
     """A Qwen2.5-Omni checkpoint's thinker (the talker, which speaks, is not loaded)."""
@@ -29,10 +27,10 @@ def qwen2_5_omni_7b(path=None, plain_generate: bool = False, **options):
     """``qwen2.5-omni-7b``: ``$QWEN2_5_OMNI_7B_PATH`` or the local Hugging Face cache, the thinker
     on the fast path; ``plain_generate=True``: through its processor and ``generate``
     (:class:`~harness.models.hf_generic.HFGenerateBackend`; the processor needs torchvision)."""
-    from harness.models._hf_common import local_weights
     from harness.models.hf_generic import HFGenerateBackend
+    from harness.models.registry import checkpoint
 
-    where = local_weights("qwen2.5-omni-7b", "QWEN2_5_OMNI_7B_PATH", HUB_ID, path)
+    where = checkpoint("qwen2.5-omni-7b", path)
     if plain_generate:
         return HFGenerateBackend.from_pretrained(
             "qwen2.5-omni-7b", where, Qwen2_5OmniThinkerBackend.ARCHITECTURE.model_class,

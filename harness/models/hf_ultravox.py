@@ -29,7 +29,6 @@ from harness.models.api import ModelUnavailable
 from harness.models.fast_audio_lm import MAX_SAMPLES, FastAudioLM
 from harness.models.fast_path import Architecture, FastPathOptions
 
-HUB_IDS = {"0.3": "fixie-ai/ultravox-v0_3", "0.4": "fixie-ai/ultravox-v0_4"}
 PLACEHOLDER = "<|reserved_special_token_0|>"
 
 
@@ -157,13 +156,11 @@ def ultravox(version: str):
     the local HF cache, on the fast path (``options``: FastPathOptions fields, ``dtype``,
     ``device``)."""
     name = f"ultravox-v{version}"
-    env = f"ULTRAVOX_V{version.replace('.', '_')}_PATH"
 
     def factory(path=None, **options) -> UltravoxBackend:
-        from harness.models._hf_common import local_weights
+        from harness.models.registry import checkpoint
 
-        return UltravoxBackend.from_pretrained(name, local_weights(name, env, HUB_IDS[version],
-                                                                   path), **options)
+        return UltravoxBackend.from_pretrained(name, checkpoint(name, path), **options)
 
     return factory
 

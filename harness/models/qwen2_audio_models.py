@@ -6,18 +6,15 @@ import os
 from pathlib import Path
 
 from harness._embedded import embedded_path
-from harness.models._hf_common import local_weights
 from harness.models.api import ModelUnavailable
 from harness.models.hf_qwen2_audio import Qwen2AudioBackend
-
-HUB_ID = "Qwen/Qwen2-Audio-7B-Instruct"
-ENV_VAR = "QWEN2_AUDIO_7B_PATH"
+from harness.models.registry import checkpoint
 
 
 def qwen2_audio_7b(path: str | None = None, **options) -> Qwen2AudioBackend:
     """``qwen2-audio-7b``: ``$QWEN2_AUDIO_7B_PATH`` or the local Hugging Face cache."""
-    where = local_weights("qwen2-audio-7b", ENV_VAR, HUB_ID, path)
-    return Qwen2AudioBackend.from_pretrained("qwen2-audio-7b", where, **options)
+    return Qwen2AudioBackend.from_pretrained("qwen2-audio-7b", checkpoint("qwen2-audio-7b", path),
+                                             **options)
 
 
 def tiny_qwen2_audio(path: str | os.PathLike[str] | None = None, **options) -> Qwen2AudioBackend:

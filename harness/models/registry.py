@@ -4,8 +4,10 @@ model's kind (``local``, ``api`` or ``chance``) and whether it needs a GPU."""
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 Kind = Literal["local", "api", "chance"]
@@ -19,6 +21,10 @@ class ModelEntry:
     target: str | Callable[..., Any]
     kind: Kind = "local"
     gpu: bool = False  # a full-size local model: the grid marks its cells gpu and slow
+    # a local checkpoint's environment variable and Hugging Face hub id: get_model looks for it
+    # before importing the backend (and torch and transformers with it), so that a model whose
+    # weights are not here is refused in milliseconds, not after seconds of imports
+    weights: tuple[str, str] | None = None
 
     def factory(self) -> Callable[..., Any]:
         if callable(self.target):
@@ -28,13 +34,19 @@ class ModelEntry:
 
 
 _ENTRIES: dict[str, ModelEntry] = {
-    "qwen2-audio-7b": ModelEntry("harness.models.qwen2_audio_models:qwen2_audio_7b", gpu=True),
+    "qwen2-audio-7b": ModelEntry("harness.models.qwen2_audio_models:qwen2_audio_7b", gpu=True,
+                                 weights=("QWEN2_AUDIO_7B_PATH", "Qwen/Qwen2-Audio-7B-Instruct")),
     "tiny-qwen2-audio": ModelEntry("harness.models.qwen2_audio_models:tiny_qwen2_audio"),
-    "qwen2.5-omni-7b": ModelEntry("harness.models.hf_qwen2_5_omni:qwen2_5_omni_7b", gpu=True),
-    "audio-flamingo-3": ModelEntry("harness.models.hf_audio_flamingo_3:audio_flamingo_3", gpu=True),
+    "qwen2.5-omni-7b": ModelEntry("harness.models.hf_qwen2_5_omni:qwen2_5_omni_7b", gpu=True,
+                                  weights=("QWEN2_5_OMNI_7B_PATH", "Qwen/Qwen2.5-Omni-7B")),
+    "audio-flamingo-3": ModelEntry("harness.models.hf_audio_flamingo_3:audio_flamingo_3", gpu=True,
+                                   weights=("AUDIO_FLAMINGO_3_PATH", "nvidia/audio-flamingo-3-hf")),
+    # its factory asks for NVIDIA's code first, and imports nothing heavy before it has both
     "audio-flamingo-2": ModelEntry("harness.models.af2_native:audio_flamingo_2", gpu=True),
-    "ultravox-v0.3": ModelEntry("harness.models.hf_ultravox:ultravox_v0_3", gpu=True),
-    "ultravox-v0.4": ModelEntry("harness.models.hf_ultravox:ultravox_v0_4", gpu=True),
+    "ultravox-v0.3": ModelEntry("harness.models.hf_ultravox:ultravox_v0_3", gpu=True,
+                                weights=("ULTRAVOX_V0_3_PATH", "fixie-ai/ultravox-v0_3")),
+    "ultravox-v0.4": ModelEntry("harness.models.hf_ultravox:ultravox_v0_4", gpu=True,
+                                weights=("ULTRAVOX_V0_4_PATH", "fixie-ai/ultravox-v0_4")),
     "gpt-4o": ModelEntry("harness.models.openai_api:gpt_4o", "api"),
     "gemini-2.0-flash": ModelEntry("harness.models.gemini_api:gemini_2_0_flash", "api"),
     "gemini-2.5-pro": ModelEntry("harness.models.gemini_api:gemini_2_5_pro", "api"),
@@ -46,12 +58,14 @@ _ENTRIES: dict[str, ModelEntry] = {
 _PREFIXES = {"openai-compatible:": ModelEntry("harness.models.openai_api:openai_compatible", "api")}
 
 
-def register(name: str, kind: Kind = "local", gpu: bool = False
+def register(name: str, kind: Kind = "local", gpu: bool = False,
+             weights: tuple[str, str] | None = None
              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: make ``factory(**config)`` loadable as ``get_model(name)``."""
+    """Decorator: make ``factory(**config)`` loadable as ``get_model(name)``; ``weights``: the
+    checkpoint's environment variable and hub id (:func:`checkpoint`), looked for first."""
 
     def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
-        _ENTRIES[name] = ModelEntry(factory, kind, gpu)
+        _ENTRIES[name] = ModelEntry(factory, kind, gpu, weights)
         return factory
 
     return wrap
@@ -81,10 +95,27 @@ def model_kind(name: str) -> Kind:
     return model_entry(name).kind
 
 
+def checkpoint(name: str, path: str | os.PathLike[str] | None = None) -> Path:
+    """The checkpoint folder of the registered local model ``name``: ``path``, else the
+    environment variable its entry names, else the local Hugging Face cache of its hub id.
+
+    Raises:
+        ModelUnavailable: none of the three, naming the variable to set.
+    """
+    from harness.models._hf_common import local_weights
+
+    weights = model_entry(name).weights
+    if weights is None:
+        raise ValueError(f"{name}: its registry entry names no checkpoint")
+    return local_weights(name, *weights, path)
+
+
 def get_model(name: str, **config: Any) -> Any:
     """Build the model ``name`` (a :class:`~harness.models.ModelAPI`, or a chance baseline);
     raises ModelUnavailable when it cannot run here."""
     entry = model_entry(name)
+    if entry.weights is not None:
+        checkpoint(name, config.get("path"))  # before the backend's imports
     for prefix, prefixed in _PREFIXES.items():
         if entry is prefixed:
             return entry.factory()(name[len(prefix):], **config)

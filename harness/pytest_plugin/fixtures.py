@@ -51,6 +51,10 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
         sharing = (cores_while_running(request.config.stash[RUN_DIR] / "logs" / ".running", worker)
                    if worker and cell.kind == "local" else contextlib.nullcontext())
         try:
+            # what the cell needs first, outside the core sharing (which imports torch): a cell
+            # whose model is not here skips without importing it, as a worker given only such
+            # cells does under -n 4 on a machine with the embedded default alone
+            grid_worker.inputs(cell)
             with sharing:
                 record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
         except CellSkipped as exc:

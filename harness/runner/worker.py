@@ -87,6 +87,17 @@ class GridWorker:
                 self._datasets[name] = CellSkipped(f"{name}: {exc} ({where})")
         return _or_raise(self._datasets[name])
 
+    def inputs(self, cell: Cell) -> tuple[Any, Any, Any]:
+        """The cell's corpus, model and verifier (None where its strategy needs none), each
+        loaded once per worker; raises CellSkipped saying why one cannot be had here (the corpus
+        first)."""
+        dataset = self.dataset(cell.dataset)
+        model = self.model(cell.model)
+        verifier = None
+        if cell.kind != "chance" and get_strategy(cell.strategy).needs_verifier:
+            verifier = self.model(self.grid.verifier_for(cell.model))
+        return dataset, model, verifier
+
     def run(self, cell: Cell, progress_sink: Callable[[str], None] | None = None
             ) -> tuple[CellRecord, Path]:
         """Run the cell and write its record at once; raises CellSkipped for what is missing.
@@ -96,11 +107,7 @@ class GridWorker:
         from harness.runner.evaluate import evaluate
         from harness.runner.progress import Progress
 
-        dataset = self.dataset(cell.dataset)
-        model = self.model(cell.model)
-        verifier = None
-        if cell.kind != "chance" and get_strategy(cell.strategy).needs_verifier:
-            verifier = self.model(self.grid.verifier_for(cell.model))
+        dataset, model, verifier = self.inputs(cell)
         progress = Progress(cell.id, len(dataset), progress_sink) if progress_sink else None
         cache = None if cell.kind == "chance" else self.cache  # a baseline needs no cache
         try:

@@ -33,3 +33,69 @@ def test_a_users_model_registers_with_its_kind():
         assert get_model("test-echo", seed=3) == ("echo", {"seed": 3})
     finally:
         _ENTRIES.pop("test-echo")
+
+
+def test_a_users_local_model_names_its_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint that is not here is refused before the factory runs; one that is reaches
+    it through :func:`~harness.models.registry.checkpoint`."""
+    from harness.models import ModelUnavailable
+    from harness.models.registry import checkpoint
+
+    built = []
+
+    @register("test-local", gpu=True, weights=("TEST_LOCAL_PATH", "org/test-local"))
+    def local(path=None, **config):
+        built.append(checkpoint("test-local", path))
+        return "model"
+
+    monkeypatch.delenv("TEST_LOCAL_PATH", raising=False)  # and no hub cache holds org/test-local
+    try:
+        with pytest.raises(ModelUnavailable, match="test-local: no local weights; set "
+                                                   "TEST_LOCAL_PATH to a copy of org/test-local"):
+            get_model("test-local")
+        assert built == []
+        monkeypatch.setenv("TEST_LOCAL_PATH", str(tmp_path))
+        assert get_model("test-local") == "model" and built == [tmp_path]
+        assert get_model("test-local", path="/elsewhere") == "model" and built[-1].name == "elsewhere"
+    finally:
+        _ENTRIES.pop("test-local")
+    with pytest.raises(ValueError, match="names no checkpoint"):
+        checkpoint("uniform")
+
+
+def test_a_missing_checkpoint_is_refused_before_torch_or_pandas_is_imported(tmp_path):
+    """Under ``-n 4`` a worker may get only cells whose weights are not here: each must skip
+    in milliseconds, as the corpus it reads (IEMOCAP) needs no pandas, not after importing
+    torch and transformers (seconds of a 2-core machine's time the working workers need).
+    A fresh interpreter, since this one has imported both."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from harness.models.registry import _ENTRIES as entries
+
+    names = [name for name, entry in entries.items() if entry.weights is not None]
+    assert {"qwen2-audio-7b", "qwen2.5-omni-7b", "audio-flamingo-3", "ultravox-v0.4"} <= set(names)
+    script = textwrap.dedent(f"""
+        import sys
+        from harness.runner.grid import Cell, GridConfig
+        from harness.runner.worker import CellSkipped, GridWorker
+
+        worker = GridWorker({str(tmp_path / "run")!r}, {str(tmp_path / "cache")!r},
+                            GridConfig(models={tuple(names)!r}))
+        for name in {names!r}:
+            try:
+                worker.inputs(Cell(name, "iemocap", "w-alm-v"))
+            except CellSkipped as exc:
+                assert "no local weights; set " in str(exc), exc
+            else:
+                raise AssertionError(name + " did not skip")
+        print(sorted(m for m in ("torch", "transformers", "pandas") if m in sys.modules))
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_PATH") or k == "PATH"}
+    env["HF_HUB_CACHE"] = str(tmp_path / "hub")  # an empty cache: nothing to find there
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -54,6 +54,30 @@ def test_one_model_and_corpus_share_one_worker_and_the_groups_spread(pytester, g
     assert set(workers.values()) == {"gw0", "gw1"}  # the groups spread over both workers
 
 
+def test_a_worker_whose_cells_all_skip_imports_no_torch(pytester, monkeypatch):
+    """Under -n 4 with the embedded default alone, some workers get only cells of models whose
+    weights are not here: they skip each cell without importing torch (the core sharing of a
+    local model's cell, which imports it, is entered only once the cell's model is had)."""
+    monkeypatch.delenv("QWEN2_AUDIO_7B_PATH", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(pytester.path / "hub"))  # empty: nothing found there
+    pytester.makepyfile(test_grid="""
+import sys
+from harness.runner import GridConfig
+GRID = GridConfig(models=("qwen2-audio-7b",), datasets=("iemocap",), strategies=("base", "bon"))
+
+def test_cell(cell, run_cell):
+    try:
+        run_cell(cell)
+    finally:
+        with open(f"torch-{cell.id}.txt", "w") as f:
+            f.write(str("torch" in sys.modules))
+""")
+    result = pytester.runpytest_subprocess("-n", "2", *NO_CACHE)
+    result.assert_outcomes(skipped=2)
+    seen = {p.name: p.read_text() for p in pytester.path.glob("torch-*.txt")}
+    assert len(seen) == 2 and set(seen.values()) == {"False"}, seen
+
+
 def test_shards_are_deterministic_complete_and_keep_models_together():
     cells = [f"{m}-{d}-{s}" for m in ("a", "b", "c", "d") for d in ("iemocap", "crema_d")
              for s in ("base", "cot")]

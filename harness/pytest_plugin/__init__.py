@@ -32,7 +32,7 @@ from harness.pytest_plugin.options import (
     setting,
 )
 from harness.pytest_plugin.scheduling import make_scheduler, pin_gpu, select_shard, share_cores
-from harness.pytest_plugin.summary import LogFollower, regression_findings, summary_lines
+from harness.pytest_plugin.summary import LogFollower, own_line, regression_findings, summary_lines
 from harness.runner.grid import Cell
 
 __all__ = ["cell_snapshot", "grid_worker", "run_cell"]
@@ -122,7 +122,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             config.stash[FOLLOWER] = LogFollower(config.stash[RUN_DIR] / "logs",
-                                                 reporter.write_line).start()
+                                                 lambda line: own_line(reporter, line)).start()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -49,6 +49,14 @@ class LogFollower:
                 self.write(f"[{log.stem}] {line}")
 
 
+def own_line(reporter: Any, line: str) -> None:
+    """``line`` on a terminal line of its own: pytest may be midway through a line of test
+    dots (or past ``[100%]``), which ``write_line`` alone would append it to."""
+    if reporter._tw.width_of_current_line:
+        reporter.write("\n")
+    reporter.write_line(line)
+
+
 def regression_findings(stats: dict[str, list[Any]]) -> dict[str, list[tuple[str, str]]]:
     """The harness's user properties of every test report, by property name."""
     found: dict[str, list[tuple[str, str]]] = {}

@@ -32,3 +32,23 @@ def test_the_follower_thread_delivers_without_being_asked(tmp_path):
         time.sleep(0.05)
     follower.stop()
     assert seen == ["[gw0] cell: 1/2 items"]
+
+
+def test_a_progress_line_never_lands_on_a_line_of_test_dots(pytestconfig):
+    """Under -n, pytest writes a line of dots while the workers' progress arrives: each progress
+    line starts a line of its own (it was glued after the dots and after ``[100%]``)."""
+    import io
+
+    from _pytest.terminal import TerminalReporter
+
+    from harness.pytest_plugin.summary import own_line
+
+    out = io.StringIO()
+    reporter = TerminalReporter(pytestconfig, out)
+    reporter.write("ss..")
+    own_line(reporter, "[gw0] cell: 26/26 items")
+    own_line(reporter, "[gw1] cell: 3/26 items")
+    reporter.write("..  [100%]")
+    own_line(reporter, "[gw0] last")
+    assert out.getvalue().splitlines() == ["ss..", "[gw0] cell: 26/26 items", "[gw1] cell: 3/26 items",
+                                           "..  [100%]", "[gw0] last"]

@@ -10,3 +10,20 @@ def test_progress_lines_give_rate_and_eta():
     now[0] = 250.0
     progress(1200)
     assert lines[-1].endswith("ETA 0s")
+
+
+def test_a_line_every_ten_seconds_and_none_for_a_short_cell():
+    """A cell of a few seconds writes nothing (its lines broke pytest's line of dots); a long
+    one writes a line once ten seconds have passed since its last, and its end."""
+    lines, now = [], [0.0]
+    short = Progress("short", 26, lines.append, clock=lambda: now[0])
+    now[0] = 0.4
+    short(26)
+    assert lines == []
+    long = Progress("long", 1000, lines.append, clock=lambda: now[0])
+    for at, done in [(3.0, 100), (9.9, 300), (10.4, 310), (15.0, 500), (20.5, 700), (21.0, 1000)]:
+        now[0] = at
+        long(done)
+    assert [line.split(":")[1].split(",")[0] for line in lines] == [" 310/1000 items",
+                                                                   " 700/1000 items",
+                                                                   " 1000/1000 items"]

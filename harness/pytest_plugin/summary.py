@@ -52,7 +52,7 @@ class LogFollower:
 def own_line(reporter: Any, line: str) -> None:
     """``line`` on a terminal line of its own: pytest may be midway through a line of test
     dots (or past ``[100%]``), which ``write_line`` alone would append it to."""
-    if reporter._tw.width_of_current_line:
+    if getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):  # pytest's own writer
         reporter.write("\n")
     reporter.write_line(line)
 

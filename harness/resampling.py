@@ -31,7 +31,7 @@ def counts_blocks(n: int, n_resamples: int, seed: int, rows: int | None = None,
     memory a cell's summary takes does not grow with its items. ``keep``: keep the whole matrix
     for the next call with the same ``n`` where it is small enough (the report's pairs; a cell's
     summary draws anew and holds one block at a time)."""
-    rows = rows or max(1, min(64, BLOCK_CELLS // max(n, 1)))
+    rows = rows or _block_rows(n)
     if keep and n_resamples * n * 8 <= CACHED_BYTES:
         whole = _kept_counts(n, n_resamples, seed)
         for start in range(0, n_resamples, rows):
@@ -49,6 +49,11 @@ def _kept_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
         start += len(block)
     whole.flags.writeable = False
     return whole
+
+
+def _block_rows(n: int) -> int:
+    """Resamples per block: as many as keep a block near :data:`BLOCK_CELLS`, at most 64."""
+    return max(1, min(64, BLOCK_CELLS // max(n, 1)))
 
 
 def _draw_counts(n: int, n_resamples: int, seed: int, rows: int) -> Iterator[np.ndarray]:
@@ -83,10 +88,9 @@ def resampled_group_counts(groups: np.ndarray, n_groups: int, n_resamples: int, 
     64 cells over 20,000 items that product took ten times as long as the draws)."""
     groups = np.asarray(groups, dtype=np.int64)
     n = len(groups)
-    rows = max(1, min(64, BLOCK_CELLS // max(n, 1)))
     out = np.empty((n_resamples, n_groups))
     start = 0
-    for part in _draw_indexes(n, n_resamples, seed, rows):
+    for part in _draw_indexes(n, n_resamples, seed, _block_rows(n)):
         out[start:start + len(part)] = _row_counts(groups[part], n_groups)
         start += len(part)
     return out

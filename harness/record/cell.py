@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.record.json_line import json_line
 from harness.score_columns import ScoreColumns
 
 SCHEMA_VERSION = 1
@@ -165,7 +165,7 @@ class ItemEvidence:
             yield from lines()
             return
         for item in self.items:
-            yield json.dumps(item, allow_nan=False)
+            yield json_line(item).decode()
 
 
 @dataclass(frozen=True)

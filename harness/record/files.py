@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.record.cell import SCHEMA_VERSION, CellRecord, RecordError, RecordSchemaError
+from harness.record.json_line import json_line
 from harness.score_columns import ScoreColumns
 
 
@@ -115,7 +116,7 @@ def _write_items(record: CellRecord, path: Path) -> None:
     header = {"schema_version": SCHEMA_VERSION, "cell": record.cell, **record.evidence.header}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(header, allow_nan=False) + "\n")
+        f.write(json_line(header).decode() + "\n")
         for line in record.evidence.json_lines():
             f.write(line + "\n")
     tmp.replace(path)

@@ -11,7 +11,6 @@ chunk by chunk as the items come (:mod:`harness.runner.outcomes`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,14 +25,9 @@ CANDIDATE_FIELDS = ("text", "logprob", "n_tokens", "rule", "valid", "reason", "p
 
 
 def _candidate(candidate: dict[str, Any]) -> dict[str, Any]:
-    """A candidate's fields as the evidence keeps them: JSON has no NaN or infinity, so such a
-    number (a missing α) becomes null."""
-    out = {}
-    for key in CANDIDATE_FIELDS:
-        if key in candidate:
-            value = candidate[key]
-            out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
-    return out
+    """A candidate's fields as the evidence keeps them (a non-finite number, a missing α, is
+    written as null: :func:`harness.record.json_line.json_line`)."""
+    return {key: candidate[key] for key in CANDIDATE_FIELDS if key in candidate}
 
 
 def prompt_templates(strategy: Strategy, dataset: Dataset, prompts: str) -> dict[str, str]:
@@ -56,15 +50,16 @@ def evidence_header(strategy: Strategy, dataset: Dataset, prompts: str | None) -
 def item_evidence(items: Sequence[Item], results: Sequence[ItemResult], level: np.ndarray
                   ) -> list[dict[str, Any]]:
     """One dict per item, in order (``level``: each item's ambiguity level, 0-based), all but
-    its per-item scores, which are known once the whole cell is (they are added last)."""
+    its per-item scores, which are known once the whole cell is (they are added last); its
+    distributions are numpy arrays, which :func:`~harness.record.json_line.json_line` writes."""
     out = []
     for i, (item, result) in enumerate(zip(items, results)):
         out.append({
             "id": item.id, "transcript": item.transcript, "audio": str(item.audio_path),
-            "votes": np.asarray(item.votes, dtype=float).tolist(),
-            "human": np.asarray(item.soft, dtype=float).tolist(),
+            "votes": np.asarray(item.votes, dtype=float),
+            "human": np.asarray(item.soft, dtype=float),
             "entropy": float(item.entropy), "level": int(level[i]),
-            "probs": None if result.probs is None else np.asarray(result.probs).tolist(),
+            "probs": None if result.probs is None else np.asarray(result.probs, dtype=float),
             "rule": result.rule, "reason": result.reason, "error": result.error,
             "notes": list(result.notes),
             "candidates": [_candidate(c) for c in result.candidates],

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.record import ItemEvidence, ItemRecord
+from harness.record.json_line import json_line
 from harness.strategies import ItemResult
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class CellItems:
         self.dataset, self.level = dataset, level
         self.outcomes: list[Outcome] = []
         # unlinked at once: it goes when closed or collected, and is never left on disk
-        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="harness-items-")  # noqa: SIM115
+        self._spool = tempfile.TemporaryFile("w+b", prefix="harness-items-")  # noqa: SIM115
 
     def __enter__(self) -> CellItems:
         return self
@@ -119,8 +120,8 @@ class CellItems:
 
         start = len(self.outcomes)
         items = [self.dataset[start + n] for n in range(len(results))]
-        for line in item_evidence(items, results, self.level[start:]):
-            self._spool.write(json.dumps(line, allow_nan=False) + "\n")
+        self._spool.writelines(json_line(line) + b"\n"
+                               for line in item_evidence(items, results, self.level[start:]))
         self.outcomes += [outcome(r) for r in results]
 
     def evidence(self, header: dict[str, Any], per_item: dict[int, dict[str, float]]
@@ -131,8 +132,8 @@ class CellItems:
 
 
 class SpooledItems:
-    """Evidence items held as JSON lines in a spool file, each completed with its scores when
-    read; iterable any number of times."""
+    """Evidence items held as JSON lines (UTF-8) in a spool file, each completed with its scores
+    when read; iterable any number of times."""
 
     def __init__(self, spool: Any, per_item: dict[int, dict[str, float]]) -> None:
         self._spool, self._per_item = spool, per_item
@@ -141,8 +142,8 @@ class SpooledItems:
         self._spool.flush()
         self._spool.seek(0)
         for n, line in enumerate(self._spool):
-            scores = json.dumps(self._per_item.get(n), allow_nan=False)
-            yield f'{line.rstrip()[:-1]}, "scores": {scores}}}'
+            scores = json_line(self._per_item.get(n))
+            yield (line.rstrip()[:-1] + b',"scores":' + scores + b"}").decode()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (json.loads(line) for line in self.json_lines())

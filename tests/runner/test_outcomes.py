@@ -4,11 +4,13 @@ per-item scores are the record's, and the spool never outlives what it was for."
 import json
 
 import numpy as np
+import pytest
 
 from harness.record import items_path, read_items, read_record, write_record
 from harness.runner.evaluate import evaluate
 from harness.runner.outcomes import outcome
 from harness.strategies import ItemResult
+from tests.fakes import ScriptedModel
 from tests.strategies.test_stream import model
 
 
@@ -49,3 +51,22 @@ def test_an_outcome_keeps_what_the_record_reads_of_the_candidates():
     assert good.row.answer is None and good.row.weight_max == 0.7 and good.alpha_preds.shape == (3, 2)
     assert good.row.probs == (0.7, 0.3) and good.row.scores is None
     assert outcome(good) is good
+
+
+def test_answers_json_cannot_write_as_they_are_still_make_strict_evidence_lines(tmp_path):
+    """A lone surrogate (what a server's "\\ud800" decodes to), non-ASCII text and a beam
+    without a log-probability (α -inf) in one cell: every line is strict JSON, read back."""
+    def script(request, decoding):
+        odd = "\ud800 Ärger 😠" if request.item_id.endswith("_XX") else "plain"
+        return [(f'{{"Anger": 2, "Neutral": 1}} {odd}', -1.0 if k else float("-inf"))
+                for k in range(decoding.num_candidates)]
+
+    record = evaluate(ScriptedModel(script), "crema_d", "w-bon", n_resamples=10)
+    path = items_path(write_record(record, tmp_path))
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == len(record.items) + 1
+    for line in lines:
+        json.loads(line.decode("utf-8"), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    _, items = read_items(path)
+    texts = {c["text"].split("} ")[1] for item in items for c in item["candidates"]}
+    assert texts == {"plain", "\ud800 Ärger 😠"}

@@ -269,7 +269,7 @@ def _check(data: Mapping[str, Any]) -> None:
     for key in SCORES:
         score = metrics.get(key)
         if score is not None and not (isinstance(score, Mapping) and _is_number(score.get("mean"))
-                                      and isinstance(score.get("ci95"), list)):
+                                      and _is_interval(score.get("ci95"))):
             raise RecordError(f"not a cell record: metric {key!r} is not a mean with its ci95")
     _check_extras(metrics)
     _check_meta(data.get("meta", {}))
@@ -301,6 +301,11 @@ def _levels_ok(bins: Any) -> bool:
     medians = [bins.get(m, [None] * len(counts)) for m in ("js", "bc", "r2")]
     return all(isinstance(column, list) and len(column) == len(counts)
                and all(map(_is_number_or_none, column)) for column in medians)
+
+
+def _is_interval(value: Any) -> bool:
+    """Two bounds, each a number or None (an interval the bootstrap could not draw)."""
+    return isinstance(value, list) and len(value) == 2 and all(map(_is_number_or_none, value))
 
 
 def _is_number_or_none(value: Any) -> bool:

@@ -47,6 +47,10 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
                                 "'metrics.alpha_sensitivity' is not numbers per")
     cases["score-text.json"] = (good_record_json(first_item={"scores": {"js": "x"}}),
                                 "'scores' is not numbers by metric")
+    cases["ci-text.json"] = (good_record_json(bc={"mean": 0.5, "ci95": ["0.4", 0.6]}),
+                             "metric 'bc' is not a mean with its ci95")
+    cases["ci-one.json"] = (good_record_json(r2={"mean": 0.1, "ci95": [0.0]}),
+                            "metric 'r2' is not a mean with its ci95")
     for name, (content, _) in cases.items():
         (run / "cells" / name).write_text(content)
     built = build_report(run)

@@ -198,3 +198,26 @@ def test_a_stored_candidate_keeps_every_field_and_keys_made_together_are_the_sam
         generation_key(model.info, r, Decoding()) for r in requests]
     assert labels_keys(model.info, requests, ["a"]) == [labels_key(model.info, r, ["a"])
                                                         for r in requests]
+
+
+def test_rows_beyond_strict_json_read_back_as_they_were_written(tmp_path):
+    """A beam without a log-likelihood (-inf, NaN) and a lone surrogate in a text (what a
+    server's "\\ud800" decodes to) are stored as the standard library writes them; orjson, which
+    reads the other rows, refuses these, and they are read back unchanged all the same."""
+    import math
+
+    def odd(request, decoding):
+        return [("\ud800 {\"Anger\": 1} Ä", -math.inf), ("plain", math.nan), ("x", -1.5)]
+
+    path = tmp_path / "cache.sqlite"
+    model = ScriptedModel(odd)
+    reqs = [Request(np.full(160, i, np.float32), f"prompt {i}", f"item{i}") for i in range(2)]
+    first = cached_generate(model, reqs, Decoding(mode="beam", num_candidates=3),
+                            GenerationCache(path))
+    cache = GenerationCache(path)
+    again = cached_generate(model, reqs, Decoding(mode="beam", num_candidates=3), cache)
+    assert model.requests == 2 and cache.hits == 2 and cache.damaged == 0
+    for before, after in zip(first, again):
+        assert [c.text for c in after.candidates] == [c.text for c in before.candidates]
+        [inf, nan, finite] = [c.logprob for c in after.candidates]
+        assert inf == -math.inf and math.isnan(nan) and finite == -1.5

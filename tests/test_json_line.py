@@ -1,5 +1,6 @@
 """Evidence lines: strict JSON whatever the values (non-finite numbers as null, numpy as lists),
-the standard library taking over where orjson refuses a value, and the same data either way."""
+the standard library taking over where orjson refuses a value, and the same data either way;
+read back strictly."""
 
 import json
 import math
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.record.json_line import json_line
+from harness.record.json_line import json_line, read_json_line
 
 
 def strict(line: bytes):
@@ -53,3 +54,26 @@ values = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 63, 2 ** 63 
 @given(values)
 def test_finite_values_read_back_as_the_standard_library_writes_them(value):
     assert strict(json_line(value)) == json.loads(json.dumps(value))
+
+
+any_text = (st.text(alphabet=st.characters(exclude_categories=()))  # lone surrogates allowed
+            | st.sampled_from(["\ud800", "a \udfff b", "Ärger \U0001f620"]))
+
+
+@given(st.recursive(st.none() | finite | any_text,
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(), inner, max_size=3), max_leaves=12))
+def test_a_line_reads_back_as_written_lone_surrogates_included(value):
+    assert read_json_line(json_line(value)) == value
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    (b'{"a": NaN}', "NaN is not JSON"),
+    (b'{"a": -Infinity}', "-Infinity is not JSON"),
+    (b'{"a": 1e999}', "1e999 is beyond a double's range"),
+    (b'{"a": "\xff"}', "utf-8"),
+    (b'{"a": 1', "Expecting"),
+])
+def test_what_is_not_strict_json_is_a_value_error_that_says_why(line, says):
+    with pytest.raises(ValueError, match=says):
+        read_json_line(line)

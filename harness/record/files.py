@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.record.cell import SCHEMA_VERSION, CellRecord, RecordError, RecordSchemaError
-from harness.record.json_line import json_line
+from harness.record.json_line import json_line, read_json_line
 from harness.score_columns import ScoreColumns
 
 
@@ -143,7 +143,7 @@ def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[d
             next(f)
             for n, raw in enumerate(f, start=2):
                 try:
-                    item = json.loads(raw.decode("utf-8"), parse_constant=_not_json)
+                    item = read_json_line(raw)
                     if not isinstance(item, dict):
                         raise ValueError(f"a JSON {type(item).__name__}, not an object")
                 except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
@@ -151,10 +151,6 @@ def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[d
                 yield item
 
     return header, items()
-
-
-def _not_json(name: str) -> float:
-    raise ValueError(f"{name} is not JSON (the harness writes strict JSON)")
 
 
 def read_record(path: str | os.PathLike[str]) -> CellRecord:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.record import CellRecord, RecordError, file_stem, items_path, read_items
+from harness.record.json_line import json_line
 
 
 def _vendor(name: str) -> str:
@@ -43,10 +44,10 @@ def _items_blob(run_dir: Path, cell: CellRecord) -> tuple[str, dict[str, Any]]:
         return "", {}
     try:
         header, items = read_items(path)
-        lines = [json.dumps(_relative_audio(item, run_dir), allow_nan=False) for item in items]
+        lines = [json_line(_relative_audio(item, run_dir)) for item in items]
     except (RecordError, ValueError):  # a damaged file (a number out of JSON's range: 1e999)
         return "", {}
-    packed = gzip.compress("\n".join(lines).encode(), compresslevel=6, mtime=0)
+    packed = gzip.compress(b"\n".join(lines), compresslevel=6, mtime=0)
     return base64.b64encode(packed).decode(), header
 
 

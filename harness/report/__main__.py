@@ -30,9 +30,24 @@ def _build(argv: list[str]) -> int:
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
     if not (args.run_dir / "cells").is_dir():
-        print(f"error: {args.run_dir} has no cells/ folder", file=sys.stderr)
+        print(f"error: {args.run_dir} has no cells/ folder{_runs_inside(args.run_dir)}",
+              file=sys.stderr)
         return 2
     return _built(build_report(args.run_dir), args.run_dir)
+
+
+def _runs_inside(folder: Path) -> str:
+    """What to say of a folder that holds runs (a report folder given for a run): its runs,
+    the newest named; else nothing."""
+    try:
+        runs = sorted(p.name for p in folder.iterdir() if (p / "cells").is_dir())
+    except OSError:
+        return ""
+    if not runs:
+        return ""
+    shown = ", ".join(runs[-5:]) if len(runs) <= 5 else f"{len(runs)} runs, the newest {runs[-1]}"
+    return (f"; it holds runs ({shown}): give one, e.g. python -m harness.report "
+            f"{folder / runs[-1]}")
 
 
 def _compare(argv: list[str]) -> int:
@@ -75,8 +90,8 @@ def _view(argv: list[str]) -> int:
     page = args.run_dir / "report.html"
     if not page.is_file():
         if not (args.run_dir / "cells").is_dir():
-            print(f"error: {args.run_dir} has no report.html and no cells/ to build it from",
-                  file=sys.stderr)
+            print(f"error: {args.run_dir} has no report.html and no cells/ to build it from"
+                  f"{_runs_inside(args.run_dir)}", file=sys.stderr)
             return 2
         build_report(args.run_dir)
     print(page.resolve())

@@ -77,3 +77,16 @@ def test_view_prints_the_page_and_builds_it_when_missing(tmp_path):
     assert result.returncode == 0 and result.stdout.strip() == str(page)
     assert (tmp_path / "run" / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert report("view", tmp_path / "nothing", "--no-open").returncode == 2
+
+
+def test_a_report_folder_given_for_a_run_is_answered_with_its_runs(tmp_path):
+    for run in ("20261130-101010-1", "20261130-121212-2"):
+        write_record(record("m-d-s", lambda v: v / v.sum()), tmp_path / "reports" / run)
+    (tmp_path / "reports" / "notes").mkdir()
+    for args in ([tmp_path / "reports"], ["view", tmp_path / "reports", "--no-open"]):
+        result = report(*args)
+        assert result.returncode == 2
+        assert "holds runs (20261130-101010-1, 20261130-121212-2)" in result.stderr
+        assert f"python -m harness.report {tmp_path / 'reports' / '20261130-121212-2'}" in result.stderr
+    empty = report(tmp_path / "reports" / "notes")
+    assert empty.returncode == 2 and "holds runs" not in empty.stderr

@@ -173,14 +173,35 @@ def stage_rates(dataset, work: Path) -> None:
     generations: list = []
     stages["cache lookups (w-bon)"] = timed(
         lambda: generations.extend(cached_generate(model, requests, decoding, cache)))
+    results: list = []
     stages["parse + combine (w-bon, 5 beams)"] = timed(
-        lambda: [strategy.result(r.item_id, g, dataset.labels, config, None)
-                 for r, g in zip(requests, generations)])
+        lambda: results.extend(strategy.result(r.item_id, g, dataset.labels, config, None)
+                               for r, g in zip(requests, generations)))
+    stages.update(evidence_stages(items, results))
     cache.close()
     shutil.rmtree(folder)
     print(f"\nstages alone, {n} items, items/s:")
     for what, seconds in stages.items():
         print(f"  {what:48} {n / seconds:10,.0f}")
+
+
+def evidence_stages(items, results) -> dict[str, float]:
+    """Seconds to build and write each item's evidence line (orjson, as a cell does), and to
+    write the same lines with the standard library's encoder, for comparison."""
+    import numpy as np
+
+    from harness.record.json_line import _plain, json_line
+    from harness.runner.evidence import item_evidence
+
+    lines: list = []
+    level = np.zeros(len(items), dtype=int)
+    out = {"evidence lines built (w-bon)": timed(
+        lambda: lines.extend(item_evidence(items, results, level)))}
+    out["evidence lines written (orjson)"] = timed(lambda: [json_line(line) for line in lines])
+    plain = [_plain(line) for line in lines]
+    out["the same, json.dumps (for comparison)"] = timed(
+        lambda: [json.dumps(line, allow_nan=False) for line in plain])
+    return out
 
 
 def peak_memory(work: Path, sizes: list[int]) -> None:

@@ -1,6 +1,7 @@
 """One line of strict JSON per item, written and read by orjson: an evidence line of a five-beam
-item took 32 µs with the standard library's encoder and 3 µs with orjson (this project's 2-core
-machine), and a cell writes one per item (the report reads each and writes it again).
+item takes 6.5 µs with orjson and took 29.6 µs with the standard library's encoder (``python -m
+bench.overhead``'s stages, this project's 2-core machine), and a cell writes one per item (the
+report reads each and writes it again).
 
 The rules are those the evidence has always had: JSON has no NaN or infinity, so such a number (a
 beam's missing α) is written as null; numpy arrays and scalars are written as lists and numbers.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -166,11 +167,35 @@ def known_facts(items: Sequence[Item], cache: GenerationCache | None,
     for i, found in zip(fresh, _each(reader, _first_sight, [(items[i].audio_path, idents[i])
                                                             for i in fresh])):
         out[i], samples[i] = found if isinstance(found, tuple) else (found, None)
-    rows = [(_clip_key(idents[i] or ""), out[i].to_json()) for i in fresh  # type: ignore[union-attr]
-            if idents[i] is not None and isinstance(out[i], ClipFacts)]
-    if cache is not None and rows:
-        cache.put_many(CLIP_KIND, "-", rows)
+    if cache is not None:
+        asked = set(unknown)
+        remembered = [i for i in range(len(items)) if i not in asked]
+        _record_clips(cache, {idents[i]: out[i] for i in remembered},
+                      {idents[i]: out[i] for i in fresh}, [idents[i] for i in unknown])
     return out, samples  # type: ignore[return-value]
+
+
+# per cache: the clips whose rows it is known to hold, so that a cache opened in a process that
+# already knows the clips (remembered from another cache) is given their rows, looked up once,
+# and a new process on it hashes none of them again
+_RECORDED: weakref.WeakKeyDictionary[GenerationCache, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _record_clips(cache: GenerationCache, remembered: dict, fresh: dict, looked_up: list) -> None:
+    """Store the clip rows ``cache`` lacks: those of the clips read now (``fresh``: identity ->
+    facts; the cache was just asked for them, ``looked_up``, and had none) and of the clips this
+    process remembers (``remembered``) that the cache has not been asked about yet."""
+    recorded = _RECORDED.setdefault(cache, set())
+    unasked = {ident: found for ident, found in remembered.items()
+               if ident is not None and ident not in recorded}
+    lacking = cache.missing([_clip_key(ident) for ident in unasked]) if unasked else set()
+    new = {**{ident: found for ident, found in unasked.items() if _clip_key(ident) in lacking},
+           **{ident: found for ident, found in fresh.items() if ident is not None}}
+    rows = [(_clip_key(ident), found.to_json()) for ident, found in new.items()
+            if isinstance(found, ClipFacts)]
+    if not rows or cache.put_many(CLIP_KIND, "-", rows):
+        recorded.update(unasked)
+        recorded.update(ident for ident in looked_up if ident is not None)
 
 
 def _first_sight(path_and_identity: tuple) -> tuple[ClipFacts, np.ndarray | None]:

@@ -7,7 +7,7 @@ import pytest
 import harness.strategies._stream as stream
 from harness.cache import GenerationCache
 from harness.data import load_dataset
-from harness.data.clips import MEMO
+from harness.data.clips import MEMO, identity
 from harness.models.api import Capabilities
 from harness.strategies import StrategyConfig, run_strategy, strategy_names
 from tests.fakes import ScriptedModel
@@ -165,3 +165,37 @@ def test_a_new_clip_whose_generation_is_cached_is_read_once_and_its_samples_drop
     assert again.requests == 0 and [r.item_id for r in rerun] == [r.item_id for r in first]
     assert reads.counts() == {"decoded": len(moved), "hashed": len(moved)}  # one read of each
     assert not any(r.loaded for chunk in prepared for r in chunk.requests)  # samples dropped
+
+
+def test_a_cache_opened_where_the_clips_are_known_gets_their_rows_for_the_next_process(
+        tmp_path, monkeypatch):
+    """Clips hashed for one cache, then a cell on a second cache in the same process (their
+    facts remembered): the second cache gets their rows too, so a new process on it hashes none."""
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    MEMO.clear()
+    run_strategy("base", model(), dataset, cache=GenerationCache(tmp_path / "first.sqlite"))
+    second = GenerationCache(tmp_path / "second.sqlite")
+    reads = watch_clip_reads(monkeypatch)
+    run_strategy("base", model(), dataset, cache=second)
+    assert reads.hashed == []  # remembered in this process
+    asked = watch_lookups(monkeypatch, second)
+    run_strategy("bon", model(), dataset, cache=second)
+    clip_keys = {stream._clip_key(identity(item.audio_path)) for item in dataset}
+    assert asked and not asked & clip_keys  # the rows are known to be there: not asked again
+    second.close()
+    MEMO.clear()  # a new process
+    again, decoded = model(), len(reads.decoded)
+    run_strategy("base", again, dataset, cache=GenerationCache(tmp_path / "second.sqlite"))
+    assert again.requests == 0 and reads.hashed == [] and len(reads.decoded) == decoded
+
+
+def watch_lookups(monkeypatch, cache):
+    asked = set()
+    real = cache.missing
+
+    def missing(keys):
+        asked.update(keys)
+        return real(keys)
+
+    monkeypatch.setattr(cache, "missing", missing)
+    return asked

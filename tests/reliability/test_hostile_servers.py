@@ -86,8 +86,9 @@ def test_a_key_echoed_in_an_answer_is_stored_nowhere(tmp_path):
     write_record(record, run)
     build_report(run)
     cache.close()
-    rows = [value for (value,) in sqlite3.connect(cache.path).execute("SELECT value FROM entries")]
-    assert len(rows) == 4 and any("***" in row for row in rows)
+    db = sqlite3.connect(cache.path)
+    rows = [value for (value,) in db.execute("SELECT value FROM entries WHERE kind = 'generation'")]
+    assert len(rows) == 4 and any("***" in row for row in rows)  # the clips' rows aside
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     for path in files:
         data = path.read_bytes()

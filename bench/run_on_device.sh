@@ -13,8 +13,18 @@
 #
 # Build Qwen's tokenizer here first (python -m bench.qwen_tokenizer) and name
 # bench/.qwen2-audio-processor in the device call's carry: the prompts are then as long as the
-# real model's (the first line of throughput.log says which tokenizer ran).
+# real model's (the first line of throughput.log says which tokenizer ran). Fetch the wheels of
+# what the device's image lacks (bash bench/device_wheels.sh) and carry .whl as well.
 set -o pipefail
+# the wheels of bench/device_wheels.sh, where the call carried them: what the image lacks
+if [ -d .whl ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+# every package the runs need, imported before any of them starts: a missing one costs seconds
+python3 -c "import orjson, soundfile, xxhash, pandas, scipy, torch, transformers, harness.runner" \
+    || { echo "a package is missing: run bash bench/device_wheels.sh here and carry .whl"; exit 1; }
 out=${OUT:-bench/results/latest}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True

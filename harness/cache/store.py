@@ -228,9 +228,9 @@ def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str,
 def _row_value(text: str) -> Any:
     """A row's JSON value, read by orjson (``python -m bench.overhead``'s "cache lookups" of
     five-beam rows: 97,859 items/s, against 62,513 and 70,803 with the standard library's
-    reading); a row orjson refuses is read by the standard library, which
-    reads what rows may hold beyond strict JSON (``-Infinity``: a beam without a log-likelihood)
-    and raises on a damaged one."""
+    reading). A row orjson refuses goes to the standard library, which reads what rows may hold
+    beyond strict JSON (``-Infinity``: a beam without a log-likelihood) and raises on a damaged
+    one."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -45,7 +45,7 @@ def _runs_inside(folder: Path) -> str:
         return ""
     if not runs:
         return ""
-    shown = ", ".join(runs[-5:]) if len(runs) <= 5 else f"{len(runs)} runs, the newest {runs[-1]}"
+    shown = ", ".join(runs) if len(runs) <= 5 else f"{len(runs)} runs, the newest {runs[-1]}"
     return (f"; it holds runs ({shown}): give one, e.g. python -m harness.report "
             f"{folder / runs[-1]}")
 

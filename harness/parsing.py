@@ -21,7 +21,6 @@ label is invalid.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import unicodedata
@@ -29,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 from harness._label_index import ALIASES, WORD, LabelIndex, label_index
 
@@ -225,7 +225,7 @@ def _clean(text: str) -> str:
 
 def _plain_json(text: str, idx: LabelIndex) -> Parsed | None:
     """The answer when the text is one plain JSON object of label keys and numbers, the form a
-    model is asked for, read by ``json.loads`` (a tenth of the general rules' time); None for
+    model is asked for, read by orjson (a twentieth of the general rules' time); None for
     anything else, which the general rules read. Only text on which both readings agree takes
     this way: ASCII, no escapes, one object, every key a run of letters, spaces, ``_``, ``/``
     and ``-`` that starts and ends with a letter, every value a number."""
@@ -233,11 +233,11 @@ def _plain_json(text: str, idx: LabelIndex) -> Parsed | None:
     if (not body.startswith("{") or not body.endswith("}") or "\\" in body
             or body.count("{") != 1 or body.count("}") != 1 or not body.isascii()):
         return None
-    try:
-        found, end = _PLAIN_DECODER.raw_decode(body)
-    except ValueError:
+    try:  # strict JSON: NaN, Infinity and 1e999 are refused (the general rules read them)
+        found = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return None
-    positions = idx.plain_positions(tuple(found)) if found and end == len(body) else None
+    positions = idx.plain_positions(tuple(found)) if found else None
     if positions is None:
         return None  # a key naming no label: the general rules read it
     values = [0.0] * idx.k
@@ -246,13 +246,6 @@ def _plain_json(text: str, idx: LabelIndex) -> Parsed | None:
             return None  # a huge number: the general rules read it
         values[i] += float(value)
     return _finish(values, "json_dict")
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(name)  # NaN and Infinity: the general rules read them
-
-
-_PLAIN_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # json.loads would build one a call
 
 
 def _parse(text: str, idx: LabelIndex) -> Parsed:

@@ -1,8 +1,11 @@
+import json
 import multiprocessing
 import sqlite3
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.cache import CacheError, GenerationCache, cached_generate, generation_key
 from harness.data import load_dataset
@@ -221,3 +224,21 @@ def test_rows_beyond_strict_json_read_back_as_they_were_written(tmp_path):
         assert [c.text for c in after.candidates] == [c.text for c in before.candidates]
         [inf, nan, finite] = [c.logprob for c in after.candidates]
         assert inf == -math.inf and math.isnan(nan) and finite == -1.5
+
+
+row_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats()  # NaN, ±inf, integers over 64 bits
+    | st.text(alphabet=st.characters(exclude_categories=())),  # lone surrogates too
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text() | st.integers(), inner, max_size=4), max_leaves=20)
+
+
+@given(row_values)
+def test_a_row_reads_back_as_the_standard_library_wrote_it(value):
+    """Rows are written by orjson where it writes what the standard library would (no null, so
+    no non-finite number; nothing it refuses), else by the standard library: whichever wrote
+    it, the row reads back as ``json`` wrote and read it."""
+    from harness.cache.store import _row_text, _row_value
+
+    as_json = json.dumps(value, allow_nan=True)
+    assert json.dumps(_row_value(_row_text(value)), allow_nan=True) == as_json

@@ -170,7 +170,7 @@ class GenerationCache:
         locked too long), when they could not be stored: the caller keeps its results.
         """
         now = time.time()
-        rows = [(k, kind, model, json.dumps(v, allow_nan=True), now) for k, v in items]
+        rows = [(k, kind, model, _row_text(v), now) for k, v in items]
         if not rows:
             return True
         try:
@@ -225,13 +225,32 @@ def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str,
     return added
 
 
+def _row_text(value: Any) -> str:
+    """A value as its row's JSON text: orjson's (a five-beam generation in 1.6 µs, against
+    5.3 µs with the standard library's), unless the value holds what orjson writes otherwise
+    (a non-finite number as ``null``: a beam's ``-Infinity`` log-likelihood must read back as it
+    was; text that holds no ``null`` held no non-finite number) or refuses (a lone surrogate,
+    an integer over 64 bits, a key that is not a string). The standard library writes those,
+    behind a space (:data:`_STDLIB_ROW`), so that they are read back by it too."""
+    try:
+        text = orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is one
+        return _STDLIB_ROW + json.dumps(value, allow_nan=True)
+    return _STDLIB_ROW + json.dumps(value, allow_nan=True) if b"null" in text else text.decode()
+
+
+_STDLIB_ROW = " "  # leads a row the standard library wrote (JSON allows the space)
+
+
 def _row_value(text: str) -> Any:
     """A row's JSON value, read by orjson (``python -m bench.overhead``'s "cache lookups" of
     five-beam rows: 97,859 items/s, against 62,513 and 70,803 with the standard library's
-    reading). A row orjson refuses goes to the standard library, which reads what rows may hold
-    beyond strict JSON (``-Infinity``: a beam without a log-likelihood) and raises on a damaged
-    one."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    reading). A row the standard library wrote (:func:`_row_text`) is read by it: orjson would
+    read an integer over 64 bits as a float, and refuses ``-Infinity``. A row orjson refuses
+    (one written before such rows were marked) is read by it too; a damaged one raises."""
+    if not text.startswith(_STDLIB_ROW):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)

@@ -72,3 +72,28 @@ def test_scores_pair_by_id_when_either_cell_has_no_items():
     assert mine.shape == theirs.shape == (0, 2)
     mine, theirs = columns(["b", "c"], 0.25).matched(some, ["js"])
     assert theirs[0, 0] == 0.5 and math.isnan(theirs[1, 0])
+
+
+def test_items_of_every_kind_read_back_as_written(tmp_path):
+    """Item lines are written by orjson unless a number is not finite (NaN, which orjson would
+    write as null) or orjson refuses the item (a lone surrogate): each reads back as it was."""
+    import json
+    import math
+
+    from harness.record import read_record, write_record
+
+    items = (ItemRecord("plain", (0.25, 0.75), "json_dict", scores={"js": 0.125, "r2": -3.5},
+                        weight_max=0.5, weight_entropy=1.0),
+             ItemRecord("nan-score", (0.5, 0.5), scores={"js": 0.0, "r2": math.nan}),
+             ItemRecord("none-score", (0.5, 0.5), scores={"js": 0.0, "r2": None}),
+             ItemRecord("inf-weight", (1.0, 0.0), weight_max=math.inf, weight_entropy=0.0),
+             ItemRecord("surrogate", None, reason="no distribution in \ud800", answer="\udfff"),
+             ItemRecord("Ärger \U0001f620", None, error="timeout", notes=("resampled",)))
+    record = CellRecord("m-d-s", "m", "d", "s", ("x", "y"), CellMetrics(6, 4, 4 / 6), 0.0, 0.0,
+                        items, {})
+    back = read_record(write_record(record, tmp_path))
+
+    def as_text(item):
+        return json.dumps(item.to_json(), allow_nan=True)
+
+    assert [as_text(i) for i in back.items] == [as_text(i) for i in items]

@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.record.cell import SCHEMA_VERSION, CellRecord, RecordError, RecordSchemaError
+import orjson
+
+from harness.record.cell import (
+    SCHEMA_VERSION,
+    CellRecord,
+    ItemRecord,
+    RecordError,
+    RecordSchemaError,
+)
 from harness.record.json_line import json_line, read_json_line
 from harness.score_columns import ScoreColumns
 
@@ -50,13 +59,29 @@ def record_parts(record: CellRecord) -> Iterator[str]:
     """The record's file, in pieces to write one after the other (a 100,000-item record is never
     one string): the summary indented, then the items' scores as columns on one line
     (:mod:`harness.score_columns`, which the report reads without the items), then the items,
-    one compact line each (written by json's C encoder: indenting them took 80 ms per 1,000)."""
+    one compact line each (:func:`_item_text`: indenting them took 80 ms per 1,000)."""
     head = json.dumps(record.to_json(items=False), indent=1)
     yield f'{head[:-2]},\n "item_scores": {json.dumps(record.score_columns().to_json())},'
     yield ITEMS_MARK
     for n, item in enumerate(record.items):
-        yield f'{"," if n else ""}\n  {json.dumps(item.to_json())}'
+        yield f'{"," if n else ""}\n  {_item_text(item)}'
     yield "\n ]\n}" if record.items else "]\n}"
+
+
+def _item_text(item: ItemRecord) -> str:
+    """An item's line: orjson's (1.4 µs a w-bon item, against 8.4 µs with the standard
+    library's), unless one of its numbers is not finite (orjson would write null where the
+    standard library writes NaN, and the record is read back by the standard library) or orjson
+    refuses the item (a lone surrogate in a reason): the standard library writes those."""
+    data = item.to_json()
+    numbers = [*(item.probs or ()), *(item.scores or {}).values(), item.weight_max or 0.0,
+               item.weight_entropy or 0.0]
+    try:
+        if all(map(math.isfinite, numbers)):
+            return orjson.dumps(data).decode()
+    except TypeError:  # a score that is None; what orjson refuses (orjson.JSONEncodeError)
+        pass
+    return json.dumps(data)
 
 
 def read_summary(path: str | os.PathLike[str]) -> CellRecord:

@@ -70,13 +70,22 @@ def dirichlet_mixtures(dists, score_rows, tau: float = 1.0, weighting: str = "so
                        ) -> np.ndarray:
     """:func:`dirichlet_mixture` of the same candidates under each row of scores, (R, K): the
     candidates' means computed once (W-BoN's mixture under each choice of α)."""
+    return weighted_mixtures(dists, score_rows, tau, weighting)[0]
+
+
+def weighted_mixtures(dists, score_rows, tau: float = 1.0, weighting: str = "softmax"
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dirichlet_mixtures`, (R, K), and the weights each row gave the candidates, (R, B)."""
     means = candidate_means(dists, tau)
     weights = _softmax_rows(score_rows, means.shape[0]) if weighting == "softmax" else None
     if weights is None:  # row by row, each row's problem raised as candidate_weights words it
-        return np.array([mixture_mean(means, candidate_weights(scores, weighting))
-                         for scores in score_rows])
+        rows, each = [], []
+        for scores in score_rows:
+            rows.append(candidate_weights(scores, weighting))
+            each.append(mixture_mean(means, rows[-1]))
+        return np.array(each), np.array(rows)
     mixed = np.array([w @ means for w in weights])  # as mixture_mean: the same sums, bit for bit
-    return mixed / mixed.sum(axis=1, keepdims=True)
+    return mixed / mixed.sum(axis=1, keepdims=True), weights
 
 
 def _softmax_rows(score_rows, candidates: int) -> np.ndarray | None:

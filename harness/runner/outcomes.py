@@ -77,10 +77,14 @@ def _weight_stats(result: ItemResult) -> tuple[float | None, float | None]:
 
 
 def _alpha_preds(result: ItemResult, tau: float = 1.0) -> np.ndarray | None:
-    """W-BoN's mixture under each choice of α from the item's usable beams (no generation)."""
+    """W-BoN's mixture under each choice of α from the item's usable beams (no generation):
+    those the strategy computed with its prediction, else (a strategy of one's own that weighs
+    beams by α, or a choice that weighs no beam) computed here."""
     from harness.aggregate import dirichlet_mixtures
     from harness.strategies import ALPHAS, alpha_of
 
+    if result.alpha_mixtures is not None:
+        return result.alpha_mixtures
     if not any(c.get("alpha") is not None for c in result.candidates):
         return None
     usable = [c for c in result.candidates if c["valid"] and c.get("has_logprob")]

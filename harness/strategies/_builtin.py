@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.aggregate import candidate_means, candidate_weights, mixture_mean
+from harness.aggregate import candidate_means, candidate_weights, mixture_mean, weighted_mixtures
 from harness.cache import cached_label_logprobs, labels_keys
 from harness.models.api import Decoding, Generation, LabelScores, ModelAPI, Request
 from harness.prompts import cot_prompt, readout_prompt
-from harness.strategies._config import StrategyConfig
+from harness.strategies._config import ALPHAS, StrategyConfig
 from harness.strategies._results import ItemResult
 from harness.strategies._strategy import RunContext, Scores, Strategy, common_decoding, register
 from harness.strategies._verify import verify
@@ -111,9 +111,31 @@ class WeightedBestOfN(_Beams):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        for cand in usable:
-            cand["alpha"] = alpha_of(cand, config.alpha)
-        return mixture_by("alpha", usable, config.tau)
+        """The mixture under ``config.alpha``, computed with those under the other choices of α
+        (kept on the chosen beam until :meth:`result` moves them to the item's result), unless
+        some choice weighs no beam (every α -inf): then the configured choice's alone."""
+        rows = [[alpha_of(c, alpha) for c in usable] for alpha in ALPHAS]
+        try:
+            mixtures, weights = weighted_mixtures([c["probs"] for c in usable], rows, config.tau)
+        except (ValueError, ArithmeticError):
+            for cand in usable:
+                cand["alpha"] = alpha_of(cand, config.alpha)
+            return mixture_by("alpha", usable, config.tau)
+        own = ALPHAS.index(config.alpha)
+        for cand, alpha, weight in zip(usable, rows[own], weights[own].tolist()):
+            cand["alpha"], cand["weight"] = alpha, weight
+        usable[0][_MIXTURES] = mixtures
+        return mixtures[own].copy(), usable[0]
+
+    def result(self, item_id: str, generation: Generation, labels: Sequence[str],
+               config: StrategyConfig, scores: list[float | None] | None) -> ItemResult:
+        result = super().result(item_id, generation, labels, config, scores)
+        for cand in result.candidates:
+            result.alpha_mixtures = cand.pop(_MIXTURES, result.alpha_mixtures)
+        return result
+
+
+_MIXTURES = "_alpha_mixtures"  # W-BoN's mixtures under every α, on their way to the result
 
 
 class _Verified(Strategy):

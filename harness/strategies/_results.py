@@ -26,6 +26,9 @@ class ItemResult:
         error: What failed (the clip, the model call), or None.
         usage: API tokens and estimated cost, verifier included.
         notes: What the harness changed on the way (resampling, down-mixing, truncation).
+        alpha_mixtures: W-BoN's mixture under each choice of α (``ALPHAS`` order), computed
+            with its prediction (which is its row for the configured α, bit for bit), for the
+            cell's α comparison; None elsewhere, and where some choice weighs no beam.
     """
 
     item_id: str
@@ -37,6 +40,7 @@ class ItemResult:
     error: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    alpha_mixtures: np.ndarray | None = None
 
     @property
     def valid(self) -> bool:

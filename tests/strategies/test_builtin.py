@@ -196,6 +196,32 @@ def test_alpha_is_a_choice_and_the_weights_are_kept(crema):
         StrategyConfig(alpha="normalised")
 
 
+def test_w_bon_computes_its_mixture_under_every_alpha_with_its_prediction(crema):
+    """The α comparison's mixtures come with the prediction: the configured α's row is the
+    prediction to the last bit, and each row is the mixture under that α; where some choice
+    weighs no beam (every α -inf under raw and mean), there are none, and the prediction is the
+    configured choice's alone."""
+    from harness.aggregate import dirichlet_mixtures
+    from harness.strategies import ALPHAS, alpha_of
+
+    for alpha in ALPHAS:
+        [first] = run_strategy("w-bon", ScriptedModel(beams), crema[:1],
+                               config=StrategyConfig(alpha=alpha))
+        usable = [c for c in first.candidates if c["valid"]]
+        rows = [[alpha_of(c, a) for c in usable] for a in ALPHAS]
+        np.testing.assert_array_equal(first.alpha_mixtures, dirichlet_mixtures(VALID, rows))
+        np.testing.assert_array_equal(first.alpha_mixtures[ALPHAS.index(alpha)], first.probs)
+        assert not any(key.startswith("_") for c in first.candidates for key in c)
+    unweighed = [(text, -np.inf) for text, _ in BEAMS]
+    for alpha, valid in (("uniform", True), ("raw", False)):
+        [first] = run_strategy("w-bon", ScriptedModel(lambda r, d: unweighed), crema[:1],
+                               config=StrategyConfig(alpha=alpha))
+        assert first.alpha_mixtures is None and first.valid == valid
+        if valid:
+            np.testing.assert_allclose(first.probs, VALID.mean(axis=0))
+    assert run_strategy("bon", ScriptedModel(beams), crema[:1])[0].alpha_mixtures is None
+
+
 def test_a_candidate_the_verifier_did_not_score_keeps_its_item(crema):
     """BEAMS[:3] for alm-v: valid candidates are the Anger and the Sadness answers."""
     def only_sadness(request, decoding):  # the Anger candidate gets a reply that is not a score

@@ -9,6 +9,7 @@ nil. It never looks at the audio, and counts what it was asked.
 from __future__ import annotations
 
 import functools
+import time
 import zlib
 from collections.abc import Sequence
 
@@ -52,3 +53,21 @@ class InstantModel:
             body = ", ".join(f'"{label}": {w / total:.2f}' for label, w in zip(self.labels, weights))
             out.append(Candidate("{" + body + "}", 6 * len(self.labels), -2.0 - n - seed % 5 / 10))
         return Generation(tuple(out))
+
+
+class WaitingModel(InstantModel):
+    """:class:`InstantModel` that first waits ``seconds_per_request`` per request of each call
+    with the interpreter's lock let go, as a process waits on its GPU: what the harness adds to a
+    model of a given speed, and how much of its work the wait hides."""
+
+    def __init__(self, labels: Sequence[str], seconds_per_request: float,
+                 name: str = "waiting") -> None:
+        super().__init__(labels, name)
+        self.seconds_per_request = seconds_per_request
+        self.waited = 0.0
+
+    def generate(self, requests: Sequence[Request], decoding: Decoding) -> list[Generation]:
+        wait = self.seconds_per_request * len(requests)
+        time.sleep(wait)
+        self.waited += wait
+        return super().generate(requests, decoding)

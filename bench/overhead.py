@@ -15,7 +15,9 @@ A synthetic corpus in MSP-Podcast's layout (:mod:`bench.synthetic_corpus`) is wr
 
 each for the strategy alone (``run_strategy``) and for the whole cell (``evaluate`` with its
 metrics, bootstrap CIs and record written), each figure the median of three runs. Then each
-stage alone, and the peak resident memory
+stage alone; a cold whole cell beside a model that waits per request (as a process waits on
+its GPU, the interpreter's lock let go), and what the harness adds to that wait; and the peak
+resident memory
 of a cold w-bon cell at each size of ``--rss`` (a fresh process per size). Targets (this
 project's issue 18, on a 2-core machine): >= 5,000 utt/s end to end for every strategy, a rerun
 >= 20,000 utt/s; peak memory at 20,000 items within 1.5x of that at 1,000.
@@ -204,6 +206,43 @@ def evidence_stages(items, results) -> dict[str, float]:
     return out
 
 
+WAITS = (0.0, 200e-6, 1000e-6)  # seconds a request: the instant model, then 5,000 and 1,000 utt/s
+
+
+def beside_a_model(dataset, work: Path, strategies=("base", "w-bon")) -> None:
+    """A cold whole cell with a model that waits per request off the interpreter's lock (as on a
+    GPU): what the harness adds to the model's own time, the median of :data:`REPEATS` runs."""
+    from bench.instant_model import WaitingModel
+
+    print(f"\na cold whole cell ({len(dataset)} items, new clips) beside a model that waits per "
+          "request with the interpreter's lock let go, as a GPU's caller does; median of "
+          f"{REPEATS} runs:")
+    for name in strategies:
+        for wait in WAITS:
+            model = WaitingModel(dataset.labels, wait)
+            runs = sorted(_cold_cell(model, dataset, name, work) for _ in range(REPEATS))
+            seconds, waited = runs[len(runs) // 2]
+            print(f"  {name:8} model {wait * 1e6:5.0f} us a request: {len(dataset) / seconds:7,.0f} "
+                  f"utt/s; the model waited {waited * 1e3:6.0f} ms, the harness added "
+                  f"{(seconds - waited) * 1e3:4.0f} ms")
+
+
+def _cold_cell(model, dataset, name: str, work: Path) -> tuple[float, float]:
+    """Seconds for a whole cell from nothing (memo empty, new cache), and the model's wait."""
+    from harness.cache import GenerationCache
+    from harness.record import write_record
+    from harness.runner.evaluate import evaluate
+
+    folder = Path(tempfile.mkdtemp(dir=work))
+    fresh_state()
+    cache, model.waited = GenerationCache(folder / "generations.sqlite"), 0.0
+    seconds = timed(lambda: write_record(evaluate(model, dataset, name, cache=cache),
+                                         folder / "run"))
+    cache.close()
+    shutil.rmtree(folder)
+    return seconds, model.waited
+
+
 def peak_memory(work: Path, sizes: list[int]) -> None:
     print("\npeak resident memory of one cold w-bon cell (evaluate + record written), a fresh "
           "process each: the whole process (corpus loading included), and while the cell ran:")
@@ -277,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     dataset = load_dataset("msp_podcast", corpus(args.work, args.items))
     strategy_rates(dataset, args.work)
     stage_rates(dataset, args.work)
+    beside_a_model(dataset, args.work)
     if args.rss:
         peak_memory(args.work, [int(s) for s in args.rss.split(",")])
 

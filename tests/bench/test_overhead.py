@@ -1,0 +1,24 @@
+"""``bench.overhead``'s cell beside a waiting model runs on a small corpus, and its model waits
+what it says it waited."""
+
+from bench.instant_model import WaitingModel
+from harness.models.api import Decoding, Request
+
+
+def test_the_waiting_model_waits_per_request_and_answers_as_the_instant_one(tmp_path, capsys,
+                                                                          monkeypatch):
+    import bench.overhead as overhead
+    from bench.synthetic_corpus import write_corpus
+    from harness.data import load_dataset
+
+    model = WaitingModel(("Anger", "Sadness"), 0.002)
+    requests = [Request(None, "prompt", f"item{i}") for i in range(5)]
+    answers = model.generate(requests, Decoding(mode="beam", num_candidates=3))
+    assert model.waited == 0.002 * 5 and model.requests == 5
+    assert [len(a.candidates) for a in answers] == [3] * 5
+    dataset = load_dataset("msp_podcast", write_corpus(tmp_path / "corpus", 12, seconds=1.0))
+    monkeypatch.setattr(overhead, "REPEATS", 1)
+    overhead.beside_a_model(dataset, tmp_path, strategies=("w-bon",))
+    lines = [line for line in capsys.readouterr().out.splitlines() if "w-bon" in line]
+    assert len(lines) == len(overhead.WAITS)
+    assert "model  1000 us a request" in lines[-1] and "the model waited     12 ms" in lines[-1]

@@ -32,7 +32,8 @@ class Outcome:
 
     Attributes:
         row: The item's :class:`~harness.record.ItemRecord`, without its scores.
-        probs: The prediction, or None when the item is invalid.
+        probs: The prediction (the row's own tuple: no second copy as an array per item), or
+            None when the item is invalid.
         verifier_unscored: Candidates the verifier gave no score.
         alpha_preds: For a W-BoN item with a usable beam, its mixture under each choice of α
             (``ALPHAS`` order, τ = 1), else None (also where some choice weighs no beam: every
@@ -42,7 +43,7 @@ class Outcome:
     """
 
     row: ItemRecord
-    probs: np.ndarray | None
+    probs: tuple[float, ...] | None
     verifier_unscored: int = 0
     alpha_preds: np.ndarray | None = None
     has_usage: bool = False
@@ -62,7 +63,7 @@ def outcome(result: ItemResult | Outcome) -> Outcome:
     probs = None if result.probs is None else tuple(np.asarray(result.probs).tolist())
     row = ItemRecord(result.item_id, probs, result.rule, result.reason, result.error,
                      result.tokens, tuple(result.notes), answer, None, *_weight_stats(result))
-    return Outcome(row, result.probs,
+    return Outcome(row, probs,
                    sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
                    _alpha_preds(result), bool(result.usage), result.usage.get("cost_usd"))
 

@@ -27,13 +27,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True)  # a cell holds one per item: no __dict__ each
 class Outcome:
     """One item's result without its candidates: its row of the record (the per-item scores
-    are added once the whole cell is known), its prediction as an array, and what the cell's
-    summary reads of the candidates (computed before they are dropped).
+    are added once the whole cell is known) and what the cell's summary reads of the candidates
+    (computed before they are dropped).
 
     Attributes:
-        row: The item's :class:`~harness.record.ItemRecord`, without its scores.
-        probs: The prediction (the row's own tuple: no second copy as an array per item), or
-            None when the item is invalid.
+        row: The item's :class:`~harness.record.ItemRecord`, without its scores; its
+            ``probs`` (:attr:`probs`) is the prediction, kept once.
         verifier_unscored: Candidates the verifier gave no score.
         alpha_preds: For a W-BoN item with a usable beam, its mixture under each choice of α
             (``ALPHAS`` order, τ = 1), else None (also where some choice weighs no beam: every
@@ -43,11 +42,15 @@ class Outcome:
     """
 
     row: ItemRecord
-    probs: tuple[float, ...] | None
     verifier_unscored: int = 0
     alpha_preds: np.ndarray | None = None
     has_usage: bool = False
     cost: float | None = None
+
+    @property
+    def probs(self) -> tuple[float, ...] | None:
+        """The prediction (the row's), or None when the item is invalid."""
+        return self.row.probs
 
     @property
     def valid(self) -> bool:
@@ -63,8 +66,7 @@ def outcome(result: ItemResult | Outcome) -> Outcome:
     probs = None if result.probs is None else tuple(np.asarray(result.probs).tolist())
     row = ItemRecord(result.item_id, probs, result.rule, result.reason, result.error,
                      result.tokens, tuple(result.notes), answer, None, *_weight_stats(result))
-    return Outcome(row, probs,
-                   sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
+    return Outcome(row, sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
                    _alpha_preds(result), bool(result.usage), result.usage.get("cost_usd"))
 
 

@@ -1,5 +1,6 @@
 """Items in bounded chunks: each chunk's clips are hashed, and read where a model will need them,
-in a background thread while the model works on the chunk before.
+in a background thread (the reading itself done by a reader process or by threads:
+:func:`clip_reads`) while the model works on the chunk before.
 
 A chunk's requests carry the clip's content hash (:class:`~harness.data.clips.ClipFacts`) in
 place of a hash of the samples; a clip whose identity (path, inode, size, modification time) the
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -96,8 +96,7 @@ def clip_reads(long_run: bool) -> Iterator[Reads]:
     in_process = setting == "process" or (setting is None and long_run and ARENA.shared)
     try:
         if in_process:
-            with _switch_interval(SWITCH_MS):
-                yield ProcessReads(shared_reader())
+            yield ProcessReads(shared_reader())
         elif count <= 1:
             yield ThreadReads()
         else:
@@ -107,22 +106,6 @@ def clip_reads(long_run: bool) -> Iterator[Reads]:
         ARENA.trim(KEEP_BLOCKS)
         if in_process:
             shared_reader().let_go()
-
-
-# the interpreter's switch interval while a reader process reads (ms; Python's default is 5):
-# the thread preparing chunks waits for the lock after each exchange with the process, and
-# with 5 ms those waits, not the reading, set the pace
-SWITCH_MS = 0.5
-
-
-@contextlib.contextmanager
-def _switch_interval(ms: float) -> Iterator[None]:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(ms / 1000)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,

@@ -108,3 +108,20 @@ def test_the_runs_settings_reach_the_reader_process(tmp_path, reader, monkeypatc
     assert "longer than the 1 s allowed" in str(found[0]) and isinstance(found[1], np.ndarray)
     monkeypatch.delenv("HARNESS_MAX_CLIP_SECONDS")
     assert all(isinstance(s, np.ndarray) for s in reads.samples(requests, [0, 0]))
+
+
+@pytest.mark.parametrize("setting, long_run, expected", [
+    (None, True, ProcessReads), (None, False, ThreadReads), ("process", False, ProcessReads),
+    ("2", True, ThreadReads), ("1", True, ThreadReads)])
+def test_a_run_reads_in_a_process_when_it_is_long_or_asked_to(setting, long_run, expected,
+                                                             monkeypatch):
+    from harness.strategies._stream import clip_reads
+
+    if setting is None:
+        monkeypatch.delenv("HARNESS_READERS", raising=False)
+    else:
+        monkeypatch.setenv("HARNESS_READERS", setting)
+    with clip_reads(long_run) as reads:
+        assert type(reads) is expected
+        if setting == "2":
+            assert reads.pool is not None

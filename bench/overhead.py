@@ -245,33 +245,28 @@ def _cold_cell(model, dataset, name: str, work: Path) -> tuple[float, float]:
 
 def peak_memory(work: Path, sizes: list[int]) -> None:
     print("\npeak resident memory of one cold w-bon cell (evaluate + record written), a fresh "
-          "process each: the whole process (corpus loading included), while the cell ran, the "
-          "reader process reading its clips, and the process and its reader added:")
+          "process each: the whole process (corpus loading included), and while the cell ran:")
     peaks = {}
     for size in sizes:
         root = corpus(work, size)
         out = subprocess.run([sys.executable, "-m", "bench.overhead", "--child", str(root),
                               "--work", str(work)], capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        result["with_reader_mib"] = result["peak_mib"] + result["reader_peak_mib"]
         peaks[size] = result
         print(f"  {size:7,} items: {result['peak_mib']:5.0f} MiB peak, while the cell ran "
-              f"{result['cell_peak_mib']:5.0f} MiB, its reader process {result['reader_peak_mib']:4.0f} "
-              f"MiB, both added {result['with_reader_mib']:5.0f} MiB; {result['rate']:6,.0f} utt/s "
-              "for the cell")
+              f"{result['cell_peak_mib']:5.0f} MiB; {result['rate']:6,.0f} utt/s for the cell")
     if len(peaks) > 1:
         small, large = min(peaks), max(peaks)
-        for key, what in (("peak_mib", "whole process"), ("cell_peak_mib", "while the cell ran"),
-                          ("with_reader_mib", "with its reader process")):
+        for key, what in (("peak_mib", "whole process"), ("cell_peak_mib", "while the cell ran")):
             print(f"  ratio {large:,} / {small:,} items, {what}: "
                   f"{peaks[large][key] / peaks[small][key]:.2f}x (target <= 1.5x)")
 
 
-def peak_mib(pid: int | str = "self") -> float:
-    """A process's peak resident memory (default this one's): /proc's VmHWM (``ru_maxrss`` would
-    report the parent's size at the fork, which Linux keeps across exec), else ``ru_maxrss``."""
+def peak_mib() -> float:
+    """This process's peak resident memory: /proc's VmHWM (``ru_maxrss`` would report the
+    parent's size at the fork, which Linux keeps across exec), else ``ru_maxrss``."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        status = Path("/proc/self/status").read_text()
         return int(status.split("VmHWM:")[1].split()[0]) / 1024
     except (OSError, IndexError, ValueError):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -302,17 +297,7 @@ def child(root: Path, work: Path) -> None:
     cache.close()
     shutil.rmtree(folder)
     print(json.dumps({"peak_mib": max(loaded, peak_mib()), "cell_peak_mib": peak_mib(),
-                      "reader_peak_mib": reader_peak_mib(), "rate": len(dataset) / seconds}))
-
-
-def reader_peak_mib() -> float:
-    """The reader process's peak resident memory (0 when the cell read its clips in threads):
-    it counts the shared blocks it wrote clips into, which this process counts only where it
-    touched them (the instant model never does), so the two added are an upper bound."""
-    from harness.data.reader_process import shared_reader
-
-    pid = shared_reader().pid
-    return 0.0 if pid is None else peak_mib(pid)
+                      "rate": len(dataset) / seconds}))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,19 +20,6 @@ def positive_int(name: str, default: int) -> int:
     return default if value is None else value
 
 
-def readers_setting() -> int | str | None:
-    """``HARNESS_READERS``: ``"process"``, a whole number of reader threads of at least 1, or
-    None when unset or empty.
-
-    Raises:
-        ValueError: it is set to anything else (the message names it).
-    """
-    if os.environ.get("HARNESS_READERS", "").strip() == "process":
-        return "process"
-    return _setting("HARNESS_READERS", int, lambda v: v >= 1,
-                    "a whole number of at least 1, or process")
-
-
 def positive_float(name: str) -> float | None:
     """The variable as a finite number above 0, None when unset or empty.
 

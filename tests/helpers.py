@@ -46,11 +46,11 @@ class ClipReads:
 
 def watch_clip_reads(monkeypatch) -> ClipReads:
     """Record, from here on, every clip the runner decodes or hashes."""
-    import harness.strategies._reads as stream_reads
+    import harness.strategies._stream as stream
     from harness.data import clips as clips_module
 
     reads = ClipReads()
-    real_read, real_first = stream_reads.read_audio, stream_reads.first_sight
+    real_read, real_first = stream.read_audio, stream.first_sight
 
     def read(path, *args, **kwargs):
         reads.decoded.append(path)
@@ -68,8 +68,8 @@ def watch_clip_reads(monkeypatch) -> ClipReads:
             return real(what)
         return digest
 
-    monkeypatch.setattr(stream_reads, "read_audio", read)
-    monkeypatch.setattr(stream_reads, "first_sight", first)
+    monkeypatch.setattr(stream, "read_audio", read)
+    monkeypatch.setattr(stream, "first_sight", first)
     for name in ("_digest", "_digest_bytes"):
         monkeypatch.setattr(clips_module, name, hashing(getattr(clips_module, name)))
     return reads

@@ -48,18 +48,3 @@ def test_the_grid_refuses_a_bad_setting_before_any_cell_runs(monkeypatch):
     monkeypatch.setenv("HARNESS_READERS", "x")
     with pytest.raises(pytest.UsageError, match="HARNESS_READERS='x'"):
         _check_environment()
-
-
-@pytest.mark.parametrize("raw, value", [("process", "process"), (" process ", "process"),
-                                        ("3", 3), ("", None)])
-def test_the_readers_are_a_process_or_a_number_of_threads(monkeypatch, raw, value):
-    from harness._env import readers_setting
-    from harness.pytest_plugin.options import _check_environment
-
-    monkeypatch.setenv("HARNESS_READERS", raw)
-    assert readers_setting() == value
-    _check_environment()
-    monkeypatch.setenv("HARNESS_READERS", "Processes")
-    with pytest.raises(ValueError, match="HARNESS_READERS='Processes': must be a whole number "
-                                         "of at least 1, or process"):
-        readers_setting()

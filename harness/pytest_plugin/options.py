@@ -223,13 +223,12 @@ def check_settings(config: pytest.Config) -> None:
 
 def _check_environment() -> None:
     """The harness's environment variables (chunk sizes, reader threads, the clip limit)."""
-    from harness._env import positive_int, readers_setting
+    from harness._env import positive_int
     from harness.data.audio import AudioLimits
 
     try:
-        for name in ("HARNESS_CHUNK", "HARNESS_CACHE_CHUNK"):
+        for name in ("HARNESS_CHUNK", "HARNESS_CACHE_CHUNK", "HARNESS_READERS"):
             positive_int(name, 1)
-        readers_setting()
         AudioLimits.from_env()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -1,6 +1,5 @@
 """Items in bounded chunks: each chunk's clips are hashed, and read where a model will need them,
-in a background thread (the reading itself done by a reader process or by threads:
-:func:`clip_reads`) while the model works on the chunk before.
+in a background thread while the model works on the chunk before.
 
 A chunk's requests carry the clip's content hash (:class:`~harness.data.clips.ClipFacts`) in
 place of a hash of the samples; a clip whose identity (path, inode, size, modification time) the
@@ -15,30 +14,27 @@ import contextlib
 import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from harness._env import positive_int, readers_setting
+from harness._env import positive_int
 from harness.cache import GenerationCache, sha256
 from harness.data.arena import ARENA, KEEP_BLOCKS
-from harness.data.audio import TARGET_SR
-from harness.data.clips import MEMO, ClipFacts, identity
+from harness.data.audio import TARGET_SR, read_audio
+from harness.data.clips import MEMO, ClipFacts, first_sight, identity
 from harness.data.problems import DataError
-from harness.data.reader_process import shared_reader
 from harness.models.api import NOT_LOADED, Request
-from harness.strategies._reads import ProcessReads, Reads, ThreadReads
 from harness.strategies._results import ItemResult
 
 if TYPE_CHECKING:
     from harness.data import Dataset, Item
 
 CHUNK = 256  # items per chunk: what the model is given at once, and what a killed run can lose
-# threads reading clips beside the one preparing chunks, where no reader process does (hashing
-# and decoding release the interpreter's lock): one per two cores, at most four; on 2 cores a
-# second reader gained nothing
+# threads reading clips beside the one preparing chunks (hashing and decoding release the
+# interpreter's lock): one per two cores, at most four; on 2 cores a second reader gained nothing
 READERS = max(1, min(4, (os.cpu_count() or 2) // 2))
 CLIP_KIND = "clip"
 
@@ -61,64 +57,50 @@ NeedsAudio = Callable[[Sequence[Request]], Sequence[bool]]
 def chunks(dataset: Dataset, prompt_for: Prompt, needs_audio: NeedsAudio,
            cache: GenerationCache | None, size: int | None = None) -> Iterator[Chunk]:
     """The dataset's chunks in order, each prepared one ahead in a background thread (its clips
-    read as :func:`clip_reads` chooses); ``needs_audio(requests)`` says which requests a model
+    read by :data:`READERS` threads); ``needs_audio(requests)`` says which requests a model
     will be asked about."""
     size = size or positive_int("HARNESS_CHUNK", CHUNK)
-    # the reads outlive the thread preparing ahead: a chunk still being prepared when the caller
-    # stops (an error) finishes before they close
-    with clip_reads(len(dataset) > 2 * size) as reads, \
-            ThreadPoolExecutor(1, thread_name_prefix="harness-chunks") as ahead_pool:
-        ahead: Future[Chunk] | None = None
-        for start in range(0, len(dataset), size):
-            # the chunk handed out last is dropped by now (here and, if the caller lets go of
-            # it before asking for the next, there): two chunks' clips at most are held
-            following = ahead_pool.submit(prepare, dataset[start:start + size], prompt_for,
-                                          needs_audio, cache, reads)
+    readers = positive_int("HARNESS_READERS", READERS)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="harness-chunks") as ahead_pool, \
+                _readers(readers) as reader:
+            ahead: Future[Chunk] | None = None
+            for start in range(0, len(dataset), size):
+                # the chunk handed out last is dropped by now (here and, if the caller lets go
+                # of it before asking for the next, there): two chunks' clips at most are held
+                following = ahead_pool.submit(prepare, dataset[start:start + size], prompt_for,
+                                              needs_audio, cache, reader)
+                if ahead is not None:
+                    ready, ahead = ahead, following
+                    yield ready.result()
+                    del ready
+                else:
+                    ahead = following
             if ahead is not None:
-                ready, ahead = ahead, following
-                yield ready.result()
-                del ready
-            else:
-                ahead = following
-        if ahead is not None:
-            yield ahead.result()
+                yield ahead.result()
+    finally:
+        ARENA.trim(KEEP_BLOCKS)
 
 
 @contextlib.contextmanager
-def clip_reads(long_run: bool) -> Iterator[Reads]:
-    """How a run reads its clips (``HARNESS_READERS``): ``process``, the run process's reader
-    process; a number, that many threads (1: the preparing thread itself; one reader in a pool
-    of its own only adds a hand-over per clip); unset, the reader process for a run of more
-    than two chunks where the system shares memory that way (Linux), else :data:`READERS`
-    threads."""
-    setting = readers_setting()
-    count = setting if isinstance(setting, int) else READERS
-    in_process = setting == "process" or (setting is None and long_run and ARENA.shared)
-    try:
-        if in_process:
-            yield ProcessReads(shared_reader())
-        elif count <= 1:
-            yield ThreadReads()
-        else:
-            with ThreadPoolExecutor(count, thread_name_prefix="harness-clips") as pool:
-                yield ThreadReads(pool)
-    finally:  # the run's end: the memory its clips held goes back, in the reader process too
-        ARENA.trim(KEEP_BLOCKS)
-        if in_process:
-            shared_reader().let_go()
+def _readers(count: int) -> Iterator[Executor | None]:
+    """Threads to read clips on, or None: the preparing thread reads them itself (one reader
+    in a pool of its own only adds a hand-over per clip)."""
+    if count <= 1:
+        yield None
+        return
+    with ThreadPoolExecutor(count, thread_name_prefix="harness-clips") as pool:
+        yield pool
 
 
 def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
-            cache: GenerationCache | None, reads: Reads | None = None) -> Chunk:
+            cache: GenerationCache | None, reader: Executor | None = None) -> Chunk:
     """A chunk's requests with each clip's facts, audio read (into the process's arena) where
-    ``needs_audio`` says, by ``reads`` (default: this thread)."""
-    reads = reads or ThreadReads()
+    ``needs_audio`` says; ``reader`` reads the clips (default: this thread)."""
     chunk = Chunk([item.id for item in items])
-    idents = reads.identities([item.audio_path for item in items])
-    facts, first_read = known_facts(items, cache, reads, idents)
-    sizes: dict[str, int] = {}
+    facts, first_read = known_facts(items, cache, reader)
     early: list[np.ndarray | None] = []  # samples read with a new clip's facts, by request
-    for item, ident, found, read_with_facts in zip(items, idents, facts, first_read):
+    for item, found, read_with_facts in zip(items, facts, first_read):
         if isinstance(found, DataError):
             chunk.failed[item.id] = ItemResult(item.id, error=str(found), reason="audio error")
             continue
@@ -128,11 +110,10 @@ def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
                                         "utterance is empty")
         chunk.requests.append(Request(NOT_LOADED, prompt_for(item), item.id,
                                       found.audio_key(TARGET_SR), item.audio_path))
-        sizes[item.id] = _size(ident)
         early.append(read_with_facts)
     wanted = needs_audio(chunk.requests) if chunk.requests else []
-    unread = [r for r, w, e in zip(chunk.requests, wanted, early) if w and e is None]
-    read = iter(reads.samples(unread, [sizes[r.item_id] for r in unread]) if unread else ())
+    read = _each(reader, _samples, [r for r, w, e in zip(chunk.requests, wanted, early)
+                                    if w and e is None])
     ready = []
     for request, wanted_now, first in zip(chunk.requests, wanted, early):
         # a clip read with its facts but not needed is dropped here: its memory goes back
@@ -146,20 +127,33 @@ def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
     return chunk
 
 
-def _size(ident: str | None) -> int:
-    """The file size an :func:`~harness.data.clips.identity` holds (0 for no identity)."""
-    return 0 if ident is None else int(ident.split("\0")[3])
+def _samples(request: Request) -> np.ndarray:
+    return read_audio(request.source or "", out=ARENA.take)[0]
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _each(reader: Executor | None, read: Callable[[T], R], things: Sequence[T]
+          ) -> Iterator[R | DataError]:
+    """``read`` of each thing, in order, on the reader threads; a DataError is its value."""
+    def guarded(thing: T) -> R | DataError:
+        try:
+            return read(thing)
+        except DataError as exc:
+            return exc
+
+    return reader.map(guarded, things) if reader is not None else map(guarded, things)
 
 
 def known_facts(items: Sequence[Item], cache: GenerationCache | None,
-                reads: Reads | None = None, idents: list[str | None] | None = None
+                reader: Executor | None = None
                 ) -> tuple[list[ClipFacts | DataError], list[np.ndarray | None]]:
-    """Each item's clip facts (remembered in this process, stored in the cache, or read now by
-    ``reads`` and stored), or the error reading it gave, in order; and the samples of each clip
-    read now, where the same read gave them (None elsewhere). ``idents``: the items' clips'
-    :func:`~harness.data.clips.identity`, where the caller has them."""
-    reads = reads or ThreadReads()
-    idents = idents if idents is not None else [identity(item.audio_path) for item in items]
+    """Each item's clip facts (remembered in this process, stored in the cache, or read now and
+    stored), or the error reading it gave, in order; and the samples of each clip read now,
+    where the same read gave them (None elsewhere)."""
+    idents = [identity(item.audio_path) for item in items]
     out: list[ClipFacts | DataError | None] = [MEMO.get(ident) for ident in idents]
     unknown = [i for i, found in enumerate(out) if found is None]
     stored = _stored(cache, [idents[i] for i in unknown])
@@ -170,9 +164,8 @@ def known_facts(items: Sequence[Item], cache: GenerationCache | None,
             MEMO.put(idents[i], out[i])  # type: ignore[arg-type]
     fresh = [i for i in unknown if out[i] is None]  # read now, and remembered by first_sight
     samples: list[np.ndarray | None] = [None] * len(items)
-    found_now = reads.first_sights([(items[i].audio_path, idents[i]) for i in fresh],
-                                   [_size(idents[i]) for i in fresh]) if fresh else ()
-    for i, found in zip(fresh, found_now):
+    for i, found in zip(fresh, _each(reader, _first_sight, [(items[i].audio_path, idents[i])
+                                                            for i in fresh])):
         out[i], samples[i] = found if isinstance(found, tuple) else (found, None)
     if cache is not None:
         asked = set(unknown)
@@ -203,6 +196,11 @@ def _record_clips(cache: GenerationCache, remembered: dict, fresh: dict, looked_
     if not rows or cache.put_many(CLIP_KIND, "-", rows):
         recorded.update(unasked)
         recorded.update(ident for ident in looked_up if ident is not None)
+
+
+def _first_sight(path_and_identity: tuple) -> tuple[ClipFacts, np.ndarray | None]:
+    path, ident = path_and_identity
+    return first_sight(path, key=ident, out=ARENA.take)
 
 
 def _stored(cache: GenerationCache | None, idents: list[str | None]) -> dict[str, ClipFacts]:

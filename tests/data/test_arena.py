@@ -1,5 +1,3 @@
-import os
-
 import numpy as np
 
 from harness.data.arena import Arena
@@ -38,19 +36,3 @@ def test_a_clip_longer_than_a_block_gets_memory_of_its_own_and_trim_lets_blocks_
     arena.trim(keep=1)
     assert arena.blocks <= 2  # the current block and one free one
     assert np.shares_memory(arena.take(2), arena.take(1)) is False
-
-
-def test_reserved_blocks_are_never_carved_and_shared_ones_have_a_handle():
-    arena = Arena(block=10, shared=True)
-    reserved = arena.reserve(2)
-    taken = [arena.take(10) for _ in range(3)]
-    assert not any(np.shares_memory(t, r) for t in taken for r in reserved)
-    assert arena.handle(reserved[0]) is not None and arena.handle(taken[0]) is None  # a view
-    serial, fd = arena.handle(reserved[1])
-    os.write(fd, np.float32([7.0]).tobytes())  # the same memory through its descriptor
-    assert reserved[1][0] == 7.0
-    del reserved, taken
-    arena.trim(keep=0)
-    assert arena.blocks == 1  # the current block stays
-    assert serial in arena.take_dropped() and arena.take_dropped() == []
-    assert Arena(block=10).reserve(1)[0].base is None  # not shared: memory of its own

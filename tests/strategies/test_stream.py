@@ -4,12 +4,10 @@ needs them, a cached rerun reads and hashes no clip, and preparing runs one chun
 import numpy as np
 import pytest
 
-import harness.strategies._reads as stream_reads
 import harness.strategies._stream as stream
 from harness.cache import GenerationCache
 from harness.data import load_dataset
 from harness.data.clips import MEMO, identity
-from harness.data.reader_process import shared_reader
 from harness.models.api import Capabilities
 from harness.strategies import StrategyConfig, run_strategy, strategy_names
 from tests.fakes import ScriptedModel
@@ -42,30 +40,6 @@ def test_results_do_not_depend_on_the_chunk_size(strategy, monkeypatch):
     chunked = run_strategy(strategy, model(), dataset, verifier=model(), progress=seen.append)
     assert summary(chunked) == summary(whole)
     assert seen == sorted(seen) and seen[-1] == len(dataset)
-
-
-def heard(request, decoding):
-    """Answers that depend on the samples the model was handed."""
-    n = int(abs(float(request.audio.astype(np.float64).sum())) * 1e4) % 7
-    if decoding.max_new_tokens == 8:
-        return [(f"{n / 10:.1f}", -1.0)]
-    return [(f'{{"Anger": {n + 1}, "Neutral": {7 - n}}}', -1.0 - k - n / 10)
-            for k in range(decoding.num_candidates)]
-
-
-@pytest.mark.parametrize("strategy", ["w-bon", "w-alm-v", "readout"])
-def test_a_reader_process_hands_the_model_the_samples_this_process_reads(
-        strategy, tmp_path, monkeypatch):
-    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
-    listening = ScriptedModel(heard, label_scores=lambda r: r.audio[:6].astype(float) * 100)
-    monkeypatch.setenv("HARNESS_READERS", "1")
-    here = run_strategy(strategy, listening, dataset, verifier=listening)
-    monkeypatch.setenv("HARNESS_READERS", "process")
-    monkeypatch.setenv("HARNESS_CHUNK", "4")
-    MEMO.clear()  # the clips seen anew: hashed and read by the reader process
-    there = run_strategy(strategy, listening, dataset, verifier=listening)
-    assert summary(there) == summary(here) and shared_reader().pid is not None
-    assert len({str(r.probs) for r in here}) > 3  # the answers did differ with the audio
 
 
 def test_a_cached_rerun_in_a_new_process_reads_and_hashes_no_clip(tmp_path, monkeypatch):
@@ -116,7 +90,7 @@ def test_a_clip_gone_between_its_hash_and_its_generation_is_an_item_error(tmp_pa
     dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
     cache = GenerationCache(tmp_path / "cache.sqlite")
     run_strategy("alm-v", model(), dataset, cache=cache, verifier=model())  # beams cached
-    monkeypatch.setattr(stream_reads, "read_audio", lambda *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr(stream, "read_audio", lambda *a, **k: (_ for _ in ()).throw(
         AssertionError("w-alm-v's beams are cached: no clip is read ahead")))
     gone, real_prepare = dataset[2].audio_path, stream.prepare
 

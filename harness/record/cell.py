@@ -119,6 +119,13 @@ class ItemRecord:
         return ItemRecord(self.id, self.probs, self.rule, self.reason, self.error, self.tokens,
                           self.notes, self.answer, scores, self.weight_max, self.weight_entropy)
 
+    def all_finite(self) -> bool:
+        """Whether every number the row holds is finite or None (NaN and infinities are not
+        JSON: a row holding one is written by the standard library, which keeps them)."""
+        numbers = (*(self.probs or ()), *(self.scores or {}).values(), self.weight_max,
+                   self.weight_entropy)
+        return all(x is None or math.isfinite(x) for x in numbers)
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "probs": None if self.probs is None else list(self.probs),
                                "rule": self.rule, "reason": self.reason, "error": self.error,

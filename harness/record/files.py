@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,13 +73,11 @@ def _item_text(item: ItemRecord) -> str:
     standard library writes NaN, and the record is read back by the standard library) or orjson
     refuses the item (a lone surrogate in a reason): the standard library writes those."""
     data = item.to_json()
-    numbers = [*(item.probs or ()), *(item.scores or {}).values(), item.weight_max or 0.0,
-               item.weight_entropy or 0.0]
-    try:
-        if all(map(math.isfinite, numbers)):
+    if item.all_finite():
+        try:
             return orjson.dumps(data).decode()
-    except TypeError:  # a score that is None; what orjson refuses (orjson.JSONEncodeError)
-        pass
+        except TypeError:  # what orjson refuses (orjson.JSONEncodeError is one)
+            pass
     return json.dumps(data)
 
 

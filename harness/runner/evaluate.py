@@ -72,27 +72,14 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     model = get_model(model) if isinstance(model, str) else model
     verifier = get_model(verifier) if isinstance(verifier, str) else verifier
     dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    held_out = None  # the annotator reference: one rater's choice, scored against the others
-    if isinstance(model, ChanceBaseline) and model.info.name == "annotator":
-        held_out, targets = annotator(dataset, (config or StrategyConfig()).seed)
-        dataset = dataset.with_votes(targets)
     strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
     config = config or StrategyConfig()
-    own_cache = isinstance(cache, (str, os.PathLike))
-    store = GenerationCache(Path(cache)) if isinstance(cache, (str, os.PathLike)) else cache
+    held_out, dataset = _annotator_split(model, dataset, config.seed)
     level = metrics.entropy_bins(np.array([item.entropy for item in dataset]), N_BINS, entropy_bins)[0]
-    sink = CellItems(dataset, level)  # its spool lives on in the record's evidence
-    try:
-        start = time.perf_counter()
-        for chunk in _predict(model, dataset, strategy, verifier, config, store, progress, held_out):
-            sink.add(chunk)
-        seconds = time.perf_counter() - start
-    except BaseException:
-        sink.close()
-        raise
-    finally:
-        if own_cache and store is not None:
-            store.close()
+    with _opened(cache) as store:
+        sink = CellItems(dataset, level)  # its spool lives on in the record's evidence
+        seconds = _run_into(sink, _predict(model, dataset, strategy, verifier, config, store,
+                                           progress, held_out))
     on_gpu = not isinstance(model, ChanceBaseline) and str(model.info.device).startswith("cuda")
     outcomes = sink.outcomes
     scores = item_scores(dataset, outcomes)  # once, for the bins and the items' records
@@ -106,6 +93,43 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         items=_item_records(outcomes, per_item),
         meta=_metadata(model, dataset, strategy, verifier, config),
         evidence=sink.evidence(evidence_header(strategy, dataset, prompts), per_item))
+
+
+def _annotator_split(model: ModelAPI | ChanceBaseline, dataset: Dataset, seed: int
+                     ) -> tuple[np.ndarray | None, Dataset]:
+    """For the annotator reference, each item's held-out rater's choice and the dataset with the
+    other raters' votes, against which that choice is scored; else ``(None, dataset)``."""
+    if not (isinstance(model, ChanceBaseline) and model.info.name == "annotator"):
+        return None, dataset
+    held_out, targets = annotator(dataset, seed)
+    return held_out, dataset.with_votes(targets)
+
+
+@contextlib.contextmanager
+def _opened(cache: GenerationCache | str | os.PathLike[str] | None
+            ) -> Iterator[GenerationCache | None]:
+    """The cache, opened here and closed after when it is given as a path."""
+    if not isinstance(cache, (str, os.PathLike)):
+        yield cache
+        return
+    store = GenerationCache(Path(cache))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _run_into(sink: CellItems, chunks: Iterator[list[ItemResult]]) -> float:
+    """Feed ``sink`` every chunk of results; the seconds that took. Whatever stops the run, the
+    sink's spool is closed before it goes on up."""
+    try:
+        start = time.perf_counter()
+        for chunk in chunks:
+            sink.add(chunk)
+        return time.perf_counter() - start
+    except BaseException:
+        sink.close()
+        raise
 
 
 def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strategy,

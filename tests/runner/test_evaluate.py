@@ -148,3 +148,30 @@ def test_an_item_with_one_rater_has_no_annotator_prediction():
 def test_items_without_a_transcript_are_counted():
     assert harness.evaluate("uniform", "msp_podcast", n_resamples=5).metrics.no_transcript == 1
     assert harness.evaluate("uniform", "iemocap", n_resamples=5).metrics.no_transcript == 0
+
+
+def test_a_run_stopped_mid_way_closes_its_spool_and_the_cache_it_opened(tmp_path, monkeypatch):
+    from harness.cache import GenerationCache
+    from harness.runner import evaluate as evaluate_module
+    from tests.fakes import ScriptedModel
+
+    closed: list[str] = []
+    monkeypatch.setattr(evaluate_module.CellItems, "close",
+                        lambda self: closed.append("spool"))
+    real_close = GenerationCache.close
+    monkeypatch.setattr(GenerationCache, "close",
+                        lambda self: (closed.append("cache"), real_close(self)))
+
+    def stop(request, decoding):
+        raise KeyboardInterrupt  # the user's Ctrl-C in the model's call
+
+    with pytest.raises(KeyboardInterrupt):
+        harness.evaluate(ScriptedModel(stop), "crema_d", cache=tmp_path / "c.sqlite",
+                         n_resamples=10)
+    assert closed == ["spool", "cache"]  # the spool first, while the cache is still open
+    given = GenerationCache(tmp_path / "given.sqlite")
+    closed.clear()
+    with pytest.raises(KeyboardInterrupt):
+        harness.evaluate(ScriptedModel(stop), "crema_d", cache=given, n_resamples=10)
+    assert closed == ["spool"]  # a cache the caller gave stays the caller's to close
+    given.close()

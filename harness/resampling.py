@@ -30,14 +30,16 @@ def counts_blocks(n: int, n_resamples: int, seed: int, rows: int | None = None,
     by default as many rows as keep a block near :data:`BLOCK_CELLS` (at most 64), so that the
     memory a cell's summary takes does not grow with its items. ``keep``: keep the whole matrix
     for the next call with the same ``n`` where it is small enough (the report's pairs; a cell's
-    summary draws anew and holds one block at a time)."""
-    rows = rows or _block_rows(n)
+    summary draws anew and holds one block at a time); a kept matrix, in memory already, comes
+    as one block unless ``rows`` is given (one product where blocks of 13 rows took 77 for
+    10,000 items: the report's 378 pairs of 10,000 items took 3.0 s instead of 1.4)."""
     if keep and n_resamples * n * 8 <= CACHED_BYTES:
         whole = _kept_counts(n, n_resamples, seed)
-        for start in range(0, n_resamples, rows):
-            yield whole[start:start + rows]
+        step = rows or n_resamples
+        for start in range(0, n_resamples, step):
+            yield whole[start:start + step]
         return
-    yield from _draw_counts(n, n_resamples, seed, rows)
+    yield from _draw_counts(n, n_resamples, seed, rows or _block_rows(n))
 
 
 @functools.lru_cache(maxsize=1)  # a corpus's pairs mostly share their number of items

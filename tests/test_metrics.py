@@ -190,3 +190,18 @@ def test_confusion_intervals_over_several_batches_are_scipys():
                                              a, b, axis: (a == b).mean(axis=axis)), rel=1e-12)
     assert f1 == pytest.approx(bootstrap_ci(truth, guess, n_resamples=700, seed=4, statistic=lambda
                                             a, b, axis: f1_from_indices(a, b, 5)), rel=1e-12)
+
+
+def test_kept_resample_counts_come_as_one_block_equal_to_the_fresh_draws():
+    """The report's pairs keep the counts matrix: it comes whole (one product, not a product
+    per small block), the same counts a cell's summary draws block by block."""
+    from harness.resampling import counts_blocks, resampled_means
+
+    fresh = list(counts_blocks(3_000, 200, 7))
+    kept = list(counts_blocks(3_000, 200, 7, keep=True))
+    assert len(fresh) > 1 and len(kept) == 1
+    assert np.array_equal(np.vstack(fresh), kept[0])
+    assert [len(b) for b in counts_blocks(3_000, 200, 7, rows=64, keep=True)] == [64, 64, 64, 8]
+    values = np.random.default_rng(8).uniform(size=(3_000, 3))
+    assert resampled_means(values, 200, 7, keep=True) == pytest.approx(
+        resampled_means(values, 200, 7), rel=1e-12)

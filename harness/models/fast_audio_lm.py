@@ -101,8 +101,14 @@ class FastAudioLM:
 
     @staticmethod
     def parts(model) -> tuple:
-        """The loaded model's (inner model, audio tower, projector, decoder, LM head)."""
+        """The loaded model's (the module holding the audio tower, audio tower, projector,
+        decoder, LM head). Transformers nests the towers and the decoder in ``model.model``
+        (``language_model``); releases up to 5.17 at least left Qwen2.5-Omni's thinker flat, its
+        audio tower on the model itself and its decoder as ``model.model``."""
         inner = getattr(model, "model", model)
+        if not hasattr(inner, "audio_tower") and hasattr(model, "audio_tower"):  # the flat layout
+            return (model, model.audio_tower, getattr(model, "multi_modal_projector", None), inner,
+                    model.lm_head)
         return (inner, inner.audio_tower, getattr(inner, "multi_modal_projector", None),
                 inner.language_model, model.lm_head)
 

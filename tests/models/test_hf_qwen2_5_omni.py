@@ -115,3 +115,18 @@ def test_the_published_checkpoints_layout_loads_the_thinkers_own_weights(fast, r
     decoding = Decoding(mode="beam", num_candidates=2, max_new_tokens=6)
     assert [[c.text for c in g.candidates] for g in whole.generate(reqs, decoding)] == [
         [c.text for c in g.candidates] for g in fast.generate(reqs, decoding)]
+
+
+def test_the_thinkers_parts_are_found_in_either_layout_transformers_gives_it():
+    """Transformers 5.24 nests the thinker's towers and decoder in ``model.model``; 5.17 (the
+    GPU machine's) leaves them flat: the audio tower on the thinker, the decoder as
+    ``model.model``. Both are read (the whole file ran on 5.17 in CI's device venv)."""
+    from types import SimpleNamespace
+
+    from harness.models.fast_audio_lm import FastAudioLM
+
+    flat = SimpleNamespace(audio_tower="tower", model="decoder", lm_head="head")
+    assert FastAudioLM.parts(flat) == (flat, "tower", None, "decoder", "head")
+    inner = SimpleNamespace(audio_tower="tower", language_model="decoder")
+    nested = SimpleNamespace(model=inner, lm_head="head")
+    assert FastAudioLM.parts(nested) == (inner, "tower", None, "decoder", "head")

@@ -74,6 +74,7 @@ def test_a_real_server_answers_as_the_local_backend_and_refuses_what_it_cannot(t
         served = get_model(name, max_retries=0)
         for strategy in ("base", "cot"):
             here, there = evaluate(local, dataset, strategy), evaluate(served, dataset, strategy)
+            _skip_where_the_server_cannot_read_audio(there, tmp_path / "server.log")
             assert [i.probs for i in there.items] == [i.probs for i in here.items], strategy
             assert there.metrics.valid == 1.0
         with pytest.raises(DecodingUnsupported, match="refused beam decoding.*HTTP 422.*use_beam_search"):
@@ -84,3 +85,12 @@ def test_a_real_server_answers_as_the_local_backend_and_refuses_what_it_cannot(t
         with pytest.raises(CellSkipped, match=r"returned 1 candidate\(s\) where sample decoding"):
             grid.run(Cell(name, "iemocap", "sample-n"))
         grid.close()
+
+
+def _skip_where_the_server_cannot_read_audio(record, log_path) -> None:
+    """Skip where this transformers' server reads audio only through librosa and has none
+    (transformers 5.17 does; 5.24 reads it without): every item then failed with the server's
+    HTTP 500, which says nothing of the harness."""
+    log = Path(log_path).read_text(errors="replace")
+    if all(item.error for item in record.items) and "requires the librosa library" in log:
+        pytest.skip("this transformers' `serve` needs librosa to read the audio (not installed)")

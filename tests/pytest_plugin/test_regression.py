@@ -1,12 +1,16 @@
 """Snapshots keyed by inputs and the regression gate, as a pytest user meets them (pytester)."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.pytest_plugin.grid_project import grid_project
 
 NO_CACHE = ("-p", "no:cacheprovider")
+ROOT = Path(__file__).resolve().parents[2]  # the checkout, where fixtures/ is
 
 
 @pytest.fixture
@@ -85,9 +89,12 @@ def test_cell(cell, run_cell, cell_snapshot):
 def test_a_model_update_is_gated_by_the_paired_bootstrap(pytester, monkeypatch, tmp_path):
     """The README's "Gating a model update", end to end: a worse copy of the tiny model fails the
     gate naming the metrics; recorded as the baseline it passes; the original is then better."""
-    from fixtures.worse_tiny_model import worse_copy
-
-    worse = worse_copy(tmp_path / "tiny-worse")
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    # in a process of its own: torch imported here would be dropped from sys.modules when
+    # pytester restores them, and a later test of this worker importing it again crashes it
+    worse = Path(subprocess.run([sys.executable, "-m", "fixtures.worse_tiny_model",
+                                 str(tmp_path / "tiny-worse")], capture_output=True, text=True,
+                                check=True, cwd=ROOT).stdout.strip())
     pytester.makepyfile(test_grid=CRAFTED_GRID)
     pytester.runpytest_subprocess("--update-baselines", *NO_CACHE).assert_outcomes(passed=1)
     monkeypatch.setenv("TINY_QWEN2_AUDIO_PATH", str(worse))

@@ -118,6 +118,7 @@ def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
     """dtype, the long-audio policy, the backend's version, constrained decoding, the beams and the
     prompt set each give another key (a cache miss); tau and alpha change no generation (they
     weigh the same candidates), so they are in the cell's inputs instead."""
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     from dataclasses import replace
 
     from harness.data import load_dataset

@@ -26,7 +26,7 @@ def installed(tmp_path_factory) -> Path:
     wheels, target = tmp_path_factory.mktemp("wheels"), tmp_path_factory.mktemp("site")
     source = tmp_path_factory.mktemp("source") / "harness"  # no stale build/ folder of ours
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "reports", ".cache", "*.egg-info", "__pycache__"))
+        ".git", ".venv*", "build", "dist", "reports", ".cache", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
                     "--no-build-isolation", "-q", "-w", str(wheels)], check=True,
                    capture_output=True, timeout=300)

@@ -59,6 +59,7 @@ def test_a_real_server_answers_as_the_local_backend_and_refuses_what_it_cannot(t
     """``base`` and ``cot`` through the server equal the local backend's answers on the tiny
     model; ``bon`` (beam search) and ``sample-n`` (n candidates), which this server cannot do,
     skip their cells with the server's reason after one probe request, not item by item."""
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     from harness import evaluate
     from harness.data import load_dataset
     from harness.models import DecodingUnsupported, get_model

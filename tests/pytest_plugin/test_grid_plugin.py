@@ -112,6 +112,7 @@ def test_a_project_without_grid_cells_keeps_its_environment(pytester, monkeypatc
 
 
 def test_a_strategy_registered_outside_the_package_runs_in_the_grid(grid_dir):
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     conftest = """
     import numpy as np
     from harness.strategies import Strategy, register

@@ -57,6 +57,7 @@ def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
 
 
 def test_model_arguments_reach_the_model_and_a_wrong_one_fails_its_cells(pytester):
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     pytester.makepyfile(test_grid="""
         from harness.runner import GridConfig
         GRID = GridConfig(models=("tiny-qwen2-audio",), datasets=("crema_d",), strategies=("base",),
@@ -77,6 +78,7 @@ def test_model_arguments_reach_the_model_and_a_wrong_one_fails_its_cells(pyteste
 
 
 def test_with_a_plan_the_first_cell_runs_every_strategy_and_the_records_are_the_same(pytester):
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     pytester.makepyfile(test_grid="""
         from harness.runner import GridConfig
         GRID = GridConfig(models=("tiny-qwen2-audio",), datasets=("crema_d",),

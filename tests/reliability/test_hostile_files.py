@@ -63,6 +63,7 @@ def _refusing(real, path: Path):
 
 def test_clips_that_are_not_regular_files_are_item_errors_and_the_cell_is_recorded(
         tmp_path, monkeypatch, record_property):
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     root = corpus_copy("crema_d", tmp_path)
     dataset = load_dataset("crema_d", root)
     fifo, folder, locked = (item.audio_path for item in list(dataset)[:3])

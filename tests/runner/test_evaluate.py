@@ -47,6 +47,7 @@ def test_a_record_of_another_schema_version_is_refused_naming_both(tmp_path):
 
 
 def test_evaluate_takes_names_or_objects_and_a_cache_path(tmp_path):
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     from harness.models import get_model
 
     by_name = harness.evaluate("tiny-qwen2-audio", "iemocap", "base", cache=tmp_path / "c.sqlite",
@@ -73,6 +74,7 @@ def test_the_ambiguity_levels_are_a_recorded_choice():
 
 
 def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
     from harness.models import get_model
     from harness.strategies import StrategyConfig
 

@@ -105,18 +105,12 @@ def _annotator_split(model: ModelAPI | ChanceBaseline, dataset: Dataset, seed: i
     return held_out, dataset.with_votes(targets)
 
 
-@contextlib.contextmanager
 def _opened(cache: GenerationCache | str | os.PathLike[str] | None
-            ) -> Iterator[GenerationCache | None]:
+            ) -> contextlib.AbstractContextManager[GenerationCache | None]:
     """The cache, opened here and closed after when it is given as a path."""
-    if not isinstance(cache, (str, os.PathLike)):
-        yield cache
-        return
-    store = GenerationCache(Path(cache))
-    try:
-        yield store
-    finally:
-        store.close()
+    if isinstance(cache, (str, os.PathLike)):
+        return contextlib.closing(GenerationCache(Path(cache)))
+    return contextlib.nullcontext(cache)
 
 
 def _run_into(sink: CellItems, chunks: Iterator[list[ItemResult]]) -> float:

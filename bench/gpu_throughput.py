@@ -137,24 +137,13 @@ def main() -> None:
     if args.tiny:
         args.n, args.n_beam, args.n_baseline = min(args.n, 16), min(args.n_beam, 8), 2
         args.breakdown = "eager:auto,static:auto,static:matmul"
-    import transformers
-
     model, processor = build(args.tiny, device)
     # eager blocks first; compiled (the GPU default) after, against the same baselines
     backend = Qwen2AudioBackend("bench", model, processor, "random",
                                 FastPathOptions(batch_size=args.batch or None, compile_blocks=False))
-    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-    params = sum(p.numel() for p in model.parameters()) / 1e9
+    say_setup(args.tiny, model, processor, backend, device)
     audios = clips(max(args.n, args.n_beam))
     prompts = [bench_prompts()[0]] * len(audios)
-    prompt_tokens = [len(processor.tokenizer(backend.render(p, 150))["input_ids"])
-                     for p in bench_prompts()]
-    tokenizer = ("Qwen's" if processor_path(args.tiny) == QWEN_PROCESSOR else
-                 "the tiny fixture's (Qwen's writes 5-7% fewer: bench/qwen_tokenizer.py)")
-    say(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}; "
-        f"{params:.2f}B parameters; 6 s clips; prompt {prompt_tokens[0]} tokens (readout "
-        f"{prompt_tokens[1]}) incl. 150 audio, "
-        f"tokenizer {tokenizer}; 40 new tokens pinned")
     # clips of different lengths, so that padding (and so the kernels' shapes) differ
     varied = [a[: int(16_000 * s)] for a, s in zip(audios[:4], (6, 4, 5, 3))]
     ours, ref, ref_inputs = prefill_logits(backend, processor, model, varied, prompts[:4], device)
@@ -184,6 +173,22 @@ def main() -> None:
     if not args.no_compile:
         compiled(bench, sizes)
     attempt("numerics", lambda: say(f"numerics: {calibration(model, ref_inputs, ours, ref)}"))
+
+
+def say_setup(tiny: bool, model, processor, backend, device: str) -> None:
+    """The run's first line: the device, the versions, the model's size and the prompts' length."""
+    import transformers
+
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    params = sum(p.numel() for p in model.parameters()) / 1e9
+    prompt_tokens = [len(processor.tokenizer(backend.render(p, 150))["input_ids"])
+                     for p in bench_prompts()]
+    tokenizer = ("Qwen's" if processor_path(tiny) == QWEN_PROCESSOR else
+                 "the tiny fixture's (Qwen's writes 5-7% fewer: bench/qwen_tokenizer.py)")
+    say(f"device {name}; torch {torch.__version__}; transformers {transformers.__version__}; "
+        f"{params:.2f}B parameters; 6 s clips; prompt {prompt_tokens[0]} tokens (readout "
+        f"{prompt_tokens[1]}) incl. 150 audio, "
+        f"tokenizer {tokenizer}; 40 new tokens pinned")
 
 
 def agreement(backend, requests, device) -> None:

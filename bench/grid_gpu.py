@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from bench.stage_times import timed
-from bench.synthetic_corpus import write_corpus
+from bench.synthetic_corpus import corpus_under
 from bench.workload import build
 from harness.models.api import Decoding
 from harness.models.fast_path import FastPathOptions
@@ -78,11 +78,7 @@ def run(args: argparse.Namespace) -> None:
 
     device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
     work = Path(args.work or tempfile.mkdtemp(prefix="grid-gpu-"))
-    root = work / f"corpus-{args.items}"
-    if not (root / ".complete").is_file():
-        write_corpus(root, args.items)
-        (root / ".complete").write_text("")
-    dataset = load_dataset("msp_podcast", root)
+    dataset = load_dataset("msp_podcast", corpus_under(work, args.items))
     model, processor = build(args.tiny, device)
     options = FastPathOptions(compile_blocks=False if args.tiny else None,
                               share_prompts=not args.no_shared_prompts)

@@ -38,20 +38,9 @@ import time
 from pathlib import Path
 
 from bench.instant_model import InstantModel
-from bench.synthetic_corpus import write_corpus
+from bench.synthetic_corpus import corpus_under
 
 STRATEGIES = ("base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n")
-
-
-def corpus(work: Path, items: int) -> Path:
-    """The synthetic corpus of ``items`` clips under ``work`` (written the first time)."""
-    root = work / f"corpus-{items}"
-    if not (root / ".complete").is_file():
-        start = time.perf_counter()
-        write_corpus(root, items)
-        (root / ".complete").write_text("")
-        print(f"wrote {items} clips of 6 s under {root} in {time.perf_counter() - start:.0f} s")
-    return root
 
 
 def fresh_state() -> None:
@@ -248,7 +237,7 @@ def peak_memory(work: Path, sizes: list[int]) -> None:
           "process each: the whole process (corpus loading included), and while the cell ran:")
     peaks = {}
     for size in sizes:
-        root = corpus(work, size)
+        root = corpus_under(work, size)
         out = subprocess.run([sys.executable, "-m", "bench.overhead", "--child", str(root),
                               "--work", str(work)], capture_output=True, text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -313,7 +302,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     from harness.data import load_dataset
 
-    dataset = load_dataset("msp_podcast", corpus(args.work, args.items))
+    dataset = load_dataset("msp_podcast", corpus_under(args.work, args.items))
     strategy_rates(dataset, args.work)
     stage_rates(dataset, args.work)
     beside_a_model(dataset, args.work)

@@ -57,6 +57,22 @@ def write_corpus(root: str | Path, items: int, seconds: float = 6.0, seed: int =
     return root
 
 
+def corpus_under(work: Path, items: int) -> Path:
+    """The corpus of ``items`` six-second clips at ``work/corpus-<items>``, written the first
+    time (a marker file written last says that it is whole; a run stopped while writing starts
+    over)."""
+    import time
+
+    root = work / f"corpus-{items}"
+    if not (root / ".complete").is_file():
+        start = time.perf_counter()
+        write_corpus(root, items)
+        (root / ".complete").write_text("")
+        print(f"wrote {items} clips of 6 s under {root} in {time.perf_counter() - start:.0f} s",
+              flush=True)
+    return root
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out")

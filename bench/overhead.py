@@ -130,40 +130,26 @@ def _drain(chunks) -> None:
 def stage_rates(dataset, work: Path) -> None:
     """Each stage alone, items per second."""
     from harness.cache import GenerationCache, cached_generate, generation_keys
-    from harness.data.arena import ARENA
-    from harness.data.audio import read_audio
-    from harness.data.clips import first_sight, read_facts
+    from harness.parsing import parse_distribution
     from harness.strategies import StrategyConfig, get_strategy
-    from harness.strategies._stream import chunks
 
     n, items = len(dataset), list(dataset)
     model = InstantModel(dataset.labels)
     strategy, config = get_strategy("w-bon"), StrategyConfig()
     decoding = strategy.decoding(config, dataset.labels)
-    stages = {
-        "hash + header alone": timed(lambda: _each(read_facts, items)),
-        "decode alone (16-bit WAV to float32)": timed(
-            lambda: _each(lambda path: read_audio(path, out=ARENA.take), items)),
-        "first sight (hash, header, samples: one read)": timed(
-            lambda: _each(lambda path: first_sight(path, out=ARENA.take), items)),
-    }
-    fresh_state()
-    prompt = strategy.prompt(dataset.name, "", dataset.labels)
-    stages["chunks, cold (hash + decode in the background)"] = timed(
-        lambda: _drain(chunks(dataset, lambda item: prompt, lambda rs: [True] * len(rs), None)))
-    stages["chunks, memo known, no audio needed"] = timed(
-        lambda: _drain(chunks(dataset, lambda item: prompt, lambda rs: [False] * len(rs), None)))
-    requests = [r.with_audio() for c in chunks(dataset, lambda item: prompt,  # audio in memory
-                                                lambda rs: [False] * len(rs), None)
-                for r in c.requests]
-    stages["generation keys"] = timed(lambda: generation_keys(model.info, requests, decoding))
     folder = Path(tempfile.mkdtemp(dir=work))
     cache = GenerationCache(folder / "stages.sqlite")
+    prompt = strategy.prompt(dataset.name, "", dataset.labels)
+    stages, requests = clip_stages(dataset, cache, prompt)
+    stages["generation keys"] = timed(lambda: generation_keys(model.info, requests, decoding))
     stages["generate + store (instant model, w-bon)"] = timed(
         lambda: cached_generate(model, requests, decoding, cache))
     generations: list = []
     stages["cache lookups (w-bon)"] = timed(
         lambda: generations.extend(cached_generate(model, requests, decoding, cache)))
+    texts = [c.text for g in generations for c in g.candidates]
+    stages["parse alone (w-bon's 5 beams)"] = timed(
+        lambda: [parse_distribution(text, dataset.labels) for text in texts])
     results: list = []
     stages["parse + combine (w-bon, 5 beams)"] = timed(
         lambda: results.extend(strategy.result(r.item_id, g, dataset.labels, config, None)
@@ -174,6 +160,38 @@ def stage_rates(dataset, work: Path) -> None:
     print(f"\nstages alone, {n} items, items/s:")
     for what, seconds in stages.items():
         print(f"  {what:48} {n / seconds:10,.0f}")
+
+
+def clip_stages(dataset, cache, prompt: str) -> tuple[dict[str, float], list]:
+    """Seconds of each way of reading the clips and of preparing chunks, alone; and the
+    dataset's requests with their audio in memory, for the later stages."""
+    from harness.data.arena import ARENA
+    from harness.data.audio import read_audio
+    from harness.data.clips import first_sight, read_facts
+    from harness.strategies._stream import chunks
+
+    items = list(dataset)
+    stages = {
+        "hash + header alone": timed(lambda: _each(read_facts, items)),
+        "decode alone (16-bit WAV to float32)": timed(
+            lambda: _each(lambda path: read_audio(path, out=ARENA.take), items)),
+        "first sight (hash, header, samples: one read)": timed(
+            lambda: _each(lambda path: first_sight(path, out=ARENA.take), items)),
+    }
+
+    def drained(needed: bool, from_cache) -> float:
+        return timed(lambda: _drain(chunks(dataset, lambda item: prompt,
+                                           lambda rs: [needed] * len(rs), from_cache)))
+
+    fresh_state()
+    stages["chunks, cold (hash + decode in the background)"] = drained(True, cache)
+    stages["chunks, memo known, no audio needed"] = drained(False, None)
+    fresh_state()  # as a new process: each clip's hash from the cache's rows, nothing read
+    stages["chunks, a rerun (clip rows from the cache)"] = drained(False, cache)
+    requests = [r.with_audio() for c in chunks(dataset, lambda item: prompt,  # audio in memory
+                                                lambda rs: [False] * len(rs), None)
+                for r in c.requests]
+    return stages, requests
 
 
 def evidence_stages(items, results) -> dict[str, float]:

@@ -22,3 +22,20 @@ def test_the_waiting_model_waits_per_request_and_answers_as_the_instant_one(tmp_
     lines = [line for line in capsys.readouterr().out.splitlines() if "w-bon" in line]
     assert len(lines) == len(overhead.WAITS)
     assert "model  1000 us a request" in lines[-1] and "the model waited     12 ms" in lines[-1]
+
+
+def test_every_stage_is_timed_on_its_own(tmp_path, capsys):
+    """Each stage's line, a rerun's chunks (clip rows from the cache) and parsing alone
+    included, with a rate."""
+    import bench.overhead as overhead
+    from bench.synthetic_corpus import write_corpus
+    from harness.data import load_dataset
+
+    dataset = load_dataset("msp_podcast", write_corpus(tmp_path / "corpus", 12, seconds=1.0))
+    overhead.stage_rates(dataset, tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "stages alone, 12 items, items/s:"
+    rates = {line[:50].strip(): float(line[50:].replace(",", "")) for line in lines[2:]}
+    assert {"chunks, a rerun (clip rows from the cache)", "parse alone (w-bon's 5 beams)",
+            "parse + combine (w-bon, 5 beams)", "cache lookups (w-bon)"} <= set(rates)
+    assert len(rates) == 14 and all(rate > 0 for rate in rates.values())

@@ -1,13 +1,12 @@
-import json
-import multiprocessing
+"""``harness.cache.calls``: generations cached under a key that covers all that can change an
+answer, shared by strategies, kept across a killed run."""
+
 import sqlite3
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from harness.cache import CacheError, GenerationCache, cached_generate, generation_key
+from harness.cache import GenerationCache, cached_generate, generation_key
 from harness.data import load_dataset
 from harness.models.api import Decoding, Request
 from harness.strategies import run_strategy
@@ -87,33 +86,6 @@ def test_a_run_killed_mid_way_keeps_its_finished_chunks(tmp_path):
     assert cache.hits == 8 and model.requests == 2
 
 
-def _writer(path, worker, rows):
-    cache = GenerationCache(path)
-    for start in range(0, rows, 50):
-        cache.put_many("generation", f"w{worker}",
-                       [(f"{worker}-{i}", {"worker": worker, "i": i}) for i in range(start, start + 50)])
-
-
-def test_four_processes_writing_at_once_lose_nothing(tmp_path, record_property):
-    path = tmp_path / "shared.sqlite"  # created by the four of them at once
-    rows = 2500
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(path, w, rows)) for w in range(4)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    cache = GenerationCache(path)
-    assert len(cache) == 4 * rows
-    keys = [f"{w}-{i}" for w in range(4) for i in range(rows)]
-    found = cache.get_many(keys)
-    assert all(found[f"{w}-{i}"] == {"worker": w, "i": i} for w in range(4) for i in range(rows))
-    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    record_property("reliability", f"concurrency: 4 processes created and wrote the cache at once, "
-                                   f"{4 * rows} rows, {len(found)} read back intact, integrity ok")
-
-
 def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
     """dtype, the long-audio policy, the backend's version, constrained decoding, the beams and the
     prompt set each give another key (a cache miss); tau and alpha change no generation (they
@@ -153,38 +125,6 @@ def test_everything_that_can_change_an_answer_is_in_its_key(monkeypatch):
             == reference
 
 
-def test_a_cache_on_a_network_file_system_is_refused(tmp_path, monkeypatch):
-    import harness.cache.filesystems as filesystems
-
-    mounts = tmp_path / "mounts"
-    mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/export {tmp_path}/shared nfs4 rw 0 0\n")
-    monkeypatch.setattr(filesystems, "MOUNTS", str(mounts))
-    GenerationCache(tmp_path / "local" / "generations.sqlite").close()
-    with pytest.raises(CacheError, match="on a nfs4 file system.*local disk.*harness.cache merge"):
-        GenerationCache(tmp_path / "shared" / "cache" / "generations.sqlite")
-
-
-def test_caches_of_several_machines_merge_into_one(tmp_path, capsys):
-    from harness.cache.__main__ import main
-
-    rows = {f"k{i}": {"v": i} for i in range(6)}
-    for name, keys in (("a", ["k0", "k1", "k2"]), ("b", ["k2", "k3", "k4", "k5"])):
-        cache = GenerationCache(tmp_path / name / "generations.sqlite")
-        cache.put_many("generation", "m", [(k, rows[k]) for k in keys])
-        cache.close()
-    assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "a" / "generations.sqlite"),
-                 str(tmp_path / "b" / "generations.sqlite")]) == 0
-    merged = GenerationCache(tmp_path / "all.sqlite")
-    assert merged.get_many(list(rows)) == rows
-    merged.close()
-    (tmp_path / "junk.sqlite").write_text("not a database")
-    assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "junk.sqlite")]) == 1
-    # a mistyped source is refused, not opened (which made an empty cache there: "0 entries")
-    assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "typo.sqlite")]) == 1
-    assert not (tmp_path / "typo.sqlite").exists()
-    assert "no such cache file" in capsys.readouterr().err
-
-
 def test_a_stored_candidate_keeps_every_field_and_keys_made_together_are_the_same():
     from dataclasses import fields
 
@@ -202,44 +142,3 @@ def test_a_stored_candidate_keeps_every_field_and_keys_made_together_are_the_sam
         generation_key(model.info, r, Decoding()) for r in requests]
     assert labels_keys(model.info, requests, ["a"]) == [labels_key(model.info, r, ["a"])
                                                         for r in requests]
-
-
-def test_rows_beyond_strict_json_read_back_as_they_were_written(tmp_path):
-    """A beam without a log-likelihood (-inf, NaN) and a lone surrogate in a text (what a
-    server's "\\ud800" decodes to) are stored as the standard library writes them; orjson, which
-    reads the other rows, refuses these, and they are read back unchanged all the same."""
-    import math
-
-    def odd(request, decoding):
-        return [("\ud800 {\"Anger\": 1} Ä", -math.inf), ("plain", math.nan), ("x", -1.5)]
-
-    path = tmp_path / "cache.sqlite"
-    model = ScriptedModel(odd)
-    reqs = [Request(np.full(160, i, np.float32), f"prompt {i}", f"item{i}") for i in range(2)]
-    first = cached_generate(model, reqs, Decoding(mode="beam", num_candidates=3),
-                            GenerationCache(path))
-    cache = GenerationCache(path)
-    again = cached_generate(model, reqs, Decoding(mode="beam", num_candidates=3), cache)
-    assert model.requests == 2 and cache.hits == 2 and cache.damaged == 0
-    for before, after in zip(first, again):
-        assert [c.text for c in after.candidates] == [c.text for c in before.candidates]
-        [inf, nan, finite] = [c.logprob for c in after.candidates]
-        assert inf == -math.inf and math.isnan(nan) and finite == -1.5
-
-
-row_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats()  # NaN, ±inf, integers over 64 bits
-    | st.text(alphabet=st.characters(exclude_categories=())),  # lone surrogates too
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text() | st.integers(), inner, max_size=4), max_leaves=20)
-
-
-@given(row_values)
-def test_a_row_reads_back_as_the_standard_library_wrote_it(value):
-    """Rows are written by orjson where it writes what the standard library would (no null, so
-    no non-finite number; nothing it refuses), else by the standard library: whichever wrote
-    it, the row reads back as ``json`` wrote and read it."""
-    from harness.cache.store import _row_text, _row_value
-
-    as_json = json.dumps(value, allow_nan=True)
-    assert json.dumps(_row_value(_row_text(value)), allow_nan=True) == as_json

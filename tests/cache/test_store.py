@@ -1,0 +1,82 @@
+"""``harness.cache.store``: the SQLite file several processes write at once, and rows that read
+back as they were written."""
+
+import json
+import multiprocessing
+import sqlite3
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from harness.cache import GenerationCache, cached_generate
+from harness.models.api import Decoding, Request
+from tests.fakes import ScriptedModel
+
+
+def _writer(path, worker, rows):
+    cache = GenerationCache(path)
+    for start in range(0, rows, 50):
+        cache.put_many("generation", f"w{worker}",
+                       [(f"{worker}-{i}", {"worker": worker, "i": i}) for i in range(start, start + 50)])
+
+
+def test_four_processes_writing_at_once_lose_nothing(tmp_path, record_property):
+    path = tmp_path / "shared.sqlite"  # created by the four of them at once
+    rows = 2500
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, w, rows)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    cache = GenerationCache(path)
+    assert len(cache) == 4 * rows
+    keys = [f"{w}-{i}" for w in range(4) for i in range(rows)]
+    found = cache.get_many(keys)
+    assert all(found[f"{w}-{i}"] == {"worker": w, "i": i} for w in range(4) for i in range(rows))
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    record_property("reliability", f"concurrency: 4 processes created and wrote the cache at once, "
+                                   f"{4 * rows} rows, {len(found)} read back intact, integrity ok")
+
+
+def test_rows_beyond_strict_json_read_back_as_they_were_written(tmp_path):
+    """A beam without a log-likelihood (-inf, NaN) and a lone surrogate in a text (what a
+    server's "\\ud800" decodes to) are stored as the standard library writes them; orjson, which
+    reads the other rows, refuses these, and they are read back unchanged all the same."""
+    import math
+
+    def odd(request, decoding):
+        return [("\ud800 {\"Anger\": 1} Ä", -math.inf), ("plain", math.nan), ("x", -1.5)]
+
+    path = tmp_path / "cache.sqlite"
+    model = ScriptedModel(odd)
+    reqs = [Request(np.full(160, i, np.float32), f"prompt {i}", f"item{i}") for i in range(2)]
+    first = cached_generate(model, reqs, Decoding(mode="beam", num_candidates=3),
+                            GenerationCache(path))
+    cache = GenerationCache(path)
+    again = cached_generate(model, reqs, Decoding(mode="beam", num_candidates=3), cache)
+    assert model.requests == 2 and cache.hits == 2 and cache.damaged == 0
+    for before, after in zip(first, again):
+        assert [c.text for c in after.candidates] == [c.text for c in before.candidates]
+        [inf, nan, finite] = [c.logprob for c in after.candidates]
+        assert inf == -math.inf and math.isnan(nan) and finite == -1.5
+
+
+row_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats()  # NaN, ±inf, integers over 64 bits
+    | st.text(alphabet=st.characters(exclude_categories=())),  # lone surrogates too
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text() | st.integers(), inner, max_size=4), max_leaves=20)
+
+
+@given(row_values)
+def test_a_row_reads_back_as_the_standard_library_wrote_it(value):
+    """Rows are written by orjson where it writes what the standard library would (no null, so
+    no non-finite number; nothing it refuses), else by the standard library: whichever wrote
+    it, the row reads back as ``json`` wrote and read it."""
+    from harness.cache.store import _row_text, _row_value
+
+    as_json = json.dumps(value, allow_nan=True)
+    assert json.dumps(_row_value(_row_text(value)), allow_nan=True) == as_json

@@ -233,3 +233,57 @@ def test_a_plain_answers_keys_are_remembered_as_a_row_and_a_long_row_is_not():
     spread = "Neutral" + " " * 5_000 + "state"  # read as "neutral state", never remembered
     assert _plain_json(f'{{"{spread}": 1}}', idx).probs[IEMOCAP.index("Neutral state")] == 1.0
     assert (spread,) not in idx._plain_rows
+
+
+def _pairs_one_separator_at_a_time(body):
+    """The dictionary reading as it was written first, kept as the reference: every separator
+    with a number after it, its key read back from it character by character."""
+    import re
+
+    from harness.parsing import _VALUE
+
+    def key_before(start, end):
+        end = start + len(body[start:end].rstrip())
+        if end > start and body[end - 1] in "\"'":
+            end = start + len(body[start:end - 1].rstrip())
+        first = end
+        while first > start and (body[first - 1].isalpha() or body[first - 1] in " _/-"):
+            first -= 1
+        while first < end and not body[first].isalpha():
+            first += 1
+        return body[first:end]
+
+    assert isinstance(_VALUE, re.Pattern)
+    out, start, previous = [], 0, 0
+    for match in _VALUE.finditer(body):
+        key = key_before(max(start, previous), match.start())
+        previous = match.start() + 1
+        if key:
+            out.append((key, match.group(3)))
+            start = match.end()
+    return out
+
+
+# pieces of dictionaries, and what sits beside a key: numerals that are word characters but no
+# letters ("৴", "²", "Ⅻ"), numbers that end in letters, quotes, and every kind of space
+key_pieces = st.sampled_from(["a", "anger", "Sad", "é", "ß", "৴", "²", "Ⅻ", " ", "  ", "\t", "\n",
+                              "\u3000", "_", "-", "/", ":", "=", "'", '"', "0.5", "1", "1e3", "e",
+                              "nan", "inf", "infinity", "-inf", "%", "+", ".", ",", "{", "}", "!"])
+
+
+@given(st.lists(key_pieces, max_size=30).map("".join))
+def test_the_one_scan_dictionary_reading_agrees_with_reading_at_every_separator(body):
+    """:func:`_pairs` looks only at separators that a letter leads up to; it gives what reading
+    back from every separator gave, pair for pair."""
+    from harness.parsing import _pairs
+
+    assert _pairs(body) == _pairs_one_separator_at_a_time(body)
+
+
+@pytest.mark.parametrize("body", ["=1" * 50_000, ": 1 " * 25_000, "a" + "=1" * 50_000,
+                                  " " * 100_000 + "x: 1", "a: 1, " * 16_666, "৴" * 50_000 + "a: 1",
+                                  "a" * 100_000 + ": 1", "a " * 50_000 + ": 1"])
+def test_the_one_scan_reading_agrees_on_floods(body):
+    from harness.parsing import _pairs
+
+    assert _pairs(body) == _pairs_one_separator_at_a_time(body)

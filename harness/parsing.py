@@ -45,15 +45,7 @@ _DICT = re.compile(r"\{[^{}]*\}")
 # a separator and the number after it; the key is read backwards from the separator (_key_before)
 # (?=(\s*))\1 takes the whole run of spaces and never gives it back (an atomic group)
 _VALUE = re.compile(r"""[:=](?=(\s*))\1(?:["'](?=(\s*))\2)?(""" + _NUMBER + ")", re.I)
-_KEY_SYMBOL_CHARS = " _/-"  # a key is letters (any script) and these
-_KEY_SYMBOLS = frozenset(_KEY_SYMBOL_CHARS)
-_NO_KEY_SYMBOLS = str.maketrans("", "", _KEY_SYMBOL_CHARS)
-# Where a key may end: a run of letters and key symbols that holds a letter, starting where the
-# character before is neither (the lookbehinds: each run is tried once, so the scan is linear),
-# then space, an optional quote and space, and a separator. "[^\W\d_]" is every letter and a few
-# numerals beside (such as "৴"): _pairs reads a run with one of those character by character.
-_KEYED = re.compile(r"""(?<![^\W\d])(?<![ /-])(?=([ _/-]*[^\W\d_](?:[^\W\d_]|[ _/-])*))\1"""
-                    r"""(?=(\s*))\2(?:["'](?=(\s*))\3)?[:=]""")
+_KEY_SYMBOLS = frozenset(" _/-")  # a key is letters (any script) and these
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _LIST = re.compile(r"\[([^\[\]]*)\]")
 _IS_NUMBER = re.compile(r"^(?:" + _NUMBER + r")$", re.I)
@@ -100,23 +92,16 @@ def _finish(values: list[float], rule: str) -> Parsed:
 
 def _pairs(body: str) -> list[tuple[str, str]]:
     """The ``key: number`` pairs of a dictionary's text, left to right (a key is a run of letters,
-    spaces, ``_``, ``/`` and ``-`` starting with a letter, quoted or not, then ``:`` or ``=``).
-
-    Only the separators that a run with a letter leads up to (:data:`_KEYED`, found in one scan)
-    are looked at: a flood of separators without keys (``=1=1=1...``) costs no Python step each."""
-    out, start = [], 0
-    for keyed in _KEYED.finditer(body):
-        value = _VALUE.match(body, keyed.end() - 1)
-        if value is None:
-            continue
-        run = keyed.group(1)
-        if keyed.start() >= start and run.translate(_NO_KEY_SYMBOLS).isalpha():
-            key = run.rstrip().lstrip(_KEY_SYMBOL_CHARS)  # the whole run: every letter a letter
-        else:  # a numeral taken for a letter, or a run that began inside the last pair's number
-            key = _key_before(body, max(start, keyed.start()), keyed.end() - 1)
+    spaces, ``_``, ``/`` and ``-`` starting with a letter, quoted or not, then ``:`` or ``=``)."""
+    out, start, previous = [], 0, 0
+    for match in _VALUE.finditer(body):
+        # a key holds no separator, so it starts after the previous one: reading back no further
+        # keeps the whole scan linear
+        key = _key_before(body, max(start, previous), match.start())
+        previous = match.start() + 1
         if key:
-            out.append((key, value.group(3)))
-            start = value.end()
+            out.append((key, match.group(3)))
+            start = match.end()
     return out
 
 

@@ -41,6 +41,8 @@ class LabelIndex:
         spans = {key: len(WORD.findall(key)) for key in self.index
                  if WORD.fullmatch(key[0]) and WORD.fullmatch(key[-1])}  # as \b...\b needs
         self.first_words = {WORD.findall(key)[0] for key in spans}
+        self.one_word_keys = {key for key, n in spans.items() if n == 1}
+        self.longer_key_starts = {WORD.findall(key)[0] for key, n in spans.items() if n > 1}
         self.longest = max(spans.values(), default=1)
         self.keys = set(spans)
         self._seen: dict[str, int | None] = {}  # raw spelling -> index: models repeat their keys

@@ -233,3 +233,85 @@ def test_a_plain_answers_keys_are_remembered_as_a_row_and_a_long_row_is_not():
     spread = "Neutral" + " " * 5_000 + "state"  # read as "neutral state", never remembered
     assert _plain_json(f'{{"{spread}": 1}}', idx).probs[IEMOCAP.index("Neutral state")] == 1.0
     assert (spread,) not in idx._plain_rows
+
+
+# the separator-and-number pattern as first written, before it turned any separator away
+_VALUE_AS_WRITTEN = (r"""[:=](?=(\s*))\1(?:["'](?=(\s*))\2)?([-+]?(?:\d+(?:\.\d*)?|\.\d+)"""
+                     r"""(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|infinity|inf)\b)""")
+def _keyword_hits_word_by_word(text, idx):
+    """The keyword scan as first written (every word tried), kept as the reference."""
+    from harness._label_index import WORD
+
+    lowered = text.lower()
+    words = [(m.start(), m.end()) for m in WORD.finditer(lowered)]
+    hits, i = set(), 0
+    while i < len(words):
+        for n in range(min(idx.longest, len(words) - i), 0, -1):
+            phrase = lowered[words[i][0]:words[i + n - 1][1]]
+            if phrase in idx.keys:
+                hits.add(idx.lookup(phrase))
+                i += n
+                break
+        else:
+            i += 1
+    return hits
+
+
+keyword_text = st.lists(st.sampled_from(["no", "emotion", "neutral", "state", "sad", "Sadness",
+                                         "angry", "happy", "joy", "x", " ", "  ", ", ", "-", "\n",
+                                         "no emotion", "neutral state", "1"]), max_size=25)
+
+
+@given(keyword_text.map("".join), st.sampled_from([IEMOCAP, MSP, CREMA]))
+def test_the_keyword_scan_names_what_the_word_by_word_scan_named(text, labels):
+    """The same single class where exactly one is named, none where none is, two or more where
+    several are (the scan may stop at two)."""
+    from harness._label_index import label_index
+    from harness.parsing import _keyword_hits
+
+    idx = label_index(tuple(labels))
+    fast, reference = _keyword_hits(text, idx), _keyword_hits_word_by_word(text, idx)
+    if len(reference) <= 1:
+        assert fast == reference
+    else:
+        assert len(fast) >= 2 and fast <= reference
+
+
+def _pairs_at_every_separator(body):
+    """The dictionary reading as first written (every separator's key read back, none turned
+    away by the character before it), kept as the reference."""
+    import re
+
+    as_written = re.compile(_VALUE_AS_WRITTEN, re.I)
+
+    def key_before(start, end):
+        end = start + len(body[start:end].rstrip())
+        if end > start and body[end - 1] in "\"'":
+            end = start + len(body[start:end - 1].rstrip())
+        first = end
+        while first > start and (body[first - 1].isalpha() or body[first - 1] in " _/-"):
+            first -= 1
+        while first < end and not body[first].isalpha():
+            first += 1
+        return body[first:end]
+
+    out, start, previous = [], 0, 0
+    for match in as_written.finditer(body):
+        key = key_before(max(start, previous), match.start())
+        previous = match.start() + 1
+        if key:
+            out.append((key, match.group(3)))
+            start = match.end()
+    return out
+
+
+dictionary_pieces = st.sampled_from(["a", "anger", "Sad", "é", "৴", "²", " ", "\t", "\u3000", "_",
+                                     "-", "/", ":", "=", "'", '"', "0.5", "1", "1e3", "nan", "inf",
+                                     "%", "+", ".", ",", "!"])
+
+
+@given(st.lists(dictionary_pieces, max_size=30).map("".join))
+def test_a_dictionary_reads_as_it_did_when_every_separator_was_read_back(body):
+    from harness.parsing import _pairs
+
+    assert _pairs(body) == _pairs_at_every_separator(body)

@@ -1,7 +1,8 @@
 """Core-library throughput: the parser on 100k mixed model outputs, and every metric on 100k items.
 
-Targets on the 2-core development machine: parsing >= 50,000 outputs/s; all metrics over
-100k items x 8 classes <= 0.5 s. Run: ``python bench/core.py``.
+Targets on the 2-core development machine: parsing >= 50,000 outputs/s, and <= 10 ms for each
+100 kB adversarial answer (a fixed set, then 300 random floods of dictionary pieces); all
+metrics over 100k items x 8 classes <= 0.5 s. Run: ``python bench/core.py``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,47 @@ def adversarial_outputs(size: int = 100_000) -> dict[str, str]:
         "key without a value": '{"Anger": ' + " " * size + "}",
         "fenced lone number": "```json\n" + " " * size + "0.5",
         "key runs before a colon": "{Anger" + " _" * (size // 2) + ": 1}",
+        "separator flood": "{" + "=1" * (size // 2) + "}",
+        "spaced separator flood": "{" + ": 1 " * (size // 4) + "}",
+        "separators after quotes": "{" + "'=" * (size // 2) + "}",
     }
+
+
+FLOOD_PIECES = ["a", "anger", "Sad", "é", "৴", " ", "\t", "_", "-", "/", ":", "=", "'", '"', "0.5",
+                "1", "nan", "inf", ",", "%", "."]
+
+
+def random_floods(count: int = 300, size: int = 100_000, seed: int = 7) -> list[str]:
+    """``count`` answers of ``size`` characters, each one to six dictionary pieces repeated
+    (``{a:inf"a:inf"...``), three in ten after a real pair, a NaN, a letter or a numeral."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        unit = "".join(rng.choice(FLOOD_PIECES) for _ in range(rng.randint(1, 6)))
+        body = "{" + (unit * (size // len(unit) + 1))[:size] + "}"
+        if rng.random() < 0.3:
+            body = "{" + rng.choice(["a: 1, ", "anger: nan ", "é", "a৴: 2"]) + body[1:]
+        out.append(body)
+    return out
+
+
+def bench_floods() -> float:
+    """Each random flood's parse, the best of two: their median, 90th centile and slowest."""
+    seconds = []
+    for text in random_floods():
+        best = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            parse_distribution(text, LABELS)
+            best = min(best, time.perf_counter() - start)
+        seconds.append(best)
+    ms = np.sort(np.array(seconds) * 1e3)
+    print(f"parse floods: {len(ms)} random 100 kB floods of dictionary pieces (seed 7): median "
+          f"{np.median(ms):.2f} ms, 90th centile {ms[int(0.9 * len(ms))]:.2f} ms, slowest "
+          f"{ms[-1]:.2f} ms, {int((ms > 10).sum())} over 10 ms (target <= 10 ms each)")
+    return float(ms[-1])
 
 
 def bench_adversarial() -> float:
@@ -114,4 +155,5 @@ def bench_metrics() -> float:
 if __name__ == "__main__":
     bench_parser()
     bench_adversarial()
+    bench_floods()
     bench_metrics()

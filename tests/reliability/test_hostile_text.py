@@ -23,6 +23,9 @@ EXPECTED = {  # (rule, valid) of each 100 kB answer
     "key without a value": ("keyword", True),  # no number: the named emotion, as in prose
     "fenced lone number": ("single_number", False),
     "key runs before a colon": ("json_dict", True),
+    "separator flood": (None, False),
+    "spaced separator flood": (None, False),
+    "separators after quotes": (None, False),
 }
 MORE = {  # inputs the old patterns took seconds on, at sizes that would have hung
     "spaces then a letter": " " * 20_000 + "x",

@@ -103,33 +103,32 @@ def _pairs(body: str) -> list[tuple[str, str]]:
     spaces, ``_``, ``/`` and ``-`` starting with a letter, quoted or not, then ``:`` or ``=``)."""
     out, start, previous = [], 0, 0
     for match in _VALUE.finditer(body):
+        at = match.start()
         # a key holds no separator, so it starts after the previous one: reading back no further
         # keeps the whole scan linear
-        key = _key_before(body, max(start, previous), match.start())
-        previous = match.start() + 1
+        key = _key_before(body[max(start, previous):at])
+        previous = at + 1
         if key:
             out.append((key, match.group(3)))
             start = match.end()
     return out
 
 
-def _key_before(body: str, start: int, end: int) -> str:
-    """The key that ends at ``end`` (before optional space, a quote and space), reading back no
-    further than ``start``; "" when there is none."""
-    end = _before_space(body, start, end)
-    if end > start and body[end - 1] in "\"'":
-        end = _before_space(body, start, end - 1)
-    first = end
-    while first > start and (body[first - 1].isalpha() or body[first - 1] in _KEY_SYMBOLS):
+def _key_before(text: str) -> str:
+    """The key that ``text`` ends with (before optional space, a quote and space); "" when there
+    is none."""
+    text = text.rstrip()
+    if text[-1:] in ("'", '"'):
+        text = text[:-1].rstrip()
+    last = text[-1:]
+    if not (last.isalpha() or last in _KEY_SYMBOLS):  # a digit, a comma...: no key ends here
+        return ""
+    first = len(text) - 1
+    while first > 0 and (text[first - 1].isalpha() or text[first - 1] in _KEY_SYMBOLS):
         first -= 1
-    while first < end and not body[first].isalpha():
+    while first < len(text) and not text[first].isalpha():
         first += 1
-    return body[first:end]
-
-
-def _before_space(body: str, start: int, end: int) -> int:
-    """Where the whitespace that ends at ``end`` begins (not before ``start``)."""
-    return start + len(body[start:end].rstrip())
+    return text[first:]
 
 
 def _from_dicts(text: str, idx: LabelIndex, unknown: list[str]) -> Parsed | None:

@@ -199,7 +199,8 @@ def _keyword_hits(text: str, idx: LabelIndex) -> set[int | None]:
     if words.isdisjoint(idx.longer_key_starts):  # no spelling of several words can start here:
         return {idx.lookup(word) for word in words & idx.one_word_keys}  # each word on its own
     matches = list(WORD.finditer(lowered))
-    hits, i = set(), 0
+    hits: set[int | None] = set()
+    i = 0
     while i < len(matches) and len(hits) < 2:
         if matches[i].group() not in idx.first_words:  # no spelling starts with this word
             i += 1

@@ -72,6 +72,7 @@ def adversarial_outputs(size: int = 100_000) -> dict[str, str]:
         "key without a value": '{"Anger": ' + " " * size + "}",
         "fenced lone number": "```json\n" + " " * size + "0.5",
         "key runs before a colon": "{Anger" + " _" * (size // 2) + ": 1}",
+        "spaces before a key": "{" + " " * size + "x: 1}",
         "separator flood": "{" + "=1" * (size // 2) + "}",
         "spaced separator flood": "{" + ": 1 " * (size // 4) + "}",
         "separators after quotes": "{" + "'=" * (size // 2) + "}",

@@ -43,17 +43,24 @@ RULES = ("json_dict", "emotion_list", "float_list", "keyword", "single_number")
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|infinity|inf)\b"
 _DICT = re.compile(r"\{[^{}]*\}")
 # a separator that a key may end at and the number after it; the key is read backwards from the
-# separator (_key_before). (?<=...) passes only a separator after a letter, a key symbol, a quote
-# or a space, the characters a key and its quote end with (looked at once the separator is
-# found, so that the search still skips from ":" to ":"); (?!...) turns one away where the next
-# character, or the one after a quote, can start no space and no number (floods of "=1" or "="
-# tried the rest 50,000 to 100,000 times: 19 to 38 ms); (?=(\s*))\1 takes the whole run of
-# spaces and never gives it back (an atomic group)
+# separator (_key_before). The lookbehinds pass only a separator after a letter, a key symbol or a
+# quote, or after spaces that do not follow a digit or a sign within four (what a key and its
+# quote end with; looked at once the separator is found, so that the search still skips from ":"
+# to ":"); (?!...) turns one away where the next character, or the one after a quote, can start
+# no space and no number. Floods of "=1", ": 1 " or "=" had tried the rest 25,000 to 100,000
+# times, each with a step of Python: 19 to 38 ms. (?=(\s*))\1 takes the whole run of spaces and
+# never gives it back (an atomic group).
 _NO_NUMBER_STARTS = r"[!#$%&()*,/:;<=>?@\[\\\]^_`{|}~a-hj-mo-zA-HJ-MO-Z]"  # nor a space or quote
-_VALUE = re.compile(r"""[:=](?<=[^\W\d].|[\s/"'-].)"""
-                    rf"""(?!{_NO_NUMBER_STARTS}|["']{_NO_NUMBER_STARTS})"""
+_NO_KEY_ENDS = r"[\d!#$%&()*+,.:;<=>?@\[\\\]^`{|}~]"  # a digit or a sign, and spaces after it
+_ONE_TO_FOUR_SPACES = [r"\s" * n for n in range(1, 5)]
+_VALUE = re.compile(r"""[:=](?:(?<=[^\W\d].|[/"'-].)|(?<=\s.)"""
+                    + "".join(f"(?<!{_NO_KEY_ENDS}{spaces}.)" for spaces in _ONE_TO_FOUR_SPACES)
+                    + rf""")(?!{_NO_NUMBER_STARTS}|["']{_NO_NUMBER_STARTS})"""
                     r"""(?=(\s*))\1(?:["'](?=(\s*))\2)?(""" + _NUMBER + ")", re.I)
-_KEY_SYMBOLS = frozenset(" _/-")  # a key is letters (any script) and these
+_KEY_SYMBOL_CHARS = " _/-"  # a key is letters (any script) and these
+_KEY_SYMBOLS = frozenset(_KEY_SYMBOL_CHARS)
+_NO_KEY_SYMBOLS = str.maketrans("", "", _KEY_SYMBOL_CHARS)
+_KEY_RUN_REVERSED = re.compile(r"[^\W\d]*(?:[ /-]+[^\W\d]*)*").match  # each repeat one class
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
 _LIST = re.compile(r"\[([^\[\]]*)\]")
 _IS_NUMBER = re.compile(r"^(?:" + _NUMBER + r")$", re.I)
@@ -124,11 +131,33 @@ def _key_before(text: str) -> str:
     if not (last.isalpha() or last in _KEY_SYMBOLS):  # a digit, a comma...: no key ends here
         return ""
     first = len(text) - 1
-    while first > 0 and (text[first - 1].isalpha() or text[first - 1] in _KEY_SYMBOLS):
+    stop = max(0, first - _SHORT_RUN)
+    while first > stop and (text[first - 1].isalpha() or text[first - 1] in _KEY_SYMBOLS):
         first -= 1
+    if first == stop > 0:  # a long run: the rest of it is read below
+        first = _long_run_start(text, first)
     while first < len(text) and not text[first].isalpha():
         first += 1
     return text[first:]
+
+
+_SHORT_RUN = 32  # characters of a key's run read one by one before the regex engine reads on
+
+
+def _long_run_start(text: str, end: int) -> int:
+    """Where the run of letters and key symbols that ends at ``end`` starts: found by the regex
+    engine on the text before it reversed (100 kB of spaces before a key took 10 ms a character
+    at a time). The engine's letters hold a few numerals beside (such as "৴"): a run with one
+    is read character by character."""
+    head = text[:end]
+    reversed_run = _KEY_RUN_REVERSED(head[::-1])  # it matches, if only nothing
+    first = end - (reversed_run.end() if reversed_run else 0)
+    letters = head[first:].translate(_NO_KEY_SYMBOLS)
+    if letters and not letters.isalpha():
+        first = end
+        while first > 0 and (text[first - 1].isalpha() or text[first - 1] in _KEY_SYMBOLS):
+            first -= 1
+    return first
 
 
 def _from_dicts(text: str, idx: LabelIndex, unknown: list[str]) -> Parsed | None:

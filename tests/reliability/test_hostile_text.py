@@ -23,6 +23,7 @@ EXPECTED = {  # (rule, valid) of each 100 kB answer
     "key without a value": ("keyword", True),  # no number: the named emotion, as in prose
     "fenced lone number": ("single_number", False),
     "key runs before a colon": ("json_dict", True),
+    "spaces before a key": ("json_dict", False),  # "x" names no label
     "separator flood": (None, False),
     "spaced separator flood": (None, False),
     "separators after quotes": (None, False),

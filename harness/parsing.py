@@ -130,10 +130,8 @@ def _key_before(text: str) -> str:
     last = text[-1:]
     if not (last.isalpha() or last in _KEY_SYMBOLS):  # a digit, a comma...: no key ends here
         return ""
-    first = len(text) - 1
-    stop = max(0, first - _SHORT_RUN)
-    while first > stop and (text[first - 1].isalpha() or text[first - 1] in _KEY_SYMBOLS):
-        first -= 1
+    stop = max(0, len(text) - 1 - _SHORT_RUN)
+    first = _run_start(text, len(text) - 1, stop)
     if first == stop > 0:  # a long run: the rest of it is read below
         first = _long_run_start(text, first)
     while first < len(text) and not text[first].isalpha():
@@ -154,9 +152,15 @@ def _long_run_start(text: str, end: int) -> int:
     first = end - (reversed_run.end() if reversed_run else 0)
     letters = head[first:].translate(_NO_KEY_SYMBOLS)
     if letters and not letters.isalpha():
-        first = end
-        while first > 0 and (text[first - 1].isalpha() or text[first - 1] in _KEY_SYMBOLS):
-            first -= 1
+        first = _run_start(text, end, 0)
+    return first
+
+
+def _run_start(text: str, first: int, stop: int) -> int:
+    """Where the run of letters and key symbols before ``first`` starts, reading back one
+    character at a time no further than ``stop``."""
+    while first > stop and (text[first - 1].isalpha() or text[first - 1] in _KEY_SYMBOLS):
+        first -= 1
     return first
 
 

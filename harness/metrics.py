@@ -6,12 +6,14 @@ scipy's ``jensenshannon`` does) and returns a float or an (N,) array.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import rel_entr
 
 LOWER_IS_BETTER = {"js": True, "jsd": True, "bc": False, "r2": False, "acc": False, "f1": False,
                    "acc_untied": False, "f1_untied": False}
-_LN2 = np.log(2.0)
+_LN2 = math.log(2.0)  # a Python float: one pair's divergence stays a float, as the distance is
 
 
 def _pair(p, q) -> tuple[np.ndarray, np.ndarray, bool]:

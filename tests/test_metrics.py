@@ -26,6 +26,13 @@ def test_js_matches_scipy(pq):
     assert M.js_distance([2, 2, 0], [0, 1, 3]) == pytest.approx(jensenshannon([2, 2, 0], [0, 1, 3]))
 
 
+@pytest.mark.parametrize("metric", [M.js_distance, M.js_divergence, M.bhattacharyya, M.r2])
+def test_one_pair_gives_a_python_float_and_rows_give_an_array(metric, pq):
+    p, q = pq
+    assert type(metric(p[0], q[0])) is float  # printed as a number, not np.float64(...)
+    assert metric(p, q).shape == (len(p),)
+
+
 def test_bc_r2_entropy_match_references(pq):
     p, q = pq
     np.testing.assert_allclose(M.bhattacharyya(p, q), np.sqrt(p * q).sum(axis=1))

@@ -1,0 +1,50 @@
+"""The documentation tells the truth: every example in ``docs/`` runs and prints what it shows,
+every link in the README and ``docs/`` reaches a file of the repository, and CI runs the
+README's test command as written."""
+
+import doctest
+import re
+from pathlib import Path
+
+import pytest
+
+from harness import prompts
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted((ROOT / "docs").glob("*.md"))
+REFERENCE = [page for page in PAGES if page.name != "README.md"]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize("page", REFERENCE, ids=lambda page: page.name)
+def test_every_example_on_a_reference_page_prints_what_it_shows(page, monkeypatch, capsys):
+    monkeypatch.setattr(prompts, "PROMPT_SETS", dict(prompts.PROMPT_SETS))  # a page registers one
+    failed, attempted = doctest.testfile(
+        str(page), module_relative=False, report=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert attempted > 0, f"{page.name} shows no example"
+    assert failed == 0, capsys.readouterr().out
+
+
+def test_the_docs_index_lists_every_page_and_the_readme_links_to_it():
+    index = (ROOT / "docs" / "README.md").read_text(encoding="utf-8")
+    assert {page.name for page in REFERENCE} <= set(LINK.findall(index))
+    assert "docs/README.md" in LINK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *PAGES], ids=lambda page: page.name)
+def test_every_relative_link_reaches_a_file_of_the_repository(page):
+    for target in LINK.findall(page.read_text(encoding="utf-8")):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue
+        path = (page.parent / target.split("#")[0]).resolve()
+        assert path.is_relative_to(ROOT) and path.exists(), f"{page.name} links to {target}"
+
+
+def test_ci_runs_the_readmes_test_command_as_written():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = [line.split("&&")[-1].strip() for line in readme.splitlines()
+                if line.startswith("python -m pip install -e") and "pytest tests" in line]
+    assert commands, "the README gives no test command"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert all(command in ci for command in commands), commands

@@ -4,6 +4,7 @@ README's test command as written."""
 
 import doctest
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,10 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 @pytest.mark.parametrize("page", REFERENCE, ids=lambda page: page.name)
-def test_every_example_on_a_reference_page_prints_what_it_shows(page, monkeypatch, capsys):
+def test_every_example_on_a_reference_page_prints_what_it_shows(page, monkeypatch, capsys,
+                                                               tmp_path):
     monkeypatch.setattr(prompts, "PROMPT_SETS", dict(prompts.PROMPT_SETS))  # a page registers one
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # and one writes a corpus
     failed, attempted = doctest.testfile(
         str(page), module_relative=False, report=False,
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

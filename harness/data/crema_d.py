@@ -1,11 +1,14 @@
 """CREMA-D: voice-only rows of ``processedResults/tabulatedVotes.csv``, clips in ``AudioWAV/``.
 
 The public release's label files ship with the project (``harness/embedded/crema_d_release``, ODbL), so a
-root holding only ``AudioWAV/`` (as most mirrors of the audio do) still gets the real votes.
+root holding only ``AudioWAV/`` (as most mirrors of the audio do) still gets the real votes; its
+items are then the clips the mirror holds (a partial mirror is a smaller corpus, its missing clips
+counted as skipped, not 7,442 items of which most fail for want of audio).
 """
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -43,7 +46,8 @@ def load(root: Path, problems: ProblemLog, *, votes_file: str | Path | None = No
         votes_file: The ``tabulatedVotes.csv`` to read. Default: the root's own, else the copy of
             the public release shipped with the project (recorded as a warning).
     """
-    path = _votes_path(root, votes_file, problems)
+    path, shipped = _votes_path(root, votes_file, problems)
+    held = _clips_held(root) if shipped else None
     frame = read_csv(path, [*VOTE_COLUMNS, "fileName", "emoVote"], problems)
     frame = frame.rename(columns={frame.columns[0]: "row_id"})  # R's write.csv header ""
     items: list[Item] = []
@@ -53,6 +57,9 @@ def load(root: Path, problems: ProblemLog, *, votes_file: str | Path | None = No
         item = _row_to_item(root, row, line, path, skipped, problems)
         if item is None:
             continue
+        if held is not None and item.id not in held:
+            skipped[NOT_IN_MIRROR] += 1
+            continue
         if item.id in seen:
             problems.error(path, line, f"duplicate voice-only row for {item.id}, kept the first")
             continue
@@ -61,19 +68,34 @@ def load(root: Path, problems: ProblemLog, *, votes_file: str | Path | None = No
     return LABELS, items, skipped
 
 
-def _votes_path(root: Path, votes_file, problems: ProblemLog) -> Path:
+NOT_IN_MIRROR = "clip not in AudioWAV/ (the shipped release votes, read for the clips held)"
+
+
+def _clips_held(root: Path) -> set[str]:
+    """The names (without ``.wav``) of the clips in ``root/AudioWAV``."""
+    try:
+        with os.scandir(root / "AudioWAV") as entries:
+            return {entry.name[:-4] for entry in entries if entry.name.endswith(".wav")}
+    except OSError as exc:
+        raise DataError(root / "AudioWAV", f"cannot be listed: {exc.strerror or exc}") from exc
+
+
+def _votes_path(root: Path, votes_file, problems: ProblemLog) -> tuple[Path, bool]:
+    """The votes file to read, and whether it is the shipped copy of the release's (read for
+    the clips the root holds)."""
     if votes_file is not None:
-        return Path(votes_file)
+        return Path(votes_file), False
     why = not_a_regular_file(root / VOTES_FILE)
     if why is None:
-        return root / VOTES_FILE
+        return root / VOTES_FILE, False
     if why != "not found":  # there, but not a file to read: never fall back silently
         raise DataError(root / VOTES_FILE, f"label file {why}")
     if not (root / "AudioWAV").is_dir():
         raise DataError(root, "neither AudioWAV/ nor processedResults/: not a CREMA-D root")
     problems.warning(root / VOTES_FILE, None, "absent; using the public release's votes "
-                                              f"shipped in {release_labels()}")
-    return release_labels() / VOTES_FILE
+                                              f"shipped in {release_labels()} for the clips "
+                                              "in AudioWAV/")
+    return release_labels() / VOTES_FILE, True
 
 
 def _row_to_item(root: Path, row: dict, line: int, path: Path, skipped: Counter,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from harness.data import DataError, load_dataset
-from harness.data.crema_d import release_labels
+from harness.data.crema_d import NOT_IN_MIRROR, release_labels
 from tests.helpers import CREMA_D_RELEASE, FIXTURES, corpus_copy
 
 
@@ -71,14 +71,31 @@ def test_reads_the_release_labels_and_matches_the_shipped_copy():
         by_id(shared)["1001_DFA_ANG_XX"].load_audio()
 
 
-def test_audio_only_root_falls_back_to_the_shipped_release_votes(tmp_path):
+def test_audio_only_root_gets_the_shipped_release_votes_for_the_clips_it_holds(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    own = load_dataset("crema_d", root)
+    shutil.rmtree(root / "processedResults")
+    (root / "AudioWAV" / "notes.txt").write_text("not a clip")
+    dataset = load_dataset("crema_d", root)
+    assert [p.severity for p in dataset.problems] == ["warning"]
+    assert "for the clips in AudioWAV/" in dataset.problems[0].message
+    assert sorted(dataset.ids) == sorted(own.ids)  # the fixture's votes are the release's rows
+    for item in dataset:
+        np.testing.assert_array_equal(item.votes, own.item_by_id(item.id).votes)
+    assert all(item.audio_path.is_file() for item in dataset)
+    assert dataset.skipped[NOT_IN_MIRROR] == 7442 - 26
+
+
+def test_an_audio_folder_that_cannot_be_listed_is_a_data_error(tmp_path, monkeypatch):
     root = corpus_copy("crema_d", tmp_path)
     shutil.rmtree(root / "processedResults")
-    dataset = load_dataset("crema_d", root)
-    assert len(dataset) == 7442
-    assert [p.severity for p in dataset.problems] == ["warning"]
-    present = [item for item in dataset if item.audio_path.is_file()]
-    assert len(present) == 26
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("harness.data.crema_d.os.scandir", refuse)
+    with pytest.raises(DataError, match="AudioWAV: cannot be listed: Permission denied"):
+        load_dataset("crema_d", root)
 
 
 def test_not_a_root(tmp_path):

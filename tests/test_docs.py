@@ -13,7 +13,7 @@ from harness import prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
-REFERENCE = [page for page in PAGES if page.name != "README.md"]
+REFERENCE = [page for page in PAGES if page.name not in ("README.md", "measured.md")]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -31,7 +31,7 @@ def test_every_example_on_a_reference_page_prints_what_it_shows(page, monkeypatc
 
 def test_the_docs_index_lists_every_page_and_the_readme_links_to_it():
     index = (ROOT / "docs" / "README.md").read_text(encoding="utf-8")
-    assert {page.name for page in REFERENCE} <= set(LINK.findall(index))
+    assert {page.name for page in PAGES} - {"README.md"} <= set(LINK.findall(index))
     assert "docs/README.md" in LINK.findall((ROOT / "README.md").read_text(encoding="utf-8"))
 
 

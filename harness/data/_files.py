@@ -105,13 +105,18 @@ def read_csv(path: Path, required: list[str], problems: ProblemLog, **kwargs) ->
 def inside(root: Path, relative: str, path_for_errors: Path, line: int | None) -> Path:
     """``root / relative``, refusing a name that would leave the corpus root.
 
+    The name is judged as written (a label file's name is what cannot be trusted): absolute, or
+    climbing out with ``..`` once normalised, it is refused. Links inside the root are the
+    corpus owner's and are followed when the clip is read, so an ``Audios/`` linked to another
+    disk, or clips that are links into a download cache, load as they are.
+
     Raises:
         DataError: ``relative`` is absolute or climbs out of ``root`` (``../../etc/passwd``), or
             holds a NUL byte (no file can have that name).
     """
-    if "\0" in relative:  # os.path.realpath would raise ValueError and sink the whole load
+    if "\0" in relative:  # no file can have that name; the OS would raise ValueError on it
         raise DataError(path_for_errors, f"path {relative!r} holds a NUL byte", line)
-    candidate = (root / relative).resolve()
-    if Path(relative).is_absolute() or not candidate.is_relative_to(root.resolve()):
+    first = os.path.normpath(relative).split(os.sep, 1)[0]
+    if os.path.isabs(relative) or first == os.pardir:
         raise DataError(path_for_errors, f"path {relative!r} leaves the corpus root", line)
     return root / relative

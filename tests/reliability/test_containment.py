@@ -2,8 +2,10 @@
 
 import json
 import logging
+import shutil
 import sqlite3
 
+import numpy as np
 import pytest
 
 from harness import evaluate
@@ -40,6 +42,29 @@ def test_label_files_naming_paths_outside_the_root_are_refused(tmp_path, record_
     record_property("reliability", f"containment: {tried} label rows naming other paths, "
                                    f"{refused} climbing out of the root refused with file and "
                                    "line, 0 paths outside the root handed out")
+
+
+def test_links_the_corpus_owner_made_inside_the_root_are_followed(tmp_path):
+    """An audio folder linked to another disk, and clips that are links into a download cache
+    (as the Hugging Face cache keeps its files), load as laid out: only a name in a label file
+    is judged, and it stays inside the root."""
+    plain = load_dataset("msp_podcast", corpus_copy("msp_podcast", tmp_path / "plain"))
+    root = corpus_copy("msp_podcast", tmp_path / "linked")
+    other_disk = tmp_path / "other-disk" / "Audios"
+    other_disk.parent.mkdir()
+    shutil.move(root / "Audios", other_disk)
+    (root / "Audios").symlink_to(other_disk, target_is_directory=True)
+    crema = corpus_copy("crema_d", tmp_path / "crema")
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    for clip in sorted((crema / "AudioWAV").iterdir()):
+        clip.rename(blobs / clip.name.encode().hex())
+        clip.symlink_to(blobs / clip.name.encode().hex())
+    for linked, reference in ((load_dataset("msp_podcast", root), plain),
+                              (load_dataset("crema_d", crema), load_dataset("crema_d"))):
+        assert linked.problems == [] and linked.ids == reference.ids
+        np.testing.assert_array_equal(linked[0].load_audio(), reference[0].load_audio())
+        assert linked.manifest_hash() == reference.manifest_hash()
 
 
 def test_a_runs_files_hold_no_pickles_and_no_key(tmp_path, caplog, record_property):

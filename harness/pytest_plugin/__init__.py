@@ -146,6 +146,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(line, **markup)
     built = config.stash.get(REPORT, None)
     if built is not None:
+        if built.results and config.get_verbosity() >= 0:
+            terminalreporter.section("harness results")
+            for line in built.results:
+                terminalreporter.write_line(line)
         path = built.path
         terminalreporter.write_line(f"harness report: {path} (tables: {path.parent / 'tables.md'}; "
                                     f"page: {path.parent / 'report.html'})")

@@ -15,6 +15,7 @@ from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
 from harness.report.paper_tables import table2, table3
 from harness.report.tables import TABLES, csv_text, latex, markdown
+from harness.report.terminal import results_lines
 
 TIMING_FIELDS = ("seconds", "gpu_seconds")
 
@@ -25,6 +26,7 @@ class BuiltReport:
 
     path: Path
     bad_cells: tuple[tuple[str, str], ...] = ()
+    results: tuple[str, ...] = ()  # the results as text for a terminal (harness.report.terminal)
 
 
 def load_cells(run_dir: Path) -> tuple[list[CellRecord], list[tuple[str, str]]]:
@@ -63,7 +65,7 @@ def build_report(run_dir: Path) -> BuiltReport:
         (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     for name, png in figures.items():
         _replace(run_dir / "figures" / name, png)
-    return BuiltReport(run_dir / "report.json", tuple(bad))
+    return BuiltReport(run_dir / "report.json", tuple(bad), tuple(results_lines(cells, tables)))
 
 
 def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:

@@ -43,7 +43,13 @@ def test_two_workers_write_one_report(grid_dir):
     main = tables.split("## main")[1].split("## strategies")[0]
     assert "| Model | iemocap JS | iemocap BC |" in main and "**" not in main  # baselines: unranked
     assert (run / "main.tex").read_text().startswith("\\begin{tabular}")
-    result.stdout.fnmatch_lines(["*harness report: reports/*/report.json*"])
+    result.stdout.fnmatch_lines(["*harness results*", "Items: crema_d * items*",
+                                 "model * dataset * strategy * valid * JS * BC * R² * paired * acc",
+                                 "label-prior * crema_d * base * */* 0.*",
+                                 "*harness report: reports/*/report.json*"])
+    quiet = pytester.runpytest_subprocess("-n", "2", "-q", "-p", "no:cacheprovider")
+    assert "harness results" not in quiet.stdout.str()  # -q: the report's path alone
+    quiet.stdout.fnmatch_lines(["*harness report: reports/*/report.json*"])
     for name in ("report.json", "tables.md", "main.csv", "main.tex"):
         (run / name).unlink()
     import subprocess

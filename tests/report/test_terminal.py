@@ -1,0 +1,35 @@
+from harness.report.tables import TABLES
+from harness.report.terminal import aligned, results_lines
+from tests.report.test_tables import CELLS, cell
+
+
+def _lines(cells):
+    return results_lines(cells, {name: TABLES[name](cells) for name in ("strategies", "items")})
+
+
+def test_each_cell_is_a_row_with_base_first_and_its_paired_change():
+    lines = _lines(CELLS)
+    header = next(i for i, line in enumerate(lines) if line.startswith("model "))
+    rows = [line.split() for line in lines[header + 1:]]
+    assert [row[:3] for row in rows] == [["a", "iemocap", "base"], ["a", "iemocap", "w-bon"],
+                                         ["b", "iemocap", "base"], ["c", "iemocap", "base"]]
+    assert rows[1][3:6] == ["10/10", "0.3364", "(+15.9*)"] and rows[1][-2:] == ["10", "–"]
+    assert rows[0][3:5] == ["10/10", "0.4000"]
+
+
+def test_the_conventions_say_what_the_numbers_are_comparable_with():
+    text = " ".join(_lines(CELLS))
+    for words in ("iemocap 10 items (the paper's: 4,373)", "valid items", "paired",
+                  "ties to the first label", "* where the paired bootstrap 95% CI"):
+        assert words in text, words
+    assert all(len(line) <= 100 for line in _lines(CELLS) if not line.startswith(("model", "a ", "b ", "c ")))
+
+
+def test_a_name_cannot_reach_the_terminal_as_an_escape_sequence():
+    hostile = cell("evil\x1b[2J\nname", "iemocap", "base", 0.4, 0.7, 0.3)
+    assert not any("\x1b" in line or "\n" in line for line in _lines([hostile]))
+    assert aligned([["a", "bb"], ["ccc", "d"]]) == ["a    bb", "ccc  d"]
+
+
+def test_a_run_without_cells_prints_nothing():
+    assert _lines([]) == []

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,10 @@ def test_bom_and_crlf(tmp_path):
         path = root / "Labels" / name
         path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
     assert len(load_dataset("msp_podcast", root)) == 28
+
+
+def test_a_dimensional_rating_that_is_no_number_is_nan():
+    from harness.data.msp_podcast import _float
+
+    assert [_float(t) for t in ("4.0", " 3.5 ", "1e0")] == [4.0, 3.5, 1.0]
+    assert all(math.isnan(_float(t)) for t in ("", "n/a", "1_000", "nan"))

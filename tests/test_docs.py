@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness import prompts
+from harness.models import registry
+from harness.strategies import _strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
@@ -20,7 +22,10 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 @pytest.mark.parametrize("page", REFERENCE, ids=lambda page: page.name)
 def test_every_example_on_a_reference_page_prints_what_it_shows(page, monkeypatch, capsys,
                                                                tmp_path):
-    monkeypatch.setattr(prompts, "PROMPT_SETS", dict(prompts.PROMPT_SETS))  # a page registers one
+    # pages register a prompt set, a model and a strategy: each registry as it was, after
+    monkeypatch.setattr(prompts, "PROMPT_SETS", dict(prompts.PROMPT_SETS))
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.setattr(_strategy, "_REGISTRY", dict(_strategy._REGISTRY))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # and one writes a corpus
     failed, attempted = doctest.testfile(
         str(page), module_relative=False, report=False,

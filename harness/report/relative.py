@@ -23,4 +23,9 @@ def format_with_change(baseline: float, value: float, lower_is_better: bool,
     change = relative_change(baseline, value, lower_is_better)
     if math.isnan(change):
         return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} ({change:+.1f})"
+    return f"{value:.{digits}f} ({signed_percent(change)})"
+
+
+def signed_percent(change: float) -> str:
+    """``+6.3``, ``-1.6``, and ``+0.0`` for a change that rounds to nothing (never ``-0.0``)."""
+    return f"{round(change, 1) + 0.0:+.1f}"

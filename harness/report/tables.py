@@ -20,6 +20,7 @@ import math
 from harness.metrics import LOWER_IS_BETTER
 from harness.record import CellRecord
 from harness.report.paired import paired_change
+from harness.report.relative import signed_percent
 
 DISTRIBUTION = ("js", "bc", "r2")
 TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1",
@@ -110,7 +111,7 @@ def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[
                 row.append((_fmt(_mean(c, m)), ""))
                 continue
             mark = "*" if change.significant else ""
-            row.append((f"{change.value:.4f} ({change.change:+.1f}{mark})", ""))
+            row.append((f"{change.value:.4f} ({signed_percent(change.change)}{mark})", ""))
             paired = str(change.n)
         rows.append(row + [(paired, "")])
     return header, rows

@@ -38,8 +38,8 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
         f"{row[0][0]}{'' if row[1][0] == '{}' else ' ' + row[1][0]} {row[2][0]} items"
         + ("" if not row[3][0] else " (the paper's N)" if row[4][0] == "same N"
            else f" (the paper's: {row[3][0]})") for row in item_rows)
-    prompts = _one_or_mixed(f"{(c.meta.get('prompts') or {}).get('set')} "
-                            f"v{(c.meta.get('prompts') or {}).get('version')}" for c in cells)
+    prompts = _one_or_mixed(f"{c.meta['prompts'].get('set')} v{c.meta['prompts'].get('version')}"
+                            for c in cells if isinstance(c.meta.get("prompts"), dict)) or "none"
     bins = _one_or_mixed(str(c.metrics.bins.get("method", "width")) for c in cells)
     alpha = _one_or_mixed(str((c.meta.get("strategy_config") or {}).get("alpha"))
                           for c in cells if c.strategy == "w-bon")

@@ -33,3 +33,15 @@ def test_a_name_cannot_reach_the_terminal_as_an_escape_sequence():
 
 def test_a_run_without_cells_prints_nothing():
     assert _lines([]) == []
+
+
+def test_the_prompt_sets_are_named_as_the_records_give_them():
+    def with_prompts(c, prompts):
+        return type(c)(c.cell, c.model, c.dataset, c.strategy, c.labels, c.metrics, 0.0, 0.0,
+                       c.items, {"prompts": prompts} if prompts else {})
+
+    cells = [with_prompts(CELLS[0], {"set": "paper", "version": 1}), with_prompts(CELLS[1], None)]
+    assert "Prompts: paper v1;" in " ".join(_lines(cells))
+    cells.append(with_prompts(CELLS[2], {"set": "harness-v0", "version": 0}))
+    assert "Prompts: harness-v0 v0, paper v1;" in " ".join(_lines(cells))
+    assert "Prompts: none;" in " ".join(_lines([CELLS[1]]))

@@ -18,7 +18,8 @@ from harness.report.build import BuiltReport, build_report, merge_runs
 
 
 def _built(built: BuiltReport, run_dir: Path) -> int:
-    print("\n".join(built.results))
+    if built.results:
+        print("\n".join(built.results))
     print(f"report: {built.path}\ntables: {run_dir / 'tables.md'}\npage: {run_dir / 'report.html'}")
     for _, reason in built.bad_cells:
         print(f"error: bad cell file left out: {reason}", file=sys.stderr)

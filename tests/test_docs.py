@@ -57,3 +57,15 @@ def test_ci_runs_the_readmes_test_command_as_written():
     assert commands, "the README gives no test command"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert all(command in ci for command in commands), commands
+
+
+def test_the_readme_says_what_every_dependency_is_for():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"],
+              *(d for extra in project["optional-dependencies"].values() for d in extra)]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Dependencies", 1)[1]
+    names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0] for d in wanted}
+    missing = sorted(n for n in names if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", table))
+    assert not missing, f"the README's Dependencies table does not say what these are for: {missing}"

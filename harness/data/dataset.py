@@ -81,6 +81,8 @@ class Dataset(Sequence[Item]):
         options: The loader options in force.
         problems: Every :class:`Problem` found while loading, with file and line.
         skipped: Items left out on purpose, counted by reason (e.g. consensus not in the classes).
+        drawn_from: For a subset (a ``--limit`` subsample, a slice), the number of items of the
+            corpus it was drawn from; None for the whole corpus as loaded.
     """
 
     def __init__(
@@ -92,8 +94,10 @@ class Dataset(Sequence[Item]):
         options: Mapping[str, Any] | None = None,
         problems: Sequence[Problem] = (),
         skipped: Mapping[str, int] | None = None,
+        drawn_from: int | None = None,
     ) -> None:
         self.name = name
+        self.drawn_from = drawn_from
         self.labels = tuple(labels)
         self.root = Path(root)
         self.options = dict(options or {})
@@ -150,10 +154,11 @@ class Dataset(Sequence[Item]):
         scores one held-out rater against the remaining ones."""
         items = [replace(item, votes=row) for item, row in zip(self._items, votes)]
         return Dataset(self.name, self.labels, items, self.root, self.options, self.problems,
-                       self.skipped)
+                       self.skipped, self.drawn_from)
 
     def subset(self, indices: Sequence[int]) -> Dataset:
-        """A Dataset of the items at ``indices`` (same labels, root, options and problems)."""
+        """A Dataset of the items at ``indices`` (same labels, root, options and problems), which
+        says how many items the corpus it was drawn from has (:attr:`drawn_from`)."""
         return Dataset(
             self.name,
             self.labels,
@@ -162,6 +167,7 @@ class Dataset(Sequence[Item]):
             self.options,
             self.problems,
             self.skipped,
+            self.drawn_from if self.drawn_from is not None else len(self),
         )
 
     def manifest_hash(self, include_audio: bool = True) -> str:

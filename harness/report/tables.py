@@ -121,20 +121,23 @@ PAPER_ITEMS = {"iemocap": 4373, "msp_podcast": 12955, "crema_d": 7442}  # the pa
 
 
 def items_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """Per corpus and loader options: the items a run evaluated beside the paper's N, so that a
-    reader sees whether the numbers are over the paper's item set."""
+    """Per corpus and loader options: the items a run evaluated (``10 of 26`` for a subsample of
+    the corpus, as ``--limit`` draws) beside the paper's N, so that a reader sees whether the
+    numbers are over the paper's item set."""
     header = ["Dataset", "options", "items", "paper's items", "comparable"]
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], tuple[int, object]] = {}
     for c in cells:
         dataset = c.meta.get("dataset") or {}
         options = json.dumps(dataset.get("options") or {}, sort_keys=True)
-        seen.setdefault((c.dataset, options), int(dataset.get("n_items", c.metrics.n_items)))
+        seen.setdefault((c.dataset, options), (int(dataset.get("n_items", c.metrics.n_items)),
+                                               dataset.get("drawn_from")))
     rows = []
-    for (name, options), n in sorted(seen.items()):
+    for (name, options), (n, drawn_from) in sorted(seen.items()):
         paper = PAPER_ITEMS.get(name)
         verdict = ("" if paper is None else "same N" if n == paper
                    else f"no: {n - paper:+,} items")
-        rows.append([(name, ""), (options, ""), (f"{n:,}", ""),
+        items = f"{n:,}" if not isinstance(drawn_from, int) else f"{n:,} of {drawn_from:,}"
+        rows.append([(name, ""), (options, ""), (items, ""),
                      ("" if paper is None else f"{paper:,}", ""), (verdict, "")])
     return header, rows
 

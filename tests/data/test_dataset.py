@@ -65,6 +65,10 @@ def test_slicing_keeps_the_corpus():
     assert head.item_by_id(dataset[2].id) is dataset[2]
     with pytest.raises(KeyError):
         head.item_by_id(dataset[3].id)  # the slice's items only
+    # it says how many items the corpus it came from has, through slices of slices and new votes
+    assert dataset.drawn_from is None and head.drawn_from == len(dataset)
+    assert head[:2].drawn_from == len(dataset)
+    assert head.with_votes(head.votes).drawn_from == len(dataset)
 
 
 def test_unknown_corpus():

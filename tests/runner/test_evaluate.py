@@ -19,6 +19,12 @@ def test_stratified_subsample_is_deterministic_and_spans_the_entropy_range():
     h_sub = [it.entropy for it in sub]
     assert min(h_sub) == min(h_all) and max(h_sub) == max(h_all)
     assert stratified_subsample(dataset, None) is dataset
+    record = harness.evaluate("uniform", sub, n_resamples=10)
+    assert (record.meta["dataset"]["n_items"], record.meta["dataset"]["drawn_from"]) == (7, len(dataset))
+    assert harness.evaluate("uniform", dataset, n_resamples=10).meta["dataset"]["drawn_from"] is None
+    from harness.report.tables import items_table
+
+    assert items_table([record])[1][0][2][0] == f"7 of {len(dataset)}"
 
 
 def test_a_chance_cell_record_and_its_file(tmp_path):

@@ -146,7 +146,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(line, **markup)
     built = config.stash.get(REPORT, None)
     if built is not None:
-        if built.results and config.get_verbosity() >= 0:
+        if built.results and config.getoption("verbose", 0) >= 0:  # -q leaves them out
             terminalreporter.section("harness results")
             for line in built.results:
                 terminalreporter.write_line(line)

@@ -5,30 +5,54 @@ items, how a strategy is paired with its base, the tie rule, the prompts, the bi
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Iterable
 
 from harness.record import CellRecord
+from harness.report.tables import DISTRIBUTION, TITLES
 
 Table = tuple[list[str], list[list[tuple[str, str]]]]
 
 
 def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
     """The conventions, then one aligned row per cell (by model and dataset, ``base`` first):
-    valid items, JS, BC and R² (a strategy's paired against its base), the items paired and the
-    accuracy. Nothing for a run without cells."""
+    valid items; JS, BC, R² and accuracy, each the cell's own mean ± half its 95% CI, and beside
+    a strategy's its paired change against base (from the strategies table); the items paired.
+    Nothing for a run without cells."""
     if not cells:
         return []
-    header, rows = tables["strategies"]
+    _, rows = tables["strategies"]
     by_cell = {(row[0][0], row[1][0], row[2][0]): row for row in rows}
-    table = [["model", "dataset", "strategy", "valid", *header[3:-1], "paired", "acc"]]
+    table = [["model", "dataset", "strategy", "valid", *(TITLES[m] for m in DISTRIBUTION),
+              "paired", "acc"]]
     for cell in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy != "base", c.strategy)):
-        acc = cell.metrics.mean("acc")
+        row = by_cell[cell.model, cell.dataset, cell.strategy]
+        changes = [_change(text) for text, _ in row[3:3 + len(DISTRIBUTION)]]
         table.append([cell.model, cell.dataset, cell.strategy,
                       f"{cell.metrics.n_valid}/{cell.metrics.n_items}",
-                      *(text for text, _ in by_cell[cell.model, cell.dataset, cell.strategy][3:]),
-                      "–" if math.isnan(acc) else f"{acc:.4f}"])
+                      *(_with_uncertainty(cell, m) + change
+                        for m, change in zip(DISTRIBUTION, changes)),
+                      row[-1][0], _with_uncertainty(cell, "acc")])
     return [*conventions(cells, tables), *aligned(table)]
+
+
+_CHANGE = re.compile(r" \([+-]\d+\.\d\*?\)$")  # " (+3.4*)": the strategies table's change
+
+
+def _change(text: str) -> str:
+    found = _CHANGE.search(text)
+    return found.group(0) if found else ""
+
+
+def _with_uncertainty(cell: CellRecord, metric: str) -> str:
+    """``0.5183±0.051``: the cell's mean and half the width of its 95% CI (``–`` for none)."""
+    estimate = cell.metrics.scores.get(metric)
+    if estimate is None or math.isnan(estimate.mean):
+        return "–"
+    low, high = estimate.ci95
+    half = (high - low) / 2
+    return f"{estimate.mean:.4f}" + (f"±{half:.3f}" if math.isfinite(half) else "")
 
 
 def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
@@ -43,13 +67,14 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
     bins = _one_or_mixed(str(c.metrics.bins.get("method", "width")) for c in cells)
     alpha = _one_or_mixed(str((c.meta.get("strategy_config") or {}).get("alpha"))
                           for c in cells if c.strategy == "w-bon")
-    text = (f"Items: {items}. JS (lower is better), BC and R² (higher): each cell's mean over its "
-            "valid items; a strategy's row beside its model's base: both over the items valid in "
-            "both (paired), and its change against base in % (+ is better; * where the paired "
-            "bootstrap 95% CI of the change excludes 0). acc: argmax against the annotators' "
-            f"majority, ties to the first label. Prompts: {prompts}; ambiguity bins: {bins}"
+    text = (f"Items: {items}. JS (lower is better), BC, R² and acc (higher): each cell's mean over "
+            "its valid items ± half the width of its 95% bootstrap CI; beside a strategy, its change against "
+            "its model's base in %, on the items valid in both (paired, their number in "
+            "'paired'; + is better, * where the paired bootstrap 95% CI of the change excludes "
+            "0). acc: argmax against the annotators' majority, ties to the first label. "
+            f"Prompts: {prompts}; ambiguity bins: {bins}"
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
-            + ". Each mean's CI and the rest: tables.md, report.html.")
+            + ". The paired means and every table: tables.md, report.html.")
     return textwrap.wrap(text, width=100)
 
 

@@ -1,3 +1,4 @@
+from harness.record import CellMetrics, CellRecord, Estimate
 from harness.report.tables import TABLES
 from harness.report.terminal import aligned, results_lines
 from tests.report.test_tables import CELLS, cell
@@ -13,13 +14,23 @@ def test_each_cell_is_a_row_with_base_first_and_its_paired_change():
     rows = [line.split() for line in lines[header + 1:]]
     assert [row[:3] for row in rows] == [["a", "iemocap", "base"], ["a", "iemocap", "w-bon"],
                                          ["b", "iemocap", "base"], ["c", "iemocap", "base"]]
-    assert rows[1][3:6] == ["10/10", "0.3364", "(+15.9*)"] and rows[1][-2:] == ["10", "–"]
-    assert rows[0][3:5] == ["10/10", "0.4000"]
+    assert rows[1][3:6] == ["10/10", "0.3364±0.000", "(+15.9*)"] and rows[1][-2:] == ["10", "–"]
+    assert rows[0][3:5] == ["10/10", "0.4000±0.000"]
+
+
+def test_each_mean_carries_its_uncertainty():
+    wide = cell("a", "iemocap", "base", 0.40, 0.70, 0.30)
+    scores = dict(wide.metrics.scores, js=Estimate(0.40, (0.35, 0.47)), acc=Estimate(0.5, (0.3, 0.7)))
+    wide = CellRecord(wide.cell, "a", "iemocap", "base", wide.labels,
+                      CellMetrics(10, 10, 1.0, scores), 0.0, 0.0, wide.items, {})
+    row = _lines([wide])[-1].split()
+    assert row[4] == "0.4000±0.060" and row[-1] == "0.5000±0.200"
 
 
 def test_the_conventions_say_what_the_numbers_are_comparable_with():
     text = " ".join(_lines(CELLS))
     for words in ("iemocap 10 items (the paper's: 4,373)", "valid items", "paired",
+                  "± half the width of its 95% bootstrap CI",
                   "ties to the first label", "* where the paired bootstrap 95% CI"):
         assert words in text, words
     assert all(len(line) <= 100 for line in _lines(CELLS) if not line.startswith(("model", "a ", "b ", "c ")))

@@ -7,8 +7,7 @@ from __future__ import annotations
 from harness.metrics import LOWER_IS_BETTER
 from harness.record import CellRecord
 from harness.report.paired import paired_change
-from harness.report.relative import signed_percent
-from harness.report.tables import DISTRIBUTION, TITLES, _fmt, _mean, paper_order
+from harness.report.tables import DISTRIBUTION, TITLES, _fmt, _mean, paper_order, with_change
 
 Table = tuple[list[str], list[list[tuple[str, str]]]]
 
@@ -43,7 +42,7 @@ def _with_change(cell: CellRecord | None, base: CellRecord | None, metric: str) 
         base, cell, metric, LOWER_IS_BETTER[metric])
     if change is None:
         return _fmt(_mean(cell, metric))
-    return f"{change.value:.4f} ({signed_percent(change.change)}{'*' if change.significant else ''})"
+    return with_change(change)
 
 
 def table3(cells: list[CellRecord]) -> Table:

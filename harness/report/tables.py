@@ -16,10 +16,11 @@ import csv
 import io
 import json
 import math
+import re
 
 from harness.metrics import LOWER_IS_BETTER
 from harness.record import CellRecord
-from harness.report.paired import paired_change
+from harness.report.paired import PairedChange, paired_change
 from harness.report.relative import signed_percent
 
 DISTRIBUTION = ("js", "bc", "r2")
@@ -110,11 +111,25 @@ def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[
             if change is None:
                 row.append((_fmt(_mean(c, m)), ""))
                 continue
-            mark = "*" if change.significant else ""
-            row.append((f"{change.value:.4f} ({signed_percent(change.change)}{mark})", ""))
+            row.append((with_change(change), ""))
             paired = str(change.n)
         rows.append(row + [(paired, "")])
     return header, rows
+
+
+def with_change(change: PairedChange) -> str:
+    """``0.3364 (+6.3*)``: the paired mean and its change against base in %, ``*`` where the
+    change's paired bootstrap 95% CI excludes zero."""
+    return f"{change.value:.4f} ({signed_percent(change.change)}{'*' if change.significant else ''})"
+
+
+_CHANGE_SUFFIX = re.compile(r" \([+-]\d+\.\d\*?\)$")
+
+
+def change_suffix(text: str) -> str:
+    """The `` (+6.3*)`` that :func:`with_change` ends ``text`` with; "" for a value without one."""
+    found = _CHANGE_SUFFIX.search(text)
+    return found.group(0) if found else ""
 
 
 PAPER_ITEMS = {"iemocap": 4373, "msp_podcast": 12955, "crema_d": 7442}  # the paper's N per corpus

@@ -5,12 +5,11 @@ items, how a strategy is paired with its base, the tie rule, the prompts, the bi
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from collections.abc import Iterable
 
 from harness.record import CellRecord
-from harness.report.tables import DISTRIBUTION, TITLES
+from harness.report.tables import DISTRIBUTION, TITLES, change_suffix
 
 Table = tuple[list[str], list[list[tuple[str, str]]]]
 
@@ -28,21 +27,13 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
               "paired", "acc"]]
     for cell in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy != "base", c.strategy)):
         row = by_cell[cell.model, cell.dataset, cell.strategy]
-        changes = [_change(text) for text, _ in row[3:3 + len(DISTRIBUTION)]]
+        changes = [change_suffix(text) for text, _ in row[3:3 + len(DISTRIBUTION)]]
         table.append([cell.model, cell.dataset, cell.strategy,
                       f"{cell.metrics.n_valid}/{cell.metrics.n_items}",
                       *(_with_uncertainty(cell, m) + change
                         for m, change in zip(DISTRIBUTION, changes)),
                       row[-1][0], _with_uncertainty(cell, "acc")])
     return [*conventions(cells, tables), *aligned(table)]
-
-
-_CHANGE = re.compile(r" \([+-]\d+\.\d\*?\)$")  # " (+3.4*)": the strategies table's change
-
-
-def _change(text: str) -> str:
-    found = _CHANGE.search(text)
-    return found.group(0) if found else ""
 
 
 def _with_uncertainty(cell: CellRecord, metric: str) -> str:

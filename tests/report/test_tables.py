@@ -141,3 +141,12 @@ def test_a_base_mean_of_zero_in_some_resamples_leaves_the_change_unbounded_witho
         change = paired_change(record("base", {0}), record("w-bon", {0, 1, 2, 3}), "acc", False)
     assert change.change == pytest.approx(300.0)
     assert math.isinf(change.high) or math.isnan(change.high)
+
+
+def test_the_change_a_cell_is_written_with_is_read_back_from_its_text():
+    from harness.report.paired import PairedChange
+    from harness.report.tables import change_suffix, with_change
+
+    change = PairedChange(0.4, 0.3364, 15.9, 3.0, 28.0, 10)
+    assert with_change(change) == "0.3364 (+15.9*)"
+    assert change_suffix(with_change(change)) == " (+15.9*)" and change_suffix("0.4000") == ""

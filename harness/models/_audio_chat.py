@@ -64,17 +64,29 @@ class ChatText:
                 np.flatnonzero(ids == self.audio_id))
 
     def longest_prompt(self, requests: Sequence, window: int, chunked: bool) -> int:
-        """An upper bound on the requests' prompt length in tokens: the longest clip's audio
-        tokens (25 per second; ``chunked``: in pieces of ``window`` samples) plus the longest
-        prompt's text tokens."""
+        """An upper bound on the requests' prompt length in tokens: the longest clip's and the
+        longest prompt's (see :meth:`prompt_tokens`)."""
         if not requests:
             return 0
         samples = max(len(r.audio) for r in requests)
-        pieces = piece_count(samples, window) if chunked else 1
-        samples = min(samples, pieces * window)
         longest = max((r.prompt for r in requests), key=len)
-        text = self.render(longest, [0] * pieces)
-        return samples // 640 + 2 * pieces + len(self.tokenizer(text)["input_ids"])
+        return self.prompt_tokens(longest, samples, window, chunked)
+
+    def prompt_tokens(self, prompt: str, samples: int, window: int, chunked: bool,
+                      limit: int | None = None) -> int:
+        """An upper bound on the tokens of ``prompt`` heard with a clip of ``samples``: its
+        audio's (25 a second, what a Whisper encoder pooled in two gives, and 2 per audio;
+        ``chunked``: in pieces of ``window`` samples, else its first window) plus its chat
+        text's. With ``limit``, the text is not tokenized where its UTF-8 bytes (2 more than a
+        byte-level tokenizer's tokens can be) already keep the total within it: that bound
+        is returned instead."""
+        pieces = piece_count(samples, window) if chunked else 1
+        audio = min(samples, pieces * window) // 640 + 2 * pieces
+        text = self.render(prompt, [0] * pieces)
+        quick = audio + len(text.encode("utf-8", "surrogatepass")) + 2
+        if limit is not None and quick <= limit:
+            return quick
+        return audio + len(self.tokenizer(text)["input_ids"])
 
 
 def end_ids(tokenizer, generation_config, vocab: int) -> list[int]:

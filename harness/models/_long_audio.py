@@ -2,12 +2,13 @@
 
 ``truncate`` keeps the first window (the item's result carries a note saying so); ``chunk`` cuts
 the clip into consecutive windows that the model hears as successive audios of one turn (noted,
-too); ``error`` refuses the item, and the rest of the batch runs.
+too); ``error`` refuses the item, and the rest of the batch runs. A prompt too long for the model's
+context is refused here too (``harness.models._context``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -50,20 +51,22 @@ def long_audio_notes(requests: Sequence, window: int, policy: str) -> dict[int, 
 
 
 def run_fitting(requests: Sequence, window: int, policy: str, run_all: Callable[[list], list],
-                refuse: Callable[[Any, str], Any]) -> list:
+                refuse: Callable[[Any, str], Any], refused: Mapping[int, str] | None = None) -> list:
     """``run_all`` over the requests the policy lets through, each result carrying its clip's
     note (results have ``notes``: a Generation or LabelScores); ``refuse(request, reason)`` for
-    each of the rest."""
-    long = {i for i, r in enumerate(requests) if len(r.audio) > window}
-    refused = long if policy == "error" else set()
+    each of the rest, and for those ``refused`` names already (by index, with the reason)."""
+    reasons = dict(refused or {})
+    for i, r in enumerate(requests):
+        if policy == "error" and len(r.audio) > window:
+            reasons[i] = (f"{len(r.audio) / 16_000:.1f} s clip is longer than the model's "
+                          f"{window / 16_000:.0f} s audio window")
     notes = long_audio_notes(requests, window, policy)
-    fit = [r for i, r in enumerate(requests) if i not in refused]
+    fit = [r for i, r in enumerate(requests) if i not in reasons]
     done = iter(run_all(fit) if fit else [])
     out = []
     for i, r in enumerate(requests):
-        if i in refused:
-            out.append(refuse(r, f"{len(r.audio) / 16_000:.1f} s clip is longer than the model's "
-                                 f"{window / 16_000:.0f} s audio window"))
+        if i in reasons:
+            out.append(refuse(r, reasons[i]))
         else:
             result = next(done)
             out.append(replace(result, notes=(*result.notes, notes[i])) if i in notes else result)

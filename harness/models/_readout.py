@@ -30,6 +30,7 @@ class LabelTree:
             owner += [k] * (len(ids) - 1)
             offsets += range(len(ids) - 1)
         self.size = len(inputs)
+        self.depth = max((len(ids) for ids in label_ids), default=0)  # positions past the prompt
         owners = torch.tensor(owner, dtype=torch.long)
         offs = torch.tensor(offsets, dtype=torch.long)
         same = owners[:, None] == owners[None, :]
@@ -71,6 +72,7 @@ def label_logprobs(backend, requests, labels: Sequence[str]):
     :class:`~harness.models.fast_audio_lm.FastAudioLM`): its batches prefilled with room for the
     label tree, scored in one forward each, clips over the audio window handled as its options
     say."""
+    from harness.models._context import run_what_fits
     from harness.models._hf_common import batched, unscored_row
     from harness.models.api import LabelScores
 
@@ -84,7 +86,8 @@ def label_logprobs(backend, requests, labels: Sequence[str]):
         # read once the next batch is queued
         return lambda: [LabelScores(row) for row in scores.cpu().numpy()]
 
-    return backend._over_fitting_clips(
-        requests, lambda fit: batched(fit, run, backend.batch_size_for(fit, 1, tree.size),
-                                      backend._torch, on_error=unscored),
+    return run_what_fits(
+        backend, requests, tree.depth,
+        lambda fit: batched(fit, run, backend.batch_size_for(fit, 1, tree.size), backend._torch,
+                            on_error=unscored),
         unscored)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from harness.models._context import run_what_fits
 from harness.models._decode import Prefilled
 from harness.models._hf_common import batched
 from harness.models._kv_layers import fork_cache
@@ -55,9 +56,10 @@ def generate_many(backend, requests, decodings: Sequence[Decoding]) -> list[list
     widest = max(d.num_candidates for d in decodings)
     longest = max(d.max_new_tokens for d in decodings)
     with backend.pooled_decoding():
-        rows = backend._over_fitting_clips(
-            requests, lambda fit: batched(fit, run, backend.batch_size_for(fit, widest, longest),
-                                          torch, on_error=refuse), refuse)
+        rows = run_what_fits(
+            backend, requests, longest,
+            lambda fit: batched(fit, run, backend.batch_size_for(fit, widest, longest), torch,
+                                on_error=refuse), refuse)
     return [[replace(row.generations[k], notes=(*row.generations[k].notes, *row.notes))
              for row in rows] for k in range(len(decodings))]
 

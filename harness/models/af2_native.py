@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.models._context import check_fits, context_window
 from harness.models._hf_common import chosen_logprobs, generate_kwargs, local_weights, weights_revision
 from harness.models.api import (
     Candidate,
@@ -72,11 +73,17 @@ class AudioFlamingo2Backend:
         self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."), str(self.device),
                               Capabilities(structured_output=False))
 
-    def _inputs(self, request):
+    def _inputs(self, request, room: int = 0):
+        """The clip's CLAP windows, their mask and the prompt's tokens; ValueError where the
+        prompt and ``room`` new tokens would pass the LM's context (the audio is attended to
+        across, not placed in the sequence)."""
         torch = self._torch
         windows, mask = clap_windows(request.audio, self.clap_config)
         text = f"<audio>{request.prompt.lower().strip()}{self.tokenizer.sep_token}"
-        ids = self.tokenizer(text, return_tensors="pt")["input_ids"].to(self.device)
+        ids = self.tokenizer(text, return_tensors="pt")["input_ids"]
+        check_fits(request.prompt, ids.shape[1], room,
+                   context_window(getattr(self.model.lang_encoder, "config", None)))
+        ids = ids.to(self.device)
         audio = torch.from_numpy(windows)[None].to(self.device, self.dtype)
         return audio, torch.from_numpy(mask)[None].to(self.device, self.dtype), ids
 
@@ -96,7 +103,7 @@ class AudioFlamingo2Backend:
         return out
 
     def _generate_one(self, request, decoding: Decoding) -> Generation:
-        audio, mask, ids = self._inputs(request)
+        audio, mask, ids = self._inputs(request, decoding.max_new_tokens)
         runs = decoding.num_candidates if decoding.mode == "sample" else 1
         candidates = []
         for _ in range(runs):
@@ -139,11 +146,12 @@ class AudioFlamingo2Backend:
 
     def _label_scores(self, request, labels: Sequence[str]) -> np.ndarray:
         torch = self._torch
-        audio, mask, ids = self._inputs(request)
+        targets = [self.tokenizer(label + CHUNK_MARK, add_special_tokens=False,
+                                  return_tensors="pt")["input_ids"].to(self.device)
+                   for label in labels]
+        audio, mask, ids = self._inputs(request, max(t.shape[1] for t in targets))
         scores = np.zeros(len(labels))
-        for k, label in enumerate(labels):
-            target = self.tokenizer(label + CHUNK_MARK, add_special_tokens=False,
-                                    return_tensors="pt")["input_ids"].to(self.device)
+        for k, target in enumerate(targets):
             logits = self.model(audio_x=audio, audio_x_mask=mask,
                                 lang_x=torch.cat([ids, target], 1)).logits
             logp = torch.log_softmax(logits[:, ids.shape[1] - 1:-1].float(), -1)

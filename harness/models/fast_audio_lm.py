@@ -43,7 +43,7 @@ from harness.models._hf_common import (
 from harness.models._kv_cache import KVPool
 from harness.models._kv_layers import new_cache
 from harness.models._log_mel import log_mel_batch
-from harness.models._long_audio import chunks, run_fitting
+from harness.models._long_audio import chunks
 from harness.models._readout import LabelTree, label_logprobs, score_labels
 from harness.models._shared_prefill import generate_many
 from harness.models._shared_prompt import prefill_shared
@@ -55,10 +55,7 @@ from harness.models.api import (
     LabelScores,
     ModelInfo,
 )
-from harness.models.fast_path import Architecture, FastPathOptions
-
-MAX_SAMPLES = 30 * 16_000  # the encoder's audio window (Whisper's 30 s); see FastPathOptions.long_audio
-
+from harness.models.fast_path import MAX_SAMPLES, Architecture, FastPathOptions
 
 _Backend = TypeVar("_Backend", bound="FastAudioLM")
 
@@ -286,13 +283,11 @@ class FastAudioLM:
         """
         if not self._static_decoding():
             return self.step
-        from harness.models._static_step import StaticStep
-
         graphs = self.options.decode == "graph"
         if self._pool is None:  # outside pooled_decoding: a fresh step per batch
             return self.static_step(graphs)
         if self._static_step is None:
-            self._static_step = StaticStep(self, graphs)
+            self._static_step = self.static_step(graphs)
         return self._static_step.begin()
 
     def static_step(self, graphs: bool):
@@ -345,11 +340,6 @@ class FastAudioLM:
         """Each decoding's generations (one list per decoding), every clip's prompt prefilled
         once for all of them (:func:`~harness.models._shared_prefill.generate_many`)."""
         return generate_many(self, requests, decodings)
-
-    def _over_fitting_clips(self, requests, run_all, refuse) -> list:
-        """Clips over the 30 s window per ``options.long_audio`` (harness.models._long_audio)."""
-        with self._torch.inference_mode():
-            return run_fitting(requests, MAX_SAMPLES, self.options.long_audio, run_all, refuse)
 
     def constraint(self, labels: Sequence[str]):
         """The JSON-template automaton for ``labels`` (built once per label set)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 DECODE_MODES = ("graph", "static", "eager")
 ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
 LONG_AUDIO = ("truncate", "chunk", "error")
+MAX_SAMPLES = 30 * 16_000  # the encoder's audio window (Whisper's 30 s); see FastPathOptions.long_audio
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from harness.models._context import check_fits, context_window
 from harness.models._hf_common import (
     batched,
     chosen_logprobs,
@@ -70,19 +71,26 @@ class HFGenerateBackend:
         return self.processor.apply_chat_template([{"role": "user", "content": content}],
                                                   add_generation_prompt=True, tokenize=False)
 
-    def _inputs(self, chunk, suffixes: Sequence[str] | None = None):
+    def _inputs(self, chunk, suffixes: Sequence[str] | None = None, room: int = 0):
+        """The processor's batch; ValueError where a prompt with ``room`` new tokens would pass
+        the model's context (the batch is then asked again one request at a time)."""
         texts = [self._template.replace(PROMPT_SLOT, r.prompt) for r in chunk]
         if suffixes is not None:
             texts = [t + s for t, s in zip(texts, suffixes)]
         # padding for the text only: the audio keeps each processor's own padding (often 30 s)
-        return self.processor(text=texts, audio=[r.audio for r in chunk], sampling_rate=16_000,
-                              return_tensors="pt", text_kwargs={"padding": True}).to(self.device)
+        inputs = self.processor(text=texts, audio=[r.audio for r in chunk], sampling_rate=16_000,
+                                return_tensors="pt", text_kwargs={"padding": True})
+        lengths = inputs["attention_mask"].sum(1).tolist()
+        longest = int(np.argmax(lengths))
+        check_fits(chunk[longest].prompt, int(lengths[longest]), room,
+                   context_window(self.model.config))
+        return inputs.to(self.device)
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         n = decoding.num_candidates
 
         def run(chunk):
-            inputs = self._inputs(chunk)
+            inputs = self._inputs(chunk, room=decoding.max_new_tokens)
             extra = {}
             if decoding.constrained:
                 extra["prefix_allowed_tokens_fn"] = self._allowed_tokens(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.models.fast_audio_lm import MAX_SAMPLES, FastAudioLM
-from harness.models.fast_path import Architecture
+from harness.models.fast_audio_lm import FastAudioLM
+from harness.models.fast_path import MAX_SAMPLES, Architecture
 
 __all__ = ["MAX_SAMPLES", "Qwen2AudioBackend"]
 

@@ -26,8 +26,8 @@ from harness.models._audio_chat import PROMPT_SLOT, AudioTextProcessor, ChatText
 from harness.models._audio_encoder import encoder_layers
 from harness.models._hf_common import to_device
 from harness.models.api import ModelUnavailable
-from harness.models.fast_audio_lm import MAX_SAMPLES, FastAudioLM
-from harness.models.fast_path import Architecture, FastPathOptions
+from harness.models.fast_audio_lm import FastAudioLM
+from harness.models.fast_path import MAX_SAMPLES, Architecture, FastPathOptions
 
 PLACEHOLDER = "<|reserved_special_token_0|>"
 

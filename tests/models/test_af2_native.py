@@ -157,3 +157,14 @@ def test_missing_config_and_weights_say_what_to_set(checkpoint, tmp_path, monkey
         get_model("audio-flamingo-2")
     with pytest.raises(ModelUnavailable, match="AUDIO_FLAMINGO_2_CONFIG"):
         get_model("audio-flamingo-2", path=tmp_path)
+
+
+def test_a_prompt_past_the_lms_context_is_its_items_error(af2, requests_):
+    long = Request(requests_[0].audio, requests_[0].prompt + "I said " * 20_000, "long-prompt")
+    out = af2.generate([long, requests_[1]], Decoding(max_new_tokens=4))
+    rows = af2.label_logprobs([long], ["Anger", "Sadness"])
+    assert out[0].error.startswith("ValueError: prompt of ")
+    assert out[0].error.endswith("is longer than the model's context of 32,768 tokens")
+    assert out[1].error is None and out[1].candidates
+    assert rows[0].error.endswith("the model's context of 32,768 tokens")
+    assert np.isnan(rows[0].logprobs).all()

@@ -112,3 +112,11 @@ def test_weights_of_another_model_are_refused_not_started_at_random():
     with pytest.raises(ModelUnavailable, match="4 of its parameters are missing"):
         get_model("audio-flamingo-3", path=embedded_path("tiny_qwen2_audio"), device="cpu",
                   dtype="float32", plain_generate=True)
+
+
+def test_a_prompt_past_the_lms_context_is_refused_before_the_batch_runs(fast, reqs):
+    long = Request(reqs[0].audio, reqs[0].prompt + "I said " * 3_000, "long-prompt")
+    out = fast.generate([long, reqs[1]], Decoding(max_new_tokens=4))
+    assert out[0].error.startswith("prompt of up to ")
+    assert out[0].error.endswith("is longer than the model's context of 4,096 tokens")
+    assert out[1].error is None and out[1].candidates

@@ -87,6 +87,17 @@ def test_label_scores(af3, requests):
     assert scores.shape == (3, 4) and np.isfinite(scores).all() and (scores < 0).all()
 
 
+def test_a_prompt_past_the_context_is_its_items_error_and_the_rest_are_answered(af3, requests):
+    long = Request(requests[1].audio, requests[1].prompt + "I said " * 3_000, "long-prompt")
+    out = af3.generate([requests[0], long, requests[2]], Decoding(max_new_tokens=4))
+    rows = af3.label_logprobs([long, requests[0]], ["Anger", "Sadness"])
+    assert out[1].error.startswith("ValueError: prompt of ")
+    assert out[1].error.endswith("with room for 4 new tokens is longer than the model's context "
+                                 "of 4,096 tokens")
+    assert all(g.error is None and g.candidates for g in out[::2])
+    assert rows[0].error.startswith("ValueError: prompt of ") and rows[1].error is None
+
+
 def test_qwen2_5_omni_thinker(tmp_path, requests):
     pytest.importorskip("torchvision", reason="Qwen2.5-Omni's processor needs torchvision")
     path = tiny_architectures.build_qwen2_5_omni_thinker(tmp_path)

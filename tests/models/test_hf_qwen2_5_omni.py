@@ -130,3 +130,11 @@ def test_the_thinkers_parts_are_found_in_either_layout_transformers_gives_it():
     inner = SimpleNamespace(audio_tower="tower", language_model="decoder")
     nested = SimpleNamespace(model=inner, lm_head="head")
     assert FastAudioLM.parts(nested) == (inner, "tower", None, "decoder", "head")
+
+
+def test_a_prompt_past_the_lms_context_is_refused_before_the_batch_runs(fast, reqs):
+    long = Request(reqs[0].audio, reqs[0].prompt + "I said " * 3_000, "long-prompt")
+    out = fast.generate([long, reqs[1]], Decoding(max_new_tokens=4))
+    assert out[0].error.startswith("prompt of up to ")
+    assert out[0].error.endswith("is longer than the model's context of 4,096 tokens")
+    assert out[1].error is None and out[1].candidates

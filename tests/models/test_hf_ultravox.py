@@ -170,3 +170,11 @@ def test_a_clip_too_short_for_the_spectrogram_fails_alone_and_says_why(fast, req
     out = fast.generate([*reqs[:2], short], Decoding(max_new_tokens=3))
     assert [g.error is None for g in out] == [True, True, False]
     assert "150 samples is too short" in out[2].error
+
+
+def test_a_prompt_past_the_lms_context_is_refused_before_the_batch_runs(fast, reqs):
+    long = Request(reqs[0].audio, reqs[0].prompt + "I said " * 3_000, "long-prompt")
+    out = fast.generate([long, reqs[1]], Decoding(max_new_tokens=4))
+    assert out[0].error.startswith("prompt of up to ")
+    assert out[0].error.endswith("is longer than the model's context of 4,096 tokens")
+    assert out[1].error is None and out[1].candidates

@@ -1,0 +1,100 @@
+"""Prompts longer than the model's context: each refused as its own item's error, before a batch
+runs, on the fast path (the tiny Qwen2-Audio) and in the pure checks."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.models._context import check_fits, context_window, over_context, too_long
+
+LONG = "I said " * 3_000  # about 6,000 tokens, the tiny model's context is 4,096
+
+
+def test_the_window_is_the_text_configs_else_the_configs_own():
+    text = SimpleNamespace(max_position_embeddings=8192)
+    assert context_window(SimpleNamespace(text_config=text, max_position_embeddings=3)) == 8192
+    assert context_window(SimpleNamespace(max_position_embeddings=4096)) == 4096
+    for config in (None, SimpleNamespace(), SimpleNamespace(max_position_embeddings=0),
+                   SimpleNamespace(max_position_embeddings=True),
+                   SimpleNamespace(text_config=None, max_position_embeddings="4096")):
+        assert context_window(config) is None
+
+
+def test_a_prompt_fits_with_its_answers_room_and_not_one_token_more():
+    assert too_long("p", 4000, 96, 4096) is None
+    assert too_long("p", 4001, 96, 4096) == ("prompt of 4,001 tokens (1 characters of text) with "
+                                             "room for 96 new tokens is longer than the model's "
+                                             "context of 4,096 tokens")
+    assert too_long("p", 10**6, 96, None) is None
+    with pytest.raises(ValueError, match="prompt of 5,000 tokens"):
+        check_fits("p", 5000, 0, 4096)
+
+
+def test_a_cheap_bound_within_the_limit_stands_in_for_counting():
+    requests = [SimpleNamespace(prompt="short"), SimpleNamespace(prompt="x" * 500)]
+    limits = []
+
+    def tokens(request, limit):
+        limits.append(limit)
+        return len(request.prompt)
+
+    refused = over_context(requests, 96, 400, tokens)
+    assert limits == [304, 304]
+    assert refused == {1: "prompt of up to 500 tokens (500 characters of text) with room for 96 "
+                          "new tokens is longer than the model's context of 400 tokens"}
+    assert over_context(requests, 96, None, tokens) == {}
+
+
+torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+pytest.importorskip("transformers", reason="the hf extra is not installed")
+
+from harness.models import Decoding, Request  # noqa: E402
+from harness.models.fast_path import MAX_SAMPLES  # noqa: E402
+from tests.helpers import requests_for  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(st.characters(codec="utf-8"), max_size=300))
+def test_the_byte_bound_is_never_below_the_token_count(tiny, text):
+    exact = tiny.chat.prompt_tokens(text, 16_000 * 6, MAX_SAMPLES, False)
+    assert tiny.chat.prompt_tokens(text, 16_000 * 6, MAX_SAMPLES, False, limit=10**9) >= exact
+
+
+def test_a_prompt_past_the_context_is_its_items_error_and_the_rest_are_answered(tiny):
+    _, reqs = requests_for("iemocap", 3)
+    long = Request(reqs[1].audio, reqs[1].prompt + LONG, "long-prompt")
+    batch = [reqs[0], long, reqs[2]]
+    greedy, beams = tiny.generate_many(batch, [Decoding(max_new_tokens=4),
+                                               Decoding(mode="beam", num_candidates=2,
+                                                        max_new_tokens=4)])
+    scores = tiny.label_logprobs(batch, ["Anger", "Sadness"])
+    tokens = tiny.chat.prompt_tokens(long.prompt, len(long.audio), MAX_SAMPLES, False)
+    assert tokens > 4096
+    reason = (f"prompt of up to {tokens:,} tokens ({len(long.prompt):,} characters of text) with "
+              "room for 4 new tokens is longer than the model's context of 4,096 tokens")
+    assert greedy[1].error == beams[1].error == reason and not greedy[1].candidates
+    assert all(g.error is None and g.candidates for g in (*greedy[::2], *beams[::2]))
+    assert scores[1].error == reason.replace("room for 4", "room for 2")
+    assert np.isnan(scores[1].logprobs).all() and np.isfinite(scores[0].logprobs).all()
+    alone = tiny.generate([reqs[0]], Decoding(max_new_tokens=4))[0]
+    assert [c.text for c in greedy[0].candidates] == [c.text for c in alone.candidates]
+
+
+def test_a_prompt_that_fills_the_context_with_its_answers_room_runs(tiny):
+    _, [req] = requests_for("crema_d", 1)
+
+    def padded(n):
+        return Request(req.audio, req.prompt + " said" * n, "padded")
+
+    def tokens(n):
+        return tiny.chat.prompt_tokens(padded(n).prompt, len(req.audio), MAX_SAMPLES, False)
+
+    n = 4092 - tokens(0)
+    n += 4092 - tokens(n)
+    assert tokens(n) == 4092 and tokens(n + 1) == 4093
+    fits, over = tiny.generate([padded(n), padded(n + 1)], Decoding(max_new_tokens=4))
+    assert fits.error is None and fits.candidates
+    assert over.error.startswith("prompt of up to 4,093 tokens")

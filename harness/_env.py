@@ -1,4 +1,4 @@
-"""Settings read from environment variables (``HARNESS_CHUNK``, ``HARNESS_READERS``,
+"""Settings read from environment variables (``HARNESS_CHUNK``, ``HARNESS_CHUNK_MIB``, ``HARNESS_READERS``,
 ``HARNESS_CACHE_CHUNK``, ``HARNESS_MAX_CLIP_SECONDS``): a value that is not what the setting
 must be is refused naming the variable, rather than failing later as something else (a chunk
 size of 0 or -5 once ended in an IndexError, and a clip limit of ``abc`` made every clip

@@ -48,3 +48,7 @@ def test_the_grid_refuses_a_bad_setting_before_any_cell_runs(monkeypatch):
     monkeypatch.setenv("HARNESS_READERS", "x")
     with pytest.raises(pytest.UsageError, match="HARNESS_READERS='x'"):
         _check_environment()
+    monkeypatch.delenv("HARNESS_READERS")
+    monkeypatch.setenv("HARNESS_CHUNK_MIB", "0")
+    with pytest.raises(pytest.UsageError, match="HARNESS_CHUNK_MIB='0'"):
+        _check_environment()

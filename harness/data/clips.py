@@ -60,15 +60,22 @@ class ClipFacts:
 def identity(path: str | os.PathLike[str], sr: int = TARGET_SR) -> str | None:
     """The file's identity (with the rate it is read at), or None when it is not a regular file
     (missing, a FIFO, a directory): such a clip is never remembered."""
+    return identity_and_size(path, sr)[0]
+
+
+def identity_and_size(path: str | os.PathLike[str], sr: int = TARGET_SR) -> tuple[str | None, int]:
+    """:func:`identity` and the file's size in bytes (0 where it is not a regular file), from
+    one ``stat``."""
     try:
         st = os.stat(path)
     except OSError:
-        return None
+        return None, 0
     if not stat.S_ISREG(st.st_mode):
-        return None
+        return None, 0
     # the path as given, made absolute (no symlink resolution: its lstat per component cost
     # more than the rest of the identity); another spelling of a file is only another identity
-    return f"{os.path.abspath(path)}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{sr}"
+    return (f"{os.path.abspath(path)}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+            f"\0{sr}", st.st_size)
 
 
 class ClipMemo:

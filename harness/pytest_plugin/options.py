@@ -227,7 +227,7 @@ def _check_environment() -> None:
     from harness.data.audio import AudioLimits
 
     try:
-        for name in ("HARNESS_CHUNK", "HARNESS_CACHE_CHUNK", "HARNESS_READERS"):
+        for name in ("HARNESS_CHUNK", "HARNESS_CHUNK_MIB", "HARNESS_CACHE_CHUNK", "HARNESS_READERS"):
             positive_int(name, 1)
         AudioLimits.from_env()
     except ValueError as exc:

@@ -14,7 +14,7 @@ import contextlib
 import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -24,7 +24,7 @@ from harness._env import positive_int
 from harness.cache import GenerationCache, sha256
 from harness.data.arena import ARENA, KEEP_BLOCKS
 from harness.data.audio import TARGET_SR, read_audio
-from harness.data.clips import MEMO, ClipFacts, first_sight, identity
+from harness.data.clips import MEMO, ClipFacts, first_sight, identity, identity_and_size
 from harness.data.problems import DataError
 from harness.models.api import NOT_LOADED, Request
 from harness.strategies._results import ItemResult
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from harness.data import Dataset, Item
 
 CHUNK = 256  # items per chunk: what the model is given at once, and what a killed run can lose
+# clips' bytes on disk per chunk: 256 clips of 32 s in 16-bit 16 kHz WAV; the corpora's clips
+# (under 12 s) never reach it, a corpus of long recordings gets shorter chunks
+CHUNK_MIB = 256
 # threads reading clips beside the one preparing chunks (hashing and decoding release the
 # interpreter's lock): one per two cores, at most four; on 2 cores a second reader gained nothing
 READERS = max(1, min(4, (os.cpu_count() or 2) // 2))
@@ -58,28 +61,45 @@ def chunks(dataset: Dataset, prompt_for: Prompt, needs_audio: NeedsAudio,
            cache: GenerationCache | None, size: int | None = None) -> Iterator[Chunk]:
     """The dataset's chunks in order, each prepared one ahead in a background thread (its clips
     read by :data:`READERS` threads); ``needs_audio(requests)`` says which requests a model
-    will be asked about."""
+    will be asked about. A chunk holds at most ``size`` items (``HARNESS_CHUNK``) and, past its
+    first, clips of at most ``HARNESS_CHUNK_MIB`` MiB on disk together."""
     size = size or positive_int("HARNESS_CHUNK", CHUNK)
+    budget = positive_int("HARNESS_CHUNK_MIB", CHUNK_MIB) << 20
     readers = positive_int("HARNESS_READERS", READERS)
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="harness-chunks") as ahead_pool, \
                 _readers(readers) as reader:
-            ahead: Future[Chunk] | None = None
-            for start in range(0, len(dataset), size):
+
+            def prepare_from(start: int) -> tuple[Chunk, int]:
+                idents, end = cut(dataset, start, size, budget)
+                return prepare(dataset[start:end], prompt_for, needs_audio, cache, reader,
+                               idents), end
+
+            ahead = ahead_pool.submit(prepare_from, 0) if len(dataset) else None
+            while ahead is not None:
+                ready, end = ahead.result()
                 # the chunk handed out last is dropped by now (here and, if the caller lets go
                 # of it before asking for the next, there): two chunks' clips at most are held
-                following = ahead_pool.submit(prepare, dataset[start:start + size], prompt_for,
-                                              needs_audio, cache, reader)
-                if ahead is not None:
-                    ready, ahead = ahead, following
-                    yield ready.result()
-                    del ready
-                else:
-                    ahead = following
-            if ahead is not None:
-                yield ahead.result()
+                ahead = ahead_pool.submit(prepare_from, end) if end < len(dataset) else None
+                yield ready
+                del ready
     finally:
         ARENA.trim(KEEP_BLOCKS)
+
+
+def cut(dataset: Dataset, start: int, size: int, budget: int) -> tuple[list[str | None], int]:
+    """The identities of the clips of the chunk that starts at ``start``, and where it ends: at
+    most ``size`` items, and no item past the first whose clip would take the chunk's files over
+    ``budget`` bytes (so long clips make shorter chunks, and the audio held stays bounded)."""
+    idents: list[str | None] = []
+    total = 0
+    for index in range(start, min(len(dataset), start + size)):
+        ident, size_on_disk = identity_and_size(dataset[index].audio_path)
+        if idents and total + size_on_disk > budget:
+            break
+        idents.append(ident)
+        total += size_on_disk
+    return idents, start + len(idents)
 
 
 @contextlib.contextmanager
@@ -94,11 +114,13 @@ def _readers(count: int) -> Iterator[Executor | None]:
 
 
 def prepare(items: Sequence[Item], prompt_for: Prompt, needs_audio: NeedsAudio,
-            cache: GenerationCache | None, reader: Executor | None = None) -> Chunk:
+            cache: GenerationCache | None, reader: Executor | None = None,
+            idents: Sequence[str | None] | None = None) -> Chunk:
     """A chunk's requests with each clip's facts, audio read (into the process's arena) where
-    ``needs_audio`` says; ``reader`` reads the clips (default: this thread)."""
+    ``needs_audio`` says; ``reader`` reads the clips (default: this thread); ``idents``: the
+    clips' identities where they are known already."""
     chunk = Chunk([item.id for item in items])
-    facts, first_read = known_facts(items, cache, reader)
+    facts, first_read = known_facts(items, cache, reader, idents)
     early: list[np.ndarray | None] = []  # samples read with a new clip's facts, by request
     for item, found, read_with_facts in zip(items, facts, first_read):
         if isinstance(found, DataError):
@@ -148,12 +170,14 @@ def _each(reader: Executor | None, read: Callable[[T], R], things: Sequence[T]
 
 
 def known_facts(items: Sequence[Item], cache: GenerationCache | None,
-                reader: Executor | None = None
+                reader: Executor | None = None, idents: Sequence[str | None] | None = None
                 ) -> tuple[list[ClipFacts | DataError], list[np.ndarray | None]]:
     """Each item's clip facts (remembered in this process, stored in the cache, or read now and
     stored), or the error reading it gave, in order; and the samples of each clip read now,
-    where the same read gave them (None elsewhere)."""
-    idents = [identity(item.audio_path) for item in items]
+    where the same read gave them (None elsewhere). ``idents``: the clips' identities, where
+    they are known already."""
+    if idents is None:
+        idents = [identity(item.audio_path) for item in items]
     out: list[ClipFacts | DataError | None] = [MEMO.get(ident) for ident in idents]
     unknown = [i for i, found in enumerate(out) if found is None]
     stored = _stored(cache, [idents[i] for i in unknown])

@@ -31,11 +31,12 @@ def summary(results):
              r.notes, [c.get("verifier_score") for c in r.candidates]) for r in results]
 
 
+@pytest.mark.parametrize("setting", [("HARNESS_CHUNK", "3"), ("HARNESS_CHUNK_MIB", "1")])
 @pytest.mark.parametrize("strategy", strategy_names())
-def test_results_do_not_depend_on_the_chunk_size(strategy, monkeypatch):
+def test_results_do_not_depend_on_the_chunk_size(strategy, setting, monkeypatch):
     dataset = load_dataset("crema_d")
     whole = run_strategy(strategy, model(), dataset, verifier=model())
-    monkeypatch.setenv("HARNESS_CHUNK", "3")
+    monkeypatch.setenv(*setting)
     seen = []
     chunked = run_strategy(strategy, model(), dataset, verifier=model(), progress=seen.append)
     assert summary(chunked) == summary(whole)
@@ -105,6 +106,32 @@ def test_a_clip_gone_between_its_hash_and_its_generation_is_an_item_error(tmp_pa
     assert results[2].valid  # the unscored candidates keep the item (unscored="keep")
     assert "audio error" in results[2].candidates[0]["verifier_reply"]
     assert all(r.valid for r in results)
+
+
+def test_long_clips_make_shorter_chunks_and_a_clip_over_the_budget_one_of_its_own(tmp_path):
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    sizes = [item.audio_path.stat().st_size for item in dataset]
+    dataset[4].audio_path.unlink()  # a missing clip takes no room (its item fails later)
+    sizes[4] = 0
+
+    def ends(budget):
+        out, start = [], 0
+        while start < len(dataset):
+            _, start = stream.cut(dataset, start, 10, budget)
+            out.append(start)
+        return out
+
+    assert ends(sum(sizes)) == [10, 20, len(dataset)]  # the item count still caps a chunk
+    chunked = ends(sum(sizes[:3]))
+    assert chunked[0] == 3 and chunked[-1] == len(dataset)
+    for first, end in zip([0, *chunked], chunked):
+        held = sum(sizes[first:end])
+        assert held <= sum(sizes[:3]) or end - first == 1
+        assert end == len(dataset) or end - first == 10 or held + sizes[end] > sum(sizes[:3])
+    assert ends(1) == list(range(1, len(dataset) + 1))  # each clip over the budget: one a chunk
+    idents, _ = stream.cut(dataset, 0, 5, 10**9)
+    assert idents == [identity(item.audio_path) for item in list(dataset)[:5]]
+    assert idents[4] is None
 
 
 def test_preparing_runs_one_chunk_ahead_of_the_model(monkeypatch):

@@ -149,6 +149,15 @@ class Dataset(Sequence[Item]):
         votes = self.votes
         return votes / votes.sum(axis=1, keepdims=True)
 
+    def left_out(self, examples: int = 3) -> dict[str, Any]:
+        """What the loader left out, for a record: the items skipped on purpose (by reason), the
+        problems it found by severity (``error``: data dropped because of it), and the first
+        ``examples`` of them, each with its file and line (its first 300 characters)."""
+        severities = Counter(problem.severity for problem in self.problems)
+        return {"skipped": dict(self.skipped),
+                "problems": {"error": severities["error"], "warning": severities["warning"]},
+                "first_problems": [str(problem)[:300] for problem in self.problems[:examples]]}
+
     def with_votes(self, votes: np.ndarray) -> Dataset:
         """The same items scored against other votes (one row per item): the annotator reference
         scores one held-out rater against the remaining ones."""

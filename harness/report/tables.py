@@ -6,7 +6,8 @@
 - classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
   the same with tied items left out;
 - compute: tokens and GPU-seconds per item, to read the strategies at equal compute;
-- items: per corpus and loader options, the items evaluated beside the paper's N;
+- items: per corpus and loader options, the items evaluated and what the loader left out, beside
+  the paper's N;
 - alpha: W-BoN under each choice of alpha, from the same candidates.
 """
 
@@ -137,24 +138,44 @@ PAPER_ITEMS = {"iemocap": 4373, "msp_podcast": 12955, "crema_d": 7442}  # the pa
 
 def items_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Per corpus and loader options: the items a run evaluated (``10 of 26`` for a subsample of
-    the corpus, as ``--limit`` draws) beside the paper's N, so that a reader sees whether the
-    numbers are over the paper's item set."""
-    header = ["Dataset", "options", "items", "paper's items", "comparable"]
-    seen: dict[tuple[str, str], tuple[int, object]] = {}
+    the corpus, as ``--limit`` draws), what the loader left out, and the paper's N, so that a
+    reader sees whether the numbers are over the paper's item set."""
+    header = ["Dataset", "options", "items", "left out by the loader", "paper's items", "comparable"]
+    seen: dict[tuple[str, str], tuple[int, object, str]] = {}
     for c in cells:
         dataset = c.meta.get("dataset") or {}
         options = json.dumps(dataset.get("options") or {}, sort_keys=True)
         seen.setdefault((c.dataset, options), (int(dataset.get("n_items", c.metrics.n_items)),
-                                               dataset.get("drawn_from")))
+                                               dataset.get("drawn_from"), left_out(dataset)))
     rows = []
-    for (name, options), (n, drawn_from) in sorted(seen.items()):
+    for (name, options), (n, drawn_from, dropped) in sorted(seen.items()):
         paper = PAPER_ITEMS.get(name)
         verdict = ("" if paper is None else "same N" if n == paper
                    else f"no: {n - paper:+,} items")
         items = f"{n:,}" if not isinstance(drawn_from, int) else f"{n:,} of {drawn_from:,}"
-        rows.append([(name, ""), (options, ""), (items, ""),
+        rows.append([(name, ""), (options, ""), (items, ""), (dropped, ""),
                      ("" if paper is None else f"{paper:,}", ""), (verdict, "")])
     return header, rows
+
+
+def left_out(dataset: dict) -> str:
+    """``6 on purpose; 2 problems dropped data`` from a record's ``meta.dataset`` (what
+    :meth:`~harness.data.Dataset.left_out` recorded); "" where it recorded nothing."""
+    left = dataset.get("left_out")
+    if not isinstance(left, dict):
+        return ""
+    skipped = left.get("skipped")
+    on_purpose = sum(n for n in skipped.values() if _count(n)) if isinstance(skipped, dict) else 0
+    problems = left.get("problems")
+    errors = problems.get("error") if isinstance(problems, dict) else None
+    parts = [f"{on_purpose:,} on purpose"] if on_purpose else []
+    if _count(errors) and errors:
+        parts.append(f"{errors:,} problem{'s' if errors != 1 else ''} dropped data")
+    return "; ".join(parts) or "none"
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def classification_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:

@@ -5,6 +5,7 @@ items, how a strategy is paired with its base, the tie rule, the prompts, the bi
 from __future__ import annotations
 
 import math
+import shlex
 import textwrap
 from collections.abc import Iterable
 
@@ -51,8 +52,9 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
     _, item_rows = tables["items"]
     items = "; ".join(
         f"{row[0][0]}{'' if row[1][0] == '{}' else ' ' + row[1][0]} {row[2][0]} items"
-        + ("" if not row[3][0] else " (the paper's N)" if row[4][0] == "same N"
-           else f" (the paper's: {row[3][0]})") for row in item_rows)
+        + ("" if not row[4][0] else " (the paper's N)" if row[5][0] == "same N"
+           else f" (the paper's: {row[4][0]})")
+        + _dropped(cells, row[0][0], row[3][0]) for row in item_rows)
     prompts = _one_or_mixed(f"{c.meta['prompts'].get('set')} v{c.meta['prompts'].get('version')}"
                             for c in cells if isinstance(c.meta.get("prompts"), dict)) or "none"
     bins = _one_or_mixed(str(c.metrics.bins.get("method", "width")) for c in cells)
@@ -67,6 +69,18 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
             + ". The paired means and every table: tables.md, report.html.")
     return textwrap.wrap(text, width=100)
+
+
+def _dropped(cells: list[CellRecord], dataset: str, left_out: str) -> str:
+    """``, 2 problems dropped data: python -m harness.data check iemocap ROOT lists them`` where
+    the loader dropped data for problems in the corpus's files, "" elsewhere."""
+    if "dropped data" not in left_out:
+        return ""
+    roots = sorted({str((c.meta.get("dataset") or {}).get("root")) for c in cells
+                    if c.dataset == dataset})
+    return (f", {left_out.split('; ')[-1]}: "
+            + " and ".join(f"python -m harness.data check {shlex.quote(dataset)} {shlex.quote(root)}"
+                           for root in roots) + " lists them")
 
 
 def _one_or_mixed(values: Iterable[str]) -> str:

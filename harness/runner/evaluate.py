@@ -253,7 +253,7 @@ def _metadata(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Stra
         "verifier_revision": None if verifier is None else verifier.info.revision,
         "dataset": {"name": dataset.name, "root": str(dataset.root), "n_items": len(dataset),
                     "drawn_from": dataset.drawn_from, "manifest": dataset.manifest_hash(),
-                    "options": dataset.options},
+                    "options": dataset.options, "left_out": dataset.left_out()},
         "prompts": prompts_record(config.prompts), "decoding": decoding, "seed": config.seed,
         "strategy_config": dataclasses.asdict(config),
         "versions": _versions(), "git_commit": _git_commit(),

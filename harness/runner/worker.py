@@ -4,6 +4,8 @@ generation cache, and the regression gate."""
 from __future__ import annotations
 
 import dataclasses
+import shlex
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -79,8 +81,9 @@ class GridWorker:
             root = self.roots.get(name)
             try:
                 options = dict(self.grid.dataset_options.get(name, {}))
-                self._datasets[name] = stratified_subsample(load_dataset(name, root, **options),
-                                                            self.grid.limit)
+                loaded = load_dataset(name, root, **options)
+                _warn_of_dropped_data(loaded)
+                self._datasets[name] = stratified_subsample(loaded, self.grid.limit)
             except DataError as exc:
                 flag = f"--{name.replace('_', '-')}-root"
                 where = f"check {flag}" if root else f"set {CORPORA[name].env_var} or {flag}"
@@ -188,3 +191,14 @@ def _or_raise(value: Any) -> Any:
     if isinstance(value, (CellSkipped, ValueError)):
         raise value
     return value
+
+
+def _warn_of_dropped_data(dataset) -> None:
+    """A warning, once per worker and corpus, where problems in the corpus's files dropped data
+    (a malformed block, a duplicate id): the run goes on with the rest, and says so."""
+    dropped = [problem for problem in dataset.problems if problem.severity == "error"]
+    if dropped:
+        warnings.warn(f"{dataset.name} at {dataset.root}: {len(dropped)} problem"
+                      f"{'s' if len(dropped) != 1 else ''} in its files dropped data, the first: "
+                      f"{str(dropped[0])[:300]}; python -m harness.data check {dataset.name} "
+                      f"{shlex.quote(str(dataset.root))} lists them", stacklevel=2)

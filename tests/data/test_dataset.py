@@ -86,3 +86,23 @@ def test_importing_harness_pulls_in_no_framework_or_sdk():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_what_the_loader_left_out_is_summarised_for_the_record(tmp_path):
+    from tests.helpers import corpus_copy
+
+    clean = load_dataset("iemocap")
+    assert clean.left_out() == {"skipped": dict(clean.skipped),
+                                "problems": {"error": 0, "warning": 0}, "first_problems": []}
+    root = corpus_copy("iemocap", tmp_path)
+    evaluation = root / "IEMOCAP_full_release/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    evaluation.write_text(evaluation.read_text().replace("[3.0000 - 4.7500]", "[3.0000 4.7500", 1))
+    damaged = load_dataset("iemocap", root)
+    left = damaged.left_out()
+    assert left["problems"] == {"error": 1, "warning": 0} and len(damaged) == len(clean) - 1
+    assert left["first_problems"][0].startswith(f"error: {evaluation}:3: malformed utterance header")
+    assert damaged[:3].left_out() == left  # a subsample keeps the whole corpus's account
+    from harness.data import Dataset, Problem
+
+    long = Dataset("x", ["a"], [], tmp_path, problems=[Problem("f", 1, "m" * 1000)] * 5)
+    assert [len(p) for p in long.left_out()["first_problems"]] == [300] * 3

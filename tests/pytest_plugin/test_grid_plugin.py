@@ -186,3 +186,25 @@ def test_corpus_options_reach_the_cells_and_the_items_table(grid_dir):
     assert cell["meta"]["dataset"]["options"] == {"sessions": [1]}
     tables = (run / "tables.md").read_text()
     assert '| iemocap | {"sessions": [1]} |' in tables and "4,373" in tables
+
+
+def test_data_a_damaged_label_file_dropped_is_said_in_the_run_and_its_records(grid_dir, tmp_path):
+    from tests.helpers import corpus_copy
+
+    root = corpus_copy("iemocap", tmp_path)
+    evaluation = root / "IEMOCAP_full_release/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt"
+    evaluation.write_text(evaluation.read_text().replace("[3.0000 - 4.7500]", "[3.0000 4.7500", 1))
+    pytester = grid_dir()
+    result = pytester.runpytest_subprocess("-n", "2", "--iemocap-root", str(root), "-k", "iemocap",
+                                           "--snapshot-update", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()  # a warning from each worker that loaded the corpus
+    assert outcomes["passed"] == 2 and outcomes["warnings"] in (1, 2), outcomes
+    result.stdout.fnmatch_lines([
+        f"*UserWarning: iemocap at {root}: 1 problem in its files dropped data, the first: error: "
+        f"{evaluation}:3: malformed utterance header*; python -m harness.data check iemocap {root} "
+        "lists them",
+        "Items: iemocap 25 items (the paper's: 4,373), 1 problem dropped data: python -m*"])
+    [run] = run_dirs(pytester)
+    cell = json.loads((run / "cells" / "uniform-iemocap-base.json").read_text())
+    assert cell["meta"]["dataset"]["left_out"]["problems"] == {"error": 1, "warning": 0}
+    assert "6 on purpose; 1 problem dropped data" in (run / "tables.md").read_text()

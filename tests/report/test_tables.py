@@ -150,3 +150,27 @@ def test_the_change_a_cell_is_written_with_is_read_back_from_its_text():
     change = PairedChange(0.4, 0.3364, 15.9, 3.0, 28.0, 10)
     assert with_change(change) == "0.3364 (+15.9*)"
     assert change_suffix(with_change(change)) == " (+15.9*)" and change_suffix("0.4000") == ""
+
+
+def _with_dataset(c, dataset):
+    return CellRecord(c.cell, c.model, c.dataset, c.strategy, c.labels, c.metrics, 0.0, 0.0,
+                      c.items, {"dataset": dataset})
+
+
+def test_the_items_table_says_what_the_loader_left_out():
+    from harness.report.tables import items_table
+
+    left = {"skipped": {"consensus 'xxx' not in the classes": 2, "consensus 'fru'": 4},
+            "problems": {"error": 2, "warning": 1}, "first_problems": ["error: f:3: bad"]}
+    base = {"n_items": 24, "root": "/r", "options": {}}
+    header, [row] = items_table([_with_dataset(CELLS[0], {**base, "left_out": left})])
+    assert header[3] == "left out by the loader"
+    assert [text for text, _ in row] == ["iemocap", "{}", "24", "6 on purpose; 2 problems dropped data",
+                                         "4,373", "no: -4,349 items"]
+    clean = {"skipped": {}, "problems": {"error": 0, "warning": 0}, "first_problems": []}
+    assert items_table([_with_dataset(CELLS[0], {**base, "left_out": clean})])[1][0][3][0] == "none"
+    assert items_table([_with_dataset(CELLS[0], base)])[1][0][3][0] == ""  # an older record
+    for hostile in ("x", {"skipped": [1], "problems": "many"}, {"skipped": {"a": -3, "b": True},
+                                                                "problems": {"error": 1.5}}):
+        [row] = items_table([_with_dataset(CELLS[0], {**base, "left_out": hostile})])[1]
+        assert row[3][0] in ("", "none")

@@ -56,3 +56,14 @@ def test_the_prompt_sets_are_named_as_the_records_give_them():
     cells.append(with_prompts(CELLS[2], {"set": "harness-v0", "version": 0}))
     assert "Prompts: harness-v0 v0, paper v1;" in " ".join(_lines(cells))
     assert "Prompts: none;" in " ".join(_lines([CELLS[1]]))
+
+
+def test_data_the_loader_dropped_is_named_with_the_command_that_lists_it():
+    from tests.report.test_tables import _with_dataset
+
+    left = {"skipped": {}, "problems": {"error": 1, "warning": 0}, "first_problems": []}
+    dataset = {"n_items": 10, "root": "/data/my iemocap", "options": {}, "left_out": left}
+    text = " ".join(_lines([_with_dataset(CELLS[0], dataset)]))
+    assert ("iemocap 10 items (the paper's: 4,373), 1 problem dropped data: python -m "
+            "harness.data check iemocap '/data/my iemocap' lists them.") in text
+    assert "dropped" not in " ".join(_lines(CELLS))

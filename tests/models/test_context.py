@@ -98,3 +98,13 @@ def test_a_prompt_that_fills_the_context_with_its_answers_room_runs(tiny):
     fits, over = tiny.generate([padded(n), padded(n + 1)], Decoding(max_new_tokens=4))
     assert fits.error is None and fits.candidates
     assert over.error.startswith("prompt of up to 4,093 tokens")
+
+
+def assert_long_prompt_refused(fast, reqs):
+    """On a fast-path backend of a tiny architecture (context 4,096): a prompt past the context
+    is its request's error, and the request beside it is answered."""
+    long = Request(reqs[0].audio, reqs[0].prompt + LONG, "long-prompt")
+    out = fast.generate([long, reqs[1]], Decoding(max_new_tokens=4))
+    assert out[0].error.startswith("prompt of up to ")
+    assert out[0].error.endswith("is longer than the model's context of 4,096 tokens")
+    assert out[1].error is None and out[1].candidates

@@ -14,6 +14,7 @@ from fixtures.processor_inputs import omni_processor_inputs  # noqa: E402
 from harness.models import Decoding, Request, get_model  # noqa: E402
 from harness.models._hf_common import chosen_logprobs, generate_kwargs  # noqa: E402
 from tests.helpers import requests_for  # noqa: E402
+from tests.models.test_context import assert_long_prompt_refused  # noqa: E402
 
 LABELS = ["Neutral state", "Happiness", "Anger", "Sadness"]
 
@@ -133,8 +134,4 @@ def test_the_thinkers_parts_are_found_in_either_layout_transformers_gives_it():
 
 
 def test_a_prompt_past_the_lms_context_is_refused_before_the_batch_runs(fast, reqs):
-    long = Request(reqs[0].audio, reqs[0].prompt + "I said " * 3_000, "long-prompt")
-    out = fast.generate([long, reqs[1]], Decoding(max_new_tokens=4))
-    assert out[0].error.startswith("prompt of up to ")
-    assert out[0].error.endswith("is longer than the model's context of 4,096 tokens")
-    assert out[1].error is None and out[1].candidates
+    assert_long_prompt_refused(fast, reqs)

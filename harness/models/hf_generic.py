@@ -80,7 +80,9 @@ class HFGenerateBackend:
         # padding for the text only: the audio keeps each processor's own padding (often 30 s)
         inputs = self.processor(text=texts, audio=[r.audio for r in chunk], sampling_rate=16_000,
                                 return_tensors="pt", text_kwargs={"padding": True})
-        lengths = inputs["attention_mask"].sum(1).tolist()
+        mask = inputs.get("attention_mask")
+        lengths = ([inputs["input_ids"].shape[1]] * len(chunk) if mask is None
+                   else mask.sum(1).tolist())
         longest = int(np.argmax(lengths))
         check_fits(chunk[longest].prompt, int(lengths[longest]), room,
                    context_window(self.model.config))

@@ -68,7 +68,7 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
             f"Prompts: {prompts}; ambiguity bins: {bins}"
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
             + ". The paired means and every table: tables.md, report.html.")
-    return textwrap.wrap(text, width=100)
+    return textwrap.wrap(_printable(text), width=100)
 
 
 def _dropped(cells: list[CellRecord], dataset: str, left_out: str) -> str:
@@ -91,8 +91,13 @@ def _one_or_mixed(values: Iterable[str]) -> str:
 def aligned(table: list[list[str]]) -> list[str]:
     """Rows of text in columns, each as wide as its widest entry; a character that would not
     print (a terminal's escape sequence in a model's name, a line break) shown as ``?``."""
-    table = [["".join(ch if ch.isprintable() else "?" for ch in text) for text in row]
-             for row in table]
+    table = [[_printable(text) for text in row] for row in table]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     return ["  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
             for row in table]
+
+
+def _printable(text: str) -> str:
+    """``text`` with each character that would not print (an escape sequence's, a line break)
+    shown as ``?``."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)

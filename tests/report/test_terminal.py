@@ -67,3 +67,5 @@ def test_data_the_loader_dropped_is_named_with_the_command_that_lists_it():
     assert ("iemocap 10 items (the paper's: 4,373), 1 problem dropped data: python -m "
             "harness.data check iemocap '/data/my iemocap' lists them.") in text
     assert "dropped" not in " ".join(_lines(CELLS))
+    hostile = _with_dataset(CELLS[0], dict(dataset, root="/data/\x1b[2J\nx"))
+    assert not any("\x1b" in line for line in _lines([hostile]))

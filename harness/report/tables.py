@@ -166,12 +166,25 @@ def left_out(dataset: dict) -> str:
         return ""
     skipped = left.get("skipped")
     on_purpose = sum(n for n in skipped.values() if _count(n)) if isinstance(skipped, dict) else 0
-    problems = left.get("problems")
-    errors = problems.get("error") if isinstance(problems, dict) else None
+    errors = dropped_data(dataset)
     parts = [f"{on_purpose:,} on purpose"] if on_purpose else []
-    if _count(errors) and errors:
-        parts.append(f"{errors:,} problem{'s' if errors != 1 else ''} dropped data")
+    if errors:
+        parts.append(dropped_text(errors))
     return "; ".join(parts) or "none"
+
+
+def dropped_data(dataset: dict) -> int:
+    """How many problems in the corpus's files dropped data, from a record's ``meta.dataset``
+    (0 where it recorded none, or nothing readable)."""
+    left = dataset.get("left_out")
+    problems = left.get("problems") if isinstance(left, dict) else None
+    errors = problems.get("error") if isinstance(problems, dict) else None
+    return errors if _count(errors) else 0  # type: ignore[return-value]
+
+
+def dropped_text(errors: int) -> str:
+    """``2 problems dropped data``."""
+    return f"{errors:,} problem{'s' if errors != 1 else ''} dropped data"
 
 
 def _count(value: object) -> bool:

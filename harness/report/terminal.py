@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Iterable
 
 from harness.record import CellRecord
-from harness.report.tables import DISTRIBUTION, TITLES, change_suffix
+from harness.report.tables import DISTRIBUTION, TITLES, change_suffix, dropped_data, dropped_text
 
 Table = tuple[list[str], list[list[tuple[str, str]]]]
 
@@ -54,7 +54,7 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
         f"{row[0][0]}{'' if row[1][0] == '{}' else ' ' + row[1][0]} {row[2][0]} items"
         + ("" if not row[4][0] else " (the paper's N)" if row[5][0] == "same N"
            else f" (the paper's: {row[4][0]})")
-        + _dropped(cells, row[0][0], row[3][0]) for row in item_rows)
+        + _dropped(cells, row[0][0]) for row in item_rows)
     prompts = _one_or_mixed(f"{c.meta['prompts'].get('set')} v{c.meta['prompts'].get('version')}"
                             for c in cells if isinstance(c.meta.get("prompts"), dict)) or "none"
     bins = _one_or_mixed(str(c.metrics.bins.get("method", "width")) for c in cells)
@@ -71,14 +71,15 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
     return textwrap.wrap(_printable(text), width=100)
 
 
-def _dropped(cells: list[CellRecord], dataset: str, left_out: str) -> str:
+def _dropped(cells: list[CellRecord], dataset: str) -> str:
     """``, 2 problems dropped data: python -m harness.data check iemocap ROOT lists them`` where
     the loader dropped data for problems in the corpus's files, "" elsewhere."""
-    if "dropped data" not in left_out:
+    metas = [c.meta.get("dataset") or {} for c in cells if c.dataset == dataset]
+    errors = max((dropped_data(meta) for meta in metas), default=0)
+    if not errors:
         return ""
-    roots = sorted({str((c.meta.get("dataset") or {}).get("root")) for c in cells
-                    if c.dataset == dataset})
-    return (f", {left_out.split('; ')[-1]}: "
+    roots = sorted({str(meta.get("root")) for meta in metas if dropped_data(meta)})
+    return (f", {dropped_text(errors)}: "
             + " and ".join(f"python -m harness.data check {shlex.quote(dataset)} {shlex.quote(root)}"
                            for root in roots) + " lists them")
 

@@ -66,18 +66,35 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
             state["baseline"] = f"recorded {written}"
             request.node.user_properties.append(("harness_baseline", str(written)))
             return record
-        verdict = grid_worker.gate(record, baselines, request.config.getoption("--gate-tolerance"))
-        if verdict is not None:
-            state.update(gate=verdict.summary, gate_failures=verdict.failures)
-            if verdict.model_updated or verdict.failures:
-                request.node.user_properties.append(("harness_gate", verdict.summary))
-            if verdict.failures:
-                pytest.fail(f"{cell.id} is significantly worse than its baseline:\n  "
-                            + "\n  ".join(verdict.failures), pytrace=False)
+        _gate(grid_worker, record, baselines, request, state)
         return record
 
     yield run
     _note_regression(grid_worker, state)
+
+
+def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,
+          state: dict[str, Any]) -> None:
+    """The cell against its baseline, if it has one: the test fails on a significantly worse
+    metric, or on a baseline the gate cannot use (the record is written either way)."""
+    from harness.runner.baseline_file import BaselineError
+
+    unusable: str | None = None
+    try:
+        verdict = grid_worker.gate(record, baselines, request.config.getoption("--gate-tolerance"))
+    except BaselineError as exc:
+        unusable = str(exc)
+    if unusable is not None:
+        state.update(gate=f"baseline unusable: {unusable}", gate_failures=[unusable])
+        pytest.fail(f"{record.cell}: its baseline cannot be used: {unusable}", pytrace=False)
+    if verdict is None:
+        return
+    state.update(gate=verdict.summary, gate_failures=verdict.failures)
+    if verdict.model_updated or verdict.failures:
+        request.node.user_properties.append(("harness_gate", verdict.summary))
+    if verdict.failures:
+        pytest.fail(f"{record.cell} is significantly worse than its baseline:\n  "
+                    + "\n  ".join(verdict.failures), pytrace=False)
 
 
 @pytest.fixture

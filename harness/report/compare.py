@@ -8,10 +8,10 @@ as Markdown; the exit code is 1 when any cell is significantly worse in B, so it
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.record import RecordError, read_summary
+from harness.runner.baseline_file import BaselineError, read_baseline
 from harness.runner.gating import GATED, MetricChange, paired_changes
 from harness.score_columns import ScoreColumns
 
@@ -41,11 +41,10 @@ def item_scores_of(folder: Path) -> dict[str, Scores]:
     out = {}
     for path in files:
         try:
-            data = json.loads(path.read_text())
-            out[data["cell"]] = {i["id"]: i["scores"] for i in data.get("items", [])
-                                 if i.get("scores")}
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CompareError(f"{path}: not a baseline file ({type(exc).__name__}: {exc})") from None
+            baseline = read_baseline(path)
+        except BaselineError as exc:
+            raise CompareError(str(exc)) from None
+        out[baseline.cell] = baseline.scores
     return out
 
 

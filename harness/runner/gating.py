@@ -10,16 +10,15 @@ baseline's) is judged by this alone, its snapshot being keyed by revision.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from harness import metrics
-from harness.record import CellRecord, file_stem
+from harness.record import CellRecord
+from harness.runner.baseline_file import item_scores, read_baseline
 
 GATED = ("js", "jsd", "bc", "r2", "acc")
 # Below this, a change of a metric's mean is numerical noise, never a regression: the embedded
@@ -103,46 +102,15 @@ class GateVerdict:
         return f"{self.cell}: {revision}{'; '.join(parts) or 'nothing to compare'} ({n} paired items)"
 
 
-def item_scores(probs: Mapping[str, Any], votes: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Per-item JS, JSD, BC, R² and accuracy (ties to the first label) of predictions by id."""
-    ids = [i for i, p in probs.items() if p is not None and i in votes]
-    if not ids:
-        return {}
-    v, p = np.array([votes[i] for i in ids], dtype=float), np.array([probs[i] for i in ids], dtype=float)
-    scores = metrics.item_scores(v, p)
-    return {i: {name: float(column[n]) for name, column in scores.items()} for n, i in enumerate(ids)}
-
-
-def baseline_path(folder: Path, cell_id: str) -> Path:
-    """Where a cell's baseline lives (one place, so saving and gating agree)."""
-    return Path(folder) / f"{file_stem(cell_id)}.json"
-
-
-def save_baseline(record: CellRecord, folder: Path, votes: Mapping[str, np.ndarray],
-                  inputs: Mapping[str, Any] | None = None) -> Path:
-    """Record the cell's per-item predictions and scores as its new baseline (atomically)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = baseline_path(folder, record.cell)
-    probs = {i.id: None if i.probs is None else list(i.probs) for i in record.items}
-    scores = item_scores(probs, votes)
-    data = {"cell": record.cell, "labels": list(record.labels),
-            "revision": (record.meta.get("model") or {}).get("revision"), "inputs": dict(inputs or {}),
-            "items": [{"id": i, "probs": p, "scores": scores.get(i)} for i, p in probs.items()]}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
-    return path
-
-
 def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolerance: float = 0.0,
          n_resamples: int = 1000, seed: int = 0) -> GateVerdict:
     """The cell against the baseline at ``path`` (scores recomputed from the votes, so a
     baseline written before scores were kept still gates)."""
-    baseline = json.loads(Path(path).read_text())
-    old = item_scores({i["id"]: i["probs"] for i in baseline["items"]}, votes)
+    baseline = read_baseline(path, record.cell)
+    old = item_scores(baseline.probs_for(record.labels), votes)
     new = item_scores({i.id: i.probs for i in record.items}, votes)
-    return GateVerdict(record.cell, (record.meta.get("model") or {}).get("revision"),
-                       baseline.get("revision", (record.meta.get("model") or {}).get("revision")),
+    revision = (record.meta.get("model") or {}).get("revision")
+    return GateVerdict(record.cell, revision, baseline.revision if baseline.has_revision else revision,
                        tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed)))
 
 

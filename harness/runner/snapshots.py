@@ -117,9 +117,19 @@ class CellSnapshot:
         self.outcome: str | None = None
 
     def _existing(self, location: str) -> SnapshotCollection:
+        """The cell's snapshot file as syrupy reads it; a damaged file fails the test naming it
+        (syrupy would drop a merge's conflict markers and read both sides as one snapshot)."""
         if not Path(location).is_file():
             return SnapshotCollection(location=location)
-        return self.assertion.extension.read_snapshot_collection(snapshot_location=location)
+        damage = file_damage(Path(location))
+        if damage is None:
+            try:
+                return self.assertion.extension.read_snapshot_collection(snapshot_location=location)
+            except Exception as exc:  # syrupy's own errors (a malformed amber file) are its own types
+                damage = f"syrupy cannot read it ({type(exc).__name__}: {exc})"
+        self.outcome = f"snapshot file unusable: {damage}"
+        pytest.fail(f"{location}: {damage}; resolve it, or delete the file and record the snapshots "
+                    "again with --snapshot-update", pytrace=False)
 
     def check(self, record: CellRecord) -> str:
         """``matched``, ``recorded`` or :data:`NONE`; fails the test naming each metric that
@@ -153,6 +163,20 @@ class CellSnapshot:
         if stale:
             self.assertion.extension.delete_snapshots(snapshot_location=existing.location,
                                                       snapshot_names=stale)
+
+
+def file_damage(path: Path) -> str | None:
+    """Why a snapshot file cannot be trusted (None: it can): not UTF-8 text, or a merge's
+    conflict markers left in it (an amber file's own lines never start with them)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start})"
+    marks = ("<<<<<<< ", "=======", ">>>>>>> ", "||||||| ")
+    line = next((n for n, line in enumerate(text.splitlines(), 1) if line.startswith(marks)), None)
+    return None if line is None else f"holds a merge's conflict markers (line {line})"
 
 
 def _difference(cell: str, key: str, old: Any, new: Mapping[str, Any]) -> str:

@@ -161,14 +161,15 @@ class GridWorker:
 
     def save_baseline(self, record: CellRecord, folder: Path) -> Path:
         """Record the cell as its new baseline (predictions, per-item scores, inputs)."""
-        from harness.runner.gating import save_baseline
+        from harness.runner.baseline_file import save_baseline
         from harness.runner.snapshots import inputs_of
 
         return save_baseline(record, folder, self.votes(record.dataset), inputs_of(record))
 
     def gate(self, record: CellRecord, folder: Path, tolerance: float):
         """The cell against its baseline in ``folder`` (a GateVerdict), or None without one."""
-        from harness.runner.gating import baseline_path, gate
+        from harness.runner.baseline_file import baseline_path
+        from harness.runner.gating import gate
 
         path = baseline_path(folder, record.cell)
         if not path.is_file():

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from harness.record import CellMetrics, CellRecord, ItemRecord, write_record
-from harness.runner.gating import item_scores, save_baseline
+from harness.runner.baseline_file import item_scores, save_baseline
 
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
 
@@ -43,9 +43,10 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
     assert report("compare", tmp_path / "baselines", tmp_path / "a").returncode == 0
     result = report("compare", tmp_path / "nothing", tmp_path / "a")
     assert result.returncode == 2 and "neither a run folder" in result.stderr
-    (tmp_path / "baselines" / "m-d-t.json").write_text('{"cell": "m-d-t", "items": [1, 2]}')
+    (tmp_path / "baselines" / "m-d-t.json").write_text('{"cell": "m-d-t", "labels": ["a"], '
+                                                         '"items": [1, 2]}')
     result = report("compare", tmp_path / "baselines", tmp_path / "a")
-    assert result.returncode == 2 and "m-d-t.json: not a baseline file" in result.stderr
+    assert result.returncode == 2 and "m-d-t.json: item 0 is not an object with an id" in result.stderr
 
 
 def test_merged_shards_give_the_report_of_one_run(tmp_path):

@@ -3,7 +3,8 @@ import dataclasses
 import numpy as np
 
 from harness.record import CellMetrics, CellRecord, ItemRecord
-from harness.runner.gating import gate, regressions, save_baseline
+from harness.runner.baseline_file import save_baseline
+from harness.runner.gating import gate, regressions
 
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
 

@@ -1,0 +1,102 @@
+import json
+
+import numpy as np
+import pytest
+
+from harness.record import CellMetrics, CellRecord, ItemRecord
+from harness.runner.baseline_file import BaselineError, read_baseline, save_baseline
+from harness.runner.gating import gate
+from harness.runner.snapshots import file_damage
+
+VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(20)}
+
+
+def record(probs_for, labels=("a", "b", "c"), revision="r1"):
+    items = tuple(ItemRecord(i, tuple(probs_for(v).tolist())) for i, v in VOTES.items())
+    return CellRecord("m-d-s", "m", "d", "s", labels, CellMetrics(len(items), len(items), 1.0),
+                      0.0, 0.0, items, {"model": {"revision": revision}})
+
+
+@pytest.fixture
+def saved(tmp_path):
+    return save_baseline(record(lambda v: (v + 1) / (v + 1).sum()), tmp_path, VOTES)
+
+
+def rewrite(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_a_saved_baseline_reads_back_whole(saved):
+    baseline = read_baseline(saved, "m-d-s")
+    assert baseline.labels == ("a", "b", "c") and baseline.revision == "r1" and baseline.has_revision
+    assert len(baseline.probs) == 20 and baseline.scores["i0"]["js"] >= 0
+
+
+def third(**fields):
+    return lambda d: d["items"][2].update(fields)
+
+
+@pytest.mark.parametrize("change, says", [
+    (third(probs=[0.5, 0.5]), "item 'i2' has a prediction of 2 values for 3 labels"),
+    (third(probs=[float("nan"), 0.5, 0.5]), "item 'i2' has a prediction that is not finite"),
+    (third(probs=[-0.1, 0.6, 0.5]), "item 'i2' has a prediction that is not finite non-negative"),
+    (third(probs=["0.2", 0.3, 0.5]), "item 'i2' has a prediction that is not finite"),
+    (third(probs={"a": 1}), "item 'i2' has a prediction of a dict for 3 labels"),
+    (third(scores={"js": "low"}), "item 'i2' has scores that are not numbers"),
+    (lambda d: d["items"].append(d["items"][0]), "item 'i0' is given twice"),
+    (lambda d: d["items"].append(["i99"]), "item 20 is not an object with an id"),
+    (lambda d: d.update(items={"i0": 1}), "its items are not a list"),
+    (lambda d: d.update(labels=["a", "a", "b"]), "its labels are not a list of distinct names"),
+    (lambda d: d.update(cell="other-cell"), "holds the baseline of 'other-cell', not of 'm-d-s'"),
+    (lambda d: d.pop("cell"), "not a baseline (no cell named)"),
+])
+def test_a_damaged_baseline_is_refused_naming_the_file_the_item_and_why(saved, change, says):
+    rewrite(saved, change)
+    with pytest.raises(BaselineError, match="^" + str(saved).replace(".", r"\.")) as caught:
+        read_baseline(saved, "m-d-s")
+    assert says in str(caught.value)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("<<<<<<< HEAD\n{}\n=======\n[]\n>>>>>>> b\n", "holds a merge's conflict markers (line 1)"),
+    ('{"cell": "m-d-s",\n  "items": [\n', "not JSON (line 3, column 1)"),
+    ("[1, 2]", "not a baseline (a JSON list, not an object)"),
+])
+def test_a_baseline_that_is_not_one_says_what_it_is(saved, text, says):
+    saved.write_text(text)
+    with pytest.raises(BaselineError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        read_baseline(saved)
+    saved.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(BaselineError, match=r"not UTF-8 text \(byte 0\)"):
+        read_baseline(saved)
+
+
+def test_labels_in_another_order_are_read_by_name_and_another_label_set_is_refused(tmp_path):
+    truth = record(lambda v: v / v.sum())
+    path = save_baseline(truth, tmp_path, VOTES)
+    rewrite(path, lambda d: [d["labels"].reverse()] + [i["probs"].reverse() for i in d["items"]])
+    verdict = gate(truth, VOTES, path)
+    assert verdict.failures == [] and all(c.verdict == "same" for c in verdict.changes)
+    assert all(c.before == c.after for c in verdict.changes)  # by position: far worse than the run
+    rewrite(path, lambda d: d.update(labels=["a", "b", "x"]))
+    with pytest.raises(BaselineError, match=r"recorded for the labels \['a', 'b', 'x'\], but the "
+                                            r"cell's labels are \['a', 'b', 'c'\]"):
+        gate(truth, VOTES, path)
+
+
+def test_a_baseline_without_a_revision_is_taken_as_the_runs(saved):
+    rewrite(saved, lambda d: d.pop("revision"))
+    verdict = gate(record(lambda v: (v + 1) / (v + 1).sum(), revision="r2"), VOTES, saved)
+    assert not verdict.model_updated
+
+
+def test_a_snapshot_file_with_conflict_markers_or_not_utf8_is_damaged(tmp_path):
+    path = tmp_path / "cell.ambr"
+    path.write_text("# serializer version: 1\n# name: x\n  dict({\n  })\n# ---\n")
+    assert file_damage(path) is None
+    path.write_text("# serializer version: 1\n<<<<<<< HEAD\n  1\n=======\n  2\n>>>>>>> b\n")
+    assert file_damage(path) == "holds a merge's conflict markers (line 2)"
+    path.write_bytes(b"# serializer version: 1\n\xff")
+    assert file_damage(path) == "not UTF-8 text (byte 24)"

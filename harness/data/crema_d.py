@@ -17,6 +17,7 @@ import numpy as np
 from harness._embedded import embedded_path
 from harness.data._files import inside, not_a_regular_file, read_csv
 from harness.data.dataset import Item
+from harness.data.options import file_path
 from harness.data.problems import DataError, ProblemLog
 
 LABELS = ("Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness")
@@ -31,6 +32,7 @@ SENTENCES = {
     "TSI": "The surface is slick", "WSI": "We'll stop in a couple of minutes",
 }  # fmt: skip
 VOTES_FILE = Path("processedResults") / "tabulatedVotes.csv"
+OPTIONS = {"votes_file": file_path}
 
 
 def release_labels() -> Path:
@@ -84,6 +86,9 @@ def _votes_path(root: Path, votes_file, problems: ProblemLog) -> tuple[Path, boo
     """The votes file to read, and whether it is the shipped copy of the release's (read for
     the clips the root holds)."""
     if votes_file is not None:
+        why = not_a_regular_file(Path(votes_file))
+        if why is not None:
+            raise DataError(votes_file, f"the votes_file option's label file {why}")
         return Path(votes_file), False
     why = not_a_regular_file(root / VOTES_FILE)
     if why is None:

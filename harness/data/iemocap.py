@@ -18,6 +18,7 @@ import numpy as np
 
 from harness.data._files import inside, read_lines
 from harness.data.dataset import Item
+from harness.data.options import flag, one_of, whole_numbers
 from harness.data.problems import DataError, ProblemLog
 
 LABELS = ("Neutral state", "Happiness", "Anger", "Sadness")
@@ -28,6 +29,7 @@ RATER_CATEGORIES = {
     "surprise": "Surprise", "fear": "Fear", "disgust": "Disgust", "other": "Other",
 }  # fmt: skip
 VOTE_MODES = ("per-category", "split")
+OPTIONS = {"merge_excited": flag, "vote_mode": one_of(VOTE_MODES), "sessions": whole_numbers}
 
 _HEADER = re.compile(
     r"^\[\s*([\d.]+)\s*-\s*([\d.]+)\s*\]\s+(\S+)\s+(\S+)\s+\[([^\]]*)\]\s*$"
@@ -63,11 +65,15 @@ def load(root: Path, problems: ProblemLog, *, merge_excited: bool = False,
     if (root / "IEMOCAP_full_release").is_dir():
         root = root / "IEMOCAP_full_release"
     session_dirs = sorted(p for p in root.glob("Session*") if p.is_dir())
-    if sessions is not None:
-        wanted = {f"Session{int(s)}" for s in sessions}
-        session_dirs = [p for p in session_dirs if p.name in wanted]
     if not session_dirs:
         raise DataError(root, "no SessionN folders: not an IEMOCAP_full_release root")
+    if sessions is not None:
+        wanted = {f"Session{int(s)}" for s in sessions}
+        found = ", ".join(p.name for p in session_dirs)
+        session_dirs = [p for p in session_dirs if p.name in wanted]
+        if not session_dirs:
+            raise DataError(root, f"the sessions option selects {', '.join(sorted(wanted))}, none "
+                                  f"of them here (it has {found})")
     items: list[Item] = []
     skipped: Counter = Counter()
     seen: set[str] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import harness.data.iemocap as iemocap
 import harness.data.msp_podcast as msp_podcast
 from harness._embedded import embedded_path
 from harness.data.dataset import Dataset
+from harness.data.options import Checker, check_options
 from harness.data.problems import DataError, ProblemLog
 
 
@@ -23,14 +25,15 @@ class Corpus:
     env_var: str
     fixture: tuple[str, ...]  # its bundled copy, under harness/embedded/
     reader: Any
+    options: Mapping[str, Checker]  # the reader's keyword options, each with its value's check
 
 
 CORPORA = {
     "iemocap": Corpus("iemocap", "IEMOCAP_ROOT", ("iemocap", "IEMOCAP_full_release"),
-                      iemocap.load),
+                      iemocap.load, iemocap.OPTIONS),
     "msp_podcast": Corpus("msp_podcast", "MSP_PODCAST_ROOT", ("msp_podcast",),
-                          msp_podcast.load),
-    "crema_d": Corpus("crema_d", "CREMA_D_ROOT", ("crema_d",), crema_d.load),
+                          msp_podcast.load, msp_podcast.OPTIONS),
+    "crema_d": Corpus("crema_d", "CREMA_D_ROOT", ("crema_d",), crema_d.load, crema_d.OPTIONS),
 }
 
 
@@ -60,27 +63,31 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
         ValueError: an unknown corpus name or option value.
     """
     corpus = _corpus(name)
+    options = check_options(name, options, corpus.options)
     path = resolve_root(name, root)
     if not path.is_dir():
         raise DataError(path, f"{name} root folder not found (set {corpus.env_var})")
     problems = ProblemLog()
     try:
         labels, items, skipped = corpus.reader(path, problems, **options)
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise ValueError(f"{name}: {exc}") from None
-        raise
     except OSError as exc:  # a folder or file the readers could not open or list
         raise DataError(exc.filename or path, f"cannot be read: {exc.strerror or exc}") from None
     return Dataset(name, labels, items, path, options, problems, skipped)
 
 
 def option_names(name: str) -> tuple[str, ...]:
-    """The loader options a corpus takes (its reader's keyword-only arguments)."""
-    import inspect
+    """The loader options a corpus takes."""
+    return tuple(_corpus(name).options)
 
-    parameters = inspect.signature(_corpus(name).reader).parameters.values()
-    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+def checked_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` for corpus ``name`` in their checked form (see :mod:`harness.data.options`).
+
+    Raises:
+        ValueError: an unknown corpus; OptionError (a ValueError): an unknown option or a value
+            it does not take.
+    """
+    return check_options(name, options, _corpus(name).options)
 
 
 def _corpus(name: str) -> Corpus:

@@ -19,11 +19,13 @@ import numpy as np
 
 from harness.data._files import inside, read_csv, read_lines
 from harness.data.dataset import Item
+from harness.data.options import flag, some_of
 from harness.data.problems import DataError, ProblemLog
 
 LABELS = ("Angry", "Sad", "Happy", "Surprise", "Fear", "Disgust", "Contempt", "Neutral")
 CODES = dict(zip("ASHUFDCN", LABELS))
 SPLITS = ("Train", "Development", "Test1", "Test2", "Test3")
+OPTIONS = {"split": some_of(SPLITS), "include_no_consensus": flag}
 _NAMES = {label.lower(): label for label in LABELS} | {
     "anger": "Angry", "sadness": "Sad", "happiness": "Happy", "surprised": "Surprise",
     "fearful": "Fear", "disgusted": "Disgust", "contemptuous": "Contempt",

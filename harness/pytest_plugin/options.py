@@ -163,6 +163,7 @@ def _unknown(kind: str, name: str, known: list[str] | tuple[str, ...]) -> pytest
 def check_grid(grid: GridConfig) -> None:
     """Every name the grid uses is registered and every option valid, or one usage error."""
     from harness.data import CORPORA, option_names
+    from harness.data.loader import checked_options
     from harness.models.registry import model_entry, model_names
     from harness.prompts import PROMPT_SETS
     from harness.strategies import StrategyConfig, strategy_names
@@ -185,6 +186,10 @@ def check_grid(grid: GridConfig) -> None:
         for name in options:
             if name not in option_names(corpus):
                 raise _unknown(f"{corpus} option", name, option_names(corpus))
+        try:
+            checked_options(corpus, options)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--dataset-option: {exc}") from None
     fields = [f.name for f in dataclasses.fields(StrategyConfig)]
     for name in grid.strategy_args:
         if name not in fields:

@@ -86,8 +86,9 @@ class GridWorker:
                 self._datasets[name] = stratified_subsample(loaded, self.grid.limit)
             except DataError as exc:
                 flag = f"--{name.replace('_', '-')}-root"
-                where = f"check {flag}" if root else f"set {CORPORA[name].env_var} or {flag}"
-                self._datasets[name] = CellSkipped(f"{name}: {exc} ({where})")
+                where = (" (check --dataset-option)" if "option" in exc.reason else
+                         f" (check {flag})" if root else f" (set {CORPORA[name].env_var} or {flag})")
+                self._datasets[name] = CellSkipped(f"{name}: {exc}{where}")
         return _or_raise(self._datasets[name])
 
     def inputs(self, cell: Cell) -> tuple[Any, Any, Any]:

@@ -179,6 +179,11 @@ def test_corpus_options_reach_the_cells_and_the_items_table(grid_dir):
                                            "-p", "no:cacheprovider")
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*unknown iemocap option 'sesions'; did you mean 'sessions'?*"])
+    result = pytester.runpytest_subprocess("--dataset-option", "iemocap.merge_excited=maybe",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == 4  # refused at start-up, before any cell ran
+    result.stderr.fnmatch_lines(["*--dataset-option: iemocap option merge_excited takes true or "
+                                 "false, not 'maybe'*"])
     pytester.runpytest_subprocess("--dataset-option", "iemocap.sessions=[1]", "--snapshot-update",
                                   "-p", "no:cacheprovider").assert_outcomes(passed=4)
     [*_, run] = run_dirs(pytester)

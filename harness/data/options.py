@@ -14,24 +14,15 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from harness._values import flag
+
+__all__ = ["Checker", "OptionError", "check_options", "file_path", "flag", "one_of", "some_of",
+           "whole_numbers"]
 Checker = Callable[[Any], Any]
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
 class OptionError(ValueError):
     """A corpus option that does not exist, or a value it does not take."""
-
-
-def flag(value: Any) -> bool:
-    """True or false: a bool, or its spelling as text (``true``/``false``, ``yes``/``no``,
-    ``on``/``off``, ``1``/``0``, any case): the command line's ``False`` is text."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError("takes true or false")
 
 
 def one_of(choices: Sequence[str]) -> Checker:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from harness._values import flag
+
 DECODE_MODES = ("graph", "static", "eager")
 ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
 LONG_AUDIO = ("truncate", "chunk", "error")
@@ -47,6 +49,14 @@ class FastPathOptions:
     share_prompts: bool = True
 
     def __post_init__(self) -> None:
+        for name in ("compile_blocks", "share_prompts"):  # "False" from the command line is text
+            value = getattr(self, name)
+            if value is None and name == "compile_blocks":
+                continue
+            try:
+                object.__setattr__(self, name, flag(value))
+            except ValueError:
+                raise ValueError(f"{name} must be true or false, not {value!r}") from None
         for name, value, allowed in (("decode", self.decode, DECODE_MODES),
                                      ("attention", self.attention, ATTENTION_KERNELS),
                                      ("long_audio", self.long_audio, LONG_AUDIO)):
@@ -55,8 +65,9 @@ class FastPathOptions:
         if self.decode == "eager" and self.attention != "matmul":
             raise ValueError(f"attention={self.attention!r} applies to the static decode step; "
                              "decode='eager' runs the model's own attention")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {self.batch_size}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int)
+                                            or isinstance(self.batch_size, bool) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be a whole number of at least 1, not {self.batch_size!r}")
 
     def output_options(self) -> tuple[tuple[str, str], ...]:
         """The options that can change an answer (all but the batch size): cache keys, records."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness._values import flag
+
 ALPHAS = ("raw", "mean", "uniform")
 
 
@@ -48,6 +50,12 @@ class StrategyConfig:
     prompts: str = "paper"
 
     def __post_init__(self) -> None:
+        try:  # the command line's "False" is text: read as a flag, never as a truthy string
+            object.__setattr__(self, "constrained", flag(self.constrained))
+        except ValueError:
+            raise ValueError(f"constrained must be true or false, not {self.constrained!r}") from None
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a whole number of at least 0, not {self.seed!r}")
         if self.unscored not in ("keep", "drop"):
             raise ValueError(f"unscored must be 'keep' or 'drop', not {self.unscored!r}")
         if self.alpha not in ALPHAS:

@@ -1,0 +1,25 @@
+"""Values that reach the harness as text or JSON (``--dataset-option``, ``--strategy-arg``,
+``--model-arg``, ini files): a flag read one way everywhere. JSON spells false ``false``; typed as
+``False`` it is the text "False", which Python would read as true."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def flag(value: Any) -> bool:
+    """True or false: a bool, 0 or 1, or its spelling as text (``true``/``false``, ``yes``/``no``,
+    ``on``/``off``, ``1``/``0``, any case).
+
+    Raises:
+        ValueError: anything else ("takes true or false").
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("takes true or false")

@@ -205,11 +205,12 @@ def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str,
     missing = [str(source) for source in sources if not Path(source).exists()]
     if missing:  # opening it would make an empty cache there, and a mistyped path would pass
         raise CacheError(f"no such cache file: {', '.join(missing)}")
+    for source in sources:  # each refused here, before the target is made, when it is not a cache
+        GenerationCache(source).close()
     added: dict[str, int] = {}
     merged = GenerationCache(target)
     try:
         for source in sources:
-            GenerationCache(source).close()  # refused here when it is not a cache of this schema
             before = len(merged)
             merged._db.execute("ATTACH DATABASE ? AS source", (str(source),))
             try:

@@ -1,7 +1,5 @@
 """``python -m harness.cache merge``: the caches of several machines become one."""
 
-
-
 from harness.cache import GenerationCache
 
 
@@ -24,3 +22,15 @@ def test_caches_of_several_machines_merge_into_one(tmp_path, capsys):
     assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "typo.sqlite")]) == 1
     assert not (tmp_path / "typo.sqlite").exists()
     assert "no such cache file" in capsys.readouterr().err
+
+
+def test_a_refused_source_leaves_no_target_behind(tmp_path, capsys):
+    from harness.cache.__main__ import main
+
+    (tmp_path / "junk.sqlite").write_text("not a database")
+    (tmp_path / "folder").mkdir()
+    for source in ("junk.sqlite", "folder"):
+        assert main(["merge", str(tmp_path / "new.sqlite"), str(tmp_path / source)]) == 1
+        assert not (tmp_path / "new.sqlite").exists()  # no empty cache made for nothing
+    err = capsys.readouterr().err
+    assert "junk.sqlite: not a usable generation cache" in err and "folder: is a directory" in err

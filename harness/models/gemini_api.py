@@ -121,12 +121,16 @@ class GeminiBackend:
 
 
 def _retry_after(exc) -> float | None:
+    """The 429's ``Retry-After`` in seconds; None where there is none or it is not a finite
+    number of seconds of at least 0 (a date, ``nan``, ``-5``: the 429 then stands, where a NaN
+    or negative wait used to fail the item in ``time.sleep``)."""
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     value = headers.get("retry-after") or headers.get("Retry-After")
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def gemini(model: str):

@@ -104,3 +104,16 @@ def test_the_key_never_reaches_an_artifact(tmp_path, caplog):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes()
     assert KEY not in repr(results) and KEY not in caplog.text
+
+
+@pytest.mark.parametrize("header, seconds", [
+    ("2", 2.0), ("0", 0.0), ("1.5", 1.5), ("nan", None), ("-5", None), ("inf", None), ("", None),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", None), (None, None),
+])
+def test_only_a_finite_retry_after_of_at_least_zero_is_waited(header, seconds):
+    from types import SimpleNamespace
+
+    from harness.models.gemini_api import _retry_after
+
+    headers = {} if header is None else {"retry-after": header}
+    assert _retry_after(SimpleNamespace(response=SimpleNamespace(headers=headers))) == seconds

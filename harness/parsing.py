@@ -61,7 +61,7 @@ _KEY_SYMBOL_CHARS = " _/-"  # a key is letters (any script) and these
 _KEY_SYMBOLS = frozenset(_KEY_SYMBOL_CHARS)
 _NO_KEY_SYMBOLS = str.maketrans("", "", _KEY_SYMBOL_CHARS)
 _KEY_RUN_REVERSED = re.compile(r"[^\W\d]*(?:[ /-]+[^\W\d]*)*").match  # each repeat one class
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _LIST = re.compile(r"\[([^\[\]]*)\]")
 _IS_NUMBER = re.compile(r"^(?:" + _NUMBER + r")$", re.I)
 _NUMBER_AT = re.compile(_NUMBER, re.I)
@@ -268,7 +268,13 @@ def _from_keywords(text: str, idx: LabelIndex) -> Parsed | None:
 def _clean(text: str) -> str:
     """NFKC (full-width and compatibility forms to their plain letters and digits) without
     zero-width characters."""
-    return text if text.isascii() else unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    for mark in _ZERO_WIDTH:  # replace() where one is present: translate() with a table took
+        if mark in text:  # 6 ms a 100 kB answer, character by character
+            text = text.replace(mark, "")
+    return text
 
 
 def _plain_json(text: str, idx: LabelIndex) -> Parsed | None:

@@ -40,6 +40,7 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
     """``run_cell(cell) -> CellRecord``: run, write the record, then gate it against its baseline
     (or record the baseline, with ``--update-baselines``); skips saying why a cell cannot run.
     What the gate and the snapshot found is added to the record when the test ends."""
+    from harness.runner.evaluate import NothingToEvaluate
     from harness.runner.worker import CellSkipped
 
     state: dict[str, Any] = {}
@@ -50,6 +51,7 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
         worker = os.environ.get("PYTEST_XDIST_WORKER")
         sharing = (cores_while_running(request.config.stash[RUN_DIR] / "logs" / ".running", worker)
                    if worker and cell.kind == "local" else contextlib.nullcontext())
+        empty = None
         try:
             # what the cell needs first, outside the core sharing (which imports torch): a cell
             # whose model is not here skips without importing it, as a worker given only such
@@ -59,6 +61,10 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
                 record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
         except CellSkipped as exc:
             pytest.skip(str(exc))
+        except NothingToEvaluate as exc:  # a corpus read as empty: loud, not one skip among many
+            empty = f"{cell.id}: {exc}"
+        if empty is not None:
+            pytest.fail(empty, pytrace=False)
         state.update(record=record, path=path)
         request.node.user_properties.append(("harness_cell", str(path)))
         if request.config.getoption("--update-baselines"):

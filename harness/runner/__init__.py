@@ -12,15 +12,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.runner.evaluate import evaluate, stratified_subsample, summarize_cell
+    from harness.runner.evaluate import NothingToEvaluate, evaluate, stratified_subsample, summarize_cell
     from harness.runner.grid import Cell, GridConfig, Thresholds
     from harness.runner.worker import CellSkipped, GridWorker
 
-_WHERE = {"evaluate": "evaluate", "stratified_subsample": "evaluate", "summarize_cell": "evaluate",
-          "Cell": "grid", "GridConfig": "grid", "Thresholds": "grid",
+_WHERE = {"evaluate": "evaluate", "NothingToEvaluate": "evaluate", "stratified_subsample": "evaluate",
+          "summarize_cell": "evaluate", "Cell": "grid", "GridConfig": "grid", "Thresholds": "grid",
           "CellSkipped": "worker", "GridWorker": "worker"}
-__all__ = ["Cell", "CellSkipped", "GridConfig", "GridWorker", "Thresholds", "evaluate",
-           "stratified_subsample", "summarize_cell"]
+__all__ = ["Cell", "CellSkipped", "GridConfig", "GridWorker", "NothingToEvaluate", "Thresholds",
+           "evaluate", "stratified_subsample", "summarize_cell"]
 
 
 def __getattr__(name: str) -> Any:

@@ -68,6 +68,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     Raises:
         StrategyUnsupported: the model (or a missing verifier) cannot run the strategy.
         ModelUnavailable: a model named here cannot be built on this machine.
+        NothingToEvaluate: the corpus holds no item (what the loader left out, said).
     """
     model = get_model(model) if isinstance(model, str) else model
     verifier = get_model(verifier) if isinstance(verifier, str) else verifier
@@ -75,6 +76,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
     config = config or StrategyConfig()
     held_out, dataset = _annotator_split(model, dataset, config.seed)
+    _check_not_empty(dataset)
     level = metrics.entropy_bins(np.array([item.entropy for item in dataset]), N_BINS, entropy_bins)[0]
     with _opened(cache) as store:
         sink = CellItems(dataset, level)  # its spool lives on in the record's evidence
@@ -93,6 +95,24 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         items=_item_records(outcomes, per_item),
         meta=_metadata(model, dataset, strategy, verifier, config),
         evidence=sink.evidence(evidence_header(strategy, dataset, prompts), per_item))
+
+
+class NothingToEvaluate(ValueError):
+    """A corpus with no item to evaluate: its options, label files or ``--limit`` left none."""
+
+
+def _check_not_empty(dataset: Dataset) -> None:
+    if len(dataset):
+        return
+    left = dataset.left_out()
+    reasons = sorted(left["skipped"].items(), key=lambda pair: -pair[1])
+    skipped = "; ".join(f"{reason}: {n}" for reason, n in reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+    said = [f"{sum(left['skipped'].values())} items left out on purpose ({skipped})" if reasons else "",
+            f"{left['problems']['error']} problems that dropped data, the first: "
+            f"{left['first_problems'][0]}" if left["first_problems"] else ""]
+    why = "; ".join(s for s in said if s) or "its label files list none"
+    raise NothingToEvaluate(f"{dataset.name}: no item to evaluate; the loader kept none of "
+                            f"{dataset.root}: {why}")
 
 
 def _annotator_split(model: ModelAPI | ChanceBaseline, dataset: Dataset, seed: int

@@ -213,3 +213,18 @@ def test_data_a_damaged_label_file_dropped_is_said_in_the_run_and_its_records(gr
     cell = json.loads((run / "cells" / "uniform-iemocap-base.json").read_text())
     assert cell["meta"]["dataset"]["left_out"]["problems"] == {"error": 1, "warning": 0}
     assert "6 on purpose; 1 problem dropped data" in (run / "tables.md").read_text()
+
+
+def test_a_corpus_read_as_empty_fails_its_cells_saying_so(grid_dir, tmp_path):
+    votes = tmp_path / "votes.csv"
+    from harness._embedded import embedded_path
+
+    header = (embedded_path("crema_d") / "processedResults" / "tabulatedVotes.csv").read_text()
+    votes.write_text(header.splitlines()[0] + "\n")  # the header alone
+    pytester = grid_dir()
+    result = pytester.runpytest_subprocess("--dataset-option", f"crema_d.votes_file={votes}",
+                                           "-k", "crema_d", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)  # not two skips among the many a grid has
+    result.stdout.fnmatch_lines(["uniform-crema_d-base: crema_d: no item to evaluate; the loader "
+                                 "kept none of *: its label files list none"])
+    assert "Traceback" not in result.stdout.str()

@@ -183,3 +183,14 @@ def test_a_run_stopped_mid_way_closes_its_spool_and_the_cache_it_opened(tmp_path
         harness.evaluate(ScriptedModel(stop), "crema_d", cache=given, n_resamples=10)
     assert closed == ["spool"]  # a cache the caller gave stays the caller's to close
     given.close()
+
+
+def test_a_corpus_with_no_item_says_what_the_loader_left_out():
+    from harness.runner.evaluate import NothingToEvaluate
+
+    empty = load_dataset("msp_podcast", split="Test3").subset([])
+    for model in ("uniform", "annotator"):
+        with pytest.raises(NothingToEvaluate, match=r"msp_podcast: no item to evaluate; the loader "
+                                                    r"kept none of .*: 25 items left out on purpose "
+                                                    r"\(split 'Test1' not selected: 8; "):
+            harness.evaluate(model, empty, "base")

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import re
+from collections import Counter
 
 from harness.metrics import LOWER_IS_BETTER
 from harness.record import CellRecord
@@ -49,24 +50,49 @@ def _rank_marks(values: list[float], lower_is_better: bool) -> list[str]:
 
 def main_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Header and rows of (text, mark) for models × datasets at strategy ``base``: each cell's own
-    mean with its bootstrap 95% CI, ``0.4373 [0.4130, 0.4602]``."""
+    mean with its bootstrap 95% CI, ``0.4373 [0.4130, 0.4602]``. Where a corpus's cells were run
+    on more than one item set (merged runs of other corpus options or ``--limit``), a cell off
+    the commonest set says its own (``(on 18 items, options {"sessions": [1]})``) and is not
+    ranked against the others."""
     base = [c for c in cells if c.strategy == "base"]
     datasets = paper_order({c.dataset for c in base})
     models = list(dict.fromkeys(c.model for c in base))
     index = {(c.model, c.dataset): c for c in base}
     header = ["Model"] + [f"{d} {TITLES[m]}" for d in datasets for m in DISTRIBUTION]
-    ranked = [not _is_chance(mo) for mo in models]  # baselines are shown, not ranked
+    chance = [_is_chance(mo) for mo in models]  # baselines are shown, not ranked
     columns = []
     for d in datasets:
+        cells_here = [index.get((mo, d)) for mo in models]
+        apart = _apart_from_commonest(cells_here)
         for m in DISTRIBUTION:
-            values = [_mean(index[(mo, d)], m) if (mo, d) in index else float("nan") for mo in models]
-            marks = _rank_marks([v if r else float("nan") for v, r in zip(values, ranked)],
-                                LOWER_IS_BETTER[m])
-            columns.append((values, marks))
-    cis = [[_ci(index.get((mo, d)), m) for mo in models] for d in datasets for m in DISTRIBUTION]
-    rows = [[(model, "")] + [(_fmt(col[0][r]) + ci[r], col[1][r]) for col, ci in zip(columns, cis)]
+            values = [float("nan") if c is None else _mean(c, m) for c in cells_here]
+            marks = _rank_marks([float("nan") if skip or note else v
+                                 for v, skip, note in zip(values, chance, apart)], LOWER_IS_BETTER[m])
+            texts = [_fmt(v) + _ci(c, m) + n for v, c, n in zip(values, cells_here, apart)]
+            columns.append((texts, marks))
+    rows = [[(model, "")] + [(col[0][r], col[1][r]) for col in columns]
             for r, model in enumerate(models)]
     return header, rows
+
+
+def _item_set(cell: CellRecord) -> tuple[str, int]:
+    """The options a cell's corpus was loaded with and its number of items."""
+    dataset = cell.meta.get("dataset")
+    options = dataset.get("options") if isinstance(dataset, dict) else None
+    return json.dumps(options or {}, sort_keys=True, default=str), cell.metrics.n_items
+
+
+def _apart_from_commonest(cells: list[CellRecord | None]) -> list[str]:
+    """For each cell of one corpus, "" or what sets it apart from the item set most of them
+    share (the larger one on a tie): `` (on 18 items, options {...})``."""
+    sets = [None if c is None else _item_set(c) for c in cells]
+    counts = Counter(s for s in sets if s is not None)
+    if len(counts) < 2:
+        return [""] * len(cells)
+    common = max(counts, key=lambda s: (counts[s], s[1]))
+    return ["" if s is None or s == common else
+            f" (on {s[1]:,} items" + (f", options {s[0]})" if s[0] != common[0] else ")")
+            for s in sets]
 
 
 def _ci(cell: CellRecord | None, metric: str) -> str:

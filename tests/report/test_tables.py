@@ -73,6 +73,24 @@ def test_the_main_table_follows_the_papers_corpus_order_and_does_not_rank_baseli
     assert marks == {"a": "best", "uniform": "", "b": "second"}  # uniform is better but not ranked
 
 
+def test_a_cell_on_another_item_set_says_so_and_is_not_ranked():
+    """Merged runs: one model's cell on a session subset beside the others' on the whole corpus."""
+    import dataclasses
+
+    whole = {"dataset": {"options": {}}}
+    cells = [dataclasses.replace(cell("a", "iemocap", "base", 0.40, 0.70, 0.30), meta=whole),
+             dataclasses.replace(cell("b", "iemocap", "base", 0.45, 0.60, 0.20), meta=whole),
+             cell("c", "iemocap", "base", 0.10, 0.90, 0.90)]
+    cells[2] = dataclasses.replace(cells[2], meta={"dataset": {"options": {"sessions": [1]}}},
+                                   metrics=dataclasses.replace(cells[2].metrics, n_items=1800))
+    _, rows = main_table(cells)
+    js = {row[0][0]: row[1] for row in rows}
+    assert js["c"] == ('0.1000 [0.1000, 0.1000] (on 1,800 items, options {"sessions": [1]})', "")
+    assert js["a"] == ("0.4000 [0.4000, 0.4000]", "best") and js["b"][1] == "second"
+    _, rows = main_table(cells[:2])  # one item set: nothing said
+    assert all("items" not in text for row in rows for text, _ in row[1:])
+
+
 def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id():
     """The report's resampling (index counts, one matrix product per pair) gives the interval
     scipy's paired percentile bootstrap gives with the same seed, to rounding."""

@@ -70,6 +70,9 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         ModelUnavailable: a model named here cannot be built on this machine.
         NothingToEvaluate: the corpus holds no item (what the loader left out, said).
     """
+    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 1:
+        # refused before any model runs, not after it, in the bootstrap
+        raise ValueError(f"n_resamples must be a whole number of at least 1, not {n_resamples!r}")
     model = get_model(model) if isinstance(model, str) else model
     verifier = get_model(verifier) if isinstance(verifier, str) else verifier
     dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset

@@ -194,3 +194,10 @@ def test_a_corpus_with_no_item_says_what_the_loader_left_out():
                                                     r"kept none of .*: 25 items left out on purpose "
                                                     r"\(split 'Test1' not selected: 8; "):
             harness.evaluate(model, empty, "base")
+
+
+@pytest.mark.parametrize("n_resamples", [0, -5, "abc", 2.5, True])
+def test_a_bad_number_of_resamples_is_refused_before_any_model_runs(n_resamples):
+    with pytest.raises(ValueError, match="n_resamples must be a whole number of at least 1"):
+        # a model name that does not exist: the check comes before the model is looked up
+        harness.evaluate("no-such-model", "crema_d", "base", n_resamples=n_resamples)

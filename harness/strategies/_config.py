@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from harness._values import flag
@@ -69,5 +70,6 @@ class StrategyConfig:
                 raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
         for name in ("tau", "temperature"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"{name} must be a positive number, not {value!r}")
+            if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
+                    or not math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number above 0, not {value!r}")

@@ -15,7 +15,7 @@ NO_CACHE = ("-p", "no:cacheprovider")
     (("--verifier", "gpt4o"), "*unknown model 'gpt4o'; did you mean 'gpt-4o'*"),
     (("--iemocap-root", "/nonexistent"), "*--iemocap-root /nonexistent: no such folder*"),
     (("--strategy-arg", "beems=7"), "*unknown strategy argument 'beems'; did you mean 'beams'*"),
-    (("--strategy-arg", "tau=0"), "*--strategy-arg: tau must be a positive number, not 0*"),
+    (("--strategy-arg", "tau=0"), "*--strategy-arg: tau must be a finite number above 0, not 0*"),
     (("--prompts", "papr"), "*unknown prompt set 'papr'; did you mean 'paper'*"),
     (("--model-arg", "dtype=float16"), "*--model-arg 'dtype=float16': expected MODEL.NAME=VALUE*"),
     (("--shard", "3/2"), "*--shard '3/2': expected I/N with 1 <= I <= N*"),

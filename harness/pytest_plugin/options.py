@@ -227,14 +227,17 @@ def check_settings(config: pytest.Config) -> None:
 
 
 def _check_environment() -> None:
-    """The harness's environment variables (chunk sizes, reader threads, the clip limit)."""
+    """The harness's environment variables (chunk sizes, reader threads, the clip limit, the
+    GPUs)."""
     from harness._env import positive_int
     from harness.data.audio import AudioLimits
+    from harness.pytest_plugin.scheduling import gpu_ids
 
     try:
         for name in ("HARNESS_CHUNK", "HARNESS_CHUNK_MIB", "HARNESS_CACHE_CHUNK", "HARNESS_READERS"):
             positive_int(name, 1)
         AudioLimits.from_env()
+        gpu_ids()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -68,10 +68,23 @@ def auto_group_by(gpus: int) -> str:
     return "decoding" if gpus > 1 else "model-dataset"
 
 
+_GPU_ID = re.compile(r"\d+|(?:GPU|MIG)-[0-9A-Za-z/-]+")
+
+
 def gpu_ids() -> list[str]:
-    """The GPUs this run may use: HARNESS_GPUS, else CUDA_VISIBLE_DEVICES, else nvidia-smi -L."""
-    listed = os.environ.get("HARNESS_GPUS") or os.environ.get("CUDA_VISIBLE_DEVICES")
-    gpus = [g for g in (listed or "").split(",") if g.strip()]
+    """The GPUs this run may use: HARNESS_GPUS, else CUDA_VISIBLE_DEVICES, else nvidia-smi -L.
+
+    Raises:
+        ValueError: HARNESS_GPUS names something that is not a GPU index or UUID (``abc`` or
+            ``-1`` made CUDA see no GPU at all, and a model ran on the CPU without a word).
+    """
+    ours = os.environ.get("HARNESS_GPUS", "").strip()
+    listed = ours or os.environ.get("CUDA_VISIBLE_DEVICES")
+    gpus = [g.strip() for g in (listed or "").split(",") if g.strip()]
+    wrong = [g for g in gpus if not _GPU_ID.fullmatch(g)] if ours else []
+    if wrong:
+        raise ValueError(f"HARNESS_GPUS={ours!r}: {wrong[0]!r} is not a GPU's index or UUID "
+                         "(0, 1, ... or GPU-... / MIG-..., comma-separated)")
     if not gpus and shutil.which("nvidia-smi"):
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
         gpus = [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]

@@ -14,6 +14,26 @@ def test_each_worker_gets_one_gpu(monkeypatch, worker, expected):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == expected
 
 
+@pytest.mark.parametrize("listed", ["abc", "-1", "0,gpu1", "0;1", "GPU-"])
+def test_a_harness_gpus_entry_that_names_no_gpu_is_refused(monkeypatch, listed):
+    """CUDA reads such a list as "no GPU": a 7B model would have run on the CPU without a word."""
+    from harness.pytest_plugin.scheduling import gpu_ids
+
+    monkeypatch.setenv("HARNESS_GPUS", listed)
+    with pytest.raises(ValueError, match=r"^HARNESS_GPUS=.*is not a GPU's index or UUID"):
+        gpu_ids()
+
+
+def test_gpu_indexes_and_uuids_are_read_with_their_spaces_trimmed(monkeypatch):
+    from harness.pytest_plugin.scheduling import gpu_ids
+
+    monkeypatch.setenv("HARNESS_GPUS", " 0, GPU-8f3a2b1c-77de, MIG-GPU-8f3a/1/0 ,,")
+    assert gpu_ids() == ["0", "GPU-8f3a2b1c-77de", "MIG-GPU-8f3a/1/0"]
+    monkeypatch.setenv("HARNESS_GPUS", "")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "weird")  # the cluster's to set: not ours to refuse
+    assert gpu_ids() == ["weird"]
+
+
 def test_grid_cells_ids_kinds_and_thresholds():
     grid = GridConfig(models=("tiny-qwen2-audio", "uniform", "gpt-4o", "openai-compatible:x"),
                       datasets=("iemocap",), strategies=("base", "bon"),

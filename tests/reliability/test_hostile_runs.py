@@ -43,6 +43,13 @@ def test_bad_run_options_are_refused_before_any_cell_runs(grid, args, says):
     assert not list(pytester.path.rglob("cells/*.json"))
 
 
+def test_a_gpu_list_naming_no_gpu_is_refused_before_any_cell_runs(grid, monkeypatch):
+    monkeypatch.setenv("HARNESS_GPUS", "gpu0,gpu1")
+    result = grid().runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == 4
+    assert "HARNESS_GPUS='gpu0,gpu1': 'gpu0' is not a GPU's index or UUID" in result.stderr.str()
+
+
 def test_a_model_name_too_long_for_a_file_name_still_writes_its_cell(grid):
     conftest = """
     from harness.baselines import ChanceBaseline

@@ -132,6 +132,27 @@ def expand_placeholders(rows: Sequence[Sequence[int]], texts: Sequence[str], pie
     return ids, mask
 
 
+def pick_device(device: str | None, name: str) -> str:
+    """``device``, else CUDA where torch sees it, else the CPU, with a warning where GPUs are
+    there to be seen (``HARNESS_GPUS``/``CUDA_VISIBLE_DEVICES`` list some, or ``nvidia-smi``
+    exists) and torch sees none: a CPU build of torch on a GPU machine runs a 7B model on the
+    CPU, hours where it should take minutes."""
+    import shutil
+
+    import torch
+
+    if device:
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    listed = os.environ.get("HARNESS_GPUS") or os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed or shutil.which("nvidia-smi"):
+        where = f"GPUs are listed ({listed})" if listed else "nvidia-smi is installed"
+        warnings.warn(f"{name} runs on the CPU: {where}, but torch {torch.__version__} sees no "
+                      "GPU (a CPU build of torch, or a driver it cannot use)", stacklevel=2)
+    return "cpu"
+
+
 def resolve_dtype(dtype: str, device: str):
     import torch
 

@@ -22,7 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from harness.models._context import check_fits, context_window
-from harness.models._hf_common import chosen_logprobs, generate_kwargs, local_weights, weights_revision
+from harness.models._hf_common import (
+    chosen_logprobs,
+    generate_kwargs,
+    local_weights,
+    pick_device,
+    weights_revision,
+)
 from harness.models.api import (
     Candidate,
     Capabilities,
@@ -221,7 +227,7 @@ def audio_flamingo_2(path=None, config=None, device: str | None = None, dtype: s
         **settings["model_config"], clap_config=settings["clap_config"], use_local_files=True,
         gradient_checkpointing=False, freeze_lm_embeddings=True)
     load_state(model, weights)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(device, "audio-flamingo-2")
     model = model.to(device, getattr(torch, dtype))
     return AudioFlamingo2Backend("audio-flamingo-2", model, tokenizer, settings["clap_config"],
                                  weights_revision(weights))

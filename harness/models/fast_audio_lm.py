@@ -36,6 +36,7 @@ from harness.models._hf_common import (
     flat_positions,
     free_gpu_bytes,
     load_weights,
+    pick_device,
     resolve_dtype,
     to_device,
     weights_revision,
@@ -134,10 +135,9 @@ class FastAudioLM:
                         **options: object) -> _Backend:
         """Load weights from a local folder (nothing is downloaded); ``options`` are
         :class:`FastPathOptions` fields (``long_audio="chunk"``, ``batch_size=16``, ...)."""
-        import torch
         import transformers
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = pick_device(device, name)
         torch_dtype = resolve_dtype(dtype, device)
         processor = audio_text_processor(path, cls.ARCHITECTURE.whole_processor)
         model = load_weights(getattr(transformers, cls.ARCHITECTURE.model_class), name, path,

@@ -19,6 +19,7 @@ from harness.models._hf_common import (
     chosen_logprobs,
     generate_kwargs,
     load_weights,
+    pick_device,
     resolve_dtype,
     unscored_row,
     weights_revision,
@@ -55,11 +56,10 @@ class HFGenerateBackend:
     @classmethod
     def from_pretrained(cls, name: str, path, model_class: str, *, dtype: str = "auto",
                         device: str | None = None, batch_size: int = 8) -> HFGenerateBackend:
-        import torch
         import transformers
         from transformers import AutoProcessor
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = pick_device(device, name)
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         model = load_weights(getattr(transformers, model_class), name, path,
                              dtype=resolve_dtype(dtype, device))

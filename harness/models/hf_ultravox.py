@@ -73,12 +73,11 @@ class UltravoxBackend(FastAudioLM):
     def from_pretrained(cls, name: str, path, dtype: str = "auto", device: str | None = None,
                         attn_implementation: str = "sdpa", **options: object) -> UltravoxBackend:
         """The checkpoint in ``path`` and the parts its config names (local copies only)."""
-        import torch
 
-        from harness.models._hf_common import resolve_dtype
+        from harness.models._hf_common import pick_device, resolve_dtype
         from harness.models._ultravox_model import UltravoxLayout, load_ultravox
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = pick_device(device, name)
         layout = UltravoxLayout.read(Path(path))
         model = load_ultravox(layout, resolve_dtype(dtype, device), device, attn_implementation)
         return cls(name, model, ultravox_processor(layout), layout.revision(),

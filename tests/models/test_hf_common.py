@@ -100,3 +100,27 @@ def test_flat_positions_keep_each_rows_real_columns_in_order():
     assert flat_positions([2, 0, 3], 4).tolist() == [0, 1, 8, 9, 10]
     moved = to_device(flat_positions([1], 2), "cpu")
     assert moved.tolist() == [0] and moved.device.type == "cpu"
+
+
+def test_a_model_that_falls_back_to_the_cpu_where_gpus_are_listed_says_so(monkeypatch):
+    """A CPU build of torch on a GPU machine: the model would run for hours without a word."""
+    import shutil
+    import warnings
+
+    from harness.models._hf_common import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("HARNESS_GPUS", "0,1")
+    with pytest.warns(UserWarning, match=r"big-model runs on the CPU: GPUs are listed \(0,1\), but "
+                                         r"torch .* sees no GPU"):
+        assert pick_device(None, "big-model") == "cpu"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pick_device("cpu", "big-model") == "cpu"  # asked for: nothing to say
+        monkeypatch.delenv("HARNESS_GPUS")
+        assert pick_device(None, "big-model") == "cpu"  # no GPU anywhere: nothing to say
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    with pytest.warns(UserWarning, match="nvidia-smi is installed"):
+        pick_device(None, "big-model")

@@ -37,6 +37,7 @@ from harness.runner.grid import Cell
 
 __all__ = ["cell_snapshot", "grid_worker", "run_cell"]
 REPORT = pytest.StashKey[Any]()  # the BuiltReport
+REPORT_FAILED = pytest.StashKey[str]()  # why the report could not be built
 STARTED = pytest.StashKey[bool]()
 FOLLOWER = pytest.StashKey[LogFollower]()
 
@@ -135,7 +136,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from harness.report.build import build_report
 
-    built = build_report(run_dir)
+    try:
+        built = build_report(run_dir)
+    except Exception as exc:  # a full disk, a figure that fails: the cells' records stay on disk
+        config.stash[REPORT_FAILED] = f"{type(exc).__name__}: {exc}"
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
     config.stash[REPORT] = built
     if built.bad_cells and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a cell file that is not a record
@@ -144,6 +150,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     for line, markup in summary_lines(regression_findings(terminalreporter.stats)):
         terminalreporter.write_line(line, **markup)
+    failed = config.stash.get(REPORT_FAILED, None)
+    if failed is not None:
+        run_dir = config.stash[RUN_DIR]
+        terminalreporter.write_line(f"harness report: not built ({failed[:300]}); every cell's record "
+                                    f"is in {run_dir / 'cells'}: python -m harness.report {run_dir} "
+                                    "builds it again", red=True)
     built = config.stash.get(REPORT, None)
     if built is not None:
         if built.results and config.getoption("verbose", 0) >= 0:  # -q leaves them out

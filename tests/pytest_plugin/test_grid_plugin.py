@@ -228,3 +228,23 @@ def test_a_corpus_read_as_empty_fails_its_cells_saying_so(grid_dir, tmp_path):
     result.stdout.fnmatch_lines(["uniform-crema_d-base: crema_d: no item to evaluate; the loader "
                                  "kept none of *: its label files list none"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_report_that_cannot_be_built_says_where_the_records_are(grid_dir):
+    """A full disk at the end of a long run: the records are written; the report says how to build
+    it again instead of an INTERNALERROR."""
+    pytester = grid_dir(conftest="""
+        import harness.report.build as build
+
+        def full_disk(run_dir):
+            raise OSError(28, "No space left on device")
+
+        build.build_report = full_disk
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == 1 and "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["harness report: not built (OSError: [[]Errno 28[]] No space left on "
+                                 "device); every cell's record is in *cells: python -m "
+                                 "harness.report * builds it again"])
+    [run] = run_dirs(pytester)
+    assert len(list((run / "cells").glob("*-base.json"))) == 4

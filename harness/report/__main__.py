@@ -58,7 +58,7 @@ def _compare(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.report compare")
     parser.add_argument("a", type=Path, help="the reference: a run folder or a baselines folder")
     parser.add_argument("b", type=Path, help="the run judged against it")
-    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--resamples", type=_at_least_one, default=1000)
     args = parser.parse_args(argv)
     try:
         changes = compare(args.a, args.b, n_resamples=args.resamples)
@@ -66,7 +66,19 @@ def _compare(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(markdown(args.a, args.b, changes), end="")
-    return 1 if any(c.verdict == "worse" for rows in changes.values() for c in rows) else 0
+    # a cell with nothing scored in both (B's items all failed, say) cannot be called not worse
+    return 1 if any(not rows or any(c.verdict == "worse" for c in rows)
+                    for rows in changes.values()) else 0
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
 
 
 def _merge(argv: list[str]) -> int:

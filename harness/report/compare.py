@@ -3,7 +3,9 @@
 Either side may be a run folder (its ``cells/`` records) or a baselines folder (``evals/baselines``).
 For each cell present in both, each gated metric's change from A to B on the items scored in both,
 with a paired-bootstrap 95% CI (the regression gate's test, :mod:`harness.runner.gating`). Printed
-as Markdown; the exit code is 1 when any cell is significantly worse in B, so it works as a CI step.
+as Markdown; the exit code is 1 when any cell is significantly worse in B, or has fewer than two
+items scored in both (a run whose items all failed is not "not worse"), so it works as a CI step;
+2 when the two share no cell.
 """
 
 from __future__ import annotations
@@ -64,9 +66,18 @@ def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0
     """Each cell in both: its metrics' paired changes from ``a`` to ``b`` (cells with fewer than
     two items scored in both have none)."""
     first, second = item_scores_of(a), item_scores_of(b)
+    if not set(first) & set(second):
+        raise CompareError(f"no cell is in both {a} ({_few(first)}) and {b} ({_few(second)}): "
+                           "nothing to compare")
     return {cell: paired_changes(first[cell], second[cell], names=GATED, n_resamples=n_resamples,
                                  seed=seed)
             for cell in sorted(set(first) & set(second))}
+
+
+def _few(cells: dict[str, Scores]) -> str:
+    names = sorted(cells)
+    return (", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            if names else "no cell")
 
 
 def markdown(a: Path, b: Path, changes: dict[str, list[MetricChange]]) -> str:
@@ -78,10 +89,15 @@ def markdown(a: Path, b: Path, changes: dict[str, list[MetricChange]]) -> str:
              "| cell | metric | A | B | B − A | 95% CI | items | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for cell, rows in changes.items():
+        if not rows:
+            lines.append(f"| {cell} | – | | | | | fewer than 2 | **not compared** |")
         for c in rows:
             mark = {"worse": "**worse**", "better": "better", "same": "not significant"}[c.verdict]
             lines.append(f"| {cell} | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
                          f"{c.after - c.before:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {c.n} | {mark} |")
     worse = sorted(cell for cell, rows in changes.items() if any(c.verdict == "worse" for c in rows))
+    unjudged = sorted(cell for cell, rows in changes.items() if not rows)
     lines += ["", f"significantly worse: {', '.join(worse)}" if worse else "no cell is significantly worse"]
+    if unjudged:
+        lines.append(f"not compared, fewer than 2 items scored in both: {', '.join(unjudged)}")
     return "\n".join(lines) + "\n"

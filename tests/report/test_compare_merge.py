@@ -49,6 +49,26 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
     assert result.returncode == 2 and "m-d-t.json: item 0 is not an object with an id" in result.stderr
 
 
+
+def test_compare_fails_a_cell_with_nothing_scored_in_both_and_refuses_runs_sharing_no_cell(tmp_path):
+    good = lambda v: v / v.sum()  # noqa: E731
+    write_record(record("m-d-s", good), tmp_path / "a")
+    failed = record("m-d-s", good)  # every item failed: no prediction, no score
+    failed = CellRecord(failed.cell, "m", "d", "s", failed.labels, CellMetrics(40, 0, 0.0), 0.0, 0.0,
+                        tuple(ItemRecord(i.id, None) for i in failed.items), failed.meta)
+    write_record(failed, tmp_path / "b")
+    result = report("compare", tmp_path / "a", tmp_path / "b")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "| m-d-s | – | | | | | fewer than 2 | **not compared** |" in result.stdout
+    assert "not compared, fewer than 2 items scored in both: m-d-s" in result.stdout
+    write_record(record("m-d-other", good), tmp_path / "c")
+    result = report("compare", tmp_path / "a", tmp_path / "c")
+    assert result.returncode == 2
+    assert "no cell is in both" in result.stderr and "(m-d-s)" in result.stderr
+    assert "(m-d-other)" in result.stderr and "nothing to compare" in result.stderr
+    result = report("compare", tmp_path / "a", tmp_path / "a", "--resamples", "0")
+    assert result.returncode == 2 and "must be a whole number of at least 1, not '0'" in result.stderr
+
 def test_merged_shards_give_the_report_of_one_run(tmp_path):
     whole = tmp_path / "whole"
     cells = [record(f"m-d-{s}", lambda v, k=k: (v + k) / (v + k).sum()) for k, s in enumerate("stuv")]

@@ -99,8 +99,9 @@ def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,
     if verdict.model_updated or verdict.failures:
         request.node.user_properties.append(("harness_gate", verdict.summary))
     if verdict.failures:
-        pytest.fail(f"{record.cell} is significantly worse than its baseline:\n  "
-                    + "\n  ".join(verdict.failures), pytrace=False)
+        what = "is significantly worse than" if verdict.changes else "could not be compared with"
+        pytest.fail(f"{record.cell} {what} its baseline:\n  " + "\n  ".join(verdict.failures),
+                    pytrace=False)
 
 
 @pytest.fixture

@@ -67,7 +67,7 @@ def _compare(argv: list[str]) -> int:
         return 2
     print(markdown(args.a, args.b, changes), end="")
     # a cell with nothing scored in both (B's items all failed, say) cannot be called not worse
-    return 1 if any(not rows or any(c.verdict == "worse" for c in rows)
+    return 1 if any(rows is None or any(c.verdict == "worse" for c in rows)
                     for rows in changes.values()) else 0
 
 

@@ -11,6 +11,7 @@ items scored in both (a run whose items all failed is not "not worse"), so it wo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from harness.record import RecordError, read_summary
 from harness.runner.baseline_file import BaselineError, read_baseline
@@ -24,8 +25,16 @@ class CompareError(ValueError):
     """A side that is neither a run folder nor a baselines folder (what it is, named)."""
 
 
-def item_scores_of(folder: Path) -> dict[str, Scores]:
-    """Per cell, each valid item's scores, from a run's records or a baselines folder."""
+class Side(NamedTuple):
+    """One side's cell: each scored item's scores, and every item it holds (scored or not)."""
+
+    scores: Scores
+    held: frozenset[str]
+
+
+def item_scores_of(folder: Path) -> dict[str, Side]:
+    """Per cell, each valid item's scores and the items held, from a run's records or a
+    baselines folder."""
     folder = Path(folder)
     if (folder / "cells").is_dir():
         out = {}
@@ -34,7 +43,8 @@ def item_scores_of(folder: Path) -> dict[str, Scores]:
                 record = read_summary(path)  # the scores' columns, not the item lines
             except RecordError:
                 continue  # the run's own report names it
-            out[record.cell] = _by_item(record.score_columns())
+            columns = record.score_columns()
+            out[record.cell] = Side(_by_item(columns), frozenset(columns.ids))
         return out
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not files:
@@ -46,7 +56,7 @@ def item_scores_of(folder: Path) -> dict[str, Scores]:
             baseline = read_baseline(path)
         except BaselineError as exc:
             raise CompareError(str(exc)) from None
-        out[baseline.cell] = baseline.scores
+        out[baseline.cell] = Side(baseline.scores, frozenset(baseline.probs))
     return out
 
 
@@ -62,25 +72,31 @@ def _by_item(columns: ScoreColumns) -> Scores:
 
 
 def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0
-            ) -> dict[str, list[MetricChange]]:
-    """Each cell in both: its metrics' paired changes from ``a`` to ``b`` (cells with fewer than
-    two items scored in both have none)."""
+            ) -> dict[str, list[MetricChange] | None]:
+    """Each cell in both: its metrics' paired changes from ``a`` to ``b``; an empty list where
+    the two hold fewer than two items in common (another item set: nothing to pair), None where
+    they hold two or more of A's scored items but B scored fewer than two of them (B's items
+    failed: not compared, which fails a comparison)."""
     first, second = item_scores_of(a), item_scores_of(b)
     if not set(first) & set(second):
         raise CompareError(f"no cell is in both {a} ({_few(first)}) and {b} ({_few(second)}): "
                            "nothing to compare")
-    return {cell: paired_changes(first[cell], second[cell], names=GATED, n_resamples=n_resamples,
-                                 seed=seed)
-            for cell in sorted(set(first) & set(second))}
+    out: dict[str, list[MetricChange] | None] = {}
+    for cell in sorted(set(first) & set(second)):
+        rows = paired_changes(first[cell].scores, second[cell].scores, names=GATED,
+                              n_resamples=n_resamples, seed=seed)
+        held = sum(1 for i in first[cell].scores if i in second[cell].held)
+        out[cell] = None if not rows and held >= 2 else rows
+    return out
 
 
-def _few(cells: dict[str, Scores]) -> str:
+def _few(cells: dict[str, Side]) -> str:
     names = sorted(cells)
     return (", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             if names else "no cell")
 
 
-def markdown(a: Path, b: Path, changes: dict[str, list[MetricChange]]) -> str:
+def markdown(a: Path, b: Path, changes: dict[str, list[MetricChange] | None]) -> str:
     """The comparison as a Markdown table, with what it covers above it."""
     lines = [f"# {a} -> {b}", "",
              f"{len(changes)} cells in both; per metric, the mean over the items scored in both "
@@ -89,15 +105,17 @@ def markdown(a: Path, b: Path, changes: dict[str, list[MetricChange]]) -> str:
              "| cell | metric | A | B | B − A | 95% CI | items | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for cell, rows in changes.items():
-        if not rows:
+        if rows is None:
             lines.append(f"| {cell} | – | | | | | fewer than 2 | **not compared** |")
-        for c in rows:
+        for c in rows or ():
             mark = {"worse": "**worse**", "better": "better", "same": "not significant"}[c.verdict]
             lines.append(f"| {cell} | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
                          f"{c.after - c.before:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {c.n} | {mark} |")
-    worse = sorted(cell for cell, rows in changes.items() if any(c.verdict == "worse" for c in rows))
-    unjudged = sorted(cell for cell, rows in changes.items() if not rows)
+    worse = sorted(cell for cell, rows in changes.items()
+                   if any(c.verdict == "worse" for c in rows or ()))
+    unjudged = sorted(cell for cell, rows in changes.items() if rows is None)
     lines += ["", f"significantly worse: {', '.join(worse)}" if worse else "no cell is significantly worse"]
     if unjudged:
-        lines.append(f"not compared, fewer than 2 items scored in both: {', '.join(unjudged)}")
+        lines.append(f"not compared, B scored fewer than 2 of the items A scored and B holds: "
+                     f"{', '.join(unjudged)}")
     return "\n".join(lines) + "\n"

@@ -75,15 +75,23 @@ def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
 
 @dataclass(frozen=True)
 class GateVerdict:
-    """A cell against its baseline: ``failures`` (one line per worse metric) and a ``summary``."""
+    """A cell against its baseline: ``failures`` (one line per worse metric, or one saying the
+    two could not be compared) and a ``summary``. ``scored``: of the baseline's scored items,
+    how many the run holds, and how many of those it scored (2 or more held and fewer than 2
+    scored: the run's items failed, which is not "not worse"; another item set holds none)."""
 
     cell: str
     revision: str | None
     baseline_revision: str | None
     changes: tuple[MetricChange, ...]
+    scored: tuple[int, int] = (0, 0)
 
     @property
     def failures(self) -> list[str]:
+        held, scored = self.scored
+        if not self.changes and held >= 2:  # the run's items failed: not "not worse"
+            return [f"not compared: the run scored {scored} of the {held} items the baseline "
+                    "scored, fewer than 2"]
         return [c.describe() for c in self.changes if c.verdict == "worse"]
 
     @property
@@ -109,9 +117,11 @@ def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolera
     baseline = read_baseline(path, record.cell)
     old = item_scores(baseline.probs_for(record.labels), votes)
     new = item_scores({i.id: i.probs for i in record.items}, votes)
+    held = {i.id for i in record.items}.intersection(old)
     revision = (record.meta.get("model") or {}).get("revision")
     return GateVerdict(record.cell, revision, baseline.revision if baseline.has_revision else revision,
-                       tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed)))
+                       tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed)),
+                       (len(held), len(held.intersection(new))))
 
 
 def regressions(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path,

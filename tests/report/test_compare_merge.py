@@ -60,7 +60,13 @@ def test_compare_fails_a_cell_with_nothing_scored_in_both_and_refuses_runs_shari
     result = report("compare", tmp_path / "a", tmp_path / "b")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "| m-d-s | – | | | | | fewer than 2 | **not compared** |" in result.stdout
-    assert "not compared, fewer than 2 items scored in both: m-d-s" in result.stdout
+    assert "not compared, B scored fewer than 2 of the items A scored and B holds: m-d-s" \
+        in result.stdout
+    other = record("m-d-s", good)  # the same cell on another item set: nothing to pair, no failure
+    write_record(CellRecord(other.cell, "m", "d", "s", other.labels, other.metrics, 0.0, 0.0,
+                            tuple(ItemRecord("x" + i.id, i.probs, scores=i.scores) for i in other.items),
+                            other.meta), tmp_path / "subset")
+    assert report("compare", tmp_path / "a", tmp_path / "subset").returncode == 0
     write_record(record("m-d-other", good), tmp_path / "c")
     result = report("compare", tmp_path / "a", tmp_path / "c")
     assert result.returncode == 2

@@ -52,3 +52,18 @@ def test_a_model_update_is_judged_by_the_paired_bootstrap_and_says_how_it_went(t
     assert verdict.summary.endswith("(40 paired items)")
     same = gate(dataclasses.replace(noisy, meta={"model": {"revision": "new"}}), VOTES, path)
     assert "not significantly different on js, jsd, bc, r2, acc" in same.summary
+
+
+def test_a_run_whose_items_all_failed_is_not_passed_as_nothing_to_compare(tmp_path):
+    path = save_baseline(record(lambda v: v / v.sum()), tmp_path, VOTES)
+    failed = dataclasses.replace(record(lambda v: v / v.sum()),
+                                 items=tuple(ItemRecord(i, None) for i in VOTES))
+    verdict = gate(failed, VOTES, path)
+    assert verdict.failures == ["not compared: the run scored 0 of the 40 items the baseline "
+                                "scored, fewer than 2"]
+    assert verdict.summary.endswith("nothing to compare (0 paired items)")
+    empty_baseline = save_baseline(failed, tmp_path / "other", VOTES)  # recorded as failing
+    assert gate(failed, VOTES, empty_baseline).failures == []
+    elsewhere = dataclasses.replace(record(lambda v: v / v.sum()), items=tuple(  # another item set
+        ItemRecord("x" + i.id, i.probs) for i in record(lambda v: v / v.sum()).items))
+    assert gate(elsewhere, VOTES, path).failures == []

@@ -113,6 +113,13 @@ def read_baseline(path: Path, cell: str | None = None) -> Baseline:
                     "revision" in data, probs, scores)
 
 
+def conflict_line(text: str) -> int | None:
+    """The first line (from 1) that a merge's conflict markers start, or None (a baseline's
+    JSON lines and an amber snapshot's indented ones never start so)."""
+    return next((n for n, line in enumerate(text.splitlines(), 1)
+                 if line.startswith(_CONFLICT_MARKS)), None)
+
+
 def _json_of(path: Path) -> Any:
     try:
         text = path.read_bytes().decode("utf-8")
@@ -123,8 +130,7 @@ def _json_of(path: Path) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        conflict = next((n for n, line in enumerate(text.splitlines(), 1)
-                         if line.startswith(_CONFLICT_MARKS)), None)
+        conflict = conflict_line(text)
         if conflict is not None:
             raise BaselineError(f"{path}: holds a merge's conflict markers (line {conflict}); resolve "
                                 f"the conflict, or {AGAIN}") from None

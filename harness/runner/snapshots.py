@@ -174,8 +174,9 @@ def file_damage(path: Path) -> str | None:
         return f"cannot be read ({exc.strerror or exc})"
     except UnicodeDecodeError as exc:
         return f"not UTF-8 text (byte {exc.start})"
-    marks = ("<<<<<<< ", "=======", ">>>>>>> ", "||||||| ")
-    line = next((n for n, line in enumerate(text.splitlines(), 1) if line.startswith(marks)), None)
+    from harness.runner.baseline_file import conflict_line  # numpy and scipy: when first needed
+
+    line = conflict_line(text)
     return None if line is None else f"holds a merge's conflict markers (line {line})"
 
 

@@ -23,3 +23,12 @@ def flag(value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
     raise ValueError("takes true or false")
+
+
+def named_flag(name: str, value: Any) -> bool:
+    """:func:`flag`, refusing anything else as ``<name> must be true or false, not <value>``
+    (a setting's own check: strategy, fast-path and server options)."""
+    try:
+        return flag(value)
+    except ValueError:
+        raise ValueError(f"{name} must be true or false, not {value!r}") from None

@@ -19,6 +19,7 @@ from harness._values import flag
 __all__ = ["Checker", "OptionError", "check_options", "file_path", "flag", "one_of", "some_of",
            "whole_numbers"]
 Checker = Callable[[Any], Any]
+_WHOLE_NUMBERS = "takes a whole number of at least 1 or a list of them, e.g. [1, 2]"
 
 
 class OptionError(ValueError):
@@ -61,15 +62,15 @@ def whole_numbers(value: Any) -> tuple[int, ...] | None:
         return None
     values = [value] if isinstance(value, (int, str)) else value
     if not isinstance(values, (list, tuple)) or not values:
-        raise ValueError("takes a whole number of at least 1 or a list of them, e.g. [1, 2]")
+        raise ValueError(_WHOLE_NUMBERS)
     out = []
     for v in values:
         text = v.strip() if isinstance(v, str) else None
         if isinstance(v, bool) or not (isinstance(v, int) or (text and text.isdigit())):
-            raise ValueError("takes a whole number of at least 1 or a list of them, e.g. [1, 2]")
+            raise ValueError(_WHOLE_NUMBERS)
         out.append(int(v))
     if min(out) < 1:
-        raise ValueError("takes a whole number of at least 1 or a list of them, e.g. [1, 2]")
+        raise ValueError(_WHOLE_NUMBERS)
     return tuple(sorted(set(out)))  # one spelling of one selection
 
 

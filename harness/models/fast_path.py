@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from harness._values import flag
+from harness._values import named_flag
 
 DECODE_MODES = ("graph", "static", "eager")
 ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
@@ -49,14 +49,10 @@ class FastPathOptions:
     share_prompts: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("compile_blocks", "share_prompts"):  # "False" from the command line is text
-            value = getattr(self, name)
-            if value is None and name == "compile_blocks":
-                continue
-            try:
-                object.__setattr__(self, name, flag(value))
-            except ValueError:
-                raise ValueError(f"{name} must be true or false, not {value!r}") from None
+        # "False" from the command line is text; compile_blocks=None leaves it to the device
+        if self.compile_blocks is not None:
+            object.__setattr__(self, "compile_blocks", named_flag("compile_blocks", self.compile_blocks))
+        object.__setattr__(self, "share_prompts", named_flag("share_prompts", self.share_prompts))
         for name, value, allowed in (("decode", self.decode, DECODE_MODES),
                                      ("attention", self.attention, ATTENTION_KERNELS),
                                      ("long_audio", self.long_audio, LONG_AUDIO)):

@@ -11,7 +11,7 @@ import base64
 import math
 import os
 
-from harness._values import flag
+from harness._values import named_flag
 from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
 from harness.models._deadline import deadline_transport, httpx_module
 from harness.models.api import (
@@ -175,12 +175,8 @@ def openai_compatible(model: str, base_url: str | None = None, api_key: str | No
                                "(e.g. http://localhost:8000/v1)")
     key = api_key or os.environ.get("OPENAI_COMPATIBLE_API_KEY") or "EMPTY"
     said = {"beam_search": beam_search, "n_candidates": n_candidates, "logprobs": logprobs}
-    for name, value in said.items():  # "False" from the command line is text
-        try:
-            said[name] = flag(value)
-        except ValueError:
-            raise ValueError(f"{name} must be true or false, not {value!r}") from None
-    caps = Capabilities(**said, label_logprobs=False, structured_output=True)
+    caps = Capabilities(**{name: named_flag(name, value) for name, value in said.items()},
+                        label_logprobs=False, structured_output=True)
     options.setdefault("key_variable", "OPENAI_COMPATIBLE_API_KEY")
     return OpenAIChatBackend(f"openai-compatible:{model}", model, api_key=key, base_url=url,
                              capabilities=caps, **options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from harness._values import flag
+from harness._values import named_flag
 
 ALPHAS = ("raw", "mean", "uniform")
 
@@ -51,10 +51,8 @@ class StrategyConfig:
     prompts: str = "paper"
 
     def __post_init__(self) -> None:
-        try:  # the command line's "False" is text: read as a flag, never as a truthy string
-            object.__setattr__(self, "constrained", flag(self.constrained))
-        except ValueError:
-            raise ValueError(f"constrained must be true or false, not {self.constrained!r}") from None
+        # the command line's "False" is text: read as a flag, never as a truthy string
+        object.__setattr__(self, "constrained", named_flag("constrained", self.constrained))
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be a whole number of at least 0, not {self.seed!r}")
         if self.unscored not in ("keep", "drop"):

@@ -82,18 +82,27 @@ def _marks(cell: Cell) -> list[Any]:
     return marks
 
 
+def _start_grid(config: pytest.Config) -> None:
+    """Once grid cells are collected: the run's folders checked and, on a worker, its GPU pinned
+    and its share of the cores taken, before torch."""
+    check_run_options(config)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        pin_gpu(worker)
+        share_cores()
+    config.stash[STARTED] = True
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "cell" not in metafunc.fixturenames or not hasattr(metafunc.module, "GRID"):
         return
     config = metafunc.config
-    grid = resolved_grid(config, metafunc.module.GRID)
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if not config.stash.get(STARTED, False):  # the first grid module collected
-        check_run_options(config)
-        if worker:  # grid cells on a worker: pin its GPU and share the cores, before torch
-            pin_gpu(worker)
-            share_cores()
-        config.stash[STARTED] = True
+    try:
+        grid = resolved_grid(config, metafunc.module.GRID)
+        if not config.stash.get(STARTED, False):  # the first grid module collected
+            _start_grid(config)
+    except pytest.UsageError as exc:  # the message alone, not a traceback through pluggy (under
+        raise pytest.Collector.CollectError(str(exc)) from None  # xdist too)
     metafunc.parametrize("cell", [pytest.param(c, id=c.id, marks=_marks(c))
                                   for c in grid.cells()])
 

@@ -39,7 +39,9 @@ def test_bad_run_options_are_refused_before_any_cell_runs(grid, args, says):
     (pytester.path / "a-file").write_text("in the way")
     result = pytester.runpytest_subprocess(*args, "-p", "no:cacheprovider")
     assert result.ret != 0
-    assert says in result.stdout.str() + result.stderr.str()  # a usage error is on stderr
+    output = result.stdout.str() + result.stderr.str()  # a usage error is on stderr
+    assert says in output
+    assert "_hookexec" not in output and ".py:" not in output  # the reason, not a traceback
     assert not list(pytester.path.rglob("cells/*.json"))
 
 

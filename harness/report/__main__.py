@@ -14,13 +14,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.report.build import BuiltReport, build_report, merge_runs
+from harness.report.build import BuiltReport, build_report
+from harness.report.merge import merge_runs
 
 
 def _built(built: BuiltReport, run_dir: Path) -> int:
     if built.results:
         print("\n".join(built.results))
     print(f"report: {built.path}\ntables: {run_dir / 'tables.md'}\npage: {run_dir / 'report.html'}")
+    for note in built.notes:
+        print(f"note: {note}", file=sys.stderr)
     for _, reason in built.bad_cells:
         print(f"error: bad cell file left out: {reason}", file=sys.stderr)
     return 1 if built.bad_cells else 0

@@ -17,8 +17,6 @@ from harness.report.paper_tables import table2, table3
 from harness.report.tables import TABLES, csv_text, latex, markdown
 from harness.report.terminal import results_lines
 
-TIMING_FIELDS = ("seconds", "gpu_seconds")
-
 
 @dataclass(frozen=True)
 class BuiltReport:
@@ -27,6 +25,7 @@ class BuiltReport:
     path: Path
     bad_cells: tuple[tuple[str, str], ...] = ()
     results: tuple[str, ...] = ()  # the results as text for a terminal (harness.report.terminal)
+    notes: tuple[str, ...] = ()  # what a merge folded together (harness.report.merge)
 
 
 def load_cells(run_dir: Path) -> tuple[list[CellRecord], list[tuple[str, str]]]:
@@ -60,37 +59,15 @@ def build_report(run_dir: Path) -> BuiltReport:
     figures = _figures(cells)
     files["report.html"] = render_html(run_dir, cells, tables, figures)
     for name, text in files.items():
-        _replace(run_dir / name, text.encode())
+        replace_file(run_dir / name, text.encode())
     if figures:
         (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     for name, png in figures.items():
-        _replace(run_dir / "figures" / name, png)
+        replace_file(run_dir / "figures" / name, png)
     return BuiltReport(run_dir / "report.json", tuple(bad), tuple(results_lines(cells, tables)))
 
 
-def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
-    """One report from several run folders (shards of a grid run on several machines): their
-    cell records are copied into ``target/cells`` and the report is built there, the same as
-    one run over all the cells would give. A cell found in two runs with different contents is
-    refused, naming both files; nothing is written then."""
-    target = Path(target)
-    chosen: dict[str, Path] = {}
-    for run in runs:
-        if not (Path(run) / "cells").is_dir():
-            raise ValueError(f"{run}: not a run folder (it has no cells/)")
-        for path in sorted((Path(run) / "cells").glob("*.json*")):  # records and their items
-            seen = chosen.get(path.name)
-            if seen is not None and seen.read_bytes() != path.read_bytes():
-                raise ValueError(f"cell {path.stem} is in two runs with different results: "
-                                 f"{seen} and {path}")
-            chosen[path.name] = path
-    (target / "cells").mkdir(parents=True, exist_ok=True)
-    for name, path in chosen.items():
-        _replace(target / "cells" / name, path.read_bytes())
-    return build_report(target)
-
-
-def _replace(path: Path, data: bytes) -> None:
+def replace_file(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all (a crash mid-write leaves the old file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)

@@ -1,5 +1,6 @@
 """``python -m harness.report compare`` and ``merge``."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -95,6 +96,31 @@ def test_merged_shards_give_the_report_of_one_run(tmp_path):
     result = report("merge", tmp_path / "shard0", tmp_path / "shard1", "--out", tmp_path / "again")
     assert result.returncode == 2 and "cell m-d-s is in two runs with different results" in result.stderr
     assert not (tmp_path / "again").exists()
+
+
+def test_a_cell_run_again_elsewhere_is_merged_once_and_said(tmp_path):
+    first = record("m-d-s", lambda v: v / v.sum())
+    write_record(first, tmp_path / "shard0")
+    write_record(record("m-d-t", lambda v: np.full(3, 1 / 3)), tmp_path / "shard0")
+    run_again = {"model": {"revision": "r1", "device": "cuda:1"}, "host": "node7", "git_commit": "c0",
+                 "finished": "2026-12-02T00:00:00+0000", "versions": {"torch": "2.11"}}
+    write_record(dataclasses.replace(first, seconds=9.5, gpu_seconds=3.0, meta=run_again),
+                 tmp_path / "shard1")
+    result = report("merge", tmp_path / "shard0", tmp_path / "shard1", "--out", tmp_path / "merged")
+    assert result.returncode == 0, result.stderr
+    assert f"note: cell m-d-s is in {tmp_path / 'shard0'} and {tmp_path / 'shard1'} with the same " \
+           f"results: the record of {tmp_path / 'shard0'} is kept" in result.stderr
+    kept = tmp_path / "merged" / "cells" / "m-d-s.json"
+    assert kept.read_bytes() == (tmp_path / "shard0" / "cells" / "m-d-s.json").read_bytes()
+    assert len(json.loads((tmp_path / "merged" / "report.json").read_text())["cells"]) == 2
+    (tmp_path / "shard1" / "cells" / "m-d-s.items.jsonl").write_text("{}\n")  # other evidence
+    other_model = {**run_again, "model": {"revision": "r2"}}  # what it ran decides its results
+    for shard1 in (tmp_path / "shard1", write_record(dataclasses.replace(first, meta=other_model),
+                                                     tmp_path / "shard2").parent.parent):
+        result = report("merge", tmp_path / "shard0", shard1, "--out", tmp_path / "again")
+        assert result.returncode == 2, result.stderr
+        assert "cell m-d-s is in two runs with different results" in result.stderr
+        assert not (tmp_path / "again").exists()
 
 
 def test_view_prints_the_page_and_builds_it_when_missing(tmp_path):

@@ -1,0 +1,88 @@
+"""One report from several run folders: ``python -m harness.report merge RUN... --out DIR``.
+
+Shards of a grid run on several machines each write a run folder. A cell found in more than one
+(a shard run again after a crash, selections that overlap) is taken once where its results are
+the same, whatever the time, machine, commit or package versions it ran with, and refused,
+naming both files, where they differ: the merged report never picks one result over another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.record import items_path
+from harness.report.build import BuiltReport, build_report, replace_file
+
+# what says how, where and when a cell ran rather than what it found: its timings; under
+# "meta", the machine, the time it finished, the commit and packages, the gate's verdict against
+# that run's baseline, the model's device and the corpus's folder
+RUN_FIELDS = ("seconds", "gpu_seconds")
+RUN_META = ("host", "finished", "git_commit", "versions", "regression")
+RUN_META_PARTS = (("model", "device"), ("dataset", "root"))
+
+
+def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
+    """Copy the runs' cell records (each with its items file) into ``target/cells`` and build
+    the report there, the same as one run over all the cells would give.
+
+    Raises:
+        ValueError: A run folder without ``cells/``, or a cell in two runs with different
+            results (both files named); nothing is written then.
+    """
+    target = Path(target)
+    chosen: dict[str, Path] = {}
+    notes = []
+    for run in map(Path, runs):
+        if not (run / "cells").is_dir():
+            raise ValueError(f"{run}: not a run folder (it has no cells/)")
+        for record in sorted((run / "cells").glob("*.json")):
+            kept = chosen.setdefault(record.name, record)
+            if kept is record:
+                continue
+            if not same_results(kept, record):
+                raise ValueError(f"cell {record.stem} is in two runs with different results: "
+                                 f"{kept} and {record}")
+            notes.append(f"cell {record.stem} is in {kept.parent.parent} and {run} with the same "
+                         f"results: the record of {kept.parent.parent} is kept")
+    (target / "cells").mkdir(parents=True, exist_ok=True)
+    for record in chosen.values():  # a record and its items from the same run
+        for path in (record, items_path(record)):
+            if path.is_file():
+                replace_file(target / "cells" / path.name, path.read_bytes())
+    return dataclasses.replace(build_report(target), notes=tuple(notes))
+
+
+def same_results(a: Path, b: Path) -> bool:
+    """Whether two files of one cell hold the same results: equal items files (or none) and
+    records equal but for :data:`RUN_FIELDS`, :data:`RUN_META` and :data:`RUN_META_PARTS`."""
+    if _bytes_or_none(items_path(a)) != _bytes_or_none(items_path(b)):
+        return False
+    first, second = a.read_bytes(), b.read_bytes()
+    return first == second or _results(first) == _results(second) is not None
+
+
+def _bytes_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _results(data: bytes) -> str | None:
+    """The record without how, where and when it ran, as canonical text (a NaN equals itself
+    there); None for a file that is not a JSON record."""
+    try:
+        record: Any = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(record, dict):
+        return None
+    record = {k: v for k, v in record.items() if k not in RUN_FIELDS}
+    meta = record.get("meta")
+    if isinstance(meta, dict):
+        meta = {k: v for k, v in meta.items() if k not in RUN_META}
+        for part, field in RUN_META_PARTS:
+            if isinstance(meta.get(part), dict):
+                meta[part] = {k: v for k, v in meta[part].items() if k != field}
+        record["meta"] = meta
+    return json.dumps(record, sort_keys=True)

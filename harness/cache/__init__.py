@@ -16,7 +16,8 @@ from harness.cache.calls import (
     labels_keys,
     put_generations,
 )
-from harness.cache.store import SCHEMA_VERSION, CacheError, GenerationCache, merge_caches, sha256
+from harness.cache.merge import merge_caches
+from harness.cache.store import SCHEMA_VERSION, CacheError, GenerationCache, sha256
 
 __all__ = [
     "CHUNK",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from harness.cache.store import CacheError, merge_caches
+from harness.cache.merge import merge_caches
+from harness.cache.store import CacheError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 """The generation cache's store: one SQLite file in WAL mode, JSON values, safe for several
-processes; its schema checked at opening; several machines' files folded into one.
+processes; its schema checked at opening.
 
 A damaged cache costs nothing computed: the file's schema version (``PRAGMA user_version``) and
 columns are checked when it is opened, and an unusable file (not a database, a directory, another
@@ -196,34 +196,6 @@ class GenerationCache:
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
-
-
-def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str, int]:
-    """Fold the entries of ``sources`` into ``target`` (created if needed); an entry already in
-    the target is kept. Returns the entries added per source. Each source is checked as a cache
-    (schema, columns) before anything is copied."""
-    missing = [str(source) for source in sources if not Path(source).exists()]
-    if missing:  # opening it would make an empty cache there, and a mistyped path would pass
-        raise CacheError(f"no such cache file: {', '.join(missing)}")
-    for source in sources:  # each refused here, before the target is made, when it is not a cache
-        GenerationCache(source).close()
-    added: dict[str, int] = {}
-    merged = GenerationCache(target)
-    try:
-        for source in sources:
-            before = len(merged)
-            merged._db.execute("ATTACH DATABASE ? AS source", (str(source),))
-            try:
-                merged._db.execute("BEGIN IMMEDIATE")
-                merged._db.execute(f"INSERT OR IGNORE INTO entries ({', '.join(COLUMNS)}) "
-                                   f"SELECT {', '.join(COLUMNS)} FROM source.entries")
-                merged._db.execute("COMMIT")
-            finally:
-                merged._db.execute("DETACH DATABASE source")
-            added[str(source)] = len(merged) - before
-    finally:
-        merged.close()
-    return added
 
 
 def _row_text(value: Any) -> str:

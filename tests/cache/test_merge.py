@@ -1,5 +1,7 @@
 """``python -m harness.cache merge``: the caches of several machines become one."""
 
+import sqlite3
+
 from harness.cache import GenerationCache
 
 
@@ -33,4 +35,30 @@ def test_a_refused_source_leaves_no_target_behind(tmp_path, capsys):
         assert main(["merge", str(tmp_path / "new.sqlite"), str(tmp_path / source)]) == 1
         assert not (tmp_path / "new.sqlite").exists()  # no empty cache made for nothing
     err = capsys.readouterr().err
-    assert "junk.sqlite: not a usable generation cache" in err and "folder: is a directory" in err
+    assert "junk.sqlite: not a usable generation cache" in err and "folder: not a cache file" in err
+
+
+def test_a_source_is_only_read(tmp_path, capsys):
+    """An empty file or another program's database named as a source is refused and left as it
+    was (opened as a cache, it was given the cache's table: "0 entries added"), and the target
+    named again as a source is refused."""
+    from harness.cache.__main__ import main
+
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    other = sqlite3.connect(tmp_path / "other.db")
+    other.execute("CREATE TABLE notes (text TEXT)")
+    other.commit()
+    other.close()
+    before = {name: (tmp_path / name).read_bytes() for name in ("empty.sqlite", "other.db")}
+    for name in before:
+        assert main(["merge", str(tmp_path / "new.sqlite"), str(tmp_path / name)]) == 1
+        assert (tmp_path / name).read_bytes() == before[name]
+        assert not (tmp_path / "new.sqlite").exists()
+    err = capsys.readouterr().err
+    assert "empty.sqlite: not a generation cache (it has no entries table); it was left as it was" in err
+    assert "other.db: not a generation cache (it has no entries table)" in err
+    cache = GenerationCache(tmp_path / "a.sqlite")
+    cache.put_many("generation", "m", [("k", {"v": 1})])
+    cache.close()
+    assert main(["merge", str(tmp_path / "a.sqlite"), str(tmp_path / "a.sqlite")]) == 1
+    assert "a.sqlite: is the target itself" in capsys.readouterr().err

@@ -1,0 +1,78 @@
+"""Several machines' caches folded into one: ``python -m harness.cache merge TARGET SOURCE...``.
+
+A source is only read: it is opened read-only and checked as a cache (its schema version and
+columns) before anything is written, so that a mistyped path, an empty file or another program's
+database is refused, named, and left as it was (opened as a cache, it would have been given the
+cache's table).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from urllib.parse import quote
+
+from harness.cache.store import COLUMNS, SCHEMA_VERSION, CacheError, GenerationCache
+
+_BATCH = 5_000  # rows copied at a time: a source of millions of rows is never held whole
+
+
+def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str, int]:
+    """Fold the entries of ``sources`` into ``target`` (created if needed); an entry already in
+    the target is kept. Returns the entries added per source.
+
+    Raises:
+        CacheError: A source that is missing, not a file, not a cache of this schema, or the
+            target itself; each is checked before the target is made or written.
+    """
+    for source in sources:
+        _check_source(Path(source), Path(target))
+    added: dict[str, int] = {}
+    merged = GenerationCache(target)
+    try:
+        for source in sources:
+            before = len(merged)
+            with closing(_read_only(Path(source))) as db:
+                merged._db.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM entries")
+                    while batch := rows.fetchmany(_BATCH):
+                        merged._db.executemany(f"INSERT OR IGNORE INTO entries ({', '.join(COLUMNS)}) "
+                                               "VALUES (?, ?, ?, ?, ?)", batch)
+                    merged._db.execute("COMMIT")
+                except BaseException:
+                    merged._db.execute("ROLLBACK")
+                    raise
+            added[str(source)] = len(merged) - before
+    finally:
+        merged.close()
+    return added
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                           isolation_level=None)
+
+
+def _check_source(source: Path, target: Path) -> None:
+    """Refuse a source that is not a readable cache of this schema, or that is the target."""
+    if not source.exists():
+        raise CacheError(f"no such cache file: {source}")
+    if not source.is_file():
+        raise CacheError(f"{source}: not a cache file (a directory or a device)")
+    if target.exists() and source.samefile(target):
+        raise CacheError(f"{source}: is the target itself: name it once, as the target")
+    try:
+        with closing(_read_only(source)) as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            columns = tuple(row[1] for row in db.execute("PRAGMA table_info(entries)"))
+    except sqlite3.Error as exc:
+        raise CacheError(f"{source}: not a usable generation cache ({exc})") from None
+    if version > SCHEMA_VERSION:
+        raise CacheError(f"{source}: a cache of schema version {version}, written by a newer "
+                         f"harness; this one reads version {SCHEMA_VERSION}")
+    if columns != COLUMNS:
+        found = f"its entries table has columns {list(columns)}" if columns else "it has no entries table"
+        raise CacheError(f"{source}: not a generation cache ({found}); it was left as it was")

@@ -11,6 +11,7 @@ from harness.models.api import (
     ModelAPI,
     ModelFailed,
     ModelInfo,
+    ModelNotLoaded,
     ModelUnavailable,
     Request,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "ModelAPI",
     "ModelFailed",
     "ModelInfo",
+    "ModelNotLoaded",
     "ModelUnavailable",
     "Request",
     "get_model",

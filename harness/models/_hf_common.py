@@ -168,17 +168,35 @@ def load_weights(loader, name: str, path, **kwargs):
 
     Raises:
         ModelUnavailable: parameters missing from the checkpoint, named (the first few).
+        ModelNotLoaded: files that cannot be read (a shard cut short by a copy), naming the
+            folder, which the reader's own message may not.
     """
-    from harness.models.api import ModelUnavailable
+    from harness.models.api import ModelNotLoaded, ModelUnavailable
 
-    model, info = loader.from_pretrained(str(path), local_files_only=True,
-                                         output_loading_info=True, **kwargs)
+    if not (Path(path) / "config.json").is_file():  # transformers would build the class's
+        # default configuration, a 7B model for Qwen2-Audio, and fill it: 33 GB, then a kill
+        raise ModelNotLoaded(f"{name}: {path} has no config.json: not a checkpoint folder")
+    try:
+        model, info = loader.from_pretrained(str(path), local_files_only=True,
+                                             output_loading_info=True, **kwargs)
+    except (OSError, ValueError) + _reader_errors() as exc:
+        raise ModelNotLoaded(f"{name}: the weights in {path} could not be read "
+                             f"({type(exc).__name__}: {str(exc)[:300]}); copy them again") from exc
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         raise ModelUnavailable(f"{name}: the weights in {path} do not fit {loader.__name__}: "
                                f"{len(missing)} of its parameters are missing from them "
                                f"(e.g. {', '.join(missing[:3])}), which would start at random")
     return model
+
+
+def _reader_errors() -> tuple[type[Exception], ...]:
+    """safetensors' error for a damaged file (it is no OSError), where safetensors is installed."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        return ()
+    return (SafetensorError,)
 
 
 def hf_cache_snapshot(repo_id: str) -> str | None:
@@ -196,13 +214,19 @@ def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike 
 
     Raises:
         ModelUnavailable: none of the three, naming the variable to set.
+        ModelNotLoaded: a folder given (the argument or the variable) that is not one: a typo
+            fails the model's cells, where skipping them would hide it.
     """
-    from harness.models.api import ModelUnavailable
+    from harness.models.api import ModelNotLoaded, ModelUnavailable
 
+    given = (f"path={path}" if path else f"{env_var}={os.environ[env_var]}"
+             if os.environ.get(env_var) else None)
     found = path or os.environ.get(env_var) or hf_cache_snapshot(hub_id)
     if not found:
         raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "
                                "or put it in the Hugging Face cache")
+    if given and not Path(found).is_dir():
+        raise ModelNotLoaded(f"{name}: {given}: no such folder")
     return Path(found)
 
 

@@ -23,6 +23,13 @@ class KeyRejected(ModelUnavailable):
     way, so the model's run stops at once; the message names the variable to check."""
 
 
+class ModelNotLoaded(RuntimeError):
+    """The model is there but could not be loaded: damaged or incomplete weights, a config of
+    another version, an argument it does not take. The message names the model (and its folder
+    where known) and the cause; the grid fails each of the model's cells with it, loading the
+    model once, not once a cell."""
+
+
 class ModelFailed(RuntimeError):
     """The model itself is failing, not an item: it raised on the first several requests it was
     asked alone and answered nothing, or it answered a call with the wrong number of answers.

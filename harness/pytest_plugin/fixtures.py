@@ -40,6 +40,7 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
     """``run_cell(cell) -> CellRecord``: run, write the record, then gate it against its baseline
     (or record the baseline, with ``--update-baselines``); skips saying why a cell cannot run.
     What the gate and the snapshot found is added to the record when the test ends."""
+    from harness.models.api import ModelNotLoaded
     from harness.runner.evaluate import NothingToEvaluate
     from harness.runner.worker import CellSkipped
 
@@ -51,7 +52,7 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
         worker = os.environ.get("PYTEST_XDIST_WORKER")
         sharing = (cores_while_running(request.config.stash[RUN_DIR] / "logs" / ".running", worker)
                    if worker and cell.kind == "local" else contextlib.nullcontext())
-        empty = None
+        failed = None
         try:
             # what the cell needs first, outside the core sharing (which imports torch): a cell
             # whose model is not here skips without importing it, as a worker given only such
@@ -61,10 +62,10 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
                 record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
         except CellSkipped as exc:
             pytest.skip(str(exc))
-        except NothingToEvaluate as exc:  # a corpus read as empty: loud, not one skip among many
-            empty = f"{cell.id}: {exc}"
-        if empty is not None:
-            pytest.fail(empty, pytrace=False)
+        except (NothingToEvaluate, ModelNotLoaded) as exc:  # a corpus read as empty, damaged
+            failed = f"{cell.id}: {exc}"  # weights: loud, not a skip, and not a traceback
+        if failed is not None:
+            pytest.fail(failed, pytrace=False)
         state.update(record=record, path=path)
         request.node.user_properties.append(("harness_cell", str(path)))
         if request.config.getoption("--update-baselines"):
@@ -100,8 +101,9 @@ def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,
         request.node.user_properties.append(("harness_gate", verdict.summary))
     if verdict.failures:
         what = "is significantly worse than" if verdict.changes else "could not be compared with"
-        pytest.fail(f"{record.cell} {what} its baseline:\n  " + "\n  ".join(verdict.failures),
-                    pytrace=False)
+        lines = verdict.failures + ([f"{verdict.inputs_note} (if meant, --update-baselines makes "
+                                     "this run the baseline)"] if verdict.inputs_note else [])
+        pytest.fail(f"{record.cell} {what} its baseline:\n  " + "\n  ".join(lines), pytrace=False)
 
 
 @pytest.fixture

@@ -64,14 +64,14 @@ def _compare(argv: list[str]) -> int:
     parser.add_argument("--resamples", type=_at_least_one, default=1000)
     args = parser.parse_args(argv)
     try:
-        changes = compare(args.a, args.b, n_resamples=args.resamples)
+        comparison = compare(args.a, args.b, n_resamples=args.resamples)
     except CompareError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(markdown(args.a, args.b, changes), end="")
+    print(markdown(args.a, args.b, comparison), end="")
     # a cell with nothing scored in both (B's items all failed, say) cannot be called not worse
     return 1 if any(rows is None or any(c.verdict == "worse" for c in rows)
-                    for rows in changes.values()) else 0
+                    for rows in comparison.changes.values()) else 0
 
 
 def _at_least_one(text: str) -> int:

@@ -10,12 +10,14 @@ items scored in both (a run whose items all failed is not "not worse"), so it wo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from harness.record import RecordError, read_summary
 from harness.runner.baseline_file import BaselineError, read_baseline
-from harness.runner.gating import GATED, MetricChange, paired_changes
+from harness.runner.gating import GATED, MetricChange, input_changes, paired_changes
+from harness.runner.snapshots import inputs_of
 from harness.score_columns import ScoreColumns
 
 Scores = dict[str, dict[str, float]]  # item id -> metric -> value
@@ -26,10 +28,20 @@ class CompareError(ValueError):
 
 
 class Side(NamedTuple):
-    """One side's cell: each scored item's scores, and every item it holds (scored or not)."""
+    """One side's cell: each scored item's scores, every item it holds (scored or not), and what
+    produced it (:func:`~harness.runner.snapshots.inputs_of`; empty where not recorded)."""
 
     scores: Scores
     held: frozenset[str]
+    inputs: Mapping[str, Any]
+
+
+class Comparison(NamedTuple):
+    """Per cell in both runs, its metrics' changes (see :func:`compare`), and what B was given
+    unlike A (cells whose inputs are the same, or unknown on a side, left out)."""
+
+    changes: dict[str, list[MetricChange] | None]
+    other_inputs: dict[str, list[str]]
 
 
 def item_scores_of(folder: Path) -> dict[str, Side]:
@@ -44,7 +56,7 @@ def item_scores_of(folder: Path) -> dict[str, Side]:
             except RecordError:
                 continue  # the run's own report names it
             columns = record.score_columns()
-            out[record.cell] = Side(_by_item(columns), frozenset(columns.ids))
+            out[record.cell] = Side(_by_item(columns), frozenset(columns.ids), inputs_of(record))
         return out
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if not files:
@@ -56,7 +68,7 @@ def item_scores_of(folder: Path) -> dict[str, Side]:
             baseline = read_baseline(path)
         except BaselineError as exc:
             raise CompareError(str(exc)) from None
-        out[baseline.cell] = Side(baseline.scores, frozenset(baseline.probs))
+        out[baseline.cell] = Side(baseline.scores, frozenset(baseline.probs), baseline.inputs)
     return out
 
 
@@ -71,23 +83,25 @@ def _by_item(columns: ScoreColumns) -> Scores:
     return out
 
 
-def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0
-            ) -> dict[str, list[MetricChange] | None]:
+def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0) -> Comparison:
     """Each cell in both: its metrics' paired changes from ``a`` to ``b``; an empty list where
     the two hold fewer than two items in common (another item set: nothing to pair), None where
     they hold two or more of A's scored items but B scored fewer than two of them (B's items
-    failed: not compared, which fails a comparison)."""
+    failed: not compared, which fails a comparison). And each such cell's inputs that differ."""
     first, second = item_scores_of(a), item_scores_of(b)
     if not set(first) & set(second):
         raise CompareError(f"no cell is in both {a} ({_few(first)}) and {b} ({_few(second)}): "
                            "nothing to compare")
     out: dict[str, list[MetricChange] | None] = {}
+    other_inputs = {}
     for cell in sorted(set(first) & set(second)):
         rows = paired_changes(first[cell].scores, second[cell].scores, names=GATED,
                               n_resamples=n_resamples, seed=seed)
         held = sum(1 for i in first[cell].scores if i in second[cell].held)
         out[cell] = None if not rows and held >= 2 else rows
-    return out
+        if first[cell].inputs and second[cell].inputs:
+            other_inputs[cell] = input_changes(first[cell].inputs, second[cell].inputs)
+    return Comparison(out, {cell: found for cell, found in other_inputs.items() if found})
 
 
 def _few(cells: dict[str, Side]) -> str:
@@ -96,8 +110,10 @@ def _few(cells: dict[str, Side]) -> str:
             if names else "no cell")
 
 
-def markdown(a: Path, b: Path, changes: dict[str, list[MetricChange] | None]) -> str:
-    """The comparison as a Markdown table, with what it covers above it."""
+def markdown(a: Path, b: Path, comparison: Comparison) -> str:
+    """The comparison as a Markdown table, with what it covers above it and, below it, the
+    cells whose inputs differ (each change there may be what was changed on purpose)."""
+    changes = comparison.changes
     lines = [f"# {a} -> {b}", "",
              f"{len(changes)} cells in both; per metric, the mean over the items scored in both "
              "(paired), B − A with its 95% paired-bootstrap CI; worse: the CI lies on the worse "
@@ -118,4 +134,7 @@ def markdown(a: Path, b: Path, changes: dict[str, list[MetricChange] | None]) ->
     if unjudged:
         lines.append(f"not compared, B scored fewer than 2 of the items A scored and B holds: "
                      f"{', '.join(unjudged)}")
+    if comparison.other_inputs:
+        lines += ["", "B's inputs unlike A's (the model revision included):"]
+        lines += [f"- {cell}: {', '.join(found)}" for cell, found in comparison.other_inputs.items()]
     return "\n".join(lines) + "\n"

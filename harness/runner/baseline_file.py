@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class Baseline:
     has_revision: bool
     probs: dict[str, list[float] | None]
     scores: dict[str, dict[str, float]]
+    inputs: dict[str, Any] = field(default_factory=dict)  # what produced it ({}: not recorded)
 
     def probs_for(self, labels: Sequence[str]) -> dict[str, list[float] | None]:
         """The predictions in ``labels``' order (the cell's), refused where the label sets
@@ -107,10 +108,12 @@ def read_baseline(path: Path, cell: str | None = None) -> Baseline:
     if (not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels)
             or len(set(labels)) != len(labels)):
         raise BaselineError(f"{path}: its labels are not a list of distinct names; {AGAIN}")
-    revision = data.get("revision")
+    revision, inputs = data.get("revision"), data.get("inputs", {})
+    if not isinstance(inputs, dict):
+        raise BaselineError(f"{path}: its inputs are not an object; {AGAIN}")
     probs, scores = _items_of(path, data.get("items"), len(labels))
     return Baseline(path, data["cell"], tuple(labels), revision if isinstance(revision, str) else None,
-                    "revision" in data, probs, scores)
+                    "revision" in data, probs, scores, inputs)
 
 
 def conflict_line(text: str) -> int | None:

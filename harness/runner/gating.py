@@ -10,15 +10,18 @@ baseline's) is judged by this alone, its snapshot being keyed by revision.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness import metrics
 from harness.record import CellRecord
 from harness.runner.baseline_file import item_scores, read_baseline
+from harness.runner.snapshots import inputs_of
 
 GATED = ("js", "jsd", "bc", "r2", "acc")
 # Below this, a change of a metric's mean is numerical noise, never a regression: the embedded
@@ -85,6 +88,7 @@ class GateVerdict:
     baseline_revision: str | None
     changes: tuple[MetricChange, ...]
     scored: tuple[int, int] = (0, 0)
+    other_inputs: tuple[str, ...] = ()  # what the run was given unlike the baseline (input_changes)
 
     @property
     def failures(self) -> list[str]:
@@ -107,7 +111,19 @@ class GateVerdict:
                  if any(c.verdict == key for c in self.changes)]
         revision = (f"model revision {self.baseline_revision} -> {self.revision}: "
                     if self.model_updated else "")
-        return f"{self.cell}: {revision}{'; '.join(parts) or 'nothing to compare'} ({n} paired items)"
+        note = f"; {self.inputs_note}" if self.inputs_note else ""
+        return (f"{self.cell}: {revision}{'; '.join(parts) or 'nothing to compare'} ({n} paired "
+                f"items){note}")
+
+    @property
+    def inputs_note(self) -> str:
+        """What the run was given unlike the baseline besides the model revision, so that a
+        change a user made on purpose reads as one; "" when nothing else differs."""
+        if not self.other_inputs:
+            return ""
+        shown = ", ".join(self.other_inputs[:4])
+        more = f" and {len(self.other_inputs) - 4} more" if len(self.other_inputs) > 4 else ""
+        return f"unlike the baseline's inputs: {shown}{more}"
 
 
 def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolerance: float = 0.0,
@@ -119,9 +135,32 @@ def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolera
     new = item_scores({i.id: i.probs for i in record.items}, votes)
     held = {i.id for i in record.items}.intersection(old)
     revision = (record.meta.get("model") or {}).get("revision")
+    other = (input_changes(baseline.inputs, inputs_of(record), leave_out=("revision",))
+             if baseline.inputs else [])  # the revision: the verdict names it
     return GateVerdict(record.cell, revision, baseline.revision if baseline.has_revision else revision,
                        tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed)),
-                       (len(held), len(held.intersection(new))))
+                       (len(held), len(held.intersection(new))), tuple(other))
+
+
+def input_changes(before: Mapping[str, Any], after: Mapping[str, Any], prefix: str = "",
+                  leave_out: tuple[str, ...] = ()) -> list[str]:
+    """``strategy_config.beams 5 -> 1``: each input, nested names joined by dots, whose value
+    differs (those named in ``leave_out`` left out)."""
+    out = []
+    for key in sorted(set(before) | set(after), key=str):
+        name, old, new = f"{prefix}{key}", before.get(key), after.get(key)
+        if old == new or name in leave_out:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            out += input_changes(old, new, f"{name}.", leave_out)
+        else:
+            out.append(f"{name} {_short(old)} -> {_short(new)}")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def regressions(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.models.api import DecodingUnsupported, KeyRejected
+from harness.models.api import DecodingUnsupported, KeyRejected, ModelNotLoaded
 from harness.record import CellRecord, write_record
 from harness.runner.grid import Cell, GridConfig
 from harness.strategies import StrategyUnsupported, get_strategy
@@ -68,8 +69,8 @@ class GridWorker:
                 self._models[name] = get_model(name, **args)
             except (ModelUnavailable, ImportError) as exc:
                 self._models[name] = CellSkipped(str(exc))
-            except (TypeError, ValueError) as exc:  # a model argument it does not take
-                self._models[name] = ValueError(f"{name}: model arguments {args}: {exc}")
+            except Exception as exc:  # remembered: the model's other cells fail without loading it
+                self._models[name] = ModelNotLoaded(_why_not_loaded(name, args, exc))
         return _or_raise(self._models[name])
 
     def dataset(self, name: str):
@@ -147,7 +148,7 @@ class GridWorker:
             if any(get_strategy(s).needs_verifier for s in strategies):
                 try:
                     verifier = self.model(self.grid.verifier_for(cell.model))
-                except (CellSkipped, ValueError):
+                except (CellSkipped, ModelNotLoaded):
                     verifier = None  # the verifier strategies are left out; their cells skip
             progress = (Progress(f"{cell.model}-{cell.dataset} plan ({', '.join(strategies)})",
                                  len(dataset), progress_sink) if progress_sink else None)
@@ -190,9 +191,21 @@ def _with_plan(record: CellRecord, cell: Cell, report: Any, ran_in: str) -> Cell
 
 
 def _or_raise(value: Any) -> Any:
-    if isinstance(value, (CellSkipped, ValueError)):
+    if isinstance(value, (CellSkipped, ModelNotLoaded)):
         raise value
     return value
+
+
+def _why_not_loaded(name: str, args: Mapping[str, Any], exc: Exception) -> str:
+    """Why the model could not be loaded: an argument it does not take, a reason of its
+    backend's (:class:`ModelNotLoaded`), else the error and where it was raised."""
+    if isinstance(exc, ModelNotLoaded):
+        return str(exc)
+    if args and isinstance(exc, (TypeError, ValueError)):
+        return f"{name}: model arguments {dict(args)}: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{name} could not be loaded: {type(exc).__name__}: {str(exc)[:300]}{where}"
 
 
 def _warn_of_dropped_data(dataset) -> None:

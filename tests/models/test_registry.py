@@ -38,7 +38,7 @@ def test_a_users_model_registers_with_its_kind():
 def test_a_users_local_model_names_its_checkpoint(tmp_path, monkeypatch):
     """A checkpoint that is not here is refused before the factory runs; one that is reaches
     it through :func:`~harness.models.registry.checkpoint`."""
-    from harness.models import ModelUnavailable
+    from harness.models import ModelNotLoaded, ModelUnavailable
     from harness.models.registry import checkpoint
 
     built = []
@@ -56,7 +56,14 @@ def test_a_users_local_model_names_its_checkpoint(tmp_path, monkeypatch):
         assert built == []
         monkeypatch.setenv("TEST_LOCAL_PATH", str(tmp_path))
         assert get_model("test-local") == "model" and built == [tmp_path]
-        assert get_model("test-local", path="/elsewhere") == "model" and built[-1].name == "elsewhere"
+        (tmp_path / "elsewhere").mkdir()
+        assert get_model("test-local", path=tmp_path / "elsewhere") == "model"
+        assert built[-1].name == "elsewhere"
+        with pytest.raises(ModelNotLoaded, match="test-local: path=/nowhere: no such folder"):
+            get_model("test-local", path="/nowhere")  # a typo fails, where a skip would hide it
+        monkeypatch.setenv("TEST_LOCAL_PATH", str(tmp_path / "typo"))
+        with pytest.raises(ModelNotLoaded, match=f"TEST_LOCAL_PATH={tmp_path / 'typo'}: no such"):
+            get_model("test-local")
     finally:
         _ENTRIES.pop("test-local")
     with pytest.raises(ValueError, match="names no checkpoint"):

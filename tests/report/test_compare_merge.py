@@ -76,6 +76,18 @@ def test_compare_fails_a_cell_with_nothing_scored_in_both_and_refuses_runs_shari
     result = report("compare", tmp_path / "a", tmp_path / "a", "--resamples", "0")
     assert result.returncode == 2 and "must be a whole number of at least 1, not '0'" in result.stderr
 
+def test_compare_names_the_inputs_that_differ(tmp_path):
+    good = record("m-d-s", lambda v: v / v.sum())
+    write_record(good, tmp_path / "a")
+    write_record(dataclasses.replace(good, meta={"model": {"revision": "r2", "dtype": "bfloat16"}}),
+                 tmp_path / "b")
+    result = report("compare", tmp_path / "a", tmp_path / "b")
+    assert result.returncode == 0, result.stderr
+    assert ("B's inputs unlike A's (the model revision included):\n"
+            '- m-d-s: dtype null -> "bfloat16", revision "r1" -> "r2"\n') in result.stdout
+    assert "inputs unlike" not in report("compare", tmp_path / "a", tmp_path / "a").stdout
+
+
 def test_merged_shards_give_the_report_of_one_run(tmp_path):
     whole = tmp_path / "whole"
     cells = [record(f"m-d-{s}", lambda v, k=k: (v + k) / (v + k).sum()) for k, s in enumerate("stuv")]

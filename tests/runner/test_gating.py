@@ -4,7 +4,8 @@ import numpy as np
 
 from harness.record import CellMetrics, CellRecord, ItemRecord
 from harness.runner.baseline_file import save_baseline
-from harness.runner.gating import gate, regressions
+from harness.runner.gating import gate, input_changes, regressions
+from harness.runner.snapshots import inputs_of
 
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
 
@@ -67,3 +68,28 @@ def test_a_run_whose_items_all_failed_is_not_passed_as_nothing_to_compare(tmp_pa
     elsewhere = dataclasses.replace(record(lambda v: v / v.sum()), items=tuple(  # another item set
         ItemRecord("x" + i.id, i.probs) for i in record(lambda v: v / v.sum()).items))
     assert gate(elsewhere, VOTES, path).failures == []
+
+
+def test_a_run_given_other_inputs_than_its_baseline_says_which(tmp_path):
+    def given(beams, revision):
+        meta = {"model": {"revision": revision}, "strategy_config": {"beams": beams, "tau": 1.0},
+                "decoding": {"mode": "beam"}}
+        return dataclasses.replace(record(lambda v: v / v.sum()), meta=meta)
+
+    path = save_baseline(given(5, "r1"), tmp_path, VOTES, inputs_of(given(5, "r1")))
+    verdict = gate(given(1, "r2"), VOTES, path)
+    assert verdict.other_inputs == ("strategy_config.beams 5 -> 1",)  # the revision: named apart
+    assert verdict.summary.startswith("m-d-s: model revision r1 -> r2: ")
+    assert verdict.summary.endswith("(40 paired items); unlike the baseline's inputs: "
+                                    "strategy_config.beams 5 -> 1")
+    assert gate(given(5, "r1"), VOTES, path).inputs_note == ""
+    unrecorded = save_baseline(given(5, "r1"), tmp_path / "old", VOTES)  # inputs not recorded
+    assert gate(given(1, "r1"), VOTES, unrecorded).inputs_note == ""
+
+
+def test_input_changes_name_each_nested_input_and_cut_long_values():
+    before = {"prompts": {"set": "paper", "templates": {"base/iemocap": "a" * 60}}, "seed": 0}
+    after = {"prompts": {"set": "plain", "templates": {"base/iemocap": "b" * 60}}, "dtype": "bf16"}
+    assert input_changes(before, after) == [
+        'dtype null -> "bf16"', 'prompts.set "paper" -> "plain"',
+        f'prompts.templates.base/iemocap "{"a" * 36}... -> "{"b" * 36}...', "seed 0 -> null"]

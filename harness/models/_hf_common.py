@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -180,8 +181,10 @@ def load_weights(loader, name: str, path, **kwargs):
         model, info = loader.from_pretrained(str(path), local_files_only=True,
                                              output_loading_info=True, **kwargs)
     except (OSError, ValueError) + _reader_errors() as exc:
+        damaged = not isinstance(exc, ValueError) or isinstance(exc, json.JSONDecodeError)
         raise ModelNotLoaded(f"{name}: the weights in {path} could not be read "
-                             f"({type(exc).__name__}: {str(exc)[:300]}); copy them again") from exc
+                             f"({type(exc).__name__}: {str(exc)[:300]})"
+                             + ("; copy them again" if damaged else "")) from exc
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         raise ModelUnavailable(f"{name}: the weights in {path} do not fit {loader.__name__}: "
@@ -219,8 +222,11 @@ def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike 
     """
     from harness.models.api import ModelNotLoaded, ModelUnavailable
 
-    given = (f"path={path}" if path else f"{env_var}={os.environ[env_var]}"
-             if os.environ.get(env_var) else None)
+    given = None  # a folder named by the user, where one is
+    if path:
+        given = f"path={path}"
+    elif os.environ.get(env_var):
+        given = f"{env_var}={os.environ[env_var]}"
     found = path or os.environ.get(env_var) or hf_cache_snapshot(hub_id)
     if not found:
         raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "

@@ -13,6 +13,11 @@ from scipy.special import rel_entr
 
 LOWER_IS_BETTER = {"js": True, "jsd": True, "bc": False, "r2": False, "acc": False, "f1": False,
                    "acc_untied": False, "f1_untied": False}
+# Fewer paired items than this and no change is called significant, whatever its bootstrap CI:
+# the exact sign-flip test's smallest one-sided p-value with n items is 2^-n, above the 2.5% of
+# a 95% interval's tail up to 5 items, while the percentile bootstrap's interval over 2 items is
+# the two differences themselves, excluding zero whenever both moved the same way.
+MIN_PAIRED_ITEMS = 6
 _LN2 = math.log(2.0)  # a Python float: one pair's divergence stays a float, as the distance is
 
 
@@ -218,10 +223,8 @@ def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidenc
     from harness.resampling import BATCH_INDEXES
 
     n = len(samples[0])
-    if n < 2:
-        value = float(statistic(*[np.asarray(s)[None] for s in samples], axis=-1)[0]) if n else (
-            float("nan"))
-        return value, value
+    if n < 2:  # one item's resamples are all that item: an interval of width 0 would claim a
+        return math.nan, math.nan  # certainty that one item cannot give (NaN: shown as "–")
     result = bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
                        method="percentile", paired=len(samples) > 1, vectorized=True,
                        batch=max(1, BATCH_INDEXES // n), rng=np.random.default_rng(seed))

@@ -12,6 +12,7 @@ summary of 20,000 items drew and gathered 160 million indexes through scipy."""
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -130,11 +131,10 @@ def percentile_ci(stats: np.ndarray, confidence: float = 0.95) -> tuple[float, f
 def mean_cis(values: np.ndarray, n_resamples: int = 1000, seed: int = 0,
              confidence: float = 0.95) -> list[tuple[float, float]]:
     """Each column's mean's percentile-bootstrap CI (``values``: (n, m)); with fewer than two
-    rows, the mean itself at both ends (as :func:`harness.metrics.bootstrap_ci`)."""
+    rows, NaN at both ends (as :func:`harness.metrics.bootstrap_ci`)."""
     values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
     if len(values) < 2:
-        means = values.mean(axis=0) if len(values) else np.full(values.shape[1], np.nan)
-        return [(float(m), float(m)) for m in means]
+        return [(math.nan, math.nan)] * values.shape[1]
     means = resampled_means(values, n_resamples, seed)
     return [percentile_ci(means[:, j], confidence) for j in range(values.shape[1])]
 
@@ -146,10 +146,8 @@ def confusion_cis(true_idx: np.ndarray, pred_idx: np.ndarray, k: int, n_resample
     from each resample's confusion matrix."""
     n = len(true_idx)
     cells = np.asarray(true_idx, dtype=np.int64) * k + np.asarray(pred_idx, dtype=np.int64)
-    if n < 2:  # the statistic itself at both ends, as harness.metrics.bootstrap_ci gives it
-        whole = np.bincount(cells, minlength=k * k).reshape(1, k, k).astype(np.float64)
-        acc, f1 = _acc_f1(whole, n) if n else ([np.nan], [np.nan])
-        return (float(acc[0]), float(acc[0])), (float(f1[0]), float(f1[0]))
+    if n < 2:  # no interval, as harness.metrics.bootstrap_ci gives none
+        return (math.nan, math.nan), (math.nan, math.nan)
     confusion = resampled_group_counts(cells, k * k, n_resamples, seed).reshape(n_resamples, k, k)
     acc, f1 = _acc_f1(confusion, n)
     return percentile_ci(acc, confidence), percentile_ci(f1, confidence)

@@ -129,7 +129,19 @@ def test_bootstrap_ci_covers_the_mean_and_is_reproducible():
     assert low < x.mean() < high
     assert high - low == pytest.approx(2 * 1.96 * 0.1 / np.sqrt(2000), rel=0.2)
     assert M.bootstrap_ci(x, seed=3) == (low, high)
-    assert M.bootstrap_ci(np.array([0.7])) == (0.7, 0.7)
+    assert np.isnan(M.bootstrap_ci(np.array([0.7]))).all()  # one item: no interval, not [0.7, 0.7]
+
+
+def test_one_item_has_no_interval_in_any_estimate():
+    """A cell of one item (``--limit 1``): its mean is shown, its CI is NaN ("–" in the tables)
+    wherever it is computed, never a zero-width interval claiming certainty."""
+    from harness.resampling import confusion_cis, mean_cis
+
+    assert np.isnan(mean_cis(np.array([[0.3, 0.5]]))).all()
+    assert np.isnan(confusion_cis(np.array([1]), np.array([1]), 4)).all()
+    summary = M.summarize(np.array([[3.0, 1.0, 0.0]]), np.array([[0.6, 0.3, 0.1]]))
+    assert summary["js"]["mean"] == pytest.approx(M.js_distance([0.75, 0.25, 0.0], [0.6, 0.3, 0.1]))
+    assert all(np.isnan(summary[m]["ci95"]).all() for m in ("js", "bc", "r2", "acc"))
 
 
 def test_summarize_excludes_invalid_rows():

@@ -202,10 +202,12 @@ class CellRecord:
     columns: ScoreColumns | None = field(default=None, compare=False, repr=False)
 
     def score_columns(self) -> ScoreColumns:
-        """The items' scores as columns (read with the record's summary, or made from its
-        items once)."""
-        if self.columns is None:
+        """The items' scores as columns: read with the record's summary (which has no items),
+        or made from its items once, and again for a copy (``dataclasses.replace`` carries the
+        columns over, and with other items they would be another item set's)."""
+        if self.columns is None or (self.items and self.__dict__.get("_columns_of") is not self.items):
             object.__setattr__(self, "columns", ScoreColumns.from_items(self.items))
+            object.__setattr__(self, "_columns_of", self.items)
         assert self.columns is not None
         return self.columns
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.metrics import LOWER_IS_BETTER
+from harness.metrics import LOWER_IS_BETTER, MIN_PAIRED_ITEMS
 from harness.record import CellRecord
 from harness.resampling import percentile_ci, resampled_means
 
@@ -37,8 +37,9 @@ class PairedChange:
 
     @property
     def significant(self) -> bool:
-        """The CI of the change excludes zero."""
-        return bool(self.low > 0 or self.high < 0)
+        """The CI of the change excludes zero, over enough items for that to mean anything
+        (:data:`~harness.metrics.MIN_PAIRED_ITEMS`)."""
+        return self.n >= MIN_PAIRED_ITEMS and bool(self.low > 0 or self.high < 0)
 
 
 # the last pairs asked for, with the two cells themselves: an entry answers only for the very

@@ -21,7 +21,8 @@ def _grid(cells: list[CellRecord]) -> tuple[list[str], list[tuple[str, str]], di
 
 def table2(cells: list[CellRecord]) -> Table:
     """Strategies as rows, corpus × metric as columns: ``0.3364 (+6.3*)`` against the model's
-    ``base`` on the items valid in both (``*``: the paired 95% CI excludes zero)."""
+    ``base`` on the items valid in both (``*``: the paired 95% CI excludes zero, on 6 paired
+    items or more)."""
     datasets, rows, index = _grid(cells)
     header = ["Model", "Strategy"] + [f"{d} {TITLES[m]}" for d in datasets for m in DISTRIBUTION]
     out = []

@@ -2,7 +2,8 @@
 
 - main: models × datasets, JS / BC / R² of the ``base`` strategy (best in bold, second underlined);
 - strategies: every strategy with ``value (relative change vs base)``, e.g. ``0.3364 (+6.3*)``, on
-  the items valid in both cells, ``*`` where the paired bootstrap CI of the change excludes zero;
+  the items valid in both cells, ``*`` where the paired bootstrap CI of the change excludes zero
+  (on 6 paired items or more);
 - classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
   the same with tied items left out;
 - compute: tokens and GPU-seconds per item, to read the strategies at equal compute;
@@ -146,7 +147,7 @@ def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[
 
 def with_change(change: PairedChange) -> str:
     """``0.3364 (+6.3*)``: the paired mean and its change against base in %, ``*`` where the
-    change's paired bootstrap 95% CI excludes zero."""
+    change's paired bootstrap 95% CI excludes zero (on 6 paired items or more)."""
     return f"{change.value:.4f} ({signed_percent(change.change)}{'*' if change.significant else ''})"
 
 

@@ -9,6 +9,7 @@ import shlex
 import textwrap
 from collections.abc import Iterable
 
+from harness.metrics import MIN_PAIRED_ITEMS
 from harness.record import CellRecord
 from harness.report.tables import DISTRIBUTION, TITLES, change_suffix, dropped_data, dropped_text
 
@@ -64,7 +65,8 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
             "its valid items ± half the width of its 95% bootstrap CI; beside a strategy, its change against "
             "its model's base in %, on the items valid in both (paired, their number in "
             "'paired'; + is better, * where the paired bootstrap 95% CI of the change excludes "
-            "0). acc: argmax against the annotators' majority, ties to the first label. "
+            f"0, on {MIN_PAIRED_ITEMS} paired items or more). acc: argmax against the annotators' "
+            "majority, ties to the first label. "
             f"Prompts: {prompts}; ambiguity bins: {bins}"
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
             + ". The paired means and every table: tables.md, report.html.")

@@ -4,7 +4,8 @@ The baseline keeps per-item predictions and scores, and what produced them (the 
 the other inputs). On the items valid in both, a paired bootstrap of the mean per-item change gives
 a 95% interval; a metric is worse when the whole interval lies on the worse side of ``tolerance``
 (JS/JSD up, BC/R²/accuracy down), better when it lies on the better side, else not significantly
-different. A cell fails when any gated metric is worse; a model update (another revision than the
+different; on fewer than :data:`~harness.metrics.MIN_PAIRED_ITEMS` paired items, never worse nor
+better. A cell fails when any gated metric is worse; a model update (another revision than the
 baseline's) is judged by this alone, its snapshot being keyed by revision.
 """
 
@@ -70,7 +71,9 @@ def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
         low, high = metrics.bootstrap_ci(diff, n_resamples=n_resamples, seed=seed)
         bound = tolerance + NOISE
         sign = 1.0 if metrics.LOWER_IS_BETTER[name] else -1.0  # > 0: worse
-        worse, better = min(sign * low, sign * high) > bound, max(sign * low, sign * high) < -NOISE
+        enough = keep.sum() >= metrics.MIN_PAIRED_ITEMS
+        worse = enough and min(sign * low, sign * high) > bound
+        better = enough and max(sign * low, sign * high) < -NOISE
         out.append(MetricChange(name, float(before[keep].mean()), float(after[keep].mean()), low, high,
                                 int(keep.sum()), "worse" if worse else "better" if better else "same"))
     return out
@@ -112,8 +115,10 @@ class GateVerdict:
         revision = (f"model revision {self.baseline_revision} -> {self.revision}: "
                     if self.model_updated else "")
         note = f"; {self.inputs_note}" if self.inputs_note else ""
+        few = (f", too few for any change to be significant (fewer than "
+               f"{metrics.MIN_PAIRED_ITEMS})" if 0 < n < metrics.MIN_PAIRED_ITEMS else "")
         return (f"{self.cell}: {revision}{'; '.join(parts) or 'nothing to compare'} ({n} paired "
-                f"items){note}")
+                f"items{few}){note}")
 
     @property
     def inputs_note(self) -> str:

@@ -97,3 +97,17 @@ def test_items_of_every_kind_read_back_as_written(tmp_path):
         return json.dumps(item.to_json(), allow_nan=True)
 
     assert [as_text(i) for i in back.items] == [as_text(i) for i in items]
+
+
+def test_a_copy_with_other_items_scores_those_items():
+    """``dataclasses.replace`` carries the cached columns over: a copy with a subset of the
+    items paired the whole set's scores (a strategy marked significant on 5 items by 10's)."""
+    import dataclasses
+
+    from harness.runner.evaluate import evaluate
+
+    record = evaluate("uniform", "crema_d", "base", n_resamples=10)
+    assert len(record.score_columns().ids) == len(record.items)
+    fewer = dataclasses.replace(record, items=record.items[:5])
+    assert fewer.score_columns().ids == tuple(i.id for i in record.items[:5])
+    assert dataclasses.replace(record, meta={}).score_columns().ids == record.score_columns().ids

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from harness.record import CellMetrics, CellRecord, Estimate, ItemRecord
@@ -39,6 +41,16 @@ def test_strategy_table_shows_the_paired_change_against_base_and_its_significanc
              cell("a", "iemocap", "w-bon", 0.39, 0.70, 0.30, spread=0.3, phase=1)]
     _, rows = strategy_table(noisy)
     assert next(r for r in rows if r[2][0] == "w-bon")[3][0] == "0.3900 (+2.5)"  # within noise
+
+
+def test_a_change_on_fewer_than_six_paired_items_is_never_marked_significant():
+    """Every item moved the same way, yet on 5 items an exact sign-flip test cannot reach 2.5%
+    a tail (its smallest p is 2^-5): the bootstrap's interval excludes zero, the mark is not given."""
+    few = [dataclasses.replace(c, items=c.items[:n]) for c, n in ((CELLS[0], 5), (CELLS[3], 5))]
+    wbon = next(r for r in strategy_table(few)[1] if r[2][0] == "w-bon")
+    assert wbon[3][0] == "0.3364 (+15.9)" and wbon[-1][0] == "5"
+    six = [dataclasses.replace(c, items=c.items[:6]) for c in (CELLS[0], CELLS[3])]
+    assert next(r for r in strategy_table(six)[1] if r[2][0] == "w-bon")[3][0] == "0.3364 (+15.9*)"
 
 
 def test_a_strategy_is_compared_on_the_items_valid_in_both():

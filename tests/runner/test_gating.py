@@ -93,3 +93,19 @@ def test_input_changes_name_each_nested_input_and_cut_long_values():
     assert input_changes(before, after) == [
         'dtype null -> "bf16"', 'prompts.set "paper" -> "plain"',
         f'prompts.templates.base/iemocap "{"a" * 36}... -> "{"b" * 36}...', "seed 0 -> null"]
+
+
+def test_fewer_than_six_paired_items_are_never_called_worse(tmp_path):
+    """Two items that both got worse: the bootstrap's interval is the two changes, so it excluded
+    zero and a ``--limit 2`` run failed its gate on nothing."""
+    few = dict(list(VOTES.items())[:5])
+    perfect = dataclasses.replace(record(lambda v: v / v.sum()), items=tuple(
+        ItemRecord(i, tuple((v / v.sum()).tolist())) for i, v in few.items()))
+    noisy = dataclasses.replace(perfect, items=tuple(ItemRecord(i, (1 / 3,) * 3) for i in few))
+    verdict = gate(noisy, few, save_baseline(perfect, tmp_path, few))
+    assert verdict.failures == [] and {c.verdict for c in verdict.changes} == {"same"}
+    assert verdict.summary.endswith("(5 paired items, too few for any change to be significant "
+                                    "(fewer than 6))")
+    six = dict(list(VOTES.items())[:6])
+    assert regressions(record(lambda v: np.full(3, 1 / 3)), six,
+                       save_baseline(record(lambda v: v / v.sum()), tmp_path / "six", six)) != []

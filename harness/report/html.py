@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from harness.metrics import MIN_PAIRED_ITEMS
 from harness.record import CellRecord, RecordError, file_stem, items_path, read_items
@@ -53,9 +54,12 @@ def _items_blob(run_dir: Path, cell: CellRecord) -> tuple[str, dict[str, Any]]:
 
 
 def _relative_audio(item: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The item with its clip as a URL relative to the report's folder, percent-encoded (a
+    folder named ``take#2`` or ``100%`` would otherwise end the path at ``#`` or break it at
+    ``%``); None where the clip is not readable."""
     audio = item.get("audio")
     if isinstance(audio, str) and audio and os.access(audio, os.R_OK) and Path(audio).is_file():
-        item["audio"] = Path(os.path.relpath(audio, run_dir)).as_posix()
+        item["audio"] = quote(Path(os.path.relpath(audio, run_dir)).as_posix())
     else:
         item["audio"] = None
     return item

@@ -174,6 +174,10 @@ def check_grid(grid: GridConfig) -> None:
             model_entry(name)
         except ValueError:
             raise _unknown("model", name, known_models) from None
+    for name in sorted({grid.verifier, *grid.verifiers.values()}):
+        if model_entry(name).kind == "chance":  # it has no generate: alm-v failed after the model ran
+            raise pytest.UsageError(f"verifier {name!r}: a chance baseline cannot score candidates; "
+                                    "name a local or API model (e.g. --verifier gpt-4o)")
     for name in grid.strategies:
         if name not in strategy_names():
             raise _unknown("strategy", name, strategy_names())
@@ -211,7 +215,7 @@ def check_settings(config: pytest.Config) -> None:
     does not exist, a bad --shard or tolerance. One usage error, exit code 4."""
     given = GridConfig(models=(), strategies=(), datasets=())
     resolved = resolved_grid(config, given, cache=False)
-    check_grid(dataclasses.replace(resolved, verifier=setting(config, "verifier") or "uniform"))
+    check_grid(dataclasses.replace(resolved, verifier=setting(config, "verifier") or given.verifier))
     for corpus, root in corpus_roots(config).items():
         if root is not None and not Path(root).is_dir():
             flag = f"--{corpus.replace('_', '-')}-root"

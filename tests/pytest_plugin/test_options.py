@@ -13,6 +13,7 @@ NO_CACHE = ("-p", "no:cacheprovider")
     (("--models", "qwen2-audoi-7b"), "*unknown model 'qwen2-audoi-7b'; did you mean 'qwen2-audio-7b'*"),
     (("--strategies", "w-bom"), "*unknown strategy 'w-bom'; did you mean 'w-bon'*"),
     (("--verifier", "gpt4o"), "*unknown model 'gpt4o'; did you mean 'gpt-4o'*"),
+    (("--verifier", "uniform"), "*verifier 'uniform': a chance baseline cannot score candidates*"),
     (("--iemocap-root", "/nonexistent"), "*--iemocap-root /nonexistent: no such folder*"),
     (("--strategy-arg", "beems=7"), "*unknown strategy argument 'beems'; did you mean 'beams'*"),
     (("--strategy-arg", "tau=0"), "*--strategy-arg: tau must be a finite number above 0, not 0*"),

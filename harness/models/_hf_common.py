@@ -180,11 +180,9 @@ def load_weights(loader, name: str, path, **kwargs):
     try:
         model, info = loader.from_pretrained(str(path), local_files_only=True,
                                              output_loading_info=True, **kwargs)
-    except (OSError, ValueError) + _reader_errors() as exc:
-        damaged = not isinstance(exc, ValueError) or isinstance(exc, json.JSONDecodeError)
-        raise ModelNotLoaded(f"{name}: the weights in {path} could not be read "
-                             f"({type(exc).__name__}: {str(exc)[:300]})"
-                             + ("; copy them again" if damaged else "")) from exc
+    except (OSError, json.JSONDecodeError) + _reader_errors() as exc:  # not another ValueError:
+        raise ModelNotLoaded(f"{name}: the weights in {path} could not be read "  # an argument's
+                             f"({type(exc).__name__}: {str(exc)[:300]}); copy them again") from exc
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         raise ModelUnavailable(f"{name}: the weights in {path} do not fit {loader.__name__}: "

@@ -205,7 +205,8 @@ def _why_not_loaded(name: str, args: Mapping[str, Any], exc: Exception) -> str:
         return f"{name}: model arguments {dict(args)}: {exc}"
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    return f"{name} could not be loaded: {type(exc).__name__}: {str(exc)[:300]}{where}"
+    given = f" with model arguments {dict(args)}" if args else ""
+    return f"{name} could not be loaded{given}: {type(exc).__name__}: {str(exc)[:300]}{where}"
 
 
 def _warn_of_dropped_data(dataset) -> None:

@@ -68,3 +68,17 @@ def test_nothing_edits_sys_path(package):
     edits = [str(p.relative_to(ROOT)) for p in (ROOT / package).rglob("*.py")
              if "sys.path" in p.read_text() and p.name != "test_imports.py"]
     assert edits == []
+
+
+def test_the_report_and_cache_commands_need_no_test_extra():
+    """``python -m harness.report`` (build, compare, merge) and ``python -m harness.cache`` run
+    where only the package is installed: neither pytest nor syrupy (the test extra) is imported
+    (the gate's inputs once came from the snapshot module, which needs both)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, harness.report.build, harness.report.compare, "
+            "harness.report.merge, harness.runner.gating, harness.cache.__main__\n"
+            "print([m for m in ('pytest', 'syrupy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -3,7 +3,8 @@
 The runner produces records (:func:`harness.evaluate`), the report reads them. On disk a record is
 one JSON file (``<run>/cells/<cell>.json``), written atomically the moment its cell finishes, so a
 worker that crashes later loses nothing already computed. :mod:`harness.record.cell` holds what
-a record is, :mod:`harness.record.files` how it is written and read.
+a record is, :mod:`harness.record.files` how it is written and read, :mod:`harness.record.inputs`
+what produced it.
 """
 
 from harness.record.cell import (
@@ -27,6 +28,7 @@ from harness.record.files import (
     record_parts,
     write_record,
 )
+from harness.record.inputs import input_changes, inputs_of
 
 __all__ = [
     "ITEMS_MARK",
@@ -40,6 +42,8 @@ __all__ = [
     "RecordError",
     "RecordSchemaError",
     "file_stem",
+    "input_changes",
+    "inputs_of",
     "items_path",
     "read_items",
     "read_record",

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from harness.record import RecordError, read_summary
+from harness.record import RecordError, input_changes, inputs_of, read_summary
 from harness.runner.baseline_file import BaselineError, read_baseline
-from harness.runner.gating import GATED, MetricChange, input_changes, paired_changes
-from harness.runner.snapshots import inputs_of
+from harness.runner.gating import GATED, MetricChange, paired_changes
 from harness.score_columns import ScoreColumns
 
 Scores = dict[str, dict[str, float]]  # item id -> metric -> value
@@ -29,7 +28,7 @@ class CompareError(ValueError):
 
 class Side(NamedTuple):
     """One side's cell: each scored item's scores, every item it holds (scored or not), and what
-    produced it (:func:`~harness.runner.snapshots.inputs_of`; empty where not recorded)."""
+    produced it (:func:`~harness.record.inputs_of`; empty where not recorded)."""
 
     scores: Scores
     held: frozenset[str]

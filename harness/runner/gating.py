@@ -11,18 +11,15 @@ baseline's) is judged by this alone, its snapshot being keyed by revision.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from harness import metrics
-from harness.record import CellRecord
+from harness.record import CellRecord, input_changes, inputs_of
 from harness.runner.baseline_file import item_scores, read_baseline
-from harness.runner.snapshots import inputs_of
 
 GATED = ("js", "jsd", "bc", "r2", "acc")
 # Below this, a change of a metric's mean is numerical noise, never a regression: the embedded
@@ -145,27 +142,6 @@ def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolera
     return GateVerdict(record.cell, revision, baseline.revision if baseline.has_revision else revision,
                        tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed)),
                        (len(held), len(held.intersection(new))), tuple(other))
-
-
-def input_changes(before: Mapping[str, Any], after: Mapping[str, Any], prefix: str = "",
-                  leave_out: tuple[str, ...] = ()) -> list[str]:
-    """``strategy_config.beams 5 -> 1``: each input, nested names joined by dots, whose value
-    differs (those named in ``leave_out`` left out)."""
-    out = []
-    for key in sorted(set(before) | set(after), key=str):
-        name, old, new = f"{prefix}{key}", before.get(key), after.get(key)
-        if old == new or name in leave_out:
-            continue
-        if isinstance(old, Mapping) and isinstance(new, Mapping):
-            out += input_changes(old, new, f"{name}.", leave_out)
-        else:
-            out.append(f"{name} {_short(old)} -> {_short(new)}")
-    return out
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def regressions(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path,

@@ -30,7 +30,7 @@ from syrupy.data import SnapshotCollection, SnapshotCollections
 from syrupy.extensions.amber import AmberSnapshotExtension
 from syrupy.utils import cleanup_snapshot_write_sidecars
 
-from harness.record import SCORES, CellMetrics, CellRecord, file_stem
+from harness.record import SCORES, CellMetrics, CellRecord, file_stem, inputs_of
 
 NONE = "no snapshot for this configuration"
 
@@ -42,25 +42,6 @@ def rounded(metrics: CellMetrics) -> dict[str, Any]:
     out.update(n_items=metrics.n_items, n_valid=metrics.n_valid, n_tied=metrics.n_tied,
                valid=round(metrics.valid, 4))
     return out
-
-
-def inputs_of(record: CellRecord) -> dict[str, Any]:
-    """Everything in a record's metadata that determines its outputs (not where or when it ran,
-    nor the device it ran on)."""
-    meta = record.meta
-    model, dataset, prompts = meta.get("model") or {}, meta.get("dataset") or {}, meta.get("prompts") or {}
-    chance = meta.get("decoding") is None  # a chance baseline: no prompt, no decoding
-    inputs = {
-        "model": record.model, "revision": model.get("revision"), "dtype": model.get("dtype"),
-        "model_options": model.get("options") or {},
-        "verifier": meta.get("verifier"), "verifier_revision": meta.get("verifier_revision"),
-        "dataset": record.dataset, "manifest": dataset.get("manifest"),
-        "options": dataset.get("options") or {}, "strategy": record.strategy,
-        "strategy_config": meta.get("strategy_config"), "decoding": meta.get("decoding"),
-        "prompts": {k: prompts.get(k) for k in ("set", "version", "templates")},
-        "seed": meta.get("seed"),
-    }
-    return {k: v for k, v in inputs.items() if not (chance and k in ("prompts", "strategy_config"))}
 
 
 def snapshot_key(record: CellRecord) -> str:

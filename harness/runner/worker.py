@@ -163,8 +163,8 @@ class GridWorker:
 
     def save_baseline(self, record: CellRecord, folder: Path) -> Path:
         """Record the cell as its new baseline (predictions, per-item scores, inputs)."""
+        from harness.record import inputs_of
         from harness.runner.baseline_file import save_baseline
-        from harness.runner.snapshots import inputs_of
 
         return save_baseline(record, folder, self.votes(record.dataset), inputs_of(record))
 

@@ -2,10 +2,9 @@ import dataclasses
 
 import numpy as np
 
-from harness.record import CellMetrics, CellRecord, ItemRecord
+from harness.record import CellMetrics, CellRecord, ItemRecord, input_changes, inputs_of
 from harness.runner.baseline_file import save_baseline
-from harness.runner.gating import gate, input_changes, regressions
-from harness.runner.snapshots import inputs_of
+from harness.runner.gating import gate, regressions
 
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
 

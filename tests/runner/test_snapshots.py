@@ -2,8 +2,8 @@
 
 import dataclasses
 
-from harness.record import CellMetrics, CellRecord
-from harness.runner.snapshots import inputs_of, snapshot_key
+from harness.record import CellMetrics, CellRecord, inputs_of
+from harness.runner.snapshots import snapshot_key
 
 META = {
     "model": {"name": "m", "revision": "sha256:abc", "dtype": "float32", "device": "cpu",

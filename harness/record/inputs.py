@@ -1,0 +1,51 @@
+"""What produced a cell's outputs, read from its record's metadata, and how two sets of inputs
+differ: the key of a cell's snapshot, the ``inputs`` kept with its baseline, and what the gate
+and ``compare`` name where a run was given other inputs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from harness.record.cell import CellRecord
+
+
+def inputs_of(record: CellRecord) -> dict[str, Any]:
+    """Everything in a record's metadata that determines its outputs (not where or when it ran,
+    nor the device it ran on)."""
+    meta = record.meta
+    model, dataset, prompts = meta.get("model") or {}, meta.get("dataset") or {}, meta.get("prompts") or {}
+    chance = meta.get("decoding") is None  # a chance baseline: no prompt, no decoding
+    inputs = {
+        "model": record.model, "revision": model.get("revision"), "dtype": model.get("dtype"),
+        "model_options": model.get("options") or {},
+        "verifier": meta.get("verifier"), "verifier_revision": meta.get("verifier_revision"),
+        "dataset": record.dataset, "manifest": dataset.get("manifest"),
+        "options": dataset.get("options") or {}, "strategy": record.strategy,
+        "strategy_config": meta.get("strategy_config"), "decoding": meta.get("decoding"),
+        "prompts": {k: prompts.get(k) for k in ("set", "version", "templates")},
+        "seed": meta.get("seed"),
+    }
+    return {k: v for k, v in inputs.items() if not (chance and k in ("prompts", "strategy_config"))}
+
+
+def input_changes(before: Mapping[str, Any], after: Mapping[str, Any], prefix: str = "",
+                  leave_out: tuple[str, ...] = ()) -> list[str]:
+    """``strategy_config.beams 5 -> 1``: each input, nested names joined by dots, whose value
+    differs (those named in ``leave_out`` left out)."""
+    out = []
+    for key in sorted(set(before) | set(after), key=str):
+        name, old, new = f"{prefix}{key}", before.get(key), after.get(key)
+        if old == new or name in leave_out:
+            continue
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            out += input_changes(old, new, f"{name}.", leave_out)
+        else:
+            out.append(f"{name} {_short(old)} -> {_short(new)}")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -61,7 +61,10 @@ def same_results(a: Path, b: Path) -> bool:
     if _bytes_or_none(items_path(a)) != _bytes_or_none(items_path(b)):
         return False
     first, second = a.read_bytes(), b.read_bytes()
-    return first == second or _results(first) == _results(second) is not None
+    if first == second:
+        return True
+    results = _results(first)
+    return results is not None and results == _results(second)
 
 
 def _bytes_or_none(path: Path) -> bytes | None:

@@ -30,6 +30,18 @@ class Estimate:
     ci95: tuple[float, float]
 
 
+def _bound(value: float | None) -> float | None:
+    """A CI's end as the file holds it: null where there is none (one item: NaN in memory), so
+    that the record stays strict JSON."""
+    return None if value is None or math.isnan(value) else value
+
+
+def _interval(bounds: Any) -> tuple[float, float]:
+    """A CI read back: a null end (no interval) as NaN, as it was computed."""
+    low, high = (math.nan if b is None else float(b) for b in bounds)
+    return low, high
+
+
 @dataclass(frozen=True)
 class CellMetrics:
     """What :func:`harness.metrics.summarize` and the runner computed for one cell.
@@ -74,7 +86,8 @@ class CellMetrics:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n_items": self.n_items, "n_valid": self.n_valid, "valid": self.valid}
-        out.update({k: {"mean": e.mean, "ci95": list(e.ci95)} for k, e in self.scores.items()})
+        out.update({k: {"mean": e.mean, "ci95": [_bound(b) for b in e.ci95]}
+                    for k, e in self.scores.items()})
         if self.n_scored is not None:
             out["n_scored"], out["n_tied"] = self.n_scored, self.n_tied
         out.update(rules=dict(self.rules), errors=self.errors, noted=self.noted,
@@ -87,7 +100,7 @@ class CellMetrics:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CellMetrics:
-        scores = {k: Estimate(data[k]["mean"], tuple(data[k]["ci95"])) for k in SCORES if k in data}
+        scores = {k: Estimate(data[k]["mean"], _interval(data[k]["ci95"])) for k in SCORES if k in data}
         return cls(data["n_items"], data["n_valid"], data["valid"], scores, data.get("n_scored"),
                    data.get("n_tied"), dict(data.get("rules", {})), data.get("errors", 0),
                    data.get("noted", 0), data.get("no_transcript", 0),

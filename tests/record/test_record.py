@@ -111,3 +111,24 @@ def test_a_copy_with_other_items_scores_those_items():
     fewer = dataclasses.replace(record, items=record.items[:5])
     assert fewer.score_columns().ids == tuple(i.id for i in record.items[:5])
     assert dataclasses.replace(record, meta={}).score_columns().ids == record.score_columns().ids
+
+
+def test_a_cell_of_one_item_is_written_as_strict_json_with_no_interval(tmp_path):
+    """Its intervals are NaN in memory, null in the file (the standard library would write the
+    literal NaN, which strict JSON readers refuse), NaN again when read, "–" in the tables."""
+    import json
+
+    from harness.data import load_dataset
+    from harness.record import read_record, read_summary, write_record
+    from harness.report.build import build_report
+    from harness.runner.evaluate import evaluate
+
+    path = write_record(evaluate("uniform", load_dataset("crema_d")[:1], "base"), tmp_path)
+    text = path.read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the record"))
+    assert json.loads(text)["metrics"]["js"]["ci95"] == [None, None]
+    for read in (read_record(path), read_summary(path)):
+        assert np.isnan(read.metrics.scores["js"].ci95).all()
+    built = build_report(tmp_path)
+    assert "[–, –]" in (tmp_path / "tables.md").read_text()
+    assert any(line.startswith("uniform") and "±" not in line for line in built.results)

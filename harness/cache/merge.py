@@ -16,8 +16,6 @@ from urllib.parse import quote
 
 from harness.cache.store import COLUMNS, SCHEMA_VERSION, CacheError, GenerationCache
 
-_BATCH = 5_000  # rows copied at a time: a source of millions of rows is never held whole
-
 
 def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str, int]:
     """Fold the entries of ``sources`` into ``target`` (created if needed); an entry already in
@@ -33,19 +31,9 @@ def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str,
     merged = GenerationCache(target)
     try:
         for source in sources:
-            before = len(merged)
             with closing(_read_only(Path(source))) as db:
-                merged._db.execute("BEGIN IMMEDIATE")
-                try:
-                    rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM entries")
-                    while batch := rows.fetchmany(_BATCH):
-                        merged._db.executemany(f"INSERT OR IGNORE INTO entries ({', '.join(COLUMNS)}) "
-                                               "VALUES (?, ?, ?, ?, ?)", batch)
-                    merged._db.execute("COMMIT")
-                except BaseException:
-                    merged._db.execute("ROLLBACK")
-                    raise
-            added[str(source)] = len(merged) - before
+                rows = db.execute(f"SELECT {', '.join(COLUMNS)} FROM entries")
+                added[str(source)] = merged.add_rows(rows)
     finally:
         merged.close()
     return added

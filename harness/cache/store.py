@@ -182,11 +182,20 @@ class GenerationCache:
             return False
         return True
 
-    def _insert(self, rows: list[tuple]) -> None:
+    def add_rows(self, rows: Iterable[Sequence[Any]]) -> int:
+        """Rows of another cache (in :data:`COLUMNS`' order, read lazily: a cursor over millions
+        of rows is never held whole) in one transaction; an entry already here is kept. Returns
+        the entries added (``python -m harness.cache merge``)."""
+        with self._lock:
+            before = len(self)
+            self._insert(rows, keep_existing=True)
+            return len(self) - before
+
+    def _insert(self, rows: Iterable[Sequence[Any]], keep_existing: bool = False) -> None:
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany(f"INSERT OR REPLACE INTO entries ({', '.join(COLUMNS)}) "
-                                 "VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany(f"INSERT OR {'IGNORE' if keep_existing else 'REPLACE'} INTO "
+                                 f"entries ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?)", rows)
             self._db.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # never hide the error that matters

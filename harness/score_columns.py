@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,14 +38,18 @@ class ScoreColumns:
 
     ids: tuple[str, ...]
     values: Mapping[str, np.ndarray]
+    made_from: tuple[Any, ...] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_items(cls, items: Iterable[Any]) -> ScoreColumns:
-        """From :class:`~harness.record.ItemRecord` objects (an item without scores: NaN)."""
+        """From :class:`~harness.record.ItemRecord` objects (an item without scores: NaN); a
+        tuple given is kept as ``made_from``, so that a record can tell its own items' columns
+        from another item set's."""
+        given = items if isinstance(items, tuple) else None
         items = list(items)
         values = {m: np.array([math.nan if not i.scores or i.scores.get(m) is None
                                else float(i.scores[m]) for i in items]) for m in METRICS}
-        return cls(shared_ids([i.id for i in items]), values)
+        return cls(shared_ids([i.id for i in items]), values, given)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ids": list(self.ids), "dtype": DTYPE}

@@ -218,11 +218,11 @@ class CellRecord:
         """The items' scores as columns: read with the record's summary (which has no items),
         or made from its items once, and again for a copy (``dataclasses.replace`` carries the
         columns over, and with other items they would be another item set's)."""
-        if self.columns is None or (self.items and self.__dict__.get("_columns_of") is not self.items):
-            object.__setattr__(self, "columns", ScoreColumns.from_items(self.items))
-            object.__setattr__(self, "_columns_of", self.items)
-        assert self.columns is not None
-        return self.columns
+        columns = self.columns
+        if columns is None or (self.items and columns.made_from is not self.items):
+            columns = ScoreColumns.from_items(self.items)
+            object.__setattr__(self, "columns", columns)
+        return columns
 
     def commonest_failure(self) -> str:
         """Why items failed, the commonest reason first (``"12 of 26 items: HTTP 503 ..."``),

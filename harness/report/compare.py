@@ -92,15 +92,16 @@ def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0) -> Compari
         raise CompareError(f"no cell is in both {a} ({_few(first)}) and {b} ({_few(second)}): "
                            "nothing to compare")
     out: dict[str, list[MetricChange] | None] = {}
-    other_inputs = {}
+    other_inputs: dict[str, list[str]] = {}
     for cell in sorted(set(first) & set(second)):
         rows = paired_changes(first[cell].scores, second[cell].scores, names=GATED,
                               n_resamples=n_resamples, seed=seed)
         held = sum(1 for i in first[cell].scores if i in second[cell].held)
         out[cell] = None if not rows and held >= 2 else rows
-        if first[cell].inputs and second[cell].inputs:
-            other_inputs[cell] = input_changes(first[cell].inputs, second[cell].inputs)
-    return Comparison(out, {cell: found for cell, found in other_inputs.items() if found})
+        a_inputs, b_inputs = first[cell].inputs, second[cell].inputs
+        if a_inputs and b_inputs and (found := input_changes(a_inputs, b_inputs)):
+            other_inputs[cell] = found
+    return Comparison(out, other_inputs)
 
 
 def _few(cells: dict[str, Side]) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 from harness.models.api import DecodingUnsupported, KeyRejected, ModelNotLoaded
 from harness.record import CellRecord, write_record
 from harness.runner.grid import Cell, GridConfig
-from harness.strategies import StrategyUnsupported, get_strategy
+from harness.strategies import StrategyUnsupported, check_supported, get_strategy
 
 
 class CellSkipped(Exception):
@@ -98,9 +98,18 @@ class GridWorker:
         first)."""
         dataset = self.dataset(cell.dataset)
         model = self.model(cell.model)
-        verifier = None
-        if cell.kind != "chance" and get_strategy(cell.strategy).needs_verifier:
-            verifier = self.model(self.grid.verifier_for(cell.model))
+        strategy = get_strategy(cell.strategy)
+        if cell.kind == "chance" or not strategy.needs_verifier:
+            return dataset, model, None
+        try:  # a model that cannot run the strategy skips for that, not for its verifier's key
+            check_supported(strategy, model, verifier=model)
+        except StrategyUnsupported as exc:
+            raise CellSkipped(str(exc)) from None
+        name = self.grid.verifier_for(cell.model)
+        try:
+            verifier = self.model(name)
+        except CellSkipped as exc:
+            raise CellSkipped(f"its verifier {exc} (or name another: --verifier)") from None
         return dataset, model, verifier
 
     def run(self, cell: Cell, progress_sink: Callable[[str], None] | None = None

@@ -1,0 +1,38 @@
+"""GridWorker.inputs: a cell that cannot run skips for its own reason, the first that applies."""
+
+import pytest
+
+from harness.models import Capabilities, registry
+from harness.runner.grid import Cell, GridConfig
+from harness.runner.worker import CellSkipped, GridWorker
+from tests.fakes import ScriptedModel
+
+
+@pytest.fixture
+def worker(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    no_beams = Capabilities(beam_search=False, n_candidates=False, logprobs=False)
+    registry.register("no-beams")(lambda: ScriptedModel(lambda r, d: [], "no-beams", no_beams))
+    registry.register("beams")(lambda: ScriptedModel(lambda r, d: [], "beams"))
+    grid = GridConfig(models=("no-beams", "beams"), datasets=("iemocap",), verifier="gpt-4o")
+    made = GridWorker(tmp_path / "run", tmp_path / "cache", grid)
+    yield made
+    made.close()
+
+
+def test_a_model_without_the_strategy_s_capability_skips_for_it_not_for_its_verifier(worker):
+    with pytest.raises(CellSkipped, match=r"^no-beams has no beam_search: alm-v cannot run on it$"):
+        worker.inputs(Cell("no-beams", "iemocap", "alm-v"))
+
+
+def test_a_verifier_that_cannot_run_here_is_named_as_the_verifier(worker):
+    with pytest.raises(CellSkipped) as skipped:
+        worker.inputs(Cell("beams", "iemocap", "w-alm-v"))
+    assert str(skipped.value) == ("its verifier gpt-4o: set OPENAI_API_KEY "
+                                  "(or name another: --verifier)")
+
+
+def test_a_strategy_without_a_verifier_loads_none(worker):
+    dataset, model, verifier = worker.inputs(Cell("no-beams", "iemocap", "base"))
+    assert (len(dataset), model.info.name, verifier) == (26, "no-beams", None)

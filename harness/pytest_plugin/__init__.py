@@ -29,7 +29,9 @@ from harness.pytest_plugin.options import (
     check_run_options,
     check_settings,
     resolved_grid,
+    run_folder,
     setting,
+    shown,
 )
 from harness.pytest_plugin.scheduling import make_scheduler, pin_gpu, select_shard, share_cores
 from harness.pytest_plugin.summary import LogFollower, own_line, regression_findings, summary_lines
@@ -55,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[RUN_DIR] = Path(config.workerinput["harness_run_dir"])
     else:  # a path only: the folder is made when a cell writes into it; the process id keeps
         # two runs started in the same second apart
-        report_dir = Path(setting(config, "report_dir"))
+        report_dir = run_folder(config, "report_dir")
         config.stash[RUN_DIR] = report_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
 
@@ -161,7 +163,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(line, **markup)
     failed = config.stash.get(REPORT_FAILED, None)
     if failed is not None:
-        run_dir = config.stash[RUN_DIR]
+        run_dir = shown(config.stash[RUN_DIR])
         terminalreporter.write_line(f"harness report: not built ({failed[:300]}); every cell's record "
                                     f"is in {run_dir / 'cells'}: python -m harness.report {run_dir} "
                                     "builds it again", red=True)
@@ -171,8 +173,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.section("harness results")
             for line in built.results:
                 terminalreporter.write_line(line)
-        path = built.path
+        path = shown(built.path)
         terminalreporter.write_line(f"harness report: {path} (tables: {path.parent / 'tables.md'}; "
                                     f"page: {path.parent / 'report.html'})")
         for _, reason in built.bad_cells:
             terminalreporter.write_line(f"harness report: bad cell file left out: {reason}", red=True)
+

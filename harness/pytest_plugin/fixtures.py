@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.pytest_plugin.options import GRID, corpus_roots, setting
+from harness.pytest_plugin.options import GRID, corpus_roots, run_folder
 from harness.pytest_plugin.scheduling import cores_while_running
 from harness.runner.grid import Cell
 
@@ -28,7 +28,7 @@ def grid_worker(request: pytest.FixtureRequest):
     from harness.runner.worker import GridWorker
 
     config = request.config
-    worker = GridWorker(config.stash[RUN_DIR], Path(setting(config, "cache_dir")),
+    worker = GridWorker(config.stash[RUN_DIR], run_folder(config, "cache_dir"),
                         config.stash.get(GRID, None), corpus_roots(config),
                         plans=config.stash.get(PLANS, {}))
     yield worker

@@ -82,13 +82,42 @@ def setting(config: pytest.Config, name: str) -> Any:
     return value
 
 
+def folder_setting(config: pytest.Config, name: str) -> Path | None:
+    """A folder setting (``report_dir``, ``cache_dir``, a corpus root) as an absolute path: from
+    the command line, relative to where pytest was started; from the ini file, or the default,
+    relative to the ini file's folder (as pytest's own ``paths`` ini values), where pytest
+    started if there is none. A run started in a subfolder uses the project's cache and reports."""
+    value = config.getoption(f"--{name.replace('_', '-')}", default=None)
+    if value is None:
+        value = config.getini(f"harness_{name}") or SETTINGS[name][1]
+        base = config.inipath.parent if config.inipath else config.invocation_params.dir
+    else:
+        base = config.invocation_params.dir
+    return None if value is None else base / Path(value).expanduser()
+
+
+def shown(path: Path) -> Path:
+    """``path`` relative to the working folder where it lies under it (as a user would type it)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def run_folder(config: pytest.Config, name: str) -> Path:
+    """``report_dir`` or ``cache_dir``, which have defaults, as :func:`folder_setting` gives it."""
+    folder = folder_setting(config, name)
+    assert folder is not None, name
+    return folder
+
+
 def listed(config: pytest.Config, name: str) -> list[str]:
     """A repeatable option's values: the ini file's lines first, the command line's after."""
     return [*config.getini(f"harness_{name}s"), *config.getoption(f"--{name.replace('_', '-')}")]
 
 
-def corpus_roots(config: pytest.Config) -> dict[str, str | None]:
-    return {corpus: setting(config, f"{corpus}_root") for corpus in CORPUS_ROOTS}
+def corpus_roots(config: pytest.Config) -> dict[str, Path | None]:
+    return {corpus: folder_setting(config, f"{corpus}_root") for corpus in CORPUS_ROOTS}
 
 
 def resolved_grid(config: pytest.Config, grid: GridConfig, cache: bool = True) -> GridConfig:
@@ -219,7 +248,7 @@ def check_settings(config: pytest.Config) -> None:
     for corpus, root in corpus_roots(config).items():
         if root is not None and not Path(root).is_dir():
             flag = f"--{corpus.replace('_', '-')}-root"
-            raise pytest.UsageError(f"{flag} {root}: no such folder (the {corpus} corpus root)")
+            raise pytest.UsageError(f"{flag} {shown(root)}: no such folder (the {corpus} corpus root)")
     if config.getoption("--gate-tolerance") < 0:
         raise pytest.UsageError("--gate-tolerance must not be negative")
     if config.getoption("--shard"):
@@ -267,18 +296,18 @@ def check_run_options(config: pytest.Config) -> None:
     folders that cannot be written (a file in the way, a read-only disk), a damaged cache, a
     cache on a network file system."""
     for name in ("report_dir", "cache_dir"):
-        folder = Path(setting(config, name))
+        folder = run_folder(config, name)
         probe = folder / f".harness-write-check-{os.getpid()}"
         try:
             folder.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise pytest.UsageError(f"--{name.replace('_', '-')} {folder} cannot be written: "
+            raise pytest.UsageError(f"--{name.replace('_', '-')} {shown(folder)} cannot be written: "
                                     f"{exc.strerror or exc}") from None
     from harness.cache import CacheError, GenerationCache
 
     try:  # a damaged or foreign cache file: refused now, not after the first cell computed
-        GenerationCache(Path(setting(config, "cache_dir")) / "generations.sqlite").close()
+        GenerationCache(run_folder(config, "cache_dir") / "generations.sqlite").close()
     except CacheError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -36,7 +36,7 @@ class GridWorker:
     """
 
     def __init__(self, run_dir: Path, cache_dir: Path, grid: GridConfig | None = None,
-                 roots: Mapping[str, str | None] | None = None,
+                 roots: Mapping[str, str | Path | None] | None = None,
                  plans: Mapping[tuple[str, str], tuple[str, ...]] | None = None) -> None:
         self.run_dir, self.cache_dir = Path(run_dir), Path(cache_dir)
         self.grid = grid or GridConfig(models=())

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.pytest_plugin.grid_project import grid_project
+from tests.pytest_plugin.grid_project import GRID_MODULE, grid_project
 
 NO_CACHE = ("-p", "no:cacheprovider")
 
@@ -55,6 +55,27 @@ def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
     [*_, run] = sorted((pytester.path / "out").iterdir())
     record = json.loads((run / "cells" / "label-prior-crema_d-base.json").read_text())
     assert record["metrics"]["n_items"] == 4
+
+
+def test_folders_are_the_project_s_wherever_pytest_starts(pytester, monkeypatch):
+    """The ini file's folders are relative to it and the defaults to the rootdir, so a run started
+    in a subfolder reuses the project's cache; the command line's are relative to where it is."""
+    pytester.makeini("""
+        [pytest]
+        harness_cache_dir = generations
+    """)
+    evals = pytester.mkdir("evals")
+    (evals / "test_grid.py").write_text(GRID_MODULE.format(extra=""))
+    monkeypatch.chdir(evals)
+    result = pytester.runpytest_subprocess(*NO_CACHE)
+    result.assert_outcomes(passed=4)
+    [run] = (pytester.path / "reports").iterdir()
+    assert (run / "report.json").is_file() and (pytester.path / "generations").is_dir()
+    assert {p.name for p in evals.iterdir()} <= {"test_grid.py", "__pycache__"}
+    result.stdout.fnmatch_lines([f"harness report: {run / 'report.json'} *"])
+    result = pytester.runpytest_subprocess("--report-dir", "here", *NO_CACHE)
+    [run] = (evals / "here").iterdir()
+    result.stdout.fnmatch_lines([f"harness report: {run.relative_to(evals) / 'report.json'} *"])
 
 
 def test_model_arguments_reach_the_model_and_a_wrong_one_fails_its_cells(pytester):

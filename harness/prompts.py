@@ -100,11 +100,23 @@ VERIFIER_GUIDE = (
 )
 
 
+ADDED_WORDING: dict[str, CorpusWording] = {}  # corpora of one's own, in every set
+
+
+def add_wording(corpus: str, wording: CorpusWording) -> None:
+    """Give a corpus that no prompt set words (one's own: :func:`harness.data.register_corpus`)
+    its wording in every set; a set's own wording of a corpus comes first."""
+    ADDED_WORDING[corpus] = wording
+
+
 def _wording(corpus: str, prompts: str | PromptSet = "paper") -> CorpusWording:
     wording = get_prompt_set(prompts).wording
-    if corpus not in wording:
-        raise ValueError(f"no prompt wording for corpus {corpus!r}; known: {sorted(wording)}")
-    return wording[corpus]
+    if corpus in wording:
+        return wording[corpus]
+    if corpus in ADDED_WORDING:
+        return ADDED_WORDING[corpus]
+    raise ValueError(f"no prompt wording for corpus {corpus!r}; known: "
+                     f"{sorted({*wording, *ADDED_WORDING})}")
 
 
 def task_sentences(corpus: str, labels: Sequence[str], prompts: str | PromptSet = "paper") -> str:
@@ -199,16 +211,27 @@ def templates_hash(prompts: str | PromptSet = "paper") -> str:
     return hashlib.sha256("".join(template_hashes(prompts).values()).encode()).hexdigest()[:16]
 
 
-def template_hashes(prompts: str | PromptSet = "paper") -> dict[str, str]:
-    """``{"<kind>/<corpus>": hash}`` of each template of the set, rendered with placeholders."""
+def template_hashes(prompts: str | PromptSet = "paper", corpus: str | None = None
+                    ) -> dict[str, str]:
+    """``{"<kind>/<corpus>": hash}`` of each template of the set, rendered with placeholders
+    (and of ``corpus``'s, where the set does not word it but :func:`add_wording` did)."""
     chosen = get_prompt_set(prompts)
     return {f"{k}/{c}": hashlib.sha256(build_prompt(k, c, "<transcript>", ["<A>", "<B>"],
                                                     "<candidate>", chosen).encode()).hexdigest()[:16]
-            for k in PROMPT_KINDS for c in sorted(chosen.wording)}
+            for k in PROMPT_KINDS for c in _corpora(chosen, corpus)}
 
 
-def prompts_record(prompts: str | PromptSet = "paper") -> dict[str, object]:
-    """What a cell records about its prompts: the set, its version, each template's hash."""
+def _corpora(chosen: PromptSet, corpus: str | None) -> list[str]:
+    added = [corpus] if corpus in ADDED_WORDING and corpus not in chosen.wording else []
+    return sorted({*chosen.wording, *added})
+
+
+def prompts_record(prompts: str | PromptSet = "paper", corpus: str | None = None
+                   ) -> dict[str, object]:
+    """What a cell on ``corpus`` records about its prompts: the set, its version, each
+    template's hash; a corpus of one's own is listed as not in the paper."""
     chosen = get_prompt_set(prompts)
-    return {"set": chosen.name, "version": chosen.version, "not_in_paper": list(chosen.not_in_paper),
-            "templates": template_hashes(chosen)}
+    not_in_paper = [*chosen.not_in_paper, *(c for c in _corpora(chosen, corpus)
+                                            if c not in chosen.wording)]
+    return {"set": chosen.name, "version": chosen.version, "not_in_paper": not_in_paper,
+            "templates": template_hashes(chosen, corpus)}

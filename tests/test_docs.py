@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import prompts
+from harness.data import loader
 from harness.models import registry
 from harness.strategies import _strategy
 
@@ -28,9 +29,16 @@ def test_every_example_on_a_reference_page_prints_what_it_shows(page, monkeypatc
     monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
     monkeypatch.setattr(_strategy, "_REGISTRY", dict(_strategy._REGISTRY))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # and one writes a corpus
-    failed, attempted = doctest.testfile(
-        str(page), module_relative=False, report=False,
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    # and a corpus: those dicts are imported by name elsewhere, so they are emptied and refilled
+    kept = [(corpora, dict(corpora)) for corpora in (loader.CORPORA, prompts.ADDED_WORDING)]
+    try:
+        failed, attempted = doctest.testfile(
+            str(page), module_relative=False, report=False,
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    finally:
+        for corpora, before in kept:
+            corpora.clear()
+            corpora.update(before)
     assert attempted > 0, f"{page.name} shows no example"
     assert failed == 0, capsys.readouterr().out
 

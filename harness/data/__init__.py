@@ -2,7 +2,7 @@
 
 from harness.data.audio import TARGET_SR, load_audio, read_audio
 from harness.data.dataset import Dataset, Item
-from harness.data.loader import CORPORA, load_dataset, option_names, resolve_root
+from harness.data.loader import CORPORA, load_dataset, option_names, register_corpus, resolve_root
 from harness.data.problems import AudioError, DataError, Problem
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "read_audio",
     "load_dataset",
     "option_names",
+    "register_corpus",
     "resolve_root",
 ]

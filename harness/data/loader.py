@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from harness._embedded import embedded_path
 from harness.data.dataset import Dataset
 from harness.data.options import Checker, check_options
 from harness.data.problems import DataError, ProblemLog
+from harness.prompts import CorpusWording, add_wording
+
+Reader = Callable[..., tuple[Any, Any, Any]]  # (root, problems, **options) -> labels, items, skipped
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class Corpus:
 
     name: str
     env_var: str
-    fixture: tuple[str, ...]  # its bundled copy, under harness/embedded/
+    fixture: tuple[str, ...] | None  # its bundled copy, under harness/embedded/ (None: none)
     reader: Any
     options: Mapping[str, Checker]  # the reader's keyword options, each with its value's check
 
@@ -35,6 +39,30 @@ CORPORA = {
                           msp_podcast.load, msp_podcast.OPTIONS),
     "crema_d": Corpus("crema_d", "CREMA_D_ROOT", ("crema_d",), crema_d.load, crema_d.OPTIONS),
 }
+BUILT_IN = tuple(CORPORA)
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def register_corpus(name: str, reader: Reader, *, env_var: str, wording: CorpusWording,
+                    options: Mapping[str, Checker] | None = None) -> Corpus:
+    """Make a corpus of one's own loadable by name (``load_dataset``, a grid's ``datasets``):
+    ``reader(root, problems, **options) -> (labels, items, skipped)`` reads the folder that
+    ``root`` or the variable ``env_var`` names; ``wording`` is its prompts' background and what
+    the distribution is predicted for; ``options`` maps each keyword option to its checker
+    (:mod:`harness.data.options`).
+
+    Raises:
+        ValueError: a name that is not lower-case letters, digits and ``_`` (it goes into cell
+            ids and file names), or a built-in corpus's.
+    """
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"corpus name {name!r}: use lower-case letters, digits and _ "
+                         "(it is part of each cell's id and file names)")
+    if name in BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in corpus; register yours under another name")
+    CORPORA[name] = Corpus(name, env_var, None, reader, dict(options or {}))
+    add_wording(name, wording)
+    return CORPORA[name]
 
 
 def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path:
@@ -43,7 +71,11 @@ def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path:
     if root is not None:
         return Path(root)
     from_env = os.environ.get(corpus.env_var)
-    return Path(from_env) if from_env else embedded_path(*corpus.fixture)
+    if from_env:
+        return Path(from_env)
+    if corpus.fixture is None:
+        raise DataError(f"${corpus.env_var}", f"not set, and {name} has no bundled copy")
+    return embedded_path(*corpus.fixture)
 
 
 def load_dataset(name: str, root: str | os.PathLike | None = None, **options: Any) -> Dataset:

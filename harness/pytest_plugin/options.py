@@ -23,6 +23,7 @@ CHOICES = {"group_by": GROUP_BY, "plan": ("on", "off")}
 SETTINGS = {
     "models": ("comma-separated models (default: the grid module's)", None),
     "strategies": ("comma-separated strategies (default: the grid module's)", None),
+    "datasets": ("comma-separated corpora (default: the grid module's)", None),
     "verifier": ("the verifier model for alm-v/w-alm-v (default: the grid module's)", None),
     "limit": ("items per corpus: a deterministic, entropy-stratified subsample", None),
     "prompts": ("the prompt set (default: paper)", None),
@@ -125,7 +126,7 @@ def resolved_grid(config: pytest.Config, grid: GridConfig, cache: bool = True) -
     if cache and GRID in config.stash:
         return config.stash[GRID]
     changes: dict[str, Any] = {}
-    for name in ("models", "strategies"):
+    for name in ("models", "strategies", "datasets"):
         value = setting(config, name)
         if value:
             changes[name] = tuple(v.strip() for v in value.split(",") if v.strip())

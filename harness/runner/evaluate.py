@@ -277,7 +277,7 @@ def _metadata(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Stra
         "dataset": {"name": dataset.name, "root": str(dataset.root), "n_items": len(dataset),
                     "drawn_from": dataset.drawn_from, "manifest": dataset.manifest_hash(),
                     "options": dataset.options, "left_out": dataset.left_out()},
-        "prompts": prompts_record(config.prompts), "decoding": decoding, "seed": config.seed,
+        "prompts": prompts_record(config.prompts, dataset.name), "decoding": decoding, "seed": config.seed,
         "strategy_config": dataclasses.asdict(config),
         "versions": _versions(), "git_commit": _git_commit(),
         "host": platform.node(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

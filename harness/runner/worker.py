@@ -76,7 +76,7 @@ class GridWorker:
     def dataset(self, name: str):
         """The corpus (subsampled to the grid's limit), or raise CellSkipped saying why not."""
         if name not in self._datasets:
-            from harness.data import CORPORA, DataError, load_dataset
+            from harness.data import DataError, load_dataset
             from harness.runner.evaluate import stratified_subsample
 
             root = self.roots.get(name)
@@ -86,10 +86,7 @@ class GridWorker:
                 _warn_of_dropped_data(loaded)
                 self._datasets[name] = stratified_subsample(loaded, self.grid.limit)
             except DataError as exc:
-                flag = f"--{name.replace('_', '-')}-root"
-                where = (" (check --dataset-option)" if "option" in exc.reason else
-                         f" (check {flag})" if root else f" (set {CORPORA[name].env_var} or {flag})")
-                self._datasets[name] = CellSkipped(f"{name}: {exc}{where}")
+                self._datasets[name] = CellSkipped(f"{name}: {exc}{_what_to_check(name, root, exc)}")
         return _or_raise(self._datasets[name])
 
     def inputs(self, cell: Cell) -> tuple[Any, Any, Any]:
@@ -227,3 +224,16 @@ def _warn_of_dropped_data(dataset) -> None:
                       f"{'s' if len(dropped) != 1 else ''} in its files dropped data, the first: "
                       f"{str(dropped[0])[:300]}; python -m harness.data check {dataset.name} "
                       f"{shlex.quote(str(dataset.root))} lists them", stacklevel=2)
+
+
+def _what_to_check(corpus: str, root: str | Path | None, exc: Exception) -> str:
+    """What to look at when a corpus cannot be read: the options, the root given, or where
+    a root is set (a corpus of one's own has no ``--<corpus>-root``)."""
+    from harness.data.loader import BUILT_IN, CORPORA
+
+    flag = f"--{corpus.replace('_', '-')}-root" if corpus in BUILT_IN else None
+    if "option" in getattr(exc, "reason", ""):
+        return " (check --dataset-option)"
+    if root:
+        return f" (check {flag})" if flag else ""
+    return f" (set {CORPORA[corpus].env_var}{f' or {flag}' if flag else ''})"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import sys
 from collections.abc import Sequence
 
@@ -57,17 +59,40 @@ def summary_lines(dataset: Dataset, n_bins: int = 5) -> list[str]:
 
 
 def _options(args: argparse.Namespace) -> dict:
-    options = {}
+    options: dict = {}
     if args.merge_excited:
         options["merge_excited"] = True
     if args.vote_mode:
         options["vote_mode"] = args.vote_mode
     if args.split:
         options["split"] = args.split
+    for text in args.option:
+        name, equals, raw = text.partition("=")
+        if not (equals and name):
+            raise ValueError(f"--option {text!r}: expected NAME=VALUE")
+        try:
+            options[name] = json.loads(raw)
+        except ValueError:
+            options[name] = raw
     return options
 
 
+def _import_corpora(argv: Sequence[str] | None) -> None:
+    """The modules named by ``--import``, imported first: a corpus of one's own registers there
+    (:func:`harness.data.register_corpus`), before its name is checked; ``python -m`` looks
+    for them in the working folder first."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--import", dest="modules", action="append", default=[])
+    for module in early.parse_known_args(argv)[0].modules:
+        importlib.import_module(module)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        _import_corpora(argv)
+    except ImportError as exc:
+        print(f"error: --import: {exc}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="python -m harness.data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="summarise a corpus and list every problem found")
@@ -77,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--merge-excited", action="store_true", help="IEMOCAP: Excited->Happiness")
     check.add_argument("--vote-mode", choices=["per-category", "split"], help="IEMOCAP votes")
     check.add_argument("--split", help="MSP-Podcast Split_Set to keep")
+    check.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                       help="any corpus option (JSON values; repeatable), e.g. sessions=[1,2]")
+    check.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
+                       help="a module that registers a corpus of one's own (register_corpus)")
     args = parser.parse_args(argv)
     try:
         dataset = load_dataset(args.corpus, args.root, **_options(args))

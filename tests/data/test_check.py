@@ -36,3 +36,38 @@ def test_check_options_and_module_entry_point(capsys):
     assert "split 'Train' not selected" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["check", "nope"])
+
+
+def test_any_corpus_option_is_taken_and_checked(capsys):
+    assert main(["check", "iemocap", "--no-audio", "--option", "sessions=[2]"]) == 0
+    assert "items: 8" in capsys.readouterr().out  # Session 2's, of the bundled 26
+    assert main(["check", "iemocap", "--option", "sessions=x"]) == 2
+    assert "iemocap option sessions takes a whole number" in capsys.readouterr().err
+    assert main(["check", "iemocap", "--option", "sessions"]) == 2
+    assert "--option 'sessions': expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_a_corpus_of_one_s_own_is_checked_after_its_module_registers_it(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    crema_d = Path(__file__).parents[2] / "harness" / "embedded" / "crema_d"
+    (tmp_path / "my_corpora.py").write_text(
+        "from harness.data import register_corpus\n"
+        "from harness.data.crema_d import load\n"
+        "from harness.prompts import CorpusWording\n"
+        "register_corpus('crema_copy', load, env_var='CREMA_COPY_ROOT',\n"
+        "                wording=CorpusWording('An actor speaks.', 'the audio'))\n")
+
+    def check(*args):
+        return subprocess.run([sys.executable, "-m", "harness.data", "check", "crema_copy",
+                               str(crema_d), "--no-audio", *args],
+                              cwd=tmp_path, capture_output=True, text=True)
+
+    done = check("--import", "my_corpora")
+    assert done.returncode == 0 and "crema_copy: " in done.stdout and "items: 26" in done.stdout
+    done = check()
+    assert done.returncode == 2 and "invalid choice: 'crema_copy'" in done.stderr
+    done = check("--import", "not_there")
+    assert done.returncode == 2 and "--import: No module named 'not_there'" in done.stderr

@@ -3,6 +3,7 @@ built from the fixture corpora."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -73,3 +74,20 @@ def watch_clip_reads(monkeypatch) -> ClipReads:
     for name in ("_digest", "_digest_bytes"):
         monkeypatch.setattr(clips_module, name, hashing(getattr(clips_module, name)))
     return reads
+
+
+@contextlib.contextmanager
+def corpora_kept():
+    """The corpus registries as they were once the block ends (a test registers a corpus of its
+    own): both dicts are imported by name elsewhere, so they are emptied and refilled, not
+    replaced."""
+    from harness.data import loader
+    from harness.prompts import ADDED_WORDING
+
+    kept = [(corpora, dict(corpora)) for corpora in (loader.CORPORA, ADDED_WORDING)]
+    try:
+        yield
+    finally:
+        for corpora, before in kept:
+            corpora.clear()
+            corpora.update(before)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness import prompts
-from harness.data import loader
 from harness.models import registry
 from harness.strategies import _strategy
+from tests.helpers import corpora_kept
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
@@ -29,16 +29,10 @@ def test_every_example_on_a_reference_page_prints_what_it_shows(page, monkeypatc
     monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
     monkeypatch.setattr(_strategy, "_REGISTRY", dict(_strategy._REGISTRY))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # and one writes a corpus
-    # and a corpus: those dicts are imported by name elsewhere, so they are emptied and refilled
-    kept = [(corpora, dict(corpora)) for corpora in (loader.CORPORA, prompts.ADDED_WORDING)]
-    try:
+    with corpora_kept():  # and a corpus
         failed, attempted = doctest.testfile(
             str(page), module_relative=False, report=False,
             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    finally:
-        for corpora, before in kept:
-            corpora.clear()
-            corpora.update(before)
     assert attempted > 0, f"{page.name} shows no example"
     assert failed == 0, capsys.readouterr().out
 

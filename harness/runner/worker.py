@@ -77,7 +77,7 @@ class GridWorker:
         """The corpus (subsampled to the grid's limit), or raise CellSkipped saying why not."""
         if name not in self._datasets:
             from harness.data import DataError, load_dataset
-            from harness.runner.evaluate import stratified_subsample
+            from harness.runner.evaluate import NothingToEvaluate, stratified_subsample
 
             root = self.roots.get(name)
             try:
@@ -87,6 +87,10 @@ class GridWorker:
                 self._datasets[name] = stratified_subsample(loaded, self.grid.limit)
             except DataError as exc:
                 self._datasets[name] = CellSkipped(f"{name}: {exc}{_what_to_check(name, root, exc)}")
+            except Exception as exc:  # a reader of one's own that fails: read once, and each cell
+                self._datasets[name] = NothingToEvaluate(  # on the corpus fails saying where
+                    f"{name} could not be read: {type(exc).__name__}: {str(exc)[:300]}"
+                    f"{_raised_at(exc)}")
         return _or_raise(self._datasets[name])
 
     def inputs(self, cell: Cell) -> tuple[Any, Any, Any]:
@@ -197,9 +201,16 @@ def _with_plan(record: CellRecord, cell: Cell, report: Any, ran_in: str) -> Cell
 
 
 def _or_raise(value: Any) -> Any:
-    if isinstance(value, (CellSkipped, ModelNotLoaded)):
+    """A model or corpus loaded once, or the reason it could not be, raised again."""
+    if isinstance(value, Exception):
         raise value
     return value
+
+
+def _raised_at(exc: BaseException) -> str:
+    """`` (raised at file.py:12)``: the innermost frame of ``exc``'s traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
 
 
 def _why_not_loaded(name: str, args: Mapping[str, Any], exc: Exception) -> str:
@@ -209,10 +220,9 @@ def _why_not_loaded(name: str, args: Mapping[str, Any], exc: Exception) -> str:
         return str(exc)
     if args and isinstance(exc, (TypeError, ValueError)):
         return f"{name}: model arguments {dict(args)}: {exc}"
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     given = f" with model arguments {dict(args)}" if args else ""
-    return f"{name} could not be loaded{given}: {type(exc).__name__}: {str(exc)[:300]}{where}"
+    return (f"{name} could not be loaded{given}: {type(exc).__name__}: {str(exc)[:300]}"
+            f"{_raised_at(exc)}")
 
 
 def _warn_of_dropped_data(dataset) -> None:

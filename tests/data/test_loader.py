@@ -13,6 +13,7 @@ import harness
 from harness import prompts
 from harness.data import DataError, Item, load_dataset, loader, register_corpus
 from harness.prompts import CorpusWording, base_prompt, prompts_record
+from tests.helpers import corpora_kept
 
 WORDING = CorpusWording("Someone leaves a voice message.", "the message")
 
@@ -49,13 +50,10 @@ def votes_corpus(folder: Path, n: int = 6) -> Path:
 @pytest.fixture
 def registered(monkeypatch):
     """``my_votes`` registered for the test, and the registries as they were after it."""
-    kept = [(corpora, dict(corpora)) for corpora in (loader.CORPORA, prompts.ADDED_WORDING)]
     monkeypatch.delenv("MY_VOTES_ROOT", raising=False)
-    register_corpus("my_votes", read_votes_csv, env_var="MY_VOTES_ROOT", wording=WORDING)
-    yield
-    for corpora, before in kept:
-        corpora.clear()
-        corpora.update(before)
+    with corpora_kept():
+        register_corpus("my_votes", read_votes_csv, env_var="MY_VOTES_ROOT", wording=WORDING)
+        yield
 
 
 @pytest.mark.parametrize(("name", "says"), [

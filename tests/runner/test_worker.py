@@ -6,6 +6,7 @@ from harness.models import Capabilities, registry
 from harness.runner.grid import Cell, GridConfig
 from harness.runner.worker import CellSkipped, GridWorker
 from tests.fakes import ScriptedModel
+from tests.helpers import corpora_kept
 
 
 @pytest.fixture
@@ -36,3 +37,27 @@ def test_a_verifier_that_cannot_run_here_is_named_as_the_verifier(worker):
 def test_a_strategy_without_a_verifier_loads_none(worker):
     dataset, model, verifier = worker.inputs(Cell("no-beams", "iemocap", "base"))
     assert (len(dataset), model.info.name, verifier) == (26, "no-beams", None)
+
+
+def test_a_corpus_reader_that_fails_is_read_once_and_each_cell_says_where(tmp_path, monkeypatch):
+    from harness.data import register_corpus
+    from harness.prompts import CorpusWording
+    from harness.runner.evaluate import NothingToEvaluate
+
+    calls = []
+
+    def broken_reader(root, problems):
+        calls.append(root)
+        return {}["clip"]  # a reader of one's own with a bug
+
+    monkeypatch.setenv("BROKEN_ROOT", str(tmp_path))
+    with corpora_kept():
+        register_corpus("broken", broken_reader, env_var="BROKEN_ROOT",
+                        wording=CorpusWording("A speaker.", "the audio"))
+        worker = GridWorker(tmp_path / "run", tmp_path / "cache",
+                            GridConfig(models=("uniform",), datasets=("broken",)))
+        for _ in range(2):
+            with pytest.raises(NothingToEvaluate, match=r"^broken could not be read: KeyError: "
+                                                        r"'clip' \(raised at test_worker.py:\d+\)$"):
+                worker.inputs(Cell("uniform", "broken", "base"))
+    assert len(calls) == 1

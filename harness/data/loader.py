@@ -13,6 +13,7 @@ import harness.data.crema_d as crema_d
 import harness.data.iemocap as iemocap
 import harness.data.msp_podcast as msp_podcast
 from harness._embedded import embedded_path
+from harness.data._reader_output import checked_output
 from harness.data.dataset import Dataset
 from harness.data.options import Checker, check_options
 from harness.data.problems import DataError, ProblemLog
@@ -101,9 +102,10 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
         raise DataError(path, f"{name} root folder not found (set {corpus.env_var})")
     problems = ProblemLog()
     try:
-        labels, items, skipped = corpus.reader(path, problems, **options)
+        output = corpus.reader(path, problems, **options)
     except OSError as exc:  # a folder or file the readers could not open or list
         raise DataError(exc.filename or path, f"cannot be read: {exc.strerror or exc}") from None
+    labels, items, skipped = checked_output(name, path, output, problems)
     return Dataset(name, labels, items, path, options, problems, skipped)
 
 

@@ -7,6 +7,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import harness
@@ -127,3 +128,56 @@ def test_the_grid_runs_it_when_selected_and_skips_it_naming_its_variable(pyteste
     result = pytester.runpytest_subprocess("--datasets", "my_vote", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown corpus 'my_vote'; did you mean 'my_votes'*"])
+
+
+def test_items_a_reader_should_not_return_are_problems_and_the_rest_load(tmp_path):
+    crema = load_dataset("crema_d")
+    labels, clip = crema.labels, crema[0].audio_path
+
+    def careless(root, problems):
+        return list(labels), [
+            crema[0], crema[1],
+            Item("short", clip, "", [1, 2], labels),          # votes for two labels of six
+            crema[1],                                          # its id again
+            Item("minus", clip, "", [-1, 2, 0, 0, 0, 0], labels),
+            Item("nobody", clip, "", [0] * 6, labels),
+            Item("nan", clip, "", [float("nan"), 1, 1, 1, 1, 1], labels),
+            Item("other", clip, "", [1, 0, 0, 0], ("a", "b", "c", "d")),
+            "not an item",
+        ], {"too short": 3}
+
+    with corpora_kept():
+        register_corpus("careless", careless, env_var="CARELESS_ROOT", wording=WORDING)
+        dataset = load_dataset("careless", tmp_path)
+        record = harness.evaluate("uniform", dataset, "base")
+    assert [item.id for item in dataset] == [crema[0].id, crema[1].id]
+    assert dict(dataset.skipped) == {"too short": 3}
+    said = [p.message for p in dataset.problems]
+    assert said == [
+        "item 2 ('short') has 2 vote counts for 6 labels; left out",
+        f"item 3 ('{crema[1].id}') has the id of an earlier item; left out",
+        "item 7 ('other') has labels ('a', 'b', 'c', 'd'), not the corpus's; left out",
+        "item 8 ('?') is a str, not a harness.data.Item; left out",
+        "item 'minus': votes [-1.0, 2.0, 0.0, 0.0, 0.0, 0.0] are not counts (finite, none "
+        "negative, not all zero); left out",
+        "item 'nobody': votes [0.0, 0.0, 0.0, 0.0, 0.0, 0.0] are not counts (finite, none "
+        "negative, not all zero); left out",
+        "item 'nan': votes [nan, 1.0, 1.0, 1.0, 1.0, 1.0] are not counts (finite, none negative, "
+        "not all zero); left out"]
+    assert record.metrics.n_valid == 2 and np.isfinite(record.metrics.mean("js"))
+
+
+@pytest.mark.parametrize(("output", "says"), [
+    (("a", "b"), " returned a tuple, not (labels, items, skipped)"),
+    (None, " returned a NoneType, not (labels, items, skipped)"),
+    (((), [], {}), "'s labels are not one or more distinct names: ()"),
+    ((("a", "a"), [], {}), "'s labels are not one or more distinct names: ('a', 'a')"),
+    (("ab", [], {}), "'s labels are not a sequence of names"),
+    ((("a", "b"), [], ["skipped"]), "'s skipped items are not counts by reason"),
+])
+def test_a_reader_output_of_another_shape_is_a_data_error_naming_the_root(tmp_path, output, says):
+    with corpora_kept():
+        register_corpus("odd", lambda root, problems: output, env_var="ODD_ROOT", wording=WORDING)
+        with pytest.raises(DataError) as refused:
+            load_dataset("odd", tmp_path)
+    assert str(refused.value) == f"{tmp_path}: the odd reader{says}"

@@ -130,6 +130,8 @@ def resolved_grid(config: pytest.Config, grid: GridConfig, cache: bool = True) -
         value = setting(config, name)
         if value:
             changes[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+            if not changes[name]:  # a grid of no cells would pass, having run nothing
+                raise pytest.UsageError(f"--{name} {value!r} names none")
     if setting(config, "verifier"):
         changes.update(verifier=setting(config, "verifier"), verifiers={})
     if setting(config, "limit") is not None:

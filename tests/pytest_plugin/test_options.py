@@ -12,6 +12,8 @@ NO_CACHE = ("-p", "no:cacheprovider")
 @pytest.mark.parametrize(("args", "message"), [
     (("--models", "qwen2-audoi-7b"), "*unknown model 'qwen2-audoi-7b'; did you mean 'qwen2-audio-7b'*"),
     (("--strategies", "w-bom"), "*unknown strategy 'w-bom'; did you mean 'w-bon'*"),
+    (("--datasets", "iemocap,msp-podcast"), "*unknown corpus 'msp-podcast'; did you mean 'msp_podcast'*"),
+    (("--models", " , "), "*--models ' , ' names none*"),
     (("--verifier", "gpt4o"), "*unknown model 'gpt4o'; did you mean 'gpt-4o'*"),
     (("--verifier", "uniform"), "*verifier 'uniform': a chance baseline cannot score candidates*"),
     (("--iemocap-root", "/nonexistent"), "*--iemocap-root /nonexistent: no such folder*"),

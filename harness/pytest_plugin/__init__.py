@@ -41,6 +41,7 @@ __all__ = ["cell_snapshot", "grid_worker", "run_cell"]
 REPORT = pytest.StashKey[Any]()  # the BuiltReport
 REPORT_FAILED = pytest.StashKey[str]()  # why the report could not be built
 STARTED = pytest.StashKey[bool]()
+ONLY_SKIPPED = pytest.StashKey[int]()  # how many cells were selected where every one skipped
 FOLLOWER = pytest.StashKey[LogFollower]()
 
 
@@ -142,6 +143,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     follower = config.stash.get(FOLLOWER, None)
     if follower is not None:
         follower.stop()
+    if session.exitstatus == pytest.ExitCode.OK and _only_skipped_cells(config):
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED  # a gate that checked nothing
     run_dir = config.stash.get(RUN_DIR, None)
     if hasattr(config, "workerinput") or run_dir is None or not (run_dir / "cells").is_dir():
         return
@@ -161,6 +164,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     for line, markup in summary_lines(regression_findings(terminalreporter.stats)):
         terminalreporter.write_line(line, **markup)
+    skipped = config.stash.get(ONLY_SKIPPED, 0)
+    if skipped:
+        terminalreporter.write_line(f"harness: none of the {skipped} selected cells ran (each "
+                                    "skipped, for the reasons in the summary): nothing was "
+                                    "evaluated or gated, so the run does not pass (exit code 5, "
+                                    "pytest's for no test run)", red=True)
     failed = config.stash.get(REPORT_FAILED, None)
     if failed is not None:
         run_dir = shown(config.stash[RUN_DIR])
@@ -179,3 +188,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         for _, reason in built.bad_cells:
             terminalreporter.write_line(f"harness report: bad cell file left out: {reason}", red=True)
 
+
+def _only_skipped_cells(config: pytest.Config) -> bool:
+    """Whether every test of the session was a grid cell that skipped (none ran); their number
+    is kept for the summary."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or hasattr(config, "workerinput"):
+        return False
+    outcomes = {key: reports for key, reports in reporter.stats.items()
+                if key not in ("", "deselected", "warnings")}
+    skipped = outcomes.pop("skipped", [])
+    if outcomes or not skipped or not all("cell" in getattr(r, "keywords", {}) for r in skipped):
+        return False
+    config.stash[ONLY_SKIPPED] = len(skipped)
+    return True

@@ -74,6 +74,10 @@ def test_cell(cell, run_cell):
 """)
     result = pytester.runpytest_subprocess("-n", "2", *NO_CACHE)
     result.assert_outcomes(skipped=2)
+    # no cell ran, so nothing was checked: the run does not pass, and says why
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines(["harness: none of the 2 selected cells ran (each skipped, for the "
+                                 "reasons in the summary): nothing was evaluated or gated*"])
     seen = {p.name: p.read_text() for p in pytester.path.glob("torch-*.txt")}
     assert len(seen) == 2 and set(seen.values()) == {"False"}, seen
 

@@ -87,14 +87,15 @@ def folder_setting(config: pytest.Config, name: str) -> Path | None:
     """A folder setting (``report_dir``, ``cache_dir``, a corpus root) as an absolute path: from
     the command line, relative to where pytest was started; from the ini file, or the default,
     relative to the ini file's folder (as pytest's own ``paths`` ini values), where pytest
-    started if there is none. A run started in a subfolder uses the project's cache and reports."""
+    started if there is none; ``..`` taken out as pytest's own paths are. A run started in a
+    subfolder uses the project's cache and reports."""
     value = config.getoption(f"--{name.replace('_', '-')}", default=None)
     if value is None:
         value = config.getini(f"harness_{name}") or SETTINGS[name][1]
         base = config.inipath.parent if config.inipath else config.invocation_params.dir
     else:
         base = config.invocation_params.dir
-    return None if value is None else base / Path(value).expanduser()
+    return None if value is None else Path(os.path.abspath(base / Path(value).expanduser()))
 
 
 def shown(path: Path) -> Path:

@@ -44,13 +44,24 @@ def _read_only(path: Path) -> sqlite3.Connection:
                            isolation_level=None)
 
 
-def _check_source(source: Path, target: Path) -> None:
+def read_only(source: str | Path) -> sqlite3.Connection:
+    """The cache file ``source``, opened read-only once it is checked to be a cache of this
+    schema (``python -m harness.cache info`` reads it so).
+
+    Raises:
+        CacheError: as :func:`merge_caches` for a source.
+    """
+    _check_source(Path(source), None)
+    return _read_only(Path(source))
+
+
+def _check_source(source: Path, target: Path | None) -> None:
     """Refuse a source that is not a readable cache of this schema, or that is the target."""
     if not source.exists():
         raise CacheError(f"no such cache file: {source}")
     if not source.is_file():
         raise CacheError(f"{source}: not a cache file (a directory or a device)")
-    if target.exists() and source.samefile(target):
+    if target is not None and target.exists() and source.samefile(target):
         raise CacheError(f"{source}: is the target itself: name it once, as the target")
     try:
         with closing(_read_only(source)) as db:

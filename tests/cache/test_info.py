@@ -1,0 +1,37 @@
+"""``python -m harness.cache info``: a cache's entries by kind and model, read-only."""
+
+import hashlib
+
+from harness.cache import GenerationCache
+from harness.cache.__main__ import main
+from harness.cache.info import cache_groups
+
+
+def test_entries_are_counted_by_kind_and_model_and_the_file_is_only_read(tmp_path, capsys):
+    path = tmp_path / "generations.sqlite"
+    cache = GenerationCache(path)
+    cache.put_many("generation", "model-a", [(f"a{i}", {"text": "x" * 100}) for i in range(3)])
+    cache.put_many("generation", "model-b", [("b0", {"text": "y"})])
+    cache.put_many("labels", "model-a", [("l0", [0.1, 0.9])])
+    cache.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    groups = [(g.kind, g.model, g.entries) for g in cache_groups(path)]
+    assert groups == [("generation", "model-a", 3), ("generation", "model-b", 1),
+                      ("labels", "model-a", 1)]
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{path}: 5 entries, ") and out[1].split() == [
+        "kind", "model", "entries", "MiB", "written"]
+    assert out[2].split()[:3] == ["generation", "model-a", "3"] and len(out) == 5
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_what_is_not_a_cache_is_refused_naming_it(tmp_path, capsys):
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database")
+    assert main(["info", str(other)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {other}: not a usable generation cache")
+    assert other.read_text() == "not a database"
+    assert main(["info", str(tmp_path / "none.sqlite")]) == 1
+    assert "no such cache file" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite").exists()

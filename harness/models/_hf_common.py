@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -177,18 +178,44 @@ def load_weights(loader, name: str, path, **kwargs):
     if not (Path(path) / "config.json").is_file():  # transformers would build the class's
         # default configuration, a 7B model for Qwen2-Audio, and fill it: 33 GB, then a kill
         raise ModelNotLoaded(f"{name}: {path} has no config.json: not a checkpoint folder")
-    try:
+    with unreadable_files_named(name, path, "weights"):
         model, info = loader.from_pretrained(str(path), local_files_only=True,
                                              output_loading_info=True, **kwargs)
-    except (OSError, json.JSONDecodeError) + _reader_errors() as exc:  # not another ValueError:
-        raise ModelNotLoaded(f"{name}: the weights in {path} could not be read "  # an argument's
-                             f"({type(exc).__name__}: {str(exc)[:300]}); copy them again") from exc
     missing = sorted(info.get("missing_keys") or ())
     if missing:
         raise ModelUnavailable(f"{name}: the weights in {path} do not fit {loader.__name__}: "
                                f"{len(missing)} of its parameters are missing from them "
                                f"(e.g. {', '.join(missing[:3])}), which would start at random")
     return model
+
+
+@contextlib.contextmanager
+def unreadable_files_named(name: str, path, what: str) -> Iterator[None]:
+    """Files of the checkpoint folder ``path`` that cannot be read (a shard or a tokenizer cut
+    short by a copy) raise ModelNotLoaded naming the folder and the JSON files in it that do not
+    parse, which the readers' own messages do not name (not another ValueError: an argument's).
+    ``what``: what was being read, the weights or the processor."""
+    from harness.models.api import ModelNotLoaded
+
+    try:
+        yield
+    except (OSError, json.JSONDecodeError) + _reader_errors() as exc:
+        broken = _unparsed_json(Path(path))
+        which = f"; {', '.join(broken)} {'is' if len(broken) == 1 else 'are'} not JSON" if broken else ""
+        raise ModelNotLoaded(f"{name}: the {what} in {path} could not be read "
+                             f"({type(exc).__name__}: {str(exc)[:300]}{which}); copy them again"
+                             ) from exc
+
+
+def _unparsed_json(folder: Path) -> list[str]:
+    """The folder's ``*.json`` files that do not parse (read only once something failed)."""
+    broken = []
+    for file in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+        try:
+            json.loads(file.read_bytes())
+        except (OSError, ValueError):
+            broken.append(file.name)
+    return broken
 
 
 def _reader_errors() -> tuple[type[Exception], ...]:

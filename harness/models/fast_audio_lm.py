@@ -39,6 +39,7 @@ from harness.models._hf_common import (
     pick_device,
     resolve_dtype,
     to_device,
+    unreadable_files_named,
     weights_revision,
 )
 from harness.models._kv_cache import KVPool
@@ -139,7 +140,8 @@ class FastAudioLM:
 
         device = pick_device(device, name)
         torch_dtype = resolve_dtype(dtype, device)
-        processor = audio_text_processor(path, cls.ARCHITECTURE.whole_processor)
+        with unreadable_files_named(name, path, "processor files"):
+            processor = audio_text_processor(path, cls.ARCHITECTURE.whole_processor)
         model = load_weights(getattr(transformers, cls.ARCHITECTURE.model_class), name, path,
                              dtype=torch_dtype, attn_implementation=attn_implementation)
         model = model.to(device)

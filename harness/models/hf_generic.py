@@ -21,6 +21,7 @@ from harness.models._hf_common import (
     load_weights,
     pick_device,
     resolve_dtype,
+    unreadable_files_named,
     unscored_row,
     weights_revision,
 )
@@ -60,7 +61,8 @@ class HFGenerateBackend:
         from transformers import AutoProcessor
 
         device = pick_device(device, name)
-        processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+        with unreadable_files_named(name, path, "processor files"):
+            processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         model = load_weights(getattr(transformers, model_class), name, path,
                              dtype=resolve_dtype(dtype, device))
         return cls(name, model.to(device), processor, weights_revision(path), batch_size)

@@ -74,14 +74,15 @@ class UltravoxBackend(FastAudioLM):
                         attn_implementation: str = "sdpa", **options: object) -> UltravoxBackend:
         """The checkpoint in ``path`` and the parts its config names (local copies only)."""
 
-        from harness.models._hf_common import pick_device, resolve_dtype
+        from harness.models._hf_common import pick_device, resolve_dtype, unreadable_files_named
         from harness.models._ultravox_model import UltravoxLayout, load_ultravox
 
         device = pick_device(device, name)
         layout = UltravoxLayout.read(Path(path))
         model = load_ultravox(layout, resolve_dtype(dtype, device), device, attn_implementation)
-        return cls(name, model, ultravox_processor(layout), layout.revision(),
-                   FastPathOptions.from_kwargs(**options))
+        with unreadable_files_named(name, path, "processor files"):
+            processor = ultravox_processor(layout)
+        return cls(name, model, processor, layout.revision(), FastPathOptions.from_kwargs(**options))
 
     def features(self, audios: Sequence[np.ndarray]):
         """Each clip's own log-mel frames, as Whisper's extractor computes them for it alone

@@ -37,8 +37,14 @@ def check_supported(strategy: str | Strategy, model: ModelAPI, verifier: ModelAP
     if missing:
         raise StrategyUnsupported(f"{model.info.name} has no {', '.join(missing)}: "
                                   f"{s.name} cannot run on it")
-    if s.needs_verifier and verifier is None:
+    if not s.needs_verifier:
+        return
+    if verifier is None:
         raise StrategyUnsupported(f"{s.name} needs a verifier model")
+    if not callable(getattr(verifier, "generate", None)):
+        raise StrategyUnsupported(f"{s.name}: the verifier {verifier.info.name} cannot score "
+                                  "candidates (a chance baseline generates nothing); name a local "
+                                  "or API model")
 
 
 def run_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *,

@@ -4,6 +4,7 @@ import pytest
 
 from harness.aggregate import dirichlet_mixture
 from harness.data import load_dataset
+from harness.models import get_model
 from harness.models.api import Capabilities, LabelScores
 from harness.strategies import (
     StrategyConfig,
@@ -124,6 +125,11 @@ def test_missing_capabilities_are_explicit(crema):
             run_strategy(strategy, no_beams, crema, verifier=no_beams)
     with pytest.raises(StrategyUnsupported, match="verifier"):
         run_strategy("alm-v", ScriptedModel(beams), crema)
+    model = ScriptedModel(beams)
+    with pytest.raises(StrategyUnsupported, match="^w-alm-v: the verifier uniform cannot score "
+                                                  "candidates .a chance baseline generates nothing"):
+        run_strategy("w-alm-v", model, crema, verifier=get_model("uniform"))
+    assert model.calls == 0  # refused before the model ran, not once its beams were generated
     assert run_strategy("base", no_beams, crema)[0].valid
 
 
@@ -158,8 +164,6 @@ def test_constrained_needs_structured_output(crema):
 @pytest.mark.parametrize("strategy", strategy_names())
 def test_every_strategy_runs_on_the_tiny_model(strategy):
     pytest.importorskip("torch")
-    from harness.models import get_model
-
     model = get_model("tiny-qwen2-audio")
     dataset = load_dataset("iemocap")
     results = run_strategy(strategy, model, dataset, verifier=model)

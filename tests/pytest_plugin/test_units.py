@@ -7,7 +7,10 @@ from harness.runner import Cell, GridConfig, Thresholds
 @pytest.mark.parametrize(("worker", "expected"), [("gw0", "4"), ("gw1", "5"), ("gw2", "4")])
 def test_each_worker_gets_one_gpu(monkeypatch, worker, expected):
     monkeypatch.setenv("HARNESS_GPUS", "4,5")
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    # set, then deleted, so that what pin_gpu sets is undone: a delenv of a variable that is not
+    # there records nothing, and "4" stayed for the worker's later tests (a CPU-only warning)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     pin_gpu(worker)
     import os
 

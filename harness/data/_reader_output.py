@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,11 @@ def checked_output(name: str, root: Path, output: Any, problems: ProblemLog
             or len(set(labels)) != len(labels):
         raise DataError(root, f"the {name} reader's labels are not one or more distinct names: "
                               f"{str(labels)[:200]}")
-    if not (isinstance(skipped, Mapping)
-            and all(isinstance(k, str) and isinstance(v, int) for k, v in skipped.items())):
+    if not (isinstance(skipped, Mapping)  # numpy's integers too (pandas' value_counts)
+            and all(isinstance(k, str) and isinstance(v, Integral) for k, v in skipped.items())):
         raise DataError(root, f"the {name} reader's skipped items are not counts by reason")
-    return labels, _usable(list(items), labels, root, problems), Counter(skipped)
+    counts = Counter({reason: int(n) for reason, n in skipped.items()})  # plain ints: JSON
+    return labels, _usable(list(items), labels, root, problems), counts
 
 
 def _usable(items: list[Any], labels: tuple[str, ...], root: Path, problems: ProblemLog

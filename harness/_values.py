@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
@@ -32,3 +33,12 @@ def named_flag(name: str, value: Any) -> bool:
         return flag(value)
     except ValueError:
         raise ValueError(f"{name} must be true or false, not {value!r}") from None
+
+
+def typed(raw: str) -> Any:
+    """A value typed as text: read as JSON where it parses (``[1, 2]``, ``7``, ``false``), else
+    the text itself (``Test1``)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw

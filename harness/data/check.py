@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from collections.abc import Sequence
 
 import numpy as np
 
+from harness._values import typed
 from harness.data.dataset import Dataset
 from harness.data.loader import CORPORA, load_dataset
 from harness.data.problems import DataError, Problem
@@ -70,10 +70,7 @@ def _options(args: argparse.Namespace) -> dict:
         name, equals, raw = text.partition("=")
         if not (equals and name):
             raise ValueError(f"--option {text!r}: expected NAME=VALUE")
-        try:
-            options[name] = json.loads(raw)
-        except ValueError:
-            options[name] = raw
+        options[name] = typed(raw)
     return options
 
 

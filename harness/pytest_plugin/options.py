@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness._values import typed
 from harness.runner.grid import GridConfig
 
 GRID = pytest.StashKey[GridConfig]()
@@ -158,20 +158,13 @@ def resolved_grid(config: pytest.Config, grid: GridConfig, cache: bool = True) -
     return resolved
 
 
-def _value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
-
-
 def _pairs(given: list[str], flag: str) -> dict[str, Any]:
     out = {}
     for text in given:
         name, equals, raw = text.partition("=")
         if not (equals and name.strip()):
             raise pytest.UsageError(f"{flag} {text!r}: expected NAME=VALUE")
-        out[name.strip()] = _value(raw)
+        out[name.strip()] = typed(raw)
     return out
 
 
@@ -183,7 +176,7 @@ def _nested(base: Any, given: list[str], flag: str, owner: str) -> dict[str, dic
         who, dot, name = left.rpartition(".")
         if not (equals and dot and who and name):
             raise pytest.UsageError(f"{flag} {text!r}: expected {owner}.NAME=VALUE")
-        out.setdefault(who, {})[name] = _value(raw)
+        out.setdefault(who, {})[name] = typed(raw)
     return out
 
 

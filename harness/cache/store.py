@@ -70,6 +70,8 @@ class GenerationCache:
     """
 
     def __init__(self, path: str | Path | None = None, timeout: float = 120.0) -> None:
+        if path is not None:  # "~/cache.sqlite" is the user's home, not a folder named "~" here
+            path = Path(path).expanduser()
         self.path = str(path) if path is not None else ":memory:"
         self.hits = self.misses = self.damaged = 0
         self._lock = threading.RLock()  # the runner's clip loader reads and writes from a thread

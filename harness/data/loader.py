@@ -70,10 +70,10 @@ def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path:
     """The root to read: ``root``, else the corpus's environment variable, else the fixture."""
     corpus = _corpus(name)
     if root is not None:
-        return Path(root)
+        return Path(root).expanduser()
     from_env = os.environ.get(corpus.env_var)
-    if from_env:
-        return Path(from_env)
+    if from_env:  # "~/IEMOCAP" in quotes (a .env file) reaches here unexpanded
+        return Path(from_env).expanduser()
     if corpus.fixture is None:
         raise DataError(f"${corpus.env_var}", f"not set, and {name} has no bundled copy")
     return embedded_path(*corpus.fixture)

@@ -256,9 +256,10 @@ def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike 
     if not found:
         raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "
                                "or put it in the Hugging Face cache")
-    if given and not Path(found).is_dir():
+    folder = Path(found).expanduser()  # a quoted "~/models/x" reaches here unexpanded
+    if given and not folder.is_dir():
         raise ModelNotLoaded(f"{name}: {given}: no such folder")
-    return Path(found)
+    return folder
 
 
 def weights_revision(path: str | Path) -> str:

@@ -23,7 +23,8 @@ def tiny_qwen2_audio(path: str | os.PathLike[str] | None = None, **options) -> Q
     (``harness/embedded/tiny_qwen2_audio``)."""
     options.setdefault("device", "cpu")
     options.setdefault("dtype", "float32")
-    path = path or os.environ.get("TINY_QWEN2_AUDIO_PATH") or embedded_path("tiny_qwen2_audio")
-    if not Path(path).is_dir():
+    path = Path(path or os.environ.get("TINY_QWEN2_AUDIO_PATH")
+                or embedded_path("tiny_qwen2_audio")).expanduser()
+    if not path.is_dir():
         raise ModelUnavailable(f"tiny-qwen2-audio: {path} is not a folder (TINY_QWEN2_AUDIO_PATH)")
     return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path, **options)

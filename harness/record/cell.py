@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -81,7 +82,12 @@ class CellMetrics:
     alpha_sensitivity: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def mean(self, name: str) -> float:
-        """The metric's mean, NaN when the cell has none."""
+        """The metric's mean (one of :data:`SCORES`), NaN when the cell has none (no valid
+        item); a name that is no metric is a ``KeyError``, not a NaN that reads as "no items"."""
+        if name not in SCORES:
+            close = difflib.get_close_matches(name.lower() if isinstance(name, str) else "", SCORES, n=1)
+            hint = f"did you mean {close[0]!r}" if close else "one of " + ", ".join(SCORES)
+            raise KeyError(f"no metric {name!r}; {hint}")
         return self.scores[name].mean if name in self.scores else math.nan
 
     def to_json(self) -> dict[str, Any]:

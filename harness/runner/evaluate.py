@@ -16,7 +16,7 @@ import platform
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from harness.strategies import (
     Strategy,
     StrategyConfig,
     StrategyUnsupported,
+    as_config,
     get_strategy,
     iter_strategy,
 )
@@ -46,7 +47,7 @@ N_BINS = 5
 
 def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
              strategy: str | Strategy = "base", *, verifier: str | ModelAPI | None = None,
-             config: StrategyConfig | None = None,
+             config: StrategyConfig | Mapping[str, Any] | None = None,
              cache: GenerationCache | str | os.PathLike[str] | None = None,
              progress: Callable[[int], None] | None = None, n_resamples: int = 1000,
              entropy_bins: str = "width") -> CellRecord:
@@ -57,7 +58,8 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         dataset: A corpus name (loaded with its defaults) or a :class:`Dataset`.
         strategy: A registered strategy name or a :class:`Strategy`.
         verifier: The model that scores candidates, for strategies that need one.
-        config: The strategies' knobs (seed included; the bootstrap uses the same seed).
+        config: The strategies' knobs (seed included; the bootstrap uses the same seed): a
+            :class:`StrategyConfig` or a mapping of its fields (``{"beams": 3}``).
         cache: A :class:`GenerationCache`, or the path of its SQLite file.
         progress: Called with the number of items generated as the run advances.
         n_resamples: Bootstrap resamples for each metric's 95% CI.
@@ -73,11 +75,11 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 1:
         # refused before any model runs, not after it, in the bootstrap
         raise ValueError(f"n_resamples must be a whole number of at least 1, not {n_resamples!r}")
+    config = as_config(config)  # a misnamed knob, too, is refused before a model is built
     model = get_model(model) if isinstance(model, str) else model
     verifier = get_model(verifier) if isinstance(verifier, str) else verifier
     dataset = load_dataset(dataset) if isinstance(dataset, str) else dataset
     strategy = get_strategy(strategy) if isinstance(strategy, str) else strategy
-    config = config or StrategyConfig()
     held_out, dataset = _annotator_split(model, dataset, config.seed)
     _check_not_empty(dataset)
     level = metrics.entropy_bins(np.array([item.entropy for item in dataset]), N_BINS, entropy_bins)[0]
@@ -163,6 +165,8 @@ def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strat
                if np.isnan(p).any() else ItemResult(item.id, probs=p, rule="chance")
                for item, p in zip(dataset, model.predict(dataset) if held_out is None
                                   else held_out)]
+        if progress is not None:  # as a model's run reports its items
+            progress(len(dataset))
         return
     yield from iter_strategy(strategy, model, dataset, config=config, cache=cache,
                              verifier=verifier, progress=progress)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from harness._values import named_flag
 
@@ -71,3 +75,22 @@ class StrategyConfig:
             if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
                     or not math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number above 0, not {value!r}")
+
+
+def as_config(config: StrategyConfig | Mapping[str, Any] | None) -> StrategyConfig:
+    """``config`` as a :class:`StrategyConfig`: None is the defaults, a mapping names its fields
+    (``{"beams": 3}``; a name that is no field is refused with the closest one)."""
+    if config is None:
+        return StrategyConfig()
+    if isinstance(config, StrategyConfig):
+        return config
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a StrategyConfig or a mapping of its fields, "
+                        f"not {type(config).__name__}")
+    known = [f.name for f in dataclasses.fields(StrategyConfig)]
+    for name in config:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=1)
+            hint = f"did you mean {close[0]!r}" if close else "known: " + ", ".join(known)
+            raise ValueError(f"unknown strategy argument {name!r}; {hint}")
+    return StrategyConfig(**config)

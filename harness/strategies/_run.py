@@ -7,13 +7,13 @@ candidate is invalid, never filled in. One clip that cannot be read costs that i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.cache import GenerationCache
 from harness.models.api import Decoding, ModelAPI, Request
-from harness.strategies._config import StrategyConfig
+from harness.strategies._config import StrategyConfig, as_config
 from harness.strategies._results import ItemResult
 from harness.strategies._strategy import RunContext, Strategy, StrategyUnsupported, get_strategy
 from harness.strategies._stream import chunks
@@ -48,8 +48,8 @@ def check_supported(strategy: str | Strategy, model: ModelAPI, verifier: ModelAP
 
 
 def run_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *,
-                 config: StrategyConfig | None = None, cache: GenerationCache | None = None,
-                 verifier: ModelAPI | None = None,
+                 config: StrategyConfig | Mapping[str, Any] | None = None,
+                 cache: GenerationCache | None = None, verifier: ModelAPI | None = None,
                  progress: Callable[[int], None] | None = None) -> list[ItemResult]:
     """Run ``strategy`` (a registered name or a :class:`Strategy`) over every item of
     ``dataset``; results come back in item order.
@@ -65,14 +65,14 @@ def run_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *,
 
 
 def iter_strategy(strategy: str | Strategy, model: ModelAPI, dataset: Dataset, *,
-                  config: StrategyConfig | None = None, cache: GenerationCache | None = None,
-                  verifier: ModelAPI | None = None,
+                  config: StrategyConfig | Mapping[str, Any] | None = None,
+                  cache: GenerationCache | None = None, verifier: ModelAPI | None = None,
                   progress: Callable[[int], None] | None = None) -> Iterator[list[ItemResult]]:
     """:func:`run_strategy` a chunk at a time (item order): the caller can write and drop each
     chunk's results, so memory does not grow with the corpus. The next chunk's clips are read
     while the model works on this one (:mod:`harness.strategies._stream`)."""
     s = _strategy(strategy)
-    config = config or StrategyConfig()
+    config = as_config(config)
     check_supported(s, model, verifier)
     labels, corpus = dataset.labels, dataset.name
     context = RunContext(dataset, config, cache, verifier, None)

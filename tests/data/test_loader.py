@@ -181,3 +181,13 @@ def test_a_reader_output_of_another_shape_is_a_data_error_naming_the_root(tmp_pa
         with pytest.raises(DataError) as refused:
             load_dataset("odd", tmp_path)
     assert str(refused.value) == f"{tmp_path}: the odd reader{says}"
+
+
+def test_a_root_under_home_is_expanded_given_or_from_the_variable(tmp_path, monkeypatch):
+    from harness.data import resolve_root
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(load_dataset("crema_d").root, tmp_path / "CREMA-D")
+    assert resolve_root("crema_d", "~/CREMA-D") == tmp_path / "CREMA-D"
+    monkeypatch.setenv("CREMA_D_ROOT", "~/CREMA-D")  # as a quoted "~/..." in a .env file gives it
+    assert len(load_dataset("crema_d")) == 26 and load_dataset("crema_d").root == tmp_path / "CREMA-D"

@@ -124,3 +124,16 @@ def test_a_model_that_falls_back_to_the_cpu_where_gpus_are_listed_says_so(monkey
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/nvidia-smi")
     with pytest.warns(UserWarning, match="nvidia-smi is installed"):
         pick_device(None, "big-model")
+
+
+def test_a_weights_folder_under_home_is_expanded_and_a_missing_one_named_as_given(tmp_path, monkeypatch):
+    from harness.models import ModelNotLoaded
+    from harness.models._hf_common import local_weights
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "weights").mkdir()
+    monkeypatch.setenv("SOME_MODEL_PATH", "~/weights")  # quoted in a .env file: not expanded there
+    assert local_weights("m", "SOME_MODEL_PATH", "org/m", None) == tmp_path / "weights"
+    with pytest.raises(ModelNotLoaded, match="m: SOME_MODEL_PATH=~/nothing: no such folder"):
+        monkeypatch.setenv("SOME_MODEL_PATH", "~/nothing")
+        local_weights("m", "SOME_MODEL_PATH", "org/m", None)

@@ -201,3 +201,31 @@ def test_a_bad_number_of_resamples_is_refused_before_any_model_runs(n_resamples)
     with pytest.raises(ValueError, match="n_resamples must be a whole number of at least 1"):
         # a model name that does not exist: the check comes before the model is looked up
         harness.evaluate("no-such-model", "crema_d", "base", n_resamples=n_resamples)
+
+
+def test_the_config_may_be_a_mapping_of_its_fields_and_a_misnamed_one_is_refused_first():
+    by_mapping = harness.evaluate("uniform", "crema_d", config={"seed": 3}, n_resamples=10)
+    from harness.strategies import StrategyConfig
+
+    by_config = harness.evaluate("uniform", "crema_d", config=StrategyConfig(seed=3), n_resamples=10)
+    assert (by_mapping.metrics, by_mapping.items) == (by_config.metrics, by_config.items)
+    assert by_mapping.meta["seed"] == 3
+    # the model named does not exist: the config is checked before any model is looked up
+    with pytest.raises(ValueError, match="unknown strategy argument 'beam'; did you mean 'beams'"):
+        harness.evaluate("no-such-model", "crema_d", "bon", config={"beam": 3})
+    with pytest.raises(TypeError, match="config must be a StrategyConfig or a mapping of its fields, "
+                                        "not list"):
+        harness.evaluate("no-such-model", "crema_d", "bon", config=[("beams", 3)])
+
+
+def test_a_chance_cell_reports_its_progress_as_a_models_does():
+    seen: list[int] = []
+    harness.evaluate("uniform", "crema_d", progress=seen.append, n_resamples=10)
+    assert seen == [26]
+
+
+def test_a_cache_path_under_home_is_the_users_home_not_a_folder_named_tilde(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    harness.evaluate("uniform", "crema_d", cache="~/caches/c.sqlite", n_resamples=10)
+    assert (tmp_path / "home" / "caches" / "c.sqlite").is_file() and not (tmp_path / "~").exists()

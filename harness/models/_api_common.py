@@ -6,9 +6,10 @@ import base64
 import io
 import re
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -51,6 +52,41 @@ class Scrubber:
         candidates = tuple(replace(c, text=self(c.text)) for c in generation.candidates)
         error = None if generation.error is None else self(generation.error)
         return replace(generation, candidates=candidates, error=error)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A server's URL taken apart. ``url``: where requests go, without its user part, which goes
+    as ``auth`` (a proxy's basic auth: the client sends it as a header, so that neither the URL
+    it logs nor anything recorded holds it); ``shown``: what records name (no user part, no
+    query); ``secrets``: for the :class:`Scrubber` to take out of every error text."""
+
+    url: str | None
+    shown: str
+    auth: tuple[str, str] | None = None
+    secrets: tuple[str, ...] = ()
+
+
+def endpoint(url: str | None, default: str) -> Endpoint:
+    """``url`` (``https://user:token@host/v1?x=y``) as an :class:`Endpoint`; ``default`` is
+    what records name where no URL is given."""
+    if not url:
+        return Endpoint(None, default)
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
+    if parts.port is not None:
+        host += f":{parts.port}"
+    user, password = (urllib.parse.unquote(v) if v else "" for v in (parts.username, parts.password))
+    # the password; a user part alone is a token (https://TOKEN@host); a user name beside a
+    # password is not scrubbed from the model's texts, nor is a short query value ("1", "true")
+    secrets = [v for v in (password or user, parts.password or parts.username) if v]
+    secrets += [v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= 8]
+    return Endpoint(urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query,
+                                             parts.fragment)),
+                    urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")),
+                    (user, password) if user or password else None, tuple(secrets))
 
 
 def _forms(secret: str) -> set[str]:

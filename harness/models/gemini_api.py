@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
+from harness.models._api_common import Scrubber, endpoint, run_bounded, usage_of, wav_bytes
 from harness.models._deadline import deadline_transport
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
@@ -36,18 +36,19 @@ class GeminiBackend:
         self.json_mode, self.concurrency, self.prices = json_mode, concurrency, prices
         self.rate_limit_retries = rate_limit_retries
         self._types = types
-        self._scrub = Scrubber([api_key])
+        server = endpoint(base_url, "generativelanguage.googleapis.com")
+        self._scrub = Scrubber([api_key, *server.secrets])
         retry = types.HttpRetryOptions(attempts=attempts, initial_delay=retry_initial_delay,
                                        max_delay=30.0,
                                        http_status_codes=[408, 500, 502, 503, 504])
-        http = types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000),
+        http = types.HttpOptions(base_url=server.url, timeout=int(timeout_s * 1000),
                                  retry_options=retry,
-                                 client_args={"transport": deadline_transport(deadline_s)})
+                                 client_args={"transport": deadline_transport(deadline_s),
+                                              "auth": server.auth})
         self._client = genai.Client(api_key=api_key, http_options=http)
         caps = Capabilities(logprobs=logprobs, n_candidates=True, beam_search=False,
                             label_logprobs=False, structured_output=True)
-        self.info = ModelInfo(name, model, "", base_url or "generativelanguage.googleapis.com",
-                              caps)
+        self.info = ModelInfo(name, model, "", server.shown, caps)
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.mode == "beam":

@@ -12,7 +12,7 @@ import math
 import os
 
 from harness._values import named_flag
-from harness.models._api_common import Scrubber, run_bounded, usage_of, wav_bytes
+from harness.models._api_common import Scrubber, endpoint, run_bounded, usage_of, wav_bytes
 from harness.models._deadline import deadline_transport, httpx_module
 from harness.models.api import (
     Candidate,
@@ -43,11 +43,13 @@ class OpenAIChatBackend:
         self.concurrency = concurrency
         self.prices = prices
         self.key_variable = key_variable
-        self._scrub = Scrubber([api_key])
-        http = httpx_module().Client(transport=deadline_transport(deadline_s), timeout=timeout)
-        self._client = OpenAI(api_key=api_key, base_url=base_url, max_retries=max_retries,
+        server = endpoint(base_url, "api.openai.com")
+        self._scrub = Scrubber([api_key, *server.secrets])
+        http = httpx_module().Client(transport=deadline_transport(deadline_s), timeout=timeout,
+                                     auth=server.auth)
+        self._client = OpenAI(api_key=api_key, base_url=server.url, max_retries=max_retries,
                               timeout=timeout, http_client=http)
-        self.info = ModelInfo(name, model, "", base_url or "api.openai.com", capabilities)
+        self.info = ModelInfo(name, model, "", server.shown, capabilities)
         self._probed: dict[tuple[str, bool], str | None] = {}  # kind of decoding -> why not
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:

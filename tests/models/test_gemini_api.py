@@ -117,3 +117,14 @@ def test_only_a_finite_retry_after_of_at_least_zero_is_waited(header, seconds):
 
     headers = {} if header is None else {"retry-after": header}
     assert _retry_after(SimpleNamespace(response=SimpleNamespace(headers=headers))) == seconds
+
+
+def test_a_token_in_the_servers_url_is_sent_and_neither_recorded_nor_logged(caplog):
+    caplog.set_level(logging.DEBUG)
+    with ScriptedServer("gemini") as server:
+        model = get_model("gemini-2.0-flash", api_key=KEY,
+                          base_url=server.url.replace("http://", "http://TOKEN-PLANTED-77@"))
+        [out] = model.generate([Request(clip(), "p")], Decoding())
+    assert out.error is None and model.info.device == server.url
+    sent = base64.b64decode(server.requests[0]["headers"]["Authorization"].split()[1]).decode()
+    assert sent == "TOKEN-PLANTED-77:" and "TOKEN-PLANTED-77" not in caplog.text

@@ -145,3 +145,24 @@ def test_the_key_never_reaches_an_artifact(tmp_path, caplog):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes()
     assert KEY not in repr(results) and KEY not in caplog.text
+
+
+def test_a_password_in_the_servers_url_is_sent_and_never_recorded(tmp_path, caplog):
+    import harness
+    from harness.record import write_record
+
+    caplog.set_level(logging.DEBUG)
+    password = "PLANTED-proxy-pass-42"
+    with ScriptedServer("openai", ["400-echo", "ok"]) as server:
+        url = server.url.replace("http://", f"http://alice:{password}@") + "/v1"
+        model = get_model("openai-compatible:org/m", base_url=url, max_retries=0, concurrency=1)
+        record = harness.evaluate(model, load_dataset("crema_d")[:2], "base",
+                                  cache=tmp_path / "c.sqlite", n_resamples=10)
+        write_record(record, tmp_path / "run")
+    sent = base64.b64decode(server.requests[0]["headers"]["Authorization"].split()[1]).decode()
+    assert sent == f"alice:{password}"  # the proxy's basic auth went with each request...
+    assert record.meta["model"]["device"] == server.url + "/v1"  # ...and the record names the server
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert password.encode() not in path.read_bytes(), path
+    assert password not in caplog.text and password not in repr(record)

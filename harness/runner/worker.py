@@ -4,6 +4,7 @@ generation cache, and the regression gate."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 import traceback
 import warnings
@@ -213,14 +214,19 @@ def _raised_at(exc: BaseException) -> str:
     return f" (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
 
 
+# a model argument whose value a message names as *** (--model-arg gpt-4o.api_key=...)
+_SECRET_ARGUMENT = re.compile(r"key|token|secret|password|credential", re.IGNORECASE)
+
+
 def _why_not_loaded(name: str, args: Mapping[str, Any], exc: Exception) -> str:
     """Why the model could not be loaded: an argument it does not take, a reason of its
     backend's (:class:`ModelNotLoaded`), else the error and where it was raised."""
     if isinstance(exc, ModelNotLoaded):
         return str(exc)
+    shown = {k: "***" if _SECRET_ARGUMENT.search(str(k)) else v for k, v in args.items()}
     if args and isinstance(exc, (TypeError, ValueError)):
-        return f"{name}: model arguments {dict(args)}: {exc}"
-    given = f" with model arguments {dict(args)}" if args else ""
+        return f"{name}: model arguments {shown}: {exc}"
+    given = f" with model arguments {shown}" if args else ""
     return (f"{name} could not be loaded{given}: {type(exc).__name__}: {str(exc)[:300]}"
             f"{_raised_at(exc)}")
 

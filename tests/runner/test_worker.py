@@ -61,3 +61,23 @@ def test_a_corpus_reader_that_fails_is_read_once_and_each_cell_says_where(tmp_pa
                                                         r"'clip' \(raised at test_worker.py:\d+\)$"):
                 worker.inputs(Cell("uniform", "broken", "base"))
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("error", [TypeError("unexpected keyword"), RuntimeError("no server")])
+def test_a_model_that_cannot_load_names_its_arguments_but_not_a_key_among_them(
+        tmp_path, monkeypatch, error):
+    from harness.models import ModelNotLoaded
+
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+
+    def fails(**args):
+        raise error
+
+    registry.register("fails")(fails)
+    grid = GridConfig(models=("fails",), datasets=("iemocap",),
+                      model_args={"fails": {"api_key": "sk-PLANTED", "Auth_Token": "t0ken", "n": 3}})
+    worker = GridWorker(tmp_path / "run", tmp_path / "cache", grid)
+    with pytest.raises(ModelNotLoaded) as failed:
+        worker.model("fails")
+    assert "{'api_key': '***', 'Auth_Token': '***', 'n': 3}" in str(failed.value)
+    assert "PLANTED" not in str(failed.value) and "t0ken" not in str(failed.value)

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
     What the gate and the snapshot found is added to the record when the test ends."""
     from harness.models.api import ModelNotLoaded
     from harness.runner.evaluate import NothingToEvaluate
-    from harness.runner.worker import CellSkipped
+    from harness.runner.worker import CellSkipped, RecordNotWritten
 
     state: dict[str, Any] = {}
     request.node.stash[REGRESSION] = state
@@ -64,6 +65,8 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
             pytest.skip(str(exc))
         except (NothingToEvaluate, ModelNotLoaded) as exc:  # a corpus read as empty, damaged
             failed = f"{cell.id}: {exc}"  # weights: loud, not a skip, and not a traceback
+        except RecordNotWritten as exc:
+            failed = str(exc)
         if failed is not None:
             pytest.fail(failed, pytrace=False)
         state.update(record=record, path=path)
@@ -129,9 +132,13 @@ def _note_regression(grid_worker, state: dict[str, Any]) -> None:
     found = {k: state[k] for k in ("gate", "gate_failures", "baseline", "snapshot") if k in state}
     if found:
         record = state["record"]
-        write_record(dataclasses.replace(record, meta={**record.meta, "regression": found},
-                                         evidence=None),  # the items file is written already
-                     grid_worker.run_dir)
+        try:
+            write_record(dataclasses.replace(record, meta={**record.meta, "regression": found},
+                                             evidence=None),  # the items file is written already
+                         grid_worker.run_dir)
+        except OSError as exc:  # the record as first written stands; the verdict is in the terminal
+            warnings.warn(f"{record.cell}: the gate's and the snapshot's findings could not be "
+                          f"added to its record {state['path']}: {exc.strerror or exc}", stacklevel=1)
 
 
 def _progress_sink(request: pytest.FixtureRequest) -> Callable[[str], None] | None:
@@ -143,8 +150,11 @@ def _progress_sink(request: pytest.FixtureRequest) -> Callable[[str], None] | No
         log.parent.mkdir(parents=True, exist_ok=True)
 
         def to_file(line: str) -> None:
-            with open(log, "a") as f:
-                f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+            try:
+                with open(log, "a") as f:
+                    f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+            except OSError:  # a full disk costs the progress lines, never the cell computing
+                pass
 
         return to_file
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")

@@ -5,6 +5,7 @@ reading of both, the summary alone where the whole is not needed."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from harness._atomic import write_whole
 from harness.record.cell import (
     SCHEMA_VERSION,
     CellRecord,
@@ -43,12 +45,7 @@ def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:
     path = folder / f"{file_stem(record.cell)}.json"
     if record.evidence is not None:
         _write_items(record, items_path(path))
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for part in record_parts(record):
-            f.write(part)
-    tmp.replace(path)
-    return path
+    return write_whole(path, record_parts(record))
 
 
 ITEMS_MARK = '\n "items": ['  # where a record file's summary ends and its items begin
@@ -136,12 +133,8 @@ def _write_items(record: CellRecord, path: Path) -> None:
     """One JSON line per item after a header line, written whole or not at all."""
     assert record.evidence is not None
     header = {"schema_version": SCHEMA_VERSION, "cell": record.cell, **record.evidence.header}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json_line(header).decode() + "\n")
-        for line in record.evidence.json_lines():
-            f.write(line + "\n")
-    tmp.replace(path)
+    lines = (line + "\n" for line in record.evidence.json_lines())
+    write_whole(path, itertools.chain([json_line(header).decode() + "\n"], lines))
 
 
 def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness._atomic import write_whole
 from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
 from harness.report.paper_tables import table2, table3
@@ -59,19 +59,12 @@ def build_report(run_dir: Path) -> BuiltReport:
     figures = _figures(cells)
     files["report.html"] = render_html(run_dir, cells, tables, figures)
     for name, text in files.items():
-        replace_file(run_dir / name, text.encode())
+        write_whole(run_dir / name, text)
     if figures:
         (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     for name, png in figures.items():
-        replace_file(run_dir / "figures" / name, png)
+        write_whole(run_dir / "figures" / name, png)
     return BuiltReport(run_dir / "report.json", tuple(bad), tuple(results_lines(cells, tables)))
-
-
-def replace_file(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all (a crash mid-write leaves the old file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _figures(cells: list[CellRecord]) -> dict[str, bytes]:

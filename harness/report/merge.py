@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness._atomic import write_whole
 from harness.record import items_path
-from harness.report.build import BuiltReport, build_report, replace_file
+from harness.report.build import BuiltReport, build_report
 
 # what says how, where and when a cell ran rather than what it found: its timings; under
 # "meta", the machine, the time it finished, the commit and packages, the gate's verdict against
@@ -51,7 +52,7 @@ def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
     for record in chosen.values():  # a record and its items from the same run
         for path in (record, items_path(record)):
             if path.is_file():
-                replace_file(target / "cells" / path.name, path.read_bytes())
+                write_whole(target / "cells" / path.name, path.read_bytes())
     return dataclasses.replace(build_report(target), notes=tuple(notes))
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness import metrics
+from harness._atomic import write_whole
 from harness.record import CellRecord, file_stem
 
 _CONFLICT_MARKS = ("<<<<<<< ", "=======", ">>>>>>> ", "||||||| ")
@@ -83,10 +84,7 @@ def save_baseline(record: CellRecord, folder: Path, votes: Mapping[str, np.ndarr
     data = {"cell": record.cell, "labels": list(record.labels),
             "revision": (record.meta.get("model") or {}).get("revision"), "inputs": dict(inputs or {}),
             "items": [{"id": i, "probs": p, "scores": scores.get(i)} for i, p in probs.items()]}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
-    return path
+    return write_whole(path, json.dumps(data, indent=1))
 
 
 def read_baseline(path: Path, cell: str | None = None) -> Baseline:

@@ -24,6 +24,10 @@ class CellSkipped(Exception):
     """The cell cannot run here (weights, key or corpus missing; a capability lacking): why."""
 
 
+class RecordNotWritten(Exception):
+    """A cell's record could not be written (a full disk, a folder made read-only mid-run)."""
+
+
 class GridWorker:
     """Loads each model and dataset at most once; a failure to load is remembered as its reason.
 
@@ -142,7 +146,13 @@ class GridWorker:
         record = dataclasses.replace(record, cell=cell.id, model=cell.model)
         if plan is not None:
             record = _with_plan(record, cell, *plan)
-        return record, write_record(record, self.run_dir)
+        try:
+            return record, write_record(record, self.run_dir)
+        except OSError as exc:  # a full disk: said as such, not as a traceback in files.py
+            rerun = "" if cache is None else ("; a rerun once that is mended takes the model's "
+                                              "answers from the generation cache")
+            raise RecordNotWritten(f"{cell.id}: computed, but its record could not be written in "
+                                   f"{self.run_dir / 'cells'}: {exc.strerror or exc}{rerun}") from None
 
     def _plan(self, cell: Cell, model, dataset, progress_sink) -> tuple[Any, str] | None:
         """The plan of the cell's model on its corpus (run now if this is its first cell), and

@@ -81,3 +81,22 @@ def test_a_model_that_cannot_load_names_its_arguments_but_not_a_key_among_them(
         worker.model("fails")
     assert "{'api_key': '***', 'Auth_Token': '***', 'n': 3}" in str(failed.value)
     assert "PLANTED" not in str(failed.value) and "t0ken" not in str(failed.value)
+
+
+def test_a_record_that_cannot_be_written_says_so_naming_the_folder(tmp_path, monkeypatch):
+    import errno
+
+    from harness.runner import worker as worker_module
+    from harness.runner.worker import RecordNotWritten
+
+    def full(record, run_dir):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(worker_module, "write_record", full)
+    grid = GridConfig(models=("uniform",), datasets=("crema_d",))
+    made = GridWorker(tmp_path / "run", tmp_path / "cache", grid)
+    with pytest.raises(RecordNotWritten) as failed:
+        made.run(Cell("uniform", "crema_d", "base"))
+    assert str(failed.value) == (f"uniform-crema_d-base: computed, but its record could not be "
+                                 f"written in {tmp_path / 'run' / 'cells'}: No space left on device")
+    made.close()

@@ -46,13 +46,30 @@ class PromptSet:
     verifier_sees: str = "task"
     not_in_paper: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"a prompt set's name must be a non-empty text, not {self.name!r}")
+        if self.verifier_sees not in ("task", "base"):  # any other text read as "base"
+            raise ValueError(f"prompt set {self.name!r}: verifier_sees must be 'task' or 'base', "
+                             f"not {self.verifier_sees!r}")
+
 
 PROMPT_SETS: dict[str, PromptSet] = {}
+BUILT_IN_SETS = ("paper", "harness-v0")
 
 
 def register_prompt_set(prompt_set: PromptSet) -> PromptSet:
-    """Make ``prompt_set`` selectable by its name (``StrategyConfig(prompts=name)``)."""
-    PROMPT_SETS[prompt_set.name] = prompt_set
+    """Make ``prompt_set`` selectable by its name (``StrategyConfig(prompts=name)``); a set of
+    one's own may be registered again (a notebook's cell run twice), a built-in one is kept.
+
+    Raises:
+        ValueError: the name is a built-in set's (``paper``, ``harness-v0``), whose records
+            and snapshots say which words they were made with.
+    """
+    name = prompt_set.name
+    if name in BUILT_IN_SETS and name in PROMPT_SETS and PROMPT_SETS[name] != prompt_set:
+        raise ValueError(f"{name!r} is a built-in prompt set; give yours another name")
+    PROMPT_SETS[name] = prompt_set
     return prompt_set
 
 
@@ -109,7 +126,12 @@ def add_wording(corpus: str, wording: CorpusWording) -> None:
     ADDED_WORDING[corpus] = wording
 
 
-def _wording(corpus: str, prompts: str | PromptSet = "paper") -> CorpusWording:
+def corpus_wording(corpus: str, prompts: str | PromptSet = "paper") -> CorpusWording:
+    """How the set ``prompts`` words ``corpus`` (a corpus of one's own: its added wording).
+
+    Raises:
+        ValueError: the set has no wording for the corpus, and none was added for it.
+    """
     wording = get_prompt_set(prompts).wording
     if corpus in wording:
         return wording[corpus]
@@ -123,7 +145,7 @@ def task_sentences(corpus: str, labels: Sequence[str], prompts: str | PromptSet 
     """The base prompt's task: what to predict, over which options."""
     options = "[" + ", ".join(f"'{label}'" for label in labels) + "]"
     return (f"Predict the probability distribution of emotions for "
-            f"{_wording(corpus, prompts).target} from the following options: {options}. "
+            f"{corpus_wording(corpus, prompts).target} from the following options: {options}. "
             "Consider both the context and acoustic features.")
 
 
@@ -135,7 +157,7 @@ def json_skeleton(labels: Sequence[str]) -> str:
 def base_prompt(corpus: str, transcript: str, labels: Sequence[str], cot: bool = False,
                 prompts: str | PromptSet = "paper") -> str:
     """The base (or, with ``cot=True``, chain-of-thought) prompt for one utterance."""
-    wording = _wording(corpus, prompts)
+    wording = corpus_wording(corpus, prompts)
     parts = [
         f"Background: {wording.background}",
         f"Target Utterance: {transcript}",
@@ -182,7 +204,7 @@ def verifier_prompts(corpus: str, transcript: str, labels: Sequence[str],
 def readout_prompt(corpus: str, transcript: str, labels: Sequence[str],
                    prompts: str | PromptSet = "paper") -> str:
     """A one-label question for the ``readout`` strategy, which scores each label's likelihood."""
-    wording = _wording(corpus, prompts)
+    wording = corpus_wording(corpus, prompts)
     options = "[" + ", ".join(f"'{label}'" for label in labels) + "]"
     return "\n".join([
         f"Background: {wording.background}",

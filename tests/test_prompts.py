@@ -84,6 +84,24 @@ def test_prompt_sets_are_named_versioned_and_recorded():
         get_prompt_set("papr")
 
 
+def test_a_built_in_set_cannot_be_replaced_and_a_sets_fields_are_checked():
+    from harness.prompts import PROMPT_SETS, PromptSet, get_prompt_set, register_prompt_set
+
+    paper = get_prompt_set("paper")
+    with pytest.raises(ValueError, match="'paper' is a built-in prompt set; give yours another name"):
+        register_prompt_set(PromptSet("paper", 2, {"iemocap": paper.wording["iemocap"]}))
+    assert get_prompt_set("paper") is paper and register_prompt_set(paper) is paper
+    with pytest.raises(ValueError, match="verifier_sees must be 'task' or 'base', not 'tasks'"):
+        PromptSet("mine", 1, paper.wording, verifier_sees="tasks")
+    with pytest.raises(ValueError, match="name must be a non-empty text"):
+        PromptSet(" ", 1, paper.wording)
+    again = register_prompt_set(PromptSet("test-again", 1, paper.wording))
+    try:  # one's own set registered twice (a notebook's cell run again) takes the later
+        assert register_prompt_set(PromptSet("test-again", 2, paper.wording)) != again
+    finally:
+        PROMPT_SETS.pop("test-again")
+
+
 def test_the_json_skeleton_itself_is_not_a_valid_answer():
     # a model that echoes the template has not answered
     assert not parse_distribution(json_skeleton(IEMOCAP), IEMOCAP).valid

@@ -101,8 +101,10 @@ class GridWorker:
     def inputs(self, cell: Cell) -> tuple[Any, Any, Any]:
         """The cell's corpus, model and verifier (None where its strategy needs none), each
         loaded once per worker; raises CellSkipped saying why one cannot be had here (the corpus
-        first)."""
+        first, then the prompt set's wording of it)."""
         dataset = self.dataset(cell.dataset)
+        if cell.kind != "chance":  # a chance baseline reads no prompt
+            self._check_wording(cell.dataset)
         model = self.model(cell.model)
         strategy = get_strategy(cell.strategy)
         if cell.kind == "chance" or not strategy.needs_verifier:
@@ -117,6 +119,17 @@ class GridWorker:
         except CellSkipped as exc:
             raise CellSkipped(f"its verifier {exc} (or name another: --verifier)") from None
         return dataset, model, verifier
+
+    def _check_wording(self, corpus: str) -> None:
+        """A prompt set of one's own may word only some corpora: the others' cells skip saying
+        so, rather than fail on their first prompt."""
+        from harness.prompts import corpus_wording
+
+        prompts = self.grid.strategy_config().prompts
+        try:
+            corpus_wording(corpus, prompts)
+        except ValueError as exc:
+            raise CellSkipped(f"prompt set {prompts}: {exc}") from None
 
     def run(self, cell: Cell, progress_sink: Callable[[str], None] | None = None
             ) -> tuple[CellRecord, Path]:

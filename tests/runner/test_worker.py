@@ -100,3 +100,20 @@ def test_a_record_that_cannot_be_written_says_so_naming_the_folder(tmp_path, mon
     assert str(failed.value) == (f"uniform-crema_d-base: computed, but its record could not be "
                                  f"written in {tmp_path / 'run' / 'cells'}: No space left on device")
     made.close()
+
+
+def test_a_prompt_set_without_a_wording_of_the_corpus_skips_its_cells_not_the_chance_ones(
+        tmp_path, monkeypatch):
+    from harness import prompts
+
+    monkeypatch.setattr(prompts, "PROMPT_SETS", dict(prompts.PROMPT_SETS))
+    prompts.register_prompt_set(prompts.PromptSet("only-iemocap", 1, {
+        "iemocap": prompts.CorpusWording("Two actors improvise a scene.", "the target utterance")}))
+    grid = GridConfig(models=("uniform",), datasets=("crema_d",),
+                      strategy_args={"prompts": "only-iemocap"})
+    made = GridWorker(tmp_path / "run", tmp_path / "cache", grid)
+    with pytest.raises(CellSkipped, match=r"^prompt set only-iemocap: no prompt wording for corpus "
+                                          r"'crema_d'; known: \['iemocap'\]$"):
+        made.inputs(Cell("tiny-qwen2-audio", "crema_d", "base"))
+    assert made.inputs(Cell("uniform", "crema_d", "base"))[1].info.name == "uniform"
+    made.close()

@@ -54,6 +54,7 @@ _ENTRIES: dict[str, ModelEntry] = {
     "label-prior": ModelEntry("harness.baselines:label_prior_baseline", "chance"),
     "annotator": ModelEntry("harness.baselines:annotator_baseline", "chance"),
 }
+_BUILT_IN = frozenset(_ENTRIES)
 # a prefix takes any model name after it: the factory gets that name first
 _PREFIXES = {"openai-compatible:": ModelEntry("harness.models.openai_api:openai_compatible", "api")}
 
@@ -62,7 +63,16 @@ def register(name: str, kind: Kind = "local", gpu: bool = False,
              weights: tuple[str, str] | None = None
              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: make ``factory(**config)`` loadable as ``get_model(name)``; ``weights``: the
-    checkpoint's environment variable and hub id (:func:`checkpoint`), looked for first."""
+    checkpoint's environment variable and hub id (:func:`checkpoint`), looked for first. A
+    name of one's own may be registered again (a notebook's cell run twice).
+
+    Raises:
+        ValueError: ``name`` is a built-in model's, whose records, baselines and snapshots say
+            what produced them (its options are ``--model-arg NAME.OPTION=VALUE``).
+    """
+    if name in _BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in model; register yours under another name (the "
+                         f"built-in one takes its options as --model-arg {name}.OPTION=VALUE)")
 
     def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
         _ENTRIES[name] = ModelEntry(factory, kind, gpu, weights)

@@ -35,6 +35,19 @@ def test_a_users_model_registers_with_its_kind():
         _ENTRIES.pop("test-echo")
 
 
+def test_a_built_in_name_cannot_be_taken_and_ones_own_may_be_registered_again():
+    with pytest.raises(ValueError, match="'qwen2-audio-7b' is a built-in model; register yours "
+                                         "under another name .*--model-arg qwen2-audio-7b.OPTION"):
+        register("qwen2-audio-7b")
+    assert model_entry("qwen2-audio-7b").gpu
+    try:
+        register("test-twice")(lambda **config: 1)
+        register("test-twice")(lambda **config: 2)  # a notebook's cell run again
+        assert get_model("test-twice") == 2
+    finally:
+        _ENTRIES.pop("test-twice")
+
+
 def test_a_users_local_model_names_its_checkpoint(tmp_path, monkeypatch):
     """A checkpoint that is not here is refused before the factory runs; one that is reaches
     it through :func:`~harness.models.registry.checkpoint`."""

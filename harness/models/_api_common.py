@@ -81,7 +81,8 @@ def endpoint(url: str | None, default: str) -> Endpoint:
     user, password = (urllib.parse.unquote(v) if v else "" for v in (parts.username, parts.password))
     # the password; a user part alone is a token (https://TOKEN@host); a user name beside a
     # password is not scrubbed from the model's texts, nor is a short query value ("1", "true")
-    secrets = [v for v in (password or user, parts.password or parts.username) if v]
+    written = parts.password or parts.username  # as the URL writes it, %-escapes and all
+    secrets = [written, urllib.parse.unquote(written)] if written else []
     secrets += [v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= 8]
     return Endpoint(urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query,
                                              parts.fragment)),

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -77,11 +80,21 @@ def _options(args: argparse.Namespace) -> dict:
 def _import_corpora(argv: Sequence[str] | None) -> None:
     """The modules named by ``--import``, imported first: a corpus of one's own registers there
     (:func:`harness.data.register_corpus`), before its name is checked; ``python -m`` looks
-    for them in the working folder first."""
+    for them in the working folder first. A name ending in ``.py`` is a file (a
+    ``conftest.py``), run with its folder first on the path, as pytest runs it."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--import", dest="modules", action="append", default=[])
     for module in early.parse_known_args(argv)[0].modules:
-        importlib.import_module(module)
+        if not module.endswith(".py"):
+            importlib.import_module(module)
+            continue
+        path = Path(module).resolve()
+        if not path.is_file():
+            raise ImportError(f"{module}: no such file")
+        spec = importlib.util.spec_from_file_location(f"_imported_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        sys.path.insert(0, str(path.parent))
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,6 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _import_corpora(argv)
     except ImportError as exc:
         print(f"error: --import: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the module's own error: said with where, not a traceback
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        print(f"error: --import: {type(exc).__name__}: {exc} (raised at {where.filename}:"
+              f"{where.lineno})", file=sys.stderr)
         return 2
     parser = argparse.ArgumentParser(prog="python -m harness.data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                        help="any corpus option (JSON values; repeatable), e.g. sessions=[1,2]")
     check.add_argument("--import", dest="modules", action="append", default=[], metavar="MODULE",
-                       help="a module that registers a corpus of one's own (register_corpus)")
+                       help="a module (or a .py file, such as a conftest.py) that registers a "
+                            "corpus of one's own (register_corpus)")
     args = parser.parse_args(argv)
     try:
         dataset = load_dataset(args.corpus, args.root, **_options(args))

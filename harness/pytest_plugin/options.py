@@ -280,6 +280,11 @@ def _check_plan(config: pytest.Config) -> None:
     if plan == "on" and config.getoption("numprocesses", default=None):
         from harness.pytest_plugin.scheduling import auto_group_by, gpu_ids
 
+        dist = config.getoption("dist", default="loadgroup")
+        if dist != "loadgroup":  # xdist's own scheduler then spreads a model's cells
+            raise pytest.UsageError(f"--plan on with --dist {dist}: a model's cells on a corpus "
+                                    "would be spread over workers, each running the whole plan; "
+                                    "use --dist loadgroup (the project's default)")
         by = setting(config, "group_by")
         by = auto_group_by(len(gpu_ids())) if by == "auto" else by
         if by not in ("model-dataset", "model"):

@@ -22,8 +22,10 @@ NO_CACHE = ("-p", "no:cacheprovider")
     (("--prompts", "papr"), "*unknown prompt set 'papr'; did you mean 'paper'*"),
     (("--model-arg", "dtype=float16"), "*--model-arg 'dtype=float16': expected MODEL.NAME=VALUE*"),
     (("--shard", "3/2"), "*--shard '3/2': expected I/N with 1 <= I <= N*"),
-    (("-n", "2", "--plan", "on", "--group-by", "cell"),
+    (("-n", "2", "--dist", "loadgroup", "--plan", "on", "--group-by", "cell"),
      "*--plan on with --group-by cell: a model's cells on a corpus would be spread over workers*"),
+    (("-n", "2", "--plan", "on", "--dist", "load"),
+     "*--plan on with --dist load: a model's cells on a corpus would be spread over workers*"),
 ])
 def test_a_mistake_is_one_usage_error_before_anything_runs(pytester, args, message):
     grid_project(pytester)

@@ -15,7 +15,7 @@ from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
 from harness.report.paper_tables import table2, table3
 from harness.report.tables import TABLES, csv_text, latex, markdown
-from harness.report.terminal import results_lines
+from harness.report.terminal import conventions, results_lines
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ def build_report(run_dir: Path) -> BuiltReport:
         parts.append(f"## {name}\n\n{markdown(header, rows)}\n")
         files[f"{name}.csv"] = csv_text(header, rows)
         files[f"{name}.tex"] = latex(header, rows) + "\n"
-    files["tables.md"] = "\n".join(parts)
+    # what the tables' numbers are comparable with, as the terminal says it, above them
+    said = "\n".join(conventions(cells, tables)) + "\n\n" if cells else ""
+    files["tables.md"] = said + "\n".join(parts)
     figures = _figures(cells)
     files["report.html"] = render_html(run_dir, cells, tables, figures)
     for name, text in files.items():

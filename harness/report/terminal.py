@@ -4,6 +4,7 @@ items, how a strategy is paired with its base, the tie rule, the prompts, the bi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shlex
 import textwrap
@@ -69,8 +70,24 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
             "majority, ties to the first label. "
             f"Prompts: {prompts}; ambiguity bins: {bins}"
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
+            + (f"; not the reference setup: {settings}" if (settings := _settings(cells)) else "")
             + ". The paired means and every table: tables.md, report.html.")
     return textwrap.wrap(_printable(text), width=100)
+
+
+def _settings(cells: list[CellRecord]) -> str:
+    """The strategies' settings of the model cells that are not the reference setup's
+    (``beams 3``; ``seed 0, 1`` where cells differ), the prompts and α said apart."""
+    from harness.strategies._config import StrategyConfig
+
+    configs = [c.meta.get("strategy_config") for c in cells if isinstance(c.meta.get("prompts"), dict)]
+    configs = [config for config in configs if isinstance(config, dict)]
+    changed = []
+    for name, default in dataclasses.asdict(StrategyConfig()).items():
+        values = _one_or_mixed(str(config[name]) for config in configs if name in config)
+        if name not in ("prompts", "alpha") and values and values != str(default):
+            changed.append(f"{name} {values}")
+    return ", ".join(changed)
 
 
 def _dropped(cells: list[CellRecord], dataset: str) -> str:

@@ -42,6 +42,8 @@ def test_two_workers_write_one_report(grid_dir):
     tables = (run / "tables.md").read_text()
     main = tables.split("## main")[1].split("## strategies")[0]
     assert "| Model | iemocap JS | iemocap BC |" in main and "**" not in main  # baselines: unranked
+    said = " ".join(tables.split("## items")[0].split())  # what the tables compare with, above
+    assert said.startswith("Items: crema_d 26 items") and "ties to the first label" in said
     assert (run / "main.tex").read_text().startswith("\\begin{tabular}")
     result.stdout.fnmatch_lines(["*harness results*", "Items: crema_d * items*",
                                  "model * dataset * strategy * valid * JS * BC * R² * paired * acc",

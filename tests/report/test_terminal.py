@@ -69,3 +69,19 @@ def test_data_the_loader_dropped_is_named_with_the_command_that_lists_it():
     assert "dropped" not in " ".join(_lines(CELLS))
     hostile = _with_dataset(CELLS[0], dict(dataset, root="/data/\x1b[2J\nx"))
     assert not any("\x1b" in line for line in _lines([hostile]))
+
+
+def test_settings_other_than_the_reference_setups_are_named():
+    import dataclasses
+
+    from harness.strategies import StrategyConfig
+
+    def with_config(c, **changes):
+        config = dataclasses.asdict(StrategyConfig(**changes))
+        return type(c)(c.cell, c.model, c.dataset, c.strategy, c.labels, c.metrics, 0.0, 0.0,
+                       c.items, {"prompts": {"set": "paper", "version": 1}, "strategy_config": config})
+
+    reference = [with_config(CELLS[0]), with_config(CELLS[1])]
+    assert "reference setup" not in " ".join(_lines(reference))
+    changed = [with_config(CELLS[0], beams=3, seed=1), with_config(CELLS[1], beams=3, seed=2)]
+    assert "; not the reference setup: beams 3, seed 1, 2." in " ".join(_lines(changed))

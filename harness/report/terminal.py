@@ -80,8 +80,9 @@ def _settings(cells: list[CellRecord]) -> str:
     (``beams 3``; ``seed 0, 1`` where cells differ), the prompts and α said apart."""
     from harness.strategies._config import StrategyConfig
 
-    configs = [c.meta.get("strategy_config") for c in cells if isinstance(c.meta.get("prompts"), dict)]
-    configs = [config for config in configs if isinstance(config, dict)]
+    configs: list[dict] = [c.meta["strategy_config"] for c in cells
+                           if isinstance(c.meta.get("prompts"), dict)
+                           and isinstance(c.meta.get("strategy_config"), dict)]
     changed = []
     for name, default in dataclasses.asdict(StrategyConfig()).items():
         values = _one_or_mixed(str(config[name]) for config in configs if name in config)

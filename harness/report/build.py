@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
 from harness.report.paper_tables import table2, table3
 from harness.report.tables import TABLES, csv_text, latex, markdown
-from harness.report.terminal import conventions, results_lines
+from harness.report.terminal import comparable_with, results_lines
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def build_report(run_dir: Path) -> BuiltReport:
         files[f"{name}.csv"] = csv_text(header, rows)
         files[f"{name}.tex"] = latex(header, rows) + "\n"
     # what the tables' numbers are comparable with, as the terminal says it, above them
-    said = "\n".join(conventions(cells, tables)) + "\n\n" if cells else ""
+    said = "\n".join(textwrap.wrap(comparable_with(cells, tables), 100)) + "\n\n" if cells else ""
     files["tables.md"] = said + "\n".join(parts)
     figures = _figures(cells)
     files["report.html"] = render_html(run_dir, cells, tables, figures)

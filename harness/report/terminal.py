@@ -50,7 +50,15 @@ def _with_uncertainty(cell: CellRecord, metric: str) -> str:
 
 
 def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
-    """What a reader needs to compare these numbers with others, wrapped for a terminal."""
+    """What a reader needs to compare these numbers with others, wrapped for a terminal, and
+    where the rest is."""
+    return textwrap.wrap(comparable_with(cells, tables) + " The paired means and every table: "
+                         "tables.md, report.html.", width=100)
+
+
+def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
+    """What a reader needs to compare these numbers with others: the items, what the means and
+    changes are, the tie rule, the prompts, the bins, α and any setting not the reference's."""
     _, item_rows = tables["items"]
     items = "; ".join(
         f"{row[0][0]}{'' if row[1][0] == '{}' else ' ' + row[1][0]} {row[2][0]} items"
@@ -71,8 +79,8 @@ def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
             f"Prompts: {prompts}; ambiguity bins: {bins}"
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
             + (f"; not the reference setup: {settings}" if (settings := _settings(cells)) else "")
-            + ". The paired means and every table: tables.md, report.html.")
-    return textwrap.wrap(_printable(text), width=100)
+            + ".")
+    return _printable(text)
 
 
 def _settings(cells: list[CellRecord]) -> str:

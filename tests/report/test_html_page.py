@@ -62,6 +62,8 @@ def test_the_page_shows_tables_cells_items_and_filters(page, tmp_path):
         tables = driver.find_elements(By.CSS_SELECTOR, "table.report-table")
         assert len(tables) >= 6 and "main" in {t.get_attribute("data-table") for t in tables}
         assert " [0." in driver.find_element(By.CSS_SELECTOR, "table[data-table=main]").text  # CIs
+        said = driver.find_element(By.ID, "comparable").text  # what the numbers compare with
+        assert said.startswith("Items: ") and "ties to the first label" in said
         driver.save_screenshot(str(tmp_path / "tables.png"))
 
         driver.find_element(By.ID, "tab-cells").click()

@@ -1,5 +1,7 @@
 """``python -m harness.cache merge TARGET SOURCE...``: fold several machines' caches into one;
-``python -m harness.cache info CACHE``: what one holds, by kind and model."""
+``python -m harness.cache info CACHE``: what one holds, by kind and model; ``python -m
+harness.cache prune CACHE --model NAME``: remove a model's entries (or a kind's, or those
+written before a day)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from harness.cache.store import CacheError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m harness.cache merge TARGET SOURCE...`` or ``info CACHE``."""
+    """``python -m harness.cache merge TARGET SOURCE...``, ``info CACHE`` or ``prune CACHE ...``."""
     import argparse
 
     from harness.cache.info import info_lines
+    from harness.cache.prune import prune_cache
 
     parser = argparse.ArgumentParser(prog="python -m harness.cache")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -23,10 +26,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge.add_argument("sources", nargs="+")
     info = commands.add_parser("info", help="what a cache holds, by kind and model (read-only)")
     info.add_argument("cache", nargs="?", default=".cache/harness/generations.sqlite")
+    prune = commands.add_parser("prune", help="remove the entries of a model, a kind or before a "
+                                              "day, and give their space back to the disk")
+    prune.add_argument("cache")
+    prune.add_argument("--model", help="a model's name, as info lists it (all its revisions)")
+    prune.add_argument("--kind", help="generation, labels or clip")
+    prune.add_argument("--before", metavar="YYYY-MM-DD", help="entries written before this day")
+    prune.add_argument("--dry-run", action="store_true", help="count what would be removed")
     args = parser.parse_args(argv)
     try:
         if args.command == "info":
             print("\n".join(info_lines(args.cache)))
+            return 0
+        if args.command == "prune":
+            pruned = prune_cache(args.cache, model=args.model, kind=args.kind, before=args.before,
+                                 dry_run=args.dry_run)
+            kept = ("" if args.dry_run or pruned.space_returned or not pruned.entries else
+                    "; another run holds the file, so its space stays there for later entries "
+                    "(prune again once it ends to give it back)")
+            print(f"{args.cache}: {pruned.entries:,} entries ({pruned.value_bytes / 2**20:,.2f} MiB)"
+                  f" {'would be removed' if args.dry_run else 'removed'}{kept}")
             return 0
         for source, count in merge_caches(args.target, args.sources).items():
             print(f"{source}: {count} entries added to {args.target}")

@@ -208,6 +208,27 @@ class GenerationCache:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
 
+    def remove(self, where: str, params: Sequence[Any]) -> tuple[int, bool]:
+        """Remove the entries matching ``where`` (SQL over :data:`COLUMNS`, with ``params``) in
+        one transaction and give their space back to the disk where no other run holds the
+        file; returns the entries removed and whether the space went back
+        (``python -m harness.cache prune``)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                removed = self._db.execute(f"DELETE FROM entries WHERE {where}", params).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            try:  # the file rewritten, then its log emptied into it: both wait for other runs
+                self._db.execute("VACUUM")
+                busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.OperationalError:  # another run writes it: later entries reuse it
+                return removed, False
+            return removed, not busy
+
 
 def _row_text(value: Any) -> str:
     """A value as its row's JSON text: orjson's (a five-beam generation in 1.6 µs, against

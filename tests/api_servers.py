@@ -114,7 +114,9 @@ class ScriptedServer:
         return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
                 "model": request.get("model", "m"), "choices": choices,
                 "usage": {"prompt_tokens": 120, "completion_tokens": 20 * n,
-                          "total_tokens": 120 + 20 * n}}
+                          "total_tokens": 120 + 20 * n,
+                          "prompt_tokens_details": {"audio_tokens": 10, "text_tokens": 110,
+                                                    "cached_tokens": 0}}}
 
     @staticmethod
     def gemini_body(request: dict, text: str) -> dict:
@@ -123,7 +125,9 @@ class ScriptedServer:
                        "finishReason": "STOP", "index": i, "avgLogprobs": -0.2} for i in range(n)]
         return {"candidates": candidates,
                 "usageMetadata": {"promptTokenCount": 130, "candidatesTokenCount": 25 * n,
-                                  "totalTokenCount": 130 + 25 * n}}
+                                  "thoughtsTokenCount": 7, "totalTokenCount": 137 + 25 * n,
+                                  "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 32},
+                                                          {"modality": "TEXT", "tokenCount": 98}]}}
 
 
 def _send(handler, status: int, payload, headers: dict | None = None, raw: bytes | None = None,

@@ -15,11 +15,12 @@ import numpy as np
 
 from harness.models.api import Generation, KeyRejected
 
-# USD per million tokens (input, output); estimates for the cost column, override per model
+# USD per million tokens: (text input, audio input, output); the providers' list prices, for
+# the cost column's estimate; override per model with prices= (an (input, output) pair also does)
 PRICES = {
-    "gpt-4o-audio-preview": (40.0, 10.0),  # audio input tokens
-    "gemini-2.0-flash": (0.7, 0.4),
-    "gemini-2.5-pro": (1.25, 10.0),
+    "gpt-4o-audio-preview": (2.5, 40.0, 10.0),
+    "gemini-2.0-flash": (0.10, 0.70, 0.40),
+    "gemini-2.5-pro": (1.25, 1.25, 10.0),  # prompts up to 200k tokens; thinking billed as output
 }
 _KEY_SHAPES = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|AIza[0-9A-Za-z_\-]{20,})")
 
@@ -137,12 +138,21 @@ def run_bounded(call: Callable, requests: Sequence, workers: int, scrub: Scrubbe
     return out
 
 
-def usage_of(prompt_tokens: int, completion_tokens: int, model: str,
-             prices: dict | None = None) -> dict:
-    """Token counts and the estimated cost in USD (None when the model has no known price)."""
+def usage_of(prompt_tokens: int, completion_tokens: int, model: str, prices: dict | None = None,
+             audio_tokens: int | None = None, thinking_tokens: int = 0) -> dict:
+    """Token counts and the estimated cost in USD (None when the model has no known price): the
+    prompt's audio tokens at the audio rate and the rest at the text rate, where the API says
+    which are which (all at the audio rate where it does not: an upper bound); a thinking
+    model's thoughts billed as output, as the providers bill them."""
+    usage = {"prompt_tokens": int(prompt_tokens), "completion_tokens": int(completion_tokens),
+             "thinking_tokens": int(thinking_tokens)}
+    if audio_tokens is not None:
+        usage["audio_tokens"] = int(audio_tokens)
     price = (prices or PRICES).get(model)
-    cost = None
-    if price is not None:
-        cost = (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
-    return {"prompt_tokens": int(prompt_tokens), "completion_tokens": int(completion_tokens),
-            "cost_usd": cost}
+    if price is None:
+        return {**usage, "cost_usd": None}
+    text_rate, audio_rate, out_rate = price if len(price) == 3 else (price[0], price[0], price[1])
+    audio = prompt_tokens if audio_tokens is None else min(audio_tokens, prompt_tokens)
+    cost = ((prompt_tokens - audio) * text_rate + audio * audio_rate
+            + (completion_tokens + thinking_tokens) * out_rate) / 1e6
+    return {**usage, "cost_usd": cost}

@@ -115,7 +115,9 @@ class GeminiBackend:
             candidates.append(Candidate(text, n_tokens, logprob,
                                         avg is None or math.isfinite(logprob)))
         return Generation(tuple(candidates), usage=usage_of(
-            getattr(meta, "prompt_token_count", 0) or 0, completion, self.model, self.prices))
+            getattr(meta, "prompt_token_count", 0) or 0, completion, self.model, self.prices,
+            audio_tokens=_audio_tokens(meta),
+            thinking_tokens=getattr(meta, "thoughts_token_count", 0) or 0))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")
@@ -149,3 +151,11 @@ def gemini(model: str):
 
 gemini_2_0_flash = gemini("gemini-2.0-flash")
 gemini_2_5_pro = gemini("gemini-2.5-pro")
+
+
+def _audio_tokens(meta: Any) -> int | None:
+    """The prompt's audio tokens, where the response counts them by modality."""
+    details = getattr(meta, "prompt_tokens_details", None)
+    if not details:
+        return None
+    return sum(d.token_count or 0 for d in details if "AUDIO" in str(getattr(d, "modality", "")))

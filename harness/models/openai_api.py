@@ -144,8 +144,10 @@ class OpenAIChatBackend:
                                         not tokens or math.isfinite(logprob)))
         if all(math.isfinite(c.logprob) for c in candidates):  # best first, when ranked
             candidates.sort(key=lambda c: -c.logprob)
+        details = getattr(usage, "prompt_tokens_details", None)
         return Generation(tuple(candidates), usage=usage_of(
-            getattr(usage, "prompt_tokens", 0) or 0, completion, self.model, self.prices))
+            getattr(usage, "prompt_tokens", 0) or 0, completion, self.model, self.prices,
+            audio_tokens=getattr(details, "audio_tokens", None)))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")

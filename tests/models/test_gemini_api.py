@@ -30,7 +30,9 @@ def test_audio_arrives_as_an_inline_wav_part():
     with ScriptedServer("gemini") as server:
         [out] = gemini(server).generate([Request(clip(), "the prompt")], Decoding())
     assert out.error is None and out.candidates[0].text.startswith('{"Anger": 0.6')
-    assert out.usage["prompt_tokens"] == 130 and out.usage["cost_usd"] > 0
+    assert out.usage["prompt_tokens"] == 130 and out.usage["audio_tokens"] == 32
+    # 98 text tokens at $0.10, 32 audio tokens at $0.70, 25 answer and 7 thinking tokens at $0.40
+    assert out.usage["cost_usd"] == pytest.approx((98 * 0.10 + 32 * 0.70 + 32 * 0.40) / 1e6)
     request = server.requests[0]
     assert request["path"].endswith("/models/gemini-2.0-flash:generateContent")
     audio, text = request["body"]["contents"][0]["parts"]

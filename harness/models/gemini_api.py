@@ -17,6 +17,11 @@ from harness.models._deadline import deadline_transport
 from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
 
 RETRY_AFTER_MAX_S = 60.0
+# Gemini 2.5 Pro always thinks, and its output limit counts the thoughts with the answer: a limit
+# of the answer's 96 tokens left most answers empty (finish reason MAX_TOKENS). A thinking
+# model's limit is the answer's plus its thinking budget: the one given, else the most it may
+# think (its default, dynamic thinking, decides how much).
+MAX_THINKING_TOKENS = 32_768
 
 
 class GeminiBackend:
@@ -26,15 +31,19 @@ class GeminiBackend:
                  attempts: int = 5, timeout_s: float = 60.0, deadline_s: float = 120.0,
                  concurrency: int = 8, rate_limit_retries: int = 3, json_mode: bool = False,
                  logprobs: bool = False, prices: dict | None = None,
-                 retry_initial_delay: float = 1.0):
+                 retry_initial_delay: float = 1.0, thinks: bool = False,
+                 thinking_budget: int | None = None):
         """``timeout_s`` bounds each read, ``deadline_s`` each request as a whole (a server that
-        drips its answer is cut off, and the SDK retries as after any timeout)."""
+        drips its answer is cut off, and the SDK retries as after any timeout). ``thinks``: a
+        thinking model (2.5 Pro), whose ``thinking_budget`` (tokens; None: its own dynamic
+        thinking) is added to the answer's token limit."""
         from google import genai
         from google.genai import types
 
         self.model = model
         self.json_mode, self.concurrency, self.prices = json_mode, concurrency, prices
         self.rate_limit_retries = rate_limit_retries
+        self.thinks, self.thinking_budget = thinks, _budget(name, thinks, thinking_budget)
         self._types = types
         server = endpoint(base_url, "generativelanguage.googleapis.com")
         self._scrub = Scrubber([api_key, *server.secrets])
@@ -48,7 +57,8 @@ class GeminiBackend:
         self._client = genai.Client(api_key=api_key, http_options=http)
         caps = Capabilities(logprobs=logprobs, n_candidates=True, beam_search=False,
                             label_logprobs=False, structured_output=True)
-        self.info = ModelInfo(name, model, "", server.shown, caps)
+        thinking = () if not thinks else (("thinking_budget", str(thinking_budget or "dynamic")),)
+        self.info = ModelInfo(name, model, "", server.shown, caps, options=thinking)
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.mode == "beam":
@@ -65,9 +75,12 @@ class GeminiBackend:
         return None
 
     def _config(self, decoding: Decoding):
+        thinking = self.thinking_budget if self.thinking_budget is not None else MAX_THINKING_TOKENS
         config: dict[str, Any] = {"temperature": 0.0 if decoding.mode == "greedy" else decoding.temperature,
                   "candidate_count": decoding.num_candidates, "seed": decoding.seed,
-                  "max_output_tokens": decoding.max_new_tokens}
+                  "max_output_tokens": decoding.max_new_tokens + (thinking if self.thinks else 0)}
+        if self.thinks and self.thinking_budget is not None:
+            config["thinking_config"] = self._types.ThinkingConfig(thinking_budget=self.thinking_budget)
         if decoding.mode == "sample":
             config["top_p"] = decoding.top_p
         if self.json_mode or decoding.constrained:
@@ -136,21 +149,34 @@ def _retry_after(exc) -> float | None:
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
-def gemini(model: str):
+def gemini(model: str, thinks: bool = False):
     """Factory for ``gemini-2.0-flash`` / ``gemini-2.5-pro`` (``$GEMINI_API_KEY`` or
-    ``$GOOGLE_API_KEY``; logprobs only where the model offers them: off unless asked)."""
+    ``$GOOGLE_API_KEY``; logprobs only where the model offers them: off unless asked; a thinking
+    model's ``thinking_budget`` as ``--model-arg gemini-2.5-pro.thinking_budget=128``)."""
 
     def factory(api_key: str | None = None, **options) -> GeminiBackend:
         key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
         if not key:
             raise ModelUnavailable(f"{model}: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-        return GeminiBackend(model, model, api_key=key, **options)
+        return GeminiBackend(model, model, api_key=key, thinks=thinks, **options)
 
     return factory
 
 
 gemini_2_0_flash = gemini("gemini-2.0-flash")
-gemini_2_5_pro = gemini("gemini-2.5-pro")
+gemini_2_5_pro = gemini("gemini-2.5-pro", thinks=True)
+
+
+def _budget(name: str, thinks: bool, budget: Any) -> int | None:
+    """The thinking budget given, checked: a whole number of tokens, for a thinking model."""
+    if budget is None:
+        return None
+    if not thinks:
+        raise ValueError(f"{name} does not think: it takes no thinking_budget")
+    if not isinstance(budget, int) or isinstance(budget, bool) or not 0 < budget <= MAX_THINKING_TOKENS:
+        raise ValueError(f"{name}: thinking_budget must be a whole number of tokens from 1 to "
+                         f"{MAX_THINKING_TOKENS:,}, not {budget!r}")
+    return budget
 
 
 def _audio_tokens(meta: Any) -> int | None:

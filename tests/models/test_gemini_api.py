@@ -130,3 +130,23 @@ def test_a_token_in_the_servers_url_is_sent_and_neither_recorded_nor_logged(capl
     assert out.error is None and model.info.device == server.url
     sent = base64.b64decode(server.requests[0]["headers"]["Authorization"].split()[1]).decode()
     assert sent == "TOKEN-PLANTED-77:" and "TOKEN-PLANTED-77" not in caplog.text
+
+
+def test_a_thinking_models_answer_keeps_its_own_budget_beside_the_thoughts():
+    """2.5 Pro's output limit counts its thoughts: a limit of the answer's 96 tokens left its
+    answers empty; the limit is the answer's plus the thinking budget."""
+    with ScriptedServer("gemini") as server:
+        for model, args in (("gemini-2.5-pro", {}), ("gemini-2.5-pro", {"thinking_budget": 128}),
+                            ("gemini-2.0-flash", {})):
+            gemini(server, model, **args).generate([Request(clip(), "p")], Decoding())
+    configs = [request["body"]["generationConfig"] for request in server.requests]
+    assert [c["maxOutputTokens"] for c in configs] == [96 + 32_768, 96 + 128, 96]
+    assert ["thinkingConfig" in c for c in configs] == [False, True, False]
+    thinking = configs[1]["thinkingConfig"]
+    assert thinking.get("thinkingBudget", thinking.get("thinking_budget")) == 128  # SDKs differ
+    assert gemini(server, "gemini-2.5-pro").info.options == (("thinking_budget", "dynamic"),)
+    assert gemini(server, "gemini-2.0-flash").info.options == ()
+    with pytest.raises(ValueError, match="gemini-2.0-flash does not think"):
+        gemini(server, "gemini-2.0-flash", thinking_budget=128)
+    with pytest.raises(ValueError, match="thinking_budget must be a whole number of tokens from 1"):
+        gemini(server, "gemini-2.5-pro", thinking_budget="lots")

@@ -127,6 +127,7 @@ class Strategy:
         if generation.error is not None:
             return ItemResult(item_id, error=generation.error, reason="generation failed")
         cands = parsed_candidates(generation, labels)
+        self._note_cut_short(cands, config, labels)
         for cand, score in zip(cands, scores or []):
             cand["verifier_score"] = score
         result = ItemResult(item_id, candidates=cands, tokens=sum(c["n_tokens"] for c in cands))
@@ -142,6 +143,18 @@ class Strategy:
         result.probs, chosen = self.combine(usable, config)
         result.rule, chosen["chosen"] = chosen["rule"], True
         return result
+
+
+    def _note_cut_short(self, cands: list[dict[str, Any]], config: StrategyConfig,
+                        labels: Sequence[str]) -> None:
+        """An invalid candidate that used the whole answer budget was most likely cut short
+        (a chain of thought longer than ``cot_max_new_tokens``): its reason says so."""
+        if all(c["valid"] for c in cands):
+            return
+        limit = self.decoding(config, labels).max_new_tokens
+        for c in cands:
+            if not c["valid"] and c["n_tokens"] >= limit:
+                c["reason"] = f"{c['reason']}; it used all {limit} new tokens: cut short?"
 
 
 def common_decoding(config: StrategyConfig, labels: Sequence[str]) -> dict[str, Any]:

@@ -262,3 +262,17 @@ def test_an_item_without_a_transcript_says_so():
     assert len(silent) == 1 and silent[0].notes == [
         f"{silent[0].item_id}: no transcript; the prompt's target utterance is empty"]
     assert all(not r.notes for r, item in zip(results, dataset) if item.transcript.strip())
+
+
+def test_an_invalid_answer_that_used_the_whole_budget_is_said_to_be_cut_short(crema):
+    config = StrategyConfig(max_new_tokens=5, cot_max_new_tokens=6)
+
+    def answers(request, decoding):
+        cut = "The speaker sounds like they are"  # six words: the script's tokens
+        return [(cut if request.item_id == crema[0].id else "no idea", -1.0)]
+
+    base = run_strategy("base", ScriptedModel(answers), crema[:2], config=config)
+    assert base[0].reason.endswith("; it used all 5 new tokens: cut short?")
+    assert "cut short" not in base[1].reason and not base[1].valid
+    cot = run_strategy("cot", ScriptedModel(answers), crema[:2], config=config)
+    assert cot[0].reason.endswith("; it used all 6 new tokens: cut short?")

@@ -138,6 +138,15 @@ def run_bounded(call: Callable, requests: Sequence, workers: int, scrub: Scrubbe
     return out
 
 
+def _price(model: str, prices: dict) -> tuple[float, ...] | None:
+    """The model's prices, or those of the longest name it extends: a dated snapshot
+    (``gpt-4o-audio-preview-2024-12-17``, ``gemini-2.0-flash-001``) is priced as its family."""
+    if model in prices:
+        return prices[model]
+    family = max((name for name in prices if model.startswith(f"{name}-")), key=len, default=None)
+    return None if family is None else prices[family]
+
+
 def usage_of(prompt_tokens: int, completion_tokens: int, model: str, prices: dict | None = None,
              audio_tokens: int | None = None, thinking_tokens: int = 0) -> dict:
     """Token counts and the estimated cost in USD (None when the model has no known price): the
@@ -148,7 +157,7 @@ def usage_of(prompt_tokens: int, completion_tokens: int, model: str, prices: dic
              "thinking_tokens": int(thinking_tokens)}
     if audio_tokens is not None:
         usage["audio_tokens"] = int(audio_tokens)
-    price = (prices or PRICES).get(model)
+    price = _price(model, prices or PRICES)
     if price is None:
         return {**usage, "cost_usd": None}
     text_rate, audio_rate, out_rate = price if len(price) == 3 else (price[0], price[0], price[1])

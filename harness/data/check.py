@@ -81,7 +81,7 @@ def _import_corpora(argv: Sequence[str] | None) -> None:
     """The modules named by ``--import``, imported first: a corpus of one's own registers there
     (:func:`harness.data.register_corpus`), before its name is checked; ``python -m`` looks
     for them in the working folder first. A name ending in ``.py`` is a file (a
-    ``conftest.py``), run with its folder first on the path, as pytest runs it."""
+    ``conftest.py``), run as a module; what it imports is looked for as for a module named."""
     early = argparse.ArgumentParser(add_help=False)
     early.add_argument("--import", dest="modules", action="append", default=[])
     for module in early.parse_known_args(argv)[0].modules:
@@ -93,7 +93,6 @@ def _import_corpora(argv: Sequence[str] | None) -> None:
             raise ImportError(f"{module}: no such file")
         spec = importlib.util.spec_from_file_location(f"_imported_{path.stem}", path)
         assert spec is not None and spec.loader is not None
-        sys.path.insert(0, str(path.parent))
         spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 

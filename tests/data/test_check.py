@@ -71,10 +71,9 @@ def test_a_corpus_of_one_s_own_is_checked_after_its_module_registers_it(tmp_path
     assert done.returncode == 2 and "invalid choice: 'crema_copy'" in done.stderr
     done = check("--import", "not_there")
     assert done.returncode == 2 and "--import: No module named 'not_there'" in done.stderr
-    (tmp_path / "evals").mkdir()  # a conftest-only corpus: the file, run as pytest runs it
-    (tmp_path / "evals" / "conftest.py").write_text("import my_corpora_here\n")
-    (tmp_path / "evals" / "my_corpora_here.py").write_text(
-        (tmp_path / "my_corpora.py").read_text())
+    (tmp_path / "evals").mkdir()  # a corpus registered in a conftest.py alone: the file
+    (tmp_path / "evals" / "conftest.py").write_text(
+        "import pytest\n" + (tmp_path / "my_corpora.py").read_text())
     done = check("--import", "evals/conftest.py")
     assert done.returncode == 0 and "items: 26" in done.stdout, done.stderr
     done = check("--import", "evals/nothing.py")

@@ -106,6 +106,10 @@ class Strategy:
             for cand, reply in zip(result.candidates, result.usage.pop(VERIFIER_REPLIES, [])):
                 cand["verifier_reply"] = reply
             result.notes = list(gen.notes) + result.notes
+            if gen.error is None and len(gen.candidates) < decoding.num_candidates:
+                # a server that gives fewer (n ignored): sample-n's mean of one is not of five
+                result.notes.append(f"the model gave {len(gen.candidates)} of the "
+                                    f"{decoding.num_candidates} candidates asked for")
             out.append(result)
         return out
 

@@ -276,3 +276,11 @@ def test_an_invalid_answer_that_used_the_whole_budget_is_said_to_be_cut_short(cr
     assert "cut short" not in base[1].reason and not base[1].valid
     cot = run_strategy("cot", ScriptedModel(answers), crema[:2], config=config)
     assert cot[0].reason.endswith("; it used all 6 new tokens: cut short?")
+
+
+def test_fewer_candidates_than_asked_for_are_noted_on_the_item(crema):
+    """A server that ignores ``n`` gives one sample: sample-n's mean is then of one, and says so."""
+    one = ScriptedModel(lambda request, decoding: [BEAMS[1]])
+    results = run_strategy("sample-n", one, crema[:2])
+    assert results[0].valid and results[0].notes == ["the model gave 1 of the 5 candidates asked for"]
+    assert run_strategy("base", one, crema[:1])[0].notes == []

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from harness.cache.merge import merge_caches
 from harness.cache.store import CacheError
 
+DEFAULT_CACHE = ".cache/harness/generations.sqlite"  # the grid's --cache-dir default, and its file
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m harness.cache merge TARGET SOURCE...``, ``info CACHE`` or ``prune CACHE ...``."""
@@ -25,7 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge.add_argument("target")
     merge.add_argument("sources", nargs="+")
     info = commands.add_parser("info", help="what a cache holds, by kind and model (read-only)")
-    info.add_argument("cache", nargs="?", default=".cache/harness/generations.sqlite")
+    info.add_argument("cache", nargs="?", default=DEFAULT_CACHE,
+                      help=f"the cache file (default: {DEFAULT_CACHE}, the grid's, from the "
+                           "project's folder)")
     prune = commands.add_parser("prune", help="remove the entries of a model, a kind or before a "
                                               "day, and give their space back to the disk")
     prune.add_argument("cache")
@@ -50,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for source, count in merge_caches(args.target, args.sources).items():
             print(f"{source}: {count} entries added to {args.target}")
     except CacheError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        where = ("" if args.command != "info" or args.cache != DEFAULT_CACHE else
+                 " (the grid's default cache, in the project's folder: run this there, or name "
+                 "the cache file)")
+        print(f"error: {exc}{where}", file=sys.stderr)
         return 1
     return 0
 

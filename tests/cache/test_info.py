@@ -35,3 +35,11 @@ def test_what_is_not_a_cache_is_refused_naming_it(tmp_path, capsys):
     assert main(["info", str(tmp_path / "none.sqlite")]) == 1
     assert "no such cache file" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_the_default_cache_missing_here_says_where_it_is_looked_for(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a subfolder of the project, say
+    assert main(["info"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no such cache file: .cache/harness/generations.sqlite (the grid's "
+                          "default cache, in the project's folder: run this there")

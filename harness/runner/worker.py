@@ -237,8 +237,9 @@ def _raised_at(exc: BaseException) -> str:
     return f" (raised at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
 
 
-# a model argument whose value a message names as *** (--model-arg gpt-4o.api_key=...)
-_SECRET_ARGUMENT = re.compile(r"key|token|secret|password|credential", re.IGNORECASE)
+# a model argument whose value a message names as *** (--model-arg gpt-4o.api_key=...; not
+# max_new_tokens or tokenizer_path, whose values say what went wrong)
+_SECRET_ARGUMENT = re.compile(r"(key|token|secret|password|credentials?)$", re.IGNORECASE)
 
 
 def _why_not_loaded(name: str, args: Mapping[str, Any], exc: Exception) -> str:

@@ -75,11 +75,12 @@ def test_a_model_that_cannot_load_names_its_arguments_but_not_a_key_among_them(
 
     registry.register("fails")(fails)
     grid = GridConfig(models=("fails",), datasets=("iemocap",),
-                      model_args={"fails": {"api_key": "sk-PLANTED", "Auth_Token": "t0ken", "n": 3}})
+                      model_args={"fails": {"api_key": "sk-PLANTED", "Auth_Token": "t0ken",
+                                            "max_new_tokens": 3}})
     worker = GridWorker(tmp_path / "run", tmp_path / "cache", grid)
     with pytest.raises(ModelNotLoaded) as failed:
         worker.model("fails")
-    assert "{'api_key': '***', 'Auth_Token': '***', 'n': 3}" in str(failed.value)
+    assert "{'api_key': '***', 'Auth_Token': '***', 'max_new_tokens': 3}" in str(failed.value)
     assert "PLANTED" not in str(failed.value) and "t0ken" not in str(failed.value)
 
 

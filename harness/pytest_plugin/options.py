@@ -5,13 +5,13 @@ closest valid names, before anything runs."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness._names import unknown_name
 from harness._values import typed
 from harness.runner.grid import GridConfig
 
@@ -181,9 +181,7 @@ def _nested(base: Any, given: list[str], flag: str, owner: str) -> dict[str, dic
 
 
 def _unknown(kind: str, name: str, known: list[str] | tuple[str, ...]) -> pytest.UsageError:
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    return pytest.UsageError(f"unknown {kind} {name!r}{hint} (known: {', '.join(known)})")
+    return pytest.UsageError(unknown_name(kind, name, known))
 
 
 def check_grid(grid: GridConfig) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness._names import unknown_name
 from harness.record.json_line import json_line
 from harness.score_columns import ScoreColumns
 
@@ -85,9 +85,7 @@ class CellMetrics:
         """The metric's mean (one of :data:`SCORES`), NaN when the cell has none (no valid
         item); a name that is no metric is a ``KeyError``, not a NaN that reads as "no items"."""
         if name not in SCORES:
-            close = difflib.get_close_matches(name.lower() if isinstance(name, str) else "", SCORES, n=1)
-            hint = f"did you mean {close[0]!r}" if close else "one of " + ", ".join(SCORES)
-            raise KeyError(f"no metric {name!r}; {hint}")
+            raise KeyError(unknown_name("metric", name, SCORES))
         return self.scores[name].mean if name in self.scores else math.nan
 
     def to_json(self) -> dict[str, Any]:

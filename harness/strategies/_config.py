@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness._names import unknown_name
 from harness._values import named_flag
 
 ALPHAS = ("raw", "mean", "uniform")
@@ -90,7 +90,5 @@ def as_config(config: StrategyConfig | Mapping[str, Any] | None) -> StrategyConf
     known = [f.name for f in dataclasses.fields(StrategyConfig)]
     for name in config:
         if name not in known:
-            close = difflib.get_close_matches(str(name), known, n=1)
-            hint = f"did you mean {close[0]!r}" if close else "known: " + ", ".join(known)
-            raise ValueError(f"unknown strategy argument {name!r}; {hint}")
+            raise ValueError(unknown_name("strategy argument", name, known))
     return StrategyConfig(**config)

@@ -237,6 +237,15 @@ def hf_cache_snapshot(repo_id: str) -> str | None:
     return str(Path(found).parent) if isinstance(found, str) else None
 
 
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
+def _holds_weights(folder: Path) -> bool:
+    """Whether a cached snapshot holds a weights file (at any depth: Audio Flamingo 2 keeps its
+    chunks in ``safe_ckpt/``); a shard missing from several is the loader's to name."""
+    return any(f.name.endswith(_WEIGHT_SUFFIXES) for f in folder.rglob("*"))
+
+
 def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike | None) -> Path:
     """The checkpoint folder: argument, environment variable, or the local HF cache.
 
@@ -256,6 +265,10 @@ def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike 
     if not found:
         raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "
                                "or put it in the Hugging Face cache")
+    if not given and not _holds_weights(Path(found)):  # a processor fetched alone caches the config
+        raise ModelUnavailable(f"{name}: the Hugging Face cache holds {hub_id}'s config but no "
+                               f"weights ({found}); set {env_var} to a copy of it or download "
+                               "its weights into the cache")
     folder = Path(found).expanduser()  # a quoted "~/models/x" reaches here unexpanded
     if given and not folder.is_dir():
         raise ModelNotLoaded(f"{name}: {given}: no such folder")

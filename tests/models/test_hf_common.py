@@ -137,3 +137,30 @@ def test_a_weights_folder_under_home_is_expanded_and_a_missing_one_named_as_give
     with pytest.raises(ModelNotLoaded, match="m: SOME_MODEL_PATH=~/nothing: no such folder"):
         monkeypatch.setenv("SOME_MODEL_PATH", "~/nothing")
         local_weights("m", "SOME_MODEL_PATH", "org/m", None)
+
+
+def test_a_hub_cache_holding_only_a_processors_files_is_no_weights(tmp_path, monkeypatch):
+    """AutoProcessor.from_pretrained caches the config beside the tokenizer's files: the model's
+    cells skip saying so (as for weights never fetched), not fail with 'copy them again'."""
+    pytest.importorskip("huggingface_hub")
+    from huggingface_hub import constants
+
+    from harness.models import ModelUnavailable
+    from harness.models._hf_common import local_weights, weights_revision
+
+    repo = tmp_path / "models--org--m"
+    snapshot = repo / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    (snapshot / "config.json").write_text("{}")
+    (snapshot / "tokenizer.json").write_text("{}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.delenv("SOME_MODEL_PATH", raising=False)
+    with pytest.raises(ModelUnavailable, match=r"m: the Hugging Face cache holds org/m's config "
+                                               r"but no weights \(.*0123abcd\); set SOME_MODEL_PATH"):
+        local_weights("m", "SOME_MODEL_PATH", "org/m", None)
+    (snapshot / "safe_ckpt").mkdir()  # Audio Flamingo 2's chunks lie a folder down
+    (snapshot / "safe_ckpt" / "chunk_0.safetensors").write_bytes(b"")
+    assert local_weights("m", "SOME_MODEL_PATH", "org/m", None) == snapshot
+    assert weights_revision(snapshot) == "0123abcd"

@@ -15,7 +15,7 @@ from harness._atomic import write_whole
 from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
 from harness.report.paper_tables import table2, table3
-from harness.report.tables import TABLES, csv_text, latex, markdown
+from harness.report.tables import LEGENDS, TABLES, csv_text, latex, markdown
 from harness.report.terminal import comparable_with, results_lines
 
 
@@ -53,7 +53,8 @@ def build_report(run_dir: Path) -> BuiltReport:
     parts, tables = [], {}
     for name, build in {**TABLES, "table2": table2, "table3": table3}.items():
         header, rows = tables[name] = build(cells)
-        parts.append(f"## {name}\n\n{markdown(header, rows)}\n")
+        legend = f"{textwrap.fill(LEGENDS[name], 100)}\n\n" if name in LEGENDS else ""
+        parts.append(f"## {name}\n\n{legend}{markdown(header, rows)}\n")
         files[f"{name}.csv"] = csv_text(header, rows)
         files[f"{name}.tex"] = latex(header, rows) + "\n"
     # what the tables' numbers are comparable with, as the terminal says it, above them

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from harness.metrics import MIN_PAIRED_ITEMS
 from harness.record import CellRecord, RecordError, file_stem, items_path, read_items
 from harness.record.json_line import json_line
+from harness.report.tables import LEGENDS
 from harness.report.terminal import comparable_with
 
 
@@ -81,7 +82,8 @@ def render_html(run_dir: Path, cells: list[CellRecord], tables: Mapping[str, tup
         templates.append(header.get("prompt_templates", {}))
     return env.get_template("report.html.j2").render(
         run=Path(run_dir).name,
-        tables=[(name, header, list(rows)) for name, (header, rows) in tables.items()],
+        tables=[(name, header, list(rows), LEGENDS.get(name, ""))
+                for name, (header, rows) in tables.items()],
         figures=[(name, base64.b64encode(png).decode()) for name, png in figures.items()],
         cells_json=_script_json(summaries), templates_json=_script_json(templates),
         blobs=blobs, chart_js=_vendor("chart.umd.min.js"), min_paired=MIN_PAIRED_ITEMS,

@@ -19,10 +19,11 @@ from harness.report.build import BuiltReport, build_report
 
 # what says how, where and when a cell ran rather than what it found: its timings; under
 # "meta", the machine, the time it finished, the commit and packages, the gate's verdict against
-# that run's baseline, the model's device and the corpus's folder
+# that run's baseline, the model calls computed and read from the cache, the model's device, the
+# corpus's folder and the plan's seconds
 RUN_FIELDS = ("seconds", "gpu_seconds")
-RUN_META = ("host", "finished", "git_commit", "versions", "regression")
-RUN_META_PARTS = (("model", "device"), ("dataset", "root"))
+RUN_META = ("host", "finished", "git_commit", "versions", "regression", "generations")
+RUN_META_PARTS = (("model", "device"), ("dataset", "root"), ("plan", "seconds"))
 
 
 def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:

@@ -6,7 +6,9 @@
   (on 6 paired items or more);
 - classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
   the same with tied items left out;
-- compute: tokens and GPU-seconds per item, to read the strategies at equal compute;
+- compute: tokens, seconds, GPU-seconds and cost per item, to read the strategies at equal
+  compute, and the share of each cell's model calls read from the cache (its seconds do not
+  count those);
 - items: per corpus and loader options, the items evaluated and what the loader left out, beside
   the paper's N;
 - alpha: W-BoN under each choice of alpha, from the same candidates.
@@ -230,17 +232,38 @@ def classification_table(cells: list[CellRecord]) -> tuple[list[str], list[list[
 
 
 def compute_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """Compute per item beside JS, so strategies can be compared at equal cost."""
-    header = ["Model", "Dataset", "Strategy", "tokens/item", "GPU-s/item", "USD/item", "JS"]
+    """Compute per item beside JS, so strategies can be compared at equal cost (see
+    :data:`LEGENDS` for what the seconds leave out)."""
+    header = ["Model", "Dataset", "Strategy", "tokens/item", "s/item", "GPU-s/item", "USD/item",
+              "from cache", "JS"]
     rows = []
     for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy)):
         n = max(1, c.metrics.n_items)
         cost = c.metrics.cost_usd
         rows.append([(c.model, ""), (c.dataset, ""), (c.strategy, ""),
-                     (f"{c.metrics.tokens / n:.1f}", ""),
+                     (f"{c.metrics.tokens / n:.1f}", ""), (f"{c.seconds / n:.4f}", ""),
                      (f"{c.gpu_seconds / n:.4f}", ""),
-                     ("" if cost is None else f"{cost / n:.5f}", ""), (_fmt(_mean(c, "js")), "")])
+                     ("" if cost is None else f"{cost / n:.5f}", ""), (_from_cache(c), ""),
+                     (_fmt(_mean(c, "js")), "")])
     return header, rows
+
+
+def _from_cache(cell: CellRecord) -> str:
+    """The share of the cell's model calls read from the cache, ``–`` where the record does not
+    say (no cache, a chance baseline, a record from before it was counted)."""
+    calls = cell.meta.get("generations")
+    if not isinstance(calls, dict) or not all(_count(calls.get(k)) for k in ("computed", "from_cache")):
+        return "–"
+    total = calls["computed"] + calls["from_cache"]
+    return f"{calls['from_cache'] / total:.0%}" if total else "–"
+
+
+LEGENDS = {"compute": "tokens/item counts every candidate's tokens, computed or read from the "
+                      "cache. s/item (wall) and GPU-s/item (the same on a GPU, else 0) count only "
+                      "the model calls the cell computed: 'from cache' is the share it read "
+                      "instead, computed by a cell sharing them (w-bon reads bon's beams, w-alm-v "
+                      "alm-v's candidates and scores) or by an earlier run; its seconds are not "
+                      "its cost. Cells of one plan share its seconds."}
 
 
 def _fmt(value) -> str:

@@ -83,7 +83,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     held_out, dataset = _annotator_split(model, dataset, config.seed)
     _check_not_empty(dataset)
     level = metrics.entropy_bins(np.array([item.entropy for item in dataset]), N_BINS, entropy_bins)[0]
-    with _opened(cache) as store:
+    with _opened(cache) as store, _calls_counted(store) as generations:
         sink = CellItems(dataset, level)  # its spool lives on in the record's evidence
         seconds = _run_into(sink, _predict(model, dataset, strategy, verifier, config, store,
                                            progress, held_out))
@@ -98,7 +98,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         metrics=summarize_cell(dataset, outcomes, n_resamples, config.seed, entropy_bins, scores),
         seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
         items=_item_records(outcomes, per_item),
-        meta=_metadata(model, dataset, strategy, verifier, config),
+        meta={**_metadata(model, dataset, strategy, verifier, config), **generations},
         evidence=sink.evidence(evidence_header(strategy, dataset, prompts), per_item))
 
 
@@ -136,6 +136,19 @@ def _opened(cache: GenerationCache | str | os.PathLike[str] | None
     if isinstance(cache, (str, os.PathLike)):
         return contextlib.closing(GenerationCache(Path(cache)))
     return contextlib.nullcontext(cache)
+
+
+@contextlib.contextmanager
+def _calls_counted(store: GenerationCache | None) -> Iterator[dict[str, Any]]:
+    """``{"generations": {"computed": n, "from_cache": m}}`` once the block is done: the model
+    calls the cell computed and those it read from the cache (computed by a cell sharing them,
+    a plan or an earlier run), so that its seconds say what they cost; ``{}`` without a cache."""
+    counted: dict[str, Any] = {}
+    hits, misses = (store.hits, store.misses) if store is not None else (0, 0)
+    yield counted
+    if store is not None:
+        counted["generations"] = {"computed": store.misses - misses,
+                                  "from_cache": store.hits - hits}
 
 
 def _run_into(sink: CellItems, chunks: Iterator[list[ItemResult]]) -> float:

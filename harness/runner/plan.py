@@ -38,11 +38,18 @@ if TYPE_CHECKING:
 
 @dataclass
 class PlanReport:
-    """What a plan did: seconds spent per strategy (its share of each chunk), and the
-    strategies it left out with the reason (their cells say it again when they run)."""
+    """What a plan did: seconds spent per strategy (its share of each chunk), the model calls it
+    computed for each (those another strategy of the plan computed first are that one's, as a
+    cell's reading of another cell's calls is), and the strategies it left out with the reason
+    (their cells say it again when they run)."""
 
     seconds: dict[str, float] = field(default_factory=dict)
+    computed: dict[str, int] = field(default_factory=dict)
     left_out: dict[str, str] = field(default_factory=dict)
+
+    def add(self, strategy: str, seconds: float, computed: int) -> None:
+        self.seconds[strategy] = self.seconds.get(strategy, 0.0) + seconds
+        self.computed[strategy] = self.computed.get(strategy, 0) + computed
 
 
 def run_plan(model: ModelAPI, dataset: Dataset, strategies: Sequence[str | Strategy], *,
@@ -76,13 +83,13 @@ def run_plan(model: ModelAPI, dataset: Dataset, strategies: Sequence[str | Strat
     for chunk in chunks(dataset, lambda item: "", needs_audio, cache):
         _together(model, runnable, chunk.requests, prompted, context, report)
         for s in list(runnable):
-            start = time.perf_counter()
+            start, misses = time.perf_counter(), cache.misses
             try:
                 s.results(model, prompted(s, chunk.requests), context)
             except (StrategyUnsupported, DecodingUnsupported) as exc:
                 runnable.remove(s)
                 report.left_out[s.name] = str(exc)
-            report.seconds[s.name] = report.seconds.get(s.name, 0.0) + time.perf_counter() - start
+            report.add(s.name, time.perf_counter() - start, cache.misses - misses)
         done += len(chunk.ids)
         del chunk  # its clips go before the next chunk is prepared
         if progress is not None:
@@ -109,19 +116,21 @@ def _together(model: ModelAPI, runnable: list[Strategy], requests: Sequence[Requ
         if len(decodings) < 2:
             continue
         start = time.perf_counter()
-        _generate_many(model, generate_many, prompted(group[0], requests), decodings,
-                       context.cache)
-        for s in group:
-            report.seconds[s.name] = (report.seconds.get(s.name, 0.0)
-                                      + (time.perf_counter() - start) / len(group))
+        computed = _generate_many(model, generate_many, prompted(group[0], requests), decodings,
+                                  context.cache)
+        share = (time.perf_counter() - start) / len(group)
+        for s in group:  # a decoding's calls are the first strategy's that asks for it
+            report.add(s.name, share,
+                       computed.pop(s.decoding(context.config, context.dataset.labels), 0))
 
 
 def _generate_many(model: ModelAPI, generate_many, requests: Sequence[Request],
-                   decodings: list[Decoding], cache: GenerationCache | None) -> None:
+                   decodings: list[Decoding], cache: GenerationCache | None) -> dict[Decoding, int]:
     """The requests any decoding lacks, through ``generate_many``; only the missing entries
-    are stored (an entry already cached is never replaced)."""
+    are stored (an entry already cached is never replaced). Returns how many each decoding
+    stored."""
     if cache is None:
-        return
+        return {}
     keys = {d: generation_keys(model.info, requests, d) for d in decodings}
     missing = {d: cache.missing(k) for d, k in keys.items()}
     wanted, ready = [], []
@@ -133,7 +142,7 @@ def _generate_many(model: ModelAPI, generate_many, requests: Sequence[Request],
             except DataError:
                 continue  # the strategies' own pass records the clip's error on its item
     if not wanted:
-        return
+        return {}
     try:
         answers = [list(generations) for generations in generate_many(ready, decodings)]
     except RUN_LEVEL:
@@ -142,8 +151,12 @@ def _generate_many(model: ModelAPI, generate_many, requests: Sequence[Request],
         warnings.warn(f"{model.info.name}: the shared prefill of {len(ready)} clips failed "
                       f"({type(exc).__name__}: {exc}); each strategy asks for its own decoding",
                       stacklevel=2)
-        return
+        return {}
+    stored = {}
     for d, generations in zip(decodings, answers):
         check_count(model.info.name, generations, len(wanted))
-        put_generations(cache, model, [(keys[d][i], g) for i, g in zip(wanted, generations)
-                                       if keys[d][i] in missing[d] and generation_problem(g) is None])
+        entries = [(keys[d][i], g) for i, g in zip(wanted, generations)
+                   if keys[d][i] in missing[d] and generation_problem(g) is None]
+        put_generations(cache, model, entries)
+        stored[d] = len(entries)
+    return stored

@@ -214,14 +214,19 @@ class GridWorker:
 
 
 def _with_plan(record: CellRecord, cell: Cell, report: Any, ran_in: str) -> CellRecord:
-    """The record with its share of the plan: the plan's seconds for its strategy added to its
-    own (which then only read the cache), and what the plan was in its metadata."""
+    """The record with its share of the plan: the plan's seconds and model calls for its strategy
+    added to its own (which then only read the cache), and what the plan was in its metadata."""
     share = report.seconds.get(cell.strategy, 0.0)
     plan = {"strategies": sorted(report.seconds), "ran_in_cell": ran_in, "seconds": share,
             "left_out": dict(report.left_out)}
+    meta = {**record.meta, "plan": plan}
+    calls, computed = meta.get("generations"), report.computed.get(cell.strategy, 0)
+    if calls:  # what the plan computed for the cell, the cell then read from the cache
+        meta["generations"] = {"computed": calls["computed"] + computed,
+                               "from_cache": max(0, calls["from_cache"] - computed)}
     return dataclasses.replace(record, seconds=record.seconds + share,
                                gpu_seconds=record.gpu_seconds + share if record.gpu_seconds else 0.0,
-                               meta={**record.meta, "plan": plan})
+                               meta=meta)
 
 
 def _or_raise(value: Any) -> Any:

@@ -115,7 +115,11 @@ def test_a_cell_run_again_elsewhere_is_merged_once_and_said(tmp_path):
     write_record(first, tmp_path / "shard0")
     write_record(record("m-d-t", lambda v: np.full(3, 1 / 3)), tmp_path / "shard0")
     run_again = {"model": {"revision": "r1", "device": "cuda:1"}, "host": "node7", "git_commit": "c0",
-                 "finished": "2026-12-02T00:00:00+0000", "versions": {"torch": "2.11"}}
+                 "finished": "2026-12-02T00:00:00+0000", "versions": {"torch": "2.11"},
+                 "generations": {"computed": 0, "from_cache": 40}}  # a rerun reads its cache
+    first = dataclasses.replace(first, meta={**first.meta, "plan": {"seconds": 1.0, "strategies": ["s"]}})
+    run_again["plan"] = {"seconds": 0.2, "strategies": ["s"]}
+    write_record(first, tmp_path / "shard0")
     write_record(dataclasses.replace(first, seconds=9.5, gpu_seconds=3.0, meta=run_again),
                  tmp_path / "shard1")
     result = report("merge", tmp_path / "shard0", tmp_path / "shard1", "--out", tmp_path / "merged")

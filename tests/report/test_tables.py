@@ -3,7 +3,15 @@ import dataclasses
 import pytest
 
 from harness.record import CellMetrics, CellRecord, Estimate, ItemRecord
-from harness.report.tables import csv_text, latex, main_table, markdown, strategy_table
+from harness.report.tables import (
+    LEGENDS,
+    compute_table,
+    csv_text,
+    latex,
+    main_table,
+    markdown,
+    strategy_table,
+)
 
 
 def cell(model, dataset, strategy, js, bc, r2, spread=0.0, phase=0):
@@ -204,3 +212,22 @@ def test_the_items_table_says_what_the_loader_left_out():
                                                                 "problems": {"error": 1.5}}):
         [row] = items_table([_with_dataset(CELLS[0], {**base, "left_out": hostile})])[1]
         assert row[3][0] in ("", "none")
+
+
+def test_the_compute_table_says_how_much_of_each_cell_came_from_the_cache():
+    """A cell's seconds count only what it computed: w-bon reading bon's beams is no cheaper."""
+    def timed(c, seconds, calls):
+        return dataclasses.replace(c, seconds=seconds, meta={"generations": calls} if calls else {})
+
+    header, rows = compute_table([
+        timed(cell("a", "iemocap", "bon", 0.3, 0.7, 0.3), 5.0, {"computed": 10, "from_cache": 0}),
+        timed(cell("a", "iemocap", "w-bon", 0.3, 0.7, 0.3), 0.01, {"computed": 0, "from_cache": 10}),
+        timed(cell("a", "iemocap", "alm-v", 0.3, 0.7, 0.3), 2.0, {"computed": 30, "from_cache": 10}),
+        timed(cell("b", "iemocap", "base", 0.3, 0.7, 0.3), 1.0, None),  # an older record
+        timed(cell("c", "iemocap", "base", 0.3, 0.7, 0.3), 1.0, {"computed": 0, "from_cache": -1})])
+    assert header[3:8] == ["tokens/item", "s/item", "GPU-s/item", "USD/item", "from cache"]
+    said = {(row[0][0], row[2][0]): (row[4][0], row[7][0]) for row in rows}
+    assert said == {("a", "alm-v"): ("0.2000", "25%"), ("a", "bon"): ("0.5000", "0%"),
+                    ("a", "w-bon"): ("0.0010", "100%"), ("b", "base"): ("0.1000", "–"),
+                    ("c", "base"): ("0.1000", "–")}
+    assert "'from cache' is the share it read instead" in LEGENDS["compute"]

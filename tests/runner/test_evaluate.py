@@ -229,3 +229,22 @@ def test_a_cache_path_under_home_is_the_users_home_not_a_folder_named_tilde(tmp_
     monkeypatch.chdir(tmp_path)
     harness.evaluate("uniform", "crema_d", cache="~/caches/c.sqlite", n_resamples=10)
     assert (tmp_path / "home" / "caches" / "c.sqlite").is_file() and not (tmp_path / "~").exists()
+
+
+def test_a_record_counts_the_model_calls_it_computed_and_those_it_read_from_the_cache():
+    """So that its seconds say what they cost: w-bon reads bon's beams, a rerun reads all."""
+    from harness.cache import GenerationCache
+    from tests.fakes import ScriptedModel
+    from tests.strategies.test_stream import answers
+
+    dataset, cache = load_dataset("crema_d")[:6], GenerationCache()
+    model = ScriptedModel(answers)
+    calls = [harness.evaluate(model, dataset, name, cache=cache, n_resamples=5).meta["generations"]
+             for name in ("bon", "w-bon", "bon")]
+    assert calls == [{"computed": 6, "from_cache": 0}] + [{"computed": 0, "from_cache": 6}] * 2
+    verified = [harness.evaluate(model, dataset, "alm-v", verifier=model, cache=cache,
+                                 n_resamples=5).meta["generations"] for _ in range(2)]
+    asked = verified[0]["computed"]  # the beams and the verifier's scores
+    assert asked > 6 and verified == [{"computed": asked, "from_cache": 0},
+                                      {"computed": 0, "from_cache": asked}]
+    assert "generations" not in harness.evaluate(model, dataset, "base", n_resamples=5).meta

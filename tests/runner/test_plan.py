@@ -23,6 +23,7 @@ def comparable(record):
     for key in ("seconds", "gpu_seconds"):
         data.pop(key)
     data["meta"].pop("finished")
+    data["meta"].pop("generations")  # the plan computed what the cell alone computes itself
     return json.dumps(data, sort_keys=True), list(record.evidence.json_lines())
 
 
@@ -80,6 +81,8 @@ def test_a_backend_that_takes_decodings_together_is_asked_once_per_chunk(tmp_pat
     assert together.together == [(len(dataset), 3)]  # greedy, beam-5, sample-5: one call
     assert together.alone == 1  # cot's prompt is its own
     assert set(report.seconds) == {"base", "bon", "w-bon", "sample-n", "cot"}
+    n = len(dataset)  # a decoding's calls are the first strategy's to ask for it: bon's beams
+    assert report.computed == {"base": n, "bon": n, "w-bon": 0, "sample-n": n, "cot": n}
     again = ScriptedModel(answers)
     for name in ("base", "bon", "w-bon", "sample-n"):
         alone = evaluate(model(), dataset, name, n_resamples=10)

@@ -5,7 +5,7 @@
   the items valid in both cells, ``*`` where the paired bootstrap CI of the change excludes zero
   (on 6 paired items or more);
 - classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
-  the same with tied items left out;
+  the same with tied items left out, each with its bootstrap 95% CI;
 - compute: tokens, seconds, GPU-seconds and cost per item, to read the strategies at equal
   compute, and the share of each cell's model calls read from the cache (its seconds do not
   count those);
@@ -223,9 +223,9 @@ def _count(value: object) -> bool:
 def classification_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     header = ["Model", "Dataset", "Strategy", "Acc", "F1", "Acc (untied)", "F1 (untied)", "valid",
               "tied"]
-    rows = [[(c.model, ""), (c.dataset, ""), (c.strategy, ""), (_fmt(_mean(c, "acc")), ""),
-             (_fmt(_mean(c, "f1")), ""), (_fmt(_mean(c, "acc_untied")), ""),
-             (_fmt(_mean(c, "f1_untied")), ""), (_fmt(c.metrics.valid), ""),
+    rows = [[(c.model, ""), (c.dataset, ""), (c.strategy, "")]
+            + [(_fmt(_mean(c, m)) + _ci(c, m), "") for m in ("acc", "f1", "acc_untied", "f1_untied")]
+            + [(_fmt(c.metrics.valid), ""),
              ("" if c.metrics.n_tied is None else str(c.metrics.n_tied), "")]
             for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy))]
     return header, rows

@@ -5,6 +5,7 @@ import pytest
 from harness.record import CellMetrics, CellRecord, Estimate, ItemRecord
 from harness.report.tables import (
     LEGENDS,
+    classification_table,
     compute_table,
     csv_text,
     latex,
@@ -231,3 +232,14 @@ def test_the_compute_table_says_how_much_of_each_cell_came_from_the_cache():
                     ("a", "w-bon"): ("0.0010", "100%"), ("b", "base"): ("0.1000", "–"),
                     ("c", "base"): ("0.1000", "–")}
     assert "'from cache' is the share it read instead" in LEGENDS["compute"]
+
+
+def test_the_classification_table_gives_each_figure_its_interval():
+    scored = cell("a", "iemocap", "base", 0.3, 0.7, 0.3)
+    scores = {**scored.metrics.scores, "acc": Estimate(0.5, (0.3, 0.7)),
+              "f1": Estimate(0.4, (0.2, 0.55))}
+    scored = dataclasses.replace(scored, metrics=dataclasses.replace(scored.metrics, scores=scores))
+    header, [row] = classification_table([scored])
+    assert header[3:7] == ["Acc", "F1", "Acc (untied)", "F1 (untied)"]
+    assert [text for text, _ in row[3:7]] == ["0.5000 [0.3000, 0.7000]", "0.4000 [0.2000, 0.5500]",
+                                              "–", "–"]

@@ -258,8 +258,8 @@ def _from_cache(cell: CellRecord) -> str:
     return f"{calls['from_cache'] / total:.0%}" if total else "–"
 
 
-LEGENDS = {"compute": "tokens/item counts every candidate's tokens, computed or read from the "
-                      "cache. s/item (wall) and GPU-s/item (the same on a GPU, else 0) count only "
+LEGENDS = {"compute": "tokens/item counts the tokens generated for every candidate (not the "
+                      "prompts, nor a verifier's replies), computed or read from the cache. s/item (wall) and GPU-s/item (the same on a GPU, else 0) count only "
                       "the model calls the cell computed: 'from cache' is the share it read "
                       "instead, computed by a cell sharing them (w-bon reads bon's beams, w-alm-v "
                       "alm-v's candidates and scores) or by an earlier run; its seconds are not "

@@ -113,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("corpus", choices=sorted(CORPORA))
     check.add_argument("root", nargs="?", help="corpus root (default: env variable or fixture)")
     check.add_argument("--no-audio", action="store_true", help="skip the audio file checks")
+    check.add_argument("--all", action="store_true",
+                       help=f"list every clip problem (else the first {SHOWN} of each kind)")
     check.add_argument("--merge-excited", action="store_true", help="IEMOCAP: Excited->Happiness")
     check.add_argument("--vote-mode", choices=["per-category", "split"], help="IEMOCAP votes")
     check.add_argument("--split", help="MSP-Podcast Split_Set to keep")
@@ -128,10 +130,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print("\n".join(summary_lines(dataset)))
-    problems = list(dataset.problems)
-    if not args.no_audio:
-        problems += audio_problems(dataset)
+    clips = [] if args.no_audio else audio_problems(dataset)
+    problems = [*dataset.problems, *clips]
     print(f"problems: {len(problems)}")
-    for problem in problems:
+    for problem in dataset.problems:
         print(f"  {problem}")
+    for line in _clip_problem_lines(dataset, clips, every=args.all):
+        print(f"  {line}")
     return 1 if any(p.severity == "error" for p in problems) else 0
+
+
+SHOWN = 10  # clips named for each kind of clip problem without --all
+
+
+def _clip_problem_lines(dataset: Dataset, clips: list[Problem], every: bool) -> list[str]:
+    """Each clip problem, or the first few of each kind and how many more: a copy without its
+    audio would list every clip; where none is there, what to look at."""
+    kinds: dict[str, list[Problem]] = {}
+    for problem in clips:  # "<id>: audio file missing", "<id>: unreadable: ..."
+        kind = problem.message.split(": ", 1)[-1].split(":", 1)[0]
+        kinds.setdefault(kind, []).append(problem)
+    lines = []
+    for kind, found in kinds.items():
+        lines += [str(p) for p in (found if every else found[:SHOWN])]
+        if len(found) > SHOWN and not every:
+            lines.append(f"... and {len(found) - SHOWN:,} more clips: {kind} (--all lists every one)")
+    missing = len(kinds.get("audio file missing", ()))
+    if missing and missing == len(dataset):
+        folders = sorted({str(Path(p.path).parent) for p in kinds["audio file missing"]})
+        lines.append(f"none of the {missing:,} clips is there (looked for in "
+                     f"{', '.join(folders[:3])}{', ...' if len(folders) > 3 else ''}): is the "
+                     "audio elsewhere? --no-audio checks the labels alone")
+    return lines

@@ -231,16 +231,19 @@ class CellRecord:
     def commonest_failure(self) -> str:
         """Why items failed, the commonest reason first (``"12 of 26 items: HTTP 503 ..."``),
         for an assertion message; empty when every item is valid."""
-        reasons: dict[str, int] = {}
+        reasons: dict[str, list] = {}  # a reason without the item's own id and clip: [count, first]
         for item in self.items:
             if item.probs is None:
                 why = item.error or item.reason or "no reason recorded"
-                reasons[why] = reasons.get(why, 0) + 1
+                kind = ": ".join("" if item.id in part else part for part in why.split(": "))
+                reasons.setdefault(kind, [0, why])[0] += 1
         if not reasons:
             return ""
-        why, count = max(reasons.items(), key=lambda kv: kv[1])
-        more = f" ({len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""
-        return f"{count} of {len(self.items)} items failed with: {why[:300]}{more}"
+        count, why = max(reasons.values(), key=lambda found: found[0])
+        alike = " alike, the first" if count > 1 else ""
+        others = len(reasons) - 1
+        more = f" ({others} other reason{'s' if others > 1 else ''})" if others else ""
+        return f"{count} of {len(self.items)} items failed{alike} with: {why[:300]}{more}"
 
     def to_json(self, items: bool = True) -> dict[str, Any]:
         """The record as JSON data (``items=False``: without the per-item results)."""

@@ -82,3 +82,19 @@ def test_a_corpus_of_one_s_own_is_checked_after_its_module_registers_it(tmp_path
     done = check("--import", "broken.py")
     assert done.returncode == 2 and "--import: RuntimeError: my bug (raised at " in done.stderr
     assert "broken.py:2)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_clips_missing_everywhere_are_counted_by_kind_and_said_once(tmp_path, capsys):
+    """A copy without its audio: the first clips of each kind, how many more, and what to look at
+    (every one with --all)."""
+    root = corpus_copy("crema_d", tmp_path)
+    for clip in (root / "AudioWAV").iterdir():
+        clip.unlink()
+    assert main(["check", "crema_d", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "problems: 26" in out and out.count("audio file missing") == 11
+    assert "... and 16 more clips: audio file missing (--all lists every one)" in out
+    assert f"none of the 26 clips is there (looked for in {root / 'AudioWAV'}): is the audio " \
+           "elsewhere? --no-audio checks the labels alone" in out
+    assert main(["check", "crema_d", str(root), "--all"]) == 1
+    assert capsys.readouterr().out.count(": audio file missing") == 26

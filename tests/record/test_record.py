@@ -11,7 +11,12 @@ def test_the_commonest_failure_is_named_for_the_assertion_message():
     items = (ItemRecord("a", None, error=down), ItemRecord("b", None, error=down),
              ItemRecord("c", None, reason="no distribution in the answer"), ItemRecord("d", (1.0,)))
     record = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(4, 1, 0.25), 0.0, 0.0, items, {})
-    assert record.commonest_failure() == f"2 of 4 items failed with: {down} (1 other reasons)"
+    assert record.commonest_failure() == f"2 of 4 items failed alike, the first with: {down} (1 other reason)"
+    gone = tuple(ItemRecord(i, None, error=f"/data/AudioWAV/{i}.wav: audio file not found")
+                 for i in ("1001_DFA_ANG_XX", "1001_IEO_SAD_HI", "1002_DFA_ANG_XX"))
+    record = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(3, 0, 0.0), 0.0, 0.0, gone, {})
+    assert record.commonest_failure() == ("3 of 3 items failed alike, the first with: "
+                                          "/data/AudioWAV/1001_DFA_ANG_XX.wav: audio file not found")
     fine = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(1, 1, 1.0), 0.0, 0.0, items[3:], {})
     assert fine.commonest_failure() == ""
 

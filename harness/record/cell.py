@@ -60,7 +60,8 @@ class CellMetrics:
         verifier_unscored: Candidates whose verifier reply was not a score (not one number in
             [0, 1]); they take no part in the verifier strategies' choice.
         bins: Entropy-bin edges, counts and per-bin medians of each distribution metric.
-        tokens: Generated tokens, verifier included; ``cost_usd``: None when a price is unknown.
+        tokens: Tokens generated for the candidates (not the verifier's replies); ``cost_usd``: the
+            API cost, verifier included, None when a price is unknown.
         alpha_sensitivity: For W-BoN, the mean JS, BC and R² under each choice of alpha, from the
             same candidates (``{"raw": {"js": ...}, "mean": ..., "uniform": ...}``).
     """

@@ -11,6 +11,7 @@
   count those);
 - items: per corpus and loader options, the items evaluated and what the loader left out, beside
   the paper's N;
+- ambiguity: each cell's median JS, BC and R² at each ambiguity level, under its corpus's levels;
 - alpha: W-BoN under each choice of alpha, from the same candidates.
 """
 
@@ -258,12 +259,48 @@ def _from_cache(cell: CellRecord) -> str:
     return f"{calls['from_cache'] / total:.0%}" if total else "–"
 
 
-LEGENDS = {"compute": "tokens/item counts the tokens generated for every candidate (not the "
-                      "prompts, nor a verifier's replies), computed or read from the cache. s/item (wall) and GPU-s/item (the same on a GPU, else 0) count only "
-                      "the model calls the cell computed: 'from cache' is the share it read "
-                      "instead, computed by a cell sharing them (w-bon reads bon's beams, w-alm-v "
-                      "alm-v's candidates and scores) or by an earlier run; its seconds are not "
-                      "its cost. Cells of one plan share its seconds."}
+def ambiguity_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """Each cell's median JS, BC and R² at each ambiguity level (the numbers the figures plot),
+    under a row giving the levels of its corpus: each one's entropy range and item count."""
+    levels = max((len(c.metrics.bins.get("counts", ())) for c in cells), default=0)
+    header = ["Model", "Dataset", "Strategy", "Metric"] + [f"level {b + 1}" for b in range(levels)]
+    groups: dict[tuple, list[CellRecord]] = {}  # cells on one item set share their levels
+    order = {d: i for i, d in enumerate(paper_order({c.dataset for c in cells}))}
+    for c in sorted(cells, key=lambda c: (order[c.dataset], c.model, c.strategy)):
+        bins = c.metrics.bins
+        if bins.get("counts"):
+            key = (c.dataset, bins.get("method", ""), tuple(bins["edges"]), tuple(bins["counts"]))
+            groups.setdefault(key, []).append(c)
+    rows = []
+    for (dataset, method, edges, counts), group in groups.items():
+        ranges = [f"[{edges[b]:.2f}, {edges[b + 1]:.2f}{']' if b == len(counts) - 1 else ')'} "
+                  f"n={n}" for b, n in enumerate(counts)]
+        rows.append([("", ""), (dataset, ""), ("", ""), (f"entropy (bits), {method}", "")]
+                    + [(r, "") for r in _padded(ranges, levels)])
+        rows += [[(c.model, ""), (c.dataset, ""), (c.strategy, ""), (TITLES[m], "")]
+                 + [(_fmt(v), "") for v in _padded(c.metrics.bins.get(m) or [], levels, None)]
+                 for c in group for m in DISTRIBUTION]
+    return header, rows
+
+
+def _padded(values: list, length: int, filler: object = "") -> list:
+    return list(values) + [filler] * (length - len(values))
+
+
+LEGENDS = {
+    "compute": "tokens/item counts the tokens generated for every candidate (not the prompts, nor "
+               "a verifier's replies), computed or read from the cache. s/item (wall) and "
+               "GPU-s/item (the same on a GPU, else 0) count only the model calls the cell "
+               "computed: 'from cache' is the share it read instead, computed by a cell sharing "
+               "them (w-bon reads bon's beams, w-alm-v alm-v's candidates and scores) or by an "
+               "earlier run; its seconds are not its cost. Cells of one plan share its seconds.",
+    "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
+                 "level ('–': none there), the numbers the figures plot. A corpus's levels are "
+                 "five bins of its items' annotator entropy (bits): equal-width over the range "
+                 "observed (width, the default) or equal-count (quantile, --entropy-bins "
+                 "quantile); the row above its cells gives each level's range and its number of "
+                 "items, valid or not.",
+}
 
 
 def _fmt(value) -> str:
@@ -334,4 +371,5 @@ def alpha_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str
 
 
 TABLES = {"items": items_table, "main": main_table, "strategies": strategy_table,
-          "classification": classification_table, "compute": compute_table, "alpha": alpha_table}
+          "classification": classification_table, "ambiguity": ambiguity_table,
+          "compute": compute_table, "alpha": alpha_table}

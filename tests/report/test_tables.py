@@ -5,6 +5,7 @@ import pytest
 from harness.record import CellMetrics, CellRecord, Estimate, ItemRecord
 from harness.report.tables import (
     LEGENDS,
+    ambiguity_table,
     classification_table,
     compute_table,
     csv_text,
@@ -243,3 +244,31 @@ def test_the_classification_table_gives_each_figure_its_interval():
     assert header[3:7] == ["Acc", "F1", "Acc (untied)", "F1 (untied)"]
     assert [text for text, _ in row[3:7]] == ["0.5000 [0.3000, 0.7000]", "0.4000 [0.2000, 0.5500]",
                                               "–", "–"]
+
+
+def test_the_ambiguity_table_gives_each_cells_medians_under_its_corpus_levels():
+    def binned(c, js, counts=(3, 4, 0, 2, 1), edges=(0.0, 0.4, 0.8, 1.2, 1.6, 2.0)):
+        bins = {"method": "width", "edges": list(edges), "counts": list(counts), "js": js,
+                "bc": [0.5] * 5, "r2": [0.1] * 5}
+        return dataclasses.replace(c, metrics=dataclasses.replace(c.metrics, bins=bins))
+
+    cells = [binned(cell("a", "crema_d", "base", 0.3, 0.7, 0.3), [0.5, 0.4, None, 0.3, 0.2]),
+             binned(cell("a", "iemocap", "base", 0.3, 0.7, 0.3), [0.1] * 5),
+             binned(cell("a", "crema_d", "w-bon", 0.3, 0.7, 0.3), [0.45, 0.4, None, 0.3, 0.1]),
+             cell("b", "iemocap", "base", 0.3, 0.7, 0.3)]  # no levels recorded: left out
+    header, rows = ambiguity_table(cells)
+    assert header == ["Model", "Dataset", "Strategy", "Metric"] + [f"level {b}" for b in range(1, 6)]
+    texts = [[t for t, _ in row] for row in rows]
+    assert texts[0] == ["", "iemocap", "", "entropy (bits), width", "[0.00, 0.40) n=3",
+                        "[0.40, 0.80) n=4", "[0.80, 1.20) n=0", "[1.20, 1.60) n=2", "[1.60, 2.00] n=1"]
+    assert [row[:4] for row in texts] == [
+        ["", "iemocap", "", "entropy (bits), width"], ["a", "iemocap", "base", "JS"],
+        ["a", "iemocap", "base", "BC"], ["a", "iemocap", "base", "R²"],
+        ["", "crema_d", "", "entropy (bits), width"], ["a", "crema_d", "base", "JS"],
+        ["a", "crema_d", "base", "BC"], ["a", "crema_d", "base", "R²"],
+        ["a", "crema_d", "w-bon", "JS"], ["a", "crema_d", "w-bon", "BC"], ["a", "crema_d", "w-bon", "R²"]]
+    assert texts[5][4:] == ["0.5000", "0.4000", "–", "0.3000", "0.2000"]
+    other_items = binned(cell("a", "crema_d", "cot", 0.3, 0.7, 0.3), [0.2] * 5, counts=(1, 1, 1, 1, 1))
+    _, rows = ambiguity_table(cells + [other_items])  # another item set: its own levels' row
+    assert [row[1][0] for row in rows if row[3][0] == "entropy (bits), width"] == \
+        ["iemocap", "crema_d", "crema_d"]

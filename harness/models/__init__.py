@@ -15,7 +15,14 @@ from harness.models.api import (
     ModelUnavailable,
     Request,
 )
-from harness.models.registry import get_model, model_entry, model_kind, model_names, register
+from harness.models.registry import (
+    get_model,
+    model_entry,
+    model_kind,
+    model_names,
+    register,
+    register_checkpoint,
+)
 
 __all__ = [
     "Candidate",
@@ -36,4 +43,5 @@ __all__ = [
     "model_kind",
     "model_names",
     "register",
+    "register_checkpoint",
 ]

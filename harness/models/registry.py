@@ -3,6 +3,7 @@ model's kind (``local``, ``api`` or ``chance``) and whether it needs a GPU."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 from collections.abc import Callable
@@ -79,6 +80,38 @@ def register(name: str, kind: Kind = "local", gpu: bool = False,
         return factory
 
     return wrap
+
+
+def register_checkpoint(name: str, like: str, weights: tuple[str, str]) -> None:
+    """Make ``get_model(name)`` a checkpoint of a built-in local model's architecture (a
+    fine-tune of ``like``), run by ``like``'s backend, with its options, on ``name``'s own
+    weights, and named ``name`` in cells, records, baselines and the cache.
+
+    Args:
+        name: The checkpoint's own name.
+        like: The built-in local model whose architecture it has (``"qwen2-audio-7b"``).
+        weights: Its environment variable and Hugging Face hub id, looked for as a built-in's
+            are (a ``path`` model argument first).
+
+    Raises:
+        ValueError: ``name`` is a built-in's, or ``like`` names no built-in local model.
+    """
+    base = _ENTRIES.get(like)
+    if like not in _BUILT_IN or base is None or base.kind != "local":
+        local = sorted(n for n in _BUILT_IN if _ENTRIES[n].kind == "local")
+        raise ValueError(f"{name}: like={like!r} is not a built-in local model (one of {local})")
+
+    def factory(path: str | os.PathLike[str] | None = None, **config: Any) -> Any:
+        from harness.models.api import ModelNotLoaded, ModelUnavailable
+
+        try:
+            model = base.factory()(path=str(checkpoint(name, path)), **config)
+        except (ModelNotLoaded, ModelUnavailable) as exc:  # the message named the built-in
+            raise type(exc)(f"{name} (a {like} checkpoint): {exc}") from exc
+        model.info = dataclasses.replace(model.info, name=name)
+        return model
+
+    register(name, "local", base.gpu, weights)(factory)
 
 
 def model_names() -> list[str]:

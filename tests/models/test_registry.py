@@ -120,3 +120,34 @@ def test_a_missing_checkpoint_is_refused_before_torch_or_pandas_is_imported(tmp_
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_a_checkpoint_like_a_built_in_runs_on_its_backend_under_its_own_name(tmp_path, monkeypatch):
+    """A fine-tune of a supported architecture: its weights looked for as a built-in's, its name
+    in the cell and the cache key, its revision its own files'."""
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    import shutil
+
+    import harness
+    from harness._embedded import embedded_path
+    from harness.models import ModelNotLoaded, ModelUnavailable, register_checkpoint
+
+    shutil.copytree(embedded_path("tiny_qwen2_audio"), tmp_path / "ft")
+    monkeypatch.setattr("harness.models.registry._ENTRIES", dict(_ENTRIES))
+    register_checkpoint("tiny-ft", like="tiny-qwen2-audio", weights=("TINY_FT_PATH", "lab/tiny-ft"))
+    monkeypatch.delenv("TINY_FT_PATH", raising=False)
+    with pytest.raises(ModelUnavailable, match="tiny-ft: no local weights; set TINY_FT_PATH"):
+        get_model("tiny-ft")
+    monkeypatch.setenv("TINY_FT_PATH", str(tmp_path / "ft"))
+    ft = get_model("tiny-ft")
+    assert ft.info.name == "tiny-ft" and model_entry("tiny-ft").kind == "local"
+    record = harness.evaluate(ft, "crema_d", "base", n_resamples=10)
+    original = harness.evaluate("tiny-qwen2-audio", "crema_d", "base", n_resamples=10)
+    assert record.cell == "tiny-ft-crema_d-base" and record.items == original.items
+    (tmp_path / "ft" / "model.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ModelNotLoaded, match=r"^tiny-ft \(a tiny-qwen2-audio checkpoint\): "
+                                             r"tiny-qwen2-audio: the weights in"):
+        get_model("tiny-ft")
+    for name, like in (("qwen2-audio-7b", "tiny-qwen2-audio"), ("x", "gpt-4o"), ("x", "nope")):
+        with pytest.raises(ValueError):
+            register_checkpoint(name, like=like, weights=("X_PATH", "lab/x"))

@@ -289,7 +289,8 @@ def _padded(values: list, length: int, filler: object = "") -> list:
 
 LEGENDS = {
     "compute": "tokens/item counts the tokens generated for every candidate (not the prompts, nor "
-               "a verifier's replies), computed or read from the cache. s/item (wall) and "
+               "a verifier's replies) and USD/item what the API calls cost (the verifier's "
+               "included), computed or read from the cache alike. s/item (wall) and "
                "GPU-s/item (the same on a GPU, else 0) count only the model calls the cell "
                "computed: 'from cache' is the share it read instead, computed by a cell sharing "
                "them (w-bon reads bon's beams, w-alm-v alm-v's candidates and scores) or by an "

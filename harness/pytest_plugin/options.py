@@ -25,7 +25,8 @@ SETTINGS = {
     "strategies": ("comma-separated strategies (default: the grid module's)", None),
     "datasets": ("comma-separated corpora (default: the grid module's)", None),
     "verifier": ("the verifier model for alm-v/w-alm-v (default: the grid module's)", None),
-    "limit": ("items per corpus: a deterministic, entropy-stratified subsample", None),
+    "limit": ("items per corpus: a deterministic, entropy-stratified subsample (a larger N keeps a "
+              "smaller one's items)", None),
     "prompts": ("the prompt set (default: paper)", None),
     "report_dir": ("where runs write their reports", "reports"),
     "cache_dir": ("the generation cache's folder (a local disk: not NFS/SMB)", ".cache/harness"),

@@ -19,6 +19,13 @@ def test_stratified_subsample_is_deterministic_and_spans_the_entropy_range():
     h_sub = [it.entropy for it in sub]
     assert min(h_sub) == min(h_all) and max(h_sub) == max(h_all)
     assert stratified_subsample(dataset, None) is dataset
+    # nested: a larger limit keeps a smaller one's items (its cache and its items to compare on)
+    sizes = range(1, len(dataset))
+    kept = [set(stratified_subsample(dataset, n).ids) for n in sizes]
+    assert [len(k) for k in kept] == list(sizes)
+    assert all(small < large for small, large in zip(kept, kept[1:]))
+    ranked = sorted(dataset, key=lambda it: (it.entropy, it.id))  # 26 items: 13 in each half
+    assert sum(it.id in kept[9] for it in ranked[:13]) == 5  # 10 items: 5 from each half
     record = harness.evaluate("uniform", sub, n_resamples=10)
     assert (record.meta["dataset"]["n_items"], record.meta["dataset"]["drawn_from"]) == (7, len(dataset))
     assert harness.evaluate("uniform", dataset, n_resamples=10).meta["dataset"]["drawn_from"] is None

@@ -12,7 +12,8 @@ import numpy as np
 from scipy.special import rel_entr
 
 LOWER_IS_BETTER = {"js": True, "jsd": True, "bc": False, "r2": False, "acc": False, "f1": False,
-                   "acc_untied": False, "f1_untied": False}
+                   "uar": False, "acc_untied": False, "f1_untied": False, "uar_untied": False}
+CLASSIFICATION = ("acc", "f1", "uar")  # each also "_untied", with tied items left out
 # Fewer paired items than this and no change is called significant, whatever its bootstrap CI:
 # the exact sign-flip test's smallest one-sided p-value with n items is 2^-n, above the 2.5% of
 # a 95% interval's tail up to 5 items, while the percentile bootstrap's interval over 2 items is
@@ -110,12 +111,24 @@ def _confusion(true_idx: np.ndarray, pred_idx: np.ndarray, k: int) -> np.ndarray
 
 def f1_from_indices(true_idx, pred_idx, k: int):
     """Macro-F1 over all K classes (zero_division=0), vectorised over leading axes."""
-    c = _confusion(np.asarray(true_idx), np.asarray(pred_idx), k)
+    return confusion_scores(_confusion(np.asarray(true_idx), np.asarray(pred_idx), k))["f1"]
+
+
+def confusion_scores(confusion) -> dict[str, np.ndarray]:
+    """Accuracy, macro-F1 over all K classes (zero_division=0) and UAR, the unweighted average
+    recall (the mean over the classes the truth holds of the share of each found: balanced
+    accuracy, speech emotion recognition's "UA"), of (..., K, K) confusion counts (rows: the
+    truth), over the leading axes."""
+    c = np.asarray(confusion, dtype=np.float64)
     tp = np.diagonal(c, axis1=-2, axis2=-1)
-    denominator = c.sum(axis=-1) + c.sum(axis=-2)  # 2TP + FN + FP
+    support = c.sum(axis=-1)
+    denominator = support + c.sum(axis=-2)  # 2TP + FN + FP
     with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
-    return f1.mean(axis=-1)
+        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0).mean(axis=-1)
+        recall = np.where(support > 0, tp / support, 0.0)
+        uar = recall.sum(axis=-1) / (support > 0).sum(axis=-1)
+        acc = tp.sum(axis=-1) / c.sum(axis=(-2, -1))
+    return {"acc": acc, "f1": f1, "uar": uar}
 
 
 def majority_or_first(votes) -> np.ndarray:
@@ -137,14 +150,14 @@ def item_scores(votes, pred) -> dict[str, np.ndarray]:
 
 
 def classification(true_votes, pred) -> dict[str, float]:
-    """Accuracy and macro-F1 of argmax(pred) against the annotators' majority, two ways.
+    """Accuracy, macro-F1 and UAR of argmax(pred) against the annotators' majority, two ways.
 
-    ``acc``/``f1``: the majority is the top-voted class, ties going to the first label in the
-    corpus's order, every item counted (what the paper's figures point to: on the public CREMA-D
-    votes it gives Disgust 9.19% of the majorities and an all-Neutral accuracy of 0.539).
-    ``acc_untied``/``f1_untied``: items whose top count is tied are left out (``n_tied`` of them;
-    ``n_scored`` are left). A prediction row that is not finite (an invalid item) is left out of
-    both, never read as class 0.
+    ``acc``/``f1``/``uar``: the majority is the top-voted class, ties going to the first label in
+    the corpus's order, every item counted (what the paper's figures point to: on the public
+    CREMA-D votes it gives Disgust 9.19% of the majorities and an all-Neutral accuracy of 0.539).
+    ``acc_untied``/``f1_untied``/``uar_untied``: items whose top count is tied are left out
+    (``n_tied`` of them; ``n_scored`` are left). A prediction row that is not finite (an
+    invalid item) is left out of both, never read as class 0.
 
     Raises:
         ValueError: ``true_votes`` and ``pred`` are not (N, K) arrays of one shape.
@@ -162,8 +175,9 @@ def classification(true_votes, pred) -> dict[str, float]:
     for suffix, truth, keep in (("", majority_or_first(true_votes), valid),
                                 ("_untied", majority, valid & (majority >= 0))):
         t, p = truth[keep], guess[keep]
-        out[f"acc{suffix}"] = float((t == p).mean()) if t.size else float("nan")
-        out[f"f1{suffix}"] = float(f1_from_indices(t, p, k)) if t.size else float("nan")
+        scores = confusion_scores(_confusion(t, p, k)) if t.size else {}
+        for name in CLASSIFICATION:
+            out[f"{name}{suffix}"] = float(scores[name]) if t.size else float("nan")
     out["n_scored"] = int((valid & (majority >= 0)).sum())
     out["n_tied"] = int((majority < 0).sum())
     return out
@@ -261,8 +275,8 @@ def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0) -> dict:
     majority = majority_index(true_votes[valid])
     for suffix, truth, keep in (("", majority_or_first(true_votes[valid]), slice(None)),
                                 ("_untied", majority, majority >= 0)):
-        acc_ci, f1_ci = confusion_cis(truth[keep], guess[keep], k, n_resamples, seed)
-        out[f"acc{suffix}"] = {"mean": cls[f"acc{suffix}"], "ci95": list(acc_ci)}
-        out[f"f1{suffix}"] = {"mean": cls[f"f1{suffix}"], "ci95": list(f1_ci)}
+        cis = confusion_cis(truth[keep], guess[keep], k, n_resamples, seed)
+        for name in CLASSIFICATION:
+            out[f"{name}{suffix}"] = {"mean": cls[f"{name}{suffix}"], "ci95": list(cis[name])}
     out["n_scored"], out["n_tied"] = cls["n_scored"], cls["n_tied"]
     return out

@@ -140,24 +140,15 @@ def mean_cis(values: np.ndarray, n_resamples: int = 1000, seed: int = 0,
 
 
 def confusion_cis(true_idx: np.ndarray, pred_idx: np.ndarray, k: int, n_resamples: int = 1000,
-                  seed: int = 0, confidence: float = 0.95
-                  ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Percentile-bootstrap CIs of accuracy and macro-F1 (over all K classes, zero division 0)
-    from each resample's confusion matrix."""
+                  seed: int = 0, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Percentile-bootstrap CIs of accuracy, macro-F1 (over all K classes, zero division 0) and
+    UAR from each resample's confusion matrix, by name (:func:`harness.metrics.confusion_scores`)."""
+    from harness.metrics import CLASSIFICATION, confusion_scores
+
     n = len(true_idx)
     cells = np.asarray(true_idx, dtype=np.int64) * k + np.asarray(pred_idx, dtype=np.int64)
     if n < 2:  # no interval, as harness.metrics.bootstrap_ci gives none
-        return (math.nan, math.nan), (math.nan, math.nan)
+        return {name: (math.nan, math.nan) for name in CLASSIFICATION}
     confusion = resampled_group_counts(cells, k * k, n_resamples, seed).reshape(n_resamples, k, k)
-    acc, f1 = _acc_f1(confusion, n)
-    return percentile_ci(acc, confidence), percentile_ci(f1, confidence)
-
-
-def _acc_f1(confusion: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy and macro-F1 (over all K classes, zero division 0) of (R, K, K) confusions, as
-    :func:`harness.metrics.f1_from_indices` computes them."""
-    tp = np.diagonal(confusion, axis1=1, axis2=2)
-    denominator = confusion.sum(axis=2) + confusion.sum(axis=1)  # 2TP + FN + FP
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0).mean(axis=1)
-    return tp.sum(axis=1) / n, f1
+    return {name: percentile_ci(values, confidence)
+            for name, values in confusion_scores(confusion).items()}

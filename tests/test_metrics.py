@@ -1,8 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import pearsonr
-from sklearn.metrics import f1_score
+from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from harness import metrics as M
 
@@ -74,6 +76,8 @@ def test_macro_f1_and_accuracy_match_sklearn():
     assert out["acc"] == pytest.approx((first == pred.argmax(axis=1)).mean())
     assert out["f1"] == pytest.approx(f1_score(first, pred.argmax(axis=1), labels=list(range(5)),
                                                average="macro", zero_division=0))
+    assert out["uar"] == pytest.approx(balanced_accuracy_score(first, pred.argmax(axis=1)))
+    assert out["uar_untied"] == pytest.approx(balanced_accuracy_score(t, p))
 
 
 def test_the_tie_convention_on_the_public_crema_d_votes():
@@ -90,6 +94,7 @@ def test_the_tie_convention_on_the_public_crema_d_votes():
     assert (untied[untied >= 0] == 1).mean() == pytest.approx(0.0805, abs=5e-5)
     out = M.classification(votes, np.tile(np.eye(6)[4], (len(votes), 1)))
     assert out["acc"] == pytest.approx(0.5390, abs=5e-5)
+    assert out["uar"] == pytest.approx(1 / 6)  # Neutral's recall 1, every other class's 0
     assert out["acc_untied"] == pytest.approx(0.5733, abs=5e-5)
     assert out["n_tied"] == 644
 
@@ -138,10 +143,10 @@ def test_one_item_has_no_interval_in_any_estimate():
     from harness.resampling import confusion_cis, mean_cis
 
     assert np.isnan(mean_cis(np.array([[0.3, 0.5]]))).all()
-    assert np.isnan(confusion_cis(np.array([1]), np.array([1]), 4)).all()
+    assert np.isnan(list(confusion_cis(np.array([1]), np.array([1]), 4).values())).all()
     summary = M.summarize(np.array([[3.0, 1.0, 0.0]]), np.array([[0.6, 0.3, 0.1]]))
     assert summary["js"]["mean"] == pytest.approx(M.js_distance([0.75, 0.25, 0.0], [0.6, 0.3, 0.1]))
-    assert all(np.isnan(summary[m]["ci95"]).all() for m in ("js", "bc", "r2", "acc"))
+    assert all(np.isnan(summary[m]["ci95"]).all() for m in ("js", "bc", "r2", "acc", "uar"))
 
 
 def test_summarize_excludes_invalid_rows():
@@ -195,16 +200,27 @@ def test_resampled_means_over_several_batches_are_scipys():
 
 
 def test_confusion_intervals_over_several_batches_are_scipys():
-    """Accuracy and macro-F1 counted per resample by group (no one-hot product) over batched
-    draws: scipy's paired percentile bootstrap with the same seed (to rounding: a count over n
-    against scipy's mean of booleans)."""
+    """Accuracy, macro-F1 and UAR counted per resample by group (no one-hot product) over
+    batched draws: scipy's paired percentile bootstrap with the same seed (to rounding: a count
+    over n against scipy's mean of booleans)."""
     from harness.metrics import bootstrap_ci, f1_from_indices
     from harness.resampling import confusion_cis
 
     rng = np.random.default_rng(6)
     truth, guess = rng.integers(0, 5, 4_500), rng.integers(0, 5, 4_500)
     guess[::3] = truth[::3]  # better than chance, so that the two differ in shape
-    acc, f1 = confusion_cis(truth, guess, 5, n_resamples=700, seed=4)
+    truth[truth == 4], truth[:2] = 3, 4  # a class of two items: some resamples lack it
+    cis = confusion_cis(truth, guess, 5, n_resamples=700, seed=4)
+    acc, f1, uar = cis["acc"], cis["f1"], cis["uar"]
+
+    def balanced(a, b, axis):  # each resample's mean recall over the classes its truth holds
+        with warnings.catch_warnings():  # "y_pred contains classes not in y_true": as meant
+            warnings.simplefilter("ignore")
+            return np.array([balanced_accuracy_score(x, y)
+                             for x, y in zip(np.atleast_2d(a), np.atleast_2d(b))])
+
+    assert uar == pytest.approx(bootstrap_ci(truth, guess, n_resamples=700, seed=4,
+                                             statistic=balanced), rel=1e-12)
     assert acc == pytest.approx(bootstrap_ci(truth, guess, n_resamples=700, seed=4, statistic=lambda
                                              a, b, axis: (a == b).mean(axis=axis)), rel=1e-12)
     assert f1 == pytest.approx(bootstrap_ci(truth, guess, n_resamples=700, seed=4, statistic=lambda

@@ -12,7 +12,8 @@ from harness.record.json_line import json_line
 from harness.score_columns import ScoreColumns
 
 SCHEMA_VERSION = 1
-SCORES = ("js", "jsd", "bc", "r2", "acc", "f1", "acc_untied", "f1_untied")  # mean and 95% CI
+SCORES = ("js", "jsd", "bc", "r2", "acc", "f1", "uar", "acc_untied", "f1_untied",
+          "uar_untied")  # mean and 95% CI
 
 
 class RecordError(ValueError):
@@ -49,9 +50,10 @@ class CellMetrics:
 
     Attributes:
         n_items: Items in the cell; ``n_valid`` of them have a prediction (``valid``: the share).
-        scores: ``js``, ``jsd``, ``bc``, ``r2``, ``acc``, ``f1`` (ties in the annotators' votes
-            to the first label, every item), ``acc_untied``, ``f1_untied`` (tied items left out);
-            none when no item is valid.
+        scores: ``js``, ``jsd``, ``bc``, ``r2``, ``acc``, ``f1``, ``uar`` (ties in the
+            annotators' votes to the first label, every item), ``acc_untied``, ``f1_untied``,
+            ``uar_untied`` (tied items left out); none when no item is valid (nor ``uar`` in a
+            record written before it was).
         n_scored: Items whose annotator majority is not tied (the untied variants count these);
             ``n_tied`` the others.
         rules: Items per parsing rule (``"None"``: no rule matched).

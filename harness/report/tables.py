@@ -4,8 +4,9 @@
 - strategies: every strategy with ``value (relative change vs base)``, e.g. ``0.3364 (+6.3*)``, on
   the items valid in both cells, ``*`` where the paired bootstrap CI of the change excludes zero
   (on 6 paired items or more);
-- classification: accuracy and macro-F1 of the majority (ties to the first label, every item), and
-  the same with tied items left out, each with its bootstrap 95% CI;
+- classification: accuracy, macro-F1 and UAR (unweighted average recall) of the majority (ties to
+  the first label, every item), and the same with tied items left out, each with its bootstrap
+  95% CI;
 - compute: tokens, seconds, GPU-seconds and cost per item, to read the strategies at equal
   compute, and the share of each cell's model calls read from the cache (its seconds do not
   count those);
@@ -24,14 +25,14 @@ import math
 import re
 from collections import Counter
 
-from harness.metrics import LOWER_IS_BETTER
+from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER
 from harness.record import CellRecord
 from harness.report.paired import PairedChange, paired_change
 from harness.report.relative import signed_percent
 
 DISTRIBUTION = ("js", "bc", "r2")
-TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1",
-          "acc_untied": "Acc (untied)", "f1_untied": "F1 (untied)"}
+TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1", "uar": "UAR",
+          "acc_untied": "Acc (untied)", "f1_untied": "F1 (untied)", "uar_untied": "UAR (untied)"}
 
 
 def _mean(cell: CellRecord, metric: str) -> float:
@@ -222,10 +223,10 @@ def _count(value: object) -> bool:
 
 
 def classification_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    header = ["Model", "Dataset", "Strategy", "Acc", "F1", "Acc (untied)", "F1 (untied)", "valid",
-              "tied"]
+    shown = [m + suffix for suffix in ("", "_untied") for m in CLASSIFICATION]
+    header = ["Model", "Dataset", "Strategy"] + [TITLES[m] for m in shown] + ["valid", "tied"]
     rows = [[(c.model, ""), (c.dataset, ""), (c.strategy, "")]
-            + [(_fmt(_mean(c, m)) + _ci(c, m), "") for m in ("acc", "f1", "acc_untied", "f1_untied")]
+            + [(_fmt(_mean(c, m)) + _ci(c, m), "") for m in shown]
             + [(_fmt(c.metrics.valid), ""),
              ("" if c.metrics.n_tied is None else str(c.metrics.n_tied), "")]
             for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy))]

@@ -241,9 +241,9 @@ def test_the_classification_table_gives_each_figure_its_interval():
               "f1": Estimate(0.4, (0.2, 0.55))}
     scored = dataclasses.replace(scored, metrics=dataclasses.replace(scored.metrics, scores=scores))
     header, [row] = classification_table([scored])
-    assert header[3:7] == ["Acc", "F1", "Acc (untied)", "F1 (untied)"]
-    assert [text for text, _ in row[3:7]] == ["0.5000 [0.3000, 0.7000]", "0.4000 [0.2000, 0.5500]",
-                                              "–", "–"]
+    assert header[3:9] == ["Acc", "F1", "UAR", "Acc (untied)", "F1 (untied)", "UAR (untied)"]
+    assert [text for text, _ in row[3:9]] == ["0.5000 [0.3000, 0.7000]", "0.4000 [0.2000, 0.5500]",
+                                              "–", "–", "–", "–"]  # a record from before UAR
 
 
 def test_the_ambiguity_table_gives_each_cells_medians_under_its_corpus_levels():

@@ -4,6 +4,7 @@ candidates and distributions, the filters; a screenshot of each view in the test
 import os
 import time
 
+import numpy as np
 import pytest
 
 import harness
@@ -100,6 +101,27 @@ def test_the_page_shows_tables_cells_items_and_filters(page, tmp_path):
                  driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")]
         assert shown == [dataset[3].id]
         driver.save_screenshot(str(tmp_path / "filtered.png"))
+
+        driver.find_element(By.ID, "f-id").clear()  # the confusion of the top emotion: the
+        driver.execute_script("filter()")  # hostile model always answers Anger
+        labels = list(dataset.labels)
+        anger, valid = labels.index("Anger"), [it for it in dataset if it.id not in invalid]
+        tops = [labels.index(it.majority or labels[int(np.argmax(it.votes))]) for it in valid]
+        rows = driver.find_elements(By.CSS_SELECTOR, "#confusion tr")[1:]
+        counts = [[int(td.text) for td in r.find_elements(By.TAG_NAME, "td")[:-1]] for r in rows]
+        assert counts == [[tops.count(t) if p == anger else 0 for p in range(len(labels))]
+                          for t in range(len(labels))]
+        recall = rows[anger].find_elements(By.TAG_NAME, "td")[-1].text
+        assert recall == ("1.0000" if anger in tops else "–")
+        top = max(set(tops), key=tops.count)
+        driver.find_element(By.CSS_SELECTOR, f"#confusion td[data-pick='{top},{anger}']").click()
+        shown = [r.get_attribute("data-item") for r in
+                 driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")]
+        assert shown == [it.id for it, t in zip(valid, tops) if t == top]
+        assert labels[top] in driver.find_element(By.ID, "confusion-pick").text
+        driver.save_screenshot(str(tmp_path / "confusion.png"))
+        driver.find_element(By.ID, "unpick").click()
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")) == len(dataset)
         assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert {p.name for p in tmp_path.glob("*.png")} == {"tables.png", "cell.png", "item.png",
-                                                         "filtered.png"}
+                                                         "filtered.png", "confusion.png"}

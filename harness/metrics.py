@@ -275,8 +275,8 @@ def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0) -> dict:
     majority = majority_index(true_votes[valid])
     for suffix, truth, keep in (("", majority_or_first(true_votes[valid]), slice(None)),
                                 ("_untied", majority, majority >= 0)):
-        cis = confusion_cis(truth[keep], guess[keep], k, n_resamples, seed)
+        intervals = confusion_cis(truth[keep], guess[keep], k, n_resamples, seed)
         for name in CLASSIFICATION:
-            out[f"{name}{suffix}"] = {"mean": cls[f"{name}{suffix}"], "ci95": list(cis[name])}
+            out[f"{name}{suffix}"] = {"mean": cls[f"{name}{suffix}"], "ci95": list(intervals[name])}
     out["n_scored"], out["n_tied"] = cls["n_scored"], cls["n_tied"]
     return out

@@ -4,6 +4,8 @@
     python -m harness.report compare A B         paired change per cell and metric; exit 1 if B is
                                                  significantly worse anywhere (A, B: run or
                                                  baselines folders)
+    python -m harness.report compare RUN RUN --models M1 M2
+                                                 M2's cells against M1's, per corpus and strategy
     python -m harness.report merge RUN... --out DIR
                                                  one report from several runs (shards)
     python -m harness.report view RUN            print report.html's path; open it where a
@@ -62,13 +64,18 @@ def _compare(argv: list[str]) -> int:
     parser.add_argument("a", type=Path, help="the reference: a run folder or a baselines folder")
     parser.add_argument("b", type=Path, help="the run judged against it")
     parser.add_argument("--resamples", type=_at_least_one, default=1000)
+    parser.add_argument("--models", nargs=2, metavar=("MODEL_A", "MODEL_B"),
+                        help="A's cells of MODEL_A against B's of MODEL_B, per corpus and "
+                             "strategy (A and B may be the same run)")
     args = parser.parse_args(argv)
     try:
-        comparison = compare(args.a, args.b, n_resamples=args.resamples)
+        comparison = compare(args.a, args.b, n_resamples=args.resamples,
+                             models=tuple(args.models) if args.models else None)
     except CompareError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(markdown(args.a, args.b, comparison), end="")
+    print(markdown(args.a, args.b, comparison, tuple(args.models) if args.models else None),
+          end="")
     # a cell with nothing scored in both (B's items all failed, say) cannot be called not worse
     return 1 if any(rows is None or any(c.verdict == "worse" for c in rows)
                     for rows in comparison.changes.values()) else 0

@@ -1,4 +1,6 @@
-"""Two runs side by side: ``python -m harness.report compare RUN_A RUN_B``.
+"""Two runs side by side: ``python -m harness.report compare RUN_A RUN_B``; or two models:
+``compare RUN RUN --models MODEL_A MODEL_B`` pairs each cell of A with B's on the same corpus and
+strategy (a fine-tune against its original, in one run or two).
 
 Either side may be a run folder (its ``cells/`` records) or a baselines folder (``evals/baselines``).
 For each cell present in both, each gated metric's change from A to B on the items scored in both,
@@ -82,12 +84,17 @@ def _by_item(columns: ScoreColumns) -> Scores:
     return out
 
 
-def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0) -> Comparison:
+def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0,
+            models: tuple[str, str] | None = None) -> Comparison:
     """Each cell in both: its metrics' paired changes from ``a`` to ``b``; an empty list where
     the two hold fewer than two items in common (another item set: nothing to pair), None where
     they hold two or more of A's scored items but B scored fewer than two of them (B's items
-    failed: not compared, which fails a comparison). And each such cell's inputs that differ."""
+    failed: not compared, which fails a comparison). And each such cell's inputs that differ.
+    With ``models``, A's cells of the first model against B's of the second, keyed by corpus
+    and strategy (``iemocap-base``)."""
     first, second = item_scores_of(a), item_scores_of(b)
+    if models is not None:
+        first, second = _of_model(first, models[0], a), _of_model(second, models[1], b)
     if not set(first) & set(second):
         raise CompareError(f"no cell is in both {a} ({_few(first)}) and {b} ({_few(second)}): "
                            "nothing to compare")
@@ -104,18 +111,31 @@ def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0) -> Compari
     return Comparison(out, other_inputs)
 
 
+def _of_model(cells: dict[str, Side], model: str, folder: Path) -> dict[str, Side]:
+    """The cells of ``model`` (by the model their inputs name, where recorded), keyed by what
+    follows its name in theirs."""
+    found = {cell[len(model) + 1:]: side for cell, side in cells.items()
+             if cell.startswith(f"{model}-") and side.inputs.get("model", model) == model}
+    if not found:
+        raise CompareError(f"{folder} holds no cell of the model {model!r} ({_few(cells)})")
+    return found
+
+
 def _few(cells: dict[str, Side]) -> str:
     names = sorted(cells)
     return (", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             if names else "no cell")
 
 
-def markdown(a: Path, b: Path, comparison: Comparison) -> str:
+def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] | None = None
+             ) -> str:
     """The comparison as a Markdown table, with what it covers above it and, below it, the
     cells whose inputs differ (each change there may be what was changed on purpose)."""
     changes = comparison.changes
-    lines = [f"# {a} -> {b}", "",
-             f"{len(changes)} cells in both; per metric, the mean over the items scored in both "
+    title = f"# {a} ({models[0]}) -> {b} ({models[1]})" if models else f"# {a} -> {b}"
+    what = "corpus-strategy cells of both models" if models else "cells in both"
+    lines = [title, "",
+             f"{len(changes)} {what}; per metric, the mean over the items scored in both "
              "(paired), B − A with its 95% paired-bootstrap CI; worse: the CI lies on the worse "
              "side (JS/JSD up; BC, R², accuracy down).", "",
              "| cell | metric | A | B | B − A | 95% CI | items | verdict |",

@@ -51,6 +51,27 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
 
 
 
+def test_two_models_of_one_run_compare_cell_by_cell(tmp_path):
+    """A fine-tune against its original: each corpus and strategy of one model paired with the
+    other's, in one run folder."""
+    good, vague = (lambda v: v / v.sum()), (lambda v: np.full(3, 1 / 3))
+    for model, probs in (("base-model", vague), ("base-model-ft", good)):
+        for cell in (f"{model}-d-s", f"{model}-d-t"):
+            write_record(dataclasses.replace(record(cell, probs), model=model), tmp_path / "run")
+    result = report("compare", tmp_path / "run", tmp_path / "run", "--models", "base-model",
+                    "base-model-ft")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"# {tmp_path / 'run'} (base-model) -> {tmp_path / 'run'} "
+                                    "(base-model-ft)\n\n2 corpus-strategy cells of both models;")
+    assert "| d-s | js |" in result.stdout and "| d-t | js |" in result.stdout
+    assert "better |" in result.stdout and '- d-s: model "base-model" -> "base-model-ft"' in result.stdout
+    back = report("compare", tmp_path / "run", tmp_path / "run", "--models", "base-model-ft",
+                  "base-model")
+    assert back.returncode == 1 and "significantly worse: d-s, d-t" in back.stdout
+    missing = report("compare", tmp_path / "run", tmp_path / "run", "--models", "nope", "base-model")
+    assert missing.returncode == 2 and "holds no cell of the model 'nope'" in missing.stderr
+
+
 def test_compare_fails_a_cell_with_nothing_scored_in_both_and_refuses_runs_sharing_no_cell(tmp_path):
     good = lambda v: v / v.sum()  # noqa: E731
     write_record(record("m-d-s", good), tmp_path / "a")

@@ -228,13 +228,31 @@ def _reader_errors() -> tuple[type[Exception], ...]:
 
 
 def hf_cache_snapshot(repo_id: str) -> str | None:
-    """The local Hugging Face cache folder of ``repo_id``, if its config is cached (no download)."""
+    """The local Hugging Face cache folder of ``repo_id``, if its config is cached (no download):
+    the snapshot its ``main`` ref names, else the one snapshot there (a download pinned to a
+    revision writes no ``main`` ref).
+
+    Raises:
+        ModelUnavailable: no ``main`` ref and several snapshots: which one is not guessed.
+    """
     try:
-        from huggingface_hub import try_to_load_from_cache
+        from huggingface_hub import constants, try_to_load_from_cache
+        from huggingface_hub.file_download import repo_folder_name
     except ImportError:
         return None
     found = try_to_load_from_cache(repo_id, "config.json")
-    return str(Path(found).parent) if isinstance(found, str) else None
+    if isinstance(found, str):
+        return str(Path(found).parent)
+    snapshots = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
+    pinned = sorted(p.parent for p in (snapshots / "snapshots").glob("*/config.json"))
+    if len(pinned) > 1:
+        from harness.models.api import ModelUnavailable
+
+        raise ModelUnavailable(f"the Hugging Face cache holds {len(pinned)} snapshots of "
+                               f"{repo_id} and no 'main' ref to choose ("
+                               f"{', '.join(str(p) for p in pinned[:3])}"
+                               f"{', ...' if len(pinned) > 3 else ''})")
+    return str(pinned[0]) if pinned else None
 
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
@@ -261,7 +279,10 @@ def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike 
         given = f"path={path}"
     elif os.environ.get(env_var):
         given = f"{env_var}={os.environ[env_var]}"
-    found = path or os.environ.get(env_var) or hf_cache_snapshot(hub_id)
+    try:
+        found = path or os.environ.get(env_var) or hf_cache_snapshot(hub_id)
+    except ModelUnavailable as exc:  # which of several snapshots is not guessed
+        raise ModelUnavailable(f"{name}: {exc}; set {env_var} to the one to run") from None
     if not found:
         raise ModelUnavailable(f"{name}: no local weights; set {env_var} to a copy of {hub_id} "
                                "or put it in the Hugging Face cache")

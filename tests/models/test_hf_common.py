@@ -164,3 +164,30 @@ def test_a_hub_cache_holding_only_a_processors_files_is_no_weights(tmp_path, mon
     (snapshot / "safe_ckpt" / "chunk_0.safetensors").write_bytes(b"")
     assert local_weights("m", "SOME_MODEL_PATH", "org/m", None) == snapshot
     assert weights_revision(snapshot) == "0123abcd"
+
+
+def test_a_snapshot_pinned_to_a_revision_is_found_without_a_main_ref(tmp_path, monkeypatch):
+    """snapshot_download(revision=...) writes no refs/main: the one snapshot there is the model's;
+    of several, none is guessed."""
+    pytest.importorskip("huggingface_hub")
+    from huggingface_hub import constants
+
+    from harness.models import ModelUnavailable
+    from harness.models._hf_common import local_weights
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.delenv("SOME_MODEL_PATH", raising=False)
+    snapshots = tmp_path / "models--org--m" / "snapshots"
+    for revision in ("1111aaaa", "2222bbbb"):
+        (snapshots / revision).mkdir(parents=True)
+        (snapshots / revision / "config.json").write_text("{}")
+        (snapshots / revision / "model.safetensors").write_bytes(b"")
+        if revision == "1111aaaa":
+            assert local_weights("m", "SOME_MODEL_PATH", "org/m", None) == snapshots / revision
+    with pytest.raises(ModelUnavailable, match=r"m: the Hugging Face cache holds 2 snapshots of "
+                                               r"org/m and no 'main' ref to choose \(.*1111aaaa, "
+                                               r".*2222bbbb\); set SOME_MODEL_PATH to the one"):
+        local_weights("m", "SOME_MODEL_PATH", "org/m", None)
+    (tmp_path / "models--org--m" / "refs").mkdir()
+    (tmp_path / "models--org--m" / "refs" / "main").write_text("2222bbbb")
+    assert local_weights("m", "SOME_MODEL_PATH", "org/m", None) == snapshots / "2222bbbb"

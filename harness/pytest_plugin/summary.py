@@ -72,16 +72,21 @@ def regression_findings(stats: dict[str, list[Any]]) -> dict[str, list[tuple[str
 
 def summary_lines(found: dict[str, list[tuple[str, str]]]) -> list[tuple[str, dict[str, bool]]]:
     """Lines (with their terminal markup) for what the gate and the snapshots found."""
-    from harness.runner.snapshots import NONE
+    from harness.runner.snapshots import NONE, PREDATES
 
     out: list[tuple[str, dict[str, bool]]] = []
-    unsnapped = sorted({n.rsplit("[", 1)[-1].rstrip("]") for n, v in found.get("harness_snapshot", [])
-                        if v == NONE})
+    snapped = found.get("harness_snapshot", [])
+    unsnapped = sorted({n.rsplit("[", 1)[-1].rstrip("]") for n, v in snapped if v == NONE})
     if unsnapped:
         more = f" and {len(unsnapped) - 6} more" if len(unsnapped) > 6 else ""
         out.append((f"harness: {len(unsnapped)} cells have no snapshot for this configuration (not a "
                     f"failure; --snapshot-update records them): {', '.join(unsnapped[:6])}{more}",
                     {"yellow": True}))
+    older = [v.removeprefix(PREDATES) for _, v in snapped if v.startswith(PREDATES)]
+    if older:
+        out.append((f"harness: {len(older)} cells matched snapshots recorded before this harness "
+                    f"computed {', '.join(sorted(set(', '.join(older).split(', '))))} (compared "
+                    "without them; --snapshot-update adds them)", {"yellow": True}))
     verdicts = sorted({v for _, v in found.get("harness_gate", [])})
     out += [(f"harness gate: {summary}", {}) for summary in verdicts]
     written = sorted({v for _, v in found.get("harness_baseline", [])})

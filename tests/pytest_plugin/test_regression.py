@@ -74,6 +74,17 @@ def test_a_changed_output_names_the_metric_it_moved(recorded):
     result.stdout.fnmatch_lines(["*uniform-crema_d-base: the outputs differ from the snapshot of the "
                                  "same inputs*", f"*js: snapshot 0.1234 -> now {js}*"])
 
+    # a snapshot recorded before the harness computed UAR: its own values still checked
+    older = "\n".join(line for line in text.splitlines() if "'uar" not in line) + "\n"
+    path.write_text(older)
+    result = pytester.runpytest_subprocess(*NO_CACHE)
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*harness: 1 cells matched snapshots recorded before this harness "
+                                 "computed uar, uar_untied (compared without them; "
+                                 "--snapshot-update adds them)*"])
+    path.write_text(older.replace(f"'js': {js},", "'js': 0.1234,"))
+    pytester.runpytest_subprocess(*NO_CACHE).assert_outcomes(passed=3, failed=1)
+
 
 CRAFTED_GRID = """
 from harness.runner import GridConfig, Thresholds

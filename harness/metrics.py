@@ -11,9 +11,10 @@ import math
 import numpy as np
 from scipy.special import rel_entr
 
+from harness.confusion import CLASSIFICATION, confusion_scores
+
 LOWER_IS_BETTER = {"js": True, "jsd": True, "bc": False, "r2": False, "acc": False, "f1": False,
                    "uar": False, "acc_untied": False, "f1_untied": False, "uar_untied": False}
-CLASSIFICATION = ("acc", "f1", "uar")  # each also "_untied", with tied items left out
 # Fewer paired items than this and no change is called significant, whatever its bootstrap CI:
 # the exact sign-flip test's smallest one-sided p-value with n items is 2^-n, above the 2.5% of
 # a 95% interval's tail up to 5 items, while the percentile bootstrap's interval over 2 items is
@@ -112,23 +113,6 @@ def _confusion(true_idx: np.ndarray, pred_idx: np.ndarray, k: int) -> np.ndarray
 def f1_from_indices(true_idx, pred_idx, k: int):
     """Macro-F1 over all K classes (zero_division=0), vectorised over leading axes."""
     return confusion_scores(_confusion(np.asarray(true_idx), np.asarray(pred_idx), k))["f1"]
-
-
-def confusion_scores(confusion) -> dict[str, np.ndarray]:
-    """Accuracy, macro-F1 over all K classes (zero_division=0) and UAR, the unweighted average
-    recall (the mean over the classes the truth holds of the share of each found: balanced
-    accuracy, speech emotion recognition's "UA"), of (..., K, K) confusion counts (rows: the
-    truth), over the leading axes."""
-    c = np.asarray(confusion, dtype=np.float64)
-    tp = np.diagonal(c, axis1=-2, axis2=-1)
-    support = c.sum(axis=-1)
-    denominator = support + c.sum(axis=-2)  # 2TP + FN + FP
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0).mean(axis=-1)
-        recall = np.where(support > 0, tp / support, 0.0)
-        uar = recall.sum(axis=-1) / (support > 0).sum(axis=-1)
-        acc = tp.sum(axis=-1) / c.sum(axis=(-2, -1))
-    return {"acc": acc, "f1": f1, "uar": uar}
 
 
 def majority_or_first(votes) -> np.ndarray:

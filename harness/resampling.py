@@ -17,6 +17,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from harness.confusion import CLASSIFICATION, confusion_scores
+
 BATCH_INDEXES = 2_000_000  # item indexes one batch draws (scipy's batches in bootstrap_ci too)
 
 CACHED_BYTES = 160 * 2**20  # a counts matrix up to this size may be kept for the next pair
@@ -143,8 +145,6 @@ def confusion_cis(true_idx: np.ndarray, pred_idx: np.ndarray, k: int, n_resample
                   seed: int = 0, confidence: float = 0.95) -> dict[str, tuple[float, float]]:
     """Percentile-bootstrap CIs of accuracy, macro-F1 (over all K classes, zero division 0) and
     UAR from each resample's confusion matrix, by name (:func:`harness.metrics.confusion_scores`)."""
-    from harness.metrics import CLASSIFICATION, confusion_scores
-
     n = len(true_idx)
     cells = np.asarray(true_idx, dtype=np.int64) * k + np.asarray(pred_idx, dtype=np.int64)
     if n < 2:  # no interval, as harness.metrics.bootstrap_ci gives none

@@ -219,31 +219,28 @@ def _item_records(outcomes: Sequence[Outcome], per_item: dict[int, dict[str, flo
 
 def stratified_subsample(dataset: Dataset, limit: int | None) -> Dataset:
     """``limit`` items spread evenly over the entropy-sorted corpus (deterministic): its least
-    and most ambiguous items, then the one midway, then those a quarter and three quarters of
-    the way, and so on (the van der Corput sequence), each item taken at its first visit. A
-    smaller limit's items are therefore among a larger one's: a run at ``--limit 200`` finds
-    the generations of one at 100 in the cache, and the two compare on those 100 items."""
+    and most ambiguous items, then the others in the bit-reversed order of their rank (the
+    one halfway, then those a quarter and three quarters of the way, and so on: the van der
+    Corput sequence over the ranks). A smaller limit's items are therefore among a larger
+    one's: a run at ``--limit 200`` finds the generations of one at 100 in the cache, and the
+    two compare on those 100 items."""
     if limit is None or limit >= len(dataset):
         return dataset
     order = sorted(range(len(dataset)), key=lambda i: (dataset[i].entropy, dataset[i].id))
     last = len(order) - 1
-    # points 1/2^b apart with 2^b >= 2 * last: every position is visited
-    points = _van_der_corput(2 ** (max(1, last).bit_length() + 1))
-    visits = np.concatenate([[0, last], np.rint(points * last).astype(int)])
-    _, first = np.unique(visits, return_index=True)
-    picks = visits[np.sort(first)][:limit]
+    ranks = np.argsort(_bits_reversed(len(order)), kind="stable")
+    picks = np.concatenate([[0, last], ranks[(ranks != 0) & (ranks != last)]])[:limit]
     return dataset.subset(sorted(order[i] for i in picks))
 
 
-def _van_der_corput(count: int) -> np.ndarray:
-    """The first ``count`` points of the base-2 van der Corput sequence after 0: 1/2, 1/4, 3/4,
-    1/8, 5/8, ... (each k's binary digits mirrored about the point)."""
-    k = np.arange(1, count + 1, dtype=np.int64)
-    out, scale = np.zeros(count), 0.5
-    while k.any():
-        out += (k & 1) * scale
-        k >>= 1
-        scale /= 2
+def _bits_reversed(count: int) -> np.ndarray:
+    """Each of ``0 .. count - 1`` with its binary digits mirrored (as many digits as the largest
+    needs): sorting by it visits the ranks in van der Corput order."""
+    bits = max(1, (count - 1).bit_length())
+    rank, out = np.arange(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
+    for _ in range(bits):
+        out = (out << 1) | (rank & 1)
+        rank >>= 1
     return out
 
 

@@ -34,13 +34,19 @@ from harness.record import SCORES, CellMetrics, CellRecord, file_stem, inputs_of
 
 NONE = "no snapshot for this configuration"
 PREDATES = "matched; the snapshot predates "  # then the metrics it lacks
+# metrics added after snapshots were first recorded: one recorded before holds none of them
+ADDED_LATER = ("uar", "uar_untied")
 
 
 def _predated(old: Any, new: Mapping[str, Any]) -> list[str]:
-    """The metrics of :data:`SCORES` a snapshot lacks that the cell now has (recorded by an
-    earlier harness): compared without them, so that an upgrade adding a metric fails no cell."""
+    """The metrics of :data:`ADDED_LATER` the cell has that a snapshot recorded before them
+    lacks: compared without them, so that an upgrade adding a metric fails no cell. (A snapshot
+    holding any of them is of this harness: a metric it lacks was not finite then, and is
+    compared.)"""
     before = _metrics_in(old)
-    return [name for name in new["metrics"] if name in SCORES and name not in before]
+    if any(name in before for name in ADDED_LATER):
+        return []
+    return [name for name in ADDED_LATER if name in new["metrics"]]
 
 
 def rounded(metrics: CellMetrics) -> dict[str, Any]:

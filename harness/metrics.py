@@ -161,7 +161,7 @@ def classification(true_votes, pred) -> dict[str, float]:
         t, p = truth[keep], guess[keep]
         scores = confusion_scores(_confusion(t, p, k)) if t.size else {}
         for name in CLASSIFICATION:
-            out[f"{name}{suffix}"] = float(scores[name]) if t.size else float("nan")
+            out[f"{name}{suffix}"] = float(scores.get(name, math.nan))
     out["n_scored"] = int((valid & (majority >= 0)).sum())
     out["n_tied"] = int((majority < 0).sum())
     return out

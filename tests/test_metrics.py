@@ -121,6 +121,8 @@ def test_entropy_bins_width_and_quantile():
     medians, counts = M.binned_medians([1, 2, 3, 4, 5, 6], index, 5)
     np.testing.assert_array_equal(counts, [2, 1, 2, 0, 1])
     np.testing.assert_allclose(medians, [1.5, 3, 4.5, np.nan, 6])
+    on_edges, _ = M.entropy_bins(np.arange(6.0), 5)  # edges 0..5: an inner edge goes up
+    np.testing.assert_array_equal(on_edges, [0, 1, 2, 3, 4, 4])
     q_index, q_edges = M.entropy_bins(np.arange(100.0), 4, method="quantile")
     np.testing.assert_array_equal(np.bincount(q_index), [25, 25, 25, 25])
     with pytest.raises(ValueError):

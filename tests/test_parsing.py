@@ -90,6 +90,9 @@ def test_a_score_is_a_reply_that_is_one_number_in_the_unit_interval(reply, score
      "less than half of the probability mass has a recognised label (keys naming no label: "
      "'\u0410nger')"),
     ('{"Boredom": 0.5, "Anger": 0.5}', [0, 0, 1, 0], True, "left out keys naming no label: 'Boredom'"),
+    ('{"Boredom": 0.6, "Anger": 0.4}', None, False,  # just under half: invalid, not one-hot
+     "less than half of the probability mass has a recognised label (keys naming no label: "
+     "'Boredom')"),
     ('{"null": 1}', None, False, "no key names a label: 'null'"),
     ('{"Anger": 0.2, "Anger": 0.8, "Sadness": 0.2}', [0, 0, 0.8, 0.2], True, ""),  # last wins
 ])

@@ -51,6 +51,9 @@ def test_strategy_table_shows_the_paired_change_against_base_and_its_significanc
              cell("a", "iemocap", "w-bon", 0.39, 0.70, 0.30, spread=0.3, phase=1)]
     _, rows = strategy_table(noisy)
     assert next(r for r in rows if r[2][0] == "w-bon")[3][0] == "0.3900 (+2.5)"  # within noise
+    worse = [CELLS[0], cell("a", "iemocap", "bon", 0.44, 0.63, 0.30)]  # every item worse
+    bon = next(r for r in strategy_table(worse)[1] if r[2][0] == "bon")
+    assert bon[3][0] == "0.4400 (-10.0*)" and bon[4][0] == "0.6300 (-10.0*)"  # marked as well
 
 
 def test_a_change_on_fewer_than_six_paired_items_is_never_marked_significant():

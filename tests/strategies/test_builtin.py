@@ -255,6 +255,21 @@ def test_a_candidate_the_verifier_did_not_score_keeps_its_item(crema):
     assert dropped.probs is None and dropped.reason == "the verifier scored none of the valid candidates"
 
 
+def test_w_alm_v_weighs_an_unscored_candidate_as_the_lowest_score_given(crema):
+    """Three valid candidates (verifier_beams=5 keeps BEAMS' three valid ones), two scored 0.9
+    and 0.3: the third weighs 0.3, the lowest, not the highest nor nothing."""
+    def two_of_three(request, decoding):
+        score = {'"Anger": 0.8': "0.9", '"Sadness": 1.0': "0.3"}
+        return [(next((s for key, s in score.items() if key in request.prompt), "unsure"), -1.0)]
+
+    result = run_strategy("w-alm-v", ScriptedModel(beams), crema[:1],
+                          verifier=ScriptedModel(two_of_three, name="verifier"),
+                          config=StrategyConfig(verifier_beams=5, verifier_weighting="linear"))[0]
+    expected = dirichlet_mixture(VALID, [0.9, 0.3, 0.3], weighting="linear")
+    np.testing.assert_allclose(result.probs, expected)
+    assert result.notes == ["the verifier scored 2 of 3 valid candidates; weighed as the lowest "
+                            "score given"]
+
 def test_an_item_without_a_transcript_says_so():
     dataset = load_dataset("msp_podcast")
     results = run_strategy("base", ScriptedModel(beams), dataset)

@@ -24,10 +24,16 @@ def test_base_prompt_iemocap_verbatim():
     )
 
 
-def test_cot_adds_the_instructions_before_the_constraints():
+def test_cot_adds_the_instructions_verbatim_before_the_constraints():
     cot = build_prompt("cot", "iemocap", "Hi.", IEMOCAP)
-    assert cot.index("First, carefully listen to the tone") < cot.index("Output Constraints:")
-    assert "estimate their relative strength and presence." in cot
+    base = build_prompt("base", "iemocap", "Hi.", IEMOCAP)
+    task_end = base.index("\nOutput Constraints:")
+    assert cot == base[:task_end] + (
+        "\nFirst, carefully listen to the tone, intonation, pauses, vocal energy, and other "
+        "acoustic features. Second, examine the textual content, considering words, sentiment, "
+        "and contextual cues. Identify all emotional cues, even subtle ones. For each emotion, "
+        "evaluate if it is present. If multiple are present, estimate their relative strength "
+        "and presence.") + base[task_end:]
     assert "First, carefully" not in build_prompt("base", "iemocap", "Hi.", IEMOCAP)
 
 
@@ -50,10 +56,13 @@ def test_verifier_prompt_as_in_table_3():
         "User Prompt: Predict the probability distribution of emotions for the target utterance "
         "from the following options: ['Neutral state', 'Happiness', 'Anger', 'Sadness']. Consider "
         "both the context and acoustic features."]  # the task sentences only
-    assert 'Model Output: {"Anger": 1.0}' in prompt and "Hi." not in prompt
-    assert "Output Constraints" not in prompt
-    assert "Task: Only scoring based on emotion content" in prompt
-    assert prompt.endswith("Reply ONLY with a number between 0.0 and 1.0.")
+    assert prompt.splitlines()[2:] == [
+        'Model Output: {"Anger": 1.0}',
+        "Task: Only scoring based on emotion content: how well does the distribution reflect the "
+        "emotional content of the utterance and context?",
+        "Scoring guide: 0.0\u20130.3: Clearly wrong or unrelated; 0.4\u20130.7: Partially "
+        "reasonable or somewhat mismatched; 0.8\u20131.0: Good match to the expected emotional "
+        "distribution. Reply ONLY with a number between 0.0 and 1.0."]  # en dashes, as in Table 3
     old = build_prompt("verifier", "iemocap", "Hi.", IEMOCAP, '{"Anger": 1.0}', prompts="harness-v0")
     assert "User Prompt: Background: Two speakers" in old
 

@@ -89,6 +89,18 @@ def test_non_finite_logits_mark_the_candidate_instead_of_crashing():
     assert all(np.isfinite(b.logprob) for clip in beams for b in clip)
 
 
+def test_a_sample_scores_the_tokens_it_kept_not_the_steps_after_its_end():
+    """Samples end at different steps (EOS after 1 to 8 tokens): each one's α is the raw sum
+    of its own tokens' log-probabilities, nothing added once it ended."""
+    decoding = Decoding(mode="sample", num_candidates=6, max_new_tokens=8, temperature=2.0)
+    out = sample(step, start(), 6, decoding, [EOS], PAD, torch.Generator().manual_seed(3))
+    lengths = {len(s.tokens) for clip in out for s in clip}
+    assert min(lengths) < 8 and max(lengths) == 8  # some ended early, the loop ran on
+    for first, clip in zip((1, 2), out):
+        for s in clip:
+            assert s.logprob == pytest.approx(sequence_logprob(first, s.tokens), abs=1e-6)
+
+
 def test_samples_follow_the_seed():
     decoding = Decoding(mode="sample", num_candidates=4, max_new_tokens=5, temperature=1.5)
     a = sample(step, start(), 4, decoding, [EOS], PAD, torch.Generator().manual_seed(1))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness.pytest_plugin.options import GRID, corpus_roots, run_folder
+from harness.pytest_plugin.options import GRID, corpus_roots, run_folder, setting
 from harness.pytest_plugin.scheduling import cores_while_running
 from harness.runner.grid import Cell
 
@@ -91,7 +91,7 @@ def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,
 
     unusable: str | None = None
     try:
-        verdict = grid_worker.gate(record, baselines, request.config.getoption("--gate-tolerance"))
+        verdict = grid_worker.gate(record, baselines, setting(request.config, "gate_tolerance"))
     except BaselineError as exc:
         unusable = str(exc)
     if unusable is not None:

@@ -18,7 +18,9 @@ from harness.runner.grid import GridConfig
 GRID = pytest.StashKey[GridConfig]()
 CORPUS_ROOTS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT", "crema_d": "CREMA_D_ROOT"}
 GROUP_BY = ("auto", "model-dataset", "decoding", "model", "cell")
-CHOICES = {"group_by": GROUP_BY, "plan": ("on", "off")}
+CHOICES = {"group_by": GROUP_BY, "plan": ("on", "off"), "alpha": ("raw", "mean", "uniform"),
+           "entropy_bins": ("width", "quantile")}
+NUMBERS = {"limit": int, "gate_tolerance": float}  # settings that are numbers, not text
 # settings with an ini default: name -> (help, default); the command line's --<name> wins
 SETTINGS = {
     "models": ("comma-separated models (default: the grid module's)", None),
@@ -38,6 +40,11 @@ SETTINGS = {
              "off"),
     **{f"{corpus}_root": (f"the {corpus} root (default: ${env}, else the bundled copy)", None)
        for corpus, env in CORPUS_ROOTS.items()},
+    "alpha": ("what w-bon weighs beams by: the raw log-likelihood, per token (mean), or uniformly "
+              "(default: the grid module's, raw)", None),
+    "entropy_bins": ("ambiguity levels: equal-width or equal-count (quantile) (default: the grid "
+                     "module's, width)", None),
+    "gate_tolerance": ("how much worse than the baseline a metric may get", 0.0),
 }
 LISTS = {"model_arg": "MODEL.NAME=VALUE: a model's argument, e.g. qwen2-audio-7b.dtype=float16",
          "strategy_arg": "NAME=VALUE: a StrategyConfig field for every cell, e.g. beams=7",
@@ -49,22 +56,14 @@ def add_options(parser: pytest.Parser) -> None:
     for name, (text, _) in SETTINGS.items():
         flag = f"--{name.replace('_', '-')}"
         group.addoption(flag, default=None, help=f"{text} [ini: harness_{name}]",
-                        type=int if name == "limit" else str,
-                        choices=CHOICES.get(name))
+                        type=NUMBERS.get(name, str), choices=CHOICES.get(name))
         parser.addini(f"harness_{name}", text, default=None)
     for name, text in LISTS.items():
         group.addoption(f"--{name.replace('_', '-')}", action="append", default=[],
                         help=f"{text} (JSON values; repeatable) [ini: harness_{name}s, one a line]")
         parser.addini(f"harness_{name}s", text, type="linelist", default=[])
-    group.addoption("--alpha", choices=("raw", "mean", "uniform"), default=None,
-                    help="what w-bon weighs beams by: the raw log-likelihood (default), per token, "
-                         "or uniformly")
-    group.addoption("--entropy-bins", choices=("width", "quantile"), default=None,
-                    help="ambiguity levels: equal-width (the grid's default) or equal-count")
     group.addoption("--update-baselines", action="store_true",
                     help="record each selected cell's predictions as its baseline, and its snapshot")
-    group.addoption("--gate-tolerance", type=float, default=0.0,
-                    help="how much worse than the baseline a metric may get")
     group.addoption("--shard", default=None, metavar="I/N",
                     help="run the I-th of N deterministic shares of the cells (1-based)")
 
@@ -76,11 +75,15 @@ def setting(config: pytest.Config, name: str) -> Any:
         value = config.getini(f"harness_{name}") or None
     if value is None:
         value = SETTINGS[name][1]
-    if name == "limit" and isinstance(value, str):
+    if name in NUMBERS and isinstance(value, str):
         try:
-            value = int(value)
+            value = NUMBERS[name](value)
         except ValueError:
-            raise pytest.UsageError(f"harness_limit = {value!r}: not a whole number") from None
+            kind = "a whole number" if NUMBERS[name] is int else "a number"
+            raise pytest.UsageError(f"harness_{name} = {value!r}: not {kind}") from None
+    if name in CHOICES and value is not None and value not in CHOICES[name]:  # ini values
+        raise pytest.UsageError(f"harness_{name} = {value!r}: choose from "
+                                f"{', '.join(CHOICES[name])}")
     return value
 
 
@@ -139,8 +142,8 @@ def resolved_grid(config: pytest.Config, grid: GridConfig, cache: bool = True) -
     if setting(config, "limit") is not None:
         changes["limit"] = setting(config, "limit")
     for name in ("alpha", "entropy_bins"):
-        if config.getoption(f"--{name.replace('_', '-')}"):
-            changes[name] = config.getoption(f"--{name.replace('_', '-')}")
+        if setting(config, name):
+            changes[name] = setting(config, name)
     if listed(config, "dataset_option"):
         changes["dataset_options"] = _nested(grid.dataset_options, listed(config, "dataset_option"),
                                              "--dataset-option", "CORPUS")
@@ -245,8 +248,9 @@ def check_settings(config: pytest.Config) -> None:
         if root is not None and not Path(root).is_dir():
             flag = f"--{corpus.replace('_', '-')}-root"
             raise pytest.UsageError(f"{flag} {shown(root)}: no such folder (the {corpus} corpus root)")
-    if config.getoption("--gate-tolerance") < 0:
-        raise pytest.UsageError("--gate-tolerance must not be negative")
+    tolerance = setting(config, "gate_tolerance")
+    if not tolerance >= 0:  # NaN, too: it would have passed every gate
+        raise pytest.UsageError(f"--gate-tolerance must be a number of at least 0, not {tolerance}")
     if config.getoption("--shard"):
         from harness.pytest_plugin.scheduling import parse_shard
 
@@ -274,8 +278,6 @@ def _check_environment() -> None:
 def _check_plan(config: pytest.Config) -> None:
     """``plan`` is on or off; on, it needs each model's cells on a corpus on one worker."""
     plan = setting(config, "plan")
-    if plan not in CHOICES["plan"]:
-        raise pytest.UsageError(f"harness_plan = {plan!r}: choose on or off")
     if plan == "on" and config.getoption("numprocesses", default=None):
         from harness.pytest_plugin.scheduling import auto_group_by, gpu_ids
 

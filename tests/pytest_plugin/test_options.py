@@ -22,6 +22,11 @@ NO_CACHE = ("-p", "no:cacheprovider")
     (("--prompts", "papr"), "*unknown prompt set 'papr'; did you mean 'paper'*"),
     (("--model-arg", "dtype=float16"), "*--model-arg 'dtype=float16': expected MODEL.NAME=VALUE*"),
     (("--shard", "3/2"), "*--shard '3/2': expected I/N with 1 <= I <= N*"),
+    (("--gate-tolerance", "nan"), "*--gate-tolerance must be a number of at least 0, not nan*"),
+    (("-o", "harness_alpha=means"), "*harness_alpha = 'means': choose from raw, mean, uniform*"),
+    (("-o", "harness_entropy_bins=equal"), "*harness_entropy_bins = 'equal': choose from width, "
+                                           "quantile*"),
+    (("-o", "harness_gate_tolerance=a bit"), "*harness_gate_tolerance = 'a bit': not a number*"),
     (("-n", "2", "--dist", "loadgroup", "--plan", "on", "--group-by", "cell"),
      "*--plan on with --group-by cell: a model's cells on a corpus would be spread over workers*"),
     (("-n", "2", "--plan", "on", "--dist", "load"),
@@ -42,6 +47,8 @@ def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
         harness_models = uniform
         harness_limit = 5
         harness_report_dir = out
+        harness_entropy_bins = quantile
+        harness_alpha = mean
         harness_strategy_args =
             beams=3
             prompts=harness-v0
@@ -54,11 +61,14 @@ def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
     record = json.loads((run / "cells" / "uniform-iemocap-base.json").read_text())
     assert record["metrics"]["n_items"] == 5 and record["meta"]["dataset"]["options"] == {"sessions": [1]}
     assert record["meta"]["strategy_config"]["beams"] == 3
-    result = pytester.runpytest_subprocess("--models", "label-prior", "--limit", "4", *NO_CACHE)
+    assert record["meta"]["strategy_config"]["alpha"] == "mean"
+    assert record["metrics"]["bins"]["method"] == "quantile"
+    result = pytester.runpytest_subprocess("--models", "label-prior", "--limit", "4",
+                                           "--entropy-bins", "width", *NO_CACHE)
     result.assert_outcomes(passed=2)
     [*_, run] = sorted((pytester.path / "out").iterdir())
     record = json.loads((run / "cells" / "label-prior-crema_d-base.json").read_text())
-    assert record["metrics"]["n_items"] == 4
+    assert record["metrics"]["n_items"] == 4 and record["metrics"]["bins"]["method"] == "width"
 
 
 def test_folders_are_the_project_s_wherever_pytest_starts(pytester, monkeypatch):

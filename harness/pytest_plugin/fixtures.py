@@ -91,7 +91,8 @@ def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,
 
     unusable: str | None = None
     try:
-        verdict = grid_worker.gate(record, baselines, setting(request.config, "gate_tolerance"))
+        verdict = grid_worker.gate(record, baselines, setting(request.config, "gate_tolerance"),
+                                   setting(request.config, "gate_alpha"))
     except BaselineError as exc:
         unusable = str(exc)
     if unusable is not None:

@@ -20,7 +20,7 @@ CORPUS_ROOTS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT", "c
 GROUP_BY = ("auto", "model-dataset", "decoding", "model", "cell")
 CHOICES = {"group_by": GROUP_BY, "plan": ("on", "off"), "alpha": ("raw", "mean", "uniform"),
            "entropy_bins": ("width", "quantile")}
-NUMBERS = {"limit": int, "gate_tolerance": float}  # settings that are numbers, not text
+NUMBERS = {"limit": int, "gate_tolerance": float, "gate_alpha": float}  # settings that are numbers, not text
 # settings with an ini default: name -> (help, default); the command line's --<name> wins
 SETTINGS = {
     "models": ("comma-separated models (default: the grid module's)", None),
@@ -45,6 +45,9 @@ SETTINGS = {
     "entropy_bins": ("ambiguity levels: equal-width or equal-count (quantile) (default: the grid "
                      "module's, width)", None),
     "gate_tolerance": ("how much worse than the baseline a metric may get", 0.0),
+    "gate_alpha": ("how often a cell whose update changed nothing systematically may fail the "
+                   "gate: its metrics' intervals hold together at 1 - alpha (default 0.05; a run "
+                   "of C cells held to 5% as a whole: 0.05/C)", 0.05),
 }
 LISTS = {"model_arg": "MODEL.NAME=VALUE: a model's argument, e.g. qwen2-audio-7b.dtype=float16",
          "strategy_arg": "NAME=VALUE: a StrategyConfig field for every cell, e.g. beams=7",
@@ -251,6 +254,9 @@ def check_settings(config: pytest.Config) -> None:
     tolerance = setting(config, "gate_tolerance")
     if not tolerance >= 0:  # NaN, too: it would have passed every gate
         raise pytest.UsageError(f"--gate-tolerance must be a number of at least 0, not {tolerance}")
+    alpha = setting(config, "gate_alpha")
+    if not 0 < alpha <= 0.5:
+        raise pytest.UsageError(f"--gate-alpha must be above 0 and at most 0.5, not {alpha}")
     if config.getoption("--shard"):
         from harness.pytest_plugin.scheduling import parse_shard
 

@@ -13,6 +13,7 @@
 """
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -64,12 +65,16 @@ def _compare(argv: list[str]) -> int:
     parser.add_argument("a", type=Path, help="the reference: a run folder or a baselines folder")
     parser.add_argument("b", type=Path, help="the run judged against it")
     parser.add_argument("--resamples", type=_at_least_one, default=1000)
+    parser.add_argument("--gate-alpha", type=_share, default=0.05,
+                        help="how often a cell that changed nothing systematically may be called "
+                             "worse: its metrics' intervals hold together at 1 - alpha (default "
+                             "0.05; C cells held to 5%% as a whole: 0.05/C)")
     parser.add_argument("--models", nargs=2, metavar=("MODEL_A", "MODEL_B"),
                         help="A's cells of MODEL_A against B's of MODEL_B, per corpus and "
                              "strategy (A and B may be the same run)")
     args = parser.parse_args(argv)
     try:
-        comparison = compare(args.a, args.b, n_resamples=args.resamples,
+        comparison = compare(args.a, args.b, n_resamples=args.resamples, alpha=args.gate_alpha,
                              models=tuple(args.models) if args.models else None)
     except CompareError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -79,6 +84,16 @@ def _compare(argv: list[str]) -> int:
     # a cell with nothing scored in both (B's items all failed, say) cannot be called not worse
     return 1 if any(rows is None or any(c.verdict == "worse" for c in rows)
                     for rows in comparison.changes.values()) else 0
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 0.5, not {text!r}")
+    return value
 
 
 def _at_least_one(text: str) -> int:

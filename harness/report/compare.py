@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from harness.record import RecordError, input_changes, inputs_of, read_summary
 from harness.runner.baseline_file import BaselineError, read_baseline
-from harness.runner.gating import GATED, MetricChange, paired_changes
+from harness.runner.gating import GATE_ALPHA, GATED, MetricChange, paired_changes, percent
 from harness.score_columns import ScoreColumns
 
 Scores = dict[str, dict[str, float]]  # item id -> metric -> value
@@ -43,6 +43,7 @@ class Comparison(NamedTuple):
 
     changes: dict[str, list[MetricChange] | None]
     other_inputs: dict[str, list[str]]
+    alpha: float = GATE_ALPHA  # each cell's metrics held together at 1 - alpha
 
 
 def item_scores_of(folder: Path) -> dict[str, Side]:
@@ -85,7 +86,7 @@ def _by_item(columns: ScoreColumns) -> Scores:
 
 
 def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0,
-            models: tuple[str, str] | None = None) -> Comparison:
+            models: tuple[str, str] | None = None, alpha: float = GATE_ALPHA) -> Comparison:
     """Each cell in both: its metrics' paired changes from ``a`` to ``b``; an empty list where
     the two hold fewer than two items in common (another item set: nothing to pair), None where
     they hold two or more of A's scored items but B scored fewer than two of them (B's items
@@ -102,13 +103,13 @@ def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0,
     other_inputs: dict[str, list[str]] = {}
     for cell in sorted(set(first) & set(second)):
         rows = paired_changes(first[cell].scores, second[cell].scores, names=GATED,
-                              n_resamples=n_resamples, seed=seed)
+                              n_resamples=n_resamples, seed=seed, alpha=alpha)
         held = sum(1 for i in first[cell].scores if i in second[cell].held)
         out[cell] = None if not rows and held >= 2 else rows
         a_inputs, b_inputs = first[cell].inputs, second[cell].inputs
         if a_inputs and b_inputs and (found := input_changes(a_inputs, b_inputs)):
             other_inputs[cell] = found
-    return Comparison(out, other_inputs)
+    return Comparison(out, other_inputs, alpha)
 
 
 def _of_model(cells: dict[str, Side], model: str, folder: Path) -> dict[str, Side]:
@@ -134,11 +135,16 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
     changes = comparison.changes
     title = f"# {a} ({models[0]}) -> {b} ({models[1]})" if models else f"# {a} -> {b}"
     what = "corpus-strategy cells of both models" if models else "cells in both"
+    levels = sorted({c.confidence for rows in changes.values() for c in rows or ()})
+    level = percent(levels[0]) if len(levels) == 1 else "per cell"
     lines = [title, "",
              f"{len(changes)} {what}; per metric, the mean over the items scored in both "
-             "(paired), B − A with its 95% paired-bootstrap CI; worse: the CI lies on the worse "
-             "side (JS/JSD up; BC, R², accuracy down).", "",
-             "| cell | metric | A | B | B − A | 95% CI | items | verdict |",
+             "(paired), B − A with its paired-bootstrap CI; worse: the CI lies on the worse "
+             "side (JS/JSD up; BC, R², accuracy down). Each cell's metrics' CIs hold together "
+             f"at {percent(1 - comparison.alpha)} (Bonferroni: {level} each), so that a cell "
+             f"that changed nothing systematically is called worse at most {percent(comparison.alpha)} "
+             "of the time; over many cells some will be by chance (--gate-alpha).", "",
+             f"| cell | metric | A | B | B − A | {level} CI | items | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for cell, rows in changes.items():
         if rows is None:

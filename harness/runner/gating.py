@@ -2,15 +2,23 @@
 
 The baseline keeps per-item predictions and scores, and what produced them (the model revision and
 the other inputs). On the items valid in both, a paired bootstrap of the mean per-item change gives
-a 95% interval; a metric is worse when the whole interval lies on the worse side of ``tolerance``
-(JS/JSD up, BC/R²/accuracy down), better when it lies on the better side, else not significantly
-different; on fewer than :data:`~harness.metrics.MIN_PAIRED_ITEMS` paired items, never worse nor
+each gated metric an interval; a metric is worse when the whole interval lies on the worse side of
+``tolerance`` (JS/JSD up, BC/R²/accuracy down), better when it lies on the better side, else not
+significantly different; on fewer paired items than :func:`items_needed`, never worse nor
 better. A cell fails when any gated metric is worse; a model update (another revision than the
 baseline's) is judged by this alone, its snapshot being keyed by revision.
+
+The intervals hold the cell's metrics together (Bonferroni): with ``alpha`` 5% and 5 metrics each
+is a 98% interval, so that an update that changes nothing systematically fails a cell at most
+about 5% of the time. In simulation (``tests/runner/test_gating.py``'s null updates), five
+separate 95% intervals failed 8.9% of such cells of 30 items and 8.2% of 200; held together,
+4.4% and 2.5%. A run of C cells still fails about alpha·C of them by chance: ``alpha`` = 0.05/C
+holds the run as a whole to 5% (at the cost of more resamples).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +35,8 @@ GATED = ("js", "jsd", "bc", "r2", "acc")
 # scores by less, often all the same way, and a bootstrap over such changes excludes zero while
 # saying nothing (the report prints metrics to four decimals).
 NOISE = 1e-6
+GATE_ALPHA = 0.05  # how often a cell whose update changed nothing systematically may fail
+TAIL_RESAMPLES = 20  # resamples at least beyond each end of an interval (its percentile's support)
 ItemScores = Mapping[str, Mapping[str, float]]  # item id -> metric -> value
 
 
@@ -34,8 +44,9 @@ ItemScores = Mapping[str, Mapping[str, float]]  # item id -> metric -> value
 class MetricChange:
     """One metric from a baseline to a run, over ``n`` items valid in both (paired).
 
-    ``low``/``high``: the 95% CI of the mean per-item difference (new − baseline), in the metric's
-    units; ``verdict``: ``worse``, ``better`` or ``same`` (not significantly different).
+    ``low``/``high``: the CI of the mean per-item difference (new − baseline), in the metric's
+    units, at ``confidence`` (the cell's metrics together at 1 − alpha: :func:`paired_changes`);
+    ``verdict``: ``worse``, ``better`` or ``same`` (not significantly different).
     """
 
     metric: str
@@ -45,35 +56,66 @@ class MetricChange:
     high: float
     n: int
     verdict: str
+    confidence: float = 0.95
+    needed: int = metrics.MIN_PAIRED_ITEMS  # paired items below which it is never worse nor better
 
     def describe(self) -> str:
-        return (f"{self.metric}: baseline {self.before:.4f} -> {self.after:.4f}, 95% CI of the "
-                f"change [{self.low:+.4f}, {self.high:+.4f}] on {self.n} paired items")
+        return (f"{self.metric}: baseline {self.before:.4f} -> {self.after:.4f}, "
+                f"{percent(self.confidence)} CI of the change [{self.low:+.4f}, {self.high:+.4f}] "
+                f"on {self.n} paired items")
+
+
+def percent(share: float) -> str:
+    """``98%``, ``97.5%``, ``99.99%``."""
+    return f"{100 * share:.6g}%"
+
+
+def items_needed(confidence: float) -> int:
+    """The fewest paired items on which a change can be significant at ``confidence``: n with
+    2^-n, the exact sign-flip test's smallest one-sided p-value, within an interval's tail (7 at
+    98%, whose tail is 1%), and never fewer than :data:`~harness.metrics.MIN_PAIRED_ITEMS`."""
+    tail = (1 - confidence) / 2
+    return max(metrics.MIN_PAIRED_ITEMS, math.ceil(-math.log2(tail) - 1e-9))
+
+
+def family_confidence(alpha: float, metrics_tested: int) -> float:
+    """Each metric's interval level so that the cell's metrics hold together at 1 − ``alpha``
+    (Bonferroni, one side each: 1 − 2·alpha/m; 98% for 5 metrics at 5%)."""
+    if not 0 < alpha <= 0.5:
+        raise ValueError(f"alpha must be above 0 and at most 0.5, not {alpha!r}")
+    return 1 - 2 * alpha / max(1, metrics_tested)
 
 
 def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
                    names: tuple[str, ...] = GATED, n_resamples: int = 1000,
-                   seed: int = 0) -> list[MetricChange]:
+                   seed: int = 0, alpha: float = GATE_ALPHA) -> list[MetricChange]:
     """Each metric's paired change on the items scored in both (metrics with < 2 such items are
-    left out)."""
-    out = []
+    left out), its interval at :func:`family_confidence` of the metrics compared, from at least
+    ``n_resamples`` resamples (more where the interval's ends need them: 2,000 at 98%)."""
+    pairs = {}
     for name in names:
         ids = [i for i in old if name in old[i] and i in new and name in new[i]]
         before = np.array([old[i][name] for i in ids], dtype=float)
         after = np.array([new[i][name] for i in ids], dtype=float)
         keep = np.isfinite(before) & np.isfinite(after)
-        if keep.sum() < 2:
-            continue
-        diff = after[keep] - before[keep]
-        low, high = metrics.bootstrap_ci(diff, n_resamples=n_resamples, seed=seed)
-        bound = tolerance + NOISE
-        sign = 1.0 if metrics.LOWER_IS_BETTER[name] else -1.0  # > 0: worse
-        enough = keep.sum() >= metrics.MIN_PAIRED_ITEMS
-        worse = enough and min(sign * low, sign * high) > bound
-        better = enough and max(sign * low, sign * high) < -NOISE
-        out.append(MetricChange(name, float(before[keep].mean()), float(after[keep].mean()), low, high,
-                                int(keep.sum()), "worse" if worse else "better" if better else "same"))
-    return out
+        if keep.sum() >= 2:
+            pairs[name] = (before[keep], after[keep])
+    confidence = family_confidence(alpha, len(pairs))
+    resamples = max(n_resamples, math.ceil(TAIL_RESAMPLES / ((1 - confidence) / 2) - 1e-9))
+    return [_change(name, before, after, tolerance, confidence, resamples, seed)
+            for name, (before, after) in pairs.items()]
+
+
+def _change(name: str, before: np.ndarray, after: np.ndarray, tolerance: float,
+            confidence: float, n_resamples: int, seed: int) -> MetricChange:
+    low, high = metrics.bootstrap_ci(after - before, n_resamples=n_resamples,
+                                     confidence=confidence, seed=seed)
+    sign = 1.0 if metrics.LOWER_IS_BETTER[name] else -1.0  # > 0: worse
+    needed = items_needed(confidence)
+    worse = len(before) >= needed and min(sign * low, sign * high) > tolerance + NOISE
+    better = len(before) >= needed and max(sign * low, sign * high) < -NOISE
+    return MetricChange(name, float(before.mean()), float(after.mean()), low, high, len(before),
+                        "worse" if worse else "better" if better else "same", confidence, needed)
 
 
 @dataclass(frozen=True)
@@ -112,8 +154,9 @@ class GateVerdict:
         revision = (f"model revision {self.baseline_revision} -> {self.revision}: "
                     if self.model_updated else "")
         note = f"; {self.inputs_note}" if self.inputs_note else ""
-        few = (f", too few for any change to be significant (fewer than "
-               f"{metrics.MIN_PAIRED_ITEMS})" if 0 < n < metrics.MIN_PAIRED_ITEMS else "")
+        needed = max((c.needed for c in self.changes), default=metrics.MIN_PAIRED_ITEMS)
+        few = (f", too few for any change to be significant (fewer than {needed})"
+               if 0 < n < needed else "")
         return (f"{self.cell}: {revision}{'; '.join(parts) or 'nothing to compare'} ({n} paired "
                 f"items{few}){note}")
 
@@ -129,7 +172,7 @@ class GateVerdict:
 
 
 def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolerance: float = 0.0,
-         n_resamples: int = 1000, seed: int = 0) -> GateVerdict:
+         n_resamples: int = 1000, seed: int = 0, alpha: float = GATE_ALPHA) -> GateVerdict:
     """The cell against the baseline at ``path`` (scores recomputed from the votes, so a
     baseline written before scores were kept still gates)."""
     baseline = read_baseline(path, record.cell)
@@ -140,11 +183,13 @@ def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolera
     other = (input_changes(baseline.inputs, inputs_of(record), leave_out=("revision",))
              if baseline.inputs else [])  # the revision: the verdict names it
     return GateVerdict(record.cell, revision, baseline.revision if baseline.has_revision else revision,
-                       tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed)),
+                       tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed,
+                                            alpha=alpha)),
                        (len(held), len(held.intersection(new))), tuple(other))
 
 
 def regressions(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path,
-                tolerance: float = 0.0, n_resamples: int = 1000, seed: int = 0) -> list[str]:
+                tolerance: float = 0.0, n_resamples: int = 1000, seed: int = 0,
+                alpha: float = GATE_ALPHA) -> list[str]:
     """Messages for every gated metric that got significantly worse (empty: no regression)."""
-    return gate(record, votes, path, tolerance, n_resamples, seed).failures
+    return gate(record, votes, path, tolerance, n_resamples, seed, alpha).failures

@@ -202,15 +202,17 @@ class GridWorker:
 
         return save_baseline(record, folder, self.votes(record.dataset), inputs_of(record))
 
-    def gate(self, record: CellRecord, folder: Path, tolerance: float):
-        """The cell against its baseline in ``folder`` (a GateVerdict), or None without one."""
+    def gate(self, record: CellRecord, folder: Path, tolerance: float, alpha: float = 0.05):
+        """The cell against its baseline in ``folder`` (a GateVerdict), or None without one;
+        ``alpha``: :func:`harness.runner.gating.paired_changes`'."""
         from harness.runner.baseline_file import baseline_path
         from harness.runner.gating import gate
 
         path = baseline_path(folder, record.cell)
         if not path.is_file():
             return None
-        return gate(record, self.votes(record.dataset), path, tolerance, seed=self.grid.seed)
+        return gate(record, self.votes(record.dataset), path, tolerance, seed=self.grid.seed,
+                    alpha=alpha)
 
 
 def _with_plan(record: CellRecord, cell: Cell, report: Any, ran_in: str) -> CellRecord:

@@ -113,7 +113,7 @@ def test_a_model_update_is_gated_by_the_paired_bootstrap(pytester, monkeypatch, 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*tiny-qwen2-audio-crema_d-base is significantly worse than its baseline:*",
-        "*js: baseline 0.43* -> 0.63*, 95% CI of the change [[]+0.*, +0.*[]] on 25 paired items*"])
+        "*js: baseline 0.43* -> 0.63*, 98% CI of the change [[]+0.*, +0.*[]] on 25 paired items*"])
     assert "snapshot" not in result.stdout.str().split("short test summary")[0].split("FAILURES")[-1]
     pytester.runpytest_subprocess("--update-baselines", *NO_CACHE).assert_outcomes(passed=1)
     pytester.runpytest_subprocess(*NO_CACHE).assert_outcomes(passed=1)

@@ -94,17 +94,66 @@ def test_input_changes_name_each_nested_input_and_cut_long_values():
         f'prompts.templates.base/iemocap "{"a" * 36}... -> "{"b" * 36}...', "seed 0 -> null"]
 
 
-def test_fewer_than_six_paired_items_are_never_called_worse(tmp_path):
+def test_fewer_than_seven_paired_items_are_never_called_worse(tmp_path):
     """Two items that both got worse: the bootstrap's interval is the two changes, so it excluded
-    zero and a ``--limit 2`` run failed its gate on nothing."""
-    few = dict(list(VOTES.items())[:5])
+    zero and a ``--limit 2`` run failed its gate on nothing. At 98% (1% a tail) the exact
+    sign-flip test needs 7 items (2^-7 < 1%); at alpha 0.125 (five 95% intervals), 6."""
+    few = dict(list(VOTES.items())[:6])
     perfect = dataclasses.replace(record(lambda v: v / v.sum()), items=tuple(
         ItemRecord(i, tuple((v / v.sum()).tolist())) for i, v in few.items()))
     noisy = dataclasses.replace(perfect, items=tuple(ItemRecord(i, (1 / 3,) * 3) for i in few))
     verdict = gate(noisy, few, save_baseline(perfect, tmp_path, few))
     assert verdict.failures == [] and {c.verdict for c in verdict.changes} == {"same"}
-    assert verdict.summary.endswith("(5 paired items, too few for any change to be significant "
-                                    "(fewer than 6))")
-    six = dict(list(VOTES.items())[:6])
-    assert regressions(record(lambda v: np.full(3, 1 / 3)), six,
-                       save_baseline(record(lambda v: v / v.sum()), tmp_path / "six", six)) != []
+    assert verdict.summary.endswith("(6 paired items, too few for any change to be significant "
+                                    "(fewer than 7))")
+    assert gate(noisy, few, save_baseline(perfect, tmp_path, few), alpha=0.125).failures != []
+    seven = dict(list(VOTES.items())[:7])
+    assert regressions(record(lambda v: np.full(3, 1 / 3)), seven,
+                       save_baseline(record(lambda v: v / v.sum()), tmp_path / "seven", seven)) != []
+
+
+def _null_updates(trials: int, n: int, seed: int = 3):
+    """Baseline and run predictions drawn alike around each item's own centre (an update that
+    changes nothing systematically), as the gate's item scores."""
+    from harness import metrics
+
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        truth, centre = rng.dirichlet(np.ones(4), size=n), rng.dirichlet(np.ones(4), size=n)
+        sides = []
+        for _side in range(2):
+            pred = np.array([rng.dirichlet(5 * c + 0.1) for c in centre])
+            scores = {**metrics.per_item(truth, pred), "acc": metrics.accuracy_per_item(truth, pred)}
+            sides.append({str(i): {m: float(v[i]) for m, v in scores.items()} for i in range(n)})
+        yield sides
+
+
+def test_an_update_that_changes_nothing_systematically_fails_a_cell_at_most_alpha_of_the_time():
+    """Five separate 95% intervals failed such a cell 8-9% of the time (10% in these 200 draws);
+    held together at 95% (98% each) the gate fails it about 5% of the time, as it says (6% in
+    these draws; 4.4% in 1,000 draws of 30 items, 2.5% in 600 of 200)."""
+    from harness.runner.gating import paired_changes
+
+    together, apart = 0, 0
+    trials = 200
+    for k, (old, new) in enumerate(_null_updates(trials, 30)):
+        together += any(c.verdict == "worse" for c in paired_changes(old, new, seed=k))
+        apart += any(c.verdict == "worse" for c in paired_changes(old, new, seed=k, alpha=0.125))
+    assert together / trials <= 0.07 < apart / trials  # alpha 0.125: five 95% intervals
+
+
+def test_the_intervals_level_is_said_and_alpha_sets_it(tmp_path):
+    from harness.runner.gating import family_confidence, items_needed, paired_changes
+
+    assert family_confidence(0.05, 5) == 0.98 and family_confidence(0.05, 4) == 0.975
+    assert [items_needed(c) for c in (0.95, 0.98, 0.9998)] == [6, 7, 14]
+    perfect = record(lambda v: v / v.sum())
+    path = save_baseline(perfect, tmp_path, VOTES)
+    failures = regressions(record(lambda v: np.full(3, 1 / 3)), VOTES, path)
+    assert all("98% CI of the change" in f for f in failures)
+    strict = regressions(record(lambda v: np.full(3, 1 / 3)), VOTES, path, alpha=0.0005)
+    assert all("99.98% CI of the change" in f for f in strict) and len(strict) == 5
+    old, new = next(_null_updates(1, 30))
+    wide = paired_changes(old, new, alpha=0.001)[0]
+    usual = paired_changes(old, new)[0]
+    assert wide.low < usual.low and wide.high > usual.high  # 20 resamples beyond each end

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.baselines import annotator
 from harness.models.api import DecodingUnsupported, KeyRejected, ModelNotLoaded
 from harness.record import CellRecord, write_record
 from harness.runner.grid import Cell, GridConfig
@@ -191,16 +192,23 @@ class GridWorker:
             self._planned[key] = (report, cell.id)
         return self._planned[key]
 
-    def votes(self, dataset: str) -> dict[str, np.ndarray]:
-        """Annotator votes per item id of a loaded corpus."""
-        return {item.id: np.asarray(item.votes) for item in self.dataset(dataset)}
+    def votes(self, dataset: str, model: str | None = None) -> dict[str, np.ndarray]:
+        """What a cell of ``model`` on a loaded corpus is scored against, per item id: the
+        annotators' votes, or, for the annotator reference, the raters it did not hold out (as
+        its record is scored: :func:`harness.baselines.annotator`, the grid's seed)."""
+        loaded = self.dataset(dataset)
+        if model == "annotator":
+            _, targets = annotator(loaded, self.grid.strategy_config().seed)
+            return {item.id: row for item, row in zip(loaded, targets)}
+        return {item.id: np.asarray(item.votes) for item in loaded}
 
     def save_baseline(self, record: CellRecord, folder: Path) -> Path:
         """Record the cell as its new baseline (predictions, per-item scores, inputs)."""
         from harness.record import inputs_of
         from harness.runner.baseline_file import save_baseline
 
-        return save_baseline(record, folder, self.votes(record.dataset), inputs_of(record))
+        return save_baseline(record, folder, self.votes(record.dataset, record.model),
+                             inputs_of(record))
 
     def gate(self, record: CellRecord, folder: Path, tolerance: float, alpha: float = 0.05):
         """The cell against its baseline in ``folder`` (a GateVerdict), or None without one;
@@ -211,8 +219,8 @@ class GridWorker:
         path = baseline_path(folder, record.cell)
         if not path.is_file():
             return None
-        return gate(record, self.votes(record.dataset), path, tolerance, seed=self.grid.seed,
-                    alpha=alpha)
+        return gate(record, self.votes(record.dataset, record.model), path, tolerance,
+                    seed=self.grid.seed, alpha=alpha)
 
 
 def _with_plan(record: CellRecord, cell: Cell, report: Any, ran_in: str) -> CellRecord:

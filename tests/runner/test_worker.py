@@ -118,3 +118,22 @@ def test_a_prompt_set_without_a_wording_of_the_corpus_skips_its_cells_not_the_ch
         made.inputs(Cell("tiny-qwen2-audio", "crema_d", "base"))
     assert made.inputs(Cell("uniform", "crema_d", "base"))[1].info.name == "uniform"
     made.close()
+
+
+def test_the_annotator_reference_s_baseline_is_scored_as_its_record(tmp_path):
+    """Its record scores each held-out rater against the other raters; its baseline scored them
+    against every rater, so `compare evals/baselines <run>` called an unchanged run worse."""
+    from harness.report.compare import compare
+
+    worker = GridWorker(tmp_path / "run", tmp_path / "cache",
+                        GridConfig(models=("annotator",), datasets=("iemocap",)))
+    try:
+        record, _ = worker.run(Cell("annotator", "iemocap", "base"))
+        worker.save_baseline(record, tmp_path / "baselines")
+        verdict = worker.gate(record, tmp_path / "baselines", 0.0)
+    finally:
+        worker.close()
+    js = next(c for c in verdict.changes if c.metric == "js")
+    assert js.before == js.after == pytest.approx(record.metrics.mean("js"))
+    changes = compare(tmp_path / "baselines", tmp_path / "run").changes["annotator-iemocap-base"]
+    assert all(c.before == pytest.approx(c.after) and c.verdict == "same" for c in changes)

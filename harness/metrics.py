@@ -6,6 +6,7 @@ scipy's ``jensenshannon`` does) and returns a float or an (N,) array.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -205,6 +206,36 @@ def binned_medians(values, bin_index, n_bins: int) -> tuple[np.ndarray, np.ndarr
     for b in np.flatnonzero(counts):
         medians[b] = np.median(values[bin_index == b])
     return medians, counts
+
+
+def median_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Distribution-free CI of the median of ``values``: the order statistics x_(j) and
+    x_(n+1-j) with the largest j whose coverage, 1 − 2·P(B ≤ j−1) for B ~ Binomial(n, ½), is
+    at least ``confidence`` (no resampling, and exact whatever the values' distribution).
+    (NaN, NaN) when n is too small for any such pair: fewer than 6 values at 95%."""
+    x = np.sort(np.asarray(values, dtype=np.float64).reshape(-1))
+    j = _median_rank(x.size, confidence)
+    if j < 1:
+        return math.nan, math.nan
+    return float(x[j - 1]), float(x[x.size - j])
+
+
+@functools.lru_cache(maxsize=4096)  # a corpus's levels hold the same counts cell after cell
+def _median_rank(n: int, confidence: float) -> int:
+    """The j of :func:`median_interval` for n values (0: none reaches ``confidence``)."""
+    from scipy.stats import binom
+
+    if n == 0:
+        return 0
+    below = binom.cdf(np.arange(n), n, 0.5)  # P(B <= j - 1) for j = 1..n
+    return int(np.searchsorted(below, (1 - confidence) / 2 * (1 + 1e-12), side="right"))
+
+
+def binned_median_intervals(values, bin_index, n_bins: int, confidence: float = 0.95
+                            ) -> list[tuple[float, float]]:
+    """:func:`median_interval` of ``values`` in each bin ((NaN, NaN) for an empty or small one)."""
+    values, bin_index = np.asarray(values, dtype=np.float64), np.asarray(bin_index)
+    return [median_interval(values[bin_index == b], confidence) for b in range(n_bins)]
 
 
 def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidence: float = 0.95,

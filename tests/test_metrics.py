@@ -129,6 +129,22 @@ def test_entropy_bins_width_and_quantile():
         M.entropy_bins(h, method="kmeans")
 
 
+def test_a_median_s_interval_is_the_widest_pair_of_order_statistics_that_covers_95_percent():
+    """Conover's table: n=10 -> the 2nd and 9th values (97.9%), n=100 -> the 40th and 61st; each
+    n's pair covers at least 95% and the next pair in would not; under 6 values, none does."""
+    from scipy.stats import binom
+
+    assert M.median_interval(np.arange(10.0)[::-1]) == (1.0, 8.0)
+    assert M.median_interval(np.arange(100.0)) == (39.0, 60.0)
+    assert all(np.isnan(M.median_interval(np.arange(float(n)))).all() for n in range(6))
+    for n in range(6, 80):
+        low, _ = M.median_interval(np.arange(float(n)))
+        j = int(low) + 1
+        assert 1 - 2 * binom.cdf(j - 1, n, 0.5) >= 0.95 > 1 - 2 * binom.cdf(j, n, 0.5)
+    intervals = M.binned_median_intervals([5, 1, 2, 3, 4, 6, 9, 7], [1, 1, 1, 1, 1, 1, 0, 2], 4)
+    assert intervals[1] == (1.0, 6.0) and all(np.isnan(intervals[b]).all() for b in (0, 2, 3))
+
+
 def test_bootstrap_ci_covers_the_mean_and_is_reproducible():
     rng = np.random.default_rng(2)
     x = rng.normal(0.4, 0.1, size=2000)

@@ -331,8 +331,11 @@ def _levels_ok(bins: Any) -> bool:
             and all(map(_is_number, counts)) and (not edges or len(counts) == len(edges) - 1)):
         return False
     medians = [bins.get(m, [None] * len(counts)) for m in ("js", "bc", "r2")]
-    return all(isinstance(column, list) and len(column) == len(counts)
-               and all(map(_is_number_or_none, column)) for column in medians)
+    intervals = [bins[key] for key in bins if str(key).endswith("_ci")]  # none before they were kept
+    return (all(isinstance(column, list) and len(column) == len(counts)
+                and all(map(_is_number_or_none, column)) for column in medians)
+            and all(isinstance(column, list) and len(column) == len(counts)
+                    and all(v is None or _is_interval(v) for v in column) for column in intervals))
 
 
 def _is_interval(value: Any) -> bool:

@@ -95,7 +95,8 @@ def _figures(cells: list[CellRecord]) -> dict[str, bytes]:
             ax.clear()
             _panel(ax, group, metric)
         axes[0].legend(fontsize=8)
-        fig.suptitle(f"{model} on {dataset}")
+        fig.suptitle(f"{model} on {dataset}: the median per ambiguity level, bars its 95% CI "
+                     "(levels of 6 items or more)", fontsize=10)
         buffer = io.BytesIO()
         fig.savefig(buffer, dpi=110, format="png", pil_kwargs={"compress_level": 1})
         out[f"{file_stem(model)}-{dataset}.png"] = buffer.getvalue()
@@ -104,13 +105,24 @@ def _figures(cells: list[CellRecord]) -> dict[str, bytes]:
 
 
 def _panel(ax, group: list[CellRecord], metric: str) -> None:
-    """One metric's medians per ambiguity level, a line per strategy."""
-    for c in sorted(group, key=lambda c: c.strategy):
+    """One metric's medians per ambiguity level, a line per strategy, each median's 95% CI as
+    a bar where its record holds one; the strategies side by side within a level."""
+    ordered = sorted(group, key=lambda c: c.strategy)
+    for k, c in enumerate(ordered):
         bins = c.metrics.bins
         edges = bins["edges"]
-        centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+        step = (edges[-1] - edges[0]) / max(1, len(edges) - 1) or 1.0
+        shift = (k - (len(ordered) - 1) / 2) * 0.5 * step / max(1, len(ordered))
+        centres = [(a + b) / 2 + shift for a, b in zip(edges[:-1], edges[1:])]
         values = [float("nan") if v is None else v for v in bins[metric]]
-        ax.plot(centres, values, marker="o", label=c.strategy)
+        [line] = ax.plot(centres, values, marker="o", markersize=4, label=c.strategy)
+        shown = [(x, v, ci) for x, v, ci in zip(centres, values, bins.get(f"{metric}_ci") or ())
+                 if ci is not None and v == v]
+        if shown:
+            xs, ys, cis = zip(*shown)
+            ax.errorbar(xs, ys, yerr=[[y - lo for y, (lo, _) in zip(ys, cis)],
+                                      [hi - y for y, (_, hi) in zip(ys, cis)]],
+                        fmt="none", ecolor=line.get_color(), alpha=0.6, capsize=2, linewidth=1)
     edges, counts = group[0].metrics.bins["edges"], group[0].metrics.bins["counts"]
     centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
     ax.set_xticks(centres, [f"{c:.2f}\nn={n}" for c, n in zip(centres, counts)], fontsize=7)

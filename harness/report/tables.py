@@ -279,9 +279,19 @@ def ambiguity_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple
         rows.append([("", ""), (dataset, ""), ("", ""), (f"entropy (bits), {method}", "")]
                     + [(r, "") for r in _padded(ranges, levels)])
         rows += [[(c.model, ""), (c.dataset, ""), (c.strategy, ""), (TITLES[m], "")]
-                 + [(_fmt(v), "") for v in _padded(c.metrics.bins.get(m) or [], levels, None)]
+                 + [(_median(v, ci), "") for v, ci in zip(
+                     _padded(c.metrics.bins.get(m) or [], levels, None),
+                     _padded(c.metrics.bins.get(f"{m}_ci") or [], levels, None))]
                  for c in group for m in DISTRIBUTION]
     return header, rows
+
+
+def _median(value, interval) -> str:
+    """``0.4123 [0.3800, 0.4500]``; the median alone where its level has too few items for a
+    95% interval (or the record predates them)."""
+    if interval is None or value is None:
+        return _fmt(value)
+    return f"{_fmt(value)} [{_fmt(interval[0])}, {_fmt(interval[1])}]"
 
 
 def _padded(values: list, length: int, filler: object = "") -> list:
@@ -297,7 +307,10 @@ LEGENDS = {
                "them (w-bon reads bon's beams, w-alm-v alm-v's candidates and scores) or by an "
                "earlier run; its seconds are not its cost. Cells of one plan share its seconds.",
     "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
-                 "level ('–': none there), the numbers the figures plot. A corpus's levels are "
+                 "level ('–': none there), the numbers the figures plot, with its "
+                 "distribution-free 95% CI (the order statistics a Binomial(n, 1/2) gives: no "
+                 "resampling; none for a level of fewer than 6 valid items, too few for one). "
+                 "A corpus's levels are "
                  "five bins of its items' annotator entropy (bits): equal-width over the range "
                  "observed (width, the default) or equal-count (quantile, --entropy-bins "
                  "quantile); the row above its cells gives each level's range and its number of "

@@ -295,6 +295,8 @@ def _bins(dataset: Dataset, scores: ItemScores, method: str) -> dict[str, Any]:
     for name, column in values.items():
         medians, _ = metrics.binned_medians(column, index[valid], N_BINS)
         out[name] = [None if np.isnan(m) else float(m) for m in medians]
+        out[f"{name}_ci"] = [None if np.isnan(low) else [low, high] for low, high in
+                             metrics.binned_median_intervals(column, index[valid], N_BINS)]
     return out
 
 

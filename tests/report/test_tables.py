@@ -271,6 +271,10 @@ def test_the_ambiguity_table_gives_each_cells_medians_under_its_corpus_levels():
         ["a", "crema_d", "base", "BC"], ["a", "crema_d", "base", "R²"],
         ["a", "crema_d", "w-bon", "JS"], ["a", "crema_d", "w-bon", "BC"], ["a", "crema_d", "w-bon", "R²"]]
     assert texts[5][4:] == ["0.5000", "0.4000", "–", "0.3000", "0.2000"]
+    with_intervals = binned(cells[0], [0.5, 0.4, None, 0.3, 0.2])
+    with_intervals.metrics.bins["js_ci"] = [[0.41, 0.58], None, None, None, None]  # 3 items: none
+    _, rows = ambiguity_table([with_intervals])
+    assert [t for t, _ in rows[1][4:]] == ["0.5000 [0.4100, 0.5800]", "0.4000", "–", "0.3000", "0.2000"]
     other_items = binned(cell("a", "crema_d", "cot", 0.3, 0.7, 0.3), [0.2] * 5, counts=(1, 1, 1, 1, 1))
     _, rows = ambiguity_table(cells + [other_items])  # another item set: its own levels' row
     assert [row[1][0] for row in rows if row[3][0] == "entropy (bits), width"] == \

@@ -36,6 +36,12 @@ def test_stratified_subsample_is_deterministic_and_spans_the_entropy_range():
     assert items_table([record])[1][0][2][0] == f"7 of {len(dataset)}"
 
 
+def _levels(dataset):
+    from harness import metrics
+
+    return metrics.entropy_bins(np.array([item.entropy for item in dataset]), 5)[0]
+
+
 def test_a_chance_cell_record_and_its_file(tmp_path):
     dataset = load_dataset("crema_d")
     record = harness.evaluate("label-prior", dataset, n_resamples=100)
@@ -43,6 +49,12 @@ def test_a_chance_cell_record_and_its_file(tmp_path):
     assert record.cell == "label-prior-crema_d-base" and record.schema_version == SCHEMA_VERSION
     assert m.valid == 1.0 and m.rules == {"chance": 26} and m.errors == 0
     assert sum(m.bins["counts"]) == 26 and len(m.bins["js"]) == 5
+    for level, (count, median, interval) in enumerate(zip(m.bins["counts"], m.bins["js"],
+                                                          m.bins["js_ci"])):
+        in_level = [i.scores["js"] for i, b in zip(record.items, _levels(dataset)) if b == level]
+        assert len(in_level) == count and (median is None or median == np.median(in_level))
+        assert (interval is None) == (count < 6)  # too few items: no 95% interval
+        assert interval is None or interval[0] <= median <= interval[1]
     assert record.meta["dataset"]["manifest"] == dataset.manifest_hash()
     assert len(record.items) == 26 and np.isclose(sum(record.items[0].probs), 1.0)
     path = write_record(record, tmp_path)

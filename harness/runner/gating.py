@@ -27,6 +27,7 @@ import numpy as np
 
 from harness import metrics
 from harness.record import CellRecord, input_changes, inputs_of
+from harness.resampling import mean_cis
 from harness.runner.baseline_file import item_scores, read_baseline
 
 GATED = ("js", "jsd", "bc", "r2", "acc")
@@ -102,14 +103,31 @@ def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
             pairs[name] = (before[keep], after[keep])
     confidence = family_confidence(alpha, len(pairs))
     resamples = max(n_resamples, math.ceil(TAIL_RESAMPLES / ((1 - confidence) / 2) - 1e-9))
-    return [_change(name, before, after, tolerance, confidence, resamples, seed)
+    intervals = _intervals({name: after - before for name, (before, after) in pairs.items()},
+                           resamples, seed, confidence)
+    return [_change(name, before, after, tolerance, confidence, intervals[name])
             for name, (before, after) in pairs.items()]
 
 
+def _intervals(diffs: dict[str, np.ndarray], n_resamples: int, seed: int, confidence: float
+               ) -> dict[str, tuple[float, float]]:
+    """Each metric's percentile-bootstrap CI of its mean change, as
+    :func:`harness.metrics.bootstrap_ci` gives it: its draws depend on the number of items and
+    the seed alone, so the metrics over as many items (the five, as a rule) share one draw where
+    each took its own."""
+    groups: dict[int, list[str]] = {}
+    for name, diff in diffs.items():
+        groups.setdefault(len(diff), []).append(name)
+    out: dict[str, tuple[float, float]] = {}
+    for names in groups.values():
+        cis = mean_cis(np.column_stack([diffs[n] for n in names]), n_resamples, seed, confidence)
+        out.update(zip(names, cis))
+    return out
+
+
 def _change(name: str, before: np.ndarray, after: np.ndarray, tolerance: float,
-            confidence: float, n_resamples: int, seed: int) -> MetricChange:
-    low, high = metrics.bootstrap_ci(after - before, n_resamples=n_resamples,
-                                     confidence=confidence, seed=seed)
+            confidence: float, interval: tuple[float, float]) -> MetricChange:
+    low, high = interval
     sign = 1.0 if metrics.LOWER_IS_BETTER[name] else -1.0  # > 0: worse
     needed = items_needed(confidence)
     worse = len(before) >= needed and min(sign * low, sign * high) > tolerance + NOISE

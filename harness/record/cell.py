@@ -61,11 +61,14 @@ class CellMetrics:
             ``no_transcript``: items whose transcript is missing (the prompt's is empty).
         verifier_unscored: Candidates whose verifier reply was not a score (not one number in
             [0, 1]); they take no part in the verifier strategies' choice.
-        bins: Entropy-bin edges, counts and per-bin medians of each distribution metric.
+        bins: Entropy-bin edges, counts and per-bin medians of each distribution metric, each
+            median's 95% CI beside it (``js_ci``: a pair per level, None under 6 items).
         tokens: Tokens generated for the candidates (not the verifier's replies); ``cost_usd``: the
             API cost, verifier included, None when a price is unknown.
         alpha_sensitivity: For W-BoN, the mean JS, BC and R² under each choice of alpha, from the
-            same candidates (``{"raw": {"js": ...}, "mean": ..., "uniform": ...}``).
+            same candidates (``{"raw": {"js": ..., "n": ...}, "mean": ..., "uniform": ...}``),
+            and for ``mean`` and ``uniform`` the paired 95% CI of each one's change from ``raw``
+            (``js_change_ci``).
     """
 
     n_items: int
@@ -82,7 +85,7 @@ class CellMetrics:
     bins: Mapping[str, Any] = field(default_factory=dict)
     tokens: int = 0
     cost_usd: float | None = None
-    alpha_sensitivity: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    alpha_sensitivity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def mean(self, name: str) -> float:
         """The metric's mean (one of :data:`SCORES`), NaN when the cell has none (no valid
@@ -318,7 +321,9 @@ def _check_extras(metrics: Mapping[str, Any]) -> None:
         raise RecordError("not a cell record: 'metrics.tokens' or 'metrics.cost_usd' is not a number")
     alpha = metrics.get("alpha_sensitivity") or {}
     if not isinstance(alpha, Mapping) or not all(
-            isinstance(row, Mapping) and all(_is_number_or_none(v) for v in row.values())
+            isinstance(row, Mapping) and all(
+                _is_number_or_none(v) or (str(k).endswith("_ci") and _is_interval(v))
+                for k, v in row.items())
             for row in alpha.values()):
         raise RecordError("not a cell record: 'metrics.alpha_sensitivity' is not numbers per α")
 

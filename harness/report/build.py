@@ -14,8 +14,9 @@ from pathlib import Path
 from harness._atomic import write_whole
 from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
+from harness.report.legends import LEGENDS
 from harness.report.paper_tables import table2, table3
-from harness.report.tables import LEGENDS, TABLES, csv_text, latex, markdown
+from harness.report.tables import TABLES, csv_text, latex, markdown
 from harness.report.terminal import comparable_with, results_lines
 
 

@@ -23,7 +23,7 @@ from urllib.parse import quote
 from harness.metrics import MIN_PAIRED_ITEMS
 from harness.record import CellRecord, RecordError, file_stem, items_path, read_items
 from harness.record.json_line import json_line
-from harness.report.tables import LEGENDS
+from harness.report.legends import LEGENDS
 from harness.report.terminal import comparable_with
 
 

@@ -24,8 +24,10 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
-from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER
+from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, MIN_PAIRED_ITEMS
 from harness.record import CellRecord
 from harness.report.paired import PairedChange, paired_change
 from harness.report.relative import signed_percent
@@ -235,7 +237,7 @@ def classification_table(cells: list[CellRecord]) -> tuple[list[str], list[list[
 
 def compute_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Compute per item beside JS, so strategies can be compared at equal cost (see
-    :data:`LEGENDS` for what the seconds leave out)."""
+    :data:`~harness.report.legends.LEGENDS` for what the seconds leave out)."""
     header = ["Model", "Dataset", "Strategy", "tokens/item", "s/item", "GPU-s/item", "USD/item",
               "from cache", "JS"]
     rows = []
@@ -296,26 +298,6 @@ def _median(value, interval) -> str:
 
 def _padded(values: list, length: int, filler: object = "") -> list:
     return list(values) + [filler] * (length - len(values))
-
-
-LEGENDS = {
-    "compute": "tokens/item counts the tokens generated for every candidate (not the prompts, nor "
-               "a verifier's replies) and USD/item what the API calls cost (the verifier's "
-               "included), computed or read from the cache alike. s/item (wall) and "
-               "GPU-s/item (the same on a GPU, else 0) count only the model calls the cell "
-               "computed: 'from cache' is the share it read instead, computed by a cell sharing "
-               "them (w-bon reads bon's beams, w-alm-v alm-v's candidates and scores) or by an "
-               "earlier run; its seconds are not its cost. Cells of one plan share its seconds.",
-    "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
-                 "level ('–': none there), the numbers the figures plot, with its "
-                 "distribution-free 95% CI (the order statistics a Binomial(n, 1/2) gives: no "
-                 "resampling; none for a level of fewer than 6 valid items, too few for one). "
-                 "A corpus's levels are "
-                 "five bins of its items' annotator entropy (bits): equal-width over the range "
-                 "observed (width, the default) or equal-count (quantile, --entropy-bins "
-                 "quantile); the row above its cells gives each level's range and its number of "
-                 "items, valid or not.",
-}
 
 
 def _fmt(value) -> str:
@@ -381,8 +363,21 @@ def alpha_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str
             continue
         used = str((c.meta.get("strategy_config") or {}).get("alpha", ""))
         rows.append([(c.model, ""), (c.dataset, ""), (used, "")] + [
-            (_fmt(table.get(a, {}).get(m)), "") for m in DISTRIBUTION for a in choices])
+            (_against_raw(table, a, m), "") for m in DISTRIBUTION for a in choices])
     return header, rows
+
+
+def _against_raw(table: Mapping[str, Mapping[str, Any]], alpha: str, metric: str) -> str:
+    """``0.4238 (+0.0006*)``: the mean under ``alpha`` and its paired change from raw, ``*``
+    where the change's 95% CI excludes zero over 6 items or more (the mean alone in a record
+    from before the intervals were kept)."""
+    row = table.get(alpha, {})
+    value, interval = row.get(metric), row.get(f"{metric}_change_ci")
+    raw = table.get("raw", {}).get(metric)
+    if value is None or raw is None or interval is None:
+        return _fmt(value)
+    significant = row.get("n", 0) >= MIN_PAIRED_ITEMS and (interval[0] > 0 or interval[1] < 0)
+    return f"{_fmt(value)} ({value - raw:+.4f}{'*' if significant else ''})"
 
 
 TABLES = {"items": items_table, "main": main_table, "strategies": strategy_table,

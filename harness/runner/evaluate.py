@@ -30,6 +30,7 @@ from harness.data import Dataset, load_dataset
 from harness.models import ModelAPI, get_model
 from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
+from harness.resampling import mean_cis
 from harness.runner.evidence import evidence_header
 from harness.runner.outcomes import CellItems, Outcome, outcome
 from harness.strategies import (
@@ -263,26 +264,38 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
     summary["bins"] = _bins(dataset, scores or item_scores(dataset, outcomes), entropy_bins)
     summary["tokens"] = int(sum(o.row.tokens for o in outcomes))
     if any(o.alpha_preds is not None for o in outcomes):  # a w-bon cell
-        summary["alpha_sensitivity"] = alpha_sensitivity(dataset, outcomes)
+        summary["alpha_sensitivity"] = alpha_sensitivity(dataset, outcomes, n_resamples, seed)
     costs = [o.cost for o in outcomes if o.has_usage]
     summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(c for c in costs if c))
     return CellMetrics.from_json(summary)
 
 
-def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome]) -> dict[str, dict[str, float]]:
+def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples: int = 1000,
+                      seed: int = 0) -> dict[str, dict[str, Any]]:
     """W-BoN's mean JS, BC and R² under each choice of alpha, from the candidates it already had
     (no generation): over the items with a usable beam under every choice (an item whose beams
-    all have α = -inf has none under ``raw`` and ``mean``), the same items for every choice."""
+    all have α = -inf has none under ``raw`` and ``mean``), the same items for every choice
+    (``n``). Under ``mean`` and ``uniform``, each metric's paired bootstrap 95% CI of its change
+    from ``raw`` (``js_change_ci``: the mean of choice − raw, per item), all in one draw."""
     from harness.strategies import ALPHAS
 
     kept = [i for i, o in enumerate(outcomes) if o.alpha_preds is not None]
     if not kept:
         return {}
     preds = np.array([outcomes[i].alpha_preds for i in kept])  # (items, alphas, K)
-    out: dict[str, dict[str, float]] = {}
-    for a, alpha in enumerate(ALPHAS):
-        scores = metrics.per_item(dataset.votes[kept], preds[:, a])
-        out[alpha] = {name: float(scores[name].mean()) for name in ("js", "bc", "r2")}
+    scores = [metrics.per_item(dataset.votes[kept], preds[:, a]) for a in range(len(ALPHAS))]
+    names = ("js", "bc", "r2")
+    out: dict[str, dict[str, Any]] = {
+        alpha: {"n": len(kept), **{m: float(scores[a][m].mean()) for m in names}}
+        for a, alpha in enumerate(ALPHAS)}
+    raw = ALPHAS.index("raw")
+    others = [a for a in range(len(ALPHAS)) if a != raw]
+    changes = np.column_stack([scores[a][m] - scores[raw][m] for a in others for m in names])
+    cis = iter(mean_cis(changes, n_resamples, seed))
+    for a in others:
+        for m in names:
+            low, high = next(cis)
+            out[ALPHAS[a]][f"{m}_change_ci"] = None if np.isnan(low) else [low, high]
     return out
 
 

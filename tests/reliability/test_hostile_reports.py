@@ -46,6 +46,8 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
     cases["bin-interval-text.json"] = (good_record_json(bins={
         "edges": [0, 1, 2], "counts": [3, 4], "js": [0.1, 0.2], "js_ci": [[0.0, "x"], None]}),
         "'metrics.bins' is not edges, counts and a median per level")
+    cases["alpha-short-ci.json"] = (good_record_json(alpha_sensitivity={
+        "mean": {"js": 0.5, "js_change_ci": [0.1]}}), "'metrics.alpha_sensitivity' is not numbers per")
     cases["alpha-text.json"] = (good_record_json(alpha_sensitivity={"raw": "x"}),
                                 "'metrics.alpha_sensitivity' is not numbers per")
     cases["score-text.json"] = (good_record_json(first_item={"scores": {"js": "x"}}),

@@ -3,8 +3,8 @@ import dataclasses
 import pytest
 
 from harness.record import CellMetrics, CellRecord, Estimate, ItemRecord
+from harness.report.legends import LEGENDS
 from harness.report.tables import (
-    LEGENDS,
     ambiguity_table,
     classification_table,
     compute_table,
@@ -279,3 +279,21 @@ def test_the_ambiguity_table_gives_each_cells_medians_under_its_corpus_levels():
     _, rows = ambiguity_table(cells + [other_items])  # another item set: its own levels' row
     assert [row[1][0] for row in rows if row[3][0] == "entropy (bits), width"] == \
         ["iemocap", "crema_d", "crema_d"]
+
+
+def test_the_alpha_table_gives_each_choice_s_change_from_raw_and_marks_a_clear_one():
+    from harness.report.tables import alpha_table
+
+    base = cell("a", "iemocap", "w-bon", 0.3, 0.7, 0.3)
+    table = {"raw": {"n": 26, "js": 0.50, "bc": 0.65, "r2": 0.45},
+             "mean": {"n": 26, "js": 0.51, "bc": 0.64, "r2": 0.37, "js_change_ci": [0.003, 0.015],
+                      "bc_change_ci": [-0.02, 0.001], "r2_change_ci": [-0.1, -0.05]},
+             "uniform": {"js": 0.52, "bc": 0.63, "r2": 0.36}}  # a record from before the CIs
+    scored = dataclasses.replace(base, metrics=dataclasses.replace(base.metrics,
+                                                                    alpha_sensitivity=table))
+    header, [row] = alpha_table([scored])
+    texts = dict(zip(header, (t for t, _ in row)))
+    assert texts["JS raw"] == "0.5000" and texts["JS mean"] == "0.5100 (+0.0100*)"
+    assert texts["BC mean"] == "0.6400 (-0.0100)" and texts["R² mean"] == "0.3700 (-0.0800*)"
+    assert texts["JS uniform"] == "0.5200"
+

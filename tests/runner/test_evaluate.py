@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import harness
+from harness import metrics
 from harness.data import load_dataset
 from harness.record import SCHEMA_VERSION, CellRecord, RecordSchemaError, read_record, write_record
 from harness.runner import stratified_subsample
@@ -37,8 +38,6 @@ def test_stratified_subsample_is_deterministic_and_spans_the_entropy_range():
 
 
 def _levels(dataset):
-    from harness import metrics
-
     return metrics.entropy_bins(np.array([item.entropy for item in dataset]), 5)[0]
 
 
@@ -113,6 +112,11 @@ def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
     assert set(table) == {"raw", "mean", "uniform"} and raw.metrics.n_valid == raw.metrics.n_items
     assert table["raw"]["js"] == pytest.approx(raw.metrics.mean("js"))
     assert table["uniform"]["js"] == pytest.approx(uniform.metrics.mean("js"))
+    per_item = {i.id: i.scores["js"] for i in uniform.items}
+    change = np.array([per_item[i.id] - i.scores["js"] for i in raw.items])
+    assert table["uniform"]["js_change_ci"] == pytest.approx(list(metrics.bootstrap_ci(
+        change, n_resamples=10, seed=0)))  # paired: the same items' changes, resampled
+    assert "js_change_ci" not in table["raw"] and table["raw"]["n"] == raw.metrics.n_items
     assert uniform.meta["strategy_config"]["alpha"] == "uniform"
     assert not harness.evaluate(model, "iemocap", "base", n_resamples=10).metrics.alpha_sensitivity
 

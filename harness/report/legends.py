@@ -1,0 +1,27 @@
+"""What a table's numbers count, said under it in ``tables.md`` and on the report page (the
+tables whose columns need more than their headers)."""
+
+from __future__ import annotations
+
+LEGENDS = {
+    "compute": "tokens/item counts the tokens generated for every candidate (not the prompts, nor "
+               "a verifier's replies) and USD/item what the API calls cost (the verifier's "
+               "included), computed or read from the cache alike. s/item (wall) and "
+               "GPU-s/item (the same on a GPU, else 0) count only the model calls the cell "
+               "computed: 'from cache' is the share it read instead, computed by a cell sharing "
+               "them (w-bon reads bon's beams, w-alm-v alm-v's candidates and scores) or by an "
+               "earlier run; its seconds are not its cost. Cells of one plan share its seconds.",
+    "alpha": "W-BoN's mean JS, BC and R² had it weighed its beams by their raw log-likelihood "
+             "(Eq. 3 as written, the default), per token (mean) or uniformly: the same beams "
+             "and items, so only the weighting differs. Beside mean and uniform, the change "
+             "from raw, * where its paired bootstrap 95% CI excludes 0 (on 6 items or more).",
+    "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
+                 "level ('–': none there), the numbers the figures plot, with its "
+                 "distribution-free 95% CI (the order statistics a Binomial(n, 1/2) gives: no "
+                 "resampling; none for a level of fewer than 6 valid items, too few for one). "
+                 "A corpus's levels are "
+                 "five bins of its items' annotator entropy (bits): equal-width over the range "
+                 "observed (width, the default) or equal-count (quantile, --entropy-bins "
+                 "quantile); the row above its cells gives each level's range and its number of "
+                 "items, valid or not.",
+}

@@ -90,7 +90,11 @@ class Parsed:
 
 
 def _number(token: str) -> float:
-    return float(token.rstrip("%"))
+    """A number token's value; ``70%`` is 0.7, so that a percent beside a plain share weighs as
+    much as it says."""
+    if token.endswith("%"):
+        return float(token[:-1]) / 100
+    return float(token)
 
 
 def _finish(values: list[float], rule: str) -> Parsed:

@@ -29,6 +29,8 @@ ALIASES = {
         ('{"emotions": {"Angry": 0.5, "Neutral": 0.5}}', MSP, "json_dict",
          [0.5, 0, 0, 0, 0, 0, 0, 0.5]),
         ("{Anger: 30%, Fear: 70%}", CREMA, "json_dict", [0.3, 0, 0.7, 0, 0, 0]),
+        ("{Anger: 70%, Fear: 0.3}", CREMA, "json_dict", [0.7, 0, 0.3, 0, 0, 0]),  # 70% is 0.7
+        ("[70%, 0.3]", CREMA, "float_list", [0.7, 0.3, 0, 0, 0, 0]),
         ("['disgust', 'neutral']", CREMA, "emotion_list", [0, 0.5, 0, 0, 0.5, 0]),
         ("['disgust', 'boredom']", CREMA, "emotion_list", [0, 1, 0, 0, 0, 0]),
         ("[0.3, 0.2, 0.5]", IEMOCAP, "float_list", [0.3, 0.2, 0.5, 0]),

@@ -1,0 +1,41 @@
+"""The chance baselines: what each predicts, and what the annotator reference is scored against."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.baselines import ChanceBaseline, annotator, label_prior, predict, uniform
+from harness.data import Dataset, Item
+
+LABELS = ("a", "b", "c")
+
+
+def corpus(votes, meta=None):
+    items = [Item(f"i{n}", Path("/nowhere.wav"), "", v, LABELS, (meta or {}).get(n, {}))
+             for n, v in enumerate(votes)]
+    return Dataset("mine", LABELS, items, Path("/nowhere"))
+
+
+def test_uniform_and_the_label_prior_the_mean_of_the_items_distributions():
+    """An item of 10 votes weighs as much as one of 2: the prior is the mean distribution, not
+    the pooled votes (those would give a 10/12 share to 'a')."""
+    dataset = corpus([[10, 0, 0], [0, 2, 0]])
+    np.testing.assert_allclose(uniform(dataset), np.full((2, 3), 1 / 3))
+    np.testing.assert_allclose(label_prior(dataset), [[0.5, 0.5, 0.0]] * 2)
+    np.testing.assert_allclose(predict("label-prior", dataset), label_prior(dataset))
+    with pytest.raises(ValueError, match="unknown baseline 'chance'"):
+        ChanceBaseline("chance")
+
+
+def test_the_annotator_reference_holds_one_rater_out_and_scores_it_against_the_others():
+    raters = {0: {"rater_votes": [[1, 0, 0], [0, 1, 0], [0, 1, 0]]}}  # IEMOCAP keeps each rater's
+    dataset = corpus([[1, 2, 0], [0, 0, 3], [0, 1, 0]], raters)  # the others: one vote a rater
+    preds, targets = annotator(dataset, seed=0)
+    for row in range(2):
+        held_out = int(np.argmax(preds[row]))
+        np.testing.assert_allclose(targets[row] + np.eye(3)[held_out], dataset[row].votes)
+    assert np.isnan(preds[2]).all()  # one rater: nobody to predict
+    again, _ = annotator(dataset, seed=0)
+    np.testing.assert_array_equal(again[:2], preds[:2])  # drawn by the seed and the item's id
+    assert any(not np.array_equal(annotator(dataset, seed=s)[0][0], preds[0]) for s in range(1, 20))

@@ -10,10 +10,11 @@ baseline's) is judged by this alone, its snapshot being keyed by revision.
 
 The intervals hold the cell's metrics together (Bonferroni): with ``alpha`` 5% and 5 metrics each
 is a 98% interval, so that an update that changes nothing systematically fails a cell at most
-about 5% of the time. In simulation (``tests/runner/test_gating.py``'s null updates), five
-separate 95% intervals failed 8.9% of such cells of 30 items and 8.2% of 200; held together,
-4.4% and 2.5%. A run of C cells still fails about alpha·C of them by chance: ``alpha`` = 0.05/C
-holds the run as a whole to 5% (at the cost of more resamples).
+about 5% of the time. In simulation (``python -m bench.gate_null``), five separate 95%
+intervals failed 10.6% of such cells of 30 items and 10.0% of 200; held together, 6.0% and 4.0%
+(± 0.8; the percentile bootstrap runs a little narrow on few items). A run of C cells still
+fails about alpha·C of them by chance: ``alpha`` = 0.05/C holds the run as a whole to about 5%
+(at the cost of more resamples).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@ import dataclasses
 
 import numpy as np
 
+from bench.gate_null import null_updates
 from harness.record import CellMetrics, CellRecord, ItemRecord, input_changes, inputs_of
 from harness.runner.baseline_file import save_baseline
 from harness.runner.gating import gate, regressions
@@ -112,31 +113,15 @@ def test_fewer_than_seven_paired_items_are_never_called_worse(tmp_path):
                        save_baseline(record(lambda v: v / v.sum()), tmp_path / "seven", seven)) != []
 
 
-def _null_updates(trials: int, n: int, seed: int = 3):
-    """Baseline and run predictions drawn alike around each item's own centre (an update that
-    changes nothing systematically), as the gate's item scores."""
-    from harness import metrics
-
-    rng = np.random.default_rng(seed)
-    for _ in range(trials):
-        truth, centre = rng.dirichlet(np.ones(4), size=n), rng.dirichlet(np.ones(4), size=n)
-        sides = []
-        for _side in range(2):
-            pred = np.array([rng.dirichlet(5 * c + 0.1) for c in centre])
-            scores = {**metrics.per_item(truth, pred), "acc": metrics.accuracy_per_item(truth, pred)}
-            sides.append({str(i): {m: float(v[i]) for m, v in scores.items()} for i in range(n)})
-        yield sides
-
-
 def test_an_update_that_changes_nothing_systematically_fails_a_cell_at_most_alpha_of_the_time():
-    """Five separate 95% intervals failed such a cell 8-9% of the time (10% in these 200 draws);
-    held together at 95% (98% each) the gate fails it about 5% of the time, as it says (6% in
-    these draws; 4.4% in 1,000 draws of 30 items, 2.5% in 600 of 200)."""
+    """Five separate 95% intervals failed such a cell about 10% of the time (10% in these 200
+    draws); held together at 95% (98% each), about 5% (6% here; ``python -m bench.gate_null``
+    gives more draws)."""
     from harness.runner.gating import paired_changes
 
     together, apart = 0, 0
     trials = 200
-    for k, (old, new) in enumerate(_null_updates(trials, 30)):
+    for k, (old, new) in enumerate(null_updates(trials, 30)):
         together += any(c.verdict == "worse" for c in paired_changes(old, new, seed=k))
         apart += any(c.verdict == "worse" for c in paired_changes(old, new, seed=k, alpha=0.125))
     assert together / trials <= 0.07 < apart / trials  # alpha 0.125: five 95% intervals
@@ -153,7 +138,7 @@ def test_the_intervals_level_is_said_and_alpha_sets_it(tmp_path):
     assert all("98% CI of the change" in f for f in failures)
     strict = regressions(record(lambda v: np.full(3, 1 / 3)), VOTES, path, alpha=0.0005)
     assert all("99.98% CI of the change" in f for f in strict) and len(strict) == 5
-    old, new = next(_null_updates(1, 30))
+    old, new = next(null_updates(1, 30))
     wide = paired_changes(old, new, alpha=0.001)[0]
     usual = paired_changes(old, new)[0]
     assert wide.low < usual.low and wide.high > usual.high  # 20 resamples beyond each end

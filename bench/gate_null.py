@@ -1,0 +1,66 @@
+"""How often the regression gate fails a cell that changed nothing systematically.
+
+    python -m bench.gate_null                      # 30 and 200 items, 1,000 and 600 draws
+    python -m bench.gate_null --items 26 --draws 400
+
+Each draw is a null update: every item's baseline and new prediction drawn alike around the
+item's own centre (a Dirichlet of concentration 5), so the new outputs are no better and no
+worse, only different, as after a kernel, dtype or library change. It prints the share of such
+cells the gate calls worse at ``--gate-alpha`` 0.05 (the cell's five metrics held together, 98%
+CIs) and at 0.125 (five separate 95% CIs, the gate's rule before), with each share's binomial
+standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from harness import metrics
+from harness.runner.gating import paired_changes
+
+Scores = dict[str, dict[str, float]]
+
+
+def null_updates(draws: int, items: int, seed: int = 3) -> Iterator[tuple[Scores, Scores]]:
+    """``draws`` pairs of (baseline, run) item scores on ``items`` items of 4 classes, the two
+    sides drawn alike (a null update)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(draws):
+        truth, centre = rng.dirichlet(np.ones(4), size=items), rng.dirichlet(np.ones(4), size=items)
+        sides = []
+        for _side in range(2):
+            pred = np.array([rng.dirichlet(5 * c + 0.1) for c in centre])
+            scores = {**metrics.per_item(truth, pred), "acc": metrics.accuracy_per_item(truth, pred)}
+            sides.append({str(i): {m: float(v[i]) for m, v in scores.items()} for i in range(items)})
+        yield sides[0], sides[1]
+
+
+def failed_share(draws: int, items: int, alpha: float, seed: int) -> float:
+    """The share of ``draws`` null updates whose cell the gate calls worse at ``alpha``."""
+    failed = sum(any(c.verdict == "worse" for c in paired_changes(old, new, seed=k, alpha=alpha))
+                 for k, (old, new) in enumerate(null_updates(draws, items, seed)))
+    return failed / draws
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.gate_null")
+    parser.add_argument("--items", type=int, nargs="+", default=[30, 200])
+    parser.add_argument("--draws", type=int, nargs="+", default=[1000, 600])
+    parser.add_argument("--seed", type=int, default=21)
+    args = parser.parse_args(argv)
+    draws = args.draws + [args.draws[-1]] * (len(args.items) - len(args.draws))
+    for items, count in zip(args.items, draws):
+        for alpha, rule in ((0.05, "five metrics at 95% together (98% each)"),
+                            (0.125, "five separate 95% CIs")):
+            share = failed_share(count, items, alpha, args.seed + items)
+            error = math.sqrt(share * (1 - share) / count)
+            print(f"{items} items, {count} null updates, {rule}: {100 * share:.1f}% of cells "
+                  f"called worse (± {100 * error:.1f})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

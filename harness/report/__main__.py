@@ -64,7 +64,9 @@ def _compare(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.report compare")
     parser.add_argument("a", type=Path, help="the reference: a run folder or a baselines folder")
     parser.add_argument("b", type=Path, help="the run judged against it")
-    parser.add_argument("--resamples", type=_at_least_one, default=1000)
+    parser.add_argument("--resamples", type=_at_least_one, default=1000,
+                        help="bootstrap resamples, at least (more where a CI's ends need them: "
+                             "2,000 at the default 98%%)")
     parser.add_argument("--gate-alpha", type=_share, default=0.05,
                         help="how often a cell that changed nothing systematically may be called "
                              "worse: its metrics' intervals hold together at 1 - alpha (default "

@@ -57,7 +57,8 @@ def _rank_marks(values: list[float], lower_is_better: bool) -> list[str]:
 
 def main_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
     """Header and rows of (text, mark) for models × datasets at strategy ``base``: each cell's own
-    mean with its bootstrap 95% CI, ``0.4373 [0.4130, 0.4602]``. Where a corpus's cells were run
+    mean with its bootstrap 95% CI, ``0.4373 [0.4130, 0.4602]``, over its valid items (how many,
+    where not all: ``(valid 18 of 26)``). Where a corpus's cells were run
     on more than one item set (merged runs of other corpus options or ``--limit``), a cell off
     the commonest set says its own (``(on 18 items, options {"sessions": [1]})``) and is not
     ranked against the others."""
@@ -75,7 +76,8 @@ def main_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str,
             values = [float("nan") if c is None else _mean(c, m) for c in cells_here]
             marks = _rank_marks([float("nan") if skip or note else v
                                  for v, skip, note in zip(values, chance, apart)], LOWER_IS_BETTER[m])
-            texts = [_fmt(v) + _ci(c, m) + n for v, c, n in zip(values, cells_here, apart)]
+            texts = [_fmt(v) + _ci(c, m) + n + _partly_valid(c)
+                     for v, c, n in zip(values, cells_here, apart)]
             columns.append((texts, marks))
     rows = [[(model, "")] + [(col[0][r], col[1][r]) for col in columns]
             for r, model in enumerate(models)]
@@ -100,6 +102,13 @@ def _apart_from_commonest(cells: list[CellRecord | None]) -> list[str]:
     return ["" if s is None or s == common else
             f" (on {s[1]:,} items" + (f", options {s[0]})" if s[0] != common[0] else ")")
             for s in sets]
+
+
+def _partly_valid(cell: CellRecord | None) -> str:
+    """`` (valid 18 of 26)`` where some items have no prediction: its mean is over the others."""
+    if cell is None or cell.metrics.n_valid == cell.metrics.n_items:
+        return ""
+    return f" (valid {cell.metrics.n_valid:,} of {cell.metrics.n_items:,})"
 
 
 def _ci(cell: CellRecord | None, metric: str) -> str:

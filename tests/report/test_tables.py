@@ -42,6 +42,14 @@ def test_main_table_marks_best_and_second_per_column():
     assert r2["c"][1] == "best" and r2["a"][1] == "second"
 
 
+def test_a_cell_with_items_left_invalid_says_over_how_many_its_mean_is():
+    partial = cell("d", "iemocap", "base", 0.2, 0.9, 0.5)
+    partial = dataclasses.replace(partial, metrics=dataclasses.replace(partial.metrics, n_valid=6))
+    rows = {row[0][0]: row for row in main_table(CELLS + [partial])[1]}
+    assert rows["d"][1][0] == "0.2000 [0.2000, 0.2000] (valid 6 of 10)"
+    assert rows["b"][1][0] == "0.3000 [0.3000, 0.3000]"  # every item valid: nothing added
+
+
 def test_strategy_table_shows_the_paired_change_against_base_and_its_significance():
     _, rows = strategy_table(CELLS)
     wbon = next(r for r in rows if r[2][0] == "w-bon")
@@ -107,7 +115,8 @@ def test_a_cell_on_another_item_set_says_so_and_is_not_ranked():
              dataclasses.replace(cell("b", "iemocap", "base", 0.45, 0.60, 0.20), meta=whole),
              cell("c", "iemocap", "base", 0.10, 0.90, 0.90)]
     cells[2] = dataclasses.replace(cells[2], meta={"dataset": {"options": {"sessions": [1]}}},
-                                   metrics=dataclasses.replace(cells[2].metrics, n_items=1800))
+                                   metrics=dataclasses.replace(cells[2].metrics, n_items=1800,
+                                                                  n_valid=1800))
     _, rows = main_table(cells)
     js = {row[0][0]: row[1] for row in rows}
     assert js["c"] == ('0.1000 [0.1000, 0.1000] (on 1,800 items, options {"sessions": [1]})', "")

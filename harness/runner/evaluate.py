@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import math
 import os
 import platform
 import subprocess
@@ -295,7 +296,7 @@ def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples
     for a in others:
         for m in names:
             low, high = next(cis)
-            out[ALPHAS[a]][f"{m}_change_ci"] = None if np.isnan(low) else [low, high]
+            out[ALPHAS[a]][f"{m}_change_ci"] = [low, high] if math.isfinite(low + high) else None
     return out
 
 
@@ -308,7 +309,7 @@ def _bins(dataset: Dataset, scores: ItemScores, method: str) -> dict[str, Any]:
     for name, column in values.items():
         medians, _ = metrics.binned_medians(column, index[valid], N_BINS)
         out[name] = [None if np.isnan(m) else float(m) for m in medians]
-        out[f"{name}_ci"] = [None if np.isnan(low) else [low, high] for low, high in
+        out[f"{name}_ci"] = [[low, high] if math.isfinite(low + high) else None for low, high in
                              metrics.binned_median_intervals(column, index[valid], N_BINS)]
     return out
 

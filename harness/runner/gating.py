@@ -174,10 +174,12 @@ class GateVerdict:
                     if self.model_updated else "")
         note = f"; {self.inputs_note}" if self.inputs_note else ""
         needed = max((c.needed for c in self.changes), default=metrics.MIN_PAIRED_ITEMS)
-        few = (f", too few for any change to be significant (fewer than {needed})"
-               if 0 < n < needed else "")
+        if 0 < n < needed:
+            judged = f", too few for any change to be significant (fewer than {needed})"
+        else:  # what "better" and "worse" were judged with
+            judged = f", {percent(self.changes[0].confidence)} CIs" if self.changes else ""
         return (f"{self.cell}: {revision}{'; '.join(parts) or 'nothing to compare'} ({n} paired "
-                f"items{few}){note}")
+                f"items{judged}){note}")
 
     @property
     def inputs_note(self) -> str:

@@ -50,7 +50,7 @@ def test_a_model_update_is_judged_by_the_paired_bootstrap_and_says_how_it_went(t
     verdict = gate(dataclasses.replace(better, meta={"model": {"revision": "new"}}), VOTES, path)
     assert verdict.model_updated and verdict.failures == []
     assert verdict.summary.startswith("m-d-s: model revision old -> new: better on js, jsd, bc, r2, acc")
-    assert verdict.summary.endswith("(40 paired items)")
+    assert verdict.summary.endswith("(40 paired items, 98% CIs)")
     same = gate(dataclasses.replace(noisy, meta={"model": {"revision": "new"}}), VOTES, path)
     assert "not significantly different on js, jsd, bc, r2, acc" in same.summary
 
@@ -80,7 +80,7 @@ def test_a_run_given_other_inputs_than_its_baseline_says_which(tmp_path):
     verdict = gate(given(1, "r2"), VOTES, path)
     assert verdict.other_inputs == ("strategy_config.beams 5 -> 1",)  # the revision: named apart
     assert verdict.summary.startswith("m-d-s: model revision r1 -> r2: ")
-    assert verdict.summary.endswith("(40 paired items); unlike the baseline's inputs: "
+    assert verdict.summary.endswith("(40 paired items, 98% CIs); unlike the baseline's inputs: "
                                     "strategy_config.beams 5 -> 1")
     assert gate(given(5, "r1"), VOTES, path).inputs_note == ""
     unrecorded = save_baseline(given(5, "r1"), tmp_path / "old", VOTES)  # inputs not recorded

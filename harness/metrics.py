@@ -10,7 +10,7 @@ import functools
 import math
 
 import numpy as np
-from scipy.special import rel_entr
+from scipy.special import bdtr, rel_entr
 
 from harness.confusion import CLASSIFICATION, confusion_scores
 
@@ -223,11 +223,9 @@ def median_interval(values, confidence: float = 0.95) -> tuple[float, float]:
 @functools.lru_cache(maxsize=4096)  # a corpus's levels hold the same counts cell after cell
 def _median_rank(n: int, confidence: float) -> int:
     """The j of :func:`median_interval` for n values (0: none reaches ``confidence``)."""
-    from scipy.stats import binom
-
     if n == 0:
         return 0
-    below = binom.cdf(np.arange(n), n, 0.5)  # P(B <= j - 1) for j = 1..n
+    below = bdtr(np.arange(n), n, 0.5)  # P(B <= j - 1) for j = 1..n (scipy.stats: a 1 s import)
     return int(np.searchsorted(below, (1 - confidence) / 2 * (1 + 1e-12), side="right"))
 
 

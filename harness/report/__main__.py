@@ -44,7 +44,7 @@ def _build(argv: list[str]) -> int:
     return _built(build_report(args.run_dir), args.run_dir)
 
 
-def _runs_inside(folder: Path) -> str:
+def _runs_inside(folder: Path, command: str = "python -m harness.report ") -> str:
     """What to say of a folder that holds runs (a report folder given for a run): its runs,
     the newest named; else nothing."""
     try:
@@ -54,8 +54,7 @@ def _runs_inside(folder: Path) -> str:
     if not runs:
         return ""
     shown = ", ".join(runs) if len(runs) <= 5 else f"{len(runs)} runs, the newest {runs[-1]}"
-    return (f"; it holds runs ({shown}): give one, e.g. python -m harness.report "
-            f"{folder / runs[-1]}")
+    return f"; it holds runs ({shown}): give one, e.g. {command}{folder / runs[-1]}"
 
 
 def _compare(argv: list[str]) -> int:
@@ -79,7 +78,8 @@ def _compare(argv: list[str]) -> int:
         comparison = compare(args.a, args.b, n_resamples=args.resamples, alpha=args.gate_alpha,
                              models=tuple(args.models) if args.models else None)
     except CompareError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        hint = next((h for h in (_runs_inside(f, "") for f in (args.a, args.b)) if h), "")
+        print(f"error: {exc}{hint}", file=sys.stderr)
         return 2
     print(markdown(args.a, args.b, comparison, tuple(args.models) if args.models else None),
           end="")

@@ -44,11 +44,13 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
     assert report("compare", tmp_path / "baselines", tmp_path / "a").returncode == 0
     result = report("compare", tmp_path / "nothing", tmp_path / "a")
     assert result.returncode == 2 and "neither a run folder" in result.stderr
+    result = report("compare", tmp_path / "baselines", tmp_path)  # the folder of runs a and b
+    assert result.returncode == 2 and result.stderr.rstrip().endswith(
+        f"it holds runs (a, b): give one, e.g. {tmp_path / 'b'}")
     (tmp_path / "baselines" / "m-d-t.json").write_text('{"cell": "m-d-t", "labels": ["a"], '
                                                          '"items": [1, 2]}')
     result = report("compare", tmp_path / "baselines", tmp_path / "a")
     assert result.returncode == 2 and "m-d-t.json: item 0 is not an object with an id" in result.stderr
-
 
 
 def test_two_models_of_one_run_compare_cell_by_cell(tmp_path):

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.cache.merge import merge_caches
 from harness.cache.store import CacheError
 
-DEFAULT_CACHE = ".cache/harness/generations.sqlite"  # the grid's --cache-dir default, and its file
+CACHE_FILE = "generations.sqlite"  # the file a --cache-dir folder holds
+DEFAULT_CACHE = f".cache/harness/{CACHE_FILE}"  # the grid's --cache-dir default, and its file
+
+
+def cache_file(path: str) -> str:
+    """A cache named by its file, or by the folder that holds it (what ``--cache-dir`` names)."""
+    return str(Path(path) / CACHE_FILE) if Path(path).is_dir() else path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     merge.add_argument("sources", nargs="+")
     info = commands.add_parser("info", help="what a cache holds, by kind and model (read-only)")
     info.add_argument("cache", nargs="?", default=DEFAULT_CACHE,
-                      help=f"the cache file (default: {DEFAULT_CACHE}, the grid's, from the "
-                           "project's folder)")
+                      help=f"the cache file, or the folder holding it (default: {DEFAULT_CACHE}, "
+                           "the grid's, from the project's folder)")
     prune = commands.add_parser("prune", help="remove the entries of a model, a kind or before a "
                                               "day, and give their space back to the disk")
     prune.add_argument("cache")
@@ -38,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     prune.add_argument("--before", metavar="YYYY-MM-DD", help="entries written before this day")
     prune.add_argument("--dry-run", action="store_true", help="count what would be removed")
     args = parser.parse_args(argv)
+    if args.command == "merge":
+        args.target, args.sources = cache_file(args.target), [cache_file(s) for s in args.sources]
+    else:
+        args.cache = cache_file(args.cache)
     try:
         if args.command == "info":
             print("\n".join(info_lines(args.cache)))

@@ -23,6 +23,8 @@ def test_entries_are_counted_by_kind_and_model_and_the_file_is_only_read(tmp_pat
     assert out[0].startswith(f"{path}: 5 entries, ") and out[1].split() == [
         "kind", "model", "entries", "MiB", "written"]
     assert out[2].split()[:3] == ["generation", "model-a", "3"] and len(out) == 5
+    assert main(["info", str(tmp_path)]) == 0  # the folder --cache-dir names: its file
+    assert capsys.readouterr().out.startswith(f"{path}: 5 entries, ")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
 
 
@@ -35,6 +37,10 @@ def test_what_is_not_a_cache_is_refused_naming_it(tmp_path, capsys):
     assert main(["info", str(tmp_path / "none.sqlite")]) == 1
     assert "no such cache file" in capsys.readouterr().err
     assert not (tmp_path / "none.sqlite").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["info", str(empty)]) == 1
+    assert f"no such cache file: {empty / 'generations.sqlite'}" in capsys.readouterr().err
 
 
 def test_the_default_cache_missing_here_says_where_it_is_looked_for(tmp_path, capsys, monkeypatch):

@@ -30,14 +30,30 @@ def test_round_trip_and_persistence(tmp_path):
 
 
 def test_key_covers_model_revision_prompt_audio_and_decoding():
+    from dataclasses import replace
+
+    from harness.cache import labels_key
+
     model = ScriptedModel(answer)
     base = Request(np.zeros(10, np.float32), "p")
+    other_info = {"name": ScriptedModel(answer, name="other").info,
+                  "revision": replace(model.info, revision="sha256:new-weights"),
+                  "dtype": replace(model.info, dtype="bfloat16"),
+                  "options": replace(model.info, options=(("attention", "sdpa"),))}
     keys = {generation_key(model.info, base, Decoding()),
             generation_key(model.info, Request(np.ones(10, np.float32), "p"), Decoding()),
             generation_key(model.info, Request(np.zeros(10, np.float32), "q"), Decoding()),
             generation_key(model.info, base, Decoding(max_new_tokens=5)),
-            generation_key(ScriptedModel(answer, name="other").info, base, Decoding())}
-    assert len(keys) == 5
+            *(generation_key(info, base, Decoding()) for info in other_info.values())}
+    assert len(keys) == 4 + len(other_info)
+    # a label read-out's key: the same parts, with the labels scored in place of the decoding
+    label_keys = {labels_key(model.info, base, ["a", "b"]),
+                  labels_key(model.info, base, ["a", "c"]),
+                  labels_key(model.info, base, ["b", "a"]),  # their order is each score's place
+                  labels_key(model.info, Request(np.ones(10, np.float32), "p"), ["a", "b"]),
+                  labels_key(model.info, Request(np.zeros(10, np.float32), "q"), ["a", "b"]),
+                  *(labels_key(info, base, ["a", "b"]) for info in other_info.values())}
+    assert len(label_keys) == 5 + len(other_info) and not label_keys & keys
 
 
 def test_failed_generations_are_not_cached():

@@ -50,6 +50,12 @@ def test_hand_written_items_have_the_expected_votes(iemocap):
     assert items["Ses01F_impro01_F001"].meta["dropped_votes"] == {"Frustration": 1.0}
     assert items["Ses01F_impro01_M005"].meta["dropped_votes"] == {"Other": 1.0}
     assert items["Ses01F_impro01_F006"].meta["dropped_votes"] == {"Surprise": 1.0}
+    # each rater's own in-set votes, for the annotator reference: a rater who named only
+    # out-of-set categories (F001's Frustration, M005's unknown token) is no rater of these
+    # classes, though the block counts every external rater
+    assert items["Ses01F_impro01_F001"].meta["rater_votes"] == [[1, 0, 0, 0], [1, 0, 1, 0]]
+    assert items["Ses01F_impro01_M005"].meta["rater_votes"] == [[1, 0, 0, 0], [1, 0, 0, 0]]
+    assert items["Ses01F_impro01_F001"].meta["n_raters"] == 3
     assert items["Ses01F_impro01_M003"].majority is None
     assert items["Ses01F_impro01_F001"].majority == "Neutral state"
     assert items["Ses01F_impro01_M003"].entropy == pytest.approx(1.0)

@@ -36,6 +36,23 @@ def test_both_detailed_layouts_give_the_same_hand_written_votes(msp):
     assert "MSP-PODCAST_1000_0003" not in items and "MSP-PODCAST_1001_0006" not in items
 
 
+def test_primary_emotions_written_as_codes_or_other_spellings_give_the_same_votes(tmp_path):
+    root = corpus_copy("msp_podcast_v1.6", tmp_path)
+    path = root / "labels" / "labels_detailed.csv"
+    spellings = {"WORKER00020,Angry": "WORKER00020,A", "WORKER00021,Angry": "WORKER00021,anger",
+                 "WORKER00022,Disgust": "WORKER00022,D", "WORKER00023,Contempt":
+                 "WORKER00023,contemptuous", "WORKER00025,Angry": "WORKER00025, ANGRY ",
+                 "WORKER00010,Neutral": "WORKER00010,N", "WORKER00013,Happy": "WORKER00013,H"}
+    text = path.read_text()
+    for old, new in spellings.items():
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    path.write_text(text)
+    items = by_id(load_dataset("msp_podcast", root))
+    np.testing.assert_array_equal(items["MSP-PODCAST_1000_0002"].votes, [3, 0, 0, 0, 0, 1, 1, 0])
+    np.testing.assert_array_equal(items["MSP-PODCAST_1000_0001"].votes, [0, 0, 1, 0, 0, 0, 0, 4])
+
+
 def test_fixture_sizes_and_fields():
     current = load_dataset("msp_podcast")
     assert len(current) == 28

@@ -49,6 +49,12 @@ def test_an_outcome_keeps_what_the_record_reads_of_the_candidates():
               "n_tokens": 2, "alpha": -2.0, "weight": 0.3}]
     good = outcome(ItemResult("b", probs=np.array([0.7, 0.3]), candidates=mixed))
     assert good.row.answer is None and good.row.weight_max == 0.7 and good.alpha_preds.shape == (3, 2)
+    h = -(0.7 * np.log2(0.7) + 0.3 * np.log2(0.3))  # the weights' entropy in bits
+    assert good.row.weight_entropy == pytest.approx(h)
+    one = [dict(mixed[0], weight=1.0), dict(mixed[1], weight=0.0)]  # all weight on one beam
+    peaked = outcome(ItemResult("c", probs=np.array([1.0, 0.0]), candidates=one)).row
+    assert (peaked.weight_max, peaked.weight_entropy) == (1.0, 0.0)
+    assert str(peaked.weight_entropy) == "0.0"  # not -0.0 in the record
     assert good.row.probs == (0.7, 0.3) and good.row.scores is None
     assert outcome(good) is good
 

@@ -39,7 +39,8 @@ def test_the_record_and_its_evidence_do_not_depend_on_the_chunk_size(tmp_path, m
 
 def test_an_outcome_keeps_what_the_record_reads_of_the_candidates():
     cands = [{"text": "nonsense " * 500, "valid": False, "verifier_score": None},
-             {"text": "{}", "valid": False}]
+             {"text": "{}", "valid": False, "verifier_score": 0.8},  # scored, though invalid
+             {"text": "{}", "valid": False}]  # no verifier: not an unscored candidate
     failed = outcome(ItemResult("a", candidates=cands, usage={"cost_usd": 0.5}))
     assert failed.row.answer == ("nonsense " * 500)[:2000] and failed.verifier_unscored == 1
     assert failed.has_usage and failed.cost == 0.5 and failed.alpha_preds is None

@@ -247,6 +247,8 @@ def test_a_candidate_the_verifier_did_not_score_keeps_its_item(crema):
     none = ScriptedModel(never, name="verifier")
     top = run_strategy("alm-v", model, crema[:1], verifier=none)[0]
     np.testing.assert_allclose(top.probs, VALID[0])  # the top valid beam
+    assert [c.get("chosen", False) for c in top.candidates] == [False, True, False]  # marked so
+    assert [c.get("chosen", False) for c in best.candidates] == [False, False, True]
     assert top.notes == ["the verifier scored 0 of 2 valid candidates; the top beam taken"]
     alike = run_strategy("w-alm-v", model, crema[:1], verifier=none, config=StrategyConfig(**linear))[0]
     np.testing.assert_allclose(alike.probs, VALID[:2].mean(axis=0))

@@ -97,10 +97,13 @@ def test_a_readout_item_the_model_could_not_score_carries_its_reason(crema):
     def scores(request):
         if request.item_id == crema[1].id:
             return LabelScores.failed(len(LABELS), "RuntimeError: boom")
+        if request.item_id == crema[2].id:  # a backend's NaN logits, without an error of its own
+            return LabelScores(np.array([0.0, np.nan, -1.0, -1.0, -1.0, -1.0]))
         return LabelScores(np.zeros(len(LABELS)), notes=(f"{request.item_id}: resampled",))
 
     results = run_strategy("readout", ScriptedModel(beams, label_scores=scores), crema)
     assert (results[1].error, results[1].reason) == ("RuntimeError: boom", "label scoring failed")
+    assert (results[2].probs, results[2].error) == (None, "non-finite label scores")
     assert results[0].valid and results[0].notes == [f"{crema[0].id}: resampled"]
 
 

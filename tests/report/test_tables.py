@@ -245,6 +245,12 @@ def test_the_compute_table_says_how_much_of_each_cell_came_from_the_cache():
                     ("a", "w-bon"): ("0.0010", "100%"), ("b", "base"): ("0.1000", "–"),
                     ("c", "base"): ("0.1000", "–")}
     assert "'from cache' is the share it read instead" in LEGENDS["compute"]
+    priced = cell("d", "iemocap", "base", 0.3, 0.7, 0.3)  # 10 items, 100 tokens
+    priced = dataclasses.replace(priced, seconds=4.0, gpu_seconds=2.5, metrics=dataclasses.replace(
+        priced.metrics, cost_usd=0.05))
+    [row] = compute_table([priced])[1]
+    assert [text for text, _ in row[3:7]] == ["10.0", "0.4000", "0.2500", "0.00500"]
+    assert compute_table([cell("e", "iemocap", "base", 0.3, 0.7, 0.3)])[1][0][6][0] == ""  # no price
 
 
 def test_the_classification_table_gives_each_figure_its_interval():
@@ -296,7 +302,8 @@ def test_the_alpha_table_gives_each_choice_s_change_from_raw_and_marks_a_clear_o
     base = cell("a", "iemocap", "w-bon", 0.3, 0.7, 0.3)
     table = {"raw": {"n": 26, "js": 0.50, "bc": 0.65, "r2": 0.45},
              "mean": {"n": 26, "js": 0.51, "bc": 0.64, "r2": 0.37, "js_change_ci": [0.003, 0.015],
-                      "bc_change_ci": [-0.02, 0.001], "r2_change_ci": [-0.1, -0.05]},
+                      "bc_change_ci": [-0.02, 0.0], "r2_change_ci": [-0.1, -0.05]},  # BC's
+             # interval reaches zero: that is not excluding it
              "uniform": {"js": 0.52, "bc": 0.63, "r2": 0.36}}  # a record from before the CIs
     scored = dataclasses.replace(base, metrics=dataclasses.replace(base.metrics,
                                                                     alpha_sensitivity=table))

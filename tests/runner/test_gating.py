@@ -83,6 +83,12 @@ def test_a_run_given_other_inputs_than_its_baseline_says_which(tmp_path):
     assert verdict.summary.endswith("(40 paired items, 98% CIs); unlike the baseline's inputs: "
                                     "strategy_config.beams 5 -> 1")
     assert gate(given(5, "r1"), VOTES, path).inputs_note == ""
+    many = given(1, "r2")
+    many = dataclasses.replace(many, meta=dict(many.meta, seed=1, verifier="judge", model={
+        "revision": "r2", "dtype": "bf16"}, dataset={"options": {"split": "Test1"}}))
+    assert gate(many, VOTES, path).inputs_note == (  # five other inputs: four named, one counted
+        'unlike the baseline\'s inputs: dtype null -> "bf16", options.split null -> "Test1", '
+        'seed null -> 1, strategy_config.beams 5 -> 1 and 1 more')
     unrecorded = save_baseline(given(5, "r1"), tmp_path / "old", VOTES)  # inputs not recorded
     assert gate(given(1, "r1"), VOTES, unrecorded).inputs_note == ""
 
@@ -132,6 +138,8 @@ def test_the_intervals_level_is_said_and_alpha_sets_it(tmp_path):
 
     assert family_confidence(0.05, 5) == 0.98 and family_confidence(0.05, 4) == 0.975
     assert [items_needed(c) for c in (0.95, 0.98, 0.9998)] == [6, 7, 14]
+    # a tail of exactly 2^-n: n items give a sign-flip p-value of 2^-n, which is within it
+    assert [items_needed(1 - 2 * 2.0 ** -n) for n in (7, 8, 10)] == [7, 8, 10]
     perfect = record(lambda v: v / v.sum())
     path = save_baseline(perfect, tmp_path, VOTES)
     failures = regressions(record(lambda v: np.full(3, 1 / 3)), VOTES, path)

@@ -119,6 +119,11 @@ def test_no_valid_candidate_is_invalid_not_filled_in(crema):
     results = run_strategy("bon", ScriptedModel(lambda r, d: [("I cannot tell", -1.0)] * 5), crema)
     assert all(not r.valid and r.reason == "no valid candidate" for r in results)
     assert rule_counts(results) == {None: 4}
+    two = run_strategy("bon", ScriptedModel(lambda r, d: [("I cannot tell", -1.0)] * 2), crema,
+                       config=StrategyConfig(beams=2))
+    assert all(r.reason == "no valid candidate" for r in two)  # each of several candidates
+    one = run_strategy("base", ScriptedModel(lambda r, d: [("I cannot tell", -1.0)]), crema)
+    assert all(r.reason == "no distribution found" for r in one)  # the one answer's own reason
 
 
 def test_missing_capabilities_are_explicit(crema):

@@ -37,8 +37,15 @@ def test_unknown_and_duplicate_names_are_refused():
     class Nameless(Strategy):
         pass
 
-    with pytest.raises(ValueError, match="needs a class attribute 'name'"):
-        register(Nameless)
+    class Empty(Strategy):
+        name = ""
+
+    class Numbered(Strategy):
+        name = 5  # type: ignore[assignment]
+
+    for unnamed in (Nameless, Empty, Numbered):
+        with pytest.raises(ValueError, match="needs a class attribute 'name'"):
+            register(unnamed)
 
 
 def test_a_users_strategy_runs_like_a_built_in_one():

@@ -275,6 +275,23 @@ def test_a_record_counts_the_model_calls_it_computed_and_those_it_read_from_the_
     assert "generations" not in harness.evaluate(model, dataset, "base", n_resamples=5).meta
 
 
+def test_gpu_seconds_count_a_model_on_a_cuda_device_only():
+    import dataclasses
+
+    from tests.fakes import ScriptedModel
+    from tests.strategies.test_stream import answers
+
+    dataset = load_dataset("crema_d")[:3]
+    cells = {}
+    for device in ("cpu", "", "cuda:0"):
+        model = ScriptedModel(answers)
+        model.info = dataclasses.replace(model.info, device=device)
+        cells[device] = harness.evaluate(model, dataset, "base", n_resamples=5)
+    assert cells["cpu"].gpu_seconds == cells[""].gpu_seconds == 0.0 < cells["cpu"].seconds
+    assert cells["cuda:0"].gpu_seconds == cells["cuda:0"].seconds > 0
+    assert harness.evaluate("uniform", dataset, "base", n_resamples=5).gpu_seconds == 0.0
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 6), min_size=3, max_size=400), st.data())
 def test_any_limits_subsample_is_nested_and_spread_over_the_entropy_order(first_votes, data):

@@ -10,6 +10,8 @@ def test_relative_change_sign_convention():
     assert relative_change(0.4, 0.5, lower_is_better=True) == pytest.approx(-25.0)
     assert relative_change(0.5, 0.6, lower_is_better=False) == pytest.approx(20.0)
     assert math.isnan(relative_change(0.0, 0.1, lower_is_better=False))
+    for base, value in ((0.4, math.inf), (math.inf, 0.4), (0.4, math.nan), (-math.inf, 0.4)):
+        assert math.isnan(relative_change(base, value, lower_is_better=True)), (base, value)
 
 
 def test_format_with_change():

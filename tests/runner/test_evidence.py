@@ -51,9 +51,16 @@ def test_a_chance_cell_has_no_prompt_and_a_damaged_items_file_is_named(tmp_path)
     path.write_text("\n".join([*lines[:3], lines[3][:20], *lines[4:]]) + "\n")
     with pytest.raises(RecordError, match=r"items.jsonl, line 4"):
         list(read_items(path)[1])
+    path.write_text("\n".join([*lines[:3], "[1, 2]", *lines[4:]]) + "\n")  # JSON, no item
+    with pytest.raises(RecordError, match=r"items.jsonl, line 4: a JSON list, not an object"):
+        list(read_items(path)[1])
     path.write_text("[]\n")
     with pytest.raises(RecordError, match="not an items file"):
         read_items(path)
+    other = dict(json.loads(lines[0]), schema_version=json.loads(lines[0])["schema_version"] + 1)
+    path.write_text(json.dumps(other) + "\n")
+    with pytest.raises(RecordError, match="not an items file of schema version"):
+        read_items(path)  # another schema's header
 
 
 def test_a_readout_item_keeps_each_labels_score(tmp_path):

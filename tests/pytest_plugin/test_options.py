@@ -23,6 +23,9 @@ NO_CACHE = ("-p", "no:cacheprovider")
     (("--model-arg", "dtype=float16"), "*--model-arg 'dtype=float16': expected MODEL.NAME=VALUE*"),
     (("--shard", "3/2"), "*--shard '3/2': expected I/N with 1 <= I <= N*"),
     (("--gate-tolerance", "nan"), "*--gate-tolerance must be a number of at least 0, not nan*"),
+    (("--gate-alpha", "0.6"), "*--gate-alpha must be above 0 and at most 0.5, not 0.6*"),
+    (("--dataset-option", "iemocap.session=[1]"), "*unknown iemocap option 'session'; did you "
+                                                   "mean 'sessions'*"),
     (("-o", "harness_alpha=means"), "*harness_alpha = 'means': choose from raw, mean, uniform*"),
     (("-o", "harness_entropy_bins=equal"), "*harness_entropy_bins = 'equal': choose from width, "
                                            "quantile*"),
@@ -63,12 +66,13 @@ def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
     assert record["meta"]["strategy_config"]["beams"] == 3
     assert record["meta"]["strategy_config"]["alpha"] == "mean"
     assert record["metrics"]["bins"]["method"] == "quantile"
-    result = pytester.runpytest_subprocess("--models", "label-prior", "--limit", "4",
-                                           "--entropy-bins", "width", *NO_CACHE)
+    result = pytester.runpytest_subprocess("--models", "label-prior", "--limit", "1",  # the edges
+                                           "--gate-alpha", "0.5", "--entropy-bins", "width",
+                                           *NO_CACHE)
     result.assert_outcomes(passed=2)
     [*_, run] = sorted((pytester.path / "out").iterdir())
     record = json.loads((run / "cells" / "label-prior-crema_d-base.json").read_text())
-    assert record["metrics"]["n_items"] == 4 and record["metrics"]["bins"]["method"] == "width"
+    assert record["metrics"]["n_items"] == 1 and record["metrics"]["bins"]["method"] == "width"
 
 
 def test_folders_are_the_project_s_wherever_pytest_starts(pytester, monkeypatch):

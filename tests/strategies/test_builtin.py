@@ -103,7 +103,7 @@ def test_a_readout_item_the_model_could_not_score_carries_its_reason(crema):
 
     results = run_strategy("readout", ScriptedModel(beams, label_scores=scores), crema)
     assert (results[1].error, results[1].reason) == ("RuntimeError: boom", "label scoring failed")
-    assert (results[2].probs, results[2].error) == (None, "non-finite label scores")
+    assert results[2].probs is None and results[2].error == "non-finite label scores"
     assert results[0].valid and results[0].notes == [f"{crema[0].id}: resampled"]
 
 

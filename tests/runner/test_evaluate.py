@@ -276,8 +276,6 @@ def test_a_record_counts_the_model_calls_it_computed_and_those_it_read_from_the_
 
 
 def test_gpu_seconds_count_a_model_on_a_cuda_device_only():
-    import dataclasses
-
     from tests.fakes import ScriptedModel
     from tests.strategies.test_stream import answers
 

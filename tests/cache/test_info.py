@@ -1,6 +1,7 @@
 """``python -m harness.cache info``: a cache's entries by kind and model, read-only."""
 
 import hashlib
+import time
 
 from harness.cache import GenerationCache
 from harness.cache.__main__ import main
@@ -49,3 +50,19 @@ def test_the_default_cache_missing_here_says_where_it_is_looked_for(tmp_path, ca
     err = capsys.readouterr().err
     assert err.startswith("error: no such cache file: .cache/harness/generations.sqlite (the grid's "
                           "default cache, in the project's folder: run this there")
+
+
+def test_sizes_are_the_values_and_the_files_in_mib_and_the_days_when_written(tmp_path, capsys):
+    path = tmp_path / "generations.sqlite"
+    cache = GenerationCache(path)
+    cache.put_many("generation", "model-a", [(f"a{i}", {"text": "x" * 2**19}) for i in range(6)])
+    cache.close()
+    on_disk = sum(f.stat().st_size for f in tmp_path.iterdir() if f.name.startswith(path.name))
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"{path}: 6 entries, {on_disk / 2**20:,.1f} MiB on disk (with its "
+                      "write-ahead log)") and on_disk > 3 * 2**20
+    today = time.strftime("%Y-%m-%d")
+    kind, model, entries, mib, first_day, _, to, last_day, _ = out[2].split()
+    assert (kind, model, entries, to) == ("generation", "model-a", "6", "to")
+    assert mib == "3.00" and first_day == last_day == today

@@ -183,6 +183,21 @@ def test_a_reader_output_of_another_shape_is_a_data_error_naming_the_root(tmp_pa
     assert str(refused.value) == f"{tmp_path}: the odd reader{says}"
 
 
+@pytest.mark.parametrize("names_file", [True, False])
+def test_a_reader_that_cannot_open_a_file_is_a_data_error_naming_that_file(tmp_path, names_file):
+    listed = tmp_path / "clips"
+
+    def denied(root, problems):
+        raise PermissionError(13, "Permission denied", *([str(listed)] if names_file else []))
+
+    with corpora_kept():
+        register_corpus("odd", denied, env_var="ODD_ROOT", wording=WORDING)
+        with pytest.raises(DataError) as refused:
+            load_dataset("odd", tmp_path)
+    named = listed if names_file else tmp_path
+    assert str(refused.value) == f"{named}: cannot be read: Permission denied"
+
+
 def test_a_root_under_home_is_expanded_given_or_from_the_variable(tmp_path, monkeypatch):
     from harness.data import resolve_root
 

@@ -179,6 +179,14 @@ def test_summarize_excludes_invalid_rows():
     assert M.summarize(votes, np.full_like(pred, np.nan))["n_valid"] == 0
 
 
+def test_every_summarized_metric_has_its_direction_and_only_the_divergences_are_lower_is_better():
+    votes = np.array([[3, 0, 0], [0, 2, 1], [1, 1, 1]], dtype=float)
+    out = M.summarize(votes, votes / votes.sum(axis=1, keepdims=True), n_resamples=50)
+    scored = {name for name, value in out.items() if isinstance(value, dict)}
+    assert scored == set(M.LOWER_IS_BETTER)
+    assert {name for name, lower in M.LOWER_IS_BETTER.items() if lower} == {"js", "jsd"}
+
+
 def test_the_summary_intervals_are_scipys_percentile_bootstrap():
     """Every CI of a cell's summary, computed from resample counts, is what scipy's paired
     percentile bootstrap gives with the same seed: to rounding for means, exactly for counts."""

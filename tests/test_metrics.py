@@ -58,6 +58,11 @@ def test_edge_cases():
     assert isinstance(M.js_distance(uniform, one_hot_a), float)
     with pytest.raises(ValueError, match="shape"):
         M.js_distance(np.ones(3), np.ones(4))
+    for metric in (M.js_distance, M.bhattacharyya, M.r2):  # never broadcast one row over many
+        with pytest.raises(ValueError, match=r"one shape.*\(2, 4\) and \(4,\)"):
+            metric(np.ones((2, 4)), uniform)
+        with pytest.raises(ValueError, match="one shape"):
+            metric(np.ones((1, 2, 4)), np.ones((1, 2, 4)))
 
 
 def test_macro_f1_and_accuracy_match_sklearn():

@@ -80,6 +80,8 @@ def test_known_mixture_and_linear_weighting():
     [
         ([[0.5, 0.5]], [np.nan], {}, "finite"),
         ([[0.5, 0.5]], [-np.inf], {}, "-inf"),
+        ([[0.5, 0.5], [0.2, 0.8]], [np.inf, 0.0], {}, r"finite or -inf, got \[inf, 0.0\]"),
+        ([[0.5, 0.5], [0.2, 0.8]], [np.inf, 0.0], {"weighting": "linear"}, "finite or -inf"),
         ([[0.5, 0.5]], [-1.0], {"weighting": "linear"}, "non-negative"),
         ([[0.5, 0.5]], [0.0], {"weighting": "max"}, "unknown weighting"),
         ([[0.5, 0.5]], [0.0], {"tau": 0.0}, "tau"),

@@ -195,6 +195,26 @@ def test_a_base_mean_of_zero_in_some_resamples_leaves_the_change_unbounded_witho
     assert math.isinf(change.high) or math.isnan(change.high)
 
 
+def test_a_change_is_significant_when_its_ci_excludes_zero_on_enough_items_and_none_from_zero():
+    from harness.report.paired import PairedChange, paired_change
+
+    def change(low, high, n=10):
+        return PairedChange(0.4, 0.39, 2.5, low, high, n).significant
+
+    assert change(0.01, 5.0) and change(-5.0, -0.01)  # a small change is one: no margin
+    assert not change(0.0, 5.0) and not change(-5.0, 0.0) and not change(-1.0, 1.0)
+    assert not change(0.01, 5.0, n=5) and change(0.01, 5.0, n=6)
+
+    def record(strategy, acc):
+        items = tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={"js": 0.4, "bc": 0.6, "r2": 0.1,
+                                                               "jsd": 0.2, "acc": acc})
+                      for k in range(8))
+        return CellRecord(f"m-d-{strategy}", "m", "d", strategy, ("x", "y"),
+                          CellMetrics(8, 8, 1.0, {}), 0.0, 0.0, items, {})
+
+    assert paired_change(record("base", 0.0), record("w-bon", 1.0), "acc", False) is None
+
+
 def test_the_change_a_cell_is_written_with_is_read_back_from_its_text():
     from harness.report.paired import PairedChange
     from harness.report.tables import change_suffix, with_change

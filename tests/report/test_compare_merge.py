@@ -120,11 +120,12 @@ def test_merged_shards_give_the_report_of_one_run(tmp_path):
     for n, part in enumerate((cells[:3], cells[3:])):  # as two machines would have written them
         for c in part:
             write_record(c, tmp_path / f"shard{n}")
-    result = report("merge", tmp_path / "shard0", tmp_path / "shard1", "--out", tmp_path / "merged")
+    out = tmp_path / "merged" / "shards" / "0-1"  # --out's folders are made as needed
+    result = report("merge", tmp_path / "shard0", tmp_path / "shard1", "--out", out)
     assert result.returncode == 0, result.stderr
     for table in sorted(p.name for p in whole.iterdir() if p.suffix in (".md", ".csv", ".tex")):
-        assert (tmp_path / "merged" / table).read_bytes() == (whole / table).read_bytes(), table
-    merged = json.loads((tmp_path / "merged" / "report.json").read_text())
+        assert (out / table).read_bytes() == (whole / table).read_bytes(), table
+    merged = json.loads((out / "report.json").read_text())
     assert merged["cells"] == json.loads((whole / "report.json").read_text())["cells"]
     shutil.copy(tmp_path / "shard0" / "cells" / "m-d-s.json", tmp_path / "shard1" / "cells" / "m-d-s.json")
     write_record(record("m-d-s", lambda v: np.full(3, 1 / 3)), tmp_path / "shard1")  # a conflict

@@ -1,8 +1,11 @@
-"""What the API backends share: the cost estimate from the token counts the APIs report."""
+"""What the API backends share: the cost estimate from the token counts the APIs report, and
+the scrubbing of secrets from what they say."""
+
+import base64
 
 import pytest
 
-from harness.models._api_common import usage_of
+from harness.models._api_common import Scrubber, usage_of
 
 
 def test_the_cost_prices_audio_and_text_apart_where_the_api_splits_them():
@@ -17,3 +20,17 @@ def test_the_cost_prices_audio_and_text_apart_where_the_api_splits_them():
     assert usage_of(300, 20, "gpt-4o-audio-previewer")["cost_usd"] is None
     thinking = usage_of(100, 10, "gemini-2.5-pro", audio_tokens=50, thinking_tokens=400)
     assert thinking["cost_usd"] == pytest.approx((100 * 1.25 + 410 * 10) / 1e6)
+
+
+def test_the_scrubber_takes_out_a_secret_in_every_form_a_reply_or_an_error_can_hold_it():
+    secret = "s3cr3t???>>>t0ken"  # its base64 holds "+" and "/", which the URL-safe alphabet changes
+    scrub = Scrubber([secret, None, ""])
+    for prefix in ("", "a", "ab"):  # the secret at each alignment within base64's 3-byte groups
+        encoded = base64.b64encode(f"{prefix}{secret}".encode()).decode()
+        for text in (encoded, encoded.replace("+", "-").replace("/", "_")):
+            left = scrub(text).split("***")  # at most the few characters the prefix shares
+            assert len(left) == 2 and len("".join(left).rstrip("=")) <= 4, (prefix, text, left)
+    assert scrub(f"said {secret} and {secret[::-1]}") == "said *** and ***"
+    assert scrub("key sk-abcdef123456 and AIza" + "x" * 30) == "key *** and ***"
+    assert Scrubber(["abcd"])("x abcd y") == "x *** y"  # four characters: taken out
+    assert Scrubber(["abc"])("x abc y") == "x abc y"  # three: common words would go with them

@@ -116,9 +116,13 @@ def test_openai_compatible_server_beams_and_logprobs():
     with ScriptedServer("openai") as server:
         model = get_model("openai-compatible:Qwen/Qwen2-Audio-7B-Instruct", base_url=server.url + "/v1",
                           max_retries=0)
-        [out] = model.generate([Request(clip(), "p")], Decoding(mode="beam", num_candidates=3))
+        [out] = model.generate([Request(clip(), "p")], Decoding(mode="beam", num_candidates=3,
+                                                                temperature=0.7))
     body = server.requests[0]["body"]
     assert body["use_beam_search"] is True and body["n"] == 3 and body["logprobs"] is True
+    # beams ranked by the raw sum of log-probs (α, no length normalisation), never sampled
+    assert body["length_penalty"] == 0.0 and body["temperature"] == 0.0 and "top_p" not in body
+    assert not model.info.capabilities.label_logprobs  # the readout needs a local model
     assert [c.logprob for c in out.candidates] == pytest.approx([-0.5, -1.0, -1.5])
     assert model.info.capabilities.beam_search and model.info.name.startswith("openai-compatible:")
 

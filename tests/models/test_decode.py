@@ -109,6 +109,25 @@ def test_samples_follow_the_seed():
     assert len(a[0]) == 4 and len({s.tokens for s in a[0]}) > 1
 
 
+@pytest.mark.parametrize(("temperature", "top_p"), [(2.0, 1.0), (0.5, 1.0), (1.0, 0.8)])
+def test_samples_are_drawn_from_the_tempered_nucleus_of_the_next_token_distribution(temperature,
+                                                                                       top_p):
+    """4,000 one-token samples: each token's share is its probability under softmax(logits / T),
+    cut to the smallest set of most likely tokens holding ``top_p`` of it and renormalised."""
+    n = 4000
+    decoding = Decoding(mode="sample", num_candidates=n, max_new_tokens=1, temperature=temperature,
+                        top_p=top_p)
+    [clip] = sample(step, start(clips=1), n, decoding, [EOS], PAD, torch.Generator().manual_seed(0))
+    drawn = np.bincount([s.tokens[0] if s.tokens else EOS for s in clip], minlength=V) / n
+    p = torch.softmax(TABLE[1].double() / temperature, -1).numpy()
+    order = np.argsort(-p)
+    kept = order[: int(np.searchsorted(np.cumsum(p[order]), top_p)) + 1]
+    expected = np.zeros(V)
+    expected[kept] = p[kept] / p[kept].sum()
+    np.testing.assert_allclose(drawn, expected, atol=0.03)
+    assert (drawn[expected == 0] == 0).all()
+
+
 def _advance_by_loop(beams, top_scores, top_index, vocab, eos, pad_id, bad, last):
     """The bookkeeping as first written, clip by clip and candidate by candidate: the oracle the
     vectorised one must equal."""

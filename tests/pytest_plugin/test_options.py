@@ -141,6 +141,8 @@ def test_with_a_plan_the_first_cell_runs_every_strategy_and_the_records_are_the_
         assert planned["meta"]["plan"]["ran_in_cell"] == "tiny-qwen2-audio-crema_d-base"
         assert planned["meta"]["plan"]["strategies"] == ["base", "bon", "sample-n", "w-bon"]
         assert "plan" not in alone["meta"]
+        share = planned["meta"]["plan"]["seconds"]  # the plan's time for this cell's strategy,
+        assert planned["seconds"] >= share >= 0.0, cell  # counted in the cell's seconds
         # the calls the plan made for a cell are the cell's, as those it makes alone: w-bon reads
         # bon's beams either way
         assert planned["meta"]["generations"] == alone["meta"]["generations"], cell

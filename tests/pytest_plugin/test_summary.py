@@ -52,3 +52,35 @@ def test_a_progress_line_never_lands_on_a_line_of_test_dots(pytestconfig):
     own_line(reporter, "[gw0] last")
     assert out.getvalue().splitlines() == ["ss..", "[gw0] cell: 26/26 items", "[gw1] cell: 3/26 items",
                                            "..  [100%]", "[gw0] last"]
+
+
+def test_the_end_of_run_lines_name_the_cells_without_snapshot_six_at_most_and_each_verdict_once():
+    from types import SimpleNamespace
+
+    from harness.pytest_plugin.summary import regression_findings, summary_lines
+    from harness.runner.snapshots import NONE, PREDATES
+
+    def report(cell, *properties, when="call"):
+        return SimpleNamespace(nodeid=f"evals/test_grid.py::test_cell[{cell}]", when=when,
+                               user_properties=list(properties))
+
+    cells = [f"m-d-s{n}" for n in range(8)]
+    stats = {"passed": [report(c, ("harness_snapshot", NONE)) for c in reversed(cells)]
+             + [report("m-d-old", ("harness_snapshot", PREDATES + "uar, uar_untied")),
+                report("m-d-a", ("harness_gate", "m: better on js")),
+                report("m-d-b", ("harness_gate", "m: better on js"), when="teardown"),
+                report("m-d-c", ("harness_gate", "setup, not counted"), when="setup"),
+                report("m-d-d", ("harness_baseline", "evals/baselines/m-d-d.json"), ("other", 1))]}
+    lines = [line for line, _ in summary_lines(regression_findings(stats))]
+    assert lines[0].startswith("harness: 8 cells have no snapshot for this configuration")
+    assert lines[0].endswith(": m-d-s0, m-d-s1, m-d-s2, m-d-s3, m-d-s4, m-d-s5 and 2 more")
+    assert lines[1].startswith("harness: 1 cells matched snapshots recorded before this harness "
+                               "computed uar, uar_untied (compared without them")
+    assert lines[2:] == ["harness gate: m: better on js",
+                         "harness: recorded 1 baselines in evals/baselines and their cells' "
+                         "snapshots (in snapshots/ beside them)"]
+    six = {"passed": [report(c, ("harness_snapshot", NONE)) for c in cells[:6]]}
+    [(line, markup)] = summary_lines(regression_findings(six))
+    assert line.endswith("m-d-s4, m-d-s5") and markup == {"yellow": True}
+    seven = {"passed": [report(c, ("harness_snapshot", NONE)) for c in cells[:7]]}
+    assert summary_lines(regression_findings(seven))[0][0].endswith("m-d-s5 and 1 more")

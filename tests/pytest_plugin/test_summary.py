@@ -1,4 +1,4 @@
-"""The controller's side: workers' progress followed as it arrives."""
+"""The controller's side: workers' progress followed as it arrives, and what the run says at its end."""
 
 from harness.pytest_plugin.summary import LogFollower
 

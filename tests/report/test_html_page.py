@@ -9,7 +9,7 @@ import pytest
 
 import harness
 from harness.data import load_dataset
-from harness.record import write_record
+from harness.record import read_summary, write_record
 from harness.report.build import build_report
 from harness.runner import stratified_subsample
 from tests.fakes import ScriptedModel
@@ -71,6 +71,9 @@ def test_the_page_shows_tables_cells_items_and_filters(page, tmp_path):
         cells = driver.find_elements(By.CSS_SELECTOR, "#cell-list tbody tr")
         assert {c.get_attribute("data-cell") for c in cells} == {"hostile-crema_d-base",
                                                                 "uniform-crema_d-base"}
+        for c in cells:  # each cell's means, as its record has them
+            m = read_summary(path.parent / "cells" / f"{c.get_attribute('data-cell')}.json").metrics
+            assert c.text.split()[-4:] == [f"{m.mean(k):.4f}" for k in ("js", "bc", "r2", "acc")]
         next(c for c in cells if c.get_attribute("data-cell") == "hostile-crema_d-base").click()
         wait_for(driver, "document.querySelectorAll('#item-list tbody tr').length > 0")
         rows = driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")

@@ -99,6 +99,22 @@ def test_compare_fails_a_cell_with_nothing_scored_in_both_and_refuses_runs_shari
     result = report("compare", tmp_path / "a", tmp_path / "a", "--resamples", "0")
     assert result.returncode == 2 and "must be a whole number of at least 1, not '0'" in result.stderr
 
+def test_two_failed_items_held_by_b_fail_the_cell_and_one_is_nothing_to_pair(tmp_path):
+    """B holding two of A's scored items, both failed, is a cell not compared (None, a failure);
+    holding one, there was nothing to pair on (no rows, no failure)."""
+    from harness.report.compare import compare
+
+    good = lambda v: v / v.sum()  # noqa: E731
+    write_record(record("m-d-s", good), tmp_path / "a")
+    whole = record("m-d-s", good)
+    for held, verdict in ((2, None), (1, [])):
+        failed = tuple(ItemRecord(i.id, None) for i in whole.items[:held])
+        write_record(CellRecord(whole.cell, "m", "d", "s", whole.labels, CellMetrics(held, 0, 0.0),
+                                0.0, 0.0, failed, whole.meta), tmp_path / f"b{held}")
+        assert compare(tmp_path / "a", tmp_path / f"b{held}", n_resamples=10).changes == {
+            "m-d-s": verdict}, held
+
+
 def test_compare_names_the_inputs_that_differ(tmp_path):
     good = record("m-d-s", lambda v: v / v.sum())
     write_record(good, tmp_path / "a")

@@ -50,10 +50,12 @@ def test_each_clip_is_read_once_for_every_strategy(monkeypatch):
     dataset = load_dataset("crema_d")
     MEMO.clear()  # its clips new to this process: each read once, for its hash and samples
     reads = watch_clip_reads(monkeypatch)
-    run_plan(model(), dataset, ["base", "bon", "sample-n", "readout"], config=StrategyConfig(),
-             cache=GenerationCache())
+    report = run_plan(model(), dataset, ["base", "bon", "w-bon", "sample-n", "readout"],
+                      config=StrategyConfig(), cache=GenerationCache())
     assert sorted(reads.decoded) == sorted(item.audio_path for item in dataset)
     assert reads.counts() == {"decoded": len(dataset), "hashed": len(dataset)}
+    n = len(dataset)  # asked one strategy at a time: w-bon finds bon's beams in the cache
+    assert report.computed == {"base": n, "bon": n, "w-bon": 0, "sample-n": n, "readout": n}
 
 
 class TogetherModel(ScriptedModel):

@@ -19,6 +19,7 @@ def test_item_properties():
     assert it.majority == "a" and it.entropy == pytest.approx(1.5)
     assert item([1, 1, 0]).majority is None
     assert item([0, 0, 4]).entropy == 0.0
+    assert str(item([0, 0, 4]).entropy) == "0.0"  # not -0.0, which records and tables would show
     with pytest.raises(ValueError):
         it.votes[0] = 5  # votes are read-only
 

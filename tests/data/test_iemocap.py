@@ -132,6 +132,16 @@ def test_rater_line_without_categories_and_garbage_line(tmp_path):
     assert messages == [(22, "warning", "rater"), (25, "error", "unrecognised")]
 
 
+def test_a_line_before_the_first_block_is_an_error_naming_it_and_every_item_loads(tmp_path):
+    root = corpus_copy("iemocap", tmp_path)
+    _damage(root, "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n",
+            "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\nC-E9:\tAnger;\t()\n")
+    dataset = load_dataset("iemocap", root)
+    [problem] = dataset.problems
+    assert (problem.line, problem.severity) == (2, "error") and len(dataset) == 26
+    assert problem.message == "line outside an utterance block: 'C-E9:\\tAnger;\\t()'"
+
+
 def test_duplicate_id_and_no_in_set_votes(tmp_path):
     root = corpus_copy("iemocap", tmp_path)
     _damage(root, "Ses01F_impro01_F002\tang", "Ses01F_impro01_F001\tang")

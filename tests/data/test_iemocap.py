@@ -163,6 +163,8 @@ def test_non_utf8_bytes_and_crlf_are_tolerated(tmp_path):
     assert len(dataset) == 26
     assert [p.severity for p in dataset.problems] == ["warning"]
     assert "not UTF-8" in dataset.problems[0].message
+    first_bad = next(n for n, line in enumerate(raw.split(b"\n"), 1) if b"\xe9" in line)
+    assert dataset.problems[0].line == first_bad  # the line of the first such byte
 
 
 def test_missing_wav_is_an_error_naming_the_file_only_when_audio_is_read(tmp_path):

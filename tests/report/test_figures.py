@@ -1,5 +1,5 @@
 """The report's figures: one PNG per model and corpus, drawn from records with or without the
-medians' intervals."""
+medians' intervals; what a panel draws (each strategy's medians, their bars, the levels' counts)."""
 
 import dataclasses
 
@@ -22,3 +22,36 @@ def test_a_figure_per_model_and_corpus_with_or_without_the_medians_intervals(tmp
     assert built.bad_cells == ()
     for name in ("label-prior-crema_d.png", "older-crema_d.png"):
         assert (run / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_panel_draws_each_strategys_medians_at_the_levels_with_their_intervals_as_bars():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from harness.report.build import _panel
+
+    cells = [harness.evaluate(model, "crema_d", n_resamples=10) for model in ("uniform", "label-prior")]
+    cells = [dataclasses.replace(c, strategy=s) for c, s in zip(cells, ("base", "w-bon"))]
+    fig, ax = plt.subplots()
+    _panel(ax, cells, "bc")
+    bins = cells[0].metrics.bins
+    edges, centres = bins["edges"], np.convolve(bins["edges"], [0.5, 0.5], "valid")
+    width = (edges[-1] - edges[0]) / (len(edges) - 1)
+    lines = [line for line in ax.lines if not line.get_label().startswith("_")]  # not the caps
+    assert [line.get_label() for line in lines] == ["base", "w-bon"]
+    for line, cell, shift in zip(lines, cells, (-width / 8, width / 8)):  # side by side
+        medians = [np.nan if v is None else v for v in cell.metrics.bins["bc"]]
+        np.testing.assert_allclose(line.get_ydata(), medians)
+        np.testing.assert_allclose(line.get_xdata(), centres + shift)
+    bars = [c for c in ax.collections if len(c.get_segments())]  # each with a CI: low to high
+    ends = {(round(s[0][1], 9), round(s[1][1], 9)) for bar in bars for s in bar.get_segments()}
+    intervals = {(round(lo, 9), round(hi, 9)) for cell in cells
+                 for ci in cell.metrics.bins["bc_ci"] if ci is not None for lo, hi in [ci]}
+    assert ends == intervals and intervals
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [f"{c:.2f}\nn={n}" for c, n in zip(centres, bins["counts"])]
+    assert ax.get_title() == "median BC"
+    plt.close(fig)

@@ -14,6 +14,9 @@ def test_kinds_and_gpu_needs_come_from_the_registry():
     assert model_kind("uniform") == model_kind("label-prior") == "chance"
     assert isinstance(get_model("uniform"), ChanceBaseline)
     assert "openai-compatible:<model>" in model_names()
+    full_size = {"qwen2-audio-7b", "qwen2.5-omni-7b", "audio-flamingo-3", "audio-flamingo-2",
+                 "ultravox-v0.3", "ultravox-v0.4"}  # their cells are marked gpu and slow
+    assert {n for n in model_names() if n in _ENTRIES and model_entry(n).gpu} == full_size
 
 
 def test_unknown_names_list_the_registered_ones():

@@ -33,6 +33,6 @@ def test_the_scrubber_takes_out_a_secret_in_every_form_a_reply_or_an_error_can_h
     assert scrub(f"said {secret} and {secret[::-1]}") == "said *** and ***"
     assert scrub("key sk-abcdef123456 and AIza" + "x" * 30) == "key *** and ***"
     eight = base64.b64encode(b"12345678").decode()  # eight characters: their base64 goes too
-    assert Scrubber(["12345678"])(eight) != eight and "***" in Scrubber(["12345678"])(eight)
+    assert "***" in Scrubber(["12345678"])(eight)
     assert Scrubber(["abcd"])("x abcd y") == "x *** y"  # four characters: taken out
     assert Scrubber(["abc"])("x abc y") == "x abc y"  # three: common words would go with them

@@ -48,8 +48,8 @@ def test_a_panel_draws_each_strategys_medians_at_the_levels_with_their_intervals
         np.testing.assert_allclose(line.get_xdata(), centres + shift)
     bars = [c for c in ax.collections if len(c.get_segments())]  # each with a CI: low to high
     ends = {(round(s[0][1], 9), round(s[1][1], 9)) for bar in bars for s in bar.get_segments()}
-    intervals = {(round(lo, 9), round(hi, 9)) for cell in cells
-                 for ci in cell.metrics.bins["bc_ci"] if ci is not None for lo, hi in [ci]}
+    intervals = {tuple(round(end, 9) for end in ci) for cell in cells
+                 for ci in cell.metrics.bins["bc_ci"] if ci is not None}
     assert ends == intervals and intervals
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert ticks == [f"{c:.2f}\nn={n}" for c, n in zip(centres, bins["counts"])]

@@ -105,8 +105,8 @@ def test_two_failed_items_held_by_b_fail_the_cell_and_one_is_nothing_to_pair(tmp
     from harness.report.compare import compare
 
     good = lambda v: v / v.sum()  # noqa: E731
-    write_record(record("m-d-s", good), tmp_path / "a")
     whole = record("m-d-s", good)
+    write_record(whole, tmp_path / "a")
     for held, verdict in ((2, None), (1, [])):
         failed = tuple(ItemRecord(i.id, None) for i in whole.items[:held])
         write_record(CellRecord(whole.cell, "m", "d", "s", whole.labels, CellMetrics(held, 0, 0.0),

@@ -20,12 +20,13 @@ def test_table3_gives_accuracy_and_f1_per_corpus():
 
 
 def test_table3_gives_each_cells_accuracy_and_f1_and_a_dash_where_a_corpus_was_not_run():
-    from harness.record import CellMetrics, CellRecord, Estimate
+    import dataclasses
+
+    from harness.record import Estimate
 
     scored = cell("a", "iemocap", "base", 0.5, 0.6, 0.2)
     scores = dict(scored.metrics.scores, acc=Estimate(0.625, (0.5, 0.7)), f1=Estimate(0.5, (0.4, 0.6)))
-    scored = CellRecord(scored.cell, "a", "iemocap", "base", scored.labels,
-                        CellMetrics(10, 10, 1.0, scores), 0.0, 0.0, scored.items, {})
+    scored = dataclasses.replace(scored, metrics=dataclasses.replace(scored.metrics, scores=scores))
     header, rows = table3([scored, cell("b", "crema_d", "base", 0.4, 0.7, 0.3)])
     assert header[2:] == ["iemocap Acc", "iemocap F1", "crema_d Acc", "crema_d F1"]
     row_a = next(r for r in rows if r[0][0] == "a")

@@ -1,13 +1,23 @@
-"""Settings read from environment variables (``HARNESS_CHUNK``, ``HARNESS_CHUNK_MIB``, ``HARNESS_READERS``,
-``HARNESS_CACHE_CHUNK``, ``HARNESS_MAX_CLIP_SECONDS``): a value that is not what the setting
-must be is refused naming the variable, rather than failing later as something else (a chunk
-size of 0 or -5 once ended in an IndexError, and a clip limit of ``abc`` made every clip
-"unreadable audio")."""
+"""The cores this process may use, and settings read from environment variables
+(``HARNESS_CHUNK``, ``HARNESS_CHUNK_MIB``, ``HARNESS_READERS``, ``HARNESS_CACHE_CHUNK``,
+``HARNESS_MAX_CLIP_SECONDS``): a value that is not what the setting must be is refused naming
+the variable, rather than failing later as something else (a chunk size of 0 or -5 once ended
+in an IndexError, and a clip limit of ``abc`` made every clip "unreadable audio")."""
 
 from __future__ import annotations
 
 import math
 import os
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the system reports one (a
+    batch scheduler's job given 8 of a node's 128 cores sees 8), else every core. With
+    ``os.cpu_count()`` four workers on such a job took 32 torch threads each, 128 on 8 cores."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def positive_int(name: str, default: int) -> int:

@@ -4,7 +4,7 @@ of ``abc`` made every clip "unreadable audio"."""
 
 import pytest
 
-from harness._env import positive_float, positive_int
+from harness._env import positive_float, positive_int, usable_cores
 from harness.data import load_dataset
 from harness.strategies import run_strategy
 from tests.fakes import ScriptedModel
@@ -52,3 +52,15 @@ def test_the_grid_refuses_a_bad_setting_before_any_cell_runs(monkeypatch):
     monkeypatch.setenv("HARNESS_CHUNK_MIB", "0")
     with pytest.raises(pytest.UsageError, match="HARNESS_CHUNK_MIB='0'"):
         _check_environment()
+
+
+def test_the_cores_are_those_the_process_may_run_on_not_the_machines(monkeypatch):
+    """A batch job given 4 of a node's 64 cores counts 4: with every core counted, four workers
+    took 16 threads each on 4 cores."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3, 5, 6, 7}, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert usable_cores() == 4
+    monkeypatch.delattr("os.sched_getaffinity", raising=False)
+    assert usable_cores() == 64
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert usable_cores() == 1

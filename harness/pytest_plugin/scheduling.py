@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from harness._env import usable_cores
+
 
 @functools.lru_cache(maxsize=1)
 def _cell_pattern() -> re.Pattern[str]:
@@ -177,7 +179,7 @@ def share_cores() -> None:
     the user set them: with -n 4 on 2 cores every worker took both, and the tiny model ran 4x
     slower in total than one process alone."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    threads = max(1, usable_cores() // max(1, workers))
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))
     torch = sys.modules.get("torch")  # imported already (by a conftest): tell it directly
@@ -208,7 +210,7 @@ def cores_while_running(folder: Path, worker: str) -> Iterator[None]:
         torch = sys.modules.get("torch") or _torch_or_none()
         if torch is not None and "OMP_NUM_THREADS" not in _USER_SET:
             running = max(1, sum(1 for _ in folder.iterdir()))
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // running))
+            torch.set_num_threads(max(1, usable_cores() // running))
         yield
     finally:
         mark.unlink(missing_ok=True)

@@ -11,7 +11,6 @@ not cached already, and are dropped with their chunk: at most two chunks' audio 
 from __future__ import annotations
 
 import contextlib
-import os
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from harness._env import positive_int
+from harness._env import positive_int, usable_cores
 from harness.cache import GenerationCache, sha256
 from harness.data.arena import ARENA, KEEP_BLOCKS
 from harness.data.audio import TARGET_SR, read_audio
@@ -38,7 +37,7 @@ CHUNK = 256  # items per chunk: what the model is given at once, and what a kill
 CHUNK_MIB = 256
 # threads reading clips beside the one preparing chunks (hashing and decoding release the
 # interpreter's lock): one per two cores, at most four; on 2 cores a second reader gained nothing
-READERS = max(1, min(4, (os.cpu_count() or 2) // 2))
+READERS = max(1, min(4, usable_cores() // 2))
 CLIP_KIND = "clip"
 
 

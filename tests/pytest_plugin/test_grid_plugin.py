@@ -1,11 +1,11 @@
 """End-to-end tests of the grid plugin with pytester: ids, selection, workers, gating, snapshots."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
+from harness._env import usable_cores
 from tests.pytest_plugin.grid_project import grid_project
 
 
@@ -166,7 +166,7 @@ def test_grid_workers_share_the_cores(pytester, monkeypatch):
     """)
     pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     seen = {p.read_text().split()[1] for p in pytester.path.glob("threads-*.txt")}
-    assert seen == {str(max(1, (os.cpu_count() or 1) // 2))}
+    assert seen == {str(max(1, usable_cores() // 2))}
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     assert {p.read_text().split()[1] for p in pytester.path.glob("threads-*.txt")} == {"7"}

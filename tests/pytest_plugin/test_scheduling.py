@@ -1,8 +1,12 @@
 """Where cells run: one worker per model and corpus under xdist, deterministic shards."""
 
+import os
+import sys
+import types
+
 import pytest
 
-from harness.pytest_plugin.scheduling import group_key, shard_of
+from harness.pytest_plugin.scheduling import group_key, shard_of, share_cores
 
 NO_CACHE = ("-p", "no:cacheprovider")
 RECORDING_GRID = """
@@ -128,3 +132,18 @@ def test_two_shards_merged_report_what_one_run_over_all_cells_reports(pytester):
     for table in sorted(p.name for p in runs[0].iterdir() if p.suffix in (".md", ".csv", ".tex")):
         if not table.startswith(("compute", "tables")):  # seconds differ from run to run
             assert (merged / table).read_bytes() == (runs[0] / table).read_bytes(), table
+
+
+def test_workers_share_the_cores_the_job_was_given_not_the_machines(monkeypatch):
+    """Four workers in a job given 8 of a node's 128 cores take 2 threads each, not 32."""
+    set_to = []
+    monkeypatch.setitem(sys.modules, "torch",
+                        types.SimpleNamespace(set_num_threads=set_to.append))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 128)
+    share_cores()
+    assert set_to == [2]
+    assert {os.environ[n] for n in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")} == {"2"}

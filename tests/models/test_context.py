@@ -108,3 +108,20 @@ def assert_long_prompt_refused(fast, reqs):
     assert out[0].error.startswith("prompt of up to ")
     assert out[0].error.endswith("is longer than the model's context of 4,096 tokens")
     assert out[1].error is None and out[1].candidates
+
+
+def test_a_long_clip_heard_in_pieces_counts_every_piece_against_the_context(tiny):
+    """Under ``long_audio="chunk"`` a 150 s clip is five 30 s audios: its prompt is counted with
+    all five, so a prompt that fits beside one window's audio but not beside five is refused."""
+    _, [req] = requests_for("crema_d", 1)
+    clip = np.resize(req.audio, 150 * 16_000)
+    one = tiny.chat.prompt_tokens(req.prompt, len(clip), MAX_SAMPLES, False)
+    five = tiny.chat.prompt_tokens(req.prompt, len(clip), MAX_SAMPLES, True)
+    assert five - one > 2_000  # four more windows of audio placeholders
+    padded = Request(clip, req.prompt + " said" * (4_000 - one), "padded")
+    chunking = tiny.with_options(long_audio="chunk")
+    window = Request(clip[:MAX_SAMPLES], padded.prompt, "one-window")
+    out, fits = chunking.generate([padded, window], Decoding(max_new_tokens=4))
+    assert out.error is not None and out.error.startswith("prompt of up to ")
+    assert not out.candidates
+    assert fits.error is None and fits.candidates  # the same prompt beside one window's audio

@@ -29,6 +29,7 @@ def test_owners_and_common_starts():
     assert clip_owners([a, b, a, a, b]) == ([0, 1, 0, 0, 1], [0, 1])
     assert common_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
     assert common_length([[1, 2, 3], [1, 2, 3]]) == 2  # each keeps a token of its own
+    assert common_length([[1, 2, 3], [9, 2, 3]]) == 0  # differing from the first token
 
 
 @pytest.mark.parametrize("decode", ["eager", "static"])

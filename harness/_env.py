@@ -8,16 +8,40 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
+
+# a container's CPU limit (``docker --cpus``, a Kubernetes pod's): cgroup v2, then v1
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CFS_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 
 
 def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity where the system reports one (a
-    batch scheduler's job given 8 of a node's 128 cores sees 8), else every core. With
-    ``os.cpu_count()`` four workers on such a job took 32 torch threads each, 128 on 8 cores."""
+    """The cores this process may use: its CPU affinity where the system reports one (a batch
+    scheduler's job given 8 of a node's 128 cores sees 8), else every core, and no more than
+    its container's CPU limit (a pod limited to 4 CPUs on that node: 4). With
+    ``os.cpu_count()`` four workers in such a job took 32 torch threads each."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = _cpu_limit()
+    return cores if limit is None else max(1, min(cores, limit))
+
+
+def _cpu_limit() -> int | None:
+    """The container's CPU limit rounded up (``cpu.max``'s "200000 100000": 2), None where
+    there is none or it cannot be read."""
+    try:
+        if CPU_MAX.exists():
+            quota, _, period = CPU_MAX.read_text().strip().partition(" ")
+        else:
+            quota = CFS_QUOTA.read_text().strip()
+            period = (CFS_QUOTA.parent / "cpu.cfs_period_us").read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        return math.ceil(int(quota) / int(period))
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
 
 
 def positive_int(name: str, default: int) -> int:

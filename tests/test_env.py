@@ -54,9 +54,11 @@ def test_the_grid_refuses_a_bad_setting_before_any_cell_runs(monkeypatch):
         _check_environment()
 
 
-def test_the_cores_are_those_the_process_may_run_on_not_the_machines(monkeypatch):
+def test_the_cores_are_those_the_process_may_run_on_not_the_machines(monkeypatch, tmp_path):
     """A batch job given 4 of a node's 64 cores counts 4: with every core counted, four workers
     took 16 threads each on 4 cores."""
+    monkeypatch.setattr("harness._env.CPU_MAX", tmp_path / "none")
+    monkeypatch.setattr("harness._env.CFS_QUOTA", tmp_path / "none")
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3, 5, 6, 7}, raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 64)
     assert usable_cores() == 4
@@ -64,3 +66,27 @@ def test_the_cores_are_those_the_process_may_run_on_not_the_machines(monkeypatch
     assert usable_cores() == 64
     monkeypatch.setattr("os.cpu_count", lambda: None)
     assert usable_cores() == 1
+
+
+@pytest.mark.parametrize(("v2", "v1", "cores"), [
+    ("250000 100000\n", None, 3),  # a limit of 2.5 CPUs: 3 threads
+    ("max 100000\n", None, 8),  # no limit
+    (None, ("400000", "100000"), 4),  # cgroup v1
+    (None, ("-1", "100000"), 8),
+    ("50000 100000", None, 1),
+    ("garbage", None, 8),  # unreadable: the affinity stands
+    ("2000000 100000", None, 8),  # a limit above the affinity
+])
+def test_a_containers_cpu_limit_caps_the_cores(monkeypatch, tmp_path, v2, v1, cores):
+    """A pod limited to 4 CPUs on a 128-core node runs 4 threads' worth, not 128."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    cpu_max, quota = tmp_path / "cpu.max", tmp_path / "cpu" / "cpu.cfs_quota_us"
+    monkeypatch.setattr("harness._env.CPU_MAX", cpu_max)
+    monkeypatch.setattr("harness._env.CFS_QUOTA", quota)
+    if v2 is not None:
+        cpu_max.write_text(v2)
+    if v1 is not None:
+        quota.parent.mkdir()
+        quota.write_text(v1[0])
+        (quota.parent / "cpu.cfs_period_us").write_text(v1[1])
+    assert usable_cores() == cores

@@ -86,13 +86,14 @@ def _marks(cell: Cell) -> list[Any]:
 
 
 def _start_grid(config: pytest.Config) -> None:
-    """Once grid cells are collected: the run's folders checked and, on a worker, its GPU pinned
-    and its share of the cores taken, before torch."""
+    """Once grid cells are collected: the run's folders checked and, on a worker, its GPU pinned;
+    the process's share of the cores taken, before torch (without ``-n`` every core it may use:
+    in a container limited to 4 CPUs, torch alone would take every core of the machine)."""
     check_run_options(config)
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker:
         pin_gpu(worker)
-        share_cores()
+    share_cores()
     config.stash[STARTED] = True
 
 

@@ -175,9 +175,9 @@ _USER_SET = {name for name in THREAD_VARIABLES if name in os.environ}
 
 
 def share_cores() -> None:
-    """Each of N xdist workers gets cores // N threads (at least one) for torch and BLAS, unless
-    the user set them: with -n 4 on 2 cores every worker took both, and the tiny model ran 4x
-    slower in total than one process alone."""
+    """Each of N xdist workers (or the one process) gets cores // N threads (at least one) for
+    torch and BLAS, unless the user set them: with -n 4 on 2 cores every worker took both, and
+    the tiny model ran 4x slower in total than one process alone."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     threads = max(1, usable_cores() // max(1, workers))
     for name in THREAD_VARIABLES:

@@ -134,7 +134,7 @@ def test_two_shards_merged_report_what_one_run_over_all_cells_reports(pytester):
             assert (merged / table).read_bytes() == (runs[0] / table).read_bytes(), table
 
 
-def test_workers_share_the_cores_the_job_was_given_not_the_machines(monkeypatch):
+def test_workers_share_the_cores_the_job_was_given_not_the_machines(monkeypatch, tmp_path):
     """Four workers in a job given 8 of a node's 128 cores take 2 threads each, not 32."""
     set_to = []
     monkeypatch.setitem(sys.modules, "torch",
@@ -144,6 +144,8 @@ def test_workers_share_the_cores_the_job_was_given_not_the_machines(monkeypatch)
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 128)
+    monkeypatch.setattr("harness._env.CPU_MAX", tmp_path / "no-limit")
+    monkeypatch.setattr("harness._env.CFS_QUOTA", tmp_path / "no-limit")
     share_cores()
     assert set_to == [2]
     assert {os.environ[n] for n in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")} == {"2"}

@@ -171,6 +171,11 @@ def test_a_clip_too_short_for_the_spectrogram_fails_alone_and_says_why(fast, req
     out = fast.generate([*reqs[:2], short], Decoding(max_new_tokens=3))
     assert [g.error is None for g in out] == [True, True, False]
     assert "150 samples is too short" in out[2].error
+    # Whisper's extractor reflects 200 samples at each end: a clip needs 201 (200 fails in it)
+    edge = [Request(np.full(n, 0.01, np.float32), reqs[0].prompt, f"n{n}") for n in (200, 201)]
+    at, past = fast.generate(edge, Decoding(max_new_tokens=3))
+    assert "200 samples is too short" in at.error and "at least 201" in at.error
+    assert past.error is None and past.candidates
 
 
 def test_a_prompt_past_the_lms_context_is_refused_before_the_batch_runs(fast, reqs):

@@ -27,6 +27,7 @@ from harness.models._hf_common import (
     generate_kwargs,
     local_weights,
     pick_device,
+    unreadable_files_named,
     weights_revision,
 )
 from harness.models.api import (
@@ -36,6 +37,7 @@ from harness.models.api import (
     Generation,
     LabelScores,
     ModelInfo,
+    ModelNotLoaded,
     ModelUnavailable,
 )
 
@@ -174,21 +176,38 @@ def _generate_kwargs(decoding: Decoding) -> dict:
 
 
 def load_state(model, weights: Path) -> None:
-    """NVIDIA's checkpoint: ``safe_ckpt/metadata.json`` names the safetensors chunks to merge."""
+    """NVIDIA's checkpoint: ``safe_ckpt/metadata.json`` names the safetensors chunks to merge.
+
+    Raises:
+        ModelUnavailable: there is no ``safe_ckpt/metadata.json`` (not NVIDIA's folder).
+        ModelNotLoaded: the metadata, or a chunk it names, cannot be read (a copy cut short, a
+            chunk missing); the message names the file.
+    """
     from safetensors.torch import load_file
 
-    folder = weights / "safe_ckpt"
-    try:
-        chunks = json.loads((folder / "metadata.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailable(f"audio-flamingo-2: cannot read {folder / 'metadata.json'}: {exc}") from None
     state = {}
-    for chunk in chunks:
-        state.update(load_file(str(folder / f"{chunk}.safetensors")))
+    for chunk in _chunk_files(weights / "safe_ckpt" / "metadata.json"):
+        with unreadable_files_named("audio-flamingo-2", chunk, "weights"):
+            state.update(load_file(str(chunk)))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected:
         warnings.warn(f"audio-flamingo-2: {len(unexpected)} checkpoint tensors match no parameter "
                       f"(first: {unexpected[0]})", stacklevel=2)
+
+
+def _chunk_files(metadata: Path) -> list[Path]:
+    """The chunk files ``metadata`` (a JSON list of chunk names) names."""
+    if not metadata.is_file():
+        raise ModelUnavailable(f"audio-flamingo-2: no {metadata}: not NVIDIA's checkpoint folder "
+                               f"(set {ENV_VAR} to the folder holding safe_ckpt/)")
+    try:
+        chunks = json.loads(metadata.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ModelNotLoaded(f"audio-flamingo-2: cannot read {metadata} ({type(exc).__name__}: "
+                             f"{exc}); copy it again") from None
+    if not (isinstance(chunks, list) and chunks and all(isinstance(c, str) for c in chunks)):
+        raise ModelNotLoaded(f"audio-flamingo-2: {metadata} is not a list of chunk names")
+    return [metadata.parent / f"{chunk}.safetensors" for chunk in chunks]
 
 
 def read_config(weights: Path, config: str | os.PathLike | None) -> dict:

@@ -13,7 +13,7 @@ pytest.importorskip("transformers", reason="the hf extra is not installed")
 
 from harness import embedded_path  # noqa: E402
 from harness.data import load_dataset  # noqa: E402
-from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
+from harness.models import Decoding, ModelNotLoaded, ModelUnavailable, Request, get_model  # noqa: E402
 from harness.models.af2_native import clap_windows  # noqa: E402
 from harness.prompts import base_prompt  # noqa: E402
 
@@ -168,3 +168,37 @@ def test_a_prompt_past_the_lms_context_is_its_items_error(af2, requests_):
     assert out[1].error is None and out[1].candidates
     assert rows[0].error.endswith("the model's context of 32,768 tokens")
     assert np.isnan(rows[0].logprobs).all()
+
+
+@pytest.mark.parametrize("damage", ["no metadata", "metadata not JSON", "metadata no list",
+                                    "a chunk missing", "a chunk cut short"])
+def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, monkeypatch, damage):
+    """No metadata: not NVIDIA's folder (unavailable, the cells skip); damaged metadata or
+    chunks: the model is there but cannot load (its cells fail, naming the file)."""
+    import shutil
+
+    monkeypatch.syspath_prepend(str(FAKE))
+    root = tmp_path / "af2"
+    shutil.copytree(checkpoint, root)
+    safe = root / "safe_ckpt"
+    if damage == "no metadata":
+        (safe / "metadata.json").unlink()
+    elif damage == "metadata not JSON":
+        (safe / "metadata.json").write_text('["chunk_0"')
+    elif damage == "metadata no list":
+        (safe / "metadata.json").write_text('{"chunk_0": 1}')
+    elif damage == "a chunk missing":
+        (safe / "metadata.json").write_text(json.dumps(["chunk_0", "chunk_1"]))
+    else:
+        data = (safe / "chunk_0.safetensors").read_bytes()
+        (safe / "chunk_0.safetensors").write_bytes(data[: len(data) // 2])
+    try:
+        expected = ModelUnavailable if damage == "no metadata" else ModelNotLoaded
+        with pytest.raises(expected) as error:
+            get_model("audio-flamingo-2", path=root, device="cpu")
+    finally:
+        sys.modules.pop("audio_flamingo_2.factory", None)
+        sys.modules.pop("audio_flamingo_2", None)
+    named = "metadata.json" if "metadata" in damage else ("chunk_1" if "missing" in damage
+                                                          else "chunk_0")
+    assert named in str(error.value)

@@ -219,11 +219,17 @@ def read_config(weights: Path, config: str | os.PathLike | None) -> dict:
     if not where.is_file():
         raise ModelUnavailable(f"audio-flamingo-2: no inference config at {where}; set {CONFIG_VAR} "
                                "to NVIDIA's inference_HF_pretrained/configs/inference.yaml")
-    settings = yaml.safe_load(where.read_text())
-    clap = dict(settings["clap_config"])
-    if not Path(clap["checkpoint"]).is_absolute():
-        clap["checkpoint"] = str(weights / clap["checkpoint"])
-    return {**settings, "clap_config": clap}
+    try:
+        settings = yaml.safe_load(where.read_text())
+        clap, model = dict(settings["clap_config"]), dict(settings["model_config"])
+        checkpoint = Path(clap["checkpoint"])
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+        raise ModelNotLoaded(f"audio-flamingo-2: the inference config {where} cannot be used "
+                             f"({type(exc).__name__}: {str(exc)[:200]}): it needs clap_config "
+                             "(with checkpoint) and model_config") from None
+    if not checkpoint.is_absolute():
+        clap["checkpoint"] = str(weights / checkpoint)
+    return {**settings, "clap_config": clap, "model_config": model}
 
 
 def audio_flamingo_2(path=None, config=None, device: str | None = None, dtype: str = "float32"):

@@ -202,3 +202,18 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, m
     named = "metadata.json" if "metadata" in damage else ("chunk_1" if "missing" in damage
                                                           else "chunk_0")
     assert named in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["clap_config: [unclosed\n", "model_config: {}\n", "- a list\n",
+                                  "clap_config: {method: x}\nmodel_config: {}\n"])
+def test_an_inference_config_it_cannot_use_is_refused_naming_it(checkpoint, tmp_path, monkeypatch,
+                                                                text):
+    monkeypatch.syspath_prepend(str(FAKE))
+    config = tmp_path / "inference.yaml"
+    config.write_text(text)
+    try:
+        with pytest.raises(ModelNotLoaded, match="inference config .*inference.yaml cannot be used"):
+            get_model("audio-flamingo-2", path=checkpoint, config=config, device="cpu")
+    finally:
+        sys.modules.pop("audio_flamingo_2.factory", None)
+        sys.modules.pop("audio_flamingo_2", None)

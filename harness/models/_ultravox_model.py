@@ -85,12 +85,16 @@ def checkpoint_tensors(folder: Path, prefix: str) -> dict:
     ``prefix``, the prefix removed (one file, or the shards its index names)."""
     from safetensors import safe_open
 
+    from harness.models._hf_common import unreadable_files_named
+
     index = folder / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.is_file() \
-        else [p.name for p in folder.glob("*.safetensors")]
+    with unreadable_files_named("ultravox", folder, "weights"):
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values())) \
+            if index.is_file() else [p.name for p in folder.glob("*.safetensors")]
     out = {}
     for name in files:
-        with safe_open(str(folder / name), framework="pt") as f:
+        with unreadable_files_named("ultravox", folder / name, "weights"), \
+                safe_open(str(folder / name), framework="pt") as f:
             for key in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
                 if key.startswith(prefix):
                     out[key[len(prefix):]] = f.get_tensor(key)
@@ -149,16 +153,21 @@ def load_ultravox(layout: UltravoxLayout, dtype, device, attn_implementation: st
 
     Raises:
         ModelUnavailable: a part not found locally, or parameters no checkpoint holds.
+        ModelNotLoaded: a file of the checkpoint or of a part cannot be read (a shard cut
+            short), naming it.
     """
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig, LlamaConfig
 
+    from harness.models._hf_common import unreadable_files_named
+
     folder = layout.folder
     if layout.text_folder:
-        lm = AutoModelForCausalLM.from_pretrained(layout.text_folder, dtype=dtype,
-                                                  local_files_only=True,
-                                                  attn_implementation=attn_implementation,
-                                                  trust_remote_code=False)
+        with unreadable_files_named("ultravox", layout.text_folder, "language model's weights"):
+            lm = AutoModelForCausalLM.from_pretrained(layout.text_folder, dtype=dtype,
+                                                      local_files_only=True,
+                                                      attn_implementation=attn_implementation,
+                                                      trust_remote_code=False)
     else:
         with torch.device("meta"):
             lm = AutoModelForCausalLM.from_config(LlamaConfig(**layout.text_config), dtype=dtype,

@@ -180,3 +180,23 @@ def test_a_clip_too_short_for_the_spectrogram_fails_alone_and_says_why(fast, req
 
 def test_a_prompt_past_the_lms_context_is_refused_before_the_batch_runs(fast, reqs):
     assert_long_prompt_refused(fast, reqs)
+
+
+@pytest.mark.parametrize("part", ["ultravox", "llama", "whisper"])
+def test_a_shard_cut_short_fails_the_model_naming_its_file(tmp_path, weights, part):
+    """The checkpoint's own shard, or its LM's or encoder's, cut short by a copy: ModelNotLoaded
+    naming the file, not safetensors' message, which names none."""
+    import shutil
+
+    from harness.models import ModelNotLoaded
+
+    tree = tmp_path / "tree"
+    shutil.copytree(weights.parent, tree)
+    config = json.loads((tree / "ultravox" / "config.json").read_text())
+    config |= {"text_model_id": str(tree / "llama"), "audio_model_id": str(tree / "whisper")}
+    (tree / "ultravox" / "config.json").write_text(json.dumps(config))
+    shard = tree / part / "model.safetensors"
+    shard.write_bytes(shard.read_bytes()[:1_000])
+    named = "llama" if part == "llama" else f"{part}/model.safetensors"  # the LM: its folder
+    with pytest.raises(ModelNotLoaded, match=f"{named} could not be read"):
+        get_model("ultravox-v0.4", path=tree / "ultravox", device="cpu")

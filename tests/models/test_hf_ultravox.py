@@ -44,6 +44,20 @@ def _copy(folder, to, left_out=()):
     return to
 
 
+def test_the_projector_holds_the_published_checkpoints_tensors():
+    """The tests' tiny checkpoints are written by this projector, so its own layout is held here
+    to the published one (fixie-ai's UltravoxProjector: RMSNorm, linear, SwiGLU halving the
+    width, linear, RMSNorm, no biases), at v0.4's sizes: Whisper-medium frames (1024) stacked
+    by 8, hidden 4096, Llama 3.1 8B (4096). A bias more would be a parameter no checkpoint holds."""
+    from harness.models._ultravox_model import _projector_class
+
+    with torch.device("meta"):
+        projector = _projector_class()(1024, 8, 4096, 4096)
+    assert {k: tuple(v.shape) for k, v in projector.state_dict().items()} == {
+        "ln_pre.weight": (8192,), "linear_1.weight": (4096, 8192),
+        "linear_2.weight": (4096, 2048), "ln_post.weight": (4096,)}
+
+
 def test_the_registry_gives_the_fast_path_without_remote_code(fast):
     assert type(fast).__name__ == "UltravoxBackend"
     assert ("backend", "ultravox/1") in fast.info.options

@@ -73,6 +73,15 @@ def test_each_clips_audio_rows_equal_the_clip_encoded_alone(fast, reqs):
             torch.testing.assert_close(row[:count], alone[:count], atol=1e-5, rtol=1e-5)
 
 
+def test_the_row_counts_are_the_processors_at_every_remainder_of_eight_frames(fast):
+    """Clips of 56 to 64 encoder frames (each remainder of the stack of 8): as many audio rows
+    as Ultravox's processor gives placeholders."""
+    clips = [np.full(320 * frames, 0.01, np.float32) for frames in range(56, 65)]
+    with torch.inference_mode():
+        _, counts = fast.encode_audio(*fast.features(clips))
+    assert counts.tolist() == [audio_tokens(len(c)) for c in clips] == [7] + [8] * 8
+
+
 def test_prefill_equals_the_clip_run_alone_as_its_code_runs_it(fast, reqs):
     reqs = [*reqs[:-1], Request(reqs[-1].audio, reqs[-1].prompt + " \n\n", "trailing-space")]
     with torch.inference_mode():

@@ -98,3 +98,18 @@ def test_clips_missing_everywhere_are_counted_by_kind_and_said_once(tmp_path, ca
            "elsewhere? --no-audio checks the labels alone" in out
     assert main(["check", "crema_d", str(root), "--all"]) == 1
     assert capsys.readouterr().out.count(": audio file missing") == 26
+
+
+def test_unreadable_clips_are_one_kind_whatever_each_ones_reason(tmp_path, capsys):
+    """Clips unreadable for different reasons (not audio, a damaged header) are counted as one
+    kind, not one kind a clip (each reason names its file)."""
+    root = corpus_copy("crema_d", tmp_path)
+    for n, clip in enumerate(sorted((root / "AudioWAV").iterdir())):
+        damaged = bytearray(clip.read_bytes())
+        damaged[20:22] = b"\x55\x55"  # the format code of the 'fmt ' chunk
+        clip.write_bytes(b"not audio" if n % 2 else bytes(damaged))
+    assert main(["check", "crema_d", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "problems: 26" in out and "Malformed 'fmt ' chunk" in out and "not recognised" in out
+    assert out.count(": unreadable: ") == 10
+    assert "... and 16 more clips: unreadable (--all lists every one)" in out

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness._values import typed
+from harness.data._files import not_a_regular_file
 from harness.data.dataset import Dataset
 from harness.data.loader import CORPORA, load_dataset
 from harness.data.problems import DataError, Problem
@@ -25,8 +26,10 @@ def audio_problems(dataset: Dataset) -> list[Problem]:
 
     found = []
     for item in dataset:
-        if not item.audio_path.is_file():
-            found.append(Problem(str(item.audio_path), None, f"{item.id}: audio file missing"))
+        why = not_a_regular_file(item.audio_path)  # a FIFO is never opened: it would block
+        if why is not None:
+            said = "audio file missing" if why == "not found" else why
+            found.append(Problem(str(item.audio_path), None, f"{item.id}: {said}"))
             continue
         try:
             info = sf.info(str(item.audio_path))

@@ -113,3 +113,20 @@ def test_unreadable_clips_are_one_kind_whatever_each_ones_reason(tmp_path, capsy
     assert "problems: 26" in out and "Malformed 'fmt ' chunk" in out and "not recognised" in out
     assert out.count(": unreadable: ") == 10
     assert "... and 16 more clips: unreadable (--all lists every one)" in out
+
+
+def test_a_directory_or_a_fifo_where_a_clip_should_be_is_said_so_never_opened(tmp_path, capsys):
+    """Not "missing": a directory and a FIFO (which would block a reader) are named as such."""
+    import os
+
+    root = corpus_copy("crema_d", tmp_path)
+    first, second = sorted((root / "AudioWAV").iterdir())[:2]
+    first.unlink()
+    first.mkdir()
+    second.unlink()
+    os.mkfifo(second)
+    assert main(["check", "crema_d", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "problems: 2" in out and "missing" not in out
+    assert f"{first.stem}: is a directory, not a regular file" in out
+    assert f"{second.stem}: is a FIFO, not a regular file" in out

@@ -13,7 +13,8 @@ NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse.sshfs
 
 
 def filesystem_type(path: Path) -> str | None:
-    """The type of the file system holding ``path`` (from /proc/mounts; None where unknown)."""
+    """The type of the file system holding ``path`` (from /proc/mounts, the longest mount point
+    holding it, the last of those mounted on that point; None where unknown)."""
     try:
         mounts = Path(MOUNTS).read_text().splitlines()
     except OSError:
@@ -25,6 +26,6 @@ def filesystem_type(path: Path) -> str | None:
             continue
         point = fields[1].replace("\\040", " ")
         inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > len(best):
+        if inside and len(point) >= len(best):  # of two mounts on one point, the later covers
             best, kind = point, fields[2]
     return kind

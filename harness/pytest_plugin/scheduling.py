@@ -71,6 +71,7 @@ def auto_group_by(gpus: int) -> str:
 
 
 _GPU_ID = re.compile(r"\d+|(?:GPU|MIG)-[0-9A-Za-z/-]+")
+_SMI_GPU = re.compile(r"^GPU (\d+):", re.MULTILINE)
 
 
 def gpu_ids() -> list[str]:
@@ -88,8 +89,11 @@ def gpu_ids() -> list[str]:
         raise ValueError(f"HARNESS_GPUS={ours!r}: {wrong[0]!r} is not a GPU's index or UUID "
                          "(0, 1, ... or GPU-... / MIG-..., comma-separated)")
     if not gpus and shutil.which("nvidia-smi"):
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-        gpus = [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU")]
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):  # a hung driver: no GPU to pin, not a hang
+            return []
+        gpus = _SMI_GPU.findall(out.stdout)  # "GPU 1: ..." (a MIG line under a GPU is not one)
     return gpus
 
 

@@ -1,6 +1,7 @@
 """Where cells run: one worker per model and corpus under xdist, deterministic shards."""
 
 import os
+import subprocess
 import sys
 import types
 
@@ -149,3 +150,30 @@ def test_workers_share_the_cores_the_job_was_given_not_the_machines(monkeypatch,
     share_cores()
     assert set_to == [2]
     assert {os.environ[n] for n in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")} == {"2"}
+
+
+def test_without_a_list_the_gpus_are_those_nvidia_smi_lists(monkeypatch, tmp_path):
+    """Neither HARNESS_GPUS nor CUDA_VISIBLE_DEVICES: ``nvidia-smi -L``'s GPUs (a MIG line
+    under a GPU is not one more GPU); none where it is not installed."""
+    from harness.pytest_plugin.scheduling import gpu_ids
+
+    monkeypatch.delenv("HARNESS_GPUS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-1a)'\n"
+                   "echo '  MIG 1g.18gb Device 0: (UUID: MIG-2b)'\n"
+                   "echo 'GPU 1: NVIDIA H200 (UUID: GPU-3c)'\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert gpu_ids() == ["0", "1"]
+
+    def hung(*args, **kwargs):
+        raise subprocess.TimeoutExpired(args[0], 10)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(subprocess, "run", hung)
+        assert gpu_ids() == []
+    smi.unlink()
+    assert gpu_ids() == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 5")
+    assert gpu_ids() == ["3", "5"]

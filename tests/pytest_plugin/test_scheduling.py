@@ -177,3 +177,27 @@ def test_without_a_list_the_gpus_are_those_nvidia_smi_lists(monkeypatch, tmp_pat
     assert gpu_ids() == []
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, 5")
     assert gpu_ids() == ["3", "5"]
+
+
+def test_a_local_cell_takes_the_cores_over_the_local_cells_running_now(monkeypatch, tmp_path):
+    """Two local-model cells running (this one and another worker's): half the cores each; alone
+    again, every core; the mark is gone once the cell ends. The user's OMP_NUM_THREADS wins."""
+    from harness.pytest_plugin import scheduling
+
+    set_to = []
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(set_num_threads=set_to.append))
+    monkeypatch.setattr(scheduling, "usable_cores", lambda: 8)
+    monkeypatch.setattr(scheduling, "_USER_SET", set())
+    running = tmp_path / ".running"
+    running.mkdir()
+    (running / "gw1").touch()
+    with scheduling.cores_while_running(running, "gw0"):
+        assert (running / "gw0").exists()
+    (running / "gw1").unlink()
+    with scheduling.cores_while_running(running, "gw0"):
+        pass
+    assert set_to == [4, 8] and not (running / "gw0").exists()
+    monkeypatch.setattr(scheduling, "_USER_SET", {"OMP_NUM_THREADS"})
+    with scheduling.cores_while_running(running, "gw0"):
+        pass
+    assert set_to == [4, 8]

@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.models.api import ModelUnavailable
+from harness.models.api import ModelNotLoaded, ModelUnavailable
 
 STACK_EPS = 1e-6  # the projector's RMSNorms
 
@@ -46,13 +46,19 @@ class UltravoxLayout:
         id itself where it is a folder, or the HF cache).
 
         Raises:
-            ModelUnavailable: no config.json, a projector other than v0.3/v0.4's SwiGLU, or a
-                part not found locally (naming the variable to set).
+            ModelNotLoaded: its config.json is missing or cannot be read (a copy cut short): the
+                checkpoint is damaged, said as the other local models say it.
+            ModelUnavailable: a projector other than v0.3/v0.4's SwiGLU, or a part not found
+                locally (naming the variable to set).
         """
         try:
-            config = json.loads((folder / "config.json").read_text())
+            config = json.loads((folder / "config.json").read_bytes())
+            if not isinstance(config, dict):
+                raise ValueError(f"a JSON {type(config).__name__}, not an object")
         except (OSError, ValueError) as exc:
-            raise ModelUnavailable(f"{folder}: no readable Ultravox config.json ({exc})") from exc
+            raise ModelNotLoaded(f"ultravox: {folder} has no readable config.json "
+                                 f"({type(exc).__name__}: {exc}): not a whole checkpoint folder"
+                                 ) from None
         act = config.get("projector_act", "swiglu")
         if act != "swiglu" or config.get("projector_ln_mid"):
             raise ModelUnavailable(f"{folder}: projector {act!r} (ln_mid "

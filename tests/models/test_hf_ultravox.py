@@ -223,3 +223,19 @@ def test_a_shard_cut_short_fails_the_model_naming_its_file(tmp_path, weights, pa
     named = "llama" if part == "llama" else f"{part}/model.safetensors"  # the LM: its folder
     with pytest.raises(ModelNotLoaded, match=f"{named} could not be read"):
         get_model("ultravox-v0.4", path=tree / "ultravox", device="cpu")
+
+
+@pytest.mark.parametrize("config", [None, '{"model_type": "ultra', "[]"],
+                         ids=["missing", "cut short", "not an object"])
+def test_a_config_missing_or_damaged_fails_the_model_naming_its_folder(tmp_path, weights, config):
+    """As the other local models: a damaged checkpoint fails its cells (ModelNotLoaded), it is
+    not skipped as a model that is not there."""
+    from harness.models import ModelNotLoaded
+
+    broken = _copy(weights, tmp_path / "broken")
+    if config is None:
+        (broken / "config.json").unlink()
+    else:
+        (broken / "config.json").write_text(config)
+    with pytest.raises(ModelNotLoaded, match=f"ultravox: {broken} has no readable config.json"):
+        get_model("ultravox-v0.4", path=broken, device="cpu")

@@ -71,7 +71,8 @@ def auto_group_by(gpus: int) -> str:
 
 
 _GPU_ID = re.compile(r"\d+|(?:GPU|MIG)-[0-9A-Za-z/-]+")
-_SMI_GPU = re.compile(r"^GPU (\d+):", re.MULTILINE)
+_SMI_GPU = re.compile(r"GPU (\d+):")
+_SMI_MIG = re.compile(r"\s+MIG .*\(UUID: (MIG-[0-9A-Za-z/-]+)\)")
 
 
 def gpu_ids() -> list[str]:
@@ -93,8 +94,21 @@ def gpu_ids() -> list[str]:
             out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):  # a hung driver: no GPU to pin, not a hang
             return []
-        gpus = _SMI_GPU.findall(out.stdout)  # "GPU 1: ..." (a MIG line under a GPU is not one)
+        gpus = _smi_devices(out.stdout)
     return gpus
+
+
+def _smi_devices(listing: str) -> list[str]:
+    """The devices of ``nvidia-smi -L``'s listing: each GPU's index (from its ``GPU N:`` line),
+    or, for a GPU in MIG mode, its MIG devices' UUIDs (CUDA runs on a MIG device, never on its
+    parent GPU: pinned to the index, a worker of a MIG machine saw no GPU)."""
+    groups: list[tuple[str, list[str]]] = []
+    for line in listing.splitlines():
+        if gpu := _SMI_GPU.match(line):
+            groups.append((gpu[1], []))
+        elif (mig := _SMI_MIG.match(line)) and groups:
+            groups[-1][1].append(mig[1])
+    return [device for index, migs in groups for device in (migs or [index])]
 
 
 def _is_chance(model: str) -> bool:

@@ -153,19 +153,22 @@ def test_workers_share_the_cores_the_job_was_given_not_the_machines(monkeypatch,
 
 
 def test_without_a_list_the_gpus_are_those_nvidia_smi_lists(monkeypatch, tmp_path):
-    """Neither HARNESS_GPUS nor CUDA_VISIBLE_DEVICES: ``nvidia-smi -L``'s GPUs (a MIG line
-    under a GPU is not one more GPU); none where it is not installed."""
+    """Neither HARNESS_GPUS nor CUDA_VISIBLE_DEVICES: ``nvidia-smi -L``'s GPUs by the index
+    each names (not by line: MIG lines come between), a GPU in MIG mode as its MIG devices
+    (CUDA runs on those, not on the GPU); none where it is not installed or hangs."""
     from harness.pytest_plugin.scheduling import gpu_ids
 
     monkeypatch.delenv("HARNESS_GPUS", raising=False)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     smi = tmp_path / "nvidia-smi"
     smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-1a)'\n"
-                   "echo '  MIG 1g.18gb Device 0: (UUID: MIG-2b)'\n"
-                   "echo 'GPU 1: NVIDIA H200 (UUID: GPU-3c)'\n")
+                   "echo '  MIG 1g.18gb     Device  0: (UUID: MIG-2b-4)'\n"
+                   "echo '  MIG 1g.18gb     Device  1: (UUID: MIG-5d-6)'\n"
+                   "echo 'GPU 1: NVIDIA H200 (UUID: GPU-3c)'\n"
+                   "echo 'GPU 2: NVIDIA H200 (UUID: GPU-7e)'\n")
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert gpu_ids() == ["0", "1"]
+    assert gpu_ids() == ["MIG-2b-4", "MIG-5d-6", "1", "2"]
 
     def hung(*args, **kwargs):
         raise subprocess.TimeoutExpired(args[0], 10)

@@ -84,3 +84,22 @@ def test_the_end_of_run_lines_name_the_cells_without_snapshot_six_at_most_and_ea
     assert line.endswith("m-d-s4, m-d-s5") and markup == {"yellow": True}
     seven = {"passed": [report(c, ("harness_snapshot", NONE)) for c in cells[:7]]}
     assert summary_lines(regression_findings(seven))[0][0].endswith("m-d-s5 and 1 more")
+
+
+def test_a_workers_progress_lines_reach_the_controllers_terminal(pytester):
+    """Under -n, a cell's progress lines go to its worker's log, which the controller follows
+    and prints, each on a line of its own."""
+    pytester.makepyfile(test_grid="""
+        import os
+        from harness.pytest_plugin.fixtures import _progress_sink
+        from harness.runner import GridConfig
+        GRID = GridConfig(models=("uniform",), datasets=("crema_d", "iemocap"))
+
+        def test_cell(cell, request):
+            _progress_sink(request)(f"{cell.id}: 1/2 items on {os.environ['PYTEST_XDIST_WORKER']}")
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    for corpus in ("crema_d", "iemocap"):  # "[gw1] 09:04:13 uniform-iemocap-base: ..." each
+        result.stdout.re_match_lines([rf"^\[(gw\d)\] \d\d:\d\d:\d\d uniform-{corpus}-base: "
+                                      r"1/2 items on \1$"])

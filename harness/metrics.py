@@ -237,8 +237,11 @@ def binned_median_intervals(values, bin_index, n_bins: int, confidence: float = 
 
 
 def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile-bootstrap CI of ``statistic`` over items (paired when several samples).
+                 seed: int = 0, interval: str = "expanded") -> tuple[float, float]:
+    """Percentile-bootstrap CI of ``statistic`` over items (paired when several samples), taken
+    at :func:`harness.resampling.interval_level` (``expanded``: as wide as Student's t interval
+    would be over so few items; ``percentile``: the plain interval) from at least
+    ``n_resamples`` resamples (:func:`harness.resampling.resamples_for`).
 
     ``statistic(*resampled, axis=-1)`` must be vectorised along ``axis``, as scipy requires.
     Uses :func:`scipy.stats.bootstrap`, batched so that one batch draws about
@@ -247,22 +250,26 @@ def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidenc
     """
     from scipy.stats import bootstrap
 
-    from harness.resampling import BATCH_INDEXES
+    from harness.resampling import BATCH_INDEXES, interval_level, resamples_for
 
     n = len(samples[0])
     if n < 2:  # one item's resamples are all that item: an interval of width 0 would claim a
         return math.nan, math.nan  # certainty that one item cannot give (NaN: shown as "–")
-    result = bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=confidence,
+    level = interval_level(confidence, n, interval)
+    n_resamples = resamples_for(level, n_resamples)
+    result = bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=level,
                        method="percentile", paired=len(samples) > 1, vectorized=True,
                        batch=max(1, BATCH_INDEXES // n), rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0) -> dict:
+def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0,
+              interval: str = "expanded") -> dict:
     """All metrics for one cell: means with bootstrap 95% CIs, validity and classification.
 
-    The CIs are :func:`bootstrap_ci`'s (scipy's percentile bootstrap, the same draws), computed
-    from resample counts (:mod:`harness.resampling`).
+    The CIs are :func:`bootstrap_ci`'s (scipy's percentile bootstrap, the same draws, at the
+    level ``interval`` gives), computed from resample counts (:mod:`harness.resampling`);
+    ``interval`` is kept in the summary.
 
     Args:
         true_votes: (N, K) annotator votes (or distributions).
@@ -273,13 +280,13 @@ def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0) -> dict:
     pred = np.atleast_2d(np.asarray(pred, dtype=np.float64))
     valid = np.isfinite(pred).all(axis=1)
     out: dict = {"n_items": int(valid.size), "n_valid": int(valid.sum()),
-                 "valid": float(valid.mean()) if valid.size else float("nan")}
+                 "valid": float(valid.mean()) if valid.size else float("nan"), "interval": interval}
     if not valid.any():
         return out
     from harness.resampling import confusion_cis, mean_cis
 
     scores = per_item(true_votes[valid], pred[valid])
-    cis = mean_cis(np.column_stack(list(scores.values())), n_resamples, seed)
+    cis = mean_cis(np.column_stack(list(scores.values())), n_resamples, seed, interval=interval)
     for (name, values), ci in zip(scores.items(), cis):
         out[name] = {"mean": float(values.mean()), "ci95": list(ci)}
     cls = classification(true_votes[valid], pred[valid])
@@ -288,7 +295,8 @@ def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0) -> dict:
     majority = majority_index(true_votes[valid])
     for suffix, truth, keep in (("", majority_or_first(true_votes[valid]), slice(None)),
                                 ("_untied", majority, majority >= 0)):
-        intervals = confusion_cis(truth[keep], guess[keep], k, n_resamples, seed)
+        intervals = confusion_cis(truth[keep], guess[keep], k, n_resamples, seed,
+                                  interval=interval)
         for name in CLASSIFICATION:
             out[f"{name}{suffix}"] = {"mean": cls[f"{name}{suffix}"], "ci95": list(intervals[name])}
     out["n_scored"], out["n_tied"] = cls["n_scored"], cls["n_tied"]

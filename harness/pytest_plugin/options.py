@@ -13,13 +13,14 @@ import pytest
 
 from harness._names import unknown_name
 from harness._values import typed
+from harness.resampling import INTERVALS
 from harness.runner.grid import GridConfig
 
 GRID = pytest.StashKey[GridConfig]()
 CORPUS_ROOTS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT", "crema_d": "CREMA_D_ROOT"}
 GROUP_BY = ("auto", "model-dataset", "decoding", "model", "cell")
 CHOICES = {"group_by": GROUP_BY, "plan": ("on", "off"), "alpha": ("raw", "mean", "uniform"),
-           "entropy_bins": ("width", "quantile")}
+           "entropy_bins": ("width", "quantile"), "interval": INTERVALS}
 NUMBERS = {"limit": int, "gate_tolerance": float, "gate_alpha": float}  # settings that are numbers, not text
 # settings with an ini default: name -> (help, default); the command line's --<name> wins
 SETTINGS = {
@@ -44,6 +45,9 @@ SETTINGS = {
               "(default: the grid module's, raw)", None),
     "entropy_bins": ("ambiguity levels: equal-width or equal-count (quantile) (default: the grid "
                      "module's, width)", None),
+    "interval": ("how each bootstrap CI's level is taken: expanded (as wide as Student's t "
+                 "interval over few items) or percentile (the plain interval, narrow on few "
+                 "items) (default: the grid module's, expanded)", None),
     "gate_tolerance": ("how much worse than the baseline a metric may get", 0.0),
     "gate_alpha": ("how often a cell whose update changed nothing systematically may fail the "
                    "gate: its metrics' intervals hold together at 1 - alpha (default 0.05; a run "
@@ -144,7 +148,7 @@ def resolved_grid(config: pytest.Config, grid: GridConfig, cache: bool = True) -
         changes.update(verifier=setting(config, "verifier"), verifiers={})
     if setting(config, "limit") is not None:
         changes["limit"] = setting(config, "limit")
-    for name in ("alpha", "entropy_bins"):
+    for name in ("alpha", "entropy_bins", "interval"):
         if setting(config, name):
             changes[name] = setting(config, name)
     if listed(config, "dataset_option"):

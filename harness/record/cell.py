@@ -9,6 +9,7 @@ from typing import Any
 
 from harness._names import unknown_name
 from harness.record.json_line import json_line
+from harness.resampling import INTERVALS
 from harness.score_columns import ScoreColumns
 
 SCHEMA_VERSION = 1
@@ -26,7 +27,8 @@ class RecordSchemaError(RecordError):
 
 @dataclass(frozen=True)
 class Estimate:
-    """A metric's mean over the cell's valid items and its percentile-bootstrap 95% CI."""
+    """A metric's mean over the cell's valid items and its percentile-bootstrap 95% CI (taken
+    as :attr:`CellMetrics.interval` says)."""
 
     mean: float
     ci95: tuple[float, float]
@@ -69,6 +71,9 @@ class CellMetrics:
             same candidates (``{"raw": {"js": ..., "n": ...}, "mean": ..., "uniform": ...}``),
             and for ``mean`` and ``uniform`` the paired 95% CI of each one's change from ``raw``
             (``js_change_ci``).
+        interval: How the bootstrap CIs' level was taken (:func:`harness.resampling.interval_level`):
+            ``expanded`` or ``percentile`` (a record file written before there was a choice
+            reads as ``percentile``, the intervals it holds).
     """
 
     n_items: int
@@ -86,6 +91,7 @@ class CellMetrics:
     tokens: int = 0
     cost_usd: float | None = None
     alpha_sensitivity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    interval: str = "expanded"
 
     def mean(self, name: str) -> float:
         """The metric's mean (one of :data:`SCORES`), NaN when the cell has none (no valid
@@ -95,7 +101,8 @@ class CellMetrics:
         return self.scores[name].mean if name in self.scores else math.nan
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"n_items": self.n_items, "n_valid": self.n_valid, "valid": self.valid}
+        out: dict[str, Any] = {"n_items": self.n_items, "n_valid": self.n_valid, "valid": self.valid,
+                               "interval": self.interval}
         out.update({k: {"mean": e.mean, "ci95": [_bound(b) for b in e.ci95]}
                     for k, e in self.scores.items()})
         if self.n_scored is not None:
@@ -116,7 +123,7 @@ class CellMetrics:
                    data.get("noted", 0), data.get("no_transcript", 0),
                    data.get("verifier_unscored", 0),
                    dict(data.get("bins", {})), data.get("tokens", 0), data.get("cost_usd"),
-                   dict(data.get("alpha_sensitivity", {})))
+                   dict(data.get("alpha_sensitivity", {})), data.get("interval", "percentile"))
 
 
 @dataclass(frozen=True, slots=True)  # a record holds one per item: no __dict__ each
@@ -313,6 +320,8 @@ def _check(data: Mapping[str, Any]) -> None:
 def _check_extras(metrics: Mapping[str, Any]) -> None:
     """The summary's parts the report draws and tabulates: the ambiguity levels (edges, counts
     and each metric's medians, one per level), tokens, cost, W-BoN's α comparison."""
+    if metrics.get("interval", "percentile") not in INTERVALS:
+        raise RecordError(f"not a cell record: 'metrics.interval' is not one of {', '.join(INTERVALS)}")
     if not _levels_ok(metrics.get("bins") or {}):
         raise RecordError("not a cell record: 'metrics.bins' is not edges, counts and a median "
                           "per level")

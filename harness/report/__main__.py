@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.report.build import BuiltReport, build_report
 from harness.report.merge import merge_runs
+from harness.resampling import INTERVALS
 
 
 def _built(built: BuiltReport, run_dir: Path) -> int:
@@ -73,10 +74,15 @@ def _compare(argv: list[str]) -> int:
     parser.add_argument("--models", nargs=2, metavar=("MODEL_A", "MODEL_B"),
                         help="A's cells of MODEL_A against B's of MODEL_B, per corpus and "
                              "strategy (A and B may be the same run)")
+    parser.add_argument("--interval", choices=INTERVALS, default="expanded",
+                        help="how each CI's level is taken: expanded (as wide as Student's t "
+                             "interval over few items; the default) or percentile (the plain "
+                             "interval, narrow on few items)")
     args = parser.parse_args(argv)
     try:
         comparison = compare(args.a, args.b, n_resamples=args.resamples, alpha=args.gate_alpha,
-                             models=tuple(args.models) if args.models else None)
+                             models=tuple(args.models) if args.models else None,
+                             interval=args.interval)
     except CompareError as exc:
         hint = next((h for h in (_runs_inside(f, "") for f in (args.a, args.b)) if h), "")
         print(f"error: {exc}{hint}", file=sys.stderr)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from harness.record import RecordError, input_changes, inputs_of, read_summary
+from harness.resampling import INTERVAL_NAMES
 from harness.runner.baseline_file import BaselineError, read_baseline
 from harness.runner.gating import GATE_ALPHA, GATED, MetricChange, paired_changes, percent
 from harness.score_columns import ScoreColumns
@@ -44,6 +45,7 @@ class Comparison(NamedTuple):
     changes: dict[str, list[MetricChange] | None]
     other_inputs: dict[str, list[str]]
     alpha: float = GATE_ALPHA  # each cell's metrics held together at 1 - alpha
+    interval: str = "expanded"  # how each CI's level was taken (harness.resampling.interval_level)
 
 
 def item_scores_of(folder: Path) -> dict[str, Side]:
@@ -86,13 +88,15 @@ def _by_item(columns: ScoreColumns) -> Scores:
 
 
 def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0,
-            models: tuple[str, str] | None = None, alpha: float = GATE_ALPHA) -> Comparison:
+            models: tuple[str, str] | None = None, alpha: float = GATE_ALPHA,
+            interval: str = "expanded") -> Comparison:
     """Each cell in both: its metrics' paired changes from ``a`` to ``b``; an empty list where
     the two hold fewer than two items in common (another item set: nothing to pair), None where
     they hold two or more of A's scored items but B scored fewer than two of them (B's items
     failed: not compared, which fails a comparison). And each such cell's inputs that differ.
     With ``models``, A's cells of the first model against B's of the second, keyed by corpus
-    and strategy (``iemocap-base``)."""
+    and strategy (``iemocap-base``). ``interval``: how each CI's level is taken
+    (:func:`harness.resampling.interval_level`)."""
     first, second = item_scores_of(a), item_scores_of(b)
     if models is not None:
         first, second = _of_model(first, models[0], a), _of_model(second, models[1], b)
@@ -103,13 +107,13 @@ def compare(a: Path, b: Path, n_resamples: int = 1000, seed: int = 0,
     other_inputs: dict[str, list[str]] = {}
     for cell in sorted(set(first) & set(second)):
         rows = paired_changes(first[cell].scores, second[cell].scores, names=GATED,
-                              n_resamples=n_resamples, seed=seed, alpha=alpha)
+                              n_resamples=n_resamples, seed=seed, alpha=alpha, interval=interval)
         held = sum(1 for i in first[cell].scores if i in second[cell].held)
         out[cell] = None if not rows and held >= 2 else rows
         a_inputs, b_inputs = first[cell].inputs, second[cell].inputs
         if a_inputs and b_inputs and (found := input_changes(a_inputs, b_inputs)):
             other_inputs[cell] = found
-    return Comparison(out, other_inputs, alpha)
+    return Comparison(out, other_inputs, alpha, interval)
 
 
 def _of_model(cells: dict[str, Side], model: str, folder: Path) -> dict[str, Side]:
@@ -143,7 +147,8 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
              "side (JS/JSD up; BC, R², accuracy down). Each cell's metrics' CIs hold together "
              f"at {percent(1 - comparison.alpha)} (Bonferroni: {level} each), so that a cell "
              f"that changed nothing systematically is called worse at most {percent(comparison.alpha)} "
-             "of the time; over many cells some will be by chance (--gate-alpha).", "",
+             "of the time; over many cells some will be by chance (--gate-alpha). Intervals: "
+             f"{INTERVAL_NAMES[comparison.interval]} (--interval).", "",
              f"| cell | metric | A | B | B − A | {level} CI | items | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for cell, rows in changes.items():

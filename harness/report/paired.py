@@ -1,5 +1,7 @@
 """Paired comparison of a strategy's cell with its ``base`` cell: the relative change of a metric's
-mean over the items valid in both, with a paired percentile-bootstrap 95% CI.
+mean over the items valid in both, with a paired percentile-bootstrap 95% CI, its level taken as
+the cell's own CIs' (``metrics.interval``: expanded by default,
+:func:`harness.resampling.interval_level`).
 
 The bootstrap draws the resampled item indexes as :func:`harness.metrics.bootstrap_ci` (scipy)
 draws them for the same seed and number of items, but turns each resample into a count per item
@@ -18,7 +20,7 @@ import numpy as np
 
 from harness.metrics import LOWER_IS_BETTER, MIN_PAIRED_ITEMS
 from harness.record import CellRecord
-from harness.resampling import percentile_ci, resampled_means
+from harness.resampling import interval_level, percentile_ci, resampled_means, resamples_for
 
 PAIRED_METRICS = ("js", "bc", "r2")  # the distribution metrics the tables show
 
@@ -69,7 +71,8 @@ def paired_change(base: CellRecord, cell: CellRecord, metric: str, lower_is_bett
 def _pair(base: CellRecord, cell: CellRecord, metrics: tuple[str, ...],
           lower: tuple[bool, ...], n_resamples: int, seed: int) -> dict[str, PairedChange | None]:
     """Every metric's change for one pair, each over the items both cells scored on it; the
-    metrics scored on the same items (all of them, for a run's records) are resampled together."""
+    metrics scored on the same items (all of them, for a run's records) are resampled together,
+    at the level the strategy's cell took its own CIs at."""
     after, before = cell.score_columns().matched(base.score_columns(), metrics)
     valid = np.isfinite(after) & np.isfinite(before)
     groups: dict[bytes, list[int]] = {}
@@ -79,24 +82,26 @@ def _pair(base: CellRecord, cell: CellRecord, metrics: tuple[str, ...],
     for ks in groups.values():
         rows = valid[:, ks[0]]
         b, a = before[rows][:, ks], after[rows][:, ks]
-        means = resampled_means(np.hstack([b, a]), n_resamples, seed, keep=True) if len(b) >= 2 else None
+        level = interval_level(0.95, len(b), cell.metrics.interval)
+        means = (resampled_means(np.hstack([b, a]), resamples_for(level, n_resamples), seed,
+                                 keep=True) if len(b) >= 2 else None)
         for j, k in enumerate(ks):
             out[metrics[k]] = _change(b[:, j], a[:, j], None if means is None else
-                                      (means[:, j], means[:, len(ks) + j]), lower[k])
+                                      (means[:, j], means[:, len(ks) + j]), lower[k], level)
     return out
 
 
 def _change(before: np.ndarray, after: np.ndarray, resampled: tuple[np.ndarray, np.ndarray] | None,
-            lower_is_better: bool) -> PairedChange | None:
-    """One metric's change and its percentile CI from the resampled means (None with fewer
-    than two items, or a base mean of 0)."""
+            lower_is_better: bool, level: float = 0.95) -> PairedChange | None:
+    """One metric's change and its percentile CI at ``level`` from the resampled means (None with
+    fewer than two items, or a base mean of 0)."""
     if resampled is None or before.mean() == 0:
         return None
     sign = -1.0 if lower_is_better else 1.0
     b, a = before.mean(), after.mean()
     with np.errstate(divide="ignore", invalid="ignore"):
         stats = 100.0 * sign * (resampled[1] - resampled[0]) / resampled[0]
-    low, high = percentile_ci(stats)
+    low, high = percentile_ci(stats, level)
     return PairedChange(float(b), float(a), float(100.0 * sign * (a - b) / b), low, high,
                         len(before))
 

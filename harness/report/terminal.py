@@ -70,8 +70,10 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
     bins = _one_or_mixed(str(c.metrics.bins.get("method", "width")) for c in cells)
     alpha = _one_or_mixed(str((c.meta.get("strategy_config") or {}).get("alpha"))
                           for c in cells if c.strategy == "w-bon")
+    intervals = _one_or_mixed(c.metrics.interval for c in cells)
     text = (f"Items: {items}. JS (lower is better), BC, R² and acc (higher): each cell's mean over "
-            "its valid items ± half the width of its 95% bootstrap CI; beside a strategy, its change against "
+            f"its valid items ± half the width of its 95% bootstrap CI ({intervals} intervals, "
+            "docs/metrics.md); beside a strategy, its change against "
             "its model's base in %, on the items valid in both (paired, their number in "
             "'paired'; + is better, * where the paired bootstrap 95% CI of the change excludes "
             f"0, on {MIN_PAIRED_ITEMS} paired items or more). acc: argmax against the annotators' "

@@ -31,7 +31,7 @@ from harness.data import Dataset, load_dataset
 from harness.models import ModelAPI, get_model
 from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
-from harness.resampling import mean_cis
+from harness.resampling import INTERVALS, mean_cis
 from harness.runner.evidence import evidence_header
 from harness.runner.outcomes import CellItems, Outcome, outcome
 from harness.strategies import (
@@ -52,7 +52,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
              config: StrategyConfig | Mapping[str, Any] | None = None,
              cache: GenerationCache | str | os.PathLike[str] | None = None,
              progress: Callable[[int], None] | None = None, n_resamples: int = 1000,
-             entropy_bins: str = "width") -> CellRecord:
+             entropy_bins: str = "width", interval: str = "expanded") -> CellRecord:
     """Run ``strategy`` with ``model`` over ``dataset`` and return the cell's record.
 
     Args:
@@ -68,6 +68,9 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         entropy_bins: The five ambiguity levels: ``"width"`` (equal-width over the entropies
             observed) or ``"quantile"`` (equal-count, the paper's "five equal groups" read as
             equal in size).
+        interval: How each CI's level is taken: ``"expanded"`` (Hesterberg's expanded
+            percentile interval, as wide as Student's t interval over few items) or
+            ``"percentile"`` (the plain interval; :func:`harness.resampling.interval_level`).
 
     Raises:
         StrategyUnsupported: the model (or a missing verifier) cannot run the strategy.
@@ -77,6 +80,8 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 1:
         # refused before any model runs, not after it, in the bootstrap
         raise ValueError(f"n_resamples must be a whole number of at least 1, not {n_resamples!r}")
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
     config = as_config(config)  # a misnamed knob, too, is refused before a model is built
     model = get_model(model) if isinstance(model, str) else model
     verifier = get_model(verifier) if isinstance(verifier, str) else verifier
@@ -97,7 +102,8 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     return CellRecord(
         cell=f"{model.info.name}-{dataset.name}-{strategy.name}", model=model.info.name,
         dataset=dataset.name, strategy=strategy.name, labels=tuple(dataset.labels),
-        metrics=summarize_cell(dataset, outcomes, n_resamples, config.seed, entropy_bins, scores),
+        metrics=summarize_cell(dataset, outcomes, n_resamples, config.seed, entropy_bins, scores,
+                               interval),
         seconds=seconds, gpu_seconds=seconds if on_gpu else 0.0,
         items=_item_records(outcomes, per_item),
         meta={**_metadata(model, dataset, strategy, verifier, config), **generations},
@@ -248,14 +254,15 @@ def _bits_reversed(count: int) -> np.ndarray:
 
 def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
                    seed: int = 0, entropy_bins: str = "width",
-                   scores: ItemScores | None = None) -> CellMetrics:
+                   scores: ItemScores | None = None, interval: str = "expanded") -> CellMetrics:
     """Metrics with CIs, validity, rule counts, entropy-bin medians and counts, cost
     (``results``: item results or their outcomes; ``scores``: :func:`item_scores`, when the
-    caller has them already)."""
+    caller has them already; ``interval``: how the CIs' level is taken)."""
     outcomes = [outcome(r) for r in results]
     k = len(dataset.labels)
     pred = np.array([o.probs if o.valid else np.full(k, np.nan) for o in outcomes]).reshape(-1, k)
-    summary = metrics.summarize(dataset.votes, pred, n_resamples=n_resamples, seed=seed)
+    summary = metrics.summarize(dataset.votes, pred, n_resamples=n_resamples, seed=seed,
+                                interval=interval)
     summary["rules"] = {str(rule): n for rule, n in
                         Counter(o.row.rule for o in outcomes if o.row.error is None).items()}
     summary["errors"] = sum(o.row.error is not None for o in outcomes)
@@ -265,14 +272,15 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
     summary["bins"] = _bins(dataset, scores or item_scores(dataset, outcomes), entropy_bins)
     summary["tokens"] = int(sum(o.row.tokens for o in outcomes))
     if any(o.alpha_preds is not None for o in outcomes):  # a w-bon cell
-        summary["alpha_sensitivity"] = alpha_sensitivity(dataset, outcomes, n_resamples, seed)
+        summary["alpha_sensitivity"] = alpha_sensitivity(dataset, outcomes, n_resamples, seed,
+                                                         interval)
     costs = [o.cost for o in outcomes if o.has_usage]
     summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(c for c in costs if c))
     return CellMetrics.from_json(summary)
 
 
 def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples: int = 1000,
-                      seed: int = 0) -> dict[str, dict[str, Any]]:
+                      seed: int = 0, interval: str = "expanded") -> dict[str, dict[str, Any]]:
     """W-BoN's mean JS, BC and R² under each choice of alpha, from the candidates it already had
     (no generation): over the items with a usable beam under every choice (an item whose beams
     all have α = -inf has none under ``raw`` and ``mean``), the same items for every choice
@@ -292,7 +300,7 @@ def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples
     raw = ALPHAS.index("raw")
     others = [a for a in range(len(ALPHAS)) if a != raw]
     changes = np.column_stack([scores[a][m] - scores[raw][m] for a in others for m in names])
-    cis = iter(mean_cis(changes, n_resamples, seed))
+    cis = iter(mean_cis(changes, n_resamples, seed, interval=interval))
     for a in others:
         for m in names:
             low, high = next(cis)

@@ -10,11 +10,12 @@ baseline's) is judged by this alone, its snapshot being keyed by revision.
 
 The intervals hold the cell's metrics together (Bonferroni): with ``alpha`` 5% and 5 metrics each
 is a 98% interval, so that an update that changes nothing systematically fails a cell at most
-about 5% of the time. In simulation (``python -m bench.gate_null``), five separate 95%
-intervals failed 10.6% of such cells of 30 items and 10.0% of 200; held together, 6.0% and 4.0%
-(± 0.8; the percentile bootstrap runs a little narrow on few items). A run of C cells still
-fails about alpha·C of them by chance: ``alpha`` = 0.05/C holds the run as a whole to about 5%
-(at the cost of more resamples).
+about 5% of the time. Each is taken, by default, as the expanded percentile interval
+(:func:`harness.resampling.interval_level`): the plain percentile interval runs narrow on few
+items. In simulation (``python -m bench.gate_null``), such cells of 8 items failed 4.3% of the
+time with expanded intervals, 10.9% with plain ones; of 30 items, 4.3% and 6.0%. A run of C
+cells still fails about alpha·C of them by chance: ``alpha`` = 0.05/C holds the run as a whole
+to about 5% (at the cost of more resamples).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ GATED = ("js", "jsd", "bc", "r2", "acc")
 # saying nothing (the report prints metrics to four decimals).
 NOISE = 1e-6
 GATE_ALPHA = 0.05  # how often a cell whose update changed nothing systematically may fail
-TAIL_RESAMPLES = 20  # resamples at least beyond each end of an interval (its percentile's support)
 ItemScores = Mapping[str, Mapping[str, float]]  # item id -> metric -> value
 
 
@@ -90,9 +90,11 @@ def family_confidence(alpha: float, metrics_tested: int) -> float:
 
 def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
                    names: tuple[str, ...] = GATED, n_resamples: int = 1000,
-                   seed: int = 0, alpha: float = GATE_ALPHA) -> list[MetricChange]:
+                   seed: int = 0, alpha: float = GATE_ALPHA, interval: str = "expanded"
+                   ) -> list[MetricChange]:
     """Each metric's paired change on the items scored in both (metrics with < 2 such items are
-    left out), its interval at :func:`family_confidence` of the metrics compared, from at least
+    left out), its interval at :func:`family_confidence` of the metrics compared (its level taken
+    as ``interval`` says: :func:`harness.resampling.interval_level`), from at least
     ``n_resamples`` resamples (more where the interval's ends need them: 2,000 at 98%)."""
     pairs = {}
     for name in names:
@@ -103,15 +105,14 @@ def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
         if keep.sum() >= 2:
             pairs[name] = (before[keep], after[keep])
     confidence = family_confidence(alpha, len(pairs))
-    resamples = max(n_resamples, math.ceil(TAIL_RESAMPLES / ((1 - confidence) / 2) - 1e-9))
     intervals = _intervals({name: after - before for name, (before, after) in pairs.items()},
-                           resamples, seed, confidence)
+                           n_resamples, seed, confidence, interval)
     return [_change(name, before, after, tolerance, confidence, intervals[name])
             for name, (before, after) in pairs.items()]
 
 
-def _intervals(diffs: dict[str, np.ndarray], n_resamples: int, seed: int, confidence: float
-               ) -> dict[str, tuple[float, float]]:
+def _intervals(diffs: dict[str, np.ndarray], n_resamples: int, seed: int, confidence: float,
+               interval: str = "expanded") -> dict[str, tuple[float, float]]:
     """Each metric's percentile-bootstrap CI of its mean change, as
     :func:`harness.metrics.bootstrap_ci` gives it: its draws depend on the number of items and
     the seed alone, so the metrics over as many items (the five, as a rule) share one draw where
@@ -121,7 +122,8 @@ def _intervals(diffs: dict[str, np.ndarray], n_resamples: int, seed: int, confid
         groups.setdefault(len(diff), []).append(name)
     out: dict[str, tuple[float, float]] = {}
     for names in groups.values():
-        cis = mean_cis(np.column_stack([diffs[n] for n in names]), n_resamples, seed, confidence)
+        cis = mean_cis(np.column_stack([diffs[n] for n in names]), n_resamples, seed, confidence,
+                       interval)
         out.update(zip(names, cis))
     return out
 
@@ -195,7 +197,8 @@ class GateVerdict:
 def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolerance: float = 0.0,
          n_resamples: int = 1000, seed: int = 0, alpha: float = GATE_ALPHA) -> GateVerdict:
     """The cell against the baseline at ``path`` (scores recomputed from the votes, so a
-    baseline written before scores were kept still gates)."""
+    baseline written before scores were kept still gates), its intervals taken as the record's
+    own CIs were (``record.metrics.interval``)."""
     baseline = read_baseline(path, record.cell)
     old = item_scores(baseline.probs_for(record.labels), votes)
     new = item_scores({i.id: i.probs for i in record.items}, votes)
@@ -205,7 +208,7 @@ def gate(record: CellRecord, votes: Mapping[str, np.ndarray], path: Path, tolera
              if baseline.inputs else [])  # the revision: the verdict names it
     return GateVerdict(record.cell, revision, baseline.revision if baseline.has_revision else revision,
                        tuple(paired_changes(old, new, tolerance, n_resamples=n_resamples, seed=seed,
-                                            alpha=alpha)),
+                                            alpha=alpha, interval=record.metrics.interval)),
                        (len(held), len(held.intersection(new))), tuple(other))
 
 

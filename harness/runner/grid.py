@@ -60,6 +60,9 @@ class GridConfig:
         limit: Items per corpus (a deterministic, entropy-stratified subsample); None for all.
         seed: The seed every decoding and bootstrap uses.
         entropy_bins: The ambiguity levels: ``"width"`` (equal-width) or ``"quantile"``.
+        interval: How each bootstrap CI's level is taken: ``"expanded"`` (as wide as Student's
+            t interval over few items) or ``"percentile"`` (the plain percentile interval,
+            narrow on few items: :func:`harness.resampling.interval_level`).
         alpha: What W-BoN weighs beams by (:attr:`~harness.strategies.StrategyConfig.alpha`).
         model_args: Per model, keyword arguments for :func:`~harness.models.get_model`, e.g.
             ``{"qwen2-audio-7b": {"dtype": "float16"}}``.
@@ -77,6 +80,7 @@ class GridConfig:
     limit: int | None = None
     seed: int = 0
     entropy_bins: str = "width"  # or "quantile": equal-count ambiguity levels
+    interval: str = "expanded"  # or "percentile": the bootstrap CIs' level
     alpha: str = "raw"  # what W-BoN weighs beams by: "raw", "mean" (per token) or "uniform"
     model_args: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     strategy_args: Mapping[str, Any] = field(default_factory=dict)

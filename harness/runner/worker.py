@@ -149,7 +149,7 @@ class GridWorker:
             record = evaluate(model, dataset, cell.strategy, verifier=verifier, cache=cache,
                               config=self.grid.strategy_config(),
                               progress=progress,
-                              entropy_bins=self.grid.entropy_bins)
+                              entropy_bins=self.grid.entropy_bins, interval=self.grid.interval)
         except (StrategyUnsupported, DecodingUnsupported) as exc:
             raise CellSkipped(str(exc)) from None
         except KeyRejected as exc:  # this cell fails; the model's later cells skip, unsent

@@ -146,3 +146,32 @@ def test_a_metric_name_that_is_none_is_refused_where_a_missing_mean_is_nan():
         metrics.mean("JS")
     with pytest.raises(KeyError, match=r"unknown metric 'accuracy' \(known: js, jsd, bc, r2, acc, f1"):
         metrics.mean("accuracy")
+
+
+def test_a_record_says_how_its_intervals_were_taken_and_an_older_one_reads_as_percentile(tmp_path):
+    """The CIs' level (``harness.resampling.interval_level``) is kept with them; a record file
+    written before there was a choice holds plain percentile intervals, and says so when read."""
+    import json
+
+    from harness.data import load_dataset
+    from harness.record import read_record, read_summary, write_record
+    from harness.runner.evaluate import evaluate
+
+    items = load_dataset("crema_d")[:8]
+    expanded = evaluate("uniform", items, "base")
+    plain = evaluate("uniform", items, "base", interval="percentile")
+    assert (expanded.metrics.interval, plain.metrics.interval) == ("expanded", "percentile")
+    (low, high), (plain_low, plain_high) = (r.metrics.scores["js"].ci95 for r in (expanded, plain))
+    assert low < plain_low and high > plain_high  # 8 items: the plain interval runs narrow
+    path = write_record(expanded, tmp_path)
+    assert read_record(path).metrics.interval == read_summary(path).metrics.interval == "expanded"
+    data = json.loads(path.read_text())
+    del data["metrics"]["interval"]
+    path.write_text(json.dumps(data))
+    assert read_record(path).metrics.interval == "percentile"
+    data["metrics"]["interval"] = "bca"
+    path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match="'metrics.interval' is not one of expanded, percentile"):
+        read_record(path)
+    with pytest.raises(ValueError, match="interval must be one of expanded, percentile, not 'bca'"):
+        evaluate("uniform", items, "base", interval="bca")

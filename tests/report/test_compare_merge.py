@@ -199,3 +199,21 @@ def test_a_report_folder_given_for_a_run_is_answered_with_its_runs(tmp_path):
         assert f"python -m harness.report {tmp_path / 'reports' / '20261130-121212-2'}" in result.stderr
     empty = report(tmp_path / "reports" / "notes")
     assert empty.returncode == 2 and "holds runs" not in empty.stderr
+
+
+def test_compare_takes_expanded_intervals_unless_told_and_says_which(tmp_path):
+    """A null update of 8 items (bench.gate_null's first draw) that the plain percentile
+    intervals, narrow on so few, called worse; the expanded ones (the default) do not."""
+    from bench.gate_null import null_updates
+
+    old, new = next(null_updates(1, 8, seed=8))
+    for run, scores in (("a", old), ("b", new)):
+        items = tuple(ItemRecord(i, (1 / 3,) * 3, scores=s) for i, s in scores.items())
+        write_record(CellRecord("m-d-s", "m", "d", "s", ("a", "b", "c"), CellMetrics(8, 8, 1.0),
+                                0.0, 0.0, items, {}), tmp_path / run)
+    result = report("compare", tmp_path / "a", tmp_path / "b")
+    assert result.returncode == 0 and "no cell is significantly worse" in result.stdout
+    assert "Intervals: expanded percentile bootstrap (as wide as Student's t" in result.stdout
+    result = report("compare", tmp_path / "a", tmp_path / "b", "--interval", "percentile")
+    assert result.returncode == 1 and "significantly worse: m-d-s" in result.stdout
+    assert "Intervals: plain percentile bootstrap (--interval)." in result.stdout

@@ -125,7 +125,8 @@ def test_a_cell_on_another_item_set_says_so_and_is_not_ranked():
     assert all("items" not in text for row in rows for text, _ in row[1:])
 
 
-def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id():
+@pytest.mark.parametrize("interval", ["expanded", "percentile"])
+def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id(interval):
     """The report's resampling (index counts, one matrix product per pair) gives the interval
     scipy's paired percentile bootstrap gives with the same seed, to rounding."""
     import numpy as np
@@ -142,7 +143,7 @@ def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id():
                                                                "r2": 0.1, "jsd": 0.2})
                       for k in order)
         return CellRecord(f"m-d-{strategy}", "m", "d", strategy, ("x", "y"),
-                          CellMetrics(500, 500, 1.0, {}), 0.0, 0.0, items, {})
+                          CellMetrics(500, 500, 1.0, {}, interval=interval), 0.0, 0.0, items, {})
 
     change = paired_change(record("base", base, range(500)),
                            record("w-bon", ours, range(499, -1, -1)), "js", True)
@@ -150,10 +151,16 @@ def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id():
     def relative(b, a, axis=-1):
         return -100.0 * (a.mean(axis=axis) - b.mean(axis=axis)) / b.mean(axis=axis)
 
-    # paired in the strategy cell's item order (reversed here): scipy given the same pairs
-    low, high = bootstrap_ci(base[::-1], ours[::-1], statistic=relative, n_resamples=1000, seed=0)
+    # paired in the strategy cell's item order (reversed here): scipy given the same pairs, its
+    # interval taken as the strategy cell's own were
+    low, high = bootstrap_ci(base[::-1], ours[::-1], statistic=relative, n_resamples=1000, seed=0,
+                             interval=interval)
     assert change.n == 500 and change.change == pytest.approx(float(relative(base, ours)))
     assert (change.low, change.high) == pytest.approx((low, high), rel=1e-9)
+    if interval == "expanded":  # wider than the plain interval, if little over 500 items
+        plain = bootstrap_ci(base[::-1], ours[::-1], statistic=relative, n_resamples=1000, seed=0,
+                             interval="percentile")
+        assert low < plain[0] and high > plain[1] and high - low < 1.01 * (plain[1] - plain[0])
 
 
 def test_a_paired_change_of_a_metric_the_tables_do_not_show_is_computed_too():

@@ -1,3 +1,5 @@
+import dataclasses
+
 from harness.record import CellMetrics, CellRecord, Estimate
 from harness.report.tables import TABLES
 from harness.report.terminal import aligned, results_lines
@@ -30,9 +32,12 @@ def test_each_mean_carries_its_uncertainty():
 def test_the_conventions_say_what_the_numbers_are_comparable_with():
     text = " ".join(_lines(CELLS))
     for words in ("iemocap 10 items (the paper's: 4,373)", "valid items", "paired",
-                  "± half the width of its 95% bootstrap CI",
+                  "± half the width of its 95% bootstrap CI (expanded intervals, docs/metrics.md)",
                   "ties to the first label", "* where the paired bootstrap 95% CI"):
         assert words in text, words
+    older = [dataclasses.replace(c, metrics=dataclasses.replace(c.metrics, interval="percentile"))
+             for c in CELLS[:1]] + CELLS[1:]  # a record written before there was a choice
+    assert "95% bootstrap CI (expanded, percentile intervals" in " ".join(_lines(older))
     assert all(len(line) <= 100 for line in _lines(CELLS) if not line.startswith(("model", "a ", "b ", "c ")))
 
 

@@ -150,3 +150,32 @@ def test_the_intervals_level_is_said_and_alpha_sets_it(tmp_path):
     wide = paired_changes(old, new, alpha=0.001)[0]
     usual = paired_changes(old, new)[0]
     assert wide.low < usual.low and wide.high > usual.high  # 20 resamples beyond each end
+
+
+def test_on_few_items_the_expanded_intervals_hold_the_gate_to_alpha_where_plain_ones_did_not():
+    """Null updates of 8 items: the plain percentile intervals, narrow on so few, failed 9% of
+    these 200 cells at alpha 5%; the expanded ones (the default) 1.5%."""
+    from harness.runner.gating import paired_changes
+
+    failed = {"expanded": 0, "percentile": 0}
+    for k, (old, new) in enumerate(null_updates(200, 8, seed=8)):
+        for interval in failed:
+            failed[interval] += any(c.verdict == "worse"
+                                    for c in paired_changes(old, new, seed=k, interval=interval))
+    assert failed["expanded"] / 200 <= 0.05 < 0.07 < failed["percentile"] / 200
+
+
+def test_the_gate_takes_its_intervals_as_the_records_own_were(tmp_path, monkeypatch):
+    import harness.runner.gating as gating
+
+    asked = []
+    real = gating.paired_changes
+    monkeypatch.setattr(gating, "paired_changes",
+                        lambda *a, **k: asked.append(k["interval"]) or real(*a, **k))
+    perfect = record(lambda v: v / v.sum())
+    path = save_baseline(perfect, tmp_path, VOTES)
+    for interval in ("percentile", "expanded"):
+        run = dataclasses.replace(perfect, metrics=dataclasses.replace(perfect.metrics,
+                                                                       interval=interval))
+        assert gate(run, VOTES, path).failures == []
+    assert asked == ["percentile", "expanded"]

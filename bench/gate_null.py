@@ -1,14 +1,15 @@
 """How often the regression gate fails a cell that changed nothing systematically.
 
-    python -m bench.gate_null                      # 30 and 200 items, 1,000 and 600 draws
+    python -m bench.gate_null                      # 8, 30 and 200 items, 1,000 and 600 draws
     python -m bench.gate_null --items 26 --draws 400
 
 Each draw is a null update: every item's baseline and new prediction drawn alike around the
 item's own centre (a Dirichlet of concentration 5), so the new outputs are no better and no
 worse, only different, as after a kernel, dtype or library change. It prints the share of such
 cells the gate calls worse at ``--gate-alpha`` 0.05 (the cell's five metrics held together, 98%
-CIs) and at 0.125 (five separate 95% CIs, the gate's rule before), with each share's binomial
-standard error.
+CIs) with the expanded intervals (the default) and with plain percentile ones, and at 0.125 with
+plain ones (five separate 95% CIs, the gate's first rule), with each share's binomial standard
+error.
 """
 
 from __future__ import annotations
@@ -39,24 +40,31 @@ def null_updates(draws: int, items: int, seed: int = 3) -> Iterator[tuple[Scores
         yield sides[0], sides[1]
 
 
-def failed_share(draws: int, items: int, alpha: float, seed: int) -> float:
-    """The share of ``draws`` null updates whose cell the gate calls worse at ``alpha``."""
-    failed = sum(any(c.verdict == "worse" for c in paired_changes(old, new, seed=k, alpha=alpha))
+def failed_share(draws: int, items: int, alpha: float, seed: int, interval: str = "expanded"
+                 ) -> float:
+    """The share of ``draws`` null updates whose cell the gate calls worse at ``alpha``, its
+    intervals taken as ``interval`` says."""
+    failed = sum(any(c.verdict == "worse" for c in paired_changes(old, new, seed=k, alpha=alpha,
+                                                                 interval=interval))
                  for k, (old, new) in enumerate(null_updates(draws, items, seed)))
     return failed / draws
 
 
+RULES = ((0.05, "expanded", "five metrics at 95% together (98% each), expanded intervals"),
+         (0.05, "percentile", "five metrics at 95% together (98% each), plain percentile"),
+         (0.125, "percentile", "five separate 95% CIs, plain percentile"))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.gate_null")
-    parser.add_argument("--items", type=int, nargs="+", default=[30, 200])
-    parser.add_argument("--draws", type=int, nargs="+", default=[1000, 600])
+    parser.add_argument("--items", type=int, nargs="+", default=[8, 30, 200])
+    parser.add_argument("--draws", type=int, nargs="+", default=[1000, 1000, 600])
     parser.add_argument("--seed", type=int, default=21)
     args = parser.parse_args(argv)
     draws = args.draws + [args.draws[-1]] * (len(args.items) - len(args.draws))
     for items, count in zip(args.items, draws):
-        for alpha, rule in ((0.05, "five metrics at 95% together (98% each)"),
-                            (0.125, "five separate 95% CIs")):
-            share = failed_share(count, items, alpha, args.seed + items)
+        for alpha, interval, rule in RULES:
+            share = failed_share(count, items, alpha, args.seed + items, interval)
             error = math.sqrt(share * (1 - share) / count)
             print(f"{items} items, {count} null updates, {rule}: {100 * share:.1f}% of cells "
                   f"called worse (± {100 * error:.1f})", flush=True)

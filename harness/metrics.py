@@ -256,7 +256,7 @@ def bootstrap_ci(*samples, statistic=np.mean, n_resamples: int = 1000, confidenc
     if n < 2:  # one item's resamples are all that item: an interval of width 0 would claim a
         return math.nan, math.nan  # certainty that one item cannot give (NaN: shown as "–")
     level = interval_level(confidence, n, interval)
-    n_resamples = resamples_for(level, n_resamples)
+    n_resamples = resamples_for(level, n_resamples, confidence)
     result = bootstrap(samples, statistic, n_resamples=n_resamples, confidence_level=level,
                        method="percentile", paired=len(samples) > 1, vectorized=True,
                        batch=max(1, BATCH_INDEXES // n), rng=np.random.default_rng(seed))

@@ -34,7 +34,7 @@ INTERVALS = ("expanded", "percentile")  # how a percentile-bootstrap interval's 
 INTERVAL_NAMES = {"expanded": "expanded percentile bootstrap (as wide as Student's t over few items)",
                   "percentile": "plain percentile bootstrap"}
 TAIL_RESAMPLES = 20  # resamples at least beyond each end of an interval (its percentile's support)
-MAX_RESAMPLES = 100_000  # more are never drawn: an interval over 2 or 3 items is then their range
+MAX_RESAMPLES = 100_000  # an expanded level's least cap (resamples_for): over 2 items, their range
 
 
 def interval_level(confidence: float, n: int, interval: str = "expanded") -> float:
@@ -58,13 +58,20 @@ def _expanded_level(confidence: float, n: int) -> float:
     return 1 - math.erfc(z / math.sqrt(2))  # 1 - 2·P(Z > z)
 
 
-def resamples_for(level: float, at_least: int) -> int:
+def resamples_for(level: float, at_least: int, nominal: float | None = None) -> int:
     """At least ``at_least`` resamples, more where :data:`TAIL_RESAMPLES` must lie beyond each
-    end of an interval at ``level`` (2,000 at 98%; at most :data:`MAX_RESAMPLES`)."""
-    tail = (1 - level) / 2
-    if tail <= TAIL_RESAMPLES / MAX_RESAMPLES:
-        return max(at_least, MAX_RESAMPLES)
-    return max(at_least, math.ceil(TAIL_RESAMPLES / tail - 1e-9))
+    end of an interval at ``level`` (2,000 at 98%); for an expanded interval's level
+    (``nominal``: the confidence asked), at most :data:`MAX_RESAMPLES` or ten times what
+    ``nominal`` itself needs, whichever is more (the level over 2 items is 1: no number of
+    resamples puts 20 beyond its ends, and its interval is the items' range anyway)."""
+    cap = 10 * _tail_resamples(level if nominal is None else nominal)
+    cap = MAX_RESAMPLES if math.isinf(cap) else max(MAX_RESAMPLES, cap)
+    return int(max(at_least, min(_tail_resamples(level), cap)))
+
+
+def _tail_resamples(level: float) -> float:
+    tail = (1 - level) / 2  # 20 / tail, where 1 - level's rounding makes 200,000.0000002 of it
+    return math.ceil(TAIL_RESAMPLES / tail * (1 - 1e-9)) if tail > 0 else math.inf
 
 
 BLOCK_CELLS = 2**17  # resamples x items of one block: about 1 MiB as float64, whatever n is
@@ -189,7 +196,7 @@ def mean_cis(values: np.ndarray, n_resamples: int = 1000, seed: int = 0,
     if len(values) < 2:
         return [(math.nan, math.nan)] * values.shape[1]
     level = interval_level(confidence, len(values), interval)
-    n_resamples = resamples_for(level, n_resamples)
+    n_resamples = resamples_for(level, n_resamples, confidence)
     small = n_resamples * len(values) * 8 <= SHARED_BYTES
     means = resampled_means(values, n_resamples, seed, keep=small)
     return [percentile_ci(means[:, j], level) for j in range(values.shape[1])]
@@ -206,7 +213,7 @@ def confusion_cis(true_idx: np.ndarray, pred_idx: np.ndarray, k: int, n_resample
     if n < 2:  # no interval, as harness.metrics.bootstrap_ci gives none
         return {name: (math.nan, math.nan) for name in CLASSIFICATION}
     level = interval_level(confidence, n, interval)
-    n_resamples = resamples_for(level, n_resamples)
+    n_resamples = resamples_for(level, n_resamples, confidence)
     confusion = resampled_group_counts(cells, k * k, n_resamples, seed).reshape(n_resamples, k, k)
     return {name: percentile_ci(values, level)
             for name, values in confusion_scores(confusion).items()}

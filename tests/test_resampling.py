@@ -33,12 +33,20 @@ def test_the_expanded_level_falls_to_the_confidence_asked_as_items_grow():
         interval_level(0.95, 10, "bca")
 
 
-def test_resamples_put_twenty_beyond_each_end_and_stop_at_the_cap():
+def test_resamples_put_twenty_beyond_each_end_and_an_expanded_level_adds_at_most_the_cap():
     assert resamples_for(0.95, 1000) == 1000  # 25 beyond each end already
     assert resamples_for(0.98, 1000) == 2000
-    assert resamples_for(interval_level(0.95, 6), 1000) == 8225
-    assert resamples_for(interval_level(0.95, 2), 1000) == MAX_RESAMPLES
+    assert resamples_for(interval_level(0.95, 6), 1000, 0.95) == 8225
+    assert resamples_for(interval_level(0.95, 2), 1000, 0.95) == MAX_RESAMPLES  # the level is 1
     assert resamples_for(0.95, 5000) == 5000
+    assert resamples_for(1.0, 1000) == MAX_RESAMPLES  # a level of 1 asked outright
+    # a strict gate (alpha 0.0005 over 5 metrics: 99.98% each) keeps its 20 beyond each end,
+    # the expanded level's share of them included, where the nominal level needs more than the cap
+    strict = interval_level(0.9998, 40)
+    assert resamples_for(0.9998, 1000) == 200_000
+    assert resamples_for(strict, 1000, 0.9998) == math.ceil(20 / ((1 - strict) / 2) * (1 - 1e-9))
+    assert resamples_for(strict, 1000, 0.9998) > 1_200_000  # Student's tail is long out there
+    assert resamples_for(interval_level(0.9998, 3), 1000, 0.9998) == 2_000_000  # ten times 200,000
 
 
 def test_an_expanded_interval_over_two_items_is_their_range():

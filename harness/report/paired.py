@@ -83,7 +83,7 @@ def _pair(base: CellRecord, cell: CellRecord, metrics: tuple[str, ...],
         rows = valid[:, ks[0]]
         b, a = before[rows][:, ks], after[rows][:, ks]
         level = interval_level(0.95, len(b), cell.metrics.interval)
-        means = (resampled_means(np.hstack([b, a]), resamples_for(level, n_resamples), seed,
+        means = (resampled_means(np.hstack([b, a]), resamples_for(level, n_resamples, 0.95), seed,
                                  keep=True) if len(b) >= 2 else None)
         for j, k in enumerate(ks):
             out[metrics[k]] = _change(b[:, j], a[:, j], None if means is None else

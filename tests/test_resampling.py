@@ -79,3 +79,11 @@ def test_the_expanded_interval_holds_the_mean_about_as_often_as_it_says_on_few_i
         held[interval] = np.mean([low <= 2 / 7 <= high for low, high in cis])
     assert held["percentile"] < 0.93 and held["expanded"] >= 0.93
     assert held["expanded"] - held["percentile"] >= 0.025
+
+
+def test_the_classification_intervals_over_two_items_are_their_range_and_over_one_none():
+    from harness.resampling import confusion_cis
+
+    two = confusion_cis(np.array([0, 1]), np.array([0, 2]), 3)  # one right, one wrong
+    assert two["acc"] == pytest.approx((0.0, 1.0))
+    assert all(math.isnan(end) for end in confusion_cis(np.array([0]), np.array([0]), 3)["acc"])

@@ -117,6 +117,11 @@ def test_fewer_than_seven_paired_items_are_never_called_worse(tmp_path):
     seven = dict(list(VOTES.items())[:7])
     assert regressions(record(lambda v: np.full(3, 1 / 3)), seven,
                        save_baseline(record(lambda v: v / v.sum()), tmp_path / "seven", seven)) != []
+    better = gate(record(lambda v: v / v.sum()), seven,  # and the other way round: better
+                  save_baseline(record(lambda v: np.full(3, 1 / 3)), tmp_path / "up", seven))
+    verdicts = {c.metric: c.verdict for c in better.changes}  # acc: 3 of the 7 were right before
+    assert verdicts == {"js": "better", "jsd": "better", "bc": "better", "r2": "better",
+                        "acc": "same"} and better.failures == []
 
 
 def test_an_update_that_changes_nothing_systematically_fails_a_cell_at_most_alpha_of_the_time():

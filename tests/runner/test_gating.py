@@ -142,6 +142,7 @@ def test_the_intervals_level_is_said_and_alpha_sets_it(tmp_path):
     from harness.runner.gating import family_confidence, items_needed, paired_changes
 
     assert family_confidence(0.05, 5) == 0.98 and family_confidence(0.05, 4) == 0.975
+    assert family_confidence(0.05, 1) == family_confidence(0.05, 0) == 0.9  # one metric: 5% a side
     assert [items_needed(c) for c in (0.95, 0.98, 0.9998)] == [6, 7, 14]
     # a tail of exactly 2^-n: n items give a sign-flip p-value of 2^-n, which is within it
     assert [items_needed(1 - 2 * 2.0 ** -n) for n in (7, 8, 10)] == [7, 8, 10]

@@ -242,6 +242,10 @@ def check_grid(grid: GridConfig) -> None:
         raise pytest.UsageError(f"--strategy-arg: {exc}") from None
     if grid.limit is not None and grid.limit < 1:
         raise pytest.UsageError(f"--limit must be at least 1, not {grid.limit}")
+    for name in ("alpha", "entropy_bins", "interval"):  # a grid module's own, never checked above
+        if getattr(grid, name) not in CHOICES[name]:
+            raise pytest.UsageError(f"the grid's {name} = {getattr(grid, name)!r}: choose from "
+                                    f"{', '.join(CHOICES[name])}")
 
 
 def check_settings(config: pytest.Config) -> None:

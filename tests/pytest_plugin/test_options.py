@@ -44,6 +44,22 @@ def test_a_mistake_is_one_usage_error_before_anything_runs(pytester, args, messa
     assert "Traceback" not in result.stderr.str() and not (pytester.path / "reports").exists()
 
 
+@pytest.mark.parametrize(("extra", "message"), [
+    (', interval="bca"', "*the grid's interval = 'bca': choose from expanded, percentile*"),
+    (', entropy_bins="equal"', "*the grid's entropy_bins = 'equal': choose from width, quantile*"),
+    (', alpha="means"', "*the grid's alpha = 'means': choose from raw, mean, uniform*"),
+])
+def test_a_grid_module_s_own_mistake_stops_the_run_before_any_cell(pytester, extra, message):
+    """An error collecting the grid, before any cell runs, as an unknown model there is, not a
+    failure of every cell (the command line's and the ini file's values were checked; the grid
+    module's were not)."""
+    grid_project(pytester, extra)
+    result = pytester.runpytest_subprocess(*NO_CACHE)
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # pytest's code for an error collecting
+    result.stdout.fnmatch_lines([message, "ERROR test_grid.py*"])
+    assert "Traceback" not in result.stdout.str() and not (pytester.path / "reports").exists()
+
+
 def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
     grid_project(pytester)
     pytester.makeini("""

@@ -68,6 +68,11 @@ def test_a_run_whose_items_all_failed_is_not_passed_as_nothing_to_compare(tmp_pa
     elsewhere = dataclasses.replace(record(lambda v: v / v.sum()), items=tuple(  # another item set
         ItemRecord("x" + i.id, i.probs) for i in record(lambda v: v / v.sum()).items))
     assert gate(elsewhere, VOTES, path).failures == []
+    two = dict(list(VOTES.items())[:2])  # the fewest a baseline can be compared on
+    both_failed = dataclasses.replace(failed, items=tuple(ItemRecord(i, None) for i in two))
+    assert gate(both_failed, two, save_baseline(record(lambda v: v / v.sum()), tmp_path / "two",
+                                                two)).failures == [
+        "not compared: the run scored 0 of the 2 items the baseline scored, fewer than 2"]
 
 
 def test_a_run_given_other_inputs_than_its_baseline_says_which(tmp_path):

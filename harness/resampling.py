@@ -12,7 +12,7 @@ summary of 20,000 items drew and gathered 160 million indexes through scipy.
 Every interval is taken, by default, at the level that makes the percentile interval of a mean
 over n items as wide as Student's t interval would be (Hesterberg's *expanded* percentile
 interval: :func:`interval_level`); the plain percentile interval runs narrow on few items (a
-nominal 95% CI held the mean 90% of the time over 10 items, 93% over 26, in simulation:
+nominal 95% CI held the mean 88-93% of the time over 10 items, 93-94% over 26, in simulation:
 ``python -m bench.intervals``). ``interval="percentile"`` takes the plain one, as before."""
 
 from __future__ import annotations

@@ -43,11 +43,16 @@ def interval_level(confidence: float, n: int, interval: str = "expanded") -> flo
     should know about the bootstrap") takes the normal quantile z with z = √(n/(n−1))·t(n−1),
     t Student's quantile at ``confidence`` (99.5% for 95% over 6 items, 96.4% over 26, 95.4% over
     100: the same interval from about 1,000 items on); ``percentile``: ``confidence`` itself."""
-    if interval not in INTERVALS:
-        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
-    if interval == "percentile" or n < 2:
+    if checked_interval(interval) == "percentile" or n < 2:
         return confidence
     return _expanded_level(confidence, n)
+
+
+def checked_interval(interval: str) -> str:
+    """``interval`` itself, or a ``ValueError`` naming the choices."""
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
+    return interval
 
 
 @functools.lru_cache(maxsize=256)

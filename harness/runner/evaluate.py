@@ -31,7 +31,7 @@ from harness.data import Dataset, load_dataset
 from harness.models import ModelAPI, get_model
 from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
-from harness.resampling import INTERVALS, mean_cis
+from harness.resampling import checked_interval, mean_cis
 from harness.runner.evidence import evidence_header
 from harness.runner.outcomes import CellItems, Outcome, outcome
 from harness.strategies import (
@@ -80,8 +80,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
     if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 1:
         # refused before any model runs, not after it, in the bootstrap
         raise ValueError(f"n_resamples must be a whole number of at least 1, not {n_resamples!r}")
-    if interval not in INTERVALS:
-        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
+    checked_interval(interval)  # refused before any model runs too
     config = as_config(config)  # a misnamed knob, too, is refused before a model is built
     model = get_model(model) if isinstance(model, str) else model
     verifier = get_model(verifier) if isinstance(verifier, str) else verifier

@@ -26,6 +26,14 @@ from harness.runner.gating import paired_changes
 Scores = dict[str, dict[str, float]]
 
 
+def drawn_side(rng: np.random.Generator, truth: np.ndarray, centre: np.ndarray
+               ) -> dict[str, np.ndarray]:
+    """Per-item scores of one side: each item's prediction drawn around its ``centre`` (a
+    Dirichlet of concentration 5), scored against its annotators' ``truth``."""
+    pred = np.array([rng.dirichlet(5 * c + 0.1) for c in centre])
+    return {**metrics.per_item(truth, pred), "acc": metrics.accuracy_per_item(truth, pred)}
+
+
 def null_updates(draws: int, items: int, seed: int = 3) -> Iterator[tuple[Scores, Scores]]:
     """``draws`` pairs of (baseline, run) item scores on ``items`` items of 4 classes, the two
     sides drawn alike (a null update)."""
@@ -34,8 +42,7 @@ def null_updates(draws: int, items: int, seed: int = 3) -> Iterator[tuple[Scores
         truth, centre = rng.dirichlet(np.ones(4), size=items), rng.dirichlet(np.ones(4), size=items)
         sides = []
         for _side in range(2):
-            pred = np.array([rng.dirichlet(5 * c + 0.1) for c in centre])
-            scores = {**metrics.per_item(truth, pred), "acc": metrics.accuracy_per_item(truth, pred)}
+            scores = drawn_side(rng, truth, centre)
             sides.append({str(i): {m: float(v[i]) for m, v in scores.items()} for i in range(items)})
         yield sides[0], sides[1]
 

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from bench.gate_null import null_updates
+from bench.gate_null import drawn_side, null_updates
 from harness import metrics
 from harness.resampling import INTERVALS, mean_cis
 
@@ -37,8 +37,7 @@ def population(size: int, seed: int) -> dict[str, np.ndarray]:
     """Per-item scores of ``size`` items of 4 classes, each drawn as a null update's side."""
     rng = np.random.default_rng(seed)
     truth, centre = rng.dirichlet(np.ones(4), size=size), rng.dirichlet(np.ones(4), size=size)
-    pred = np.array([rng.dirichlet(5 * c + 0.1) for c in centre])
-    return {**metrics.per_item(truth, pred), "acc": metrics.accuracy_per_item(truth, pred)}
+    return drawn_side(rng, truth, centre)
 
 
 def coverage(scores: dict[str, np.ndarray], items: int, draws: int, interval: str, seed: int

@@ -4,8 +4,11 @@ them (``--interval``: expanded, the default, and plain percentile).
     python -m bench.intervals                     # 10, 26 and 100 items, 1,000 and 600 draws
     python -m bench.intervals --items 6 --draws 300
 
-Two figures per number of items and per way:
+Three figures per number of items and per way:
 
+- **accuracy near 1**: how often a cell's 95% CI of its accuracy holds the true accuracy, at
+  0.5 to 0.98, exactly (the binomial sum over each count of right answers): Wilson's interval
+  under ``expanded``, the bootstrap's under ``percentile``;
 - **coverage**: how often a cell's 95% CI of its mean JS, BC, R² and accuracy holds the true
   mean, over draws of that many items from a population of 200,000 (each item's annotator
   distribution and prediction drawn as ``bench.gate_null`` draws them);
@@ -48,11 +51,30 @@ def coverage(scores: dict[str, np.ndarray], items: int, draws: int, interval: st
     held = dict.fromkeys(COVERED, 0)
     for k in range(draws):
         index = rng.integers(0, size, items)
-        cis = mean_cis(np.column_stack([scores[m][index] for m in COVERED]), 1000, k,
-                       interval=interval)
+        means = COVERED[:-1]  # accuracy's interval is its own (metrics.accuracy_ci)
+        cis = mean_cis(np.column_stack([scores[m][index] for m in means]), 1000, k,
+                       interval=interval) + [metrics.accuracy_ci(scores["acc"][index], interval,
+                                                                 1000, k)]
         for name, (low, high) in zip(COVERED, cis):
             held[name] += low <= scores[name].mean() <= high
     return {name: count / draws for name, count in held.items()}
+
+
+ACCURACIES = (0.5, 0.8, 0.9, 0.95, 0.98)
+
+
+def accuracy_coverage(items: int, accuracy: float, interval: str) -> float:
+    """How often a cell's 95% CI of its accuracy holds a true ``accuracy`` over ``items`` items:
+    exactly, the binomial sum over each count of right answers (an interval depends on the count
+    alone: Wilson's, or the bootstrap's with the seed a cell takes, 0)."""
+    from scipy.stats import binom
+
+    held = 0.0
+    for right in range(items + 1):
+        correct = np.r_[np.ones(right), np.zeros(items - right)]
+        low, high = metrics.accuracy_ci(correct, interval)
+        held += float(binom.pmf(right, items, accuracy)) * (low <= accuracy <= high)
+    return held
 
 
 def false_marks(items: int, draws: int, interval: str, seed: int) -> dict[str, float]:
@@ -89,6 +111,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     draws = args.draws + [args.draws[-1]] * (len(args.items) - len(args.draws))
     scores = population(200_000, args.seed)
+    for items in args.items:
+        for interval in INTERVALS:
+            held = [accuracy_coverage(items, p, interval) for p in ACCURACIES]
+            print(f"{items} items, {interval}: accuracy's 95% CI held a true accuracy of "
+                  f"{' / '.join(map(str, ACCURACIES))}: "
+                  f"{' / '.join(f'{100 * h:.1f}' for h in held)}% (exactly)", flush=True)
     for items, count in zip(args.items, draws):
         for interval in INTERVALS:
             print(f"{items} items, {interval}: 95% CIs held the mean "

@@ -172,6 +172,55 @@ def test_one_item_has_no_interval_in_any_estimate():
     assert all(np.isnan(summary[m]["ci95"]).all() for m in ("js", "bc", "r2", "acc", "uar"))
 
 
+@pytest.mark.parametrize("successes, n", [(0, 2), (1, 2), (7, 10), (24, 26), (26, 26), (3, 500)])
+def test_the_accuracy_interval_is_wilsons_score_interval(successes, n):
+    """Wilson (1927) in its closed form, not scipy again: centre (x + z²/2)/(n + z²), half-width
+    z/(n + z²)·√(x(n − x)/n + z²/4)."""
+    z = 1.959963984540054
+    centre = (successes + z * z / 2) / (n + z * z)
+    half = z / (n + z * z) * np.sqrt(successes * (n - successes) / n + z * z / 4)
+    assert M.proportion_ci(successes, n) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    correct = np.r_[np.ones(successes), np.zeros(n - successes)]
+    assert M.accuracy_ci(correct) == M.proportion_ci(successes, n)
+
+
+def test_a_cell_whose_items_are_all_right_gets_an_accuracy_interval_below_one():
+    """The percentile bootstrap of 26 right answers is [1, 1], as if 26 items could prove a
+    model never wrong; Wilson's interval reaches down to 0.871. One item still has none."""
+    votes = np.eye(4)[np.arange(26) % 4] * 3 + 1
+    summary = M.summarize(votes, votes)
+    assert summary["acc"]["mean"] == 1.0
+    assert summary["acc"]["ci95"] == pytest.approx([0.8713, 1.0], abs=1e-4)
+    assert summary["acc_untied"]["ci95"] == summary["acc"]["ci95"]
+    assert M.summarize(votes, votes, interval="percentile")["acc"]["ci95"] == [1.0, 1.0]
+    assert np.isnan(M.accuracy_ci([1.0])).all() and np.isnan(M.accuracy_ci([], "expanded")).all()
+    with pytest.raises(ValueError, match="expanded, percentile"):
+        M.accuracy_ci([1.0, 0.0], "bca")
+
+
+def _exact_coverage(n: int, accuracy: float, interval: str) -> float:
+    """How often a cell's accuracy CI holds ``accuracy`` over n items: the binomial sum over
+    every count of right answers (the bootstrap's interval depends on the count alone)."""
+    from scipy.stats import binom
+
+    held = 0.0
+    for right in range(n + 1):
+        low, high = M.accuracy_ci(np.r_[np.ones(right), np.zeros(n - right)], interval)
+        held += binom.pmf(right, n, accuracy) * (low <= accuracy <= high)
+    return held
+
+
+@pytest.mark.parametrize("n", [10, 26])
+def test_the_accuracy_interval_holds_its_level_near_one(n):
+    """Over 10 and 26 items, at true accuracies of 0.8 to 0.98, the cell's 95% CI of accuracy
+    held it at least 90% of the time (exactly, not by simulation); the plain percentile
+    bootstrap's, at 0.95 over 10 items, 40%."""
+    held = [_exact_coverage(n, accuracy, "expanded") for accuracy in (0.8, 0.9, 0.95, 0.98)]
+    assert min(held) > 0.90 and np.mean(held) > 0.93
+    if n == 10:
+        assert _exact_coverage(n, 0.95, "percentile") < 0.45
+
+
 def test_summarize_excludes_invalid_rows():
     votes = np.array([[3, 0, 0], [0, 2, 1], [1, 1, 1], [0, 0, 4]], dtype=float)
     pred = votes / votes.sum(axis=1, keepdims=True)
@@ -192,16 +241,26 @@ def test_every_summarized_metric_has_its_direction_and_only_the_divergences_are_
     assert {name for name, lower in M.LOWER_IS_BETTER.items() if lower} == {"js", "jsd"}
 
 
-def test_the_summary_intervals_are_scipys_percentile_bootstrap():
+def test_the_summary_intervals_are_scipys_percentile_bootstrap_and_accuracys_wilsons():
     """Every CI of a cell's summary, computed from resample counts, is what scipy's paired
-    percentile bootstrap gives with the same seed: to rounding for means, exactly for counts."""
-    from harness.metrics import bootstrap_ci, f1_from_indices, majority_index, per_item, summarize
+    percentile bootstrap gives with the same seed (to rounding for means, exactly for counts),
+    but accuracy's, which is Wilson's under the expanded intervals (the default) and the
+    bootstrap's under the plain ones."""
+    from harness.metrics import (
+        bootstrap_ci,
+        f1_from_indices,
+        majority_index,
+        per_item,
+        proportion_ci,
+        summarize,
+    )
 
     rng = np.random.default_rng(4)
     votes = rng.integers(0, 4, size=(300, 4)).astype(float) + np.eye(4)[rng.integers(0, 4, 300)]
     pred = rng.dirichlet(np.ones(4), size=300)
     pred[7] = np.nan  # an invalid item is left out of every interval
     summary = summarize(votes, pred, n_resamples=400, seed=3)
+    plain = summarize(votes, pred, n_resamples=400, seed=3, interval="percentile")
     keep = np.isfinite(pred).all(axis=1)
     v, p = votes[keep], pred[keep]
     for name, values in per_item(v, p).items():
@@ -212,10 +271,11 @@ def test_the_summary_intervals_are_scipys_percentile_bootstrap():
                                 ("_untied", majority_index(v), untied)):
         t, g = truth[rows], p.argmax(axis=1)[rows]
         acc = bootstrap_ci(t, g, statistic=lambda a, b, axis: (a == b).mean(axis=axis),
-                           n_resamples=400, seed=3)
+                           n_resamples=400, seed=3, interval="percentile")
         f1 = bootstrap_ci(t, g, statistic=lambda a, b, axis: f1_from_indices(a, b, 4),
                           n_resamples=400, seed=3)
-        assert summary[f"acc{suffix}"]["ci95"] == list(acc)
+        assert summary[f"acc{suffix}"]["ci95"] == list(proportion_ci(int((t == g).sum()), t.size))
+        assert plain[f"acc{suffix}"]["ci95"] == list(acc)
         assert summary[f"f1{suffix}"]["ci95"] == pytest.approx(list(f1), rel=1e-12)
 
 

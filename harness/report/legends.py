@@ -11,6 +11,14 @@ LEGENDS = {
                "computed: 'from cache' is the share it read instead, computed by a cell sharing "
                "them (w-bon reads bon's beams, w-alm-v alm-v's candidates and scores) or by an "
                "earlier run; its seconds are not its cost. Cells of one plan share its seconds.",
+    "classification": "Acc: the share of valid items whose top class is the annotators' "
+                      "majority, with Wilson's score 95% CI under the expanded intervals (the "
+                      "default; the bootstrap's is a point where every item is right, or "
+                      "every one wrong), the bootstrap's under --interval percentile. F1 "
+                      "(macro, over all the corpus's classes) and UAR: the percentile bootstrap "
+                      "95% CI of the items' confusion matrix, narrow over few items where nearly "
+                      "all are right (docs/metrics.md). Untied: the items whose top vote is "
+                      "not tied ('tied' counts them).",
     "alpha": "W-BoN's mean JS, BC and R² had it weighed its beams by their raw log-likelihood "
              "(Eq. 3 as written, the default), per token (mean) or uniformly: the same beams "
              "and items, so only the weighting differs. Beside mean and uniform, the change "

@@ -5,8 +5,8 @@
   the items valid in both cells, ``*`` where the paired bootstrap CI of the change excludes zero
   (on 6 paired items or more);
 - classification: accuracy, macro-F1 and UAR (unweighted average recall) of the majority (ties to
-  the first label, every item), and the same with tied items left out, each with its bootstrap
-  95% CI;
+  the first label, every item), and the same with tied items left out, each with its 95% CI
+  (accuracy's Wilson's under the expanded intervals, the rest the bootstrap's);
 - compute: tokens, seconds, GPU-seconds and cost per item, to read the strategies at equal
   compute, and the share of each cell's model calls read from the cache (its seconds do not
   count those);

@@ -72,8 +72,8 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
                           for c in cells if c.strategy == "w-bon")
     intervals = _one_or_mixed(c.metrics.interval for c in cells)
     text = (f"Items: {items}. JS (lower is better), BC, R² and acc (higher): each cell's mean over "
-            f"its valid items ± half the width of its 95% bootstrap CI ({intervals} intervals, "
-            "docs/metrics.md); beside a strategy, its change against "
+            f"its valid items ± half the width of its 95% CI ({_RULES.get(intervals, intervals)} "
+            "intervals, docs/metrics.md); beside a strategy, its change against "
             "its model's base in %, on the items valid in both (paired, their number in "
             "'paired'; + is better, * where the paired bootstrap 95% CI of the change excludes "
             f"0, on {MIN_PAIRED_ITEMS} paired items or more). acc: argmax against the annotators' "
@@ -83,6 +83,10 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
             + (f"; not the reference setup: {settings}" if (settings := _settings(cells)) else "")
             + ".")
     return _printable(text)
+
+
+# how a cell's CIs were taken, by its records' interval (more than one: their names alone)
+_RULES = {"expanded": "bootstrap, acc's Wilson's; expanded", "percentile": "bootstrap; percentile"}
 
 
 def _settings(cells: list[CellRecord]) -> str:

@@ -289,6 +289,7 @@ def test_the_classification_table_gives_each_figure_its_interval():
     assert header[3:9] == ["Acc", "F1", "UAR", "Acc (untied)", "F1 (untied)", "UAR (untied)"]
     assert [text for text, _ in row[3:9]] == ["0.5000 [0.3000, 0.7000]", "0.4000 [0.2000, 0.5500]",
                                               "–", "–", "–", "–"]  # a record from before UAR
+    assert "Wilson's score 95% CI under the expanded intervals" in LEGENDS["classification"]
 
 
 def test_the_ambiguity_table_gives_each_cells_medians_under_its_corpus_levels():

@@ -32,12 +32,16 @@ def test_each_mean_carries_its_uncertainty():
 def test_the_conventions_say_what_the_numbers_are_comparable_with():
     text = " ".join(_lines(CELLS))
     for words in ("iemocap 10 items (the paper's: 4,373)", "valid items", "paired",
-                  "± half the width of its 95% bootstrap CI (expanded intervals, docs/metrics.md)",
+                  "± half the width of its 95% CI (bootstrap, acc's Wilson's; expanded intervals, "
+                  "docs/metrics.md)",
                   "ties to the first label", "* where the paired bootstrap 95% CI"):
         assert words in text, words
     older = [dataclasses.replace(c, metrics=dataclasses.replace(c.metrics, interval="percentile"))
              for c in CELLS[:1]] + CELLS[1:]  # a record written before there was a choice
-    assert "95% bootstrap CI (expanded, percentile intervals" in " ".join(_lines(older))
+    assert "95% CI (expanded, percentile intervals" in " ".join(_lines(older))
+    plain = [dataclasses.replace(c, metrics=dataclasses.replace(c.metrics, interval="percentile"))
+             for c in CELLS]
+    assert "95% CI (bootstrap; percentile intervals, docs/metrics.md)" in " ".join(_lines(plain))
     assert all(len(line) <= 100 for line in _lines(CELLS) if not line.startswith(("model", "a ", "b ", "c ")))
 
 

@@ -332,3 +332,56 @@ def test_a_long_key_run_read_by_the_regex_engine_reads_as_one_read_by_hand(body)
 
     with mock.patch("harness.parsing._SHORT_RUN", 2):
         assert _pairs(body) == _pairs_at_every_separator(body)
+
+
+# --- paths the examples above do not take (each left a mutant of the parser alive) ------------
+
+def test_a_letter_whose_lower_case_is_longer_takes_the_regex_keyword_scan():
+    """"İ" lower-cases to two characters, so the word positions of the lower-cased text would
+    shift: such text is scanned by the regex over the text itself, with the same result."""
+    parsed = parse_distribution("İ think the speaker sounds ANGRY here.", IEMOCAP)
+    assert (parsed.rule, parsed.probs.tolist()) == ("keyword", [0.0, 0.0, 1.0, 0.0])
+    assert not parse_distribution("İ hear anger and sadness.", IEMOCAP).valid  # two: none
+
+
+@pytest.mark.parametrize("text", ["```json\n0.54\n```", "json 0.54", "``` [0.54] ```"])
+def test_a_lone_number_in_a_code_fence_is_a_single_number(text):
+    parsed = parse_distribution(text, IEMOCAP)
+    assert (parsed.valid, parsed.rule) == (False, "single_number")
+
+
+def test_a_parser_error_costs_its_item_with_the_reason_and_never_raises():
+    from unittest import mock
+
+    with mock.patch("harness.parsing._parse", side_effect=RecursionError("too deep")):
+        parsed = parse_distribution('{"Anger": 1}', IEMOCAP)
+    assert (parsed.valid, parsed.probs, parsed.rule) == (False, None, None)
+    assert parsed.reason == "parser error: RecursionError: too deep"
+    assert parse_distribution(None, IEMOCAP).reason == "not text: NoneType"
+
+
+def test_a_key_after_a_long_run_of_spaces_is_read_whole():
+    """More than 32 characters of the run before a separator are read by the regex engine on
+    the reversed text: the key is still the label, not its last letters or nothing."""
+    parsed = parse_distribution("{" + " " * 60 + "neutral state: 0.7, sad: 0.3}", IEMOCAP)
+    assert parsed.valid and parsed.probs.tolist() == pytest.approx([0.7, 0.0, 0.0, 0.3])
+    parsed = parse_distribution("{anger: 0.5,\n" + " " * 60 + "'happiness' = 0.5}", IEMOCAP)
+    assert parsed.valid and parsed.probs.tolist() == pytest.approx([0.0, 0.5, 0.5, 0.0])
+
+
+def test_a_dictionary_mostly_of_labels_keeps_them_and_names_the_stray_key():
+    """Not plain JSON (single quotes), so the general rules read it: 0.6 of the mass has a
+    label, so the stray key is left out and named, not the whole answer refused."""
+    parsed = parse_distribution("{'Anger': 0.6, 'Boredom': 0.4}", IEMOCAP)
+    assert parsed.valid and parsed.probs.tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert parsed.reason == "left out keys naming no label: 'Boredom'"
+    parsed = parse_distribution("{'Anger': 0.6, 'Boredom': NaN}", IEMOCAP)  # no mass at all
+    assert parsed.valid and parsed.reason == "left out keys naming no label: 'Boredom'"
+
+
+def test_a_parsed_answer_is_frozen():
+    import dataclasses
+
+    parsed = parse_distribution('{"Anger": 1}', IEMOCAP)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.valid = False

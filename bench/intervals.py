@@ -3,6 +3,7 @@ them (``--interval``: expanded, the default, and plain percentile).
 
     python -m bench.intervals                     # 10, 26 and 100 items, 1,000 and 600 draws
     python -m bench.intervals --items 6 --draws 300
+    python -m bench.intervals --items 200 --draws 1000 --changed 3 4 5 6 8   # sparse updates
 
 Three figures per number of items and per way:
 
@@ -28,7 +29,7 @@ import math
 
 import numpy as np
 
-from bench.gate_null import drawn_side, null_updates
+from bench.gate_null import drawn_side, null_updates, sparse_updates
 from harness import metrics
 from harness.resampling import INTERVALS, mean_cis
 
@@ -77,10 +78,11 @@ def accuracy_coverage(items: int, accuracy: float, interval: str) -> float:
     return held
 
 
-def false_marks(items: int, draws: int, interval: str, seed: int) -> dict[str, float]:
+def false_marks(items: int, draws: int, interval: str, seed: int, changed: int | None = None
+                ) -> dict[str, float]:
     """The share of ``draws`` null updates of ``items`` whose change the strategies table marks
     ``*`` (:func:`harness.report.paired.paired_change`, the cells' CIs taken as ``interval``
-    says), per metric."""
+    says), per metric (``changed``: updates of ``bench.gate_null.sparse_updates``)."""
     from harness.record import CellMetrics, CellRecord, ItemRecord
     from harness.report.paired import paired_change
 
@@ -90,7 +92,9 @@ def false_marks(items: int, draws: int, interval: str, seed: int) -> dict[str, f
                           CellMetrics(items, items, 1.0, interval=interval), 0.0, 0.0, rows, {})
 
     marked = dict.fromkeys(MARKED, 0)
-    for k, (old, new) in enumerate(null_updates(draws, items, seed)):
+    updates = (null_updates(draws, items, seed) if changed is None
+               else sparse_updates(draws, items, changed, seed))
+    for k, (old, new) in enumerate(updates):
         base, other = cell("base", old), cell("bon", new)
         for name in MARKED:
             change = paired_change(base, other, name, metrics.LOWER_IS_BETTER[name], seed=k)
@@ -108,8 +112,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--items", type=int, nargs="+", default=[10, 26, 100])
     parser.add_argument("--draws", type=int, nargs="+", default=[1000, 1000, 600])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--changed", type=int, nargs="+", default=[],
+                        help="instead, the false marks of null updates of --items' first number "
+                             "in which only this many items change")
     args = parser.parse_args(argv)
     draws = args.draws + [args.draws[-1]] * (len(args.items) - len(args.draws))
+    for changed in args.changed:
+        items, count = args.items[0], draws[0]
+        shares = false_marks(items, count, "expanded", args.seed + changed, changed)
+        print(f"{items} items of which {changed} changed, {count} null updates, expanded: "
+              f"null changes marked * {_shares(shares, count)}", flush=True)
+    if args.changed:
+        return
     scores = population(200_000, args.seed)
     for items in args.items:
         for interval in INTERVALS:

@@ -24,3 +24,10 @@ def test_accuracy_coverage_is_the_binomial_sum():
     0.5 in each case; the bootstrap's for 0 or 2 right is a point, [0, 0] or [1, 1]."""
     assert accuracy_coverage(2, 0.5, "expanded") == pytest.approx(1.0)
     assert accuracy_coverage(2, 0.5, "percentile") == pytest.approx(0.5)
+
+
+def test_the_script_prints_the_false_marks_of_sparse_updates(capsys):
+    main(["--items", "30", "--draws", "3", "--changed", "4"])
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("30 items of which 4 changed, 3 null updates, expanded: null changes "
+                           "marked * js 0.0%, bc 0.0%, r2 0.0%")  # fewer than 6: never marked

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import bdtr, rel_entr
 
 from harness.confusion import CLASSIFICATION, confusion_scores
+from harness.resampling import SCORE_NOISE
 
 LOWER_IS_BETTER = {"js": True, "jsd": True, "bc": False, "r2": False, "acc": False, "f1": False,
                    "uar": False, "acc_untied": False, "f1_untied": False, "uar_untied": False}
@@ -22,6 +23,16 @@ LOWER_IS_BETTER = {"js": True, "jsd": True, "bc": False, "r2": False, "acc": Fal
 # the two differences themselves, excluding zero whenever both moved the same way.
 MIN_PAIRED_ITEMS = 6
 _LN2 = math.log(2.0)  # a Python float: one pair's divergence stays a float, as the distance is
+
+
+def changed_items(before, after) -> int:
+    """How many paired items' scores moved by more than :data:`SCORE_NOISE`: what a paired
+    comparison's evidence rests on. Items whose score stayed put add nothing but zeros to the
+    mean change, so a bootstrap over 200 items of which 5 changed is one over those 5 (all 5
+    worse excluded zero at 98% though the exact sign-flip test gives them 2^-5 = 3%); the gate
+    and the strategies table count these for their least number of items."""
+    diff = np.abs(np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64))
+    return int((diff > SCORE_NOISE).sum())
 
 
 def _pair(p, q) -> tuple[np.ndarray, np.ndarray, bool]:

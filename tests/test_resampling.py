@@ -87,3 +87,29 @@ def test_the_classification_intervals_over_two_items_are_their_range_and_over_on
     two = confusion_cis(np.array([0, 1]), np.array([0, 2]), 3)  # one right, one wrong
     assert two["acc"] == pytest.approx((0.0, 1.0))
     assert all(math.isnan(end) for end in confusion_cis(np.array([0]), np.array([0]), 3)["acc"])
+
+
+def test_the_sign_flip_test_is_scipys_permutation_test_and_counts_only_items_that_changed():
+    """Exact up to 12 changed items (scipy's permutation_test over every sign pattern gives the
+    same p), random patterns beyond (the same within their own error); items whose change is 0
+    flip nothing: 5 changes of 200, all up, give 2^-5 however many zeros lie beside them."""
+    from scipy.stats import permutation_test
+
+    from harness.resampling import sign_flip_p
+
+    def scipys(d, alternative, n_resamples):
+        return permutation_test((d,), lambda x, axis: np.mean(x, axis=axis), vectorized=True,
+                                permutation_type="samples", n_resamples=n_resamples,
+                                alternative=alternative, rng=1).pvalue
+
+    changes = np.random.default_rng(3).normal(0.2, 1.0, 9)
+    assert sign_flip_p(changes) == [(scipys(changes, "greater", np.inf),
+                                     scipys(changes, "less", np.inf))]
+    many = np.random.default_rng(4).normal(0.1, 1.0, 300)
+    (up, down), = sign_flip_p(many, 20_000, 2)
+    assert up == pytest.approx(scipys(many, "greater", 20_000), abs=0.01)
+    assert down == pytest.approx(scipys(many, "less", 20_000), abs=0.01)
+    sparse = np.zeros((200, 2))
+    sparse[:5, 0], sparse[:7, 1] = 0.1, -0.3
+    assert sign_flip_p(sparse) == [(2 ** -5, 1.0), (1.0, 2 ** -7)]
+    assert sign_flip_p(np.full(10, 1e-7)) == [(1.0, 1.0)]  # noise: nothing changed

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from harness.record import RecordError, input_changes, inputs_of, read_summary
 from harness.resampling import INTERVAL_NAMES
 from harness.runner.baseline_file import BaselineError, read_baseline
-from harness.runner.gating import GATE_ALPHA, GATED, MetricChange, paired_changes, percent
+from harness.runner.gating import GATE_ALPHA, GATED, MetricChange, items_needed, paired_changes, percent
 from harness.score_columns import ScoreColumns
 
 Scores = dict[str, dict[str, float]]  # item id -> metric -> value
@@ -144,7 +144,11 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
     lines = [title, "",
              f"{len(changes)} {what}; per metric, the mean over the items scored in both "
              "(paired), B − A with its paired-bootstrap CI; worse: the CI lies on the worse "
-             "side (JS/JSD up; BC, R², accuracy down). Each cell's metrics' CIs hold together "
+             "side (JS/JSD up; BC, R², accuracy down), and under the expanded intervals the "
+             "paired sign-flip test agrees over "
+             f"{items_needed(levels[0]) if len(levels) == 1 else 'enough'} or more items that "
+             "changed ('items': paired, changed where fewer). Each cell's metrics' CIs hold "
+             "together "
              f"at {percent(1 - comparison.alpha)} (Bonferroni: {level} each), so that a cell "
              f"that changed nothing systematically is called worse at most {percent(comparison.alpha)} "
              "of the time; over many cells some will be by chance (--gate-alpha). Intervals: "
@@ -157,7 +161,8 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
         for c in rows or ():
             mark = {"worse": "**worse**", "better": "better", "same": "not significant"}[c.verdict]
             lines.append(f"| {cell} | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
-                         f"{c.after - c.before:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {c.n} | {mark} |")
+                         f"{c.after - c.before:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {_items(c)} | "
+                         f"{mark} |")
     worse = sorted(cell for cell, rows in changes.items()
                    if any(c.verdict == "worse" for c in rows or ()))
     unjudged = sorted(cell for cell, rows in changes.items() if rows is None)
@@ -169,3 +174,9 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
         lines += ["", "B's inputs unlike A's (the model revision included):"]
         lines += [f"- {cell}: {', '.join(found)}" for cell, found in comparison.other_inputs.items()]
     return "\n".join(lines) + "\n"
+
+
+def _items(change: MetricChange) -> str:
+    """``40``, or ``40 (5 changed)`` where not every paired item's score changed."""
+    moved = change.items_changed
+    return str(change.n) if moved == change.n else f"{change.n} ({moved} changed)"

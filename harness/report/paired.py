@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.metrics import LOWER_IS_BETTER, MIN_PAIRED_ITEMS
+from harness.metrics import LOWER_IS_BETTER, MIN_PAIRED_ITEMS, changed_items
 from harness.record import CellRecord
-from harness.resampling import interval_level, percentile_ci, resampled_means, resamples_for
+from harness.resampling import interval_level, percentile_ci, resampled_means, resamples_for, sign_flip_p
 
 PAIRED_METRICS = ("js", "bc", "r2")  # the distribution metrics the tables show
 
@@ -28,7 +28,8 @@ PAIRED_METRICS = ("js", "bc", "r2")  # the distribution metrics the tables show
 @dataclass(frozen=True)
 class PairedChange:
     """``change``: percent, positive when the strategy is better; ``low``/``high``: its 95% CI
-    over items resampled in pairs; ``n``: the items valid in both cells."""
+    over items resampled in pairs; ``n``: the items valid in both cells; ``changed``: those whose
+    score differs between the two (:func:`harness.metrics.changed_items`; None: read as ``n``)."""
 
     base: float
     value: float
@@ -36,12 +37,18 @@ class PairedChange:
     low: float
     high: float
     n: int
+    changed: int | None = None  # None: not counted (the plain intervals count paired items)
+    p: float | None = None  # the paired sign-flip test's (two-sided: twice the smaller side's)
 
     @property
     def significant(self) -> bool:
-        """The CI of the change excludes zero, over enough items for that to mean anything
-        (:data:`~harness.metrics.MIN_PAIRED_ITEMS`)."""
-        return self.n >= MIN_PAIRED_ITEMS and bool(self.low > 0 or self.high < 0)
+        """The CI of the change excludes zero and the sign-flip test agrees (p ≤ 5%), over
+        enough items whose score changed for that to mean anything
+        (:data:`~harness.metrics.MIN_PAIRED_ITEMS`); a change without a ``p`` or ``changed``
+        (``--interval percentile``, the table as it was) by its CI over enough paired items."""
+        changed = self.n if self.changed is None else self.changed
+        return (changed >= MIN_PAIRED_ITEMS and bool(self.low > 0 or self.high < 0)
+                and (self.p is None or self.p <= 0.05))
 
 
 # the last pairs asked for, with the two cells themselves: an entry answers only for the very
@@ -85,14 +92,18 @@ def _pair(base: CellRecord, cell: CellRecord, metrics: tuple[str, ...],
         level = interval_level(0.95, len(b), cell.metrics.interval)
         means = (resampled_means(np.hstack([b, a]), resamples_for(level, n_resamples, 0.95), seed,
                                  keep=True) if len(b) >= 2 else None)
+        tested = cell.metrics.interval == "expanded"  # the plain intervals: the table as it was
+        flips = sign_flip_p(a - b, resamples_for(0.95, n_resamples), seed) if tested else None
         for j, k in enumerate(ks):
             out[metrics[k]] = _change(b[:, j], a[:, j], None if means is None else
-                                      (means[:, j], means[:, len(ks) + j]), lower[k], level)
+                                      (means[:, j], means[:, len(ks) + j]), lower[k], level,
+                                      None if flips is None else min(1.0, 2 * min(flips[j])))
     return out
 
 
 def _change(before: np.ndarray, after: np.ndarray, resampled: tuple[np.ndarray, np.ndarray] | None,
-            lower_is_better: bool, level: float = 0.95) -> PairedChange | None:
+            lower_is_better: bool, level: float = 0.95, p: float | None = None
+            ) -> PairedChange | None:
     """One metric's change and its percentile CI at ``level`` from the resampled means (None with
     fewer than two items, or a base mean of 0)."""
     if resampled is None or before.mean() == 0:
@@ -103,6 +114,6 @@ def _change(before: np.ndarray, after: np.ndarray, resampled: tuple[np.ndarray, 
         stats = 100.0 * sign * (resampled[1] - resampled[0]) / resampled[0]
     low, high = percentile_ci(stats, level)
     return PairedChange(float(b), float(a), float(100.0 * sign * (a - b) / b), low, high,
-                        len(before))
+                        len(before), None if p is None else changed_items(before, after), p)
 
 

@@ -3,7 +3,7 @@
 - main: models × datasets, JS / BC / R² of the ``base`` strategy (best in bold, second underlined);
 - strategies: every strategy with ``value (relative change vs base)``, e.g. ``0.3364 (+6.3*)``, on
   the items valid in both cells, ``*`` where the paired bootstrap CI of the change excludes zero
-  (on 6 paired items or more);
+  and the sign-flip test agrees (over 6 or more paired items whose score changed);
 - classification: accuracy, macro-F1 and UAR (unweighted average recall) of the majority (ties to
   the first label, every item), and the same with tied items left out, each with its 95% CI
   (accuracy's Wilson's under the expanded intervals, the rest the bootstrap's);
@@ -162,7 +162,8 @@ def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[
 
 def with_change(change: PairedChange) -> str:
     """``0.3364 (+6.3*)``: the paired mean and its change against base in %, ``*`` where the
-    change's paired bootstrap 95% CI excludes zero (on 6 paired items or more)."""
+    change's paired bootstrap 95% CI excludes zero and the sign-flip test agrees (over 6 or
+    more paired items whose score changed)."""
     return f"{change.value:.4f} ({signed_percent(change.change)}{'*' if change.significant else ''})"
 
 

@@ -76,8 +76,10 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
             "intervals, docs/metrics.md); beside a strategy, its change against "
             "its model's base in %, on the items valid in both (paired, their number in "
             "'paired'; + is better, * where the paired bootstrap 95% CI of the change excludes "
-            f"0, on {MIN_PAIRED_ITEMS} paired items or more). acc: argmax against the annotators' "
-            "majority, ties to the first label. "
+            + (f"0, on {MIN_PAIRED_ITEMS} paired items or more). " if intervals == "percentile" else
+               f"0 and the sign-flip test agrees, over {MIN_PAIRED_ITEMS} or more items that "
+               "changed). ")
+            + "acc: argmax against the annotators' majority, ties to the first label. "
             f"Prompts: {prompts}; ambiguity bins: {bins}"
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
             + (f"; not the reference setup: {settings}" if (settings := _settings(cells)) else "")

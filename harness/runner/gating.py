@@ -4,16 +4,18 @@ The baseline keeps per-item predictions and scores, and what produced them (the 
 the other inputs). On the items valid in both, a paired bootstrap of the mean per-item change gives
 each gated metric an interval; a metric is worse when the whole interval lies on the worse side of
 ``tolerance`` (JS/JSD up, BC/R²/accuracy down), better when it lies on the better side, else not
-significantly different; on fewer paired items than :func:`items_needed`, never worse nor
-better. A cell fails when any gated metric is worse; a model update (another revision than the
-baseline's) is judged by this alone, its snapshot being keyed by revision.
+significantly different; on fewer paired items whose score changed than :func:`items_needed`,
+never worse nor better. A cell fails when any gated metric is worse; a model update (another
+revision than the baseline's) is judged by this alone, its snapshot being keyed by revision.
 
 The intervals hold the cell's metrics together (Bonferroni): with ``alpha`` 5% and 5 metrics each
 is a 98% interval, so that an update that changes nothing systematically fails a cell at most
 about 5% of the time. Each is taken, by default, as the expanded percentile interval
 (:func:`harness.resampling.interval_level`): the plain percentile interval runs narrow on few
-items. In simulation (``python -m bench.gate_null``), such cells of 8 items failed 4.3% of the
-time with expanded intervals, 10.9% with plain ones; of 30 items, 4.3% and 6.0%. A run of C
+items; and a verdict needs the paired sign-flip test too, exact however few items changed. In
+simulation (``python -m bench.gate_null``), such cells of 8 items failed 2.5% of the time with
+expanded intervals and the sign-flip test, 10.9% with plain intervals alone; of 30 items, 3.1%
+and 6.0%; of 200 of which 7 changed, 2.7%, where the expanded CI alone failed 6.9%. A run of C
 cells still fails about alpha·C of them by chance: ``alpha`` = 0.05/C holds the run as a whole
 to about 5% (at the cost of more resamples).
 """
@@ -29,15 +31,15 @@ import numpy as np
 
 from harness import metrics
 from harness.record import CellRecord, input_changes, inputs_of
-from harness.resampling import mean_cis
+from harness.resampling import mean_cis, resamples_for, sign_flip_p
 from harness.runner.baseline_file import item_scores, read_baseline
 
 GATED = ("js", "jsd", "bc", "r2", "acc")
-# Below this, a change of a metric's mean is numerical noise, never a regression: the embedded
-# default's float32 outputs recomputed on another CPU moved probabilities by up to 5e-7 and per-item
-# scores by less, often all the same way, and a bootstrap over such changes excludes zero while
-# saying nothing (the report prints metrics to four decimals).
-NOISE = 1e-6
+# Below this, a change of a metric's mean is numerical noise, never a regression (float32 outputs
+# recomputed on another CPU move per-item scores by less, often all the same way, and a bootstrap
+# over such changes excludes zero while saying nothing); an item's score changing by less is no
+# change (metrics.changed_items).
+NOISE = metrics.SCORE_NOISE
 GATE_ALPHA = 0.05  # how often a cell whose update changed nothing systematically may fail
 ItemScores = Mapping[str, Mapping[str, float]]  # item id -> metric -> value
 
@@ -48,7 +50,9 @@ class MetricChange:
 
     ``low``/``high``: the CI of the mean per-item difference (new − baseline), in the metric's
     units, at ``confidence`` (the cell's metrics together at 1 − alpha: :func:`paired_changes`);
-    ``verdict``: ``worse``, ``better`` or ``same`` (not significantly different).
+    ``verdict``: ``worse``, ``better`` or ``same`` (not significantly different); ``changed``:
+    of the ``n``, the items whose score moved (:func:`harness.metrics.changed_items`; None:
+    not counted, read as ``n``).
     """
 
     metric: str
@@ -59,12 +63,21 @@ class MetricChange:
     n: int
     verdict: str
     confidence: float = 0.95
-    needed: int = metrics.MIN_PAIRED_ITEMS  # paired items below which it is never worse nor better
+    needed: int = metrics.MIN_PAIRED_ITEMS  # changed items below which never worse nor better
+    changed: int | None = None
+    p_worse: float = math.nan  # the sign-flip test's one-sided p of a change this far worse
+    p_better: float = math.nan
 
     def describe(self) -> str:
+        moved = "" if self.changed in (None, self.n) else f", {self.changed} of them changed"
+        flip = "" if math.isnan(self.p_worse) else f" (sign-flip p {self.p_worse:.2g})"
         return (f"{self.metric}: baseline {self.before:.4f} -> {self.after:.4f}, "
                 f"{percent(self.confidence)} CI of the change [{self.low:+.4f}, {self.high:+.4f}] "
-                f"on {self.n} paired items")
+                f"on {self.n} paired items{moved}{flip}")
+
+    @property
+    def items_changed(self) -> int:
+        return self.n if self.changed is None else self.changed
 
 
 def percent(share: float) -> str:
@@ -73,9 +86,10 @@ def percent(share: float) -> str:
 
 
 def items_needed(confidence: float) -> int:
-    """The fewest paired items on which a change can be significant at ``confidence``: n with
-    2^-n, the exact sign-flip test's smallest one-sided p-value, within an interval's tail (7 at
-    98%, whose tail is 1%), and never fewer than :data:`~harness.metrics.MIN_PAIRED_ITEMS`."""
+    """The fewest paired items whose score changed on which a change can be significant at
+    ``confidence``: n with 2^-n, the exact sign-flip test's smallest one-sided p-value (over the
+    items that changed: one that did not flips nothing), within an interval's tail (7 at 98%,
+    whose tail is 1%), and never fewer than :data:`~harness.metrics.MIN_PAIRED_ITEMS`."""
     tail = (1 - confidence) / 2
     return max(metrics.MIN_PAIRED_ITEMS, math.ceil(-math.log2(tail) - 1e-9))
 
@@ -105,9 +119,11 @@ def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
         if keep.sum() >= 2:
             pairs[name] = (before[keep], after[keep])
     confidence = family_confidence(alpha, len(pairs))
-    intervals = _intervals({name: after - before for name, (before, after) in pairs.items()},
-                           n_resamples, seed, confidence, interval)
-    return [_change(name, before, after, tolerance, confidence, intervals[name])
+    diffs = {name: after - before for name, (before, after) in pairs.items()}
+    intervals = _intervals(diffs, n_resamples, seed, confidence, interval)
+    flips = resamples_for(confidence, n_resamples)
+    return [_change(name, before, after, tolerance, confidence, intervals[name],
+                    sign_flip_p(diffs[name], flips, seed)[0] if interval == "expanded" else None)
             for name, (before, after) in pairs.items()]
 
 
@@ -129,14 +145,25 @@ def _intervals(diffs: dict[str, np.ndarray], n_resamples: int, seed: int, confid
 
 
 def _change(name: str, before: np.ndarray, after: np.ndarray, tolerance: float,
-            confidence: float, interval: tuple[float, float]) -> MetricChange:
+            confidence: float, interval: tuple[float, float],
+            flip: tuple[float, float] | None) -> MetricChange:
+    """Worse (better): the CI lies wholly on the worse (better) side, and the sign-flip test
+    (``flip``: its p-values up and down) agrees at the CI's tail, over enough items that
+    changed; with no ``flip`` (the plain percentile intervals, as the gate was before), the CI
+    alone over enough paired items."""
     low, high = interval
     sign = 1.0 if metrics.LOWER_IS_BETTER[name] else -1.0  # > 0: worse
+    p_worse, p_better = (math.nan, math.nan) if flip is None else flip if sign > 0 else flip[::-1]
+    tail = (1 - confidence) / 2
     needed = items_needed(confidence)
-    worse = len(before) >= needed and min(sign * low, sign * high) > tolerance + NOISE
-    better = len(before) >= needed and max(sign * low, sign * high) < -NOISE
+    changed = None if flip is None else metrics.changed_items(before, after)  # None: not counted
+    enough = (len(before) if changed is None else changed) >= needed
+    worse = (enough and min(sign * low, sign * high) > tolerance + NOISE
+             and not p_worse > tail)
+    better = enough and max(sign * low, sign * high) < -NOISE and not p_better > tail
     return MetricChange(name, float(before.mean()), float(after.mean()), low, high, len(before),
-                        "worse" if worse else "better" if better else "same", confidence, needed)
+                        "worse" if worse else "better" if better else "same", confidence, needed,
+                        changed, p_worse, p_better)
 
 
 @dataclass(frozen=True)
@@ -176,8 +203,14 @@ class GateVerdict:
                     if self.model_updated else "")
         note = f"; {self.inputs_note}" if self.inputs_note else ""
         needed = max((c.needed for c in self.changes), default=metrics.MIN_PAIRED_ITEMS)
+        moved = max((c.items_changed for c in self.changes), default=0)
         if 0 < n < needed:
             judged = f", too few for any change to be significant (fewer than {needed})"
+        elif self.changes and moved == 0:
+            judged = ", none of whose scores changed"
+        elif self.changes and moved < needed:
+            judged = (f", {moved} of them changed, too few for any change to be significant "
+                      f"(fewer than {needed})")
         else:  # what "better" and "worse" were judged with
             judged = f", {percent(self.changes[0].confidence)} CIs" if self.changes else ""
         return (f"{self.cell}: {revision}{'; '.join(parts) or 'nothing to compare'} ({n} paired "

@@ -201,12 +201,32 @@ def test_a_report_folder_given_for_a_run_is_answered_with_its_runs(tmp_path):
     assert empty.returncode == 2 and "holds runs" not in empty.stderr
 
 
+def test_compare_counts_the_items_that_changed_and_needs_seven_of_them(tmp_path):
+    """5 of 40 items worse, the rest as they were: not worse, the table saying how many changed
+    (the plain intervals, the rule as it was, call it worse); 9 of 40: worse."""
+    for moved in (5, 9):
+        write_record(record("m-d-s", lambda v: v / v.sum()), tmp_path / f"a{moved}")
+        changed = record("m-d-s", lambda v: v / v.sum())
+        items = list(changed.items)
+        for k in range(moved):
+            vague = {items[k].id: np.full(3, 1 / 3)}
+            scores = item_scores(vague, {items[k].id: VOTES[items[k].id]})[items[k].id]
+            items[k] = ItemRecord(items[k].id, (1 / 3,) * 3, scores=scores)
+        write_record(dataclasses.replace(changed, items=tuple(items)), tmp_path / f"b{moved}")
+        result = report("compare", tmp_path / f"a{moved}", tmp_path / f"b{moved}")
+        assert f"| 40 ({moved} changed) | " in result.stdout
+        assert result.returncode == (1 if moved == 9 else 0), result.stdout
+        assert "sign-flip test agrees over 7 or more items that changed" in result.stdout
+    plain = report("compare", tmp_path / "a5", tmp_path / "b5", "--interval", "percentile")
+    assert plain.returncode == 1 and "significantly worse: m-d-s" in plain.stdout
+
+
 def test_compare_takes_expanded_intervals_unless_told_and_says_which(tmp_path):
-    """A null update of 8 items (bench.gate_null's first draw) that the plain percentile
-    intervals, narrow on so few, called worse; the expanded ones (the default) do not."""
+    """A null update of 8 items (bench.gate_null's first draw with seed 36) that the plain
+    percentile intervals, narrow on so few, call worse; the expanded ones (the default) do not."""
     from bench.gate_null import null_updates
 
-    old, new = next(null_updates(1, 8, seed=8))
+    old, new = next(null_updates(1, 8, seed=36))
     for run, scores in (("a", old), ("b", new)):
         items = tuple(ItemRecord(i, (1 / 3,) * 3, scores=s) for i, s in scores.items())
         write_record(CellRecord("m-d-s", "m", "d", "s", ("a", "b", "c"), CellMetrics(8, 8, 1.0),

@@ -74,6 +74,30 @@ def test_a_change_on_fewer_than_six_paired_items_is_never_marked_significant():
     assert next(r for r in strategy_table(six)[1] if r[2][0] == "w-bon")[3][0] == "0.3364 (+15.9*)"
 
 
+def test_a_change_is_marked_on_the_items_whose_scores_changed_not_every_paired_item():
+    """40 paired items of which 5 moved, all the same way: the bootstrap over the 40 excludes
+    zero (a resample misses all 5 only e^-5 of the time), yet it is 5 items' evidence, which the
+    sign-flip test puts at p = 2·2^-5 = 6%; 6 moved are marked (3%)."""
+    from harness.report.paired import paired_change
+
+    def cells(moved, interval="expanded"):
+        def rows(strategy):
+            return tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={
+                "js": 0.5 if strategy == "bon" and k < moved else 0.4, "bc": 0.6, "r2": 0.1})
+                for k in range(40))
+        return [CellRecord(f"m-d-{s}", "m", "d", s, ("x", "y"),
+                           CellMetrics(40, 40, 1.0, {}, interval=interval), 0.0, 0.0, rows(s), {})
+                for s in ("base", "bon")]
+
+    five = paired_change(*cells(5), "js", True)
+    assert (five.n, five.changed, five.high < 0, five.significant) == (40, 5, True, False)
+    assert five.p == 2 * 2 ** -5  # 5 of 5 one way: the sign-flip test's smallest p, two-sided
+    assert paired_change(*cells(5, "percentile"), "js", True).significant  # the table as it was
+    six = paired_change(*cells(6), "js", True)
+    assert six.significant and six.p == 2 * 2 ** -6
+    assert paired_change(*cells(0), "bc", False).changed == 0
+
+
 def test_a_strategy_is_compared_on_the_items_valid_in_both():
     base = cell("a", "iemocap", "base", 0.40, 0.70, 0.30)
     strategy = cell("a", "iemocap", "bon", 0.30, 0.70, 0.30)

@@ -42,6 +42,8 @@ def test_the_conventions_say_what_the_numbers_are_comparable_with():
     plain = [dataclasses.replace(c, metrics=dataclasses.replace(c.metrics, interval="percentile"))
              for c in CELLS]
     assert "95% CI (bootstrap; percentile intervals, docs/metrics.md)" in " ".join(_lines(plain))
+    assert "excludes 0, on 6 paired items or more)" in " ".join(_lines(plain))
+    assert "excludes 0 and the sign-flip test agrees, over 6 or more items that changed)" in text
     assert all(len(line) <= 100 for line in _lines(CELLS) if not line.startswith(("model", "a ", "b ", "c ")))
 
 

@@ -85,7 +85,8 @@ def test_a_run_given_other_inputs_than_its_baseline_says_which(tmp_path):
     verdict = gate(given(1, "r2"), VOTES, path)
     assert verdict.other_inputs == ("strategy_config.beams 5 -> 1",)  # the revision: named apart
     assert verdict.summary.startswith("m-d-s: model revision r1 -> r2: ")
-    assert verdict.summary.endswith("(40 paired items, 98% CIs); unlike the baseline's inputs: "
+    assert verdict.summary.endswith("(40 paired items, none of whose scores changed); unlike the "
+                                    "baseline's inputs: "
                                     "strategy_config.beams 5 -> 1")
     assert gate(given(5, "r1"), VOTES, path).inputs_note == ""
     many = given(1, "r2")
@@ -129,17 +130,50 @@ def test_fewer_than_seven_paired_items_are_never_called_worse(tmp_path):
                         "acc": "same"} and better.failures == []
 
 
+def test_a_change_rests_on_the_items_whose_scores_changed_not_on_every_paired_item(tmp_path):
+    """40 paired items of which 5 got worse and 35 stayed put: the plain bootstrap over the 40
+    excluded zero (a resample misses all 5 only e^-5 of the time), though the exact sign-flip
+    test gives 5 of 5 worse 2^-5 = 3%, three times the 1% tail. Not called worse; 9 are."""
+    def worse_on(count):
+        return record(lambda v: v / v.sum()) if count == 0 else dataclasses.replace(
+            record(lambda v: v / v.sum()), items=tuple(
+                ItemRecord(i, (1 / 3,) * 3 if k < count else tuple((v / v.sum()).tolist()))
+                for k, (i, v) in enumerate(VOTES.items())))
+
+    path = save_baseline(worse_on(0), tmp_path, VOTES)
+    five = gate(worse_on(5), VOTES, path)  # acc: 3 of the 5 answers' top class changed
+    assert five.failures == []
+    assert {c.metric: c.items_changed for c in five.changes} == {
+        "js": 5, "jsd": 5, "bc": 5, "r2": 5, "acc": 3}
+    assert five.summary.endswith("(40 paired items, 5 of them changed, too few for any change to "
+                                 "be significant (fewer than 7))")
+    from harness.runner.baseline_file import item_scores
+    from harness.runner.gating import paired_changes
+
+    old = item_scores({i.id: i.probs for i in worse_on(0).items}, VOTES)
+    new = item_scores({i.id: i.probs for i in worse_on(5).items}, VOTES)
+    plain = [c for c in paired_changes(old, new, interval="percentile") if c.metric != "acc"]
+    assert {c.verdict for c in plain} == {"worse"}  # the plain intervals: the gate as it was
+    assert all(np.isnan(c.p_worse) for c in plain)  # (it counted paired items, tested no signs)
+    expanded = paired_changes(old, new)
+    assert {c.p_worse for c in expanded if c.metric != "acc"} == {2 ** -5}  # 5 of 5 went worse
+    nine = gate(worse_on(9), VOTES, path)  # acc: 6 changed, still too few
+    assert [f.split(":")[0] for f in nine.failures] == ["js", "jsd", "bc", "r2"]
+    assert nine.failures[0].endswith("on 40 paired items, 9 of them changed (sign-flip p 0.002)")
+
+
 def test_an_update_that_changes_nothing_systematically_fails_a_cell_at_most_alpha_of_the_time():
-    """Five separate 95% intervals failed such a cell about 10% of the time (10% in these 200
-    draws); held together at 95% (98% each), about 5% (6% here; ``python -m bench.gate_null``
-    gives more draws)."""
+    """Five separate plain 95% intervals failed such a cell about 10% of the time; held
+    together at 95% (98% each), expanded and with the sign-flip test, about 5% (``python -m
+    bench.gate_null`` gives more draws)."""
     from harness.runner.gating import paired_changes
 
     together, apart = 0, 0
     trials = 200
     for k, (old, new) in enumerate(null_updates(trials, 30)):
         together += any(c.verdict == "worse" for c in paired_changes(old, new, seed=k))
-        apart += any(c.verdict == "worse" for c in paired_changes(old, new, seed=k, alpha=0.125))
+        apart += any(c.verdict == "worse" for c in paired_changes(old, new, seed=k, alpha=0.125,
+                                                                   interval="percentile"))
     assert together / trials <= 0.07 < apart / trials  # alpha 0.125: five 95% intervals
 
 

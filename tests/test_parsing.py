@@ -385,3 +385,14 @@ def test_a_parsed_answer_is_frozen():
     parsed = parse_distribution('{"Anger": 1}', IEMOCAP)
     with pytest.raises(dataclasses.FrozenInstanceError):
         parsed.valid = False
+
+
+def test_a_dictionary_wins_over_a_list_in_the_same_answer():
+    parsed = parse_distribution("Scores [0.1, 0.9] as {'Anger': 0.7, 'Sadness': 0.3}", IEMOCAP)
+    assert (parsed.rule, parsed.probs.tolist()) == ("json_dict", [0.0, 0.0, 0.7, 0.3])
+
+
+def test_a_stray_key_is_named_cut_to_forty_characters():
+    key = "k" * 60
+    parsed = parse_distribution(f"{{'{key}': 0.2, 'Anger': 0.8}}", IEMOCAP)
+    assert parsed.reason == f"left out keys naming no label: '{'k' * 40}'"

@@ -379,14 +379,17 @@ def alpha_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str
 
 def _against_raw(table: Mapping[str, Mapping[str, Any]], alpha: str, metric: str) -> str:
     """``0.4238 (+0.0006*)``: the mean under ``alpha`` and its paired change from raw, ``*``
-    where the change's 95% CI excludes zero over 6 items or more (the mean alone in a record
-    from before the intervals were kept)."""
+    where the change's 95% CI excludes zero over 6 items or more and, where the record has it
+    (the expanded intervals), the sign-flip test agrees (p ≤ 5%); the mean alone in a record
+    from before the intervals were kept."""
     row = table.get(alpha, {})
     value, interval = row.get(metric), row.get(f"{metric}_change_ci")
     raw = table.get("raw", {}).get(metric)
     if value is None or raw is None or interval is None:
         return _fmt(value)
-    significant = row.get("n", 0) >= MIN_PAIRED_ITEMS and (interval[0] > 0 or interval[1] < 0)
+    p = row.get(f"{metric}_change_p")
+    significant = (row.get("n", 0) >= MIN_PAIRED_ITEMS and (interval[0] > 0 or interval[1] < 0)
+                   and (p is None or p <= 0.05))
     return f"{_fmt(value)} ({value - raw:+.4f}{'*' if significant else ''})"
 
 

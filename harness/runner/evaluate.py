@@ -31,7 +31,7 @@ from harness.data import Dataset, load_dataset
 from harness.models import ModelAPI, get_model
 from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
-from harness.resampling import checked_interval, mean_cis
+from harness.resampling import checked_interval, mean_cis, resamples_for, sign_flip_p
 from harness.runner.evidence import evidence_header
 from harness.runner.outcomes import CellItems, Outcome, outcome
 from harness.strategies import (
@@ -284,7 +284,9 @@ def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples
     (no generation): over the items with a usable beam under every choice (an item whose beams
     all have α = -inf has none under ``raw`` and ``mean``), the same items for every choice
     (``n``). Under ``mean`` and ``uniform``, each metric's paired bootstrap 95% CI of its change
-    from ``raw`` (``js_change_ci``: the mean of choice − raw, per item), all in one draw."""
+    from ``raw`` (``js_change_ci``: the mean of choice − raw, per item), all in one draw, and
+    under the expanded intervals its paired sign-flip test's two-sided p (``js_change_p``: an
+    item with one usable beam weighs it alike under every choice, so only the others change)."""
     from harness.strategies import ALPHAS
 
     kept = [i for i, o in enumerate(outcomes) if o.alpha_preds is not None]
@@ -300,10 +302,14 @@ def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples
     others = [a for a in range(len(ALPHAS)) if a != raw]
     changes = np.column_stack([scores[a][m] - scores[raw][m] for a in others for m in names])
     cis = iter(mean_cis(changes, n_resamples, seed, interval=interval))
+    flips = iter(sign_flip_p(changes, resamples_for(0.95, n_resamples), seed)
+                 if interval == "expanded" else [])  # the plain intervals: the CI alone, as before
     for a in others:
         for m in names:
             low, high = next(cis)
             out[ALPHAS[a]][f"{m}_change_ci"] = [low, high] if math.isfinite(low + high) else None
+            if (flip := next(flips, None)) is not None:
+                out[ALPHAS[a]][f"{m}_change_p"] = min(1.0, 2 * min(flip))
     return out
 
 

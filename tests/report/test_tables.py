@@ -364,4 +364,8 @@ def test_the_alpha_table_gives_each_choice_s_change_from_raw_and_marks_a_clear_o
     assert texts["JS raw"] == "0.5000" and texts["JS mean"] == "0.5100 (+0.0100*)"
     assert texts["BC mean"] == "0.6400 (-0.0100)" and texts["R² mean"] == "0.3700 (-0.0800*)"
     assert texts["JS uniform"] == "0.5200"
+    table["mean"]["r2_change_p"], table["mean"]["js_change_p"] = 0.06, 0.05  # the sign-flip test's
+    header, [row] = alpha_table([scored])
+    texts = dict(zip(header, (t for t, _ in row)))
+    assert texts["R² mean"] == "0.3700 (-0.0800)" and texts["JS mean"] == "0.5100 (+0.0100*)"
 

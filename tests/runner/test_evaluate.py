@@ -102,6 +102,7 @@ def test_the_ambiguity_levels_are_a_recorded_choice():
 def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
     pytest.importorskip("transformers", reason="the hf extra is not installed")
     from harness.models import get_model
+    from harness.resampling import resamples_for, sign_flip_p
     from harness.strategies import StrategyConfig
 
     model = get_model("tiny-qwen2-audio")
@@ -117,6 +118,10 @@ def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
     assert table["uniform"]["js_change_ci"] == pytest.approx(list(metrics.bootstrap_ci(
         change, n_resamples=10, seed=0)))  # paired: the same items' changes, resampled
     assert "js_change_ci" not in table["raw"] and table["raw"]["n"] == raw.metrics.n_items
+    (up, down), = sign_flip_p(change, resamples_for(0.95, 10), 0)  # 800: 20 beyond 2.5%
+    assert table["uniform"]["js_change_p"] == min(1.0, 2 * min(up, down))
+    plain = harness.evaluate(model, "iemocap", "w-bon", n_resamples=10, interval="percentile")
+    assert "js_change_p" not in plain.metrics.alpha_sensitivity["uniform"]  # the CI alone
     assert uniform.meta["strategy_config"]["alpha"] == "uniform"
     assert not harness.evaluate(model, "iemocap", "base", n_resamples=10).metrics.alpha_sensitivity
 

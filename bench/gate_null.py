@@ -82,16 +82,23 @@ RULES = ((0.05, "expanded", "five metrics at 95% together (98% each), expanded i
          (0.125, "percentile", "five separate 95% CIs, plain percentile"))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.gate_null")
-    parser.add_argument("--items", type=int, nargs="+", default=[8, 30, 200])
+def arguments(prog: str, items: list[int], seed: int, argv: list[str] | None
+              ) -> tuple[argparse.Namespace, list[int]]:
+    """The null-update scripts' options (``--items``, ``--draws``, ``--seed``, ``--changed``)
+    and the draws for each number of items (the last repeated)."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--items", type=int, nargs="+", default=items)
     parser.add_argument("--draws", type=int, nargs="+", default=[1000, 1000, 600])
-    parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--seed", type=int, default=seed)
     parser.add_argument("--changed", type=int, nargs="+", default=[],
                         help="instead, null updates of --items' first number in which only this "
-                             "many items change; the default rule alone")
+                             "many items change (sparse_updates), under the default rule")
     args = parser.parse_args(argv)
-    draws = args.draws + [args.draws[-1]] * (len(args.items) - len(args.draws))
+    return args, args.draws + [args.draws[-1]] * (len(args.items) - len(args.draws))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, draws = arguments("python -m bench.gate_null", [8, 30, 200], 21, argv)
     for changed in args.changed:
         items, count = args.items[0], draws[0]
         share = failed_share(count, items, 0.05, args.seed + changed, "expanded", changed)

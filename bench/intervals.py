@@ -24,12 +24,11 @@ Each share comes with its binomial standard error. The regression gate's own rat
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import numpy as np
 
-from bench.gate_null import drawn_side, null_updates, sparse_updates
+from bench.gate_null import arguments, drawn_side, null_updates, sparse_updates
 from harness import metrics
 from harness.resampling import INTERVALS, mean_cis
 
@@ -108,15 +107,7 @@ def _shares(shares: dict[str, float], draws: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.intervals")
-    parser.add_argument("--items", type=int, nargs="+", default=[10, 26, 100])
-    parser.add_argument("--draws", type=int, nargs="+", default=[1000, 1000, 600])
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--changed", type=int, nargs="+", default=[],
-                        help="instead, the false marks of null updates of --items' first number "
-                             "in which only this many items change")
-    args = parser.parse_args(argv)
-    draws = args.draws + [args.draws[-1]] * (len(args.items) - len(args.draws))
+    args, draws = arguments("python -m bench.intervals", [10, 26, 100], 7, argv)
     for changed in args.changed:
         items, count = args.items[0], draws[0]
         shares = false_marks(items, count, "expanded", args.seed + changed, changed)

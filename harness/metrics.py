@@ -337,7 +337,8 @@ def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0,
                                 ("_untied", majority, majority >= 0)):
         intervals = confusion_cis(truth[keep], guess[keep], k, n_resamples, seed,
                                   interval=interval)
-        intervals["acc"] = accuracy_ci(truth[keep] == guess[keep], interval, n_resamples, seed)
+        if interval == "expanded":  # the plain rule's is the confusion bootstrap's, as drawn
+            intervals["acc"] = accuracy_ci(truth[keep] == guess[keep], interval)
         for name in CLASSIFICATION:
             out[f"{name}{suffix}"] = {"mean": cls[f"{name}{suffix}"], "ci95": list(intervals[name])}
     out["n_scored"], out["n_tied"] = cls["n_scored"], cls["n_tied"]

@@ -65,7 +65,9 @@ class MetricChange:
     confidence: float = 0.95
     needed: int = metrics.MIN_PAIRED_ITEMS  # changed items below which never worse nor better
     changed: int | None = None
-    p_worse: float = math.nan  # the sign-flip test's one-sided p of a change this far worse
+    # the sign-flip test's one-sided p of a change this far worse (better): 1.0 where the CI
+    # includes zero (not tested: no verdict follows), NaN under the plain intervals
+    p_worse: float = math.nan
     p_better: float = math.nan
 
     def describe(self) -> str:
@@ -122,8 +124,15 @@ def paired_changes(old: ItemScores, new: ItemScores, tolerance: float = 0.0,
     diffs = {name: after - before for name, (before, after) in pairs.items()}
     intervals = _intervals(diffs, n_resamples, seed, confidence, interval)
     flips = resamples_for(confidence, n_resamples)
-    return [_change(name, before, after, tolerance, confidence, intervals[name],
-                    sign_flip_p(diffs[name], flips, seed)[0] if interval == "expanded" else None)
+
+    def flip(name: str) -> tuple[float, float] | None:
+        """The sign-flip test's p-values, where the CI excludes zero (else no verdict follows)."""
+        low, high = intervals[name]
+        if interval != "expanded":
+            return None  # the plain intervals: the CI alone, as the gate was
+        return sign_flip_p(diffs[name], flips, seed)[0] if low > 0 or high < 0 else (1.0, 1.0)
+
+    return [_change(name, before, after, tolerance, confidence, intervals[name], flip(name))
             for name, (before, after) in pairs.items()]
 
 

@@ -331,3 +331,13 @@ def test_kept_resample_counts_come_as_one_block_equal_to_the_fresh_draws():
     values = np.random.default_rng(8).uniform(size=(3_000, 3))
     assert resampled_means(values, 200, 7, keep=True) == pytest.approx(
         resampled_means(values, 200, 7), rel=1e-12)
+
+
+def test_misshapen_or_empty_inputs_are_refused_naming_what_was_given():
+    """Votes over 3 classes against predictions over 4 (2-D both: a shape check alone on the
+    dimensions let it through), and entropies that are none or not finite."""
+    with pytest.raises(ValueError, match=r"got \(4, 3\) and \(4, 4\)"):
+        M.classification(np.ones((4, 3)), np.ones((4, 4)))
+    for entropies in ([], [0.5, np.nan], [np.inf]):
+        with pytest.raises(ValueError, match="one or more finite entropies"):
+            M.entropy_bins(np.array(entropies, dtype=float))

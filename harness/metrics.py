@@ -279,7 +279,7 @@ def proportion_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[flo
     ``binomtest(...).proportion_ci(method="wilson")``), NaN at both ends under 2 items (as
     :func:`bootstrap_ci`). A cell's accuracy takes it under the ``expanded`` intervals: the
     percentile bootstrap of a mean of 0s and 1s collapses where they are nearly all one or the
-    other (all 26 right: [1, 1]; over 10 items at a true accuracy of 0.95 its 95% CI held it 41%
+    other (all 26 right: [1, 1]; over 10 items at a true accuracy of 0.95 its 95% CI held it 40%
     of the time, Wilson's 91%: ``python -m bench.intervals``)."""
     from scipy.stats import binomtest
 

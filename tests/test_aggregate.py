@@ -75,6 +75,20 @@ def test_known_mixture_and_linear_weighting():
                                [0.5, 0.5])
 
 
+def test_linear_weights_are_the_scores_shares_even_where_their_sum_overflows():
+    np.testing.assert_allclose(candidate_weights([1e308, 1e308, 0.0], "linear"), [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(candidate_weights([1.5e308, 0.5e308], "linear"), [0.75, 0.25])
+    np.testing.assert_array_equal(candidate_weights([0.0, 0.0], "linear"), [0.5, 0.5])  # no signal
+    with pytest.raises(ValueError, match="^no candidates to weight$"):
+        candidate_weights([], "linear")
+
+
+def test_linear_mixture_of_fewer_candidates_than_classes():
+    dists = [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+    np.testing.assert_allclose(dirichlet_mixture(dists, [1.0, 3.0], weighting="linear"),
+                               [0.25, 0.0, 0.0, 0.75])
+
+
 @pytest.mark.parametrize(
     ("dists", "scores", "kwargs", "match"),
     [
@@ -85,7 +99,7 @@ def test_known_mixture_and_linear_weighting():
         ([[0.5, 0.5]], [-1.0], {"weighting": "linear"}, "non-negative"),
         ([[0.5, 0.5]], [0.0], {"weighting": "max"}, "unknown weighting"),
         ([[0.5, 0.5]], [0.0], {"tau": 0.0}, "tau"),
-        ([[0.5, 0.5]], [0.0, 1.0], {}, "2 scores"),
+        ([[0.5, 0.5]], [0.0, 1.0], {}, "^1 candidates but 2 scores$"),
         ([[-0.5, 1.5]], [0.0], {}, "non-negative"),
         ([[0.5, np.nan]], [0.0], {}, "finite"),
         ([[0.5, 0.5], [np.inf, 1.0]], [0.0, 0.0], {}, "finite"),

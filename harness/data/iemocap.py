@@ -215,7 +215,7 @@ def _to_item(block: _Block, session: Path, eval_file: Path, transcripts: dict[st
 
 def _read_transcripts(path: Path, problems: ProblemLog) -> dict[str, str]:
     """``utt id -> text``; lines not starting with ``Ses`` and ids containing ``XX`` are skipped."""
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         problems.warning(path, None, "transcription file missing")
         return {}
     out: dict[str, str] = {}

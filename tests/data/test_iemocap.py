@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,90 @@ def test_missing_wav_is_an_error_naming_the_file_only_when_audio_is_read(tmp_pat
     with pytest.raises(DataError, match="Ses01F_impro01_F000.wav: audio file not found"):
         item.load_audio()
     assert by_id(dataset)["Ses01F_impro01_F002"].load_audio().dtype == np.float32
+
+
+def test_a_vote_mode_it_does_not_know_is_refused_by_the_reader_itself():
+    from harness.data import iemocap
+    from harness.data.problems import ProblemLog
+
+    with pytest.raises(ValueError, match="vote_mode must be one of"):
+        iemocap.load(ROOT, ProblemLog(), vote_mode="majority")
+
+
+def test_sessions_that_are_not_there_are_a_clear_error_naming_those_that_are():
+    with pytest.raises(DataError, match="selects Session7, none of them here "
+                                        r"\(it has Session1, Session2\)"):
+        load_dataset("iemocap", sessions=[7])
+
+
+def test_a_blank_line_ends_a_block_so_a_rater_line_after_it_is_an_error(tmp_path):
+    root = corpus_copy("iemocap", tmp_path)
+    _damage(root, "C-E4:\tNeutral;\t()\nC-F1:\tNeutral;\t(self)",
+            "C-E4:\tNeutral;\t()\n\nC-E5:\tAnger;\t()\nC-F1:\tNeutral;\t(self)")
+    dataset = load_dataset("iemocap", root)
+    np.testing.assert_array_equal(by_id(dataset)["Ses01F_impro01_F000"].votes, [3, 0, 0, 0])
+    messages = [(p.line, p.message) for p in dataset.problems]
+    assert messages[0] == (8, "line outside an utterance block: 'C-E5:\\tAnger;\\t()'")
+
+
+def test_a_header_whose_times_are_not_numbers_skips_its_block(tmp_path):
+    root = corpus_copy("iemocap", tmp_path)
+    _damage(root, "[8.2250 - 9.8500]", "[8.2.250 - 9.8500]")
+    dataset = load_dataset("iemocap", root)
+    assert "Ses01F_impro01_F001" not in by_id(dataset) and len(dataset) == 25
+    [problem] = dataset.problems
+    assert (problem.line, problem.severity) == (21, "error")
+    assert problem.message.startswith("bad times in utterance header: '[8.2.250 - 9.8500]")
+
+
+def test_an_utterance_id_that_would_leave_the_corpus_is_refused_naming_its_line(tmp_path):
+    root = corpus_copy("iemocap", tmp_path)
+    _damage(root, "\tSes01F_impro01_F001\t", "\t../../../../../etc/passwd_F001\t")
+    dataset = load_dataset("iemocap", root)
+    assert len(dataset) == 25 and all(".." not in item.id for item in dataset)
+    [problem] = [p for p in dataset.problems if p.severity == "error"]
+    assert problem.path.endswith(str(EVAL)) and problem.line == 21
+    assert "leaves the corpus root" in problem.message
+
+
+def test_an_item_of_one_external_vote_is_kept(tmp_path):
+    root = corpus_copy("iemocap", tmp_path)
+    _damage(root, "C-E2:\tNeutral;\t()\nC-E3:\tNeutral;\t()\nC-E4:\tNeutral;\t()\n", "C-E2:\tNeutral;\t()\n")
+    item = by_id(load_dataset("iemocap", root))["Ses01F_impro01_F000"]
+    np.testing.assert_array_equal(item.votes, [1, 0, 0, 0])
+    assert item.meta["n_raters"] == 1
+
+
+def test_a_missing_or_unreadable_transcription_is_a_warning_and_the_items_load(tmp_path):
+    root = corpus_copy("iemocap", tmp_path)
+    transcripts = root / "IEMOCAP_full_release/Session1/dialog/transcriptions"
+    (transcripts / "Ses01F_impro01.txt").unlink()
+    (transcripts / "Ses01M_script01_1.txt").unlink()
+    os.mkfifo(transcripts / "Ses01M_script01_1.txt")  # opening it would block: never opened
+    dataset = load_dataset("iemocap", root)
+    assert len(dataset) == 26 and by_id(dataset)["Ses01F_impro01_F000"].transcript == ""
+    found = {Path(p.path).name: (p.severity, p.message) for p in dataset.problems
+             if p.message.startswith(("transcription", "label"))}
+    assert found == {
+        "Ses01F_impro01.txt": ("warning", "transcription file missing"),
+        "Ses01M_script01_1.txt": ("warning", "label file is a FIFO, not a regular file: the "
+                                             "dialog's transcripts are empty")}
+
+
+def test_a_label_file_that_cannot_be_read_leaves_out_its_dialog_only(tmp_path, monkeypatch):
+    from harness.data import iemocap
+
+    read = iemocap.read_lines
+
+    def failing(path, problems):
+        if path.name == EVAL.name and path.parent.name == "EmoEvaluation":
+            raise DataError(path, "label file cannot be read: Input/output error")
+        return read(path, problems)
+
+    monkeypatch.setattr(iemocap, "read_lines", failing)
+    dataset = load_dataset("iemocap")
+    assert dataset and not any(item.id.startswith("Ses01F_impro01_") for item in dataset)
+    [problem] = dataset.problems
+    assert problem.path.endswith(str(EVAL)) and problem.severity == "error"
+    assert problem.message == ("label file cannot be read: Input/output error: its dialog's "
+                               "items are left out")

@@ -55,7 +55,7 @@ def read_bytes(path: Path, what: str = "label file") -> bytes:
         raise DataError(path, f"{what} cannot be read: {exc.strerror or exc}") from None
 
 
-def read_lines(path: Path, problems: ProblemLog) -> list[str]:
+def read_lines(path: Path, problems: ProblemLog, what: str = "label file") -> list[str]:
     """A text file's lines, without line endings or a leading BOM.
 
     Bytes that are not UTF-8 are replaced (and recorded as a warning) instead of failing.
@@ -63,12 +63,13 @@ def read_lines(path: Path, problems: ProblemLog) -> list[str]:
     Raises:
         DataError: the file is missing, not a regular file, or cannot be read.
     """
-    return read_text(path, problems).splitlines()
+    return read_text(path, problems, what).splitlines()
 
 
-def read_text(path: Path, problems: ProblemLog) -> str:
-    """A text file's text without a leading BOM (see :func:`read_lines`)."""
-    raw = read_bytes(path)
+def read_text(path: Path, problems: ProblemLog, what: str = "label file") -> str:
+    """A text file's text without a leading BOM (see :func:`read_lines`; ``what`` names the
+    file in an error: ``"label file"``, ``"transcript"``)."""
+    raw = read_bytes(path, what)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

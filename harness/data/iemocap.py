@@ -220,7 +220,7 @@ def _read_transcripts(path: Path, problems: ProblemLog) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     try:
-        lines = read_lines(path, problems)
+        lines = read_lines(path, problems, "transcription file")
     except DataError as exc:
         problems.warning(path, None, f"{exc.reason}: the dialog's transcripts are empty")
         return {}

@@ -54,6 +54,7 @@ def load(root: Path, problems: ProblemLog, *, split=None, include_no_consensus: 
     items: list[Item] = []
     skipped: Counter = Counter()
     seen: set[str] = set()
+    no_transcript: list[Path] = []
     for row_number, row in enumerate(consensus.itertuples(index=False), start=2):
         name, code, split_set = row.FileName.strip(), row.EmoClass.strip(), row.Split_Set.strip()
         if wanted is not None and split_set not in wanted:
@@ -65,10 +66,16 @@ def load(root: Path, problems: ProblemLog, *, split=None, include_no_consensus: 
         if name in seen:
             problems.error(consensus_path, row_number, f"duplicate file name {name}, kept the first")
             continue
-        item = _to_item(root, row, row_number, consensus_path, votes, dropped, problems)
+        item = _to_item(root, row, row_number, consensus_path, votes, dropped, problems,
+                        no_transcript)
         if item is not None:
             seen.add(name)
             items.append(item)
+    if no_transcript:  # one warning, not one per item: a release may ship no Transcripts/
+        problems.warning(root / "Transcripts", None,
+                         f"{len(no_transcript)} of the {len(items)} items have no transcript "
+                         f"file (the first: {no_transcript[0].name}): their prompts' 'Target "
+                         "Utterance:' is empty")
     return LABELS, items, skipped
 
 
@@ -143,7 +150,9 @@ def _parse_emo_detail(text: str, path: Path, line: int, problems: ProblemLog):
 
 
 def _to_item(root: Path, row, row_number: int, consensus_path: Path, votes: dict,
-             dropped: dict, problems: ProblemLog) -> Item | None:
+             dropped: dict, problems: ProblemLog, no_transcript: list[Path]) -> Item | None:
+    """The row's item, or None (the reason recorded); a missing transcript file is appended to
+    ``no_transcript`` and the item kept, with an empty transcript."""
     name = row.FileName.strip()
     if name not in votes:
         problems.error(consensus_path, row_number, f"{name} has no in-set worker vote")
@@ -156,11 +165,13 @@ def _to_item(root: Path, row, row_number: int, consensus_path: Path, votes: dict
         problems.error(exc.path, exc.line, exc.reason)
         return None
     transcript = ""
-    if transcript_path.is_file():
+    if not transcript_path.exists() and not transcript_path.is_symlink():
+        no_transcript.append(transcript_path)
+    else:
         try:
-            transcript = " ".join(read_lines(transcript_path, problems)).strip()
-        except DataError as exc:
-            problems.warning(transcript_path, None, f"{exc.reason}: the transcript is empty")
+            transcript = " ".join(read_lines(transcript_path, problems, "transcript")).strip()
+        except DataError as exc:  # a FIFO, a directory, a dangling link, an I/O error
+            problems.warning(transcript_path, None, f"{exc.reason}: its item is kept, with an empty one")
     meta = {"consensus": row.EmoClass.strip(), "split": row.Split_Set.strip(),
             "speaker": row.SpkrID.strip(), "gender": row.Gender.strip(),
             "arousal": _float(row.EmoAct), "valence": _float(row.EmoVal),

@@ -28,7 +28,10 @@ def test_item_properties():
 def test_every_fixture_loads_cleanly_with_audio(name):
     dataset = load_dataset(name)
     assert len(dataset) >= 24
-    assert dataset.problems == []
+    # MSP-Podcast's mini copy lacks one transcript file, as real releases lack some
+    missing = ["1 of the 28 items have no transcript file"] if name == "msp_podcast" else []
+    assert [p.message.split(" (")[0] for p in dataset.problems] == missing
+    assert all(p.severity == "warning" for p in dataset.problems)
     assert {it.majority for it in dataset} >= {None}  # each fixture has a tied majority
     for it in dataset:
         audio = it.load_audio()

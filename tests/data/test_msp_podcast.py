@@ -1,4 +1,5 @@
 import math
+import os
 
 import numpy as np
 import pytest
@@ -13,6 +14,10 @@ def by_id(dataset):
     return {item.id: item for item in dataset}
 
 
+def errors(dataset):
+    return [problem for problem in dataset.problems if problem.severity == "error"]
+
+
 @pytest.fixture(scope="module", params=["msp_podcast", "msp_podcast_v1.6"])
 def msp(request):
     return load_dataset("msp_podcast", FIXTURES / request.param)
@@ -21,7 +26,8 @@ def msp(request):
 def test_both_detailed_layouts_give_the_same_hand_written_votes(msp):
     items = by_id(msp)
     assert msp.labels == LABELS
-    assert msp.problems == []
+    [problem] = msp.problems  # the one item without a transcript file, said once
+    assert problem.severity == "warning" and "(the first: MSP-PODCAST_1001_0004.txt)" in problem.message
     # N with one Happy vote; the order is the corpus's class order
     np.testing.assert_array_equal(items["MSP-PODCAST_1000_0001"].votes, [0, 0, 1, 0, 0, 0, 0, 4])
     # Other-Frustrated is out of set and kept only as a diagnostic
@@ -62,6 +68,11 @@ def test_fixture_sizes_and_fields():
     assert item.audio_path == FIXTURES / "msp_podcast/Audios/MSP-PODCAST_1000_0001.wav"
     assert item.transcript and item.meta["gender"] == "Female"
     assert by_id(current)["MSP-PODCAST_1001_0004"].transcript == ""  # no transcript file
+    [problem] = current.problems
+    assert (problem.path, problem.line) == (str(FIXTURES / "msp_podcast/Transcripts"), None)
+    assert problem.message == ("1 of the 28 items have no transcript file (the first: "
+                               "MSP-PODCAST_1001_0004.txt): their prompts' 'Target Utterance:' "
+                               "is empty")
     assert len(load_dataset("msp_podcast", FIXTURES / "msp_podcast_v1.6")) == 7
 
 
@@ -102,7 +113,7 @@ def test_malformed_emo_detail_and_only_out_of_set_votes(tmp_path):
     lines[1] = "MSP-PODCAST_1000_0001.wav,garbage"
     path.write_text("\n".join(lines) + "\n")
     dataset = load_dataset("msp_podcast", root)
-    [problem] = dataset.problems
+    [problem] = errors(dataset)
     assert problem.line == 2 and "malformed EmoDetail" in problem.message
     np.testing.assert_array_equal(by_id(dataset)["MSP-PODCAST_1000_0001"].votes,
                                   [0, 0, 1, 0, 0, 0, 0, 3])
@@ -115,7 +126,7 @@ def test_item_with_no_in_set_vote_is_a_problem(tmp_path):
     detailed = root / "Labels" / "labels_detailed.csv"
     detailed.write_text(detailed.read_text().replace("; Neutral;", "; Other-Calm;"))
     dataset = load_dataset("msp_podcast", root)
-    [problem] = dataset.problems
+    [problem] = errors(dataset)
     assert problem.line == 7 and "no in-set worker vote" in problem.message
     assert "MSP-PODCAST_1001_0006" not in by_id(dataset)
 
@@ -143,3 +154,16 @@ def test_a_dimensional_rating_that_is_no_number_is_nan():
 
     assert [_float(t) for t in ("4.0", " 3.5 ", "1e0")] == [4.0, 3.5, 1.0]
     assert all(math.isnan(_float(t)) for t in ("", "n/a", "1_000", "nan"))
+
+
+def test_a_transcript_that_is_not_a_regular_file_is_named_and_its_item_kept(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    fifo = root / "Transcripts" / "MSP-PODCAST_1000_0001.txt"
+    fifo.unlink()
+    os.mkfifo(fifo)  # opening it would block: it is never opened
+    dataset = load_dataset("msp_podcast", root)
+    assert len(dataset) == 28 and by_id(dataset)["MSP-PODCAST_1000_0001"].transcript == ""
+    problems = {p.path: p.message for p in dataset.problems}
+    assert problems[str(fifo)] == ("transcript is a FIFO, not a regular file: its item is kept, "
+                                 "with an empty one")
+    assert all(p.severity == "warning" for p in dataset.problems)

@@ -264,3 +264,17 @@ def test_a_label_file_that_cannot_be_read_leaves_out_its_dialog_only(tmp_path, m
     assert problem.path.endswith(str(EVAL)) and problem.severity == "error"
     assert problem.message == ("label file cannot be read: Input/output error: its dialog's "
                                "items are left out")
+
+
+def test_an_utterance_without_a_transcript_line_is_a_warning_and_xx_only_skips_ids(tmp_path):
+    root = corpus_copy("iemocap", tmp_path)
+    path = root / "IEMOCAP_full_release/Session1/dialog/transcriptions/Ses01F_impro01.txt"
+    text = path.read_text().replace("Ses01F_impro01_F000 [003.0000-004.7500]: Excuse me.\n", "")
+    path.write_text(text.replace("]: Yeah.", "]: XX marks the spot."))
+    dataset = load_dataset("iemocap", root)
+    assert by_id(dataset)["Ses01F_impro01_F000"].transcript == ""
+    assert by_id(dataset)["Ses01F_impro01_F001"].transcript == "XX marks the spot."
+    [problem] = dataset.problems
+    where = str(root / "IEMOCAP_full_release" / EVAL)
+    assert (problem.path, problem.line, problem.severity) == (where, 3, "warning")
+    assert problem.message == "no transcript line for Ses01F_impro01_F000"

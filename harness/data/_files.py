@@ -84,16 +84,20 @@ def read_csv(path: Path, required: list[str], problems: ProblemLog, **kwargs) ->
     Raises:
         DataError: the file is missing, cannot be parsed, or lacks a required column (line 1).
     """
+    return parse_csv(read_text(path, problems), path, required, **kwargs)
+
+
+def parse_csv(text: str, path: Path, required: list[str], **kwargs) -> pd.DataFrame:
+    """:func:`read_csv` of a file's text already read (``path`` names it in errors)."""
     from io import BytesIO
 
     import pandas as pd  # here, not at the top: a run on IEMOCAP alone never needs it
 
     # the text itself, not its lines joined again, and as UTF-8 bytes: a StringIO holds four
     # bytes a character (33 MiB for a 120,000-row labels_detailed.csv of 8.2 MiB)
-    text = read_text(path, problems).encode("utf-8")
     try:
-        frame = pd.read_csv(BytesIO(text), dtype=str, keep_default_na=False, encoding="utf-8",
-                            **kwargs)
+        frame = pd.read_csv(BytesIO(text.encode("utf-8")), dtype=str, keep_default_na=False,
+                            encoding="utf-8", **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         raise DataError(path, f"not a readable CSV: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data._files import inside, read_csv, read_lines
+from harness.data._files import inside, parse_csv, read_csv, read_lines, read_text
 from harness.data.dataset import Item
 from harness.data.options import flag, some_of
 from harness.data.problems import DataError, ProblemLog
@@ -109,15 +109,13 @@ def _primary(raw: str) -> str:
 
 def _read_detailed(path: Path, problems: ProblemLog) -> tuple[dict, dict]:
     """Per-file class votes and dropped out-of-set votes, from either detailed layout."""
-    if not path.is_file():
-        raise DataError(path, "label file not found")
-    header = read_lines(path, problems)[:1]
-    if header and "EmoDetail" in header[0]:
-        frame = read_csv(path, ["FileName", "EmoDetail"], problems)
+    text = read_text(path, problems)  # read once; a DataError naming it: missing, a FIFO, ...
+    if "EmoDetail" in text.partition("\n")[0]:
+        frame = parse_csv(text, path, ["FileName", "EmoDetail"])
         rows = (_parse_emo_detail(r.EmoDetail, path, n, problems) + (r.FileName,)
                 for n, r in enumerate(frame.itertuples(index=False), start=2))
     else:
-        frame = read_csv(path, _V16_COLUMNS, problems)
+        frame = parse_csv(text, path, _V16_COLUMNS)
         rows = ((r.Workers.strip(), r.EmoClass_Major, r.FileName)
                 for r in frame.itertuples(index=False))
     votes: dict[str, np.ndarray] = {}

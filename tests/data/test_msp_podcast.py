@@ -149,6 +149,18 @@ def test_bom_and_crlf(tmp_path):
     assert len(load_dataset("msp_podcast", root)) == 28
 
 
+@pytest.mark.parametrize("fixture", ["msp_podcast", "msp_podcast_v1.6"])
+def test_bytes_that_are_not_utf8_in_the_detailed_labels_are_one_warning(tmp_path, fixture):
+    root = corpus_copy(fixture, tmp_path)
+    [path] = root.glob("*/labels_detailed.csv")  # Labels/ or, in release 1.6, labels/
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b"\n", b"\nMSP-PODCAST_9_9.wav,\xe9\n", 1))  # a row on line 2
+    dataset = load_dataset("msp_podcast", root)
+    said = [(p.line, p.message) for p in dataset.problems if p.path == str(path)]
+    assert said[0] == (2, "bytes that are not UTF-8")
+    assert [message for _, message in said].count("bytes that are not UTF-8") == 1
+
+
 def test_a_dimensional_rating_that_is_no_number_is_nan():
     from harness.data.msp_podcast import _float
 
@@ -167,3 +179,38 @@ def test_a_transcript_that_is_not_a_regular_file_is_named_and_its_item_kept(tmp_
     assert problems[str(fifo)] == ("transcript is a FIFO, not a regular file: its item is kept, "
                                  "with an empty one")
     assert all(p.severity == "warning" for p in dataset.problems)
+
+
+def test_a_worker_rating_an_item_twice_counts_once_and_is_named_with_its_line(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    path = root / "Labels" / "labels_detailed.csv"
+    lines = path.read_text().splitlines()
+    lines += ["MSP-PODCAST_1000_0001.wav,WORKER00010; Angry; ; A:1.0; V:4.0; D:2.0;",
+              " MSP-PODCAST_1000_0002.wav ,WORKER00099; Sad; ; A:1.0; V:4.0; D:2.0;"]
+    path.write_text("\n".join(lines) + "\n")
+    dataset = load_dataset("msp_podcast", root)
+    items = by_id(dataset)
+    np.testing.assert_array_equal(items["MSP-PODCAST_1000_0001"].votes, [0, 0, 1, 0, 0, 0, 0, 4])
+    np.testing.assert_array_equal(items["MSP-PODCAST_1000_0002"].votes, [3, 1, 0, 0, 0, 1, 1, 0])
+    [twice] = [p for p in dataset.problems if p.path == str(path)]
+    assert (twice.line, twice.severity) == (len(lines) - 1, "warning")
+    assert twice.message == "worker WORKER00010 rated MSP-PODCAST_1000_0001.wav twice; kept the first"
+
+
+def test_a_split_it_does_not_know_is_refused_by_the_reader_itself():
+    from harness.data import msp_podcast
+    from harness.data.problems import ProblemLog
+
+    with pytest.raises(ValueError, match=r"unknown MSP-Podcast split\(s\) \['Test4'\]"):
+        msp_podcast.load(FIXTURES / "msp_podcast", ProblemLog(), split=["Test1", "Test4"])
+
+
+def test_a_detailed_label_file_that_is_missing_or_a_fifo_is_named(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    detailed = root / "Labels" / "labels_detailed.csv"
+    detailed.unlink()
+    with pytest.raises(DataError, match="labels_detailed.csv: label file not found"):
+        load_dataset("msp_podcast", root)
+    os.mkfifo(detailed)
+    with pytest.raises(DataError, match="labels_detailed.csv: label file is a FIFO, not a regular"):
+        load_dataset("msp_podcast", root)

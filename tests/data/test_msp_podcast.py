@@ -79,6 +79,8 @@ def test_fixture_sizes_and_fields():
 def test_split_selection_and_no_consensus_option():
     test1 = load_dataset("msp_podcast", split="Test1")
     assert {item.meta["split"] for item in test1} == {"Test1"}
+    assert len(test1) == 7 and sum(test1.skipped.values()) == 30 - 7  # every row is counted
+    assert test1.skipped["split 'Train' not selected"] == 6
     both = load_dataset("msp_podcast", split=["Test1", "Train"])
     assert {item.meta["split"] for item in both} == {"Test1", "Train"}
     with pytest.raises(ValueError, match="Test4"):
@@ -186,7 +188,7 @@ def test_a_worker_rating_an_item_twice_counts_once_and_is_named_with_its_line(tm
     path = root / "Labels" / "labels_detailed.csv"
     lines = path.read_text().splitlines()
     lines += ["MSP-PODCAST_1000_0001.wav,WORKER00010; Angry; ; A:1.0; V:4.0; D:2.0;",
-              " MSP-PODCAST_1000_0002.wav ,WORKER00099; Sad; ; A:1.0; V:4.0; D:2.0;"]
+              " MSP-PODCAST_1000_0002.wav ,WORKER00099; Sad"]  # no secondary, no A/V/D
     path.write_text("\n".join(lines) + "\n")
     dataset = load_dataset("msp_podcast", root)
     items = by_id(dataset)
@@ -214,3 +216,15 @@ def test_a_detailed_label_file_that_is_missing_or_a_fifo_is_named(tmp_path):
     os.mkfifo(detailed)
     with pytest.raises(DataError, match="labels_detailed.csv: label file is a FIFO, not a regular"):
         load_dataset("msp_podcast", root)
+
+
+def test_a_file_listed_twice_in_the_consensus_file_is_kept_once_naming_the_line(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    path = root / "Labels" / "labels_consensus.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines, lines[1].replace(",N,", ",A,")]) + "\n")
+    dataset = load_dataset("msp_podcast", root)
+    assert len(dataset) == 28 and by_id(dataset)["MSP-PODCAST_1000_0001"].meta["consensus"] == "N"
+    [problem] = [p for p in dataset.problems if p.path == str(path)]
+    assert (problem.line, problem.severity) == (len(lines) + 1, "error")
+    assert problem.message == "duplicate file name MSP-PODCAST_1000_0001.wav, kept the first"

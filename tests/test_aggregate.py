@@ -125,6 +125,8 @@ def test_mixtures_under_several_score_rows_are_each_the_single_mixture():
 def test_entries_near_the_largest_float_are_mixed_without_overflow():
     huge = np.array([[1e308, 1e308, 0.0], [0.25, 0.25, 0.5]])  # the first row's sum overflows
     np.testing.assert_allclose(dirichlet_mixture(huge, [0.0, 0.0]), [0.375, 0.375, 0.25])
+    many = np.full((1, 10), 2e307)  # no entry near the largest float; their sum overflows
+    np.testing.assert_allclose(dirichlet_mixture(many, [0.0]), np.full(10, 0.1))
 
 
 def test_the_mixture_is_its_two_halves_the_means_and_the_weights():

@@ -144,3 +144,72 @@ def test_missing_column(tmp_path):
     _edit(root, '"emoVote"', '"vote"')
     with pytest.raises(DataError, match=r"tabulatedVotes.csv:1: missing column"):
         load_dataset("crema_d", root)
+
+
+def _rewrite(root, change):
+    """Rewrite the votes file's data rows (lists of fields) with ``change(rows)``; its path."""
+    path = root / "processedResults/tabulatedVotes.csv"
+    lines = path.read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    change(rows)
+    path.write_text("\n".join([lines[0], *(",".join(row) for row in rows)]) + "\n")
+    return path
+
+
+def test_rows_without_valid_votes_or_a_numeric_id_are_problems_naming_their_lines(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+
+    def damage(rows):
+        rows[0][1:7] = ["0"] * 6           # nobody voted
+        rows[1][1:7] = ["-1", "3", "0", "0", "0", "0"]
+        rows[2][1:7] = ["nan", "3", "0", "0", "0", "0"]
+        rows[3][0] = '"1e5x"'              # a row id that is no number
+
+    path = _rewrite(root, damage)
+    dataset = load_dataset("crema_d", root)
+    assert len(dataset) == 22
+    said = sorted((p.line, p.severity, p.message) for p in dataset.problems)
+    assert said == [(2, "error", "1008_ITS_SAD_XX: no valid votes [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]"),
+                    (3, "error", "1009_ITH_HAP_XX: no valid votes [-1.0, 3.0, 0.0, 0.0, 0.0, 0.0]"),
+                    (4, "error", "1014_IEO_ANG_HI: no valid votes [nan, 3.0, 0.0, 0.0, 0.0, 0.0]"),
+                    (5, "error", "row id '1e5x' is not a number")]
+    assert all(p.path == str(path) for p in dataset.problems)
+
+
+def test_a_clip_rated_twice_voice_only_is_kept_once_naming_the_line(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    path = _rewrite(root, lambda rows: rows.append([*rows[0][:1], *rows[1][1:]]))  # 1009's votes
+    dataset = load_dataset("crema_d", root)
+    assert len(dataset) == 26
+    [problem] = dataset.problems
+    assert (problem.path, problem.line, problem.severity) == (str(path), 80, "error")
+    assert problem.message == "duplicate voice-only row for 1009_ITH_HAP_XX, kept the first"
+
+
+def test_a_name_with_an_unknown_sentence_code_keeps_its_item_without_a_transcript(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    (root / "AudioWAV/1008_ITS_SAD_XX.wav").rename(root / "AudioWAV/1008_XYZ_SAD_XX.wav")
+    _rewrite(root, lambda rows: rows[0].__setitem__(7, '"1008_XYZ_SAD_XX"'))
+    dataset = load_dataset("crema_d", root)
+    item = by_id(dataset)["1008_XYZ_SAD_XX"]
+    assert item.transcript == "" and item.meta["sentence"] == "XYZ"
+    [problem] = dataset.problems
+    assert (problem.line, problem.severity) == (2, "warning")
+    assert problem.message == "1008_XYZ_SAD_XX: unknown sentence code, transcript left empty"
+
+
+def test_a_name_is_read_for_actor_sentence_intended_emotion_and_level(crema):
+    item = by_id(crema)["1014_IEO_ANG_HI"]
+    assert item.transcript == "It's eleven o'clock"
+    assert {k: item.meta[k] for k in ("actor", "sentence", "intended", "level", "emo_vote")} == {
+        "actor": "1014", "sentence": "IEO", "intended": "ANG", "level": "HI", "emo_vote": "A"}
+
+
+def test_a_votes_file_that_is_not_a_regular_file_is_refused_not_replaced(tmp_path):
+    root = corpus_copy("crema_d", tmp_path)
+    votes = root / "processedResults/tabulatedVotes.csv"
+    votes.unlink()
+    votes.mkdir()  # the shipped release's votes must not stand in for it unsaid
+    with pytest.raises(DataError, match="tabulatedVotes.csv: label file is a directory, not a "
+                                        "regular file"):
+        load_dataset("crema_d", root)

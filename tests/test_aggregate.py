@@ -78,6 +78,7 @@ def test_known_mixture_and_linear_weighting():
 def test_linear_weights_are_the_scores_shares_even_where_their_sum_overflows():
     np.testing.assert_allclose(candidate_weights([1e308, 1e308, 0.0], "linear"), [0.5, 0.5, 0.0])
     np.testing.assert_allclose(candidate_weights([1.5e308, 0.5e308], "linear"), [0.75, 0.25])
+    np.testing.assert_allclose(candidate_weights([0.2, 0.6], "linear"), [0.25, 0.75])
     np.testing.assert_array_equal(candidate_weights([0.0, 0.0], "linear"), [0.5, 0.5])  # no signal
     with pytest.raises(ValueError, match="^no candidates to weight$"):
         candidate_weights([], "linear")

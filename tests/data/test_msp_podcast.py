@@ -228,3 +228,16 @@ def test_a_file_listed_twice_in_the_consensus_file_is_kept_once_naming_the_line(
     [problem] = [p for p in dataset.problems if p.path == str(path)]
     assert (problem.line, problem.severity) == (len(lines) + 1, "error")
     assert problem.message == "duplicate file name MSP-PODCAST_1000_0001.wav, kept the first"
+
+
+@pytest.mark.parametrize("detail", ["; Angry; ; A:1.0;", "A:4.0; Angry; ;", "WORKER00077; ; Sad;",
+                                    "WORKER00077; V:2.0; D:5.0;", "WORKER00077"])
+def test_an_emo_detail_without_a_worker_or_a_primary_emotion_is_a_malformed_row(tmp_path, detail):
+    root = corpus_copy("msp_podcast", tmp_path)
+    path = root / "Labels" / "labels_detailed.csv"
+    path.write_text(path.read_text() + f"MSP-PODCAST_1000_0001.wav,{detail}\n")
+    dataset = load_dataset("msp_podcast", root)
+    [problem] = errors(dataset)
+    assert problem.line == 174 and problem.message == f"malformed EmoDetail {detail!r}, row skipped"
+    np.testing.assert_array_equal(by_id(dataset)["MSP-PODCAST_1000_0001"].votes,
+                                  [0, 0, 1, 0, 0, 0, 0, 4])

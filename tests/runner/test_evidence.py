@@ -70,5 +70,6 @@ def test_a_readout_item_keeps_each_labels_score(tmp_path):
     _, items = read_items(write_record(record, tmp_path).with_suffix(".items.jsonl"))
     for item in items:
         [scores] = item["candidates"]
-        assert len(scores["label_logprobs"]) == len(dataset.labels) and scores["chosen"]
+        assert len(scores["label_logprobs"]) == len(dataset.labels)
+        assert (scores["rule"], scores["valid"], scores["chosen"]) == ("readout", True, True)
         assert scores["probs"] == pytest.approx(item["probs"])

@@ -73,6 +73,10 @@ def test_verifier_strategies_use_the_scores(crema):
     weighted = run_strategy("w-alm-v", model, crema, verifier=verifier,
                             config=StrategyConfig(verifier_weighting="linear"))[0]
     np.testing.assert_allclose(weighted.probs, (0.2 * VALID[0] + 0.9 * VALID[1]) / 1.1)
+    np.testing.assert_allclose([c.get("weight", np.nan) for c in weighted.candidates],
+                               [np.nan, 0.2 / 1.1, 0.9 / 1.1])  # the evidence: each one's weight
+    assert [c.get("chosen", False) for c in weighted.candidates] == [False, True, False]
+    assert picked.notes == weighted.notes == []  # every valid candidate was scored
     assert "Model Output: garbage" in verifier_prompt_seen(verifier, crema)
 
 
@@ -88,6 +92,8 @@ def test_readout_and_sample_n(crema):
     model = ScriptedModel(beams, label_scores=lambda r: np.log([0.1, 0.1, 0.1, 0.1, 0.5, 0.1]))
     readout = run_strategy("readout", model, crema)[0]
     np.testing.assert_allclose(readout.probs, [0.1, 0.1, 0.1, 0.1, 0.5, 0.1])
+    far = ScriptedModel(beams, label_scores=lambda r: np.log([0.1, 0.1, 0.1, 0.1, 0.5, 0.1]) - 1e4)
+    np.testing.assert_allclose(run_strategy("readout", far, crema)[0].probs, readout.probs)
     assert "Answer with the emotion only." in model_prompt(model, crema)
     samples = run_strategy("sample-n", ScriptedModel(beams), crema)[0]
     np.testing.assert_allclose(samples.probs, VALID.mean(axis=0))
@@ -139,6 +145,11 @@ def test_missing_capabilities_are_explicit(crema):
         run_strategy("w-alm-v", model, crema, verifier=get_model("uniform"))
     assert model.calls == 0  # refused before the model ran, not once its beams were generated
     assert run_strategy("base", no_beams, crema)[0].valid
+    for strategy, missing in (("readout", "label_logprobs"), ("sample-n", "n_candidates")):
+        lacking = ScriptedModel(beams, capabilities=Capabilities(**{missing: False}))
+        with pytest.raises(StrategyUnsupported, match=missing):
+            run_strategy(strategy, lacking, crema)
+        assert lacking.calls == 0
 
 
 def test_a_bad_clip_costs_only_its_item(tmp_path):
@@ -234,6 +245,30 @@ def test_w_bon_computes_its_mixture_under_every_alpha_with_its_prediction(crema)
     assert run_strategy("bon", ScriptedModel(beams), crema[:1])[0].alpha_mixtures is None
 
 
+def test_alpha_of_each_choice():
+    from harness.strategies import alpha_of
+
+    three = {"logprob": -3.0, "n_tokens": 3}
+    assert [alpha_of(three, a) for a in ("raw", "mean", "uniform")] == [-3.0, -1.0, 0.0]
+    assert alpha_of({"logprob": -3.0, "n_tokens": 1}, "mean") == -3.0
+    assert alpha_of({"logprob": -3.0, "n_tokens": 0}, "mean") == -3.0  # no token: not a division by 0
+
+
+def test_a_beam_without_a_log_likelihood_takes_no_part_and_none_says_why(crema):
+    no_alpha = [('{"Anger": 1.0}', np.nan), ('{"Sadness": 1.0}', -2.0)]
+    config = StrategyConfig(beams=2)
+    for name in ("bon", "w-bon"):
+        [one] = run_strategy(name, ScriptedModel(lambda r, d: no_alpha), crema[:1], config=config)
+        assert one.probs.tolist() == [0, 0, 0, 0, 0, 1.0]  # the one beam with an α
+        assert [c.get("chosen", False) for c in one.candidates] == [False, True]
+    np.testing.assert_array_equal(one.alpha_mixtures, [[0, 0, 0, 0, 0, 1.0]] * 3)  # each α's
+    none = [(text, np.nan) for text, _ in no_alpha]
+    for name in ("bon", "w-bon"):
+        [lost] = run_strategy(name, ScriptedModel(lambda r, d: none), crema[:1], config=config)
+        assert lost.probs is None
+        assert lost.reason == "the model returned no log-likelihood (alpha) for its valid candidates"
+
+
 def test_a_candidate_the_verifier_did_not_score_keeps_its_item(crema):
     """BEAMS[:3] for alm-v: valid candidates are the Anger and the Sadness answers."""
     def only_sadness(request, decoding):  # the Anger candidate gets a reply that is not a score
@@ -260,6 +295,7 @@ def test_a_candidate_the_verifier_did_not_score_keeps_its_item(crema):
     assert top.notes == ["the verifier scored 0 of 2 valid candidates; the top beam taken"]
     alike = run_strategy("w-alm-v", model, crema[:1], verifier=none, config=StrategyConfig(**linear))[0]
     np.testing.assert_allclose(alike.probs, VALID[:2].mean(axis=0))
+    assert alike.notes == ["the verifier scored 0 of 2 valid candidates; all weighed alike"]
     dropped = run_strategy("alm-v", model, crema[:1], verifier=none,
                            config=StrategyConfig(unscored="drop"))[0]
     assert dropped.probs is None and dropped.reason == "the verifier scored none of the valid candidates"

@@ -71,6 +71,21 @@ def test_a_strategy_sharing_the_cache_reads_only_the_clips_it_needs(tmp_path, mo
     assert len(reads.decoded) == len(dataset) - 10
 
 
+@pytest.mark.parametrize("strategy", strategy_names())
+def test_every_strategy_reruns_from_its_cache_without_reading_a_clip(strategy, tmp_path,
+                                                                     monkeypatch):
+    """A strategy's first cache keys are those its results are stored under (readout's: the
+    labels' scores, not a generation), so a rerun skips every clip."""
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    first = run_strategy(strategy, model(), dataset, cache=cache, verifier=model())
+    reads = watch_clip_reads(monkeypatch)
+    again, judge = model(), model()
+    rerun = run_strategy(strategy, again, dataset, cache=cache, verifier=judge)
+    assert (again.requests, judge.requests) == (0, 0) and summary(rerun) == summary(first)
+    assert reads.decoded == []
+
+
 def test_a_rewritten_clip_is_hashed_again_and_a_vanished_one_costs_its_item(tmp_path, monkeypatch):
     root = corpus_copy("crema_d", tmp_path)
     dataset = load_dataset("crema_d", root)

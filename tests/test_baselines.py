@@ -43,3 +43,30 @@ def test_the_annotator_reference_holds_one_rater_out_and_scores_it_against_the_o
     with pytest.raises(ValueError, match="unknown baseline 'Annotator'"):
         predict("Annotator", dataset)
     assert any(not np.array_equal(annotator(dataset, seed=s)[0][0], preds[0]) for s in range(1, 20))
+
+
+def test_two_raters_are_enough_and_fractional_counts_without_raters_are_not():
+    """With two raters, the one held out is predicted from the other's single vote; counts that
+    are not whole (split votes) with no per-rater record cannot be split into raters."""
+    dataset = corpus([[1, 1, 0], [0.5, 1.5, 0]])
+    preds, targets = annotator(dataset, seed=0)
+    assert preds[0].sum() == 1 and targets[0].sum() == 1  # one vote each side
+    np.testing.assert_allclose(preds[0] + targets[0], [1, 1, 0])
+    assert np.isnan(preds[1]).all()
+
+
+def test_a_chance_baseline_runs_base_and_refuses_what_needs_a_generating_model():
+    from harness.data import load_dataset
+    from harness.models import get_model
+    from harness.strategies import StrategyUnsupported, run_strategy
+
+    crema = load_dataset("crema_d")[:3]
+    for name in ("uniform", "label-prior", "annotator"):
+        model = get_model(name)
+        assert (model.info.name, model.info.revision) == (name, "chance")
+        assert len(run_strategy("base", model, crema)) == 3
+        for strategy, needs in (("bon", "beam_search, logprobs"), ("readout", "label_logprobs"),
+                                ("sample-n", "n_candidates"), ("alm-v", "beam_search")):
+            with pytest.raises(StrategyUnsupported, match=f"^{name} has no {needs}: {strategy} "
+                                                          "cannot run on it"):
+                run_strategy(strategy, model, crema, verifier=model)

@@ -105,3 +105,39 @@ def test_16_bit_wav_is_read_as_libsndfile_scales_it(tmp_path, channels):
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(into, expected)
     assert got.dtype == into.dtype == np.float32
+
+
+def test_the_limits_on_a_header_hold_at_their_edges():
+    from types import SimpleNamespace
+
+    from harness.data.audio import AudioLimits, check_header
+
+    limits = AudioLimits()
+    assert (limits.min_rate, limits.max_rate, limits.max_seconds) == (1_000, 384_000, 3_600.0)
+    for rate in (1_000, 384_000):  # allowed, and an hour exactly
+        check_header(SimpleNamespace(samplerate=rate, frames=rate * 3_600), limits)
+    for rate in (999, 384_001):
+        with pytest.raises(AudioError, match=f"implausible sample rate {rate} Hz "
+                                             r"\(allowed 1000-384000\)"):
+            check_header(SimpleNamespace(samplerate=rate, frames=rate), limits)
+    with pytest.raises(AudioError, match="clip of 3600 s is longer than the 3600 s allowed"):
+        check_header(SimpleNamespace(samplerate=16_000, frames=16_000 * 3_600 + 1), limits)
+
+
+def test_a_clip_that_libsndfile_reads_has_its_header_checked_too(tmp_path):
+    """A float or FLAC clip (not the plain 16-bit reader's) claiming 500 Hz is refused before
+    it is decoded, as a 16-bit one is."""
+    sf.write(tmp_path / "slow.wav", tone(seconds=1.0), 500, subtype="FLOAT")
+    sf.write(tmp_path / "slow.flac", tone(seconds=1.0), 500)
+    for name in ("slow.wav", "slow.flac"):
+        with pytest.raises(AudioError, match=f"{name}: implausible sample rate 500 Hz"):
+            load_audio(tmp_path / name)
+
+
+def test_a_clip_exactly_as_long_as_the_limit_is_not_said_to_be_truncated(tmp_path):
+    import warnings
+
+    sf.write(tmp_path / "one.wav", tone(seconds=1.0), SR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no note at all
+        assert load_audio(tmp_path / "one.wav", max_seconds=1.0).shape == (SR,)

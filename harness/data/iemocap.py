@@ -91,9 +91,10 @@ def load(root: Path, problems: ProblemLog, *, merge_excited: bool = False,
 
 
 def _label_files(folder: Path) -> list[Path]:
-    """The dialog files of one session, without macOS ``._`` files or the subfolders."""
+    """The dialog files of one session, without macOS ``._`` files or the subfolders (a FIFO or
+    a dangling link is kept, for its reader to name as a problem, not left out unsaid)."""
     return sorted(
-        p for p in folder.glob("*.txt") if p.is_file() and not p.name.startswith("._")
+        p for p in folder.glob("*.txt") if not p.is_dir() and not p.name.startswith("._")
     )
 
 

@@ -278,3 +278,19 @@ def test_an_utterance_without_a_transcript_line_is_a_warning_and_xx_only_skips_i
     where = str(root / "IEMOCAP_full_release" / EVAL)
     assert (problem.path, problem.line, problem.severity) == (where, 3, "warning")
     assert problem.message == "no transcript line for Ses01F_impro01_F000"
+
+
+def test_a_dialog_label_file_that_is_a_fifo_or_a_dangling_link_is_a_problem_naming_it(tmp_path):
+    root = corpus_copy("iemocap", tmp_path)
+    folder = root / "IEMOCAP_full_release/Session1/dialog/EmoEvaluation"
+    (folder / "Ses01F_impro01.txt").unlink()
+    os.mkfifo(folder / "Ses01F_impro01.txt")  # opening it would block: it is never opened
+    (folder / "Ses01M_script01_1.txt").unlink()
+    (folder / "Ses01M_script01_1.txt").symlink_to(tmp_path / "gone.txt")
+    dataset = load_dataset("iemocap", root)
+    assert dataset and all(item.meta["session"] == "Session2" for item in dataset)
+    said = sorted((Path(p.path).name, p.severity, p.message) for p in dataset.problems)
+    assert said == [
+        ("Ses01F_impro01.txt", "error", "label file is a FIFO, not a regular file: its dialog's "
+                                        "items are left out"),
+        ("Ses01M_script01_1.txt", "error", "label file not found: its dialog's items are left out")]

@@ -90,11 +90,13 @@ def _wanted_splits(split) -> set[str] | None:
 
 
 def _label_paths(root: Path) -> tuple[Path, Path]:
-    """The consensus and detailed label files, whichever release spelling is present."""
+    """The consensus and detailed label files, whichever release spelling is present (one that
+    is there but no regular file, a FIFO, is returned for its reader to name)."""
     for folder in _LABEL_DIRS:
         for name in _CONSENSUS_FILES:
-            if (root / folder / name).is_file():
-                return root / folder / name, root / folder / "labels_detailed.csv"
+            path = root / folder / name
+            if (path.exists() or path.is_symlink()) and not path.is_dir():
+                return path, root / folder / "labels_detailed.csv"
     raise DataError(root, "no Labels/labels_consensus.csv (or labels/, label/, "
                           "labels_concensus.csv): not an MSP-Podcast root")
 

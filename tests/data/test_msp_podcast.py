@@ -241,3 +241,13 @@ def test_an_emo_detail_without_a_worker_or_a_primary_emotion_is_a_malformed_row(
     assert problem.line == 174 and problem.message == f"malformed EmoDetail {detail!r}, row skipped"
     np.testing.assert_array_equal(by_id(dataset)["MSP-PODCAST_1000_0001"].votes,
                                   [0, 0, 1, 0, 0, 0, 0, 4])
+
+
+def test_a_consensus_file_that_is_a_fifo_is_named_not_taken_for_a_missing_one(tmp_path):
+    root = corpus_copy("msp_podcast", tmp_path)
+    consensus = root / "Labels" / "labels_consensus.csv"
+    consensus.unlink()
+    os.mkfifo(consensus)  # opening it would block: it is never opened
+    with pytest.raises(DataError, match="labels_consensus.csv: label file is a FIFO, not a "
+                                        "regular file"):
+        load_dataset("msp_podcast", root)

@@ -63,3 +63,18 @@ def test_a_source_is_only_read(tmp_path, capsys):
     cache.close()
     assert main(["merge", str(tmp_path / "a.sqlite"), str(tmp_path / "a.sqlite")]) == 1
     assert "a.sqlite: is the target itself" in capsys.readouterr().err
+
+
+def test_an_entry_already_in_the_target_is_kept_and_only_new_ones_are_counted(tmp_path):
+    from harness.cache.merge import merge_caches
+
+    for name, value in (("a", {"v": "a's"}), ("b", {"v": "b's"})):
+        cache = GenerationCache(tmp_path / f"{name}.sqlite")
+        cache.put_many("generation", "m", [("shared", value), (f"only-{name}", value)])
+        cache.close()
+    added = merge_caches(tmp_path / "all.sqlite", [tmp_path / "a.sqlite", tmp_path / "b.sqlite"])
+    assert added == {str(tmp_path / "a.sqlite"): 2, str(tmp_path / "b.sqlite"): 1}
+    merged = GenerationCache(tmp_path / "all.sqlite")
+    assert merged.get_many(["shared", "only-a", "only-b"]) == {
+        "shared": {"v": "a's"}, "only-a": {"v": "a's"}, "only-b": {"v": "b's"}}
+

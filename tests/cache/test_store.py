@@ -101,3 +101,10 @@ def test_put_many_says_whether_its_rows_were_stored_and_a_new_file_its_schema(tm
     cache._db.execute(f"PRAGMA max_page_count={pages}")  # the next page written fails: disk full
     with pytest.warns(UserWarning, match="1 results not stored"):
         assert cache.put_many("generation", "m", [("big", "x" * 100_000)]) is False
+
+
+def test_a_cache_path_under_the_home_folder_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cache = GenerationCache("~/caches/generations.sqlite")
+    assert cache.path == str(tmp_path / "caches" / "generations.sqlite")
+    assert (tmp_path / "caches" / "generations.sqlite").is_file()

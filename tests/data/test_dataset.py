@@ -39,6 +39,7 @@ def test_every_fixture_loads_cleanly_with_audio(name):
         assert np.isfinite(audio).all()
         assert it.votes.sum() > 0 and it.soft.sum() == pytest.approx(1.0)
     assert dataset.votes.shape == (len(dataset), len(dataset.labels))
+    np.testing.assert_array_equal(dataset.soft, [it.soft for it in dataset])  # rows sum to 1
 
 
 def test_environment_variable_sets_the_root(tmp_path, monkeypatch):

@@ -101,6 +101,36 @@ def test_put_many_says_whether_its_rows_were_stored_and_a_new_file_its_schema(tm
     cache._db.execute(f"PRAGMA max_page_count={pages}")  # the next page written fails: disk full
     with pytest.warns(UserWarning, match="1 results not stored"):
         assert cache.put_many("generation", "m", [("big", "x" * 100_000)]) is False
+    cache._db.execute("PRAGMA max_page_count=1073741823")  # room again: the failed write's
+    assert cache.put_many("generation", "m", [("big", "x" * 100_000)]) is True  # transaction
+    assert cache.get_many(["k", "big"]) == {"k": {"a": 1}, "big": "x" * 100_000}  # was undone
+
+
+def test_rows_that_fail_midway_are_all_undone_and_the_cache_still_takes_writes(tmp_path):
+    """A merge whose source fails after some rows (a damaged source file) adds none of them,
+    and leaves no transaction open to refuse the next write."""
+    import pytest
+
+    def failing_rows():
+        yield ("first", "generation", "m", '{"a": 1}', 0.0)
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"):
+        cache.add_rows(failing_rows())
+    assert len(cache) == 0
+    assert cache.put_many("generation", "m", [("k", {"b": 2})]) is True
+    assert cache.get_many(["first", "k"]) == {"k": {"b": 2}}
+
+
+def test_a_folder_where_the_cache_file_should_be_is_refused_as_such(tmp_path):
+    import pytest
+
+    from harness.cache.store import CacheError
+
+    with pytest.raises(CacheError, match="is a directory, not a cache file: delete it or give "
+                                         "another --cache-dir"):
+        GenerationCache(tmp_path)
 
 
 def test_a_cache_path_under_the_home_folder_is_expanded(tmp_path, monkeypatch):

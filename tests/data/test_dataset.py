@@ -59,6 +59,17 @@ def test_manifest_hash_tracks_ids_votes_and_audio(tmp_path):
     assert changed.manifest_hash() != first.manifest_hash()
     assert changed.manifest_hash(include_audio=False) == first.manifest_hash(include_audio=False)
     assert first[:5].manifest_hash() != first.manifest_hash()
+    from dataclasses import replace
+
+    from harness.data import Dataset
+
+    votes = first.votes.copy()
+    votes[3, 0] += 1
+    renamed = [replace(item, id=f"{item.id}-b") if n == 3 else item for n, item in enumerate(first)]
+    for other in (first.with_votes(votes), Dataset("crema_d", first.labels, renamed, root),
+                  Dataset("crema_d_copy", first.labels, list(first), root)):
+        for audio in (True, False):  # votes, an id or the name each change it, clips or not
+            assert other.manifest_hash(audio) != first.manifest_hash(audio)
     shutil.rmtree(root / "AudioWAV")
     assert load_dataset("crema_d", root).manifest_hash() != first.manifest_hash()
 

@@ -122,3 +122,14 @@ def test_what_the_loader_left_out_is_summarised_for_the_record(tmp_path):
 
     long = Dataset("x", ["a"], [], tmp_path, problems=[Problem("f", 1, "m" * 1000)] * 5)
     assert [len(p) for p in long.left_out()["first_problems"]] == [300] * 3
+
+
+def test_an_items_clip_with_its_notes_an_empty_corpus_and_the_repr():
+    dataset = load_dataset("crema_d")
+    samples, notes = dataset[0].read_audio()
+    np.testing.assert_array_equal(samples, dataset[0].load_audio())
+    assert samples.dtype == np.float32 and notes == []  # 16 kHz mono already: nothing changed
+    empty = dataset[:0]
+    assert len(empty) == 0 and empty.votes.shape == (0, 6) and empty.soft.shape == (0, 6)
+    assert repr(dataset) == ("Dataset('crema_d', 26 items, labels=['Anger', 'Disgust', 'Fear', "
+                             "'Happiness', 'Neutral', 'Sadness'])")

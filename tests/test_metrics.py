@@ -341,3 +341,14 @@ def test_misshapen_or_empty_inputs_are_refused_naming_what_was_given():
     for entropies in ([], [0.5, np.nan], [np.inf]):
         with pytest.raises(ValueError, match="one or more finite entropies"):
             M.entropy_bins(np.array(entropies, dtype=float))
+
+
+def test_a_class_of_one_item_found_has_recall_one_and_f1_one():
+    """(rows: the truth) one item of class 0, found; three of class 1, two found; class 2 never
+    true nor predicted (F1 0, out of UAR)."""
+    from harness.confusion import confusion_scores
+
+    scores = confusion_scores([[1, 0, 0], [1, 2, 0], [0, 0, 0]])
+    assert scores["acc"] == 0.75
+    assert scores["uar"] == pytest.approx((1.0 + 2 / 3) / 2)
+    assert scores["f1"] == pytest.approx((2 / 3 + 0.8 + 0.0) / 3)

@@ -42,3 +42,17 @@ def test_a_verified_item_costs_its_generation_and_each_candidates_verification()
         assert result.usage["completion_tokens"] == 30 + 3 * 1
         assert abs(result.usage["cost_usd"] - (0.01 + 3 * 0.002)) < 1e-12
         assert [c["verifier_reply"] for c in result.candidates] == ["0.5"] * 3
+
+
+def test_an_answer_met_with_non_finite_logits_is_invalid_whatever_it_says():
+    """A backend that met NaN logits while decoding marks its candidate so: the text may parse,
+    but the candidate is invalid and keeps no distribution."""
+    from harness.models.api import Candidate
+    from harness.strategies._results import parsed_candidates
+
+    labels = ("Anger", "Neutral")
+    generation = Generation((Candidate('{"Anger": 1.0}', 3, -1.0, finite=False),
+                             Candidate('{"Neutral": 1.0}', 3, -2.0)))
+    [bad, good] = parsed_candidates(generation, labels)
+    assert (bad["valid"], bad["probs"], bad["reason"]) == (False, None, "non-finite logits")
+    assert (good["valid"], good["probs"]) == (True, [0.0, 1.0])

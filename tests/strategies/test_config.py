@@ -45,3 +45,14 @@ def test_a_config_may_be_given_as_its_fields_and_nothing_else():
         as_config({"beam": 3})
     with pytest.raises(TypeError, match="config must be a StrategyConfig or a mapping"):
         as_config([("beams", 3)])
+
+
+def test_the_defaults_are_the_protocol_docs_strategies_md_states():
+    """A default moved silently changes every cell computed from then on (and its cache keys):
+    the documented protocol is held here, field by field."""
+    from dataclasses import asdict
+
+    assert asdict(StrategyConfig()) == {
+        "beams": 5, "verifier_beams": 3, "tau": 1.0, "verifier_weighting": "softmax",
+        "samples": 5, "temperature": 0.7, "max_new_tokens": 96, "cot_max_new_tokens": 384,
+        "constrained": False, "seed": 0, "alpha": "raw", "unscored": "keep", "prompts": "paper"}

@@ -345,3 +345,18 @@ def test_fewer_candidates_than_asked_for_are_noted_on_the_item(crema):
     results = run_strategy("sample-n", one, crema[:2])
     assert results[0].valid and results[0].notes == ["the model gave 1 of the 5 candidates asked for"]
     assert run_strategy("base", one, crema[:1])[0].notes == []
+
+
+def test_the_verifier_answers_greedily_in_eight_tokens_and_a_long_reply_is_cut_in_the_evidence(
+        crema):
+    seen = []
+
+    def rambling(request, decoding):
+        seen.append((decoding.mode, decoding.max_new_tokens))
+        return [("0.5 " + "because " * 500, -1.0)]
+
+    [result] = run_strategy("alm-v", ScriptedModel(beams), crema[:1],
+                            verifier=ScriptedModel(rambling, name="verifier"))
+    assert set(seen) == {("greedy", 8)}
+    replies = [c["verifier_reply"] for c in result.candidates]
+    assert [len(r) for r in replies] == [2000] * 3 and replies[0].startswith("0.5 because")

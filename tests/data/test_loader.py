@@ -206,3 +206,12 @@ def test_a_root_under_home_is_expanded_given_or_from_the_variable(tmp_path, monk
     assert resolve_root("crema_d", "~/CREMA-D") == tmp_path / "CREMA-D"
     monkeypatch.setenv("CREMA_D_ROOT", "~/CREMA-D")  # as a quoted "~/..." in a .env file gives it
     assert len(load_dataset("crema_d")) == 26 and load_dataset("crema_d").root == tmp_path / "CREMA-D"
+
+
+def test_a_root_that_is_no_folder_is_named_with_the_variable_to_set(tmp_path):
+    (tmp_path / "file").write_text("not a corpus")
+    for root in (tmp_path / "nowhere", tmp_path / "file"):
+        with pytest.raises(DataError, match=f"^{root}: iemocap root folder not found "
+                                            r"\(set IEMOCAP_ROOT\)$"):
+            load_dataset("iemocap", root)
+    assert loader.option_names("msp_podcast") == ("split", "include_no_consensus")

@@ -70,7 +70,9 @@ def test_every_damage_is_reported_and_good_items_still_load(tmp_path, record_pro
     for n, (corpus, rel, damage, expect) in enumerate(DAMAGES):
         root = corpus_copy(corpus, tmp_path / str(n))
         damage(root / rel)
-        full = len(load_dataset(corpus))
+        undamaged = load_dataset(corpus)
+        full = len(undamaged)
+        standing = {Path(p.path).name for p in undamaged.problems}  # MSP's missing transcript
         if expect == "error":
             with pytest.raises(DataError) as info:
                 load_dataset(corpus, root)
@@ -81,9 +83,10 @@ def test_every_damage_is_reported_and_good_items_still_load(tmp_path, record_pro
         if expect == "clean":
             assert len(dataset) == full and not [p for p in dataset.problems if p.severity == "error"]
             continue
-        assert dataset.problems, (corpus, rel)
-        assert all(p.path.endswith(Path(rel).name) or "passwd" in p.message for p in dataset.problems)
-        assert any(p.line is not None for p in dataset.problems)
+        found = [p for p in dataset.problems if Path(p.path).name not in standing]
+        assert found, (corpus, rel)
+        assert all(p.path.endswith(Path(rel).name) or "passwd" in p.message for p in found)
+        assert any(p.line is not None for p in found)
         assert len(dataset) >= full - 2  # one bad item costs itself (a duplicate, its pair)
         handled += 1
     record_property("reliability", f"bad labels: {len(DAMAGES)} damaged label files, {handled} "

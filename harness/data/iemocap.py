@@ -9,6 +9,7 @@ Layout read::
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -216,7 +217,7 @@ def _to_item(block: _Block, session: Path, eval_file: Path, transcripts: dict[st
 
 def _read_transcripts(path: Path, problems: ProblemLog) -> dict[str, str]:
     """``utt id -> text``; lines not starting with ``Ses`` and ids containing ``XX`` are skipped."""
-    if not path.exists() and not path.is_symlink():
+    if not os.path.lexists(path):  # a dangling link is there, to be named
         problems.warning(path, None, "transcription file missing")
         return {}
     out: dict[str, str] = {}

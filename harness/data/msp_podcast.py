@@ -11,6 +11,7 @@ Layout read::
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -95,7 +96,7 @@ def _label_paths(root: Path) -> tuple[Path, Path]:
     for folder in _LABEL_DIRS:
         for name in _CONSENSUS_FILES:
             path = root / folder / name
-            if (path.exists() or path.is_symlink()) and not path.is_dir():
+            if os.path.lexists(path) and not path.is_dir():
                 return path, root / folder / "labels_detailed.csv"
     raise DataError(root, "no Labels/labels_consensus.csv (or labels/, label/, "
                           "labels_concensus.csv): not an MSP-Podcast root")
@@ -165,7 +166,7 @@ def _to_item(root: Path, row, row_number: int, consensus_path: Path, votes: dict
         problems.error(exc.path, exc.line, exc.reason)
         return None
     transcript = ""
-    if not transcript_path.exists() and not transcript_path.is_symlink():
+    if not os.path.lexists(transcript_path):  # a dangling link is there, to be named
         no_transcript.append(transcript_path)
     else:
         try:

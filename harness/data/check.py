@@ -8,36 +8,49 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from harness._values import typed
 from harness.data._files import not_a_regular_file
-from harness.data.dataset import Dataset
+from harness.data.dataset import Dataset, Item
 from harness.data.loader import CORPORA, load_dataset
 from harness.data.problems import DataError, Problem
 from harness.metrics import entropy_bins
 
 
-def audio_problems(dataset: Dataset) -> list[Problem]:
+@dataclass(frozen=True)
+class ClipProblem(Problem):
+    """A clip's problem, with its kind ("audio file missing", "unreadable", ...) kept apart from
+    the message: an id or a reason with ': ' in it never changes how clips are counted."""
+
+    kind: str = ""
+
+
+def audio_problems(dataset: Dataset) -> list[ClipProblem]:
     """Clips that are missing or whose header cannot be read (soundfile.info, no decoding)."""
     import soundfile as sf
 
     found = []
+
+    def add(item: Item, kind: str, detail: str = "") -> None:
+        found.append(ClipProblem(str(item.audio_path), None, f"{item.id}: {kind}{detail}",
+                                 kind=kind))
+
     for item in dataset:
         why = not_a_regular_file(item.audio_path)  # a FIFO is never opened: it would block
         if why is not None:
-            said = "audio file missing" if why == "not found" else why
-            found.append(Problem(str(item.audio_path), None, f"{item.id}: {said}"))
+            add(item, "audio file missing" if why == "not found" else why)
             continue
         try:
             info = sf.info(str(item.audio_path))
         except Exception as exc:
-            found.append(Problem(str(item.audio_path), None, f"{item.id}: unreadable: {exc}"))
+            add(item, "unreadable", f": {exc}")
             continue
         if info.frames == 0:
-            found.append(Problem(str(item.audio_path), None, f"{item.id}: no samples"))
+            add(item, "no samples")
     return found
 
 
@@ -60,7 +73,7 @@ def summary_lines(dataset: Dataset, n_bins: int = 5) -> list[str]:
     for b, count in enumerate(counts):
         bar = "#" * int(round(40 * count / max(counts.max(), 1)))
         lines.append(f"  [{edges[b]:.2f}, {edges[b + 1]:.2f}{']' if b == n_bins - 1 else ')'}"
-                     f" {count:>6} {bar}")
+                     f" {count:>6} {bar}".rstrip())
     return lines
 
 
@@ -146,13 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 SHOWN = 10  # clips named for each kind of clip problem without --all
 
 
-def _clip_problem_lines(dataset: Dataset, clips: list[Problem], every: bool) -> list[str]:
+def _clip_problem_lines(dataset: Dataset, clips: list[ClipProblem], every: bool) -> list[str]:
     """Each clip problem, or the first few of each kind and how many more: a copy without its
     audio would list every clip; where none is there, what to look at."""
-    kinds: dict[str, list[Problem]] = {}
-    for problem in clips:  # "<id>: audio file missing", "<id>: unreadable: ..."
-        kind = problem.message.split(": ", 1)[-1].split(":", 1)[0]
-        kinds.setdefault(kind, []).append(problem)
+    kinds: dict[str, list[ClipProblem]] = {}
+    for problem in clips:
+        kinds.setdefault(problem.kind, []).append(problem)
     lines = []
     for kind, found in kinds.items():
         lines += [str(p) for p in (found if every else found[:SHOWN])]

@@ -130,3 +130,100 @@ def test_a_directory_or_a_fifo_where_a_clip_should_be_is_said_so_never_opened(tm
     assert "problems: 2" in out and "missing" not in out
     assert f"{first.stem}: is a directory, not a regular file" in out
     assert f"{second.stem}: is a FIFO, not a regular file" in out
+
+
+def _dataset(votes, labels=("a", "b"), name="mine", path=lambda n: f"/nowhere/c{n}.wav",
+             ident=lambda n: f"i{n}"):
+    from pathlib import Path
+
+    from harness.data import Dataset, Item
+
+    items = [Item(ident(n), Path(path(n)), "", v, labels) for n, v in enumerate(votes)]
+    return Dataset(name, labels, items, Path("/nowhere"), skipped={"why not": 2, "another": 1})
+
+
+def test_the_summary_counts_majorities_ties_soft_mass_and_entropy_bins():
+    from harness.data.check import summary_lines
+
+    # entropies 0, 1, 0 and 0.918 bits; soft mass a: 1 + 1/2 + 0 + 2/3, b: 0 + 1/2 + 1 + 1/3
+    dataset = _dataset([[3, 0], [1, 1], [0, 2], [2, 1]])
+    assert summary_lines(dataset) == [
+        "mine: /nowhere",
+        "items: 4",
+        "  skipped 1: another",
+        "  skipped 2: why not",
+        "class            majority  soft mass",
+        "  a                     2        2.2",
+        "  b                     1        1.8",
+        "  (tied)                1",
+        "entropy (bits), 5 equal-width bins, median 0.459:",
+        "  [0.00, 0.20)      2 " + "#" * 40,
+        "  [0.20, 0.40)      0",
+        "  [0.40, 0.60)      0",
+        "  [0.60, 0.80)      0",
+        "  [0.80, 1.00]      2 " + "#" * 40,
+    ]
+    bars = summary_lines(_dataset([[3, 0], [0, 2], [1, 1], [2, 1], [1, 2], [3, 0]]), n_bins=2)
+    assert bars[-2:] == ["  [0.00, 0.50)      3 " + "#" * 40, "  [0.50, 1.00]      3 " + "#" * 40]
+    assert summary_lines(_dataset([[3, 0], [0, 2], [1, 1], [2, 1]]), n_bins=4)[-4:] == [
+        "  [0.00, 0.25)      2 " + "#" * 40, "  [0.25, 0.50)      0", "  [0.50, 0.75)      0",
+        "  [0.75, 1.00]      2 " + "#" * 40]
+
+
+def test_the_summary_of_an_empty_corpus_stops_at_its_count():
+    from harness.data.check import summary_lines
+
+    assert summary_lines(_dataset([])) == [
+        "mine: /nowhere", "items: 0", "  skipped 1: another", "  skipped 2: why not"]
+
+
+def test_a_clip_without_samples_is_a_problem(tmp_path, capsys):
+    import soundfile as sf
+
+    root = corpus_copy("crema_d", tmp_path)
+    clip = sorted((root / "AudioWAV").iterdir())[0]
+    sf.write(clip, [], 16000, subtype="PCM_16")
+    assert main(["check", "crema_d", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "problems: 1" in out and f"{clip.stem}: no samples" in out
+
+
+def test_clips_are_counted_by_kind_whatever_their_ids_say():
+    """Ids with ': ' in them (a corpus of one's own) are still one kind; ten of a kind are all
+    listed with no '... and 0 more'; more than three folders are cut short."""
+    from harness.data.check import _clip_problem_lines, audio_problems
+
+    def lines(n):
+        dataset = _dataset([[1, 0]] * n, ident=lambda k: f"spk: {k}: take",
+                           path=lambda k: f"/nowhere/f{k % 4}/c{k}.wav")
+        return _clip_problem_lines(dataset, audio_problems(dataset), every=False)
+
+    twelve = lines(12)
+    assert len(twelve) == 12 and all(": take: audio file missing" in x for x in twelve[:10])
+    assert twelve[10] == "... and 2 more clips: audio file missing (--all lists every one)"
+    assert twelve[11].startswith("none of the 12 clips is there (looked for in /nowhere/f0, "
+                                 "/nowhere/f1, /nowhere/f2, ...): is the audio elsewhere?")
+    ten = lines(10)
+    assert len(ten) == 11 and not any(x.startswith("...") for x in ten)
+    assert lines(3)[-1].startswith("none of the 3 clips is there (looked for in /nowhere/f0, "
+                                   "/nowhere/f1, /nowhere/f2): is")
+
+
+def test_help_lists_the_check_options_and_a_command_is_required(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["check", "--help"])
+    assert done.value.code == 0
+    assert "--no-audio" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main([])
+    assert done.value.code == 2
+
+
+def test_the_vote_options_reach_the_loader(capsys):
+    assert main(["check", "iemocap", "--no-audio", "--vote-mode", "split"]) == 0
+    split = capsys.readouterr().out
+    assert "items: 26" in split and "  (tied)                5" in split
+    assert "  Happiness             5        5.0" in split
+    assert main(["check", "iemocap", "--no-audio", "--merge-excited"]) == 0
+    merged = capsys.readouterr().out
+    assert "items: 27" in merged and "consensus 'exc'" not in merged

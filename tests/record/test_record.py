@@ -175,3 +175,16 @@ def test_a_record_says_how_its_intervals_were_taken_and_an_older_one_reads_as_pe
         read_record(path)
     with pytest.raises(ValueError, match="interval must be one of expanded, percentile, not 'bca'"):
         evaluate("uniform", items, "base", interval="bca")
+
+
+def test_a_file_stem_is_the_name_made_safe_and_a_long_one_is_cut_with_a_hash_of_the_whole():
+    from harness.record.files import file_stem
+
+    assert file_stem("openai-compatible:org/model\\x\0y") == "openai-compatible_org_model_x_y"
+    assert file_stem("x" * 200) == "x" * 200
+    long = file_stem("x" * 201)
+    assert long.startswith("x" * 180 + "-") and len(long) == 197
+    assert file_stem("x" * 201 + "a") != file_stem("x" * 201 + "b")  # the same first 180
+    wide = file_stem("é" * 101)  # 202 bytes: 180 of them end inside no character
+    assert wide == "é" * 90 + "-" + wide[-16:] and len(wide.encode()) <= 255 - len(".items.jsonl")
+    assert file_stem("é" * 100) == "é" * 100

@@ -369,3 +369,36 @@ def test_the_alpha_table_gives_each_choice_s_change_from_raw_and_marks_a_clear_o
     texts = dict(zip(header, (t for t, _ in row)))
     assert texts["R² mean"] == "0.3700 (-0.0800)" and texts["JS mean"] == "0.5100 (+0.0100*)"
 
+
+
+def test_the_sign_flip_p_is_taken_only_where_the_ci_excludes_zero_however_narrow():
+    """Ten of 40 items 0.002 better: a change of 0.125% whose CI excludes zero by less than 1%
+    gets the test's p (2·2^-10); two moved, a CI from exactly 0, and a CI across zero each get
+    p = 1.0 (not significant, whatever the test says)."""
+    from harness.report.paired import paired_change
+
+    def pair(deltas):
+        def rows(strategy):
+            return tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={
+                "js": 0.4 - (deltas[k] if strategy == "bon" and k < len(deltas) else 0.0),
+                "bc": 0.6, "r2": 0.1}) for k in range(40))
+        return paired_change(*[CellRecord(f"m-d-{s}", "m", "d", s, ("x", "y"),
+                                          CellMetrics(40, 40, 1.0, {}), 0.0, 0.0, rows(s), {})
+                               for s in ("base", "bon")], "js", True)
+
+    ten = pair([0.002] * 10)
+    assert 0 < ten.low < 1 and ten.change == pytest.approx(0.125)
+    assert ten.p == 2 * 2 ** -10 and ten.significant
+    two = pair([0.002] * 2)
+    assert two.low == 0.0 and two.high > 0 and two.p == 1.0 and not two.significant
+    across = pair([0.002] * 8 + [-0.002] * 4)
+    assert across.low < 0 < across.high < 1 and across.p == 1.0
+
+
+def test_a_change_whose_test_disagrees_with_its_ci_is_not_significant():
+    from harness.report.paired import PairedChange
+
+    def significant(p):
+        return PairedChange(0.4, 0.39, 2.5, 0.5, 5.0, 40, changed=20, p=p).significant
+
+    assert significant(0.05) and significant(None) and not significant(0.0501)

@@ -320,8 +320,11 @@ def check_run_options(config: pytest.Config) -> None:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
+            why = exc.strerror or str(exc)
+            if isinstance(exc, FileExistsError):  # mkdir's word for a file (or link) in the way
+                why = "something that is not a folder is there"
             raise pytest.UsageError(f"--{name.replace('_', '-')} {shown(folder)} cannot be written: "
-                                    f"{exc.strerror or exc}") from None
+                                    f"{why}") from None
     from harness.cache import CacheError, GenerationCache
 
     try:  # a damaged or foreign cache file: refused now, not after the first cell computed

@@ -31,8 +31,9 @@ def grid(pytester):
 @pytest.mark.parametrize(("args", "says"), [
     (["--limit", "0"], "--limit must be at least 1, not 0"),
     (["--limit", "-3"], "--limit must be at least 1, not -3"),
-    (["--report-dir", "a-file"], "--report-dir a-file cannot be written"),
-    (["--cache-dir", "a-file/cache"], "--cache-dir a-file/cache cannot be written"),
+    (["--report-dir", "a-file"],
+     "--report-dir a-file cannot be written: something that is not a folder is there"),
+    (["--cache-dir", "a-file/cache"], "--cache-dir a-file/cache cannot be written: Not a directory"),
 ])
 def test_bad_run_options_are_refused_before_any_cell_runs(grid, args, says):
     pytester = grid()

@@ -188,3 +188,28 @@ def test_a_file_stem_is_the_name_made_safe_and_a_long_one_is_cut_with_a_hash_of_
     wide = file_stem("é" * 101)  # 202 bytes: 180 of them end inside no character
     assert wide == "é" * 90 + "-" + wide[-16:] and len(wide.encode()) <= 255 - len(".items.jsonl")
     assert file_stem("é" * 100) == "é" * 100
+    odd = file_stem("a" + "é" * 150)  # 180 bytes end inside the 90th 'é': it is left out whole
+    assert odd == "a" + "é" * 89 + "-" + odd[-16:]
+
+
+def test_a_summary_of_a_file_laid_out_otherwise_or_damaged_reads_whole_or_names_the_file(tmp_path):
+    """A file with the items last and no score columns (another writer's layout) is read whole;
+    a summary that is not a record names its file; two records share a folder."""
+    import json
+
+    from harness.record import read_summary, write_record
+    from harness.record.files import _summary_text
+    from harness.runner.evaluate import evaluate
+
+    record = evaluate("uniform", "crema_d", "base", n_resamples=10)
+    data = record.to_json()
+    items = data.pop("items")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**data, "items": items}, indent=1))
+    assert other.read_text().endswith("]\n}") and read_summary(other) == record
+    path = write_record(record, tmp_path)
+    assert write_record(record, tmp_path) == path  # the same folder again
+    assert _summary_text(path, block=7) == _summary_text(path)
+    path.write_text(path.read_text().replace('"n_items": ', '"n_items": "many", "was": ', 1))
+    with pytest.raises(RecordError, match=f"^{path}: "):
+        read_summary(path)

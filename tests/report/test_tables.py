@@ -391,6 +391,8 @@ def test_the_sign_flip_p_is_taken_only_where_the_ci_excludes_zero_however_narrow
     assert ten.p == 2 * 2 ** -10 and ten.significant
     two = pair([0.002] * 2)
     assert two.low == 0.0 and two.high > 0 and two.p == 1.0 and not two.significant
+    worse = pair([-0.002] * 2)
+    assert worse.low < 0 and worse.high == 0.0 and worse.p == 1.0
     across = pair([0.002] * 8 + [-0.002] * 4)
     assert across.low < 0 < across.high < 1 and across.p == 1.0
 
@@ -402,3 +404,18 @@ def test_a_change_whose_test_disagrees_with_its_ci_is_not_significant():
         return PairedChange(0.4, 0.39, 2.5, 0.5, 5.0, 40, changed=20, p=p).significant
 
     assert significant(0.05) and significant(None) and not significant(0.0501)
+
+
+def test_the_remembered_pairs_answer_only_for_their_own_cells_and_stay_few():
+    """An entry made for other objects under the same ids (ids are reused once an object is
+    gone) is not taken; no more than 64 pairs are kept."""
+    from harness.report import paired
+
+    base, better = cell("m", "d", "base", 0.4, 0.6, 0.1, 0.05), cell("m", "d", "bon", 0.3, 0.6, 0.1, 0.05)
+    stale = {m: None for m in paired.PAIRED_METRICS}
+    for made_for in ((object(), better), (base, object())):
+        paired._REMEMBERED[(id(base), id(better), 1000, 0)] = (*made_for, stale)
+        assert paired.paired_change(base, better, "js", True) is not None
+    for k in range(70):
+        paired.paired_change(base, cell("m", "d", "bon", 0.3, 0.6, 0.1, 0.05, phase=k), "js", True)
+    assert len(paired._REMEMBERED) == 64

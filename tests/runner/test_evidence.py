@@ -54,6 +54,8 @@ def test_a_chance_cell_has_no_prompt_and_a_damaged_items_file_is_named(tmp_path)
     path.write_text("\n".join([*lines[:3], "[1, 2]", *lines[4:]]) + "\n")  # JSON, no item
     with pytest.raises(RecordError, match=r"items.jsonl, line 4: a JSON list, not an object"):
         list(read_items(path)[1])
+    with pytest.raises(RecordError, match="nowhere.items.jsonl: not a readable items file"):
+        read_items(tmp_path / "nowhere.items.jsonl")
     path.write_text("[]\n")
     with pytest.raises(RecordError, match="not an items file"):
         read_items(path)

@@ -107,6 +107,13 @@ def test_input_changes_name_each_nested_input_and_cut_long_values():
         f'prompts.templates.base/iemocap "{"a" * 36}... -> "{"b" * 36}...', "seed 0 -> null"]
 
 
+def test_input_changes_leave_out_what_is_equal_or_named_and_cut_past_40_characters():
+    before = {"same": 1, "nested": {"same": 2, "moved": 3}, "left": 5, "text": "x" * 38}
+    after = {"same": 1, "nested": {"same": 2, "moved": 4}, "left": 6, "text": "y" * 39}
+    assert input_changes(before, after, leave_out=("left",)) == [
+        "nested.moved 3 -> 4", f'text "{"x" * 38}" -> "{"y" * 36}...']  # 40 kept, 41 cut
+
+
 def test_fewer_than_seven_paired_items_are_never_called_worse(tmp_path):
     """Two items that both got worse: the bootstrap's interval is the two changes, so it excluded
     zero and a ``--limit 2`` run failed its gate on nothing. At 98% (1% a tail) the exact

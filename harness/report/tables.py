@@ -316,11 +316,14 @@ def _fmt(value) -> str:
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                  "^": r"\textasciicircum{}"}
+                  "^": r"\textasciicircum{}", "|": r"\textbar{}", "<": r"\textless{}",
+                  ">": r"\textgreater{}",  # which the default font encoding prints as other signs
+                  "\n": " ", "\r": " "}  # a blank line inside a tabular is an error
 
 
 def latex_escape(text: str) -> str:
-    """Every LaTeX special character escaped (a model name is data, never markup)."""
+    """Every LaTeX special character escaped (a model name is data, never markup), line breaks
+    as spaces (an empty line inside a tabular is an error)."""
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 

@@ -419,3 +419,45 @@ def test_the_remembered_pairs_answer_only_for_their_own_cells_and_stay_few():
     for k in range(70):
         paired.paired_change(base, cell("m", "d", "bon", 0.3, 0.6, 0.1, 0.05, phase=k), "js", True)
     assert len(paired._REMEMBERED) == 64
+
+
+def test_the_renderers_escape_what_would_break_a_row_and_mark_the_best_and_second():
+    header, rows = ["Model", "a|b", "R²"], [[("x|y\r\nz\\", ""), ("1", "best"), ("2", "second")]]
+    assert markdown(header, rows).splitlines() == [
+        "| Model | a\\|b | R² |", "|---|---|---|", "| x\\|y  z\\\\ | **1** | <u>2</u> |"]
+    assert latex(header, rows).splitlines()[:5] == [
+        "\\begin{tabular}{lrr}", "\\toprule", "Model & a\\textbar{}b & R$^2$ \\\\", "\\midrule",
+        "x\\textbar{}y  z\\textbackslash{} & \\textbf{1} & \\underline{2} \\\\"]
+
+
+def test_a_strategy_table_shows_a_base_row_and_a_cell_without_base_by_their_own_means():
+    base = cell("a", "iemocap", "base", 0.4, 0.6, 0.1, 0.05)
+    better = cell("a", "iemocap", "bon", 0.3, 0.6, 0.1, 0.05)
+    alone = cell("b", "iemocap", "bon", 0.35, 0.65, 0.15)
+    rows = {(r[0][0], r[2][0]): [t for t, _ in r[3:]] for r in strategy_table([base, better, alone])[1]}
+    assert rows[("a", "base")] == ["0.4000", "0.6000", "0.1000", ""]
+    assert rows[("b", "bon")] == ["0.3500", "0.6500", "0.1500", ""]
+    assert rows[("a", "bon")][0].startswith("0.3000 (+25.0") and rows[("a", "bon")][3] == "10"
+
+
+def test_cells_on_the_same_options_written_in_another_order_are_one_item_set():
+    from harness.report.tables import _apart_from_commonest
+
+    def on(options, n=10):
+        c = cell("a", "iemocap", "base", 0.4, 0.6, 0.1)
+        return dataclasses.replace(c, meta={"dataset": {"options": options}},
+                                   metrics=dataclasses.replace(c.metrics, n_items=n))
+
+    same = [on({"a": 1, "b": 2}), on({"b": 2, "a": 1}), on({"a": 1, "b": 2})]
+    assert _apart_from_commonest(same) == ["", "", ""]
+    assert _apart_from_commonest([*same, on({"a": 2}), on({"a": 1, "b": 2}, 9)]) == [
+        "", "", "", ' (on 10 items, options {"a": 2})', " (on 9 items)"]
+
+
+def test_one_item_cell_costs_and_no_levels_at_all():
+    one = cell("a", "iemocap", "base", 0.4, 0.6, 0.1)
+    one = dataclasses.replace(one, seconds=3.0, metrics=dataclasses.replace(
+        one.metrics, n_items=1, n_valid=1, tokens=7))
+    [row] = compute_table([one])[1]
+    assert [text for text, _ in row[3:5]] == ["7.0", "3.0000"]
+    assert ambiguity_table([one])[0] == ["Model", "Dataset", "Strategy", "Metric"]

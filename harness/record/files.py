@@ -28,13 +28,13 @@ from harness.score_columns import ScoreColumns
 
 def file_stem(name: str) -> str:
     """A cell id or model name as a file name (``openai-compatible:org/model`` has ':' and '/');
-    a name too long for a file system (255 bytes with its extension) keeps its first 180
-    characters and a hash of the whole."""
+    a name too long for a file system (255 bytes with its extension) keeps its first 180 bytes
+    (less a character they would cut) and a hash of the whole."""
     stem = name.replace(":", "_").replace("/", "_").replace("\\", "_").replace("\0", "_")
     if len(stem.encode()) <= 200:
         return stem
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    return f"{stem[:180].encode()[:180].decode(errors='ignore')}-{digest}"
+    return f"{stem.encode()[:180].decode(errors='ignore')}-{digest}"
 
 
 def write_record(record: CellRecord, run_dir: str | os.PathLike[str]) -> Path:

@@ -112,6 +112,7 @@ def test_input_changes_leave_out_what_is_equal_or_named_and_cut_past_40_characte
     after = {"same": 1, "nested": {"same": 2, "moved": 4}, "left": 6, "text": "y" * 39}
     assert input_changes(before, after, leave_out=("left",)) == [
         "nested.moved 3 -> 4", f'text "{"x" * 38}" -> "{"y" * 36}...']  # 40 kept, 41 cut
+    assert input_changes({"options": {"a": 1}}, {"options": None}) == ['options {"a": 1} -> null']
 
 
 def test_fewer_than_seven_paired_items_are_never_called_worse(tmp_path):

@@ -100,6 +100,16 @@ def test_clips_missing_everywhere_are_counted_by_kind_and_said_once(tmp_path, ca
     assert capsys.readouterr().out.count(": audio file missing") == 26
 
 
+def test_some_clips_missing_are_listed_without_the_none_is_there_hint(tmp_path, capsys):
+    root = corpus_copy("crema_d", tmp_path)
+    gone = sorted((root / "AudioWAV").iterdir())[0]
+    gone.unlink()
+    assert main(["check", "crema_d", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "problems: 1" in out and f"{gone.stem}: audio file missing" in out
+    assert "none of the" not in out
+
+
 def test_unreadable_clips_are_one_kind_whatever_each_ones_reason(tmp_path, capsys):
     """Clips unreadable for different reasons (not audio, a damaged header) are counted as one
     kind, not one kind a clip (each reason names its file)."""
@@ -165,6 +175,8 @@ def test_the_summary_counts_majorities_ties_soft_mass_and_entropy_bins():
     ]
     bars = summary_lines(_dataset([[3, 0], [0, 2], [1, 1], [2, 1], [1, 2], [3, 0]]), n_bins=2)
     assert bars[-2:] == ["  [0.00, 0.50)      3 " + "#" * 40, "  [0.50, 1.00]      3 " + "#" * 40]
+    assert summary_lines(_dataset([[3, 0], [1, 1]]), n_bins=2)[-2:] == [
+        "  [0.00, 0.50)      1 " + "#" * 40, "  [0.50, 1.00]      1 " + "#" * 40]
     assert summary_lines(_dataset([[3, 0], [0, 2], [1, 1], [2, 1]]), n_bins=4)[-4:] == [
         "  [0.00, 0.25)      2 " + "#" * 40, "  [0.25, 0.50)      0", "  [0.50, 0.75)      0",
         "  [0.75, 1.00]      2 " + "#" * 40]

@@ -213,3 +213,42 @@ def test_a_summary_of_a_file_laid_out_otherwise_or_damaged_reads_whole_or_names_
     path.write_text(path.read_text().replace('"n_items": ', '"n_items": "many", "was": ', 1))
     with pytest.raises(RecordError, match=f"^{path}: "):
         read_summary(path)
+
+
+def test_a_record_s_parts_are_written_with_their_defaults_and_only_what_they_hold():
+    assert CellMetrics(3, 2, 2 / 3).to_json() == {
+        "n_items": 3, "n_valid": 2, "valid": 2 / 3, "interval": "expanded", "rules": {},
+        "errors": 0, "noted": 0, "no_transcript": 0, "verifier_unscored": 0, "bins": {},
+        "tokens": 0, "cost_usd": None}
+    counted = CellMetrics(3, 2, 2 / 3, n_scored=2, n_tied=1)
+    assert CellMetrics.from_json(counted.to_json()) == counted
+    assert ItemRecord("a", None).to_json() == {"id": "a", "probs": None, "rule": None, "reason": "",
+                                               "error": None, "tokens": 0, "notes": []}
+    said = ItemRecord("a", None, answer="")  # an empty answer is an answer
+    assert said.to_json()["answer"] == "" and ItemRecord.from_json(said.to_json()) == said
+
+
+def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
+    from harness.runner.evaluate import evaluate
+
+    data = evaluate("uniform", "crema_d", "base", n_resamples=10).to_json()
+    for metrics, says in [({"interval": "bogus"}, "'metrics.interval' is not one of"),
+                          ({"bins": {"edges": {"0": 1}, "counts": [1]}}, "'metrics.bins'"),
+                          ({"bins": {"edges": [0, 1], "counts": "1"}}, "'metrics.bins'"),
+                          ({"bins": {"edges": [0, 1], "counts": [1, 2]}}, "'metrics.bins'"),
+                          ({"bins": {"edges": [0, 1], "counts": [1], "js": [0.1, 0.2]}}, "bins"),
+                          ({"bins": {"edges": [0, 1], "counts": [1], "js_ci": [[0, 1, 2]]}}, "bins"),
+                          ({"tokens": "7"}, "'metrics.tokens' or 'metrics.cost_usd'"),
+                          ({"cost_usd": "0.1"}, "'metrics.tokens' or 'metrics.cost_usd'"),
+                          ({"alpha_sensitivity": [1]}, "'metrics.alpha_sensitivity'"),
+                          ({"alpha_sensitivity": {"raw": 0.3}}, "'metrics.alpha_sensitivity'"),
+                          ({"alpha_sensitivity": {"raw": {"js": "x"}}}, "alpha_sensitivity"),
+                          ({"alpha_sensitivity": {"mean": {"js_ci": [0]}}}, "alpha_sensitivity"),
+                          ({"js": {"mean": 0.1, "ci95": [0.1, "x"]}}, "metric 'js' is not a mean")]:
+        with pytest.raises(RecordError, match=says):
+            CellRecord.from_json({**data, "metrics": {**data["metrics"], **metrics}})
+    fine = {"bins": {"edges": [0, 1], "counts": [1], "js": [None], "js_ci": [None]},
+            "alpha_sensitivity": {"mean": {"js": None, "js_ci": [None, 0.1]}}, "cost_usd": 0}
+    assert CellRecord.from_json({**data, "metrics": {**data["metrics"], **fine}}).metrics.cost_usd == 0
+    with pytest.raises(RecordError, match="'meta' is not an object"):
+        CellRecord.from_json({**data, "meta": ["x"]})

@@ -51,6 +51,7 @@ def third(**fields):
     (lambda d: d.update(labels=["a", "a", "b"]), "its labels are not a list of distinct names"),
     (lambda d: d.update(cell="other-cell"), "holds the baseline of 'other-cell', not of 'm-d-s'"),
     (lambda d: d.pop("cell"), "not a baseline (no cell named)"),
+    (lambda d: d.update(inputs=["seed"]), "its inputs are not an object"),
 ])
 def test_a_damaged_baseline_is_refused_naming_the_file_the_item_and_why(saved, change, says):
     rewrite(saved, change)
@@ -100,3 +101,18 @@ def test_a_snapshot_file_with_conflict_markers_or_not_utf8_is_damaged(tmp_path):
     assert file_damage(path) == "holds a merge's conflict markers (line 2)"
     path.write_bytes(b"# serializer version: 1\n\xff")
     assert file_damage(path) == "not UTF-8 text (byte 24)"
+
+
+def test_a_baseline_is_read_from_a_path_given_as_text_and_saved_again_over_itself(saved, tmp_path):
+    again = save_baseline(record(lambda v: (v + 1) / (v + 1).sum()), tmp_path, VOTES)
+    assert again == saved and read_baseline(str(saved)).cell == "m-d-s"
+    with pytest.raises(BaselineError, match="nowhere.json: cannot be read"):
+        read_baseline(tmp_path / "nowhere.json")
+
+
+def test_a_zero_probability_is_one_and_labels_in_another_order_keep_an_invalid_item(saved):
+    rewrite(saved, lambda d: (d.update(labels=["c", "a", "b"]),
+                              d["items"][0].update(probs=[0, 0.25, 0.75]),
+                              d["items"][1].update(probs=None)))
+    probs = read_baseline(saved).probs_for(("a", "b", "c"))
+    assert probs["i0"] == [0.25, 0.75, 0.0] and probs["i1"] is None

@@ -198,8 +198,20 @@ def _metrics_in(serialized: Any) -> dict[str, Any]:
     section = text.split("'metrics':", 1)[-1] if "'metrics':" in text else ""
     out: dict[str, Any] = {}
     for name, value in re.findall(r"'([a-z0-9_]+)': ([^,\n]+),", section):
-        try:
-            out[name] = json.loads(value)
-        except ValueError:
-            out[name] = value
+        out[name] = _amber_value(value)
     return out
+
+
+def _amber_value(text: str) -> Any:
+    """A value as amber writes it (Python's repr): ``None``, ``0.1234``, ``nan``; another
+    (a string) as its text."""
+    if text in _AMBER_WORDS:
+        return _AMBER_WORDS[text]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+_AMBER_WORDS = {"None": None, "True": True, "False": False, "nan": math.nan, "inf": math.inf,
+                "-inf": -math.inf}

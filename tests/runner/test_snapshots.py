@@ -55,3 +55,64 @@ def test_a_chance_baseline_is_keyed_without_prompts():
     assert "prompts" not in inputs_of(chance) and "strategy_config" not in inputs_of(chance)
     assert snapshot_key(dataclasses.replace(chance, meta={**chance.meta, "prompts": {}})) == \
         snapshot_key(chance)
+
+
+def test_a_difference_names_only_the_metrics_that_moved_reading_amber_s_values():
+    from syrupy.extensions.amber import AmberSnapshotExtension
+
+    from harness.runner.snapshots import _difference, _metrics_in
+
+    old = AmberSnapshotExtension().serialize({"inputs": {"x": 1}, "metrics": {
+        "js": 0.1234, "n_items": 3, "n_tied": None, "valid": 1.0, "odd": "text"}})
+    assert _metrics_in(old) == {"js": 0.1234, "n_items": 3, "n_tied": None, "valid": 1.0,
+                                "odd": "'text'"}
+    said = _difference("m-d-s", "rev-x-in-y", old, {"metrics": {
+        "js": 0.2, "n_items": 3, "n_tied": None, "valid": 1.0, "acc": 0.5}})
+    assert said.splitlines()[:3] == [
+        "m-d-s: the outputs differ from the snapshot of the same inputs (rev-x-in-y)",
+        "  js: snapshot 0.1234 -> now 0.2", "  acc: snapshot None -> now 0.5"]
+    assert len(said.splitlines()) == 4 and _metrics_in(None) == {} and _metrics_in("x") == {}
+
+
+def test_a_snapshot_keeps_finite_means_to_four_decimals_and_the_counts():
+    from harness.record import Estimate
+    from harness.runner.snapshots import rounded
+
+    metrics = CellMetrics(3, 2, 2 / 3, {"js": Estimate(0.123456, (0.1, 0.2)),
+                                        "bc": Estimate(float("nan"), (0.1, 0.2))}, n_tied=1)
+    assert rounded(metrics) == {"js": 0.1235, "n_items": 3, "n_valid": 2, "n_tied": 1,
+                                "valid": 0.6667}
+
+
+def test_a_snapshot_recorded_before_a_metric_was_added_is_compared_without_it():
+    from harness.runner.snapshots import _predated
+
+    now = {"metrics": {"js": 0.1, "uar": 0.5, "uar_untied": 0.4}}
+    assert _predated("'metrics': dict({\n    'js': 0.1,\n  }),", now) == ["uar", "uar_untied"]
+    assert _predated("'metrics': dict({\n    'uar': 0.5,\n  }),", now) == []
+    assert _predated("'metrics': dict({\n    'js': 0.1,\n  }),", {"metrics": {"js": 0.1}}) == []
+
+
+def test_the_key_keeps_the_revision_s_last_24_characters_and_a_16_digit_hash():
+    long = snapshot_key(changed("model", revision="sha256:" + "0123456789" * 4))
+    revision, digest = long.removeprefix("rev-").split("-in-")
+    assert revision == ("0123456789" * 4)[-24:] and len(digest) == 16
+    assert snapshot_key(changed("model", revision=None)).startswith("rev-none-in-")
+
+
+def test_a_cell_is_named_by_its_parametrize_id_and_a_damaged_file_says_why(tmp_path):
+    from types import SimpleNamespace
+
+    from harness.runner.snapshots import _cell_of, file_damage
+
+    assert _cell_of(SimpleNamespace(testname="test_cell[m-d-s[x]]")) == "m-d-s[x]"
+    assert _cell_of(SimpleNamespace(testname="test_cell")) == "test_cell"
+    assert _cell_of(SimpleNamespace(testname="odd]")) == "odd]"
+    path = tmp_path / "c.ambr"
+    assert file_damage(path).startswith("cannot be read (")
+    path.write_bytes(b"# name: x\n\xff")
+    assert file_damage(path) == "not UTF-8 text (byte 10)"
+    path.write_text("# name: x\n<<<<<<< HEAD\n")
+    assert file_damage(path) == "holds a merge's conflict markers (line 2)"
+    path.write_text("# name: x\n  'js': 0.1,\n")
+    assert file_damage(path) is None

@@ -252,3 +252,32 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
     assert CellRecord.from_json({**data, "metrics": {**data["metrics"], **fine}}).metrics.cost_usd == 0
     with pytest.raises(RecordError, match="'meta' is not an object"):
         CellRecord.from_json({**data, "meta": ["x"]})
+
+
+def test_a_record_that_is_no_record_is_refused_saying_what_it_is():
+    from harness.record.cell import ItemEvidence
+    from harness.runner.evaluate import evaluate
+
+    data = evaluate("uniform", "crema_d", "base", n_resamples=10).to_json()
+    cases = [([], "a JSON list, not an object"), ({**data, "cell": 3}, "'cell' is missing"),
+             ({**data, "items": [{"id": 7, "probs": None}]}, "ValueError: an item's id is not"),
+             ({**data, "meta": {"dataset": {"options": [1]}}}, "'meta.dataset' is not an object"),
+             ({**data, "meta": {"dataset": {"n_items": "26"}}}, "'meta.dataset' is not an object")]
+    for bad, says in cases:
+        with pytest.raises(RecordError, match=says):
+            CellRecord.from_json(bad)
+    bare = {k: v for k, v in data.items() if k not in ("seconds", "gpu_seconds", "meta")}
+    read = CellRecord.from_json(bare)
+    assert (read.seconds, read.gpu_seconds, read.meta) == (0.0, 0.0, {})
+
+    class Lines(list):
+        def json_lines(self):
+            return iter(['{"id": "a"}'])
+
+    assert list(ItemEvidence({}, Lines([{"id": "b"}])).json_lines()) == ['{"id": "a"}']
+
+
+def test_one_failed_item_is_not_said_to_fail_alike():
+    items = (ItemRecord("a", None, error="HTTP 503"), ItemRecord("b", (1.0,)))
+    record = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(2, 1, 0.5), 0.0, 0.0, items, {})
+    assert record.commonest_failure() == "1 of 2 items failed with: HTTP 503"

@@ -262,13 +262,24 @@ def test_a_record_that_is_no_record_is_refused_saying_what_it_is():
     cases = [([], "a JSON list, not an object"), ({**data, "cell": 3}, "'cell' is missing"),
              ({**data, "items": [{"id": 7, "probs": None}]}, "ValueError: an item's id is not"),
              ({**data, "meta": {"dataset": {"options": [1]}}}, "'meta.dataset' is not an object"),
-             ({**data, "meta": {"dataset": {"n_items": "26"}}}, "'meta.dataset' is not an object")]
+             ({**data, "meta": {"dataset": {"n_items": "26"}}}, "'meta.dataset' is not an object"),
+             ({**data, "labels": "x"}, "'labels' \\(a list\\) or 'metrics'"),
+             ({**data, "metrics": {**data["metrics"], "bins": [1]}}, "'metrics.bins'"),
+             ({**data, "items": [{"id": "a", "probs": None, "scores": {"js": "x"}}]},
+              "item 'a': 'scores' is not numbers by metric"),
+             ({**data, "items": [{"id": "a", "probs": None, "scores": [0.1]}]}, "'scores' is not")]
     for bad, says in cases:
         with pytest.raises(RecordError, match=says):
             CellRecord.from_json(bad)
     bare = {k: v for k, v in data.items() if k not in ("seconds", "gpu_seconds", "meta")}
     read = CellRecord.from_json(bare)
     assert (read.seconds, read.gpu_seconds, read.meta) == (0.0, 0.0, {})
+    least = CellMetrics.from_json({"n_items": 1, "n_valid": 0, "valid": 0.0})
+    assert (least.errors, least.noted, least.no_transcript, least.verifier_unscored, least.tokens,
+            least.interval) == (0, 0, 0, 0, 0, "percentile")
+    assert ItemRecord.from_json({"id": "a", "probs": None}) == ItemRecord("a", None)
+    weighed = CellMetrics(1, 1, 1.0, alpha_sensitivity={"raw": {"js": 0.1, "n": 1}})
+    assert CellMetrics.from_json(weighed.to_json()) == weighed
 
     class Lines(list):
         def json_lines(self):
@@ -278,6 +289,10 @@ def test_a_record_that_is_no_record_is_refused_saying_what_it_is():
 
 
 def test_one_failed_item_is_not_said_to_fail_alike():
+    import dataclasses
+
     items = (ItemRecord("a", None, error="HTTP 503"), ItemRecord("b", (1.0,)))
     record = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(2, 1, 0.5), 0.0, 0.0, items, {})
     assert record.commonest_failure() == "1 of 2 items failed with: HTTP 503"
+    long = dataclasses.replace(record, items=(ItemRecord("a", None, reason="x" * 400),))
+    assert long.commonest_failure() == "1 of 1 items failed with: " + "x" * 300

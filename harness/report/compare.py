@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from harness.record import RecordError, input_changes, inputs_of, read_summary
+from harness.report.tables import markdown_escape
 from harness.resampling import INTERVAL_NAMES
 from harness.runner.baseline_file import BaselineError, read_baseline
 from harness.runner.gating import GATE_ALPHA, GATED, MetricChange, items_needed, paired_changes, percent
@@ -156,11 +157,12 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
              f"| cell | metric | A | B | B − A | {level} CI | items | verdict |",
              "|---|---|---|---|---|---|---|---|"]
     for cell, rows in changes.items():
+        name = markdown_escape(cell)  # a model's name with '|' in it would split its row
         if rows is None:
-            lines.append(f"| {cell} | – | | | | | fewer than 2 | **not compared** |")
+            lines.append(f"| {name} | – | | | | | fewer than 2 | **not compared** |")
         for c in rows or ():
             mark = {"worse": "**worse**", "better": "better", "same": "not significant"}[c.verdict]
-            lines.append(f"| {cell} | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
+            lines.append(f"| {name} | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
                          f"{c.after - c.before:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {_items(c)} | "
                          f"{mark} |")
     worse = sorted(cell for cell, rows in changes.items()

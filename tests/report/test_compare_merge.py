@@ -237,3 +237,15 @@ def test_compare_takes_expanded_intervals_unless_told_and_says_which(tmp_path):
     result = report("compare", tmp_path / "a", tmp_path / "b", "--interval", "percentile")
     assert result.returncode == 1 and "significantly worse: m-d-s" in result.stdout
     assert "Intervals: plain percentile bootstrap (--interval)." in result.stdout
+
+
+def test_a_cell_whose_name_holds_a_bar_keeps_its_row_whole(tmp_path):
+    from harness.report.compare import compare, markdown
+
+    for run in ("a", "b"):
+        write_record(record("m|x-d-s", lambda v: v / v.sum()), tmp_path / run)
+    text = markdown(tmp_path / "a", tmp_path / "b", compare(tmp_path / "a", tmp_path / "b",
+                                                            n_resamples=50))
+    rows = [line for line in text.splitlines() if line.startswith("| m")]
+    assert rows and all(row.startswith("| m\\|x-d-s | ") for row in rows)
+    assert all(row.replace("\\|", "").count("|") == 9 for row in rows)

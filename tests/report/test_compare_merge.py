@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from harness.record import CellMetrics, CellRecord, ItemRecord, write_record
 from harness.runner.baseline_file import item_scores, save_baseline
@@ -249,3 +250,39 @@ def test_a_cell_whose_name_holds_a_bar_keeps_its_row_whole(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| m")]
     assert rows and all(row.startswith("| m\\|x-d-s | ") for row in rows)
     assert all(row.replace("\\|", "").count("|") == 9 for row in rows)
+
+
+def test_a_model_s_cells_are_its_own_not_those_of_a_model_whose_name_starts_alike(tmp_path):
+    from harness.report.compare import CompareError, Side, _of_model
+
+    def side(model):
+        return Side({}, frozenset(), {"model": model} if model else {})
+
+    cells = {"m-d-s": side("m"), "m-ft-d-s": side("m-ft"), "m-d-t": side(None), "x-d-s": side("x")}
+    assert sorted(_of_model(cells, "m", tmp_path)) == ["d-s", "d-t"]
+    many = {f"c{k}-d-s": side(f"c{k}") for k in range(5)}
+    with pytest.raises(CompareError) as caught:
+        _of_model(many, "m", tmp_path)
+    assert str(caught.value).endswith(
+        "holds no cell of the model 'm' (c0-d-s, c1-d-s, c2-d-s and 2 more)")
+    assert "(c0-d-s, c1-d-s, c2-d-s)" in _few_of(3)
+
+
+def _few_of(n):
+    from harness.report.compare import Side, _few
+
+    return "(" + _few({f"c{k}-d-s": Side({}, frozenset(), {}) for k in range(n)}) + ")"
+
+
+def test_compare_s_text_gives_the_cell_s_level_and_each_metric_s(tmp_path):
+    from harness.report.compare import compare, markdown
+    from harness.runner.gating import percent
+
+    good, vague = (lambda v: v / v.sum()), (lambda v: np.full(3, 1 / 3))
+    for run, probs in (("a", good), ("b", vague)):
+        write_record(record("m-d-s", probs), tmp_path / run)
+    found = compare(tmp_path / "a", tmp_path / "b", n_resamples=50)
+    text = markdown(tmp_path / "a", tmp_path / "b", found)
+    [level] = {c.confidence for c in found.changes["m-d-s"]}
+    assert f"hold together at 95% (Bonferroni: {percent(level)} each)" in text
+    assert "at most 5% of the time" in text and f"| B − A | {percent(level)} CI | items |" in text

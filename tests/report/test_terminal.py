@@ -96,3 +96,24 @@ def test_settings_other_than_the_reference_setups_are_named():
     assert "reference setup" not in " ".join(_lines(reference))
     changed = [with_config(CELLS[0], beams=3, seed=1), with_config(CELLS[1], beams=3, seed=2)]
     assert "; not the reference setup: beams 3, seed 1, 2." in " ".join(_lines(changed))
+
+
+def test_the_items_say_their_options_the_paper_s_n_and_a_corpus_the_paper_lacks():
+    from tests.report.test_tables import _with_dataset
+
+    full = _with_dataset(CELLS[0], {"n_items": 4373, "options": {}})
+    some = _with_dataset(CELLS[0], {"n_items": 8, "options": {"sessions": [2]}})
+    mine = _with_dataset(dataclasses.replace(CELLS[0], dataset="mine"), {"n_items": 5})
+    text = " ".join(_lines([full, some, mine]))
+    assert ('Items: iemocap {"sessions": [2]} 8 items (the paper\'s: 4,373); iemocap 4,373 items '
+            "(the paper's N); mine 5 items.") in text
+
+
+def test_w_bon_s_alpha_is_the_w_bon_cells_alone():
+    def with_alpha(c, strategy, alpha):
+        return dataclasses.replace(c, strategy=strategy, meta={"strategy_config": {"alpha": alpha}})
+
+    text = " ".join(_lines([with_alpha(CELLS[0], "base", "uniform"),
+                            with_alpha(CELLS[3], "w-bon", "mean")]))
+    assert "W-BoN's alpha: mean." in text
+    assert "alpha" not in " ".join(_lines([with_alpha(CELLS[0], "base", "uniform")]))

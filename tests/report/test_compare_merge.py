@@ -263,6 +263,10 @@ def test_a_model_s_cells_are_its_own_not_those_of_a_model_whose_name_starts_alik
     many = {f"c{k}-d-s": side(f"c{k}") for k in range(5)}
     with pytest.raises(CompareError) as caught:
         _of_model(many, "m", tmp_path)
+    from harness.report.compare import item_scores_of
+
+    write_record(record("m-d-s", lambda v: v / v.sum()), tmp_path / "run")
+    assert list(item_scores_of(str(tmp_path / "run"))) == ["m-d-s"]  # a folder given as text
     assert str(caught.value).endswith(
         "holds no cell of the model 'm' (c0-d-s, c1-d-s, c2-d-s and 2 more)")
     assert "(c0-d-s, c1-d-s, c2-d-s)" in _few_of(3)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from harness.cache import GenerationCache, generation_keys, put_generations
 from harness.cache.isolation import RUN_LEVEL, check_count, generation_problem
 from harness.data.problems import DataError
-from harness.models.api import Decoding, DecodingUnsupported, ModelAPI, Request
+from harness.models.api import Decoding, DecodingUnsupported, ModelAPI, ModelFailed, Request
 from harness.strategies import (
     RunContext,
     Strategy,
@@ -152,6 +152,10 @@ def _generate_many(model: ModelAPI, generate_many, requests: Sequence[Request],
                       f"({type(exc).__name__}: {exc}); each strategy asks for its own decoding",
                       stacklevel=2)
         return {}
+    if len(answers) != len(decodings):  # zip would drop a decoding's answers unsaid
+        raise ModelFailed(f"{model.info.name}'s generate_many answered {len(answers)} decodings "
+                          f"where {len(decodings)} were asked: no list of answers can be matched "
+                          "to its decoding")
     stored = {}
     for d, generations in zip(decodings, answers):
         check_count(model.info.name, generations, len(wanted))

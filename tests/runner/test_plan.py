@@ -120,6 +120,15 @@ def test_a_shared_prefill_answering_one_short_stops_the_run_naming_the_model(tmp
         run_plan(Short(), load_dataset("crema_d"), ["base", "bon"], config=StrategyConfig(),
                  cache=GenerationCache(tmp_path / "cache.sqlite"))
 
+    class OneDecodingShort(TogetherModel):
+        def generate_many(self, requests, decodings):
+            return super().generate_many(requests, decodings)[:-1]
+
+    with pytest.raises(ModelFailed, match="scripted's generate_many answered 1 decodings where 2 "
+                                          "were asked"):
+        run_plan(OneDecodingShort(), load_dataset("crema_d"), ["base", "bon"],
+                 config=StrategyConfig(), cache=GenerationCache(tmp_path / "other.sqlite"))
+
 
 def test_a_strategy_the_model_cannot_run_is_left_out_with_its_reason():
     no_beams = ScriptedModel(answers, capabilities=Capabilities(beam_search=False))

@@ -77,3 +77,22 @@ def test_answers_json_cannot_write_as_they_are_still_make_strict_evidence_lines(
     _, items = read_items(path)
     texts = {c["text"].split("} ")[1] for item in items for c in item["candidates"]}
     assert texts == {"plain", "\ud800 Ärger 😠"}
+
+
+def test_a_cells_items_read_back_with_their_scores_and_their_spool_goes_with_them():
+    from harness.data import load_dataset
+    from harness.runner.outcomes import CellItems
+
+    dataset = load_dataset("crema_d")[:3]
+    results = [ItemResult(item.id, probs=np.full(len(dataset.labels), 1 / len(dataset.labels)))
+               for item in dataset]
+    with CellItems(dataset, np.zeros(len(dataset), dtype=int)) as items:
+        items.add(results[:2])
+        items.add(results[2:])
+        evidence = items.evidence({"labels": list(dataset.labels)}, {1: {"js": 0.25}})
+        read = list(evidence.items)
+        assert [r["id"] for r in read] == [i.id for i in dataset]
+        assert [r["scores"] for r in read] == [None, {"js": 0.25}, None]
+        assert list(evidence.items) == read  # iterable again
+        spool = items._spool
+    assert spool.closed and [o.valid for o in items.outcomes] == [True] * 3

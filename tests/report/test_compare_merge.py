@@ -290,3 +290,33 @@ def test_compare_s_text_gives_the_cell_s_level_and_each_metric_s(tmp_path):
     [level] = {c.confidence for c in found.changes["m-d-s"]}
     assert f"hold together at 95% (Bonferroni: {percent(level)} each)" in text
     assert "at most 5% of the time" in text and f"| B − A | {percent(level)} CI | items |" in text
+
+
+def test_merge_refuses_a_folder_that_is_no_run_and_reads_a_record_s_keys_in_any_order(tmp_path):
+    from harness.report.merge import merge_runs, same_results
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty: not a run folder .it has no cells/."):
+        merge_runs(tmp_path / "out", [tmp_path / "empty"])
+    assert not (tmp_path / "out").exists()
+    path = write_record(record("m-d-s", lambda v: v / v.sum()), tmp_path / "a")
+    data = json.loads(path.read_text())
+    other = tmp_path / "b.json"
+    other.write_text(json.dumps({k: data[k] for k in reversed(list(data))} | {"seconds": 9.0}))
+    assert same_results(path, other)
+    other.write_text("[]")
+    assert not same_results(path, other)
+
+
+def test_compare_s_rows_give_b_minus_a(tmp_path):
+    from harness.report.compare import compare, markdown
+
+    good, vague = (lambda v: v / v.sum()), (lambda v: np.full(3, 1 / 3))
+    for run, probs in (("a", good), ("b", vague)):
+        write_record(record("m-d-s", probs), tmp_path / run)
+    found = compare(tmp_path / "a", tmp_path / "b", n_resamples=50)
+    text = markdown(tmp_path / "a", tmp_path / "b", found)
+    for c in found.changes["m-d-s"]:
+        assert (f"| m-d-s | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
+                f"{c.after - c.before:+.4f} | [") in text
+    assert any(c.after != c.before for c in found.changes["m-d-s"])

@@ -270,6 +270,7 @@ def test_a_model_s_cells_are_its_own_not_those_of_a_model_whose_name_starts_alik
     assert str(caught.value).endswith(
         "holds no cell of the model 'm' (c0-d-s, c1-d-s, c2-d-s and 2 more)")
     assert "(c0-d-s, c1-d-s, c2-d-s)" in _few_of(3)
+    assert _few_of(4) == "(c0-d-s, c1-d-s, c2-d-s and 1 more)" and _few_of(0) == "(no cell)"
 
 
 def _few_of(n):

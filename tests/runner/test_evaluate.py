@@ -317,3 +317,20 @@ def test_any_limits_subsample_is_nested_and_spread_over_the_entropy_order(first_
     rank = {it.id: r for r, it in enumerate(sorted(dataset, key=lambda it: (it.entropy, it.id)))}
     fifths = np.bincount([rank[i] * 5 // len(items) for i in kept[1]], minlength=5)
     assert np.abs(fifths - large / 5).max() <= 4
+
+
+def test_each_valid_item_s_scores_carry_its_accuracy_and_no_valid_item_has_none():
+    from harness.runner.evaluate import _per_item, item_scores
+    from harness.strategies import ItemResult
+
+    dataset = load_dataset("crema_d")[:3]
+    k = len(dataset.labels)
+    results = [ItemResult(dataset[0].id, probs=np.eye(k)[1]), ItemResult(dataset[1].id),
+               ItemResult(dataset[2].id, probs=np.full(k, 1 / k))]
+    scores = item_scores(dataset, results)
+    per_item = _per_item(dataset, results, scores)
+    assert sorted(per_item) == [0, 2] and set(per_item[0]) == {"js", "jsd", "bc", "r2", "acc"}
+    assert (per_item[0]["acc"], per_item[2]["acc"]) == (0.0, 1.0)  # Disgust for Fear; Anger's tie
+    none = [ItemResult(item.id) for item in dataset]
+    valid, values = item_scores(dataset, none)
+    assert valid.size == 0 and values == {} and _per_item(dataset, none, (valid, values)) == {}

@@ -321,3 +321,16 @@ def test_compare_s_rows_give_b_minus_a(tmp_path):
         assert (f"| m-d-s | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
                 f"{c.after - c.before:+.4f} | [") in text
     assert any(c.after != c.before for c in found.changes["m-d-s"])
+
+
+def test_a_cell_copied_whole_into_two_shards_is_merged_once_and_again_into_the_same_folder(tmp_path):
+    from harness.report.merge import merge_runs
+
+    path = write_record(record("m-d-s", lambda v: v / v.sum()), tmp_path / "shard0")
+    (tmp_path / "shard1" / "cells").mkdir(parents=True)
+    shutil.copy(path, tmp_path / "shard1" / "cells" / path.name)  # the same bytes
+    for _ in range(2):  # the second time into a folder the first made
+        built = merge_runs(str(tmp_path / "out"), [tmp_path / "shard0", tmp_path / "shard1"])
+        assert built.notes == (f"cell m-d-s is in {tmp_path / 'shard0'} and {tmp_path / 'shard1'} "
+                               f"with the same results: the record of {tmp_path / 'shard0'} is kept",)
+    assert (tmp_path / "out" / "cells" / path.name).read_bytes() == path.read_bytes()

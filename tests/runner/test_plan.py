@@ -141,3 +141,41 @@ def test_verifier_strategies_without_a_verifier_are_left_out():
     report = run_plan(model(), load_dataset("crema_d")[:3], ["alm-v", "base"],
                       config=StrategyConfig(), cache=GenerationCache())
     assert "verifier" in report.left_out["alm-v"] and "base" in report.seconds
+
+
+def test_progress_is_said_after_each_chunk_and_a_strategy_refused_midway_is_asked_once(monkeypatch):
+    from harness.strategies import StrategyUnsupported, get_strategy
+
+    class Refusing(type(get_strategy("base"))):
+        name = "refusing"
+        calls = 0
+
+        def results(self, model, requests, context):
+            Refusing.calls += 1
+            raise StrategyUnsupported("not on this backend after all")
+
+    monkeypatch.setenv("HARNESS_CHUNK", "4")
+    done = []
+    report = run_plan(model(), load_dataset("crema_d")[:10], ["base", Refusing()],
+                      config=StrategyConfig(), cache=GenerationCache(), progress=done.append)
+    assert done == [4, 8, 10] and Refusing.calls == 1
+    assert report.left_out == {"refusing": "not on this backend after all"}
+    assert set(report.computed) == {"base", "refusing"}
+
+
+def test_a_shared_prefill_whose_backend_is_gone_stops_the_run(tmp_path):
+    import time
+
+    from harness.models import ModelUnavailable
+
+    class Gone(TogetherModel):
+        def generate_many(self, requests, decodings):
+            raise ModelUnavailable("the server went away")
+
+    with pytest.raises(ModelUnavailable, match="the server went away"):
+        run_plan(Gone(), load_dataset("crema_d"), ["base", "bon"], config=StrategyConfig(),
+                 cache=GenerationCache(tmp_path / "cache.sqlite"))
+    start = time.perf_counter()
+    report = run_plan(TogetherModel(), load_dataset("crema_d"), ["base", "bon"],
+                      config=StrategyConfig(), cache=GenerationCache(tmp_path / "again.sqlite"))
+    assert 0 <= sum(report.seconds.values()) <= time.perf_counter() - start

@@ -179,3 +179,19 @@ def test_a_shared_prefill_whose_backend_is_gone_stops_the_run(tmp_path):
     report = run_plan(TogetherModel(), load_dataset("crema_d"), ["base", "bon"],
                       config=StrategyConfig(), cache=GenerationCache(tmp_path / "again.sqlite"))
     assert 0 <= sum(report.seconds.values()) <= time.perf_counter() - start
+
+
+def test_a_shared_prefill_never_replaces_what_the_cache_holds(tmp_path):
+    def anger(request, decoding):
+        return [('{"Anger": 1}', -1.0)] * decoding.num_candidates
+
+    dataset = load_dataset("crema_d")
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    run_plan(ScriptedModel(anger), dataset, ["base"], config=StrategyConfig(), cache=cache)
+    together = TogetherModel()  # other answers, for greedy too: asked with beam-5's
+    run_plan(together, dataset, ["base", "bon"], config=StrategyConfig(), cache=cache)
+    assert together.together == [(len(dataset), 2)]
+    again = ScriptedModel(anger)
+    assert evaluate(again, dataset, "base", cache=cache, n_resamples=10).metrics == evaluate(
+        ScriptedModel(anger), dataset, "base", n_resamples=10).metrics
+    assert again.requests == 0

@@ -279,7 +279,7 @@ def _few_of(n):
     return "(" + _few({f"c{k}-d-s": Side({}, frozenset(), {}) for k in range(n)}) + ")"
 
 
-def test_compare_s_text_gives_the_cell_s_level_and_each_metric_s(tmp_path):
+def test_compare_s_text_gives_the_level_and_each_row_a_b_and_b_minus_a(tmp_path):
     from harness.report.compare import compare, markdown
     from harness.runner.gating import percent
 
@@ -291,6 +291,10 @@ def test_compare_s_text_gives_the_cell_s_level_and_each_metric_s(tmp_path):
     [level] = {c.confidence for c in found.changes["m-d-s"]}
     assert f"hold together at 95% (Bonferroni: {percent(level)} each)" in text
     assert "at most 5% of the time" in text and f"| B − A | {percent(level)} CI | items |" in text
+    for c in found.changes["m-d-s"]:  # each row: A, B and B − A
+        assert (f"| m-d-s | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
+                f"{c.after - c.before:+.4f} | [") in text
+    assert any(c.after != c.before for c in found.changes["m-d-s"])
 
 
 def test_merge_refuses_a_folder_that_is_no_run_and_reads_a_record_s_keys_in_any_order(tmp_path):
@@ -307,20 +311,6 @@ def test_merge_refuses_a_folder_that_is_no_run_and_reads_a_record_s_keys_in_any_
     assert same_results(path, other)
     other.write_text("[]")
     assert not same_results(path, other)
-
-
-def test_compare_s_rows_give_b_minus_a(tmp_path):
-    from harness.report.compare import compare, markdown
-
-    good, vague = (lambda v: v / v.sum()), (lambda v: np.full(3, 1 / 3))
-    for run, probs in (("a", good), ("b", vague)):
-        write_record(record("m-d-s", probs), tmp_path / run)
-    found = compare(tmp_path / "a", tmp_path / "b", n_resamples=50)
-    text = markdown(tmp_path / "a", tmp_path / "b", found)
-    for c in found.changes["m-d-s"]:
-        assert (f"| m-d-s | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
-                f"{c.after - c.before:+.4f} | [") in text
-    assert any(c.after != c.before for c in found.changes["m-d-s"])
 
 
 def test_a_cell_copied_whole_into_two_shards_is_merged_once_and_again_into_the_same_folder(tmp_path):

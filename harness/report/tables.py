@@ -317,13 +317,12 @@ def _fmt(value) -> str:
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
                   "^": r"\textasciicircum{}", "|": r"\textbar{}", "<": r"\textless{}",
-                  ">": r"\textgreater{}",  # which the default font encoding prints as other signs
-                  "\n": " ", "\r": " "}  # a blank line inside a tabular is an error
+                  ">": r"\textgreater{}", "\n": " ", "\r": " "}
 
 
 def latex_escape(text: str) -> str:
-    """Every LaTeX special character escaped (a model name is data, never markup), line breaks
-    as spaces (an empty line inside a tabular is an error)."""
+    """Every LaTeX special character escaped (a model name is data, never markup; ``|<>``, which
+    the default font encoding misprints, too), line breaks as spaces (a tabular refuses a blank line)."""
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
 
 

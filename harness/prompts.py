@@ -97,7 +97,6 @@ register_prompt_set(PromptSet("harness-v0", 0, {
     "crema_d": CorpusWording(
         "An actor reads a fixed sentence aloud; the emotion is in the delivery.", "the audio"),
 }, verifier_sees="base", not_in_paper=("msp_podcast", "crema_d")))
-WORDING = PAPER.wording
 
 COT_INSTRUCTIONS = (
     "First, carefully listen to the tone, intonation, pauses, vocal energy, and other acoustic "

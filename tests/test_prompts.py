@@ -79,6 +79,8 @@ def test_prompt_sets_are_named_versioned_and_recorded():
     record = prompts_record()
     assert (record["set"], record["version"]) == ("paper", 1)
     assert len(record["templates"]) == 12 and record != prompts_record("harness-v0")
+    assert prompts_record("harness-v0")["version"] == 0
+    assert all(len(h) == 16 and int(h, 16) >= 0 for h in record["templates"].values())
     mine = register_prompt_set(PromptSet("test-mine", 3, {"iemocap": paper.wording["iemocap"]}))
     try:
         assert prompts_record("test-mine")["templates"].keys() == {

@@ -158,3 +158,101 @@ def test_a_stored_candidate_keeps_every_field_and_keys_made_together_are_the_sam
         generation_key(model.info, r, Decoding()) for r in requests]
     assert labels_keys(model.info, requests, ["a"]) == [labels_key(model.info, r, ["a"])
                                                         for r in requests]
+
+
+def test_progress_counts_the_cached_items_first_then_each_stored_chunk(monkeypatch):
+    monkeypatch.delenv("HARNESS_CACHE_CHUNK", raising=False)
+    model = ScriptedModel(answer)
+    reqs = [Request(np.full(4, i, np.float32), "p", f"i{i}") for i in range(300)]
+    cache, told = GenerationCache(), []
+    cached_generate(model, reqs[:3], Decoding(), cache)
+    cached_generate(model, reqs[:10], Decoding(), cache, chunk=4, progress=told.append)
+    assert told == [7, 10] and model.requests == 10  # 3 from the cache, then chunks of 4 and 3
+    told.clear()
+    cached_generate(model, reqs, Decoding(), None, progress=told.append)
+    assert told == [256, 300]  # the default chunk
+
+
+def _label_rows(request):
+    from harness.models.api import LabelScores
+
+    rows = {"noted": LabelScores(np.array([-1.0, -2.0]), notes=("audio cut to 30 s",)),
+            "nan": LabelScores(np.array([np.nan, -1.0])),
+            "failed": LabelScores.failed(2, "HTTP 500")}
+    return rows.get(request.prompt, LabelScores(np.array([-0.5, -3.0])))
+
+
+def test_label_scores_are_cached_with_their_notes_and_failed_rows_are_asked_again():
+    from harness.cache import cached_label_logprobs
+
+    model = ScriptedModel(answer, label_scores=_label_rows)
+    reqs = [Request(np.full(4, i, np.float32), p) for i, p in enumerate(
+        ["plain", "noted", "nan", "failed"])]
+    cache, told = GenerationCache(), []
+    first = cached_label_logprobs(model, reqs, ["a", "b"], cache, progress=told.append)
+    assert told == [4] and model.requests == 4 and len(cache) == 2  # no NaN, no error stored
+    again = cached_label_logprobs(model, reqs, ["a", "b"], cache, progress=told.append)
+    assert told == [4, 4] and model.requests == 6 and cache.hits == 2  # the two failed, again
+    assert [r.notes for r in again] == [(), ("audio cut to 30 s",), (), ()]
+    np.testing.assert_array_equal(again[0].logprobs, first[0].logprobs)
+    assert (again[3].error, again[2].error) == ("HTTP 500", None)
+    told.clear()
+    uncached = cached_label_logprobs(model, reqs, ["a", "b"], None, progress=told.append)
+    assert told == [4] and model.requests == 10 and uncached[1].notes == again[1].notes
+
+
+def test_a_stored_row_of_another_shape_is_a_miss_and_computed_again():
+    from harness.cache import cached_label_logprobs, labels_key
+    from harness.cache.calls import _decode
+
+    model = ScriptedModel(answer, label_scores=_label_rows)
+    request = Request(np.zeros(4, np.float32), "plain")
+    cache = GenerationCache()
+    for row in ([-1.0, -2.0, -3.0], {"logprobs": [-1.0], "notes": []}):
+        cache.put_many("labels", "scripted", [(labels_key(model.info, request, ["a", "b"]), row)])
+        got = cached_label_logprobs(model, [request], ["a", "b"], cache)
+        assert got[0].logprobs.tolist() == [-0.5, -3.0]
+    assert cache.damaged == 2 and model.requests == 2
+    for bad in ({"candidates": [{"text": 3, "n_tokens": 1, "logprob": 0.0, "finite": True}],
+                 "usage": {}},
+                {"candidates": [], "usage": []}):
+        with pytest.raises(ValueError, match="wrong type"):
+            _decode(bad)
+
+
+def test_a_generation_keeps_its_notes_in_the_cache():
+    from harness.cache.calls import _decode, _encode
+    from harness.models.api import Candidate, Generation
+
+    noted = Generation((Candidate("x", 1, -0.5),), notes=("audio cut to 30 s",))
+    assert _decode(_encode(noted)) == noted and "notes" not in _encode(Generation(()))
+
+
+def test_clips_not_read_yet_are_read_once_each_and_an_unreadable_one_costs_its_own_item(
+        tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from harness.cache import cached_label_logprobs
+    from harness.data import audio
+    from harness.models.api import NOT_LOADED
+
+    clip = tmp_path / "a.wav"
+    sf.write(clip, np.zeros(1600, np.float32), 16000)
+    reads = []
+    real = audio.read_audio
+    monkeypatch.setattr(audio, "read_audio", lambda path, *a, **k: reads.append(path) or real(
+        path, *a, **k))
+    loaded = Request(np.ones(8, np.float32), "p", "loaded")
+    lazy = [Request(NOT_LOADED, f"p{n}", "a", "hash-a", clip) for n in range(2)]
+    gone = Request(NOT_LOADED, "p", "gone", "hash-gone", tmp_path / "gone.wav")
+    seen = []
+    model = ScriptedModel(lambda r, d: seen.append(r) or [("x", 0.0)],
+                          label_scores=lambda r: seen.append(r) or [0.0, 0.0])
+    got = cached_generate(model, [lazy[0], gone, loaded, lazy[1]], Decoding(), None)
+    assert [g.error is None for g in got] == [True, False, True, True]
+    assert got[1].error.startswith("audio error: ") and "gone.wav" in got[1].error
+    assert reads == [clip, gone.source] and seen[1] is loaded and seen[0].audio is seen[2].audio
+    assert seen[0].audio.shape == (1600,)
+    scored = cached_label_logprobs(model, [gone, loaded], ["a", "b"], None)
+    assert scored[0].error.startswith("audio error: ") and np.isnan(scored[0].logprobs).all()
+    assert scored[1].error is None and seen[-1] is loaded

@@ -139,3 +139,28 @@ def test_a_candidates_numbers_may_be_any_integer_and_real_but_not_a_bool():
     assert problem(True, -1.0) == "candidate 0: its token count is a bool"
     assert problem(3, False) == "candidate 0: its log-likelihood is a bool"
     assert problem(3.0, -1.0) == "candidate 0: its token count is a float"
+
+
+def test_an_answer_breaking_the_interface_elsewhere_is_named_and_label_scores_are_checked():
+    from harness.cache.isolation import generation_problem, label_scores_problem
+
+    assert generation_problem(Generation(error=500)) == "its error is not a string"
+    odd = "its usage is not a dict or a note is not a string"
+    assert generation_problem(Generation(usage=[])) == generation_problem(
+        Generation(notes=(b"n",))) == odd
+    assert generation_problem(Generation((Candidate("{}", 1, -1.0), ("{}", 1, -1.0)))) == (
+        "candidate 1: a tuple, not a Candidate")
+    problem = label_scores_problem(2)
+    assert problem(LabelScores(np.zeros(2))) is None
+    assert problem([0.0, 0.0]) == "a list, not LabelScores"
+    assert problem(LabelScores(np.zeros(3))) == "(3,) label scores for 2 labels"
+    assert problem(LabelScores([0.0, 0.0])) == "None label scores for 2 labels"
+
+
+def test_fewer_bad_items_first_than_stop_a_run_cost_only_themselves_and_reasons_are_cut():
+    model = Breaking(lambda r: int(r.item_id[4:]) < IN_A_ROW - 1, IndexError("x" * 10_000))
+    out = cached_generate(model, requests(8), Decoding(), GenerationCache())
+    assert [g.error is not None for g in out] == [True] * (IN_A_ROW - 1) + [False] * (
+        9 - IN_A_ROW)
+    prefix = "the model failed on this item (asked alone): "
+    assert out[0].error == prefix + ("IndexError: " + "x" * 10_000)[:500]

@@ -56,6 +56,24 @@ def test_the_final_state_allows_only_eos():
     assert np.flatnonzero(automaton.masks[state[0]]).tolist() == [len(chars)]
 
 
+def test_ids_beyond_the_models_vocabulary_are_never_allowed_and_a_dead_end_is_not_complete():
+    chars = [chr(c) for c in range(32, 127)]
+    tilde = chars.index("~")  # ids from len(chars) on are the tokenizer's, not the model's
+    automaton = JsonConstraint(("A",), [*chars, "{"], len(chars), [len(chars), tilde])
+    assert np.flatnonzero(automaton.masks[0]).tolist() == [chars.index("{")]
+    assert not automaton.is_complete(0)
+    state = automaton.initial(1)
+    for ch in '{"A": 1}':
+        state = automaton.advance(state, np.array([chars.index(ch)]))
+    assert np.flatnonzero(automaton.masks[state[0]]).tolist() == [tilde]
+    no_brace = ["" if c == "}" else c for c in chars]  # the answer can never be closed
+    stuck = JsonConstraint(("A",), no_brace, len(chars), [tilde])
+    state = stuck.initial(1)
+    for ch in '{"A": 0.55':
+        state = stuck.advance(state, np.array([chars.index(ch)]))
+    assert not stuck.masks[state[0]].any() and not stuck.is_complete(int(state[0]))
+
+
 @pytest.fixture(scope="module")
 def random_model():
     from transformers import AutoProcessor

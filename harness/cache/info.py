@@ -23,8 +23,8 @@ class EntryGroup:
     model: str
     entries: int
     value_bytes: int
-    first: float  # when the oldest was written (seconds since the epoch)
-    last: float
+    first: float | None  # when the oldest was written (seconds since the epoch; None: no row
+    last: float | None  # says when it was, as in a row another program wrote)
 
 
 def cache_groups(path: str | Path) -> list[EntryGroup]:
@@ -34,8 +34,8 @@ def cache_groups(path: str | Path) -> list[EntryGroup]:
         CacheError: ``path`` is not a cache file of this schema (nothing is written to it).
     """
     with closing(read_only(path)) as db:
-        rows = db.execute("SELECT kind, model, COUNT(*), SUM(LENGTH(value)), MIN(created), "
-                          "MAX(created) FROM entries GROUP BY kind, model ORDER BY kind, model")
+        rows = db.execute(f"SELECT kind, model, COUNT(*), SUM(LENGTH(value)), MIN({_WHEN}), "
+                          f"MAX({_WHEN}) FROM entries GROUP BY kind, model ORDER BY kind, model")
         return [EntryGroup(*row) for row in rows]
 
 
@@ -56,5 +56,16 @@ def info_lines(path: str | Path) -> list[str]:
     return lines
 
 
-def _day(seconds: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+# a row's time where it is a number (a text, as another program may write, would sort after them all)
+_WHEN = "CASE WHEN typeof(created) IN ('integer', 'real') THEN created END"
+
+
+def _day(seconds: float | None) -> str:
+    """The local day and minute, or ``?`` where the rows hold no time there is (none, or one
+    past what the clock can say)."""
+    if seconds is None:  # not localtime's None, which is now
+        return "?"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
+    except (ValueError, OverflowError, OSError):
+        return "?"

@@ -66,3 +66,25 @@ def test_sizes_are_the_values_and_the_files_in_mib_and_the_days_when_written(tmp
     kind, model, entries, mib, first_day, _, to, last_day, _ = out[2].split()
     assert (kind, model, entries, to) == ("generation", "model-a", "6", "to")
     assert mib == "3.00" and first_day == last_day == today
+
+
+def test_rows_another_program_wrote_with_odd_times_are_counted_and_their_times_shown_as_unknown(
+        tmp_path, capsys):
+    import sqlite3
+
+    path = tmp_path / "generations.sqlite"
+    cache = GenerationCache(path)
+    cache.put_many("generation", "model-a", [("a0", {"text": "x"})])
+    cache.close()
+    with sqlite3.connect(path) as db:
+        db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?)", [
+            ("a1", "generation", "model-a", "{}", "yesterday"),
+            ("b0", "labels", "model-b", "[]", 1e300), ("c0", "clip", "model-c", "{}", "soon")])
+    db.close()
+    assert main(["info", str(path)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    today = time.strftime("%Y-%m-%d")
+    assert [row[:3] for row in rows] == [["clip", "model-c", "1"], ["generation", "model-a", "2"],
+                                        ["labels", "model-b", "1"]]
+    assert rows[0][-3:] == ["?", "to", "?"] and rows[2][-3:] == ["?", "to", "?"]
+    assert rows[1][4] == rows[1][7] == today  # the row with a time, not the text beside it

@@ -10,7 +10,7 @@ from harness.models._api_common import Scrubber, usage_of
 
 def test_the_cost_prices_audio_and_text_apart_where_the_api_splits_them():
     split = usage_of(300, 20, "gpt-4o-audio-preview", audio_tokens=60)
-    assert split["cost_usd"] == pytest.approx((240 * 2.5 + 60 * 40 + 20 * 10) / 1e6)
+    assert split["cost_usd"] == pytest.approx((240 * 2.5 + 60 * 40 + 20 * 10) / 1e6, rel=1e-12)
     whole = usage_of(300, 20, "gpt-4o-audio-preview")  # no split given: an upper bound
     assert whole["cost_usd"] == pytest.approx((300 * 40 + 20 * 10) / 1e6) and "audio_tokens" not in whole
     assert usage_of(300, 20, "m", {"m": (1.0, 2.0)})["cost_usd"] == pytest.approx(340 / 1e6)
@@ -36,3 +36,21 @@ def test_the_scrubber_takes_out_a_secret_in_every_form_a_reply_or_an_error_can_h
     assert "***" in Scrubber(["12345678"])(eight)
     assert Scrubber(["abcd"])("x abcd y") == "x *** y"  # four characters: taken out
     assert Scrubber(["abc"])("x abc y") == "x abc y"  # three: common words would go with them
+
+
+def test_a_servers_url_is_taken_apart_so_that_no_record_holds_its_user_part_or_query():
+    from harness.models._api_common import Endpoint, endpoint
+
+    assert endpoint(None, "api.openai.com") == endpoint("", "api.openai.com") == Endpoint(
+        None, "api.openai.com")
+    proxy = endpoint("https://me:pa%40ss-word@host:8443/v1?key=abcdefgh&debug=1234567", "default")
+    assert proxy.url == "https://host:8443/v1?key=abcdefgh&debug=1234567"  # the query goes along
+    assert proxy.shown == "https://host:8443/v1" and proxy.auth == ("me", "pa@ss-word")
+    # a query value of 8 characters or more is a secret, a shorter one ("1", "true") not; nor a
+    # user name beside a password
+    assert set(proxy.secrets) == {"pa%40ss-word", "pa@ss-word", "abcdefgh"}
+    token = endpoint("https://TOKEN-1234567@host/v1", "default")
+    assert token.secrets == ("TOKEN-1234567",) * 2 and token.auth == ("TOKEN-1234567", "")
+    assert token.url == token.shown == "https://host/v1"
+    local = endpoint("http://[::1]:8080/v1", "default")
+    assert local.url == "http://[::1]:8080/v1" and local.auth is None and local.secrets == ()

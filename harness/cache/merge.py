@@ -40,8 +40,23 @@ def merge_caches(target: str | Path, sources: Sequence[str | Path]) -> dict[str,
 
 
 def _read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
-                           isolation_level=None)
+    """``path`` opened read-only. SQLite reads a cache (a write-ahead-log database) read-only
+    only where it can make the log's index beside it: in a folder this user cannot write (a
+    colleague's cache, a read-only mount) it refuses ("attempt to write a readonly database").
+    Where no log is beside the file, all of the cache is in it, and it is read as immutable."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        db.execute("PRAGMA user_version").fetchone()
+    except sqlite3.OperationalError as exc:
+        db.close()
+        log = Path(f"{path}-wal")
+        if log.exists() and log.stat().st_size > 0:
+            raise CacheError(f"{path}: cannot be read here ({exc}): its folder cannot be written "
+                             f"and its write-ahead log {log.name} holds entries not yet in the "
+                             "file; copy both to a folder you can write") from None
+        db = sqlite3.connect(f"{uri}&immutable=1", uri=True, isolation_level=None)
+    return db
 
 
 def read_only(source: str | Path) -> sqlite3.Connection:

@@ -89,8 +89,7 @@ class GenerationCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._open_schema(timeout)
         except (sqlite3.Error, OSError) as exc:
-            raise CacheError(f"{self.path}: not a usable generation cache ({exc}); delete it or "
-                             "give another --cache-dir") from None
+            raise CacheError(f"{self.path}: {_unusable(exc)}") from None
 
     def _open_schema(self, timeout: float) -> None:
         """Create the table in a new file, or check an existing file's version and columns; take
@@ -228,6 +227,18 @@ class GenerationCache:
             except sqlite3.OperationalError:  # another run writes it: later entries reuse it
                 return removed, False
             return removed, not busy
+
+
+def _unusable(exc: sqlite3.Error | OSError) -> str:
+    """Why a cache file cannot be opened for writing, and what to do: a file this user may not
+    write (a colleague's, a read-only mount) is a usable cache, not to be deleted."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if isinstance(exc, PermissionError) or name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN",
+                                                             "SQLITE_PERM")):
+        return (f"cannot be written here ({exc}): this user cannot write it or its folder; "
+                "give a --cache-dir it can write (python -m harness.cache merge NEW OLD copies "
+                "a cache's entries, and info reads one in place)")
+    return f"not a usable generation cache ({exc}); delete it or give another --cache-dir"
 
 
 def _row_text(value: Any) -> str:

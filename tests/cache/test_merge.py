@@ -78,3 +78,70 @@ def test_an_entry_already_in_the_target_is_kept_and_only_new_ones_are_counted(tm
     assert merged.get_many(["shared", "only-a", "only-b"]) == {
         "shared": {"v": "a's"}, "only-a": {"v": "a's"}, "only-b": {"v": "b's"}}
 
+
+
+def test_a_device_or_a_newer_harness_cache_is_refused_and_the_target_is_left_whole(tmp_path):
+    import pytest
+
+    from harness.cache import CacheError
+    from harness.cache.merge import merge_caches
+    from harness.cache.store import SCHEMA_VERSION
+
+    target = tmp_path / "all.sqlite"
+    with pytest.raises(CacheError, match="/dev/null: not a cache file"):  # or a FIFO: never opened
+        merge_caches(target, ["/dev/null"])
+    newer = tmp_path / "newer.sqlite"
+    cache = GenerationCache(newer)
+    cache.put_many("generation", "m", [("k", {"v": 1})])
+    cache.close()
+    with sqlite3.connect(newer) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(CacheError, match=f"schema version {SCHEMA_VERSION + 1}, written by a newer"):
+        merge_caches(target, [newer])
+    assert not target.exists()
+    older = tmp_path / "older.sqlite"
+    cache = GenerationCache(older)
+    cache.put_many("generation", "m", [("k", {"v": 1})])
+    cache.close()
+    assert merge_caches(target, [older]) == {str(older): 1}
+    assert not (tmp_path / "all.sqlite-wal").exists()  # closed: the file alone holds it all
+
+
+def test_a_cache_in_a_folder_this_user_cannot_write_is_read_as_it_is(tmp_path, monkeypatch):
+    """SQLite reads a write-ahead-log database read-only only where it can make the log's index
+    beside it; as root the tests are never refused, so the refusal is played here."""
+    import pytest
+
+    from harness.cache import CacheError
+    from harness.cache.info import cache_groups
+    from harness.cache.merge import merge_caches
+
+    real = sqlite3.connect
+
+    class Refusing:
+        def __init__(self, db):
+            self.db = db
+
+        def execute(self, *args):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+
+        def close(self):
+            self.db.close()
+
+    def connect(name, *args, **kwargs):
+        db = real(name, *args, **kwargs)
+        refused = str(name).startswith("file:") and "immutable=1" not in str(name)
+        return Refusing(db) if refused else db
+
+    source = tmp_path / "colleague.sqlite"
+    cache = GenerationCache(source)
+    cache.put_many("generation", "m", [("k", {"v": 1})])
+    cache.close()
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    assert [(g.model, g.entries) for g in cache_groups(source)] == [("m", 1)]
+    assert merge_caches(tmp_path / "mine.sqlite", [source]) == {str(source): 1}
+    (tmp_path / "colleague.sqlite-wal").write_bytes(b"\0" * 64)  # entries not yet in the file
+    with pytest.raises(CacheError, match="its write-ahead log colleague.sqlite-wal holds entries "
+                                         "not yet in the file; copy both to a folder you can"):
+        cache_groups(source)

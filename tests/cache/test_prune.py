@@ -29,12 +29,14 @@ def test_a_models_entries_are_removed_and_their_space_given_back(cache_file, cap
     assert len(cache_groups(cache_file)) == 3
     assert main(["prune", str(cache_file), "--model", "old-model"]) == 0
     assert "50 entries (0.95 MiB) removed" in capsys.readouterr().out
+    assert not cache_file.with_name(f"{cache_file.name}-wal").exists()  # the file closed
     assert [(g.kind, g.model) for g in cache_groups(cache_file)] == [
         ("generation", "new-model"), ("labels", "new-model")]
     assert cache_file.stat().st_size < size / 10  # vacuumed: the disk has the space back
 
 
 def test_filters_combine_and_a_day_bounds_what_was_written_before_it(cache_file):
+    assert not prune_cache(cache_file, model="old-model", dry_run=True).space_returned
     assert prune_cache(cache_file, model="new-model", kind="labels").entries == 1
     tomorrow = time.strftime("%Y-%m-%d", time.localtime(time.time() + 86_400))
     assert prune_cache(cache_file, before="2000-01-01").entries == 0

@@ -138,3 +138,26 @@ def test_a_cache_path_under_the_home_folder_is_expanded(tmp_path, monkeypatch):
     cache = GenerationCache("~/caches/generations.sqlite")
     assert cache.path == str(tmp_path / "caches" / "generations.sqlite")
     assert (tmp_path / "caches" / "generations.sqlite").is_file()
+
+
+def test_a_cache_this_user_cannot_write_is_said_to_be_so_never_to_be_deleted(tmp_path):
+    """As root the tests cannot be refused by permissions; SQLite's own refusal is taken from a
+    connection opened read-only."""
+    from harness.cache.store import _unusable
+
+    path = tmp_path / "x.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (a)")
+    db.close()
+    read_only = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        read_only.execute("INSERT INTO t VALUES (1)")
+    except sqlite3.OperationalError as exc:
+        refused = exc
+    read_only.close()
+    for exc in (refused, PermissionError(13, "Permission denied")):
+        assert _unusable(exc).startswith("cannot be written here (")
+        assert "give a --cache-dir it can write" in _unusable(exc) and "delete" not in _unusable(exc)
+    assert _unusable(sqlite3.DatabaseError("file is not a database")) == (
+        "not a usable generation cache (file is not a database); delete it or give another "
+        "--cache-dir")

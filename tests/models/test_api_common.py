@@ -30,6 +30,9 @@ def test_the_scrubber_takes_out_a_secret_in_every_form_a_reply_or_an_error_can_h
         for text in (encoded, encoded.replace("+", "-").replace("/", "_")):
             left = scrub(text).split("***")  # at most the few characters the prefix shares
             assert len(left) == 2 and len("".join(left).rstrip("=")) <= 4, (prefix, text, left)
+        for suffix in ("x", "xy", "xyz"):  # and with more after it (a whole header, say)
+            left = scrub(base64.b64encode(f"{prefix}{secret}{suffix}".encode()).decode())
+            assert left.count("***") == 1, (prefix, suffix, left)
     assert scrub(f"said {secret} and {secret[::-1]}") == "said *** and ***"
     assert scrub("key sk-abcdef123456 and AIza" + "x" * 30) == "key *** and ***"
     eight = base64.b64encode(b"12345678").decode()  # eight characters: their base64 goes too

@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m harness.cache merge TARGET SOURCE...``, ``info CACHE`` or ``prune CACHE ...``."""
     import argparse
 
-    from harness.cache.info import info_lines
+    from harness.cache.info import entries, info_lines
     from harness.cache.prune import prune_cache
 
     parser = argparse.ArgumentParser(prog="python -m harness.cache")
@@ -59,11 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             kept = ("" if args.dry_run or pruned.space_returned or not pruned.entries else
                     "; another run holds the file, so its space stays there for later entries "
                     "(prune again once it ends to give it back)")
-            print(f"{args.cache}: {pruned.entries:,} entries ({pruned.value_bytes / 2**20:,.2f} MiB)"
+            print(f"{args.cache}: {entries(pruned.entries)} ({pruned.value_bytes / 2**20:,.2f} MiB)"
                   f" {'would be removed' if args.dry_run else 'removed'}{kept}")
             return 0
         for source, count in merge_caches(args.target, args.sources).items():
-            print(f"{source}: {count} entries added to {args.target}")
+            print(f"{source}: {entries(count)} added to {args.target}")
     except CacheError as exc:
         where = ("" if args.command != "info" or args.cache != DEFAULT_CACHE else
                  " (the grid's default cache, in the project's folder: run this there, or name "

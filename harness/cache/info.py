@@ -44,7 +44,7 @@ def info_lines(path: str | Path) -> list[str]:
     groups = cache_groups(path)
     files = [Path(path), *(Path(f"{path}{end}") for end in ("-wal", "-shm"))]
     size = sum(f.stat().st_size for f in files if f.is_file())
-    lines = [f"{path}: {sum(g.entries for g in groups):,} entries, {size / 2**20:,.1f} MiB on disk "
+    lines = [f"{path}: {entries(sum(g.entries for g in groups))}, {size / 2**20:,.1f} MiB on disk "
              "(with its write-ahead log)"]
     if not groups:
         return lines
@@ -58,6 +58,11 @@ def info_lines(path: str | Path) -> list[str]:
 
 # a row's time where it is a number (a text, as another program may write, would sort after them all)
 _WHEN = "CASE WHEN typeof(created) IN ('integer', 'real') THEN created END"
+
+
+def entries(n: int) -> str:
+    """``1 entry``, ``2,000 entries``."""
+    return f"{n:,} entr{'y' if n == 1 else 'ies'}"
 
 
 def _day(seconds: float | None) -> str:

@@ -80,5 +80,5 @@ def test_a_file_another_run_holds_is_pruned_and_says_its_space_stays(cache_file,
     finally:
         reader.close()
     out = capsys.readouterr().out
-    assert "1 entries (0.00 MiB) removed; another run holds the file" in out
+    assert "1 entry (0.00 MiB) removed; another run holds the file" in out
     assert [g.kind for g in cache_groups(cache_file)] == ["generation", "generation"]

@@ -88,3 +88,21 @@ def test_rows_another_program_wrote_with_odd_times_are_counted_and_their_times_s
                                         ["labels", "model-b", "1"]]
     assert rows[0][-3:] == ["?", "to", "?"] and rows[2][-3:] == ["?", "to", "?"]
     assert rows[1][4] == rows[1][7] == today  # the row with a time, not the text beside it
+
+
+def test_an_empty_cache_is_one_line_and_the_columns_fit_the_longest_model(tmp_path):
+    from harness.cache.info import info_lines
+
+    path = tmp_path / "generations.sqlite"
+    cache = GenerationCache(path)
+    cache.close()
+    assert len(info_lines(path)) == 1 and ": 0 entries, " in info_lines(path)[0]
+    cache = GenerationCache(path)
+    cache.put_many("generation", "model-long", [("a", {"text": "x"})])
+    cache.put_many("labels", "m", [("b", [0.5])])
+    cache.close()
+    lines = info_lines(path)
+    assert lines[0].split(": ")[1].startswith("2 entries, ")
+    assert lines[1] == "kind       model         entries      MiB  written"
+    assert lines[2].startswith("generation model-long          1     0.00  ")
+    assert lines[3].startswith("labels     m                   1     0.00  ")

@@ -1,0 +1,47 @@
+"""``harness._label_index``: each class's spellings, the words a keyword scan starts from, and
+memos that stay bounded whatever a model writes."""
+
+import itertools
+
+from harness._label_index import _MEMO_KEYS, LabelIndex
+
+IEMOCAP = ("Neutral state", "Happiness", "Anger", "Sadness")
+
+
+def test_spellings_of_several_words_are_where_the_keyword_scan_looks_further():
+    idx = LabelIndex(IEMOCAP)
+    assert idx.lookup("no_emotion") == idx.lookup("Neutral-State") == 0
+    assert idx.lookup("joyful") == 1 and idx.lookup("boredom") is None
+    assert idx.longer_key_starts == {"neutral", "no"} and idx.longest == 2
+    assert {"neutral", "neutrality", "happy", "angry", "sad"} <= idx.one_word_keys
+    assert "no emotion" in idx.keys and "no" not in idx.one_word_keys
+    odd = LabelIndex(("Other (specify)", "Anger", "X"))  # \b cannot end a key at ")"
+    assert "other (specify)" not in odd.keys and odd.lookup("Other (specify)") == 0
+    assert {"anger", "x"} <= odd.keys
+
+
+def test_the_memos_stay_bounded_whatever_a_model_writes():
+    idx = LabelIndex(IEMOCAP)
+    for n in range(_MEMO_KEYS + 50):
+        assert idx.lookup(f"key {n}") is None and idx.plain_lookup(f"key{n}") is None
+    assert len(idx._seen) == len(idx._plain) == _MEMO_KEYS == 10_000
+    assert idx.lookup("Anger") == 2  # found still, only not remembered
+    rows = itertools.islice(itertools.product(*map(spellings, ("anger", "sadness", "happy"))),
+                            _MEMO_KEYS + 50)
+    assert all(idx.plain_positions(row) == (2, 3, 1) for row in rows)  # each row another
+    assert len(idx._plain_rows) == _MEMO_KEYS
+
+
+def spellings(word):
+    """``word`` in every mix of upper and lower case."""
+    return ["".join(c) for c in itertools.product(*((ch, ch.upper()) for ch in word))]
+
+
+def test_a_row_of_keys_is_remembered_up_to_32_characters_a_class():
+    idx = LabelIndex(IEMOCAP)
+    limit = 32 * len(IEMOCAP)
+    at_limit = ("Neutral" + " " * (limit - 12) + "state",)
+    beyond = ("Neutral" + " " * (limit - 11) + "state",)
+    assert idx.plain_positions(at_limit) == idx.plain_positions(beyond) == (0,)
+    assert at_limit in idx._plain_rows and beyond not in idx._plain_rows
+    assert idx.plain_positions(("Anger", "boredom")) is None

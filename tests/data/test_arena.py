@@ -36,3 +36,14 @@ def test_a_clip_longer_than_a_block_gets_memory_of_its_own_and_trim_lets_blocks_
     arena.trim(keep=1)
     assert arena.blocks <= 2  # the current block and one free one
     assert np.shares_memory(arena.take(2), arena.take(1)) is False
+
+
+def test_clips_fill_a_block_exactly_before_the_next_one_is_taken():
+    arena = Arena(block=100)
+    whole = arena.take(100)  # a clip of a block's size is carved from one
+    assert whole.size == 100 and arena.blocks == 1
+    again = Arena(block=100)
+    first, second = again.take(60), again.take(40)
+    assert (first.size, second.size, again.blocks) == (60, 40, 1)
+    assert np.shares_memory(first.base, second.base) and not np.shares_memory(first, second)
+    assert again.take(1).size == 1 and again.blocks == 2

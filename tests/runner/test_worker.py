@@ -137,3 +137,160 @@ def test_the_annotator_reference_s_baseline_is_scored_as_its_record(tmp_path):
     assert js.before == js.after == pytest.approx(record.metrics.mean("js"))
     changes = compare(tmp_path / "baselines", tmp_path / "run").changes["annotator-iemocap-base"]
     assert all(c.before == pytest.approx(c.after) and c.verdict == "same" for c in changes)
+
+
+ANSWER = [('{"Anger": 0.5, "Sadness": 0.5}', -1.0)]
+
+
+def test_a_plan_runs_once_in_its_first_cell_and_each_cell_records_its_share(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # the verifier cannot run: alm-v left out
+    model = ScriptedModel(lambda r, d: ANSWER * d.num_candidates, "planned")
+    registry.register("planned")(lambda: model)
+    grid = GridConfig(models=("planned",), datasets=("crema_d",), verifier="gpt-4o")
+    made = GridWorker(tmp_path / "run", tmp_path / "cache", grid,
+                      plans={("planned", "crema_d"): ("base", "bon", "alm-v"),
+                             ("uniform", "crema_d"): ("base",)})
+    try:
+        first, _ = made.run(Cell("planned", "crema_d", "base"))
+        asked = model.requests
+        second, _ = made.run(Cell("planned", "crema_d", "bon"))
+        after = model.requests
+        uniform, _ = made.run(Cell("uniform", "crema_d", "base"))  # a chance cell: no plan
+        outside, _ = made.run(Cell("planned", "crema_d", "cot"))  # not in the plan: no share
+    finally:
+        made.close()
+    assert outside.meta["plan"]["seconds"] == 0.0 and outside.meta["generations"]["computed"] == (
+        model.requests - asked)
+    n = first.metrics.n_items
+    assert asked == 2 * n and after == asked  # both decodings in the plan, none after
+    for record, strategy in ((first, "base"), (second, "bon")):
+        plan = record.meta["plan"]
+        assert plan["ran_in_cell"] == "planned-crema_d-base"
+        assert plan["strategies"] == ["base", "bon"] and set(plan["left_out"]) == {"alm-v"}
+        assert record.meta["generations"] == {"computed": n, "from_cache": 0}, strategy
+        assert 0 < plan["seconds"] <= record.seconds and record.gpu_seconds == 0.0
+    assert "plan" not in uniform.meta
+
+
+def test_a_plan_with_a_verifier_that_can_run_fills_the_verifiers_cells_too(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    model = ScriptedModel(lambda r, d: ANSWER * d.num_candidates, "planned")
+    judge = ScriptedModel(lambda r, d: [("0.8", -0.1)], "judge")
+    registry.register("planned")(lambda: model)
+    registry.register("judge")(lambda: judge)
+    grid = GridConfig(models=("planned",), datasets=("crema_d",), verifier="judge")
+    made = GridWorker(tmp_path / "run", tmp_path / "cache", grid,
+                      plans={("planned", "crema_d"): ("base", "alm-v")})
+    try:
+        first, _ = made.run(Cell("planned", "crema_d", "base"))
+        judged = judge.requests
+        verified, _ = made.run(Cell("planned", "crema_d", "alm-v"))
+    finally:
+        made.close()
+    assert first.meta["plan"]["strategies"] == ["alm-v", "base"] and judged > 0
+    assert first.meta["plan"]["left_out"] == {} and judge.requests == judged
+    assert verified.metrics.n_valid == first.metrics.n_items
+
+
+def test_a_refused_key_stops_the_models_later_cells_unsent(tmp_path, monkeypatch):
+    from harness.models import KeyRejected
+
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+
+    class Refused(ScriptedModel):
+        def generate(self, requests, decoding):
+            raise KeyRejected("keyed: the API refused the key (401)")
+
+    registry.register("keyed")(lambda: Refused(lambda r, d: ANSWER, "keyed"))
+    made = GridWorker(tmp_path / "run", tmp_path / "cache",
+                      GridConfig(models=("keyed",), datasets=("crema_d",)),
+                      plans={("keyed", "crema_d"): ("base", "bon")})  # refused in the plan
+    with pytest.raises(KeyRejected):
+        made.run(Cell("keyed", "crema_d", "base"))
+    with pytest.raises(CellSkipped, match=r"^stopped: keyed: the API refused the key \(401\)$"):
+        made.run(Cell("keyed", "crema_d", "cot"))
+    votes = made.votes("crema_d")
+    made.close()
+    dataset = made.dataset("crema_d")
+    assert list(votes) == [item.id for item in dataset]
+    assert all((votes[item.id] == item.votes).all() for item in dataset)
+
+
+def test_the_cache_is_opened_when_first_needed_and_closed_with_the_worker(tmp_path):
+    import sqlite3
+
+    made = GridWorker(tmp_path / "run", tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+    cache = made.cache
+    assert made.cache is cache and (tmp_path / "cache" / "generations.sqlite").is_file()
+    made.close()
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+        cache.get_many(["k"])
+
+
+def test_a_cell_without_a_baseline_is_not_gated(tmp_path):
+    made = GridWorker(tmp_path / "run", tmp_path / "cache",
+                      GridConfig(models=("uniform",), datasets=("crema_d",)))
+    record, _ = made.run(Cell("uniform", "crema_d", "base"))
+    assert made.gate(record, tmp_path / "baselines", 0.0) is None
+    made.close()
+
+
+def test_dropped_data_is_warned_of_once_saying_how_much_and_where_to_look():
+    from types import SimpleNamespace
+
+    from harness.data.problems import Problem
+    from harness.runner.worker import _warn_of_dropped_data
+
+    def corpus(*severities):
+        problems = [Problem("labels.txt", n, f"bad {n}", s) for n, s in enumerate(severities, 1)]
+        problems.append(Problem("labels.txt", None, "x" * 1_000))
+        return SimpleNamespace(name="iemocap", root="/data/my corpus", problems=problems)
+
+    with pytest.warns(UserWarning) as caught:
+        _warn_of_dropped_data(corpus("warning", "error"))
+        _warn_of_dropped_data(corpus("error", "error"))
+    assert [str(w.message) for w in caught] == [
+        "iemocap at /data/my corpus: 2 problems in its files dropped data, the first: error: "
+        "labels.txt:2: bad 2; python -m harness.data check iemocap '/data/my corpus' lists them",
+        "iemocap at /data/my corpus: 3 problems in its files dropped data, the first: error: "
+        "labels.txt:1: bad 1; python -m harness.data check iemocap '/data/my corpus' lists them"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_of_dropped_data(SimpleNamespace(name="iemocap", root="/data", problems=[
+            Problem("labels.txt", 1, "odd", "warning")]))  # nothing dropped: nothing said
+    with pytest.warns(UserWarning) as caught:
+        _warn_of_dropped_data(corpus())
+    assert "iemocap at /data/my corpus: 1 problem in" in str(caught[0].message)
+    assert "the first: " + str(Problem("labels.txt", None, "x" * 1_000))[:300] + ";" in str(
+        caught[0].message)
+
+
+def test_a_corpus_that_cannot_be_read_says_what_to_check():
+    from types import SimpleNamespace
+
+    from harness.runner.worker import _what_to_check
+
+    plain, option = Exception("no such folder"), SimpleNamespace(reason="unknown option 'splt'")
+    assert _what_to_check("msp_podcast", None, option) == " (check --dataset-option)"
+    assert _what_to_check("msp_podcast", "/data/msp", plain) == " (check --msp-podcast-root)"
+    assert _what_to_check("msp_podcast", None, plain) == (
+        " (set MSP_PODCAST_ROOT or --msp-podcast-root)")
+
+
+def test_a_backends_own_reason_for_not_loading_is_kept_as_it_is():
+    from harness.models import ModelNotLoaded
+    from harness.runner.worker import _why_not_loaded
+
+    assert _why_not_loaded("m", {"api_key": "sk-x"}, ModelNotLoaded("m: weights missing")) == (
+        "m: weights missing")
+    try:
+        raise TypeError("bad")
+    except TypeError as raised:
+        assert _why_not_loaded("m", {}, raised) == (
+            "m could not be loaded: TypeError: bad (raised at test_worker.py:"
+            f"{raised.__traceback__.tb_lineno})")
+    assert _why_not_loaded("m", {}, RuntimeError("x" * 400)).count("x") == 300

@@ -241,3 +241,33 @@ def watch_lookups(monkeypatch, cache):
 
     monkeypatch.setattr(cache, "missing", missing)
     return asked
+
+
+def test_an_item_without_a_transcript_is_noted_as_such():
+    import dataclasses
+
+    items = [dataclasses.replace(item, transcript=text) for item, text in zip(
+        load_dataset("crema_d")[:2], ["", "It's eleven o'clock"])]
+    chunk = stream.prepare(items, lambda item: "p", lambda requests: [False] * len(requests), None)
+    assert chunk.notes[items[0].id] == [f"{items[0].id}: no transcript; the prompt's target "
+                                        "utterance is empty"]
+    assert chunk.notes[items[1].id] == [] and len(chunk.requests) == 2
+
+
+def test_a_clip_damaged_in_place_after_its_hash_is_its_items_audio_error(tmp_path):
+    """The same size and modification time: its identity, and so its remembered hash, stay; the
+    decoding then fails, and the item says so without reaching the model."""
+    import os
+
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    run_strategy("base", model(), dataset)  # every clip's facts remembered
+    clip = dataset[3].audio_path
+    before = clip.stat()
+    clip.write_bytes(b"\0" * before.st_size)
+    os.utime(clip, ns=(before.st_atime_ns, before.st_mtime_ns))
+    seen = []
+    results = run_strategy("base", ScriptedModel(lambda r, d: seen.append(r.item_id) or answers(
+        r, d)), dataset)
+    assert results[3].reason == "audio error" and dataset[3].id in results[3].error
+    assert dataset[3].id not in seen and len(seen) == len(dataset) - 1
+    assert all(r.valid for i, r in enumerate(results) if i != 3)

@@ -271,3 +271,32 @@ def test_a_clip_damaged_in_place_after_its_hash_is_its_items_audio_error(tmp_pat
     assert results[3].reason == "audio error" and dataset[3].id in results[3].error
     assert dataset[3].id not in seen and len(seen) == len(dataset) - 1
     assert all(r.valid for i, r in enumerate(results) if i != 3)
+
+
+def test_each_request_carries_its_own_clips_samples_when_only_some_are_read(tmp_path):
+    """Half the items' generations cached, every clip's hash known: the other half's clips are
+    read, and each request gets its own (not the next read's)."""
+    from harness.data.audio import read_audio
+
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    run_strategy("base", model(), dataset, cache=cache)  # every clip's facts known
+    run_strategy("cot", model(), dataset[:13], cache=cache)  # half of cot's generations cached
+
+    def own_clip(request, decoding):
+        assert np.array_equal(request.audio, read_audio(request.source)[0]), request.item_id
+        return answers(request, decoding)
+
+    checked = ScriptedModel(own_clip)
+    results = run_strategy("cot", checked, dataset, cache=cache)
+    assert checked.requests == len(dataset) - 13 and all(r.valid for r in results)
+
+
+def test_harness_chunk_mib_bounds_a_chunks_clips_in_mebibytes(monkeypatch):
+    dataset = load_dataset("crema_d")
+    sizes = [item.audio_path.stat().st_size for item in dataset]
+    monkeypatch.setenv("HARNESS_CHUNK_MIB", "1")
+    lengths = [len(chunk.ids) for chunk in stream.chunks(
+        dataset, lambda item: "p", lambda requests: [False] * len(requests), None)]
+    fits = max(n for n in range(1, len(sizes) + 1) if sum(sizes[:n]) <= 2**20)
+    assert sum(sizes) > 2**20 and lengths[0] == fits and sum(lengths) == len(dataset)

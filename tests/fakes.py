@@ -29,3 +29,23 @@ class ScriptedModel:
         rows = [self.label_scores(r) for r in requests]
         return [row if isinstance(row, LabelScores) else LabelScores(np.asarray(row, dtype=float))
                 for row in rows]
+
+
+class OwnClipModel(ScriptedModel):
+    """A :class:`ScriptedModel` that first checks each request's samples are its own clip's
+    (read from ``request.source``): a model's answers depend on the audio, a script's do not."""
+
+    def generate(self, requests, decoding):
+        self._check(requests)
+        return super().generate(requests, decoding)
+
+    def label_logprobs(self, requests, labels):
+        self._check(requests)
+        return super().label_logprobs(requests, labels)
+
+    def _check(self, requests):
+        from harness.data.audio import read_audio
+
+        for request in requests:
+            own = read_audio(request.source)[0]
+            assert np.array_equal(request.audio, own), f"{request.item_id}: another clip's audio"

@@ -58,6 +58,20 @@ def test_each_clip_is_read_once_for_every_strategy(monkeypatch):
     assert report.computed == {"base": n, "bon": n, "w-bon": 0, "sample-n": n, "readout": n}
 
 
+def test_a_plan_hands_each_request_its_own_clip_where_some_answers_are_cached(tmp_path):
+    from tests.fakes import OwnClipModel
+    from tests.helpers import corpus_copy
+
+    dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    run_plan(model(), dataset[:13], strategy_names(), config=StrategyConfig(), cache=cache,
+             verifier=model())
+    checked = OwnClipModel(answers, label_scores=model().label_scores)
+    report = run_plan(checked, dataset, strategy_names(), config=StrategyConfig(), cache=cache,
+                      verifier=OwnClipModel(answers, name="own-clip-verifier"))
+    assert not report.left_out and checked.requests >= len(dataset) - 13
+
+
 class TogetherModel(ScriptedModel):
     """Takes several decodings at once; counts what it is asked."""
 

@@ -273,23 +273,20 @@ def test_a_clip_damaged_in_place_after_its_hash_is_its_items_audio_error(tmp_pat
     assert all(r.valid for i, r in enumerate(results) if i != 3)
 
 
-def test_each_request_carries_its_own_clips_samples_when_only_some_are_read(tmp_path):
-    """Half the items' generations cached, every clip's hash known: the other half's clips are
-    read, and each request gets its own (not the next read's)."""
-    from harness.data.audio import read_audio
+@pytest.mark.parametrize("strategy", strategy_names())
+def test_each_request_carries_its_own_clips_samples_when_only_some_are_read(strategy, tmp_path):
+    """Half the items' answers cached, every clip's hash known: the other half's clips are read,
+    and each request gets its own (not the next read's), the verifier's requests too."""
+    from tests.fakes import OwnClipModel
 
     dataset = load_dataset("crema_d", corpus_copy("crema_d", tmp_path))
     cache = GenerationCache(tmp_path / "cache.sqlite")
-    run_strategy("base", model(), dataset, cache=cache)  # every clip's facts known
-    run_strategy("cot", model(), dataset[:13], cache=cache)  # half of cot's generations cached
-
-    def own_clip(request, decoding):
-        assert np.array_equal(request.audio, read_audio(request.source)[0]), request.item_id
-        return answers(request, decoding)
-
-    checked = ScriptedModel(own_clip)
-    results = run_strategy("cot", checked, dataset, cache=cache)
-    assert checked.requests == len(dataset) - 13 and all(r.valid for r in results)
+    run_strategy("base", model(), dataset)  # every clip's facts known, nothing cached
+    run_strategy(strategy, model(), dataset[:13], cache=cache, verifier=model())
+    checked = OwnClipModel(answers, label_scores=model().label_scores)
+    results = run_strategy(strategy, checked, dataset, cache=cache,
+                           verifier=OwnClipModel(answers, name="own-clip-verifier"))
+    assert checked.requests >= len(dataset) - 13 and all(r.valid for r in results)
 
 
 def test_harness_chunk_mib_bounds_a_chunks_clips_in_mebibytes(monkeypatch):

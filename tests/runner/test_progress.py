@@ -27,3 +27,14 @@ def test_a_line_every_ten_seconds_and_none_for_a_short_cell():
     assert [line.split(":")[1].split(",")[0] for line in lines] == [" 310/1000 items",
                                                                    " 700/1000 items",
                                                                    " 1000/1000 items"]
+
+
+def test_a_slow_cell_gets_an_eta_and_one_with_nothing_done_a_question_mark():
+    lines, now = [], [0.0]
+    progress = Progress("slow", 10, lines.append, clock=lambda: now[0])
+    now[0] = 10.0
+    progress(0)
+    now[0] = 20.0
+    progress(5)  # a quarter of an item a second
+    assert lines == ["slow: 0/10 items, 0.0 items/s, ETA ?",
+                     "slow: 5/10 items, 0.2 items/s, ETA 20s"]

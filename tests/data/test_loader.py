@@ -173,6 +173,11 @@ def test_items_a_reader_should_not_return_are_problems_and_the_rest_load(tmp_pat
     (((), [], {}), "'s labels are not one or more distinct names: ()"),
     ((("a", "a"), [], {}), "'s labels are not one or more distinct names: ('a', 'a')"),
     (("ab", [], {}), "'s labels are not a sequence of names"),
+    ((("a", " "), [], {}), "'s labels are not one or more distinct names: ('a', ' ')"),
+    ((("a", 3), [], {}), "'s labels are not one or more distinct names: ('a', 3)"),
+    ((tuple(f"label {n}" for n in range(99)) * 2, [], {}),
+     "'s labels are not one or more distinct names: " + str(
+         tuple(f"label {n}" for n in range(99)) * 2)[:200]),
     ((("a", "b"), [], ["skipped"]), "'s skipped items are not counts by reason"),
 ])
 def test_a_reader_output_of_another_shape_is_a_data_error_naming_the_root(tmp_path, output, says):

@@ -55,3 +55,15 @@ def test_a_panel_draws_each_strategys_medians_at_the_levels_with_their_intervals
     assert ticks == [f"{c:.2f}\nn={n}" for c, n in zip(centres, bins["counts"])]
     assert ax.get_title() == "median BC"
     plt.close(fig)
+
+
+def test_a_groups_figure_is_the_same_drawn_alone_or_after_another_groups():
+    """The figure is drawn again for each group: nothing of the group before stays on it."""
+    from harness.report.build import _figures
+
+    first = harness.evaluate("uniform", "crema_d", n_resamples=10)
+    second = harness.evaluate("label-prior", "crema_d", n_resamples=10)
+    together, alone = _figures([first, second]), _figures([second])
+    assert set(together) == {"uniform-crema_d.png", "label-prior-crema_d.png"}
+    assert together["label-prior-crema_d.png"] == alone["label-prior-crema_d.png"]
+    assert _figures([]) == {}

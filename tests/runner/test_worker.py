@@ -294,3 +294,60 @@ def test_a_backends_own_reason_for_not_loading_is_kept_as_it_is():
             "m could not be loaded: TypeError: bad (raised at test_worker.py:"
             f"{raised.__traceback__.tb_lineno})")
     assert _why_not_loaded("m", {}, RuntimeError("x" * 400)).count("x") == 300
+
+
+def test_a_cell_is_recorded_under_its_registry_name_and_a_decoding_it_lacks_skips_it(
+        tmp_path, monkeypatch):
+    from harness.models import DecodingUnsupported
+
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+
+    class NoSampling(ScriptedModel):
+        def generate(self, requests, decoding):
+            if decoding.mode == "sample":
+                raise DecodingUnsupported("alias cannot sample")
+            return super().generate(requests, decoding)
+
+    registry.register("alias")(lambda: NoSampling(lambda r, d: ANSWER * d.num_candidates,
+                                                  "backend-name"))
+    made = GridWorker(tmp_path / "run", tmp_path / "cache",
+                      GridConfig(models=("alias",), datasets=("crema_d",)))
+    record, path = made.run(Cell("alias", "crema_d", "base"))
+    assert (record.model, record.cell) == ("alias", "alias-crema_d-base") and path.is_file()
+    with pytest.raises(CellSkipped, match="^alias cannot sample$"):
+        made.run(Cell("alias", "crema_d", "sample-n"))
+    made.close()
+
+
+def test_a_corpus_that_is_not_there_skips_its_cells_and_one_that_dropped_data_warns(
+        tmp_path, monkeypatch):
+    from harness.data import register_corpus
+    from harness.prompts import CorpusWording
+
+    made = GridWorker(tmp_path / "run", tmp_path / "cache",
+                      GridConfig(models=("uniform",), datasets=("crema_d",)),
+                      roots={"crema_d": tmp_path / "nowhere"})
+    with pytest.raises(CellSkipped, match=r"^crema_d: .*\(check --crema-d-root\)$"):
+        made.inputs(Cell("uniform", "crema_d", "base"))
+    crema = GridWorker(tmp_path / "run", tmp_path / "cache").dataset("crema_d")
+
+    def dropping(root, problems):
+        problems.error(root / "votes.csv", 3, "a malformed row")
+        return crema.labels, list(crema), {}
+
+    def failing(root, problems):
+        raise RuntimeError("q" * 1_000)
+
+    monkeypatch.setenv("MINE_ROOT", str(tmp_path))
+    with corpora_kept():
+        register_corpus("mine", dropping, env_var="MINE_ROOT",
+                        wording=CorpusWording("A speaker.", "the audio"))
+        register_corpus("failing", failing, env_var="MINE_ROOT",
+                        wording=CorpusWording("A speaker.", "the audio"))
+        worker = GridWorker(tmp_path / "run", tmp_path / "cache")
+        with pytest.warns(UserWarning, match="1 problem in its files dropped data, the first: "
+                                             "error: .*votes.csv:3: a malformed row"):
+            assert len(worker.dataset("mine")) == len(crema)
+        with pytest.raises(Exception) as failed:
+            worker.dataset("failing")
+    assert str(failed.value).count("q") == 300

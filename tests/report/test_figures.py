@@ -3,6 +3,8 @@ medians' intervals; what a panel draws (each strategy's medians, their bars, the
 
 import dataclasses
 
+import pytest
+
 import harness
 from harness.record import write_record
 from harness.report import build_report
@@ -22,6 +24,11 @@ def test_a_figure_per_model_and_corpus_with_or_without_the_medians_intervals(tmp
     assert built.bad_cells == ()
     for name in ("label-prior-crema_d.png", "older-crema_d.png"):
         assert (run / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert build_report(run).bad_cells == ()  # built again over its own figures
+    import json
+
+    cells = json.loads((run / "report.json").read_text())["cells"]
+    assert len(cells) == 2 and not any("items" in cell for cell in cells)  # summaries only
 
 
 def test_a_panel_draws_each_strategys_medians_at_the_levels_with_their_intervals_as_bars():
@@ -67,3 +74,14 @@ def test_a_groups_figure_is_the_same_drawn_alone_or_after_another_groups():
     assert set(together) == {"uniform-crema_d.png", "label-prior-crema_d.png"}
     assert together["label-prior-crema_d.png"] == alone["label-prior-crema_d.png"]
     assert _figures([]) == {}
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels")  # the panels drawn here are empty
+def test_each_figure_has_a_panel_per_metric(monkeypatch):
+    from harness.report import build
+
+    drawn = []
+    monkeypatch.setattr(build, "_panel", lambda ax, group, metric: drawn.append(
+        (group[0].model, metric)))
+    build._figures([harness.evaluate(m, "crema_d", n_resamples=10) for m in ("uniform", "label-prior")])
+    assert drawn == [(m, metric) for m in ("uniform", "label-prior") for metric in ("js", "bc", "r2")]

@@ -30,8 +30,11 @@ def test_the_follower_thread_delivers_without_being_asked(tmp_path):
     deadline = time.monotonic() + 5
     while not seen and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert seen == ["[gw0] cell: 1/2 items"]  # before stop(), which polls once more
+    asked = time.monotonic()
     follower.stop()
-    assert seen == ["[gw0] cell: 1/2 items"]
+    assert time.monotonic() - asked < 2 and not follower._thread.is_alive()
+    assert seen == ["[gw0] cell: 1/2 items"] and follower._thread.daemon
 
 
 def test_a_progress_line_never_lands_on_a_line_of_test_dots(pytestconfig):
@@ -71,7 +74,9 @@ def test_the_end_of_run_lines_name_the_cells_without_snapshot_six_at_most_and_ea
                 report("m-d-b", ("harness_gate", "m: better on js"), when="teardown"),
                 report("m-d-c", ("harness_gate", "setup, not counted"), when="setup"),
                 report("m-d-d", ("harness_baseline", "evals/baselines/m-d-d.json"), ("other", 1))]}
-    lines = [line for line, _ in summary_lines(regression_findings(stats))]
+    marked = summary_lines(regression_findings(stats))
+    assert [markup for _, markup in marked] == [{"yellow": True}] * 2 + [{}] * 2
+    lines = [line for line, _ in marked]
     assert lines[0].startswith("harness: 8 cells have no snapshot for this configuration")
     assert lines[0].endswith(": m-d-s0, m-d-s1, m-d-s2, m-d-s3, m-d-s4, m-d-s5 and 2 more")
     assert lines[1].startswith("harness: 1 cells matched snapshots recorded before this harness "

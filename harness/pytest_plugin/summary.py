@@ -79,19 +79,25 @@ def summary_lines(found: dict[str, list[tuple[str, str]]]) -> list[tuple[str, di
     unsnapped = sorted({n.rsplit("[", 1)[-1].rstrip("]") for n, v in snapped if v == NONE})
     if unsnapped:
         more = f" and {len(unsnapped) - 6} more" if len(unsnapped) > 6 else ""
-        out.append((f"harness: {len(unsnapped)} cells have no snapshot for this configuration (not a "
-                    f"failure; --snapshot-update records them): {', '.join(unsnapped[:6])}{more}",
-                    {"yellow": True}))
+        have = "has" if len(unsnapped) == 1 else "have"
+        out.append((f"harness: {_count(len(unsnapped), 'cell')} {have} no snapshot for this "
+                    "configuration (not a failure; --snapshot-update records them): "
+                    f"{', '.join(unsnapped[:6])}{more}", {"yellow": True}))
     older = [v.removeprefix(PREDATES) for _, v in snapped if v.startswith(PREDATES)]
     if older:
-        out.append((f"harness: {len(older)} cells matched snapshots recorded before this harness "
-                    f"computed {', '.join(sorted(set(', '.join(older).split(', '))))} (compared "
+        out.append((f"harness: {_count(len(older), 'cell')} matched snapshots recorded before "
+                    f"this harness computed {', '.join(sorted(set(', '.join(older).split(', '))))} (compared "
                     "without them; --snapshot-update adds them)", {"yellow": True}))
     verdicts = sorted({v for _, v in found.get("harness_gate", [])})
     out += [(f"harness gate: {summary}", {}) for summary in verdicts]
     written = sorted({v for _, v in found.get("harness_baseline", [])})
     if written:
         folders = ", ".join(sorted({str(Path(v).parent) for v in written}))
-        out.append((f"harness: recorded {len(written)} baselines in {folders} and their cells' "
-                    "snapshots (in snapshots/ beside them)", {}))
+        out.append((f"harness: recorded {_count(len(written), 'baseline')} in {folders} and "
+                    "their cells' snapshots (in snapshots/ beside them)", {}))
     return out
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 cell``, ``8 cells``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -79,7 +79,7 @@ def test_a_changed_output_names_the_metric_it_moved(recorded):
     path.write_text(older)
     result = pytester.runpytest_subprocess(*NO_CACHE)
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*harness: 1 cells matched snapshots recorded before this harness "
+    result.stdout.fnmatch_lines(["*harness: 1 cell matched snapshots recorded before this harness "
                                  "computed uar, uar_untied (compared without them; "
                                  "--snapshot-update adds them)*"])
     path.write_text(older.replace(f"'js': {js},", "'js': 0.1234,"))

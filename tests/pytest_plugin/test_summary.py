@@ -79,14 +79,17 @@ def test_the_end_of_run_lines_name_the_cells_without_snapshot_six_at_most_and_ea
     lines = [line for line, _ in marked]
     assert lines[0].startswith("harness: 8 cells have no snapshot for this configuration")
     assert lines[0].endswith(": m-d-s0, m-d-s1, m-d-s2, m-d-s3, m-d-s4, m-d-s5 and 2 more")
-    assert lines[1].startswith("harness: 1 cells matched snapshots recorded before this harness "
+    assert lines[1].startswith("harness: 1 cell matched snapshots recorded before this harness "
                                "computed uar, uar_untied (compared without them")
     assert lines[2:] == ["harness gate: m: better on js",
-                         "harness: recorded 1 baselines in evals/baselines and their cells' "
+                         "harness: recorded 1 baseline in evals/baselines and their cells' "
                          "snapshots (in snapshots/ beside them)"]
     six = {"passed": [report(c, ("harness_snapshot", NONE)) for c in cells[:6]]}
     [(line, markup)] = summary_lines(regression_findings(six))
     assert line.endswith("m-d-s4, m-d-s5") and markup == {"yellow": True}
+    one = {"passed": [report(cells[0], ("harness_snapshot", NONE))]}
+    assert summary_lines(regression_findings(one))[0][0].startswith(
+        "harness: 1 cell has no snapshot for this configuration")
     seven = {"passed": [report(c, ("harness_snapshot", NONE)) for c in cells[:7]]}
     assert summary_lines(regression_findings(seven))[0][0].endswith("m-d-s5 and 1 more")
 

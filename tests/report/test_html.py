@@ -16,3 +16,53 @@ def test_a_clips_path_reaches_it_from_the_report_whatever_its_characters(tmp_pat
     assert "#" not in src and "?" not in src and src.startswith("../../")
     assert unquote(urlparse(urljoin(run.as_uri() + "/", src)).path) == str(clip)  # as a browser
     assert _relative_audio({"audio": str(tmp_path / "gone.wav")}, run)["audio"] is None
+
+
+def _record(model="scripted"):
+    from harness.data import load_dataset
+    from harness.runner.evaluate import evaluate
+    from tests.fakes import ScriptedModel
+
+    answer = [('{"Anger": 0.5, "Sadness": 0.5}', -1.0)]
+    return evaluate(ScriptedModel(lambda r, d: answer, model), load_dataset("crema_d"), "base",
+                    n_resamples=10)
+
+
+def test_names_are_text_in_the_page_never_markup(tmp_path):
+    from harness.record import write_record
+    from harness.report import build_report
+
+    evil = '<img src=x onerror="alert(1)">'
+    write_record(_record(evil), tmp_path / "run")
+    build_report(tmp_path / "run")
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert evil not in page and "&lt;img src=x onerror=" in page  # the tables' text, escaped
+    assert "\\u003cimg src=x" in page  # and in the cells' JSON, where no tag can close its script
+
+
+def test_a_cells_items_and_prompt_templates_go_into_the_page_and_a_cell_without_them_is_marked(
+        tmp_path):
+    import json
+    import re
+
+    import pytest
+
+    from harness.record import write_record
+    from harness.report.html import _items_blob, _script_json, render_html
+    from harness.report.tables import TABLES
+
+    run = tmp_path / "run"
+    written, bare = _record(), _record("bare")
+    write_record(written, run)
+    blob, header = _items_blob(run, written)
+    assert blob and header["prompt_templates"]
+    assert _items_blob(run, bare) == ("", {})
+    tables = {name: build([written, bare]) for name, build in TABLES.items()}
+    page = render_html(run, [written, bare], tables, {})
+    cells = json.loads(re.search(r'id="cells-data"[^>]*>(.*?)</script>', page).group(1))
+    assert [c["has_items"] for c in cells] == [True, False]
+    templates = json.loads(re.search(r'id="templates-data"[^>]*>(.*?)</script>', page).group(1))
+    assert templates == [header["prompt_templates"], {}]
+    assert _script_json("</script>") == '"\\u003c/script\\u003e"'
+    with pytest.raises(ValueError):  # NaN is not JSON: the page's parser would refuse it all
+        _script_json({"js": float("nan")})

@@ -220,3 +220,37 @@ def test_a_root_that_is_no_folder_is_named_with_the_variable_to_set(tmp_path):
                                             r"\(set IEMOCAP_ROOT\)$"):
             load_dataset("iemocap", root)
     assert loader.option_names("msp_podcast") == ("split", "include_no_consensus")
+
+
+def test_items_edges_a_readers_output_may_take_or_not(tmp_path):
+    """A list of labels, a split vote under one in all, are fine; an empty or non-text id is
+    not; long ids and labels are cut in what is said; a reader whose every item is unusable
+    gives an empty corpus, said; skipped counts must be whole numbers by reason."""
+    crema = load_dataset("crema_d")
+    labels, clip = crema.labels, crema[0].audio_path
+    long = "x" * 1_000
+    output = {"items": [
+        Item("listed", clip, "", [1, 0, 0, 0, 0, 0], list(labels)),
+        Item("half", clip, "", [0.5, 0, 0, 0, 0, 0], labels),
+        Item("", clip, "", [1, 0, 0, 0, 0, 0], labels),
+        Item(3, clip, "", [1, 0, 0, 0, 0, 0], labels),
+        Item(long, clip, "", [1, 0], labels),
+        Item("odd", clip, "", [1, 0], tuple(f"label {n}" for n in range(60)))]}
+
+    with corpora_kept():
+        register_corpus("edges", lambda root, problems: (labels, output["items"], {}),
+                        env_var="EDGES_ROOT", wording=WORDING)
+        dataset = load_dataset("edges", tmp_path)
+        assert [item.id for item in dataset] == ["listed", "half"]
+        said = [p.message for p in dataset.problems]
+        assert said[:2] == ["item 2 ('') has no id; left out", "item 3 ('3') has no id; left out"]
+        assert said[2] == f"item 4 ({long[:100]!r}) has 2 vote counts for 6 labels; left out"
+        assert said[3] == ("item 5 ('odd') has labels " + str(tuple(f"label {n}" for n in range(60)))[
+            :200] + ", not the corpus's; left out")
+        output["items"] = output["items"][2:]
+        assert len(load_dataset("edges", tmp_path)) == 0
+        for skipped in ({"no votes": "3"}, {3: 1}):
+            register_corpus("edges", lambda root, problems, skipped=skipped: (labels, [], skipped),
+                            env_var="EDGES_ROOT", wording=WORDING)
+            with pytest.raises(DataError, match="skipped items are not counts by reason"):
+                load_dataset("edges", tmp_path)

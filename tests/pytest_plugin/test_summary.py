@@ -37,6 +37,27 @@ def test_the_follower_thread_delivers_without_being_asked(tmp_path):
     assert seen == ["[gw0] cell: 1/2 items"] and follower._thread.daemon
 
 
+def test_what_arrived_since_the_last_poll_is_delivered_on_stop(tmp_path):
+    (tmp_path / "gw0.log").write_text("")
+    seen: list[str] = []
+    follower = LogFollower(tmp_path, seen.append, interval=3600).start()
+    (tmp_path / "gw0.log").write_text("cell: 2/2 items\n")
+    follower.stop()
+    assert seen == ["[gw0] cell: 2/2 items"]
+
+
+def test_a_reporter_of_another_kind_gets_the_line_alone():
+    from types import SimpleNamespace
+
+    from harness.pytest_plugin.summary import own_line
+
+    written: list[str] = []
+    reporter = SimpleNamespace(write=written.append, write_line=lambda line: written.append(
+        line + "\n"))  # no pytest writer to ask where its line is
+    own_line(reporter, "[gw0] cell: 1/2 items")
+    assert written == ["[gw0] cell: 1/2 items\n"]
+
+
 def test_a_progress_line_never_lands_on_a_line_of_test_dots(pytestconfig):
     """Under -n, pytest writes a line of dots while the workers' progress arrives: each progress
     line starts a line of its own (it was glued after the dots and after ``[100%]``)."""

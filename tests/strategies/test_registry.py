@@ -58,13 +58,21 @@ def test_a_users_strategy_runs_like_a_built_in_one():
         def decoding(self, config, labels):
             return decoding_for("bon", config, labels)
 
+    from harness.models.api import Generation
+
+    class Noting(ScriptedModel):  # a backend's notes on the generation reach the item
+        def generate(self, requests, decoding):
+            return [Generation(g.candidates, notes=("audio cut to 30 s",))
+                    for g in super().generate(requests, decoding)]
+
     try:
-        register(FirstValidBeam)
+        assert register(FirstValidBeam) is FirstValidBeam  # a decorator: the class stays itself
         beams = [("junk", -0.1), ('{"Anger": 1.0}', -0.5), ('{"Fear": 1.0}', -0.2)]
-        model = ScriptedModel(lambda request, decoding: beams[: decoding.num_candidates])
+        model = Noting(lambda request, decoding: beams[: decoding.num_candidates])
         [result] = run_strategy("test-first-valid-beam", model, load_dataset("crema_d")[:1],
                                 config=StrategyConfig(beams=3))
         np.testing.assert_allclose(result.probs, [1, 0, 0, 0, 0, 0])
+        assert result.notes == ["audio cut to 30 s"]
         assert "test-first-valid-beam" in strategy_names()
         assert "test-first-valid-beam" not in strategy_names(reference=True)
     finally:

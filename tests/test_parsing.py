@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from harness.parsing import RULES, parse_distribution, parse_score
@@ -80,6 +80,8 @@ def test_never_raises_on_non_text():
     ("Step 1 ... Score: 0.3", None), ("1e-3", None), ("0,8", None), ("1.5", None), ("-0.2", None),
     ("Score: 0.65 (reasonable)", None), ("7 out of 10, so 0.7", None), ("no idea", None),
     ("", None), ("Score:", None), (None, None),
+    # the label's colon or equals sign needs no space after it, and is all that is skipped
+    ("Score:1", 1.0), ("Score=0.25", 0.25), ("Score:10", None), ("Score10", None),
 ])
 def test_a_score_is_a_reply_that_is_one_number_in_the_unit_interval(reply, score):
     assert parse_score(reply) == score
@@ -323,6 +325,7 @@ def test_a_dictionary_reads_as_it_did_when_every_separator_was_read_back(body):
 
 
 @given(st.lists(dictionary_pieces, max_size=30).map("".join))
+@example("a৴ anger:0.5")  # the engine's run holds a numeral: read again by hand, which stops at it
 def test_a_long_key_run_read_by_the_regex_engine_reads_as_one_read_by_hand(body):
     """With the run read by hand cut to two characters, every run past it goes through the
     reversed-text reading (and its numeral fallback): the same pairs."""
@@ -396,3 +399,32 @@ def test_a_stray_key_is_named_cut_to_forty_characters():
     key = "k" * 60
     parsed = parse_distribution(f"{{'{key}': 0.2, 'Anger': 0.8}}", IEMOCAP)
     assert parsed.reason == f"left out keys naming no label: '{'k' * 40}'"
+
+
+def test_a_stray_key_with_an_infinite_value_weighs_nothing_against_the_labels():
+    parsed = parse_distribution("{'Anger': 0.6, 'Boredom': inf}", IEMOCAP)
+    assert parsed.valid and parsed.probs.tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert parsed.reason == "left out keys naming no label: 'Boredom'"
+
+
+def test_a_key_after_a_value_spelled_in_letters_starts_after_that_value():
+    """``nan`` ends in letters, yet the next key is read from after it: "sad", not "nan sad"."""
+    parsed = parse_distribution("{boredom: nan sad: 0.5}", IEMOCAP)
+    assert (parsed.rule, parsed.valid, parsed.probs.tolist()) == ("json_dict", True, [0, 0, 0, 1])
+    assert parsed.reason == "left out keys naming no label: 'boredom'"
+
+
+@pytest.mark.parametrize(("keys", "named"), [
+    ("abcde", "'a', 'b', 'c', 'd', 'e'"), ("abcdefg", "'a', 'b', 'c', 'd', 'e' and 2 more"),
+])
+def test_the_first_five_unknown_keys_are_named_and_the_rest_counted(keys, named):
+    text = "{" + ", ".join(f'"{key}": 1' for key in keys) + "}"
+    assert parse_distribution(text, IEMOCAP).reason == f"no key names a label: {named}"
+
+
+@pytest.mark.parametrize("text", ["Is the speaker calm? No, sad.", "sad, no"])
+def test_a_word_that_starts_a_longer_spelling_and_ends_none_hides_nothing_around_it(text):
+    """"no" starts "no emotion" (Neutral): a word right after it, or "no" as the last word, is
+    still read."""
+    parsed = parse_distribution(text, IEMOCAP)
+    assert (parsed.rule, parsed.probs.tolist()) == ("keyword", [0.0, 0.0, 0.0, 1.0])

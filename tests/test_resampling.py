@@ -113,3 +113,30 @@ def test_the_sign_flip_test_is_scipys_permutation_test_and_counts_only_items_tha
     sparse[:5, 0], sparse[:7, 1] = 0.1, -0.3
     assert sign_flip_p(sparse) == [(2 ** -5, 1.0), (1.0, 2 ** -7)]
     assert sign_flip_p(np.full(10, 1e-7)) == [(1.0, 1.0)]  # noise: nothing changed
+
+
+def test_random_sign_patterns_are_drawn_as_many_as_asked_and_ties_count_both_ways():
+    """Beyond 12 changed items the patterns are drawn. 13 changes all down: every pattern's mean
+    lies at or above theirs, so p up is exactly 1 and p down (1 + 0)/(1 + 100) over 100 draws
+    (not a multiple of the 64 drawn at once). 7 up and 7 down by 0.1: a pattern's sum is
+    0.1·(2B − 14), B ~ Binomial(14, ½), and one equal to the observed 0 (to rounding) counts
+    both ways, so p up = p down ≈ (1 + P(B = 7))/2 = 0.605."""
+    from scipy.stats import binom
+
+    from harness.resampling import sign_flip_p
+
+    assert sign_flip_p(np.full(12, -0.1), 100) == [(1.0, 2 ** -12)]  # 12: still every pattern
+    assert sign_flip_p(np.full(13, -0.1), 100) == [(1.0, 1 / 101)]
+    (up, down), = sign_flip_p(np.array([0.1] * 7 + [-0.1] * 7), 20_000, 0)
+    expected = (1 + binom.pmf(7, 14, 0.5)) / 2
+    assert up == pytest.approx(expected, abs=0.015) and down == pytest.approx(expected, abs=0.015)
+
+
+def test_a_kept_counts_matrix_cannot_be_written_by_the_caller_it_is_lent_to():
+    """The matrix kept for the next pair is the one every caller with the same n is given: a
+    caller writing to its block would change the next pair's resamples."""
+    from harness.resampling import counts_blocks
+
+    block = next(counts_blocks(50, 100, 0, keep=True))
+    with pytest.raises(ValueError, match="read-only"):
+        block[0, 0] = 5.0

@@ -44,9 +44,25 @@ def test_selections_and_options_never_fail_a_passing_run(recorded):
     assert record["meta"]["regression"]["snapshot"] == "no snapshot for this configuration"
 
 
+def with_an_older_revision(path):
+    """Add to a cell's snapshot file a copy of its first entry recorded under another revision."""
+    text = path.read_text()
+    entry = text[text.index("# name: "):text.index("# ---") + len("# ---")]
+    path.write_text(text.rstrip("\n") + "\n" + entry.replace("][rev-", "][rev-older-", 1) + "\n")
+
+
 def test_snapshot_update_on_a_selection_writes_only_the_selected_cells(recorded):
     pytester = recorded
+    folder = pytester.path / "snapshots" / "test_grid"
+    for cell in ("uniform-iemocap-base", "label-prior-iemocap-base"):
+        with_an_older_revision(folder / f"{cell}.ambr")
     before = snapshot_files(pytester)
+    result = pytester.runpytest_subprocess("-k", "iemocap", *NO_CACHE)  # checking writes nothing
+    result.assert_outcomes(passed=2)
+    assert snapshot_files(pytester) == before
+    [*_, run] = sorted((pytester.path / "reports").iterdir())
+    record = json.loads((run / "cells" / "uniform-iemocap-base.json").read_text())
+    assert record["meta"]["regression"]["snapshot"] == "matched"
     result = pytester.runpytest_subprocess("--snapshot-update", "--models", "uniform", "--limit", "3",
                                            *NO_CACHE)
     result.assert_outcomes(passed=2)
@@ -56,6 +72,8 @@ def test_snapshot_update_on_a_selection_writes_only_the_selected_cells(recorded)
     assert changed == {"uniform-crema_d-base.ambr", "uniform-iemocap-base.ambr"}
     text = after["uniform-iemocap-base.ambr"].decode()
     assert text.count("# name: test_cell[uniform-iemocap-base][rev-") == 2  # full corpus and limit 3
+    assert "[rev-older-" not in text  # the selected cell's other revision: superseded
+    assert "[rev-older-" in after["label-prior-iemocap-base.ambr"].decode()  # another's: kept
     # both configurations of the selected cells now check against their own snapshot
     for options in ((), ("--limit", "3")):
         result = pytester.runpytest_subprocess("--models", "uniform", *options, *NO_CACHE)

@@ -102,6 +102,10 @@ def test_a_changed_output_names_the_metric_it_moved(recorded):
                                  "--snapshot-update adds them)*"])
     path.write_text(older.replace(f"'js': {js},", "'js': 0.1234,"))
     pytester.runpytest_subprocess(*NO_CACHE).assert_outcomes(passed=3, failed=1)
+    path.write_text(older)  # --snapshot-update adds the metrics the snapshot predates
+    pytester.runpytest_subprocess("--snapshot-update", "-k", "uniform-crema_d",
+                                  *NO_CACHE).assert_outcomes(passed=1)
+    assert "'uar': " in path.read_text() and "'uar_untied': " in path.read_text()
 
 
 CRAFTED_GRID = """

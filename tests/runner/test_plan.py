@@ -209,3 +209,32 @@ def test_a_shared_prefill_never_replaces_what_the_cache_holds(tmp_path):
     assert evaluate(again, dataset, "base", cache=cache, n_resamples=10).metrics == evaluate(
         ScriptedModel(anger), dataset, "base", n_resamples=10).metrics
     assert again.requests == 0
+
+
+def test_a_plan_reads_ahead_the_clips_it_needs_and_none_once_all_is_cached(monkeypatch, tmp_path):
+    dataset, strategies = load_dataset("crema_d"), ["base", "bon", "sample-n"]
+    cache = GenerationCache(tmp_path / "cache.sqlite")  # the clips' facts known after this:
+    run_plan(model(), dataset, ["readout"], config=StrategyConfig(), cache=cache)
+    reads = watch_clip_reads(monkeypatch)  # each answer missing: each clip read ahead, once
+    run_plan(TogetherModel(), dataset, strategies, config=StrategyConfig(), cache=cache)
+    assert sorted(reads.decoded) == sorted(item.audio_path for item in dataset)
+    again, together = watch_clip_reads(monkeypatch), TogetherModel()
+    report = run_plan(together, dataset, strategies, config=StrategyConfig(), cache=cache)
+    assert again.counts() == {"decoded": 0, "hashed": 0}
+    assert report.computed == dict.fromkeys(strategies, 0)
+    assert together.together == [] and together.alone == 0
+
+
+def test_the_shared_prefills_seconds_are_shared_out_among_its_strategies(tmp_path):
+    import time
+
+    class Slow(TogetherModel):
+        def generate_many(self, requests, decodings):
+            time.sleep(0.4)
+            return super().generate_many(requests, decodings)
+
+    start = time.perf_counter()
+    report = run_plan(Slow(), load_dataset("crema_d"), ["base", "bon"], config=StrategyConfig(),
+                      cache=GenerationCache(tmp_path / "cache.sqlite"))
+    assert sum(report.seconds.values()) <= time.perf_counter() - start
+    assert min(report.seconds.values()) >= 0.2  # half of the prefill each, at least

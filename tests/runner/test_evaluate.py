@@ -149,7 +149,11 @@ def test_an_item_whose_beams_all_have_alpha_minus_infinity_costs_itself_not_the_
         record = harness.evaluate(MinusInfinityFirst(), dataset, "w-bon", n_resamples=10,
                                   config=StrategyConfig(alpha=alpha))
         assert record.metrics.valid == pytest.approx(valid), alpha
-        assert set(record.metrics.alpha_sensitivity) == {"raw", "mean", "uniform"}
+        table = record.metrics.alpha_sensitivity
+        assert set(table) == {"raw", "mean", "uniform"}
+        # the same beams' text under every α: no item changes, and a two-sided p stays at 1
+        assert {table[a][f"{m}_change_p"] for a in ("mean", "uniform") for m in ("js", "bc", "r2")
+                } == {1.0}
         assert (record.items[0].error is None) == (alpha == "uniform")
 
 

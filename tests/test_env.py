@@ -40,6 +40,10 @@ def test_unset_or_empty_takes_the_default_and_good_values_are_read(monkeypatch):
     assert positive_int("HARNESS_CACHE_CHUNK", 256) == 8
     monkeypatch.setenv("HARNESS_MAX_CLIP_SECONDS", "30.5")
     assert positive_float("HARNESS_MAX_CLIP_SECONDS") == 30.5
+    monkeypatch.setenv("HARNESS_CACHE_CHUNK", "1")  # the least of each
+    assert positive_int("HARNESS_CACHE_CHUNK", 256) == 1
+    monkeypatch.setenv("HARNESS_MAX_CLIP_SECONDS", "0.25")
+    assert positive_float("HARNESS_MAX_CLIP_SECONDS") == 0.25
 
 
 def test_the_grid_refuses_a_bad_setting_before_any_cell_runs(monkeypatch):
@@ -59,9 +63,13 @@ def test_the_cores_are_those_the_process_may_run_on_not_the_machines(monkeypatch
     took 16 threads each on 4 cores."""
     monkeypatch.setattr("harness._env.CPU_MAX", tmp_path / "none")
     monkeypatch.setattr("harness._env.CFS_QUOTA", tmp_path / "none")
-    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {3, 5, 6, 7}, raising=False)
+    affinity = {0: {3, 5, 6, 7}}  # this process's (pid 0), not another's
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: affinity.get(pid, set(range(64))),
+                        raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 64)
     assert usable_cores() == 4
+    affinity[0] = {9}
+    assert usable_cores() == 1
     monkeypatch.delattr("os.sched_getaffinity", raising=False)
     assert usable_cores() == 64
     monkeypatch.setattr("os.cpu_count", lambda: None)

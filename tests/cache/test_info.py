@@ -106,3 +106,21 @@ def test_an_empty_cache_is_one_line_and_the_columns_fit_the_longest_model(tmp_pa
     assert lines[1] == "kind       model         entries      MiB  written"
     assert lines[2].startswith("generation model-long          1     0.00  ")
     assert lines[3].startswith("labels     m                   1     0.00  ")
+
+
+def test_the_command_line_runs_as_a_module_and_asks_for_a_command(tmp_path):
+    import subprocess
+    import sys
+
+    cache = GenerationCache(tmp_path / "generations.sqlite")
+    cache.put_many("generation", "m", [("k", {"v": 1})])
+    cache.close()
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "harness.cache", *args], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=60)
+
+    done = run("info", str(tmp_path))
+    assert done.returncode == 0 and done.stdout.startswith(f"{cache.path}: 1 entry, ")
+    bare = run()
+    assert bare.returncode == 2 and "the following arguments are required: command" in bare.stderr

@@ -15,6 +15,9 @@ def test_caches_of_several_machines_merge_into_one(tmp_path, capsys):
         cache.close()
     assert main(["merge", str(tmp_path / "all.sqlite"), str(tmp_path / "a" / "generations.sqlite"),
                  str(tmp_path / "b" / "generations.sqlite")]) == 0
+    target = tmp_path / "all.sqlite"  # k2 is a's: b adds three
+    assert capsys.readouterr().out.splitlines() == [
+        f"{tmp_path / name / 'generations.sqlite'}: 3 entries added to {target}" for name in "ab"]
     merged = GenerationCache(tmp_path / "all.sqlite")
     assert merged.get_many(list(rows)) == rows
     merged.close()

@@ -12,6 +12,9 @@ def test_the_commonest_failure_is_named_for_the_assertion_message():
              ItemRecord("c", None, reason="no distribution in the answer"), ItemRecord("d", (1.0,)))
     record = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(4, 1, 0.25), 0.0, 0.0, items, {})
     assert record.commonest_failure() == f"2 of 4 items failed alike, the first with: {down} (1 other reason)"
+    three = (*items, ItemRecord("e", None, error="HTTP 503"))
+    record = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(5, 1, 0.2), 0.0, 0.0, three, {})
+    assert record.commonest_failure().endswith(f"{down} (2 other reasons)")
     gone = tuple(ItemRecord(i, None, error=f"/data/AudioWAV/{i}.wav: audio file not found")
                  for i in ("1001_DFA_ANG_XX", "1001_IEO_SAD_HI", "1002_DFA_ANG_XX"))
     record = CellRecord("m-d-s", "m", "d", "s", ("x",), CellMetrics(3, 0, 0.0), 0.0, 0.0, gone, {})
@@ -22,6 +25,7 @@ def test_the_commonest_failure_is_named_for_the_assertion_message():
 
 
 def test_a_summary_is_the_record_without_its_items_and_with_their_scores(tmp_path):
+    import dataclasses
     import json
 
     import numpy as np
@@ -33,6 +37,9 @@ def test_a_summary_is_the_record_without_its_items_and_with_their_scores(tmp_pat
     path = write_record(record, tmp_path)
     summary, whole = read_summary(path), read_record(path)
     assert summary.items == () and whole == record
+    columns = record.score_columns()  # made once, then kept: neither it nor the evidence is
+    assert record.score_columns() is columns  # part of what makes two records equal
+    assert dataclasses.replace(record, evidence=None, columns=None) == record
     assert summary.to_json(items=False) == whole.to_json(items=False)
     got, expected = summary.score_columns(), whole.score_columns()
     assert got.ids == expected.ids == tuple(i.id for i in record.items)
@@ -255,6 +262,8 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
 
 
 def test_a_record_that_is_no_record_is_refused_saying_what_it_is():
+    import json
+
     from harness.record.cell import ItemEvidence
     from harness.runner.evaluate import evaluate
 
@@ -267,7 +276,12 @@ def test_a_record_that_is_no_record_is_refused_saying_what_it_is():
              ({**data, "metrics": {**data["metrics"], "bins": [1]}}, "'metrics.bins'"),
              ({**data, "items": [{"id": "a", "probs": None, "scores": {"js": "x"}}]},
               "item 'a': 'scores' is not numbers by metric"),
-             ({**data, "items": [{"id": "a", "probs": None, "scores": [0.1]}]}, "'scores' is not")]
+             ({**data, "items": [{"id": "a", "probs": None, "scores": [0.1]}]}, "'scores' is not"),
+             ({**data, "items": [{"id": "a", "probs": ["0.5"]}]},
+              "item 'a': 'probs' is not a list of numbers"),
+             ({**data, "meta": {"strategy_config": [1]}}, "'meta.strategy_config' is not an object"),
+             ({k: v for k, v in data.items() if k != "schema_version"},
+              "not a cell record: it has no 'schema_version'")]
     for bad, says in cases:
         with pytest.raises(RecordError, match=says):
             CellRecord.from_json(bad)
@@ -286,6 +300,8 @@ def test_a_record_that_is_no_record_is_refused_saying_what_it_is():
             return iter(['{"id": "a"}'])
 
     assert list(ItemEvidence({}, Lines([{"id": "b"}])).json_lines()) == ['{"id": "a"}']
+    assert [json.loads(line) for line in ItemEvidence({}, [{"id": "b"}]).json_lines()] == [
+        {"id": "b"}]  # plain items: each written as a line
 
 
 def test_one_failed_item_is_not_said_to_fail_alike():
@@ -296,3 +312,21 @@ def test_one_failed_item_is_not_said_to_fail_alike():
     assert record.commonest_failure() == "1 of 2 items failed with: HTTP 503"
     long = dataclasses.replace(record, items=(ItemRecord("a", None, reason="x" * 400),))
     assert long.commonest_failure() == "1 of 1 items failed with: " + "x" * 300
+
+
+def test_a_records_parts_are_frozen_and_a_row_knows_whether_its_numbers_are_finite():
+    import dataclasses
+    import math
+
+    from harness.record.cell import Estimate, ItemEvidence
+
+    row = ItemRecord("a", (0.5, 0.5), scores={"js": 0.1})
+    parts = [(Estimate(0.1, (0.0, 0.2)), "mean"), (CellMetrics(1, 1, 1.0), "n_items"),
+             (row, "probs"), (ItemEvidence({}, []), "header")]
+    for part, name in parts:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(part, name, None)
+    assert not hasattr(row, "__dict__")  # slots: a record holds one row per item
+    assert row.all_finite() is True  # written by orjson, the faster
+    assert not dataclasses.replace(row, scores={"js": math.nan}).all_finite()
+    assert not dataclasses.replace(row, probs=(math.inf, 0.0)).all_finite()

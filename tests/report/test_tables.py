@@ -190,6 +190,9 @@ def test_the_classification_table_gives_each_figure_its_interval():
     assert header[3:9] == ["Acc", "F1", "UAR", "Acc (untied)", "F1 (untied)", "UAR (untied)"]
     assert [text for text, _ in row[3:9]] == ["0.5000 [0.3000, 0.7000]", "0.4000 [0.2000, 0.5500]",
                                               "–", "–", "–", "–"]  # a record from before UAR
+    assert [text for text, _ in row[9:]] == ["1.0000", ""]  # nor the tied items counted
+    tied = dataclasses.replace(scored, metrics=dataclasses.replace(scored.metrics, n_tied=3))
+    assert classification_table([tied])[1][0][10][0] == "3"
     assert "Wilson's score 95% CI under the expanded intervals" in LEGENDS["classification"]
 
 
@@ -245,6 +248,12 @@ def test_the_alpha_table_gives_each_choice_s_change_from_raw_and_marks_a_clear_o
     header, [row] = alpha_table([scored])
     texts = dict(zip(header, (t for t, _ in row)))
     assert texts["R² mean"] == "0.3700 (-0.0800)" and texts["JS mean"] == "0.5100 (+0.0100*)"
+    table["uniform"] = {"n": 6, "js": 0.52, "bc": 0.66, "r2": 0.47, "js_change_ci": [0.0, 0.03],
+                        "bc_change_ci": [-0.01, 0.02], "r2_change_ci": [0.01, 0.03]}
+    header, [row] = alpha_table([scored])  # six paired items are enough; a bound at 0 is not
+    texts = dict(zip(header, (t for t, _ in row)))
+    assert (texts["JS uniform"], texts["BC uniform"], texts["R² uniform"]) == (
+        "0.5200 (+0.0200)", "0.6600 (+0.0100)", "0.4700 (+0.0200*)")
 
 
 
@@ -268,7 +277,7 @@ def test_a_strategy_table_shows_a_base_row_and_a_cell_without_base_by_their_own_
 
 
 def test_cells_on_the_same_options_written_in_another_order_are_one_item_set():
-    from harness.report.tables import _apart_from_commonest
+    from harness.report.tables import _apart_from_commonest, items_table
 
     def on(options, n=10):
         c = cell("a", "iemocap", "base", 0.4, 0.6, 0.1)
@@ -277,6 +286,7 @@ def test_cells_on_the_same_options_written_in_another_order_are_one_item_set():
 
     same = [on({"a": 1, "b": 2}), on({"b": 2, "a": 1}), on({"a": 1, "b": 2})]
     assert _apart_from_commonest(same) == ["", "", ""]
+    assert len(items_table(same)[1]) == 1  # one item set, one row
     assert _apart_from_commonest([*same, on({"a": 2}), on({"a": 1, "b": 2}, 9)]) == [
         "", "", "", ' (on 10 items, options {"a": 2})', " (on 9 items)"]
 
@@ -288,3 +298,14 @@ def test_one_item_cell_costs_and_no_levels_at_all():
     [row] = compute_table([one])[1]
     assert [text for text, _ in row[3:5]] == ["7.0", "3.0000"]
     assert ambiguity_table([one])[0] == ["Model", "Dataset", "Strategy", "Metric"]
+
+
+def test_the_papers_item_counts_are_those_the_readme_gives():
+    from pathlib import Path
+
+    from harness.report.tables import PAPER_ITEMS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    said = " ".join(readme.split())  # the sentence may wrap
+    assert (f"(IEMOCAP {PAPER_ITEMS['iemocap']:,}, MSP-Podcast {PAPER_ITEMS['msp_podcast']:,}, "
+            f"CREMA-D {PAPER_ITEMS['crema_d']:,})") in said

@@ -159,4 +159,5 @@ def main(argv: list[str] | None = None) -> int:
     return _build(argv)
 
 
-sys.exit(main())
+if __name__ == "__main__":  # importable: the tests call main() in process
+    sys.exit(main())

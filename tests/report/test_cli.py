@@ -72,3 +72,31 @@ def test_a_folder_of_runs_names_five_and_counts_more(tmp_path, capsys, count, sa
         _run(tmp_path / f"r{n}")
     assert main([str(tmp_path)]) == 2
     assert said in capsys.readouterr().err
+
+
+def test_view_opens_the_page_where_a_browser_is_and_only_prints_it_otherwise(
+        tmp_path, capsys, monkeypatch):
+    import webbrowser
+
+    run, opened = _run(tmp_path / "run"), []
+    monkeypatch.setattr(webbrowser, "get", lambda: object())
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    page = (run / "report.html").resolve()
+    assert main(["view", str(run), "--no-open"]) == 0 and opened == []  # built, then printed
+    assert main(["view", str(run)]) == 0 and opened == [page.as_uri()]
+    assert capsys.readouterr().out.splitlines() == [str(page), str(page)]
+
+    def no_browser():
+        raise webbrowser.Error("could not locate runnable browser")
+
+    monkeypatch.setattr(webbrowser, "get", no_browser)
+    assert main(["view", str(run)]) == 0 and len(opened) == 1
+
+
+def test_one_resample_is_allowed_and_a_file_given_for_a_run_is_named(tmp_path, capsys):
+    run = _run(tmp_path / "run")
+    assert main(["compare", str(run), str(run), "--resamples", "1"]) == 0
+    capsys.readouterr()
+    for given in (run / "cells" / "m-d-s.json", run / "cells"):  # a file; a folder of no run
+        assert main([str(given)]) == 2
+        assert capsys.readouterr().err == f"error: {given} has no cells/ folder\n"

@@ -1,5 +1,6 @@
 """Where cells run: one worker per model and corpus under xdist, deterministic shards."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -33,12 +34,15 @@ def test_group_keys_of_cell_node_ids():
     assert by_decoding["bon"] == by_decoding["w-bon"] and by_decoding["alm-v"] == by_decoding["w-alm-v"]
     assert len(set(by_decoding.values())) == 6  # the cells sharing generations stay together
     assert group_key("e/t.py::test_cell[uniform-iemocap-base]", "decoding") == "chance-baselines"
+    # a strategy the controller does not know (registered in a worker's conftest) is its own family
+    assert group_key("e/t.py::test_cell[m-iemocap-mine]", "decoding") == "m-iemocap-mine"
 
 
 def test_auto_grouping_spreads_one_model_over_several_gpus_only():
     from harness.pytest_plugin.scheduling import auto_group_by
 
-    assert [auto_group_by(n) for n in (0, 1, 8)] == ["model-dataset", "model-dataset", "decoding"]
+    assert [auto_group_by(n) for n in (0, 1, 2, 8)] == [
+        "model-dataset", "model-dataset", "decoding", "decoding"]
 
 
 @pytest.mark.parametrize("group_by", ["model-dataset", "model", "decoding"])
@@ -164,11 +168,15 @@ def test_without_a_list_the_gpus_are_those_nvidia_smi_lists(monkeypatch, tmp_pat
     smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-1a)'\n"
                    "echo '  MIG 1g.18gb     Device  0: (UUID: MIG-2b-4)'\n"
                    "echo '  MIG 1g.18gb     Device  1: (UUID: MIG-5d-6)'\n"
+                   "echo '  (a line of some other driver version)'\n"
                    "echo 'GPU 1: NVIDIA H200 (UUID: GPU-3c)'\n"
                    "echo 'GPU 2: NVIDIA H200 (UUID: GPU-7e)'\n")
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     assert gpu_ids() == ["MIG-2b-4", "MIG-5d-6", "1", "2"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")  # a list wins over what nvidia-smi lists
+    assert gpu_ids() == ["2"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
 
     def hung(*args, **kwargs):
         raise subprocess.TimeoutExpired(args[0], 10)
@@ -204,3 +212,150 @@ def test_a_local_cell_takes_the_cores_over_the_local_cells_running_now(monkeypat
     with scheduling.cores_while_running(running, "gw0"):
         pass
     assert set_to == [4, 8]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1/1", (1, 1)), ("2/4", (2, 4)), ("4/4", (4, 4))])
+def test_a_shard_is_its_index_and_count(text, expected):
+    from harness.pytest_plugin.scheduling import parse_shard
+
+    assert parse_shard(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "4", "/2", "a/2", "1/b", "-1/2", "1/0", ""])
+def test_a_shard_outside_one_to_its_count_is_a_usage_error(text):
+    from harness.pytest_plugin.scheduling import parse_shard
+
+    with pytest.raises(pytest.UsageError, match=r"^--shard .*expected I/N with 1 <= I <= N"):
+        parse_shard(text)
+
+
+def _items(*cells):
+    """Collected items: a grid cell (its callspec holds the cell), another parametrized test, a
+    plain one."""
+    cell_items = [types.SimpleNamespace(nodeid=f"e/t.py::test_cell[{c}]",
+                                        callspec=types.SimpleNamespace(id=c, params={"cell": c}))
+                  for c in cells]
+    other = types.SimpleNamespace(nodeid="t/t.py::test_x[1]",
+                                  callspec=types.SimpleNamespace(id="1", params={"x": 1}))
+    return [*cell_items, other, types.SimpleNamespace(nodeid="t/t.py::test_y")]
+
+
+def _extend(into, items):
+    into.extend(items)
+
+
+def test_a_shard_keeps_its_cells_and_the_first_keeps_the_other_tests():
+    """Each shard keeps the cells shard_of gives it, in the order collected; the tests that are
+    not cells run in shard 1 only; what is dropped is reported as deselected."""
+    from harness.pytest_plugin.scheduling import select_shard
+
+    cells = ("a-iemocap-base", "b-iemocap-base", "a-iemocap-cot", "c-crema_d-base")
+    assigned = shard_of(cells, 2)
+    kept = {}
+    for index in (1, 2):
+        items, deselected = _items(*cells), []
+        config = types.SimpleNamespace(hook=types.SimpleNamespace(
+            pytest_deselected=functools.partial(_extend, deselected)))
+        select_shard(config, items, f"{index}/2")
+        kept[index] = [item.nodeid for item in items]
+        assert {i.nodeid for i in deselected} == {i.nodeid for i in _items(*cells)} - set(kept[index])
+        assert kept[index] == [f"e/t.py::test_cell[{c}]" for c in cells
+                               if assigned[c] == index - 1] + (
+                                   ["t/t.py::test_x[1]", "t/t.py::test_y"] if index == 1 else [])
+    assert len(kept[1]) >= 3 and len(kept[2]) >= 1
+
+
+def test_one_shard_of_one_deselects_nothing():
+    from harness.pytest_plugin.scheduling import select_shard
+
+    items, calls = _items("a-iemocap-base"), []
+    config = types.SimpleNamespace(hook=types.SimpleNamespace(
+        pytest_deselected=functools.partial(_extend, calls)))
+    select_shard(config, items, "1/1")
+    assert len(items) == 3 and calls == []
+
+
+def test_as_many_models_as_shards_keep_each_model_whole():
+    cells = [f"{m}-{d}-base" for m in ("a", "b") for d in ("iemocap", "crema_d", "msp_podcast")]
+    shards = shard_of(cells, 2)
+    assert {shards[c] for c in cells[:3]} == {0} and {shards[c] for c in cells[3:]} == {1}
+
+
+def test_groups_of_one_size_go_to_the_shards_in_the_order_of_their_names():
+    """``a`` before ``a-b`` (the names), not ``a-b-...`` before ``a-i...`` (their cells)."""
+    assert shard_of(["a-b-iemocap-base", "a-iemocap-base"], 2) == {
+        "a-iemocap-base": 0, "a-b-iemocap-base": 1}
+
+
+def test_the_scheduler_groups_cells_by_the_key_asked_for_and_other_tests_as_loadgroup(monkeypatch):
+    from harness.pytest_plugin.scheduling import make_scheduler
+
+    config = types.SimpleNamespace(getvalue=lambda name: ["2*popen"], getoption=lambda name: None)
+    cell = "e/t.py::test_cell[m-iemocap-cot]"
+    assert make_scheduler(config, None, "model")._split_scope(cell) == "m"
+    assert make_scheduler(config, None, "model-dataset")._split_scope(cell) == "m-iemocap"
+    assert make_scheduler(config, None, "model")._split_scope("t/t.py::test_x[1]@g") == "g"
+    assert make_scheduler(config, None, "model")._split_scope("t/t.py::test_y") == "t/t.py::test_y"
+    monkeypatch.setenv("HARNESS_GPUS", "0,1")
+    assert make_scheduler(config, None, "auto")._split_scope(cell) == group_key(cell, "decoding")
+    monkeypatch.setenv("HARNESS_GPUS", "0")
+    assert make_scheduler(config, None, "auto")._split_scope(cell) == "m-iemocap"
+
+
+@pytest.mark.parametrize(("cores", "workers", "threads"),
+                         [(8, None, 8), (8, "", 8), (8, "3", 2), (1, "4", 1)])
+def test_each_worker_takes_its_share_of_the_cores_and_at_least_one(monkeypatch, cores, workers,
+                                                                  threads):
+    """Without xdist (no worker count, or an empty one) the one process takes every core."""
+    from harness.pytest_plugin import scheduling
+
+    set_to = []
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(set_num_threads=set_to.append))
+    monkeypatch.setattr(scheduling, "usable_cores", lambda: cores)
+    monkeypatch.setattr(scheduling, "_USER_SET", set())
+    for name in scheduling.THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if workers is None:
+        monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    else:
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", workers)
+    share_cores()
+    assert set_to == [threads] and os.environ["OPENBLAS_NUM_THREADS"] == str(threads)
+
+
+def test_before_torch_is_imported_the_share_is_left_in_the_environment(monkeypatch):
+    from harness.pytest_plugin import scheduling
+
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(scheduling, "usable_cores", lambda: 6)
+    monkeypatch.setattr(scheduling, "_USER_SET", set())
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    share_cores()
+    assert os.environ["OMP_NUM_THREADS"] == "3" and "torch" not in sys.modules
+
+
+def test_a_local_cell_imports_torch_to_set_its_threads_and_tidies_its_mark(monkeypatch, tmp_path):
+    """torch not imported yet: the cell imports it (its first cell would otherwise run on other
+    threads than the later ones); a folder not made yet is made; a mark removed meanwhile (the
+    folder tidied by hand) is no error; one core is one thread."""
+    from harness.pytest_plugin import scheduling
+
+    set_to = []
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(scheduling, "_torch_or_none",
+                        lambda: types.SimpleNamespace(set_num_threads=set_to.append))
+    monkeypatch.setattr(scheduling, "usable_cores", lambda: 1)
+    monkeypatch.setattr(scheduling, "_USER_SET", set())
+    running = tmp_path / "run" / ".running"
+    with scheduling.cores_while_running(running, "gw3"):
+        (running / "gw3").unlink()
+    assert set_to == [1] and running.is_dir() and not any(running.iterdir())
+
+
+def test_torch_is_imported_where_it_is_installed():
+    import torch
+
+    from harness.pytest_plugin.scheduling import _torch_or_none
+
+    assert _torch_or_none() is torch

@@ -219,6 +219,7 @@ def check_grid(grid: GridConfig) -> None:
     for name in grid.datasets:
         if name not in CORPORA:
             raise _unknown("corpus", name, sorted(CORPORA))
+    _check_each_once(grid)
     for corpus, options in grid.dataset_options.items():
         if corpus not in CORPORA:
             raise _unknown("corpus in --dataset-option", corpus, sorted(CORPORA))
@@ -246,6 +247,17 @@ def check_grid(grid: GridConfig) -> None:
         if getattr(grid, name) not in CHOICES[name]:
             raise pytest.UsageError(f"the grid's {name} = {getattr(grid, name)!r}: choose from "
                                     f"{', '.join(CHOICES[name])}")
+
+
+def _check_each_once(grid: GridConfig) -> None:
+    """A model, corpus or strategy named twice (``--strategies base,cot,base``) would make each
+    of its cells twice (``...-base0``, ``...-base1``), run twice, writing one record."""
+    for kind in ("models", "datasets", "strategies"):
+        names = getattr(grid, kind)
+        twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+        if twice is not None:
+            raise pytest.UsageError(f"{kind} {', '.join(names)}: {twice!r} is named twice "
+                                    "(each cell runs once)")
 
 
 def check_settings(config: pytest.Config) -> None:

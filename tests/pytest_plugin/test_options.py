@@ -14,6 +14,7 @@ NO_CACHE = ("-p", "no:cacheprovider")
     (("--strategies", "w-bom"), "*unknown strategy 'w-bom'; did you mean 'w-bon'*"),
     (("--datasets", "iemocap,msp-podcast"), "*unknown corpus 'msp-podcast'; did you mean 'msp_podcast'*"),
     (("--models", " , "), "*--models ' , ' names none*"),
+    (("--strategies", "base,cot,base"), "*strategies base, cot, base: 'base' is named twice*"),
     (("--verifier", "gpt4o"), "*unknown model 'gpt4o'; did you mean 'gpt-4o'*"),
     (("--verifier", "uniform"), "*verifier 'uniform': a chance baseline cannot score candidates*"),
     (("--iemocap-root", "/nonexistent"), "*--iemocap-root /nonexistent: no such folder*"),

@@ -156,6 +156,10 @@ def test_a_malformed_setting_is_a_usage_error_naming_it(pytester, args, message)
     ({"strategy_args": {"prompts": "papr"}}, "unknown prompt set 'papr'"),
     ({"strategy_args": {"beams": 0}}, "--strategy-arg: "),
     ({"limit": 0}, "--limit must be at least 1, not 0"),
+    ({"models": ("uniform", "gpt-4o", "uniform")}, "models uniform, gpt-4o, uniform: 'uniform' is "
+                                                   "named twice (each cell runs once)"),
+    ({"datasets": ("iemocap", "iemocap")}, "datasets iemocap, iemocap: 'iemocap' is named twice"),
+    ({"strategies": ("base", "cot", "base")}, "strategies base, cot, base: 'base' is named twice"),
     ({"alpha": "means"}, "the grid's alpha = 'means': choose from raw, mean, uniform"),
     ({"entropy_bins": "equal"}, "the grid's entropy_bins = 'equal'"),
     ({"interval": "bca"}, "the grid's interval = 'bca'"),

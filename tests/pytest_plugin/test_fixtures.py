@@ -1,0 +1,168 @@
+"""What ``run_cell`` does around a cell, in process: where progress lines go, how the gate's
+verdict fails the test, and how the findings reach the record (the fixtures themselves run under
+pytester in test_grid_plugin.py and test_regression.py)."""
+
+import contextlib
+import re
+import types
+
+import pytest
+
+from harness.pytest_plugin import fixtures
+from harness.record import CellMetrics, CellRecord, ItemRecord, read_record, write_record
+from harness.runner.baseline_file import BaselineError
+
+
+def a_record(cell: str = "m-d-s") -> CellRecord:
+    items = (ItemRecord("i0", (0.5, 0.5)), ItemRecord("i1", (1.0, 0.0)))
+    return CellRecord(cell, "m", "d", "s", ("a", "b"), CellMetrics(2, 2, 1.0), 0.0, 0.0, items,
+                      {"note": "kept"})
+
+
+def a_request(run_dir, options=None, reporter=None, capture=None):
+    plugins = {"terminalreporter": reporter, "capturemanager": capture}
+    stash = pytest.Stash()
+    stash[fixtures.RUN_DIR] = run_dir
+    config = types.SimpleNamespace(
+        stash=stash, getoption=lambda name, default=None: (options or {}).get(name, default),
+        getini=lambda name: None, pluginmanager=types.SimpleNamespace(get_plugin=plugins.get))
+    return types.SimpleNamespace(config=config, node=types.SimpleNamespace(user_properties=[]))
+
+
+def test_a_worker_s_progress_lines_go_to_its_log_stamped_and_a_full_disk_loses_only_them(
+        monkeypatch, tmp_path):
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw2")
+    sink = fixtures._progress_sink(a_request(tmp_path / "run"))
+    sink("cell a 1/2")
+    sink("cell a 2/2")
+    lines = (tmp_path / "run" / "logs" / "gw2.log").read_text().splitlines()
+    assert [line[9:] for line in lines] == ["cell a 1/2", "cell a 2/2"]
+    assert all(re.fullmatch(r"\d\d:\d\d:\d\d", line[:8]) for line in lines)
+    (tmp_path / "run" / "logs" / "gw2.log").unlink()
+    (tmp_path / "run" / "logs" / "gw2.log").mkdir()  # writing it fails now: no error
+    sink("cell a done")
+    fixtures._progress_sink(a_request(tmp_path / "run"))  # the logs folder is there already
+
+
+def test_without_xdist_progress_lines_go_past_the_capture_to_the_terminal(monkeypatch, tmp_path):
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    written, states = [], []
+
+    @contextlib.contextmanager
+    def disabled():
+        states.append("off")
+        yield
+        states.append("on")
+
+    reporter = types.SimpleNamespace(write_line=lambda line: written.append((line, list(states))))
+    capture = types.SimpleNamespace(global_and_fixture_disabled=disabled)
+    sink = fixtures._progress_sink(a_request(tmp_path, reporter=reporter, capture=capture))
+    sink("cell b 1/9")
+    assert written == [("cell b 1/9", ["off"])] and states == ["off", "on"]
+    assert fixtures._progress_sink(a_request(tmp_path, capture=capture)) is None
+    assert fixtures._progress_sink(a_request(tmp_path, reporter=reporter)) is None
+    assert not (tmp_path / "logs").exists()
+
+
+def verdict(failures=(), changes=("js",), updated=False, note=None):
+    return types.SimpleNamespace(failures=list(failures), changes=changes, model_updated=updated,
+                                 summary="m: the summary", inputs_note=note)
+
+
+class Worker:
+    def __init__(self, run_dir, answer=None, fails=None):
+        self.run_dir, self.answer, self.fails, self.asked = run_dir, answer, fails, []
+
+    def gate(self, record, folder, tolerance, alpha):
+        self.asked.append((record.cell, folder, tolerance, alpha))
+        if self.fails:
+            raise BaselineError(self.fails)
+        return self.answer
+
+
+def test_a_cell_without_a_baseline_is_not_gated(tmp_path):
+    state, request = {}, a_request(tmp_path, {"--gate-tolerance": 0.1, "--gate-alpha": 0.01})
+    worker = Worker(tmp_path)
+    fixtures._gate(worker, a_record(), tmp_path / "baselines", request, state)
+    assert worker.asked == [("m-d-s", tmp_path / "baselines", 0.1, 0.01)]
+    assert state == {} and request.node.user_properties == []
+
+
+def test_a_worse_cell_fails_naming_each_metric_and_what_its_inputs_changed(tmp_path):
+    state, request = {}, a_request(tmp_path)
+    answer = verdict(["js: 0.1 -> 0.3", "bc: 0.9 -> 0.7"], note="its prompts changed")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        fixtures._gate(Worker(tmp_path, answer), a_record(), tmp_path, request, state)
+    assert str(failed.value) == ("m-d-s is significantly worse than its baseline:\n  js: 0.1 -> 0.3"
+                                 "\n  bc: 0.9 -> 0.7\n  its prompts changed (if meant, "
+                                 "--update-baselines makes this run the baseline)")
+    assert failed.value.pytrace is False  # the message alone, not a traceback of the fixture
+    assert state == {"gate": "m: the summary", "gate_failures": answer.failures}
+    assert request.node.user_properties == [("harness_gate", "m: the summary")]
+
+
+def test_a_cell_that_could_not_be_compared_says_so(tmp_path):
+    request = a_request(tmp_path)
+    with pytest.raises(pytest.fail.Exception, match=r"^m-d-s could not be compared with its "
+                                                    r"baseline:\n  not compared: x$"):
+        fixtures._gate(Worker(tmp_path, verdict(["not compared: x"], changes=())), a_record(),
+                       tmp_path, request, {})
+
+
+def test_an_updated_model_that_is_not_worse_passes_and_is_noted(tmp_path):
+    state, request = {}, a_request(tmp_path)
+    fixtures._gate(Worker(tmp_path, verdict(updated=True)), a_record(), tmp_path, request, state)
+    assert state == {"gate": "m: the summary", "gate_failures": []}
+    assert request.node.user_properties == [("harness_gate", "m: the summary")]
+    request = a_request(tmp_path)
+    fixtures._gate(Worker(tmp_path, verdict()), a_record(), tmp_path, request, {})
+    assert request.node.user_properties == []  # the same model, not worse: nothing to say
+
+
+def test_a_baseline_that_cannot_be_used_fails_the_cell_saying_why(tmp_path):
+    state = {}
+    with pytest.raises(pytest.fail.Exception, match=r"^m-d-s: its baseline cannot be used: "
+                                                    r"truncated JSON$") as failed:
+        fixtures._gate(Worker(tmp_path, fails="truncated JSON"), a_record(), tmp_path,
+                       a_request(tmp_path), state)
+    assert failed.value.pytrace is False
+    assert state == {"gate": "baseline unusable: truncated JSON",
+                     "gate_failures": ["truncated JSON"]}
+
+
+def test_the_findings_are_added_to_the_record_and_its_items_kept(tmp_path):
+    record = a_record()
+    path = write_record(record, tmp_path)
+    items = path.with_name("m-d-s.items.jsonl")
+    before = items.read_bytes() if items.exists() else None
+    state = {"record": record, "path": path, "gate": "m: better on js", "gate_failures": [],
+             "snapshot": "matched", "other": "not a finding"}
+    fixtures._note_regression(types.SimpleNamespace(run_dir=tmp_path), state)
+    again = read_record(path)
+    assert again.meta == {"note": "kept", "regression": {
+        "gate": "m: better on js", "gate_failures": [], "snapshot": "matched"}}
+    assert again.items == record.items
+    assert (items.read_bytes() if items.exists() else None) == before
+
+
+def test_without_findings_or_a_record_nothing_is_rewritten(tmp_path):
+    record = a_record()
+    path = write_record(record, tmp_path)
+    inode = path.stat().st_ino  # a rewrite replaces the file (atomically): another inode
+    fixtures._note_regression(types.SimpleNamespace(run_dir=tmp_path),
+                              {"record": record, "path": path})
+    fixtures._note_regression(types.SimpleNamespace(run_dir=tmp_path), {"gate": "x"})
+    assert read_record(path).meta == {"note": "kept"} and path.stat().st_ino == inode
+    assert not (tmp_path / "cells" / "x.json").exists()
+
+
+def test_findings_that_cannot_be_written_leave_the_record_and_warn(tmp_path):
+    record = a_record()
+    path = write_record(record, tmp_path)
+    worker = types.SimpleNamespace(run_dir=tmp_path / "gone" / "file")
+    (tmp_path / "gone").write_text("")  # a file where the run's folder should be
+    with pytest.warns(UserWarning, match=r"^m-d-s: the gate's and the snapshot's findings could "
+                                         r"not be added to its record .*m-d-s\.json: Not a "
+                                         r"directory$"):
+        fixtures._note_regression(worker, {"record": record, "path": path, "snapshot": "new"})
+    assert read_record(path).meta == {"note": "kept"}

@@ -1,6 +1,7 @@
 """End-to-end tests of the grid plugin with pytester: ids, selection, workers, gating, snapshots."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,9 +50,20 @@ def test_two_workers_write_one_report(grid_dir):
                                  "model * dataset * strategy * valid * JS * BC * R² * paired * acc",
                                  "label-prior * crema_d * base * */* 0.*",
                                  "*harness report: reports/*/report.json*"])
-    quiet = pytester.runpytest_subprocess("-n", "2", "-q", "-p", "no:cacheprovider")
+    quiet = pytester.runpytest_subprocess("-n", "2", "-q", "-p", "no:cacheprovider",
+                                          "--junitxml", "junit.xml")
     assert "harness results" not in quiet.stdout.str()  # -q: the report's path alone
     quiet.stdout.fnmatch_lines(["*harness report: reports/*/report.json*"])
+    # a CI's test view links each cell's case to its record and says what its snapshot found
+    import xml.etree.ElementTree as ET
+
+    cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    found = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in cases}
+    assert len(found) == 4 and all(Path(f["harness_cell"]).is_file() for f in found.values())
+    assert Path(found["test_cell[uniform-iemocap-base]"]["harness_cell"]).name == (
+        "uniform-iemocap-base.json")
+    assert {f["harness_snapshot"].split(" ")[0] for f in found.values()} == {"matched"}
     for name in ("report.json", "tables.md", "main.csv", "main.tex"):
         (run / name).unlink()
     import subprocess

@@ -351,3 +351,26 @@ def test_a_corpus_that_is_not_there_skips_its_cells_and_one_that_dropped_data_wa
         with pytest.raises(Exception) as failed:
             worker.dataset("failing")
     assert str(failed.value).count("q") == 300
+
+
+def test_a_cell_s_share_of_the_plan_is_added_to_its_seconds_and_calls():
+    """The plan's seconds for the cell's strategy are added to its seconds (and to its GPU
+    seconds where it has any); the calls the plan computed for it move from read to computed."""
+    import dataclasses
+    import types
+
+    from harness.record import CellMetrics, CellRecord
+    from harness.runner.worker import _with_plan
+
+    record = CellRecord("m-d-bon", "m", "d", "bon", ("a",), CellMetrics(3, 3, 1.0), 1.0, 2.0, (),
+                        {"generations": {"computed": 1, "from_cache": 3}})
+    report = types.SimpleNamespace(seconds={"bon": 0.5, "base": 0.25}, computed={"bon": 2},
+                                   left_out={"alm-v": "no verifier"})
+    planned = _with_plan(record, Cell("m", "d", "bon"), report, "m-d-base")
+    assert (planned.seconds, planned.gpu_seconds) == (1.5, 2.5)
+    assert planned.meta["generations"] == {"computed": 3, "from_cache": 1}
+    assert planned.meta["plan"] == {"strategies": ["base", "bon"], "ran_in_cell": "m-d-base",
+                                    "seconds": 0.5, "left_out": {"alm-v": "no verifier"}}
+    on_cpu = _with_plan(dataclasses.replace(record, gpu_seconds=0.0), Cell("m", "d", "cot"),
+                        report, "m-d-base")
+    assert (on_cpu.seconds, on_cpu.gpu_seconds, on_cpu.meta["plan"]["seconds"]) == (1.0, 0.0, 0.0)

@@ -156,7 +156,7 @@ def test_with_a_plan_the_first_cell_runs_every_strategy_and_the_records_are_the_
         [run] = sorted((pytester.path / f"reports-{plan}").iterdir())
         records[plan] = {p.stem: json.loads(p.read_text())
                          for p in (run / "cells").glob("*.json")}
-        # the cache closed at the end of the session: its one file, whole (no -wal or -shm)
+        # the cache at the end of the session: its one file, whole (no -wal or -shm left)
         assert [p.name for p in (pytester.path / f"cache-{plan}").iterdir()] == ["generations.sqlite"]
     for cell, planned in records["on"].items():
         alone = records["off"][cell]

@@ -20,6 +20,9 @@ def recorded(pytester):
     result = pytester.runpytest_subprocess("--update-baselines", *NO_CACHE)
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*harness: recorded 4 baselines in *baselines and their cells' snapshots*"])
+    [run] = (pytester.path / "reports").iterdir()  # each record says where its baseline went
+    found = json.loads((run / "cells" / "uniform-crema_d-base.json").read_text())["meta"]["regression"]
+    assert found["baseline"] == f"recorded {pytester.path / 'baselines' / 'uniform-crema_d-base.json'}"
     return pytester
 
 

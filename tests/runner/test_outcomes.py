@@ -96,3 +96,51 @@ def test_a_cells_items_read_back_with_their_scores_and_their_spool_goes_with_the
         assert list(evidence.items) == read  # iterable again
         spool = items._spool
     assert spool.closed and [o.valid for o in items.outcomes] == [True] * 3
+
+
+def test_an_outcome_is_small_and_frozen():
+    """A cell holds one per item: no ``__dict__`` each, and nothing changes it once made."""
+    import dataclasses
+
+    from harness.record import ItemRecord
+    from harness.runner.outcomes import Outcome
+
+    kept = Outcome(ItemRecord("a", (1.0,)))
+    assert not hasattr(kept, "__dict__")
+    assert (kept.verifier_unscored, kept.alpha_preds, kept.has_usage, kept.cost) == (0, None, False,
+                                                                                     None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        kept.cost = 1.0  # type: ignore[misc]
+
+
+def test_a_strategy_of_one_s_own_weighing_beams_by_alpha_gets_its_mixtures_here():
+    """No mixtures from the strategy: each choice of α's from the valid beams with a
+    log-probability (an invalid beam, though scored, is left out)."""
+    from harness.aggregate import dirichlet_mixtures
+    from harness.strategies import ALPHAS, alpha_of
+
+    beams = [{"valid": True, "has_logprob": True, "probs": [0.9, 0.1], "logprob": -1.0,
+              "n_tokens": 4, "alpha": -1.0},
+             {"valid": True, "has_logprob": True, "probs": [0.2, 0.8], "logprob": -3.0,
+              "n_tokens": 2, "alpha": -3.0}]
+    invalid = {"text": "?", "valid": False, "has_logprob": True, "probs": None, "logprob": -0.1,
+               "n_tokens": 1, "alpha": -0.1}
+    no_logprob = {"valid": True, "has_logprob": False, "probs": [0.5, 0.5], "logprob": None,
+                  "n_tokens": 3, "alpha": None}
+    got = outcome(ItemResult("a", probs=np.array([0.6, 0.4]),
+                             candidates=[*beams, invalid, no_logprob])).alpha_preds
+    expected = dirichlet_mixtures(np.array([b["probs"] for b in beams]),
+                                  [[alpha_of(b, a) for b in beams] for a in ALPHAS], 1.0)
+    np.testing.assert_allclose(got, expected)
+    unusable = outcome(ItemResult("b", candidates=[invalid, no_logprob]))
+    assert unusable.alpha_preds is None
+
+
+def test_a_cell_s_items_used_as_a_context_are_themselves():
+    from harness.data import load_dataset
+    from harness.runner.outcomes import CellItems
+
+    dataset = load_dataset("crema_d")[:1]
+    items = CellItems(dataset, np.zeros(1, dtype=int))
+    with items as entered:
+        assert entered is items

@@ -38,3 +38,11 @@ def test_a_slow_cell_gets_an_eta_and_one_with_nothing_done_a_question_mark():
     progress(5)  # a quarter of an item a second
     assert lines == ["slow: 0/10 items, 0.0 items/s, ETA ?",
                      "slow: 5/10 items, 0.2 items/s, ETA 20s"]
+
+
+def test_the_rate_of_a_cell_under_a_second_old_is_over_its_fraction_of_a_second():
+    lines, now = [], [0.0]
+    progress = Progress("fast", 4, lines.append, clock=lambda: now[0], every=0.25)
+    now[0] = 0.5
+    progress(2)
+    assert lines == ["fast: 2/4 items, 4.0 items/s, ETA 0s"]

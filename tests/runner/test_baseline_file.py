@@ -116,3 +116,18 @@ def test_a_zero_probability_is_one_and_labels_in_another_order_keep_an_invalid_i
                               d["items"][1].update(probs=None)))
     probs = read_baseline(saved).probs_for(("a", "b", "c"))
     assert probs["i0"] == [0.25, 0.75, 0.0] and probs["i1"] is None
+
+
+def test_a_baseline_goes_into_a_folder_made_for_it_and_is_frozen(tmp_path):
+    import dataclasses
+
+    path = save_baseline(record(lambda v: v / v.sum()), tmp_path / "evals" / "baselines", VOTES)
+    assert path.parent == tmp_path / "evals" / "baselines"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read_baseline(path).revision = "r2"
+
+
+def test_a_baseline_that_cannot_be_read_says_the_system_s_reason(tmp_path):
+    (tmp_path / "m-d-s.json").mkdir()
+    with pytest.raises(BaselineError, match=r"m-d-s\.json: cannot be read \(Is a directory\)$"):
+        read_baseline(tmp_path / "m-d-s.json")

@@ -1,6 +1,7 @@
-"""What ``run_cell`` does around a cell, in process: where progress lines go, how the gate's
-verdict fails the test, and how the findings reach the record (the fixtures themselves run under
-pytester in test_grid_plugin.py and test_regression.py)."""
+"""What ``run_cell`` does around a cell: in process, where progress lines go, how the gate's
+verdict fails the test and how the findings reach the record; under pytester, a record that
+cannot be written and the cores a local model's cell takes (whole runs: test_grid_plugin.py and
+test_regression.py)."""
 
 import contextlib
 import re
@@ -166,3 +167,57 @@ def test_findings_that_cannot_be_written_leave_the_record_and_warn(tmp_path):
                                          r"directory$"):
         fixtures._note_regression(worker, {"record": record, "path": path, "snapshot": "new"})
     assert read_record(path).meta == {"note": "kept"}
+
+
+def test_a_record_that_cannot_be_written_fails_its_cell_saying_so_without_a_traceback(pytester):
+    from tests.pytest_plugin.grid_project import grid_project
+
+    grid_project(pytester, conftest="""
+        import harness.runner.worker
+
+        def full(record, run_dir):
+            raise OSError(28, "No space left on device")
+
+        harness.runner.worker.write_record = full
+    """)
+    result = pytester.runpytest_subprocess("-k", "uniform-crema_d", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*uniform-crema_d-base: computed, but its record could not be "
+                                 "written in *cells: No space left on device"])
+    out = result.stdout.str()  # the message alone: no code of the fixture or the conftest
+    assert "pytest.fail(" not in out and "raise OSError" not in out and "Traceback" not in out
+
+
+def test_under_xdist_only_a_local_model_s_cell_takes_the_cores_of_the_cells_running(pytester):
+    """Its worker marks it running in ``<run>/logs/.running`` while it computes; a chance
+    baseline's cell takes no share."""
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    pytester.makeconftest("""
+        import os
+
+        import harness.pytest_plugin.fixtures as fixtures
+
+        mine = fixtures.cores_while_running
+
+        def noted(folder, worker):
+            cell = os.environ["PYTEST_CURRENT_TEST"].split("[")[1].split("]")[0]
+            with open(f"shared-{worker}.txt", "a") as f:
+                f.write(f"{cell} {folder.relative_to(folder.parents[2])}\\n")
+            return mine(folder, worker)
+
+        fixtures.cores_while_running = noted
+    """)
+    pytester.makepyfile(test_grid="""
+        from harness.runner import GridConfig
+        GRID = GridConfig(models=("tiny-qwen2-audio", "uniform"), datasets=("crema_d",),
+                          strategies=("base",), limit=2)
+
+        def test_cell(cell, run_cell):
+            run_cell(cell)
+    """)
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    [shared] = [p.read_text().split() for p in pytester.path.glob("shared-*.txt")]
+    [run] = (pytester.path / "reports").iterdir()
+    assert shared == ["tiny-qwen2-audio-crema_d-base", f"{run.name}/logs/.running"]
+    assert not any((run / "logs" / ".running").iterdir())  # no mark left once it is done

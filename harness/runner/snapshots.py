@@ -193,9 +193,10 @@ def _difference(cell: str, key: str, old: Any, new: Mapping[str, Any]) -> str:
 
 
 def _metrics_in(serialized: Any) -> dict[str, Any]:
-    """The metrics of an amber-serialized snapshot (``'name': value,`` lines)."""
+    """The metrics of an amber-serialized snapshot (``'name': value,`` lines): its last section,
+    after the inputs (which might hold a key of that name)."""
     text = str(serialized or "")
-    section = text.split("'metrics':", 1)[-1] if "'metrics':" in text else ""
+    section = text.rsplit("'metrics':", 1)[-1] if "'metrics':" in text else ""
     out: dict[str, Any] = {}
     for name, value in re.findall(r"'([a-z0-9_]+)': ([^,\n]+),", section):
         out[name] = _amber_value(value)

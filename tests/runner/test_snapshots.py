@@ -74,6 +74,28 @@ def test_a_difference_names_only_the_metrics_that_moved_reading_amber_s_values()
     assert len(said.splitlines()) == 4 and _metrics_in(None) == {} and _metrics_in("x") == {}
 
 
+def test_amber_s_words_read_as_their_values_and_nested_inputs_are_not_metrics():
+    import math
+
+    from syrupy.extensions.amber import AmberSnapshotExtension
+
+    from harness.runner.snapshots import _amber_value, _metrics_in
+
+    assert [_amber_value(w) for w in ("None", "True", "False", "inf", "-inf", "0.5", "x")] == \
+        [None, True, False, math.inf, -math.inf, 0.5, "x"]
+    assert math.isnan(_amber_value("nan"))
+    old = AmberSnapshotExtension().serialize({
+        "inputs": {"strategy_config": {"metrics": {"js": 9, "extra": 1}}},
+        "metrics": {"js": 0.1, "bc": 0.9}})
+    assert _metrics_in(old) == {"js": 0.1, "bc": 0.9}
+
+
+def test_the_key_does_not_depend_on_the_order_of_a_mapping_s_keys():
+    ordered = changed("dataset", options={"sessions": [1], "speakers": "all"})
+    reordered = changed("dataset", options={"speakers": "all", "sessions": [1]})
+    assert snapshot_key(ordered) == snapshot_key(reordered)
+
+
 def test_a_snapshot_keeps_finite_means_to_four_decimals_and_the_counts():
     from harness.record import Estimate
     from harness.runner.snapshots import rounded
@@ -109,7 +131,7 @@ def test_a_cell_is_named_by_its_parametrize_id_and_a_damaged_file_says_why(tmp_p
     assert _cell_of(SimpleNamespace(testname="test_cell")) == "test_cell"
     assert _cell_of(SimpleNamespace(testname="odd]")) == "odd]"
     path = tmp_path / "c.ambr"
-    assert file_damage(path).startswith("cannot be read (")
+    assert file_damage(path) == "cannot be read (No such file or directory)"
     path.write_bytes(b"# name: x\n\xff")
     assert file_damage(path) == "not UTF-8 text (byte 10)"
     path.write_text("# name: x\n<<<<<<< HEAD\n")

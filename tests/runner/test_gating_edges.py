@@ -96,3 +96,48 @@ def test_changed_items_just_at_the_number_needed_are_judged_by_the_intervals():
 def test_the_first_four_other_inputs_are_named_and_the_rest_counted(count, note):
     verdict = GateVerdict("m-d-s", None, None, (), other_inputs=tuple("abcde"[:count]))
     assert verdict.inputs_note == note and verdict.summary.endswith(f"; {note}")
+
+
+@pytest.mark.parametrize(("old", "new", "verdict"), [(0.25, 0.5, "worse"), (0.5, 0.25, "better")])
+def test_a_sign_flip_p_just_at_the_interval_s_tail_is_significant(old, new, verdict):
+    """One metric at alpha 2^-6: its interval's tail is 2^-6, the exact test's p over six items
+    that all moved one way; p at the tail (not above it) agrees with the interval."""
+    change, = paired_changes(scores(*[old] * 6, names=("js",)), scores(*[new] * 6, names=("js",)),
+                             names=("js",), alpha=2 ** -6)
+    assert (change.confidence, change.needed, change.low, change.high) == (1 - 2 ** -5, 6, new - old,
+                                                                           new - old)
+    assert min(change.p_worse, change.p_better) == 2 ** -6 and change.verdict == verdict
+
+
+def test_an_interval_ending_just_at_the_tolerance_is_not_beyond_it():
+    old, new = scores(*[0.25] * 8, names=("js",)), scores(*[0.5] * 8, names=("js",))
+    at = 0.25 - 1e-6  # plus the noise floor: the interval's end, 0.25, exactly
+    assert paired_changes(old, new, tolerance=at, names=("js",))[0].verdict == "same"
+    assert paired_changes(old, new, tolerance=at - 1e-9, names=("js",))[0].verdict == "worse"
+
+
+def test_the_gate_s_defaults_are_paired_changes_own():
+    import inspect
+
+    from harness.runner.gating import gate, regressions
+
+    def defaults(function):
+        parameters = inspect.signature(function).parameters
+        return {name: parameters[name].default for name in ("tolerance", "n_resamples", "seed",
+                                                            "alpha")}
+
+    assert defaults(gate) == defaults(regressions) == defaults(paired_changes) == {
+        "tolerance": 0.0, "n_resamples": 1000, "seed": 0, "alpha": 0.05}
+
+
+def test_a_change_and_a_verdict_are_values_read_at_95_percent_unless_told():
+    import dataclasses
+
+    from harness.runner.gating import MetricChange
+
+    change = MetricChange("js", 0.1, 0.2, 0.05, 0.15, 10, "worse")
+    assert change.describe() == ("js: baseline 0.1000 -> 0.2000, 95% CI of the change "
+                                 "[+0.0500, +0.1500] on 10 paired items")
+    for value, field in ((change, "verdict"), (GateVerdict("c", None, None, ()), "cell")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, field, "x")

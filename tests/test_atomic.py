@@ -28,3 +28,12 @@ def test_a_write_that_fails_midway_keeps_the_old_file_and_leaves_nothing_behind(
     with pytest.raises(OSError, match="No space left on device"):
         write_whole(path, pieces())
     assert path.read_text() == "the old record" and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_a_path_may_be_text_and_a_write_failing_before_its_temporary_file_raises_its_own_error(
+        tmp_path):
+    path = tmp_path / "f.json"
+    assert write_whole(str(path), "x") == path and path.read_text() == "x"
+    with pytest.raises(FileNotFoundError) as raised:  # no folder: no temporary file to remove
+        write_whole(tmp_path / "missing" / "f.json", b"x")
+    assert raised.value.__context__ is None  # the write's error, not one from the clean-up

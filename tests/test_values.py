@@ -3,7 +3,7 @@ model arguments (``--strategy-arg constrained=False`` was the text "False", so c
 
 import pytest
 
-from harness._values import flag
+from harness._values import flag, typed
 from harness.models.fast_path import FastPathOptions
 from harness.strategies import StrategyConfig
 
@@ -53,3 +53,9 @@ def test_an_openai_compatible_servers_capabilities_are_read_as_flags():
     assert backend.info.capabilities.beam_search is False and backend.info.capabilities.logprobs
     with pytest.raises(ValueError, match="n_candidates must be true or false, not 'maybe'"):
         openai_compatible("m", base_url="http://127.0.0.1:9/v1", n_candidates="maybe")
+
+
+@pytest.mark.parametrize(("raw", "value"), [("[1, 2]", [1, 2]), ("7", 7), ("false", False),
+                                            ("null", None), ("Test1", "Test1"), ("", "")])
+def test_a_typed_value_is_json_where_it_parses_else_its_text(raw, value):
+    assert typed(raw) == value and type(typed(raw)) is type(value)

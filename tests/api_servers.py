@@ -91,6 +91,11 @@ class ScriptedServer:
         if behaviour == "refusal":
             return _send(handler, 200, self.openai_body(self.requests[-1]["body"], None,
                                                         refusal="I can't help with that."))
+        if behaviour in ("400", "404", "422"):
+            return _send(handler, int(behaviour), {"detail": f"cannot do that ({behaviour})"})
+        if behaviour in ("one-choice", "no-logprobs", "worst-first"):
+            return _send(handler, 200, self.openai_body(self.requests[-1]["body"], self.text,
+                                                        shape=behaviour))
         if behaviour == "malformed":
             return _send(handler, 200, None, raw=b"this is not json {")
         text = self.text[: len(self.text) // 2] if behaviour == "truncated" else self.text
@@ -102,15 +107,18 @@ class ScriptedServer:
               else self.gemini_body(request, text), drip=drip)
 
     @staticmethod
-    def openai_body(request: dict, text: str | None, refusal: str | None = None) -> dict:
-        n = request.get("n", 1)
+    def openai_body(request: dict, text: str | None, refusal: str | None = None,
+                    shape: str = "ok") -> dict:
+        n = 1 if shape == "one-choice" else request.get("n", 1)
+        logprobs = request.get("logprobs") and shape != "no-logprobs"
         choices = []
         for i in range(n):
-            tokens = [{"token": "x", "logprob": -0.1 * (i + 1), "bytes": None, "top_logprobs": []}
+            rank = n - i if shape == "worst-first" else i + 1
+            tokens = [{"token": "x", "logprob": -0.1 * rank, "bytes": None, "top_logprobs": []}
                       for _ in range(5)]
             choices.append({"index": i, "finish_reason": "stop",
                             "message": {"role": "assistant", "content": text, "refusal": refusal},
-                            "logprobs": {"content": tokens} if request.get("logprobs") else None})
+                            "logprobs": {"content": tokens} if logprobs else None})
         return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
                 "model": request.get("model", "m"), "choices": choices,
                 "usage": {"prompt_tokens": 120, "completion_tokens": 20 * n,

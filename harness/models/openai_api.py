@@ -71,21 +71,31 @@ class OpenAIChatBackend:
 
     def _probe(self, request, decoding: Decoding, kind: tuple[str, bool]) -> Generation:
         """One request of a new kind of decoding: a 400/404/422 answer, fewer candidates than
-        asked, or beams without log-probabilities mean the server cannot decode this way."""
+        asked, or beams without log-probabilities mean the server cannot decode this way; a
+        failure that says nothing about the decoding is the item's, as any other (sent once)."""
         import openai
 
         what = (f"{decoding.mode} decoding with {decoding.num_candidates} candidates"
                 + (" (vLLM's use_beam_search)" if decoding.mode == "beam" else ""))
-        try:
-            generation = self._scrub.generation(self._one(request, decoding))
-        except (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError) as exc:
+        refusals: list[openai.APIStatusError] = []
+
+        def call(request) -> Generation:
+            try:
+                return self._one(request, decoding)
+            except (openai.BadRequestError, openai.NotFoundError,
+                    openai.UnprocessableEntityError) as exc:
+                refusals.append(exc)
+                raise
+
+        [generation] = run_bounded(call, [request], 1, self._scrub, self._key_rejected)
+        if refusals:
+            exc = refusals[0]
             detail = exc.body.get("detail", exc.body) if isinstance(exc.body, dict) else exc.message
             self._probed[kind] = self._scrub(f"{self.info.name}: the server refused {what} "
                                              f"(HTTP {exc.status_code}: {str(detail)[:300]})")
             return Generation(error=self._probed[kind])
-        except Exception:  # a failure that says nothing about the decoding: the usual path
-            return run_bounded(lambda r: self._one(r, decoding), [request], 1, self._scrub,
-                               self._key_rejected)[0]
+        if generation.error is not None:  # nothing learnt: the next request of this kind probes
+            return generation
         found = len(generation.candidates)
         if found < decoding.num_candidates:
             self._probed[kind] = (f"{self.info.name}: the server returned {found} candidate(s) where "

@@ -71,3 +71,20 @@ def test_the_readme_says_what_every_dependency_is_for():
     names = {re.split(r"[<>=!~\[; ]", d, maxsplit=1)[0] for d in wanted}
     missing = sorted(n for n in names if not re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", table))
     assert not missing, f"the README's Dependencies table does not say what these are for: {missing}"
+
+
+def test_the_api_models_settings_the_readme_lists_have_the_defaults_it_states():
+    import inspect
+
+    from harness._values import typed
+    from harness.models.gemini_api import GeminiBackend
+    from harness.models.openai_api import OpenAIChatBackend
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = readme.split("What each API model takes as", 1)[1].split("\n\n", 1)[0]
+    stated = dict(re.findall(r"`(\w+)` \[([^\]]+)\]", paragraph))
+    backends = [inspect.signature(b.__init__).parameters for b in (OpenAIChatBackend, GeminiBackend)]
+    assert len(stated) == 9
+    for name, value in stated.items():
+        defaults = [p[name].default for p in backends if name in p]
+        assert defaults and all(d == typed(value) for d in defaults), (name, value, defaults)

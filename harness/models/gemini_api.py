@@ -14,7 +14,15 @@ from typing import Any
 
 from harness.models._api_common import Scrubber, endpoint, run_bounded, usage_of, wav_bytes
 from harness.models._deadline import deadline_transport
-from harness.models.api import Candidate, Capabilities, Decoding, Generation, ModelInfo, ModelUnavailable
+from harness.models.api import (
+    Candidate,
+    Capabilities,
+    Decoding,
+    DecodingUnsupported,
+    Generation,
+    ModelInfo,
+    ModelUnavailable,
+)
 
 RETRY_AFTER_MAX_S = 60.0
 # Gemini 2.5 Pro always thinks, and its output limit counts the thoughts with the answer: a limit
@@ -62,7 +70,7 @@ class GeminiBackend:
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.mode == "beam":
-            raise ValueError(f"{self.info.name} has no beam search")
+            raise DecodingUnsupported(f"{self.info.name} has no beam search")
         return run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
                            self._scrub, self._key_rejected)
 

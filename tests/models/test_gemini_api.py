@@ -8,7 +8,7 @@ pytest.importorskip("google.genai", reason="the api extra is not installed")
 
 from harness.cache import GenerationCache  # noqa: E402
 from harness.data import load_dataset  # noqa: E402
-from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
+from harness.models import Decoding, DecodingUnsupported, ModelUnavailable, Request, get_model  # noqa: E402
 from harness.models._api_common import wav_bytes  # noqa: E402
 from harness.strategies import StrategyConfig, StrategyUnsupported, run_strategy  # noqa: E402
 from tests.api_servers import ScriptedServer  # noqa: E402
@@ -81,6 +81,8 @@ def test_capabilities_and_strategies(tmp_path):
         model = gemini(server)
         with pytest.raises(StrategyUnsupported, match="beam_search"):
             run_strategy("bon", model, dataset)
+        with pytest.raises(DecodingUnsupported, match="^gemini-2.0-flash has no beam search$"):
+            model.generate([], Decoding(mode="beam", num_candidates=3))  # asked directly
         results = run_strategy("base", model, dataset, cache=GenerationCache(tmp_path / "c.sqlite"),
                                config=StrategyConfig(constrained=True))
     assert all(r.valid for r in results)

@@ -1,5 +1,7 @@
 """The model registry: names, kinds and GPU needs, and a user's own model."""
 
+import dataclasses
+
 import pytest
 
 from harness.baselines import ChanceBaseline
@@ -43,8 +45,13 @@ def test_a_built_in_name_cannot_be_taken_and_ones_own_may_be_registered_again():
                                          "under another name .*--model-arg qwen2-audio-7b.OPTION"):
         register("qwen2-audio-7b")
     assert model_entry("qwen2-audio-7b").gpu
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model_entry("qwen2-audio-7b").gpu = False
     try:
-        register("test-twice")(lambda **config: 1)
+        def mine(**config):
+            return 1
+
+        assert register("test-twice")(mine) is mine  # a decorator: the factory stays itself
         register("test-twice")(lambda **config: 2)  # a notebook's cell run again
         assert get_model("test-twice") == 2
     finally:
@@ -151,6 +158,12 @@ def test_a_checkpoint_like_a_built_in_runs_on_its_backend_under_its_own_name(tmp
     with pytest.raises(ModelNotLoaded, match=r"^tiny-ft \(a tiny-qwen2-audio checkpoint\): "
                                              r"tiny-qwen2-audio: the weights in"):
         get_model("tiny-ft")
-    for name, like in (("qwen2-audio-7b", "tiny-qwen2-audio"), ("x", "gpt-4o"), ("x", "nope")):
-        with pytest.raises(ValueError):
-            register_checkpoint(name, like=like, weights=("X_PATH", "lab/x"))
+    local = ("['audio-flamingo-2', 'audio-flamingo-3', 'qwen2-audio-7b', 'qwen2.5-omni-7b', "
+             "'tiny-qwen2-audio', 'ultravox-v0.3', 'ultravox-v0.4']")
+    for like in ("gpt-4o", "nope", "uniform"):
+        with pytest.raises(ValueError) as refused:
+            register_checkpoint("x", like=like, weights=("X_PATH", "lab/x"))
+        assert str(refused.value) == (f"x: like={like!r} is not a built-in local model (one of "
+                                      f"{local})")
+    with pytest.raises(ValueError, match="'qwen2-audio-7b' is a built-in model"):
+        register_checkpoint("qwen2-audio-7b", like="tiny-qwen2-audio", weights=("X_PATH", "lab/x"))

@@ -31,8 +31,8 @@ def test_decoding_defaults_and_a_key_that_holds_every_field():
 
     decoding = Decoding()
     assert (decoding.mode, decoding.num_candidates, decoding.max_new_tokens,
-            decoding.min_new_tokens, decoding.seed, decoding.constrained) == ("greedy", 1, 96, 0,
-                                                                               0, False)
+            decoding.min_new_tokens, decoding.temperature, decoding.top_p, decoding.seed,
+            decoding.constrained) == ("greedy", 1, 96, 0, 1.0, 1.0, 0, False)
     assert json.loads(decoding.key()) == {**dataclasses.asdict(decoding), "json_labels": []}
     assert decoding.key() == Decoding().key() and list(json.loads(decoding.key())) == sorted(
         f.name for f in dataclasses.fields(Decoding))

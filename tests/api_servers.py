@@ -91,8 +91,9 @@ class ScriptedServer:
         if behaviour == "refusal":
             return _send(handler, 200, self.openai_body(self.requests[-1]["body"], None,
                                                         refusal="I can't help with that."))
-        if behaviour in ("400", "404", "422"):
-            return _send(handler, int(behaviour), {"detail": f"cannot do that ({behaviour})"})
+        if behaviour in ("400", "404", "422", "400-long"):
+            detail = "x" * 1_000 if behaviour == "400-long" else f"cannot do that ({behaviour})"
+            return _send(handler, int(behaviour[:3]), {"detail": detail})
         if behaviour in ("one-choice", "no-logprobs", "worst-first"):
             return _send(handler, 200, self.openai_body(self.requests[-1]["body"], self.text,
                                                         shape=behaviour))

@@ -17,7 +17,7 @@ from harness.models._api_common import KeyRejected  # noqa: E402
 from tests.api_servers import ScriptedServer  # noqa: E402
 
 BEAM = Decoding(mode="beam", num_candidates=3)
-SAMPLE = Decoding(mode="sample", num_candidates=3, temperature=0.7)
+SAMPLE = Decoding(mode="sample", num_candidates=3, temperature=0.7, top_p=0.9)
 
 
 def served(server, **options):
@@ -61,12 +61,23 @@ def test_a_server_that_ignores_what_it_was_asked_is_found_out_by_the_probe(shape
 
 
 def test_a_probe_that_succeeds_is_remembered_and_the_rest_run_together():
-    with ScriptedServer("openai") as server:
+    with ScriptedServer("openai", ["ok"] * 5 + ["400"]) as server:
         model = served(server)
+        caps = model.info.capabilities
+        assert caps.beam_search and caps.n_candidates and caps.logprobs  # until said otherwise
         first = model.generate(requests(3), BEAM)
         again = model.generate(requests(2), BEAM)
-    assert [len(g.candidates) for g in first + again] == [3] * 5
-    assert all(g.error is None for g in first + again) and len(server.requests) == 5
+        assert [len(g.candidates) for g in first + again] == [3] * 5
+        assert all(g.error is None for g in first + again) and len(server.requests) == 5
+        # known to work: a later refusal is its item's error, not a verdict on the decoding
+        [refused] = model.generate(requests(1), BEAM)
+    assert "BadRequestError" in refused.error and len(server.requests) == 6
+
+
+def test_a_server_s_long_reason_is_cut_to_300_characters():
+    with ScriptedServer("openai", ["400-long"]) as server, pytest.raises(DecodingUnsupported) as refused:
+        served(server).generate(requests(1), BEAM)
+    assert str(refused.value).endswith(f"(HTTP 400: {'x' * 300})")
 
 
 def test_a_probe_failing_for_another_reason_is_its_item_s_error_and_probes_again():
@@ -76,6 +87,7 @@ def test_a_probe_failing_for_another_reason_is_its_item_s_error_and_probes_again
         assert "InternalServerError" in first[0].error and first[1].error is None
         again = model.generate(requests(1), SAMPLE)  # nothing was learnt: probed again, alone
     assert again[0].error is None and len(server.requests) == 3
+    assert {r["body"]["top_p"] for r in server.requests} == {0.9}  # sampling's nucleus is sent
 
 
 def test_beams_are_ranked_best_first_whatever_order_the_server_sends():
@@ -124,3 +136,7 @@ def test_an_answer_that_is_not_a_completion_is_named_by_its_first_200_characters
     choice = SimpleNamespace(message=SimpleNamespace(content="{}"), logprobs=None)
     unmetered = model._generation(SimpleNamespace(choices=[choice], usage=None), 1)
     assert unmetered.usage["prompt_tokens"] == 0 and unmetered.usage["completion_tokens"] == 0
+    usage = SimpleNamespace(prompt_tokens=7, completion_tokens=20)
+    for n, each in ((1, 20), (2, 10)):  # without logprobs: the completion's tokens shared out
+        metered = model._generation(SimpleNamespace(choices=[choice] * n, usage=usage), n)
+        assert [c.n_tokens for c in metered.candidates] == [each] * n

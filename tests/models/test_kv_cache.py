@@ -31,6 +31,32 @@ def test_kv_pool_reuses_a_buffer_within_its_slack_and_zeroes_what_was_left():
     assert pool.take("k", (4, 3, 4, 4), like).shape[0] == 4 and pool.allocations == 3
 
 
+def test_kv_pool_slack_bounds_are_inclusive_and_the_defaults_a_quarter_or_64():
+    from types import SimpleNamespace
+
+    from harness.models._kv_cache import KVPool
+
+    pool, like = KVPool(), torch.zeros(1)
+    assert (pool.slack, pool.minimum_slack) == (0.25, 64)
+    for need, room in ((1000, 1250), (100, 164)):  # a quarter more, or 64 more when that is more
+        kept = pool.take(need, (1, 1, room, 2), like)
+        assert pool.take(need, (1, 1, room, 2), like) is kept  # the same shape
+        kept.fill_(1.0)
+        assert pool.take(need, (1, 1, need, 2), like) is kept  # just enough, and a room's worth
+        assert torch.count_nonzero(kept) == 0  # keep=0: all of it zeroed
+        assert pool.take(need, (1, 1, need - 1, 2), like) is not kept  # a row too much
+    taken = []
+
+    def new_zeros(shape):
+        taken.append("old" in pool.buffers)  # the old buffer is let go of first
+        return torch.zeros(shape)
+
+    pool.take("old", (1, 1, 4, 2), like)
+    pool.take("old", (2, 1, 4, 2), SimpleNamespace(dtype=like.dtype, device=like.device,
+                                                   new_zeros=new_zeros))
+    assert taken == [False]
+
+
 def test_lineage_reorder_copies_table_rows_and_waits_for_its_table():
     from harness.models._kv_cache import Lineage
 

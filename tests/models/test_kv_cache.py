@@ -103,3 +103,14 @@ def test_a_non_finite_beam_in_a_grouped_row_does_not_spoil_its_neighbours():
     mask = torch.zeros(seen.shape).masked_fill(~seen, torch.finfo(torch.float32).min)
     out, _ = grouped_attention(None, torch.randn(2, 2, 1, 8), keys, values, mask, scaling=0.3)
     assert torch.isfinite(out[0]).all()
+
+
+def test_the_shared_prefix_is_marked_on_the_layers_that_keep_one_and_no_other():
+    from types import SimpleNamespace
+
+    from harness.models._kv_cache import mark_shared_prefix
+
+    ours, other = SimpleNamespace(shared=0, length=5), SimpleNamespace(length=3)
+    mark_shared_prefix(SimpleNamespace(layers=[ours, other]))
+    assert ours.shared == 5 and not hasattr(other, "shared")
+    mark_shared_prefix(object())  # a cache without layers: left as it is

@@ -6,7 +6,11 @@ is not JSON), ``truncated`` (a well-formed response whose model text is cut off)
 and ``400-echo`` (errors that echo the API key, as some servers do), ``echo-200`` (an answer
 whose text holds the key verbatim, reversed, base64-encoded and as a dictionary key), ``drip``
 (a well-formed answer sent one byte every ``delay`` / 40 seconds), ``html`` (a 200 whose body is
-an HTML page), ``refusal`` (an OpenAI refusal). Every request is recorded.
+an HTML page), ``refusal`` (an OpenAI refusal), ``status-NNN`` (an error answer of that HTTP
+status). A server that cannot decode as asked: ``400``, ``404`` and ``422`` (refusals in
+FastAPI's ``{"detail": ...}`` shape; ``400-long``: of 1,000 characters), ``one-choice`` (ignores
+``n``), ``no-logprobs`` (ignores ``logprobs``), ``worst-first`` (its choices in rising
+log-probability). Every request is recorded.
 """
 
 from __future__ import annotations
@@ -74,6 +78,10 @@ class ScriptedServer:
         if behaviour == "500":
             return _send(handler, 500, {"error": {"message": "boom", "code": 500,
                                                   "status": "INTERNAL"}}, {"retry-after-ms": "10"})
+        if behaviour.startswith("status-"):
+            code = int(behaviour.removeprefix("status-"))
+            return _send(handler, code, {"error": {"message": f"answered {code}", "code": code,
+                                                   "status": "ERROR"}})
         key = handler.headers.get("authorization", "").removeprefix("Bearer ") + handler.headers.get(
             "x-goog-api-key", "")
         if behaviour in ("401-echo", "400-echo"):

@@ -1,0 +1,83 @@
+"""What the Gemini backend asks and how it reads what comes back, at the edges: which statuses
+its SDK retries, a 403 stopping the model as a 401 does, what a sampling or logprobs request
+carries, an answer without candidates or usage, and what it can do."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("google.genai", reason="the api extra is not installed")
+
+from harness.models import Decoding, KeyRejected, Request, get_model  # noqa: E402
+from tests.api_servers import ScriptedServer  # noqa: E402
+
+
+def gemini(server, **options):
+    options = {"attempts": 3, "timeout_s": 2.0, "retry_initial_delay": 0.01, **options}
+    return get_model("gemini-2.0-flash", api_key="k", base_url=server.url, **options)
+
+
+def requests(count=1):
+    return [Request(np.zeros(1_600, np.float32), f"p{k}") for k in range(count)]
+
+
+@pytest.mark.parametrize(("status", "tries"), [(408, 3), (500, 3), (502, 3), (503, 3), (504, 3),
+                                               (501, 1), (400, 1)])
+def test_the_sdk_retries_timeouts_and_server_errors_and_nothing_else(status, tries):
+    with ScriptedServer("gemini", [f"status-{status}"] * 5) as server:
+        [out] = gemini(server).generate(requests(), Decoding())
+    assert str(status) in out.error and len(server.requests) == tries
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_stops_the_model(status):
+    with (ScriptedServer("gemini", [f"status-{status}"]) as server,
+          pytest.raises(KeyRejected, match=f"refused the key \\(HTTP {status}\\); check "
+                                           r"GEMINI_API_KEY \(or GOOGLE_API_KEY\)$")):
+        gemini(server, concurrency=1).generate(requests(3), Decoding())
+    assert len(server.requests) == 1
+
+
+def test_sampling_sends_its_nucleus_and_logprobs_are_asked_only_when_wanted():
+    sample = Decoding(mode="sample", num_candidates=2, temperature=0.7, top_p=0.9)
+    with ScriptedServer("gemini") as server:
+        gemini(server).generate(requests(), sample)
+        gemini(server).generate(requests(), Decoding())
+        gemini(server, logprobs=True).generate(requests(), Decoding())
+    configs = [r["body"]["generationConfig"] for r in server.requests]
+    assert configs[0]["topP"] == 0.9 and configs[0]["candidateCount"] == 2
+    assert "topP" not in configs[1] and "responseMimeType" not in configs[1]
+    assert [c.get("responseLogprobs") for c in configs] == [None, None, True]
+
+
+def test_json_mode_asks_for_json_without_a_schema():
+    with ScriptedServer("gemini") as server:
+        gemini(server, json_mode=True).generate(requests(), Decoding())
+    config = server.requests[0]["body"]["generationConfig"]
+    assert config["responseMimeType"] == "application/json" and "responseSchema" not in config
+
+
+def test_an_answer_without_candidates_says_why_and_one_without_usage_counts_nothing():
+    with ScriptedServer("gemini") as server:
+        model = gemini(server)
+    blocked = SimpleNamespace(candidates=[], prompt_feedback=SimpleNamespace(block_reason="SAFETY"))
+    assert model._generation(blocked).error == "no candidates: SAFETY"
+    empty = SimpleNamespace(candidates=None, prompt_feedback=None)
+    assert model._generation(empty).error == "no candidates: the answer was empty"
+    part = SimpleNamespace(text="{}")
+    answer = SimpleNamespace(candidates=[SimpleNamespace(content=SimpleNamespace(parts=[part]))],
+                             usage_metadata=None)
+    out = model._generation(answer)
+    assert out.candidates[0].text == "{}" and out.candidates[0].n_tokens == 0
+    assert (out.usage["prompt_tokens"], out.usage["completion_tokens"]) == (0, 0)
+
+
+def test_what_gemini_can_do():
+    with ScriptedServer("gemini") as server:
+        model = gemini(server)
+        with pytest.raises(NotImplementedError, match="gemini-2.0-flash returns no label"):
+            model.label_logprobs(requests(), ("a", "b"))
+    caps = model.info.capabilities
+    assert (caps.audio, caps.n_candidates, caps.structured_output) == (True, True, True)
+    assert (caps.beam_search, caps.label_logprobs, caps.logprobs) == (False, False, False)

@@ -96,9 +96,9 @@ class PrefixLayer(DynamicLayer):
         """Hold what ``other`` holds so far, in its buffers: new tokens are written past that
         length, so the part held (the prompt) is shared, never written (see :func:`fork_cache`)."""
         self._k, self._v, self.length = other._k, other._v, other.length
-        self.device, self.dtype = other.device, other.dtype
         self.is_initialized = other.is_initialized
-        if self._k is not None:
+        if self._k is not None:  # an empty layer has no device or dtype yet
+            self.device, self.dtype = other.device, other.dtype
             self._views()
 
     @property

@@ -70,6 +70,7 @@ def test_an_answer_without_candidates_says_why_and_one_without_usage_counts_noth
                              usage_metadata=None)
     out = model._generation(answer)
     assert out.candidates[0].text == "{}" and out.candidates[0].n_tokens == 0
+    assert out.candidates[0].finite  # no log-probabilities: NaN, and not a sign of bad logits
     assert (out.usage["prompt_tokens"], out.usage["completion_tokens"]) == (0, 0)
 
 

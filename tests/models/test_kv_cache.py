@@ -96,7 +96,9 @@ def test_a_non_finite_beam_in_a_grouped_row_does_not_spoil_its_neighbours():
     layer.write_index = torch.tensor([3, 5])  # step 0 of slot 0 and of slot 1 (2 tokens each)
     new_k, new_v = torch.randn(2, 2, 1, 8), torch.randn(2, 2, 1, 8)
     new_k[1, 0, 0, 0], new_v[1, 1, 0, 2] = float("nan"), float("inf")  # beam 1 goes bad
+    new_v[1, 0, 0, 1] = -float("inf")
     keys, values = layer.update(new_k, new_v)
+    assert keys[0, 0, 5, 0] == values[0, 1, 5, 2] == values[0, 0, 5, 1] == 0  # stored as 0
     seen = torch.zeros(1, 1, 2, keys.shape[2], dtype=torch.bool)
     seen[..., :3] = True
     seen[0, 0, 0, 3] = seen[0, 0, 1, 5] = True  # each beam sees the prompt and its own token

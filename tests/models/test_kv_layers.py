@@ -89,7 +89,36 @@ def test_an_adopting_layer_holds_the_other_s_prompt_in_its_buffers():
     mine = PrefixLayer(reserve=2)
     mine.adopt(theirs)
     assert mine._k is theirs._k and mine.length == 4 and mine.is_initialized
+    assert (mine.device, mine.dtype) == (theirs.device, theirs.dtype)
     assert torch.equal(mine.keys, theirs.keys) and torch.equal(mine.values, theirs.values)
     empty = PrefixLayer()
     empty.adopt(PrefixLayer())
     assert empty._k is None and empty.length == 0
+
+
+def test_a_layer_that_outgrows_its_buffer_keeps_what_it_held():
+    layer = PrefixLayer()
+    assert layer.reserve == 0
+    first, more = states(1, 4), states(1, 13, start=100.0)
+    layer.update(*first)
+    assert layer._k.shape[2] == 16
+    layer.update(*more)  # 17 positions: a buffer of 32, the first 4 copied over
+    assert layer._k.shape[2] == 32 and layer.length == 17
+    assert torch.equal(layer.keys, torch.cat([first[0], more[0]], dim=2))
+    assert torch.equal(layer.values, torch.cat([first[1], more[1]], dim=2))
+
+
+def test_a_new_cache_has_a_layer_per_decoder_layer_and_refuses_an_unknown_mode():
+    from transformers import Qwen2Config
+
+    from harness.models._kv_layers import new_cache
+
+    config = Qwen2Config(num_hidden_layers=3, hidden_size=8, num_attention_heads=2,
+                         num_key_value_heads=1, intermediate_size=8, vocab_size=16)
+    cache = new_cache(config)
+    assert [(layer.reserve, layer.index, layer.grouped) for layer in cache.layers] == [
+        (0, 0, False), (0, 1, False), (0, 2, False)]
+    assert new_cache(config, 4, "grouped").layers[0].grouped
+    with pytest.raises(ValueError, match=r"^cache mode must be one of \('prealloc', 'grouped'\), "
+                                         r"not 'paged'$"):
+        new_cache(config, mode="paged")

@@ -31,18 +31,20 @@ def test_a_layer_starts_empty_and_its_views_are_what_was_written():
     assert torch.equal(got_keys, keys) and torch.equal(got_values, values)
     assert layer.get_seq_length() == 4 and layer._k.shape[2] == 16  # 4 + 5, aligned to 16
     assert layer.nbytes == 2 * 2 * 2 * 16 * 3 * 4  # keys and values, float32
-    more = states(2, 1, start=1000.0)
+    buffer, more = layer._k, states(2, 1, start=1000.0)
     layer.update(*more)
     assert torch.equal(layer.keys[:, :, 4:], more[0]) and layer.length == 5
+    layer.update(*states(2, 11))  # exactly full: the same buffer, written in place
+    assert layer._k is buffer and layer.length == 16
 
 
 @pytest.mark.parametrize("pooled", [False, True])
 def test_beams_repeat_each_clip_s_rows_in_place_or_into_the_pool(pooled):
     pool = KVPool() if pooled else None
-    layer = filled(pool=pool)
+    layer = filled(batch=3, pool=pool)  # 3 clips, 2 heads: no dimension mistaken for another
     keys = layer.keys.clone()
     layer.batch_repeat_interleave(3)
-    assert layer.keys.shape == (6, 2, 4, 3) and layer.values.shape == (6, 2, 4, 3)
+    assert layer.keys.shape == (9, 2, 4, 3) and layer.values.shape == (9, 2, 4, 3)
     assert torch.equal(layer.keys, keys.repeat_interleave(3, dim=0))
     assert torch.equal(layer.values, -keys.repeat_interleave(3, dim=0))
     if pooled:

@@ -71,7 +71,17 @@ def test_an_answer_without_candidates_says_why_and_one_without_usage_counts_noth
     out = model._generation(answer)
     assert out.candidates[0].text == "{}" and out.candidates[0].n_tokens == 0
     assert out.candidates[0].finite  # no log-probabilities: NaN, and not a sign of bad logits
-    assert (out.usage["prompt_tokens"], out.usage["completion_tokens"]) == (0, 0)
+    assert out.usage == {"prompt_tokens": 0, "completion_tokens": 0, "thinking_tokens": 0,
+                         "cost_usd": 0.0}
+    details = [SimpleNamespace(modality="AUDIO", token_count=None),
+               SimpleNamespace(modality="MediaModality.AUDIO", token_count=5),
+               SimpleNamespace(modality="TEXT", token_count=9)]
+    answer.candidates *= 2
+    answer.usage_metadata = SimpleNamespace(candidates_token_count=20, prompt_token_count=14,
+                                            prompt_tokens_details=details)
+    out = model._generation(answer)
+    assert [c.n_tokens for c in out.candidates] == [10, 10]  # the count shared out
+    assert out.usage["audio_tokens"] == 5
 
 
 def test_what_gemini_can_do():
@@ -82,3 +92,25 @@ def test_what_gemini_can_do():
     caps = model.info.capabilities
     assert (caps.audio, caps.n_candidates, caps.structured_output) == (True, True, True)
     assert (caps.beam_search, caps.label_logprobs, caps.logprobs) == (False, False, False)
+
+
+def test_a_429_s_retry_after_is_waited_out(monkeypatch):
+    from harness.models import gemini_api
+
+    waits = []
+    monkeypatch.setattr(gemini_api.time, "sleep", waits.append)
+    with ScriptedServer("gemini", ["429", "ok"]) as server:
+        [out] = gemini(server).generate(requests(), Decoding())
+    assert out.error is None and waits == [0.2]  # the server's Retry-After
+
+
+@pytest.mark.parametrize(("budget", "accepted"), [(0, False), (1, True), (32_768, True),
+                                                  (32_769, False), (True, False), (1.0, False)])
+def test_a_thinking_budget_is_a_whole_number_from_1_to_32768(budget, accepted):
+    from harness.models.gemini_api import _budget
+
+    if accepted:
+        assert _budget("gemini-2.5-pro", True, budget) == budget
+    else:
+        with pytest.raises(ValueError, match="from 1 to 32,768, not"):
+            _budget("gemini-2.5-pro", True, budget)

@@ -82,6 +82,9 @@ def test_an_answer_without_candidates_says_why_and_one_without_usage_counts_noth
     out = model._generation(answer)
     assert [c.n_tokens for c in out.candidates] == [10, 10]  # the count shared out
     assert out.usage["audio_tokens"] == 5
+    answer.candidates = [SimpleNamespace(content=SimpleNamespace(parts=[part]), avg_logprobs=-0.5)]
+    [alone] = model._generation(answer).candidates
+    assert (alone.n_tokens, alone.logprob) == (20, -10.0)  # α: the mean log-prob times the tokens
 
 
 def test_what_gemini_can_do():

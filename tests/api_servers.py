@@ -1,16 +1,16 @@
 """Local HTTP servers (127.0.0.1 only) speaking the OpenAI and Gemini wire formats.
 
 Each answers from a script of behaviours, one per request: ``ok`` (a well-formed answer),
-``429`` (with ``Retry-After``), ``500``, ``timeout`` (answers too late), ``malformed`` (a body that
-is not JSON), ``truncated`` (a well-formed response whose model text is cut off), ``401-echo``
-and ``400-echo`` (errors that echo the API key, as some servers do), ``echo-200`` (an answer
-whose text holds the key verbatim, reversed, base64-encoded and as a dictionary key), ``drip``
-(a well-formed answer sent one byte every ``delay`` / 40 seconds), ``html`` (a 200 whose body is
-an HTML page), ``refusal`` (an OpenAI refusal), ``status-NNN`` (an error answer of that HTTP
-status). A server that cannot decode as asked: ``400``, ``404`` and ``422`` (refusals in
-FastAPI's ``{"detail": ...}`` shape; ``400-long``: of 1,000 characters), ``one-choice`` (ignores
-``n``), ``no-logprobs`` (ignores ``logprobs``), ``worst-first`` (its choices in rising
-log-probability). Every request is recorded.
+``429`` (with ``Retry-After`` 0.2 s; ``429-hour``: an hour), ``500``, ``timeout`` (answers too
+late), ``malformed`` (a body that is not JSON), ``truncated`` (a well-formed response whose model
+text is cut off), ``401-echo`` and ``400-echo`` (errors that echo the API key, as some servers
+do), ``echo-200`` (an answer whose text holds the key verbatim, reversed, base64-encoded and as a
+dictionary key), ``drip`` (a well-formed answer sent one byte every ``delay`` / 40 seconds),
+``html`` (a 200 whose body is an HTML page), ``refusal`` (an OpenAI refusal), ``status-NNN`` (an
+error answer of that HTTP status). A server that cannot decode as asked: ``400``, ``404`` and
+``422`` (refusals in FastAPI's ``{"detail": ...}`` shape; ``400-long``: of 1,000 characters),
+``one-choice`` (ignores ``n``), ``no-logprobs`` (ignores ``logprobs``), ``worst-first`` (its
+choices in rising log-probability). Every request is recorded.
 """
 
 from __future__ import annotations
@@ -71,10 +71,10 @@ class ScriptedServer:
         if behaviour == "timeout":
             time.sleep(self.delay)
             behaviour = "ok"
-        if behaviour == "429":
+        if behaviour in ("429", "429-hour"):
             return _send(handler, 429, {"error": {"message": "rate limited", "code": 429,
                                                   "status": "RESOURCE_EXHAUSTED"}},
-                         {"Retry-After": "0.2"})
+                         {"Retry-After": "3600" if behaviour == "429-hour" else "0.2"})
         if behaviour == "500":
             return _send(handler, 500, {"error": {"message": "boom", "code": 500,
                                                   "status": "INTERNAL"}}, {"retry-after-ms": "10"})

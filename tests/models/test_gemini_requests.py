@@ -102,9 +102,9 @@ def test_a_429_s_retry_after_is_waited_out(monkeypatch):
 
     waits = []
     monkeypatch.setattr(gemini_api.time, "sleep", waits.append)
-    with ScriptedServer("gemini", ["429", "ok"]) as server:
+    with ScriptedServer("gemini", ["429", "429-hour", "ok"]) as server:
         [out] = gemini(server).generate(requests(), Decoding())
-    assert out.error is None and waits == [0.2]  # the server's Retry-After
+    assert out.error is None and waits == [0.2, 60.0]  # the server's Retry-After, at most 60 s
 
 
 @pytest.mark.parametrize(("budget", "accepted"), [(0, False), (1, True), (32_768, True),

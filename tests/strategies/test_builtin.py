@@ -5,7 +5,7 @@ import pytest
 from harness.aggregate import dirichlet_mixture
 from harness.data import load_dataset
 from harness.models import get_model
-from harness.models.api import Capabilities, LabelScores
+from harness.models.api import Capabilities, Generation, LabelScores
 from harness.strategies import (
     StrategyConfig,
     StrategyUnsupported,
@@ -345,6 +345,22 @@ def test_fewer_candidates_than_asked_for_are_noted_on_the_item(crema):
     results = run_strategy("sample-n", one, crema[:2])
     assert results[0].valid and results[0].notes == ["the model gave 1 of the 5 candidates asked for"]
     assert run_strategy("base", one, crema[:1])[0].notes == []
+
+
+def test_a_failed_generation_costs_only_its_item_and_keeps_the_backends_notes(crema):
+    """A request the model could not answer (a server's 500 after its retries) is that item's
+    error, 'generation failed'; it is not also said to have given 0 of the 5 candidates."""
+    failed = Generation(error="the server answered 500 after 4 retries", notes=("retried",))
+
+    class FailingOne(ScriptedModel):
+        def generate(self, requests, decoding):
+            return [failed if r.item_id == crema[1].id else g
+                    for r, g in zip(requests, super().generate(requests, decoding))]
+
+    results = run_strategy("sample-n", FailingOne(lambda r, d: [BEAMS[1]] * 5), crema[:3])
+    assert (results[1].error, results[1].reason) == (failed.error, "generation failed")
+    assert results[1].notes == ["retried"] and not results[1].valid and results[1].probs is None
+    assert results[0].valid and results[2].valid and results[0].notes == []
 
 
 def test_the_verifier_answers_greedily_in_eight_tokens_and_a_long_reply_is_cut_in_the_evidence(

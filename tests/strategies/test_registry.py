@@ -79,3 +79,26 @@ def test_a_users_strategy_runs_like_a_built_in_one():
         from harness.strategies import _strategy
 
         _strategy._REGISTRY.pop("test-first-valid-beam", None)
+
+
+def test_a_run_context_is_frozen_so_a_strategy_cannot_change_it_under_the_next_items():
+    import dataclasses
+
+    from harness.strategies import RunContext
+
+    context = RunContext(load_dataset("crema_d")[:1], StrategyConfig())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        context.config = StrategyConfig(beams=3)  # type: ignore[misc]
+
+
+def test_a_strategy_that_uses_none_of_the_valid_candidates_says_so_by_default():
+    class Picky(Strategy):
+        name = "test-picky"
+
+        def usable(self, candidates, config):
+            return []
+
+    [result] = run_strategy(Picky(), ScriptedModel(lambda r, d: [('{"Anger": 1.0}', -0.1)]),
+                            load_dataset("crema_d")[:1])
+    assert result.candidates[0]["valid"] and not result.valid
+    assert result.reason == "no usable candidate" and result.rule == "json_dict"

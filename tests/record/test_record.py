@@ -37,6 +37,9 @@ def test_a_summary_is_the_record_without_its_items_and_with_their_scores(tmp_pat
     path = write_record(record, tmp_path)
     summary, whole = read_summary(path), read_record(path)
     assert summary.items == () and whole == record
+    with pytest.MonkeyPatch.context() as patch:  # the summary is read without the items
+        patch.setattr("harness.record.files.read_record", lambda path: pytest.fail("read whole"))
+        assert read_summary(path) == summary
     columns = record.score_columns()  # made once, then kept: neither it nor the evidence is
     assert record.score_columns() is columns  # part of what makes two records equal
     assert dataclasses.replace(record, evidence=None, columns=None) == record

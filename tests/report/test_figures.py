@@ -27,8 +27,11 @@ def test_a_figure_per_model_and_corpus_with_or_without_the_medians_intervals(tmp
     assert build_report(run).bad_cells == ()  # built again over its own figures
     import json
 
-    cells = json.loads((run / "report.json").read_text())["cells"]
+    text = (run / "report.json").read_text()
+    cells = json.loads(text)["cells"]
     assert len(cells) == 2 and not any("items" in cell for cell in cells)  # summaries only
+    # its keys in order, so that two runs' reports compare line by line
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True)
 
 
 def test_a_panel_draws_each_strategys_medians_at_the_levels_with_their_intervals_as_bars():

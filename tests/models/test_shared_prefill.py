@@ -85,3 +85,32 @@ def test_a_fork_shares_the_prompt_and_writes_only_past_it(tiny):
                     Decoding(max_new_tokens=4))
         assert layer.length > first.length  # the fork grew past the prompt ...
         torch.testing.assert_close(first.keys, prompt, rtol=0, atol=0)  # ... which is intact
+
+
+def test_out_of_memory_drops_the_pooled_buffers_and_a_decoded_batch_lets_go_of_its_cache(
+        tiny, monkeypatch):
+    """A decoding that runs out of memory releases the pool before the halved retry's prefill;
+    each batch's forks are let go of once it is decoded, before the next batch's prefill."""
+    _, reqs = requests_for("crema_d", 4)
+    held_at_prefill = []
+    prefill, decode = type(tiny).prefill, type(tiny).decode
+
+    def spy_prefill(self, *args, **kwargs):
+        step = self._static_step
+        held_at_prefill.append((len(self._pool.buffers), step is not None and step.cache is not None))
+        return prefill(self, *args, **kwargs)
+
+    def decode_or_oom(self, state, *args, **kwargs):
+        if state.logits.shape[0] > 2:
+            raise torch.OutOfMemoryError("simulated")
+        return decode(self, state, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny), "prefill", spy_prefill)
+    monkeypatch.setattr(type(tiny), "decode", decode_or_oom)
+    static = tiny.with_options(decode="static", batch_size=4)
+    with pytest.warns(UserWarning, match="batch size halved to 2"):
+        out = static.generate_many(reqs, DECODINGS[:2])
+    assert all(g.candidates and g.error is None for answers in out for g in answers)
+    layers = tiny.lm.config.num_hidden_layers
+    assert held_at_prefill == [(0, False), (0, False), (2 * layers, False)]
+    assert static._pool is None and static._static_step is None

@@ -191,3 +191,73 @@ def test_a_snapshot_pinned_to_a_revision_is_found_without_a_main_ref(tmp_path, m
     (tmp_path / "models--org--m" / "refs").mkdir()
     (tmp_path / "models--org--m" / "refs" / "main").write_text("2222bbbb")
     assert local_weights("m", "SOME_MODEL_PATH", "org/m", None) == snapshots / "2222bbbb"
+
+
+def test_out_of_memory_halves_the_batch_down_to_one_clip_and_one_that_never_fits_fails_alone():
+    from harness.models._hf_common import batched
+
+    sizes = []
+
+    def run(chunk):
+        sizes.append(len(chunk))
+        if len(chunk) > 1 or chunk[0].item_id == "r0":
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return [r.item_id for r in chunk]
+
+    with pytest.warns(UserWarning) as warned:
+        out = batched(_requests(5), run, 4, torch, on_error=lambda r, why: f"{r.item_id}: {why}")
+    assert [str(w.message) for w in warned] == ["out of GPU memory: batch size halved to 2",
+                                                "out of GPU memory: batch size halved to 1"]
+    assert sizes == [4, 2, 1, 1, 1, 1, 1]
+    assert out == ["r0: out of GPU memory for a single clip", "r1", "r2", "r3", "r4"]
+
+
+def test_a_batch_size_below_one_runs_one_clip_at_a_time():
+    from harness.models._hf_common import batched
+
+    sizes = []
+    out = batched(_requests(3), lambda chunk: sizes.append(len(chunk)) or [r.item_id for r in chunk],
+                  0, torch, on_error=lambda r, why: why)
+    assert out == ["r0", "r1", "r2"] and sizes == [1, 1, 1]
+
+
+def test_auto_dtype_is_bfloat16_on_a_gpu_and_float32_on_the_cpu():
+    from harness.models._hf_common import resolve_dtype
+
+    assert resolve_dtype("auto", "cpu") is torch.float32
+    assert resolve_dtype("auto", "cuda:1") is torch.bfloat16
+    assert resolve_dtype("float16", "cpu") is torch.float16
+
+
+def test_the_cache_keyword_is_the_one_the_decoders_forward_takes():
+    from harness.models._hf_common import cache_kwarg
+
+    class Newer:
+        def forward(self, input_ids=None, cache=None):
+            pass
+
+    class Older:
+        def forward(self, input_ids=None, past_key_values=None):
+            pass
+
+    assert (cache_kwarg(Newer()), cache_kwarg(Older())) == ("cache", "past_key_values")
+
+
+def test_a_local_checkpoints_revision_hashes_its_files_names_and_sizes_with_their_bytes(tmp_path):
+    """The same bytes split otherwise across the files, or under other names, are another
+    checkpoint."""
+    from harness.models._hf_common import weights_revision
+
+    def checkpoint(name, files):
+        folder = tmp_path / name
+        folder.mkdir()
+        for file, data in files.items():
+            (folder / file).write_bytes(data)
+        return weights_revision(folder)
+
+    one = checkpoint("one", {"a.bin": b"x", "b.bin": b"yy"})
+    assert one.startswith("sha256:") and len(one) == len("sha256:") + 16
+    assert one == checkpoint("same", {"a.bin": b"x", "b.bin": b"yy"})
+    assert one != checkpoint("split", {"a.bin": b"xy", "b.bin": b"y"})
+    assert one != checkpoint("renamed", {"a.bin": b"x", "c.bin": b"yy"})
+    assert one != checkpoint("changed", {"a.bin": b"x", "b.bin": b"yz"})

@@ -261,3 +261,57 @@ def test_a_local_checkpoints_revision_hashes_its_files_names_and_sizes_with_thei
     assert one != checkpoint("split", {"a.bin": b"xy", "b.bin": b"y"})
     assert one != checkpoint("renamed", {"a.bin": b"x", "c.bin": b"yy"})
     assert one != checkpoint("changed", {"a.bin": b"x", "b.bin": b"yz"})
+
+
+def test_a_config_s_own_head_dim_and_kv_heads_size_the_cache():
+    """Where ``head_dim`` is not hidden size over heads (Qwen3's 128 at 2048 / 32) it is the one
+    counted; a config without ``num_key_value_heads`` counts every head."""
+    from types import SimpleNamespace
+
+    from harness.models._hf_common import clips_per_batch
+
+    wide = SimpleNamespace(num_hidden_layers=2, num_attention_heads=32, num_key_value_heads=4,
+                           head_dim=128, hidden_size=2048, intermediate_size=0)
+    per_clip = 2 * 2 * 4 * 128 * 2 * (100 + 10) + 100 * 6 * 2048 * 2 + 1 * 1000 * 4 * 6
+    free = int(7 * per_clip / 0.6) + 1
+    assert clips_per_batch(free, wide, 100, 10, 1, 1000) == 7
+    every_head = SimpleNamespace(num_hidden_layers=2, num_attention_heads=4, head_dim=128,
+                                 hidden_size=2048, intermediate_size=0)
+    assert clips_per_batch(free, every_head, 100, 10, 1, 1000) == 7
+
+
+def test_a_retry_after_out_of_memory_reads_the_queued_batch_and_empties_the_cache_first():
+    """The batch queued before the one that ran out is read (its device tensors let go of) and
+    the allocator's cache emptied before the halved retry is queued."""
+    from types import SimpleNamespace
+
+    from harness.models._hf_common import batched
+
+    class OutOfMemory(Exception):
+        pass
+
+    events = []
+    fake_torch = SimpleNamespace(cuda=SimpleNamespace(
+        OutOfMemoryError=OutOfMemory, empty_cache=lambda: events.append("empty cache")))
+
+    def run(chunk):
+        names = [r.item_id for r in chunk]
+        if len(chunk) > 1 and names[0] != "r0":
+            raise OutOfMemory
+        events.append(("queued", *names))
+        return lambda: events.append(("read", *names)) or names
+
+    with pytest.warns(UserWarning, match="halved to 1"):
+        out = batched(_requests(4), run, 2, fake_torch, on_error=lambda r, why: why)
+    assert out == ["r0", "r1", "r2", "r3"]
+    assert events == [("queued", "r0", "r1"), ("read", "r0", "r1"), "empty cache",
+                      ("queued", "r2"), ("queued", "r3"), ("read", "r2"), ("read", "r3")]
+
+
+def test_free_gpu_memory_counts_what_the_allocator_holds_unused(monkeypatch):
+    from harness.models._hf_common import free_gpu_bytes
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (1000, 80_000))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 700)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 200)
+    assert free_gpu_bytes("cuda:0") == 1000 + 700 - 200

@@ -309,3 +309,24 @@ def test_the_papers_item_counts_are_those_the_readme_gives():
     said = " ".join(readme.split())  # the sentence may wrap
     assert (f"(IEMOCAP {PAPER_ITEMS['iemocap']:,}, MSP-Podcast {PAPER_ITEMS['msp_podcast']:,}, "
             f"CREMA-D {PAPER_ITEMS['crema_d']:,})") in said
+
+
+def test_a_build_writes_every_table_in_markdown_csv_and_latex(tmp_path):
+    """tables.md holds each table under its name; each has its .csv and .tex beside it."""
+    import harness
+    from harness.record import read_summary, write_record
+    from harness.report import build_report
+    from harness.report.paper_tables import table2, table3
+    from harness.report.tables import TABLES
+
+    for model in ("uniform", "label-prior"):
+        path = write_record(harness.evaluate(model, "crema_d", n_resamples=10), tmp_path)
+    build_report(tmp_path)
+    cells = [read_summary(p) for p in sorted((tmp_path / "cells").glob("*.json"))]
+    assert path in sorted((tmp_path / "cells").glob("*.json")) and len(cells) == 2
+    md = (tmp_path / "tables.md").read_text()
+    for name, build in {**TABLES, "table2": table2, "table3": table3}.items():
+        header, rows = build(cells)
+        assert f"## {name}\n" in md and f"{markdown(header, rows)}\n" in md, name
+        assert (tmp_path / f"{name}.csv").read_text() == csv_text(header, rows), name
+        assert (tmp_path / f"{name}.tex").read_text() == latex(header, rows) + "\n", name

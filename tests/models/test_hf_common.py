@@ -315,3 +315,82 @@ def test_free_gpu_memory_counts_what_the_allocator_holds_unused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: 700)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: 200)
     assert free_gpu_bytes("cuda:0") == 1000 + 700 - 200
+
+
+def test_a_repeated_cache_counts_each_sequence_and_the_prompt_copy_they_came_from():
+    from types import SimpleNamespace
+
+    from harness.models._hf_common import clips_per_batch
+
+    config = SimpleNamespace(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                             hidden_size=256, intermediate_size=0)
+    per_token = 2 * 2 * 4 * 64 * 2
+    for sequences, copies in ((1, 1), (2, 3), (5, 6)):
+        per_clip = per_token * (100 + 10) * copies + 100 * 6 * 256 * 2 + sequences * 1000 * 24
+        free = int(9 * per_clip / 0.6) + 1
+        assert clips_per_batch(free, config, 100, 10, sequences, 1000) == 9, sequences
+
+
+def test_a_large_checkpoint_file_is_hashed_by_its_first_and_last_mib(tmp_path):
+    """A shard over 64 MiB (here sparse) is read at its two ends only; one of 64 MiB whole."""
+    from harness.models._hf_common import weights_revision
+
+    mib = 2**20
+
+    def revision(size, changed_at=None):
+        folder = tmp_path / f"{size}-{changed_at}"
+        folder.mkdir()
+        with open(folder / "model.safetensors", "wb") as f:
+            f.truncate(size)
+            if changed_at is not None:
+                f.seek(changed_at)
+                f.write(b"\1")
+        return weights_revision(str(folder))  # a path given as text
+
+    large = 65 * mib
+    plain = revision(large)
+    assert revision(large, mib) == revision(large, large - mib - 1) == plain  # not read
+    assert revision(large, mib - 1) != plain and revision(large, large - mib) != plain
+    assert revision(64 * mib, 32 * mib) != revision(64 * mib)  # read whole
+
+
+def test_a_deferred_read_of_one_request_that_fails_is_not_run_again():
+    from harness.models._hf_common import batched
+
+    runs = []
+
+    def run(chunk):
+        runs.append(chunk[0].item_id)
+
+        def read():
+            if chunk[0].item_id == "r1":
+                raise ValueError("bad logits")
+            return [chunk[0].item_id]
+        return read
+
+    out = batched(_requests(3), run, 1, torch, on_error=lambda r, why: f"{r.item_id}: {why}")
+    assert out == ["r0", "r1: ValueError: bad logits", "r2"] and runs == ["r0", "r1", "r2"]
+
+
+def test_weights_that_leave_parameters_unset_are_refused_naming_the_first_few(tmp_path):
+    """transformers would start the missing ones at random and only log it."""
+    from harness.models import ModelNotLoaded, ModelUnavailable
+    from harness.models._hf_common import load_weights
+
+    class Loader:
+        missing: list = []
+
+        @classmethod
+        def from_pretrained(cls, path, local_files_only, output_loading_info, **kwargs):
+            assert local_files_only and output_loading_info and kwargs == {"dtype": "x"}
+            return f"model from {path}", {"missing_keys": cls.missing}
+
+    with pytest.raises(ModelNotLoaded, match="has no config.json: not a checkpoint folder"):
+        load_weights(Loader, "m", tmp_path, dtype="x")
+    (tmp_path / "config.json").write_text("{}")
+    assert load_weights(Loader, "m", tmp_path, dtype="x") == f"model from {tmp_path}"
+    Loader.missing = ["proj.weight", "a.bias", "proj.bias", "b.weight"]
+    with pytest.raises(ModelUnavailable, match=r"^m: the weights in .* do not fit Loader: 4 of its "
+                                               r"parameters are missing from them \(e.g. a.bias, "
+                                               r"b.weight, proj.bias\), which would start at random"):
+        load_weights(Loader, "m", tmp_path, dtype="x")

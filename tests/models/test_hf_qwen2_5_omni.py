@@ -63,6 +63,16 @@ def test_prefill_equals_the_models_own_forward_on_the_processors_inputs(fast, re
     torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
 
 
+def test_clips_of_every_frame_count_modulo_four_prefill_as_the_models_own_forward(fast, reqs):
+    """The encoder pools its frames twice by two: clips one frame apart (a hop of 160 samples)
+    cross its token boundaries, where a frame too many marked real would give a token more."""
+    clips = [Request(reqs[0].audio[: 16_000 + 160 * k], reqs[0].prompt, f"c{k}") for k in range(4)]
+    with torch.inference_mode():
+        ours = fast.prefill([r.audio for r in clips], [r.prompt for r in clips]).logits
+        reference = fast.model(**omni_processor_inputs(fast, clips)).logits[:, -1]
+    torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("decoding", [Decoding(max_new_tokens=10),
                                       Decoding(mode="beam", num_candidates=3, max_new_tokens=10),
                                       Decoding(mode="beam", num_candidates=5, max_new_tokens=6)],

@@ -45,6 +45,19 @@ def test_prefill_equals_the_processors_padded_path(tiny):
     torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
 
 
+def test_a_batch_of_whole_30_s_windows_prefills_as_the_processors_path(tiny):
+    """Clips that fill the encoder's window leave no frame to mask."""
+    dataset, reqs = requests_for("iemocap", 2)
+    audios = [np.resize(r.audio, 16_000 * 30) for r in reqs]
+    prompts = [r.prompt for r in reqs]
+    with torch.inference_mode():
+        ours = tiny.prefill(audios, prompts).logits
+        inputs = tiny.processor(text=[tiny.render(p, 1) for p in prompts], audio=audios,
+                                sampling_rate=16_000, return_tensors="pt", padding=True)
+        reference = tiny.model(**inputs).logits[:, -1]
+    torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
+
+
 def test_beam_search_equals_hf_generate_without_length_penalty(tiny):
     _, reqs = requests_for("crema_d", 1)
     ours = tiny.generate(reqs, Decoding(mode="beam", num_candidates=3, max_new_tokens=10))[0]

@@ -394,3 +394,32 @@ def test_weights_that_leave_parameters_unset_are_refused_naming_the_first_few(tm
                                                r"parameters are missing from them \(e.g. a.bias, "
                                                r"b.weight, proj.bias\), which would start at random"):
         load_weights(Loader, "m", tmp_path, dtype="x")
+
+
+def test_a_request_that_raises_at_once_in_a_batch_of_one_fails_alone():
+    from harness.models._hf_common import batched
+
+    def run(chunk):
+        if chunk[0].item_id == "r1":
+            raise RuntimeError("CUDA error: device-side assert")
+        return [chunk[0].item_id]
+
+    out = batched(_requests(3), run, 1, torch, on_error=lambda r, why: f"{r.item_id}: {why}")
+    assert out == ["r0", "r1: RuntimeError: CUDA error: device-side assert", "r2"]
+
+
+def test_generate_settings_are_neutral_but_for_the_decoding_asked_for():
+    """No length penalty, no repetition penalty, no top-k (checkpoints ship sampling defaults
+    that generate would otherwise apply); temperature and top-p only when sampling."""
+    from harness.models import Decoding
+    from harness.models._hf_common import generate_kwargs
+
+    beam = generate_kwargs(Decoding(mode="beam", num_candidates=5, max_new_tokens=40))
+    assert beam == {"max_new_tokens": 40, "min_new_tokens": 0, "do_sample": False, "num_beams": 5,
+                    "num_return_sequences": 5, "length_penalty": 0.0, "early_stopping": False,
+                    "repetition_penalty": 1.0, "output_scores": True, "output_logits": True,
+                    "return_dict_in_generate": True, "temperature": None, "top_p": None,
+                    "top_k": None}
+    sample = generate_kwargs(Decoding(mode="sample", num_candidates=3, temperature=0.7, top_p=0.9))
+    assert (sample["do_sample"], sample["num_beams"], sample["num_return_sequences"]) == (True, 1, 3)
+    assert (sample["temperature"], sample["top_p"], sample["top_k"]) == (0.7, 0.9, None)

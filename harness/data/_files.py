@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
+from harness._regular import not_a_regular_file
 from harness.data.problems import DataError, ProblemLog
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
-    """Why ``path`` cannot be read as a file (found by ``stat``, never by opening it: a FIFO
-    would block the reader forever), or None for a regular file."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "not found"
-    except OSError as exc:
-        return f"cannot be examined ({exc.strerror or type(exc).__name__})"
-    if stat.S_ISREG(mode):
-        return None
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
-    return f"is {kind}, not a regular file" if kind != "not a regular file" else kind
-
-
-def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
-    """``path`` opened for reading in binary, once it is known to be a regular file: opened
-    without waiting and checked on its descriptor, so that a FIFO put where a regular file was
-    found a moment before is refused (OSError) instead of blocking the reader."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{os.fspath(path)} is not a regular file")
-        return open(fd, "rb")  # noqa: SIM115 (the caller closes it)
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def read_bytes(path: Path, what: str = "label file") -> bytes:

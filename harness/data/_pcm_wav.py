@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.data._files import open_regular
+from harness._regular import open_regular
 
 _SMALLEST_HEADER = 44  # RIFF, fmt and data chunk headers of a canonical WAV
 _MOST_CHANNELS = 1024  # libsndfile's SF_MAX_CHANNELS
@@ -54,7 +54,7 @@ ONE_READ = 1 << 24  # bytes: a file up to this size (8.7 min of 16 kHz mono) is 
 
 def file_bytes(path: str | os.PathLike[str]) -> bytes | None:
     """The file's bytes, or None when it holds more than :data:`ONE_READ`. Raises OSError, also
-    for what is not a regular file once opened (:func:`~harness.data._files.open_regular`)."""
+    for what is not a regular file once opened (:func:`~harness._regular.open_regular`)."""
     with open_regular(path) as f:
         if os.fstat(f.fileno()).st_size > ONE_READ:
             return None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data._files import not_a_regular_file
+from harness._regular import not_a_regular_file
 from harness.data._pcm_wav import read_pcm16
 from harness.data.problems import AudioError
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness._regular import not_a_regular_file
 from harness._values import typed
-from harness.data._files import not_a_regular_file
 from harness.data.dataset import Dataset, Item
 from harness.data.loader import CORPORA, load_dataset
 from harness.data.problems import DataError, Problem

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data._files import not_a_regular_file, open_regular
+from harness._regular import not_a_regular_file, open_regular
 from harness.data._pcm_wav import file_bytes, pcm16_header, pcm16_in_bytes
 from harness.data.audio import TARGET_SR, AudioLimits, change_notes, check_header, mono_at
 from harness.data.problems import AudioError

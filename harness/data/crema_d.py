@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from harness._embedded import embedded_path
-from harness.data._files import inside, not_a_regular_file, read_csv
+from harness._regular import not_a_regular_file
+from harness.data._files import inside, read_csv
 from harness.data.dataset import Item
 from harness.data.options import file_path
 from harness.data.problems import DataError, ProblemLog

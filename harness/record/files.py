@@ -5,6 +5,7 @@ reading of both, the summary alone where the whole is not needed."""
 from __future__ import annotations
 
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 
 from harness._atomic import write_whole
+from harness._regular import not_a_regular_file, open_regular
 from harness.record.cell import (
     SCHEMA_VERSION,
     CellRecord,
@@ -107,11 +109,11 @@ def _summary_text(path: Path, block: int = 1 << 20) -> str | None:
     it cannot be read as text: it is read whole then, and judged whole."""
     parts: list[str] = []
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path) as raw:  # not a FIFO: read whole, it is refused there
             raw.seek(max(0, raw.seek(0, os.SEEK_END) - 3))
             if raw.read() != b"]\n}":
                 return None
-        with open(path, encoding="utf-8") as f:
+        with io.TextIOWrapper(open_regular(path), encoding="utf-8") as f:
             while chunk := f.read(block):
                 parts.append(chunk)
                 text = "".join(parts)
@@ -142,11 +144,12 @@ def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[d
     a time (a 10,000-item cell is never held whole).
 
     Raises:
-        RecordError: the file cannot be read or its header is not one of this schema (at once);
-            a line that is not JSON (while iterating), naming the line.
+        RecordError: the file cannot be read, is no regular file or its header is not one of
+            this schema (at once); a line that is not JSON (while iterating), naming the line.
     """
+    _refuse_irregular(path)
     try:
-        with open(path, encoding="utf-8") as f:
+        with io.TextIOWrapper(open_regular(path), encoding="utf-8") as f:
             header = json.loads(f.readline())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"{path}: not a readable items file: {exc}") from None
@@ -154,7 +157,7 @@ def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[d
         raise RecordError(f"{path}: not an items file of schema version {SCHEMA_VERSION}")
 
     def items() -> Iterator[dict[str, Any]]:
-        with open(path, "rb") as f:  # decoded line by line, so that an error names its line
+        with open_regular(path) as f:  # decoded line by line, so that an error names its line
             next(f)
             for n, raw in enumerate(f, start=2):
                 try:
@@ -173,11 +176,13 @@ def read_record(path: str | os.PathLike[str]) -> CellRecord:
 
     Raises:
         RecordSchemaError: it was written under another schema version.
-        RecordError: it cannot be read, is not JSON (a file cut short) or not a cell record;
-            the message names the file.
+        RecordError: it cannot be read, is no regular file (a FIFO is never opened), is not
+            JSON (a file cut short) or not a cell record; the message names the file.
     """
+    _refuse_irregular(path)
     try:
-        data = json.loads(Path(path).read_text())
+        with open_regular(path) as f:
+            data = json.loads(f.read().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(f"{path}: not a readable JSON file: {exc}") from None
     try:
@@ -186,3 +191,11 @@ def read_record(path: str | os.PathLike[str]) -> CellRecord:
         raise RecordSchemaError(f"{path}: {exc}") from None
     except RecordError as exc:
         raise RecordError(f"{path}: {exc}") from None
+
+
+def _refuse_irregular(path: str | os.PathLike[str]) -> None:
+    """A FIFO, a folder or a device where a record file should be is refused before it is
+    opened: reading a FIFO would wait for a writer for ever."""
+    why = not_a_regular_file(path)
+    if why is not None and why != "not found":  # a missing file: the reader's own error
+        raise RecordError(f"{path}: {why}")

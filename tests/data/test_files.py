@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from harness.data._files import not_a_regular_file, read_csv
+from harness._regular import not_a_regular_file
+from harness.data._files import read_csv
 from harness.data.problems import DataError, ProblemLog
 
 
@@ -45,7 +46,7 @@ def test_a_csv_that_cannot_be_parsed_is_refused_naming_the_file(tmp_path, text):
 
 
 def test_a_fifo_found_where_a_file_was_is_refused_and_its_descriptor_closed(tmp_path):
-    from harness.data._files import open_regular
+    from harness._regular import open_regular
 
     os.mkfifo(tmp_path / "fifo")
     before = len(os.listdir("/proc/self/fd"))

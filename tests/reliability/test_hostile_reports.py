@@ -2,8 +2,10 @@
 and the run says so with a non-zero exit."""
 
 import json
+import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -73,6 +75,37 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
     assert done.returncode == 1 and done.stderr.count("bad cell file left out") == len(cases)
     record_property("reliability", f"hostile reports: {len(cases)} cell files that are not records "
                                    "named, the report built from the good one, exit code 1")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_or_a_folder_among_the_cells_is_named_without_being_opened(tmp_path):
+    """Opening a FIFO to read it waits for a writer for ever: the report would never be built.
+    Each reader (the summary, the whole record, the items) refuses one by its kind."""
+    from harness.record import read_items, read_record, read_summary
+
+    run = tmp_path / "run"
+    write_record(harness.evaluate("label-prior", "crema_d", n_resamples=10), run)
+    cells = run / "cells"
+    os.mkfifo(cells / "fifo.json")
+    (cells / "folder.json").mkdir()
+    items = cells / "label-prior-crema_d-base.items.jsonl"
+    items.unlink()
+    os.mkfifo(items)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(built=build_report(run)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the report waited on a FIFO"
+    reasons = dict(outcome["built"].bad_cells)
+    assert reasons == {str(cells / "fifo.json"): f"{cells / 'fifo.json'}: is a FIFO, not a regular file",
+                       str(cells / "folder.json"): f"{cells / 'folder.json'}: is a directory, not a "
+                                                   "regular file"}
+    assert '"has_items": false' in (run / "report.html").read_text()
+    for read in (read_summary, read_record, read_items):
+        with pytest.raises(RecordError, match="fifo.json: is a FIFO, not a regular file"):
+            read(cells / "fifo.json")
+    with pytest.raises(RecordError, match="items.jsonl: is a FIFO, not a regular file"):
+        read_items(items)
 
 
 def test_a_damaged_items_file_costs_its_cell_the_page_s_items_not_the_report(tmp_path):

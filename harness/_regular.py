@@ -38,3 +38,17 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_regular(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the regular file at ``path``, never waiting on a FIFO.
+
+    Raises:
+        OSError: the file is missing or unreadable (the system's error), or is no regular file
+            (its message the kind: ``is a FIFO, not a regular file``).
+    """
+    why = not_a_regular_file(path)
+    if why is not None and why != "not found":  # a missing file: the system's own error
+        raise OSError(why)
+    with open_regular(path) as f:
+        return f.read()

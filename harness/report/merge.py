@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._atomic import write_whole
+from harness._regular import read_regular
 from harness.record import items_path
 from harness.report.build import BuiltReport, build_report
 
@@ -32,7 +33,7 @@ def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
 
     Raises:
         ValueError: A run folder without ``cells/``, or a cell in two runs with different
-            results (both files named); nothing is written then.
+            results or that cannot be read (both files named); nothing is written then.
     """
     target = Path(target)
     chosen: dict[str, Path] = {}
@@ -44,7 +45,12 @@ def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
             kept = chosen.setdefault(record.name, record)
             if kept is record:
                 continue
-            if not same_results(kept, record):
+            try:
+                same = same_results(kept, record)
+            except OSError as exc:  # a FIFO among the cells is refused, never opened
+                raise ValueError(f"cell {record.stem} cannot be compared across runs ({kept}, "
+                                 f"{record}): {exc.strerror or exc}") from None
+            if not same:
                 raise ValueError(f"cell {record.stem} is in two runs with different results: "
                                  f"{kept} and {record}")
             notes.append(f"cell {record.stem} is in {kept.parent.parent} and {run} with the same "
@@ -62,7 +68,7 @@ def same_results(a: Path, b: Path) -> bool:
     records equal but for :data:`RUN_FIELDS`, :data:`RUN_META` and :data:`RUN_META_PARTS`."""
     if _bytes_or_none(items_path(a)) != _bytes_or_none(items_path(b)):
         return False
-    first, second = a.read_bytes(), b.read_bytes()
+    first, second = read_regular(a), read_regular(b)
     if first == second:
         return True
     results = _results(first)

@@ -22,6 +22,7 @@ import numpy as np
 
 from harness import metrics
 from harness._atomic import write_whole
+from harness._regular import read_regular
 from harness.record import CellRecord, file_stem
 
 _CONFLICT_MARKS = ("<<<<<<< ", "=======", ">>>>>>> ", "||||||| ")
@@ -123,7 +124,7 @@ def conflict_line(text: str) -> int | None:
 
 def _json_of(path: Path) -> Any:
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_regular(path).decode("utf-8")
     except OSError as exc:
         raise BaselineError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:

@@ -30,6 +30,7 @@ from syrupy.data import SnapshotCollection, SnapshotCollections
 from syrupy.extensions.amber import AmberSnapshotExtension
 from syrupy.utils import cleanup_snapshot_write_sidecars
 
+from harness._regular import read_regular
 from harness.record import SCORES, CellMetrics, CellRecord, file_stem, inputs_of
 
 NONE = "no snapshot for this configuration"
@@ -169,7 +170,7 @@ def file_damage(path: Path) -> str | None:
     """Why a snapshot file cannot be trusted (None: it can): not UTF-8 text, or a merge's
     conflict markers left in it (an amber file's own lines never start with them)."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_regular(path).decode("utf-8")
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     except UnicodeDecodeError as exc:

@@ -108,6 +108,35 @@ def test_a_fifo_or_a_folder_among_the_cells_is_named_without_being_opened(tmp_pa
         read_items(items)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_given_to_a_merge_a_baseline_or_a_snapshot_check_is_named_not_waited_on(tmp_path):
+    from harness.report.merge import merge_runs
+    from harness.runner.baseline_file import BaselineError, read_baseline
+    from harness.runner.snapshots import file_damage
+
+    for run in ("a", "b"):
+        (tmp_path / run / "cells").mkdir(parents=True)
+        os.mkfifo(tmp_path / run / "cells" / "x.json")
+    os.mkfifo(tmp_path / "baseline.json")
+    outcome = {}
+
+    def attempt():
+        with pytest.raises(ValueError, match=r"cell x cannot be compared across runs \(.*a/cells/x.json, "
+                                             r".*b/cells/x.json\): is a FIFO, not a regular file"):
+            merge_runs(tmp_path / "merged", [tmp_path / "a", tmp_path / "b"])
+        with pytest.raises(BaselineError, match="baseline.json: cannot be read \\(is a FIFO, not a "
+                                                "regular file\\)"):
+            read_baseline(tmp_path / "baseline.json")
+        outcome["snapshot"] = file_damage(tmp_path / "baseline.json")
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "a reader waited on a FIFO"
+    assert outcome == {"snapshot": "cannot be read (is a FIFO, not a regular file)"}
+    assert not (tmp_path / "merged").exists()
+
+
 def test_a_damaged_items_file_costs_its_cell_the_page_s_items_not_the_report(tmp_path):
     """Bytes that are not UTF-8, a line that is not an object, a number beyond JSON's range:
     the cell stays in the report, without its items on the page."""

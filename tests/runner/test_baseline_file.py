@@ -127,7 +127,10 @@ def test_a_baseline_goes_into_a_folder_made_for_it_and_is_frozen(tmp_path):
         read_baseline(path).revision = "r2"
 
 
-def test_a_baseline_that_cannot_be_read_says_the_system_s_reason(tmp_path):
+def test_a_baseline_that_cannot_be_read_says_why(tmp_path):
     (tmp_path / "m-d-s.json").mkdir()
-    with pytest.raises(BaselineError, match=r"m-d-s\.json: cannot be read \(Is a directory\)$"):
+    with pytest.raises(BaselineError, match=r"m-d-s\.json: cannot be read \(is a directory, not a "
+                                            r"regular file\)$"):
         read_baseline(tmp_path / "m-d-s.json")
+    with pytest.raises(BaselineError, match=r"gone\.json: cannot be read \(No such file or directory\)$"):
+        read_baseline(tmp_path / "gone.json")

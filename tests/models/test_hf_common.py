@@ -404,8 +404,30 @@ def test_a_request_that_raises_at_once_in_a_batch_of_one_fails_alone():
             raise RuntimeError("CUDA error: device-side assert")
         return [chunk[0].item_id]
 
-    out = batched(_requests(3), run, 1, torch, on_error=lambda r, why: f"{r.item_id}: {why}")
+    runs = []
+    counted = lambda chunk: runs.append(chunk[0].item_id) or run(chunk)  # noqa: E731
+    out = batched(_requests(3), counted, 1, torch, on_error=lambda r, why: f"{r.item_id}: {why}")
     assert out == ["r0", "r1: RuntimeError: CUDA error: device-side assert", "r2"]
+    assert runs == ["r0", "r1", "r2"]  # not run again on its own: it was on its own
+
+
+def test_a_batch_that_raises_at_once_is_retried_singly_after_the_queued_batch_is_read():
+    from harness.models._hf_common import batched
+
+    events = []
+
+    def run(chunk):
+        names = [r.item_id for r in chunk]
+        if len(chunk) > 1 and "r3" in names:
+            raise RuntimeError("shape mismatch")
+        if names == ["r3"]:
+            raise ValueError("bad clip")
+        events.append(("queued", *names))
+        return lambda: events.append(("read", *names)) or names
+
+    out = batched(_requests(4), run, 2, torch, on_error=lambda r, why: f"{r.item_id}: {why}")
+    assert out == ["r0", "r1", "r2", "r3: ValueError: bad clip"]
+    assert events[:3] == [("queued", "r0", "r1"), ("read", "r0", "r1"), ("queued", "r2")]
 
 
 def test_generate_settings_are_neutral_but_for_the_decoding_asked_for():

@@ -137,6 +137,10 @@ def test_a_weights_folder_under_home_is_expanded_and_a_missing_one_named_as_give
     with pytest.raises(ModelNotLoaded, match="m: SOME_MODEL_PATH=~/nothing: no such folder"):
         monkeypatch.setenv("SOME_MODEL_PATH", "~/nothing")
         local_weights("m", "SOME_MODEL_PATH", "org/m", None)
+    # a path given to the model wins over the variable, and a typo in it is named as given too
+    assert local_weights("m", "SOME_MODEL_PATH", "org/m", "~/weights") == tmp_path / "weights"
+    with pytest.raises(ModelNotLoaded, match="m: path=~/wieghts: no such folder"):
+        local_weights("m", "SOME_MODEL_PATH", "org/m", "~/wieghts")
 
 
 def test_a_hub_cache_holding_only_a_processors_files_is_no_weights(tmp_path, monkeypatch):

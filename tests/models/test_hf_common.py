@@ -449,3 +449,37 @@ def test_generate_settings_are_neutral_but_for_the_decoding_asked_for():
     sample = generate_kwargs(Decoding(mode="sample", num_candidates=3, temperature=0.7, top_p=0.9))
     assert (sample["do_sample"], sample["num_beams"], sample["num_return_sequences"]) == (True, 1, 3)
     assert (sample["temperature"], sample["top_p"], sample["top_k"]) == (0.7, 0.9, None)
+
+
+def test_chosen_log_probabilities_are_the_models_own_not_renormalised_after_masking():
+    """Under a min-length mask, beam search's scores are the model's log-softmax with EOS set
+    to -inf and not renormalised: read as they are, a beam's token keeps its raw log-probability
+    (renormalised it would gain log(1 / (1 - p(EOS)))). Greedy and sampled steps are read from
+    the raw logits, normalised."""
+    from types import SimpleNamespace
+
+    from transformers.generation.utils import GenerationMixin
+
+    from harness.models import Decoding
+    from harness.models._hf_common import chosen_logprobs
+
+    class Model:  # transformers' own computation, over a vocabulary of four (EOS is 3)
+        config = SimpleNamespace(get_text_config=lambda: SimpleNamespace(vocab_size=4))
+        compute_transition_scores = GenerationMixin.compute_transition_scores
+
+    raw = torch.tensor([[[1.0, 0.5, 0.0, 2.0], [0.2, 1.5, 0.1, 1.0]],   # step 0, beams 0 and 1
+                        [[0.3, 0.0, 2.5, 0.4], [1.0, 1.0, 0.0, 0.5]]])  # step 1
+    raw_logprobs = torch.log_softmax(raw, -1)
+    masked = raw_logprobs.clone()
+    masked[0, :, 3] = float("-inf")  # min_new_tokens: no EOS at the first step
+    sequences = torch.tensor([[9, 0, 2], [9, 1, 0]])  # a prompt token, then two new ones each
+    beam_indices = torch.tensor([[0, 0], [1, 1]])
+    beam = chosen_logprobs(Model(), SimpleNamespace(sequences=sequences, scores=tuple(masked),
+                                                    beam_indices=beam_indices),
+                           Decoding(mode="beam", num_candidates=2))
+    expected = torch.tensor([[raw_logprobs[0, 0, 0], raw_logprobs[1, 0, 2]],
+                             [raw_logprobs[0, 1, 1], raw_logprobs[1, 1, 0]]])
+    torch.testing.assert_close(beam, expected)
+    greedy = chosen_logprobs(Model(), SimpleNamespace(sequences=sequences[:1], logits=tuple(raw[:, :1])),
+                             Decoding())
+    torch.testing.assert_close(greedy, expected[:1])

@@ -40,6 +40,14 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
         raise
 
 
+def refused_kind(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is refused before it is opened: it is there but no regular file (``is a
+    FIFO, not a regular file``); None for a regular file or a missing one, whose opening gives
+    the system's own error."""
+    why = not_a_regular_file(path)
+    return None if why == "not found" else why
+
+
 def read_regular(path: str | os.PathLike[str]) -> bytes:
     """The bytes of the regular file at ``path``, never waiting on a FIFO.
 
@@ -47,8 +55,8 @@ def read_regular(path: str | os.PathLike[str]) -> bytes:
         OSError: the file is missing or unreadable (the system's error), or is no regular file
             (its message the kind: ``is a FIFO, not a regular file``).
     """
-    why = not_a_regular_file(path)
-    if why is not None and why != "not found":  # a missing file: the system's own error
+    why = refused_kind(path)
+    if why is not None:
         raise OSError(why)
     with open_regular(path) as f:
         return f.read()

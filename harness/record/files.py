@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from harness._atomic import write_whole
-from harness._regular import not_a_regular_file, open_regular
+from harness._regular import open_regular, refused_kind
 from harness.record.cell import (
     SCHEMA_VERSION,
     CellRecord,
@@ -196,6 +196,6 @@ def read_record(path: str | os.PathLike[str]) -> CellRecord:
 def _refuse_irregular(path: str | os.PathLike[str]) -> None:
     """A FIFO, a folder or a device where a record file should be is refused before it is
     opened: reading a FIFO would wait for a writer for ever."""
-    why = not_a_regular_file(path)
-    if why is not None and why != "not found":  # a missing file: the reader's own error
+    why = refused_kind(path)
+    if why is not None:
         raise RecordError(f"{path}: {why}")

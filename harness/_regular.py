@@ -1,6 +1,6 @@
 """Files that are what they claim: a path is read only once ``stat`` says it is a regular file,
 and opened so that a FIFO put there a moment later is refused instead of blocking the reader
-for ever (the corpus readers, the record readers)."""
+for ever (the corpus readers, the record readers, the checkpoint loaders)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,22 @@ def refused_kind(path: str | os.PathLike[str]) -> str | None:
     the system's own error."""
     why = not_a_regular_file(path)
     return None if why == "not found" else why
+
+
+def irregular_entries(path: str | os.PathLike[str]) -> list[str]:
+    """What in ``path`` a reader would wait on or misread, found by ``stat`` alone: for a folder,
+    each entry that is neither a regular file nor a folder (``config.json is a FIFO, not a regular
+    file``); for a file, its name if it is no regular file. Empty when all is well or ``path`` is
+    missing (its reader's own error says so)."""
+    if os.path.isdir(path):
+        found = []
+        for entry in sorted(os.scandir(path), key=lambda e: e.name):
+            why = None if entry.is_dir() else refused_kind(entry.path)
+            if why is not None:
+                found.append(f"{entry.name} {why}")
+        return found
+    why = refused_kind(path)
+    return [f"{os.path.basename(path)} {why}"] if why is not None else []
 
 
 def read_regular(path: str | os.PathLike[str]) -> bytes:

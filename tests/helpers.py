@@ -1,12 +1,15 @@
-"""Shared test helpers: copies of the fixture corpora that a test may damage, and requests
-built from the fixture corpora."""
+"""Shared test helpers: copies of the fixture corpora that a test may damage, requests built
+from the fixture corpora, and a call that must not wait for ever."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness import embedded_path
 
@@ -91,3 +94,23 @@ def corpora_kept():
         for corpora, before in kept:
             corpora.clear()
             corpora.update(before)
+
+
+def returns_in_time(call: Callable[[], Any], seconds: float = 60.0) -> Any:
+    """``call()`` run in a daemon thread: what it returns, or what it raises raised here; the test
+    fails if it is still running after ``seconds`` (a reader waiting on a FIFO never returns)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 (raised again in the test's thread)
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds:g} s (waiting on a FIFO?)"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

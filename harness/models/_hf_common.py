@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness._regular import irregular_entries, read_regular
+
 AUDIO_TOKEN = "<|AUDIO|>"
 
 
@@ -175,6 +177,7 @@ def load_weights(loader, name: str, path, **kwargs):
     """
     from harness.models.api import ModelNotLoaded, ModelUnavailable
 
+    _refuse_irregular_files(name, path)
     if not (Path(path) / "config.json").is_file():  # transformers would build the class's
         # default configuration, a 7B model for Qwen2-Audio, and fill it: 33 GB, then a kill
         raise ModelNotLoaded(f"{name}: {path} has no config.json: not a checkpoint folder")
@@ -197,6 +200,7 @@ def unreadable_files_named(name: str, path, what: str) -> Iterator[None]:
     ``what``: what was being read, the weights or the processor."""
     from harness.models.api import ModelNotLoaded
 
+    _refuse_irregular_files(name, path)
     try:
         yield
     except (OSError, json.JSONDecodeError) + _reader_errors() as exc:
@@ -207,12 +211,22 @@ def unreadable_files_named(name: str, path, what: str) -> Iterator[None]:
                              ) from exc
 
 
+def _refuse_irregular_files(name: str, path) -> None:
+    """ModelNotLoaded naming what in the checkpoint at ``path`` is no regular file (a FIFO where
+    a processor config should be would block its reader for ever)."""
+    from harness.models.api import ModelNotLoaded
+
+    found = irregular_entries(path)
+    if found:
+        raise ModelNotLoaded(f"{name}: the checkpoint in {path} cannot be read: {'; '.join(found)}")
+
+
 def _unparsed_json(folder: Path) -> list[str]:
     """The folder's ``*.json`` files that do not parse (read only once something failed)."""
     broken = []
     for file in sorted(folder.glob("*.json")) if folder.is_dir() else ():
         try:
-            json.loads(file.read_bytes())
+            json.loads(read_regular(file))
         except (OSError, ValueError):
             broken.append(file.name)
     return broken

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness._regular import read_regular
 from harness.models.api import ModelNotLoaded, ModelUnavailable
 
 STACK_EPS = 1e-6  # the projector's RMSNorms
@@ -52,7 +53,7 @@ class UltravoxLayout:
                 locally (naming the variable to set).
         """
         try:
-            config = json.loads((folder / "config.json").read_bytes())
+            config = json.loads(read_regular(folder / "config.json"))
             if not isinstance(config, dict):
                 raise ValueError(f"a JSON {type(config).__name__}, not an object")
         except (OSError, ValueError) as exc:

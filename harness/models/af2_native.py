@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness._regular import not_a_regular_file, read_regular
 from harness.models._context import check_fits, context_window
 from harness.models._hf_common import (
     chosen_logprobs,
@@ -197,11 +198,11 @@ def load_state(model, weights: Path) -> None:
 
 def _chunk_files(metadata: Path) -> list[Path]:
     """The chunk files ``metadata`` (a JSON list of chunk names) names."""
-    if not metadata.is_file():
+    if not_a_regular_file(metadata) == "not found":
         raise ModelUnavailable(f"audio-flamingo-2: no {metadata}: not NVIDIA's checkpoint folder "
                                f"(set {ENV_VAR} to the folder holding safe_ckpt/)")
     try:
-        chunks = json.loads(metadata.read_bytes())
+        chunks = json.loads(read_regular(metadata))
     except (OSError, ValueError) as exc:
         raise ModelNotLoaded(f"audio-flamingo-2: cannot read {metadata} ({type(exc).__name__}: "
                              f"{exc}); copy it again") from None
@@ -216,11 +217,11 @@ def read_config(weights: Path, config: str | os.PathLike | None) -> dict:
     import yaml
 
     where = Path(config or os.environ.get(CONFIG_VAR) or weights / "configs" / "inference.yaml")
-    if not where.is_file():
+    if not_a_regular_file(where) == "not found":
         raise ModelUnavailable(f"audio-flamingo-2: no inference config at {where}; set {CONFIG_VAR} "
                                "to NVIDIA's inference_HF_pretrained/configs/inference.yaml")
     try:
-        settings = yaml.safe_load(where.read_text())
+        settings = yaml.safe_load(read_regular(where).decode())
         clap, model = dict(settings["clap_config"]), dict(settings["model_config"])
         checkpoint = Path(clap["checkpoint"])
     except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:

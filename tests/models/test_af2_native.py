@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from harness.data import load_dataset  # noqa: E402
 from harness.models import Decoding, ModelNotLoaded, ModelUnavailable, Request, get_model  # noqa: E402
 from harness.models.af2_native import clap_windows  # noqa: E402
 from harness.prompts import base_prompt  # noqa: E402
+from tests.helpers import returns_in_time  # noqa: E402
 
 TINY_PATH = embedded_path("tiny_qwen2_audio")
 FAKE = Path(__file__).parent / "fake_af2"
@@ -171,10 +173,12 @@ def test_a_prompt_past_the_lms_context_is_its_items_error(af2, requests_):
 
 
 @pytest.mark.parametrize("damage", ["no metadata", "metadata not JSON", "metadata no list",
-                                    "a chunk missing", "a chunk cut short"])
+                                    "a chunk missing", "a chunk cut short", "metadata a FIFO",
+                                    "a chunk a FIFO"])
 def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, monkeypatch, damage):
     """No metadata: not NVIDIA's folder (unavailable, the cells skip); damaged metadata or
-    chunks: the model is there but cannot load (its cells fail, naming the file)."""
+    chunks: the model is there but cannot load (its cells fail, naming the file); a FIFO where
+    a file was is named by its kind, not waited on."""
     import shutil
 
     monkeypatch.syspath_prepend(str(FAKE))
@@ -189,19 +193,25 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, m
         (safe / "metadata.json").write_text('{"chunk_0": 1}')
     elif damage == "a chunk missing":
         (safe / "metadata.json").write_text(json.dumps(["chunk_0", "chunk_1"]))
+    elif damage.endswith("a FIFO"):
+        fifo = safe / ("metadata.json" if "metadata" in damage else "chunk_0.safetensors")
+        fifo.unlink()
+        os.mkfifo(fifo)
     else:
         data = (safe / "chunk_0.safetensors").read_bytes()
         (safe / "chunk_0.safetensors").write_bytes(data[: len(data) // 2])
     try:
         expected = ModelUnavailable if damage == "no metadata" else ModelNotLoaded
         with pytest.raises(expected) as error:
-            get_model("audio-flamingo-2", path=root, device="cpu")
+            returns_in_time(lambda: get_model("audio-flamingo-2", path=root, device="cpu"))
     finally:
         sys.modules.pop("audio_flamingo_2.factory", None)
         sys.modules.pop("audio_flamingo_2", None)
     named = "metadata.json" if "metadata" in damage else ("chunk_1" if "missing" in damage
                                                           else "chunk_0")
     assert named in str(error.value)
+    if damage.endswith("a FIFO"):
+        assert "is a FIFO, not a regular file" in str(error.value)
 
 
 @pytest.mark.parametrize("text", ["clap_config: [unclosed\n", "model_config: {}\n", "- a list\n",

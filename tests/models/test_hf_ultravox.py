@@ -2,6 +2,7 @@
 run as its own code runs it (fixtures.ultravox_reference)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ pytest.importorskip("transformers", reason="the hf extra is not installed")
 from fixtures import tiny_architectures  # noqa: E402
 from fixtures.ultravox_reference import audio_tokens, clip_embeds, clip_rows, plain_generate  # noqa: E402
 from harness.models import Decoding, ModelUnavailable, Request, get_model  # noqa: E402
-from tests.helpers import requests_for  # noqa: E402
+from tests.helpers import requests_for, returns_in_time  # noqa: E402
 from tests.models.test_context import assert_long_prompt_refused  # noqa: E402
 
 LABELS = ["Neutral state", "Happiness", "Anger", "Sadness"]
@@ -225,8 +226,8 @@ def test_a_shard_cut_short_fails_the_model_naming_its_file(tmp_path, weights, pa
         get_model("ultravox-v0.4", path=tree / "ultravox", device="cpu")
 
 
-@pytest.mark.parametrize("config", [None, '{"model_type": "ultra', "[]"],
-                         ids=["missing", "cut short", "not an object"])
+@pytest.mark.parametrize("config", [None, '{"model_type": "ultra', "[]", "FIFO"],
+                         ids=["missing", "cut short", "not an object", "a FIFO"])
 def test_a_config_missing_or_damaged_fails_the_model_naming_its_folder(tmp_path, weights, config):
     """As the other local models: a damaged checkpoint fails its cells (ModelNotLoaded), it is
     not skipped as a model that is not there."""
@@ -235,7 +236,10 @@ def test_a_config_missing_or_damaged_fails_the_model_naming_its_folder(tmp_path,
     broken = _copy(weights, tmp_path / "broken")
     if config is None:
         (broken / "config.json").unlink()
+    elif config == "FIFO":  # its reader would wait for a writer for ever
+        (broken / "config.json").unlink()
+        os.mkfifo(broken / "config.json")
     else:
         (broken / "config.json").write_text(config)
     with pytest.raises(ModelNotLoaded, match=f"ultravox: {broken} has no readable config.json"):
-        get_model("ultravox-v0.4", path=broken, device="cpu")
+        returns_in_time(lambda: get_model("ultravox-v0.4", path=broken, device="cpu"))

@@ -1,10 +1,12 @@
 """A local model's folder damaged as copies and downloads damage them: a shard cut short, a
-config or tokenizer cut, no config at all, a variable naming no folder. Each fails the model's
+config or tokenizer cut, no config at all, a variable naming no folder, a FIFO where a file was
+(its reader would wait for ever). Each fails the model's
 cells with the reason, naming the folder, without a traceback; the model is tried once for all
 its cells (a 7B checkpoint took minutes a try); and a folder without config.json is refused before
 transformers builds anything (it built Qwen2-Audio's default configuration, 7B parameters, and
 filled it: 33 GB and a kill on a 24 GB machine)."""
 
+import os
 import shutil
 
 import pytest
@@ -16,11 +18,22 @@ from harness import embedded_path  # noqa: E402
 from harness.models import ModelNotLoaded  # noqa: E402
 from harness.models._hf_common import load_weights  # noqa: E402
 from harness.runner import GridConfig, GridWorker  # noqa: E402
+from tests.helpers import returns_in_time  # noqa: E402
 
 
 def _cut(path, size):
     with open(path, "r+b") as f:
         f.truncate(size)
+
+
+def _fifo(path):
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _fifo_named(name):
+    return (lambda folder: _fifo(folder / name),
+            f"the checkpoint in {{folder}} cannot be read: {name} is a FIFO, not a regular file")
 
 
 DAMAGE = {
@@ -35,6 +48,9 @@ DAMAGE = {
                          "; tokenizer.json is not JSON); copy them again")),
     "no such folder": (lambda folder: shutil.rmtree(folder),
                        "QWEN2_AUDIO_7B_PATH={folder}: no such folder"),
+    "a config that is a FIFO": _fifo_named("config.json"),
+    "a processor config that is a FIFO": _fifo_named("processor_config.json"),
+    "a tokenizer that is a FIFO": _fifo_named("tokenizer.json"),
 }
 
 
@@ -52,7 +68,7 @@ def test_a_damaged_checkpoint_fails_each_cell_with_its_reason_loading_once(damag
     worker = GridWorker(tmp_path / "run", tmp_path / "cache", GridConfig(models=("qwen2-audio-7b",)))
     for _ in range(3):  # three cells of the model
         with pytest.raises(ModelNotLoaded, match="^qwen2-audio-7b") as raised:
-            worker.model("qwen2-audio-7b")
+            returns_in_time(lambda: worker.model("qwen2-audio-7b"))
         for fragment in (says,) if isinstance(says, str) else says:
             assert fragment.format(folder=folder) in str(raised.value)
     assert len(tries) == 1
@@ -92,5 +108,6 @@ def test_in_the_grid_the_cells_fail_with_the_reason_not_a_traceback(pytester, tm
                                  "could not be read (SafetensorError: *); copy them again"])
     assert "modeling_utils.py" not in result.stdout.str()
     record_property("reliability", f"hostile checkpoints: {len(DAMAGE)} damaged model folders (a "
-                                   "shard cut short, no config) failed their cells naming the "
-                                   "folder, loads per model 1, 7B default builds 0, tracebacks 0")
+                                   "shard cut short, no config, a FIFO for a config) failed their "
+                                   "cells naming the folder, loads per model 1, 7B default builds "
+                                   "0, tracebacks 0")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +43,14 @@ def load_cells(run_dir: Path) -> tuple[list[CellRecord], list[tuple[str, str]]]:
     return cells, bad
 
 
-def build_report(run_dir: Path) -> BuiltReport:
+def build_report(run_dir: Path, left_out: Sequence[tuple[str, str]] = ()) -> BuiltReport:
     """Write report.json, the tables (md, csv, tex), report.html and the ambiguity figures from the good cell
     files, each file replaced at once and only once everything is computed; the bad ones are
-    named in report.json (``bad_cells``) and in the result."""
+    named in report.json (``bad_cells``) and in the result, after ``left_out`` (cell files
+    named elsewhere, with the reason: those a merge could not copy)."""
     run_dir = Path(run_dir)
     cells, bad = load_cells(run_dir)
+    bad = [*left_out, *bad]
     report = {"run": run_dir.name, "cells": [c.to_json(items=False) for c in cells],
               "bad_cells": [{"path": path, "reason": reason} for path, reason in bad]}
     files = {"report.json": json.dumps(report, indent=1, sort_keys=True)}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness._atomic import write_whole
-from harness._regular import read_regular
+from harness._regular import read_regular, refused_kind
 from harness.record import items_path
 from harness.report.build import BuiltReport, build_report
 
@@ -56,11 +56,16 @@ def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
             notes.append(f"cell {record.stem} is in {kept.parent.parent} and {run} with the same "
                          f"results: the record of {kept.parent.parent} is kept")
     (target / "cells").mkdir(parents=True, exist_ok=True)
+    left_out = []
     for record in chosen.values():  # a record and its items from the same run
+        why = refused_kind(record)
+        if why is not None:  # a FIFO cannot be copied: named as a bad cell, as a report names it
+            left_out.append((str(record), f"{record}: {why}"))
+            continue
         for path in (record, items_path(record)):
             if path.is_file():
-                write_whole(target / "cells" / path.name, path.read_bytes())
-    return dataclasses.replace(build_report(target), notes=tuple(notes))
+                write_whole(target / "cells" / path.name, read_regular(path))
+    return dataclasses.replace(build_report(target, left_out), notes=tuple(notes))
 
 
 def same_results(a: Path, b: Path) -> bool:

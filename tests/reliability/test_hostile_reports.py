@@ -137,6 +137,26 @@ def test_a_fifo_given_to_a_merge_a_baseline_or_a_snapshot_check_is_named_not_wai
     assert not (tmp_path / "merged").exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_fifo_cell_in_one_run_of_a_merge_is_a_bad_cell_of_the_merged_report(tmp_path):
+    """It cannot be copied: the merge names it as a report names a bad cell (report.json, the
+    result, so an exit code of 1) and merges the rest."""
+    from harness.report.merge import merge_runs
+    from tests.helpers import returns_in_time
+
+    write_record(harness.evaluate("label-prior", "crema_d", n_resamples=10), tmp_path / "a")
+    (tmp_path / "b" / "cells").mkdir(parents=True)
+    os.mkfifo(tmp_path / "b" / "cells" / "x.json")
+    os.mkfifo(tmp_path / "b" / "cells" / "x.items.jsonl")
+    built = returns_in_time(lambda: merge_runs(tmp_path / "merged", [tmp_path / "a", tmp_path / "b"]))
+    fifo = tmp_path / "b" / "cells" / "x.json"
+    assert built.bad_cells == ((str(fifo), f"{fifo}: is a FIFO, not a regular file"),)
+    assert json.loads((tmp_path / "merged" / "report.json").read_text())["bad_cells"] == [
+        {"path": str(fifo), "reason": f"{fifo}: is a FIFO, not a regular file"}]
+    assert sorted(p.name for p in (tmp_path / "merged" / "cells").iterdir()) == [
+        "label-prior-crema_d-base.items.jsonl", "label-prior-crema_d-base.json"]
+
+
 def test_a_damaged_items_file_costs_its_cell_the_page_s_items_not_the_report(tmp_path):
     """Bytes that are not UTF-8, a line that is not an object, a number beyond JSON's range:
     the cell stays in the report, without its items on the page."""

@@ -14,6 +14,7 @@ from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
 
+from harness._regular import not_a_regular_file
 from harness.cache.store import COLUMNS, SCHEMA_VERSION, CacheError, GenerationCache
 
 
@@ -72,10 +73,11 @@ def read_only(source: str | Path) -> sqlite3.Connection:
 
 def _check_source(source: Path, target: Path | None) -> None:
     """Refuse a source that is not a readable cache of this schema, or that is the target."""
-    if not source.exists():
+    why = not_a_regular_file(source)
+    if why == "not found":
         raise CacheError(f"no such cache file: {source}")
-    if not source.is_file():
-        raise CacheError(f"{source}: not a cache file (a directory or a device)")
+    if why is not None:
+        raise CacheError(f"{source}: not a cache file ({why})")
     if target is not None and target.exists() and source.samefile(target):
         raise CacheError(f"{source}: is the target itself: name it once, as the target")
     try:

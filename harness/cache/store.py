@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from harness._regular import refused_kind
+
 SCHEMA_VERSION = 1
 COLUMNS = ("key", "kind", "model", "value", "created")
 _LOG = logging.getLogger("harness.cache")
@@ -47,6 +49,15 @@ def _refuse_network_filesystem(path: Path) -> None:
                          "shared between the processes, which network file systems do not give, "
                          "so the cache could be corrupted: give each machine a --cache-dir on a "
                          "local disk and fold them together with python -m harness.cache merge")
+
+
+def _refuse_irregular(path: Path) -> None:
+    """A folder, a FIFO or a device where the cache file goes is refused by its kind (SQLite would
+    say "disk I/O error" of a FIFO); never "delete" what is no folder of the user's."""
+    kind = (refused_kind(path) or "").removesuffix(", not a regular file")
+    if kind.startswith("is "):
+        advice = "delete it or give" if kind == "is a directory" else "give"
+        raise CacheError(f"{path}: {kind}, not a cache file: {advice} another --cache-dir")
 
 
 def sha256(text: str) -> str:
@@ -79,9 +90,7 @@ class GenerationCache:
             if path is not None:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 _refuse_network_filesystem(Path(path))
-                if Path(path).is_dir():
-                    raise CacheError(f"{path}: is a directory, not a cache file: delete it or "
-                                     "give another --cache-dir")
+                _refuse_irregular(Path(path))
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")

@@ -1,5 +1,6 @@
 """``python -m harness.cache merge``: the caches of several machines become one."""
 
+import os
 import sqlite3
 
 from harness.cache import GenerationCache
@@ -91,8 +92,12 @@ def test_a_device_or_a_newer_harness_cache_is_refused_and_the_target_is_left_who
     from harness.cache.store import SCHEMA_VERSION
 
     target = tmp_path / "all.sqlite"
-    with pytest.raises(CacheError, match="/dev/null: not a cache file"):  # or a FIFO: never opened
+    with pytest.raises(CacheError, match="^/dev/null: not a cache file \\(is a character device, "
+                                         "not a regular file\\)$"):
         merge_caches(target, ["/dev/null"])
+    os.mkfifo(tmp_path / "fifo.sqlite")  # never opened: it would wait for a writer
+    with pytest.raises(CacheError, match="fifo.sqlite: not a cache file \\(is a FIFO, not a regular file\\)"):
+        merge_caches(target, [tmp_path / "fifo.sqlite"])
     newer = tmp_path / "newer.sqlite"
     cache = GenerationCache(newer)
     cache.put_many("generation", "m", [("k", {"v": 1})])

@@ -123,7 +123,10 @@ def test_rows_that_fail_midway_are_all_undone_and_the_cache_still_takes_writes(t
     assert cache.get_many(["first", "k"]) == {"k": {"b": 2}}
 
 
-def test_a_folder_where_the_cache_file_should_be_is_refused_as_such(tmp_path):
+def test_a_folder_fifo_or_device_where_the_cache_file_should_be_is_refused_as_such(tmp_path):
+    """By its kind (SQLite says "disk I/O error" of a FIFO), and only a folder is to be deleted."""
+    import os
+
     import pytest
 
     from harness.cache.store import CacheError
@@ -131,6 +134,13 @@ def test_a_folder_where_the_cache_file_should_be_is_refused_as_such(tmp_path):
     with pytest.raises(CacheError, match="is a directory, not a cache file: delete it or give "
                                          "another --cache-dir"):
         GenerationCache(tmp_path)
+    os.mkfifo(tmp_path / "fifo.sqlite")
+    with pytest.raises(CacheError, match="fifo.sqlite: is a FIFO, not a cache file: give another "
+                                         "--cache-dir$"):
+        GenerationCache(tmp_path / "fifo.sqlite")
+    with pytest.raises(CacheError, match="^/dev/null: is a character device, not a cache file: "
+                                         "give another --cache-dir$"):
+        GenerationCache("/dev/null")
 
 
 def test_a_cache_path_under_the_home_folder_is_expanded(tmp_path, monkeypatch):

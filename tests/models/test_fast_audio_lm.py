@@ -69,3 +69,23 @@ def test_the_prefill_by_stages_is_the_prefill_and_its_shared_prefix_is_the_templ
     assert torch.equal(staged.attention_mask, whole.attention_mask)
     prefix = tiny.tokenizer(tiny.chat.prefix, add_special_tokens=False)["input_ids"]
     assert tiny.prefix_length == len(prefix) > 0
+
+
+def test_its_parts_are_the_nested_towers_and_the_decoder_itself(tiny):
+    """Transformers nests the towers and the decoder in ``model.model``; the decoder run is the
+    language model, not the whole multimodal model (which also forwards embeddings)."""
+    inner = tiny.model.model
+    assert tiny.parts(tiny.model) == (inner, inner.audio_tower, inner.multi_modal_projector,
+                                      inner.language_model, tiny.model.lm_head)
+    assert tiny.lm is inner.language_model
+
+
+@pytest.mark.parametrize(("decode", "graphs"), [("static", False), ("graph", True)])
+def test_the_static_step_is_replayed_from_a_cuda_graph_only_where_asked(tiny, decode, graphs):
+    backend = tiny.with_options(decode=decode)
+    assert backend.decode_step().graphs is graphs
+    with backend.pooled_decoding():
+        step = backend.decode_step()
+        assert step.graphs is graphs and backend.decode_step() is step  # one for every batch
+    eager = tiny.with_options(decode="eager")
+    assert eager.decode_step() == eager.step

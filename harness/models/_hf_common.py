@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
-import json
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness._regular import irregular_entries, read_regular
+from harness.models._checkpoint_files import refuse_irregular_files, unreadable_files_named
 
 AUDIO_TOKEN = "<|AUDIO|>"
 
@@ -177,7 +175,7 @@ def load_weights(loader, name: str, path, **kwargs):
     """
     from harness.models.api import ModelNotLoaded, ModelUnavailable
 
-    _refuse_irregular_files(name, path)
+    refuse_irregular_files(name, path)
     if not (Path(path) / "config.json").is_file():  # transformers would build the class's
         # default configuration, a 7B model for Qwen2-Audio, and fill it: 33 GB, then a kill
         raise ModelNotLoaded(f"{name}: {path} has no config.json: not a checkpoint folder")
@@ -190,55 +188,6 @@ def load_weights(loader, name: str, path, **kwargs):
                                f"{len(missing)} of its parameters are missing from them "
                                f"(e.g. {', '.join(missing[:3])}), which would start at random")
     return model
-
-
-@contextlib.contextmanager
-def unreadable_files_named(name: str, path, what: str) -> Iterator[None]:
-    """Files of the checkpoint folder ``path`` that cannot be read (a shard or a tokenizer cut
-    short by a copy) raise ModelNotLoaded naming the folder and the JSON files in it that do not
-    parse, which the readers' own messages do not name (not another ValueError: an argument's).
-    ``what``: what was being read, the weights or the processor."""
-    from harness.models.api import ModelNotLoaded
-
-    _refuse_irregular_files(name, path)
-    try:
-        yield
-    except (OSError, json.JSONDecodeError) + _reader_errors() as exc:
-        broken = _unparsed_json(Path(path))
-        which = f"; {', '.join(broken)} {'is' if len(broken) == 1 else 'are'} not JSON" if broken else ""
-        raise ModelNotLoaded(f"{name}: the {what} in {path} could not be read "
-                             f"({type(exc).__name__}: {str(exc)[:300]}{which}); copy them again"
-                             ) from exc
-
-
-def _refuse_irregular_files(name: str, path) -> None:
-    """ModelNotLoaded naming what in the checkpoint at ``path`` is no regular file (a FIFO where
-    a processor config should be would block its reader for ever)."""
-    from harness.models.api import ModelNotLoaded
-
-    found = irregular_entries(path)
-    if found:
-        raise ModelNotLoaded(f"{name}: the checkpoint in {path} cannot be read: {'; '.join(found)}")
-
-
-def _unparsed_json(folder: Path) -> list[str]:
-    """The folder's ``*.json`` files that do not parse (read only once something failed)."""
-    broken = []
-    for file in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-        try:
-            json.loads(read_regular(file))
-        except (OSError, ValueError):
-            broken.append(file.name)
-    return broken
-
-
-def _reader_errors() -> tuple[type[Exception], ...]:
-    """safetensors' error for a damaged file (it is no OSError), where safetensors is installed."""
-    try:
-        from safetensors import SafetensorError
-    except ImportError:
-        return ()
-    return (SafetensorError,)
 
 
 def hf_cache_snapshot(repo_id: str) -> str | None:

@@ -92,7 +92,7 @@ def checkpoint_tensors(folder: Path, prefix: str) -> dict:
     ``prefix``, the prefix removed (one file, or the shards its index names)."""
     from safetensors import safe_open
 
-    from harness.models._hf_common import unreadable_files_named
+    from harness.models._checkpoint_files import unreadable_files_named
 
     index = folder / "model.safetensors.index.json"
     with unreadable_files_named("ultravox", folder, "weights"):
@@ -166,7 +166,7 @@ def load_ultravox(layout: UltravoxLayout, dtype, device, attn_implementation: st
     import torch
     from transformers import AutoModelForCausalLM, GenerationConfig, LlamaConfig
 
-    from harness.models._hf_common import unreadable_files_named
+    from harness.models._checkpoint_files import unreadable_files_named
 
     folder = layout.folder
     if layout.text_folder:

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from harness._regular import not_a_regular_file, read_regular
+from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._context import check_fits, context_window
 from harness.models._hf_common import (
     chosen_logprobs,
     generate_kwargs,
     local_weights,
     pick_device,
-    unreadable_files_named,
     weights_revision,
 )
 from harness.models.api import (

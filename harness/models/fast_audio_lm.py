@@ -28,6 +28,7 @@ import numpy as np
 
 from harness.models._audio_chat import ChatText, audio_text_processor, end_ids
 from harness.models._audio_encoder import encode_audio, encode_with_own_encoder
+from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._compiled import CompiledParts, compiled_parts, settle_compilation
 from harness.models._decode import Prefilled, beam_search, sample
 from harness.models._hf_common import (
@@ -39,7 +40,6 @@ from harness.models._hf_common import (
     pick_device,
     resolve_dtype,
     to_device,
-    unreadable_files_named,
     weights_revision,
 )
 from harness.models._kv_cache import KVPool

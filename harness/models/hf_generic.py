@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._context import check_fits, context_window
 from harness.models._hf_common import (
     batched,
@@ -21,7 +22,6 @@ from harness.models._hf_common import (
     load_weights,
     pick_device,
     resolve_dtype,
-    unreadable_files_named,
     unscored_row,
     weights_revision,
 )

@@ -74,7 +74,8 @@ class UltravoxBackend(FastAudioLM):
                         attn_implementation: str = "sdpa", **options: object) -> UltravoxBackend:
         """The checkpoint in ``path`` and the parts its config names (local copies only)."""
 
-        from harness.models._hf_common import pick_device, resolve_dtype, unreadable_files_named
+        from harness.models._checkpoint_files import unreadable_files_named
+        from harness.models._hf_common import pick_device, resolve_dtype
         from harness.models._ultravox_model import UltravoxLayout, load_ultravox
 
         device = pick_device(device, name)

@@ -8,6 +8,15 @@ import os
 import stat
 from typing import BinaryIO
 
+_KINDS = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _kind(mode: int) -> str | None:
+    """What a ``stat`` mode says is there (``a FIFO``), or None for a kind not named."""
+    return next((name for test, name in _KINDS if test(mode)), None)
+
 
 def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` cannot be read as a file (found by ``stat``, never by opening it: a FIFO
@@ -20,10 +29,23 @@ def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
         return f"cannot be examined ({exc.strerror or type(exc).__name__})"
     if stat.S_ISREG(mode):
         return None
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
-    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
-    return f"is {kind}, not a regular file" if kind != "not a regular file" else kind
+    kind = _kind(mode)
+    return f"is {kind}, not a regular file" if kind else "not a regular file"
+
+
+def not_a_folder(path: str | os.PathLike[str]) -> str | None:
+    """Why ``path`` is no folder, by ``stat`` alone: ``no such folder``, or what is there
+    instead (``is a regular file, not a folder``); None for a folder or a link to one."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such folder"
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror or type(exc).__name__})"
+    if stat.S_ISDIR(mode):
+        return None
+    kind = _kind(mode)
+    return f"is {kind}, not a folder" if kind else "not a folder"
 
 
 def open_regular(path: str | os.PathLike[str]) -> BinaryIO:

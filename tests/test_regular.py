@@ -5,7 +5,13 @@ import os
 
 import pytest
 
-from harness._regular import irregular_entries, not_a_regular_file, open_regular, read_regular
+from harness._regular import (
+    irregular_entries,
+    not_a_folder,
+    not_a_regular_file,
+    open_regular,
+    read_regular,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
 
@@ -21,6 +27,20 @@ def test_what_is_not_a_regular_file_is_named_for_what_it_is(tmp_path):
     assert not_a_regular_file("/dev/null") == "is a character device, not a regular file"
     # a path through a file: stat fails otherwise than "not found", and says how
     assert not_a_regular_file(regular / "child") == "cannot be examined (Not a directory)"
+
+
+def test_what_is_not_a_folder_is_named_for_what_it_is(tmp_path):
+    """A corpus root or a weights folder given as a file is not "no such folder": what is there
+    is named."""
+    (tmp_path / "labels.csv").write_text("a,b\n")
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink(tmp_path, tmp_path / "linked")
+    assert not_a_folder(tmp_path) is None and not_a_folder(tmp_path / "linked") is None
+    assert not_a_folder(tmp_path / "gone") == "no such folder"
+    assert not_a_folder(tmp_path / "labels.csv") == "is a regular file, not a folder"
+    assert not_a_folder(tmp_path / "fifo") == "is a FIFO, not a folder"
+    assert not_a_folder("/dev/null") == "is a character device, not a folder"
+    assert not_a_folder(tmp_path / "labels.csv" / "x") == "cannot be examined (Not a directory)"
 
 
 def test_a_fifo_found_where_a_file_was_is_refused_and_its_descriptor_closed(tmp_path):

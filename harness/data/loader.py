@@ -13,6 +13,7 @@ import harness.data.crema_d as crema_d
 import harness.data.iemocap as iemocap
 import harness.data.msp_podcast as msp_podcast
 from harness._embedded import embedded_path
+from harness._regular import not_a_folder
 from harness.data._reader_output import checked_output
 from harness.data.dataset import Dataset
 from harness.data.options import Checker, check_options
@@ -98,8 +99,10 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, **options: An
     corpus = _corpus(name)
     options = check_options(name, options, corpus.options)
     path = resolve_root(name, root)
-    if not path.is_dir():
-        raise DataError(path, f"{name} root folder not found (set {corpus.env_var})")
+    why = not_a_folder(path)
+    if why is not None:
+        what = "folder not found" if why == "no such folder" else why
+        raise DataError(path, f"{name} root {what} (set {corpus.env_var})")
     problems = ProblemLog()
     try:
         output = corpus.reader(path, problems, **options)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness._regular import not_a_folder
 from harness.models._checkpoint_files import refuse_irregular_files, unreadable_files_named
 
 AUDIO_TOKEN = "<|AUDIO|>"
@@ -254,8 +255,9 @@ def local_weights(name: str, env_var: str, hub_id: str, path: str | os.PathLike 
                                f"weights ({found}); set {env_var} to a copy of it or download "
                                "its weights into the cache")
     folder = Path(found).expanduser()  # a quoted "~/models/x" reaches here unexpanded
-    if given and not folder.is_dir():
-        raise ModelNotLoaded(f"{name}: {given}: no such folder")
+    why = not_a_folder(folder) if given else None
+    if why is not None:
+        raise ModelNotLoaded(f"{name}: {given}: {why}")
     return folder
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from harness._embedded import embedded_path
+from harness._regular import not_a_folder
 from harness.models.api import ModelUnavailable
 from harness.models.hf_qwen2_audio import Qwen2AudioBackend
 from harness.models.registry import checkpoint
@@ -25,6 +26,7 @@ def tiny_qwen2_audio(path: str | os.PathLike[str] | None = None, **options) -> Q
     options.setdefault("dtype", "float32")
     path = Path(path or os.environ.get("TINY_QWEN2_AUDIO_PATH")
                 or embedded_path("tiny_qwen2_audio")).expanduser()
-    if not path.is_dir():
-        raise ModelUnavailable(f"tiny-qwen2-audio: {path} is not a folder (TINY_QWEN2_AUDIO_PATH)")
+    why = not_a_folder(path)
+    if why is not None:
+        raise ModelUnavailable(f"tiny-qwen2-audio: {path}: {why} (TINY_QWEN2_AUDIO_PATH)")
     return Qwen2AudioBackend.from_pretrained("tiny-qwen2-audio", path, **options)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from harness._names import unknown_name
+from harness._regular import not_a_folder
 from harness._values import typed
 from harness.resampling import INTERVALS
 from harness.runner.grid import GridConfig
@@ -268,9 +269,10 @@ def check_settings(config: pytest.Config) -> None:
     resolved = resolved_grid(config, given, cache=False)
     check_grid(dataclasses.replace(resolved, verifier=setting(config, "verifier") or given.verifier))
     for corpus, root in corpus_roots(config).items():
-        if root is not None and not Path(root).is_dir():
+        why = None if root is None else not_a_folder(root)
+        if root is not None and why is not None:
             flag = f"--{corpus.replace('_', '-')}-root"
-            raise pytest.UsageError(f"{flag} {shown(root)}: no such folder (the {corpus} corpus root)")
+            raise pytest.UsageError(f"{flag} {shown(root)}: {why} (the {corpus} corpus root)")
     tolerance = setting(config, "gate_tolerance")
     if not tolerance >= 0:  # NaN, too: it would have passed every gate
         raise pytest.UsageError(f"--gate-tolerance must be a number of at least 0, not {tolerance}")

@@ -215,8 +215,9 @@ def test_a_root_under_home_is_expanded_given_or_from_the_variable(tmp_path, monk
 
 def test_a_root_that_is_no_folder_is_named_with_the_variable_to_set(tmp_path):
     (tmp_path / "file").write_text("not a corpus")
-    for root in (tmp_path / "nowhere", tmp_path / "file"):
-        with pytest.raises(DataError, match=f"^{root}: iemocap root folder not found "
+    for root, why in ((tmp_path / "nowhere", "folder not found"),
+                      (tmp_path / "file", "is a regular file, not a folder")):
+        with pytest.raises(DataError, match=f"^{root}: iemocap root {why} "
                                             r"\(set IEMOCAP_ROOT\)$"):
             load_dataset("iemocap", root)
     assert loader.option_names("msp_podcast") == ("split", "include_no_consensus")

@@ -69,6 +69,10 @@ def test_a_weights_folder_under_home_is_expanded_and_a_missing_one_named_as_give
     assert local_weights("m", "SOME_MODEL_PATH", "org/m", "~/weights") == tmp_path / "weights"
     with pytest.raises(ModelNotLoaded, match="m: path=~/wieghts: no such folder"):
         local_weights("m", "SOME_MODEL_PATH", "org/m", "~/wieghts")
+    (tmp_path / "weights.safetensors").write_bytes(b"")  # the file given for its folder: said so
+    with pytest.raises(ModelNotLoaded, match="m: path=~/weights.safetensors: is a regular file, "
+                                             "not a folder"):
+        local_weights("m", "SOME_MODEL_PATH", "org/m", "~/weights.safetensors")
 
 
 def test_a_hub_cache_holding_only_a_processors_files_is_no_weights(tmp_path, monkeypatch):

@@ -184,7 +184,7 @@ def test_a_grid_of_valid_names_and_options_passes():
 @pytest.mark.parametrize(("args", "message"), [
     (("--crema-d-root", "nowhere"), "--crema-d-root nowhere: no such folder (the crema_d corpus "
                                     "root)"),
-    (("--msp-podcast-root", "a-file"), "--msp-podcast-root a-file: no such folder"),
+    (("--msp-podcast-root", "a-file"), "--msp-podcast-root a-file: is a regular file, not a folder"),
     (("--gate-tolerance", "-0.01"), "--gate-tolerance must be a number of at least 0, not -0.01"),
     (("--gate-tolerance", "nan"), "--gate-tolerance must be a number of at least 0, not nan"),
     (("--gate-alpha", "0"), "--gate-alpha must be above 0 and at most 0.5, not 0.0"),

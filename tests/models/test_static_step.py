@@ -1,3 +1,6 @@
+import contextlib
+import warnings
+
 import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
@@ -197,3 +200,150 @@ def test_static_step_names_the_missing_room_for_new_tokens(tiny):
     # room for 6 new tokens in all, where each of the 3 beams needs 6 of its own
     with torch.inference_mode(), pytest.raises(ValueError, match="decode_reserve"):
         static.decode(state, decoding)
+
+
+def _grouped_cache(prompt: int, width: int, reserve: int, grouped: bool = True):
+    """A one-layer cache as the static step sees it: two clips' rows of ``width`` positions."""
+    from types import SimpleNamespace
+
+    layer = SimpleNamespace(_k=torch.zeros(2, 1, width, 4), _v=torch.zeros(2, 1, width, 4),
+                            length=prompt, reserve=reserve, grouped=grouped, write_index=None)
+    return SimpleNamespace(layers=[layer], lineage=SimpleNamespace(table=None))
+
+
+def test_the_static_step_binds_to_a_grouped_cache_with_a_slot_per_sequence(tiny):
+    """Two clips of three beams, a 5-token prompt (the second clip's padded by two), room for 2
+    new tokens per beam: the slots lie after the prompt, one per beam, and each sequence sees
+    its clip's prompt less the padding. A row one position short, or a cache repeated per beam
+    instead of grouped, is refused before anything is written."""
+    from harness.models._static_step import StaticStep
+
+    tokens, positions = torch.zeros(6, dtype=torch.long), torch.zeros(6, dtype=torch.long)
+    mask = torch.ones(6, 5, dtype=torch.long)
+    mask[3:, :2] = 0  # the second clip's prompt is left-padded
+    for cache in (_grouped_cache(5, 10, reserve=6), _grouped_cache(5, 16, 6, grouped=False)):
+        with pytest.raises(ValueError, match="needs a grouped cache with a slot of new tokens"):
+            StaticStep(tiny, graphs=False)._bind(tokens, mask, positions, cache)
+    step, cache = StaticStep(tiny, graphs=False), _grouped_cache(5, 11, reserve=6)
+    step._bind(tokens, mask, positions, cache)
+    assert step.slot_start.tolist() == [5, 7, 9]
+    assert step.column_slot.tolist() == [-1] * 5 + [0, 0, 1, 1, 2, 2]
+    assert step.column_step.tolist() == [0] * 5 + [0, 1] * 3
+    assert step.prompt_seen.tolist() == [[True] * 5 + [False] * 6,
+                                         [False] * 2 + [True] * 3 + [False] * 6]
+    assert cache.layers[0].write_index is step.write and cache.lineage.table is step.lineage
+
+
+def test_each_static_step_extends_the_caches_length_by_one_token(tiny):
+    dataset = load_dataset("iemocap")
+    it = list(dataset)[0]
+    static = tiny.with_options(decode="static")
+    decoding = Decoding(mode="beam", num_candidates=2, max_new_tokens=5, min_new_tokens=5)
+    state = static.prefill([it.load_audio()], [base_prompt("iemocap", it.transcript,
+                                                           dataset.labels)],
+                           reserve=static.decode_reserve(decoding))
+    prompt, step, lengths = state.cache.layers[0].length, static.static_step(False), []
+
+    def recording(tokens, mask, positions, cache):
+        logits = step(tokens, mask, positions, cache)
+        lengths.append({layer.length for layer in cache.layers})
+        return logits
+
+    with torch.inference_mode():
+        static.decode(state, decoding, step=recording)
+    assert lengths == [{prompt + n} for n in range(1, 5)]
+
+
+def test_the_decode_attention_kernel_chooses_the_grouped_attention_run(tiny, monkeypatch):
+    """``matmul`` runs the two-product attention; the SDPA kernels run SDPA's."""
+    import harness.models._static_step as static_step
+
+    chosen, layout = [], static_step.grouped_layout
+
+    def recording(lm, matmul=False):
+        chosen.append(matmul)
+        return layout(lm, matmul)
+
+    monkeypatch.setattr(static_step, "grouped_layout", recording)
+    _, reqs = requests_for("iemocap", 1)
+    for kernel in ("matmul", "math"):
+        chosen.clear()
+        tiny.with_options(decode="static", attention=kernel).generate(reqs, Decoding(max_new_tokens=4))
+        assert chosen and set(chosen) == {kernel == "matmul"}
+
+
+def test_grouped_matmul_attention_of_16_bit_tensors_on_the_cpu(tiny):
+    """bfloat16 keys and values on the CPU: the scores are taken in float32 (the GPU's
+    accumulation), and the output is the float64 attention's to bfloat16's precision."""
+    from harness.models._static_step import grouped_attention_matmul
+
+    clips, group, heads, width, dim = 2, 2, 4, 9, 8
+    query = torch.randn(clips * group, heads, 1, dim).bfloat16()
+    key, value = (torch.randn(clips, 2, width, dim).bfloat16() for _ in range(2))
+    mask = torch.zeros(clips, 1, group, width, dtype=torch.bfloat16)
+    out, _ = grouped_attention_matmul(None, query, key, value, mask, scaling=0.3)
+    exact, _ = grouped_attention_matmul(None, query.double(), key.double(), value.double(),
+                                        mask.double(), scaling=0.3)
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.double(), exact, atol=3e-2)
+
+
+class _CpuGraphs:
+    """torch.cuda's streams and graphs as the static step calls them, on the CPU: the capture
+    runs the step once as a capture would not (the warm-up before it writes the same slot), and
+    a replay runs it again into the logits tensor the capture made, which is what a replay
+    rewrites."""
+
+    def __init__(self, backend, monkeypatch):
+        self.backend, self.captures, self.replays = backend, 0, 0
+        stream = type("Stream", (), {"wait_stream": lambda self, other: None})()
+        for name, fake in (("Stream", lambda: stream), ("current_stream", lambda: stream),
+                           ("stream", lambda s: contextlib.nullcontext()),
+                           ("CUDAGraph", lambda: self), ("graph", self._capturing)):
+            monkeypatch.setattr(torch.cuda, name, fake)
+
+    def _capturing(self, graph):
+        self.captures += 1
+        return contextlib.nullcontext()
+
+    def replay(self):
+        self.replays += 1
+        step = self.backend._static_step
+        step.logits.copy_(step._forward())
+
+
+def test_a_captured_step_is_replayed_for_every_token_and_recaptured_only_for_new_buffers(
+        tiny, monkeypatch):
+    """Seven clips in batches of two (three of them sharing pooled buffers, the last one not):
+    two captures, one replay per decode step, the same beams as without graphs."""
+    from harness.models._static_step import StaticStep
+
+    items = list(load_dataset("iemocap"))[:7]
+    reqs = [Request(it.load_audio()[: 16_000 + 1_000 * i], base_prompt("iemocap", it.transcript,
+                                                                       load_dataset("iemocap").labels))
+            for i, it in enumerate(items)]
+    decoding = Decoding(mode="beam", num_candidates=3, max_new_tokens=12)
+    reference = tiny.with_options(decode="static", batch_size=2).generate(reqs, decoding)
+    graphed = tiny.with_options(decode="graph", batch_size=2)
+    graphs, calls, steps = _CpuGraphs(graphed, monkeypatch), [], StaticStep.__call__
+    monkeypatch.setattr(StaticStep, "__call__", lambda self, *a: calls.append(1) or steps(self, *a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed capture warns: none here
+        outputs = graphed.generate(reqs, decoding)
+    assert (graphs.captures, graphs.replays) == (2, len(calls))
+    for a, b in zip(reference, outputs):
+        assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
+        assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates],
+                                                                 abs=1e-4)
+
+
+def test_a_capture_that_fails_is_said_once_and_the_steps_run_eagerly(tiny):
+    """On the CPU a capture fails: one warning for the call, not one per step, and the same
+    tokens as the static step run eagerly."""
+    _, reqs = requests_for("iemocap", 3)
+    decoding = Decoding(mode="beam", num_candidates=2, max_new_tokens=8)
+    reference = tiny.with_options(decode="static").generate(reqs, decoding)
+    with pytest.warns(UserWarning, match="CUDA graph capture failed, decoding eagerly") as said:
+        outputs = tiny.with_options(decode="graph").generate(reqs, decoding)
+    assert len([w for w in said if "capture failed" in str(w.message)]) == 1
+    assert [g.candidates[0].text for g in outputs] == [g.candidates[0].text for g in reference]

@@ -232,6 +232,8 @@ def test_the_static_step_binds_to_a_grouped_cache_with_a_slot_per_sequence(tiny)
     assert step.prompt_seen.tolist() == [[True] * 5 + [False] * 6,
                                          [False] * 2 + [True] * 3 + [False] * 6]
     assert cache.layers[0].write_index is step.write and cache.lineage.table is step.lineage
+    assert step.layers is cache.layers and step.begin() is step  # a new batch: bind again
+    assert step.layers is None and step.cache is None
 
 
 def test_each_static_step_extends_the_caches_length_by_one_token(tiny):
@@ -292,24 +294,44 @@ class _CpuGraphs:
     """torch.cuda's streams and graphs as the static step calls them, on the CPU: the capture
     runs the step once as a capture would not (the warm-up before it writes the same slot), and
     a replay runs it again into the logits tensor the capture made, which is what a replay
-    rewrites."""
+    rewrites. ``forwards`` says where each run of the step was: warm-up, capture or replay."""
 
     def __init__(self, backend, monkeypatch):
-        self.backend, self.captures, self.replays = backend, 0, 0
-        stream = type("Stream", (), {"wait_stream": lambda self, other: None})()
-        for name, fake in (("Stream", lambda: stream), ("current_stream", lambda: stream),
-                           ("stream", lambda s: contextlib.nullcontext()),
-                           ("CUDAGraph", lambda: self), ("graph", self._capturing)):
-            monkeypatch.setattr(torch.cuda, name, fake)
+        from harness.models._static_step import StaticStep
 
-    def _capturing(self, graph):
-        self.captures += 1
-        return contextlib.nullcontext()
+        self.backend, self.replays, self.waits = backend, 0, []
+        self.where, self.forwards = "eager", []
+        main, side = self._stream("main"), self._stream("side")
+        for name, fake in (("Stream", lambda: side), ("current_stream", lambda: main),
+                           ("stream", lambda s: self._within("warm-up")),
+                           ("CUDAGraph", lambda: self), ("graph", lambda g: self._within("capture"))):
+            monkeypatch.setattr(torch.cuda, name, fake)
+        forward = StaticStep._forward
+        monkeypatch.setattr(StaticStep, "_forward",
+                            lambda step: self.forwards.append(self.where) or forward(step))
+
+    def _stream(self, name: str):
+        waits = self.waits
+        return type("Stream", (), {"name": name, "wait_stream": lambda self, other: waits.append(
+            (self.name, other.name))})()
+
+    @contextlib.contextmanager
+    def _within(self, where: str):
+        self.where = where
+        try:
+            yield
+        finally:
+            self.where = "eager"
+
+    @property
+    def captures(self) -> int:
+        return self.forwards.count("capture")
 
     def replay(self):
         self.replays += 1
         step = self.backend._static_step
-        step.logits.copy_(step._forward())
+        with self._within("replay"):
+            step.logits.copy_(step._forward())
 
 
 def test_a_captured_step_is_replayed_for_every_token_and_recaptured_only_for_new_buffers(
@@ -323,14 +345,21 @@ def test_a_captured_step_is_replayed_for_every_token_and_recaptured_only_for_new
                                                                        load_dataset("iemocap").labels))
             for i, it in enumerate(items)]
     decoding = Decoding(mode="beam", num_candidates=3, max_new_tokens=12)
-    reference = tiny.with_options(decode="static", batch_size=2).generate(reqs, decoding)
     graphed = tiny.with_options(decode="graph", batch_size=2)
     graphs, calls, steps = _CpuGraphs(graphed, monkeypatch), [], StaticStep.__call__
-    monkeypatch.setattr(StaticStep, "__call__", lambda self, *a: calls.append(1) or steps(self, *a))
+    monkeypatch.setattr(StaticStep, "__call__", lambda self, *a: calls.append(self) or steps(self, *a))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a failed capture warns: none here
+        warnings.simplefilter("error")  # a failed capture warns, and the static step tries none
+        reference = tiny.with_options(decode="static", batch_size=2).generate(reqs, decoding)
+        assert graphs.captures == 0
+        del calls[:], graphs.forwards[:]
         outputs = graphed.generate(reqs, decoding)
-    assert (graphs.captures, graphs.replays) == (2, len(calls))
+    assert (graphs.captures, graphs.replays) == (2, len(calls)) and len(set(calls)) == 1
+    assert calls[0].captures == 2
+    # two warm-up runs on a side stream that waits for the work queued before it, and the
+    # capture for them; the step never runs eagerly
+    assert graphs.waits == [("side", "main"), ("main", "side")] * 2
+    assert [w for w in graphs.forwards if w != "replay"] == ["warm-up", "warm-up", "capture"] * 2
     for a, b in zip(reference, outputs):
         assert [c.text for c in a.candidates] == [c.text for c in b.candidates]
         assert [c.logprob for c in a.candidates] == pytest.approx([c.logprob for c in b.candidates],

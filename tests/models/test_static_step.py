@@ -234,6 +234,8 @@ def test_the_static_step_binds_to_a_grouped_cache_with_a_slot_per_sequence(tiny)
     assert cache.layers[0].write_index is step.write and cache.lineage.table is step.lineage
     assert step.layers is cache.layers and step.begin() is step  # a new batch: bind again
     assert step.layers is None and step.cache is None
+    step._bind(tokens, mask, positions, _grouped_cache(5, 13, reserve=6))  # room to spare
+    assert step.column_slot.tolist() == [-1] * 5 + [0, 0, 1, 1, 2, 2] + [-1] * 2
 
 
 def test_each_static_step_extends_the_caches_length_by_one_token(tiny):
@@ -277,7 +279,7 @@ def test_the_decode_attention_kernel_chooses_the_grouped_attention_run(tiny, mon
 def test_grouped_matmul_attention_of_16_bit_tensors_on_the_cpu(tiny):
     """bfloat16 keys and values on the CPU: the scores are taken in float32 (the GPU's
     accumulation), and the output is the float64 attention's to bfloat16's precision."""
-    from harness.models._static_step import grouped_attention_matmul
+    from harness.models._static_step import grouped_attention, grouped_attention_matmul
 
     clips, group, heads, width, dim = 2, 2, 4, 9, 8
     query = torch.randn(clips * group, heads, 1, dim).bfloat16()
@@ -288,6 +290,10 @@ def test_grouped_matmul_attention_of_16_bit_tensors_on_the_cpu(tiny):
                                         mask.double(), scaling=0.3)
     assert out.dtype == torch.bfloat16
     assert torch.allclose(out.double(), exact, atol=3e-2)
+    # no scaling given: 1/sqrt(dim), as SDPA takes it
+    unscaled = [attend(None, query.double(), key.double(), value.double(), mask.double())[0]
+                for attend in (grouped_attention_matmul, grouped_attention)]
+    assert torch.allclose(*unscaled, atol=1e-12)
 
 
 class _CpuGraphs:

@@ -107,3 +107,24 @@ def test_the_code_a_part_ships_is_never_run(tmp_path, weights):
     folder = _config(_copy(weights, tmp_path), text_model_id=str(llama))
     model = load_ultravox(UltravoxLayout.read(folder), torch.float32, "cpu")
     assert type(model.language_model).__name__ == "LlamaForCausalLM" and not marker.exists()
+
+
+def test_the_projector_computes_the_published_definition():
+    """Written out from fixie-ai's UltravoxProjector, in float64: every 8 frames stacked,
+    RMSNorm (eps 1e-6), linear, SwiGLU (``silu(second half) * first half``), linear, RMSNorm.
+    The tiny checkpoints are written by the projector itself, so only this holds its formula."""
+    torch.manual_seed(0)
+    projector = _projector_class()(6, 8, 10, 4).double()
+    for norm in (projector.ln_pre, projector.ln_post):
+        torch.nn.init.uniform_(norm.weight, 0.5, 1.5)
+    frames = torch.randn(2, 16, 6, dtype=torch.float64)
+
+    def rms_norm(x, weight):
+        return x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * weight
+
+    stacked = torch.cat([frames, frames.new_zeros(2, 8, 6)], 1).reshape(2, 3, 48)
+    h = rms_norm(stacked, projector.ln_pre.weight) @ projector.linear_1.weight.T
+    swiglu = torch.nn.functional.silu(h[..., 5:]) * h[..., :5]
+    expected = rms_norm(swiglu @ projector.linear_2.weight.T, projector.ln_post.weight)
+    with torch.no_grad():
+        assert torch.allclose(projector(frames), expected, atol=1e-12)

@@ -3,6 +3,7 @@ run as its own code runs it (fixtures.ultravox_reference)."""
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -243,3 +244,16 @@ def test_a_config_missing_or_damaged_fails_the_model_naming_its_folder(tmp_path,
         (broken / "config.json").write_text(config)
     with pytest.raises(ModelNotLoaded, match=f"ultravox: {broken} has no readable config.json"):
         returns_in_time(lambda: get_model("ultravox-v0.4", path=broken, device="cpu"))
+
+
+@pytest.mark.parametrize(("left_out", "said"), [
+    (("chat_template",), "no chat template in {folder} or its LM's folder"),
+    (("preprocessor_config",), "no preprocessor_config.json in {folder} and no audio_model_id"),
+])
+def test_a_merged_checkpoint_without_a_template_or_an_extractor_is_refused(tmp_path, left_out,
+                                                                          said):
+    """A merged checkpoint names no parts to take them from: what it lacks is said."""
+    merged = tiny_architectures.build_ultravox(tmp_path / "built", merged=True)
+    bare = _copy(merged, tmp_path / "bare", left_out)
+    with pytest.raises(ModelUnavailable, match=re.escape(f"ultravox: {said.format(folder=bare)}")):
+        get_model("ultravox-v0.4", path=bare, device="cpu", dtype="float32")

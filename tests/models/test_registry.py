@@ -6,7 +6,7 @@ import pytest
 
 from harness.baselines import ChanceBaseline
 from harness.models import get_model, model_entry, model_kind, model_names, register
-from harness.models.registry import _ENTRIES
+from harness.models.registry import _BUILT_IN, _ENTRIES
 
 
 def test_kinds_and_gpu_needs_come_from_the_registry():
@@ -19,6 +19,15 @@ def test_kinds_and_gpu_needs_come_from_the_registry():
     full_size = {"qwen2-audio-7b", "qwen2.5-omni-7b", "audio-flamingo-3", "audio-flamingo-2",
                  "ultravox-v0.3", "ultravox-v0.4"}  # their cells are marked gpu and slow
     assert {n for n in model_names() if n in _ENTRIES and model_entry(n).gpu} == full_size
+
+
+def test_every_built_in_entry_names_a_factory_its_module_has():
+    """A typo in an entry's target, or a factory renamed, would show only where that model's
+    weights are (get_model looks for them first): each is resolved here."""
+    for extra in ("torch", "transformers", "openai", "google.genai"):
+        pytest.importorskip(extra, reason="an extra is not installed")
+    for name in sorted(_BUILT_IN):
+        assert callable(model_entry(name).factory()), name
 
 
 def test_unknown_names_list_the_registered_ones():

@@ -257,3 +257,14 @@ def test_a_merged_checkpoint_without_a_template_or_an_extractor_is_refused(tmp_p
     bare = _copy(merged, tmp_path / "bare", left_out)
     with pytest.raises(ModelUnavailable, match=re.escape(f"ultravox: {said.format(folder=bare)}")):
         get_model("ultravox-v0.4", path=bare, device="cpu", dtype="float32")
+
+
+def test_the_checkpoints_own_tokenizer_wins_over_its_lms(tmp_path, weights):
+    from harness.models._ultravox_model import UltravoxLayout
+    from harness.models.hf_ultravox import ultravox_processor
+
+    own = _copy(weights, tmp_path / "own")
+    template = (own / "chat_template.jinja").read_text()
+    (own / "chat_template.jinja").write_text("{# the checkpoint's own #}" + template)
+    tokenizer = ultravox_processor(UltravoxLayout.read(own)).tokenizer
+    assert tokenizer.chat_template.startswith("{# the checkpoint's own #}")

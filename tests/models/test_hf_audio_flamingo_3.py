@@ -57,11 +57,16 @@ def test_prefill_equals_the_processors_30_second_path(fast, plain, reqs):
 
 @pytest.mark.parametrize("decoding", [Decoding(max_new_tokens=10),
                                       Decoding(mode="beam", num_candidates=3, max_new_tokens=10),
-                                      Decoding(mode="beam", num_candidates=5, max_new_tokens=6)],
-                         ids=["greedy", "beam-3", "beam-5"])
+                                      Decoding(mode="beam", num_candidates=5, max_new_tokens=6),
+                                      Decoding(max_new_tokens=30, constrained=True,
+                                               json_labels=tuple(LABELS)),
+                                      Decoding(mode="beam", num_candidates=3, max_new_tokens=30,
+                                               constrained=True, json_labels=tuple(LABELS))],
+                         ids=["greedy", "beam-3", "beam-5", "greedy-json", "beam-3-json"])
 def test_answers_equal_plain_generate(fast, plain, reqs, decoding):
     """Greedy tokens equal; beam search's candidates equal, in order, with the same raw α; on
-    the eager and the static decode step alike."""
+    the eager and the static decode step alike; and kept to the JSON answer's template, with
+    generate's ``prefix_allowed_tokens_fn`` where the fast path masks its own steps."""
     theirs = plain.generate(reqs, decoding)
     for decode in ("eager", "static"):
         ours = fast.with_options(decode=decode).generate(reqs, decoding)

@@ -125,3 +125,15 @@ def test_audio_flamingo_2_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "audio_flamingo_2.factory", None)
     with pytest.raises(ModelUnavailable, match="audio_flamingo_2"):
         get_model("audio-flamingo-2")
+
+
+def test_a_processor_padding_on_the_right_is_turned_to_the_left(af3, requests):
+    """generate appends to the batch's last column: a right-padded prompt would continue
+    after its padding. Some processors pad on the right by default."""
+    from harness.models.hf_generic import HFGenerateBackend
+
+    af3.tokenizer.padding_side = "right"
+    again = HFGenerateBackend("again", af3.model, af3.processor, af3.info.revision)
+    assert again.tokenizer.padding_side == "left"
+    assert [g.candidates for g in again.generate(requests, Decoding(max_new_tokens=4))] == \
+        [g.candidates for g in af3.generate(requests, Decoding(max_new_tokens=4))]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from harness.models._audio_chat import end_ids
 from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._context import check_fits, context_window
 from harness.models._hf_common import (
@@ -49,10 +50,14 @@ class HFGenerateBackend:
         self.tokenizer.padding_side = "left"
         self.device = next(model.parameters()).device
         self.batch_size = batch_size
+        # what ends an answer, as the fast path takes it: a generation config saved from the
+        # model's config names none, and generate would run on past the end of the turn
+        self.eos_ids = end_ids(self.tokenizer, model.generation_config,
+                               model.get_output_embeddings().out_features)
         self._template = self._render_template()
         caps = Capabilities(structured_output=True)
         self.info = ModelInfo(name, revision, str(next(model.parameters()).dtype).removeprefix(
-            "torch."), str(self.device), caps, options=(("backend", "hf-generate/1"),))
+            "torch."), str(self.device), caps, options=(("backend", "hf-generate/2"),))
 
     @classmethod
     def from_pretrained(cls, name: str, path, model_class: str, *, dtype: str = "auto",
@@ -99,7 +104,8 @@ class HFGenerateBackend:
             if decoding.constrained:
                 extra["prefix_allowed_tokens_fn"] = self._allowed_tokens(
                     decoding.json_labels, inputs["input_ids"].shape[1])
-            out = self.model.generate(**inputs, **generate_kwargs(decoding), **extra)
+            out = self.model.generate(**inputs, **generate_kwargs(decoding), **extra,
+                                      eos_token_id=self.eos_ids)
             start = inputs["input_ids"].shape[1]
             return self._generations(out, start, decoding, len(chunk), n)
 
@@ -112,7 +118,7 @@ class HFGenerateBackend:
         from harness.models._constrained import JsonConstraint, token_strings
 
         vocab = self.model.get_output_embeddings().out_features
-        eos = np.atleast_1d(self.model.generation_config.eos_token_id or []).tolist()
+        eos = self.eos_ids
         automaton = JsonConstraint(labels, token_strings(self.tokenizer), vocab, eos)
         allowed = [np.flatnonzero(m).tolist() for m in automaton.masks]
 
@@ -128,7 +134,7 @@ class HFGenerateBackend:
         torch = self._torch
         new = out.sequences[:, start:]
         steps = chosen_logprobs(self.model, out, decoding)
-        eos = set(np.atleast_1d(self.model.generation_config.eos_token_id or []).tolist())
+        eos = set(self.eos_ids)
         rows = []
         for i in range(new.shape[0]):
             tokens = new[i].tolist()

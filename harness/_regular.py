@@ -18,17 +18,22 @@ def _kind(mode: int) -> str | None:
     return next((name for test, name in _KINDS if test(mode)), None)
 
 
+def _mode(path: str | os.PathLike[str], missing: str) -> int | str:
+    """``path``'s ``stat`` mode, or why there is none (``missing`` where nothing is there)."""
+    try:
+        return os.stat(path).st_mode
+    except FileNotFoundError:
+        return missing
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror or type(exc).__name__})"
+
+
 def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` cannot be read as a file (found by ``stat``, never by opening it: a FIFO
     would block the reader forever), or None for a regular file."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "not found"
-    except OSError as exc:
-        return f"cannot be examined ({exc.strerror or type(exc).__name__})"
-    if stat.S_ISREG(mode):
-        return None
+    mode = _mode(path, "not found")
+    if isinstance(mode, str) or stat.S_ISREG(mode):
+        return mode if isinstance(mode, str) else None
     kind = _kind(mode)
     return f"is {kind}, not a regular file" if kind else "not a regular file"
 
@@ -36,14 +41,9 @@ def not_a_regular_file(path: str | os.PathLike[str]) -> str | None:
 def not_a_folder(path: str | os.PathLike[str]) -> str | None:
     """Why ``path`` is no folder, by ``stat`` alone: ``no such folder``, or what is there
     instead (``is a regular file, not a folder``); None for a folder or a link to one."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return "no such folder"
-    except OSError as exc:
-        return f"cannot be examined ({exc.strerror or type(exc).__name__})"
-    if stat.S_ISDIR(mode):
-        return None
+    mode = _mode(path, "no such folder")
+    if isinstance(mode, str) or stat.S_ISDIR(mode):
+        return mode if isinstance(mode, str) else None
     kind = _kind(mode)
     return f"is {kind}, not a folder" if kind else "not a folder"
 

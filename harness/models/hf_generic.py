@@ -38,6 +38,25 @@ from harness.models.api import (
 PROMPT_SLOT = "\x00PROMPT\x00"
 
 
+def turn_end(processor, tokenizer) -> str:
+    """The token the chat template closes an assistant's turn with, which a label is scored
+    before (as the fast path closes it with its end of turn): ``<|im_end|>`` for Qwen-style
+    chats even where the tokenizer's EOS is ``<|endoftext|>``; the EOS where the template
+    renders no assistant turn."""
+    fallback = tokenizer.eos_token or ""
+    for content in ([{"type": "text", "text": PROMPT_SLOT}], PROMPT_SLOT):
+        chat = [{"role": "user", "content": [{"type": "text", "text": "?"}]},
+                {"role": "assistant", "content": content}]
+        try:
+            text = processor.apply_chat_template(chat, tokenize=False)
+        except Exception:  # noqa: BLE001 - a template may refuse either content form
+            continue
+        if isinstance(text, str) and PROMPT_SLOT in text:
+            after = tokenizer(text.split(PROMPT_SLOT, 1)[1], add_special_tokens=False)["input_ids"]
+            return tokenizer.convert_ids_to_tokens(after[0]) if after else fallback
+    return fallback
+
+
 class HFGenerateBackend:
     """A transformers audio LM driven through its processor and ``generate``."""
 
@@ -55,9 +74,10 @@ class HFGenerateBackend:
         self.eos_ids = end_ids(self.tokenizer, model.generation_config,
                                model.get_output_embeddings().out_features)
         self._template = self._render_template()
+        self.turn_end = turn_end(self.processor, self.tokenizer)
         caps = Capabilities(structured_output=True)
         self.info = ModelInfo(name, revision, str(next(model.parameters()).dtype).removeprefix(
-            "torch."), str(self.device), caps, options=(("backend", "hf-generate/2"),))
+            "torch."), str(self.device), caps, options=(("backend", "hf-generate/3"),))
 
     @classmethod
     def from_pretrained(cls, name: str, path, model_class: str, *, dtype: str = "auto",
@@ -148,7 +168,7 @@ class HFGenerateBackend:
 
     def label_logprobs(self, requests, labels: Sequence[str]) -> list[LabelScores]:
         torch = self._torch
-        end = self.tokenizer.eos_token or ""
+        end = self.turn_end
         label_len = [len(self.tokenizer(lab + end, add_special_tokens=False)["input_ids"])
                      for lab in labels]
 

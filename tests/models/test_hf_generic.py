@@ -137,3 +137,47 @@ def test_a_processor_padding_on_the_right_is_turned_to_the_left(af3, requests):
     assert again.tokenizer.padding_side == "left"
     assert [g.candidates for g in again.generate(requests, Decoding(max_new_tokens=4))] == \
         [g.candidates for g in af3.generate(requests, Decoding(max_new_tokens=4))]
+
+
+def test_a_label_is_closed_by_the_chats_end_of_turn_whatever_the_eos(af3, requests):
+    """A Qwen-style tokenizer may name <|endoftext|> its EOS while the chat closes a turn with
+    <|im_end|>: a label is scored before the latter, as the fast path scores it."""
+    from harness.models.hf_generic import HFGenerateBackend
+
+    labels = ["Anger", "Sadness"]
+    before = np.stack([r.logprobs for r in af3.label_logprobs(requests[:2], labels)])
+    eos = af3.tokenizer.eos_token
+    af3.tokenizer.eos_token = "<|endoftext|>"
+    try:
+        again = HFGenerateBackend("again", af3.model, af3.processor, af3.info.revision)
+        after = np.stack([r.logprobs for r in again.label_logprobs(requests[:2], labels)])
+    finally:
+        af3.tokenizer.eos_token = eos
+    assert again.turn_end == "<|im_end|>"
+    np.testing.assert_allclose(after, before, atol=1e-5)
+
+
+class _Template:
+    def __init__(self, render):
+        self.render = render
+
+    def apply_chat_template(self, chat, tokenize):
+        return self.render(chat)
+
+
+def _refuse(chat):
+    raise ValueError("no assistant turns in this template")
+
+
+@pytest.mark.parametrize(("render", "expected"), [
+    (lambda chat: "<|im_start|>assistant\n\x00PROMPT\x00<|im_end|>\n", "<|im_end|>"),
+    (lambda chat: "A: " + (chat[1]["content"] if isinstance(chat[1]["content"], str) else "")
+     + "<|endoftext|>", "<|endoftext|>"),  # takes only string content
+    (lambda chat: "A: \x00PROMPT\x00", "<|im_end|>"),  # nothing after the answer: the EOS
+    (_refuse, "<|im_end|>"),
+])
+def test_the_turn_end_comes_from_the_template_else_the_eos(af3, render, expected):
+    from harness.models.hf_generic import turn_end
+
+    assert af3.tokenizer.eos_token == "<|im_end|>"
+    assert turn_end(_Template(render), af3.tokenizer) == expected

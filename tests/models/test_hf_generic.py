@@ -14,9 +14,13 @@ from harness.prompts import base_prompt  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def af3(tmp_path_factory):
-    path = tiny_architectures.build_audio_flamingo_3(tmp_path_factory.mktemp("af3"))
-    return get_model("audio-flamingo-3", path=path, device="cpu", dtype="float32",
+def af3_path(tmp_path_factory):
+    return tiny_architectures.build_audio_flamingo_3(tmp_path_factory.mktemp("af3"))
+
+
+@pytest.fixture(scope="module")
+def af3(af3_path):
+    return get_model("audio-flamingo-3", path=af3_path, device="cpu", dtype="float32",
                      plain_generate=True)
 
 
@@ -31,6 +35,15 @@ def test_audio_flamingo_3_loads_through_from_pretrained(af3):
     assert type(af3).__name__ == "HFGenerateBackend"
     assert type(af3.model).__name__ == "AudioFlamingo3ForConditionalGeneration"
     assert af3.info.name == "audio-flamingo-3" and af3.info.revision.startswith("sha256:")
+    assert af3.info.capabilities.structured_output  # the JSON constraint is offered
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine whose torch sees no GPU")
+def test_no_device_named_is_picked_and_a_gpu_torch_cannot_see_is_said(monkeypatch, af3_path):
+    monkeypatch.setenv("HARNESS_GPUS", "0")
+    with pytest.warns(UserWarning, match="audio-flamingo-3 runs on the CPU: GPUs are listed"):
+        model = get_model("audio-flamingo-3", path=af3_path, dtype="float32", plain_generate=True)
+    assert model.info.device == "cpu" and model.info.dtype == "float32"
 
 
 def test_generation_modes_return_ranked_finite_candidates(af3, requests):

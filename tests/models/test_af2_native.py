@@ -85,6 +85,41 @@ def test_windows_follow_nvidias_loader():
     assert clap_windows(np.ones(16_000 * 200), NVIDIA_CLAP)[0].shape == (12, 160_000)  # capped at 2 min
 
 
+def _nvidias_windows(clip, config, rate=16_000):
+    """NVIDIA's ``read_audio`` (cut to the windows' duration, peak-normalised) and
+    ``get_num_windows``/``load_audio`` as they write them, for a clip with negative samples."""
+    length, overlap = int(config["window_length"] * rate), int(config["window_overlap"] * rate)
+    most = int(config["max_num_window"])
+    duration = most * (config["window_length"] - config["window_overlap"]) + config["window_overlap"]
+    data = np.asarray(clip, np.float64)[: int(duration * rate)]
+    data = data / max(abs(data.max()), abs(data.min()))
+    t = len(data)
+    if t <= length:
+        count, full = 1, length
+    elif t >= most * length - (most - 1) * overlap:
+        count, full = most, most * length - (most - 1) * overlap
+    else:
+        count = 1 + int(np.ceil((t - length) / float(length - overlap)))
+        full = count * length - (count - 1) * overlap
+    data = np.append(data, np.zeros(max(full - t, 0)))
+    quantised = ((np.clip(data, -1.0, 1.0) * 32767.0).astype(np.int16) / 32767.0).astype(np.float32)
+    start = [i * (length - overlap) for i in range(count)]
+    return np.stack([quantised[s:s + length] for s in start])
+
+
+@pytest.mark.parametrize("seconds", [0.5, 1.0, 1.3, 2.2, 2.5, 4.0])
+def test_overlapping_windows_of_a_quiet_clip_follow_nvidias_loader(seconds):
+    """Windows of 1 s overlapping by 0.25 s, at most 3 (2.5 s): one window, a padded last one,
+    exactly full, cut; a clip at 5% of full scale is raised to its peak first."""
+    config = {"window_length": 1.0, "window_overlap": 0.25, "max_num_window": 3}
+    clip = 0.05 * np.sin(np.arange(int(16_000 * seconds)) * 0.01 + 0.3)
+    windows, mask = clap_windows(clip.astype(np.float32), config)
+    expected = _nvidias_windows(clip.astype(np.float32), config)
+    assert windows.shape == expected.shape and mask.tolist() == [1.0] * len(expected)
+    np.testing.assert_allclose(windows, expected, atol=1.5 / 32767)
+    assert np.abs(windows).max() > 0.99
+
+
 def test_loads_nvidias_checkpoint_layout_and_weights(af2, checkpoint):
     from safetensors.torch import load_file
 
@@ -92,6 +127,7 @@ def test_loads_nvidias_checkpoint_layout_and_weights(af2, checkpoint):
     assert torch.equal(af2.model.audio_proj.weight, saved)
     assert af2.info.name == "audio-flamingo-2" and af2.info.dtype == "float32"
     assert af2.info.revision.startswith("sha256:")
+    assert af2.info.capabilities.structured_output is False  # no constrained decoding
 
 
 def test_prompt_audio_and_beams_reach_the_flamingo_generate(af2, requests_):
@@ -227,3 +263,62 @@ def test_an_inference_config_it_cannot_use_is_refused_naming_it(checkpoint, tmp_
     finally:
         sys.modules.pop("audio_flamingo_2.factory", None)
         sys.modules.pop("audio_flamingo_2", None)
+
+
+def test_an_answer_ends_at_its_end_of_chunk_mark_which_it_does_not_keep(af2, requests_):
+    """From the third step on the mark is all but certain: the answer is the two tokens before
+    it, α their log-probabilities and the mark's (all but 0), and no mark in the text."""
+    mark = af2.tokenizer.convert_tokens_to_ids("<|endofchunk|>")
+    head, steps = af2.model.lang_encoder.lm_head, []
+
+    def push_the_mark(module, args, out):
+        steps.append(out.shape[1])
+        if len(steps) > 2:
+            out = out.clone()
+            out[..., mark] += 100.0
+        return out
+
+    handle = head.register_forward_hook(push_the_mark)
+    try:
+        [out] = af2.generate(requests_[:1], Decoding(max_new_tokens=6))
+    finally:
+        handle.remove()
+    [cand] = out.candidates
+    [free] = af2.generate(requests_[:1], Decoding(max_new_tokens=2))
+    assert cand.n_tokens == 3 and "<|endofchunk|>" not in cand.text
+    assert cand.text == free.candidates[0].text  # the two tokens before the mark
+    assert cand.logprob == pytest.approx(free.candidates[0].logprob, abs=1e-3)  # the mark: ~0
+
+
+def test_a_labels_score_is_its_tokens_and_the_mark_read_one_position_at_a_time(af2, requests_):
+    [row] = af2.label_logprobs(requests_[:1], ["Anger", "Neutral state"])
+    audio, mask, ids = af2._inputs(requests_[0])
+    for label, score in zip(["Anger", "Neutral state"], row.logprobs):
+        target = af2.tokenizer(label + "<|endofchunk|>", add_special_tokens=False)["input_ids"]
+        total = 0.0
+        for k, token in enumerate(target):
+            prefix = torch.cat([ids, torch.tensor([target[:k]], dtype=ids.dtype)], 1)
+            with torch.inference_mode():
+                logits = af2.model(audio_x=audio, audio_x_mask=mask, lang_x=prefix).logits[0, -1]
+            total += float(torch.log_softmax(logits.double(), -1)[token])
+        assert score == pytest.approx(total, abs=1e-4)
+
+
+def test_checkpoint_tensors_matching_no_parameter_are_warned_of(checkpoint, tmp_path, monkeypatch):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    monkeypatch.syspath_prepend(str(FAKE))
+    root = tmp_path / "af2"
+    shutil.copytree(checkpoint, root)
+    chunk = root / "safe_ckpt" / "chunk_0.safetensors"
+    save_file({**load_file(str(chunk)), "gated_xattn.0.alpha": torch.zeros(1)}, str(chunk))
+    try:
+        with pytest.warns(UserWarning, match=r"audio-flamingo-2: 1 checkpoint tensors match no "
+                                             r"parameter \(first: gated_xattn.0.alpha\)"):
+            model = get_model("audio-flamingo-2", path=root, device="cpu")
+    finally:
+        sys.modules.pop("audio_flamingo_2.factory", None)
+        sys.modules.pop("audio_flamingo_2", None)
+    assert torch.equal(model.model.audio_proj.weight, load_file(str(chunk))["audio_proj.weight"])

@@ -55,7 +55,9 @@ def af2(checkpoint):
     sys.modules["audio_flamingo_2"] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sys.modules["audio_flamingo_2"])
     try:
-        yield get_model("audio-flamingo-2", path=checkpoint, device="cpu")
+        model = get_model("audio-flamingo-2", path=checkpoint, device="cpu")
+        model.factory = sys.modules["audio_flamingo_2.factory"]  # for its records of the calls
+        yield model
     finally:
         sys.modules.pop("audio_flamingo_2.factory", None)
         sys.modules.pop("audio_flamingo_2", None)
@@ -66,10 +68,6 @@ def requests_():
     dataset = load_dataset("iemocap")
     return [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels), it.id)
             for it in list(dataset)[:3]]
-
-
-def calls():
-    return sys.modules["audio_flamingo_2.factory"].CALLS
 
 
 def test_windows_follow_nvidias_loader():
@@ -120,7 +118,7 @@ def test_overlapping_windows_of_a_quiet_clip_follow_nvidias_loader(seconds):
     assert np.abs(windows).max() > 0.99
 
 
-def test_loads_nvidias_checkpoint_layout_and_weights(af2, checkpoint):
+def test_loads_nvidias_checkpoint_layout_and_weights(af2, checkpoint, requests_):
     from safetensors.torch import load_file
 
     saved = load_file(str(checkpoint / "safe_ckpt" / "chunk_0.safetensors"))["audio_proj.weight"]
@@ -128,12 +126,16 @@ def test_loads_nvidias_checkpoint_layout_and_weights(af2, checkpoint):
     assert af2.info.name == "audio-flamingo-2" and af2.info.dtype == "float32"
     assert af2.info.revision.startswith("sha256:")
     assert af2.info.capabilities.structured_output is False  # no constrained decoding
+    assert af2.factory.CREATED[-1] == {
+        "use_local_files": True, "freeze_lm_embeddings": True, "gradient_checkpointing": False}
+    with pytest.raises(ValueError, match="audio-flamingo-2 has no constrained decoding"):
+        af2.generate(requests_[:1], Decoding(constrained=True, json_labels=("Anger", "Sadness")))
 
 
 def test_prompt_audio_and_beams_reach_the_flamingo_generate(af2, requests_):
-    calls().clear()
+    af2.factory.CALLS.clear()
     [out] = af2.generate(requests_[:1], Decoding(mode="beam", num_candidates=3, max_new_tokens=8))
-    [call] = calls()
+    [call] = af2.factory.CALLS
     text = af2.tokenizer.decode(call["lang_x"][0])
     assert text == f"<audio>{requests_[0].prompt.lower().strip()}<SEP>"
     windows, _ = clap_windows(requests_[0].audio, af2.clap_config)
@@ -322,3 +324,17 @@ def test_checkpoint_tensors_matching_no_parameter_are_warned_of(checkpoint, tmp_
         sys.modules.pop("audio_flamingo_2.factory", None)
         sys.modules.pop("audio_flamingo_2", None)
     assert torch.equal(model.model.audio_proj.weight, load_file(str(chunk))["audio_proj.weight"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine whose torch sees no GPU")
+def test_no_device_named_is_picked_and_the_dtype_asked_for_is_kept(checkpoint, monkeypatch):
+    monkeypatch.syspath_prepend(str(FAKE))
+    monkeypatch.setenv("HARNESS_GPUS", "0")
+    try:
+        with pytest.warns(UserWarning, match="audio-flamingo-2 runs on the CPU: GPUs are listed"):
+            model = get_model("audio-flamingo-2", path=checkpoint, dtype="bfloat16")
+    finally:
+        sys.modules.pop("audio_flamingo_2.factory", None)
+        sys.modules.pop("audio_flamingo_2", None)
+    assert model.info.device == "cpu" and model.info.dtype == "bfloat16"
+    assert model.model.audio_proj.weight.dtype == torch.bfloat16

@@ -7,6 +7,7 @@ from torch import nn
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
 CALLS: list[dict] = []
+CREATED: list[dict] = []  # the settings each model was created with
 
 
 class FakeFlamingo(nn.Module):
@@ -53,6 +54,8 @@ def create_model_and_transforms(clap_config: dict, lang_encoder_path: str, token
                                 use_local_files: bool = False, decoder_layers_attr_name=None,
                                 freeze_lm_embeddings: bool = False, unfreeze_full_lm: bool = False,
                                 cache_dir=None, **flamingo_kwargs):
+    CREATED.append({"use_local_files": use_local_files, "freeze_lm_embeddings": freeze_lm_embeddings,
+                    "gradient_checkpointing": flamingo_kwargs.get("gradient_checkpointing")})
     torch.load(clap_config["checkpoint"], map_location="cpu")  # as the real CLAP does
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path, local_files_only=use_local_files)
     tokenizer.add_special_tokens(

@@ -309,7 +309,7 @@ def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0,
     The CIs are :func:`bootstrap_ci`'s (scipy's percentile bootstrap, the same draws, at the
     level ``interval`` gives), computed from resample counts (:mod:`harness.resampling`), but
     for accuracy's under the ``expanded`` intervals (the default): Wilson's
-    (:func:`proportion_ci`); ``interval`` is kept in the summary.
+    (:func:`proportion_ci`); ``interval`` and ``n_resamples`` are kept in the summary.
 
     Args:
         true_votes: (N, K) annotator votes (or distributions).
@@ -320,7 +320,8 @@ def summarize(true_votes, pred, n_resamples: int = 1000, seed: int = 0,
     pred = np.atleast_2d(np.asarray(pred, dtype=np.float64))
     valid = np.isfinite(pred).all(axis=1)
     out: dict = {"n_items": int(valid.size), "n_valid": int(valid.sum()),
-                 "valid": float(valid.mean()) if valid.size else float("nan"), "interval": interval}
+                 "valid": float(valid.mean()) if valid.size else float("nan"), "interval": interval,
+                 "n_resamples": n_resamples}
     if not valid.any():
         return out
     from harness.resampling import confusion_cis, mean_cis

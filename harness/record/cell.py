@@ -74,6 +74,9 @@ class CellMetrics:
         interval: How the bootstrap CIs' level was taken (:func:`harness.resampling.interval_level`):
             ``expanded`` or ``percentile`` (a record file written before there was a choice
             reads as ``percentile``, the intervals it holds).
+        n_resamples: The bootstrap resamples asked for (each CI draws at least these, more where
+            its level needs them: :func:`harness.resampling.resamples_for`); None in a record
+            file written before it was kept.
     """
 
     n_items: int
@@ -92,6 +95,7 @@ class CellMetrics:
     cost_usd: float | None = None
     alpha_sensitivity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     interval: str = "expanded"
+    n_resamples: int | None = None
 
     def mean(self, name: str) -> float:
         """The metric's mean (one of :data:`SCORES`), NaN when the cell has none (no valid
@@ -102,7 +106,7 @@ class CellMetrics:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n_items": self.n_items, "n_valid": self.n_valid, "valid": self.valid,
-                               "interval": self.interval}
+                               "interval": self.interval, "n_resamples": self.n_resamples}
         out.update({k: {"mean": e.mean, "ci95": [_bound(b) for b in e.ci95]}
                     for k, e in self.scores.items()})
         if self.n_scored is not None:
@@ -123,7 +127,8 @@ class CellMetrics:
                    data.get("noted", 0), data.get("no_transcript", 0),
                    data.get("verifier_unscored", 0),
                    dict(data.get("bins", {})), data.get("tokens", 0), data.get("cost_usd"),
-                   dict(data.get("alpha_sensitivity", {})), data.get("interval", "percentile"))
+                   dict(data.get("alpha_sensitivity", {})), data.get("interval", "percentile"),
+                   data.get("n_resamples"))
 
 
 @dataclass(frozen=True, slots=True)  # a record holds one per item: no __dict__ each
@@ -322,6 +327,10 @@ def _check_extras(metrics: Mapping[str, Any]) -> None:
     and each metric's medians, one per level), tokens, cost, W-BoN's α comparison."""
     if metrics.get("interval", "percentile") not in INTERVALS:
         raise RecordError(f"not a cell record: 'metrics.interval' is not one of {', '.join(INTERVALS)}")
+    resamples = metrics.get("n_resamples")
+    if resamples is not None and not (type(resamples) is int and resamples >= 1):
+        raise RecordError("not a cell record: 'metrics.n_resamples' is not a whole number of at "
+                          "least 1")
     if not _levels_ok(metrics.get("bins") or {}):
         raise RecordError("not a cell record: 'metrics.bins' is not edges, counts and a median "
                           "per level")

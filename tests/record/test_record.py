@@ -179,6 +179,10 @@ def test_a_record_says_how_its_intervals_were_taken_and_an_older_one_reads_as_pe
     del data["metrics"]["interval"]
     path.write_text(json.dumps(data))
     assert read_record(path).metrics.interval == "percentile"
+    assert read_record(path).metrics.n_resamples == expanded.metrics.n_resamples == 1000
+    del data["metrics"]["n_resamples"]
+    path.write_text(json.dumps(data))
+    assert read_record(path).metrics.n_resamples is None  # written before it was kept
     data["metrics"]["interval"] = "bca"
     path.write_text(json.dumps(data))
     with pytest.raises(RecordError, match="'metrics.interval' is not one of expanded, percentile"):
@@ -227,7 +231,8 @@ def test_a_summary_of_a_file_laid_out_otherwise_or_damaged_reads_whole_or_names_
 
 def test_a_record_s_parts_are_written_with_their_defaults_and_only_what_they_hold():
     assert CellMetrics(3, 2, 2 / 3).to_json() == {
-        "n_items": 3, "n_valid": 2, "valid": 2 / 3, "interval": "expanded", "rules": {},
+        "n_items": 3, "n_valid": 2, "valid": 2 / 3, "interval": "expanded", "n_resamples": None,
+        "rules": {},
         "errors": 0, "noted": 0, "no_transcript": 0, "verifier_unscored": 0, "bins": {},
         "tokens": 0, "cost_usd": None}
     counted = CellMetrics(3, 2, 2 / 3, n_scored=2, n_tied=1)
@@ -243,6 +248,9 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
 
     data = evaluate("uniform", "crema_d", "base", n_resamples=10).to_json()
     for metrics, says in [({"interval": "bogus"}, "'metrics.interval' is not one of"),
+                          ({"n_resamples": 0}, "'metrics.n_resamples' is not a whole number"),
+                          ({"n_resamples": 1000.0}, "'metrics.n_resamples' is not a whole"),
+                          ({"n_resamples": True}, "'metrics.n_resamples' is not a whole"),
                           ({"bins": {"edges": {"0": 1}, "counts": [1]}}, "'metrics.bins'"),
                           ({"bins": {"edges": [0, 1], "counts": "1"}}, "'metrics.bins'"),
                           ({"bins": {"edges": [0, 1], "counts": [1, 2]}}, "'metrics.bins'"),

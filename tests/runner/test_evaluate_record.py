@@ -67,7 +67,8 @@ def test_the_defaults_are_1000_resamples_seed_0_and_one_resample_is_allowed():
     assert summarize_cell(dataset, results) == summarize_cell(dataset, results, 1000, 0)
     assert summarize_cell(dataset, results, interval=plain) == summarize_cell(
         dataset, results, 1000, 0, interval=plain)
-    assert harness.evaluate("uniform", dataset, n_resamples=1).metrics.n_items == len(dataset)
+    once = harness.evaluate("uniform", dataset, n_resamples=1).metrics
+    assert once.n_items == len(dataset) and once.n_resamples == 1  # the record says how many
 
 
 def test_an_unknown_interval_is_refused_before_the_model_is_built():

@@ -194,3 +194,25 @@ def test_the_turn_end_comes_from_the_template_else_the_eos(af3, render, expected
 
     assert af3.tokenizer.eos_token == "<|im_end|>"
     assert turn_end(_Template(render), af3.tokenizer) == expected
+
+
+class _AddsABos:
+    """A tokenizer that, as Llama's do, puts a BOS before any text unless told not to."""
+
+    def __init__(self, tokenizer):
+        self.inner, self.eos_token = tokenizer, tokenizer.eos_token
+
+    def __call__(self, text, add_special_tokens=True):
+        ids = self.inner(text, add_special_tokens=False)["input_ids"]
+        return {"input_ids": ([self.inner.convert_tokens_to_ids("<|endoftext|>")] * add_special_tokens
+                              + ids)}
+
+    def convert_ids_to_tokens(self, token):
+        return self.inner.convert_ids_to_tokens(token)
+
+
+def test_the_turn_end_is_not_a_bos_the_tokenizer_would_add(af3):
+    from harness.models.hf_generic import turn_end
+
+    template = _Template(lambda chat: "A: \x00PROMPT\x00<|im_end|>\n")
+    assert turn_end(template, _AddsABos(af3.tokenizer)) == "<|im_end|>"

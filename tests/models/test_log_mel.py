@@ -32,3 +32,28 @@ def test_a_dithering_extractor_is_called_clip_by_clip():
     features, frames = log_mel_each(extractor, audios)
     assert frames.tolist() == [100, 50] and features.shape == (2, 80, 100)
     assert features[1, :, :50].std() > 0 and not features[1, :, 50:].any()  # dithered, padded
+    alone, frames = log_mel_each(extractor, audios[1:])  # a batch of one clip
+    assert frames.tolist() == [50] and alone.shape == (1, 80, 50) and alone.std() > 0
+
+
+class _Uncalled(transformers.WhisperFeatureExtractor):
+    def __call__(self, *args, **kwargs):
+        raise AssertionError("the extractor was called: the clip-by-clip path ran")
+
+
+@pytest.mark.parametrize("has_dither", [True, False], ids=["dither-0", "no-dither-attribute"])
+def test_a_batch_is_computed_here_not_by_the_extractor(has_dither):
+    from harness.models._log_mel import log_mel_batch, log_mel_each
+
+    extractor = _Uncalled(feature_size=80)
+    if not has_dither:  # an extractor of an older transformers has no dither setting
+        del extractor.dither
+    audios = [np.linspace(-0.5, 0.5, n, dtype=np.float32) for n in (16_000, 4_000)]
+    ours, frames = log_mel_batch(extractor, audios, 30 * 16_000)
+    reference = transformers.WhisperFeatureExtractor(feature_size=80)(
+        audios, sampling_rate=16_000, padding="max_length", max_length=16_000 + 1_600,
+        truncation=True, return_tensors="pt")["input_features"]
+    assert frames.tolist() == [100, 25]
+    assert torch.equal(ours, reference)
+    each, frames = log_mel_each(extractor, audios)
+    assert frames.tolist() == [100, 25] and each.shape == (2, 80, 100)

@@ -85,10 +85,6 @@ class JsonConstraint:
 
     # --- decode-time API --------------------------------------------------------------
 
-    @property
-    def n_states(self) -> int:
-        return len(self._next)
-
     def initial(self, n: int) -> np.ndarray:
         return np.zeros(n, dtype=np.int64)
 

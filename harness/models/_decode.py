@@ -68,7 +68,9 @@ def _choose(logp: torch.Tensor, mode: str, temperature: float, top_p: float,
     probs = torch.softmax(logp / max(temperature, 1e-5), dim=-1)
     if top_p < 1.0:
         sorted_p, order = probs.sort(dim=-1, descending=True)
-        drop = sorted_p.cumsum(dim=-1) - sorted_p > top_p
+        # the smallest set of most likely tokens whose mass reaches top_p (transformers' rule):
+        # a token goes once the tokens before it hold top_p (> 0: the most likely stays)
+        drop = sorted_p.cumsum(dim=-1) - sorted_p >= top_p
         probs = probs.scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
     return torch.multinomial(probs, 1, generator=generator)[:, 0]
 

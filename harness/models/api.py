@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,6 +67,11 @@ class Decoding:
             raise ValueError("greedy decoding returns one candidate")
         if not 0 <= self.min_new_tokens <= self.max_new_tokens:
             raise ValueError("need 0 <= min_new_tokens <= max_new_tokens")
+        if not 0 < self.top_p <= 1:  # NaN fails too
+            raise ValueError(f"top_p must be above 0 and at most 1, not {self.top_p!r}")
+        if not 0 < self.temperature < math.inf:
+            raise ValueError(f"temperature must be a finite number above 0, "
+                             f"not {self.temperature!r}")
 
     def key(self) -> str:
         """A canonical string of every field, for cache keys."""

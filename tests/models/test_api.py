@@ -6,6 +6,7 @@ frozen."""
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 
@@ -45,6 +46,13 @@ def test_decoding_defaults_and_a_key_that_holds_every_field():
     ({"num_candidates": 3}, "greedy decoding returns one candidate"),
     ({"min_new_tokens": 5, "max_new_tokens": 4}, "need 0 <= min_new_tokens <= max_new_tokens"),
     ({"min_new_tokens": -1}, "need 0 <= min_new_tokens <= max_new_tokens"),
+    ({"top_p": 0.0}, "top_p must be above 0 and at most 1, not 0.0"),
+    ({"top_p": 1.01}, "top_p must be above 0 and at most 1, not 1.01"),
+    ({"top_p": math.nan}, "top_p must be above 0 and at most 1, not nan"),
+    ({"temperature": 0.0}, "temperature must be a finite number above 0, not 0.0"),
+    ({"temperature": -1.0}, "temperature must be a finite number above 0, not -1.0"),
+    ({"temperature": math.inf}, "temperature must be a finite number above 0, not inf"),
+    ({"temperature": math.nan}, "temperature must be a finite number above 0, not nan"),
 ])
 def test_a_decoding_that_cannot_be_run_is_refused_when_made(fields, message):
     from harness.models.api import Decoding
@@ -52,6 +60,7 @@ def test_a_decoding_that_cannot_be_run_is_refused_when_made(fields, message):
     with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         Decoding(**fields)
     assert Decoding(mode="beam", num_candidates=3, min_new_tokens=4, max_new_tokens=4)
+    assert Decoding(mode="sample", num_candidates=2, top_p=1.0, temperature=1e-3)
 
 
 def test_a_request_hashes_its_samples_as_little_endian_float32_unless_told():

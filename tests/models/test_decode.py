@@ -214,3 +214,41 @@ def test_best_continuations_equal_the_topk_over_every_beam_and_token(clips, widt
     finite = torch.isfinite(full.values)  # among -inf totals the order is arbitrary
     assert torch.equal(got[0], full.values)
     assert torch.equal(got[1][finite], full.indices[finite])
+
+
+def test_decoding_stops_soon_after_every_sequence_has_ended():
+    """A model that ends every answer at once is not stepped on to ``max_new_tokens``: sampling
+    checks every 4 steps whether all have ended, beam search once each clip has its beams."""
+    ending_table = TABLE.clone()
+    ending_table[:, EOS] = 50.0
+    calls = []
+
+    def ending(tokens, mask, positions, cache):
+        calls.append(len(tokens))
+        return ending_table[tokens]
+
+    def ending_start():
+        return Prefilled(ending_table[[1, 2]], NullCache(), torch.ones(2, 3, dtype=torch.long),
+                         torch.full((2,), 3))
+
+    out = sample(ending, ending_start(), 1, Decoding(max_new_tokens=96), [EOS], PAD)
+    assert [clip[0].tokens for clip in out] == [(EOS,), (EOS,)]
+    assert len(calls) == 3  # steps 1-3 ran; at step 4 all had ended
+    calls.clear()
+    beams = beam_search(ending, ending_start(), 3,
+                        Decoding(mode="beam", num_candidates=3, max_new_tokens=96), [EOS], PAD)
+    assert all(len(clip) == 3 for clip in beams)
+    assert len(calls) == 1  # one step: each beam ended with it, and each clip had its three
+
+
+@pytest.mark.parametrize(("top_p", "kept"), [(0.5, 1), (0.500001, 2), (1e-9, 1), (0.75, 2)])
+def test_the_nucleus_is_the_smallest_set_whose_mass_reaches_top_p(top_p, kept):
+    """Two tokens of 1/2 each: top_p = 1/2 is reached by the first alone, as transformers'
+    top-p keeps it; a tiny top_p still keeps the most likely token."""
+    even = torch.full((1, V), -torch.inf)
+    even[0, 1:3] = 0.0
+    state = Prefilled(even, NullCache(), torch.ones(1, 3, dtype=torch.long), torch.full((1,), 3))
+    decoding = Decoding(mode="sample", num_candidates=200, max_new_tokens=1, top_p=top_p)
+    [clip] = sample(step, state, 200, decoding, [EOS], PAD, torch.Generator().manual_seed(0))
+    assert len({s.tokens for s in clip}) == kept
+    assert {s.tokens[0] for s in clip} <= {1, 2}

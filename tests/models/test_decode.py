@@ -241,6 +241,23 @@ def test_decoding_stops_soon_after_every_sequence_has_ended():
     assert len(calls) == 1  # one step: each beam ended with it, and each clip had its three
 
 
+@pytest.mark.parametrize("width", [1, 3])
+def test_an_answer_may_end_right_after_its_min_new_tokens(width):
+    """EOS is blocked for the first ``min_new_tokens`` steps only: a model that would end at once
+    ends with the next token, by sampling and by beam search alike."""
+    ending_table = TABLE.clone()
+    ending_table[:, EOS] = 50.0
+    state = Prefilled(ending_table[[1, 2]], NullCache(), torch.ones(2, 3, dtype=torch.long),
+                      torch.full((2,), 3))
+    mode = {"mode": "beam", "num_candidates": width} if width > 1 else {}
+    decoding = Decoding(max_new_tokens=9, min_new_tokens=2, **mode)
+    search = beam_search if width > 1 else sample
+    out = search(lambda tokens, *_: ending_table[tokens], state, width, decoding, [EOS], PAD)
+    for clip in out:
+        assert [len(d.tokens) for d in clip] == [3] * width
+        assert all(d.tokens[-1] == EOS and EOS not in d.tokens[:-1] for d in clip)
+
+
 @pytest.mark.parametrize(("top_p", "kept"), [(0.5, 1), (0.500001, 2), (1e-9, 1), (0.75, 2)])
 def test_the_nucleus_is_the_smallest_set_whose_mass_reaches_top_p(top_p, kept):
     """Two tokens of 1/2 each: top_p = 1/2 is reached by the first alone, as transformers'

@@ -77,3 +77,12 @@ def test_no_layers_compile_nothing_and_no_encoder_layers_leave_none():
     torch = FakeTorch()
     parts = compile_decoder([], (), torch)
     assert not parts and parts.encoder_layers is None and torch.compiled == []
+
+
+def test_a_decoder_of_one_layer_is_compiled_with_its_rotary_function():
+    rotary = module.apply_rotary_pos_emb
+    torch = FakeTorch()
+    parts = compile_decoder([layer(4)], (), torch)
+    assert len(torch.compiled) == 3 + 1 and module.apply_rotary_pos_emb is not rotary
+    parts.restore()
+    assert module.apply_rotary_pos_emb is rotary

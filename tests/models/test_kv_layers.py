@@ -110,6 +110,21 @@ def test_a_layer_that_outgrows_its_buffer_keeps_what_it_held():
     assert torch.equal(layer.values, torch.cat([first[1], more[1]], dim=2))
 
 
+def test_a_reused_pool_buffer_holds_nothing_stale_past_what_was_written():
+    """A buffer taken back from the pool is zeroed past the keys written into it: the static
+    step attends the whole buffer under a mask, and a NaN left there would survive the mask."""
+    pool = KVPool()
+    for kind in ("k", "v"):
+        pool.buffers[(0, kind, "prompt")] = torch.full((2, 2, 16, 3), torch.nan)
+    stale = pool.buffers[(0, "k", "prompt")]
+    layer = PrefixLayer(pool=pool)
+    keys, values = states(2, 4)
+    layer.update(keys, values)
+    assert layer._k is stale  # reused, not a fresh allocation
+    assert torch.equal(layer._k[:, :, :4], keys) and torch.equal(layer._v[:, :, :4], values)
+    assert not layer._k[:, :, 4:].any() and not layer._v[:, :, 4:].any()
+
+
 def test_a_new_cache_has_a_layer_per_decoder_layer_and_refuses_an_unknown_mode():
     from transformers import Qwen2Config
 

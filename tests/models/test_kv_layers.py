@@ -118,11 +118,29 @@ def test_a_reused_pool_buffer_holds_nothing_stale_past_what_was_written():
         pool.buffers[(0, kind, "prompt")] = torch.full((2, 2, 16, 3), torch.nan)
     stale = pool.buffers[(0, "k", "prompt")]
     layer = PrefixLayer(pool=pool)
-    keys, values = states(2, 4)
+    keys, values = states(2, 1)  # one position: fewer than the heads, so neither is the other
     layer.update(keys, values)
     assert layer._k is stale  # reused, not a fresh allocation
-    assert torch.equal(layer._k[:, :, :4], keys) and torch.equal(layer._v[:, :, :4], values)
-    assert not layer._k[:, :, 4:].any() and not layer._v[:, :, 4:].any()
+    assert torch.equal(layer._k[:, :, :1], keys) and torch.equal(layer._v[:, :, :1], values)
+    assert not layer._k[:, :, 1:].any() and not layer._v[:, :, 1:].any()
+
+
+@pytest.mark.parametrize("mode", ["prealloc", "grouped"])
+def test_a_fork_of_a_one_layer_cache_holds_its_prompt_in_the_same_layout(mode):
+    from transformers import Qwen2Config
+
+    from harness.models._kv_layers import fork_cache, new_cache
+
+    config = Qwen2Config(num_hidden_layers=1, hidden_size=8, num_attention_heads=2,
+                         num_key_value_heads=1, intermediate_size=8, vocab_size=16)
+    pool = KVPool()
+    cache = new_cache(config, 8, mode, pool)
+    keys, values = states(2, 4)
+    cache.layers[0].update(keys, values)
+    fork = fork_cache(cache, config, 8)
+    [layer] = fork.layers
+    assert layer.grouped == (mode == "grouped") and layer.pool is pool and layer.reserve == 8
+    assert torch.equal(layer.keys, keys) and torch.equal(layer.values, values)
 
 
 def test_a_new_cache_has_a_layer_per_decoder_layer_and_refuses_an_unknown_mode():

@@ -13,6 +13,8 @@ from harness.models.api import Decoding  # noqa: E402
 V, EOS, PAD = 6, 5, 0
 rng = np.random.default_rng(0)
 TABLE = torch.tensor(rng.normal(size=(V, V)) * 2.0)  # next-token logits given the last token
+ENDING = TABLE.clone()  # a model that would end every answer at once
+ENDING[:, EOS] = 50.0
 
 
 class NullCache:
@@ -23,8 +25,8 @@ class NullCache:
         pass
 
 
-def start(clips=2, first=(1, 2)):
-    logits = TABLE[list(first)[:clips]]
+def start(clips=2, first=(1, 2), table=TABLE):
+    logits = table[list(first)[:clips]]
     return Prefilled(logits, NullCache(), torch.ones(clips, 3, dtype=torch.long),
                      torch.full((clips,), 3))
 
@@ -219,23 +221,17 @@ def test_best_continuations_equal_the_topk_over_every_beam_and_token(clips, widt
 def test_decoding_stops_soon_after_every_sequence_has_ended():
     """A model that ends every answer at once is not stepped on to ``max_new_tokens``: sampling
     checks every 4 steps whether all have ended, beam search once each clip has its beams."""
-    ending_table = TABLE.clone()
-    ending_table[:, EOS] = 50.0
     calls = []
 
     def ending(tokens, mask, positions, cache):
         calls.append(len(tokens))
-        return ending_table[tokens]
+        return ENDING[tokens]
 
-    def ending_start():
-        return Prefilled(ending_table[[1, 2]], NullCache(), torch.ones(2, 3, dtype=torch.long),
-                         torch.full((2,), 3))
-
-    out = sample(ending, ending_start(), 1, Decoding(max_new_tokens=96), [EOS], PAD)
+    out = sample(ending, start(table=ENDING), 1, Decoding(max_new_tokens=96), [EOS], PAD)
     assert [clip[0].tokens for clip in out] == [(EOS,), (EOS,)]
     assert len(calls) == 3  # steps 1-3 ran; at step 4 all had ended
     calls.clear()
-    beams = beam_search(ending, ending_start(), 3,
+    beams = beam_search(ending, start(table=ENDING), 3,
                         Decoding(mode="beam", num_candidates=3, max_new_tokens=96), [EOS], PAD)
     assert all(len(clip) == 3 for clip in beams)
     assert len(calls) == 1  # one step: each beam ended with it, and each clip had its three
@@ -245,14 +241,11 @@ def test_decoding_stops_soon_after_every_sequence_has_ended():
 def test_an_answer_may_end_right_after_its_min_new_tokens(width):
     """EOS is blocked for the first ``min_new_tokens`` steps only: a model that would end at once
     ends with the next token, by sampling and by beam search alike."""
-    ending_table = TABLE.clone()
-    ending_table[:, EOS] = 50.0
-    state = Prefilled(ending_table[[1, 2]], NullCache(), torch.ones(2, 3, dtype=torch.long),
-                      torch.full((2,), 3))
     mode = {"mode": "beam", "num_candidates": width} if width > 1 else {}
     decoding = Decoding(max_new_tokens=9, min_new_tokens=2, **mode)
     search = beam_search if width > 1 else sample
-    out = search(lambda tokens, *_: ending_table[tokens], state, width, decoding, [EOS], PAD)
+    out = search(lambda tokens, *_: ENDING[tokens], start(table=ENDING), width, decoding, [EOS],
+                 PAD)
     for clip in out:
         assert [len(d.tokens) for d in clip] == [3] * width
         assert all(d.tokens[-1] == EOS and EOS not in d.tokens[:-1] for d in clip)
@@ -264,8 +257,8 @@ def test_the_nucleus_is_the_smallest_set_whose_mass_reaches_top_p(top_p, kept):
     top-p keeps it; a tiny top_p still keeps the most likely token."""
     even = torch.full((1, V), -torch.inf)
     even[0, 1:3] = 0.0
-    state = Prefilled(even, NullCache(), torch.ones(1, 3, dtype=torch.long), torch.full((1,), 3))
     decoding = Decoding(mode="sample", num_candidates=200, max_new_tokens=1, top_p=top_p)
-    [clip] = sample(step, state, 200, decoding, [EOS], PAD, torch.Generator().manual_seed(0))
+    [clip] = sample(step, start(clips=1, first=(0,), table=even), 200, decoding, [EOS], PAD,
+                    torch.Generator().manual_seed(0))
     assert len({s.tokens for s in clip}) == kept
     assert {s.tokens[0] for s in clip} <= {1, 2}

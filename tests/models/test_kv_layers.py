@@ -23,6 +23,13 @@ def filled(batch=2, length=4, **options):
     return layer
 
 
+def decoder_config(layers):
+    from transformers import Qwen2Config
+
+    return Qwen2Config(num_hidden_layers=layers, hidden_size=8, num_attention_heads=2,
+                       num_key_value_heads=1, intermediate_size=8, vocab_size=16)
+
+
 def test_a_layer_starts_empty_and_its_views_are_what_was_written():
     layer = PrefixLayer(reserve=5)
     assert (layer.reserve, layer.length, layer.shared, layer.nbytes) == (5, 0, 0, 0)
@@ -127,12 +134,9 @@ def test_a_reused_pool_buffer_holds_nothing_stale_past_what_was_written():
 
 @pytest.mark.parametrize("mode", ["prealloc", "grouped"])
 def test_a_fork_of_a_one_layer_cache_holds_its_prompt_in_the_same_layout(mode):
-    from transformers import Qwen2Config
-
     from harness.models._kv_layers import fork_cache, new_cache
 
-    config = Qwen2Config(num_hidden_layers=1, hidden_size=8, num_attention_heads=2,
-                         num_key_value_heads=1, intermediate_size=8, vocab_size=16)
+    config = decoder_config(1)
     pool = KVPool()
     cache = new_cache(config, 8, mode, pool)
     keys, values = states(2, 4)
@@ -144,12 +148,9 @@ def test_a_fork_of_a_one_layer_cache_holds_its_prompt_in_the_same_layout(mode):
 
 
 def test_a_new_cache_has_a_layer_per_decoder_layer_and_refuses_an_unknown_mode():
-    from transformers import Qwen2Config
-
     from harness.models._kv_layers import new_cache
 
-    config = Qwen2Config(num_hidden_layers=3, hidden_size=8, num_attention_heads=2,
-                         num_key_value_heads=1, intermediate_size=8, vocab_size=16)
+    config = decoder_config(3)
     cache = new_cache(config)
     assert [(layer.reserve, layer.index, layer.grouped) for layer in cache.layers] == [
         (0, 0, False), (0, 1, False), (0, 2, False)]

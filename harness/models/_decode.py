@@ -164,11 +164,14 @@ def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: l
     bad = np.zeros(clips * width, dtype=bool)
     logits, mask, position = state.logits, state.attention_mask, state.next_position
     guide = _Constraint(constraint, clips * width, device) if constraint is not None else None
+    # as transformers: enough candidates that each clip keeps ``width`` going beams even
+    # when every beam's ends rank first (each beam offers at most one candidate per end token)
+    keep = max(2, 1 + len(eos_ids)) * width
     for t in range(decoding.max_new_tokens):
         logp, nonfinite = _log_probs(logits, eos, t < decoding.min_new_tokens)
         if guide is not None:
             logp = guide.apply(logp)
-        top_scores, top_index = _best_continuations(logp, scores, 2 * width)
+        top_scores, top_index = _best_continuations(logp, scores, keep)
         last = t == decoding.max_new_tokens - 1
         source, tokens, new_scores = _advance(
             beams, top_scores.cpu().numpy(), top_index.cpu().numpy(), vocab, set(eos_ids),

@@ -17,7 +17,7 @@ class AudioFlamingo3Backend(FastAudioLM):
     """An Audio Flamingo 3 checkpoint (the ``-hf`` conversion transformers loads)."""
 
     ARCHITECTURE = Architecture(model_class="AudioFlamingo3ForConditionalGeneration",
-                                backend="audio-flamingo-3", version=1, audio_token="<sound>",
+                                backend="audio-flamingo-3", version=2, audio_token="<sound>",
                                 windows_as_audios=False)
 
 

@@ -19,7 +19,7 @@ class Qwen2_5OmniThinkerBackend(FastAudioLM):
     """A Qwen2.5-Omni checkpoint's thinker (the talker, which speaks, is not loaded)."""
 
     ARCHITECTURE = Architecture(model_class="Qwen2_5OmniThinkerForConditionalGeneration",
-                                backend="qwen2.5-omni-thinker", version=1,
+                                backend="qwen2.5-omni-thinker", version=2,
                                 audio_token="<|AUDIO|>", encoder="own", whole_processor=False)
 
 

@@ -13,4 +13,4 @@ class Qwen2AudioBackend(FastAudioLM):
     of one turn, as the processor builds a conversation of several audios."""
 
     ARCHITECTURE = Architecture(model_class="Qwen2AudioForConditionalGeneration",
-                                backend="qwen2-audio", version=1, audio_token="<|AUDIO|>")
+                                backend="qwen2-audio", version=2, audio_token="<|AUDIO|>")

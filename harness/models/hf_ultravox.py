@@ -59,7 +59,7 @@ class TextContentChat(ChatText):
 class UltravoxBackend(FastAudioLM):
     """An Ultravox v0.3/v0.4 checkpoint, its parts assembled here."""
 
-    ARCHITECTURE = Architecture(model_class="UltravoxModel", backend="ultravox", version=1,
+    ARCHITECTURE = Architecture(model_class="UltravoxModel", backend="ultravox", version=2,
                                 audio_token=PLACEHOLDER, windows_as_audios=False,
                                 end_of_turn="<|eot_id|>")
     CHAT = TextContentChat

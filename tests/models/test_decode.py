@@ -237,6 +237,25 @@ def test_decoding_stops_soon_after_every_sequence_has_ended():
     assert len(calls) == 1  # one step: each beam ended with it, and each clip had its three
 
 
+def test_beam_search_keeps_its_width_when_end_tokens_crowd_the_best_continuations():
+    """With three end tokens, the four best continuations of the first step are a going one
+    and three ends; the second going beam ranks fifth. Transformers keeps (1 + ends) x width
+    candidates so that ``width`` beams go on; kept to 2 x width, the beam that ends best was
+    lost. Step 0: 1 (.30), ends 5/6/7 (.20/.19/.18), 2 (.10); after 2 an end is likely (.93),
+    after 1 nothing is (at most .15): the best two are (5,) and (2, 5)."""
+    ends, v = [5, 6, 7], 8
+    probs = torch.full((2, v, v), 1.0 / v)
+    probs[0, 3] = torch.tensor([0.01, 0.30, 0.10, 0.01, 0.01, 0.20, 0.19, 0.18])
+    probs[1, 1] = torch.tensor([0.15, 0.13, 0.12, 0.14, 0.14, 0.11, 0.11, 0.10])
+    probs[1, 2] = torch.tensor([0.01] * 5 + [0.93, 0.01, 0.01])
+    tables = probs.log()
+    out = beam_search(lambda tokens, mask, positions, cache: tables[int(positions[0]) - 2][tokens],
+                      start(clips=1, first=(3,), table=tables[0]), 2,
+                      Decoding(mode="beam", num_candidates=2, max_new_tokens=2), ends, PAD)
+    assert [d.tokens for d in out[0]] == [(5,), (2, 5)]
+    assert [d.logprob for d in out[0]] == pytest.approx([np.log(0.2), np.log(0.1 * 0.93)])
+
+
 @pytest.mark.parametrize("width", [1, 3])
 def test_an_answer_may_end_right_after_its_min_new_tokens(width):
     """EOS is blocked for the first ``min_new_tokens`` steps only: a model that would end at once

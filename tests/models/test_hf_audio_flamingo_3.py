@@ -42,7 +42,7 @@ def _candidates(generation):
 
 def test_the_registry_gives_the_fast_path_with_its_own_cache_identity(fast, plain):
     assert type(fast).__name__ == "AudioFlamingo3Backend"
-    assert ("backend", "audio-flamingo-3/1") in fast.info.options
+    assert ("backend", "audio-flamingo-3/2") in fast.info.options
     assert ("backend", "hf-generate/3") in plain.info.options  # cached apart
 
 

@@ -51,7 +51,7 @@ def reference_generate(backend, reqs, decoding):
 def test_the_registry_gives_the_thinker_on_the_fast_path_without_torchvision(fast):
     assert type(fast).__name__ == "Qwen2_5OmniThinkerBackend"
     assert type(fast.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
-    assert ("backend", "qwen2.5-omni-thinker/1") in fast.info.options
+    assert ("backend", "qwen2.5-omni-thinker/2") in fast.info.options
 
 
 def test_prefill_equals_the_models_own_forward_on_the_processors_inputs(fast, reqs):

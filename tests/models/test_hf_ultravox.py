@@ -62,7 +62,7 @@ def test_the_projector_holds_the_published_checkpoints_tensors():
 
 def test_the_registry_gives_the_fast_path_without_remote_code(fast):
     assert type(fast).__name__ == "UltravoxBackend"
-    assert ("backend", "ultravox/1") in fast.info.options
+    assert ("backend", "ultravox/2") in fast.info.options
     assert fast.info.revision.count("+") == 2  # the checkpoint's and its two parts'
 
 

@@ -25,9 +25,9 @@ class NullCache:
         pass
 
 
-def start(clips=2, first=(1, 2), table=TABLE):
+def start(clips=2, first=(1, 2), table=TABLE, cache=None):
     logits = table[list(first)[:clips]]
-    return Prefilled(logits, NullCache(), torch.ones(clips, 3, dtype=torch.long),
+    return Prefilled(logits, cache or NullCache(), torch.ones(clips, 3, dtype=torch.long),
                      torch.full((clips,), 3))
 
 
@@ -89,6 +89,75 @@ def test_non_finite_logits_mark_the_candidate_instead_of_crashing():
                                                      max_new_tokens=4, min_new_tokens=4),
                         [EOS], PAD)
     assert all(np.isfinite(b.logprob) for clip in beams for b in clip)
+    assert all(b.finite for b in beams[1])  # closed at the last step, never touched by the NaN
+
+
+def test_a_beam_keeps_the_mark_of_a_non_finite_step_to_its_end():
+    """A beam whose logits were NaN at its second step still says so when it ends two steps
+    later (the mark follows the beam through each reorder); the other clip's beam is clean."""
+    calls = []
+
+    def broken(tokens, mask, positions, cache):
+        calls.append(1)
+        logits = TABLE[tokens].clone()
+        if len(calls) == 1:
+            logits[0] = float("nan")
+        return logits
+
+    out = beam_search(broken, start(), 1, Decoding(mode="beam", max_new_tokens=4,
+                                                   min_new_tokens=4), [EOS], PAD)
+    assert [clip[0].finite for clip in out] == [False, True]
+    assert all(len(clip[0].tokens) == 4 for clip in out)
+
+
+def test_decoding_never_steps_past_its_last_token():
+    """The model runs once per token after the prefill's first: ``max_new_tokens - 1`` steps, by
+    sampling and by beam search (a step after the last token is a wasted forward pass)."""
+    calls = []
+
+    def counted(tokens, mask, positions, cache):
+        calls.append(len(tokens))
+        return TABLE[tokens]
+
+    sample(counted, start(), 2, Decoding(mode="sample", num_candidates=2, max_new_tokens=5,
+                                         min_new_tokens=5), [EOS], PAD, torch.Generator())
+    assert len(calls) == 4
+    calls.clear()
+    beam_search(counted, start(), 2, Decoding(mode="beam", num_candidates=2, max_new_tokens=5,
+                                              min_new_tokens=5), [EOS], PAD)
+    assert len(calls) == 4
+
+
+def test_log_probabilities_are_float32_whatever_the_models_dtype():
+    """A bfloat16 model's logits are normalised in float32 (log-softmax in bfloat16 keeps about
+    three digits, too few for candidates' α)."""
+    from harness.models._decode import _log_probs
+
+    logits = TABLE[:3].to(torch.bfloat16)
+    logp, bad = _log_probs(logits, torch.tensor([EOS]), False)
+    assert logp.dtype == torch.float32 and not bad.any()
+    torch.testing.assert_close(logp, torch.log_softmax(logits.float(), -1))
+
+
+def test_repeating_a_prefill_marks_the_prompt_shared_by_the_repeats():
+    """n > 1 beams or samples of a clip share its prompt, so a beam reorder may rewrite only
+    the generated suffix; one sequence a clip leaves the cache as it is."""
+    from types import SimpleNamespace
+
+    class Cache(NullCache):
+        def __init__(self):
+            self.layers = [SimpleNamespace(shared=0, length=7)]
+            self.repeats = []
+
+        def batch_repeat_interleave(self, n):
+            self.repeats.append(n)
+
+    once, thrice = Cache(), Cache()
+    assert start(cache=once).repeat(1).logits.shape[0] == 2
+    assert once.repeats == [] and once.layers[0].shared == 0
+    state = start(cache=thrice).repeat(3)
+    assert state.logits.shape[0] == state.attention_mask.shape[0] == 6
+    assert thrice.repeats == [3] and thrice.layers[0].shared == 7
 
 
 def test_a_sample_scores_the_tokens_it_kept_not_the_steps_after_its_end():

@@ -14,6 +14,9 @@ def test_the_cost_prices_audio_and_text_apart_where_the_api_splits_them():
     whole = usage_of(300, 20, "gpt-4o-audio-preview")  # no split given: an upper bound
     assert whole["cost_usd"] == pytest.approx((300 * 40 + 20 * 10) / 1e6) and "audio_tokens" not in whole
     assert usage_of(300, 20, "m", {"m": (1.0, 2.0)})["cost_usd"] == pytest.approx(340 / 1e6)
+    # an (input, output) pair prices text and audio input alike
+    pair = usage_of(300, 20, "m", {"m": (1.0, 2.0)}, audio_tokens=60)
+    assert pair["cost_usd"] == pytest.approx(340 / 1e6)
     assert usage_of(300, 20, "unpriced")["cost_usd"] is None
     dated = usage_of(300, 20, "gpt-4o-audio-preview-2024-12-17", audio_tokens=60)
     assert dated["cost_usd"] == split["cost_usd"]  # a dated snapshot priced as its family
@@ -39,6 +42,24 @@ def test_the_scrubber_takes_out_a_secret_in_every_form_a_reply_or_an_error_can_h
     assert "***" in Scrubber(["12345678"])(eight)
     assert Scrubber(["abcd"])("x abcd y") == "x *** y"  # four characters: taken out
     assert Scrubber(["abc"])("x abc y") == "x abc y"  # three: common words would go with them
+    # one secret inside another (a password that holds a query value): the longer goes whole,
+    # whatever order they come in, not the inner one leaving the outer one's ends
+    for secrets in (["xx-inner-secret-yy", "inner-secret"], ["inner-secret", "xx-inner-secret-yy"]):
+        assert Scrubber(secrets)("a xx-inner-secret-yy b inner-secret") == "a *** b ***"
+
+
+def test_a_failing_call_is_its_items_error_scrubbed_and_cut_the_others_unaffected():
+    from harness.models._api_common import run_bounded
+    from harness.models.api import Candidate, Generation
+
+    def call(request):
+        if request == "bad":
+            raise RuntimeError("token s3cr3t-value " + "x" * 2_000)
+        return Generation(candidates=(Candidate(f"{request} s3cr3t-value", 3, -1.0),))
+
+    out = run_bounded(call, ["a", "bad", "b"], 2, Scrubber(["s3cr3t-value"]))
+    assert [g.candidates[0].text for g in (out[0], out[2])] == ["a ***", "b ***"]
+    assert out[1].error.startswith("RuntimeError: token *** xxx") and len(out[1].error) == 500
 
 
 def test_a_servers_url_is_taken_apart_so_that_no_record_holds_its_user_part_or_query():

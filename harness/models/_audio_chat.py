@@ -52,13 +52,12 @@ class ChatText:
         return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
 
     def token_ids(self, texts: Sequence[str], pieces: Sequence[int], counts: Sequence[int],
-                  rows: Sequence[Sequence[int]] | None = None):
-        """Left-padded token ids and mask of ``texts`` (or of their ``rows``) on the device, each
-        written with one audio placeholder per audio (see
+                  rows: Sequence[Sequence[int]]):
+        """Left-padded token ids and mask of ``texts`` from their ``rows`` (:meth:`rows`) on the
+        device, each written with one audio placeholder per audio (see
         :func:`~harness.models._hf_common.expand_placeholders`), and the flat positions of the
         audio tokens, read on the host (so that placing the encoded audio there waits for
         nothing)."""
-        rows = self.rows(texts) if rows is None else rows
         ids, mask = expand_placeholders(rows, texts, pieces, counts, self.audio_id, self.pad_id)
         return (to_device(ids, self.device), to_device(mask, self.device),
                 np.flatnonzero(ids == self.audio_id))
@@ -140,7 +139,7 @@ class AudioTextProcessor:
         return cls(tokenizer, AutoFeatureExtractor.from_pretrained(path, local_files_only=True))
 
 
-def audio_text_processor(path, whole: bool = True):
+def audio_text_processor(path, whole: bool):
     """The checkpoint's processor (``whole``), else its :class:`AudioTextProcessor`; nothing is
     downloaded either way."""
     if not whole:

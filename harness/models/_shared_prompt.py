@@ -44,7 +44,7 @@ def common_length(rows: Sequence[Sequence[int]]) -> int:
 
 
 def prefill_shared(backend, audios: Sequence[np.ndarray], prompts: Sequence[str],
-                   reserve: int = 0) -> Prefilled | None:
+                   reserve: int) -> Prefilled | None:
     """The prefill of ``backend`` (a :class:`~harness.models.fast_audio_lm.FastAudioLM`) with
     each clip and its prompts' common start run once; None where no clip repeats in the batch
     or where the prompts part before the audio (the ordinary prefill then runs)."""

@@ -125,3 +125,37 @@ def test_a_long_clip_heard_in_pieces_counts_every_piece_against_the_context(tiny
     assert out.error is not None and out.error.startswith("prompt of up to ")
     assert not out.candidates
     assert fits.error is None and fits.candidates  # the same prompt beside one window's audio
+
+
+def test_a_limit_the_byte_bound_keeps_within_spares_the_tokenizer(tiny, monkeypatch):
+    """The bound (audio tokens, the chat text's UTF-8 bytes and 2) is returned where it is at
+    most ``limit``, exactly at the limit too; one token over, the text is tokenized."""
+    chat, samples = tiny.chat, 16_000 * 6
+    text = chat.render("Which emotion?", [0])
+    quick = samples // 640 + 2 + len(text.encode("utf-8")) + 2
+    exact = chat.prompt_tokens("Which emotion?", samples, MAX_SAMPLES, False)
+    assert exact < quick
+    calls = []
+    real = chat.tokenizer
+    monkeypatch.setattr(chat, "tokenizer", lambda text: calls.append(text) or real(text))
+    assert chat.prompt_tokens("Which emotion?", samples, MAX_SAMPLES, False, limit=quick) == quick
+    assert calls == []
+    assert chat.prompt_tokens("Which emotion?", samples, MAX_SAMPLES, False,
+                              limit=quick - 1) == exact
+    assert calls == [text]
+
+
+@pytest.mark.parametrize(("seconds", "chunked", "pieces"), [
+    (0.5, False, 1), (6, False, 1), (30, False, 1), (61, False, 1), (61, True, 3), (120, True, 4)])
+def test_the_token_bound_holds_the_real_prompt_within_two_tokens_a_window(tiny, seconds, chunked,
+                                                                         pieces):
+    """Never below the prompt's real length (a prompt counted short could pass the context),
+    and at most 2 tokens a 30 s window above it (the audio's rounding), so that a prompt that
+    fits is not refused."""
+    samples = int(16_000 * seconds)
+    audio = np.random.default_rng(0).normal(0, 0.1, samples).astype(np.float32)
+    backend = tiny.with_options(long_audio="chunk" if chunked else "truncate")
+    with torch.inference_mode():
+        real = int(backend.prefill([audio], ["Which emotion?"]).attention_mask.sum())
+    bound = backend.chat.prompt_tokens("Which emotion?", samples, MAX_SAMPLES, chunked)
+    assert real <= bound <= real + 2 * pieces

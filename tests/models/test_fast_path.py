@@ -27,6 +27,17 @@ def test_the_defaults_leave_the_decode_and_compiling_to_the_device():
     assert MAX_SAMPLES == 480_000  # Whisper's 30 s at 16 kHz
 
 
+def test_flags_given_as_text_on_the_command_line_are_read_as_flags():
+    """``--model-arg tiny-qwen2-audio.compile_blocks=False`` arrives as the text "False": it
+    means off (a non-empty text would otherwise be true), and None still leaves it to the
+    device."""
+    options = FastPathOptions(compile_blocks="False", share_prompts="false")  # type: ignore[arg-type]
+    assert options.compile_blocks is False and options.share_prompts is False
+    assert FastPathOptions(compile_blocks="true").compile_blocks is True  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="compile_blocks"):
+        FastPathOptions(compile_blocks="maybe")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("name", "allowed"), [("decode", DECODE_MODES),
                                                ("attention", ATTENTION_KERNELS),
                                                ("long_audio", LONG_AUDIO)])

@@ -32,6 +32,31 @@ def test_owners_and_common_starts():
     assert common_length([[1, 2, 3], [9, 2, 3]]) == 0  # differing from the first token
 
 
+def test_a_batch_of_distinct_clips_is_left_to_the_ordinary_prefill(tiny):
+    """Nothing is shared where no clip repeats: no prefill runs here (None: the ordinary one
+    does), not a prefill of each whole prompt in two parts."""
+    from harness.models._shared_prompt import prefill_shared
+
+    _, reqs = requests_for("iemocap", 2)
+    with torch.inference_mode():
+        assert prefill_shared(tiny, [r.audio for r in reqs], [r.prompt for r in reqs], 0) is None
+        flat = verifier_requests(1)
+        audios, prompts = [r.audio for r in flat], [r.prompt for r in flat]
+        assert prefill_shared(tiny, audios, prompts, 0)
+
+
+def test_prompts_that_part_before_the_audio_are_left_to_the_ordinary_prefill(tiny, monkeypatch):
+    """Were the prompt written before the audio, one clip's requests would part before it:
+    nothing is shared (the common start holds no audio)."""
+    from harness.models._shared_prompt import prefill_shared
+
+    flat = verifier_requests(1)
+    monkeypatch.setattr(tiny.chat, "after_prefix", lambda prompts, pieces: [
+        f"{p}<|audio_bos|><|AUDIO|><|audio_eos|>" for p in prompts])
+    with torch.inference_mode():
+        assert prefill_shared(tiny, [r.audio for r in flat], [r.prompt for r in flat], 0) is None
+
+
 @pytest.mark.parametrize("decode", ["eager", "static"])
 def test_shared_prefill_answers_as_each_prompt_alone(tiny, decode):
     flat = verifier_requests()

@@ -112,10 +112,17 @@ def test_a_prompt_past_the_context_is_its_items_error_and_the_rest_are_answered(
 
 
 def test_qwen2_5_omni_thinker(tmp_path, requests):
-    pytest.importorskip("torchvision", reason="Qwen2.5-Omni's processor needs torchvision")
+    """Its whole processor loads without torchvision in transformers 5.17 and 5.24 (the
+    versions tested); where one asks for it, the test says so."""
     path = tiny_architectures.build_qwen2_5_omni_thinker(tmp_path)
-    model = get_model("qwen2.5-omni-7b", path=path, device="cpu", dtype="float32",
-                      plain_generate=True)
+    try:
+        model = get_model("qwen2.5-omni-7b", path=path, device="cpu", dtype="float32",
+                          plain_generate=True)
+    except ImportError as exc:
+        if "torchvision" not in str(exc):
+            raise
+        pytest.skip(f"this transformers' Qwen2.5-Omni processor needs torchvision: {exc}")
+    assert type(model).__name__ == "HFGenerateBackend"  # not the fast path
     out = model.generate(requests[:2], Decoding(max_new_tokens=4))
     assert all(g.error is None and g.candidates for g in out)
 

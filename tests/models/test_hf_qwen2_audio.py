@@ -31,6 +31,24 @@ def test_tiny_model_is_a_real_qwen2_audio_loaded_through_from_pretrained(tiny):
     assert "tiny-qwen2-audio" in model_names() and "qwen2-audio-7b" in model_names()
 
 
+def test_the_7b_entry_runs_the_checkpoint_it_is_given_under_its_own_name(tiny):
+    """``qwen2-audio-7b`` with a path loads that folder (here the tiny model's, a real
+    Qwen2-Audio checkpoint) on the same backend, named as the 7B: its own cache identity."""
+    from harness import embedded_path
+
+    model = get_model("qwen2-audio-7b", path=str(embedded_path("tiny_qwen2_audio")),
+                      device="cpu", dtype="float32")
+    assert type(model) is type(tiny) and model.info.name == "qwen2-audio-7b"
+    assert model.info.revision == tiny.info.revision
+
+
+def test_a_tiny_model_path_that_is_no_folder_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINY_QWEN2_AUDIO_PATH", str(tmp_path / "missing"))
+    with pytest.raises(ModelUnavailable, match=r"^tiny-qwen2-audio: .*missing: .*"
+                                               r"\(TINY_QWEN2_AUDIO_PATH\)$"):
+        get_model("tiny-qwen2-audio")
+
+
 def test_prefill_equals_the_processors_padded_path(tiny):
     """Encoder over the longest clip only, template prefix cached once: same logits."""
     dataset, reqs = requests_for("iemocap", 3)

@@ -36,6 +36,21 @@ def step(tokens, mask, positions, cache):
     return TABLE[tokens]
 
 
+class Model:
+    """A step of ``table``'s model that counts its calls; ``nan_at``: the call whose first
+    row's logits are NaN."""
+
+    def __init__(self, table=TABLE, nan_at=None):
+        self.table, self.nan_at, self.calls = table, nan_at, 0
+
+    def __call__(self, tokens, mask, positions, cache):
+        self.calls += 1
+        logits = self.table[tokens].clone()
+        if self.calls == self.nan_at:
+            logits[0] = float("nan")
+        return logits
+
+
 def sequence_logprob(first: int, tokens: tuple[int, ...]) -> float:
     logp = torch.log_softmax(TABLE.double(), -1)
     total, last = 0.0, first
@@ -74,37 +89,21 @@ def test_min_new_tokens_blocks_eos_and_max_pins_length():
 
 
 def test_non_finite_logits_mark_the_candidate_instead_of_crashing():
-    calls = {"n": 0}
-
-    def broken(tokens, mask, positions, cache):
-        calls["n"] += 1
-        logits = TABLE[tokens].clone()
-        if calls["n"] == 2:
-            logits[0] = float("nan")
-        return logits
-
-    out = sample(broken, start(), 1, Decoding(max_new_tokens=5, min_new_tokens=5), [EOS], PAD)
+    out = sample(Model(nan_at=2), start(), 1, Decoding(max_new_tokens=5, min_new_tokens=5),
+                 [EOS], PAD)
     assert out[0][0].finite is False and out[1][0].finite is True
-    beams = beam_search(broken, start(), 2, Decoding(mode="beam", num_candidates=2,
+    beams = beam_search(Model(nan_at=2), start(), 2, Decoding(mode="beam", num_candidates=2,
                                                      max_new_tokens=4, min_new_tokens=4),
                         [EOS], PAD)
     assert all(np.isfinite(b.logprob) for clip in beams for b in clip)
+    assert not all(b.finite for b in beams[0])  # a beam of the NaN's clip says so
     assert all(b.finite for b in beams[1])  # closed at the last step, never touched by the NaN
 
 
 def test_a_beam_keeps_the_mark_of_a_non_finite_step_to_its_end():
     """A beam whose logits were NaN at its second step still says so when it ends two steps
     later (the mark follows the beam through each reorder); the other clip's beam is clean."""
-    calls = []
-
-    def broken(tokens, mask, positions, cache):
-        calls.append(1)
-        logits = TABLE[tokens].clone()
-        if len(calls) == 1:
-            logits[0] = float("nan")
-        return logits
-
-    out = beam_search(broken, start(), 1, Decoding(mode="beam", max_new_tokens=4,
+    out = beam_search(Model(nan_at=1), start(), 1, Decoding(mode="beam", max_new_tokens=4,
                                                    min_new_tokens=4), [EOS], PAD)
     assert [clip[0].finite for clip in out] == [False, True]
     assert all(len(clip[0].tokens) == 4 for clip in out)
@@ -113,19 +112,12 @@ def test_a_beam_keeps_the_mark_of_a_non_finite_step_to_its_end():
 def test_decoding_never_steps_past_its_last_token():
     """The model runs once per token after the prefill's first: ``max_new_tokens - 1`` steps, by
     sampling and by beam search (a step after the last token is a wasted forward pass)."""
-    calls = []
-
-    def counted(tokens, mask, positions, cache):
-        calls.append(len(tokens))
-        return TABLE[tokens]
-
-    sample(counted, start(), 2, Decoding(mode="sample", num_candidates=2, max_new_tokens=5,
+    sampled, searched = Model(), Model()
+    sample(sampled, start(), 2, Decoding(mode="sample", num_candidates=2, max_new_tokens=5,
                                          min_new_tokens=5), [EOS], PAD, torch.Generator())
-    assert len(calls) == 4
-    calls.clear()
-    beam_search(counted, start(), 2, Decoding(mode="beam", num_candidates=2, max_new_tokens=5,
-                                              min_new_tokens=5), [EOS], PAD)
-    assert len(calls) == 4
+    beam_search(searched, start(), 2, Decoding(mode="beam", num_candidates=2, max_new_tokens=5,
+                                               min_new_tokens=5), [EOS], PAD)
+    assert sampled.calls == searched.calls == 4
 
 
 def test_log_probabilities_are_float32_whatever_the_models_dtype():
@@ -290,20 +282,15 @@ def test_best_continuations_equal_the_topk_over_every_beam_and_token(clips, widt
 def test_decoding_stops_soon_after_every_sequence_has_ended():
     """A model that ends every answer at once is not stepped on to ``max_new_tokens``: sampling
     checks every 4 steps whether all have ended, beam search once each clip has its beams."""
-    calls = []
-
-    def ending(tokens, mask, positions, cache):
-        calls.append(len(tokens))
-        return ENDING[tokens]
-
+    ending = Model(ENDING)
     out = sample(ending, start(table=ENDING), 1, Decoding(max_new_tokens=96), [EOS], PAD)
     assert [clip[0].tokens for clip in out] == [(EOS,), (EOS,)]
-    assert len(calls) == 3  # steps 1-3 ran; at step 4 all had ended
-    calls.clear()
+    assert ending.calls == 3  # steps 1-3 ran; at step 4 all had ended
+    ending = Model(ENDING)
     beams = beam_search(ending, start(table=ENDING), 3,
                         Decoding(mode="beam", num_candidates=3, max_new_tokens=96), [EOS], PAD)
     assert all(len(clip) == 3 for clip in beams)
-    assert len(calls) == 1  # one step: each beam ended with it, and each clip had its three
+    assert ending.calls == 1  # one step: each beam ended with it, and each clip had its three
 
 
 def test_beam_search_keeps_its_width_when_end_tokens_crowd_the_best_continuations():

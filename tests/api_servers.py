@@ -10,7 +10,9 @@ dictionary key), ``drip`` (a well-formed answer sent one byte every ``delay`` / 
 error answer of that HTTP status). A server that cannot decode as asked: ``400``, ``404`` and
 ``422`` (refusals in FastAPI's ``{"detail": ...}`` shape; ``400-long``: of 1,000 characters),
 ``one-choice`` (ignores ``n``), ``no-logprobs`` (ignores ``logprobs``), ``worst-first`` (its
-choices in rising log-probability). Every request is recorded.
+choices in rising log-probability). ``blocked``: the first OpenAI choice, or every Gemini
+candidate, stopped by a content filter before any text; ``thoughts``: Gemini parts that begin
+with a thought summary. Every request is recorded.
 """
 
 from __future__ import annotations
@@ -102,9 +104,11 @@ class ScriptedServer:
         if behaviour in ("400", "404", "422", "400-long"):
             detail = "x" * 1_000 if behaviour == "400-long" else f"cannot do that ({behaviour})"
             return _send(handler, int(behaviour[:3]), {"detail": detail})
-        if behaviour in ("one-choice", "no-logprobs", "worst-first"):
-            return _send(handler, 200, self.openai_body(self.requests[-1]["body"], self.text,
-                                                        shape=behaviour))
+        if behaviour in ("one-choice", "no-logprobs", "worst-first", "blocked", "thoughts"):
+            request = self.requests[-1]["body"]
+            return _send(handler, 200, self.openai_body(request, self.text, shape=behaviour)
+                         if self.kind == "openai" else self.gemini_body(request, self.text,
+                                                                        shape=behaviour))
         if behaviour == "malformed":
             return _send(handler, 200, None, raw=b"this is not json {")
         text = self.text[: len(self.text) // 2] if behaviour == "truncated" else self.text
@@ -125,8 +129,10 @@ class ScriptedServer:
             rank = n - i if shape == "worst-first" else i + 1
             tokens = [{"token": "x", "logprob": -0.1 * rank, "bytes": None, "top_logprobs": []}
                       for _ in range(5)]
-            choices.append({"index": i, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": text, "refusal": refusal},
+            blocked = shape == "blocked" and i == 0  # the first choice filtered, the rest not
+            choices.append({"index": i, "finish_reason": "content_filter" if blocked else "stop",
+                            "message": {"role": "assistant", "content": None if blocked else text,
+                                        "refusal": refusal},
                             "logprobs": {"content": tokens} if logprobs else None})
         return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0,
                 "model": request.get("model", "m"), "choices": choices,
@@ -136,10 +142,15 @@ class ScriptedServer:
                                                     "cached_tokens": 0}}}
 
     @staticmethod
-    def gemini_body(request: dict, text: str) -> dict:
+    def gemini_body(request: dict, text: str, shape: str = "ok") -> dict:
         n = request.get("generationConfig", {}).get("candidateCount", 1)
-        candidates = [{"content": {"parts": [{"text": text}], "role": "model"},
+        parts = [{"text": text}]
+        if shape == "thoughts":
+            parts.insert(0, {"text": "Thinking: the voice is loud.", "thought": True})
+        candidates = [{"content": {"parts": parts, "role": "model"},
                        "finishReason": "STOP", "index": i, "avgLogprobs": -0.2} for i in range(n)]
+        if shape == "blocked":  # every candidate stopped for safety before any text
+            candidates = [{"finishReason": "SAFETY", "index": i} for i in range(n)]
         return {"candidates": candidates,
                 "usageMetadata": {"promptTokenCount": 130, "candidatesTokenCount": 25 * n,
                                   "thoughtsTokenCount": 7, "totalTokenCount": 137 + 25 * n,

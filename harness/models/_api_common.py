@@ -7,6 +7,7 @@ import io
 import re
 import threading
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -48,11 +49,12 @@ class Scrubber:
         return _KEY_SHAPES.sub("***", text)
 
     def generation(self, generation: Generation) -> Generation:
-        """The generation with every candidate's text and its error scrubbed (what the model
-        says goes into the cache and the records)."""
+        """The generation with every candidate's text, its error and its notes scrubbed (what
+        the model or the server says goes into the cache and the records)."""
         candidates = tuple(replace(c, text=self(c.text)) for c in generation.candidates)
         error = None if generation.error is None else self(generation.error)
-        return replace(generation, candidates=candidates, error=error)
+        notes = tuple(self(note) for note in generation.notes)
+        return replace(generation, candidates=candidates, error=error, notes=notes)
 
 
 @dataclass(frozen=True)
@@ -165,3 +167,15 @@ def usage_of(prompt_tokens: int, completion_tokens: int, model: str, prices: dic
     cost = ((prompt_tokens - audio) * text_rate + audio * audio_rate
             + (completion_tokens + thinking_tokens) * out_rate) / 1e6
     return {**usage, "cost_usd": cost}
+
+
+def silent_endings(endings: Sequence[tuple[str, object]], normal: str) -> tuple[str, ...]:
+    """Notes on the candidates that came back with no text, by their finish reason: a safety
+    block, or a limit spent before the answer began, says nothing in the empty answer itself
+    (whose parse failure is all the item would otherwise show). ``endings`` holds each
+    candidate's (text, finish reason); ``normal`` is the reason of an answer that ended itself,
+    which needs no note."""
+    reasons = [getattr(reason, "value", reason) for text, reason in endings if not text.strip()]
+    counts = Counter("not given" if r is None else str(r)[:80] for r in reasons if r != normal)
+    return tuple(f"{n} of {len(endings)} candidate(s) came back with no text "
+                 f"(finish reason {reason})" for reason, n in counts.items())

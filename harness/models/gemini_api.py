@@ -12,7 +12,14 @@ import os
 import time
 from typing import Any
 
-from harness.models._api_common import Scrubber, endpoint, run_bounded, usage_of, wav_bytes
+from harness.models._api_common import (
+    Scrubber,
+    endpoint,
+    run_bounded,
+    silent_endings,
+    usage_of,
+    wav_bytes,
+)
 from harness.models._deadline import deadline_transport
 from harness.models.api import (
     Candidate,
@@ -128,17 +135,22 @@ class GeminiBackend:
         candidates = []
         for cand in response.candidates or []:
             parts = getattr(cand.content, "parts", None) or []
-            text = "".join(p.text or "" for p in parts if getattr(p, "text", None))
+            # a thought summary (where thoughts are asked for) is not the answer
+            text = "".join(p.text for p in parts
+                           if getattr(p, "text", None) and not getattr(p, "thought", None))
             n_tokens = getattr(cand, "token_count", None) or completion // max(
                 1, len(response.candidates))
             avg = getattr(cand, "avg_logprobs", None)
             logprob = avg * n_tokens if avg is not None else float("nan")
             candidates.append(Candidate(text, n_tokens, logprob,
                                         avg is None or math.isfinite(logprob)))
+        endings = [(c.text, getattr(cand, "finish_reason", None))
+                   for c, cand in zip(candidates, response.candidates)]
         return Generation(tuple(candidates), usage=usage_of(
             getattr(meta, "prompt_token_count", 0) or 0, completion, self.model, self.prices,
             audio_tokens=_audio_tokens(meta),
-            thinking_tokens=getattr(meta, "thoughts_token_count", 0) or 0))
+            thinking_tokens=getattr(meta, "thoughts_token_count", 0) or 0),
+            notes=silent_endings(endings, normal="STOP"))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")

@@ -12,7 +12,14 @@ import math
 import os
 
 from harness._values import named_flag
-from harness.models._api_common import Scrubber, endpoint, run_bounded, usage_of, wav_bytes
+from harness.models._api_common import (
+    Scrubber,
+    endpoint,
+    run_bounded,
+    silent_endings,
+    usage_of,
+    wav_bytes,
+)
 from harness.models._deadline import deadline_transport, httpx_module
 from harness.models.api import (
     Candidate,
@@ -140,7 +147,7 @@ class OpenAIChatBackend:
             raise ValueError(f"the server's answer is not a chat completion: {str(response)[:200]!r}")
         usage = response.usage
         completion = getattr(usage, "completion_tokens", 0) or 0
-        candidates = []
+        candidates, endings = [], []
         for choice in response.choices:
             tokens = getattr(getattr(choice, "logprobs", None), "content", None)
             if tokens:
@@ -152,12 +159,14 @@ class OpenAIChatBackend:
             text = choice.message.content or getattr(choice.message, "refusal", None) or ""
             candidates.append(Candidate(text, n_tokens, logprob,
                                         not tokens or math.isfinite(logprob)))
+            endings.append((text, getattr(choice, "finish_reason", None)))
         if all(math.isfinite(c.logprob) for c in candidates):  # best first, when ranked
             candidates.sort(key=lambda c: -c.logprob)
         details = getattr(usage, "prompt_tokens_details", None)
         return Generation(tuple(candidates), usage=usage_of(
             getattr(usage, "prompt_tokens", 0) or 0, completion, self.model, self.prices,
-            audio_tokens=getattr(details, "audio_tokens", None)))
+            audio_tokens=getattr(details, "audio_tokens", None)),
+            notes=silent_endings(endings, normal="stop"))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")

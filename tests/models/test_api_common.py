@@ -1,11 +1,12 @@
 """What the API backends share: the cost estimate from the token counts the APIs report, and
-the scrubbing of secrets from what they say."""
+the scrubbing of secrets from what they say, the notes on answers that came back empty."""
 
 import base64
 
 import pytest
 
-from harness.models._api_common import Scrubber, usage_of
+from harness.models._api_common import Scrubber, silent_endings, usage_of
+from harness.models.api import Generation
 
 
 def test_the_cost_prices_audio_and_text_apart_where_the_api_splits_them():
@@ -78,3 +79,22 @@ def test_a_servers_url_is_taken_apart_so_that_no_record_holds_its_user_part_or_q
     assert token.url == token.shown == "https://host/v1"
     local = endpoint("http://[::1]:8080/v1", "default")
     assert local.url == "http://[::1]:8080/v1" and local.auth is None and local.secrets == ()
+
+
+def test_silent_endings_count_the_empty_answers_by_reason_and_leave_the_rest():
+    class Reason:  # an SDK's enum: its value is the reason's name
+        value = "SAFETY"
+
+    endings = [("", Reason()), ("  \n", Reason()), ("{}", "SAFETY"), ("", "STOP"), ("", None),
+               ("", "x" * 500)]
+    notes = silent_endings(endings, normal="STOP")
+    assert notes == ("2 of 6 candidate(s) came back with no text (finish reason SAFETY)",
+                     "1 of 6 candidate(s) came back with no text (finish reason not given)",
+                     f"1 of 6 candidate(s) came back with no text (finish reason {'x' * 80})")
+    assert silent_endings([("{}", "length")], normal="stop") == ()
+
+
+def test_a_generations_notes_are_scrubbed_with_its_text():
+    scrub = Scrubber(["sk-secret-value-123"])
+    out = scrub.generation(Generation(notes=("finish reason sk-secret-value-123",)))
+    assert out.notes == ("finish reason ***",)

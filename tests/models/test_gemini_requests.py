@@ -117,3 +117,19 @@ def test_a_thinking_budget_is_a_whole_number_from_1_to_32768(budget, accepted):
     else:
         with pytest.raises(ValueError, match="from 1 to 32,768, not"):
             _budget("gemini-2.5-pro", True, budget)
+
+
+def test_candidates_blocked_before_any_text_say_their_finish_reason():
+    with ScriptedServer("gemini", ["blocked", "ok"]) as server:
+        model = gemini(server, concurrency=1)
+        decoding = Decoding(mode="sample", num_candidates=2)
+        blocked, answered = model.generate(requests(2), decoding)
+    assert [c.text for c in blocked.candidates] == ["", ""] and blocked.error is None
+    assert blocked.notes == ("2 of 2 candidate(s) came back with no text (finish reason SAFETY)",)
+    assert answered.notes == () and answered.candidates[0].text.startswith('{"Anger"')
+
+
+def test_a_thought_summary_is_not_part_of_the_answer():
+    with ScriptedServer("gemini", ["thoughts"]) as server:
+        [out] = gemini(server).generate(requests(), Decoding())
+    assert out.candidates[0].text.startswith('{"Anger"') and "Thinking" not in out.candidates[0].text

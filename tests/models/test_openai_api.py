@@ -112,6 +112,15 @@ def _has_torch():
     return True
 
 
+def test_a_choice_filtered_before_any_text_says_its_finish_reason():
+    with ScriptedServer("openai", ["blocked"]) as server:
+        [out] = gpt4o(server).generate([Request(clip(), "p")], Decoding(mode="sample",
+                                                                       num_candidates=3))
+    assert [c.text == "" for c in out.candidates] == [True, False, False]
+    assert out.notes == ("1 of 3 candidate(s) came back with no text "
+                         "(finish reason content_filter)",)
+
+
 def test_openai_compatible_server_beams_and_logprobs():
     with ScriptedServer("openai") as server:
         model = get_model("openai-compatible:Qwen/Qwen2-Audio-7B-Instruct", base_url=server.url + "/v1",

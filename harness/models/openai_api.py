@@ -140,9 +140,9 @@ class OpenAIChatBackend:
         if self.json_mode or decoding.constrained:
             kwargs["response_format"] = {"type": "json_object"}
         response = self._client.chat.completions.create(**kwargs)
-        return self._generation(response, decoding.num_candidates)
+        return self._generation(response)
 
-    def _generation(self, response, n: int) -> Generation:
+    def _generation(self, response) -> Generation:
         if not hasattr(response, "choices"):  # an HTML error page, a proxy's text
             raise ValueError(f"the server's answer is not a chat completion: {str(response)[:200]!r}")
         usage = response.usage
@@ -154,7 +154,8 @@ class OpenAIChatBackend:
                 logprob = math.fsum(t.logprob for t in tokens)
                 n_tokens = len(tokens)
             else:
-                logprob, n_tokens = float("nan"), completion // max(1, n)
+                # the usage shared among the choices given (a server may give fewer than asked)
+                logprob, n_tokens = float("nan"), completion // max(1, len(response.choices))
             # a refusal carries its text apart from the content: keep it, it says why
             text = choice.message.content or getattr(choice.message, "refusal", None) or ""
             candidates.append(Candidate(text, n_tokens, logprob,

@@ -121,6 +121,15 @@ def test_a_choice_filtered_before_any_text_says_its_finish_reason():
                          "(finish reason content_filter)",)
 
 
+def test_without_logprobs_a_candidates_tokens_are_the_usage_shared_among_the_choices_given():
+    """A server that once gives one choice where three were asked: that one has all the
+    completion tokens, not a third of them."""
+    with ScriptedServer("openai", ["ok", "one-choice"]) as server:
+        outs = gpt4o(server, concurrency=1).generate([Request(clip(), "p"), Request(clip(1), "q")],
+                                                     Decoding(mode="sample", num_candidates=3))
+    assert [[c.n_tokens for c in out.candidates] for out in outs] == [[20, 20, 20], [20]]
+
+
 def test_openai_compatible_server_beams_and_logprobs():
     with ScriptedServer("openai") as server:
         model = get_model("openai-compatible:Qwen/Qwen2-Audio-7B-Instruct", base_url=server.url + "/v1",

@@ -74,6 +74,18 @@ def test_a_probe_that_succeeds_is_remembered_and_the_rest_run_together():
     assert "BadRequestError" in refused.error and len(server.requests) == 6
 
 
+def test_one_sample_working_says_nothing_of_several_so_several_are_probed_apart():
+    """A server that ignores n gives one sample as asked: that one sample works says nothing of
+    two, which are probed on their own and found out."""
+    with ScriptedServer("openai", ["ok", "one-choice"]) as server:
+        model = served(server)
+        [one] = model.generate(requests(1), Decoding(mode="sample"))
+        with pytest.raises(DecodingUnsupported, match=re.escape("returned 1 candidate(s) where "
+                                                                "sample decoding with 2")):
+            model.generate(requests(2), Decoding(mode="sample", num_candidates=2))
+    assert len(one.candidates) == 1 and len(server.requests) == 2
+
+
 def test_a_server_s_long_reason_is_cut_to_300_characters():
     with ScriptedServer("openai", ["400-long"]) as server, pytest.raises(DecodingUnsupported) as refused:
         served(server).generate(requests(1), BEAM)

@@ -145,6 +145,8 @@ class OpenAIChatBackend:
     def _generation(self, response) -> Generation:
         if not hasattr(response, "choices"):  # an HTML error page, a proxy's text
             raise ValueError(f"the server's answer is not a chat completion: {str(response)[:200]!r}")
+        if not response.choices:
+            raise ValueError(f"the server's chat completion holds no choices: {str(response)[:200]!r}")
         usage = response.usage
         completion = getattr(usage, "completion_tokens", 0) or 0
         candidates, endings = [], []

@@ -1,7 +1,7 @@
 """API servers that misbehave: one that drips its answer, one that sends an HTML page, one that
-refuses, one that echoes the key in a 200 answer, one that rejects the key. Each item gets its
-reason and nothing stalls; a rejected key stops the model at once; no file or cache row holds the
-key in any form."""
+refuses, one that filters the answer away, one that echoes the key in a 200 answer, one that
+rejects the key. Each item gets its reason and nothing stalls; a rejected key stops the model at
+once; no file or cache row holds the key in any form."""
 
 import base64
 import sqlite3
@@ -41,18 +41,21 @@ def test_a_dripping_server_is_cut_off_at_the_deadline(record_property):
     assert elapsed < 10
     record_property("reliability", f"hostile servers: a dripping answer cut off at its 1 s deadline "
                                    f"(the run took {elapsed:.1f} s), an HTML page, a refusal kept "
-                                   "in the record, a rejected key stopping the model after 1 "
+                                   "in the record, a filtered answer's finish reason in its "
+                                   "notes, a rejected key stopping the model after 1 "
                                    "request, a key echoed 4 ways in a 200 answer stored 0 times")
 
 
-def test_an_html_page_and_a_refusal_are_item_reasons_with_the_text_kept(tmp_path):
-    dataset = load_dataset("crema_d")[:3]
-    with ScriptedServer("openai", ["html", "refusal", "ok"]) as server:
+def test_an_html_page_a_refusal_and_a_filtered_answer_are_item_reasons_with_the_text_kept(tmp_path):
+    dataset = load_dataset("crema_d")[:4]
+    with ScriptedServer("openai", ["html", "refusal", "ok", "blocked"]) as server:
         record = harness.evaluate(gpt4o(server), dataset, "base", n_resamples=10)
-    html, refusal, fine = record.items
+    html, refusal, fine, filtered = record.items
     assert "not a chat completion" in html.error and "502 Bad Gateway" in html.error
     assert refusal.probs is None and refusal.answer == "I can't help with that."
     assert fine.probs is not None and fine.answer is None
+    assert filtered.probs is None and filtered.notes == (
+        "1 of 1 candidate(s) came back with no text (finish reason content_filter)",)
 
 
 def test_a_rejected_key_stops_the_model_at_once(tmp_path):

@@ -2,6 +2,8 @@
 folders and their revisions, generate's settings and the chosen tokens' log-probabilities; the
 batching is tested in test_hf_batching.py."""
 
+import os
+
 import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
@@ -20,6 +22,19 @@ def test_placeholders_expand_in_id_space_and_a_stray_one_is_named():
     stray = "says <|AUDIO|> aloud"
     with pytest.raises(ValueError, match="expected 1 audio placeholder.*found 2.*" + re.escape(stray)):
         expand_placeholders([[9, 4, 9]], [stray], [1], [3], placeholder=9, pad_id=0)
+    long = "x" * 79 + "yz"  # a long prompt is named by its first 80 characters
+    with pytest.raises(ValueError, match=re.escape(f"found 0: {long[:80]!r}") + "$"):
+        expand_placeholders([[4]], [long], [1], [3], placeholder=9, pad_id=0)
+
+
+def test_a_row_that_cannot_be_scored_is_nan_with_its_reason():
+    import numpy as np
+
+    from harness.models._hf_common import unscored_row
+
+    row = unscored_row(3)(object(), "RuntimeError: too long")
+    assert np.isnan(row.logprobs).all() and row.logprobs.shape == (3,)
+    assert row.error == "RuntimeError: too long"
 
 
 def test_flat_positions_keep_each_rows_real_columns_in_order():
@@ -52,6 +67,11 @@ def test_a_model_that_falls_back_to_the_cpu_where_gpus_are_listed_says_so(monkey
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/nvidia-smi")
     with pytest.warns(UserWarning, match="nvidia-smi is installed"):
         pick_device(None, "big-model")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pick_device(None, "big-model") == "cuda"  # seen: used, and nothing to say
+        assert pick_device("cuda:1", "big-model") == "cuda:1"
 
 
 def test_a_weights_folder_under_home_is_expanded_and_a_missing_one_named_as_given(tmp_path, monkeypatch):
@@ -114,15 +134,19 @@ def test_a_snapshot_pinned_to_a_revision_is_found_without_a_main_ref(tmp_path, m
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.delenv("SOME_MODEL_PATH", raising=False)
     snapshots = tmp_path / "models--org--m" / "snapshots"
-    for revision in ("1111aaaa", "2222bbbb"):
+    for revision in ("1111aaaa", "2222bbbb", "3333cccc"):
         (snapshots / revision).mkdir(parents=True)
         (snapshots / revision / "config.json").write_text("{}")
         (snapshots / revision / "model.safetensors").write_bytes(b"")
         if revision == "1111aaaa":
             assert local_weights("m", "SOME_MODEL_PATH", "org/m", None) == snapshots / revision
-    with pytest.raises(ModelUnavailable, match=r"m: the Hugging Face cache holds 2 snapshots of "
+    with pytest.raises(ModelUnavailable, match=r"m: the Hugging Face cache holds 3 snapshots of "
                                                r"org/m and no 'main' ref to choose \(.*1111aaaa, "
-                                               r".*2222bbbb\); set SOME_MODEL_PATH to the one"):
+                                               r".*2222bbbb, .*3333cccc\); set SOME_MODEL_PATH to the one"):
+        local_weights("m", "SOME_MODEL_PATH", "org/m", None)
+    (snapshots / "4444dddd").mkdir()  # more than three: the first three, then an ellipsis
+    (snapshots / "4444dddd" / "config.json").write_text("{}")
+    with pytest.raises(ModelUnavailable, match=r"holds 4 snapshots .*3333cccc, \.\.\.\); set"):
         local_weights("m", "SOME_MODEL_PATH", "org/m", None)
     (tmp_path / "models--org--m" / "refs").mkdir()
     (tmp_path / "models--org--m" / "refs" / "main").write_text("2222bbbb")
@@ -209,6 +233,10 @@ def test_weights_that_leave_parameters_unset_are_refused_naming_the_first_few(tm
 
     with pytest.raises(ModelNotLoaded, match="has no config.json: not a checkpoint folder"):
         load_weights(Loader, "m", tmp_path, dtype="x")
+    os.mkfifo(tmp_path / "config.json")  # there, but a FIFO: named as one, not as missing
+    with pytest.raises(ModelNotLoaded, match="cannot be read: config.json is a FIFO"):
+        load_weights(Loader, "m", tmp_path, dtype="x")
+    (tmp_path / "config.json").unlink()
     (tmp_path / "config.json").write_text("{}")
     assert load_weights(Loader, "m", tmp_path, dtype="x") == f"model from {tmp_path}"
     Loader.missing = ["proj.weight", "a.bias", "proj.bias", "b.weight"]

@@ -44,6 +44,26 @@ def test_bc_r2_entropy_match_references(pq):
     np.testing.assert_allclose(M.entropy(p), scipy_entropy(p, base=2, axis=1), atol=1e-12)
 
 
+def test_a_nearly_flat_distribution_keeps_its_correlation():
+    """Only a flat row (spread under 1e-12) has r² 0 by convention: a near-uniform one, as a
+    hedging model gives, is correlated like any other."""
+    rng = np.random.default_rng(1)
+    p, q = rng.dirichlet(np.full(6, 300.0), size=50), rng.dirichlet(np.full(6, 300.0), size=50)
+    assert np.ptp(p, axis=1).max() < 0.1 and np.ptp(q, axis=1).max() < 0.1
+    expected = [pearsonr(a, b).statistic ** 2 for a, b in zip(p, q)]
+    np.testing.assert_allclose(M.r2(p, q), expected, atol=1e-12)
+    np.testing.assert_allclose(M.r2(q, p), expected, atol=1e-12)
+
+
+def test_an_items_accuracy_is_its_top_class_against_the_majority_ties_to_the_first_label():
+    votes = [[2, 2, 0], [0, 1, 3], [1, 0, 0], [0, 2, 2]]
+    pred = [[0.1, 0.8, 0.1], [0.0, 0.0, 1.0], [0.5, 0.3, 0.2], [0.0, 0.6, 0.4]]
+    assert M.accuracy_per_item(votes, pred).tolist() == [0.0, 1.0, 1.0, 1.0]
+    scores = M.item_scores(votes, pred)
+    assert scores["acc"].tolist() == [0.0, 1.0, 1.0, 1.0] and set(scores) == {"js", "jsd", "bc",
+                                                                              "r2", "acc"}
+
+
 def test_edge_cases():
     one_hot_a, one_hot_b = np.eye(4)[0], np.eye(4)[1]
     assert M.js_distance(one_hot_a, one_hot_a) == 0.0

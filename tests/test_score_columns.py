@@ -39,3 +39,34 @@ def test_a_column_with_characters_outside_base64_is_refused_not_skipped():
     damaged = data["bc"][:4] + "!" + data["bc"][4:]  # the rest would still decode to 2 values
     with pytest.raises(ValueError):
         ScoreColumns.from_json({**data, "bc": damaged})
+
+
+def test_scores_pair_by_id_whatever_the_order_and_by_position_when_the_ids_are_the_same():
+    mine = ScoreColumns(("a", "b", "c"), {m: np.array([1.0, 2.0, 3.0]) for m in METRICS})
+    other = ScoreColumns(("c", "x", "a"), {m: np.array([30.0, 99.0, 10.0]) for m in METRICS})
+    ours, theirs = mine.matched(other, ["js", "bc"])
+    assert ours[:, 0].tolist() == [1.0, 2.0, 3.0]
+    assert theirs[[0, 2], 0].tolist() == [10.0, 30.0] and math.isnan(theirs[1, 0])  # 'c' first
+    same = ScoreColumns(("a", "b", "c"), {m: np.array([4.0, 5.0, 6.0]) for m in METRICS})
+    assert mine.matched(same, ["r2"])[1].tolist() == [[4.0], [5.0], [6.0]]
+
+
+def test_columns_from_items_given_once_as_an_iterator():
+    from types import SimpleNamespace
+
+    items = [SimpleNamespace(id="a", scores={"js": 0.5}), SimpleNamespace(id="b", scores=None)]
+    columns = ScoreColumns.from_items(iter(items))
+    assert columns.ids == ("a", "b") and columns.values["js"][0] == 0.5
+    assert math.isnan(columns.values["js"][1]) and math.isnan(columns.values["bc"][0])
+    assert columns.made_from is None and ScoreColumns.from_items(tuple(items)).made_from is not None
+
+
+def test_the_shared_id_lists_are_bounded():
+    from harness.score_columns import _IDS, shared_ids
+
+    _IDS.clear()  # a cache: what other tests left in it changes no answer
+    first = shared_ids(["first"])
+    assert shared_ids(["first"]) is first  # one tuple per id list
+    for n in range(10_002):
+        shared_ids([str(n)])
+    assert len(_IDS) == 2 and shared_ids(["first"]) is not first  # cleared at 10,001, not grown

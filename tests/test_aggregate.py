@@ -123,6 +123,22 @@ def test_mixtures_under_several_score_rows_are_each_the_single_mixture():
         np.testing.assert_array_equal(mixed, dirichlet_mixture(dists, row, tau=2.0))
 
 
+def test_rows_of_scores_are_weighed_at_once_where_they_can_be():
+    """W-BoN weighs its candidates under each α: rows of one length with a finite best go
+    through one vectorised softmax, the same weights as one row at a time; anything else (rows
+    of other lengths, a row all -inf, no rows) falls back to the row-by-row path and its errors."""
+    from harness.aggregate import _softmax_rows
+
+    rows = [[-1.0, -2.0, -np.inf], [0.0, 0.0, 0.0]]
+    np.testing.assert_allclose(_softmax_rows(rows, 3), [candidate_weights(r) for r in rows],
+                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(_softmax_rows(rows[:1], 3), [candidate_weights(rows[0])],
+                               rtol=0, atol=1e-15)  # one row (one α) at once too
+    for odd, width in (([[0.0, 1.0], [0.0]], 2), ([[0.0, 1.0]], 3), ([], 2), ([0.0, 1.0], 2),
+                       ([[-np.inf, -np.inf]], 2), ([[np.nan, 0.0]], 2)):
+        assert _softmax_rows(odd, width) is None
+
+
 def test_entries_near_the_largest_float_are_mixed_without_overflow():
     huge = np.array([[1e308, 1e308, 0.0], [0.25, 0.25, 0.5]])  # the first row's sum overflows
     np.testing.assert_allclose(dirichlet_mixture(huge, [0.0, 0.0]), [0.375, 0.375, 0.25])

@@ -35,6 +35,14 @@ def named_flag(name: str, value: Any) -> bool:
         raise ValueError(f"{name} must be true or false, not {value!r}") from None
 
 
+def whole_number(name: str, value: Any, least: int = 1) -> int:
+    """``value`` itself where it is a whole number of at least ``least`` (a bool is no count),
+    else ``<name> must be a whole number of at least <least>, not <value>``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{name} must be a whole number of at least {least}, not {value!r}")
+    return value
+
+
 def typed(raw: str) -> Any:
     """A value typed as text: read as JSON where it parses (``[1, 2]``, ``7``, ``false``), else
     the text itself (``Test1``)."""

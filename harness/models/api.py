@@ -12,6 +12,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from harness._values import whole_number
+
 DECODING_MODES = ("greedy", "beam", "sample")
 
 
@@ -65,10 +67,8 @@ class Decoding:
             raise ValueError(f"mode must be one of {DECODING_MODES}, not {self.mode!r}")
         if self.mode == "greedy" and self.num_candidates != 1:
             raise ValueError("greedy decoding returns one candidate")
-        for name in ("num_candidates", "max_new_tokens"):  # a bool is no count
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+        for name in ("num_candidates", "max_new_tokens"):
+            whole_number(name, getattr(self, name))
         if not 0 <= self.min_new_tokens <= self.max_new_tokens:
             raise ValueError("need 0 <= min_new_tokens <= max_new_tokens")
         if not 0 < self.top_p <= 1:  # NaN fails too

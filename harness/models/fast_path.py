@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from harness._values import named_flag
+from harness._values import named_flag, whole_number
 
 DECODE_MODES = ("graph", "static", "eager")
 ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
@@ -61,9 +61,8 @@ class FastPathOptions:
         if self.decode == "eager" and self.attention != "matmul":
             raise ValueError(f"attention={self.attention!r} applies to the static decode step; "
                              "decode='eager' runs the model's own attention")
-        if self.batch_size is not None and (not isinstance(self.batch_size, int)
-                                            or isinstance(self.batch_size, bool) or self.batch_size < 1):
-            raise ValueError(f"batch_size must be a whole number of at least 1, not {self.batch_size!r}")
+        if self.batch_size is not None:
+            whole_number("batch_size", self.batch_size)
 
     def output_options(self) -> tuple[tuple[str, str], ...]:
         """The options that can change an answer (all but the batch size): cache keys, records."""

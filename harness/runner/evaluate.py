@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness import metrics
+from harness._values import whole_number
 from harness._version import __version__
 from harness.baselines import ChanceBaseline, annotator
 from harness.cache import GenerationCache
@@ -77,9 +78,7 @@ def evaluate(model: str | ModelAPI | ChanceBaseline, dataset: str | Dataset,
         ModelUnavailable: a model named here cannot be built on this machine.
         NothingToEvaluate: the corpus holds no item (what the loader left out, said).
     """
-    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 1:
-        # refused before any model runs, not after it, in the bootstrap
-        raise ValueError(f"n_resamples must be a whole number of at least 1, not {n_resamples!r}")
+    whole_number("n_resamples", n_resamples)  # refused before any model runs, not in the bootstrap
     checked_interval(interval)  # refused before any model runs too
     config = as_config(config)  # a misnamed knob, too, is refused before a model is built
     model = get_model(model) if isinstance(model, str) else model

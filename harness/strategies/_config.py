@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness._names import unknown_name
-from harness._values import named_flag
+from harness._values import named_flag, whole_number
 
 ALPHAS = ("raw", "mean", "uniform")
 
@@ -57,8 +57,7 @@ class StrategyConfig:
     def __post_init__(self) -> None:
         # the command line's "False" is text: read as a flag, never as a truthy string
         object.__setattr__(self, "constrained", named_flag("constrained", self.constrained))
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be a whole number of at least 0, not {self.seed!r}")
+        whole_number("seed", self.seed, least=0)
         if self.unscored not in ("keep", "drop"):
             raise ValueError(f"unscored must be 'keep' or 'drop', not {self.unscored!r}")
         if self.alpha not in ALPHAS:
@@ -67,9 +66,7 @@ class StrategyConfig:
             raise ValueError(f"verifier_weighting must be 'softmax' or 'linear', "
                              f"not {self.verifier_weighting!r}")
         for name in ("beams", "verifier_beams", "samples", "max_new_tokens", "cot_max_new_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+            whole_number(name, getattr(self, name))
         for name in ("tau", "temperature"):
             value = getattr(self, name)
             if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0

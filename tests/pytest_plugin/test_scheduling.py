@@ -146,6 +146,8 @@ def test_workers_share_the_cores_the_job_was_given_not_the_machines(monkeypatch,
                         types.SimpleNamespace(set_num_threads=set_to.append))
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
+    # what the user set when the plugin was imported (this test run's own OMP_NUM_THREADS=1)
+    monkeypatch.setattr("harness.pytest_plugin.scheduling._USER_SET", set())
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 128)

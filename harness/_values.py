@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from harness import _json
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
@@ -47,6 +48,6 @@ def typed(raw: str) -> Any:
     """A value typed as text: read as JSON where it parses (``[1, 2]``, ``7``, ``false``), else
     the text itself (``Test1``)."""
     try:
-        return json.loads(raw)
+        return _json.loads(raw)
     except ValueError:
         return raw

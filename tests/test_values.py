@@ -56,6 +56,7 @@ def test_an_openai_compatible_servers_capabilities_are_read_as_flags():
 
 
 @pytest.mark.parametrize(("raw", "value"), [("[1, 2]", [1, 2]), ("7", 7), ("false", False),
-                                            ("null", None), ("Test1", "Test1"), ("", "")])
+                                            ("null", None), ("Test1", "Test1"), ("", ""),
+                                            ("[" * 5_000, "[" * 5_000)])
 def test_a_typed_value_is_json_where_it_parses_else_its_text(raw, value):
     assert typed(raw) == value and type(typed(raw)) is type(value)

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from harness import _json
 from harness._regular import refused_kind
 
 SCHEMA_VERSION = 1
@@ -278,4 +279,4 @@ def _row_value(text: str) -> Any:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text)
+    return _json.loads(text)

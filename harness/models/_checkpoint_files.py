@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness import _json
 from harness._regular import irregular_entries, read_regular
 
 
@@ -46,7 +47,7 @@ def _unparsed_json(folder: Path) -> list[str]:
     broken = []
     for file in sorted(folder.glob("*.json")) if folder.is_dir() else ():
         try:
-            json.loads(read_regular(file))
+            _json.loads(read_regular(file))
         except (OSError, ValueError):
             broken.append(file.name)
     return broken

@@ -21,6 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import _json
 from harness._regular import read_regular
 from harness.models.api import ModelNotLoaded, ModelUnavailable
 
@@ -53,7 +54,7 @@ class UltravoxLayout:
                 locally (naming the variable to set).
         """
         try:
-            config = json.loads(read_regular(folder / "config.json"))
+            config = _json.loads(read_regular(folder / "config.json"))
             if not isinstance(config, dict):
                 raise ValueError(f"a JSON {type(config).__name__}, not an object")
         except (OSError, ValueError) as exc:

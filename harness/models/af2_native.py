@@ -13,7 +13,6 @@ separator with ``<|endofchunk|>``, EOS and padding removed. Decoding goes throug
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import _json
 from harness._regular import not_a_regular_file, read_regular
 from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._context import check_fits, context_window
@@ -202,7 +202,7 @@ def _chunk_files(metadata: Path) -> list[Path]:
         raise ModelUnavailable(f"audio-flamingo-2: no {metadata}: not NVIDIA's checkpoint folder "
                                f"(set {ENV_VAR} to the folder holding safe_ckpt/)")
     try:
-        chunks = json.loads(read_regular(metadata))
+        chunks = _json.loads(read_regular(metadata))
     except (OSError, ValueError) as exc:
         raise ModelNotLoaded(f"audio-flamingo-2: cannot read {metadata} ({type(exc).__name__}: "
                              f"{exc}); copy it again") from None

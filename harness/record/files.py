@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from harness import _json
 from harness._atomic import write_whole
 from harness._regular import open_regular, refused_kind
 from harness.record.cell import (
@@ -91,7 +92,7 @@ def read_summary(path: str | os.PathLike[str]) -> CellRecord:
     if head is None:
         return read_record(path)
     try:
-        data = json.loads(head + "\n}")
+        data = _json.loads(head + "\n}")
         columns = ScoreColumns.from_json(data.pop("item_scores"))
     except (KeyError, TypeError, ValueError, AttributeError):  # binascii.Error is a ValueError
         return read_record(path)  # not our layout after all: the whole file decides
@@ -150,8 +151,8 @@ def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[d
     _refuse_irregular(path)
     try:
         with io.TextIOWrapper(open_regular(path), encoding="utf-8") as f:
-            header = json.loads(f.readline())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            header = _json.loads(f.readline())
+    except (OSError, ValueError) as exc:  # not UTF-8, not JSON, nested too deeply
         raise RecordError(f"{path}: not a readable items file: {exc}") from None
     if not isinstance(header, dict) or header.get("schema_version") != SCHEMA_VERSION:
         raise RecordError(f"{path}: not an items file of schema version {SCHEMA_VERSION}")
@@ -182,8 +183,8 @@ def read_record(path: str | os.PathLike[str]) -> CellRecord:
     _refuse_irregular(path)
     try:
         with open_regular(path) as f:
-            data = json.loads(f.read().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = _json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # not UTF-8, not JSON, nested too deeply
         raise RecordError(f"{path}: not a readable JSON file: {exc}") from None
     try:
         return CellRecord.from_json(data)

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from harness import _json
+
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
 
@@ -58,7 +60,7 @@ def read_json_line(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:  # a lone surrogate's escape, or a line that is not JSON
-        return json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
+        return _json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
 
 
 def _not_json(name: str) -> float:

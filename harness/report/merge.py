@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness import _json
 from harness._atomic import write_whole
 from harness._regular import read_regular, refused_kind
 from harness.record import items_path
@@ -88,7 +89,7 @@ def _results(data: bytes) -> str | None:
     """The record without how, where and when it ran, as canonical text (a NaN equals itself
     there); None for a file that is not a JSON record."""
     try:
-        record: Any = json.loads(data)
+        record: Any = _json.loads(data)
     except ValueError:
         return None
     if not isinstance(record, dict):

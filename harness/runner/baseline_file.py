@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import metrics
+from harness import _json, metrics
 from harness._atomic import write_whole
 from harness._regular import read_regular
 from harness.record import CellRecord, file_stem
@@ -130,13 +130,14 @@ def _json_of(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise BaselineError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        return _json.loads(text)
     except ValueError as exc:
         conflict = conflict_line(text)
         if conflict is not None:
             raise BaselineError(f"{path}: holds a merge's conflict markers (line {conflict}); resolve "
                                 f"the conflict, or {AGAIN}") from None
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) \
+            else f" ({exc})"
         raise BaselineError(f"{path}: not JSON{where}; {AGAIN}") from None
 
 

@@ -30,6 +30,7 @@ from syrupy.data import SnapshotCollection, SnapshotCollections
 from syrupy.extensions.amber import AmberSnapshotExtension
 from syrupy.utils import cleanup_snapshot_write_sidecars
 
+from harness import _json
 from harness._regular import read_regular
 from harness.record import SCORES, CellMetrics, CellRecord, file_stem, inputs_of
 
@@ -210,7 +211,7 @@ def _amber_value(text: str) -> Any:
     if text in _AMBER_WORDS:
         return _AMBER_WORDS[text]
     try:
-        return json.loads(text)
+        return _json.loads(text)
     except ValueError:
         return text
 

@@ -211,8 +211,8 @@ def test_a_prompt_past_the_lms_context_is_its_items_error(af2, requests_):
 
 
 @pytest.mark.parametrize("damage", ["no metadata", "metadata not JSON", "metadata no list",
-                                    "a chunk missing", "a chunk cut short", "metadata a FIFO",
-                                    "a chunk a FIFO"])
+                                    "metadata too deep", "a chunk missing", "a chunk cut short",
+                                    "metadata a FIFO", "a chunk a FIFO"])
 def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, monkeypatch, damage):
     """No metadata: not NVIDIA's folder (unavailable, the cells skip); damaged metadata or
     chunks: the model is there but cannot load (its cells fail, naming the file); a FIFO where
@@ -229,6 +229,8 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, m
         (safe / "metadata.json").write_text('["chunk_0"')
     elif damage == "metadata no list":
         (safe / "metadata.json").write_text('{"chunk_0": 1}')
+    elif damage == "metadata too deep":  # a RecursionError escaped the handler
+        (safe / "metadata.json").write_text("[" * 100_000)
     elif damage == "a chunk missing":
         (safe / "metadata.json").write_text(json.dumps(["chunk_0", "chunk_1"]))
     elif damage.endswith("a FIFO"):

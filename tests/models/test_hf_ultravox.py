@@ -227,8 +227,8 @@ def test_a_shard_cut_short_fails_the_model_naming_its_file(tmp_path, weights, pa
         get_model("ultravox-v0.4", path=tree / "ultravox", device="cpu")
 
 
-@pytest.mark.parametrize("config", [None, '{"model_type": "ultra', "[]", "FIFO"],
-                         ids=["missing", "cut short", "not an object", "a FIFO"])
+@pytest.mark.parametrize("config", [None, '{"model_type": "ultra', "[]", "FIFO", "[" * 100_000],
+                         ids=["missing", "cut short", "not an object", "a FIFO", "too deep"])
 def test_a_config_missing_or_damaged_fails_the_model_naming_its_folder(tmp_path, weights, config):
     """As the other local models: a damaged checkpoint fails its cells (ModelNotLoaded), it is
     not skipped as a model that is not there."""

@@ -73,6 +73,7 @@ def test_a_line_reads_back_as_written_lone_surrogates_included(value):
     (b'{"a": 1e999}', "1e999 is beyond a double's range"),
     (b'{"a": "\xff"}', "utf-8"),
     (b'{"a": 1', "Expecting"),
+    (b"[" * 100_000, "nested deeper than the JSON reader goes"),
 ])
 def test_what_is_not_strict_json_is_a_value_error_that_says_why(line, says):
     with pytest.raises(ValueError, match=says):

@@ -42,16 +42,17 @@ def test_unreadable_rows_are_recomputed_and_counted(tmp_path, caplog, record_pro
     good = json.loads(sqlite3.connect(path).execute("SELECT value FROM entries").fetchone()[0])
     extra = dict(good, candidates=[dict(good["candidates"][0], surprise=1)])
     damage_rows(path, ["{not json", json.dumps(extra), json.dumps({"candidates": "x"}),
-                       json.dumps({"usage": {}})])
+                       json.dumps({"usage": {}}), "[" * 100_000])  # the last too deep to read
     model = ScriptedModel(lambda r, d: ANSWER)
     cache = GenerationCache(path)
     again = cached_generate(model, requests(), Decoding(), cache)
-    assert again == first and model.requests == 4  # the four damaged rows, and only those
-    assert (cache.damaged, cache.hits, cache.misses) == (4, 2, 4)
-    assert caplog.text.count("unreadable cache row") == 4 and str(path) in caplog.text
+    assert again == first and model.requests == 5  # the five damaged rows, and only those
+    assert (cache.damaged, cache.hits, cache.misses) == (5, 1, 5)
+    assert caplog.text.count("unreadable cache row") == 5 and str(path) in caplog.text
+    assert "nested deeper than the JSON reader goes" in caplog.text
     assert cached_generate(model, requests(), Decoding(), GenerationCache(path)) == first
-    assert model.requests == 4  # rewritten: the next run finds them all
-    record_property("reliability", "hostile cache: 4 damaged rows recomputed and rewritten, 5 "
+    assert model.requests == 5  # rewritten: the next run finds them all
+    record_property("reliability", "hostile cache: 5 damaged rows recomputed and rewritten, 5 "
                                    "unusable files refused at opening naming them, a full disk "
                                    "warned with every result kept, results lost 0")
 

@@ -18,6 +18,7 @@ BAD = {  # file name -> (content, what the reason must say)
     "empty.json": ("{}", "it has no 'schema_version'"),
     "no-cell.json": (json.dumps({"schema_version": SCHEMA_VERSION}), "'cell' is missing"),
     "truncated.json": ('{"schema_version": 1, "cell": "x", "met', "not a readable JSON file"),
+    "deep.json": ("[" * 100_000, "not a readable JSON file: nested deeper than the JSON reader"),
     "other-version.json": (json.dumps({"schema_version": SCHEMA_VERSION + 1, "cell": "y"}),
                            f"has schema version {SCHEMA_VERSION + 1}; this harness reads version"),
 }

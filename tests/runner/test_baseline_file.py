@@ -64,6 +64,7 @@ def test_a_damaged_baseline_is_refused_naming_the_file_the_item_and_why(saved, c
     ("<<<<<<< HEAD\n{}\n=======\n[]\n>>>>>>> b\n", "holds a merge's conflict markers (line 1)"),
     ('{"cell": "m-d-s",\n  "items": [\n', "not JSON (line 3, column 1)"),
     ("[1, 2]", "not a baseline (a JSON list, not an object)"),
+    ("[" * 100_000, "not JSON (nested deeper than the JSON reader goes, about a thousand levels)"),
 ])
 def test_a_baseline_that_is_not_one_says_what_it_is(saved, text, says):
     saved.write_text(text)

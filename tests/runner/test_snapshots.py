@@ -84,6 +84,7 @@ def test_amber_s_words_read_as_their_values_and_nested_inputs_are_not_metrics():
     assert [_amber_value(w) for w in ("None", "True", "False", "inf", "-inf", "0.5", "x")] == \
         [None, True, False, math.inf, -math.inf, 0.5, "x"]
     assert math.isnan(_amber_value("nan"))
+    assert _amber_value("[" * 100_000) == "[" * 100_000  # too deep for JSON: text, as "x" is
     old = AmberSnapshotExtension().serialize({
         "inputs": {"strategy_config": {"metrics": {"js": 9, "extra": 1}}},
         "metrics": {"js": 0.1, "bc": 0.9}})

@@ -123,6 +123,52 @@ def test_rows_that_fail_midway_are_all_undone_and_the_cache_still_takes_writes(t
     assert cache.get_many(["first", "k"]) == {"k": {"b": 2}}
 
 
+def test_a_removal_that_fails_removes_nothing_says_why_and_leaves_the_cache_taking_writes(tmp_path):
+    import pytest
+
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    cache.put_many("generation", "m", [("k", {"a": 1})])
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        cache.remove("no_such_column = ?", (1,))
+    assert cache.put_many("generation", "m", [("j", 2)]) is True
+    assert cache.get_many(["k", "j"]) == {"k": {"a": 1}, "j": 2}
+    assert cache.remove("model = ?", ("m",)) == (2, True)
+
+
+class _LockedFor:
+    """A connection whose ``execute`` fails ``times`` times with ``error``, then succeeds."""
+
+    def __init__(self, times: int, error: str) -> None:
+        self.left, self.error, self.calls = times, error, 0
+
+    def execute(self, statement):
+        self.calls += 1
+        if self.left > 0:
+            self.left -= 1
+            raise sqlite3.OperationalError(self.error)
+
+
+def test_a_lock_is_waited_for_until_the_timeout_and_any_other_error_raised_at_once(tmp_path):
+    """Several processes switching a new file to WAL at once: SQLite answers "locked" at once."""
+    import time
+
+    import pytest
+
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    cache._db = _LockedFor(3, "database is locked")
+    cache._retry_locked("PRAGMA journal_mode=WAL", timeout=30)
+    assert cache._db.calls == 4
+    cache._db = _LockedFor(1, "disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        cache._retry_locked("PRAGMA journal_mode=WAL", timeout=30)
+    assert cache._db.calls == 1
+    cache._db = _LockedFor(10**9, "database is locked")
+    started = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        cache._retry_locked("PRAGMA journal_mode=WAL", timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 5 and cache._db.calls > 2
+
+
 def test_a_folder_fifo_or_device_where_the_cache_file_should_be_is_refused_as_such(tmp_path):
     """By its kind (SQLite says "disk I/O error" of a FIFO), and only a folder is to be deleted."""
     import os

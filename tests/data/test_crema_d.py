@@ -164,10 +164,12 @@ def test_rows_without_valid_votes_or_a_numeric_id_are_problems_naming_their_line
         rows[1][1:7] = ["-1", "3", "0", "0", "0", "0"]
         rows[2][1:7] = ["nan", "3", "0", "0", "0", "0"]
         rows[3][0] = '"1e5x"'              # a row id that is no number
+        rows[4][1:7] = ["0"] * 5 + ["1"]   # one vote (for S, its emoVote) is a valid item
 
     path = _rewrite(root, damage)
     dataset = load_dataset("crema_d", root)
     assert len(dataset) == 22
+    assert by_id(dataset)["1020_IWL_FEA_XX"].votes.tolist() == [0, 0, 0, 0, 0, 1]
     said = sorted((p.line, p.severity, p.message) for p in dataset.problems)
     assert said == [(2, "error", "1008_ITS_SAD_XX: no valid votes [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]"),
                     (3, "error", "1009_ITH_HAP_XX: no valid votes [-1.0, 3.0, 0.0, 0.0, 0.0, 0.0]"),

@@ -135,6 +135,35 @@ def test_a_removal_that_fails_removes_nothing_says_why_and_leaves_the_cache_taki
     assert cache.remove("model = ?", ("m",)) == (2, True)
 
 
+def test_missing_and_get_many_see_every_key_across_their_chunks_of_500(tmp_path):
+    cache = GenerationCache(tmp_path / "deep" / "er" / "c.sqlite")  # its folders made for it
+    keys = [f"k{i}" for i in range(1_201)]
+    stored = {0, 1, 499, 500, 501, 999, 1_000, 1_200}
+    cache.put_many("generation", "m", [(keys[i], i) for i in stored])
+    assert cache.missing(keys) == {k for i, k in enumerate(keys) if i not in stored}
+    assert cache.get_many(keys) == {keys[i]: i for i in stored}
+
+
+def test_a_removal_whose_space_cannot_be_given_back_says_so(tmp_path):
+    """Another run writing the file as the space is given back: the entries are removed all the
+    same, and the answer says the space stays."""
+
+    class VacuumRefused:
+        def __init__(self, db):
+            self.db = db
+
+        def execute(self, statement, *args):
+            if statement == "VACUUM":
+                raise sqlite3.OperationalError("database is locked")
+            return self.db.execute(statement, *args)
+
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    cache.put_many("generation", "m", [("k", 1), ("j", 2)])
+    cache._db = VacuumRefused(cache._db)
+    assert cache.remove("key = ?", ("k",)) == (1, False)
+    assert cache.get_many(["k", "j"]) == {"j": 2}
+
+
 class _LockedFor:
     """A connection whose ``execute`` fails ``times`` times with ``error``, then succeeds."""
 

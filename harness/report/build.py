@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,6 +109,12 @@ def _figures(cells: list[CellRecord]) -> dict[str, bytes]:
     return out
 
 
+def _drawable(interval: list | None) -> bool:
+    """An interval with two finite ends, the low one first (a record may hold a null end)."""
+    return (interval is not None and all(isinstance(end, (int, float)) and math.isfinite(end)
+                                         for end in interval) and interval[0] <= interval[1])
+
+
 def _panel(ax, group: list[CellRecord], metric: str) -> None:
     """One metric's medians per ambiguity level, a line per strategy, each median's 95% CI as
     a bar where its record holds one; the strategies side by side within a level."""
@@ -120,12 +127,11 @@ def _panel(ax, group: list[CellRecord], metric: str) -> None:
         centres = [(a + b) / 2 + shift for a, b in zip(edges[:-1], edges[1:])]
         values = [float("nan") if v is None else v for v in bins[metric]]
         [line] = ax.plot(centres, values, marker="o", markersize=4, label=c.strategy)
-        shown = [(x, v, ci) for x, v, ci in zip(centres, values, bins.get(f"{metric}_ci") or ())
-                 if ci is not None and v == v]
-        if shown:
-            xs, ys, cis = zip(*shown)
-            ax.errorbar(xs, ys, yerr=[[y - lo for y, (lo, _) in zip(ys, cis)],
-                                      [hi - y for y, (_, hi) in zip(ys, cis)]],
+        shown = [(x, ci) for x, v, ci in zip(centres, values, bins.get(f"{metric}_ci") or ())
+                 if v == v and _drawable(ci)]
+        if shown:  # each bar from its interval's ends: a percentile interval need not hold the
+            xs, cis = zip(*shown)  # median, and drawn as errors around it one that did not crashed
+            ax.errorbar(xs, [(lo + hi) / 2 for lo, hi in cis], yerr=[(hi - lo) / 2 for lo, hi in cis],
                         fmt="none", ecolor=line.get_color(), alpha=0.6, capsize=2, linewidth=1)
     edges, counts = group[0].metrics.bins["edges"], group[0].metrics.bins["counts"]
     centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]

@@ -67,6 +67,43 @@ def test_a_panel_draws_each_strategys_medians_at_the_levels_with_their_intervals
     plt.close(fig)
 
 
+def test_an_interval_is_drawn_from_its_ends_and_one_that_cannot_be_drawn_is_left_out(tmp_path):
+    """Found by setting a cell file's numbers to odd ones (python -m bench.fuzz_files numbers):
+    an interval that did not hold its median (as a percentile interval need not) crashed the
+    figures, drawn as errors around the median; a null or reversed one is left out."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from harness.report.build import _panel
+
+    cell = harness.evaluate("label-prior", "crema_d", n_resamples=10)
+    bins = dict(cell.metrics.bins)
+    levels = [i for i, v in enumerate(bins["bc"]) if v is not None]
+    assert len(levels) >= 3
+    first, second, third = levels[:3]
+    odd = [None] * len(bins["bc"])
+    odd[first] = [bins["bc"][first] + 0.1, bins["bc"][first] + 0.2]  # above its median
+    odd[second] = [None, 0.5]
+    odd[third] = [0.6, 0.2]  # reversed
+    bins["bc_ci"] = odd
+    if len(levels) > 3:
+        odd[levels[3]] = [-math.inf, 0.5]
+    cell = dataclasses.replace(cell, metrics=dataclasses.replace(cell.metrics, bins=bins))
+    fig, ax = plt.subplots()
+    _panel(ax, [cell], "bc")
+    bars = [c for c in ax.collections if len(c.get_segments())]
+    ends = [(round(s[0][1], 9), round(s[1][1], 9)) for bar in bars for s in bar.get_segments()]
+    assert ends == [tuple(round(end, 9) for end in odd[first])]
+    plt.close(fig)
+    write_record(cell, tmp_path / "run")
+    assert build_report(tmp_path / "run").bad_cells == ()
+    assert (tmp_path / "run" / "figures" / "label-prior-crema_d.png").is_file()
+
+
 def test_a_groups_figure_is_the_same_drawn_alone_or_after_another_groups():
     """The figure is drawn again for each group: nothing of the group before stays on it."""
     from harness.report.build import _figures

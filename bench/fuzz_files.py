@@ -2,6 +2,7 @@
 
     python -m bench.fuzz_files corpora --cases 1500 --seed 2   # label and transcript files
     python -m bench.fuzz_files records --cases 300 --seed 8    # a run's cell and items files
+    python -m bench.fuzz_files numbers --cases 600 --seed 1    # one number of a cell file
     python -m bench.fuzz_files clips --cases 2000 --seed 3     # clips against libsndfile
 
 ``corpora``: copies of the three bundled corpora (clips left out: the loaders do not read them)
@@ -14,6 +15,9 @@ uniform baseline, run first under ``--work``) with one to three cell files mutat
 or as JSON (a field deleted or given another type); ``build_report`` must build the report
 (a bad cell left out with its reason) and ``compare`` against the untouched run must answer or
 raise ``CompareError``.
+
+``numbers``: the same run's copies with one number of a cell file (its summary, or an item's
+line) set to NaN, an infinity, -1, 0, 2.5, 10**20 or 1e300; the same must hold.
 
 ``clips``: a bundled clip (16-bit WAV, or a copy as stereo 44.1 kHz WAV or as FLAC) with its
 header fields set to edge values or its bytes mutated; the first sight of it and ``read_audio``
@@ -30,6 +34,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import random
 import shutil
 import subprocess
@@ -44,6 +49,7 @@ from pathlib import Path
 INSERTS = [b",", b"\t", b"\n", b";", b'"', b"\x00", b"\r", b":", b"[", b"]", b"%", b" ", b"nan",
            b"-1", b"1e999", b"\xff\xfe", b"\xef\xbb\xbf"]
 ODD_VALUES = [None, "x", -1, 1e308, 2.5, [], {}]
+ODD_NUMBERS = [math.nan, math.inf, -math.inf, -1, 0, 2.5, 10**20, 1e300]
 
 
 def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
@@ -127,15 +133,40 @@ def corpus_case(work: Path, rng: random.Random) -> None:
         pass
 
 
-def records_case(work: Path, rng: random.Random, run: Path) -> None:
+def number_paths(value, path: tuple = ()) -> list[tuple]:
+    """Where the numbers in a JSON value are (of a list, only its first two entries)."""
+    if isinstance(value, dict):
+        return [p for key, v in value.items() for p in number_paths(v, (*path, key))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value[:2]) for p in number_paths(v, (*path, i))]
+    return [path] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
+def set_number(path: Path, rng: random.Random) -> None:
+    """One number of a cell file (its summary, or one item's line) set to an odd one."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    i = 0 if path.suffix == ".json" else rng.randrange(1, max(2, len(lines) - 1))
+    data = json.loads("\n".join(lines) if path.suffix == ".json" else lines[i])
+    where = rng.choice(number_paths(data) or [()])
+    if not where:
+        return
+    parent = data
+    for key in where[:-1]:
+        parent = parent[key]
+    parent[where[-1]] = rng.choice(ODD_NUMBERS)
+    text = json.dumps(data)  # NaN and the infinities as Python writes them
+    path.write_text(text if path.suffix == ".json" else "\n".join(lines[:i] + [text] + lines[i + 1:]))
+
+
+def records_case(work: Path, rng: random.Random, run: Path, numbers: bool = False) -> None:
     from harness.report import build_report
     from harness.report.compare import CompareError, compare
 
     copy = work / "run"
     shutil.copytree(run, copy)
     files = sorted((copy / "cells").iterdir())
-    for path in rng.sample(files, k=rng.randint(1, 3)):
-        mutate_file(path, rng)
+    for path in rng.sample(files, k=1 if numbers else rng.randint(1, 3)):
+        set_number(path, rng) if numbers else mutate_file(path, rng)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         build_report(copy)
@@ -230,7 +261,7 @@ def fuzz(case: Callable[[Path, random.Random], None], cases: int, seed: int, slo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("corpora", "records", "clips"))
+    parser.add_argument("what", choices=("corpora", "records", "numbers", "clips"))
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-fuzz")
@@ -240,8 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if fuzz(case, args.cases, args.seed, slow=2.0) else 0
     args.work.mkdir(parents=True, exist_ok=True)
     run = one_run(args.work)
-    return 1 if fuzz(lambda work, rng: records_case(work, rng, run), args.cases, args.seed,
-                     slow=20.0) else 0
+    numbers = args.what == "numbers"
+    return 1 if fuzz(lambda work, rng: records_case(work, rng, run, numbers), args.cases,
+                     args.seed, slow=20.0) else 0
 
 
 if __name__ == "__main__":

@@ -310,14 +310,18 @@ def _check(data: Mapping[str, Any]) -> None:
     if not isinstance(data.get("labels"), list) or not isinstance(data.get("metrics"), Mapping):
         raise RecordError("not a cell record: 'labels' (a list) or 'metrics' (an object) missing")
     metrics = data["metrics"]
-    for key in ("n_items", "n_valid", "valid"):
-        if not _is_number(metrics.get(key)):
-            raise RecordError(f"not a cell record: metric {key!r} is missing or not a number")
-    for key in SCORES:
+    for key in ("n_items", "n_valid"):
+        if not _is_count(metrics.get(key)):
+            raise RecordError(f"not a cell record: metric {key!r} is missing or not a count (a "
+                              "whole number of at least 0)")
+    if not _is_number(metrics.get("valid")):  # NaN for a cell of no items
+        raise RecordError("not a cell record: metric 'valid' is missing or not a number")
+    for key in SCORES:  # a score is there only where some item was scored: its mean is finite
         score = metrics.get(key)
-        if score is not None and not (isinstance(score, Mapping) and _is_number(score.get("mean"))
+        if score is not None and not (isinstance(score, Mapping) and _is_finite(score.get("mean"))
                                       and _is_interval(score.get("ci95"))):
-            raise RecordError(f"not a cell record: metric {key!r} is not a mean with its ci95")
+            raise RecordError(f"not a cell record: metric {key!r} is not a mean (a finite number) "
+                              "with its ci95")
     _check_extras(metrics)
     _check_meta(data.get("meta", {}))
 
@@ -376,12 +380,22 @@ def _check_meta(meta: Any) -> None:
         raise RecordError("not a cell record: 'meta' is not an object")
     dataset = meta.get("dataset", {})
     if not isinstance(dataset, Mapping) or not isinstance(dataset.get("options", {}), Mapping) or (
-            "n_items" in dataset and not _is_number(dataset["n_items"])):
+            "n_items" in dataset and not _is_count(dataset["n_items"])):
         raise RecordError("not a cell record: 'meta.dataset' is not an object with 'options' (an "
-                          "object) and 'n_items' (a number)")
+                          "object) and 'n_items' (a whole number of at least 0)")
     if not isinstance(meta.get("strategy_config", {}), Mapping):
         raise RecordError("not a cell record: 'meta.strategy_config' is not an object")
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value: Any) -> bool:
+    return _is_number(value) and math.isfinite(value)
+
+
+def _is_count(value: Any) -> bool:
+    """A whole number of at least 0 (``5.0`` included, as another JSON writer may give it):
+    NaN or an infinity here crashed the report's tables and its ``report.json``."""
+    return _is_finite(value) and value >= 0 and value == int(value)

@@ -2,6 +2,7 @@
 and the run says so with a non-zero exit."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
     cases = dict(BAD)
     cases["no-metric.json"] = (good_record_json(n_valid=None), "metric 'n_valid' is missing")
     cases["string-metric.json"] = (good_record_json(js={"mean": "0.3", "ci95": [0, 1]}),
-                                   "metric 'js' is not a mean with its ci95")
+                                   "metric 'js' is not a mean (a finite number) with its ci95")
     # found by fuzzing cell files: each one, read as a record, crashed the report's tables or
     # figures instead of being left out
     cases["dataset-number.json"] = (good_record_json(meta={"dataset": 7}),
@@ -56,9 +57,20 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
     cases["score-text.json"] = (good_record_json(first_item={"scores": {"js": "x"}}),
                                 "'scores' is not numbers by metric")
     cases["ci-text.json"] = (good_record_json(bc={"mean": 0.5, "ci95": ["0.4", 0.6]}),
-                             "metric 'bc' is not a mean with its ci95")
+                             "metric 'bc' is not a mean (a finite number) with its ci95")
     cases["ci-one.json"] = (good_record_json(r2={"mean": 0.1, "ci95": [0.0]}),
-                            "metric 'r2' is not a mean with its ci95")
+                            "metric 'r2' is not a mean (a finite number) with its ci95")
+    # found by setting each number of a cell file to NaN, an infinity, -1, 2.5 (python -m
+    # bench.fuzz_files numbers): the first three crashed the report's report.json or items table
+    cases["count-nan.json"] = (good_record_json(n_items=math.nan),
+                               "metric 'n_items' is missing or not a count (a whole number")
+    cases["mean-inf.json"] = (good_record_json(acc={"mean": math.inf, "ci95": [0.1, 0.2]}),
+                              "metric 'acc' is not a mean (a finite number) with its ci95")
+    cases["dataset-items-inf.json"] = (
+        good_record_json(meta={"dataset": {"options": {}, "n_items": -math.inf}}),
+        "'meta.dataset' is not an object with 'options' (an object) and 'n_items' (a whole")
+    cases["count-fraction.json"] = (good_record_json(n_valid=2.5),
+                                    "metric 'n_valid' is missing or not a count")
     for name, (content, _) in cases.items():
         (run / "cells" / name).write_text(content)
     built = build_report(run)

@@ -92,6 +92,11 @@ def test_readout_and_sample_n(crema):
     model = ScriptedModel(beams, label_scores=lambda r: np.log([0.1, 0.1, 0.1, 0.1, 0.5, 0.1]))
     readout = run_strategy("readout", model, crema)[0]
     np.testing.assert_allclose(readout.probs, [0.1, 0.1, 0.1, 0.1, 0.5, 0.1])
+    [evidence] = readout.candidates  # each label's score, kept as the item's one valid candidate
+    assert {k: evidence[k] for k in ("rule", "valid", "chosen")} == {
+        "rule": "readout", "valid": True, "chosen": True}
+    np.testing.assert_allclose(evidence["label_logprobs"], np.log([0.1, 0.1, 0.1, 0.1, 0.5, 0.1]))
+    np.testing.assert_allclose(evidence["probs"], readout.probs)
     far = ScriptedModel(beams, label_scores=lambda r: np.log([0.1, 0.1, 0.1, 0.1, 0.5, 0.1]) - 1e4)
     np.testing.assert_allclose(run_strategy("readout", far, crema)[0].probs, readout.probs)
     assert "Answer with the emotion only." in model_prompt(model, crema)
@@ -315,6 +320,10 @@ def test_w_alm_v_weighs_an_unscored_candidate_as_the_lowest_score_given(crema):
     np.testing.assert_allclose(result.probs, expected)
     assert result.notes == ["the verifier scored 2 of 3 valid candidates; weighed as the lowest "
                             "score given"]
+    from harness.strategies._builtin import verifier_scores_filled
+
+    assert verifier_scores_filled([{}, {"verifier_score": None}]) == [0.0, 0.0]  # none: alike
+    assert verifier_scores_filled([{"verifier_score": 0.4}, {}]) == [0.4, 0.4]
 
 def test_an_item_without_a_transcript_says_so():
     dataset = load_dataset("msp_podcast")

@@ -85,6 +85,20 @@ def test_a_paired_change_of_a_metric_the_tables_do_not_show_is_computed_too():
     assert jsd.change == pytest.approx(100 * 0.1 / 0.41) and jsd.n == 12
 
 
+def test_two_items_valid_in_both_cells_have_a_change_and_one_has_none():
+    from harness.report.paired import paired_change
+
+    def record(strategy, values):
+        items = tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={"js": v, "bc": 0.6, "r2": 0.1})
+                      for k, v in enumerate(values))
+        return CellRecord(f"m-d-{strategy}", "m", "d", strategy, ("x", "y"),
+                          CellMetrics(len(values), len(values), 1.0, {}), 0.0, 0.0, items, {})
+
+    two = paired_change(record("base", [0.4, 0.6]), record("bon", [0.3, 0.5]), "js", True)
+    assert two.n == 2 and two.change == pytest.approx(20.0)
+    assert paired_change(record("base", [0.4]), record("bon", [0.3]), "js", True) is None
+
+
 def test_a_base_mean_of_zero_in_some_resamples_leaves_the_change_unbounded_without_warnings():
     """Accuracy 0 on most of six items: some resampled base means are 0, so the relative change
     is infinite there; the interval says so (an infinite end, or NaN: never significant by

@@ -43,16 +43,17 @@ def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id(interval):
 
     rng = np.random.default_rng(1)
     base, ours = rng.uniform(0.2, 0.6, 500), rng.uniform(0.15, 0.6, 500)
+    base_bc, ours_bc = rng.uniform(0.5, 0.9, 500), rng.uniform(0.5, 0.95, 500)
 
-    def record(strategy, values, order):
-        items = tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={"js": float(values[k]), "bc": 0.5,
-                                                               "r2": 0.1, "jsd": 0.2})
-                      for k in order)
+    def record(strategy, values, bc, order):
+        items = tuple(ItemRecord(f"i{k}", (0.5, 0.5), scores={
+            "js": float(values[k]), "bc": float(bc[k]), "r2": 0.1, "jsd": 0.2}) for k in order)
         return CellRecord(f"m-d-{strategy}", "m", "d", strategy, ("x", "y"),
                           CellMetrics(500, 500, 1.0, {}, interval=interval), 0.0, 0.0, items, {})
 
-    change = paired_change(record("base", base, range(500)),
-                           record("w-bon", ours, range(499, -1, -1)), "js", True)
+    cells = (record("base", base, base_bc, range(500)),
+             record("w-bon", ours, ours_bc, range(499, -1, -1)))
+    change = paired_change(*cells, "js", True)
 
     def relative(b, a, axis=-1):
         return -100.0 * (a.mean(axis=axis) - b.mean(axis=axis)) / b.mean(axis=axis)
@@ -67,6 +68,12 @@ def test_the_paired_bootstrap_gives_scipys_interval_and_pairs_by_id(interval):
         plain = bootstrap_ci(base[::-1], ours[::-1], statistic=relative, n_resamples=1000, seed=0,
                              interval="percentile")
         assert low < plain[0] and high > plain[1] and high - low < 1.01 * (plain[1] - plain[0])
+    # BC, resampled with JS (the same items): its own pairs, higher being better
+    bc = paired_change(*cells, "bc", False)
+    low, high = bootstrap_ci(base_bc[::-1], ours_bc[::-1], statistic=lambda b, a, axis=-1:
+                             -relative(b, a, axis), n_resamples=1000, seed=0, interval=interval)
+    assert bc.change == pytest.approx(-float(relative(base_bc, ours_bc)))
+    assert (bc.low, bc.high) == pytest.approx((low, high), rel=1e-9)
 
 
 def test_a_paired_change_of_a_metric_the_tables_do_not_show_is_computed_too():

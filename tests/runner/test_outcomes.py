@@ -144,3 +144,30 @@ def test_a_cell_s_items_used_as_a_context_are_themselves():
     items = CellItems(dataset, np.zeros(1, dtype=int))
     with items as entered:
         assert entered is items
+
+
+def test_the_alpha_comparison_takes_the_strategy_s_mixtures_else_computes_them_at_tau_1():
+    """W-BoN gives its mixtures; a strategy of one's own that weighs beams by α does not, and
+    they are computed here from its usable beams (τ = 1, as the outcome's docstring says)."""
+    from harness.aggregate import dirichlet_mixtures
+    from harness.strategies import ALPHAS, alpha_of
+
+    beams = [{"text": "", "valid": True, "has_logprob": True, "alpha": -2.0, "logprob": -2.0,
+              "n_tokens": 4, "probs": [0.7, 0.3]},
+             {"text": "", "valid": True, "has_logprob": True, "alpha": -5.0, "logprob": -5.0,
+              "n_tokens": 2, "probs": [0.2, 0.8]},
+             {"text": "", "valid": False, "has_logprob": True, "alpha": -1.0, "logprob": -1.0,
+              "n_tokens": 3, "probs": None}]
+    given = np.full((len(ALPHAS), 2), 0.5)
+    kept = outcome(ItemResult("i", np.array([0.5, 0.5]), candidates=beams, alpha_mixtures=given))
+    assert kept.alpha_preds is given
+    computed = outcome(ItemResult("i", np.array([0.5, 0.5]), candidates=beams)).alpha_preds
+    usable = beams[:2]
+    expected = dirichlet_mixtures(np.array([c["probs"] for c in usable]),
+                                  [[alpha_of(c, a) for c in usable] for a in ALPHAS], 1.0)
+    np.testing.assert_array_equal(computed, expected)
+    assert not np.allclose(expected[0], expected[1])  # the choices of α weigh them apart
+    none_usable = [dict(c, valid=False) for c in beams]
+    assert outcome(ItemResult("i", None, candidates=none_usable)).alpha_preds is None
+    assert outcome(ItemResult("i", None, candidates=[dict(beams[0], alpha=None)])).alpha_preds \
+        is None

@@ -83,21 +83,18 @@ def test_an_interval_is_drawn_from_its_ends_and_one_that_cannot_be_drawn_is_left
     cell = harness.evaluate("label-prior", "crema_d", n_resamples=10)
     bins = dict(cell.metrics.bins)
     levels = [i for i, v in enumerate(bins["bc"]) if v is not None]
-    assert len(levels) >= 3
-    first, second, third = levels[:3]
-    odd = [None] * len(bins["bc"])
-    odd[first] = [bins["bc"][first] + 0.1, bins["bc"][first] + 0.2]  # above its median
-    odd[second] = [None, 0.5]
-    odd[third] = [0.6, 0.2]  # reversed
+    assert len(levels) == 5
+    odd = [[bins["bc"][levels[0]] + 0.1, bins["bc"][levels[0]] + 0.2],  # above its median
+           [None, 0.5], [0.6, 0.2],  # a null end; reversed
+           [bins["bc"][levels[3]]] * 2,  # no width: every resample's median the same, drawn
+           [-math.inf, 0.5]]
     bins["bc_ci"] = odd
-    if len(levels) > 3:
-        odd[levels[3]] = [-math.inf, 0.5]
     cell = dataclasses.replace(cell, metrics=dataclasses.replace(cell.metrics, bins=bins))
     fig, ax = plt.subplots()
     _panel(ax, [cell], "bc")
     bars = [c for c in ax.collections if len(c.get_segments())]
     ends = [(round(s[0][1], 9), round(s[1][1], 9)) for bar in bars for s in bar.get_segments()]
-    assert ends == [tuple(round(end, 9) for end in odd[first])]
+    assert ends == [tuple(round(end, 9) for end in odd[k]) for k in (0, 3)]
     plt.close(fig)
     write_record(cell, tmp_path / "run")
     assert build_report(tmp_path / "run").bad_cells == ()

@@ -224,7 +224,8 @@ def read_config(weights: Path, config: str | os.PathLike | None) -> dict:
         settings = yaml.safe_load(read_regular(where).decode())
         clap, model = dict(settings["clap_config"]), dict(settings["model_config"])
         checkpoint = Path(clap["checkpoint"])
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, ValueError,
+            RecursionError) as exc:  # RecursionError: nested too deeply for YAML's reader
         raise ModelNotLoaded(f"audio-flamingo-2: the inference config {where} cannot be used "
                              f"({type(exc).__name__}: {str(exc)[:200]}): it needs clap_config "
                              "(with checkpoint) and model_config") from None

@@ -255,7 +255,8 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, m
 
 
 @pytest.mark.parametrize("text", ["clap_config: [unclosed\n", "model_config: {}\n", "- a list\n",
-                                  "clap_config: {method: x}\nmodel_config: {}\n"])
+                                  "clap_config: {method: x}\nmodel_config: {}\n",
+                                  "[" * 100_000])  # too deep for YAML's reader: a RecursionError
 def test_an_inference_config_it_cannot_use_is_refused_naming_it(checkpoint, tmp_path, monkeypatch,
                                                                 text):
     monkeypatch.syspath_prepend(str(FAKE))

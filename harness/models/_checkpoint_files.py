@@ -17,14 +17,15 @@ from harness._regular import irregular_entries, read_regular
 def unreadable_files_named(name: str, path, what: str) -> Iterator[None]:
     """Files of the checkpoint folder ``path`` that cannot be read (a shard or a tokenizer cut
     short by a copy) raise ModelNotLoaded naming the folder and the JSON files in it that do not
-    parse, which the readers' own messages do not name (not another ValueError: an argument's).
+    parse, which the readers' own messages do not name (not another ValueError: an argument's;
+    a RecursionError is a JSON file nested too deeply for Python's reader).
     ``what``: what was being read, the weights or the processor."""
     from harness.models.api import ModelNotLoaded
 
     refuse_irregular_files(name, path)
     try:
         yield
-    except (OSError, json.JSONDecodeError) + _reader_errors() as exc:
+    except (OSError, json.JSONDecodeError, RecursionError) + _reader_errors() as exc:
         broken = _unparsed_json(Path(path))
         which = f"; {', '.join(broken)} {'is' if len(broken) == 1 else 'are'} not JSON" if broken else ""
         raise ModelNotLoaded(f"{name}: the {what} in {path} could not be read "

@@ -41,6 +41,9 @@ DAMAGE = {
                           "the weights in {folder} could not be read (SafetensorError: "),
     "a config cut": (lambda folder: (folder / "config.json").write_text('{"model_type": "qwen'),
                      "{folder}/config.json' is not a valid JSON file"),
+    "a config nested too deep": (  # a RecursionError out of transformers' reading
+        lambda folder: (folder / "config.json").write_text("[" * 100_000),
+        ("could not be read (RecursionError: ", "; config.json is not JSON); copy them again")),
     "no config": (lambda folder: (folder / "config.json").unlink(),
                   "{folder} has no config.json: not a checkpoint folder"),
     "a tokenizer cut": (lambda folder: _cut(folder / "tokenizer.json", 5_000),

@@ -76,6 +76,8 @@ class GenerationCache:
         hits: Lookups answered from the cache since it was opened.
         misses: Lookups that had to be computed.
         damaged: Rows found but unreadable (recomputed, as misses).
+        unreadable: Keys looked up where the file itself could not be read (a damaged page),
+            recomputed as misses.
 
     Raises:
         CacheError: the file is not a usable cache of this schema (at opening, before any work).
@@ -85,7 +87,7 @@ class GenerationCache:
         if path is not None:  # "~/cache.sqlite" is the user's home, not a folder named "~" here
             path = Path(path).expanduser()
         self.path = str(path) if path is not None else ":memory:"
-        self.hits = self.misses = self.damaged = 0
+        self.hits = self.misses = self.damaged = self.unreadable = 0
         self._lock = threading.RLock()  # the runner's clip loader reads and writes from a thread
         try:
             if path is not None:
@@ -147,10 +149,7 @@ class GenerationCache:
         found: dict[str, Any] = {}
         for start in range(0, len(keys), 500):
             chunk = list(keys[start:start + 500])
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                rows = self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})",
-                                        chunk).fetchall()
+            rows = self._select("key, value", chunk)
             for key, value in rows:
                 try:
                     found[key] = decode(_row_value(value))
@@ -167,12 +166,24 @@ class GenerationCache:
         """Those of ``keys`` that have no entry (their values are not read)."""
         present: set[str] = set()
         for start in range(0, len(keys), 500):
-            chunk = list(keys[start:start + 500])
-            marks = ",".join("?" * len(chunk))
-            with self._lock:
-                present.update(k for (k,) in self._db.execute(
-                    f"SELECT key FROM entries WHERE key IN ({marks})", chunk))
+            present.update(k for (k,) in self._select("key", list(keys[start:start + 500])))
         return set(keys) - present
+
+    def _select(self, columns: str, keys: list[str]) -> list[tuple]:
+        """``columns`` of the entries of ``keys``; none, after a warning, where the file cannot
+        be read there (a damaged page: "database disk image is malformed"): they are computed
+        again, as a damaged row is, and the run goes on."""
+        marks = ",".join("?" * len(keys))
+        try:
+            with self._lock:
+                return self._db.execute(f"SELECT {columns} FROM entries WHERE key IN ({marks})",
+                                        keys).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self.unreadable += len(keys)
+            _LOG.warning("%s: %d entries cannot be read (%s): computing them again; the file is "
+                         "damaged (sqlite3's PRAGMA integrity_check says where): delete it or "
+                         "give another --cache-dir", self.path, len(keys), exc)
+            return []
 
     def put_many(self, kind: str, model: str, items: Iterable[tuple[str, Any]]) -> bool:
         """Store ``(key, value)`` pairs in one transaction (values must be JSON-serialisable).

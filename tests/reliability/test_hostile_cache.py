@@ -57,6 +57,29 @@ def test_unreadable_rows_are_recomputed_and_counted(tmp_path, caplog, record_pro
                                    "warned with every result kept, results lost 0")
 
 
+def test_a_damaged_page_is_computed_again_and_the_run_goes_on(tmp_path, caplog):
+    """Pages overwritten in the middle of the file: SQLite answers "database disk image is
+    malformed" only when a lookup reaches them (the file opens): a lookup that fails is a
+    miss, said once per lookup naming the file, not an exception out of the run."""
+    long_answer = [(ANSWER[0][0] + " " * 500, -1.0)]
+    asked = requests(400)
+    path = tmp_path / "c.sqlite"
+    cache = GenerationCache(path)
+    first = cached_generate(ScriptedModel(lambda r, d: long_answer), asked, Decoding(), cache)
+    cache.close()
+    size = path.stat().st_size
+    assert size > 200_000
+    with open(path, "r+b") as f:
+        f.seek(size // 2)
+        f.write(bytes(range(256)) * 32)
+    model = ScriptedModel(lambda r, d: long_answer)
+    cache = GenerationCache(path)
+    with pytest.warns(UserWarning, match="results not stored"):  # the damaged file refuses them
+        again = cached_generate(model, asked, Decoding(), cache)
+    assert again == first and model.requests == cache.unreadable == 400
+    assert f"{path}: 400 entries cannot be read (database disk image is malformed)" in caplog.text
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "directory", "newer version",
                                     "extra column"])
 def test_an_unusable_file_is_refused_at_opening_naming_it(tmp_path, damage):

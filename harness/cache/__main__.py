@@ -5,6 +5,7 @@ written before a day)."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                  " (the grid's default cache, in the project's folder: run this there, or name "
                  "the cache file)")
         print(f"error: {exc}{where}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:  # pages damaged after the file's header: seen on reading
+        files = [args.target, *args.sources] if args.command == "merge" else [args.cache]
+        print(f"error: {' or '.join(files)}: cannot be read ({exc}): the file is damaged "
+              "(sqlite3's PRAGMA integrity_check says where); nothing was changed", file=sys.stderr)
         return 1
     return 0
 

@@ -57,7 +57,7 @@ def test_unreadable_rows_are_recomputed_and_counted(tmp_path, caplog, record_pro
                                    "warned with every result kept, results lost 0")
 
 
-def test_a_damaged_page_is_computed_again_and_the_run_goes_on(tmp_path, caplog):
+def test_a_damaged_page_is_computed_again_and_the_run_goes_on(tmp_path, caplog, capsys):
     """Pages overwritten in the middle of the file: SQLite answers "database disk image is
     malformed" only when a lookup reaches them (the file opens): a lookup that fails is a
     miss, said once per lookup naming the file, not an exception out of the run."""
@@ -78,6 +78,16 @@ def test_a_damaged_page_is_computed_again_and_the_run_goes_on(tmp_path, caplog):
         again = cached_generate(model, asked, Decoding(), cache)
     assert again == first and model.requests == cache.unreadable == 400
     assert f"{path}: 400 entries cannot be read (database disk image is malformed)" in caplog.text
+    from harness.cache.__main__ import main  # the cache's commands say so too, changing nothing
+
+    before = path.read_bytes()
+    for command in (["info", str(path)], ["prune", str(path), "--model", "scripted"],
+                    ["merge", str(tmp_path / "new.sqlite"), str(path)]):
+        assert main(command) == 1
+        assert (f"{path}: cannot be read (database disk image is malformed): the file is damaged"
+                f" (sqlite3's PRAGMA integrity_check says where); nothing was changed"
+                ) in capsys.readouterr().err
+    assert path.read_bytes() == before and len(GenerationCache(tmp_path / "new.sqlite")) == 0
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "directory", "newer version",

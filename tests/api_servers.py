@@ -12,7 +12,8 @@ error answer of that HTTP status). A server that cannot decode as asked: ``400``
 ``one-choice`` (ignores ``n``), ``no-logprobs`` (ignores ``logprobs``), ``worst-first`` (its
 choices in rising log-probability). ``blocked``: the first OpenAI choice, or every Gemini
 candidate, stopped by a content filter before any text; ``thoughts``: Gemini parts that begin
-with a thought summary. Every request is recorded.
+with a thought summary; ``flood``: a well-formed answer followed by 2 MB of JSON whitespace.
+Every request is recorded.
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ class ScriptedServer:
                                                                         shape=behaviour))
         if behaviour == "malformed":
             return _send(handler, 200, None, raw=b"this is not json {")
+        if behaviour == "flood":
+            request = self.requests[-1]["body"]
+            body = self.openai_body(request, self.text) if self.kind == "openai" else \
+                self.gemini_body(request, self.text)
+            return _send(handler, 200, None, raw=json.dumps(body).encode() + b" " * 2_000_000)
         text = self.text[: len(self.text) // 2] if behaviour == "truncated" else self.text
         self.respond_text(handler, text, drip=self.delay / 40 if behaviour == "drip" else 0.0)
 

@@ -131,13 +131,23 @@ def run_bounded(call: Callable, requests: Sequence, workers: int, scrub: Scrubbe
             if message is not None:
                 refused.append(message)
                 stop.set()
-            return Generation(error=scrub(f"{type(exc).__name__}: {exc}")[:500])
+            return Generation(error=scrub(_why(exc))[:500])
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         out = list(pool.map(safe, requests))
     if refused:
         raise KeyRejected(refused[0])
     return out
+
+
+def _why(exc: Exception) -> str:
+    """The error, and the one it was raised from where its own words do not say it: openai's
+    ``APIConnectionError: Connection error.`` wraps the reason (refused, reset, cut off)."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__
+    if cause is None or str(cause) in text:
+        return text
+    return f"{text} ({type(cause).__name__}: {cause})"
 
 
 def _price(model: str, prices: dict) -> tuple[float, ...] | None:

@@ -98,3 +98,22 @@ def test_a_generations_notes_are_scrubbed_with_its_text():
     scrub = Scrubber(["sk-secret-value-123"])
     out = scrub.generation(Generation(notes=("finish reason sk-secret-value-123",)))
     assert out.notes == ("finish reason ***",)
+
+
+def test_an_error_says_what_it_was_raised_from_where_its_own_words_do_not():
+    from harness.models._api_common import _why
+
+    def raised(outer, inner=None):
+        try:
+            try:
+                raise inner or ValueError("x")
+            except Exception as cause:
+                raise outer from (cause if inner else None)
+        except Exception as exc:
+            return exc
+
+    wrapped = raised(RuntimeError("Connection error."), OSError("connection refused"))
+    assert _why(wrapped) == "RuntimeError: Connection error. (OSError: connection refused)"
+    said = raised(RuntimeError("failed: connection refused"), OSError("connection refused"))
+    assert _why(said) == "RuntimeError: failed: connection refused"
+    assert _why(raised(RuntimeError("alone"))) == "RuntimeError: alone"  # no cause given

@@ -71,6 +71,20 @@ def test_an_answer_still_arriving_past_the_deadline_is_cut_off_and_its_stream_cl
     assert body.closed
 
 
+@needs_http
+def test_an_answer_past_the_size_limit_is_cut_off_and_its_stream_closed(monkeypatch):
+    monkeypatch.setattr(_deadline, "MAX_ANSWER_BYTES", 3)
+    body = Chunks(b"ab", b"c", b"d")
+    _, response = answer(60, body)
+    received = []
+    with pytest.raises(httpx_module().ReadError, match=r"the answer passed 2\.86102e-06 MiB "
+                                                       r"\(the request's size limit\): cut off"):
+        received.extend(response.stream)
+    assert received == [b"ab", b"c"] and body.closed
+    within = Chunks(b"ab", b"c")
+    assert b"".join(answer(60, within)[1].stream) == b"abc" and not within.closed
+
+
 def test_httpx_serves_where_httpx2_is_not_installed(monkeypatch):
     httpx = object()  # what an older SDK's environment has in its place
 

@@ -40,10 +40,29 @@ def test_a_dripping_server_is_cut_off_at_the_deadline(record_property):
     assert items[dataset[0].id].probs is not None and items[dataset[2].id].probs is not None
     assert elapsed < 10
     record_property("reliability", f"hostile servers: a dripping answer cut off at its 1 s deadline "
-                                   f"(the run took {elapsed:.1f} s), an HTML page, a refusal kept "
+                                   f"(the run took {elapsed:.1f} s), a flooded one cut off at its "
+                                   "size limit, an HTML page, a refusal kept "
                                    "in the record, a filtered answer's finish reason in its "
                                    "notes, a rejected key stopping the model after 1 "
                                    "request, a key echoed 4 ways in a 200 answer stored 0 times")
+
+
+def test_an_answer_past_the_size_limit_is_cut_off_naming_the_limit(monkeypatch):
+    """A server (or a proxy) that streams without end, fast, would fill the run's memory before
+    any deadline: its answer is cut off at the size limit (lowered to 1 MiB here, where the
+    flood is 2 MB), the reason in the item's error under openai's "Connection error."."""
+    from harness.models import _deadline
+
+    dataset = load_dataset("crema_d")[:3]
+    with ScriptedServer("openai", ["flood", "flood", "ok"]) as server:
+        whole = harness.evaluate(gpt4o(server), dataset[:1], "base", n_resamples=10)
+        monkeypatch.setattr(_deadline, "MAX_ANSWER_BYTES", 2**20)
+        record = harness.evaluate(gpt4o(server), dataset[1:], "base", n_resamples=10)
+    assert whole.items[0].probs is not None  # under the real limit, 2 MB of whitespace reads
+    flooded, fine = record.items
+    assert flooded.error == ("APIConnectionError: Connection error. (ReadError: the answer "
+                             "passed 1 MiB (the request's size limit): cut off)")
+    assert fine.probs is not None
 
 
 def test_an_html_page_a_refusal_and_a_filtered_answer_are_item_reasons_with_the_text_kept(tmp_path):

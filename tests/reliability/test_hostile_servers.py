@@ -117,7 +117,7 @@ def test_a_key_echoed_in_an_answer_is_stored_nowhere(tmp_path):
         assert not any(form in data for form in forms(KEY)), path
 
 
-def test_gemini_too_cuts_a_drip_off_and_stops_on_a_rejected_key():
+def test_gemini_too_cuts_a_drip_and_a_flood_off_and_stops_on_a_rejected_key(monkeypatch):
     pytest.importorskip("google.genai", reason="the api extra is not installed")
     dataset = load_dataset("crema_d")[:2]
     options = {"api_key": "AIzaTESTKEY0123456789abcdefgh", "attempts": 1, "concurrency": 1}
@@ -126,6 +126,15 @@ def test_gemini_too_cuts_a_drip_off_and_stops_on_a_rejected_key():
                           **options)
         record = harness.evaluate(model, dataset, "base", n_resamples=10)
     assert "total deadline" in record.items[0].error and record.items[1].probs is not None
+    from harness.models import _deadline
+
+    monkeypatch.setattr(_deadline, "MAX_ANSWER_BYTES", 2**20)
+    with ScriptedServer("gemini", ["flood", "ok"]) as server:
+        model = get_model("gemini-2.0-flash", base_url=server.url, **options)
+        record = harness.evaluate(model, dataset, "base", n_resamples=10)
+    assert record.items[0].error == ("ReadError: the answer passed 1 MiB (the request's size "
+                                     "limit): cut off") and record.items[1].probs is not None
+    monkeypatch.undo()
     with ScriptedServer("gemini", ["401-echo", "ok"]) as server:
         model = get_model("gemini-2.0-flash", base_url=server.url, **options)
         with pytest.raises(KeyRejected, match="check GEMINI_API_KEY"):

@@ -141,3 +141,23 @@ def test_a_clip_exactly_as_long_as_the_limit_is_not_said_to_be_truncated(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no note at all
         assert load_audio(tmp_path / "one.wav", max_seconds=1.0).shape == (SR,)
+
+
+def test_the_reused_16_bit_buffer_gives_each_clip_its_own_samples_and_lets_a_long_one_go(tmp_path):
+    """16-bit clips that libsndfile reads (not the plain-WAV reader's) land in one buffer per
+    thread: stereo and mono, longer and shorter than the last, each comes out as libsndfile's
+    own reading, and after a long clip a short one does not keep its buffer's memory."""
+    from harness.data import audio
+
+    rng = np.random.default_rng(0)
+    for n, (frames, channels) in enumerate([(1_600, 2), (5_000_000, 1), (800, 1), (100, 2),
+                                            (3_000, 3)]):
+        path = tmp_path / f"clip{n}.wav"
+        sf.write(path, rng.integers(-32768, 32767, (frames, channels), dtype=np.int16), 16_000,
+                 subtype="PCM_16", format="WAVEX")
+        with sf.SoundFile(path) as f:
+            got = audio._samples(f).copy()
+        expected, _ = sf.read(path, dtype="int16", always_2d=True)
+        np.testing.assert_array_equal(got, expected)
+        if frames * channels < 2**20:
+            assert audio._SCRATCH.buffer.size <= 4 * 2**20

@@ -178,6 +178,8 @@ class GenerationCache:
             with self._lock:
                 return self._db.execute(f"SELECT {columns} FROM entries WHERE key IN ({marks})",
                                         keys).fetchall()
+        except sqlite3.ProgrammingError:  # the harness's own error (a closed cache): raised
+            raise
         except sqlite3.DatabaseError as exc:
             self.unreadable += len(keys)
             _LOG.warning("%s: %d entries cannot be read (%s): computing them again; the file is "

@@ -396,6 +396,5 @@ def _is_finite(value: Any) -> bool:
 
 
 def _is_count(value: Any) -> bool:
-    """A whole number of at least 0 (``5.0`` included, as another JSON writer may give it):
-    NaN or an infinity here crashed the report's tables and its ``report.json``."""
+    """A whole number of at least 0 (``5.0`` too): a NaN or infinite count crashed the report."""
     return _is_finite(value) and value >= 0 and value == int(value)

@@ -95,3 +95,22 @@ def test_a_first_sight_refuses_what_the_facts_refuse(tmp_path, monkeypatch):
     os.mkfifo(tmp_path / "fifo.wav")
     with pytest.raises(AudioError, match="FIFO"):
         first_sight(tmp_path / "fifo.wav")
+
+
+def test_the_memo_keeps_at_most_its_limit_the_oldest_going_first():
+    from harness.data.clips import ClipMemo
+
+    memo = ClipMemo(limit=2)
+    facts = {name: ClipFacts(name) for name in "abc"}
+    memo.put("a", facts["a"])
+    memo.put(None, facts["b"])  # no identity (not a regular file): never remembered
+    memo.put("b", facts["b"])
+    assert (memo.get("a"), memo.get("b"), memo.get(None)) == (facts["a"], facts["b"], None)
+    memo.put("c", facts["c"])
+    assert (memo.get("a"), memo.get("b"), memo.get("c")) == (None, facts["b"], facts["c"])
+    memo.clear()
+    assert memo.get("b") is None and memo.get("c") is None
+
+
+def test_a_missing_clip_s_content_hash_says_so(tmp_path):
+    assert content_hash(tmp_path / "gone.wav") == "missing"

@@ -192,3 +192,47 @@ def test_headers_libsndfile_refuses_are_left_to_it(tmp_path):
         assert pcm16_in_bytes(path.read_bytes()) is None, path.name
         with pytest.raises(AudioError, match="unreadable audio"):
             read_audio(path)
+
+
+@pytest.mark.parametrize(("channels", "rate"), [(1_024, 16_000), (1, 1), (1, 2**31 - 1)])
+def test_the_headers_at_libsndfiles_limits_are_read_as_it_reads_them(tmp_path, channels, rate):
+    """The most channels libsndfile allows, the slowest rate and the fastest it keeps: read here,
+    equal to its reading; one past the fastest (2^31 Hz, negative to it) is left to it."""
+    clip = bytearray(wav_bytes(samples(3, channels), 16_000))
+    clip[24:28] = rate.to_bytes(4, "little")
+    path = tmp_path / "edge.wav"
+    path.write_bytes(bytes(clip))
+    info = sf.info(str(path))
+    assert pcm16_header(path) == pcm_wav.PcmHeader(info.channels, info.samplerate, info.frames)
+    ours, our_rate = read_pcm16(path)
+    np.testing.assert_array_equal(ours, libsndfile(path)[0])
+    assert our_rate == rate
+    assert_same_in_memory(path)
+    clip[24:28] = (2**31).to_bytes(4, "little")
+    path.write_bytes(bytes(clip))
+    assert read_pcm16(path) is None and pcm16_header(path) is None
+    assert pcm16_in_bytes(bytes(clip)) is None
+
+
+def test_a_data_chunk_claiming_a_little_more_than_the_file_holds_is_left_to_libsndfile(tmp_path):
+    """Cut short by fewer bytes than a canonical header's 44 (a stereo clip), and cut short
+    behind a chunk before the data: the header alone says nothing is wrong, the sizes do."""
+    stereo = wav_bytes(samples(2_000, 2), 16_000)[:-20]
+    extra = b"LIST" + struct.pack("<I", 200) + bytes(200)
+    chunky = wav_bytes(samples(2_000, 1), 16_000, extra)[:-100]
+    for name, content in (("stereo.wav", stereo), ("chunky.wav", chunky)):
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert pcm16_in_bytes(content) is None, name  # never raises: numpy would, reading past
+        assert read_pcm16(path) is None, name
+        assert pcm16_header(path) is None or name == "chunky.wav", name
+        assert len(read_audio(path)[0]) == len(sf.read(str(path))[0]), name  # what it recovers
+
+
+def test_a_file_of_exactly_one_read_is_read_in_one_call(tmp_path, monkeypatch):
+    path = tmp_path / "clip.wav"
+    path.write_bytes(wav_bytes(samples(100, 1), 16_000))
+    monkeypatch.setattr(pcm_wav, "ONE_READ", path.stat().st_size)
+    assert pcm_wav.file_bytes(path) == path.read_bytes()
+    monkeypatch.setattr(pcm_wav, "ONE_READ", path.stat().st_size - 1)
+    assert pcm_wav.file_bytes(path) is None

@@ -140,18 +140,21 @@ def _write_items(record: CellRecord, path: Path) -> None:
     write_whole(path, itertools.chain([json_line(header).decode() + "\n"], lines))
 
 
-def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+def read_items(path: str | os.PathLike[str], bad_lines: list[str] | None = None
+               ) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
     """The header of a cell's ``.items.jsonl`` and an iterator over its items, read one line at
-    a time (a 10,000-item cell is never held whole).
+    a time (a 10,000-item cell is never held whole). Given ``bad_lines``, a line that is not a
+    JSON object is left out and named there (its file and number, and why) instead of raised.
 
     Raises:
         RecordError: the file cannot be read, is no regular file or its header is not one of
-            this schema (at once); a line that is not JSON (while iterating), naming the line.
+            this schema (at once); a line that is not a JSON object (while iterating, unless
+            ``bad_lines`` is given), naming the line.
     """
     _refuse_irregular(path)
     try:
-        with io.TextIOWrapper(open_regular(path), encoding="utf-8") as f:
-            header = _json.loads(f.readline())
+        with open_regular(path) as f:  # the header line alone decoded (a text reader decodes
+            header = _json.loads(f.readline().decode("utf-8"))  # 8 kB ahead: a later bad byte)
     except (OSError, ValueError) as exc:  # not UTF-8, not JSON, nested too deeply
         raise RecordError(f"{path}: not a readable items file: {exc}") from None
     if not isinstance(header, dict) or header.get("schema_version") != SCHEMA_VERSION:
@@ -166,7 +169,10 @@ def read_items(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[d
                     if not isinstance(item, dict):
                         raise ValueError(f"a JSON {type(item).__name__}, not an object")
                 except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
-                    raise RecordError(f"{path}, line {n}: {exc}") from None
+                    if bad_lines is None:
+                        raise RecordError(f"{path}, line {n}: {exc}") from None
+                    bad_lines.append(f"{path}, line {n}: {str(exc)[:200]}")
+                    continue
                 yield item
 
     return header, items()

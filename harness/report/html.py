@@ -39,20 +39,22 @@ def _cell_summary(index: int, cell: CellRecord) -> dict[str, Any]:
                                      if k in m.scores}}
 
 
-def _items_blob(run_dir: Path, cell: CellRecord) -> tuple[str, dict[str, Any]]:
+def _items_blob(run_dir: Path, cell: CellRecord) -> tuple[str, dict[str, Any], list[str]]:
     """The cell's items as gzip+base64 JSON Lines (clip paths made relative to the report's
-    folder where the clip is readable, else dropped), and the items file's header; empty when
-    the cell has no readable items file."""
+    folder where the clip is readable, else dropped), the items file's header, and its lines
+    left out (a damaged line, such as a number out of JSON's range, 1e999, costs that item
+    alone); empty when the cell has no readable items file."""
     path = items_path(run_dir / "cells" / f"{file_stem(cell.cell)}.json")
     if not path.is_file():
-        return "", {}
+        return "", {}, []
+    bad_lines: list[str] = []
     try:
-        header, items = read_items(path)
+        header, items = read_items(path, bad_lines)
         lines = [json_line(_relative_audio(item, run_dir)) for item in items]
-    except (RecordError, ValueError):  # a damaged file (a number out of JSON's range: 1e999)
-        return "", {}
+    except RecordError as exc:  # no items file of this schema, or one that cannot be read
+        return "", {}, [str(exc)]
     packed = gzip.compress(b"\n".join(lines), compresslevel=6, mtime=0)
-    return base64.b64encode(packed).decode(), header
+    return base64.b64encode(packed).decode(), header, bad_lines
 
 
 def _relative_audio(item: dict[str, Any], run_dir: Path) -> dict[str, Any]:
@@ -60,11 +62,21 @@ def _relative_audio(item: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     folder named ``take#2`` or ``100%`` would otherwise end the path at ``#`` or break it at
     ``%``); None where the clip is not readable."""
     audio = item.get("audio")
-    if isinstance(audio, str) and audio and os.access(audio, os.R_OK) and Path(audio).is_file():
+    if isinstance(audio, str) and audio and _readable_file(audio):
         item["audio"] = quote(Path(os.path.relpath(audio, run_dir)).as_posix())
     else:
         item["audio"] = None
     return item
+
+
+def _readable_file(path: str) -> bool:
+    """Whether ``path`` names a file this user can read; False, not an error, for a path no file
+    can have (a NUL byte in a damaged items file dropped its whole cell's items from the page;
+    a name too long for the file system)."""
+    try:
+        return os.access(path, os.R_OK) and Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def render_html(run_dir: Path, cells: list[CellRecord], tables: Mapping[str, tuple[list[str], Any]],
@@ -76,8 +88,10 @@ def render_html(run_dir: Path, cells: list[CellRecord], tables: Mapping[str, tup
                              autoescape=True, undefined=jinja2.StrictUndefined)
     summaries, blobs, templates = [], [], []
     for index, cell in enumerate(cells):
-        blob, header = _items_blob(Path(run_dir), cell)
-        summaries.append({**_cell_summary(index, cell), "has_items": bool(blob)})
+        blob, header, left_out = _items_blob(Path(run_dir), cell)
+        summaries.append({**_cell_summary(index, cell), "has_items": bool(blob),
+                          "items_left_out": [why[:300] for why in left_out[:3]],
+                          "n_items_left_out": len(left_out)})
         blobs.append(blob)
         templates.append(header.get("prompt_templates", {}))
     return env.get_template("report.html.j2").render(

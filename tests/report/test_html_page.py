@@ -42,6 +42,9 @@ def page(tmp_path_factory):
     for model, strategy in ((ScriptedModel(hostile(refused), name="hostile"), "base"),
                             ("uniform", "base")):
         write_record(harness.evaluate(model, dataset, strategy, n_resamples=10), run)
+    damaged = run / "cells" / "uniform-crema_d-base.items.jsonl"  # one line no longer JSON
+    lines = damaged.read_bytes().splitlines(keepends=True)
+    damaged.write_bytes(b"".join(lines[:3] + [b'{"id": 1e999}\n'] + lines[4:]))
     build_report(run)
     return run / "report.html", dataset
 
@@ -125,6 +128,11 @@ def test_the_page_shows_tables_cells_items_and_filters(page, tmp_path):
         driver.save_screenshot(str(tmp_path / "confusion.png"))
         driver.find_element(By.ID, "unpick").click()
         assert len(driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")) == len(dataset)
+        driver.find_element(By.CSS_SELECTOR, "#cell-list tr[data-cell=uniform-crema_d-base]").click()
+        wait_for(driver, "document.getElementById('item-count').textContent.includes('left out')")
+        count = driver.find_element(By.ID, "item-count").text  # the damaged line costs its item
+        assert count.startswith(f"{len(dataset) - 1} of {len(dataset) - 1} items shown"), count
+        assert "left out, 1 unreadable: " in count and ".items.jsonl, line 4: " in count, count
         assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert {p.name for p in tmp_path.glob("*.png")} == {"tables.png", "cell.png", "item.png",
                                                          "filtered.png", "confusion.png"}

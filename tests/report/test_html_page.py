@@ -1,6 +1,7 @@
 """report.html opened from file:// in headless Chromium: the tables, a cell's items, an item's
 candidates and distributions, the filters; a screenshot of each view in the test's folder."""
 
+import json
 import os
 import time
 
@@ -44,7 +45,10 @@ def page(tmp_path_factory):
         write_record(harness.evaluate(model, dataset, strategy, n_resamples=10), run)
     damaged = run / "cells" / "uniform-crema_d-base.items.jsonl"  # one line no longer JSON
     lines = damaged.read_bytes().splitlines(keepends=True)
-    damaged.write_bytes(b"".join(lines[:3] + [b'{"id": 1e999}\n'] + lines[4:]))
+    odd = json.loads(lines[4])  # an id that is a number, a log-probability written as null
+    odd["id"], odd["candidates"] = 12345, [{"label_logprobs": [None] + [-1.0] * 5, "valid": True}]
+    damaged.write_bytes(b"".join(lines[:3] + [b'{"id": 1e999}\n', json.dumps(odd).encode() + b"\n"]
+                                 + lines[5:]))
     build_report(run)
     return run / "report.html", dataset
 
@@ -133,6 +137,12 @@ def test_the_page_shows_tables_cells_items_and_filters(page, tmp_path):
         count = driver.find_element(By.ID, "item-count").text  # the damaged line costs its item
         assert count.startswith(f"{len(dataset) - 1} of {len(dataset) - 1} items shown"), count
         assert "left out, 1 unreadable: " in count and ".items.jsonl, line 4: " in count, count
+        driver.find_element(By.ID, "f-id").send_keys("2345")  # found, and shown, all the same
+        [odd] = driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")
+        odd.click()
+        wait_for(driver, "document.getElementById('item-title').textContent.endsWith('12345')")
+        said = driver.find_element(By.CSS_SELECTOR, "#candidates tbody tr").text
+        assert "label log-probabilities: Anger –, Disgust -1.000" in said, said
         assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert {p.name for p in tmp_path.glob("*.png")} == {"tables.png", "cell.png", "item.png",
                                                          "filtered.png", "confusion.png"}

@@ -69,6 +69,19 @@ def test_a_name_that_cannot_be_one_is_refused(name, says):
     assert before == loader.CORPORA and name not in prompts.ADDED_WORDING
 
 
+def test_registering_returns_the_corpus_and_an_unknown_name_is_refused_with_the_choices():
+    with corpora_kept():
+        corpus = register_corpus("my_votes", read_votes_csv, env_var="MY_VOTES_ROOT",
+                                 wording=WORDING, options={"split": None})
+        assert corpus is loader.CORPORA["my_votes"] and corpus.reader is read_votes_csv
+        assert (corpus.env_var, corpus.fixture, dict(corpus.options)) == (
+            "MY_VOTES_ROOT", None, {"split": None})
+    for call in (lambda: load_dataset("my_votes"), lambda: loader.option_names("iemocop"),
+                 lambda: loader.resolve_root("nope")):
+        with pytest.raises(ValueError, match=r"unknown corpus '\w+'; choose from \['crema_d', "):
+            call()
+
+
 def test_a_registered_corpus_loads_from_its_variable_and_says_when_it_is_unset(
         registered, tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"^\$MY_VOTES_ROOT: not set, and my_votes has no bundled"):

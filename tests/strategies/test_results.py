@@ -18,6 +18,16 @@ def test_usage_sums_counts_joins_lists_and_an_unknown_cost_stays_unknown():
     assert add_usage({"cost_usd": 0.0}, {"cost_usd": 0.0})["cost_usd"] == 0.0
 
 
+def test_a_result_made_with_its_id_alone_is_invalid_and_has_cost_nothing():
+    """What a strategy of one's own starts from: no distribution, no tokens, no calls."""
+    from harness.strategies import ItemResult
+
+    result = ItemResult("item-1")
+    assert (result.valid, result.tokens, result.usage, result.candidates, result.notes) == (
+        False, 0, {}, [], [])
+    assert ItemResult("item-2").usage is not result.usage  # each its own
+
+
 class Priced(ScriptedModel):
     """A scripted model whose every answer reports its tokens and price."""
 

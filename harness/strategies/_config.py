@@ -70,7 +70,7 @@ class StrategyConfig:
         for name in ("tau", "temperature"):
             value = getattr(self, name)
             if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
-                    or not math.isfinite(value)):
+                    or not _a_finite_float(value)):
                 raise ValueError(f"{name} must be a finite number above 0, not {value!r}")
 
 
@@ -89,3 +89,11 @@ def as_config(config: StrategyConfig | Mapping[str, Any] | None) -> StrategyConf
         if name not in known:
             raise ValueError(unknown_name("strategy argument", name, known))
     return StrategyConfig(**config)
+
+
+def _a_finite_float(value: int | float) -> bool:
+    """Whether ``value`` is a finite float or an integer a float holds (not 10**400)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

@@ -20,6 +20,9 @@ BAD = {  # file name -> (content, what the reason must say)
     "no-cell.json": (json.dumps({"schema_version": SCHEMA_VERSION}), "'cell' is missing"),
     "truncated.json": ('{"schema_version": 1, "cell": "x", "met', "not a readable JSON file"),
     "deep.json": ("[" * 100_000, "not a readable JSON file: nested deeper than the JSON reader"),
+    # a count (or any number) no float holds: float() raised OverflowError out of the report
+    "huge.json": ('{"schema_version": 1, "metrics": {"n_items": 1%s}}' % ("0" * 400),
+                  "not a readable JSON file: an integer of 401 digits, beyond a double's range"),
     "other-version.json": (json.dumps({"schema_version": SCHEMA_VERSION + 1, "cell": "y"}),
                            f"has schema version {SCHEMA_VERSION + 1}; this harness reads version"),
 }
@@ -170,9 +173,9 @@ def test_a_fifo_cell_in_one_run_of_a_merge_is_a_bad_cell_of_the_merged_report(tm
         "label-prior-crema_d-base.items.jsonl", "label-prior-crema_d-base.json"]
 
 
-def test_a_damaged_items_file_costs_its_cell_the_page_s_items_not_the_report(tmp_path):
+def test_a_damaged_items_line_costs_its_item_on_the_page_not_the_cell_or_the_report(tmp_path):
     """Bytes that are not UTF-8, a line that is not an object, a number beyond JSON's range:
-    the cell stays in the report, without its items on the page."""
+    the cell stays in the report, and on the page with its other items and the line named."""
     from harness.record import read_items
 
     run = tmp_path / "run"
@@ -181,11 +184,13 @@ def test_a_damaged_items_file_costs_its_cell_the_page_s_items_not_the_report(tmp
     good = items.read_bytes()
     for damage, reading_says in ((b"\xff\xfe not text\n", "line 28: 'utf-8' codec can't decode"),
                                  (b"[1, 2]\n", "line 28: a JSON list, not an object"),
-                                 (b'{"probs": [1e999]}\n', None)):  # read as inf: the page refuses it
+                                 (b'{"probs": [1e999]}\n', "line 28: 1e999 is beyond a double's range"),
+                                 (b'{"n": 1%s}\n' % (b"0" * 400), "line 28: an integer of 401")):
         items.write_bytes(good + damage)
         built = build_report(run)
-        assert not built.bad_cells and '"has_items": false' in (run / "report.html").read_text()
-        if reading_says:
-            _, lines = read_items(items)
-            with pytest.raises(RecordError, match=reading_says):
-                list(lines)
+        page = (run / "report.html").read_text()
+        assert not built.bad_cells and '"has_items": true' in page
+        assert '"n_items_left_out": 1' in page and f"{items}, line 28: " in page
+        _, lines = read_items(items)
+        with pytest.raises(RecordError, match=reading_says):
+            list(lines)

@@ -65,6 +65,9 @@ def test_a_damaged_baseline_is_refused_naming_the_file_the_item_and_why(saved, c
     ('{"cell": "m-d-s",\n  "items": [\n', "not JSON (line 3, column 1)"),
     ("[1, 2]", "not a baseline (a JSON list, not an object)"),
     ("[" * 100_000, "not JSON (nested deeper than the JSON reader goes, about a thousand levels)"),
+    # an integer no float holds: float() raised OverflowError out of the gate
+    ('{"cell": "m-d-s", "labels": ["a"], "items": [{"id": "i0", "probs": [1%s]}]}' % ("0" * 400),
+     "not JSON (an integer of 401 digits, beyond a double's range)"),
 ])
 def test_a_baseline_that_is_not_one_says_what_it_is(saved, text, says):
     saved.write_text(text)

@@ -7,7 +7,7 @@ from harness.strategies import StrategyConfig
 
 
 @pytest.mark.parametrize("field", ["tau", "temperature"])
-@pytest.mark.parametrize("value", [0, -1.0, float("inf"), float("nan"), "1", True])
+@pytest.mark.parametrize("value", [0, -1.0, float("inf"), float("nan"), "1", True, 10**400])
 def test_tau_and_temperature_are_finite_numbers_above_zero(field, value):
     with pytest.raises(ValueError, match=f"{field} must be a finite number above 0"):
         StrategyConfig(**{field: value})

@@ -20,6 +20,7 @@ from harness.data.options import OptionError
     ({"sessions": [3, 1, 3]}, {"sessions": (1, 3)}),
     ({"sessions": ["1", 2]}, {"sessions": (1, 2)}),
     ({"sessions": None}, {"sessions": None}),
+    ({"sessions": " 4 "}, {"sessions": (4,)}),
     ({"vote_mode": "split"}, {"vote_mode": "split"}),
 ])
 def test_iemocap_values_take_one_form(given, checked):
@@ -80,3 +81,11 @@ def test_sessions_that_select_nothing_say_so():
     with pytest.raises(DataError, match=r"the sessions option selects Session9, none of them here "
                                         r"\(it has Session1, Session2\)"):
         load_dataset("iemocap", sessions=[9])
+
+
+@pytest.mark.parametrize("corpus, option", [("msp_podcast", "split"), ("crema_d", "votes_file"),
+                                            ("iemocap", "sessions")])
+def test_none_is_each_options_default(corpus, option):
+    """None, as a grid's options may give it, means what leaving the option out means."""
+    assert checked_options(corpus, {option: None}) == {option: None}
+    assert len(load_dataset(corpus, **{option: None})) == len(load_dataset(corpus))

@@ -1,0 +1,70 @@
+"""A run's cell files: the record and its items file written whole, read back, and refused with
+the file (and line) named when damaged."""
+
+import json
+import os
+
+import pytest
+
+from harness.record import (
+    SCHEMA_VERSION,
+    RecordError,
+    RecordSchemaError,
+    items_path,
+    read_items,
+    read_record,
+    read_summary,
+    write_record,
+)
+from harness.runner.evaluate import evaluate
+
+
+@pytest.fixture(scope="module")
+def record():
+    return evaluate("uniform", "crema_d", "base", n_resamples=10)
+
+
+def test_a_record_and_its_items_are_written_into_a_folder_made_for_them(tmp_path, record):
+    path = write_record(record, tmp_path / "a" / "run")
+    assert path == tmp_path / "a" / "run" / "cells" / "uniform-crema_d-base.json"
+    header, items = read_items(items_path(path))
+    assert (header["schema_version"], header["cell"]) == (SCHEMA_VERSION, record.cell)
+    assert [item["id"] for item in items] == [row.id for row in record.items]
+    assert read_record(path) == record
+
+
+def test_an_items_file_of_another_kind_is_refused_at_once_and_a_bad_line_by_its_number(
+        tmp_path, record):
+    path = items_path(write_record(record, tmp_path))
+    lines = path.read_bytes().splitlines(keepends=True)
+    for header, says in ((b"[1]\n", "not an items file of schema version"),
+                         (b'{"schema_version": 0}\n', "not an items file of schema version"),
+                         (b"{\n", "not a readable items file")):
+        path.write_bytes(header + b"".join(lines[1:]))
+        with pytest.raises(RecordError, match=f"^{path}: {says}"):
+            read_items(path)
+    path.write_bytes(b"".join(lines[:3] + [b"[1, 2]\n"] + lines[4:]))
+    header, items = read_items(path)
+    assert next(items)["id"] == json.loads(lines[1])["id"]  # the header is not an item
+    with pytest.raises(RecordError, match=f"^{path}, line 4: a JSON list, not an object$"):
+        list(items)
+    bad: list[str] = []
+    kept = list(read_items(path, bad)[1])
+    assert len(kept) == len(lines) - 2 and bad == [f"{path}, line 4: a JSON list, not an object"]
+
+
+def test_a_record_of_another_schema_version_is_refused_naming_its_file(tmp_path, record):
+    path = write_record(record, tmp_path)
+    path.write_text(path.read_text().replace(f'"schema_version": {SCHEMA_VERSION}',
+                                             f'"schema_version": {SCHEMA_VERSION + 1}', 1))
+    for read in (read_record, read_summary):
+        with pytest.raises(RecordSchemaError, match=f"^{path}: cell record .* has schema version"):
+            read(path)
+
+
+@pytest.mark.parametrize("read", [read_record, read_summary, read_items])
+def test_a_fifo_where_a_cell_file_should_be_is_refused_without_opening_it(tmp_path, read):
+    fifo = tmp_path / "cell.json"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer for ever
+    with pytest.raises(RecordError, match=f"^{fifo}: is a FIFO, not a regular file$"):
+        read(fifo)

@@ -149,6 +149,8 @@ def test_a_cache_in_a_folder_this_user_cannot_write_is_read_as_it_is(tmp_path, m
     monkeypatch.setattr(sqlite3, "connect", connect)
     assert [(g.model, g.entries) for g in cache_groups(source)] == [("m", 1)]
     assert merge_caches(tmp_path / "mine.sqlite", [source]) == {str(source): 1}
+    (tmp_path / "colleague.sqlite-wal").write_bytes(b"")  # an empty log holds nothing more
+    assert [(g.model, g.entries) for g in cache_groups(source)] == [("m", 1)]
     (tmp_path / "colleague.sqlite-wal").write_bytes(b"\0" * 64)  # entries not yet in the file
     with pytest.raises(CacheError, match="its write-ahead log colleague.sqlite-wal holds entries "
                                          "not yet in the file; copy both to a folder you can"):

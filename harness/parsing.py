@@ -101,7 +101,11 @@ def _finish(values: list[float], rule: str) -> Parsed:
     """Normalise a found vector, or reject it (no fall-through) if it is not a distribution."""
     total = sum(values)  # NaN or inf anywhere makes the sum non-finite
     if not math.isfinite(total):
-        return Parsed(None, rule, False, "NaN or infinite value")
+        if not all(map(math.isfinite, values)):
+            return Parsed(None, rule, False, "NaN or infinite value")
+        top = max(values)  # finite values whose sum is not (1e308 twice): scaled, then summed
+        values = [value / top for value in values]
+        total = sum(values)
     if min(values) < 0:
         return Parsed(None, rule, False, "negative value")
     if total <= 0:

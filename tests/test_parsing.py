@@ -37,6 +37,9 @@ ALIASES = {
         ("[1, 1, 1, 1, 1, 1, 1]", IEMOCAP, "float_list", [0.25] * 4),
         ("The speaker sounds angry.", IEMOCAP, "keyword", [0, 0, 1, 0]),
         ("Happiness", IEMOCAP, "keyword", [0, 1, 0, 0]),
+        # finite values whose sum is beyond a float's range: normalised, not "infinite"
+        ('{"Anger": 1e308, "Sadness": 1e308}', IEMOCAP, "json_dict", [0, 0, 0.5, 0.5]),
+        ("[1.5e308, 0, 1.5e308]", IEMOCAP, "float_list", [0.5, 0, 0.5, 0]),
     ],
 )
 def test_rules(text, labels, rule, probs):
@@ -56,6 +59,8 @@ def test_rules(text, labels, rule, probs):
         ("[0.5, -0.5, 1.0] I hear anger", "float_list"),
         ("[0, 0, 0]", "float_list"),
         ("[inf, 1]", "float_list"),
+        ("[1e308, 1e308, 1e999]", "float_list"),
+        ("[1e308, 1e308, -1]", "float_list"),
         ("", None),
         ("I cannot tell.", None),
         ("angry or sad, hard to say", None),  # two emotions named: not a one-hot

@@ -100,14 +100,14 @@ def _number(token: str) -> float:
 def _finish(values: list[float], rule: str) -> Parsed:
     """Normalise a found vector, or reject it (no fall-through) if it is not a distribution."""
     total = sum(values)  # NaN or inf anywhere makes the sum non-finite
-    if not math.isfinite(total):
-        if not all(map(math.isfinite, values)):
-            return Parsed(None, rule, False, "NaN or infinite value")
-        top = max(values)  # finite values whose sum is not (1e308 twice): scaled, then summed
-        values = [value / top for value in values]
-        total = sum(values)
+    if not math.isfinite(total) and not all(map(math.isfinite, values)):
+        return Parsed(None, rule, False, "NaN or infinite value")
     if min(values) < 0:
         return Parsed(None, rule, False, "negative value")
+    if not math.isfinite(total):  # finite values whose sum is not (1e308 twice): scaled first
+        top = max(values)
+        values = [value / top for value in values]
+        total = sum(values)
     if total <= 0:
         return Parsed(None, rule, False, "all values are zero")
     return Parsed(np.array(values) / total, rule, True)

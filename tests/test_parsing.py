@@ -61,6 +61,7 @@ def test_rules(text, labels, rule, probs):
         ("[inf, 1]", "float_list"),
         ("[1e308, 1e308, 1e999]", "float_list"),
         ("[1e308, 1e308, -1]", "float_list"),
+        ("[-1e308, -1e308]", "float_list"),  # their sum is -inf: scaled by -1e308, all positive
         ("", None),
         ("I cannot tell.", None),
         ("angry or sad, hard to say", None),  # two emotions named: not a one-hot

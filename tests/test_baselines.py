@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.baselines import ChanceBaseline, annotator, label_prior, predict, uniform
+from harness.baselines import ChanceBaseline, annotator, label_prior, predict, rater_votes, uniform
 from harness.data import Dataset, Item
 
 LABELS = ("a", "b", "c")
@@ -24,6 +24,7 @@ def test_uniform_and_the_label_prior_the_mean_of_the_items_distributions():
     np.testing.assert_allclose(uniform(dataset), np.full((2, 3), 1 / 3))
     np.testing.assert_allclose(label_prior(dataset), [[0.5, 0.5, 0.0]] * 2)
     np.testing.assert_allclose(predict("label-prior", dataset), label_prior(dataset))
+    np.testing.assert_allclose(predict("uniform", dataset), uniform(dataset))
     with pytest.raises(ValueError, match="unknown baseline 'chance'"):
         ChanceBaseline("chance")
 
@@ -45,6 +46,18 @@ def test_the_annotator_reference_holds_one_rater_out_and_scores_it_against_the_o
     assert any(not np.array_equal(annotator(dataset, seed=s)[0][0], preds[0]) for s in range(1, 20))
 
 
+def test_each_raters_own_votes_are_the_raters_where_the_corpus_keeps_them():
+    """IEMOCAP's raters may name two emotions each: two raters, not the three the counts make;
+    a rater who named nothing in the label set leaves nobody to predict when held in."""
+    kept = {0: {"rater_votes": [[1, 1, 0], [0, 1, 0]]}, 1: {"rater_votes": [[0, 0, 0], [0, 0, 0]]}}
+    dataset = corpus([[1, 2, 0], [0, 0, 0.0001]], kept)
+    assert [v.tolist() for v in rater_votes(dataset[0])] == [[1, 1, 0], [0, 1, 0]]
+    preds, targets = annotator(dataset, seed=0)
+    held_out = 1 - int(np.argmax(preds[0]) == 0)  # [1, 1, 0] is Anger by its first label
+    assert targets[0].tolist() == kept[0]["rater_votes"][1 - held_out]
+    assert np.isnan(preds[1]).all()  # the others hold no vote: no target to score against
+
+
 def test_two_raters_are_enough_and_fractional_counts_without_raters_are_not():
     """With two raters, the one held out is predicted from the other's single vote; counts that
     are not whole (split votes) with no per-rater record cannot be split into raters."""
@@ -64,6 +77,7 @@ def test_a_chance_baseline_runs_base_and_refuses_what_needs_a_generating_model()
     for name in ("uniform", "label-prior", "annotator"):
         model = get_model(name)
         assert (model.info.name, model.info.revision) == (name, "chance")
+        assert not any(vars(model.info.capabilities).values())  # it hears nothing, nor decodes
         assert len(run_strategy("base", model, crema)) == 3
         for strategy, needs in (("bon", "beam_search, logprobs"), ("readout", "label_logprobs"),
                                 ("sample-n", "n_candidates"), ("alm-v", "beam_search")):

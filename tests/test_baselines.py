@@ -39,6 +39,7 @@ def test_the_annotator_reference_holds_one_rater_out_and_scores_it_against_the_o
     assert np.isnan(preds[2]).all()  # one rater: nobody to predict
     again, _ = annotator(dataset, seed=0)
     np.testing.assert_array_equal(again[:2], preds[:2])  # drawn by the seed and the item's id
+    np.testing.assert_array_equal(annotator(dataset)[0], preds)  # seed 0 unless told
     np.testing.assert_array_equal(predict("annotator", dataset), preds)
     np.testing.assert_array_equal(ChanceBaseline("annotator").predict(dataset), preds)
     with pytest.raises(ValueError, match="unknown baseline 'Annotator'"):

@@ -5,7 +5,6 @@ reading of both, the summary alone where the whole is not needed."""
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import json
 import os
@@ -107,21 +106,22 @@ def read_summary(path: str | os.PathLike[str]) -> CellRecord:
 def _summary_text(path: Path, block: int = 1 << 20) -> str | None:
     """The file's text before :data:`ITEMS_MARK` (without the comma before it), or None when
     the mark is not there, the file does not end as :func:`record_parts` ends it (cut short), or
-    it cannot be read as text: it is read whole then, and judged whole."""
-    parts: list[str] = []
+    the text before it is not UTF-8: it is read whole then, and judged whole. Only that text is
+    decoded: a damaged byte among the item lines, which the report never reads, costs nothing."""
+    mark = ITEMS_MARK.encode()
+    head = bytearray()
     try:
         with open_regular(path) as raw:  # not a FIFO: read whole, it is refused there
             raw.seek(max(0, raw.seek(0, os.SEEK_END) - 3))
             if raw.read() != b"]\n}":
                 return None
-        with io.TextIOWrapper(open_regular(path), encoding="utf-8") as f:
-            while chunk := f.read(block):
-                parts.append(chunk)
-                text = "".join(parts)
-                at = text.find(ITEMS_MARK)
+            raw.seek(0)
+            while chunk := raw.read(block):
+                seen = max(0, len(head) - len(mark) + 1)
+                head += chunk
+                at = head.find(mark, seen)
                 if at >= 0:
-                    return text[:at].rstrip().removesuffix(",")
-                parts = [text]
+                    return head[:at].decode("utf-8").rstrip().removesuffix(",")
     except (OSError, UnicodeDecodeError):
         return None
     return None

@@ -68,3 +68,18 @@ def test_a_fifo_where_a_cell_file_should_be_is_refused_without_opening_it(tmp_pa
     os.mkfifo(fifo)  # opening it to read would wait for a writer for ever
     with pytest.raises(RecordError, match=f"^{fifo}: is a FIFO, not a regular file$"):
         read(fifo)
+
+
+def test_a_damaged_byte_among_the_item_lines_costs_the_summary_nothing(tmp_path, record):
+    """The report reads a record's summary alone; a byte that is not UTF-8 among its item lines
+    (a disk's flipped bit) made the whole file unreadable, and the cell a bad one."""
+    path = write_record(record, tmp_path)
+    data = path.read_bytes()
+    at = data.index(b'"items": [') + 200
+    path.write_bytes(data[:at] + b"\xff" + data[at + 1:])
+    assert read_summary(path) == read_summary(write_record(record, tmp_path / "again"))
+    with pytest.raises(RecordError, match=f"^{path}: not a readable JSON file: 'utf-8' codec"):
+        read_record(path)
+    path.write_bytes(data[:10] + b"\xff" + data[11:])  # in the summary: judged whole, refused
+    with pytest.raises(RecordError, match=f"^{path}: not a readable JSON file"):
+        read_summary(path)

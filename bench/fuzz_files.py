@@ -17,7 +17,8 @@ or as JSON (a field deleted or given another type); ``build_report`` must build 
 raise ``CompareError``.
 
 ``numbers``: the same run's copies with one number of a cell file (its summary, or an item's
-line) set to NaN, an infinity, -1, 0, 2.5, 10**20 or 1e300; the same must hold.
+line) set to NaN, an infinity, -1, 0, 2.5, 10**20, 1e300, 10**300 or 10**400 (an integer no
+float holds); the same must hold.
 
 ``clips``: a bundled clip (16-bit WAV, or a copy as stereo 44.1 kHz WAV or as FLAC) with its
 header fields set to edge values or its bytes mutated; the first sight of it and ``read_audio``
@@ -49,7 +50,7 @@ from pathlib import Path
 INSERTS = [b",", b"\t", b"\n", b";", b'"', b"\x00", b"\r", b":", b"[", b"]", b"%", b" ", b"nan",
            b"-1", b"1e999", b"\xff\xfe", b"\xef\xbb\xbf"]
 ODD_VALUES = [None, "x", -1, 1e308, 2.5, [], {}]
-ODD_NUMBERS = [math.nan, math.inf, -math.inf, -1, 0, 2.5, 10**20, 1e300]
+ODD_NUMBERS = [math.nan, math.inf, -math.inf, -1, 0, 2.5, 10**20, 1e300, 10**300, 10**400]
 
 
 def mutate_bytes(data: bytes, rng: random.Random) -> bytes:

@@ -31,7 +31,8 @@ def summary(results):
              r.notes, [c.get("verifier_score") for c in r.candidates]) for r in results]
 
 
-@pytest.mark.parametrize("setting", [("HARNESS_CHUNK", "3"), ("HARNESS_CHUNK_MIB", "1")])
+@pytest.mark.parametrize("setting", [("HARNESS_CHUNK", "3"), ("HARNESS_CHUNK_MIB", "1"),
+                                     ("HARNESS_READERS", "3")])  # clips read on 3 threads
 @pytest.mark.parametrize("strategy", strategy_names())
 def test_results_do_not_depend_on_the_chunk_size(strategy, setting, monkeypatch):
     dataset = load_dataset("crema_d")
@@ -41,6 +42,17 @@ def test_results_do_not_depend_on_the_chunk_size(strategy, setting, monkeypatch)
     chunked = run_strategy(strategy, model(), dataset, verifier=model(), progress=seen.append)
     assert summary(chunked) == summary(whole)
     assert seen == sorted(seen) and seen[-1] == len(dataset)
+
+
+def test_a_run_lets_go_of_the_clip_memory_it_no_longer_needs():
+    """The process keeps at most KEEP_BLOCKS free blocks of clip memory between runs."""
+    from harness.data.arena import ARENA, KEEP_BLOCKS
+
+    held = [ARENA.take(ARENA.block) for _ in range(KEEP_BLOCKS + 3)]  # a block each
+    assert ARENA.blocks >= KEEP_BLOCKS + 3
+    del held
+    run_strategy("base", model(), load_dataset("crema_d")[:2])
+    assert ARENA.blocks <= KEEP_BLOCKS + 1  # and the block being carved
 
 
 def test_a_cached_rerun_in_a_new_process_reads_and_hashes_no_clip(tmp_path, monkeypatch):

@@ -55,6 +55,21 @@ def test_a_run_lets_go_of_the_clip_memory_it_no_longer_needs():
     assert ARENA.blocks <= KEEP_BLOCKS + 1  # and the block being carved
 
 
+def test_a_cache_is_asked_once_which_clips_rows_it_holds(tmp_path):
+    """Clips looked up in a cache and stored there are known to be in it: the next cell's
+    chunks do not ask again."""
+    MEMO.clear()  # a new process: the first run looks every clip up
+    cache = GenerationCache(tmp_path / "cache.sqlite")
+    dataset = load_dataset("crema_d")
+    run_strategy("base", model(), dataset, cache=cache)
+    asked: list[str] = []
+    missing = cache.missing
+    cache.missing = lambda keys: asked.extend(keys) or missing(keys)  # type: ignore[method-assign]
+    run_strategy("cot", model(), dataset, cache=cache)
+    clip_rows = {stream._clip_key(identity(item.audio_path)) for item in dataset}
+    assert clip_rows.isdisjoint(asked) and asked  # its generations' rows it is asked about
+
+
 def test_a_cached_rerun_in_a_new_process_reads_and_hashes_no_clip(tmp_path, monkeypatch):
     root = corpus_copy("crema_d", tmp_path)
     dataset = load_dataset("crema_d", root)

@@ -15,12 +15,12 @@ from tests.fakes import ScriptedModel
 ANSWER = [('{"Anger": 0.5, "Sadness": 0.5}', -1.0)]
 
 
-def requests(n: int = 6) -> list[Request]:
+def requests(n: int = 7) -> list[Request]:
     return [Request(np.full(160, i, np.float32), f"prompt {i}", f"item{i}") for i in range(n)]
 
 
 def filled(path) -> list:
-    """A cache at ``path`` holding six generations; returns them."""
+    """A cache at ``path`` holding seven generations; returns them."""
     cache = GenerationCache(path)
     out = cached_generate(ScriptedModel(lambda r, d: ANSWER), requests(), Decoding(), cache)
     cache.close()
@@ -41,18 +41,21 @@ def test_unreadable_rows_are_recomputed_and_counted(tmp_path, caplog, record_pro
     first = filled(path)
     good = json.loads(sqlite3.connect(path).execute("SELECT value FROM entries").fetchone()[0])
     extra = dict(good, candidates=[dict(good["candidates"][0], surprise=1)])
+    huge = dict(good, candidates=[dict(good["candidates"][0], logprob=-(10**400))])
     damage_rows(path, ["{not json", json.dumps(extra), json.dumps({"candidates": "x"}),
-                       json.dumps({"usage": {}}), "[" * 100_000])  # the last too deep to read
+                       json.dumps({"usage": {}}), "[" * 100_000,  # too deep to read
+                       json.dumps(huge)])  # a number no float holds
     model = ScriptedModel(lambda r, d: ANSWER)
     cache = GenerationCache(path)
     again = cached_generate(model, requests(), Decoding(), cache)
-    assert again == first and model.requests == 5  # the five damaged rows, and only those
-    assert (cache.damaged, cache.hits, cache.misses) == (5, 1, 5)
-    assert caplog.text.count("unreadable cache row") == 5 and str(path) in caplog.text
+    assert again == first and model.requests == 6  # the six damaged rows, and only those
+    assert (cache.damaged, cache.hits, cache.misses) == (6, 1, 6)
+    assert caplog.text.count("unreadable cache row") == 6 and str(path) in caplog.text
     assert "nested deeper than the JSON reader goes" in caplog.text
+    assert "an integer of 401 digits, beyond a double's range" in caplog.text
     assert cached_generate(model, requests(), Decoding(), GenerationCache(path)) == first
-    assert model.requests == 5  # rewritten: the next run finds them all
-    record_property("reliability", "hostile cache: 5 damaged rows recomputed and rewritten, 5 "
+    assert model.requests == 6  # rewritten: the next run finds them all
+    record_property("reliability", "hostile cache: 6 damaged rows recomputed and rewritten, 5 "
                                    "unusable files refused at opening naming them, a full disk "
                                    "warned with every result kept, results lost 0")
 
@@ -121,7 +124,7 @@ def test_a_full_disk_is_a_warning_and_the_results_stay(tmp_path):
     cache._db.execute(f"PRAGMA max_page_count={pages}")  # the next page written fails: disk full
     model = ScriptedModel(lambda r, d: [("x" * 5000, -1.0)])
     with pytest.warns(UserWarning, match=f"{path}: 6 results not stored .*full"):
-        out = cached_generate(model, requests(), Decoding(), cache)
+        out = cached_generate(model, requests(6), Decoding(), cache)
     assert len(out) == 6 and all(g.candidates[0].text == "x" * 5000 for g in out)
 
 

@@ -84,6 +84,7 @@ def test_a_cached_rerun_in_a_new_process_reads_and_hashes_no_clip(tmp_path, monk
     again = model()
     rerun = run_strategy("w-bon", again, dataset, cache=cache)
     assert again.requests == 0 and summary(rerun) == summary(first)
+    assert (cache.hits, cache.misses) == (len(dataset), 0)  # generations: clip rows not counted
     assert reads.counts() == {"decoded": len(dataset), "hashed": len(dataset)}  # none more
     assert dataset.manifest_hash() == load_dataset("crema_d", root).manifest_hash()
     assert len(reads.hashed) == len(dataset)  # the manifest took the remembered hashes

@@ -74,3 +74,18 @@ def test_the_other_models_benchmark_prints_both_rates_per_decoding():
         for label in ("greedy ", "beam-5 "):
             assert f"{name} {label} plain one at a time" in out, out
     assert "failed" not in out, out
+
+
+def test_the_other_models_benchmark_times_only_generations_that_did_the_work():
+    """A request that failed returns at once: timed, it would make its path look fast."""
+    from bench.fast_path_models import generated
+    from bench.workload import BEAM, GREEDY
+    from harness.models.api import Candidate, Generation
+
+    done = Generation((Candidate("x", 40, -1.0),))
+    generated([done], GREEDY)
+    for wrong, says in ((Generation((), error="CUDA error: device-side assert"), "request failed"),
+                        (Generation((Candidate("x", 3, -1.0),)), r"\[3\] tokens generated"),
+                        (done, r"\[40\] tokens generated, not 5 of 40")):
+        with pytest.raises(RuntimeError, match=says):
+            generated([wrong], BEAM if "5 of" in says else GREEDY)

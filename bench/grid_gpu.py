@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> None:
           "(the chat template's shared start, run once, not counted)")
     print(f"LM prefill over the whole grid: {planned / len(dataset):.1f} tokens per item"
           + (" (the plan's included)" if args.plan else ""), flush=True)
+    print(f"batches halved after running out of memory: {backend.batch_sizes.halvings} (each "
+          "kind of batch starts at the size that fitted after its first)", flush=True)
     print(f"projected: the eight strategies over {PAPER_ITEMS:,} utterances in "
           f"{total / 60:.1f} {'GPU-' if device == 'cuda' else 'CPU-'}minutes (target on one "
           "H200: <= 30 GPU-minutes)", flush=True)

@@ -284,8 +284,10 @@ def weights_revision(path: str | Path) -> str:
 
 
 def batched(requests: Sequence, run: Callable[[list], Any], batch_size: int, torch,
-            on_error: Callable[[Any, str], Any]) -> list:
-    """Run ``run`` over length-sorted batches; halve the batch on out-of-memory and retry.
+            on_error: Callable[[Any, str], Any],
+            on_halved: Callable[[int, int], None] | None = None) -> list:
+    """Run ``run`` over length-sorted batches; halve the batch on out-of-memory and retry
+    (``on_halved(tried, next size)`` is told, so that later calls can start lower).
 
     Results come back in request order. A single request that still does not fit, or whose batch
     raises, is given ``on_error(request, reason)`` instead of sinking the rest. ``run`` may
@@ -304,6 +306,8 @@ def batched(requests: Sequence, run: Callable[[list], Any], batch_size: int, tor
             _read(pending, run, requests, results, on_error)
             torch.cuda.empty_cache()
             if size > 1:
+                if on_halved is not None:
+                    on_halved(size, size // 2)
                 size //= 2
                 warnings.warn(f"out of GPU memory: batch size halved to {size}", stacklevel=2)
                 continue

@@ -73,7 +73,7 @@ def label_logprobs(backend, requests, labels: Sequence[str]):
     label tree, scored in one forward each, clips over the audio window handled as its options
     say."""
     from harness.models._context import run_what_fits
-    from harness.models._hf_common import batched, unscored_row
+    from harness.models._hf_common import unscored_row
     from harness.models.api import LabelScores
 
     tree = backend.label_tree(labels)
@@ -88,6 +88,5 @@ def label_logprobs(backend, requests, labels: Sequence[str]):
 
     return run_what_fits(
         backend, requests, tree.depth,
-        lambda fit: batched(fit, run, backend.batch_size_for(fit, 1, tree.size), backend._torch,
-                            on_error=unscored),
+        lambda fit: backend.run_batched(fit, run, 1, tree.size, unscored),
         unscored)

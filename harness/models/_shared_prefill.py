@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 
 from harness.models._context import run_what_fits
 from harness.models._decode import Prefilled
-from harness.models._hf_common import batched
 from harness.models._kv_layers import fork_cache
 from harness.models.api import Decoding, Generation
 
@@ -58,8 +57,7 @@ def generate_many(backend, requests, decodings: Sequence[Decoding]) -> list[list
     with backend.pooled_decoding():
         rows = run_what_fits(
             backend, requests, longest,
-            lambda fit: batched(fit, run, backend.batch_size_for(fit, widest, longest), torch,
-                                on_error=refuse), refuse)
+            lambda fit: backend.run_batched(fit, run, widest, longest, refuse), refuse)
     return [[replace(row.generations[k], notes=(*row.generations[k].notes, *row.notes))
              for row in rows] for k in range(len(decodings))]
 

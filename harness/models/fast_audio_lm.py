@@ -28,10 +28,12 @@ import numpy as np
 
 from harness.models._audio_chat import ChatText, audio_text_processor, end_ids
 from harness.models._audio_encoder import encode_audio, encode_with_own_encoder
+from harness.models._batch_sizes import LearnedBatchSizes
 from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._compiled import CompiledParts, compiled_parts, settle_compilation
 from harness.models._decode import Prefilled, beam_search, sample
 from harness.models._hf_common import (
+    batched,
     cache_kwarg,
     clips_per_batch,
     flat_positions,
@@ -86,6 +88,7 @@ class FastAudioLM:
         self._constraints: dict = {}
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
         self._static_step = None
+        self.batch_sizes = LearnedBatchSizes()  # shares of the estimate that fitted, per kind
         arch = self.ARCHITECTURE
         self.chat = self.CHAT(processor, self.device, arch.audio_token)
         self.audio_id, self.pad_id = self.chat.audio_id, self.chat.pad_id
@@ -381,12 +384,19 @@ class FastAudioLM:
         return label_logprobs(self, requests, labels)
 
     def batch_size_for(self, requests, sequences_per_clip: int, new_tokens: int) -> int:
-        """Clips per batch from free GPU memory (see :func:`clips_per_batch`); 8 on the CPU."""
-        if self.options.batch_size:
-            return self.options.batch_size
-        if self.device.type != "cuda":
-            return 8
-        prompt = self.chat.longest_prompt(requests, MAX_SAMPLES, self.options.long_audio == "chunk")
-        return clips_per_batch(free_gpu_bytes(self.device), self.lm.config, prompt, new_tokens,
-                               sequences_per_clip, self.lm_head.out_features,
-                               shared_prompt=self._static_decoding())
+        """Clips per batch from free GPU memory (see :func:`clips_per_batch`; 8 on the CPU),
+        scaled down where a batch of this kind ran out of memory before (``batch_sizes``)."""
+        estimate = self.options.batch_size or 8
+        if not self.options.batch_size and self.device.type == "cuda":
+            prompt = self.chat.longest_prompt(requests, MAX_SAMPLES,
+                                              self.options.long_audio == "chunk")
+            estimate = clips_per_batch(free_gpu_bytes(self.device), self.lm.config, prompt,
+                                       new_tokens, sequences_per_clip, self.lm_head.out_features,
+                                       shared_prompt=self._static_decoding())
+        return self.batch_sizes.size((sequences_per_clip, new_tokens), estimate)
+
+    def run_batched(self, requests, run, sequences_per_clip: int, new_tokens: int, on_error):
+        """:func:`batched` at :meth:`batch_size_for`'s size, a halving remembered."""
+        return batched(requests, run, self.batch_size_for(requests, sequences_per_clip, new_tokens),
+                       self._torch, on_error,
+                       self.batch_sizes.learner((sequences_per_clip, new_tokens)))

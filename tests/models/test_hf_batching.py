@@ -93,11 +93,14 @@ def test_out_of_memory_halves_the_batch_down_to_one_clip_and_one_that_never_fits
             raise torch.cuda.OutOfMemoryError("simulated")
         return [r.item_id for r in chunk]
 
+    halvings = []
     with pytest.warns(UserWarning) as warned:
-        out = batched(_requests(5), run, 4, torch, on_error=lambda r, why: f"{r.item_id}: {why}")
+        out = batched(_requests(5), run, 4, torch, on_error=lambda r, why: f"{r.item_id}: {why}",
+                      on_halved=lambda tried, fitted: halvings.append((tried, fitted)))
     assert [str(w.message) for w in warned] == ["out of GPU memory: batch size halved to 2",
                                                 "out of GPU memory: batch size halved to 1"]
     assert sizes == [4, 2, 1, 1, 1, 1, 1]
+    assert halvings == [(4, 2), (2, 1)]  # a single clip that does not fit halves nothing
     assert out == ["r0: out of GPU memory for a single clip", "r1", "r2", "r3", "r4"]
 
 

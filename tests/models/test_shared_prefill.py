@@ -114,3 +114,29 @@ def test_out_of_memory_drops_the_pooled_buffers_and_a_decoded_batch_lets_go_of_i
     layers = tiny.lm.config.num_hidden_layers
     assert held_at_prefill == [(0, False), (0, False), (2 * layers, False)]
     assert static._pool is None and static._static_step is None
+
+
+def test_a_batch_that_ran_out_of_memory_starts_the_next_call_at_the_size_that_fitted(
+        tiny, monkeypatch):
+    """The first call halves 4 to 2; the second (the next chunk of a run) starts at 2 and runs
+    out of memory no more, so the work of a batch too big is not thrown away once per call."""
+    _, reqs = requests_for("crema_d", 4)
+    decode, prefilled = type(tiny).decode, []
+
+    def decode_or_oom(self, state, *args, **kwargs):
+        prefilled.append(state.logits.shape[0])
+        if state.logits.shape[0] > 2:
+            raise torch.OutOfMemoryError("simulated")
+        return decode(self, state, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny), "decode", decode_or_oom)
+    backend = tiny.with_options(batch_size=4)
+    with pytest.warns(UserWarning, match="batch size halved to 2"):
+        first = backend.generate_many(reqs, DECODINGS[:1])
+    assert prefilled == [4, 2, 2] and backend.batch_sizes.halvings == 1
+    prefilled.clear()
+    again = backend.generate_many(reqs, DECODINGS[:1])
+    assert prefilled == [2, 2] and backend.batch_sizes.halvings == 1
+    assert _rows(again[0]) == _rows(first[0])
+    assert backend.batch_size_for(reqs, 1, 8) == 2
+    assert backend.batch_size_for(reqs, 5, 8) == 4  # another kind of batch: not learned

@@ -140,7 +140,8 @@ def main() -> None:
     model, processor = build(args.tiny, device)
     # eager blocks first; compiled (the GPU default) after, against the same baselines
     backend = Qwen2AudioBackend("bench", model, processor, "random",
-                                FastPathOptions(batch_size=args.batch or None, compile_blocks=False))
+                                FastPathOptions(batch_size=args.batch or None, compile_blocks=False,
+                                                heard_clips_mib=0))  # each timed call hears afresh
     say_setup(args.tiny, model, processor, backend, device)
     audios = clips(max(args.n, args.n_beam))
     prompts = [bench_prompts()[0]] * len(audios)

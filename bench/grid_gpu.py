@@ -117,6 +117,11 @@ def run(args: argparse.Namespace) -> None:
           + (" (the plan's included)" if args.plan else ""), flush=True)
     print(f"batches halved after running out of memory: {backend.batch_sizes.halvings} (each "
           "kind of batch starts at the size that fitted after its first)", flush=True)
+    heard = backend.heard
+    if heard is not None:
+        print(f"clips' audio taken from those heard before: {heard.hits} of "
+              f"{heard.hits + heard.misses} prefills of a clip (store: {heard.budget >> 20} MiB, "
+              f"{len(heard)} clips, {heard.held >> 20} MiB held at the end)", flush=True)
     print(f"projected: the eight strategies over {PAPER_ITEMS:,} utterances in "
           f"{total / 60:.1f} {'GPU-' if device == 'cuda' else 'CPU-'}minutes (target on one "
           "H200: <= 30 GPU-minutes)", flush=True)

@@ -12,7 +12,8 @@ shrinks, so a batch size that ran out of memory is not tried again by that backe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 
 class LearnedBatchSizes:
@@ -36,3 +37,23 @@ class LearnedBatchSizes:
             self._share[kind] = self._share.get(kind, 1.0) * fitted / max(1, tried)
 
         return halved
+
+
+def run_batched(backend, requests: Sequence, run: Callable[[list], Any], sequences_per_clip: int,
+                new_tokens: int, on_error: Callable[[Any, str], Any]) -> list:
+    """:func:`~harness.models._hf_common.batched` on ``backend`` (a
+    :class:`~harness.models.fast_audio_lm.FastAudioLM`) at its ``batch_size_for``'s size, a
+    halving remembered in its ``batch_sizes`` and the clips it heard lately let go of before the
+    smaller batch runs (what that frees is worth more than what they would save)."""
+    from harness.models._hf_common import batched
+
+    learn = backend.batch_sizes.learner((sequences_per_clip, new_tokens))
+
+    def halved(tried: int, fitted: int) -> None:
+        learn(tried, fitted)
+        if backend.heard is not None:
+            backend.heard.clear()
+
+    return batched(requests, run,
+                   backend.batch_size_for(requests, sequences_per_clip, new_tokens),
+                   backend._torch, on_error, halved)

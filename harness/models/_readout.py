@@ -72,6 +72,7 @@ def label_logprobs(backend, requests, labels: Sequence[str]):
     :class:`~harness.models.fast_audio_lm.FastAudioLM`): its batches prefilled with room for the
     label tree, scored in one forward each, clips over the audio window handled as its options
     say."""
+    from harness.models._batch_sizes import run_batched
     from harness.models._context import run_what_fits
     from harness.models._hf_common import unscored_row
     from harness.models.api import LabelScores
@@ -81,12 +82,12 @@ def label_logprobs(backend, requests, labels: Sequence[str]):
 
     def run(chunk):
         state = backend.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
-                                reserve=tree.size)
+                                reserve=tree.size, keys=[r.audio_hash for r in chunk])
         scores = backend.score_label_tree(state, tree)
         # read once the next batch is queued
         return lambda: [LabelScores(row) for row in scores.cpu().numpy()]
 
     return run_what_fits(
         backend, requests, tree.depth,
-        lambda fit: backend.run_batched(fit, run, 1, tree.size, unscored),
+        lambda fit: run_batched(backend, fit, run, 1, tree.size, unscored),
         unscored)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from harness.models._batch_sizes import run_batched
 from harness.models._context import run_what_fits
 from harness.models._decode import Prefilled
 from harness.models._kv_layers import fork_cache
@@ -44,7 +45,7 @@ def generate_many(backend, requests, decodings: Sequence[Decoding]) -> list[list
 
     def run(chunk):
         state = backend.prefill([r.audio for r in chunk], [r.prompt for r in chunk],
-                                reserve=reserve)
+                                reserve=reserve, keys=[r.audio_hash for r in chunk])
         answers = [_decode_fork(backend, state, d, g, c)
                    for d, g, c in zip(decodings, generators, constraints)]
         return [_EachDecoding(tuple(row)) for row in zip(*answers)]
@@ -57,7 +58,7 @@ def generate_many(backend, requests, decodings: Sequence[Decoding]) -> list[list
     with backend.pooled_decoding():
         rows = run_what_fits(
             backend, requests, longest,
-            lambda fit: backend.run_batched(fit, run, widest, longest, refuse), refuse)
+            lambda fit: run_batched(backend, fit, run, widest, longest, refuse), refuse)
     return [[replace(row.generations[k], notes=(*row.generations[k].notes, *row.notes))
              for row in rows] for k in range(len(decodings))]
 

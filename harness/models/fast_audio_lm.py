@@ -32,8 +32,8 @@ from harness.models._batch_sizes import LearnedBatchSizes
 from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._compiled import CompiledParts, compiled_parts, settle_compilation
 from harness.models._decode import Prefilled, beam_search, sample
+from harness.models._heard_clips import HeardClips
 from harness.models._hf_common import (
-    batched,
     cache_kwarg,
     clips_per_batch,
     flat_positions,
@@ -50,7 +50,7 @@ from harness.models._log_mel import log_mel_batch
 from harness.models._long_audio import chunks
 from harness.models._readout import LabelTree, label_logprobs, score_labels
 from harness.models._shared_prefill import generate_many
-from harness.models._shared_prompt import prefill_shared
+from harness.models._shared_prompt import prefill_in_stages
 from harness.models.api import (
     Candidate,
     Capabilities,
@@ -89,6 +89,8 @@ class FastAudioLM:
         self._pool: KVPool | None = None  # during generate with a static step: reused KV buffers
         self._static_step = None
         self.batch_sizes = LearnedBatchSizes()  # shares of the estimate that fitted, per kind
+        budget = self.options.heard_budget(self.device)
+        self.heard = HeardClips(budget) if budget else None  # clips' audio, prefilled lately
         arch = self.ARCHITECTURE
         self.chat = self.CHAT(processor, self.device, arch.audio_token)
         self.audio_id, self.pad_id = self.chat.audio_id, self.chat.pad_id
@@ -172,14 +174,14 @@ class FastAudioLM:
         :func:`~harness.models._log_mel.log_mel_batch`)."""
         return log_mel_batch(self.processor.feature_extractor, audios, MAX_SAMPLES, self.device)
 
-    def prefill(self, audios: Sequence[np.ndarray], prompts: Sequence[str], reserve: int = 0
-                ) -> Prefilled:
+    def prefill(self, audios: Sequence[np.ndarray], prompts: Sequence[str], reserve: int = 0,
+                keys: Sequence[str] | None = None) -> Prefilled:
         """Encode the clips (each clip's chunks with ``long_audio="chunk"``), build the prompts,
-        run the prompt through the LM once."""
-        if self.options.share_prompts:
-            shared = prefill_shared(self, audios, prompts, reserve)
-            if shared is not None:
-                return shared
+        run the prompt through the LM once; ``keys``, the clips' content hashes: what was heard
+        of a clip lately is not heard again (harness.models._shared_prompt)."""
+        staged = prefill_in_stages(self, audios, prompts, reserve, keys)
+        if staged is not None:
+            return staged
         audio, out_lens, pieces = self.encode_clips(audios)
         return self.prefill_text(audio, out_lens, prompts, reserve, pieces)
 
@@ -394,9 +396,3 @@ class FastAudioLM:
                                        new_tokens, sequences_per_clip, self.lm_head.out_features,
                                        shared_prompt=self._static_decoding())
         return self.batch_sizes.size((sequences_per_clip, new_tokens), estimate)
-
-    def run_batched(self, requests, run, sequences_per_clip: int, new_tokens: int, on_error):
-        """:func:`batched` at :meth:`batch_size_for`'s size, a halving remembered."""
-        return batched(requests, run, self.batch_size_for(requests, sequences_per_clip, new_tokens),
-                       self._torch, on_error,
-                       self.batch_sizes.learner((sequences_per_clip, new_tokens)))

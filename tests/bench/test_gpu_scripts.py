@@ -65,6 +65,7 @@ def test_the_grid_benchmark_runs_the_plan_then_every_strategy_through_evaluate(t
     assert rows == ["base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n"], out
     assert "LM prefill over the whole grid:" in out and "(the plan's included)" in out, out
     assert "batches halved after running out of memory: 0 " in out, out
+    assert "clips' audio taken from those heard before: " in out, out
     assert "projected: the eight strategies over 24,770 utterances in" in out, out
     assert len(list((tmp_path / "run" / "cells").glob("*.items.jsonl"))) == 8
 

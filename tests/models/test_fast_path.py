@@ -19,7 +19,7 @@ def test_the_defaults_leave_the_decode_and_compiling_to_the_device():
     options = FastPathOptions()
     assert dataclasses.asdict(options) == {
         "decode": None, "attention": "matmul", "compile_blocks": None, "long_audio": "truncate",
-        "batch_size": None, "share_prompts": True}
+        "batch_size": None, "share_prompts": True, "heard_clips_mib": None}
     assert options.resolved(on_gpu=True) == FastPathOptions(decode="graph", compile_blocks=True)
     assert options.resolved(on_gpu=False) == FastPathOptions(decode="eager", compile_blocks=False)
     chosen = FastPathOptions(decode="static", compile_blocks=False)
@@ -66,9 +66,25 @@ def test_a_batch_size_is_a_whole_number_of_at_least_one(size):
     assert FastPathOptions(batch_size=1).batch_size == 1
 
 
+@pytest.mark.parametrize("mib", [-1, 2.5, False, "64"])
+def test_a_budget_for_heard_clips_is_a_whole_number_of_mib_zero_for_none(mib):
+    with pytest.raises(ValueError, match="^heard_clips_mib must be a whole number of at least 0"):
+        FastPathOptions(heard_clips_mib=mib)
+
+
+def test_the_budget_for_heard_clips_is_512_mib_on_a_cpu_unless_given():
+    class Cpu:
+        type = "cpu"
+
+    assert FastPathOptions().heard_budget(Cpu()) == 512 << 20
+    assert FastPathOptions(heard_clips_mib=0).heard_budget(Cpu()) == 0
+    assert FastPathOptions(heard_clips_mib=3).heard_budget(Cpu()) == 3 << 20
+
+
 def test_what_can_change_an_answer_is_keyed_and_the_batch_and_sharing_are_not():
     options = FastPathOptions(decode="static", attention="cudnn", compile_blocks=True,
-                              long_audio="chunk", batch_size=4, share_prompts=False)
+                              long_audio="chunk", batch_size=4, share_prompts=False,
+                              heard_clips_mib=0)
     assert options.output_options() == (("long_audio", "chunk"), ("decode", "static"),
                                         ("attention", "cudnn"), ("compile_blocks", "True"))
     assert FastPathOptions().output_options() == (("long_audio", "truncate"), ("decode", "None"),
@@ -83,7 +99,7 @@ def test_options_from_keywords_name_the_unknown_ones_and_the_known():
         FastPathOptions.from_kwargs(cache_mode="cat", decode="static", zeta=1)
     assert str(refused.value) == (
         "unknown fast-path option(s) ['cache_mode', 'zeta']; known: ['attention', 'batch_size', "
-        "'compile_blocks', 'decode', 'long_audio', 'share_prompts']")
+        "'compile_blocks', 'decode', 'heard_clips_mib', 'long_audio', 'share_prompts']")
 
 
 def test_an_architecture_s_defaults_are_qwen2_audio_s_and_it_is_frozen():

@@ -52,9 +52,9 @@ def test_prefill_runs_once_per_batch_for_all_decodings(tiny, monkeypatch):
     calls = []
     prefill = type(tiny).prefill
 
-    def counting(self, audios, prompts, reserve=0):
+    def counting(self, audios, prompts, reserve=0, keys=None):
         calls.append(len(audios))
-        return prefill(self, audios, prompts, reserve)
+        return prefill(self, audios, prompts, reserve, keys)
 
     monkeypatch.setattr(type(tiny), "prefill", counting)
     tiny.generate_many(reqs, DECODINGS[:3])
@@ -119,7 +119,8 @@ def test_out_of_memory_drops_the_pooled_buffers_and_a_decoded_batch_lets_go_of_i
 def test_a_batch_that_ran_out_of_memory_starts_the_next_call_at_the_size_that_fitted(
         tiny, monkeypatch):
     """The first call halves 4 to 2; the second (the next chunk of a run) starts at 2 and runs
-    out of memory no more, so the work of a batch too big is not thrown away once per call."""
+    out of memory no more, so the work of a batch too big is not thrown away once per call.
+    The clips heard lately are let go of at the halving: they take memory the batch needs."""
     _, reqs = requests_for("crema_d", 4)
     decode, prefilled = type(tiny).decode, []
 
@@ -131,9 +132,12 @@ def test_a_batch_that_ran_out_of_memory_starts_the_next_call_at_the_size_that_fi
 
     monkeypatch.setattr(type(tiny), "decode", decode_or_oom)
     backend = tiny.with_options(batch_size=4)
+    cleared = []
+    monkeypatch.setattr(backend.heard, "clear", lambda: cleared.append(len(backend.heard)))
     with pytest.warns(UserWarning, match="batch size halved to 2"):
         first = backend.generate_many(reqs, DECODINGS[:1])
     assert prefilled == [4, 2, 2] and backend.batch_sizes.halvings == 1
+    assert cleared == [4]  # the clips heard let go of before the smaller batch ran
     prefilled.clear()
     again = backend.generate_many(reqs, DECODINGS[:1])
     assert prefilled == [2, 2] and backend.batch_sizes.halvings == 1

@@ -35,26 +35,26 @@ def test_owners_and_common_starts():
 def test_a_batch_of_distinct_clips_is_left_to_the_ordinary_prefill(tiny):
     """Nothing is shared where no clip repeats: no prefill runs here (None: the ordinary one
     does), not a prefill of each whole prompt in two parts."""
-    from harness.models._shared_prompt import prefill_shared
+    from harness.models._shared_prompt import prefill_in_stages
 
     _, reqs = requests_for("iemocap", 2)
     with torch.inference_mode():
-        assert prefill_shared(tiny, [r.audio for r in reqs], [r.prompt for r in reqs], 0) is None
+        assert prefill_in_stages(tiny, [r.audio for r in reqs], [r.prompt for r in reqs], 0) is None
         flat = verifier_requests(1)
         audios, prompts = [r.audio for r in flat], [r.prompt for r in flat]
-        assert prefill_shared(tiny, audios, prompts, 0)
+        assert prefill_in_stages(tiny, audios, prompts, 0)
 
 
 def test_prompts_that_part_before_the_audio_are_left_to_the_ordinary_prefill(tiny, monkeypatch):
     """Were the prompt written before the audio, one clip's requests would part before it:
     nothing is shared (the common start holds no audio)."""
-    from harness.models._shared_prompt import prefill_shared
+    from harness.models._shared_prompt import prefill_in_stages
 
     flat = verifier_requests(1)
     monkeypatch.setattr(tiny.chat, "after_prefix", lambda prompts, pieces: [
         f"{p}<|audio_bos|><|AUDIO|><|audio_eos|>" for p in prompts])
     with torch.inference_mode():
-        assert prefill_shared(tiny, [r.audio for r in flat], [r.prompt for r in flat], 0) is None
+        assert prefill_in_stages(tiny, [r.audio for r in flat], [r.prompt for r in flat], 0) is None
 
 
 @pytest.mark.parametrize("decode", ["eager", "static"])
@@ -76,8 +76,9 @@ def test_shared_prefill_answers_as_each_prompt_alone(tiny, decode):
 
 
 def test_the_clip_and_the_common_start_run_once_per_clip(tiny, monkeypatch):
-    """Nine requests on three clips: the LM runs three rows of audio and common start, then
-    nine rows of each request's own end; fewer tokens in all than nine whole prompts."""
+    """Nine requests on three clips: the LM runs three rows of audio, three of the prompts'
+    common start, then nine rows of each request's own end; fewer tokens in all than nine
+    whole prompts."""
     flat = verifier_requests()
     runs = []
     after = type(tiny).prefill_after
@@ -88,9 +89,9 @@ def test_the_clip_and_the_common_start_run_once_per_clip(tiny, monkeypatch):
         sharing, runs[:] = list(runs), []
         tiny.with_options(share_prompts=False).prefill([r.audio for r in flat],
                                                        [r.prompt for r in flat])
-    (clips, head), (requests, tail) = sharing
-    assert (clips, requests) == (3, 9) and runs[0][0] == 9
-    assert clips * head + requests * tail < 0.7 * runs[0][0] * runs[0][1]
+    (clips, audio), (clips_again, common), (requests, tail) = sharing
+    assert (clips, clips_again, requests) == (3, 3, 9) and runs[0][0] == 9
+    assert clips * (audio + common) + requests * tail < 0.7 * runs[0][0] * runs[0][1]
 
 
 def test_a_prompt_carrying_the_placeholder_after_the_common_start_fails_alone(tiny):

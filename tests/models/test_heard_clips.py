@@ -8,21 +8,26 @@ from harness.models._heard_clips import Heard, HeardClips
 
 
 class _Part:
-    """Stands for a tensor of ``n`` bytes (what the store counts)."""
+    """Stands for a 16-bit tensor of ``n`` bytes (what the store counts)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.shape = (n, 1, 1)
+        self.shape = (n // 2, 1, 1)
 
     def numel(self) -> int:
-        return self.n
+        return self.n // 2
 
     def element_size(self) -> int:
-        return 1
+        return 2
 
 
 def _heard(nbytes: int) -> Heard:
-    return Heard((1, 2), 1, (3,), ((_Part(nbytes // 2), _Part(nbytes // 2)),))
+    """Keys of ``nbytes`` * 3 / 4 and values of the rest: the store counts both."""
+    return Heard((1, 2), 1, (3,), ((_Part(nbytes * 3 // 4), _Part(nbytes // 4)),))
+
+
+def test_what_a_clip_takes_is_its_keys_and_values_bytes():
+    assert _heard(40).nbytes == 40 and _heard(40).length == 15
 
 
 def test_the_store_keeps_what_fits_its_budget_and_counts_hits():
@@ -135,9 +140,10 @@ def test_label_scores_and_beams_after_a_clip_was_heard_equal_a_fresh_prefill(bac
     assert _texts(our_beams) == _texts(keeping_nothing.generate(reqs, beams))
 
 
+@pytest.mark.parametrize("decode", ["eager", "static"])
 def test_a_verifier_s_candidates_start_from_the_clip_heard_and_share_their_common_start(
-        backends, encoded, monkeypatch):
-    keeping, keeping_nothing = (b.with_options(batch_size=9) for b in backends)
+        backends, encoded, monkeypatch, decode):
+    keeping, keeping_nothing = (b.with_options(batch_size=9, decode=decode) for b in backends)
     dataset, reqs = requests_for("iemocap", 3)
     keeping.generate(reqs, Decoding(max_new_tokens=2))
     encoded.clear()
@@ -187,3 +193,17 @@ def test_a_long_clip_heard_in_pieces_is_kept_whole(backends, encoded):
     theirs = keeping_nothing.generate(cot, Decoding(max_new_tokens=4))
     assert _texts(ours) == _texts(theirs)
     np.testing.assert_allclose(_logprobs(ours), _logprobs(theirs), rtol=0, atol=1e-5)
+
+
+def test_the_next_chunk_s_clips_take_the_place_of_the_last_one_s(tiny, encoded):
+    """A store with room for two clips: a batch of two others, none of them found and no room
+    for them, starts it over with them."""
+    keeping = tiny.with_options(heard_clips_mib=64, batch_size=2)
+    _, reqs = requests_for("iemocap", 4)
+    keeping.generate(reqs[:2], Decoding(max_new_tokens=2))
+    keeping.heard.budget = keeping.heard.held  # room for these two and no more
+    keeping.generate(reqs[2:], Decoding(max_new_tokens=2))
+    assert len(keeping.heard) == 2 and sum(encoded) == 4
+    encoded.clear()
+    keeping.generate(reqs[2:], Decoding(max_new_tokens=2))
+    assert encoded == []  # the later two are the ones kept

@@ -113,7 +113,19 @@ class HFGenerateBackend:
         longest = int(np.argmax(lengths))
         check_fits(chunk[longest].prompt, int(lengths[longest]), room,
                    context_window(self.model.config))
-        return inputs.to(self.device)
+        return self._on_device(inputs)
+
+    def _on_device(self, inputs):
+        """The processor's tensors on the model's device, its float ones (the audio features,
+        float32 whatever the model) in the model's dtype: a 16-bit model given float32 features
+        fails every request (Audio Flamingo 3's convolution: "Input type (float) and bias type
+        (c10::BFloat16) should be the same"), as transformers' examples cast them."""
+        dtype = next(self.model.parameters()).dtype
+        inputs = inputs.to(self.device)
+        for key, value in inputs.items():
+            if self._torch.is_tensor(value) and value.is_floating_point():
+                inputs[key] = value.to(dtype)
+        return inputs
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         n = decoding.num_candidates

@@ -46,6 +46,17 @@ def test_no_device_named_is_picked_and_a_gpu_torch_cannot_see_is_said(monkeypatc
     assert model.info.device == "cpu" and model.info.dtype == "float32"
 
 
+def test_a_16_bit_model_is_given_its_audio_features_in_its_own_dtype(af3_path, requests):
+    """The processor writes float32 features whatever the model: given them as they are, a
+    bfloat16 Audio Flamingo 3 failed every request at once (which made plain ``generate`` look
+    fast on a GPU)."""
+    model = get_model("audio-flamingo-3", path=af3_path, device="cpu", dtype="bfloat16",
+                      plain_generate=True)
+    out = model.generate(requests[:1], Decoding(max_new_tokens=4))
+    assert out[0].error is None and out[0].candidates[0].n_tokens > 0, out[0].error
+    assert model._inputs(requests[:1])["input_features"].dtype == torch.bfloat16
+
+
 def test_generation_modes_return_ranked_finite_candidates(af3, requests):
     for decoding in (Decoding(max_new_tokens=6),
                      Decoding(mode="beam", num_candidates=3, max_new_tokens=6),

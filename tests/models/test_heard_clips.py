@@ -207,3 +207,42 @@ def test_the_next_chunk_s_clips_take_the_place_of_the_last_one_s(tiny, encoded):
     encoded.clear()
     keeping.generate(reqs[2:], Decoding(max_new_tokens=2))
     assert encoded == []  # the later two are the ones kept
+
+
+@pytest.fixture(scope="module")
+def other_architectures(tmp_path_factory):
+    from fixtures import tiny_architectures as build
+
+    where = tmp_path_factory.mktemp("architectures")
+    return {"audio-flamingo-3": build.build_audio_flamingo_3(where / "af3"),
+            "qwen2.5-omni-7b": build.build_qwen2_5_omni_thinker(where / "omni"),
+            "ultravox-v0.4": build.build_ultravox(where / "ultravox")}
+
+
+@pytest.mark.parametrize("name", ["audio-flamingo-3", "qwen2.5-omni-7b", "ultravox-v0.4"])
+def test_every_fast_path_architecture_answers_from_a_clip_heard_as_afresh(
+        other_architectures, name):
+    """Each family's chat text, encoder and positions (Omni's own encoder, Ultravox's audio in
+    the user's text): chain of thought, a verifier's candidates and readout after the base
+    prompt equal a backend that keeps nothing."""
+    from harness.models import get_model
+
+    keeping = get_model(name, path=other_architectures[name], device="cpu", dtype="float32",
+                        heard_clips_mib=64, batch_size=4)
+    keeping_nothing = keeping.with_options(heard_clips_mib=0)
+    dataset, reqs = requests_for("iemocap", 5)
+    keeping.generate(reqs, Decoding(max_new_tokens=2))
+    by_id = {item.id: item for item in dataset}
+    asks = _prompted(dataset, reqs[1:4], cot_prompt) + [
+        Request(r.audio, verifier_prompt("iemocap", by_id[r.item_id].transcript, dataset.labels,
+                                         c), r.item_id) for r in reqs for c in ("no", '{"a": 1}')]
+    ours = keeping.generate(asks, Decoding(max_new_tokens=5))
+    theirs = keeping_nothing.generate(asks, Decoding(max_new_tokens=5))
+    assert _texts(ours) == _texts(theirs)
+    np.testing.assert_allclose(_logprobs(ours), _logprobs(theirs), rtol=0, atol=1e-5)
+    readout = _prompted(dataset, reqs, readout_prompt)
+    np.testing.assert_allclose(
+        np.stack([r.logprobs for r in keeping.label_logprobs(readout, LABELS)]),
+        np.stack([r.logprobs for r in keeping_nothing.label_logprobs(readout, LABELS)]),
+        rtol=0, atol=1e-5)
+    assert keeping.heard.misses == 5 and keeping.heard.hits > 5

@@ -61,7 +61,8 @@ def prefill_in_stages(backend, audios: Sequence[np.ndarray], prompts: Sequence[s
     if heard is None and not repeats:
         return None
     clips = _heads(backend, [audios[i] for i in firsts], [prompts[i] for i in firsts],
-                   [keys[i] for i in firsts] if keys is not None else None, heard)
+                   None if keys is None else [f"{keys[i]}:{len(audios[i])}" for i in firsts],
+                   heard)  # the samples' count too: a hash given wrongly is not another clip's
     if clips is None:
         return None
     texts = backend.chat.after_prefix(prompts, [clips[o].pieces for o in owners])

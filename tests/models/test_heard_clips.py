@@ -246,3 +246,17 @@ def test_every_fast_path_architecture_answers_from_a_clip_heard_as_afresh(
         np.stack([r.logprobs for r in keeping_nothing.label_logprobs(readout, LABELS)]),
         rtol=0, atol=1e-5)
     assert keeping.heard.misses == 5 and keeping.heard.hits > 5
+
+
+def test_a_clip_of_another_length_under_the_same_hash_is_heard_afresh(backends, encoded):
+    """The store trusts a request's content hash as the generation cache does, and checks the
+    samples' count besides: a hash given wrongly for a clip of another length does not hand it
+    another clip's audio."""
+    keeping, _ = backends
+    _, reqs = requests_for("iemocap", 2)
+    keeping.generate(reqs[:1], Decoding(max_new_tokens=2))
+    impostor = Request(reqs[1].audio, reqs[1].prompt, "other", reqs[0].audio_hash)
+    assert len(impostor.audio) != len(reqs[0].audio)
+    encoded.clear()
+    out = keeping.generate([impostor], Decoding(max_new_tokens=4))
+    assert sum(encoded) == 1 and out[0].error is None

@@ -6,6 +6,7 @@ grid's order on one shared cache, on a synthetic corpus in MSP-Podcast's layout.
     python -m bench.grid_gpu                       # on a GPU: 2,000 six-second clips
     python -m bench.grid_gpu --plan                # the model's plan first, as --plan on runs
     python -m bench.grid_gpu --tiny --items 12     # the tiny config on the CPU (the tests)
+    python -m bench.grid_gpu --narrow --plan       # on the CPU: the full model's prompt tokens
 
 With ``--plan`` the model's plan (harness.runner.plan: every strategy a chunk at a time, one
 prefill per clip for the decodings that share a prompt) fills the cache first and is timed with
@@ -76,12 +77,14 @@ def run(args: argparse.Namespace) -> None:
     from harness.runner.evaluate import evaluate
     from harness.strategies import StrategyConfig, get_strategy
 
-    device = "cpu" if args.tiny or not torch.cuda.is_available() else "cuda"
+    small = args.tiny or args.narrow
+    device = "cpu" if small or not torch.cuda.is_available() else "cuda"
     work = Path(args.work or tempfile.mkdtemp(prefix="grid-gpu-"))
     dataset = load_dataset("msp_podcast", corpus_under(work, args.items))
-    model, processor = build(args.tiny, device)
-    options = FastPathOptions(compile_blocks=False if args.tiny else None,
-                              share_prompts=not args.no_shared_prompts)
+    model, processor = build(args.tiny, device, args.narrow)
+    options = FastPathOptions(compile_blocks=False if small else None,
+                              share_prompts=not args.no_shared_prompts,
+                              heard_clips_mib=0 if args.no_heard_clips else None)
     backend = Qwen2AudioBackend("qwen2-audio-7b-random", model, processor, "random", options)
     config = StrategyConfig(max_new_tokens=args.new_tokens, cot_max_new_tokens=args.new_tokens)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> None:
     cache = GenerationCache(work / "generations.sqlite")
     prefilled = PrefillTokens(backend)
     total = _plan(backend, dataset, config, cache, device) if args.plan else 0.0
-    planned = prefilled.taken()
+    planned, real = prefilled.taken(), prefilled.real_taken()
     print(f"{'strategy':9} {'seconds':>8} {'utt/s':>8} {'backend utt/s':>14} {'ratio':>6} "
           f"{'tokens/item':>11} {'prefilled/item':>14}", flush=True)
     for name in STRATEGIES:
@@ -101,11 +104,12 @@ def run(args: argparse.Namespace) -> None:
         seconds, record = _timed_value(lambda s=name: evaluate(
             backend, dataset, s, verifier=backend, config=config, cache=cache), device)
         cell_prefill = prefilled.taken()
+        real += prefilled.real_taken()
         write_record(record, work / "run")
         direct = len(sample) / direct_seconds(backend, strategy, sample, dataset, config, device)
         rate = len(dataset) / seconds
         total += seconds * PAPER_ITEMS / len(dataset)
-        prefilled.taken()  # the direct calls' prefills are not the grid's
+        prefilled.taken(), prefilled.real_taken()  # the direct calls' are not the grid's
         planned += cell_prefill
         print(f"{name:9} {seconds:8.1f} {rate:8.2f} {direct:14.2f} {rate / direct:6.2f} "
               f"{record.metrics.tokens / len(dataset):11.1f} {cell_prefill / len(dataset):14.1f}",
@@ -114,7 +118,8 @@ def run(args: argparse.Namespace) -> None:
           "their ratio is not a rate ratio; prefilled/item: prompt tokens the LM ran per item "
           "(the chat template's shared start, run once, not counted)")
     print(f"LM prefill over the whole grid: {planned / len(dataset):.1f} tokens per item"
-          + (" (the plan's included)" if args.plan else ""), flush=True)
+          + (" (the plan's included)" if args.plan else "")
+          + f"; {real / len(dataset):.1f} of them real, the rest padding", flush=True)
     print(f"batches halved after running out of memory: {backend.batch_sizes.halvings} (each "
           "kind of batch starts at the size that fitted after its first)", flush=True)
     heard = backend.heard
@@ -128,15 +133,17 @@ def run(args: argparse.Namespace) -> None:
 
 
 class PrefillTokens:
-    """Counts the prompt tokens ``backend`` runs through its LM (every ``prefill_after``)."""
+    """Counts the prompt tokens ``backend`` runs through its LM (every ``prefill_after``): the
+    padded width of each batch, which is the work done, and the real tokens among them."""
 
     def __init__(self, backend) -> None:
-        self.count = 0
+        self.count = self.real = 0
         run = backend.prefill_after
 
-        def counted(prefix, seen, embeds, *args, **kwargs):
+        def counted(prefix, seen, embeds, own, *args, **kwargs):
             self.count += embeds.shape[0] * embeds.shape[1]
-            return run(prefix, seen, embeds, *args, **kwargs)
+            self.real += int(own.sum())
+            return run(prefix, seen, embeds, own, *args, **kwargs)
 
         backend.prefill_after = counted
 
@@ -144,6 +151,11 @@ class PrefillTokens:
         """The tokens counted since the last call."""
         count, self.count = self.count, 0
         return count
+
+    def real_taken(self) -> int:
+        """The real (not padding) tokens counted since the last call."""
+        real, self.real = self.real, 0
+        return real
 
 
 def _plan(backend, dataset, config, cache, device) -> float:
@@ -177,11 +189,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, help="where the corpus, cache and records go")
     parser.add_argument("--no-shared-prompts", action="store_true",
                         help="each verifier request prefilled whole (FastPathOptions.share_prompts)")
+    parser.add_argument("--no-heard-clips", action="store_true",
+                        help="keep nothing of a clip between prompts (FastPathOptions.heard_clips_mib=0)")
+    parser.add_argument("--narrow", action="store_true",
+                        help="on the CPU: the tiny widths with the full vocabulary and Qwen's "
+                             "tokenizer, so the prompt tokens an item are the full model's")
     parser.add_argument("--plan", action="store_true",
                         help="fill the cache with the model's plan first (pytest evals --plan on)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.items, args.direct, args.new_tokens = min(args.items, 12), min(args.direct, 6), 8
+    elif args.narrow:  # the full model's 40 tokens, a CPU's number of clips
+        args.items, args.direct = min(args.items, 48), min(args.direct, 6)
     run(args)
 
 

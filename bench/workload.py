@@ -44,17 +44,24 @@ def processor_path(tiny: bool) -> Path:
     return QWEN_PROCESSOR if QWEN_PROCESSOR.is_dir() and not tiny else embedded_path("tiny_qwen2_audio")
 
 
-def build(tiny: bool, device: str):
+NARROW = {"audio": TINY["audio"], "text": dict(TINY["text"], vocab_size=FULL["text"]["vocab_size"])}
+
+
+def build(tiny: bool, device: str, narrow: bool = False):
     """The model (random weights: float32 for the tiny config, bf16 for the full one) and its
-    processor."""
+    processor. ``narrow``: the tiny config's widths with the full vocabulary and Qwen's own
+    tokenizer (float32, for the CPU): prompts, answers and so the prompt tokens an item are the
+    full architecture's, counted without its 8B weights."""
     import torch
     from transformers import AutoProcessor
 
     from fixtures.tiny_architectures import random_qwen2_audio
 
-    processor = AutoProcessor.from_pretrained(processor_path(tiny))
-    sizes = TINY if tiny else FULL
-    dtype = torch.float32 if tiny else torch.bfloat16
+    if narrow and not QWEN_PROCESSOR.is_dir():
+        raise SystemExit("--narrow needs Qwen's tokenizer: run python -m bench.qwen_tokenizer")
+    processor = AutoProcessor.from_pretrained(QWEN_PROCESSOR if narrow else processor_path(tiny))
+    sizes = NARROW if narrow else TINY if tiny else FULL
+    dtype = torch.float32 if tiny or narrow else torch.bfloat16
     return random_qwen2_audio(processor, sizes["audio"], sizes["text"], dtype, device), processor
 
 

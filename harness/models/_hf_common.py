@@ -283,6 +283,20 @@ def weights_revision(path: str | Path) -> str:
     return "sha256:" + h.hexdigest()[:16]
 
 
+def length_order(requests: Sequence) -> list[int]:
+    """The requests longest clip first and, among clips as long, longest prompt first, the
+    requests that hear one clip (the same samples: a verifier's candidates) kept together: a
+    batch then pads its rows to a width near each of its own (the clips of a synthetic corpus
+    are all as long, and a verifier's candidates vary in length). Ties keep the given order."""
+    clip: dict[int, int] = {}  # id(samples) -> the first request hearing them
+    longest: dict[int, int] = {}
+    for i, r in enumerate(requests):
+        first = clip.setdefault(id(r.audio), i)
+        longest[first] = max(longest.get(first, 0), len(r.prompt))
+    return sorted(range(len(requests)), key=lambda i: (
+        -len(requests[i].audio), -longest[clip[id(requests[i].audio)]], clip[id(requests[i].audio)]))
+
+
 def batched(requests: Sequence, run: Callable[[list], Any], batch_size: int, torch,
             on_error: Callable[[Any, str], Any],
             on_halved: Callable[[int, int], None] | None = None) -> list:
@@ -294,7 +308,7 @@ def batched(requests: Sequence, run: Callable[[list], Any], batch_size: int, tor
     return, instead of its list, a function that reads it: that is called once the next batch
     has been queued, so that the device works on one batch while the host prepares the next.
     """
-    order = sorted(range(len(requests)), key=lambda i: -len(requests[i].audio))
+    order = length_order(requests)
     results: list = [None] * len(requests)
     pending: list = []  # (chunk, reader) of the batch queued last
     start, size = 0, max(1, batch_size)

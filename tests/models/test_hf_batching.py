@@ -1,6 +1,7 @@
 """How many clips a batch holds (an estimate from free memory) and how a batch that runs out of
 memory or fails is retried (harness.models._hf_common: ``clips_per_batch``, ``batched``)."""
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
@@ -231,3 +232,19 @@ def test_a_batch_that_raises_at_once_is_retried_singly_after_the_queued_batch_is
     out = batched(_requests(4), run, 2, torch, on_error=lambda r, why: f"{r.item_id}: {why}")
     assert out == ["r0", "r1", "r2", "r3: ValueError: bad clip"]
     assert events[:3] == [("queued", "r0", "r1"), ("read", "r0", "r1"), ("queued", "r2")]
+
+
+def test_batches_order_clips_longest_first_then_prompts_keeping_a_clip_s_requests_together():
+    """Among clips as long, the longest prompts first, so that a batch pads its rows little; a
+    verifier's requests of one clip stay next to each other (they share its prefill)."""
+    from types import SimpleNamespace
+
+    from harness.models._hf_common import length_order
+
+    short, long_a, long_b = np.zeros(3), np.zeros(5), np.zeros(5)
+    requests = [SimpleNamespace(audio=a, prompt=p) for a, p in (
+        (short, "x" * 90), (long_a, "x" * 10), (long_b, "x" * 20), (long_a, "x" * 30),
+        (long_b, "x" * 5), (long_a, "x" * 1))]
+    assert length_order(requests) == [1, 3, 5, 2, 4, 0]
+    same = [SimpleNamespace(audio=np.zeros(4), prompt="p") for _ in range(3)]
+    assert length_order(same) == [0, 1, 2]  # ties keep the given order

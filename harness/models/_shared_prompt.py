@@ -60,9 +60,10 @@ def prefill_in_stages(backend, audios: Sequence[np.ndarray], prompts: Sequence[s
     repeats = backend.options.share_prompts and len(firsts) < len(audios)
     if heard is None and not repeats:
         return None
-    clips = _heads(backend, [audios[i] for i in firsts], [prompts[i] for i in firsts],
-                   None if keys is None else [f"{keys[i]}:{len(audios[i])}" for i in firsts],
-                   heard)  # the samples' count too: a hash given wrongly is not another clip's
+    clips, fresh = _heads(backend, [audios[i] for i in firsts], [prompts[i] for i in firsts],
+                          None if keys is None else [f"{keys[i]}:{len(audios[i])}"
+                                                     for i in firsts],
+                          heard)  # the samples' count too: a wrong hash is not another clip's
     if clips is None:
         return None
     texts = backend.chat.after_prefix(prompts, [clips[o].pieces for o in owners])
@@ -71,8 +72,8 @@ def prefill_in_stages(backend, audios: Sequence[np.ndarray], prompts: Sequence[s
         return None  # the prompt changes the text before the audio: nothing here applies
     tails = [rows[i][len(clips[o].row):] for i, o in enumerate(owners)]
     torch = backend._torch
-    with torch.inference_mode():
-        prefix, seen = _stacked(backend, clips)
+    with torch.inference_mode():  # every clip heard just now: their prefill is the prefix
+        prefix, seen = ((fresh[0], fresh[1]) if fresh is not None else _stacked(backend, clips))
         if repeats:
             prefix, seen, tails = _common_starts(backend, prefix, seen, tails, owners, firsts,
                                                  texts)
@@ -84,25 +85,30 @@ def prefill_in_stages(backend, audios: Sequence[np.ndarray], prompts: Sequence[s
         return backend.prefill_after(prefix, seen, ids, own, reserve)
 
 
-def _heads(backend, audios, prompts, keys, heard: HeardClips | None) -> list[Heard] | None:
+def _heads(backend, audios, prompts, keys, heard: HeardClips | None):
     """What was heard of each clip: kept, else encoded and prefilled now (and kept where the
-    store has room). None where a prompt's text holds no audio placeholder."""
+    store has room); and, where every clip was heard now, that prefill's (keys and values per
+    layer, mask), already the stacked prefix. (None, None) where a prompt's text holds no audio
+    placeholder."""
     found: list[Heard | None] = (heard.find(keys) if heard is not None
                                  else [None] * len(audios))
     missing = [j for j, f in enumerate(found) if f is None]
-    if missing:
-        fresh = _hear(backend, [audios[j] for j in missing], [prompts[j] for j in missing])
-        if fresh is None:
-            return None
-        for j, h in zip(missing, fresh):
-            found[j] = h
-        if heard is not None:
-            heard.keep([keys[j] for j in missing], fresh, found_none=len(missing) == len(audios))
-    return found  # type: ignore[return-value]
+    if not missing:
+        return found, None
+    heard_now = _hear(backend, [audios[j] for j in missing], [prompts[j] for j in missing])
+    if heard_now is None:
+        return None, None
+    fresh, prefill = heard_now
+    for j, h in zip(missing, fresh):
+        found[j] = h
+    if heard is not None:
+        heard.keep([keys[j] for j in missing], fresh, found_none=len(missing) == len(audios))
+    return found, prefill if len(missing) == len(audios) else None
 
 
-def _hear(backend, audios, prompts) -> list[Heard] | None:
-    """The clips encoded and their chat text through the last audio placeholder prefilled."""
+def _hear(backend, audios, prompts):
+    """The clips encoded and their chat text through the last audio placeholder prefilled:
+    what is kept of each, and the prefill's (keys and values per layer, mask)."""
     audio, out_lens, pieces = backend.encode_clips(audios)
     per_clip, counts = backend._placeholders(pieces, out_lens.tolist())
     texts = backend.chat.after_prefix(prompts, per_clip)
@@ -124,7 +130,7 @@ def _hear(backend, audios, prompts) -> list[Heard] | None:
         heard.append(Heard(tuple(head), k, mine, tuple(
             (keys[m, :, width - n:].transpose(0, 1).contiguous(),
              values[m, :, width - n:].transpose(0, 1).contiguous()) for keys, values in layers)))
-    return heard
+    return heard, (layers, state.attention_mask)
 
 
 def _stacked(backend, clips: Sequence[Heard]):

@@ -4,6 +4,10 @@ The prompt (audio included) is prefilled once per clip; beams and samples then s
 repeating the cache, instead of repeating the audio features and the prefill once per beam as
 Hugging Face's ``generate`` does. Scores are raw cumulative log-likelihoods (length penalty 0).
 Non-finite logits never crash a batch: the sequence is marked ``finite=False`` and carries on.
+
+Each decoding is a search that chooses its sequences' next tokens a step at a time
+(:func:`new_search`); :func:`decode_searches` steps the model for one or several of them in one
+loop (``sample`` and ``beam_search`` are the loop of one).
 """
 
 from __future__ import annotations
@@ -92,6 +96,47 @@ class _Constraint:
         self.states = self.automaton.advance(states, tokens)
 
 
+class _Sampling:
+    """Greedy decoding (``n == 1``) or ``n`` independent samples per clip, a step at a time:
+    ``choose`` takes the logits of this decoding's sequences and returns their next tokens."""
+
+    def __init__(self, clips: int, n: int, decoding, eos_ids: list[int], pad_id: int, device,
+                 generator: torch.Generator | None = None, constraint=None) -> None:
+        s = clips * n
+        self.clips, self.n, self.decoding, self.pad_id = clips, n, decoding, pad_id
+        self.eos_ids, self.generator = eos_ids, generator
+        self.eos = torch.tensor(eos_ids, device=device)
+        self.finished = torch.zeros(s, dtype=torch.bool, device=device)
+        self.bad = torch.zeros_like(self.finished)
+        self.total = torch.zeros(s, dtype=torch.float64, device=device)
+        self.guide = _Constraint(constraint, s, device) if constraint is not None else None
+        self.steps: list[torch.Tensor] = []
+        self.stopped = False
+
+    def choose(self, logits: torch.Tensor, t: int) -> tuple[torch.Tensor, None]:
+        d = self.decoding
+        logp, nonfinite = _log_probs(logits, self.eos, t < d.min_new_tokens)
+        if self.guide is not None:
+            logp = self.guide.apply(logp)
+        token = _choose(logp, d.mode, d.temperature, d.top_p, self.generator)
+        chosen = logp.gather(1, token[:, None])[:, 0].double()
+        self.total += torch.where(self.finished, 0.0, chosen)
+        self.bad |= nonfinite & ~self.finished
+        token = torch.where(self.finished, self.pad_id, token)
+        if self.guide is not None:
+            self.guide.advance(token.cpu().numpy())
+        self.steps.append(token)
+        self.finished |= torch.isin(token, self.eos)
+        self.stopped = t == d.max_new_tokens - 1 or (t % 4 == 3 and bool(self.finished.all()))
+        return token, None
+
+    def results(self) -> list[list[Decoded]]:
+        tokens = torch.stack(self.steps, dim=1).cpu().numpy()
+        out = [_cut(tokens[i], set(self.eos_ids), float(self.total[i]), not bool(self.bad[i]))
+               for i in range(tokens.shape[0])]
+        return [out[c * self.n:(c + 1) * self.n] for c in range(self.clips)]
+
+
 def sample(step: StepFn, state: Prefilled, n: int, decoding, eos_ids: list[int], pad_id: int,
            generator: torch.Generator | None = None, constraint=None) -> list[list[Decoded]]:
     """Greedy decoding (``n == 1``) or ``n`` independent samples per clip.
@@ -99,38 +144,9 @@ def sample(step: StepFn, state: Prefilled, n: int, decoding, eos_ids: list[int],
     ``constraint`` (a :class:`~harness.models._constrained.JsonConstraint`) masks every step to
     the tokens that keep each sequence a prefix of the answer template.
     """
-    clips = state.logits.shape[0]
-    state = state.repeat(n)
-    s = state.logits.shape[0]
-    device = state.logits.device
-    eos = torch.tensor(eos_ids, device=device)
-    finished = torch.zeros(s, dtype=torch.bool, device=device)
-    bad = torch.zeros_like(finished)
-    total = torch.zeros(s, dtype=torch.float64, device=device)
-    logits, mask, position = state.logits, state.attention_mask, state.next_position
-    guide = _Constraint(constraint, s, device) if constraint is not None else None
-    steps = []
-    for t in range(decoding.max_new_tokens):
-        logp, nonfinite = _log_probs(logits, eos, t < decoding.min_new_tokens)
-        if guide is not None:
-            logp = guide.apply(logp)
-        token = _choose(logp, decoding.mode, decoding.temperature, decoding.top_p, generator)
-        chosen = logp.gather(1, token[:, None])[:, 0].double()
-        total += torch.where(finished, 0.0, chosen)
-        bad |= nonfinite & ~finished
-        token = torch.where(finished, pad_id, token)
-        if guide is not None:
-            guide.advance(token.cpu().numpy())
-        steps.append(token)
-        finished |= torch.isin(token, eos)
-        if t == decoding.max_new_tokens - 1 or (t % 4 == 3 and bool(finished.all())):
-            break
-        mask = torch.cat([mask, mask.new_ones(s, 1)], dim=1)
-        logits = step(token, mask, position, state.cache)
-        position = position + 1
-    tokens = torch.stack(steps, dim=1).cpu().numpy()
-    out = [_cut(tokens[i], set(eos_ids), float(total[i]), not bool(bad[i])) for i in range(s)]
-    return [out[c * n:(c + 1) * n] for c in range(clips)]
+    search = _Sampling(state.logits.shape[0], n, decoding, eos_ids, pad_id, state.logits.device,
+                       generator, constraint)
+    return decode_searches(step, state, [search])[0]
 
 
 def _cut(row: np.ndarray, eos: set[int], logprob: float, finite: bool) -> Decoded:
@@ -150,44 +166,121 @@ class _Beams:
     done: list[bool]
 
 
+class _BeamSearch:
+    """Beam search of ``width`` beams per clip, a step at a time: ``choose`` also returns, for
+    each of its sequences, the one (of its own) that it continues."""
+
+    def __init__(self, clips: int, width: int, vocab: int, decoding, eos_ids: list[int],
+                 pad_id: int, device, constraint=None) -> None:
+        self.clips, self.n, self.vocab, self.decoding, self.pad_id = clips, width, vocab, decoding, pad_id
+        self.eos_ids, self.device = eos_ids, device
+        self.eos = torch.tensor(eos_ids, device=device)
+        self.scores = torch.full((clips, width), -torch.inf, device=device, dtype=torch.float64)
+        self.scores[:, 0] = 0.0
+        self.beams = _Beams(clips, width, np.zeros((clips * width, 0), dtype=np.int64),
+                            [[] for _ in range(clips)], [False] * clips)
+        self.bad = np.zeros(clips * width, dtype=bool)
+        self.guide = _Constraint(constraint, clips * width, device) if constraint is not None else None
+        # as transformers: enough candidates that each clip keeps ``width`` going beams even
+        # when every beam's ends rank first (each beam offers at most one candidate per end token)
+        self.keep = max(2, 1 + len(eos_ids)) * width
+        self.stopped = False
+
+    def choose(self, logits: torch.Tensor, t: int) -> tuple[torch.Tensor, np.ndarray]:
+        d = self.decoding
+        logp, flagged = _log_probs(logits, self.eos, t < d.min_new_tokens)
+        if self.guide is not None:
+            logp = self.guide.apply(logp)
+        top_scores, top_index = _best_continuations(logp, self.scores, self.keep)
+        last = t == d.max_new_tokens - 1
+        nonfinite = flagged.cpu().numpy()
+        source, tokens, new_scores = _advance(
+            self.beams, top_scores.cpu().numpy(), top_index.cpu().numpy(), self.vocab,
+            set(self.eos_ids), self.pad_id, self.bad | nonfinite, last)
+        self.bad = (self.bad | nonfinite)[source]
+        if self.guide is not None:
+            self.guide.advance(tokens, source)
+        self.stopped = last or all(self.beams.done)
+        if not self.stopped:
+            self.scores = torch.from_numpy(new_scores).to(self.device).view(self.clips, self.n)
+        return torch.from_numpy(tokens).to(self.device), source
+
+    def results(self) -> list[list[Decoded]]:
+        return [sorted(f, key=lambda d: -d.logprob)[:self.n] for f in self.beams.finished]
+
+
 def beam_search(step: StepFn, state: Prefilled, width: int, decoding, eos_ids: list[int],
                 pad_id: int, constraint=None) -> list[list[Decoded]]:
     """Beam search returning ``width`` beams per clip, ranked by raw cumulative log-likelihood."""
     clips, vocab = state.logits.shape
-    state = state.repeat(width)
+    search = _BeamSearch(clips, width, vocab, decoding, eos_ids, pad_id, state.logits.device,
+                         constraint)
+    return decode_searches(step, state, [search])[0]
+
+
+def new_search(decoding, clips: int, vocab: int, eos_ids: list[int], pad_id: int, device,
+               generator: torch.Generator | None = None, constraint=None):
+    """The search ``decoding`` asks for over ``clips`` prefilled clips (for
+    :func:`decode_searches`)."""
+    if decoding.mode == "beam":
+        return _BeamSearch(clips, decoding.num_candidates, vocab, decoding, eos_ids, pad_id,
+                           device, constraint)
+    return _Sampling(clips, decoding.num_candidates, decoding, eos_ids, pad_id, device,
+                     generator, constraint)
+
+
+def decode_searches(step: StepFn, state: Prefilled, searches: list) -> list[list[list[Decoded]]]:
+    """Run ``searches`` (of :func:`new_search`) from one prefilled batch in one loop: each step
+    runs every clip's sequences of all of them through the model together (a clip's sequences
+    side by side, each search's in a block of its own), and each search chooses its own
+    sequences' next tokens from their logits as if it ran alone. A search that has ended gives
+    padding until the others end. One list per search, of its candidates per clip.
+    """
+    clips = state.logits.shape[0]
+    sizes = [s.n for s in searches]
+    state = state.repeat(sum(sizes))
     device = state.logits.device
-    eos = torch.tensor(eos_ids, device=device)
-    scores = torch.full((clips, width), -torch.inf, device=device, dtype=torch.float64)
-    scores[:, 0] = 0.0
-    beams = _Beams(clips, width, np.zeros((clips * width, 0), dtype=np.int64),
-                   [[] for _ in range(clips)], [False] * clips)
-    bad = np.zeros(clips * width, dtype=bool)
+    rows = _rows_of(clips, sizes) if len(searches) > 1 else None
     logits, mask, position = state.logits, state.attention_mask, state.next_position
-    guide = _Constraint(constraint, clips * width, device) if constraint is not None else None
-    # as transformers: enough candidates that each clip keeps ``width`` going beams even
-    # when every beam's ends rank first (each beam offers at most one candidate per end token)
-    keep = max(2, 1 + len(eos_ids)) * width
-    for t in range(decoding.max_new_tokens):
-        logp, nonfinite = _log_probs(logits, eos, t < decoding.min_new_tokens)
-        if guide is not None:
-            logp = guide.apply(logp)
-        top_scores, top_index = _best_continuations(logp, scores, keep)
-        last = t == decoding.max_new_tokens - 1
-        source, tokens, new_scores = _advance(
-            beams, top_scores.cpu().numpy(), top_index.cpu().numpy(), vocab, set(eos_ids),
-            pad_id, bad | nonfinite.cpu().numpy(), last)
-        bad = (bad | nonfinite.cpu().numpy())[source]
-        if guide is not None:
-            guide.advance(tokens, source)
-        if last or all(beams.done):
+    for t in range(max(s.decoding.max_new_tokens for s in searches)):
+        tokens, source = _choose_all(searches, rows, logits, t)
+        if all(s.stopped for s in searches):
             break
-        index = torch.from_numpy(source).to(device)
-        state.cache.reorder_cache(index)
-        scores = torch.from_numpy(new_scores).to(device).view(clips, width)
-        mask = torch.cat([mask[index], mask.new_ones(mask.shape[0], 1)], dim=1)
-        logits = step(torch.from_numpy(tokens).to(device), mask, position, state.cache)
+        if source is not None:
+            index = torch.from_numpy(source).to(device)
+            state.cache.reorder_cache(index)
+            mask = mask[index]
+        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+        logits = step(tokens, mask, position, state.cache)
         position = position + 1
-    return [sorted(f, key=lambda d: -d.logprob)[:width] for f in beams.finished]
+    return [s.results() for s in searches]
+
+
+def _rows_of(clips: int, sizes: list[int]) -> list[np.ndarray]:
+    """Each search's rows of the repeated batch, clip by clip (its own order when alone)."""
+    group, starts = sum(sizes), np.cumsum([0, *sizes[:-1]])
+    return [(np.arange(clips)[:, None] * group + start + np.arange(n)[None, :]).reshape(-1)
+            for start, n in zip(starts, sizes)]
+
+
+def _choose_all(searches: list, rows: list[np.ndarray] | None, logits: torch.Tensor, t: int):
+    """Every running search's next tokens, as one row of tokens, and where each row continues
+    from (None: where it was); a search that has ended gives padding."""
+    if rows is None:
+        return searches[0].choose(logits, t)
+    tokens = torch.full((logits.shape[0],), searches[0].pad_id, dtype=torch.long,
+                        device=logits.device)
+    source = None
+    for search, own in zip(searches, rows):
+        if search.stopped:
+            continue
+        index = torch.from_numpy(own).to(logits.device)
+        token, moved = search.choose(logits.index_select(0, index), t)
+        tokens.index_copy_(0, index, token)
+        if moved is not None and not search.stopped:
+            source = np.arange(logits.shape[0]) if source is None else source
+            source[own] = own[moved]
+    return tokens, source
 
 
 def _best_continuations(logp: torch.Tensor, scores: torch.Tensor, k: int):

@@ -31,7 +31,7 @@ from harness.models._audio_encoder import encode_audio, encode_with_own_encoder
 from harness.models._batch_sizes import LearnedBatchSizes
 from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._compiled import CompiledParts, compiled_parts, settle_compilation
-from harness.models._decode import Prefilled, beam_search, sample
+from harness.models._decode import Prefilled, decode_searches, new_search
 from harness.models._heard_clips import HeardClips
 from harness.models._hf_common import (
     cache_kwarg,
@@ -362,11 +362,10 @@ class FastAudioLM:
                constraint=None) -> list:
         """Decode a prefilled batch with ``step`` (default: :meth:`decode_step`): beam search or
         sampling per ``decoding``; one list of decoded candidates per clip."""
-        step = step or self.decode_step()
-        n = decoding.num_candidates
-        if decoding.mode == "beam":
-            return beam_search(step, state, n, decoding, self.eos_ids, self.pad_id, constraint)
-        return sample(step, state, n, decoding, self.eos_ids, self.pad_id, generator, constraint)
+        clips, vocab = state.logits.shape
+        search = new_search(decoding, clips, vocab, self.eos_ids, self.pad_id, state.logits.device,
+                            generator, constraint)
+        return decode_searches(step or self.decode_step(), state, [search])[0]
 
     def _to_generation(self, decoded) -> Generation:
         texts = self.tokenizer.batch_decode([list(d.tokens) for d in decoded], skip_special_tokens=True)

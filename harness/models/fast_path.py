@@ -45,6 +45,14 @@ class FastPathOptions:
             and prefilling the audio again (harness.models._heard_clips). None: 20% of the GPU's
             memory (a run's chunk of 256 six-second clips takes 21 GB in Qwen2-Audio-7B), 512
             MiB on a CPU; 0: off. Not part of a cache key, as ``share_prompts``.
+        decode_together: Several decodings of one prefill (``generate_many``: the grid's greedy,
+            beam 5, beam 3 and sampling of the base prompt) decode in one loop, each step running
+            a clip's sequences of all of them together, so the weights and each clip's prompt
+            are read once a step for all of them, not once per decoding; batches then hold fewer
+            clips (a clip's sequences of every decoding at once). Each decoding chooses its own
+            tokens as alone: answers equal those decoded one after the other up to the last bits
+            of the arithmetic (tested), so, as the batch size, not part of a cache key. Off
+            until its gain is measured on a GPU.
     """
 
     decode: str | None = None
@@ -54,12 +62,14 @@ class FastPathOptions:
     batch_size: int | None = None
     share_prompts: bool = True
     heard_clips_mib: int | None = None
+    decode_together: bool = False
 
     def __post_init__(self) -> None:
         # "False" from the command line is text; compile_blocks=None leaves it to the device
         if self.compile_blocks is not None:
             object.__setattr__(self, "compile_blocks", named_flag("compile_blocks", self.compile_blocks))
-        object.__setattr__(self, "share_prompts", named_flag("share_prompts", self.share_prompts))
+        for flag in ("share_prompts", "decode_together"):
+            object.__setattr__(self, flag, named_flag(flag, getattr(self, flag)))
         for name, value, allowed in (("decode", self.decode, DECODE_MODES),
                                      ("attention", self.attention, ATTENTION_KERNELS),
                                      ("long_audio", self.long_audio, LONG_AUDIO)):

@@ -68,6 +68,23 @@ def test_the_grid_benchmark_runs_the_plan_then_every_strategy_through_evaluate(t
     assert "clips' audio taken from those heard before: " in out, out
     assert "projected: the eight strategies over 24,770 utterances in" in out, out
     assert len(list((tmp_path / "run" / "cells").glob("*.items.jsonl"))) == 8
+    assert _decode_steps(out) > 0
+
+
+def _decode_steps(out: str) -> float:
+    line = next(line for line in out.splitlines() if line.startswith("decode steps over"))
+    return float(line.split(": ")[1].split()[0])
+
+
+def test_the_grid_decoded_together_takes_fewer_steps_of_more_sequences(tmp_path):
+    """The plan's base-prompt decodings in one loop: fewer decode steps an item (each reads the
+    weights once) with more sequences each; no backend rate asked (``--direct 0``)."""
+    apart = run("grid_gpu", "--tiny", "--plan", "--direct", "0", "--work", str(tmp_path))
+    together = run("grid_gpu", "--tiny", "--plan", "--together", "--direct", "0",
+                   "--work", str(tmp_path))
+    assert "in one loop" in together and "in one loop" not in apart
+    assert _decode_steps(together) < 0.7 * _decode_steps(apart), (apart, together)
+    assert " nan " in together  # the backend's own rates were not measured
 
 
 def test_the_other_models_benchmark_prints_both_rates_per_decoding():

@@ -7,3 +7,15 @@ def tiny():
     from harness.models import get_model
 
     return get_model("tiny-qwen2-audio")
+
+
+@pytest.fixture(scope="session")
+def other_architectures(tmp_path_factory):
+    """The tiny checkpoints of the other fast-path families, by model name (built here)."""
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    from fixtures import tiny_architectures as build
+
+    where = tmp_path_factory.mktemp("architectures")
+    return {"audio-flamingo-3": build.build_audio_flamingo_3(where / "af3"),
+            "qwen2.5-omni-7b": build.build_qwen2_5_omni_thinker(where / "omni"),
+            "ultravox-v0.4": build.build_ultravox(where / "ultravox")}

@@ -19,7 +19,8 @@ def test_the_defaults_leave_the_decode_and_compiling_to_the_device():
     options = FastPathOptions()
     assert dataclasses.asdict(options) == {
         "decode": None, "attention": "matmul", "compile_blocks": None, "long_audio": "truncate",
-        "batch_size": None, "share_prompts": True, "heard_clips_mib": None}
+        "batch_size": None, "share_prompts": True, "heard_clips_mib": None,
+        "decode_together": False}
     assert options.resolved(on_gpu=True) == FastPathOptions(decode="graph", compile_blocks=True)
     assert options.resolved(on_gpu=False) == FastPathOptions(decode="eager", compile_blocks=False)
     chosen = FastPathOptions(decode="static", compile_blocks=False)
@@ -33,6 +34,9 @@ def test_flags_given_as_text_on_the_command_line_are_read_as_flags():
     device."""
     options = FastPathOptions(compile_blocks="False", share_prompts="false")  # type: ignore[arg-type]
     assert options.compile_blocks is False and options.share_prompts is False
+    assert FastPathOptions(decode_together="true").decode_together is True  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="decode_together must be true or false"):
+        FastPathOptions(decode_together="sometimes")  # type: ignore[arg-type]
     assert FastPathOptions(compile_blocks="true").compile_blocks is True  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="compile_blocks"):
         FastPathOptions(compile_blocks="maybe")  # type: ignore[arg-type]
@@ -84,7 +88,7 @@ def test_the_budget_for_heard_clips_is_512_mib_on_a_cpu_unless_given():
 def test_what_can_change_an_answer_is_keyed_and_the_batch_and_sharing_are_not():
     options = FastPathOptions(decode="static", attention="cudnn", compile_blocks=True,
                               long_audio="chunk", batch_size=4, share_prompts=False,
-                              heard_clips_mib=0)
+                              heard_clips_mib=0, decode_together=True)
     assert options.output_options() == (("long_audio", "chunk"), ("decode", "static"),
                                         ("attention", "cudnn"), ("compile_blocks", "True"))
     assert FastPathOptions().output_options() == (("long_audio", "truncate"), ("decode", "None"),
@@ -99,7 +103,7 @@ def test_options_from_keywords_name_the_unknown_ones_and_the_known():
         FastPathOptions.from_kwargs(cache_mode="cat", decode="static", zeta=1)
     assert str(refused.value) == (
         "unknown fast-path option(s) ['cache_mode', 'zeta']; known: ['attention', 'batch_size', "
-        "'compile_blocks', 'decode', 'heard_clips_mib', 'long_audio', 'share_prompts']")
+        "'compile_blocks', 'decode', 'decode_together', 'heard_clips_mib', 'long_audio', 'share_prompts']")
 
 
 def test_an_architecture_s_defaults_are_qwen2_audio_s_and_it_is_frozen():

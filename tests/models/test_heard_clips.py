@@ -209,16 +209,6 @@ def test_the_next_chunk_s_clips_take_the_place_of_the_last_one_s(tiny, encoded):
     assert encoded == []  # the later two are the ones kept
 
 
-@pytest.fixture(scope="module")
-def other_architectures(tmp_path_factory):
-    from fixtures import tiny_architectures as build
-
-    where = tmp_path_factory.mktemp("architectures")
-    return {"audio-flamingo-3": build.build_audio_flamingo_3(where / "af3"),
-            "qwen2.5-omni-7b": build.build_qwen2_5_omni_thinker(where / "omni"),
-            "ultravox-v0.4": build.build_ultravox(where / "ultravox")}
-
-
 @pytest.mark.parametrize("name", ["audio-flamingo-3", "qwen2.5-omni-7b", "ultravox-v0.4"])
 def test_every_fast_path_architecture_answers_from_a_clip_heard_as_afresh(
         other_architectures, name):

@@ -24,11 +24,13 @@ def _rows(generations):
             for g in generations]
 
 
+@pytest.mark.parametrize("together", [False, True])
 @pytest.mark.parametrize("decode", ["eager", "static"])
-def test_each_decoding_answers_as_generate_alone(tiny, decode):
-    """Ten clips (two batches on the CPU), five decodings from one prefill per batch: the same
-    candidates, in the same order, as five separate calls; samples drawn from the same seeds."""
-    backend = tiny.with_options(decode=decode)
+def test_each_decoding_answers_as_generate_alone(tiny, decode, together):
+    """Ten clips (two batches on the CPU), five decodings from one prefill per batch, one after
+    the other or (``decode_together``) in one loop: the same candidates, in the same order, as
+    five separate calls; samples drawn from the same seeds."""
+    backend = tiny.with_options(decode=decode, decode_together=together)
     _, reqs = requests_for("iemocap", 10)
     together = backend.generate_many(reqs, DECODINGS)
     assert len(together) == len(DECODINGS)
@@ -59,6 +61,66 @@ def test_prefill_runs_once_per_batch_for_all_decodings(tiny, monkeypatch):
     monkeypatch.setattr(type(tiny), "prefill", counting)
     tiny.generate_many(reqs, DECODINGS[:3])
     assert calls == [8, 2]
+
+
+@pytest.mark.parametrize("name", ["audio-flamingo-3", "qwen2.5-omni-7b", "ultravox-v0.4"])
+def test_every_fast_path_architecture_decodes_together_as_one_after_the_other(
+        other_architectures, name):
+    from harness.models import get_model
+
+    one_by_one = get_model(name, path=other_architectures[name], device="cpu", dtype="float32",
+                           decode="static", batch_size=4)
+    together = one_by_one.with_options(decode_together=True)
+    _, reqs = requests_for("iemocap", 5)
+    for ours, theirs in zip(together.generate_many(reqs, DECODINGS),
+                            one_by_one.generate_many(reqs, DECODINGS)):
+        assert _rows(ours) == _rows(theirs)
+        np.testing.assert_allclose([c.logprob for g in ours for c in g.candidates],
+                                   [c.logprob for g in theirs for c in g.candidates],
+                                   rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("decode", ["eager", "static"])
+def test_decoding_together_runs_the_model_once_a_step_for_all_decodings(tiny, monkeypatch,
+                                                                         decode):
+    """Greedy, beam 5 and beam 3 of two clips: one after the other, the LM runs a step per new
+    token of each decoding; together, a step per new token of the longest, on all 2 x 9
+    sequences at once."""
+    _, reqs = requests_for("crema_d", 2)
+    shapes = []
+    static = decode == "static"
+    owner = type(tiny.static_step(False)) if static else type(tiny)
+    step = owner.__call__ if static else owner.step
+
+    def counting(self, tokens, *args):
+        shapes.append(tokens.shape[0])
+        return step(self, tokens, *args)
+
+    monkeypatch.setattr(owner, "__call__" if static else "step", counting)
+    decodings = DECODINGS[:3]
+    for together in (False, True):
+        shapes.clear()
+        tiny.with_options(decode=decode, decode_together=together).generate_many(reqs, decodings)
+        if together:
+            assert set(shapes) == {2 * 9} and len(shapes) <= 7  # 8 tokens at most: 7 steps
+        else:
+            assert set(shapes) == {2, 10, 6} and len(shapes) > 7
+
+
+def test_decoding_together_sizes_the_batch_for_every_decodings_sequences(tiny, monkeypatch):
+    _, reqs = requests_for("crema_d", 2)
+    asked = []
+    size = type(tiny).batch_size_for
+
+    def spy(self, requests, sequences_per_clip, new_tokens):
+        asked.append((sequences_per_clip, new_tokens))
+        return size(self, requests, sequences_per_clip, new_tokens)
+
+    monkeypatch.setattr(type(tiny), "batch_size_for", spy)
+    tiny.generate_many(reqs, DECODINGS[:3])
+    tiny.with_options(decode_together=True).generate_many(reqs, DECODINGS[:3])
+    tiny.with_options(decode_together=True).generate_many(reqs, DECODINGS[:1])
+    assert asked == [(5, 8), (9, 8), (1, 8)]  # the widest alone; all of them; one is alone
 
 
 def test_a_long_clip_carries_its_note_in_every_decoding(tiny):

@@ -76,28 +76,36 @@ def test_one_static_step_serves_every_batch_of_a_call_and_decodes_like_eager(tin
 
 
 
-def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, monkeypatch):
-    import harness.models.fast_audio_lm as backend_module
+@pytest.mark.parametrize("together", [False, True])
+def test_out_of_memory_drops_the_pooled_buffers_before_the_smaller_retry(tiny, monkeypatch,
+                                                                       together):
+    """One decoding, or two decoded together (``decode_together``): the retry's prefill finds
+    the pool emptied."""
+    import harness.models._shared_prefill as together_module
+    import harness.models.fast_audio_lm as alone_module
 
+    backend_module = together_module if together else alone_module
     _, reqs = requests_for("crema_d", 4)
     held_at_prefill = []
-    prefill, sample = type(tiny).prefill, backend_module.sample
+    prefill, decode = type(tiny).prefill, backend_module.decode_searches
 
     def spy_prefill(self, *args, **kwargs):
         held_at_prefill.append(len(self._pool.buffers))
         return prefill(self, *args, **kwargs)
 
-    def sample_or_oom(step, state, *args, **kwargs):
+    def decode_or_oom(step, state, searches):
         if state.logits.shape[0] > 2:
             raise torch.OutOfMemoryError("simulated")
-        return sample(step, state, *args, **kwargs)
+        return decode(step, state, searches)
 
     monkeypatch.setattr(type(tiny), "prefill", spy_prefill)
-    monkeypatch.setattr(backend_module, "sample", sample_or_oom)
-    static = tiny.with_options(decode="static", batch_size=4)
+    monkeypatch.setattr(backend_module, "decode_searches", decode_or_oom)
+    static = tiny.with_options(decode="static", batch_size=4, decode_together=together)
+    decodings = [Decoding(max_new_tokens=6)] + [Decoding(mode="beam", num_candidates=2,
+                                                         max_new_tokens=4)] * together
     with pytest.warns(UserWarning, match="batch size halved to 2"):
-        out = static.generate(reqs, Decoding(max_new_tokens=6))
-    assert all(g.candidates and g.error is None for g in out)
+        out = static.generate_many(reqs, decodings)
+    assert all(g.candidates and g.error is None for answers in out for g in answers)
     layers = tiny.lm.config.num_hidden_layers
     assert held_at_prefill == [0, 0, 2 * layers]  # released after the OOM, reused after that
     assert static._pool is None and static._static_step is None

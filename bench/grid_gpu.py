@@ -7,10 +7,14 @@ grid's order on one shared cache, on a synthetic corpus in MSP-Podcast's layout.
     python -m bench.grid_gpu --plan                # the model's plan first, as --plan on runs
     python -m bench.grid_gpu --tiny --items 12     # the tiny config on the CPU (the tests)
     python -m bench.grid_gpu --narrow --plan       # on the CPU: the full model's prompt tokens
+    python -m bench.grid_gpu --plan --together     # the plan's decodings of a prompt in one loop
 
 With ``--plan`` the model's plan (harness.runner.plan: every strategy a chunk at a time, one
 prefill per clip for the decodings that share a prompt) fills the cache first and is timed with
-each strategy's share; the cells then run from the cache, and the projection counts both.
+each strategy's share; the cells then run from the cache, and the projection counts both. With
+``--together`` (``FastPathOptions.decode_together``) the decodings asked together decode in one
+loop; the decode steps (one forward pass of the LM for a token of each sequence) are counted
+either way.
 
 For each strategy it prints the cell's GPU-seconds and utt/s, the backend's own rate for the
 same model calls on the same clips (``generate``/``label_logprobs`` on requests already in
@@ -84,7 +88,8 @@ def run(args: argparse.Namespace) -> None:
     model, processor = build(args.tiny, device, args.narrow)
     options = FastPathOptions(compile_blocks=False if small else None,
                               share_prompts=not args.no_shared_prompts,
-                              heard_clips_mib=0 if args.no_heard_clips else None)
+                              heard_clips_mib=0 if args.no_heard_clips else None,
+                              decode_together=args.together)
     backend = Qwen2AudioBackend("qwen2-audio-7b-random", model, processor, "random", options)
     config = StrategyConfig(max_new_tokens=args.new_tokens, cot_max_new_tokens=args.new_tokens)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
@@ -94,9 +99,10 @@ def run(args: argparse.Namespace) -> None:
     evaluate(backend, dataset[:4], "base", config=config, n_resamples=10)  # warm-up: compile, graphs
     sample = [r for chunk in _direct_requests(dataset[: args.direct]) for r in chunk]
     cache = GenerationCache(work / "generations.sqlite")
-    prefilled = PrefillTokens(backend)
+    prefilled, steps = PrefillTokens(backend), DecodeSteps(backend)
     total = _plan(backend, dataset, config, cache, device) if args.plan else 0.0
     planned, real = prefilled.taken(), prefilled.real_taken()
+    stepped = steps.taken()
     print(f"{'strategy':9} {'seconds':>8} {'utt/s':>8} {'backend utt/s':>14} {'ratio':>6} "
           f"{'tokens/item':>11} {'prefilled/item':>14}", flush=True)
     for name in STRATEGIES:
@@ -105,11 +111,13 @@ def run(args: argparse.Namespace) -> None:
             backend, dataset, s, verifier=backend, config=config, cache=cache), device)
         cell_prefill = prefilled.taken()
         real += prefilled.real_taken()
+        stepped = tuple(a + b for a, b in zip(stepped, steps.taken()))
         write_record(record, work / "run")
-        direct = len(sample) / direct_seconds(backend, strategy, sample, dataset, config, device)
+        direct = (len(sample) / direct_seconds(backend, strategy, sample, dataset, config, device)
+                  if sample else float("nan"))  # --direct 0: the grid alone, sooner
         rate = len(dataset) / seconds
         total += seconds * PAPER_ITEMS / len(dataset)
-        prefilled.taken(), prefilled.real_taken()  # the direct calls' are not the grid's
+        prefilled.taken(), prefilled.real_taken(), steps.taken()  # the direct calls' are not the grid's
         planned += cell_prefill
         print(f"{name:9} {seconds:8.1f} {rate:8.2f} {direct:14.2f} {rate / direct:6.2f} "
               f"{record.metrics.tokens / len(dataset):11.1f} {cell_prefill / len(dataset):14.1f}",
@@ -120,6 +128,10 @@ def run(args: argparse.Namespace) -> None:
     print(f"LM prefill over the whole grid: {planned / len(dataset):.1f} tokens per item"
           + (" (the plan's included)" if args.plan else "")
           + f"; {real / len(dataset):.1f} of them real, the rest padding", flush=True)
+    print(f"decode steps over the whole grid: {stepped[0] / len(dataset):.2f} per item, "
+          f"{stepped[1] / max(stepped[0], 1):.1f} sequences a step on average (a step reads the "
+          "weights once)" + ("; the plan's decodings of a prompt in one loop" if args.together
+                             else ""), flush=True)
     print(f"batches halved after running out of memory: {backend.batch_sizes.halvings} (each "
           "kind of batch starts at the size that fitted after its first)", flush=True)
     heard = backend.heard
@@ -158,6 +170,33 @@ class PrefillTokens:
         return real
 
 
+class DecodeSteps:
+    """Counts the decode steps ``backend`` runs (each a forward pass of the LM for one new token
+    of each sequence of a batch) and the sequences they ran."""
+
+    def __init__(self, backend) -> None:
+        self.steps = self.sequences = 0
+        make = backend.decode_step
+
+        def counting_step():
+            step = make()
+
+            def counted(tokens, *args):
+                self.steps += 1
+                self.sequences += tokens.shape[0]
+                return step(tokens, *args)
+
+            return counted
+
+        backend.decode_step = counting_step
+
+    def taken(self) -> tuple[int, int]:
+        """(steps, sequences) counted since the last call."""
+        counted = self.steps, self.sequences
+        self.steps = self.sequences = 0
+        return counted
+
+
 def _plan(backend, dataset, config, cache, device) -> float:
     """The model's plan over the corpus, timed; prints each strategy's share and returns the
     plan's seconds projected to the paper's utterances."""
@@ -184,7 +223,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="the tiny config on the CPU")
     parser.add_argument("--items", type=int, default=2000)
-    parser.add_argument("--direct", type=int, default=256, help="clips for the backend's own rate")
+    parser.add_argument("--direct", type=int, default=256,
+                        help="clips for the backend's own rate (0: not measured)")
     parser.add_argument("--new-tokens", type=int, default=40)
     parser.add_argument("--work", type=Path, help="where the corpus, cache and records go")
     parser.add_argument("--no-shared-prompts", action="store_true",
@@ -194,6 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--narrow", action="store_true",
                         help="on the CPU: the tiny widths with the full vocabulary and Qwen's "
                              "tokenizer, so the prompt tokens an item are the full model's")
+    parser.add_argument("--together", action="store_true",
+                        help="decode the decodings asked together in one loop "
+                             "(FastPathOptions.decode_together)")
     parser.add_argument("--plan", action="store_true",
                         help="fill the cache with the model's plan first (pytest evals --plan on)")
     args = parser.parse_args(argv)

@@ -7,6 +7,9 @@
 #   bash bench/run_on_device.sh grid     # the grid end to end (bench/grid_gpu.py) alone: at most
 #                                        # GRID_LIMIT s (default 480); timeout_s 540; not yet run
 #   bash bench/run_on_device.sh grid --plan   # the same with the model's plan first
+#   bash bench/run_on_device.sh grid --plan --together --direct 0
+#                                        # the plan's decodings of a prompt in one loop, without
+#                                        # the backend's own rates (sooner)
 #   bash bench/run_on_device.sh models   # Audio Flamingo 3, the Omni thinker, Ultravox: fast path vs
 #                                        # plain generate (bench/fast_path_models.py): at most
 #                                        # MODELS_LIMIT s (default 420); timeout_s 480; not yet run

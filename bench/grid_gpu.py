@@ -8,6 +8,7 @@ grid's order on one shared cache, on a synthetic corpus in MSP-Podcast's layout.
     python -m bench.grid_gpu --tiny --items 12     # the tiny config on the CPU (the tests)
     python -m bench.grid_gpu --narrow --plan       # on the CPU: the full model's prompt tokens
     python -m bench.grid_gpu --plan --together     # the plan's decodings of a prompt in one loop
+    python -m bench.grid_gpu --ab-together         # the plan alone: decodings apart, then together
 
 With ``--plan`` the model's plan (harness.runner.plan: every strategy a chunk at a time, one
 prefill per clip for the decodings that share a prompt) fills the cache first and is timed with
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> None:
           f"{len(dataset)} clips of 6 s (MSP-Podcast layout); answers <= {args.new_tokens} tokens; "
           f"the verifier is the model itself", flush=True)
     evaluate(backend, dataset[:4], "base", config=config, n_resamples=10)  # warm-up: compile, graphs
+    if args.ab_together:
+        return ab_together(backend, dataset, config, work, device)
     sample = [r for chunk in _direct_requests(dataset[: args.direct]) for r in chunk]
     cache = GenerationCache(work / "generations.sqlite")
     prefilled, steps = PrefillTokens(backend), DecodeSteps(backend)
@@ -197,6 +200,40 @@ class DecodeSteps:
         return counted
 
 
+def ab_together(backend, dataset, config, work: Path, device) -> None:
+    """The model's plan alone over the same clips twice in one process, the decodings of a
+    prompt one after the other and then in one loop (``decode_together``), each on a cache of
+    its own and a backend that has heard nothing yet: seconds, decode steps and the projection
+    of each, and their ratio."""
+    from harness.cache import GenerationCache
+
+    def plan(together: bool, clips, name: str) -> float:
+        cache = GenerationCache(work / f"generations-{name}.sqlite")
+        variant = backend.with_options(decode_together=together)  # it has heard nothing yet
+        steps.append(DecodeSteps(variant))
+        projected = _plan(variant, clips, config, cache, device)
+        cache.close()
+        return projected
+
+    steps: list[DecodeSteps] = []
+    print("warm-up: each variant's plan over the first 8 clips (first calls of each kind of "
+          "batch), not counted", flush=True)
+    for together in (False, True):
+        plan(together, dataset[:8], f"warm-up-{together}")
+    seconds = {}
+    for together in (False, True):
+        label = "together" if together else "apart"
+        print(f"the plan, decodings {label}:", flush=True)
+        projected = plan(together, dataset, label)
+        seconds[label] = projected * len(dataset) / PAPER_ITEMS
+        stepped, sequences = steps[-1].taken()
+        print(f"  decode steps {stepped / len(dataset):.2f} per item, "
+              f"{sequences / max(stepped, 1):.1f} sequences a step; the plan projected to "
+              f"{PAPER_ITEMS:,} utterances: {projected / 60:.1f} minutes", flush=True)
+    print(f"together / apart: {seconds['together'] / seconds['apart']:.3f} of the plan's time "
+          "(the cells, from the cache, are the same either way)", flush=True)
+
+
 def _plan(backend, dataset, config, cache, device) -> float:
     """The model's plan over the corpus, timed; prints each strategy's share and returns the
     plan's seconds projected to the paper's utterances."""
@@ -237,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--together", action="store_true",
                         help="decode the decodings asked together in one loop "
                              "(FastPathOptions.decode_together)")
+    parser.add_argument("--ab-together", action="store_true",
+                        help="only the plan, twice: decodings apart, then together")
     parser.add_argument("--plan", action="store_true",
                         help="fill the cache with the model's plan first (pytest evals --plan on)")
     args = parser.parse_args(argv)

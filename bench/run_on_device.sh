@@ -10,6 +10,10 @@
 #   bash bench/run_on_device.sh grid --plan --together --direct 0
 #                                        # the plan's decodings of a prompt in one loop, without
 #                                        # the backend's own rates (sooner)
+#   bash bench/run_on_device.sh grid --ab-together --items 1500
+#                                        # the plan alone, decodings apart then together, in one
+#                                        # process on the same clips; timeout_s 570 with
+#                                        # GRID_LIMIT=540
 #   bash bench/run_on_device.sh models   # Audio Flamingo 3, the Omni thinker, Ultravox: fast path vs
 #                                        # plain generate (bench/fast_path_models.py): at most
 #                                        # MODELS_LIMIT s (default 420); timeout_s 480; not yet run

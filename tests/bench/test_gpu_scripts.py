@@ -87,6 +87,15 @@ def test_the_grid_decoded_together_takes_fewer_steps_of_more_sequences(tmp_path)
     assert " nan " in together  # the backend's own rates were not measured
 
 
+def test_the_grid_a_b_of_decoding_together_times_the_plan_both_ways(tmp_path):
+    out = run("grid_gpu", "--tiny", "--ab-together", "--work", str(tmp_path))
+    steps = [float(line.split()[2]) for line in out.splitlines()
+             if line.startswith("  decode steps ")]
+    assert len(steps) == 2 and steps[1] < 0.7 * steps[0], out
+    assert out.count("plan: ") == 4, out  # a warm-up and a timed plan of each
+    assert "together / apart: " in out and "strategy " not in out, out  # no cells
+
+
 def test_the_other_models_benchmark_prints_both_rates_per_decoding():
     out = run("fast_path_models", "--tiny")
     for name in ("audio-flamingo-3", "qwen2.5-omni-thinker", "ultravox-v0.4"):

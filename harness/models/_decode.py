@@ -240,7 +240,9 @@ def decode_searches(step: StepFn, state: Prefilled, searches: list) -> list[list
     sizes = [s.n for s in searches]
     state = state.repeat(sum(sizes))
     device = state.logits.device
-    rows = _rows_of(clips, sizes) if len(searches) > 1 else None
+    rows = None
+    if len(searches) > 1:  # each search's rows, on the host and (indexed each step) the device
+        rows = [(own, torch.from_numpy(own).to(device)) for own in _rows_of(clips, sizes)]
     logits, mask, position = state.logits, state.attention_mask, state.next_position
     for t in range(max(s.decoding.max_new_tokens for s in searches)):
         tokens, source = _choose_all(searches, rows, logits, t)
@@ -263,18 +265,18 @@ def _rows_of(clips: int, sizes: list[int]) -> list[np.ndarray]:
             for start, n in zip(starts, sizes)]
 
 
-def _choose_all(searches: list, rows: list[np.ndarray] | None, logits: torch.Tensor, t: int):
+def _choose_all(searches: list, rows: list | None, logits: torch.Tensor, t: int):
     """Every running search's next tokens, as one row of tokens, and where each row continues
-    from (None: where it was); a search that has ended gives padding."""
+    from (None: where it was); a search that has ended gives padding. ``rows``: each search's
+    rows as host and device indexes (None: one search, all of them)."""
     if rows is None:
         return searches[0].choose(logits, t)
     tokens = torch.full((logits.shape[0],), searches[0].pad_id, dtype=torch.long,
                         device=logits.device)
     source = None
-    for search, own in zip(searches, rows):
+    for search, (own, index) in zip(searches, rows):
         if search.stopped:
             continue
-        index = torch.from_numpy(own).to(logits.device)
         token, moved = search.choose(logits.index_select(0, index), t)
         tokens.index_copy_(0, index, token)
         if moved is not None and not search.stopped:

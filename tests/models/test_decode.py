@@ -420,3 +420,12 @@ def test_one_search_alone_is_the_decoding_itself():
             expected = sample(step, start(), decoding.num_candidates, decoding, [EOS], PAD,
                               _searches([decoding])[0].generator)
         assert ran == expected
+
+
+def test_a_non_finite_row_marks_only_its_own_decodings_candidate_when_together():
+    """Row 0 (clip 0's greedy sequence) turns NaN at the second step: that candidate says so,
+    and every other decoding's candidates equal what it gives alone."""
+    together = decode_searches(Model(nan_at=2), start(), _searches(TOGETHER))
+    assert together[0][0][0].finite is False and together[0][1][0].finite is True
+    for k, search in enumerate(_searches(TOGETHER)[1:], start=1):
+        assert together[k] == decode_searches(Model(), start(), [search])[0]

@@ -77,10 +77,25 @@ def _timed_value(fn, device):
 
 def run(args: argparse.Namespace) -> None:
     from harness.cache import GenerationCache
+
+    backend, dataset, config, work, device = _setup(args)
+    if args.ab_together:
+        return ab_together(backend, dataset, config, work, device)
+    sample = [r for chunk in _direct_requests(dataset[: args.direct]) for r in chunk]
+    cache = GenerationCache(work / "generations.sqlite")
+    counts = GridCounts(PrefillTokens(backend), DecodeSteps(backend))
+    total = _plan(backend, dataset, config, cache, device) if args.plan else 0.0
+    counts.take()
+    total += _cells(backend, dataset, config, cache, work, device, sample, counts)
+    _summary(backend, len(dataset), counts, total, device, args)
+
+
+def _setup(args: argparse.Namespace):
+    """The corpus, the model (warmed up) and its backend, the strategies' config, the work
+    folder and the device."""
     from harness.data import load_dataset
-    from harness.record import write_record
     from harness.runner.evaluate import evaluate
-    from harness.strategies import StrategyConfig, get_strategy
+    from harness.strategies import StrategyConfig
 
     small = args.tiny or args.narrow
     device = "cpu" if small or not torch.cuda.is_available() else "cuda"
@@ -98,43 +113,71 @@ def run(args: argparse.Namespace) -> None:
           f"{len(dataset)} clips of 6 s (MSP-Podcast layout); answers <= {args.new_tokens} tokens; "
           f"the verifier is the model itself", flush=True)
     evaluate(backend, dataset[:4], "base", config=config, n_resamples=10)  # warm-up: compile, graphs
-    if args.ab_together:
-        return ab_together(backend, dataset, config, work, device)
-    sample = [r for chunk in _direct_requests(dataset[: args.direct]) for r in chunk]
-    cache = GenerationCache(work / "generations.sqlite")
-    prefilled, steps = PrefillTokens(backend), DecodeSteps(backend)
-    total = _plan(backend, dataset, config, cache, device) if args.plan else 0.0
-    planned, real = prefilled.taken(), prefilled.real_taken()
-    stepped = steps.taken()
+    return backend, dataset, config, work, device
+
+
+class GridCounts:
+    """The grid's prompt tokens (padded and real) and decode steps (and their sequences), summed
+    over what :meth:`take` is asked to count; what :meth:`drop` is asked is not the grid's."""
+
+    def __init__(self, prefilled: PrefillTokens, steps: DecodeSteps) -> None:
+        self.prefilled, self.steps = prefilled, steps
+        self.tokens = self.real = self.stepped = self.sequences = 0
+
+    def take(self) -> int:
+        """Count what ran since the last call; returns its prompt tokens."""
+        tokens = self.prefilled.taken()
+        stepped, sequences = self.steps.taken()
+        self.tokens += tokens
+        self.real += self.prefilled.real_taken()
+        self.stepped += stepped
+        self.sequences += sequences
+        return tokens
+
+    def drop(self) -> None:
+        self.prefilled.taken(), self.prefilled.real_taken(), self.steps.taken()
+
+
+def _cells(backend, dataset, config, cache, work: Path, device, sample, counts: GridCounts
+           ) -> float:
+    """Each strategy's cell through ``evaluate`` on ``cache``, its record written, beside the
+    backend's own rate on ``sample`` (none: not measured); a row each; returns their seconds
+    projected to the paper's utterances."""
+    from harness.record import write_record
+    from harness.runner.evaluate import evaluate
+    from harness.strategies import get_strategy
+
     print(f"{'strategy':9} {'seconds':>8} {'utt/s':>8} {'backend utt/s':>14} {'ratio':>6} "
           f"{'tokens/item':>11} {'prefilled/item':>14}", flush=True)
+    total = 0.0
     for name in STRATEGIES:
-        strategy = get_strategy(name)
         seconds, record = _timed_value(lambda s=name: evaluate(
             backend, dataset, s, verifier=backend, config=config, cache=cache), device)
-        cell_prefill = prefilled.taken()
-        real += prefilled.real_taken()
-        stepped = tuple(a + b for a, b in zip(stepped, steps.taken()))
+        cell_prefill = counts.take()
         write_record(record, work / "run")
-        direct = (len(sample) / direct_seconds(backend, strategy, sample, dataset, config, device)
+        direct = (len(sample) / direct_seconds(backend, get_strategy(name), sample, dataset,
+                                               config, device)
                   if sample else float("nan"))  # --direct 0: the grid alone, sooner
+        counts.drop()  # the direct calls' are not the grid's
         rate = len(dataset) / seconds
         total += seconds * PAPER_ITEMS / len(dataset)
-        prefilled.taken(), prefilled.real_taken(), steps.taken()  # the direct calls' are not the grid's
-        planned += cell_prefill
         print(f"{name:9} {seconds:8.1f} {rate:8.2f} {direct:14.2f} {rate / direct:6.2f} "
               f"{record.metrics.tokens / len(dataset):11.1f} {cell_prefill / len(dataset):14.1f}",
               flush=True)
     print("w-bon and w-alm-v take bon's and alm-v's candidates from the cache, as in the grid: "
           "their ratio is not a rate ratio; prefilled/item: prompt tokens the LM ran per item "
           "(the chat template's shared start, run once, not counted)")
-    print(f"LM prefill over the whole grid: {planned / len(dataset):.1f} tokens per item"
+    return total
+
+
+def _summary(backend, items: int, counts: GridCounts, total: float, device, args) -> None:
+    print(f"LM prefill over the whole grid: {counts.tokens / items:.1f} tokens per item"
           + (" (the plan's included)" if args.plan else "")
-          + f"; {real / len(dataset):.1f} of them real, the rest padding", flush=True)
-    print(f"decode steps over the whole grid: {stepped[0] / len(dataset):.2f} per item, "
-          f"{stepped[1] / max(stepped[0], 1):.1f} sequences a step on average (a step reads the "
-          "weights once)" + ("; the plan's decodings of a prompt in one loop" if args.together
-                             else ""), flush=True)
+          + f"; {counts.real / items:.1f} of them real, the rest padding", flush=True)
+    print(f"decode steps over the whole grid: {counts.stepped / items:.2f} per item, "
+          f"{counts.sequences / max(counts.stepped, 1):.1f} sequences a step on average (a step "
+          "reads the weights once)" + ("; the plan's decodings of a prompt in one loop"
+                                       if args.together else ""), flush=True)
     print(f"batches halved after running out of memory: {backend.batch_sizes.halvings} (each "
           "kind of batch starts at the size that fitted after its first)", flush=True)
     heard = backend.heard

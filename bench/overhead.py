@@ -15,12 +15,13 @@ A synthetic corpus in MSP-Podcast's layout (:mod:`bench.synthetic_corpus`) is wr
 
 each for the strategy alone (``run_strategy``) and for the whole cell (``evaluate`` with its
 metrics, bootstrap CIs and record written), each figure the median of three runs. Then each
-stage alone; a cold whole cell beside a model that waits per request (as a process waits on
-its GPU, the interpreter's lock let go), and what the harness adds to that wait; and the peak
-resident memory
-of a cold w-bon cell at each size of ``--rss`` (a fresh process per size). Targets (this
-project's issue 18, on a 2-core machine): >= 5,000 utt/s end to end for every strategy, a rerun
->= 20,000 utt/s; peak memory at 20,000 items within 1.5x of that at 1,000.
+stage alone; a cold run's clip reader beside a consumer that either waits (the lock let go) or
+computes in Python, and how long the consumer waited for clips in each; a cold whole cell beside
+a model that waits per request (as a process waits on its GPU, the interpreter's lock let go),
+and what the harness adds to that wait; and the peak resident memory of a cold w-bon cell at
+each size of ``--rss`` (a fresh process per size). Targets (this project's issue 18, on a
+2-core machine): >= 5,000 utt/s end to end for every strategy, a rerun >= 20,000 utt/s; peak
+memory at 20,000 items within 1.5x of that at 1,000.
 """
 
 from __future__ import annotations
@@ -213,6 +214,50 @@ def evidence_stages(items, results) -> dict[str, float]:
     return out
 
 
+CONSUMER_US = 300  # an item's own work in a multi-candidate cell on the 2-core machine, about
+
+
+def _spin(seconds: float) -> None:
+    """Compute in Python (holding the interpreter's lock) for ``seconds``."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def reader_beside_a_consumer(dataset, per_item: float = CONSUMER_US * 1e-6) -> None:
+    """A cold run's chunks (each clip hashed and decoded on the reader's thread) taken by a
+    consumer that spends ``per_item`` on each chunk's items, either waiting with the
+    interpreter's lock let go (a GPU's caller) or computing in Python (the instant model's cell):
+    the whole time and the consumer's wait for its next chunk, the median of :data:`REPEATS`."""
+    print(f"\nthe clip reader beside its consumer ({len(dataset)} items, new clips), the consumer "
+          f"taking {per_item * 1e6:.0f} us an item; median of {REPEATS} runs:")
+    for how, take in (("waiting, the lock let go", time.sleep), ("computing in Python", _spin)):
+        runs = sorted(_read_beside(dataset, take, per_item) for _ in range(REPEATS))
+        total, waited = runs[len(runs) // 2]
+        print(f"  consumer {how:26} {total * 1e3:6.0f} ms in all, {waited * 1e3:5.0f} ms of it "
+              "waiting for clips")
+    print("  the reader's thread takes the interpreter's lock back after each read and decode: "
+          "a consumer computing in Python holds it, so the reader mostly reads while the "
+          "consumer waits")
+
+
+def _read_beside(dataset, take, per_item: float) -> tuple[float, float]:
+    """Seconds for a cold run's chunks beside a consumer, and the consumer's wait in them."""
+    from harness.strategies._stream import chunks
+
+    fresh_state()
+    ahead = chunks(dataset, lambda item: "", lambda requests: [True] * len(requests), None)
+    start, waited = time.perf_counter(), 0.0
+    while True:
+        asked = time.perf_counter()
+        chunk = next(ahead, None)
+        waited += time.perf_counter() - asked
+        if chunk is None:
+            return time.perf_counter() - start, waited
+        take(per_item * len(chunk.ids))
+        del chunk
+
+
 WAITS = (0.0, 200e-6, 1000e-6)  # seconds a request: the instant model, then 5,000 and 1,000 utt/s
 
 
@@ -307,10 +352,19 @@ def child(root: Path, work: Path) -> None:
                       "rate": len(dataset) / seconds}))
 
 
+def _sizes(text: str) -> list[int]:
+    """``--rss``: corpus sizes of at least one item each."""
+    sizes = [int(part) for part in text.split(",") if part.strip()]
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"corpus sizes must be 1 or more, got {text!r}")
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--rss", default="1000,20000", help="corpus sizes for peak memory")
+    parser.add_argument("--rss", type=_sizes, default="1000,20000",
+                        help="corpus sizes for peak memory, comma-separated ('' for none)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-overhead")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -323,9 +377,10 @@ def main(argv: list[str] | None = None) -> None:
     dataset = load_dataset("msp_podcast", corpus_under(args.work, args.items))
     strategy_rates(dataset, args.work)
     stage_rates(dataset, args.work)
+    reader_beside_a_consumer(dataset)
     beside_a_model(dataset, args.work)
     if args.rss:
-        peak_memory(args.work, [int(s) for s in args.rss.split(",")])
+        peak_memory(args.work, args.rss)
 
 
 if __name__ == "__main__":

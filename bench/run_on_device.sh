@@ -14,6 +14,9 @@
 #                                        # the plan alone, decodings apart then together, in one
 #                                        # process on the same clips; timeout_s 570 with
 #                                        # GRID_LIMIT=540
+#   GRID_LIMIT=420 bash bench/run_on_device.sh grid --ab-together --items 1000; \
+#       MODELS_LIMIT=130 bash bench/run_on_device.sh models --models af3
+#                                        # both figures still open in one call (timeout_s 570)
 #   bash bench/run_on_device.sh models   # Audio Flamingo 3, the Omni thinker, Ultravox: fast path vs
 #                                        # plain generate (bench/fast_path_models.py): at most
 #                                        # MODELS_LIMIT s (default 420); timeout_s 480; not yet run

@@ -1,6 +1,8 @@
 """``bench.overhead``'s cell beside a waiting model runs on a small corpus, and its model waits
 what it says it waited."""
 
+import re
+
 from bench.instant_model import WaitingModel
 from harness.models.api import Decoding, Request
 
@@ -39,3 +41,22 @@ def test_every_stage_is_timed_on_its_own(tmp_path, capsys):
     assert {"chunks, a rerun (clip rows from the cache)", "parse alone (w-bon's 5 beams)",
             "parse + combine (w-bon, 5 beams)", "cache lookups (w-bon)"} <= set(rates)
     assert len(rates) == 14 and all(rate > 0 for rate in rates.values())
+
+
+def test_the_reader_beside_its_consumer_prints_the_whole_time_and_the_wait(tmp_path, capsys,
+                                                                           monkeypatch):
+    """Both consumers' lines, each with its whole time and, within it, its wait for clips."""
+    import bench.overhead as overhead
+    from bench.synthetic_corpus import write_corpus
+    from harness.data import load_dataset
+
+    dataset = load_dataset("msp_podcast", write_corpus(tmp_path / "corpus", 12, seconds=1.0))
+    monkeypatch.setattr(overhead, "REPEATS", 1)
+    overhead.reader_beside_a_consumer(dataset, per_item=1e-3)
+    lines = [line for line in capsys.readouterr().out.splitlines() if "ms in all" in line]
+    assert [line.split()[1] for line in lines] == ["waiting,", "computing"]
+    for line in lines:
+        found = re.search(r"(\d+) ms in all, +(\d+) ms of it waiting", line)
+        assert found, line
+        total, waited = int(found[1]), int(found[2])
+        assert total >= 12 and 0 <= waited <= total  # 12 items of 1 ms each, at least

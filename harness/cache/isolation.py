@@ -8,7 +8,7 @@ call of the chunk, the model is failing, not the items (broken weights, a backen
 device), and the run stops with :class:`~harness.models.ModelFailed` (the traceback of the last
 failure chained) after a handful of calls: what earlier chunks computed is in the cache. An
 exception that concerns the run (the model or its key unavailable, a decoding or capability it
-lacks) stops it at once, as before.
+lacks, a model that could not be loaded at its first call) stops it at once, as before.
 
 Answers are checked where they cross into the harness: the wrong number of answers is refused
 naming the model (no answer can be matched to its request); an answer of the wrong shape (a
@@ -28,12 +28,15 @@ from harness.models.api import (
     Generation,
     LabelScores,
     ModelFailed,
+    ModelNotLoaded,
     ModelUnavailable,
     Request,
 )
 
-# what concerns the run, not an item: raised at once, never split
-RUN_LEVEL = (ModelUnavailable, DecodingUnsupported, ModelFailed, NotImplementedError)
+# what concerns the run, not an item: raised at once, never split (a model loaded at its first
+# call that could not be, harness.models.deferred, included)
+RUN_LEVEL = (ModelUnavailable, ModelNotLoaded, DecodingUnsupported, ModelFailed,
+             NotImplementedError)
 IN_A_ROW = 4  # requests failing alone before any answer in the chunk that stop the run
 MESSAGE_CHARS = 500
 

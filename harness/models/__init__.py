@@ -16,6 +16,7 @@ from harness.models.api import (
     Request,
 )
 from harness.models.registry import (
+    describe_model,
     get_model,
     model_entry,
     model_kind,
@@ -38,6 +39,7 @@ __all__ = [
     "ModelNotLoaded",
     "ModelUnavailable",
     "Request",
+    "describe_model",
     "get_model",
     "model_entry",
     "model_kind",

@@ -164,6 +164,29 @@ def resolve_dtype(dtype: str, device: str):
     return getattr(torch, dtype)
 
 
+_DESCRIBED_DTYPES = ("float32", "float16", "bfloat16")
+
+
+def described_placement(dtype: object, device: object) -> tuple[str, str] | None:
+    """The dtype and device a backend loaded with these arguments names in its info
+    (``("bfloat16", "cuda:0")``), as :func:`pick_device` and :func:`resolve_dtype` choose them,
+    without loading it; None where that cannot be told so (another kind of device, a dtype
+    named otherwise). Imports torch only where the device is left to it; ``"cuda"`` is the
+    worker's GPU, its first (the grid gives each worker its own through CUDA_VISIBLE_DEVICES)."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str) or not isinstance(dtype, str):
+        return None
+    device = "cuda:0" if device == "cuda" else device
+    if device != "cpu" and not (device.startswith("cuda:") and device[5:].isdigit()):
+        return None
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return (dtype, device) if dtype in _DESCRIBED_DTYPES else None
+
+
 def load_weights(loader, name: str, path, **kwargs):
     """``loader.from_pretrained(path, local_files_only=True, **kwargs)``, refusing weights that
     leave any of the model's parameters unset: transformers would start those at random and

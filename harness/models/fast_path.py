@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 
 from harness._values import named_flag, whole_number
+from harness.models.api import Capabilities, ModelInfo
 
 DECODE_MODES = ("graph", "static", "eager")
 ATTENTION_KERNELS = ("auto", "math", "efficient", "cudnn", "matmul")
@@ -149,3 +150,42 @@ class Architecture:
     encoder: str = "whisper"
     whole_processor: bool = True
     end_of_turn: str = "<|im_end|>"
+
+
+# The fast path's architectures, here rather than beside their backends' classes, so that a
+# checkpoint's description (:func:`fast_path_info`) imports neither torch nor transformers.
+QWEN2_AUDIO = Architecture(model_class="Qwen2AudioForConditionalGeneration",
+                           backend="qwen2-audio", version=2, audio_token="<|AUDIO|>")
+QWEN2_5_OMNI_THINKER = Architecture(model_class="Qwen2_5OmniThinkerForConditionalGeneration",
+                                    backend="qwen2.5-omni-thinker", version=2,
+                                    audio_token="<|AUDIO|>", encoder="own", whole_processor=False)
+AUDIO_FLAMINGO_3 = Architecture(model_class="AudioFlamingo3ForConditionalGeneration",
+                                backend="audio-flamingo-3", version=2, audio_token="<sound>",
+                                windows_as_audios=False)
+ULTRAVOX = Architecture(model_class="UltravoxModel", backend="ultravox", version=2,
+                        audio_token="<|reserved_special_token_0|>", windows_as_audios=False,
+                        end_of_turn="<|eot_id|>")
+
+
+def fast_path_info(name: str, revision: str, architecture: Architecture, dtype: str = "auto",
+                   device: str | None = None, attn_implementation: str = "sdpa",
+                   **options: object) -> ModelInfo | None:
+    """The :class:`ModelInfo` a fast-path backend built with these arguments will have (its
+    ``from_pretrained``'s), without loading it: what a cell's cache keys need
+    (harness.models.deferred). None where it cannot be told without loading (a dtype or device
+    named otherwise than the backend names it).
+
+    Raises:
+        ValueError: an unknown fast-path option or value, as loading would.
+    """
+    from harness.models._hf_common import described_placement
+
+    chosen = FastPathOptions.from_kwargs(**options)
+    placement = described_placement(dtype, device)
+    if placement is None or not isinstance(attn_implementation, str):
+        return None
+    dtype_name, device_name = placement
+    resolved = chosen.resolved(device_name.startswith("cuda"))
+    return ModelInfo(name, revision, dtype_name, device_name, Capabilities(structured_output=True),
+                     options=(("backend", f"{architecture.backend}/{architecture.version}"),
+                              *resolved.output_options()))

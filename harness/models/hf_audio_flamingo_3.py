@@ -10,15 +10,13 @@ long clip into 30 s windows and writes all their tokens in one run of placeholde
 from __future__ import annotations
 
 from harness.models.fast_audio_lm import FastAudioLM
-from harness.models.fast_path import Architecture
+from harness.models.fast_path import AUDIO_FLAMINGO_3
 
 
 class AudioFlamingo3Backend(FastAudioLM):
     """An Audio Flamingo 3 checkpoint (the ``-hf`` conversion transformers loads)."""
 
-    ARCHITECTURE = Architecture(model_class="AudioFlamingo3ForConditionalGeneration",
-                                backend="audio-flamingo-3", version=2, audio_token="<sound>",
-                                windows_as_audios=False)
+    ARCHITECTURE = AUDIO_FLAMINGO_3
 
 
 def audio_flamingo_3(path=None, plain_generate: bool = False, **options):

@@ -12,15 +12,13 @@ feature extractor and the chat template are read alone.
 from __future__ import annotations
 
 from harness.models.fast_audio_lm import FastAudioLM
-from harness.models.fast_path import Architecture
+from harness.models.fast_path import QWEN2_5_OMNI_THINKER
 
 
 class Qwen2_5OmniThinkerBackend(FastAudioLM):
     """A Qwen2.5-Omni checkpoint's thinker (the talker, which speaks, is not loaded)."""
 
-    ARCHITECTURE = Architecture(model_class="Qwen2_5OmniThinkerForConditionalGeneration",
-                                backend="qwen2.5-omni-thinker", version=2,
-                                audio_token="<|AUDIO|>", encoder="own", whole_processor=False)
+    ARCHITECTURE = QWEN2_5_OMNI_THINKER
 
 
 def qwen2_5_omni_7b(path=None, plain_generate: bool = False, **options):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.models.fast_audio_lm import FastAudioLM
-from harness.models.fast_path import MAX_SAMPLES, Architecture
+from harness.models.fast_path import MAX_SAMPLES, QWEN2_AUDIO
 
 __all__ = ["MAX_SAMPLES", "Qwen2AudioBackend"]
 
@@ -12,5 +12,4 @@ class Qwen2AudioBackend(FastAudioLM):
     """A Qwen2-Audio checkpoint: a long clip's 30 s windows are heard as "Audio 1", "Audio 2"
     of one turn, as the processor builds a conversation of several audios."""
 
-    ARCHITECTURE = Architecture(model_class="Qwen2AudioForConditionalGeneration",
-                                backend="qwen2-audio", version=2, audio_token="<|AUDIO|>")
+    ARCHITECTURE = QWEN2_AUDIO

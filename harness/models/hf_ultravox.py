@@ -27,9 +27,9 @@ from harness.models._audio_encoder import encoder_layers
 from harness.models._hf_common import to_device
 from harness.models.api import ModelUnavailable
 from harness.models.fast_audio_lm import FastAudioLM
-from harness.models.fast_path import MAX_SAMPLES, Architecture, FastPathOptions
+from harness.models.fast_path import MAX_SAMPLES, ULTRAVOX, FastPathOptions
 
-PLACEHOLDER = "<|reserved_special_token_0|>"
+PLACEHOLDER = ULTRAVOX.audio_token
 
 
 class TextContentChat(ChatText):
@@ -59,9 +59,7 @@ class TextContentChat(ChatText):
 class UltravoxBackend(FastAudioLM):
     """An Ultravox v0.3/v0.4 checkpoint, its parts assembled here."""
 
-    ARCHITECTURE = Architecture(model_class="UltravoxModel", backend="ultravox", version=2,
-                                audio_token=PLACEHOLDER, windows_as_audios=False,
-                                end_of_turn="<|eot_id|>")
+    ARCHITECTURE = ULTRAVOX
     CHAT = TextContentChat
 
     @staticmethod

@@ -26,28 +26,49 @@ class ModelEntry:
     # before importing the backend (and torch and transformers with it), so that a model whose
     # weights are not here is refused in milliseconds, not after seconds of imports
     weights: tuple[str, str] | None = None
+    # what the factory's model will be (its ModelInfo) for the same arguments, told without
+    # loading it, or None where it cannot tell: the grid then loads the model only when a cell
+    # needs an answer the cache lacks (harness.models.deferred)
+    describe: str | Callable[..., Any] | None = None
 
     def factory(self) -> Callable[..., Any]:
-        if callable(self.target):
-            return self.target
-        module, attribute = self.target.split(":")
-        return getattr(importlib.import_module(module), attribute)
+        return _resolved(self.target)
+
+    def describer(self) -> Callable[..., Any] | None:
+        return None if self.describe is None else _resolved(self.describe)
+
+
+def _resolved(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """A callable, or ``"module:attribute"`` imported."""
+    if callable(target):
+        return target
+    module, attribute = target.split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+_DESCRIBED = "harness.models.descriptions:"
 
 
 _ENTRIES: dict[str, ModelEntry] = {
     "qwen2-audio-7b": ModelEntry("harness.models.qwen2_audio_models:qwen2_audio_7b", gpu=True,
-                                 weights=("QWEN2_AUDIO_7B_PATH", "Qwen/Qwen2-Audio-7B-Instruct")),
-    "tiny-qwen2-audio": ModelEntry("harness.models.qwen2_audio_models:tiny_qwen2_audio"),
+                                 weights=("QWEN2_AUDIO_7B_PATH", "Qwen/Qwen2-Audio-7B-Instruct"),
+                                 describe=_DESCRIBED + "qwen2_audio_7b"),
+    "tiny-qwen2-audio": ModelEntry("harness.models.qwen2_audio_models:tiny_qwen2_audio",
+                                   describe=_DESCRIBED + "tiny_qwen2_audio"),
     "qwen2.5-omni-7b": ModelEntry("harness.models.hf_qwen2_5_omni:qwen2_5_omni_7b", gpu=True,
-                                  weights=("QWEN2_5_OMNI_7B_PATH", "Qwen/Qwen2.5-Omni-7B")),
+                                  weights=("QWEN2_5_OMNI_7B_PATH", "Qwen/Qwen2.5-Omni-7B"),
+                                  describe=_DESCRIBED + "qwen2_5_omni_7b"),
     "audio-flamingo-3": ModelEntry("harness.models.hf_audio_flamingo_3:audio_flamingo_3", gpu=True,
-                                   weights=("AUDIO_FLAMINGO_3_PATH", "nvidia/audio-flamingo-3-hf")),
+                                   weights=("AUDIO_FLAMINGO_3_PATH", "nvidia/audio-flamingo-3-hf"),
+                                   describe=_DESCRIBED + "audio_flamingo_3"),
     # its factory asks for NVIDIA's code first, and imports nothing heavy before it has both
     "audio-flamingo-2": ModelEntry("harness.models.af2_native:audio_flamingo_2", gpu=True),
     "ultravox-v0.3": ModelEntry("harness.models.hf_ultravox:ultravox_v0_3", gpu=True,
-                                weights=("ULTRAVOX_V0_3_PATH", "fixie-ai/ultravox-v0_3")),
+                                weights=("ULTRAVOX_V0_3_PATH", "fixie-ai/ultravox-v0_3"),
+                                describe=_DESCRIBED + "ultravox_v0_3"),
     "ultravox-v0.4": ModelEntry("harness.models.hf_ultravox:ultravox_v0_4", gpu=True,
-                                weights=("ULTRAVOX_V0_4_PATH", "fixie-ai/ultravox-v0_4")),
+                                weights=("ULTRAVOX_V0_4_PATH", "fixie-ai/ultravox-v0_4"),
+                                describe=_DESCRIBED + "ultravox_v0_4"),
     "gpt-4o": ModelEntry("harness.models.openai_api:gpt_4o", "api"),
     "gemini-2.0-flash": ModelEntry("harness.models.gemini_api:gemini_2_0_flash", "api"),
     "gemini-2.5-pro": ModelEntry("harness.models.gemini_api:gemini_2_5_pro", "api"),
@@ -61,11 +82,15 @@ _PREFIXES = {"openai-compatible:": ModelEntry("harness.models.openai_api:openai_
 
 
 def register(name: str, kind: Kind = "local", gpu: bool = False,
-             weights: tuple[str, str] | None = None
+             weights: tuple[str, str] | None = None,
+             describe: Callable[..., Any] | None = None
              ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: make ``factory(**config)`` loadable as ``get_model(name)``; ``weights``: the
-    checkpoint's environment variable and hub id (:func:`checkpoint`), looked for first. A
-    name of one's own may be registered again (a notebook's cell run twice).
+    checkpoint's environment variable and hub id (:func:`checkpoint`), looked for first;
+    ``describe(**config)``: the :class:`~harness.models.ModelInfo` the factory's model will have,
+    told without loading it (or None), so that the grid loads it only when a cell needs an
+    answer the cache lacks (:func:`describe_model`). A name of one's own may be registered
+    again (a notebook's cell run twice).
 
     Raises:
         ValueError: ``name`` is a built-in model's, whose records, baselines and snapshots say
@@ -76,7 +101,7 @@ def register(name: str, kind: Kind = "local", gpu: bool = False,
                          f"built-in one takes its options as --model-arg {name}.OPTION=VALUE)")
 
     def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
-        _ENTRIES[name] = ModelEntry(factory, kind, gpu, weights)
+        _ENTRIES[name] = ModelEntry(factory, kind, gpu, weights, describe)
         return factory
 
     return wrap
@@ -111,7 +136,12 @@ def register_checkpoint(name: str, like: str, weights: tuple[str, str]) -> None:
         model.info = dataclasses.replace(model.info, name=name)
         return model
 
-    register(name, "local", base.gpu, weights)(factory)
+    def describe(path: str | os.PathLike[str] | None = None, **config: Any) -> Any:
+        described = base.describer()
+        info = None if described is None else described(path=str(checkpoint(name, path)), **config)
+        return None if info is None else dataclasses.replace(info, name=name)
+
+    register(name, "local", base.gpu, weights, describe)(factory)
 
 
 def model_names() -> list[str]:
@@ -151,6 +181,28 @@ def checkpoint(name: str, path: str | os.PathLike[str] | None = None) -> Path:
     if weights is None:
         raise ValueError(f"{name}: its registry entry names no checkpoint")
     return local_weights(name, *weights, path)
+
+
+def describe_model(name: str, **config: Any) -> Any:
+    """The :class:`~harness.models.ModelInfo` ``get_model(name, **config)`` will have, told
+    without loading the model (its weights, torch, transformers), or None where its entry
+    cannot tell it (an API model, a chance baseline, a factory of one's own without
+    ``describe``, a backend's choice made only when loading).
+
+    Raises:
+        ModelUnavailable: its checkpoint is not here, as get_model would raise it.
+        ValueError, TypeError: an argument the model does not take, as loading would.
+    """
+    entry = model_entry(name)
+    describe = entry.describer()
+    if describe is None:
+        return None
+    if entry.weights is not None:
+        checkpoint(name, config.get("path"))
+    try:
+        return describe(**config)
+    except ImportError:  # a part of the description's not installed: loading will say it
+        return None
 
 
 def get_model(name: str, **config: Any) -> Any:

@@ -12,7 +12,6 @@ them equal).
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,16 @@ from typing import TYPE_CHECKING
 from harness.cache import GenerationCache, generation_keys, put_generations
 from harness.cache.isolation import RUN_LEVEL, check_count, generation_problem
 from harness.data.problems import DataError
-from harness.models.api import Decoding, DecodingUnsupported, ModelAPI, ModelFailed, Request
+from harness.models.api import (
+    Decoding,
+    DecodingUnsupported,
+    ModelAPI,
+    ModelFailed,
+    ModelNotLoaded,
+    ModelUnavailable,
+    Request,
+)
+from harness.models.deferred import work_clock
 from harness.strategies import (
     RunContext,
     Strategy,
@@ -83,13 +91,18 @@ def run_plan(model: ModelAPI, dataset: Dataset, strategies: Sequence[str | Strat
     for chunk in chunks(dataset, lambda item: "", needs_audio, cache):
         _together(model, runnable, chunk.requests, prompted, context, report)
         for s in list(runnable):
-            start, misses = time.perf_counter(), cache.misses
+            start, misses = work_clock(model, verifier), cache.misses
             try:
                 s.results(model, prompted(s, chunk.requests), context)
             except (StrategyUnsupported, DecodingUnsupported) as exc:
                 runnable.remove(s)
                 report.left_out[s.name] = str(exc)
-            report.add(s.name, time.perf_counter() - start, cache.misses - misses)
+            except (ModelUnavailable, ModelNotLoaded) as exc:  # a verifier of its own that
+                if verifier is model or exc is not getattr(verifier, "failure", None):  # could
+                    raise  # not be loaded leaves its strategies out, as one not found does
+                runnable.remove(s)
+                report.left_out[s.name] = f"its verifier: {exc}"
+            report.add(s.name, work_clock(model, verifier) - start, cache.misses - misses)
         done += len(chunk.ids)
         del chunk  # its clips go before the next chunk is prepared
         if progress is not None:
@@ -115,10 +128,10 @@ def _together(model: ModelAPI, runnable: list[Strategy], requests: Sequence[Requ
                                        for s in group))
         if len(decodings) < 2:
             continue
-        start = time.perf_counter()
+        start = work_clock(model)
         computed = _generate_many(model, generate_many, prompted(group[0], requests), decodings,
                                   context.cache)
-        share = (time.perf_counter() - start) / len(group)
+        share = (work_clock(model) - start) / len(group)
         for s in group:  # a decoding's calls are the first strategy's that asks for it
             report.add(s.name, share,
                        computed.pop(s.decoding(context.config, context.dataset.labels), 0))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.baselines import annotator
-from harness.models.api import DecodingUnsupported, KeyRejected, ModelNotLoaded
+from harness.models.api import DecodingUnsupported, KeyRejected, ModelNotLoaded, ModelUnavailable
 from harness.record import CellRecord, write_record
 from harness.runner.grid import Cell, GridConfig
 from harness.strategies import StrategyUnsupported, check_supported, get_strategy
@@ -68,11 +68,12 @@ class GridWorker:
     def model(self, name: str):
         """The model, or raise CellSkipped saying why it cannot run here."""
         if name not in self._models:
-            from harness.models import ModelUnavailable, get_model
+            from harness.models.deferred import deferred_model
 
             args = dict(self.grid.model_args.get(name, {}))
-            try:
-                self._models[name] = get_model(name, **args)
+            try:  # a local model's weights load when a cell first needs an answer not cached
+                self._models[name] = deferred_model(
+                    name, args, lambda exc: _why_not_loaded(name, args, exc))
             except (ModelUnavailable, ImportError) as exc:
                 self._models[name] = CellSkipped(str(exc))
             except Exception as exc:  # remembered: the model's other cells fail without loading it
@@ -156,6 +157,12 @@ class GridWorker:
             for name in {cell.model, self.grid.verifier_for(cell.model)}:
                 if str(exc).startswith(f"{name}:"):
                     self._models[name] = CellSkipped(f"stopped: {exc}")
+            raise
+        except ModelUnavailable as exc:  # a model loaded at its first call cannot run here
+            if exc is getattr(model, "failure", None):
+                raise CellSkipped(str(exc)) from None
+            if verifier is not None and exc is getattr(verifier, "failure", None):
+                raise CellSkipped(f"its verifier {exc} (or name another: --verifier)") from None
             raise
         record = dataclasses.replace(record, cell=cell.id, model=cell.model)
         if plan is not None:

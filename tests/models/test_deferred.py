@@ -160,3 +160,41 @@ def _decoding():
     from harness.models.api import Decoding
 
     return Decoding()
+
+
+RESCORE = """
+import json, sys
+
+class Absent:  # neither torch nor transformers can be imported here
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, Absent())
+from harness import evaluate
+from harness.data import load_dataset
+record = evaluate("tiny-qwen2-audio", load_dataset("crema_d"), "bon", cache=sys.argv[1],
+                  n_resamples=50)
+print(json.dumps({"metrics": record.to_json()["metrics"], "generations": record.meta["generations"],
+                  "imported": sorted({"torch", "transformers"} & set(sys.modules))}))
+"""
+
+
+def test_a_cache_filled_by_the_tiny_model_scores_its_cell_again_where_torch_is_not(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("transformers", reason="the hf extra is not installed")
+    dataset = load_dataset("crema_d")
+    first = evaluate("tiny-qwen2-audio", dataset, "bon", cache=tmp_path / "c.sqlite",
+                     n_resamples=50)
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", RESCORE, str(tmp_path / "c.sqlite")], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    again = json.loads(out.stdout.splitlines()[-1])
+    assert again["generations"] == {"computed": 0, "from_cache": len(dataset)}
+    assert again["imported"] == []
+    assert again["metrics"] == json.loads(json.dumps(first.to_json()["metrics"]))

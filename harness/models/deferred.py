@@ -125,10 +125,11 @@ class DeferredModel:
 
 
 def deferred_model(name: str, config: Mapping[str, Any] | None = None,
-                   explain: Callable[[Exception], str] | None = None) -> Any:
+                   explain: Callable[[Exception], str] | None = None,
+                   prepare: Callable[[], None] | None = None) -> Any:
     """``get_model(name, **config)``, loaded at its first model call where its registry entry
-    can describe it (:class:`DeferredModel`), else at once; ``HARNESS_DEFER_LOADING=0`` loads
-    every model at once.
+    can describe it (:class:`DeferredModel`; ``prepare()`` first, then), else at once;
+    ``HARNESS_DEFER_LOADING=0`` loads every model at once.
 
     Raises:
         ModelUnavailable, ValueError, TypeError: as :func:`~harness.models.get_model` would,
@@ -144,7 +145,13 @@ def deferred_model(name: str, config: Mapping[str, Any] | None = None,
     info = describe_model(name, **config)
     if info is None:
         return get_model(name, **config)
-    return DeferredModel(info, lambda: get_model(name, **config), explain)
+
+    def load() -> Any:
+        if prepare is not None:
+            prepare()
+        return get_model(name, **config)
+
+    return DeferredModel(info, load, explain)
 
 
 def work_clock(*models: Any) -> float:

@@ -55,12 +55,16 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
                    if worker and cell.kind == "local" else contextlib.nullcontext())
         failed = None
         try:
-            # what the cell needs first, outside the core sharing (which imports torch): a cell
+            # what the cell needs first, outside the core sharing (which may import torch): a cell
             # whose model is not here skips without importing it, as a worker given only such
             # cells does under -n 4 on a machine with the embedded default alone
             grid_worker.inputs(cell)
-            with sharing:
-                record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
+            with sharing as take_cores:  # a model loaded in this cell takes them first
+                grid_worker.before_load = take_cores
+                try:
+                    record, path = grid_worker.run(cell, progress_sink=_progress_sink(request))
+                finally:
+                    grid_worker.before_load = None
         except CellSkipped as exc:
             pytest.skip(str(exc))
         except (NothingToEvaluate, ModelNotLoaded) as exc:  # a corpus read as empty, damaged

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,21 +214,28 @@ def _torch_or_none() -> Any:
 
 
 @contextlib.contextmanager
-def cores_while_running(folder: Path, worker: str) -> Iterator[None]:
+def cores_while_running(folder: Path, worker: str) -> Iterator[Callable[[], None]]:
     """A local-model cell on an xdist worker takes cores // (local-model cells running now) torch
     threads, so that a worker left alone with the heavy cells uses every core while the others
-    sit idle (the user's OMP_NUM_THREADS wins). Running cells are marked by files in ``folder``."""
+    sit idle (the user's OMP_NUM_THREADS wins). Running cells are marked by files in ``folder``.
+
+    Yields ``take_cores()``: torch imported already is told at once; otherwise the grid worker
+    calls it just before it loads a model in this cell (harness.models.deferred), so that the
+    model's first cell runs on the same threads as its later ones (float sums in one order,
+    results equal to the last bit), and a cell whose answers are all cached imports no torch."""
     folder.mkdir(parents=True, exist_ok=True)
     mark = folder / worker
     mark.touch()
     try:
-        # a local model's first cell imports torch itself, after this: import it now, or that
-        # cell would run on the worker's share while later ones run on these threads, and its
-        # results would differ from theirs in the last bits (float sums in another order)
-        torch = sys.modules.get("torch") or _torch_or_none()
-        if torch is not None and "OMP_NUM_THREADS" not in _USER_SET:
-            running = max(1, sum(1 for _ in folder.iterdir()))
-            torch.set_num_threads(max(1, usable_cores() // running))
-        yield
+        running = max(1, sum(1 for _ in folder.iterdir()))
+
+        def take_cores() -> None:
+            torch = sys.modules.get("torch") or _torch_or_none()
+            if torch is not None and "OMP_NUM_THREADS" not in _USER_SET:
+                torch.set_num_threads(max(1, usable_cores() // running))
+
+        if sys.modules.get("torch") is not None:
+            take_cores()
+        yield take_cores
     finally:
         mark.unlink(missing_ok=True)

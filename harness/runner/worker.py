@@ -52,6 +52,9 @@ class GridWorker:
         self._datasets: dict[str, Any] = {}
         self._cache: Any = None
         self._planned: dict[tuple[str, str], tuple[Any, str]] = {}  # -> (PlanReport, first cell)
+        # called just before a model is loaded (at its first call for an answer the cache
+        # lacks): the pytest plugin gives the running cell's share of the cores to torch then
+        self.before_load: Callable[[], None] | None = None
 
     @property
     def cache(self):
@@ -73,12 +76,16 @@ class GridWorker:
             args = dict(self.grid.model_args.get(name, {}))
             try:  # a local model's weights load when a cell first needs an answer not cached
                 self._models[name] = deferred_model(
-                    name, args, lambda exc: _why_not_loaded(name, args, exc))
+                    name, args, lambda exc: _why_not_loaded(name, args, exc), self._before_load)
             except (ModelUnavailable, ImportError) as exc:
                 self._models[name] = CellSkipped(str(exc))
             except Exception as exc:  # remembered: the model's other cells fail without loading it
                 self._models[name] = ModelNotLoaded(_why_not_loaded(name, args, exc))
         return _or_raise(self._models[name])
+
+    def _before_load(self) -> None:
+        if self.before_load is not None:
+            self.before_load()
 
     def dataset(self, name: str):
         """The corpus (subsampled to the grid's limit), or raise CellSkipped saying why not."""

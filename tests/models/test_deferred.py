@@ -142,6 +142,27 @@ def test_in_the_grid_a_load_that_fails_fails_the_cell_and_one_that_cannot_run_sk
         worker.close()
 
 
+def test_the_grid_worker_readies_a_model_s_cores_just_before_loading_it(entries, tmp_path):
+    said = []
+    loads = entries(Loads())
+    entries(Loads("other"))
+
+    def factory(**config):
+        said.append("loaded")
+        return loads(**config)
+
+    registry.register("described", describe=lambda **config: described())(factory)
+    worker = GridWorker(tmp_path / "run", tmp_path / "cache",
+                        GridConfig(models=("described",), datasets=("crema_d",)))
+    worker.before_load = lambda: said.append("cores")
+    try:
+        worker.run(Cell("described", "crema_d", "base"))
+        worker.run(Cell("described", "crema_d", "bon"))
+    finally:
+        worker.close()
+    assert said == ["cores", "loaded"]
+
+
 def test_a_verifier_of_its_own_that_cannot_load_leaves_its_strategies_out_of_the_plan(
         entries, tmp_path):
     from harness.runner.plan import run_plan

@@ -338,9 +338,10 @@ def test_before_torch_is_imported_the_share_is_left_in_the_environment(monkeypat
 
 
 def test_a_local_cell_imports_torch_to_set_its_threads_and_tidies_its_mark(monkeypatch, tmp_path):
-    """torch not imported yet: the cell imports it (its first cell would otherwise run on other
-    threads than the later ones); a folder not made yet is made; a mark removed meanwhile (the
-    folder tidied by hand) is no error; one core is one thread."""
+    """torch not imported yet: the cell imports it when its model is about to load (its first
+    cell would otherwise run on other threads than the later ones), not before (a cell whose
+    answers are all cached loads none); a folder not made yet is made; a mark removed meanwhile
+    (the folder tidied by hand) is no error; one core is one thread."""
     from harness.pytest_plugin import scheduling
 
     set_to = []
@@ -350,8 +351,10 @@ def test_a_local_cell_imports_torch_to_set_its_threads_and_tidies_its_mark(monke
     monkeypatch.setattr(scheduling, "usable_cores", lambda: 1)
     monkeypatch.setattr(scheduling, "_USER_SET", set())
     running = tmp_path / "run" / ".running"
-    with scheduling.cores_while_running(running, "gw3"):
+    with scheduling.cores_while_running(running, "gw3") as take_cores:
         (running / "gw3").unlink()
+        assert set_to == []
+        take_cores()  # what the grid worker calls before loading a model
     assert set_to == [1] and running.is_dir() and not any(running.iterdir())
 
 

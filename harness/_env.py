@@ -1,8 +1,9 @@
 """The cores this process may use, and settings read from environment variables
 (``HARNESS_CHUNK``, ``HARNESS_CHUNK_MIB``, ``HARNESS_READERS``, ``HARNESS_CACHE_CHUNK``,
-``HARNESS_MAX_CLIP_SECONDS``): a value that is not what the setting must be is refused naming
-the variable, rather than failing later as something else (a chunk size of 0 or -5 once ended
-in an IndexError, and a clip limit of ``abc`` made every clip "unreadable audio")."""
+``HARNESS_MAX_CLIP_SECONDS``, ``HARNESS_DEFER_LOADING``): a value that is not what the setting
+must be is refused naming the variable, rather than failing later as something else (a chunk
+size of 0 or -5 once ended in an IndexError, and a clip limit of ``abc`` made every clip
+"unreadable audio")."""
 
 from __future__ import annotations
 
@@ -62,6 +63,19 @@ def positive_float(name: str) -> float | None:
     """
     return _setting(name, float, lambda v: math.isfinite(v) and v > 0,
                     "a number of seconds above 0")
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """The variable as true or false (``1``/``0``, ``true``/``false``, ``yes``/``no``,
+    ``on``/``off``, any case), ``default`` when unset or empty.
+
+    Raises:
+        ValueError: it is set to anything else (the message names it).
+    """
+    from harness._values import flag
+
+    value = _setting(name, flag, lambda v: True, "true or false (1/0, yes/no, on/off)")
+    return default if value is None else value
 
 
 def _setting(name: str, convert, acceptable, must_be: str):

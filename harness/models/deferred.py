@@ -56,7 +56,8 @@ class DeferredModel:
 
         Raises:
             ModelUnavailable: it cannot run here (a package missing).
-            ModelNotLoaded: it could not be loaded, or it is not what its description said.
+            ModelNotLoaded: it could not be loaded.
+            ModelFailed: it loaded unlike its description.
         """
         if self._model is None:
             if self.failure is not None:
@@ -133,14 +134,14 @@ def deferred_model(name: str, config: Mapping[str, Any] | None = None,
 
     Raises:
         ModelUnavailable, ValueError, TypeError: as :func:`~harness.models.get_model` would,
-            for what the description checks (the checkpoint found, the options known).
+            for what the description checks (the checkpoint found, the options known);
+            ValueError too for ``HARNESS_DEFER_LOADING`` set to neither true nor false.
     """
-    import os
-
+    from harness._env import env_flag
     from harness.models.registry import describe_model, get_model
 
     config = dict(config or {})
-    if os.environ.get("HARNESS_DEFER_LOADING", "1").strip() in ("0", "false", "no", "off"):
+    if not env_flag("HARNESS_DEFER_LOADING", True):
         return get_model(name, **config)
     info = describe_model(name, **config)
     if info is None:

@@ -289,14 +289,15 @@ def check_settings(config: pytest.Config) -> None:
 
 def _check_environment() -> None:
     """The harness's environment variables (chunk sizes, reader threads, the clip limit, the
-    GPUs)."""
-    from harness._env import positive_int
+    GPUs, loading models at their first call)."""
+    from harness._env import env_flag, positive_int
     from harness.data.audio import AudioLimits
     from harness.pytest_plugin.scheduling import gpu_ids
 
     try:
         for name in ("HARNESS_CHUNK", "HARNESS_CHUNK_MIB", "HARNESS_CACHE_CHUNK", "HARNESS_READERS"):
             positive_int(name, 1)
+        env_flag("HARNESS_DEFER_LOADING", True)
         AudioLimits.from_env()
         gpu_ids()
     except ValueError as exc:

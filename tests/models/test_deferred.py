@@ -72,8 +72,11 @@ def test_without_a_description_or_when_told_so_the_model_loads_at_once(entries, 
     loads = entries(Loads(), describe=lambda **config: None)
     assert isinstance(deferred_model("described"), ScriptedModel) and loads.count == 1
     other = entries(Loads("other"))
-    monkeypatch.setenv("HARNESS_DEFER_LOADING", "0")
+    monkeypatch.setenv("HARNESS_DEFER_LOADING", "Off")
     assert isinstance(deferred_model("other"), ScriptedModel) and other.count == 1
+    monkeypatch.setenv("HARNESS_DEFER_LOADING", "later")
+    with pytest.raises(ValueError, match=r"^HARNESS_DEFER_LOADING='later': must be true or false"):
+        deferred_model("other")
 
 
 @pytest.mark.parametrize("error, raised, message", [

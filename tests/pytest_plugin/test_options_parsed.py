@@ -211,7 +211,7 @@ def test_settings_at_their_edges_are_taken(pytester, monkeypatch):
 
 @pytest.mark.parametrize(("name", "value"), [
     ("HARNESS_READERS", "0"), ("HARNESS_CHUNK_MIB", "-1"), ("HARNESS_MAX_CLIP_SECONDS", "long"),
-    ("HARNESS_GPUS", "first")])
+    ("HARNESS_GPUS", "first"), ("HARNESS_DEFER_LOADING", "later")])
 def test_a_bad_harness_variable_is_refused_before_collection(pytester, monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(pytest.UsageError, match=name):

@@ -60,7 +60,8 @@ def bench_parser() -> float:
 
 def adversarial_outputs(size: int = 100_000) -> dict[str, str]:
     """100 kB answers built to make a backtracking parser take seconds (whitespace runs,
-    unterminated keys, long word runs, nested brackets and braces, separator floods)."""
+    unterminated keys, long word runs, nested brackets and braces, separator floods), or a parser
+    that reads every dictionary and list tens of milliseconds (thousands of small ones)."""
     return {
         "whitespace run": " " * size + "x",
         "newlines then a sentence": "\n" * size + "I think the speaker is sad.",
@@ -76,6 +77,12 @@ def adversarial_outputs(size: int = 100_000) -> dict[str, str]:
         "separator flood": "{" + "=1" * (size // 2) + "}",
         "spaced separator flood": "{" + ": 1 " * (size // 4) + "}",
         "separators after quotes": "{" + "'=" * (size // 2) + "}",
+        "key symbols before separators": "{" + "-=" * (size // 2) + "}",
+        "many small dictionaries": ("{a: 1}" * (size // 6 + 1))[:size],
+        "many empty dictionaries": "{}" * (size // 2),
+        "a label before many dictionaries": '{"sad": 1}' + "{a: 1}" * (size // 6),
+        "many lists": "[a]" * (size // 3),
+        "many empty lists": "[]" * (size // 2),
     }
 
 

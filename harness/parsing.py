@@ -17,6 +17,10 @@ zero-width-laced label still matches. In a dictionary, a key repeated verbatim k
 (as ``json.loads`` does); keys that name no label are left out and named in the verdict's
 ``reason``, and a dictionary in which less than half of the probability mass has a recognised
 label is invalid.
+
+The dictionary and list rules read from the end of the text back, no further than
+:data:`READ_AT_MOST` (each dictionary or list counts one, each value or entry one more), so that
+no answer costs more than a few milliseconds; an invalid verdict says where reading stopped.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
+from harness._dict_pairs import NUMBER, pairs
 from harness._label_index import ALIASES, WORD, LabelIndex, label_index
 
 __all__ = ["ALIASES", "RULES", "Parsed", "parse_distribution", "parse_score"]
@@ -37,34 +42,14 @@ __all__ = ["ALIASES", "RULES", "Parsed", "parse_distribution", "parse_score"]
 RULES = ("json_dict", "emotion_list", "float_list", "keyword", "single_number")
 
 
-# Every pattern here matches in time linear in the text: no two adjacent parts can match the same
-# characters (a run of spaces that could belong to either side is what made the old patterns
-# backtrack for seconds on a few hundred spaces).
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|infinity|inf)\b"
-_DICT = re.compile(r"\{[^{}]*\}")
-# a separator that a key may end at and the number after it; the key is read backwards from the
-# separator (_key_before). The lookbehinds pass only a separator after a letter, a key symbol or a
-# quote, or after spaces that do not follow a digit or a sign within four (what a key and its
-# quote end with; looked at once the separator is found, so that the search still skips from ":"
-# to ":"); (?!...) turns one away where the next character, or the one after a quote, can start
-# no space and no number. Floods of "=1", ": 1 " or "=" had tried the rest 25,000 to 100,000
-# times, each with a step of Python: 19 to 38 ms. (?=(\s*))\1 takes the whole run of spaces and
-# never gives it back (an atomic group).
-_NO_NUMBER_STARTS = r"[!#$%&()*,/:;<=>?@\[\\\]^_`{|}~a-hj-mo-zA-HJ-MO-Z]"  # nor a space or quote
-_NO_KEY_ENDS = r"[\d!#$%&()*+,.:;<=>?@\[\\\]^`{|}~]"  # a digit or a sign, and spaces after it
-_ONE_TO_FOUR_SPACES = [r"\s" * n for n in range(1, 5)]
-_VALUE = re.compile(r"""[:=](?:(?<=[^\W\d].|[/"'-].)|(?<=\s.)"""
-                    + "".join(f"(?<!{_NO_KEY_ENDS}{spaces}.)" for spaces in _ONE_TO_FOUR_SPACES)
-                    + rf""")(?!{_NO_NUMBER_STARTS}|["']{_NO_NUMBER_STARTS})"""
-                    r"""(?=(\s*))\1(?:["'](?=(\s*))\2)?(""" + _NUMBER + ")", re.I)
-_KEY_SYMBOL_CHARS = " _/-"  # a key is letters (any script) and these
-_KEY_SYMBOLS = frozenset(_KEY_SYMBOL_CHARS)
-_NO_KEY_SYMBOLS = str.maketrans("", "", _KEY_SYMBOL_CHARS)
-_KEY_RUN_REVERSED = re.compile(r"[^\W\d]*(?:[ /-]+[^\W\d]*)*").match  # each repeat one class
+# Every pattern here, as in harness._dict_pairs, matches in time linear in the text.
+# a dictionary's or a list's text, found on the reversed text: the same matches (none can
+# overlap another), met from the answer's end, so that no more of them are built than are read
+_DICT_REVERSED = re.compile(r"\}[^{}]*\{")
 _ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
-_LIST = re.compile(r"\[([^\[\]]*)\]")
-_IS_NUMBER = re.compile(r"^(?:" + _NUMBER + r")$", re.I)
-_NUMBER_AT = re.compile(_NUMBER, re.I)
+_LIST_REVERSED = re.compile(r"\]([^\[\]]*)\[")
+_IS_NUMBER = re.compile(r"^(?:" + NUMBER + r")$", re.I)
+_NUMBER_AT = re.compile(NUMBER, re.I)
 _SCORE = re.compile(r"\+?(?:\d+(?:\.\d*)?|\.\d+)")
 _SPACE_RUN = re.compile(r"\s*")
 _SPACE_OR_TICK_RUN = re.compile(r"[\s`]*")
@@ -113,87 +98,43 @@ def _finish(values: list[float], rule: str) -> Parsed:
     return Parsed(np.array(values) / total, rule, True)
 
 
-def _pairs(body: str) -> list[tuple[str, str]]:
-    """The ``key: number`` pairs of a dictionary's text, left to right (a key is a run of letters,
-    spaces, ``_``, ``/`` and ``-`` starting with a letter, quoted or not, then ``:`` or ``=``)."""
-    out, start, previous = [], 0, 0
-    for match in _VALUE.finditer(body):
-        at = match.start()
-        # a key holds no separator, so it starts after the previous one: reading back no further
-        # keeps the whole scan linear
-        key = _key_before(body[max(start, previous):at])
-        previous = at + 1
-        if key:
-            out.append((key, match.group(3)))
-            start = match.end()
-    return out
+READ_AT_MOST = 1_000
+"""How far back from an answer's end the dictionary and list rules read: each dictionary or list
+counts one, and each of its values or entries one more. A model's answer holds a few dozen; a text
+of thousands of small dictionaries had taken over 50 ms. Past it, the rule finds nothing further
+back (the next rule is tried) and an invalid verdict says where reading stopped."""
 
 
-def _key_before(text: str) -> str:
-    """The key that ``text`` ends with (before optional space, a quote and space); "" when there
-    is none."""
-    text = text.rstrip()
-    if text[-1:] in ("'", '"'):
-        text = text[:-1].rstrip()
-    last = text[-1:]
-    if not (last.isalpha() or last in _KEY_SYMBOLS):  # a digit, a comma...: no key ends here
-        return ""
-    stop = max(0, len(text) - 1 - _SHORT_RUN)
-    first = _run_start(text, len(text) - 1, stop)
-    if first == stop > 0:  # a long run: the rest of it is read below
-        first = _long_run_start(text, first)
-    while first < len(text) and not text[first].isalpha():
-        first += 1
-    return text[first:]
-
-
-_SHORT_RUN = 32  # characters of a key's run read one by one before the regex engine reads on
-
-
-def _long_run_start(text: str, end: int) -> int:
-    """Where the run of letters and key symbols that ends at ``end`` starts: found by the regex
-    engine on the text before it reversed (100 kB of spaces before a key took 10 ms a character
-    at a time). The engine's letters hold a few numerals beside (such as "৴"): a run with one
-    is read character by character."""
-    head = text[:end]
-    reversed_run = _KEY_RUN_REVERSED(head[::-1])  # it matches, if only nothing
-    first = end - (reversed_run.end() if reversed_run else 0)
-    letters = head[first:].translate(_NO_KEY_SYMBOLS)
-    if letters and not letters.isalpha():
-        first = _run_start(text, end, 0)
-    return first
-
-
-def _run_start(text: str, first: int, stop: int) -> int:
-    """Where the run of letters and key symbols before ``first`` starts, reading back one
-    character at a time no further than ``stop``."""
-    while first > stop and (text[first - 1].isalpha() or text[first - 1] in _KEY_SYMBOLS):
-        first -= 1
-    return first
-
-
-def _from_dicts(text: str, idx: LabelIndex, unknown: list[str]) -> Parsed | None:
-    """The last dictionary with a recognised label; keys naming no label go into ``unknown``."""
-    for match in reversed(_DICT.findall(text)):
-        latest = dict(_pairs(match))  # a key repeated verbatim: its last value, as in JSON
-        values, strays, stray_mass = [0.0] * idx.k, [], 0.0
+def _from_dicts(text: str, idx: LabelIndex, unknown: list[str], unread: list[str]
+                ) -> Parsed | None:
+    """The last dictionary with a recognised label; keys naming no label go into ``unknown``,
+    and "dictionaries" into ``unread`` where :data:`READ_AT_MOST` stopped the reading."""
+    left = READ_AT_MOST
+    for match in _DICT_REVERSED.finditer(text[::-1]):
+        found, values = pairs(match.group()[::-1], left - 1)
+        left -= 1 + values
+        if left < 0:
+            unread.append("dictionaries")
+            return None
+        latest = dict(found)  # a key repeated verbatim: its last value, as in JSON
+        values_of, strays, stray_mass = [0.0] * idx.k, [], 0.0
         for key, number in latest.items():
             i, value = idx.lookup(key), _number(number)
             if i is None:
                 strays.append(key)
                 stray_mass += value if math.isfinite(value) and value > 0 else 0.0
             else:
-                values[i] += value
+                values_of[i] += value
         if len(strays) == len(latest):
             unknown += strays
             continue
-        parsed = _finish(values, "json_dict")
+        parsed = _finish(values_of, "json_dict")
         if not strays or not parsed.valid:
             return parsed
         strays_named = f"keys naming no label: {_named(strays)}"
-        if sum(values) < stray_mass:
-            return Parsed(None, "json_dict", False, "less than half of the probability mass has a "
-                                                    f"recognised label ({strays_named})")
+        if sum(values_of) < stray_mass:
+            return Parsed(None, "json_dict", False, "less than half of the probability mass has "
+                                                    f"a recognised label ({strays_named})")
         return Parsed(parsed.probs, "json_dict", True, f"left out {strays_named}")
     return None
 
@@ -204,9 +145,16 @@ def _named(keys: list[str], most: int = 5) -> str:
     return shown + (f" and {len(keys) - most} more" if len(keys) > most else "")
 
 
-def _list_tokens(text: str) -> list[list[str]]:
-    lists = []
-    for body in reversed(_LIST.findall(text)):
+def _list_tokens(text: str, unread: list[str]) -> list[list[str]]:
+    """Each list's entries, the last list first, as far back as :data:`READ_AT_MOST` allows
+    ("lists" goes into ``unread`` where it stopped the reading)."""
+    lists, left = [], READ_AT_MOST
+    for match in _LIST_REVERSED.finditer(text[::-1]):
+        body = match.group(1)[::-1]
+        left -= 2 + body.count(",")  # the list and its entries
+        if left < 0:
+            unread.append("lists")
+            break
         tokens = [t.strip().strip("'\"` ").strip() for t in body.split(",")]
         lists.append([t for t in tokens if t])
     return lists
@@ -318,9 +266,10 @@ def _parse(text: str, idx: LabelIndex) -> Parsed:
 def _parse_by_rules(text: str, idx: LabelIndex) -> Parsed:
     text = _clean(text)
     unknown: list[str] = []
-    found = _from_dicts(text, idx, unknown) if "{" in text else None
+    unread: list[str] = []  # the kinds of brackets that READ_AT_MOST stopped reading
+    found = _from_dicts(text, idx, unknown, unread) if "{" in text else None
     if found is None and "[" in text:
-        lists = _list_tokens(text)
+        lists = _list_tokens(text, unread)
         found = _from_emotion_lists(lists, idx) or _from_float_lists(lists, idx.k)
     if found is None:
         found = _from_keywords(text, idx)
@@ -328,9 +277,11 @@ def _parse_by_rules(text: str, idx: LabelIndex) -> Parsed:
         return found
     if _is_lone_number(text):
         return Parsed(None, "single_number", False, "a single number is not a distribution")
-    if unknown:
-        return Parsed(None, "json_dict", False, f"no key names a label: {_named(unknown)}")
-    return Parsed(None, None, False, "no distribution found")
+    reason = f"no key names a label: {_named(unknown)}" if unknown else "no distribution found"
+    if unread:
+        reason += (f"; its {' and '.join(unread)} read back from the end over {READ_AT_MOST:,} "
+                   "values and no further")
+    return Parsed(None, "json_dict" if unknown else None, False, reason)
 
 
 def _is_lone_number(text: str) -> bool:

@@ -325,9 +325,9 @@ dictionary_pieces = st.sampled_from(["a", "anger", "Sad", "é", "৴", "²", " "
 
 @given(st.lists(dictionary_pieces, max_size=30).map("".join))
 def test_a_dictionary_reads_as_it_did_when_every_separator_was_read_back(body):
-    from harness.parsing import _pairs
+    from harness._dict_pairs import pairs as _pairs
 
-    assert _pairs(body) == _pairs_at_every_separator(body)
+    assert _pairs(body)[0] == _pairs_at_every_separator(body)
 
 
 @given(st.lists(dictionary_pieces, max_size=30).map("".join))
@@ -337,7 +337,7 @@ def test_a_long_key_run_read_by_the_regex_engine_reads_as_one_read_by_hand(body)
     reversed-text reading (and its numeral fallback): the same pairs."""
     from unittest import mock
 
-    from harness.parsing import _pairs
+    from harness._dict_pairs import pairs as _pairs
 
-    with mock.patch("harness.parsing._SHORT_RUN", 2):
-        assert _pairs(body) == _pairs_at_every_separator(body)
+    with mock.patch("harness._dict_pairs._SHORT_RUN", 2):
+        assert _pairs(body)[0] == _pairs_at_every_separator(body)

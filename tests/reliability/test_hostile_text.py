@@ -27,6 +27,12 @@ EXPECTED = {  # (rule, valid) of each 100 kB answer
     "separator flood": (None, False),
     "spaced separator flood": (None, False),
     "separators after quotes": (None, False),
+    "key symbols before separators": (None, False),
+    "many small dictionaries": ("json_dict", False),  # "a" names no label
+    "many empty dictionaries": (None, False),
+    "a label before many dictionaries": ("keyword", True),  # read no further back than 1,000
+    "many lists": (None, False),
+    "many empty lists": (None, False),
 }
 MORE = {  # inputs the old patterns took seconds on, at sizes that would have hung
     "spaces then a letter": " " * 20_000 + "x",

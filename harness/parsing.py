@@ -187,22 +187,7 @@ def _keyword_hits(text: str, idx: LabelIndex) -> set[int | None]:
     words = set(WORD.findall(lowered))
     if words.isdisjoint(idx.longer_key_starts):  # no spelling of several words can start here:
         return {idx.lookup(word) for word in words & idx.one_word_keys}  # each word on its own
-    matches = list(WORD.finditer(lowered))
-    hits: set[int | None] = set()
-    i = 0
-    while i < len(matches) and len(hits) < 2:
-        if matches[i].group() not in idx.first_words:  # no spelling starts with this word
-            i += 1
-            continue
-        for n in range(min(idx.longest, len(matches) - i), 0, -1):
-            phrase = lowered[matches[i].start():matches[i + n - 1].end()]
-            if phrase in idx.keys:
-                hits.add(idx.lookup(phrase))
-                i += n
-                break
-        else:
-            i += 1
-    return hits
+    return {idx.lookup(spelling) for spelling in set(idx.spellings.findall(lowered))}
 
 
 def _keyword_hits_slow(text: str, idx: LabelIndex) -> set[int | None]:

@@ -12,7 +12,9 @@ def test_spellings_of_several_words_are_where_the_keyword_scan_looks_further():
     idx = LabelIndex(IEMOCAP)
     assert idx.lookup("no_emotion") == idx.lookup("Neutral-State") == 0
     assert idx.lookup("joyful") == 1 and idx.lookup("boredom") is None
-    assert idx.longer_key_starts == {"neutral", "no"} and idx.longest == 2
+    assert idx.longer_key_starts == {"neutral", "no"}
+    assert idx.spellings.findall("no emotion, neutral state, neutral statement, sad") == [
+        "no emotion", "neutral state", "neutral", "sad"]  # the most words first, whole words
     assert {"neutral", "neutrality", "happy", "angry", "sad"} <= idx.one_word_keys
     assert "no emotion" in idx.keys and "no" not in idx.one_word_keys
     odd = LabelIndex(("Other (specify)", "Anger", "X"))  # \b cannot end a key at ")"

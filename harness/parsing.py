@@ -20,7 +20,7 @@ label is invalid.
 
 The dictionary and list rules read from the end of the text back, no further than
 :data:`READ_AT_MOST` (each dictionary or list counts one, each value or entry one more), so that
-no answer costs more than a few milliseconds; an invalid verdict says where reading stopped.
+no answer costs more than a few milliseconds; the verdict's reason says where reading stopped.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import orjson
@@ -102,7 +102,7 @@ READ_AT_MOST = 1_000
 """How far back from an answer's end the dictionary and list rules read: each dictionary or list
 counts one, and each of its values or entries one more. A model's answer holds a few dozen; a text
 of thousands of small dictionaries had taken over 50 ms. Past it, the rule finds nothing further
-back (the next rule is tried) and an invalid verdict says where reading stopped."""
+back (the next rule is tried) and the verdict's reason says where reading stopped."""
 
 
 def _from_dicts(text: str, idx: LabelIndex, unknown: list[str], unread: list[str]
@@ -258,15 +258,15 @@ def _parse_by_rules(text: str, idx: LabelIndex) -> Parsed:
         found = _from_emotion_lists(lists, idx) or _from_float_lists(lists, idx.k)
     if found is None:
         found = _from_keywords(text, idx)
-    if found is not None:
+    if found is None and _is_lone_number(text):
+        found = Parsed(None, "single_number", False, "a single number is not a distribution")
+    if found is None:
+        reason = f"no key names a label: {_named(unknown)}" if unknown else "no distribution found"
+        found = Parsed(None, "json_dict" if unknown else None, False, reason)
+    if not unread:
         return found
-    if _is_lone_number(text):
-        return Parsed(None, "single_number", False, "a single number is not a distribution")
-    reason = f"no key names a label: {_named(unknown)}" if unknown else "no distribution found"
-    if unread:
-        reason += (f"; its {' and '.join(unread)} read back from the end over {READ_AT_MOST:,} "
-                   "values and no further")
-    return Parsed(None, "json_dict" if unknown else None, False, reason)
+    cut = f"{' and '.join(unread)} read back from the end for {READ_AT_MOST:,} values, no further"
+    return replace(found, reason="; ".join(filter(None, (found.reason, cut))))
 
 
 def _is_lone_number(text: str) -> bool:

@@ -21,8 +21,8 @@ def test_a_labelled_dictionary_is_found_behind_stray_ones_as_far_back_as_the_rea
     parsed = parse_distribution(labelled + "{a: 1}" * (STRAYS_WITHIN + 1), IEMOCAP)
     assert (parsed.rule, parsed.valid) == ("json_dict", False)  # two emotions named: no keyword
     assert parsed.reason == (f"no key names a label: 'a', 'a', 'a', 'a', 'a' and "
-                             f"{STRAYS_WITHIN - 5 + 1} more; its dictionaries read back from the "
-                             "end over 1,000 values and no further")
+                             f"{STRAYS_WITHIN - 5 + 1} more; dictionaries read back from the end "
+                             "for 1,000 values, no further")
 
 
 def test_a_dictionary_of_more_values_than_the_reach_is_not_read():
@@ -31,8 +31,8 @@ def test_a_dictionary_of_more_values_than_the_reach_is_not_read():
     assert (parsed.rule, parsed.probs.tolist()) == ("json_dict", [0, 0, 0.5, 0.5])
     parsed = parse_distribution("{" + "sad: 1, angry: 1, " * (READ_AT_MOST // 2) + "}", IEMOCAP)
     assert (parsed.rule, parsed.valid) == (None, False)
-    assert parsed.reason == ("no distribution found; its dictionaries read back from the end "
-                             "over 1,000 values and no further")
+    assert parsed.reason == ("no distribution found; dictionaries read back from the end for "
+                             "1,000 values, no further")
 
 
 def test_a_list_is_found_behind_other_lists_as_far_back_as_the_reach():
@@ -41,14 +41,19 @@ def test_a_list_is_found_behind_other_lists_as_far_back_as_the_reach():
     assert (parsed.rule, parsed.probs.tolist()) == ("emotion_list", [0, 0, 0.5, 0.5])
     parsed = parse_distribution(labelled + "[x]" * (STRAYS_WITHIN + 1), IEMOCAP)
     assert (parsed.rule, parsed.valid) == (None, False)
-    assert parsed.reason == ("no distribution found; its lists read back from the end over "
-                             "1,000 values and no further")
+    assert parsed.reason == ("no distribution found; lists read back from the end for 1,000 "
+                             "values, no further")
 
 
-def test_past_the_reach_of_the_dictionaries_the_lists_are_still_read():
+def test_past_the_reach_of_the_dictionaries_the_next_rules_read_and_the_verdict_says_so():
     text = "{a: 1}" * (READ_AT_MOST // 2 + 1) + "[0.25, 0.75]"
     parsed = parse_distribution(text, IEMOCAP)
     assert (parsed.rule, parsed.probs.tolist()) == ("float_list", [0.25, 0.75, 0, 0])
+    assert parsed.reason == "dictionaries read back from the end for 1,000 values, no further"
+    parsed = parse_distribution("sad " + "[x]" * READ_AT_MOST + "{a: 1}" * READ_AT_MOST, IEMOCAP)
+    assert (parsed.rule, parsed.probs.tolist()) == ("keyword", [0, 0, 0, 1])
+    assert parsed.reason == ("dictionaries and lists read back from the end for 1,000 values, "
+                             "no further")
 
 
 long_tails = st.sampled_from(["", "=" * 300, "-=" * 200, " :" * 200, "a" * 300, "é=" * 200])

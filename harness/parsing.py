@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 
 from harness._dict_pairs import NUMBER, pairs
-from harness._label_index import ALIASES, WORD, LabelIndex, label_index
+from harness._label_index import ALIASES, LabelIndex, label_index
 
 __all__ = ["ALIASES", "RULES", "Parsed", "parse_distribution", "parse_score"]
 
@@ -182,11 +182,8 @@ def _keyword_hits(text: str, idx: LabelIndex) -> set[int | None]:
     lowered = text.lower()
     if len(lowered) != len(text):  # a letter whose lower case is longer: positions would shift
         return _keyword_hits_slow(text, idx)
-    if not any(word in lowered for word in idx.first_words):  # a few fast searches before the
-        return set()  # text's every word is listed (3 ms on 100 kB of short words)
-    words = set(WORD.findall(lowered))
-    if words.isdisjoint(idx.longer_key_starts):  # no spelling of several words can start here:
-        return {idx.lookup(word) for word in words & idx.one_word_keys}  # each word on its own
+    if not any(word in lowered for word in idx.first_words):  # a few fast searches first
+        return set()
     return {idx.lookup(spelling) for spelling in set(idx.spellings.findall(lowered))}
 
 

@@ -8,15 +8,16 @@ from harness._label_index import _MEMO_KEYS, LabelIndex
 IEMOCAP = ("Neutral state", "Happiness", "Anger", "Sadness")
 
 
-def test_spellings_of_several_words_are_where_the_keyword_scan_looks_further():
+def test_each_class_s_spellings_and_the_keyword_scan_s_pattern():
     idx = LabelIndex(IEMOCAP)
     assert idx.lookup("no_emotion") == idx.lookup("Neutral-State") == 0
     assert idx.lookup("joyful") == 1 and idx.lookup("boredom") is None
-    assert idx.longer_key_starts == {"neutral", "no"}
     assert idx.spellings.findall("no emotion, neutral state, neutral statement, sad") == [
         "no emotion", "neutral state", "neutral", "sad"]  # the most words first, whole words
-    assert {"neutral", "neutrality", "happy", "angry", "sad"} <= idx.one_word_keys
-    assert "no emotion" in idx.keys and "no" not in idx.one_word_keys
+    assert idx.spellings.findall("joyful neutrality, no, unsad, sadness") == [
+        "joyful", "neutrality", "sadness"]
+    assert {"neutral", "neutrality", "happy", "angry", "sad", "no emotion"} <= idx.keys
+    assert "no" not in idx.keys and {"neutral", "no", "sad"} <= idx.first_words
     odd = LabelIndex(("Other (specify)", "Anger", "X"))  # \b cannot end a key at ")"
     assert "other (specify)" not in odd.keys and odd.lookup("Other (specify)") == 0
     assert {"anger", "x"} <= odd.keys

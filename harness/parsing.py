@@ -20,7 +20,8 @@ label is invalid.
 
 The dictionary and list rules read from the end of the text back, no further than
 :data:`READ_AT_MOST` (each dictionary or list counts one, each value or entry one more), so that
-no answer costs more than a few milliseconds; the verdict's reason says where reading stopped.
+no answer costs more than a few milliseconds; an answer with no distribution within that reach is
+invalid, its reason saying where reading stopped.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -101,20 +102,24 @@ def _finish(values: list[float], rule: str) -> Parsed:
 READ_AT_MOST = 1_000
 """How far back from an answer's end the dictionary and list rules read: each dictionary or list
 counts one, and each of its values or entries one more. A model's answer holds a few dozen; a text
-of thousands of small dictionaries had taken over 50 ms. Past it, the rule finds nothing further
-back (the next rule is tried) and the verdict's reason says where reading stopped."""
+of thousands of small dictionaries had taken over 50 ms. An answer whose dictionaries (or lists)
+give no distribution within it is invalid, its reason saying so: what was not read is not
+guessed at by a later rule (a keyword's one-hot from a dictionary's label names)."""
+
+
+_DICTIONARIES, _LISTS = "values of its dictionaries", "entries of its lists"  # what was read
 
 
 def _from_dicts(text: str, idx: LabelIndex, unknown: list[str], unread: list[str]
                 ) -> Parsed | None:
     """The last dictionary with a recognised label; keys naming no label go into ``unknown``,
-    and "dictionaries" into ``unread`` where :data:`READ_AT_MOST` stopped the reading."""
+    and :data:`_DICTIONARIES` into ``unread`` where :data:`READ_AT_MOST` stopped the reading."""
     left = READ_AT_MOST
     for match in _DICT_REVERSED.finditer(text[::-1]):
         found, values = pairs(match.group()[::-1], left - 1)
         left -= 1 + values
         if left < 0:
-            unread.append("dictionaries")
+            unread.append(_DICTIONARIES)
             return None
         latest = dict(found)  # a key repeated verbatim: its last value, as in JSON
         values_of, strays, stray_mass = [0.0] * idx.k, [], 0.0
@@ -147,13 +152,13 @@ def _named(keys: list[str], most: int = 5) -> str:
 
 def _list_tokens(text: str, unread: list[str]) -> list[list[str]]:
     """Each list's entries, the last list first, as far back as :data:`READ_AT_MOST` allows
-    ("lists" goes into ``unread`` where it stopped the reading)."""
+    (:data:`_LISTS` goes into ``unread`` where it stopped the reading)."""
     lists, left = [], READ_AT_MOST
     for match in _LIST_REVERSED.finditer(text[::-1]):
         body = match.group(1)[::-1]
         left -= 2 + body.count(",")  # the list and its entries
         if left < 0:
-            unread.append("lists")
+            unread.append(_LISTS)
             break
         tokens = [t.strip().strip("'\"` ").strip() for t in body.split(",")]
         lists.append([t for t in tokens if t])
@@ -248,22 +253,22 @@ def _parse(text: str, idx: LabelIndex) -> Parsed:
 def _parse_by_rules(text: str, idx: LabelIndex) -> Parsed:
     text = _clean(text)
     unknown: list[str] = []
-    unread: list[str] = []  # the kinds of brackets that READ_AT_MOST stopped reading
+    unread: list[str] = []  # what READ_AT_MOST stopped: then nothing is guessed from the rest
     found = _from_dicts(text, idx, unknown, unread) if "{" in text else None
-    if found is None and "[" in text:
+    if found is None and not unread and "[" in text:
         lists = _list_tokens(text, unread)
         found = _from_emotion_lists(lists, idx) or _from_float_lists(lists, idx.k)
-    if found is None:
+    if found is None and not unread:
         found = _from_keywords(text, idx)
-    if found is None and _is_lone_number(text):
-        found = Parsed(None, "single_number", False, "a single number is not a distribution")
-    if found is None:
-        reason = f"no key names a label: {_named(unknown)}" if unknown else "no distribution found"
-        found = Parsed(None, "json_dict" if unknown else None, False, reason)
-    if not unread:
+    if found is not None:
         return found
-    cut = f"{' and '.join(unread)} read back from the end for {READ_AT_MOST:,} values, no further"
-    return replace(found, reason="; ".join(filter(None, (found.reason, cut))))
+    if not unread and _is_lone_number(text):
+        return Parsed(None, "single_number", False, "a single number is not a distribution")
+    reasons = [f"no key names a label: {_named(unknown)}"] if unknown else []
+    reasons += [f"read back from the end for {READ_AT_MOST:,} {what} without a distribution; "
+                "not read further" for what in unread]
+    rule = "json_dict" if unknown or unread == [_DICTIONARIES] else None
+    return Parsed(None, rule, False, "; ".join(reasons) or "no distribution found")
 
 
 def _is_lone_number(text: str) -> bool:

@@ -13,16 +13,21 @@ from tests.test_parsing import IEMOCAP, _pairs_at_every_separator, dictionary_pi
 STRAYS_WITHIN = (READ_AT_MOST - 3) // 2  # two labels' dictionary or list costs 3, a stray one 2
 
 
+CUT_DICTIONARIES = ("read back from the end for 1,000 values of its dictionaries without a "
+                    "distribution; not read further")
+CUT_LISTS = ("read back from the end for 1,000 entries of its lists without a distribution; not "
+             "read further")
+
+
 def test_a_labelled_dictionary_is_found_behind_stray_ones_as_far_back_as_the_reach():
     labelled = '{"sad": 0.5, "angry": 0.5}'
     parsed = parse_distribution(labelled + "{a: 1}" * STRAYS_WITHIN, IEMOCAP)
     assert (parsed.rule, parsed.valid, parsed.probs.tolist()) == ("json_dict", True,
                                                                    [0, 0, 0.5, 0.5])
     parsed = parse_distribution(labelled + "{a: 1}" * (STRAYS_WITHIN + 1), IEMOCAP)
-    assert (parsed.rule, parsed.valid) == ("json_dict", False)  # two emotions named: no keyword
+    assert (parsed.rule, parsed.valid) == ("json_dict", False)
     assert parsed.reason == (f"no key names a label: 'a', 'a', 'a', 'a', 'a' and "
-                             f"{STRAYS_WITHIN - 5 + 1} more; dictionaries read back from the end "
-                             "for 1,000 values, no further")
+                             f"{STRAYS_WITHIN - 5 + 1} more; {CUT_DICTIONARIES}")
 
 
 def test_a_dictionary_of_more_values_than_the_reach_is_not_read():
@@ -30,9 +35,7 @@ def test_a_dictionary_of_more_values_than_the_reach_is_not_read():
     parsed = parse_distribution(within, IEMOCAP)
     assert (parsed.rule, parsed.probs.tolist()) == ("json_dict", [0, 0, 0.5, 0.5])
     parsed = parse_distribution("{" + "sad: 1, angry: 1, " * (READ_AT_MOST // 2) + "}", IEMOCAP)
-    assert (parsed.rule, parsed.valid) == (None, False)
-    assert parsed.reason == ("no distribution found; dictionaries read back from the end for "
-                             "1,000 values, no further")
+    assert (parsed.rule, parsed.valid, parsed.reason) == ("json_dict", False, CUT_DICTIONARIES)
 
 
 def test_a_list_is_found_behind_other_lists_as_far_back_as_the_reach():
@@ -40,20 +43,22 @@ def test_a_list_is_found_behind_other_lists_as_far_back_as_the_reach():
     parsed = parse_distribution(labelled + "[x]" * STRAYS_WITHIN, IEMOCAP)
     assert (parsed.rule, parsed.probs.tolist()) == ("emotion_list", [0, 0, 0.5, 0.5])
     parsed = parse_distribution(labelled + "[x]" * (STRAYS_WITHIN + 1), IEMOCAP)
-    assert (parsed.rule, parsed.valid) == (None, False)
-    assert parsed.reason == ("no distribution found; lists read back from the end for 1,000 "
-                             "values, no further")
+    assert (parsed.rule, parsed.valid, parsed.reason) == (None, False, CUT_LISTS)
+    parsed = parse_distribution("[x]" * READ_AT_MOST + "[0.25, 0.75]", IEMOCAP)
+    assert (parsed.rule, parsed.probs.tolist()) == ("float_list", [0.25, 0.75, 0, 0])  # in reach
 
 
-def test_past_the_reach_of_the_dictionaries_the_next_rules_read_and_the_verdict_says_so():
-    text = "{a: 1}" * (READ_AT_MOST // 2 + 1) + "[0.25, 0.75]"
-    parsed = parse_distribution(text, IEMOCAP)
-    assert (parsed.rule, parsed.probs.tolist()) == ("float_list", [0.25, 0.75, 0, 0])
-    assert parsed.reason == "dictionaries read back from the end for 1,000 values, no further"
-    parsed = parse_distribution("sad " + "[x]" * READ_AT_MOST + "{a: 1}" * READ_AT_MOST, IEMOCAP)
-    assert (parsed.rule, parsed.probs.tolist()) == ("keyword", [0, 0, 0, 1])
-    assert parsed.reason == ("dictionaries and lists read back from the end for 1,000 values, "
-                             "no further")
+def test_past_the_reach_nothing_is_guessed_by_a_later_rule():
+    """Not the lists after the dictionaries, nor a keyword's one-hot from a dictionary's label
+    names (a dictionary found is never read as prose), nor the keywords after the lists."""
+    for text in ("{a: 1}" * (READ_AT_MOST // 2 + 1) + "[0.25, 0.75]",
+                 "{" + ", sad: nan" * READ_AT_MOST + "}",
+                 "sad " + "{}" * (READ_AT_MOST + 1)):
+        parsed = parse_distribution(text, IEMOCAP)
+        assert (parsed.rule, parsed.valid) == ("json_dict", False), text[:40]
+        assert parsed.reason.endswith(CUT_DICTIONARIES)
+    parsed = parse_distribution("sad " + "[]" * (READ_AT_MOST // 2 + 1), IEMOCAP)
+    assert (parsed.rule, parsed.valid, parsed.reason) == (None, False, CUT_LISTS)
 
 
 long_tails = st.sampled_from(["", "=" * 300, "-=" * 200, " :" * 200, "a" * 300, "é=" * 200])

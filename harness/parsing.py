@@ -38,7 +38,7 @@ import orjson
 from harness._dict_pairs import NUMBER, pairs
 from harness._label_index import ALIASES, LabelIndex, label_index
 
-__all__ = ["ALIASES", "RULES", "Parsed", "parse_distribution", "parse_score"]
+__all__ = ["ALIASES", "READ_AT_MOST", "RULES", "Parsed", "parse_distribution", "parse_score"]
 
 RULES = ("json_dict", "emotion_list", "float_list", "keyword", "single_number")
 

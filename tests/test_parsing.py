@@ -329,6 +329,7 @@ def test_a_dictionary_reads_as_it_did_when_every_separator_was_read_back(body):
 
 @given(st.lists(dictionary_pieces, max_size=30).map("".join))
 @example("a৴ anger:0.5")  # the engine's run holds a numeral: read again by hand, which stops at it
+@example("{Neutral_state: 1, no emotion/at-all: 2, 9 key: 3")  # ASCII runs: stripped of theirs
 def test_a_long_key_run_read_by_the_regex_engine_reads_as_one_read_by_hand(body):
     """With the run read by hand cut to two characters, every run past it goes through the
     reversed-text reading (and its numeral fallback): the same pairs."""

@@ -59,7 +59,7 @@ class LabelIndex:
             return self._seen[name]
         except KeyError:
             found = self.index.get(_normalise(name))
-            if len(self._seen) < _MEMO_KEYS:
+            if len(self._seen) < _MEMO_KEYS and len(name) <= _MEMO_KEY_LENGTH:
                 self._seen[name] = found
             return found
 
@@ -70,7 +70,7 @@ class LabelIndex:
             return self._plain[key]
         except KeyError:
             found = self.lookup(key) if _PLAIN_KEY.fullmatch(key) else None
-            if len(self._plain) < _MEMO_KEYS:
+            if len(self._plain) < _MEMO_KEYS and len(key) <= _MEMO_KEY_LENGTH:
                 self._plain[key] = found
             return found
 
@@ -90,6 +90,8 @@ class LabelIndex:
 
 
 _MEMO_KEYS = 10_000  # spellings remembered per label set (a model's own keys, not a text's)
+_MEMO_KEY_LENGTH = 64  # characters of the longest spelling remembered: 10,000 keys of 100 kB each
+# (a model that writes a long run of letters before each colon) would have held 1 GB
 
 
 def _normalise(name: str) -> str:

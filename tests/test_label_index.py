@@ -3,7 +3,7 @@ memos that stay bounded whatever a model writes."""
 
 import itertools
 
-from harness._label_index import _MEMO_KEYS, LabelIndex
+from harness._label_index import _MEMO_KEY_LENGTH, _MEMO_KEYS, LabelIndex
 
 IEMOCAP = ("Neutral state", "Happiness", "Anger", "Sadness")
 
@@ -33,6 +33,16 @@ def test_the_memos_stay_bounded_whatever_a_model_writes():
                             _MEMO_KEYS + 50)
     assert all(idx.plain_positions(row) == (2, 3, 1) for row in rows)  # each row another
     assert len(idx._plain_rows) == _MEMO_KEYS
+
+
+def test_a_long_key_is_looked_up_but_not_remembered():
+    idx = LabelIndex(IEMOCAP)
+    for n in range(100):
+        long_key = f"{n:03}" + "a" * (_MEMO_KEY_LENGTH - 3 + 1)
+        assert idx.lookup(long_key) is None and idx.plain_lookup(long_key) is None
+    assert idx.lookup("Sadness " + " " * _MEMO_KEY_LENGTH) == 3  # normalised, still found
+    assert not idx._seen and not idx._plain
+    assert idx.lookup("a" * _MEMO_KEY_LENGTH) is None and len(idx._seen) == 1  # at the limit: kept
 
 
 def spellings(word):

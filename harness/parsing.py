@@ -225,10 +225,12 @@ def _plain_json(text: str, idx: LabelIndex) -> Parsed | None:
     model is asked for, read by orjson (a twentieth of the general rules' time); None for
     anything else, which the general rules read. Only text on which both readings agree takes
     this way: ASCII, no escapes, one object, every key a run of letters, spaces, ``_``, ``/``
-    and ``-`` that starts and ends with a letter, every value a number."""
+    and ``-`` that starts and ends with a letter, every value a number, fewer pairs than
+    :data:`READ_AT_MOST` (orjson would read any number)."""
     body = text.strip()
     if (not body.startswith("{") or not body.endswith("}") or "\\" in body
-            or body.count("{") != 1 or body.count("}") != 1 or not body.isascii()):
+            or body.count("{") != 1 or body.count("}") != 1 or not body.isascii()
+            or body.count(":") >= READ_AT_MOST):  # more pairs than the general rules read
         return None
     try:  # strict JSON: NaN, Infinity and 1e999 are refused (the general rules read them)
         found = orjson.loads(body)

@@ -38,6 +38,16 @@ def test_a_dictionary_of_more_values_than_the_reach_is_not_read():
     assert (parsed.rule, parsed.valid, parsed.reason) == ("json_dict", False, CUT_DICTIONARIES)
 
 
+def test_plain_json_of_more_pairs_than_the_reach_is_read_as_the_general_rules_read_it():
+    """orjson would read any number of pairs (the last of a repeated key kept): the fast path
+    takes only what the general rules read whole, so both give one verdict."""
+    within = "{" + ", ".join(['"sad": 1'] * (READ_AT_MOST - 1)) + "}"
+    parsed = parse_distribution(within, IEMOCAP)
+    assert (parsed.rule, parsed.probs.tolist()) == ("json_dict", [0, 0, 0, 1])
+    parsed = parse_distribution("{" + ", ".join(['"sad": 1'] * READ_AT_MOST) + "}", IEMOCAP)
+    assert (parsed.rule, parsed.valid, parsed.reason) == ("json_dict", False, CUT_DICTIONARIES)
+
+
 def test_a_list_is_found_behind_other_lists_as_far_back_as_the_reach():
     labelled = "['sad', 'angry']"
     parsed = parse_distribution(labelled + "[x]" * STRAYS_WITHIN, IEMOCAP)

@@ -182,8 +182,8 @@ def _from_float_lists(lists: list[list[str]], k: int) -> Parsed | None:
 
 
 def _keyword_hits(text: str, idx: LabelIndex) -> set[int | None]:
-    """The classes named in free text: known spellings as whole words, case-insensitively (where
-    more than one is named, at least two of them: the keyword rule wants exactly one)."""
+    """Every class named in free text: known spellings as whole words, case-insensitively, the
+    spelling of the most words taken where several start at one word."""
     lowered = text.lower()
     if len(lowered) != len(text):  # a letter whose lower case is longer: positions would shift
         return _keyword_hits_slow(text, idx)

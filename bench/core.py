@@ -61,8 +61,8 @@ def bench_parser() -> float:
 
 def adversarial_outputs(size: int = 100_000) -> dict[str, str]:
     """100 kB answers built to make a backtracking parser take seconds (whitespace runs,
-    unterminated keys, long word runs, nested brackets and braces, separator floods), or a parser
-    that reads every dictionary and list tens of milliseconds (thousands of small ones)."""
+    unterminated keys, long word runs, nested brackets and braces, separator floods), or one that
+    reads every dictionary and list take tens of milliseconds (thousands of small ones)."""
     return {
         "whitespace run": " " * size + "x",
         "newlines then a sentence": "\n" * size + "I think the speaker is sad.",

@@ -82,3 +82,24 @@ def test_the_report_and_cache_commands_need_no_test_extra():
             "print([m for m in ('pytest', 'syrupy') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_cell_and_its_report_import_no_scipy_stats():
+    """A cell's metrics, its record and the report take nothing from :mod:`scipy.stats`, whose
+    import (0.6 s on this project's machine) every xdist worker and every run paid for Wilson's
+    interval alone (:func:`harness.metrics.proportion_ci`)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tempfile, harness\n"
+            "from harness.record import write_record\n"
+            "from harness.report.build import build_report\n"
+            "record = harness.evaluate('uniform', 'iemocap', 'base')\n"
+            "assert record.metrics.scores['acc'].ci95[0] > 0\n"
+            "with tempfile.TemporaryDirectory() as run:\n"
+            "    write_record(record, run)\n"
+            "    build_report(run)\n"
+            "print([m for m in sys.modules if m.startswith('scipy.stats')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

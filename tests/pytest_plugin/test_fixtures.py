@@ -221,3 +221,41 @@ def test_under_xdist_only_a_local_model_s_cell_takes_the_cores_of_the_cells_runn
     [run] = (pytester.path / "reports").iterdir()
     assert shared == ["tiny-qwen2-audio-crema_d-base", f"{run.name}/logs/.running"]
     assert not any((run / "logs" / ".running").iterdir())  # no mark left once it is done
+
+
+def test_a_process_that_ran_cells_collects_its_garbage_then_freezes_the_rest_at_exit(
+        monkeypatch, tmp_path):
+    """Registered once, however many grid workers start; at exit, garbage in reference cycles is
+    collected first (its finalizers run: a file is flushed), and only what is left is frozen,
+    so that the interpreter's own collections at its end skip it."""
+    import atexit
+    import gc
+
+    registered = []
+    monkeypatch.setattr(atexit, "register", registered.append)
+    monkeypatch.setattr(fixtures, "_END_QUICKLY", [])
+    monkeypatch.setattr(fixtures, "run_folder", lambda config, name: tmp_path / name)
+    monkeypatch.setattr(fixtures, "corpus_roots", lambda config: {})
+    for run_dir in (tmp_path / "a", tmp_path / "b"):  # the session fixture, as two sessions
+        next(fixtures.grid_worker.__wrapped__(a_request(run_dir))).close()
+    [at_exit] = registered
+
+    finalized = []
+
+    class Cyclic:
+        def __del__(self):
+            finalized.append(True)
+
+    cycle = Cyclic()
+    cycle.me = cycle
+    del cycle
+    enabled = gc.isenabled()
+    gc.disable()  # only the registered function may collect it
+    try:
+        at_exit()
+        assert finalized == [True]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()

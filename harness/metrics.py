@@ -288,6 +288,10 @@ def proportion_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[flo
     if n < 2:
         return math.nan, math.nan
     k, n = int(successes), int(n)
+    if k != successes or not 0 <= k <= n:  # as scipy refuses them
+        raise ValueError(f"successes ({successes}) must be a whole number from 0 to n ({n})")
+    if not 0 <= confidence <= 1:
+        raise ValueError(f"confidence ({confidence}) must be in the interval [0, 1]")
     z = float(ndtri(0.5 + 0.5 * confidence))
     p = k / n
     denom = 2 * (n + z**2)

@@ -216,6 +216,13 @@ def test_the_accuracy_interval_is_scipys_wilson_interval_to_the_last_bit(confide
             assert M.proportion_ci(k, n, confidence) == (float(found.low), float(found.high)), (k, n)
 
 
+@pytest.mark.parametrize("successes, n, confidence", [
+    (11, 10, 0.95), (11, 10, 0.99), (-1, 10, 0.99), (3.5, 10, 0.95), (3, 10, 1.5), (3, 10, -0.1)])
+def test_the_accuracy_interval_refuses_what_scipy_refused(successes, n, confidence):
+    with pytest.raises(ValueError):
+        M.proportion_ci(successes, n, confidence)
+
+
 def test_a_cell_whose_items_are_all_right_gets_an_accuracy_interval_below_one():
     """The percentile bootstrap of 26 right answers is [1, 1], as if 26 items could prove a
     model never wrong; Wilson's interval reaches down to 0.871. One item still has none."""

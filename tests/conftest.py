@@ -1,7 +1,8 @@
 """The reliability suite's counts, printed at the end of the run (they travel from xdist workers;
 a conftest at this level is loaded on the xdist controller too); on a worker, its share of the
 cores for torch and BLAS, as the grid's workers get theirs (the subprocesses tests start inherit
-it): two workers each running two threads on two cores slowed the torch tests severalfold."""
+it): two workers each running two threads on two cores slowed the torch tests severalfold; and
+``pytester`` without the plugins the grid does not use."""
 
 import os
 
@@ -26,6 +27,7 @@ def pytest_terminal_summary(terminalreporter):
 def pytester(pytester, monkeypatch):
     """pytester whose runs in a process of their own load none of the installed plugins the grid
     does not use (hypothesis's and anyio's, from the test and api extras): 0.45 s of each such
-    run's start, and the tests start a hundred. The README's command, run by CI, keeps them."""
+    run's start, and the tests start a hundred. The README's command, run by CI, keeps
+    hypothesis's (the project's ``addopts`` leave anyio's out everywhere)."""
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest -p no:anyio")
     return pytester

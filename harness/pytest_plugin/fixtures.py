@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
+import functools
+import gc
 import os
 import time
 import warnings
@@ -37,24 +40,18 @@ def grid_worker(request: pytest.FixtureRequest):
     worker.close()
 
 
+@functools.cache  # registered once, however many sessions this process runs
 def _end_quickly() -> None:
     """At this process's exit, after a last collection of its garbage (each finalizer runs, a
     file is flushed), freeze what is left, so that the interpreter's own collections at its end
     skip it: a process that loaded torch and a model took about 1.1 s to end (a worker's end
-    holds up the run: xdist waits for it), 0.4 s with this. Registered once."""
-    import atexit
-    import gc
-
-    def collect_then_freeze() -> None:
-        gc.collect()
-        gc.freeze()
-
-    if not _END_QUICKLY:
-        _END_QUICKLY.append(collect_then_freeze)
-        atexit.register(collect_then_freeze)
+    holds up the run: xdist waits for it), 0.4 s with this."""
+    atexit.register(_collect_then_freeze)
 
 
-_END_QUICKLY: list[Callable[[], None]] = []
+def _collect_then_freeze() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture

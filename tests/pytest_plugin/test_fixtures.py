@@ -233,7 +233,7 @@ def test_a_process_that_ran_cells_collects_its_garbage_then_freezes_the_rest_at_
 
     registered = []
     monkeypatch.setattr(atexit, "register", registered.append)
-    monkeypatch.setattr(fixtures, "_END_QUICKLY", [])
+    fixtures._end_quickly.cache_clear()
     monkeypatch.setattr(fixtures, "run_folder", lambda config, name: tmp_path / name)
     monkeypatch.setattr(fixtures, "corpus_roots", lambda config: {})
     for run_dir in (tmp_path / "a", tmp_path / "b"):  # the session fixture, as two sessions
@@ -259,3 +259,4 @@ def test_a_process_that_ran_cells_collects_its_garbage_then_freezes_the_rest_at_
         gc.unfreeze()
         if enabled:
             gc.enable()
+        fixtures._end_quickly.cache_clear()  # this process registers its own when it needs to

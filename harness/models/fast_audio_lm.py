@@ -323,9 +323,12 @@ class FastAudioLM:
 
     def _compile_check(self) -> None:
         """A prefill of two short clips of different lengths through the compiled parts (not one:
-        a dimension of size one would be compiled as a constant); see
+        a dimension of size one would be compiled as a constant), in inference mode as every
+        model call runs (with gradients on, the audio encoder's layers were compiled for
+        training first, then again for inference); see
         :func:`~harness.models._compiled.settle_compilation`."""
-        self.prefill([np.zeros(16_000, np.float32), np.zeros(12_000, np.float32)], ["a", "b"])
+        with self._torch.inference_mode():
+            self.prefill([np.zeros(16_000, np.float32), np.zeros(12_000, np.float32)], ["a", "b"])
 
     def step(self, tokens, mask, position, cache):
         """Logits for the next token of every sequence (one decode step)."""

@@ -308,6 +308,18 @@ def test_where_compilation_fails_the_eager_modules_stay_with_a_warning(monkeypat
     assert not fused.compiled and tiny.lm.layers[0].mlp is eager_mlp
 
 
+def test_the_compile_check_runs_in_inference_mode_as_every_model_call(tiny, monkeypatch):
+    """Compiled with gradients on, the audio encoder's layers were traced for training and then
+    compiled again at the first real call (35 compiled kernels for the tiny benchmark against
+    24 in inference mode)."""
+    modes = []
+    monkeypatch.setattr(type(tiny), "prefill",
+                        lambda self, *args, **kwargs: modes.append(torch.is_inference_mode_enabled()))
+    assert not torch.is_inference_mode_enabled()
+    tiny._compile_check()
+    assert modes == [True]
+
+
 def test_fast_path_options_are_validated_when_the_backend_is_built(tiny):
     from harness.models.fast_path import FastPathOptions
 

@@ -10,6 +10,7 @@ Attention kernels and the KV cache stay eager.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 import weakref
@@ -62,6 +63,13 @@ def compile_decoder(layers, encoder_layers, torch) -> CompiledParts:
             parts.replace(module, ROTARY)
     parts.encoder_layers = [torch.compile(layer, dynamic=True) for layer in encoder_layers] or None
     return parts
+
+
+def eager_stance(torch) -> contextlib.AbstractContextManager:
+    """Within it, compiled parts run their eager code and compile nothing (a call of a shape the
+    run meets once); where this torch has no stances (before 2.6), nothing changes."""
+    set_stance = getattr(torch.compiler, "set_stance", None)
+    return set_stance("force_eager") if set_stance is not None else contextlib.nullcontext()
 
 
 def compiled_or_eager(parts: CompiledParts, check) -> CompiledParts | None:

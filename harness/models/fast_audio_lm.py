@@ -30,7 +30,12 @@ from harness.models._audio_chat import ChatText, audio_text_processor, end_ids
 from harness.models._audio_encoder import encode_audio, encode_with_own_encoder
 from harness.models._batch_sizes import LearnedBatchSizes
 from harness.models._checkpoint_files import unreadable_files_named
-from harness.models._compiled import CompiledParts, compiled_parts, settle_compilation
+from harness.models._compiled import (
+    CompiledParts,
+    compiled_parts,
+    eager_stance,
+    settle_compilation,
+)
 from harness.models._decode import Prefilled, decode_searches, new_search
 from harness.models._heard_clips import HeardClips
 from harness.models._hf_common import (
@@ -260,14 +265,18 @@ class FastAudioLM:
         return int(self._prefix_cache()[0][0].shape[2])
 
     def _prefix_cache(self) -> list:
-        """Keys and values, per layer, of the template's text before the audio (batch of one)."""
+        """Keys and values, per layer, of the template's text before the audio (batch of one),
+        computed once, by the eager modules: through compiled ones, this one call of a batch of
+        one would have compiled each of them for that size alone (a dimension of size one is
+        compiled as a constant)."""
         if self._prefix is None:
             from transformers import DynamicCache
 
             ids = self.tokenizer(self.chat.prefix, return_tensors="pt",  # the template has any BOS
                                  add_special_tokens=False)["input_ids"].to(self.device)
             cache = DynamicCache()
-            self.lm(input_ids=ids, use_cache=True, **{self.cache_kw: cache})
+            with eager_stance(self._torch):
+                self.lm(input_ids=ids, use_cache=True, **{self.cache_kw: cache})
             self._prefix = [(layer.keys, layer.values)  # type: ignore[union-attr]
                             for layer in cache.layers]
         return self._prefix

@@ -4,7 +4,9 @@
 import sys
 import types
 
-from harness.models._compiled import CompiledParts, compile_decoder
+import pytest
+
+from harness.models._compiled import CompiledParts, compile_decoder, eager_stance
 
 
 class FakeTorch:
@@ -86,3 +88,40 @@ def test_a_decoder_of_one_layer_is_compiled_with_its_rotary_function():
     assert len(torch.compiled) == 3 + 1 and module.apply_rotary_pos_emb is not rotary
     parts.restore()
     assert module.apply_rotary_pos_emb is rotary
+
+
+def test_the_eager_stance_is_asked_of_torch_where_it_has_stances_and_is_nothing_before():
+    asked = []
+    with_stances = types.SimpleNamespace(compiler=types.SimpleNamespace(
+        set_stance=lambda stance: asked.append(stance) or _Entered(asked)))
+    with eager_stance(with_stances):
+        assert asked == ["force_eager", "entered"]
+    assert asked == ["force_eager", "entered", "left"]
+    with eager_stance(types.SimpleNamespace(compiler=types.SimpleNamespace())):  # torch 2.4, 2.5
+        pass
+
+
+class _Entered:
+    def __init__(self, log):
+        self.log = log
+
+    def __enter__(self):
+        self.log.append("entered")
+
+    def __exit__(self, *exc):
+        self.log.append("left")
+
+
+def test_within_the_eager_stance_a_compiled_function_compiles_nothing():
+    torch = pytest.importorskip("torch", reason="the hf extra is not installed")
+    graphs = []
+
+    def counting(graph, inputs):  # a backend that only counts what it is given
+        graphs.append(graph)
+        return graph.forward
+
+    twice = torch.compile(lambda x: x * 2, backend=counting, dynamic=True)
+    with eager_stance(torch):
+        assert twice(torch.ones(1)).tolist() == [2.0]
+    assert graphs == []
+    assert twice(torch.ones(3)).tolist() == [2.0] * 3 and len(graphs) == 1

@@ -320,6 +320,29 @@ def test_the_compile_check_runs_in_inference_mode_as_every_model_call(tiny, monk
     assert modes == [True]
 
 
+def test_the_template_prefix_is_computed_by_the_eager_modules(tiny, monkeypatch):
+    """The prefix, a batch of one run once per backend, compiled every compiled part for that
+    size alone (6 recompilations and 24 kernels for the tiny benchmark, 3 and 22 without)."""
+    import contextlib
+
+    import harness.models.fast_audio_lm as fast_audio_lm
+
+    stances = []
+
+    @contextlib.contextmanager
+    def recorded(torch_):
+        stances.append("eager")
+        yield
+
+    computed = [(k.clone(), v.clone()) for k, v in tiny._prefix_cache()]
+    monkeypatch.setattr(fast_audio_lm, "eager_stance", recorded)
+    monkeypatch.setattr(tiny, "_prefix", None)
+    again = tiny._prefix_cache()
+    assert stances == ["eager"]
+    for (k, v), (k2, v2) in zip(computed, again, strict=True):
+        torch.testing.assert_close((k2, v2), (k, v), rtol=0, atol=0)
+
+
 def test_fast_path_options_are_validated_when_the_backend_is_built(tiny):
     from harness.models.fast_path import FastPathOptions
 

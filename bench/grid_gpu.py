@@ -106,13 +106,17 @@ def _setup(args: argparse.Namespace):
                               share_prompts=not args.no_shared_prompts,
                               heard_clips_mib=0 if args.no_heard_clips else None,
                               decode_together=args.together)
-    backend = Qwen2AudioBackend("qwen2-audio-7b-random", model, processor, "random", options)
+    built, backend = _timed_value(lambda: Qwen2AudioBackend(
+        "qwen2-audio-7b-random", model, processor, "random", options), device)
     config = StrategyConfig(max_new_tokens=args.new_tokens, cot_max_new_tokens=args.new_tokens)
     name = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    warm = timed(lambda: evaluate(backend, dataset[:4], "base", config=config, n_resamples=10),
+                 device)  # the decode step's compilation and graphs
     print(f"device {name}; {sum(p.numel() for p in model.parameters()) / 1e9:.2f}B parameters; "
           f"{len(dataset)} clips of 6 s (MSP-Podcast layout); answers <= {args.new_tokens} tokens; "
-          f"the verifier is the model itself", flush=True)
-    evaluate(backend, dataset[:4], "base", config=config, n_resamples=10)  # warm-up: compile, graphs
+          f"the verifier is the model itself; the backend built in {built:.1f} s (its compiled "
+          f"parts' compilation and check included), warmed up on 4 clips in {warm:.1f} s",
+          flush=True)
     return backend, dataset, config, work, device
 
 

@@ -59,6 +59,8 @@ def test_the_grid_benchmark_runs_the_plan_then_every_strategy_through_evaluate(t
     lines = out.splitlines()
     assert lines[0].startswith("wrote 12 clips of 6 s under "), out  # the first run writes them
     lines = lines[1:]
+    assert " s (its compiled parts' compilation and check included), warmed up on 4 clips in " \
+        in lines[0], out  # a model's load, compilation included, timed apart from the grid
     assert lines[1].startswith("plan: ") and "seconds per strategy: base" in lines[1], out
     assert "left out" not in lines[1], out
     rows = [line.split()[0] for line in lines[3:11]]

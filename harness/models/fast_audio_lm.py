@@ -30,12 +30,7 @@ from harness.models._audio_chat import ChatText, audio_text_processor, end_ids
 from harness.models._audio_encoder import encode_audio, encode_with_own_encoder
 from harness.models._batch_sizes import LearnedBatchSizes
 from harness.models._checkpoint_files import unreadable_files_named
-from harness.models._compiled import (
-    CompiledParts,
-    compiled_parts,
-    eager_stance,
-    settle_compilation,
-)
+from harness.models._compiled import CompiledParts, compiled_parts, eager_stance, settle_compilation
 from harness.models._decode import Prefilled, decode_searches, new_search
 from harness.models._heard_clips import HeardClips
 from harness.models._hf_common import (

@@ -187,7 +187,7 @@ def _keyword_hits(text: str, idx: LabelIndex) -> set[int | None]:
     lowered = text.lower()
     if len(lowered) != len(text):  # a letter whose lower case is longer: positions would shift
         return _keyword_hits_slow(text, idx)
-    if not any(word in lowered for word in idx.first_words):  # a few fast searches first
+    if not any(word in lowered for word in idx.screen):  # a few fast searches first
         return set()
     return {idx.lookup(spelling) for spelling in set(idx.spellings.findall(lowered))}
 

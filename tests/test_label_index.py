@@ -18,6 +18,10 @@ def test_each_class_s_spellings_and_the_keyword_scan_s_pattern():
         "joyful", "neutrality", "sadness"]
     assert {"neutral", "neutrality", "happy", "angry", "sad", "no emotion"} <= idx.keys
     assert "no" not in idx.keys and {"neutral", "no", "sad"} <= idx.first_words
+    # the screen: a text holding any first word holds one of its words, each holding no other
+    assert set(idx.screen) <= idx.first_words and "sadness" not in idx.screen
+    assert all(any(word in first for word in idx.screen) for first in idx.first_words)
+    assert not any(a != b and a in b for a in idx.screen for b in idx.screen)
     odd = LabelIndex(("Other (specify)", "Anger", "X"))  # \b cannot end a key at ")"
     assert "other (specify)" not in odd.keys and odd.lookup("Other (specify)") == 0
     assert {"anger", "x"} <= odd.keys

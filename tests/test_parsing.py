@@ -30,6 +30,8 @@ ALIASES = {
          [0.5, 0, 0, 0, 0, 0, 0, 0.5]),
         ("{Anger: 30%, Fear: 70%}", CREMA, "json_dict", [0.3, 0, 0.7, 0, 0, 0]),
         ("{Anger: 70%, Fear: 0.3}", CREMA, "json_dict", [0.7, 0, 0.3, 0, 0, 0]),  # 70% is 0.7
+        ("{Anger:\n0.25, Fear:\t'.25', Sadness:\r\n.5}", CREMA, "json_dict",
+         [0.25, 0, 0.25, 0, 0, 0.5]),  # a value after a line break, a tab, a quote
         ("[70%, 0.3]", CREMA, "float_list", [0.7, 0.3, 0, 0, 0, 0]),
         ("['disgust', 'neutral']", CREMA, "emotion_list", [0, 0.5, 0, 0, 0.5, 0]),
         ("['disgust', 'boredom']", CREMA, "emotion_list", [0, 1, 0, 0, 0, 0]),
@@ -55,6 +57,7 @@ def test_rules(text, labels, rule, probs):
         ("[0.54]", "single_number"),
         ('{"Anger": -0.2, "Sadness": 1.2}', "json_dict"),
         ('{"Anger": NaN, "Sadness": 1.0}', "json_dict"),
+        ("{Anger:\n0.5, Happiness:\t' inf', Sadness:\r\n.5}", "json_dict"),  # read after a tab
         ('{"Anger": 0, "Sadness": 0.0} angry', "json_dict"),
         ("[0.5, -0.5, 1.0] I hear anger", "float_list"),
         ("[0, 0, 0]", "float_list"),

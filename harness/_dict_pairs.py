@@ -18,16 +18,18 @@ NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?%?|[-+]?(?:nan|infinity|
 # to ":"); (?!...) turns one away where the next character, or the one after a quote, can start
 # no space and no number. Floods of "=1", ": 1 " or "=" had tried the rest 25,000 to 100,000
 # times, each with a step of Python: 19 to 38 ms. (?=(\s*))\1 takes the whole run of spaces and
-# never gives it back (an atomic group). (?=[\s"']*[-+.\dni]) then turns away a separator that
-# no number follows (spaces and quotes aside: what a number can start with), before the rest is
-# tried: a flood of such separators after a letter ("énan=" 20,000 times) had cost 5.5 ms, now
-# 2.6 (tried before the look back, it cost floods of "=1" a third more).
+# never gives it back (an atomic group). _A_NUMBER_FOLLOWS then turns away a separator that no
+# number follows (spaces and quotes aside: a sign, a digit, a point, or nan, inf or infinity as a
+# word), before the rest is tried: a flood of such separators after a letter ("énan=" 20,000
+# times) had cost 5.5 ms, now 2.6 (tried before the look back, it cost floods of "=1" a third
+# more).
 _NO_NUMBER_STARTS = r"[!#$%&()*,/:;<=>?@\[\\\]^_`{|}~a-hj-mo-zA-HJ-MO-Z]"  # nor a space or quote
 _NO_KEY_ENDS = r"[\d!#$%&()*+,.:;<=>?@\[\\\]^`{|}~]"  # a digit or a sign, and spaces after it
 _ONE_TO_FOUR_SPACES = [r"\s" * n for n in range(1, 5)]
+_A_NUMBER_FOLLOWS = r"""(?=[\s"']*(?:[-+.\d]|(?:nan|inf(?:inity)?)\b))"""  # after spaces and quotes
 _VALUE = re.compile(r"""[:=](?:(?<=[^\W\d].|[/"'-].)|(?<=\s.)"""
                     + "".join(f"(?<!{_NO_KEY_ENDS}{spaces}.)" for spaces in _ONE_TO_FOUR_SPACES)
-                    + rf""")(?=[\s"']*[-+.\dni])(?!{_NO_NUMBER_STARTS}|["']{_NO_NUMBER_STARTS})"""
+                    + rf"""){_A_NUMBER_FOLLOWS}(?!{_NO_NUMBER_STARTS}|["']{_NO_NUMBER_STARTS})"""
                     r"""(?=(\s*))\1(?:["'](?=(\s*))\2)?(""" + NUMBER + ")", re.I)
 _KEY_SYMBOL_CHARS = " _/-"  # a key is letters (any script) and these
 _KEY_SYMBOLS = frozenset(_KEY_SYMBOL_CHARS)

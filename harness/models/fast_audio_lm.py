@@ -260,10 +260,8 @@ class FastAudioLM:
         return int(self._prefix_cache()[0][0].shape[2])
 
     def _prefix_cache(self) -> list:
-        """Keys and values, per layer, of the template's text before the audio (batch of one),
-        computed once, by the eager modules: through compiled ones, this one call of a batch of
-        one would have compiled each of them for that size alone (a dimension of size one is
-        compiled as a constant)."""
+        """Keys and values, per layer, of the template's text before the audio (a batch of one),
+        computed once by the eager modules (compiled ones would compile for that size alone)."""
         if self._prefix is None:
             from transformers import DynamicCache
 
@@ -326,11 +324,9 @@ class FastAudioLM:
             self._pool.clear()
 
     def _compile_check(self) -> None:
-        """A prefill of two short clips of different lengths through the compiled parts (not one:
-        a dimension of size one would be compiled as a constant), in inference mode as every
-        model call runs (with gradients on, the audio encoder's layers were compiled for
-        training first, then again for inference); see
-        :func:`~harness.models._compiled.settle_compilation`."""
+        """A prefill of two short clips of different lengths (not one: a dimension of size one is
+        compiled as a constant), in inference mode as every call runs (with gradients on, the
+        encoder's layers were compiled for training too): harness.models._compiled's check."""
         with self._torch.inference_mode():
             self.prefill([np.zeros(16_000, np.float32), np.zeros(12_000, np.float32)], ["a", "b"])
 

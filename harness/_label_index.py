@@ -42,12 +42,12 @@ class LabelIndex:
         # taken 7 and 70 ms on 100 kB of "no ")
         spans = {key: len(WORD.findall(key)) for key in self.index
                  if WORD.fullmatch(key[0]) and WORD.fullmatch(key[-1])}  # as \b...\b needs
-        self.first_words = {WORD.findall(key)[0] for key in spans}
-        # what a text must hold for any keyword to be in it: the first words that hold none of
-        # the others ("sad" for "sadness" too), each a search of the whole text
-        self.screen = tuple(sorted(word for word in self.first_words
+        # what a text must hold for any keyword to be in it: the keys' first words that hold
+        # none of the others ("sad" for "sadness" too), each a search of the whole text
+        first_words = {WORD.findall(key)[0] for key in spans}
+        self.screen = tuple(sorted(word for word in first_words
                                    if not any(other != word and other in word
-                                              for other in self.first_words)))
+                                              for other in first_words)))
         self.keys = set(spans)
         by_letter: dict[str, list[str]] = {}
         for key in sorted(spans, key=lambda key: (-spans[key], key)):

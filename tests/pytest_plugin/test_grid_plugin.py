@@ -165,25 +165,31 @@ def test_a_strategy_registered_outside_the_package_runs_in_the_grid(grid_dir):
 
 def test_grid_workers_share_the_cores(pytester, monkeypatch):
     """With grid cells, each of N workers gets cores // N threads, one process without ``-n``
-    every core it may use (the user's own setting wins)."""
+    every core it may use (the user's own setting wins); numpy's BLAS, loaded before the plugin
+    set the variables, takes the same share."""
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
     pytester.makepyfile(test_grid="""
         import os
+        from threadpoolctl import threadpool_info
         from harness.runner import GridConfig
         GRID = GridConfig(models=("uniform",), datasets=("crema_d", "iemocap"))
 
         def test_cell(cell):
+            blas = {str(lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"}
             with open(f"threads-{cell.dataset}.txt", "w") as f:
-                f.write(os.environ.get("PYTEST_XDIST_WORKER", "-") + " " + os.environ["OMP_NUM_THREADS"])
+                f.write(os.environ.get("PYTEST_XDIST_WORKER", "-") + " " + os.environ["OMP_NUM_THREADS"]
+                        + " " + ",".join(sorted(blas)))
     """)
     pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
-    seen = {p.read_text().split()[1] for p in pytester.path.glob("threads-*.txt")}
-    assert seen == {str(max(1, usable_cores() // 2))}
+    share = str(max(1, usable_cores() // 2))
+    seen = {tuple(p.read_text().split()[1:]) for p in pytester.path.glob("threads-*.txt")}
+    assert seen == {(share, share)}
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # this test's own worker's
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
-    assert {p.read_text() for p in pytester.path.glob("threads-*.txt")} == {f"- {usable_cores()}"}
+    every = str(usable_cores())
+    assert {p.read_text() for p in pytester.path.glob("threads-*.txt")} == {f"- {every} {every}"}
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=2)
     assert {p.read_text().split()[1] for p in pytester.path.glob("threads-*.txt")} == {"7"}

@@ -23,6 +23,16 @@ def test_cell(cell):
 """
 
 
+@pytest.fixture(autouse=True)
+def blas_limits(monkeypatch):
+    """share_cores' hold on this process's BLAS, recorded rather than applied (a test's share
+    would stay with the worker's later tests; tests/pytest_plugin/test_blas_threads.py applies
+    it, in processes of their own)."""
+    calls: list[int] = []
+    monkeypatch.setattr("harness.pytest_plugin.scheduling.limit_blas", calls.append)
+    return calls
+
+
 def test_group_keys_of_cell_node_ids():
     nodeid = "evals/test_grid.py::test_cell[qwen2.5-omni-7b-msp_podcast-w-alm-v]"
     assert group_key(nodeid) == "qwen2.5-omni-7b-msp_podcast"
@@ -307,7 +317,7 @@ def test_the_scheduler_groups_cells_by_the_key_asked_for_and_other_tests_as_load
 @pytest.mark.parametrize(("cores", "workers", "threads"),
                          [(8, None, 8), (8, "", 8), (8, "3", 2), (1, "4", 1)])
 def test_each_worker_takes_its_share_of_the_cores_and_at_least_one(monkeypatch, cores, workers,
-                                                                  threads):
+                                                                  threads, blas_limits):
     """Without xdist (no worker count, or an empty one) the one process takes every core."""
     from harness.pytest_plugin import scheduling
 
@@ -323,6 +333,7 @@ def test_each_worker_takes_its_share_of_the_cores_and_at_least_one(monkeypatch, 
         monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", workers)
     share_cores()
     assert set_to == [threads] and os.environ["OPENBLAS_NUM_THREADS"] == str(threads)
+    assert blas_limits == [threads]
 
 
 def test_before_torch_is_imported_the_share_is_left_in_the_environment(monkeypatch):

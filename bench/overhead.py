@@ -281,18 +281,27 @@ def beside_a_model(dataset, work: Path, strategies=("base", "w-bon")) -> None:
 
 def _cold_cell(model, dataset, name: str, work: Path) -> tuple[float, float]:
     """Seconds for a whole cell from nothing (memo empty, new cache), and the model's wait."""
+    model.waited = 0.0
+    return cold_cell(model, dataset, name, work)[0], model.waited
+
+
+def cold_cell(model, dataset, name: str, work: Path) -> tuple[float, float, float]:
+    """A whole cell from nothing (memo empty, new cache), its record written: wall seconds, the
+    process's CPU seconds (every thread) and the calling thread's."""
     from harness.cache import GenerationCache
     from harness.record import write_record
     from harness.runner.evaluate import evaluate
 
     folder = Path(tempfile.mkdtemp(dir=work))
     fresh_state()
-    cache, model.waited = GenerationCache(folder / "generations.sqlite"), 0.0
-    seconds = timed(lambda: write_record(evaluate(model, dataset, name, cache=cache),
-                                         folder / "run"))
+    cache = GenerationCache(folder / "generations.sqlite")
+    wall, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
+    write_record(evaluate(model, dataset, name, verifier=model, cache=cache), folder / "run")
+    wall, cpu, own = (time.perf_counter() - wall, time.process_time() - cpu,
+                      time.thread_time() - own)
     cache.close()
     shutil.rmtree(folder)
-    return seconds, model.waited
+    return wall, cpu, own
 
 
 def peak_memory(work: Path, sizes: list[int]) -> None:

@@ -22,7 +22,6 @@ if __name__ == "__main__":  # run as a script, before numpy loads (see the modul
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # import, a test's, leaves the env alone
 
 import argparse  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -34,30 +33,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.instant_model import InstantModel  # noqa: E402
-from bench.overhead import fresh_state  # noqa: E402
+from bench.overhead import cold_cell, fresh_state  # noqa: E402
 from bench.synthetic_corpus import corpus_under  # noqa: E402
 
 REPEATS = 3
 SWITCH_INTERVALS = (0.005, 0.001, 50e-6, 20e-6)  # seconds; Python's default first
-
-
-def cold_cell(model, dataset, name: str, work: Path) -> tuple[float, float, float]:
-    """A whole cell from nothing (memo empty, new cache): wall seconds, the process's CPU
-    seconds (every thread) and the calling thread's."""
-    from harness.cache import GenerationCache
-    from harness.record import write_record
-    from harness.runner.evaluate import evaluate
-
-    folder = Path(tempfile.mkdtemp(dir=work))
-    fresh_state()
-    cache = GenerationCache(folder / "generations.sqlite")
-    wall, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
-    write_record(evaluate(model, dataset, name, verifier=model, cache=cache), folder / "run")
-    wall, cpu, own = (time.perf_counter() - wall, time.process_time() - cpu,
-                      time.thread_time() - own)
-    cache.close()
-    shutil.rmtree(folder)
-    return wall, cpu, own
 
 
 def cpu_against_wall(dataset, work: Path, names=("base", "w-bon")) -> None:

@@ -8,12 +8,23 @@ padding); the prompt is ``<audio>{prompt, lower-cased}<sep>``; the answer is wha
 separator with ``<|endofchunk|>``, EOS and padding removed. Decoding goes through the Flamingo
 ``generate``, which hands beams and scores to transformers' ``generate`` of its language model, so
 α is the raw sum of the chosen tokens' log-probabilities as for the other local backends.
+
+Greedy and beam answers and label scores run in batches of clips (``batch_size``): prompts
+left-padded with their attention mask, each clip's windows padded to the batch's most with a mask
+of zeros, and for beams the mask repeated as the Flamingo ``generate`` repeats the windows (it
+repeats a mask only when the batch is one clip). Samples stay one clip and one ``generate`` at a
+time, as before. Checked against NVIDIA's own code on the CPU (``bench/af2_nvidia_check.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
+import inspect
 import os
+import sys
+import types
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,10 +36,12 @@ from harness._regular import not_a_regular_file, read_regular
 from harness.models._checkpoint_files import unreadable_files_named
 from harness.models._context import check_fits, context_window
 from harness.models._hf_common import (
+    batched,
     chosen_logprobs,
     generate_kwargs,
     local_weights,
     pick_device,
+    unscored_row,
     weights_revision,
 )
 from harness.models.api import (
@@ -46,6 +59,15 @@ ENV_VAR, CONFIG_VAR, HUB_ID = "AUDIO_FLAMINGO_2_PATH", "AUDIO_FLAMINGO_2_CONFIG"
 CHUNK_MARK = "<|endofchunk|>"
 
 
+def window_count(samples: int, clap_config: dict, rate: int = 16_000) -> int:
+    """How many CLAP windows NVIDIA's ``load_audio`` cuts a clip of ``samples`` into."""
+    length = int(float(clap_config["window_length"]) * rate)
+    hop = length - int(float(clap_config["window_overlap"]) * rate)
+    most = int(clap_config["max_num_window"])
+    samples = min(samples, most * hop + length - hop)
+    return 1 if samples <= length else min(most, 1 + int(np.ceil((samples - length) / hop)))
+
+
 def clap_windows(audio: np.ndarray, clap_config: dict, rate: int = 16_000):
     """(windows, window samples) float32 and a mask of ones, as NVIDIA's ``load_audio`` cuts them."""
     length = int(float(clap_config["window_length"]) * rate)
@@ -56,7 +78,7 @@ def clap_windows(audio: np.ndarray, clap_config: dict, rate: int = 16_000):
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 0:
         audio = audio / peak
-    count = 1 if len(audio) <= length else min(most, 1 + int(np.ceil((len(audio) - length) / hop)))
+    count = window_count(len(audio), clap_config, rate)
     full = np.zeros(count * hop + overlap, dtype=np.float64)
     full[: len(audio)] = audio
     quantised = (np.clip(full, -1.0, 1.0) * 32767.0).astype(np.int16) / 32767.0
@@ -67,34 +89,48 @@ def clap_windows(audio: np.ndarray, clap_config: dict, rate: int = 16_000):
 class AudioFlamingo2Backend:
     """A built Flamingo model and its tokenizer behind :class:`~harness.models.ModelAPI`.
 
-    One clip per call of the model: the Flamingo layers are conditioned on one clip's windows.
-    Samples are drawn one ``generate`` at a time (the Flamingo ``generate`` repeats the audio for
-    beams only), from one seeded generator.
+    Greedy and beam answers and label scores run ``batch_size`` clips at a time (length-sorted,
+    halved on out-of-memory, a failing batch asked again clip by clip); samples are drawn one
+    clip and one ``generate`` at a time (the Flamingo ``generate`` repeats the audio for beams
+    only), from one seeded generator.
     """
 
-    def __init__(self, name: str, model, tokenizer, clap_config: dict, revision: str):
+    def __init__(self, name: str, model, tokenizer, clap_config: dict, revision: str,
+                 batch_size: int = 8):
         import torch
 
         self._torch = torch
         self.model, self.tokenizer, self.clap_config = model.eval(), tokenizer, clap_config
+        self.batch_size = batch_size
+        mask_optional(model.lang_encoder)
         first = next(model.parameters())
         self.device, self.dtype = first.device, first.dtype
         self.info = ModelInfo(name, revision, str(self.dtype).removeprefix("torch."), str(self.device),
                               Capabilities(structured_output=False))
 
-    def _inputs(self, request, room: int = 0):
-        """The clip's CLAP windows, their mask and the prompt's tokens; ValueError where the
-        prompt and ``room`` new tokens would pass the LM's context (the audio is attended to
-        across, not placed in the sequence)."""
+    def _inputs(self, chunk, suffix: Sequence[int] = (), room: int = 0):
+        """A batch: the clips' CLAP windows (each padded to the batch's most, the padding masked),
+        their mask, the prompts' tokens (then ``suffix``) left-padded, and the attention mask;
+        ValueError where a prompt and ``room`` new tokens would pass the LM's context (the audio
+        is attended to across, not placed in the sequence)."""
         torch = self._torch
-        windows, mask = clap_windows(request.audio, self.clap_config)
-        text = f"<audio>{request.prompt.lower().strip()}{self.tokenizer.sep_token}"
-        ids = self.tokenizer(text, return_tensors="pt")["input_ids"]
-        check_fits(request.prompt, ids.shape[1], room,
+        cut = [clap_windows(r.audio, self.clap_config) for r in chunk]
+        audio = np.zeros((len(chunk), max(len(w) for w, _ in cut), cut[0][0].shape[1]), np.float32)
+        mask = np.zeros(audio.shape[:2], np.float32)
+        for i, (windows, ones) in enumerate(cut):
+            audio[i, :len(windows)], mask[i, :len(ones)] = windows, ones
+        texts = [f"<audio>{r.prompt.lower().strip()}{self.tokenizer.sep_token}" for r in chunk]
+        rows = [list(ids) + list(suffix) for ids in self.tokenizer(texts)["input_ids"]]
+        longest = max(range(len(rows)), key=lambda i: len(rows[i]))
+        check_fits(chunk[longest].prompt, len(rows[longest]), room,
                    context_window(getattr(self.model.lang_encoder, "config", None)))
-        ids = ids.to(self.device)
-        audio = torch.from_numpy(windows)[None].to(self.device, self.dtype)
-        return audio, torch.from_numpy(mask)[None].to(self.device, self.dtype), ids
+        width = len(rows[longest])
+        ids = [[self.tokenizer.pad_token_id] * (width - len(row)) + row for row in rows]
+        attention = [[0] * (width - len(row)) + [1] * len(row) for row in rows]
+        on = {"device": self.device}
+        return (torch.from_numpy(audio).to(self.device, self.dtype),
+                torch.from_numpy(mask).to(self.device, self.dtype),
+                torch.tensor(ids, **on), torch.tensor(attention, **on))
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.constrained:
@@ -102,24 +138,39 @@ class AudioFlamingo2Backend:
         torch = self._torch
         if decoding.mode == "sample":
             torch.manual_seed(decoding.seed)
-        out = []
-        with torch.inference_mode():
-            for r in requests:
-                try:
-                    out.append(self._generate_one(r, decoding))
-                except (RuntimeError, ValueError) as exc:  # one bad clip never sinks the rest
-                    out.append(Generation(error=f"{type(exc).__name__}: {exc}"))
-        return out
+            with torch.inference_mode():
+                return [self._samples(r, decoding) for r in requests]
 
-    def _generate_one(self, request, decoding: Decoding) -> Generation:
-        audio, mask, ids = self._inputs(request, decoding.max_new_tokens)
-        runs = decoding.num_candidates if decoding.mode == "sample" else 1
-        candidates = []
-        for _ in range(runs):
+        def run(chunk):
+            audio, mask, ids, attention = self._inputs(chunk, room=decoding.max_new_tokens)
+            if decoding.mode == "beam":  # the windows are repeated for the beams in there
+                mask = mask.repeat_interleave(decoding.num_candidates, 0)
             result = self.model.generate(audio_x=audio, audio_x_mask=mask, lang_x=ids,
+                                         attention_mask=attention,
                                          eos_token_id=self.tokenizer.eos_token_id,
                                          **_generate_kwargs(decoding))
-            candidates += self._candidates(result, ids.shape[1], decoding)
+            rows = self._candidates(result, ids.shape[1], decoding)
+            each = len(rows) // len(chunk)
+            return [Generation(tuple(sorted(rows[i * each:(i + 1) * each], key=lambda c: -c.logprob)))
+                    for i in range(len(chunk))]
+
+        with torch.inference_mode():
+            return self._batched(requests, run, lambda _, reason: Generation(error=reason))
+
+    def _samples(self, request, decoding: Decoding) -> Generation:
+        """``num_candidates`` samples of one clip, one ``generate`` each; an item error where the
+        clip or its prompt fails (one bad clip never sinks the rest)."""
+        try:
+            audio, mask, ids, attention = self._inputs([request], room=decoding.max_new_tokens)
+            candidates = []
+            for _ in range(decoding.num_candidates):
+                result = self.model.generate(audio_x=audio, audio_x_mask=mask, lang_x=ids,
+                                             attention_mask=attention,
+                                             eos_token_id=self.tokenizer.eos_token_id,
+                                             **_generate_kwargs(decoding))
+                candidates += self._candidates(result, ids.shape[1], decoding)
+        except (RuntimeError, ValueError) as exc:
+            return Generation(error=f"{type(exc).__name__}: {exc}")
         return Generation(tuple(sorted(candidates, key=lambda c: -c.logprob)))
 
     def _candidates(self, result, start: int, decoding: Decoding) -> list[Candidate]:
@@ -143,29 +194,55 @@ class AudioFlamingo2Backend:
         return text.strip()
 
     def label_logprobs(self, requests, labels: Sequence[str]) -> list[LabelScores]:
-        """Σ log p(label, then ``<|endofchunk|>``) after the prompt: one forward per label."""
-        rows = []
-        with self._torch.inference_mode():
-            for r in requests:
-                try:
-                    rows.append(LabelScores(self._label_scores(r, labels)))
-                except (RuntimeError, ValueError) as exc:
-                    rows.append(LabelScores.failed(len(labels), f"{type(exc).__name__}: {exc}"))
-        return rows
-
-    def _label_scores(self, request, labels: Sequence[str]) -> np.ndarray:
+        """Σ log p(label, then ``<|endofchunk|>``) after the prompt: per label, one forward of a
+        batch of clips."""
         torch = self._torch
-        targets = [self.tokenizer(label + CHUNK_MARK, add_special_tokens=False,
-                                  return_tensors="pt")["input_ids"].to(self.device)
+        targets = [self.tokenizer(label + CHUNK_MARK, add_special_tokens=False)["input_ids"]
                    for label in labels]
-        audio, mask, ids = self._inputs(request, max(t.shape[1] for t in targets))
-        scores = np.zeros(len(labels))
-        for k, target in enumerate(targets):
-            logits = self.model(audio_x=audio, audio_x_mask=mask,
-                                lang_x=torch.cat([ids, target], 1)).logits
-            logp = torch.log_softmax(logits[:, ids.shape[1] - 1:-1].float(), -1)
-            scores[k] = float(logp.gather(2, target[..., None]).sum())
-        return scores
+
+        def run(chunk):
+            total = np.zeros((len(chunk), len(labels)))
+            for k, target in enumerate(targets):
+                audio, mask, ids, attention = self._inputs(chunk, target)
+                logits = self.model(audio_x=audio, audio_x_mask=mask, lang_x=ids,
+                                    attention_mask=attention).logits
+                logp = torch.log_softmax(logits[:, -len(target) - 1:-1].float(), -1)
+                picked = logp.gather(2, ids[:, -len(target):, None])[..., 0]
+                total[:, k] = picked.sum(1).double().cpu().numpy()
+            return [LabelScores(row) for row in total]
+
+        with torch.inference_mode():
+            return self._batched(requests, run, unscored_row(len(labels)))
+
+    def _batched(self, requests, run, on_error) -> list:
+        """:func:`~harness.models._hf_common.batched` over the clips of each window count apart:
+        NVIDIA's CLAP encodes every window of a batch, the padding's too."""
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(window_count(len(r.audio), self.clap_config), []).append(i)
+        out: list = [None] * len(requests)
+        for indexes in groups.values():
+            results = batched([requests[i] for i in indexes], run, self.batch_size, self._torch,
+                              on_error=on_error)
+            for i, result in zip(indexes, results):
+                out[i] = result
+        return out
+
+
+def mask_optional(lang_encoder) -> None:
+    """Let NVIDIA's language model be called without an attention mask. Its
+    ``FlamingoLMMixin.forward(input_ids, attention_mask, **kwargs)`` (written for transformers
+    4.46) requires the mask by position, and transformers 5 leaves an all-ones mask out of the
+    model's inputs in ``generate``: every answer failed with a TypeError."""
+    forward = lang_encoder.forward
+    parameter = inspect.signature(forward).parameters.get("attention_mask")
+    if parameter is None or parameter.default is not inspect.Parameter.empty:
+        return
+
+    def forward_mask_optional(input_ids=None, attention_mask=None, **kwargs):
+        return forward(input_ids, attention_mask, **kwargs)
+
+    lang_encoder.forward = forward_mask_optional
 
 
 def _generate_kwargs(decoding: Decoding) -> dict:
@@ -234,18 +311,13 @@ def read_config(weights: Path, config: str | os.PathLike | None) -> dict:
     return {**settings, "clap_config": clap, "model_config": model}
 
 
-def audio_flamingo_2(path=None, config=None, device: str | None = None, dtype: str = "float32"):
+def audio_flamingo_2(path=None, config=None, device: str | None = None, dtype: str = "float32",
+                     batch_size: int = 8):
     """``audio-flamingo-2``: ``$AUDIO_FLAMINGO_2_PATH`` (NVIDIA's checkpoint folder) or the HF cache.
 
-    float32 by default, as NVIDIA's inference script runs it.
+    float32 by default, as NVIDIA's inference script runs it; ``batch_size`` clips a batch.
     """
-    try:
-        factory = importlib.import_module("audio_flamingo_2.factory")
-    except ImportError:
-        raise ModelUnavailable(
-            "audio-flamingo-2 needs NVIDIA's audio-flamingo inference code (github NVIDIA/"
-            "audio-flamingo, branch audio_flamingo_2) installed as the package audio_flamingo_2"
-        ) from None
+    factory = nvidia_factory()
     import torch
 
     weights = local_weights("audio-flamingo-2", ENV_VAR, HUB_ID, path)
@@ -257,4 +329,51 @@ def audio_flamingo_2(path=None, config=None, device: str | None = None, dtype: s
     device = pick_device(device, "audio-flamingo-2")
     model = model.to(device, getattr(torch, dtype))
     return AudioFlamingo2Backend("audio-flamingo-2", model, tokenizer, settings["clap_config"],
-                                 weights_revision(weights))
+                                 weights_revision(weights), batch_size)
+
+
+def nvidia_factory() -> types.ModuleType:
+    """NVIDIA's ``audio_flamingo_2.factory``, imported without the package initialisers of its
+    copy of laion_clap (:func:`_bare_laion_clap`).
+
+    Raises:
+        ModelUnavailable: NVIDIA's code is not installed.
+        ModelNotLoaded: it is, and failed to import (the message names the error).
+    """
+    try:
+        with _bare_laion_clap():
+            return importlib.import_module("audio_flamingo_2.factory")
+    except ImportError as exc:
+        raise ModelUnavailable(
+            "audio-flamingo-2 needs NVIDIA's audio-flamingo inference code (github NVIDIA/"
+            "audio-flamingo, branch audio_flamingo_2, folder inference_HF_pretrained) installed "
+            f"as the package audio_flamingo_2 ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001  (its code, any error: named, not a traceback)
+        raise ModelNotLoaded(f"audio-flamingo-2: NVIDIA's inference code failed to import "
+                             f"({type(exc).__name__}: {str(exc)[:300]})") from None
+
+
+LAION_CLAP = "my_laion_clap.CLAP.src.laion_clap"  # NVIDIA's copy, imported by its factory
+
+
+@contextlib.contextmanager
+def _bare_laion_clap():
+    """Make ``my_laion_clap...laion_clap`` and its ``clap_module`` bare packages while the factory
+    imports, so that its HTSAT encoder loads without their ``__init__``: those load three text
+    tokenizers from the Hugging Face hub (BERT, RoBERTa, BART) and a Git LFS data file, none of
+    which the audio encoder uses; offline, the import failed or waited on the network. Where
+    the folder is not found (another layout) or is imported already, nothing changes."""
+    try:
+        spec = importlib.util.find_spec(LAION_CLAP)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations or LAION_CLAP in sys.modules:
+        yield
+        return
+    folder = Path(list(spec.submodule_search_locations)[0])
+    for name, where in ((LAION_CLAP, folder), (f"{LAION_CLAP}.clap_module", folder / "clap_module")):
+        package = types.ModuleType(name)
+        package.__path__ = [str(where)]
+        package.__spec__ = importlib.util.spec_from_loader(name, None, is_package=True)
+        sys.modules[name] = package
+    yield

@@ -26,10 +26,14 @@ NVIDIA_CLAP = {"window_length": 10.0, "window_overlap": 0.0, "max_num_window": 1
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    """NVIDIA's checkpoint layout: configs/inference.yaml, clap_ckpt/, safe_ckpt/ chunks."""
+    return stand_in_checkpoint(tmp_path_factory.mktemp("af2"))
+
+
+def stand_in_checkpoint(root: Path) -> Path:
+    """NVIDIA's checkpoint layout under ``root`` (configs/inference.yaml, clap_ckpt/, safe_ckpt/
+    chunks), for the stand-in's model."""
     from safetensors.torch import save_file
 
-    root = tmp_path_factory.mktemp("af2")
     (root / "configs").mkdir()
     (root / "configs" / "inference.yaml").write_text(
         "clap_config:\n  method: nvclap-large\n  audio_embed_dim: 2048\n"
@@ -47,9 +51,17 @@ def checkpoint(tmp_path_factory):
     return root
 
 
+def forget_nvidias_modules() -> None:
+    """Drop the stand-in's modules (its package and its laion_clap copy) from ``sys.modules``."""
+    for name in [n for n in sys.modules if n.split(".")[0] in ("audio_flamingo_2", "my_laion_clap")]:
+        del sys.modules[name]
+
+
 @pytest.fixture(scope="module")
 def af2(checkpoint):
     package = FAKE / "audio_flamingo_2"  # installed as if by pip, for this module's tests only
+    paths = pytest.MonkeyPatch()
+    paths.syspath_prepend(str(FAKE))  # its laion_clap copy, which the factory imports
     spec = importlib.util.spec_from_file_location("audio_flamingo_2", package / "__init__.py",
                                                   submodule_search_locations=[str(package)])
     sys.modules["audio_flamingo_2"] = importlib.util.module_from_spec(spec)
@@ -59,8 +71,8 @@ def af2(checkpoint):
         model.factory = sys.modules["audio_flamingo_2.factory"]  # for its records of the calls
         yield model
     finally:
-        sys.modules.pop("audio_flamingo_2.factory", None)
-        sys.modules.pop("audio_flamingo_2", None)
+        paths.undo()
+        forget_nvidias_modules()
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +165,7 @@ def test_greedy_logprob_is_the_sum_of_the_chosen_tokens(af2, requests_):
     decoding = Decoding(max_new_tokens=6, min_new_tokens=6)
     [out] = af2.generate(requests_[1:2], decoding)
     [cand] = out.candidates
-    audio, mask, ids = af2._inputs(requests_[1])
+    audio, mask, ids, _ = af2._inputs([requests_[1]])
     with torch.inference_mode():
         tokens = af2.model.generate(audio_x=audio, audio_x_mask=mask, lang_x=ids,
                                     **_generate_kwargs(decoding)).sequences[:, ids.shape[1]:]
@@ -178,7 +190,7 @@ def test_a_failing_clip_is_an_item_error(af2, requests_, monkeypatch):
     original = af2.model.generate
 
     def flaky(**kwargs):
-        if kwargs["audio_x"].abs().sum() == 0:
+        if (kwargs["audio_x"].flatten(1).abs().sum(1) == 0).any():  # a silent clip in the batch
             raise RuntimeError("CLAP encoder failed")
         return original(**kwargs)
 
@@ -245,8 +257,7 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, m
         with pytest.raises(expected) as error:
             returns_in_time(lambda: get_model("audio-flamingo-2", path=root, device="cpu"))
     finally:
-        sys.modules.pop("audio_flamingo_2.factory", None)
-        sys.modules.pop("audio_flamingo_2", None)
+        forget_nvidias_modules()
     named = "metadata.json" if "metadata" in damage else ("chunk_1" if "missing" in damage
                                                           else "chunk_0")
     assert named in str(error.value)
@@ -266,8 +277,7 @@ def test_an_inference_config_it_cannot_use_is_refused_naming_it(checkpoint, tmp_
         with pytest.raises(ModelNotLoaded, match="inference config .*inference.yaml cannot be used"):
             get_model("audio-flamingo-2", path=checkpoint, config=config, device="cpu")
     finally:
-        sys.modules.pop("audio_flamingo_2.factory", None)
-        sys.modules.pop("audio_flamingo_2", None)
+        forget_nvidias_modules()
 
 
 def test_an_answer_ends_at_its_end_of_chunk_mark_which_it_does_not_keep(af2, requests_):
@@ -297,7 +307,7 @@ def test_an_answer_ends_at_its_end_of_chunk_mark_which_it_does_not_keep(af2, req
 
 def test_a_labels_score_is_its_tokens_and_the_mark_read_one_position_at_a_time(af2, requests_):
     [row] = af2.label_logprobs(requests_[:1], ["Anger", "Neutral state"])
-    audio, mask, ids = af2._inputs(requests_[0])
+    audio, mask, ids, _ = af2._inputs(requests_[:1])
     for label, score in zip(["Anger", "Neutral state"], row.logprobs):
         target = af2.tokenizer(label + "<|endofchunk|>", add_special_tokens=False)["input_ids"]
         total = 0.0
@@ -324,8 +334,7 @@ def test_checkpoint_tensors_matching_no_parameter_are_warned_of(checkpoint, tmp_
                                              r"parameter \(first: gated_xattn.0.alpha\)"):
             model = get_model("audio-flamingo-2", path=root, device="cpu")
     finally:
-        sys.modules.pop("audio_flamingo_2.factory", None)
-        sys.modules.pop("audio_flamingo_2", None)
+        forget_nvidias_modules()
     assert torch.equal(model.model.audio_proj.weight, load_file(str(chunk))["audio_proj.weight"])
 
 
@@ -337,7 +346,102 @@ def test_no_device_named_is_picked_and_the_dtype_asked_for_is_kept(checkpoint, m
         with pytest.warns(UserWarning, match="audio-flamingo-2 runs on the CPU: GPUs are listed"):
             model = get_model("audio-flamingo-2", path=checkpoint, dtype="bfloat16")
     finally:
-        sys.modules.pop("audio_flamingo_2.factory", None)
-        sys.modules.pop("audio_flamingo_2", None)
+        forget_nvidias_modules()
     assert model.info.device == "cpu" and model.info.dtype == "bfloat16"
     assert model.model.audio_proj.weight.dtype == torch.bfloat16
+
+
+def _of_several_lengths(requests_):
+    """The requests' clips and longer ones: one, two and three 1-second windows of the test's
+    config, and prompts of very different lengths, so that the grouping by window count shows
+    and that a pad token attended to would change the answers."""
+    out = []
+    for i, r in enumerate(requests_ * 2):
+        audio = np.resize(r.audio, [8_000, 20_000, 40_000, 12_000, 30_000, 16_000][i])
+        longer = r.prompt + " Listen closely." * (40 * i)  # rows padded by up to 200 tokens
+        out.append(Request(audio.astype(np.float32), longer, f"{r.name}-{i}"))
+    return out
+
+
+@pytest.mark.parametrize("decoding", [Decoding(max_new_tokens=6),
+                                      Decoding(mode="beam", num_candidates=3, max_new_tokens=6)],
+                         ids=["greedy", "beam"])
+def test_batched_answers_equal_those_of_one_clip_at_a_time(af2, requests_, decoding):
+    """Left-padded prompts with their mask, the beams' mask repeated (the fake's generate, as
+    NVIDIA's, repeats only the windows), and the clips of a batch hearing only their own audio."""
+    requests = _of_several_lengths(requests_)
+    af2.factory.CALLS.clear()
+    try:
+        af2.batch_size = 1
+        one = af2.generate(requests, decoding)
+        af2.batch_size = 8
+        many = af2.generate(requests, decoding)
+    finally:
+        af2.batch_size = 8
+    batches = af2.factory.CALLS[len(requests):]
+    assert sorted(len(call["lang_x"]) for call in batches) == [1, 2, 3]  # one per window count
+    for a, b in zip(one, many):  # beams whose α tie within float noise: in either order
+        assert a.error is None and b.error is None
+        a, b = (sorted(g.candidates, key=lambda c: (c.text, c.logprob)) for g in (a, b))
+        assert [(c.text, c.n_tokens) for c in a] == [(c.text, c.n_tokens) for c in b]
+        np.testing.assert_allclose([c.logprob for c in a], [c.logprob for c in b], atol=1e-4)
+    assert len({a.candidates[0].text for a in one}) > 1  # each clip its own answer
+
+
+def test_batched_label_scores_equal_those_of_one_clip_at_a_time(af2, requests_):
+    requests, labels = _of_several_lengths(requests_), ["Anger", "Sadness", "Neutral state"]
+    try:
+        af2.batch_size = 1
+        one = np.stack([row.logprobs for row in af2.label_logprobs(requests, labels)])
+        af2.batch_size = 8
+        many = np.stack([row.logprobs for row in af2.label_logprobs(requests, labels)])
+    finally:
+        af2.batch_size = 8
+    assert np.isfinite(one).all()
+    np.testing.assert_allclose(many, one, atol=1e-4)
+
+
+def test_nvidias_lm_wants_its_mask_by_position_and_gets_none_from_generate(af2):
+    """transformers 5 leaves an all-ones mask out of ``generate``'s model inputs: the adapter
+    makes the mask optional on NVIDIA's LM (the fake's takes it by position, as NVIDIA's)."""
+    from harness.models.af2_native import mask_optional
+
+    ids = torch.tensor([[1, 2, 3]])
+    assert af2.model.lang_encoder(ids).logits.shape[:2] == (1, 3)  # no mask given: no TypeError
+
+    class LM:
+        def forward(self, input_ids, attention_mask=None):
+            return "as it was"
+
+    lm = LM()
+    before = lm.forward
+    mask_optional(lm)
+    assert lm.forward == before  # a forward whose mask is optional already is left alone
+
+
+def test_nvidias_laion_clap_initialisers_are_not_run(checkpoint, monkeypatch):
+    """The factory imports HTSAT without the package initialisers of NVIDIA's laion_clap copy
+    (the fake's raise, as the real ones load hub tokenizers and an LFS file)."""
+    from harness.models.af2_native import LAION_CLAP
+
+    monkeypatch.syspath_prepend(str(FAKE))
+    try:
+        get_model("audio-flamingo-2", path=checkpoint, device="cpu")
+        assert sys.modules[f"{LAION_CLAP}.clap_module.htsat"].CREATED  # the factory called it
+        assert not hasattr(sys.modules[LAION_CLAP], "CLAP_Module")  # a bare package
+    finally:
+        forget_nvidias_modules()
+
+
+def test_nvidias_code_that_fails_to_import_is_named(tmp_path, monkeypatch):
+    package = tmp_path / "audio_flamingo_2"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "factory.py").write_text("raise OSError('no internet to fetch roberta-base')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(ModelNotLoaded, match="NVIDIA's inference code failed to import "
+                                                 r"\(OSError: no internet to fetch roberta-base\)"):
+            get_model("audio-flamingo-2", path=tmp_path, device="cpu")
+    finally:
+        forget_nvidias_modules()

@@ -1,8 +1,15 @@
-"""``create_model_and_transforms`` with the real signature; builds :class:`FakeFlamingo`."""
+"""``create_model_and_transforms`` with the real signature; builds :class:`FakeFlamingo`.
+
+As NVIDIA's code: the factory imports HTSAT from its laion_clap copy (whose package initialisers
+the adapter must skip: here they raise); the language model's ``forward`` takes the attention mask
+by position (``FlamingoLMMixin``); ``generate`` repeats the windows for beams and a mask only when
+it is one clip's, asserting that the mask matches the windows.
+"""
 
 from __future__ import annotations
 
 import torch
+from my_laion_clap.CLAP.src.laion_clap.clap_module.htsat import create_htsat_model
 from torch import nn
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
@@ -23,7 +30,10 @@ class FakeFlamingo(nn.Module):
             lambda module, args, out: out if self._condition is None else out + self._condition)
 
     def _encode(self, audio_x, audio_x_mask):
-        assert audio_x.ndim == 3 and audio_x_mask.shape == audio_x.shape[:2]
+        if audio_x.shape[0] > 1 and audio_x_mask.shape[0] == 1:  # as NVIDIA's _encode_audio_x
+            audio_x_mask = audio_x_mask.repeat(audio_x.shape[0], 1)
+        assert audio_x.ndim == 3 and audio_x_mask.shape == audio_x.shape[:2], (
+            f"{audio_x_mask.shape} != {audio_x.shape[:2]}")
         pooled = (audio_x * audio_x_mask[..., None]).sum(1) / audio_x_mask.sum(1, keepdim=True)
         self._condition = self.audio_proj(pooled)[:, None]
 
@@ -38,9 +48,8 @@ class FakeFlamingo(nn.Module):
     def generate(self, audio_x, audio_x_mask, lang_x, attention_mask=None, **kwargs):
         CALLS.append({"call": "generate", "audio_x": audio_x, "lang_x": lang_x, **kwargs})
         num_beams = kwargs.pop("num_beams", 1)
-        if num_beams > 1:
+        if num_beams > 1:  # the windows only, as NVIDIA's generate
             audio_x = audio_x.repeat_interleave(num_beams, dim=0)
-            audio_x_mask = audio_x_mask.repeat_interleave(num_beams, dim=0)
         self._encode(audio_x, audio_x_mask)
         try:
             return self.lang_encoder.generate(input_ids=lang_x, attention_mask=attention_mask,
@@ -66,6 +75,18 @@ def create_model_and_transforms(clap_config: dict, lang_encoder_path: str, token
     torch.manual_seed(0)
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+                         eos_token_id=tokenizer.eos_token_id)  # no pad id, as NVIDIA's Qwen2.5
     window = int(float(clap_config["window_length"]) * 16_000)
-    return FakeFlamingo(Qwen2ForCausalLM(config), window), tokenizer
+    create_htsat_model(None)
+    lang_encoder = Qwen2ForCausalLM(config)
+    lang_encoder.forward = _mask_by_position(lang_encoder.forward)
+    return FakeFlamingo(lang_encoder, window), tokenizer
+
+
+def _mask_by_position(forward):
+    """``FlamingoLMMixin.forward``'s signature: the attention mask required, by position."""
+
+    def mixin_forward(input_ids, attention_mask, **kwargs):
+        return forward(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    return mixin_forward

@@ -16,13 +16,15 @@ one clip at a time and ``--batch`` at a time: greedy tokens and beam-5 candidate
 no figure for the full one) and exits 1 on a difference.
 
 On a machine without CUDA, NVIDIA's CLAP (which builds on ``cuda:{current_device()}``) is
-pointed at the CPU. Its packages: torch, torchaudio (only its Python transforms are used),
-torchlibrosa, torchvision, einops and einops_exts, beside the harness's ``hf`` extra.
+put on the CPU while the model is built. Its packages: torch, torchaudio (only its Python
+transforms are used), torchlibrosa, torchvision, einops and einops_exts, beside the harness's
+``hf`` extra.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -36,25 +38,35 @@ AUDIO_TRANSFORMER = {"n_head": 8, "n_layers": 1, "d_inner": 256, "max_num_media"
                      "max_window_per_audio": 1, "common_encoder_embed_dim": 768}
 
 
-def nvidias_small_factory():
-    """NVIDIA's factory as the harness imports it, its CLAP encoder HTSAT tiny; on a machine
-    without CUDA, its CLAP (built on ``cuda:{current_device()}``) pointed at the CPU."""
-    import torch
-
+def small_factory():
+    """NVIDIA's factory as the harness imports it, its CLAP encoder HTSAT tiny."""
     from harness.models.af2_native import nvidia_factory
 
-    if not torch.cuda.is_available():
-        torch.cuda.current_device = lambda: 0
-        to = torch.nn.Module.to
-
-        def to_cpu(module, *args, **kwargs):
-            args = tuple("cpu" if isinstance(a, str) and a.startswith("cuda") else a for a in args)
-            return to(module, *args, **kwargs)
-
-        torch.nn.Module.to = to_cpu
     factory = nvidia_factory()
     factory.CLAPAudioCfp.model_name = "tiny"
     return factory
+
+
+@contextlib.contextmanager
+def clap_on_cpu_without_cuda():
+    """While NVIDIA's factory builds a model on a machine without CUDA: its CLAP, which it builds
+    on ``cuda:{torch.cuda.current_device()}``, goes to the CPU (nothing changes where CUDA is)."""
+    import torch
+
+    if torch.cuda.is_available():
+        yield
+        return
+    current_device, to = torch.cuda.current_device, torch.nn.Module.to
+
+    def to_cpu(module, *args, **kwargs):
+        args = tuple("cpu" if isinstance(a, str) and a.startswith("cuda") else a for a in args)
+        return to(module, *args, **kwargs)
+
+    torch.cuda.current_device, torch.nn.Module.to = (lambda: 0), to_cpu  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        torch.cuda.current_device, torch.nn.Module.to = current_device, to  # type: ignore[method-assign]
 
 
 def build_checkpoint(factory, root: Path, seed: int = 0) -> None:
@@ -82,30 +94,90 @@ def build_checkpoint(factory, root: Path, seed: int = 0) -> None:
     (root / "configs").mkdir()
     (root / "configs" / "inference.yaml").write_text(
         yaml.safe_dump({"clap_config": CLAP, "model_config": models}))
-    model, _ = factory.create_model_and_transforms(
-        **models, clap_config=dict(CLAP, checkpoint=str(root / CLAP["checkpoint"])),
-        use_local_files=True, gradient_checkpointing=False, freeze_lm_embeddings=True)
+    with clap_on_cpu_without_cuda():
+        model, _ = factory.create_model_and_transforms(
+            **models, clap_config=dict(CLAP, checkpoint=str(root / CLAP["checkpoint"])),
+            use_local_files=True, gradient_checkpointing=False, freeze_lm_embeddings=True)
+    open_gates(model, seed)
     (root / "safe_ckpt").mkdir()
-    save_file(opened_weights(model, seed), str(root / "safe_ckpt" / "chunk_0.safetensors"))
+    save_file(unique_state(model), str(root / "safe_ckpt" / "chunk_0.safetensors"))
     (root / "safe_ckpt" / "metadata.json").write_text(json.dumps(["chunk_0"]))
 
 
-def opened_weights(model, seed: int) -> dict:
-    """The model's tensors (each once), its gates opened (0 at init: no clip would reach the
-    answer) and the cross-attention's projections drawn wide enough that each clip shows."""
+def open_gates(model, seed: int) -> None:
+    """In place: the cross-attention's gates opened (0 at init: no clip would reach the answer)
+    and its projections drawn wide enough that each clip shows."""
     import torch
 
-    generator, seen, state = torch.Generator().manual_seed(seed), set(), {}
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():  # each shared parameter once
+            if name.endswith(("attn_gate", "ff_gate")):
+                parameter.fill_(0.5)
+            elif "gated_cross_attn" in name and name.endswith("weight") and ".norm." not in name:
+                parameter.copy_(0.1 * torch.randn(parameter.shape, generator=generator))
+
+
+def unique_state(model) -> dict:
+    """The model's tensors for a safetensors file: one name for a tensor registered under two
+    (NVIDIA's FlamingoLayer holds its cross-attention block, which the LM lists as well)."""
+    seen, state = set(), {}
     for name, tensor in model.state_dict().items():
-        if tensor.data_ptr() in seen:  # a layer registered under two names
-            continue
-        seen.add(tensor.data_ptr())
-        if name.endswith(("attn_gate", "ff_gate")):
-            tensor = torch.full_like(tensor, 0.5)
-        elif "gated_cross_attn" in name and name.endswith("weight") and ".norm." not in name:
-            tensor = 0.1 * torch.randn(tensor.shape, generator=generator)
-        state[name] = tensor.contiguous().clone()
+        if tensor.data_ptr() not in seen:
+            seen.add(tensor.data_ptr())
+            state[name] = tensor.contiguous().clone()
     return state
+
+
+QWEN2_5_3B = {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 11008,
+              "num_hidden_layers": 36, "num_attention_heads": 16, "num_key_value_heads": 2,
+              "max_position_embeddings": 32768, "rope_theta": 1_000_000.0,
+              "tie_word_embeddings": True}  # Audio Flamingo 2's language model
+NVIDIA_CLAP = dict(CLAP, audio_embed_dim=2048)  # HTSAT large, as NVIDIA's inference.yaml
+NVIDIA_AUDIO_TRANSFORMER = dict(AUDIO_TRANSFORMER, n_layers=3, d_inner=2048,
+                                common_encoder_embed_dim=1024)
+
+
+def af2_backends(tiny: bool, device: str, batch_size: int):
+    """A batched and a one-clip backend on one Audio Flamingo 2 built by NVIDIA's factory with
+    random weights, its gates opened: full size (HTSAT large, Qwen2.5-3B's architecture, Qwen's
+    tokenizer where built) or the small model of this check (``tiny``). float32, the adapter's
+    default, as NVIDIA runs it. The LM is drawn from its config, not read from a folder."""
+    import tempfile
+
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from bench.workload import processor_path
+    from harness import embedded_path
+    from harness.models.af2_native import AudioFlamingo2Backend, nvidia_factory
+
+    factory = nvidia_factory()
+    if hasattr(factory, "CLAPAudioCfp"):  # NVIDIA's (a stand-in may have none)
+        factory.CLAPAudioCfp.model_name = "tiny" if tiny else "large"
+    text = (json.loads((Path(embedded_path(EMBEDDED_LM)) / "config.json").read_text())["text_config"]
+            if tiny else QWEN2_5_3B)
+    config = Qwen2Config(**{k: v for k, v in text.items() if k != "model_type"})
+    clap = CLAP if tiny else NVIDIA_CLAP
+
+    class RandomLM:  # what the factory's AutoModelForCausalLM.from_pretrained returns
+        @staticmethod
+        def from_pretrained(*args, **kwargs):
+            return Qwen2ForCausalLM(config)
+
+    factory.AutoModelForCausalLM = RandomLM
+    torch.manual_seed(0)
+    with tempfile.TemporaryDirectory() as work, torch.device(device), clap_on_cpu_without_cuda():
+        torch.save({"state_dict": {}}, Path(work) / "clap.pt")
+        model, tokenizer = factory.create_model_and_transforms(
+            clap_config=dict(clap, checkpoint=str(Path(work) / "clap.pt")),
+            lang_encoder_path="random", tokenizer_path=str(processor_path(tiny)),
+            audio_transformer_kwargs=AUDIO_TRANSFORMER if tiny else NVIDIA_AUDIO_TRANSFORMER,
+            use_local_files=True, gradient_checkpointing=False, freeze_lm_embeddings=True)
+    open_gates(model, 0)
+    model = model.to(device, torch.float32)
+    return (AudioFlamingo2Backend("bench", model, tokenizer, clap, "random", batch_size),
+            AudioFlamingo2Backend("bench-plain", model, tokenizer, clap, "random", 1))
 
 
 def clips_of_several_lengths(count: int) -> list:
@@ -177,7 +249,7 @@ def main(argv=None) -> int:
     parser.add_argument("--tol", type=float, default=1e-3)
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda where present)")
     args = parser.parse_args(argv)
-    factory = nvidias_small_factory()
+    factory = small_factory()
     import torch
     import transformers
 
@@ -189,7 +261,8 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as work:
         build_checkpoint(factory, Path(work) / "af2")
-        backend = get_model("audio-flamingo-2", path=Path(work) / "af2", device=args.device)
+        with clap_on_cpu_without_cuda():
+            backend = get_model("audio-flamingo-2", path=Path(work) / "af2", device=args.device)
         requests, labels = clips_of_several_lengths(args.clips)
         problems = compare(backend, requests, labels, args.batch, args.tol)
     for problem in problems:

@@ -17,6 +17,13 @@ H100/H200: fast path >= 20x the baseline for greedy, >= 15x for beam 5, per mode
     python -m bench.fast_path_models                   # on the GPU, the three models
     python -m bench.fast_path_models --models omni     # one of them
     python -m bench.fast_path_models --tiny            # the same code, tiny configs, on the CPU
+
+``--models af2``: Audio Flamingo 2 on NVIDIA's own inference code (installed as the README says;
+on no registry, so not in the default set), HTSAT large and Qwen2.5-3B's architecture in float32
+(the adapter's default, as NVIDIA runs it; 4.80B parameters with the cross-attention layers), the
+adapter's batches against NVIDIA's ``generate`` one clip at a time (its ``inference.py``). Its
+answers stop at ``<|endofchunk|>`` as well as EOS, which ``min_new_tokens`` does not hold back, so
+their lengths are not checked (errors and candidate counts are).
 """
 
 from __future__ import annotations
@@ -101,8 +108,18 @@ def build_ultravox(tiny: bool, device: str):
     return fast, plain
 
 
+def build_af2(tiny: bool, device: str):
+    """Audio Flamingo 2 on NVIDIA's own code (installed as the README says): the adapter's
+    batches against NVIDIA's ``generate`` one clip at a time, as its ``inference.py`` calls it."""
+    from bench.af2_nvidia_check import af2_backends
+
+    fast, plain = af2_backends(tiny, device, batch_size=8 if tiny else 64)
+    return fast, lambda requests, decoding: plain.generate(requests, decoding)
+
+
 MODELS = {"af3": ("audio-flamingo-3", build_af3), "omni": ("qwen2.5-omni-thinker", build_omni),
-          "ultravox": ("ultravox-v0.4", build_ultravox)}
+          "ultravox": ("ultravox-v0.4", build_ultravox), "af2": ("audio-flamingo-2", build_af2)}
+UNPINNED = {"af2"}  # NVIDIA's answers end at <|endofchunk|> too, which min_new_tokens does not hold
 
 
 def dtype(tiny: bool):
@@ -115,26 +132,27 @@ def options(tiny: bool) -> FastPathOptions:
     return FastPathOptions(batch_size=8 if tiny else None, heard_clips_mib=0)
 
 
-def rate(fn, requests, decoding, device) -> float:
+def rate(fn, requests, decoding, device, pinned: bool = True) -> float:
     """Utterances per second of ``fn``, once the generations it returns (the model's own
     ``generate`` called directly returns none: it raises) are checked to be the work timed."""
-    generated(fn(requests[:2], decoding), decoding)  # warm-up (and, for the fast path, capture)
+    generated(fn(requests[:2], decoding), decoding, pinned)  # warm-up (the fast path: capture)
     with torch.inference_mode():
         seconds, out = timed_value(lambda: fn(requests, decoding), device)
-    generated(out, decoding)
+    generated(out, decoding, pinned)
     return len(requests) / seconds
 
 
-def generated(generations, decoding) -> None:
-    """Raise unless each generation has the decoding's candidates, each of its pinned length: a
-    failed request returns at once, with its error, and would be timed as a fast one (Audio
-    Flamingo 3's plain baseline ran at 33.9 clips/s one at a time on an H200, 50 times the
-    others', 2026-12-04)."""
+def generated(generations, decoding, pinned: bool = True) -> None:
+    """Raise unless each generation has the decoding's candidates, each of its pinned length
+    (``pinned``; else of any length): a failed request returns at once, with its error, and would
+    be timed as a fast one (Audio Flamingo 3's plain baseline ran at 33.9 clips/s one at a time on
+    an H200, 50 times the others', 2026-12-04)."""
     for g in generations or ():
         if g.error:
             raise RuntimeError(f"a request failed: {g.error[:300]}")
         lengths = [c.n_tokens for c in g.candidates]
-        if len(lengths) != decoding.num_candidates or set(lengths) != {decoding.max_new_tokens}:
+        if len(lengths) != decoding.num_candidates or (
+                pinned and set(lengths) != {decoding.max_new_tokens}):
             raise RuntimeError(f"{lengths} tokens generated, not {decoding.num_candidates} of "
                                f"{decoding.max_new_tokens}")
 
@@ -147,15 +165,18 @@ def measure(key: str, args, device: str) -> None:
     name, build = MODELS[key]
     fast, plain = build(args.tiny, device)
     params = sum(p.numel() for p in fast.model.parameters()) / 1e9
-    say(f"{name}: {params:.2f}B parameters, {fast.info.dtype}, decode {fast.options.decode}, "
-        f"compiled blocks {fast.compiled}")
+    options = getattr(fast, "options", None)  # Audio Flamingo 2: batches, no fast path's options
+    say(f"{name}: {params:.2f}B parameters, {fast.info.dtype}, " + (
+        f"decode {options.decode}, compiled blocks {fast.compiled}" if options else
+        f"batches of {fast.batch_size} against one clip at a time"))
     prompt = bench_prompts()[0]
     requests = [Request(a, prompt, audio_hash=str(i))
                 for i, a in enumerate(clips(max(args.n, args.n_beam)))]
     for label, decoding, n in (("greedy", GREEDY, args.n), ("beam-5", BEAM, args.n_beam)):
         try:
-            base = rate(plain, requests[: args.n_baseline], decoding, device)
-            ours = rate(fast.generate, requests[:n], decoding, device)
+            pinned = key not in UNPINNED
+            base = rate(plain, requests[: args.n_baseline], decoding, device, pinned)
+            ours = rate(fast.generate, requests[:n], decoding, device, pinned)
         except Exception as exc:  # one model's failure must not cost the other's figures
             say(f"{name} {label}: failed: {type(exc).__name__}: {str(exc)[:300]}")
             continue
@@ -170,7 +191,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny configs on the CPU")
     parser.add_argument("--models", default="af3,omni,ultravox",
-                        help="comma-separated: af3, omni, ultravox")
+                        help="comma-separated: af3, omni, ultravox, af2 (NVIDIA's code installed)")
     parser.add_argument("--n", type=int, default=256, help="clips for the fast path's greedy rate")
     parser.add_argument("--n-beam", type=int, default=128)
     parser.add_argument("--n-baseline", type=int, default=4)

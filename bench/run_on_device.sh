@@ -17,6 +17,10 @@
 #   GRID_LIMIT=420 bash bench/run_on_device.sh grid --ab-together --items 1000; \
 #       MODELS_LIMIT=130 bash bench/run_on_device.sh models --models af3
 #                                        # both figures still open in one call (timeout_s 570)
+#   MODELS_LIMIT=150 bash bench/run_on_device.sh models --models af2 --n 64 --n-beam 32
+#                                        # Audio Flamingo 2 on NVIDIA's code (carry .af2-code,
+#                                        # .whl and bench/.qwen2-audio-processor): batches against
+#                                        # one clip at a time; timeout_s 200; not yet run
 #   bash bench/run_on_device.sh models   # Audio Flamingo 3, the Omni thinker, Ultravox: fast path vs
 #                                        # plain generate (bench/fast_path_models.py): at most
 #                                        # MODELS_LIMIT s (default 420); timeout_s 480; not yet run
@@ -31,6 +35,12 @@ if [ -d .whl ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+# NVIDIA's Audio Flamingo 2 inference code, where the call carried it (.af2-code holding its
+# inference_HF_pretrained folder): importable as the harness imports it (README, audio-flamingo-2)
+if [ -d .af2-code/inference_HF_pretrained/src ]; then
+    ln -sfn src .af2-code/inference_HF_pretrained/audio_flamingo_2
+    export PYTHONPATH=$PWD/.af2-code/inference_HF_pretrained${PYTHONPATH:+:$PYTHONPATH}
 fi
 # every package the runs need, imported before any of them starts: a missing one costs seconds
 python3 -c "import orjson, soundfile, xxhash, pandas, scipy, torch, transformers, harness.runner" \

@@ -425,6 +425,7 @@ def test_nvidias_laion_clap_initialisers_are_not_run(checkpoint, monkeypatch):
     from harness.models.af2_native import LAION_CLAP
 
     monkeypatch.syspath_prepend(str(FAKE))
+    forget_nvidias_modules()  # imported afresh, as in a new process
     try:
         get_model("audio-flamingo-2", path=checkpoint, device="cpu")
         assert sys.modules[f"{LAION_CLAP}.clap_module.htsat"].CREATED  # the factory called it
@@ -439,6 +440,7 @@ def test_nvidias_code_that_fails_to_import_is_named(tmp_path, monkeypatch):
     (package / "__init__.py").write_text("")
     (package / "factory.py").write_text("raise OSError('no internet to fetch roberta-base')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
+    forget_nvidias_modules()  # the stand-in, imported by another test: this package instead
     try:
         with pytest.raises(ModelNotLoaded, match="NVIDIA's inference code failed to import "
                                                  r"\(OSError: no internet to fetch roberta-base\)"):

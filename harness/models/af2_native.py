@@ -5,7 +5,9 @@ That code is on no package registry: install its inference folder as the package
 does what NVIDIA's ``inference.py`` does, on the harness's clips: the clip is peak-normalised,
 quantised through int16 and cut into the CLAP windows of the config (10 s each, at most 12, zero
 padding); the prompt is ``<audio>{prompt, lower-cased}<sep>``; the answer is what follows the
-separator with ``<|endofchunk|>``, EOS and padding removed. Decoding goes through the Flamingo
+separator up to the first ``<|endofchunk|>`` or EOS, and α its tokens' (NVIDIA's script deletes
+the mark and keeps anything after it; a trained model ends its answer there, and decoding stops
+at EOS only, as there). Decoding goes through the Flamingo
 ``generate``, which hands beams and scores to transformers' ``generate`` of its language model, so
 α is the raw sum of the chosen tokens' log-probabilities as for the other local backends.
 

@@ -55,7 +55,7 @@ def test_the_comparison_finds_the_batched_adapter_equal_on_the_stand_in(tmp_path
                                                                         capsys):
     from bench.af2_nvidia_check import clips_of_several_lengths, compare
     from harness.models import get_model
-    from tests.models.test_af2_native import FAKE, forget_nvidias_modules, stand_in_checkpoint
+    from tests.models.af2_stand_in import FAKE, forget_nvidias_modules, stand_in_checkpoint
 
     monkeypatch.syspath_prepend(str(FAKE))
     try:
@@ -75,7 +75,7 @@ def test_the_models_benchmark_times_batches_against_one_clip_at_a_time(monkeypat
     import re
 
     from bench import fast_path_models
-    from tests.models.test_af2_native import FAKE, forget_nvidias_modules
+    from tests.models.af2_stand_in import FAKE, forget_nvidias_modules
 
     monkeypatch.syspath_prepend(str(FAKE))
     try:

@@ -1,10 +1,9 @@
-"""The Audio Flamingo 2 adapter against a stand-in of NVIDIA's package (tests/models/fake_af2)."""
+"""The Audio Flamingo 2 adapter against a stand-in of NVIDIA's package (tests/models/fake_af2):
+windows, prompt, weights, candidates and scores, and what fails how. Batches and what NVIDIA's
+code demands of the adapter: test_af2_batches.py."""
 
-import importlib.util
 import json
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +11,17 @@ import pytest
 torch = pytest.importorskip("torch", reason="the hf extra is not installed")
 pytest.importorskip("transformers", reason="the hf extra is not installed")
 
-from harness import embedded_path  # noqa: E402
-from harness.data import load_dataset  # noqa: E402
 from harness.models import Decoding, ModelNotLoaded, ModelUnavailable, Request, get_model  # noqa: E402
 from harness.models.af2_native import clap_windows  # noqa: E402
-from harness.prompts import base_prompt  # noqa: E402
 from tests.helpers import returns_in_time  # noqa: E402
+from tests.models.af2_stand_in import (  # noqa: E402
+    FAKE,
+    forget_nvidias_modules,
+    iemocap_requests,
+    stand_in_checkpoint,
+    stand_in_model,
+)
 
-TINY_PATH = embedded_path("tiny_qwen2_audio")
-FAKE = Path(__file__).parent / "fake_af2"
 NVIDIA_CLAP = {"window_length": 10.0, "window_overlap": 0.0, "max_num_window": 12}
 
 
@@ -29,57 +30,15 @@ def checkpoint(tmp_path_factory):
     return stand_in_checkpoint(tmp_path_factory.mktemp("af2"))
 
 
-def stand_in_checkpoint(root: Path) -> Path:
-    """NVIDIA's checkpoint layout under ``root`` (configs/inference.yaml, clap_ckpt/, safe_ckpt/
-    chunks), for the stand-in's model."""
-    from safetensors.torch import save_file
-
-    (root / "configs").mkdir()
-    (root / "configs" / "inference.yaml").write_text(
-        "clap_config:\n  method: nvclap-large\n  audio_embed_dim: 2048\n"
-        "  checkpoint: clap_ckpt/epoch_16.pt\n  window_length: 1.0\n  window_overlap: 0.0\n"
-        "  max_num_window: 3\n"
-        f"model_config:\n  lang_encoder_path: {TINY_PATH}\n  tokenizer_path: {TINY_PATH}\n"
-        "  cross_attn_every_n_layers: 1\n  audio_transformer_kwargs: {n_head: 8}\n")
-    (root / "clap_ckpt").mkdir()
-    torch.save({"state_dict": {}}, root / "clap_ckpt" / "epoch_16.pt")
-    (root / "safe_ckpt").mkdir()
-    generator = torch.Generator().manual_seed(1)
-    save_file({"audio_proj.weight": torch.randn(32, 16_000, generator=generator) * 0.05},
-              str(root / "safe_ckpt" / "chunk_0.safetensors"))
-    (root / "safe_ckpt" / "metadata.json").write_text(json.dumps(["chunk_0"]))
-    return root
-
-
-def forget_nvidias_modules() -> None:
-    """Drop the stand-in's modules (its package and its laion_clap copy) from ``sys.modules``."""
-    for name in [n for n in sys.modules if n.split(".")[0] in ("audio_flamingo_2", "my_laion_clap")]:
-        del sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def af2(checkpoint):
-    package = FAKE / "audio_flamingo_2"  # installed as if by pip, for this module's tests only
-    paths = pytest.MonkeyPatch()
-    paths.syspath_prepend(str(FAKE))  # its laion_clap copy, which the factory imports
-    spec = importlib.util.spec_from_file_location("audio_flamingo_2", package / "__init__.py",
-                                                  submodule_search_locations=[str(package)])
-    sys.modules["audio_flamingo_2"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sys.modules["audio_flamingo_2"])
-    try:
-        model = get_model("audio-flamingo-2", path=checkpoint, device="cpu")
-        model.factory = sys.modules["audio_flamingo_2.factory"]  # for its records of the calls
+    with stand_in_model(checkpoint) as model:
         yield model
-    finally:
-        paths.undo()
-        forget_nvidias_modules()
 
 
 @pytest.fixture(scope="module")
 def requests_():
-    dataset = load_dataset("iemocap")
-    return [Request(it.load_audio(), base_prompt("iemocap", it.transcript, dataset.labels), it.id)
-            for it in list(dataset)[:3]]
+    return iemocap_requests(3)
 
 
 def test_windows_follow_nvidias_loader():
@@ -349,101 +308,3 @@ def test_no_device_named_is_picked_and_the_dtype_asked_for_is_kept(checkpoint, m
         forget_nvidias_modules()
     assert model.info.device == "cpu" and model.info.dtype == "bfloat16"
     assert model.model.audio_proj.weight.dtype == torch.bfloat16
-
-
-def _of_several_lengths(requests_):
-    """The requests' clips and longer ones: one, two and three 1-second windows of the test's
-    config, and prompts of very different lengths, so that the grouping by window count shows
-    and that a pad token attended to would change the answers."""
-    out = []
-    for i, r in enumerate(requests_ * 2):
-        audio = np.resize(r.audio, [8_000, 20_000, 40_000, 12_000, 30_000, 16_000][i])
-        longer = r.prompt + " Listen closely." * (40 * i)  # rows padded by up to 200 tokens
-        out.append(Request(audio.astype(np.float32), longer, f"{r.name}-{i}"))
-    return out
-
-
-@pytest.mark.parametrize("decoding", [Decoding(max_new_tokens=6),
-                                      Decoding(mode="beam", num_candidates=3, max_new_tokens=6)],
-                         ids=["greedy", "beam"])
-def test_batched_answers_equal_those_of_one_clip_at_a_time(af2, requests_, decoding):
-    """Left-padded prompts with their mask, the beams' mask repeated (the fake's generate, as
-    NVIDIA's, repeats only the windows), and the clips of a batch hearing only their own audio."""
-    requests = _of_several_lengths(requests_)
-    af2.factory.CALLS.clear()
-    try:
-        af2.batch_size = 1
-        one = af2.generate(requests, decoding)
-        af2.batch_size = 8
-        many = af2.generate(requests, decoding)
-    finally:
-        af2.batch_size = 8
-    batches = af2.factory.CALLS[len(requests):]
-    assert sorted(len(call["lang_x"]) for call in batches) == [1, 2, 3]  # one per window count
-    for a, b in zip(one, many):  # beams whose α tie within float noise: in either order
-        assert a.error is None and b.error is None
-        a, b = (sorted(g.candidates, key=lambda c: (c.text, c.logprob)) for g in (a, b))
-        assert [(c.text, c.n_tokens) for c in a] == [(c.text, c.n_tokens) for c in b]
-        np.testing.assert_allclose([c.logprob for c in a], [c.logprob for c in b], atol=1e-4)
-    assert len({a.candidates[0].text for a in one}) > 1  # each clip its own answer
-
-
-def test_batched_label_scores_equal_those_of_one_clip_at_a_time(af2, requests_):
-    requests, labels = _of_several_lengths(requests_), ["Anger", "Sadness", "Neutral state"]
-    try:
-        af2.batch_size = 1
-        one = np.stack([row.logprobs for row in af2.label_logprobs(requests, labels)])
-        af2.batch_size = 8
-        many = np.stack([row.logprobs for row in af2.label_logprobs(requests, labels)])
-    finally:
-        af2.batch_size = 8
-    assert np.isfinite(one).all()
-    np.testing.assert_allclose(many, one, atol=1e-4)
-
-
-def test_nvidias_lm_wants_its_mask_by_position_and_gets_none_from_generate(af2):
-    """transformers 5 leaves an all-ones mask out of ``generate``'s model inputs: the adapter
-    makes the mask optional on NVIDIA's LM (the fake's takes it by position, as NVIDIA's)."""
-    from harness.models.af2_native import mask_optional
-
-    ids = torch.tensor([[1, 2, 3]])
-    assert af2.model.lang_encoder(ids).logits.shape[:2] == (1, 3)  # no mask given: no TypeError
-
-    class LM:
-        def forward(self, input_ids, attention_mask=None):
-            return "as it was"
-
-    lm = LM()
-    before = lm.forward
-    mask_optional(lm)
-    assert lm.forward == before  # a forward whose mask is optional already is left alone
-
-
-def test_nvidias_laion_clap_initialisers_are_not_run(checkpoint, monkeypatch):
-    """The factory imports HTSAT without the package initialisers of NVIDIA's laion_clap copy
-    (the fake's raise, as the real ones load hub tokenizers and an LFS file)."""
-    from harness.models.af2_native import LAION_CLAP
-
-    monkeypatch.syspath_prepend(str(FAKE))
-    forget_nvidias_modules()  # imported afresh, as in a new process
-    try:
-        get_model("audio-flamingo-2", path=checkpoint, device="cpu")
-        assert sys.modules[f"{LAION_CLAP}.clap_module.htsat"].CREATED  # the factory called it
-        assert not hasattr(sys.modules[LAION_CLAP], "CLAP_Module")  # a bare package
-    finally:
-        forget_nvidias_modules()
-
-
-def test_nvidias_code_that_fails_to_import_is_named(tmp_path, monkeypatch):
-    package = tmp_path / "audio_flamingo_2"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "factory.py").write_text("raise OSError('no internet to fetch roberta-base')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    forget_nvidias_modules()  # the stand-in, imported by another test: this package instead
-    try:
-        with pytest.raises(ModelNotLoaded, match="NVIDIA's inference code failed to import "
-                                                 r"\(OSError: no internet to fetch roberta-base\)"):
-            get_model("audio-flamingo-2", path=tmp_path, device="cpu")
-    finally:
-        forget_nvidias_modules()

@@ -12,7 +12,8 @@ shows in the answers) and writes it in NVIDIA's checkpoint layout, which the har
 through ``get_model("audio-flamingo-2")``. It then runs the same clips (the embedded IEMOCAP's,
 and longer ones built from them, so that a batch holds clips of one, two and three CLAP windows)
 one clip at a time and ``--batch`` at a time: greedy tokens and beam-5 candidates must be equal,
-α and the label scores equal within ``--tol``. It prints both rates (on a CPU, the small model's:
+α and the label scores equal within ``--tol``, and three batched samples of each clip at a
+temperature near zero its greedy answer. It prints both rates (on a CPU, the small model's:
 no figure for the full one) and exits 1 on a difference.
 
 On a machine without CUDA, NVIDIA's CLAP (which builds on ``cuda:{current_device()}``) is
@@ -200,8 +201,9 @@ def clips_of_several_lengths(count: int) -> list:
 
 
 def compare(backend, requests, labels, batch: int, tol: float) -> list[str]:
-    """Run greedy, beam 5 and the label scores one clip at a time and ``batch`` at a time;
-    print each rate; return the differences found."""
+    """Run greedy, beam 5 and the label scores one clip at a time and ``batch`` at a time, and
+    samples near temperature zero batched against greedy; print each rate; return the
+    differences found."""
     import numpy as np
 
     from harness.models import Decoding
@@ -217,6 +219,8 @@ def compare(backend, requests, labels, batch: int, tol: float) -> list[str]:
             print(f"{what:7} {size:2} a batch: {len(requests) / (time.perf_counter() - start):7.2f} utt/s")
         for r, one, many in zip(requests, runs[1], runs[batch]):
             problems += differences(f"{what} {r.name}", one, many, tol)
+        if what == "greedy":
+            problems += cold_samples(backend, requests, runs[1])
     scores = {}
     for size in (1, batch):
         backend.batch_size = size
@@ -225,6 +229,21 @@ def compare(backend, requests, labels, batch: int, tol: float) -> list[str]:
     print(f"label scores: largest difference {gap:.2e}")
     if not gap <= tol:
         problems.append(f"label scores differ by {gap:.2e}")
+    return problems
+
+
+def cold_samples(backend, requests, greedy) -> list[str]:
+    """Three samples of each clip at a temperature near zero, the clips batched: each must be the
+    clip's greedy answer (samples are a batch's rows, each clip's repeated per sample)."""
+    from harness.models import Decoding
+
+    cold = backend.generate(requests, Decoding(mode="sample", num_candidates=3, max_new_tokens=12,
+                                               temperature=1e-6, top_p=1.0))
+    problems = [f"cold samples {r.name}: {[c.text for c in g.candidates]} / {one.candidates[0].text!r}"
+                for r, g, one in zip(requests, cold, greedy)
+                if g.error or {c.text for c in g.candidates} != {one.candidates[0].text}]
+    print(f"cold samples: {len(requests) - len(problems)} of {len(requests)} clips' three samples "
+          "their greedy answer")
     return problems
 
 

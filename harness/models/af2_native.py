@@ -11,11 +11,11 @@ at EOS only, as there). Decoding goes through the Flamingo
 ``generate``, which hands beams and scores to transformers' ``generate`` of its language model, so
 α is the raw sum of the chosen tokens' log-probabilities as for the other local backends.
 
-Greedy and beam answers and label scores run in batches of clips (``batch_size``): prompts
-left-padded with their attention mask, each clip's windows padded to the batch's most with a mask
-of zeros, and for beams the mask repeated as the Flamingo ``generate`` repeats the windows (it
-repeats a mask only when the batch is one clip). Samples stay one clip and one ``generate`` at a
-time, as before. Checked against NVIDIA's own code on the CPU (``bench/af2_nvidia_check.py``).
+Answers and label scores run in batches of clips (``batch_size``): prompts left-padded with
+their attention mask, each clip's windows padded to the batch's most with a mask of zeros, for
+beams the mask repeated as the Flamingo ``generate`` repeats the windows (it repeats a mask only
+when the batch is one clip), for samples each clip's row repeated once per sample. Checked
+against NVIDIA's own code on the CPU (``bench/af2_nvidia_check.py``).
 """
 
 from __future__ import annotations
@@ -91,10 +91,11 @@ def clap_windows(audio: np.ndarray, clap_config: dict, rate: int = 16_000):
 class AudioFlamingo2Backend:
     """A built Flamingo model and its tokenizer behind :class:`~harness.models.ModelAPI`.
 
-    Greedy and beam answers and label scores run ``batch_size`` clips at a time (length-sorted,
-    halved on out-of-memory, a failing batch asked again clip by clip); samples are drawn one
-    clip and one ``generate`` at a time (the Flamingo ``generate`` repeats the audio for beams
-    only), from one seeded generator.
+    Answers (greedy, beam, samples) and label scores run ``batch_size`` clips at a time
+    (length-sorted, halved on out-of-memory, a failing batch asked again clip by clip); samples
+    are a batch's rows, each clip's repeated once per sample (the Flamingo ``generate`` repeats
+    the audio for beams only), drawn from the generator seeded at each call, so that, as on the
+    other backends, a clip's samples depend on the clips batched with it.
     """
 
     def __init__(self, name: str, model, tokenizer, clap_config: dict, revision: str,
@@ -137,16 +138,17 @@ class AudioFlamingo2Backend:
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.constrained:
             raise ValueError("audio-flamingo-2 has no constrained decoding")
-        torch = self._torch
+        torch, n = self._torch, decoding.num_candidates
         if decoding.mode == "sample":
             torch.manual_seed(decoding.seed)
-            with torch.inference_mode():
-                return [self._samples(r, decoding) for r in requests]
 
         def run(chunk):
-            audio, mask, ids, attention = self._inputs(chunk, room=decoding.max_new_tokens)
+            inputs = self._inputs(chunk, room=decoding.max_new_tokens)
+            if decoding.mode == "sample":  # a row per sample: Flamingo's generate repeats for beams only
+                inputs = tuple(t.repeat_interleave(n, 0) for t in inputs)
+            audio, mask, ids, attention = inputs
             if decoding.mode == "beam":  # the windows are repeated for the beams in there
-                mask = mask.repeat_interleave(decoding.num_candidates, 0)
+                mask = mask.repeat_interleave(n, 0)
             result = self.model.generate(audio_x=audio, audio_x_mask=mask, lang_x=ids,
                                          attention_mask=attention,
                                          eos_token_id=self.tokenizer.eos_token_id,
@@ -158,22 +160,6 @@ class AudioFlamingo2Backend:
 
         with torch.inference_mode():
             return self._batched(requests, run, lambda _, reason: Generation(error=reason))
-
-    def _samples(self, request, decoding: Decoding) -> Generation:
-        """``num_candidates`` samples of one clip, one ``generate`` each; an item error where the
-        clip or its prompt fails (one bad clip never sinks the rest)."""
-        try:
-            audio, mask, ids, attention = self._inputs([request], room=decoding.max_new_tokens)
-            candidates = []
-            for _ in range(decoding.num_candidates):
-                result = self.model.generate(audio_x=audio, audio_x_mask=mask, lang_x=ids,
-                                             attention_mask=attention,
-                                             eos_token_id=self.tokenizer.eos_token_id,
-                                             **_generate_kwargs(decoding))
-                candidates += self._candidates(result, ids.shape[1], decoding)
-        except (RuntimeError, ValueError) as exc:
-            return Generation(error=f"{type(exc).__name__}: {exc}")
-        return Generation(tuple(sorted(candidates, key=lambda c: -c.logprob)))
 
     def _candidates(self, result, start: int, decoding: Decoding) -> list[Candidate]:
         torch = self._torch

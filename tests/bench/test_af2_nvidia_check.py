@@ -66,6 +66,7 @@ def test_the_comparison_finds_the_batched_adapter_equal_on_the_stand_in(tmp_path
         forget_nvidias_modules()
     out = capsys.readouterr().out
     assert "greedy   4 a batch:" in out and "label scores: largest difference" in out
+    assert "cold samples: 4 of 4 clips' three samples their greedy answer" in out
 
 
 def test_the_models_benchmark_times_batches_against_one_clip_at_a_time(monkeypatch, capsys):

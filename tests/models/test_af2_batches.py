@@ -74,6 +74,22 @@ def test_batched_answers_equal_those_of_one_clip_at_a_time(af2, requests_, decod
     assert len({a.candidates[0].text for a in one}) > 1  # each clip its own answer
 
 
+def test_each_clips_samples_come_from_its_own_rows_of_the_batch(af2, requests_):
+    """Samples are a batch's rows, each clip's repeated once per sample: at a temperature near
+    zero every sample of a clip is that clip's greedy answer (a row read as another clip's would
+    show), and each clip gets its three."""
+    requests = _of_several_lengths(requests_)
+    greedy = af2.generate(requests, Decoding(max_new_tokens=6))
+    af2.factory.CALLS.clear()
+    cold = af2.generate(requests, Decoding(mode="sample", num_candidates=3, max_new_tokens=6,
+                                           temperature=1e-6, top_p=1.0))
+    assert len(af2.factory.CALLS) == 3  # one generate per batch (a batch per window count)
+    for one, samples in zip(greedy, cold):
+        assert samples.error is None and len(samples.candidates) == 3
+        assert {c.text for c in samples.candidates} == {one.candidates[0].text}
+    assert len({g.candidates[0].text for g in greedy}) > 1  # clips that answer differently
+
+
 def test_batched_label_scores_equal_those_of_one_clip_at_a_time(af2, requests_):
     requests, labels = _of_several_lengths(requests_), ["Anger", "Sadness", "Neutral state"]
     try:

@@ -112,16 +112,25 @@ class AudioFlamingo2Backend:
                               Capabilities(structured_output=False))
 
     def _inputs(self, chunk, suffix: Sequence[int] = (), room: int = 0):
-        """A batch: the clips' CLAP windows (each padded to the batch's most, the padding masked),
-        their mask, the prompts' tokens (then ``suffix``) left-padded, and the attention mask;
-        ValueError where a prompt and ``room`` new tokens would pass the LM's context (the audio
-        is attended to across, not placed in the sequence)."""
+        """A batch: :meth:`_audio`, then :meth:`_tokens`."""
+        return (*self._audio(chunk), *self._tokens(chunk, suffix, room))
+
+    def _audio(self, chunk):
+        """The clips' CLAP windows, each padded to the batch's most, and their mask (the padding
+        masked)."""
         torch = self._torch
         cut = [clap_windows(r.audio, self.clap_config) for r in chunk]
         audio = np.zeros((len(chunk), max(len(w) for w, _ in cut), cut[0][0].shape[1]), np.float32)
         mask = np.zeros(audio.shape[:2], np.float32)
         for i, (windows, ones) in enumerate(cut):
             audio[i, :len(windows)], mask[i, :len(ones)] = windows, ones
+        return (torch.from_numpy(audio).to(self.device, self.dtype),
+                torch.from_numpy(mask).to(self.device, self.dtype))
+
+    def _tokens(self, chunk, suffix: Sequence[int] = (), room: int = 0):
+        """The prompts' tokens (then ``suffix``) left-padded, and the attention mask; ValueError
+        where a prompt and ``room`` new tokens would pass the LM's context (the audio is attended
+        to across, not placed in the sequence)."""
         texts = [f"<audio>{r.prompt.lower().strip()}{self.tokenizer.sep_token}" for r in chunk]
         rows = [list(ids) + list(suffix) for ids in self.tokenizer(texts)["input_ids"]]
         longest = max(range(len(rows)), key=lambda i: len(rows[i]))
@@ -130,10 +139,8 @@ class AudioFlamingo2Backend:
         width = len(rows[longest])
         ids = [[self.tokenizer.pad_token_id] * (width - len(row)) + row for row in rows]
         attention = [[0] * (width - len(row)) + [1] * len(row) for row in rows]
-        on = {"device": self.device}
-        return (torch.from_numpy(audio).to(self.device, self.dtype),
-                torch.from_numpy(mask).to(self.device, self.dtype),
-                torch.tensor(ids, **on), torch.tensor(attention, **on))
+        return (self._torch.tensor(ids, device=self.device),
+                self._torch.tensor(attention, device=self.device))
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.constrained:
@@ -190,8 +197,9 @@ class AudioFlamingo2Backend:
 
         def run(chunk):
             total = np.zeros((len(chunk), len(labels)))
+            audio, mask = self._audio(chunk)  # once for every label
             for k, target in enumerate(targets):
-                audio, mask, ids, attention = self._inputs(chunk, target)
+                ids, attention = self._tokens(chunk, target)
                 logits = self.model(audio_x=audio, audio_x_mask=mask, lang_x=ids,
                                     attention_mask=attention).logits
                 logp = torch.log_softmax(logits[:, -len(target) - 1:-1].float(), -1)

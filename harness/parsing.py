@@ -31,6 +31,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -38,7 +39,8 @@ import orjson
 from harness._dict_pairs import NUMBER, pairs
 from harness._label_index import ALIASES, LabelIndex, label_index
 
-__all__ = ["ALIASES", "READ_AT_MOST", "RULES", "Parsed", "parse_distribution", "parse_score"]
+__all__ = ["ALIASES", "READ_AT_MOST", "RULES", "Parsed", "Verdict", "parse_distribution",
+           "parse_score", "parse_verdict"]
 
 RULES = ("json_dict", "emotion_list", "float_list", "keyword", "single_number")
 
@@ -83,20 +85,39 @@ def _number(token: str) -> float:
     return float(token)
 
 
-def _finish(values: list[float], rule: str) -> Parsed:
+class Verdict(NamedTuple):
+    """:class:`Parsed` with the distribution as a list of floats, as a record keeps it (the
+    harness's own way: no array is built for each of an item's candidates).
+
+    Attributes:
+        probs: K probabilities summing to 1, or None when invalid.
+        rule: Which rule matched, or None when none did.
+        reason: As :attr:`Parsed.reason`.
+    """
+
+    probs: list[float] | None
+    rule: str | None
+    reason: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return self.probs is not None
+
+
+def _finish(values: list[float], rule: str) -> Verdict:
     """Normalise a found vector, or reject it (no fall-through) if it is not a distribution."""
     total = sum(values)  # NaN or inf anywhere makes the sum non-finite
     if not math.isfinite(total) and not all(map(math.isfinite, values)):
-        return Parsed(None, rule, False, "NaN or infinite value")
+        return Verdict(None, rule, "NaN or infinite value")
     if min(values) < 0:
-        return Parsed(None, rule, False, "negative value")
+        return Verdict(None, rule, "negative value")
     if not math.isfinite(total):  # finite values whose sum is not (1e308 twice): scaled first
         top = max(values)
         values = [value / top for value in values]
         total = sum(values)
     if total <= 0:
-        return Parsed(None, rule, False, "all values are zero")
-    return Parsed(np.array(values) / total, rule, True)
+        return Verdict(None, rule, "all values are zero")
+    return Verdict([value / total for value in values], rule)  # numpy's division, bit for bit
 
 
 READ_AT_MOST = 1_000
@@ -111,7 +132,7 @@ _DICTIONARIES, _LISTS = "values of its dictionaries", "entries of its lists"  # 
 
 
 def _from_dicts(text: str, idx: LabelIndex, unknown: list[str], unread: list[str]
-                ) -> Parsed | None:
+                ) -> Verdict | None:
     """The last dictionary with a recognised label; keys naming no label go into ``unknown``,
     and :data:`_DICTIONARIES` into ``unread`` where :data:`READ_AT_MOST` stopped the reading."""
     left = READ_AT_MOST
@@ -138,9 +159,9 @@ def _from_dicts(text: str, idx: LabelIndex, unknown: list[str], unread: list[str
             return parsed
         strays_named = f"keys naming no label: {_named(strays)}"
         if sum(values_of) < stray_mass:
-            return Parsed(None, "json_dict", False, "less than half of the probability mass has "
-                                                    f"a recognised label ({strays_named})")
-        return Parsed(parsed.probs, "json_dict", True, f"left out {strays_named}")
+            return Verdict(None, "json_dict", "less than half of the probability mass has "
+                                              f"a recognised label ({strays_named})")
+        return Verdict(parsed.probs, "json_dict", f"left out {strays_named}")
     return None
 
 
@@ -165,7 +186,7 @@ def _list_tokens(text: str, unread: list[str]) -> list[list[str]]:
     return lists
 
 
-def _from_emotion_lists(lists: list[list[str]], idx: LabelIndex) -> Parsed | None:
+def _from_emotion_lists(lists: list[list[str]], idx: LabelIndex) -> Verdict | None:
     for tokens in lists:
         hits = {idx.lookup(t) for t in tokens if not _IS_NUMBER.match(t)} - {None}
         if hits:
@@ -173,7 +194,7 @@ def _from_emotion_lists(lists: list[list[str]], idx: LabelIndex) -> Parsed | Non
     return None
 
 
-def _from_float_lists(lists: list[list[str]], k: int) -> Parsed | None:
+def _from_float_lists(lists: list[list[str]], k: int) -> Verdict | None:
     for tokens in lists:
         if len(tokens) >= 2 and all(_IS_NUMBER.match(t) for t in tokens):
             numbers = [_number(t) for t in tokens][:k]
@@ -199,13 +220,16 @@ def _keyword_hits_slow(text: str, idx: LabelIndex) -> set[int | None]:
     return {idx.lookup(word) for word in pattern.findall(text)}
 
 
-def _from_keywords(text: str, idx: LabelIndex) -> Parsed | None:
+def _from_keywords(text: str, idx: LabelIndex) -> Verdict | None:
     hits = _keyword_hits(text, idx)
     if len(hits) != 1:
         return None
-    values = np.zeros(idx.k)
-    values[hits.pop()] = 1.0
-    return Parsed(values, "keyword", True)
+    (hit,) = hits
+    if hit is None:
+        return None
+    values = [0.0] * idx.k
+    values[hit] = 1.0
+    return Verdict(values, "keyword")
 
 
 def _clean(text: str) -> str:
@@ -220,7 +244,7 @@ def _clean(text: str) -> str:
     return text
 
 
-def _plain_json(text: str, idx: LabelIndex) -> Parsed | None:
+def _plain_json(text: str, idx: LabelIndex) -> Verdict | None:
     """The answer when the text is one plain JSON object of label keys and numbers, the form a
     model is asked for, read by orjson (a twentieth of the general rules' time); None for
     anything else, which the general rules read. Only text on which both readings agree takes
@@ -247,12 +271,12 @@ def _plain_json(text: str, idx: LabelIndex) -> Parsed | None:
     return _finish(values, "json_dict")
 
 
-def _parse(text: str, idx: LabelIndex) -> Parsed:
+def _parse(text: str, idx: LabelIndex) -> Verdict:
     plain = _plain_json(text, idx) if text[:1] == "{" or text[:1].isspace() else None
     return plain if plain is not None else _parse_by_rules(text, idx)
 
 
-def _parse_by_rules(text: str, idx: LabelIndex) -> Parsed:
+def _parse_by_rules(text: str, idx: LabelIndex) -> Verdict:
     text = _clean(text)
     unknown: list[str] = []
     unread: list[str] = []  # what READ_AT_MOST stopped: then nothing is guessed from the rest
@@ -265,12 +289,12 @@ def _parse_by_rules(text: str, idx: LabelIndex) -> Parsed:
     if found is not None:
         return found
     if not unread and _is_lone_number(text):
-        return Parsed(None, "single_number", False, "a single number is not a distribution")
+        return Verdict(None, "single_number", "a single number is not a distribution")
     reasons = [f"no key names a label: {_named(unknown)}"] if unknown else []
     reasons += [f"read back from the end for {READ_AT_MOST:,} {what} without a distribution; "
                 "not read further" for what in unread]
     rule = "json_dict" if unknown or unread == [_DICTIONARIES] else None
-    return Parsed(None, rule, False, "; ".join(reasons) or "no distribution found")
+    return Verdict(None, rule, "; ".join(reasons) or "no distribution found")
 
 
 def _is_lone_number(text: str) -> bool:
@@ -302,12 +326,20 @@ def parse_distribution(text: str, labels: Sequence[str]) -> Parsed:
     Returns:
         A :class:`Parsed`; ``.valid`` is False (with ``.reason``) when no distribution was found.
     """
+    verdict = parse_verdict(text, labels)
+    probs = None if verdict.probs is None else np.array(verdict.probs)
+    return Parsed(probs, verdict.rule, probs is not None, verdict.reason)
+
+
+def parse_verdict(text: str, labels: Sequence[str]) -> Verdict:
+    """:func:`parse_distribution` with the distribution as a list of floats (:class:`Verdict`),
+    the same values bit for bit. Never raises on a str."""
     if not isinstance(text, str):
-        return Parsed(None, None, False, f"not text: {type(text).__name__}")
+        return Verdict(None, None, f"not text: {type(text).__name__}")
     try:
         return _parse(text, label_index(tuple(labels)))
     except Exception as exc:  # a parser bug must cost one item, not the run
-        return Parsed(None, None, False, f"parser error: {type(exc).__name__}: {exc}")
+        return Verdict(None, None, f"parser error: {type(exc).__name__}: {exc}")
 
 
 def parse_score(text: str) -> float | None:

@@ -342,3 +342,31 @@ def test_a_long_key_run_read_by_the_regex_engine_reads_as_one_read_by_hand(body)
 
     with mock.patch("harness._dict_pairs._SHORT_RUN", 2):
         assert _pairs(body)[0] == _pairs_at_every_separator(body)
+
+
+answers = st.one_of(st.text(alphabet="{}[]:,'\"0123456789.-eE naAngerSdsHpyNutrl%"),
+                    st.lists(st.tuples(json_keys, json_values), max_size=6).map(
+                        lambda pairs: json.dumps(dict(pairs))))
+
+
+@given(answers)
+def test_the_verdict_is_the_parse_with_its_distribution_as_a_list(text):
+    """:func:`parse_verdict` (what a strategy's candidates keep) says what
+    :func:`parse_distribution` says, its values the array's bit for bit."""
+    from harness.parsing import parse_verdict
+
+    verdict, parsed = parse_verdict(text, IEMOCAP), parse_distribution(text, IEMOCAP)
+    assert (verdict.rule, verdict.valid, verdict.reason) == (parsed.rule, parsed.valid,
+                                                             parsed.reason)
+    assert verdict.probs == (None if parsed.probs is None else parsed.probs.tolist())
+    assert parse_verdict(b"{}", IEMOCAP) == (None, None, "not text: bytes")
+
+
+@given(st.lists(st.floats(0, 1e6, allow_subnormal=False), min_size=4, max_size=4).filter(
+    lambda v: sum(v) > 0))
+def test_a_found_vector_is_divided_by_its_sum_as_numpy_divides_it(values):
+    """The shares are each value over the sum, correctly rounded: numpy's division of the
+    array, which is what the parser computed before it kept lists (records stay bit for bit)."""
+    text = json.dumps(dict(zip(IEMOCAP, values)))
+    assert parse_distribution(text, IEMOCAP).probs.tolist() == (
+        np.array(values) / sum(values)).tolist()

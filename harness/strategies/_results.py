@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from harness.models.api import Generation
-from harness.parsing import parse_distribution
+from harness.parsing import parse_verdict
 
 
 @dataclass
@@ -52,12 +52,12 @@ def parsed_candidates(generation: Generation, labels: Sequence[str]) -> list[dic
     logits is invalid whatever it says)."""
     out = []
     for c in generation.candidates:
-        parsed = parse_distribution(c.text, labels)
-        valid = parsed.valid and c.finite
+        parsed = parse_verdict(c.text, labels)
+        valid = parsed.probs is not None and c.finite
         out.append({"text": c.text, "logprob": c.logprob, "has_logprob": not math.isnan(c.logprob),
                     "n_tokens": c.n_tokens,
                     "rule": parsed.rule, "valid": valid,
-                    "probs": parsed.probs.tolist() if valid and parsed.probs is not None else None,
+                    "probs": parsed.probs if valid else None,
                     "reason": parsed.reason if c.finite else "non-finite logits"})
     return out
 

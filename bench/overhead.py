@@ -131,7 +131,7 @@ def _drain(chunks) -> None:
 def stage_rates(dataset, work: Path) -> None:
     """Each stage alone, items per second."""
     from harness.cache import GenerationCache, cached_generate, generation_keys
-    from harness.parsing import parse_distribution
+    from harness.parsing import parse_verdict
     from harness.strategies import StrategyConfig, get_strategy
 
     n, items = len(dataset), list(dataset)
@@ -149,8 +149,8 @@ def stage_rates(dataset, work: Path) -> None:
     stages["cache lookups (w-bon)"] = timed(
         lambda: generations.extend(cached_generate(model, requests, decoding, cache)))
     texts = [c.text for g in generations for c in g.candidates]
-    stages["parse alone (w-bon's 5 beams)"] = timed(
-        lambda: [parse_distribution(text, dataset.labels) for text in texts])
+    stages["parse alone (w-bon's 5 beams, parse_verdict)"] = timed(
+        lambda: [parse_verdict(text, dataset.labels) for text in texts])
     results: list = []
     stages["parse + combine (w-bon, 5 beams)"] = timed(
         lambda: results.extend(strategy.result(r.item_id, g, dataset.labels, config, None)

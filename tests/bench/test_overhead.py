@@ -38,8 +38,9 @@ def test_every_stage_is_timed_on_its_own(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == "stages alone, 12 items, items/s:"
     rates = {line[:50].strip(): float(line[50:].replace(",", "")) for line in lines[2:]}
-    assert {"chunks, a rerun (clip rows from the cache)", "parse alone (w-bon's 5 beams)",
-            "parse + combine (w-bon, 5 beams)", "cache lookups (w-bon)"} <= set(rates)
+    assert {"chunks, a rerun (clip rows from the cache)",
+            "parse alone (w-bon's 5 beams, parse_verdict)", "parse + combine (w-bon, 5 beams)",
+            "cache lookups (w-bon)"} <= set(rates)
     assert len(rates) == 14 and all(rate > 0 for rate in rates.values())
 
 

@@ -370,3 +370,12 @@ def test_a_found_vector_is_divided_by_its_sum_as_numpy_divides_it(values):
     text = json.dumps(dict(zip(IEMOCAP, values)))
     assert parse_distribution(text, IEMOCAP).probs.tolist() == (
         np.array(values) / sum(values)).tolist()
+
+
+@pytest.mark.parametrize("text", [
+    '{"Neutral state": -0.0, "Happiness": 0, "Anger": 1, "Sadness": -0}',  # plain JSON
+    "So: {'Neutral state': -0.0, 'Happiness': 0, 'Anger': 1, 'Sadness': -0}"])  # the rules
+def test_a_negative_zero_reads_as_a_zero_on_either_path(text):
+    """A record never holds ``-0.0`` (which JSON would keep): both readings add each value to
+    a zero."""
+    assert repr(parse_distribution(text, IEMOCAP).probs.tolist()) == "[0.0, 0.0, 1.0, 0.0]"

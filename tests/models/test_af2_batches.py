@@ -12,37 +12,15 @@ torch = pytest.importorskip("torch", reason="the hf extra is not installed")
 pytest.importorskip("transformers", reason="the hf extra is not installed")
 
 from harness.models import Decoding, ModelNotLoaded, Request, get_model  # noqa: E402
-from tests.models.af2_stand_in import (  # noqa: E402
-    FAKE,
-    forget_nvidias_modules,
-    iemocap_requests,
-    stand_in_checkpoint,
-    stand_in_model,
-)
+from tests.models.af2_stand_in import FAKE, forget_nvidias_modules  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return stand_in_checkpoint(tmp_path_factory.mktemp("af2"))
-
-
-@pytest.fixture(scope="module")
-def af2(checkpoint):
-    with stand_in_model(checkpoint) as model:
-        yield model
-
-
-@pytest.fixture(scope="module")
-def requests_():
-    return iemocap_requests(3)
-
-
-def _of_several_lengths(requests_):
+def _of_several_lengths(af2_requests):
     """The requests' clips and longer ones: one, two and three 1-second windows of the test's
     config, and prompts of very different lengths, so that the grouping by window count shows
     and that a pad token attended to would change the answers."""
     out = []
-    for i, r in enumerate(requests_ * 2):
+    for i, r in enumerate(af2_requests * 2):
         audio = np.resize(r.audio, [8_000, 20_000, 40_000, 12_000, 30_000, 16_000][i])
         longer = r.prompt + " Listen closely." * (40 * i)  # rows padded by up to 200 tokens
         out.append(Request(audio.astype(np.float32), longer, f"{r.name}-{i}"))
@@ -52,10 +30,10 @@ def _of_several_lengths(requests_):
 @pytest.mark.parametrize("decoding", [Decoding(max_new_tokens=6),
                                       Decoding(mode="beam", num_candidates=3, max_new_tokens=6)],
                          ids=["greedy", "beam"])
-def test_batched_answers_equal_those_of_one_clip_at_a_time(af2, requests_, decoding):
+def test_batched_answers_equal_those_of_one_clip_at_a_time(af2, af2_requests, decoding):
     """Left-padded prompts with their mask, the beams' mask repeated (the fake's generate, as
     NVIDIA's, repeats only the windows), and the clips of a batch hearing only their own audio."""
-    requests = _of_several_lengths(requests_)
+    requests = _of_several_lengths(af2_requests)
     af2.factory.CALLS.clear()
     try:
         af2.batch_size = 1
@@ -74,11 +52,11 @@ def test_batched_answers_equal_those_of_one_clip_at_a_time(af2, requests_, decod
     assert len({a.candidates[0].text for a in one}) > 1  # each clip its own answer
 
 
-def test_each_clips_samples_come_from_its_own_rows_of_the_batch(af2, requests_):
+def test_each_clips_samples_come_from_its_own_rows_of_the_batch(af2, af2_requests):
     """Samples are a batch's rows, each clip's repeated once per sample: at a temperature near
     zero every sample of a clip is that clip's greedy answer (a row read as another clip's would
     show), and each clip gets its three."""
-    requests = _of_several_lengths(requests_)
+    requests = _of_several_lengths(af2_requests)
     greedy = af2.generate(requests, Decoding(max_new_tokens=6))
     af2.factory.CALLS.clear()
     cold = af2.generate(requests, Decoding(mode="sample", num_candidates=3, max_new_tokens=6,
@@ -90,8 +68,8 @@ def test_each_clips_samples_come_from_its_own_rows_of_the_batch(af2, requests_):
     assert len({g.candidates[0].text for g in greedy}) > 1  # clips that answer differently
 
 
-def test_batched_label_scores_equal_those_of_one_clip_at_a_time(af2, requests_):
-    requests, labels = _of_several_lengths(requests_), ["Anger", "Sadness", "Neutral state"]
+def test_batched_label_scores_equal_those_of_one_clip_at_a_time(af2, af2_requests):
+    requests, labels = _of_several_lengths(af2_requests), ["Anger", "Sadness", "Neutral state"]
     try:
         af2.batch_size = 1
         one = np.stack([row.logprobs for row in af2.label_logprobs(requests, labels)])
@@ -121,7 +99,7 @@ def test_nvidias_lm_wants_its_mask_by_position_and_gets_none_from_generate(af2):
     assert lm.forward == before  # a forward whose mask is optional already is left alone
 
 
-def test_nvidias_laion_clap_initialisers_are_not_run(checkpoint, monkeypatch):
+def test_nvidias_laion_clap_initialisers_are_not_run(af2_checkpoint, monkeypatch):
     """The factory imports HTSAT without the package initialisers of NVIDIA's laion_clap copy
     (the fake's raise, as the real ones load hub tokenizers and an LFS file)."""
     from harness.models.af2_native import LAION_CLAP
@@ -129,7 +107,7 @@ def test_nvidias_laion_clap_initialisers_are_not_run(checkpoint, monkeypatch):
     monkeypatch.syspath_prepend(str(FAKE))
     forget_nvidias_modules()  # imported afresh, as in a new process
     try:
-        get_model("audio-flamingo-2", path=checkpoint, device="cpu")
+        get_model("audio-flamingo-2", path=af2_checkpoint, device="cpu")
         assert sys.modules[f"{LAION_CLAP}.clap_module.htsat"].CREATED  # the factory called it
         assert not hasattr(sys.modules[LAION_CLAP], "CLAP_Module")  # a bare package
     finally:

@@ -14,31 +14,9 @@ pytest.importorskip("transformers", reason="the hf extra is not installed")
 from harness.models import Decoding, ModelNotLoaded, ModelUnavailable, Request, get_model  # noqa: E402
 from harness.models.af2_native import clap_windows  # noqa: E402
 from tests.helpers import returns_in_time  # noqa: E402
-from tests.models.af2_stand_in import (  # noqa: E402
-    FAKE,
-    forget_nvidias_modules,
-    iemocap_requests,
-    stand_in_checkpoint,
-    stand_in_model,
-)
+from tests.models.af2_stand_in import FAKE, forget_nvidias_modules  # noqa: E402
 
 NVIDIA_CLAP = {"window_length": 10.0, "window_overlap": 0.0, "max_num_window": 12}
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return stand_in_checkpoint(tmp_path_factory.mktemp("af2"))
-
-
-@pytest.fixture(scope="module")
-def af2(checkpoint):
-    with stand_in_model(checkpoint) as model:
-        yield model
-
-
-@pytest.fixture(scope="module")
-def requests_():
-    return iemocap_requests(3)
 
 
 def test_windows_follow_nvidias_loader():
@@ -89,10 +67,10 @@ def test_overlapping_windows_of_a_quiet_clip_follow_nvidias_loader(seconds):
     assert np.abs(windows).max() > 0.99
 
 
-def test_loads_nvidias_checkpoint_layout_and_weights(af2, checkpoint, requests_):
+def test_loads_nvidias_checkpoint_layout_and_weights(af2, af2_checkpoint, af2_requests):
     from safetensors.torch import load_file
 
-    saved = load_file(str(checkpoint / "safe_ckpt" / "chunk_0.safetensors"))["audio_proj.weight"]
+    saved = load_file(str(af2_checkpoint / "safe_ckpt" / "chunk_0.safetensors"))["audio_proj.weight"]
     assert torch.equal(af2.model.audio_proj.weight, saved)
     assert af2.info.name == "audio-flamingo-2" and af2.info.dtype == "float32"
     assert af2.info.revision.startswith("sha256:")
@@ -100,16 +78,16 @@ def test_loads_nvidias_checkpoint_layout_and_weights(af2, checkpoint, requests_)
     assert af2.factory.CREATED[-1] == {
         "use_local_files": True, "freeze_lm_embeddings": True, "gradient_checkpointing": False}
     with pytest.raises(ValueError, match="audio-flamingo-2 has no constrained decoding"):
-        af2.generate(requests_[:1], Decoding(constrained=True, json_labels=("Anger", "Sadness")))
+        af2.generate(af2_requests[:1], Decoding(constrained=True, json_labels=("Anger", "Sadness")))
 
 
-def test_prompt_audio_and_beams_reach_the_flamingo_generate(af2, requests_):
+def test_prompt_audio_and_beams_reach_the_flamingo_generate(af2, af2_requests):
     af2.factory.CALLS.clear()
-    [out] = af2.generate(requests_[:1], Decoding(mode="beam", num_candidates=3, max_new_tokens=8))
+    [out] = af2.generate(af2_requests[:1], Decoding(mode="beam", num_candidates=3, max_new_tokens=8))
     [call] = af2.factory.CALLS
     text = af2.tokenizer.decode(call["lang_x"][0])
-    assert text == f"<audio>{requests_[0].prompt.lower().strip()}<SEP>"
-    windows, _ = clap_windows(requests_[0].audio, af2.clap_config)
+    assert text == f"<audio>{af2_requests[0].prompt.lower().strip()}<SEP>"
+    windows, _ = clap_windows(af2_requests[0].audio, af2.clap_config)
     assert torch.equal(call["audio_x"][0], torch.from_numpy(windows))
     assert call["num_beams"] == 3 and call["length_penalty"] == 0.0
     assert len(out.candidates) == 3
@@ -118,13 +96,13 @@ def test_prompt_audio_and_beams_reach_the_flamingo_generate(af2, requests_):
     assert all(np.isfinite(c.logprob) and c.finite for c in out.candidates)
 
 
-def test_greedy_logprob_is_the_sum_of_the_chosen_tokens(af2, requests_):
+def test_greedy_logprob_is_the_sum_of_the_chosen_tokens(af2, af2_requests):
     from harness.models.af2_native import _generate_kwargs
 
     decoding = Decoding(max_new_tokens=6, min_new_tokens=6)
-    [out] = af2.generate(requests_[1:2], decoding)
+    [out] = af2.generate(af2_requests[1:2], decoding)
     [cand] = out.candidates
-    audio, mask, ids, _ = af2._inputs([requests_[1]])
+    audio, mask, ids, _ = af2._inputs([af2_requests[1]])
     with torch.inference_mode():
         tokens = af2.model.generate(audio_x=audio, audio_x_mask=mask, lang_x=ids,
                                     **_generate_kwargs(decoding)).sequences[:, ids.shape[1]:]
@@ -134,18 +112,18 @@ def test_greedy_logprob_is_the_sum_of_the_chosen_tokens(af2, requests_):
     assert cand.logprob == pytest.approx(float(logp.gather(2, tokens[..., None]).sum()), abs=1e-4)
 
 
-def test_samples_are_seeded_and_labels_scored(af2, requests_):
+def test_samples_are_seeded_and_labels_scored(af2, af2_requests):
     decoding = Decoding(mode="sample", num_candidates=3, max_new_tokens=6, seed=7)
-    a, b = af2.generate(requests_[:1], decoding), af2.generate(requests_[:1], decoding)
+    a, b = af2.generate(af2_requests[:1], decoding), af2.generate(af2_requests[:1], decoding)
     assert [c.text for c in a[0].candidates] == [c.text for c in b[0].candidates]
     assert len(a[0].candidates) == 3
-    rows = af2.label_logprobs(requests_, ["Anger", "Sadness", "Neutral state"])
+    rows = af2.label_logprobs(af2_requests, ["Anger", "Sadness", "Neutral state"])
     scores = np.stack([row.logprobs for row in rows])
     assert scores.shape == (3, 3) and np.isfinite(scores).all() and (scores < 0).all()
     assert not np.allclose(scores[0], scores[1])  # the audio conditions the scores
 
 
-def test_a_failing_clip_is_an_item_error(af2, requests_, monkeypatch):
+def test_a_failing_clip_is_an_item_error(af2, af2_requests, monkeypatch):
     original = af2.model.generate
 
     def flaky(**kwargs):
@@ -154,13 +132,13 @@ def test_a_failing_clip_is_an_item_error(af2, requests_, monkeypatch):
         return original(**kwargs)
 
     monkeypatch.setattr(af2.model, "generate", flaky)
-    silent = Request(np.zeros(16_000, np.float32), requests_[0].prompt, "silent")
-    out = af2.generate([requests_[0], silent, requests_[1]], Decoding(max_new_tokens=4))
+    silent = Request(np.zeros(16_000, np.float32), af2_requests[0].prompt, "silent")
+    out = af2.generate([af2_requests[0], silent, af2_requests[1]], Decoding(max_new_tokens=4))
     assert out[0].candidates and out[2].candidates
     assert out[1].error == "RuntimeError: CLAP encoder failed"
 
 
-def test_missing_config_and_weights_say_what_to_set(checkpoint, tmp_path, monkeypatch):
+def test_missing_config_and_weights_say_what_to_set(af2_checkpoint, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(FAKE))
     monkeypatch.delenv("AUDIO_FLAMINGO_2_PATH", raising=False)
     monkeypatch.setattr("harness.models._hf_common.hf_cache_snapshot", lambda repo: None)
@@ -170,9 +148,9 @@ def test_missing_config_and_weights_say_what_to_set(checkpoint, tmp_path, monkey
         get_model("audio-flamingo-2", path=tmp_path)
 
 
-def test_a_prompt_past_the_lms_context_is_its_items_error(af2, requests_):
-    long = Request(requests_[0].audio, requests_[0].prompt + "I said " * 20_000, "long-prompt")
-    out = af2.generate([long, requests_[1]], Decoding(max_new_tokens=4))
+def test_a_prompt_past_the_lms_context_is_its_items_error(af2, af2_requests):
+    long = Request(af2_requests[0].audio, af2_requests[0].prompt + "I said " * 20_000, "long-prompt")
+    out = af2.generate([long, af2_requests[1]], Decoding(max_new_tokens=4))
     rows = af2.label_logprobs([long], ["Anger", "Sadness"])
     assert out[0].error.startswith("ValueError: prompt of ")
     assert out[0].error.endswith("is longer than the model's context of 32,768 tokens")
@@ -184,7 +162,7 @@ def test_a_prompt_past_the_lms_context_is_its_items_error(af2, requests_):
 @pytest.mark.parametrize("damage", ["no metadata", "metadata not JSON", "metadata no list",
                                     "metadata too deep", "a chunk missing", "a chunk cut short",
                                     "metadata a FIFO", "a chunk a FIFO"])
-def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, monkeypatch, damage):
+def test_a_damaged_checkpoint_is_refused_naming_the_file(af2_checkpoint, tmp_path, monkeypatch, damage):
     """No metadata: not NVIDIA's folder (unavailable, the cells skip); damaged metadata or
     chunks: the model is there but cannot load (its cells fail, naming the file); a FIFO where
     a file was is named by its kind, not waited on."""
@@ -192,7 +170,7 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, m
 
     monkeypatch.syspath_prepend(str(FAKE))
     root = tmp_path / "af2"
-    shutil.copytree(checkpoint, root)
+    shutil.copytree(af2_checkpoint, root)
     safe = root / "safe_ckpt"
     if damage == "no metadata":
         (safe / "metadata.json").unlink()
@@ -227,19 +205,19 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(checkpoint, tmp_path, m
 @pytest.mark.parametrize("text", ["clap_config: [unclosed\n", "model_config: {}\n", "- a list\n",
                                   "clap_config: {method: x}\nmodel_config: {}\n",
                                   "[" * 100_000])  # too deep for YAML's reader: a RecursionError
-def test_an_inference_config_it_cannot_use_is_refused_naming_it(checkpoint, tmp_path, monkeypatch,
+def test_an_inference_config_it_cannot_use_is_refused_naming_it(af2_checkpoint, tmp_path, monkeypatch,
                                                                 text):
     monkeypatch.syspath_prepend(str(FAKE))
     config = tmp_path / "inference.yaml"
     config.write_text(text)
     try:
         with pytest.raises(ModelNotLoaded, match="inference config .*inference.yaml cannot be used"):
-            get_model("audio-flamingo-2", path=checkpoint, config=config, device="cpu")
+            get_model("audio-flamingo-2", path=af2_checkpoint, config=config, device="cpu")
     finally:
         forget_nvidias_modules()
 
 
-def test_an_answer_ends_at_its_end_of_chunk_mark_which_it_does_not_keep(af2, requests_):
+def test_an_answer_ends_at_its_end_of_chunk_mark_which_it_does_not_keep(af2, af2_requests):
     """From the third step on the mark is all but certain: the answer is the two tokens before
     it, α their log-probabilities and the mark's (all but 0), and no mark in the text."""
     mark = af2.tokenizer.convert_tokens_to_ids("<|endofchunk|>")
@@ -254,19 +232,19 @@ def test_an_answer_ends_at_its_end_of_chunk_mark_which_it_does_not_keep(af2, req
 
     handle = head.register_forward_hook(push_the_mark)
     try:
-        [out] = af2.generate(requests_[:1], Decoding(max_new_tokens=6))
+        [out] = af2.generate(af2_requests[:1], Decoding(max_new_tokens=6))
     finally:
         handle.remove()
     [cand] = out.candidates
-    [free] = af2.generate(requests_[:1], Decoding(max_new_tokens=2))
+    [free] = af2.generate(af2_requests[:1], Decoding(max_new_tokens=2))
     assert cand.n_tokens == 3 and "<|endofchunk|>" not in cand.text
     assert cand.text == free.candidates[0].text  # the two tokens before the mark
     assert cand.logprob == pytest.approx(free.candidates[0].logprob, abs=1e-3)  # the mark: ~0
 
 
-def test_a_labels_score_is_its_tokens_and_the_mark_read_one_position_at_a_time(af2, requests_):
-    [row] = af2.label_logprobs(requests_[:1], ["Anger", "Neutral state"])
-    audio, mask, ids, _ = af2._inputs(requests_[:1])
+def test_a_labels_score_is_its_tokens_and_the_mark_read_one_position_at_a_time(af2, af2_requests):
+    [row] = af2.label_logprobs(af2_requests[:1], ["Anger", "Neutral state"])
+    audio, mask, ids, _ = af2._inputs(af2_requests[:1])
     for label, score in zip(["Anger", "Neutral state"], row.logprobs):
         target = af2.tokenizer(label + "<|endofchunk|>", add_special_tokens=False)["input_ids"]
         total = 0.0
@@ -278,14 +256,14 @@ def test_a_labels_score_is_its_tokens_and_the_mark_read_one_position_at_a_time(a
         assert score == pytest.approx(total, abs=1e-4)
 
 
-def test_checkpoint_tensors_matching_no_parameter_are_warned_of(checkpoint, tmp_path, monkeypatch):
+def test_checkpoint_tensors_matching_no_parameter_are_warned_of(af2_checkpoint, tmp_path, monkeypatch):
     import shutil
 
     from safetensors.torch import load_file, save_file
 
     monkeypatch.syspath_prepend(str(FAKE))
     root = tmp_path / "af2"
-    shutil.copytree(checkpoint, root)
+    shutil.copytree(af2_checkpoint, root)
     chunk = root / "safe_ckpt" / "chunk_0.safetensors"
     save_file({**load_file(str(chunk)), "gated_xattn.0.alpha": torch.zeros(1)}, str(chunk))
     try:
@@ -298,12 +276,12 @@ def test_checkpoint_tensors_matching_no_parameter_are_warned_of(checkpoint, tmp_
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a machine whose torch sees no GPU")
-def test_no_device_named_is_picked_and_the_dtype_asked_for_is_kept(checkpoint, monkeypatch):
+def test_no_device_named_is_picked_and_the_dtype_asked_for_is_kept(af2_checkpoint, monkeypatch):
     monkeypatch.syspath_prepend(str(FAKE))
     monkeypatch.setenv("HARNESS_GPUS", "0")
     try:
         with pytest.warns(UserWarning, match="audio-flamingo-2 runs on the CPU: GPUs are listed"):
-            model = get_model("audio-flamingo-2", path=checkpoint, dtype="bfloat16")
+            model = get_model("audio-flamingo-2", path=af2_checkpoint, dtype="bfloat16")
     finally:
         forget_nvidias_modules()
     assert model.info.device == "cpu" and model.info.dtype == "bfloat16"

@@ -14,7 +14,8 @@ from typing import Any
 
 
 class NestedTooDeep(ValueError):
-    """A JSON document nested deeper than the reader goes (about a thousand levels)."""
+    """A JSON document nested deeper than the reader goes: about 1,000 levels on Python 3.11,
+    1,500 on 3.12, 10,000 on 3.13 (its C scanner's own limit)."""
 
 
 class NumberTooLarge(ValueError):
@@ -33,8 +34,8 @@ def loads(data: str | bytes, **kwargs: Any) -> Any:
     try:
         return json.loads(data, **kwargs)
     except RecursionError:
-        raise NestedTooDeep("nested deeper than the JSON reader goes, about a thousand levels"
-                            ) from None
+        raise NestedTooDeep("nested deeper than the JSON reader goes: 1,000 levels or more, by "
+                            "Python's version") from None
 
 
 def _int_a_double_holds(text: str) -> int:

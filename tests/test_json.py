@@ -4,7 +4,8 @@ import pytest
 
 from harness._json import NestedTooDeep, NumberTooLarge, loads
 
-DEEP = ["[" * 100_000, "[" * 5_000 + "]" * 5_000, '{"a": ' * 5_000 + "1" + "}" * 5_000]
+# deeper than any Python's reader goes: 995 levels read on 3.11, 1,497 on 3.12, 9,998 on 3.13
+DEEP = ["[" * 100_000, "[" * 100_000 + "]" * 100_000, '{"a": ' * 100_000 + "1" + "}" * 100_000]
 
 
 @pytest.mark.parametrize("text", DEEP)

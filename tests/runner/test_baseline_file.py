@@ -64,7 +64,8 @@ def test_a_damaged_baseline_is_refused_naming_the_file_the_item_and_why(saved, c
     ("<<<<<<< HEAD\n{}\n=======\n[]\n>>>>>>> b\n", "holds a merge's conflict markers (line 1)"),
     ('{"cell": "m-d-s",\n  "items": [\n', "not JSON (line 3, column 1)"),
     ("[1, 2]", "not a baseline (a JSON list, not an object)"),
-    ("[" * 100_000, "not JSON (nested deeper than the JSON reader goes, about a thousand levels)"),
+    ("[" * 100_000, "not JSON (nested deeper than the JSON reader goes: 1,000 levels or more, by "
+                    "Python's version)"),
     # an integer no float holds: float() raised OverflowError out of the gate
     ('{"cell": "m-d-s", "labels": ["a"], "items": [{"id": "i0", "probs": [1%s]}]}' % ("0" * 400),
      "not JSON (an integer of 401 digits, beyond a double's range)"),

@@ -8,7 +8,7 @@ from harness._json import NestedTooDeep, NumberTooLarge, loads
 DEEP = ["[" * 100_000, "[" * 100_000 + "]" * 100_000, '{"a": ' * 100_000 + "1" + "}" * 100_000]
 
 
-@pytest.mark.parametrize("text", DEEP)
+@pytest.mark.parametrize("text", DEEP, ids=["open", "lists", "dicts"])  # not 100 kB ids
 def test_a_document_nested_too_deeply_is_a_value_error_not_a_recursion_error(text):
     for data in (text, text.encode()):
         with pytest.raises(NestedTooDeep, match="nested deeper than the JSON reader goes"):

@@ -20,31 +20,47 @@ import pytest
 from harness._env import usable_cores
 
 
-@functools.lru_cache(maxsize=1)
-def _cell_pattern() -> re.Pattern[str]:
-    """``[<model>-<corpus>-<strategy>]`` at the end of a node id (xdist may add ``@group``)."""
+def _cell_parts(nodeid: str) -> tuple[str, str, str] | None:
+    """``[<model>-<corpus>-<strategy>]`` at the end of a test's node id (xdist may add
+    ``@group``): its model, corpus and strategy, or None. The corpus is the last ``-<corpus>-``
+    in the brackets with a strategy after it, as a model's name may hold one. Linear in the
+    id's length: the regular expression this replaced backtracked over every ``[`` of an id,
+    and a test's id of a parameter of 700,000 brackets (pytest 8 puts a string parameter's
+    whole text in the id) held the scheduler for a minute."""
     from harness.data import CORPORA
 
-    corpora = "|".join(map(re.escape, CORPORA))
-    return re.compile(rf"\[(?P<model>.+)-(?P<dataset>{corpora})-(?P<strategy>[^\]]+)\](@.*)?$")
+    test = nodeid.find("::test_")
+    end = nodeid.rfind("]")
+    if test < 0 or end < 0 or not (end + 1 == len(nodeid) or nodeid[end + 1] == "@"):
+        return None
+    start = nodeid.find("[", test)
+    if start < 0 or start > end:
+        return None
+    inner = nodeid[start + 1:end]
+    at, corpus = max((inner.rfind(f"-{c}-", 0, len(inner) - 1), c) for c in CORPORA)
+    model, strategy = inner[:at], inner[at + len(corpus) + 2:]
+    if at <= 0 or not strategy or "]" in strategy:
+        return None
+    return model, corpus, strategy
 
 
 def group_key(nodeid: str, by: str = "model-dataset") -> str | None:
     """The group a grid cell's node id belongs to (None: not a grid cell): its model, its model
     and corpus, its model, corpus and decoding (the cells that share generations: bon and w-bon
     one beam run, alm-v and w-alm-v another), or the cell itself."""
-    match = _cell_pattern().search(nodeid)
-    if match is None or "::test_" not in nodeid:
+    parts = _cell_parts(nodeid)
+    if parts is None:
         return None
-    if by != "cell" and _is_chance(match["model"]):
+    model, dataset, strategy = parts
+    if by != "cell" and _is_chance(model):
         return "chance-baselines"  # milliseconds each: one worker takes them all
     if by == "model":
-        return match["model"]
+        return model
     if by == "model-dataset":
-        return f"{match['model']}-{match['dataset']}"
+        return f"{model}-{dataset}"
     if by == "decoding":
-        return f"{match['model']}-{match['dataset']}-{decoding_family(match['strategy'])}"
-    return match.group(0).split("@")[0]
+        return f"{model}-{dataset}-{decoding_family(strategy)}"
+    return f"[{model}-{dataset}-{strategy}]"
 
 
 @functools.cache

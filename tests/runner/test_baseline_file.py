@@ -69,7 +69,7 @@ def test_a_damaged_baseline_is_refused_naming_the_file_the_item_and_why(saved, c
     # an integer no float holds: float() raised OverflowError out of the gate
     ('{"cell": "m-d-s", "labels": ["a"], "items": [{"id": "i0", "probs": [1%s]}]}' % ("0" * 400),
      "not JSON (an integer of 401 digits, beyond a double's range)"),
-])
+], ids=["conflict", "cut", "list", "deep", "huge-integer"])  # pytest 8 would put 100 kB in an id
 def test_a_baseline_that_is_not_one_says_what_it_is(saved, text, says):
     saved.write_text(text)
     with pytest.raises(BaselineError, match=says.replace("(", r"\(").replace(")", r"\)")):

@@ -1,0 +1,34 @@
+"""CI's environment of the oldest allowed releases (``.ci/floors.py``) pins every dependency
+pyproject.toml states, so that each floor it states is one the suite passed on."""
+
+import importlib.util
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_floors():
+    spec = importlib.util.spec_from_file_location("ci_floors", ROOT / ".ci" / "floors.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_dependency_and_test_requirement_is_pinned_to_its_floor():
+    floors = load_floors().floors(ROOT / "pyproject.toml")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {r.split(">=")[0] for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    pinned = {f.split("==")[0] for f in floors}
+    assert pinned == names - {"fastapi", "uvicorn", "accelerate", "soxr"}  # these pull in torch
+    assert "numpy==1.24.*" in floors and "syrupy==7.0.1" in floors
+    assert "pytest-xdist==3.5.*" in floors  # the ceiling (<4) dropped, the floor kept
+
+
+def test_a_requirement_without_a_floor_stops_ci(tmp_path):
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\ndependencies = ["numpy"]\n[project.optional-dependencies]\ntest = []\n')
+    with pytest.raises(SystemExit, match="no floor to pin in 'numpy'"):
+        load_floors().floors(tmp_path / "pyproject.toml")

@@ -32,3 +32,10 @@ def test_a_requirement_without_a_floor_stops_ci(tmp_path):
         '[project]\ndependencies = ["numpy"]\n[project.optional-dependencies]\ntest = []\n')
     with pytest.raises(SystemExit, match="no floor to pin in 'numpy'"):
         load_floors().floors(tmp_path / "pyproject.toml")
+
+
+def test_the_environments_without_torch_install_the_test_extra_as_stated():
+    needs = load_floors().test_needs(ROOT / "pyproject.toml")
+    assert "pytest-xdist>=3.5,<4" in needs and "syrupy>=7.0.1" in needs
+    assert not any(n.startswith(("fastapi", "uvicorn", "accelerate", "soxr")) for n in needs)
+

@@ -194,7 +194,7 @@ def items_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str
     for (name, options), (n, drawn_from, dropped) in sorted(seen.items()):
         paper = PAPER_ITEMS.get(name)
         verdict = ("" if paper is None else "same N" if n == paper
-                   else f"no: {n - paper:+,} items")
+                   else f"no: {abs(n - paper):,} {'fewer' if n < paper else 'more'} items")
         items = f"{n:,}" if not isinstance(drawn_from, int) else f"{n:,} of {drawn_from:,}"
         rows.append([(name, ""), (options, ""), (items, ""), (dropped, ""),
                      ("" if paper is None else f"{paper:,}", ""), (verdict, "")])

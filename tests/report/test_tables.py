@@ -146,7 +146,10 @@ def test_the_items_table_says_what_the_loader_left_out():
     header, [row] = items_table([_with_dataset(CELLS[0], {**base, "left_out": left})])
     assert header[3] == "left out by the loader"
     assert [text for text, _ in row] == ["iemocap", "{}", "24", "6 on purpose; 2 problems dropped data",
-                                         "4,373", "no: -4,349 items"]
+                                         "4,373", "no: 4,349 fewer items"]
+    more, same = ({**base, "n_items": n} for n in (4400, 4373))
+    assert items_table([_with_dataset(CELLS[0], more)])[1][0][5][0] == "no: 27 more items"
+    assert items_table([_with_dataset(CELLS[0], same)])[1][0][5][0] == "same N"
     clean = {"skipped": {}, "problems": {"error": 0, "warning": 0}, "first_problems": []}
     assert items_table([_with_dataset(CELLS[0], {**base, "left_out": clean})])[1][0][3][0] == "none"
     assert items_table([_with_dataset(CELLS[0], base)])[1][0][3][0] == ""  # an older record

@@ -22,7 +22,8 @@ LEGENDS = {
     "alpha": "W-BoN's mean JS, BC and R² had it weighed its beams by their raw log-likelihood "
              "(Eq. 3 as written, the default), per token (mean) or uniformly: the same beams "
              "and items, so only the weighting differs. Beside mean and uniform, the change "
-             "from raw, * where its paired bootstrap 95% CI excludes 0 and its paired sign-flip "
+             "from raw as a difference (that mean minus raw's: a + is worse for JS, better for "
+             "BC and R², unlike the strategies table's % where + is always better), * where its paired bootstrap 95% CI excludes 0 and its paired sign-flip "
              "test agrees (p ≤ 5%; the CI alone under --interval percentile), on 6 items or "
              "more.",
     "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "

@@ -26,7 +26,7 @@ must each give samples or raise ``AudioError``, agree with each other where both
 where the standard library's reader took a plain WAV, libsndfile must read the same samples.
 
 Every other exception is printed with its traceback and counted; the last line gives the count.
-Not part of the tests (minutes of work); the README says what it found.
+Not part of the tests (minutes of work); ``docs/reliability.md`` says what it found.
 """
 
 from __future__ import annotations

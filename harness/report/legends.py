@@ -23,9 +23,9 @@ LEGENDS = {
              "(Eq. 3 as written, the default), per token (mean) or uniformly: the same beams "
              "and items, so only the weighting differs. Beside mean and uniform, the change "
              "from raw as a difference (that mean minus raw's: a + is worse for JS, better for "
-             "BC and R², unlike the strategies table's % where + is always better), * where its paired bootstrap 95% CI excludes 0 and its paired sign-flip "
-             "test agrees (p ≤ 5%; the CI alone under --interval percentile), on 6 items or "
-             "more.",
+             "BC and R², unlike the strategies table's % where + is always better), * where "
+             "its paired bootstrap 95% CI excludes 0 and its paired sign-flip test agrees "
+             "(p ≤ 5%; the CI alone under --interval percentile), on 6 items or more.",
     "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
                  "level ('–': none there), the numbers the figures plot, with its "
                  "distribution-free 95% CI (the order statistics a Binomial(n, 1/2) gives: no "

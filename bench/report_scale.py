@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args.child)
         return
+    from bench.machine_speed import speed_line
+
+    print(speed_line())
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         stages = ", ".join(f"{k.strip('_')} {v:.1f} s" for k, v in result["stages"].items())
         print(f"report built in {result['total']:.1f} s ({stages}); the process took {wall:.1f} s "
               f"and at most {result['peak_mib']:,.0f} MiB (target <= 10 s, <= 500 MiB)")
+    print(f"at the end, {speed_line()}")
 
 
 if __name__ == "__main__":

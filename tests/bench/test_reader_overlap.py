@@ -7,9 +7,11 @@ import sys
 
 def test_every_part_prints_its_figures_and_the_switch_interval_is_restored(tmp_path, capsys,
                                                                           monkeypatch):
+    import bench.machine_speed
     import bench.reader_overlap as overlap
 
     monkeypatch.setattr(overlap, "REPEATS", 1)
+    monkeypatch.setattr(bench.machine_speed, "OUTPUTS", 200)  # the speed probe: milliseconds
     before = sys.getswitchinterval()
     overlap.main(["--items", "6", "--work", str(tmp_path)])
     assert sys.getswitchinterval() == before

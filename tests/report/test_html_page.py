@@ -146,3 +146,41 @@ def test_the_page_shows_tables_cells_items_and_filters(page, tmp_path):
         assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert {p.name for p in tmp_path.glob("*.png")} == {"tables.png", "cell.png", "item.png",
                                                          "filtered.png", "confusion.png"}
+
+
+def test_an_item_s_level_is_numbered_as_the_ambiguity_table_numbers_it(page):
+    """The records keep levels 0-4; the page, like the tables' ``level 1`` to ``level 5``, says
+    1-5, in the item list, its filter and an item's own view."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from harness.record import read_items
+
+    path, dataset = page
+    _, items = read_items(path.parent / "cells" / "hostile-crema_d-base.items.jsonl")
+    level = {item["id"]: item["level"] + 1 for item in items}
+    with headless_chromium() as driver:
+        driver.get(path.as_uri())
+        wait_for(driver, "window.harnessReady")
+        header = driver.find_element(By.CSS_SELECTOR, "table[data-table=ambiguity] tr").text
+        assert "level 1" in header and "level 5" in header and "level 0" not in header
+        driver.find_element(By.ID, "tab-cells").click()
+        driver.find_element(By.CSS_SELECTOR, "#cell-list tr[data-cell=hostile-crema_d-base]").click()
+        wait_for(driver, "document.querySelectorAll('#item-list tbody tr').length > 0")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")
+        assert {r.get_attribute("data-item"): int(r.find_elements(By.TAG_NAME, "td")[1].text)
+                for r in rows} == level
+        choices = [o.get_attribute("value") for o in
+                   driver.find_elements(By.CSS_SELECTOR, "#f-level option")][1:]
+        assert choices == sorted(str(n) for n in set(level.values()))
+        top = max(level.values())
+        chooser = driver.find_element(By.ID, "f-level")
+        Select(chooser).select_by_value(str(top))  # a person's choice fires "input" too
+        driver.execute_script("arguments[0].dispatchEvent(new Event('input'))", chooser)
+        shown = [r.get_attribute("data-item") for r in
+                 driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")]
+        assert shown == [i for i in dataset.ids if level[i] == top]
+        driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")[0].click()
+        wait_for(driver, "document.querySelectorAll('#item-metrics tbody tr').length > 0")
+        said = driver.find_element(By.ID, "item-metrics").text
+        assert said.rstrip().endswith(f"({top})"), said

@@ -148,8 +148,8 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
              "side (JS/JSD up; BC, R², accuracy down), and under the expanded intervals the "
              "paired sign-flip test agrees over "
              f"{items_needed(levels[0]) if len(levels) == 1 else 'enough'} or more items that "
-             "changed ('items': paired, changed where fewer). Each cell's metrics' CIs hold "
-             "together "
+             "changed ('items': paired, changed where fewer; unchanged: no item's score "
+             "moved). Each cell's metrics' CIs hold together "
              f"at {percent(1 - comparison.alpha)} (Bonferroni: {level} each), so that a cell "
              f"that changed nothing systematically is called worse at most {percent(comparison.alpha)} "
              "of the time; over many cells some will be by chance (--gate-alpha). Intervals: "
@@ -161,7 +161,8 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
         if rows is None:
             lines.append(f"| {name} | – | | | | | fewer than 2 | **not compared** |")
         for c in rows or ():
-            mark = {"worse": "**worse**", "better": "better", "same": "not significant"}[c.verdict]
+            mark = ("unchanged" if c.verdict == "same" and c.items_changed == 0 else
+                    {"worse": "**worse**", "better": "better", "same": "not significant"}[c.verdict])
             lines.append(f"| {name} | {c.metric} | {c.before:.4f} | {c.after:.4f} | "
                          f"{c.after - c.before:+.4f} | [{c.low:+.4f}, {c.high:+.4f}] | {_items(c)} | "
                          f"{mark} |")

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from harness.runner.baseline_file import item_scores, save_baseline
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
 
 
-def record(cell, probs_for):
-    probs = {i: probs_for(v) for i, v in VOTES.items()}
+def record(cell, probs_for, only=None):
+    """A cell whose items answer ``probs_for(votes)``; given ``only``, those items alone, the
+    others their own distribution."""
+    probs = {i: probs_for(v) if only is None or i in only else v / v.sum() for i, v in VOTES.items()}
     scores = item_scores(probs, VOTES)
     items = tuple(ItemRecord(i, tuple(p.tolist()), scores=scores[i]) for i, p in probs.items())
     return CellRecord(cell, "m", "d", "s", ("a", "b", "c"), CellMetrics(40, 40, 1.0), 0.0, 0.0, items,
@@ -30,13 +33,15 @@ def report(*args):
 
 def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
     good, vague = (lambda v: v / v.sum()), (lambda v: np.full(3, 1 / 3))
-    for run, first in (("a", good), ("b", vague)):
+    for run, first, few in (("a", good, ()), ("b", vague, ("i0", "i1", "i2"))):
         write_record(record("m-d-s", first), tmp_path / run)
         write_record(record("m-d-t", vague), tmp_path / run)
+        write_record(record("m-d-u", vague, only=few), tmp_path / run)  # 3 items changed
     result = report("compare", tmp_path / "a", tmp_path / "b")
     assert result.returncode == 1, result.stderr
     assert "| m-d-s | js | 0.0000 |" in result.stdout and "**worse** |" in result.stdout
-    assert "| m-d-t | js |" in result.stdout and "not significant |" in result.stdout
+    assert re.search(r"\| m-d-t \| js \|.*\| 40 \(0 changed\) \| unchanged \|", result.stdout), result.stdout
+    assert re.search(r"\| m-d-u \| js \|.*\| 40 \(3 changed\) \| not significant \|", result.stdout)
     assert "significantly worse: m-d-s" in result.stdout and "40 |" in result.stdout
     result = report("compare", tmp_path / "b", tmp_path / "a")  # the other way round: better
     assert result.returncode == 0 and "no cell is significantly worse" in result.stdout

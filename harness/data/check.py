@@ -72,8 +72,8 @@ def summary_lines(dataset: Dataset, n_bins: int = 5) -> list[str]:
     lines.append(f"entropy (bits), {n_bins} equal-width bins, median {np.median(h):.3f}:")
     for b, count in enumerate(counts):
         bar = "#" * int(round(40 * count / max(counts.max(), 1)))
-        lines.append(f"  [{edges[b]:.2f}, {edges[b + 1]:.2f}{']' if b == n_bins - 1 else ')'}"
-                     f" {count:>6} {bar}".rstrip())
+        lines.append(f"  level {b + 1} [{edges[b]:.2f}, {edges[b + 1]:.2f}"  # as the tables say
+                     f"{']' if b == n_bins - 1 else ')'} {count:>6} {bar}".rstrip())
     return lines
 
 

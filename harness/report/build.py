@@ -78,7 +78,7 @@ def build_report(run_dir: Path, left_out: Sequence[tuple[str, str]] = ()) -> Bui
 
 def _figures(cells: list[CellRecord]) -> dict[str, bytes]:
     """Per model and dataset, a PNG shaped like the paper's Fig. 3: JS, BC and R² panels, the
-    median per ambiguity level, a line per strategy, the items per level under each tick."""
+    median per ambiguity level, a line per strategy, each level's number and items under its tick."""
     groups: dict[tuple[str, str], list[CellRecord]] = {}
     for c in cells:
         if c.metrics.bins.get("js") is not None:
@@ -135,6 +135,7 @@ def _panel(ax, group: list[CellRecord], metric: str) -> None:
                         fmt="none", ecolor=line.get_color(), alpha=0.6, capsize=2, linewidth=1)
     edges, counts = group[0].metrics.bins["edges"], group[0].metrics.bins["counts"]
     centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-    ax.set_xticks(centres, [f"{c:.2f}\nn={n}" for c, n in zip(centres, counts)], fontsize=7)
-    ax.set_xlabel("annotator entropy (bits), items per level")
+    ax.set_xticks(centres, [f"{c:.2f}\nlevel {b + 1}\nn={n}"
+                            for b, (c, n) in enumerate(zip(centres, counts))], fontsize=7)
+    ax.set_xlabel("annotator entropy (bits), level, items")
     ax.set_title(f"median {metric.upper() if metric != 'r2' else 'R²'}")

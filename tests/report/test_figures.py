@@ -62,7 +62,8 @@ def test_a_panel_draws_each_strategys_medians_at_the_levels_with_their_intervals
                  for ci in cell.metrics.bins["bc_ci"] if ci is not None}
     assert ends == intervals and intervals
     ticks = [t.get_text() for t in ax.get_xticklabels()]
-    assert ticks == [f"{c:.2f}\nn={n}" for c, n in zip(centres, bins["counts"])]
+    assert ticks == [f"{c:.2f}\nlevel {b}\nn={n}"
+                     for b, (c, n) in enumerate(zip(centres, bins["counts"]), 1)]
     assert ax.get_title() == "median BC"
     plt.close(fig)
 

@@ -22,12 +22,9 @@ def cache_file(path: str) -> str:
     return str(Path(path) / CACHE_FILE) if Path(path).is_dir() else path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m harness.cache merge TARGET SOURCE...``, ``info CACHE`` or ``prune CACHE ...``."""
+def _parser():
+    """The command line: ``merge``, ``info`` and ``prune``."""
     import argparse
-
-    from harness.cache.info import entries, info_lines
-    from harness.cache.prune import prune_cache
 
     parser = argparse.ArgumentParser(prog="python -m harness.cache")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -45,6 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     prune.add_argument("--kind", help="generation, labels or clip")
     prune.add_argument("--before", metavar="YYYY-MM-DD", help="entries written before this day")
     prune.add_argument("--dry-run", action="store_true", help="count what would be removed")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m harness.cache merge TARGET SOURCE...``, ``info CACHE`` or ``prune CACHE ...``."""
+    from harness.cache.info import entries, info_lines
+    from harness.cache.prune import prune_cache
+
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "merge":
         args.target, args.sources = cache_file(args.target), [cache_file(s) for s in args.sources]

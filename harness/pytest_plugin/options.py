@@ -198,11 +198,30 @@ def _unknown(kind: str, name: str, known: list[str] | tuple[str, ...]) -> pytest
 
 def check_grid(grid: GridConfig) -> None:
     """Every name the grid uses is registered and every option valid, or one usage error."""
-    from harness.data import CORPORA, option_names
-    from harness.data.loader import checked_options
+    from harness.data import CORPORA
+    from harness.strategies import strategy_names
+
+    _check_models(grid)
+    for name in grid.strategies:
+        if name not in strategy_names():
+            raise _unknown("strategy", name, strategy_names())
+    for name in grid.datasets:
+        if name not in CORPORA:
+            raise _unknown("corpus", name, sorted(CORPORA))
+    _check_each_once(grid)
+    _check_dataset_options(grid)
+    _check_strategy_args(grid)
+    if grid.limit is not None and grid.limit < 1:
+        raise pytest.UsageError(f"--limit must be at least 1, not {grid.limit}")
+    for name in ("alpha", "entropy_bins", "interval"):  # a grid module's own, never checked above
+        if getattr(grid, name) not in CHOICES[name]:
+            raise pytest.UsageError(f"the grid's {name} = {getattr(grid, name)!r}: choose from "
+                                    f"{', '.join(CHOICES[name])}")
+
+
+def _check_models(grid: GridConfig) -> None:
+    """Every model and verifier named is registered, and no verifier is a chance baseline."""
     from harness.models.registry import model_entry, model_names
-    from harness.prompts import PROMPT_SETS
-    from harness.strategies import StrategyConfig, strategy_names
 
     known_models = model_names()
     for name in {*grid.models, grid.verifier, *grid.verifiers.values(), *grid.model_args}:
@@ -214,13 +233,13 @@ def check_grid(grid: GridConfig) -> None:
         if model_entry(name).kind == "chance":  # it has no generate: alm-v failed after the model ran
             raise pytest.UsageError(f"verifier {name!r}: a chance baseline cannot score candidates; "
                                     "name a local or API model (e.g. --verifier gpt-4o)")
-    for name in grid.strategies:
-        if name not in strategy_names():
-            raise _unknown("strategy", name, strategy_names())
-    for name in grid.datasets:
-        if name not in CORPORA:
-            raise _unknown("corpus", name, sorted(CORPORA))
-    _check_each_once(grid)
+
+
+def _check_dataset_options(grid: GridConfig) -> None:
+    """Each ``--dataset-option`` names a corpus, one of its options and a value it takes."""
+    from harness.data import CORPORA, option_names
+    from harness.data.loader import checked_options
+
     for corpus, options in grid.dataset_options.items():
         if corpus not in CORPORA:
             raise _unknown("corpus in --dataset-option", corpus, sorted(CORPORA))
@@ -231,6 +250,14 @@ def check_grid(grid: GridConfig) -> None:
             checked_options(corpus, options)
         except ValueError as exc:
             raise pytest.UsageError(f"--dataset-option: {exc}") from None
+
+
+def _check_strategy_args(grid: GridConfig) -> None:
+    """Each ``--strategy-arg`` is a field of :class:`StrategyConfig` with a value it takes, and
+    the prompt set it names is registered."""
+    from harness.prompts import PROMPT_SETS
+    from harness.strategies import StrategyConfig
+
     fields = [f.name for f in dataclasses.fields(StrategyConfig)]
     for name in grid.strategy_args:
         if name not in fields:
@@ -242,12 +269,6 @@ def check_grid(grid: GridConfig) -> None:
         StrategyConfig(**grid.strategy_args)
     except (TypeError, ValueError) as exc:
         raise pytest.UsageError(f"--strategy-arg: {exc}") from None
-    if grid.limit is not None and grid.limit < 1:
-        raise pytest.UsageError(f"--limit must be at least 1, not {grid.limit}")
-    for name in ("alpha", "entropy_bins", "interval"):  # a grid module's own, never checked above
-        if getattr(grid, name) not in CHOICES[name]:
-            raise pytest.UsageError(f"the grid's {name} = {getattr(grid, name)!r}: choose from "
-                                    f"{', '.join(CHOICES[name])}")
 
 
 def _check_each_once(grid: GridConfig) -> None:

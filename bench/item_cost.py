@@ -18,7 +18,7 @@ import argparse
 import timeit
 
 from bench.instant_model import InstantModel
-from bench.machine_speed import speed_line
+from bench.machine_speed import speed_noted
 from harness.models.api import Request
 
 STRATEGIES = ("base", "bon", "w-bon", "alm-v", "w-alm-v", "sample-n")
@@ -62,13 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
-    print(speed_line())
-    print(f"{args.items} items, {len(LABELS)} labels, microseconds an item, the fastest of "
-          f"{args.repeats} repeats:")
-    print(f"  {'strategy':10} {'candidates':>10} {'parse':>8} {'result':>8}")
-    for name, candidates, parse, result in item_costs(args.items, args.repeats):
-        print(f"  {name:10} {candidates:10} {parse:8.1f} {result:8.1f}")
-    print(f"at the end, {speed_line()}")
+    with speed_noted():
+        print(f"{args.items} items, {len(LABELS)} labels, microseconds an item, the fastest of "
+              f"{args.repeats} repeats:")
+        print(f"  {'strategy':10} {'candidates':>10} {'parse':>8} {'result':>8}")
+        for name, candidates, parse, result in item_costs(args.items, args.repeats):
+            print(f"  {name:10} {candidates:10} {parse:8.1f} {result:8.1f}")
 
 
 if __name__ == "__main__":

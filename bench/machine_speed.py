@@ -15,13 +15,15 @@ Two probes (about two seconds in all):
   slow while the interpreter ran at its best). No quiet figure is kept for it: compare it with
   the same line of another run.
 
-:func:`speed_line` is what the CPU benchmarks print at their start and their end (the machine
-may change while they run).
+:func:`speed_noted` prints :func:`speed_line` at a CPU benchmark's start and its end (the machine
+may change while it runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -68,6 +70,14 @@ def speed_line() -> str:
     return (f"machine speed: interpreter {parse:,.0f} outputs/s ({parse / QUIET_PARSE:.0%} of a "
             f"quiet machine's {QUIET_PARSE:,}, bench/core.py's parse), memory "
             f"{conversion_rate():.1f} GB/s (int16 to float32 into new memory)")
+
+
+@contextlib.contextmanager
+def speed_noted() -> Iterator[None]:
+    """:func:`speed_line` before the block and again, ``at the end, ...``, after it."""
+    print(speed_line())
+    yield
+    print(f"at the end, {speed_line()}")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from bench.instant_model import InstantModel
-from bench.machine_speed import speed_line
+from bench.machine_speed import speed_noted
 from bench.synthetic_corpus import corpus_under
 
 STRATEGIES = ("base", "cot", "bon", "w-bon", "alm-v", "w-alm-v", "readout", "sample-n")
@@ -385,14 +385,13 @@ def main(argv: list[str] | None = None) -> None:
     from harness.data import load_dataset
 
     dataset = load_dataset("msp_podcast", corpus_under(args.work, args.items))
-    print(speed_line())
-    strategy_rates(dataset, args.work)
-    stage_rates(dataset, args.work)
-    reader_beside_a_consumer(dataset)
-    beside_a_model(dataset, args.work)
-    if args.rss:
-        peak_memory(args.work, args.rss)
-    print(f"at the end, {speed_line()}")
+    with speed_noted():
+        strategy_rates(dataset, args.work)
+        stage_rates(dataset, args.work)
+        reader_beside_a_consumer(dataset)
+        beside_a_model(dataset, args.work)
+        if args.rss:
+            peak_memory(args.work, args.rss)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.instant_model import InstantModel  # noqa: E402
-from bench.machine_speed import speed_line  # noqa: E402
+from bench.machine_speed import speed_noted  # noqa: E402
 from bench.overhead import cold_cell, fresh_state  # noqa: E402
 from bench.synthetic_corpus import corpus_under  # noqa: E402
 
@@ -126,11 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     dataset = load_dataset("msp_podcast", corpus_under(args.work, args.items))
     print(f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, "
           f"{os.cpu_count()} cores")
-    print(speed_line())
-    cpu_against_wall(dataset, args.work)
-    thread_scaling(dataset)
-    switch_intervals(dataset, args.work)
-    print(f"at the end, {speed_line()}")
+    with speed_noted():
+        cpu_against_wall(dataset, args.work)
+        thread_scaling(dataset)
+        switch_intervals(dataset, args.work)
 
 
 if __name__ == "__main__":

@@ -92,17 +92,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         child(args.child)
         return
-    from bench.machine_speed import speed_line
+    from bench.machine_speed import speed_noted
 
-    print(speed_line())
+    with speed_noted():
+        build_at_scale(args.cells, args.items)
+
+
+def build_at_scale(n_cells: int, n_items: int) -> None:
+    """Write ``n_cells`` records of ``n_items`` items, then time a report over them in a process
+    of its own."""
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         start = time.perf_counter()
-        for model, dataset, strategy in cells(args.cells):
-            write_cell(run, model, dataset, strategy, args.items, rng)
+        for model, dataset, strategy in cells(n_cells):
+            write_cell(run, model, dataset, strategy, n_items, rng)
         size = sum(p.stat().st_size for p in (run / "cells").iterdir())
-        print(f"{args.cells} cells x {args.items:,} items written in {time.perf_counter() - start:.0f} s "
+        print(f"{n_cells} cells x {n_items:,} items written in {time.perf_counter() - start:.0f} s "
               f"({size / 2**20:,.0f} MiB of records)")
         start = time.perf_counter()
         out = subprocess.run([sys.executable, "-m", "bench.report_scale", "--child", str(run)],
@@ -112,7 +118,6 @@ def main(argv: list[str] | None = None) -> None:
         stages = ", ".join(f"{k.strip('_')} {v:.1f} s" for k, v in result["stages"].items())
         print(f"report built in {result['total']:.1f} s ({stages}); the process took {wall:.1f} s "
               f"and at most {result['peak_mib']:,.0f} MiB (target <= 10 s, <= 500 MiB)")
-    print(f"at the end, {speed_line()}")
 
 
 if __name__ == "__main__":

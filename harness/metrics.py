@@ -179,6 +179,13 @@ def classification(true_votes, pred) -> dict[str, float]:
     return out
 
 
+def level_name(index: int) -> str:
+    """How the harness shows the ambiguity level :func:`entropy_bins` numbers ``index`` (0 the
+    least ambiguous): ``level 1`` to ``level 5``, in the tables, the figures and the checks (the
+    report page's script says the same; records keep ``index``)."""
+    return f"level {index + 1}"
+
+
 def entropy_bins(entropies, n_bins: int = 5, method: str = "width") -> tuple[np.ndarray, np.ndarray]:
     """Assign each item to an ambiguity bin.
 

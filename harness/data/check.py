@@ -18,7 +18,7 @@ from harness._values import typed
 from harness.data.dataset import Dataset, Item
 from harness.data.loader import CORPORA, load_dataset
 from harness.data.problems import DataError, Problem
-from harness.metrics import entropy_bins
+from harness.metrics import entropy_bins, level_name
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def summary_lines(dataset: Dataset, n_bins: int = 5) -> list[str]:
     lines.append(f"entropy (bits), {n_bins} equal-width bins, median {np.median(h):.3f}:")
     for b, count in enumerate(counts):
         bar = "#" * int(round(40 * count / max(counts.max(), 1)))
-        lines.append(f"  level {b + 1} [{edges[b]:.2f}, {edges[b + 1]:.2f}"  # as the tables say
+        lines.append(f"  {level_name(b)} [{edges[b]:.2f}, {edges[b + 1]:.2f}"
                      f"{']' if b == n_bins - 1 else ')'} {count:>6} {bar}".rstrip())
     return lines
 

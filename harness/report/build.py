@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness._atomic import write_whole
+from harness.metrics import level_name
 from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
 from harness.report.legends import LEGENDS
@@ -135,7 +136,7 @@ def _panel(ax, group: list[CellRecord], metric: str) -> None:
                         fmt="none", ecolor=line.get_color(), alpha=0.6, capsize=2, linewidth=1)
     edges, counts = group[0].metrics.bins["edges"], group[0].metrics.bins["counts"]
     centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-    ax.set_xticks(centres, [f"{c:.2f}\nlevel {b + 1}\nn={n}"
+    ax.set_xticks(centres, [f"{c:.2f}\n{level_name(b)}\nn={n}"
                             for b, (c, n) in enumerate(zip(centres, counts))], fontsize=7)
     ax.set_xlabel("annotator entropy (bits), level, items")
     ax.set_title(f"median {metric.upper() if metric != 'r2' else 'R²'}")

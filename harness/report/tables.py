@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, MIN_PAIRED_ITEMS
+from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, MIN_PAIRED_ITEMS, level_name
 from harness.record import CellRecord
 from harness.report.paired import PairedChange, paired_change
 from harness.report.relative import signed_percent
@@ -276,7 +276,7 @@ def ambiguity_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple
     """Each cell's median JS, BC and R² at each ambiguity level (the numbers the figures plot),
     under a row giving the levels of its corpus: each one's entropy range and item count."""
     levels = max((len(c.metrics.bins.get("counts", ())) for c in cells), default=0)
-    header = ["Model", "Dataset", "Strategy", "Metric"] + [f"level {b + 1}" for b in range(levels)]
+    header = ["Model", "Dataset", "Strategy", "Metric"] + [level_name(b) for b in range(levels)]
     groups: dict[tuple, list[CellRecord]] = {}  # cells on one item set share their levels
     order = {d: i for i, d in enumerate(paper_order({c.dataset for c in cells}))}
     for c in sorted(cells, key=lambda c: (order[c.dataset], c.model, c.strategy)):

@@ -107,12 +107,13 @@ class WeightedBestOfN(_Beams):
     """The Dirichlet mixture of the valid beams, weighted by softmax(α / τ) (Eq. 2-3)."""
 
     name = "w-bon"
+    picks_one = False
     reference = True
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
         """The mixture under ``config.alpha``, computed with those under the other choices of α
-        (kept on the chosen beam until :meth:`result` moves them to the item's result), unless
+        (kept on the first beam until :meth:`result` moves them to the item's result), unless
         some choice weighs no beam (every α -inf): then the configured choice's alone."""
         rows = [[alpha_of(c, alpha) for c in usable] for alpha in ALPHAS]
         try:
@@ -205,6 +206,7 @@ class VerifierWeighted(_Verified):
     """The Dirichlet mixture weighted by the verifier's scores (``verifier_weighting``)."""
 
     name = "w-alm-v"
+    picks_one = False
     reference = True
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
@@ -253,6 +255,7 @@ class SampleN(Strategy):
     """N temperature samples, every valid one counted the same (self-consistency)."""
 
     name = "sample-n"
+    picks_one = False
     needs = ("n_candidates",)
 
     def decoding(self, config: StrategyConfig, labels: Sequence[str]) -> Decoding:

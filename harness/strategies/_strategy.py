@@ -51,6 +51,10 @@ class Strategy:
         needs_verifier: Whether a verifier model scores the candidates.
         reference: Part of the paper's reference set (the grid's default strategies).
         chance_cell: The chance baselines' cells are filed under this strategy (one of them).
+        picks_one: Whether an item's prediction is one candidate's distribution, the one
+            :meth:`combine` returns, which the evidence marks ``chosen``; False for a strategy
+            that mixes its candidates (``w-bon``, ``w-alm-v``, ``sample-n``): it marks none,
+            and each candidate's ``weight``, where it weighs them, says what it counted.
     """
 
     name: ClassVar[str]
@@ -58,6 +62,7 @@ class Strategy:
     needs_verifier: ClassVar[bool] = False
     reference: ClassVar[bool] = False
     chance_cell: ClassVar[bool] = False
+    picks_one: ClassVar[bool] = True
 
     def prompt(self, corpus: str, transcript: str, labels: Sequence[str],
                prompts: str = "paper") -> str:
@@ -72,7 +77,7 @@ class Strategy:
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
         """The item's distribution from its valid candidates (at least one), and the candidate
-        whose parse rule the item reports."""
+        whose parse rule the item reports (the one picked, where :attr:`picks_one`)."""
         return np.array([c["probs"] for c in usable])[0], usable[0]
 
     def usable(self, candidates: list[dict[str, Any]], config: StrategyConfig
@@ -145,7 +150,9 @@ class Strategy:
                 result.reason = self.none_usable(cands)
             return result
         result.probs, chosen = self.combine(usable, config)
-        result.rule, chosen["chosen"] = chosen["rule"], True
+        result.rule = chosen["rule"]
+        if self.picks_one:  # a mixture's first candidate names its rule, and was not chosen
+            chosen["chosen"] = True
         return result
 
 

@@ -75,7 +75,8 @@ def test_verifier_strategies_use_the_scores(crema):
     np.testing.assert_allclose(weighted.probs, (0.2 * VALID[0] + 0.9 * VALID[1]) / 1.1)
     np.testing.assert_allclose([c.get("weight", np.nan) for c in weighted.candidates],
                                [np.nan, 0.2 / 1.1, 0.9 / 1.1])  # the evidence: each one's weight
-    assert [c.get("chosen", False) for c in weighted.candidates] == [False, True, False]
+    assert [c.get("chosen", False) for c in picked.candidates] == [False, False, True]
+    assert not any(c.get("chosen") for c in weighted.candidates)  # a mixture: each one weighed
     assert picked.notes == weighted.notes == []  # every valid candidate was scored
     assert "Model Output: garbage" in verifier_prompt_seen(verifier, crema)
 
@@ -102,6 +103,7 @@ def test_readout_and_sample_n(crema):
     assert "Answer with the emotion only." in model_prompt(model, crema)
     samples = run_strategy("sample-n", ScriptedModel(beams), crema)[0]
     np.testing.assert_allclose(samples.probs, VALID.mean(axis=0))
+    assert not any(c.get("chosen") for c in samples.candidates)  # the mean of all valid ones
 
 
 def test_a_readout_item_the_model_could_not_score_carries_its_reason(crema):
@@ -265,7 +267,9 @@ def test_a_beam_without_a_log_likelihood_takes_no_part_and_none_says_why(crema):
     for name in ("bon", "w-bon"):
         [one] = run_strategy(name, ScriptedModel(lambda r, d: no_alpha), crema[:1], config=config)
         assert one.probs.tolist() == [0, 0, 0, 0, 0, 1.0]  # the one beam with an α
-        assert [c.get("chosen", False) for c in one.candidates] == [False, True]
+        marks = [(c.get("chosen", False), c.get("weight")) for c in one.candidates]
+        assert marks == ([(False, None), (True, None)] if name == "bon"  # picked
+                         else [(False, None), (False, 1.0)])  # a mixture of one
     np.testing.assert_array_equal(one.alpha_mixtures, [[0, 0, 0, 0, 0, 1.0]] * 3)  # each α's
     none = [(text, np.nan) for text, _ in no_alpha]
     for name in ("bon", "w-bon"):

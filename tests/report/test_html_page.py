@@ -42,6 +42,7 @@ def page(tmp_path_factory):
     dataset = stratified_subsample(load_dataset("crema_d"), 12)
     refused = {dataset[1].id, dataset[7].id}
     for model, strategy in ((ScriptedModel(hostile(refused), name="hostile"), "base"),
+                            (ScriptedModel(hostile(refused), name="hostile"), "w-bon"),
                             ("uniform", "base")):
         write_record(harness.evaluate(model, dataset, strategy, n_resamples=10), run)
     damaged = run / "cells" / "uniform-crema_d-base.items.jsonl"  # one line no longer JSON
@@ -105,8 +106,8 @@ def test_each_cell_lists_its_means_and_its_items_in_corpus_order(page, tmp_path)
     path, dataset = page
     with opened(path, "hostile-crema_d-base") as driver:
         cells = driver.find_elements(By.CSS_SELECTOR, "#cell-list tbody tr")
-        assert {c.get_attribute("data-cell") for c in cells} == {"hostile-crema_d-base",
-                                                                "uniform-crema_d-base"}
+        assert {c.get_attribute("data-cell") for c in cells} == {
+            "hostile-crema_d-base", "hostile-crema_d-w-bon", "uniform-crema_d-base"}
         for c in cells:  # each cell's means, as its record has them
             m = read_summary(path.parent / "cells" / f"{c.get_attribute('data-cell')}.json").metrics
             assert c.text.split()[-4:] == [f"{m.mean(k):.4f}" for k in ("js", "bc", "r2", "acc")]
@@ -130,7 +131,22 @@ def test_an_item_shows_both_distributions_and_its_candidates_markup_as_text(page
         assert MARKUP in candidate  # shown as text ...
         assert driver.execute_script("return window.pwned") is None  # ... never run as markup
         assert first.transcript in driver.find_element(By.ID, "item-transcript").text
+        assert candidate.split()[:2] == ["1", "✓"]  # base's one answer, chosen
+        assert "candidate chosen" in driver.find_element(By.ID, "candidates-how").text
         driver.save_screenshot(str(tmp_path / "item.png"))
+
+
+def test_a_mixture_s_item_marks_no_candidate_chosen_and_shows_each_one_s_weight(page):
+    from selenium.webdriver.common.by import By
+
+    path, _ = page
+    with opened(path, "hostile-crema_d-w-bon") as driver:
+        driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")[0].click()
+        wait_for(driver, "document.querySelectorAll('#candidates tbody tr').length > 0")
+        cells = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#candidates tbody td")]
+        assert cells[:2] == ["1", ""] and cells[6] == "1.0000", cells  # # chosen α ... weight
+        how = driver.find_element(By.ID, "candidates-how").text
+        assert how == "the prediction mixes the valid candidates, each by its weight: none is chosen"
 
 
 def test_the_filters_show_the_invalid_items_or_an_id(page, tmp_path):

@@ -27,9 +27,11 @@ PAIRED_METRICS = ("js", "bc", "r2")  # the distribution metrics the tables show
 
 @dataclass(frozen=True)
 class PairedChange:
-    """``change``: percent, positive when the strategy is better; ``low``/``high``: its 95% CI
-    over items resampled in pairs; ``n``: the items valid in both cells; ``changed``: those whose
-    score differs between the two (:func:`harness.metrics.changed_items`; None: read as ``n``)."""
+    """``change``: percent, positive when the strategy is better (where the base's mean is 0,
+    which has no percent, ``relative`` is False and it is the difference itself, positive when
+    better); ``low``/``high``: its 95% CI over items resampled in pairs; ``n``: the items valid
+    in both cells; ``changed``: those whose score differs between the two
+    (:func:`harness.metrics.changed_items`; None: read as ``n``)."""
 
     base: float
     value: float
@@ -40,6 +42,7 @@ class PairedChange:
     changed: int | None = None  # None: not counted (the plain intervals count paired items)
     p: float | None = None  # the paired sign-flip test's (two-sided: twice the smaller side's;
     # 1.0 where the CI includes zero, which is not significant whatever it says)
+    relative: bool = True
 
     @property
     def significant(self) -> bool:
@@ -61,7 +64,7 @@ _REMEMBERED: OrderedDict[tuple, tuple[CellRecord, CellRecord, dict[str, PairedCh
 def paired_change(base: CellRecord, cell: CellRecord, metric: str, lower_is_better: bool,
                   n_resamples: int = 1000, seed: int = 0) -> PairedChange | None:
     """The change from ``base`` to ``cell`` on their common valid items (None when fewer than
-    two items are valid in both, or the base mean is 0)."""
+    two items are valid in both)."""
     if metric not in PAIRED_METRICS or LOWER_IS_BETTER[metric] != lower_is_better:
         return _pair(base, cell, (metric,), (lower_is_better,), n_resamples, seed)[metric]
     key = (id(base), id(cell), n_resamples, seed)
@@ -117,11 +120,16 @@ def _tested(change: PairedChange, before: np.ndarray, after: np.ndarray, n_resam
 def _change(before: np.ndarray, after: np.ndarray, resampled: tuple[np.ndarray, np.ndarray] | None,
             lower_is_better: bool, level: float = 0.95) -> PairedChange | None:
     """One metric's change and its percentile CI at ``level`` from the resampled means (None with
-    fewer than two items, or a base mean of 0)."""
-    if resampled is None or before.mean() == 0:
+    fewer than two items): in percent, or, where the base's mean is 0 (R² of a model that
+    answers one distribution for every item), the difference, whose CI and test stand as well."""
+    if resampled is None:
         return None
     sign = -1.0 if lower_is_better else 1.0
     b, a = before.mean(), after.mean()
+    if b == 0:
+        low, high = percentile_ci(sign * (resampled[1] - resampled[0]), level)
+        return PairedChange(float(b), float(a), float(sign * (a - b)), low, high, len(before),
+                            relative=False)
     with np.errstate(divide="ignore", invalid="ignore"):
         stats = 100.0 * sign * (resampled[1] - resampled[0]) / resampled[0]
     low, high = percentile_ci(stats, level)

@@ -163,11 +163,15 @@ def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[
 def with_change(change: PairedChange) -> str:
     """``0.3364 (+6.3*)``: the paired mean and its change against base in %, ``*`` where the
     change's paired bootstrap 95% CI excludes zero and the sign-flip test agrees (over 6 or
-    more paired items whose score changed)."""
-    return f"{change.value:.4f} ({signed_percent(change.change)}{'*' if change.significant else ''})"
+    more paired items whose score changed); against a base whose mean is 0, which has no %, the
+    difference: ``0.3781 (base 0, +0.3781*)``."""
+    star = "*" if change.significant else ""
+    if not change.relative:
+        return f"{change.value:.4f} (base 0, {change.change + 0.0:+.4f}{star})"
+    return f"{change.value:.4f} ({signed_percent(change.change)}{star})"
 
 
-_CHANGE_SUFFIX = re.compile(r" \([+-]\d+\.\d\*?\)$")
+_CHANGE_SUFFIX = re.compile(r" \((?:[+-]\d+\.\d|base 0, [+-]\d+\.\d{4})\*?\)$")
 
 
 def change_suffix(text: str) -> str:

@@ -74,7 +74,8 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
     text = (f"Items: {items}. JS (lower is better), BC, R² and acc (higher): each cell's mean over "
             f"its valid items ± half the width of its 95% CI ({_RULES.get(intervals, intervals)} "
             "intervals, docs/metrics.md); beside a strategy, its change against "
-            "its model's base in %, on the items valid in both (paired, their number in "
+            f"its model's base in %{_FROM_ZERO if _from_zero(tables) else ''}, on the items "
+            "valid in both (paired, their number in "
             "'paired'; + is better, * where the paired bootstrap 95% CI of the change excludes "
             + (f"0, on {MIN_PAIRED_ITEMS} paired items or more). " if intervals == "percentile" else
                f"0 and the sign-flip test agrees, over {MIN_PAIRED_ITEMS} or more items that "
@@ -85,6 +86,15 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
             + (f"; not the reference setup: {settings}" if (settings := _settings(cells)) else "")
             + ".")
     return _printable(text)
+
+
+_FROM_ZERO = " (against a base whose mean is 0, which has none, the difference: 'base 0, +0.3781')"
+
+
+def _from_zero(tables: dict[str, Table]) -> bool:
+    """Whether a change in the strategies table is a difference from a base whose mean is 0."""
+    _, rows = tables.get("strategies", ([], []))
+    return any("(base 0, " in text for row in rows for text, _ in row)
 
 
 # how a cell's CIs were taken, by its records' interval (more than one: their names alone)

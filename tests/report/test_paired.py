@@ -129,7 +129,7 @@ def test_a_base_mean_of_zero_in_some_resamples_leaves_the_change_unbounded_witho
     assert math.isinf(change.high) or math.isnan(change.high)
 
 
-def test_a_change_is_significant_when_its_ci_excludes_zero_on_enough_items_and_none_from_zero():
+def test_a_change_is_significant_when_its_ci_excludes_zero_on_enough_items_from_zero_too():
     from harness.report.paired import PairedChange, paired_change
 
     def change(low, high, n=10):
@@ -146,7 +146,11 @@ def test_a_change_is_significant_when_its_ci_excludes_zero_on_enough_items_and_n
         return CellRecord(f"m-d-{strategy}", "m", "d", strategy, ("x", "y"),
                           CellMetrics(8, 8, 1.0, {}), 0.0, 0.0, items, {})
 
-    assert paired_change(record("base", 0.0), record("w-bon", 1.0), "acc", False) is None
+    # a base whose mean is 0 has no percent: the change is the difference, tested all the same
+    zero = paired_change(record("base", 0.0), record("w-bon", 1.0), "acc", False)
+    assert (zero.relative, zero.change, zero.low, zero.high, zero.n) == (False, 1.0, 1.0, 1.0, 8)
+    assert zero.significant
+    assert paired_change(record("base", 0.5), record("w-bon", 1.0), "acc", False).relative
 
 
 def test_the_sign_flip_p_is_taken_only_where_the_ci_excludes_zero_however_narrow():

@@ -130,6 +130,9 @@ def test_the_change_a_cell_is_written_with_is_read_back_from_its_text():
     change = PairedChange(0.4, 0.3364, 15.9, 3.0, 28.0, 10)
     assert with_change(change) == "0.3364 (+15.9*)"
     assert change_suffix(with_change(change)) == " (+15.9*)" and change_suffix("0.4000") == ""
+    from_zero = PairedChange(0.0, 0.3781, 0.3781, 0.2, 0.5, 10, relative=False)
+    assert with_change(from_zero) == "0.3781 (base 0, +0.3781*)"  # no %, the difference
+    assert change_suffix(with_change(from_zero)) == " (base 0, +0.3781*)"
 
 
 def _with_dataset(c, dataset):

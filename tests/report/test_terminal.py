@@ -20,6 +20,19 @@ def test_each_cell_is_a_row_with_base_first_and_its_paired_change():
     assert rows[0][3:5] == ["10/10", "0.4000±0.000"]
 
 
+def test_a_change_from_a_base_of_0_is_its_difference_and_the_conventions_say_so():
+    """R² of a base that answered one distribution for every item is 0: no percent, so the row
+    gives the difference, with its star, and the lines above say what it is."""
+    cells = [cell("a", "iemocap", "base", 0.40, 0.70, 0.0), cell("a", "iemocap", "w-bon", 0.3364,
+                                                                 0.75, 0.20, spread=0.05)]
+    lines = _lines(cells)
+    row = lines[-1].split()
+    assert row[2] == "w-bon" and row[-6:-2] == ["0.2000±0.000", "(base", "0,", "+0.2000*)"]
+    assert "(against a base whose mean is 0, which has none, the difference: 'base 0, +0.3781')" \
+        in " ".join(lines)
+    assert "base whose mean is 0" not in " ".join(_lines(CELLS))  # said only where one is shown
+
+
 def test_each_mean_carries_its_uncertainty():
     wide = cell("a", "iemocap", "base", 0.40, 0.70, 0.30)
     scores = dict(wide.metrics.scores, js=Estimate(0.40, (0.35, 0.47)), acc=Estimate(0.5, (0.3, 0.7)))

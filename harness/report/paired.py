@@ -1,7 +1,8 @@
 """Paired comparison of a strategy's cell with its ``base`` cell: the relative change of a metric's
 mean over the items valid in both, with a paired percentile-bootstrap 95% CI, its level taken as
 the cell's own CIs' (``metrics.interval``: expanded by default,
-:func:`harness.resampling.interval_level`).
+:func:`harness.resampling.interval_level`); and its text in the tables and the terminal
+(:func:`with_change`, read back by :func:`change_suffix`).
 
 The bootstrap draws the resampled item indexes as :func:`harness.metrics.bootstrap_ci` (scipy)
 draws them for the same seed and number of items, but turns each resample into a count per item
@@ -13,6 +14,7 @@ table.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from harness.metrics import LOWER_IS_BETTER, MIN_PAIRED_ITEMS, changed_items
 from harness.record import CellRecord
+from harness.report.relative import signed_percent
 from harness.resampling import interval_level, percentile_ci, resampled_means, resamples_for, sign_flip_p
 
 PAIRED_METRICS = ("js", "bc", "r2")  # the distribution metrics the tables show
@@ -137,3 +140,21 @@ def _change(before: np.ndarray, after: np.ndarray, resampled: tuple[np.ndarray, 
                         len(before))
 
 
+def with_change(change: PairedChange) -> str:
+    """``0.3364 (+6.3*)``: the paired mean and its change against base in %, ``*`` where the
+    change's paired bootstrap 95% CI excludes zero and the sign-flip test agrees (over 6 or
+    more paired items whose score changed); against a base whose mean is 0, which has no %, the
+    difference: ``0.3781 (base 0, +0.3781*)``."""
+    star = "*" if change.significant else ""
+    if not change.relative:
+        return f"{change.value:.4f} (base 0, {change.change + 0.0:+.4f}{star})"
+    return f"{change.value:.4f} ({signed_percent(change.change)}{star})"
+
+
+_CHANGE_SUFFIX = re.compile(r" \((?:[+-]\d+\.\d|base 0, [+-]\d+\.\d{4})\*?\)$")
+
+
+def change_suffix(text: str) -> str:
+    """The `` (+6.3*)`` that :func:`with_change` ends ``text`` with; "" for a value without one."""
+    found = _CHANGE_SUFFIX.search(text)
+    return found.group(0) if found else ""

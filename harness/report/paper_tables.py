@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from harness.metrics import LOWER_IS_BETTER
 from harness.record import CellRecord
-from harness.report.paired import paired_change
-from harness.report.tables import DISTRIBUTION, TITLES, _fmt, _mean, paper_order, with_change
+from harness.report.paired import paired_change, with_change
+from harness.report.tables import DISTRIBUTION, TITLES, _fmt, _mean, paper_order
 
 Table = tuple[list[str], list[list[tuple[str, str]]]]
 

@@ -22,15 +22,13 @@ import csv
 import io
 import json
 import math
-import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, MIN_PAIRED_ITEMS, level_name
 from harness.record import CellRecord
-from harness.report.paired import PairedChange, paired_change
-from harness.report.relative import signed_percent
+from harness.report.paired import paired_change, with_change
 
 DISTRIBUTION = ("js", "bc", "r2")
 TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1", "uar": "UAR",
@@ -158,26 +156,6 @@ def strategy_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[
             paired = str(change.n)
         rows.append(row + [(paired, "")])
     return header, rows
-
-
-def with_change(change: PairedChange) -> str:
-    """``0.3364 (+6.3*)``: the paired mean and its change against base in %, ``*`` where the
-    change's paired bootstrap 95% CI excludes zero and the sign-flip test agrees (over 6 or
-    more paired items whose score changed); against a base whose mean is 0, which has no %, the
-    difference: ``0.3781 (base 0, +0.3781*)``."""
-    star = "*" if change.significant else ""
-    if not change.relative:
-        return f"{change.value:.4f} (base 0, {change.change + 0.0:+.4f}{star})"
-    return f"{change.value:.4f} ({signed_percent(change.change)}{star})"
-
-
-_CHANGE_SUFFIX = re.compile(r" \((?:[+-]\d+\.\d|base 0, [+-]\d+\.\d{4})\*?\)$")
-
-
-def change_suffix(text: str) -> str:
-    """The `` (+6.3*)`` that :func:`with_change` ends ``text`` with; "" for a value without one."""
-    found = _CHANGE_SUFFIX.search(text)
-    return found.group(0) if found else ""
 
 
 PAPER_ITEMS = {"iemocap": 4373, "msp_podcast": 12955, "crema_d": 7442}  # the paper's N per corpus

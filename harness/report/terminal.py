@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 from harness.metrics import MIN_PAIRED_ITEMS
 from harness.record import CellRecord
-from harness.report.tables import DISTRIBUTION, TITLES, change_suffix, dropped_data, dropped_text
+from harness.report.paired import change_suffix
+from harness.report.tables import DISTRIBUTION, TITLES, dropped_data, dropped_text
 
 Table = tuple[list[str], list[list[tuple[str, str]]]]
 

@@ -124,8 +124,7 @@ def test_a_cell_on_another_item_set_says_so_and_is_not_ranked():
 
 
 def test_the_change_a_cell_is_written_with_is_read_back_from_its_text():
-    from harness.report.paired import PairedChange
-    from harness.report.tables import change_suffix, with_change
+    from harness.report.paired import PairedChange, change_suffix, with_change
 
     change = PairedChange(0.4, 0.3364, 15.9, 3.0, 28.0, 10)
     assert with_change(change) == "0.3364 (+15.9*)"

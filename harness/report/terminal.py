@@ -95,7 +95,8 @@ _FROM_ZERO = " (against a base whose mean is 0, which has none, the difference: 
 def _from_zero(tables: dict[str, Table]) -> bool:
     """Whether a change in the strategies table is a difference from a base whose mean is 0."""
     _, rows = tables.get("strategies", ([], []))
-    return any("(base 0, " in text for row in rows for text, _ in row)
+    return any(change_suffix(text).startswith(" (base 0, ")
+               for row in rows for text, _ in row[3:3 + len(DISTRIBUTION)])
 
 
 # how a cell's CIs were taken, by its records' interval (more than one: their names alone)

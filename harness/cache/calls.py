@@ -24,6 +24,7 @@ from harness.models.api import (
     ModelAPI,
     ModelInfo,
     Request,
+    raise_if_stopped,
 )
 
 
@@ -80,6 +81,7 @@ def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Deco
         part = missing[start:start + chunk]
         fresh = _generate_read(model, [requests[i] for i in part], decoding)
         put_generations(cache, model, [(keys[i], g) for i, g in zip(part, fresh)])
+        raise_if_stopped(model)  # stopped midway (a spending cap): its answers are stored
         out.update((keys[i], g) for i, g in zip(part, fresh))
         if progress is not None:
             progress(len(keys) - len(missing) + start + len(part))

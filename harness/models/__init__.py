@@ -12,8 +12,10 @@ from harness.models.api import (
     ModelFailed,
     ModelInfo,
     ModelNotLoaded,
+    ModelStopped,
     ModelUnavailable,
     Request,
+    SpendingCapReached,
 )
 from harness.models.registry import (
     describe_model,
@@ -37,8 +39,10 @@ __all__ = [
     "ModelFailed",
     "ModelInfo",
     "ModelNotLoaded",
+    "ModelStopped",
     "ModelUnavailable",
     "Request",
+    "SpendingCapReached",
     "describe_model",
     "get_model",
     "model_entry",

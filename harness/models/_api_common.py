@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from harness.models._spending import SpendingCap
 from harness.models.api import Generation, KeyRejected
 
 # USD per million tokens: (text input, audio input, output); the providers' list prices, for
@@ -107,13 +108,15 @@ def _forms(secret: str) -> set[str]:
 
 
 def run_bounded(call: Callable, requests: Sequence, workers: int, scrub: Scrubber,
-                key_rejected: Callable[[Exception], str | None] = lambda exc: None
-                ) -> list[Generation]:
+                key_rejected: Callable[[Exception], str | None] = lambda exc: None,
+                cap: SpendingCap | None = None) -> list[Generation]:
     """``call(request)`` for every request, at most ``workers`` at a time, in request order.
 
     A request whose call raises (after the SDK's own retries) becomes a Generation carrying the
     reason, with secrets scrubbed; the others are unaffected. An error that ``key_rejected``
-    recognises (a 401/403) stops the rest unsent and raises :class:`KeyRejected`.
+    recognises (a 401/403) stops the rest unsent and raises :class:`KeyRejected`. Each answer's
+    cost is counted against ``cap``; once it is reached the rest go unsent, each an error
+    (the backend then says it stopped: :func:`harness.models.api.raise_if_stopped`).
 
     Raises:
         KeyRejected: the API refused the key.
@@ -124,14 +127,19 @@ def run_bounded(call: Callable, requests: Sequence, workers: int, scrub: Scrubbe
     def safe(request) -> Generation:
         if stop.is_set():
             return Generation(error="not sent: the API refused the key")
+        if cap is not None and not cap.allows():
+            return cap.refusal()
         try:
-            return scrub.generation(call(request))
+            answer = scrub.generation(call(request))
         except Exception as exc:  # SDK errors, timeouts, malformed bodies: one item's failure
             message = key_rejected(exc)
             if message is not None:
                 refused.append(message)
                 stop.set()
             return Generation(error=scrub(_why(exc))[:500])
+        if cap is not None:
+            cap.add(answer)
+        return answer
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         out = list(pool.map(safe, requests))
@@ -148,6 +156,13 @@ def _why(exc: Exception) -> str:
     if cause is None or str(cause) in text:
         return text
     return f"{text} ({type(cause).__name__}: {cause})"
+
+
+def spending_cap(name: str, model: str, limit_usd: float | None, prices: dict | None
+                 ) -> SpendingCap:
+    """The backend's :class:`SpendingCap` (``max_cost_usd``), refused where ``model`` has no
+    price in ``prices`` (or :data:`PRICES`)."""
+    return SpendingCap(name, limit_usd, priced=_price(model, prices or PRICES) is not None)
 
 
 def _price(model: str, prices: dict) -> tuple[float, ...] | None:

@@ -21,9 +21,19 @@ class ModelUnavailable(RuntimeError):
     """The backend cannot run here (weights, package or key missing); the message says what to set."""
 
 
-class KeyRejected(ModelUnavailable):
+class ModelStopped(ModelUnavailable):
+    """The model's run stops: the cell that met it fails with the message (which starts with
+    the model's name), and the model's later cells skip unsent."""
+
+
+class KeyRejected(ModelStopped):
     """The API refused the key (401/403): every later request of the model would fail the same
     way, so the model's run stops at once; the message names the variable to check."""
+
+
+class SpendingCapReached(ModelStopped):
+    """A paid API model's estimated spending in this process reached its cap
+    (``max_cost_usd``): nothing more is sent; what was answered is cached."""
 
 
 class ModelNotLoaded(RuntimeError):
@@ -213,7 +223,10 @@ class ModelAPI(Protocol):
     A backend may also offer ``generate_many(requests, decodings) -> list[list[Generation]]``
     (one list per decoding, each as ``generate`` gives it): the model's plan
     (harness.runner.plan) then asks for the decodings of one prompt together, so that a clip's
-    prompt is prefilled once for all of them (the fast path's backends do).
+    prompt is prefilled once for all of them (the fast path's backends do). And a ``stopped``
+    attribute, None or the :class:`ModelStopped` the backend met midway through a call (the API
+    models' spending cap): it is raised once that call's answers are stored
+    (:func:`raise_if_stopped`).
     """
 
     info: ModelInfo
@@ -227,3 +240,13 @@ class ModelAPI(Protocol):
         """Each request's label scores, in request order; a request that cannot be scored gets
         a row of NaN and the reason."""
         ...
+
+
+def raise_if_stopped(model: object) -> None:
+    """Raise the :class:`ModelStopped` a backend holds as ``stopped``, if any. Checked after
+    each call's answers are stored, so that a model that stopped midway (its spending cap
+    reached) fails its cell with nothing it answered lost, rather than let the cell be scored
+    on the items it did answer."""
+    stopped = getattr(model, "stopped", None)
+    if isinstance(stopped, ModelStopped):
+        raise stopped

@@ -17,10 +17,12 @@ from harness.models._api_common import (
     endpoint,
     run_bounded,
     silent_endings,
+    spending_cap,
     usage_of,
     wav_bytes,
 )
 from harness.models._deadline import deadline_transport
+from harness.models._spending import Capped
 from harness.models.api import (
     Candidate,
     Capabilities,
@@ -29,6 +31,7 @@ from harness.models.api import (
     Generation,
     ModelInfo,
     ModelUnavailable,
+    raise_if_stopped,
 )
 
 RETRY_AFTER_MAX_S = 60.0
@@ -39,7 +42,7 @@ RETRY_AFTER_MAX_S = 60.0
 MAX_THINKING_TOKENS = 32_768
 
 
-class GeminiBackend:
+class GeminiBackend(Capped):
     """A Gemini model that hears the clip and reads the prompt."""
 
     def __init__(self, name: str, model: str, *, api_key: str, base_url: str | None = None,
@@ -47,14 +50,16 @@ class GeminiBackend:
                  concurrency: int = 8, rate_limit_retries: int = 3, json_mode: bool = False,
                  logprobs: bool = False, prices: dict | None = None,
                  retry_initial_delay: float = 1.0, thinks: bool = False,
-                 thinking_budget: int | None = None):
+                 thinking_budget: int | None = None, max_cost_usd: float | None = None):
         """``timeout_s`` bounds each read, ``deadline_s`` each request as a whole (a server that
         drips its answer is cut off, and the SDK retries as after any timeout). ``thinks``: a
         thinking model (2.5 Pro), whose ``thinking_budget`` (tokens; None: its own dynamic
-        thinking) is added to the answer's token limit."""
+        thinking) is added to the answer's token limit. ``max_cost_usd`` caps the estimated
+        spending (:mod:`harness.models._spending`)."""
         from google import genai
         from google.genai import types
 
+        self.cap = spending_cap(name, model, max_cost_usd, prices)
         self.model = model
         self.json_mode, self.concurrency, self.prices = json_mode, concurrency, prices
         self.rate_limit_retries = rate_limit_retries
@@ -78,8 +83,9 @@ class GeminiBackend:
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.mode == "beam":
             raise DecodingUnsupported(f"{self.info.name} has no beam search")
+        raise_if_stopped(self)
         return run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
-                           self._scrub, self._key_rejected)
+                           self._scrub, self._key_rejected, self.cap)
 
     def _key_rejected(self, exc: Exception) -> str | None:
         from google.genai import errors

@@ -17,10 +17,12 @@ from harness.models._api_common import (
     endpoint,
     run_bounded,
     silent_endings,
+    spending_cap,
     usage_of,
     wav_bytes,
 )
 from harness.models._deadline import deadline_transport, httpx_module
+from harness.models._spending import Capped
 from harness.models.api import (
     Candidate,
     Capabilities,
@@ -29,22 +31,26 @@ from harness.models.api import (
     Generation,
     ModelInfo,
     ModelUnavailable,
+    raise_if_stopped,
 )
 
 GPT4O_AUDIO_MODEL = "gpt-4o-audio-preview"
 
 
-class OpenAIChatBackend:
+class OpenAIChatBackend(Capped):
     """A chat-completions endpoint that accepts audio input."""
 
     def __init__(self, name: str, model: str, *, api_key: str, base_url: str | None = None,
                  capabilities: Capabilities, max_retries: int = 4, timeout: float = 60.0,
                  deadline_s: float = 120.0, concurrency: int = 8, json_mode: bool = False,
-                 prices: dict | None = None, key_variable: str = "OPENAI_API_KEY"):
+                 prices: dict | None = None, key_variable: str = "OPENAI_API_KEY",
+                 max_cost_usd: float | None = None):
         """``timeout`` bounds each read, ``deadline_s`` each request as a whole (a server that
-        drips its answer is cut off, and the SDK retries as after any timeout)."""
+        drips its answer is cut off, and the SDK retries as after any timeout);
+        ``max_cost_usd`` caps the estimated spending (:mod:`harness.models._spending`)."""
         from openai import OpenAI
 
+        self.cap = spending_cap(name, model, max_cost_usd, prices)
         self.model = model
         self.json_mode = json_mode
         self.concurrency = concurrency
@@ -66,6 +72,7 @@ class OpenAIChatBackend:
         item the same way."""
         if decoding.mode == "beam" and not self.info.capabilities.beam_search:
             raise DecodingUnsupported(f"{self.info.name} has no beam search")
+        raise_if_stopped(self)
         requests = list(requests)
         kind = (decoding.mode, decoding.num_candidates > 1)
         out: list[Generation] = []
@@ -74,7 +81,7 @@ class OpenAIChatBackend:
         if self._probed.get(kind):
             raise DecodingUnsupported(self._probed[kind])
         return out + run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
-                                 self._scrub, self._key_rejected)
+                                 self._scrub, self._key_rejected, self.cap)
 
     def _probe(self, request, decoding: Decoding, kind: tuple[str, bool]) -> Generation:
         """One request of a new kind of decoding: a 400/404/422 answer, fewer candidates than
@@ -94,7 +101,7 @@ class OpenAIChatBackend:
                 refusals.append(exc)
                 raise
 
-        [generation] = run_bounded(call, [request], 1, self._scrub, self._key_rejected)
+        [generation] = run_bounded(call, [request], 1, self._scrub, self._key_rejected, self.cap)
         if refusals:
             exc = refusals[0]
             detail = exc.body.get("detail", exc.body) if isinstance(exc.body, dict) else exc.message

@@ -59,7 +59,7 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
     """``run_cell(cell) -> CellRecord``: run, write the record, then gate it against its baseline
     (or record the baseline, with ``--update-baselines``); skips saying why a cell cannot run.
     What the gate and the snapshot found is added to the record when the test ends."""
-    from harness.models.api import ModelNotLoaded
+    from harness.models.api import ModelNotLoaded, ModelStopped
     from harness.runner.evaluate import NothingToEvaluate
     from harness.runner.worker import CellSkipped, RecordNotWritten
 
@@ -85,8 +85,10 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
                     grid_worker.before_load = None
         except CellSkipped as exc:
             pytest.skip(str(exc))
-        except (NothingToEvaluate, ModelNotLoaded) as exc:  # a corpus read as empty, damaged
-            failed = f"{cell.id}: {exc}"  # weights: loud, not a skip, and not a traceback
+        except (NothingToEvaluate, ModelNotLoaded, ModelStopped) as exc:  # a corpus read as
+            # empty, damaged weights, a key refused, a spending cap reached: loud, not a skip,
+            # and not a traceback
+            failed = f"{cell.id}: {exc}"
         except RecordNotWritten as exc:
             failed = str(exc)
         if failed is not None:

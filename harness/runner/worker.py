@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harness.baselines import annotator
-from harness.models.api import DecodingUnsupported, KeyRejected, ModelNotLoaded, ModelUnavailable
+from harness.models.api import DecodingUnsupported, ModelNotLoaded, ModelStopped, ModelUnavailable
 from harness.record import CellRecord, write_record
 from harness.runner.grid import Cell, GridConfig
 from harness.strategies import StrategyUnsupported, check_supported, get_strategy
@@ -160,7 +160,8 @@ class GridWorker:
                               entropy_bins=self.grid.entropy_bins, interval=self.grid.interval)
         except (StrategyUnsupported, DecodingUnsupported) as exc:
             raise CellSkipped(str(exc)) from None
-        except KeyRejected as exc:  # this cell fails; the model's later cells skip, unsent
+        except ModelStopped as exc:  # a key refused, a spending cap reached: this cell fails;
+            # the model's later cells skip, unsent
             for name in {cell.model, self.grid.verifier_for(cell.model)}:
                 if str(exc).startswith(f"{name}:"):
                     self._models[name] = CellSkipped(f"stopped: {exc}")

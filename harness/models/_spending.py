@@ -59,11 +59,22 @@ class SpendingCap:
         """The error to stop the model with, once the cap is reached; else None."""
         if self.limit_usd is None or self.spent_usd < self.limit_usd:
             return None
+        unsent = f", {self.unsent} request(s) not sent" if self.unsent else ""
         return SpendingCapReached(
             f"{self.model_name}: its spending cap of ${self.limit_usd:,.2f} (max_cost_usd) was "
-            f"reached: an estimated ${self.spent_usd:,.4f} spent by this process, "
-            f"{self.unsent} request(s) not sent; what was answered is in the generation cache, "
-            f"so a run with a higher cap sends only the rest")
+            f"reached: an estimated ${self.spent_usd:,.4f} spent by this process{unsent}; what "
+            f"was answered is in the generation cache, so a run with a higher cap sends only "
+            f"the rest")
+
+    def check(self) -> None:
+        """Raise :meth:`stop_error` once the cap is reached: nothing more is sent.
+
+        Raises:
+            SpendingCapReached: the cap is reached.
+        """
+        error = self.stop_error()
+        if error is not None:
+            raise error
 
     def refusal(self) -> Generation:
         """What a request not sent because of the cap gets (an error: never cached)."""
@@ -72,11 +83,14 @@ class SpendingCap:
 
 
 class Capped:
-    """A backend with a :class:`SpendingCap` as ``cap`` says, as ``stopped``, once it is
-    reached (raised after the call's answers are stored: :func:`harness.models.api.raise_if_stopped`)."""
+    """A backend with a :class:`SpendingCap` as ``cap`` says, as ``stopped``, that its cap
+    kept a request unsent (raised once the call's answers are stored,
+    :func:`harness.models.api.raise_if_stopped`, so that no cell is scored on a part of its
+    items); a call whose last answer reached the cap ends as usual, and the next call raises
+    before sending anything (:meth:`SpendingCap.check`)."""
 
     cap: SpendingCap
 
     @property
     def stopped(self) -> SpendingCapReached | None:
-        return self.cap.stop_error()
+        return self.cap.stop_error() if self.cap.unsent else None

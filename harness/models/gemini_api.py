@@ -31,7 +31,6 @@ from harness.models.api import (
     Generation,
     ModelInfo,
     ModelUnavailable,
-    raise_if_stopped,
 )
 
 RETRY_AFTER_MAX_S = 60.0
@@ -83,7 +82,7 @@ class GeminiBackend(Capped):
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.mode == "beam":
             raise DecodingUnsupported(f"{self.info.name} has no beam search")
-        raise_if_stopped(self)
+        self.cap.check()  # reached: nothing more is sent
         return run_bounded(lambda r: self._one(r, decoding), requests, self.concurrency,
                            self._scrub, self._key_rejected, self.cap)
 

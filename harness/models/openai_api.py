@@ -31,7 +31,6 @@ from harness.models.api import (
     Generation,
     ModelInfo,
     ModelUnavailable,
-    raise_if_stopped,
 )
 
 GPT4O_AUDIO_MODEL = "gpt-4o-audio-preview"
@@ -72,7 +71,7 @@ class OpenAIChatBackend(Capped):
         item the same way."""
         if decoding.mode == "beam" and not self.info.capabilities.beam_search:
             raise DecodingUnsupported(f"{self.info.name} has no beam search")
-        raise_if_stopped(self)
+        self.cap.check()  # reached: nothing more is sent
         requests = list(requests)
         kind = (decoding.mode, decoding.num_candidates > 1)
         out: list[Generation] = []

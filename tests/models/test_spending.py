@@ -135,6 +135,21 @@ def test_in_the_grid_the_cell_fails_and_the_model_s_later_cells_skip_unsent(tmp_
     assert not list((tmp_path / "run").glob("cells/*.json"))  # no cell scored on a part
 
 
+def test_a_cell_whose_last_answer_reaches_the_cap_is_recorded_and_the_next_sends_nothing(tmp_path):
+    with ScriptedServer("openai") as server:
+        grid = GridConfig(models=("gpt-4o",), limit=4)
+        worker = GridWorker(tmp_path / "run", tmp_path / "cache", grid)
+        worker._models["gpt-4o"] = gpt4o(server, max_cost_usd=3.5 * GPT4O_ANSWER_USD)
+        record, _ = worker.run(Cell("gpt-4o", "crema_d", "base"))
+        assert record.metrics.n_valid == 4 and len(server.requests) == 4
+        with pytest.raises(SpendingCapReached, match=r"spent by this process; what was answered"):
+            worker.run(Cell("gpt-4o", "iemocap", "base"))
+        with pytest.raises(CellSkipped, match="^stopped: gpt-4o: its spending cap"):
+            worker.run(Cell("gpt-4o", "crema_d", "cot"))
+        worker.close()
+    assert len(server.requests) == 4
+
+
 def test_gemini_stops_at_its_cap_too():
     with ScriptedServer("gemini") as server:
         model = get_model("gemini-2.0-flash", api_key="AIza" + "TESTPLANTEDKEY0123456789abcdefghij",

@@ -1,6 +1,7 @@
 """A paid API model's spending cap (``max_cost_usd``): what is answered is kept, the rest unsent,
 the cell fails saying so, and the model's later cells skip."""
 
+import importlib.util
 import math
 import threading
 import time
@@ -8,9 +9,27 @@ import time
 import numpy as np
 import pytest
 
-from harness.models import Generation, SpendingCapReached
+import harness
+from harness.cache import GenerationCache
+from harness.data import load_dataset
+from harness.models import Decoding, Generation, Request, SpendingCapReached, get_model
 from harness.models._api_common import Scrubber, run_bounded, spending_cap
 from harness.models._spending import SpendingCap
+from harness.runner import GridConfig
+from harness.runner.grid import Cell
+from harness.runner.worker import CellSkipped, GridWorker
+from tests.api_servers import ScriptedServer
+
+
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package (google) is not there either
+        return False
+
+
+needs_the_sdks = pytest.mark.skipif(not (installed("openai") and installed("google.genai")),
+                                    reason="the api extra is not installed")
 
 # one "ok" answer of the scripted OpenAI server: 110 text and 10 audio prompt tokens and 20
 # output tokens at GPT-4o's audio model's prices
@@ -78,17 +97,6 @@ def test_a_failed_request_and_an_unpriced_answer_cost_nothing():
     assert out[0].error == "TimeoutError: no answer" and cap.spent_usd == 0 and cap.allows()
 
 
-openai = pytest.importorskip("openai", reason="the api extra is not installed")
-
-import harness  # noqa: E402
-from harness.cache import GenerationCache  # noqa: E402
-from harness.data import load_dataset  # noqa: E402
-from harness.models import Decoding, Request, get_model  # noqa: E402
-from harness.runner import GridConfig  # noqa: E402
-from harness.runner.grid import Cell  # noqa: E402
-from harness.runner.worker import CellSkipped, GridWorker  # noqa: E402
-from tests.api_servers import ScriptedServer  # noqa: E402
-
 KEY = "sk-" + "test-PLANTEDKEY-0123456789abcdef"  # a fake, built so no scanner flags it
 
 
@@ -101,6 +109,7 @@ def clip():
     return np.zeros(16_000, dtype=np.float32) + 0.01
 
 
+@needs_the_sdks
 def test_a_cell_that_reaches_the_cap_fails_and_a_higher_cap_sends_only_the_rest(tmp_path):
     dataset = load_dataset("crema_d")[:6]
     cache = GenerationCache(tmp_path / "c.sqlite")
@@ -122,6 +131,7 @@ def test_a_cell_that_reaches_the_cap_fails_and_a_higher_cap_sends_only_the_rest(
     assert record.meta["generations"] == {"computed": 3, "from_cache": 3}
 
 
+@needs_the_sdks
 def test_in_the_grid_the_cell_fails_and_the_model_s_later_cells_skip_unsent(tmp_path):
     with ScriptedServer("openai") as server:
         worker = GridWorker(tmp_path / "run", tmp_path / "cache", GridConfig(models=("gpt-4o",)))
@@ -135,6 +145,7 @@ def test_in_the_grid_the_cell_fails_and_the_model_s_later_cells_skip_unsent(tmp_
     assert not list((tmp_path / "run").glob("cells/*.json"))  # no cell scored on a part
 
 
+@needs_the_sdks
 def test_a_cell_whose_last_answer_reaches_the_cap_is_recorded_and_the_next_sends_nothing(tmp_path):
     with ScriptedServer("openai") as server:
         grid = GridConfig(models=("gpt-4o",), limit=4)
@@ -150,6 +161,7 @@ def test_a_cell_whose_last_answer_reaches_the_cap_is_recorded_and_the_next_sends
     assert len(server.requests) == 4
 
 
+@needs_the_sdks
 def test_gemini_stops_at_its_cap_too():
     with ScriptedServer("gemini") as server:
         model = get_model("gemini-2.0-flash", api_key="AIza" + "TESTPLANTEDKEY0123456789abcdefghij",
@@ -159,6 +171,7 @@ def test_gemini_stops_at_its_cap_too():
         assert isinstance(model.stopped, SpendingCapReached) and len(server.requests) == 3
 
 
+@needs_the_sdks
 def test_under_pytest_the_cell_fails_naming_the_cap_not_with_a_traceback(pytester):
     pytester.makepyfile(test_grid="""
         from harness.runner import GridConfig

@@ -105,6 +105,7 @@ def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: 
 
     if cache is None:
         scored = _label_logprobs_read(model, requests, labels)
+        raise_if_stopped(model)
         if progress is not None:
             progress(len(requests))
         return scored
@@ -115,6 +116,7 @@ def cached_label_logprobs(model: ModelAPI, requests: Sequence[Request], labels: 
     cache.put_many("labels", model.info.name,
                    [(keys[i], _encode_scores(row)) for i, row in zip(missing, fresh)
                     if row.error is None and np.isfinite(row.logprobs).all()])
+    raise_if_stopped(model)  # stopped midway: its scores are stored
     rows = {keys[i]: row for i, row in zip(missing, fresh)}
     if progress is not None:
         progress(len(keys))

@@ -256,3 +256,34 @@ def test_clips_not_read_yet_are_read_once_each_and_an_unreadable_one_costs_its_o
     scored = cached_label_logprobs(model, [gone, loaded], ["a", "b"], None)
     assert scored[0].error.startswith("audio error: ") and np.isnan(scored[0].logprobs).all()
     assert scored[1].error is None and seen[-1] is loaded
+
+
+@pytest.mark.parametrize("kind", ["generations", "label scores"])
+def test_a_model_that_stops_midway_has_its_answers_stored_before_the_stop_is_raised(kind):
+    from harness.cache import cached_label_logprobs
+    from harness.models import SpendingCapReached
+
+    class StopsMidway(ScriptedModel):
+        stopped = None
+
+        def generate(self, requests, decoding):
+            self.stopped = SpendingCapReached("scripted: its cap was reached")
+            return super().generate(requests, decoding)
+
+        def label_logprobs(self, requests, labels):
+            self.stopped = SpendingCapReached("scripted: its cap was reached")
+            return super().label_logprobs(requests, labels)
+
+    model = StopsMidway(answer, label_scores=_label_rows)
+    reqs = [Request(np.full(4, i, np.float32), "plain") for i in range(3)]
+    cache = GenerationCache()
+    call = ((lambda c: cached_generate(model, reqs, Decoding(), c)) if kind == "generations"
+            else (lambda c: cached_label_logprobs(model, reqs, ["a", "b"], c)))
+    with pytest.raises(SpendingCapReached, match="^scripted: its cap was reached$"):
+        call(cache)
+    assert len(cache) == 3 and model.requests == 3
+    with pytest.raises(SpendingCapReached):
+        call(None)  # no cache: the stop still ends the call
+    model.stopped = None
+    call(cache)
+    assert model.requests == 6 and cache.hits == 3  # no cache: asked again; then all stored

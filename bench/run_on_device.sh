@@ -21,6 +21,12 @@
 #                                        # Audio Flamingo 2 on NVIDIA's code (carry .af2-code,
 #                                        # .whl and bench/.qwen2-audio-processor): batches against
 #                                        # one clip at a time; timeout_s 200; not yet run
+#   bash bench/run_on_device.sh open     # every figure still open, in one call (timeout_s 560):
+#                                        # the grid's plan decodings apart and together (1,000
+#                                        # clips, at most 360 s), Audio Flamingo 3 (at most 110 s),
+#                                        # then Audio Flamingo 2 in what is left of OPEN_LIMIT
+#                                        # (default 548 s) where .af2-code is carried and at least
+#                                        # 80 s are left; each part's logs in a folder of its own
 #   bash bench/run_on_device.sh models   # Audio Flamingo 3, the Omni thinker, Ultravox: fast path vs
 #                                        # plain generate (bench/fast_path_models.py): at most
 #                                        # MODELS_LIMIT s (default 420); timeout_s 480; not yet run
@@ -31,10 +37,10 @@
 # what the device's image lacks (bash bench/device_wheels.sh) and carry .whl as well.
 set -o pipefail
 # the wheels of bench/device_wheels.sh, where the call carried them: what the image lacks
-if [ -d .whl ]; then
+if [ -d .whl ] && [ -z "${DEVICE_WHEELS_IN:-}" ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH} DEVICE_WHEELS_IN=1
 fi
 # NVIDIA's Audio Flamingo 2 inference code, where the call carried it (.af2-code holding its
 # inference_HF_pretrained folder): importable as the harness imports it (README, audio-flamingo-2)
@@ -49,6 +55,23 @@ out=${OUT:-bench/results/latest}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+if [ "${1:-}" = open ]; then
+    # one part after another, each a run of this script with its own limit and folder, so that a
+    # slow part cannot take the others' figures; the last gets what the first two left
+    start=$SECONDS
+    OUT=$out/grid GRID_LIMIT=360 bash "$0" grid --ab-together --items 1000
+    OUT=$out/af3 MODELS_LIMIT=110 bash "$0" models --models af3
+    left=$(( ${OPEN_LIMIT:-548} - (SECONDS - start) ))
+    if [ ! -d .af2-code/inference_HF_pretrained/src ]; then
+        echo "Audio Flamingo 2 not run: NVIDIA's code was not carried (.af2-code)"
+    elif [ "$left" -lt 80 ]; then
+        echo "Audio Flamingo 2 not run: ${left} s left of OPEN_LIMIT, 80 needed"
+    else
+        OUT=$out/af2 MODELS_LIMIT=$left bash "$0" models --models af2 --n 64 --n-beam 32
+    fi
+    echo "every part ended after $(( SECONDS - start )) s"
+    exit 0
+fi
 if [ "${1:-}" = grid ]; then
     shift
     timeout "${GRID_LIMIT:-480}" python3 -m bench.grid_gpu "$@" 2>&1 | tee "$out/grid.log"

@@ -14,16 +14,14 @@
 #                                        # the plan alone, decodings apart then together, in one
 #                                        # process on the same clips; timeout_s 570 with
 #                                        # GRID_LIMIT=540
-#   GRID_LIMIT=420 bash bench/run_on_device.sh grid --ab-together --items 1000; \
-#       MODELS_LIMIT=130 bash bench/run_on_device.sh models --models af3
-#                                        # both figures still open in one call (timeout_s 570)
 #   MODELS_LIMIT=150 bash bench/run_on_device.sh models --models af2 --n 64 --n-beam 32
 #                                        # Audio Flamingo 2 on NVIDIA's code (carry .af2-code,
 #                                        # .whl and bench/.qwen2-audio-processor): batches against
 #                                        # one clip at a time; timeout_s 200; not yet run
 #   bash bench/run_on_device.sh open     # every figure still open, in one call (timeout_s 560):
-#                                        # the grid's plan decodings apart and together (1,000
-#                                        # clips, at most 360 s), Audio Flamingo 3 (at most 110 s),
+#                                        # the grid's plan decodings apart and together (800
+#                                        # clips, at most 360 s: about 290 s estimated on an
+#                                        # H100), Audio Flamingo 3 (at most 110 s),
 #                                        # then Audio Flamingo 2 in what is left of OPEN_LIMIT
 #                                        # (default 548 s) where .af2-code is carried and at least
 #                                        # 80 s are left; each part's logs in a folder of its own
@@ -59,7 +57,7 @@ if [ "${1:-}" = open ]; then
     # one part after another, each a run of this script with its own limit and folder, so that a
     # slow part cannot take the others' figures; the last gets what the first two left
     start=$SECONDS
-    OUT=$out/grid GRID_LIMIT=360 bash "$0" grid --ab-together --items 1000
+    OUT=$out/grid GRID_LIMIT=360 bash "$0" grid --ab-together --items 800
     OUT=$out/af3 MODELS_LIMIT=110 bash "$0" models --models af3
     left=$(( ${OPEN_LIMIT:-548} - (SECONDS - start) ))
     if [ ! -d .af2-code/inference_HF_pretrained/src ]; then

@@ -48,7 +48,7 @@ def test_every_part_runs_in_order_with_its_limit_and_folder(tmp_path):
     benches, stdout = run_open(tmp_path, limit=548, af2_code=True)
     out = tmp_path / "out"
     assert [b.split(" | ")[0] for b in benches] == [
-        "python3 -m bench.grid_gpu --ab-together --items 1000",
+        "python3 -m bench.grid_gpu --ab-together --items 800",
         "python3 -m bench.fast_path_models --models af3",
         "python3 -m bench.fast_path_models --models af2 --n 64 --n-beam 32",
     ]

@@ -56,9 +56,12 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 if [ "${1:-}" = open ]; then
     # one part after another, each a run of this script with its own limit and folder, so that a
     # slow part cannot take the others' figures; the last gets what the first two left
-    start=$SECONDS
+    # (each part's exit status is printed; the call fails where one did: 124, its limit)
+    start=$SECONDS failed=0
     OUT=$out/grid GRID_LIMIT=360 bash "$0" grid --ab-together --items 800
+    rc=$?; echo "part grid: exit $rc"; [ "$rc" = 0 ] || failed=$rc
     OUT=$out/af3 MODELS_LIMIT=110 bash "$0" models --models af3
+    rc=$?; echo "part af3: exit $rc"; [ "$rc" = 0 ] || failed=$rc
     left=$(( ${OPEN_LIMIT:-548} - (SECONDS - start) ))
     if [ ! -d .af2-code/inference_HF_pretrained/src ]; then
         echo "Audio Flamingo 2 not run: NVIDIA's code was not carried (.af2-code)"
@@ -66,9 +69,10 @@ if [ "${1:-}" = open ]; then
         echo "Audio Flamingo 2 not run: ${left} s left of OPEN_LIMIT, 80 needed"
     else
         OUT=$out/af2 MODELS_LIMIT=$left bash "$0" models --models af2 --n 64 --n-beam 32
+        rc=$?; echo "part af2: exit $rc"; [ "$rc" = 0 ] || failed=$rc
     fi
     echo "every part ended after $(( SECONDS - start )) s"
-    exit 0
+    exit "$failed"
 fi
 if [ "${1:-}" = grid ]; then
     shift

@@ -22,10 +22,11 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("ti
 STAND_IN = """#!/bin/sh
 echo "python3 $* | GRID_LIMIT=${GRID_LIMIT:-} MODELS_LIMIT=${MODELS_LIMIT:-} OUT=${OUT:-}" >> "$CALLS"
 echo "ran: $*"
+case "$*" in *"--models af3"*) exit "${AF3_EXIT:-0}" ;; esac
 """
 
 
-def run_open(tmp_path: Path, limit: int, af2_code: bool) -> tuple[list[str], str]:
+def run_open(tmp_path: Path, limit: int, af2_code: bool, af3_exit: int = 0) -> tuple[list[str], str]:
     bin_dir, work = tmp_path / "bin", tmp_path / "work"
     bin_dir.mkdir()
     work.mkdir()
@@ -38,10 +39,10 @@ def run_open(tmp_path: Path, limit: int, af2_code: bool) -> tuple[list[str], str
     (work / ".whl" / "stand_in-0-py3-none-any.whl").write_bytes(b"")
     calls = tmp_path / "calls.txt"
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", OUT=str(tmp_path / "out"),
-               OPEN_LIMIT=str(limit), CALLS=str(calls))
+               OPEN_LIMIT=str(limit), CALLS=str(calls), AF3_EXIT=str(af3_exit))
     done = subprocess.run(["bash", str(SCRIPT), "open"], cwd=work, env=env, capture_output=True,
                           text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == af3_exit, done.stderr
     lines = calls.read_text().splitlines()
     # the wheels go in once, by the outer run; the parts find them on PYTHONPATH
     assert sum(line.startswith("python3 -m pip install") for line in lines) == 1
@@ -72,3 +73,12 @@ def test_audio_flamingo_2_waits_for_its_code_and_for_time(tmp_path):
     assert len(benches) == 2 and "NVIDIA's code was not carried" in stdout
     benches, stdout = run_open(tmp_path / "b", limit=60, af2_code=True)
     assert len(benches) == 2 and "s left of OPEN_LIMIT, 80 needed" in stdout
+
+
+def test_a_failed_part_is_said_and_fails_the_call_after_the_others_ran(tmp_path):
+    """Audio Flamingo 3's part stopped by its limit (124): the next part still runs, each
+    part's status is printed, and the call exits with the failure's status."""
+    benches, stdout = run_open(tmp_path, limit=548, af2_code=True, af3_exit=124)
+    assert len(benches) == 3
+    assert "part grid: exit 0" in stdout and "part af3: exit 124" in stdout
+    assert "part af2: exit 0" in stdout

@@ -12,14 +12,17 @@ error answer of that HTTP status). A server that cannot decode as asked: ``400``
 ``one-choice`` (ignores ``n``), ``no-logprobs`` (ignores ``logprobs``), ``worst-first`` (its
 choices in rising log-probability). ``blocked``: the first OpenAI choice, or every Gemini
 candidate, stopped by a content filter before any text; ``thoughts``: Gemini parts that begin
-with a thought summary; ``flood``: a well-formed answer followed by 2 MB of JSON whitespace.
-Every request is recorded.
+with a thought summary; ``flood``: a well-formed answer followed by 2 MB of JSON whitespace;
+``gzip-flood``: the same sent gzip-compressed (about 6 kB on the wire), ``br``: a well-formed
+answer labelled ``Content-Encoding: br`` (which the client did not ask for). Every request is
+recorded.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import json
 import threading
 import time
@@ -112,11 +115,16 @@ class ScriptedServer:
                                                                         shape=behaviour))
         if behaviour == "malformed":
             return _send(handler, 200, None, raw=b"this is not json {")
-        if behaviour == "flood":
+        if behaviour in ("flood", "gzip-flood", "br"):
             request = self.requests[-1]["body"]
             body = self.openai_body(request, self.text) if self.kind == "openai" else \
                 self.gemini_body(request, self.text)
-            return _send(handler, 200, None, raw=json.dumps(body).encode() + b" " * 2_000_000)
+            raw = json.dumps(body).encode() + (b"" if behaviour == "br" else b" " * 2_000_000)
+            if behaviour == "flood":
+                return _send(handler, 200, None, raw=raw)
+            encoding = "gzip" if behaviour == "gzip-flood" else "br"
+            return _send(handler, 200, None, {"content-encoding": encoding},
+                         raw=gzip.compress(raw) if encoding == "gzip" else raw)
         text = self.text[: len(self.text) // 2] if behaviour == "truncated" else self.text
         self.respond_text(handler, text, drip=self.delay / 40 if behaviour == "drip" else 0.0)
 

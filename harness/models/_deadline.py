@@ -7,16 +7,23 @@ of their own (``httpx2``, or ``httpx``); :func:`deadline_transport` wraps its tr
 answer whose body is still arriving ``seconds`` after the request was sent raises the library's
 ``ReadTimeout``, which the SDKs retry as any timeout. (Headers are bounded by the per-read timeout.)
 An answer whose body passes :data:`MAX_ANSWER_BYTES` (a proxy streaming without end, fast) is
-cut off there with the library's ``ReadError``, before it fills the memory of a whole run.
+cut off there with the library's ``ReadError``, before it fills the memory of a whole run. The
+limit holds for the answer as decoded: a compressed answer (gzip or deflate, all the transport
+asks for) is inflated here, a bounded piece at a time, so that a few kilobytes on the wire cannot
+become gigabytes in memory; an encoding not asked for is refused with ``DecodingError``.
 """
 
 from __future__ import annotations
 
 import importlib
 import time
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 MAX_ANSWER_BYTES = 64 * 2**20  # five candidates' log-probabilities for 512 tokens: ~5 MB
+ACCEPTED_ENCODINGS = "gzip, deflate"  # what this transport inflates itself, under the limit
+_PIECE = 2**16  # the most one inflation step may write
 
 
 def httpx_module() -> Any:
@@ -33,19 +40,36 @@ def deadline_transport(seconds: float) -> Any:
     httpx = httpx_module()
 
     class DeadlineStream(httpx.SyncByteStream):  # type: ignore[name-defined]
-        def __init__(self, inner: Any, deadline: float, request: Any) -> None:
+        def __init__(self, inner: Any, deadline: float, request: Any,
+                     encodings: list[str]) -> None:
             self.inner, self.deadline, self.request = inner, deadline, request
+            self.encodings = encodings
 
         def __iter__(self):
-            received, limit = 0, MAX_ANSWER_BYTES  # read now: a test may lower it
+            limit = MAX_ANSWER_BYTES  # read now: a test may lower it
+            try:  # the limit holds for the bytes received and for the answer they inflate to
+                yield from self._within(limit, inflated(self._within(limit, self._on_time()),
+                                                        self.encodings))
+            except zlib.error as exc:
+                self.inner.close()
+                raise httpx.DecodingError(f"the answer's {'+'.join(self.encodings)} encoding is "
+                                          f"damaged: {exc}", request=self.request) from None
+            except httpx.HTTPError:  # what is left of the answer is not read
+                self.inner.close()
+                raise
+
+        def _on_time(self) -> Iterator[bytes]:
             for chunk in self.inner:
-                received += len(chunk)
                 if time.monotonic() > self.deadline:
-                    self.inner.close()
                     raise httpx.ReadTimeout(f"no complete answer within {seconds:g} s (the "
                                             "request's total deadline)", request=self.request)
+                yield chunk
+
+        def _within(self, limit: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
+            received = 0
+            for chunk in chunks:
+                received += len(chunk)
                 if received > limit:
-                    self.inner.close()
                     raise httpx.ReadError(f"the answer passed {limit / 2**20:g} MiB (the "
                                           "request's size limit): cut off", request=self.request)
                 yield chunk
@@ -59,11 +83,50 @@ def deadline_transport(seconds: float) -> Any:
 
         def handle_request(self, request: Any) -> Any:
             deadline = time.monotonic() + seconds
+            request.headers["accept-encoding"] = ACCEPTED_ENCODINGS
             response = self.inner.handle_request(request)
-            response.stream = DeadlineStream(response.stream, deadline, request)
+            encodings = [e.strip().lower() for e in response.headers.get_list(
+                "content-encoding", split_commas=True) if e.strip().lower() != "identity"]
+            refused = [e for e in encodings if e not in ("gzip", "deflate")]
+            if refused:
+                response.stream.close()  # the connection let go, the answer unread
+                raise httpx.DecodingError(f"the answer came encoded as {', '.join(refused)!r}, "
+                                          f"which was not asked for ({ACCEPTED_ENCODINGS} was)",
+                                          request=request)
+            if encodings:  # inflated by the stream, under the limit; the client must not again
+                del response.headers["content-encoding"]
+                response.headers.pop("content-length", None)
+            response.stream = DeadlineStream(response.stream, deadline, request, encodings)
             return response
 
         def close(self) -> None:
             self.inner.close()
 
     return DeadlineTransport()
+
+
+def inflated(chunks: Iterator[bytes], encodings: list[str]) -> Iterator[bytes]:
+    """``chunks`` with ``encodings`` (gzip, deflate, in the order applied) undone, each piece
+    written at most :data:`_PIECE` bytes at a time, so that the reader's size limit stops a
+    compression bomb before it is inflated."""
+    stream = chunks
+    for encoding in encodings[::-1]:  # the last applied is the first undone
+        stream = _inflate_one(stream, encoding)
+    return stream
+
+
+def _inflate_one(chunks: Iterator[bytes], encoding: str) -> Iterator[bytes]:
+    window = zlib.MAX_WBITS | 16 if encoding == "gzip" else zlib.MAX_WBITS
+    inflater, first = zlib.decompressobj(window), True
+    for chunk in chunks:
+        if first and encoding == "deflate" and chunk:  # a raw deflate stream, as some servers send
+            try:
+                zlib.decompressobj(window).decompress(chunk, 1)
+            except zlib.error:
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        first = first and not chunk
+        while chunk and not inflater.eof:
+            yield inflater.decompress(chunk, _PIECE)
+            chunk = inflater.unconsumed_tail
+    while not inflater.eof and (rest := inflater.decompress(b"", _PIECE)):
+        yield rest

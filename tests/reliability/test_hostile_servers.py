@@ -50,18 +50,21 @@ def test_a_dripping_server_is_cut_off_at_the_deadline(record_property):
 def test_an_answer_past_the_size_limit_is_cut_off_naming_the_limit(monkeypatch):
     """A server (or a proxy) that streams without end, fast, would fill the run's memory before
     any deadline: its answer is cut off at the size limit (lowered to 1 MiB here, where the
-    flood is 2 MB), the reason in the item's error under openai's "Connection error."."""
+    flood is 2 MB), the reason in the item's error under openai's "Connection error."; the
+    limit holds for the answer inflated, so the same flood gzip-compressed (6 kB on the wire) is
+    cut off too."""
     from harness.models import _deadline
 
-    dataset = load_dataset("crema_d")[:3]
-    with ScriptedServer("openai", ["flood", "flood", "ok"]) as server:
-        whole = harness.evaluate(gpt4o(server), dataset[:1], "base", n_resamples=10)
+    dataset = load_dataset("crema_d")[:5]
+    with ScriptedServer("openai", ["flood", "gzip-flood", "flood", "gzip-flood", "ok"]) as server:
+        whole = harness.evaluate(gpt4o(server), dataset[:2], "base", n_resamples=10)
         monkeypatch.setattr(_deadline, "MAX_ANSWER_BYTES", 2**20)
-        record = harness.evaluate(gpt4o(server), dataset[1:], "base", n_resamples=10)
-    assert whole.items[0].probs is not None  # under the real limit, 2 MB of whitespace reads
-    flooded, fine = record.items
-    assert flooded.error == ("APIConnectionError: Connection error. (ReadError: the answer "
-                             "passed 1 MiB (the request's size limit): cut off)")
+        record = harness.evaluate(gpt4o(server), dataset[2:], "base", n_resamples=10)
+    assert all(i.probs is not None for i in whole.items)  # under the real limit, 2 MB reads
+    *flooded, fine = record.items
+    assert [i.error for i in flooded] == 2 * [
+        "APIConnectionError: Connection error. (ReadError: the answer passed 1 MiB (the "
+        "request's size limit): cut off)"]
     assert fine.probs is not None
 
 
@@ -129,11 +132,12 @@ def test_gemini_too_cuts_a_drip_and_a_flood_off_and_stops_on_a_rejected_key(monk
     from harness.models import _deadline
 
     monkeypatch.setattr(_deadline, "MAX_ANSWER_BYTES", 2**20)
-    with ScriptedServer("gemini", ["flood", "ok"]) as server:
+    with ScriptedServer("gemini", ["flood", "gzip-flood", "ok"]) as server:
         model = get_model("gemini-2.0-flash", base_url=server.url, **options)
-        record = harness.evaluate(model, dataset, "base", n_resamples=10)
-    assert record.items[0].error == ("ReadError: the answer passed 1 MiB (the request's size "
-                                     "limit): cut off") and record.items[1].probs is not None
+        record = harness.evaluate(model, load_dataset("crema_d")[:3], "base", n_resamples=10)
+    assert [i.error for i in record.items[:2]] == 2 * [
+        "ReadError: the answer passed 1 MiB (the request's size limit): cut off"]
+    assert record.items[2].probs is not None
     monkeypatch.undo()
     with ScriptedServer("gemini", ["401-echo", "ok"]) as server:
         model = get_model("gemini-2.0-flash", base_url=server.url, **options)

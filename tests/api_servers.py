@@ -5,7 +5,8 @@ Each answers from a script of behaviours, one per request: ``ok`` (a well-formed
 late), ``malformed`` (a body that is not JSON), ``truncated`` (a well-formed response whose model
 text is cut off), ``401-echo`` and ``400-echo`` (errors that echo the API key, as some servers
 do), ``echo-200`` (an answer whose text holds the key verbatim, reversed, base64-encoded and as a
-dictionary key), ``drip`` (a well-formed answer sent one byte every ``delay`` / 40 seconds),
+dictionary key), ``drip`` (a well-formed answer sent one byte every ``delay`` / 40 seconds;
+``header-drip``: its status line and headers so, then nothing),
 ``html`` (a 200 whose body is an HTML page), ``refusal`` (an OpenAI refusal), ``status-NNN`` (an
 error answer of that HTTP status). A server that cannot decode as asked: ``400``, ``404`` and
 ``422`` (refusals in FastAPI's ``{"detail": ...}`` shape; ``400-long``: of 1,000 characters),
@@ -74,6 +75,13 @@ class ScriptedServer:
         return Handler
 
     def respond(self, handler, behaviour: str) -> None:
+        if behaviour == "header-drip":  # each byte inside any per-read timeout, for ever
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for byte in b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-pad: " + b"a" * 200:
+                    handler.wfile.write(bytes([byte]))
+                    handler.wfile.flush()
+                    time.sleep(self.delay / 40)
+            return None
         if behaviour == "timeout":
             time.sleep(self.delay)
             behaviour = "ok"

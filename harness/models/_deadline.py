@@ -4,8 +4,9 @@ apply per read, and nothing bounds an answer's size).
 A server that sends its answer one byte at a time resets a per-read timeout with every byte: one
 request once held a concurrency slot for 43 s under ``timeout=3``. The SDKs accept an HTTP client
 of their own (``httpx2``, or ``httpx``); :func:`deadline_transport` wraps its transport so that an
-answer whose body is still arriving ``seconds`` after the request was sent raises the library's
-``ReadTimeout``, which the SDKs retry as any timeout. (Headers are bounded by the per-read timeout.)
+answer still arriving ``seconds`` after the request was sent raises the library's
+``ReadTimeout``, which the SDKs retry as any timeout: its body here, its status line and headers
+on the connection (:mod:`harness.models._wire_deadline`).
 An answer whose body passes :data:`MAX_ANSWER_BYTES` (a proxy streaming without end, fast) is
 cut off there with the library's ``ReadError``, before it fills the memory of a whole run. The
 limit holds for the answer as decoded: a compressed answer (gzip or deflate, all the transport
@@ -20,6 +21,8 @@ import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
+
+from harness.models._wire_deadline import Due, bound_connections
 
 MAX_ANSWER_BYTES = 64 * 2**20  # five candidates' log-probabilities for 512 tokens: ~5 MB
 ACCEPTED_ENCODINGS = "gzip, deflate"  # what this transport inflates itself, under the limit
@@ -80,9 +83,12 @@ def deadline_transport(seconds: float) -> Any:
     class DeadlineTransport(httpx.BaseTransport):  # type: ignore[name-defined]
         def __init__(self) -> None:
             self.inner = httpx.HTTPTransport()
+            self.due = Due(seconds)  # the status line and headers too, on the connection
+            bound_connections(self.inner, self.due)
 
         def handle_request(self, request: Any) -> Any:
-            deadline = time.monotonic() + seconds
+            self.due.start()
+            deadline = self.due.at
             request.headers["accept-encoding"] = ACCEPTED_ENCODINGS
             response = self.inner.handle_request(request)
             encodings = [e.strip().lower() for e in response.headers.get_list(

@@ -29,17 +29,22 @@ def gpt4o(server, **options):
 
 
 def test_a_dripping_server_is_cut_off_at_the_deadline(record_property):
-    dataset = load_dataset("crema_d")[:3]
-    with ScriptedServer("openai", ["ok", "drip", "ok"], delay=40.0) as server:  # ~20 s of drip
+    """A body dripped a byte a second, and a status line and headers dripped so (each byte
+    inside the 3 s per-read timeout: 200 s of headers), are both cut off at the 1 s deadline."""
+    dataset = load_dataset("crema_d")[:4]
+    with ScriptedServer("openai", ["ok", "drip", "header-drip", "ok"], delay=40.0) as server:
         start = time.monotonic()
         record = harness.evaluate(gpt4o(server, timeout=3, deadline_s=1.0), dataset, "base",
                                   n_resamples=10)
         elapsed = time.monotonic() - start
-    items = {i.id: i for i in record.items}
-    assert "timed out" in items[dataset[1].id].error.lower()
-    assert items[dataset[0].id].probs is not None and items[dataset[2].id].probs is not None
+    items = [i for d in dataset for i in record.items if i.id == d.id]
+    assert [i.error for i in items[1:3]] == 2 * [
+        "APITimeoutError: Request timed out. (ReadTimeout: no complete answer within 1 s (the "
+        "request's total deadline))"]
+    assert items[0].probs is not None and items[3].probs is not None
     assert elapsed < 10
-    record_property("reliability", f"hostile servers: a dripping answer cut off at its 1 s deadline "
+    record_property("reliability", f"hostile servers: a dripping answer, and one dripping its "
+                                   f"headers, cut off at its 1 s deadline "
                                    f"(the run took {elapsed:.1f} s), a flooded one cut off at its "
                                    "size limit, an HTML page, a refusal kept "
                                    "in the record, a filtered answer's finish reason in its "
@@ -124,11 +129,13 @@ def test_gemini_too_cuts_a_drip_and_a_flood_off_and_stops_on_a_rejected_key(monk
     pytest.importorskip("google.genai", reason="the api extra is not installed")
     dataset = load_dataset("crema_d")[:2]
     options = {"api_key": "AIzaTESTKEY0123456789abcdefgh", "attempts": 1, "concurrency": 1}
-    with ScriptedServer("gemini", ["drip", "ok"], delay=40.0) as server:
+    with ScriptedServer("gemini", ["drip", "header-drip", "ok"], delay=40.0) as server:
         model = get_model("gemini-2.0-flash", base_url=server.url, timeout_s=3, deadline_s=1.0,
                           **options)
-        record = harness.evaluate(model, dataset, "base", n_resamples=10)
-    assert "total deadline" in record.items[0].error and record.items[1].probs is not None
+        record = harness.evaluate(model, load_dataset("crema_d")[:3], "base", n_resamples=10)
+    assert [i.error for i in record.items[:2]] == 2 * [
+        "ReadTimeout: no complete answer within 1 s (the request's total deadline)"]
+    assert record.items[2].probs is not None
     from harness.models import _deadline
 
     monkeypatch.setattr(_deadline, "MAX_ANSWER_BYTES", 2**20)

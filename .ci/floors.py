@@ -1,5 +1,5 @@
-"""The package's dependencies and its test extra (less what would pull in torch), one pip
-requirement a line, for CI's environments without torch.
+"""The package's dependencies, its api extra and its test extra (less what would pull in torch),
+one pip requirement a line, for CI's environments without torch.
 
     python3 .ci/floors.py           # the oldest releases allowed: numpy>=1.24 -> numpy==1.24.*
                                     # (the floor's newest patch), syrupy>=7.0.1 -> syrupy==7.0.1
@@ -23,10 +23,12 @@ def test_needs(pyproject: Path) -> list[str]:
 
 
 def floors(pyproject: Path) -> list[str]:
-    """Every dependency and :func:`test_needs` pinned to its floor."""
+    """Every dependency, the api extra (the SDKs: their tests run against local servers) and
+    :func:`test_needs` pinned to its floor."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    api = project["optional-dependencies"].get("api", [])
     out = []
-    for requirement in project["dependencies"] + test_needs(pyproject):
+    for requirement in project["dependencies"] + api + test_needs(pyproject):
         match = FLOOR.match(requirement.replace(" ", ""))
         if match is None:
             raise SystemExit(f"no floor to pin in {requirement!r}")

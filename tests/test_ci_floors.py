@@ -1,5 +1,6 @@
 """CI's environment of the oldest allowed releases (``.ci/floors.py``) pins every dependency
-pyproject.toml states, so that each floor it states is one the suite passed on."""
+pyproject.toml states (the api extra's SDKs included), so that each floor it states is one the
+suite passed on."""
 
 import importlib.util
 import tomllib
@@ -17,13 +18,15 @@ def load_floors():
     return module
 
 
-def test_every_dependency_and_test_requirement_is_pinned_to_its_floor():
+def test_every_dependency_the_sdks_and_every_test_requirement_are_pinned_to_their_floors():
     floors = load_floors().floors(ROOT / "pyproject.toml")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = {r.split(">=")[0] for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    extras = project["optional-dependencies"]
+    names = {r.split(">=")[0] for r in project["dependencies"] + extras["api"] + extras["test"]}
     pinned = {f.split("==")[0] for f in floors}
     assert pinned == names - {"fastapi", "uvicorn", "accelerate", "soxr"}  # these pull in torch
     assert "numpy==1.24.*" in floors and "syrupy==7.0.1" in floors
+    assert {"openai", "google-genai"} <= pinned  # the api tests run on the SDKs' floors too
     assert "pytest-xdist==3.5.*" in floors  # the ceiling (<4) dropped, the floor kept
 
 

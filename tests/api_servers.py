@@ -27,6 +27,8 @@ import gzip
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ANSWER = '{"Anger": 0.6, "Disgust": 0.1, "Fear": 0.1, "Happiness": 0.1, "Neutral": 0.1, "Sadness": 0.0}'
@@ -197,3 +199,52 @@ def _send(handler, status: int, payload, headers: dict | None = None, raw: bytes
             handler.wfile.write(bytes([byte]))
             handler.wfile.flush()
             time.sleep(drip)
+
+
+class ForwardProxy:
+    """An HTTP proxy on a free loopback port: forwards each request it is sent (absolute-form,
+    as a client sends through a proxy) straight to its server and relays the answer; remembers
+    the URLs it forwarded."""
+
+    def __init__(self):
+        self.forwarded: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                proxy.forwarded.append(self.path)
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "proxy-connection", "connection")}
+                request = urllib.request.Request(self.path, body, headers, method="POST")
+                direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                try:
+                    answer = direct.open(request, timeout=30)
+                except urllib.error.HTTPError as error:
+                    answer = error
+                data = answer.read()
+                self.send_response(answer.status)
+                for k, v in answer.headers.items():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -17,7 +17,9 @@ become gigabytes in memory; an encoding not asked for is refused with ``Decoding
 from __future__ import annotations
 
 import importlib
+import threading
 import time
+import urllib.request
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -82,33 +84,84 @@ def deadline_transport(seconds: float) -> Any:
 
     class DeadlineTransport(httpx.BaseTransport):  # type: ignore[name-defined]
         def __init__(self) -> None:
-            self.inner = httpx.HTTPTransport()
             self.due = Due(seconds)  # the status line and headers too, on the connection
-            bound_connections(self.inner, self.due)
+            self.inner = self._bounded(httpx.HTTPTransport())  # straight to the server
+            self.proxies = urllib.request.getproxies_environment()  # HTTPS_PROXY, NO_PROXY, ...
+            self.proxied: dict[str, Any] = {}  # one transport a proxy, made when first needed
+            self.lock = threading.Lock()
+
+        def _bounded(self, transport: Any) -> Any:
+            bound_connections(transport, self.due)
+            return transport
+
+        def _route(self, url: Any) -> Any:
+            """The transport to ``url``: through the proxy the environment names for it, as the
+            SDKs' own clients do (a client given a transport of its own reads none), else direct."""
+            port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+            proxy = proxy_for(url.scheme, url.host, port, self.proxies)
+            if proxy is None:
+                return self.inner
+            with self.lock:
+                if proxy not in self.proxied:
+                    self.proxied[proxy] = self._bounded(
+                        httpx.HTTPTransport(proxy=httpx.Proxy(proxy)))
+                return self.proxied[proxy]
 
         def handle_request(self, request: Any) -> Any:
             self.due.start()
-            deadline = self.due.at
             request.headers["accept-encoding"] = ACCEPTED_ENCODINGS
-            response = self.inner.handle_request(request)
-            encodings = [e.strip().lower() for e in response.headers.get_list(
-                "content-encoding", split_commas=True) if e.strip().lower() != "identity"]
-            refused = [e for e in encodings if e not in ("gzip", "deflate")]
-            if refused:
-                response.stream.close()  # the connection let go, the answer unread
-                raise httpx.DecodingError(f"the answer came encoded as {', '.join(refused)!r}, "
-                                          f"which was not asked for ({ACCEPTED_ENCODINGS} was)",
-                                          request=request)
-            if encodings:  # inflated by the stream, under the limit; the client must not again
-                del response.headers["content-encoding"]
-                response.headers.pop("content-length", None)
-            response.stream = DeadlineStream(response.stream, deadline, request, encodings)
+            response = self._route(request.url).handle_request(request)
+            encodings = _encodings(httpx, response, request)
+            response.stream = DeadlineStream(response.stream, self.due.at, request, encodings)
             return response
 
         def close(self) -> None:
-            self.inner.close()
+            for transport in [self.inner, *self.proxied.values()]:
+                transport.close()
 
     return DeadlineTransport()
+
+
+def proxy_for(scheme: str, host: str, port: int | None, proxies: dict[str, str]) -> str | None:
+    """The proxy ``proxies`` (``urllib.request.getproxies_environment()``) name for a request
+    to ``scheme://host:port``, as httpx reads them: none where ``no_proxy`` is ``*`` or names the
+    host (``example.com`` and ``.example.com`` stand for it and its subdomains, ``host:port``
+    and ``[::1]:port`` for that port only), else the scheme's own proxy or ``all_proxy``; a
+    proxy without a scheme is taken as ``http://``."""
+    entries = [e.strip().lower() for e in proxies.get("no", "").split(",") if e.strip()]
+    if any(e == "*" or _names(e, host.lower(), port) for e in entries):
+        return None
+    proxy = proxies.get(scheme) or proxies.get("all")
+    return None if not proxy else proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _names(entry: str, host: str, port: int | None) -> bool:
+    """Whether a ``no_proxy`` entry names ``host`` (on ``port``)."""
+    if entry.startswith("["):  # an IPv6 address, perhaps with a port
+        name, _, rest = entry[1:].partition("]")
+        wanted = rest.removeprefix(":")
+    elif entry.count(":") == 1:
+        name, _, wanted = entry.partition(":")
+    else:  # a name, or a bare IPv6 address
+        name, wanted = entry, ""
+    name = name.lstrip(".")
+    return bool(name) and wanted in ("", str(port)) and (host == name or host.endswith("." + name))
+
+
+def _encodings(httpx: Any, response: Any, request: Any) -> list[str]:
+    """The answer's content encodings, taken over from the client: the stream inflates them
+    under the limit (``DecodingError`` for one not asked for)."""
+    encodings = [e.strip().lower() for e in response.headers.get_list(
+        "content-encoding", split_commas=True) if e.strip().lower() != "identity"]
+    refused = [e for e in encodings if e not in ("gzip", "deflate")]
+    if refused:
+        response.stream.close()  # the connection let go, the answer unread
+        raise httpx.DecodingError(f"the answer came encoded as {', '.join(refused)!r}, which "
+                                  f"was not asked for ({ACCEPTED_ENCODINGS} was)", request=request)
+    if encodings:  # the client must not inflate it again
+        del response.headers["content-encoding"]
+        response.headers.pop("content-length", None)
+    return encodings
 
 
 def inflated(chunks: Iterator[bytes], encodings: list[str]) -> Iterator[bytes]:

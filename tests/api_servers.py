@@ -34,14 +34,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ANSWER = '{"Anger": 0.6, "Disgust": 0.1, "Fear": 0.1, "Happiness": 0.1, "Neutral": 0.1, "Sadness": 0.0}'
 
 
-class ScriptedServer:
-    """A server on a free loopback port; ``script`` is consumed one behaviour per request."""
+class LoopbackServer:
+    """An HTTP server on a free loopback port, serving in a thread inside a ``with`` block."""
 
-    def __init__(self, kind: str, script=None, text: str = ANSWER, delay: float = 2.0):
-        self.kind, self.script, self.text, self.delay = kind, list(script or []), text, delay
-        self.requests: list[dict] = []
-        self._lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+    def __init__(self, handler) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -55,6 +52,16 @@ class ScriptedServer:
     def __exit__(self, *exc):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class ScriptedServer(LoopbackServer):
+    """A server on a free loopback port; ``script`` is consumed one behaviour per request."""
+
+    def __init__(self, kind: str, script=None, text: str = ANSWER, delay: float = 2.0):
+        self.kind, self.script, self.text, self.delay = kind, list(script or []), text, delay
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        super().__init__(self._handler())
 
     def next_behaviour(self) -> str:
         with self._lock:
@@ -201,7 +208,7 @@ def _send(handler, status: int, payload, headers: dict | None = None, raw: bytes
             time.sleep(drip)
 
 
-class ForwardProxy:
+class ForwardProxy(LoopbackServer):
     """An HTTP proxy on a free loopback port: forwards each request it is sent (absolute-form,
     as a client sends through a proxy) straight to its server and relays the answer; remembers
     the URLs it forwarded."""
@@ -234,17 +241,4 @@ class ForwardProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(Handler)

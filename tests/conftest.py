@@ -1,12 +1,18 @@
 """The reliability suite's counts, printed at the end of the run (they travel from xdist workers;
 a conftest at this level is loaded on the xdist controller too); on a worker, its share of the
 cores for torch and BLAS, as the grid's workers get theirs (the subprocesses tests start inherit
-it): two workers each running two threads on two cores slowed the torch tests severalfold; and
-``pytester`` without the plugins the grid does not use."""
+it): two workers each running two threads on two cores slowed the torch tests severalfold;
+``pytester`` without the plugins the grid does not use; and no proxy from the developer's
+environment: the API tests' servers are on 127.0.0.1, and the API models honour ``HTTPS_PROXY``
+(``tests/models/test_proxies.py`` sets its own)."""
 
 import os
 
 import pytest
+
+for _variable in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+    os.environ.pop(_variable, None)  # before any test builds a model
+    os.environ.pop(_variable.upper(), None)
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     from harness.pytest_plugin.scheduling import share_cores

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Iterator
@@ -94,23 +95,31 @@ def deadline_transport(seconds: float) -> Any:
             bound_connections(transport, self.due)
             return transport
 
-        def _route(self, url: Any) -> Any:
-            """The transport to ``url``: through the proxy the environment names for it, as the
-            SDKs' own clients do (a client given a transport of its own reads none), else direct."""
+        def _route(self, url: Any) -> tuple[Any, str | None]:
+            """The transport to ``url`` and its proxy: the one the environment names for it, as
+            the SDKs' own clients do (a client given a transport of its own reads none), else
+            none (direct)."""
             port = url.port or {"http": 80, "https": 443}.get(url.scheme)
             proxy = proxy_for(url.scheme, url.host, port, self.proxies)
             if proxy is None:
-                return self.inner
+                return self.inner, None
             with self.lock:
                 if proxy not in self.proxied:
                     self.proxied[proxy] = self._bounded(
                         httpx.HTTPTransport(proxy=httpx.Proxy(proxy)))
-                return self.proxied[proxy]
+                return self.proxied[proxy], proxy
 
         def handle_request(self, request: Any) -> Any:
             self.due.start()
             request.headers["accept-encoding"] = ACCEPTED_ENCODINGS
-            response = self._route(request.url).handle_request(request)
+            transport, proxy = self._route(request.url)
+            try:
+                response = transport.handle_request(request)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
+                if proxy is None:
+                    raise
+                raise type(exc)(f"{exc} (through the proxy {shown_proxy(proxy)} that the "
+                                "environment names)", request=request) from exc
             encodings = _encodings(httpx, response, request)
             response.stream = DeadlineStream(response.stream, self.due.at, request, encodings)
             return response
@@ -146,6 +155,13 @@ def _names(entry: str, host: str, port: int | None) -> bool:
         name, wanted = entry, ""
     name = name.lstrip(".")
     return bool(name) and wanted in ("", str(port)) and (host == name or host.endswith("." + name))
+
+
+def shown_proxy(proxy: str) -> str:
+    """``proxy`` as an error may show it: its scheme, host and port, no credentials."""
+    parts = urllib.parse.urlsplit(proxy)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 def _encodings(httpx: Any, response: Any, request: Any) -> list[str]:

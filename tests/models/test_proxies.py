@@ -2,10 +2,12 @@
 as the SDKs' own clients do: the harness hands the SDKs a client with a transport of its own
 (the deadline and the size limit), and httpx reads no proxy for such a client."""
 
+import socket
+
 import numpy as np
 import pytest
 
-from harness.models._deadline import proxy_for
+from harness.models._deadline import proxy_for, shown_proxy
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -28,6 +30,12 @@ def test_all_proxy_serves_every_scheme_and_a_star_in_no_proxy_none():
     assert proxy_for("https", "a", 443, {"all": "socks5://s:1"}) == "socks5://s:1"
     assert proxy_for("https", "a", 443, {"all": "socks5://s:1", "no": "*"}) is None
     assert proxy_for("https", "a", 443, {}) is None
+
+
+def test_a_proxy_is_shown_without_its_credentials():
+    assert shown_proxy("http://user:pw@proxy.corp:3128") == "http://proxy.corp:3128"
+    assert shown_proxy("socks5://u:p@[fe80::1]:1080/") == "socks5://[fe80::1]:1080"
+    assert shown_proxy("http://proxy.corp") == "http://proxy.corp"
 
 
 @pytest.fixture
@@ -80,3 +88,19 @@ def test_the_total_deadline_holds_through_the_proxy(through_proxy):
                                   Decoding())
     assert "no complete answer within 1 s (the request's total deadline)" in answer.error
     assert len(through_proxy.forwarded) == 1
+
+
+def test_a_proxy_that_cannot_be_reached_is_named_in_the_error_without_its_credentials(
+        through_proxy, monkeypatch):
+    from harness.models import Decoding, Request, get_model
+
+    with socket.socket() as closed:  # a port nothing listens on once closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://user:s3cret@127.0.0.1:{port}")
+    model = get_model("gpt-4o", api_key="sk-test", base_url="http://api.example/v1",
+                      max_retries=0)
+    [answer] = model.generate([Request(np.zeros(1600, dtype=np.float32), "p", item_id="a")],
+                              Decoding())
+    assert f"(through the proxy http://127.0.0.1:{port} that the environment names)" in answer.error
+    assert "ConnectError" in answer.error and "s3cret" not in answer.error

@@ -10,7 +10,8 @@ dictionary key), ``drip`` (a well-formed answer sent one byte every ``delay`` / 
 ``html`` (a 200 whose body is an HTML page), ``refusal`` (an OpenAI refusal), ``status-NNN`` (an
 error answer of that HTTP status). A server that cannot decode as asked: ``400``, ``404`` and
 ``422`` (refusals in FastAPI's ``{"detail": ...}`` shape; ``400-long``: of 1,000 characters),
-``one-choice`` (ignores ``n``), ``no-logprobs`` (ignores ``logprobs``), ``worst-first`` (its
+``one-choice`` (ignores ``n``), ``two-extra`` (two choices more than ``n``), ``no-logprobs``
+(ignores ``logprobs``), ``worst-first`` (its
 choices in rising log-probability). ``blocked``: the first OpenAI choice, or every Gemini
 candidate, stopped by a content filter before any text; ``thoughts``: Gemini parts that begin
 with a thought summary; ``flood``: a well-formed answer followed by 2 MB of JSON whitespace;
@@ -125,7 +126,8 @@ class ScriptedServer(LoopbackServer):
         if behaviour in ("400", "404", "422", "400-long"):
             detail = "x" * 1_000 if behaviour == "400-long" else f"cannot do that ({behaviour})"
             return _send(handler, int(behaviour[:3]), {"detail": detail})
-        if behaviour in ("one-choice", "no-logprobs", "worst-first", "blocked", "thoughts"):
+        if behaviour in ("one-choice", "two-extra", "no-logprobs", "worst-first", "blocked",
+                         "thoughts"):
             request = self.requests[-1]["body"]
             return _send(handler, 200, self.openai_body(request, self.text, shape=behaviour)
                          if self.kind == "openai" else self.gemini_body(request, self.text,
@@ -153,7 +155,7 @@ class ScriptedServer(LoopbackServer):
     @staticmethod
     def openai_body(request: dict, text: str | None, refusal: str | None = None,
                     shape: str = "ok") -> dict:
-        n = 1 if shape == "one-choice" else request.get("n", 1)
+        n = 1 if shape == "one-choice" else request.get("n", 1) + 2 * (shape == "two-extra")
         logprobs = request.get("logprobs") and shape != "no-logprobs"
         choices = []
         for i in range(n):
@@ -174,7 +176,7 @@ class ScriptedServer(LoopbackServer):
 
     @staticmethod
     def gemini_body(request: dict, text: str, shape: str = "ok") -> dict:
-        n = request.get("generationConfig", {}).get("candidateCount", 1)
+        n = request.get("generationConfig", {}).get("candidateCount", 1) + 2 * (shape == "two-extra")
         parts = [{"text": text}]
         if shape == "thoughts":
             parts.insert(0, {"text": "Thinking: the voice is loud.", "thought": True})

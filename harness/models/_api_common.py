@@ -194,6 +194,15 @@ def usage_of(prompt_tokens: int, completion_tokens: int, model: str, prices: dic
     return {**usage, "cost_usd": cost}
 
 
+def asked_for(given: Sequence, asked: int) -> tuple[list, tuple[str, ...]]:
+    """The first ``asked`` of the candidates a server ``given`` (in its order, before any
+    ranking), and a note where it gave more: a best-of-N over more than N is another protocol."""
+    if len(given) <= asked:
+        return list(given), ()
+    return list(given)[:asked], (f"the server gave {len(given)} candidates where {asked} were "
+                                 f"asked for: the first {asked} kept",)
+
+
 def silent_endings(endings: Sequence[tuple[str, object]], normal: str) -> tuple[str, ...]:
     """Notes on the candidates that came back with no text, by their finish reason: a safety
     block, or a limit spent before the answer began, says nothing in the empty answer itself

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.models._api_common import (
     Scrubber,
+    asked_for,
     endpoint,
     run_bounded,
     silent_endings,
@@ -122,7 +123,7 @@ class GeminiBackend(Capped):
             try:
                 response = self._client.models.generate_content(
                     model=self.model, contents=contents, config=self._config(decoding))
-                return self._generation(response)
+                return self._generation(response, decoding.num_candidates)
             except errors.APIError as exc:
                 wait = _retry_after(exc)
                 if exc.code != 429 or wait is None or attempt == self.rate_limit_retries:
@@ -130,32 +131,33 @@ class GeminiBackend(Capped):
                 time.sleep(min(wait, RETRY_AFTER_MAX_S))
         raise AssertionError("unreachable")
 
-    def _generation(self, response) -> Generation:
+    def _generation(self, response, asked: int) -> Generation:
         if not response.candidates:  # blocked before any candidate: say why
             feedback = getattr(response, "prompt_feedback", None)
             reason = getattr(feedback, "block_reason", None)
             return Generation(error=f"no candidates: {reason or 'the answer was empty'}")
         meta = response.usage_metadata
         completion = getattr(meta, "candidates_token_count", 0) or 0
+        given, extra = asked_for(response.candidates, asked)
         candidates = []
-        for cand in response.candidates or []:
+        for cand in given:
             parts = getattr(cand.content, "parts", None) or []
             # a thought summary (where thoughts are asked for) is not the answer
             text = "".join(p.text for p in parts
                            if getattr(p, "text", None) and not getattr(p, "thought", None))
             n_tokens = getattr(cand, "token_count", None) or completion // max(
-                1, len(response.candidates))
+                1, len(response.candidates))  # the count is of every candidate given
             avg = getattr(cand, "avg_logprobs", None)
             logprob = avg * n_tokens if avg is not None else float("nan")
             candidates.append(Candidate(text, n_tokens, logprob,
                                         avg is None or math.isfinite(logprob)))
         endings = [(c.text, getattr(cand, "finish_reason", None))
-                   for c, cand in zip(candidates, response.candidates)]
+                   for c, cand in zip(candidates, given)]
         return Generation(tuple(candidates), usage=usage_of(
             getattr(meta, "prompt_token_count", 0) or 0, completion, self.model, self.prices,
             audio_tokens=_audio_tokens(meta),
             thinking_tokens=getattr(meta, "thoughts_token_count", 0) or 0),
-            notes=silent_endings(endings, normal="STOP"))
+            notes=extra + silent_endings(endings, normal="STOP"))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")

@@ -14,6 +14,7 @@ import os
 from harness._values import named_flag
 from harness.models._api_common import (
     Scrubber,
+    asked_for,
     endpoint,
     run_bounded,
     silent_endings,
@@ -146,17 +147,18 @@ class OpenAIChatBackend(Capped):
         if self.json_mode or decoding.constrained:
             kwargs["response_format"] = {"type": "json_object"}
         response = self._client.chat.completions.create(**kwargs)
-        return self._generation(response)
+        return self._generation(response, decoding.num_candidates)
 
-    def _generation(self, response) -> Generation:
+    def _generation(self, response, asked: int) -> Generation:
         if not hasattr(response, "choices"):  # an HTML error page, a proxy's text
             raise ValueError(f"the server's answer is not a chat completion: {str(response)[:200]!r}")
         if not response.choices:
             raise ValueError(f"the server's chat completion holds no choices: {str(response)[:200]!r}")
         usage = response.usage
         completion = getattr(usage, "completion_tokens", 0) or 0
+        choices, extra = asked_for(response.choices, asked)
         candidates, endings = [], []
-        for choice in response.choices:
+        for choice in choices:
             tokens = getattr(getattr(choice, "logprobs", None), "content", None)
             if tokens:
                 logprob = math.fsum(t.logprob for t in tokens)
@@ -175,7 +177,7 @@ class OpenAIChatBackend(Capped):
         return Generation(tuple(candidates), usage=usage_of(
             getattr(usage, "prompt_tokens", 0) or 0, completion, self.model, self.prices,
             audio_tokens=getattr(details, "audio_tokens", None)),
-            notes=silent_endings(endings, normal="stop"))
+            notes=extra + silent_endings(endings, normal="stop"))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")

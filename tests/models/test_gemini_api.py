@@ -75,6 +75,14 @@ def test_structured_output_and_candidates():
     assert len(out.candidates) == 3
 
 
+def test_more_candidates_than_asked_for_are_cut_to_the_first_ones_with_a_note():
+    with ScriptedServer("gemini", ["two-extra"]) as server:
+        [out] = gemini(server).generate([Request(clip(), "p")],
+                                        Decoding(mode="sample", num_candidates=3))
+    assert len(out.candidates) == 3 and [c.n_tokens for c in out.candidates] == [25, 25, 25]
+    assert out.notes == ("the server gave 5 candidates where 3 were asked for: the first 3 kept",)
+
+
 def test_capabilities_and_strategies(tmp_path):
     dataset = load_dataset("crema_d")[:3]
     with ScriptedServer("gemini") as server:

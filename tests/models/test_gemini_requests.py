@@ -62,13 +62,13 @@ def test_an_answer_without_candidates_says_why_and_one_without_usage_counts_noth
     with ScriptedServer("gemini") as server:
         model = gemini(server)
     blocked = SimpleNamespace(candidates=[], prompt_feedback=SimpleNamespace(block_reason="SAFETY"))
-    assert model._generation(blocked).error == "no candidates: SAFETY"
+    assert model._generation(blocked, 1).error == "no candidates: SAFETY"
     empty = SimpleNamespace(candidates=None, prompt_feedback=None)
-    assert model._generation(empty).error == "no candidates: the answer was empty"
+    assert model._generation(empty, 1).error == "no candidates: the answer was empty"
     part = SimpleNamespace(text="{}")
     answer = SimpleNamespace(candidates=[SimpleNamespace(content=SimpleNamespace(parts=[part]))],
                              usage_metadata=None)
-    out = model._generation(answer)
+    out = model._generation(answer, 2)
     assert out.candidates[0].text == "{}" and out.candidates[0].n_tokens == 0
     assert out.candidates[0].finite  # no log-probabilities: NaN, and not a sign of bad logits
     assert out.usage == {"prompt_tokens": 0, "completion_tokens": 0, "thinking_tokens": 0,
@@ -79,11 +79,11 @@ def test_an_answer_without_candidates_says_why_and_one_without_usage_counts_noth
     answer.candidates *= 2
     answer.usage_metadata = SimpleNamespace(candidates_token_count=20, prompt_token_count=14,
                                             prompt_tokens_details=details)
-    out = model._generation(answer)
+    out = model._generation(answer, 2)
     assert [c.n_tokens for c in out.candidates] == [10, 10]  # the count shared out
     assert out.usage["audio_tokens"] == 5
     answer.candidates = [SimpleNamespace(content=SimpleNamespace(parts=[part]), avg_logprobs=-0.5)]
-    [alone] = model._generation(answer).candidates
+    [alone] = model._generation(answer, 2).candidates
     assert (alone.n_tokens, alone.logprob) == (20, -10.0)  # α: the mean log-prob times the tokens
 
 

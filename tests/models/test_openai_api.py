@@ -130,6 +130,17 @@ def test_without_logprobs_a_candidates_tokens_are_the_usage_shared_among_the_cho
     assert [[c.n_tokens for c in out.candidates] for out in outs] == [[20, 20, 20], [20]]
 
 
+def test_a_server_giving_more_candidates_than_asked_for_has_the_first_ones_kept_and_a_note():
+    """Best of 3 over 5 would be another protocol: the first 3 in the server's order stay
+    (ranked after), and the item's notes say so; the usage stays what the server counted."""
+    with ScriptedServer("openai", ["two-extra"]) as server:
+        model = get_model("openai-compatible:m", base_url=server.url + "/v1", max_retries=0,
+                          beam_search=True, n_candidates=True, logprobs=True)
+        [out] = model.generate([Request(clip(), "p")], Decoding(mode="sample", num_candidates=3))
+    assert [round(c.logprob, 6) for c in out.candidates] == [-0.5, -1.0, -1.5]  # ranks 1-3 of 5
+    assert out.notes == ("the server gave 5 candidates where 3 were asked for: the first 3 kept",)
+
+
 def test_openai_compatible_server_beams_and_logprobs():
     with ScriptedServer("openai") as server:
         model = get_model("openai-compatible:Qwen/Qwen2-Audio-7B-Instruct", base_url=server.url + "/v1",

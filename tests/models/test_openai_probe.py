@@ -143,15 +143,15 @@ def test_an_answer_that_is_not_a_completion_is_named_by_its_first_200_characters
         model = served(server)
     page = "<html>" + "x" * 400
     with pytest.raises(ValueError) as failed:
-        model._generation(page)
+        model._generation(page, 1)
     assert str(failed.value) == f"the server's answer is not a chat completion: {page[:200]!r}"
     for choices in ([], None):  # an answer without a single choice is an error, never no answer
         with pytest.raises(ValueError, match="^the server's chat completion holds no choices"):
-            model._generation(SimpleNamespace(choices=choices, usage=None))
+            model._generation(SimpleNamespace(choices=choices, usage=None), 1)
     choice = SimpleNamespace(message=SimpleNamespace(content="{}"), logprobs=None)
-    unmetered = model._generation(SimpleNamespace(choices=[choice], usage=None))
+    unmetered = model._generation(SimpleNamespace(choices=[choice], usage=None), 1)
     assert unmetered.usage["prompt_tokens"] == 0 and unmetered.usage["completion_tokens"] == 0
     usage = SimpleNamespace(prompt_tokens=7, completion_tokens=20)
     for n, each in ((1, 20), (2, 10)):  # without logprobs: the completion's tokens shared out
-        metered = model._generation(SimpleNamespace(choices=[choice] * n, usage=usage))
+        metered = model._generation(SimpleNamespace(choices=[choice] * n, usage=usage), n)
         assert [c.n_tokens for c in metered.candidates] == [each] * n

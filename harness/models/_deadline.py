@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from harness.models._wire_deadline import Due, bound_connections
+from harness.models._wire_deadline import Due, bound_connections, deadline_message
 
 MAX_ANSWER_BYTES = 64 * 2**20  # five candidates' log-probabilities for 512 tokens: ~5 MB
 ACCEPTED_ENCODINGS = "gzip, deflate"  # what this transport inflates itself, under the limit
@@ -67,8 +67,7 @@ def deadline_transport(seconds: float) -> Any:
         def _on_time(self) -> Iterator[bytes]:
             for chunk in self.inner:
                 if time.monotonic() > self.deadline:
-                    raise httpx.ReadTimeout(f"no complete answer within {seconds:g} s (the "
-                                            "request's total deadline)", request=self.request)
+                    raise httpx.ReadTimeout(deadline_message(seconds), request=self.request)
                 yield chunk
 
         def _within(self, limit: int, chunks: Iterator[bytes]) -> Iterator[bytes]:

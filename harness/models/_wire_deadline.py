@@ -20,6 +20,11 @@ import warnings
 from typing import Any
 
 
+def deadline_message(seconds: float) -> str:
+    """What a request cut off at its total deadline of ``seconds`` says."""
+    return f"no complete answer within {seconds:g} s (the request's total deadline)"
+
+
 class Due(threading.local):
     """The total deadline (``time.monotonic()`` seconds) of the request this thread is making."""
 
@@ -31,7 +36,7 @@ class Due(threading.local):
         self.at = time.monotonic() + self.seconds
 
     def message(self) -> str:
-        return f"no complete answer within {self.seconds:g} s (the request's total deadline)"
+        return deadline_message(self.seconds)
 
     def left(self, timeout: float | None, error: type[Exception]) -> float:
         """``timeout`` cut to what is left of the deadline; ``error`` where nothing is."""

@@ -58,18 +58,21 @@ if [ "${1:-}" = open ]; then
     # slow part cannot take the others' figures; the last gets what the first two left
     # (each part's exit status is printed; the call fails where one did: 124, its limit)
     start=$SECONDS failed=0
-    OUT=$out/grid GRID_LIMIT=360 bash "$0" grid --ab-together --items 800
-    rc=$?; echo "part grid: exit $rc"; [ "$rc" = 0 ] || failed=$rc
-    OUT=$out/af3 MODELS_LIMIT=110 bash "$0" models --models af3
-    rc=$?; echo "part af3: exit $rc"; [ "$rc" = 0 ] || failed=$rc
+    part() {  # NAME LIMIT_VARIABLE SECONDS ARGS...: one part in $out/NAME, its exit status kept
+        local name=$1 limit="$2=$3" rc
+        shift 3
+        env OUT="$out/$name" "$limit" bash "$0" "$@"
+        rc=$?; echo "part $name: exit $rc"; [ "$rc" = 0 ] || failed=$rc
+    }
+    part grid GRID_LIMIT 360 grid --ab-together --items 800
+    part af3 MODELS_LIMIT 110 models --models af3
     left=$(( ${OPEN_LIMIT:-548} - (SECONDS - start) ))
     if [ ! -d .af2-code/inference_HF_pretrained/src ]; then
         echo "Audio Flamingo 2 not run: NVIDIA's code was not carried (.af2-code)"
     elif [ "$left" -lt 80 ]; then
         echo "Audio Flamingo 2 not run: ${left} s left of OPEN_LIMIT, 80 needed"
     else
-        OUT=$out/af2 MODELS_LIMIT=$left bash "$0" models --models af2 --n 64 --n-beam 32
-        rc=$?; echo "part af2: exit $rc"; [ "$rc" = 0 ] || failed=$rc
+        part af2 MODELS_LIMIT "$left" models --models af2 --n 64 --n-beam 32
     fi
     echo "every part ended after $(( SECONDS - start )) s"
     exit "$failed"

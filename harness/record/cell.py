@@ -375,7 +375,8 @@ def _is_number_or_none(value: Any) -> bool:
 
 
 def _check_meta(meta: Any) -> None:
-    """The metadata the report reads: the corpus's options and item count, W-BoN's α."""
+    """The metadata the report, ``compare`` and the gate read: the corpus's options and item count,
+    W-BoN's α, the model's and the prompts' descriptions."""
     if not isinstance(meta, Mapping):
         raise RecordError("not a cell record: 'meta' is not an object")
     dataset = meta.get("dataset", {})
@@ -385,6 +386,9 @@ def _check_meta(meta: Any) -> None:
                           "object) and 'n_items' (a whole number of at least 0)")
     if not isinstance(meta.get("strategy_config", {}), Mapping):
         raise RecordError("not a cell record: 'meta.strategy_config' is not an object")
+    for part in ("model", "prompts"):  # what produced the outputs: read by compare and the gate
+        if not isinstance(meta.get(part) or {}, Mapping):
+            raise RecordError(f"not a cell record: 'meta.{part}' is neither an object nor null")
 
 
 def _is_number(value: Any) -> bool:

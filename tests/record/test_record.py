@@ -291,6 +291,8 @@ def test_a_record_that_is_no_record_is_refused_saying_what_it_is():
              ({**data, "items": [{"id": "a", "probs": ["0.5"]}]},
               "item 'a': 'probs' is not a list of numbers"),
              ({**data, "meta": {"strategy_config": [1]}}, "'meta.strategy_config' is not an object"),
+             ({**data, "meta": {"prompts": "paper"}}, "'meta.prompts' is neither an object nor"),
+             ({**data, "meta": {"model": ["x"]}}, "'meta.model' is neither an object nor null"),
              ({k: v for k, v in data.items() if k != "schema_version"},
               "not a cell record: it has no 'schema_version'")]
     for bad, says in cases:

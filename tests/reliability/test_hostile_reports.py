@@ -13,6 +13,7 @@ import pytest
 import harness
 from harness.record import SCHEMA_VERSION, RecordError, write_record
 from harness.report import build_report
+from harness.report.compare import compare
 
 BAD = {  # file name -> (content, what the reason must say)
     "list.json": ("[]", "a JSON list, not an object"),
@@ -74,6 +75,11 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
         "'meta.dataset' is not an object with 'options' (an object) and 'n_items' (a whole")
     cases["count-fraction.json"] = (good_record_json(n_valid=2.5),
                                     "metric 'n_valid' is missing or not a count")
+    # found by python -m bench.fuzz_files records --seed 51: compare (and a gate) crashed on it
+    cases["prompts-text.json"] = (good_record_json(meta={"prompts": "paper v1"}),
+                                  "'meta.prompts' is neither an object nor null")
+    cases["model-list.json"] = (good_record_json(meta={"model": ["tiny"]}),
+                                "'meta.model' is neither an object nor null")
     for name, (content, _) in cases.items():
         (run / "cells" / name).write_text(content)
     built = build_report(run)
@@ -85,6 +91,7 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
     assert [c["cell"] for c in report["cells"]] == ["label-prior-crema_d-base"]
     assert len(report["bad_cells"]) == len(cases)
     assert "label-prior" in (run / "tables.md").read_text()
+    assert list(compare(run, run).changes) == ["label-prior-crema_d-base"]  # the bad ones left out
     assert not list(run.glob(".*.tmp"))  # every file written whole, no leftovers
     done = subprocess.run([sys.executable, "-m", "harness.report", str(run)], capture_output=True,
                           text=True, timeout=120)

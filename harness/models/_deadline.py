@@ -16,6 +16,7 @@ become gigabytes in memory; an encoding not asked for is refused with ``Decoding
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 import time
@@ -25,7 +26,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from harness.models._wire_deadline import Due, bound_connections, deadline_message
+from harness.models._wire_deadline import Due, bound_connections
 
 MAX_ANSWER_BYTES = 64 * 2**20  # five candidates' log-probabilities for 512 tokens: ~5 MB
 ACCEPTED_ENCODINGS = "gzip, deflate"  # what this transport inflates itself, under the limit
@@ -43,91 +44,111 @@ def httpx_module() -> Any:
 def deadline_transport(seconds: float) -> Any:
     """An HTTP transport whose every request must be answered in full within ``seconds`` and
     :data:`MAX_ANSWER_BYTES`."""
-    httpx = httpx_module()
+    return _library_types(httpx_module())[1](seconds)
 
-    class DeadlineStream(httpx.SyncByteStream):  # type: ignore[name-defined]
-        def __init__(self, inner: Any, deadline: float, request: Any,
-                     encodings: list[str]) -> None:
-            self.inner, self.deadline, self.request = inner, deadline, request
-            self.encodings = encodings
 
-        def __iter__(self):
-            limit = MAX_ANSWER_BYTES  # read now: a test may lower it
-            try:  # the limit holds for the bytes received and for the answer they inflate to
-                yield from self._within(limit, inflated(self._within(limit, self._on_time()),
-                                                        self.encodings))
-            except zlib.error as exc:
-                self.inner.close()
-                raise httpx.DecodingError(f"the answer's {'+'.join(self.encodings)} encoding is "
-                                          f"damaged: {exc}", request=self.request) from None
-            except httpx.HTTPError:  # what is left of the answer is not read
-                self.inner.close()
-                raise
+@functools.cache
+def _library_types(httpx: Any) -> tuple[type, type]:
+    """The answer stream and the transport as ``httpx``'s own types (its client checks that a
+    response's stream is its ``SyncByteStream``): each mixin beside the library's base class."""
+    stream = type("DeadlineStream", (_BoundedAnswer, httpx.SyncByteStream), {"httpx": httpx})
+    transport = type("DeadlineTransport", (_DeadlineTransport, httpx.BaseTransport),
+                     {"httpx": httpx, "stream_type": stream})
+    return stream, transport
 
-        def _on_time(self) -> Iterator[bytes]:
-            for chunk in self.inner:
-                if time.monotonic() > self.deadline:
-                    raise httpx.ReadTimeout(deadline_message(seconds), request=self.request)
-                yield chunk
 
-        def _within(self, limit: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
-            received = 0
-            for chunk in chunks:
-                received += len(chunk)
-                if received > limit:
-                    raise httpx.ReadError(f"the answer passed {limit / 2**20:g} MiB (the "
-                                          "request's size limit): cut off", request=self.request)
-                yield chunk
+class _BoundedAnswer:
+    """An answer's body, read by its deadline and within :data:`MAX_ANSWER_BYTES` as inflated."""
 
-        def close(self) -> None:
+    httpx: Any  # the library, set by _library_types
+
+    def __init__(self, inner: Any, due: Due, request: Any, encodings: list[str]) -> None:
+        self.inner, self.deadline, self.message = inner, due.at, due.message()
+        self.request, self.encodings = request, encodings
+
+    def __iter__(self) -> Iterator[bytes]:
+        limit = MAX_ANSWER_BYTES  # read now: a test may lower it
+        try:  # the limit holds for the bytes received and for the answer they inflate to
+            yield from self._within(limit, inflated(self._within(limit, self._on_time()),
+                                                    self.encodings))
+        except zlib.error as exc:
             self.inner.close()
+            raise self.httpx.DecodingError(f"the answer's {'+'.join(self.encodings)} encoding is "
+                                           f"damaged: {exc}", request=self.request) from None
+        except self.httpx.HTTPError:  # what is left of the answer is not read
+            self.inner.close()
+            raise
 
-    class DeadlineTransport(httpx.BaseTransport):  # type: ignore[name-defined]
-        def __init__(self) -> None:
-            self.due = Due(seconds)  # the status line and headers too, on the connection
-            self.inner = self._bounded(httpx.HTTPTransport())  # straight to the server
-            self.proxies = urllib.request.getproxies_environment()  # HTTPS_PROXY, NO_PROXY, ...
-            self.proxied: dict[str, Any] = {}  # one transport a proxy, made when first needed
-            self.lock = threading.Lock()
+    def _on_time(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            if time.monotonic() > self.deadline:
+                raise self.httpx.ReadTimeout(self.message, request=self.request)
+            yield chunk
 
-        def _bounded(self, transport: Any) -> Any:
-            bound_connections(transport, self.due)
-            return transport
+    def _within(self, limit: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        received = 0
+        for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise self.httpx.ReadError(f"the answer passed {limit / 2**20:g} MiB (the "
+                                           "request's size limit): cut off", request=self.request)
+            yield chunk
 
-        def _route(self, url: Any) -> tuple[Any, str | None]:
-            """The transport to ``url`` and its proxy: the one the environment names for it, as
-            the SDKs' own clients do (a client given a transport of its own reads none), else
-            none (direct)."""
-            port = url.port or {"http": 80, "https": 443}.get(url.scheme)
-            proxy = proxy_for(url.scheme, url.host, port, self.proxies)
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _DeadlineTransport:
+    """Each request straight to its server or through the proxy the environment names for it, its
+    connection bounded by its deadline (:class:`Due`) and its answer by :class:`_BoundedAnswer`."""
+
+    httpx: Any  # the library and the stream type, set by _library_types
+    stream_type: type
+
+    def __init__(self, seconds: float) -> None:
+        self.due = Due(seconds)  # the status line and headers too, on the connection
+        self.inner = self._bounded(self.httpx.HTTPTransport())  # straight to the server
+        self.proxies = urllib.request.getproxies_environment()  # HTTPS_PROXY, NO_PROXY, ...
+        self.proxied: dict[str, Any] = {}  # one transport a proxy, made when first needed
+        self.lock = threading.Lock()
+
+    def _bounded(self, transport: Any) -> Any:
+        bound_connections(transport, self.due)
+        return transport
+
+    def _route(self, url: Any) -> tuple[Any, str | None]:
+        """The transport to ``url`` and its proxy: the one the environment names for it, as the
+        SDKs' own clients do (a client given a transport of its own reads none), else none
+        (direct)."""
+        port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+        proxy = proxy_for(url.scheme, url.host, port, self.proxies)
+        if proxy is None:
+            return self.inner, None
+        with self.lock:
+            if proxy not in self.proxied:
+                self.proxied[proxy] = self._bounded(
+                    self.httpx.HTTPTransport(proxy=self.httpx.Proxy(proxy)))
+            return self.proxied[proxy], proxy
+
+    def handle_request(self, request: Any) -> Any:
+        httpx = self.httpx
+        self.due.start()
+        request.headers["accept-encoding"] = ACCEPTED_ENCODINGS
+        transport, proxy = self._route(request.url)
+        try:
+            response = transport.handle_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
             if proxy is None:
-                return self.inner, None
-            with self.lock:
-                if proxy not in self.proxied:
-                    self.proxied[proxy] = self._bounded(
-                        httpx.HTTPTransport(proxy=httpx.Proxy(proxy)))
-                return self.proxied[proxy], proxy
+                raise
+            raise type(exc)(f"{exc} (through the proxy {shown_proxy(proxy)} that the "
+                            "environment names)", request=request) from exc
+        encodings = _encodings(httpx, response, request)
+        response.stream = self.stream_type(response.stream, self.due, request, encodings)
+        return response
 
-        def handle_request(self, request: Any) -> Any:
-            self.due.start()
-            request.headers["accept-encoding"] = ACCEPTED_ENCODINGS
-            transport, proxy = self._route(request.url)
-            try:
-                response = transport.handle_request(request)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError) as exc:
-                if proxy is None:
-                    raise
-                raise type(exc)(f"{exc} (through the proxy {shown_proxy(proxy)} that the "
-                                "environment names)", request=request) from exc
-            encodings = _encodings(httpx, response, request)
-            response.stream = DeadlineStream(response.stream, self.due.at, request, encodings)
-            return response
-
-        def close(self) -> None:
-            for transport in [self.inner, *self.proxied.values()]:
-                transport.close()
-
-    return DeadlineTransport()
+    def close(self) -> None:
+        for transport in [self.inner, *self.proxied.values()]:
+            transport.close()
 
 
 def proxy_for(scheme: str, host: str, port: int | None, proxies: dict[str, str]) -> str | None:

@@ -3,21 +3,12 @@
 The runner produces records (:func:`harness.evaluate`), the report reads them. On disk a record is
 one JSON file (``<run>/cells/<cell>.json``), written atomically the moment its cell finishes, so a
 worker that crashes later loses nothing already computed. :mod:`harness.record.cell` holds what
-a record is, :mod:`harness.record.files` how it is written and read, :mod:`harness.record.inputs`
+a record is, :mod:`harness.record.schema` what a sound one holds (checked as it is read),
+:mod:`harness.record.files` how it is written and read, :mod:`harness.record.inputs`
 what produced it.
 """
 
-from harness.record.cell import (
-    SCHEMA_VERSION,
-    SCORES,
-    CellMetrics,
-    CellRecord,
-    Estimate,
-    ItemEvidence,
-    ItemRecord,
-    RecordError,
-    RecordSchemaError,
-)
+from harness.record.cell import CellMetrics, CellRecord, Estimate, ItemEvidence, ItemRecord
 from harness.record.files import (
     ITEMS_MARK,
     file_stem,
@@ -29,6 +20,7 @@ from harness.record.files import (
     write_record,
 )
 from harness.record.inputs import input_changes, inputs_of
+from harness.record.schema import SCHEMA_VERSION, SCORES, RecordError, RecordSchemaError
 
 __all__ = [
     "ITEMS_MARK",

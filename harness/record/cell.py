@@ -1,4 +1,5 @@
-"""What a cell's record holds: its metrics, its items, its evidence, checked against the schema."""
+"""What a cell's record holds: its metrics, its items, its evidence (checked against
+:mod:`harness.record.schema` when read)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,16 @@ from typing import Any
 
 from harness._names import unknown_name
 from harness.record.json_line import json_line
-from harness.resampling import INTERVALS
+from harness.record.schema import (
+    SCHEMA_VERSION,
+    SCORES,
+    RecordError,
+    RecordSchemaError,
+    check_record,
+    is_number,
+    is_number_or_none,
+)
 from harness.score_columns import ScoreColumns
-
-SCHEMA_VERSION = 1
-SCORES = ("js", "jsd", "bc", "r2", "acc", "f1", "uar", "acc_untied", "f1_untied",
-          "uar_untied")  # mean and 95% CI
-
-
-class RecordError(ValueError):
-    """Data that is not a cell record (a truncated file, ``[]``, a metric that is not a number)."""
-
-
-class RecordSchemaError(RecordError):
-    """A record written under another schema version than this harness reads."""
 
 
 @dataclass(frozen=True)
@@ -180,10 +177,10 @@ class ItemRecord:
         probs, scores = data.get("probs"), data.get("scores")
         if not isinstance(data["id"], str):
             raise ValueError("an item's id is not a string")
-        if probs is not None and not (isinstance(probs, list) and all(map(_is_number, probs))):
+        if probs is not None and not (isinstance(probs, list) and all(map(is_number, probs))):
             raise ValueError(f"item {data['id']!r}: 'probs' is not a list of numbers")
         if scores is not None and not (isinstance(scores, Mapping)
-                                       and all(map(_is_number_or_none, scores.values()))):
+                                       and all(map(is_number_or_none, scores.values()))):
             raise ValueError(f"item {data['id']!r}: 'scores' is not numbers by metric")
         return cls(data["id"], None if probs is None else tuple(probs), data.get("rule"),
                    data.get("reason", ""), data.get("error"), data.get("tokens", 0),
@@ -291,7 +288,7 @@ class CellRecord:
         if version != SCHEMA_VERSION:
             raise RecordSchemaError(f"cell record {data.get('cell', '?')!r} has schema version "
                                     f"{version}; this harness reads version {SCHEMA_VERSION}")
-        _check(data)
+        check_record(data)
         try:
             return cls(data["cell"], data["model"], data["dataset"], data["strategy"],
                        tuple(data["labels"]), CellMetrics.from_json(data["metrics"]),
@@ -300,105 +297,3 @@ class CellRecord:
                        dict(data.get("meta", {})))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RecordError(f"not a cell record: {type(exc).__name__}: {exc}") from None
-
-
-def _check(data: Mapping[str, Any]) -> None:
-    """The fields the report reads, with their types (a record that passes builds a report)."""
-    for key in ("cell", "model", "dataset", "strategy"):
-        if not isinstance(data.get(key), str):
-            raise RecordError(f"not a cell record: {key!r} is missing or not a string")
-    if not isinstance(data.get("labels"), list) or not isinstance(data.get("metrics"), Mapping):
-        raise RecordError("not a cell record: 'labels' (a list) or 'metrics' (an object) missing")
-    metrics = data["metrics"]
-    for key in ("n_items", "n_valid"):
-        if not _is_count(metrics.get(key)):
-            raise RecordError(f"not a cell record: metric {key!r} is missing or not a count (a "
-                              "whole number of at least 0)")
-    if not _is_number(metrics.get("valid")):  # NaN for a cell of no items
-        raise RecordError("not a cell record: metric 'valid' is missing or not a number")
-    for key in SCORES:  # a score is there only where some item was scored: its mean is finite
-        score = metrics.get(key)
-        if score is not None and not (isinstance(score, Mapping) and _is_finite(score.get("mean"))
-                                      and _is_interval(score.get("ci95"))):
-            raise RecordError(f"not a cell record: metric {key!r} is not a mean (a finite number) "
-                              "with its ci95")
-    _check_extras(metrics)
-    _check_meta(data.get("meta", {}))
-
-
-def _check_extras(metrics: Mapping[str, Any]) -> None:
-    """The summary's parts the report draws and tabulates: the ambiguity levels (edges, counts
-    and each metric's medians, one per level), tokens, cost, W-BoN's α comparison."""
-    if metrics.get("interval", "percentile") not in INTERVALS:
-        raise RecordError(f"not a cell record: 'metrics.interval' is not one of {', '.join(INTERVALS)}")
-    resamples = metrics.get("n_resamples")
-    if resamples is not None and not (type(resamples) is int and resamples >= 1):
-        raise RecordError("not a cell record: 'metrics.n_resamples' is not a whole number of at "
-                          "least 1")
-    if not _levels_ok(metrics.get("bins") or {}):
-        raise RecordError("not a cell record: 'metrics.bins' is not edges, counts and a median "
-                          "per level")
-    if not _is_number(metrics.get("tokens", 0)) or not (
-            metrics.get("cost_usd") is None or _is_number(metrics["cost_usd"])):
-        raise RecordError("not a cell record: 'metrics.tokens' or 'metrics.cost_usd' is not a number")
-    alpha = metrics.get("alpha_sensitivity") or {}
-    if not isinstance(alpha, Mapping) or not all(
-            isinstance(row, Mapping) and all(
-                _is_number_or_none(v) or (str(k).endswith("_ci") and _is_interval(v))
-                for k, v in row.items())
-            for row in alpha.values()):
-        raise RecordError("not a cell record: 'metrics.alpha_sensitivity' is not numbers per α")
-
-
-def _levels_ok(bins: Any) -> bool:
-    if not isinstance(bins, Mapping):
-        return False
-    edges, counts = bins.get("edges", []), bins.get("counts", [])
-    if not (isinstance(edges, list) and isinstance(counts, list) and all(map(_is_number, edges))
-            and all(map(_is_number, counts)) and (not edges or len(counts) == len(edges) - 1)):
-        return False
-    medians = [bins.get(m, [None] * len(counts)) for m in ("js", "bc", "r2")]
-    intervals = [bins[key] for key in bins if str(key).endswith("_ci")]  # none before they were kept
-    return (all(isinstance(column, list) and len(column) == len(counts)
-                and all(map(_is_number_or_none, column)) for column in medians)
-            and all(isinstance(column, list) and len(column) == len(counts)
-                    and all(v is None or _is_interval(v) for v in column) for column in intervals))
-
-
-def _is_interval(value: Any) -> bool:
-    """Two bounds, each a number or None (an interval the bootstrap could not draw)."""
-    return isinstance(value, list) and len(value) == 2 and all(map(_is_number_or_none, value))
-
-
-def _is_number_or_none(value: Any) -> bool:
-    return value is None or _is_number(value)
-
-
-def _check_meta(meta: Any) -> None:
-    """The metadata the report, ``compare`` and the gate read: the corpus's options and item count,
-    W-BoN's α, the model's and the prompts' descriptions."""
-    if not isinstance(meta, Mapping):
-        raise RecordError("not a cell record: 'meta' is not an object")
-    dataset = meta.get("dataset", {})
-    if not isinstance(dataset, Mapping) or not isinstance(dataset.get("options", {}), Mapping) or (
-            "n_items" in dataset and not _is_count(dataset["n_items"])):
-        raise RecordError("not a cell record: 'meta.dataset' is not an object with 'options' (an "
-                          "object) and 'n_items' (a whole number of at least 0)")
-    if not isinstance(meta.get("strategy_config", {}), Mapping):
-        raise RecordError("not a cell record: 'meta.strategy_config' is not an object")
-    for part in ("model", "prompts"):  # what produced the outputs: read by compare and the gate
-        if not isinstance(meta.get(part) or {}, Mapping):
-            raise RecordError(f"not a cell record: 'meta.{part}' is neither an object nor null")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_finite(value: Any) -> bool:
-    return _is_number(value) and math.isfinite(value)
-
-
-def _is_count(value: Any) -> bool:
-    """A whole number of at least 0 (``5.0`` too): a NaN or infinite count crashed the report."""
-    return _is_finite(value) and value >= 0 and value == int(value)

@@ -17,14 +17,9 @@ import orjson
 from harness import _json
 from harness._atomic import write_whole
 from harness._regular import open_regular, refused_kind
-from harness.record.cell import (
-    SCHEMA_VERSION,
-    CellRecord,
-    ItemRecord,
-    RecordError,
-    RecordSchemaError,
-)
+from harness.record.cell import CellRecord, ItemRecord
 from harness.record.json_line import json_line, read_json_line
+from harness.record.schema import SCHEMA_VERSION, RecordError, RecordSchemaError
 from harness.score_columns import ScoreColumns
 
 

@@ -80,6 +80,20 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
                                   "'meta.prompts' is neither an object nor null")
     cases["model-list.json"] = (good_record_json(meta={"model": ["tiny"]}),
                                 "'meta.model' is neither an object nor null")
+    # found by setting every field of a cell file to each of None, "x", [], {}, -1, 1e308 and
+    # true in turn: each crashed the report's ambiguity or alpha table
+    levels = "'metrics.bins' is not edges, counts and a median per level"
+    cases["bins-method-list.json"] = (good_record_json(bins={
+        "method": [], "edges": [0, 1], "counts": [3], "js": [0.1], "bc": [0.5], "r2": [0.0]}), levels)
+    cases["bins-no-edges.json"] = (good_record_json(bins={
+        "edges": [], "counts": [3], "js": [0.1], "bc": [0.5], "r2": [0.0]}), levels)
+    alpha = "'metrics.alpha_sensitivity' is not numbers per α"
+    cases["alpha-n-null.json"] = (good_record_json(alpha_sensitivity={
+        "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": [-0.1, -0.05], "n": None}}), alpha)
+    cases["alpha-ci-number.json"] = (good_record_json(alpha_sensitivity={
+        "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": -1, "n": 9}}), alpha)
+    cases["alpha-ci-half.json"] = (good_record_json(alpha_sensitivity={
+        "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": [None, -0.05], "n": 9}}), alpha)
     for name, (content, _) in cases.items():
         (run / "cells" / name).write_text(content)
     built = build_report(run)

@@ -4,6 +4,7 @@
     python -m bench.fuzz_files records --cases 300 --seed 8    # a run's cell and items files
     python -m bench.fuzz_files numbers --cases 600 --seed 1    # one number of a cell file
     python -m bench.fuzz_files clips --cases 2000 --seed 3     # clips against libsndfile
+    python -m bench.fuzz_files fields --cell tiny-qwen2-audio-iemocap-w-bon   # every field, in turn
 
 ``corpora``: copies of the three bundled corpora (clips left out: the loaders do not read them)
 with one to three of their files mutated byte by byte (bytes changed, cut, spliced, doubled;
@@ -19,6 +20,11 @@ raise ``CompareError``.
 ``numbers``: the same run's copies with one number of a cell file (its summary, or an item's
 line) set to NaN, an infinity, -1, 0, 2.5, 10**20, 1e300, 10**300 or 10**400 (an integer no
 float holds); the same must hold.
+
+``fields``: not random: every field of one cell's summary and of its items file's first two
+lines (of a list, its first two entries), each set in turn to each of :data:`ODD_VALUES` and
+``true``, in a copy of that cell beside the untouched uniform baseline's; ``python -m
+harness.report`` must build the report and ``compare`` answer, as above.
 
 ``clips``: a bundled clip (16-bit WAV, or a copy as stereo 44.1 kHz WAV or as FLAC) with its
 header fields set to edge values or its bytes mutated; the first sight of it and ``read_audio``
@@ -175,6 +181,68 @@ def records_case(work: Path, rng: random.Random, run: Path, numbers: bool = Fals
             compare(run, copy, n_resamples=50)
 
 
+def json_paths(value, path: tuple = ()) -> list[tuple]:
+    """Where every value inside a JSON value is (of a list, only its first two entries)."""
+    inner = list(value.items() if isinstance(value, dict) else
+                 enumerate(value[:2]) if isinstance(value, list) else ())
+    return [(*path, key) for key, _ in inner] + [
+        p for key, v in inner for p in json_paths(v, (*path, key))]
+
+
+def field_cases(cells: Path, cell: str) -> list[tuple[str, int | None, tuple, object]]:
+    """(file name, line or None for the summary, where, value) for every field of ``cell``'s
+    summary (its items left to the items file) and of its items file's first two lines."""
+    out = []
+    for name, line in ((f"{cell}.json", None), (f"{cell}.items.jsonl", 0), (f"{cell}.items.jsonl", 1)):
+        text = (cells / name).read_text(encoding="utf-8")
+        data = json.loads(text if line is None else text.split("\n")[line])
+        out += [(name, line, where, value) for where in json_paths(data)
+                if not (line is None and where[0] == "items") for value in [*ODD_VALUES, True]]
+    return out
+
+
+def set_field(path: Path, line: int | None, where: tuple, value: object) -> None:
+    lines = path.read_text(encoding="utf-8").split("\n")
+    data = json.loads("\n".join(lines) if line is None else lines[line])
+    parent = data
+    for key in where[:-1]:
+        parent = parent[key]
+    parent[where[-1]] = value
+    text = json.dumps(data)
+    path.write_text(text if line is None else "\n".join(lines[:line] + [text] + lines[line + 1:]))
+
+
+def fields(run: Path, cell: str) -> int:
+    """Each of :func:`field_cases` against the report and ``compare``; the number that raised."""
+    from harness.report.__main__ import main as report
+    from harness.report.compare import CompareError, compare
+
+    with tempfile.TemporaryDirectory(prefix="harness-fuzz-") as work:
+        base = Path(work) / "run"
+        (base / "cells").mkdir(parents=True)
+        for name in (cell, "uniform-iemocap-base"):
+            for path in (run / "cells").glob(f"{name}.*"):
+                shutil.copy(path, base / "cells")
+        cases, unexpected = field_cases(base / "cells", cell), 0
+        for name, line, where, value in cases:
+            copy = Path(work) / "copy"
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(base, copy)
+            set_field(copy / "cells" / name, line, where, value)
+            try:
+                with (warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()),
+                      contextlib.redirect_stderr(io.StringIO())):
+                    warnings.simplefilter("ignore")
+                    report([str(copy)])
+                    with contextlib.suppress(CompareError):
+                        compare(base, copy, n_resamples=20)
+            except Exception:
+                unexpected += 1
+                print(f"{name} line {line} {where} = {value!r}: {traceback.format_exc()}")
+    print(f"{len(cases)} fields of {cell}: {unexpected} unexpected exceptions")
+    return unexpected
+
+
 WAV_FIELDS = [(4, 4), (16, 4), (20, 2), (22, 2), (24, 4), (28, 4), (32, 2), (34, 2), (40, 4)]
 EDGES = [0, 1, 2, 3, 8, 16, 24, 44, 255, 1000, 16000, 65535, 2**31 - 1, 2**32 - 1]
 
@@ -262,7 +330,8 @@ def fuzz(case: Callable[[Path, random.Random], None], cases: int, seed: int, slo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("corpora", "records", "numbers", "clips"))
+    parser.add_argument("what", choices=("corpora", "records", "numbers", "fields", "clips"))
+    parser.add_argument("--cell", default="tiny-qwen2-audio-iemocap-w-bon", help="for fields")
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-fuzz")
@@ -272,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if fuzz(case, args.cases, args.seed, slow=2.0) else 0
     args.work.mkdir(parents=True, exist_ok=True)
     run = one_run(args.work)
+    if args.what == "fields":
+        return 1 if fields(run, args.cell) else 0
     numbers = args.what == "numbers"
     return 1 if fuzz(lambda work, rng: records_case(work, rng, run, numbers), args.cases,
                      args.seed, slow=20.0) else 0

@@ -19,7 +19,7 @@ from harness._atomic import write_whole
 from harness._regular import open_regular, refused_kind
 from harness.record.cell import CellRecord, ItemRecord
 from harness.record.json_line import json_line, read_json_line
-from harness.record.schema import SCHEMA_VERSION, RecordError, RecordSchemaError
+from harness.record.schema import SCHEMA_VERSION, RecordError, RecordSchemaError, evidence_problem
 from harness.score_columns import ScoreColumns
 
 
@@ -139,11 +139,12 @@ def read_items(path: str | os.PathLike[str], bad_lines: list[str] | None = None
                ) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
     """The header of a cell's ``.items.jsonl`` and an iterator over its items, read one line at
     a time (a 10,000-item cell is never held whole). Given ``bad_lines``, a line that is not a
-    JSON object is left out and named there (its file and number, and why) instead of raised.
+    JSON object, or whose lists are not lists (:func:`~harness.record.schema.evidence_problem`),
+    is left out and named there (its file and number, and why) instead of raised.
 
     Raises:
         RecordError: the file cannot be read, is no regular file or its header is not one of
-            this schema (at once); a line that is not a JSON object (while iterating, unless
+            this schema (at once); a line that is not an item (while iterating, unless
             ``bad_lines`` is given), naming the line.
     """
     _refuse_irregular(path)
@@ -163,6 +164,8 @@ def read_items(path: str | os.PathLike[str], bad_lines: list[str] | None = None
                     item = read_json_line(raw)
                     if not isinstance(item, dict):
                         raise ValueError(f"a JSON {type(item).__name__}, not an object")
+                    if (problem := evidence_problem(item)) is not None:
+                        raise ValueError(f"item {str(item.get('id'))[:80]!r}: {problem}")
                 except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
                     if bad_lines is None:
                         raise RecordError(f"{path}, line {n}: {exc}") from None

@@ -133,3 +133,22 @@ def _is_finite(value: Any) -> bool:
 def _is_count(value: Any) -> bool:
     """A whole number of at least 0 (``5.0`` too): a NaN or infinite count crashed the report."""
     return _is_finite(value) and value >= 0 and value == int(value)
+
+
+def evidence_problem(item: Mapping[str, Any]) -> str | None:
+    """Why an evidence line (an item of ``<cell>.items.jsonl``) cannot be shown, or None: the
+    fields its readers iterate must be lists (``votes``, ``human`` and ``probs`` of numbers,
+    ``notes``, ``candidates`` of objects, a candidate's ``label_logprobs``), each one or null."""
+    for key in ("votes", "human", "probs"):
+        if not _list_or_null(item.get(key), is_number_or_none):
+            return f"{key!r} is not a list of numbers"
+    if not _list_or_null(item.get("notes"), lambda _: True):
+        return "'notes' is not a list"
+    if not _list_or_null(item.get("candidates"), lambda c: isinstance(c, Mapping)
+                         and _list_or_null(c.get("label_logprobs"), lambda _: True)):
+        return "'candidates' is not a list of objects (each one's 'label_logprobs' a list)"
+    return None
+
+
+def _list_or_null(value: Any, each: Any) -> bool:
+    return value is None or (isinstance(value, list) and all(map(each, value)))

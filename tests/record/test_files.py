@@ -3,6 +3,7 @@ the file (and line) named when damaged."""
 
 import json
 import os
+import re
 
 import pytest
 
@@ -83,3 +84,28 @@ def test_a_damaged_byte_among_the_item_lines_costs_the_summary_nothing(tmp_path,
     path.write_bytes(data[:10] + b"\xff" + data[11:])  # in the summary: judged whole, refused
     with pytest.raises(RecordError, match=f"^{path}: not a readable JSON file"):
         read_summary(path)
+
+
+def test_an_evidence_line_whose_lists_are_not_lists_is_no_item(tmp_path, record):
+    """Each one crashed the report page's item list or item view (the fields it iterates),
+    found by setting every field of an item's line to each odd value in turn."""
+    path = items_path(write_record(record, tmp_path))
+    lines = path.read_text().splitlines()
+    good = json.loads(lines[1])
+    odd = [({"probs": {}}, "'probs' is not a list of numbers"),
+           ({"human": "x"}, "'human' is not a list of numbers"),
+           ({"votes": [1, "2"]}, "'votes' is not a list of numbers"),
+           ({"notes": 7}, "'notes' is not a list"),
+           ({"candidates": {}}, "'candidates' is not a list of objects"),
+           ({"candidates": [None]}, "'candidates' is not a list of objects"),
+           ({"candidates": [{"label_logprobs": "x"}]}, "each one's 'label_logprobs' a list")]
+    for change, says in odd:
+        path.write_text("\n".join([lines[0], json.dumps({**good, **change})] + lines[2:]) + "\n")
+        with pytest.raises(RecordError, match=f"^{path}, line 2: item '{good['id']}': .*{re.escape(says)}"):
+            list(read_items(path)[1])
+        bad: list[str] = []
+        assert len(list(read_items(path, bad)[1])) == len(lines) - 2 and len(bad) == 1
+    fine = {"probs": None, "human": [0.5, None], "notes": None, "candidates": [
+        {"label_logprobs": [None, -1.0]}, {"label_logprobs": None, "text": 3}]}
+    path.write_text("\n".join([lines[0], json.dumps({**good, **fine})] + lines[2:]) + "\n")
+    assert len(list(read_items(path)[1])) == len(lines) - 1

@@ -49,8 +49,9 @@ def page(tmp_path_factory):
     lines = damaged.read_bytes().splitlines(keepends=True)
     odd = json.loads(lines[4])  # an id that is a number, a log-probability written as null
     odd["id"], odd["candidates"] = 12345, [{"label_logprobs": [None] + [-1.0] * 5, "valid": True}]
-    damaged.write_bytes(b"".join(lines[:3] + [b'{"id": 1e999}\n', json.dumps(odd).encode() + b"\n"]
-                                 + lines[5:]))
+    not_lists = {**json.loads(lines[5]), "probs": {}}  # emptied the page's whole item list
+    damaged.write_bytes(b"".join(lines[:3] + [b'{"id": 1e999}\n', json.dumps(odd).encode() + b"\n",
+                                              json.dumps(not_lists).encode() + b"\n"] + lines[6:]))
     build_report(run)
     return run / "report.html", dataset
 
@@ -192,9 +193,10 @@ def test_a_damaged_items_line_costs_its_item_and_odd_items_still_show(page):
     path, dataset = page
     with opened(path, "uniform-crema_d-base") as driver:
         wait_for(driver, "document.getElementById('item-count').textContent.includes('left out')")
-        count = driver.find_element(By.ID, "item-count").text  # the damaged line costs its item
-        assert count.startswith(f"{len(dataset) - 1} of {len(dataset) - 1} items shown"), count
-        assert "left out, 1 unreadable: " in count and ".items.jsonl, line 4: " in count, count
+        count = driver.find_element(By.ID, "item-count").text  # each damaged line costs its item
+        assert count.startswith(f"{len(dataset) - 2} of {len(dataset) - 2} items shown"), count
+        assert "left out, 2 unreadable: " in count and ".items.jsonl, line 4: " in count, count
+        assert ".items.jsonl, line 6: item " in count and "'probs' is not a list of numbers" in count
         driver.find_element(By.ID, "f-id").send_keys("2345")  # found, and shown, all the same
         [odd] = driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")
         odd.click()

@@ -54,3 +54,44 @@ def _at(value, path):
     for key in path:
         value = value[key]
     return value
+
+
+def test_every_field_is_found_and_set_in_turn(tmp_path):
+    import json
+
+    from bench.fuzz_files import ODD_VALUES, field_cases, json_paths, set_field
+
+    data = {"a": 1, "b": [{"c": 2}, 3, 4], "items": [5]}
+    assert json_paths(data) == [("a",), ("b",), ("items",), ("b", 0), ("b", 1), ("b", 0, "c"),
+                                ("items", 0)]
+    (tmp_path / "x.json").write_text(json.dumps(data))
+    lines = [{"h": 1}, {"i": [1]}, {"j": 2}, {"k": 3}]
+    (tmp_path / "x.items.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    cases = field_cases(tmp_path, "x")
+    wheres = [(name, line, where) for name, line, where, _ in cases[::len(ODD_VALUES) + 1]]
+    assert wheres == [("x.json", None, ("a",)), ("x.json", None, ("b",)), ("x.json", None, ("b", 0)),
+                      ("x.json", None, ("b", 1)), ("x.json", None, ("b", 0, "c")),
+                      ("x.items.jsonl", 0, ("h",)), ("x.items.jsonl", 1, ("i",)),
+                      ("x.items.jsonl", 1, ("i", 0))]  # the summary's items left to the items file
+    assert [value for *_, value in cases[:len(ODD_VALUES) + 1]] == [*ODD_VALUES, True]
+    set_field(tmp_path / "x.items.jsonl", 1, ("i", 0), "odd")
+    assert (tmp_path / "x.items.jsonl").read_text().split("\n") == [
+        json.dumps(lines[0]), json.dumps({"i": ["odd"]}), json.dumps(lines[2]), json.dumps(lines[3]), ""]
+    set_field(tmp_path / "x.json", None, ("b", 0, "c"), None)
+    assert json.loads((tmp_path / "x.json").read_text())["b"][0] == {"c": None}
+
+
+def test_the_page_fuzzer_copies_the_first_item_once_per_odd_value():
+    import json
+
+    from bench.fuzz_files import ODD_VALUES
+    from bench.fuzz_page import odd_items
+
+    lines = [json.dumps({"cell": "c"}), json.dumps({"id": "a", "probs": [0.5, 0.5]}),
+             json.dumps({"id": "b"})]
+    out = odd_items(lines, ("probs", 1)).split("\n")
+    assert out[0] == lines[0] and out[-1] == lines[2] and len(out) == len(ODD_VALUES) + 3
+    copies = [json.loads(line) for line in out[1:-1]]
+    assert [c["id"] for c in copies] == [f"odd{k}" for k in range(len(ODD_VALUES) + 1)]
+    assert [c["probs"][1] for c in copies] == [*ODD_VALUES, True] and all(
+        c["probs"][0] == 0.5 for c in copies)

@@ -1,0 +1,116 @@
+"""Every field of an item's evidence line set to each odd value, against report.html in Chromium.
+
+    python -m bench.fuzz_page --cell tiny-qwen2-audio-iemocap-w-bon
+
+Takes the run ``python -m bench.fuzz_files`` makes (the embedded default's IEMOCAP cells of the
+tiny model and the uniform baseline, under ``--work``) and, for each field of the cell's first
+item line (of a list, its first two entries), writes that cell's items file with eight copies of
+the item, the field set to each of :data:`bench.fuzz_files.ODD_VALUES` and ``true``; builds the
+report, opens the page in headless Chromium (Debian's ``chromium`` and ``chromium-driver``),
+opens the cell and its first ten items. The page must list the items and open each, with no
+error in the browser's console. Not part of the tests (minutes); ``docs/reliability.md`` says
+what it found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from bench.fuzz_files import ODD_VALUES, json_paths, one_run
+
+LISTED = "document.querySelectorAll('#item-list tbody tr').length > 0"
+
+
+def odd_items(lines: list[str], where: tuple) -> str:
+    """The items file with its first item copied once per odd value, ``where`` set to it."""
+    copies = []
+    for k, value in enumerate([*ODD_VALUES, True]):
+        item = json.loads(lines[1])
+        item["id"] = f"odd{k}"
+        parent = item
+        for key in where[:-1]:
+            parent = parent[key]
+        parent[where[-1]] = value
+        copies.append(json.dumps(item))
+    return "\n".join([lines[0], *copies, *lines[2:]])
+
+
+def waited(driver, script: str, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(f"return {script}"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.03)
+    return True
+
+
+def page_problems(driver, page: Path, cell: str) -> list[str]:
+    """What went wrong opening ``cell`` and its first ten items on ``page``, console errors
+    included."""
+    from selenium.webdriver.common.by import By
+
+    driver.get_log("browser")  # an earlier page's, dropped
+    driver.get(page.as_uri())
+    problems = []
+    if not waited(driver, "window.harnessReady"):
+        problems.append("the page never became ready")
+    else:
+        driver.find_element(By.ID, "tab-cells").click()
+        driver.find_element(By.CSS_SELECTOR, f"#cell-list tr[data-cell={cell}]").click()
+        if not waited(driver, LISTED):
+            problems.append("no item listed: " + driver.find_element(By.ID, "item-count").text[:200])
+        for row in driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")[:10]:
+            ident = row.get_attribute("data-item")
+            row.click()
+            title = f"document.getElementById('item-title').textContent.endsWith({json.dumps(ident)})"
+            if not waited(driver, title, 3.0):
+                problems.append(f"item {ident} did not open")
+    return problems + [e["message"][:300] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def fuzz_page(run: Path, cell: str) -> int:
+    """Each field of ``cell``'s first item against the page; the number of fields that broke it."""
+    from harness.report.build import build_report
+    from tests.report.browser import headless_chromium
+
+    broke = 0
+    with tempfile.TemporaryDirectory(prefix="harness-fuzz-") as work, headless_chromium() as driver:
+        lines = (run / "cells" / f"{cell}.items.jsonl").read_text(encoding="utf-8").split("\n")
+        paths = json_paths(json.loads(lines[1]))
+        for where in paths:
+            copy = Path(work) / "run"
+            shutil.rmtree(copy, ignore_errors=True)
+            (copy / "cells").mkdir(parents=True)
+            for path in (run / "cells").glob(f"{cell}.*"):
+                shutil.copy(path, copy / "cells")
+            (copy / "cells" / f"{cell}.items.jsonl").write_text(odd_items(lines, where))
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                build_report(copy)
+            if problems := page_problems(driver, copy / "report.html", cell):
+                broke += 1
+                print(f"{where}: {problems}")
+    print(f"{len(paths)} fields of {cell}'s first item: {broke} broke the page")
+    return broke
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cell", default="tiny-qwen2-audio-iemocap-w-bon")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-fuzz")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    return 1 if fuzz_page(one_run(args.work), args.cell) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

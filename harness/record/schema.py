@@ -138,17 +138,21 @@ def _is_count(value: Any) -> bool:
 def evidence_problem(item: Mapping[str, Any]) -> str | None:
     """Why an evidence line (an item of ``<cell>.items.jsonl``) cannot be shown, or None: the
     fields its readers iterate must be lists (``votes``, ``human`` and ``probs`` of numbers,
-    ``notes``, ``candidates`` of objects, a candidate's ``label_logprobs``), each one or null."""
+    ``notes``, ``candidates`` of objects, a candidate's ``label_logprobs``), each one or null.
+    Types are compared exactly, as JSON decodes them (a cost like the line's own decoding's
+    otherwise, on every item a report page embeds)."""
     for key in ("votes", "human", "probs"):
-        if not _list_or_null(item.get(key), is_number_or_none):
+        value = item.get(key)
+        if value is not None and not (type(value) is list and _NUMBERS.issuperset(map(type, value))):
             return f"{key!r} is not a list of numbers"
-    if not _list_or_null(item.get("notes"), lambda _: True):
+    if type(item.get("notes", [])) not in _LIST_OR_NULL:
         return "'notes' is not a list"
-    if not _list_or_null(item.get("candidates"), lambda c: isinstance(c, Mapping)
-                         and _list_or_null(c.get("label_logprobs"), lambda _: True)):
+    candidates = item.get("candidates", [])
+    if type(candidates) not in _LIST_OR_NULL or not all(
+            type(c) is dict and type(c.get("label_logprobs")) in _LIST_OR_NULL for c in candidates or ()):
         return "'candidates' is not a list of objects (each one's 'label_logprobs' a list)"
     return None
 
 
-def _list_or_null(value: Any, each: Any) -> bool:
-    return value is None or (isinstance(value, list) and all(map(each, value)))
+_NUMBERS = frozenset({int, float, type(None)})  # JSON's numbers and null (true is not one)
+_LIST_OR_NULL = (list, type(None))

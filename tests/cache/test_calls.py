@@ -213,11 +213,22 @@ def test_a_stored_row_of_another_shape_is_a_miss_and_computed_again():
         got = cached_label_logprobs(model, [request], ["a", "b"], cache)
         assert got[0].logprobs.tolist() == [-0.5, -3.0]
     assert cache.damaged == 2 and model.requests == 2
-    for bad in ({"candidates": [{"text": 3, "n_tokens": 1, "logprob": 0.0, "finite": True}],
-                 "usage": {}},
-                {"candidates": [], "usage": []}):
-        with pytest.raises(ValueError, match="wrong type"):
-            _decode(bad)
+    one = {"text": "x", "n_tokens": 1, "logprob": 0.0, "finite": True}
+    for change, says in (({"text": 3}, "candidate 0: its text is a int"),
+                         ({"n_tokens": "1"}, "candidate 0: its token count is a str"),
+                         ({"n_tokens": 1.0}, "candidate 0: its token count is a float"),
+                         ({"logprob": None}, "candidate 0: its log-likelihood is a NoneType"),
+                         ({"logprob": True}, "candidate 0: its log-likelihood is a bool")):
+        with pytest.raises(ValueError, match=f"^{says}$"):
+            _decode({"candidates": [{**one, **change}], "usage": {}})
+    for usage, says in (([], "its usage is not a dict"), ({"cost_usd": "0.1"}, "its usage is not numbers"),
+                        ({"prompt_tokens": [3]}, "its usage is not numbers")):
+        with pytest.raises(ValueError, match=says):
+            _decode({"candidates": [one], "usage": usage})
+    with pytest.raises(ValueError, match="a note is not a string"):
+        _decode({"candidates": [one], "usage": {}, "notes": [5]})
+    assert _decode({"candidates": [one], "usage": {"cost_usd": None, "prompt_tokens": 7}}).usage == {
+        "cost_usd": None, "prompt_tokens": 7}
 
 
 def test_a_generation_keeps_its_notes_in_the_cache():

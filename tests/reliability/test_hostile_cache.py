@@ -15,12 +15,12 @@ from tests.fakes import ScriptedModel
 ANSWER = [('{"Anger": 0.5, "Sadness": 0.5}', -1.0)]
 
 
-def requests(n: int = 7) -> list[Request]:
+def requests(n: int = 9) -> list[Request]:
     return [Request(np.full(160, i, np.float32), f"prompt {i}", f"item{i}") for i in range(n)]
 
 
 def filled(path) -> list:
-    """A cache at ``path`` holding seven generations; returns them."""
+    """A cache at ``path`` holding nine generations; returns them."""
     cache = GenerationCache(path)
     out = cached_generate(ScriptedModel(lambda r, d: ANSWER), requests(), Decoding(), cache)
     cache.close()
@@ -44,18 +44,24 @@ def test_unreadable_rows_are_recomputed_and_counted(tmp_path, caplog, record_pro
     huge = dict(good, candidates=[dict(good["candidates"][0], logprob=-(10**400))])
     damage_rows(path, ["{not json", json.dumps(extra), json.dumps({"candidates": "x"}),
                        json.dumps({"usage": {}}), "[" * 100_000,  # too deep to read
-                       json.dumps(huge)])  # a number no float holds
+                       json.dumps(huge),  # a number no float holds
+                       # each of these two sank the whole cell (found by setting every field of
+                       # a row to each odd value in turn)
+                       json.dumps(dict(good, candidates=[dict(good["candidates"][0], n_tokens="x")])),
+                       json.dumps(dict(good, candidates=[dict(good["candidates"][0], logprob=None)]))])
     model = ScriptedModel(lambda r, d: ANSWER)
     cache = GenerationCache(path)
     again = cached_generate(model, requests(), Decoding(), cache)
-    assert again == first and model.requests == 6  # the six damaged rows, and only those
-    assert (cache.damaged, cache.hits, cache.misses) == (6, 1, 6)
-    assert caplog.text.count("unreadable cache row") == 6 and str(path) in caplog.text
+    assert again == first and model.requests == 8  # the eight damaged rows, and only those
+    assert (cache.damaged, cache.hits, cache.misses) == (8, 1, 8)
+    assert caplog.text.count("unreadable cache row") == 8 and str(path) in caplog.text
+    assert "candidate 0: its token count is a str" in caplog.text
+    assert "candidate 0: its log-likelihood is a NoneType" in caplog.text
     assert "nested deeper than the JSON reader goes" in caplog.text
     assert "an integer of 401 digits, beyond a double's range" in caplog.text
     assert cached_generate(model, requests(), Decoding(), GenerationCache(path)) == first
-    assert model.requests == 6  # rewritten: the next run finds them all
-    record_property("reliability", "hostile cache: 6 damaged rows recomputed and rewritten, 5 "
+    assert model.requests == 8  # rewritten: the next run finds them all
+    record_property("reliability", "hostile cache: 8 damaged rows recomputed and rewritten, 5 "
                                    "unusable files refused at opening naming them, a full disk "
                                    "warned with every result kept, results lost 0")
 

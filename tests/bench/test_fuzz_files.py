@@ -95,3 +95,22 @@ def test_the_page_fuzzer_copies_the_first_item_once_per_odd_value():
     assert [c["id"] for c in copies] == [f"odd{k}" for k in range(len(ODD_VALUES) + 1)]
     assert [c["probs"][1] for c in copies] == [*ODD_VALUES, True] and all(
         c["probs"][0] == 0.5 for c in copies)
+
+
+def test_the_cache_fuzzer_damages_one_row_of_a_copy_and_tells_a_moved_prediction(tmp_path):
+    import sqlite3
+
+    from bench.fuzz_cache import damaged_copy, moved
+
+    clean = tmp_path / "clean.sqlite"
+    with sqlite3.connect(clean) as db:
+        db.execute("CREATE TABLE entries (key TEXT PRIMARY KEY, value TEXT)")
+        db.executemany("INSERT INTO entries VALUES (?, ?)", [("a", "1"), ("b", "2")])
+    copy = damaged_copy(clean, tmp_path, "b", "[[")
+    with sqlite3.connect(copy) as db:
+        assert db.execute("SELECT key, value FROM entries ORDER BY key").fetchall() == [
+            ("a", "1"), ("b", "[[")]
+    with sqlite3.connect(clean) as db:
+        assert db.execute("SELECT value FROM entries WHERE key = 'b'").fetchone() == ("2",)
+    assert not moved([[0.5, 0.5], None], [[0.5 + 1e-7, 0.5], None])
+    assert moved([[0.5, 0.5]], [[0.6, 0.4]]) and moved([None], [[0.5, 0.5]])

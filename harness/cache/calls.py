@@ -185,14 +185,18 @@ def _decode(value: dict) -> Generation:
     """A stored generation; raises (TypeError, KeyError, ValueError) on a row of another shape,
     held to what a model's answer is held to before it is stored (a token count or α of another
     type sank the whole cell), its usage's counts and cost numbers or null."""
+    if type(value["candidates"]) is not list:
+        raise ValueError("its candidates are not a list")
     generation = Generation(tuple(Candidate(**c) for c in value["candidates"]), usage=value["usage"],
                             notes=tuple(value.get("notes", ())))
     if not (all(type(c.text) is str and type(c.n_tokens) is int and type(c.logprob) in _NUMBER
-                for c in generation.candidates) and type(generation.usage) is dict
+                and type(c.finite) is bool for c in generation.candidates)
+            and type(generation.usage) is dict
             and all(v is None or type(v) in _NUMBER for v in generation.usage.values())
             and all(type(note) is str for note in generation.notes)):
         # types compared exactly, as JSON decodes them (a quarter of the cost); then said in full
-        raise ValueError(generation_problem(generation) or "its usage is not numbers")
+        raise ValueError(generation_problem(generation)
+                         or "a candidate's 'finite' is not true or false, or its usage not numbers")
     return generation
 
 

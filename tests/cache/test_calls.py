@@ -221,12 +221,17 @@ def test_a_stored_row_of_another_shape_is_a_miss_and_computed_again():
                          ({"logprob": True}, "candidate 0: its log-likelihood is a bool")):
         with pytest.raises(ValueError, match=f"^{says}$"):
             _decode({"candidates": [{**one, **change}], "usage": {}})
-    for usage, says in (([], "its usage is not a dict"), ({"cost_usd": "0.1"}, "its usage is not numbers"),
-                        ({"prompt_tokens": [3]}, "its usage is not numbers")):
+    for usage, says in (([], "its usage is not a dict"), ({"cost_usd": "0.1"}, "its usage not numbers"),
+                        ({"prompt_tokens": [3]}, "its usage not numbers")):
         with pytest.raises(ValueError, match=says):
             _decode({"candidates": [one], "usage": usage})
     with pytest.raises(ValueError, match="a note is not a string"):
         _decode({"candidates": [one], "usage": {}, "notes": [5]})
+    with pytest.raises(ValueError, match="'finite' is not true or false"):  # an invalid candidate else
+        _decode({"candidates": [{**one, "finite": None}], "usage": {}})
+    with pytest.raises(ValueError, match="its candidates are not a list"):  # no candidate else
+        _decode({"candidates": {}, "usage": {}})
+    assert _decode({"candidates": [], "usage": {}}).candidates == ()  # all filtered: kept
     assert _decode({"candidates": [one], "usage": {"cost_usd": None, "prompt_tokens": 7}}).usage == {
         "cost_usd": None, "prompt_tokens": 7}
 

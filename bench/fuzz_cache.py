@@ -27,7 +27,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from bench.fuzz_files import ODD_VALUES, json_paths
+from bench.fuzz_files import ODD_VALUES, json_paths, set_at
 
 MODEL = "tiny-qwen2-audio"
 VALUES = [*ODD_VALUES, True, -1e308, math.nan]
@@ -77,12 +77,8 @@ def fuzz_cache(strategies: list[str]) -> int:
         for kind, (key, value) in sorted(first.items()):
             for where in json_paths(json.loads(value)):
                 for odd in VALUES:
-                    data = json.loads(value)
-                    parent = data
-                    for step in where[:-1]:
-                        parent = parent[step]
-                    parent[where[-1]] = odd
-                    cache = damaged_copy(clean, work, key, json.dumps(data))
+                    damaged = json.dumps(set_at(json.loads(value), where, odd))
+                    cache = damaged_copy(clean, work, key, damaged)
                     try:
                         got = run_cells(strategies, cache)
                     except Exception:

@@ -152,17 +152,20 @@ def number_paths(value, path: tuple = ()) -> list[tuple]:
 def set_number(path: Path, rng: random.Random) -> None:
     """One number of a cell file (its summary, or one item's line) set to an odd one."""
     lines = path.read_text(encoding="utf-8").split("\n")
-    i = 0 if path.suffix == ".json" else rng.randrange(1, max(2, len(lines) - 1))
-    data = json.loads("\n".join(lines) if path.suffix == ".json" else lines[i])
-    where = rng.choice(number_paths(data) or [()])
-    if not where:
-        return
+    line = None if path.suffix == ".json" else rng.randrange(1, max(2, len(lines) - 1))
+    where = rng.choice(number_paths(json.loads("\n".join(lines) if line is None else lines[line]))
+                       or [()])
+    if where:
+        set_field(path, line, where, rng.choice(ODD_NUMBERS))
+
+
+def set_at(data, where: tuple, value: object):
+    """``data`` (a JSON value) with the value at ``where`` (keys and indices) set to ``value``."""
     parent = data
     for key in where[:-1]:
         parent = parent[key]
-    parent[where[-1]] = rng.choice(ODD_NUMBERS)
-    text = json.dumps(data)  # NaN and the infinities as Python writes them
-    path.write_text(text if path.suffix == ".json" else "\n".join(lines[:i] + [text] + lines[i + 1:]))
+    parent[where[-1]] = value
+    return data
 
 
 def records_case(work: Path, rng: random.Random, run: Path, numbers: bool = False) -> None:
@@ -202,13 +205,10 @@ def field_cases(cells: Path, cell: str) -> list[tuple[str, int | None, tuple, ob
 
 
 def set_field(path: Path, line: int | None, where: tuple, value: object) -> None:
+    """The value at ``where`` in a cell file's summary (``line`` None) or one of its lines set."""
     lines = path.read_text(encoding="utf-8").split("\n")
     data = json.loads("\n".join(lines) if line is None else lines[line])
-    parent = data
-    for key in where[:-1]:
-        parent = parent[key]
-    parent[where[-1]] = value
-    text = json.dumps(data)
+    text = json.dumps(set_at(data, where, value))  # NaN and the infinities as Python writes them
     path.write_text(text if line is None else "\n".join(lines[:line] + [text] + lines[line + 1:]))
 
 

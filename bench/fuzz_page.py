@@ -25,22 +25,15 @@ import time
 import warnings
 from pathlib import Path
 
-from bench.fuzz_files import ODD_VALUES, json_paths, one_run
+from bench.fuzz_files import ODD_VALUES, json_paths, one_run, set_at
 
 LISTED = "document.querySelectorAll('#item-list tbody tr').length > 0"
 
 
 def odd_items(lines: list[str], where: tuple) -> str:
     """The items file with its first item copied once per odd value, ``where`` set to it."""
-    copies = []
-    for k, value in enumerate([*ODD_VALUES, True]):
-        item = json.loads(lines[1])
-        item["id"] = f"odd{k}"
-        parent = item
-        for key in where[:-1]:
-            parent = parent[key]
-        parent[where[-1]] = value
-        copies.append(json.dumps(item))
+    copies = [json.dumps(set_at({**json.loads(lines[1]), "id": f"odd{k}"}, where, value))
+              for k, value in enumerate([*ODD_VALUES, True])]
     return "\n".join([lines[0], *copies, *lines[2:]])
 
 

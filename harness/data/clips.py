@@ -6,11 +6,14 @@ The content hash is XXH3-128 of the file's bytes (the ``xxhash`` package): 2 µs
 accidental collision among even 10^9 clips vanishingly unlikely (about 10^-21). It is not a
 defence against clips crafted to collide, which an evaluation's own corpus does not need.
 
-A file's identity is its absolute path, device, inode, size and modification time (to the
-nanosecond): a clip rewritten in place gets a new modification time, so a new identity, and is
-hashed again. The facts live in this process (:data:`MEMO`); the runner also keeps them in the
-generation cache (see :mod:`harness.strategies._stream`), so that the next run's process starts
-with them.
+A file's identity is its absolute path, device, inode, size, and modification and change times
+(to the nanosecond), as ``git`` judges a file unchanged: a clip rewritten in place gets a new
+change time (which, unlike the modification time that ``cp -p``, ``touch -r`` or ``rsync -t`` set
+back, no tool can restore), so a new identity, and is hashed again. A clip rewritten within the
+same tick of the kernel's clock as it was hashed (a few milliseconds) can keep its identity. The
+facts live in this process (:data:`MEMO`); the runner also keeps them in
+the generation cache (see :mod:`harness.strategies._stream`), so that the next run's process
+starts with them.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def identity_and_size(path: str | os.PathLike[str], sr: int = TARGET_SR) -> tupl
     # the path as given, made absolute (no symlink resolution: its lstat per component cost
     # more than the rest of the identity); another spelling of a file is only another identity
     return (f"{os.path.abspath(path)}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
-            f"\0{sr}", st.st_size)
+            f"\0{st.st_ctime_ns}\0{sr}", st.st_size)
 
 
 class ClipMemo:

@@ -2,10 +2,11 @@
 in a background thread while the model works on the chunk before.
 
 A chunk's requests carry the clip's content hash (:class:`~harness.data.clips.ClipFacts`) in
-place of a hash of the samples; a clip whose identity (path, inode, size, modification time) the
-harness has seen is not hashed again, in this process or, through the generation cache's
-``clip`` rows, in the next one. Samples are read only for the requests whose first model call is
-not cached already, and are dropped with their chunk: at most two chunks' audio is held.
+place of a hash of the samples; a clip whose identity (path, inode, size, modification and
+change times) the harness has seen is not hashed again, in this process or, through the
+generation cache's ``clip`` rows, in the next one. Samples are read only for the requests whose
+first model call is not cached already, and are dropped with their chunk: at most two chunks'
+audio is held.
 """
 
 from __future__ import annotations

@@ -22,6 +22,25 @@ def test_a_clip_is_hashed_once_while_its_file_is_unchanged(tmp_path, monkeypatch
     assert "file-xxh3-128:" + facts.digest in facts.audio_key()
 
 
+def test_a_clip_rewritten_in_place_with_its_modification_time_set_back_is_hashed_again(tmp_path):
+    """``cp -p``, ``touch -r`` and ``rsync -t`` set a file's modification time back; its change
+    time no tool can: the clip's new bytes are hashed, not its old hash remembered."""
+    import time
+
+    from tests.helpers import corpus_copy
+
+    clip = next((corpus_copy("crema_d", tmp_path) / "AudioWAV").glob("*.wav"))
+    MEMO.clear()
+    facts = clip_facts(clip)
+    before, data = clip.stat(), clip.read_bytes()
+    time.sleep(0.05)  # past the kernel's coarse clock tick, so that the change time moves
+    clip.write_bytes(data[:-2] + bytes([data[-2] ^ 1, data[-1]]))  # one sample's low bit
+    os.utime(clip, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert clip.stat().st_mtime_ns == before.st_mtime_ns and clip.stat().st_size == before.st_size
+    assert clip_facts(clip).digest == content_hash(clip) == clips_module._digest(clip)
+    assert clip_facts(clip).digest != facts.digest
+
+
 def test_facts_name_what_reading_changes_and_unreadable_clips_raise(tmp_path):
     import numpy as np
     import soundfile as sf

@@ -63,7 +63,8 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "audio-LM ambiguous-emotion benchmark")
     for name, (text, _) in SETTINGS.items():
         flag = f"--{name.replace('_', '-')}"
-        group.addoption(flag, default=None, help=f"{text} [ini: harness_{name}]",
+        shown = text.replace("%", "%%")  # argparse formats help with %: "5%" would be a format
+        group.addoption(flag, default=None, help=f"{shown} [ini: harness_{name}]",
                         type=NUMBERS.get(name, str), choices=CHOICES.get(name))
         parser.addini(f"harness_{name}", text, default=None)
     for name, text in LISTS.items():

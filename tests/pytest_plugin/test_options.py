@@ -61,6 +61,18 @@ def test_a_grid_module_s_own_mistake_stops_the_run_before_any_cell(pytester, ext
     assert "Traceback" not in result.stdout.str() and not (pytester.path / "reports").exists()
 
 
+def test_pytest_help_prints_each_harness_option_s_text_as_written(pytester):
+    """argparse formats a help text with ``%``: a bare ``5%`` printed the option's whole
+    internals in place of its text."""
+    from harness.pytest_plugin.options import LISTS, SETTINGS
+
+    result = pytester.runpytest("--help", *NO_CACHE)
+    shown = " ".join(result.stdout.str().split())
+    assert result.ret == pytest.ExitCode.OK and "option_strings" not in shown
+    for text in [text for text, _ in SETTINGS.values()] + list(LISTS.values()):
+        assert " ".join(text.split()) in shown
+
+
 def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
     grid_project(pytester)
     pytester.makeini("""

@@ -23,7 +23,8 @@ float holds); the same must hold.
 
 ``fields``: not random: every field of one cell's summary and of its items file's first two
 lines (of a list, its first two entries), each set in turn to each of :data:`ODD_VALUES` and
-``true``, in a copy of that cell beside the untouched uniform baseline's; ``python -m
+``true``, in a copy of that cell beside the untouched uniform baseline's on its corpus (any cell
+of the embedded default's whole run, made first under ``--work``); ``python -m
 harness.report`` must build the report and ``compare`` answer, as above.
 
 ``clips``: a bundled clip (16-bit WAV, or a copy as stereo 44.1 kHz WAV or as FLAC) with its
@@ -220,7 +221,8 @@ def fields(run: Path, cell: str) -> int:
     with tempfile.TemporaryDirectory(prefix="harness-fuzz-") as work:
         base = Path(work) / "run"
         (base / "cells").mkdir(parents=True)
-        for name in (cell, "uniform-iemocap-base"):
+        dataset = json.loads((run / "cells" / f"{cell}.json").read_text())["dataset"]
+        for name in (cell, f"uniform-{dataset}-base"):
             for path in (run / "cells").glob(f"{name}.*"):
                 shutil.copy(path, base / "cells")
         cases, unexpected = field_cases(base / "cells", cell), 0
@@ -298,13 +300,15 @@ def clip_case(work: Path, rng: random.Random) -> None:
             assert np.array_equal(ours[0], theirs), f"wave and libsndfile differ; header {head}"
 
 
-def one_run(work: Path) -> Path:
-    """A run of the embedded default's IEMOCAP cells of the tiny model and the uniform baseline."""
-    reports = work / "reports"
+def one_run(work: Path, whole: bool = False) -> Path:
+    """A run of the embedded default's IEMOCAP cells of the tiny model and the uniform baseline,
+    or (``whole``) of all its cells: every corpus, every baseline."""
+    reports = work / ("whole" if whole else "") / "reports"
     if not reports.is_dir():
         subprocess.run([sys.executable, "-m", "pytest", "evals", "-q", "-p", "no:cacheprovider",
-                        "-k", "iemocap and (tiny or uniform)", "--report-dir", str(reports),
-                        "--cache-dir", str(work / "cache")], check=True, capture_output=True)
+                        *([] if whole else ["-k", "iemocap and (tiny or uniform)"]),
+                        "--report-dir", str(reports), "--cache-dir", str(reports.parent / "cache")],
+                       check=True, capture_output=True)
     return sorted(reports.iterdir())[-1]
 
 
@@ -340,9 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         case = corpus_case if args.what == "corpora" else clip_case
         return 1 if fuzz(case, args.cases, args.seed, slow=2.0) else 0
     args.work.mkdir(parents=True, exist_ok=True)
-    run = one_run(args.work)
     if args.what == "fields":
-        return 1 if fields(run, args.cell) else 0
+        return 1 if fields(one_run(args.work, whole=True), args.cell) else 0
+    run = one_run(args.work)
     numbers = args.what == "numbers"
     return 1 if fuzz(lambda work, rng: records_case(work, rng, run, numbers), args.cases,
                      args.seed, slow=20.0) else 0

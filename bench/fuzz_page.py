@@ -2,14 +2,13 @@
 
     python -m bench.fuzz_page --cell tiny-qwen2-audio-iemocap-w-bon
 
-Takes the run ``python -m bench.fuzz_files`` makes (the embedded default's IEMOCAP cells of the
-tiny model and the uniform baseline, under ``--work``) and, for each field of the cell's first
-item line (of a list, its first two entries), writes that cell's items file with eight copies of
-the item, the field set to each of :data:`bench.fuzz_files.ODD_VALUES` and ``true``; builds the
-report, opens the page in headless Chromium (Debian's ``chromium`` and ``chromium-driver``),
-opens the cell and its first ten items. The page must list the items and open each, with no
-error in the browser's console. Not part of the tests (minutes); ``docs/reliability.md`` says
-what it found.
+Takes the run ``python -m bench.fuzz_files fields`` makes (every cell of the embedded default,
+under ``--work``) and, for each field of the cell's first item line (of a list, its first two
+entries), writes that cell's items file with eight copies of the item, the field set to each of
+:data:`bench.fuzz_files.ODD_VALUES` and ``true``; builds the report, opens the page in headless
+Chromium (Debian's ``chromium`` and ``chromium-driver``), opens the cell and its first ten items.
+The page must list the items and open each, with no error in the browser's console. Not part of the
+tests (minutes); ``docs/reliability.md`` says what it found.
 """
 
 from __future__ import annotations
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-fuzz")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    return 1 if fuzz_page(one_run(args.work), args.cell) else 0
+    return 1 if fuzz_page(one_run(args.work, whole=True), args.cell) else 0
 
 
 if __name__ == "__main__":

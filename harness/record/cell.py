@@ -60,6 +60,10 @@ class CellMetrics:
             ``no_transcript``: items whose transcript is missing (the prompt's is empty).
         verifier_unscored: Candidates whose verifier reply was not a score (not one number in
             [0, 1]); they take no part in the verifier strategies' choice.
+        verifier: How the verifier's scores told the candidates apart
+            (:func:`harness.runner.outcomes.verifier_use`: ``scored``, ``items``, ``top_shared``,
+            ``all_equal``, ``common``); empty where no verifier scored (or in a record file
+            written before it was kept).
         bins: Entropy-bin edges, counts and per-bin medians of each distribution metric, each
             median's 95% CI beside it (``js_ci``: a pair per level, None under 6 items).
         tokens: Tokens generated for the candidates (not the verifier's replies); ``cost_usd``: the
@@ -87,6 +91,7 @@ class CellMetrics:
     noted: int = 0
     no_transcript: int = 0
     verifier_unscored: int = 0
+    verifier: Mapping[str, Any] = field(default_factory=dict)
     bins: Mapping[str, Any] = field(default_factory=dict)
     tokens: int = 0
     cost_usd: float | None = None
@@ -112,6 +117,8 @@ class CellMetrics:
                    no_transcript=self.no_transcript,
                    verifier_unscored=self.verifier_unscored, bins=dict(self.bins),
                    tokens=self.tokens, cost_usd=self.cost_usd)
+        if self.verifier:
+            out["verifier"] = dict(self.verifier)
         if self.alpha_sensitivity:
             out["alpha_sensitivity"] = {k: dict(v) for k, v in self.alpha_sensitivity.items()}
         return out
@@ -122,7 +129,7 @@ class CellMetrics:
         return cls(data["n_items"], data["n_valid"], data["valid"], scores, data.get("n_scored"),
                    data.get("n_tied"), dict(data.get("rules", {})), data.get("errors", 0),
                    data.get("noted", 0), data.get("no_transcript", 0),
-                   data.get("verifier_unscored", 0),
+                   data.get("verifier_unscored", 0), dict(data.get("verifier") or {}),
                    dict(data.get("bins", {})), data.get("tokens", 0), data.get("cost_usd"),
                    dict(data.get("alpha_sensitivity", {})), data.get("interval", "percentile"),
                    data.get("n_resamples"))

@@ -62,6 +62,9 @@ def _check_extras(metrics: Mapping[str, Any]) -> None:
     if not is_number(metrics.get("tokens", 0)) or not (
             metrics.get("cost_usd") is None or is_number(metrics["cost_usd"])):
         raise RecordError("not a cell record: 'metrics.tokens' or 'metrics.cost_usd' is not a number")
+    if not _verifier_use_ok(metrics.get("verifier") or {}):
+        raise RecordError("not a cell record: 'metrics.verifier' is not counts of items (at most "
+                          "its 'items' shared a top score, fewer all alike) and [score, count] pairs")
     alpha = metrics.get("alpha_sensitivity") or {}
     if not isinstance(alpha, Mapping) or not all(
             isinstance(row, Mapping) and all(map(_alpha_entry_ok, row.items())) for row in alpha.values()):
@@ -78,6 +81,21 @@ def _alpha_entry_ok(entry: tuple[Any, Any]) -> bool:
     if str(key).endswith("_change_ci"):  # the alpha table reads its bounds
         return value is None or (_is_interval(value) and None not in value)
     return is_number_or_none(value) or (str(key).endswith("_ci") and _is_interval(value))
+
+
+def _verifier_use_ok(use: Any) -> bool:
+    """How the verifier's scores told candidates apart (the verifier table reads it): counts, the
+    items' in order, and the most frequent scores as ``[score, count]`` pairs."""
+    if not isinstance(use, Mapping) or not use:
+        return isinstance(use, Mapping)
+    counts = [use.get(key, -1) for key in ("scored", "items", "top_shared", "all_equal")]
+    if not all(map(_is_count, counts)):
+        return False
+    common = use.get("common")
+    return (counts[1] >= counts[2] >= counts[3]
+            and isinstance(common, list) and all(
+                isinstance(pair, list) and len(pair) == 2 and _is_finite(pair[0])
+                and _is_count(pair[1]) for pair in common))
 
 
 def _levels_ok(bins: Any) -> bool:

@@ -26,6 +26,15 @@ LEGENDS = {
              "BC and R², unlike the strategies table's % where + is always better), * where "
              "its paired bootstrap 95% CI excludes 0 and its paired sign-flip test agrees "
              "(p ≤ 5%; the CI alone under --interval percentile), on 6 items or more.",
+    "verifier": "For each cell whose candidates a verifier scored (alm-v, w-alm-v): scored, the "
+                "valid candidates it gave a score in [0, 1] (unscored: the candidates whose "
+                "reply held none); items, those with two scored candidates or more; of them, "
+                "top shared: the items whose highest score two candidates or more shared, where "
+                "alm-v took the likeliest beam (ties go to beam order), as bon does; all "
+                "alike: the items whose candidates it scored all the same, where w-alm-v weighed "
+                "them evenly. Commonest scores: its most frequent scores, each with its share "
+                "of the scored candidates. A verifier that tells few items' candidates apart "
+                "leaves alm-v close to bon whatever it is worth.",
     "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
                  "level ('–': none there), the numbers the figures plot, with its "
                  "distribution-free 95% CI (the order statistics a Binomial(n, 1/2) gives: no "

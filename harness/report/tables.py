@@ -13,7 +13,8 @@
 - items: per corpus and loader options, the items evaluated and what the loader left out, beside
   the paper's N;
 - ambiguity: each cell's median JS, BC and R² at each ambiguity level, under its corpus's levels;
-- alpha: W-BoN under each choice of alpha, from the same candidates.
+- alpha: W-BoN under each choice of alpha, from the same candidates;
+- verifier: how a verifier's scores told the candidates apart (:mod:`harness.report.verifier`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, MIN_PAIRED_ITEMS, level_name
 from harness.record import CellRecord
 from harness.report.paired import paired_change, with_change
+from harness.report.verifier import verifier_table
 
 DISTRIBUTION = ("js", "bc", "r2")
 TITLES = {"js": "JS", "jsd": "JSD", "bc": "BC", "r2": "R²", "acc": "Acc", "f1": "F1", "uar": "UAR",
@@ -379,4 +381,4 @@ def _against_raw(table: Mapping[str, Mapping[str, Any]], alpha: str, metric: str
 
 TABLES = {"items": items_table, "main": main_table, "strategies": strategy_table,
           "classification": classification_table, "ambiguity": ambiguity_table,
-          "compute": compute_table, "alpha": alpha_table}
+          "compute": compute_table, "alpha": alpha_table, "verifier": verifier_table}

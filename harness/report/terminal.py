@@ -14,6 +14,7 @@ from harness.metrics import MIN_PAIRED_ITEMS
 from harness.record import CellRecord
 from harness.report.paired import change_suffix
 from harness.report.tables import DISTRIBUTION, TITLES, dropped_data, dropped_text
+from harness.report.verifier import top_shared_lines
 
 Table = tuple[list[str], list[list[tuple[str, str]]]]
 
@@ -37,7 +38,11 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
                       *(_with_uncertainty(cell, m) + change
                         for m, change in zip(DISTRIBUTION, changes)),
                       row[-1][0], _with_uncertainty(cell, "acc")])
-    return [*conventions(cells, tables), *aligned(table)]
+    shared = top_shared_lines(cells)
+    return [*conventions(cells, tables), *aligned(table), *textwrap.wrap(_printable(
+        f"alm-v took the likeliest beam, as bon does, where its verifier gave two candidates or "
+        f"more the top score: {shared} (the verifier table: tables.md, report.html)."), width=100)
+        * bool(shared)]
 
 
 def _with_uncertainty(cell: CellRecord, metric: str) -> str:

@@ -35,7 +35,7 @@ from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
 from harness.resampling import checked_interval, mean_cis, resamples_for, sign_flip_p
 from harness.runner.evidence import evidence_header
-from harness.runner.outcomes import CellItems, Outcome, outcome
+from harness.runner.outcomes import CellItems, Outcome, outcome, verifier_use
 from harness.strategies import (
     ItemResult,
     Strategy,
@@ -269,6 +269,7 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
     summary["noted"] = sum(bool(o.row.notes) for o in outcomes)
     summary["no_transcript"] = sum(not item.transcript.strip() for item in dataset)
     summary["verifier_unscored"] = sum(o.verifier_unscored for o in outcomes)
+    summary["verifier"] = verifier_use(outcomes)
     summary["bins"] = _bins(dataset, scores or item_scores(dataset, outcomes), entropy_bins)
     summary["tokens"] = int(sum(o.row.tokens for o in outcomes))
     if any(o.alpha_preds is not None for o in outcomes):  # a w-bon cell

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ import numpy as np
 from harness.record import ItemEvidence, ItemRecord
 from harness.record.json_line import json_line
 from harness.strategies import ItemResult
+
+COMMON_SCORES = 5  # the verifier's most frequent scores a record keeps
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -34,6 +37,8 @@ class Outcome:
         row: The item's :class:`~harness.record.ItemRecord`, without its scores; its
             ``probs`` (:attr:`probs`) is the prediction, kept once.
         verifier_unscored: Candidates the verifier gave no score.
+        verifier_scores: The scores the verifier gave the item's valid candidates (beam order;
+            those it gave none left out), or None where no verifier scored them.
         alpha_preds: For a W-BoN item with a usable beam, its mixture under each choice of α
             (``ALPHAS`` order, τ = 1), else None (also where some choice weighs no beam: every
             α -inf).
@@ -43,6 +48,7 @@ class Outcome:
 
     row: ItemRecord
     verifier_unscored: int = 0
+    verifier_scores: tuple[float, ...] | None = None
     alpha_preds: np.ndarray | None = None
     has_usage: bool = False
     cost: float | None = None
@@ -67,7 +73,35 @@ def outcome(result: ItemResult | Outcome) -> Outcome:
     row = ItemRecord(result.item_id, probs, result.rule, result.reason, result.error,
                      result.tokens, tuple(result.notes), answer, None, *_weight_stats(result))
     return Outcome(row, sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
-                   _alpha_preds(result), bool(result.usage), result.usage.get("cost_usd"))
+                   _verifier_scores(result), _alpha_preds(result), bool(result.usage),
+                   result.usage.get("cost_usd"))
+
+
+def _verifier_scores(result: ItemResult) -> tuple[float, ...] | None:
+    """The verifier's scores of the item's valid candidates, or None where it scored none of its
+    candidates (no verifier, or an item that failed before it)."""
+    if not any("verifier_score" in c for c in result.candidates):
+        return None
+    return tuple(float(c["verifier_score"]) for c in result.candidates
+                 if c["valid"] and c.get("verifier_score") is not None)
+
+
+def verifier_use(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """How the verifier's scores told a cell's candidates apart (empty where no verifier scored
+    any): ``scored``, the valid candidates it scored; ``items``, the items with two or more of
+    them; of those, ``top_shared``, the items whose highest score two or more shared (``alm-v``'s
+    pick fell to beam order, the top beam: ``bon``'s), and ``all_equal``, those it scored all
+    alike (``w-alm-v`` weighed them alike); ``common``, its most frequent scores, most frequent
+    first, as ``[score, candidates]`` (at most :data:`COMMON_SCORES`)."""
+    given = [o.verifier_scores for o in outcomes if o.verifier_scores is not None]
+    if not given:
+        return {}
+    compared = [scores for scores in given if len(scores) >= 2]
+    counts = Counter(score for scores in given for score in scores)
+    return {"scored": sum(counts.values()), "items": len(compared),
+            "top_shared": sum(scores.count(max(scores)) > 1 for scores in compared),
+            "all_equal": sum(len(set(scores)) == 1 for scores in compared),
+            "common": [[score, n] for score, n in counts.most_common(COMMON_SCORES)]}
 
 
 def _weight_stats(result: ItemResult) -> tuple[float | None, float | None]:

@@ -243,6 +243,9 @@ def test_a_record_s_parts_are_written_with_their_defaults_and_only_what_they_hol
     assert said.to_json()["answer"] == "" and ItemRecord.from_json(said.to_json()) == said
 
 
+USE = {"scored": 78, "items": 26, "top_shared": 4, "all_equal": 2, "common": [[0.9, 50], [0.8, 28]]}
+
+
 def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
     from harness.runner.evaluate import evaluate
 
@@ -262,10 +265,17 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
                           ({"alpha_sensitivity": {"raw": 0.3}}, "'metrics.alpha_sensitivity'"),
                           ({"alpha_sensitivity": {"raw": {"js": "x"}}}, "alpha_sensitivity"),
                           ({"alpha_sensitivity": {"mean": {"js_ci": [0]}}}, "alpha_sensitivity"),
+                          ({"verifier": [1]}, "'metrics.verifier' is not counts"),
+                          ({"verifier": {**USE, "items": "26"}}, "'metrics.verifier'"),
+                          ({"verifier": {**USE, "top_shared": 27}}, "'metrics.verifier'"),
+                          ({"verifier": {**USE, "all_equal": 5}}, "'metrics.verifier'"),
+                          ({"verifier": {**USE, "common": [[0.9]]}}, "'metrics.verifier'"),
+                          ({"verifier": {**USE, "common": [["0.9", 3]]}}, "'metrics.verifier'"),
+                          ({"verifier": {**USE, "common": {"0.9": 3}}}, "'metrics.verifier'"),
                           ({"js": {"mean": 0.1, "ci95": [0.1, "x"]}}, "metric 'js' is not a mean")]:
         with pytest.raises(RecordError, match=says):
             CellRecord.from_json({**data, "metrics": {**data["metrics"], **metrics}})
-    fine = {"bins": {"edges": [0, 1], "counts": [1], "js": [None], "js_ci": [None]},
+    fine = {"bins": {"edges": [0, 1], "counts": [1], "js": [None], "js_ci": [None]}, "verifier": USE,
             "alpha_sensitivity": {"mean": {"js": None, "js_ci": [None, 0.1]}}, "cost_usd": 0}
     assert CellRecord.from_json({**data, "metrics": {**data["metrics"], **fine}}).metrics.cost_usd == 0
     with pytest.raises(RecordError, match="'meta' is not an object"):
@@ -307,6 +317,9 @@ def test_a_record_that_is_no_record_is_refused_saying_what_it_is():
     assert ItemRecord.from_json({"id": "a", "probs": None}) == ItemRecord("a", None)
     weighed = CellMetrics(1, 1, 1.0, alpha_sensitivity={"raw": {"js": 0.1, "n": 1}})
     assert CellMetrics.from_json(weighed.to_json()) == weighed
+    verified = CellMetrics(1, 1, 1.0, verifier=USE)
+    assert CellMetrics.from_json(verified.to_json()) == verified and not least.verifier
+    assert "verifier" not in weighed.to_json()  # kept only where a verifier scored
 
     class Lines(list):
         def json_lines(self):

@@ -58,6 +58,9 @@ def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_pr
         "mean": {"js": 0.5, "js_change_ci": [0.1]}}), "'metrics.alpha_sensitivity' is not numbers per")
     cases["alpha-text.json"] = (good_record_json(alpha_sensitivity={"raw": "x"}),
                                 "'metrics.alpha_sensitivity' is not numbers per")
+    cases["verifier-scores-text.json"] = (good_record_json(verifier={
+        "scored": 3, "items": 1, "top_shared": 1, "all_equal": 0, "common": "0.9"}),
+        "'metrics.verifier' is not counts of items")
     cases["score-text.json"] = (good_record_json(first_item={"scores": {"js": "x"}}),
                                 "'scores' is not numbers by metric")
     cases["ci-text.json"] = (good_record_json(bc={"mean": 0.5, "ci95": ["0.4", 0.6]}),

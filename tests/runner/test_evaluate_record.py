@@ -153,8 +153,14 @@ def test_a_cell_counts_the_candidates_its_verifier_left_unscored():
     unsure = ScriptedModel(lambda request, decoding: [("unsure", -1.0)], name="unsure-verifier")
     record = harness.evaluate(model(), dataset, "alm-v", verifier=unsure, n_resamples=5)
     assert record.metrics.verifier_unscored >= record.metrics.n_valid > 0  # a candidate each
+    assert record.metrics.verifier == {"scored": 0, "items": 0, "top_shared": 0, "all_equal": 0,
+                                       "common": []}  # said as such, not left out
     scored = harness.evaluate(model(), dataset, "alm-v", verifier=model(), n_resamples=5)
     assert scored.metrics.verifier_unscored == 0
+    use = scored.metrics.verifier
+    assert use["items"] == scored.metrics.n_valid == 4 and use["scored"] >= 8
+    assert sum(n for _, n in use["common"]) <= use["scored"]
+    assert not harness.evaluate(model(), dataset, "bon", n_resamples=5).metrics.verifier
 
 
 @pytest.mark.parametrize("unknown", [False, True])

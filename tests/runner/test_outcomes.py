@@ -171,3 +171,23 @@ def test_the_alpha_comparison_takes_the_strategy_s_mixtures_else_computes_them_a
     assert outcome(ItemResult("i", None, candidates=none_usable)).alpha_preds is None
     assert outcome(ItemResult("i", None, candidates=[dict(beams[0], alpha=None)])).alpha_preds \
         is None
+
+
+def test_an_outcome_keeps_the_verifier_s_scores_of_its_valid_candidates_and_the_cell_counts_ties():
+    from harness.runner.outcomes import verifier_use
+
+    def scored(*scores, valid=True):
+        return [{"text": "{}", "valid": valid, "verifier_score": s} for s in scores]
+
+    rows = [scored(0.9, 0.9, 0.2),  # the top shared, not all alike
+            scored(0.9, 0.9, 0.9),  # all alike
+            scored(0.8, 0.9) + scored(0.9, valid=False),  # an invalid one's score is not used
+            scored(0.5, None),  # one scored: nothing to tell apart
+            scored(0.7, 0.3)]
+    outcomes = [outcome(ItemResult(f"i{n}", candidates=c)) for n, c in enumerate(rows)]
+    assert outcomes[2].verifier_scores == (0.8, 0.9) and outcomes[3].verifier_scores == (0.5,)
+    plain = outcome(ItemResult("p", candidates=[{"text": "{}", "valid": True, "logprob": -1.0}]))
+    assert plain.verifier_scores is None and verifier_use([plain]) == {}
+    assert verifier_use([*outcomes, plain]) == {
+        "scored": 11, "items": 4, "top_shared": 2, "all_equal": 1,
+        "common": [[0.9, 6], [0.2, 1], [0.8, 1], [0.5, 1], [0.7, 1]]}  # by count, then first seen

@@ -1,0 +1,44 @@
+import dataclasses
+
+from harness.report.tables import TABLES
+from harness.report.terminal import results_lines
+from harness.report.verifier import top_shared_lines, verifier_table
+from tests.report.test_tables import CELLS, cell
+
+
+def verified(strategy, use, unscored=0):
+    plain = cell("a", "crema_d", strategy, 0.4, 0.7, 0.3)
+    metrics = dataclasses.replace(plain.metrics, verifier=use, verifier_unscored=unscored)
+    return dataclasses.replace(plain, metrics=metrics, meta={"verifier": "gpt-4o"})
+
+
+SHARED = {"scored": 78, "items": 26, "top_shared": 13, "all_equal": 2,
+          "common": [[0.9, 39], [0.8, 31], [0.85, 4], [0.7, 4]]}
+
+
+def test_each_verified_cell_says_how_its_scores_told_the_candidates_apart():
+    header, rows = verifier_table([*CELLS, verified("w-alm-v", SHARED), verified("alm-v", SHARED, 3)])
+    assert [[text for text, _ in row] for row in rows] == [
+        ["a", "crema_d", "alm-v", "gpt-4o", "78", "3", "26", "13 (50%)", "2 (8%)",
+         "0.9 (50%), 0.8 (40%), 0.85 (5%)"],  # the three commonest
+        ["a", "crema_d", "w-alm-v", "gpt-4o", "78", "0", "26", "13 (50%)", "2 (8%)",
+         "0.9 (50%), 0.8 (40%), 0.85 (5%)"]]
+    assert header[-3:] == ["top shared", "all alike", "commonest scores"]
+    assert verifier_table(CELLS) == (header, [])  # no verifier: no row
+    none_compared = verified("alm-v", {"scored": 0, "items": 0, "top_shared": 0, "all_equal": 0,
+                                       "common": []})
+    assert [t for t, _ in verifier_table([none_compared])[1][0]][4:] == ["0", "0", "0", "0", "0", ""]
+
+
+def test_the_terminal_says_where_alm_v_s_pick_fell_to_beam_order():
+    cells = [cell("a", "crema_d", "base", 0.4, 0.7, 0.3), verified("alm-v", SHARED),
+             verified("w-alm-v", SHARED)]
+    lines = results_lines(cells, {name: TABLES[name](cells) for name in ("strategies", "items")})
+    said = " ".join(" ".join(lines).split())
+    assert "alm-v took the likeliest beam, as bon does, where its verifier gave two candidates " \
+           "or more the top score: a crema_d 13 of 26 items (the verifier table" in said
+    assert top_shared_lines(cells) == "a crema_d 13 of 26 items"  # alm-v's cells alone
+    apart = verified("alm-v", dict(SHARED, top_shared=0, all_equal=0))
+    assert top_shared_lines([apart]) == ""
+    assert "likeliest beam" not in " ".join(results_lines([cells[0], apart], {
+        name: TABLES[name]([cells[0], apart]) for name in ("strategies", "items")}))

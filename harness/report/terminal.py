@@ -38,11 +38,12 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
                       *(_with_uncertainty(cell, m) + change
                         for m, change in zip(DISTRIBUTION, changes)),
                       row[-1][0], _with_uncertainty(cell, "acc")])
-    shared = top_shared_lines(cells)
-    return [*conventions(cells, tables), *aligned(table), *textwrap.wrap(_printable(
-        f"alm-v took the likeliest beam, as bon does, where its verifier gave two candidates or "
-        f"more the top score: {shared} (the verifier table: tables.md, report.html)."), width=100)
-        * bool(shared)]
+    lines = [*conventions(cells, tables), *aligned(table)]
+    if shared := top_shared_lines(cells):
+        lines += textwrap.wrap(_printable(
+            "alm-v took the likeliest beam, as bon does, where its verifier gave two candidates "
+            f"or more the top score: {shared} (the verifier table: tables.md, report.html)."), 100)
+    return lines
 
 
 def _with_uncertainty(cell: CellRecord, metric: str) -> str:

@@ -78,8 +78,8 @@ def outcome(result: ItemResult | Outcome) -> Outcome:
 
 
 def _verifier_scores(result: ItemResult) -> tuple[float, ...] | None:
-    """The verifier's scores of the item's valid candidates, or None where it scored none of its
-    candidates (no verifier, or an item that failed before it)."""
+    """The verifier's scores of the item's valid candidates (empty where it gave none a score),
+    or None where it was not asked (no verifier, or an item that failed before it)."""
     if not any("verifier_score" in c for c in result.candidates):
         return None
     return tuple(float(c["verifier_score"]) for c in result.candidates
@@ -87,11 +87,11 @@ def _verifier_scores(result: ItemResult) -> tuple[float, ...] | None:
 
 
 def verifier_use(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """How the verifier's scores told a cell's candidates apart (empty where no verifier scored
-    any): ``scored``, the valid candidates it scored; ``items``, the items with two or more of
+    """How the verifier's scores told a cell's candidates apart (empty where no verifier was
+    asked): ``scored``, the valid candidates it scored; ``items``, the items with two or more of
     them; of those, ``top_shared``, the items whose highest score two or more shared (``alm-v``'s
-    pick fell to beam order, the top beam: ``bon``'s), and ``all_equal``, those it scored all
-    alike (``w-alm-v`` weighed them alike); ``common``, its most frequent scores, most frequent
+    pick fell to beam order: the likeliest beam, as ``bon`` picks), and ``all_equal``, those it
+    scored all alike (``w-alm-v`` weighed them alike); ``common``, its most frequent scores, most frequent
     first, as ``[score, candidates]`` (at most :data:`COMMON_SCORES`)."""
     given = [o.verifier_scores for o in outcomes if o.verifier_scores is not None]
     if not given:

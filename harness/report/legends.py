@@ -30,7 +30,7 @@ LEGENDS = {
                 "valid candidates it gave a score in [0, 1] (unscored: the candidates whose "
                 "reply held none); items, those with two scored candidates or more; of them, "
                 "top shared: the items whose highest score two candidates or more shared, where "
-                "alm-v took the likeliest beam (ties go to beam order), as bon does; all "
+                "alm-v fell back to its likeliest beam (beam order, as bon picks); all "
                 "alike: the items whose candidates it scored all the same, where w-alm-v weighed "
                 "them evenly. Commonest scores: its most frequent scores, each with its share "
                 "of the scored candidates. A verifier that tells few items' candidates apart "

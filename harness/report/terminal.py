@@ -41,8 +41,9 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
     lines = [*conventions(cells, tables), *aligned(table)]
     if shared := top_shared_lines(cells):
         lines += textwrap.wrap(_printable(
-            "alm-v took the likeliest beam, as bon does, where its verifier gave two candidates "
-            f"or more the top score: {shared} (the verifier table: tables.md, report.html)."), 100)
+            "alm-v fell back to its likeliest beam (beam order, as bon picks) where two "
+            f"candidates or more shared its verifier's top score: {shared} (the verifier table: "
+            "tables.md, report.html)."), 100)
     return lines
 
 

@@ -34,8 +34,8 @@ def verifier_table(cells: list[CellRecord]) -> Table:
 def top_shared_lines(cells: list[CellRecord]) -> str:
     """``tiny-qwen2-audio crema_d 26 of 26 items``, for each ``alm-v`` cell where the verifier's
     top score was shared on some item (joined with ``; ``), or ``""``."""
-    return "; ".join(f"{c.model} {c.dataset} {c.metrics.verifier['top_shared']} of "
-                     f"{c.metrics.verifier['items']} items"
+    return "; ".join(f"{c.model} {c.dataset} {int(c.metrics.verifier['top_shared'])} of "
+                     f"{int(c.metrics.verifier['items'])} items"
                      for c in sorted(cells, key=lambda c: (c.model, c.dataset))
                      if c.strategy == "alm-v" and c.metrics.verifier.get("top_shared"))
 

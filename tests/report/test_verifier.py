@@ -35,8 +35,9 @@ def test_the_terminal_says_where_alm_v_s_pick_fell_to_beam_order():
              verified("w-alm-v", SHARED)]
     lines = results_lines(cells, {name: TABLES[name](cells) for name in ("strategies", "items")})
     said = " ".join(" ".join(lines).split())
-    assert "alm-v took the likeliest beam, as bon does, where its verifier gave two candidates " \
-           "or more the top score: a crema_d 13 of 26 items (the verifier table" in said
+    assert "alm-v fell back to its likeliest beam (beam order, as bon picks) where two " \
+           "candidates or more shared its verifier's top score: a crema_d 13 of 26 items (the " \
+           "verifier table" in said
     assert top_shared_lines(cells) == "a crema_d 13 of 26 items"  # alm-v's cells alone
     apart = verified("alm-v", dict(SHARED, top_shared=0, all_equal=0))
     assert top_shared_lines([apart]) == ""

@@ -88,6 +88,11 @@ class DeferredModel:
             return many(requests, decodings)
         return [model.generate(requests, decoding) for decoding in decodings]
 
+    def close(self) -> None:
+        """Close the loaded model (:func:`close_model`); one never loaded stays so."""
+        if self._model is not None:
+            close_model(self._model)
+
     def __getattr__(self, name: str) -> Any:
         """Anything else a caller asks of the backend (its options, its batch sizes): loaded."""
         if name.startswith("_") or name in ("info", "failure", "load_seconds"):
@@ -123,6 +128,14 @@ class DeferredModel:
             return ModelNotLoaded(self._explain(exc))
         return ModelNotLoaded(f"{self.info.name} could not be loaded: {type(exc).__name__}: "
                               f"{str(exc)[:300]}")
+
+
+def close_model(model: Any) -> None:
+    """Let go of what ``model`` holds open (an API model's HTTP connections) where it has a
+    ``close`` of its own (looked up on its class: a wrapper's ``__getattr__`` would load what it
+    wraps); a local model has none (its memory goes with it)."""
+    if callable(getattr(type(model), "close", None)):
+        model.close()
 
 
 def deferred_model(name: str, config: Mapping[str, Any] | None = None,

@@ -80,6 +80,11 @@ class GeminiBackend(Capped):
         thinking = () if not thinks else (("thinking_budget", str(thinking_budget or "dynamic")),)
         self.info = ModelInfo(name, model, "", server.shown, caps, options=thinking)
 
+    def close(self) -> None:
+        """Close the HTTP client and its kept-alive connections (a call after it is its item's
+        error)."""
+        self._client.close()
+
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.mode == "beam":
             raise DecodingUnsupported(f"{self.info.name} has no beam search")

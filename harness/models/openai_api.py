@@ -65,6 +65,11 @@ class OpenAIChatBackend(Capped):
         self.info = ModelInfo(name, model, "", server.shown, capabilities)
         self._probed: dict[tuple[str, bool], str | None] = {}  # kind of decoding -> why not
 
+    def close(self) -> None:
+        """Close the HTTP client and its kept-alive connections (a call after it is its item's
+        error)."""
+        self._client.close()
+
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         """Candidates per request. The first request of a kind of decoding that a server may not
         support (beam search, several candidates) goes alone, as a probe; what it shows is

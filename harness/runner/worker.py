@@ -65,8 +65,19 @@ class GridWorker:
         return self._cache
 
     def close(self) -> None:
+        """Close the cache and the models loaded (an API model's connections; a model never
+        loaded is not loaded to be closed); a model that fails to close is warned of."""
+        from harness.models.deferred import close_model
+
         if self._cache is not None:
             self._cache.close()
+        for name, model in self._models.items():
+            if not isinstance(model, Exception):
+                try:
+                    close_model(model)
+                except Exception as exc:  # the run's results are written: say so, go on
+                    warnings.warn(f"{name}: closing it failed: {type(exc).__name__}: {exc}",
+                                  stacklevel=2)
 
     def model(self, name: str):
         """The model, or raise CellSkipped saying why it cannot run here."""

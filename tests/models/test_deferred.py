@@ -12,7 +12,7 @@ from harness.cache import GenerationCache
 from harness.data import load_dataset
 from harness.models import ModelFailed, ModelNotLoaded, ModelUnavailable, registry
 from harness.models.api import ModelInfo
-from harness.models.deferred import DeferredModel, deferred_model, work_clock
+from harness.models.deferred import DeferredModel, close_model, deferred_model, work_clock
 from harness.runner.grid import Cell, GridConfig
 from harness.runner.worker import CellSkipped, GridWorker
 from tests.fakes import ScriptedModel
@@ -222,3 +222,49 @@ def test_a_cache_filled_by_the_tiny_model_scores_its_cell_again_where_torch_is_n
     assert again["generations"] == {"computed": 0, "from_cache": len(dataset)}
     assert again["imported"] == []
     assert again["metrics"] == json.loads(json.dumps(first.to_json()["metrics"]))
+
+
+class Closes(Loads):
+    """Loads a model that counts its ``close`` calls (in ``closed``), failing them when told."""
+
+    def __init__(self, name="described", fails=False):
+        super().__init__(name)
+        self.closed, self.fails = [], fails
+
+    def __call__(self, **config):
+        model = super().__call__(**config)
+        owner = self
+
+        class Closing(type(model)):
+            def close(self):
+                owner.closed.append(self.info.name)
+                if owner.fails:
+                    raise OSError("the socket is gone")
+
+        model.__class__ = Closing
+        return model
+
+
+def test_closing_a_deferred_model_closes_it_if_loaded_and_never_loads_it(entries):
+    loads = entries(Closes())
+    model = deferred_model("described")
+    model.close()
+    assert loads.count == 0 and loads.closed == []  # not loaded to be closed
+    model.generate([], _decoding())
+    model.close()
+    assert loads.count == 1 and loads.closed == ["described"]
+    close_model(ScriptedModel(lambda r, d: [], "plain"))  # a model with no close: nothing to do
+
+
+def test_the_grid_worker_closes_the_models_it_loaded_and_warns_of_one_that_fails(entries, tmp_path):
+    used, failing = entries(Closes()), entries(Closes("failing", fails=True))
+    unused = entries(Closes("unused"))
+    grid = GridConfig(models=("described", "failing", "unused"), datasets=("crema_d",), limit=2)
+    worker = GridWorker(tmp_path / "run", tmp_path / "cache", grid)
+    worker.run(Cell("described", "crema_d", "base"))
+    worker.run(Cell("failing", "crema_d", "base"))
+    worker.model("unused")  # described, never loaded
+    with pytest.warns(UserWarning, match="failing: closing it failed: OSError: the socket is gone"):
+        worker.close()
+    assert used.closed == ["described"] and failing.closed == ["failing"]
+    assert unused.count == 0 and unused.closed == []

@@ -160,3 +160,12 @@ def test_a_thinking_models_answer_keeps_its_own_budget_beside_the_thoughts():
         gemini(server, "gemini-2.0-flash", thinking_budget=128)
     with pytest.raises(ValueError, match="thinking_budget must be a whole number of tokens from 1"):
         gemini(server, "gemini-2.5-pro", thinking_budget="lots")
+
+
+def test_closing_the_model_lets_its_connections_go():
+    with ScriptedServer("gemini", ["ok", "ok"]) as server:
+        model = gemini(server)
+        [out] = model.generate([Request(clip(), "p")], Decoding())
+        model.close()
+        [after] = model.generate([Request(clip(), "p")], Decoding())
+    assert out.error is None and "closed" in after.error and len(server.requests) == 1

@@ -201,3 +201,12 @@ def test_a_password_in_the_servers_url_is_sent_and_never_recorded(tmp_path, capl
         if path.is_file():
             assert password.encode() not in path.read_bytes(), path
     assert password not in caplog.text and password not in repr(record)
+
+
+def test_closing_the_model_lets_its_connections_go():
+    with ScriptedServer("openai", ["ok", "ok"]) as server:
+        model = gpt4o(server)
+        [out] = model.generate([Request(clip(), "p")], Decoding())
+        model.close()
+        [after] = model.generate([Request(clip(), "p")], Decoding())
+    assert out.error is None and "closed" in after.error and len(server.requests) == 1

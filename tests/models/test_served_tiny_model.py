@@ -86,6 +86,7 @@ def test_a_real_server_answers_as_the_local_backend_and_refuses_what_it_cannot(t
         with pytest.raises(CellSkipped, match=r"returned 1 candidate\(s\) where sample decoding"):
             grid.run(Cell(name, "iemocap", "sample-n"))
         grid.close()
+        served.close()  # its kept-alive connections, before the server goes
 
 
 def _skip_where_the_server_cannot_read_audio(record, log_path) -> None:

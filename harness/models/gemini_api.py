@@ -82,8 +82,12 @@ class GeminiBackend(Capped):
 
     def close(self) -> None:
         """Close the HTTP client and its kept-alive connections (a call after it is its item's
-        error)."""
-        self._client.close()
+        error). An older google-genai (1.24, the floor) has no ``Client.close``: its HTTP client
+        is closed."""
+        close = getattr(self._client, "close", None)
+        if close is None:
+            close = self._client._api_client._httpx_client.close
+        close()
 
     def generate(self, requests, decoding: Decoding) -> list[Generation]:
         if decoding.mode == "beam":

@@ -39,12 +39,17 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
                         for m, change in zip(DISTRIBUTION, changes)),
                       row[-1][0], _with_uncertainty(cell, "acc")])
     lines = [*conventions(cells, tables), *aligned(table)]
-    if shared := top_shared_lines(cells):
-        lines += textwrap.wrap(_printable(
-            "alm-v fell back to its likeliest beam (beam order, as bon picks) where two "
-            f"candidates or more shared its verifier's top score: {shared} (the verifier table: "
-            "tables.md, report.html)."), 100)
+    for ties, what in _TIES_TAKEN.items():
+        if shared := top_shared_lines(cells, ties):
+            lines += textwrap.wrap(_printable(
+                f"alm-v {what} where two candidates or more shared its verifier's top score: "
+                f"{shared} (the verifier table: tables.md, report.html)."), 100)
     return lines
+
+
+# what alm-v did with candidates sharing the top score, under each verifier_ties
+_TIES_TAKEN = {"first": "fell back to its likeliest beam (beam order, as bon picks)",
+               "mean": "took the mean of the tied candidates (verifier_ties mean)"}
 
 
 def _with_uncertainty(cell: CellRecord, metric: str) -> str:

@@ -188,7 +188,8 @@ def verifier_scores_filled(usable: list[dict[str, Any]]) -> list[float]:
 
 @register
 class VerifierBest(_Verified):
-    """The candidate the verifier scored highest."""
+    """The candidate the verifier scored highest; of several sharing the top score, the first
+    in beam order, or their mean (``verifier_ties``)."""
 
     name = "alm-v"
     reference = True
@@ -198,7 +199,30 @@ class VerifierBest(_Verified):
         scored = [c for c in usable if c.get("verifier_score") is not None]
         if not scored:  # nothing scored: the top beam (beams come best first)
             return np.array([c["probs"] for c in usable])[0], usable[0]
+        if config.verifier_ties == "mean":
+            return tied_mean(usable, scored)
         return best_by("verifier_score", scored)
+
+    def result(self, item_id: str, generation: Generation, labels: Sequence[str],
+               config: StrategyConfig, scores: list[float | None] | None) -> ItemResult:
+        result = super().result(item_id, generation, labels, config, scores)
+        for cand in result.candidates:  # under "mean", each candidate it took is marked
+            if cand.get("weight", 0.0) > 0:
+                cand["chosen"] = True
+        return result
+
+
+def tied_mean(usable: list[dict[str, Any]], scored: list[dict[str, Any]]
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+    """The mean of the distributions of the candidates sharing the top verifier score, the first
+    of them naming the rule; each usable candidate's ``weight`` says what it counted (1/k of
+    the k tied, 0 for the rest)."""
+    top = max(c["verifier_score"] for c in scored)
+    tied = [c for c in scored if c["verifier_score"] == top]
+    taken = {id(c) for c in tied}  # by identity: two beams may read alike
+    for cand in usable:
+        cand["weight"] = 1.0 / len(tied) if id(cand) in taken else 0.0
+    return np.mean([c["probs"] for c in tied], axis=0), tied[0]
 
 
 @register

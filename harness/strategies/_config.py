@@ -12,6 +12,7 @@ from harness._names import unknown_name
 from harness._values import named_flag, whole_number
 
 ALPHAS = ("raw", "mean", "uniform")
+VERIFIER_TIES = ("first", "mean")  # how alm-v takes candidates sharing the top score
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class StrategyConfig:
             written: peaked weights), ``"mean"`` (per generated token, what HF's
             ``sequences_scores`` gives: near-uniform weights) or ``"uniform"``. It changes no
             generation, so the three share one cached beam run.
+        verifier_ties: How ``alm-v`` takes candidates that share the verifier's top score:
+            ``"first"`` (the default: the first in beam order, as an argmax does, so the likeliest
+            beam) or ``"mean"`` (their distributions' mean, each weighed alike). It changes no
+            generation and no verifier call, so the two share one cached run.
     """
 
     beams: int = 5
@@ -53,6 +58,7 @@ class StrategyConfig:
     alpha: str = "raw"
     unscored: str = "keep"
     prompts: str = "paper"
+    verifier_ties: str = "first"
 
     def __post_init__(self) -> None:
         # the command line's "False" is text: read as a flag, never as a truthy string
@@ -60,6 +66,9 @@ class StrategyConfig:
         whole_number("seed", self.seed, least=0)
         if self.unscored not in ("keep", "drop"):
             raise ValueError(f"unscored must be 'keep' or 'drop', not {self.unscored!r}")
+        if self.verifier_ties not in VERIFIER_TIES:
+            raise ValueError(f"verifier_ties must be one of {VERIFIER_TIES}, "
+                             f"not {self.verifier_ties!r}")
         if self.alpha not in ALPHAS:
             raise ValueError(f"alpha must be one of {ALPHAS}, not {self.alpha!r}")
         if self.verifier_weighting not in ("softmax", "linear"):

@@ -14,6 +14,7 @@ from harness.data import load_dataset
 from harness.record import read_summary, write_record
 from harness.report.build import build_report
 from harness.runner import stratified_subsample
+from harness.strategies import StrategyConfig
 from tests.fakes import ScriptedModel
 from tests.report.browser import chromium_paths, headless_chromium
 
@@ -28,6 +29,11 @@ def hostile(refused):
         return [(f'{MARKUP} {{"Anger": 0.6, "Disgust": 0.1, "Fear": 0.1, "Happiness": 0.1, '
                  f'"Neutral": 0.05, "Sadness": 0.05}}', -1.0)]
     return answer
+
+
+def three_beams(request, decoding):
+    """Three answers, each one label, which a verifier that gives all 0.9 leaves tied."""
+    return [(f'{{"{label}": 1.0}}', -1.0 - i) for i, label in enumerate(("Anger", "Fear", "Sadness"))]
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +51,10 @@ def page(tmp_path_factory):
                             (ScriptedModel(hostile(refused), name="hostile"), "w-bon"),
                             ("uniform", "base")):
         write_record(harness.evaluate(model, dataset, strategy, n_resamples=10), run)
+    alike = ScriptedModel(lambda request, decoding: [("0.9", -1.0)], name="alike")
+    write_record(harness.evaluate(ScriptedModel(three_beams, name="tied"), dataset, "alm-v",
+                                  verifier=alike, config=StrategyConfig(verifier_ties="mean"),
+                                  n_resamples=10), run)
     damaged = run / "cells" / "uniform-crema_d-base.items.jsonl"  # one line no longer JSON
     lines = damaged.read_bytes().splitlines(keepends=True)
     odd = json.loads(lines[4])  # an id that is a number, a log-probability written as null
@@ -108,7 +118,8 @@ def test_each_cell_lists_its_means_and_its_items_in_corpus_order(page, tmp_path)
     with opened(path, "hostile-crema_d-base") as driver:
         cells = driver.find_elements(By.CSS_SELECTOR, "#cell-list tbody tr")
         assert {c.get_attribute("data-cell") for c in cells} == {
-            "hostile-crema_d-base", "hostile-crema_d-w-bon", "uniform-crema_d-base"}
+            "hostile-crema_d-base", "hostile-crema_d-w-bon", "tied-crema_d-alm-v",
+            "uniform-crema_d-base"}
         for c in cells:  # each cell's means, as its record has them
             m = read_summary(path.parent / "cells" / f"{c.get_attribute('data-cell')}.json").metrics
             assert c.text.split()[-4:] == [f"{m.mean(k):.4f}" for k in ("js", "bc", "r2", "acc")]
@@ -148,6 +159,20 @@ def test_a_mixture_s_item_marks_no_candidate_chosen_and_shows_each_one_s_weight(
         assert cells[:2] == ["1", ""] and cells[6] == "1.0000", cells  # # chosen α ... weight
         how = driver.find_element(By.ID, "candidates-how").text
         assert how == "the prediction mixes the valid candidates, each by its weight: none is chosen"
+
+
+def test_an_alm_v_item_that_averaged_its_tied_candidates_marks_each_of_them(page):
+    from selenium.webdriver.common.by import By
+
+    path, _ = page
+    with opened(path, "tied-crema_d-alm-v") as driver:
+        driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")[0].click()
+        wait_for(driver, "document.querySelectorAll('#candidates tbody tr').length > 0")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#candidates tbody tr")
+        assert [row.text.split()[:2] for row in rows] == [["1", "✓"], ["2", "✓"], ["3", "✓"]]
+        how = driver.find_element(By.ID, "candidates-how").text
+        assert how == ("the prediction is the mean of the 3 candidates chosen (✓), which shared "
+                       "the verifier's top score")
 
 
 def test_the_filters_show_the_invalid_items_or_an_id(page, tmp_path):

@@ -278,6 +278,34 @@ def test_a_beam_without_a_log_likelihood_takes_no_part_and_none_says_why(crema):
         assert lost.reason == "the model returned no log-likelihood (alpha) for its valid candidates"
 
 
+def test_alm_v_takes_the_first_of_candidates_sharing_the_top_score_or_their_mean(crema):
+    """BEAMS[:5] with verifier_beams=5: valid are the Anger, Sadness and Fear answers; the
+    verifier gives Sadness and Fear 0.9, Anger 0.5."""
+    def two_top(request, decoding):
+        return [("0.5" if '"Anger": 0.8' in request.prompt else "0.9", -1.0)]
+
+    model, verifier = ScriptedModel(beams), ScriptedModel(two_top, name="verifier")
+    five = {"verifier_beams": 5}
+    first = run_strategy("alm-v", model, crema[:1], verifier=verifier,
+                         config=StrategyConfig(**five))[0]
+    np.testing.assert_allclose(first.probs, VALID[1])  # beam order: Sadness before Fear
+    assert [c.get("chosen", False) for c in first.candidates] == [False, False, True, False, False]
+    assert not any("weight" in c for c in first.candidates)
+    mean = run_strategy("alm-v", model, crema[:1], verifier=verifier,
+                        config=StrategyConfig(verifier_ties="mean", **five))[0]
+    np.testing.assert_allclose(mean.probs, VALID[1:].mean(axis=0))
+    assert mean.rule == "json_dict" and mean.notes == []
+    assert [c.get("chosen", False) for c in mean.candidates] == [False, False, True, False, True]
+    assert [c.get("weight") for c in mean.candidates] == [None, 0.0, 0.5, None, 0.5]
+    one_top = run_strategy("alm-v", model, crema[:1], config=StrategyConfig(verifier_ties="mean"),
+                           verifier=ScriptedModel(lambda r, d: [("0.3" if '"Anger": 0.8' in r.prompt
+                                                                 else "0.2", -1.0)]))[0]
+    np.testing.assert_allclose(one_top.probs, VALID[0])  # no tie: the one at the top
+    assert [c.get("weight") for c in one_top.candidates] == [None, 1.0, 0.0]
+    with pytest.raises(ValueError, match="verifier_ties must be one of"):
+        StrategyConfig(verifier_ties="random")
+
+
 def test_a_candidate_the_verifier_did_not_score_keeps_its_item(crema):
     """BEAMS[:3] for alm-v: valid candidates are the Anger and the Sadness answers."""
     def only_sadness(request, decoding):  # the Anger candidate gets a reply that is not a score

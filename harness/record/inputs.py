@@ -30,13 +30,20 @@ def inputs_of(record: CellRecord) -> dict[str, Any]:
     return {k: v for k, v in inputs.items() if not (chance and k in ("prompts", "strategy_config"))}
 
 
+# settings recorded since a later version, each with what every run before it did: a record from
+# before names no change where a new one holds that value
+IMPLIED = {"strategy_config.verifier_ties": "first"}
+
+
 def input_changes(before: Mapping[str, Any], after: Mapping[str, Any], prefix: str = "",
                   leave_out: tuple[str, ...] = ()) -> list[str]:
     """``strategy_config.beams 5 -> 1``: each input, nested names joined by dots, whose value
-    differs (those named in ``leave_out`` left out)."""
+    differs (those named in ``leave_out`` left out; a setting one side predates, :data:`IMPLIED`,
+    read as what runs did before it)."""
     out = []
     for key in sorted(set(before) | set(after), key=str):
-        name, old, new = f"{prefix}{key}", before.get(key), after.get(key)
+        name = f"{prefix}{key}"
+        old, new = (before.get(key, IMPLIED.get(name)), after.get(key, IMPLIED.get(name)))
         if old == new or name in leave_out:
             continue
         if isinstance(old, Mapping) and isinstance(new, Mapping):

@@ -115,6 +115,14 @@ def test_input_changes_leave_out_what_is_equal_or_named_and_cut_past_40_characte
     assert input_changes({"options": {"a": 1}}, {"options": None}) == ['options {"a": 1} -> null']
 
 
+def test_a_setting_an_older_record_predates_is_read_as_what_runs_did_before_it():
+    older = {"strategy_config": {"beams": 5}}  # before verifier_ties: alm-v took the first
+    assert input_changes(older, {"strategy_config": {"beams": 5, "verifier_ties": "first"}}) == []
+    assert input_changes(older, {"strategy_config": {"beams": 5, "verifier_ties": "mean"}}) == [
+        'strategy_config.verifier_ties "first" -> "mean"']
+    assert input_changes({"verifier_ties": "first"}, {}) == ['verifier_ties "first" -> null']
+
+
 def test_fewer_than_seven_paired_items_are_never_called_worse(tmp_path):
     """Two items that both got worse: the bootstrap's interval is the two changes, so it excluded
     zero and a ``--limit 2`` run failed its gate on nothing. At 98% (1% a tail) the exact

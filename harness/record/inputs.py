@@ -13,7 +13,9 @@ from harness.record.cell import CellRecord
 
 def inputs_of(record: CellRecord) -> dict[str, Any]:
     """Everything in a record's metadata that determines its outputs (not where or when it ran,
-    nor the device it ran on)."""
+    nor the device it ran on); a setting added later (:data:`IMPLIED`) is left out where it holds
+    what every run before it did, so that an upgrade that adds one keeps each snapshot's key and
+    each baseline's inputs."""
     meta = record.meta
     model, dataset, prompts = meta.get("model") or {}, meta.get("dataset") or {}, meta.get("prompts") or {}
     chance = meta.get("decoding") is None  # a chance baseline: no prompt, no decoding
@@ -23,7 +25,8 @@ def inputs_of(record: CellRecord) -> dict[str, Any]:
         "verifier": meta.get("verifier"), "verifier_revision": meta.get("verifier_revision"),
         "dataset": record.dataset, "manifest": dataset.get("manifest"),
         "options": dataset.get("options") or {}, "strategy": record.strategy,
-        "strategy_config": meta.get("strategy_config"), "decoding": meta.get("decoding"),
+        "strategy_config": _without_implied(meta.get("strategy_config"), "strategy_config."),
+        "decoding": meta.get("decoding"),
         "prompts": {k: prompts.get(k) for k in ("set", "version", "templates")},
         "seed": meta.get("seed"),
     }
@@ -33,6 +36,14 @@ def inputs_of(record: CellRecord) -> dict[str, Any]:
 # settings recorded since a later version, each with what every run before it did: a record from
 # before names no change where a new one holds that value
 IMPLIED = {"strategy_config.verifier_ties": "first"}
+
+
+def _without_implied(settings: Any, prefix: str) -> Any:
+    """``settings`` less each :data:`IMPLIED` one at its implied value."""
+    if not isinstance(settings, Mapping):
+        return settings
+    return {k: v for k, v in settings.items()
+            if not (f"{prefix}{k}" in IMPLIED and IMPLIED[f"{prefix}{k}"] == v)}
 
 
 def input_changes(before: Mapping[str, Any], after: Mapping[str, Any], prefix: str = "",

@@ -121,6 +121,11 @@ def test_a_setting_an_older_record_predates_is_read_as_what_runs_did_before_it()
     assert input_changes(older, {"strategy_config": {"beams": 5, "verifier_ties": "mean"}}) == [
         'strategy_config.verifier_ties "first" -> "mean"']
     assert input_changes({"verifier_ties": "first"}, {}) == ['verifier_ties "first" -> null']
+    plain = record(lambda v: v / v.sum())
+    as_before, mean = ({"beams": 5, "verifier_ties": ties} for ties in ("first", "mean"))
+    keys = [inputs_of(dataclasses.replace(plain, meta={"strategy_config": config, "decoding": {}}))
+            ["strategy_config"] for config in (as_before, mean, {"beams": 5})]
+    assert keys == [{"beams": 5}, mean, {"beams": 5}]  # so a snapshot's key stays what it was
 
 
 def test_fewer_than_seven_paired_items_are_never_called_worse(tmp_path):

@@ -65,16 +65,21 @@ def _check_extras(metrics: Mapping[str, Any]) -> None:
     if not _verifier_use_ok(metrics.get("verifier") or {}):
         raise RecordError("not a cell record: 'metrics.verifier' is not counts of items (at most "
                           "its 'items' shared a top score, fewer all alike) and [score, count] pairs")
-    alpha = metrics.get("alpha_sensitivity") or {}
-    if not isinstance(alpha, Mapping) or not all(
-            isinstance(row, Mapping) and all(map(_alpha_entry_ok, row.items())) for row in alpha.values()):
+    if not _choices_ok(metrics.get("alpha_sensitivity") or {}):
         raise RecordError("not a cell record: 'metrics.alpha_sensitivity' is not numbers per α")
 
 
-def _alpha_entry_ok(entry: tuple[Any, Any]) -> bool:
-    """One entry of W-BoN's α comparison: ``n`` a count, a ``*_change_ci`` two numbers or None
-    (the bootstrap could not draw it), another ``*_ci`` two bounds, anything else a number or
-    None."""
+def _choices_ok(table: Any) -> bool:
+    """A comparison of a setting's choices (W-BoN's α, ALM-v's tie rule): numbers per choice."""
+    return isinstance(table, Mapping) and all(
+        isinstance(row, Mapping) and all(map(_choice_entry_ok, row.items()))
+        for row in table.values())
+
+
+def _choice_entry_ok(entry: tuple[Any, Any]) -> bool:
+    """One entry of a choice's row (W-BoN's α, ALM-v's tie rule): ``n`` a count, a
+    ``*_change_ci`` two numbers or None (the bootstrap could not draw it), another ``*_ci`` two
+    bounds, anything else a number or None."""
     key, value = entry
     if key == "n":
         return _is_count(value)
@@ -85,14 +90,15 @@ def _alpha_entry_ok(entry: tuple[Any, Any]) -> bool:
 
 def _verifier_use_ok(use: Any) -> bool:
     """How the verifier's scores told candidates apart (the verifier table reads it): counts, the
-    items' in order, and the most frequent scores as ``[score, count]`` pairs."""
+    items' in order, the most frequent scores as ``[score, count]`` pairs, and for ALM-v its
+    numbers under each tie rule (``ties``, where kept)."""
     if not isinstance(use, Mapping) or not use:
         return isinstance(use, Mapping)
     counts = [use.get(key, -1) for key in ("scored", "items", "top_shared", "all_equal")]
     if not all(map(_is_count, counts)):
         return False
     common = use.get("common")
-    return (counts[1] >= counts[2] >= counts[3]
+    return (counts[1] >= counts[2] >= counts[3] and _choices_ok(use.get("ties") or {})
             and isinstance(common, list) and all(
                 isinstance(pair, list) and len(pair) == 2 and _is_finite(pair[0])
                 and _is_count(pair[1]) for pair in common))

@@ -36,7 +36,15 @@ LEGENDS = {
                 "alike: the items whose candidates it scored all the same, where w-alm-v weighed "
                 "them evenly. Commonest scores: its most frequent scores, each with its share "
                 "of the scored candidates. A verifier that tells few items' candidates apart "
-                "leaves alm-v close to bon whatever it is worth.",
+                "leaves alm-v close to bon whatever it is worth (the ties table: alm-v under "
+                "each rule).",
+    "ties": "ALM-v's mean JS, BC and R² had it taken the first (in beam order: the likeliest "
+            "beam) of the candidates sharing the verifier's top score, or their mean: the same "
+            "candidates, scores and items, so only the rule differs, and only on the items "
+            "whose top score was shared. Beside mean, its change from first as a difference "
+            "(a + is worse for JS, better for BC and R²), * where its paired bootstrap 95% CI "
+            "excludes 0 and its paired sign-flip test agrees (p ≤ 5%; the CI alone under "
+            "--interval percentile), on 6 items or more.",
     "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
                  "level ('–': none there), the numbers the figures plot, with its "
                  "distribution-free 95% CI (the order statistics a Binomial(n, 1/2) gives: no "

@@ -14,7 +14,8 @@
   the paper's N;
 - ambiguity: each cell's median JS, BC and R² at each ambiguity level, under its corpus's levels;
 - alpha: W-BoN under each choice of alpha, from the same candidates;
-- verifier: how a verifier's scores told the candidates apart (:mod:`harness.report.verifier`).
+- verifier: how a verifier's scores told the candidates apart (:mod:`harness.report.verifier`);
+- ties: ALM-v under each tie rule, from the same candidates (:mod:`harness.report.choices`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
 
-from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, MIN_PAIRED_ITEMS, level_name
+from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, level_name
 from harness.record import CellRecord
+from harness.report.choices import alpha_table, ties_table
 from harness.report.paired import paired_change, with_change
 from harness.report.verifier import verifier_table
 
@@ -346,39 +346,7 @@ def csv_text(header: list[str], rows) -> str:
     return buffer.getvalue()
 
 
-def alpha_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """W-BoN under each choice of alpha (raw, per-token mean, uniform), from each cell's own
-    candidates: how much the weighting, not the beams, moves the result."""
-    choices = ("raw", "mean", "uniform")
-    header = ["Model", "Dataset", "alpha used"] + [f"{TITLES[m]} {a}" for m in DISTRIBUTION
-                                                     for a in choices]
-    rows = []
-    for c in sorted(cells, key=lambda c: (c.model, c.dataset)):
-        table = c.metrics.alpha_sensitivity
-        if not table:
-            continue
-        used = str((c.meta.get("strategy_config") or {}).get("alpha", ""))
-        rows.append([(c.model, ""), (c.dataset, ""), (used, "")] + [
-            (_against_raw(table, a, m), "") for m in DISTRIBUTION for a in choices])
-    return header, rows
-
-
-def _against_raw(table: Mapping[str, Mapping[str, Any]], alpha: str, metric: str) -> str:
-    """``0.4238 (+0.0006*)``: the mean under ``alpha`` and its paired change from raw, ``*``
-    where the change's 95% CI excludes zero over 6 items or more and, where the record has it
-    (the expanded intervals), the sign-flip test agrees (p ≤ 5%); the mean alone in a record
-    from before the intervals were kept."""
-    row = table.get(alpha, {})
-    value, interval = row.get(metric), row.get(f"{metric}_change_ci")
-    raw = table.get("raw", {}).get(metric)
-    if value is None or raw is None or interval is None:
-        return _fmt(value)
-    p = row.get(f"{metric}_change_p")
-    significant = (row.get("n", 0) >= MIN_PAIRED_ITEMS and (interval[0] > 0 or interval[1] < 0)
-                   and (p is None or p <= 0.05))
-    return f"{_fmt(value)} ({value - raw:+.4f}{'*' if significant else ''})"
-
-
 TABLES = {"items": items_table, "main": main_table, "strategies": strategy_table,
           "classification": classification_table, "ambiguity": ambiguity_table,
-          "compute": compute_table, "alpha": alpha_table, "verifier": verifier_table}
+          "compute": compute_table, "alpha": alpha_table, "verifier": verifier_table,
+          "ties": ties_table}

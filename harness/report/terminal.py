@@ -43,7 +43,7 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
         if shared := top_shared_lines(cells, ties):
             lines += textwrap.wrap(_printable(
                 f"alm-v {what} where two candidates or more shared its verifier's top score: "
-                f"{shared} (the verifier table: tables.md, report.html)."), 100)
+                f"{shared} (the verifier and ties tables: tables.md, report.html)."), 100)
     return lines
 
 

@@ -33,9 +33,10 @@ from harness.models import ModelAPI
 from harness.models.deferred import deferred_model, work_clock
 from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
-from harness.resampling import checked_interval, mean_cis, resamples_for, sign_flip_p
+from harness.resampling import checked_interval
 from harness.runner.evidence import evidence_header
 from harness.runner.outcomes import CellItems, Outcome, outcome, verifier_use
+from harness.runner.sensitivity import alpha_sensitivity, ties_sensitivity
 from harness.strategies import (
     ItemResult,
     Strategy,
@@ -270,6 +271,9 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
     summary["no_transcript"] = sum(not item.transcript.strip() for item in dataset)
     summary["verifier_unscored"] = sum(o.verifier_unscored for o in outcomes)
     summary["verifier"] = verifier_use(outcomes)
+    if summary["verifier"] and any(o.tie_preds is not None for o in outcomes):  # an alm-v cell
+        summary["verifier"]["ties"] = ties_sensitivity(dataset, outcomes, n_resamples, seed,
+                                                       interval)
     summary["bins"] = _bins(dataset, scores or item_scores(dataset, outcomes), entropy_bins)
     summary["tokens"] = int(sum(o.row.tokens for o in outcomes))
     if any(o.alpha_preds is not None for o in outcomes):  # a w-bon cell
@@ -278,41 +282,6 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
     costs = [o.cost for o in outcomes if o.has_usage]
     summary["cost_usd"] = None if any(c is None for c in costs) else float(sum(c for c in costs if c))
     return CellMetrics.from_json(summary)
-
-
-def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples: int = 1000,
-                      seed: int = 0, interval: str = "expanded") -> dict[str, dict[str, Any]]:
-    """W-BoN's mean JS, BC and R² under each choice of alpha, from the candidates it already had
-    (no generation): over the items with a usable beam under every choice (an item whose beams
-    all have α = -inf has none under ``raw`` and ``mean``), the same items for every choice
-    (``n``). Under ``mean`` and ``uniform``, each metric's paired bootstrap 95% CI of its change
-    from ``raw`` (``js_change_ci``: the mean of choice − raw, per item), all in one draw, and
-    under the expanded intervals its paired sign-flip test's two-sided p (``js_change_p``: an
-    item with one usable beam weighs it alike under every choice, so only the others change)."""
-    from harness.strategies import ALPHAS
-
-    kept = [i for i, o in enumerate(outcomes) if o.alpha_preds is not None]
-    if not kept:
-        return {}
-    preds = np.array([outcomes[i].alpha_preds for i in kept])  # (items, alphas, K)
-    scores = [metrics.per_item(dataset.votes[kept], preds[:, a]) for a in range(len(ALPHAS))]
-    names = ("js", "bc", "r2")
-    out: dict[str, dict[str, Any]] = {
-        alpha: {"n": len(kept), **{m: float(scores[a][m].mean()) for m in names}}
-        for a, alpha in enumerate(ALPHAS)}
-    raw = ALPHAS.index("raw")
-    others = [a for a in range(len(ALPHAS)) if a != raw]
-    changes = np.column_stack([scores[a][m] - scores[raw][m] for a in others for m in names])
-    cis = iter(mean_cis(changes, n_resamples, seed, interval=interval))
-    flips = iter(sign_flip_p(changes, resamples_for(0.95, n_resamples), seed)
-                 if interval == "expanded" else [])  # the plain intervals: the CI alone, as before
-    for a in others:
-        for m in names:
-            low, high = next(cis)
-            out[ALPHAS[a]][f"{m}_change_ci"] = [low, high] if math.isfinite(low + high) else None
-            if (flip := next(flips, None)) is not None:
-                out[ALPHAS[a]][f"{m}_change_p"] = min(1.0, 2 * min(flip))
-    return out
 
 
 def _bins(dataset: Dataset, scores: ItemScores, method: str) -> dict[str, Any]:

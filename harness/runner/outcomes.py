@@ -42,6 +42,8 @@ class Outcome:
         alpha_preds: For a W-BoN item with a usable beam, its mixture under each choice of α
             (``ALPHAS`` order, τ = 1), else None (also where some choice weighs no beam: every
             α -inf).
+        tie_preds: For a valid ALM-v item, its prediction under each tie rule
+            (``VERIFIER_TIES`` order), else None.
         has_usage, cost: Whether the item reported usage, and its estimated cost in USD (None
             when unknown).
     """
@@ -50,6 +52,7 @@ class Outcome:
     verifier_unscored: int = 0
     verifier_scores: tuple[float, ...] | None = None
     alpha_preds: np.ndarray | None = None
+    tie_preds: np.ndarray | None = None
     has_usage: bool = False
     cost: float | None = None
 
@@ -73,8 +76,8 @@ def outcome(result: ItemResult | Outcome) -> Outcome:
     row = ItemRecord(result.item_id, probs, result.rule, result.reason, result.error,
                      result.tokens, tuple(result.notes), answer, None, *_weight_stats(result))
     return Outcome(row, sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
-                   _verifier_scores(result), _alpha_preds(result), bool(result.usage),
-                   result.usage.get("cost_usd"))
+                   _verifier_scores(result), _alpha_preds(result), result.tie_picks,
+                   bool(result.usage), result.usage.get("cost_usd"))
 
 
 def _verifier_scores(result: ItemResult) -> tuple[float, ...] | None:
@@ -92,7 +95,9 @@ def verifier_use(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     them; of those, ``top_shared``, the items whose highest score two or more shared (``alm-v``'s
     pick fell to beam order: the likeliest beam, as ``bon`` picks), and ``all_equal``, those it
     scored all alike (``w-alm-v`` weighed them alike); ``common``, its most frequent scores, most frequent
-    first, as ``[score, candidates]`` (at most :data:`COMMON_SCORES`)."""
+    first, as ``[score, candidates]`` (at most :data:`COMMON_SCORES`). An ``alm-v`` cell's summary
+    adds ``ties``, its numbers under each tie rule
+    (:func:`~harness.runner.sensitivity.ties_sensitivity`)."""
     given = [o.verifier_scores for o in outcomes if o.verifier_scores is not None]
     if not given:
         return {}

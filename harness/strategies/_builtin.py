@@ -18,7 +18,7 @@ from harness.aggregate import candidate_means, candidate_weights, mixture_mean, 
 from harness.cache import cached_label_logprobs, labels_keys
 from harness.models.api import Decoding, Generation, LabelScores, ModelAPI, Request
 from harness.prompts import cot_prompt, readout_prompt
-from harness.strategies._config import ALPHAS, StrategyConfig
+from harness.strategies._config import ALPHAS, VERIFIER_TIES, StrategyConfig
 from harness.strategies._results import ItemResult
 from harness.strategies._strategy import RunContext, Scores, Strategy, common_decoding, register
 from harness.strategies._verify import verify
@@ -196,12 +196,10 @@ class VerifierBest(_Verified):
 
     def combine(self, usable: list[dict[str, Any]], config: StrategyConfig
                 ) -> tuple[np.ndarray, dict[str, Any]]:
-        scored = [c for c in usable if c.get("verifier_score") is not None]
-        if not scored:  # nothing scored: the top beam (beams come best first)
-            return np.array([c["probs"] for c in usable])[0], usable[0]
-        if config.verifier_ties == "mean":
-            return tied_mean(usable, scored)
-        return best_by("verifier_score", scored)
+        probs, chosen, weights = verifier_pick(usable, config.verifier_ties)
+        for cand, weight in zip(usable, weights or []):  # under "mean": what each counted
+            cand["weight"] = weight
+        return probs, chosen
 
     def result(self, item_id: str, generation: Generation, labels: Sequence[str],
                config: StrategyConfig, scores: list[float | None] | None) -> ItemResult:
@@ -209,20 +207,27 @@ class VerifierBest(_Verified):
         for cand in result.candidates:  # under "mean", each candidate it took is marked
             if cand.get("weight", 0.0) > 0:
                 cand["chosen"] = True
+        if result.probs is not None:  # the prediction under each rule, for the cell's comparison
+            usable = self.usable(result.candidates, config)
+            result.tie_picks = np.array([verifier_pick(usable, ties)[0] for ties in VERIFIER_TIES])
         return result
 
 
-def tied_mean(usable: list[dict[str, Any]], scored: list[dict[str, Any]]
-              ) -> tuple[np.ndarray, dict[str, Any]]:
-    """The mean of the distributions of the candidates sharing the top verifier score, the first
-    of them naming the rule; each usable candidate's ``weight`` says what it counted (1/k of
-    the k tied, 0 for the rest)."""
+def verifier_pick(usable: list[dict[str, Any]], ties: str
+                  ) -> tuple[np.ndarray, dict[str, Any], list[float] | None]:
+    """ALM-v's prediction, the candidate naming its rule, and under ``ties="mean"`` each usable
+    candidate's weight (1/k of the k sharing the top score, 0 for the rest; None otherwise):
+    the top beam where the verifier scored none."""
+    scored = [c for c in usable if c.get("verifier_score") is not None]
+    if not scored:  # nothing scored: the top beam (beams come best first)
+        return np.array(usable[0]["probs"]), usable[0], None
+    if ties == "first":
+        return (*best_by("verifier_score", scored), None)
     top = max(c["verifier_score"] for c in scored)
-    tied = [c for c in scored if c["verifier_score"] == top]
-    taken = {id(c) for c in tied}  # by identity: two beams may read alike
-    for cand in usable:
-        cand["weight"] = 1.0 / len(tied) if id(cand) in taken else 0.0
-    return np.mean([c["probs"] for c in tied], axis=0), tied[0]
+    tied = {id(c) for c in scored if c["verifier_score"] == top}  # by identity: beams may read alike
+    weights = [1.0 / len(tied) if id(c) in tied else 0.0 for c in usable]
+    first = next(c for c in usable if id(c) in tied)
+    return np.average([c["probs"] for c in usable], axis=0, weights=weights), first, weights
 
 
 @register

@@ -29,6 +29,8 @@ class ItemResult:
         alpha_mixtures: W-BoN's mixture under each choice of α (``ALPHAS`` order), computed
             with its prediction (which is its row for the configured α, bit for bit), for the
             cell's α comparison; None elsewhere, and where some choice weighs no beam.
+        tie_picks: ALM-v's prediction under each tie rule (``VERIFIER_TIES`` order), for the
+            cell's comparison of the two; None elsewhere (another strategy, an invalid item).
     """
 
     item_id: str
@@ -41,6 +43,7 @@ class ItemResult:
     usage: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     alpha_mixtures: np.ndarray | None = None
+    tie_picks: np.ndarray | None = None
 
     @property
     def valid(self) -> bool:

@@ -233,35 +233,6 @@ def test_the_ambiguity_table_gives_each_cells_medians_under_its_corpus_levels():
         ["iemocap", "crema_d", "crema_d"]
 
 
-def test_the_alpha_table_gives_each_choice_s_change_from_raw_and_marks_a_clear_one():
-    from harness.report.tables import alpha_table
-
-    base = cell("a", "iemocap", "w-bon", 0.3, 0.7, 0.3)
-    table = {"raw": {"n": 26, "js": 0.50, "bc": 0.65, "r2": 0.45},
-             "mean": {"n": 26, "js": 0.51, "bc": 0.64, "r2": 0.37, "js_change_ci": [0.003, 0.015],
-                      "bc_change_ci": [-0.02, 0.0], "r2_change_ci": [-0.1, -0.05]},  # BC's
-             # interval reaches zero: that is not excluding it
-             "uniform": {"js": 0.52, "bc": 0.63, "r2": 0.36}}  # a record from before the CIs
-    scored = dataclasses.replace(base, metrics=dataclasses.replace(base.metrics,
-                                                                    alpha_sensitivity=table))
-    header, [row] = alpha_table([scored])
-    texts = dict(zip(header, (t for t, _ in row)))
-    assert texts["JS raw"] == "0.5000" and texts["JS mean"] == "0.5100 (+0.0100*)"
-    assert texts["BC mean"] == "0.6400 (-0.0100)" and texts["R² mean"] == "0.3700 (-0.0800*)"
-    assert texts["JS uniform"] == "0.5200"
-    table["mean"]["r2_change_p"], table["mean"]["js_change_p"] = 0.06, 0.05  # the sign-flip test's
-    header, [row] = alpha_table([scored])
-    texts = dict(zip(header, (t for t, _ in row)))
-    assert texts["R² mean"] == "0.3700 (-0.0800)" and texts["JS mean"] == "0.5100 (+0.0100*)"
-    table["uniform"] = {"n": 6, "js": 0.52, "bc": 0.66, "r2": 0.47, "js_change_ci": [0.0, 0.03],
-                        "bc_change_ci": [-0.01, 0.02], "r2_change_ci": [0.01, 0.03]}
-    header, [row] = alpha_table([scored])  # six paired items are enough; a bound at 0 is not
-    texts = dict(zip(header, (t for t, _ in row)))
-    assert (texts["JS uniform"], texts["BC uniform"], texts["R² uniform"]) == (
-        "0.5200 (+0.0200)", "0.6600 (+0.0100)", "0.4700 (+0.0200*)")
-
-
-
 def test_the_renderers_escape_what_would_break_a_row_and_mark_the_best_and_second():
     header, rows = ["Model", "a|b", "R²"], [[("x|y\r\nz\\", ""), ("1", "best"), ("2", "second")]]
     assert markdown(header, rows).splitlines() == [

@@ -38,7 +38,7 @@ def test_the_terminal_says_where_alm_v_s_pick_fell_to_beam_order():
     said = " ".join(" ".join(lines).split())
     assert "alm-v fell back to its likeliest beam (beam order, as bon picks) where two " \
            "candidates or more shared its verifier's top score: a crema_d 13 of 26 items (the " \
-           "verifier table" in said
+           "verifier and ties tables" in said
     assert top_shared_lines(cells) == "a crema_d 13 of 26 items"  # alm-v's cells alone
     apart = verified("alm-v", dict(SHARED, top_shared=0, all_equal=0))
     assert top_shared_lines([apart]) == ""

@@ -126,6 +126,44 @@ def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
     assert not harness.evaluate(model, "iemocap", "base", n_resamples=10).metrics.alpha_sensitivity
 
 
+def test_alm_v_records_its_result_under_each_tie_rule_from_the_same_candidates():
+    """Three one-label beams per item; the verifier gives Anger and Fear 0.9 on even items (a
+    tie: ``first`` takes Anger, ``mean`` the two's mean) and Fear alone 0.9 on odd ones."""
+    from harness.strategies import StrategyConfig
+    from tests.fakes import ScriptedModel
+
+    dataset = load_dataset("crema_d")
+    even = {item.id for item in dataset[::2]}
+
+    def beams(request, decoding):
+        return [(f'{{"{label}": 1.0}}', -1.0 - n)
+                for n, label in enumerate(("Anger", "Fear", "Sadness"))]
+
+    def verifier(request, decoding):
+        top = ('"Fear"', '"Anger"') if request.item_id in even else ('"Fear"',)
+        return [("0.9" if any(label in request.prompt for label in top) else "0.2", -1.0)]
+
+    model, judge = ScriptedModel(beams), ScriptedModel(verifier, name="judge")
+    first, mean = (harness.evaluate(model, dataset, "alm-v", verifier=judge, n_resamples=10,
+                                    config=StrategyConfig(verifier_ties=ties))
+                   for ties in ("first", "mean"))
+    ties = first.metrics.verifier["ties"]
+    assert first.metrics.verifier["top_shared"] == len(even)
+    assert mean.metrics.verifier["ties"] == ties  # the same candidates, whichever rule was used
+    for rule, cell in (("first", first), ("mean", mean)):
+        assert ties[rule]["n"] == cell.metrics.n_valid == len(dataset)
+        assert ties[rule]["js"] == pytest.approx(cell.metrics.mean("js"))
+    per_item = {i.id: i.scores["js"] for i in mean.items}
+    change = np.array([per_item[i.id] - i.scores["js"] for i in first.items])
+    tied = np.array([i.id in even for i in first.items])
+    assert not change[~tied].any() and change[tied].any()  # only a tie changes
+    assert ties["mean"]["js_change_ci"] == pytest.approx(list(metrics.bootstrap_ci(
+        change, n_resamples=10, seed=0)))
+    assert "js_change_ci" not in ties["first"]
+    weighted = harness.evaluate(model, dataset, "w-alm-v", verifier=judge, n_resamples=10)
+    assert "ties" not in weighted.metrics.verifier and weighted.metrics.verifier["items"]
+
+
 def test_an_item_whose_beams_all_have_alpha_minus_infinity_costs_itself_not_the_cell():
     """Under ``alpha="uniform"`` such an item has its mixture; under ``raw`` and ``mean`` no
     beam has a weight: the item is left out of the α comparison, and the cell is recorded."""

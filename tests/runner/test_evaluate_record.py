@@ -153,8 +153,11 @@ def test_a_cell_counts_the_candidates_its_verifier_left_unscored():
     unsure = ScriptedModel(lambda request, decoding: [("unsure", -1.0)], name="unsure-verifier")
     record = harness.evaluate(model(), dataset, "alm-v", verifier=unsure, n_resamples=5)
     assert record.metrics.verifier_unscored >= record.metrics.n_valid > 0  # a candidate each
-    assert record.metrics.verifier == {"scored": 0, "items": 0, "top_shared": 0, "all_equal": 0,
-                                       "common": []}  # said as such, not left out
+    ties = record.metrics.verifier["ties"]  # none scored: the top beam under either rule
+    assert {k: v for k, v in record.metrics.verifier.items() if k != "ties"} == {
+        "scored": 0, "items": 0, "top_shared": 0, "all_equal": 0, "common": []}  # said, not left out
+    assert ties["first"] == {k: ties["mean"][k] for k in ("n", "js", "bc", "r2")}
+    assert ties["mean"]["js_change_ci"] == [0.0, 0.0]
     scored = harness.evaluate(model(), dataset, "alm-v", verifier=model(), n_resamples=5)
     assert scored.metrics.verifier_unscored == 0
     use = scored.metrics.verifier

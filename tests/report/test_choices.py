@@ -1,0 +1,55 @@
+"""A setting's choices side by side: W-BoN under each α, ALM-v under each tie rule."""
+
+import dataclasses
+
+from harness.report.choices import alpha_table, ties_table
+from harness.report.tables import TABLES
+from tests.report.test_tables import cell
+
+
+def test_the_alpha_table_gives_each_choice_s_change_from_raw_and_marks_a_clear_one():
+    base = cell("a", "iemocap", "w-bon", 0.3, 0.7, 0.3)
+    table = {"raw": {"n": 26, "js": 0.50, "bc": 0.65, "r2": 0.45},
+             "mean": {"n": 26, "js": 0.51, "bc": 0.64, "r2": 0.37, "js_change_ci": [0.003, 0.015],
+                      "bc_change_ci": [-0.02, 0.0], "r2_change_ci": [-0.1, -0.05]},  # BC's
+             # interval reaches zero: that is not excluding it
+             "uniform": {"js": 0.52, "bc": 0.63, "r2": 0.36}}  # a record from before the CIs
+    scored = dataclasses.replace(base, metrics=dataclasses.replace(base.metrics,
+                                                                    alpha_sensitivity=table))
+    header, [row] = alpha_table([scored])
+    texts = dict(zip(header, (t for t, _ in row)))
+    assert texts["JS raw"] == "0.5000" and texts["JS mean"] == "0.5100 (+0.0100*)"
+    assert texts["BC mean"] == "0.6400 (-0.0100)" and texts["R² mean"] == "0.3700 (-0.0800*)"
+    assert texts["JS uniform"] == "0.5200"
+    table["mean"]["r2_change_p"], table["mean"]["js_change_p"] = 0.06, 0.05  # the sign-flip test's
+    header, [row] = alpha_table([scored])
+    texts = dict(zip(header, (t for t, _ in row)))
+    assert texts["R² mean"] == "0.3700 (-0.0800)" and texts["JS mean"] == "0.5100 (+0.0100*)"
+    table["uniform"] = {"n": 6, "js": 0.52, "bc": 0.66, "r2": 0.47, "js_change_ci": [0.0, 0.03],
+                        "bc_change_ci": [-0.01, 0.02], "r2_change_ci": [0.01, 0.03]}
+    header, [row] = alpha_table([scored])  # six paired items are enough; a bound at 0 is not
+    texts = dict(zip(header, (t for t, _ in row)))
+    assert (texts["JS uniform"], texts["BC uniform"], texts["R² uniform"]) == (
+        "0.5200 (+0.0200)", "0.6600 (+0.0100)", "0.4700 (+0.0200*)")
+
+
+def test_the_ties_table_gives_alm_v_under_each_tie_rule_and_the_rule_it_ran_under():
+    base = cell("a", "crema_d", "alm-v", 0.43, 0.75, 0.23)
+    ties = {"first": {"n": 26, "js": 0.4263, "bc": 0.7544, "r2": 0.2317},
+            "mean": {"n": 26, "js": 0.4238, "bc": 0.7584, "r2": 0.2672,
+                     "js_change_ci": [-0.006, -0.001], "bc_change_ci": [0.001, 0.007],
+                     "r2_change_ci": [-0.01, 0.08], "js_change_p": 0.02, "bc_change_p": 0.2}}
+    use = {"scored": 78, "items": 26, "top_shared": 26, "all_equal": 26, "common": [[0.9, 78]],
+           "ties": ties}
+    ran = dataclasses.replace(base, metrics=dataclasses.replace(base.metrics, verifier=use),
+                              meta={"strategy_config": {"verifier_ties": "mean"}})
+    unscored = dataclasses.replace(ran, model="b", metrics=dataclasses.replace(
+        base.metrics, verifier={k: v for k, v in use.items() if k != "ties"}))
+    header, [row] = ties_table([ran, unscored, base])  # a row where the record keeps the rules
+    texts = dict(zip(header, (t for t, _ in row)))
+    assert header[:3] == ["Model", "Dataset", "verifier_ties used"]
+    assert (texts["Model"], texts["verifier_ties used"]) == ("a", "mean")
+    assert (texts["JS first"], texts["JS mean"]) == ("0.4263", "0.4238 (-0.0025*)")
+    assert texts["BC mean"] == "0.7584 (+0.0040)"  # its sign-flip test does not agree
+    assert texts["R² mean"] == "0.2672 (+0.0355)"  # its CI holds 0
+    assert "ties" in TABLES and TABLES["ties"]([ran])[1] == [row]

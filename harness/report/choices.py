@@ -13,14 +13,14 @@ from harness.record import CellRecord
 
 Table = tuple[list[str], list[list[tuple[str, str]]]]
 DISTRIBUTION = ("js", "bc", "r2")  # the metrics each choice is scored on
-TITLES = {"js": "JS", "bc": "BC", "r2": "R²"}
+TITLES = {"js": "JS", "bc": "BC", "r2": "R²", "weight_max": "max weight"}
 
 
 def alpha_table(cells: list[CellRecord]) -> Table:
     """W-BoN under each choice of alpha (raw, per-token mean, uniform), from each cell's own
     candidates: how much the weighting, not the beams, moves the result."""
     return _choices_table(cells, "alpha", ("raw", "mean", "uniform"),
-                          lambda c: c.metrics.alpha_sensitivity)
+                          lambda c: c.metrics.alpha_sensitivity, (*DISTRIBUTION, "weight_max"))
 
 
 def ties_table(cells: list[CellRecord]) -> Table:
@@ -32,10 +32,12 @@ def ties_table(cells: list[CellRecord]) -> Table:
 
 
 def _choices_table(cells: list[CellRecord], setting: str, choices: tuple[str, ...],
-                   numbers: Callable[[CellRecord], Mapping[str, Mapping[str, Any]]]) -> Table:
+                   numbers: Callable[[CellRecord], Mapping[str, Mapping[str, Any]]],
+                   shown: tuple[str, ...] = DISTRIBUTION) -> Table:
     """A row per cell that holds ``numbers`` for the setting's choices: the choice it ran
-    under, then each metric under each choice, each change from the first choice beside it."""
-    header = ["Model", "Dataset", f"{setting} used"] + [f"{TITLES[m]} {a}" for m in DISTRIBUTION
+    under, then each number ``shown`` under each choice, each change from the first choice
+    beside it where the record has its CI."""
+    header = ["Model", "Dataset", f"{setting} used"] + [f"{TITLES[m]} {a}" for m in shown
                                                          for a in choices]
     rows = []
     for c in sorted(cells, key=lambda c: (c.model, c.dataset)):
@@ -45,7 +47,7 @@ def _choices_table(cells: list[CellRecord], setting: str, choices: tuple[str, ..
         config = c.meta.get("strategy_config")
         used = str(config.get(setting, "") if isinstance(config, dict) else "")
         rows.append([(c.model, ""), (c.dataset, ""), (used, "")] + [
-            (against(table, a, m, choices[0]), "") for m in DISTRIBUTION for a in choices])
+            (against(table, a, m, choices[0]), "") for m in shown for a in choices])
     return header, rows
 
 

@@ -25,7 +25,9 @@ LEGENDS = {
              "from raw as a difference (that mean minus raw's: a + is worse for JS, better for "
              "BC and R², unlike the strategies table's % where + is always better), * where "
              "its paired bootstrap 95% CI excludes 0 and its paired sign-flip test agrees "
-             "(p ≤ 5%; the CI alone under --interval percentile), on 6 items or more.",
+             "(p ≤ 5%; the CI alone under --interval percentile), on 6 items or more. Max "
+             "weight: the mixture's largest weight, averaged over the items (1 where one beam "
+             "takes all, as BoN; 0.2 where five weigh alike): how far from BoN each choice is.",
     "verifier": "For each cell whose candidates a verifier scored (alm-v, w-alm-v): ties, how "
                 "alm-v took candidates sharing the top score (first: the first in beam order; "
                 "mean: their mean, verifier_ties); scored, the "

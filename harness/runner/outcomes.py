@@ -42,6 +42,8 @@ class Outcome:
         alpha_preds: For a W-BoN item with a usable beam, its mixture under each choice of α
             (``ALPHAS`` order, τ = 1), else None (also where some choice weighs no beam: every
             α -inf).
+        alpha_weight_max: Each of those mixtures' largest weight (None where not known: a
+            strategy of one's own that gave its mixtures alone).
         tie_preds: For a valid ALM-v item, its prediction under each tie rule
             (``VERIFIER_TIES`` order), else None.
         has_usage, cost: Whether the item reported usage, and its estimated cost in USD (None
@@ -52,6 +54,7 @@ class Outcome:
     verifier_unscored: int = 0
     verifier_scores: tuple[float, ...] | None = None
     alpha_preds: np.ndarray | None = None
+    alpha_weight_max: np.ndarray | None = None
     tie_preds: np.ndarray | None = None
     has_usage: bool = False
     cost: float | None = None
@@ -76,7 +79,7 @@ def outcome(result: ItemResult | Outcome) -> Outcome:
     row = ItemRecord(result.item_id, probs, result.rule, result.reason, result.error,
                      result.tokens, tuple(result.notes), answer, None, *_weight_stats(result))
     return Outcome(row, sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
-                   _verifier_scores(result), _alpha_preds(result), result.tie_picks,
+                   _verifier_scores(result), *_alpha_preds(result), result.tie_picks,
                    bool(result.usage), result.usage.get("cost_usd"))
 
 
@@ -118,25 +121,28 @@ def _weight_stats(result: ItemResult) -> tuple[float | None, float | None]:
     return float(weights.max()), float(-(positive * np.log2(positive)).sum()) + 0.0
 
 
-def _alpha_preds(result: ItemResult, tau: float = 1.0) -> np.ndarray | None:
-    """W-BoN's mixture under each choice of α from the item's usable beams (no generation):
-    those the strategy computed with its prediction, else (a strategy of one's own that weighs
-    beams by α, or a choice that weighs no beam) computed here."""
-    from harness.aggregate import dirichlet_mixtures
+def _alpha_preds(result: ItemResult, tau: float = 1.0
+                 ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """W-BoN's mixture under each choice of α from the item's usable beams (no generation), and
+    each one's largest weight: those the strategy computed with its prediction, else (a strategy
+    of one's own that weighs beams by α) computed here; None where some choice weighs no beam."""
+    from harness.aggregate import weighted_mixtures
     from harness.strategies import ALPHAS, alpha_of
 
     if result.alpha_mixtures is not None:
-        return result.alpha_mixtures
+        return result.alpha_mixtures, result.alpha_weight_max
     if not any(c.get("alpha") is not None for c in result.candidates):
-        return None
+        return None, None
     usable = [c for c in result.candidates if c["valid"] and c.get("has_logprob")]
     if not usable:
-        return None
+        return None, None
     dists = np.array([c["probs"] for c in usable])
     try:
-        return dirichlet_mixtures(dists, [[alpha_of(c, a) for c in usable] for a in ALPHAS], tau)
+        mixtures, weights = weighted_mixtures(
+            dists, [[alpha_of(c, a) for c in usable] for a in ALPHAS], tau)
     except (ValueError, ArithmeticError):  # every beam's α is -inf under some choice: the item
-        return None  # is left out of the comparison, which keeps the same items for every choice
+        return None, None  # is left out of the comparison, which keeps the same items for every choice
+    return mixtures, weights.max(axis=1)
 
 
 class CellItems:

@@ -30,12 +30,20 @@ def alpha_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples
     under every choice (an item whose beams all have α = -inf has none under ``raw`` and
     ``mean``), the same items for every choice (``n``), each change from ``raw`` beside
     ``mean`` and ``uniform`` (``js_change_ci``, ``js_change_p``: an item with one usable beam
-    weighs it alike under every choice, so only the others change)."""
+    weighs it alike under every choice, so only the others change), and each choice's mean
+    largest weight (``weight_max``: 1 where one beam takes all, as BoN; 1/B where B weigh
+    alike)."""
     from harness.strategies import ALPHAS
 
     kept = [i for i, o in enumerate(outcomes) if o.alpha_preds is not None]
     preds = [p for o in outcomes if (p := o.alpha_preds) is not None]
-    return choice_sensitivity(dataset.votes[kept], preds, ALPHAS, "raw", n_resamples, seed, interval)
+    out = choice_sensitivity(dataset.votes[kept], preds, ALPHAS, "raw", n_resamples, seed,
+                             interval)
+    largest = [outcomes[i].alpha_weight_max for i in kept]
+    if kept and all(w is not None for w in largest):  # how peaked each choice's weights were
+        for alpha, mean in zip(ALPHAS, np.mean(np.array(largest, dtype=float), axis=0).tolist()):
+            out[alpha]["weight_max"] = mean
+    return out
 
 
 def ties_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples: int = 1000,

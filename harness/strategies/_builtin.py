@@ -125,18 +125,20 @@ class WeightedBestOfN(_Beams):
         own = ALPHAS.index(config.alpha)
         for cand, alpha, weight in zip(usable, rows[own], weights[own].tolist()):
             cand["alpha"], cand["weight"] = alpha, weight
-        usable[0][_MIXTURES] = mixtures
+        usable[0][_MIXTURES] = mixtures, weights.max(axis=1)
         return mixtures[own].copy(), usable[0]
 
     def result(self, item_id: str, generation: Generation, labels: Sequence[str],
                config: StrategyConfig, scores: list[float | None] | None) -> ItemResult:
         result = super().result(item_id, generation, labels, config, scores)
         for cand in result.candidates:
-            result.alpha_mixtures = cand.pop(_MIXTURES, result.alpha_mixtures)
+            if _MIXTURES in cand:
+                result.alpha_mixtures, result.alpha_weight_max = cand.pop(_MIXTURES)
         return result
 
 
-_MIXTURES = "_alpha_mixtures"  # W-BoN's mixtures under every α, on their way to the result
+# W-BoN's mixtures and their largest weights under every α, on their way to the result
+_MIXTURES = "_alpha_mixtures"
 
 
 class _Verified(Strategy):

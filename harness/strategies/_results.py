@@ -29,6 +29,7 @@ class ItemResult:
         alpha_mixtures: W-BoN's mixture under each choice of α (``ALPHAS`` order), computed
             with its prediction (which is its row for the configured α, bit for bit), for the
             cell's α comparison; None elsewhere, and where some choice weighs no beam.
+        alpha_weight_max: Each of those mixtures' largest weight (1 where one beam took all).
         tie_picks: ALM-v's prediction under each tie rule (``VERIFIER_TIES`` order), for the
             cell's comparison of the two; None elsewhere (another strategy, an invalid item).
     """
@@ -43,6 +44,7 @@ class ItemResult:
     usage: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     alpha_mixtures: np.ndarray | None = None
+    alpha_weight_max: np.ndarray | None = None
     tie_picks: np.ndarray | None = None
 
     @property

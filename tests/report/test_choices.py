@@ -21,6 +21,11 @@ def test_the_alpha_table_gives_each_choice_s_change_from_raw_and_marks_a_clear_o
     assert texts["JS raw"] == "0.5000" and texts["JS mean"] == "0.5100 (+0.0100*)"
     assert texts["BC mean"] == "0.6400 (-0.0100)" and texts["R² mean"] == "0.3700 (-0.0800*)"
     assert texts["JS uniform"] == "0.5200"
+    assert header[-3:] == ["max weight raw", "max weight mean", "max weight uniform"]
+    assert texts["max weight raw"] == "–"  # a record from before it was kept
+    table["raw"]["weight_max"], table["mean"]["weight_max"] = 0.35, 0.2
+    texts = dict(zip(header, (t for t, _ in alpha_table([scored])[1][0])))
+    assert (texts["max weight raw"], texts["max weight mean"]) == ("0.3500", "0.2000")
     table["mean"]["r2_change_p"], table["mean"]["js_change_p"] = 0.06, 0.05  # the sign-flip test's
     header, [row] = alpha_table([scored])
     texts = dict(zip(header, (t for t, _ in row)))

@@ -123,6 +123,10 @@ def test_w_bon_records_its_result_under_each_alpha_from_the_same_candidates():
     plain = harness.evaluate(model, "iemocap", "w-bon", n_resamples=10, interval="percentile")
     assert "js_change_p" not in plain.metrics.alpha_sensitivity["uniform"]  # the CI alone
     assert uniform.meta["strategy_config"]["alpha"] == "uniform"
+    for record, alpha in ((raw, "raw"), (uniform, "uniform")):  # each item's, as its record has it
+        assert table[alpha]["weight_max"] == pytest.approx(np.mean([i.weight_max for i in record.items]))
+    assert table["uniform"]["weight_max"] == pytest.approx(np.mean(  # 1/B of its valid beams
+        [1 / sum(c["valid"] for c in item["candidates"]) for item in uniform.evidence.items]))
     assert not harness.evaluate(model, "iemocap", "base", n_resamples=10).metrics.alpha_sensitivity
 
 

@@ -90,15 +90,16 @@ def _choice_entry_ok(entry: tuple[Any, Any]) -> bool:
 
 def _verifier_use_ok(use: Any) -> bool:
     """How the verifier's scores told candidates apart (the verifier table reads it): counts, the
-    items' in order, the most frequent scores as ``[score, count]`` pairs, and for ALM-v its
-    numbers under each tie rule (``ties``, where kept)."""
+    items' in order, the most frequent scores as ``[score, count]`` pairs, a mean largest
+    weight in [0, 1] where kept, and for ALM-v its numbers under each tie rule (``ties``)."""
     if not isinstance(use, Mapping) or not use:
         return isinstance(use, Mapping)
     counts = [use.get(key, -1) for key in ("scored", "items", "top_shared", "all_equal")]
     if not all(map(_is_count, counts)):
         return False
-    common = use.get("common")
+    common, weight = use.get("common"), use.get("weight_max", 1.0)
     return (counts[1] >= counts[2] >= counts[3] and _choices_ok(use.get("ties") or {})
+            and _is_finite(weight) and 0 <= weight <= 1
             and isinstance(common, list) and all(
                 isinstance(pair, list) and len(pair) == 2 and _is_finite(pair[0])
                 and _is_count(pair[1]) for pair in common))

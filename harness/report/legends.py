@@ -36,7 +36,10 @@ LEGENDS = {
                 "top shared: the items whose highest score two candidates or more shared, where "
                 "alm-v under first fell back to its likeliest beam (beam order, as bon picks); all "
                 "alike: the items whose candidates it scored all the same, where w-alm-v weighed "
-                "them evenly. Commonest scores: its most frequent scores, each with its share "
+                "them evenly. Max weight: where the items weighed their candidates (w-alm-v, "
+                "alm-v under mean), the largest weight averaged over the items: 1 where one "
+                "candidate took all, 1/3 where three weighed alike (softmax of scores in [0, 1] "
+                "stays near it). Commonest scores: its most frequent scores, each with its share "
                 "of the scored candidates. A verifier that tells few items' candidates apart "
                 "leaves alm-v close to bon whatever it is worth (the ties table: alm-v under "
                 "each rule).",

@@ -14,9 +14,10 @@ SHOWN_SCORES = 3  # the commonest scores a row names
 def verifier_table(cells: list[CellRecord]) -> Table:
     """A row per cell whose candidates a verifier scored: the candidates it scored and those it
     could not, the items it compared (two scored candidates or more), of those the items whose
-    top score was shared and those scored all alike, and its commonest scores with their shares."""
+    top score was shared and those scored all alike, the mean largest weight where the items
+    weighed their candidates, and its commonest scores with their shares."""
     header = ["Model", "Dataset", "Strategy", "Verifier", "ties", "scored", "unscored", "items",
-              "top shared", "all alike", "commonest scores"]
+              "top shared", "all alike", "max weight", "commonest scores"]
     rows = []
     for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy)):
         use = c.metrics.verifier
@@ -29,6 +30,7 @@ def verifier_table(cells: list[CellRecord]) -> Table:
                      (str(c.metrics.verifier_unscored), ""), (str(items), ""),
                      (_of(int(use["top_shared"]), items), ""),
                      (_of(int(use["all_equal"]), items), ""),
+                     (f"{use['weight_max']:.4f}" if "weight_max" in use else "", ""),
                      (_commonest(use["common"], scored), "")])
     return header, rows
 

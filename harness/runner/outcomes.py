@@ -98,18 +98,25 @@ def verifier_use(outcomes: Sequence[Outcome]) -> dict[str, Any]:
     them; of those, ``top_shared``, the items whose highest score two or more shared (``alm-v``'s
     pick fell to beam order: the likeliest beam, as ``bon`` picks), and ``all_equal``, those it
     scored all alike (``w-alm-v`` weighed them alike); ``common``, its most frequent scores, most frequent
-    first, as ``[score, candidates]`` (at most :data:`COMMON_SCORES`). An ``alm-v`` cell's summary
-    adds ``ties``, its numbers under each tie rule
+    first, as ``[score, candidates]`` (at most :data:`COMMON_SCORES`); where the items weighed
+    their candidates (``w-alm-v``, ``alm-v`` under ``verifier_ties="mean"``), ``weight_max``,
+    their largest weight's mean (1 where one candidate took all; 1/B where B weighed alike).
+    An ``alm-v`` cell's summary adds ``ties``, its numbers under each tie rule
     (:func:`~harness.runner.sensitivity.ties_sensitivity`)."""
     given = [o.verifier_scores for o in outcomes if o.verifier_scores is not None]
     if not given:
         return {}
     compared = [scores for scores in given if len(scores) >= 2]
     counts = Counter(score for scores in given for score in scores)
-    return {"scored": sum(counts.values()), "items": len(compared),
-            "top_shared": sum(scores.count(max(scores)) > 1 for scores in compared),
-            "all_equal": sum(len(set(scores)) == 1 for scores in compared),
-            "common": [[score, n] for score, n in counts.most_common(COMMON_SCORES)]}
+    use: dict[str, Any] = {
+        "scored": sum(counts.values()), "items": len(compared),
+        "top_shared": sum(scores.count(max(scores)) > 1 for scores in compared),
+        "all_equal": sum(len(set(scores)) == 1 for scores in compared),
+        "common": [[score, n] for score, n in counts.most_common(COMMON_SCORES)]}
+    weighed = [w for o in outcomes if (w := o.row.weight_max) is not None]
+    if weighed:
+        use["weight_max"] = float(np.mean(weighed))
+    return use
 
 
 def _weight_stats(result: ItemResult) -> tuple[float | None, float | None]:

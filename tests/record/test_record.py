@@ -273,6 +273,8 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
                           ({"verifier": {**USE, "common": [["0.9", 3]]}}, "'metrics.verifier'"),
                           ({"verifier": {**USE, "common": {"0.9": 3}}}, "'metrics.verifier'"),
                           ({"verifier": {**USE, "ties": [1]}}, "'metrics.verifier'"),
+                          ({"verifier": {**USE, "weight_max": 1.5}}, "'metrics.verifier'"),
+                          ({"verifier": {**USE, "weight_max": "0.4"}}, "'metrics.verifier'"),
                           ({"verifier": {**USE, "ties": {"first": {"js": "x"}}}}, "verifier"),
                           ({"verifier": {**USE, "ties": {"mean": {"js_change_ci": [0, None]}}}},
                            "verifier"),
@@ -281,7 +283,7 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
             CellRecord.from_json({**data, "metrics": {**data["metrics"], **metrics}})
     ties = {"first": {"n": 26, "js": 0.4}, "mean": {"n": 26, "js": 0.39, "js_change_ci": [-0.02, 0.0]}}
     fine = {"bins": {"edges": [0, 1], "counts": [1], "js": [None], "js_ci": [None]},
-            "verifier": {**USE, "ties": ties},
+            "verifier": {**USE, "ties": ties, "weight_max": 0.44},
             "alpha_sensitivity": {"mean": {"js": None, "js_ci": [None, 0.1]}}, "cost_usd": 0}
     assert CellRecord.from_json({**data, "metrics": {**data["metrics"], **fine}}).metrics.cost_usd == 0
     with pytest.raises(RecordError, match="'meta' is not an object"):

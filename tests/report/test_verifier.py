@@ -18,17 +18,18 @@ SHARED = {"scored": 78, "items": 26, "top_shared": 13, "all_equal": 2,
 
 
 def test_each_verified_cell_says_how_its_scores_told_the_candidates_apart():
-    header, rows = verifier_table([*CELLS, verified("w-alm-v", SHARED), verified("alm-v", SHARED, 3)])
+    weighed = verified("w-alm-v", dict(SHARED, weight_max=0.44))
+    header, rows = verifier_table([*CELLS, weighed, verified("alm-v", SHARED, 3)])
     assert [[text for text, _ in row] for row in rows] == [
-        ["a", "crema_d", "alm-v", "gpt-4o", "first", "78", "3", "26", "13 (50%)", "2 (8%)",
+        ["a", "crema_d", "alm-v", "gpt-4o", "first", "78", "3", "26", "13 (50%)", "2 (8%)", "",
          "0.9 (50%), 0.8 (40%), 0.85 (5%)"],  # the three commonest
-        ["a", "crema_d", "w-alm-v", "gpt-4o", "", "78", "0", "26", "13 (50%)", "2 (8%)",
+        ["a", "crema_d", "w-alm-v", "gpt-4o", "", "78", "0", "26", "13 (50%)", "2 (8%)", "0.4400",
          "0.9 (50%), 0.8 (40%), 0.85 (5%)"]]
-    assert header[-3:] == ["top shared", "all alike", "commonest scores"]
+    assert header[-4:] == ["top shared", "all alike", "max weight", "commonest scores"]
     assert verifier_table(CELLS) == (header, [])  # no verifier: no row
     none_compared = verified("alm-v", {"scored": 0, "items": 0, "top_shared": 0, "all_equal": 0,
                                        "common": []})
-    assert [t for t, _ in verifier_table([none_compared])[1][0]][5:] == ["0", "0", "0", "0", "0", ""]
+    assert [t for t, _ in verifier_table([none_compared])[1][0]][5:] == ["0", "0", "0", "0", "0", "", ""]
 
 
 def test_the_terminal_says_where_alm_v_s_pick_fell_to_beam_order():

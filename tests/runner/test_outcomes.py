@@ -191,3 +191,6 @@ def test_an_outcome_keeps_the_verifier_s_scores_of_its_valid_candidates_and_the_
     assert verifier_use([*outcomes, plain]) == {
         "scored": 11, "items": 4, "top_shared": 2, "all_equal": 1,
         "common": [[0.9, 6], [0.2, 1], [0.8, 1], [0.5, 1], [0.7, 1]]}  # by count, then first seen
+    weighed = [outcome(ItemResult(f"w{n}", candidates=[dict(c, weight=w) for c, w in zip(
+        scored(0.9, 0.3), weights)])) for n, weights in enumerate(([0.6, 0.4], [0.5, 0.5]))]
+    assert verifier_use(weighed)["weight_max"] == 0.55  # the items' largest weights' mean

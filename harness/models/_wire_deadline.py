@@ -87,9 +87,14 @@ class DueBackend:
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options: Any = None) -> DueStream:
+        """A connection to ``host`` made by the deadline, the name's lookup included: no socket
+        timeout bounds the lookup (a resolver that does not answer holds it for as long as the
+        system's resolver tries), so the connection is made on a thread of its own, waited
+        for until the deadline, and closed when it comes after it."""
         stream = self.due.call(self.core.ConnectTimeout, timeout,
-                               lambda t: self.inner.connect_tcp(host, port, t, local_address,
-                                                                socket_options))
+                               lambda t: _Connecting(lambda: self.inner.connect_tcp(
+                                   host, port, t, local_address, socket_options)).result(
+                                   t, self.core.ConnectTimeout, f"{host}:{port}"))
         return DueStream(stream, self.due, self.core)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
@@ -100,6 +105,42 @@ class DueBackend:
 
     def sleep(self, seconds: float) -> None:
         self.inner.sleep(seconds)
+
+
+class _Connecting:
+    """A connection being made on a daemon thread of its own (one that never ends keeps no run
+    from exiting); the stream it makes after the caller stopped waiting is closed."""
+
+    def __init__(self, connect: Any) -> None:
+        self.lock, self.done, self.abandoned = threading.Lock(), threading.Event(), False
+        self.stream: Any = None
+        self.error: BaseException | None = None
+        threading.Thread(target=self._run, args=(connect,), daemon=True,
+                         name="harness-connect").start()
+
+    def _run(self, connect: Any) -> None:
+        try:
+            stream = connect()
+        except BaseException as exc:  # handed to the caller, who raises it
+            stream, self.error = None, exc
+        with self.lock:
+            self.stream = stream
+            self.done.set()
+            if self.abandoned and stream is not None:
+                stream.close()
+
+    def result(self, wait: float, error: type[Exception], where: str) -> Any:
+        """The connection, or ``error`` where it is not made (its name not looked up) within
+        ``wait`` seconds: the caller then names the deadline (:meth:`Due.call`)."""
+        self.done.wait(wait)
+        with self.lock:
+            if not self.done.is_set():
+                self.abandoned = True
+                raise error(f"no connection to {where} within {wait:.3g} s (the name's lookup "
+                            "or the connection itself)")
+        if self.error is not None:
+            raise self.error
+        return self.stream
 
 
 def bound_connections(transport: Any, due: Due) -> None:

@@ -118,6 +118,56 @@ def test_a_tls_handshake_and_a_connection_keep_the_deadline():
         DueBackend(Wire(), started(-1), CORE).connect_tcp("h", 443, timeout=600)
 
 
+class Unresolved(Wire):
+    """A backend whose connecting hangs where no socket timeout reaches (a name's lookup that the
+    resolver never answers) until ``answer`` is set, then connects; or raises ``failure``."""
+
+    def __init__(self, failure=None):
+        super().__init__()
+        self.answer, self.failure, self.made = threading.Event(), failure, []
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        self.answer.wait(30)
+        if self.failure is not None:
+            raise self.failure
+        self.made.append(Wire())
+        return self.made[-1]
+
+
+def test_a_name_s_lookup_that_never_ends_is_cut_off_at_the_deadline_and_its_late_connection_closed():
+    backend = DueBackend(Unresolved(), started(0.2), CORE)
+    start = time.monotonic()
+    with pytest.raises(ConnectTimeout, match=r"^no complete answer within 0\.2 s \(the request's "
+                                             r"total deadline\)$"):
+        backend.connect_tcp("api.example.com", 443, timeout=600)
+    assert 0.15 < time.monotonic() - start < 2
+    backend.inner.answer.set()  # the lookup answers at last: the connection made then is let go
+    for _ in range(200):
+        if backend.inner.made and backend.inner.made[0].closed:
+            break
+        time.sleep(0.01)
+    assert backend.inner.made[0].closed
+
+
+def test_a_connection_s_own_timeout_before_the_deadline_is_named_as_its_own():
+    backend = DueBackend(Unresolved(), started(30), CORE)
+    with pytest.raises(ConnectTimeout, match=r"^no connection to api\.example\.com:443 within "
+                                             r"0\.1 s \(the name's lookup or the connection"):
+        backend.connect_tcp("api.example.com", 443, timeout=0.1)
+    backend.inner.answer.set()
+
+
+def test_a_connection_made_or_refused_in_time_is_handed_back_as_it_came():
+    made = DueBackend(Unresolved(), started(30), CORE)
+    made.inner.answer.set()
+    stream = made.connect_tcp("api.example.com", 443, timeout=600)
+    assert stream.inner is made.inner.made[0] and not stream.inner.closed
+    refused = DueBackend(Unresolved(ConnectionRefusedError("refused")), started(30), CORE)
+    refused.inner.answer.set()
+    with pytest.raises(ConnectionRefusedError, match="refused"):
+        refused.connect_tcp("api.example.com", 443, timeout=600)
+
+
 def test_the_deadline_is_the_thread_s_own_request_s():
     due = started(30)
     seen = []

@@ -5,6 +5,7 @@ once; no file or cache row holds the key in any form."""
 
 import base64
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -50,6 +51,33 @@ def test_a_dripping_server_is_cut_off_at_the_deadline(record_property):
                                    "in the record, a filtered answer's finish reason in its "
                                    "notes, a rejected key stopping the model after 1 "
                                    "request, a key echoed 4 ways in a 200 answer stored 0 times")
+
+
+def test_a_name_the_resolver_never_answers_is_cut_off_at_the_deadline(monkeypatch):
+    """A name whose lookup hangs (a resolver that does not answer: no socket timeout reaches the
+    lookup) costs each item its 1 s deadline, not the resolver's own minutes."""
+    import socket
+
+    real, answer = socket.getaddrinfo, threading.Event()
+
+    def lookup(host, *args, **kwargs):
+        if host != "api.unanswered.test":
+            return real(host, *args, **kwargs)
+        answer.wait(60)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    model = get_model("gpt-4o", api_key=KEY, base_url="http://api.unanswered.test:9/v1",
+                      max_retries=0, concurrency=1, timeout=30, deadline_s=1.0)
+    start = time.monotonic()
+    try:
+        record = harness.evaluate(model, load_dataset("crema_d")[:2], "base", n_resamples=10)
+    finally:
+        answer.set()
+    assert time.monotonic() - start < 10
+    assert [i.error for i in record.items] == 2 * [
+        "APITimeoutError: Request timed out. (ConnectTimeout: no complete answer within 1 s (the "
+        "request's total deadline))"]
 
 
 def test_an_answer_past_the_size_limit_is_cut_off_naming_the_limit(monkeypatch):

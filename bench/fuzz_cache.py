@@ -10,7 +10,8 @@ list, its first two entries), sets it to each of :data:`bench.fuzz_files.ODD_VAL
 of the wrong shape is a miss, computed again. A cell whose predictions moved by more than 1e-5
 is printed too (a row whose values are wrong but of the right types is read as it is: -1 for a
 log-likelihood; an item computed again alone can move by ~1e-7, batched apart). Not part of the
-tests (minutes); ``docs/reliability.md`` says what it found.
+tests (minutes): CI (``.ci/run``) runs it over ``w-bon`` and ``alm-v``; ``docs/reliability.md``
+says what it found.
 """
 
 from __future__ import annotations

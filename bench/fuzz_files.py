@@ -34,8 +34,8 @@ where the standard library's reader took a plain WAV, libsndfile must read the s
 
 Every other exception is printed with its traceback and counted; the last line gives the count.
 Not part of the tests (minutes of work): CI (``.ci/run``) runs a few minutes of ``corpora``,
-``clips``, ``records`` and ``numbers`` on fixed seeds; ``docs/reliability.md`` says what each
-found.
+``clips``, ``records``, ``numbers`` and a sample of ``fields`` (``--sample N``) on fixed seeds;
+``docs/reliability.md`` says what each found.
 """
 
 from __future__ import annotations
@@ -215,8 +215,17 @@ def set_field(path: Path, line: int | None, where: tuple, value: object) -> None
     path.write_text(text if line is None else "\n".join(lines[:line] + [text] + lines[line + 1:]))
 
 
-def fields(run: Path, cell: str) -> int:
-    """Each of :func:`field_cases` against the report and ``compare``; the number that raised."""
+def drawn(cases: list, sample: int | None, seed: int) -> list:
+    """A random ``sample`` of ``cases`` drawn with ``seed``, in their order; all where ``sample``
+    is None or not fewer."""
+    if sample is None or sample >= len(cases):
+        return cases
+    return [cases[k] for k in sorted(random.Random(seed).sample(range(len(cases)), sample))]
+
+
+def fields(run: Path, cell: str, sample: int | None = None, seed: int = 0) -> int:
+    """Each of :func:`field_cases` (or a random ``sample`` of them, drawn with ``seed``) against
+    the report and ``compare``; the number that raised."""
     from harness.report.__main__ import main as report
     from harness.report.compare import CompareError, compare
 
@@ -227,7 +236,7 @@ def fields(run: Path, cell: str) -> int:
         for name in (cell, f"uniform-{dataset}-base"):
             for path in (run / "cells").glob(f"{name}.*"):
                 shutil.copy(path, base / "cells")
-        cases, unexpected = field_cases(base / "cells", cell), 0
+        cases, unexpected = drawn(field_cases(base / "cells", cell), sample, seed), 0
         for name, line, where, value in cases:
             copy = Path(work) / "copy"
             shutil.rmtree(copy, ignore_errors=True)
@@ -243,7 +252,8 @@ def fields(run: Path, cell: str) -> int:
             except Exception:
                 unexpected += 1
                 print(f"{name} line {line} {where} = {value!r}: {traceback.format_exc()}")
-    print(f"{len(cases)} fields of {cell}: {unexpected} unexpected exceptions")
+    note = "" if sample is None else f" (a sample, seed {seed})"
+    print(f"{len(cases)} fields of {cell}{note}: {unexpected} unexpected exceptions")
     return unexpected
 
 
@@ -339,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=("corpora", "records", "numbers", "fields", "clips"))
     parser.add_argument("--cell", default="tiny-qwen2-audio-iemocap-w-bon", help="for fields")
     parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--sample", type=int, help="for fields: this many of its cases, drawn "
+                                                   "with --seed (default: every one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-fuzz")
     args = parser.parse_args(argv)
@@ -347,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if fuzz(case, args.cases, args.seed, slow=2.0) else 0
     args.work.mkdir(parents=True, exist_ok=True)
     if args.what == "fields":
-        return 1 if fields(one_run(args.work, whole=True), args.cell) else 0
+        return 1 if fields(one_run(args.work, whole=True), args.cell, args.sample, args.seed) else 0
     run = one_run(args.work)
     numbers = args.what == "numbers"
     return 1 if fuzz(lambda work, rng: records_case(work, rng, run, numbers), args.cases,

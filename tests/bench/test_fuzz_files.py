@@ -81,6 +81,16 @@ def test_every_field_is_found_and_set_in_turn(tmp_path):
     assert json.loads((tmp_path / "x.json").read_text())["b"][0] == {"c": None}
 
 
+def test_a_sample_of_the_field_cases_is_drawn_by_its_seed_in_their_order():
+    from bench.fuzz_files import drawn
+
+    cases = list(range(100))
+    sample = drawn(cases, 10, seed=5)
+    assert len(set(sample)) == 10 and sample == sorted(sample) and set(sample) <= set(cases)
+    assert drawn(cases, 10, seed=5) == sample and drawn(cases, 10, seed=6) != sample
+    assert drawn(cases, None, seed=5) == cases and drawn(cases, 100, seed=5) == cases
+
+
 def test_the_page_fuzzer_copies_the_first_item_once_per_odd_value():
     import json
 

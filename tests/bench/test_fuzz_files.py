@@ -124,3 +124,27 @@ def test_the_cache_fuzzer_damages_one_row_of_a_copy_and_tells_a_moved_prediction
         assert db.execute("SELECT value FROM entries WHERE key = 'b'").fetchone() == ("2",)
     assert not moved([[0.5, 0.5], None], [[0.5 + 1e-7, 0.5], None])
     assert moved([[0.5, 0.5]], [[0.6, 0.4]]) and moved([None], [[0.5, 0.5]])
+
+
+def test_fields_sets_a_drawn_sample_of_a_cell_s_fields_and_counts_what_raised(tmp_path, capsys,
+                                                                              monkeypatch):
+    import harness
+    from bench.fuzz_files import fields
+    from harness.data import load_dataset
+    from harness.record import write_record
+
+    run, dataset = tmp_path / "run", load_dataset("crema_d")[:6]
+    for reference in ("label-prior", "uniform"):
+        write_record(harness.evaluate(reference, dataset, "base", n_resamples=10), run)
+    cell = "label-prior-crema_d-base"
+    assert fields(run, cell, sample=3, seed=1) == 0
+    assert capsys.readouterr().out == f"3 fields of {cell} (a sample, seed 1): 0 unexpected exceptions\n"
+
+    def crash(argv):
+        raise RuntimeError("a crash")
+
+    monkeypatch.setattr("harness.report.__main__.main", crash)
+    assert fields(run, cell, sample=2, seed=1) == 2
+    out = capsys.readouterr().out
+    assert out.count("RuntimeError: a crash") == 2
+    assert out.endswith(f"2 fields of {cell} (a sample, seed 1): 2 unexpected exceptions\n")

@@ -91,10 +91,12 @@ class DueBackend:
         timeout bounds the lookup (a resolver that does not answer holds it for as long as the
         system's resolver tries), so the connection is made on a thread of its own, waited
         for until the deadline, and closed when it comes after it."""
-        stream = self.due.call(self.core.ConnectTimeout, timeout,
-                               lambda t: _Connecting(lambda: self.inner.connect_tcp(
-                                   host, port, t, local_address, socket_options)).result(
-                                   t, self.core.ConnectTimeout, f"{host}:{port}"))
+        def connect(wait: float) -> Any:
+            connecting = _Connecting(lambda: self.inner.connect_tcp(host, port, wait,
+                                                                    local_address, socket_options))
+            return connecting.result(wait, self.core.ConnectTimeout, f"{host}:{port}")
+
+        stream = self.due.call(self.core.ConnectTimeout, timeout, connect)
         return DueStream(stream, self.due, self.core)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,

@@ -78,6 +78,11 @@ class CellMetrics:
         n_resamples: The bootstrap resamples asked for (each CI draws at least these, more where
             its level needs them: :func:`harness.resampling.resamples_for`); None in a record
             file written before it was kept.
+        invalid: Where some item is invalid, the mean JS, BC and R² under each reading of the
+            invalid items: ``left_out`` (the cell's own, over its valid items) and ``uniform``
+            (each invalid item scored as a uniform guess, over every item, with each mean's 95%
+            CI, ``js_ci``), each with the items it is over (``n``); empty where every item is
+            valid (and in a record file written before it was kept).
     """
 
     n_items: int
@@ -98,6 +103,7 @@ class CellMetrics:
     alpha_sensitivity: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     interval: str = "expanded"
     n_resamples: int | None = None
+    invalid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def mean(self, name: str) -> float:
         """The metric's mean (one of :data:`SCORES`), NaN when the cell has none (no valid
@@ -121,6 +127,8 @@ class CellMetrics:
             out["verifier"] = dict(self.verifier)
         if self.alpha_sensitivity:
             out["alpha_sensitivity"] = {k: dict(v) for k, v in self.alpha_sensitivity.items()}
+        if self.invalid:
+            out["invalid"] = {k: dict(v) for k, v in self.invalid.items()}
         return out
 
     @classmethod
@@ -132,7 +140,7 @@ class CellMetrics:
                    data.get("verifier_unscored", 0), dict(data.get("verifier") or {}),
                    dict(data.get("bins", {})), data.get("tokens", 0), data.get("cost_usd"),
                    dict(data.get("alpha_sensitivity", {})), data.get("interval", "percentile"),
-                   data.get("n_resamples"))
+                   data.get("n_resamples"), dict(data.get("invalid") or {}))
 
 
 @dataclass(frozen=True, slots=True)  # a record holds one per item: no __dict__ each

@@ -67,10 +67,14 @@ def _check_extras(metrics: Mapping[str, Any]) -> None:
                           "its 'items' shared a top score, fewer all alike) and [score, count] pairs")
     if not _choices_ok(metrics.get("alpha_sensitivity") or {}):
         raise RecordError("not a cell record: 'metrics.alpha_sensitivity' is not numbers per α")
+    if not _choices_ok(metrics.get("invalid") or {}):
+        raise RecordError("not a cell record: 'metrics.invalid' is not numbers per reading of "
+                          "the invalid items")
 
 
 def _choices_ok(table: Any) -> bool:
-    """A comparison of a setting's choices (W-BoN's α, ALM-v's tie rule): numbers per choice."""
+    """A comparison of a setting's choices (W-BoN's α, ALM-v's tie rule, the readings of
+    invalid items): numbers per choice."""
     return isinstance(table, Mapping) and all(
         isinstance(row, Mapping) and all(map(_choice_entry_ok, row.items()))
         for row in table.values())

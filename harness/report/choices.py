@@ -1,6 +1,6 @@
 """A setting's choices side by side, from the numbers a record keeps for each (a setting that
 changes no generation, so one run scores every choice on the same items): W-BoN's α, ALM-v's
-tie rule."""
+tie rule; and each reading of a cell's invalid items."""
 
 from __future__ import annotations
 
@@ -29,6 +29,35 @@ def ties_table(cells: list[CellRecord]) -> Table:
     the result."""
     return _choices_table(cells, "verifier_ties", ("first", "mean"),
                           lambda c: (c.metrics.verifier or {}).get("ties") or {})
+
+
+def invalid_table(cells: list[CellRecord]) -> Table:
+    """Each cell with invalid items under each reading of them: left out (the harness's: its
+    means over the valid items, their CIs the cell's own) and scored as a uniform guess (over
+    every item, each mean's 95% CI beside it)."""
+    header = ["Model", "Dataset", "Strategy", "valid"] + [
+        f"{TITLES[m]} {reading}" for m in DISTRIBUTION for reading in ("left out", "uniform")]
+    rows = []
+    for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy)):
+        if not c.metrics.invalid:
+            continue
+        left, uniform = (c.metrics.invalid.get(r) or {} for r in ("left_out", "uniform"))
+        rows.append([(c.model, ""), (c.dataset, ""), (c.strategy, ""),
+                     (f"{c.metrics.n_valid:,} of {c.metrics.n_items:,}", "")] + [
+            (text, "") for m in DISTRIBUTION for text in (
+                _fmt(left.get(m)) + _bounds(_own_ci(c, m)),
+                _fmt(uniform.get(m)) + _bounds(uniform.get(f"{m}_ci")))])
+    return header, rows
+
+
+def _own_ci(cell: CellRecord, metric: str) -> Any:
+    estimate = cell.metrics.scores.get(metric)
+    return None if estimate is None else list(estimate.ci95)
+
+
+def _bounds(interval: Any) -> str:
+    """`` [0.4123, 0.4567]``, nothing where there is no interval."""
+    return "" if not interval else f" [{_fmt(interval[0])}, {_fmt(interval[1])}]"
 
 
 def _choices_table(cells: list[CellRecord], setting: str, choices: tuple[str, ...],

@@ -50,6 +50,14 @@ LEGENDS = {
             "(a + is worse for JS, better for BC and R²), * where its paired bootstrap 95% CI "
             "excludes 0 and its paired sign-flip test agrees (p ≤ 5%; the CI alone under "
             "--interval percentile), on 6 items or more.",
+    "invalid": "Each cell with invalid items (no distribution: the answer did not parse, the "
+               "model failed, the clip could not be read), its mean JS, BC and R² under two "
+               "readings of them: left out (the harness's: over the valid items, as every other "
+               "table, with the cell's own 95% CI) and each scored as a uniform guess, 1/K for "
+               "each class (over every item, with its bootstrap 95% CI): the reading that counts "
+               "a failed answer as no information, under which a cell that fails on its hard "
+               "items cannot look better for it. The two are over different items: no paired "
+               "change.",
     "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
                  "level ('–': none there), the numbers the figures plot, with its "
                  "distribution-free 95% CI (the order statistics a Binomial(n, 1/2) gives: no "

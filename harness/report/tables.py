@@ -15,7 +15,9 @@
 - ambiguity: each cell's median JS, BC and R² at each ambiguity level, under its corpus's levels;
 - alpha: W-BoN under each choice of alpha, from the same candidates;
 - verifier: how a verifier's scores told the candidates apart (:mod:`harness.report.verifier`);
-- ties: ALM-v under each tie rule, from the same candidates (:mod:`harness.report.choices`).
+- ties: ALM-v under each tie rule, from the same candidates (:mod:`harness.report.choices`);
+- invalid: each cell with invalid items, its means with them left out and with each scored as
+  a uniform guess.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections import Counter
 
 from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, level_name
 from harness.record import CellRecord
-from harness.report.choices import alpha_table, ties_table
+from harness.report.choices import alpha_table, invalid_table, ties_table
 from harness.report.paired import paired_change, with_change
 from harness.report.verifier import verifier_table
 
@@ -349,4 +351,4 @@ def csv_text(header: list[str], rows) -> str:
 TABLES = {"items": items_table, "main": main_table, "strategies": strategy_table,
           "classification": classification_table, "ambiguity": ambiguity_table,
           "compute": compute_table, "alpha": alpha_table, "verifier": verifier_table,
-          "ties": ties_table}
+          "ties": ties_table, "invalid": invalid_table}

@@ -36,7 +36,11 @@ from harness.record import CellMetrics, CellRecord, ItemRecord
 from harness.resampling import checked_interval
 from harness.runner.evidence import evidence_header
 from harness.runner.outcomes import CellItems, Outcome, outcome, verifier_use
-from harness.runner.sensitivity import alpha_sensitivity, ties_sensitivity
+from harness.runner.sensitivity import (
+    alpha_sensitivity,
+    invalid_sensitivity,
+    ties_sensitivity,
+)
 from harness.strategies import (
     ItemResult,
     Strategy,
@@ -276,6 +280,8 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
                                                        interval)
     summary["bins"] = _bins(dataset, scores or item_scores(dataset, outcomes), entropy_bins)
     summary["tokens"] = int(sum(o.row.tokens for o in outcomes))
+    if invalid := invalid_sensitivity(dataset, outcomes, n_resamples, seed, interval):
+        summary["invalid"] = invalid  # each reading of the invalid items
     if any(o.alpha_preds is not None for o in outcomes):  # a w-bon cell
         summary["alpha_sensitivity"] = alpha_sensitivity(dataset, outcomes, n_resamples, seed,
                                                          interval)

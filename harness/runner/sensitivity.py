@@ -1,9 +1,11 @@
 """What a cell's result would have been under each choice of a setting that changes no
-generation, from the candidates it already had: W-BoN under each α, ALM-v under each tie rule.
+generation, from the candidates it already had: W-BoN under each α, ALM-v under each tie rule;
+and under each reading of its invalid items.
 
-Every choice is scored over the same items; beside each choice but the cell's reference one, the
-paired bootstrap 95% CI of each metric's change from it and, under the expanded intervals, the
-paired sign-flip test's two-sided p.
+Every choice of a setting is scored over the same items; beside each choice but the cell's
+reference one, the paired bootstrap 95% CI of each metric's change from it and, under the
+expanded intervals, the paired sign-flip test's two-sided p. The readings of invalid items are
+over different items (the valid ones, or every one), so they have no paired change.
 """
 
 from __future__ import annotations
@@ -87,3 +89,28 @@ def choice_sensitivity(votes: np.ndarray, preds: Sequence[np.ndarray], choices: 
             if (flip := next(flips, None)) is not None:
                 out[choices[a]][f"{m}_change_p"] = min(1.0, 2 * min(flip))
     return out
+
+
+def invalid_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples: int = 1000,
+                        seed: int = 0, interval: str = "expanded") -> dict[str, dict[str, Any]]:
+    """The cell's mean JS, BC and R² under each reading of its invalid items: ``left_out`` (the
+    harness's: over its valid items, the cell's own means) and ``uniform`` (each invalid item
+    scored as a uniform guess, 1/K for each of the K classes, the reading that counts a failed
+    answer as no information: over every item, each mean's 95% CI beside it, ``js_ci``); ``n``
+    the items each is over. Empty where every item is valid (the two readings agree)."""
+    k = len(dataset.labels)
+    valid = np.array([o.valid for o in outcomes], dtype=bool)
+    if valid.all():
+        return {}
+    pred = np.array([o.probs if o.valid else np.full(k, 1.0 / k) for o in outcomes]).reshape(-1, k)
+    scores = metrics.per_item(dataset.votes, pred)
+    left_out: dict[str, Any] = {"n": int(valid.sum())}
+    if valid.any():
+        left_out.update({m: float(scores[m][valid].mean()) for m in NAMES})
+    uniform: dict[str, Any] = {"n": len(outcomes)}
+    columns = np.column_stack([scores[m] for m in NAMES])
+    for m, column, (low, high) in zip(NAMES, columns.T,
+                                      mean_cis(columns, n_resamples, seed, interval=interval)):
+        uniform[m] = float(column.mean())
+        uniform[f"{m}_ci"] = [low, high] if math.isfinite(low + high) else None
+    return {"left_out": left_out, "uniform": uniform}

@@ -265,6 +265,9 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
                           ({"alpha_sensitivity": {"raw": 0.3}}, "'metrics.alpha_sensitivity'"),
                           ({"alpha_sensitivity": {"raw": {"js": "x"}}}, "alpha_sensitivity"),
                           ({"alpha_sensitivity": {"mean": {"js_ci": [0]}}}, "alpha_sensitivity"),
+                          ({"invalid": [1]}, "'metrics.invalid' is not numbers per reading"),
+                          ({"invalid": {"uniform": {"n": -1}}}, "'metrics.invalid'"),
+                          ({"invalid": {"uniform": {"js_ci": "x"}}}, "'metrics.invalid'"),
                           ({"verifier": [1]}, "'metrics.verifier' is not counts"),
                           ({"verifier": {**USE, "items": "26"}}, "'metrics.verifier'"),
                           ({"verifier": {**USE, "top_shared": 27}}, "'metrics.verifier'"),
@@ -284,8 +287,10 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
     ties = {"first": {"n": 26, "js": 0.4}, "mean": {"n": 26, "js": 0.39, "js_change_ci": [-0.02, 0.0]}}
     fine = {"bins": {"edges": [0, 1], "counts": [1], "js": [None], "js_ci": [None]},
             "verifier": {**USE, "ties": ties, "weight_max": 0.44},
-            "alpha_sensitivity": {"mean": {"js": None, "js_ci": [None, 0.1]}}, "cost_usd": 0}
-    assert CellRecord.from_json({**data, "metrics": {**data["metrics"], **fine}}).metrics.cost_usd == 0
+            "alpha_sensitivity": {"mean": {"js": None, "js_ci": [None, 0.1]}}, "cost_usd": 0,
+            "invalid": {"left_out": {"n": 0}, "uniform": {"n": 6, "js": 0.5, "js_ci": None}}}
+    read = CellRecord.from_json({**data, "metrics": {**data["metrics"], **fine}}).metrics
+    assert read.cost_usd == 0 and read.invalid["uniform"]["n"] == 6
     with pytest.raises(RecordError, match="'meta' is not an object"):
         CellRecord.from_json({**data, "meta": ["x"]})
 

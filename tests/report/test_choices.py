@@ -1,8 +1,9 @@
-"""A setting's choices side by side: W-BoN under each α, ALM-v under each tie rule."""
+"""A setting's choices side by side: W-BoN under each α, ALM-v under each tie rule; a cell's
+invalid items left out or scored as a uniform guess."""
 
 import dataclasses
 
-from harness.report.choices import alpha_table, ties_table
+from harness.report.choices import alpha_table, invalid_table, ties_table
 from harness.report.tables import TABLES
 from tests.report.test_tables import cell
 
@@ -58,3 +59,21 @@ def test_the_ties_table_gives_alm_v_under_each_tie_rule_and_the_rule_it_ran_unde
     assert texts["BC mean"] == "0.7584 (+0.0040)"  # its sign-flip test does not agree
     assert texts["R² mean"] == "0.2672 (+0.0355)"  # its CI holds 0
     assert "ties" in TABLES and TABLES["ties"]([ran])[1] == [row]
+
+
+def test_the_invalid_table_gives_each_reading_of_a_cell_s_invalid_items_with_its_interval():
+    base = cell("a", "crema_d", "base", 0.3, 0.7, 0.3)
+    invalid = {"left_out": {"n": 18, "js": 0.3, "bc": 0.7, "r2": 0.3},
+               "uniform": {"n": 26, "js": 0.41, "bc": 0.62, "r2": None, "js_ci": [0.38, 0.44],
+                           "bc_ci": None}}
+    partly = dataclasses.replace(base, metrics=dataclasses.replace(
+        base.metrics, n_valid=18, n_items=26, invalid=invalid))
+    header, rows = invalid_table([base, partly])  # a cell whose items are all valid: no row
+    assert header[:4] == ["Model", "Dataset", "Strategy", "valid"] and len(rows) == 1
+    texts = dict(zip(header, (t for t, _ in rows[0])))
+    low, high = base.metrics.scores["js"].ci95
+    assert texts["valid"] == "18 of 26"
+    assert texts["JS left out"] == f"0.3000 [{low:.4f}, {high:.4f}]"  # the cell's own interval
+    assert texts["JS uniform"] == "0.4100 [0.3800, 0.4400]"
+    assert texts["BC uniform"] == "0.6200" and texts["R² uniform"] == "–"
+    assert TABLES["invalid"] is invalid_table

@@ -44,7 +44,33 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
             lines += textwrap.wrap(_printable(
                 f"alm-v {what} where two candidates or more shared its verifier's top score: "
                 f"{shared} (the verifier and ties tables: tables.md, report.html)."), 100)
+    if partly := _partly_invalid(cells):
+        lines += textwrap.wrap(_printable(
+            f"Cells with invalid items (left out of their means), JS with them left out and with "
+            f"each scored as a uniform guess: {partly} (the invalid table: tables.md, "
+            "report.html)."), 100)
     return lines
+
+
+SHOWN_INVALID = 6  # the cells with invalid items named in the terminal; the table has every one
+
+
+def _partly_invalid(cells: list[CellRecord]) -> str:
+    """``tiny-qwen2-audio iemocap cot 18 of 26 valid, 0.5100 and 0.5500``, for each cell whose
+    record keeps both readings of its invalid items (the first :data:`SHOWN_INVALID`, then how
+    many more), joined with ``; ``; or ``""``."""
+    named = []
+    for c in sorted(cells, key=lambda c: (c.model, c.dataset, c.strategy)):
+        left, uniform = ((c.metrics.invalid.get(r) or {}).get("js") for r in ("left_out", "uniform"))
+        if uniform is not None:
+            named.append(f"{c.model} {c.dataset} {c.strategy} {c.metrics.n_valid} of "
+                         f"{c.metrics.n_items} valid, {_number(left)} and {_number(uniform)}")
+    more = len(named) - SHOWN_INVALID
+    return "; ".join(named[:SHOWN_INVALID]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _number(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
 
 
 # what alm-v did with candidates sharing the top score, under each verifier_ties

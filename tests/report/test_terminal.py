@@ -130,3 +130,21 @@ def test_w_bon_s_alpha_is_the_w_bon_cells_alone():
                             with_alpha(CELLS[3], "w-bon", "mean")]))
     assert "W-BoN's alpha: mean." in text
     assert "alpha" not in " ".join(_lines([with_alpha(CELLS[0], "base", "uniform")]))
+
+
+def test_cells_with_invalid_items_are_named_with_js_under_each_reading():
+    def partly(strategy, uniform_js):
+        base = cell("a", "iemocap", strategy, 0.40, 0.70, 0.30)
+        invalid = {"left_out": {"n": 8, "js": 0.4}, "uniform": {"n": 10, "js": uniform_js}}
+        return dataclasses.replace(base, metrics=dataclasses.replace(
+            base.metrics, n_valid=8, invalid=invalid))
+
+    text = " ".join(_lines([*CELLS, partly("cot", 0.45)]))
+    assert ("Cells with invalid items (left out of their means), JS with them left out and with "
+            "each scored as a uniform guess: a iemocap cot 8 of 10 valid, 0.4000 and 0.4500 (the "
+            "invalid table: tables.md, report.html).") in text
+    assert "invalid items" not in " ".join(_lines(CELLS))  # said only where a cell has some
+    many = [partly(f"s{k}", None if k == 0 else 0.45) for k in range(9)]  # s0: an older record's
+    text = " ".join(_lines(many))
+    assert text.count(" of 10 valid") == 6 and "s1 8 of 10" in text and "s0 " not in text.split(
+        "uniform guess:")[1] and "; and 2 more (the invalid table" in text

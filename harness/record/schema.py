@@ -81,15 +81,17 @@ def _choices_ok(table: Any) -> bool:
 
 
 def _choice_entry_ok(entry: tuple[Any, Any]) -> bool:
-    """One entry of a choice's row (W-BoN's α, ALM-v's tie rule): ``n`` a count, a
-    ``*_change_ci`` two numbers or None (the bootstrap could not draw it), another ``*_ci`` two
-    bounds, anything else a number or None."""
+    """One entry of a choice's row (W-BoN's α, ALM-v's tie rule, a reading of invalid items):
+    ``n`` a count, a ``*_change_ci`` two numbers or None (the bootstrap could not draw it),
+    another ``*_ci`` two bounds or None, anything else a number or None."""
     key, value = entry
     if key == "n":
         return _is_count(value)
     if str(key).endswith("_change_ci"):  # the alpha table reads its bounds
         return value is None or (_is_interval(value) and None not in value)
-    return is_number_or_none(value) or (str(key).endswith("_ci") and _is_interval(value))
+    if str(key).endswith("_ci"):  # the invalid table reads its bounds
+        return value is None or _is_interval(value)
+    return is_number_or_none(value)
 
 
 def _verifier_use_ok(use: Any) -> bool:

@@ -268,6 +268,8 @@ def test_a_record_whose_interval_or_levels_are_not_the_schema_s_is_refused():
                           ({"invalid": [1]}, "'metrics.invalid' is not numbers per reading"),
                           ({"invalid": {"uniform": {"n": -1}}}, "'metrics.invalid'"),
                           ({"invalid": {"uniform": {"js_ci": "x"}}}, "'metrics.invalid'"),
+                          ({"invalid": {"uniform": {"js_ci": 2.5}}}, "'metrics.invalid'"),
+                          ({"alpha_sensitivity": {"raw": {"js_ci": -1}}}, "alpha_sensitivity"),
                           ({"verifier": [1]}, "'metrics.verifier' is not counts"),
                           ({"verifier": {**USE, "items": "26"}}, "'metrics.verifier'"),
                           ({"verifier": {**USE, "top_shared": 27}}, "'metrics.verifier'"),

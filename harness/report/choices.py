@@ -45,8 +45,8 @@ def invalid_table(cells: list[CellRecord]) -> Table:
         rows.append([(c.model, ""), (c.dataset, ""), (c.strategy, ""),
                      (f"{c.metrics.n_valid:,} of {c.metrics.n_items:,}", "")] + [
             (text, "") for m in DISTRIBUTION for text in (
-                _fmt(left.get(m)) + _bounds(_own_ci(c, m)),
-                _fmt(uniform.get(m)) + _bounds(uniform.get(f"{m}_ci")))])
+                fmt(left.get(m)) + bounds(_own_ci(c, m)),
+                fmt(uniform.get(m)) + bounds(uniform.get(f"{m}_ci")))])
     return header, rows
 
 
@@ -55,9 +55,9 @@ def _own_ci(cell: CellRecord, metric: str) -> Any:
     return None if estimate is None else list(estimate.ci95)
 
 
-def _bounds(interval: Any) -> str:
+def bounds(interval: Any) -> str:
     """`` [0.4123, 0.4567]``, nothing where there is no interval."""
-    return "" if not interval else f" [{_fmt(interval[0])}, {_fmt(interval[1])}]"
+    return "" if not interval else f" [{fmt(interval[0])}, {fmt(interval[1])}]"
 
 
 def _choices_table(cells: list[CellRecord], setting: str, choices: tuple[str, ...],
@@ -90,12 +90,13 @@ def against(table: Mapping[str, Mapping[str, Any]], choice: str, metric: str,
     value, interval = row.get(metric), row.get(f"{metric}_change_ci")
     base = table.get(reference, {}).get(metric)
     if value is None or base is None or interval is None:
-        return _fmt(value)
+        return fmt(value)
     p = row.get(f"{metric}_change_p")
     significant = (row.get("n", 0) >= MIN_PAIRED_ITEMS and (interval[0] > 0 or interval[1] < 0)
                    and (p is None or p <= 0.05))
-    return f"{_fmt(value)} ({value - base:+.4f}{'*' if significant else ''})"
+    return f"{fmt(value)} ({value - base:+.4f}{'*' if significant else ''})"
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
+    """A number as every table shows it (four decimals), ``–`` for none."""
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"

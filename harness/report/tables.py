@@ -30,7 +30,8 @@ from collections import Counter
 
 from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, level_name
 from harness.record import CellRecord
-from harness.report.choices import alpha_table, invalid_table, ties_table
+from harness.report.choices import alpha_table, bounds, invalid_table, ties_table
+from harness.report.choices import fmt as _fmt
 from harness.report.paired import paired_change, with_change
 from harness.report.verifier import verifier_table
 
@@ -115,10 +116,7 @@ def _partly_valid(cell: CellRecord | None) -> str:
 
 def _ci(cell: CellRecord | None, metric: str) -> str:
     estimate = None if cell is None else cell.metrics.scores.get(metric)
-    if estimate is None:
-        return ""
-    low, high = estimate.ci95
-    return f" [{_fmt(low)}, {_fmt(high)}]"
+    return "" if estimate is None else bounds(estimate.ci95)
 
 
 PAPER_ORDER = ("iemocap", "msp_podcast", "crema_d")
@@ -287,17 +285,11 @@ def ambiguity_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple
 def _median(value, interval) -> str:
     """``0.4123 [0.3800, 0.4500]``; the median alone where its level has too few items for a
     95% interval (or the record predates them)."""
-    if interval is None or value is None:
-        return _fmt(value)
-    return f"{_fmt(value)} [{_fmt(interval[0])}, {_fmt(interval[1])}]"
+    return _fmt(value) + ("" if value is None else bounds(interval))
 
 
 def _padded(values: list, length: int, filler: object = "") -> list:
     return list(values) + [filler] * (length - len(values))
-
-
-def _fmt(value) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from harness.metrics import MIN_PAIRED_ITEMS
 from harness.record import CellRecord
+from harness.report.choices import fmt
 from harness.report.paired import change_suffix
 from harness.report.tables import DISTRIBUTION, TITLES, dropped_data, dropped_text
 from harness.report.verifier import top_shared_lines
@@ -64,13 +65,9 @@ def _partly_invalid(cells: list[CellRecord]) -> str:
         left, uniform = ((c.metrics.invalid.get(r) or {}).get("js") for r in ("left_out", "uniform"))
         if uniform is not None:
             named.append(f"{c.model} {c.dataset} {c.strategy} {c.metrics.n_valid} of "
-                         f"{c.metrics.n_items} valid, {_number(left)} and {_number(uniform)}")
+                         f"{c.metrics.n_items} valid, {fmt(left)} and {fmt(uniform)}")
     more = len(named) - SHOWN_INVALID
     return "; ".join(named[:SHOWN_INVALID]) + (f"; and {more} more" if more > 0 else "")
-
-
-def _number(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
 
 
 # what alm-v did with candidates sharing the top score, under each verifier_ties

@@ -45,14 +45,20 @@ def test_results_do_not_depend_on_the_chunk_size(strategy, setting, monkeypatch)
 
 
 def test_a_run_lets_go_of_the_clip_memory_it_no_longer_needs():
-    """The process keeps at most KEEP_BLOCKS free blocks of clip memory between runs."""
+    """The process keeps at most KEEP_BLOCKS free blocks of clip memory between runs (besides
+    the blocks whose clips an earlier test in this worker still holds: no run may free those)."""
+    import gc
+
     from harness.data.arena import ARENA, KEEP_BLOCKS
 
+    gc.collect()  # clips left in an earlier test's reference cycles let go of
+    elsewhere = sum(ARENA._blocks[i] is not ARENA._current and not ARENA._is_free(i)
+                    for i in range(ARENA.blocks))  # the block being carved is counted below
     held = [ARENA.take(ARENA.block) for _ in range(KEEP_BLOCKS + 3)]  # a block each
     assert ARENA.blocks >= KEEP_BLOCKS + 3
     del held
     run_strategy("base", model(), load_dataset("crema_d")[:2])
-    assert ARENA.blocks <= KEEP_BLOCKS + 1  # and the block being carved
+    assert ARENA.blocks <= KEEP_BLOCKS + 1 + elsewhere  # and the block being carved
 
 
 def test_a_cache_is_asked_once_which_clips_rows_it_holds(tmp_path):

@@ -48,7 +48,9 @@ class CellMetrics:
     """What :func:`harness.metrics.summarize` and the runner computed for one cell.
 
     Attributes:
-        n_items: Items in the cell; ``n_valid`` of them have a prediction (``valid``: the share).
+        n_items: Items in the cell; ``n_valid`` of them have a prediction of the model's own
+            (``valid``: the share; under ``invalid="uniform"`` the means are also over the
+            answers scored as a uniform guess).
         scores: ``js``, ``jsd``, ``bc``, ``r2``, ``acc``, ``f1``, ``uar`` (ties in the
             annotators' votes to the first label, every item), ``acc_untied``, ``f1_untied``,
             ``uar_untied`` (tied items left out); none when no item is valid (nor ``uar`` in a

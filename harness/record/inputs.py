@@ -35,7 +35,7 @@ def inputs_of(record: CellRecord) -> dict[str, Any]:
 
 # settings recorded since a later version, each with what every run before it did: a record from
 # before names no change where a new one holds that value
-IMPLIED = {"strategy_config.verifier_ties": "first"}
+IMPLIED = {"strategy_config.verifier_ties": "first", "strategy_config.invalid": "left_out"}
 
 
 def _without_implied(settings: Any, prefix: str) -> Any:

@@ -33,8 +33,8 @@ def ties_table(cells: list[CellRecord]) -> Table:
 
 def invalid_table(cells: list[CellRecord]) -> Table:
     """Each cell with invalid items under each reading of them: left out (the harness's: its
-    means over the valid items, their CIs the cell's own) and scored as a uniform guess (over
-    every item, each mean's 95% CI beside it)."""
+    means over the valid items, their CIs the cell's own where that is its reading) and scored
+    as a uniform guess (over every item that did not fail, each mean's 95% CI beside it)."""
     header = ["Model", "Dataset", "Strategy", "valid"] + [
         f"{TITLES[m]} {reading}" for m in DISTRIBUTION for reading in ("left out", "uniform")]
     rows = []
@@ -51,6 +51,10 @@ def invalid_table(cells: list[CellRecord]) -> Table:
 
 
 def _own_ci(cell: CellRecord, metric: str) -> Any:
+    """The cell's own CI of ``metric``, which is the left-out reading's unless the cell ran
+    with ``invalid="uniform"`` (then none is shown for it)."""
+    if (cell.meta.get("strategy_config") or {}).get("invalid", "left_out") != "left_out":
+        return None
     estimate = cell.metrics.scores.get(metric)
     return None if estimate is None else list(estimate.ci95)
 

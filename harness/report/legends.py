@@ -53,11 +53,13 @@ LEGENDS = {
     "invalid": "Each cell with invalid items (no distribution: the answer did not parse, the "
                "model failed, the clip could not be read), its mean JS, BC and R² under two "
                "readings of them: left out (the harness's: over the valid items, as every other "
-               "table, with the cell's own 95% CI) and each scored as a uniform guess, 1/K for "
-               "each class (over every item, with its bootstrap 95% CI): the reading that counts "
-               "a failed answer as no information, under which a cell that fails on its hard "
-               "items cannot look better for it. The two are over different items: no paired "
-               "change.",
+               "table, with the cell's own 95% CI) and each answer without a distribution "
+               "scored as a uniform guess, 1/K for each class (over every item but those that "
+               "failed, with its bootstrap 95% CI): the reading that counts a failed answer as "
+               "no information, under which a cell that fails on its hard items cannot look "
+               "better for it. A cell run with invalid=uniform has that reading as its own "
+               "(in every other table too), its left-out means without a CI. The two are over "
+               "different items: no paired change.",
     "ambiguity": "Each cell's median of each metric over the valid items of each ambiguity "
                  "level ('–': none there), the numbers the figures plot, with its "
                  "distribution-free 95% CI (the order statistics a Binomial(n, 1/2) gives: no "

@@ -108,7 +108,8 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
                           for c in cells if c.strategy == "w-bon")
     intervals = _one_or_mixed(c.metrics.interval for c in cells)
     text = (f"Items: {items}. JS (lower is better), BC, R² and acc (higher): each cell's mean over "
-            f"its valid items ± half the width of its 95% CI ({_RULES.get(intervals, intervals)} "
+            f"its valid items{_FILLED if _filled(cells) else ''} ± half the width of its 95% CI "
+            f"({_RULES.get(intervals, intervals)} "
             "intervals, docs/metrics.md); beside a strategy, its change against "
             f"its model's base in %{_FROM_ZERO if _from_zero(tables) else ''}, on the items "
             "valid in both (paired, their number in "
@@ -122,6 +123,15 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
             + (f"; not the reference setup: {settings}" if (settings := _settings(cells)) else "")
             + ".")
     return _printable(text)
+
+
+_FILLED = (" (with invalid uniform, an answer that gave no distribution as well, scored as a uniform "
+           "guess)")
+
+
+def _filled(cells: list[CellRecord]) -> bool:
+    """Whether some cell scored its answers that gave no distribution as uniform guesses."""
+    return any((c.meta.get("strategy_config") or {}).get("invalid") == "uniform" for c in cells)
 
 
 _FROM_ZERO = " (against a base whose mean is 0, which has none, the difference: 'base 0, +0.3781')"

@@ -35,7 +35,8 @@ from harness.prompts import prompts_record
 from harness.record import CellMetrics, CellRecord, ItemRecord
 from harness.resampling import checked_interval
 from harness.runner.evidence import evidence_header
-from harness.runner.outcomes import CellItems, Outcome, outcome, verifier_use
+from harness.runner.invalid import read_invalid
+from harness.runner.outcomes import CellItems, Outcome, answered, outcome, verifier_use
 from harness.runner.sensitivity import (
     alpha_sensitivity,
     invalid_sensitivity,
@@ -181,8 +182,8 @@ def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strat
              verifier: ModelAPI | None, config: StrategyConfig, cache: GenerationCache | None,
              progress: Callable[[int], None] | None, held_out: np.ndarray | None = None
              ) -> Iterator[list[ItemResult]]:
-    """The per-item results, a chunk at a time (chance baselines need no prompt and run under
-    one strategy)."""
+    """The per-item results, a chunk at a time, each answer without a distribution read as
+    ``config.invalid`` says (chance baselines need no prompt and run under one strategy)."""
     if isinstance(model, ChanceBaseline):
         if not strategy.chance_cell:
             raise StrategyUnsupported(f"{model.info.name} is a chance baseline: it runs only as "
@@ -194,8 +195,9 @@ def _predict(model: ModelAPI | ChanceBaseline, dataset: Dataset, strategy: Strat
         if progress is not None:  # as a model's run reports its items
             progress(len(dataset))
         return
-    yield from iter_strategy(strategy, model, dataset, config=config, cache=cache,
-                             verifier=verifier, progress=progress)
+    for chunk in iter_strategy(strategy, model, dataset, config=config, cache=cache,
+                               verifier=verifier, progress=progress):
+        yield read_invalid(chunk, config.invalid, len(dataset.labels))
 
 
 ItemScores = tuple[np.ndarray, dict[str, np.ndarray]]  # valid items' indexes, metric -> values
@@ -268,6 +270,8 @@ def summarize_cell(dataset: Dataset, results: Results, n_resamples: int = 1000,
     pred = np.array([o.probs if o.valid else np.full(k, np.nan) for o in outcomes]).reshape(-1, k)
     summary = metrics.summarize(dataset.votes, pred, n_resamples=n_resamples, seed=seed,
                                 interval=interval)
+    if (own := answered(outcomes)).sum() < summary["n_valid"]:  # some filled in: invalid=uniform
+        summary["n_valid"], summary["valid"] = int(own.sum()), float(own.mean())
     summary["rules"] = {str(rule): n for rule, n in
                         Counter(o.row.rule for o in outcomes if o.row.error is None).items()}
     summary["errors"] = sum(o.row.error is not None for o in outcomes)

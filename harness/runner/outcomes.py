@@ -19,6 +19,7 @@ import numpy as np
 
 from harness.record import ItemEvidence, ItemRecord
 from harness.record.json_line import json_line
+from harness.runner.invalid import UNIFORM_GUESS
 from harness.strategies import ItemResult
 
 COMMON_SCORES = 5  # the verifier's most frequent scores a record keeps
@@ -73,14 +74,27 @@ def outcome(result: ItemResult | Outcome) -> Outcome:
     """The outcome of one result (an outcome is returned as it is)."""
     if isinstance(result, Outcome):
         return result
-    answer = (result.candidates[0]["text"][:2000]
-              if result.probs is None and result.candidates else None)
+    answer = (result.candidates[0]["text"][:2000]  # what an answer without a distribution said
+              if (result.probs is None or result.rule == UNIFORM_GUESS) and result.candidates
+              else None)
     probs = None if result.probs is None else tuple(np.asarray(result.probs).tolist())
     row = ItemRecord(result.item_id, probs, result.rule, result.reason, result.error,
                      result.tokens, tuple(result.notes), answer, None, *_weight_stats(result))
     return Outcome(row, sum(c.get("verifier_score", 0.0) is None for c in result.candidates),
                    _verifier_scores(result), *_alpha_preds(result), result.tie_picks,
                    bool(result.usage), result.usage.get("cost_usd"))
+
+
+def answered(outcomes: Sequence[Outcome]) -> np.ndarray:
+    """Per item, whether its answer gave a distribution of its own (not filled in)."""
+    return np.array([o.valid and o.row.rule != UNIFORM_GUESS for o in outcomes], dtype=bool)
+
+
+def unanswered(outcomes: Sequence[Outcome]) -> np.ndarray:
+    """Per item, whether it is an answer that gave no distribution (left out or filled in), as
+    opposed to a valid item or one whose generation failed."""
+    return np.array([o.row.error is None and not (o.valid and o.row.rule != UNIFORM_GUESS)
+                     for o in outcomes], dtype=bool)
 
 
 def _verifier_scores(result: ItemResult) -> tuple[float, ...] | None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from harness import metrics
 from harness.resampling import mean_cis, resamples_for, sign_flip_p
+from harness.runner.outcomes import answered, unanswered
 
 if TYPE_CHECKING:
     from harness.data import Dataset
@@ -93,21 +94,24 @@ def choice_sensitivity(votes: np.ndarray, preds: Sequence[np.ndarray], choices: 
 
 def invalid_sensitivity(dataset: Dataset, outcomes: Sequence[Outcome], n_resamples: int = 1000,
                         seed: int = 0, interval: str = "expanded") -> dict[str, dict[str, Any]]:
-    """The cell's mean JS, BC and R² under each reading of its invalid items: ``left_out`` (the
-    harness's: over its valid items, the cell's own means) and ``uniform`` (each invalid item
-    scored as a uniform guess, 1/K for each of the K classes, the reading that counts a failed
-    answer as no information: over every item, each mean's 95% CI beside it, ``js_ci``); ``n``
-    the items each is over. Empty where every item is valid (the two readings agree)."""
+    """The cell's mean JS, BC and R² under each reading of its answers that gave no distribution
+    (:mod:`harness.runner.invalid`): ``left_out`` (over its valid items) and ``uniform`` (each
+    such answer scored as a uniform guess, 1/K for each of the K classes: over every item but
+    those that failed, each mean's 95% CI beside it, ``js_ci``); ``n`` the items each is over.
+    The cell's own means are one of the two (``StrategyConfig.invalid``). Empty where every
+    answer gave a distribution (the two readings agree)."""
     k = len(dataset.labels)
-    valid = np.array([o.valid for o in outcomes], dtype=bool)
-    if valid.all():
+    valid, missing = answered(outcomes), unanswered(outcomes)
+    if not missing.any():
         return {}
-    pred = np.array([o.probs if o.valid else np.full(k, 1.0 / k) for o in outcomes]).reshape(-1, k)
-    scores = metrics.per_item(dataset.votes, pred)
+    scope = valid | missing  # the items that did not fail
+    pred = np.array([o.probs if v else np.full(k, 1.0 / k)
+                     for o, v, s in zip(outcomes, valid, scope) if s]).reshape(-1, k)
+    scores = metrics.per_item(dataset.votes[scope], pred)
     left_out: dict[str, Any] = {"n": int(valid.sum())}
     if valid.any():
-        left_out.update({m: float(scores[m][valid].mean()) for m in NAMES})
-    uniform: dict[str, Any] = {"n": len(outcomes)}
+        left_out.update({m: float(scores[m][valid[scope]].mean()) for m in NAMES})
+    uniform: dict[str, Any] = {"n": int(scope.sum())}
     columns = np.column_stack([scores[m] for m in NAMES])
     for m, column, (low, high) in zip(NAMES, columns.T,
                                       mean_cis(columns, n_resamples, seed, interval=interval)):

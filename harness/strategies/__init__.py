@@ -17,7 +17,13 @@ single cell) comes from :func:`strategy_names`.
 
 from harness.strategies import _builtin  # noqa: F401  (registers the built-in strategies)
 from harness.strategies._builtin import alpha_of, readout_result
-from harness.strategies._config import ALPHAS, VERIFIER_TIES, StrategyConfig, as_config
+from harness.strategies._config import (
+    ALPHAS,
+    INVALID_READINGS,
+    VERIFIER_TIES,
+    StrategyConfig,
+    as_config,
+)
 from harness.strategies._results import ItemResult, add_usage, parsed_candidates, rule_counts
 from harness.strategies._run import check_supported, decoding_for, iter_strategy, run_strategy
 from harness.strategies._strategy import (
@@ -32,6 +38,7 @@ from harness.strategies._strategy import (
 
 __all__ = [
     "ALPHAS",
+    "INVALID_READINGS",
     "ItemResult",
     "RunContext",
     "Strategy",

@@ -13,6 +13,7 @@ from harness._values import named_flag, whole_number
 
 ALPHAS = ("raw", "mean", "uniform")
 VERIFIER_TIES = ("first", "mean")  # how alm-v takes candidates sharing the top score
+INVALID_READINGS = ("left_out", "uniform")  # how an answer that gave no distribution is scored
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class StrategyConfig:
             ``"first"`` (the default: the first in beam order, as an argmax does, so the likeliest
             beam) or ``"mean"`` (their distributions' mean, each weighed alike). It changes no
             generation and no verifier call, so the two share one cached run.
+        invalid: How an item whose answer gave no distribution is scored: ``"left_out"`` (the
+            default: it is left out of every mean and counted) or ``"uniform"`` (scored as a
+            uniform guess, 1/K for each class, with the rule ``"uniform"``). An item whose
+            generation failed (its clip, the model call) is left out under both. It changes no
+            generation, so the two share one cached run.
     """
 
     beams: int = 5
@@ -59,6 +65,7 @@ class StrategyConfig:
     unscored: str = "keep"
     prompts: str = "paper"
     verifier_ties: str = "first"
+    invalid: str = "left_out"
 
     def __post_init__(self) -> None:
         # the command line's "False" is text: read as a flag, never as a truthy string
@@ -69,6 +76,8 @@ class StrategyConfig:
         if self.verifier_ties not in VERIFIER_TIES:
             raise ValueError(f"verifier_ties must be one of {VERIFIER_TIES}, "
                              f"not {self.verifier_ties!r}")
+        if self.invalid not in INVALID_READINGS:
+            raise ValueError(f"invalid must be one of {INVALID_READINGS}, not {self.invalid!r}")
         if self.alpha not in ALPHAS:
             raise ValueError(f"alpha must be one of {ALPHAS}, not {self.alpha!r}")
         if self.verifier_weighting not in ("softmax", "linear"):

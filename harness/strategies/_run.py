@@ -2,7 +2,8 @@
 results in order.
 
 Candidates that do not parse drop out before selection or weighting; an item with no valid
-candidate is invalid, never filled in. One clip that cannot be read costs that item only.
+candidate is invalid, never filled in here (the runner scores it as a uniform guess where
+``StrategyConfig.invalid`` asks). One clip that cannot be read costs that item only.
 """
 
 from __future__ import annotations

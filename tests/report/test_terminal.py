@@ -109,6 +109,11 @@ def test_settings_other_than_the_reference_setups_are_named():
     assert "reference setup" not in " ".join(_lines(reference))
     changed = [with_config(CELLS[0], beams=3, seed=1), with_config(CELLS[1], beams=3, seed=2)]
     assert "; not the reference setup: beams 3, seed 1, 2." in " ".join(_lines(changed))
+    assert "uniform guess" not in " ".join(_lines(changed))
+    guessing = " ".join(_lines([with_config(CELLS[0], invalid="uniform"), CELLS[1]]))
+    assert "; not the reference setup: invalid uniform." in guessing
+    assert ("mean over its valid items (with invalid uniform, an answer that gave no "
+            "distribution as well, scored as a uniform guess)") in guessing
 
 
 def test_the_items_say_their_options_the_paper_s_n_and_a_corpus_the_paper_lacks():

@@ -56,4 +56,4 @@ def test_the_defaults_are_the_protocol_docs_strategies_md_states():
         "beams": 5, "verifier_beams": 3, "tau": 1.0, "verifier_weighting": "softmax",
         "samples": 5, "temperature": 0.7, "max_new_tokens": 96, "cot_max_new_tokens": 384,
         "constrained": False, "seed": 0, "alpha": "raw", "unscored": "keep", "prompts": "paper",
-        "verifier_ties": "first"}
+        "verifier_ties": "first", "invalid": "left_out"}

@@ -8,7 +8,14 @@ a record is, :mod:`harness.record.schema` what a sound one holds (checked as it 
 what produced it.
 """
 
-from harness.record.cell import CellMetrics, CellRecord, Estimate, ItemEvidence, ItemRecord
+from harness.record.cell import (
+    UNIFORM_GUESS,
+    CellMetrics,
+    CellRecord,
+    Estimate,
+    ItemEvidence,
+    ItemRecord,
+)
 from harness.record.files import (
     ITEMS_MARK,
     file_stem,
@@ -26,6 +33,7 @@ __all__ = [
     "ITEMS_MARK",
     "SCHEMA_VERSION",
     "SCORES",
+    "UNIFORM_GUESS",
     "CellMetrics",
     "CellRecord",
     "Estimate",

@@ -31,6 +31,9 @@ class Estimate:
     ci95: tuple[float, float]
 
 
+UNIFORM_GUESS = "uniform_guess"  # the rule of an item scored as a uniform guess (invalid="uniform")
+
+
 def _bound(value: float | None) -> float | None:
     """A CI's end as the file holds it: null where there is none (one item: NaN in memory), so
     that the record stays strict JSON."""
@@ -106,6 +109,14 @@ class CellMetrics:
     interval: str = "expanded"
     n_resamples: int | None = None
     invalid: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def guessed(self) -> int:
+        """The items scored as a uniform guess (``StrategyConfig.invalid="uniform"``: answers
+        that gave no distribution), counted in :attr:`rules` (0 where none, or in a record
+        whose count is not a whole number)."""
+        count = self.rules.get(UNIFORM_GUESS, 0)
+        return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
     def mean(self, name: str) -> float:
         """The metric's mean (one of :data:`SCORES`), NaN when the cell has none (no valid

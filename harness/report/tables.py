@@ -108,10 +108,12 @@ def _apart_from_commonest(cells: list[CellRecord | None]) -> list[str]:
 
 
 def _partly_valid(cell: CellRecord | None) -> str:
-    """`` (valid 18 of 26)`` where some items have no prediction: its mean is over the others."""
+    """`` (valid 18 of 26)`` where some items have no prediction: its mean is over the others
+    (`` (valid 18 of 26, 7 as uniform guesses)``: and those, under ``invalid="uniform"``)."""
     if cell is None or cell.metrics.n_valid == cell.metrics.n_items:
         return ""
-    return f" (valid {cell.metrics.n_valid:,} of {cell.metrics.n_items:,})"
+    guessed = f", {cell.metrics.guessed:,} as uniform guesses" if cell.metrics.guessed else ""
+    return f" (valid {cell.metrics.n_valid:,} of {cell.metrics.n_items:,}{guessed})"
 
 
 def _ci(cell: CellRecord | None, metric: str) -> str:

@@ -47,9 +47,9 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
                 f"{shared} (the verifier and ties tables: tables.md, report.html)."), 100)
     if partly := _partly_invalid(cells):
         lines += textwrap.wrap(_printable(
-            f"Cells with invalid items (left out of their means), JS with them left out and with "
-            f"each scored as a uniform guess: {partly} (the invalid table: tables.md, "
-            "report.html)."), 100)
+            f"Cells with invalid items (left out of their means{_UNLESS if _filled(cells) else ''}"
+            f"), JS with them left out and with each scored as a uniform guess: {partly} (the "
+            "invalid table: tables.md, report.html)."), 100)
     return lines
 
 
@@ -125,6 +125,7 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
     return _printable(text)
 
 
+_UNLESS = ", but for the answers of a cell run with invalid=uniform"
 _FILLED = (" (with invalid uniform, an answer that gave no distribution as well, scored as a uniform "
            "guess)")
 

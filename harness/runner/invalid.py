@@ -3,7 +3,7 @@
 Under ``left_out`` (the harness's reading) such an item is left out of every mean and counted;
 under ``uniform`` it is scored as a uniform guess, 1/K for each of the K classes, the reading
 that counts a failed answer as no information. Its record keeps why it was invalid (its reason)
-and says it was filled in (the rule :data:`UNIFORM_GUESS` and a note); ``valid`` still counts the
+and says it was filled in (the rule ``uniform_guess`` and a note); ``valid`` still counts the
 items whose answer gave a distribution. An item that failed (its clip could not be read, the
 model call failed, its candidates could not be combined: an ``error``) is left out under both:
 that is no answer of the model's, and a rerun tries it again.
@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.record import UNIFORM_GUESS
 from harness.strategies import ItemResult
-
-UNIFORM_GUESS = "uniform_guess"  # the rule of an item scored as a uniform guess
 
 
 def read_invalid(results: list[ItemResult], reading: str, classes: int) -> list[ItemResult]:

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.record import ItemEvidence, ItemRecord
+from harness.record import UNIFORM_GUESS, ItemEvidence, ItemRecord
 from harness.record.json_line import json_line
-from harness.runner.invalid import UNIFORM_GUESS
 from harness.strategies import ItemResult
 
 COMMON_SCORES = 5  # the verifier's most frequent scores a record keeps

@@ -46,6 +46,14 @@ def test_a_cell_with_items_left_invalid_says_over_how_many_its_mean_is():
     rows = {row[0][0]: row for row in main_table(CELLS + [partial])[1]}
     assert rows["d"][1][0] == "0.2000 [0.2000, 0.2000] (valid 6 of 10)"
     assert rows["b"][1][0] == "0.3000 [0.3000, 0.3000]"  # every item valid: nothing added
+    guessing = dataclasses.replace(partial, metrics=dataclasses.replace(
+        partial.metrics, rules={"json_dict": 6, "uniform_guess": 3}))  # invalid="uniform"
+    rows = {row[0][0]: row for row in main_table(CELLS + [guessing])[1]}
+    assert rows["d"][1][0] == "0.2000 [0.2000, 0.2000] (valid 6 of 10, 3 as uniform guesses)"
+    damaged = dataclasses.replace(partial, metrics=dataclasses.replace(
+        partial.metrics, rules={"uniform_guess": "3"}))  # a record's count that is not one
+    rows = {row[0][0]: row for row in main_table(CELLS + [damaged])[1]}
+    assert rows["d"][1][0] == "0.2000 [0.2000, 0.2000] (valid 6 of 10)"
 
 
 def test_strategy_table_shows_the_paired_change_against_base_and_its_significance():

@@ -149,6 +149,9 @@ def test_cells_with_invalid_items_are_named_with_js_under_each_reading():
             "each scored as a uniform guess: a iemocap cot 8 of 10 valid, 0.4000 and 0.4500 (the "
             "invalid table: tables.md, report.html).") in text
     assert "invalid items" not in " ".join(_lines(CELLS))  # said only where a cell has some
+    guessing = dataclasses.replace(partly("cot", 0.45), meta={"strategy_config": {"invalid": "uniform"}})
+    assert ("Cells with invalid items (left out of their means, but for the answers of a cell run "
+            "with invalid=uniform), JS") in " ".join(_lines([*CELLS, guessing]))
     many = [partly(f"s{k}", None if k == 0 else 0.45) for k in range(9)]  # s0: an older record's
     text = " ".join(_lines(many))
     assert text.count(" of 10 valid") == 6 and "s1 8 of 10" in text and "s0 " not in text.split(

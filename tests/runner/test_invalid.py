@@ -7,8 +7,7 @@ import pytest
 
 import harness
 from harness.data import load_dataset
-from harness.record import input_changes, inputs_of, write_record
-from harness.runner.invalid import UNIFORM_GUESS
+from harness.record import UNIFORM_GUESS, input_changes, inputs_of, write_record
 from harness.strategies import StrategyConfig
 from tests.fakes import ScriptedModel
 
@@ -56,6 +55,7 @@ def test_the_uniform_reading_is_the_cells_own_numbers_and_the_left_out_one_besid
     assert b.scores["js"].mean != a.scores["js"].mean
     filled = len(dataset) - len(valid_ids) - len(failing)
     assert b.rules == {**{k: v for k, v in a.rules.items() if k != "None"}, UNIFORM_GUESS: filled}
+    assert (a.guessed, b.guessed) == (0, filled)
 
 
 def test_an_item_scored_as_a_uniform_guess_keeps_why_and_what_it_answered(crema_d, tmp_path):

@@ -51,6 +51,8 @@ def page(tmp_path_factory):
                             (ScriptedModel(hostile(refused), name="hostile"), "w-bon"),
                             ("uniform", "base")):
         write_record(harness.evaluate(model, dataset, strategy, n_resamples=10), run)
+    write_record(harness.evaluate(ScriptedModel(hostile(refused), name="guessing"), dataset, "base",
+                                  config=StrategyConfig(invalid="uniform"), n_resamples=10), run)
     alike = ScriptedModel(lambda request, decoding: [("0.9", -1.0)], name="alike")
     write_record(harness.evaluate(ScriptedModel(three_beams, name="tied"), dataset, "alm-v",
                                   verifier=alike, config=StrategyConfig(verifier_ties="mean"),
@@ -119,7 +121,7 @@ def test_each_cell_lists_its_means_and_its_items_in_corpus_order(page, tmp_path)
         cells = driver.find_elements(By.CSS_SELECTOR, "#cell-list tbody tr")
         assert {c.get_attribute("data-cell") for c in cells} == {
             "hostile-crema_d-base", "hostile-crema_d-w-bon", "tied-crema_d-alm-v",
-            "uniform-crema_d-base"}
+            "uniform-crema_d-base", "guessing-crema_d-base"}
         for c in cells:  # each cell's means, as its record has them
             m = read_summary(path.parent / "cells" / f"{c.get_attribute('data-cell')}.json").metrics
             assert c.text.split()[-4:] == [f"{m.mean(k):.4f}" for k in ("js", "bc", "r2", "acc")]
@@ -187,6 +189,18 @@ def test_the_filters_show_the_invalid_items_or_an_id(page, tmp_path):
         driver.find_element(By.ID, "f-id").send_keys(dataset[3].id)
         assert listed(driver) == [dataset[3].id]
         driver.save_screenshot(str(tmp_path / "filtered.png"))
+
+
+def test_answers_scored_as_uniform_guesses_are_listed_and_marked_as_invalid(page):
+    from selenium.webdriver.common.by import By
+
+    path, dataset = page
+    with opened(path, "guessing-crema_d-base") as driver:
+        driver.find_element(By.ID, "f-invalid").click()
+        assert listed(driver) == [dataset[1].id, dataset[7].id]
+        rows = driver.find_elements(By.CSS_SELECTOR, "#item-list tbody tr")
+        assert all("invalid" in r.get_attribute("class").split() for r in rows)
+        assert all("uniform_guess" in r.text for r in rows)
 
 
 def test_the_confusion_of_the_top_emotion_counts_and_lists_its_items(page, tmp_path):

@@ -92,3 +92,22 @@ def test_the_default_reading_keeps_every_snapshot_key_and_the_other_is_named_an_
 def test_an_unknown_reading_is_refused():
     with pytest.raises(ValueError, match="invalid must be one of"):
         StrategyConfig(invalid="drop")
+
+
+def test_the_gate_pairs_the_guessed_items_under_that_reading_and_names_a_change_of_reading(
+        crema_d, tmp_path):
+    from harness.runner.baseline_file import save_baseline
+    from harness.runner.gating import gate
+
+    dataset, valid_ids, failing = crema_d
+    votes = {item.id: item.votes for item in dataset}
+    runs = {reading: harness.evaluate(answering(valid_ids, failing), dataset, "base",
+                                      n_resamples=50, config={"invalid": reading})
+            for reading in ("left_out", "uniform")}
+    path = save_baseline(runs["uniform"], tmp_path, votes, inputs_of(runs["uniform"]))
+    again = gate(runs["uniform"], votes, path)
+    assert {change.n for change in again.changes} == {len(dataset) - len(failing)}
+    assert again.failures == [] and again.other_inputs == ()
+    other = gate(runs["left_out"], votes, path)  # paired on the answers with a distribution
+    assert {change.n for change in other.changes} == {len(valid_ids)}
+    assert other.other_inputs == ("strategy_config.invalid \"uniform\" -> \"left_out\"",)

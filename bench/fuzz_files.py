@@ -25,7 +25,10 @@ float holds); the same must hold.
 lines (of a list, its first two entries), each set in turn to each of :data:`ODD_VALUES` and
 ``true``, in a copy of that cell beside the untouched uniform baseline's on its corpus (any cell
 of the embedded default's whole run, made first under ``--work``); ``python -m
-harness.report`` must build the report and ``compare`` answer, as above.
+harness.report`` must build the report and ``compare`` answer, as above. With ``--partly-invalid``,
+of a run in which a model answered no distribution on most of CREMA-D's items and failed on
+some, its base cell under each reading of those answers (``partly-crema_d-base``, left out;
+``guessing-crema_d-base``, scored as uniform guesses), made first under ``--work``.
 
 ``clips``: a bundled clip (16-bit WAV, or a copy as stereo 44.1 kHz WAV or as FLAC) with its
 header fields set to edge values or its bytes mutated; the first sight of it and ``read_audio``
@@ -55,6 +58,9 @@ import traceback
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+
+from bench.instant_model import InstantModel
+from harness.models.api import Candidate, Decoding, Generation, Request
 
 INSERTS = [b",", b"\t", b"\n", b";", b'"', b"\x00", b"\r", b":", b"[", b"]", b"%", b" ", b"nan",
            b"-1", b"1e999", b"\xff\xfe", b"\xef\xbb\xbf"]
@@ -324,6 +330,37 @@ def one_run(work: Path, whole: bool = False) -> Path:
     return sorted(reports.iterdir())[-1]
 
 
+def partly_invalid_run(work: Path) -> Path:
+    """A run over CREMA-D's bundled items in which a model gave no distribution on most of them
+    and failed on some: its base cell under each reading of those answers, ``partly`` (left
+    out) and ``guessing`` (``invalid="uniform"``), and the uniform baseline's."""
+    import harness
+    from harness.data import load_dataset
+    from harness.record import write_record
+
+    run = work / "partly-invalid"
+    if not (run / "cells").is_dir():
+        dataset = load_dataset("crema_d")
+        for name, reading in (("partly", "left_out"), ("guessing", "uniform")):
+            write_record(harness.evaluate(_PartlyAnswering(dataset.labels, name), dataset, "base",
+                                          config={"invalid": reading}, n_resamples=200), run)
+        write_record(harness.evaluate("uniform", dataset, "base", n_resamples=200), run)
+    return run
+
+
+class _PartlyAnswering(InstantModel):
+    """:class:`~bench.instant_model.InstantModel` that answers one item in three, says it
+    cannot tell on the others and fails on one in seven."""
+
+    def _answer(self, request: Request, decoding: Decoding) -> Generation:
+        seed = self._seed(request)
+        if seed % 7 == 0:
+            raise RuntimeError("the server went away")
+        if seed % 3:
+            return Generation((Candidate("I cannot tell.", 4, -1.0),))
+        return super()._answer(request, decoding)
+
+
 def fuzz(case: Callable[[Path, random.Random], None], cases: int, seed: int, slow: float) -> int:
     """Run ``cases`` cases; print each unexpected exception and each case slower than ``slow``
     seconds; the number of unexpected exceptions."""
@@ -351,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--sample", type=int, help="for fields: this many of its cases, drawn "
                                                    "with --seed (default: every one)")
+    parser.add_argument("--partly-invalid", action="store_true",
+                        help="for fields: a cell of a run with invalid items (partly-crema_d-base "
+                             "or guessing-crema_d-base)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "harness-fuzz")
     args = parser.parse_args(argv)
@@ -359,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if fuzz(case, args.cases, args.seed, slow=2.0) else 0
     args.work.mkdir(parents=True, exist_ok=True)
     if args.what == "fields":
-        return 1 if fields(one_run(args.work, whole=True), args.cell, args.sample, args.seed) else 0
+        run = partly_invalid_run(args.work) if args.partly_invalid else one_run(args.work, whole=True)
+        return 1 if fields(run, args.cell, args.sample, args.seed) else 0
     run = one_run(args.work)
     numbers = args.what == "numbers"
     return 1 if fuzz(lambda work, rng: records_case(work, rng, run, numbers), args.cases,

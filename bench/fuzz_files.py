@@ -59,8 +59,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.instant_model import InstantModel
-from harness.models.api import Candidate, Decoding, Generation, Request
+from bench.partly_invalid import partly_invalid_run
 
 INSERTS = [b",", b"\t", b"\n", b";", b'"', b"\x00", b"\r", b":", b"[", b"]", b"%", b" ", b"nan",
            b"-1", b"1e999", b"\xff\xfe", b"\xef\xbb\xbf"]
@@ -328,37 +327,6 @@ def one_run(work: Path, whole: bool = False) -> Path:
                         "--report-dir", str(reports), "--cache-dir", str(reports.parent / "cache")],
                        check=True, capture_output=True)
     return sorted(reports.iterdir())[-1]
-
-
-def partly_invalid_run(work: Path) -> Path:
-    """A run over CREMA-D's bundled items in which a model gave no distribution on most of them
-    and failed on some: its base cell under each reading of those answers, ``partly`` (left
-    out) and ``guessing`` (``invalid="uniform"``), and the uniform baseline's."""
-    import harness
-    from harness.data import load_dataset
-    from harness.record import write_record
-
-    run = work / "partly-invalid"
-    if not (run / "cells").is_dir():
-        dataset = load_dataset("crema_d")
-        for name, reading in (("partly", "left_out"), ("guessing", "uniform")):
-            write_record(harness.evaluate(_PartlyAnswering(dataset.labels, name), dataset, "base",
-                                          config={"invalid": reading}, n_resamples=200), run)
-        write_record(harness.evaluate("uniform", dataset, "base", n_resamples=200), run)
-    return run
-
-
-class _PartlyAnswering(InstantModel):
-    """:class:`~bench.instant_model.InstantModel` that answers one item in three, says it
-    cannot tell on the others and fails on one in seven."""
-
-    def _answer(self, request: Request, decoding: Decoding) -> Generation:
-        seed = self._seed(request)
-        if seed % 7 == 0:
-            raise RuntimeError("the server went away")
-        if seed % 3:
-            return Generation((Candidate("I cannot tell.", 4, -1.0),))
-        return super()._answer(request, decoding)
 
 
 def fuzz(case: Callable[[Path, random.Random], None], cases: int, seed: int, slow: float) -> int:

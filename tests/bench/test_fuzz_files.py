@@ -149,15 +149,3 @@ def test_fields_sets_a_drawn_sample_of_a_cell_s_fields_and_counts_what_raised(tm
     assert out.count("RuntimeError: a crash") == 2
     assert out.endswith(f"2 fields of {cell} (a sample, seed 1): 2 unexpected exceptions\n")
 
-
-def test_the_partly_invalid_run_has_answers_without_a_distribution_under_each_reading(tmp_path):
-    from bench.fuzz_files import partly_invalid_run
-    from harness.record import read_summary
-
-    cells = partly_invalid_run(tmp_path) / "cells"
-    left, guessed = (read_summary(cells / f"{name}-crema_d-base.json").metrics
-                     for name in ("partly", "guessing"))
-    assert 0 < left.n_valid == guessed.n_valid < left.n_items and left.errors == guessed.errors > 0
-    assert left.guessed == 0 and guessed.guessed == left.n_items - left.n_valid - left.errors > 0
-    assert (cells / "uniform-crema_d-base.json").is_file()
-    assert partly_invalid_run(tmp_path) == cells.parent  # made once under its --work

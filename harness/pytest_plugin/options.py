@@ -21,7 +21,8 @@ GRID = pytest.StashKey[GridConfig]()
 CORPUS_ROOTS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT", "crema_d": "CREMA_D_ROOT"}
 GROUP_BY = ("auto", "model-dataset", "decoding", "model", "cell")
 CHOICES = {"group_by": GROUP_BY, "plan": ("on", "off"), "alpha": ("raw", "mean", "uniform"),
-           "entropy_bins": ("width", "quantile"), "interval": INTERVALS}
+           "entropy_bins": ("width", "quantile"), "interval": INTERVALS,
+           "invalid": ("left_out", "uniform")}
 NUMBERS = {"limit": int, "gate_tolerance": float, "gate_alpha": float}  # settings that are numbers, not text
 # settings with an ini default: name -> (help, default); the command line's --<name> wins
 SETTINGS = {
@@ -49,6 +50,9 @@ SETTINGS = {
     "interval": ("how each bootstrap CI's level is taken: expanded (as wide as Student's t "
                  "interval over few items) or percentile (the plain interval, narrow on few "
                  "items) (default: the grid module's, expanded)", None),
+    "invalid": ("how an answer that gave no distribution is scored: left out of the means and "
+                "counted, or scored as a uniform guess, 1/K each (default: the grid module's, "
+                "left_out)", None),
     "gate_tolerance": ("how much worse than the baseline a metric may get", 0.0),
     "gate_alpha": ("how often a cell whose update changed nothing systematically may fail the "
                    "gate: its metrics' intervals hold together at 1 - alpha (default 0.05; a run "
@@ -150,7 +154,7 @@ def resolved_grid(config: pytest.Config, grid: GridConfig, cache: bool = True) -
         changes.update(verifier=setting(config, "verifier"), verifiers={})
     if setting(config, "limit") is not None:
         changes["limit"] = setting(config, "limit")
-    for name in ("alpha", "entropy_bins", "interval"):
+    for name in ("alpha", "entropy_bins", "interval", "invalid"):
         if setting(config, name):
             changes[name] = setting(config, name)
     if listed(config, "dataset_option"):
@@ -214,7 +218,7 @@ def check_grid(grid: GridConfig) -> None:
     _check_strategy_args(grid)
     if grid.limit is not None and grid.limit < 1:
         raise pytest.UsageError(f"--limit must be at least 1, not {grid.limit}")
-    for name in ("alpha", "entropy_bins", "interval"):  # a grid module's own, never checked above
+    for name in ("alpha", "entropy_bins", "interval", "invalid"):  # a grid module's own, unchecked above
         if getattr(grid, name) not in CHOICES[name]:
             raise pytest.UsageError(f"the grid's {name} = {getattr(grid, name)!r}: choose from "
                                     f"{', '.join(CHOICES[name])}")

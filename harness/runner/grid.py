@@ -64,6 +64,8 @@ class GridConfig:
             t interval over few items) or ``"percentile"`` (the plain percentile interval,
             narrow on few items: :func:`harness.resampling.interval_level`).
         alpha: What W-BoN weighs beams by (:attr:`~harness.strategies.StrategyConfig.alpha`).
+        invalid: How an answer that gave no distribution is scored: ``"left_out"`` or
+            ``"uniform"`` (:attr:`~harness.strategies.StrategyConfig.invalid`).
         model_args: Per model, keyword arguments for :func:`~harness.models.get_model`, e.g.
             ``{"qwen2-audio-7b": {"dtype": "float16"}}``.
         strategy_args: :class:`~harness.strategies.StrategyConfig` fields for every cell, e.g.
@@ -82,12 +84,14 @@ class GridConfig:
     entropy_bins: str = "width"  # or "quantile": equal-count ambiguity levels
     interval: str = "expanded"  # or "percentile": the bootstrap CIs' level
     alpha: str = "raw"  # what W-BoN weighs beams by: "raw", "mean" (per token) or "uniform"
+    invalid: str = "left_out"  # or "uniform": an answer without a distribution as a uniform guess
     model_args: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     strategy_args: Mapping[str, Any] = field(default_factory=dict)
 
     def strategy_config(self) -> StrategyConfig:
         """The strategies' configuration every cell runs with."""
-        return StrategyConfig(**{"seed": self.seed, "alpha": self.alpha, **self.strategy_args})
+        return StrategyConfig(**{"seed": self.seed, "alpha": self.alpha, "invalid": self.invalid,
+                                 **self.strategy_args})
 
     def verifier_for(self, model: str) -> str:
         return self.verifiers.get(model, self.verifier)

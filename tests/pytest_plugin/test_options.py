@@ -32,6 +32,7 @@ NO_CACHE = ("-p", "no:cacheprovider")
                                            "quantile*"),
     (("-o", "harness_gate_tolerance=a bit"), "*harness_gate_tolerance = 'a bit': not a number*"),
     (("-o", "harness_interval=bca"), "*harness_interval = 'bca': choose from expanded, percentile*"),
+    (("-o", "harness_invalid=drop"), "*harness_invalid = 'drop': choose from left_out, uniform*"),
     (("-n", "2", "--dist", "loadgroup", "--plan", "on", "--group-by", "cell"),
      "*--plan on with --group-by cell: a model's cells on a corpus would be spread over workers*"),
     (("-n", "2", "--plan", "on", "--dist", "load"),
@@ -83,6 +84,7 @@ def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
         harness_entropy_bins = quantile
         harness_alpha = mean
         harness_interval = percentile
+        harness_invalid = uniform
         harness_strategy_args =
             beams=3
             prompts=harness-v0
@@ -96,16 +98,19 @@ def test_defaults_come_from_the_ini_file_and_the_command_line_wins(pytester):
     assert record["metrics"]["n_items"] == 5 and record["meta"]["dataset"]["options"] == {"sessions": [1]}
     assert record["meta"]["strategy_config"]["beams"] == 3
     assert record["meta"]["strategy_config"]["alpha"] == "mean"
+    assert record["meta"]["strategy_config"]["invalid"] == "uniform"
     assert record["metrics"]["bins"]["method"] == "quantile"
     assert record["metrics"]["interval"] == "percentile"
     result = pytester.runpytest_subprocess("--models", "label-prior", "--limit", "1",  # the edges
                                            "--gate-alpha", "0.5", "--entropy-bins", "width",
-                                           "--interval", "expanded", *NO_CACHE)
+                                           "--interval", "expanded", "--invalid", "left_out",
+                                           *NO_CACHE)
     result.assert_outcomes(passed=2)
     [*_, run] = sorted((pytester.path / "out").iterdir())
     record = json.loads((run / "cells" / "label-prior-crema_d-base.json").read_text())
     assert record["metrics"]["n_items"] == 1 and record["metrics"]["bins"]["method"] == "width"
     assert record["metrics"]["interval"] == "expanded"
+    assert record["meta"]["strategy_config"]["invalid"] == "left_out"
 
 
 def test_folders_are_the_project_s_wherever_pytest_starts(pytester, monkeypatch):

@@ -103,14 +103,15 @@ def test_the_settings_make_the_grid(pytester):
     config = parsed(pytester, "--models", " gpt-4o , uniform,", "--strategies", "base,bon",
                     "--datasets", "iemocap", "--verifier", "gpt-4o", "--limit", "9",
                     "--alpha", "mean", "--entropy-bins", "quantile", "--interval", "percentile",
-                    "--dataset-option", "iemocap.merge_excited=false", "--dataset-option",
-                    "msp_podcast.split=Test1", "--model-arg", "qwen2.5-omni-7b.dtype=float16",
-                    "--strategy-arg", " beams =5", "--prompts", "harness-v0")
+                    "--invalid", "uniform", "--dataset-option", "iemocap.merge_excited=false",
+                    "--dataset-option", "msp_podcast.split=Test1", "--model-arg",
+                    "qwen2.5-omni-7b.dtype=float16", "--strategy-arg", " beams =5", "--prompts", "harness-v0")
     got = resolved_grid(config, grid)
     assert got.models == ("gpt-4o", "uniform") and got.strategies == ("base", "bon")
     assert got.datasets == ("iemocap",) and got.limit == 9
     assert got.verifier == "gpt-4o" and got.verifiers == {}
     assert (got.alpha, got.entropy_bins, got.interval) == ("mean", "quantile", "percentile")
+    assert got.invalid == "uniform" and got.strategy_config().invalid == "uniform"
     assert got.dataset_options == {"iemocap": {"sessions": [1], "merge_excited": False},
                                    "msp_podcast": {"split": "Test1"}}
     assert got.model_args == {"qwen2.5-omni-7b": {"dtype": "float16"}}

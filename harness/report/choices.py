@@ -43,11 +43,18 @@ def invalid_table(cells: list[CellRecord]) -> Table:
             continue
         left, uniform = (c.metrics.invalid.get(r) or {} for r in ("left_out", "uniform"))
         rows.append([(c.model, ""), (c.dataset, ""), (c.strategy, ""),
-                     (f"{c.metrics.n_valid:,} of {c.metrics.n_items:,}", "")] + [
+                     (valid_of(c), "")] + [
             (text, "") for m in DISTRIBUTION for text in (
                 fmt(left.get(m)) + bounds(_own_ci(c, m)),
                 fmt(uniform.get(m)) + bounds(uniform.get(f"{m}_ci")))])
     return header, rows
+
+
+def valid_of(cell: CellRecord) -> str:
+    """``18 of 26``: the items whose answer gave a distribution, of the cell's items, and
+    ``, 7 as uniform guesses`` where the cell scored others so (``invalid="uniform"``)."""
+    m = cell.metrics
+    return f"{m.n_valid:,} of {m.n_items:,}" + (f", {m.guessed:,} as uniform guesses" if m.guessed else "")
 
 
 def _own_ci(cell: CellRecord, metric: str) -> Any:

@@ -30,7 +30,7 @@ from collections import Counter
 
 from harness.metrics import CLASSIFICATION, LOWER_IS_BETTER, level_name
 from harness.record import CellRecord
-from harness.report.choices import alpha_table, bounds, invalid_table, ties_table
+from harness.report.choices import alpha_table, bounds, invalid_table, ties_table, valid_of
 from harness.report.choices import fmt as _fmt
 from harness.report.paired import paired_change, with_change
 from harness.report.verifier import verifier_table
@@ -112,8 +112,7 @@ def _partly_valid(cell: CellRecord | None) -> str:
     (`` (valid 18 of 26, 7 as uniform guesses)``: and those, under ``invalid="uniform"``)."""
     if cell is None or cell.metrics.n_valid == cell.metrics.n_items:
         return ""
-    guessed = f", {cell.metrics.guessed:,} as uniform guesses" if cell.metrics.guessed else ""
-    return f" (valid {cell.metrics.n_valid:,} of {cell.metrics.n_items:,}{guessed})"
+    return f" (valid {valid_of(cell)})"
 
 
 def _ci(cell: CellRecord | None, metric: str) -> str:

@@ -84,9 +84,11 @@ def test_a_cell_run_with_invalid_uniform_shows_its_left_out_means_without_its_ow
     invalid = {"left_out": {"n": 18, "js": 0.3, "bc": 0.7, "r2": 0.3},
                "uniform": {"n": 26, "js": 0.41, "bc": 0.62, "r2": 0.2, "js_ci": [0.38, 0.44]}}
     guessing = dataclasses.replace(
-        base, metrics=dataclasses.replace(base.metrics, n_valid=18, n_items=26, invalid=invalid),
+        base, metrics=dataclasses.replace(base.metrics, n_valid=18, n_items=26, invalid=invalid,
+                                          rules={"json_dict": 18, "uniform_guess": 8}),
         meta={**base.meta, "strategy_config": {"invalid": "uniform"}})
     header, [row] = invalid_table([guessing])
     texts = dict(zip(header, (t for t, _ in row)))
     assert texts["JS left out"] == "0.3000"  # the cell's own interval is the uniform reading's
+    assert texts["valid"] == "18 of 26, 8 as uniform guesses"
     assert texts["JS uniform"] == "0.4100 [0.3800, 0.4400]"

@@ -58,9 +58,9 @@ def valid_of(cell: CellRecord) -> str:
 
 
 def _own_ci(cell: CellRecord, metric: str) -> Any:
-    """The cell's own CI of ``metric``, which is the left-out reading's unless the cell ran
-    with ``invalid="uniform"`` (then none is shown for it)."""
-    if (cell.meta.get("strategy_config") or {}).get("invalid", "left_out") != "left_out":
+    """The cell's own CI of ``metric``, which is the left-out reading's unless the cell scored
+    answers as uniform guesses (``invalid="uniform"``: then none is shown for it)."""
+    if cell.metrics.guessed:
         return None
     estimate = cell.metrics.scores.get(metric)
     return None if estimate is None else list(estimate.ci95)

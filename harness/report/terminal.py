@@ -132,7 +132,7 @@ _FILLED = (" (with invalid uniform, an answer that gave no distribution as well,
 
 def _filled(cells: list[CellRecord]) -> bool:
     """Whether some cell scored its answers that gave no distribution as uniform guesses."""
-    return any((c.meta.get("strategy_config") or {}).get("invalid") == "uniform" for c in cells)
+    return any(c.metrics.guessed for c in cells)
 
 
 _FROM_ZERO = " (against a base whose mean is 0, which has none, the difference: 'base 0, +0.3781')"

@@ -92,8 +92,7 @@ def answered(outcomes: Sequence[Outcome]) -> np.ndarray:
 def unanswered(outcomes: Sequence[Outcome]) -> np.ndarray:
     """Per item, whether it is an answer that gave no distribution (left out or filled in), as
     opposed to a valid item or one whose generation failed."""
-    return np.array([o.row.error is None and not (o.valid and o.row.rule != UNIFORM_GUESS)
-                     for o in outcomes], dtype=bool)
+    return ~answered(outcomes) & np.array([o.row.error is None for o in outcomes], dtype=bool)
 
 
 def _verifier_scores(result: ItemResult) -> tuple[float, ...] | None:

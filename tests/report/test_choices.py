@@ -86,7 +86,7 @@ def test_a_cell_run_with_invalid_uniform_shows_its_left_out_means_without_its_ow
     guessing = dataclasses.replace(
         base, metrics=dataclasses.replace(base.metrics, n_valid=18, n_items=26, invalid=invalid,
                                           rules={"json_dict": 18, "uniform_guess": 8}),
-        meta={**base.meta, "strategy_config": {"invalid": "uniform"}})
+        meta={**base.meta, "strategy_config": {"invalid": "uniform"}})  # as such a run's
     header, [row] = invalid_table([guessing])
     texts = dict(zip(header, (t for t, _ in row)))
     assert texts["JS left out"] == "0.3000"  # the cell's own interval is the uniform reading's

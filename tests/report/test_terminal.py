@@ -110,7 +110,10 @@ def test_settings_other_than_the_reference_setups_are_named():
     changed = [with_config(CELLS[0], beams=3, seed=1), with_config(CELLS[1], beams=3, seed=2)]
     assert "; not the reference setup: beams 3, seed 1, 2." in " ".join(_lines(changed))
     assert "uniform guess" not in " ".join(_lines(changed))
-    guessing = " ".join(_lines([with_config(CELLS[0], invalid="uniform"), CELLS[1]]))
+    guessed = with_config(CELLS[0], invalid="uniform")
+    guessed = dataclasses.replace(guessed, metrics=dataclasses.replace(
+        guessed.metrics, rules={"json_dict": 8, "uniform_guess": 2}))
+    guessing = " ".join(_lines([guessed, CELLS[1]]))
     assert "; not the reference setup: invalid uniform." in guessing
     assert ("mean over its valid items (with invalid uniform, an answer that gave no "
             "distribution as well, scored as a uniform guess)") in guessing
@@ -149,7 +152,9 @@ def test_cells_with_invalid_items_are_named_with_js_under_each_reading():
             "each scored as a uniform guess: a iemocap cot 8 of 10 valid, 0.4000 and 0.4500 (the "
             "invalid table: tables.md, report.html).") in text
     assert "invalid items" not in " ".join(_lines(CELLS))  # said only where a cell has some
-    guessing = dataclasses.replace(partly("cot", 0.45), meta={"strategy_config": {"invalid": "uniform"}})
+    guessing = partly("cot", 0.45)
+    guessing = dataclasses.replace(guessing, metrics=dataclasses.replace(
+        guessing.metrics, rules={"json_dict": 8, "uniform_guess": 2}))
     assert ("Cells with invalid items (left out of their means, but for the answers of a cell run "
             "with invalid=uniform), JS") in " ".join(_lines([*CELLS, guessing]))
     many = [partly(f"s{k}", None if k == 0 else 0.45) for k in range(9)]  # s0: an older record's

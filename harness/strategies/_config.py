@@ -46,9 +46,9 @@ class StrategyConfig:
             generation and no verifier call, so the two share one cached run.
         invalid: How an item whose answer gave no distribution is scored: ``"left_out"`` (the
             default: it is left out of every mean and counted) or ``"uniform"`` (scored as a
-            uniform guess, 1/K for each class, with the rule ``"uniform"``). An item whose
-            generation failed (its clip, the model call) is left out under both. It changes no
-            generation, so the two share one cached run.
+            uniform guess, 1/K for each class, with the rule ``"uniform_guess"``). An item that
+            failed (its clip, the model call, combining its candidates) is left out under both.
+            It changes no generation, so the two share one cached run.
     """
 
     beams: int = 5

@@ -35,7 +35,7 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
         row = by_cell[cell.model, cell.dataset, cell.strategy]
         changes = [change_suffix(text) for text, _ in row[3:3 + len(DISTRIBUTION)]]
         table.append([cell.model, cell.dataset, cell.strategy,
-                      f"{cell.metrics.n_valid}/{cell.metrics.n_items}",
+                      _valid(cell),
                       *(_with_uncertainty(cell, m) + change
                         for m, change in zip(DISTRIBUTION, changes)),
                       row[-1][0], _with_uncertainty(cell, "acc")])
@@ -51,6 +51,13 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
             f"), JS with them left out and with each scored as a uniform guess: {partly} (the "
             "invalid table: tables.md, report.html)."), 100)
     return lines
+
+
+def _valid(cell: CellRecord) -> str:
+    """``9/26``: the items with a distribution of the model's own, of the cell's; ``9+16/26``
+    where the cell scored 16 answers that gave none as uniform guesses (its means over 25)."""
+    guessed = cell.metrics.guessed
+    return f"{cell.metrics.n_valid}{f'+{guessed}' if guessed else ''}/{cell.metrics.n_items}"
 
 
 SHOWN_INVALID = 6  # the cells with invalid items named in the terminal; the table has every one
@@ -127,7 +134,7 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
 
 _UNLESS = ", but for the answers of a cell run with invalid=uniform"
 _FILLED = (" (with invalid uniform, an answer that gave no distribution as well, scored as a uniform "
-           "guess)")
+           "guess; 'valid' then reads as 9+16/26, the model's own distributions plus the guesses)")
 
 
 def _filled(cells: list[CellRecord]) -> bool:

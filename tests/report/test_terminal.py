@@ -113,10 +113,16 @@ def test_settings_other_than_the_reference_setups_are_named():
     guessed = with_config(CELLS[0], invalid="uniform")
     guessed = dataclasses.replace(guessed, metrics=dataclasses.replace(
         guessed.metrics, rules={"json_dict": 8, "uniform_guess": 2}))
-    guessing = " ".join(_lines([guessed, CELLS[1]]))
+    guessed = dataclasses.replace(guessed, metrics=dataclasses.replace(guessed.metrics, n_valid=8))
+    lines = _lines([guessed, CELLS[1]])
+    guessing = " ".join(lines)
     assert "; not the reference setup: invalid uniform." in guessing
     assert ("mean over its valid items (with invalid uniform, an answer that gave no "
-            "distribution as well, scored as a uniform guess)") in guessing
+            "distribution as well, scored as a uniform guess; 'valid' then reads as 9+16/26, the "
+            "model's own distributions plus the guesses)") in guessing
+    rows = {tuple(line.split()[:3]): line.split()[3] for line in lines if line.startswith("a ")}
+    assert rows == {("a", "iemocap", "base"): "8+2/10"}
+    assert "10/10" in " ".join(_lines(CELLS[:1]))  # no "+0" where no answer was guessed
 
 
 def test_the_items_say_their_options_the_paper_s_n_and_a_corpus_the_paper_lacks():

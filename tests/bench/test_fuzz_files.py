@@ -107,6 +107,24 @@ def test_the_page_fuzzer_copies_the_first_item_once_per_odd_value():
         c["probs"][0] == 0.5 for c in copies)
 
 
+def test_the_page_fuzzer_can_take_the_first_item_of_a_rule_and_puts_its_copies_first():
+    import json
+
+    import pytest
+
+    from bench.fuzz_files import ODD_VALUES
+    from bench.fuzz_page import item_line, odd_items
+
+    lines = [json.dumps({"cell": "c"}), *(json.dumps({"id": i, "rule": rule}) for i, rule in (
+        ("a", "json_dict"), ("b", None), ("c", "uniform_guess"), ("d", "uniform_guess"))), ""]
+    assert [item_line(lines, rule) for rule in (None, "none", "uniform_guess")] == [1, 2, 3]
+    with pytest.raises(SystemExit, match="no item of rule 'keyword'"):
+        item_line(lines, "keyword")
+    out = [json.loads(line) for line in odd_items(lines, ("rule",), 3).split("\n")[1:-1]]
+    assert [item["id"] for item in out[-3:]] == ["a", "b", "d"] and len(out) == len(ODD_VALUES) + 4
+    assert {item["id"][:3] for item in out[:-3]} == {"odd"} and out[0]["rule"] is None
+
+
 def test_the_cache_fuzzer_damages_one_row_of_a_copy_and_tells_a_moved_prediction(tmp_path):
     import sqlite3
 

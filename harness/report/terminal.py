@@ -124,6 +124,7 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
             + (f"0, on {MIN_PAIRED_ITEMS} paired items or more). " if intervals == "percentile" else
                f"0 and the sign-flip test agrees, over {MIN_PAIRED_ITEMS} or more items that "
                "changed). ")
+            + _marked(tables, intervals)
             + "acc: argmax against the annotators' majority, ties to the first label. "
             f"Prompts: {prompts}; ambiguity bins: {bins}"
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
@@ -140,6 +141,24 @@ _FILLED = (" (with invalid uniform, an answer that gave no distribution as well,
 def _filled(cells: list[CellRecord]) -> bool:
     """Whether some cell scored its answers that gave no distribution as uniform guesses."""
     return any(c.metrics.guessed for c in cells)
+
+
+def _marked(tables: dict[str, Table], intervals: str) -> str:
+    """``Marked *: 9 of 21 changes; ...``: how many of the strategies table's changes are
+    marked, and how many a run in which nothing changed would mark by chance, each change being
+    tested alone at 5% (not corrected for the number made); "" where the table has none."""
+    _, rows = tables.get("strategies", ([], []))
+    suffixes = [suffix for row in rows for text, _ in row[3:3 + len(DISTRIBUTION)]
+                if (suffix := change_suffix(text))]
+    if not suffixes:
+        return ""
+    made = len(suffixes)
+    marked = sum(suffix.endswith("*)") for suffix in suffixes)
+    chance = 0.05 * made
+    expected = f"about {chance:.0f}" if chance >= 0.5 else "fewer than one"
+    return (f"Marked *: {marked} of {made} changes, each tested alone at 5% (not corrected for "
+            f"the {made} made: if no strategy changed anything, {expected} would be marked by "
+            f"chance{', more over few changed items' if 'percentile' in intervals else ''}). ")
 
 
 _FROM_ZERO = " (against a base whose mean is 0, which has none, the difference: 'base 0, +0.3781')"

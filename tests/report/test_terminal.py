@@ -167,3 +167,20 @@ def test_cells_with_invalid_items_are_named_with_js_under_each_reading():
     text = " ".join(_lines(many))
     assert text.count(" of 10 valid") == 6 and "s1 8 of 10" in text and "s0 " not in text.split(
         "uniform guess:")[1] and "; and 2 more (the invalid table" in text
+
+
+def test_the_marked_changes_are_counted_beside_what_chance_alone_would_mark():
+    """Each change is tested alone at 5%: over many, a reader must see how many chance marks."""
+    text = " ".join(_lines(CELLS))
+    assert ("Marked *: 3 of 3 changes, each tested alone at 5% (not corrected for the 3 made: if "
+            "no strategy changed anything, fewer than one would be marked by chance).") in text
+    # ten strategies whose items all move at random around base's: 30 changes, none marked
+    many = [cell("a", "iemocap", "base", 0.40, 0.70, 0.30, spread=0.05)] + [
+        cell("a", "iemocap", f"s{k}", 0.40, 0.70, 0.30, spread=0.05, phase=k) for k in range(10)]
+    assert ("Marked *: 0 of 30 changes, each tested alone at 5% (not corrected for the 30 made: if "
+            "no strategy changed anything, about 2 would be marked by chance).") in " ".join(
+                _lines(many))
+    plain = [dataclasses.replace(c, metrics=dataclasses.replace(c.metrics, interval="percentile"))
+             for c in CELLS]
+    assert "would be marked by chance, more over few changed items)." in " ".join(_lines(plain))
+    assert "Marked" not in " ".join(_lines(CELLS[:3]))  # no change, nothing to count

@@ -12,6 +12,7 @@ items scored in both (a run whose items all failed is not "not worse"), so it wo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -169,7 +170,9 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
     worse = sorted(cell for cell, rows in changes.items()
                    if any(c.verdict == "worse" for c in rows or ()))
     unjudged = sorted(cell for cell, rows in changes.items() if rows is None)
-    lines += ["", f"significantly worse: {', '.join(worse)}" if worse else "no cell is significantly worse"]
+    lines += ["", (f"significantly worse: {', '.join(worse)}" if worse else
+                   "no cell is significantly worse") + _by_chance(len(worse), len(changes),
+                                                                   comparison.alpha)]
     if unjudged:
         lines.append(f"not compared, B scored fewer than 2 of the items A scored and B holds: "
                      f"{', '.join(unjudged)}")
@@ -177,6 +180,24 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
         lines += ["", "B's inputs unlike A's (the model revision included):"]
         lines += [f"- {cell}: {', '.join(found)}" for cell, found in comparison.other_inputs.items()]
     return "\n".join(lines) + "\n"
+
+
+def _by_chance(worse: int, cells: int, alpha: float) -> str:
+    """`` (2 of 40 cells; ...)``: how many cells a comparison in which nothing changed would call
+    worse by chance, each cell held to ``alpha`` alone, and the ``--gate-alpha`` that holds them
+    all to it together; "" where chance would call fewer than one in two such comparisons."""
+    if alpha * cells < 0.5:
+        return ""
+    return (f" ({worse} of {cells} cells; were nothing changed, up to about {alpha * cells:.0f} "
+            f"would be called worse by chance, each held to {percent(alpha)} alone: --gate-alpha "
+            f"{_rounded_down(alpha / cells)} holds all {cells} to {percent(alpha)} together)")
+
+
+def _rounded_down(share: float) -> str:
+    """``0.000264`` for 0.05 / 189: three significant digits, rounded down so that the level
+    named holds the cells to no more than the whole's."""
+    digits = 2 - math.floor(math.log10(share))
+    return f"{math.floor(share * 10 ** digits + 1e-9) / 10 ** digits:.3g}"
 
 
 def _items(change: MetricChange) -> str:

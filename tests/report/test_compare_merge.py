@@ -330,3 +330,24 @@ def test_a_cell_copied_whole_into_two_shards_is_merged_once_and_again_into_the_s
         assert built.notes == (f"cell m-d-s is in {tmp_path / 'shard0'} and {tmp_path / 'shard1'} "
                                f"with the same results: the record of {tmp_path / 'shard0'} is kept",)
     assert (tmp_path / "out" / "cells" / path.name).read_bytes() == path.read_bytes()
+
+
+def test_compare_says_how_many_cells_chance_alone_would_call_worse():
+    """Each cell is held to --gate-alpha alone: over many cells, the last line says what chance
+    gives and the level that holds them all together."""
+    from pathlib import Path
+
+    from harness.report.compare import Comparison, markdown
+
+    def last(cells, alpha=0.05):
+        comparison = Comparison({f"m-d-s{k}": None for k in range(cells)}, {}, alpha, "expanded")
+        return next(line for line in markdown(Path("a"), Path("b"), comparison).splitlines()
+                    if line.startswith("no cell"))
+
+    assert last(40) == ("no cell is significantly worse (0 of 40 cells; were nothing changed, up "
+                        "to about 2 would be called worse by chance, each held to 5% alone: "
+                        "--gate-alpha 0.00125 holds all 40 to 5% together)")
+    assert last(189).endswith("up to about 9 would be called worse by chance, each held to 5% "
+                              "alone: --gate-alpha 0.000264 holds all 189 to 5% together)")
+    assert last(9) == "no cell is significantly worse"  # chance gives fewer than one in two
+    assert last(40, alpha=0.05 / 40) == "no cell is significantly worse"  # already held together

@@ -19,6 +19,7 @@ import pytest
 
 from harness.pytest_plugin.options import GRID, corpus_roots, run_folder, setting
 from harness.pytest_plugin.scheduling import cores_while_running
+from harness.pytest_plugin.summary import gated_property
 from harness.runner.grid import Cell
 
 RUN_DIR = pytest.StashKey[Path]()
@@ -114,9 +115,10 @@ def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,
     from harness.runner.baseline_file import BaselineError
 
     unusable: str | None = None
+    alpha = setting(request.config, "gate_alpha")
     try:
         verdict = grid_worker.gate(record, baselines, setting(request.config, "gate_tolerance"),
-                                   setting(request.config, "gate_alpha"))
+                                   alpha)
     except BaselineError as exc:
         unusable = str(exc)
     if unusable is not None:
@@ -125,6 +127,7 @@ def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,
     if verdict is None:
         return
     state.update(gate=verdict.summary, gate_failures=verdict.failures)
+    request.node.user_properties.append(("harness_gated", gated_property(verdict, alpha)))
     if verdict.model_updated or verdict.failures:
         request.node.user_properties.append(("harness_gate", verdict.summary))
     if verdict.failures:

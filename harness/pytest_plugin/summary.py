@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PROPERTIES = ("harness_snapshot", "harness_gate", "harness_baseline")
+PROPERTIES = ("harness_snapshot", "harness_gate", "harness_baseline", "harness_gated")
 
 
 class LogFollower:
@@ -90,12 +90,40 @@ def summary_lines(found: dict[str, list[tuple[str, str]]]) -> list[tuple[str, di
                     "without them; --snapshot-update adds them)", {"yellow": True}))
     verdicts = sorted({v for _, v in found.get("harness_gate", [])})
     out += [(f"harness gate: {summary}", {}) for summary in verdicts]
+    # a cell's once: its call's and its teardown's reports both carry what the call added
+    if chance := gate_by_chance(list(dict(found.get("harness_gated", [])).values())):
+        out.append((chance, {}))
     written = sorted({v for _, v in found.get("harness_baseline", [])})
     if written:
         folders = ", ".join(sorted({str(Path(v).parent) for v in written}))
         out.append((f"harness: recorded {_count(len(written), 'baseline')} in {folders} and "
                     "their cells' snapshots (in snapshots/ beside them)", {}))
     return out
+
+
+def gated_property(verdict: Any, alpha: float) -> str:
+    """``0.05 1 0``: a gated cell's ``--gate-alpha``, whether any of its items' scores moved
+    and whether a metric came out worse (:func:`gate_by_chance` reads them)."""
+    moved = any(change.items_changed for change in verdict.changes)
+    worse = any(change.verdict == "worse" for change in verdict.changes)
+    return f"{alpha!r} {int(moved)} {int(worse)}"
+
+
+def gate_by_chance(gated: list[str]) -> str:
+    """``harness gate: 3 of 189 cells whose scores moved came out worse; had the changes ...``:
+    each cell is held to ``--gate-alpha`` alone, so over many whose scores moved (a model or
+    prompt update) some fail by chance; "" where chance would fail fewer than one in two runs."""
+    from harness.runner.gating import by_chance
+
+    moved = [value.split() for value in gated if value.split()[1:2] == ["1"]]
+    alphas = {float(fields[0]) for fields in moved}
+    if len(alphas) != 1:
+        return ""
+    note = by_chance(len(moved), alphas.pop(), "fail",
+                     "had the changes moved nothing systematically")
+    worse = sum(fields[2:3] == ["1"] for fields in moved)
+    return (f"harness gate: {worse} of {len(moved)} cells whose scores moved came out worse; "
+            f"{note}" if note else "")
 
 
 def _count(n: int, noun: str) -> str:

@@ -12,7 +12,6 @@ items scored in both (a run whose items all failed is not "not worse"), so it wo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,7 +20,15 @@ from harness.record import RecordError, input_changes, inputs_of, read_summary
 from harness.report.tables import markdown_escape
 from harness.resampling import INTERVAL_NAMES
 from harness.runner.baseline_file import BaselineError, read_baseline
-from harness.runner.gating import GATE_ALPHA, GATED, MetricChange, items_needed, paired_changes, percent
+from harness.runner.gating import (
+    GATE_ALPHA,
+    GATED,
+    MetricChange,
+    by_chance,
+    items_needed,
+    paired_changes,
+    percent,
+)
 from harness.score_columns import ScoreColumns
 
 Scores = dict[str, dict[str, float]]  # item id -> metric -> value
@@ -183,21 +190,10 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
 
 
 def _by_chance(worse: int, cells: int, alpha: float) -> str:
-    """`` (2 of 40 cells; ...)``: how many cells a comparison in which nothing changed would call
-    worse by chance, each cell held to ``alpha`` alone, and the ``--gate-alpha`` that holds them
-    all to it together; "" where chance would call fewer than one in two such comparisons."""
-    if alpha * cells < 0.5:
-        return ""
-    return (f" ({worse} of {cells} cells; were nothing changed, up to about {alpha * cells:.0f} "
-            f"would be called worse by chance, each held to {percent(alpha)} alone: --gate-alpha "
-            f"{_rounded_down(alpha / cells)} holds all {cells} to {percent(alpha)} together)")
-
-
-def _rounded_down(share: float) -> str:
-    """``0.000264`` for 0.05 / 189: three significant digits, rounded down so that the level
-    named holds the cells to no more than the whole's."""
-    digits = 2 - math.floor(math.log10(share))
-    return f"{math.floor(share * 10 ** digits + 1e-9) / 10 ** digits:.3g}"
+    """`` (2 of 40 cells; were nothing changed, ...)`` (:func:`~harness.runner.gating.by_chance`),
+    or "" where chance would call fewer than one cell in two comparisons worse."""
+    note = by_chance(cells, alpha)
+    return f" ({worse} of {cells} cells; {note})" if note else ""
 
 
 def _items(change: MetricChange) -> str:

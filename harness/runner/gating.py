@@ -82,6 +82,26 @@ class MetricChange:
         return self.n if self.changed is None else self.changed
 
 
+def by_chance(cells: int, alpha: float, called: str = "be called worse",
+              unless: str = "were nothing changed") -> str:
+    """``were nothing changed, up to about 9 would be called worse by chance, each held to 5%
+    alone: --gate-alpha 0.000264 holds all 189 to 5% together``: what chance gives over
+    ``cells`` each held to ``alpha`` alone, and the level that holds them together; "" where it
+    would give fewer than one such cell in two runs."""
+    if alpha * cells < 0.5:
+        return ""
+    return (f"{unless}, up to about {alpha * cells:.0f} would {called} by chance, "
+            f"each held to {percent(alpha)} alone: --gate-alpha {_rounded_down(alpha / cells)} "
+            f"holds all {cells} to {percent(alpha)} together")
+
+
+def _rounded_down(share: float) -> str:
+    """``0.000264`` for 0.05 / 189: three significant digits, rounded down so that the level
+    named holds the cells to no more than the whole's."""
+    digits = 2 - math.floor(math.log10(share))
+    return f"{math.floor(share * 10 ** digits + 1e-9) / 10 ** digits:.3g}"
+
+
 def percent(share: float) -> str:
     """``98%``, ``97.5%``, ``99.99%``."""
     return f"{100 * share:.6g}%"

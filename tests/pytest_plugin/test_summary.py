@@ -115,6 +115,36 @@ def test_the_end_of_run_lines_name_the_cells_without_snapshot_six_at_most_and_ea
     assert summary_lines(regression_findings(seven))[0][0].endswith("m-d-s5 and 1 more")
 
 
+def test_the_gate_says_how_many_cells_chance_alone_would_fail_over_those_whose_scores_moved():
+    from types import SimpleNamespace
+
+    from harness.pytest_plugin.summary import gated_property, regression_findings, summary_lines
+    from harness.runner.gating import GateVerdict, MetricChange
+
+    def change(verdict, moved):
+        return MetricChange("js", 0.4, 0.5, 0.05, 0.15, 40, verdict, 0.98, 7, moved, 0.001, 0.9)
+
+    def gated(verdict, moved, alpha=0.05):
+        return gated_property(GateVerdict("m-d-s", "a", "b", (change(verdict, moved),)), alpha)
+
+    def lines(values):
+        reports = [SimpleNamespace(nodeid=f"evals/test_grid.py::test_cell[m-d-s{k}]", when=when,
+                                   user_properties=[("harness_gated", value)])
+                   for k, value in enumerate(values) for when in ("call", "teardown")]
+        return [line for line, _ in summary_lines(regression_findings({"passed": reports}))]
+
+    assert gated("worse", 12) == "0.05 1 1" and gated("same", 0, 0.01) == "0.01 0 0"
+    moved = [gated("worse", 12)] * 3 + [gated("same", 20)] * 37 + [gated("same", 0)] * 60
+    assert lines(moved) == [
+        "harness gate: 3 of 40 cells whose scores moved came out worse; had the changes moved "
+        "nothing systematically, up to about 2 would fail by chance, each held to 5% alone: "
+        "--gate-alpha 0.00125 holds all 40 to 5% together"]
+    assert lines(moved[:9]) == []  # chance fails fewer than one in two such runs
+    assert lines([gated("same", 0)] * 100) == []  # no score moved: nothing can fail by chance
+    assert lines([gated("same", 3, 0.05 / 40)] * 40) == []  # already held together
+    assert lines([gated("same", 3, 0.05)] * 20 + [gated("same", 3, 0.01)] * 20) == []  # mixed
+
+
 def test_a_workers_progress_lines_reach_the_controllers_terminal(pytester):
     """Under -n, a cell's progress lines go to its worker's log, which the controller follows
     and prints, each on a line of its own."""

@@ -66,6 +66,11 @@ def test_without_xdist_progress_lines_go_past_the_capture_to_the_terminal(monkey
 
 
 def verdict(failures=(), changes=("js",), updated=False, note=None):
+    from harness.runner.gating import MetricChange
+
+    moved = 12 if updated or failures else 0
+    changes = tuple(MetricChange(m, 0.1, 0.3, 0.1, 0.3, 40, "worse" if failures else "same",
+                                 changed=moved) for m in changes)
     return types.SimpleNamespace(failures=list(failures), changes=changes, model_updated=updated,
                                  summary="m: the summary", inputs_note=note)
 
@@ -99,7 +104,8 @@ def test_a_worse_cell_fails_naming_each_metric_and_what_its_inputs_changed(tmp_p
                                  "--update-baselines makes this run the baseline)")
     assert failed.value.pytrace is False  # the message alone, not a traceback of the fixture
     assert state == {"gate": "m: the summary", "gate_failures": answer.failures}
-    assert request.node.user_properties == [("harness_gate", "m: the summary")]
+    assert request.node.user_properties == [("harness_gated", "0.05 1 1"),
+                                            ("harness_gate", "m: the summary")]
 
 
 def test_a_cell_that_could_not_be_compared_says_so(tmp_path):
@@ -114,10 +120,12 @@ def test_an_updated_model_that_is_not_worse_passes_and_is_noted(tmp_path):
     state, request = {}, a_request(tmp_path)
     fixtures._gate(Worker(tmp_path, verdict(updated=True)), a_record(), tmp_path, request, state)
     assert state == {"gate": "m: the summary", "gate_failures": []}
-    assert request.node.user_properties == [("harness_gate", "m: the summary")]
+    assert request.node.user_properties == [("harness_gated", "0.05 1 0"),
+                                            ("harness_gate", "m: the summary")]
     request = a_request(tmp_path)
     fixtures._gate(Worker(tmp_path, verdict()), a_record(), tmp_path, request, {})
-    assert request.node.user_properties == []  # the same model, not worse: nothing to say
+    # the same model, not worse: nothing to say but that it was gated, its scores unmoved
+    assert request.node.user_properties == [("harness_gated", "0.05 0 0")]
 
 
 def test_a_baseline_that_cannot_be_used_fails_the_cell_saying_why(tmp_path):

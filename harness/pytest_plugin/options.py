@@ -16,13 +16,14 @@ from harness._regular import not_a_folder
 from harness._values import typed
 from harness.resampling import INTERVALS
 from harness.runner.grid import GridConfig
+from harness.strategies import INVALID_READINGS
 
 GRID = pytest.StashKey[GridConfig]()
 CORPUS_ROOTS = {"iemocap": "IEMOCAP_ROOT", "msp_podcast": "MSP_PODCAST_ROOT", "crema_d": "CREMA_D_ROOT"}
 GROUP_BY = ("auto", "model-dataset", "decoding", "model", "cell")
 CHOICES = {"group_by": GROUP_BY, "plan": ("on", "off"), "alpha": ("raw", "mean", "uniform"),
            "entropy_bins": ("width", "quantile"), "interval": INTERVALS,
-           "invalid": ("left_out", "uniform")}
+           "invalid": INVALID_READINGS}
 NUMBERS = {"limit": int, "gate_tolerance": float, "gate_alpha": float}  # settings that are numbers, not text
 # settings with an ini default: name -> (help, default); the command line's --<name> wins
 SETTINGS = {

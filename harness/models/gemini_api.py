@@ -49,13 +49,15 @@ class GeminiBackend(Capped):
                  attempts: int = 5, timeout_s: float = 60.0, deadline_s: float = 120.0,
                  concurrency: int = 8, rate_limit_retries: int = 3, json_mode: bool = False,
                  logprobs: bool = False, prices: dict | None = None,
-                 retry_initial_delay: float = 1.0, thinks: bool = False,
+                 retry_initial_delay: float = 1.0, retry_jitter: float = 1.0, thinks: bool = False,
                  thinking_budget: int | None = None, max_cost_usd: float | None = None):
         """``timeout_s`` bounds each read, ``deadline_s`` each request as a whole (a server that
         drips its answer is cut off, and the SDK retries as after any timeout). ``thinks``: a
         thinking model (2.5 Pro), whose ``thinking_budget`` (tokens; None: its own dynamic
         thinking) is added to the answer's token limit. ``max_cost_usd`` caps the estimated
-        spending (:mod:`harness.models._spending`)."""
+        spending (:mod:`harness.models._spending`). ``retry_jitter``: at most that many seconds
+        drawn at random and added to each retry's wait (the SDK's; some google-genai releases,
+        1.24 among them, read 0 as unset: their default, 1)."""
         from google import genai
         from google.genai import types
 
@@ -68,7 +70,7 @@ class GeminiBackend(Capped):
         server = endpoint(base_url, "generativelanguage.googleapis.com")
         self._scrub = Scrubber([api_key, *server.secrets])
         retry = types.HttpRetryOptions(attempts=attempts, initial_delay=retry_initial_delay,
-                                       max_delay=30.0,
+                                       jitter=retry_jitter, max_delay=30.0,
                                        http_status_codes=[408, 500, 502, 503, 504])
         http = types.HttpOptions(base_url=server.url, timeout=int(timeout_s * 1000),
                                  retry_options=retry,

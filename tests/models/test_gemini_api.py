@@ -18,7 +18,8 @@ LABELS = ("Anger", "Disgust", "Fear", "Happiness", "Neutral", "Sadness")
 
 
 def gemini(server, name="gemini-2.0-flash", **options):
-    options = {"attempts": 3, "timeout_s": 1.0, "retry_initial_delay": 0.05, **options}
+    options = {"attempts": 3, "timeout_s": 1.0, "retry_initial_delay": 0.05,
+               "retry_jitter": 0.01, **options}
     return get_model(name, api_key=KEY, base_url=server.url, **options)
 
 

@@ -14,7 +14,8 @@ from tests.api_servers import ScriptedServer  # noqa: E402
 
 
 def gemini(server, **options):
-    options = {"attempts": 3, "timeout_s": 2.0, "retry_initial_delay": 0.01, **options}
+    options = {"attempts": 3, "timeout_s": 2.0, "retry_initial_delay": 0.01,
+               "retry_jitter": 0.01, **options}
     return get_model("gemini-2.0-flash", api_key="k", base_url=server.url, **options)
 
 
@@ -28,6 +29,18 @@ def test_the_sdk_retries_timeouts_and_server_errors_and_nothing_else(status, tri
     with ScriptedServer("gemini", [f"status-{status}"] * 5) as server:
         [out] = gemini(server).generate(requests(), Decoding())
     assert str(status) in out.error and len(server.requests) == tries
+
+
+def test_each_retry_waits_with_the_jitter_given(monkeypatch):
+    """``retry_jitter`` reaches the SDK's backoff: each wait adds a draw from [0, jitter]."""
+    import random
+
+    drawn, uniform = [], random.uniform
+    monkeypatch.setattr(random, "uniform", lambda low, high: drawn.append((low, high))
+                        or uniform(low, high))
+    with ScriptedServer("gemini", ["status-503"] * 3) as server:
+        gemini(server, retry_jitter=0.03).generate(requests(), Decoding())
+    assert len(drawn) >= 2 and set(drawn) == {(0, 0.03)}  # a draw (or more) a retry
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -114,7 +114,8 @@ def test_a_429_s_retry_after_is_waited_out(monkeypatch):
     from harness.models import gemini_api
 
     waits = []
-    monkeypatch.setattr(gemini_api.time, "sleep", waits.append)
+    # the backend's own module of time, not the process's: another test's thread may be sleeping
+    monkeypatch.setattr(gemini_api, "time", SimpleNamespace(sleep=waits.append))
     with ScriptedServer("gemini", ["429", "429-hour", "ok"]) as server:
         [out] = gemini(server).generate(requests(), Decoding())
     assert out.error is None and waits == [0.2, 60.0]  # the server's Retry-After, at most 60 s

@@ -92,61 +92,73 @@ class ScriptedServer(LoopbackServer):
                     handler.wfile.write(bytes([byte]))
                     handler.wfile.flush()
                     time.sleep(self.delay / 40)
-            return None
+            return
         if behaviour == "timeout":
             time.sleep(self.delay)
             behaviour = "ok"
-        if behaviour in ("429", "429-hour"):
-            return _send(handler, 429, {"error": {"message": "rate limited", "code": 429,
-                                                  "status": "RESOURCE_EXHAUSTED"}},
-                         {"Retry-After": "3600" if behaviour == "429-hour" else "0.2"})
-        if behaviour == "500":
-            return _send(handler, 500, {"error": {"message": "boom", "code": 500,
-                                                  "status": "INTERNAL"}}, {"retry-after-ms": "10"})
-        if behaviour.startswith("status-"):
-            code = int(behaviour.removeprefix("status-"))
-            return _send(handler, code, {"error": {"message": f"answered {code}", "code": code,
-                                                   "status": "ERROR"}})
         key = handler.headers.get("authorization", "").removeprefix("Bearer ") + handler.headers.get(
             "x-goog-api-key", "")
-        if behaviour in ("401-echo", "400-echo"):
+        if not self._refuse(handler, behaviour, key):
+            self._answer(handler, behaviour, key)
+
+    def _refuse(self, handler, behaviour: str, key: str) -> bool:
+        """An error status for ``behaviour``, if it names one."""
+        if behaviour in ("429", "429-hour"):
+            _send(handler, 429, {"error": {"message": "rate limited", "code": 429,
+                                           "status": "RESOURCE_EXHAUSTED"}},
+                  {"Retry-After": "3600" if behaviour == "429-hour" else "0.2"})
+        elif behaviour == "500":
+            _send(handler, 500, {"error": {"message": "boom", "code": 500, "status": "INTERNAL"}},
+                  {"retry-after-ms": "10"})
+        elif behaviour.startswith("status-"):
+            code = int(behaviour.removeprefix("status-"))
+            _send(handler, code, {"error": {"message": f"answered {code}", "code": code,
+                                            "status": "ERROR"}})
+        elif behaviour in ("401-echo", "400-echo"):
             code = int(behaviour[:3])
-            return _send(handler, code, {"error": {
+            _send(handler, code, {"error": {
                 "message": f"Incorrect API key provided: {key}", "code": code,
                 "status": "UNAUTHENTICATED" if code == 401 else "INVALID_ARGUMENT"}})
-        if behaviour == "html":
-            return _send(handler, 200, None, raw=b"<html><body><h1>502 Bad Gateway</h1></body></html>",
-                         content_type="text/html")
-        if behaviour == "echo-200":
-            encoded = base64.b64encode(f"key={key}".encode()).decode()
-            text = f'{{"{key}": 0.9, "Anger": 0.1}} {encoded} {key[::-1]}'
-            return self.respond_text(handler, text)
-        if behaviour == "refusal":
-            return _send(handler, 200, self.openai_body(self.requests[-1]["body"], None,
-                                                        refusal="I can't help with that."))
-        if behaviour in ("400", "404", "422", "400-long"):
+        elif behaviour in ("400", "404", "422", "400-long"):
             detail = "x" * 1_000 if behaviour == "400-long" else f"cannot do that ({behaviour})"
-            return _send(handler, int(behaviour[:3]), {"detail": detail})
-        if behaviour in ("one-choice", "two-extra", "no-logprobs", "worst-first", "blocked",
-                         "thoughts"):
-            request = self.requests[-1]["body"]
-            return _send(handler, 200, self.openai_body(request, self.text, shape=behaviour)
-                         if self.kind == "openai" else self.gemini_body(request, self.text,
-                                                                        shape=behaviour))
-        if behaviour == "malformed":
-            return _send(handler, 200, None, raw=b"this is not json {")
-        if behaviour in ("flood", "gzip-flood", "br"):
-            request = self.requests[-1]["body"]
-            body = self.openai_body(request, self.text) if self.kind == "openai" else \
-                self.gemini_body(request, self.text)
-            raw = json.dumps(body).encode() + (b"" if behaviour == "br" else b" " * 2_000_000)
-            if behaviour == "flood":
-                return _send(handler, 200, None, raw=raw)
-            encoding = "gzip" if behaviour == "gzip-flood" else "br"
-            return _send(handler, 200, None, {"content-encoding": encoding},
-                         raw=gzip.compress(raw) if encoding == "gzip" else raw)
-        text = self.text[: len(self.text) // 2] if behaviour == "truncated" else self.text
-        self.respond_text(handler, text, drip=self.delay / 40 if behaviour == "drip" else 0.0)
+            _send(handler, int(behaviour[:3]), {"detail": detail})
+        else:
+            return False
+        return True
+
+    def _answer(self, handler, behaviour: str, key: str) -> None:
+        """A 200 for ``behaviour``: a well-formed answer, or one damaged as it names."""
+        request = self.requests[-1]["body"]
+        if behaviour == "html":
+            _send(handler, 200, None, raw=b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                  content_type="text/html")
+        elif behaviour == "echo-200":
+            encoded = base64.b64encode(f"key={key}".encode()).decode()
+            self.respond_text(handler, f'{{"{key}": 0.9, "Anger": 0.1}} {encoded} {key[::-1]}')
+        elif behaviour == "refusal":
+            _send(handler, 200, self.openai_body(request, None, refusal="I can't help with that."))
+        elif behaviour in ("one-choice", "two-extra", "no-logprobs", "worst-first", "blocked",
+                           "thoughts"):
+            _send(handler, 200, self.openai_body(request, self.text, shape=behaviour)
+                  if self.kind == "openai" else self.gemini_body(request, self.text, shape=behaviour))
+        elif behaviour == "malformed":
+            _send(handler, 200, None, raw=b"this is not json {")
+        elif behaviour in ("flood", "gzip-flood", "br"):
+            self._flood(handler, request, behaviour)
+        else:
+            text = self.text[: len(self.text) // 2] if behaviour == "truncated" else self.text
+            self.respond_text(handler, text, drip=self.delay / 40 if behaviour == "drip" else 0.0)
+
+    def _flood(self, handler, request: dict, behaviour: str) -> None:
+        body = self.openai_body(request, self.text) if self.kind == "openai" else \
+            self.gemini_body(request, self.text)
+        raw = json.dumps(body).encode() + (b"" if behaviour == "br" else b" " * 2_000_000)
+        if behaviour == "flood":
+            _send(handler, 200, None, raw=raw)
+            return
+        encoding = "gzip" if behaviour == "gzip-flood" else "br"
+        _send(handler, 200, None, {"content-encoding": encoding},
+              raw=gzip.compress(raw) if encoding == "gzip" else raw)
 
     def respond_text(self, handler, text: str, drip: float = 0.0) -> None:
         request = self.requests[-1]["body"]

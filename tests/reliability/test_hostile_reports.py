@@ -37,66 +37,71 @@ def good_record_json(meta=None, first_item=None, **changes) -> str:
     return json.dumps(data)
 
 
+# Cell files that parse as JSON but are no record, by name: each one's content and what the
+# report must say of it.
+DAMAGED = dict(BAD)
+DAMAGED["no-metric.json"] = (good_record_json(n_valid=None), "metric 'n_valid' is missing")
+DAMAGED["string-metric.json"] = (good_record_json(js={"mean": "0.3", "ci95": [0, 1]}),
+                                 "metric 'js' is not a mean (a finite number) with its ci95")
+# found by fuzzing cell files: each one, read as a record, crashed the report's tables or
+# figures instead of being left out
+DAMAGED["dataset-number.json"] = (good_record_json(meta={"dataset": 7}),
+                                  "'meta.dataset' is not an object")
+DAMAGED["short-bins.json"] = (good_record_json(bins={"edges": [0, 1, 2], "counts": [3, 4],
+                                                     "js": [0.1]}),
+                              "'metrics.bins' is not edges, counts and a median per level")
+DAMAGED["bin-interval-text.json"] = (good_record_json(bins={
+    "edges": [0, 1, 2], "counts": [3, 4], "js": [0.1, 0.2], "js_ci": [[0.0, "x"], None]}),
+    "'metrics.bins' is not edges, counts and a median per level")
+DAMAGED["alpha-short-ci.json"] = (good_record_json(alpha_sensitivity={
+    "mean": {"js": 0.5, "js_change_ci": [0.1]}}), "'metrics.alpha_sensitivity' is not numbers per")
+DAMAGED["alpha-text.json"] = (good_record_json(alpha_sensitivity={"raw": "x"}),
+                              "'metrics.alpha_sensitivity' is not numbers per")
+DAMAGED["verifier-scores-text.json"] = (good_record_json(verifier={
+    "scored": 3, "items": 1, "top_shared": 1, "all_equal": 0, "common": "0.9"}),
+    "'metrics.verifier' is not counts of items")
+DAMAGED["score-text.json"] = (good_record_json(first_item={"scores": {"js": "x"}}),
+                              "'scores' is not numbers by metric")
+DAMAGED["ci-text.json"] = (good_record_json(bc={"mean": 0.5, "ci95": ["0.4", 0.6]}),
+                           "metric 'bc' is not a mean (a finite number) with its ci95")
+DAMAGED["ci-one.json"] = (good_record_json(r2={"mean": 0.1, "ci95": [0.0]}),
+                          "metric 'r2' is not a mean (a finite number) with its ci95")
+# found by setting each number of a cell file to NaN, an infinity, -1, 2.5 (python -m
+# bench.fuzz_files numbers): the first three crashed the report's report.json or items table
+DAMAGED["count-nan.json"] = (good_record_json(n_items=math.nan),
+                             "metric 'n_items' is missing or not a count (a whole number")
+DAMAGED["mean-inf.json"] = (good_record_json(acc={"mean": math.inf, "ci95": [0.1, 0.2]}),
+                            "metric 'acc' is not a mean (a finite number) with its ci95")
+DAMAGED["dataset-items-inf.json"] = (
+    good_record_json(meta={"dataset": {"options": {}, "n_items": -math.inf}}),
+    "'meta.dataset' is not an object with 'options' (an object) and 'n_items' (a whole")
+DAMAGED["count-fraction.json"] = (good_record_json(n_valid=2.5),
+                                  "metric 'n_valid' is missing or not a count")
+# found by python -m bench.fuzz_files records --seed 51: compare (and a gate) crashed on it
+DAMAGED["prompts-text.json"] = (good_record_json(meta={"prompts": "paper v1"}),
+                                "'meta.prompts' is neither an object nor null")
+DAMAGED["model-list.json"] = (good_record_json(meta={"model": ["tiny"]}),
+                              "'meta.model' is neither an object nor null")
+# found by setting every field of a cell file to each of None, "x", [], {}, -1, 1e308 and
+# true in turn: each crashed the report's ambiguity or alpha table
+levels = "'metrics.bins' is not edges, counts and a median per level"
+DAMAGED["bins-method-list.json"] = (good_record_json(bins={
+    "method": [], "edges": [0, 1], "counts": [3], "js": [0.1], "bc": [0.5], "r2": [0.0]}), levels)
+DAMAGED["bins-no-edges.json"] = (good_record_json(bins={
+    "edges": [], "counts": [3], "js": [0.1], "bc": [0.5], "r2": [0.0]}), levels)
+alpha = "'metrics.alpha_sensitivity' is not numbers per α"
+DAMAGED["alpha-n-null.json"] = (good_record_json(alpha_sensitivity={
+    "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": [-0.1, -0.05], "n": None}}), alpha)
+DAMAGED["alpha-ci-number.json"] = (good_record_json(alpha_sensitivity={
+    "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": -1, "n": 9}}), alpha)
+DAMAGED["alpha-ci-half.json"] = (good_record_json(alpha_sensitivity={
+    "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": [None, -0.05], "n": 9}}), alpha)
+
+
 def test_bad_cell_files_are_named_and_the_good_ones_reported(tmp_path, record_property):
     run = tmp_path / "run"
     write_record(harness.evaluate("label-prior", "crema_d", n_resamples=10), run)
-    cases = dict(BAD)
-    cases["no-metric.json"] = (good_record_json(n_valid=None), "metric 'n_valid' is missing")
-    cases["string-metric.json"] = (good_record_json(js={"mean": "0.3", "ci95": [0, 1]}),
-                                   "metric 'js' is not a mean (a finite number) with its ci95")
-    # found by fuzzing cell files: each one, read as a record, crashed the report's tables or
-    # figures instead of being left out
-    cases["dataset-number.json"] = (good_record_json(meta={"dataset": 7}),
-                                    "'meta.dataset' is not an object")
-    cases["short-bins.json"] = (good_record_json(bins={"edges": [0, 1, 2], "counts": [3, 4],
-                                                       "js": [0.1]}),
-                                "'metrics.bins' is not edges, counts and a median per level")
-    cases["bin-interval-text.json"] = (good_record_json(bins={
-        "edges": [0, 1, 2], "counts": [3, 4], "js": [0.1, 0.2], "js_ci": [[0.0, "x"], None]}),
-        "'metrics.bins' is not edges, counts and a median per level")
-    cases["alpha-short-ci.json"] = (good_record_json(alpha_sensitivity={
-        "mean": {"js": 0.5, "js_change_ci": [0.1]}}), "'metrics.alpha_sensitivity' is not numbers per")
-    cases["alpha-text.json"] = (good_record_json(alpha_sensitivity={"raw": "x"}),
-                                "'metrics.alpha_sensitivity' is not numbers per")
-    cases["verifier-scores-text.json"] = (good_record_json(verifier={
-        "scored": 3, "items": 1, "top_shared": 1, "all_equal": 0, "common": "0.9"}),
-        "'metrics.verifier' is not counts of items")
-    cases["score-text.json"] = (good_record_json(first_item={"scores": {"js": "x"}}),
-                                "'scores' is not numbers by metric")
-    cases["ci-text.json"] = (good_record_json(bc={"mean": 0.5, "ci95": ["0.4", 0.6]}),
-                             "metric 'bc' is not a mean (a finite number) with its ci95")
-    cases["ci-one.json"] = (good_record_json(r2={"mean": 0.1, "ci95": [0.0]}),
-                            "metric 'r2' is not a mean (a finite number) with its ci95")
-    # found by setting each number of a cell file to NaN, an infinity, -1, 2.5 (python -m
-    # bench.fuzz_files numbers): the first three crashed the report's report.json or items table
-    cases["count-nan.json"] = (good_record_json(n_items=math.nan),
-                               "metric 'n_items' is missing or not a count (a whole number")
-    cases["mean-inf.json"] = (good_record_json(acc={"mean": math.inf, "ci95": [0.1, 0.2]}),
-                              "metric 'acc' is not a mean (a finite number) with its ci95")
-    cases["dataset-items-inf.json"] = (
-        good_record_json(meta={"dataset": {"options": {}, "n_items": -math.inf}}),
-        "'meta.dataset' is not an object with 'options' (an object) and 'n_items' (a whole")
-    cases["count-fraction.json"] = (good_record_json(n_valid=2.5),
-                                    "metric 'n_valid' is missing or not a count")
-    # found by python -m bench.fuzz_files records --seed 51: compare (and a gate) crashed on it
-    cases["prompts-text.json"] = (good_record_json(meta={"prompts": "paper v1"}),
-                                  "'meta.prompts' is neither an object nor null")
-    cases["model-list.json"] = (good_record_json(meta={"model": ["tiny"]}),
-                                "'meta.model' is neither an object nor null")
-    # found by setting every field of a cell file to each of None, "x", [], {}, -1, 1e308 and
-    # true in turn: each crashed the report's ambiguity or alpha table
-    levels = "'metrics.bins' is not edges, counts and a median per level"
-    cases["bins-method-list.json"] = (good_record_json(bins={
-        "method": [], "edges": [0, 1], "counts": [3], "js": [0.1], "bc": [0.5], "r2": [0.0]}), levels)
-    cases["bins-no-edges.json"] = (good_record_json(bins={
-        "edges": [], "counts": [3], "js": [0.1], "bc": [0.5], "r2": [0.0]}), levels)
-    alpha = "'metrics.alpha_sensitivity' is not numbers per α"
-    cases["alpha-n-null.json"] = (good_record_json(alpha_sensitivity={
-        "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": [-0.1, -0.05], "n": None}}), alpha)
-    cases["alpha-ci-number.json"] = (good_record_json(alpha_sensitivity={
-        "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": -1, "n": 9}}), alpha)
-    cases["alpha-ci-half.json"] = (good_record_json(alpha_sensitivity={
-        "raw": {"js": 0.5}, "mean": {"js": 0.4, "js_change_ci": [None, -0.05], "n": 9}}), alpha)
+    cases = DAMAGED
     for name, (content, _) in cases.items():
         (run / "cells" / name).write_text(content)
     built = build_report(run)

@@ -85,7 +85,7 @@ def test_the_api_models_settings_the_readme_lists_have_the_defaults_it_states():
     paragraph = readme.split("What each API model takes as", 1)[1].split("\n\n", 1)[0]
     stated = dict(re.findall(r"`(\w+)` \[([^\]]+)\]", paragraph))
     backends = [inspect.signature(b.__init__).parameters for b in (OpenAIChatBackend, GeminiBackend)]
-    assert len(stated) == 10
+    assert len(stated) == 11
     for name, value in stated.items():
         defaults = [p[name].default for p in backends if name in p]
         assert defaults and all(d == typed(value) for d in defaults), (name, value, defaults)

@@ -147,7 +147,9 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
     cells whose inputs differ (each change there may be what was changed on purpose)."""
     changes = comparison.changes
     title = f"# {a} ({models[0]}) -> {b} ({models[1]})" if models else f"# {a} -> {b}"
-    what = "corpus-strategy cells of both models" if models else "cells in both"
+    one = len(changes) == 1
+    what = (f"corpus-strategy cell{'' if one else 's'} of both models" if models else
+            f"cell{'' if one else 's'} in both")
     levels = sorted({c.confidence for rows in changes.values() for c in rows or ()})
     level = percent(levels[0]) if len(levels) == 1 else "per cell"
     lines = [title, "",

@@ -39,6 +39,7 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
         write_record(record("m-d-u", vague, only=few), tmp_path / run)  # 3 items changed
     result = report("compare", tmp_path / "a", tmp_path / "b")
     assert result.returncode == 1, result.stderr
+    assert "\n\n3 cells in both; per metric" in result.stdout
     assert "| m-d-s | js | 0.0000 |" in result.stdout and "**worse** |" in result.stdout
     assert re.search(r"\| m-d-t \| js \|.*\| 40 \(0 changed\) \| unchanged \|", result.stdout), result.stdout
     assert re.search(r"\| m-d-u \| js \|.*\| 40 \(3 changed\) \| not significant \|", result.stdout)
@@ -46,7 +47,8 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
     result = report("compare", tmp_path / "b", tmp_path / "a")  # the other way round: better
     assert result.returncode == 0 and "no cell is significantly worse" in result.stdout
     save_baseline(record("m-d-s", good), tmp_path / "baselines", VOTES)  # a baselines folder
-    assert report("compare", tmp_path / "baselines", tmp_path / "b").returncode == 1
+    result = report("compare", tmp_path / "baselines", tmp_path / "b")
+    assert result.returncode == 1 and "\n\n1 cell in both; per metric" in result.stdout
     assert report("compare", tmp_path / "baselines", tmp_path / "a").returncode == 0
     result = report("compare", tmp_path / "nothing", tmp_path / "a")
     assert result.returncode == 2 and "neither a run folder" in result.stderr

@@ -16,6 +16,7 @@ never into the environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -150,7 +151,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(config, "workerinput") or run_dir is None or not (run_dir / "cells").is_dir():
         return
     from harness.report.build import build_report
+    from harness.report.stopped import mark_stopped
 
+    stop = _stopped_early(session)
+    if stop is not None:
+        with contextlib.suppress(OSError):  # a full disk: the report's own writing says so
+            mark_stopped(run_dir, *stop)
     try:
         built = build_report(run_dir)
     except Exception as exc:  # a full disk, a figure that fails: the cells' records stay on disk
@@ -186,8 +192,31 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         path = shown(built.path)
         terminalreporter.write_line(f"harness report: {path} (tables: {path.parent / 'tables.md'}; "
                                     f"page: {path.parent / 'report.html'})")
+        if built.stopped:
+            terminalreporter.write_line(f"harness report: {built.stopped}", red=True)
         for _, reason in built.bad_cells:
             terminalreporter.write_line(f"harness report: bad cell file left out: {reason}", red=True)
+
+
+def _stopped_early(session: pytest.Session) -> tuple[str, tuple[int, int] | None] | None:
+    """Why the session ended before every selected test ran (Ctrl-C, ``-x``, xdist giving up on
+    crashed workers), with how many of them finished where the terminal counted them; None
+    where it ran them all."""
+    reason = next((why for why in (getattr(session, "shouldfail", False),
+                                   getattr(session, "shouldstop", False)) if why), None)
+    if reason is None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
+        return None
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    counts = None
+    if reporter is not None:
+        finished = {report.nodeid for key, reports in reporter.stats.items()
+                    if key not in ("", "deselected", "warnings") for report in reports
+                    if hasattr(report, "nodeid")}
+        counts = (len(finished), session.testscollected)
+        if counts[0] >= counts[1]:  # the last test failed under -x: nothing was left to run
+            return None
+    said = reason if isinstance(reason, str) else "interrupted, by Ctrl-C or a signal"
+    return said, counts
 
 
 def _only_skipped_cells(config: pytest.Config) -> bool:

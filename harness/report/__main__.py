@@ -26,6 +26,8 @@ def _built(built: BuiltReport, run_dir: Path) -> int:
     if built.results:
         print("\n".join(built.results))
     print(f"report: {built.path}\ntables: {run_dir / 'tables.md'}\npage: {run_dir / 'report.html'}")
+    if built.stopped:
+        print(built.stopped)
     for note in built.notes:
         print(f"note: {note}", file=sys.stderr)
     for _, reason in built.bad_cells:

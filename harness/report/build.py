@@ -19,6 +19,7 @@ from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
 from harness.report.legends import LEGENDS
 from harness.report.paper_tables import table2, table3
+from harness.report.stopped import read_stopped, stopped_sentence
 from harness.report.tables import TABLES, csv_text, latex, markdown
 from harness.report.terminal import comparable_with, results_lines
 
@@ -31,6 +32,7 @@ class BuiltReport:
     bad_cells: tuple[tuple[str, str], ...] = ()
     results: tuple[str, ...] = ()  # the results as text for a terminal (harness.report.terminal)
     notes: tuple[str, ...] = ()  # what a merge folded together (harness.report.merge)
+    stopped: str = ""  # the run stopped before every selected cell ran (harness.report.stopped)
 
 
 def load_cells(run_dir: Path) -> tuple[list[CellRecord], list[tuple[str, str]]]:
@@ -53,8 +55,11 @@ def build_report(run_dir: Path, left_out: Sequence[tuple[str, str]] = ()) -> Bui
     run_dir = Path(run_dir)
     cells, bad = load_cells(run_dir)
     bad = [*left_out, *bad]
+    stop = read_stopped(run_dir)  # a run that ended before every selected test ran
+    stopped = stopped_sentence(stop, len(cells)) if stop is not None else ""
     report = {"run": run_dir.name, "cells": [c.to_json(items=False) for c in cells],
-              "bad_cells": [{"path": path, "reason": reason} for path, reason in bad]}
+              "bad_cells": [{"path": path, "reason": reason} for path, reason in bad],
+              **({"stopped": stop} if stop is not None else {})}
     files = {"report.json": json.dumps(report, indent=1, sort_keys=True)}
     parts, tables = [], {}
     for name, build in {**TABLES, "table2": table2, "table3": table3}.items():
@@ -65,16 +70,18 @@ def build_report(run_dir: Path, left_out: Sequence[tuple[str, str]] = ()) -> Bui
         files[f"{name}.tex"] = latex(header, rows) + "\n"
     # what the tables' numbers are comparable with, as the terminal says it, above them
     said = "\n".join(textwrap.wrap(comparable_with(cells, tables), 100)) + "\n\n" if cells else ""
-    files["tables.md"] = said + "\n".join(parts)
+    warned = "\n".join(textwrap.wrap(f"**{stopped}**", 100)) + "\n\n" if stopped else ""
+    files["tables.md"] = warned + said + "\n".join(parts)
     figures = _figures(cells)
-    files["report.html"] = render_html(run_dir, cells, tables, figures)
+    files["report.html"] = render_html(run_dir, cells, tables, figures, stopped)
     for name, text in files.items():
         write_whole(run_dir / name, text)
     if figures:
         (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     for name, png in figures.items():
         write_whole(run_dir / "figures" / name, png)
-    return BuiltReport(run_dir / "report.json", tuple(bad), tuple(results_lines(cells, tables)))
+    return BuiltReport(run_dir / "report.json", tuple(bad), tuple(results_lines(cells, tables)),
+                       stopped=stopped)
 
 
 def _figures(cells: list[CellRecord]) -> dict[str, bytes]:

@@ -80,8 +80,8 @@ def _readable_file(path: str) -> bool:
 
 
 def render_html(run_dir: Path, cells: list[CellRecord], tables: Mapping[str, tuple[list[str], Any]],
-                figures: Mapping[str, bytes]) -> str:
-    """The page's text."""
+                figures: Mapping[str, bytes], stopped: str = "") -> str:
+    """The page's text; ``stopped``: what it says above its tables of a run that stopped early."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"),
@@ -101,7 +101,7 @@ def render_html(run_dir: Path, cells: list[CellRecord], tables: Mapping[str, tup
         figures=[(name, base64.b64encode(png).decode()) for name, png in figures.items()],
         cells_json=_script_json(summaries), templates_json=_script_json(templates),
         blobs=blobs, chart_js=_vendor("chart.umd.min.js"), min_paired=MIN_PAIRED_ITEMS,
-        comparable=comparable_with(cells, dict(tables)) if cells else "")
+        comparable=comparable_with(cells, dict(tables)) if cells else "", stopped=stopped)
 
 
 def _script_json(value: Any) -> str:

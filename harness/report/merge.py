@@ -18,6 +18,7 @@ from harness._atomic import write_whole
 from harness._regular import read_regular, refused_kind
 from harness.record import items_path
 from harness.report.build import BuiltReport, build_report
+from harness.report.stopped import STOPPED_FILE, merged_stops
 
 # what says how, where and when a cell ran rather than what it found: its timings; under
 # "meta", the machine, the time it finished, the commit and packages, the gate's verdict against
@@ -66,7 +67,17 @@ def merge_runs(target: Path, runs: list[Path]) -> BuiltReport:
         for path in (record, items_path(record)):
             if path.is_file():
                 write_whole(target / "cells" / path.name, read_regular(path))
+    _carry_stops(target, runs)
     return dataclasses.replace(build_report(target, left_out), notes=tuple(notes))
+
+
+def _carry_stops(target: Path, runs: list[Path]) -> None:
+    """A run among them that stopped early is said in the merged report too."""
+    stop = merged_stops(runs)
+    if stop is None:
+        (target / STOPPED_FILE).unlink(missing_ok=True)
+    else:
+        write_whole(target / STOPPED_FILE, json.dumps(stop, sort_keys=True))
 
 
 def same_results(a: Path, b: Path) -> bool:

@@ -273,3 +273,21 @@ def test_a_report_that_cannot_be_built_says_where_the_records_are(grid_dir):
                                  "harness.report * builds it again"])
     [run] = run_dirs(pytester)
     assert len(list((run / "cells").glob("*-base.json"))) == 4
+
+
+def test_a_run_stopped_by_ctrl_c_keeps_its_cells_and_its_report_says_so(grid_dir):
+    """KeyboardInterrupt, as Ctrl-C raises it, in the third of four cells after its record."""
+    pytester = grid_dir(extra=', strategies=("base",)')
+    test_file = pytester.path / "test_grid.py"
+    test_file.write_text(test_file.read_text() + """
+    if cell.model == "label-prior" and cell.dataset == "crema_d":
+        raise KeyboardInterrupt
+""")
+    result = pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["harness report: This run stopped before every selected cell ran "
+                                 "(interrupted, by Ctrl-C or a signal): 2 of its 4 selected tests "
+                                 "finished, and the tables hold only the 3 cells recorded by then.*"])
+    [run] = run_dirs(pytester)
+    report = json.loads((run / "report.json").read_text())
+    assert len(report["cells"]) == 3 and report["stopped"]["tests_selected"] == 4

@@ -294,3 +294,34 @@ def test_the_grid_runs_where_xdist_is_not_loaded(pytester):
     grid_project(pytester)
     result = pytester.runpytest_subprocess("-p", "no:xdist", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
+
+
+@pytest.mark.parametrize(("exitstatus", "shouldfail", "finished", "said"), [
+    (pytest.ExitCode.INTERRUPTED, False, 1, ("interrupted, by Ctrl-C or a signal", (1, 3))),
+    (pytest.ExitCode.TESTS_FAILED, "stopping after 1 failures", 2,
+     ("stopping after 1 failures", (2, 3))),
+    (pytest.ExitCode.TESTS_FAILED, "stopping after 1 failures", 3, None),  # the last one failed
+    (pytest.ExitCode.TESTS_FAILED, False, 2, None),  # failures, every test run
+    (pytest.ExitCode.OK, False, 3, None)])
+def test_a_session_that_ended_before_its_last_test_marks_its_run(tmp_path, exitstatus, shouldfail,
+                                                                 finished, said):
+    run = a_run(tmp_path)
+    passed = [types.SimpleNamespace(nodeid=f"t{k}") for k in range(finished)]
+    stats = {"passed": passed, "failed": passed[-1:], "": [types.SimpleNamespace(nodeid="t9")]}
+    config = a_config(run, reporter=Reporter(stats))
+    session = types.SimpleNamespace(config=config, exitstatus=exitstatus, shouldfail=shouldfail,
+                                    shouldstop=False, testscollected=3)
+    assert plugin._stopped_early(session) == said
+    plugin.pytest_sessionfinish(session)
+    stopped = config.stash[plugin.REPORT].stopped
+    assert (stopped != "") == (said is not None) and (run / "stopped.json").exists() == bool(said)
+    if said:
+        assert f"({said[0]}): {said[1][0]} of its 3 selected tests finished" in stopped
+        lines = summary(config, Reporter())
+        assert f"harness report: {stopped}" in lines
+
+
+def test_without_a_terminal_the_stop_is_said_without_counts(tmp_path):
+    config = a_config(a_run(tmp_path))
+    session = types.SimpleNamespace(config=config, exitstatus=pytest.ExitCode.INTERRUPTED)
+    assert plugin._stopped_early(session) == ("interrupted, by Ctrl-C or a signal", None)

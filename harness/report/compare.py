@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from harness.record import RecordError, input_changes, inputs_of, read_summary
+from harness.report.stopped import read_stopped
 from harness.report.tables import markdown_escape
 from harness.resampling import INTERVAL_NAMES
 from harness.runner.baseline_file import BaselineError, read_baseline
@@ -188,6 +189,11 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
     if comparison.other_inputs:
         lines += ["", "B's inputs unlike A's (the model revision included):"]
         lines += [f"- {cell}: {', '.join(found)}" for cell, found in comparison.other_inputs.items()]
+    for side, folder in (("A", a), ("B", b)):
+        stop = read_stopped(folder)
+        if stop is not None:
+            lines += ["", f"{side} stopped before every selected cell ran ({stop['reason']}): "
+                          "the cells it did not reach are in neither the table nor the count"]
     return "\n".join(lines) + "\n"
 
 

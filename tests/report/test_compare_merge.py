@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from harness.record import CellMetrics, CellRecord, ItemRecord, write_record
+from harness.report.stopped import mark_stopped
 from harness.runner.baseline_file import item_scores, save_baseline
 
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
@@ -46,6 +47,13 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
     assert "significantly worse: m-d-s" in result.stdout and "40 |" in result.stdout
     result = report("compare", tmp_path / "b", tmp_path / "a")  # the other way round: better
     assert result.returncode == 0 and "no cell is significantly worse" in result.stdout
+    assert "stopped" not in result.stdout
+    mark_stopped(tmp_path / "a", "stopping after 1 failures", (3, 5))
+    result = report("compare", tmp_path / "b", tmp_path / "a")
+    assert result.stdout.endswith("\n\nB stopped before every selected cell ran (stopping after 1 "
+                                  "failures): the cells it did not reach are in neither the table "
+                                  "nor the count\n")
+    (tmp_path / "a" / "stopped.json").unlink()
     save_baseline(record("m-d-s", good), tmp_path / "baselines", VOTES)  # a baselines folder
     result = report("compare", tmp_path / "baselines", tmp_path / "b")
     assert result.returncode == 1 and "\n\n1 cell in both; per metric" in result.stdout

@@ -204,8 +204,8 @@ def _stopped_early(session: pytest.Session) -> tuple[str, tuple[int, int] | None
     where it ran them all."""
     reason = next((why for why in (getattr(session, "shouldfail", False),
                                    getattr(session, "shouldstop", False)) if why), None)
-    if reason is None and session.exitstatus != pytest.ExitCode.INTERRUPTED:
-        return None
+    if reason is None and session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        reason = "interrupted, by Ctrl-C or a signal"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     counts = None
     if reporter is not None:
@@ -215,8 +215,11 @@ def _stopped_early(session: pytest.Session) -> tuple[str, tuple[int, int] | None
         counts = (len(finished), session.testscollected)
         if counts[0] >= counts[1]:  # the last test failed under -x: nothing was left to run
             return None
-    said = reason if isinstance(reason, str) else "interrupted, by Ctrl-C or a signal"
-    return said, counts
+        if reason is None:  # xdist out of workers to replace crashed ones says so only itself
+            reason = "it ended before its last test ran: pytest's summary says why"
+    if reason is None:
+        return None
+    return (reason if isinstance(reason, str) else "stopped by pytest"), counts
 
 
 def _only_skipped_cells(config: pytest.Config) -> bool:

@@ -108,6 +108,13 @@ def test_a_crashed_worker_loses_no_finished_cell(grid_dir):
     cells = {c["cell"] for c in json.loads((run / "report.json").read_text())["cells"]}
     assert {"uniform-crema_d-base", "uniform-iemocap-base"} <= cells
     assert not any(c.startswith("killer") for c in cells)
+    assert not (run / "stopped.json").exists()  # each crashed worker replaced: every cell ran
+    result = pytester.runpytest_subprocess("-n", "2", "--max-worker-restart", "0",
+                                           "-p", "no:cacheprovider")
+    [_, run] = run_dirs(pytester)  # no worker replaced: the run ends at the first crash
+    stop = json.loads((run / "report.json").read_text())["stopped"]
+    assert stop["reason"].startswith("it ended before its last test ran")
+    assert stop["tests_finished"] < stop["tests_selected"] == 4
 
 
 def test_a_project_without_grid_cells_keeps_its_environment(pytester, monkeypatch):

@@ -119,7 +119,8 @@ def a_run(tmp_path, cells=("m-iemocap-base",)):
 def test_the_controller_builds_the_report_from_the_records(tmp_path):
     run = a_run(tmp_path)
     config = a_config(run, reporter=Reporter())
-    session = types.SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
+    session = types.SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK, shouldfail=False,
+                                    shouldstop=False, testscollected=0)
     plugin.pytest_sessionfinish(session)
     assert config.stash[plugin.REPORT].path == run / "report.json" and (run / "report.json").is_file()
     assert session.exitstatus == pytest.ExitCode.OK
@@ -301,7 +302,9 @@ def test_the_grid_runs_where_xdist_is_not_loaded(pytester):
     (pytest.ExitCode.TESTS_FAILED, "stopping after 1 failures", 2,
      ("stopping after 1 failures", (2, 3))),
     (pytest.ExitCode.TESTS_FAILED, "stopping after 1 failures", 3, None),  # the last one failed
-    (pytest.ExitCode.TESTS_FAILED, False, 2, None),  # failures, every test run
+    (pytest.ExitCode.TESTS_FAILED, False, 3, None),  # failures, every test run
+    (pytest.ExitCode.TESTS_FAILED, False, 2,  # a test never reported: xdist out of workers
+     ("it ended before its last test ran: pytest's summary says why", (2, 3))),
     (pytest.ExitCode.OK, False, 3, None)])
 def test_a_session_that_ended_before_its_last_test_marks_its_run(tmp_path, exitstatus, shouldfail,
                                                                  finished, said):

@@ -189,12 +189,18 @@ def markdown(a: Path, b: Path, comparison: Comparison, models: tuple[str, str] |
     if comparison.other_inputs:
         lines += ["", "B's inputs unlike A's (the model revision included):"]
         lines += [f"- {cell}: {', '.join(found)}" for cell, found in comparison.other_inputs.items()]
+    return "\n".join(lines + _stops(a, b)) + "\n"
+
+
+def _stops(a: Path, b: Path) -> list[str]:
+    """What to say of A or B where its run stopped before every selected cell ran."""
+    lines = []
     for side, folder in (("A", a), ("B", b)):
         stop = read_stopped(folder)
         if stop is not None:
             lines += ["", f"{side} stopped before every selected cell ran ({stop['reason']}): "
                           "the cells it did not reach are in neither the table nor the count"]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _by_chance(worse: int, cells: int, alpha: float) -> str:

@@ -165,18 +165,19 @@ PAPER_ITEMS = {"iemocap": 4373, "msp_podcast": 12955, "crema_d": 7442}  # the pa
 
 
 def items_table(cells: list[CellRecord]) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """Per corpus and loader options: the items a run evaluated (``10 of 26`` for a subsample of
-    the corpus, as ``--limit`` draws), what the loader left out, and the paper's N, so that a
-    reader sees whether the numbers are over the paper's item set."""
+    """Per corpus, loader options and number of items (a row per item set): the items a run
+    evaluated (``10 of 26`` for a subsample of the corpus, as ``--limit`` draws), what the loader
+    left out, and the paper's N, so that a reader sees whether the numbers are over the paper's
+    item set."""
     header = ["Dataset", "options", "items", "left out by the loader", "paper's items", "comparable"]
-    seen: dict[tuple[str, str], tuple[int, object, str]] = {}
-    for c in cells:
+    seen: dict[tuple[str, str, int, str], tuple[object, str]] = {}
+    for c in cells:  # a row per item set: cells merged from runs of another --limit get their own
         dataset = c.meta.get("dataset") or {}
         options = json.dumps(dataset.get("options") or {}, sort_keys=True)
-        seen.setdefault((c.dataset, options), (int(dataset.get("n_items", c.metrics.n_items)),
-                                               dataset.get("drawn_from"), left_out(dataset)))
+        n, drawn_from = int(dataset.get("n_items", c.metrics.n_items)), dataset.get("drawn_from")
+        seen.setdefault((c.dataset, options, n, str(drawn_from)), (drawn_from, left_out(dataset)))
     rows = []
-    for (name, options), (n, drawn_from, dropped) in sorted(seen.items()):
+    for (name, options, n, _), (drawn_from, dropped) in sorted(seen.items()):
         paper = PAPER_ITEMS.get(name)
         verdict = ("" if paper is None else "same N" if n == paper
                    else f"no: {abs(n - paper):,} {'fewer' if n < paper else 'more'} items")

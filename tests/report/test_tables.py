@@ -271,6 +271,8 @@ def test_cells_on_the_same_options_written_in_another_order_are_one_item_set():
     same = [on({"a": 1, "b": 2}), on({"b": 2, "a": 1}), on({"a": 1, "b": 2})]
     assert _apart_from_commonest(same) == ["", "", ""]
     assert len(items_table(same)[1]) == 1  # one item set, one row
+    # runs of another --limit merged into one report: a row for each item set, not the first's
+    assert [row[2][0] for row in items_table([*same, on({"a": 1, "b": 2}, 9)])[1]] == ["9", "10"]
     assert _apart_from_commonest([*same, on({"a": 2}), on({"a": 1, "b": 2}, 9)]) == [
         "", "", "", ' (on 10 items, options {"a": 2})', " (on 9 items)"]
 

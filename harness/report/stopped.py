@@ -15,6 +15,7 @@ from typing import Any
 from harness import _json
 from harness._atomic import write_whole
 from harness._regular import read_regular
+from harness._values import whole_number
 
 STOPPED_FILE = "stopped.json"
 
@@ -41,11 +42,13 @@ def read_stopped(run_dir: Path) -> dict[str, Any] | None:
         return unknown
     if not isinstance(data, dict) or not isinstance(data.get("reason"), str):
         return unknown
-    counts = [data.get(key) for key in ("tests_finished", "tests_selected")]
-    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
-        return {"reason": data["reason"][:300]}
-    return {"reason": data["reason"][:300], "tests_finished": counts[0],
-            "tests_selected": counts[1]}
+    reason = data["reason"][:300]
+    try:
+        counts = {key: whole_number(key, data.get(key), least=0)
+                  for key in ("tests_finished", "tests_selected")}
+    except ValueError:  # counts that are not counts are dropped, the stop still said
+        return {"reason": reason}
+    return {"reason": reason, **counts}
 
 
 def merged_stops(runs: list[Path]) -> dict[str, Any] | None:

@@ -67,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_configure_node(node: Any) -> None:
     """xdist, on the controller: every worker writes into the controller's run folder."""
     node.workerinput["harness_run_dir"] = str(node.config.stash[RUN_DIR])
+    node.workerinput["harness_controller_pid"] = os.getpid()
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -148,15 +149,21 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if session.exitstatus == pytest.ExitCode.OK and _only_skipped_cells(config):
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED  # a gate that checked nothing
     run_dir = config.stash.get(RUN_DIR, None)
-    if hasattr(config, "workerinput") or run_dir is None or not (run_dir / "cells").is_dir():
-        return
-    from harness.report.build import build_report
-    from harness.report.stopped import mark_stopped
+    if hasattr(config, "workerinput") or run_dir is None or not run_dir.is_dir():
+        return  # not a grid's session, or none of its cells ran
+    from harness.report.stopped import clear_running, mark_stopped
 
-    stop = _stopped_early(session)
+    cells = (run_dir / "cells").is_dir()
+    stop = _stopped_early(session) if cells else None
     if stop is not None:
         with contextlib.suppress(OSError):  # a full disk: the report's own writing says so
             mark_stopped(run_dir, *stop)
+    with contextlib.suppress(OSError):
+        clear_running(run_dir)  # the session reached its end, having said if it stopped early
+    if not cells:
+        return
+    from harness.report.build import build_report
+
     try:
         built = build_report(run_dir)
     except Exception as exc:  # a full disk, a figure that fails: the cells' records stay on disk

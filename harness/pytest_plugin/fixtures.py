@@ -24,6 +24,7 @@ from harness.runner.grid import Cell
 
 RUN_DIR = pytest.StashKey[Path]()
 REGRESSION = pytest.StashKey[dict[str, Any]]()  # per item: the record, the gate's and snapshot's findings
+SAID_RUNNING = pytest.StashKey[bool]()  # this process wrote running.json
 PLANS = pytest.StashKey[dict[tuple[str, str], tuple[str, ...]]]()  # --plan on: strategies per (model, corpus)
 
 
@@ -78,6 +79,7 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
             # whose model is not here skips without importing it, as a worker given only such
             # cells does under -n 4 on a machine with the embedded default alone
             grid_worker.inputs(cell)
+            _say_running(request)
             with sharing as take_cores:  # a model loaded in this cell takes them first
                 grid_worker.before_load = take_cores
                 try:
@@ -106,6 +108,25 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
 
     yield run
     _note_regression(grid_worker, state)
+
+
+def _say_running(request: pytest.FixtureRequest) -> None:
+    """Once per process, as its first cell starts: ``running.json`` in the run folder, naming the
+    session's process (the controller's under xdist) and its selected tests; the controller
+    removes it at the session's end, so a folder that keeps it tells a report built from it
+    later that the run was killed before its end (:mod:`harness.report.stopped`)."""
+    from harness.report.stopped import mark_running
+
+    config = request.config
+    if config.stash.get(SAID_RUNNING, False):
+        return
+    config.stash[SAID_RUNNING] = True
+    workerinput = getattr(config, "workerinput", {})
+    run_dir = config.stash[RUN_DIR]
+    with contextlib.suppress(OSError):  # a full disk: the cell's own record says so
+        run_dir.mkdir(parents=True, exist_ok=True)
+        mark_running(run_dir, len(request.session.items),
+                     workerinput.get("harness_controller_pid", os.getpid()))
 
 
 def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,

@@ -198,8 +198,9 @@ def _stops(a: Path, b: Path) -> list[str]:
     for side, folder in (("A", a), ("B", b)):
         stop = read_stopped(folder)
         if stop is not None:
-            lines += ["", f"{side} stopped before every selected cell ran ({stop['reason']}): "
-                          "the cells it did not reach are in neither the table nor the count"]
+            said = "had not ended" if stop.get("running") else "stopped before every selected cell ran"
+            lines += ["", f"{side} {said} ({stop['reason']}): the cells it did not reach are in "
+                          "neither the table nor the count"]
     return lines
 
 

@@ -1,14 +1,20 @@
-"""A run that stopped before every selected cell ran: Ctrl-C, ``-x``/``--maxfail``, a worker lost.
+"""A run that stopped before every selected cell ran: Ctrl-C, ``-x``/``--maxfail``, a worker lost,
+or a process killed outright (SIGKILL, the out-of-memory killer, a job's time limit).
 
 Its report holds only the cells recorded by then, and tables without the others look like a
 smaller grid. The pytest plugin writes ``stopped.json`` into the run folder when the session
-ends early, and every report built from that folder (at the session's end, by ``python -m
-harness.report`` later, by a merge that takes it in) says so above its tables.
+ends early; as a session's first cell starts it writes ``running.json``, which the session's end
+removes, so that a folder still holding it is of a run that never reached its end (nothing of
+it ran to write ``stopped.json``) or of one still running. Every report built from that folder
+(at the session's end, by ``python -m harness.report`` later, by a merge that takes it in) says
+so above its tables.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,9 @@ from harness._regular import read_regular
 from harness._values import whole_number
 
 STOPPED_FILE = "stopped.json"
+RUNNING_FILE = "running.json"
+_PROC = Path("/proc")  # Linux's: a process's state and start, so that a process id reused later
+# by another process, or a killed process not yet reaped, is not taken for the run's
 
 
 def mark_stopped(run_dir: Path, reason: str, counts: tuple[int, int] | None = None) -> None:
@@ -29,12 +38,28 @@ def mark_stopped(run_dir: Path, reason: str, counts: tuple[int, int] | None = No
     write_whole(Path(run_dir) / STOPPED_FILE, json.dumps(said, sort_keys=True))
 
 
+def mark_running(run_dir: Path, tests_selected: int, pid: int) -> None:
+    """Say in ``run_dir`` that its session (process ``pid`` on this host, ``tests_selected``
+    tests selected) is under way, until :func:`clear_running` at its end."""
+    said = {"host": platform.node(), "pid": pid, "tests_selected": tests_selected,
+            "started": _process_start(pid)}
+    write_whole(Path(run_dir) / RUNNING_FILE, json.dumps(said, sort_keys=True))
+
+
+def clear_running(run_dir: Path) -> None:
+    """The session of ``run_dir`` reached its end (having said in ``stopped.json`` whether it
+    stopped early)."""
+    (Path(run_dir) / RUNNING_FILE).unlink(missing_ok=True)
+
+
 def read_stopped(run_dir: Path) -> dict[str, Any] | None:
     """The run's stop, or None where it ran to its end. A marker that cannot be read still says
-    the run stopped early, without its counts."""
+    the run stopped early, without its counts. A run whose session never reached its end says
+    so too, or, where its process is still alive on this host, that it is running (``running``:
+    true)."""
     path = Path(run_dir) / STOPPED_FILE
     if not path.exists():
-        return None
+        return _unended(Path(run_dir) / RUNNING_FILE)
     unknown = {"reason": f"unknown: its {STOPPED_FILE} cannot be read"}
     try:
         data = _json.loads(read_regular(path))
@@ -43,12 +68,63 @@ def read_stopped(run_dir: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not isinstance(data.get("reason"), str):
         return unknown
     reason = data["reason"][:300]
-    try:
-        counts = {key: whole_number(key, data.get(key), least=0)
-                  for key in ("tests_finished", "tests_selected")}
+    try:  # tests_selected alone where a merge summed no tests_finished
+        counts = {key: whole_number(key, data[key], least=0)
+                  for key in ("tests_finished", "tests_selected") if key in data}
     except ValueError:  # counts that are not counts are dropped, the stop still said
         return {"reason": reason}
-    return {"reason": reason, **counts}
+    return {"reason": reason, **(counts if "tests_selected" in counts else {})}
+
+
+def _unended(path: Path) -> dict[str, Any] | None:
+    """What ``running.json`` left by a session that has not ended says: None where there is none."""
+    if not path.exists():
+        return None
+    try:
+        data = _json.loads(read_regular(path))
+        pid = whole_number("pid", data["pid"])
+        selected = {"tests_selected": whole_number("tests_selected", data["tests_selected"], 0)}
+        host, started = data["host"], data.get("started")
+        if not isinstance(host, str):
+            raise TypeError("host")
+    except (OSError, ValueError, TypeError, KeyError):
+        return {"reason": f"its session never reached its end, or has not yet: its {RUNNING_FILE} "
+                          "cannot be read"}
+    if host != platform.node():
+        return {"reason": f"its session had not ended when last seen: still running on {host[:100]}, "
+                          f"or killed there", **selected}
+    if _alive(pid, started):
+        return {"reason": f"still running: process {pid} on this host", "running": True,
+                **selected}
+    return {"reason": "its session never reached its end: its process was killed (SIGKILL, the "
+                      "out-of-memory killer, a job's time limit) or its machine stopped", **selected}
+
+
+def _alive(pid: int, started: Any) -> bool:
+    """Whether the process ``pid`` that started at ``started`` (its start in ``/proc``, where the
+    system has one) is alive on this host."""
+    if (_PROC / "self" / "stat").exists():
+        now = _process_start(pid)
+        return now is not None and started in (None, now)
+    try:  # signal 0 sends nothing
+        os.kill(pid, 0)
+    except PermissionError:  # another user's
+        return True
+    except (OSError, OverflowError):
+        return False
+    return True
+
+
+def _process_start(pid: int) -> str | None:
+    """When the process ``pid`` started (``/proc/<pid>/stat``'s clock ticks since boot, with
+    this boot's id), or None where it is not running (gone, or killed and not yet reaped) or the
+    system does not say."""
+    try:
+        state, *fields = (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        boot = (_PROC / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+    except (OSError, IndexError, ValueError):
+        return None
+    return None if state in ("Z", "X") or len(fields) < 20 else f"{boot}:{fields[18]}"
 
 
 def merged_stops(runs: list[Path]) -> dict[str, Any] | None:
@@ -59,17 +135,28 @@ def merged_stops(runs: list[Path]) -> dict[str, Any] | None:
         return None
     merged: dict[str, Any] = {"reason": "; ".join(f"{run}: {stop['reason']}"
                                                   for run, stop in stops.items())}
-    if all("tests_selected" in stop for stop in stops.values()):
-        for key in ("tests_finished", "tests_selected"):
+    for key in ("tests_finished", "tests_selected"):
+        if all(key in stop for stop in stops.values()):
             merged[key] = sum(stop[key] for stop in stops.values())
     return merged
 
 
 def stopped_sentence(stop: dict[str, Any], n_cells: int) -> str:
-    """What a report says above its tables of a run that stopped early."""
-    counted = (f"{stop['tests_finished']} of its {stop['tests_selected']} selected tests "
-               "finished, and " if "tests_selected" in stop else "")
+    """What a report says above its tables of a run that stopped early (or is still running)."""
+    recorded = f"{n_cells} cell{'' if n_cells == 1 else 's'} recorded"
+    if stop.get("running"):
+        selected = (f" of its {stop['tests_selected']} selected tests"
+                    if "tests_selected" in stop else "")
+        return (f"This run had not ended when this report was built ({stop['reason']}): the "
+                f"tables hold the {recorded} by then{selected}. Build the report again once it "
+                "ends.")
+    if "tests_finished" in stop:
+        counted = (f"{stop['tests_finished']} of its {stop['tests_selected']} selected tests "
+                   "finished, and ")
+    elif "tests_selected" in stop:
+        counted = f"{stop['tests_selected']} tests were selected, and "
+    else:
+        counted = ""
     return (f"This run stopped before every selected cell ran ({stop['reason']}): {counted}"
-            f"the tables hold only the {n_cells} cell{'' if n_cells == 1 else 's'} recorded by "
-            "then. The same command run again runs them all, the model calls already made read "
-            "from the generation cache.")
+            f"the tables hold only the {recorded} by then. The same command run again runs them "
+            "all, the model calls already made read from the generation cache.")

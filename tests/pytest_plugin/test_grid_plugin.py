@@ -1,12 +1,14 @@
 """End-to-end tests of the grid plugin with pytester: ids, selection, workers, gating, snapshots."""
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness._env import usable_cores
+from harness.report.build import build_report
 from tests.pytest_plugin.grid_project import grid_project
 
 
@@ -40,6 +42,7 @@ def test_two_workers_write_one_report(grid_dir):
         "label-prior-crema_d-base", "label-prior-iemocap-base", "uniform-crema_d-base",
         "uniform-iemocap-base"]
     assert "items" not in report["cells"][0] and (run / "cells" / "uniform-crema_d-base.json").is_file()
+    assert not (run / "running.json").exists()  # the session's end removed it
     tables = (run / "tables.md").read_text()
     main = tables.split("## main")[1].split("## strategies")[0]
     assert "| Model | iemocap JS | iemocap BC |" in main and "**" not in main  # baselines: unranked
@@ -298,3 +301,32 @@ def test_a_run_stopped_by_ctrl_c_keeps_its_cells_and_its_report_says_so(grid_dir
     [run] = run_dirs(pytester)
     report = json.loads((run / "report.json").read_text())
     assert len(report["cells"]) == 3 and report["stopped"]["tests_selected"] == 4
+    assert not (run / "running.json").exists()
+
+
+@pytest.mark.parametrize(("workers", "session"), [([], "os.getpid()"),
+                                                   (["-n", "2"], "os.getppid()")])
+def test_a_run_killed_outright_leaves_a_folder_whose_report_says_so(grid_dir, workers, session):
+    """SIGKILL (the out-of-memory killer's, a job's time limit's end) to the session's process in
+    the third cell: nothing of it runs to say it stopped, and a report built from its folder later
+    must not read as a smaller grid. Under xdist a worker kills the controller, its parent (which
+    process to kill is written into the test: this test's own worker, under xdist, hands its
+    PYTEST_XDIST_WORKER on to the session it starts)."""
+    pytester = grid_dir(extra=', strategies=("base",)')
+    test_file = pytester.path / "test_grid.py"
+    test_file.write_text(test_file.read_text() + f"""
+    if cell.model == "label-prior" and cell.dataset == "crema_d":
+        import os, signal
+        os.kill({session}, signal.SIGKILL)
+""")
+    result = pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider", *workers)
+    assert result.ret == -signal.SIGKILL
+    [run] = run_dirs(pytester)
+    assert not (run / "report.json").exists() and not (run / "stopped.json").exists()
+    marker = json.loads((run / "running.json").read_text())
+    assert marker["pid"] == int(run.name.rsplit("-", 1)[1])  # the controller's, named in the folder
+    stopped = build_report(run).stopped
+    assert stopped.startswith("This run stopped before every selected cell ran (its session never "
+                              "reached its end: its process was killed (SIGKILL, the "
+                              "out-of-memory killer, a job's time limit) or its machine stopped): "
+                              "4 tests were selected, and the tables hold only the "), stopped

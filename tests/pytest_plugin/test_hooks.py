@@ -2,6 +2,7 @@
 gets, the plans collected, when a run of skipped cells does not pass, when the report is built
 and what the terminal summary says (whole runs: test_grid_plugin.py, under pytester)."""
 
+import os
 import types
 
 import pytest
@@ -59,7 +60,8 @@ def test_the_scheduler_is_the_harness_s_only_under_loadgroup():
 def test_each_worker_writes_into_the_controller_s_run_folder(tmp_path):
     node = types.SimpleNamespace(config=a_config(tmp_path / "run"), workerinput={})
     plugin.pytest_configure_node(node)
-    assert node.workerinput == {"harness_run_dir": str(tmp_path / "run")}
+    assert node.workerinput == {"harness_run_dir": str(tmp_path / "run"),
+                                "harness_controller_pid": os.getpid()}  # named in running.json
 
 
 def item(model, dataset, strategy):

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from harness.record import CellMetrics, CellRecord, ItemRecord, write_record
-from harness.report.stopped import mark_stopped
+from harness.report.stopped import clear_running, mark_running, mark_stopped
 from harness.runner.baseline_file import item_scores, save_baseline
 
 VOTES = {f"i{k}": np.eye(3)[k % 3] * 4 + 1 for k in range(40)}
@@ -54,6 +55,12 @@ def test_compare_prints_paired_changes_and_fails_only_when_worse(tmp_path):
                                   "failures): the cells it did not reach are in neither the table "
                                   "nor the count\n")
     (tmp_path / "a" / "stopped.json").unlink()
+    mark_running(tmp_path / "a", 5, os.getpid())  # a run still going: its cells so far
+    result = report("compare", tmp_path / "b", tmp_path / "a")
+    assert result.stdout.endswith(f"\n\nB had not ended (still running: process {os.getpid()} on "
+                                  "this host): the cells it did not reach are in neither the "
+                                  "table nor the count\n")
+    clear_running(tmp_path / "a")
     save_baseline(record("m-d-s", good), tmp_path / "baselines", VOTES)  # a baselines folder
     result = report("compare", tmp_path / "baselines", tmp_path / "b")
     assert result.returncode == 1 and "\n\n1 cell in both; per metric" in result.stdout

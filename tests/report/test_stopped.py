@@ -2,8 +2,11 @@
 
 import json
 import os
+import platform
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +14,19 @@ import harness
 from harness.record import write_record
 from harness.report.build import build_report
 from harness.report.merge import merge_runs
-from harness.report.stopped import STOPPED_FILE, mark_stopped, merged_stops, read_stopped, stopped_sentence
+from harness.report.stopped import (
+    RUNNING_FILE,
+    STOPPED_FILE,
+    clear_running,
+    mark_running,
+    mark_stopped,
+    merged_stops,
+    read_stopped,
+    stopped_sentence,
+)
+
+KILLED = ("its session never reached its end: its process was killed (SIGKILL, the out-of-memory "
+          "killer, a job's time limit) or its machine stopped")
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +100,101 @@ def test_a_merge_names_each_run_that_stopped_and_sums_their_counts(tmp_path, rec
         "reason": "a: interrupted, by Ctrl-C or a signal; c: stopping after 1 failures"}
     assert merge_runs(tmp_path / "merged", runs[1:2]).stopped == ""  # the merged folder's own
     assert not (tmp_path / "merged" / STOPPED_FILE).exists()  # marker goes where none stopped
+
+
+def sleeper() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def end(child: subprocess.Popen) -> None:
+    """Kill ``child`` and return once it has ended, not yet reaped (a zombie until waited for)."""
+    child.send_signal(signal.SIGKILL)
+    if hasattr(os, "waitid"):
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    else:
+        child.wait()
+
+
+def test_a_run_killed_before_its_end_says_so_and_one_still_running_says_that(tmp_path, record):
+    """running.json, left where the session never reached its end (nothing ran to write
+    stopped.json): its process gone, or alive and this a report of a run in progress."""
+    write_record(record, tmp_path)
+    mark_running(tmp_path, 5, os.getpid())
+    running = build_report(tmp_path)
+    assert read_stopped(tmp_path) == {"reason": f"still running: process {os.getpid()} on this host",
+                                      "running": True, "tests_selected": 5}
+    assert running.stopped == (f"This run had not ended when this report was built (still running: "
+                               f"process {os.getpid()} on this host): the tables hold the 1 cell "
+                               "recorded by then of its 5 selected tests. Build the report again "
+                               "once it ends.")
+    child = sleeper()
+    mark_running(tmp_path, 5, child.pid)
+    end(child)
+    child.wait()
+    assert read_stopped(tmp_path) == {"reason": KILLED, "tests_selected": 5}
+    assert build_report(tmp_path).stopped.startswith(
+        f"This run stopped before every selected cell ran ({KILLED}): 5 tests were selected, and "
+        "the tables hold only the 1 cell recorded by then.")
+    clear_running(tmp_path)  # the session's end
+    assert read_stopped(tmp_path) is None and build_report(tmp_path).stopped == ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc on this system")
+def test_a_killed_process_not_yet_reaped_or_a_process_id_taken_again_is_not_the_run(tmp_path):
+    child = sleeper()
+    try:
+        mark_running(tmp_path, 2, child.pid)
+        assert read_stopped(tmp_path)["running"]
+        end(child)  # a zombie until waited for
+        assert read_stopped(tmp_path)["reason"] == KILLED
+    finally:
+        child.wait()
+    said = json.loads((tmp_path / RUNNING_FILE).read_text())
+    (tmp_path / RUNNING_FILE).write_text(json.dumps({**said, "pid": os.getpid()}))
+    assert read_stopped(tmp_path)["reason"] == KILLED  # this process, started at another time
+
+
+def test_a_run_on_another_host_may_still_be_running_there(tmp_path):
+    (tmp_path / RUNNING_FILE).write_text(json.dumps({"host": "node-7", "pid": 1, "started": None,
+                                                     "tests_selected": 3}))
+    assert read_stopped(tmp_path) == {
+        "reason": "its session had not ended when last seen: still running on node-7, or killed "
+                  "there", "tests_selected": 3}
+
+
+@pytest.mark.parametrize("content", ["{", "[]", "\xff", '{"host": "x", "tests_selected": 3}',
+                                     '{"pid": 0}', '{"pid": -1}', '{"pid": "1"}', '{"pid": true}',
+                                     '{"pid": 5, "tests_selected": -3}', '{"pid": 5, "host": null}'])
+def test_a_damaged_running_marker_still_says_the_run_did_not_end(tmp_path, content):
+    """Never a signal sent to a process group (0, -1) nor an overflow (no process is sent one)."""
+    if content.startswith('{"pid'):  # that field damaged, the others as written
+        content = json.dumps({"host": platform.node(), "started": None, "tests_selected": 3,
+                              **json.loads(content)})
+    (tmp_path / RUNNING_FILE).write_bytes(content.encode("latin-1"))
+    said = {"reason": "its session never reached its end, or has not yet: its running.json "
+                      "cannot be read"}
+    assert read_stopped(tmp_path) == said
+
+
+def test_a_process_id_no_process_has_is_a_run_that_was_killed(tmp_path):
+    for pid in (99999999999999999999, 4_000_000):  # no such process here
+        (tmp_path / RUNNING_FILE).write_text(json.dumps(
+            {"host": platform.node(), "pid": pid, "started": None, "tests_selected": 3}))
+        assert read_stopped(tmp_path) == {"reason": KILLED, "tests_selected": 3}
+
+
+def test_a_stop_said_wins_over_a_running_marker_and_a_merge_sums_what_every_run_counts(tmp_path,
+                                                                                         record):
+    runs = [tmp_path / name for name in ("a", "b")]
+    for run in runs:
+        write_record(record, run)
+    child = sleeper()
+    mark_running(runs[0], 4, child.pid)
+    end(child)
+    child.wait()
+    mark_stopped(runs[1], "stopping after 1 failures", (1, 2))
+    mark_running(runs[1], 2, os.getpid())  # the session's end died between the two
+    assert read_stopped(runs[1])["reason"] == "stopping after 1 failures"
+    merged = merged_stops(runs)
+    assert merged == {"reason": f"a: {KILLED}; b: stopping after 1 failures", "tests_selected": 6}
+    assert "6 tests were selected" in merge_runs(tmp_path / "merged", runs).stopped

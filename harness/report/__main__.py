@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.report.build import BuiltReport, build_report
 from harness.report.merge import merge_runs
+from harness.report.stopped import read_stopped
 from harness.resampling import INTERVALS
 
 
@@ -41,7 +42,9 @@ def _build(argv: list[str]) -> int:
     parser.add_argument("run_dir", type=Path)
     args = parser.parse_args(argv)
     if not (args.run_dir / "cells").is_dir():
-        print(f"error: {args.run_dir} has no cells/ folder{_runs_inside(args.run_dir)}",
+        stop = read_stopped(args.run_dir)  # a run whose first cell had not yet finished
+        why = f": no cell recorded ({stop['reason']})" if stop is not None else ""
+        print(f"error: {args.run_dir} has no cells/ folder{why}{_runs_inside(args.run_dir)}",
               file=sys.stderr)
         return 2
     return _built(build_report(args.run_dir), args.run_dir)

@@ -1,10 +1,13 @@
 """``python -m harness.report``'s arguments and what it prints, in process (the commands'
 results themselves: tests/report/test_compare_merge.py, through a real subprocess)."""
 
+import os
+
 import pytest
 
 from harness.record import write_record
 from harness.report.__main__ import main
+from harness.report.stopped import mark_running
 from tests.report.test_compare_merge import record
 
 
@@ -100,3 +103,9 @@ def test_one_resample_is_allowed_and_a_file_given_for_a_run_is_named(tmp_path, c
     for given in (run / "cells" / "m-d-s.json", run / "cells"):  # a file; a folder of no run
         assert main([str(given)]) == 2
         assert capsys.readouterr().err == f"error: {given} has no cells/ folder\n"
+    (tmp_path / "started").mkdir()
+    mark_running(tmp_path / "started", 3, os.getpid())  # a run before its first cell's record
+    assert main([str(tmp_path / "started")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'started'} has no cells/ folder: no "
+                                       f"cell recorded (still running: process {os.getpid()} on "
+                                       "this host)\n")

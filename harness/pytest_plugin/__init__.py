@@ -36,6 +36,7 @@ from harness.pytest_plugin.options import (
 )
 from harness.pytest_plugin.scheduling import make_scheduler, pin_gpu, select_shard, share_cores
 from harness.pytest_plugin.summary import LogFollower, own_line, regression_findings, summary_lines
+from harness.pytest_plugin.termination import SigtermOnceCellsRun, stop_on_sigterm, terminated
 from harness.runner.grid import Cell
 
 __all__ = ["cell_snapshot", "grid_worker", "run_cell"]
@@ -61,6 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
         # two runs started in the same second apart
         report_dir = run_folder(config, "report_dir")
         config.stash[RUN_DIR] = report_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        if config.getoption("numprocesses", default=None):
+            config.pluginmanager.register(SigtermOnceCellsRun(config))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -96,6 +99,7 @@ def _start_grid(config: pytest.Config) -> None:
     if worker:
         pin_gpu(worker)
     share_cores()
+    stop_on_sigterm(config)
     config.stash[STARTED] = True
 
 
@@ -212,7 +216,8 @@ def _stopped_early(session: pytest.Session) -> tuple[str, tuple[int, int] | None
     reason = next((why for why in (getattr(session, "shouldfail", False),
                                    getattr(session, "shouldstop", False)) if why), None)
     if reason is None and session.exitstatus == pytest.ExitCode.INTERRUPTED:
-        reason = "interrupted, by Ctrl-C or a signal"
+        reason = ("terminated by SIGTERM (a job's time limit, timeout, kill)"
+                  if terminated(session.config) else "interrupted, by Ctrl-C or a signal")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     counts = None
     if reporter is not None:

@@ -306,6 +306,32 @@ def test_a_run_stopped_by_ctrl_c_keeps_its_cells_and_its_report_says_so(grid_dir
 
 @pytest.mark.parametrize(("workers", "session"), [([], "os.getpid()"),
                                                    (["-n", "2"], "os.getppid()")])
+def test_a_run_sent_sigterm_stops_as_ctrl_c_stops_it(grid_dir, workers, session):
+    """SIGTERM (a cluster job's time limit, ``timeout``, ``kill``) to the session's process in the
+    third cell, after a second's wait (under xdist a worker sends it to the controller, which
+    takes it on once a cell has reported to it): the cells recorded kept, the report built and
+    saying so, no running.json left."""
+    pytester = grid_dir(extra=', strategies=("base",)')
+    test_file = pytester.path / "test_grid.py"
+    test_file.write_text(test_file.read_text() + f"""
+    if cell.model == "label-prior" and cell.dataset == "crema_d":
+        import os, signal, time
+        time.sleep(1)
+        os.kill({session}, signal.SIGTERM)
+        time.sleep(30)  # interrupted before then
+""")
+    result = pytester.runpytest_subprocess("--snapshot-update", "-p", "no:cacheprovider", *workers)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["harness report: This run stopped before every selected cell ran "
+                                 "(terminated by SIGTERM (a job's time limit, timeout, kill)): * "
+                                 "of its 4 selected tests finished, and the tables hold only the *"])
+    [run] = run_dirs(pytester)
+    assert json.loads((run / "report.json").read_text())["stopped"]["reason"].startswith(
+        "terminated by SIGTERM") and not (run / "running.json").exists()
+
+
+@pytest.mark.parametrize(("workers", "session"), [([], "os.getpid()"),
+                                                   (["-n", "2"], "os.getppid()")])
 def test_a_run_killed_outright_leaves_a_folder_whose_report_says_so(grid_dir, workers, session):
     """SIGKILL (the out-of-memory killer's, a job's time limit's end) to the session's process in
     the third cell: nothing of it runs to say it stopped, and a report built from its folder later

@@ -145,7 +145,7 @@ def stopped_sentence(stop: dict[str, Any], n_cells: int) -> str:
     """What a report says above its tables of a run that stopped early (or is still running)."""
     recorded = f"{n_cells} cell{'' if n_cells == 1 else 's'} recorded"
     if stop.get("running"):
-        selected = (f" of its {stop['tests_selected']} selected tests"
+        selected = (f", of its {stop['tests_selected']} selected tests"
                     if "tests_selected" in stop else "")
         return (f"This run had not ended when this report was built ({stop['reason']}): the "
                 f"tables hold the {recorded} by then{selected}. Build the report again once it "

@@ -125,7 +125,7 @@ def test_a_run_killed_before_its_end_says_so_and_one_still_running_says_that(tmp
                                       "running": True, "tests_selected": 5}
     assert running.stopped == (f"This run had not ended when this report was built (still running: "
                                f"process {os.getpid()} on this host): the tables hold the 1 cell "
-                               "recorded by then of its 5 selected tests. Build the report again "
+                               "recorded by then, of its 5 selected tests. Build the report again "
                                "once it ends.")
     child = sleeper()
     mark_running(tmp_path, 5, child.pid)

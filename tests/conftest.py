@@ -14,10 +14,14 @@ for _variable in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
     os.environ.pop(_variable, None)  # before any test builds a model
     os.environ.pop(_variable.upper(), None)
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    from harness.pytest_plugin.scheduling import share_cores
 
-    share_cores()
+
+def pytest_configure(config):
+    """Each of this suite's own xdist workers takes its share of the cores, as a grid's do."""
+    from harness.pytest_plugin.scheduling import share_cores, worker_count, worker_id
+
+    if worker_id(config):
+        share_cores(worker_count(config))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -34,7 +34,14 @@ from harness.pytest_plugin.options import (
     setting,
     shown,
 )
-from harness.pytest_plugin.scheduling import make_scheduler, pin_gpu, select_shard, share_cores
+from harness.pytest_plugin.scheduling import (
+    make_scheduler,
+    pin_gpu,
+    select_shard,
+    share_cores,
+    worker_count,
+    worker_id,
+)
 from harness.pytest_plugin.summary import LogFollower, own_line, regression_findings, summary_lines
 from harness.pytest_plugin.termination import SigtermOnceCellsRun, stop_on_sigterm, terminated
 from harness.runner.grid import Cell
@@ -95,10 +102,10 @@ def _start_grid(config: pytest.Config) -> None:
     the process's share of the cores taken, before torch (without ``-n`` every core it may use:
     in a container limited to 4 CPUs, torch alone would take every core of the machine)."""
     check_run_options(config)
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    worker = worker_id(config)
     if worker:
         pin_gpu(worker)
-    share_cores()
+    share_cores(worker_count(config))
     stop_on_sigterm(config)
     config.stash[STARTED] = True
 

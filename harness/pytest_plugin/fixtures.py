@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from harness.pytest_plugin.options import GRID, corpus_roots, run_folder, setting
-from harness.pytest_plugin.scheduling import cores_while_running
+from harness.pytest_plugin.scheduling import cores_while_running, worker_id
 from harness.pytest_plugin.summary import gated_property
 from harness.runner.grid import Cell
 
@@ -70,7 +70,7 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
 
     def run(cell: Cell):
         baselines = Path(request.module.__file__).parent / "baselines"
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        worker = worker_id(request.config)
         sharing = (cores_while_running(request.config.stash[RUN_DIR] / "logs" / ".running", worker)
                    if worker and cell.kind == "local" else contextlib.nullcontext())
         failed = None
@@ -193,7 +193,7 @@ def _note_regression(grid_worker, state: dict[str, Any]) -> None:
 def _progress_sink(request: pytest.FixtureRequest) -> Callable[[str], None] | None:
     """Progress lines go to the terminal without ``-n``; under xdist to ``<run>/logs/<worker>.log``,
     which the controller follows and prints as the lines arrive."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    worker = worker_id(request.config)
     if worker:
         log = request.config.stash[RUN_DIR] / "logs" / f"{worker}.log"
         log.parent.mkdir(parents=True, exist_ok=True)

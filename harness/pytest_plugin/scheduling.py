@@ -209,11 +209,24 @@ BLAS_VARIABLES = {"openblas": "OPENBLAS_NUM_THREADS", "mkl": "MKL_NUM_THREADS"} 
 _USER_SET = {name for name in THREAD_VARIABLES if name in os.environ}
 
 
-def share_cores() -> None:
+def worker_id(config: Any) -> str | None:
+    """This process's xdist worker id (``gw0``), None where it is no worker: read from what xdist
+    gave this session, not from ``PYTEST_XDIST_WORKER``, which a worker hands on to any pytest it
+    starts (a ``pytest evals`` run by a test under ``-n`` is no worker of that run)."""
+    workerinput = getattr(config, "workerinput", None)
+    return None if workerinput is None else str(workerinput["workerid"])
+
+
+def worker_count(config: Any) -> int:
+    """How many workers share the cores: xdist's count on a worker, else 1."""
+    workerinput = getattr(config, "workerinput", None)
+    return 1 if workerinput is None else int(workerinput.get("workercount", 1) or 1)
+
+
+def share_cores(workers: int = 1) -> None:
     """Each of N xdist workers (or the one process) gets cores // N threads (at least one) for
     torch and BLAS, unless the user set them: with -n 4 on 2 cores every worker took both, and
     the tiny model ran 4x slower in total than one process alone."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
     threads = max(1, usable_cores() // max(1, workers))
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))

@@ -8,20 +8,21 @@ import sys
 from harness.pytest_plugin.scheduling import THREAD_VARIABLES
 
 SHARE_OF_FOUR_CORES = """
+import sys
 import numpy  # its BLAS loaded first, reading the environment as it was
 from threadpoolctl import threadpool_info
 from harness.pytest_plugin import scheduling
 scheduling.usable_cores = lambda: 4
-scheduling.share_cores()
+scheduling.share_cores(int(sys.argv[1]))
 print(sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}))
 """
 
 
 def blas_threads_after_sharing(workers: int, **user_set: str) -> str:
-    env = {k: v for k, v in os.environ.items()
-           if k not in THREAD_VARIABLES and k != "PYTEST_XDIST_WORKER_COUNT"}
-    env.update(PYTEST_XDIST_WORKER_COUNT=str(workers), **user_set)
-    return subprocess.run([sys.executable, "-c", SHARE_OF_FOUR_CORES], env=env, check=True,
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    env.update(**user_set)
+    return subprocess.run([sys.executable, "-c", SHARE_OF_FOUR_CORES, str(workers)], env=env,
+                          check=True,
                           capture_output=True, text=True).stdout.strip()
 
 

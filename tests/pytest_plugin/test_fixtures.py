@@ -20,20 +20,21 @@ def a_record(cell: str = "m-d-s") -> CellRecord:
                       {"note": "kept"})
 
 
-def a_request(run_dir, options=None, reporter=None, capture=None):
+def a_request(run_dir, options=None, reporter=None, capture=None, worker=None):
     plugins = {"terminalreporter": reporter, "capturemanager": capture}
     stash = pytest.Stash()
     stash[fixtures.RUN_DIR] = run_dir
     config = types.SimpleNamespace(
         stash=stash, getoption=lambda name, default=None: (options or {}).get(name, default),
         getini=lambda name: None, pluginmanager=types.SimpleNamespace(get_plugin=plugins.get))
+    if worker is not None:  # as xdist gives a worker's session
+        config.workerinput = {"workerid": worker, "workercount": 4}
     return types.SimpleNamespace(config=config, node=types.SimpleNamespace(user_properties=[]))
 
 
 def test_a_worker_s_progress_lines_go_to_its_log_stamped_and_a_full_disk_loses_only_them(
         monkeypatch, tmp_path):
-    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw2")
-    sink = fixtures._progress_sink(a_request(tmp_path / "run"))
+    sink = fixtures._progress_sink(a_request(tmp_path / "run", worker="gw2"))
     sink("cell a 1/2")
     sink("cell a 2/2")
     lines = (tmp_path / "run" / "logs" / "gw2.log").read_text().splitlines()
@@ -42,11 +43,12 @@ def test_a_worker_s_progress_lines_go_to_its_log_stamped_and_a_full_disk_loses_o
     (tmp_path / "run" / "logs" / "gw2.log").unlink()
     (tmp_path / "run" / "logs" / "gw2.log").mkdir()  # writing it fails now: no error
     sink("cell a done")
-    fixtures._progress_sink(a_request(tmp_path / "run"))  # the logs folder is there already
+    fixtures._progress_sink(a_request(tmp_path / "run", worker="gw2"))  # its folder is there
 
 
 def test_without_xdist_progress_lines_go_past_the_capture_to_the_terminal(monkeypatch, tmp_path):
-    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    """A session that is no worker, though a worker that started it handed on its variable."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw5")
     written, states = [], []
 
     @contextlib.contextmanager

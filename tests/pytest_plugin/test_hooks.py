@@ -231,10 +231,11 @@ def test_a_grid_module_s_cells_are_parametrized_and_the_grid_started_once(pytest
 
     monkeypatch.chdir(pytester.path)
     started = []
-    monkeypatch.setattr(plugin, "share_cores", lambda: started.append("cores"))
+    monkeypatch.setattr(plugin, "share_cores", lambda workers: started.append(f"cores/{workers}"))
     monkeypatch.setattr(plugin, "pin_gpu", started.append)
-    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw3")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")  # handed on by a worker: not this session's
     config = pytester.parseconfig("-p", "no:cacheprovider", "--strategies", "base,cot")
+    config.workerinput = {"workerid": "gw3", "workercount": 4}  # as xdist gives a worker's
     grid = GridConfig(models=("gpt-4o", "uniform"), datasets=("crema_d",))
     metafunc = Metafunc(config, grid)
     plugin.pytest_generate_tests(metafunc)
@@ -242,10 +243,10 @@ def test_a_grid_module_s_cells_are_parametrized_and_the_grid_started_once(pytest
     assert name == "cell" and [p.id for p in params] == [
         "gpt-4o-crema_d-base", "gpt-4o-crema_d-cot", "uniform-crema_d-base"]
     assert [m.name for m in params[0].marks] == ["cell", "api"]
-    assert config.stash[plugin.STARTED] and started == ["gw3", "cores"]
+    assert config.stash[plugin.STARTED] and started == ["gw3", "cores/4"]
     assert (pytester.path / ".cache" / "harness" / "generations.sqlite").is_file()
     plugin.pytest_generate_tests(Metafunc(config, grid))
-    assert started == ["gw3", "cores"]  # the second grid module starts nothing again
+    assert started == ["gw3", "cores/4"]  # the second grid module starts nothing again
     for other in (Metafunc(config), Metafunc(config, grid, fixtures=("x",))):
         plugin.pytest_generate_tests(other)
         assert other.params is None

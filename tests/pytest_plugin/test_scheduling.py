@@ -158,12 +158,11 @@ def test_workers_share_the_cores_the_job_was_given_not_the_machines(monkeypatch,
         monkeypatch.delenv(name, raising=False)
     # what the user set when the plugin was imported (this test run's own OMP_NUM_THREADS=1)
     monkeypatch.setattr("harness.pytest_plugin.scheduling._USER_SET", set())
-    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 128)
     monkeypatch.setattr("harness._env.CPU_MAX", tmp_path / "no-limit")
     monkeypatch.setattr("harness._env.CFS_QUOTA", tmp_path / "no-limit")
-    share_cores()
+    share_cores(4)
     assert set_to == [2]
     assert {os.environ[n] for n in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")} == {"2"}
 
@@ -315,10 +314,11 @@ def test_the_scheduler_groups_cells_by_the_key_asked_for_and_other_tests_as_load
 
 
 @pytest.mark.parametrize(("cores", "workers", "threads"),
-                         [(8, None, 8), (8, "", 8), (8, "3", 2), (1, "4", 1)])
+                         [(8, None, 8), (8, {"workerid": "gw0"}, 8), (8, 3, 2), (1, 4, 1)])
 def test_each_worker_takes_its_share_of_the_cores_and_at_least_one(monkeypatch, cores, workers,
                                                                   threads, blas_limits):
-    """Without xdist (no worker count, or an empty one) the one process takes every core."""
+    """Without xdist (no worker, or one of no count) the one process takes every core; the count
+    is xdist's, never PYTEST_XDIST_WORKER_COUNT's (a worker hands it on to a pytest it starts)."""
     from harness.pytest_plugin import scheduling
 
     set_to = []
@@ -327,11 +327,12 @@ def test_each_worker_takes_its_share_of_the_cores_and_at_least_one(monkeypatch, 
     monkeypatch.setattr(scheduling, "_USER_SET", set())
     for name in scheduling.THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    if workers is None:
-        monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
-    else:
-        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", workers)
-    share_cores()
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "64")  # inherited: not this session's
+    config = types.SimpleNamespace()
+    if workers is not None:
+        config.workerinput = workers if isinstance(workers, dict) else {"workerid": "gw0",
+                                                                         "workercount": workers}
+    share_cores(scheduling.worker_count(config))
     assert set_to == [threads] and os.environ["OPENBLAS_NUM_THREADS"] == str(threads)
     assert blas_limits == [threads]
 
@@ -342,9 +343,8 @@ def test_before_torch_is_imported_the_share_is_left_in_the_environment(monkeypat
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     monkeypatch.setattr(scheduling, "usable_cores", lambda: 6)
     monkeypatch.setattr(scheduling, "_USER_SET", set())
-    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    share_cores()
+    share_cores(2)
     assert os.environ["OMP_NUM_THREADS"] == "3" and "torch" not in sys.modules
 
 

@@ -69,10 +69,13 @@ def test_a_real_server_answers_as_the_local_backend_and_refuses_what_it_cannot(t
     path = str(embedded_path("tiny_qwen2_audio"))
     dataset = stratified_subsample(load_dataset("iemocap"), 4)
     local = get_model("tiny-qwen2-audio")
-    with transformers_server(path, tmp_path / "server.log") as url:
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(transformers_server(path, tmp_path / "server.log"))
         monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", url)
         name = f"openai-compatible:{path}"
         served = get_model(name, max_retries=0)
+        # its kept-alive connections closed before the server goes, a skip or failure included
+        stack.callback(served.close)
         for strategy in ("base", "cot"):
             here, there = evaluate(local, dataset, strategy), evaluate(served, dataset, strategy)
             _skip_where_the_server_cannot_read_audio(there, tmp_path / "server.log")
@@ -83,10 +86,9 @@ def test_a_real_server_answers_as_the_local_backend_and_refuses_what_it_cannot(t
         with pytest.raises(DecodingUnsupported, match="refused beam"):  # remembered: nothing sent
             served.generate([object()], get_strategy("bon").decoding(StrategyConfig(), dataset.labels))
         grid = GridWorker(tmp_path / "run", tmp_path / "cache", GridConfig(models=(name,), limit=4))
+        stack.callback(grid.close)
         with pytest.raises(CellSkipped, match=r"returned 1 candidate\(s\) where sample decoding"):
             grid.run(Cell(name, "iemocap", "sample-n"))
-        grid.close()
-        served.close()  # its kept-alive connections, before the server goes
 
 
 def _skip_where_the_server_cannot_read_audio(record, log_path) -> None:

@@ -286,6 +286,25 @@ def _check_each_once(grid: GridConfig) -> None:
         if twice is not None:
             raise pytest.UsageError(f"{kind} {', '.join(names)}: {twice!r} is named twice "
                                     "(each cell runs once)")
+    _check_file_names(grid.models)
+
+
+def _check_file_names(models: tuple[str, ...]) -> None:
+    """Two models whose cells would have one file name (``openai-compatible:org/m`` and
+    ``openai-compatible:org_m``: ':', '/' and '\\' become '_'; ``Org/M`` and ``org/m`` on a file
+    system that does not tell case apart): the second cell's record, evidence, baseline and
+    figure would overwrite the first's, and the report show one cell where two ran."""
+    from harness.record import file_stem
+
+    seen: dict[str, str] = {}
+    for name in models:
+        other = seen.setdefault(file_stem(name).casefold(), name)
+        if other != name:
+            raise pytest.UsageError(
+                f"models {other!r} and {name!r} would write their cells to the same files "
+                f"({file_stem(name)}-...; ':', '/' and '\\' become '_' in a file name, and a file "
+                "system may not tell case apart): serve one of them under another name (vLLM's "
+                "--served-model-name)")
 
 
 def check_settings(config: pytest.Config) -> None:

@@ -15,6 +15,8 @@ NO_CACHE = ("-p", "no:cacheprovider")
     (("--datasets", "iemocap,msp-podcast"), "*unknown corpus 'msp-podcast'; did you mean 'msp_podcast'*"),
     (("--models", " , "), "*--models ' , ' names none*"),
     (("--strategies", "base,cot,base"), "*strategies base, cot, base: 'base' is named twice*"),
+    (("--models", "openai-compatible:a/b,openai-compatible:a_b"), "*models 'openai-compatible:a/b' "
+     "and 'openai-compatible:a_b' would write their cells to the same files*"),
     (("--verifier", "gpt4o"), "*unknown model 'gpt4o'; did you mean 'gpt-4o'*"),
     (("--verifier", "uniform"), "*verifier 'uniform': a chance baseline cannot score candidates*"),
     (("--iemocap-root", "/nonexistent"), "*--iemocap-root /nonexistent: no such folder*"),

@@ -159,6 +159,11 @@ def test_a_malformed_setting_is_a_usage_error_naming_it(pytester, args, message)
     ({"limit": 0}, "--limit must be at least 1, not 0"),
     ({"models": ("uniform", "gpt-4o", "uniform")}, "models uniform, gpt-4o, uniform: 'uniform' is "
                                                    "named twice (each cell runs once)"),
+    ({"models": ("openai-compatible:org/m", "uniform", "openai-compatible:org_m")},
+     "models 'openai-compatible:org/m' and 'openai-compatible:org_m' would write their cells to "
+     "the same files (openai-compatible_org_m-..."),
+    ({"models": ("openai-compatible:Org/M", "openai-compatible:org/m")},
+     "models 'openai-compatible:Org/M' and 'openai-compatible:org/m' would write their cells"),
     ({"datasets": ("iemocap", "iemocap")}, "datasets iemocap, iemocap: 'iemocap' is named twice"),
     ({"strategies": ("base", "cot", "base")}, "strategies base, cot, base: 'base' is named twice"),
     ({"alpha": "means"}, "the grid's alpha = 'means': choose from raw, mean, uniform"),
@@ -174,7 +179,8 @@ def test_a_grid_naming_what_is_not_there_is_one_usage_error(changes, message):
 
 
 def test_a_grid_of_valid_names_and_options_passes():
-    check_grid(GridConfig(models=("qwen2.5-omni-7b", "uniform"), verifier="gemini-2.0-flash",
+    check_grid(GridConfig(models=("qwen2.5-omni-7b", "uniform", "openai-compatible:org/model",
+                                  "openai-compatible:org/model-2"), verifier="gemini-2.0-flash",
                           verifiers={"uniform": "gpt-4o"}, datasets=("msp_podcast", "crema_d"),
                           dataset_options={"iemocap": {"sessions": [1, 2]}},
                           model_args={"qwen2.5-omni-7b": {"dtype": "float16"}},

@@ -59,8 +59,12 @@ class LoopbackServer:
 class ScriptedServer(LoopbackServer):
     """A server on a free loopback port; ``script`` is consumed one behaviour per request."""
 
-    def __init__(self, kind: str, script=None, text: str = ANSWER, delay: float = 2.0):
+    def __init__(self, kind: str, script=None, text: str = ANSWER, delay: float = 2.0,
+                 served: str | None = None):
+        """``served``: the model its answers say gave them (OpenAI's ``model``, else the name
+        asked for; Gemini's ``modelVersion``, else none); may be changed between requests."""
         self.kind, self.script, self.text, self.delay = kind, list(script or []), text, delay
+        self.served = served
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         super().__init__(self._handler())
@@ -162,8 +166,11 @@ class ScriptedServer(LoopbackServer):
 
     def respond_text(self, handler, text: str, drip: float = 0.0) -> None:
         request = self.requests[-1]["body"]
-        _send(handler, 200, self.openai_body(request, text) if self.kind == "openai"
-              else self.gemini_body(request, text), drip=drip)
+        body = (self.openai_body(request, text) if self.kind == "openai"
+                else self.gemini_body(request, text))
+        if self.served is not None:
+            body["model" if self.kind == "openai" else "modelVersion"] = self.served
+        _send(handler, 200, body, drip=drip)
 
     @staticmethod
     def openai_body(request: dict, text: str | None, refusal: str | None = None,

@@ -85,7 +85,9 @@ def cached_generate(model: ModelAPI, requests: Sequence[Request], decoding: Deco
         out.update((keys[i], g) for i, g in zip(part, fresh))
         if progress is not None:
             progress(len(keys) - len(missing) + start + len(part))
-    return [out[k] if k in out else found[k] for k in keys]
+    answers = [out[k] if k in out else found[k] for k in keys]
+    cache.served.update((model.info.name, g.served_by) for g in answers if g.served_by)
+    return answers
 
 
 def put_generations(cache: GenerationCache, model: ModelAPI,
@@ -178,6 +180,8 @@ def _encode(generation: Generation) -> dict:
            "usage": generation.usage}  # Candidate's fields (asdict deep-copies: 10x slower)
     if generation.notes:
         out["notes"] = list(generation.notes)
+    if generation.served_by:
+        out["served_by"] = generation.served_by
     return out
 
 
@@ -188,12 +192,14 @@ def _decode(value: dict) -> Generation:
     if type(value["candidates"]) is not list:
         raise ValueError("its candidates are not a list")
     generation = Generation(tuple(Candidate(**c) for c in value["candidates"]), usage=value["usage"],
-                            notes=tuple(value.get("notes", ())))
+                            notes=tuple(value.get("notes", ())),
+                            served_by=value.get("served_by", ""))
     if not (all(type(c.text) is str and type(c.n_tokens) is int and type(c.logprob) in _NUMBER
                 and type(c.finite) is bool for c in generation.candidates)
             and type(generation.usage) is dict
             and all(v is None or type(v) in _NUMBER for v in generation.usage.values())
-            and all(type(note) is str for note in generation.notes)):
+            and all(type(note) is str for note in generation.notes)
+            and type(generation.served_by) is str):
         # types compared exactly, as JSON decodes them (a quarter of the cost); then said in full
         raise ValueError(generation_problem(generation)
                          or "a candidate's 'finite' is not true or false, or its usage not numbers")

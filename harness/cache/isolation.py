@@ -100,6 +100,8 @@ def generation_problem(answer: Any) -> str | None:
         return "its error is not a string"
     if not isinstance(answer.usage, dict) or not all(isinstance(n, str) for n in answer.notes):
         return "its usage is not a dict or a note is not a string"
+    if not isinstance(answer.served_by, str):
+        return "its served_by is not a string"
     for n, candidate in enumerate(answer.candidates):
         why = _candidate_problem(candidate)
         if why is not None:

@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,9 @@ class GenerationCache:
         damaged: Rows found but unreadable (recomputed, as misses).
         unreadable: Keys looked up where the file itself could not be read (a damaged page),
             recomputed as misses.
+        served: How many generations each (model, the name its API answered under) gave
+            through :func:`~harness.cache.cached_generate` since the cache was opened, read or
+            computed (``Generation.served_by``; none for a model whose answers name none).
 
     Raises:
         CacheError: the file is not a usable cache of this schema (at opening, before any work).
@@ -88,6 +92,7 @@ class GenerationCache:
             path = Path(path).expanduser()
         self.path = str(path) if path is not None else ":memory:"
         self.hits = self.misses = self.damaged = self.unreadable = 0
+        self.served: Counter[tuple[str, str]] = Counter()
         self._lock = threading.RLock()  # the runner's clip loader reads and writes from a thread
         try:
             if path is not None:

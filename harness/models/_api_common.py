@@ -55,7 +55,8 @@ class Scrubber:
         candidates = tuple(replace(c, text=self(c.text)) for c in generation.candidates)
         error = None if generation.error is None else self(generation.error)
         notes = tuple(self(note) for note in generation.notes)
-        return replace(generation, candidates=candidates, error=error, notes=notes)
+        return replace(generation, candidates=candidates, error=error, notes=notes,
+                       served_by=self(generation.served_by))
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,16 @@ def usage_of(prompt_tokens: int, completion_tokens: int, model: str, prices: dic
     cost = ((prompt_tokens - audio) * text_rate + audio * audio_rate
             + (completion_tokens + thinking_tokens) * out_rate) / 1e6
     return {**usage, "cost_usd": cost}
+
+
+SERVED_CHARS = 120  # a snapshot's name is short ("gpt-4o-audio-preview-2024-12-17")
+
+
+def served_name(value: object) -> str:
+    """The model an answer says it came from (``Generation.served_by``): its text, stripped and
+    cut to :data:`SERVED_CHARS` characters, "" where the answer names none or names it as
+    something other than text (a server's own extension, a proxy's garbage)."""
+    return value.strip()[:SERVED_CHARS] if isinstance(value, str) else ""
 
 
 def asked_for(given: Sequence, asked: int) -> tuple[list, tuple[str, ...]]:

@@ -167,13 +167,17 @@ class Generation:
 
     ``usage`` is what a paid API reported: ``prompt_tokens``, ``completion_tokens`` and the
     estimated ``cost_usd`` (empty for local models). ``notes`` say what the backend changed
-    about the request (a clip truncated to the audio window, heard in pieces).
+    about the request (a clip truncated to the audio window, heard in pieces). ``served_by``:
+    the model that answered as the API named it in its answer (OpenAI's ``model``, Gemini's
+    ``model_version``: a dated snapshot where the name asked for is an alias that moves), ""
+    where the backend does not say (local models).
     """
 
     candidates: tuple[Candidate, ...] = ()
     error: str | None = None
     usage: dict = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    served_by: str = ""
 
 
 @dataclass(frozen=True)

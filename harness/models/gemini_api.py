@@ -17,6 +17,7 @@ from harness.models._api_common import (
     asked_for,
     endpoint,
     run_bounded,
+    served_name,
     silent_endings,
     spending_cap,
     usage_of,
@@ -168,7 +169,8 @@ class GeminiBackend(Capped):
             getattr(meta, "prompt_token_count", 0) or 0, completion, self.model, self.prices,
             audio_tokens=_audio_tokens(meta),
             thinking_tokens=getattr(meta, "thoughts_token_count", 0) or 0),
-            notes=extra + silent_endings(endings, normal="STOP"))
+            notes=extra + silent_endings(endings, normal="STOP"),
+            served_by=served_name(getattr(response, "model_version", None)))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")
@@ -187,16 +189,18 @@ def _retry_after(exc) -> float | None:
     return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
-def gemini(model: str, thinks: bool = False):
+def gemini(name: str, thinks: bool = False):
     """Factory for ``gemini-2.0-flash`` / ``gemini-2.5-pro`` (``$GEMINI_API_KEY`` or
     ``$GOOGLE_API_KEY``; logprobs only where the model offers them: off unless asked; a thinking
-    model's ``thinking_budget`` as ``--model-arg gemini-2.5-pro.thinking_budget=128``)."""
+    model's ``thinking_budget`` as ``--model-arg gemini-2.5-pro.thinking_budget=128``; a pinned
+    snapshot as ``--model-arg gemini-2.0-flash.model=gemini-2.0-flash-001``, where the name
+    itself is an alias Google moves)."""
 
-    def factory(api_key: str | None = None, **options) -> GeminiBackend:
+    def factory(api_key: str | None = None, model: str | None = None, **options) -> GeminiBackend:
         key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
         if not key:
-            raise ModelUnavailable(f"{model}: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-        return GeminiBackend(model, model, api_key=key, thinks=thinks, **options)
+            raise ModelUnavailable(f"{name}: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
+        return GeminiBackend(name, model or name, api_key=key, thinks=thinks, **options)
 
     return factory
 

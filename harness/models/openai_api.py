@@ -17,6 +17,7 @@ from harness.models._api_common import (
     asked_for,
     endpoint,
     run_bounded,
+    served_name,
     silent_endings,
     spending_cap,
     usage_of,
@@ -182,7 +183,8 @@ class OpenAIChatBackend(Capped):
         return Generation(tuple(candidates), usage=usage_of(
             getattr(usage, "prompt_tokens", 0) or 0, completion, self.model, self.prices,
             audio_tokens=getattr(details, "audio_tokens", None)),
-            notes=extra + silent_endings(endings, normal="stop"))
+            notes=extra + silent_endings(endings, normal="stop"),
+            served_by=served_name(getattr(response, "model", None)))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")

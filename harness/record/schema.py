@@ -151,6 +151,13 @@ def _check_meta(meta: Any) -> None:
     for part in ("model", "prompts"):  # what produced the outputs: read by compare and the gate
         if not isinstance(meta.get(part) or {}, Mapping):
             raise RecordError(f"not a cell record: 'meta.{part}' is neither an object nor null")
+    served = meta.get("served_by")
+    if served is not None and not (isinstance(served, Mapping) and all(
+            isinstance(names, Mapping) and names and all(
+                isinstance(name, str) and _is_count(n) for name, n in names.items())
+            for names in served.values())):
+        raise RecordError("not a cell record: 'meta.served_by' is not an object of models, each "
+                          "an object of the names their answers came under with how many")
 
 
 def is_number(value: Any) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from harness.report.legends import LEGENDS
 from harness.report.paper_tables import table2, table3
 from harness.report.stopped import read_stopped, stopped_sentence
 from harness.report.tables import TABLES, csv_text, latex, markdown
-from harness.report.terminal import comparable_with, results_lines
+from harness.report.terminal import comparable_with, results_lines, wrapped
 
 
 @dataclass(frozen=True)
@@ -64,13 +63,13 @@ def build_report(run_dir: Path, left_out: Sequence[tuple[str, str]] = ()) -> Bui
     parts, tables = [], {}
     for name, build in {**TABLES, "table2": table2, "table3": table3}.items():
         header, rows = tables[name] = build(cells)
-        legend = f"{textwrap.fill(LEGENDS[name], 100)}\n\n" if name in LEGENDS else ""
+        legend = "\n".join(wrapped(LEGENDS[name])) + "\n\n" if name in LEGENDS else ""
         parts.append(f"## {name}\n\n{legend}{markdown(header, rows)}\n")
         files[f"{name}.csv"] = csv_text(header, rows)
         files[f"{name}.tex"] = latex(header, rows) + "\n"
     # what the tables' numbers are comparable with, as the terminal says it, above them
-    said = "\n".join(textwrap.wrap(comparable_with(cells, tables), 100)) + "\n\n" if cells else ""
-    warned = "\n".join(textwrap.wrap(f"**{stopped}**", 100)) + "\n\n" if stopped else ""
+    said = "\n".join(wrapped(comparable_with(cells, tables))) + "\n\n" if cells else ""
+    warned = "\n".join(wrapped(f"**{stopped}**")) + "\n\n" if stopped else ""
     files["tables.md"] = warned + said + "\n".join(parts)
     figures = _figures(cells)
     files["report.html"] = render_html(run_dir, cells, tables, figures, stopped)

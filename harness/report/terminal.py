@@ -14,6 +14,7 @@ from harness.metrics import MIN_PAIRED_ITEMS
 from harness.record import CellRecord
 from harness.report.choices import fmt
 from harness.report.paired import change_suffix
+from harness.report.served import answered_as, mixed_cells
 from harness.report.tables import DISTRIBUTION, TITLES, dropped_data, dropped_text
 from harness.report.verifier import top_shared_lines
 
@@ -42,15 +43,27 @@ def results_lines(cells: list[CellRecord], tables: dict[str, Table]) -> list[str
     lines = [*conventions(cells, tables), *aligned(table)]
     for ties, what in _TIES_TAKEN.items():
         if shared := top_shared_lines(cells, ties):
-            lines += textwrap.wrap(_printable(
+            lines += wrapped(_printable(
                 f"alm-v {what} where two candidates or more shared its verifier's top score: "
-                f"{shared} (the verifier and ties tables: tables.md, report.html)."), 100)
+                f"{shared} (the verifier and ties tables: tables.md, report.html)."))
+    if mixed := mixed_cells(cells):
+        lines += wrapped(_printable(
+            f"Cells whose answers came from more than one snapshot of a model (its provider "
+            f"moved the name to a newer one, or some answers were cached before): {mixed}. "
+            "Their means mix models: name a snapshot (--model-arg MODEL.model=NAME) and run "
+            "them again."))
     if partly := _partly_invalid(cells):
-        lines += textwrap.wrap(_printable(
+        lines += wrapped(_printable(
             f"Cells with invalid items (left out of their means{_UNLESS if _filled(cells) else ''}"
             f"), JS with them left out and with each scored as a uniform guess: {partly} (the "
-            "invalid table: tables.md, report.html)."), 100)
+            "invalid table: tables.md, report.html)."))
     return lines
+
+
+def wrapped(text: str, width: int = 100) -> list[str]:
+    """``text`` in lines of at most ``width``, never broken inside a word: a model's, corpus's or
+    snapshot's name (``gpt-4o-audio-preview-2024-12-17``) is not cut at a hyphen."""
+    return textwrap.wrap(text, width, break_on_hyphens=False)
 
 
 def _valid(cell: CellRecord) -> str:
@@ -95,8 +108,8 @@ def _with_uncertainty(cell: CellRecord, metric: str) -> str:
 def conventions(cells: list[CellRecord], tables: dict[str, Table]) -> list[str]:
     """What a reader needs to compare these numbers with others, wrapped for a terminal, and
     where the rest is."""
-    return textwrap.wrap(comparable_with(cells, tables) + " The paired means and every table: "
-                         "tables.md, report.html.", width=100)
+    return wrapped(comparable_with(cells, tables) + " The paired means and every table: "
+                   "tables.md, report.html.")
 
 
 def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
@@ -129,6 +142,7 @@ def comparable_with(cells: list[CellRecord], tables: dict[str, Table]) -> str:
             f"Prompts: {prompts}; ambiguity bins: {bins}"
             + (f"; W-BoN's alpha: {alpha}" if alpha else "")
             + (f"; not the reference setup: {settings}" if (settings := _settings(cells)) else "")
+            + (f"; answers by snapshot: {named}" if (named := answered_as(cells)) else "")
             + ".")
     return _printable(text)
 

@@ -227,6 +227,9 @@ def test_a_stored_row_of_another_shape_is_a_miss_and_computed_again():
             _decode({"candidates": [one], "usage": usage})
     with pytest.raises(ValueError, match="a note is not a string"):
         _decode({"candidates": [one], "usage": {}, "notes": [5]})
+    for served in (None, 5, ["gpt-4o"], {}):
+        with pytest.raises(ValueError, match="its served_by is not a string"):
+            _decode({"candidates": [one], "usage": {}, "served_by": served})
     with pytest.raises(ValueError, match="'finite' is not true or false"):  # an invalid candidate else
         _decode({"candidates": [{**one, "finite": None}], "usage": {}})
     with pytest.raises(ValueError, match="its candidates are not a list"):  # no candidate else
@@ -242,6 +245,24 @@ def test_a_generation_keeps_its_notes_in_the_cache():
 
     noted = Generation((Candidate("x", 1, -0.5),), notes=("audio cut to 30 s",))
     assert _decode(_encode(noted)) == noted and "notes" not in _encode(Generation(()))
+
+
+def test_a_generation_keeps_the_snapshot_that_gave_it_and_the_cache_counts_them_read_or_computed():
+    from harness.cache.calls import _decode, _encode
+    from harness.models.api import Candidate, Generation
+
+    named = Generation((Candidate("x", 1, -0.5),), served_by="gpt-4o-audio-preview-2024-12-17")
+    assert _decode(_encode(named)) == named and "served_by" not in _encode(Generation(()))
+    snapshots = iter(["snap-1", "snap-1", "snap-2"])
+    model = ScriptedModel(answer)
+    model.generate = lambda rs, d: [Generation((Candidate("x", 1, -0.5),), served_by=next(snapshots))
+                                    for _ in rs]
+    cache = GenerationCache()
+    reqs = [Request(np.full(160, i, np.float32), f"prompt {i}", f"item{i}") for i in range(3)]
+    cached_generate(model, reqs[:2], Decoding(), cache)
+    assert cache.served == {("scripted", "snap-1"): 2}
+    cached_generate(model, reqs, Decoding(), cache)  # two read, one computed
+    assert cache.served == {("scripted", "snap-1"): 4, ("scripted", "snap-2"): 1}
 
 
 def test_clips_not_read_yet_are_read_once_each_and_an_unreadable_one_costs_its_own_item(

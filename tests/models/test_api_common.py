@@ -5,7 +5,7 @@ import base64
 
 import pytest
 
-from harness.models._api_common import Scrubber, silent_endings, usage_of
+from harness.models._api_common import SERVED_CHARS, Scrubber, served_name, silent_endings, usage_of
 from harness.models.api import Generation
 
 
@@ -98,6 +98,15 @@ def test_a_generations_notes_are_scrubbed_with_its_text():
     scrub = Scrubber(["sk-secret-value-123"])
     out = scrub.generation(Generation(notes=("finish reason sk-secret-value-123",)))
     assert out.notes == ("finish reason ***",)
+    echoed = scrub.generation(Generation(served_by="model-sk-secret-value-123"))  # a hostile server
+    assert echoed.served_by == "model-***"
+
+
+def test_the_snapshot_an_answer_names_is_text_cut_short_or_nothing():
+    assert served_name(" gpt-4o-audio-preview-2024-12-17\n") == "gpt-4o-audio-preview-2024-12-17"
+    assert served_name("m" * 10_000) == "m" * SERVED_CHARS
+    for odd in (None, 5, ["gpt-4o"], {"name": "x"}, b"gpt-4o"):
+        assert served_name(odd) == ""
 
 
 def test_an_error_says_what_it_was_raised_from_where_its_own_words_do_not():

@@ -44,6 +44,21 @@ def test_audio_arrives_as_an_inline_wav_part():
     assert request["body"]["generationConfig"]["temperature"] == 0.0
 
 
+def test_an_answer_names_the_snapshot_that_gave_it_and_a_snapshot_can_be_pinned():
+    """``gemini-2.0-flash`` is an alias Google moves: an answer keeps its ``modelVersion``; one
+    that names none (an older server) keeps "", and ``model=`` asks a dated snapshot, which the
+    cache keys apart (its revision)."""
+    with ScriptedServer("gemini", served="gemini-2.0-flash-001") as server:
+        [named] = gemini(server).generate([Request(clip(), "p")], Decoding())
+        server.served = None
+        [unnamed] = gemini(server).generate([Request(clip(), "p")], Decoding())
+        pinned = gemini(server, model="gemini-2.0-flash-002")
+        pinned.generate([Request(clip(), "p")], Decoding())
+    assert named.served_by == "gemini-2.0-flash-001" and unnamed.served_by == ""
+    assert server.requests[2]["path"].endswith("/models/gemini-2.0-flash-002:generateContent")
+    assert (pinned.info.name, pinned.info.revision) == ("gemini-2.0-flash", "gemini-2.0-flash-002")
+
+
 def test_retry_after_is_honoured_and_5xx_retries_are_bounded():
     with ScriptedServer("gemini", ["429", "ok"]) as server:
         [out] = gemini(server).generate([Request(clip(), "p")], Decoding())

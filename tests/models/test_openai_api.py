@@ -82,6 +82,36 @@ def test_one_failing_item_loses_nothing_else_and_a_rerun_only_redoes_it(tmp_path
     assert len(s.requests) == 1 and all(r.error is None for r in second)
 
 
+def test_each_answer_names_the_snapshot_that_gave_it_and_a_cell_counts_them(tmp_path):
+    """``gpt-4o-audio-preview`` is an alias OpenAI moves to newer snapshots: each answer keeps the
+    one the server named, the cache keeps it with the answer, and a cell's record counts its
+    answers under each, those read from the cache included."""
+    from harness import evaluate
+    from harness.record import write_record
+    from harness.report import build_report
+
+    dataset = load_dataset("crema_d")[:4]
+    cache = GenerationCache(tmp_path / "c.sqlite")
+    old, new = "gpt-4o-audio-preview-2024-12-17", "gpt-4o-audio-preview-2025-06-03"
+    with ScriptedServer("openai", served=old) as server:
+        model = gpt4o(server, concurrency=1)
+        [out] = model.generate([Request(clip(), "p")], Decoding())
+        first = evaluate(model, dataset[:2], "base", cache=cache)
+        server.served = new  # the alias moved on: the next two items are answered by another model
+        both = evaluate(model, dataset, "base", cache=cache)
+        model.close()
+    assert out.served_by == old
+    assert first.meta["served_by"] == {"gpt-4o": {old: 2}}
+    assert both.meta["served_by"] == {"gpt-4o": {old: 2, new: 2}}
+    assert len(server.requests) == 1 + 2 + 2  # the first two items read from the cache
+    write_record(both, tmp_path / "run")
+    said = " ".join(build_report(tmp_path / "run").results)
+    assert f"answers by snapshot: gpt-4o from {old} (2 answers) and {new} (2)." in said
+    assert ("Cells whose answers came from more than one snapshot of a model" in said
+            and f"gpt-4o crema_d base: gpt-4o from {old} (2 answers) and {new} (2)" in said)
+    assert f"from {old} (2 answers) and" in " ".join((tmp_path / "run" / "tables.md").read_text().split())
+
+
 def test_capabilities_are_explicit():
     with ScriptedServer("openai") as server:
         model = gpt4o(server)

@@ -30,6 +30,11 @@ def inputs_of(record: CellRecord) -> dict[str, Any]:
         "prompts": {k: prompts.get(k) for k in ("set", "version", "templates")},
         "seed": meta.get("seed"),
     }
+    served = meta.get("served_by")
+    if isinstance(served, Mapping) and served:  # an API's alias moved to another snapshot is
+        # another model: its snapshot, its baseline's inputs differ (a local model's name none)
+        inputs["served_by"] = {model: sorted(names) for model, names in sorted(served.items())
+                               if isinstance(names, Mapping)}
     return {k: v for k, v in inputs.items() if not (chance and k in ("prompts", "strategy_config"))}
 
 

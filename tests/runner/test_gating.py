@@ -99,6 +99,27 @@ def test_a_run_given_other_inputs_than_its_baseline_says_which(tmp_path):
     assert gate(given(1, "r1"), VOTES, unrecorded).inputs_note == ""
 
 
+def test_an_api_alias_answered_by_another_snapshot_is_another_input_and_another_snapshot_key(
+        tmp_path):
+    """``gpt-4o-audio-preview`` moved from one snapshot to the next: the revision (the alias) is
+    the same, but the run is not the baseline's model, and its snapshot key differs."""
+    from harness.runner.snapshots import snapshot_key
+
+    def served(*names):
+        meta = {"model": {"revision": "gpt-4o-audio-preview"},
+                "served_by": {"gpt-4o": {name: 20 for name in names}}}
+        return dataclasses.replace(record(lambda v: v / v.sum()), meta=meta)
+
+    path = save_baseline(served("s-2024"), tmp_path, VOTES, inputs_of(served("s-2024")))
+    assert gate(served("s-2025"), VOTES, path).other_inputs == (
+        'served_by.gpt-4o ["s-2024"] -> ["s-2025"]',)
+    assert gate(served("s-2024"), VOTES, path).other_inputs == ()
+    assert snapshot_key(served("s-2024")) != snapshot_key(served("s-2025"))
+    assert snapshot_key(served("s-2024")) == snapshot_key(served("s-2024"))
+    plain = dataclasses.replace(record(lambda v: v / v.sum()), meta={"model": {"revision": "r"}})
+    assert "served_by" not in inputs_of(plain)  # a local model's inputs, and keys, as before
+
+
 def test_input_changes_name_each_nested_input_and_cut_long_values():
     before = {"prompts": {"set": "paper", "templates": {"base/iemocap": "a" * 60}}, "seed": 0}
     after = {"prompts": {"set": "plain", "templates": {"base/iemocap": "b" * 60}}, "dtype": "bf16"}

@@ -51,10 +51,19 @@ def mixed_cells(cells: list[CellRecord]) -> str:
     return "; ".join(named[:SHOWN_MIXED]) + (f"; and {more} more" if more > 0 else "")
 
 
+SHOWN_NAMES = 3  # a model's names shown, commonest first (a server behind a balancer of mixed
+# versions can answer under a new one for every item)
+
+
 def _names(counts: Counter[str], unit: str) -> str:
-    """One name alone; several, commonest first, each with its count (the first with ``unit``)."""
+    """One name alone; several, commonest first, each with its count (the first with ``unit``),
+    the first :data:`SHOWN_NAMES` of them, then how many more and their answers."""
     if len(counts) == 1:
         return next(iter(counts))
     ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
-    parts = [f"{name} ({n:,}{unit if i == 0 else ''})" for i, (name, n) in enumerate(ranked)]
+    parts = [f"{name} ({n:,}{unit if i == 0 else ''})"
+             for i, (name, n) in enumerate(ranked[:SHOWN_NAMES])]
+    if len(ranked) > SHOWN_NAMES:
+        rest = ranked[SHOWN_NAMES:]
+        parts.append(f"{len(rest):,} more names ({sum(n for _, n in rest):,})")
     return ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -47,6 +47,14 @@ def test_the_conventions_say_the_snapshots_and_the_terminal_names_a_mixed_cell()
     assert "snapshot" not in " ".join(results_lines(plain, plain_tables))
 
 
+def test_a_model_answering_under_many_names_shows_the_commonest_then_how_many_more():
+    names = {f"v{k:03d}": 1 for k in range(500)} | {"v-main": 40}
+    cells = [served(cell("proxy", "iemocap", "base", 0.4, 0.7, 0.3), {"proxy": names})]
+    assert answered_as(cells) == ("proxy from v-main (40 answers), v000 (1), v001 (1) and 498 more "
+                                  "names (498)")
+    assert len(mixed_cells(cells)) < 200
+
+
 def test_the_first_mixed_cells_are_named_then_how_many_more():
     cells = [served(cell("gpt-4o", "iemocap", f"s{k}", 0.4, 0.7, 0.3), {"gpt-4o": {"a": 1, "b": 1}})
              for k in range(SHOWN_MIXED + 2)]

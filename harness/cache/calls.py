@@ -17,6 +17,7 @@ from harness._env import positive_int
 from harness.cache.isolation import generation_problem, isolated, label_scores_problem
 from harness.cache.store import GenerationCache, sha256
 from harness.models.api import (
+    SERVED_BY_CHARS,
     Candidate,
     Decoding,
     Generation,
@@ -199,7 +200,7 @@ def _decode(value: dict) -> Generation:
             and type(generation.usage) is dict
             and all(v is None or type(v) in _NUMBER for v in generation.usage.values())
             and all(type(note) is str for note in generation.notes)
-            and type(generation.served_by) is str):
+            and type(generation.served_by) is str and len(generation.served_by) <= SERVED_BY_CHARS):
         # types compared exactly, as JSON decodes them (a quarter of the cost); then said in full
         raise ValueError(generation_problem(generation)
                          or "a candidate's 'finite' is not true or false, or its usage not numbers")

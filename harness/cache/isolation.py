@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from harness.models.api import (
+    SERVED_BY_CHARS,
     Candidate,
     DecodingUnsupported,
     Generation,
@@ -100,8 +101,8 @@ def generation_problem(answer: Any) -> str | None:
         return "its error is not a string"
     if not isinstance(answer.usage, dict) or not all(isinstance(n, str) for n in answer.notes):
         return "its usage is not a dict or a note is not a string"
-    if not isinstance(answer.served_by, str):
-        return "its served_by is not a string"
+    if not isinstance(answer.served_by, str) or len(answer.served_by) > SERVED_BY_CHARS:
+        return f"its served_by is not a string of at most {SERVED_BY_CHARS} characters"
     for n, candidate in enumerate(answer.candidates):
         why = _candidate_problem(candidate)
         if why is not None:

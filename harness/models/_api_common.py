@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness.models._spending import SpendingCap
-from harness.models.api import Generation, KeyRejected
+from harness.models.api import SERVED_BY_CHARS, Generation, KeyRejected
 
 # USD per million tokens: (text input, audio input, output); the providers' list prices, for
 # the cost column's estimate; override per model with prices= (an (input, output) pair also does)
@@ -195,14 +195,12 @@ def usage_of(prompt_tokens: int, completion_tokens: int, model: str, prices: dic
     return {**usage, "cost_usd": cost}
 
 
-SERVED_CHARS = 120  # a snapshot's name is short ("gpt-4o-audio-preview-2024-12-17")
-
-
 def served_name(value: object) -> str:
     """The model an answer says it came from (``Generation.served_by``): its text, stripped and
-    cut to :data:`SERVED_CHARS` characters, "" where the answer names none or names it as
-    something other than text (a server's own extension, a proxy's garbage)."""
-    return value.strip()[:SERVED_CHARS] if isinstance(value, str) else ""
+    cut to :data:`~harness.models.api.SERVED_BY_CHARS` characters, "" where the answer names
+    none or names it as something other than text (a server's own extension, a proxy's
+    garbage)."""
+    return value.strip()[:SERVED_BY_CHARS] if isinstance(value, str) else ""
 
 
 def asked_for(given: Sequence, asked: int) -> tuple[list, tuple[str, ...]]:

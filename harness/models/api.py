@@ -161,6 +161,9 @@ class Candidate:
     finite: bool = True  # False when NaN/inf logits were met: the candidate is then invalid
 
 
+SERVED_BY_CHARS = 120  # a snapshot's name is short ("gpt-4o-audio-preview-2024-12-17")
+
+
 @dataclass(frozen=True)
 class Generation:
     """The candidates for one request, best first, or the reason there are none.

@@ -227,8 +227,8 @@ def test_a_stored_row_of_another_shape_is_a_miss_and_computed_again():
             _decode({"candidates": [one], "usage": usage})
     with pytest.raises(ValueError, match="a note is not a string"):
         _decode({"candidates": [one], "usage": {}, "notes": [5]})
-    for served in (None, 5, ["gpt-4o"], {}):
-        with pytest.raises(ValueError, match="its served_by is not a string"):
+    for served in (None, 5, ["gpt-4o"], {}, "x" * 121):
+        with pytest.raises(ValueError, match="its served_by is not a string of at most 120"):
             _decode({"candidates": [one], "usage": {}, "served_by": served})
     with pytest.raises(ValueError, match="'finite' is not true or false"):  # an invalid candidate else
         _decode({"candidates": [{**one, "finite": None}], "usage": {}})

@@ -5,8 +5,8 @@ import base64
 
 import pytest
 
-from harness.models._api_common import SERVED_CHARS, Scrubber, served_name, silent_endings, usage_of
-from harness.models.api import Generation
+from harness.models._api_common import Scrubber, served_name, silent_endings, usage_of
+from harness.models.api import SERVED_BY_CHARS, Generation
 
 
 def test_the_cost_prices_audio_and_text_apart_where_the_api_splits_them():
@@ -104,7 +104,7 @@ def test_a_generations_notes_are_scrubbed_with_its_text():
 
 def test_the_snapshot_an_answer_names_is_text_cut_short_or_nothing():
     assert served_name(" gpt-4o-audio-preview-2024-12-17\n") == "gpt-4o-audio-preview-2024-12-17"
-    assert served_name("m" * 10_000) == "m" * SERVED_CHARS
+    assert served_name("m" * 10_000) == "m" * SERVED_BY_CHARS
     for odd in (None, 5, ["gpt-4o"], {"name": "x"}, b"gpt-4o"):
         assert served_name(odd) == ""
 

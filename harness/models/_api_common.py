@@ -195,12 +195,14 @@ def usage_of(prompt_tokens: int, completion_tokens: int, model: str, prices: dic
     return {**usage, "cost_usd": cost}
 
 
-def served_name(value: object) -> str:
+def served_name(value: object, asked: str) -> str:
     """The model an answer says it came from (``Generation.served_by``): its text, stripped and
-    cut to :data:`~harness.models.api.SERVED_BY_CHARS` characters, "" where the answer names
-    none or names it as something other than text (a server's own extension, a proxy's
-    garbage)."""
-    return value.strip()[:SERVED_BY_CHARS] if isinstance(value, str) else ""
+    cut to :data:`~harness.models.api.SERVED_BY_CHARS` characters; "" where the answer names
+    none, names it as something other than text (a server's own extension, a proxy's garbage)
+    or only echoes the name ``asked`` for (vLLM's served name, a snapshot pinned already: the
+    record's revision says it)."""
+    name = value.strip()[:SERVED_BY_CHARS] if isinstance(value, str) else ""
+    return "" if name == asked else name
 
 
 def asked_for(given: Sequence, asked: int) -> tuple[list, tuple[str, ...]]:

@@ -170,7 +170,7 @@ class GeminiBackend(Capped):
             audio_tokens=_audio_tokens(meta),
             thinking_tokens=getattr(meta, "thoughts_token_count", 0) or 0),
             notes=extra + silent_endings(endings, normal="STOP"),
-            served_by=served_name(getattr(response, "model_version", None)))
+            served_by=served_name(getattr(response, "model_version", None), self.model))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")

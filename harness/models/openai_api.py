@@ -184,7 +184,7 @@ class OpenAIChatBackend(Capped):
             getattr(usage, "prompt_tokens", 0) or 0, completion, self.model, self.prices,
             audio_tokens=getattr(details, "audio_tokens", None)),
             notes=extra + silent_endings(endings, normal="stop"),
-            served_by=served_name(getattr(response, "model", None)))
+            served_by=served_name(getattr(response, "model", None), self.model))
 
     def label_logprobs(self, requests, labels):
         raise NotImplementedError(f"{self.info.name} returns no label log-probabilities")

@@ -103,10 +103,12 @@ def test_a_generations_notes_are_scrubbed_with_its_text():
 
 
 def test_the_snapshot_an_answer_names_is_text_cut_short_or_nothing():
-    assert served_name(" gpt-4o-audio-preview-2024-12-17\n") == "gpt-4o-audio-preview-2024-12-17"
-    assert served_name("m" * 10_000) == "m" * SERVED_BY_CHARS
+    asked = "gpt-4o-audio-preview"
+    assert served_name(" gpt-4o-audio-preview-2024-12-17\n", asked) == "gpt-4o-audio-preview-2024-12-17"
+    assert served_name("m" * 10_000, asked) == "m" * SERVED_BY_CHARS
     for odd in (None, 5, ["gpt-4o"], {"name": "x"}, b"gpt-4o"):
-        assert served_name(odd) == ""
+        assert served_name(odd, asked) == ""
+    assert served_name(asked, asked) == ""  # an echo of the name asked for says nothing more
 
 
 def test_an_error_says_what_it_was_raised_from_where_its_own_words_do_not():

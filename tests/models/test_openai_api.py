@@ -34,6 +34,7 @@ def test_audio_arrives_as_wav_and_the_answer_comes_back():
         [out] = model.generate([Request(clip(), "the prompt")], Decoding())
     assert out.error is None and out.candidates[0].text.startswith('{"Anger": 0.6')
     assert np.isnan(out.candidates[0].logprob)  # no logprobs for GPT-4o audio
+    assert out.served_by == ""  # the server echoed the name asked for: no snapshot learnt
     assert out.usage["prompt_tokens"] == 120 and out.usage["audio_tokens"] == 10
     # 110 text tokens at $2.50, 10 audio tokens at $40 and 20 output tokens at $10 per million
     assert out.usage["cost_usd"] == pytest.approx((110 * 2.5 + 10 * 40 + 20 * 10) / 1e6)

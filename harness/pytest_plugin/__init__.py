@@ -52,6 +52,7 @@ REPORT_FAILED = pytest.StashKey[str]()  # why the report could not be built
 STARTED = pytest.StashKey[bool]()
 ONLY_SKIPPED = pytest.StashKey[int]()  # how many cells were selected where every one skipped
 FOLLOWER = pytest.StashKey[LogFollower]()
+SELECTED = pytest.StashKey[tuple[str, ...]]()  # the node ids of the tests selected (controller)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -129,10 +130,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         select_shard(config, items, config.getoption("--shard"))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """xdist, on the controller: the tests selected (every worker collects the same), so that a
+    run stopped early can say which never finished."""
+    node.config.stash.setdefault(SELECTED, tuple(ids))
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """With ``--plan on``: which strategies each model runs on each corpus in this session (the
-    selected cells; a worker plans only the groups it is sent)."""
+    """The tests selected, kept (as xdist's controller keeps them); with ``--plan on``: which
+    strategies each model runs on each corpus in this session (the selected cells; a worker
+    plans only the groups it is sent)."""
     config = session.config
+    config.stash[SELECTED] = tuple(item.nodeid for item in session.items)
     if setting(config, "plan") != "on":
         return
     plans: dict[tuple[str, str], list[str]] = {}
@@ -216,17 +226,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             terminalreporter.write_line(f"harness report: bad cell file left out: {reason}", red=True)
 
 
-def _stopped_early(session: pytest.Session) -> tuple[str, tuple[int, int] | None] | None:
+def _stopped_early(session: pytest.Session
+                   ) -> tuple[str, tuple[int, int] | None, tuple[str, ...]] | None:
     """Why the session ended before every selected test ran (Ctrl-C, ``-x``, xdist giving up on
-    crashed workers), with how many of them finished where the terminal counted them; None
-    where it ran them all."""
+    crashed workers), with how many of them finished where the terminal counted them and the
+    cells (tests) that did not; None where it ran them all."""
     reason = next((why for why in (getattr(session, "shouldfail", False),
                                    getattr(session, "shouldstop", False)) if why), None)
     if reason is None and session.exitstatus == pytest.ExitCode.INTERRUPTED:
         reason = ("terminated by SIGTERM (a job's time limit, timeout, kill)"
                   if terminated(session.config) else "interrupted, by Ctrl-C or a signal")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    counts = None
+    counts: tuple[int, int] | None = None
+    unfinished: tuple[str, ...] = ()
     if reporter is not None:
         finished = {report.nodeid for key, reports in reporter.stats.items()
                     if key not in ("", "deselected", "warnings") for report in reports
@@ -236,9 +248,19 @@ def _stopped_early(session: pytest.Session) -> tuple[str, tuple[int, int] | None
             return None
         if reason is None:  # xdist out of workers to replace crashed ones says so only itself
             reason = "it ended before its last test ran: pytest's summary says why"
+        done = {_test_id(nodeid) for nodeid in finished}
+        selected: tuple[str, ...] = session.config.stash.get(SELECTED, ())
+        unfinished = tuple(test for test in map(_test_id, selected) if test not in done)
     if reason is None:
         return None
-    return (reason if isinstance(reason, str) else "stopped by pytest"), counts
+    return (reason if isinstance(reason, str) else "stopped by pytest"), counts, unfinished
+
+
+def _test_id(nodeid: str) -> str:
+    """A cell's id (``test_cell[<cell>]``'s), or the test's name where it has no parameters."""
+    name = nodeid.rsplit("::", 1)[-1]
+    opened, closed = name.find("["), name.rfind("]")  # "]@group" where xdist suffixes it
+    return name[opened + 1:closed] if 0 <= opened < closed else name
 
 
 def _only_skipped_cells(config: pytest.Config) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,16 @@ _PROC = Path("/proc")  # Linux's: a process's state and start, so that a process
 # by another process, or a killed process not yet reaped, is not taken for the run's
 
 
-def mark_stopped(run_dir: Path, reason: str, counts: tuple[int, int] | None = None) -> None:
+def mark_stopped(run_dir: Path, reason: str, counts: tuple[int, int] | None = None,
+                 unfinished: Sequence[str] = ()) -> None:
     """Say in ``run_dir`` that its session stopped early (``reason``); ``counts``: how many of
-    its selected tests finished, and how many were selected."""
+    its selected tests finished, and how many were selected; ``unfinished``: the cells (tests)
+    selected that never finished."""
     said: dict[str, Any] = {"reason": reason}
     if counts is not None:
         said.update(tests_finished=counts[0], tests_selected=counts[1])
+    if unfinished:
+        said["unfinished"] = list(unfinished)
     write_whole(Path(run_dir) / STOPPED_FILE, json.dumps(said, sort_keys=True))
 
 
@@ -68,12 +73,21 @@ def read_stopped(run_dir: Path) -> dict[str, Any] | None:
     if not isinstance(data, dict) or not isinstance(data.get("reason"), str):
         return unknown
     reason = data["reason"][:300]
+    unfinished = _names(data.get("unfinished"))
     try:  # tests_selected alone where a merge summed no tests_finished
         counts = {key: whole_number(key, data[key], least=0)
                   for key in ("tests_finished", "tests_selected") if key in data}
     except ValueError:  # counts that are not counts are dropped, the stop still said
-        return {"reason": reason}
-    return {"reason": reason, **(counts if "tests_selected" in counts else {})}
+        counts = {}
+    return {"reason": reason, **(counts if "tests_selected" in counts else {}),
+            **({"unfinished": unfinished} if unfinished else {})}
+
+
+def _names(value: Any) -> list[str]:
+    """The cells a stop lists as never finished, where it lists them as text ([] otherwise)."""
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        return []
+    return [name[:300] for name in value]
 
 
 def _unended(path: Path) -> dict[str, Any] | None:
@@ -138,6 +152,8 @@ def merged_stops(runs: list[Path]) -> dict[str, Any] | None:
     for key in ("tests_finished", "tests_selected"):
         if all(key in stop for stop in stops.values()):
             merged[key] = sum(stop[key] for stop in stops.values())
+    if all("unfinished" in stop for stop in stops.values()):
+        merged["unfinished"] = [name for stop in stops.values() for name in stop["unfinished"]]
     return merged
 
 
@@ -158,5 +174,19 @@ def stopped_sentence(stop: dict[str, Any], n_cells: int) -> str:
     else:
         counted = ""
     return (f"This run stopped before every selected cell ran ({stop['reason']}): {counted}"
-            f"the tables hold only the {recorded} by then. The same command run again runs them "
-            "all, the model calls already made read from the generation cache.")
+            f"the tables hold only the {recorded} by then{_not_finished(stop)}. The same command "
+            "run again runs them all, the model calls already made read from the generation "
+            "cache.")
+
+
+SHOWN_UNFINISHED = 5  # the cells that never finished named in the sentence; stopped.json has all
+
+
+def _not_finished(stop: dict[str, Any]) -> str:
+    """``; not finished: a, b and 3 more (stopped.json lists them)``, or ""."""
+    names = stop.get("unfinished") or []
+    if not names:
+        return ""
+    more = len(names) - SHOWN_UNFINISHED
+    return (f"; not finished: {', '.join(names[:SHOWN_UNFINISHED])}"
+            + (f" and {more} more ({STOPPED_FILE} lists them)" if more > 0 else ""))

@@ -299,10 +299,15 @@ def test_a_run_stopped_by_ctrl_c_keeps_its_cells_and_its_report_says_so(grid_dir
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["harness report: This run stopped before every selected cell ran "
                                  "(interrupted, by Ctrl-C or a signal): 2 of its 4 selected tests "
-                                 "finished, and the tables hold only the 3 cells recorded by then.*"])
+                                 "finished, and the tables hold only the 3 cells recorded by then; "
+                                 "not finished: label-prior-crema_d-base, *. The same command *"])
     [run] = run_dirs(pytester)
     report = json.loads((run / "report.json").read_text())
     assert len(report["cells"]) == 3 and report["stopped"]["tests_selected"] == 4
+    recorded = {cell["cell"] for cell in report["cells"]}
+    unfinished = report["stopped"]["unfinished"]
+    assert len(unfinished) == 2 and "label-prior-crema_d-base" in unfinished  # recorded, interrupted
+    assert len(recorded | set(unfinished)) == 4
     assert not (run / "running.json").exists()
 
 
@@ -328,8 +333,11 @@ def test_a_run_sent_sigterm_stops_as_ctrl_c_stops_it(grid_dir, workers, session)
                                  "(terminated by SIGTERM (a job's time limit, timeout, kill)): * "
                                  "of its 4 selected tests finished, and the tables hold only the *"])
     [run] = run_dirs(pytester)
-    assert json.loads((run / "report.json").read_text())["stopped"]["reason"].startswith(
-        "terminated by SIGTERM") and not (run / "running.json").exists()
+    stopped = json.loads((run / "report.json").read_text())["stopped"]
+    assert stopped["reason"].startswith("terminated by SIGTERM") and not (run / "running.json").exists()
+    # what never finished, as the controller knew the selection (xdist's collection included)
+    assert "label-prior-crema_d-base" in stopped["unfinished"]
+    assert len(stopped["unfinished"]) == 4 - stopped["tests_finished"]
 
 
 @pytest.mark.parametrize(("workers", "session"), [([], "os.getpid()"),

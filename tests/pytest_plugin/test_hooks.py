@@ -65,19 +65,22 @@ def test_each_worker_writes_into_the_controller_s_run_folder(tmp_path):
 
 
 def item(model, dataset, strategy):
-    return types.SimpleNamespace(callspec=types.SimpleNamespace(
-        params={"cell": Cell(model, dataset, strategy)}))
+    cell = Cell(model, dataset, strategy)
+    return types.SimpleNamespace(callspec=types.SimpleNamespace(params={"cell": cell}),
+                                 nodeid=f"evals/test_grid.py::test_cell[{cell.id}]")
 
 
 def test_a_plan_is_collected_per_model_and_corpus_of_the_selected_cells():
     items = [item("gpt-4o", "iemocap", "base"), item("gpt-4o", "iemocap", "bon"),
              item("gpt-4o", "crema_d", "cot"),
-             item("uniform", "iemocap", "base"), types.SimpleNamespace(),
-             types.SimpleNamespace(callspec=types.SimpleNamespace(params={"cell": "not a cell"}))]
+             item("uniform", "iemocap", "base"), types.SimpleNamespace(nodeid="t.py::test_x"),
+             types.SimpleNamespace(callspec=types.SimpleNamespace(params={"cell": "not a cell"}),
+                                   nodeid="t.py::test_y[not a cell]")]
     config = a_config(options={"--plan": "on"})
     plugin.pytest_collection_finish(types.SimpleNamespace(config=config, items=items))
     assert config.stash[PLANS] == {("gpt-4o", "iemocap"): ("base", "bon"),
                                    ("gpt-4o", "crema_d"): ("cot",)}
+    assert config.stash[plugin.SELECTED] == tuple(i.nodeid for i in items)  # kept for a stop
     config = a_config(options={"--plan": "off"})
     plugin.pytest_collection_finish(types.SimpleNamespace(config=config, items=items))
     assert PLANS not in config.stash
@@ -301,20 +304,22 @@ def test_the_grid_runs_where_xdist_is_not_loaded(pytester):
 
 
 @pytest.mark.parametrize(("exitstatus", "shouldfail", "finished", "said"), [
-    (pytest.ExitCode.INTERRUPTED, False, 1, ("interrupted, by Ctrl-C or a signal", (1, 3))),
+    (pytest.ExitCode.INTERRUPTED, False, 1, ("interrupted, by Ctrl-C or a signal", (1, 3),
+                                             ("m-d-s1", "m-d-s2"))),
     (pytest.ExitCode.TESTS_FAILED, "stopping after 1 failures", 2,
-     ("stopping after 1 failures", (2, 3))),
+     ("stopping after 1 failures", (2, 3), ("m-d-s2",))),
     (pytest.ExitCode.TESTS_FAILED, "stopping after 1 failures", 3, None),  # the last one failed
     (pytest.ExitCode.TESTS_FAILED, False, 3, None),  # failures, every test run
     (pytest.ExitCode.TESTS_FAILED, False, 2,  # a test never reported: xdist out of workers
-     ("it ended before its last test ran: pytest's summary says why", (2, 3))),
+     ("it ended before its last test ran: pytest's summary says why", (2, 3), ("m-d-s2",))),
     (pytest.ExitCode.OK, False, 3, None)])
 def test_a_session_that_ended_before_its_last_test_marks_its_run(tmp_path, exitstatus, shouldfail,
                                                                  finished, said):
     run = a_run(tmp_path)
-    passed = [types.SimpleNamespace(nodeid=f"t{k}") for k in range(finished)]
+    tests = [f"evals/test_grid.py::test_cell[m-d-s{k}]" for k in range(3)]
+    passed = [types.SimpleNamespace(nodeid=tests[k] + "@m") for k in range(finished)]  # xdist's
     stats = {"passed": passed, "failed": passed[-1:], "": [types.SimpleNamespace(nodeid="t9")]}
-    config = a_config(run, reporter=Reporter(stats))
+    config = a_config(run, reporter=Reporter(stats), SELECTED=tuple(tests))
     session = types.SimpleNamespace(config=config, exitstatus=exitstatus, shouldfail=shouldfail,
                                     shouldstop=False, testscollected=3)
     assert plugin._stopped_early(session) == said
@@ -323,6 +328,7 @@ def test_a_session_that_ended_before_its_last_test_marks_its_run(tmp_path, exits
     assert (stopped != "") == (said is not None) and (run / "stopped.json").exists() == bool(said)
     if said:
         assert f"({said[0]}): {said[1][0]} of its 3 selected tests finished" in stopped
+        assert f"by then; not finished: {', '.join(said[2])}. The same command" in stopped
         lines = summary(config, Reporter())
         assert f"harness report: {stopped}" in lines
 
@@ -330,4 +336,4 @@ def test_a_session_that_ended_before_its_last_test_marks_its_run(tmp_path, exits
 def test_without_a_terminal_the_stop_is_said_without_counts(tmp_path):
     config = a_config(a_run(tmp_path))
     session = types.SimpleNamespace(config=config, exitstatus=pytest.ExitCode.INTERRUPTED)
-    assert plugin._stopped_early(session) == ("interrupted, by Ctrl-C or a signal", None)
+    assert plugin._stopped_early(session) == ("interrupted, by Ctrl-C or a signal", None, ())

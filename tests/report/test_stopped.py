@@ -85,6 +85,30 @@ def test_counts_that_are_not_counts_are_left_out(tmp_path, counts):
         "2 cells recorded by then.")
 
 
+def test_the_cells_that_never_finished_are_named_the_first_five_then_how_many_more(tmp_path):
+    names = [f"m-crema_d-s{k}" for k in range(8)]
+    mark_stopped(tmp_path, "terminated by SIGTERM", (2, 10), names)
+    stop = read_stopped(tmp_path)
+    assert stop["unfinished"] == names
+    assert stopped_sentence(stop, 2).startswith(
+        "This run stopped before every selected cell ran (terminated by SIGTERM): 2 of its 10 "
+        "selected tests finished, and the tables hold only the 2 cells recorded by then; not "
+        "finished: m-crema_d-s0, m-crema_d-s1, m-crema_d-s2, m-crema_d-s3, m-crema_d-s4 and 3 "
+        "more (stopped.json lists them). The same command")
+    mark_stopped(tmp_path, "terminated by SIGTERM", (2, 3), names[:1])
+    assert "by then; not finished: m-crema_d-s0. The same" in stopped_sentence(
+        read_stopped(tmp_path), 2)
+
+
+@pytest.mark.parametrize("unfinished", ["m-d-s", [1, 2], ["a", None], {"a": 1}, []])
+def test_a_list_of_unfinished_cells_that_is_not_names_is_left_out(tmp_path, unfinished):
+    (tmp_path / STOPPED_FILE).write_text(json.dumps({
+        "reason": "r", "tests_finished": 1, "tests_selected": 3, "unfinished": unfinished}))
+    assert read_stopped(tmp_path) == {"reason": "r", "tests_finished": 1, "tests_selected": 3}
+    (tmp_path / STOPPED_FILE).write_text(json.dumps({"reason": "r", "unfinished": ["x" * 400]}))
+    assert read_stopped(tmp_path) == {"reason": "r", "unfinished": ["x" * 300]}
+
+
 def test_a_merge_names_each_run_that_stopped_and_sums_their_counts(tmp_path, record):
     runs = [tmp_path / name for name in ("a", "b", "c")]
     for run in runs:
@@ -95,6 +119,9 @@ def test_a_merge_names_each_run_that_stopped_and_sums_their_counts(tmp_path, rec
         "reason": "a: interrupted, by Ctrl-C or a signal; c: stopping after 1 failures",
         "tests_finished": 4, "tests_selected": 9}
     assert "4 of its 9 selected tests finished" in merge_runs(tmp_path / "merged", runs).stopped
+    mark_stopped(runs[0], "interrupted, by Ctrl-C or a signal", (3, 5), ["a1", "a2"])
+    mark_stopped(runs[2], "stopping after 1 failures", (1, 4), ["c1"])
+    assert merged_stops(runs)["unfinished"] == ["a1", "a2", "c1"]  # shards: disjoint cells
     mark_stopped(runs[2], "stopping after 1 failures")  # counts unknown in one: none summed
     assert merged_stops(runs) == {
         "reason": "a: interrupted, by Ctrl-C or a signal; c: stopping after 1 failures"}

@@ -24,7 +24,14 @@ from typing import Any
 
 import pytest
 
-from harness.pytest_plugin.fixtures import PLANS, RUN_DIR, cell_snapshot, grid_worker, run_cell
+from harness.pytest_plugin.fixtures import (
+    PLANS,
+    RUN_DIR,
+    cell_id_of,
+    cell_snapshot,
+    grid_worker,
+    run_cell,
+)
 from harness.pytest_plugin.options import (
     add_options,
     check_run_options,
@@ -248,19 +255,13 @@ def _stopped_early(session: pytest.Session
             return None
         if reason is None:  # xdist out of workers to replace crashed ones says so only itself
             reason = "it ended before its last test ran: pytest's summary says why"
-        done = {_test_id(nodeid) for nodeid in finished}
+        done = {cell_id_of(nodeid) for nodeid in finished}
         selected: tuple[str, ...] = session.config.stash.get(SELECTED, ())
-        unfinished = tuple(test for test in map(_test_id, selected) if test not in done)
+        unfinished = tuple(test for test in map(cell_id_of, selected) if test not in done)
     if reason is None:
         return None
     return (reason if isinstance(reason, str) else "stopped by pytest"), counts, unfinished
 
-
-def _test_id(nodeid: str) -> str:
-    """A cell's id (``test_cell[<cell>]``'s), or the test's name where it has no parameters."""
-    name = nodeid.rsplit("::", 1)[-1]
-    opened, closed = name.find("["), name.rfind("]")  # "]@group" where xdist suffixes it
-    return name[opened + 1:closed] if 0 <= opened < closed else name
 
 
 def _only_skipped_cells(config: pytest.Config) -> bool:

@@ -110,6 +110,13 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
     _note_regression(grid_worker, state)
 
 
+def cell_id_of(nodeid: str) -> str:
+    """A cell's id (``test_cell[<cell>]``'s), or the test's name where it has no parameters."""
+    name = nodeid.rsplit("::", 1)[-1]
+    opened, closed = name.find("["), name.rfind("]")  # "]@group" where xdist suffixes it
+    return name[opened + 1:closed] if 0 <= opened < closed else name
+
+
 def _say_running(request: pytest.FixtureRequest) -> None:
     """Once per process, as its first cell starts: ``running.json`` in the run folder, naming the
     session's process (the controller's under xdist) and its selected tests; the controller
@@ -126,7 +133,8 @@ def _say_running(request: pytest.FixtureRequest) -> None:
     with contextlib.suppress(OSError):  # a full disk: the cell's own record says so
         run_dir.mkdir(parents=True, exist_ok=True)
         mark_running(run_dir, len(request.session.items),
-                     workerinput.get("harness_controller_pid", os.getpid()))
+                     workerinput.get("harness_controller_pid", os.getpid()),
+                     [cell_id_of(item.nodeid) for item in request.session.items])
 
 
 def _gate(grid_worker, record, baselines: Path, request: pytest.FixtureRequest,

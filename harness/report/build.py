@@ -18,7 +18,7 @@ from harness.record import CellRecord, RecordError, file_stem, read_summary
 from harness.report.html import render_html
 from harness.report.legends import LEGENDS
 from harness.report.paper_tables import table2, table3
-from harness.report.stopped import read_stopped, stopped_sentence
+from harness.report.stopped import read_stopped, stopped_sentence, with_unrecorded
 from harness.report.tables import TABLES, csv_text, latex, markdown
 from harness.report.terminal import comparable_with, results_lines, wrapped
 
@@ -55,6 +55,7 @@ def build_report(run_dir: Path, left_out: Sequence[tuple[str, str]] = ()) -> Bui
     cells, bad = load_cells(run_dir)
     bad = [*left_out, *bad]
     stop = read_stopped(run_dir)  # a run that ended before every selected test ran
+    stop = None if stop is None else with_unrecorded(stop, (c.cell for c in cells))
     stopped = stopped_sentence(stop, len(cells)) if stop is not None else ""
     report = {"run": run_dir.name, "cells": [c.to_json(items=False) for c in cells],
               "bad_cells": [{"path": path, "reason": reason} for path, reason in bad],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,15 @@ def mark_stopped(run_dir: Path, reason: str, counts: tuple[int, int] | None = No
     write_whole(Path(run_dir) / STOPPED_FILE, json.dumps(said, sort_keys=True))
 
 
-def mark_running(run_dir: Path, tests_selected: int, pid: int) -> None:
+def mark_running(run_dir: Path, tests_selected: int, pid: int, selected: Sequence[str] = ()
+                 ) -> None:
     """Say in ``run_dir`` that its session (process ``pid`` on this host, ``tests_selected``
-    tests selected) is under way, until :func:`clear_running` at its end."""
-    said = {"host": platform.node(), "pid": pid, "tests_selected": tests_selected,
-            "started": _process_start(pid)}
+    tests selected, ``selected`` their cells' ids) is under way, until :func:`clear_running` at
+    its end."""
+    said: dict[str, Any] = {"host": platform.node(), "pid": pid, "tests_selected": tests_selected,
+                            "started": _process_start(pid)}
+    if selected:
+        said["selected"] = list(selected)
     write_whole(Path(run_dir) / RUNNING_FILE, json.dumps(said, sort_keys=True))
 
 
@@ -97,7 +101,10 @@ def _unended(path: Path) -> dict[str, Any] | None:
     try:
         data = _json.loads(read_regular(path))
         pid = whole_number("pid", data["pid"])
-        selected = {"tests_selected": whole_number("tests_selected", data["tests_selected"], 0)}
+        selected: dict[str, Any] = {
+            "tests_selected": whole_number("tests_selected", data["tests_selected"], 0)}
+        if names := _names(data.get("selected")):
+            selected["selected"] = names
         host, started = data["host"], data.get("started")
         if not isinstance(host, str):
             raise TypeError("host")
@@ -139,6 +146,19 @@ def _process_start(pid: int) -> str | None:
     except (OSError, IndexError, ValueError):
         return None
     return None if state in ("Z", "X") or len(fields) < 20 else f"{boot}:{fields[18]}"
+
+
+def with_unrecorded(stop: dict[str, Any], recorded: Iterable[str]) -> dict[str, Any]:
+    """``stop`` with the cells its session selected (``running.json``'s ``selected``) that have
+    no record among ``recorded`` as ``unrecorded``: what a killed run never finished, those that
+    skipped included (a skipped cell writes no record either)."""
+    if "selected" not in stop:
+        return stop
+    kept = set(recorded)
+    out = {key: value for key, value in stop.items() if key != "selected"}
+    if unrecorded := [name for name in stop["selected"] if name not in kept]:
+        out["unrecorded"] = unrecorded
+    return out
 
 
 def merged_stops(runs: list[Path]) -> dict[str, Any] | None:
@@ -183,10 +203,16 @@ SHOWN_UNFINISHED = 5  # the cells that never finished named in the sentence; sto
 
 
 def _not_finished(stop: dict[str, Any]) -> str:
-    """``; not finished: a, b and 3 more (stopped.json lists them)``, or ""."""
-    names = stop.get("unfinished") or []
-    if not names:
+    """``; not finished: a, b and 3 more (stopped.json lists them)``; for a killed run, the
+    selected cells with no record (``; no record of: ...``); or ""."""
+    if names := stop.get("unfinished") or []:
+        said, where, caveat = "not finished", f"{STOPPED_FILE} lists them", ""
+    elif names := stop.get("unrecorded") or []:
+        said, where = "no record of", f"{RUNNING_FILE} lists every selected one"
+        caveat = "a cell that skipped has none either"
+    else:
         return ""
     more = len(names) - SHOWN_UNFINISHED
-    return (f"; not finished: {', '.join(names[:SHOWN_UNFINISHED])}"
-            + (f" and {more} more ({STOPPED_FILE} lists them)" if more > 0 else ""))
+    notes = "; ".join(note for note in (where if more > 0 else "", caveat) if note)
+    return (f"; {said}: {', '.join(names[:SHOWN_UNFINISHED])}"
+            + (f" and {more} more" if more > 0 else "") + (f" ({notes})" if notes else ""))

@@ -361,8 +361,20 @@ def test_a_run_killed_outright_leaves_a_folder_whose_report_says_so(grid_dir, wo
     assert not (run / "report.json").exists() and not (run / "stopped.json").exists()
     marker = json.loads((run / "running.json").read_text())
     assert marker["pid"] == int(run.name.rsplit("-", 1)[1])  # the controller's, named in the folder
-    stopped = build_report(run).stopped
+    built = build_report(run)
+    stopped = built.stopped
     assert stopped.startswith("This run stopped before every selected cell ran (its session never "
                               "reached its end: its process was killed (SIGKILL, the "
                               "out-of-memory killer, a job's time limit) or its machine stopped): "
                               "4 tests were selected, and the tables hold only the "), stopped
+    # the selected cells without a record, as the session's first cell wrote them down
+    report = json.loads(built.path.read_text())  # the cells as the report found them: under
+    recorded = {cell["cell"] for cell in report["cells"]}  # xdist a worker may write on after
+    unrecorded = report["stopped"].get("unrecorded", [])
+    assert len(marker["selected"]) == 4 and recorded | set(unrecorded) == set(marker["selected"])
+    assert "label-prior-crema_d-base" not in unrecorded  # recorded, then killed
+    if unrecorded:  # under xdist the other worker may have recorded every other cell meanwhile
+        assert f"; no record of: {', '.join(unrecorded)} (a cell that skipped has none either)." \
+            in stopped
+    else:
+        assert "no record of" not in stopped

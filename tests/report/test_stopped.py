@@ -162,6 +162,14 @@ def test_a_run_killed_before_its_end_says_so_and_one_still_running_says_that(tmp
     assert build_report(tmp_path).stopped.startswith(
         f"This run stopped before every selected cell ran ({KILLED}): 5 tests were selected, and "
         "the tables hold only the 1 cell recorded by then.")
+    selected = [record.cell, *(f"m-crema_d-s{k}" for k in range(7))]
+    mark_running(tmp_path, 8, child.pid, selected)  # with the cells selected, as a session writes
+    assert read_stopped(tmp_path)["selected"] == selected
+    built = build_report(tmp_path)  # the selected cells less the one recorded
+    assert ("the tables hold only the 1 cell recorded by then; no record of: m-crema_d-s0, "
+            "m-crema_d-s1, m-crema_d-s2, m-crema_d-s3, m-crema_d-s4 and 2 more (running.json "
+            "lists every selected one; a cell that skipped has none either). The same") in built.stopped
+    assert json.loads(built.path.read_text())["stopped"]["unrecorded"] == selected[1:]
     clear_running(tmp_path)  # the session's end
     assert read_stopped(tmp_path) is None and build_report(tmp_path).stopped == ""
 

@@ -4,9 +4,10 @@
     python -m bench.fuzz_cache --strategies w-bon readout
 
 Fills a cache with the tiny model's cells on four CREMA-D items, then takes the first row of each
-kind (a generation, a row of label scores, a clip's content hash) and, for each field in it (of a
-list, its first two entries), sets it to each of :data:`bench.fuzz_files.ODD_VALUES`, ``true``,
--1e308 and NaN in turn, and runs every cell again on the damaged cache. No cell may raise: a row
+kind (a generation, with the optional fields an API's rows hold, a row of label scores, a clip's
+content hash) and, for each field in it (of a list, its first two entries), sets it to each of
+:data:`bench.fuzz_files.ODD_VALUES`, ``true``, -1e308 and NaN in turn, and runs every cell again
+on the damaged cache. No cell may raise: a row
 of the wrong shape is a miss, computed again. A cell whose predictions moved by more than 1e-5
 is printed too (a row whose values are wrong but of the right types is read as it is: -1 for a
 log-likelihood; an item computed again alone can move by ~1e-7, batched apart). Not part of the
@@ -64,6 +65,17 @@ def damaged_copy(clean: Path, work: Path, key: str, value: str) -> Path:
     return path
 
 
+def _with_optional_fields(kind: str, value: str) -> str:
+    """A generation row with the fields the tiny model's rows leave out (an API's snapshot, the
+    backend's notes) filled in, so that they are damaged in turn too."""
+    if kind != "generation":
+        return value
+    row = json.loads(value)
+    row.setdefault("served_by", "snapshot-1")
+    row.setdefault("notes", ["a note"])
+    return json.dumps(row)
+
+
 def fuzz_cache(strategies: list[str]) -> int:
     """Each field of each kind's first row against the cells; the number of cells that raised."""
     logging.disable(logging.WARNING)  # each damaged row is logged as it is recomputed
@@ -74,7 +86,7 @@ def fuzz_cache(strategies: list[str]) -> int:
         reference = run_cells(strategies, clean)
         with sqlite3.connect(clean) as db:
             rows = db.execute("SELECT kind, key, value FROM entries ORDER BY rowid").fetchall()
-        first = {kind: (key, value) for kind, key, value in reversed(rows)}
+        first = {kind: (key, _with_optional_fields(kind, value)) for kind, key, value in reversed(rows)}
         for kind, (key, value) in sorted(first.items()):
             for where in json_paths(json.loads(value)):
                 for odd in VALUES:

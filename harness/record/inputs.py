@@ -31,8 +31,8 @@ def inputs_of(record: CellRecord) -> dict[str, Any]:
         "seed": meta.get("seed"),
     }
     served = meta.get("served_by")
-    if isinstance(served, Mapping) and served:  # an API's alias moved to another snapshot is
-        # another model: its snapshot, its baseline's inputs differ (a local model's name none)
+    if isinstance(served, Mapping) and served:  # the snapshots an API's answers came from: an
+        # alias moved to another is another model (a local model's answers name none: no key)
         inputs["served_by"] = {model: sorted(names) for model, names in sorted(served.items())
                                if isinstance(names, Mapping)}
     return {k: v for k, v in inputs.items() if not (chance and k in ("prompts", "strategy_config"))}

@@ -156,7 +156,7 @@ def _calls_counted(store: GenerationCache | None) -> Iterator[dict[str, Any]]:
     """``{"generations": {"computed": n, "from_cache": m}}`` once the block is done: the model
     calls the cell computed and those it read from the cache (computed by a cell sharing them,
     a plan or an earlier run), so that its seconds say what they cost, and ``"served_by"``
-    (:func:`served_by`) where its answers named the model that gave them; ``{}`` without a
+    (:func:`_by_model`) where its answers named the model that gave them; ``{}`` without a
     cache."""
     counted: dict[str, Any] = {}
     hits, misses = (store.hits, store.misses) if store is not None else (0, 0)
@@ -165,11 +165,11 @@ def _calls_counted(store: GenerationCache | None) -> Iterator[dict[str, Any]]:
     if store is not None:
         counted["generations"] = {"computed": store.misses - misses,
                                   "from_cache": store.hits - hits}
-        if answered_as := served_by(store.served - served):
+        if answered_as := _by_model(store.served - served):
             counted["served_by"] = answered_as
 
 
-def served_by(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
+def _by_model(counts: Counter[tuple[str, str]]) -> dict[str, dict[str, int]]:
     """``{"gpt-4o": {"gpt-4o-audio-preview-2024-12-17": 26}}``: for each model whose answers
     named the model that gave them (an API's snapshot), how many of the cell's came under each
     name (its verifier's included, under the verifier's name)."""

@@ -8,11 +8,14 @@ spent on before folding, copying or removing it.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import _json
 from harness.cache.merge import read_only
+from harness.models.api import SERVED_BY_CHARS
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,26 @@ def cache_groups(path: str | Path) -> list[EntryGroup]:
         return [EntryGroup(*row) for row in rows]
 
 
+def served_counts(path: str | Path) -> dict[str, Counter[str]]:
+    """For each model whose generations name the snapshot that gave them (an API's: its alias
+    moves), how many name each; rows that are not a generation's JSON are passed over."""
+    out: dict[str, Counter[str]] = {}
+    with closing(read_only(path)) as db:
+        rows = db.execute("SELECT model, value FROM entries WHERE kind = 'generation' AND "
+                          "typeof(value) = 'text' AND instr(value, '\"served_by\"') > 0")
+        for model, value in rows:
+            try:
+                name = _json.loads(value).get("served_by")
+            except (ValueError, AttributeError):  # damaged: the run computes it again
+                continue
+            if isinstance(name, str) and name:
+                out.setdefault(str(model), Counter())[name[:SERVED_BY_CHARS]] += 1
+    return out
+
+
 def info_lines(path: str | Path) -> list[str]:
-    """A printable summary: the file, its size on disk, then a row per kind and model."""
+    """A printable summary: the file, its size on disk, then a row per kind and model, and the
+    snapshots each API model's generations came from."""
     groups = cache_groups(path)
     files = [Path(path), *(Path(f"{path}{end}") for end in ("-wal", "-shm"))]
     size = sum(f.stat().st_size for f in files if f.is_file())
@@ -53,7 +74,16 @@ def info_lines(path: str | Path) -> list[str]:
     for g in groups:
         lines.append(f"{g.kind:<11}{g.model:<{width + 2}}{g.entries:>9,}{g.value_bytes / 2**20:>9.2f}"
                      f"  {_day(g.first)} to {_day(g.last)}")
+    for model, names in sorted(served_counts(path).items()):
+        ranked = sorted(names.items(), key=lambda pair: (-pair[1], pair[0]))
+        shown = ", ".join(f"{name} {n:,}" for name, n in ranked[:SHOWN_NAMES])
+        more = f" and {len(ranked) - SHOWN_NAMES:,} more names" if len(ranked) > SHOWN_NAMES else ""
+        lines.append(f"{model}'s generations by the snapshot that gave them: {shown}{more}"
+                     + (" (more than one: a rerun on this cache mixes them)" if len(ranked) > 1 else ""))
     return lines
+
+
+SHOWN_NAMES = 5  # a model's snapshots listed, commonest first
 
 
 # a row's time where it is a number (a text, as another program may write, would sort after them all)

@@ -124,3 +124,35 @@ def test_the_command_line_runs_as_a_module_and_asks_for_a_command(tmp_path):
     assert done.returncode == 0 and done.stdout.startswith(f"{cache.path}: 1 entry, ")
     bare = run()
     assert bare.returncode == 2 and "the following arguments are required: command" in bare.stderr
+
+
+def test_the_snapshots_an_api_model_s_generations_came_from_are_counted(tmp_path):
+    """A cache holding answers of two snapshots of one alias says so before a rerun mixes them;
+    a damaged row is passed over, and a model whose answers name none gets no line."""
+    import sqlite3
+
+    from harness.cache.info import info_lines, served_counts
+
+    path = tmp_path / "generations.sqlite"
+    cache = GenerationCache(path)
+    row = {"candidates": [], "usage": {}}
+    cache.put_many("generation", "gpt-4o", [
+        ("a", {**row, "served_by": "gpt-4o-audio-preview-2024-12-17"}),
+        ("b", {**row, "served_by": "gpt-4o-audio-preview-2024-12-17"}),
+        ("c", {**row, "served_by": "gpt-4o-audio-preview-2025-06-03"}),
+        ("d", {**row, "served_by": 7})])
+    cache.put_many("generation", "gemini-2.0-flash", [("e", {**row, "served_by": "g-001"})])
+    cache.put_many("generation", "tiny", [("f", row)])
+    cache.close()
+    with sqlite3.connect(path) as db:  # a damaged row that still holds the name
+        db.execute("""INSERT INTO entries (key, kind, model, value, created)
+                      VALUES ('g', 'generation', 'gpt-4o', '{"served_by": "x", ', 0)""")
+    assert served_counts(path) == {"gpt-4o": {"gpt-4o-audio-preview-2024-12-17": 2,
+                                              "gpt-4o-audio-preview-2025-06-03": 1},
+                                   "gemini-2.0-flash": {"g-001": 1}}
+    lines = info_lines(path)
+    assert lines[-2:] == [
+        "gemini-2.0-flash's generations by the snapshot that gave them: g-001 1",
+        "gpt-4o's generations by the snapshot that gave them: gpt-4o-audio-preview-2024-12-17 2, "
+        "gpt-4o-audio-preview-2025-06-03 1 (more than one: a rerun on this cache mixes them)"]
+    assert not any(line.startswith("tiny's") for line in lines)

@@ -111,10 +111,10 @@ def run_cell(request: pytest.FixtureRequest, grid_worker):
 
 
 def cell_id_of(nodeid: str) -> str:
-    """A cell's id (``test_cell[<cell>]``'s), or the test's name where it has no parameters."""
-    name = nodeid.rsplit("::", 1)[-1]
-    opened, closed = name.find("["), name.rfind("]")  # "]@group" where xdist suffixes it
-    return name[opened + 1:closed] if 0 <= opened < closed else name
+    """A cell's id (``test_cell[<cell>]``'s, which may hold "::", "[" or "]" of a model's
+    name), or the test's name where it has no parameters."""
+    opened, closed = nodeid.find("["), nodeid.rfind("]")  # "]@group" where xdist suffixes it
+    return nodeid[opened + 1:closed] if 0 <= opened < closed else nodeid.rsplit("::", 1)[-1]
 
 
 def _say_running(request: pytest.FixtureRequest) -> None:

@@ -270,3 +270,12 @@ def test_a_process_that_ran_cells_collects_its_garbage_then_freezes_the_rest_at_
         if enabled:
             gc.enable()
         fixtures._end_quickly.cache_clear()  # this process registers its own when it needs to
+
+
+@pytest.mark.parametrize(("nodeid", "cell"), [
+    ("evals/test_grid.py::test_cell[tiny-qwen2-audio-iemocap-base]", "tiny-qwen2-audio-iemocap-base"),
+    ("evals/test_grid.py::test_cell[openai-compatible:a::b[1]-crema_d-bon]@model",  # xdist's suffix
+     "openai-compatible:a::b[1]-crema_d-bon"),
+    ("tests/test_x.py::TestY::test_z", "test_z")])
+def test_a_cell_is_named_by_its_test_s_parameters_whatever_its_model_s_name_holds(nodeid, cell):
+    assert fixtures.cell_id_of(nodeid) == cell
